@@ -1,0 +1,27 @@
+// Package testenv helps tests that need real peers (lighttpd, openssl) decide
+// whether to run: outside CI a missing peer skips the test; with
+// AMTKIT_REQUIRE_INTEROP=1 (set by .ci/run) it fails it.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InteropRequired reports whether AMTKIT_REQUIRE_INTEROP=1 is set.
+func InteropRequired() bool { return os.Getenv("AMTKIT_REQUIRE_INTEROP") == "1" }
+
+// LookPath returns the path of the named program, or skips the test (fails it when
+// interop is required) when it is not installed.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if InteropRequired() {
+			t.Fatalf("interop peer %q is required (AMTKIT_REQUIRE_INTEROP=1) but not installed: %v", name, err)
+		}
+		t.Skipf("interop peer %q not installed; skipping", name)
+	}
+	return p
+}
