@@ -230,35 +230,36 @@ func splitHashPrefix(s string) (HashAlgorithm, string) {
 func decodeHashText(t string) ([]byte, error) {
 	// Hex with optional separators.
 	buf := make([]byte, 0, len(t))
-	isHex := true
+	nonHex := 0
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		switch {
 		case c == ':' || c == ' ' || c == '-':
-			continue
 		case (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'):
 			buf = append(buf, c)
 		default:
-			isHex = false
-		}
-		if !isHex {
-			break
+			nonHex++
 		}
 	}
-	if isHex && len(buf)%2 == 0 {
+	if nonHex == 0 {
+		if len(buf)%2 != 0 {
+			return nil, fmt.Errorf("%w: odd number of hex digits", ErrHashFormat)
+		}
 		out := make([]byte, len(buf)/2)
-		if _, err := hex.Decode(out, buf); err == nil {
-			// A 40/64/96/128-digit string is hex; base64 of a digest never has these
-			// lengths without '=' padding or non-hex letters... except by chance, and
-			// the hex reading is the one every tool means.
-			return out, nil
+		if _, err := hex.Decode(out, buf); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrHashFormat, err)
 		}
+		return out, nil
 	}
-	if b, err := base64.StdEncoding.DecodeString(t); err == nil {
-		return b, nil
+	// Base64 of a random digest has about one hex character in three; a string that
+	// is nearly all hex is a mistyped hex fingerprint, not base64, and is refused
+	// rather than silently read as some other digest.
+	if nonHex*5 < len(buf) {
+		return nil, fmt.Errorf("%w: not hexadecimal (%d stray characters)", ErrHashFormat, nonHex)
 	}
-	if isHex {
-		return nil, fmt.Errorf("%w: odd number of hex digits", ErrHashFormat)
+	b, err := base64.StdEncoding.DecodeString(t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: neither hex nor base64", ErrHashFormat)
 	}
-	return nil, fmt.Errorf("%w: neither hex nor base64", ErrHashFormat)
+	return b, nil
 }

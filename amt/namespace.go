@@ -42,9 +42,9 @@ type NameError struct {
 func (e *NameError) Error() string {
 	switch {
 	case errors.Is(e.Err, ErrSuffixMismatch):
-		return fmt.Sprintf("amt: %s: certificate name %q does not cover DNS suffix %q: %v", e.Check, e.Name, e.Other, e.Err)
+		return fmt.Sprintf("amt: %s: certificate name %q does not cover DNS suffix %q", e.Check, e.Name, e.Other)
 	case errors.Is(e.Err, ErrDisjointNamespace):
-		return fmt.Sprintf("amt: %s: %s %q is not in Active Directory domain %q (%v)", e.Check, e.Role, e.Name, e.Other, e.Err)
+		return fmt.Sprintf("amt: %s: disjoint namespace: %s %q is not in Active Directory domain %q", e.Check, e.Role, e.Name, e.Other)
 	}
 	return fmt.Sprintf("amt: %s: %s %q: %v", e.Check, e.Role, e.Name, e.Err)
 }

@@ -11,8 +11,8 @@ type RootHashInfo struct {
 	CA string
 	// Hash is the SHA-256 digest of the root certificate's DER encoding.
 	Hash CertHash
-	// Confirmed is false where the digest could not be matched to a published
-	// certificate (reference/certs.md §1.4 marks these).
+	// Confirmed is false where neither a published CA certificate nor a firmware
+	// label identifies the digest (reference/certs.md §1.4 marks two such entries).
 	Confirmed bool
 	// Note records removals, expiry dates and other caveats.
 	Note string
