@@ -1,0 +1,272 @@
+package provisioning
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// Hello interface versions (reference/hello-rcfg.md §1.2).
+const (
+	// HelloVersionPSK is the one-touch hello carrying an 8-byte PID (removed in AMT 11).
+	HelloVersionPSK = 2
+	// HelloVersionPKI is the remote-configuration hello carrying root-certificate hashes.
+	HelloVersionPKI = 3
+)
+
+const (
+	helloHeaderSize = 24
+	helloPSKSize    = helloHeaderSize + 8
+	// MaxHelloSize is the largest well-formed hello: a version 3 header, a count of
+	// 255 and 255 entries of 255-byte digests. Real devices send under 1 KiB.
+	MaxHelloSize = helloHeaderSize + 1 + 255*(2+255)
+)
+
+// Hello is the message an AMT device in setup mode sends to a provisioning server
+// over TCP (default port 9971) before closing the connection. Version 2 (PSK)
+// carries a PID; version 3 (PKI) carries the hashes of the root certificates the
+// device trusts. All integers are little-endian; the UUID is in AMT's wire order.
+//
+// A hello proves nothing about the sender: anyone can send one. See the package
+// documentation for the trust model.
+type Hello struct {
+	// AdminCredentialsSet is the first header field (0 or 1 on the wire); Intel's
+	// table calls it "Admin credentials set".
+	AdminCredentialsSet bool
+	// Version is HelloVersionPSK or HelloVersionPKI.
+	Version uint16
+	// RetryCount counts earlier hellos in this provisioning window (Intel: 0–14).
+	RetryCount uint32
+	// UUID identifies the device (SMBIOS system UUID).
+	UUID amt.UUID
+	// PID is the 8-character provisioning ID of a version 2 hello; zero otherwise.
+	PID [8]byte
+	// Hashes are the trusted root-certificate hashes of a version 3 hello, in the
+	// order sent. An algorithm amtkit does not know is kept with its raw digest.
+	Hashes []amt.CertHash
+}
+
+// Hello decoding and encoding errors; a [*HelloError] wraps one of them.
+var (
+	ErrHelloTruncated   = errors.New("truncated")
+	ErrHelloTrailing    = errors.New("trailing bytes after the last field")
+	ErrHelloVersion     = errors.New("unsupported interface version")
+	ErrHelloFlag        = errors.New("admin-credentials-set flag out of range")
+	ErrHelloHashLength  = errors.New("hash length disagrees with its algorithm")
+	ErrHelloUnencodable = errors.New("hello cannot be encoded")
+)
+
+// HelloError says what was wrong with a hello and where.
+type HelloError struct {
+	Offset   int    // byte offset of the field in the packet
+	Field    string // the field being read, e.g. "hash 3 length"
+	Expected string // what the format requires
+	Got      string // what the packet held
+	Err      error  // one of the ErrHello… values
+}
+
+func (e *HelloError) Error() string {
+	var b strings.Builder
+	b.WriteString("provisioning: hello: ")
+	b.WriteString(e.Err.Error())
+	b.WriteString(" at offset ")
+	b.WriteString(strconv.Itoa(e.Offset))
+	if e.Field != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Field)
+		b.WriteString(")")
+	}
+	if e.Expected != "" {
+		b.WriteString(": expected ")
+		b.WriteString(e.Expected)
+		b.WriteString(", got ")
+		b.WriteString(e.Got)
+	}
+	return b.String()
+}
+
+func (e *HelloError) Unwrap() error { return e.Err }
+
+func truncated(off int, field string, need, have int) error {
+	return &HelloError{Offset: off, Field: field, Err: ErrHelloTruncated,
+		Expected: strconv.Itoa(need) + " bytes", Got: strconv.Itoa(have)}
+}
+
+// ParseHello decodes a hello packet. It is strict: a truncated packet, an unknown
+// interface version, a flag other than 0 or 1, a hash whose length disagrees with
+// its algorithm, a count that disagrees with the bytes and trailing bytes are all
+// errors ([*HelloError] naming the offset). A hash with an algorithm amtkit does not
+// know is kept as raw bytes if its length byte is consistent with the packet.
+//
+// ParseHello never panics, does not retain b, and allocates three times for a
+// version 3 hello (the Hello, its hash list and one buffer for all digests).
+func ParseHello(b []byte) (*Hello, error) {
+	if len(b) < helloHeaderSize {
+		return nil, truncated(len(b), "header", helloHeaderSize, len(b))
+	}
+	flag := binary.LittleEndian.Uint16(b[0:])
+	if flag > 1 {
+		return nil, &HelloError{Offset: 0, Field: "admin credentials set", Err: ErrHelloFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
+	}
+	ver := binary.LittleEndian.Uint16(b[2:])
+	switch ver {
+	case HelloVersionPSK:
+		if len(b) < helloPSKSize {
+			return nil, truncated(len(b), "PID", helloPSKSize, len(b))
+		}
+		if len(b) > helloPSKSize {
+			return nil, &HelloError{Offset: helloPSKSize, Err: ErrHelloTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
+		}
+	case HelloVersionPKI:
+		if len(b) < helloHeaderSize+1 {
+			return nil, truncated(len(b), "hash count", helloHeaderSize+1, len(b))
+		}
+	default:
+		return nil, &HelloError{Offset: 2, Field: "interface version", Err: ErrHelloVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
+	}
+	h := &Hello{
+		AdminCredentialsSet: flag == 1,
+		Version:             ver,
+		RetryCount:          binary.LittleEndian.Uint32(b[4:]),
+	}
+	h.UUID, _ = amt.UUIDFromWire(b[8:24]) // length checked above
+	if ver == HelloVersionPSK {
+		copy(h.PID[:], b[24:32])
+		return h, nil
+	}
+
+	// Version 3: validate the whole list first, then allocate exactly.
+	count := int(b[24])
+	off := helloHeaderSize + 1
+	for i := 0; i < count; i++ {
+		if off+2 > len(b) {
+			return nil, truncated(off, "hash "+strconv.Itoa(i)+" header", off+2, len(b))
+		}
+		alg, n := amt.HashAlgorithm(b[off]), int(b[off+1])
+		if size := alg.Size(); size != 0 && n != size {
+			return nil, &HelloError{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHelloHashLength,
+				Expected: strconv.Itoa(size) + " for " + alg.String(), Got: strconv.Itoa(n)}
+		}
+		off += 2
+		if off+n > len(b) {
+			return nil, truncated(off, "hash "+strconv.Itoa(i)+" value", off+n, len(b))
+		}
+		off += n
+	}
+	if off != len(b) {
+		return nil, &HelloError{Offset: off, Err: ErrHelloTrailing,
+			Expected: "end of packet after " + strconv.Itoa(count) + " hashes", Got: strconv.Itoa(len(b)-off) + " more bytes"}
+	}
+	if count == 0 {
+		return h, nil
+	}
+	// One copy of the list region backs every digest (the two header bytes of each
+	// entry ride along); the packet itself is not retained.
+	h.Hashes = make([]amt.CertHash, count)
+	list := append([]byte(nil), b[helloHeaderSize+1:]...)
+	pos := 0
+	for i := range h.Hashes {
+		n := int(list[pos+1])
+		h.Hashes[i] = amt.CertHash{Alg: amt.HashAlgorithm(list[pos]), Sum: list[pos+2 : pos+2+n : pos+2+n]}
+		pos += 2 + n
+	}
+	return h, nil
+}
+
+// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [ParseHello].
+func (h *Hello) UnmarshalBinary(b []byte) error {
+	p, err := ParseHello(b)
+	if err != nil {
+		return err
+	}
+	*h = *p
+	return nil
+}
+
+// AppendBinary appends the wire form of h to b ([encoding.BinaryAppender]). It
+// refuses a hello that [ParseHello] would not return: an unknown version, hashes
+// on a version 2 hello or a PID on a version 3 one, more than 255 hashes, a digest
+// longer than 255 bytes or one whose length disagrees with its known algorithm.
+func (h *Hello) AppendBinary(b []byte) ([]byte, error) {
+	if err := h.check(); err != nil {
+		return b, err
+	}
+	var flag uint16
+	if h.AdminCredentialsSet {
+		flag = 1
+	}
+	b = binary.LittleEndian.AppendUint16(b, flag)
+	b = binary.LittleEndian.AppendUint16(b, h.Version)
+	b = binary.LittleEndian.AppendUint32(b, h.RetryCount)
+	w := h.UUID.Wire()
+	b = append(b, w[:]...)
+	if h.Version == HelloVersionPSK {
+		return append(b, h.PID[:]...), nil
+	}
+	b = append(b, byte(len(h.Hashes)))
+	for _, x := range h.Hashes {
+		b = append(b, byte(x.Alg), byte(len(x.Sum)))
+		b = append(b, x.Sum...)
+	}
+	return b, nil
+}
+
+// MarshalBinary implements [encoding.BinaryMarshaler].
+func (h *Hello) MarshalBinary() ([]byte, error) { return h.AppendBinary(nil) }
+
+func (h *Hello) check() error {
+	bad := func(field, expected, got string) error {
+		return &HelloError{Field: field, Err: ErrHelloUnencodable, Expected: expected, Got: got}
+	}
+	switch h.Version {
+	case HelloVersionPSK:
+		if len(h.Hashes) != 0 {
+			return bad("hashes", "none in a version 2 hello", strconv.Itoa(len(h.Hashes)))
+		}
+	case HelloVersionPKI:
+		if h.PID != [8]byte{} {
+			return bad("PID", "none in a version 3 hello", "a PID")
+		}
+		if len(h.Hashes) > 255 {
+			return bad("hash count", "at most 255", strconv.Itoa(len(h.Hashes)))
+		}
+		for i, x := range h.Hashes {
+			if len(x.Sum) > 255 {
+				return bad("hash "+strconv.Itoa(i), "at most 255 bytes", strconv.Itoa(len(x.Sum)))
+			}
+			if size := x.Alg.Size(); size != 0 && size != len(x.Sum) {
+				return bad("hash "+strconv.Itoa(i), strconv.Itoa(size)+" bytes for "+x.Alg.String(), strconv.Itoa(len(x.Sum)))
+			}
+		}
+	default:
+		return bad("interface version", "2 or 3", strconv.Itoa(int(h.Version)))
+	}
+	return nil
+}
+
+// PIDString returns the PID of a version 2 hello as text (its 8 ASCII characters).
+func (h *Hello) PIDString() string { return string(h.PID[:]) }
+
+// HasHash reports whether the hello lists x.
+func (h *Hello) HasHash(x amt.CertHash) bool {
+	for _, y := range h.Hashes {
+		if y.Equal(x) {
+			return true
+		}
+	}
+	return false
+}
+
+// String summarises the hello for logs, e.g.
+// "hello v3 uuid=d2ffc23e-… retry=1 hashes=24".
+func (h *Hello) String() string {
+	s := fmt.Sprintf("hello v%d uuid=%s retry=%d", h.Version, h.UUID, h.RetryCount)
+	if h.Version == HelloVersionPSK {
+		return s + " pid=" + strconv.Quote(h.PIDString())
+	}
+	return s + " hashes=" + strconv.Itoa(len(h.Hashes))
+}

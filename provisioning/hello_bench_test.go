@@ -1,0 +1,75 @@
+package provisioning_test
+
+import (
+	"testing"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+// sample C: a real 841-byte hello with 24 SHA-256 hashes.
+func sample24(b *testing.B) []byte { return loadHellos(b)[2].Packet }
+
+// BenchmarkHelloCopyFloor is the floor for BenchmarkParseHello24 (DESIGN §6): a
+// copy of the same 841 bytes.
+func BenchmarkHelloCopyFloor(b *testing.B) {
+	pkt := sample24(b)
+	out := make([]byte, len(pkt))
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(out, pkt)
+	}
+	sinkBytes = out
+}
+
+// BenchmarkHelloAllocFloor allocates and fills what ParseHello must return for the
+// same packet (a Hello, a 24-entry hash list and one copy of the digests), without
+// decoding anything: the cost of the allocations alone on this machine.
+func BenchmarkHelloAllocFloor(b *testing.B) {
+	pkt := sample24(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		h := new(provisioning.Hello)
+		h.Hashes = make([]amt.CertHash, 24)
+		list := append([]byte(nil), pkt[25:]...)
+		for i := range h.Hashes {
+			h.Hashes[i].Sum = list[i*34+2 : i*34+34]
+		}
+		sink = h
+	}
+}
+
+var (
+	sink      *provisioning.Hello
+	sinkBytes []byte
+)
+
+func BenchmarkParseHello24(b *testing.B) {
+	pkt := sample24(b)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := provisioning.ParseHello(pkt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink = h
+	}
+}
+
+func BenchmarkAppendHello24(b *testing.B) {
+	h, err := provisioning.ParseHello(sample24(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := h.AppendBinary(buf[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		sinkBytes = out
+	}
+}
