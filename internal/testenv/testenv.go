@@ -12,12 +12,19 @@ import (
 // InteropRequired reports whether AMTKIT_REQUIRE_INTEROP=1 is set.
 func InteropRequired() bool { return os.Getenv("AMTKIT_REQUIRE_INTEROP") == "1" }
 
-// LookPath returns the path of the named program, or skips the test (fails it when
-// interop is required) when it is not installed.
+// LookPath returns the path of the named program (searching PATH, then the sbin
+// directories), or skips the test (fails it when interop is required) when it is
+// not installed.
 func LookPath(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
+		// Daemons such as lighttpd live in /usr/sbin, which a non-root PATH may lack.
+		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+			if q, err2 := exec.LookPath(dir + "/" + name); err2 == nil {
+				return q
+			}
+		}
 		if InteropRequired() {
 			t.Fatalf("interop peer %q is required (AMTKIT_REQUIRE_INTEROP=1) but not installed: %v", name, err)
 		}

@@ -1,0 +1,49 @@
+// Package amtkit is an embeddable Go SDK for Intel AMT (vPro) provisioning.
+//
+// A management product — an ISV agent, a console, a configuration server — imports
+// the packages it needs and gets what Configuration Manager's out-of-band service
+// point and Intel's Setup and Configuration Service do: receive a device's hello,
+// decide whether to trust it, open mutual TLS with the right provisioning
+// certificate, configure the device over WS-Management and keep its certificates
+// healthy, without adopting any server.
+//
+// This root package holds no code; it is the map.
+//
+// # The job, end to end
+//
+//  1. Prepare (optional): write a USB setup.bin — PID/PPS for PSK devices, or a PKI
+//     DNS suffix, provisioning-server address and a custom root hash for PKI
+//     devices ([github.com/amtkit/amtkit/pskx]).
+//  2. Hello: a device in setup mode sends one binary hello over TCP (port 9971):
+//     version 2 carries a PID, version 3 the hashes of the root certificates it
+//     trusts ([github.com/amtkit/amtkit/provisioning.ParseHello]).
+//  3. Authorize: is this UUID expected (an imported list, an approval callback, an
+//     OTP a local agent gave the device)? Which provisioning certificate has a root
+//     in the hello and a name that covers the device's DNS suffix
+//     ([github.com/amtkit/amtkit/amt.MatchDNSSuffix],
+//     [github.com/amtkit/amtkit/certs])? Every "no" is a typed reason.
+//  4. Connect: mutual TLS to the device on port 16993 with the chain leaf→root as
+//     the client certificate, or TLS-PSK for version 2 hellos.
+//  5. Configure over WS-Management ([github.com/amtkit/amtkit/wsman],
+//     [github.com/amtkit/amtkit/amt]): version, realm, state and UUID; the OTP for
+//     agent-initiated sessions; MEBx and admin passwords; host name, clock, AMT's
+//     own TLS certificate, user accounts; then CommitChanges.
+//  6. Verify: newer firmware drops the connection on commit; success is declared
+//     only after reading the post-provisioning state back.
+//  7. Maintain: renew device certificates before they expire, revoke the ones they
+//     replace, and audit the configuration against the security guidance.
+//
+// Host-based activation (an agent on the device calling AdminSetup or Setup through
+// LMS) and the agent's side of agent-initiated provisioning (PTHI over MEI) reach the
+// same end state.
+//
+// # Packages
+//
+//   - [github.com/amtkit/amtkit/amt]: vocabulary (UUIDs in AMT's byte order,
+//     versions, states, certificate hashes, PT_STATUS errors, passwords, digests,
+//     namespace rules).
+//   - [github.com/amtkit/amtkit/provisioning]: the hello codec.
+//
+// More packages (wsman, certs, pskx, the AMT bindings and simulator, the
+// provisioning engine and the agent side) are listed in README.md as they land.
+package amtkit
