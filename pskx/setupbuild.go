@@ -1,0 +1,195 @@
+package pskx
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// FactoryMEBxPassword is the MEBx password devices ship with.
+const FactoryMEBxPassword = "admin"
+
+// PSKBatchOptions configure [NewPSKBatchFile]. The zero value writes a version
+// 1.0 file whose records log in with the factory MEBx password and are
+// scrambled and consumable.
+type PSKBatchOptions struct {
+	// Version is the file version; zero means 1.0, the format every PSK-capable
+	// MEBx reads (AMT 2.x–10.x).
+	Version FileVersion
+	// CurrentMEBxPassword is the password each record logs in with; zero means
+	// [FactoryMEBxPassword].
+	CurrentMEBxPassword amt.Secret
+	// NewMEBxPassword is used for pairs that carry no MEBxPassword of their own.
+	// Giving every device its own password (as [GenerateBatch] does) is better.
+	NewMEBxPassword amt.Secret
+	// Plain writes the records unscrambled. Scrambling (+17 per byte, as Intel's
+	// ACU writes) is obfuscation only: a stick holding PPS values must be
+	// protected like the passwords on it.
+	Plain bool
+}
+
+// ErrEmptyBatch is returned by [NewPSKBatchFile] for no pairs.
+var ErrEmptyBatch = errors.New("pskx: empty batch")
+
+// NewPSKBatchFile builds a consumable setup.bin with one record per pair: current
+// and new MEBx password, PID and PPS (stored without dashes). Each machine the
+// stick is used on consumes the next record. PSK provisioning ended with AMT 10;
+// run [SetupFile.Check] with the target release to be warned.
+func NewPSKBatchFile(pairs []Pair, opts PSKBatchOptions) (*SetupFile, error) {
+	if len(pairs) == 0 {
+		return nil, ErrEmptyBatch
+	}
+	ver := opts.Version
+	if ver == 0 {
+		ver = FileVersion10
+	}
+	if !ver.Known() {
+		return nil, fmt.Errorf("%w: file version %v", ErrFileLayout, ver)
+	}
+	cur := opts.CurrentMEBxPassword
+	if cur.IsZero() {
+		cur = amt.NewSecret(FactoryMEBxPassword)
+	}
+	flags := RecordValid | RecordScrambled
+	if opts.Plain {
+		flags = RecordValid
+	}
+	f := &SetupFile{Version: ver}
+	seen := make(map[PID]bool, len(pairs))
+	for i, p := range pairs {
+		if seen[p.PID] {
+			return nil, fmt.Errorf("pskx: pair %d repeats PID %v", i+1, p.PID)
+		}
+		seen[p.PID] = true
+		r := &DataRecord{Flags: flags}
+		if err := r.SetCurrentMEBxPassword(cur); err != nil {
+			return nil, fmt.Errorf("pskx: current MEBx password: %w", err)
+		}
+		if p.MEBxPassword.IsZero() {
+			p.MEBxPassword = opts.NewMEBxPassword
+		}
+		if p.MEBxPassword.IsZero() {
+			return nil, fmt.Errorf("%w: pair %d (PID %v) has no new MEBx password and none is set in the options", ErrMissingVar, i+1, p.PID)
+		}
+		if err := r.SetPair(p); err != nil {
+			return nil, fmt.Errorf("pskx: pair %d (PID %v): %w", i+1, p.PID, err)
+		}
+		f.Records = append(f.Records, r)
+	}
+	if err := firstError(f.Check(CheckOptions{})); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// PKIOptions configure [NewPKIPreconfigFile], the file that points a PKI
+// (remote configuration) device at its provisioning server and trusts a custom
+// root.
+type PKIOptions struct {
+	// Version is the file version; zero means 4.0 (what ACU and USBFile write).
+	// SHA-256/384 root hashes need 3.0 or later.
+	Version FileVersion
+	// CurrentMEBxPassword is the password to log in with; zero means
+	// [FactoryMEBxPassword].
+	CurrentMEBxPassword amt.Secret
+	// NewMEBxPassword is the MEBx password to set. Required when the current
+	// password is the factory one.
+	NewMEBxPassword amt.Secret
+	// DNSSuffix is the PKI DNS suffix (2/3); the device looks for
+	// ProvisionServer.<suffix> and checks the provisioning certificate against it.
+	DNSSuffix string
+	// ConfigServerFQDN (2/4), ServerAddress (2/17) and ServerPort (2/18) name the
+	// provisioning server directly. Zero values are left out.
+	ConfigServerFQDN string
+	ServerAddress    netip.Addr
+	ServerPort       uint16
+	// RootHashes are user-defined trusted root hashes (2/8), at most 3.
+	RootHashes []CustomRootHash
+	// Start writes "provisioning: start" (2/28 = 1) so the device starts remote
+	// configuration after the record is applied; otherwise the variable is omitted.
+	Start bool
+	// Consumable makes the BIOS consume the record (one machine per record);
+	// by default the file carries do-not-consume, so one stick serves a fleet.
+	Consumable bool
+	// Plain writes the record unscrambled.
+	Plain bool
+}
+
+// NewPKIPreconfigFile builds a one-record setup.bin that pre-configures a PKI
+// device: MEBx passwords, PKI DNS suffix, provisioning server and custom root
+// hashes, and optionally the start of remote configuration.
+func NewPKIPreconfigFile(opts PKIOptions) (*SetupFile, error) {
+	ver := opts.Version
+	if ver == 0 {
+		ver = FileVersion40
+	}
+	if !ver.Known() {
+		return nil, fmt.Errorf("%w: file version %v", ErrFileLayout, ver)
+	}
+	f := &SetupFile{Version: ver}
+	if !opts.Consumable {
+		f.Flags |= FlagDontConsume
+	}
+	r := &DataRecord{Flags: RecordValid | RecordScrambled}
+	if opts.Plain {
+		r.Flags = RecordValid
+	}
+	cur := opts.CurrentMEBxPassword
+	if cur.IsZero() {
+		cur = amt.NewSecret(FactoryMEBxPassword)
+	}
+	if err := r.SetCurrentMEBxPassword(cur); err != nil {
+		return nil, fmt.Errorf("pskx: current MEBx password: %w", err)
+	}
+	if !opts.NewMEBxPassword.IsZero() {
+		if err := r.SetNewMEBxPassword(opts.NewMEBxPassword); err != nil {
+			return nil, err
+		}
+	}
+	if opts.DNSSuffix != "" {
+		if err := r.SetPKIDNSSuffix(opts.DNSSuffix); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ConfigServerFQDN != "" {
+		if err := r.SetConfigServerFQDN(opts.ConfigServerFQDN); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ServerAddress.IsValid() {
+		if err := r.SetProvisioningServerAddress(opts.ServerAddress); err != nil {
+			return nil, err
+		}
+	}
+	if opts.ServerPort != 0 {
+		if err := r.SetProvisioningServerPort(opts.ServerPort); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range opts.RootHashes {
+		if err := r.AddCustomRootHash(h); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Start {
+		if err := r.SetProvisioningAction(ProvisioningStart); err != nil {
+			return nil, err
+		}
+	}
+	f.Records = []*DataRecord{r}
+	if err := firstError(f.Check(CheckOptions{})); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func firstError(fs []Finding) error {
+	for _, fd := range fs {
+		if fd.Severity == SeverityError {
+			return &EncodeError{Finding: fd}
+		}
+	}
+	return nil
+}
