@@ -1,0 +1,30 @@
+package provisioning
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// Event reports one step of a session, or one maintenance action. Every
+// rejection and failure is an event with a stable [Reason]. Events carry no
+// secrets; Err has been checked to hold none (it comes from amtkit code, which
+// never puts secrets in errors).
+type Event struct {
+	Time     time.Time
+	Device   amt.UUID
+	Source   netip.AddrPort // the hello's source, when the event belongs to a session
+	Step     Step
+	State    State // the session state after the step
+	Duration time.Duration
+	Reason   Reason // set on rejections, failures and findings
+	Err      error
+	// Detail is a short human-readable note, e.g. "bundle prov.contoso.com (SHA-256
+	// root DigiCert Global Root G2)" or "OTP verified" / "OTP not required".
+	Detail string
+}
+
+// Observer receives events. It is called synchronously from the session's
+// goroutine and must not block; hand events to a channel or a logger.
+type Observer func(Event)

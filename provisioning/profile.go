@@ -1,0 +1,138 @@
+package provisioning
+
+import (
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// DefaultProfileName is the profile used when an inventory record names none.
+const DefaultProfileName = "default"
+
+// Profile is the configuration applied to a device. The zero value is usable:
+// random per-device admin and MEBx passwords, user "admin", host and domain name
+// from the inventory, clock synchronised, no TLS certificate, no extra users.
+type Profile struct {
+	Name string
+
+	// AdminUser is the digest user of the admin ACL entry. Empty: "admin".
+	AdminUser string
+	// AdminPassword and MEBxPassword are set on the device. Empty (recommended):
+	// a new random password per device, handed to the Store. A fixed value is
+	// applied to every device with this profile, which Audit reports.
+	AdminPassword amt.Secret
+	MEBxPassword  amt.Secret
+
+	// RequireOTP makes every session need the device's OTP to match an agent
+	// request, even for hellos without one (they are then rejected).
+	RequireOTP bool
+	// RequireOnDie rejects devices whose TLS certificate does not chain to a
+	// configured On-Die CA root.
+	RequireOnDie bool
+	// ProvisioningWindow is passed to ExtendProvisioningPeriod after a matching
+	// OTP. Zero: 6 hours.
+	ProvisioningWindow time.Duration
+
+	// SkipHostName leaves AMT's host and domain name alone.
+	SkipHostName bool
+	// SkipClockSync leaves AMT's clock alone (not recommended: TLS needs it).
+	SkipClockSync bool
+
+	// TLS, when set, has AMT generate a key, has the Issuer certify it and enables
+	// TLS on AMT's network interface.
+	TLS *TLSProfile
+
+	// Users are extra digest accounts.
+	Users []UserAccount
+
+	// IEEE8021X, when set, installs an 802.1X client certificate for the wired
+	// interface.
+	IEEE8021X *IEEE8021XProfile
+
+	// AllowLegacyTLS lets the engine retry with TLS 1.0/1.1 and RSA key exchange
+	// for firmware older than AMT 12 that refuses TLS 1.2. Audit reports it.
+	AllowLegacyTLS bool
+}
+
+// TLSProfile configures AMT's own TLS certificate and settings.
+type TLSProfile struct {
+	// MutualAuth requires management consoles to present client certificates.
+	MutualAuth bool
+	// AllowNonTLS keeps the non-TLS port 16992 open (not recommended).
+	AllowNonTLS bool
+	// KeyAttempts bounds GenerateKeyPair attempts (firmware is not always ready).
+	// Zero: 20.
+	KeyAttempts int
+	// KeyRetryDelay is the pause between attempts. Zero: 10 seconds.
+	KeyRetryDelay time.Duration
+}
+
+// UserAccount is a digest user ACL entry.
+type UserAccount struct {
+	Name     string
+	Password amt.Secret
+	Realms   []amt.Realm
+	Access   amt.AccessPermission
+}
+
+// IEEE8021XProfile configures wired 802.1X with EAP-TLS.
+type IEEE8021XProfile struct {
+	// Username is the EAP identity. Empty: the device FQDN.
+	Username string
+	// PxeTimeout is how long AMT holds the 802.1X session for PXE. Zero: 120 s.
+	PxeTimeout time.Duration
+}
+
+func (p *Profile) adminUser() string {
+	if p.AdminUser != "" {
+		return p.AdminUser
+	}
+	return "admin"
+}
+
+func (p *Profile) window() time.Duration {
+	if p.ProvisioningWindow > 0 {
+		return p.ProvisioningWindow
+	}
+	return 6 * time.Hour
+}
+
+// Validate checks the profile's fixed values against AMT's rules.
+func (p *Profile) Validate() error {
+	if err := amt.CheckUsername(p.adminUser()); err != nil {
+		return &ConfigError{Field: "Profile " + p.Name + " AdminUser", Problem: err.Error()}
+	}
+	for _, pw := range []struct {
+		name string
+		s    amt.Secret
+	}{{"AdminPassword", p.AdminPassword}, {"MEBxPassword", p.MEBxPassword}} {
+		if !pw.s.IsZero() {
+			if err := amt.CheckPassword(pw.s.Reveal()); err != nil {
+				return &ConfigError{Field: "Profile " + p.Name + " " + pw.name, Problem: err.Error()}
+			}
+		}
+	}
+	if p.MEBxPassword.Reveal() == "admin" {
+		return &ConfigError{Field: "Profile " + p.Name + " MEBxPassword", Problem: "must not be the factory default"}
+	}
+	for _, u := range p.Users {
+		if err := amt.CheckUsername(u.Name); err != nil {
+			return &ConfigError{Field: "Profile " + p.Name + " user", Problem: err.Error()}
+		}
+		if err := amt.CheckPassword(u.Password.Reveal()); err != nil {
+			return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: err.Error()}
+		}
+		if len(u.Realms) == 0 {
+			return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: "no realms"}
+		}
+		for _, r := range u.Realms {
+			if !r.Assignable() {
+				return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: "realm " + r.String() + " cannot be granted"}
+			}
+		}
+	}
+	if p.ProvisioningWindow > 24*time.Hour {
+		return &ConfigError{Field: "Profile " + p.Name + " ProvisioningWindow", Problem: "AMT extends the window by at most 24 hours"}
+	}
+	return nil
+}
