@@ -1,0 +1,208 @@
+package wsman
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/icholy/digest"
+)
+
+// credentials are held only here; nothing formats them.
+type credentials struct {
+	user, pass string
+}
+
+// String never reveals the password.
+func (c *credentials) String() string { return "credentials{user=" + c.user + ", password=[REDACTED]}" }
+
+// authLayer is the RoundTripper stack between the client and the base transport.
+type authLayer interface {
+	http.RoundTripper
+	setCredentials(user, pass string)
+	reset()
+}
+
+// noAuth passes requests through.
+type noAuth struct{ base http.RoundTripper }
+
+func (n noAuth) RoundTrip(r *http.Request) (*http.Response, error) { return n.base.RoundTrip(r) }
+func (noAuth) setCredentials(string, string)                       {}
+func (noAuth) reset()                                              {}
+
+// basicAuth adds an Authorization: Basic header to every request.
+type basicAuth struct {
+	base  http.RoundTripper
+	creds atomic.Pointer[credentials]
+}
+
+func (b *basicAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	c := b.creds.Load()
+	r = r.Clone(r.Context())
+	r.SetBasicAuth(c.user, c.pass)
+	return b.base.RoundTrip(r)
+}
+func (b *basicAuth) setCredentials(u, p string) { b.creds.Store(&credentials{u, p}) }
+func (b *basicAuth) reset()                     {}
+
+// digestAuth wraps github.com/icholy/digest's Transport for AMT:
+//
+//   - One digest.Transport (hence one challenge cache) per Client, i.e. per
+//     endpoint: the library keys its cache by host name only, and a fleet behind
+//     a relay or many simulators on 127.0.0.1 must not share nonces.
+//   - The library retries any 401 once. A gate below it turns a 401 to a request
+//     that already carried credentials into a final answer unless the challenge
+//     says stale=true, so a wrong password costs exactly one failed attempt per
+//     call and a stale nonce is retried exactly once.
+//   - After a final 401 or a transport failure the cache is dropped (the device
+//     may have restarted and forgotten its nonces); the next call starts with a
+//     fresh challenge.
+//   - FindChallenge trims the qop list: the library splits qop="auth-int, auth"
+//     on "," without trimming, so " auth" never matched and auth-int was chosen.
+//   - The cnonce (16 bytes) comes from the client's Rand; the digest uri can be
+//     overridden (AMT wants the path, /wsman, also behind relays).
+//   - 401 bodies are capped before the library drains them.
+type digestAuth struct {
+	base  http.RoundTripper
+	rand  io.Reader
+	uri   string
+	creds atomic.Pointer[credentials]
+	cur   atomic.Pointer[digest.Transport]
+}
+
+func newDigestAuth(base http.RoundTripper, rnd io.Reader, uri, user, pass string) *digestAuth {
+	d := &digestAuth{base: base, rand: rnd, uri: uri}
+	d.creds.Store(&credentials{user, pass})
+	d.cur.Store(d.fresh())
+	return d
+}
+
+func (d *digestAuth) fresh() *digest.Transport {
+	c := d.creds.Load()
+	return &digest.Transport{
+		Username:      c.user,
+		Password:      c.pass,
+		Transport:     gate{base: d.base},
+		FindChallenge: findChallenge,
+		Digest:        d.compute,
+	}
+}
+
+func (d *digestAuth) setCredentials(u, p string) {
+	d.creds.Store(&credentials{u, p})
+	d.cur.Store(d.fresh())
+}
+
+func (d *digestAuth) reset() { d.cur.Store(d.fresh()) }
+
+func (d *digestAuth) compute(_ *http.Request, chal *digest.Challenge, o digest.Options) (*digest.Credentials, error) {
+	if d.uri != "" {
+		o.URI = d.uri
+	}
+	var b [16]byte
+	if _, err := io.ReadFull(d.rand, b[:]); err != nil {
+		return nil, fmt.Errorf("wsman: reading random cnonce: %w", err)
+	}
+	o.Cnonce = hex.EncodeToString(b[:])
+	return digest.Digest(chal, o)
+}
+
+func (d *digestAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	t := d.cur.Load()
+	resp, err := t.RoundTrip(r)
+	if err != nil {
+		var rej *rejected
+		if errors.As(err, &rej) {
+			d.cur.CompareAndSwap(t, d.fresh())
+			return rej.resp, nil
+		}
+		d.cur.CompareAndSwap(t, d.fresh())
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		var ce *challengeError
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		d.cur.CompareAndSwap(t, d.fresh())
+	}
+	return resp, nil
+}
+
+// rejected carries a final 401 through digest.Transport (which returns the
+// response and the error of its inner transport as they are).
+type rejected struct{ resp *http.Response }
+
+func (*rejected) Error() string { return "wsman: credentials rejected" }
+
+// challengeError is a challenge the library cannot answer.
+type challengeError struct{ err error }
+
+func (e *challengeError) Error() string { return "wsman: unusable digest challenge: " + e.err.Error() }
+func (e *challengeError) Unwrap() error { return e.err }
+
+// max401Body caps what is read (and drained) of a 401 body.
+const max401Body = 16 << 10
+
+// gate sits between digest.Transport and the base transport.
+type gate struct{ base http.RoundTripper }
+
+func (g gate) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := g.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	if resp.Request == nil {
+		resp.Request = r // the library reads resp.Request.URL
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, max401Body))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if r.Header.Get("Authorization") == "" {
+		return resp, nil // a challenge: let the library answer it
+	}
+	if c, err := findChallenge(resp.Header); err == nil && c.Stale {
+		return resp, nil // stale nonce: the library retries once with the new one
+	}
+	return resp, &rejected{resp: resp}
+}
+
+// findChallenge is digest.FindChallenge with the qop list trimmed, so that
+// AMT's qop="auth-int, auth" selects auth.
+func findChallenge(h http.Header) (*digest.Challenge, error) {
+	var last error
+	for _, v := range h.Values("WWW-Authenticate") {
+		v = strings.TrimLeft(v, " \t")
+		if !digest.IsDigest(v) {
+			continue
+		}
+		c, err := digest.ParseChallenge(v)
+		if err != nil {
+			last = err
+			continue
+		}
+		qop := c.QOP[:0]
+		for _, q := range c.QOP {
+			if q = strings.TrimSpace(q); q != "" {
+				qop = append(qop, q)
+			}
+		}
+		c.QOP = qop
+		if digest.CanDigest(c) {
+			return c, nil
+		}
+		last = fmt.Errorf("algorithm %q with qop %q is not supported", c.Algorithm, strings.Join(c.QOP, ","))
+	}
+	if last != nil {
+		return nil, &challengeError{last}
+	}
+	return nil, digest.ErrNoChallenge
+}

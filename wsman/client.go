@@ -1,0 +1,539 @@
+package wsman
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/google/uuid"
+)
+
+// Client is a WS-Management client for one endpoint. It is safe for concurrent
+// use; by default it runs one call at a time ([WithMaxInFlight]). Create it with
+// [New].
+type Client struct {
+	endpoint string // URL without user info
+	url      *url.URL
+	to       string
+	auth     authLayer
+	timeout  time.Duration
+	rand     io.Reader
+	logger   *slog.Logger
+	redact   atomic.Pointer[redactors]
+	maxBytes int64
+	maxDepth int
+	sem      chan struct{}
+	defaults []CallOption
+	idle     func()
+}
+
+// New returns a client for endpoint, e.g. "http://host:16992/wsman" or
+// "https://host:16993/wsman" (an empty path means /wsman). User info in the URL
+// is refused: pass credentials with [WithDigestAuth] or [WithBasicAuth]. An https
+// endpoint needs a TLS policy ([WithTLS]) unless the transport is the caller's
+// own ([WithRoundTripper], [WithHTTPClient]).
+func New(endpoint string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("wsman: endpoint: %w", err)
+	}
+	if u.User != nil {
+		return nil, errors.New("wsman: endpoint URL must not hold user info; use WithDigestAuth or WithBasicAuth")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("wsman: endpoint scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("wsman: endpoint %q has no host", endpoint)
+	}
+	if u.Path == "" {
+		u.Path = "/wsman"
+	}
+	cfg := config{maxConns: 2, inFlight: 1}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	custom := cfg.httpClient != nil || cfg.roundTripper != nil
+	if u.Scheme == "https" && !custom && cfg.tls == nil {
+		return nil, ErrNoTLSPolicy
+	}
+	if cfg.auth == authBasic && u.Scheme == "http" && !cfg.basicOverHTTP {
+		return nil, errors.New("wsman: Basic authentication over plain http sends the password in clear; add AllowBasicOverHTTP to accept that")
+	}
+	c := &Client{
+		endpoint: u.String(),
+		url:      u,
+		to:       cfg.to,
+		rand:     cfg.rand,
+		logger:   cfg.logger,
+		maxBytes: cfg.maxBytes,
+		maxDepth: cfg.maxDepth,
+		defaults: cfg.defaults,
+	}
+	if c.to == "" {
+		c.to = u.Path
+	}
+	if c.rand == nil {
+		c.rand = rand.Reader
+	}
+	if c.maxBytes == 0 {
+		c.maxBytes = DefaultMaxResponseBytes
+	}
+	if cfg.inFlight > 0 {
+		c.sem = make(chan struct{}, cfg.inFlight)
+	}
+	rs := redactors(cfg.redact)
+	c.redact.Store(&rs)
+
+	var base http.RoundTripper
+	switch {
+	case cfg.roundTripper != nil:
+		base = cfg.roundTripper
+	case cfg.httpClient != nil:
+		base = cfg.httpClient.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.timeout = cfg.httpClient.Timeout
+	default:
+		tr := &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   30 * time.Second,
+			MaxIdleConns:          cfg.maxConns,
+			MaxIdleConnsPerHost:   cfg.maxConns,
+			MaxConnsPerHost:       cfg.maxConns,
+			IdleConnTimeout:       60 * time.Second,
+			DisableCompression:    true,
+			ResponseHeaderTimeout: 0, // bounded by the context
+		}
+		if u.Scheme == "https" {
+			tr.TLSClientConfig = cfg.tlsConfig(u.Hostname())
+		}
+		base = tr
+	}
+	if ci, ok := base.(interface{ CloseIdleConnections() }); ok {
+		c.idle = ci.CloseIdleConnections
+	}
+	switch cfg.auth {
+	case authDigest:
+		c.auth = newDigestAuth(base, c.rand, cfg.digestURI, cfg.user, cfg.pass)
+	case authBasic:
+		b := &basicAuth{base: base}
+		b.setCredentials(cfg.user, cfg.pass)
+		c.auth = b
+	default:
+		c.auth = noAuth{base}
+	}
+	return c, nil
+}
+
+// Endpoint returns the endpoint URL.
+func (c *Client) Endpoint() string { return c.endpoint }
+
+// String describes the client without credentials.
+func (c *Client) String() string { return "wsman.Client(" + c.endpoint + ")" }
+
+// SetCredentials replaces the user name and password (e.g. after provisioning
+// changed the admin password) and drops any cached digest challenge. Calls
+// already under way finish with the old credentials.
+func (c *Client) SetCredentials(user, password string) { c.auth.setCredentials(user, password) }
+
+// ResetAuth drops the cached digest challenge; the next call starts with a fresh
+// one.
+func (c *Client) ResetAuth() { c.auth.reset() }
+
+// Redact adds redactors for logged envelopes (see [WithRedaction]). Redaction
+// only ever widens, so callers such as package amt can add the element names
+// they know to be secret to a client they were handed.
+func (c *Client) Redact(r ...Redactor) {
+	for {
+		old := c.redact.Load()
+		nw := append(append(redactors(nil), (*old)...), r...)
+		if c.redact.CompareAndSwap(old, &nw) {
+			return
+		}
+	}
+}
+
+// CloseIdleConnections closes kept-alive connections of the base transport.
+func (c *Client) CloseIdleConnections() {
+	if c.idle != nil {
+		c.idle()
+	}
+}
+
+// Request is a WS-Management request for [Client.Do].
+type Request struct {
+	Action      string
+	ResourceURI string      // optional (Identify has none)
+	Selectors   SelectorSet // optional
+	Body        *etree.Element
+}
+
+// Response is a parsed WS-Management response envelope with its HTTP context.
+type Response struct {
+	*Envelope
+	HTTPStatus int
+	HTTPHeader http.Header
+	// TLS is the connection state on https endpoints (PeerCertificates for
+	// recording or pinning a device certificate), nil otherwise.
+	TLS *tls.ConnectionState
+	// Raw is the response body as received.
+	Raw []byte
+}
+
+// Instance returns the first element of the body: the instance of a Get or Put,
+// the <Method>_OUTPUT of an Invoke. It fails with [ErrMalformed] on an empty
+// body.
+func (r *Response) Instance() (*etree.Element, error) {
+	el := r.Content()
+	if el == nil {
+		return nil, fmt.Errorf("%w: response body is empty", ErrMalformed)
+	}
+	return el, nil
+}
+
+// Fields reads the body instance with [Fields].
+func (r *Response) Fields() (map[string][]string, error) {
+	el, err := r.Instance()
+	if err != nil {
+		return nil, err
+	}
+	return Fields(el), nil
+}
+
+// Decode reads the body instance into the struct v with [Unmarshal].
+func (r *Response) Decode(v any) error {
+	el, err := r.Instance()
+	if err != nil {
+		return err
+	}
+	return Unmarshal(el, v)
+}
+
+// ReturnValue reads the ReturnValue of a method output (the body's first
+// element). It fails with [ErrNoReturnValue] when absent.
+func (r *Response) ReturnValue() (uint32, error) {
+	el, err := r.Instance()
+	if err != nil {
+		return 0, err
+	}
+	s, ok := ChildText(el, "", "ReturnValue")
+	if !ok {
+		return 0, fmt.Errorf("%w in %s", ErrNoReturnValue, describe(el))
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: ReturnValue %q is not a uint32", ErrMalformed, s)
+	}
+	return uint32(v), nil
+}
+
+// ResourceCreated reads the EPR of the instance a Create made (the body's
+// wxf:ResourceCreated).
+func (r *Response) ResourceCreated() (EPR, error) {
+	el := Child(r.Body, NSTransfer, "ResourceCreated")
+	if el == nil {
+		return EPR{}, fmt.Errorf("%w: no wxf:ResourceCreated in the body", ErrMalformed)
+	}
+	return ParseEPR(el)
+}
+
+// Get reads an instance (WS-Transfer Get).
+func (c *Client) Get(ctx context.Context, resourceURI string, sel SelectorSet, opts ...CallOption) (*Response, error) {
+	return c.Do(ctx, Request{Action: ActionGet, ResourceURI: resourceURI, Selectors: sel}, opts...)
+}
+
+// Put replaces an instance (WS-Transfer Put); body is the full instance (see
+// [NewInstance]). The response holds the instance as stored.
+func (c *Client) Put(ctx context.Context, resourceURI string, sel SelectorSet, body *etree.Element, opts ...CallOption) (*Response, error) {
+	return c.Do(ctx, Request{Action: ActionPut, ResourceURI: resourceURI, Selectors: sel, Body: body}, opts...)
+}
+
+// Create makes an instance (WS-Transfer Create); read its EPR with
+// [Response.ResourceCreated].
+func (c *Client) Create(ctx context.Context, resourceURI string, body *etree.Element, opts ...CallOption) (*Response, error) {
+	return c.Do(ctx, Request{Action: ActionCreate, ResourceURI: resourceURI, Body: body}, opts...)
+}
+
+// Delete removes an instance (WS-Transfer Delete).
+func (c *Client) Delete(ctx context.Context, resourceURI string, sel SelectorSet, opts ...CallOption) (*Response, error) {
+	return c.Do(ctx, Request{Action: ActionDelete, ResourceURI: resourceURI, Selectors: sel}, opts...)
+}
+
+// Invoke calls the extrinsic method resourceURI/method with input as the body
+// (see [NewInput]; nil sends an empty <method>_INPUT). The response's Action
+// must be resourceURI/methodResponse. A method that fails usually still answers
+// normally with a non-zero [Response.ReturnValue]; interpreting it is the
+// caller's business.
+func (c *Client) Invoke(ctx context.Context, resourceURI, method string, sel SelectorSet, input *etree.Element, opts ...CallOption) (*Response, error) {
+	if input == nil {
+		input = NewInput(resourceURI, method)
+	}
+	req := Request{Action: MethodAction(resourceURI, method), ResourceURI: resourceURI, Selectors: sel, Body: input}
+	return c.Do(ctx, req, append(opts[:len(opts):len(opts)], ResponseAction(MethodResponseAction(resourceURI, method)))...)
+}
+
+// Do sends req and returns the parsed response. The response's RelatesTo must
+// be the request's MessageID and its Action the request's Action + "Response"
+// (or [ResponseAction]). Errors:
+//   - [*Fault] for a SOAP fault, at any HTTP status;
+//   - [*HTTPError] for a non-2xx status without a SOAP fault (401 matches
+//     [ErrUnauthorized]);
+//   - [*TransportError] when the connection failed; errors.Is with
+//     [ErrResponseLost] tells that the request had been sent in full;
+//   - [ErrMalformed], [ErrUnsafeXML], [ErrTooLarge], [ErrRelatesTo],
+//     [ErrUnexpectedAction] for bad responses;
+//   - the context's error if it ends before the call starts.
+func (c *Client) Do(ctx context.Context, req Request, opts ...CallOption) (*Response, error) {
+	cc := callConfig{}
+	cc.apply(c.defaults)
+	cc.apply(opts)
+	msgID, err := c.messageID()
+	if err != nil {
+		return nil, err
+	}
+	doc := buildRequest(&req, &cc, c.to, msgID)
+	expect := cc.responseAct
+	if expect == "" {
+		expect = req.Action + "Response"
+	}
+	return c.exchange(ctx, req.Action, req.ResourceURI, doc, msgID, expect)
+}
+
+func (c *Client) messageID() (string, error) {
+	u, err := uuid.NewRandomFromReader(c.rand)
+	if err != nil {
+		return "", fmt.Errorf("wsman: generating MessageID: %w", err)
+	}
+	return "uuid:" + u.String(), nil
+}
+
+// exchange sends doc and interprets the answer. msgID "" skips the RelatesTo
+// check and expect "" the Action check (Identify).
+func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string) (*Response, error) {
+	var buf bytes.Buffer
+	buf.Grow(1024)
+	if _, err := doc.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("wsman: writing request: %w", err)
+	}
+	debug := c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug)
+	if debug {
+		c.logEnvelope(ctx, "wsman request", action, resource, doc)
+	}
+	if c.sem != nil {
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-c.sem }()
+	}
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	resp, err := c.send(ctx, action, buf.Bytes())
+	if err != nil {
+		if debug {
+			c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman call failed", slog.String("action", action),
+				slog.String("resource", resource), slog.Duration("duration", time.Since(start)), slog.String("error", err.Error()))
+		}
+		return nil, err
+	}
+	out, err := c.interpret(resp, msgID, expect)
+	if debug {
+		attrs := []slog.Attr{slog.String("action", action), slog.String("resource", resource),
+			slog.Int("status", resp.status), slog.Int("bytes", len(resp.raw)), slog.Duration("duration", time.Since(start))}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		if out != nil {
+			attrs = append(attrs, slog.String("envelope", c.redactedString(out.Doc)))
+		}
+		c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman response", attrs...)
+	}
+	return out, err
+}
+
+func (c *Client) redactedString(doc *etree.Document) string {
+	s, err := redactedCopy(doc, *c.redact.Load()).WriteToString()
+	if err != nil {
+		return "[unprintable]"
+	}
+	return s
+}
+
+func (c *Client) logEnvelope(ctx context.Context, msg, action, resource string, doc *etree.Document) {
+	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, slog.String("endpoint", c.endpoint), slog.String("action", action),
+		slog.String("resource", resource), slog.String("envelope", c.redactedString(doc)))
+}
+
+type rawResponse struct {
+	status int
+	header http.Header
+	tls    *tls.ConnectionState
+	raw    []byte
+}
+
+// attempt tracks, through httptrace, how far the current HTTP attempt got.
+type attempt struct {
+	traced, connected, wrote, reused atomic.Bool
+}
+
+func (c *Client) send(ctx context.Context, action string, body []byte) (*rawResponse, error) {
+	var at attempt
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) {
+			at.traced.Store(true)
+			at.connected.Store(false)
+			at.wrote.Store(false)
+		},
+		GotConn: func(i httptrace.GotConnInfo) {
+			at.connected.Store(true)
+			at.reused.Store(i.Reused)
+		},
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				at.wrote.Store(true)
+			}
+		},
+	}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("wsman: building HTTP request: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	hreq.Header.Set("User-Agent", "amtkit-wsman")
+	hresp, err := c.auth.RoundTrip(hreq)
+	if err != nil {
+		var ce *challengeError
+		if errors.As(err, &ce) {
+			return nil, &HTTPError{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized", Err: fmt.Errorf("%w: %v", ErrBadChallenge, ce.err)}
+		}
+		return nil, c.transportError(action, &at, err)
+	}
+	defer hresp.Body.Close()
+	raw, err := readBody(hresp, c.maxBytes)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return nil, err
+		}
+		at.traced.Store(true)
+		at.connected.Store(true)
+		at.wrote.Store(true)
+		return nil, c.transportError(action, &at, err)
+	}
+	return &rawResponse{status: hresp.StatusCode, header: hresp.Header, tls: hresp.TLS, raw: raw}, nil
+}
+
+func (c *Client) transportError(action string, at *attempt, err error) error {
+	te := &TransportError{Action: action, Endpoint: c.endpoint, Reused: at.reused.Load(), Err: err}
+	switch {
+	case !at.traced.Load():
+		// A transport that reports no httptrace events: we cannot tell, so
+		// assume the worst (the request may have been acted on).
+		te.Phase = PhaseReceive
+	case !at.connected.Load():
+		te.Phase = PhaseConnect
+	case !at.wrote.Load():
+		te.Phase = PhaseSend
+	default:
+		te.Phase = PhaseReceive
+	}
+	return te
+}
+
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if resp.ContentLength > max {
+		return nil, fmt.Errorf("%w: Content-Length %d exceeds %d", ErrTooLarge, resp.ContentLength, max)
+	}
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + 1)
+	} else {
+		buf.Grow(4096)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > max {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+	}
+	return buf.Bytes(), nil
+}
+
+func (c *Client) interpret(r *rawResponse, msgID, expect string) (*Response, error) {
+	ok2xx := r.status >= 200 && r.status < 300
+	if r.status == http.StatusUnauthorized {
+		return nil, httpError(r)
+	}
+	env, perr := ParseEnvelope(r.raw, c.maxDepth)
+	if perr != nil {
+		if !ok2xx {
+			return nil, httpError(r)
+		}
+		return nil, perr
+	}
+	resp := &Response{Envelope: env, HTTPStatus: r.status, HTTPHeader: r.header, TLS: r.tls, Raw: r.raw}
+	fault, ferr := env.Fault()
+	if ferr != nil {
+		return nil, ferr
+	}
+	if fault != nil {
+		fault.HTTPStatus = r.status
+		if rel := env.RelatesTo(); msgID != "" && rel != "" && rel != msgID {
+			return nil, fmt.Errorf("%w: fault relates to %q, expected %q", ErrRelatesTo, rel, msgID)
+		}
+		return nil, fault
+	}
+	if !ok2xx {
+		return nil, httpError(r)
+	}
+	if msgID != "" {
+		if rel := env.RelatesTo(); rel != msgID {
+			return nil, fmt.Errorf("%w: expected RelatesTo %q, got %q", ErrRelatesTo, msgID, rel)
+		}
+	}
+	if expect != "" {
+		if a := env.Action(); a != expect {
+			return nil, fmt.Errorf("%w: expected %q, got %q", ErrUnexpectedAction, expect, a)
+		}
+	}
+	return resp, nil
+}
+
+func httpError(r *rawResponse) *HTTPError {
+	e := &HTTPError{StatusCode: r.status, Status: strconv.Itoa(r.status) + " " + http.StatusText(r.status), ContentType: r.header.Get("Content-Type")}
+	if r.status == http.StatusUnauthorized {
+		e.Challenges = r.header.Values("WWW-Authenticate")
+	}
+	b := r.raw
+	if len(b) > 512 {
+		b = b[:512]
+	}
+	e.Body = strings.ToValidUTF8(string(b), "\uFFFD")
+	return e
+}

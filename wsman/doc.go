@@ -1,0 +1,88 @@
+// Package wsman is a WS-Management client: SOAP 1.2 envelopes with WS-Addressing
+// 2004/08, WS-Transfer, WS-Enumeration and DMTF WS-Management headers, over HTTP
+// with Digest or Basic authentication and a required TLS verification policy.
+// It knows nothing of Intel AMT's classes (package amt builds on it), but its
+// defaults follow what AMT accepts and sends.
+//
+// # Calls
+//
+// A [Client] talks to one endpoint. Every call takes a context, and the client
+// is safe for concurrent use:
+//
+//	c, err := wsman.New("https://host:16993/wsman",
+//		wsman.WithDigestAuth("admin", password),
+//		wsman.WithTLS(wsman.PinSHA256(recordedHash)))
+//	resp, err := c.Get(ctx, uri, nil)                 // WS-Transfer Get
+//	inst, err := resp.Instance()                       // the class element
+//	fields, err := resp.Fields()                       // map[string][]string
+//	for item, err := range c.Enumerate(ctx, uri) { … } // Enumerate + Pull
+//	out, err := c.Invoke(ctx, uri, "AddCertificate", nil,
+//		wsman.NewInput(uri, "AddCertificate", wsman.Prop("CertificateBlob", b64)))
+//	rv, err := out.ReturnValue()
+//
+// [Client.Put], [Client.Create] and [Client.Delete] complete WS-Transfer;
+// [Client.Identify] sends Identify; [Client.Do] sends any [Request].
+// Enumerate is a Go iterator: it pulls until EndOfSequence and sends Release
+// when the loop stops early. Per-call options ([OperationTimeout],
+// [MaxEnvelopeSize], [Locale], [OptionSet], [MaxElements],
+// [OptimizeEnumeration], [Mode]) override client defaults set with
+// [WithCallDefaults].
+//
+// # Envelopes
+//
+// Requests are built with github.com/beevik/etree, never by string
+// concatenation, so every value is escaped. The MessageID is "uuid:" and a
+// random UUID; the response's RelatesTo must equal it and its Action must be the
+// expected response action. Responses are matched by namespace URI and local
+// name only ([Child], [Find], [Is]): AMT assigns prefixes per response. Input
+// that holds a DOCTYPE or entity declaration, nests too deep or exceeds the
+// size cap is refused before it is interpreted.
+//
+// Bodies are *etree.Element values. Build them with [NewInstance], [NewInput],
+// [Prop], [PropEPR] and [PropArray], or from a struct with [Marshal]; read them
+// with [Fields] or into a struct with [Unmarshal]. [EPR] and [SelectorSet]
+// model endpoint references and selectors, EPR-valued selectors included.
+//
+// # Errors
+//
+//   - [*Fault]: a SOAP fault, at any HTTP status. errors.Is matches subcode
+//     sentinels such as [ErrDestinationUnreachable] (on AMT: the class does not
+//     exist on this SKU) and [ErrAlreadyExists]; [Fault.AMTStatus] reads the
+//     "AMT-STATUS n" detail of AMT's InternalError faults.
+//   - [*HTTPError]: a non-2xx status without a fault; [ErrUnauthorized] for a
+//     401 to a request that carried credentials.
+//   - [*TransportError]: the connection failed. errors.Is with [ErrConnect]
+//     means the request was never sent; with [ErrResponseLost] that it was sent
+//     in full and the answer was lost — the server may have acted on it (AMT 19+
+//     drops the connection when it commits configuration changes).
+//
+// # Authentication
+//
+// [WithDigestAuth] builds on github.com/icholy/digest, wrapped for AMT: the
+// challenge cache belongs to the client (so to one endpoint, even when many
+// endpoints share a host through a relay or on loopback); after the first 401
+// each call is one HTTP exchange; a stale nonce is retried once; a 401 to a
+// request that carried credentials is returned at once as [ErrUnauthorized] —
+// never retried, so that a wrong password cannot lock the account.
+// Credentials never appear in errors or logs.
+//
+// # TLS
+//
+// An https endpoint needs a [TLSPolicy]: [PinSHA256] (a recorded device
+// certificate), [VerifyChain] with the expected host name, [VerifyChainAnyHost]
+// for AMT 19+ certificates that carry no name, optionally with [CheckCRL] which
+// fails closed, [VerifyFunc], or — named so — [InsecureSkipVerify]. Client
+// certificates go through GetClientCertificate ([WithClientCertificate]), so
+// they are sent even when the server's CA list does not name their issuer.
+// [WithLegacyTLS] opts into TLS 1.0/1.1 and RSA key exchange for old firmware.
+//
+// # Transport and logging
+//
+// The default transport keeps connections alive (two per host) and follows no
+// redirects; [WithRoundTripper] and [WithHTTPClient] plug in LMS, CIRA/APF
+// channels or relays. [WithLogger] logs calls and envelopes at debug level with
+// secret elements masked: [DefaultRedactor] always, plus names added with
+// [WithRedaction] or [Client.Redact].
+//
+// Package wsmantest is the server side for fakes and simulators.
+package wsman

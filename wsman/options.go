@@ -1,0 +1,374 @@
+package wsman
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/beevik/etree"
+)
+
+// Option configures a [Client] in [New].
+type Option func(*config) error
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authDigest
+	authBasic
+)
+
+type config struct {
+	auth          authKind
+	user, pass    string
+	basicOverHTTP bool
+	digestURI     string
+	to            string
+
+	tls        *TLSPolicy
+	clientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	legacyTLS  bool
+	minTLS     uint16
+	maxTLS     uint16
+
+	httpClient   *http.Client
+	roundTripper http.RoundTripper
+	maxConns     int
+
+	logger   *slog.Logger
+	redact   []Redactor
+	rand     io.Reader
+	maxBytes int64
+	maxDepth int
+	inFlight int
+	defaults []CallOption
+}
+
+// WithDigestAuth authenticates with HTTP Digest (RFC 7616: MD5, SHA-256,
+// SHA-512-256; qop auth or auth-int), as AMT requires. The challenge of the
+// first 401 is reused for later calls (one HTTP exchange per call in steady
+// state); a wrong password fails at once with [ErrUnauthorized].
+func WithDigestAuth(user, password string) Option {
+	return func(c *config) error {
+		c.auth, c.user, c.pass = authDigest, user, password
+		return nil
+	}
+}
+
+// WithBasicAuth authenticates with HTTP Basic. Over plain http it is refused
+// unless [AllowBasicOverHTTP] is also given: the password would travel in clear.
+func WithBasicAuth(user, password string) Option {
+	return func(c *config) error {
+		c.auth, c.user, c.pass = authBasic, user, password
+		return nil
+	}
+}
+
+// AllowBasicOverHTTP permits [WithBasicAuth] on an http:// endpoint.
+func AllowBasicOverHTTP() Option {
+	return func(c *config) error { c.basicOverHTTP = true; return nil }
+}
+
+// WithDigestURI sets the digest "uri" parameter. By default it is the request
+// path (/wsman for AMT); set it when a relay's URL path differs from what the
+// device checks.
+func WithDigestURI(uri string) Option {
+	return func(c *config) error { c.digestURI = uri; return nil }
+}
+
+// WithTo sets the wsa:To header. The default is the endpoint's path ("/wsman"
+// when the path is empty), which AMT accepts; some servers want the full URL.
+func WithTo(to string) Option {
+	return func(c *config) error { c.to = to; return nil }
+}
+
+// WithTLS sets the server verification policy, required for https endpoints
+// (unless the transport is the caller's own). See [PinSHA256], [VerifyChain],
+// [VerifyChainAnyHost], [VerifyFunc] and [InsecureSkipVerify].
+func WithTLS(p TLSPolicy) Option {
+	return func(c *config) error {
+		if p.verify == nil && !p.insecure {
+			return errors.New("wsman: WithTLS: empty TLSPolicy")
+		}
+		c.tls = &p
+		return nil
+	}
+}
+
+// WithClientCertificate presents cert (its Certificate field holding the chain
+// leaf first, root last, and a crypto.Signer as PrivateKey) whenever the server
+// asks for a client certificate. It is sent through GetClientCertificate, so it
+// goes out even when the server's list of acceptable CAs does not name its
+// issuer (AMT's list does not).
+func WithClientCertificate(cert tls.Certificate) Option {
+	return func(c *config) error {
+		if len(cert.Certificate) == 0 || cert.PrivateKey == nil {
+			return errors.New("wsman: WithClientCertificate: certificate chain and private key required")
+		}
+		c.clientCert = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		return nil
+	}
+}
+
+// WithGetClientCertificate sets the tls.Config.GetClientCertificate callback
+// directly (e.g. to choose a chain by the server's CA list, or to sign with an
+// HSM-backed key).
+func WithGetClientCertificate(f func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) Option {
+	return func(c *config) error { c.clientCert = f; return nil }
+}
+
+// WithLegacyTLS opts into the legacy profile old AMT firmware needs: TLS 1.0
+// and 1.1 allowed, and the RSA key-exchange cipher suites
+// (TLS_RSA_WITH_AES_*) offered after the modern ones. Go no longer offers
+// either by default. Use it only for devices that need it.
+func WithLegacyTLS() Option {
+	return func(c *config) error { c.legacyTLS = true; return nil }
+}
+
+// WithTLSVersions bounds the TLS versions (tls.VersionTLS12 …; 0 leaves a bound
+// at its default). AMT 21 resets some TLS 1.3 connections; a max of TLS 1.2 is
+// a known workaround.
+func WithTLSVersions(minVersion, maxVersion uint16) Option {
+	return func(c *config) error { c.minTLS, c.maxTLS = minVersion, maxVersion; return nil }
+}
+
+// WithHTTPClient uses hc's Transport (http.DefaultTransport if nil) as the base
+// transport, under the client's authentication. Redirects are never followed;
+// hc.Timeout, if set, bounds each call. TLS options do not apply: configure TLS
+// on hc's transport.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *config) error {
+		if hc == nil {
+			return errors.New("wsman: WithHTTPClient(nil)")
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithRoundTripper uses rt as the base transport (LMS, a CIRA/APF channel, a
+// relay, a test double). TLS options do not apply.
+func WithRoundTripper(rt http.RoundTripper) Option {
+	return func(c *config) error {
+		if rt == nil {
+			return errors.New("wsman: WithRoundTripper(nil)")
+		}
+		c.roundTripper = rt
+		return nil
+	}
+}
+
+// WithMaxConnsPerHost bounds the connections the default transport opens to the
+// endpoint (default 2; AMT serialises work and has few sockets).
+func WithMaxConnsPerHost(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("wsman: WithMaxConnsPerHost(%d): must be at least 1", n)
+		}
+		c.maxConns = n
+		return nil
+	}
+}
+
+// WithMaxInFlight bounds concurrent calls on the client (default 1, as AMT
+// handles one request at a time and digest nonce counts must arrive in order; 0
+// means no bound). Waiting callers respect their context.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("wsman: WithMaxInFlight(%d): negative", n)
+		}
+		c.inFlight = n
+		return nil
+	}
+}
+
+// WithLogger logs each call at debug level (action, resource, status, duration)
+// and the envelopes with redacted elements masked ([WithRedaction]).
+// Authorization headers are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error { c.logger = l; return nil }
+}
+
+// WithRedaction adds redactors: elements (and selectors) they match have their
+// content replaced by "[REDACTED]" in logged envelopes. [DefaultRedactor] is
+// always active.
+func WithRedaction(r ...Redactor) Option {
+	return func(c *config) error { c.redact = append(c.redact, r...); return nil }
+}
+
+// WithRand sets the source of randomness for MessageIDs and digest cnonces
+// (default crypto/rand).
+func WithRand(r io.Reader) Option {
+	return func(c *config) error { c.rand = r; return nil }
+}
+
+// DefaultMaxResponseBytes is the default cap on a response body.
+const DefaultMaxResponseBytes = 1 << 20
+
+// WithMaxResponseBytes caps response bodies (default 1 MiB); a larger body
+// fails with [ErrTooLarge].
+func WithMaxResponseBytes(n int64) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("wsman: WithMaxResponseBytes(%d): must be positive", n)
+		}
+		c.maxBytes = n
+		return nil
+	}
+}
+
+// WithMaxDepth bounds XML nesting in responses (default [DefaultMaxDepth]).
+func WithMaxDepth(n int) Option {
+	return func(c *config) error {
+		if n < 4 {
+			return fmt.Errorf("wsman: WithMaxDepth(%d): must be at least 4", n)
+		}
+		c.maxDepth = n
+		return nil
+	}
+}
+
+// WithCallDefaults sets call options applied to every call before the call's
+// own (e.g. OperationTimeout(30*time.Second) or Locale("en-US")).
+func WithCallDefaults(opts ...CallOption) Option {
+	return func(c *config) error { c.defaults = append(c.defaults, opts...); return nil }
+}
+
+// CallOption adjusts one call (or, through [WithCallDefaults], every call).
+type CallOption func(*callConfig)
+
+// DefaultOperationTimeout is the wsman:OperationTimeout sent unless changed.
+const DefaultOperationTimeout = 60 * time.Second
+
+// DefaultMaxPulls bounds the Pull requests of one enumeration.
+const DefaultMaxPulls = 1000
+
+// DefaultMaxElements is the wsen:MaxElements sent in Pull requests (the value
+// AMT clients use by convention).
+const DefaultMaxElements = 999
+
+type callConfig struct {
+	timeout      time.Duration // <0: omit
+	maxEnvelope  int
+	locale       string
+	optionSet    []OptionValue
+	optionMU     bool
+	headers      []*etree.Element
+	maxElements  int
+	maxChars     int
+	optimize     bool
+	mode         EnumerationMode
+	maxPulls     int
+	responseAct  string
+	skipRelCheck bool
+}
+
+func (c *callConfig) apply(opts []CallOption) {
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+}
+
+// OperationTimeout sets wsman:OperationTimeout (default 60 s; AMT enforces a 30 s
+// minimum). A negative d omits the header. It does not bound the HTTP call: use
+// the context for that.
+func OperationTimeout(d time.Duration) CallOption {
+	return func(c *callConfig) { c.timeout = d }
+}
+
+// MaxEnvelopeSize sends wsman:MaxEnvelopeSize (mustUnderstand) with n bytes; 0
+// omits it (the default). AMT requires n ≥ 50000 when present.
+func MaxEnvelopeSize(n int) CallOption {
+	return func(c *callConfig) { c.maxEnvelope = n }
+}
+
+// Locale sends wsman:Locale xml:lang=lang with mustUnderstand="false".
+func Locale(lang string) CallOption {
+	return func(c *callConfig) { c.locale = lang }
+}
+
+// OptionValue is one wsman:Option of an OptionSet.
+type OptionValue struct {
+	Name  string
+	Value string
+	Type  string // optional xs type, e.g. "xs:boolean"
+}
+
+// OptionSet sends wsman:OptionSet with opts. AMT supports no options and faults
+// ([ErrMustUnderstand]) on an OptionSet marked mustUnderstand.
+func OptionSet(mustUnderstand bool, opts ...OptionValue) CallOption {
+	return func(c *callConfig) { c.optionSet, c.optionMU = opts, mustUnderstand }
+}
+
+// Header appends a copy of el to the SOAP header (for extensions this package
+// does not model).
+func Header(el *etree.Element) CallOption {
+	return func(c *callConfig) { c.headers = append(c.headers, el.Copy()) }
+}
+
+// MaxElements sets how many items one Pull (and an optimized Enumerate) asks
+// for (default 999).
+func MaxElements(n int) CallOption {
+	return func(c *callConfig) { c.maxElements = n }
+}
+
+// MaxCharacters sends wsen:MaxCharacters in Pull requests (0 omits it, the
+// default).
+func MaxCharacters(n int) CallOption {
+	return func(c *callConfig) { c.maxChars = n }
+}
+
+// OptimizeEnumeration asks the server to return the first items in the
+// EnumerateResponse (wsman:OptimizeEnumeration). Off by default: unverified
+// on AMT.
+func OptimizeEnumeration() CallOption {
+	return func(c *callConfig) { c.optimize = true }
+}
+
+// EnumerationMode chooses what an enumeration returns; see [EnumerateObjects].
+type EnumerationMode int
+
+const (
+	// EnumerateObjects returns instances (the default; no EnumerationMode sent).
+	EnumerateObjects EnumerationMode = iota
+	// EnumerateEPRs returns endpoint references only (EnumerateEPR).
+	EnumerateEPRs
+	// EnumerateObjectsAndEPRs returns both (EnumerateObjectAndEPR).
+	EnumerateObjectsAndEPRs
+)
+
+// String returns the wire value ("" for objects).
+func (m EnumerationMode) String() string {
+	switch m {
+	case EnumerateEPRs:
+		return "EnumerateEPR"
+	case EnumerateObjectsAndEPRs:
+		return "EnumerateObjectAndEPR"
+	}
+	return ""
+}
+
+// Mode sets the enumeration mode.
+func Mode(m EnumerationMode) CallOption {
+	return func(c *callConfig) { c.mode = m }
+}
+
+// MaxPulls bounds the Pull requests of one enumeration (default 1000); past it
+// the iterator yields [ErrTooManyPulls] and releases the context.
+func MaxPulls(n int) CallOption {
+	return func(c *callConfig) { c.maxPulls = n }
+}
+
+// ResponseAction overrides the expected response Action of [Client.Do] (default:
+// the request Action + "Response").
+func ResponseAction(action string) CallOption {
+	return func(c *callConfig) { c.responseAct = action }
+}
