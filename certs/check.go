@@ -1,0 +1,571 @@
+package certs
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// MinRSABits is the smallest RSA key the checks accept by default (ME 15H/16+).
+const MinRSABits = 2048
+
+// MaxIEEE8021XRSABits is the largest RSA key for AMT's 802.1X certificate
+// (Configuration Manager).
+const MaxIEEE8021XRSABits = 2048
+
+// RevocationOptions switch on CRL checking in [CheckProvisioning] and
+// [CheckDeviceCertificate]. Every certificate of the chain except a self-signed
+// root is looked up on the CRL whose issuer is its issuer; the CRL's signature is
+// verified with the next certificate of the chain when there is one.
+type RevocationOptions struct {
+	CRLs []*x509.RevocationList
+	// AllowMissing and AllowStale fail open (see [CRLOptions]); the zero value
+	// fails closed.
+	AllowMissing bool
+	AllowStale   bool
+}
+
+// ProvisioningOptions tune [CheckProvisioning]. The zero value checks the AMT
+// rules at the current time without device-specific inputs.
+type ProvisioningOptions struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DNSSuffixes are device DNS suffixes (DHCP option 15 or the MEBx PKI DNS
+	// suffix) the leaf must cover.
+	DNSSuffixes []string
+	// DeviceHashes, when not nil, are the root hashes a device trusts (from its
+	// hello or PTHI); the chain's root must be one of them. When nil the root is
+	// compared with the factory list instead, as information.
+	DeviceHashes []amt.CertHash
+	// Expiry is the expiry policy; the zero value is Configuration Manager's.
+	Expiry ExpiryPolicy
+	// MinRSABits overrides [MinRSABits] (for fleets of pre-ME-16 devices that
+	// accept 1024-bit keys); zero means 2048.
+	MinRSABits int
+	// TemplateVersion is the Microsoft template schema version the integrator
+	// declares (0 = unknown). 3 or more is a finding.
+	TemplateVersion int
+	// Revocation, when set, checks the chain against CRLs.
+	Revocation *RevocationOptions
+}
+
+// CheckProvisioning applies AMT's and Configuration Manager's rules for a
+// provisioning certificate to chain (leaf first, root last — see [OrderChain])
+// and its private key, and returns what it found; an empty result means the chain
+// passes. Use [Findings.Err] to turn error findings into an error. docs/certs.md
+// lists every rule with its code.
+//
+// The checks: usage marker (EKU OID or exact OU), serverAuth, RSA keys of at least
+// 2048 bits, no SHA-1/MD5 signatures, every certificate valid now, the expiry
+// policy (7210/7211), the root present and self-signed, each link issued by the
+// next, issuers are CAs, x509 path verification, the key matching the leaf, the
+// CN a usable DNS name covering each DNS suffix, the root hash among the device's
+// hashes (or, as information, the factory hashes), Microsoft template rules, and
+// revocation when asked.
+func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts ProvisioningOptions) Findings {
+	var r recorder
+	now := nowFunc(opts.Now)()
+	if !chainPresent(&r, chain) {
+		return r.out
+	}
+	leaf := chain[0]
+
+	// Usage marker and serverAuth.
+	hasOID := slices.ContainsFunc(leaf.UnknownExtKeyUsage, oidAMTActivation.Equal)
+	hasOU := slices.Contains(leaf.Subject.OrganizationalUnit, ClientSetupOU)
+	switch {
+	case !hasOID && !hasOU:
+		if ou, near := nearOU(leaf.Subject.OrganizationalUnit); near {
+			r.add(CodeUsageOUInexact, SeverityError, 0, leaf,
+				"OU %q is not exactly %q (the firmware compares case and punctuation) and the EKU lacks %v",
+				ou, ClientSetupOU, oidAMTActivation)
+		} else {
+			r.add(CodeUsageMarkerMissing, SeverityError, 0, leaf,
+				"expected EKU %v or OU %q, found neither", oidAMTActivation, ClientSetupOU)
+		}
+	case hasOU && !hasOID:
+		r.add(CodeUsageOUOnly, SeverityInfo, 0, leaf,
+			"marked by OU %q only; AMT accepts it, tools that require EKU %v (RPS) do not", ClientSetupOU, oidAMTActivation)
+	}
+	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		r.add(CodeServerAuthMissing, SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
+	}
+
+	checkKeys(&r, chain, minBits(opts.MinRSABits), 0)
+	sigsOK := checkSignatures(&r, chain)
+	if checkValidity(&r, chain, now) {
+		b := Bundle{Chain: chain}
+		switch opts.Expiry.Provisioning(b.NotBefore(), b.NotAfter(), now) {
+		case ExpiryWarning:
+			i := firstToExpire(chain)
+			r.add(CodeExpiryWarning, SeverityWarning, i, chain[i], "expires %s, in %s (status 7210: %s or less left)",
+				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.warn()))
+		case ExpiryError:
+			i := firstToExpire(chain)
+			r.add(CodeExpiryError, SeverityError, i, chain[i], "expires %s, in %s (status 7211: less than %s left)",
+				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.err()))
+		}
+	}
+	rootOK := checkRoot(&r, chain, true)
+	linksOK := checkLinks(&r, chain)
+	if rootOK && linksOK && sigsOK {
+		verifyPath(&r, chain, nil, x509.ExtKeyUsageAny)
+	}
+
+	// Key.
+	switch {
+	case key == nil:
+		r.add(CodeKeyMissing, SeverityError, 0, leaf, "no private key; the provisioning server needs the leaf's key")
+	case !keyMatches(key.Public(), leaf):
+		r.add(CodeKeyMismatch, SeverityError, 0, leaf, "the private key's public half is not the certificate's public key")
+	}
+
+	checkNames(&r, leaf, opts.DNSSuffixes)
+
+	// Root hash.
+	if rootOK {
+		root := chain[len(chain)-1]
+		if opts.DeviceHashes != nil {
+			if _, ok := MatchRoot(chain, opts.DeviceHashes); !ok {
+				r.add(CodeRootNotTrusted, SeverityError, len(chain)-1, root,
+					"root hash (SHA-256 %s) is not among the device's %d trusted hashes",
+					RootHash(root, amt.HashSHA256).Hex(), len(opts.DeviceHashes))
+			}
+		} else if _, ok := IdentifyRoot(root); !ok {
+			r.add(CodeRootNotFactory, SeverityInfo, len(chain)-1, root,
+				"root (SHA-256 %s) is not a factory root; devices need its hash added (setup.bin or MEBx)",
+				RootHash(root, amt.HashSHA256).Hex())
+		}
+	}
+
+	// Microsoft templates.
+	tmpl, err := ReadTemplate(leaf)
+	if err != nil {
+		r.add(CodeTemplateMalformed, SeverityWarning, 0, leaf, "%v", err)
+	}
+	if tmpl.Kind == TemplateV1 && !hasOID && !hasOU {
+		r.add(CodeTemplateV1NoOID, SeverityError, 0, leaf,
+			"issued from v1 template %q, which cannot carry EKU %v; duplicate it as a v2 template and add the OID",
+			tmpl.Name, oidAMTActivation)
+	}
+	checkTemplateVersion(&r, leaf, opts.TemplateVersion)
+	checkRevocation(&r, chain, now, opts.Revocation)
+	return r.out
+}
+
+// DeviceKind selects the rules [CheckDeviceCertificate] applies.
+type DeviceKind int
+
+// Device certificate kinds.
+const (
+	DeviceTLS       DeviceKind = iota // AMT's TLS server certificate
+	DeviceIEEE8021X                   // AMT's 802.1X client certificate
+)
+
+// DeviceOptions tune [CheckDeviceCertificate].
+type DeviceOptions struct {
+	Kind DeviceKind
+	// FQDN is the device's name from the inventory; when set the subject CN (and
+	// for TLS a dNSName SAN) must hold it.
+	FQDN string
+	// UPN, for 802.1X, is the user principal name the SAN must hold.
+	UPN string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Expiry is the expiry policy (its Renew window applies).
+	Expiry ExpiryPolicy
+	// MinRSABits overrides [MinRSABits]; zero means 2048.
+	MinRSABits int
+	// TemplateVersion is the declared Microsoft template version (0 = unknown).
+	TemplateVersion int
+	// Roots, when set, are the trust anchors the chain is verified against; when
+	// nil a self-signed last certificate of the chain serves as the anchor, and a
+	// chain without one is not path-verified.
+	Roots *x509.CertPool
+	// Revocation, when set, checks the chain against CRLs.
+	Revocation *RevocationOptions
+}
+
+// CheckDeviceCertificate applies the rules for AMT's own TLS or 802.1X
+// certificate to chain (the device certificate first, then its issuers; AMT sends
+// its chain without the root). See docs/certs.md for the rules and codes.
+func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findings {
+	var r recorder
+	now := nowFunc(opts.Now)()
+	if !chainPresent(&r, chain) {
+		return r.out
+	}
+	leaf := chain[0]
+	eku := x509.ExtKeyUsageServerAuth
+	switch opts.Kind {
+	case DeviceTLS:
+		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+			r.add(CodeServerAuthMissing, SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
+		}
+	case DeviceIEEE8021X:
+		eku = x509.ExtKeyUsageClientAuth
+		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+			r.add(CodeClientAuthMissing, SeverityError, 0, leaf, "extended key usage lacks clientAuth (%v)", oidEKUClientAuth)
+		}
+	}
+	maxBits := 0
+	if opts.Kind == DeviceIEEE8021X {
+		maxBits = MaxIEEE8021XRSABits
+	}
+	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits)
+	sigsOK := checkSignatures(&r, chain)
+	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
+		r.add(CodeRenewDue, SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
+			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew()))
+	}
+
+	if opts.FQDN != "" {
+		want := canonicalName(opts.FQDN)
+		if canonicalName(leaf.Subject.CommonName) != want {
+			r.add(CodeFQDNNotInSubject, SeverityError, 0, leaf, "subject CN %q is not the device FQDN %q",
+				leaf.Subject.CommonName, opts.FQDN)
+		}
+		if opts.Kind == DeviceTLS && !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return canonicalName(n) == want }) {
+			r.add(CodeFQDNNotInSAN, SeverityWarning, 0, leaf, "no dNSName SAN %q (found %q)", opts.FQDN, leaf.DNSNames)
+		}
+	}
+	if opts.Kind == DeviceIEEE8021X {
+		upns := UPNs(leaf)
+		switch {
+		case opts.UPN != "" && !slices.ContainsFunc(upns, func(u string) bool { return strings.EqualFold(u, opts.UPN) }):
+			r.add(CodeUPNMismatch, SeverityError, 0, leaf, "SAN lacks UPN %q (found %q)", opts.UPN, upns)
+		case opts.UPN == "" && len(upns) == 0:
+			r.add(CodeUPNMissing, SeverityWarning, 0, leaf, "SAN holds no UPN (otherName %v)", oidUPN)
+		}
+	}
+
+	linksOK := checkLinks(&r, chain)
+	last := chain[len(chain)-1]
+	if selfSigned(last) && len(chain) > 1 {
+		linksOK = checkRoot(&r, chain, false) && linksOK
+	}
+	if linksOK && sigsOK && (opts.Roots != nil || selfSigned(last)) {
+		verifyPath(&r, chain, opts.Roots, eku)
+	}
+	if _, err := ReadTemplate(leaf); err != nil {
+		r.add(CodeTemplateMalformed, SeverityWarning, 0, leaf, "%v", err)
+	}
+	checkTemplateVersion(&r, leaf, opts.TemplateVersion)
+	checkRevocation(&r, chain, now, opts.Revocation)
+	return r.out
+}
+
+func nowFunc(f func() time.Time) func() time.Time {
+	if f == nil {
+		return time.Now
+	}
+	return f
+}
+
+func minBits(n int) int {
+	if n <= 0 {
+		return MinRSABits
+	}
+	return n
+}
+
+func chainPresent(r *recorder, chain []*x509.Certificate) bool {
+	if len(chain) == 0 {
+		r.add(CodeNoCertificates, SeverityError, -1, nil, "the chain is empty")
+		return false
+	}
+	for i, c := range chain {
+		if c == nil {
+			r.add(CodeNoCertificates, SeverityError, i, nil, "certificate %d is missing (nil)", i)
+			return false
+		}
+	}
+	return true
+}
+
+// nearOU finds an OU that is the client-setup OU up to case, spaces and a
+// trailing period.
+func nearOU(ous []string) (string, bool) {
+	norm := func(s string) string {
+		s = strings.TrimSuffix(strings.TrimSpace(s), ".")
+		return strings.ToLower(strings.Join(strings.Fields(s), " "))
+	}
+	want := norm(ClientSetupOU)
+	for _, ou := range ous {
+		if norm(ou) == want {
+			return ou, true
+		}
+	}
+	return "", false
+}
+
+func isRoot(chain []*x509.Certificate, i int) bool {
+	return i == len(chain)-1 && selfSigned(chain[i])
+}
+
+func checkKeys(r *recorder, chain []*x509.Certificate, minBits, maxBits int) {
+	for i, c := range chain {
+		pub, ok := c.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			if i == 0 {
+				r.add(CodeKeyNotRSA, SeverityError, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
+			} else {
+				r.add(CodeCAKeyNotRSA, SeverityWarning, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
+			}
+			continue
+		}
+		bits := pub.N.BitLen()
+		if bits < minBits {
+			r.add(CodeKeyTooShort, SeverityError, i, c, "RSA key of %d bits, expected at least %d", bits, minBits)
+		}
+		if i == 0 && maxBits > 0 && bits > maxBits {
+			r.add(CodeKeyTooLong, SeverityError, i, c, "RSA key of %d bits, expected at most %d", bits, maxBits)
+		}
+	}
+}
+
+func weakAlgorithm(a x509.SignatureAlgorithm) bool {
+	switch a {
+	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.DSAWithSHA1, x509.ECDSAWithSHA1:
+		return true
+	}
+	return false
+}
+
+// checkSignatures reports weak signature algorithms; it returns false when a
+// certificate below the root has one (path verification then cannot run).
+func checkSignatures(r *recorder, chain []*x509.Certificate) bool {
+	ok := true
+	for i, c := range chain {
+		if !weakAlgorithm(c.SignatureAlgorithm) {
+			continue
+		}
+		if isRoot(chain, i) && len(chain) > 1 {
+			r.add(CodeWeakRootSignature, SeverityWarning, i, c, "self-signed with %v; ME 16+ documentation wants SHA-2 throughout", c.SignatureAlgorithm)
+		} else {
+			r.add(CodeWeakSignature, SeverityError, i, c, "signed with %v, expected SHA-256 or stronger", c.SignatureAlgorithm)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// checkValidity reports certificates outside their validity at now and returns
+// true when all are inside.
+func checkValidity(r *recorder, chain []*x509.Certificate, now time.Time) bool {
+	ok := true
+	for i, c := range chain {
+		switch {
+		case now.Before(c.NotBefore):
+			r.add(CodeNotYetValid, SeverityError, i, c, "valid from %s, now is %s", stamp(c.NotBefore), stamp(now))
+			ok = false
+		case now.After(c.NotAfter):
+			r.add(CodeExpired, SeverityError, i, c, "expired %s, now is %s", stamp(c.NotAfter), stamp(now))
+			ok = false
+		}
+	}
+	return ok
+}
+
+func firstToExpire(chain []*x509.Certificate) int {
+	j := 0
+	for i, c := range chain {
+		if c.NotAfter.Before(chain[j].NotAfter) {
+			j = i
+		}
+	}
+	return j
+}
+
+// checkRoot reports a missing or badly self-signed root and returns true when the
+// chain ends in a good self-signed root. With required false a missing root is not
+// reported.
+func checkRoot(r *recorder, chain []*x509.Certificate, required bool) bool {
+	i := len(chain) - 1
+	root := chain[i]
+	if !selfSigned(root) {
+		if required {
+			r.add(CodeRootMissing, SeverityError, i, root, "issued by %q, which is not in the chain; AMT needs the root to compare its hash",
+				root.Issuer.String())
+		}
+		return false
+	}
+	err := root.CheckSignature(root.SignatureAlgorithm, root.RawTBSCertificate, root.Signature)
+	if err != nil && !insecure(err) {
+		r.add(CodeRootBadSignature, SeverityError, i, root, "self-signature does not verify: %v", err)
+		return false
+	}
+	return true
+}
+
+func insecure(err error) bool {
+	var ia x509.InsecureAlgorithmError
+	return errors.As(err, &ia)
+}
+
+// checkLinks checks that chain[i] is issued by chain[i+1] and that issuers are
+// CAs; it returns true when every link holds.
+func checkLinks(r *recorder, chain []*x509.Certificate) bool {
+	ok := true
+	for i := 0; i+1 < len(chain); i++ {
+		child, parent := chain[i], chain[i+1]
+		switch {
+		case !bytes.Equal(child.RawIssuer, parent.RawSubject):
+			r.add(CodeChainBroken, SeverityError, i, child, "issuer %q is not the subject %q of certificate %d",
+				child.Issuer.String(), parent.Subject.String(), i+1)
+			ok = false
+			continue
+		case !keyIDsAgree(child.AuthorityKeyId, parent.SubjectKeyId):
+			r.add(CodeChainBroken, SeverityError, i, child, "authority key ID %x is not the subject key ID %x of certificate %d",
+				child.AuthorityKeyId, parent.SubjectKeyId, i+1)
+			ok = false
+			continue
+		}
+		if err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature); err != nil && !insecure(err) {
+			r.add(CodeChainBroken, SeverityError, i, child, "signature does not verify with the key of certificate %d: %v", i+1, err)
+			ok = false
+		}
+		if !isCA(parent) {
+			r.add(CodeIssuerNotCA, SeverityError, i+1, parent, "issues certificate %d but is not a CA (basic constraints CA:TRUE missing)", i)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// verifyPath runs x509 path verification at a time inside every certificate's
+// validity (expiry is reported separately) and reports what no other rule did.
+func verifyPath(r *recorder, chain []*x509.Certificate, roots *x509.CertPool, eku x509.ExtKeyUsage) {
+	inter := x509.NewCertPool()
+	mid := chain[1:]
+	if roots == nil {
+		roots = x509.NewCertPool()
+		roots.AddCert(chain[len(chain)-1])
+		if len(chain) > 1 {
+			mid = chain[1 : len(chain)-1]
+		}
+	}
+	for _, c := range mid {
+		inter.AddCert(c)
+	}
+	b := Bundle{Chain: chain}
+	at := b.NotBefore()
+	if at.After(b.NotAfter()) {
+		at = chain[0].NotBefore
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{eku},
+	})
+	if err == nil || insecure(err) {
+		return
+	}
+	var inv x509.CertificateInvalidError
+	if errors.As(err, &inv) && (inv.Reason == x509.Expired || inv.Reason == x509.NotAuthorizedToSign) {
+		return
+	}
+	r.add(CodeChainInvalid, SeverityError, 0, chain[0], "path verification failed: %v", err)
+}
+
+func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
+	cn := leaf.Subject.CommonName
+	if cn == "" {
+		r.add(CodeNameMissing, SeverityError, 0, leaf, "no subject CN; AMT matches the DNS suffix against the CN")
+		return
+	}
+	// The CN must be usable at all: a name that covers itself.
+	var ne *amt.NameError
+	if err := amt.MatchDNSSuffix(cn, strings.TrimPrefix(strings.TrimSpace(cn), "*.")); err != nil && errors.As(err, &ne) &&
+		!errors.Is(err, amt.ErrSuffixMismatch) {
+		r.add(CodeNameInvalid, SeverityError, 0, leaf, "CN %q is not a usable DNS name: %v", cn, ne.Err)
+		return
+	}
+	for _, sfx := range suffixes {
+		err := amt.MatchDNSSuffix(cn, sfx)
+		if err == nil {
+			continue
+		}
+		if errors.As(err, &ne) && ne.Role == "DNS suffix" {
+			r.add(CodeDNSSuffixInvalid, SeverityError, -1, nil, "device DNS suffix %q is not a usable name: %v", sfx, ne.Err)
+			continue
+		}
+		msg := "CN %q does not cover device DNS suffix %q"
+		for _, san := range leaf.DNSNames {
+			if amt.MatchDNSSuffix(san, sfx) == nil {
+				msg += " (SAN " + san + " would, but the firmware matches the CN)"
+				break
+			}
+		}
+		r.add(CodeDNSSuffixMismatch, SeverityError, 0, leaf, msg, cn, sfx)
+	}
+}
+
+func checkTemplateVersion(r *recorder, leaf *x509.Certificate, v int) {
+	if v >= 3 {
+		r.add(CodeTemplateV3, SeverityError, 0, leaf,
+			"issued from a version %d template; Configuration Manager: use version 2 templates (CA compatibility Windows Server 2003)", v)
+	}
+}
+
+func checkRevocation(r *recorder, chain []*x509.Certificate, now time.Time, ro *RevocationOptions) {
+	if ro == nil {
+		return
+	}
+	for i, c := range chain {
+		if isRoot(chain, i) {
+			continue
+		}
+		var crl *x509.RevocationList
+		for _, l := range ro.CRLs {
+			if l != nil && bytes.Equal(l.RawIssuer, c.RawIssuer) {
+				crl = l
+				break
+			}
+		}
+		o := CRLOptions{AllowMissing: ro.AllowMissing, AllowStale: ro.AllowStale}
+		if i+1 < len(chain) {
+			o.Issuer = chain[i+1]
+		}
+		err := CheckCRL(c, crl, now, o)
+		var rev *RevokedError
+		switch {
+		case err == nil:
+		case errors.As(err, &rev):
+			r.add(CodeRevoked, SeverityError, i, c, "revoked %s (%v)", stamp(rev.RevokedAt), rev.Reason)
+		default:
+			r.add(CodeCRLUnavailable, SeverityError, i, c, "cannot check revocation: %v", err)
+		}
+	}
+}
+
+func canonicalName(s string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(s), "."))
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func days(d time.Duration) string {
+	n := d / Day
+	if d%Day != 0 {
+		return d.String()
+	}
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(int(n)) + " days"
+}
+
+func daysLeft(notAfter, now time.Time) string {
+	d := notAfter.Sub(now)
+	if d < Day {
+		return d.Truncate(time.Second).String()
+	}
+	return strconv.Itoa(int(d/Day)) + " days"
+}

@@ -1,0 +1,268 @@
+package certs
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+)
+
+// ProvisioningRequestOptions describe a PKCS#10 request for a provisioning
+// certificate, for CAs that take a request file.
+type ProvisioningRequestOptions struct {
+	// FQDN is the provisioning server's name: subject CN and a dNSName SAN. Required.
+	FQDN string
+	// Organization, when set, is the subject O.
+	Organization []string
+	// Marker selects the usage marker requested: the OU in the subject and/or the
+	// AMT OID in the requested extended key usage. The zero value asks for both.
+	Marker UsageMarker
+	// ClientAuth also requests the clientAuth EKU.
+	ClientAuth bool
+}
+
+// ProvisioningRequest returns a DER PKCS#10 request for a provisioning
+// certificate, signed by key (any crypto.Signer: an HSM-held key works). The
+// subject is CN = FQDN (plus O and, unless MarkerOID, OU = [ClientSetupOU]); the
+// request's extensionRequest attribute asks for a dNSName SAN of FQDN and the EKU
+// serverAuth plus 2.16.840.1.113741.1.2.3 (unless MarkerOU). Whether the CA honours
+// requested extensions is the CA's policy (a Microsoft CA takes the usages from its
+// template). rnd is passed to the signer; nil means crypto/rand.
+func ProvisioningRequest(o ProvisioningRequestOptions, key crypto.Signer, rnd io.Reader) ([]byte, error) {
+	if strings.TrimSpace(o.FQDN) == "" {
+		return nil, fmt.Errorf("%w: provisioning request needs an FQDN", ErrInvalidOption)
+	}
+	if key == nil {
+		return nil, ErrNoKey
+	}
+	eku := []asn1.ObjectIdentifier{oidEKUServerAuth}
+	if o.ClientAuth {
+		eku = append(eku, oidEKUClientAuth)
+	}
+	if o.Marker.hasOID() {
+		eku = append(eku, oidAMTActivation)
+	}
+	ekuExt, err := ExtKeyUsageExtension(eku...)
+	if err != nil {
+		return nil, err
+	}
+	t := &x509.CertificateRequest{
+		Subject:         pkix.Name{CommonName: o.FQDN, Organization: o.Organization},
+		DNSNames:        []string{o.FQDN},
+		ExtraExtensions: []pkix.Extension{ekuExt},
+	}
+	if o.Marker.hasOU() {
+		t.Subject.OrganizationalUnit = []string{ClientSetupOU}
+	}
+	if _, ok := key.Public().(*rsa.PublicKey); ok {
+		t.SignatureAlgorithm = x509.SHA256WithRSA
+	}
+	der, err := x509.CreateCertificateRequest(randOrDefault(rnd), t, key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating provisioning request for %q: %w", o.FQDN, err)
+	}
+	return der, nil
+}
+
+// AMTRequest is a PKCS#10 request for a key that AMT holds: the private key never
+// leaves the firmware, so the request body is built here and AMT signs it
+// (AMT_PublicKeyManagementService.GeneratePKCS10RequestEx).
+//
+// Go's x509.CreateCertificateRequest cannot make such a request (it needs the
+// private key and checks the signature it gets), so the CertificationRequestInfo is
+// assembled with cryptobyte (reference/certs.md §3.5).
+//
+// The flow:
+//  1. [NewAMTRequest] with AMT's public key ([ParsePublicKey] of DERKey);
+//  2. send [AMTRequest.NullSigned] (base64) as NullSignedCertificateRequest;
+//  3. check what AMT returns with [AMTRequest.Verify] (or, when only a signature
+//     comes back, build the request with [AMTRequest.Assemble]);
+//  4. hand the signed request to the CA (an [IssueRequest.CSR]).
+type AMTRequest struct {
+	// Info is the DER CertificationRequestInfo: the bytes AMT signs.
+	Info []byte
+	// PublicKey is the key the request is for.
+	PublicKey *rsa.PublicKey
+}
+
+// NewAMTRequest builds the request body for pub from template. It uses Subject
+// (or RawSubject when set), DNSNames, EmailAddresses, IPAddresses and URIs (as a
+// subjectAltName, unless ExtraExtensions already holds one) and ExtraExtensions
+// (for example [ExtKeyUsageExtension] or a [SubjectAltNames] with a UPN), all
+// inside one extensionRequest attribute. Other fields are ignored. pub must be an
+// RSA key (AMT generates only RSA); anything else gives [ErrPublicKey].
+func NewAMTRequest(template *x509.CertificateRequest, pub crypto.PublicKey) (*AMTRequest, error) {
+	rsaPub, ok := pub.(*rsa.PublicKey)
+	if !ok || rsaPub == nil || rsaPub.N == nil {
+		return nil, fmt.Errorf("%w: AMT keys are RSA, got %T", ErrPublicKey, pub)
+	}
+	if template == nil {
+		template = &x509.CertificateRequest{}
+	}
+	spki, err := x509.MarshalPKIXPublicKey(rsaPub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPublicKey, err)
+	}
+	subject := template.RawSubject
+	if len(subject) == 0 {
+		if subject, err = asn1.Marshal(template.Subject.ToRDNSequence()); err != nil {
+			return nil, fmt.Errorf("%w: subject: %v", ErrInvalidOption, err)
+		}
+	}
+	exts := append([]pkix.Extension(nil), template.ExtraExtensions...)
+	hasSAN := false
+	for _, e := range exts {
+		if e.Id.Equal(oidExtSubjectAltName) {
+			hasSAN = true
+		}
+	}
+	if !hasSAN && (len(template.DNSNames) > 0 || len(template.IPAddresses) > 0 ||
+		len(template.EmailAddresses) > 0 || len(template.URIs) > 0) {
+		san, err := buildSAN(template)
+		if err != nil {
+			return nil, err
+		}
+		exts = append([]pkix.Extension{san}, exts...)
+	}
+	var extDER []byte
+	if len(exts) > 0 {
+		if extDER, err = asn1.Marshal(exts); err != nil {
+			return nil, fmt.Errorf("%w: extensions: %v", ErrInvalidOption, err)
+		}
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Int64(0) // version v1(0)
+		b.AddBytes(subject)
+		b.AddBytes(spki)
+		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
+			if extDER == nil {
+				return
+			}
+			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) { // Attribute
+				b.AddASN1ObjectIdentifier(oidExtensionRequest)
+				b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) { b.AddBytes(extDER) })
+			})
+		})
+	})
+	info, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	return &AMTRequest{Info: info, PublicKey: rsaPub}, nil
+}
+
+func buildSAN(t *x509.CertificateRequest) (pkix.Extension, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for _, d := range t.DNSNames {
+			b.AddASN1(cbasn1.Tag(2).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(d)) })
+		}
+		for _, e := range t.EmailAddresses {
+			b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(e)) })
+		}
+		for _, ip := range t.IPAddresses {
+			v := ip.To4()
+			if v == nil {
+				v = ip.To16()
+			}
+			b.AddASN1(cbasn1.Tag(7).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes(v) })
+		}
+		for _, u := range t.URIs {
+			s := u.String()
+			b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
+		}
+	})
+	for _, s := range append(append([]string(nil), t.DNSNames...), t.EmailAddresses...) {
+		if s == "" || !isIA5(s) {
+			return pkix.Extension{}, fmt.Errorf("%w: name %q is not ASCII", ErrInvalidOption, s)
+		}
+	}
+	for _, ip := range t.IPAddresses {
+		if ip.To16() == nil {
+			return pkix.Extension{}, fmt.Errorf("%w: IP address %v", ErrInvalidOption, ip)
+		}
+	}
+	v, err := b.Bytes()
+	if err != nil {
+		return pkix.Extension{}, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	return pkix.Extension{Id: clone(oidExtSubjectAltName), Value: v}, nil
+}
+
+// NullSigned returns the request with a placeholder signature: algorithm
+// sha256WithRSAEncryption and a BIT STRING of zero bytes as long as the modulus.
+// This is the NullSignedCertificateRequest AMT expects; AMT replaces the
+// signature with its own, so the placeholder is never verified (OpenSSL-based
+// recipes put a signature from a throw-away key there instead, to the same end).
+func (r *AMTRequest) NullSigned() []byte {
+	out, _ := r.Assemble(x509.SHA256WithRSA, make([]byte, r.PublicKey.Size()), false)
+	return out
+}
+
+// Assemble returns the DER CertificationRequest made of Info, alg and sig — the
+// request as AMT would have returned it when only the signature is at hand. alg
+// must be SHA1WithRSA, SHA256WithRSA, SHA384WithRSA or SHA512WithRSA
+// (GeneratePKCS10RequestEx's SigningAlgorithm 0 is SHA-1, 1 is SHA-256). With
+// verify set, the result is parsed with x509.ParseCertificateRequest and its
+// signature checked against PublicKey; a bad signature gives [ErrSignature].
+func (r *AMTRequest) Assemble(alg x509.SignatureAlgorithm, sig []byte, verify bool) ([]byte, error) {
+	var oid asn1.ObjectIdentifier
+	switch alg {
+	case x509.SHA1WithRSA:
+		oid = oidSHA1WithRSA
+	case x509.SHA256WithRSA:
+		oid = oidSHA256WithRSA
+	case x509.SHA384WithRSA:
+		oid = oidSHA384WithRSA
+	case x509.SHA512WithRSA:
+		oid = oidSHA512WithRSA
+	default:
+		return nil, fmt.Errorf("%w: signature algorithm %v (AMT signs with SHA-1 or SHA-256 RSA)", ErrInvalidOption, alg)
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(r.Info)
+		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1ObjectIdentifier(oid)
+			b.AddASN1NULL()
+		})
+		b.AddASN1BitString(sig)
+	})
+	der, err := b.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
+	}
+	if verify {
+		if _, err := r.Verify(der); err != nil {
+			return nil, err
+		}
+	}
+	return der, nil
+}
+
+// Verify parses a signed request (what GeneratePKCS10RequestEx returns, after
+// base64) and checks that its signature verifies and that it is for PublicKey.
+// It returns the parsed request, or an error wrapping [ErrMalformed],
+// [ErrSignature] or [ErrKeyMismatch]. SHA-1 signatures are accepted, as
+// x509.CertificateRequest.CheckSignature accepts them.
+func (r *AMTRequest) Verify(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: PKCS#10 request: %v", ErrMalformed, err)
+	}
+	if !r.PublicKey.Equal(csr.PublicKey) {
+		return nil, fmt.Errorf("%w: request is for another public key than AMT's", ErrKeyMismatch)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: PKCS#10 request: %v", ErrSignature, err)
+	}
+	return csr, nil
+}

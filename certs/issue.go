@@ -1,0 +1,174 @@
+package certs
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"time"
+)
+
+// ParsePublicKey reads a public key the way AMT returns one in
+// AMT_PublicPrivateKeyPair.DERKey (after base64 decoding): a PKCS#1 RSAPublicKey
+// on some firmware versions, a SubjectPublicKeyInfo on others
+// (reference/certs.md §3.5). It returns an *rsa.PublicKey, *ecdsa.PublicKey or
+// ed25519.PublicKey, or an error wrapping [ErrPublicKey].
+func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
+	if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: neither PKCS#1 RSAPublicKey nor SubjectPublicKeyInfo (%d bytes)", ErrPublicKey, len(der))
+	}
+	switch k.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return k, nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrPublicKey, k)
+}
+
+// Issue signs template for pub with issuer's leaf certificate and key, and returns
+// the parsed certificate. pub is normally a key that lives in AMT (from
+// [ParsePublicKey]); the private half is never needed. The template is not
+// modified; a nil SerialNumber is replaced by [RandomSerial] from rnd (nil means
+// crypto/rand). Go's CreateCertificate verifies the signature it made, so an HSM
+// that returns garbage fails here.
+func Issue(template *x509.Certificate, pub crypto.PublicKey, issuer Bundle, rnd io.Reader) (*x509.Certificate, error) {
+	parent := issuer.Leaf()
+	if parent == nil {
+		return nil, fmt.Errorf("certs: issuing: %w", ErrNoCertificates)
+	}
+	if issuer.Key == nil {
+		return nil, fmt.Errorf("certs: issuing: %w", ErrNoKey)
+	}
+	return create(template, parent, pub, issuer.Key, rnd)
+}
+
+// SelfSign signs template with key for key's own public key (a root CA, or a
+// self-signed device certificate) and returns the parsed certificate.
+func SelfSign(template *x509.Certificate, key crypto.Signer, rnd io.Reader) (*x509.Certificate, error) {
+	if key == nil {
+		return nil, fmt.Errorf("certs: self-signing: %w", ErrNoKey)
+	}
+	return create(template, nil, key.Public(), key, rnd)
+}
+
+func create(template, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer, rnd io.Reader) (*x509.Certificate, error) {
+	if template == nil {
+		return nil, fmt.Errorf("%w: nil template", ErrInvalidOption)
+	}
+	t := *template
+	if t.SerialNumber == nil {
+		s, err := RandomSerial(rnd)
+		if err != nil {
+			return nil, err
+		}
+		t.SerialNumber = s
+	}
+	if parent == nil {
+		parent = &t
+	}
+	der, err := x509.CreateCertificate(randOrDefault(rnd), &t, parent, pub, key)
+	if err != nil {
+		return nil, fmt.Errorf("certs: creating certificate %s: %w", Describe(&t), err)
+	}
+	return x509.ParseCertificate(der)
+}
+
+func randOrDefault(r io.Reader) io.Reader {
+	if r == nil {
+		return rand.Reader
+	}
+	return r
+}
+
+// IssueRequest asks an [Issuer] for a certificate.
+type IssueRequest struct {
+	// Template carries the fields wanted, normally from [DeviceTLSTemplate] or
+	// [IEEE8021XTemplate]. An issuer may override validity, serial number and
+	// anything its policy dictates (a Microsoft CA applies its template).
+	Template *x509.Certificate
+	// PublicKey is the key to certify, typically AMT's from [ParsePublicKey].
+	PublicKey crypto.PublicKey
+	// CSR, when set, is a PKCS#10 request for PublicKey signed by its holder
+	// (AMT's GeneratePKCS10RequestEx output), for CAs that need proof of
+	// possession. See [AMTRequest].
+	CSR []byte
+}
+
+// Issuer is the integrator's certificate authority as the provisioning engine and
+// the maintainer see it: it issues AMT's TLS and 802.1X certificates for keys that
+// AMT generated. Implementations must honour ctx.
+type Issuer interface {
+	// Issue returns the new certificate first, followed by the issuing CA
+	// certificates up to (optionally including) the root.
+	Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error)
+}
+
+// Revoker revokes certificates an Issuer issued; renewals revoke the replaced
+// certificate with [RevocationSuperseded].
+type Revoker interface {
+	Revoke(ctx context.Context, cert *x509.Certificate, reason RevocationReason) error
+}
+
+// LocalCA is an [Issuer] that signs with a CA bundle held by the caller (the way
+// RPS and rpc-go issue AMT's TLS certificate from their own CA). It keeps no
+// state and is safe for concurrent use when CA.Key is.
+type LocalCA struct {
+	// CA is the issuing certificate (leaf of the bundle), its chain up to the
+	// root, and its key.
+	CA Bundle
+	// Lifetime of issued certificates when the template has no NotAfter;
+	// default DefaultLeafLifetime.
+	Lifetime time.Duration
+	// Rand for serial numbers; nil means crypto/rand.
+	Rand io.Reader
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Issue signs req.Template for req.PublicKey. A zero NotBefore becomes now minus
+// [DefaultBackdate], a zero NotAfter NotBefore plus Lifetime; a NotAfter beyond the
+// CA's own is cut to the CA's. The chain returned is the new certificate followed
+// by the CA bundle's chain.
+func (ca LocalCA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if req.Template == nil || req.PublicKey == nil {
+		return nil, fmt.Errorf("%w: issue request needs a template and a public key", ErrInvalidOption)
+	}
+	parent := ca.CA.Leaf()
+	if parent == nil {
+		return nil, fmt.Errorf("certs: LocalCA: %w", ErrNoCertificates)
+	}
+	t := *req.Template
+	now := time.Now
+	if ca.Now != nil {
+		now = ca.Now
+	}
+	if t.NotBefore.IsZero() {
+		t.NotBefore = now().Add(-DefaultBackdate).UTC().Truncate(time.Second)
+	}
+	if t.NotAfter.IsZero() {
+		life := ca.Lifetime
+		if life <= 0 {
+			life = DefaultLeafLifetime
+		}
+		t.NotAfter = t.NotBefore.Add(life)
+	}
+	if t.NotAfter.After(parent.NotAfter) {
+		t.NotAfter = parent.NotAfter
+	}
+	c, err := Issue(&t, req.PublicKey, ca.CA, ca.Rand)
+	if err != nil {
+		return nil, err
+	}
+	return append([]*x509.Certificate{c}, ca.CA.Chain...), nil
+}
