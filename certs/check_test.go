@@ -211,13 +211,15 @@ func TestCheckProvisioning(t *testing.T) {
 		"intermediate of another chain with the same name": func(c *provCase) {
 			c.chain, c.key = []*x509.Certificate{good.Chain[0], foreign.Chain[1], foreign.Chain[2]}, good.Key
 		},
-		"issuer not a CA":       func(c *provCase) { c.chain, c.key = notCAChain, notCAKey },
-		"path length exceeded":  func(c *provCase) { c.chain, c.key = g(shortPath) },
-		"no key":                func(c *provCase) { c.chain = good.Chain },
-		"wrong key":             func(c *provCase) { c.chain, c.key = good.Chain, other.Key },
-		"no CN":                 func(c *provCase) { c.chain, c.key = g(mk(hook(func(x *x509.Certificate) { x.Subject.CommonName = "" }))) },
-		"single-label CN":       func(c *provCase) { c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "provserver"})) },
-		"public-suffix CN":      func(c *provCase) { c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "co.uk"})) },
+		"issuer not a CA":      func(c *provCase) { c.chain, c.key = notCAChain, notCAKey },
+		"path length exceeded": func(c *provCase) { c.chain, c.key = g(shortPath) },
+		"no key":               func(c *provCase) { c.chain = good.Chain },
+		"wrong key":            func(c *provCase) { c.chain, c.key = good.Chain, other.Key },
+		"no CN": func(c *provCase) {
+			c.chain, c.key = g(mk(hook(func(x *x509.Certificate) { x.Subject.CommonName = "" })))
+		},
+		"single-label CN":  func(c *provCase) { c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "provserver"})) },
+		"public-suffix CN": func(c *provCase) { c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "co.uk"})) },
 		"suffix of another domain": func(c *provCase) {
 			c.chain, c.key = g(good)
 			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.DNSSuffixes = []string{"fabrikam.com"} })

@@ -49,11 +49,11 @@ type KeyPool struct {
 	// testing/cryptotest.SetGlobalRandom for reproducible generated keys).
 	Rand io.Reader
 
-	mu     sync.Mutex
-	der    map[int][][]byte          // embedded PKCS#8 keys by size
-	keys   map[int][]*rsa.PrivateKey // parsed keys by size (nil until handed out)
-	next   map[int]int               // next unused embedded key by size
-	cycle  map[int]int               // round-robin position by size
+	mu    sync.Mutex
+	der   map[int][][]byte          // embedded PKCS#8 keys by size
+	keys  map[int][]*rsa.PrivateKey // parsed keys by size (nil until handed out)
+	next  map[int]int               // next unused embedded key by size
+	cycle map[int]int               // round-robin position by size
 }
 
 // NewKeyPool returns an empty pool using crypto/rand for generated keys.
