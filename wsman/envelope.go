@@ -1,7 +1,6 @@
 package wsman
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -26,22 +25,19 @@ type Envelope struct {
 }
 
 // ParseEnvelope parses b as a SOAP 1.2 envelope. It refuses, with
-// [ErrUnsafeXML], input that holds a DOCTYPE, entity or other <!…> declaration
-// or that nests deeper than maxDepth (0 means [DefaultMaxDepth]); with
-// [ErrMalformed], anything that is not a single s:Envelope holding an s:Body.
-// It never panics.
+// [ErrUnsafeXML], input that holds a DOCTYPE, entity or other <!…> declaration,
+// refers to an undefined entity or nests deeper than maxDepth (0 means
+// [DefaultMaxDepth]); with [ErrMalformed], XML that is not well-formed or not a
+// single s:Envelope holding an s:Body. It never panics. The reader is strict
+// (see xmlread.go) and builds the same etree tree as etree's own reader.
 func ParseEnvelope(b []byte, maxDepth int) (*Envelope, error) {
-	if err := checkDeclarations(b); err != nil {
-		return nil, err
-	}
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings.MaxDepth = maxDepth
-	if err := doc.ReadFromBytes(b); err != nil {
-		if errors.Is(err, etree.ErrMaxDepth) {
-			return nil, fmt.Errorf("%w: nested deeper than %d elements", ErrUnsafeXML, maxDepth)
+	doc, err := readXML(b, maxDepth)
+	if err != nil {
+		if errors.Is(err, ErrUnsafeXML) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -53,8 +49,6 @@ func ParseEnvelope(b []byte, maxDepth int) (*Envelope, error) {
 				return nil, fmt.Errorf("%w: more than one root element", ErrMalformed)
 			}
 			root = t
-		case *etree.Directive:
-			return nil, fmt.Errorf("%w: document holds a <!%s…> declaration", ErrUnsafeXML, firstWord(t.Data))
 		}
 	}
 	if root == nil {
@@ -82,25 +76,6 @@ func ParseEnvelope(b []byte, maxDepth int) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: s:Envelope without s:Body", ErrMalformed)
 	}
 	return env, nil
-}
-
-// checkDeclarations refuses any markup declaration (<!DOCTYPE, <!ENTITY …):
-// only comments (<!--) and CDATA sections (<![CDATA[) may start with "<!". The
-// check is on bytes, before parsing, so a declaration inside a comment is
-// refused too; real WS-Management traffic has neither.
-func checkDeclarations(b []byte) error {
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte("<!"))
-		if j < 0 {
-			return nil
-		}
-		k := i + j + 2
-		if k >= len(b) || (b[k] != '-' && b[k] != '[') {
-			end := min(k+8, len(b))
-			return fmt.Errorf("%w: found %q", ErrUnsafeXML, firstWord(string(b[i+j:end])))
-		}
-		i = k
-	}
 }
 
 func firstWord(s string) string {
