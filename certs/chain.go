@@ -73,6 +73,10 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 		return set, nil
 	}
 
+	self := make([]bool, len(set))
+	for i, c := range set {
+		self[i] = selfSigned(c)
+	}
 	issuedOther := make([]bool, len(set))
 	for i, p := range set {
 		for j, c := range set {
@@ -83,14 +87,14 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 		}
 	}
 	var cands []int
-	for i, c := range set {
-		if !issuedOther[i] && !selfSigned(c) {
+	for i := range set {
+		if !issuedOther[i] && !self[i] {
 			cands = append(cands, i)
 		}
 	}
 	if len(cands) == 0 {
-		for i, c := range set {
-			if !issuedOther[i] && selfSigned(c) {
+		for i := range set {
+			if !issuedOther[i] && self[i] {
 				cands = append(cands, i)
 			}
 		}
@@ -119,10 +123,10 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 	used := make([]bool, len(set))
 	used[leaf] = true
 	chain := []*x509.Certificate{set[leaf]}
-	for cur := set[leaf]; !selfSigned(cur); {
+	for cur := leaf; !self[cur]; {
 		var next []int
 		for j, p := range set {
-			if !used[j] && issues(p, cur) {
+			if !used[j] && issues(p, set[cur]) {
 				next = append(next, j)
 			}
 		}
@@ -132,7 +136,8 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 		if len(next) > 1 {
 			var ok []int
 			for _, j := range next {
-				if set[j].CheckSignature(cur.SignatureAlgorithm, cur.RawTBSCertificate, cur.Signature) == nil {
+				c := set[cur]
+				if set[j].CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil {
 					ok = append(ok, j)
 				}
 			}
@@ -142,11 +147,11 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 		}
 		best := next[0]
 		if len(next) > 1 {
-			best = preferContinuing(set, used, next)
+			best = preferContinuing(set, self, used, next)
 		}
 		used[best] = true
-		cur = set[best]
-		chain = append(chain, cur)
+		cur = best
+		chain = append(chain, set[cur])
 	}
 
 	var left []*x509.Certificate
@@ -168,9 +173,9 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 
 // preferContinuing returns the first candidate in next that is not self-signed
 // and whose own issuer is still unused in set (so the path goes on), else next[0].
-func preferContinuing(set []*x509.Certificate, used []bool, next []int) int {
+func preferContinuing(set []*x509.Certificate, self, used []bool, next []int) int {
 	for _, j := range next {
-		if selfSigned(set[j]) {
+		if self[j] {
 			continue
 		}
 		for k, q := range set {
@@ -200,10 +205,26 @@ func keyIDsAgree(aki, ski []byte) bool {
 	return len(aki) == 0 || len(ski) == 0 || bytes.Equal(aki, ski)
 }
 
-// selfSigned reports whether c names itself as issuer (by name and key ID). The
-// signature is checked separately by the checks that care.
-func selfSigned(c *x509.Certificate) bool {
+// claimsSelfIssued reports whether c names itself as issuer, by name and, where
+// both are present, key identifier.
+func claimsSelfIssued(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && keyIDsAgree(c.AuthorityKeyId, c.SubjectKeyId)
+}
+
+// selfSigned reports whether c is a self-signed root. When key identifiers do not
+// settle it (Go, for one, writes no authority key ID into a certificate whose
+// issuer name equals its subject, even when another key signed it), the
+// signature decides; a signature in an algorithm that can no longer be checked
+// (MD2, MD5 on old roots) counts as self-signed.
+func selfSigned(c *x509.Certificate) bool {
+	if !claimsSelfIssued(c) {
+		return false
+	}
+	if len(c.AuthorityKeyId) > 0 && len(c.SubjectKeyId) > 0 {
+		return true
+	}
+	err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	return err == nil || insecure(err) || errors.Is(err, x509.ErrUnsupportedAlgorithm)
 }
 
 func isCA(c *x509.Certificate) bool { return c.BasicConstraintsValid && c.IsCA }

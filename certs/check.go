@@ -249,7 +249,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 
 	linksOK := checkLinks(&r, chain)
 	last := chain[len(chain)-1]
-	if selfSigned(last) && len(chain) > 1 {
+	if claimsSelfIssued(last) && len(chain) > 1 {
 		linksOK = checkRoot(&r, chain, false) && linksOK
 	}
 	if linksOK && sigsOK && (opts.Roots != nil || selfSigned(last)) {
@@ -391,7 +391,7 @@ func firstToExpire(chain []*x509.Certificate) int {
 func checkRoot(r *recorder, chain []*x509.Certificate, required bool) bool {
 	i := len(chain) - 1
 	root := chain[i]
-	if !selfSigned(root) {
+	if !claimsSelfIssued(root) {
 		if required {
 			r.add(CodeRootMissing, SeverityError, i, root, "issued by %q, which is not in the chain; AMT needs the root to compare its hash",
 				root.Issuer.String())
@@ -399,7 +399,7 @@ func checkRoot(r *recorder, chain []*x509.Certificate, required bool) bool {
 		return false
 	}
 	err := root.CheckSignature(root.SignatureAlgorithm, root.RawTBSCertificate, root.Signature)
-	if err != nil && !insecure(err) {
+	if err != nil && !insecure(err) && !errors.Is(err, x509.ErrUnsupportedAlgorithm) {
 		r.add(CodeRootBadSignature, SeverityError, i, root, "self-signature does not verify: %v", err)
 		return false
 	}

@@ -84,7 +84,7 @@ func ProvisioningRequest(o ProvisioningRequestOptions, key crypto.Signer, rnd io
 //  2. send [AMTRequest.NullSigned] (base64) as NullSignedCertificateRequest;
 //  3. check what AMT returns with [AMTRequest.Verify] (or, when only a signature
 //     comes back, build the request with [AMTRequest.Assemble]);
-//  4. hand the signed request to the CA (an [IssueRequest.CSR]).
+//  4. hand the signed request to a CA that wants one (others take the public key).
 type AMTRequest struct {
 	// Info is the DER CertificationRequestInfo: the bytes AMT signs.
 	Info []byte

@@ -22,19 +22,23 @@ func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // fixture shares one key pool and one root across a test's cases.
 type fixture struct {
-	keys *certstest.KeyPool
-	root *certstest.CA
+	keys  *certstest.KeyPool
+	root  *certstest.CA
+	inter *certstest.CA // shared intermediate under root
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	keys := certstest.NewKeyPool()
+	keys := &certstest.KeyPool{Reuse: true}
 	root := certstest.MustRootCA(t, certstest.CAOptions{Keys: keys, Now: fixedNow})
-	return &fixture{keys: keys, root: root}
+	inter, err := root.NewIntermediate(certstest.CAOptions{})
+	require.NoError(t, err)
+	return &fixture{keys: keys, root: root, inter: inter}
 }
 
 // chain makes a provisioning chain under the fixture's root unless o.Root or
-// o.RootOptions ask otherwise.
+// o.RootOptions ask otherwise; chains that need no CA of their own get their
+// leaf from the shared intermediate (one signature each).
 func (f *fixture) chain(t testing.TB, o certstest.ProvisioningOptions) *certstest.ProvisioningChain {
 	t.Helper()
 	if o.Keys == nil {
@@ -45,6 +49,9 @@ func (f *fixture) chain(t testing.TB, o certstest.ProvisioningOptions) *certstes
 	}
 	if o.Root == nil && reflect.ValueOf(o.RootOptions).IsZero() {
 		o.Root = f.root
+		if !o.NoIntermediate && o.Intermediates == 0 && reflect.ValueOf(o.IntermediateOptions).IsZero() {
+			o.Issuer = f.inter
+		}
 	}
 	return certstest.MustProvisioningChain(t, o)
 }

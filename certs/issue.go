@@ -88,38 +88,10 @@ func randOrDefault(r io.Reader) io.Reader {
 	return r
 }
 
-// IssueRequest asks an [Issuer] for a certificate.
-type IssueRequest struct {
-	// Template carries the fields wanted, normally from [DeviceTLSTemplate] or
-	// [IEEE8021XTemplate]. An issuer may override validity, serial number and
-	// anything its policy dictates (a Microsoft CA applies its template).
-	Template *x509.Certificate
-	// PublicKey is the key to certify, typically AMT's from [ParsePublicKey].
-	PublicKey crypto.PublicKey
-	// CSR, when set, is a PKCS#10 request for PublicKey signed by its holder
-	// (AMT's GeneratePKCS10RequestEx output), for CAs that need proof of
-	// possession. See [AMTRequest].
-	CSR []byte
-}
-
-// Issuer is the integrator's certificate authority as the provisioning engine and
-// the maintainer see it: it issues AMT's TLS and 802.1X certificates for keys that
-// AMT generated. Implementations must honour ctx.
-type Issuer interface {
-	// Issue returns the new certificate first, followed by the issuing CA
-	// certificates up to (optionally including) the root.
-	Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error)
-}
-
-// Revoker revokes certificates an Issuer issued; renewals revoke the replaced
-// certificate with [RevocationSuperseded].
-type Revoker interface {
-	Revoke(ctx context.Context, cert *x509.Certificate, reason RevocationReason) error
-}
-
-// LocalCA is an [Issuer] that signs with a CA bundle held by the caller (the way
-// RPS and rpc-go issue AMT's TLS certificate from their own CA). It keeps no
-// state and is safe for concurrent use when CA.Key is.
+// LocalCA signs certificates with a CA bundle held by the caller, the way RPS and
+// rpc-go issue AMT's TLS certificate from their own CA. Its Issue method has the
+// shape an integrator's issuer callback needs (template and AMT's public key in,
+// chain out). It keeps no state and is safe for concurrent use when CA.Key is.
 type LocalCA struct {
 	// CA is the issuing certificate (leaf of the bundle), its chain up to the
 	// root, and its key.
@@ -133,22 +105,23 @@ type LocalCA struct {
 	Now func() time.Time
 }
 
-// Issue signs req.Template for req.PublicKey. A zero NotBefore becomes now minus
+// Issue signs template (normally from [DeviceTLSTemplate] or [IEEE8021XTemplate])
+// for pub (normally AMT's key from [ParsePublicKey]). A zero NotBefore becomes now minus
 // [DefaultBackdate], a zero NotAfter NotBefore plus Lifetime; a NotAfter beyond the
 // CA's own is cut to the CA's. The chain returned is the new certificate followed
 // by the CA bundle's chain.
-func (ca LocalCA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error) {
+func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub crypto.PublicKey) ([]*x509.Certificate, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if req.Template == nil || req.PublicKey == nil {
-		return nil, fmt.Errorf("%w: issue request needs a template and a public key", ErrInvalidOption)
+	if template == nil || pub == nil {
+		return nil, fmt.Errorf("%w: issuing needs a template and a public key", ErrInvalidOption)
 	}
 	parent := ca.CA.Leaf()
 	if parent == nil {
 		return nil, fmt.Errorf("certs: LocalCA: %w", ErrNoCertificates)
 	}
-	t := *req.Template
+	t := *template
 	now := time.Now
 	if ca.Now != nil {
 		now = ca.Now
@@ -166,7 +139,7 @@ func (ca LocalCA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certific
 	if t.NotAfter.After(parent.NotAfter) {
 		t.NotAfter = parent.NotAfter
 	}
-	c, err := Issue(&t, req.PublicKey, ca.CA, ca.Rand)
+	c, err := Issue(&t, pub, ca.CA, ca.Rand)
 	if err != nil {
 		return nil, err
 	}

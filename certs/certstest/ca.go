@@ -44,8 +44,8 @@ type CAOptions struct {
 }
 
 // CA is a throw-away certificate authority for tests: it issues certificates for
-// any public key (an [certs.Issuer]), revokes them (a [certs.Revoker]) and
-// produces CRLs. Its Bundle holds its own certificate first, up to the root, and
+// any public key (as an integrator's issuer does for keys AMT generated), revokes
+// them and produces CRLs. Its Bundle holds its own certificate first, up to the root, and
 // its key. A CA is safe for concurrent use.
 type CA struct {
 	certs.Bundle
@@ -56,7 +56,8 @@ type CA struct {
 	Now  func() time.Time
 	Rand io.Reader
 
-	keys *KeyPool
+	keys   *KeyPool
+	parent *CA // the CA that issued this one, when made by NewIntermediate
 
 	mu        sync.Mutex
 	revoked   []x509.RevocationListEntry
@@ -164,7 +165,7 @@ func (ca *CA) NewIntermediate(o CAOptions) (*CA, error) {
 		return nil, err
 	}
 	chain := append([]*x509.Certificate{c}, ca.Chain...)
-	return &CA{Bundle: certs.Bundle{Chain: chain, Key: key}, Now: o.Now, Rand: o.Rand, keys: o.Keys}, nil
+	return &CA{Bundle: certs.Bundle{Chain: chain, Key: key}, Now: o.Now, Rand: o.Rand, keys: o.Keys, parent: ca}, nil
 }
 
 // Certificate returns the CA's own certificate.
@@ -172,6 +173,18 @@ func (ca *CA) Certificate() *x509.Certificate { return ca.Leaf() }
 
 // RootCertificate returns the root at the top of the CA's chain.
 func (ca *CA) RootCertificate() *x509.Certificate { return ca.Chain[len(ca.Chain)-1] }
+
+// RootCA returns the root CA above ca (ca itself for a root). For a CA not made
+// by [CA.NewIntermediate] the root's key is unknown: the result then has no key
+// and serves only for Pool and RootCertificate.
+func (ca *CA) RootCA() *CA {
+	for r := ca; r != nil; r = r.parent {
+		if len(r.Chain) == 1 {
+			return r
+		}
+	}
+	return &CA{Bundle: certs.Bundle{Chain: ca.Chain[len(ca.Chain)-1:]}, Now: ca.Now, Rand: ca.Rand, keys: ca.keys}
+}
 
 // Pool returns a CertPool holding the root, for x509.VerifyOptions.Roots or
 // tls.Config.RootCAs.
@@ -185,38 +198,23 @@ func (ca *CA) local() certs.LocalCA {
 	return certs.LocalCA{CA: ca.Bundle, Lifetime: ca.Lifetime, Rand: ca.Rand, Now: ca.Now}
 }
 
-// Issue implements [certs.Issuer]: it signs req.Template for req.PublicKey and
-// returns the certificate followed by the CA's chain (root included). When
-// req.CSR is set its signature and key must verify.
-func (ca *CA) Issue(ctx context.Context, req certs.IssueRequest) ([]*x509.Certificate, error) {
-	if req.CSR != nil {
-		csr, err := x509.ParseCertificateRequest(req.CSR)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", certs.ErrMalformed, err)
-		}
-		if err := csr.CheckSignature(); err != nil {
-			return nil, fmt.Errorf("%w: %v", certs.ErrSignature, err)
-		}
-		if req.PublicKey == nil {
-			req.PublicKey = csr.PublicKey
-		}
-		if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(req.PublicKey) {
-			return nil, certs.ErrKeyMismatch
-		}
-	}
-	return ca.local().Issue(ctx, req)
+// Issue signs template for pub and returns the certificate followed by the CA's
+// chain (root included), with the semantics of [certs.LocalCA.Issue]: a zero
+// NotBefore is an hour before the CA's Now, a zero NotAfter Lifetime later.
+func (ca *CA) Issue(ctx context.Context, template *x509.Certificate, pub crypto.PublicKey) ([]*x509.Certificate, error) {
+	return ca.local().Issue(ctx, template, pub)
 }
 
 // IssueCert signs template for pub and returns just the certificate.
 func (ca *CA) IssueCert(template *x509.Certificate, pub crypto.PublicKey) (*x509.Certificate, error) {
-	chain, err := ca.local().Issue(context.Background(), certs.IssueRequest{Template: template, PublicKey: pub})
+	chain, err := ca.local().Issue(context.Background(), template, pub)
 	if err != nil {
 		return nil, err
 	}
 	return chain[0], nil
 }
 
-// Revoke implements [certs.Revoker]: it records cert's serial with reason at the
+// Revoke records cert's serial with reason at the
 // CA's current time. Revoking a certificate this CA did not issue is an error.
 func (ca *CA) Revoke(ctx context.Context, cert *x509.Certificate, reason certs.RevocationReason) error {
 	if err := ctx.Err(); err != nil {

@@ -3,6 +3,7 @@ package certstest
 import (
 	"crypto"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -44,6 +45,10 @@ type ProvisioningOptions struct {
 	// Root, when set, issues the chain (saves one signature per chain); its
 	// options are then ignored.
 	Root *CA
+	// Issuer, when set, signs the leaf directly: no root or intermediate is
+	// made (one signature per chain). Root, RootOptions and the intermediate
+	// options are then ignored; the chain is the leaf plus Issuer's chain.
+	Issuer *CA
 	// RootOptions and IntermediateOptions tune the CAs (SHA-1, short keys, ...).
 	RootOptions, IntermediateOptions CAOptions
 	// Leaf, when set, edits the leaf template before it is signed (add a
@@ -62,7 +67,8 @@ type ProvisioningChain struct {
 	// Bundle is leaf → intermediates → root with the leaf's key.
 	certs.Bundle
 	// Root is the root CA; Issuer is the CA that signed the leaf (the root
-	// itself with NoIntermediate).
+	// itself with NoIntermediate). With ProvisioningOptions.Issuer, Root is
+	// Issuer.RootCA().
 	Root, Issuer *CA
 }
 
@@ -75,6 +81,9 @@ func NewProvisioningChain(o ProvisioningOptions) (*ProvisioningChain, error) {
 	now := o.Now
 	if now == nil {
 		now = time.Now
+	}
+	if o.Issuer != nil {
+		return issueLeaf(o, o.Issuer.RootCA(), o.Issuer, now)
 	}
 	root := o.Root
 	if root == nil {
@@ -101,6 +110,9 @@ func NewProvisioningChain(o ProvisioningOptions) (*ProvisioningChain, error) {
 		}
 		for i := 0; i < n; i++ {
 			imo := o.IntermediateOptions
+			if imo.CommonName == "" && n > 1 {
+				imo.CommonName = fmt.Sprintf("amtkit Test Intermediate CA %d", i+1)
+			}
 			if imo.Keys == nil {
 				imo.Keys = o.Keys
 			}
@@ -116,7 +128,10 @@ func NewProvisioningChain(o ProvisioningOptions) (*ProvisioningChain, error) {
 			}
 		}
 	}
+	return issueLeaf(o, root, issuer, now)
+}
 
+func issueLeaf(o ProvisioningOptions, root, issuer *CA, now func() time.Time) (*ProvisioningChain, error) {
 	key := o.LeafKey
 	if key == nil {
 		var err error

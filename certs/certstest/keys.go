@@ -48,6 +48,10 @@ type KeyPool struct {
 	// ignore it unless GODEBUG=cryptocustomrand=1 (use
 	// testing/cryptotest.SetGlobalRandom for reproducible generated keys).
 	Rand io.Reader
+	// Reuse makes RSA start over with the first embedded key once all are handed
+	// out, instead of generating new ones: for tests that need many keys but not
+	// distinct ones beyond the first few dozen.
+	Reuse bool
 
 	mu    sync.Mutex
 	der   map[int][][]byte          // embedded PKCS#8 keys by size
@@ -107,12 +111,16 @@ func (p *KeyPool) parsed(bits, i int) (*rsa.PrivateKey, error) {
 }
 
 // RSA returns an RSA key of the given size that this pool has not handed out by
-// RSA before: an embedded key while any are left, then a generated one.
+// RSA before: an embedded key while any are left, then a generated one (or, with
+// Reuse, the embedded keys again in order).
 func (p *KeyPool) RSA(bits int) (*rsa.PrivateKey, error) {
 	p.mu.Lock()
 	if err := p.load(bits); err != nil {
 		p.mu.Unlock()
 		return nil, err
+	}
+	if n := len(p.der[bits]); p.Reuse && n > 0 && p.next[bits] >= n {
+		p.next[bits] = 0
 	}
 	if i := p.next[bits]; i < len(p.der[bits]) {
 		p.next[bits] = i + 1
