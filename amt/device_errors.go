@@ -1,0 +1,235 @@
+package amt
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/amtkit/amtkit/wsman"
+)
+
+// Errors of [Device] calls. They are wrapped in an [*OpError]; test with
+// errors.Is.
+var (
+	// ErrBadResponse: the device answered, but not with what the operation
+	// expects — another method's output element, no ReturnValue, an instance
+	// of another class, a value that does not decode.
+	ErrBadResponse = errors.New("amt: unexpected response from the device")
+	// ErrInvalidArgument: an argument was refused before anything was sent.
+	ErrInvalidArgument = errors.New("amt: invalid argument")
+	// ErrNotReadFromDevice: a Put was asked for a struct that was not read
+	// from the device, so there is no instance to send back (see the Device
+	// documentation, "Reading and writing instances").
+	ErrNotReadFromDevice = errors.New("amt: instance was not read from the device; Get it first")
+	// ErrUUIDNotSet: GetUuid returned all zero bytes (no UUID) or all 0xFF
+	// bytes (settable but not set).
+	ErrUUIDNotSet = errors.New("amt: device UUID is not set")
+	// ErrNotFound: a lookup the Device makes on the caller's behalf found
+	// nothing (e.g. no AMT_TLSProtocolEndpointCollection instance, no "AMT"
+	// software identity).
+	ErrNotFound = errors.New("amt: instance not found")
+)
+
+// OpError reports a failed [Device] call: the class, the operation (Get, Put,
+// Create, Delete, Enumerate or the method name) and the cause. Every error a
+// Device method returns is an *OpError.
+//
+// Unwrap gives the cause and, when the cause is a [*wsman.Fault] whose detail
+// carries "AMT-STATUS n", also Status(n): so errors.Is(err,
+// amt.StatusNotPermitted) works for a refused Put, and errors.As(err,
+// &fault) still reaches the fault.
+type OpError struct {
+	Class string // e.g. "AMT_SetupAndConfigurationService"
+	Op    string // e.g. "CommitChanges", "Put"
+	Err   error
+	// Status is the AMT-STATUS carried in a fault's detail (0 if none).
+	Status Status
+}
+
+func opError(uri, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &OpError{Class: wsman.ClassName(uri), Op: op, Err: err}
+	var f *wsman.Fault
+	if errors.As(err, &f) {
+		if n, ok := f.AMTStatus(); ok {
+			e.Status = Status(n)
+		}
+	}
+	return e
+}
+
+// Error returns "amt: <Class>.<Op>: <cause>".
+func (e *OpError) Error() string {
+	return "amt: " + e.Class + "." + e.Op + ": " + strings.TrimPrefix(e.Err.Error(), "amt: ")
+}
+
+// Unwrap returns the cause and, for a fault with an AMT-STATUS detail, the
+// Status.
+func (e *OpError) Unwrap() []error {
+	if e.Status != 0 {
+		return []error{e.Err, e.Status}
+	}
+	return []error{e.Err}
+}
+
+// ReturnValueError is a method that ran and returned a non-zero ReturnValue.
+// The value is interpreted with the method's own family
+// (reference/amt-classes.md §3.2):
+//
+//   - AMT_* methods: a PT_STATUS; Unwrap returns the [Status], so
+//     errors.Is(err, amt.StatusDataMissing) matches CommitChanges' 2057.
+//   - IPS_HostBasedSetupService methods: the method's own enumeration. Is
+//     matches the ErrHostSetup… sentinels by that enumeration — AdminSetup 5 is
+//     [ErrHostSetupAuthFailed], AddNextCertInChain 1 is
+//     [ErrHostSetupInvalidParameter] while Setup 1 is
+//     [ErrHostSetupInternalError] — and the value is never a Status.
+//   - IPS_IEEE8021xSettings.SetCertificates: 1 is
+//     [ErrIEEE8021xInternalError].
+//   - CIM_* methods: 32768 + PT_STATUS is unwrapped to the Status; other
+//     values are the method's own.
+type ReturnValueError struct {
+	Class  string
+	Method string
+	Value  uint32
+}
+
+// Family returns the name of the value's family: "PT_STATUS",
+// "IPS_HostBasedSetupService", "SetCertificates", "CIM" or "unknown".
+func (e *ReturnValueError) Family() string {
+	switch {
+	case strings.HasPrefix(e.Class, "AMT_"):
+		return "PT_STATUS"
+	case e.Class == "IPS_HostBasedSetupService":
+		return "IPS_HostBasedSetupService"
+	case e.Class == "IPS_IEEE8021xSettings" && e.Method == "SetCertificates":
+		return "SetCertificates"
+	case strings.HasPrefix(e.Class, "CIM_"):
+		return "CIM"
+	}
+	return "unknown"
+}
+
+// Status returns the PT_STATUS the value stands for, and false when the value
+// is not a PT_STATUS (IPS enumerations, CIM values below the vendor range).
+func (e *ReturnValueError) Status() (Status, bool) {
+	switch e.Family() {
+	case "PT_STATUS":
+		return Status(e.Value), true
+	case "CIM":
+		return StatusFromCIM(e.Value)
+	}
+	return 0, false
+}
+
+// Error returns, e.g., "AdminSetup returned 5 (authentication failed)" or
+// "CommitChanges returned 2057 (PT_STATUS_DATA_MISSING)".
+func (e *ReturnValueError) Error() string {
+	s := e.Method + " returned " + strconv.FormatUint(uint64(e.Value), 10)
+	if st, ok := e.Status(); ok {
+		if st.Known() {
+			return s + " (" + st.Name() + ")"
+		}
+		return s + " (PT_STATUS " + strconv.FormatUint(uint64(st), 10) + ")"
+	}
+	if sentinel := e.sentinel(); sentinel != nil {
+		return s + " (" + strings.TrimPrefix(sentinel.Error(), "amt: ") + ")"
+	}
+	return s
+}
+
+// Unwrap returns the Status for PT_STATUS and CIM-vendor values, else nil.
+func (e *ReturnValueError) Unwrap() error {
+	if st, ok := e.Status(); ok {
+		return st
+	}
+	return nil
+}
+
+// Is matches the method-specific sentinels.
+func (e *ReturnValueError) Is(target error) bool {
+	s := e.sentinel()
+	return s != nil && s == target
+}
+
+func (e *ReturnValueError) sentinel() error {
+	switch e.Family() {
+	case "IPS_HostBasedSetupService":
+		return hostSetupSentinel(e.Method, e.Value)
+	case "SetCertificates":
+		if e.Value == 1 {
+			return ErrIEEE8021xInternalError
+		}
+	}
+	return nil
+}
+
+// IPS_HostBasedSetupService return values (reference/amt-classes.md §2.4).
+// They are per method: a [*ReturnValueError] matches the sentinel its method's
+// map gives its value.
+var (
+	// ErrHostSetupInternalError: Setup/AdminSetup 1, AddNextCertInChain 2.
+	ErrHostSetupInternalError = errors.New("amt: host-based setup: internal error")
+	// ErrHostSetupInvalidState: Setup/AdminSetup 2, AddNextCertInChain 3 (for
+	// example the device is not in pre-provisioning).
+	ErrHostSetupInvalidState = errors.New("amt: host-based setup: invalid state")
+	// ErrHostSetupInvalidParameter: Setup/AdminSetup 3, AddNextCertInChain 1.
+	ErrHostSetupInvalidParameter = errors.New("amt: host-based setup: invalid parameter")
+	// ErrHostSetupMethodDisabled: Setup 4.
+	ErrHostSetupMethodDisabled = errors.New("amt: host-based setup: method disabled")
+	// ErrHostSetupAuthFailed: Setup/AdminSetup 5 (the signature over the
+	// nonces did not verify, or the chain's root is not trusted).
+	ErrHostSetupAuthFailed = errors.New("amt: host-based setup: authentication failed")
+	// ErrHostSetupFlashWriteLimit: Setup/AdminSetup 6.
+	ErrHostSetupFlashWriteLimit = errors.New("amt: host-based setup: flash write limit exceeded")
+	// ErrHostSetupCertVerifyFailed: AddNextCertInChain 4.
+	ErrHostSetupCertVerifyFailed = errors.New("amt: host-based setup: certificate verification failed")
+	// ErrHostSetupChainTooLong: AddNextCertInChain 5.
+	ErrHostSetupChainTooLong = errors.New("amt: host-based setup: certificate chain length exceeded")
+
+	// ErrIEEE8021xInternalError: IPS_IEEE8021xSettings.SetCertificates 1.
+	ErrIEEE8021xInternalError = errors.New("amt: 802.1X SetCertificates: internal error")
+)
+
+// hostSetupSentinel maps a method's ReturnValue to its sentinel. No source
+// publishes maps for UpgradeClientToAdmin and DisableClientControlMode; they are
+// read with Setup's map, as go-wsman-messages does (an assumption, documented in
+// docs/device.md).
+func hostSetupSentinel(method string, v uint32) error {
+	switch method {
+	case "AddNextCertInChain":
+		switch v {
+		case 1:
+			return ErrHostSetupInvalidParameter
+		case 2:
+			return ErrHostSetupInternalError
+		case 3:
+			return ErrHostSetupInvalidState
+		case 4:
+			return ErrHostSetupCertVerifyFailed
+		case 5:
+			return ErrHostSetupChainTooLong
+		}
+		return nil
+	case "AdminSetup":
+		if v == 4 {
+			return nil // not defined for AdminSetup
+		}
+	}
+	switch v {
+	case 1:
+		return ErrHostSetupInternalError
+	case 2:
+		return ErrHostSetupInvalidState
+	case 3:
+		return ErrHostSetupInvalidParameter
+	case 4:
+		return ErrHostSetupMethodDisabled
+	case 5:
+		return ErrHostSetupAuthFailed
+	case 6:
+		return ErrHostSetupFlashWriteLimit
+	}
+	return nil
+}
