@@ -1,0 +1,146 @@
+package pthi
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// This file holds the platform-independent half of the MEI transport: client GUIDs,
+// the connect ioctl's number and data layout, and the framing rules. The Linux half
+// (mei_linux.go) does the system calls; it has not been run against hardware.
+
+// DefaultMEIDevice is the Linux MEI character device.
+const DefaultMEIDevice = "/dev/mei0"
+
+// MEIClient names a firmware client behind the MEI (HECI) device.
+type MEIClient uint8
+
+// MEI clients.
+const (
+	// ClientAMTHI is the PTHI/AMTHI client, GUID 12F80028-B4B7-4B2D-ACA8-46E0FF65814C
+	// (intel/lms MEIClient/Include/HECI_if.h HECI_AMTHI_GUID; rpc-go
+	// pkg/heci/linux.go MEI_IAMTHIF holds the same GUID as wire bytes).
+	ClientAMTHI MEIClient = iota
+	// ClientWatchdog is the client that answers the IsChangeToAMTEnabled query, GUID
+	// 05B79A6F-4628-4D7F-899D-A91514CB32AB (intel/lms HECI_WATCHDOG_GUID; rpc-go
+	// MEI_WDIF).
+	ClientWatchdog
+)
+
+// GUID returns the client's GUID in canonical byte order. The connect ioctl takes
+// it in the kernel's guid_t (little-endian, "mixed-endian") order: [amt.UUID.Wire].
+func (c MEIClient) GUID() amt.UUID {
+	switch c {
+	case ClientAMTHI:
+		return amt.UUID{0x12, 0xf8, 0x00, 0x28, 0xb4, 0xb7, 0x4b, 0x2d, 0xac, 0xa8, 0x46, 0xe0, 0xff, 0x65, 0x81, 0x4c}
+	case ClientWatchdog:
+		return amt.UUID{0x05, 0xb7, 0x9a, 0x6f, 0x46, 0x28, 0x4d, 0x7f, 0x89, 0x9d, 0xa9, 0x15, 0x14, 0xcb, 0x32, 0xab}
+	}
+	return amt.UUID{}
+}
+
+// String returns "AMTHI", "watchdog" or "MEIClient(n)".
+func (c MEIClient) String() string {
+	switch c {
+	case ClientAMTHI:
+		return "AMTHI"
+	case ClientWatchdog:
+		return "watchdog"
+	}
+	return fmt.Sprintf("MEIClient(%d)", uint8(c))
+}
+
+// MEIConfig configures [OpenMEI]. The zero value connects to the PTHI client on
+// /dev/mei0.
+type MEIConfig struct {
+	// Device is the MEI character device (default [DefaultMEIDevice]).
+	Device string
+	// Client is the firmware client to connect to (default [ClientAMTHI]).
+	Client MEIClient
+}
+
+// MEIProperties are what the firmware client reports when the connection opens.
+type MEIProperties struct {
+	// MaxMessageLength bounds every message in either direction; reads use a buffer
+	// of this size.
+	MaxMessageLength uint32
+	// ProtocolVersion is the client's protocol version.
+	ProtocolVersion uint8
+}
+
+// Errors of the MEI transport.
+var (
+	// ErrNoDevice: the MEI device does not exist (no Intel ME, driver not loaded, or
+	// not Linux). errors.Is(err, fs.ErrNotExist) also holds when the open failed.
+	ErrNoDevice = errors.New("pthi: no MEI device")
+	// ErrNotMEIDevice: the path exists but is not a character device.
+	ErrNotMEIDevice = errors.New("pthi: not an MEI character device")
+	// ErrClientNotFound: the firmware has no such client (AMT absent or disabled).
+	ErrClientNotFound = errors.New("pthi: MEI firmware client not found")
+	// ErrMEIUnsupported: this platform has no MEI transport (only Linux has one).
+	ErrMEIUnsupported = errors.New("pthi: MEI transport is only implemented on Linux")
+	// ErrMessageTooLarge: a request exceeds the client's maximum message length.
+	ErrMessageTooLarge = errors.New("pthi: message exceeds the MEI client's maximum length")
+	// ErrEmptyResponse: the device returned zero bytes.
+	ErrEmptyResponse = errors.New("pthi: empty response from MEI device")
+	// ErrClosed: the transport was closed.
+	ErrClosed = errors.New("pthi: MEI transport closed")
+)
+
+// Linux ioctl number encoding (include/uapi/asm-generic/ioctl.h, used by x86 and
+// arm64): nr in bits 0–7, type in 8–15, size in 16–29, direction in 30–31
+// (1 write, 2 read).
+const (
+	iocNRShift   = 0
+	iocTypeShift = 8
+	iocSizeShift = 16
+	iocDirShift  = 30
+	iocWrite     = 1
+	iocRead      = 2
+	iocSizeMask  = 1<<14 - 1
+)
+
+// iowr computes _IOWR(typ, nr, size).
+func iowr(typ byte, nr byte, size uint32) uint32 {
+	return (iocRead|iocWrite)<<iocDirShift | (size&iocSizeMask)<<iocSizeShift | uint32(typ)<<iocTypeShift | uint32(nr)<<iocNRShift
+}
+
+// meiConnectDataSize is sizeof(struct mei_connect_client_data): a union of the
+// 16-byte client GUID (in) and struct mei_client {u32 max_msg_length; u8
+// protocol_version; u8 reserved[3]} (out) (include/uapi/linux/mei.h).
+const meiConnectDataSize = 16
+
+// ioctlMEIConnectClient is IOCTL_MEI_CONNECT_CLIENT = _IOWR('H', 0x01, struct
+// mei_connect_client_data) = 0xC0104801 (the value rpc-go pkg/heci/linux.go uses).
+const ioctlMEIConnectClient = 0xC0104801
+
+// meiConnectData is the in/out buffer of the connect ioctl.
+type meiConnectData [meiConnectDataSize]byte
+
+func newConnectData(c MEIClient) meiConnectData { return meiConnectData(c.GUID().Wire()) }
+
+// properties decodes the out half of the union.
+func (d *meiConnectData) properties() MEIProperties {
+	return MEIProperties{
+		MaxMessageLength: binary.LittleEndian.Uint32(d[0:4]),
+		ProtocolVersion:  d[4],
+	}
+}
+
+// checkFrame applies the MEI framing rule: one write is one message, at most the
+// client's maximum length; so is one read.
+func checkFrame(n int, p MEIProperties) error {
+	if p.MaxMessageLength == 0 {
+		return fmt.Errorf("%w: client reported a maximum message length of 0", ErrMessageTooLarge)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: empty request", ErrInvalidArgument)
+	}
+	if uint64(n) > uint64(p.MaxMessageLength) {
+		return fmt.Errorf("%w: %d bytes, client maximum %d", ErrMessageTooLarge, n, p.MaxMessageLength)
+	}
+	return nil
+}

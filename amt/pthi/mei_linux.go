@@ -1,0 +1,215 @@
+//go:build linux
+
+package pthi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// MEI is a [Transport] over the Linux MEI character device, connected to one
+// firmware client. It is safe for concurrent use: exchanges are serialized.
+//
+// Unverified on hardware: no machine amtkit is tested on has an Intel ME. The
+// ioctl number and data layout, the GUIDs and the framing are unit-tested; the
+// system-call sequence follows rpc-go pkg/heci/linux.go and the kernel's
+// documented MEI interface (Documentation/driver-api/mei/mei.rst).
+type MEI struct {
+	mu    sync.Mutex
+	f     *os.File
+	cfg   MEIConfig
+	props MEIProperties
+	// stale is set when an exchange was interrupted after its request was written:
+	// the firmware's answer may still arrive, so the next Send reconnects first.
+	stale  bool
+	closed bool
+}
+
+// OpenMEI opens cfg.Device and connects to cfg.Client (the PTHI client by
+// default). A missing device is [ErrNoDevice]; a firmware without the client is
+// [ErrClientNotFound]. The connect ioctl cannot be interrupted once issued; ctx is
+// checked before it and between its retries (the device answers EBUSY for a moment
+// after a reset, as rpc-go notes).
+func OpenMEI(ctx context.Context, cfg MEIConfig) (*MEI, error) {
+	if cfg.Device == "" {
+		cfg.Device = DefaultMEIDevice
+	}
+	m := &MEI{cfg: cfg}
+	if err := m.connect(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *MEI) connect(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st, err := os.Stat(m.cfg.Device)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, m.cfg.Device, err)
+		}
+		return fmt.Errorf("pthi: %w", err)
+	}
+	if st.Mode()&fs.ModeCharDevice == 0 {
+		return fmt.Errorf("%w: %s has mode %v", ErrNotMEIDevice, m.cfg.Device, st.Mode())
+	}
+	// Go registers a character device with its network poller, so reads and writes
+	// honour deadlines (mei supports poll(2) and O_NONBLOCK).
+	f, err := os.OpenFile(m.cfg.Device, os.O_RDWR, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: %s: %w", ErrNoDevice, m.cfg.Device, err)
+		}
+		return fmt.Errorf("pthi: opening %s (root or the mei group is needed): %w", m.cfg.Device, err)
+	}
+	var props MEIProperties
+	for attempt := 1; ; attempt++ {
+		props, err = connectClient(f, m.cfg.Client)
+		if !errors.Is(err, syscall.EBUSY) || attempt == 5 {
+			break
+		}
+		if serr := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+			f.Close()
+			return serr
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.ENOTTY) {
+			return fmt.Errorf("%w: %v client on %s: %w", ErrClientNotFound, m.cfg.Client, m.cfg.Device, err)
+		}
+		return fmt.Errorf("pthi: connecting to the %v client on %s: %w", m.cfg.Client, m.cfg.Device, err)
+	}
+	if props.MaxMessageLength == 0 {
+		f.Close()
+		return fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, m.cfg.Client)
+	}
+	m.f, m.props, m.stale = f, props, false
+	return nil
+}
+
+// connectClient issues IOCTL_MEI_CONNECT_CLIENT with the client's GUID and returns
+// the properties the kernel writes back into the same buffer.
+func connectClient(f *os.File, c MEIClient) (MEIProperties, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return MEIProperties{}, err
+	}
+	data := newConnectData(c)
+	var errno syscall.Errno
+	cerr := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, uintptr(ioctlMEIConnectClient), uintptr(unsafe.Pointer(&data[0])))
+	})
+	if cerr != nil {
+		return MEIProperties{}, cerr
+	}
+	if errno != 0 {
+		return MEIProperties{}, errno
+	}
+	return data.properties(), nil
+}
+
+// Properties returns what the client reported at connect time.
+func (m *MEI) Properties() MEIProperties {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.props
+}
+
+// Send writes req as one message and reads one response message into a buffer of
+// the client's maximum length. ctx's deadline and cancellation interrupt the write
+// or the read (through the file's deadline); an interrupted exchange makes the next
+// Send reconnect, so that a late answer is never taken for the next one's.
+func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if m.f == nil || m.stale {
+		if m.f != nil {
+			m.f.Close()
+			m.f = nil
+		}
+		if err := m.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkFrame(len(req), m.props); err != nil {
+		return nil, err
+	}
+	stop := m.watch(ctx)
+	defer stop()
+	n, err := m.f.Write(req)
+	if err != nil {
+		m.stale = true
+		return nil, m.ioErr(ctx, "write", err)
+	}
+	if n != len(req) {
+		m.stale = true
+		return nil, fmt.Errorf("pthi: MEI write: wrote %d of %d bytes", n, len(req))
+	}
+	buf := make([]byte, m.props.MaxMessageLength)
+	n, err = m.f.Read(buf)
+	if err != nil {
+		m.stale = true
+		return nil, m.ioErr(ctx, "read", err)
+	}
+	if n == 0 {
+		return nil, ErrEmptyResponse
+	}
+	return buf[:n:n], nil
+}
+
+// watch applies ctx's deadline to the file and expires it when ctx is cancelled.
+// The returned stop waits for a running expiry, so the next exchange never sees it.
+func (m *MEI) watch(ctx context.Context) (stop func()) {
+	dl, _ := ctx.Deadline() // zero when none: no deadline
+	_ = m.f.SetDeadline(dl)
+	f := m.f
+	done := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		defer close(done)
+		_ = f.SetDeadline(time.Unix(1, 0))
+	})
+	return func() {
+		if !cancel() {
+			<-done
+		}
+	}
+}
+
+func (m *MEI) ioErr(ctx context.Context, op string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("pthi: MEI %s: %w", op, cerr)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("pthi: MEI %s: %w", op, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("pthi: MEI %s on %s: %w", op, m.cfg.Device, err)
+}
+
+// Close closes the device. Further Sends return [ErrClosed].
+func (m *MEI) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	if m.f == nil {
+		return nil
+	}
+	err := m.f.Close()
+	m.f = nil
+	return err
+}
