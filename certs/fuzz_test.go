@@ -1,0 +1,92 @@
+package certs_test
+
+import (
+	"testing"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/certs/certstest"
+)
+
+// fuzzSeeds returns a good provisioning bundle as PEM and as PKCS#12 in each
+// encoding.
+func fuzzSeeds(f *testing.F) (pemData []byte, p12 [][]byte) {
+	fx := newFixture(f)
+	c := fx.chain(f, certstest.ProvisioningOptions{})
+	pemData, err := certs.EncodePEM(c.Bundle)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, enc := range []certs.PKCS12Encoding{certs.PKCS12Modern2023, certs.PKCS12LegacyDES, certs.PKCS12LegacyRC2, certs.PKCS12Modern2026} {
+		der, err := certs.EncodePKCS12(c.Bundle, amt.NewSecret("pw"), certs.PKCS12Options{Encoding: enc})
+		if err != nil {
+			f.Fatal(err)
+		}
+		p12 = append(p12, der)
+	}
+	return pemData, p12
+}
+
+// checkLoaded holds for anything a loader accepts.
+func checkLoaded(t *testing.T, b certs.Bundle) {
+	if len(b.Chain) == 0 || b.Leaf() == nil {
+		t.Fatal("loader returned an empty chain without error")
+	}
+	if b.Key != nil {
+		if err := b.CheckKey(); err != nil {
+			t.Fatalf("loader returned a key that does not match the leaf: %v", err)
+		}
+	}
+}
+
+func FuzzLoadPEM(f *testing.F) {
+	pemData, _ := fuzzSeeds(f)
+	f.Add(pemData)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := certs.LoadPEM(data)
+		if err != nil {
+			return
+		}
+		checkLoaded(t, b)
+		// Round trip: what loaded re-encodes and loads the same.
+		out := certs.EncodeCertificatesPEM(b.Chain)
+		b2, err := certs.LoadPEM(out)
+		if err != nil {
+			t.Fatalf("re-encoded chain does not load: %v", err)
+		}
+		if len(b2.Chain) != len(b.Chain) {
+			t.Fatalf("round trip changed the chain length %d → %d", len(b.Chain), len(b2.Chain))
+		}
+	})
+}
+
+func FuzzLoadPKCS12(f *testing.F) {
+	_, p12 := fuzzSeeds(f)
+	for _, s := range p12 {
+		f.Add(s)
+	}
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x03})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := certs.LoadPKCS12(data, amt.NewSecret("pw"))
+		if err != nil {
+			return
+		}
+		checkLoaded(t, b)
+	})
+}
+
+func FuzzLoad(f *testing.F) {
+	pemData, p12 := fuzzSeeds(f)
+	f.Add(pemData)
+	f.Add(p12[0])
+	f.Add([]byte("MAMCAQM="))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := certs.Load(data, amt.NewSecret("pw"))
+		if err != nil {
+			return
+		}
+		checkLoaded(t, b)
+	})
+}
