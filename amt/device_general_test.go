@@ -1,0 +1,275 @@
+package amt
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/amtkit/amtkit/wsman/wsmantest"
+	"github.com/beevik/etree"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recordedGeneralOrder is the property order of the recorded
+// amt/general/get.xml (alphabetical, as AMT writes instances).
+var recordedGeneralOrder = []string{
+	"AMTNetworkEnabled", "DDNSPeriodicUpdateInterval", "DDNSTTL", "DDNSUpdateByDHCPServerEnabled",
+	"DDNSUpdateEnabled", "DHCPSyncRequiresHostname", "DHCPv6ConfigurationTimeout", "DigestRealm",
+	"DomainName", "ElementName", "HostName", "HostOSFQDN", "IdleWakeTimeout", "InstanceID",
+	"NetworkInterfaceEnabled", "PingResponseEnabled", "PowerSource", "PreferredAddressFamily",
+	"PresenceNotificationInterval", "PrivacyLevel", "RmcpPingResponseEnabled", "SharedFQDN",
+	"ThunderboltDockEnabled", "WsmanOnlyMode",
+}
+
+func TestParseGeneralSettingsRecorded(t *testing.T) {
+	for _, rel := range []string{"amt/general/get.xml"} {
+		gs, err := parseGeneralSettings(recordedContent(t, rel))
+		require.NoError(t, err)
+		assert.Equal(t, "Intel(r) AMT: General Settings", gs.InstanceID)
+		assert.Equal(t, "Intel(r) AMT: General Settings", gs.ElementName)
+		assert.Equal(t, "Digest:F3EB554784E729164447A89F60B641C5", gs.DigestRealm)
+		assert.Equal(t, "Test Host Name", gs.HostName)
+		assert.Equal(t, "Test Domain Name", gs.DomainName)
+		assert.Equal(t, "Test Host OS FQDN", gs.HostOSFQDN)
+		assert.Equal(t, uint32(1), gs.AMTNetworkEnabled)
+		assert.True(t, gs.NetworkInterfaceEnabled)
+		assert.True(t, gs.SharedFQDN)
+		assert.True(t, gs.PingResponseEnabled)
+		assert.True(t, gs.RmcpPingResponseEnabled)
+		assert.True(t, gs.DDNSUpdateByDHCPServerEnabled)
+		assert.False(t, gs.DDNSUpdateEnabled)
+		assert.False(t, gs.WsmanOnlyMode)
+		assert.Equal(t, uint32(1), gs.DHCPSyncRequiresHostname)
+		assert.Equal(t, uint32(1440), gs.DDNSPeriodicUpdateInterval)
+		assert.Equal(t, uint32(900), gs.DDNSTTL)
+		assert.Equal(t, uint32(1), gs.IdleWakeTimeout)
+		assert.Equal(t, uint16(0), gs.DHCPv6ConfigurationTimeout)
+	}
+	// The Pull capture comes from another device (empty host name).
+	items := recordedItems(t, "amt/general/pull.xml")
+	require.Len(t, items, 1)
+	gs, err := parseGeneralSettings(items[0])
+	require.NoError(t, err)
+	assert.Equal(t, "Digest:6EE8C61BA74893E059F032EA919D699E", gs.DigestRealm)
+	assert.Equal(t, "", gs.HostName)
+}
+
+func TestGeneralSettingsGetAndPut(t *testing.T) {
+	ctx := context.Background()
+	var putBody *etree.Element
+	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		switch r.Action {
+		case wsman.ActionGet:
+			return replyRecorded(t, r, "amt/general/get.xml")
+		case wsman.ActionPut:
+			putBody = wsman.Detach(r.Input)
+			return wsmantest.PutResponse(r, r.Input) // echo what was stored
+		}
+		return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
+	})
+	gs, err := d.GeneralSettings(ctx)
+	require.NoError(t, err)
+	get := f.only(t)
+	assert.Equal(t, wsman.ActionGet, get.Action)
+	assert.Equal(t, URIGeneralSettings, get.ResourceURI)
+	assert.Empty(t, get.Selectors)
+
+	gs.HostName = "amt-host1"
+	gs.DomainName = "corp.example.com"
+	out, err := d.PutGeneralSettings(ctx, gs)
+	require.NoError(t, err)
+	assert.Equal(t, "amt-host1", out.HostName)
+	assert.Equal(t, "corp.example.com", out.DomainName)
+
+	put := f.requests()[1]
+	assert.Equal(t, wsman.ActionPut, put.Action)
+	assert.Equal(t, URIGeneralSettings, put.ResourceURI)
+	assert.Empty(t, put.Selectors, "AMT_GeneralSettings is a singleton")
+	require.Equal(t, "AMT_GeneralSettings", putBody.Tag)
+	require.Equal(t, URIGeneralSettings, putBody.NamespaceURI())
+	ps := params(t, putBody)
+	// Every property the device sent is echoed, in its order, read-only ones
+	// included; only the two changed values differ.
+	assert.Equal(t, recordedGeneralOrder, names(ps))
+	v := values(ps)
+	assert.Equal(t, []string{"amt-host1"}, v["HostName"])
+	assert.Equal(t, []string{"corp.example.com"}, v["DomainName"])
+	assert.Equal(t, []string{"Digest:F3EB554784E729164447A89F60B641C5"}, v["DigestRealm"])
+	assert.Equal(t, []string{"1"}, v["AMTNetworkEnabled"])
+	assert.Equal(t, []string{"0"}, v["PrivacyLevel"])
+	for _, p := range ps {
+		assert.Equal(t, URIGeneralSettings, p.NS)
+	}
+}
+
+// TestGeneralSettingsPutEchoesUnknown: properties the struct does not model are
+// sent back as the device sent them; properties the device omitted stay
+// omitted (writing a zero AMTNetworkEnabled would switch the network off).
+func TestGeneralSettingsPutEchoesUnknown(t *testing.T) {
+	ctx := context.Background()
+	stored := instance(URIGeneralSettings,
+		wsman.Prop("DigestRealm", "Digest:0123456789ABCDEF0123456789ABCDEF"),
+		wsman.Prop("ElementName", "Intel(r) AMT: General Settings"),
+		wsman.Prop("FutureProperty", "keep <me> & this"),
+		wsman.Prop("InstanceID", "Intel(r) AMT: General Settings"),
+		wsman.Prop("OemID", "42"),
+		wsman.Prop("SharedFQDN", "true"))
+	var putBody *etree.Element
+	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		if r.Action == wsman.ActionPut {
+			putBody = wsman.Detach(r.Input)
+			return wsmantest.PutResponse(r, r.Input)
+		}
+		return wsmantest.GetResponse(r, stored)
+	})
+	gs, err := d.SetHostName(ctx, "h1", "example.net")
+	require.NoError(t, err)
+	assert.Equal(t, "h1", gs.HostName)
+	ps := params(t, putBody)
+	// DomainName and HostName, absent before, take their alphabetical places.
+	assert.Equal(t, []string{"DigestRealm", "DomainName", "ElementName", "FutureProperty", "HostName", "InstanceID", "OemID", "SharedFQDN"}, names(ps))
+	v := values(ps)
+	assert.Equal(t, []string{"keep <me> & this"}, v["FutureProperty"])
+	assert.Equal(t, []string{"42"}, v["OemID"])
+	assert.NotContains(t, v, "AMTNetworkEnabled")
+	assert.NotContains(t, v, "PrivacyLevel")
+
+	// A field set to its zero value from a non-zero one is written.
+	gs.SharedFQDN = false
+	_, err = d.PutGeneralSettings(ctx, gs)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"false"}, values(params(t, putBody))["SharedFQDN"])
+}
+
+func TestGeneralSettingsPutRefusals(t *testing.T) {
+	ctx := context.Background()
+	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		if r.Action == wsman.ActionPut {
+			return wsmantest.FaultReply(wsmantest.InternalError(uint32(StatusNotPermitted)))
+		}
+		return replyRecorded(t, r, "amt/general/get.xml")
+	})
+	_, err := d.PutGeneralSettings(ctx, &GeneralSettings{HostName: "x"})
+	require.ErrorIs(t, err, ErrNotReadFromDevice)
+	_, err = d.PutGeneralSettings(ctx, nil)
+	require.ErrorIs(t, err, ErrNotReadFromDevice)
+	assert.Empty(t, f.requests(), "nothing is sent for a struct not read from the device")
+
+	long := fmt.Sprintf("%064d", 0)
+	_, err = d.SetHostName(ctx, long, "example.com")
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	assert.Len(t, f.requests(), 1, "only the Get")
+
+	_, err = d.SetHostName(ctx, "ok", "example.com")
+	require.ErrorIs(t, err, StatusNotPermitted)
+	require.ErrorIs(t, err, wsman.ErrInternalError)
+	var op *OpError
+	require.ErrorAs(t, err, &op)
+	assert.Equal(t, "Put", op.Op)
+}
+
+func TestGeneralSettingsBadResponses(t *testing.T) {
+	tests := []struct {
+		name string
+		el   *etree.Element
+	}{
+		{"other class", instance(URISetupAndConfigurationService, wsman.Prop("ProvisioningState", "2"))},
+		{"class name in another namespace", wsman.NewElement(amtSchema+"Other", "AMT_GeneralSettings")},
+		{"bad number", instance(URIGeneralSettings, wsman.Prop("AMTNetworkEnabled", "yes"))},
+		{"bad boolean", instance(URIGeneralSettings, wsman.Prop("SharedFQDN", "maybe"))},
+		{"repeated scalar", instance(URIGeneralSettings, wsman.Prop("HostName", "a"), wsman.Prop("HostName", "b"))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return wsmantest.GetResponse(r, tc.el) })
+			_, err := d.GeneralSettings(context.Background())
+			require.ErrorIs(t, err, ErrBadResponse)
+		})
+	}
+}
+
+func TestSoftwareIdentityRecorded(t *testing.T) {
+	ctx := context.Background()
+	d, f := newFake(t, nil)
+	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+		rep, _ := f.serveRecordedEnum(t, r, "cim/software/identity/pull.xml")
+		return rep
+	})
+	si, err := d.SoftwareIdentity(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, Version{Major: 12, Minor: 0, Build: 67}, si.Version)
+	assert.Len(t, si.Components, 11)
+	assert.Equal(t, "16392", si.Components["Sku"])
+	assert.Equal(t, "8086", si.Components["VendorID"])
+	assert.Equal(t, "1579", si.Components["Build Number"])
+	assert.Equal(t, "False", si.Components["Legacy Mode"])
+	assert.Equal(t, "12.0.67", si.Components["AMT FW Core Version"])
+	rs := f.requests()
+	require.Len(t, rs, 2)
+	assert.Equal(t, wsman.ActionEnumerate, rs[0].Action)
+	assert.Equal(t, wsman.ActionPull, rs[1].Action)
+	for _, r := range rs {
+		assert.Equal(t, URISoftwareIdentity, r.ResourceURI)
+	}
+
+	v, err := d.Version(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "12.0.67", v.String())
+
+	// The recorded get.xml (a generic fixture returning AMTApps) decodes as an instance.
+	el := recordedContent(t, "cim/software/identity/get.xml")
+	_, err = parseSoftwareIdentity([]*etree.Element{el})
+	require.ErrorIs(t, err, ErrNotFound, "AMTApps alone has no firmware version")
+}
+
+func TestSoftwareIdentityFailures(t *testing.T) {
+	ident := func(id, v string) *etree.Element {
+		return instance(URISoftwareIdentity, wsman.Prop("InstanceID", id), wsman.Prop("IsEntity", "true"), wsman.Prop("VersionString", v))
+	}
+	tests := []struct {
+		name  string
+		items []*etree.Element
+		want  error
+	}{
+		{"no AMT instance", []*etree.Element{ident("Flash", "16.1.25")}, ErrNotFound},
+		{"bad version", []*etree.Element{ident("AMT", "sixteen")}, ErrBadResponse},
+		{"other class", []*etree.Element{instance(URIGeneralSettings, wsman.Prop("InstanceID", "AMT"))}, ErrBadResponse},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply { rep, _ := f.enums.Serve(r, tc.items); return rep })
+			_, err := d.Version(context.Background())
+			require.ErrorIs(t, err, tc.want)
+			var op *OpError
+			require.ErrorAs(t, err, &op)
+			assert.Equal(t, "CIM_SoftwareIdentity", op.Class)
+			assert.Equal(t, "Enumerate", op.Op)
+		})
+	}
+	d, f := newFake(t, nil)
+	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+		rep, _ := f.enums.Serve(r, []*etree.Element{ident("AMT", "16.1.25"), ident("Sku", "16392")})
+		return rep
+	})
+	v, err := d.Version(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, MustParseVersion("16.1.25"), v)
+}
+
+func TestSetProperty(t *testing.T) {
+	el := instance(URIGeneralSettings, wsman.Prop("B", "1"), wsman.Prop("D", "2"), wsman.Prop("D", "3"), wsman.Prop("F", "4"))
+	setProperty(el, "D", wsman.Prop("", "x"))
+	setProperty(el, "A", wsman.Prop("", "a"))
+	setProperty(el, "E", wsman.Prop("", "e1"), wsman.Prop("", "e2"))
+	setProperty(el, "Z", wsman.Prop("", "z"))
+	setProperty(el, "F")
+	ps := params(t, el)
+	assert.Equal(t, []string{"A", "B", "D", "E", "E", "Z"}, names(ps))
+	assert.Equal(t, map[string][]string{"A": {"a"}, "B": {"1"}, "D": {"x"}, "E": {"e1", "e2"}, "Z": {"z"}}, values(ps))
+	for _, p := range ps {
+		assert.Equal(t, URIGeneralSettings, p.NS)
+	}
+}
