@@ -165,6 +165,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	var total float64
 	inTime := false
 	any := false
+	last := 0 // rank of the last unit seen: D=1, H=2, M=3, S=4
 	for len(s) > 0 {
 		if s[0] == 'T' {
 			if inTime {
@@ -191,18 +192,23 @@ func ParseDuration(s string) (time.Duration, error) {
 		unit := s[i]
 		s = s[i+1:]
 		var mul float64
+		var rank int
 		switch {
 		case !inTime && unit == 'D':
-			mul = 86400
+			mul, rank = 86400, 1
 		case inTime && unit == 'H':
-			mul = 3600
+			mul, rank = 3600, 2
 		case inTime && unit == 'M':
-			mul = 60
+			mul, rank = 60, 3
 		case inTime && unit == 'S':
-			mul = 1
+			mul, rank = 1, 4
 		default:
 			return bad()
 		}
+		if rank <= last {
+			return bad()
+		}
+		last = rank
 		total += v * mul
 		any = true
 	}
