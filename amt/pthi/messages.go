@@ -211,8 +211,8 @@ func readUnicodeString(r *reader, what string) (string, error) {
 // AppendBinary appends the GetCodeVersions payload for v (for fakes and simulators).
 func (v CodeVersions) AppendBinary(b []byte) ([]byte, error) {
 	const cmd = CmdGetCodeVersions
-	if len(v.BIOS) >= biosVersionLen {
-		return b, argErr(cmd, "BIOS version of %d bytes exceeds %d", len(v.BIOS), biosVersionLen-1)
+	if len(v.BIOS) > biosVersionLen {
+		return b, argErr(cmd, "BIOS version of %d bytes exceeds %d", len(v.BIOS), biosVersionLen)
 	}
 	if len(v.Entries) > MaxVersionEntries {
 		return b, argErr(cmd, "%d entries exceed %d", len(v.Entries), MaxVersionEntries)
