@@ -127,12 +127,14 @@ func NewRootCA(o CAOptions) (*CA, error) {
 	return &CA{Bundle: certs.Bundle{Chain: []*x509.Certificate{c}, Key: key}, Now: o.Now, Rand: o.Rand, keys: o.Keys}, nil
 }
 
-// MustRootCA is [NewRootCA] that fails the test on error.
+// MustRootCA is [NewRootCA] that fails the test on error (t may be nil: it then panics).
 func MustRootCA(t testing.TB, o CAOptions) *CA {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	ca, err := NewRootCA(o)
 	if err != nil {
-		t.Fatal(err)
+		fail(t, err)
 	}
 	return ca
 }

@@ -181,12 +181,15 @@ func issueLeaf(o ProvisioningOptions, root, issuer *CA, now func() time.Time) (*
 	return &ProvisioningChain{Bundle: certs.Bundle{Chain: chain, Key: key}, Root: root, Issuer: issuer}, nil
 }
 
-// MustProvisioningChain is [NewProvisioningChain] that fails the test on error.
+// MustProvisioningChain is [NewProvisioningChain] that fails the test on error (t
+// may be nil, as in examples: it then panics).
 func MustProvisioningChain(t testing.TB, o ProvisioningOptions) *ProvisioningChain {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	c, err := NewProvisioningChain(o)
 	if err != nil {
-		t.Fatal(err)
+		fail(t, err)
 	}
 	return c
 }

@@ -171,12 +171,23 @@ func (p *KeyPool) ECDSA() (*ecdsa.PrivateKey, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), r)
 }
 
-// MustRSA is [KeyPool.RSA] that fails the test on error.
+// MustRSA is [KeyPool.RSA] that fails the test on error (t may be nil: it then panics).
 func (p *KeyPool) MustRSA(t testing.TB, bits int) *rsa.PrivateKey {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	k, err := p.RSA(bits)
 	if err != nil {
-		t.Fatal(err)
+		fail(t, err)
 	}
 	return k
+}
+
+// fail ends the test, or panics when there is none (t is nil in examples).
+func fail(t testing.TB, err error) {
+	if t == nil {
+		panic(err)
+	}
+	t.Helper()
+	t.Fatal(err)
 }
