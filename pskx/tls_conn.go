@@ -1,0 +1,697 @@
+package pskx
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is a TLS-PSK connection over a net.Conn: the client side ([ClientPSK],
+// [DialPSK]) or the server side ([ServerPSK], [NewListener]). It implements
+// net.Conn. Read and Write run the handshake first if [Conn.HandshakeContext]
+// has not been called. Read and Write may be called concurrently with each
+// other; Close may be called at any time.
+type Conn struct {
+	conn     net.Conn
+	isClient bool
+	config   *Config
+
+	handshakeMu       sync.Mutex
+	handshakeErr      error
+	handshakeComplete atomic.Bool
+	state             ConnectionState // set once, under handshakeMu, before handshakeComplete
+
+	in, out  halfConn
+	rawInput bytes.Buffer // bytes read from conn and not yet consumed (guarded by in)
+	input    []byte       // application data not yet returned by Read (guarded by in)
+	hand     bytes.Buffer // handshake bytes not yet assembled into a message (guarded by in)
+	useless  int          // consecutive empty records and ignored warning alerts (guarded by in)
+
+	sendBuf         []byte // records of the flight being written (guarded by out)
+	closeNotifySent bool   // guarded by out
+}
+
+// ConnectionState describes a connection for logging and checks.
+type ConnectionState struct {
+	HandshakeComplete bool
+	Version           uint16 // VersionTLS10, VersionTLS11 or VersionTLS12
+	CipherSuite       uint16 // e.g. TLS_PSK_WITH_AES_128_CBC_SHA
+	// Identity is the psk_identity the client sent (by default the 8-character
+	// PID). IdentityHint is the hint the server sent, if any.
+	Identity     []byte
+	IdentityHint []byte
+	// SecureRenegotiation reports whether the peer signalled RFC 5746 support.
+	// Renegotiation is refused either way.
+	SecureRenegotiation bool
+}
+
+// LogValue implements [slog.LogValuer]: version, suite and identity (PSK
+// identities are not secret; the default one is the PID, sent in clear in the
+// hello).
+func (s ConnectionState) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("version", VersionName(s.Version)),
+		slog.String("cipher_suite", CipherSuiteName(s.CipherSuite)),
+		slog.String("identity", string(s.Identity)),
+	)
+}
+
+// ClientPSK returns the client side of a TLS-PSK connection over conn. The
+// handshake runs on the first Read or Write, or explicitly with
+// [Conn.HandshakeContext]. config must set Identity and Key (see
+// [Derivation.ClientConfig]) and must not be modified afterwards.
+func ClientPSK(conn net.Conn, config *Config) *Conn {
+	return &Conn{conn: conn, isClient: true, config: config}
+}
+
+// ServerPSK returns the server side of a TLS-PSK connection over conn. config
+// must set GetKey and must not be modified afterwards.
+func ServerPSK(conn net.Conn, config *Config) *Conn {
+	return &Conn{conn: conn, config: config}
+}
+
+// NetConn returns the underlying connection. Writing to or reading from it
+// corrupts the TLS session.
+func (c *Conn) NetConn() net.Conn { return c.conn }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines of the underlying connection.
+// A Write that times out leaves the TLS state corrupt: later Writes fail.
+func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline of the underlying connection.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline of the underlying connection.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// ConnectionState returns the negotiated parameters (zero before the handshake).
+func (c *Conn) ConnectionState() ConnectionState {
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	return c.state
+}
+
+// HandshakeContext runs the handshake if it has not run yet. If ctx is cancelled
+// or its deadline passes first, the handshake is abandoned, the underlying
+// connection closed, and an error wrapping ctx.Err() returned. Once the
+// handshake has completed, ctx no longer affects the connection. A failed
+// handshake fails every later call with the same error.
+func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
+	if c.handshakeComplete.Load() {
+		return nil
+	}
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	if c.handshakeErr != nil {
+		return c.handshakeErr
+	}
+	if c.handshakeComplete.Load() {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pskx: handshake: %w", err)
+	}
+	c.in.Lock()
+	defer c.in.Unlock()
+
+	interrupted := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.conn.Close()
+		close(interrupted)
+	})
+	if c.isClient {
+		err = c.clientHandshake(ctx)
+	} else {
+		err = c.serverHandshake(ctx)
+	}
+	if !stop() {
+		<-interrupted
+		if err == nil {
+			c.handshakeComplete.Store(false)
+		}
+		err = fmt.Errorf("pskx: handshake: %w", ctx.Err())
+	}
+	if err != nil {
+		c.handshakeErr = err
+		return err
+	}
+	return nil
+}
+
+// Read reads application data, running the handshake first if needed. It
+// returns io.EOF after the peer's close_notify.
+func (c *Conn) Read(b []byte) (int, error) {
+	if err := c.HandshakeContext(context.Background()); err != nil {
+		return 0, err
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	c.in.Lock()
+	defer c.in.Unlock()
+	for len(c.input) == 0 {
+		if err := c.readRecord(false); err != nil {
+			return 0, err
+		}
+		for c.hand.Len() > 0 {
+			if err := c.handlePostHandshake(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	n := copy(b, c.input)
+	c.input = c.input[n:]
+	return n, nil
+}
+
+// Write writes application data, running the handshake first if needed. On
+// TLS 1.0 the first byte of each Write goes in a record of its own (1/n−1
+// splitting against the BEAST attack on CBC's predictable IVs).
+func (c *Conn) Write(b []byte) (int, error) {
+	if err := c.HandshakeContext(context.Background()); err != nil {
+		return 0, err
+	}
+	c.out.Lock()
+	defer c.out.Unlock()
+	if c.out.err != nil {
+		return 0, c.out.err
+	}
+	if c.closeNotifySent {
+		return 0, fmt.Errorf("%w: write after CloseWrite", ErrClosed)
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	data := b
+	if c.out.version == VersionTLS10 && len(data) > 1 {
+		c.appendRecord(recordApplicationData, data[:1])
+		data = data[1:]
+	}
+	for len(data) > 0 {
+		n := min(len(data), maxPlaintext)
+		c.appendRecord(recordApplicationData, data[:n])
+		data = data[n:]
+	}
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// CloseWrite sends close_notify without closing the connection, telling the peer
+// that no more data follows. Reads still work.
+func (c *Conn) CloseWrite() error {
+	if !c.handshakeComplete.Load() {
+		return ErrHandshakeIncomplete
+	}
+	return c.closeNotify()
+}
+
+// Close sends close_notify (if the handshake completed) and closes the
+// underlying connection.
+func (c *Conn) Close() error {
+	var alertErr error
+	if c.handshakeComplete.Load() {
+		alertErr = c.closeNotify()
+	}
+	if err := c.conn.Close(); err != nil {
+		return err
+	}
+	return alertErr
+}
+
+func (c *Conn) closeNotify() error {
+	c.out.Lock()
+	defer c.out.Unlock()
+	if c.closeNotifySent || c.out.err != nil {
+		return nil
+	}
+	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.closeNotifySent = true
+	err := c.sendAlertLocked(AlertCloseNotify)
+	_ = c.conn.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// halfConn is one direction of the record layer: its cipher state and sequence
+// number. A nil block means the null cipher of the first handshake flight.
+type halfConn struct {
+	sync.Mutex
+	err     error
+	version uint16 // record-layer version to write and expect; 0 before negotiation
+	block   cipher.Block
+	cbc     cipher.BlockMode // TLS 1.0: one chained CBC state across records
+	mac     hash.Hash
+	seq     uint64
+
+	nextBlock cipher.Block
+	nextMAC   hash.Hash
+	nextIV    []byte
+	isRead    bool
+}
+
+func (hc *halfConn) prepare(key, macKey, iv []byte, s *cipherSuite) error {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	hc.nextBlock, hc.nextMAC, hc.nextIV = b, s.newMAC(macKey), iv
+	return nil
+}
+
+// changeCipherSpec switches to the pending keys (RFC 5246 §7.1) and resets the
+// sequence number.
+func (hc *halfConn) changeCipherSpec() bool {
+	if hc.nextBlock == nil {
+		return false
+	}
+	hc.block, hc.mac = hc.nextBlock, hc.nextMAC
+	if hc.version == VersionTLS10 {
+		if hc.isRead {
+			hc.cbc = cipher.NewCBCDecrypter(hc.block, hc.nextIV)
+		} else {
+			hc.cbc = cipher.NewCBCEncrypter(hc.block, hc.nextIV)
+		}
+	}
+	hc.nextBlock, hc.nextMAC, hc.nextIV = nil, nil, nil
+	hc.seq = 0
+	return true
+}
+
+func (hc *halfConn) nextSeq() ([8]byte, error) {
+	var b [8]byte
+	if hc.seq == ^uint64(0) {
+		return b, errors.New("pskx: record sequence number exhausted")
+	}
+	s := hc.seq
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(s)
+		s >>= 8
+	}
+	hc.seq++
+	return b, nil
+}
+
+// macInput computes HMAC(seq ‖ type ‖ version ‖ length ‖ data) (RFC 5246
+// §6.2.3.1) and appends it to out. If extra is not nil, it is hashed afterwards
+// (and discarded) so that records whose padding is long and whose data is short
+// cost about as many compression-function calls as the other way round; with
+// the constant-time padding check this is the usual Lucky Thirteen
+// countermeasure.
+func (hc *halfConn) macInput(out []byte, seq [8]byte, typ recordType, data, extra []byte) []byte {
+	hc.mac.Reset()
+	var hdr [13]byte
+	copy(hdr[:8], seq[:])
+	hdr[8] = byte(typ)
+	hdr[9], hdr[10] = byte(hc.version>>8), byte(hc.version)
+	hdr[11], hdr[12] = byte(len(data)>>8), byte(len(data))
+	hc.mac.Write(hdr[:])
+	hc.mac.Write(data)
+	out = hc.mac.Sum(out)
+	if extra != nil {
+		hc.mac.Write(extra)
+	}
+	return out
+}
+
+// cbcPadding returns the number of bytes to strip from the end of a decrypted
+// CBC payload (padding length + 1) and 0xff if the padding is well formed (every
+// padding byte equals the length, and it fits), else 0, in time that depends
+// only on len(payload).
+func cbcPadding(payload []byte) (toRemove int, good byte) {
+	n := len(payload)
+	if n < 1 {
+		return 0, 0
+	}
+	padLen := payload[n-1]
+	// good = 0xff when padLen+1 <= n.
+	t := uint(n-1) - uint(padLen)
+	good = byte(int32(^t) >> 31)
+	// Look at up to 256 trailing bytes; those within the padding must equal padLen.
+	check := min(256, n)
+	for i := 0; i < check; i++ {
+		t := uint(padLen) - uint(i)
+		inPad := byte(int32(^t) >> 31) // 0xff when i <= padLen
+		b := payload[n-1-i]
+		good &^= inPad & (padLen ^ b)
+	}
+	// Collapse: 0xff only if every bit of good is still set.
+	good &= good << 4
+	good &= good << 2
+	good &= good << 1
+	good = uint8(int8(good) >> 7)
+	// On bad padding strip nothing extra (the MAC check then fails anyway).
+	toRemove = int(good&padLen) + 1
+	return toRemove, good
+}
+
+// decrypt opens one record (header included) in place and returns its
+// plaintext. It reports ErrBadRecordMAC for any failure of length, padding or
+// MAC, without telling which (RFC 5246 §6.2.3.2).
+func (hc *halfConn) decrypt(record []byte) ([]byte, error) {
+	typ := recordType(record[0])
+	payload := record[recordHeaderLen:]
+	if hc.block == nil {
+		return payload, nil
+	}
+	bs := hc.block.BlockSize()
+	macSize := hc.mac.Size()
+	explicit := 0
+	if hc.version >= VersionTLS11 {
+		explicit = bs
+	}
+	minLen := (macSize+1+bs-1)/bs*bs + explicit
+	if len(payload) < minLen || len(payload)%bs != 0 {
+		return nil, ErrBadRecordMAC
+	}
+	mode := hc.cbc
+	if explicit > 0 {
+		mode = cipher.NewCBCDecrypter(hc.block, payload[:bs])
+		payload = payload[bs:]
+	}
+	mode.CryptBlocks(payload, payload)
+	toRemove, good := cbcPadding(payload)
+	// n = len(payload) - macSize - toRemove, clamped at 0 without branching.
+	n := len(payload) - macSize - toRemove
+	n = subtle.ConstantTimeSelect(int(uint32(n)>>31), 0, n)
+	remoteMAC := payload[n : n+macSize]
+	seq, err := hc.nextSeq()
+	if err != nil {
+		return nil, err
+	}
+	var buf [64]byte
+	localMAC := hc.macInput(buf[:0], seq, typ, payload[:n], payload[n+macSize:])
+	ok := subtle.ConstantTimeCompare(localMAC, remoteMAC) & int(good&1)
+	if ok != 1 {
+		return nil, ErrBadRecordMAC
+	}
+	return payload[:n], nil
+}
+
+// encrypt appends one protected record (header included) to out.
+func (hc *halfConn) encrypt(out []byte, typ recordType, data []byte, rand io.Reader) ([]byte, error) {
+	start := len(out)
+	out = append(out, byte(typ), byte(hc.version>>8), byte(hc.version), 0, 0)
+	if hc.block == nil {
+		out = append(out, data...)
+	} else {
+		bs := hc.block.BlockSize()
+		seq, err := hc.nextSeq()
+		if err != nil {
+			return out[:start], err
+		}
+		if hc.version >= VersionTLS11 {
+			iv := make([]byte, bs)
+			if _, err := io.ReadFull(rand, iv); err != nil {
+				return out[:start], fmt.Errorf("pskx: reading randomness: %w", err)
+			}
+			out = append(out, iv...)
+		}
+		body := len(out)
+		out = append(out, data...)
+		out = hc.macInput(out, seq, typ, data, nil)
+		padLen := bs - (len(out)-body)%bs - 1
+		for i := 0; i <= padLen; i++ {
+			out = append(out, byte(padLen))
+		}
+		mode := hc.cbc
+		if hc.version >= VersionTLS11 {
+			mode = cipher.NewCBCEncrypter(hc.block, out[body-bs:body])
+		}
+		mode.CryptBlocks(out[body:], out[body:])
+	}
+	n := len(out) - start - recordHeaderLen
+	out[start+3], out[start+4] = byte(n>>8), byte(n)
+	return out, nil
+}
+
+// appendRecord adds a record to the pending flight (out must be locked); data
+// must fit in one record. Errors are kept in c.out.err and reported by flush.
+func (c *Conn) appendRecord(typ recordType, data []byte) {
+	if c.out.err != nil {
+		return
+	}
+	var err error
+	c.sendBuf, err = c.out.encrypt(c.sendBuf, typ, data, c.config.rand())
+	if err != nil {
+		c.out.err = err
+	}
+}
+
+// appendHandshake adds a handshake message to the flight, fragmenting it into
+// records of at most 2^14 bytes.
+func (c *Conn) appendHandshake(msg []byte) {
+	for len(msg) > 0 {
+		n := min(len(msg), maxPlaintext)
+		c.appendRecord(recordHandshake, msg[:n])
+		msg = msg[n:]
+	}
+}
+
+// flush writes the pending flight (out must be locked).
+func (c *Conn) flush() error {
+	if c.out.err != nil {
+		c.sendBuf = c.sendBuf[:0]
+		return c.out.err
+	}
+	if len(c.sendBuf) == 0 {
+		return nil
+	}
+	_, err := c.conn.Write(c.sendBuf)
+	c.sendBuf = c.sendBuf[:0]
+	if err != nil {
+		c.out.err = err
+	}
+	return err
+}
+
+// sendAlertLocked sends an alert (out must be locked). A fatal alert poisons the
+// write side.
+func (c *Conn) sendAlertLocked(a Alert) error {
+	c.appendRecord(recordAlert, []byte{a.level(), byte(a)})
+	err := c.flush()
+	if a.level() == alertLevelFatal && c.out.err == nil {
+		c.out.err = &AlertError{Alert: a}
+	}
+	return err
+}
+
+// fail sends alert a because of cause and returns the error the connection ends
+// with. (in is locked by the caller; out is taken here.)
+func (c *Conn) fail(a Alert, cause error) error {
+	c.out.Lock()
+	_ = c.sendAlertLocked(a)
+	c.out.Unlock()
+	err := &AlertError{Alert: a, Err: cause}
+	if c.in.err == nil {
+		c.in.err = err
+	}
+	return err
+}
+
+// readFromUntil reads from the connection until rawInput holds n bytes.
+func (c *Conn) readFromUntil(n int) error {
+	for c.rawInput.Len() < n {
+		c.rawInput.Grow(n - c.rawInput.Len())
+		buf := c.rawInput.AvailableBuffer()
+		m, err := c.conn.Read(buf[:cap(buf)])
+		c.rawInput.Write(buf[:m])
+		if err != nil {
+			if c.rawInput.Len() >= n {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readRecord reads one record and deals with it: application data goes to
+// c.input, handshake bytes to c.hand, alerts end the connection or are counted,
+// and a ChangeCipherSpec switches the read keys when expectCCS is set.
+func (c *Conn) readRecord(expectCCS bool) error {
+	if c.in.err != nil {
+		return c.in.err
+	}
+	if err := c.readFromUntil(recordHeaderLen); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) && c.rawInput.Len() == 0 {
+			err = io.EOF // a clean close between records
+			if !c.handshakeComplete.Load() {
+				err = fmt.Errorf("pskx: connection closed during the handshake: %w", io.ErrUnexpectedEOF)
+			}
+		}
+		c.in.err = err
+		return err
+	}
+	hdr := c.rawInput.Bytes()[:recordHeaderLen]
+	typ := recordType(hdr[0])
+	vers := uint16(hdr[1])<<8 | uint16(hdr[2])
+	n := int(hdr[3])<<8 | int(hdr[4])
+	if hdr[1] != 3 {
+		e := &RecordHeaderError{Reason: fmt.Sprintf("record version 0x%04x is not TLS", vers)}
+		copy(e.Header[:], hdr)
+		c.in.err = e
+		return e
+	}
+	switch typ {
+	case recordChangeCipherSpec, recordAlert, recordHandshake, recordApplicationData:
+	default:
+		e := &RecordHeaderError{Reason: fmt.Sprintf("unknown record type %d", typ)}
+		copy(e.Header[:], hdr)
+		return c.fail(AlertUnexpectedMessage, e)
+	}
+	if c.in.version != 0 && vers != c.in.version {
+		return c.fail(AlertProtocolVersion, fmt.Errorf("%w: record version %s, negotiated %s", ErrVersion, VersionName(vers), VersionName(c.in.version)))
+	}
+	if n > maxCiphertext || (c.in.block == nil && n > maxPlaintext) {
+		return c.fail(AlertRecordOverflow, fmt.Errorf("%w: %d-byte record", ErrRecordOverflow, n))
+	}
+	if err := c.readFromUntil(recordHeaderLen + n); err != nil {
+		c.in.err = err
+		return err
+	}
+	record := c.rawInput.Next(recordHeaderLen + n)
+	data, err := c.in.decrypt(record)
+	if err != nil {
+		if errors.Is(err, ErrBadRecordMAC) {
+			return c.fail(AlertBadRecordMAC, err)
+		}
+		return c.fail(AlertInternalError, err)
+	}
+	if len(data) > maxPlaintext {
+		return c.fail(AlertRecordOverflow, fmt.Errorf("%w: %d bytes of plaintext", ErrRecordOverflow, len(data)))
+	}
+	switch typ {
+	case recordAlert:
+		if len(data) != 2 {
+			return c.fail(AlertDecodeError, &MessageError{Message: "alert", Reason: fmt.Sprintf("must be 2 bytes, got %d", len(data))})
+		}
+		a := Alert(data[1])
+		if a == AlertCloseNotify {
+			c.in.err = io.EOF
+			if !c.handshakeComplete.Load() {
+				c.in.err = fmt.Errorf("pskx: peer closed during the handshake: %w", io.ErrUnexpectedEOF)
+			}
+			return c.in.err
+		}
+		if data[0] == alertLevelWarning {
+			return c.uselessRecord()
+		}
+		c.in.err = &AlertError{Alert: a, Remote: true}
+		return c.in.err
+	case recordChangeCipherSpec:
+		if !expectCCS {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: ChangeCipherSpec", ErrUnexpectedMessage))
+		}
+		if len(data) != 1 || data[0] != 1 {
+			return c.fail(AlertDecodeError, &MessageError{Message: "ChangeCipherSpec", Reason: "must be the single byte 1"})
+		}
+		if c.hand.Len() > 0 {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: ChangeCipherSpec in the middle of a handshake message", ErrUnexpectedMessage))
+		}
+		if !c.in.changeCipherSpec() {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: ChangeCipherSpec before keys were agreed", ErrUnexpectedMessage))
+		}
+		c.useless = 0
+		return nil
+	case recordHandshake:
+		if expectCCS {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: handshake record where ChangeCipherSpec was due", ErrUnexpectedMessage))
+		}
+		if len(data) == 0 {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: empty handshake record", ErrUnexpectedMessage))
+		}
+		c.hand.Write(data)
+		c.useless = 0
+		return nil
+	default: // application data
+		if !c.handshakeComplete.Load() || expectCCS {
+			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: application data before the handshake completed", ErrUnexpectedMessage))
+		}
+		if len(data) == 0 {
+			return c.uselessRecord()
+		}
+		c.input = data
+		c.useless = 0
+		return nil
+	}
+}
+
+func (c *Conn) uselessRecord() error {
+	c.useless++
+	if c.useless > maxUselessRecords {
+		return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: too many empty records or warning alerts", ErrUnexpectedMessage))
+	}
+	return nil
+}
+
+// readHandshake returns the next complete handshake message (header included).
+func (c *Conn) readHandshake() ([]byte, error) {
+	for c.hand.Len() < 4 {
+		if err := c.readRecord(false); err != nil {
+			return nil, err
+		}
+	}
+	h := c.hand.Bytes()
+	n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+	if n > maxHandshakeLen {
+		return nil, c.fail(AlertDecodeError, &MessageError{Message: messageName(h[0]), Reason: fmt.Sprintf("%d-byte body exceeds the %d-byte limit", n, maxHandshakeLen)})
+	}
+	for c.hand.Len() < 4+n {
+		if err := c.readRecord(false); err != nil {
+			return nil, err
+		}
+	}
+	msg := make([]byte, 4+n)
+	_, _ = c.hand.Read(msg)
+	return msg, nil
+}
+
+// handlePostHandshake deals with handshake messages after the handshake:
+// renegotiation requests are declined with a no_renegotiation warning, anything
+// else is fatal.
+func (c *Conn) handlePostHandshake() error {
+	msg, err := c.readHandshake()
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.isClient && msg[0] == typeHelloRequest:
+		if err := unmarshalEmpty(msg, typeHelloRequest); err != nil {
+			return c.fail(AlertDecodeError, err)
+		}
+	case !c.isClient && msg[0] == typeClientHello:
+	default:
+		return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: %s after the handshake", ErrUnexpectedMessage, messageName(msg[0])))
+	}
+	if err := c.uselessRecord(); err != nil {
+		return err
+	}
+	c.out.Lock()
+	defer c.out.Unlock()
+	return c.sendAlertLocked(AlertNoRenegotiation)
+}
+
+// verifyDataEqual compares verify_data in constant time.
+func verifyDataEqual(a, b []byte) bool { return hmac.Equal(a, b) }
