@@ -349,6 +349,12 @@ func TestAgentRequestJSONHidesOTP(t *testing.T) {
 	assert.NotContains(t, fmt.Sprintf("%+v", r), testOTP)
 	assert.NoError(t, r.Validate())
 
+	var back pthi.AgentRequest
+	require.NoError(t, json.Unmarshal(b, &back))
+	want := *r
+	want.OTP = amt.Secret{} // not carried in JSON
+	assert.Equal(t, want, back)
+
 	bad := *r
 	bad.UUID = amt.UUID{}
 	assert.ErrorIs(t, bad.Validate(), pthi.ErrInvalidArgument)

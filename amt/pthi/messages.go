@@ -304,6 +304,21 @@ func (m TLSMode) String() string {
 	return "TLSMode(" + strconv.FormatUint(uint64(m), 10) + ")"
 }
 
+// MarshalText implements [encoding.TextMarshaler] with [TLSMode.String].
+func (m TLSMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText implements [encoding.TextUnmarshaler]; it accepts what
+// [TLSMode.MarshalText] writes.
+func (m *TLSMode) UnmarshalText(b []byte) error {
+	for _, v := range []TLSMode{TLSModeNotReady, TLSModePSK, TLSModePKI} {
+		if string(b) == v.String() {
+			*m = v
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: unknown TLS mode %q", ErrInvalidArgument, b)
+}
+
 // DecodeTLSMode decodes a GetProvisioningTLSMode payload (u32, 0–2).
 func DecodeTLSMode(p []byte) (TLSMode, error) {
 	v, err := decodeU32(CmdGetProvisioningTLSMode, p, "TLS mode")
