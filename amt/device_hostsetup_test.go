@@ -91,7 +91,9 @@ func strongDigestVectors(t *testing.T, adminOnly bool) []digestVector {
 func TestAdminSetupRequest(t *testing.T) {
 	ctx := context.Background()
 	for _, v := range strongDigestVectors(t, true) {
-		d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return replyRecorded(t, r, "ips/hostbasedsetup/adminsetup.xml") })
+		d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+			return replyRecorded(t, r, "ips/hostbasedsetup/adminsetup.xml")
+		})
 		sigBytes := []byte("signature-bytes")
 		require.NoError(t, d.AdminSetup(ctx, NewSecret(v.Password), v.Realm, SetupSignature{McNonce: testNonce(), Signature: sigBytes}))
 		ps := requireMethodInput(t, f.only(t), URIHostBasedSetupService, "AdminSetup")
