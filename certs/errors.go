@@ -80,6 +80,7 @@ type ChainError struct {
 	Certs []*x509.Certificate
 }
 
+// Error describes the problem and the certificates involved.
 func (e *ChainError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
@@ -97,6 +98,7 @@ func (e *ChainError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns Err.
 func (e *ChainError) Unwrap() error { return e.Err }
 
 // ValidityError reports a certificate outside its validity period. Err is
@@ -108,6 +110,7 @@ type ValidityError struct {
 	At    time.Time // the time of the check
 }
 
+// Error names the certificate, its validity bound and the time checked.
 func (e *ValidityError) Error() string {
 	if errors.Is(e.Err, ErrNotYetValid) {
 		return fmt.Sprintf("%v: certificate %d %s is valid from %s, checked at %s",
@@ -117,6 +120,7 @@ func (e *ValidityError) Error() string {
 		e.Err, e.Index, Describe(e.Cert), e.Cert.NotAfter.UTC().Format(time.RFC3339), e.At.UTC().Format(time.RFC3339))
 }
 
+// Unwrap returns Err.
 func (e *ValidityError) Unwrap() error { return e.Err }
 
 // RevokedError reports a certificate found on a CRL. It wraps ErrRevoked.
@@ -126,11 +130,13 @@ type RevokedError struct {
 	RevokedAt time.Time
 }
 
+// Error names the certificate, its serial, the revocation time and reason.
 func (e *RevokedError) Error() string {
 	return fmt.Sprintf("%v: %s serial %s revoked at %s, reason %v", ErrRevoked, Describe(e.Cert),
 		e.Cert.SerialNumber.Text(16), e.RevokedAt.UTC().Format(time.RFC3339), e.Reason)
 }
 
+// Unwrap returns ErrRevoked.
 func (e *RevokedError) Unwrap() error { return ErrRevoked }
 
 // Describe names a certificate for messages: its subject in RFC 2253 form, or its

@@ -246,14 +246,24 @@ func EncodeCertificatesPEM(certs []*x509.Certificate) []byte {
 }
 
 // Load reads a provisioning bundle in whichever form it comes: PEM (text with
-// "-----BEGIN"), DER PKCS#12, or PKCS#12 in base64 (as rpc-go and RPS configuration
-// files carry it). The password is used for PKCS#12 only.
+// "-----BEGIN"), DER PKCS#12, PKCS#12 in base64 (as rpc-go and RPS configuration
+// files carry it), or DER certificates (a .cer file; no key). The password is used
+// for PKCS#12 only.
 func Load(data []byte, password amt.Secret) (Bundle, error) {
 	if bytes.Contains(data, []byte("-----BEGIN")) {
 		return LoadPEM(data)
 	}
 	if len(data) > 0 && data[0] == 0x30 {
-		return LoadPKCS12(data, password)
+		b, err := LoadPKCS12(data, password)
+		if err != nil && errors.Is(err, ErrMalformed) && len(data) <= MaxFileSize {
+			if cs, cerr := x509.ParseCertificates(data); cerr == nil && len(cs) > 0 {
+				if len(cs) > MaxChainCertificates {
+					return Bundle{}, &ChainError{Err: ErrTooManyCertificates}
+				}
+				return NewBundle(cs, nil)
+			}
+		}
+		return b, err
 	}
 	if len(data) > MaxFileSize*4/3+4 {
 		return Bundle{}, fmt.Errorf("%w: input of %d bytes exceeds %d", ErrMalformed, len(data), MaxFileSize)

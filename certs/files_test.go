@@ -232,6 +232,14 @@ func TestLoadAutodetect(t *testing.T) {
 	for i := 0; i < len(b64); i += 64 {
 		wrapped += b64[i:min(i+64, len(b64))] + "\n"
 	}
+	var ders []byte
+	for _, x := range []*x509.Certificate{c.Chain[1], c.Chain[0], c.Chain[2]} {
+		ders = append(ders, x.Raw...)
+	}
+	b, err := certs.Load(ders, pw)
+	require.NoError(t, err, "DER certificates (.cer)")
+	assert.Equal(t, c.Chain, b.Chain)
+	assert.Nil(t, b.Key)
 	for name, in := range map[string][]byte{"DER PKCS#12": p12, "PEM": pemData, "base64 PKCS#12": []byte(b64), "wrapped base64": []byte(wrapped)} {
 		t.Run(name, func(t *testing.T) {
 			b, err := certs.Load(in, pw)

@@ -257,6 +257,7 @@ type CheckError struct {
 	Findings Findings
 }
 
+// Error lists the error findings by code and message.
 func (e *CheckError) Error() string {
 	parts := make([]string, len(e.Findings))
 	for i, f := range e.Findings {
