@@ -106,6 +106,7 @@ type FormatError struct {
 	Detail string
 }
 
+// Error returns the kind, the command and the detail.
 func (e *FormatError) Error() string {
 	s := e.Kind.Error()
 	if e.Command != 0 {
@@ -135,6 +136,7 @@ type CommandError struct {
 	Status  amt.Status
 }
 
+// Error returns, e.g., "pthi: StopConfiguration failed: PT_STATUS_INVALID_PT_MODE (3)".
 func (e *CommandError) Error() string {
 	return "pthi: " + e.Command.Request().String() + " failed: " + e.Status.String()
 }

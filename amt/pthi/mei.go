@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/amtkit/amtkit/amt"
 )
@@ -60,7 +61,14 @@ type MEIConfig struct {
 	Device string
 	// Client is the firmware client to connect to (default [ClientAMTHI]).
 	Client MEIClient
+	// Timeout bounds each exchange when the caller's context has no earlier
+	// deadline, so that a firmware that never answers cannot block forever
+	// (default [DefaultMEITimeout]; negative: no bound).
+	Timeout time.Duration
 }
+
+// DefaultMEITimeout is the default bound of one MEI exchange.
+const DefaultMEITimeout = 30 * time.Second
 
 // MEIProperties are what the firmware client reports when the connection opens.
 type MEIProperties struct {

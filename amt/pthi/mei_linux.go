@@ -28,8 +28,9 @@ type MEI struct {
 	props MEIProperties
 	// stale is set when an exchange was interrupted after its request was written:
 	// the firmware's answer may still arrive, so the next Send reconnects first.
-	stale  bool
-	closed bool
+	stale    bool
+	closed   bool
+	pollable bool
 }
 
 // OpenMEI opens cfg.Device and connects to cfg.Client (the PTHI client by
@@ -52,46 +53,59 @@ func (m *MEI) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	st, err := os.Stat(m.cfg.Device)
+	// The device is opened with a raw system call and handed to Go's poller only
+	// after the connect ioctl: the kernel's mei_poll answers EPOLLERR without
+	// arming its wait queues while the file is unconnected, so a file registered
+	// with epoll before connecting (as os.OpenFile would do) would never be woken
+	// for a response.
+	fd, err := syscall.Open(m.cfg.Device, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
+		perr := &fs.PathError{Op: "open", Path: m.cfg.Device, Err: err}
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, m.cfg.Device, err)
+			return fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, m.cfg.Device, perr)
 		}
-		return fmt.Errorf("pthi: %w", err)
+		return fmt.Errorf("pthi: opening the MEI device (root or the mei group is needed): %w", perr)
 	}
-	if st.Mode()&fs.ModeCharDevice == 0 {
-		return fmt.Errorf("%w: %s has mode %v", ErrNotMEIDevice, m.cfg.Device, st.Mode())
-	}
-	// Go registers a character device with its network poller, so reads and writes
-	// honour deadlines (mei supports poll(2) and O_NONBLOCK).
-	f, err := os.OpenFile(m.cfg.Device, os.O_RDWR, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s: %w", ErrNoDevice, m.cfg.Device, err)
-		}
-		return fmt.Errorf("pthi: opening %s (root or the mei group is needed): %w", m.cfg.Device, err)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
+		syscall.Close(fd)
+		return fmt.Errorf("%w: %s has mode %#o", ErrNotMEIDevice, m.cfg.Device, st.Mode)
 	}
 	var props MEIProperties
 	for attempt := 1; ; attempt++ {
-		props, err = connectClient(f, m.cfg.Client)
+		props, err = connectClient(fd, m.cfg.Client)
 		if !errors.Is(err, syscall.EBUSY) || attempt == 5 {
 			break
 		}
 		if serr := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
-			f.Close()
+			syscall.Close(fd)
 			return serr
 		}
 	}
 	if err != nil {
-		f.Close()
+		syscall.Close(fd)
 		if errors.Is(err, syscall.ENOTTY) {
 			return fmt.Errorf("%w: %v client on %s: %w", ErrClientNotFound, m.cfg.Client, m.cfg.Device, err)
 		}
 		return fmt.Errorf("pthi: connecting to the %v client on %s: %w", m.cfg.Client, m.cfg.Device, err)
 	}
 	if props.MaxMessageLength == 0 {
-		f.Close()
+		syscall.Close(fd)
 		return fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, m.cfg.Client)
+	}
+	// Non-blocking and registered with the poller, reads and writes honour deadlines.
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return fmt.Errorf("pthi: MEI device: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), m.cfg.Device)
+	m.pollable = f.SetDeadline(time.Time{}) == nil
+	if !m.pollable {
+		// Not pollable after all: go back to blocking I/O; cancellation is then
+		// only observed between the write and the read.
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = syscall.SetNonblock(int(fd), false) })
+		}
 	}
 	m.f, m.props, m.stale = f, props, false
 	return nil
@@ -99,19 +113,9 @@ func (m *MEI) connect(ctx context.Context) error {
 
 // connectClient issues IOCTL_MEI_CONNECT_CLIENT with the client's GUID and returns
 // the properties the kernel writes back into the same buffer.
-func connectClient(f *os.File, c MEIClient) (MEIProperties, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return MEIProperties{}, err
-	}
+func connectClient(fd int, c MEIClient) (MEIProperties, error) {
 	data := newConnectData(c)
-	var errno syscall.Errno
-	cerr := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, uintptr(ioctlMEIConnectClient), uintptr(unsafe.Pointer(&data[0])))
-	})
-	if cerr != nil {
-		return MEIProperties{}, cerr
-	}
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, uintptr(fd), uintptr(ioctlMEIConnectClient), uintptr(unsafe.Pointer(&data[0])))
 	if errno != 0 {
 		return MEIProperties{}, errno
 	}
@@ -150,9 +154,23 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 	if err := checkFrame(len(req), m.props); err != nil {
 		return nil, err
 	}
+	if d := m.cfg.Timeout; d >= 0 {
+		if d == 0 {
+			d = DefaultMEITimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	stop := m.watch(ctx)
 	defer stop()
 	n, err := m.f.Write(req)
+	if err == nil && !m.pollable {
+		if cerr := ctx.Err(); cerr != nil {
+			m.stale = true
+			return nil, cerr
+		}
+	}
 	if err != nil {
 		m.stale = true
 		return nil, m.ioErr(ctx, "write", err)
@@ -176,6 +194,9 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 // watch applies ctx's deadline to the file and expires it when ctx is cancelled.
 // The returned stop waits for a running expiry, so the next exchange never sees it.
 func (m *MEI) watch(ctx context.Context) (stop func()) {
+	if !m.pollable {
+		return func() {}
+	}
 	dl, _ := ctx.Deadline() // zero when none: no deadline
 	_ = m.f.SetDeadline(dl)
 	f := m.f

@@ -45,3 +45,13 @@ func TestClosedMEI(t *testing.T) {
 	_, err := m.Send(context.Background(), []byte{1})
 	assert.ErrorIs(t, err, ErrClosed)
 }
+
+// /dev/null is a character device without the MEI ioctl: the connect fails with
+// ENOTTY, which is what a kernel without the firmware client answers.
+func TestOpenMEIWithoutClient(t *testing.T) {
+	if _, err := os.Stat("/dev/null"); err != nil {
+		t.Skip("no /dev/null")
+	}
+	_, err := OpenMEI(context.Background(), MEIConfig{Device: "/dev/null"})
+	assert.ErrorIs(t, err, ErrClientNotFound)
+}
