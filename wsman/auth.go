@@ -175,27 +175,71 @@ func (g gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, &rejected{resp: resp}
 }
 
+// DigestChallenge is a parsed WWW-Authenticate Digest challenge.
+type DigestChallenge struct {
+	Realm     string
+	Nonce     string
+	Opaque    string
+	Algorithm string   // "" means MD5
+	QOP       []string // offered qop values, trimmed
+	Stale     bool
+	Charset   string
+}
+
+// ParseDigestChallenge parses one WWW-Authenticate value of the Digest scheme
+// (with github.com/icholy/digest's parser, its qop list trimmed). It can read
+// the realm of an AMT device from a 401 before any credentials are sent.
+func ParseDigestChallenge(value string) (DigestChallenge, error) {
+	c, err := parseChallenge(value)
+	if err != nil {
+		return DigestChallenge{}, err
+	}
+	return DigestChallenge{Realm: c.Realm, Nonce: c.Nonce, Opaque: c.Opaque, Algorithm: c.Algorithm,
+		QOP: c.QOP, Stale: c.Stale, Charset: c.Charset}, nil
+}
+
+// DigestRealm returns the realm of the first Digest challenge of a 401.
+func (e *HTTPError) DigestRealm() (string, bool) {
+	for _, v := range e.Challenges {
+		if c, err := ParseDigestChallenge(v); err == nil {
+			return c.Realm, true
+		}
+	}
+	return "", false
+}
+
+func parseChallenge(v string) (*digest.Challenge, error) {
+	v = strings.TrimLeft(v, " \t")
+	if !digest.IsDigest(v) {
+		return nil, fmt.Errorf("%w: not a Digest challenge", ErrBadChallenge)
+	}
+	c, err := digest.ParseChallenge(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
+	}
+	qop := make([]string, 0, len(c.QOP))
+	for _, q := range c.QOP {
+		if q = strings.TrimSpace(q); q != "" {
+			qop = append(qop, q)
+		}
+	}
+	c.QOP = qop
+	return c, nil
+}
+
 // findChallenge is digest.FindChallenge with the qop list trimmed, so that
 // AMT's qop="auth-int, auth" selects auth.
 func findChallenge(h http.Header) (*digest.Challenge, error) {
 	var last error
 	for _, v := range h.Values("WWW-Authenticate") {
-		v = strings.TrimLeft(v, " \t")
-		if !digest.IsDigest(v) {
+		if !digest.IsDigest(strings.TrimLeft(v, " \t")) {
 			continue
 		}
-		c, err := digest.ParseChallenge(v)
+		c, err := parseChallenge(v)
 		if err != nil {
 			last = err
 			continue
 		}
-		qop := c.QOP[:0]
-		for _, q := range c.QOP {
-			if q = strings.TrimSpace(q); q != "" {
-				qop = append(qop, q)
-			}
-		}
-		c.QOP = qop
 		if digest.CanDigest(c) {
 			return c, nil
 		}

@@ -82,7 +82,15 @@ func buildRequest(req *Request, cc *callConfig, to, msgID string) *etree.Documen
 	}
 	body := env.CreateElement(pfxSOAP + ":Body")
 	if req.Body != nil {
-		body.AddChild(Detach(req.Body))
+		b := Detach(req.Body)
+		// drop declarations the envelope already makes
+		for i := len(b.Attr) - 1; i >= 0; i-- {
+			a := b.Attr[i]
+			if a.Space == "xmlns" && ((a.Key == pfxAddr && a.Value == NSAddressing) || (a.Key == pfxWSMan && a.Value == NSWSMan) || (a.Key == pfxSOAP && a.Value == NSSOAP)) {
+				b.RemoveAttr(a.FullKey())
+			}
+		}
+		body.AddChild(b)
 	}
 	return doc
 }

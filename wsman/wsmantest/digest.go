@@ -247,30 +247,8 @@ func (d *DigestAuth) check(r *http.Request) (ok, stale bool) {
 		d.reject()
 		return false, false
 	}
-	newHash := hashFor(d.Algorithm)
-	if newHash == nil {
-		d.reject()
-		return false, false
-	}
-	h := func(parts ...string) string {
-		x := newHash()
-		x.Write([]byte(strings.Join(parts, ":")))
-		return hex.EncodeToString(x.Sum(nil))
-	}
-	ha1 := h(user, d.realm, pass)
-	ha2 := h(r.Method, uri)
-	if qop == "auth-int" {
-		hb := newHash()
-		hb.Write(body)
-		ha2 = h(r.Method, uri, hex.EncodeToString(hb.Sum(nil)))
-	}
-	var want string
-	if qop == "" {
-		want = h(ha1, nonce, ha2)
-	} else {
-		want = h(ha1, nonce, nc, cnonce, qop, ha2)
-	}
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(resp)), []byte(want)) != 1 {
+	want, ok := digestResponse(d.Algorithm, user, d.realm, pass, r.Method, uri, nonce, nc, cnonce, qop, body)
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.ToLower(resp)), []byte(want)) != 1 {
 		d.reject()
 		return false, false
 	}
@@ -310,6 +288,31 @@ func (d *DigestAuth) reject() {
 		d.locked = d.now().Add(d.LockoutFor)
 		d.fails = 0
 	}
+}
+
+// digestResponse computes the expected "response" parameter (RFC 7616 §3.4.1;
+// RFC 2069 form when qop is empty). ok is false for an unknown algorithm.
+func digestResponse(alg, user, realm, pass, method, uri, nonce, nc, cnonce, qop string, body []byte) (string, bool) {
+	newHash := hashFor(alg)
+	if newHash == nil {
+		return "", false
+	}
+	h := func(parts ...string) string {
+		x := newHash()
+		x.Write([]byte(strings.Join(parts, ":")))
+		return hex.EncodeToString(x.Sum(nil))
+	}
+	ha1 := h(user, realm, pass)
+	ha2 := h(method, uri)
+	if qop == "auth-int" {
+		hb := newHash()
+		hb.Write(body)
+		ha2 = h(method, uri, hex.EncodeToString(hb.Sum(nil)))
+	}
+	if qop == "" {
+		return h(ha1, nonce, ha2), true
+	}
+	return h(ha1, nonce, nc, cnonce, qop, ha2), true
 }
 
 func offers(list, qop string) bool {
