@@ -154,13 +154,27 @@ func (b Bundle) CheckKey() error {
 	if l == nil {
 		return ErrNoCertificates
 	}
-	if !keyMatches(b.Key.Public(), l) {
+	if !keyMatches(publicOf(b.Key), l) {
 		return fmt.Errorf("%w: private key's public half differs from the public key of %s", ErrKeyMismatch, Describe(l))
 	}
 	return nil
 }
 
 type equalKey interface{ Equal(crypto.PublicKey) bool }
+
+// publicOf returns k.Public(), or nil when k is a typed nil pointer whose Public
+// method panics.
+func publicOf(k crypto.Signer) (pub crypto.PublicKey) {
+	if k == nil {
+		return nil
+	}
+	defer func() {
+		if recover() != nil {
+			pub = nil
+		}
+	}()
+	return k.Public()
+}
 
 func keyMatches(pub crypto.PublicKey, cert *x509.Certificate) bool {
 	if pub == nil || cert == nil {

@@ -121,10 +121,10 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	}
 
 	// Key.
-	switch {
-	case key == nil:
+	switch pub := publicOf(key); {
+	case pub == nil:
 		r.add(CodeKeyMissing, SeverityError, 0, leaf, "no private key; the provisioning server needs the leaf's key")
-	case !keyMatches(key.Public(), leaf):
+	case !keyMatches(pub, leaf):
 		r.add(CodeKeyMismatch, SeverityError, 0, leaf, "the private key's public half is not the certificate's public key")
 	}
 

@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -124,6 +125,7 @@ func TestCheckProvisioning(t *testing.T) {
 		{name: "issuer not a CA", want: []certs.Code{certs.CodeIssuerNotCA, certs.CodeRootNotFactory}},
 		{name: "path length exceeded", want: []certs.Code{certs.CodeChainInvalid, certs.CodeRootNotFactory}},
 		{name: "no key", want: []certs.Code{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
+		{name: "typed nil key", want: []certs.Code{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
 		{name: "wrong key", want: []certs.Code{certs.CodeKeyMismatch, certs.CodeRootNotFactory}},
 		{name: "no CN", want: []certs.Code{certs.CodeNameMissing, certs.CodeRootNotFactory}},
 		{name: "single-label CN", want: []certs.Code{certs.CodeNameInvalid, certs.CodeRootNotFactory}},
@@ -214,6 +216,7 @@ func TestCheckProvisioning(t *testing.T) {
 		"issuer not a CA":      func(c *provCase) { c.chain, c.key = notCAChain, notCAKey },
 		"path length exceeded": func(c *provCase) { c.chain, c.key = g(shortPath) },
 		"no key":               func(c *provCase) { c.chain = good.Chain },
+		"typed nil key":        func(c *provCase) { c.chain, c.key = good.Chain, (*rsa.PrivateKey)(nil) },
 		"wrong key":            func(c *provCase) { c.chain, c.key = good.Chain, other.Key },
 		"no CN": func(c *provCase) {
 			c.chain, c.key = g(mk(hook(func(x *x509.Certificate) { x.Subject.CommonName = "" })))

@@ -39,7 +39,7 @@ func ProvisioningRequest(o ProvisioningRequestOptions, key crypto.Signer, rnd io
 	if strings.TrimSpace(o.FQDN) == "" {
 		return nil, fmt.Errorf("%w: provisioning request needs an FQDN", ErrInvalidOption)
 	}
-	if key == nil {
+	if publicOf(key) == nil {
 		return nil, ErrNoKey
 	}
 	eku := []asn1.ObjectIdentifier{oidEKUServerAuth}

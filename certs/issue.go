@@ -44,7 +44,7 @@ func Issue(template *x509.Certificate, pub crypto.PublicKey, issuer Bundle, rnd 
 	if parent == nil {
 		return nil, fmt.Errorf("certs: issuing: %w", ErrNoCertificates)
 	}
-	if issuer.Key == nil {
+	if publicOf(issuer.Key) == nil {
 		return nil, fmt.Errorf("certs: issuing: %w", ErrNoKey)
 	}
 	return create(template, parent, pub, issuer.Key, rnd)
@@ -53,7 +53,7 @@ func Issue(template *x509.Certificate, pub crypto.PublicKey, issuer Bundle, rnd 
 // SelfSign signs template with key for key's own public key (a root CA, or a
 // self-signed device certificate) and returns the parsed certificate.
 func SelfSign(template *x509.Certificate, key crypto.Signer, rnd io.Reader) (*x509.Certificate, error) {
-	if key == nil {
+	if publicOf(key) == nil {
 		return nil, fmt.Errorf("certs: self-signing: %w", ErrNoKey)
 	}
 	return create(template, nil, key.Public(), key, rnd)
