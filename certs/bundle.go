@@ -147,7 +147,7 @@ func validAt(c *x509.Certificate, i int, t time.Time) error {
 // CheckKey returns nil when Key is present and its public key equals the leaf's;
 // otherwise an error wrapping [ErrNoKey], [ErrNoCertificates] or [ErrKeyMismatch].
 func (b Bundle) CheckKey() error {
-	if b.Key == nil {
+	if publicOf(b.Key) == nil {
 		return ErrNoKey
 	}
 	l := b.Leaf()

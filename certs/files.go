@@ -226,6 +226,9 @@ func EncodePEM(b Bundle) ([]byte, error) {
 	if b.Key == nil {
 		return out, nil
 	}
+	if publicOf(b.Key) == nil {
+		return nil, ErrNoKey
+	}
 	if !exportable(b.Key) {
 		return nil, fmt.Errorf("%w: %T", ErrKeyNotExportable, b.Key)
 	}

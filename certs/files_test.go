@@ -212,6 +212,10 @@ func TestEncodePEM(t *testing.T) {
 	assert.Equal(t, []string{"CERTIFICATE", "CERTIFICATE", "CERTIFICATE", "PRIVATE KEY"}, types)
 	assert.Empty(t, bytes.TrimSpace(rest))
 
+	_, err = certs.EncodePEM(certs.Bundle{Chain: c.Chain, Key: (*rsa.PrivateKey)(nil)})
+	assert.ErrorIs(t, err, certs.ErrNoKey)
+	_, err = certs.EncodePKCS12(certs.Bundle{Chain: c.Chain, Key: (*rsa.PrivateKey)(nil)}, pw, certs.PKCS12Options{})
+	assert.ErrorIs(t, err, certs.ErrNoKey)
 	_, err = certs.EncodePEM(certs.Bundle{Chain: c.Chain, Key: hsmKey{c.Key}})
 	assert.ErrorIs(t, err, certs.ErrKeyNotExportable)
 	noKey, err := certs.EncodePEM(certs.Bundle{Chain: c.Chain})
