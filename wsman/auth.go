@@ -213,7 +213,7 @@ func parseChallenge(v string) (*digest.Challenge, error) {
 	if !digest.IsDigest(v) {
 		return nil, fmt.Errorf("%w: not a Digest challenge", ErrBadChallenge)
 	}
-	c, err := digest.ParseChallenge(v)
+	c, err := digest.ParseChallenge(lowerParamNames(v))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadChallenge, err)
 	}
@@ -225,6 +225,57 @@ func parseChallenge(v string) (*digest.Challenge, error) {
 	}
 	c.QOP = qop
 	return c, nil
+}
+
+// lowerParamNames lower-cases the auth-param names of a challenge (outside
+// quoted strings): RFC 7235 makes them case-insensitive, but the library
+// matches "realm", "nonce" … exactly and would ignore "Realm".
+func lowerParamNames(v string) string {
+	b := []byte(v)
+	inQuote, escaped, inName := false, false, false
+	for i := len(digest.Prefix); i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inQuote:
+			if escaped {
+				escaped = false
+			} else if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == ',':
+			inName = false
+		case c == '=':
+			inName = false
+		case c != ' ' && c != '\t' && !inName && (i == len(digest.Prefix) || isParamStart(b, i)):
+			inName = true
+			fallthrough
+		default:
+			if inName && c >= 'A' && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+	}
+	return string(b)
+}
+
+// isParamStart reports whether b[i] begins a parameter name: only white space
+// since the previous comma (or the scheme).
+func isParamStart(b []byte, i int) bool {
+	for j := i - 1; j >= len(digest.Prefix); j-- {
+		switch b[j] {
+		case ' ', '\t':
+			continue
+		case ',':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // findChallenge is digest.FindChallenge with the qop list trimmed, so that
