@@ -292,42 +292,40 @@ func GeneratePID(rand io.Reader) (PID, error) {
 // GeneratePPS returns a random PPS (24 uniformly drawn symbols, about 124 bits,
 // plus 8 check characters). rand nil means crypto/rand.
 func GeneratePPS(rand io.Reader) (PPS, error) {
+	var sym [PPSLen / 4 * 3]byte
+	if err := randomSymbols(rand, sym[:]); err != nil {
+		return PPS{}, err
+	}
 	var buf [PPSLen]byte
 	for g := 0; g < PPSLen/4; g++ {
-		grp := buf[g*4 : g*4+4]
-		if err := randomSymbols(rand, grp[:3]); err != nil {
-			return PPS{}, err
-		}
-		grp[3] = CheckChar(string(grp[:3]))
+		copy(buf[g*4:], sym[g*3:g*3+3])
+		buf[g*4+3] = CheckChar(string(sym[g*3 : g*3+3]))
 	}
 	s := string(buf[:])
 	clear(buf[:])
+	clear(sym[:])
 	return PPS{s: amt.NewSecret(s)}, nil
 }
 
 // randomSymbols fills dst with symbols drawn uniformly from A–Z0–9. A random byte
-// below 252 (7×36) selects symbol b%36; 252–255 are rejected and redrawn.
+// below 252 (7×36) selects symbol b%36; 252–255 are rejected and redrawn. It
+// reads exactly as many bytes as it still needs, so no randomness is wasted.
 func randomSymbols(r io.Reader, dst []byte) error {
 	if r == nil {
 		r = cryptorand.Reader
 	}
 	var pool [32]byte
-	avail := 0
-	pos := 0
 	for i := 0; i < len(dst); {
-		if pos == avail {
-			if _, err := io.ReadFull(r, pool[:]); err != nil {
-				return fmt.Errorf("pskx: reading randomness: %w", err)
+		need := min(len(dst)-i, len(pool))
+		if _, err := io.ReadFull(r, pool[:need]); err != nil {
+			return fmt.Errorf("pskx: reading randomness: %w", err)
+		}
+		for _, b := range pool[:need] {
+			if b < 252 {
+				dst[i] = symbol(b % 36)
+				i++
 			}
-			avail, pos = len(pool), 0
 		}
-		b := pool[pos]
-		pos++
-		if b >= 252 {
-			continue
-		}
-		dst[i] = symbol(b % 36)
-		i++
 	}
 	clear(pool[:])
 	return nil
