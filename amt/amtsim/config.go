@@ -1,0 +1,256 @@
+package amtsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+// Config describes one simulated device. The zero value is usable: a 16.1.25
+// device in pre-provisioning with a random UUID and realm, the factory root
+// hashes, MEBx password "admin", no DNS suffix, listening on 127.0.0.1 on
+// ephemeral ports. Fields are read once by [New]; later changes have no effect.
+type Config struct {
+	// UUID is the identity the device reports in its hellos and through
+	// GetUuid. Zero: random (from Rand).
+	UUID amt.UUID
+	// Version is the firmware version; it decides the behaviour listed in
+	// [Firmware]. Zero: [DefaultVersion].
+	Version amt.Version
+	// Legacy15 keeps a 15.x device on the pre-16 crypto rules (ME 15 refused
+	// SHA-1 and short keys on H-platforms only).
+	Legacy15 bool
+
+	// DigestRealm is AMT_GeneralSettings.DigestRealm, "Digest:" followed by 32
+	// upper-case hex digits. Empty: random (from Rand).
+	DigestRealm string
+	// HostName and DomainName are the initial AMT_GeneralSettings values.
+	HostName, DomainName string
+	// DHCPDNSSuffix is the domain the device learnt from DHCP option 15.
+	DHCPDNSSuffix string
+	// TrustedDNSSuffix is the "PKI DNS suffix" set in MEBx or by setup.bin. When
+	// set it is the suffix provisioning certificates are matched against;
+	// otherwise DHCPDNSSuffix is (reference/hello-rcfg.md §4.1: tools prefer
+	// the MEBx value; the firmware's precedence is not documented).
+	TrustedDNSSuffix string
+
+	// MEBxPassword is the current MEBx password. Zero: "admin", the factory
+	// default, which SetMEBxPassword may change once (see MEBxPolicy).
+	MEBxPassword amt.Secret
+	// MEBxPolicy says when SetMEBxPassword is allowed.
+	MEBxPolicy MEBxPolicy
+	// OTP is the one-time password a local agent gave the device (8–32
+	// characters), readable over WS-Man only while in provisioning.
+	OTP amt.Secret
+	// LocalSystemPassword is the password of the $$OsAdmin account a local agent
+	// uses (over LMS) for host-based setup on the HTTP listener. Zero: random;
+	// read it with [Device.LocalSystemAccount].
+	LocalSystemPassword amt.Secret
+
+	// RootHashes replaces the factory root-hash table when non-nil. Nil: the
+	// entries of amt.DefaultRootHashes the version ships with, all active.
+	RootHashes []RootHash
+	// UserRootHashes are added as if by setup.bin or MEBx (at most 3; SHA-1 is
+	// refused on strict firmware). They are removed by a full unprovision.
+	UserRootHashes []RootHash
+
+	// RemoteConfigurationDisabled turns remote configuration off
+	// (ZeroTouchConfigurationEnabled false): no hellos, no TLS client-certificate
+	// sessions in pre-provisioning.
+	RemoteConfigurationDisabled bool
+	// ProvisioningWindow is how long the network interface stays open in pre- and
+	// in-provisioning without ExtendProvisioningPeriod. Zero: 24 hours.
+	ProvisioningWindow time.Duration
+	// ClientControlModeDisabled removes client control mode from
+	// AllowedControlModes (host-based Setup is then refused).
+	ClientControlModeDisabled bool
+
+	// OnDie gives the device a TLS certificate issued by OnDieCA (platforms from
+	// Tiger Lake) instead of a self-signed one.
+	OnDie bool
+	// OnDieCA is the simulated On-Die CA. Nil with OnDie: a CA of the device's
+	// own (a [Fleet] shares one among its devices).
+	OnDieCA *OnDieCA
+
+	// Keys supplies RSA keys for the device certificate, GenerateKeyPair and
+	// the On-Die CA. Nil: [DefaultKeys].
+	Keys KeySource
+
+	// ClockOffset is added to Now to give the device's clock (which
+	// SetHighAccuracyTimeSynch then sets).
+	ClockOffset time.Duration
+	// Now is the time source. Nil: time.Now. The provisioning window, the device
+	// clock and certificate validity checks all use it.
+	Now func() time.Time
+	// Rand is the randomness source. Nil: crypto/rand.
+	Rand io.Reader
+
+	// PSK, when set on firmware before 11, makes the device a PSK (one-touch)
+	// device: version 2 hellos carrying the PID and, before provisioning, a
+	// TLS-PSK 16993 listener (pskx's server side; identity = PID, key = PPS by
+	// pskx's default derivation).
+	PSK *pskx.Pair
+
+	// TLSOnly makes AMT_TLSSettingData report NonSecureConnectionsSupported
+	// false (firmware 16.1+): the remote interface must keep TLS on and cannot
+	// accept non-TLS connections.
+	TLSOnly bool
+
+	// Rogue makes the device an impostor; see [Rogue].
+	Rogue *Rogue
+
+	// Behavior switches on failure modes.
+	Behavior Behavior
+
+	// ListenIP is the address both listeners bind to. Empty: 127.0.0.1.
+	ListenIP string
+	// TLSPort (the 16993 role) and HTTPPort (the 16992 role). Zero: ephemeral.
+	TLSPort, HTTPPort int
+
+	// Logger receives debug records of requests and rule decisions (never
+	// secrets). Nil: no logging.
+	Logger *slog.Logger
+}
+
+// MEBxPolicy is the firmware's MEBx password policy for SetMEBxPassword
+// (reference/hello-rcfg.md §2.4).
+type MEBxPolicy int
+
+// MEBx password policies.
+const (
+	// MEBxDefaultOnly: SetMEBxPassword works only while the MEBx password is
+	// still the factory default (the default policy).
+	MEBxDefaultOnly MEBxPolicy = iota
+	// MEBxDuringSetup: SetMEBxPassword works while in provisioning.
+	MEBxDuringSetup
+	// MEBxAnytime: SetMEBxPassword always works (except in client control mode).
+	MEBxAnytime
+)
+
+// Switch is a tri-state: Default follows the firmware version.
+type Switch int8
+
+// Switch values.
+const (
+	Default Switch = iota
+	On
+	Off
+)
+
+func (s Switch) resolve(def bool) bool {
+	switch s {
+	case On:
+		return true
+	case Off:
+		return false
+	}
+	return def
+}
+
+// Drop says what happens to one WS-Man request when a drop rule fires.
+type Drop int
+
+// Drop modes.
+const (
+	// DropNone serves the request.
+	DropNone Drop = iota
+	// DropRequest closes the connection before the request is acted on.
+	DropRequest
+	// DropResponse acts on the request, then closes the connection without
+	// answering (the caller cannot tell whether it took effect).
+	DropResponse
+)
+
+// Behavior switches on the failure modes real firmware shows. The zero value
+// switches nothing on beyond what the firmware version implies.
+type Behavior struct {
+	// CommitDrop: CommitChanges applies, then closes the connection without a
+	// response. Default: on from AMT 19.
+	CommitDrop Switch
+	// GenerateKeyPairFailures: the first N GenerateKeyPair calls return
+	// PT_STATUS 2061 (PKI_GENERATING_KEYS), as firmware that is "not in a good
+	// spot to generate a key pair" does.
+	GenerateKeyPairFailures int
+	// Latency is added before every WS-Man response.
+	Latency time.Duration
+	// DropEvery drops every Nth WS-Man request (counting from 1) with
+	// DropEveryMode (DropRequest when zero).
+	DropEvery     int
+	DropEveryMode Drop
+	// DropFunc, when set, decides per request: it gets the method or operation
+	// name ("Get", "Pull", "CommitChanges" …), the resource URI and the
+	// request's sequence number (from 1).
+	DropFunc func(op, resourceURI string, n int) Drop
+	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
+	// unresponsive (RPS issue #2752).
+	WedgeOnSecondAdminSetup bool
+	// UnresponsiveAfterHello: after the first hello the device stops answering
+	// (connections are accepted and never served).
+	UnresponsiveAfterHello bool
+	// Sleep waits for d or until ctx ends. Nil: a timer. Tests inject one to
+	// make Latency and the hello back-off instantaneous.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Rogue describes an impostor: a machine that sends an inventoried device's
+// UUID ([Config.UUID]) but is not that device. Combine with [Config.OnDie]:
+//
+//   - no On-Die certificate: OnDie false (the device certificate is
+//     self-signed);
+//   - a different device certificate: OnDie true, its certificate names
+//     TrueUUID and holds its own key;
+//   - wrong GetUuid: ReportTrueUUID true.
+type Rogue struct {
+	// TrueUUID is the machine's real identity, written into its On-Die
+	// certificate. Zero: random.
+	TrueUUID amt.UUID
+	// ReportTrueUUID makes GetUuid return TrueUUID instead of Config.UUID.
+	ReportTrueUUID bool
+}
+
+// RootHash is one entry of the device's trusted root-certificate hash table.
+type RootHash struct {
+	Name string
+	Hash amt.CertHash
+	// Default marks a factory entry (kept by a full unprovision).
+	Default bool
+	// Active: only active entries are sent in hellos and accepted for remote
+	// configuration.
+	Active bool
+}
+
+// Configuration errors. New returns a [*ConfigError] wrapping ErrConfig.
+var ErrConfig = errors.New("amtsim: invalid configuration")
+
+// ConfigError reports an unusable [Config] field.
+type ConfigError struct {
+	Field    string
+	Expected string
+	Got      string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("amtsim: config %s: expected %s, got %s", e.Field, e.Expected, e.Got)
+}
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+func validRealm(r string) bool {
+	if len(r) != len("Digest:")+32 || r[:7] != "Digest:" {
+		return false
+	}
+	for i := 7; i < len(r); i++ {
+		c := r[i]
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

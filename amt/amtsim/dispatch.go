@@ -1,0 +1,200 @@
+package amtsim
+
+import (
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/amtkit/amtkit/wsman/wsmantest"
+	"github.com/beevik/etree"
+)
+
+// class is what the simulator serves for one resource URI. Every function
+// runs with d.mu held.
+type class struct {
+	get     func(d *Device, c *call) wsmantest.Reply
+	put     func(d *Device, c *call) wsmantest.Reply
+	create  func(d *Device, c *call) wsmantest.Reply
+	del     func(d *Device, c *call) wsmantest.Reply
+	items   func(d *Device, c *call) []*etree.Element
+	methods map[string]method
+}
+
+type method struct {
+	fn func(d *Device, c *call, in *input) *etree.Element
+	// read marks methods that change nothing (allowed to every principal).
+	read bool
+	// local marks methods the local system account may call.
+	local bool
+}
+
+// classFor returns the class served at uri, or nil (DestinationUnreachable,
+// as AMT answers for a class this SKU lacks).
+func classFor(uri string) *class {
+	switch uri {
+	case uriGeneral:
+		return generalClass()
+	case uriSoftware:
+		return softwareClass()
+	case uriSetup:
+		return setupClass()
+	case uriHBS:
+		return hbsClass()
+	case uriAuth:
+		return authClass()
+	case uriTime:
+		return timeClass()
+	case uriPKM:
+		return pkmClass()
+	case uriCert:
+		return certClass()
+	case uriKey:
+		return keyClass()
+	case uriTLSSetting:
+		return tlsSettingClass()
+	case uriTLSCollection:
+		return collectionClass()
+	case uriTLSContext:
+		return tlsContextClass()
+	case uriIEEE:
+		return ieeeClass()
+	case uriIEEEContext, uriProfContext, uriCIMContext:
+		return contextListClass()
+	case uriProfile:
+		return profileClass()
+	}
+	return nil
+}
+
+// dispatch answers one request.
+func (d *Device) dispatch(c *call) wsmantest.Reply {
+	r := c.req
+	if r.IsIdentify() {
+		return wsmantest.IdentifyResponse("Intel Corporation", "AMT "+d.fw.Version.String(),
+			"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest",
+			"http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest")
+	}
+	if r.OptionSetMustUnderstand && len(r.OptionSet) > 0 {
+		return wsmantest.FaultReply(wsmantest.MustUnderstand())
+	}
+	cls := classFor(r.ResourceURI)
+	if cls == nil {
+		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.st.requests++
+	var h func(*Device, *call) wsmantest.Reply
+	write := false
+	switch r.Action {
+	case wsman.ActionGet:
+		h = cls.get
+	case wsman.ActionPut:
+		h, write = cls.put, true
+	case wsman.ActionCreate:
+		h, write = cls.create, true
+	case wsman.ActionDelete:
+		h, write = cls.del, true
+	case wsman.ActionEnumerate, wsman.ActionPull, wsman.ActionRelease:
+		if cls.items == nil {
+			break
+		}
+		var items []*etree.Element
+		if r.Action == wsman.ActionEnumerate {
+			items = cls.items(d, c)
+		}
+		rep, _ := d.enums.Serve(r, items)
+		return rep
+	default:
+		name, ok := r.Method()
+		m, found := cls.methods[name]
+		if !ok || !found {
+			return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
+		}
+		if !d.mayInvoke(c.who, m) {
+			return accessDenied()
+		}
+		if want := name + "_INPUT"; r.Input == nil || !wsman.Is(r.Input, r.ResourceURI, want) {
+			return wsmantest.FaultReply(wsmantest.SenderFault("SchemaValidationError", "Expected "+want+" in the class namespace."))
+		}
+		out := m.fn(d, c, newInput(r.Input))
+		if out == nil {
+			return wsmantest.Reply{}
+		}
+		return wsmantest.MethodResponse(r, out)
+	}
+	if h == nil {
+		return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
+	}
+	if write && !d.mayWrite(c.who) {
+		return accessDenied()
+	}
+	return h(d, c)
+}
+
+func accessDenied() wsmantest.Reply {
+	return wsmantest.FaultReply(wsmantest.SenderFault("AccessDenied", "The sender was not authorized to access the resource."))
+}
+
+// mayWrite: Put, Create and Delete need the admin (or a remote-configuration
+// session, or a user with the PT Administration realm).
+func (d *Device) mayWrite(p principal) bool {
+	switch p.kind {
+	case whoRCFG, whoAdmin:
+		return true
+	case whoUser:
+		return hasRealm(p.entry, uint32(amt.RealmPTAdministration))
+	}
+	return false
+}
+
+func (d *Device) mayInvoke(p principal, m method) bool {
+	switch {
+	case m.read:
+		return true
+	case p.kind == whoLocal:
+		return m.local
+	}
+	return d.mayWrite(p)
+}
+
+func hasRealm(e *aclEntry, r uint32) bool {
+	if e == nil {
+		return false
+	}
+	for _, x := range e.realms {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// internalError is AMT's fault for a feature error of an intrinsic operation.
+func internalError(s amt.Status) wsmantest.Reply {
+	return wsmantest.FaultReply(wsmantest.InternalError(uint32(s)))
+}
+
+func invalidSelectors() wsmantest.Reply {
+	return wsmantest.FaultReply(wsmantest.SenderFault("InvalidSelectors", "The Selectors for the resource were not valid."))
+}
+
+// rv builds a method output with its ReturnValue last.
+func rv(c *call, code uint32, props ...wsman.Property) *etree.Element {
+	return wsmantest.ReturnValue(c.req, code, props...)
+}
+
+func status(c *call, s amt.Status, props ...wsman.Property) *etree.Element {
+	return rv(c, uint32(s), props...)
+}
+
+// body returns the instance element of a Put or Create if it is the class's.
+func body(c *call) (*input, bool) {
+	el := c.req.Input
+	if el == nil || !wsman.Is(el, c.req.ResourceURI, wsman.ClassName(c.req.ResourceURI)) {
+		return nil, false
+	}
+	return newInput(el), true
+}
+
+func schemaFault(what string) wsmantest.Reply {
+	return wsmantest.FaultReply(wsmantest.SenderFault("SchemaValidationError", what))
+}

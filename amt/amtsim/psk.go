@@ -1,0 +1,47 @@
+package amtsim
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+// pskServer wraps a connection of a PSK device in pskx's TLS-PSK server
+// side: identity = the PID, key = the PPS (pskx's default derivation, which
+// is itself unconfirmed on real firmware; reference/pskx.md §2.4).
+func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
+	pair := d.cfg.PSK
+	var der pskx.Derivation
+	cfg := &pskx.Config{
+		GetKey: func(_ context.Context, identity []byte) (amt.Secret, error) {
+			rec := HandshakeRecord{Time: d.now(), Remote: sc.RemoteAddr().String(), Mode: "psk"}
+			pid, err := der.PIDFor(identity)
+			if err != nil || pid != pair.PID {
+				rec.Err = fmt.Errorf("%w: identity %q", pskx.ErrUnknownIdentity, identity)
+				d.recordHandshake(rec)
+				d.debug("PSK identity refused", slog.String("identity", string(identity)))
+				return amt.Secret{}, rec.Err
+			}
+			d.recordHandshake(rec)
+			// A wrong PPS fails the Finished check afterwards, before any
+			// request can be read, so the session may be marked now.
+			sc.info.mu.Lock()
+			sc.info.rcfg, sc.info.psk = true, true
+			sc.info.mu.Unlock()
+			return der.KeyFor(pair.PPS), nil
+		},
+		MinVersion: tls.VersionTLS10,
+		MaxVersion: d.fw.MaxTLS,
+		Rand:       d.rand,
+	}
+	return pskx.ServerPSK(sc, cfg), nil
+}
+
+func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
+
+func remoteAttr(c net.Conn) slog.Attr { return slog.String("remote", c.RemoteAddr().String()) }

@@ -1,0 +1,132 @@
+package amtsim
+
+import (
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+)
+
+// This file is the simulator's own reading of the firmware's DNS-suffix rule
+// (reference/hello-rcfg.md §4.1, certs.md §2.2). It deliberately shares no code
+// with amt.MatchDNSSuffix or the certs package: tests compare the two, so each
+// checks the other.
+//
+// The rule, as documented:
+//
+//   - names are compared case-insensitively, with one trailing dot and
+//     surrounding space ignored; only ASCII host names take part (DHCP and MEBx
+//     deliver ASCII);
+//   - the certificate names a host (the configuration server's FQDN). Its
+//     domain is the name without its first label, or the name itself when it
+//     is already a registrable domain ("example.com"); a wildcard "*.d" names
+//     the domain d;
+//   - the device's suffix must equal that domain or lie below it;
+//   - since AMT 2.6, for names ending in .com or .net, the last two labels of
+//     the certificate name suffice ("a.intel.com" and "b.intel.com" match);
+//   - never at or above a public suffix: a single-label name or a public suffix
+//     (by the Public Suffix List) on either side never matches.
+
+// suffixVerdict explains a failed match (for [RuleError]).
+type suffixVerdict string
+
+const (
+	suffixOK           suffixVerdict = ""
+	suffixBadName      suffixVerdict = "not a usable DNS name"
+	suffixPublic       suffixVerdict = "at or above a public suffix"
+	suffixNoDevice     suffixVerdict = "the device has no DNS suffix"
+	suffixDisjoint     suffixVerdict = "the device suffix is not at or below the certificate's domain"
+	suffixSingleLabel  suffixVerdict = "single-label name"
+	suffixEmptyLabel   suffixVerdict = "empty label"
+	suffixNonASCIIName suffixVerdict = "non-ASCII or invalid character"
+)
+
+// canonName lower-cases name and strips space, one trailing dot and (reporting
+// it) a leading "*.".
+func canonName(name string) (n string, wildcard bool, v suffixVerdict) {
+	n = strings.TrimSpace(name)
+	n = strings.TrimSuffix(n, ".")
+	if strings.HasPrefix(n, "*.") {
+		wildcard = true
+		n = n[2:]
+	}
+	if n == "" {
+		return "", wildcard, suffixBadName
+	}
+	b := []byte(n)
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		case c == '.':
+			if i == 0 || i == len(b)-1 || b[i-1] == '.' {
+				return "", wildcard, suffixEmptyLabel
+			}
+		default:
+			return "", wildcard, suffixNonASCIIName
+		}
+	}
+	n = string(b)
+	if !strings.Contains(n, ".") {
+		return "", wildcard, suffixSingleLabel
+	}
+	return n, wildcard, suffixOK
+}
+
+// isPublicSuffix reports whether n (canonical) is itself a public suffix, or
+// sits on a list entry with no registrable label of its own.
+func isPublicSuffix(n string) bool {
+	ps, _ := publicsuffix.PublicSuffix(n)
+	return ps == n
+}
+
+// registrableOf returns the registrable domain (eTLD+1) of n.
+func registrableOf(n string) string {
+	ps, _ := publicsuffix.PublicSuffix(n)
+	if ps == n {
+		return ""
+	}
+	rest := strings.TrimSuffix(n, "."+ps)
+	if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return rest + "." + ps
+}
+
+func atOrBelow(name, parent string) bool {
+	return name == parent || (len(name) > len(parent) && strings.HasSuffix(name, parent) && name[len(name)-len(parent)-1] == '.')
+}
+
+// matchSuffix applies the firmware rule to one certificate name.
+func matchSuffix(certName, deviceSuffix string) suffixVerdict {
+	sfx, _, v := canonName(deviceSuffix)
+	if v != suffixOK {
+		return suffixNoDevice
+	}
+	if isPublicSuffix(sfx) {
+		return suffixPublic
+	}
+	cn, wildcard, v := canonName(certName)
+	if v != suffixOK {
+		return v
+	}
+	if isPublicSuffix(cn) {
+		return suffixPublic
+	}
+	reg := registrableOf(cn)
+	domain := cn
+	if !wildcard && cn != reg {
+		domain = cn[strings.IndexByte(cn, '.')+1:]
+	}
+	if atOrBelow(sfx, domain) {
+		return suffixOK
+	}
+	if strings.HasSuffix(cn, ".com") || strings.HasSuffix(cn, ".net") {
+		labels := strings.Split(cn, ".")
+		last2 := labels[len(labels)-2] + "." + labels[len(labels)-1]
+		if !isPublicSuffix(last2) && atOrBelow(sfx, last2) {
+			return suffixOK
+		}
+	}
+	return suffixDisjoint
+}
