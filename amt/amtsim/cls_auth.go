@@ -23,17 +23,23 @@ func authClass() *class {
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 		methods: map[string]method{
-			"SetAdminAclEntryEx":        {fn: (*Device).setAdminACL},
-			"GetAdminAclEntry":          {fn: func(d *Device, c *call, _ *input) *etree.Element { return rv(c, 0, wsman.Prop("Username", d.st.adminUser)) }, read: true},
-			"GetAdminAclEntryStatus":    {fn: func(d *Device, c *call, _ *input) *etree.Element { return rv(c, 0, boolProp("IsDefault", d.st.adminDefault)) }, read: true},
-			"GetAdminNetAclEntryStatus": {fn: func(d *Device, c *call, _ *input) *etree.Element { return rv(c, 0, boolProp("IsDefault", d.st.adminNetDef)) }, read: true},
-			"AddUserAclEntryEx":         {fn: func(d *Device, c *call, in *input) *etree.Element { return d.putUserACL(c, in, nil) }},
-			"UpdateUserAclEntryEx":      {fn: (*Device).updateUserACL},
-			"EnumerateUserAclEntries":   {fn: (*Device).enumerateUsers, read: true},
-			"GetUserAclEntryEx":         {fn: (*Device).getUserACL, read: true},
-			"RemoveUserAclEntry":        {fn: (*Device).removeUserACL},
-			"SetAclEnabledState":        {fn: (*Device).setACLEnabled},
-			"GetAclEnabledState":        {fn: (*Device).getACLEnabled, read: true},
+			"SetAdminAclEntryEx": {fn: (*Device).setAdminACL},
+			"GetAdminAclEntry": {fn: func(d *Device, c *call, _ *input) *etree.Element {
+				return rv(c, 0, wsman.Prop("Username", d.st.adminUser))
+			}, read: true},
+			"GetAdminAclEntryStatus": {fn: func(d *Device, c *call, _ *input) *etree.Element {
+				return rv(c, 0, boolProp("IsDefault", d.st.adminDefault))
+			}, read: true},
+			"GetAdminNetAclEntryStatus": {fn: func(d *Device, c *call, _ *input) *etree.Element {
+				return rv(c, 0, boolProp("IsDefault", d.st.adminNetDef))
+			}, read: true},
+			"AddUserAclEntryEx":       {fn: func(d *Device, c *call, in *input) *etree.Element { return d.putUserACL(c, in, nil) }},
+			"UpdateUserAclEntryEx":    {fn: (*Device).updateUserACL},
+			"EnumerateUserAclEntries": {fn: (*Device).enumerateUsers, read: true},
+			"GetUserAclEntryEx":       {fn: (*Device).getUserACL, read: true},
+			"RemoveUserAclEntry":      {fn: (*Device).removeUserACL},
+			"SetAclEnabledState":      {fn: (*Device).setACLEnabled},
+			"GetAclEnabledState":      {fn: (*Device).getACLEnabled, read: true},
 		},
 	}
 }

@@ -123,7 +123,6 @@ func New(cfg Config) (*Device, error) {
 		return nil, &ConfigError{Field: "OTP", Expected: "8 to 32 characters", Got: fmt.Sprintf("%d characters", cfg.OTP.Len())}
 	}
 
-
 	d.localPass = cfg.LocalSystemPassword
 	if d.localPass.IsZero() {
 		p, err := amt.GeneratePassword(d.rand)

@@ -50,14 +50,16 @@ func TestRemoteConfigurationRules(t *testing.T) {
 		}
 		return chainFor(t, keys, o)
 	}
-	lowerOU := func(c *x509.Certificate) { c.Subject.OrganizationalUnit = []string{"intel(r) client setup certificate"} }
+	lowerOU := func(c *x509.Certificate) {
+		c.Subject.OrganizationalUnit = []string{"intel(r) client setup certificate"}
+	}
 
 	tests := []struct {
-		name    string
-		chain   *certstest.ProvisioningChain
-		cfg     func(*amtsim.Config)
-		opts    []wsman.Option
-		rule    amtsim.Rule // 0: accepted
+		name  string
+		chain *certstest.ProvisioningChain
+		cfg   func(*amtsim.Config)
+		opts  []wsman.Option
+		rule  amtsim.Rule // 0: accepted
 	}{
 		{name: "good chain, OID and OU", chain: good},
 		{name: "OID only", chain: variant(certstest.ProvisioningOptions{Marker: certs.MarkerOID})},

@@ -16,11 +16,11 @@ import (
 type principalKind int
 
 const (
-	whoNone   principalKind = iota
-	whoRCFG                 // a remote-configuration TLS (or PSK) session: trusted as admin
-	whoLocal                // the $$OsAdmin local system account
-	whoAdmin                // the admin ACL entry
-	whoUser                 // a user ACL entry
+	whoNone  principalKind = iota
+	whoRCFG                // a remote-configuration TLS (or PSK) session: trusted as admin
+	whoLocal               // the $$OsAdmin local system account
+	whoAdmin               // the admin ACL entry
+	whoUser                // a user ACL entry
 )
 
 type principal struct {

@@ -130,7 +130,7 @@ func (d *Device) Snapshot() Snapshot {
 		HostName: st.general["HostName"], DomainName: st.general["DomainName"],
 		ConfigurationNonce: slices.Clone(st.nonce), CertChainStatus: st.chainStatus,
 		TLSRemote: tlsView(st.tlsRemote), TLSLocal: tlsView(st.tlsLocal),
-		TLSApplied: TLSSetting{Enabled: st.applied.enabled, MutualAuthentication: st.applied.mutual, AcceptNonSecureConnections: st.applied.acceptNonSecure},
+		TLSApplied:            TLSSetting{Enabled: st.applied.enabled, MutualAuthentication: st.applied.mutual, AcceptNonSecureConnections: st.applied.acceptNonSecure},
 		TLSAppliedCertificate: st.applied.cert,
 		IEEE8021x:             copyMap(st.ieee8021x),
 		Record:                st.record,

@@ -179,30 +179,30 @@ func sha256Hex(b []byte) string {
 
 func defaultGeneral(cfg *Config, realm string) map[string]string {
 	return map[string]string{
-		"AMTNetworkEnabled":            "1",
-		"DDNSPeriodicUpdateInterval":   "1440",
-		"DDNSTTL":                      "900",
+		"AMTNetworkEnabled":             "1",
+		"DDNSPeriodicUpdateInterval":    "1440",
+		"DDNSTTL":                       "900",
 		"DDNSUpdateByDHCPServerEnabled": "true",
-		"DDNSUpdateEnabled":            "false",
-		"DHCPSyncRequiresHostname":     "1",
-		"DHCPv6ConfigurationTimeout":   "0",
-		"DigestRealm":                  realm,
-		"DomainName":                   cfg.DomainName,
-		"ElementName":                  generalSettingsID,
-		"HostName":                     cfg.HostName,
-		"HostOSFQDN":                   "",
-		"IdleWakeTimeout":              "65535",
-		"InstanceID":                   generalSettingsID,
-		"NetworkInterfaceEnabled":      "true",
-		"PingResponseEnabled":          "true",
-		"PowerSource":                  "0",
-		"PreferredAddressFamily":       "0",
-		"PresenceNotificationInterval": "0",
-		"PrivacyLevel":                 "0",
-		"RmcpPingResponseEnabled":      "true",
-		"SharedFQDN":                   "true",
-		"ThunderboltDockEnabled":       "0",
-		"WsmanOnlyMode":                "false",
+		"DDNSUpdateEnabled":             "false",
+		"DHCPSyncRequiresHostname":      "1",
+		"DHCPv6ConfigurationTimeout":    "0",
+		"DigestRealm":                   realm,
+		"DomainName":                    cfg.DomainName,
+		"ElementName":                   generalSettingsID,
+		"HostName":                      cfg.HostName,
+		"HostOSFQDN":                    "",
+		"IdleWakeTimeout":               "65535",
+		"InstanceID":                    generalSettingsID,
+		"NetworkInterfaceEnabled":       "true",
+		"PingResponseEnabled":           "true",
+		"PowerSource":                   "0",
+		"PreferredAddressFamily":        "0",
+		"PresenceNotificationInterval":  "0",
+		"PrivacyLevel":                  "0",
+		"RmcpPingResponseEnabled":       "true",
+		"SharedFQDN":                    "true",
+		"ThunderboltDockEnabled":        "0",
+		"WsmanOnlyMode":                 "false",
 	}
 }
 
@@ -215,11 +215,11 @@ var generalReadOnly = map[string]bool{
 
 func defaultIEEE8021x() map[string]string {
 	return map[string]string{
-		"AvailableInS0":  "true",
-		"ElementName":    ieee8021xID,
-		"Enabled":        "3",
-		"InstanceID":     ieee8021xID,
-		"PxeTimeout":     "120",
+		"AvailableInS0": "true",
+		"ElementName":   ieee8021xID,
+		"Enabled":       "3",
+		"InstanceID":    ieee8021xID,
+		"PxeTimeout":    "120",
 	}
 }
 
