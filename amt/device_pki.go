@@ -185,7 +185,7 @@ type PublicKeyCertificate struct {
 }
 
 // Parse parses X509Certificate.
-func (c *PublicKeyCertificate) Parse() (*x509.Certificate, error) {
+func (c PublicKeyCertificate) Parse() (*x509.Certificate, error) {
 	return x509.ParseCertificate(c.X509Certificate)
 }
 
@@ -245,7 +245,7 @@ type KeyPair struct {
 }
 
 // PublicKey parses DERKey with [ParseDERKey].
-func (k *KeyPair) PublicKey() (crypto.PublicKey, error) { return ParseDERKey(k.DERKey) }
+func (k KeyPair) PublicKey() (crypto.PublicKey, error) { return ParseDERKey(k.DERKey) }
 
 // ParseDERKey parses an AMT_PublicPrivateKeyPair DERKey: PKCS#1 RSAPublicKey
 // first, then SubjectPublicKeyInfo.
