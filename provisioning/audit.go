@@ -1,0 +1,283 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
+)
+
+// AuditCode identifies an [Audit] rule. Codes are stable; docs/troubleshooting.md
+// lists each with its guidance.
+type AuditCode string
+
+// Audit rules.
+const (
+	// AuditNoBundles (error): no provisioning certificate is configured.
+	AuditNoBundles AuditCode = "no-bundles"
+	// AuditBundle (severity of the underlying check): a provisioning bundle fails
+	// a certs.CheckProvisioning rule; Detail holds the certs code.
+	AuditBundle AuditCode = "bundle-check"
+	// AuditBundleExpiring (warning): a provisioning certificate is within the
+	// warning window (Configuration Manager status 7210, 40 days).
+	AuditBundleExpiring AuditCode = "bundle-expiring"
+	// AuditBundleExpiringSoon (error): less than the error window remains
+	// (Configuration Manager status 7211, 15 days).
+	AuditBundleExpiringSoon AuditCode = "bundle-expiring-soon"
+	// AuditBundleExpired (error): a provisioning certificate has expired.
+	AuditBundleExpired AuditCode = "bundle-expired"
+	// AuditBundleRevoked (error): a provisioning certificate is revoked, or its
+	// revocation status cannot be read.
+	AuditBundleRevoked AuditCode = "bundle-revoked"
+	// AuditDefaultServerName (warning): devices find the server by the default
+	// name ProvisionServer, which anyone who can register a DNS name can claim.
+	AuditDefaultServerName AuditCode = "default-server-name"
+	// AuditDefaultPort (info): the hello listener uses the well-known port 9971.
+	AuditDefaultPort AuditCode = "default-port"
+	// AuditDefaultMEBxPassword (error): a profile keeps the factory MEBx password.
+	AuditDefaultMEBxPassword AuditCode = "default-mebx-password"
+	// AuditFleetAdminPassword (warning): a profile sets one admin password for
+	// every device, so one compromised device exposes all.
+	AuditFleetAdminPassword AuditCode = "fleet-admin-password"
+	// AuditFleetMEBxPassword (warning): likewise for the MEBx password.
+	AuditFleetMEBxPassword AuditCode = "fleet-mebx-password"
+	// AuditBroadRealm (warning): a user account is granted Redirection or PT
+	// Administration (media redirection and full control), or access from both
+	// network and host.
+	AuditBroadRealm AuditCode = "broad-realm"
+	// AuditManyRealmUsers (warning): more than three accounts hold Redirection or
+	// PT Administration.
+	AuditManyRealmUsers AuditCode = "many-privileged-users"
+	// AuditManyProvisioningAccounts (warning): more than three provisioning
+	// accounts are configured.
+	AuditManyProvisioningAccounts AuditCode = "many-provisioning-accounts"
+	// AuditUUIDOnly (warning): a profile approves devices by UUID alone (no OTP,
+	// no On-Die verification); a rogue machine that knows a UUID is provisioned.
+	AuditUUIDOnly AuditCode = "uuid-only-approval"
+	// AuditLegacyTLS (warning): a profile allows TLS 1.0/1.1 and RSA key exchange.
+	AuditLegacyTLS AuditCode = "legacy-tls"
+	// AuditNoTLS (warning): a profile leaves AMT without a TLS certificate, so
+	// management traffic (and digest authentication) is in clear text.
+	AuditNoTLS AuditCode = "no-tls"
+	// AuditNonTLSPort (warning): a profile keeps the non-TLS port open.
+	AuditNonTLSPort AuditCode = "non-tls-port"
+	// AuditStandAloneCA (error): the Issuer's CA approves every request
+	// automatically without access control.
+	AuditStandAloneCA AuditCode = "standalone-ca-autoapprove"
+	// AuditV3Template (error): the Issuer's certificate template is a version 3
+	// Microsoft template, which Configuration Manager does not support.
+	AuditV3Template AuditCode = "v3-template"
+	// AuditNoIssuer (error): a profile needs certificates but no Issuer is set.
+	AuditNoIssuer AuditCode = "no-issuer"
+	// AuditProfileInvalid (error): a profile breaks an AMT rule (Profile.Validate).
+	AuditProfileInvalid AuditCode = "profile-invalid"
+	// AuditNoAuthorizer (error): no Authorizer is configured.
+	AuditNoAuthorizer AuditCode = "no-authorizer"
+)
+
+// Finding is one result of [Audit].
+type Finding struct {
+	Code     AuditCode
+	Severity certs.Severity
+	// Subject names what the finding is about: a profile, a bundle, a user.
+	Subject string
+	Message string
+	// Guidance names the best-practice source the rule comes from.
+	Guidance string
+	// Detail holds the underlying code for AuditBundle findings.
+	Detail string
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s %s: %s: %s", f.Severity, f.Code, f.Subject, f.Message)
+}
+
+const (
+	guideCM    = "Configuration Manager out-of-band management guidance"
+	guideIntel = "Intel AMT Implementation and Reference Guide, security best practices"
+	guideCerts = "AMT provisioning certificate rules (Intel; reference/certs.md)"
+)
+
+// Audit checks an integrator's configuration against the security best
+// practices of the Configuration Manager and Intel guidance, and every
+// provisioning bundle against the certificate rules (certs.CheckProvisioning) and
+// the expiry policy. It returns findings sorted by severity (errors first), then
+// code. The context bounds revocation checks.
+func Audit(ctx context.Context, cfg Config) []Finding {
+	var out []Finding
+	add := func(code AuditCode, sev certs.Severity, subject, guidance, format string, args ...any) {
+		out = append(out, Finding{Code: code, Severity: sev, Subject: subject, Guidance: guidance, Message: fmt.Sprintf(format, args...)})
+	}
+	now := time.Now()
+	if cfg.Now != nil {
+		now = cfg.Now()
+	}
+
+	if cfg.Authorizer == nil {
+		add(AuditNoAuthorizer, certs.SeverityError, "configuration", guideCM, "no Authorizer: no device can be approved")
+	}
+
+	// Provisioning bundles.
+	if len(cfg.Bundles) == 0 {
+		add(AuditNoBundles, certs.SeverityError, "configuration", guideCerts, "no provisioning certificate bundle is configured")
+	}
+	for _, b := range cfg.Bundles {
+		name := bundleName(b)
+		for _, f := range certs.CheckProvisioning(b.Chain, b.Key, certs.ProvisioningOptions{Now: func() time.Time { return now }}) {
+			if f.Severity < certs.SeverityWarning {
+				continue
+			}
+			out = append(out, Finding{Code: AuditBundle, Severity: f.Severity, Subject: name, Guidance: guideCerts,
+				Message: f.Message, Detail: string(f.Code)})
+		}
+		leaf := b.Leaf()
+		if leaf == nil {
+			continue
+		}
+		switch st := cfg.ExpiryPolicy.Provisioning(b.NotBefore(), b.NotAfter(), now); st {
+		case certs.ExpiryWarning:
+			add(AuditBundleExpiring, certs.SeverityWarning, name, guideCM, "expires %s (%d days): renew it (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
+		case certs.ExpiryError:
+			add(AuditBundleExpiringSoon, certs.SeverityError, name, guideCM, "expires %s (%d days): renew it now (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
+		case certs.ExpiryExpired:
+			add(AuditBundleExpired, certs.SeverityError, name, guideCM, "expired %s: devices will refuse it", b.NotAfter().Format(time.DateOnly))
+		}
+		if cfg.CheckRevocation != nil {
+			for _, c := range b.Chain {
+				if err := cfg.CheckRevocation(ctx, c); err != nil {
+					msg := "revocation status cannot be read: " + err.Error()
+					if errors.Is(err, certs.ErrRevoked) {
+						msg = "revoked: " + err.Error()
+					}
+					add(AuditBundleRevoked, certs.SeverityError, name, guideCM, "%s: %s", certs.Describe(c), msg)
+					break
+				}
+			}
+		}
+	}
+
+	// Deployment.
+	if cfg.ServerName == "" || strings.EqualFold(strings.SplitN(cfg.ServerName, ".", 2)[0], "ProvisionServer") {
+		add(AuditDefaultServerName, certs.SeverityWarning, "configuration", guideCM,
+			"devices find the server by the default name ProvisionServer; configure an alternative name or an address in MEBx or setup.bin, or secure the DNS record")
+	}
+	if port := listenPort(cfg.ListenAddr); port == "9971" {
+		add(AuditDefaultPort, certs.SeverityInfo, "configuration", guideCM, "the hello listener uses the default port 9971")
+	}
+	if n := len(cfg.ProvisioningAccounts); n > 3 {
+		add(AuditManyProvisioningAccounts, certs.SeverityWarning, "configuration", guideCM,
+			"%d provisioning accounts are configured; keep only the few in use", n)
+	}
+
+	// Issuer.
+	needIssuer := false
+	if rep, ok := cfg.Issuer.(IssuerPolicyReporter); ok {
+		pol := rep.IssuerPolicy()
+		if pol.StandAloneAutoApprove {
+			add(AuditStandAloneCA, certs.SeverityError, "issuer", guideCM, "the CA approves every request automatically; use an enterprise CA whose template controls who may enrol")
+		}
+		if pol.TemplateVersion == 3 {
+			add(AuditV3Template, certs.SeverityError, "issuer", guideCM, "certificates come from a version 3 template, which Configuration Manager does not support; use a version 2 template")
+		}
+	}
+
+	// Profiles.
+	profiles := cfg.Profiles
+	if len(profiles) == 0 {
+		profiles = map[string]Profile{DefaultProfileName: {Name: DefaultProfileName}}
+	}
+	names := make([]string, 0, len(profiles))
+	for n := range profiles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		p := profiles[n]
+		subj := "profile " + n
+		if err := p.Validate(); err != nil {
+			add(AuditProfileInvalid, certs.SeverityError, subj, guideIntel, "%v", err)
+		}
+		if p.MEBxPassword.Reveal() == "admin" {
+			add(AuditDefaultMEBxPassword, certs.SeverityError, subj, guideIntel, "the factory MEBx password is kept")
+		}
+		if !p.AdminPassword.IsZero() {
+			add(AuditFleetAdminPassword, certs.SeverityWarning, subj, guideIntel, "one admin password for every device; leave it empty for a random password per device")
+		}
+		if !p.MEBxPassword.IsZero() {
+			add(AuditFleetMEBxPassword, certs.SeverityWarning, subj, guideIntel, "one MEBx password for every device; leave it empty for a random password per device")
+		}
+		if !p.RequireOTP && !p.RequireOnDie {
+			add(AuditUUIDOnly, certs.SeverityWarning, subj, guideCM,
+				"devices without an agent request are approved by UUID alone; a machine that sends a known UUID is provisioned (require an OTP or On-Die verification)")
+		}
+		if p.AllowLegacyTLS {
+			add(AuditLegacyTLS, certs.SeverityWarning, subj, guideIntel, "TLS 1.0/1.1 and RSA key exchange are allowed for old firmware")
+		}
+		if p.TLS == nil {
+			add(AuditNoTLS, certs.SeverityWarning, subj, guideIntel, "AMT gets no TLS certificate: management traffic is not encrypted")
+		} else if p.TLS.AllowNonTLS {
+			add(AuditNonTLSPort, certs.SeverityWarning, subj, guideIntel, "the non-TLS port 16992 stays open")
+		}
+		if p.TLS != nil || p.IEEE8021X != nil {
+			needIssuer = true
+		}
+		privileged := 0
+		for _, u := range p.Users {
+			if slices.Contains(u.Realms, amt.RealmRedirection) || slices.Contains(u.Realms, amt.RealmPTAdministration) {
+				privileged++
+				add(AuditBroadRealm, certs.SeverityWarning, subj+" user "+u.Name, guideCM,
+					"granted %s; grant media redirection and PT administration only to the few who need them", realmList(u.Realms))
+			} else if u.Access == amt.AccessAny {
+				add(AuditBroadRealm, certs.SeverityInfo, subj+" user "+u.Name, guideIntel, "may sign in from both the network and the host")
+			}
+		}
+		if privileged > 3 {
+			add(AuditManyRealmUsers, certs.SeverityWarning, subj, guideCM, "%d accounts hold Redirection or PT Administration", privileged)
+		}
+	}
+	if needIssuer && cfg.Issuer == nil {
+		add(AuditNoIssuer, certs.SeverityError, "configuration", guideCM, "a profile asks for TLS or 802.1X certificates but no Issuer is configured")
+	}
+
+	slices.SortStableFunc(out, func(a, b Finding) int {
+		if a.Severity != b.Severity {
+			return int(b.Severity) - int(a.Severity)
+		}
+		return strings.Compare(string(a.Code), string(b.Code))
+	})
+	return out
+}
+
+func bundleName(b certs.Bundle) string {
+	if l := b.Leaf(); l != nil {
+		return "bundle " + l.Subject.CommonName
+	}
+	return "bundle (empty)"
+}
+
+func daysLeft(t, now time.Time) int { return int(t.Sub(now).Hours() / 24) }
+
+func listenPort(addr string) string {
+	if addr == "" {
+		return "9971"
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return port
+}
+
+func realmList(rs []amt.Realm) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, ", ")
+}

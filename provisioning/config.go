@@ -1,0 +1,125 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+// Config is the integrator's configuration of a [Provisioner]. Every field's zero
+// value is documented; Authorizer and at least one Bundle (or a PSK store) are
+// required.
+type Config struct {
+	// Bundles are the provisioning certificate chains (leaf→root, root included)
+	// with their keys as crypto.Signer (an HSM- or TPM-held key works). A session
+	// uses the first bundle whose root hash is in the device's hello, whose name
+	// covers the device's DNS suffix, and which is valid and not revoked.
+	Bundles []certs.Bundle
+
+	// Authorizer decides which devices may be provisioned. Required.
+	Authorizer Authorizer
+
+	// Profiles maps profile names to configurations. Inventory records name a
+	// profile; a missing name uses DefaultProfileName. Nil: every device gets the
+	// zero Profile.
+	Profiles map[string]Profile
+
+	// Store keeps one record per device. Nil: a new MemoryStore.
+	Store Store
+
+	// Observer receives every event. Nil: events are only logged.
+	Observer Observer
+
+	// Issuer certifies the keys AMT generates for its TLS and 802.1X
+	// certificates. Required when a profile has TLS or IEEE8021X set.
+	Issuer Issuer
+
+	// PSK holds PID/PPS pairs for version 2 (PSK) hellos. Nil: PSK hellos are
+	// rejected.
+	PSK pskx.Store
+	// PSKDerivation maps a pair to the TLS-PSK identity and key. Zero: the pskx
+	// default (identity = PID, key = the PPS's 32 characters; the firmware's
+	// exact choice is not public).
+	PSKDerivation pskx.Derivation
+
+	// OnDieRoots are Intel On-Die CA roots. When set, a device whose TLS
+	// certificate chains to one of them is verified (and the session records it);
+	// profiles with RequireOnDie reject devices that do not.
+	OnDieRoots *x509.CertPool
+
+	// DeviceRoots verify AMT's TLS certificate after provisioning (the roots of
+	// the Issuer's CA). Nil: the chain the Issuer returned is trusted.
+	DeviceRoots *x509.CertPool
+
+	// CheckRevocation reports whether a provisioning certificate is revoked
+	// (return an error wrapping certs.ErrRevoked), e.g. with certs.CheckCRL. A CRL
+	// that cannot be read should fail closed. Nil: no revocation checks.
+	CheckRevocation func(ctx context.Context, cert *x509.Certificate) error
+
+	// ExpiryPolicy sets the provisioning-certificate warning/error windows and
+	// the device-certificate renewal window. Zero: Configuration Manager's
+	// defaults (40/15/42 days, every 7 days).
+	ExpiryPolicy certs.ExpiryPolicy
+
+	// Rand is the source of passwords, nonces and TLS randomness. Nil: crypto/rand.
+	Rand io.Reader
+	// Now is the clock. Nil: time.Now.
+	Now func() time.Time
+
+	// Dial opens TCP connections to devices. Nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// DevicePort is AMT's TLS port. Zero: 16993.
+	DevicePort int
+	// DeviceHTTPPort is AMT's non-TLS port, used after provisioning by profiles
+	// without TLS. Zero: 16992.
+	DeviceHTTPPort int
+	// DeviceAddress overrides where a device is reached (for relays, NAT or
+	// simulated fleets); port is DevicePort or DeviceHTTPPort. Nil or "":
+	// Inventory.Address for the TLS port, else the hello's source address.
+	DeviceAddress func(hello ReceivedHello, inv Inventory, port int) string
+
+	// Logger receives structured logs (never secrets). Nil: no logs.
+	Logger *slog.Logger
+
+	// MaxSessions bounds sessions running at once; further hellos wait. Zero: 64.
+	MaxSessions int
+	// SessionTimeout bounds one session. Zero: 10 minutes.
+	SessionTimeout time.Duration
+	// CallTimeout bounds one WS-Management call. Zero: 60 seconds (AMT may take
+	// 30 s or more to reconfigure TLS).
+	CallTimeout time.Duration
+	// CommitVerifyAttempts and CommitVerifyDelay control reading the state back
+	// after CommitChanges drops the connection. Zero: 5 attempts, 2 s apart.
+	CommitVerifyAttempts int
+	CommitVerifyDelay    time.Duration
+	// AgentRequestTTL is how long an agent request waits for its hello when it
+	// sets no expiry. Zero: 24 hours.
+	AgentRequestTTL time.Duration
+
+	// The fields below describe the deployment for Audit; the engine does not use
+	// them.
+
+	// ServerName is the name devices resolve to find this server. Empty:
+	// "ProvisionServer", the firmware default (an audit finding).
+	ServerName string
+	// ListenAddr is the hello listener address. Empty: ":9971" (an audit finding
+	// where a non-default port is possible).
+	ListenAddr string
+	// ProvisioningAccounts are the admin credentials tried on devices that were
+	// provisioned before (Configuration Manager's "AMT Provisioning and Discovery
+	// Accounts"). Audit warns when there are more than three.
+	ProvisioningAccounts []Account
+}
+
+// Account is a digest user name and password.
+type Account struct {
+	User     string
+	Password amt.Secret
+}

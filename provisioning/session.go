@@ -1,0 +1,591 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/wsman"
+)
+
+// Session is one device's provisioning, from hello to Provisioned (or Rejected,
+// or Failed). Its steps run in order, each a method written straight through:
+// authorize, connect, identify, the OTP check, configure, commit, verify. Before
+// each next step the device's record is saved, so a restarted Provisioner can
+// report the session and resume it.
+type Session struct {
+	p     *Provisioner
+	hello ReceivedHello
+	rec   *DeviceRecord
+	state State
+
+	inv     Inventory
+	profile Profile
+	bundle  *certs.Bundle
+	agent   *AgentRequest
+	resumed bool
+
+	// Provisioning connection.
+	tr         *http.Transport
+	client     *wsman.Client
+	dev        *amt.Device
+	untrusted  error // set when the device's certificate failed our policy
+	deviceCert []*x509.Certificate
+
+	installed []string // certificate handles installed by this session
+	commitErr error    // CommitChanges' transport error when the reply was lost
+
+	// What identify learnt.
+	firmware amt.Version
+	realm    string
+	devState amt.ProvisioningState
+}
+
+// State returns where the session stands.
+func (s *Session) State() State { return s.state }
+
+// run executes a session and returns the final record.
+func (p *Provisioner) run(ctx context.Context, h ReceivedHello) (*DeviceRecord, error) {
+	timeout := p.cfg.SessionTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &SessionError{Step: StepAuthorize, Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
+	}
+	defer func() { <-p.sem }()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	s := &Session{p: p, hello: h, state: StateNew}
+	err := s.run(ctx)
+	s.close()
+	return s.rec, err
+}
+
+func (s *Session) run(ctx context.Context) error {
+	steps := []struct {
+		step Step
+		next State
+		fn   func(context.Context) (string, error)
+	}{
+		{StepAuthorize, StateAuthorized, s.authorize},
+		{StepConnect, StateConnected, s.connect},
+		{StepIdentify, StateIdentified, s.identify},
+		{StepOTP, StateIdentified, s.checkOTP},
+		{StepConfigure, StateConfigured, s.configure},
+		{StepCommit, StateCommitted, s.commit},
+		{StepVerify, StateProvisioned, s.verify},
+	}
+	for _, st := range steps {
+		if s.skip(st.step) {
+			continue
+		}
+		if err := s.do(ctx, st.step, st.next, st.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// skip reports whether a resumed session has already passed a step for good.
+func (s *Session) skip(step Step) bool {
+	if s.rec == nil {
+		return false
+	}
+	switch step {
+	case StepConfigure, StepOTP:
+		return s.devState == amt.PostProvisioning
+	case StepCommit:
+		return s.devState == amt.PostProvisioning
+	}
+	return false
+}
+
+// do runs one step: it times it, records it, emits its event and, on error,
+// ends the session in Rejected or Failed.
+func (s *Session) do(ctx context.Context, step Step, next State, fn func(context.Context) (string, error)) error {
+	start := s.p.now()
+	detail, err := fn(ctx)
+	dur := s.p.now().Sub(start)
+	if err != nil {
+		se := s.classify(ctx, step, err)
+		if se.Rejected {
+			s.state = StateRejected
+		} else {
+			s.state = StateFailed
+		}
+		s.finishRecord(ctx, step, dur, se, detail)
+		s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
+			Duration: dur, Reason: se.Reason, Err: se, Detail: detail})
+		return se
+	}
+	s.state = next
+	if s.rec != nil {
+		s.rec.State = next
+		s.rec.Reason = ""
+		s.rec.LastError = ""
+		s.rec.History = append(s.rec.History, StepRecord{Step: step, State: next, At: start, Duration: dur, Detail: detail})
+		if serr := s.save(ctx); serr != nil {
+			se := &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
+			s.state = StateFailed
+			s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
+				Duration: dur, Reason: se.Reason, Err: se})
+			return se
+		}
+	}
+	s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: next,
+		Duration: dur, Detail: detail})
+	return nil
+}
+
+func (s *Session) save(ctx context.Context) error {
+	s.rec.UpdatedAt = s.p.now()
+	// A record is saved even when the session's context has just ended.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return s.p.store.Save(sctx, s.rec)
+}
+
+func (s *Session) finishRecord(ctx context.Context, step Step, dur time.Duration, se *SessionError, detail string) {
+	if s.rec == nil {
+		// Rejected before a record was loaded: keep a discovery record anyway so
+		// the integrator can see unknown devices (aged out by the Maintainer).
+		if r, err := s.p.store.Load(ctx, s.hello.Hello.UUID); err == nil {
+			s.rec = r
+		} else {
+			s.rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received}
+		}
+		s.rec.Source = s.hello.Source
+		s.rec.HelloVersion = s.hello.Hello.Version
+		s.rec.LastSeen = s.hello.Received
+		if s.rec.State == StateProvisioned {
+			// A rejected hello does not undo an earlier provisioning record.
+			s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
+			_ = s.save(ctx)
+			return
+		}
+	}
+	s.rec.State = s.state
+	s.rec.Reason = se.Reason
+	s.rec.LastError = se.Error()
+	s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
+	_ = s.save(ctx)
+}
+
+// classify turns a step's error into a SessionError with a reason.
+func (s *Session) classify(ctx context.Context, step Step, err error) *SessionError {
+	var se *SessionError
+	if errors.As(err, &se) {
+		if se.Step == "" {
+			se.Step = step
+		}
+		return se
+	}
+	out := &SessionError{Step: step, Err: err}
+	var cu *CommitUnconfirmedError
+	switch {
+	case errors.As(err, &cu):
+		out.Reason = ReasonCommitUnconfirmed
+	case ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		out.Reason = reasonForCtx(ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded):
+		out.Reason = ReasonTimeout
+	case s.untrusted != nil && errors.Is(err, wsman.ErrConnect):
+		out.Reason, out.Rejected, out.Err = ReasonDeviceUntrusted, true, s.untrusted
+	case isRemoteAlert(err):
+		out.Reason = ReasonTLSRefused
+	case errors.Is(err, wsman.ErrConnect):
+		out.Reason = ReasonConnectFailed
+	case step == StepCommit:
+		out.Reason = ReasonCommitFailed
+	default:
+		out.Reason = ReasonDeviceError
+	}
+	return out
+}
+
+func reasonForCtx(err error) Reason {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ReasonTimeout
+	}
+	return ReasonCanceled
+}
+
+// isRemoteAlert reports whether the device aborted the TLS handshake with an
+// alert (it refused our certificate chain).
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
+func (s *Session) close() {
+	if s.tr != nil {
+		s.tr.CloseIdleConnections()
+	}
+}
+
+// ---- authorize ----
+
+func (s *Session) authorize(ctx context.Context) (string, error) {
+	p, h := s.p, s.hello
+	u := h.Hello.UUID
+	rec, err := p.store.Load(ctx, u)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		rec = &DeviceRecord{UUID: u, FirstSeen: h.Received}
+	case err != nil:
+		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	}
+	if rec.Blocked {
+		return "", Reject(ReasonNotApproved, "device %s is blocked", u)
+	}
+	s.resumed = rec.State != StateNew && !rec.State.Final()
+
+	agent, expired := p.agentRequest(u)
+	if expired {
+		return "", Reject(ReasonAgentRequestExpired, "the agent request for %s expired before its hello", u)
+	}
+	s.agent = agent
+	if agent == nil && s.resumed && rec.AgentOTP {
+		return "", Reject(ReasonOTPMissing, "resumed agent-initiated session has no agent request any more")
+	}
+
+	var inv Inventory
+	if agent != nil && agent.Inventory.FQDN != "" {
+		inv = agent.Inventory
+		inv.UUID = u
+	} else {
+		inv, err = p.cfg.Authorizer.Authorize(ctx, AuthRequest{Hello: h.Hello, Source: h.Source, Received: h.Received, Agent: agent})
+		if err != nil {
+			var se *SessionError
+			if errors.As(err, &se) {
+				return "", se
+			}
+			return "", &SessionError{Reason: ReasonInternal, Err: fmt.Errorf("authorizer: %w", err)}
+		}
+		if inv.UUID.IsZero() {
+			inv.UUID = u
+		}
+	}
+	prof, err := p.profileFor(inv)
+	if err != nil {
+		return "", err
+	}
+	s.inv, s.profile = inv, prof
+	if prof.RequireOTP && agent == nil {
+		return "", Reject(ReasonOTPMissing, "profile %q requires an OTP and there is no agent request for %s", prof.Name, u)
+	}
+
+	var detail string
+	switch h.Hello.Version {
+	case HelloVersionPKI:
+		b, root, err := s.chooseBundle(ctx, inv)
+		if err != nil {
+			return "", err
+		}
+		s.bundle = b
+		rec.Bundle = bundleID(*b)
+		rec.MatchedRoot = root
+		detail = fmt.Sprintf("bundle %s, root %s", b.Leaf().Subject.CommonName, rootName(root))
+	case HelloVersionPSK:
+		d, err := s.authorizePSK(ctx, rec)
+		if err != nil {
+			return "", err
+		}
+		detail = d
+	default:
+		return "", Reject(ReasonInternal, "hello version %d", h.Hello.Version)
+	}
+
+	rec.Inventory = inv
+	rec.Source = h.Source
+	rec.HelloVersion = h.Hello.Version
+	rec.LastSeen = h.Received
+	rec.AgentOTP = agent != nil || prof.RequireOTP
+	rec.Attempts++
+	if rec.State.Final() {
+		// A new provisioning of a device seen before: start over, keeping the
+		// certificates so the old ones can be revoked once the new ones are in.
+		rec.State = StateNew
+		rec.Done = 0
+		rec.AdminPassword, rec.MEBxPassword = amt.Secret{}, amt.Secret{}
+	}
+	s.rec = rec
+	if s.resumed {
+		detail += fmt.Sprintf("; resuming (done: %#x)", uint32(rec.Done))
+	}
+	return detail, nil
+}
+
+func (p *Provisioner) profileFor(inv Inventory) (Profile, error) {
+	name := inv.Profile
+	if name == "" {
+		name = DefaultProfileName
+	}
+	if p.cfg.Profiles == nil {
+		return Profile{Name: name}, nil
+	}
+	prof, ok := p.cfg.Profiles[name]
+	if !ok {
+		return Profile{}, Reject(ReasonProfile, "no profile %q", name)
+	}
+	if prof.Name == "" {
+		prof.Name = name
+	}
+	return prof, nil
+}
+
+// chooseBundle picks the first bundle whose root hash is in the hello, whose name
+// covers the device's DNS suffix and which is valid and not revoked. When none
+// fits it rejects with the reason of the closest candidate.
+func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (*certs.Bundle, amt.CertHash, error) {
+	p := s.p
+	suffix := inv.Suffix()
+	now := p.now()
+	if len(p.cfg.Bundles) == 0 {
+		return nil, amt.CertHash{}, Reject(ReasonNoMatchingRoot, "no provisioning certificate is configured")
+	}
+	best := Reject(ReasonNoMatchingRoot, "no provisioning certificate's root is among the %d hashes the device trusts", len(s.hello.Hello.Hashes))
+	rank := 0
+	better := func(r int, err error) {
+		if r > rank {
+			rank, best = r, err
+		}
+	}
+	for i := range p.cfg.Bundles {
+		b := &p.cfg.Bundles[i]
+		root, ok := b.MatchRoot(s.hello.Hello.Hashes)
+		if !ok {
+			continue
+		}
+		if err := b.Covers(suffix); err != nil {
+			better(1, Reject(ReasonSuffixMismatch, "bundle %s does not cover DNS suffix %q: %v", b.Leaf().Subject.CommonName, suffix, err))
+			continue
+		}
+		if err := b.ValidAt(now); err != nil {
+			reason := ReasonBundleExpired
+			if now.Before(b.NotBefore()) {
+				reason = ReasonBundleNotYetValid
+			}
+			better(2, Reject(reason, "bundle %s: %v", b.Leaf().Subject.CommonName, err))
+			continue
+		}
+		if p.cfg.CheckRevocation != nil {
+			revoked := false
+			for _, c := range b.Chain {
+				if err := p.cfg.CheckRevocation(ctx, c); err != nil {
+					better(3, Reject(ReasonBundleRevoked, "bundle %s: %s: %v", b.Leaf().Subject.CommonName, certs.Describe(c), err))
+					revoked = true
+					break
+				}
+			}
+			if revoked {
+				continue
+			}
+		}
+		return b, root, nil
+	}
+	return nil, amt.CertHash{}, best
+}
+
+func bundleID(b certs.Bundle) string {
+	sum := sha256.Sum256(b.Leaf().Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func rootName(h amt.CertHash) string {
+	if r, ok := amt.LookupDefaultRootHash(h); ok {
+		return r.Label
+	}
+	return h.Alg.String() + " " + h.Hex()[:16] + "…"
+}
+
+// ---- connect ----
+
+func (s *Session) connect(ctx context.Context) (string, error) {
+	addr := s.p.deviceAddr(s.hello, s.inv, s.p.tlsPort())
+	legacy := false
+	for {
+		if err := s.dialProvisioning(addr, legacy); err != nil {
+			return "", err
+		}
+		gs, err := s.dev.GeneralSettings(s.callCtx(ctx))
+		if err == nil {
+			s.realm = gs.DigestRealm
+			s.rec.DigestRealm = gs.DigestRealm
+			mode := "TLS 1.2+"
+			if legacy {
+				mode = "legacy TLS"
+			}
+			if s.psk() {
+				mode = "TLS-PSK"
+			}
+			return fmt.Sprintf("%s to %s, realm %s", mode, addr, gs.DigestRealm), nil
+		}
+		// Firmware before AMT 12 may refuse TLS 1.2; retry once with the legacy
+		// profile when the profile allows it.
+		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && s.untrusted == nil && !isRemoteAlert(err) {
+			s.close()
+			legacy = true
+			continue
+		}
+		return "", err
+	}
+}
+
+func (s *Session) psk() bool { return s.hello.Hello.Version == HelloVersionPSK }
+
+func (s *Session) callCtx(ctx context.Context) context.Context {
+	// Calls are bounded by the session context; per-call bounds come from the
+	// wsman OperationTimeout the client sends.
+	return ctx
+}
+
+func (s *Session) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.p.cfg.Dial != nil {
+		return s.p.cfg.Dial
+	}
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	return d.DialContext
+}
+
+// dialProvisioning builds the mutual-TLS (or TLS-PSK) client for the
+// provisioning session.
+func (s *Session) dialProvisioning(addr string, legacy bool) error {
+	dial := s.dialer()
+	s.tr = &http.Transport{
+		MaxIdleConnsPerHost: 1,
+		MaxConnsPerHost:     1,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	if s.psk() {
+		s.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+			return s.dialPSK(ctx, dial, network, a)
+		}
+	} else {
+		b := s.bundle
+		tc := &tls.Config{
+			Rand:                 s.p.rand,
+			Time:                 s.p.now,
+			MinVersion:           tls.VersionTLS12,
+			GetClientCertificate: b.GetClientCertificate(),
+			// The device's certificate is self-signed or On-Die-CA issued without
+			// a host name; VerifyConnection applies the session's policy.
+			InsecureSkipVerify: true,
+			VerifyConnection:   s.verifyDevice,
+		}
+		if legacy {
+			tc.MinVersion = tls.VersionTLS10
+			tc.CipherSuites = legacyCipherSuites()
+		}
+		s.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+			raw, err := dial(ctx, network, a)
+			if err != nil {
+				return nil, err
+			}
+			c := tls.Client(raw, tc)
+			if err := c.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	opts := []wsman.Option{
+		wsman.WithRoundTripper(s.tr),
+		// AMT trusts the client certificate during remote configuration; if it
+		// still challenges, answer with the MEBx default account.
+		wsman.WithDigestAuth("admin", "admin"),
+		wsman.WithRand(s.p.rand),
+	}
+	if s.p.log != nil {
+		opts = append(opts, wsman.WithLogger(s.p.log))
+	}
+	c, err := wsman.New("https://"+addr+"/wsman", opts...)
+	if err != nil {
+		return &SessionError{Reason: ReasonInternal, Err: err}
+	}
+	s.client = c
+	s.dev = amt.NewDevice(c)
+	return nil
+}
+
+// verifyDevice applies the trust policy to the device's TLS certificate: an
+// On-Die CA chain is verified and bound to the UUID when roots are configured;
+// otherwise the leaf's hash is recorded for pinning later connections.
+func (s *Session) verifyDevice(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		s.untrusted = errors.New("device presented no certificate")
+		return s.untrusted
+	}
+	leaf := cs.PeerCertificates[0]
+	pin := sha256.Sum256(leaf.Raw)
+	s.rec.DeviceCertPin = pin[:]
+	s.deviceCert = cs.PeerCertificates
+	verified := false
+	if roots := s.p.cfg.OnDieRoots; roots != nil {
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.p.now(),
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err == nil {
+			if berr := onDieBound(leaf, s.hello.Hello.UUID); berr != nil {
+				s.untrusted = fmt.Errorf("On-Die certificate not bound to UUID %s: %w", s.hello.Hello.UUID, berr)
+				return s.untrusted
+			}
+			verified = true
+		}
+	}
+	s.rec.OnDieVerified = verified
+	if s.profile.RequireOnDie && !verified {
+		s.untrusted = fmt.Errorf("device certificate %q does not chain to a configured On-Die CA root", leaf.Subject.CommonName)
+		return s.untrusted
+	}
+	return nil
+}
+
+// onDieBound checks that an On-Die certificate names the device: a URI SAN
+// "urn:uuid:<uuid>" or the subject serialNumber. (Intel binds its On-Die
+// certificates to the platform's UPID; the UUID binding is how amtsim and
+// integrator CAs that know the UUID express it.)
+func onDieBound(leaf *x509.Certificate, u amt.UUID) error {
+	want := u.String()
+	for _, uri := range leaf.URIs {
+		if strings.EqualFold(uri.String(), "urn:uuid:"+want) {
+			return nil
+		}
+	}
+	if strings.EqualFold(leaf.Subject.SerialNumber, want) {
+		return nil
+	}
+	return errors.New("neither a urn:uuid SAN nor the subject serialNumber names the device")
+}
+
+func legacyCipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	}
+}
