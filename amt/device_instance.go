@@ -2,6 +2,7 @@ package amt
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/amtkit/amtkit/wsman"
@@ -9,12 +10,11 @@ import (
 )
 
 // source is an instance as the device sent it, kept by the typed structs that
-// can be Put back: raw is a detached copy of the element, props the wire form
-// of the struct's typed fields when it was read, secrets the secret-valued
-// properties the struct holds as Secret.
+// can be Put back: raw is the element (inside its response document, which it
+// keeps alive; it is copied only when a Put is built), secrets the
+// secret-valued properties the struct holds as Secret.
 type source struct {
 	raw     *etree.Element
-	props   []wsman.Property
 	secrets map[string]Secret
 }
 
@@ -24,18 +24,14 @@ func decodeInstance(el *etree.Element, v any) (*source, error) {
 	if err := wsman.Unmarshal(el, v); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
-	props, err := wsman.MarshalProperties(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return &source{raw: wsman.Detach(el), props: props}, nil
+	return &source{raw: el}, nil
 }
 
 // edited returns a copy of the instance as read in which every property whose
-// wire value in cur (a struct of the same type the source was read into)
-// differs from the value read is replaced — or removed when cur has no value
-// for it. Properties named in force are written from cur even when unchanged;
-// properties named in drop are removed. Everything else, unknown and
+// wire value in cur (a pointer to a struct of the type the source was read
+// into) differs from the value read is replaced — or removed when cur has no
+// value for it. Properties named in force are written from cur even when
+// unchanged; properties named in drop are removed. Everything else, unknown and
 // read-only properties included, is echoed as the device sent it.
 func (s *source) edited(cur any, force, drop []string) (*etree.Element, error) {
 	if s == nil || s.raw == nil {
@@ -45,10 +41,20 @@ func (s *source) edited(cur any, force, drop []string) (*etree.Element, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	was := groupProps(s.props)
+	// The values as read: decode the kept instance again into a fresh value
+	// of cur's type (cheaper than keeping a copy on every read).
+	orig := reflect.New(reflect.TypeOf(cur).Elem())
+	if err := wsman.Unmarshal(s.raw, orig.Interface()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	before, err := wsman.MarshalProperties(orig.Interface())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	was := groupProps(before)
 	is := groupProps(now)
 	out := wsman.Detach(s.raw)
-	for _, name := range propNames(now, s.props) {
+	for _, name := range propNames(now, before) {
 		if slices.Contains(drop, name) {
 			continue
 		}
