@@ -26,7 +26,14 @@ type Reply struct {
 	Fault *Fault
 	// Status is the HTTP status (default 200, or Fault.HTTPStatus).
 	Status int
+	// Hangup closes the connection without answering, after the request was
+	// read in full — what AMT 19+ does when it applies CommitChanges. The
+	// client sees wsman.ErrResponseLost.
+	Hangup bool
 }
+
+// Hangup is a reply that drops the connection without answering.
+func Hangup() Reply { return Reply{Hangup: true} }
 
 // Fault describes a SOAP fault to send.
 type Fault struct {
@@ -459,6 +466,17 @@ func rename(el *etree.Element, t *nsTable) *etree.Element {
 // Write sends rep as the HTTP response to req: status (200, or the fault's),
 // AMT's headers, the body in chunked encoding.
 func (w *Writer) Write(rw http.ResponseWriter, req *Request, rep Reply) error {
+	if rep.Hangup {
+		hj, ok := rw.(http.Hijacker)
+		if !ok {
+			return fmt.Errorf("wsmantest: cannot hang up: %T is not an http.Hijacker", rw)
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
 	b, err := w.Marshal(req, rep)
 	if err != nil {
 		http.Error(rw, "wsmantest: "+err.Error(), http.StatusInternalServerError)

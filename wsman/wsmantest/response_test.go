@@ -217,3 +217,15 @@ func TestEnumerations(t *testing.T) {
 	_, n2, _ := e.Pull(c2, 1)
 	assert.Equal(t, c2, n2)
 }
+
+func TestHangup(t *testing.T) {
+	srv := httptest.NewServer(wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
+		return wsmantest.Hangup()
+	}))
+	defer srv.Close()
+	c, err := wsman.New(srv.URL)
+	require.NoError(t, err)
+	const svc = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_SetupAndConfigurationService"
+	_, err = c.Invoke(context.Background(), svc, "CommitChanges", nil, nil)
+	require.ErrorIs(t, err, wsman.ErrResponseLost)
+}
