@@ -199,7 +199,7 @@ func (d *Device) resetState(full bool) error {
 	st.chain, st.chainStatus, st.adminSetups = nil, 0, 0
 	st.record = nil
 	if full || st.general == nil {
-		st.general = defaultGeneral(&d.cfg, d.realm)
+		st.general = defaultGeneral(&d.cfg, d.fw, d.realm)
 		st.adminUser = adminUserDefault
 		st.adminA1 = a1(adminUserDefault, d.realm, "admin")
 		st.adminDefault, st.adminNetDef = true, true

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/hex"
 	"strconv"
@@ -185,4 +187,31 @@ func mcNonce(t testing.TB) []byte {
 	_, err := rand.Read(b)
 	require.NoError(t, err)
 	return b
+}
+
+// nullSignedCSR builds, with encoding/asn1, a PKCS#10 request around a public
+// key whose private half lives elsewhere (in AMT), with a dummy signature
+// (reference/certs.md §3.5).
+func nullSignedCSR(t testing.TB, pub crypto.PublicKey) []byte {
+	t.Helper()
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	subj, err := asn1.Marshal(pkix.Name{CommonName: "amt.example.com"}.ToRDNSequence())
+	require.NoError(t, err)
+	info, err := asn1.Marshal(struct {
+		Version int
+		Subject asn1.RawValue
+		SPKI    asn1.RawValue
+		Attrs   asn1.RawValue
+	}{0, asn1.RawValue{FullBytes: subj}, asn1.RawValue{FullBytes: spki}, asn1.RawValue{FullBytes: []byte{0xa0, 0x00}}})
+	require.NoError(t, err)
+	csr, err := asn1.Marshal(struct {
+		Info asn1.RawValue
+		Alg  pkix.AlgorithmIdentifier
+		Sig  asn1.BitString
+	}{asn1.RawValue{FullBytes: info},
+		pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}, Parameters: asn1.NullRawValue},
+		asn1.BitString{Bytes: []byte{0}, BitLength: 8}})
+	require.NoError(t, err)
+	return csr
 }

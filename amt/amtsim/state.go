@@ -177,8 +177,8 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func defaultGeneral(cfg *Config, realm string) map[string]string {
-	return map[string]string{
+func defaultGeneral(cfg *Config, fw Firmware, realm string) map[string]string {
+	m := map[string]string{
 		"AMTNetworkEnabled":             "1",
 		"DDNSPeriodicUpdateInterval":    "1440",
 		"DDNSTTL":                       "900",
@@ -204,6 +204,10 @@ func defaultGeneral(cfg *Config, realm string) map[string]string {
 		"ThunderboltDockEnabled":        "0",
 		"WsmanOnlyMode":                 "false",
 	}
+	if fw.Version.Major < 15 {
+		delete(m, "ThunderboltDockEnabled") // R15+
+	}
+	return m
 }
 
 // generalReadOnly are the AMT_GeneralSettings properties a Put may carry but
@@ -229,6 +233,7 @@ func defaultProfile() map[string]string {
 		"ElementName": "Intel(r) AMT 802.1x Profile",
 		"Enabled":     "false",
 		"InstanceID":  profile8021xID,
+		"PxeTimeout":  "0",
 	}
 }
 
