@@ -19,6 +19,7 @@ const (
 	ReasonBundleExpired       Reason = "bundle-expired"        // the only fitting bundle has expired
 	ReasonBundleNotYetValid   Reason = "bundle-not-yet-valid"  // the only fitting bundle is not valid yet
 	ReasonBundleRevoked       Reason = "bundle-revoked"        // the only fitting bundle is revoked (or its CRL unreadable)
+	ReasonBundleUnusable      Reason = "bundle-unusable"       // the bundle cannot sign for AMT (no key, not RSA)
 	ReasonUnknownPID          Reason = "unknown-pid"           // a PSK hello whose PID is not in the PSK store
 	ReasonPIDUsed             Reason = "pid-used"              // a PSK hello whose PID/PPS pair was used already
 	ReasonPSKNotConfigured    Reason = "psk-not-configured"    // a PSK hello but no PSK store
