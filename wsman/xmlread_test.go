@@ -23,7 +23,8 @@ func etreeRead(b []byte) (*etree.Document, error) {
 }
 
 // canonical serialises a document for comparison: document-level white space
-// dropped (our reader does not keep it), adjacent character data merged.
+// and white-space-only text in elements that have element children dropped
+// (our reader does not keep formatting), adjacent character data merged.
 func canonical(t testing.TB, doc *etree.Document) string {
 	cp := doc.Copy()
 	for i := len(cp.Child) - 1; i >= 0; i-- {
@@ -33,6 +34,19 @@ func canonical(t testing.TB, doc *etree.Document) string {
 	}
 	var merge func(e *etree.Element)
 	merge = func(e *etree.Element) {
+		hasElem := false
+		for _, c := range e.Child {
+			if _, ok := c.(*etree.Element); ok {
+				hasElem = true
+			}
+		}
+		if hasElem {
+			for i := len(e.Child) - 1; i >= 0; i-- {
+				if cd, ok := e.Child[i].(*etree.CharData); ok && isSpace(cd.Data) {
+					e.RemoveChildAt(i)
+				}
+			}
+		}
 		for i := 0; i < len(e.Child); i++ {
 			if c, ok := e.Child[i].(*etree.Element); ok {
 				merge(c)
