@@ -409,7 +409,11 @@ func (hc *halfConn) decrypt(record []byte) ([]byte, error) {
 // encrypt appends one protected record (header included) to out.
 func (hc *halfConn) encrypt(out []byte, typ recordType, data []byte, rand io.Reader) ([]byte, error) {
 	start := len(out)
-	out = append(out, byte(typ), byte(hc.version>>8), byte(hc.version), 0, 0)
+	vers := hc.version
+	if vers == 0 {
+		vers = VersionTLS10 // an alert before any version was agreed
+	}
+	out = append(out, byte(typ), byte(vers>>8), byte(vers), 0, 0)
 	if hc.block == nil {
 		out = append(out, data...)
 	} else {
@@ -535,6 +539,9 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		return c.in.err
 	}
 	if err := c.readFromUntil(recordHeaderLen); err != nil {
+		if isTimeout(err) {
+			return err // a read deadline: what was read stays buffered, a later Read resumes
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) && c.rawInput.Len() == 0 {
 			err = io.EOF // a clean close between records
 			if !c.handshakeComplete.Load() {
@@ -568,7 +575,9 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		return c.fail(AlertRecordOverflow, fmt.Errorf("%w: %d-byte record", ErrRecordOverflow, n))
 	}
 	if err := c.readFromUntil(recordHeaderLen + n); err != nil {
-		c.in.err = err
+		if !isTimeout(err) {
+			c.in.err = err
+		}
 		return err
 	}
 	record := c.rawInput.Next(recordHeaderLen + n)
@@ -691,6 +700,11 @@ func (c *Conn) handlePostHandshake() error {
 	c.out.Lock()
 	defer c.out.Unlock()
 	return c.sendAlertLocked(AlertNoRenegotiation)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // verifyDataEqual compares verify_data in constant time.

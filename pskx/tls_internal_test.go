@@ -1,0 +1,189 @@
+package pskx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+func connectedPair(t testing.TB, vers uint16) (*Conn, *Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); ch <- c }()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	sc := <-ch
+	require.NotNil(t, sc)
+	key := amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ")
+	c := ClientPSK(cc, &Config{Identity: []byte("0000037M"), Key: key, MaxVersion: vers})
+	s := ServerPSK(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
+	t.Cleanup(func() { c.Close(); s.Close() })
+	errc := make(chan error, 1)
+	go func() { errc <- s.HandshakeContext(context.Background()) }()
+	require.NoError(t, c.HandshakeContext(context.Background()))
+	require.NoError(t, <-errc)
+	return c, s
+}
+
+// inject writes a handshake message through c's record layer, as a peer that
+// wants to renegotiate would.
+func inject(t *testing.T, c *Conn, msg []byte) {
+	c.out.Lock()
+	defer c.out.Unlock()
+	c.appendHandshake(msg)
+	require.NoError(t, c.flush())
+}
+
+func TestRenegotiationIsRefused(t *testing.T) {
+	for _, vers := range []uint16{VersionTLS10, VersionTLS12} {
+		c, s := connectedPair(t, vers)
+
+		// The server asks for renegotiation: the client answers no_renegotiation
+		// (a warning), which the server ignores, and both carry on.
+		inject(t, s, marshalEmpty(typeHelloRequest))
+		_, err := s.Write([]byte("data after HelloRequest"))
+		require.NoError(t, err)
+		buf := make([]byte, 23)
+		_, err = io.ReadFull(c, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "data after HelloRequest", string(buf))
+
+		// The client sends a new ClientHello: refused the same way.
+		hello := (&clientHelloMsg{vers: VersionTLS12, random: make([]byte, 32), sessionID: []byte{}, cipherSuites: []uint16{0x8c}, compressionMethods: []uint8{0}}).marshal()
+		inject(t, c, hello)
+		_, err = c.Write([]byte("data after ClientHello"))
+		require.NoError(t, err)
+		buf = make([]byte, 22)
+		_, err = io.ReadFull(s, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "data after ClientHello", string(buf))
+		// The server's no_renegotiation reached the client and was ignored there.
+		_, err = s.Write([]byte("ok"))
+		require.NoError(t, err)
+		_, err = io.ReadFull(c, buf[:2])
+		require.NoError(t, err)
+
+		// Any other handshake message after the handshake is fatal.
+		inject(t, s, (&finishedMsg{verifyData: make([]byte, 12)}).marshal())
+		_, err = c.Read(buf)
+		require.ErrorIs(t, err, ErrUnexpectedMessage)
+		require.ErrorIs(t, err, AlertUnexpectedMessage)
+	}
+}
+
+func TestTooManyWarningsOrEmptyRecords(t *testing.T) {
+	c, s := connectedPair(t, VersionTLS12)
+	s.out.Lock()
+	for range maxUselessRecords + 1 {
+		s.appendRecord(recordApplicationData, nil)
+	}
+	require.NoError(t, s.flush())
+	s.out.Unlock()
+	_, err := c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, ErrUnexpectedMessage)
+}
+
+func TestFatalAlertFromPeer(t *testing.T) {
+	c, s := connectedPair(t, VersionTLS11)
+	s.out.Lock()
+	_ = s.sendAlertLocked(AlertInternalError)
+	s.out.Unlock()
+	_, err := c.Read(make([]byte, 1))
+	var ae *AlertError
+	require.ErrorAs(t, err, &ae)
+	assert.True(t, ae.Remote)
+	assert.Equal(t, AlertInternalError, ae.Alert)
+	_, err = s.Write([]byte("x"))
+	assert.ErrorIs(t, err, AlertInternalError, "a fatal alert ends the writer too")
+}
+
+func TestUnexpectedCCSAndEarlyData(t *testing.T) {
+	c, s := connectedPair(t, VersionTLS12)
+	s.out.Lock()
+	s.appendRecord(recordChangeCipherSpec, []byte{1})
+	require.NoError(t, s.flush())
+	s.out.Unlock()
+	_, err := c.Read(make([]byte, 1))
+	require.ErrorIs(t, err, ErrUnexpectedMessage)
+
+	// Application data before the handshake.
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	go func() { _, _ = cc.Write([]byte{23, 3, 1, 0, 1, 'x'}); _, _ = io.Copy(io.Discard, cc) }()
+	srv := ServerPSK(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
+	err = srv.HandshakeContext(context.Background())
+	require.ErrorIs(t, err, ErrUnexpectedMessage)
+}
+
+// fuzzConn serves fuzz input to a handshake: reads return the input, then EOF;
+// writes are discarded.
+type fuzzConn struct {
+	in *bytes.Reader
+}
+
+func (f *fuzzConn) Read(b []byte) (int, error)         { return f.in.Read(b) }
+func (f *fuzzConn) Write(b []byte) (int, error)        { return len(b), nil }
+func (f *fuzzConn) Close() error                       { return nil }
+func (f *fuzzConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (f *fuzzConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (f *fuzzConn) SetDeadline(t time.Time) error      { return nil }
+func (f *fuzzConn) SetReadDeadline(t time.Time) error  { return nil }
+func (f *fuzzConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// serverFlight is a plausible server answer: ServerHello (TLS 1.0, AES128-SHA,
+// renegotiation_info) and ServerHelloDone in one record.
+func serverFlight() []byte {
+	sh := (&serverHelloMsg{vers: VersionTLS10, random: make([]byte, 32), sessionID: []byte{}, cipherSuite: 0x8c, extensions: []extension{{typ: extRenegotiationInfo, data: []byte{0}}}}).marshal()
+	msgs := append(sh, marshalEmpty(typeServerHelloDone)...)
+	return append([]byte{22, 3, 1, 0, byte(len(msgs))}, msgs...)
+}
+
+func clientFlight() []byte {
+	ch := (&clientHelloMsg{vers: VersionTLS12, random: make([]byte, 32), sessionID: []byte{}, cipherSuites: []uint16{0x8c, 0xff}, compressionMethods: []uint8{0}}).marshal()
+	cke := (&clientKeyExchangeMsg{identity: []byte("0000037M")}).marshal()
+	out := append([]byte{22, 3, 1, 0, byte(len(ch))}, ch...)
+	out = append(out, 22, 3, 3, 0, byte(len(cke)))
+	out = append(out, cke...)
+	return append(out, 20, 3, 3, 0, 1, 1)
+}
+
+func FuzzClientHandshakeInput(f *testing.F) {
+	f.Add(serverFlight())
+	f.Add(append(serverFlight(), 20, 3, 1, 0, 1, 1, 22, 3, 1, 0, 16))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := ClientPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
+		err := c.HandshakeContext(context.Background())
+		require.Error(t, err, "random bytes cannot complete a handshake with a MAC-checked Finished")
+	})
+}
+
+func FuzzServerHandshakeInput(f *testing.F) {
+	f.Add(clientFlight())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := ServerPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Rand: zeroReader{}, GetKey: func(_ context.Context, id []byte) (amt.Secret, error) {
+			if len(id) == 0 {
+				return amt.Secret{}, ErrUnknownIdentity
+			}
+			return amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), nil
+		}})
+		err := s.HandshakeContext(context.Background())
+		require.Error(t, err)
+		require.False(t, errors.Is(err, context.Canceled))
+	})
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
