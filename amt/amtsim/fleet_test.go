@@ -125,10 +125,10 @@ func TestFleetRogues(t *testing.T) {
 		return u
 	}
 	for _, tt := range []struct {
-		kind       amtsim.RogueKind
-		onDie      bool // its certificate chains to the On-Die root
-		certUUID   bool // its certificate names the victim's UUID
-		getUUIDOK  bool // GetUuid reports the victim's UUID
+		kind      amtsim.RogueKind
+		onDie     bool // its certificate chains to the On-Die root
+		certUUID  bool // its certificate names the victim's UUID
+		getUUIDOK bool // GetUuid reports the victim's UUID
 	}{
 		{amtsim.RogueNoOnDie, false, false, true},
 		{amtsim.RogueOtherCertificate, true, false, true},

@@ -53,8 +53,12 @@ func TestHelloSender(t *testing.T) {
 	var waits []time.Duration
 	res, err := d.SendHellos(t.Context(), amtsim.HelloOptions{
 		Addr: addr, MaxHellos: 3,
-		Backoff: func(retry int) time.Duration { w := amtsim.DefaultHelloBackoff(retry); waits = append(waits, w); return w },
-		Sleep:   noSleep,
+		Backoff: func(retry int) time.Duration {
+			w := amtsim.DefaultHelloBackoff(retry)
+			waits = append(waits, w)
+			return w
+		},
+		Sleep: noSleep,
 	})
 	require.NoError(t, err)
 	assert.Equal(t, amtsim.HelloResult{Sent: 3, Delivered: 3}, res)
