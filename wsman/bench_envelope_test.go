@@ -69,3 +69,27 @@ func BenchmarkEnvelopeGetFloor(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadXML and BenchmarkReadXMLEtree compare the envelope reader with
+// etree's own (encoding/xml based) reader on the same response.
+func BenchmarkReadXML(b *testing.B) {
+	raw := benchResponse(b)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := readXML(raw, DefaultMaxDepth); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadXMLEtree(b *testing.B) {
+	raw := benchResponse(b)
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := etreeRead(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -15,8 +15,8 @@ import (
 // builds the same etree tree etree.Document.ReadFromBytes builds (elements with
 // their prefixes in Space, attributes, character data, comments, processing
 // instructions; CDATA sections become character data) except that white space
-// between elements (indentation) is not kept, about four times faster than
-// encoding/xml's tokenizer on AMT responses. It refuses what WS-Management
+// between elements (indentation) is not kept, three to four times faster than
+// etree's reader on AMT responses (BenchmarkReadXML vs BenchmarkReadXMLEtree). It refuses what WS-Management
 // never needs: DOCTYPE and every other markup declaration (so no entity can be
 // defined or expanded), references to undefined entities, duplicate attributes,
 // names with more than one colon, characters outside XML's Char production,
