@@ -42,8 +42,9 @@ type Session struct {
 	untrusted  error // set when the device's certificate failed our policy
 	deviceCert []*x509.Certificate
 
-	installed []string // certificate handles installed by this session
-	commitErr error    // CommitChanges' transport error when the reply was lost
+	installed [][]byte   // certificates (DER) installed by this session
+	prevMEBx  amt.Secret // MEBx password recorded by an earlier provisioning
+	commitErr error      // CommitChanges' transport error when the reply was lost
 
 	// What identify learnt.
 	firmware amt.Version
@@ -321,6 +322,7 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 		// certificates so the old ones can be revoked once the new ones are in.
 		rec.State = StateNew
 		rec.Done = 0
+		s.prevMEBx = rec.MEBxPassword
 		rec.AdminPassword, rec.MEBxPassword = amt.Secret{}, amt.Secret{}
 	}
 	s.rec = rec

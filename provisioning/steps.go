@@ -141,8 +141,9 @@ func (s *Session) configure(ctx context.Context) (string, error) {
 	rec, prof := s.rec, s.profile
 	// Secrets are generated and recorded before they are sent, so a session that
 	// dies after the device took them still knows them.
+	prevMEBx := s.prevMEBx
 	var err error
-	if rec.MEBxPassword.IsZero() {
+	if rec.MEBxPassword.IsZero() || (!s.resumed && !rec.Done.Has(DoneMEBxPassword)) {
 		if rec.MEBxPassword, err = s.secret(prof.MEBxPassword); err != nil {
 			return "", err
 		}
@@ -167,16 +168,25 @@ func (s *Session) configure(ctx context.Context) (string, error) {
 	}
 
 	if !rec.Done.Has(DoneMEBxPassword) {
+		what := "MEBx password"
 		err := s.dev.SetMEBxPassword(ctx, rec.MEBxPassword)
 		switch {
 		case err == nil:
-		case s.resumed && errors.Is(err, amt.StatusNotPermitted):
-			// An earlier attempt of this session set it (the policy allows one
-			// change from the default); the recorded password is the one.
+		case errors.Is(err, amt.StatusNotPermitted) && s.resumed:
+			// An earlier attempt of this session set it (the default policy
+			// allows one change from the factory default): the recorded
+			// password is the one.
+			what = "MEBx password (set by the earlier attempt)"
+		case errors.Is(err, amt.StatusNotPermitted):
+			// The MEBx password is no longer the factory default (set in MEBx,
+			// by setup.bin or an earlier provisioning) and the policy allows no
+			// change. CommitChanges only needs it changed from the default.
+			rec.MEBxPassword = prevMEBx
+			what = "MEBx password already changed from the default; left as it is"
 		default:
 			return strings.Join(did, ", "), fmt.Errorf("SetMEBxPassword: %w", err)
 		}
-		if err := mark(DoneMEBxPassword, "MEBx password"); err != nil {
+		if err := mark(DoneMEBxPassword, what); err != nil {
 			return "", err
 		}
 	}
@@ -329,7 +339,7 @@ func (s *Session) configureTLS(ctx context.Context, mark func(Done, string) erro
 		if err != nil {
 			return err
 		}
-		s.installed = append(s.installed, dc.Handle)
+		s.installed = append(s.installed, dc.DER)
 		if err := mark(DoneKeyPair|DoneTLSCertificate, "TLS certificate"); err != nil {
 			return err
 		}
@@ -406,7 +416,7 @@ func (s *Session) configure8021X(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.installed = append(s.installed, dc.Handle)
+	s.installed = append(s.installed, dc.DER)
 	st, err := s.dev.IEEE8021xSettings(ctx)
 	if err != nil {
 		return err
@@ -592,10 +602,10 @@ func (s *Session) revokeSuperseded(ctx context.Context) int {
 	n := 0
 	for i := range s.rec.Certificates {
 		dc := &s.rec.Certificates[i]
-		if dc.Revoked || s.isInstalled(dc.Handle) {
+		if dc.Revoked || s.isInstalled(dc.DER) {
 			continue
 		}
-		if cur, ok := s.rec.CurrentCertificate(dc.Purpose); ok && cur.Handle == dc.Handle && !s.replaced(dc.Purpose) {
+		if cur, ok := s.rec.CurrentCertificate(dc.Purpose); ok && bytes.Equal(cur.DER, dc.DER) && !s.replaced(dc.Purpose) {
 			continue
 		}
 		if err := s.p.revoke(ctx, s.rec.UUID, dc); err == nil {
@@ -606,9 +616,9 @@ func (s *Session) revokeSuperseded(ctx context.Context) int {
 	return n
 }
 
-func (s *Session) isInstalled(handle string) bool {
-	for _, h := range s.installed {
-		if h == handle {
+func (s *Session) isInstalled(der []byte) bool {
+	for _, d := range s.installed {
+		if bytes.Equal(d, der) {
 			return true
 		}
 	}
@@ -618,7 +628,7 @@ func (s *Session) isInstalled(handle string) bool {
 // replaced reports whether this session installed a new certificate for p.
 func (s *Session) replaced(p CertificatePurpose) bool {
 	for _, dc := range s.rec.Certificates {
-		if dc.Purpose == p && s.isInstalled(dc.Handle) {
+		if dc.Purpose == p && s.isInstalled(dc.DER) {
 			return true
 		}
 	}

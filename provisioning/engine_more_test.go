@@ -1,0 +1,354 @@
+package provisioning_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+func TestProvisionAgentInitiatedOTP(t *testing.T) {
+	for _, good := range []bool{true, false} {
+		name := map[bool]string{true: "good OTP", false: "bad OTP"}[good]
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			d := h.fleet.Devices()[0]
+			otp := amt.NewSecret("0tp-Agent-42")
+			require.NoError(t, d.StartConfiguration(otp))
+			p := h.provisioner()
+			hello := h.helloFrom(d)
+			sent := otp
+			if !good {
+				sent = amt.NewSecret("0tp-Agent-43")
+			}
+			require.NoError(t, p.ExpectAgentRequest(h.ctx, provisioning.AgentRequest{UUID: d.UUID(), OTP: sent}))
+			rec, err := p.Provision(h.ctx, hello)
+			var otpEvent provisioning.Event
+			for _, e := range h.eventsFor(d.UUID()) {
+				if e.Step == provisioning.StepOTP {
+					otpEvent = e
+				}
+			}
+			if good {
+				require.NoError(t, err)
+				assert.Equal(t, provisioning.StateProvisioned, rec.State)
+				assert.True(t, rec.AgentOTP)
+				assert.Contains(t, otpEvent.Detail, "OTP verified")
+				return
+			}
+			assert.Equal(t, provisioning.ReasonOTPMismatch, provisioning.ReasonOf(err))
+			assert.True(t, errors.Is(err, provisioning.ErrRejected))
+			assert.Equal(t, provisioning.ReasonOTPMismatch, otpEvent.Reason)
+			assert.Eventually(t, func() bool { return !d.Snapshot().NetworkOpen }, 5*time.Second, 5*time.Millisecond,
+				"OTP mismatch must close the provisioning window")
+			assert.NotEqual(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+			// The agent request is spent: a retry is now unexpected and, with the
+			// window closed, cannot connect.
+			_, err = p.Provision(h.ctx, hello)
+			assert.Error(t, err)
+			_, err = d.Hello(0)
+			assert.Error(t, err, "a device whose window is closed sends no hellos")
+		})
+	}
+}
+
+func TestProvisionRequireOTPWithoutAgent(t *testing.T) {
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RequireOTP: true}
+	}})
+	d := h.fleet.Devices()[0]
+	_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	assert.Equal(t, provisioning.ReasonOTPMissing, provisioning.ReasonOf(err))
+}
+
+func TestProvisionPSK(t *testing.T) {
+	pair, err := pskx.GeneratePair(nil)
+	require.NoError(t, err)
+	store := &pskx.MemoryStore{}
+	require.NoError(t, store.Put(context.Background(), pair))
+	h := newHarness(t, harnessOptions{
+		device: func(i int, c *amtsim.Config) {
+			c.Version = amt.MustParseVersion("6.2.10")
+			c.PSK = &pair
+		},
+		config: func(c *provisioning.Config) {
+			c.PSK = store
+			c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true}
+		},
+	})
+	d := h.fleet.Devices()[0]
+	hello := h.helloFrom(d)
+	require.Equal(t, uint16(provisioning.HelloVersionPSK), hello.Hello.Version)
+	rec, err := h.provisioner().Provision(h.ctx, hello)
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+	assert.Equal(t, pair.PID.Compact(), rec.PID)
+	used, err := store.Lookup(context.Background(), pair.PID)
+	require.NoError(t, err)
+	assert.True(t, used.Used)
+	assert.Equal(t, d.UUID(), used.UsedBy)
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+
+	// Unknown PID.
+	other, _ := pskx.GeneratePair(nil)
+	hello.Hello.PID = [8]byte{}
+	copy(hello.Hello.PID[:], other.PID.Compact())
+	_, err = h.provisioner().Provision(h.ctx, hello)
+	assert.Equal(t, provisioning.ReasonUnknownPID, provisioning.ReasonOf(err))
+}
+
+func TestProvisionRogueDevices(t *testing.T) {
+	tests := []struct {
+		name    string
+		kind    amtsim.RogueKind
+		profile provisioning.Profile
+		onDie   bool                // configure the On-Die roots
+		reason  provisioning.Reason // "" = provisioned (with its own secrets)
+	}{
+		{"no On-Die, On-Die required", amtsim.RogueNoOnDie, provisioning.Profile{RequireOnDie: true}, true, provisioning.ReasonDeviceUntrusted},
+		{"other certificate, On-Die required", amtsim.RogueOtherCertificate, provisioning.Profile{RequireOnDie: true}, true, provisioning.ReasonDeviceUntrusted},
+		{"other certificate, On-Die roots known", amtsim.RogueOtherCertificate, provisioning.Profile{}, true, provisioning.ReasonDeviceUntrusted},
+		{"wrong GetUuid", amtsim.RogueWrongUUID, provisioning.Profile{}, false, provisioning.ReasonUUIDMismatch},
+		{"no On-Die, OTP required", amtsim.RogueNoOnDie, provisioning.Profile{RequireOTP: true}, false, provisioning.ReasonOTPMissing},
+		{"UUID alone", amtsim.RogueNoOnDie, provisioning.Profile{}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{
+				template: func(c *amtsim.Config) { c.OnDie = true },
+				config: func(c *provisioning.Config) {
+					c.Profiles[provisioning.DefaultProfileName] = tt.profile
+				},
+			})
+			victim := h.fleet.Devices()[0]
+			if tt.onDie {
+				h.cfg.OnDieRoots = poolOf(h.fleet.OnDieCA().Root())
+			}
+			rogue, err := h.fleet.StartRogue(victim, tt.kind)
+			require.NoError(t, err)
+			// The real device passes the On-Die check.
+			p := h.provisioner()
+			rec, err := p.Provision(h.ctx, h.helloFrom(rogue))
+			if tt.reason == "" {
+				require.NoError(t, err)
+				// Provisioned with its own random secrets only: nothing shared.
+				assert.True(t, rogue.AdminPasswordIs(rec.AdminPassword))
+				findings := provisioning.Audit(h.ctx, h.cfg)
+				assert.True(t, hasFinding(findings, provisioning.AuditUUIDOnly))
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tt.reason, provisioning.ReasonOf(err), "%v", err)
+			assert.True(t, errors.Is(err, provisioning.ErrRejected))
+			assert.NotEqual(t, amt.PostProvisioning, rogue.Snapshot().ProvisioningState)
+			assert.Equal(t, amt.PreProvisioning, victim.Snapshot().ProvisioningState)
+		})
+	}
+}
+
+func TestProvisionOnDieVerified(t *testing.T) {
+	h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) { c.OnDie = true }})
+	h.cfg.OnDieRoots = poolOf(h.fleet.OnDieCA().Root())
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RequireOnDie: true, TLS: &provisioning.TLSProfile{}}
+	d := h.fleet.Devices()[0]
+	rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	assert.True(t, rec.OnDieVerified)
+}
+
+func TestProvisionCommitDrop(t *testing.T) {
+	t.Run("verified", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) {
+			c.Version = amt.MustParseVersion("19.0.5")
+		}})
+		d := h.fleet.Devices()[0]
+		rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+		require.NoError(t, err)
+		assert.Equal(t, provisioning.StateProvisioned, rec.State)
+		var commit provisioning.Event
+		for _, e := range h.eventsFor(d.UUID()) {
+			if e.Step == provisioning.StepCommit {
+				commit = e
+			}
+		}
+		assert.Contains(t, commit.Detail, "connection dropped")
+	})
+	t.Run("unconfirmed", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) {
+			c.Version = amt.MustParseVersion("19.0.5")
+		}})
+		h.cfg.CommitVerifyAttempts = 2
+		d := h.fleet.Devices()[0]
+		p := h.provisioner()
+		// The device goes silent right after the commit.
+		h.cfg.Observer = func(e provisioning.Event) {
+			if e.Step == provisioning.StepCommit {
+				d.SetUnresponsive(true)
+			}
+		}
+		p = h.provisioner()
+		ctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
+		defer cancel()
+		rec, err := p.Provision(ctx, h.helloFrom(d))
+		require.Error(t, err)
+		var cu *provisioning.CommitUnconfirmedError
+		assert.True(t, errors.As(err, &cu), "%v", err)
+		assert.Equal(t, provisioning.ReasonCommitUnconfirmed, provisioning.ReasonOf(err))
+		assert.Equal(t, provisioning.StateFailed, rec.State)
+		assert.True(t, rec.Done.Has(provisioning.DoneCommitSent))
+	})
+}
+
+func TestProvisionUnresponsiveDevice(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	d.SetUnresponsive(true)
+	h.cfg.SessionTimeout = 300 * time.Millisecond
+	rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	assert.Equal(t, provisioning.ReasonTimeout, provisioning.ReasonOf(err), "%v", err)
+	assert.Equal(t, provisioning.StateFailed, rec.State)
+}
+
+func TestProvisionKeyGenerationRetries(t *testing.T) {
+	h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) { c.Behavior.GenerateKeyPairFailures = 3 }})
+	d := h.fleet.Devices()[0]
+	rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+
+	h2 := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) { c.Behavior.GenerateKeyPairFailures = 5 }})
+	h2.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{KeyAttempts: 2, KeyRetryDelay: time.Millisecond}}
+	_, err = h2.provisioner().Provision(h2.ctx, h2.helloFrom(h2.fleet.Devices()[0]))
+	assert.Equal(t, provisioning.ReasonDeviceError, provisioning.ReasonOf(err))
+	assert.True(t, errors.Is(err, amt.StatusPKIGeneratingKeys), "%v", err)
+}
+
+func TestProvisionUsersAnd8021X(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
+		TLS:       &provisioning.TLSProfile{},
+		Users:     []provisioning.UserAccount{{Name: "helpdesk", Password: amt.NewSecret("H3lp-desk!"), Realms: []amt.Realm{amt.RealmRemoteControl, amt.RealmGeneralInfo}, Access: amt.AccessNetwork}},
+		IEEE8021X: &provisioning.IEEE8021XProfile{},
+	}
+	d := h.fleet.Devices()[0]
+	rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	snap := d.Snapshot()
+	var users []string
+	for _, u := range snap.Users {
+		if !u.System {
+			users = append(users, u.User)
+		}
+	}
+	assert.Equal(t, []string{"helpdesk"}, users)
+	require.NotNil(t, snap.IEEE8021xClient)
+	c, ok := rec.CurrentCertificate(provisioning.PurposeIEEE8021X)
+	require.True(t, ok)
+	assert.Equal(t, snap.IEEE8021xClient.Raw, c.DER)
+}
+
+func TestProvisionDuplicateHello(t *testing.T) {
+	h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) { c.Behavior.Latency = 20 * time.Millisecond }})
+	d := h.fleet.Devices()[0]
+	p := h.provisioner()
+	hello := h.helloFrom(d)
+	p.HandleHello(h.ctx, hello)
+	require.Eventually(t, func() bool { return p.InSession(d.UUID()) }, 5*time.Second, time.Millisecond)
+	_, err := p.Provision(h.ctx, hello)
+	assert.ErrorIs(t, err, provisioning.ErrDuplicateSession)
+	p.HandleHello(h.ctx, hello) // dropped, reported
+	p.Wait()
+	dup := 0
+	for _, e := range h.eventsFor(d.UUID()) {
+		if e.Reason == provisioning.ReasonDuplicateSession {
+			dup++
+		}
+	}
+	assert.Equal(t, 1, dup)
+	rec, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+}
+
+func TestProvisionerRestartResumes(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	ctx, cancel := context.WithCancel(h.ctx)
+	// Stop the first provisioner right after TLS is bound.
+	h.cfg.Observer = func(e provisioning.Event) {
+		if e.Step == provisioning.StepConfigure || e.Step == provisioning.StepCommit {
+			return
+		}
+		if e.Step == provisioning.StepIdentify {
+			cancel()
+		}
+	}
+	_, err := h.provisioner().Provision(ctx, h.helloFrom(d))
+	require.Error(t, err)
+	rec, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.False(t, rec.State.Final() && rec.State == provisioning.StateProvisioned)
+
+	// A new provisioner on the same store resumes it from the record.
+	h.cfg.Observer = nil
+	rec.State = provisioning.StateIdentified // as left by a crash (not a clean failure)
+	require.NoError(t, h.store.Save(h.ctx, rec))
+	p2 := h.provisioner()
+	require.NoError(t, p2.Resume(h.ctx))
+	rec, err = h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+	assert.True(t, d.AdminPasswordIs(rec.AdminPassword))
+}
+
+func TestProvisionConcurrent100(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 devices")
+	}
+	h := newHarness(t, harnessOptions{n: 100})
+	p := h.provisioner()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(h.ctx)
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, ln, func(l *provisioning.HelloListener) { l.PerSourceBurst = -1 }) }()
+	_, err = h.fleet.SendHellos(h.ctx, amtsim.HelloOptions{Addr: ln.Addr().String(), MaxHellos: 1})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		recs, _ := h.store.List(h.ctx)
+		done := 0
+		for _, r := range recs {
+			if r.State.Final() {
+				done++
+			}
+		}
+		return done == 100
+	}, 120*time.Second, 50*time.Millisecond)
+	cancel()
+	require.NoError(t, <-served)
+	recs, err := h.store.List(h.ctx)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		assert.Equal(t, provisioning.StateProvisioned, r.State, "%s: %s", r.UUID, r.LastError)
+		assert.False(t, seen[r.AdminPassword.Reveal()], "admin passwords must differ per device")
+		seen[r.AdminPassword.Reveal()] = true
+	}
+	for _, d := range h.fleet.Devices() {
+		assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+	}
+}
+
+var _ = sync.Mutex{}

@@ -1,0 +1,97 @@
+package provisioning_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/wsman"
+)
+
+// localDevice starts a simulated device and returns an amt.Device signed in
+// over the local (LMS) port with the given account.
+func localDevice(t *testing.T, cfg amtsim.Config) (*amtsim.Device, func(user string, pw amt.Secret) *amt.Device) {
+	t.Helper()
+	cfg.Keys = amtsim.PoolKeys(testKeys())
+	d, err := amtsim.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, d.Start(context.Background()))
+	t.Cleanup(func() { d.Close() })
+	return d, func(user string, pw amt.Secret) *amt.Device {
+		c, err := wsman.New(d.HTTPEndpoint(), wsman.WithDigestAuth(user, pw.Reveal()))
+		require.NoError(t, err)
+		return amt.NewDevice(c)
+	}
+}
+
+func TestActivateACM(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, login := localDevice(t, amtsim.Config{
+		TrustedDNSSuffix: "contoso.com",
+		UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+	})
+	var events []provisioning.Event
+	opts := provisioning.HostBasedOptions{UUID: sim.UUID(), TrustedHashes: []amt.CertHash{root}, Observer: func(e provisioning.Event) { events = append(events, e) }}
+	pw := amt.NewSecret("N3w-Admin-pw")
+	dev := login(sim.LocalSystemAccount())
+	require.NoError(t, provisioning.ActivateACM(context.Background(), dev, chain.Bundle, pw, opts))
+	snap := sim.Snapshot()
+	assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
+	assert.Equal(t, amt.ControlModeACM, snap.ControlMode)
+	assert.True(t, sim.AdminPasswordIs(pw))
+	require.Len(t, events, 1)
+	assert.Equal(t, provisioning.StepActivate, events[0].Step)
+	assert.NoError(t, events[0].Err)
+
+	// A second activation is refused before anything is sent.
+	err := provisioning.ActivateACM(context.Background(), dev, chain.Bundle, pw, opts)
+	assert.ErrorIs(t, err, provisioning.ErrAlreadyActivated)
+	assert.Equal(t, provisioning.ReasonWrongState, provisioning.ReasonOf(err))
+}
+
+func TestActivateACMUntrustedRoot(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	sim, login := localDevice(t, amtsim.Config{TrustedDNSSuffix: "contoso.com"})
+	dev := login(sim.LocalSystemAccount())
+	// Without a hash list the chain goes to the device, which refuses it.
+	err := provisioning.ActivateACM(context.Background(), dev, chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
+	require.Error(t, err)
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
+	// With the device's hash list it is refused before sending.
+	err = provisioning.ActivateACM(context.Background(), dev, chain.Bundle, amt.NewSecret("N3w-Admin-pw"),
+		provisioning.HostBasedOptions{TrustedHashes: []amt.CertHash{{Alg: amt.HashSHA256, Sum: make([]byte, 32)}}})
+	assert.Equal(t, provisioning.ReasonNoMatchingRoot, provisioning.ReasonOf(err))
+}
+
+func TestActivateCCMThenUpgrade(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, login := localDevice(t, amtsim.Config{
+		TrustedDNSSuffix: "contoso.com",
+		UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+	})
+	pw := amt.NewSecret("N3w-Admin-pw")
+	require.NoError(t, provisioning.ActivateCCM(context.Background(), login(sim.LocalSystemAccount()), pw, provisioning.HostBasedOptions{}))
+	assert.Equal(t, amt.ControlModeCCM, sim.Snapshot().ControlMode)
+	admin := login("admin", pw)
+	require.NoError(t, provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{}))
+	assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
+	err := provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{})
+	assert.True(t, errors.Is(err, provisioning.ErrNotClientMode))
+}
+
+func TestActivateACMRefusesNonRSAKey(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", LeafECDSA: true, Keys: testKeys()})
+	sim, login := localDevice(t, amtsim.Config{})
+	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
+	assert.Equal(t, provisioning.ReasonBundleUnusable, provisioning.ReasonOf(err))
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
+}
