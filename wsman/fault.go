@@ -29,50 +29,53 @@ func (q QName) String() string {
 var (
 	// ErrDestinationUnreachable (WS-Addressing): on AMT this usually means the
 	// class does not exist on this SKU or firmware.
-	ErrDestinationUnreachable = &FaultCode{QName{NSAddressing, "DestinationUnreachable"}}
+	ErrDestinationUnreachable = &FaultCode{name: QName{NSAddressing, "DestinationUnreachable"}}
 	// ErrActionNotSupported (WS-Addressing): the server does not implement the
 	// action (e.g. an unknown method).
-	ErrActionNotSupported = &FaultCode{QName{NSAddressing, "ActionNotSupported"}}
+	ErrActionNotSupported = &FaultCode{name: QName{NSAddressing, "ActionNotSupported"}}
 	// ErrInvalidMessageInformationHeader (WS-Addressing).
-	ErrInvalidMessageInformationHeader = &FaultCode{QName{NSAddressing, "InvalidMessageInformationHeader"}}
+	ErrInvalidMessageInformationHeader = &FaultCode{name: QName{NSAddressing, "InvalidMessageInformationHeader"}}
 	// ErrAccessDenied (WS-Management).
-	ErrAccessDenied = &FaultCode{QName{NSWSMan, "AccessDenied"}}
+	ErrAccessDenied = &FaultCode{name: QName{NSWSMan, "AccessDenied"}}
 	// ErrAlreadyExists (WS-Management): Create of an instance that exists.
-	ErrAlreadyExists = &FaultCode{QName{NSWSMan, "AlreadyExists"}}
+	ErrAlreadyExists = &FaultCode{name: QName{NSWSMan, "AlreadyExists"}}
 	// ErrInternalError (WS-Management): AMT's fault for feature errors of
 	// intrinsic operations; see [Fault.AMTStatus].
-	ErrInternalError = &FaultCode{QName{NSWSMan, "InternalError"}}
+	ErrInternalError = &FaultCode{name: QName{NSWSMan, "InternalError"}}
 	// ErrInvalidSelectors (WS-Management).
-	ErrInvalidSelectors = &FaultCode{QName{NSWSMan, "InvalidSelectors"}}
+	ErrInvalidSelectors = &FaultCode{name: QName{NSWSMan, "InvalidSelectors"}}
 	// ErrInvalidParameter (WS-Management).
-	ErrInvalidParameter = &FaultCode{QName{NSWSMan, "InvalidParameter"}}
+	ErrInvalidParameter = &FaultCode{name: QName{NSWSMan, "InvalidParameter"}}
 	// ErrSchemaValidationError (WS-Management).
-	ErrSchemaValidationError = &FaultCode{QName{NSWSMan, "SchemaValidationError"}}
+	ErrSchemaValidationError = &FaultCode{name: QName{NSWSMan, "SchemaValidationError"}}
 	// ErrTimedOut (WS-Management): the operation exceeded OperationTimeout.
-	ErrTimedOut = &FaultCode{QName{NSWSMan, "TimedOut"}}
+	ErrTimedOut = &FaultCode{name: QName{NSWSMan, "TimedOut"}}
 	// ErrEncodingLimit (WS-Management): e.g. MaxEnvelopeSize too small.
-	ErrEncodingLimit = &FaultCode{QName{NSWSMan, "EncodingLimit"}}
+	ErrEncodingLimit = &FaultCode{name: QName{NSWSMan, "EncodingLimit"}}
 	// ErrUnsupportedFeature (WS-Management).
-	ErrUnsupportedFeature = &FaultCode{QName{NSWSMan, "UnsupportedFeature"}}
+	ErrUnsupportedFeature = &FaultCode{name: QName{NSWSMan, "UnsupportedFeature"}}
 	// ErrCannotProcessFilter (WS-Enumeration).
-	ErrCannotProcessFilter = &FaultCode{QName{NSEnumeration, "CannotProcessFilter"}}
+	ErrCannotProcessFilter = &FaultCode{name: QName{NSEnumeration, "CannotProcessFilter"}}
 	// ErrInvalidEnumerationContext (WS-Enumeration): the context expired or was
 	// released.
-	ErrInvalidEnumerationContext = &FaultCode{QName{NSEnumeration, "InvalidEnumerationContext"}}
+	ErrInvalidEnumerationContext = &FaultCode{name: QName{NSEnumeration, "InvalidEnumerationContext"}}
 	// ErrMustUnderstand (SOAP Code): a mustUnderstand header was not understood
 	// (AMT answers an OptionSet with mustUnderstand="true" this way).
-	ErrMustUnderstand = &FaultCode{QName{NSSOAP, "MustUnderstand"}}
+	ErrMustUnderstand = &FaultCode{name: QName{NSSOAP, "MustUnderstand"}}
 	// ErrSender (SOAP Code): the request was at fault.
-	ErrSender = &FaultCode{QName{NSSOAP, "Sender"}}
+	ErrSender = &FaultCode{name: QName{NSSOAP, "Sender"}}
 	// ErrReceiver (SOAP Code): the server was at fault.
-	ErrReceiver = &FaultCode{QName{NSSOAP, "Receiver"}}
+	ErrReceiver = &FaultCode{name: QName{NSSOAP, "Receiver"}}
 )
 
 // FaultCode is a sentinel that matches faults by code or subcode QName; see the
 // Err… variables.
-type FaultCode struct{ Name QName }
+type FaultCode struct{ name QName }
 
-func (c *FaultCode) Error() string { return "wsman: fault " + c.Name.Local }
+// QName returns the code or subcode the sentinel stands for.
+func (c *FaultCode) QName() QName { return c.name }
+
+func (c *FaultCode) Error() string { return "wsman: fault " + c.name.Local }
 
 // Fault is a SOAP fault returned by the server. It is an error; use errors.As to
 // read it and errors.Is with the subcode sentinels ([ErrAlreadyExists] …).
@@ -138,11 +141,11 @@ func (f *Fault) Is(target error) bool {
 	if !ok {
 		return false
 	}
-	if f.Code == c.Name {
+	if f.Code == c.name {
 		return true
 	}
 	for _, s := range f.Subcodes {
-		if s == c.Name {
+		if s == c.name {
 			return true
 		}
 	}

@@ -206,13 +206,15 @@ func InsecureSkipVerify() TLSPolicy {
 	return TLSPolicy{name: "insecure-skip-verify", insecure: true}
 }
 
-// legacySuites are the RSA key-exchange suites old AMT firmware offers.
-var legacySuites = []uint16{
-	tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-	tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+// legacySuites returns the RSA key-exchange suites old AMT firmware offers.
+func legacySuites() []uint16 {
+	return []uint16{
+		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	}
 }
 
 // tlsConfig builds the client tls.Config for the policy and options.
@@ -233,7 +235,7 @@ func (c *config) tlsConfig(serverName string) *tls.Config {
 		for _, s := range tls.CipherSuites() {
 			suites = append(suites, s.ID)
 		}
-		tc.CipherSuites = append(suites, legacySuites...)
+		tc.CipherSuites = append(suites, legacySuites()...)
 	}
 	if c.minTLS != 0 {
 		tc.MinVersion = c.minTLS

@@ -1,7 +1,6 @@
 package wsmantest
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -199,9 +198,6 @@ func (r *Request) MustUnderstand() []wsman.QName {
 	}
 	return out
 }
-
-// ErrNotWSMan: the HTTP request is not a POST of a SOAP envelope.
-var ErrNotWSMan = errors.New("wsmantest: not a WS-Management request")
 
 func isTrue(s string) bool { return s == "true" || s == "1" }
 
