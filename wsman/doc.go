@@ -42,6 +42,8 @@
 // [Prop], [PropEPR] and [PropArray], or from a struct with [Marshal]; read them
 // with [Fields] or into a struct with [Unmarshal]. [EPR] and [SelectorSet]
 // model endpoint references and selectors, EPR-valued selectors included.
+// [Detach] moves an element between documents with the namespace declarations
+// it inherited (Put uses it, so an instance read with Get can be sent back).
 //
 // # Errors
 //
@@ -64,7 +66,8 @@
 // each call is one HTTP exchange; a stale nonce is retried once; a 401 to a
 // request that carried credentials is returned at once as [ErrUnauthorized] —
 // never retried, so that a wrong password cannot lock the account.
-// Credentials never appear in errors or logs.
+// Credentials never appear in errors or logs. [ParseDigestChallenge] and
+// [HTTPError.DigestRealm] read a device's realm from a 401.
 //
 // # TLS
 //
