@@ -193,6 +193,7 @@ func TestDigestWrongPasswordFailsAtOnce(t *testing.T) {
 		assert.Equal(t, 401, he.StatusCode)
 		require.NotEmpty(t, he.Challenges)
 		assert.Contains(t, he.Challenges[0], auth.RealmName())
+		assert.Equal(t, "text/html", he.Header.Get("Content-Type"))
 		assert.NotContains(t, err.Error(), "wrong-password-123")
 	}
 	st := auth.Stats()

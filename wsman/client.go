@@ -526,7 +526,8 @@ func (c *Client) interpret(r *rawResponse, msgID, expect string) (*Response, err
 }
 
 func httpError(r *rawResponse) *HTTPError {
-	e := &HTTPError{StatusCode: r.status, Status: strconv.Itoa(r.status) + " " + http.StatusText(r.status), ContentType: r.header.Get("Content-Type")}
+	e := &HTTPError{StatusCode: r.status, Status: strconv.Itoa(r.status) + " " + http.StatusText(r.status),
+		ContentType: r.header.Get("Content-Type"), Header: r.header}
 	if r.status == http.StatusUnauthorized {
 		e.Challenges = r.header.Values("WWW-Authenticate")
 	}

@@ -3,6 +3,7 @@ package wsman
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -78,6 +79,9 @@ type HTTPError struct {
 	// Challenges are the WWW-Authenticate values of a 401 (challenges are not
 	// secret; credentials never appear here).
 	Challenges []string
+	// Header holds the response headers (e.g. AMT's Server header names the
+	// firmware version even on a 401).
+	Header http.Header
 	// Body is the start of the response body (at most 512 bytes), for
 	// diagnostics.
 	Body string
