@@ -309,14 +309,11 @@ func (f *Fleet) SendHellos(ctx context.Context, o HelloOptions) ([]HelloResult, 
 			}
 			defer func() { <-sem }()
 			oo := o
-			oo.OnSent = func(retry int, src net.Addr, err error) {
+			oo.onConnect = func(src net.Addr) {
 				if ap, ok := addrPort(src); ok {
 					f.mu.Lock()
 					f.bySource[ap] = d
 					f.mu.Unlock()
-				}
-				if o.OnSent != nil {
-					o.OnSent(retry, src, err)
 				}
 			}
 			res[i], errs[i] = d.SendHellos(ctx, oo)

@@ -33,6 +33,11 @@ type HelloOptions struct {
 	// connection's local (source) address (nil if the dial failed) and the
 	// error, if any.
 	OnSent func(retry int, source net.Addr, err error)
+
+	// onConnect is called with the source address as soon as a hello's
+	// connection is up, before anything is written ([Fleet] records it there
+	// so that a listener can look the source up as soon as it accepts).
+	onConnect func(source net.Addr)
 }
 
 // HelloResult reports what [Device.SendHellos] did.
@@ -151,7 +156,7 @@ func (d *Device) SendHellos(ctx context.Context, o HelloOptions) (HelloResult, e
 		if err != nil {
 			return res, fmt.Errorf("amtsim: encoding hello: %w", err)
 		}
-		src, err := sendOne(ctx, dial, o.Addr, b)
+		src, err := sendOne(ctx, dial, o.Addr, b, o.onConnect)
 		res.Sent++
 		if err == nil {
 			res.Delivered++
@@ -189,12 +194,15 @@ func (d *Device) dialFromDevice(ctx context.Context, network, addr string) (net.
 	return dl.DialContext(ctx, network, addr)
 }
 
-func sendOne(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addr string, b []byte) (net.Addr, error) {
+func sendOne(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addr string, b []byte, onConnect func(net.Addr)) (net.Addr, error) {
 	c, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	src := c.LocalAddr()
+	if onConnect != nil {
+		onConnect(src)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetWriteDeadline(dl)
 	} else {

@@ -1,0 +1,122 @@
+// Package amtsim is a simulated Intel AMT device for tests, examples and
+// benchmarks. It behaves like firmware, rules included: it refuses what real
+// firmware refuses, so code tested against it is tested against the rules
+// and not against itself.
+//
+// No library package imports amtsim; tests (as external _test packages) and
+// examples do.
+//
+// # A device
+//
+// [New] makes a [Device] from a [Config] whose zero value is a usable AMT
+// 16.1.25 device in pre-provisioning: random UUID and digest realm, the
+// factory root-certificate hashes, MEBx password "admin". [Device.Start]
+// binds two listeners on 127.0.0.1 (by default on ephemeral ports):
+//
+//   - the 16993 role ([Device.TLSEndpoint]), TLS. Before provisioning it is
+//     the remote-configuration port: the client must present a provisioning
+//     certificate chain, which the device checks before any WS-Man byte is
+//     read (see Rules); a PSK device ([Config.PSK], firmware before 11) speaks
+//     TLS-PSK here instead, with pskx's server side. After provisioning it
+//     serves the TLS certificate installed through AMT_TLSCredentialContext
+//     once CommitChanges applied it, and requires HTTP digest.
+//   - the 16992 role ([Device.HTTPEndpoint]), plain HTTP with digest. It also
+//     stands in for the host's LMS port: the local system account
+//     ([Device.LocalSystemAccount], "$$OsAdmin") reaches host-based setup
+//     here. Remote users reach it once provisioned, unless TLS is enabled
+//     without AcceptNonSecureConnections.
+//
+// Both serve WS-Management at /wsman with the classes provisioning and
+// certificate management use (reference/amt-classes.md): general settings,
+// software identity, setup and configuration, host-based setup,
+// authorization, time synchronization, public-key management, certificates,
+// key pairs, TLS setting data and credential context, 802.1X settings,
+// profile and credential contexts. Responses are shaped as AMT shapes them
+// (wsman/wsmantest's writer): alphabetical properties, empty ones omitted,
+// method outputs in MOF order with ReturnValue last, …Response actions,
+// RelatesTo, PT_STATUS return codes, and faults as AMT sends them (HTTP 500
+// InternalError with "AMT-STATUS n", HTTP 400 AlreadyExists and
+// DestinationUnreachable). A test shows the shapes match the recorded
+// responses in ../shared/vectors/wsman-responses.
+//
+// [Device.Snapshot] returns a read-only copy of the state — provisioning
+// state, control mode, root-hash table, certificates, keys, TLS settings,
+// ACL entries, the TLS handshakes seen and the chain used to provision —
+// for assertions. Secrets are not in it; [Device.AdminPasswordIs] and
+// [Device.MEBxPasswordIs] compare.
+//
+// # Firmware versions
+//
+// [Config.Version] selects the behaviour listed in [Firmware] ([FirmwareFor]):
+// bare-metal remote configuration from 3.0 (2.2 and 2.6 only after a local
+// agent's [Device.StartConfiguration]); PSK hellos until 11; TLS 1.0–1.1 with
+// RSA key exchange before 12 and TLS 1.2 only from 12; SHA-1 and RSA keys
+// under 2048 bits refused from 16 (and on 15 unless [Config.Legacy15]);
+// CommitChanges dropping the connection and a device certificate without a
+// host name from 19; SigningAlgorithm 3 (RSA SHA-384) from 21; RSA keys
+// refused for TLS and ECC P-384 key generation from 22.
+//
+// # Rules
+//
+// A remote-configuration client chain (leaf first, root included) and a chain
+// injected with AddNextCertInChain before AdminSetup or UpgradeClientToAdmin
+// pass the same checks, in this order ([Rule]):
+//
+//  1. the hash of the last certificate is an active entry of the device's
+//     root-hash table (SHA-1, -256, -384 or -512; SHA-1 entries are ignored on
+//     strict firmware);
+//  2. each certificate is issued by the next one (names, CA flag, signature);
+//  3. SHA-2 signatures (SHA-1 only before 16; MD5 never), root included on
+//     strict firmware;
+//  4. an RSA leaf, and RSA keys of 2048 bits or more on strict firmware;
+//  5. the leaf and intermediates are valid by the device's clock;
+//  6. the leaf has the EKU 2.16.840.1.113741.1.2.3 or the subject OU
+//     "Intel(R) Client Setup Certificate" (exact, case-sensitive), and
+//     serverAuth if it lists extended key usages at all;
+//  7. the leaf's CN (or a DNS SAN) matches the device's DNS suffix — the
+//     trusted (MEBx) suffix when set, else the DHCP option 15 one — by the
+//     documented firmware rule: equal to or below the certificate's domain,
+//     the last two labels sufficing for .com and .net, never at or above a
+//     public suffix. This rule is implemented here independently of
+//     amt.MatchDNSSuffix and the certs package; a test and a fuzz target
+//     compare the two.
+//
+// A violation aborts the TLS handshake with an alert (and is recorded with
+// its [*RuleError] in the snapshot's Handshakes); for AdminSetup it returns
+// 5 (AuthFailed). AdminSetup also verifies the RSA PKCS#1 v1.5 signature
+// over ConfigurationNonce ‖ McNonce with the leaf's key; the nonce is
+// replaced after every use, so a signature never works twice.
+//
+// # Failure modes
+//
+// [Behavior] switches on what real firmware does on a bad day: CommitChanges
+// dropping the connection (default from 19), GenerateKeyPair failing with
+// PT_STATUS 2061 a number of times, latency, dropped connections (before or
+// after the request took effect), a second AdminSetup wedging the device,
+// the device going silent after its first hello. [Rogue] makes an impostor
+// that sends another device's UUID.
+//
+// # Hellos
+//
+// [Device.SendHellos] sends version 3 hellos (the active root hashes) or, for
+// a PSK device, version 2 hellos (the PID) to a provisioning server, with the
+// retry counter and the firmware's back-off ([DefaultHelloBackoff]); the
+// sleep is injectable so tests run instantly, and ctx cancels.
+//
+// # Fleets
+//
+// [StartFleet] starts many devices at once — cheaply: keys come from a pool
+// of pre-generated test keys ([DefaultKeys]) and each device costs tens of
+// kilobytes idle. Each device gets its own loopback address 127.a.b.c where
+// the platform allows it, so the source address of its hellos identifies it
+// and a provisioning engine can connect back to it; [Fleet.Lookup],
+// [Fleet.Resolve] and [Fleet.DialContext] map hello sources (or UUIDs, with
+// [Fleet.Device]) to the device's listeners, also when every device shares
+// 127.0.0.1. [Fleet.StartRogue] adds impostors.
+//
+// # Not for production
+//
+// The keys are public test keys, the On-Die CA ([OnDieCA]) is a throw-away
+// stand-in, and many firmware details are documented nowhere and simulated
+// by choice; docs/amtsim.md lists what is enforced and what is not.
+package amtsim
