@@ -693,7 +693,7 @@ func TestRecordAccessors(t *testing.T) {
 	u := amt.UUID{0x46, 0x73, 0x22, 0x73, 0xdc, 0x23, 0x2f, 0x43, 0xa9, 0x8a, 0x13, 0xd3, 0x79, 0x82, 0xd8, 0x55}
 	r.SetPowerPackage(u)
 	raw, _ := r.Get(pskx.VarPowerPackage)
-	assert.Equal(t, "73227346" + "23dc" + "432f" + "a98a13d37982d855", hex.EncodeToString(raw), "EFI byte order")
+	assert.Equal(t, "73227346"+"23dc"+"432f"+"a98a13d37982d855", hex.EncodeToString(raw), "EFI byte order")
 	require.NoError(t, r.SetStaticIPv4(pskx.StaticIPv4{Address: netip.MustParseAddr("10.0.0.2")}))
 	raw, _ = r.Get(pskx.VarStaticIPv4)
 	assert.Equal(t, append([]byte{2, 0, 0, 10}, make([]byte, 16)...), raw)

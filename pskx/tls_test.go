@@ -219,11 +219,11 @@ func TestHandshakeFailures(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	pair := intelPair(t)
 	for name, cfg := range map[string]*pskx.Config{
-		"no key":         {Identity: []byte("0000037M")},
-		"unknown suite":  {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{0x002f}},
-		"empty suites":   {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{}},
-		"bad versions":   {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: pskx.VersionTLS12, MaxVersion: pskx.VersionTLS10},
-		"SSL 3":          {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: 0x0300},
+		"no key":        {Identity: []byte("0000037M")},
+		"unknown suite": {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{0x002f}},
+		"empty suites":  {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{}},
+		"bad versions":  {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: pskx.VersionTLS12, MaxVersion: pskx.VersionTLS10},
+		"SSL 3":         {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: 0x0300},
 		"long identity": {Identity: make([]byte, 70000), Key: amt.NewSecret("k")},
 	} {
 		cc, _ := tcpPair(t)
