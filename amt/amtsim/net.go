@@ -170,6 +170,9 @@ func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
 		MaxVersion: d.fw.MaxTLS,
 		Rand:       d.rand,
 		Time:       d.clock,
+		// Every connection shows its certificates: a resumed session would
+		// skip the firmware rules.
+		SessionTicketsDisabled: true,
 	}
 	if d.fw.MaxTLS < tls.VersionTLS12 {
 		base.CipherSuites = legacySuites
