@@ -46,7 +46,7 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 
 func TestFirmwareBoundaries(t *testing.T) {
 	for _, tt := range []struct {
-		version                           string
+		version                            string
 		rcfg, agentOnly, psk, strict, drop bool
 	}{
 		{"2.5.0", false, false, true, false, false},
