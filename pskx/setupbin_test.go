@@ -760,3 +760,33 @@ func FuzzDecodeSetupFile(f *testing.F) {
 		require.Equal(t, out, out2, "encoding is canonical")
 	})
 }
+
+func TestMoreAccessorsRoundTrip(t *testing.T) {
+	r := validRecord(t)
+	require.NoError(t, r.SetConfigServerFQDN("rcs.example.com"))
+	require.NoError(t, r.SetUserCertsConfig(pskx.UserCertsDelete))
+	require.NoError(t, r.SetIdleTimeout(65535))
+	require.NoError(t, r.SetBool(pskx.VarKVM, true))
+	require.NoError(t, r.SetBool(pskx.VarRemoteConfiguration, false))
+	f := &pskx.SetupFile{Version: pskx.FileVersion30, Records: []*pskx.DataRecord{r}}
+	raw, err := f.MarshalBinary()
+	require.NoError(t, err)
+	var g pskx.SetupFile
+	require.NoError(t, g.UnmarshalBinary(raw))
+	q := g.Records[0]
+	fqdn, ok := q.ConfigServerFQDN()
+	assert.True(t, ok)
+	assert.Equal(t, "rcs.example.com", fqdn)
+	uc, _ := q.UserCertsConfig()
+	assert.Equal(t, pskx.UserCertsDelete, uc)
+	ito, _ := q.IdleTimeout()
+	assert.Equal(t, uint32(65535), ito)
+	kvm, ok := q.Bool(pskx.VarKVM)
+	assert.True(t, ok && kvm)
+	rc, ok := q.Bool(pskx.VarRemoteConfiguration)
+	assert.True(t, ok && !rc)
+	// The raw bytes of 2/15 by hand: ff ff 00 00.
+	v, _ := q.Get(pskx.VarIdleTimeout)
+	assert.Equal(t, []byte{0xff, 0xff, 0, 0}, v)
+	assert.Error(t, g.UnmarshalBinary(raw[:600]))
+}

@@ -132,11 +132,14 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	c.in.Lock()
 	defer c.in.Unlock()
 
+	stop := func() bool { return true }
 	interrupted := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.conn.Close()
-		close(interrupted)
-	})
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() {
+			_ = c.conn.Close() // unblocks the handshake's reads and writes
+			close(interrupted)
+		})
+	}
 	if c.isClient {
 		err = c.clientHandshake(ctx)
 	} else {

@@ -187,3 +187,39 @@ func FuzzServerHandshakeInput(f *testing.F) {
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+func TestServerClientHelloChecks(t *testing.T) {
+	hello := func(vers uint16, suites []uint16, comp []uint8, exts []extension) []byte {
+		ch := (&clientHelloMsg{vers: vers, random: make([]byte, 32), sessionID: []byte{}, cipherSuites: suites, compressionMethods: comp, extensions: exts}).marshal()
+		return append([]byte{22, 3, 1, byte(len(ch) >> 8), byte(len(ch))}, ch...)
+	}
+	tests := []struct {
+		name  string
+		in    []byte
+		alert Alert
+		err   error
+	}{
+		{"fallback SCSV below our maximum", hello(VersionTLS11, []uint16{0x8c, scsvFallback}, []uint8{0}, nil), AlertInappropriateFallback, ErrVersion},
+		{"SSL 3.0 client", hello(0x0300, []uint16{0x8c}, []uint8{0}, nil), AlertProtocolVersion, ErrVersion},
+		{"no null compression", hello(VersionTLS12, []uint16{0x8c}, []uint8{1}, nil), AlertIllegalParameter, nil},
+		{"renegotiation_info not empty", hello(VersionTLS12, []uint16{0x8c}, []uint8{0}, []extension{{typ: extRenegotiationInfo, data: []byte{1, 9}}}), AlertHandshakeFailure, ErrRenegotiation},
+		{"renegotiation_info malformed", hello(VersionTLS12, []uint16{0x8c}, []uint8{0}, []extension{{typ: extRenegotiationInfo, data: []byte{}}}), AlertDecodeError, nil},
+		{"only non-PSK suites", hello(VersionTLS12, []uint16{0x2f, 0x35}, []uint8{0}, nil), AlertHandshakeFailure, ErrNoCommonSuite},
+		{"malformed ClientHello", []byte{22, 3, 1, 0, 6, 1, 0, 0, 2, 3, 3}, AlertDecodeError, nil},
+		{"ServerHelloDone sent to a server", append([]byte{22, 3, 1, 0, 4}, marshalEmpty(typeServerHelloDone)...), AlertUnexpectedMessage, ErrUnexpectedMessage},
+		{"oversized handshake message", []byte{22, 3, 1, 0, 4, 1, 0x02, 0, 0}, AlertDecodeError, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := ServerPSK(&fuzzConn{in: bytes.NewReader(tc.in)}, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
+			err := s.HandshakeContext(context.Background())
+			var ae *AlertError
+			require.ErrorAs(t, err, &ae)
+			assert.False(t, ae.Remote)
+			assert.Equal(t, tc.alert, ae.Alert)
+			if tc.err != nil {
+				assert.ErrorIs(t, err, tc.err)
+			}
+		})
+	}
+}
