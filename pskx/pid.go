@@ -36,6 +36,7 @@ type FormatError struct {
 	Err    error  // ErrLength, ErrDashes, ErrCharset or ErrChecksum
 }
 
+// Error implements error.
 func (e *FormatError) Error() string {
 	var b strings.Builder
 	b.WriteString("pskx: ")
@@ -64,6 +65,7 @@ func (e *FormatError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying sentinel.
 func (e *FormatError) Unwrap() error { return e.Err }
 
 // CheckChar returns the check character of s as AMT computes it: the sum of the

@@ -145,6 +145,7 @@ type DecodeError struct {
 	Detail string // what was expected and what came
 }
 
+// Error implements error.
 func (e *DecodeError) Error() string {
 	where := "file header"
 	if e.Record > 0 {
@@ -161,6 +162,7 @@ func (e *DecodeError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying sentinel.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 func decodeErr(rec, off int, v Var, err error, format string, args ...any) error {
@@ -347,10 +349,12 @@ type EncodeError struct {
 	Finding Finding
 }
 
+// Error implements error.
 func (e *EncodeError) Error() string {
 	return "pskx: refusing to encode setup.bin: " + e.Finding.String()
 }
 
+// Unwrap returns the underlying sentinel.
 func (e *EncodeError) Unwrap() error { return e.Finding.Err }
 
 // AppendBinary appends the encoded file to b. It first runs [SetupFile.Check]

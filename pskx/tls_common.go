@@ -247,6 +247,7 @@ type AlertError struct {
 	Err    error
 }
 
+// Error implements error.
 func (e *AlertError) Error() string {
 	if e.Remote {
 		return "pskx: peer sent fatal alert " + e.Alert.String()
@@ -288,6 +289,7 @@ type MessageError struct {
 	Reason  string // what was expected and what came
 }
 
+// Error implements error.
 func (e *MessageError) Error() string { return "malformed " + e.Message + ": " + e.Reason }
 
 // RecordHeaderError reports bytes that are not a TLS record header, such as an
@@ -297,6 +299,7 @@ type RecordHeaderError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *RecordHeaderError) Error() string {
 	return fmt.Sprintf("pskx: not a TLS record (% x): %s", e.Header[:], e.Reason)
 }

@@ -183,6 +183,7 @@ type listener struct {
 	config *Config
 }
 
+// Accept wraps the next accepted connection in a server-side [*Conn].
 func (l *listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {

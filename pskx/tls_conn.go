@@ -43,6 +43,8 @@ type Conn struct {
 	closeNotifySent bool   // guarded by out
 }
 
+var _ net.Conn = (*Conn)(nil)
+
 // ConnectionState describes a connection for logging and checks.
 type ConnectionState struct {
 	HandshakeComplete bool
