@@ -198,6 +198,7 @@ func BenchmarkFleetStart(b *testing.B) {
 			}
 		}
 		tr.CloseIdleConnections()
+		time.Sleep(200 * time.Millisecond) // let the devices notice the closed connections
 		used := heapInUse()
 		b.ReportMetric(float64(idle-before)/n, "B/idle-device")
 		b.ReportMetric(float64(used-before)/n, "B/used-device")
