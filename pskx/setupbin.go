@@ -81,6 +81,7 @@ const (
 	maxRecordChunks   = 10 // the UEFI MEBx refuses larger records
 	scrambleValue     = 17
 	entryHeaderSize   = 8
+	maxModules        = (ChunkSize-40)/2 - 1 // module list area minus its terminator
 )
 
 // SetupFile is a USB provisioning file (setup.bin): a header and fixed-size data
@@ -463,6 +464,9 @@ func compareEntries(a, b Entry) int { return cmp.Compare(a.Var, b.Var) }
 func (f *SetupFile) Modules() []uint16 {
 	var mods []uint16
 	for _, r := range f.Records {
+		if r == nil {
+			continue
+		}
 		for _, e := range r.Entries {
 			if !slices.Contains(mods, e.Var.Module()) {
 				mods = append(mods, e.Var.Module())

@@ -488,6 +488,11 @@ func TestCheckFindings(t *testing.T) {
 		{"VLAN", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) { r.Set(pskx.VarVLAN, []byte{1, 0}) }, "", pskx.FindingModernAborts, pskx.SeverityWarning, nil},
 		{"IPv6 old form", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) { r.Set(pskx.VarIPv6, make([]byte, 204)) }, "", pskx.FindingVarLength, pskx.SeverityWarning, nil},
 		{"idle timeout > 16 bits", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) { require.NoError(t, r.SetUint32(pskx.VarIdleTimeout, 70000)) }, "", pskx.FindingIdleTimeoutTruncated, pskx.SeverityWarning, nil},
+		{"236 modules", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) {
+			for m := range 236 {
+				r.Add(pskx.MakeVar(uint16(3+m), 1), nil)
+			}
+		}, "", pskx.FindingTooManyModules, pskx.SeverityError, pskx.ErrFileLayout},
 		{"record too large", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) {
 			for range 30 {
 				r.Add(pskx.MakeVar(9, 1), make([]byte, 200))
@@ -789,4 +794,18 @@ func TestMoreAccessorsRoundTrip(t *testing.T) {
 	v, _ := q.Get(pskx.VarIdleTimeout)
 	assert.Equal(t, []byte{0xff, 0xff, 0, 0}, v)
 	assert.Error(t, g.UnmarshalBinary(raw[:600]))
+}
+
+func TestModuleListBoundary(t *testing.T) {
+	r := validRecord(t)
+	for m := range 233 { // modules 1 and 2 plus 233 others = 235, the most the header holds
+		r.Add(pskx.MakeVar(uint16(3+m), 1), nil)
+	}
+	f := &pskx.SetupFile{Version: pskx.FileVersion40, Records: []*pskx.DataRecord{r}}
+	raw, err := f.MarshalBinary()
+	require.NoError(t, err)
+	assert.Equal(t, uint16(42+2*235), binary.LittleEndian.Uint16(raw[18:]))
+	g, err := pskx.DecodeSetupFile(raw)
+	require.NoError(t, err)
+	assert.Len(t, g.ModuleList, 235)
 }

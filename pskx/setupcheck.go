@@ -58,6 +58,7 @@ const (
 	FindingPSKRemoved           FindingCode = "psk-removed"            // PID/PPS in a file for AMT 11 or later
 	FindingSHA1RootHashRemoved  FindingCode = "sha1-root-hash-removed" // SHA-1 custom hash for ME 15 or later
 	FindingIdleTimeoutTruncated FindingCode = "idle-timeout-truncated" // only the low 16 bits are used
+	FindingTooManyModules       FindingCode = "too-many-modules"       // the header's module list holds 235 modules
 )
 
 // Errors carried by error-severity findings (Finding.Err), for errors.Is through
@@ -126,6 +127,9 @@ func (f *SetupFile) Check(opts CheckOptions) []Finding {
 	}
 	if f.RecordChunks > maxRecordChunks {
 		add(0, 0, FindingRecordSize, SeverityError, ErrRecordTooLarge, "records of %d chunks: the MEBx takes at most %d", f.RecordChunks, maxRecordChunks)
+	}
+	if n := len(f.Modules()); n > maxModules {
+		add(0, 0, FindingTooManyModules, SeverityError, ErrFileLayout, "entries use %d modules; the header's module list holds %d", n, maxModules)
 	}
 	for i, r := range f.Records {
 		f.checkRecord(i, r, opts, add)
