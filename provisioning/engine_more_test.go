@@ -352,3 +352,30 @@ func TestProvisionConcurrent100(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
+
+// An impostor's hello for a device that is already provisioned must not touch
+// the real device's record.
+func TestImpostorCannotOverwriteRecord(t *testing.T) {
+	for _, kind := range []amtsim.RogueKind{amtsim.RogueNoOnDie, amtsim.RogueWrongUUID} {
+		h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) { c.OnDie = true }})
+		h.cfg.OnDieRoots = poolOf(h.fleet.OnDieCA().Root())
+		h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RequireOnDie: kind == amtsim.RogueNoOnDie, TLS: &provisioning.TLSProfile{}}
+		victim := h.fleet.Devices()[0]
+		p := h.provisioner()
+		rec, err := p.Provision(h.ctx, h.helloFrom(victim))
+		require.NoError(t, err)
+		rogue, err := h.fleet.StartRogue(victim, kind)
+		require.NoError(t, err)
+		_, err = p.Provision(h.ctx, h.helloFrom(rogue))
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, provisioning.ErrRejected), "%v", err)
+		after, err := h.store.Load(h.ctx, victim.UUID())
+		require.NoError(t, err)
+		assert.Equal(t, provisioning.StateProvisioned, after.State)
+		assert.True(t, after.AdminPassword.Equal(rec.AdminPassword))
+		assert.True(t, after.MEBxPassword.Equal(rec.MEBxPassword))
+		assert.Equal(t, rec.Certificates, after.Certificates)
+		last := after.History[len(after.History)-1]
+		assert.NotEmpty(t, last.Reason, "the impostor's attempt is in the history")
+	}
+}

@@ -35,6 +35,14 @@ type Session struct {
 	agent   *AgentRequest
 	resumed bool
 
+	// prior is the device's stored record when the session began. Until the
+	// device has proven itself (identify: UUID confirmed, provisioning state
+	// right), the stored record is not changed except for a history entry: a
+	// hello proves nothing, and an impostor's session must not overwrite a real
+	// device's credentials or progress.
+	prior      *DeviceRecord
+	identified bool
+
 	// Provisioning connection.
 	tr         *http.Transport
 	client     *wsman.Client
@@ -134,11 +142,16 @@ func (s *Session) do(ctx context.Context, step Step, next State, fn func(context
 		return se
 	}
 	s.state = next
+	if step == StepIdentify {
+		s.identified = true
+	}
 	if s.rec != nil {
 		s.rec.State = next
 		s.rec.Reason = ""
 		s.rec.LastError = ""
 		s.rec.History = append(s.rec.History, StepRecord{Step: step, State: next, At: start, Duration: dur, Detail: detail})
+	}
+	if s.rec != nil && (s.prior == nil || s.identified) {
 		if serr := s.save(ctx); serr != nil {
 			se := &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
 			s.state = StateFailed
@@ -161,6 +174,15 @@ func (s *Session) save(ctx context.Context) error {
 }
 
 func (s *Session) finishRecord(ctx context.Context, step Step, dur time.Duration, se *SessionError, detail string) {
+	if s.prior != nil && !s.identified {
+		// The device did not prove itself: keep the stored record, noting the
+		// attempt.
+		s.rec = s.prior
+		s.rec.LastSeen = s.hello.Received
+		s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
+		_ = s.save(ctx)
+		return
+	}
 	if s.rec == nil {
 		// Rejected before a record was loaded: keep a discovery record anyway so
 		// the integrator can see unknown devices (aged out by the Maintainer).
@@ -249,6 +271,8 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 		rec = &DeviceRecord{UUID: u, FirstSeen: h.Received}
 	case err != nil:
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	default:
+		s.prior = rec.Clone()
 	}
 	if rec.Blocked {
 		return "", Reject(ReasonNotApproved, "device %s is blocked", u)
@@ -437,9 +461,9 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 			}
 			return fmt.Sprintf("%s to %s, realm %s", mode, addr, gs.DigestRealm), nil
 		}
-		// Firmware before AMT 12 may refuse TLS 1.2; retry once with the legacy
-		// profile when the profile allows it.
-		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && s.untrusted == nil && !isRemoteAlert(err) {
+		// Firmware before AMT 12 refuses TLS 1.2 (a protocol_version alert);
+		// retry once with the legacy profile when the profile allows it.
+		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && s.untrusted == nil {
 			s.close()
 			legacy = true
 			continue

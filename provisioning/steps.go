@@ -261,9 +261,15 @@ func (s *Session) generateKey(ctx context.Context) (string, error) {
 			delay = t.KeyRetryDelay
 		}
 	}
+	// AMT 22 accepts RSA keys but refuses to bind them to TLS; it generates
+	// ECC P-384 keys instead (RPS amtCertificatePolicy.ts).
+	alg, bits := amt.KeyAlgorithmRSA, uint32(2048)
+	if s.rec.Firmware.Major >= 22 {
+		alg, bits = amt.KeyAlgorithmECC384, 384
+	}
 	var last error
 	for i := 0; i < attempts; i++ {
-		id, err := s.dev.GenerateKeyPair(ctx, amt.KeyAlgorithmRSA, 2048)
+		id, err := s.dev.GenerateKeyPair(ctx, alg, bits)
 		if err == nil {
 			return id, nil
 		}

@@ -1,0 +1,579 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+// End-to-end engine benchmarks (DESIGN §6): N simulated devices send one hello
+// each to a Provisioner's listener (Serve + Fleet.SendHellos) and are
+// provisioned concurrently with the default profile plus AMT's TLS certificate.
+// The floor is the cryptography that work needs, measured alone with the same
+// concurrency on loopback TCP. Per device the engine performs (provisioning/
+// session.go, steps.go):
+//
+//   - connect: one mutual-TLS 1.2 handshake to the device's 16993 role, the
+//     client presenting the provisioning chain (RSA-2048 leaf, intermediate,
+//     root) and signing CertificateVerify; the device signs its ECDHE
+//     parameters with its RSA-2048 key and verifies the chain (two RSA
+//     verifications). Every later WS-Management call of the session reuses
+//     that connection (Transport.MaxConnsPerHost 1, keep-alive).
+//   - configure: the Issuer signs AMT's TLS certificate once (RSA-2048); AMT's
+//     key pair comes from the simulator's key pool, never generated.
+//   - verify: one server-authenticated TLS 1.2 handshake to read the state
+//     back as the new admin (the device signs with the key AMT generated; the
+//     engine pins the installed certificate, verifying no signature).
+//
+// The device's own self-signed certificate (one signature per simulated
+// device) is made before the timer starts: it is the simulator's cost, not the
+// SDK's. The benchmark's ns/op is the wall time of the whole fleet; its metrics:
+//
+//	devices/s       throughput
+//	peak-B/session  peak (live heap + goroutine stacks) above the idle baseline,
+//	                per in-flight session (engine and simulated-device side
+//	                of each session both count: they run in this process)
+//	B/sim-device    live heap + stacks of one idle simulated device
+//	inflight        the peak number of sessions running at once
+//
+// The 1,000-device pair runs only when AMTKIT_BENCH_ENGINE=1 (the bench tool,
+// go run ./internal/cmd/benchtable, sets it); the 100-device pair always runs
+// under -bench and is cheap enough for CI with -benchtime=1x.
+
+const (
+	// engineBenchEnv enables the 1,000-device benchmarks.
+	engineBenchEnv = "AMTKIT_BENCH_ENGINE"
+	// engineConcurrency is Config.MaxSessions in the engine run and the
+	// number of workers in the floor run.
+	engineConcurrency = 64
+)
+
+func BenchmarkEngine1000(b *testing.B) {
+	needEngineEnv(b)
+	benchEngine(b, 1000)
+}
+
+func BenchmarkEngine1000Floor(b *testing.B) {
+	needEngineEnv(b)
+	benchEngineFloor(b, 1000)
+}
+
+func BenchmarkEngine100(b *testing.B)      { benchEngine(b, 100) }
+func BenchmarkEngine100Floor(b *testing.B) { benchEngineFloor(b, 100) }
+
+func needEngineEnv(b *testing.B) {
+	if os.Getenv(engineBenchEnv) != "1" {
+		b.Skipf("set %s=1 (or use go run ./internal/cmd/benchtable) to provision 1,000 simulated devices", engineBenchEnv)
+	}
+}
+
+// engineBench is the fixed part of an engine run: keys, the provisioning chain
+// and the integrator's CA.
+type engineBench struct {
+	keys  *certstest.KeyPool
+	chain *certstest.ProvisioningChain
+	devCA *certstest.CA
+}
+
+func newEngineBench(b *testing.B) *engineBench {
+	k := testKeys()
+	chain, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k})
+	if err != nil {
+		b.Fatal(err)
+	}
+	devCA, err := certstest.NewRootCA(certstest.CAOptions{CommonName: "Contoso AMT Device CA", Keys: k})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &engineBench{keys: k, chain: chain, devCA: devCA}
+}
+
+func (e *engineBench) fleet(ctx context.Context, b *testing.B, n int) *amtsim.Fleet {
+	tmpl := amtsim.Config{
+		TrustedDNSSuffix: "contoso.com",
+		UserRootHashes:   []amtsim.RootHash{{Name: "Contoso test root", Hash: e.chain.Bundle.RootHash(amt.HashSHA256), Active: true}},
+		Keys:             amtsim.PoolKeys(e.keys),
+	}
+	fleet, err := amtsim.StartFleet(ctx, amtsim.FleetOptions{N: n, Template: tmpl})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each device's own certificate, made now rather than in its first
+	// handshake (the simulator's signature, not the engine's).
+	devs := fleet.Devices()
+	var wg sync.WaitGroup
+	errs := make([]error, runtime.GOMAXPROCS(0))
+	for w := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(devs); i += len(errs) {
+				if _, err := devs[i].DeviceCertificate(); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		fleet.Close()
+		b.Fatal(err)
+	}
+	return fleet
+}
+
+// sessionTracker follows sessions through the Observer: started at their
+// authorize event, ended at a final state.
+type sessionTracker struct {
+	n           int
+	mu          sync.Mutex
+	running     map[amt.UUID]bool
+	inflight    int
+	peak        int
+	provisioned int
+	ended       int
+	firstErr    error
+	done        chan struct{}
+}
+
+func newSessionTracker(n int) *sessionTracker {
+	return &sessionTracker{n: n, running: make(map[amt.UUID]bool, n), done: make(chan struct{})}
+}
+
+func (t *sessionTracker) observe(e provisioning.Event) {
+	switch e.Step {
+	case provisioning.StepAuthorize, provisioning.StepConnect, provisioning.StepIdentify, provisioning.StepOTP,
+		provisioning.StepConfigure, provisioning.StepCommit, provisioning.StepVerify:
+	default:
+		return
+	}
+	if e.State == provisioning.StateNew {
+		return // a duplicate hello, ignored
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.running[e.Device] && !e.State.Final() {
+		t.running[e.Device] = true
+		t.inflight++
+		t.peak = max(t.peak, t.inflight)
+	}
+	if !e.State.Final() {
+		return
+	}
+	if t.running[e.Device] {
+		t.inflight--
+	}
+	delete(t.running, e.Device)
+	if e.State == provisioning.StateProvisioned {
+		t.provisioned++
+	} else if t.firstErr == nil {
+		t.firstErr = fmt.Errorf("device %s: %s in %s: %v", e.Device, e.State, e.Step, e.Err)
+	}
+	t.ended++
+	if t.ended == t.n {
+		close(t.done)
+	}
+}
+
+// memSampler records the peak of live heap + goroutine stacks while running.
+type memSampler struct {
+	stop chan struct{}
+	done chan struct{}
+	peak uint64
+}
+
+var memMetrics = []string{"/gc/heap/live:bytes", "/memory/classes/heap/stacks:bytes"}
+
+// liveMem returns the heap marked live by the last GC plus goroutine stacks.
+func liveMem(s []metrics.Sample) uint64 {
+	metrics.Read(s)
+	var sum uint64
+	for _, x := range s {
+		if x.Value.Kind() == metrics.KindUint64 {
+			sum += x.Value.Uint64()
+		}
+	}
+	return sum
+}
+
+func newSamples() []metrics.Sample {
+	s := make([]metrics.Sample, len(memMetrics))
+	for i, name := range memMetrics {
+		s[i].Name = name
+	}
+	return s
+}
+
+// settledMem runs a GC and returns liveMem.
+func settledMem() uint64 {
+	runtime.GC()
+	return liveMem(newSamples())
+}
+
+func startMemSampler(every time.Duration) *memSampler {
+	m := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		s := newSamples()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			m.peak = max(m.peak, liveMem(s))
+			select {
+			case <-m.stop:
+				m.peak = max(m.peak, liveMem(s))
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memSampler) Stop() uint64 {
+	close(m.stop)
+	<-m.done
+	return m.peak
+}
+
+func benchEngine(b *testing.B, n int) {
+	e := newEngineBench(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wall time.Duration
+	var peakPerSession, perDevice float64
+	var inflight int
+	b.ReportAllocs()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		before := settledMem()
+		fleet := e.fleet(ctx, b, n)
+		idle := settledMem()
+		perDevice += float64(int64(idle)-int64(before)) / float64(n)
+
+		inv := provisioning.NewInventoryList()
+		for j, d := range fleet.Devices() {
+			inv.Add(provisioning.Inventory{UUID: d.UUID(), FQDN: deviceName(j) + ".contoso.com"})
+		}
+		tr := newSessionTracker(n)
+		p, err := provisioning.New(provisioning.Config{
+			Bundles:    []certs.Bundle{e.chain.Bundle},
+			Authorizer: inv,
+			Profiles: map[string]provisioning.Profile{
+				provisioning.DefaultProfileName: {TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}},
+			},
+			Issuer:            &testIssuer{ca: e.devCA},
+			Observer:          tr.observe,
+			Dial:              fleet.DialContext,
+			DeviceAddress:     fleetAddress(fleet),
+			CommitVerifyDelay: 20 * time.Millisecond,
+			MaxSessions:       engineConcurrency,
+			ServerName:        "amtprov.contoso.com",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		served := make(chan error, 1)
+		base := settledMem()
+		ms := startMemSampler(2 * time.Millisecond)
+
+		b.StartTimer()
+		start := time.Now()
+		go func() {
+			served <- p.Serve(sctx, ln, func(l *provisioning.HelloListener) {
+				if !fleet.DistinctIPs() {
+					l.PerSourceBurst = -1 // every hello comes from 127.0.0.1
+				}
+			})
+		}()
+		if _, err := fleet.SendHellos(sctx, amtsim.HelloOptions{Addr: ln.Addr().String(), MaxHellos: 1}); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-tr.done:
+		case <-time.After(10 * time.Minute):
+			b.Fatalf("%d of %d sessions ended within 10 minutes", tr.ended, n)
+		}
+		wall += time.Since(start)
+		b.StopTimer()
+
+		peak := ms.Stop()
+		stop()
+		if err := <-served; err != nil {
+			b.Fatal(err)
+		}
+		fleet.Close()
+		if tr.provisioned != n {
+			b.Fatalf("%d of %d devices provisioned; first failure: %v", tr.provisioned, n, tr.firstErr)
+		}
+		inflight = max(inflight, tr.peak)
+		peakPerSession += float64(int64(peak)-int64(base)) / float64(tr.peak)
+	}
+	reportEngine(b, n, wall)
+	b.ReportMetric(peakPerSession/float64(b.N), "peak-B/session")
+	b.ReportMetric(perDevice/float64(b.N), "B/sim-device")
+	b.ReportMetric(float64(inflight), "inflight")
+}
+
+func reportEngine(b *testing.B, n int, wall time.Duration) {
+	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "devices/s")
+}
+
+// fleetAddress maps a hello's source to the simulated device's listeners.
+func fleetAddress(f *amtsim.Fleet) func(provisioning.ReceivedHello, provisioning.Inventory, int) string {
+	return func(hello provisioning.ReceivedHello, _ provisioning.Inventory, port int) string {
+		d, ok := f.Lookup(net.TCPAddrFromAddrPort(hello.Source))
+		if !ok {
+			d, ok = f.Device(hello.Hello.UUID)
+		}
+		if !ok {
+			return ""
+		}
+		if port == 16992 {
+			return d.HTTPAddr()
+		}
+		return d.TLSAddr()
+	}
+}
+
+// floorDevice is what one device's cryptography needs: its certificate and key
+// for the provisioning handshake, and the key AMT generates for its TLS
+// certificate.
+type floorDevice struct {
+	id     tls.Certificate // the device's self-signed certificate
+	amtKey tls.Certificate // AMT's TLS key with a certificate issued in setup
+	pub    any
+}
+
+// benchEngineFloor performs, per device and with engineConcurrency workers on
+// loopback TCP: one mutual-TLS 1.2 handshake with the provisioning chain as
+// client certificate (verified by the server against the root, as the
+// firmware does), one RSA-2048 signature of AMT's TLS certificate by the
+// Issuer's CA, and one server-authenticated TLS 1.2 handshake (client pins the
+// certificate). Nothing else: no HTTP, no XML.
+func benchEngineFloor(b *testing.B, n int) {
+	e := newEngineBench(b)
+	devs := make([]floorDevice, n)
+	tmpl, err := certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{FQDN: "pc-a0.contoso.com"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range devs {
+		idKey, err := e.keys.Cycle(2048)
+		if err != nil {
+			b.Fatal(err)
+		}
+		amtKey, err := e.keys.Cycle(2048)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Certificates are shared between devices of the same key: setup cost,
+		// not measured.
+		id, err := floorCert(e, idKey.Public(), idKey, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		amtCert, err := floorCert(e, amtKey.Public(), amtKey, i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		devs[i] = floorDevice{id: id, amtKey: amtCert, pub: amtKey.Public()}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(e.chain.Bundle.Chain[len(e.chain.Bundle.Chain)-1])
+	client := e.chain.Bundle.TLSCertificate()
+
+	mutualCfg := &tls.Config{
+		MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12,
+		ClientAuth:             tls.RequireAnyClientCert,
+		SessionTicketsDisabled: true,
+		// The firmware verifies the chain to a root it trusts (two RSA
+		// verifications); the provisioning leaf carries serverAuth, not
+		// clientAuth, so any usage is accepted here.
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			chain := make([]*x509.Certificate, len(raw))
+			for i, der := range raw {
+				c, err := x509.ParseCertificate(der)
+				if err != nil {
+					return err
+				}
+				chain[i] = c
+			}
+			inter := x509.NewCertPool()
+			for _, c := range chain[1:] {
+				inter.AddCert(c)
+			}
+			_, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			return err
+		},
+	}
+	serverCfg := &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
+	// Each device has its own certificate and key: the server picks them by
+	// the device name the client sends as SNI.
+	mutualCfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) { return &devs[deviceIndex(hi.ServerName)].id, nil }
+	serverCfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &devs[deviceIndex(hi.ServerName)].amtKey, nil
+	}
+	mutualLn := floorServer(b, mutualCfg)
+	defer mutualLn.Close()
+	serverLn := floorServer(b, serverCfg)
+	defer serverLn.Close()
+
+	ctx := context.Background()
+	device := func(i int) error {
+		// Provisioning connection: mutual TLS, device certificate hashed for
+		// the pin (the engine records it; no signature verified).
+		cc := &tls.Config{
+			MinVersion: tls.VersionTLS12, ServerName: deviceName(i),
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &client, nil },
+			InsecureSkipVerify:   true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				_ = sha256.Sum256(cs.PeerCertificates[0].Raw)
+				return nil
+			},
+		}
+		if err := floorHandshake(ctx, mutualLn.Addr().String(), cc); err != nil {
+			return fmt.Errorf("mutual TLS: %w", err)
+		}
+		// The Issuer signs AMT's TLS certificate.
+		if _, err := e.devCA.IssueCert(tmpl, devs[i].pub); err != nil {
+			return err
+		}
+		// Read-back connection: server-authenticated TLS, certificate pinned.
+		want := sha256.Sum256(devs[i].amtKey.Certificate[0])
+		sc := &tls.Config{
+			MinVersion: tls.VersionTLS12, ServerName: deviceName(i), InsecureSkipVerify: true,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if sha256.Sum256(cs.PeerCertificates[0].Raw) != want {
+					return errors.New("pin mismatch")
+				}
+				return nil
+			},
+		}
+		if err := floorHandshake(ctx, serverLn.Addr().String(), sc); err != nil {
+			return fmt.Errorf("server TLS: %w", err)
+		}
+		return nil
+	}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make([]error, engineConcurrency)
+		for w := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					j := int(next.Add(1) - 1)
+					if j >= n {
+						return
+					}
+					if err := device(j); err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wall := time.Since(start)
+	b.StopTimer()
+	reportEngine(b, n, wall)
+}
+
+// deviceIndex parses the index deviceName encoded ("pc-<letter><index>").
+func deviceIndex(name string) int {
+	i := 0
+	for _, c := range name[4:] {
+		i = i*10 + int(c-'0')
+	}
+	return i
+}
+
+// floorCert returns a certificate for pub (signed by the device CA) with key.
+func floorCert(e *engineBench, pub, key any, i int) (tls.Certificate, error) {
+	tmpl, err := certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{FQDN: deviceName(i) + ".contoso.com"})
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	c, err := e.devCA.IssueCert(tmpl, pub)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{c.Raw}, PrivateKey: key, Leaf: c}, nil
+}
+
+// floorServer accepts TLS connections, completes each handshake, reads until
+// the client closes and closes.
+func floorServer(b *testing.B, cfg *tls.Config) net.Listener {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := tls.Server(c, cfg)
+				if err := tc.Handshake(); err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, tc)
+			}()
+		}
+	}()
+	return ln
+}
+
+// floorHandshake dials addr, completes a TLS handshake and closes; the server
+// confirms its side by the handshake's Finished message, which the client has
+// verified when HandshakeContext returns.
+func floorHandshake(ctx context.Context, addr string, cfg *tls.Config) error {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	c := tls.Client(raw, cfg)
+	if err := c.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	return c.Close()
+}
