@@ -254,19 +254,18 @@ const DefaultMaxPulls = 1000
 const DefaultMaxElements = 999
 
 type callConfig struct {
-	timeout      time.Duration // <0: omit
-	maxEnvelope  int
-	locale       string
-	optionSet    []OptionValue
-	optionMU     bool
-	headers      []*etree.Element
-	maxElements  int
-	maxChars     int
-	optimize     bool
-	mode         EnumerationMode
-	maxPulls     int
-	responseAct  string
-	skipRelCheck bool
+	timeout     time.Duration // <0: omit
+	maxEnvelope int
+	locale      string
+	optionSet   []OptionValue
+	optionMU    bool
+	headers     []*etree.Element
+	maxElements int
+	maxChars    int
+	optimize    bool
+	mode        EnumerationMode
+	maxPulls    int
+	responseAct string
 }
 
 func (c *callConfig) apply(opts []CallOption) {
