@@ -20,12 +20,12 @@ import (
 
 // handshake connects with pc as the client chain and reads the version; it
 // returns the client's error and the device's last handshake record.
-func handshake(t *testing.T, d *amtsim.Device, pc *certstest.ProvisioningChain, opts ...wsman.Option) (error, amtsim.HandshakeRecord) {
+func handshake(t *testing.T, d *amtsim.Device, pc *certstest.ProvisioningChain, opts ...wsman.Option) (amtsim.HandshakeRecord, error) {
 	t.Helper()
 	_, err := amt.NewDevice(rcfgClient(t, d, pc, opts...)).Version(t.Context())
 	hs := d.Snapshot().Handshakes
 	require.NotEmpty(t, hs, "the device saw no handshake")
-	return err, hs[len(hs)-1]
+	return hs[len(hs)-1], err
 }
 
 func TestRemoteConfigurationRules(t *testing.T) {
@@ -115,7 +115,7 @@ func TestRemoteConfigurationRules(t *testing.T) {
 				tt.cfg(&cfg)
 			}
 			d := start(t, cfg)
-			err, rec := handshake(t, d, tt.chain, tt.opts...)
+			rec, err := handshake(t, d, tt.chain, tt.opts...)
 			if tt.rule == 0 {
 				require.NoError(t, err)
 				require.NoError(t, rec.Err)
