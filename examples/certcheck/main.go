@@ -61,9 +61,7 @@ func main() {
 		pw = os.Getenv(*passwordEnv)
 	}
 	cfg.password = amt.NewSecret(pw)
-	for _, s := range split(*suffix) {
-		cfg.suffixes = append(cfg.suffixes, s)
-	}
+	cfg.suffixes = append(cfg.suffixes, split(*suffix)...)
 	for _, s := range split(*hashes) {
 		h, err := amt.ParseCertHash(s)
 		if err != nil {
