@@ -2,7 +2,6 @@ package pskx_test
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -129,5 +128,5 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 	}
 	unused, err := s.Unused(ctx)
 	require.NoError(t, err)
-	assert.Len(t, unused, workers*per/2, fmt.Sprint("half of each batch was marked used"))
+	assert.Len(t, unused, workers*per/2, "half of each batch was marked used")
 }
