@@ -189,14 +189,13 @@ func TestProvisionCommitDrop(t *testing.T) {
 		}})
 		h.cfg.CommitVerifyAttempts = 2
 		d := h.fleet.Devices()[0]
-		p := h.provisioner()
 		// The device goes silent right after the commit.
 		h.cfg.Observer = func(e provisioning.Event) {
 			if e.Step == provisioning.StepCommit {
 				d.SetUnresponsive(true)
 			}
 		}
-		p = h.provisioner()
+		p := h.provisioner()
 		ctx, cancel := context.WithTimeout(h.ctx, 20*time.Second)
 		defer cancel()
 		rec, err := p.Provision(ctx, h.helloFrom(d))
