@@ -132,6 +132,9 @@ type RevokedError struct {
 
 // Error names the certificate, its serial, the revocation time and reason.
 func (e *RevokedError) Error() string {
+	if e.Cert == nil || e.Cert.SerialNumber == nil {
+		return fmt.Sprintf("%v at %s, reason %v", ErrRevoked, e.RevokedAt.UTC().Format(time.RFC3339), e.Reason)
+	}
 	return fmt.Sprintf("%v: %s serial %s revoked at %s, reason %v", ErrRevoked, Describe(e.Cert),
 		e.Cert.SerialNumber.Text(16), e.RevokedAt.UTC().Format(time.RFC3339), e.Reason)
 }

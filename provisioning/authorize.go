@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/pthi"
 )
 
 // Inventory is what the integrator knows about a device: never what the device or
@@ -152,4 +153,12 @@ type AgentRequest struct {
 	// Expires bounds how long the request waits for the hello. Zero: 24 hours
 	// after ExpectAgentRequest.
 	Expires time.Time
+}
+
+// AgentRequestFrom converts what a local agent reported with amt/pthi's Prepare
+// into the request the provisioner expects. The inventory is left empty: the
+// device's name comes from the Authorizer, never from the agent's report. The
+// OTP travels from agent to console over the integrator's own channel.
+func AgentRequestFrom(r pthi.AgentRequest) AgentRequest {
+	return AgentRequest{UUID: r.UUID, OTP: r.OTP, Firmware: r.Version}
 }

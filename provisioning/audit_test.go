@@ -1,0 +1,162 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/pthi"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+type policyIssuer struct {
+	testIssuer
+	pol provisioning.IssuerPolicy
+}
+
+func (p *policyIssuer) IssuerPolicy() provisioning.IssuerPolicy { return p.pol }
+
+func codes(fs []provisioning.Finding) map[provisioning.AuditCode]provisioning.Finding {
+	m := map[provisioning.AuditCode]provisioning.Finding{}
+	for _, f := range fs {
+		m[f.Code] = f
+	}
+	return m
+}
+
+func TestAuditCleanConfiguration(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	cfg := provisioning.Config{
+		Bundles:    []certs.Bundle{chain.Bundle},
+		Authorizer: provisioning.NewInventoryList(),
+		Issuer:     &testIssuer{},
+		Profiles: map[string]provisioning.Profile{
+			"default": {RequireOTP: true, TLS: &provisioning.TLSProfile{}},
+		},
+		ServerName: "amtprov.contoso.com",
+		ListenAddr: ":19971",
+	}
+	fs := provisioning.Audit(context.Background(), cfg)
+	for _, f := range fs {
+		assert.Less(t, f.Severity, certs.SeverityWarning, "unexpected finding %s", f)
+	}
+}
+
+func TestAuditFindings(t *testing.T) {
+	k := testKeys()
+	good := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k})
+	now := time.Now()
+	expiring := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k, Root: good.Root,
+		NotBefore: now.Add(-300 * 24 * time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
+	soon := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k, Root: good.Root,
+		NotBefore: now.Add(-300 * 24 * time.Hour), NotAfter: now.Add(10 * 24 * time.Hour)})
+	sha1 := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k, Root: good.Root, SHA1: true})
+	broad := provisioning.UserAccount{Name: "kvm", Password: amt.NewSecret("Kvm-user-1"), Realms: []amt.Realm{amt.RealmRedirection}}
+	ptadmin := provisioning.UserAccount{Name: "root2", Password: amt.NewSecret("Root-user-2"), Realms: []amt.Realm{amt.RealmPTAdministration}}
+	cfg := provisioning.Config{
+		Bundles: []certs.Bundle{expiring.Bundle, soon.Bundle, sha1.Bundle},
+		Issuer:  &policyIssuer{pol: provisioning.IssuerPolicy{StandAloneAutoApprove: true, TemplateVersion: 3}},
+		Profiles: map[string]provisioning.Profile{
+			"fleet":  {AdminPassword: amt.NewSecret("Fleet-wide-1"), MEBxPassword: amt.NewSecret("Mebx-fleet-1"), TLS: &provisioning.TLSProfile{AllowNonTLS: true}},
+			"legacy": {AllowLegacyTLS: true, Users: []provisioning.UserAccount{broad, ptadmin, broad, ptadmin}},
+			"weak":   {MEBxPassword: amt.NewSecret("admin")},
+		},
+		ProvisioningAccounts: make([]provisioning.Account, 4),
+		CheckRevocation: func(_ context.Context, c *x509.Certificate) error {
+			if c.Subject.CommonName == "prov.contoso.com" && c.NotAfter.Before(now.Add(12*24*time.Hour)) {
+				return &certs.RevokedError{}
+			}
+			return nil
+		},
+	}
+	fs := provisioning.Audit(context.Background(), cfg)
+	got := codes(fs)
+	want := map[provisioning.AuditCode]certs.Severity{
+		provisioning.AuditNoAuthorizer:             certs.SeverityError,
+		provisioning.AuditBundleExpiring:           certs.SeverityWarning,
+		provisioning.AuditBundleExpiringSoon:       certs.SeverityError,
+		provisioning.AuditBundleRevoked:            certs.SeverityError,
+		provisioning.AuditDefaultServerName:        certs.SeverityWarning,
+		provisioning.AuditDefaultPort:              certs.SeverityInfo,
+		provisioning.AuditManyProvisioningAccounts: certs.SeverityWarning,
+		provisioning.AuditStandAloneCA:             certs.SeverityError,
+		provisioning.AuditV3Template:               certs.SeverityError,
+		provisioning.AuditFleetAdminPassword:       certs.SeverityWarning,
+		provisioning.AuditFleetMEBxPassword:        certs.SeverityWarning,
+		provisioning.AuditDefaultMEBxPassword:      certs.SeverityError,
+		provisioning.AuditProfileInvalid:           certs.SeverityError,
+		provisioning.AuditUUIDOnly:                 certs.SeverityWarning,
+		provisioning.AuditLegacyTLS:                certs.SeverityWarning,
+		provisioning.AuditNoTLS:                    certs.SeverityWarning,
+		provisioning.AuditNonTLSPort:               certs.SeverityWarning,
+		provisioning.AuditBroadRealm:               certs.SeverityWarning,
+		provisioning.AuditManyRealmUsers:           certs.SeverityWarning,
+	}
+	for code, sev := range want {
+		f, ok := got[code]
+		if assert.True(t, ok, "missing %s", code) {
+			assert.Equal(t, sev, f.Severity, "%s", code)
+			assert.NotEmpty(t, f.Guidance, "%s", code)
+			assert.NotEmpty(t, f.Message, "%s", code)
+		}
+	}
+	assert.NotContains(t, got, provisioning.AuditNoBundles)
+	weak := false
+	for _, f := range fs {
+		if f.Code == provisioning.AuditBundle && f.Detail == string(certs.CodeWeakSignature) {
+			weak = f.Severity == certs.SeverityError
+		}
+	}
+	assert.True(t, weak, "the SHA-1 leaf is reported through certs.CheckProvisioning")
+	// Errors first.
+	for i := 1; i < len(fs); i++ {
+		assert.GreaterOrEqual(t, fs[i-1].Severity, fs[i].Severity)
+	}
+	// No secret appears in a finding.
+	for _, f := range fs {
+		for _, s := range []string{"Fleet-wide-1", "Mebx-fleet-1", "Kvm-user-1", "Root-user-2"} {
+			assert.NotContains(t, f.String(), s)
+		}
+	}
+	assert.True(t, hasFinding(provisioning.Audit(context.Background(), provisioning.Config{}), provisioning.AuditNoBundles))
+	needIssuer := provisioning.Audit(context.Background(), provisioning.Config{Profiles: map[string]provisioning.Profile{"p": {TLS: &provisioning.TLSProfile{}}}})
+	assert.True(t, hasFinding(needIssuer, provisioning.AuditNoIssuer))
+	_ = errors.New
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	_, err := provisioning.New(provisioning.Config{})
+	var ce *provisioning.ConfigError
+	require.True(t, errors.As(err, &ce))
+	assert.Equal(t, "Authorizer", ce.Field)
+	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(),
+		Profiles: map[string]provisioning.Profile{"p": {TLS: &provisioning.TLSProfile{}}}})
+	require.True(t, errors.As(err, &ce))
+	assert.Equal(t, "Issuer", ce.Field)
+	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(),
+		Profiles: map[string]provisioning.Profile{"p": {AdminPassword: amt.NewSecret("weak")}}})
+	assert.Error(t, err)
+	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(), Bundles: []certs.Bundle{{}}})
+	assert.Error(t, err)
+}
+
+func TestExpectAgentRequestChecks(t *testing.T) {
+	p, err := provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList()})
+	require.NoError(t, err)
+	ctx := context.Background()
+	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{OTP: amt.NewSecret("12345678")}))
+	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("short")}))
+	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("\x00\x00\x00\x00\x00\x00\x00\x00")}))
+	req := provisioning.AgentRequestFrom(pthi.AgentRequest{UUID: amt.UUID{2}, Version: amt.MustParseVersion("16.1.25"), OTP: amt.NewSecret("0tp-from-agent")})
+	assert.Equal(t, amt.UUID{2}, req.UUID)
+	assert.Equal(t, "0tp-from-agent", req.OTP.Reveal())
+	require.NoError(t, p.ExpectAgentRequest(ctx, req))
+}
