@@ -39,11 +39,23 @@
 //
 // # Packages
 //
+//   - [github.com/amtkit/amtkit/provisioning]: the engine — hello codec and
+//     listener, the Provisioner and its Session state machine, host-based
+//     activation, the Maintainer and Audit.
 //   - [github.com/amtkit/amtkit/amt]: vocabulary (UUIDs in AMT's byte order,
-//     versions, states, certificate hashes, PT_STATUS errors, passwords, digests,
-//     namespace rules).
-//   - [github.com/amtkit/amtkit/provisioning]: the hello codec.
+//     versions, states, certificate hashes, PT_STATUS errors, passwords,
+//     digests, namespace rules) and Device, typed WS-Management bindings.
+//   - [github.com/amtkit/amtkit/amt/amtsim]: a simulated AMT device that
+//     enforces the firmware's rules, and fleets of them.
+//   - [github.com/amtkit/amtkit/amt/pthi]: the local agent's side — PTHI
+//     commands over MEI.
+//   - [github.com/amtkit/amtkit/wsman]: a generic WS-Management client, and
+//     [github.com/amtkit/amtkit/wsman/wsmantest], the server kit for fakes.
+//   - [github.com/amtkit/amtkit/certs]: provisioning and device certificates,
+//     and [github.com/amtkit/amtkit/certs/certstest], throw-away CAs.
+//   - [github.com/amtkit/amtkit/pskx]: PID/PPS, setup.bin, the PSK store and
+//     TLS-PSK.
 //
-// More packages (wsman, certs, pskx, the AMT bindings and simulator, the
-// provisioning engine and the agent side) are listed in README.md as they land.
+// The runnable programs under examples/ start with examples/provision, which
+// provisions a simulated fleet end to end.
 package amtkit
