@@ -1,9 +1,28 @@
 // Package amt is the vocabulary of Intel Active Management Technology (AMT) that the
-// rest of amtkit speaks: identifiers, versions, states, hashes, return codes, the
+// rest of amtkit speaks — identifiers, versions, states, hashes, return codes, the
 // password and digest rules of the firmware, and the DNS namespace rules that decide
-// whether a provisioning certificate fits a device.
+// whether a provisioning certificate fits a device — and [Device], typed
+// WS-Management calls to one AMT device.
 //
-// Everything here is pure computation: no I/O, no global state, no logging.
+// The vocabulary is pure computation: no I/O, no global state, no logging.
+//
+// # Talking to a device
+//
+// [NewDevice] wraps a *wsman.Client (digest credentials and a TLS policy are the
+// client's business) with one method per operation provisioning and certificate
+// management use: general settings, software identity, setup and configuration
+// (state, UUID, OTP, SetMEBxPassword, CommitChanges, ExtendProvisioningPeriod,
+// Unprovision), host-based setup (nonce, AddNextCertInChain, Setup, AdminSetup,
+// UpgradeClientToAdmin), authorization (admin and user ACL entries), time
+// synchronization, public keys (GenerateKeyPair, AddCertificate,
+// GeneratePKCS10RequestEx, …), TLS settings and credential context, and 802.1X.
+//
+// Every call checks the response against its own <Method>_OUTPUT element and
+// turns a non-zero ReturnValue into the error of its family: a [Status] for AMT_
+// methods, the method's own enumeration for IPS_HostBasedSetupService (AdminSetup 5
+// is [ErrHostSetupAuthFailed], not PT_STATUS 5), 32768+PT_STATUS for CIM methods.
+// A Put sends back the instance the device sent with only the changed properties
+// replaced. docs/device.md lists every method with its class and codes.
 //
 // # Identifiers and versions
 //
