@@ -434,7 +434,9 @@ func benchEngineFloor(b *testing.B, n int) {
 	serverCfg := &tls.Config{MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
 	// Each device has its own certificate and key: the server picks them by
 	// the device name the client sends as SNI.
-	mutualCfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) { return &devs[deviceIndex(hi.ServerName)].id, nil }
+	mutualCfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return &devs[deviceIndex(hi.ServerName)].id, nil
+	}
 	serverCfg.GetCertificate = func(hi *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return &devs[deviceIndex(hi.ServerName)].amtKey, nil
 	}
