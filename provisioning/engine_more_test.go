@@ -264,6 +264,11 @@ func TestProvisionDuplicateHello(t *testing.T) {
 	hello := h.helloFrom(d)
 	p.HandleHello(h.ctx, hello)
 	require.Eventually(t, func() bool { return p.InSession(d.UUID()) }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return len(p.Sessions()) == 1 }, 5*time.Second, time.Millisecond)
+	ss := p.Sessions()[0]
+	assert.Equal(t, d.UUID(), ss.Device())
+	assert.False(t, ss.Started().IsZero())
+	assert.False(t, ss.State().Final())
 	_, err := p.Provision(h.ctx, hello)
 	assert.ErrorIs(t, err, provisioning.ErrDuplicateSession)
 	p.HandleHello(h.ctx, hello) // dropped, reported
@@ -278,6 +283,8 @@ func TestProvisionDuplicateHello(t *testing.T) {
 	rec, err := h.store.Load(h.ctx, d.UUID())
 	require.NoError(t, err)
 	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+	assert.Empty(t, p.Sessions())
+	assert.Equal(t, provisioning.StateProvisioned, ss.State())
 }
 
 func TestProvisionerRestartResumes(t *testing.T) {

@@ -29,10 +29,11 @@ type Provisioner struct {
 	log   *slog.Logger
 	sem   chan struct{}
 
-	mu     sync.Mutex
-	active map[amt.UUID]struct{}
-	agents map[amt.UUID]AgentRequest
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	active   map[amt.UUID]struct{}
+	sessions map[*Session]struct{}
+	agents   map[amt.UUID]AgentRequest
+	wg       sync.WaitGroup
 }
 
 // New checks cfg and returns a Provisioner.
@@ -61,13 +62,14 @@ func New(cfg Config) (*Provisioner, error) {
 		}
 	}
 	p := &Provisioner{
-		cfg:    cfg,
-		store:  cfg.Store,
-		rand:   cfg.Rand,
-		now:    cfg.Now,
-		log:    cfg.Logger,
-		active: make(map[amt.UUID]struct{}),
-		agents: make(map[amt.UUID]AgentRequest),
+		cfg:      cfg,
+		store:    cfg.Store,
+		rand:     cfg.Rand,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		active:   make(map[amt.UUID]struct{}),
+		sessions: make(map[*Session]struct{}),
+		agents:   make(map[amt.UUID]AgentRequest),
 	}
 	if p.store == nil {
 		p.store = NewMemoryStore()
@@ -203,6 +205,37 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 // InSession, Now, Logger). Adjust its limits before serving.
 func (p *Provisioner) Listener() *HelloListener {
 	return &HelloListener{Handler: p.HandleHello, InSession: p.InSession, Now: p.cfg.Now, Logger: p.log}
+}
+
+// Sessions returns the sessions running now (for progress displays); read each
+// one's State, Device and Started.
+func (p *Provisioner) Sessions() []*Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Session, 0, len(p.sessions))
+	for s := range p.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (p *Provisioner) track(s *Session) {
+	p.mu.Lock()
+	p.sessions[s] = struct{}{}
+	p.mu.Unlock()
+}
+
+func (p *Provisioner) untrack(s *Session) {
+	p.mu.Lock()
+	delete(p.sessions, s)
+	p.mu.Unlock()
+}
+
+func (p *Provisioner) callTimeout() time.Duration {
+	if p.cfg.CallTimeout > 0 {
+		return p.cfg.CallTimeout
+	}
+	return 60 * time.Second
 }
 
 func (p *Provisioner) claim(u amt.UUID) bool {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -24,10 +25,12 @@ import (
 // each next step the device's record is saved, so a restarted Provisioner can
 // report the session and resume it.
 type Session struct {
-	p     *Provisioner
-	hello ReceivedHello
-	rec   *DeviceRecord
-	state State
+	p       *Provisioner
+	hello   ReceivedHello
+	rec     *DeviceRecord
+	state   State
+	shared  atomic.Uint32 // state, for Provisioner.Sessions
+	started time.Time
 
 	inv     Inventory
 	profile Profile
@@ -60,8 +63,19 @@ type Session struct {
 	devState amt.ProvisioningState
 }
 
-// State returns where the session stands.
-func (s *Session) State() State { return s.state }
+// State returns where the session stands. It is safe to call from any goroutine.
+func (s *Session) State() State { return State(s.shared.Load()) }
+
+// Device returns the UUID of the device the session provisions.
+func (s *Session) Device() amt.UUID { return s.hello.Hello.UUID }
+
+// Started returns when the session began.
+func (s *Session) Started() time.Time { return s.started }
+
+func (s *Session) setState(st State) {
+	s.state = st
+	s.shared.Store(uint32(st))
+}
 
 // run executes a session and returns the final record.
 func (p *Provisioner) run(ctx context.Context, h ReceivedHello) (*DeviceRecord, error) {
@@ -78,7 +92,9 @@ func (p *Provisioner) run(ctx context.Context, h ReceivedHello) (*DeviceRecord, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	s := &Session{p: p, hello: h, state: StateNew}
+	s := &Session{p: p, hello: h, state: StateNew, started: p.now()}
+	p.track(s)
+	defer p.untrack(s)
 	err := s.run(ctx)
 	s.close()
 	return s.rec, err
@@ -132,16 +148,16 @@ func (s *Session) do(ctx context.Context, step Step, next State, fn func(context
 	if err != nil {
 		se := s.classify(ctx, step, err)
 		if se.Rejected {
-			s.state = StateRejected
+			s.setState(StateRejected)
 		} else {
-			s.state = StateFailed
+			s.setState(StateFailed)
 		}
 		s.finishRecord(ctx, step, dur, se, detail)
 		s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
 			Duration: dur, Reason: se.Reason, Err: se, Detail: detail})
 		return se
 	}
-	s.state = next
+	s.setState(next)
 	if step == StepIdentify {
 		s.identified = true
 	}
@@ -154,7 +170,7 @@ func (s *Session) do(ctx context.Context, step Step, next State, fn func(context
 	if s.rec != nil && (s.prior == nil || s.identified) {
 		if serr := s.save(ctx); serr != nil {
 			se := &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
-			s.state = StateFailed
+			s.setState(StateFailed)
 			s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
 				Duration: dur, Reason: se.Reason, Err: se})
 			return se
@@ -448,7 +464,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 		if err := s.dialProvisioning(addr, legacy); err != nil {
 			return "", err
 		}
-		gs, err := s.dev.GeneralSettings(s.callCtx(ctx))
+		gs, err := s.dev.GeneralSettings(ctx)
 		if err == nil {
 			s.realm = gs.DigestRealm
 			s.rec.DigestRealm = gs.DigestRealm
@@ -473,12 +489,6 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 }
 
 func (s *Session) psk() bool { return s.hello.Hello.Version == HelloVersionPSK }
-
-func (s *Session) callCtx(ctx context.Context) context.Context {
-	// Calls are bounded by the session context; per-call bounds come from the
-	// wsman OperationTimeout the client sends.
-	return ctx
-}
 
 func (s *Session) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if s.p.cfg.Dial != nil {
@@ -532,7 +542,7 @@ func (s *Session) dialProvisioning(addr string, legacy bool) error {
 		}
 	}
 	opts := []wsman.Option{
-		wsman.WithRoundTripper(s.tr),
+		wsman.WithHTTPClient(&http.Client{Transport: s.tr, Timeout: s.p.callTimeout()}),
 		// AMT trusts the client certificate during remote configuration; if it
 		// still challenges, answer with the MEBx default account.
 		wsman.WithDigestAuth("admin", "admin"),

@@ -551,7 +551,7 @@ func (p *Provisioner) adminClient(h ReceivedHello, rec *DeviceRecord, allowLegac
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
 	}
-	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, IdleConnTimeout: 30 * time.Second, DisableCompression: true}
+	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, IdleConnTimeout: 30 * time.Second, DisableCompression: true, TLSHandshakeTimeout: p.callTimeout()}
 	var url, how string
 	if cur, ok := rec.CurrentCertificate(PurposeTLS); ok && rec.Done.Has(DoneTLSEnabled) {
 		tc := &tls.Config{Rand: p.rand, Time: p.now, MinVersion: tls.VersionTLS12}
@@ -588,7 +588,7 @@ func (p *Provisioner) adminClient(h ReceivedHello, rec *DeviceRecord, allowLegac
 		url = "http://" + p.deviceAddr(h, rec.Inventory, p.httpPort()) + "/wsman"
 		how = "over the non-TLS port"
 	}
-	opts := []wsman.Option{wsman.WithRoundTripper(tr), wsman.WithDigestAuth(rec.AdminUser, rec.AdminPassword.Reveal()), wsman.WithRand(p.rand)}
+	opts := []wsman.Option{wsman.WithHTTPClient(&http.Client{Transport: tr, Timeout: p.callTimeout()}), wsman.WithDigestAuth(rec.AdminUser, rec.AdminPassword.Reveal()), wsman.WithRand(p.rand)}
 	if p.log != nil {
 		opts = append(opts, wsman.WithLogger(p.log))
 	}
