@@ -37,6 +37,7 @@ const (
 // Reasons for failure (something broke).
 const (
 	ReasonConnectFailed     Reason = "connect-failed"     // TCP or TLS to the device failed
+	ReasonConnectionLost    Reason = "connection-lost"    // the connection broke during a call (the request may have taken effect)
 	ReasonTLSRefused        Reason = "tls-refused"        // the device aborted the handshake (our chain refused)
 	ReasonDeviceError       Reason = "device-error"       // the device returned an error status
 	ReasonIssueFailed       Reason = "issue-failed"       // the Issuer could not issue a certificate

@@ -248,6 +248,11 @@ func (s *Session) classify(ctx context.Context, step Step, err error) *SessionEr
 		out.Reason = ReasonTLSRefused
 	case errors.Is(err, wsman.ErrConnect):
 		out.Reason = ReasonConnectFailed
+	case errors.Is(err, wsman.ErrSend) || errors.Is(err, wsman.ErrResponseLost):
+		// Connected, then the connection broke: not an error status of the
+		// device. The record says which steps were done; a new hello or Resume
+		// reads the device's state before repeating anything.
+		out.Reason = ReasonConnectionLost
 	case step == StepCommit:
 		out.Reason = ReasonCommitFailed
 	default:
