@@ -86,6 +86,10 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if lat := d.cfg.Behavior.Latency; lat > 0 {
 		if err := d.sleep(r.Context(), lat); err != nil {
+			// The client went away: close without an answer (returning would
+			// send an empty 200 that a client racing its own cancellation
+			// could still read as a reply).
+			hijackClose(w)
 			return
 		}
 	}
