@@ -413,7 +413,7 @@ func printRatios(w io.Writer, rs *results) {
 				floor = fmt.Sprintf("%g × %s", times, floorKey)
 			}
 			how := ""
-			if pr.Higher {
+			if unit != "ns/op" {
 				how = " of " + unit
 			}
 			status, text := "", ""
