@@ -29,6 +29,8 @@ import (
 // from loopback with 64 connections at a time: dial, write, close. Every
 // hello comes from 127.0.0.1, so the listener runs with its per-source limit
 // off (PerSourceBurst -1), as behind a relay; everything else is default.
+// Metrics: hellos/s (the figure DESIGN budgets) and cpu-µs/hello, the
+// server process's own CPU time per hello.
 
 const (
 	loadgenEnv  = "AMTKIT_HELLO_LOADGEN" // "send" or "idle": run as the load generator
@@ -266,6 +268,7 @@ func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *h
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	cpu0, _ := processCPU()
 	g.send(b, "go")
 	res := g.expect(b, "done")
 	select {
@@ -274,11 +277,16 @@ func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *h
 		b.Fatalf("server counted %d of %d hellos (generator: %v)", s.count.Load(), b.N, res)
 	}
 	elapsed := time.Since(start)
+	cpu1, cpuOK := processCPU()
 	b.StopTimer()
 	if res[2] != "0" {
 		b.Fatalf("generator: %v", res)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "hellos/s")
+	if cpuOK {
+		// The server's own CPU time (the generator is another process).
+		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/hello")
+	}
 }
 
 // BenchmarkHelloListenerIdle5000: 5,000 connections that send nothing, opened
