@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,11 +48,15 @@ type Session struct {
 	identified bool
 
 	// Provisioning connection.
-	tr         *http.Transport
-	client     *wsman.Client
-	dev        *amt.Device
-	untrusted  error // set when the device's certificate failed our policy
-	deviceCert []*x509.Certificate
+	tr     *http.Transport
+	client *wsman.Client
+	dev    *amt.Device
+	// peer is what the TLS handshake learnt about the device. The handshake
+	// runs on the HTTP transport's dial goroutine, which can still be running
+	// when a timed-out session ends, so it writes only there, under its lock;
+	// the session reads it through peerInfo.
+	peerMu sync.Mutex
+	peer   devicePeer
 
 	installed [][]byte   // certificates (DER) installed by this session
 	prevMEBx  amt.Secret // MEBx password recorded by an earlier provisioning
@@ -242,8 +247,8 @@ func (s *Session) classify(ctx context.Context, step Step, err error) *SessionEr
 		out.Reason = reasonForCtx(ctx.Err())
 	case errors.Is(err, context.DeadlineExceeded):
 		out.Reason = ReasonTimeout
-	case s.untrusted != nil && errors.Is(err, wsman.ErrConnect):
-		out.Reason, out.Rejected, out.Err = ReasonDeviceUntrusted, true, s.untrusted
+	case s.peerInfo().untrusted != nil && errors.Is(err, wsman.ErrConnect):
+		out.Reason, out.Rejected, out.Err = ReasonDeviceUntrusted, true, s.peerInfo().untrusted
 	case isRemoteAlert(err):
 		out.Reason = ReasonTLSRefused
 	case errors.Is(err, wsman.ErrConnect):
@@ -470,6 +475,11 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 			return "", err
 		}
 		gs, err := s.dev.GeneralSettings(ctx)
+		peer := s.peerInfo()
+		if peer.pin != nil {
+			s.rec.DeviceCertPin = peer.pin
+			s.rec.OnDieVerified = peer.onDie
+		}
 		if err == nil {
 			s.realm = gs.DigestRealm
 			s.rec.DigestRealm = gs.DigestRealm
@@ -484,7 +494,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 		}
 		// Firmware before AMT 12 refuses TLS 1.2 (a protocol_version alert);
 		// retry once with the legacy profile when the profile allows it.
-		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && s.untrusted == nil {
+		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && peer.untrusted == nil {
 			s.close()
 			legacy = true
 			continue
@@ -565,19 +575,38 @@ func (s *Session) dialProvisioning(addr string, legacy bool) error {
 	return nil
 }
 
+// devicePeer is what verifyDevice learnt about the device's certificate.
+type devicePeer struct {
+	pin       []byte // SHA-256 of the leaf
+	onDie     bool   // the chain verified against the On-Die roots and names the UUID
+	untrusted error  // set when the certificate failed our policy
+}
+
+func (s *Session) peerInfo() devicePeer {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	return s.peer
+}
+
 // verifyDevice applies the trust policy to the device's TLS certificate: an
 // On-Die CA chain is verified and bound to the UUID when roots are configured;
-// otherwise the leaf's hash is recorded for pinning later connections.
+// otherwise the leaf's hash is recorded for pinning later connections. It runs
+// on the transport's dial goroutine and touches only s.peer.
 func (s *Session) verifyDevice(cs tls.ConnectionState) error {
+	peer := s.checkDevice(cs)
+	s.peerMu.Lock()
+	s.peer = peer
+	s.peerMu.Unlock()
+	return peer.untrusted
+}
+
+func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 	if len(cs.PeerCertificates) == 0 {
-		s.untrusted = errors.New("device presented no certificate")
-		return s.untrusted
+		return devicePeer{untrusted: errors.New("device presented no certificate")}
 	}
 	leaf := cs.PeerCertificates[0]
 	pin := sha256.Sum256(leaf.Raw)
-	s.rec.DeviceCertPin = pin[:]
-	s.deviceCert = cs.PeerCertificates
-	verified := false
+	peer := devicePeer{pin: pin[:]}
 	if roots := s.p.cfg.OnDieRoots; roots != nil {
 		inter := x509.NewCertPool()
 		for _, c := range cs.PeerCertificates[1:] {
@@ -587,18 +616,16 @@ func (s *Session) verifyDevice(cs tls.ConnectionState) error {
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err == nil {
 			if berr := onDieBound(leaf, s.hello.Hello.UUID); berr != nil {
-				s.untrusted = fmt.Errorf("On-Die certificate not bound to UUID %s: %w", s.hello.Hello.UUID, berr)
-				return s.untrusted
+				peer.untrusted = fmt.Errorf("On-Die certificate not bound to UUID %s: %w", s.hello.Hello.UUID, berr)
+				return peer
 			}
-			verified = true
+			peer.onDie = true
 		}
 	}
-	s.rec.OnDieVerified = verified
-	if s.profile.RequireOnDie && !verified {
-		s.untrusted = fmt.Errorf("device certificate %q does not chain to a configured On-Die CA root", leaf.Subject.CommonName)
-		return s.untrusted
+	if s.profile.RequireOnDie && !peer.onDie {
+		peer.untrusted = fmt.Errorf("device certificate %q does not chain to a configured On-Die CA root", leaf.Subject.CommonName)
 	}
-	return nil
+	return peer
 }
 
 // onDieBound checks that an On-Die certificate names the device: a URI SAN
