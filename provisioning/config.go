@@ -58,9 +58,12 @@ type Config struct {
 	// the Issuer's CA). Nil: the chain the Issuer returned is trusted.
 	DeviceRoots *x509.CertPool
 
-	// CheckRevocation reports whether a provisioning certificate is revoked
-	// (return an error wrapping certs.ErrRevoked), e.g. with certs.CheckCRL. A CRL
-	// that cannot be read should fail closed. Nil: no revocation checks.
+	// CheckRevocation reports whether a certificate is revoked (return an error
+	// wrapping certs.ErrRevoked), e.g. with certs.CheckCRL. It is applied to every
+	// certificate of a provisioning bundle before it is used, and to AMT's TLS
+	// certificate on every connection after provisioning. Any error refuses the
+	// certificate: a CRL that cannot be read fails closed. Nil: no revocation
+	// checks.
 	CheckRevocation func(ctx context.Context, cert *x509.Certificate) error
 
 	// ExpiryPolicy sets the provisioning-certificate warning/error windows and

@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net"
 	"sync"
@@ -384,4 +385,43 @@ func TestImpostorCannotOverwriteRecord(t *testing.T) {
 		last := after.History[len(after.History)-1]
 		assert.NotEmpty(t, last.Reason, "the impostor's attempt is in the history")
 	}
+}
+
+// After provisioning, connections to the device check its certificate's
+// revocation when a check is configured, and fail closed.
+func TestPostProvisioningRevocationFailsClosed(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	var mu sync.Mutex
+	deny := false
+	h.cfg.CheckRevocation = func(_ context.Context, c *x509.Certificate) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if deny && c.Subject.CommonName == "pc-a0.contoso.com" {
+			return errors.New("CRL unreachable")
+		}
+		return nil
+	}
+	p, rec := provisionOne(t, h)
+	mu.Lock()
+	deny = true
+	mu.Unlock()
+	err := p.Unprovision(h.ctx, rec.UUID)
+	require.Error(t, err)
+	assert.Equal(t, amt.PostProvisioning, h.fleet.Devices()[0].Snapshot().ProvisioningState)
+}
+
+// A resumed session refuses a device whose certificate changed since the
+// session began (without On-Die verification, the pin is the identity).
+func TestResumedSessionChecksPin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	hello := h.helloFrom(d)
+	rec := &provisioning.DeviceRecord{UUID: d.UUID(), State: provisioning.StateIdentified, Source: hello.Source,
+		HelloVersion: 3, DeviceCertPin: make([]byte, 32), MatchedRoot: h.chain.Bundle.RootHash(amt.HashSHA256)}
+	require.NoError(t, h.store.Save(h.ctx, rec))
+	_, err := h.provisioner().Provision(h.ctx, hello)
+	assert.Equal(t, provisioning.ReasonDeviceUntrusted, provisioning.ReasonOf(err), "%v", err)
+	after, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateIdentified, after.State, "the interrupted session's record is kept")
 }

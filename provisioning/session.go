@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -621,6 +622,12 @@ func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 			}
 			peer.onDie = true
 		}
+	}
+	// A resumed session talks to the device it started with: without an On-Die
+	// chain, the certificate must be the one pinned then.
+	if !peer.onDie && s.resumed && s.prior != nil && len(s.prior.DeviceCertPin) > 0 && !bytes.Equal(s.prior.DeviceCertPin, peer.pin) {
+		peer.untrusted = fmt.Errorf("device certificate %q differs from the one pinned when the session began", leaf.Subject.CommonName)
+		return peer
 	}
 	if s.profile.RequireOnDie && !peer.onDie {
 		peer.untrusted = fmt.Errorf("device certificate %q does not chain to a configured On-Die CA root", leaf.Subject.CommonName)

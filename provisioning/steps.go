@@ -582,6 +582,24 @@ func (p *Provisioner) adminClient(h ReceivedHello, rec *DeviceRecord, allowLegac
 			}
 			how = "over TLS, certificate pinned to the one installed"
 		}
+		if p.cfg.CheckRevocation != nil {
+			// Fail closed: a certificate whose status cannot be read is refused.
+			prev := tc.VerifyConnection
+			tc.VerifyConnection = func(cs tls.ConnectionState) error {
+				if prev != nil {
+					if err := prev(cs); err != nil {
+						return err
+					}
+				}
+				if len(cs.PeerCertificates) == 0 {
+					return errors.New("device presented no certificate")
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), p.callTimeout())
+				defer cancel()
+				return p.cfg.CheckRevocation(ctx, cs.PeerCertificates[0])
+			}
+			how += ", revocation checked"
+		}
 		tr.TLSClientConfig = tc
 		url = "https://" + p.deviceAddr(h, rec.Inventory, p.tlsPort()) + "/wsman"
 	} else {
