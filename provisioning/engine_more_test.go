@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -424,4 +425,29 @@ func TestResumedSessionChecksPin(t *testing.T) {
 	after, err := h.store.Load(h.ctx, d.UUID())
 	require.NoError(t, err)
 	assert.Equal(t, provisioning.StateIdentified, after.State, "the interrupted session's record is kept")
+}
+
+// An agent request is kept in the store: a restarted provisioner still expects
+// it, and an impostor's failed session does not spend it.
+func TestAgentRequestSurvivesRestartAndImpostor(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	otp := amt.NewSecret("0tp-Agent-77")
+	require.NoError(t, d.StartConfiguration(otp))
+	require.NoError(t, h.provisioner().ExpectAgentRequest(h.ctx, provisioning.AgentRequest{UUID: d.UUID(), OTP: otp}))
+
+	rogue, err := h.fleet.StartRogue(d, amtsim.RogueWrongUUID)
+	require.NoError(t, err)
+	p2 := h.provisioner() // a restart
+	_, err = p2.Provision(h.ctx, h.helloFrom(rogue))
+	require.Error(t, err)
+	rec, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.NotNil(t, rec.Agent, "the impostor did not spend the request")
+
+	rec, err = p2.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	assert.True(t, rec.AgentOTP)
+	assert.Nil(t, rec.Agent, "spent by the successful session")
+	assert.NotContains(t, fmt.Sprintf("%+v", rec), "0tp-Agent-77")
 }

@@ -32,7 +32,6 @@ type Provisioner struct {
 	mu       sync.Mutex
 	active   map[amt.UUID]struct{}
 	sessions map[*Session]struct{}
-	agents   map[amt.UUID]AgentRequest
 	wg       sync.WaitGroup
 }
 
@@ -69,7 +68,6 @@ func New(cfg Config) (*Provisioner, error) {
 		log:      cfg.Logger,
 		active:   make(map[amt.UUID]struct{}),
 		sessions: make(map[*Session]struct{}),
-		agents:   make(map[amt.UUID]AgentRequest),
 	}
 	if p.store == nil {
 		p.store = NewMemoryStore()
@@ -102,7 +100,10 @@ func (p *Provisioner) InSession(uuid amt.UUID) bool {
 
 // ExpectAgentRequest registers an agent-initiated provisioning request: the
 // device's next hello is provisioned only if the OTP the device holds equals
-// req.OTP. A second request for the same device replaces the first.
+// req.OTP. A second request for the same device replaces the first. The request
+// is stored in the device's record (it survives a restart) until a session
+// uses it: a provisioned device or an OTP mismatch consumes it; an impostor's
+// failed session does not.
 func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -123,31 +124,22 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 		}
 		req.Expires = p.now().Add(ttl)
 	}
-	p.mu.Lock()
-	p.agents[req.UUID] = req
-	p.mu.Unlock()
-	return nil
-}
-
-// agentRequest returns the pending agent request for uuid, dropping expired ones.
-func (p *Provisioner) agentRequest(uuid amt.UUID) (*AgentRequest, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	req, ok := p.agents[uuid]
-	if !ok {
-		return nil, false
+	// The request is kept in the device's record, so a restarted provisioner
+	// still expects it.
+	rec, err := p.store.Load(ctx, req.UUID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		rec = &DeviceRecord{UUID: req.UUID, FirstSeen: p.now()}
+	case err != nil:
+		return err
 	}
-	if p.now().After(req.Expires) {
-		delete(p.agents, uuid)
-		return nil, true // there was one, it expired
+	if rec.Blocked {
+		return Reject(ReasonNotApproved, "device %s is blocked", req.UUID)
 	}
-	return &req, false
-}
-
-func (p *Provisioner) consumeAgentRequest(uuid amt.UUID) {
-	p.mu.Lock()
-	delete(p.agents, uuid)
-	p.mu.Unlock()
+	r := req
+	rec.Agent = &r
+	rec.UpdatedAt = p.now()
+	return p.store.Save(ctx, rec)
 }
 
 // ErrDuplicateSession is returned by Provision when a session for the device is

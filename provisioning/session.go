@@ -306,14 +306,15 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 	}
 	s.resumed = rec.State != StateNew && !rec.State.Final()
 
-	agent, expired := p.agentRequest(u)
-	if expired {
-		return "", Reject(ReasonAgentRequestExpired, "the agent request for %s expired before its hello", u)
+	var agent *AgentRequest
+	if rec.Agent != nil {
+		if p.now().After(rec.Agent.Expires) {
+			return "", Reject(ReasonAgentRequestExpired, "the agent request for %s expired on %s, before its hello", u, rec.Agent.Expires.Format(time.RFC3339))
+		}
+		a := *rec.Agent
+		agent = &a
 	}
 	s.agent = agent
-	if agent == nil && s.resumed && rec.AgentOTP {
-		return "", Reject(ReasonOTPMissing, "resumed agent-initiated session has no agent request any more")
-	}
 
 	var inv Inventory
 	if agent != nil && agent.Inventory.FQDN != "" {

@@ -114,7 +114,7 @@ func (s *Session) checkOTP(ctx context.Context) (string, error) {
 		return "", Reject(ReasonOTPMissing, "the device holds no OTP")
 	}
 	if !have.Equal(s.agent.OTP) {
-		s.p.consumeAgentRequest(s.hello.Hello.UUID)
+		s.rec.Agent = nil // spent: a new attempt needs a new OTP
 		werr := s.closeWindow(ctx)
 		detail := "provisioning window closed"
 		if werr != nil {
@@ -510,7 +510,7 @@ func (s *Session) verify(ctx context.Context) (string, error) {
 	if err := s.markPSKUsed(ctx); err != nil {
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
 	}
-	s.p.consumeAgentRequest(s.hello.Hello.UUID)
+	s.rec.Agent = nil
 	revoked := s.revokeSuperseded(ctx)
 	if revoked > 0 {
 		how += fmt.Sprintf("; %d superseded certificate(s) revoked", revoked)

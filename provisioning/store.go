@@ -133,6 +133,10 @@ type DeviceRecord struct {
 	Certificates []DeviceCertificate
 
 	Blocked bool // the integrator blocked the device: no further provisioning
+
+	// Agent is the pending agent-initiated request (ExpectAgentRequest), kept
+	// until a session uses it. Its OTP is a secret.
+	Agent *AgentRequest
 }
 
 // Clone returns a deep copy of r.
@@ -148,6 +152,10 @@ func (r *DeviceRecord) Clone() *DeviceRecord {
 	}
 	if r.Certificates == nil {
 		c.Certificates = nil
+	}
+	if r.Agent != nil {
+		a := *r.Agent
+		c.Agent = &a
 	}
 	return &c
 }
