@@ -93,6 +93,10 @@ type Config struct {
 
 	// MaxSessions bounds sessions running at once; further hellos wait. Zero: 64.
 	MaxSessions int
+	// MaxQueued bounds sessions started by HandleHello (running or waiting);
+	// further hellos are dropped with an "overloaded" event (devices resend
+	// them). Zero: 1024.
+	MaxQueued int
 	// SessionTimeout bounds one session. Zero: 10 minutes.
 	SessionTimeout time.Duration
 	// CallTimeout bounds one WS-Management call. Zero: 60 seconds (AMT may take

@@ -451,3 +451,27 @@ func TestAgentRequestSurvivesRestartAndImpostor(t *testing.T) {
 	assert.Nil(t, rec.Agent, "spent by the successful session")
 	assert.NotContains(t, fmt.Sprintf("%+v", rec), "0tp-Agent-77")
 }
+
+// Hellos beyond MaxQueued are dropped with an event instead of piling up.
+func TestHandleHelloOverload(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 3, device: func(i int, c *amtsim.Config) { c.Behavior.Latency = 30 * time.Millisecond }})
+	h.cfg.MaxSessions, h.cfg.MaxQueued = 1, 2
+	p := h.provisioner()
+	for _, d := range h.fleet.Devices() {
+		p.HandleHello(h.ctx, h.helloFrom(d))
+	}
+	p.Wait()
+	dropped, done := 0, 0
+	for _, d := range h.fleet.Devices() {
+		for _, e := range h.eventsFor(d.UUID()) {
+			if e.Reason == provisioning.ReasonOverloaded {
+				dropped++
+			}
+			if e.State == provisioning.StateProvisioned {
+				done++
+			}
+		}
+	}
+	assert.Equal(t, 1, dropped)
+	assert.Equal(t, 2, done)
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -28,6 +29,8 @@ type Provisioner struct {
 	now   func() time.Time
 	log   *slog.Logger
 	sem   chan struct{}
+
+	queued atomic.Int64 // sessions started by HandleHello and not yet ended
 
 	mu       sync.Mutex
 	active   map[amt.UUID]struct{}
@@ -155,12 +158,30 @@ func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
 			Reason: ReasonDuplicateSession, Detail: "hello ignored: session already running"})
 		return
 	}
+	// Sessions beyond MaxSessions wait for a slot; beyond MaxQueued, hellos
+	// are dropped (the device sends another), so a flood of hellos cannot pile
+	// up goroutines without bound.
+	if n := p.queued.Add(1); n > int64(p.maxQueued()) {
+		p.queued.Add(-1)
+		p.release(h.Hello.UUID)
+		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew,
+			Reason: ReasonOverloaded, Detail: "hello dropped: too many sessions waiting"})
+		return
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer p.release(h.Hello.UUID)
+		defer p.queued.Add(-1)
 		_, _ = p.run(ctx, h)
 	}()
+}
+
+func (p *Provisioner) maxQueued() int {
+	if p.cfg.MaxQueued > 0 {
+		return p.cfg.MaxQueued
+	}
+	return 1024
 }
 
 // Provision runs a session for h to its end and returns the device's record.

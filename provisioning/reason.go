@@ -48,6 +48,7 @@ const (
 	ReasonTimeout           Reason = "timeout"            // a deadline expired
 	ReasonCanceled          Reason = "canceled"           // the context was canceled
 	ReasonInternal          Reason = "internal"           // a bug or misconfiguration in the SDK's use
+	ReasonOverloaded        Reason = "overloaded"         // too many sessions waiting: the hello was dropped
 )
 
 // Maintenance findings.
