@@ -29,11 +29,15 @@ const MaxFileSize = 1 << 20
 //
 // A wrong password gives an error for which errors.Is(err,
 // pkcs12.ErrIncorrectPassword) holds. Other failures wrap [ErrMalformed], a
-// [*ChainError], [ErrKeyType] or [ErrKeyMismatch]. BER-encoded files (some old
+// [*ChainError], [ErrKeyType] or [ErrKeyMismatch]; so does an iteration count
+// above [MaxPKCS12Iterations]. BER-encoded files (some old
 // Java and NSS exports) are not supported by go-pkcs12.
 func LoadPKCS12(data []byte, password amt.Secret) (b Bundle, err error) {
 	if len(data) > MaxFileSize {
 		return Bundle{}, fmt.Errorf("%w: PKCS#12 of %d bytes exceeds %d", ErrMalformed, len(data), MaxFileSize)
+	}
+	if err := checkPKCS12Iterations(data); err != nil {
+		return Bundle{}, err
 	}
 	defer func() {
 		// go-pkcs12 is not fuzzed upstream; never let its panic reach the caller.
