@@ -189,16 +189,23 @@ func (g *loadgen) stop() {
 	_ = g.cmd.Wait()
 }
 
-// helloServer is what the benchmark loads: it counts complete hellos.
+// helloServer is what the benchmark loads: it counts connections finished
+// and complete hellos among them.
 type helloServer struct {
-	count   atomic.Int64
-	target  int64
-	reached chan struct{}
-	once    sync.Once
+	hellos   atomic.Int64 // complete hellos handled
+	finished atomic.Int64 // connections done with, hello or not
+	evicted  atomic.Int64
+	target   int64
+	reached  chan struct{}
+	once     sync.Once
 }
 
-func (s *helloServer) got() {
-	if s.count.Add(1) == s.target {
+// done records one finished connection; hello says whether it delivered one.
+func (s *helloServer) done(hello bool) {
+	if hello {
+		s.hellos.Add(1)
+	}
+	if s.finished.Add(1) == s.target {
 		s.once.Do(func() { close(s.reached) })
 	}
 }
@@ -206,8 +213,15 @@ func (s *helloServer) got() {
 func BenchmarkHelloListener(b *testing.B) {
 	benchHelloServer(b, func(ctx context.Context, ln net.Listener, s *helloServer) {
 		l := &provisioning.HelloListener{
-			Handler:        func(context.Context, provisioning.ReceivedHello) { s.got() },
+			Handler:        func(context.Context, provisioning.ReceivedHello) {},
 			PerSourceBurst: -1,
+			// Every connection ends in exactly one event.
+			OnEvent: func(e provisioning.ListenerEvent) {
+				if e.Kind == provisioning.EventEvicted {
+					s.evicted.Add(1)
+				}
+				s.done(e.Kind == provisioning.EventHelloReceived)
+			},
 		}
 		_ = l.Serve(ctx, ln)
 	})
@@ -239,14 +253,16 @@ func BenchmarkHelloListenerFloor(b *testing.B) {
 					}
 				}
 				c.Close()
-				if n > 0 {
-					s.got()
-				}
+				s.done(n > 0)
 			}()
 		}
 	})
 }
 
+// benchHelloServer measures b.N hello connections from the child process.
+// hellos/s counts the hellos handled; a hello the server dropped (the
+// listener evicts the oldest unfinished connection when MaxConns are open,
+// which happens when the machine starves its goroutines) shows in lost.
 func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *helloServer)) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -274,7 +290,7 @@ func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *h
 	select {
 	case <-s.reached:
 	case <-time.After(30 * time.Second):
-		b.Fatalf("server counted %d of %d hellos (generator: %v)", s.count.Load(), b.N, res)
+		b.Fatalf("server finished %d of %d connections (generator: %v)", s.finished.Load(), b.N, res)
 	}
 	elapsed := time.Since(start)
 	cpu1, cpuOK := processCPU()
@@ -282,7 +298,8 @@ func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *h
 	if res[2] != "0" {
 		b.Fatalf("generator: %v", res)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "hellos/s")
+	b.ReportMetric(float64(s.hellos.Load())/elapsed.Seconds(), "hellos/s")
+	b.ReportMetric(float64(int64(b.N)-s.hellos.Load()), "lost")
 	if cpuOK {
 		// The server's own CPU time (the generator is another process).
 		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/hello")
@@ -293,7 +310,8 @@ func benchHelloServer(b *testing.B, serve func(context.Context, net.Listener, *h
 // by the child process, then 100 real hellos. Metrics: held (connections the
 // listener keeps open), heap-B/conn (live heap + goroutine stacks per held
 // connection), evicted, and legit (hellos received while the idle connections
-// stand). With the default limit (MaxConns 1024) the listener holds at most
+// stand), cpu-µs/conn (the listener process's CPU time per idle connection
+// accepted, evictions included). With the default limit (MaxConns 1024) the listener holds at most
 // 1,024 and evicts the oldest; with MaxConns 8192 it holds all 5,000.
 func BenchmarkHelloListenerIdle5000(b *testing.B) {
 	for _, tc := range []struct {
@@ -330,6 +348,7 @@ func benchIdle(b *testing.B, n, maxConns int) {
 		<-done
 	}()
 	b.StartTimer()
+	cpu0, _ := processCPU()
 	g, ready := startLoadgen(b, "idle", ln.Addr().String(), n)
 	defer g.stop()
 	if ready[2] != "0" {
@@ -346,6 +365,7 @@ func benchIdle(b *testing.B, n, maxConns int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	cpu1, cpuOK := processCPU()
 	b.StopTimer()
 	held := l.Stats().Active
 	heap := settledMem()
@@ -365,4 +385,9 @@ func benchIdle(b *testing.B, n, maxConns int) {
 	b.ReportMetric(float64(int64(heap)-int64(before))/float64(held), "heap-B/conn")
 	b.ReportMetric(float64(st.Evicted), "evicted")
 	b.ReportMetric(float64(received.Load()), "legit")
+	if cpuOK {
+		// The listener's CPU time per idle connection accepted (evictions
+		// included).
+		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/float64(n), "cpu-µs/conn")
+	}
 }
