@@ -123,8 +123,10 @@ type HelloListener struct {
 	// Logger receives debug records of connection outcomes. Nil: no logging.
 	Logger *slog.Logger
 
-	mu      sync.Mutex
-	conns   map[*trackedConn]struct{}
+	mu sync.Mutex
+	// conns lists the open connections in accept order (oldest first), so
+	// that eviction under a flood takes the oldest in O(1).
+	conns   connList
 	buckets map[netip.Addr]*bucket
 	stats   struct {
 		accepted, received, malformed, duplicate, oversize, timeout, probes, ratelimited, evicted, readErrors atomic.Uint64
@@ -137,6 +139,45 @@ type trackedConn struct {
 	net.Conn
 	start   time.Time
 	evicted atomic.Bool
+	// prev and next link the connection into HelloListener.conns (under its
+	// mu); listed says whether it is still there.
+	prev, next *trackedConn
+	listed     bool
+}
+
+// connList is a doubly-linked list of connections in accept order.
+type connList struct {
+	head, tail *trackedConn
+	n          int
+}
+
+func (cl *connList) pushBack(tc *trackedConn) {
+	tc.prev, tc.next, tc.listed = cl.tail, nil, true
+	if cl.tail != nil {
+		cl.tail.next = tc
+	} else {
+		cl.head = tc
+	}
+	cl.tail = tc
+	cl.n++
+}
+
+func (cl *connList) remove(tc *trackedConn) {
+	if !tc.listed {
+		return
+	}
+	if tc.prev != nil {
+		tc.prev.next = tc.next
+	} else {
+		cl.head = tc.next
+	}
+	if tc.next != nil {
+		tc.next.prev = tc.prev
+	} else {
+		cl.tail = tc.prev
+	}
+	tc.prev, tc.next, tc.listed = nil, nil, false
+	cl.n--
 }
 
 type bucket struct {
@@ -203,7 +244,7 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	defer l.serving.Store(false)
 	l.mu.Lock()
-	l.conns = make(map[*trackedConn]struct{})
+	l.conns = connList{}
 	l.buckets = make(map[netip.Addr]*bucket)
 	l.mu.Unlock()
 
@@ -246,7 +287,7 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	l.mu.Lock()
-	for tc := range l.conns {
+	for tc := l.conns.head; tc != nil; tc = tc.next {
 		tc.Close()
 	}
 	l.mu.Unlock()
@@ -312,16 +353,12 @@ func (l *HelloListener) pruneBuckets(now time.Time, burst, rate float64) {
 func (l *HelloListener) track(tc *trackedConn) {
 	l.mu.Lock()
 	var oldest *trackedConn
-	if len(l.conns) >= l.maxConns() {
-		for c := range l.conns {
-			if oldest == nil || c.start.Before(oldest.start) {
-				oldest = c
-			}
-		}
-		delete(l.conns, oldest)
+	if l.conns.n >= l.maxConns() {
+		oldest = l.conns.head // accepted first: the longest unfinished
+		l.conns.remove(oldest)
 		oldest.evicted.Store(true)
 	}
-	l.conns[tc] = struct{}{}
+	l.conns.pushBack(tc)
 	l.mu.Unlock()
 	l.stats.active.Add(1)
 	if oldest != nil {
@@ -332,7 +369,7 @@ func (l *HelloListener) track(tc *trackedConn) {
 
 func (l *HelloListener) untrack(tc *trackedConn) {
 	l.mu.Lock()
-	delete(l.conns, tc)
+	l.conns.remove(tc)
 	l.mu.Unlock()
 	l.stats.active.Add(-1)
 	tc.Close()
