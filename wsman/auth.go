@@ -2,6 +2,7 @@ package wsman
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,7 +73,14 @@ type digestAuth struct {
 	rand  io.Reader
 	uri   string
 	creds atomic.Pointer[credentials]
-	cur   atomic.Pointer[digest.Transport]
+	cur   atomic.Pointer[digestTransport]
+}
+
+// digestTransport is one challenge cache. primed is set once a call through it
+// succeeded, i.e. once it holds a challenge the server accepted.
+type digestTransport struct {
+	*digest.Transport
+	primed atomic.Bool
 }
 
 func newDigestAuth(base http.RoundTripper, rnd io.Reader, uri, user, pass string) *digestAuth {
@@ -82,15 +90,15 @@ func newDigestAuth(base http.RoundTripper, rnd io.Reader, uri, user, pass string
 	return d
 }
 
-func (d *digestAuth) fresh() *digest.Transport {
+func (d *digestAuth) fresh() *digestTransport {
 	c := d.creds.Load()
-	return &digest.Transport{
+	return &digestTransport{Transport: &digest.Transport{
 		Username:      c.user,
 		Password:      c.pass,
 		Transport:     gate{base: d.base},
 		FindChallenge: findChallenge,
 		Digest:        d.compute,
-	}
+	}}
 }
 
 func (d *digestAuth) setCredentials(u, p string) {
@@ -114,6 +122,7 @@ func (d *digestAuth) compute(_ *http.Request, chal *digest.Challenge, o digest.O
 
 func (d *digestAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 	t := d.cur.Load()
+	primed := t.primed.Load()
 	resp, err := t.RoundTrip(r)
 	if err != nil {
 		var rej *rejected
@@ -131,11 +140,31 @@ func (d *digestAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusUnauthorized {
-		d.cur.CompareAndSwap(t, d.fresh())
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.primed.Store(true)
+		return resp, nil
+	}
+	d.cur.CompareAndSwap(t, d.fresh())
+	// A stale nonce in the answer to a fresh challenge: the device forgot its
+	// nonces between challenge and answer (AMT 19+ restarts its network stack
+	// on CommitChanges). The library's one retry went to the challenge itself,
+	// so this call starts over once from a new challenge. With a cached nonce
+	// the library already retried after the first stale, and its answer is final.
+	if !primed && r.GetBody != nil && r.Context().Value(staleRetryKey{}) == nil {
+		if c, err := findChallenge(resp.Header); err == nil && c.Stale {
+			if body, err := r.GetBody(); err == nil {
+				resp.Body.Close()
+				r2 := r.Clone(context.WithValue(r.Context(), staleRetryKey{}, true))
+				r2.Body = body
+				return d.RoundTrip(r2)
+			}
+		}
 	}
 	return resp, nil
 }
+
+// staleRetryKey marks a request already retried after a stale nonce.
+type staleRetryKey struct{}
 
 // rejected carries a final 401 through digest.Transport (which returns the
 // response and the error of its inner transport as they are).
