@@ -438,3 +438,42 @@ func TestCredentialsNeverInErrors(t *testing.T) {
 	assert.NotContains(t, err.Error(), secret)
 	assert.True(t, errors.Is(err, context.Canceled))
 }
+
+// A device that forgets its nonces between its challenge and our answer (AMT 19+
+// restarting its network stack after CommitChanges): the first call of a fresh
+// client starts over once from a new challenge instead of failing.
+func TestDigestStaleOnFreshChallengeStartsOver(t *testing.T) {
+	auth := &wsmantest.DigestAuth{Password: func(u string) (string, bool) { return testPass, true }}
+	inner := auth.Wrap(wsmantest.Handler(gsAnswer))
+	var expireOnce atomic.Bool
+	expireOnce.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" && expireOnce.CompareAndSwap(true, false) {
+			auth.ExpireNonces()
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := wsman.New(srv.URL, wsman.WithDigestAuth(testUser, testPass))
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	st := auth.Stats()
+	assert.Equal(t, int64(1), st.Stale)
+	assert.Equal(t, int64(0), st.Rejected)
+	// A server that never accepts: still bounded, never a loop.
+	bad := &wsmantest.DigestAuth{Password: func(u string) (string, bool) { return testPass, true }}
+	badInner := bad.Wrap(wsmantest.Handler(gsAnswer))
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			bad.ExpireNonces()
+		}
+		badInner.ServeHTTP(w, r)
+	}))
+	defer srv2.Close()
+	c2, err := wsman.New(srv2.URL, wsman.WithDigestAuth(testUser, testPass))
+	require.NoError(t, err)
+	_, err = c2.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrUnauthorized)
+	assert.Equal(t, int64(2), bad.Stats().Stale)
+}
