@@ -157,9 +157,14 @@ func isChar(c rune) bool {
 }
 
 // text decodes raw character data (no '<' inside): entity and character
-// references, newline normalisation, character checks. inAttr also refuses
-// '<'.
+// references, newline normalisation, character checks. Content (not inAttr)
+// refuses "]]>"; inAttr refuses '<'.
 func (r *xmlReader) text(raw string, inAttr bool) (string, error) {
+	if !inAttr && strings.Contains(raw, "]]>") {
+		// XML 1.0 §2.4: "]]>" may not appear in content outside a CDATA
+		// section (encoding/xml refuses it too).
+		return "", r.fail("unescaped ]]> in character data")
+	}
 	clean := true
 	for j := 0; j < len(raw); j++ {
 		c := raw[j]

@@ -109,6 +109,10 @@ func TestReaderCases(t *testing.T) {
 		{"crlf normalised", "<a>x\r\ny\rz</a>", nil},
 		{"crlf in attribute", "<a b=\"x\r\ny\"/>", nil},
 		{"cdata", `<a><![CDATA[<not a tag> & ]]></a>`, nil},
+		{"]]> in attribute", `<a b="]]>"/>`, nil},
+		{"escaped ]]> in text", `<a>]]&gt;</a>`, nil},
+		{"]]> in text", `<a>]]></a>`, errXML}, // FuzzReaderMatchesEtree
+		{"]]> after entity", `<a>&amp;]]></a>`, errXML},
 		{"comment and pi", `<!-- c --><?pi data?><a><!-- in --><?p x?></a><!-- after -->`, nil},
 		{"single quotes", `<a b='1' c = "2"/>`, nil},
 		{"utf8 names and text", `<é:ü xmlns:é="urn:x" ø="å">ç</é:ü>`, nil},
