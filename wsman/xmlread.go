@@ -1,6 +1,7 @@
 package wsman
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"strconv"
@@ -121,9 +122,11 @@ func isNameChar(c rune) bool {
 func (r *xmlReader) name() (string, error) {
 	start := r.i
 	colons := 0
+	ascii := true
 	for r.i < len(r.s) {
 		c, size := rune(r.s[r.i]), 1
 		if c >= utf8.RuneSelf {
+			ascii = false
 			c, size = utf8.DecodeRuneInString(r.s[r.i:])
 			if c == utf8.RuneError && size == 1 {
 				return "", r.fail("invalid UTF-8")
@@ -148,7 +151,27 @@ func (r *xmlReader) name() (string, error) {
 	if colons > 1 || n[0] == ':' || n[len(n)-1] == ':' {
 		return "", r.fail("malformed qualified name %q", n)
 	}
+	if !ascii && !xmlNameOK(n) {
+		return "", r.fail("invalid XML name %q", truncate(n, 40))
+	}
 	return n, nil
+}
+
+// xmlNameOK reports whether encoding/xml, which etree uses, accepts n as a
+// name. Its tables are those of XML 1.0's fourth edition, narrower than the
+// fifth edition's ranges isNameStart and isNameChar allow (U+07CA, N'Ko letter
+// A, is a name character only in the fifth). Names outside ASCII are rare in
+// WS-Management, so they are checked by asking encoding/xml itself.
+func xmlNameOK(n string) bool {
+	t, err := xml.NewDecoder(strings.NewReader("<" + n + "/>")).RawToken()
+	se, ok := t.(xml.StartElement)
+	if err != nil || !ok {
+		return false
+	}
+	if se.Name.Space != "" {
+		return se.Name.Space+":"+se.Name.Local == n
+	}
+	return se.Name.Local == n
 }
 
 func isChar(c rune) bool {

@@ -116,6 +116,8 @@ func TestReaderCases(t *testing.T) {
 		{"comment and pi", `<!-- c --><?pi data?><a><!-- in --><?p x?></a><!-- after -->`, nil},
 		{"single quotes", `<a b='1' c = "2"/>`, nil},
 		{"utf8 names and text", `<é:ü xmlns:é="urn:x" ø="å">ç</é:ü>`, nil},
+		{"fifth-edition-only name", "<\u07ca/>", errXML},              // FuzzReaderMatchesEtree; N'Ko letter A
+		{"fifth-edition-only attribute", "<a \u07ca=\"1\"/>", errXML}, // encoding/xml refuses both
 		{"declaration in comment is fine", `<a><!-- <!DOCTYPE x> --></a>`, nil},
 		{"end tag with space", `<a></a  >`, nil},
 		{"doctype", `<!DOCTYPE a><a/>`, ErrUnsafeXML},
