@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,6 +183,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	header(w, o, startLoad, loads, elapsed)
 	printFigures(w, rs)
 	printRatios(w, rs)
+	printRounds(w, rs, loads)
 	return nil
 }
 
@@ -474,4 +476,59 @@ func check(rs *results, key string, rat summary, pr pair) string {
 		return "met"
 	}
 	return "MISSED (" + strings.Join(missed, ", ") + ")"
+}
+
+// printRounds lists, for every pair with a target, the ratio of each round
+// with the 1-minute load average at the end of that round, so that quiet and
+// busy rounds can be told apart.
+func printRounds(w io.Writer, rs *results, loads []string) {
+	var rows []string
+	for _, pr := range pairs {
+		if pr.Target == nil {
+			continue
+		}
+		unit := pr.Metric
+		if unit == "" {
+			unit = "ns/op"
+		}
+		times := pr.Times
+		if times == 0 {
+			times = 1
+		}
+		for _, key := range matchingKeys(rs, pr) {
+			b, f := rs.data[key][unit], rs.data[pr.Pkg+"."+pr.Floor][unit]
+			if b == nil || f == nil {
+				continue
+			}
+			cells := make([]string, rs.rounds)
+			for i := range cells {
+				r := rs.pairedRatio(b[i], f[i], times, pr.Higher)
+				if math.IsNaN(r) {
+					cells[i] = "—"
+				} else {
+					cells[i] = formatRatio(r)
+				}
+			}
+			rows = append(rows, fmt.Sprintf("| %s | %s |", key, strings.Join(cells, " | ")))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	head := make([]string, rs.rounds)
+	sep := make([]string, rs.rounds)
+	for i := range head {
+		load := ""
+		if i < len(loads) {
+			load, _, _ = strings.Cut(loads[i], " ")
+			load = " (load " + load + ")"
+		}
+		head[i] = fmt.Sprintf("round %d%s", i+1, load)
+		sep[i] = "---"
+	}
+	fmt.Fprintf(w, "| Ratio per round | %s |\n|---|%s|\n", strings.Join(head, " | "), strings.Join(sep, "|"))
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
 }

@@ -145,16 +145,23 @@ func (rs *results) pairedRatios(bench, floor, unit string, times float64, higher
 	}
 	var out []float64
 	for i := range b {
-		if math.IsNaN(b[i]) || math.IsNaN(f[i]) || f[i] == 0 {
-			continue
-		}
-		if higher {
-			out = append(out, b[i]/(f[i]/times))
-		} else {
-			out = append(out, b[i]/(f[i]*times))
+		if r := rs.pairedRatio(b[i], f[i], times, higher); !math.IsNaN(r) {
+			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// pairedRatio is one round's ratio of bench value b to floor value f (NaN when
+// either is missing).
+func (rs *results) pairedRatio(b, f, times float64, higher bool) float64 {
+	if math.IsNaN(b) || math.IsNaN(f) || f == 0 {
+		return math.NaN()
+	}
+	if higher {
+		return b / (f / times)
+	}
+	return b / (f * times)
 }
 
 // formatTime formats nanoseconds with three significant digits.
