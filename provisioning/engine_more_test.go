@@ -475,3 +475,28 @@ func TestHandleHelloOverload(t *testing.T) {
 	assert.Equal(t, 1, dropped)
 	assert.Equal(t, 2, done)
 }
+
+// Wait may run while hellos still arrive (a WaitGroup would not allow it).
+func TestWaitWhileHellosArrive(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 4, noInventory: true})
+	p := h.provisioner()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ {
+			for _, d := range h.fleet.Devices() {
+				p.HandleHello(h.ctx, h.helloFrom(d))
+			}
+		}
+	}()
+	for {
+		p.Wait()
+		select {
+		case <-done:
+			p.Wait()
+			assert.Empty(t, p.Sessions())
+			return
+		default:
+		}
+	}
+}

@@ -35,7 +35,11 @@ type Provisioner struct {
 	mu       sync.Mutex
 	active   map[amt.UUID]struct{}
 	sessions map[*Session]struct{}
-	wg       sync.WaitGroup
+	// running counts sessions started by HandleHello; idle is closed (and
+	// replaced) whenever it drops to zero. Unlike a WaitGroup, it allows
+	// HandleHello while Wait is waiting.
+	running int
+	idle    chan struct{}
 }
 
 // New checks cfg and returns a Provisioner.
@@ -168,9 +172,9 @@ func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
 			Reason: ReasonOverloaded, Detail: "hello dropped: too many sessions waiting"})
 		return
 	}
-	p.wg.Add(1)
+	p.started()
 	go func() {
-		defer p.wg.Done()
+		defer p.ended()
 		defer p.release(h.Hello.UUID)
 		defer p.queued.Add(-1)
 		_, _ = p.run(ctx, h)
@@ -200,7 +204,35 @@ func (p *Provisioner) Provision(ctx context.Context, h ReceivedHello) (*DeviceRe
 }
 
 // Wait blocks until every session started by HandleHello has ended.
-func (p *Provisioner) Wait() { p.wg.Wait() }
+// It may be called while hellos are still arriving.
+func (p *Provisioner) Wait() {
+	p.mu.Lock()
+	if p.running == 0 {
+		p.mu.Unlock()
+		return
+	}
+	ch := p.idle
+	p.mu.Unlock()
+	<-ch
+}
+
+func (p *Provisioner) started() {
+	p.mu.Lock()
+	if p.running == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.running++
+	p.mu.Unlock()
+}
+
+func (p *Provisioner) ended() {
+	p.mu.Lock()
+	p.running--
+	if p.running == 0 {
+		close(p.idle)
+	}
+	p.mu.Unlock()
+}
 
 // Serve runs a [HelloListener] on ln that feeds this Provisioner, until ctx is
 // done; then it waits for running sessions (which see ctx canceled).

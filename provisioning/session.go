@@ -296,6 +296,8 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		rec = &DeviceRecord{UUID: u, FirstSeen: h.Received}
+	case err != nil && ctx.Err() != nil:
+		return "", ctx.Err() // classified as canceled or timeout
 	case err != nil:
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
 	default:

@@ -27,6 +27,17 @@ func TestRunPlannedOutcomes(t *testing.T) {
 	assert.Contains(t, summary.String(), "suffix-mismatch")
 }
 
+// Where loopback aliases cannot be bound (macOS), the fleet shares 127.0.0.1.
+func TestRunSharedIP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var summary strings.Builder
+	res, err := run(ctx, options{devices: 25, sharedIP: true, progress: io.Discard, summary: &summary})
+	require.NoError(t, err)
+	assert.Equal(t, 0, res.unexpected, summary.String())
+	assert.Equal(t, 5, res.rejected, summary.String())
+}
+
 func TestPlans(t *testing.T) {
 	ps := plans(25)
 	require.Len(t, ps, 25)

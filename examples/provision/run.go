@@ -22,6 +22,7 @@ import (
 
 type options struct {
 	devices  int
+	sharedIP bool // all devices on 127.0.0.1 (as on systems without 127/8 loopback)
 	progress io.Writer
 	summary  io.Writer
 }
@@ -90,7 +91,8 @@ func run(ctx context.Context, o options) (result, error) {
 		ps = ps[:len(ps)-1]
 	}
 	fleet, err := amtsim.StartFleet(ctx, amtsim.FleetOptions{
-		N: len(ps),
+		N:        len(ps),
+		SharedIP: o.sharedIP,
 		Template: amtsim.Config{
 			TrustedDNSSuffix: "contoso.com",
 			Keys:             amtsim.PoolKeys(keys),
@@ -198,21 +200,41 @@ func run(ctx context.Context, o options) (result, error) {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	served := make(chan error, 1)
+	listening := make(chan *provisioning.HelloListener, 1)
 	go func() {
 		served <- prov.Serve(sctx, ln, func(l *provisioning.HelloListener) {
 			l.PerSourceBurst = -1 // on loopback a fleet may share one address
+			listening <- l
 		})
 	}()
+	listener := <-listening
+	// settle waits until the listener has accepted and handled every hello
+	// delivered so far, then until every session they started has ended.
+	var delivered uint64
+	settle := func(res []amtsim.HelloResult) {
+		for _, r := range res {
+			delivered += uint64(r.Delivered)
+		}
+		for {
+			st := listener.Stats()
+			if st.Accepted >= delivered && st.Active == 0 || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		prov.Wait()
+	}
 	fmt.Fprintf(o.progress, "%d simulated devices, hello listener on %s, provisioning certificate %s (root %s)\n\n",
 		len(devices), ln.Addr(), chain.Bundle.Leaf().Subject.CommonName, root.Hex()[:16]+"…")
 
 	// Devices send hellos until a server contacts them (here at most twice,
 	// a second apart); then every session runs to its end.
 	hello := amtsim.HelloOptions{Addr: ln.Addr().String(), MaxHellos: 2, Backoff: func(int) time.Duration { return time.Second }}
-	if _, err := fleet.SendHellos(ctx, hello); err != nil && ctx.Err() != nil {
+	res, err := fleet.SendHellos(ctx, hello)
+	if err != nil && ctx.Err() != nil {
 		return result{}, err
 	}
-	prov.Wait()
+	settle(res)
 
 	// Then an impostor claims an On-Die device's UUID. It has no On-Die
 	// certificate and the "on-die" profile requires one: it is refused, and the
@@ -225,10 +247,17 @@ func run(ctx context.Context, o options) (result, error) {
 		}
 		roguePlan.name = "rogue"
 		pr.add(rogue, roguePlan)
-		if _, err := rogue.SendHellos(ctx, hello); err != nil && ctx.Err() != nil {
+		pr.mu.Lock()
+		pr.rogue = rogue
+		pr.mu.Unlock()
+		// Through the fleet, which records each hello's source (devices that
+		// are provisioned or whose window closed send nothing; refused ones
+		// are refused again).
+		res, err := fleet.SendHellos(ctx, hello)
+		if err != nil && ctx.Err() != nil {
 			return result{}, err
 		}
-		prov.Wait()
+		settle(res)
 	}
 	stop()
 	if err := <-served; err != nil {
@@ -274,6 +303,8 @@ type printer struct {
 	start time.Time
 	fleet *amtsim.Fleet
 
+	rogue *amtsim.Device
+
 	mu      sync.Mutex
 	order   []*amtsim.Device
 	plans   map[*amtsim.Device]*plan
@@ -296,9 +327,14 @@ func (p *printer) add(d *amtsim.Device, pl *plan) {
 }
 
 func (p *printer) event(e provisioning.Event) {
-	d, _ := p.fleet.Lookup(net.TCPAddrFromAddrPort(e.Source))
+	d, ok := p.fleet.Lookup(net.TCPAddrFromAddrPort(e.Source))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !ok && p.rogue != nil && e.Device == p.rogue.UUID() {
+		// Where the fleet shares 127.0.0.1, a lone device's hello sources are
+		// not recorded; only the impostor sends alone.
+		d = p.rogue
+	}
 	name := "?"
 	if pl := p.plans[d]; pl != nil {
 		name = pl.name
