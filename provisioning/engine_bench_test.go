@@ -331,6 +331,7 @@ func benchEngine(b *testing.B, n int) {
 			DeviceAddress:     fleetAddress(fleet),
 			CommitVerifyDelay: 20 * time.Millisecond,
 			MaxSessions:       engineConcurrency,
+			MaxQueued:         n, // every device sends one hello: none may be dropped
 			ServerName:        "amtprov.contoso.com",
 		})
 		if err != nil {
@@ -644,4 +645,68 @@ func floorHandshake(ctx context.Context, addr string, cfg *tls.Config) error {
 		return err
 	}
 	return c.Close()
+}
+
+// BenchmarkEngineQueuedHellos measures what a hello waiting for a session slot
+// costs: 1,000 hellos handed to HandleHello while the only slot
+// (MaxSessions 1) is held by a session blocked in its Authorizer. Metric:
+// B/queued-hello, the live heap + goroutine stacks per waiting hello, its
+// decoded 24-hash hello included (at most Config.MaxQueued of them wait;
+// further hellos are dropped as overloaded). Goroutines start with the
+// runtime's average stack size, so in a busy engine a waiting hello can cost
+// more than here.
+func BenchmarkEngineQueuedHellos(b *testing.B) {
+	const n = 1000
+	base, err := provisioning.ParseHello(loadHellos(b)[2].Packet)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var perHello float64
+	b.ReportAllocs()
+	hello := func(j int) provisioning.ReceivedHello {
+		h := *base
+		h.Hashes = append([]amt.CertHash(nil), base.Hashes...)
+		for k := range h.Hashes {
+			h.Hashes[k].Sum = append([]byte(nil), h.Hashes[k].Sum...)
+		}
+		h.UUID[0], h.UUID[1], h.UUID[2] = byte(j), byte(j>>8), 0xAA
+		return provisioning.ReceivedHello{Hello: &h, Received: time.Now()}
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		blocked := make(chan struct{})
+		release := make(chan struct{})
+		var once sync.Once
+		p, err := provisioning.New(provisioning.Config{
+			Authorizer: provisioning.AuthorizerFunc(func(ctx context.Context, _ provisioning.AuthRequest) (provisioning.Inventory, error) {
+				once.Do(func() { close(blocked) })
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return provisioning.Inventory{}, errors.New("benchmark: not provisioned")
+			}),
+			MaxSessions: 1,
+			MaxQueued:   2 * n,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		p.HandleHello(ctx, hello(0))
+		<-blocked
+		// The decoded hellos count: a waiting session keeps its hello.
+		before := settledMem()
+		b.StartTimer()
+		for j := 1; j < n; j++ {
+			p.HandleHello(ctx, hello(j))
+		}
+		b.StopTimer()
+		after := settledMem()
+		perHello += float64(int64(after)-int64(before)) / float64(n-1)
+		cancel()
+		close(release)
+		p.Wait()
+	}
+	b.ReportMetric(perHello/float64(b.N), "B/queued-hello")
 }

@@ -119,6 +119,7 @@ var benchTime = map[string]string{
 	"provisioning.Engine100":             "1x",
 	"provisioning.Engine100Floor":        "1x",
 	"provisioning.HelloListenerIdle5000": "1x",
+	"provisioning.EngineQueuedHellos":    "1x",
 	"amt/amtsim.FleetStart":              "1x",
 	"certs/certstest.RSAGenerate2048":    "5x",
 }
