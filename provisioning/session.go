@@ -63,7 +63,8 @@ type Session struct {
 	prevMEBx  amt.Secret // MEBx password recorded by an earlier provisioning
 	commitErr error      // CommitChanges' transport error when the reply was lost
 
-	// What identify learnt.
+	// What connect and identify learnt.
+	general  *amt.GeneralSettings // as read at connect, reused for the host name Put
 	firmware amt.Version
 	realm    string
 	devState amt.ProvisioningState
@@ -485,6 +486,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 			s.rec.OnDieVerified = peer.onDie
 		}
 		if err == nil {
+			s.general = gs
 			s.realm = gs.DigestRealm
 			s.rec.DigestRealm = gs.DigestRealm
 			mode := "TLS 1.2+"

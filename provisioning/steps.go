@@ -201,7 +201,16 @@ func (s *Session) configure(ctx context.Context) (string, error) {
 	if !prof.SkipHostName && !rec.Done.Has(DoneHostName) {
 		host, domain := s.inv.HostDomain()
 		if host != "" {
-			if _, err := s.dev.SetHostName(ctx, host, domain); err != nil {
+			// The settings read at connect are echoed back with the new names
+			// (one exchange instead of SetHostName's Get and Put).
+			var err error
+			if gs := s.general; gs != nil {
+				gs.HostName, gs.DomainName = host, domain
+				_, err = s.dev.PutGeneralSettings(ctx, gs)
+			} else {
+				_, err = s.dev.SetHostName(ctx, host, domain)
+			}
+			if err != nil {
 				return strings.Join(did, ", "), fmt.Errorf("host name: %w", err)
 			}
 			if err := mark(DoneHostName, "host name "+s.inv.FQDN); err != nil {
