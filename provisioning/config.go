@@ -110,6 +110,12 @@ type Config struct {
 	// sets no expiry. Zero: 24 hours.
 	AgentRequestTTL time.Duration
 
+	// RecordUnknownDevices keeps a discovery record (aged out by the
+	// Maintainer) for hellos whose UUID the Authorizer does not know. Off by
+	// default: anyone can send hellos with made-up UUIDs, and every one would
+	// grow the Store. Unknown devices are reported as events either way.
+	RecordUnknownDevices bool
+
 	// The fields below describe the deployment for Audit; the engine does not use
 	// them.
 

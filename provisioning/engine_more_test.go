@@ -500,3 +500,14 @@ func TestWaitWhileHellosArrive(t *testing.T) {
 		}
 	}
 }
+
+// Hellos with unknown UUIDs are reported but not stored unless asked for.
+func TestUnknownDevicesNotStoredByDefault(t *testing.T) {
+	h := newHarness(t, harnessOptions{noInventory: true})
+	d := h.fleet.Devices()[0]
+	_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	assert.Equal(t, provisioning.ReasonUnknownDevice, provisioning.ReasonOf(err))
+	_, err = h.store.Load(h.ctx, d.UUID())
+	assert.ErrorIs(t, err, provisioning.ErrNotFound)
+	assert.NotEmpty(t, h.eventsFor(d.UUID()))
+}

@@ -488,6 +488,7 @@ func TestFaultFleetThroughListener(t *testing.T) {
 		}
 	}
 	h.cfg.Authorizer = inv
+	h.cfg.RecordUnknownDevices = true // the unknown device's outcome is read from the store
 	p := h.provisioner()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

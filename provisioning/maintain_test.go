@@ -140,7 +140,10 @@ func TestReprovisionRevokesEarlierCertificate(t *testing.T) {
 
 func TestMaintainerBundleExpiryAndAgeOut(t *testing.T) {
 	clock := &fakeClock{}
-	h := newHarness(t, harnessOptions{noInventory: true, config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	h := newHarness(t, harnessOptions{noInventory: true, config: func(c *provisioning.Config) {
+		c.Now = clock.Now
+		c.RecordUnknownDevices = true
+	}})
 	p := h.provisioner()
 	m := p.Maintainer()
 	assert.Empty(t, m.CheckBundles(h.ctx))

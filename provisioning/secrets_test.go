@@ -240,6 +240,7 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 		}
 	}
 	h.cfg.Authorizer = inv
+	h.cfg.RecordUnknownDevices = true // its record is checked for secrets too
 	h.cfg.PSK = pskStore
 	h.cfg.Logger = logger
 	h.cfg.CallTimeout = 5 * time.Second

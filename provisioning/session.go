@@ -206,9 +206,17 @@ func (s *Session) finishRecord(ctx context.Context, step Step, dur time.Duration
 		_ = s.save(ctx)
 		return
 	}
+	if s.rec == nil && se.Reason == ReasonUnknownDevice && !s.p.cfg.RecordUnknownDevices {
+		// Anyone can send hellos with made-up UUIDs: by default they are only
+		// reported (the event and the returned record), not stored.
+		s.rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received, LastSeen: s.hello.Received,
+			Source: s.hello.Source, HelloVersion: s.hello.Hello.Version, State: s.state, Reason: se.Reason, LastError: se.Error(),
+			History: []StepRecord{{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail}}}
+		return
+	}
 	if s.rec == nil {
 		// Rejected before a record was loaded: keep a discovery record anyway so
-		// the integrator can see unknown devices (aged out by the Maintainer).
+		// the integrator can see the device (aged out by the Maintainer).
 		if r, err := s.p.store.Load(ctx, s.hello.Hello.UUID); err == nil {
 			s.rec = r
 		} else {
