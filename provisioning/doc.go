@@ -58,7 +58,9 @@
 //
 // [ParseHello] decodes the binary hello (version 2 PSK with a PID, version 3 PKI
 // with the trusted root hashes) strictly, with a typed [HelloError] naming the
-// offset; [Hello.AppendBinary] encodes it. [HelloListener] reads each connection
+// offset; [Hello.AppendBinary] encodes it. A [HelloDecoder] decodes into memory
+// it reuses (no allocation per hello once warm), for servers that see many hellos
+// and keep few; [Hello.Clone] keeps one. [HelloListener] reads each connection
 // to EOF with a size cap and a deadline, answers HTTP probes, limits each source
 // and evicts the oldest unfinished connection when full, so a flood of slow
 // connections cannot starve real devices.

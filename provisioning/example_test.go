@@ -32,6 +32,35 @@ func ExampleParseHello() {
 	// true
 }
 
+// A server that sees many hellos it does not keep (duplicates, unknown devices)
+// decodes them with a HelloDecoder and clones only the ones it keeps.
+func ExampleHelloDecoder() {
+	pkt := []byte{
+		0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, // flag 0, version 3 (PKI), retry 0
+		0x3e, 0xc2, 0xff, 0xd2, 0xd1, 0x9d, 0x2d, 0x41, 0x86, 0x0a, 0x54, 0xb2, 0x03, 0x9b, 0x72, 0xff, // UUID (wire order)
+		0x01,       // one hash
+		0x02, 0x20, // SHA-256, 32 bytes
+	}
+	pkt = append(pkt, make([]byte, 32)...)
+	known := map[amt.UUID]bool{}
+
+	var d provisioning.HelloDecoder
+	var kept []*provisioning.Hello
+	for range 3 {
+		h, err := d.Decode(pkt) // valid until the next Decode
+		if err != nil {
+			panic(err)
+		}
+		if !known[h.UUID] {
+			known[h.UUID] = true
+			kept = append(kept, h.Clone()) // a copy that owns its memory
+		}
+	}
+	fmt.Println(len(kept), kept[0].UUID, len(kept[0].Hashes), kept[0].Hashes[0].Alg)
+	// Output:
+	// 1 d2ffc23e-9dd1-412d-860a-54b2039b72ff 1 SHA-256
+}
+
 // Provision one simulated device end to end: a throw-away provisioning chain
 // whose root the device trusts, an inventory entry, and a hello.
 func ExampleProvisioner_Provision() {

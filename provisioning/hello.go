@@ -103,81 +103,105 @@ func truncated(off int, field string, need, have int) error {
 // know is kept as raw bytes if its length byte is consistent with the packet.
 //
 // ParseHello never panics, does not retain b, and allocates three times for a
-// version 3 hello (the Hello, its hash list and one buffer for all digests).
+// version 3 hello (the Hello, its hash list and one buffer for all digests). A
+// server that decodes many hellos and keeps few can use a [HelloDecoder] instead,
+// which reuses its memory.
 func ParseHello(b []byte) (*Hello, error) {
-	if len(b) < helloHeaderSize {
-		return nil, truncated(len(b), "header", helloHeaderSize, len(b))
+	count, err := validateHello(b)
+	if err != nil {
+		return nil, err
 	}
-	flag := binary.LittleEndian.Uint16(b[0:])
-	if flag > 1 {
-		return nil, &HelloError{Offset: 0, Field: "admin credentials set", Err: ErrHelloFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
-	}
-	ver := binary.LittleEndian.Uint16(b[2:])
-	switch ver {
-	case HelloVersionPSK:
-		if len(b) < helloPSKSize {
-			return nil, truncated(len(b), "PID", helloPSKSize, len(b))
-		}
-		if len(b) > helloPSKSize {
-			return nil, &HelloError{Offset: helloPSKSize, Err: ErrHelloTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
-		}
-	case HelloVersionPKI:
-		if len(b) < helloHeaderSize+1 {
-			return nil, truncated(len(b), "hash count", helloHeaderSize+1, len(b))
-		}
-	default:
-		return nil, &HelloError{Offset: 2, Field: "interface version", Err: ErrHelloVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
-	}
-	h := &Hello{
-		AdminCredentialsSet: flag == 1,
-		Version:             ver,
-		RetryCount:          binary.LittleEndian.Uint32(b[4:]),
-	}
-	h.UUID, _ = amt.UUIDFromWire(b[8:24]) // length checked above
-	if ver == HelloVersionPSK {
-		copy(h.PID[:], b[24:32])
-		return h, nil
-	}
-
-	// Version 3: validate the whole list first, then allocate exactly.
-	count := int(b[24])
-	off := helloHeaderSize + 1
-	for i := 0; i < count; i++ {
-		if off+2 > len(b) {
-			return nil, truncated(off, "hash "+strconv.Itoa(i)+" header", off+2, len(b))
-		}
-		alg, n := amt.HashAlgorithm(b[off]), int(b[off+1])
-		if size := alg.Size(); size != 0 && n != size {
-			return nil, &HelloError{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHelloHashLength,
-				Expected: strconv.Itoa(size) + " for " + alg.String(), Got: strconv.Itoa(n)}
-		}
-		off += 2
-		if off+n > len(b) {
-			return nil, truncated(off, "hash "+strconv.Itoa(i)+" value", off+n, len(b))
-		}
-		off += n
-	}
-	if off != len(b) {
-		return nil, &HelloError{Offset: off, Err: ErrHelloTrailing,
-			Expected: "end of packet after " + strconv.Itoa(count) + " hashes", Got: strconv.Itoa(len(b)-off) + " more bytes"}
-	}
+	h := new(Hello)
+	fillHello(h, b)
 	if count == 0 {
 		return h, nil
 	}
 	// One copy of the list region backs every digest (the two header bytes of each
 	// entry ride along); the packet itself is not retained.
 	h.Hashes = make([]amt.CertHash, count)
-	list := append([]byte(nil), b[helloHeaderSize+1:]...)
-	pos := 0
-	for i := range h.Hashes {
-		n := int(list[pos+1])
-		h.Hashes[i] = amt.CertHash{Alg: amt.HashAlgorithm(list[pos]), Sum: list[pos+2 : pos+2+n : pos+2+n]}
-		pos += 2 + n
-	}
+	fillHashes(h.Hashes, append([]byte(nil), b[helloHeaderSize+1:]...))
 	return h, nil
 }
 
-// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [ParseHello].
+// validateHello checks every rule of ParseHello without allocating on success and
+// returns the number of hashes (0 for version 2).
+func validateHello(b []byte) (int, error) {
+	if len(b) < helloHeaderSize {
+		return 0, truncated(len(b), "header", helloHeaderSize, len(b))
+	}
+	flag := binary.LittleEndian.Uint16(b[0:])
+	if flag > 1 {
+		return 0, &HelloError{Offset: 0, Field: "admin credentials set", Err: ErrHelloFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
+	}
+	ver := binary.LittleEndian.Uint16(b[2:])
+	switch ver {
+	case HelloVersionPSK:
+		if len(b) < helloPSKSize {
+			return 0, truncated(len(b), "PID", helloPSKSize, len(b))
+		}
+		if len(b) > helloPSKSize {
+			return 0, &HelloError{Offset: helloPSKSize, Err: ErrHelloTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
+		}
+		return 0, nil
+	case HelloVersionPKI:
+		if len(b) < helloHeaderSize+1 {
+			return 0, truncated(len(b), "hash count", helloHeaderSize+1, len(b))
+		}
+	default:
+		return 0, &HelloError{Offset: 2, Field: "interface version", Err: ErrHelloVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
+	}
+	count := int(b[helloHeaderSize])
+	off := helloHeaderSize + 1
+	for i := 0; i < count; i++ {
+		if off+2 > len(b) {
+			return 0, truncated(off, "hash "+strconv.Itoa(i)+" header", off+2, len(b))
+		}
+		alg, n := amt.HashAlgorithm(b[off]), int(b[off+1])
+		if size := alg.Size(); size != 0 && n != size {
+			return 0, &HelloError{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHelloHashLength,
+				Expected: strconv.Itoa(size) + " for " + alg.String(), Got: strconv.Itoa(n)}
+		}
+		off += 2
+		if off+n > len(b) {
+			return 0, truncated(off, "hash "+strconv.Itoa(i)+" value", off+n, len(b))
+		}
+		off += n
+	}
+	if off != len(b) {
+		return 0, &HelloError{Offset: off, Err: ErrHelloTrailing,
+			Expected: "end of packet after " + strconv.Itoa(count) + " hashes", Got: strconv.Itoa(len(b)-off) + " more bytes"}
+	}
+	return count, nil
+}
+
+// fillHello sets the header fields (and the PID of version 2) of a validated
+// packet; the hash list is left to the caller.
+func fillHello(h *Hello, b []byte) {
+	ver := binary.LittleEndian.Uint16(b[2:])
+	*h = Hello{
+		AdminCredentialsSet: b[0] == 1,
+		Version:             ver,
+		RetryCount:          binary.LittleEndian.Uint32(b[4:]),
+	}
+	h.UUID, _ = amt.UUIDFromWire(b[8:24]) // length validated
+	if ver == HelloVersionPSK {
+		copy(h.PID[:], b[24:32])
+	}
+}
+
+// fillHashes points each entry of dst at its digest in list, the validated list
+// region of a version 3 packet (entries of algorithm, length, digest).
+func fillHashes(dst []amt.CertHash, list []byte) {
+	pos := 0
+	for i := range dst {
+		n := int(list[pos+1])
+		dst[i] = amt.CertHash{Alg: amt.HashAlgorithm(list[pos]), Sum: list[pos+2 : pos+2+n : pos+2+n]}
+		pos += 2 + n
+	}
+}
+
+// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [ParseHello]: h is
+// replaced by a freshly allocated decode of b, and left unchanged on error.
 func (h *Hello) UnmarshalBinary(b []byte) error {
 	p, err := ParseHello(b)
 	if err != nil {
@@ -185,6 +209,70 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 	}
 	*h = *p
 	return nil
+}
+
+// Clone returns a deep copy of h that shares no memory with it, in the same three
+// allocations as [ParseHello]. Use it to keep a hello a [HelloDecoder] returned.
+func (h *Hello) Clone() *Hello {
+	c := *h
+	if h.Hashes == nil {
+		return &c
+	}
+	c.Hashes = make([]amt.CertHash, len(h.Hashes))
+	n := 0
+	for _, x := range h.Hashes {
+		n += len(x.Sum)
+	}
+	buf := make([]byte, 0, n)
+	for i, x := range h.Hashes {
+		start := len(buf)
+		buf = append(buf, x.Sum...)
+		c.Hashes[i] = amt.CertHash{Alg: x.Alg, Sum: buf[start:len(buf):len(buf)]}
+		if x.Sum == nil {
+			c.Hashes[i].Sum = nil
+		}
+	}
+	return &c
+}
+
+// HelloDecoder decodes hellos into memory it keeps and reuses, so that a server
+// that decodes many hellos and keeps few (duplicates from a device already in a
+// session, hellos from unknown devices) allocates nothing per hello once it has
+// seen the largest one. Decoding is exactly as strict as [ParseHello].
+//
+// The zero value is ready to use. A HelloDecoder is not safe for concurrent use;
+// give each goroutine its own.
+type HelloDecoder struct {
+	h      Hello
+	hashes []amt.CertHash
+	buf    []byte
+}
+
+// Decode decodes b. The returned Hello, its hash list and digests belong to the
+// decoder and are valid only until the next call to Decode; call [Hello.Clone] to
+// keep them. Decode does not retain b. On error the previous result is unchanged.
+func (d *HelloDecoder) Decode(b []byte) (*Hello, error) {
+	count, err := validateHello(b)
+	if err != nil {
+		return nil, err
+	}
+	fillHello(&d.h, b)
+	if count == 0 {
+		return &d.h, nil
+	}
+	list := b[helloHeaderSize+1:]
+	if cap(d.buf) < len(list) {
+		d.buf = make([]byte, len(list))
+	}
+	d.buf = d.buf[:len(list)]
+	copy(d.buf, list)
+	if cap(d.hashes) < count {
+		d.hashes = make([]amt.CertHash, count)
+	}
+	d.hashes = d.hashes[:count]
+	fillHashes(d.hashes, d.buf)
+	d.h.Hashes = d.hashes
+	return &d.h, nil
 }
 
 // AppendBinary appends the wire form of h to b ([encoding.BinaryAppender]). It

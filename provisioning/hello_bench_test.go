@@ -73,3 +73,19 @@ func BenchmarkAppendHello24(b *testing.B) {
 		sinkBytes = out
 	}
 }
+
+// BenchmarkHelloDecoder24 decodes the same packet as BenchmarkParseHello24 into a
+// reused HelloDecoder: the path a listener takes for every hello it receives.
+func BenchmarkHelloDecoder24(b *testing.B) {
+	pkt := sample24(b)
+	var d provisioning.HelloDecoder
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		h, err := d.Decode(pkt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink = h
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -204,8 +205,21 @@ func FuzzParseHello(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add(make([]byte, 25))
+	prime := loadHellos(f)[2].Packet
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := provisioning.ParseHello(b)
+		// A decoder that already holds a 24-hash hello gives the same answer.
+		var d provisioning.HelloDecoder
+		if _, perr := d.Decode(prime); perr != nil {
+			t.Fatal(perr)
+		}
+		dh, derr := d.Decode(b)
+		if (err == nil) != (derr == nil) || (err != nil && err.Error() != derr.Error()) {
+			t.Fatalf("ParseHello error %v, HelloDecoder error %v", err, derr)
+		}
+		if err == nil && !reflect.DeepEqual(h, dh) {
+			t.Fatalf("ParseHello %+v, HelloDecoder %+v", h, dh)
+		}
 		if err != nil {
 			var he *provisioning.HelloError
 			if !errors.As(err, &he) {
@@ -229,4 +243,83 @@ func FuzzParseHello(f *testing.F) {
 			t.Fatalf("digests hold %d bytes, more than the %d-byte input", total, len(b))
 		}
 	})
+}
+
+func TestHelloDecoderMatchesParseHello(t *testing.T) {
+	var d provisioning.HelloDecoder
+	vs := loadHellos(t)
+	// Twice through every vector, so each shape is decoded into memory that held
+	// another (larger and smaller) one.
+	for round := 0; round < 2; round++ {
+		for _, v := range vs {
+			want, err := provisioning.ParseHello(v.Packet)
+			require.NoError(t, err)
+			got, err := d.Decode(v.Packet)
+			require.NoError(t, err, v.Name)
+			assert.Equal(t, want, got, v.Name)
+			out, err := got.AppendBinary(nil)
+			require.NoError(t, err)
+			assert.Equal(t, []byte(v.Packet), out, v.Name)
+		}
+	}
+}
+
+func TestHelloDecoderReuseAndClone(t *testing.T) {
+	vs := loadHellos(t)
+	big := vs[2].Packet // 24 hashes
+	var d provisioning.HelloDecoder
+	h, err := d.Decode(big)
+	require.NoError(t, err)
+	kept := h.Clone()
+	first := hex.EncodeToString(h.Hashes[0].Sum)
+
+	// The input is not retained: scribbling on it changes neither result.
+	pkt := append([]byte(nil), big...)
+	h, err = d.Decode(pkt)
+	require.NoError(t, err)
+	for i := range pkt {
+		pkt[i] = 0xAA
+	}
+	assert.Equal(t, first, hex.EncodeToString(h.Hashes[0].Sum))
+
+	// A failed decode leaves the previous result as it was.
+	_, err = d.Decode(big[:len(big)-1])
+	require.ErrorIs(t, err, provisioning.ErrHelloTruncated)
+	assert.Equal(t, first, hex.EncodeToString(h.Hashes[0].Sum))
+
+	// The next decode overwrites the decoder's memory but not a clone.
+	other := append([]byte(nil), big...)
+	other[25+2] ^= 0xFF // first digest's first byte
+	h2, err := d.Decode(other)
+	require.NoError(t, err)
+	assert.Same(t, h, h2)
+	assert.NotEqual(t, first, hex.EncodeToString(h.Hashes[0].Sum))
+	assert.Equal(t, first, hex.EncodeToString(kept.Hashes[0].Sum))
+	out, err := kept.AppendBinary(nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte(big), out)
+
+	// A clone's digests are capped: appending to one cannot reach the next.
+	s0 := kept.Hashes[0].Sum
+	assert.Equal(t, len(s0), cap(s0))
+
+	// After the largest hello, decoding allocates nothing.
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := d.Decode(big); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}
+
+func TestHelloCloneVersion2AndEmpty(t *testing.T) {
+	vs := loadHellos(t)
+	h, err := provisioning.ParseHello(vs[4].Packet)
+	require.NoError(t, err)
+	c := h.Clone()
+	assert.Equal(t, h, c)
+	assert.NotSame(t, h, c)
+
+	e := &provisioning.Hello{Version: provisioning.HelloVersionPKI, Hashes: []amt.CertHash{}}
+	assert.Equal(t, e, e.Clone())
 }

@@ -133,7 +133,19 @@ type HelloListener struct {
 		active                                                                                                atomic.Int64
 	}
 	serving atomic.Bool
+	scratch sync.Pool // *helloScratch: read buffers and decoders reused across connections
 }
+
+// helloScratch is one connection's reusable memory: the read buffer and a decoder.
+// Only what the handler receives is allocated per hello (a clone of the decode).
+type helloScratch struct {
+	buf []byte
+	dec HelloDecoder
+}
+
+// maxPooledRead bounds the read buffer kept for reuse; larger ones (only an
+// oversize or hostile sender grows one) are left to the garbage collector.
+const maxPooledRead = 4 << 10
 
 type trackedConn struct {
 	net.Conn
@@ -380,7 +392,16 @@ var httpGet = []byte("GET ")
 func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.AddrPort) {
 	max := l.maxSize()
 	_ = tc.SetReadDeadline(tc.start.Add(l.readTimeout()))
-	buf := make([]byte, 0, 1024)
+	sc, _ := l.scratch.Get().(*helloScratch)
+	if sc == nil {
+		sc = &helloScratch{buf: make([]byte, 0, 1024)}
+	}
+	defer func() {
+		if cap(sc.buf) <= maxPooledRead {
+			l.scratch.Put(sc)
+		}
+	}()
+	buf := sc.buf[:0]
 	var rerr error
 	for {
 		if len(buf) == cap(buf) {
@@ -390,6 +411,7 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 			nb := make([]byte, len(buf), min(2*cap(buf), max+1))
 			copy(nb, buf)
 			buf = nb
+			sc.buf = nb
 		}
 		n, err := tc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -425,7 +447,7 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		return
 	}
 	tc.Close()
-	h, err := ParseHello(buf)
+	h, err := sc.dec.Decode(buf)
 	if err != nil {
 		l.emit(ListenerEvent{Kind: EventHelloMalformed, Source: src, Time: received, Bytes: len(buf), Err: err})
 		return
@@ -438,7 +460,9 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 	if ctx.Err() != nil {
 		return
 	}
-	l.Handler(ctx, ReceivedHello{Hello: h, Source: src, Received: received})
+	// The decoder's result is reused by the next connection; the handler gets a
+	// copy it owns.
+	l.Handler(ctx, ReceivedHello{Hello: h.Clone(), Source: src, Received: received})
 }
 
 func (l *HelloListener) answerProbe(c net.Conn) {

@@ -177,12 +177,12 @@ func TestFormat(t *testing.T) {
 
 func TestPrintRounds(t *testing.T) {
 	rs := newResults(2)
-	rs.add("provisioning", 0, strings.NewReader(sampleRound))
+	rs.add("provisioning", 0, strings.NewReader(sampleRound+"BenchmarkHelloDecoder24-2 1000 120 ns/op\n"))
 	rs.add("provisioning", 1, strings.NewReader("BenchmarkHelloListener-2 1000 400 ns/op 3000 hellos/s\n"))
 	var out strings.Builder
 	printRounds(&out, rs, []string{"0.50 1.00 2.00", "3.25 1.00 2.00"})
 	want := "| Ratio per round | round 1 (load 0.50) | round 2 (load 3.25) |\n|---|---|---|\n" +
-		"| provisioning.ParseHello24 | 60.0× | — |\n" +
+		"| provisioning.HelloDecoder24 | 12.0× | — |\n" +
 		"| provisioning.HelloListener | 0.50× | — |\n\n"
 	assert.Equal(t, want, out.String())
 }
