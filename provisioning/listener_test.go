@@ -121,9 +121,19 @@ func TestListenerReceivesHellos(t *testing.T) {
 	defer h.mu.Unlock()
 	require.Len(t, h.hellos, len(vs))
 	seen := map[string]bool{}
+	sent := map[string]int{}
+	for _, v := range vs {
+		sent[string(v.Packet)]++
+	}
 	for _, r := range h.hellos {
 		seen[r.Hello.UUID.String()] = true
 		assert.False(t, r.Received.IsZero())
+		// Each delivered hello owns its memory: later connections (decoded with
+		// the same pooled decoder) have not changed it.
+		out, err := r.Hello.AppendBinary(nil)
+		require.NoError(t, err)
+		assert.Positive(t, sent[string(out)], "delivered hello %s is not one that was sent", r.Hello)
+		sent[string(out)]--
 	}
 	assert.True(t, seen["d2ffc23e-9dd1-412d-860a-54b2039b72ff"])
 	st := h.l.Stats()
