@@ -332,9 +332,11 @@ func (c *Client) messageID() (string, error) {
 // check and expect "" the Action check (Identify).
 func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string) (*Response, error) {
 	var buf bytes.Buffer
-	buf.Grow(1024)
-	if _, err := doc.WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("wsman: writing request: %w", err)
+	buf.Grow(2048)
+	// Each token writes straight into buf: Document.WriteTo would add a 4 KB
+	// bufio.Writer per call in front of a writer that is already a buffer.
+	for _, t := range doc.Child {
+		t.WriteTo(&buf, &doc.WriteSettings)
 	}
 	debug := c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug)
 	if debug {

@@ -399,8 +399,9 @@ func (w *Writer) Marshal(req *Request, rep Reply) ([]byte, error) {
 	}
 	env.CreateAttr("xmlns:xsi", wsman.NSXSI)
 	var buf bytes.Buffer
-	if _, err := doc.WriteTo(&buf); err != nil {
-		return nil, err
+	buf.Grow(4096)
+	for _, t := range doc.Child { // no bufio.Writer in front of a buffer (Document.WriteTo adds one)
+		t.WriteTo(&buf, &doc.WriteSettings)
 	}
 	return buf.Bytes(), nil
 }
