@@ -396,11 +396,13 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 	if sc == nil {
 		sc = &helloScratch{buf: make([]byte, 0, 1024)}
 	}
-	defer func() {
-		if cap(sc.buf) <= maxPooledRead {
+	release := func() {
+		if sc != nil && cap(sc.buf) <= maxPooledRead {
 			l.scratch.Put(sc)
 		}
-	}()
+		sc = nil
+	}
+	defer release()
 	buf := sc.buf[:0]
 	var rerr error
 	for {
@@ -461,8 +463,11 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		return
 	}
 	// The decoder's result is reused by the next connection; the handler gets a
-	// copy it owns.
-	l.Handler(ctx, ReceivedHello{Hello: h.Clone(), Source: src, Received: received})
+	// copy it owns, and the scratch goes back to the pool before the handler
+	// runs (a handler may wait a long time for a session slot).
+	rh := ReceivedHello{Hello: h.Clone(), Source: src, Received: received}
+	release()
+	l.Handler(ctx, rh)
 }
 
 func (l *HelloListener) answerProbe(c net.Conn) {
