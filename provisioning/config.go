@@ -50,9 +50,18 @@ type Config struct {
 	PSKDerivation pskx.Derivation
 
 	// OnDieRoots are Intel On-Die CA roots. When set, a device whose TLS
-	// certificate chains to one of them is verified (and the session records it);
-	// profiles with RequireOnDie reject devices that do not.
+	// certificate chains to one of them is verified, OnDieBinding decides
+	// whether it is the session's device, and the session records it; profiles
+	// with RequireOnDie reject devices that do not chain to these roots.
 	OnDieRoots *x509.CertPool
+	// OnDieBinding decides whether a device certificate chain that verified
+	// against OnDieRoots belongs to the device of the session; an error rejects
+	// the device ([ReasonDeviceUntrusted]). Nil: [BindOnDieUUID], which needs
+	// the certificate to name the hello's UUID. Intel's real On-Die
+	// certificates do not name the SMBIOS UUID: with real devices supply a
+	// binding that knows the platform (docs/provisioning.md), or the named
+	// [TrustAnyOnDieDevice].
+	OnDieBinding OnDieBinder
 
 	// DeviceRoots verify AMT's TLS certificate after provisioning (the roots of
 	// the Issuer's CA). Nil: the chain the Issuer returned is trusted.

@@ -52,7 +52,9 @@
 // stored record, so an impostor's session cannot overwrite a real device's
 // credentials. Profiles may require an OTP ([Profile.RequireOTP]) or a verified
 // On-Die certificate ([Profile.RequireOnDie]); approval by UUID alone works but
-// [Audit] reports it.
+// [Audit] reports it. A verified On-Die chain is tied to the session's device by
+// [Config.OnDieBinding] ([BindOnDieUUID] by default; Intel's real certificates
+// need a binding that knows the platform, or the named [TrustAnyOnDieDevice]).
 //
 // # Hello packets
 //

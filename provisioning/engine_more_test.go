@@ -3,9 +3,11 @@ package provisioning_test
 import (
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -166,6 +168,113 @@ func TestProvisionOnDieVerified(t *testing.T) {
 	rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
 	require.NoError(t, err)
 	assert.True(t, rec.OnDieVerified)
+}
+
+// Intel's real On-Die certificates do not name the SMBIOS UUID: the default
+// binding refuses them with a reason that says so, a binding that knows the
+// platform decides, and the named TrustAnyOnDieDevice accepts a genuine chain
+// (the UUID the firmware reports must still match).
+func TestProvisionOnDieBinding(t *testing.T) {
+	type call struct {
+		chain int
+		uuid  amt.UUID
+		fqdn  string
+	}
+	refuse := errors.New("platform identity does not match the inventory")
+	tests := []struct {
+		name    string
+		binding func(calls *[]call) provisioning.OnDieBinder // nil: the default
+		rogue   bool                                         // a real On-Die device answering for the victim
+		reason  provisioning.Reason                          // "" = provisioned and OnDieVerified
+		message string
+	}{
+		{name: "default refuses an unnamed certificate", reason: provisioning.ReasonDeviceUntrusted, message: "names no UUID"},
+		{name: "trust any genuine chain", binding: func(*[]call) provisioning.OnDieBinder { return provisioning.TrustAnyOnDieDevice }},
+		{name: "trust any genuine chain, impostor reports its own UUID", rogue: true,
+			binding: func(*[]call) provisioning.OnDieBinder { return provisioning.TrustAnyOnDieDevice }, reason: provisioning.ReasonUUIDMismatch},
+		{name: "integrator binding accepts", binding: func(calls *[]call) provisioning.OnDieBinder {
+			return func(chain []*x509.Certificate, h *provisioning.Hello, inv provisioning.Inventory) error {
+				*calls = append(*calls, call{len(chain), h.UUID, inv.FQDN})
+				return nil
+			}
+		}},
+		{name: "integrator binding refuses", binding: func(calls *[]call) provisioning.OnDieBinder {
+			return func(chain []*x509.Certificate, h *provisioning.Hello, inv provisioning.Inventory) error {
+				*calls = append(*calls, call{len(chain), h.UUID, inv.FQDN})
+				return refuse
+			}
+		}, reason: provisioning.ReasonDeviceUntrusted, message: refuse.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) { c.OnDie, c.OnDieUnnamed = true, true }})
+			h.cfg.OnDieRoots = poolOf(h.fleet.OnDieCA().Root())
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RequireOnDie: true, TLS: &provisioning.TLSProfile{}}
+			var calls []call
+			if tt.binding != nil {
+				h.cfg.OnDieBinding = tt.binding(&calls)
+			}
+			d := h.fleet.Devices()[0]
+			target := d
+			if tt.rogue {
+				rogue, err := h.fleet.StartRogue(d, amtsim.RogueWrongUUID)
+				require.NoError(t, err)
+				target = rogue
+			}
+			rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(target))
+			if tt.reason != "" {
+				require.Error(t, err)
+				assert.Equal(t, tt.reason, provisioning.ReasonOf(err), "%v", err)
+				assert.Contains(t, err.Error(), tt.message)
+				assert.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
+			} else {
+				require.NoError(t, err)
+				assert.True(t, rec.OnDieVerified)
+			}
+			for _, c := range calls {
+				assert.Equal(t, 1, c.chain, "the simulator sends its leaf alone")
+				assert.Equal(t, d.UUID(), c.uuid)
+				assert.Equal(t, deviceName(0)+".contoso.com", c.fqdn)
+			}
+			if tt.name == "integrator binding accepts" || tt.name == "integrator binding refuses" {
+				assert.NotEmpty(t, calls, "the binding was consulted")
+			}
+		})
+	}
+}
+
+func TestBindOnDieUUID(t *testing.T) {
+	id, err := amt.ParseUUID("d2ffc23e-9dd1-412d-860a-54b2039b72ff")
+	require.NoError(t, err)
+	other := "11111111-2222-4333-8444-555555555555"
+	hello := &provisioning.Hello{UUID: id}
+	uri := func(s string) []*url.URL { u, _ := url.Parse(s); return []*url.URL{u} }
+	tests := []struct {
+		name string
+		leaf *x509.Certificate
+		err  string // "" = bound
+	}{
+		{"URI SAN", &x509.Certificate{URIs: uri("urn:uuid:" + id.String())}, ""},
+		{"URI SAN upper case", &x509.Certificate{URIs: uri("urn:uuid:D2FFC23E-9DD1-412D-860A-54B2039B72FF")}, ""},
+		{"subject serialNumber", &x509.Certificate{Subject: pkix.Name{SerialNumber: id.String()}}, ""},
+		{"URI SAN of another device", &x509.Certificate{URIs: uri("urn:uuid:" + other)}, other},
+		{"serialNumber of another device", &x509.Certificate{Subject: pkix.Name{SerialNumber: other}}, other},
+		{"nothing", &x509.Certificate{Subject: pkix.Name{CommonName: "AMT RCFG"}}, "names no UUID"},
+		{"other URIs only", &x509.Certificate{URIs: uri("https://example.com/x")}, "names no UUID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := provisioning.BindOnDieUUID([]*x509.Certificate{tt.leaf}, hello, provisioning.Inventory{})
+			if tt.err == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.err)
+		})
+	}
+	assert.Error(t, provisioning.BindOnDieUUID(nil, hello, provisioning.Inventory{}))
+	assert.Error(t, provisioning.TrustAnyOnDieDevice(nil, hello, provisioning.Inventory{}))
 }
 
 func TestProvisionCommitDrop(t *testing.T) {

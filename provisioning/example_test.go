@@ -2,9 +2,12 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -59,6 +62,23 @@ func ExampleHelloDecoder() {
 	fmt.Println(len(kept), kept[0].UUID, len(kept[0].Hashes), kept[0].Hashes[0].Alg)
 	// Output:
 	// 1 d2ffc23e-9dd1-412d-860a-54b2039b72ff 1 SHA-256
+}
+
+// The default On-Die binding: the device certificate must name the hello's UUID.
+// Intel's real On-Die certificates name none; Config.OnDieBinding replaces it.
+func ExampleBindOnDieUUID() {
+	id, _ := amt.ParseUUID("d2ffc23e-9dd1-412d-860a-54b2039b72ff")
+	hello := &provisioning.Hello{UUID: id}
+	named := &x509.Certificate{URIs: []*url.URL{{Scheme: "urn", Opaque: "uuid:" + id.String()}}}
+	real := &x509.Certificate{Subject: pkix.Name{CommonName: "AMT RCFG"}}
+
+	fmt.Println(provisioning.BindOnDieUUID([]*x509.Certificate{named}, hello, provisioning.Inventory{}))
+	fmt.Println(provisioning.BindOnDieUUID([]*x509.Certificate{real}, hello, provisioning.Inventory{}))
+	fmt.Println(provisioning.TrustAnyOnDieDevice([]*x509.Certificate{real}, hello, provisioning.Inventory{}))
+	// Output:
+	// <nil>
+	// the certificate names no UUID (Intel's On-Die certificates do not: set Config.OnDieBinding)
+	// <nil>
 }
 
 // Provision one simulated device end to end: a throw-away provisioning chain

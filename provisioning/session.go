@@ -629,8 +629,12 @@ func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 		_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.p.now(),
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 		if err == nil {
-			if berr := onDieBound(leaf, s.hello.Hello.UUID); berr != nil {
-				peer.untrusted = fmt.Errorf("On-Die certificate not bound to UUID %s: %w", s.hello.Hello.UUID, berr)
+			bind := s.p.cfg.OnDieBinding
+			if bind == nil {
+				bind = BindOnDieUUID
+			}
+			if berr := bind(cs.PeerCertificates, s.hello.Hello, s.inv); berr != nil {
+				peer.untrusted = fmt.Errorf("On-Die certificate not bound to device %s: %w", s.hello.Hello.UUID, berr)
 				return peer
 			}
 			peer.onDie = true
@@ -648,21 +652,55 @@ func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 	return peer
 }
 
-// onDieBound checks that an On-Die certificate names the device: a URI SAN
-// "urn:uuid:<uuid>" or the subject serialNumber. (Intel binds its On-Die
-// certificates to the platform's UPID; the UUID binding is how amtsim and
-// integrator CAs that know the UUID express it.)
-func onDieBound(leaf *x509.Certificate, u amt.UUID) error {
-	want := u.String()
+// OnDieBinder decides whether a device certificate chain, already verified
+// against [Config.OnDieRoots] (chain[0] is the device's certificate, the rest as
+// the device sent them), belongs to the device the session is for: the one
+// whose hello and inventory record are given. It returns nil to accept.
+type OnDieBinder func(chain []*x509.Certificate, hello *Hello, inv Inventory) error
+
+// BindOnDieUUID is the default [OnDieBinder]: the device's certificate must name
+// the hello's UUID, as a URI SAN "urn:uuid:<uuid>" or as the subject
+// serialNumber (how amtsim and integrator CAs that know the UUID bind a
+// certificate). A certificate that names another UUID, or none, is refused.
+// Intel's real On-Die certificates name none: see [Config.OnDieBinding].
+func BindOnDieUUID(chain []*x509.Certificate, hello *Hello, _ Inventory) error {
+	if len(chain) == 0 || hello == nil {
+		return errors.New("no certificate or no hello")
+	}
+	leaf, want := chain[0], hello.UUID.String()
+	named := ""
 	for _, uri := range leaf.URIs {
-		if strings.EqualFold(uri.String(), "urn:uuid:"+want) {
-			return nil
+		if uri.Scheme == "urn" && strings.HasPrefix(strings.ToLower(uri.Opaque), "uuid:") {
+			if strings.EqualFold(uri.Opaque[len("uuid:"):], want) {
+				return nil
+			}
+			named = uri.Opaque[len("uuid:"):]
 		}
 	}
-	if strings.EqualFold(leaf.Subject.SerialNumber, want) {
-		return nil
+	if sn := leaf.Subject.SerialNumber; sn != "" {
+		if strings.EqualFold(sn, want) {
+			return nil
+		}
+		if named == "" {
+			named = sn
+		}
 	}
-	return errors.New("neither a urn:uuid SAN nor the subject serialNumber names the device")
+	if named != "" {
+		return fmt.Errorf("the certificate names %q, not %s", named, want)
+	}
+	return errors.New("the certificate names no UUID (Intel's On-Die certificates do not: set Config.OnDieBinding)")
+}
+
+// TrustAnyOnDieDevice is an [OnDieBinder] that accepts every chain that verified
+// against the On-Die roots: it proves the peer is genuine Intel firmware, not
+// which platform it is. The session still requires the UUID the firmware
+// reports over that connection to equal the hello's. Use it only where no
+// platform identity (such as the UPID) is available to bind to.
+func TrustAnyOnDieDevice(chain []*x509.Certificate, _ *Hello, _ Inventory) error {
+	if len(chain) == 0 {
+		return errors.New("no certificate")
+	}
+	return nil
 }
 
 func legacyCipherSuites() []uint16 {

@@ -77,6 +77,10 @@ type Config struct {
 	// OnDieCA is the simulated On-Die CA. Nil with OnDie: a CA of the device's
 	// own (a [Fleet] shares one among its devices).
 	OnDieCA *OnDieCA
+	// OnDieUnnamed, with OnDie, leaves the UUID out of the device certificate
+	// (no subject serialNumber, no urn:uuid SAN), as in Intel's real On-Die
+	// certificates, which do not name the SMBIOS UUID.
+	OnDieUnnamed bool
 
 	// Keys supplies RSA keys for the device certificate, GenerateKeyPair and
 	// the On-Die CA. Nil: [DefaultKeys].

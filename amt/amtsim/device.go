@@ -485,7 +485,7 @@ func (d *Device) identity() (*tls.Certificate, error) {
 	}
 	var cert *x509.Certificate
 	if d.odca != nil {
-		cert, err = d.odca.issue(d.true_, key.Public(), d.deviceNames())
+		cert, err = d.odca.issue(d.true_, key.Public(), d.deviceNames(), !d.cfg.OnDieUnnamed)
 	} else {
 		cert, err = selfSigned(d.rand, d.now(), key, d.deviceNames(), !d.fw.DeviceCertHasHostName)
 	}

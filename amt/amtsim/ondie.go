@@ -23,8 +23,8 @@ import (
 //
 // A device certificate it issues has the subject CN "AMT RCFG", the device
 // UUID as subject serialNumber and as a URI SAN "urn:uuid:<uuid>" (how the
-// simulator binds a certificate to a UUID; Intel binds its certificates to the
-// platform in ways not documented publicly), no extended key usage (like the
+// simulator binds a certificate to a UUID; Intel's real certificates do not
+// name the UUID, which [Config.OnDieUnnamed] reproduces), no extended key usage (like the
 // real remote-configuration certificate, which lacks serverAuth), and — before
 // AMT 19 — the device's host name and IP address. The CA is safe for
 // concurrent use.
@@ -105,8 +105,9 @@ func UUIDOf(cert *x509.Certificate) (amt.UUID, bool) {
 	return amt.UUID{}, false
 }
 
-// issue makes the device certificate for uuid and pub.
-func (ca *OnDieCA) issue(uuid amt.UUID, pub crypto.PublicKey, names deviceNames) (*x509.Certificate, error) {
+// issue makes the device certificate for uuid and pub; named puts the UUID in
+// the subject serialNumber and a urn:uuid SAN.
+func (ca *OnDieCA) issue(uuid amt.UUID, pub crypto.PublicKey, names deviceNames, named bool) (*x509.Certificate, error) {
 	serial, err := randomSerial(ca.rand)
 	if err != nil {
 		return nil, err
@@ -124,6 +125,10 @@ func (ca *OnDieCA) issue(uuid amt.UUID, pub crypto.PublicKey, names deviceNames)
 		KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		URIs:               []*url.URL{{Scheme: "urn", Opaque: "uuid:" + uuid.String()}},
 		SignatureAlgorithm: x509.SHA256WithRSA,
+	}
+	if !named {
+		tpl.Subject.SerialNumber = ""
+		tpl.URIs = nil
 	}
 	names.apply(tpl)
 	der, err := x509.CreateCertificate(ca.rand, tpl, ca.root, pub, ca.key)
