@@ -52,7 +52,16 @@ func ReadRequest(r *http.Request, maxBytes int64) (*Request, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxRequestBytes
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	var b []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= maxBytes {
+		// net/http delivers exactly Content-Length bytes (or an error): read
+		// them into one buffer of that size instead of growing one.
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+	} else {
+		b, err = io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wsmantest: reading request: %w", err)
 	}

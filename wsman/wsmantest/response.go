@@ -275,7 +275,11 @@ type Writer struct {
 	seq  atomic.Uint64
 	mu   sync.Mutex
 	rand *rand.Rand
+	bufs sync.Pool // *bytes.Buffer for Write
 }
+
+// maxPooledResponse bounds the buffers Write keeps for reuse.
+const maxPooledResponse = 64 << 10
 
 // nsTable assigns prefixes.
 type nsTable struct {
@@ -359,6 +363,16 @@ func randomName(r *rand.Rand) string {
 
 // Marshal renders rep as a response envelope to req.
 func (w *Writer) Marshal(req *Request, rep Reply) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	if err := w.marshal(&buf, req, rep); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// marshal renders rep as a response envelope to req into buf.
+func (w *Writer) marshal(buf *bytes.Buffer, req *Request, rep Reply) error {
 	t := w.newTable()
 	doc := etree.NewDocument()
 	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
@@ -398,12 +412,10 @@ func (w *Writer) Marshal(req *Request, rep Reply) ([]byte, error) {
 		env.CreateAttr("xmlns:"+t.prefixes[u], u)
 	}
 	env.CreateAttr("xmlns:xsi", wsman.NSXSI)
-	var buf bytes.Buffer
-	buf.Grow(4096)
 	for _, t := range doc.Child { // no bufio.Writer in front of a buffer (Document.WriteTo adds one)
-		t.WriteTo(&buf, &doc.WriteSettings)
+		t.WriteTo(buf, &doc.WriteSettings)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 func writeFault(body *etree.Element, t *nsTable, s string, f *Fault) {
@@ -478,11 +490,23 @@ func (w *Writer) Write(rw http.ResponseWriter, req *Request, rep Reply) error {
 		}
 		return conn.Close()
 	}
-	b, err := w.Marshal(req, rep)
-	if err != nil {
+	// The envelope is rendered into a pooled buffer: ResponseWriter.Write
+	// copies it, so the buffer is free again when Write returns.
+	buf, _ := w.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledResponse {
+			w.bufs.Put(buf)
+		}
+	}()
+	if err := w.marshal(buf, req, rep); err != nil {
 		http.Error(rw, "wsmantest: "+err.Error(), http.StatusInternalServerError)
 		return err
 	}
+	b := buf.Bytes()
 	status := rep.Status
 	if status == 0 {
 		status = http.StatusOK
