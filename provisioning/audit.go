@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -79,6 +80,14 @@ const (
 	AuditProfileInvalid AuditCode = "profile-invalid"
 	// AuditNoAuthorizer (error): no Authorizer is configured.
 	AuditNoAuthorizer AuditCode = "no-authorizer"
+	// AuditOnDieNoRoots (error): a profile requires On-Die verification but
+	// Config.OnDieRoots is not set, so every device of that profile is refused.
+	AuditOnDieNoRoots AuditCode = "ondie-no-roots"
+	// AuditOnDieUnbound (warning): Config.OnDieBinding is
+	// TrustAnyOnDieDevice: a genuine On-Die chain is accepted without being tied
+	// to the platform, and the device's identity rests on the UUID its firmware
+	// reports.
+	AuditOnDieUnbound AuditCode = "ondie-unbound"
 )
 
 // Finding is one result of [Audit].
@@ -170,6 +179,11 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 	if port := listenPort(cfg.ListenAddr); port == "9971" {
 		add(AuditDefaultPort, certs.SeverityInfo, "configuration", guideCM, "the hello listener uses the default port 9971")
 	}
+	if cfg.OnDieRoots != nil && cfg.OnDieBinding != nil &&
+		reflect.ValueOf(cfg.OnDieBinding).Pointer() == reflect.ValueOf(TrustAnyOnDieDevice).Pointer() {
+		add(AuditOnDieUnbound, certs.SeverityWarning, "configuration", guideIntel,
+			"On-Die chains are accepted without a platform binding (TrustAnyOnDieDevice); bind them to the platform (for example its UPID) where your inventory knows it")
+	}
 	if n := len(cfg.ProvisioningAccounts); n > 3 {
 		add(AuditManyProvisioningAccounts, certs.SeverityWarning, "configuration", guideCM,
 			"%d provisioning accounts are configured; keep only the few in use", n)
@@ -215,6 +229,9 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 		if !p.RequireOTP && !p.RequireOnDie {
 			add(AuditUUIDOnly, certs.SeverityWarning, subj, guideCM,
 				"devices without an agent request are approved by UUID alone; a machine that sends a known UUID is provisioned (require an OTP or On-Die verification)")
+		}
+		if p.RequireOnDie && cfg.OnDieRoots == nil {
+			add(AuditOnDieNoRoots, certs.SeverityError, subj, guideIntel, "On-Die verification is required but Config.OnDieRoots is not set: every device is refused")
 		}
 		if p.AllowLegacyTLS {
 			add(AuditLegacyTLS, certs.SeverityWarning, subj, guideIntel, "TLS 1.0/1.1 and RSA key exchange are allowed for old firmware")

@@ -160,3 +160,43 @@ func TestExpectAgentRequestChecks(t *testing.T) {
 	assert.Equal(t, "0tp-from-agent", req.OTP.Reveal())
 	require.NoError(t, p.ExpectAgentRequest(ctx, req))
 }
+
+func TestAuditOnDie(t *testing.T) {
+	roots := x509.NewCertPool()
+	base := func() provisioning.Config {
+		return provisioning.Config{Profiles: map[string]provisioning.Profile{"ondie": {RequireOnDie: true}}}
+	}
+	tests := []struct {
+		name    string
+		mutate  func(*provisioning.Config)
+		present []provisioning.AuditCode
+		absent  []provisioning.AuditCode
+	}{
+		{"required without roots", func(*provisioning.Config) {}, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots}, []provisioning.AuditCode{provisioning.AuditOnDieUnbound}},
+		{"roots, default binding", func(c *provisioning.Config) { c.OnDieRoots = roots }, nil,
+			[]provisioning.AuditCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
+		{"roots, trust any genuine chain", func(c *provisioning.Config) {
+			c.OnDieRoots, c.OnDieBinding = roots, provisioning.TrustAnyOnDieDevice
+		}, []provisioning.AuditCode{provisioning.AuditOnDieUnbound}, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots}},
+		{"roots, integrator binding", func(c *provisioning.Config) {
+			c.OnDieRoots = roots
+			c.OnDieBinding = func([]*x509.Certificate, *provisioning.Hello, provisioning.Inventory) error { return nil }
+		}, nil, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base()
+			tt.mutate(&cfg)
+			got := codes(provisioning.Audit(context.Background(), cfg))
+			for _, c := range tt.present {
+				if assert.Contains(t, got, c) {
+					assert.NotEmpty(t, got[c].Message)
+				}
+			}
+			for _, c := range tt.absent {
+				assert.NotContains(t, got, c)
+			}
+		})
+	}
+	assert.Equal(t, certs.SeverityError, codes(provisioning.Audit(context.Background(), base()))[provisioning.AuditOnDieNoRoots].Severity)
+}
