@@ -376,23 +376,26 @@ func (s *Session) configureTLS(ctx context.Context, mark func(Done, string) erro
 		if err != nil {
 			return err
 		}
-		// Remote interface first, then local (RPS order).
-		for _, remote := range []bool{true, false} {
-			for _, st := range settings {
-				if st.Remote() != remote {
-					continue
-				}
-				st.Enabled = true
-				if remote {
-					st.MutualAuthentication = prof.TLS.MutualAuth
-					st.AcceptNonSecureConnections = prof.TLS.AllowNonTLS
-				} else {
-					st.MutualAuthentication = false
-				}
-				if _, err := s.dev.PutTLSSettings(ctx, st); err != nil {
-					return fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err)
-				}
+		// The remote (network) interface only: during remote configuration the
+		// firmware accepts a commit that also enables TLS on the local (LMS)
+		// interface but ignores it, leaving the device In-provisioning
+		// (MeshCentral's bare-metal server, reference/hello-rcfg.md §2.4).
+		// Local TLS is configured after provisioning, as RPS does.
+		enabled := false
+		for _, st := range settings {
+			if !st.Remote() {
+				continue
 			}
+			st.Enabled = true
+			st.MutualAuthentication = prof.TLS.MutualAuth
+			st.AcceptNonSecureConnections = prof.TLS.AllowNonTLS
+			if _, err := s.dev.PutTLSSettings(ctx, st); err != nil {
+				return fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err)
+			}
+			enabled = true
+		}
+		if !enabled {
+			return fmt.Errorf("enabling TLS: the device lists no TLS settings for its network interface")
 		}
 		if err := mark(DoneTLSEnabled, "TLS enabled"); err != nil {
 			return err

@@ -191,6 +191,13 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		if st.tlsRemote.enabled && st.tlsCert < 0 {
 			return status(c, amt.StatusDataMissing)
 		}
+		if st.tlsLocal.enabled {
+			// "If you enable on local port, the commit() will succeed but be
+			// ignored" (MeshCentral, reference/hello-rcfg.md §2.4): the device
+			// stays In-provisioning and nothing is applied.
+			d.debug("commit ignored: TLS enabled on the local interface during remote configuration")
+			return rv(c, 0)
+		}
 		st.prov = amt.PostProvisioning
 		st.mode = amt.ControlModeACM
 		_, chain, root := c.sc.info.remoteConfig()

@@ -284,3 +284,32 @@ func TestGenerateKeyPairTransientFailures(t *testing.T) {
 	assert.True(t, bytes.HasPrefix(s.KeyPairs[0].DERKey, []byte{0x30, 0x82, 0x01, 0x0a}), "PKCS#1 RSAPublicKey of a 2048-bit key")
 	_ = strconv.Itoa
 }
+
+// Enabling TLS on the local (LMS) interface during remote configuration makes
+// the firmware accept CommitChanges but ignore it (MeshCentral): the device
+// stays In-provisioning until the local setting is off again.
+func TestCommitIgnoredWithLocalTLS(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	ca := certstest.MustRootCA(t, certstest.CAOptions{Keys: keys})
+	d := start(t, trusting(pc))
+	rc := rcfgClient(t, d, pc)
+	rv, _ := invoke(t, rc, uriSetup, "SetMEBxPassword", wsman.Prop("Password", mebxPW))
+	require.Zero(t, rv)
+	installTLS(t, rc, ca)
+	putLocal := func(enabled string) {
+		body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", "Intel(r) AMT LMS TLS Settings"), wsman.Prop("Enabled", enabled))
+		_, err := rc.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT LMS TLS Settings")}, body)
+		require.NoError(t, err)
+	}
+	putLocal("true")
+	rv, _ = invoke(t, rc, uriSetup, "CommitChanges")
+	assert.Zero(t, rv, "the commit reports success")
+	assert.Equal(t, amt.InProvisioning, d.Snapshot().ProvisioningState, "but is ignored")
+	assert.False(t, d.Snapshot().TLSApplied.Enabled)
+
+	putLocal("false")
+	rv, _ = invoke(t, rc, uriSetup, "CommitChanges")
+	require.Zero(t, rv)
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+}
