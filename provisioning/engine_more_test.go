@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/wsman"
 )
 
 func TestProvisionAgentInitiatedOTP(t *testing.T) {
@@ -275,6 +278,38 @@ func TestBindOnDieUUID(t *testing.T) {
 	}
 	assert.Error(t, provisioning.BindOnDieUUID(nil, hello, provisioning.Inventory{}))
 	assert.Error(t, provisioning.TrustAnyOnDieDevice(nil, hello, provisioning.Inventory{}))
+}
+
+// AMT 21 drops the first request after a TLS handshake: the session sends the
+// (read-only) first Get again, at most twice; a device that keeps dropping it
+// fails the session.
+func TestProvisionFirstRequestDropped(t *testing.T) {
+	for _, drops := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("%d drops", drops), func(t *testing.T) {
+			var seen sync.Map
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+				c.Behavior.DropFunc = func(op, uri string, n int) amtsim.Drop {
+					if op == "Get" && strings.HasSuffix(uri, "AMT_GeneralSettings") {
+						k, _ := seen.LoadOrStore("n", new(atomic.Int32))
+						if k.(*atomic.Int32).Add(1) <= int32(drops) {
+							return amtsim.DropRequest
+						}
+					}
+					return amtsim.DropNone
+				}
+			}})
+			d := h.fleet.Devices()[0]
+			_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			if drops <= 2 {
+				require.NoError(t, err)
+				assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+				return
+			}
+			require.Error(t, err)
+			assert.ErrorIs(t, err, wsman.ErrResponseLost)
+			assert.NotEqual(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+		})
+	}
 }
 
 func TestProvisionCommitDrop(t *testing.T) {

@@ -483,6 +483,7 @@ func rootName(h amt.CertHash) string {
 func (s *Session) connect(ctx context.Context) (string, error) {
 	addr := s.p.deviceAddr(s.hello, s.inv, s.p.tlsPort())
 	legacy := false
+	lost := 0
 	for {
 		if err := s.dialProvisioning(addr, legacy); err != nil {
 			return "", err
@@ -505,6 +506,17 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 				mode = "TLS-PSK"
 			}
 			return fmt.Sprintf("%s to %s, realm %s", mode, addr, gs.DigestRealm), nil
+		}
+		// AMT 21 drops the first request after a TLS 1.3 handshake or a
+		// listener re-arm (reference/wsman.md §2.5, rpc-go PRs 1381 and 1385).
+		// This Get changes nothing: send it again, twice at most.
+		if errors.Is(err, wsman.ErrResponseLost) && lost < 2 && peer.untrusted == nil {
+			lost++
+			s.close()
+			if werr := sleepCtx(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
+				return "", werr
+			}
+			continue
 		}
 		// Firmware before AMT 12 refuses TLS 1.2 (a protocol_version alert);
 		// retry once with the legacy profile when the profile allows it.
@@ -570,11 +582,17 @@ func (s *Session) dialProvisioning(addr string, legacy bool) error {
 			return c, nil
 		}
 	}
+	// AMT trusts the client certificate during remote configuration; if it
+	// still challenges, answer with the MEBx default account, or with the new
+	// admin account once it is set (AMT 20/21 may close connections after a
+	// password change and want the new credentials: reference/wsman.md §2.5).
+	user, password := "admin", "admin"
+	if s.rec.Done.Has(DoneAdminACL) && s.rec.AdminUser != "" {
+		user, password = s.rec.AdminUser, s.rec.AdminPassword.Reveal()
+	}
 	opts := []wsman.Option{
 		wsman.WithHTTPClient(&http.Client{Transport: s.tr, Timeout: s.p.callTimeout()}),
-		// AMT trusts the client certificate during remote configuration; if it
-		// still challenges, answer with the MEBx default account.
-		wsman.WithDigestAuth("admin", "admin"),
+		wsman.WithDigestAuth(user, password),
 		wsman.WithRand(s.p.rand),
 	}
 	if s.p.log != nil {
@@ -713,5 +731,17 @@ func legacyCipherSuites() []uint16 {
 		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
 		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
 		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	}
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

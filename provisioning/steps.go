@@ -194,6 +194,8 @@ func (s *Session) configure(ctx context.Context) (string, error) {
 		if err := s.dev.SetAdminACLEntryEx(ctx, rec.AdminUser, rec.AdminPassword, s.realm); err != nil {
 			return strings.Join(did, ", "), fmt.Errorf("SetAdminAclEntryEx: %w", err)
 		}
+		// Any later challenge in this session is for the new account.
+		s.client.SetCredentials(rec.AdminUser, rec.AdminPassword.Reveal())
 		if err := mark(DoneAdminACL, "admin account"); err != nil {
 			return "", err
 		}
@@ -283,7 +285,9 @@ func (s *Session) generateKey(ctx context.Context) (string, error) {
 			return id, nil
 		}
 		var st amt.Status
-		if !errors.As(err, &st) {
+		if !errors.As(err, &st) || !keyGenTransient(st) {
+			// A transport error, or a status that repeating cannot change
+			// (a full key store, an unsupported algorithm …).
 			return "", fmt.Errorf("GenerateKeyPair: %w", err)
 		}
 		last = err
@@ -299,6 +303,16 @@ func (s *Session) generateKey(ctx context.Context) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("GenerateKeyPair failed %d times: %w", attempts, last)
+}
+
+// keyGenTransient reports whether a GenerateKeyPair status may clear by
+// itself: the firmware is busy or still generating keys.
+func keyGenTransient(st amt.Status) bool {
+	switch st {
+	case amt.StatusInternalError, amt.StatusPKIGeneratingKeys, amt.StatusOperationInProgress:
+		return true
+	}
+	return false
 }
 
 // issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store the
