@@ -312,6 +312,46 @@ func TestProvisionFirstRequestDropped(t *testing.T) {
 	}
 }
 
+// Without a TLS profile the read-back uses the non-TLS port, except from CSME
+// 16.1, which accepts no remote non-TLS connection and serves 16993 with its own
+// certificate.
+func TestProvisionWithoutTLSReadBack(t *testing.T) {
+	for _, tt := range []struct{ version, want string }{
+		{"3.2.2", "over the non-TLS port"},
+		{"6.0.30", "over the non-TLS port"},
+		{"16.0.15", "over the non-TLS port"},
+		{"16.1.25", "over TLS with AMT's own certificate"},
+		{"19.0.5", "over TLS with AMT's own certificate"},
+	} {
+		t.Run(tt.version, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion(tt.version) }})
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{AllowLegacyTLS: true}
+			d := h.fleet.Devices()[0]
+			_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			require.NoError(t, err)
+			var verify string
+			for _, e := range h.eventsFor(d.UUID()) {
+				if e.Step == provisioning.StepVerify {
+					verify = e.Detail
+				}
+			}
+			assert.Contains(t, verify, tt.want)
+		})
+	}
+}
+
+// TLS needs GenerateKeyPair (AMT 6.2): older firmware is refused before any
+// change with a profile that asks for it.
+func TestProvisionTLSNeedsKeyGeneration(t *testing.T) {
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion("6.0.30") }})
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true}
+	d := h.fleet.Devices()[0]
+	_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	assert.Equal(t, provisioning.ReasonProfile, provisioning.ReasonOf(err), "%v", err)
+	assert.True(t, d.MEBxPasswordIs(amt.NewSecret("admin")), "nothing was changed")
+}
+
 func TestProvisionCommitDrop(t *testing.T) {
 	t.Run("verified", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) {

@@ -54,10 +54,11 @@ type Profile struct {
 	AllowLegacyTLS bool
 }
 
-// TLSProfile configures AMT's own TLS certificate and settings.
+// TLSProfile configures AMT's own TLS certificate and settings. Mutual TLS is
+// not offered: it needs a trusted root installed on the device before TLS is
+// enabled and a client certificate for every later connection (the engine's
+// read-back, the Maintainer), which the engine does not manage yet.
 type TLSProfile struct {
-	// MutualAuth requires management consoles to present client certificates.
-	MutualAuth bool
 	// AllowNonTLS keeps the non-TLS port 16992 open (not recommended).
 	AllowNonTLS bool
 	// KeyAttempts bounds GenerateKeyPair attempts (firmware is not always ready).

@@ -30,6 +30,9 @@ func (s *Session) identify(ctx context.Context) (string, error) {
 	if err := checkFirmware(v, s.agent != nil, s.psk()); err != nil {
 		return "", err
 	}
+	if err := checkProfileFirmware(s.profile, v); err != nil {
+		return "", err
+	}
 	sc, err := s.dev.SetupAndConfiguration(ctx)
 	if err != nil {
 		return "", err
@@ -59,6 +62,15 @@ func (s *Session) identify(ctx context.Context) (string, error) {
 		cert = "PSK session"
 	}
 	return fmt.Sprintf("AMT %s, %s-provisioning, UUID confirmed, %s", v, sc.ProvisioningState, cert), nil
+}
+
+// checkProfileFirmware refuses a profile the firmware cannot serve: TLS needs
+// GenerateKeyPair, which firmware before 6.2 lacks (reference/certs.md §3.5).
+func checkProfileFirmware(p Profile, v amt.Version) error {
+	if p.TLS != nil && (v.Major < 6 || (v.Major == 6 && v.Minor < 2)) {
+		return Reject(ReasonProfile, "AMT %s cannot generate a key pair for TLS (from 6.2): use a profile without TLS", v)
+	}
+	return nil
 }
 
 // checkFirmware refuses firmware below the remote-configuration minimums:
@@ -401,7 +413,7 @@ func (s *Session) configureTLS(ctx context.Context, mark func(Done, string) erro
 				continue
 			}
 			st.Enabled = true
-			st.MutualAuthentication = prof.TLS.MutualAuth
+			st.MutualAuthentication = false
 			st.AcceptNonSecureConnections = prof.TLS.AllowNonTLS
 			if _, err := s.dev.PutTLSSettings(ctx, st); err != nil {
 				return fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err)
@@ -558,6 +570,15 @@ func (s *Session) readBack(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if v := s.rec.Firmware; !v.IsZero() && (v.Major < 6 || (v.Major == 6 && v.Minor < 1)) {
+		// IPS_HostBasedSetupService, which reports the control mode, arrived
+		// in AMT 6.1 (reference/amt-classes.md §2.4); remote configuration
+		// before it always ends in admin control.
+		if sc.ProvisioningState != amt.PostProvisioning {
+			return "", fmt.Errorf("%w: state %s", errNotProvisioned, sc.ProvisioningState)
+		}
+		return "Post-provisioning, read back " + how, nil
+	}
 	hb, err := dev.HostBasedSetup(ctx)
 	if err != nil {
 		return "", err
@@ -628,6 +649,16 @@ func (p *Provisioner) adminClient(h ReceivedHello, rec *DeviceRecord, allowLegac
 		}
 		tr.TLSClientConfig = tc
 		url = "https://" + p.deviceAddr(h, rec.Inventory, p.tlsPort()) + "/wsman"
+	} else if v := rec.Firmware; v.Major > 16 || (v.Major == 16 && v.Minor >= 1) {
+		// CSME 16.1 and later accept no remote non-TLS connection; provisioned
+		// without a TLS certificate, AMT serves 16993 with its own self-signed
+		// one (Intel SDK, "Intel AMT and Security Considerations"). amtkit
+		// installed nothing it could verify that certificate against: the
+		// connection is encrypted but the device is not authenticated (Audit
+		// reports profiles without TLS).
+		tr.TLSClientConfig = &tls.Config{Rand: p.rand, Time: p.now, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true}
+		url = "https://" + p.deviceAddr(h, rec.Inventory, p.tlsPort()) + "/wsman"
+		how = "over TLS with AMT's own certificate (not verified: the profile installs none)"
 	} else {
 		url = "http://" + p.deviceAddr(h, rec.Inventory, p.httpPort()) + "/wsman"
 		how = "over the non-TLS port"

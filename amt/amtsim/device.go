@@ -2,6 +2,7 @@ package amtsim
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -45,6 +46,7 @@ type Device struct {
 
 	idMu   sync.Mutex
 	idCert *tls.Certificate
+	ssCert *tls.Certificate // self-signed TLS certificate after provisioning (On-Die devices)
 
 	digest digestState
 
@@ -494,4 +496,31 @@ func (d *Device) identity() (*tls.Certificate, error) {
 	}
 	d.idCert = &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 	return d.idCert, nil
+}
+
+// selfSignedTLS is the certificate a device provisioned without TLS serves on
+// 16993 (CSME 16.1 and later): its own self-signed one.
+func (d *Device) selfSignedTLS() (*tls.Certificate, error) {
+	if d.odca == nil {
+		return d.identity()
+	}
+	id, err := d.identity()
+	if err != nil {
+		return nil, err
+	}
+	d.idMu.Lock()
+	defer d.idMu.Unlock()
+	if d.ssCert != nil {
+		return d.ssCert, nil
+	}
+	key, ok := id.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("amtsim: device key is not a signer")
+	}
+	cert, err := selfSigned(d.rand, d.now(), key, d.deviceNames(), !d.fw.DeviceCertHasHostName)
+	if err != nil {
+		return nil, err
+	}
+	d.ssCert = &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	return d.ssCert, nil
 }

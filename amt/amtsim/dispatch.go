@@ -76,6 +76,9 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 		return wsmantest.FaultReply(wsmantest.MustUnderstand())
 	}
 	cls := classFor(r.ResourceURI)
+	if r.ResourceURI == uriHBS && !d.fw.HostBasedSetup {
+		cls = nil // the class arrived in AMT 6.1
+	}
 	if cls == nil {
 		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
 	}

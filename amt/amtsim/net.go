@@ -192,6 +192,14 @@ func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
 		}
 		return base, nil
 	}
+	if (!applied.enabled || applied.cert == nil) && d.fw.SelfSignedTLSAfterProvisioning {
+		id, err := d.selfSignedTLS()
+		if err != nil {
+			return nil, err
+		}
+		base.Certificates = []tls.Certificate{*id}
+		return base, nil
+	}
 	if !applied.enabled || applied.cert == nil {
 		return nil, errors.New("amtsim: TLS is not configured on the provisioned device")
 	}

@@ -57,6 +57,15 @@ type Firmware struct {
 	// NonSecureConnectionsSupported is reported on AMT_TLSSettingData (CSME
 	// 16.1 and later); HasNonSecureProperty says whether the property exists.
 	HasNonSecureProperty bool
+	// SelfSignedTLSAfterProvisioning: a device provisioned without a TLS
+	// certificate still serves 16993, with its own self-signed certificate
+	// (CSME 16.1 and later, which accept no remote non-TLS connections: Intel
+	// SDK "Intel AMT and Security Considerations"). The simulator still serves
+	// its non-TLS port to remote clients.
+	SelfSignedTLSAfterProvisioning bool
+	// HostBasedSetup: IPS_HostBasedSetupService exists (AMT 6.1 and later,
+	// reference/amt-classes.md §2.4); before, it is DestinationUnreachable.
+	HostBasedSetup bool
 	// FactorySlots and UserSlots bound the root-hash table: 20 factory and 3
 	// user slots before AMT 7, 30 factory and 3 user slots from 7.
 	FactorySlots, UserSlots int
@@ -87,6 +96,8 @@ func FirmwareFor(v amt.Version, legacy15 bool) Firmware {
 	f.PKCS10SHA1Refused = at(18, 0, 0)
 	f.IntermediateTrustedRoots = at(11, 8, 0)
 	f.HasNonSecureProperty = at(16, 1, 0)
+	f.SelfSignedTLSAfterProvisioning = at(16, 1, 0)
+	f.HostBasedSetup = at(6, 1, 0)
 	if at(7, 0, 0) {
 		f.FactorySlots, f.UserSlots = 30, 3
 	} else {
