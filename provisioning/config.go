@@ -112,7 +112,10 @@ type Config struct {
 	// 30 s or more to reconfigure TLS).
 	CallTimeout time.Duration
 	// CommitVerifyAttempts and CommitVerifyDelay control reading the state back
-	// after CommitChanges drops the connection. Zero: 5 attempts, 2 s apart.
+	// after CommitChanges. Zero: 12 attempts, 5 s apart — about a minute, since
+	// AMT can take 30 s or more to restart its network stack with TLS
+	// (reference/amt-classes.md §2.10; MeshCentral waits 10 s before its first
+	// attempt).
 	CommitVerifyAttempts int
 	CommitVerifyDelay    time.Duration
 	// AgentRequestTTL is how long an agent request waits for its hello when it

@@ -513,10 +513,10 @@ func (s *Session) verify(ctx context.Context) (string, error) {
 	s.close()
 	attempts, delay := s.p.cfg.CommitVerifyAttempts, s.p.cfg.CommitVerifyDelay
 	if attempts <= 0 {
-		attempts = 5
+		attempts = 12
 	}
 	if delay <= 0 {
-		delay = 2 * time.Second
+		delay = 5 * time.Second
 	}
 	var how string
 	var err error
