@@ -144,7 +144,7 @@ func (l *InventoryList) Authorize(_ context.Context, req AuthRequest) (Inventory
 // equal OTP.
 type AgentRequest struct {
 	UUID amt.UUID
-	// OTP is the one-time password the agent gave the firmware (8–32 characters).
+	// OTP is the one-time password the agent gave the firmware (8–31 characters).
 	OTP amt.Secret
 	// Inventory, when its FQDN is set, is used instead of asking the Authorizer.
 	Inventory Inventory

@@ -70,7 +70,7 @@ type AgentRequest struct {
 	PreparedAt time.Time `json:"preparedAt"`
 }
 
-// Validate checks what a server relies on: a UUID, an OTP of 8–32 printable ASCII
+// Validate checks what a server relies on: a UUID, an OTP of 8–31 printable ASCII
 // characters when one is set, and at least one trusted hash.
 func (r *AgentRequest) Validate() error {
 	if r == nil {
@@ -148,7 +148,7 @@ func (c *Client) Prepare(ctx context.Context, otp amt.Secret) (*AgentRequest, er
 //     ([ErrRemoteConfigDisabled]);
 //  3. on AMT 2.x, create the random-number seed if it is missing and wait for it;
 //  4. store the PKI DNS suffix when one is given, and check it reads back;
-//  5. set the OTP when otp is not zero (8–32 printable ASCII characters);
+//  5. set the OTP when otp is not zero (8–31 printable ASCII characters);
 //  6. when Pre-provisioned, start configuration (StartConfigurationEx from AMT 6,
 //     StartConfiguration before) — this opens the network interface and starts the
 //     hellos for the provisioning window. [amt.StatusCertificateNotReady] means the

@@ -196,7 +196,7 @@ func (c *Client) CertHashes(ctx context.Context) ([]CertHashEntry, error) {
 }
 
 // SetProvisioningServerOTP sends SetProvisioningServerOTP (0x0400002A). The OTP must
-// be 8–32 printable ASCII characters ([ErrOTPFormat]); it never appears in an error.
+// be 8–31 printable ASCII characters ([ErrOTPFormat]); it never appears in an error.
 func (c *Client) SetProvisioningServerOTP(ctx context.Context, otp amt.Secret) error {
 	p, err := otpPayload(otp)
 	if err != nil {

@@ -87,9 +87,9 @@ var (
 var (
 	// ErrInvalidArgument is matched by every argument error.
 	ErrInvalidArgument = errors.New("pthi: invalid argument")
-	// ErrOTPFormat: the OTP is not 8-32 printable ASCII characters. The message never
+	// ErrOTPFormat: the OTP is not 8-31 printable ASCII characters. The message never
 	// contains the OTP.
-	ErrOTPFormat = errors.New("pthi: OTP must be 8-32 printable ASCII characters")
+	ErrOTPFormat = errors.New("pthi: OTP must be 8-31 printable ASCII characters")
 )
 
 func argErr(cmd Command, format string, args ...any) error {

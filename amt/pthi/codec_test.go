@@ -222,8 +222,8 @@ func TestOTPNeverInErrors(t *testing.T) {
 	}{
 		{"short7!", true},
 		{"exactly8", false},
-		{strings.Repeat("a", 32), false},
-		{strings.Repeat("b", 33), true},
+		{strings.Repeat("a", 31), false},
+		{strings.Repeat("b", 32), true}, // 33 bytes with the NUL: more than LMS ever sent
 		{"with\x00nul-byte", true},
 		{"tab\tinside-otp", true},
 		{"spaces are fine", false},
@@ -289,7 +289,7 @@ func TestChangeEnabled(t *testing.T) {
 		allowed, newIf, amtOn, tlsL bool
 	}{
 		{0x00, false, false, false, false},
-		{0x43, true, false, false, false}, // bits 1 and 6 without bit 7 mean nothing (intel/lms)
+		{0x43, true, false, false, true}, // bit 1 means nothing without bit 7; bit 6 counts alone (rpc-go, current intel/lms)
 		{0xC3, true, true, true, true},
 		{0x82, false, true, true, false},
 		{0xE0, false, true, false, true},

@@ -42,11 +42,14 @@ const (
 	// MaxHashHandles is CERT_HASH_MAX_NUMBER in rpc-go (raised from 23 to 33 when the
 	// extra factory slots 23–32 were found; reference/certs.md §1.1).
 	MaxHashHandles = 33
-	// MinOTPLength and MaxOTPLength bound the provisioning-server OTP (intel/lms
-	// SetProvisioningServerOTPCommand.h, and the ProvisioningServerOTP property's
-	// "8-32 characters").
+	// MinOTPLength and MaxOTPLength bound the provisioning-server OTP in
+	// characters. intel/lms SetProvisioningServerOTPCommand.h refuses an OTP
+	// buffer outside 8–32 bytes, and its AmtAnsiString counts the terminating
+	// NUL: at most 31 characters go on the wire (32 bytes with the NUL), so
+	// amtkit never sends more than Intel's own LMS did. (The WS-Man
+	// ProvisioningServerOTP property is described as "8-32 characters".)
 	MinOTPLength = 8
-	MaxOTPLength = 32
+	MaxOTPLength = 31
 	// MaxDNSSuffixLength bounds a PKI DNS suffix (a DNS name).
 	MaxDNSSuffixLength = 253
 	// MaxHBasedSuffixes and MaxHBasedSuffixLength bound the DNS-suffix list of
@@ -543,7 +546,7 @@ func checkASCII(cmd Command, what, s string, max int) error {
 // default nullTerminated=true: u16 length = len(otp)+1, the OTP, then a NUL. This is
 // the encoding Intel's own LMS sent (its WMI Activate method); MeshAgent's older
 // pthi_SetProvisioningServerOTP sends whatever length its caller gives. The OTP must
-// be 8–32 printable ASCII characters (LMS checks the size; the characters are our
+// be 8–31 printable ASCII characters (LMS checks the size; the characters are our
 // rule so that the NUL terminator stays unambiguous and the value survives WS-Man).
 func otpPayload(otp amt.Secret) ([]byte, error) {
 	s := otp.Reveal()

@@ -32,7 +32,7 @@ func main() {
 	var (
 		device    = flag.String("device", pthi.DefaultMEIDevice, "MEI character device")
 		prepare   = flag.Bool("prepare", false, "prepare agent-initiated remote configuration (sets the OTP, starts configuration)")
-		otpFlag   = flag.String("otp", "", "one-time password (8-32 characters); prefer the AMT_OTP environment variable")
+		otpFlag   = flag.String("otp", "", "one-time password (8-31 characters); prefer the AMT_OTP environment variable")
 		dnsSuffix = flag.String("dns-suffix", "", "with -prepare: set this PKI DNS suffix first")
 		ipv6      = flag.Bool("ipv6", false, "with -prepare: enable IPv6 for the configuration")
 		asJSON    = flag.Bool("json", false, "print JSON")
