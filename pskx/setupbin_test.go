@@ -483,6 +483,14 @@ func TestCheckFindings(t *testing.T) {
 			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
 			r.Set(pskx.VarPID, []byte("0000037N"))
 		}, "", pskx.FindingVarValue, pskx.SeverityError, pskx.ErrChecksum},
+		{"lower-case PID", pskx.FileVersion10, 0, func(t *testing.T, r *pskx.DataRecord) {
+			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
+			r.Set(pskx.VarPID, []byte("0000037m"))
+		}, "", pskx.FindingVarValue, pskx.SeverityError, pskx.ErrVarValue},
+		{"lower-case PPS", pskx.FileVersion10, 0, func(t *testing.T, r *pskx.DataRecord) {
+			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
+			r.Set(pskx.VarPPS, []byte(strings.ToLower(pps.Reveal())))
+		}, "", pskx.FindingVarValue, pskx.SeverityError, pskx.ErrVarValue},
 		{"PSK for AMT 11", pskx.FileVersion10, 0, func(t *testing.T, r *pskx.DataRecord) { require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps})) }, "11.0", pskx.FindingPSKRemoved, pskx.SeverityWarning, nil},
 		{"unknown variable", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) { r.Set(pskx.MakeVar(9, 9), []byte{1}) }, "", pskx.FindingVarUnknown, pskx.SeverityWarning, nil},
 		{"VLAN", pskx.FileVersion40, 0, func(t *testing.T, r *pskx.DataRecord) { r.Set(pskx.VarVLAN, []byte{1, 0}) }, "", pskx.FindingModernAborts, pskx.SeverityWarning, nil},

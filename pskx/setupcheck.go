@@ -1,6 +1,7 @@
 package pskx
 
 import (
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -255,12 +256,18 @@ func checkValue(rec int, e Entry, ver FileVersion, opts CheckOptions, add addFun
 			add(rec, v, FindingDeprecatedValue, SeverityWarning, nil, "value 2 (password protected) is deprecated; the MEBx treats it as 0")
 		}
 	case VarPID:
-		if _, err := ParsePID(string(e.Value)); err != nil {
+		// The MEBx checks the characters as stored: the value must already be
+		// the canonical form (upper case, no dashes) that ParsePID accepts.
+		if p, err := ParsePID(string(e.Value)); err != nil {
 			add(rec, v, FindingVarValue, SeverityError, errors.Join(ErrVarValue, err), "%v", err)
+		} else if p.Compact() != string(e.Value) {
+			add(rec, v, FindingVarValue, SeverityError, ErrVarValue, "PID must be stored as 8 upper-case characters without dashes")
 		}
 	case VarPPS:
-		if _, err := ParsePPS(string(e.Value)); err != nil {
+		if p, err := ParsePPS(string(e.Value)); err != nil {
 			add(rec, v, FindingVarValue, SeverityError, errors.Join(ErrVarValue, err), "%v", err)
+		} else if subtle.ConstantTimeCompare([]byte(p.Reveal()), e.Value) != 1 {
+			add(rec, v, FindingVarValue, SeverityError, ErrVarValue, "PPS must be stored as 32 upper-case characters without dashes")
 		}
 	case VarPKIDNSSuffix, VarConfigServerFQDN, VarHostname, VarDomainName:
 		if !printableASCII(string(e.Value)) {

@@ -231,11 +231,14 @@ func (c *Conn) CloseWrite() error {
 }
 
 // Close sends close_notify (if the handshake completed) and closes the
-// underlying connection.
+// underlying connection. While another goroutine's Write is blocked, Close
+// skips close_notify and closes the connection at once, which ends that Write
+// (as crypto/tls does).
 func (c *Conn) Close() error {
 	var alertErr error
-	if c.handshakeComplete.Load() {
-		alertErr = c.closeNotify()
+	if c.handshakeComplete.Load() && c.out.TryLock() {
+		alertErr = c.closeNotifyLocked()
+		c.out.Unlock()
 	}
 	if err := c.conn.Close(); err != nil {
 		return err
@@ -246,6 +249,10 @@ func (c *Conn) Close() error {
 func (c *Conn) closeNotify() error {
 	c.out.Lock()
 	defer c.out.Unlock()
+	return c.closeNotifyLocked()
+}
+
+func (c *Conn) closeNotifyLocked() error {
 	if c.closeNotifySent || c.out.err != nil {
 		return nil
 	}

@@ -621,3 +621,37 @@ func TestReadDeadlineIsNotFatal(t *testing.T) {
 	require.NoError(t, c.conn.SetReadDeadline(time.Time{}))
 	exchange(t, c.conn, s.conn, []byte("after a timeout"), []byte("still fine"))
 }
+
+// Close ends a Write that is blocked because the peer stopped reading, instead
+// of waiting for it (a close_notify would queue behind it).
+func TestCloseDuringBlockedWrite(t *testing.T) {
+	pair := intelPair(t)
+	cc, sc := net.Pipe()
+	c := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS))
+	s := pskx.ServerPSK(sc, serverConfigFor(t, pair))
+	done := make(chan error, 1)
+	go func() { done <- s.HandshakeContext(context.Background()) }()
+	require.NoError(t, c.HandshakeContext(context.Background()))
+	require.NoError(t, <-done)
+	defer s.Close()
+
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, 1000)) // net.Pipe: blocks until the server reads, which it never does
+		wrote <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the Write block
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked behind a Write the peer never reads")
+	}
+	select {
+	case err := <-wrote:
+		assert.Error(t, err, "the blocked Write ends with an error")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked Write did not end when the connection closed")
+	}
+}
