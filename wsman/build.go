@@ -48,12 +48,13 @@ func buildRequest(req *Request, cc *callConfig, to, msgID string) *etree.Documen
 		if d == 0 {
 			d = DefaultOperationTimeout
 		}
+		d = max(d, MinOperationTimeout)
 		hdr.CreateElement(pfxWSMan + ":OperationTimeout").SetText(FormatDuration(d))
 	}
 	if cc.maxEnvelope > 0 {
 		e := hdr.CreateElement(pfxWSMan + ":MaxEnvelopeSize")
 		mustUnderstand(e, true)
-		e.SetText(strconv.Itoa(cc.maxEnvelope))
+		e.SetText(strconv.Itoa(max(cc.maxEnvelope, MinMaxEnvelopeSize)))
 	}
 	if cc.locale != "" {
 		l := hdr.CreateElement(pfxWSMan + ":Locale")

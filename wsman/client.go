@@ -76,6 +76,11 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	if u.Scheme == "https" && !custom && cfg.tls == nil {
 		return nil, ErrNoTLSPolicy
 	}
+	if custom && (cfg.tls != nil || cfg.clientCert != nil || cfg.legacyTLS || cfg.minTLS != 0 || cfg.maxTLS != 0) {
+		// The caller's transport makes its own TLS connections: a policy, pin or
+		// client certificate given here would be silently ignored.
+		return nil, ErrTLSWithCustomTransport
+	}
 	if cfg.auth == authBasic && u.Scheme == "http" && !cfg.basicOverHTTP {
 		return nil, errors.New("wsman: Basic authentication over plain http sends the password in clear; add AllowBasicOverHTTP to accept that")
 	}

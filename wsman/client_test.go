@@ -3,6 +3,7 @@ package wsman_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -186,11 +187,11 @@ func TestHeaderOptions(t *testing.T) {
 	assert.Equal(t, "de-DE", r.Locale)
 	assert.Equal(t, "http://device:16992/wsman", r.To)
 
-	_, err = c.Get(bg, gsURI, nil, wsman.OperationTimeout(1500*time.Millisecond), wsman.Locale("en-US"),
+	_, err = c.Get(bg, gsURI, nil, wsman.OperationTimeout(90*time.Second), wsman.Locale("en-US"),
 		wsman.MaxEnvelopeSize(153600), wsman.OptionSet(true, wsman.OptionValue{Name: "IncludeInherited", Value: "true", Type: "xs:boolean"}))
 	require.NoError(t, err)
 	r = f.last()
-	assert.Equal(t, 1500*time.Millisecond, r.OperationTimeout)
+	assert.Equal(t, 90*time.Second, r.OperationTimeout)
 	assert.Equal(t, "en-US", r.Locale)
 	assert.Equal(t, 153600, r.MaxEnvelopeSize)
 	assert.True(t, r.OptionSetMustUnderstand)
@@ -652,4 +653,39 @@ func TestBuildersAndFields(t *testing.T) {
 	assert.Equal(t, "AMT_GeneralSettings", wsman.ClassName(gsURI))
 	assert.Equal(t, pkmURI+"/X", wsman.MethodAction(pkmURI, "X"))
 	assert.Equal(t, pkmURI+"/XResponse", wsman.MethodResponseAction(pkmURI, "X"))
+}
+
+// AMT's minimums: OperationTimeout 30 s and MaxEnvelopeSize 50000 are raised to,
+// never sent below.
+func TestHeaderMinimums(t *testing.T) {
+	f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return wsmantest.GetResponse(r, gsInstance("h")) })
+	c := f.client()
+	_, err := c.Get(bg, gsURI, nil, wsman.OperationTimeout(1500*time.Millisecond), wsman.MaxEnvelopeSize(4096))
+	require.NoError(t, err)
+	assert.Equal(t, wsman.MinOperationTimeout, f.last().OperationTimeout)
+	assert.Equal(t, wsman.MinMaxEnvelopeSize, f.last().MaxEnvelopeSize)
+	_, err = c.Get(bg, gsURI, nil, wsman.OperationTimeout(-1))
+	require.NoError(t, err)
+	assert.Zero(t, f.last().OperationTimeout, "negative omits the header")
+}
+
+// TLS options cannot reach a caller's transport: New refuses the combination
+// instead of silently dropping a pin or a client certificate.
+func TestTLSOptionsWithCustomTransport(t *testing.T) {
+	pin := wsman.PinSHA256([32]byte{1})
+	for name, opt := range map[string]wsman.Option{
+		"policy":  wsman.WithTLS(pin),
+		"legacy":  wsman.WithLegacyTLS(),
+		"version": wsman.WithTLSVersions(tls.VersionTLS12, tls.VersionTLS13),
+		"client":  wsman.WithGetClientCertificate(func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return nil, nil }),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := wsman.New("https://device:16993/wsman", opt, wsman.WithHTTPClient(&http.Client{}))
+			assert.ErrorIs(t, err, wsman.ErrTLSWithCustomTransport)
+			_, err = wsman.New("https://device:16993/wsman", opt, wsman.WithRoundTripper(http.DefaultTransport))
+			assert.ErrorIs(t, err, wsman.ErrTLSWithCustomTransport)
+		})
+	}
+	_, err := wsman.New("https://device:16993/wsman", wsman.WithHTTPClient(&http.Client{}))
+	assert.NoError(t, err, "a caller's transport alone is fine: it owns TLS")
 }

@@ -41,6 +41,11 @@ var (
 	// TLS handshake failed, including certificate verification). Nothing was
 	// sent: the server did not see the request.
 	ErrConnect = errors.New("wsman: could not connect")
+	// ErrTLSWithCustomTransport: a TLS option (WithTLS, WithClientCertificate,
+	// WithLegacyTLS, WithTLSVersions) was combined with WithHTTPClient or
+	// WithRoundTripper, whose transport would ignore it. Configure TLS on that
+	// transport instead.
+	ErrTLSWithCustomTransport = errors.New("wsman: TLS options cannot apply to a caller's HTTP client or round tripper; configure TLS on that transport")
 	// ErrSend: a connection was made but the request could not be written in
 	// full. The server cannot have acted on an incomplete HTTP request.
 	ErrSend = errors.New("wsman: request not sent")

@@ -276,15 +276,25 @@ func (c *callConfig) apply(opts []CallOption) {
 	}
 }
 
-// OperationTimeout sets wsman:OperationTimeout (default 60 s; AMT enforces a 30 s
-// minimum). A negative d omits the header. It does not bound the HTTP call: use
-// the context for that.
+// MinOperationTimeout and MinMaxEnvelopeSize are the smallest values AMT
+// accepts (Intel's DSP0226 compliance notes): smaller ones are raised to them
+// before sending.
+const (
+	MinOperationTimeout = 30 * time.Second
+	MinMaxEnvelopeSize  = 50000
+)
+
+// OperationTimeout sets wsman:OperationTimeout (default 60 s). AMT enforces a
+// 30 s minimum: a smaller positive d is sent as [MinOperationTimeout]. A
+// negative d omits the header. It does not bound the HTTP call: use the
+// context for that.
 func OperationTimeout(d time.Duration) CallOption {
 	return func(c *callConfig) { c.timeout = d }
 }
 
 // MaxEnvelopeSize sends wsman:MaxEnvelopeSize (mustUnderstand) with n bytes; 0
-// omits it (the default). AMT requires n ≥ 50000 when present.
+// omits it (the default). AMT requires n ≥ 50000 when present: a smaller
+// positive n is sent as [MinMaxEnvelopeSize].
 func MaxEnvelopeSize(n int) CallOption {
 	return func(c *callConfig) { c.maxEnvelope = n }
 }
