@@ -50,6 +50,12 @@ type ProvisioningOptions struct {
 	// MinRSABits overrides [MinRSABits] (for fleets of pre-ME-16 devices that
 	// accept 1024-bit keys); zero means 2048.
 	MinRSABits int
+	// AllowSHA1Root reports a root self-signed with SHA-1 (or MD5) as a warning
+	// instead of an error, for fleets without ME 15 H or ME 16 and later
+	// devices. From those, "none of the certificates in the certificate chain
+	// can be SHA1-based, including the root certificate" (Intel KB 000090051),
+	// so such a chain is refused: by default it is an error.
+	AllowSHA1Root bool
 	// TemplateVersion is the Microsoft template schema version the integrator
 	// declares (0 = unknown). 3 or more is a finding.
 	TemplateVersion int
@@ -100,7 +106,7 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	}
 
 	checkKeys(&r, chain, minBits(opts.MinRSABits), 0)
-	sigsOK := checkSignatures(&r, chain)
+	sigsOK := checkSignatures(&r, chain, !opts.AllowSHA1Root)
 	if checkValidity(&r, chain, now) {
 		b := Bundle{Chain: chain}
 		switch opts.Expiry.Provisioning(b.NotBefore(), b.NotAfter(), now) {
@@ -221,7 +227,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 		maxBits = MaxIEEE8021XRSABits
 	}
 	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits)
-	sigsOK := checkSignatures(&r, chain)
+	sigsOK := checkSignatures(&r, chain, false)
 	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
 		r.add(CodeRenewDue, SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
 			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew()))
@@ -341,15 +347,20 @@ func weakAlgorithm(a x509.SignatureAlgorithm) bool {
 }
 
 // checkSignatures reports weak signature algorithms; it returns false when a
-// certificate below the root has one (path verification then cannot run).
-func checkSignatures(r *recorder, chain []*x509.Certificate) bool {
+// certificate below the root has one (path verification then cannot run). A
+// weak root self-signature is an error when strictRoot is set.
+func checkSignatures(r *recorder, chain []*x509.Certificate, strictRoot bool) bool {
 	ok := true
 	for i, c := range chain {
 		if !weakAlgorithm(c.SignatureAlgorithm) {
 			continue
 		}
 		if isRoot(chain, i) && len(chain) > 1 {
-			r.add(CodeWeakRootSignature, SeverityWarning, i, c, "self-signed with %v; ME 16+ documentation wants SHA-2 throughout", c.SignatureAlgorithm)
+			if strictRoot {
+				r.add(CodeWeakRootSignature, SeverityError, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse SHA-1 anywhere in the chain, root included (set AllowSHA1Root for older fleets)", c.SignatureAlgorithm)
+				continue
+			}
+			r.add(CodeWeakRootSignature, SeverityWarning, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse it", c.SignatureAlgorithm)
 		} else {
 			r.add(CodeWeakSignature, SeverityError, i, c, "signed with %v, expected SHA-256 or stronger", c.SignatureAlgorithm)
 			ok = false

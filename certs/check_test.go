@@ -337,7 +337,7 @@ func TestFindingSeverities(t *testing.T) {
 	assert.Equal(t, map[certs.Code]certs.Severity{
 		certs.CodeUsageOUOnly:       certs.SeverityInfo,
 		certs.CodeWeakSignature:     certs.SeverityError,
-		certs.CodeWeakRootSignature: certs.SeverityWarning,
+		certs.CodeWeakRootSignature: certs.SeverityError,
 		certs.CodeExpired:           certs.SeverityError,
 		certs.CodeKeyMissing:        certs.SeverityError,
 		certs.CodeRootNotFactory:    certs.SeverityInfo,
@@ -348,8 +348,16 @@ func TestFindingSeverities(t *testing.T) {
 	assert.ErrorIs(t, err, certs.ErrCheckFailed)
 	var ce *certs.CheckError
 	require.ErrorAs(t, err, &ce)
-	assert.Len(t, ce.Findings, 4)
+	assert.Len(t, ce.Findings, 5)
 	assert.Equal(t, certs.SeverityError, got.Worst())
+	// For fleets without ME 15 H / 16 devices the SHA-1 root is only a warning.
+	old := certs.CheckProvisioning(expired.Chain, nil, certs.ProvisioningOptions{Now: fixedNow, TemplateVersion: 4, AllowSHA1Root: true})
+	for _, x := range old {
+		if x.Code == certs.CodeWeakRootSignature {
+			assert.Equal(t, certs.SeverityWarning, x.Severity)
+		}
+	}
+	assert.True(t, old.Has(certs.CodeWeakRootSignature))
 	assert.NoError(t, certs.Findings{{Code: certs.CodeUsageOUOnly, Severity: certs.SeverityInfo}}.Err())
 }
 

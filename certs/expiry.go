@@ -11,7 +11,11 @@ import (
 // Day is 24 hours, the unit of the expiry policy.
 const Day = 24 * time.Hour
 
-// Configuration Manager's defaults for certificate expiry (reference/certs.md §5).
+// Certificate expiry defaults, as the project's design states Configuration
+// Manager's behaviour (DESIGN §1 step 7). The 42-day renewal and 7-day check
+// are sourced in reference/certs.md §5; the 40/15-day thresholds and the status
+// IDs 7210/7211 are not found in any public source there, so treat them as the
+// design's choice and set ExpiryPolicy where your own policy differs.
 const (
 	DefaultExpiryWarn  = 40 * Day // provisioning certificate: status 7210 at 40 days or less
 	DefaultExpiryError = 15 * Day // provisioning certificate: status 7211 below 15 days
