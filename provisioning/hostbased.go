@@ -5,7 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +31,12 @@ type HostBasedOptions struct {
 	Rand io.Reader
 	// Now is the clock for events. Nil: time.Now.
 	Now func() time.Time
+	// Firmware is the AMT version (from PTHI's code versions, amt/pthi). It
+	// decides the nonce signature for a SHA-384 provisioning certificate: AMT 21
+	// and later take SigningAlgorithm 3 (RSA SHA-384), and AMT 22 refuses such a
+	// certificate with algorithm 2 (RPS, reference/amt-classes.md §2.4). Zero:
+	// read from the device (CIM_SoftwareIdentity) when that choice arises.
+	Firmware amt.Version
 }
 
 func (o *HostBasedOptions) rand() io.Reader {
@@ -114,7 +120,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		if err != nil {
 			return "", err
 		}
-		sig, err := signNonce(ctx, dev, bundle, opts.rand())
+		sig, err := signNonce(ctx, dev, bundle, opts.rand(), opts.Firmware)
 		if err != nil {
 			return "", err
 		}
@@ -137,7 +143,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 		if hb.CurrentControlMode != amt.ControlModeCCM {
 			return "", fmt.Errorf("%w (%s)", ErrNotClientMode, hb.CurrentControlMode)
 		}
-		sig, err := signNonce(ctx, dev, bundle, opts.rand())
+		sig, err := signNonce(ctx, dev, bundle, opts.rand(), opts.Firmware)
 		if err != nil {
 			return "", err
 		}
@@ -199,8 +205,23 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 }
 
 // signNonce sends the chain (leaf first, root last), reads a fresh
-// ConfigurationNonce and signs nonce ‖ McNonce with the bundle's key.
-func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Reader) (amt.SetupSignature, error) {
+// ConfigurationNonce and signs nonce ‖ McNonce with the bundle's key: RSA
+// SHA-256 (SigningAlgorithm 2), or RSA SHA-384 (3) for a SHA-384 leaf on AMT 21
+// and later.
+func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Reader, fw amt.Version) (amt.SetupSignature, error) {
+	alg, hash := amt.SigningRSASHA256, crypto.SHA256
+	if leaf := b.Leaf(); leaf != nil && (leaf.SignatureAlgorithm == x509.SHA384WithRSA || leaf.SignatureAlgorithm == x509.SHA384WithRSAPSS) {
+		if fw.IsZero() {
+			v, err := dev.Version(ctx)
+			if err != nil {
+				return amt.SetupSignature{}, fmt.Errorf("reading the AMT version for the signature algorithm: %w", err)
+			}
+			fw = v
+		}
+		if fw.Major >= 21 {
+			alg, hash = amt.SigningRSASHA384, crypto.SHA384
+		}
+	}
 	if err := dev.AddCertChain(ctx, b.Chain); err != nil {
 		return amt.SetupSignature{}, err
 	}
@@ -212,12 +233,14 @@ func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Read
 	if _, err := io.ReadFull(rnd, mc); err != nil {
 		return amt.SetupSignature{}, fmt.Errorf("McNonce: %w", err)
 	}
-	sum := sha256.Sum256(append(append([]byte(nil), nonce...), mc...))
-	sig, err := b.Key.Sign(rnd, sum[:], crypto.SHA256)
+	h := hash.New()
+	h.Write(nonce)
+	h.Write(mc)
+	sig, err := b.Key.Sign(rnd, h.Sum(nil), hash)
 	if err != nil {
 		return amt.SetupSignature{}, fmt.Errorf("signing the configuration nonce: %w", err)
 	}
-	return amt.SetupSignature{McNonce: mc, Algorithm: amt.SigningRSASHA256, Signature: sig}, nil
+	return amt.SetupSignature{McNonce: mc, Algorithm: alg, Signature: sig}, nil
 }
 
 // confirmMode turns the outcome of a setup call into an error: a lost reply is

@@ -2,7 +2,9 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -94,4 +96,34 @@ func TestActivateACMRefusesNonRSAKey(t *testing.T) {
 	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
 	assert.Equal(t, provisioning.ReasonBundleUnusable, provisioning.ReasonOf(err))
 	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
+}
+
+// A SHA-384 provisioning certificate: AMT 21 and later get a SHA-384 nonce
+// signature (SigningAlgorithm 3; AMT 22 refuses algorithm 2 for it), older
+// firmware SHA-256; the version comes from the options or, when zero, the device.
+func TestActivateACMSHA384Certificate(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys(),
+		Leaf: func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA384WithRSA }})
+	require.Equal(t, x509.SHA384WithRSA, chain.Bundle.Leaf().SignatureAlgorithm)
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	for _, tt := range []struct {
+		version string
+		given   bool // Firmware set in the options
+	}{{"22.0.10", false}, {"22.0.10", true}, {"21.0.5", false}, {"16.1.25", false}} {
+		t.Run(fmt.Sprintf("%s given=%v", tt.version, tt.given), func(t *testing.T) {
+			v := amt.MustParseVersion(tt.version)
+			sim, login := localDevice(t, amtsim.Config{
+				Version:          v,
+				TrustedDNSSuffix: "contoso.com",
+				UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+			})
+			opts := provisioning.HostBasedOptions{TrustedHashes: []amt.CertHash{root}}
+			if tt.given {
+				opts.Firmware = v
+			}
+			pw := amt.NewSecret("N3w-Admin-pw")
+			require.NoError(t, provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, pw, opts))
+			assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
+		})
+	}
 }
