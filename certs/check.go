@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,6 +168,30 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	return r.out
 }
 
+// anchored returns chain with the trust anchor from roots appended when chain
+// stops below its root (AMT's chains usually do), so that the top certificate's
+// CRL can be checked against its issuer's key; otherwise chain itself.
+func anchored(chain []*x509.Certificate, roots *x509.CertPool) []*x509.Certificate {
+	if roots == nil || len(chain) == 0 || selfSigned(chain[len(chain)-1]) {
+		return chain
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		CurrentTime: chain[0].NotBefore.Add(time.Second), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return chain
+	}
+	for _, vc := range chains {
+		if len(vc) == len(chain)+1 && slices.EqualFunc(vc[:len(chain)], chain, (*x509.Certificate).Equal) {
+			return vc
+		}
+	}
+	return chain
+}
+
 // DeviceKind selects the rules [CheckDeviceCertificate] applies.
 type DeviceKind int
 
@@ -265,7 +290,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 		r.add(CodeTemplateMalformed, SeverityWarning, 0, leaf, "%v", err)
 	}
 	checkTemplateVersion(&r, leaf, opts.TemplateVersion)
-	checkRevocation(&r, chain, now, opts.Revocation)
+	checkRevocation(&r, anchored(chain, opts.Roots), now, opts.Revocation)
 	return r.out
 }
 
@@ -541,10 +566,15 @@ func checkRevocation(r *recorder, chain []*x509.Certificate, now time.Time, ro *
 			}
 		}
 		o := CRLOptions{AllowMissing: ro.AllowMissing, AllowStale: ro.AllowStale}
+		var err error
 		if i+1 < len(chain) {
 			o.Issuer = chain[i+1]
+			err = CheckCRL(c, crl, now, o)
+		} else if crl != nil || !ro.AllowMissing {
+			// The top of a chain without its root: nothing to verify the CRL's
+			// signature with, and an unsigned CRL proves nothing (fail closed).
+			err = fmt.Errorf("%w: the issuer of %s is neither in the chain nor among the roots given", ErrCRLSignature, Describe(c))
 		}
-		err := CheckCRL(c, crl, now, o)
 		var rev *RevokedError
 		switch {
 		case err == nil:

@@ -416,6 +416,9 @@ func TestCheckDeviceCertificate(t *testing.T) {
 	crlRoot, _, err := f.root.CRL(0)
 	require.NoError(t, err)
 	otherRoot := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow})
+	require.Equal(t, f.root.RootCertificate().RawSubject, otherRoot.RootCertificate().RawSubject, "same name, other key")
+	crlForgedRoot, _, err := otherRoot.CRL(0)
+	require.NoError(t, err)
 
 	cases := []struct {
 		name  string
@@ -451,6 +454,15 @@ func TestCheckDeviceCertificate(t *testing.T) {
 		}), []certs.Code{certs.CodeRevoked}},
 		{"TLS CRL missing", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlRoot}}
+		}), []certs.Code{certs.CodeCRLUnavailable}},
+		// AMT's chain stops below the root: the intermediate's CRL is verified
+		// with the anchor from Roots, and without Roots it cannot be.
+		{"TLS root CRL forged", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
+			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlEmpty, crlForgedRoot}}
+		}), []certs.Code{certs.CodeCRLUnavailable}},
+		{"TLS root CRL unverifiable without Roots", tls(func(c *x509.Certificate) { c.DNSNames = []string{fqdn} }, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
+			o.Roots = nil
+			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlEmpty, crlRoot}}
 		}), []certs.Code{certs.CodeCRLUnavailable}},
 
 		{"802.1X good", dot1x(nil, nil), dotOpts, nil},

@@ -57,6 +57,10 @@ var (
 	ErrCRLIssuer = errors.New("certs: CRL issuer does not match the certificate issuer")
 	// ErrCRLSignature: the CRL's signature does not verify with the issuer's key.
 	ErrCRLSignature = errors.New("certs: CRL signature invalid")
+	// ErrCRLUnsupported: the CRL may not list every revoked certificate (a delta
+	// CRL, a partial CRL with an issuing distribution point, or an unknown
+	// critical extension), so it cannot clear one.
+	ErrCRLUnsupported = errors.New("certs: CRL cannot be relied on")
 
 	// ErrSignature: a signature (of a request) does not verify.
 	ErrSignature = errors.New("certs: signature does not verify")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/crlext"
 	"strconv"
 	"time"
 )
@@ -243,6 +244,9 @@ func CheckCRL(cert *x509.Certificate, crl *x509.RevocationList, now time.Time, o
 	if !bytes.Equal(crl.RawIssuer, cert.RawIssuer) {
 		return fmt.Errorf("%w: CRL issued by %q, certificate %s issued by %q", ErrCRLIssuer,
 			crl.Issuer.String(), Describe(cert), cert.Issuer.String())
+	}
+	if err := crlext.Check(crl); err != nil {
+		return fmt.Errorf("%w: CRL from %q is %v", ErrCRLUnsupported, crl.Issuer.String(), err)
 	}
 	if opts.Issuer != nil {
 		if !bytes.Equal(opts.Issuer.RawSubject, crl.RawIssuer) {

@@ -1,7 +1,10 @@
 package certs_test
 
 import (
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"math/big"
 	"testing"
 	"time"
@@ -114,6 +117,20 @@ func TestCheckCRL(t *testing.T) {
 	forged.Signature[5] ^= 1
 
 	issuer := ca.Certificate()
+	// A delta CRL and a partial (IDP-scoped) CRL, correctly signed, that do not
+	// list the revoked certificate: they cannot clear it.
+	scoped := func(id asn1.ObjectIdentifier) *x509.RevocationList {
+		val, err := asn1.Marshal(big.NewInt(1))
+		require.NoError(t, err)
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(99),
+			ThisUpdate: t0.Add(-time.Hour), NextUpdate: t0.Add(time.Hour),
+			ExtraExtensions: []pkix.Extension{{Id: id, Critical: true, Value: val}}}, issuer, ca.Key)
+		require.NoError(t, err)
+		l, err := x509.ParseRevocationList(der)
+		require.NoError(t, err)
+		return l
+	}
+	delta, partial := scoped(asn1.ObjectIdentifier{2, 5, 29, 27}), scoped(asn1.ObjectIdentifier{2, 5, 29, 28})
 	cases := []struct {
 		name string
 		cert *x509.Certificate
@@ -136,6 +153,8 @@ func TestCheckCRL(t *testing.T) {
 		{"another CA's CRL", c2.Leaf(), otherCRL, t0, certs.CRLOptions{Issuer: issuer}, certs.ErrCRLIssuer},
 		{"issuer given is not the CRL's", c2.Leaf(), crl, t0, certs.CRLOptions{Issuer: f.root.Certificate()}, certs.ErrCRLIssuer},
 		{"bad signature", c2.Leaf(), &forged, t0, certs.CRLOptions{Issuer: issuer}, certs.ErrCRLSignature},
+		{"delta CRL", c.Leaf(), delta, t0, certs.CRLOptions{Issuer: issuer}, certs.ErrCRLUnsupported},
+		{"partial CRL", c.Leaf(), partial, t0, certs.CRLOptions{Issuer: issuer}, certs.ErrCRLUnsupported},
 		{"no certificate", nil, crl, t0, certs.CRLOptions{}, certs.ErrNoCertificates},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/crlext"
 	"time"
 )
 
@@ -176,14 +177,23 @@ func checkRevocation(chain []*x509.Certificate, fetch func(*x509.Certificate) (*
 		if crl == nil {
 			return fmt.Errorf("%w: no CRL for %q", ErrRevocationUnavailable, issuer.Subject.CommonName)
 		}
+		if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) || !bytes.Equal(crl.RawIssuer, cert.RawIssuer) {
+			return fmt.Errorf("%w: the CRL fetched for %q is issued by %q", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.Issuer.String())
+		}
 		if err := crl.CheckSignatureFrom(issuer); err != nil {
 			return fmt.Errorf("%w: CRL of %q does not verify: %v", ErrRevocationUnavailable, issuer.Subject.CommonName, err)
+		}
+		if err := crlext.Check(crl); err != nil {
+			return fmt.Errorf("%w: CRL of %q is %v", ErrRevocationUnavailable, issuer.Subject.CommonName, err)
+		}
+		if now.Before(crl.ThisUpdate) {
+			return fmt.Errorf("%w: CRL of %q is not valid until %s", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.ThisUpdate.UTC().Format(time.RFC3339))
 		}
 		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
 			return fmt.Errorf("%w: CRL of %q expired at %s", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.NextUpdate.UTC().Format(time.RFC3339))
 		}
 		for _, e := range crl.RevokedCertificateEntries {
-			if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 && bytes.Equal(crl.RawIssuer, cert.RawIssuer) {
+			if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 				return fmt.Errorf("%w: %q (serial %s) revoked at %s", ErrCertificateRevoked, cert.Subject.CommonName, cert.SerialNumber, e.RevocationTime.UTC().Format(time.RFC3339))
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"net"
@@ -218,6 +219,26 @@ func TestTLSCRL(t *testing.T) {
 	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(makeCRL(root, now.Add(-time.Minute)), nil))), wsman.ErrRevocationUnavailable, "expired CRL")
 	forged := ca(t, "CRL Root", nil) // same name, other key
 	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(makeCRL(forged, now.Add(time.Hour)), nil))), wsman.ErrRevocationUnavailable, "bad signature")
+
+	// Signed by the right CA but unusable: from the future, a delta CRL (lists
+	// only changes), a partial CRL (issuing distribution point).
+	special := func(this time.Time, ext ...pkix.Extension) *x509.RevocationList {
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(2), ThisUpdate: this,
+			NextUpdate: now.Add(2 * time.Hour), ExtraExtensions: ext}, root.cert, root.key)
+		require.NoError(t, err)
+		crl, err := x509.ParseRevocationList(der)
+		require.NoError(t, err)
+		return crl
+	}
+	one, err := asn1.Marshal(1)
+	require.NoError(t, err)
+	for name, crl := range map[string]*x509.RevocationList{
+		"future":  special(now.Add(time.Hour)),
+		"delta":   special(now.Add(-time.Hour), pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: one}),
+		"partial": special(now.Add(-time.Hour), pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: []byte{0x30, 0}}),
+	} {
+		require.ErrorIs(t, getWith(t, revokedSrv.URL, policy(fetch(crl, nil))), wsman.ErrRevocationUnavailable, name)
+	}
 }
 
 // The server's acceptable-CA list names a CA unrelated to the client's chain
