@@ -27,9 +27,13 @@ var ErrUnrelatedCertificate = errors.New("certs: certificate unrelated to the ch
 // signature wins; SHA-1 signatures count for this purpose.
 //
 // Exact duplicates are dropped. When the set holds both a self-signed and a
-// cross-signed certificate for the same CA (same subject and key), the longer
-// path is taken and the other version is dropped: AMT decides by the root hash,
-// so pass the certificates of the path you want.
+// cross-signed certificate for the same CA (same subject and key), the
+// self-signed one ends the chain if it is signed with SHA-2: the cross-signed
+// path usually leads to an older root self-signed with SHA-1, which ME 15 H and
+// ME 16+ refuse (rpc-go issue #413, the GoDaddy G2/Class 2 bundle). The
+// cross-signed version and the CAs above it are then dropped. With a SHA-1
+// twin the longer path is taken. AMT decides by the root hash, so to force the
+// other path pass only its certificates.
 //
 // The leaf is the one certificate that issued no other certificate in the set. A
 // self-signed certificate is the leaf only when it is alone. OrderChain returns a
@@ -148,15 +152,41 @@ func OrderChain(certs []*x509.Certificate) ([]*x509.Certificate, error) {
 		best := next[0]
 		if len(next) > 1 {
 			best = preferContinuing(set, self, used, next)
+			for _, j := range next {
+				if self[j] && !weakAlgorithm(set[j].SignatureAlgorithm) {
+					best = j // a SHA-2 self-signed twin ends the chain
+					break
+				}
+			}
 		}
 		used[best] = true
 		cur = best
 		chain = append(chain, set[cur])
 	}
 
+	// Drop the other versions of the chain's CAs, then, repeatedly, whatever
+	// only issued something dropped (the path above a cross-signed twin).
+	dropped := make([]bool, len(set))
+	for i, c := range set {
+		dropped[i] = !used[i] && alternateOf(c, chain)
+	}
+	for changed := true; changed; {
+		changed = false
+		for i, c := range set {
+			if used[i] || dropped[i] {
+				continue
+			}
+			for j, d := range set {
+				if dropped[j] && i != j && issues(c, d) {
+					dropped[i], changed = true, true
+					break
+				}
+			}
+		}
+	}
 	var left []*x509.Certificate
 	for i, c := range set {
-		if used[i] || alternateOf(c, chain) {
+		if used[i] || dropped[i] {
 			continue
 		}
 		left = append(left, c)

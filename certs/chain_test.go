@@ -131,7 +131,8 @@ func mustTemplate(t testing.TB, fqdn string) *x509.Certificate {
 
 // TestOrderChainCrossSigned models a PFX holding a cross-signed CA and its
 // self-signed twin (rpc-go issue #413, the 4-certificate GoDaddy chain): the
-// longer path is taken and the twin dropped.
+// SHA-2 self-signed twin ends the chain, and the cross-signed version and the
+// old root above it are dropped; with a SHA-1 twin the longer path is taken.
 func TestOrderChainCrossSigned(t *testing.T) {
 	f := newFixture(t)
 	old := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow, CommonName: "Old Root"})
@@ -147,7 +148,24 @@ func TestOrderChainCrossSigned(t *testing.T) {
 	in := []*x509.Certificate{newRoot.RootCertificate(), c.Leaf(), old.RootCertificate(), cross, c.Chain[1]}
 	got, err := certs.OrderChain(in)
 	require.NoError(t, err)
+	assert.Equal(t, []*x509.Certificate{c.Leaf(), c.Chain[1], newRoot.RootCertificate()}, got)
+
+	// Only the cross-signed path given: it is taken.
+	got, err = certs.OrderChain([]*x509.Certificate{c.Leaf(), old.RootCertificate(), cross, c.Chain[1]})
+	require.NoError(t, err)
 	assert.Equal(t, []*x509.Certificate{c.Leaf(), c.Chain[1], cross, old.RootCertificate()}, got)
+
+	// A SHA-1 self-signed twin: the longer path is taken and the twin dropped.
+	sha1Root := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow, CommonName: "SHA1 Root", SHA1: true})
+	tmpl1, err := certs.CATemplate(certs.CATemplateOptions{CommonName: "SHA1 Root", Organization: sha1Root.Name().Organization,
+		CertOptions: certs.CertOptions{Now: fixedNow}, Unlimited: true})
+	require.NoError(t, err)
+	cross1, err := certs.Issue(tmpl1, sha1Root.Key.Public(), old.Bundle, nil)
+	require.NoError(t, err)
+	c1 := f.chain(t, certstest.ProvisioningOptions{Root: sha1Root})
+	got, err = certs.OrderChain([]*x509.Certificate{sha1Root.RootCertificate(), c1.Leaf(), old.RootCertificate(), cross1, c1.Chain[1]})
+	require.NoError(t, err)
+	assert.Equal(t, []*x509.Certificate{c1.Leaf(), c1.Chain[1], cross1, old.RootCertificate()}, got)
 
 	// Without the old root the self-signed twin ends the chain.
 	got, err = certs.OrderChain([]*x509.Certificate{cross, c.Chain[1], newRoot.RootCertificate(), c.Leaf()})
