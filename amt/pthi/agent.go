@@ -202,7 +202,11 @@ func (c *Client) PrepareWith(ctx context.Context, otp amt.Secret, o PrepareOptio
 			return nil, fmt.Errorf("%w: expected GetZeroTouchEnabled true, got false (AMT %v)", ErrRemoteConfigDisabled, ver)
 		}
 	}
-	if ver.Major == rngSeedMajor && !otp.IsZero() {
+	// AMT 2.x needs its random-number seed before an OTP can be used and, as
+	// far as the sources say, before it can start configuration at all (the
+	// firmware answers PT_STATUS_RNG_NOT_READY otherwise): make it whenever an
+	// OTP is set or configuration will be started.
+	if ver.Major == rngSeedMajor && (!otp.IsZero() || state == amt.PreProvisioning) {
 		if err := c.ensureRNGSeed(ctx, o); err != nil {
 			return nil, err
 		}
@@ -256,11 +260,19 @@ func (c *Client) PrepareWith(ctx context.Context, otp amt.Secret, o PrepareOptio
 // start sends the start command for ver and, on StatusCertificateNotReady, polls
 // until the device is In-provisioning.
 func (c *Client) start(ctx context.Context, ver amt.Version, o PrepareOptions) error {
-	var err error
-	if ver.Major >= startExMajor {
-		err = c.StartConfigurationEx(ctx, o.IPv6)
-	} else {
-		err = c.StartConfiguration(ctx)
+	send := func() error {
+		if ver.Major >= startExMajor {
+			return c.StartConfigurationEx(ctx, o.IPv6)
+		}
+		return c.StartConfiguration(ctx)
+	}
+	err := send()
+	if errors.Is(err, amt.StatusRNGNotReady) {
+		// The seed is missing or not yet made: make it, then start once more.
+		if serr := c.ensureRNGSeed(ctx, o); serr != nil {
+			return serr
+		}
+		err = send()
 	}
 	if err == nil {
 		return nil

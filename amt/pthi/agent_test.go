@@ -244,6 +244,18 @@ func TestPrepare(t *testing.T) {
 			wantErr: amt.StatusInternalError,
 		},
 		{
+			name:   "AMT 2.6 without an OTP still makes its seed before starting",
+			script: script(version("2.6.3"), state(0), tlsMode(2), ztc(1), rng(0), pthitest.OK(pthi.CmdStartConfiguration, nil, nil), state(1), identity()),
+		},
+		{
+			name: "RNG not ready at start: seed made, start sent again",
+			otp:  testOTP,
+			script: script(version("5.2.70"), state(0), tlsMode(2), ztc(1), setOTP(),
+				pthitest.Fail(pthi.CmdStartConfiguration, nil, amt.StatusRNGNotReady), rng(2), pthitest.OK(pthi.CmdGenerateRNGSeed, nil, nil), rng(0),
+				pthitest.OK(pthi.CmdStartConfiguration, nil, nil), state(1), identity()),
+			check: func(t *testing.T, r *pthi.AgentRequest) { assert.True(t, r.Started) },
+		},
+		{
 			name:   "AMT 5 uses StartConfiguration",
 			otp:    testOTP,
 			script: script(version("5.2.70"), state(0), tlsMode(2), ztc(1), setOTP(), pthitest.OK(pthi.CmdStartConfiguration, nil, nil), state(1), identity()),
