@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 
 	"crypto/x509"
@@ -47,6 +48,7 @@ type MaintenanceReport struct {
 	NotRenewable int // certificates due but on wireless-only devices
 	Failed       int // devices whose renewal failed
 	AgedOut      int // discovery records removed
+	Removed      int // replaced certificates (with their keys) deleted from devices
 }
 
 func (m *Maintainer) every() time.Duration {
@@ -156,6 +158,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 }
 
 func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
+	defer m.removeSuperseded(ctx, r, rep)
 	p := m.p
 	now := p.now()
 	for _, purpose := range []CertificatePurpose{PurposeTLS, PurposeIEEE8021X} {
@@ -204,6 +207,58 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 		r.UpdatedAt = p.now()
 		_ = p.store.Save(ctx, r)
 	}
+}
+
+// removeSuperseded deletes from the device the certificates a renewal replaced,
+// and their keys, so that AMT's stores do not fill over the years (it answers
+// PT_STATUS_MAX_LIMIT_REACHED, 23). It is best effort: a certificate that
+// cannot be deleted now (right after a TLS renewal the device may still be
+// restarting its network stack) is tried again at the next run. One already
+// gone (a full unprovision deletes them) counts as removed.
+func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
+	p := m.p
+	var stale []int
+	for i, dc := range r.Certificates {
+		if dc.Handle == "" || dc.RemovedFromDevice {
+			continue
+		}
+		if cur, ok := r.CurrentCertificate(dc.Purpose); ok && bytes.Equal(cur.DER, dc.DER) {
+			continue
+		}
+		stale = append(stale, i)
+	}
+	if len(stale) == 0 {
+		return
+	}
+	prof, _ := p.profileFor(r.Inventory)
+	dev, done, err := p.adminDevice(r, prof.AllowLegacyTLS)
+	if err != nil {
+		return
+	}
+	defer done()
+	gone := func(err error) bool { return err == nil || errors.Is(err, wsman.ErrInvalidSelectors) }
+	removed := 0
+	for _, i := range stale {
+		dc := &r.Certificates[i]
+		if err := dev.DeleteCertificate(ctx, dc.Handle); !gone(err) {
+			continue
+		}
+		if dc.KeyHandle != "" {
+			if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); !gone(err) {
+				continue
+			}
+		}
+		dc.RemovedFromDevice = true
+		removed++
+	}
+	if removed == 0 {
+		return
+	}
+	rep.Removed += removed
+	r.UpdatedAt = p.now()
+	_ = p.store.Save(ctx, r)
+	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State,
+		Detail: fmt.Sprintf("%d replaced certificate(s) and key(s) deleted from the device", removed)})
 }
 
 // renew replaces one certificate on a provisioned device.

@@ -1,8 +1,11 @@
 package provisioning_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +62,7 @@ func TestMaintainerRenewsInsideWindow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Renewed)
 	assert.Equal(t, 1, rep.Revoked)
+	assert.Equal(t, 1, rep.Removed, "the replaced certificate and its key are deleted from the device")
 
 	got, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
@@ -73,12 +77,19 @@ func TestMaintainerRenewsInsideWindow(t *testing.T) {
 	require.Len(t, revs, 1)
 	assert.Equal(t, certs.RevocationSuperseded, revs[0].Reason)
 	assert.Equal(t, old.DER, revs[0].Certificate.Raw)
+	for _, c := range snap.Certificates {
+		assert.NotEqual(t, old.DER, c.Certificate.Raw, "the old certificate is gone from the device")
+	}
+	for _, dc := range got.Certificates {
+		assert.Equal(t, bytes.Equal(dc.DER, old.DER), dc.RemovedFromDevice, "only the replaced certificate is marked removed")
+	}
 
 	// The renewed device is still managed with the new certificate.
 	rep, err = m.RunOnce(h.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.Renewed)
 	assert.Equal(t, 0, rep.Failed)
+	assert.Equal(t, 0, rep.Removed, "nothing left to delete")
 }
 
 func TestMaintainerWirelessNotRenewable(t *testing.T) {
@@ -172,4 +183,41 @@ func TestMaintainerBundleExpiryAndAgeOut(t *testing.T) {
 	assert.Equal(t, 1, rep.AgedOut)
 	_, err = h.store.Load(h.ctx, h.fleet.Devices()[0].UUID())
 	assert.ErrorIs(t, err, provisioning.ErrNotFound)
+}
+
+// A replaced certificate that cannot be deleted right after the renewal (the
+// connection drops, as when AMT restarts its network stack) is deleted at the
+// next run.
+func TestMaintainerRemovesReplacedCertificateLater(t *testing.T) {
+	clock := &fakeClock{}
+	var drop atomic.Bool
+	h := newHarness(t, harnessOptions{
+		config: func(c *provisioning.Config) { c.Now = clock.Now; c.CallTimeout = 2 * time.Second },
+		device: func(_ int, c *amtsim.Config) {
+			c.Behavior.DropFunc = func(op, uri string, _ int) amtsim.Drop {
+				if op == "Delete" && strings.HasSuffix(uri, "AMT_PublicKeyCertificate") && drop.CompareAndSwap(true, false) {
+					return amtsim.DropRequest
+				}
+				return amtsim.DropNone
+			}
+		},
+	})
+	p, rec := provisionOne(t, h)
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	m := p.Maintainer()
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	drop.Store(true)
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed)
+	assert.Equal(t, 0, rep.Removed, "the delete was dropped")
+
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 0, rep.Renewed)
+	assert.Equal(t, 1, rep.Removed, "tried again at the next run")
+	for _, c := range h.fleet.Devices()[0].Snapshot().Certificates {
+		assert.NotEqual(t, old.DER, c.Certificate.Raw)
+	}
 }

@@ -75,6 +75,9 @@ type DeviceCertificate struct {
 	KeyHandle string    // AMT_PublicPrivateKeyPair InstanceID
 	NotAfter  time.Time // copied from the certificate for cheap scans
 	Revoked   bool      // revocation was requested from the Issuer
+	// RemovedFromDevice: the certificate (and its key) was replaced and has been
+	// deleted from the device by the Maintainer.
+	RemovedFromDevice bool
 }
 
 // Certificate parses DER.
