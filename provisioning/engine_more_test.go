@@ -352,6 +352,33 @@ func TestProvisionTLSNeedsKeyGeneration(t *testing.T) {
 	assert.True(t, d.MEBxPasswordIs(amt.NewSecret("admin")), "nothing was changed")
 }
 
+// A commit that reports success followed by a device that cannot be read back
+// at all is unconfirmed, not a verify failure: the device may be provisioned.
+func TestProvisionUnreachableAfterCommit(t *testing.T) {
+	var committed atomic.Bool
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+		c.Version = amt.MustParseVersion("16.1.25") // the commit reply arrives
+		c.Behavior.DropFunc = func(op, _ string, _ int) amtsim.Drop {
+			if committed.Load() {
+				return amtsim.DropRequest
+			}
+			if op == "CommitChanges" {
+				committed.Store(true)
+			}
+			return amtsim.DropNone
+		}
+	}, config: func(c *provisioning.Config) { c.CommitVerifyAttempts = 2 }})
+	d := h.fleet.Devices()[0]
+	_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	assert.Equal(t, provisioning.ReasonCommitUnconfirmed, provisioning.ReasonOf(err), "%v", err)
+	var cu *provisioning.CommitUnconfirmedError
+	require.ErrorAs(t, err, &cu)
+	assert.NoError(t, cu.CommitErr, "the commit itself reported success")
+	assert.Contains(t, cu.Error(), "commit reported success")
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "it did take effect")
+}
+
 func TestProvisionCommitDrop(t *testing.T) {
 	t.Run("verified", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) {

@@ -106,16 +106,20 @@ func ReasonOf(err error) Reason {
 	return ""
 }
 
-// CommitUnconfirmedError is the outcome when CommitChanges was sent, the connection
-// dropped (AMT 19+ restarts its network stack on commit) and the post-provisioning
-// state could not be read back. The device may or may not be provisioned: read its
-// state before doing anything else, and never repeat AdminSetup blindly.
+// CommitUnconfirmedError is the outcome when CommitChanges was sent — its reply
+// lost (AMT 19+ restarts its network stack on commit) or reporting success — and
+// the post-provisioning state could not be read back at all. The device may or
+// may not be provisioned: read its state before doing anything else, and never
+// repeat AdminSetup blindly.
 type CommitUnconfirmedError struct {
-	CommitErr error // what the commit call returned
+	CommitErr error // what the commit call returned; nil when it reported success
 	VerifyErr error // why the state could not be read back
 }
 
 func (e *CommitUnconfirmedError) Error() string {
+	if e.CommitErr == nil {
+		return fmt.Sprintf("provisioning: commit unconfirmed: commit reported success; verify: %v", e.VerifyErr)
+	}
 	return fmt.Sprintf("provisioning: commit unconfirmed: commit: %v; verify: %v", e.CommitErr, e.VerifyErr)
 }
 

@@ -538,7 +538,11 @@ func (s *Session) verify(ctx context.Context) (string, error) {
 		}
 	}
 	if err != nil {
-		if s.commitErr != nil && !errors.Is(err, errNotProvisioned) {
+		// The state could not be read at all (the device still restarting, or
+		// gone): whether the commit took effect is unknown, whether its reply
+		// was lost or not. A state read back wrong, or refused credentials, is
+		// a verify failure.
+		if !errors.Is(err, errNotProvisioned) && !errors.Is(err, wsman.ErrUnauthorized) {
 			return "", &CommitUnconfirmedError{CommitErr: s.commitErr, VerifyErr: err}
 		}
 		return "", &SessionError{Reason: ReasonVerifyFailed, Err: err}
