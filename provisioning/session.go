@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"net"
 	"net/http"
 	"strings"
@@ -513,7 +514,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 		if errors.Is(err, wsman.ErrResponseLost) && lost < 2 && peer.untrusted == nil {
 			lost++
 			s.close()
-			if werr := sleepCtx(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
+			if werr := ctxwait.Sleep(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
 				return "", werr
 			}
 			continue
@@ -731,17 +732,5 @@ func legacyCipherSuites() []uint16 {
 		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
 		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
 		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-	}
-}
-
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"net"
 	"net/http"
 	"strings"
@@ -306,12 +307,8 @@ func (s *Session) generateKey(ctx context.Context) (string, error) {
 		if i == attempts-1 {
 			break
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return "", ctx.Err()
-		case <-t.C:
+		if err := ctxwait.Sleep(ctx, delay); err != nil {
+			return "", err
 		}
 	}
 	return "", fmt.Errorf("GenerateKeyPair failed %d times: %w", attempts, last)
@@ -522,14 +519,9 @@ func (s *Session) verify(ctx context.Context) (string, error) {
 	var err error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				err = errors.Join(err, ctx.Err())
-				i = attempts
-				continue
-			case <-t.C:
+			if werr := ctxwait.Sleep(ctx, delay); werr != nil {
+				err = errors.Join(err, werr)
+				break
 			}
 		}
 		how, err = s.readBack(ctx)

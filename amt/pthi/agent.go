@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -283,7 +284,7 @@ func (c *Client) start(ctx context.Context, ver amt.Version, o PrepareOptions) e
 	// The firmware finishes its certificate and starts by itself (intel/lms
 	// Activate waits for In-provisioning, 20 × 30 s).
 	for i := 0; i < o.PollAttempts; i++ {
-		if err := sleep(ctx, o.PollInterval); err != nil {
+		if err := ctxwait.Sleep(ctx, o.PollInterval); err != nil {
 			return err
 		}
 		st, err := c.ProvisioningState(ctx)
@@ -316,7 +317,7 @@ func (c *Client) ensureRNGSeed(ctx context.Context, o PrepareOptions) error {
 		}
 	}
 	for i := 0; i < o.PollAttempts; i++ {
-		if err := sleep(ctx, o.PollInterval); err != nil {
+		if err := ctxwait.Sleep(ctx, o.PollInterval); err != nil {
 			return err
 		}
 		st, err = c.RNGSeedStatus(ctx)
@@ -328,17 +329,6 @@ func (c *Client) ensureRNGSeed(ctx context.Context, o PrepareOptions) error {
 		}
 	}
 	return fmt.Errorf("%w: expected status Exists, got %v after %d polls", ErrRNGSeed, st, o.PollAttempts)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // DeviceStatus is an inventory snapshot from [Client.Status].

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"io/fs"
 	"os"
 	"sync"
@@ -77,7 +78,7 @@ func (m *MEI) connect(ctx context.Context) error {
 		if !errors.Is(err, syscall.EBUSY) || attempt == 5 {
 			break
 		}
-		if serr := sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
+		if serr := ctxwait.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
 			syscall.Close(fd)
 			return serr
 		}
