@@ -84,6 +84,11 @@ type Config struct {
 	Rand io.Reader
 	// Now is the clock. Nil: time.Now.
 	Now func() time.Time
+	// Sleep pauses a retry loop — the resend of a dropped first request, key
+	// generation retries, the read-back after CommitChanges — and the
+	// Maintainer's schedule, for d or until ctx ends (returning ctx's error).
+	// Nil: a real timer. Tests inject one that returns at once.
+	Sleep func(ctx context.Context, d time.Duration) error
 
 	// Dial opens TCP connections to devices. Nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

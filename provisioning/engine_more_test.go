@@ -401,6 +401,7 @@ func TestProvisionCommitDrop(t *testing.T) {
 			c.Version = amt.MustParseVersion("19.0.5")
 		}})
 		h.cfg.CommitVerifyAttempts = 2
+		h.cfg.CallTimeout = 500 * time.Millisecond // each read-back waits this long for the silent device
 		d := h.fleet.Devices()[0]
 		// The device goes silent right after the commit.
 		h.cfg.Observer = func(e provisioning.Event) {

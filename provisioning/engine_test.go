@@ -78,6 +78,16 @@ type harness struct {
 
 	mu     sync.Mutex
 	events []provisioning.Event
+	slept  []time.Duration
+}
+
+// sleep is the harness's Config.Sleep: retry loops run without real waits; the
+// pauses they asked for are recorded.
+func (h *harness) sleep(ctx context.Context, d time.Duration) error {
+	h.mu.Lock()
+	h.slept = append(h.slept, d)
+	h.mu.Unlock()
+	return ctx.Err()
 }
 
 type harnessOptions struct {
@@ -141,6 +151,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		DeviceAddress:     h.address,
 		CommitVerifyDelay: 20 * time.Millisecond,
 		ServerName:        "amtprov.contoso.com",
+		Sleep:             h.sleep,
 	}
 	if o.config != nil {
 		o.config(&h.cfg)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/internal/leakcheck"
+	"github.com/amtkit/amtkit/internal/testenv"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -460,9 +461,7 @@ type loadCounters struct {
 }
 
 func TestHelloListenerUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("load test: 5,000 connections in a child process (-short)")
-	}
+	testenv.Long(t) // 5,000 connections in a child process
 	if runtime.GOOS != "linux" || !loopbackAliases(t) {
 		t.Skip("needs the whole 127/8 on loopback (Linux) for per-source addresses")
 	}

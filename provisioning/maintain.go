@@ -73,24 +73,36 @@ func (m *Maintainer) retention() time.Duration {
 }
 
 // Run checks bundles and devices at once, then on their schedules, until ctx
-// is done. It returns ctx's error.
+// is done. It returns ctx's error. It waits with the Provisioner's
+// [Config.Sleep] and reads its [Config.Now], so an injected clock drives it.
 func (m *Maintainer) Run(ctx context.Context) error {
-	devices := time.NewTicker(m.every())
-	defer devices.Stop()
-	bundles := time.NewTicker(m.bundleEvery())
-	defer bundles.Stop()
+	p := m.p
 	m.CheckBundles(ctx)
 	_, _ = m.RunOnce(ctx)
+	now := p.now()
+	nextDevices, nextBundles := now.Add(m.every()), now.Add(m.bundleEvery())
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-bundles.C:
+		wait := earliest(nextDevices, nextBundles).Sub(p.now())
+		if err := p.sleep(ctx, max(wait, 0)); err != nil {
+			return err
+		}
+		now := p.now()
+		if !now.Before(nextBundles) {
 			m.CheckBundles(ctx)
-		case <-devices.C:
+			nextBundles = now.Add(m.bundleEvery())
+		}
+		if !now.Before(nextDevices) {
 			_, _ = m.RunOnce(ctx)
+			nextDevices = now.Add(m.every())
 		}
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // CheckBundles evaluates every provisioning bundle against the expiry policy

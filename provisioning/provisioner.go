@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
 // Provisioner runs one [Session] per device that sends a hello: it is what an
@@ -27,6 +28,7 @@ type Provisioner struct {
 	store Store
 	rand  io.Reader
 	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
 	log   *slog.Logger
 	sem   chan struct{}
 
@@ -72,6 +74,7 @@ func New(cfg Config) (*Provisioner, error) {
 		store:    cfg.Store,
 		rand:     cfg.Rand,
 		now:      cfg.Now,
+		sleep:    cfg.Sleep,
 		log:      cfg.Logger,
 		active:   make(map[amt.UUID]struct{}),
 		sessions: make(map[*Session]struct{}),
@@ -84,6 +87,9 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.sleep == nil {
+		p.sleep = ctxwait.Sleep
 	}
 	n := cfg.MaxSessions
 	if n <= 0 {

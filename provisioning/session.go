@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/amtkit/amtkit/internal/ctxwait"
 	"net"
 	"net/http"
 	"strings"
@@ -514,7 +513,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 		if errors.Is(err, wsman.ErrResponseLost) && lost < 2 && peer.untrusted == nil {
 			lost++
 			s.close()
-			if werr := ctxwait.Sleep(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
+			if werr := s.p.sleep(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
 				return "", werr
 			}
 			continue

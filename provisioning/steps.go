@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/amtkit/amtkit/internal/ctxwait"
 	"net"
 	"net/http"
 	"strings"
@@ -307,7 +306,7 @@ func (s *Session) generateKey(ctx context.Context) (string, error) {
 		if i == attempts-1 {
 			break
 		}
-		if err := ctxwait.Sleep(ctx, delay); err != nil {
+		if err := s.p.sleep(ctx, delay); err != nil {
 			return "", err
 		}
 	}
@@ -519,7 +518,7 @@ func (s *Session) verify(ctx context.Context) (string, error) {
 	var err error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
-			if werr := ctxwait.Sleep(ctx, delay); werr != nil {
+			if werr := s.p.sleep(ctx, delay); werr != nil {
 				err = errors.Join(err, werr)
 				break
 			}

@@ -32,3 +32,19 @@ func LookPath(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// LongTestsEnv is the environment variable that turns on long load and soak
+// tests (.ci/run sets it); `go test ./...` skips them so the suite stays fast.
+const LongTestsEnv = "AMTKIT_LONG_TESTS"
+
+// Long skips a long load or soak test unless AMTKIT_LONG_TESTS=1, and always
+// under -short.
+func Long(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("long test skipped under -short")
+	}
+	if os.Getenv(LongTestsEnv) != "1" {
+		t.Skip("long test: set " + LongTestsEnv + "=1 to run it (CI does)")
+	}
+}
