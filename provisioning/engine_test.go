@@ -62,7 +62,7 @@ var (
 )
 
 func testKeys() *certstest.KeyPool {
-	keysOnce.Do(func() { keys = certstest.NewKeyPool() })
+	keysOnce.Do(func() { keys = &certstest.KeyPool{Reuse: true} }) // embedded keys, reused: generating RSA keys dominated the suite's CPU
 	return keys
 }
 
