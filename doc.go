@@ -16,7 +16,7 @@
 //     devices ([github.com/amtkit/amtkit/pskx]).
 //  2. Hello: a device in setup mode sends one binary hello over TCP (port 9971):
 //     version 2 carries a PID, version 3 the hashes of the root certificates it
-//     trusts ([github.com/amtkit/amtkit/provisioning.ParseHello]).
+//     trusts ([github.com/amtkit/amtkit/hello.Parse]).
 //  3. Authorize: is this UUID expected (an imported list, an approval callback, an
 //     OTP a local agent gave the device)? Which provisioning certificate has a root
 //     in the hello and a name that covers the device's DNS suffix

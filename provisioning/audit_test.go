@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/amt/pthi"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
@@ -180,7 +181,7 @@ func TestAuditOnDie(t *testing.T) {
 		}, []provisioning.AuditCode{provisioning.AuditOnDieUnbound}, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots}},
 		{"roots, integrator binding", func(c *provisioning.Config) {
 			c.OnDieRoots = roots
-			c.OnDieBinding = func([]*x509.Certificate, *provisioning.Hello, provisioning.Inventory) error { return nil }
+			c.OnDieBinding = func([]*x509.Certificate, *hello.Message, provisioning.Inventory) error { return nil }
 		}, nil, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
 	}
 	for _, tt := range tests {

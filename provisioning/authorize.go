@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/amt/pthi"
 )
 
@@ -52,7 +53,7 @@ func (inv Inventory) HostDomain() (host, domain string) {
 
 // AuthRequest is what an Authorizer decides on.
 type AuthRequest struct {
-	Hello    *Hello
+	Hello    *hello.Message
 	Source   netip.AddrPort
 	Received time.Time
 	// Agent is the agent-initiated request registered for this UUID, if any (its

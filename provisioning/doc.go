@@ -56,11 +56,11 @@
 // [Config.OnDieBinding] ([BindOnDieUUID] by default; Intel's real certificates
 // need a binding that knows the platform, or the named [TrustAnyOnDieDevice]).
 //
-// # Hello packets
+// # hello.Message packets
 //
-// [ParseHello] decodes the binary hello (version 2 PSK with a PID, version 3 PKI
-// with the trusted root hashes) strictly, with a typed [HelloError] naming the
-// offset; [Hello.AppendBinary] encodes it. A [HelloDecoder] decodes into memory
+// [hello.Parse] decodes the binary hello (version 2 PSK with a PID, version 3 PKI
+// with the trusted root hashes) strictly, with a typed [hello.Error] naming the
+// offset; [Hello.AppendBinary] encodes it. A [hello.Decoder] decodes into memory
 // it reuses (no allocation per hello once warm), for servers that see many hellos
 // and keep few; [Hello.Clone] keeps one. [HelloListener] reads each connection
 // to EOF with a size cap and a deadline, answers HTTP probes, limits each source

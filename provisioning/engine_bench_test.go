@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/amtkit/amtkit/amt/hello"
+	"github.com/amtkit/amtkit/internal/testvectors"
 	"io"
 	"net"
 	"os"
@@ -657,7 +659,7 @@ func floorHandshake(ctx context.Context, addr string, cfg *tls.Config) error {
 // more than here.
 func BenchmarkEngineQueuedHellos(b *testing.B) {
 	const n = 1000
-	base, err := provisioning.ParseHello(loadHellos(b)[2].Packet)
+	base, err := hello.Parse(loadHellos(b)[2].Packet)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -709,4 +711,22 @@ func BenchmarkEngineQueuedHellos(b *testing.B) {
 		p.Wait()
 	}
 	b.ReportMetric(perHello/float64(b.N), "B/queued-hello")
+}
+
+// helloVector is one embedded hello vector (amt/hello's tests describe them).
+type helloVector struct {
+	Name                string          `json:"name"`
+	Note                string          `json:"note"`
+	Packet              testvectors.Hex `json:"packet"`
+	AdminCredentialsSet bool            `json:"admin_credentials_set"`
+	Version             uint16          `json:"version"`
+	Retry               uint32          `json:"retry"`
+	UUID                string          `json:"uuid"`
+	PID                 string          `json:"pid"`
+	HashAlgs            []uint8         `json:"hash_algs"`
+	Hashes              []string        `json:"hashes"`
+}
+
+func loadHellos(tb testing.TB) []helloVector {
+	return testvectors.Load[helloVector](tb, "hello").Vectors
 }

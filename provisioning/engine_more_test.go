@@ -19,6 +19,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/wsman"
@@ -94,9 +95,9 @@ func TestProvisionPSK(t *testing.T) {
 		},
 	})
 	d := h.fleet.Devices()[0]
-	hello := h.helloFrom(d)
-	require.Equal(t, uint16(provisioning.HelloVersionPSK), hello.Hello.Version)
-	rec, err := h.provisioner().Provision(h.ctx, hello)
+	rh := h.helloFrom(d)
+	require.Equal(t, uint16(hello.VersionPSK), rh.Hello.Version)
+	rec, err := h.provisioner().Provision(h.ctx, rh)
 	require.NoError(t, err)
 	assert.Equal(t, provisioning.StateProvisioned, rec.State)
 	assert.Equal(t, pair.PID.Compact(), rec.PID)
@@ -108,9 +109,9 @@ func TestProvisionPSK(t *testing.T) {
 
 	// Unknown PID.
 	other, _ := pskx.GeneratePair(nil)
-	hello.Hello.PID = [8]byte{}
-	copy(hello.Hello.PID[:], other.PID.Compact())
-	_, err = h.provisioner().Provision(h.ctx, hello)
+	rh.Hello.PID = [8]byte{}
+	copy(rh.Hello.PID[:], other.PID.Compact())
+	_, err = h.provisioner().Provision(h.ctx, rh)
 	assert.Equal(t, provisioning.ReasonUnknownPID, provisioning.ReasonOf(err))
 }
 
@@ -196,13 +197,13 @@ func TestProvisionOnDieBinding(t *testing.T) {
 		{name: "trust any genuine chain, impostor reports its own UUID", rogue: true,
 			binding: func(*[]call) provisioning.OnDieBinder { return provisioning.TrustAnyOnDieDevice }, reason: provisioning.ReasonUUIDMismatch},
 		{name: "integrator binding accepts", binding: func(calls *[]call) provisioning.OnDieBinder {
-			return func(chain []*x509.Certificate, h *provisioning.Hello, inv provisioning.Inventory) error {
+			return func(chain []*x509.Certificate, h *hello.Message, inv provisioning.Inventory) error {
 				*calls = append(*calls, call{len(chain), h.UUID, inv.FQDN})
 				return nil
 			}
 		}},
 		{name: "integrator binding refuses", binding: func(calls *[]call) provisioning.OnDieBinder {
-			return func(chain []*x509.Certificate, h *provisioning.Hello, inv provisioning.Inventory) error {
+			return func(chain []*x509.Certificate, h *hello.Message, inv provisioning.Inventory) error {
 				*calls = append(*calls, call{len(chain), h.UUID, inv.FQDN})
 				return refuse
 			}
@@ -250,7 +251,7 @@ func TestBindOnDieUUID(t *testing.T) {
 	id, err := amt.ParseUUID("d2ffc23e-9dd1-412d-860a-54b2039b72ff")
 	require.NoError(t, err)
 	other := "11111111-2222-4333-8444-555555555555"
-	hello := &provisioning.Hello{UUID: id}
+	hello := &hello.Message{UUID: id}
 	uri := func(s string) []*url.URL { u, _ := url.Parse(s); return []*url.URL{u} }
 	tests := []struct {
 		name string

@@ -12,63 +12,17 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
-func ExampleParseHello() {
-	pkt := []byte{
-		0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x00, 0x00, // flag 0, version 2 (PSK), retry 3
-		0x3e, 0xc2, 0xff, 0xd2, 0xd1, 0x9d, 0x2d, 0x41, 0x86, 0x0a, 0x54, 0xb2, 0x03, 0x9b, 0x72, 0xff, // UUID (wire order)
-		'A', 'B', 'C', 'D', '2', '3', '4', '5', // PID
-	}
-	h, err := provisioning.ParseHello(pkt)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(h)
-	_, err = provisioning.ParseHello(pkt[:30])
-	fmt.Println(errors.Is(err, provisioning.ErrHelloTruncated))
-	// Output:
-	// hello v2 uuid=d2ffc23e-9dd1-412d-860a-54b2039b72ff retry=3 pid="ABCD2345"
-	// true
-}
-
-// A server that sees many hellos it does not keep (duplicates, unknown devices)
-// decodes them with a HelloDecoder and clones only the ones it keeps.
-func ExampleHelloDecoder() {
-	pkt := []byte{
-		0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, // flag 0, version 3 (PKI), retry 0
-		0x3e, 0xc2, 0xff, 0xd2, 0xd1, 0x9d, 0x2d, 0x41, 0x86, 0x0a, 0x54, 0xb2, 0x03, 0x9b, 0x72, 0xff, // UUID (wire order)
-		0x01,       // one hash
-		0x02, 0x20, // SHA-256, 32 bytes
-	}
-	pkt = append(pkt, make([]byte, 32)...)
-	known := map[amt.UUID]bool{}
-
-	var d provisioning.HelloDecoder
-	var kept []*provisioning.Hello
-	for range 3 {
-		h, err := d.Decode(pkt) // valid until the next Decode
-		if err != nil {
-			panic(err)
-		}
-		if !known[h.UUID] {
-			known[h.UUID] = true
-			kept = append(kept, h.Clone()) // a copy that owns its memory
-		}
-	}
-	fmt.Println(len(kept), kept[0].UUID, len(kept[0].Hashes), kept[0].Hashes[0].Alg)
-	// Output:
-	// 1 d2ffc23e-9dd1-412d-860a-54b2039b72ff 1 SHA-256
-}
-
 // The default On-Die binding: the device certificate must name the hello's UUID.
 // Intel's real On-Die certificates name none; Config.OnDieBinding replaces it.
 func ExampleBindOnDieUUID() {
 	id, _ := amt.ParseUUID("d2ffc23e-9dd1-412d-860a-54b2039b72ff")
-	hello := &provisioning.Hello{UUID: id}
+	hello := &hello.Message{UUID: id}
 	named := &x509.Certificate{URIs: []*url.URL{{Scheme: "urn", Opaque: "uuid:" + id.String()}}}
 	real := &x509.Certificate{Subject: pkix.Name{CommonName: "AMT RCFG"}}
 
@@ -134,7 +88,7 @@ func ExampleAuthorizerFunc() {
 		}
 		return provisioning.Inventory{}, provisioning.Reject(provisioning.ReasonNotApproved, "hello from %s outside the lab", req.Source)
 	})
-	_, err := auth.Authorize(context.Background(), provisioning.AuthRequest{Hello: &provisioning.Hello{}})
+	_, err := auth.Authorize(context.Background(), provisioning.AuthRequest{Hello: &hello.Message{}})
 	fmt.Println(provisioning.ReasonOf(err), errors.Is(err, provisioning.ErrRejected))
 	// Output: not-approved true
 }
@@ -165,7 +119,7 @@ func ExampleHelloListener() {
 	done := make(chan error)
 	go func() { done <- l.Serve(ctx, ln) }()
 
-	h := &provisioning.Hello{Version: provisioning.HelloVersionPKI, Hashes: []amt.CertHash{amt.DefaultRootHashes()[20].Hash}}
+	h := &hello.Message{Version: hello.VersionPKI, Hashes: []amt.CertHash{amt.DefaultRootHashes()[20].Hash}}
 	pkt, _ := h.AppendBinary(nil)
 	c, _ := net.Dial("tcp", ln.Addr().String())
 	c.Write(pkt)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 )
 
 // DefaultHelloAddr is where AMT devices send hellos unless configured otherwise.
@@ -21,7 +22,7 @@ const DefaultHelloAddr = ":9971"
 
 // ReceivedHello is a decoded hello with where and when it arrived.
 type ReceivedHello struct {
-	Hello    *Hello
+	Hello    *hello.Message
 	Source   netip.AddrPort // the TCP peer: the device's address, or a relay's
 	Received time.Time      // when the connection was closed by the sender
 }
@@ -37,7 +38,7 @@ const (
 	EventHelloMalformed
 	// EventHelloDuplicate: a valid hello from a device already in a session.
 	EventHelloDuplicate
-	// EventHelloOversize: more than MaxHelloSize bytes were sent.
+	// EventHelloOversize: more than hello.MaxSize bytes were sent.
 	EventHelloOversize
 	// EventHelloTimeout: the sender did not finish within ReadTimeout.
 	EventHelloTimeout
@@ -101,7 +102,7 @@ type HelloListener struct {
 	// (and logged at debug level when Logger is set). It must not block.
 	OnEvent func(ListenerEvent)
 
-	// MaxHelloSize caps the bytes read from one connection. Zero: MaxHelloSize (the
+	// MaxHelloSize caps the bytes read from one connection. Zero: hello.MaxSize (the
 	// format's maximum, 65,560 bytes; real devices send under 1 KiB).
 	MaxHelloSize int
 	// ReadTimeout bounds how long a sender may take from accept to close. Zero: 10 s.
@@ -140,7 +141,7 @@ type HelloListener struct {
 // Only what the handler receives is allocated per hello (a clone of the decode).
 type helloScratch struct {
 	buf []byte
-	dec HelloDecoder
+	dec hello.Decoder
 }
 
 // maxPooledRead bounds the read buffer kept for reuse; larger ones (only an
@@ -211,7 +212,7 @@ func (l *HelloListener) maxSize() int {
 	if l.MaxHelloSize > 0 {
 		return l.MaxHelloSize
 	}
-	return MaxHelloSize
+	return hello.MaxSize
 }
 
 func (l *HelloListener) readTimeout() time.Duration {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -178,7 +179,7 @@ func TestListenerBadInput(t *testing.T) {
 		kinds[e.Kind]++
 		if e.Kind == provisioning.EventHelloMalformed {
 			assert.Error(t, e.Err)
-			var he *provisioning.HelloError
+			var he *hello.Error
 			assert.True(t, errors.As(e.Err, &he))
 		}
 	}
@@ -228,7 +229,7 @@ func TestListenerDuplicateAndRateLimit(t *testing.T) {
 		l.PerSourceRate = 0.001
 	})
 	pkt := loadHellos(t)[2].Packet
-	hello, _ := provisioning.ParseHello(pkt)
+	hello, _ := hello.Parse(pkt)
 	mu.Lock()
 	inSession[hello.UUID] = true
 	mu.Unlock()

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/internal/leakcheck"
 	"github.com/amtkit/amtkit/internal/testenv"
 	"github.com/amtkit/amtkit/provisioning"
@@ -291,7 +292,7 @@ func (g *floodGen) flood(ctx context.Context, worker int) {
 			}
 			_, _ = c.Write(b)
 		case "oversize":
-			_, _ = c.Write(make([]byte, provisioning.MaxHelloSize+1000))
+			_, _ = c.Write(make([]byte, hello.MaxSize+1000))
 		case "probe":
 			_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 			_, _ = io.Copy(io.Discard, c)
@@ -321,7 +322,7 @@ func (g *floodGen) flood(ctx context.Context, worker int) {
 // floodHello encodes a one-hash version 3 hello for u.
 func floodHello(u amt.UUID) []byte {
 	sum, _ := amt.HashSHA256.Sum(u[:])
-	h := &provisioning.Hello{Version: provisioning.HelloVersionPKI, UUID: u, Hashes: []amt.CertHash{sum}}
+	h := &hello.Message{Version: hello.VersionPKI, UUID: u, Hashes: []amt.CertHash{sum}}
 	b, err := h.AppendBinary(nil)
 	if err != nil {
 		panic(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/wsman"
 )
@@ -315,7 +316,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, old DeviceCerti
 // adminDevice returns an amt.Device signed in as the admin account of a
 // provisioned device.
 func (p *Provisioner) adminDevice(r *DeviceRecord, allowLegacy bool) (*amt.Device, func(), error) {
-	h := ReceivedHello{Hello: &Hello{UUID: r.UUID, Version: r.HelloVersion}, Source: r.Source}
+	h := ReceivedHello{Hello: &hello.Message{UUID: r.UUID, Version: r.HelloVersion}, Source: r.Source}
 	if !h.Source.IsValid() {
 		h.Source = netip.AddrPort{}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
@@ -320,12 +321,12 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 			continue
 		}
 		h := ReceivedHello{
-			Hello:    &Hello{Version: r.HelloVersion, UUID: r.UUID, Hashes: nil},
+			Hello:    &hello.Message{Version: r.HelloVersion, UUID: r.UUID, Hashes: nil},
 			Source:   r.Source,
 			Received: p.now(),
 		}
 		if r.HelloVersion == 0 {
-			h.Hello.Version = HelloVersionPKI
+			h.Hello.Version = hello.VersionPKI
 		}
 		if r.MatchedRoot.Valid() {
 			h.Hello.Hashes = []amt.CertHash{r.MatchedRoot}

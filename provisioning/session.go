@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/wsman"
 )
@@ -355,7 +356,7 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 
 	var detail string
 	switch h.Hello.Version {
-	case HelloVersionPKI:
+	case hello.VersionPKI:
 		b, root, err := s.chooseBundle(ctx, inv)
 		if err != nil {
 			return "", err
@@ -364,7 +365,7 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 		rec.Bundle = bundleID(*b)
 		rec.MatchedRoot = root
 		detail = fmt.Sprintf("bundle %s, root %s", b.Leaf().Subject.CommonName, rootName(root))
-	case HelloVersionPSK:
+	case hello.VersionPSK:
 		d, err := s.authorizePSK(ctx, rec)
 		if err != nil {
 			return "", err
@@ -529,7 +530,7 @@ func (s *Session) connect(ctx context.Context) (string, error) {
 	}
 }
 
-func (s *Session) psk() bool { return s.hello.Hello.Version == HelloVersionPSK }
+func (s *Session) psk() bool { return s.hello.Hello.Version == hello.VersionPSK }
 
 func (s *Session) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	if s.p.cfg.Dial != nil {
@@ -674,14 +675,14 @@ func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 // against [Config.OnDieRoots] (chain[0] is the device's certificate, the rest as
 // the device sent them), belongs to the device the session is for: the one
 // whose hello and inventory record are given. It returns nil to accept.
-type OnDieBinder func(chain []*x509.Certificate, hello *Hello, inv Inventory) error
+type OnDieBinder func(chain []*x509.Certificate, hello *hello.Message, inv Inventory) error
 
 // BindOnDieUUID is the default [OnDieBinder]: the device's certificate must name
 // the hello's UUID, as a URI SAN "urn:uuid:<uuid>" or as the subject
 // serialNumber (how amtsim and integrator CAs that know the UUID bind a
 // certificate). A certificate that names another UUID, or none, is refused.
 // Intel's real On-Die certificates name none: see [Config.OnDieBinding].
-func BindOnDieUUID(chain []*x509.Certificate, hello *Hello, _ Inventory) error {
+func BindOnDieUUID(chain []*x509.Certificate, hello *hello.Message, _ Inventory) error {
 	if len(chain) == 0 || hello == nil {
 		return errors.New("no certificate or no hello")
 	}
@@ -714,7 +715,7 @@ func BindOnDieUUID(chain []*x509.Certificate, hello *Hello, _ Inventory) error {
 // which platform it is. The session still requires the UUID the firmware
 // reports over that connection to equal the hello's. Use it only where no
 // platform identity (such as the UPID) is available to bind to.
-func TrustAnyOnDieDevice(chain []*x509.Certificate, _ *Hello, _ Inventory) error {
+func TrustAnyOnDieDevice(chain []*x509.Certificate, _ *hello.Message, _ Inventory) error {
 	if len(chain) == 0 {
 		return errors.New("no certificate")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -114,13 +115,13 @@ func TestInventoryList(t *testing.T) {
 	u := amt.UUID{1}
 	l := provisioning.NewInventoryList(provisioning.Inventory{UUID: u, FQDN: "pc1.sales.contoso.com"})
 	assert.Equal(t, 1, l.Len())
-	inv, err := l.Authorize(context.Background(), provisioning.AuthRequest{Hello: &provisioning.Hello{UUID: u}})
+	inv, err := l.Authorize(context.Background(), provisioning.AuthRequest{Hello: &hello.Message{UUID: u}})
 	require.NoError(t, err)
 	assert.Equal(t, "sales.contoso.com", inv.Suffix())
 	h, d := inv.HostDomain()
 	assert.Equal(t, "pc1", h)
 	assert.Equal(t, "sales.contoso.com", d)
-	_, err = l.Authorize(context.Background(), provisioning.AuthRequest{Hello: &provisioning.Hello{UUID: amt.UUID{2}}})
+	_, err = l.Authorize(context.Background(), provisioning.AuthRequest{Hello: &hello.Message{UUID: amt.UUID{2}}})
 	assert.Equal(t, provisioning.ReasonUnknownDevice, provisioning.ReasonOf(err))
 	l.Remove(u)
 	_, ok := l.Lookup(u)

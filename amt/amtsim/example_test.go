@@ -12,8 +12,8 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs/certstest"
-	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -106,7 +106,7 @@ func ExampleStartFleet() {
 		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		b, _ := io.ReadAll(conn)
 		_ = conn.Close()
-		h, err := provisioning.ParseHello(b)
+		h, err := hello.Parse(b)
 		if err != nil {
 			log.Fatal(err)
 		}

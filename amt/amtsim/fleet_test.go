@@ -13,8 +13,8 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs/certstest"
-	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,7 +36,7 @@ func TestFleetDistinctAddresses(t *testing.T) {
 	seen := map[amt.UUID]bool{}
 	for range 5 {
 		r := <-got
-		h, err := provisioning.ParseHello(r.data)
+		h, err := hello.Parse(r.data)
 		require.NoError(t, err)
 		d, ok := f.Lookup(r.from)
 		require.True(t, ok, "hello from %v", r.from)
@@ -74,7 +74,7 @@ func TestFleetSharedIP(t *testing.T) {
 	require.NoError(t, err)
 	for range 3 {
 		r := <-got
-		h, err := provisioning.ParseHello(r.data)
+		h, err := hello.Parse(r.data)
 		require.NoError(t, err)
 		d, ok := f.Lookup(r.from)
 		require.True(t, ok, "recorded by source address and port")

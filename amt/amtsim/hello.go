@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/amt/hello"
 )
 
 // HelloOptions configures [Device.SendHellos].
@@ -78,13 +78,13 @@ func DefaultHelloBackoff(retry int) time.Duration {
 // Hello returns the hello the device would send now with the given retry
 // count: version 3 with its active root hashes, or version 2 with its PID for
 // a PSK device.
-func (d *Device) Hello(retry int) (*provisioning.Hello, error) {
+func (d *Device) Hello(retry int) (*hello.Message, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.helloLocked(retry)
 }
 
-func (d *Device) helloLocked(retry int) (*provisioning.Hello, error) {
+func (d *Device) helloLocked(retry int) (*hello.Message, error) {
 	st := &d.st
 	if st.prov == amt.PostProvisioning || !st.zeroTch ||
 		!(d.fw.RemoteConfiguration || (d.fw.AgentInitiatedOnly && st.agentStarted)) {
@@ -93,16 +93,16 @@ func (d *Device) helloLocked(retry int) (*provisioning.Hello, error) {
 	if !d.remoteOpenLocked() {
 		return nil, ErrWindowClosed
 	}
-	h := &provisioning.Hello{
+	h := &hello.Message{
 		AdminCredentialsSet: !st.mebxDefault,
 		RetryCount:          uint32(retry),
 		UUID:                d.uuid,
 	}
 	if d.cfg.PSK != nil {
-		h.Version = provisioning.HelloVersionPSK
+		h.Version = hello.VersionPSK
 		copy(h.PID[:], d.cfg.PSK.PID.Compact())
 	} else {
-		h.Version = provisioning.HelloVersionPKI
+		h.Version = hello.VersionPKI
 		h.Hashes = d.activeHashesLocked()
 		if len(h.Hashes) > 255 {
 			h.Hashes = h.Hashes[:255]

@@ -12,8 +12,8 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs/certstest"
-	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,7 +81,7 @@ func TestHelloSender(t *testing.T) {
 		assert.Equal(t, uint32(retry), binary.LittleEndian.Uint32(r.data[4:]))
 		w := d.UUID().Wire()
 		assert.Equal(t, w[:], r.data[8:24])
-		h, err := provisioning.ParseHello(r.data)
+		h, err := hello.Parse(r.data)
 		require.NoError(t, err)
 		assert.Equal(t, active, h.Hashes, "the hello lists the active table")
 		assert.Equal(t, "127.0.0.9", r.from.(*net.TCPAddr).IP.String(), "sent from the device's address")
@@ -172,7 +172,7 @@ func TestHelloByFirmware(t *testing.T) {
 			}
 			require.NoError(t, err)
 			r := <-got
-			h, err := provisioning.ParseHello(r.data)
+			h, err := hello.Parse(r.data)
 			require.NoError(t, err)
 			assert.Equal(t, tt.version, h.Version)
 			if tt.version == 2 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -95,7 +96,7 @@ func print(w io.Writer, r provisioning.ReceivedHello) {
 	h := r.Hello
 	fmt.Fprintf(w, "%s  hello v%d from %s: UUID %s, retry %d, admin credentials set %v\n",
 		r.Received.Format(time.TimeOnly), h.Version, r.Source, h.UUID, h.RetryCount, h.AdminCredentialsSet)
-	if h.Version == provisioning.HelloVersionPSK {
+	if h.Version == hello.VersionPSK {
 		fmt.Fprintf(w, "    PSK: PID %s\n", h.PIDString())
 		return
 	}

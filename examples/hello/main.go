@@ -20,7 +20,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/amt/hello"
 )
 
 func main() {
@@ -79,7 +79,7 @@ func buildSample() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &provisioning.Hello{AdminCredentialsSet: true, Version: provisioning.HelloVersionPKI, RetryCount: 1, UUID: u}
+	h := &hello.Message{AdminCredentialsSet: true, Version: hello.VersionPKI, RetryCount: 1, UUID: u}
 	for _, r := range amt.DefaultRootHashes() {
 		if r.Label == "DigiCert Global Root G2" || r.Label == "Go Daddy Root CA-G2" {
 			h.Hashes = append(h.Hashes, r.Hash)
@@ -94,7 +94,7 @@ func buildSample() ([]byte, error) {
 }
 
 func explain(w io.Writer, pkt []byte) error {
-	h, err := provisioning.ParseHello(pkt)
+	h, err := hello.Parse(pkt)
 	if err != nil {
 		return err
 	}
@@ -104,9 +104,9 @@ func explain(w io.Writer, pkt []byte) error {
 	fmt.Fprintf(w, "  UUID: %s (wire bytes %x: first three fields little-endian)\n", h.UUID, w2[:])
 	fmt.Fprintf(w, "  retry count: %d\n", h.RetryCount)
 	switch h.Version {
-	case provisioning.HelloVersionPSK:
+	case hello.VersionPSK:
 		fmt.Fprintf(w, "  PSK hello: PID %q — look up its PPS and open TLS-PSK to the device (AMT 10 and older)\n", h.PIDString())
-	case provisioning.HelloVersionPKI:
+	case hello.VersionPKI:
 		fmt.Fprintf(w, "  PKI hello: %d trusted root hashes; the provisioning chain must end in one of them\n", len(h.Hashes))
 		for i, x := range h.Hashes {
 			name := "not a known factory root (added by MEBx, setup.bin or an earlier provisioning)"

@@ -42,15 +42,15 @@ type target struct {
 }
 
 var pairs = []pair{
-	// provisioning: hello codec
-	{Pkg: "provisioning", Bench: "HelloDecoder24", Floor: "HelloCopyFloor",
+	// amt/hello: the hello codec
+	{Pkg: "amt/hello", Bench: "Decoder24", Floor: "CopyFloor",
 		Target: &target{MaxNs: 250, MaxAllocs: 3, AllocsSet: true, Text: "≤ 250 ns, ≤ 3 allocs"},
-		Note:   "HelloDecoder (the listener's path) on an 841-byte, 24-hash hello vs a copy of the bytes"},
-	{Pkg: "provisioning", Bench: "ParseHello24", Floor: "HelloCopyFloor",
-		Note: "ParseHello (a fresh Hello that owns its memory) on the same packet vs the copy"},
-	{Pkg: "provisioning", Bench: "ParseHello24", Floor: "HelloAllocFloor",
+		Note:   "hello.Decoder (the listener's path) on an 841-byte, 24-hash hello vs a copy of the bytes"},
+	{Pkg: "amt/hello", Bench: "Parse24", Floor: "CopyFloor",
+		Note: "hello.Parse (a fresh Message that owns its memory) on the same packet vs the copy"},
+	{Pkg: "amt/hello", Bench: "Parse24", Floor: "AllocFloor",
 		Note: "the same vs the three allocations its result needs, without decoding"},
-	{Pkg: "provisioning", Bench: "AppendHello24", Floor: "HelloCopyFloor",
+	{Pkg: "amt/hello", Bench: "Append24", Floor: "CopyFloor",
 		Note: "AppendBinary into a reused buffer vs a copy"},
 	// provisioning: listener and engine
 	{Pkg: "provisioning", Bench: "HelloListener", Floor: "HelloListenerFloor", Metric: "hellos/s", Higher: true,

@@ -125,7 +125,6 @@ func TestSelectBenches(t *testing.T) {
 	}{
 		{"everything", options{}, all, []string{"RSASign2048", "ProvisioningChain"}},
 		{"short drops the 1,000-device pair", options{short: true}, []string{"Engine100", "Engine100Floor", "HelloCopyFloor", "ParseHello24"}, nil},
-		{"-run adds the floor", options{run: regexp.MustCompile(`ParseHello24`)}, []string{"HelloCopyFloor", "ParseHello24"}, nil},
 		{"-run on a floor alone", options{run: regexp.MustCompile(`Engine100Floor`)}, []string{"Engine100Floor"}, nil},
 		{"-run with short", options{short: true, run: regexp.MustCompile(`Engine1000`)}, nil, nil},
 	}
@@ -134,6 +133,8 @@ func TestSelectBenches(t *testing.T) {
 			assert.Equal(t, tt.want, selectBenches("provisioning", all, tt.o))
 		})
 	}
+	// -run adds the floor of a selected benchmark.
+	assert.Equal(t, []string{"CopyFloor", "Parse24"}, selectBenches("amt/hello", []string{"CopyFloor", "Parse24", "Decoder24"}, options{run: regexp.MustCompile(`Parse24`)}))
 	// RSAGenerate2048 is excluded unless -run names it.
 	gen := []string{"RSASign2048", "RSAGenerate2048"}
 	assert.Equal(t, []string{"RSASign2048"}, selectBenches("certs/certstest", gen, options{}))
@@ -177,12 +178,13 @@ func TestFormat(t *testing.T) {
 
 func TestPrintRounds(t *testing.T) {
 	rs := newResults(2)
-	rs.add("provisioning", 0, strings.NewReader(sampleRound+"BenchmarkHelloDecoder24-2 1000 120 ns/op\n"))
+	rs.add("provisioning", 0, strings.NewReader(sampleRound))
+	rs.add("amt/hello", 0, strings.NewReader("BenchmarkCopyFloor-2 1000 10 ns/op\nBenchmarkDecoder24-2 1000 120 ns/op\n"))
 	rs.add("provisioning", 1, strings.NewReader("BenchmarkHelloListener-2 1000 400 ns/op 3000 hellos/s\n"))
 	var out strings.Builder
 	printRounds(&out, rs, []string{"0.50 1.00 2.00", "3.25 1.00 2.00"})
 	want := "| Ratio per round | round 1 (load 0.50) | round 2 (load 3.25) |\n|---|---|---|\n" +
-		"| provisioning.HelloDecoder24 | 12.0× | — |\n" +
+		"| amt/hello.Decoder24 | 12.0× | — |\n" +
 		"| provisioning.HelloListener | 0.50× | — |\n\n"
 	assert.Equal(t, want, out.String())
 }

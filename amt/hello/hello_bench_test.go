@@ -1,18 +1,18 @@
-package provisioning_test
+package hello_test
 
 import (
 	"testing"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/amt/hello"
 )
 
 // sample C: a real 841-byte hello with 24 SHA-256 hashes.
 func sample24(b *testing.B) []byte { return loadHellos(b)[2].Packet }
 
-// BenchmarkHelloCopyFloor is the floor for BenchmarkParseHello24 (DESIGN §6): a
+// BenchmarkCopyFloor is the floor for BenchmarkParse24 (DESIGN §6): a
 // copy of the same 841 bytes.
-func BenchmarkHelloCopyFloor(b *testing.B) {
+func BenchmarkCopyFloor(b *testing.B) {
 	pkt := sample24(b)
 	out := make([]byte, len(pkt))
 	b.SetBytes(int64(len(pkt)))
@@ -26,11 +26,11 @@ func BenchmarkHelloCopyFloor(b *testing.B) {
 // BenchmarkHelloAllocFloor allocates and fills what ParseHello must return for the
 // same packet (a Hello, a 24-entry hash list and one copy of the digests), without
 // decoding anything: the cost of the allocations alone on this machine.
-func BenchmarkHelloAllocFloor(b *testing.B) {
+func BenchmarkAllocFloor(b *testing.B) {
 	pkt := sample24(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		h := new(provisioning.Hello)
+		h := new(hello.Message)
 		h.Hashes = make([]amt.CertHash, 24)
 		list := append([]byte(nil), pkt[25:]...)
 		for i := range h.Hashes {
@@ -41,16 +41,16 @@ func BenchmarkHelloAllocFloor(b *testing.B) {
 }
 
 var (
-	sink      *provisioning.Hello
+	sink      *hello.Message
 	sinkBytes []byte
 )
 
-func BenchmarkParseHello24(b *testing.B) {
+func BenchmarkParse24(b *testing.B) {
 	pkt := sample24(b)
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()
 	for b.Loop() {
-		h, err := provisioning.ParseHello(pkt)
+		h, err := hello.Parse(pkt)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,8 +58,8 @@ func BenchmarkParseHello24(b *testing.B) {
 	}
 }
 
-func BenchmarkAppendHello24(b *testing.B) {
-	h, err := provisioning.ParseHello(sample24(b))
+func BenchmarkAppend24(b *testing.B) {
+	h, err := hello.Parse(sample24(b))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,11 +74,11 @@ func BenchmarkAppendHello24(b *testing.B) {
 	}
 }
 
-// BenchmarkHelloDecoder24 decodes the same packet as BenchmarkParseHello24 into a
+// BenchmarkHelloDecoder24 decodes the same packet as BenchmarkParse24 into a
 // reused HelloDecoder: the path a listener takes for every hello it receives.
-func BenchmarkHelloDecoder24(b *testing.B) {
+func BenchmarkDecoder24(b *testing.B) {
 	pkt := sample24(b)
-	var d provisioning.HelloDecoder
+	var d hello.Decoder
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package provisioning
+package hello
 
 import (
 	"encoding/binary"
@@ -10,34 +10,35 @@ import (
 	"github.com/amtkit/amtkit/amt"
 )
 
-// Hello interface versions (reference/hello-rcfg.md §1.2).
+// Hello interface versions (Intel AMT SDK, "Setup Mode Hello Messages";
+// MeshCentral amtprovisioningserver.js reads both).
 const (
-	// HelloVersionPSK is the one-touch hello carrying an 8-byte PID (removed in AMT 11).
-	HelloVersionPSK = 2
-	// HelloVersionPKI is the remote-configuration hello carrying root-certificate hashes.
-	HelloVersionPKI = 3
+	// VersionPSK is the one-touch hello carrying an 8-byte PID (removed in AMT 11).
+	VersionPSK = 2
+	// VersionPKI is the remote-configuration hello carrying root-certificate hashes.
+	VersionPKI = 3
 )
 
 const (
 	helloHeaderSize = 24
 	helloPSKSize    = helloHeaderSize + 8
-	// MaxHelloSize is the largest well-formed hello: a version 3 header, a count of
+	// MaxSize is the largest well-formed hello: a version 3 header, a count of
 	// 255 and 255 entries of 255-byte digests. Real devices send under 1 KiB.
-	MaxHelloSize = helloHeaderSize + 1 + 255*(2+255)
+	MaxSize = helloHeaderSize + 1 + 255*(2+255)
 )
 
-// Hello is the message an AMT device in setup mode sends to a provisioning server
+// Message is the hello an AMT device in setup mode sends to a provisioning server
 // over TCP (default port 9971) before closing the connection. Version 2 (PSK)
 // carries a PID; version 3 (PKI) carries the hashes of the root certificates the
 // device trusts. All integers are little-endian; the UUID is in AMT's wire order.
 //
 // A hello proves nothing about the sender: anyone can send one. See the package
 // documentation for the trust model.
-type Hello struct {
+type Message struct {
 	// AdminCredentialsSet is the first header field (0 or 1 on the wire); Intel's
 	// table calls it "Admin credentials set".
 	AdminCredentialsSet bool
-	// Version is HelloVersionPSK or HelloVersionPKI.
+	// Version is VersionPSK or VersionPKI.
 	Version uint16
 	// RetryCount counts earlier hellos in this provisioning window (Intel: 0–14).
 	RetryCount uint32
@@ -50,28 +51,28 @@ type Hello struct {
 	Hashes []amt.CertHash
 }
 
-// Hello decoding and encoding errors; a [*HelloError] wraps one of them.
+// Hello decoding and encoding errors; a [*Error] wraps one of them.
 var (
-	ErrHelloTruncated   = errors.New("truncated")
-	ErrHelloTrailing    = errors.New("trailing bytes after the last field")
-	ErrHelloVersion     = errors.New("unsupported interface version")
-	ErrHelloFlag        = errors.New("admin-credentials-set flag out of range")
-	ErrHelloHashLength  = errors.New("hash length disagrees with its algorithm")
-	ErrHelloUnencodable = errors.New("hello cannot be encoded")
+	ErrTruncated   = errors.New("truncated")
+	ErrTrailing    = errors.New("trailing bytes after the last field")
+	ErrVersion     = errors.New("unsupported interface version")
+	ErrFlag        = errors.New("admin-credentials-set flag out of range")
+	ErrHashLength  = errors.New("hash length disagrees with its algorithm")
+	ErrUnencodable = errors.New("hello cannot be encoded")
 )
 
-// HelloError says what was wrong with a hello and where.
-type HelloError struct {
+// Error says what was wrong with a hello and where.
+type Error struct {
 	Offset   int    // byte offset of the field in the packet
 	Field    string // the field being read, e.g. "hash 3 length"
 	Expected string // what the format requires
 	Got      string // what the packet held
-	Err      error  // one of the ErrHello… values
+	Err      error  // one of the Err… values of this package
 }
 
-func (e *HelloError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("provisioning: hello: ")
+	b.WriteString("hello: ")
 	b.WriteString(e.Err.Error())
 	b.WriteString(" at offset ")
 	b.WriteString(strconv.Itoa(e.Offset))
@@ -89,29 +90,29 @@ func (e *HelloError) Error() string {
 	return b.String()
 }
 
-func (e *HelloError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 func truncated(off int, field string, need, have int) error {
-	return &HelloError{Offset: off, Field: field, Err: ErrHelloTruncated,
+	return &Error{Offset: off, Field: field, Err: ErrTruncated,
 		Expected: strconv.Itoa(need) + " bytes", Got: strconv.Itoa(have)}
 }
 
-// ParseHello decodes a hello packet. It is strict: a truncated packet, an unknown
+// Parse decodes a hello packet. It is strict: a truncated packet, an unknown
 // interface version, a flag other than 0 or 1, a hash whose length disagrees with
 // its algorithm, a count that disagrees with the bytes and trailing bytes are all
-// errors ([*HelloError] naming the offset). A hash with an algorithm amtkit does not
+// errors ([*Error] naming the offset). A hash with an algorithm amtkit does not
 // know is kept as raw bytes if its length byte is consistent with the packet.
 //
-// ParseHello never panics, does not retain b, and allocates three times for a
-// version 3 hello (the Hello, its hash list and one buffer for all digests). A
-// server that decodes many hellos and keeps few can use a [HelloDecoder] instead,
+// Parse never panics, does not retain b, and allocates three times for a
+// version 3 hello (the Message, its hash list and one buffer for all digests). A
+// server that decodes many hellos and keeps few can use a [Decoder] instead,
 // which reuses its memory.
-func ParseHello(b []byte) (*Hello, error) {
+func Parse(b []byte) (*Message, error) {
 	count, err := validateHello(b)
 	if err != nil {
 		return nil, err
 	}
-	h := new(Hello)
+	h := new(Message)
 	fillHello(h, b)
 	if count == 0 {
 		return h, nil
@@ -123,7 +124,7 @@ func ParseHello(b []byte) (*Hello, error) {
 	return h, nil
 }
 
-// validateHello checks every rule of ParseHello without allocating on success and
+// validateHello checks every rule of Parse without allocating on success and
 // returns the number of hashes (0 for version 2).
 func validateHello(b []byte) (int, error) {
 	if len(b) < helloHeaderSize {
@@ -131,24 +132,24 @@ func validateHello(b []byte) (int, error) {
 	}
 	flag := binary.LittleEndian.Uint16(b[0:])
 	if flag > 1 {
-		return 0, &HelloError{Offset: 0, Field: "admin credentials set", Err: ErrHelloFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
+		return 0, &Error{Offset: 0, Field: "admin credentials set", Err: ErrFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
 	}
 	ver := binary.LittleEndian.Uint16(b[2:])
 	switch ver {
-	case HelloVersionPSK:
+	case VersionPSK:
 		if len(b) < helloPSKSize {
 			return 0, truncated(len(b), "PID", helloPSKSize, len(b))
 		}
 		if len(b) > helloPSKSize {
-			return 0, &HelloError{Offset: helloPSKSize, Err: ErrHelloTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
+			return 0, &Error{Offset: helloPSKSize, Err: ErrTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
 		}
 		return 0, nil
-	case HelloVersionPKI:
+	case VersionPKI:
 		if len(b) < helloHeaderSize+1 {
 			return 0, truncated(len(b), "hash count", helloHeaderSize+1, len(b))
 		}
 	default:
-		return 0, &HelloError{Offset: 2, Field: "interface version", Err: ErrHelloVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
+		return 0, &Error{Offset: 2, Field: "interface version", Err: ErrVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
 	}
 	count := int(b[helloHeaderSize])
 	off := helloHeaderSize + 1
@@ -158,7 +159,7 @@ func validateHello(b []byte) (int, error) {
 		}
 		alg, n := amt.HashAlgorithm(b[off]), int(b[off+1])
 		if size := alg.Size(); size != 0 && n != size {
-			return 0, &HelloError{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHelloHashLength,
+			return 0, &Error{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHashLength,
 				Expected: strconv.Itoa(size) + " for " + alg.String(), Got: strconv.Itoa(n)}
 		}
 		off += 2
@@ -168,7 +169,7 @@ func validateHello(b []byte) (int, error) {
 		off += n
 	}
 	if off != len(b) {
-		return 0, &HelloError{Offset: off, Err: ErrHelloTrailing,
+		return 0, &Error{Offset: off, Err: ErrTrailing,
 			Expected: "end of packet after " + strconv.Itoa(count) + " hashes", Got: strconv.Itoa(len(b)-off) + " more bytes"}
 	}
 	return count, nil
@@ -176,15 +177,15 @@ func validateHello(b []byte) (int, error) {
 
 // fillHello sets the header fields (and the PID of version 2) of a validated
 // packet; the hash list is left to the caller.
-func fillHello(h *Hello, b []byte) {
+func fillHello(h *Message, b []byte) {
 	ver := binary.LittleEndian.Uint16(b[2:])
-	*h = Hello{
+	*h = Message{
 		AdminCredentialsSet: b[0] == 1,
 		Version:             ver,
 		RetryCount:          binary.LittleEndian.Uint32(b[4:]),
 	}
 	h.UUID, _ = amt.UUIDFromWire(b[8:24]) // length validated
-	if ver == HelloVersionPSK {
+	if ver == VersionPSK {
 		copy(h.PID[:], b[24:32])
 	}
 }
@@ -200,10 +201,10 @@ func fillHashes(dst []amt.CertHash, list []byte) {
 	}
 }
 
-// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [ParseHello]: h is
+// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [Parse]: h is
 // replaced by a freshly allocated decode of b, and left unchanged on error.
-func (h *Hello) UnmarshalBinary(b []byte) error {
-	p, err := ParseHello(b)
+func (h *Message) UnmarshalBinary(b []byte) error {
+	p, err := Parse(b)
 	if err != nil {
 		return err
 	}
@@ -212,8 +213,8 @@ func (h *Hello) UnmarshalBinary(b []byte) error {
 }
 
 // Clone returns a deep copy of h that shares no memory with it, in the same three
-// allocations as [ParseHello]. Use it to keep a hello a [HelloDecoder] returned.
-func (h *Hello) Clone() *Hello {
+// allocations as [Parse]. Use it to keep a hello a [Decoder] returned.
+func (h *Message) Clone() *Message {
 	c := *h
 	if h.Hashes == nil {
 		return &c
@@ -235,23 +236,23 @@ func (h *Hello) Clone() *Hello {
 	return &c
 }
 
-// HelloDecoder decodes hellos into memory it keeps and reuses, so that a server
+// Decoder decodes hellos into memory it keeps and reuses, so that a server
 // that decodes many hellos and keeps few (duplicates from a device already in a
 // session, hellos from unknown devices) allocates nothing per hello once it has
-// seen the largest one. Decoding is exactly as strict as [ParseHello].
+// seen the largest one. Decoding is exactly as strict as [Parse].
 //
-// The zero value is ready to use. A HelloDecoder is not safe for concurrent use;
+// The zero value is ready to use. A Decoder is not safe for concurrent use;
 // give each goroutine its own.
-type HelloDecoder struct {
-	h      Hello
+type Decoder struct {
+	h      Message
 	hashes []amt.CertHash
 	buf    []byte
 }
 
-// Decode decodes b. The returned Hello, its hash list and digests belong to the
-// decoder and are valid only until the next call to Decode; call [Hello.Clone] to
+// Decode decodes b. The returned Message, its hash list and digests belong to the
+// decoder and are valid only until the next call to Decode; call [Message.Clone] to
 // keep them. Decode does not retain b. On error the previous result is unchanged.
-func (d *HelloDecoder) Decode(b []byte) (*Hello, error) {
+func (d *Decoder) Decode(b []byte) (*Message, error) {
 	count, err := validateHello(b)
 	if err != nil {
 		return nil, err
@@ -276,10 +277,10 @@ func (d *HelloDecoder) Decode(b []byte) (*Hello, error) {
 }
 
 // AppendBinary appends the wire form of h to b ([encoding.BinaryAppender]). It
-// refuses a hello that [ParseHello] would not return: an unknown version, hashes
+// refuses a hello that [Parse] would not return: an unknown version, hashes
 // on a version 2 hello or a PID on a version 3 one, more than 255 hashes, a digest
 // longer than 255 bytes or one whose length disagrees with its known algorithm.
-func (h *Hello) AppendBinary(b []byte) ([]byte, error) {
+func (h *Message) AppendBinary(b []byte) ([]byte, error) {
 	if err := h.check(); err != nil {
 		return b, err
 	}
@@ -292,7 +293,7 @@ func (h *Hello) AppendBinary(b []byte) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint32(b, h.RetryCount)
 	w := h.UUID.Wire()
 	b = append(b, w[:]...)
-	if h.Version == HelloVersionPSK {
+	if h.Version == VersionPSK {
 		return append(b, h.PID[:]...), nil
 	}
 	b = append(b, byte(len(h.Hashes)))
@@ -304,18 +305,18 @@ func (h *Hello) AppendBinary(b []byte) ([]byte, error) {
 }
 
 // MarshalBinary implements [encoding.BinaryMarshaler].
-func (h *Hello) MarshalBinary() ([]byte, error) { return h.AppendBinary(nil) }
+func (h *Message) MarshalBinary() ([]byte, error) { return h.AppendBinary(nil) }
 
-func (h *Hello) check() error {
+func (h *Message) check() error {
 	bad := func(field, expected, got string) error {
-		return &HelloError{Field: field, Err: ErrHelloUnencodable, Expected: expected, Got: got}
+		return &Error{Field: field, Err: ErrUnencodable, Expected: expected, Got: got}
 	}
 	switch h.Version {
-	case HelloVersionPSK:
+	case VersionPSK:
 		if len(h.Hashes) != 0 {
 			return bad("hashes", "none in a version 2 hello", strconv.Itoa(len(h.Hashes)))
 		}
-	case HelloVersionPKI:
+	case VersionPKI:
 		if h.PID != [8]byte{} {
 			return bad("PID", "none in a version 3 hello", "a PID")
 		}
@@ -337,10 +338,10 @@ func (h *Hello) check() error {
 }
 
 // PIDString returns the PID of a version 2 hello as text (its 8 ASCII characters).
-func (h *Hello) PIDString() string { return string(h.PID[:]) }
+func (h *Message) PIDString() string { return string(h.PID[:]) }
 
 // HasHash reports whether the hello lists x.
-func (h *Hello) HasHash(x amt.CertHash) bool {
+func (h *Message) HasHash(x amt.CertHash) bool {
 	for _, y := range h.Hashes {
 		if y.Equal(x) {
 			return true
@@ -351,9 +352,9 @@ func (h *Hello) HasHash(x amt.CertHash) bool {
 
 // String summarises the hello for logs, e.g.
 // "hello v3 uuid=d2ffc23e-… retry=1 hashes=24".
-func (h *Hello) String() string {
+func (h *Message) String() string {
 	s := fmt.Sprintf("hello v%d uuid=%s retry=%d", h.Version, h.UUID, h.RetryCount)
-	if h.Version == HelloVersionPSK {
+	if h.Version == VersionPSK {
 		return s + " pid=" + strconv.Quote(h.PIDString())
 	}
 	return s + " hashes=" + strconv.Itoa(len(h.Hashes))

@@ -1,4 +1,4 @@
-package provisioning_test
+package hello_test
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/internal/testvectors"
-	"github.com/amtkit/amtkit/provisioning"
 )
 
 type helloVector struct {
@@ -35,13 +35,13 @@ func loadHellos(t testing.TB) []helloVector {
 func TestParseHelloVectors(t *testing.T) {
 	for _, v := range loadHellos(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			h, err := provisioning.ParseHello(v.Packet)
+			h, err := hello.Parse(v.Packet)
 			require.NoError(t, err)
 			assert.Equal(t, v.AdminCredentialsSet, h.AdminCredentialsSet)
 			assert.Equal(t, v.Version, h.Version)
 			assert.Equal(t, v.Retry, h.RetryCount)
 			assert.Equal(t, v.UUID, h.UUID.String())
-			if v.Version == provisioning.HelloVersionPSK {
+			if v.Version == hello.VersionPSK {
 				assert.Equal(t, v.PID, h.PIDString())
 				assert.Empty(t, h.Hashes)
 			} else {
@@ -57,7 +57,7 @@ func TestParseHelloVectors(t *testing.T) {
 			assert.Equal(t, []byte(v.Packet), out)
 			// The decoder does not retain its input.
 			pkt := bytes.Clone(v.Packet)
-			h2, err := provisioning.ParseHello(pkt)
+			h2, err := hello.Parse(pkt)
 			require.NoError(t, err)
 			clear(pkt)
 			out2, err := h2.MarshalBinary()
@@ -71,7 +71,7 @@ func TestParseHelloRealSamplesNameTheirRoots(t *testing.T) {
 	// Every hash in the real MeshCentral samples is a factory root listed in
 	// amt.DefaultRootHashes (which was reconstructed from them and from RPS).
 	for _, v := range loadHellos(t)[:3] {
-		h, err := provisioning.ParseHello(v.Packet)
+		h, err := hello.Parse(v.Packet)
 		require.NoError(t, err)
 		for _, x := range h.Hashes {
 			_, ok := amt.LookupDefaultRootHash(x)
@@ -83,12 +83,12 @@ func TestParseHelloRealSamplesNameTheirRoots(t *testing.T) {
 func TestParseHelloEveryStrictPrefixFails(t *testing.T) {
 	for _, v := range loadHellos(t) {
 		for n := 0; n < len(v.Packet); n++ {
-			_, err := provisioning.ParseHello(v.Packet[:n])
+			_, err := hello.Parse(v.Packet[:n])
 			require.Error(t, err, "%s: prefix of %d bytes accepted", v.Name, n)
-			var he *provisioning.HelloError
+			var he *hello.Error
 			require.True(t, errors.As(err, &he))
-			if n >= 24 && n != 24 || v.Version == provisioning.HelloVersionPSK {
-				assert.ErrorIs(t, err, provisioning.ErrHelloTruncated, "%s: %d", v.Name, n)
+			if n >= 24 && n != 24 || v.Version == hello.VersionPSK {
+				assert.ErrorIs(t, err, hello.ErrTruncated, "%s: %d", v.Name, n)
 			}
 		}
 	}
@@ -113,26 +113,26 @@ func TestParseHelloErrors(t *testing.T) {
 		offset int
 		msg    string
 	}{
-		{"empty", nil, provisioning.ErrHelloTruncated, 0, "expected 24 bytes, got 0"},
-		{"flag 2", mod(v3, func(b []byte) []byte { b[0] = 2; return b }), provisioning.ErrHelloFlag, 0, "expected 0 or 1, got 2"},
-		{"flag high byte", mod(v3, func(b []byte) []byte { b[1] = 1; return b }), provisioning.ErrHelloFlag, 0, "got 257"},
-		{"version 1", mod(v3, func(b []byte) []byte { b[2] = 1; return b }), provisioning.ErrHelloVersion, 2, "expected 2 (PSK) or 3 (PKI), got 1"},
-		{"version 4", mod(v3, func(b []byte) []byte { b[2] = 4; return b }), provisioning.ErrHelloVersion, 2, "got 4"},
-		{"v3 trailing", append(bytes.Clone(v3), 0), provisioning.ErrHelloTrailing, 59, "1 more bytes"},
-		{"v2 trailing", append(bytes.Clone(v2), 'X'), provisioning.ErrHelloTrailing, 32, "1 more bytes"},
-		{"v3 count too high", mod(v3, func(b []byte) []byte { b[24] = 2; return b }), provisioning.ErrHelloTruncated, 59, "hash 1 header"},
-		{"v3 count too low", mod(v3, func(b []byte) []byte { b[24] = 0; return b }), provisioning.ErrHelloTrailing, 25, "after 0 hashes"},
-		{"sha256 with length 31", mod(v3, func(b []byte) []byte { b[26] = 31; return b }), provisioning.ErrHelloHashLength, 26, "expected 32 for SHA-256, got 31"},
-		{"sha1 with length 32", mod(v3, func(b []byte) []byte { b[25] = 1; return b }), provisioning.ErrHelloHashLength, 26, "expected 20 for SHA-1, got 32"},
-		{"unknown alg overruns", mod(v3, func(b []byte) []byte { b[25] = 9; b[26] = 40; return b }), provisioning.ErrHelloTruncated, 27, "hash 0 value"},
-		{"unknown alg too short", mod(v3, func(b []byte) []byte { b[25] = 9; b[26] = 10; return b }), provisioning.ErrHelloTrailing, 37, ""},
+		{"empty", nil, hello.ErrTruncated, 0, "expected 24 bytes, got 0"},
+		{"flag 2", mod(v3, func(b []byte) []byte { b[0] = 2; return b }), hello.ErrFlag, 0, "expected 0 or 1, got 2"},
+		{"flag high byte", mod(v3, func(b []byte) []byte { b[1] = 1; return b }), hello.ErrFlag, 0, "got 257"},
+		{"version 1", mod(v3, func(b []byte) []byte { b[2] = 1; return b }), hello.ErrVersion, 2, "expected 2 (PSK) or 3 (PKI), got 1"},
+		{"version 4", mod(v3, func(b []byte) []byte { b[2] = 4; return b }), hello.ErrVersion, 2, "got 4"},
+		{"v3 trailing", append(bytes.Clone(v3), 0), hello.ErrTrailing, 59, "1 more bytes"},
+		{"v2 trailing", append(bytes.Clone(v2), 'X'), hello.ErrTrailing, 32, "1 more bytes"},
+		{"v3 count too high", mod(v3, func(b []byte) []byte { b[24] = 2; return b }), hello.ErrTruncated, 59, "hash 1 header"},
+		{"v3 count too low", mod(v3, func(b []byte) []byte { b[24] = 0; return b }), hello.ErrTrailing, 25, "after 0 hashes"},
+		{"sha256 with length 31", mod(v3, func(b []byte) []byte { b[26] = 31; return b }), hello.ErrHashLength, 26, "expected 32 for SHA-256, got 31"},
+		{"sha1 with length 32", mod(v3, func(b []byte) []byte { b[25] = 1; return b }), hello.ErrHashLength, 26, "expected 20 for SHA-1, got 32"},
+		{"unknown alg overruns", mod(v3, func(b []byte) []byte { b[25] = 9; b[26] = 40; return b }), hello.ErrTruncated, 27, "hash 0 value"},
+		{"unknown alg too short", mod(v3, func(b []byte) []byte { b[25] = 9; b[26] = 10; return b }), hello.ErrTrailing, 37, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := provisioning.ParseHello(tt.pkt)
+			_, err := hello.Parse(tt.pkt)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.err)
-			var he *provisioning.HelloError
+			var he *hello.Error
 			require.True(t, errors.As(err, &he))
 			assert.Equal(t, tt.offset, he.Offset)
 			assert.Contains(t, err.Error(), tt.msg)
@@ -142,7 +142,7 @@ func TestParseHelloErrors(t *testing.T) {
 
 func TestParseHelloUnknownAlgorithmKept(t *testing.T) {
 	v3 := mustHex("01000300000000003ec2ffd2d19d2d41860a54b2039b72ff0209040102030402200000000000000000000000000000000000000000000000000000000000000000")
-	h, err := provisioning.ParseHello(v3)
+	h, err := hello.Parse(v3)
 	require.NoError(t, err)
 	require.Len(t, h.Hashes, 2)
 	assert.Equal(t, amt.HashAlgorithm(9), h.Hashes[0].Alg)
@@ -154,52 +154,52 @@ func TestParseHelloUnknownAlgorithmKept(t *testing.T) {
 }
 
 func TestParseHello255Hashes(t *testing.T) {
-	h := &provisioning.Hello{Version: provisioning.HelloVersionPKI, RetryCount: 14}
+	h := &hello.Message{Version: hello.VersionPKI, RetryCount: 14}
 	for i := 0; i < 255; i++ {
 		h.Hashes = append(h.Hashes, amt.CertHash{Alg: amt.HashSHA512, Sum: bytes.Repeat([]byte{byte(i)}, 64)})
 	}
 	b, err := h.AppendBinary(nil)
 	require.NoError(t, err)
 	assert.Len(t, b, 25+255*66)
-	back, err := provisioning.ParseHello(b)
+	back, err := hello.Parse(b)
 	require.NoError(t, err)
 	assert.Len(t, back.Hashes, 255)
 	assert.Equal(t, byte(254), back.Hashes[254].Sum[0])
-	assert.LessOrEqual(t, len(b), provisioning.MaxHelloSize)
+	assert.LessOrEqual(t, len(b), hello.MaxSize)
 }
 
 func TestHelloEncodeRefuses(t *testing.T) {
 	sha := amt.CertHash{Alg: amt.HashSHA256, Sum: make([]byte, 32)}
 	tests := []struct {
 		name string
-		h    provisioning.Hello
+		h    hello.Message
 	}{
-		{"version 1", provisioning.Hello{Version: 1}},
-		{"v2 with hashes", provisioning.Hello{Version: 2, Hashes: []amt.CertHash{sha}}},
-		{"v3 with PID", provisioning.Hello{Version: 3, PID: [8]byte{'A'}}},
-		{"256 hashes", provisioning.Hello{Version: 3, Hashes: make([]amt.CertHash, 256)}},
-		{"bad length", provisioning.Hello{Version: 3, Hashes: []amt.CertHash{{Alg: amt.HashSHA1, Sum: make([]byte, 32)}}}},
-		{"too long", provisioning.Hello{Version: 3, Hashes: []amt.CertHash{{Alg: 9, Sum: make([]byte, 256)}}}},
+		{"version 1", hello.Message{Version: 1}},
+		{"v2 with hashes", hello.Message{Version: 2, Hashes: []amt.CertHash{sha}}},
+		{"v3 with PID", hello.Message{Version: 3, PID: [8]byte{'A'}}},
+		{"256 hashes", hello.Message{Version: 3, Hashes: make([]amt.CertHash, 256)}},
+		{"bad length", hello.Message{Version: 3, Hashes: []amt.CertHash{{Alg: amt.HashSHA1, Sum: make([]byte, 32)}}}},
+		{"too long", hello.Message{Version: 3, Hashes: []amt.CertHash{{Alg: 9, Sum: make([]byte, 256)}}}},
 	}
 	for _, tt := range tests {
 		out, err := tt.h.AppendBinary([]byte("keep"))
-		assert.ErrorIs(t, err, provisioning.ErrHelloUnencodable, tt.name)
+		assert.ErrorIs(t, err, hello.ErrUnencodable, tt.name)
 		assert.Equal(t, "keep", string(out), tt.name)
 	}
 }
 
 func TestHelloString(t *testing.T) {
 	vs := loadHellos(t)
-	h, err := provisioning.ParseHello(vs[2].Packet)
+	h, err := hello.Parse(vs[2].Packet)
 	require.NoError(t, err)
 	assert.Equal(t, "hello v3 uuid=d2ffc23e-9dd1-412d-860a-54b2039b72ff retry=1 hashes=24", h.String())
-	var u provisioning.Hello
+	var u hello.Message
 	require.NoError(t, u.UnmarshalBinary(vs[4].Packet))
 	assert.Equal(t, `hello v2 uuid=d2ffc23e-9dd1-412d-860a-54b2039b72ff retry=3 pid="ABCD2345"`, u.String())
 	assert.Error(t, u.UnmarshalBinary([]byte{1}))
 }
 
-func FuzzParseHello(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, v := range loadHellos(f) {
 		f.Add([]byte(v.Packet))
 	}
@@ -207,9 +207,9 @@ func FuzzParseHello(f *testing.F) {
 	f.Add(make([]byte, 25))
 	prime := loadHellos(f)[2].Packet
 	f.Fuzz(func(t *testing.T, b []byte) {
-		h, err := provisioning.ParseHello(b)
+		h, err := hello.Parse(b)
 		// A decoder that already holds a 24-hash hello gives the same answer.
-		var d provisioning.HelloDecoder
+		var d hello.Decoder
 		if _, perr := d.Decode(prime); perr != nil {
 			t.Fatal(perr)
 		}
@@ -221,7 +221,7 @@ func FuzzParseHello(f *testing.F) {
 			t.Fatalf("ParseHello %+v, HelloDecoder %+v", h, dh)
 		}
 		if err != nil {
-			var he *provisioning.HelloError
+			var he *hello.Error
 			if !errors.As(err, &he) {
 				t.Fatalf("untyped error %v", err)
 			}
@@ -246,13 +246,13 @@ func FuzzParseHello(f *testing.F) {
 }
 
 func TestHelloDecoderMatchesParseHello(t *testing.T) {
-	var d provisioning.HelloDecoder
+	var d hello.Decoder
 	vs := loadHellos(t)
 	// Twice through every vector, so each shape is decoded into memory that held
 	// another (larger and smaller) one.
 	for round := 0; round < 2; round++ {
 		for _, v := range vs {
-			want, err := provisioning.ParseHello(v.Packet)
+			want, err := hello.Parse(v.Packet)
 			require.NoError(t, err)
 			got, err := d.Decode(v.Packet)
 			require.NoError(t, err, v.Name)
@@ -267,7 +267,7 @@ func TestHelloDecoderMatchesParseHello(t *testing.T) {
 func TestHelloDecoderReuseAndClone(t *testing.T) {
 	vs := loadHellos(t)
 	big := vs[2].Packet // 24 hashes
-	var d provisioning.HelloDecoder
+	var d hello.Decoder
 	h, err := d.Decode(big)
 	require.NoError(t, err)
 	kept := h.Clone()
@@ -284,7 +284,7 @@ func TestHelloDecoderReuseAndClone(t *testing.T) {
 
 	// A failed decode leaves the previous result as it was.
 	_, err = d.Decode(big[:len(big)-1])
-	require.ErrorIs(t, err, provisioning.ErrHelloTruncated)
+	require.ErrorIs(t, err, hello.ErrTruncated)
 	assert.Equal(t, first, hex.EncodeToString(h.Hashes[0].Sum))
 
 	// The next decode overwrites the decoder's memory but not a clone.
@@ -314,12 +314,12 @@ func TestHelloDecoderReuseAndClone(t *testing.T) {
 
 func TestHelloCloneVersion2AndEmpty(t *testing.T) {
 	vs := loadHellos(t)
-	h, err := provisioning.ParseHello(vs[4].Packet)
+	h, err := hello.Parse(vs[4].Packet)
 	require.NoError(t, err)
 	c := h.Clone()
 	assert.Equal(t, h, c)
 	assert.NotSame(t, h, c)
 
-	e := &provisioning.Hello{Version: provisioning.HelloVersionPKI, Hashes: []amt.CertHash{}}
+	e := &hello.Message{Version: hello.VersionPKI, Hashes: []amt.CertHash{}}
 	assert.Equal(t, e, e.Clone())
 }
