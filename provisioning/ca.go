@@ -348,10 +348,11 @@ func (ca *CA) Revoke(ctx context.Context, req RevokeRequest) error {
 			ErrNotIssuedByCA, certs.Describe(cert), cert.SerialNumber.Text(16), err)
 	}
 	r := Revocation{SerialNumber: new(big.Int).Set(cert.SerialNumber), RevokedAt: ca.now().UTC().Truncate(time.Second), Reason: req.Reason}
-	if err := ca.log.Add(ctx, r); err != nil {
+	err := ca.log.Add(ctx, r)
+	ca.gen.Add(1) // the cached CRL may be out of date (even after an error: the log may hold r)
+	if err != nil {
 		return fmt.Errorf("provisioning: recording the revocation of serial %s: %w", r.SerialNumber.Text(16), err)
 	}
-	ca.gen.Add(1) // the cached CRL is out of date
 	if l := ca.opts.Logger; l != nil {
 		l.LogAttrs(ctx, slog.LevelInfo, "CA revoked certificate", slog.String("subject", cert.Subject.String()),
 			slog.String("serial", r.SerialNumber.Text(16)), slog.String("reason", r.Reason.String()),
@@ -387,7 +388,7 @@ func (ca *CA) signCRL(ctx context.Context) (*signedCRL, error) {
 		return nil, fmt.Errorf("provisioning: reading the revocation log: %w", err)
 	}
 	now := ca.now()
-	number := big.NewInt(now.UnixNano())
+	number := big.NewInt(max(now.UnixNano(), 1))
 	if ca.lastCRL != nil && ca.lastCRL.Cmp(number) >= 0 {
 		number = new(big.Int).Add(ca.lastCRL, big.NewInt(1))
 	}
@@ -575,14 +576,15 @@ func (m *MemoryRevocationLog) All(ctx context.Context) ([]Revocation, error) {
 // use. Make one with [OpenFileRevocationLog].
 type FileRevocationLog struct {
 	path string
-	lock ctxLock
+	lock ctxLock // serializes changes (held across the file write)
 
-	// guarded by lock
+	// Guarded by lock; entries is also guarded by mu for All, which does not
+	// wait for a write in progress.
+	mu        sync.RWMutex
 	entries   []Revocation
 	index     map[string]struct{}
-	crlNumber *big.Int     // highest CRL number recorded, 0 if none
-	written   os.FileInfo  // the file as last read or written
-	mu        sync.RWMutex // lets All read entries while a write waits on fsync
+	crlNumber *big.Int    // highest CRL number recorded, 0 if none
+	written   os.FileInfo // the file as last read or written
 }
 
 const (
@@ -618,6 +620,9 @@ func OpenFileRevocationLog(path string) (*FileRevocationLog, error) {
 	data, err := io.ReadAll(io.LimitReader(f, maxLogSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: reading revocation log %s: %w", path, err)
+	}
+	if len(data) > maxLogSize {
+		return nil, &RevocationLogError{Path: path, Problem: fmt.Sprintf("more than the %d bytes a log may hold", maxLogSize)}
 	}
 	if l.entries, l.crlNumber, err = parseRevocationLog(path, data); err != nil {
 		return nil, err
@@ -658,14 +663,17 @@ func (l *FileRevocationLog) Add(ctx context.Context, r Revocation) error {
 	r = r.clone()
 	r.RevokedAt = r.RevokedAt.UTC().Truncate(time.Second)
 	entries := append(slices.Clip(l.entries), r)
-	if err := l.write(entries, l.crlNumber, false); err != nil {
+	err := l.write(entries, l.crlNumber, false)
+	if err != nil && !errors.Is(err, errDirSync) {
 		return err
 	}
+	// The file holds r now (its durability is in doubt only on errDirSync):
+	// later writes must keep it.
 	l.mu.Lock()
 	l.entries = entries
 	l.index[key] = struct{}{}
 	l.mu.Unlock()
-	return nil
+	return err
 }
 
 // All returns every revocation, oldest first.
@@ -701,15 +709,24 @@ func (l *FileRevocationLog) NextCRLNumber(ctx context.Context, atLeast *big.Int)
 	l.mu.RLock()
 	entries := l.entries
 	l.mu.RUnlock()
-	if err := l.write(entries, n, false); err != nil {
+	err := l.write(entries, n, false)
+	if err != nil && !errors.Is(err, errDirSync) {
 		return nil, err
 	}
-	l.crlNumber = n
+	l.crlNumber = n // in the file now: never hand it out again
+	if err != nil {
+		return nil, err
+	}
 	return new(big.Int).Set(n), nil
 }
 
+// errDirSync: the new file was renamed into place but the directory could not
+// be synced, so the rename may not survive a power cut.
+var errDirSync = errors.New("syncing the directory after the rename")
+
 // write replaces the file with a log of entries and crlNumber. It runs under
-// lock (or before the log is shared).
+// lock (or before the log is shared). An error wrapping errDirSync means the
+// file was replaced.
 func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, create bool) (err error) {
 	fail := func(err error) error { return fmt.Errorf("provisioning: writing revocation log %s: %w", l.path, err) }
 	cur, statErr := os.Stat(l.path)
@@ -730,8 +747,9 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 	if err != nil {
 		return fail(err)
 	}
+	renamed := false
 	defer func() {
-		if err != nil {
+		if err != nil && !renamed {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
@@ -748,13 +766,14 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 	if err = os.Rename(tmp.Name(), l.path); err != nil {
 		return fail(err)
 	}
+	renamed = true
 	if fi, statErr := os.Stat(l.path); statErr == nil {
 		l.written = fi
 	}
-	if err := syncDir(dir); err != nil {
-		// The rename happened; only its durability is in doubt. Report it, and
-		// let a retry (idempotent) sync again.
-		return fail(err)
+	if err = syncDir(dir); err != nil {
+		// The rename happened; only its durability is in doubt. The next
+		// write syncs the directory again.
+		return fail(fmt.Errorf("%w: %w", errDirSync, err))
 	}
 	return nil
 }

@@ -642,7 +642,7 @@ func caResum(body string) []byte {
 	return fmt.Appendf(nil, "%send %d %x\n", pre, n, sha256.Sum256([]byte(pre)))
 }
 
-func TestFileRevocationLogFormat(t *testing.T) {
+func TestCAFileLogFormat(t *testing.T) {
 	path, data := caLogFile(t)
 	assert.Equal(t, string(caResum(
 		"amtkit revocation log v1\n"+
@@ -660,7 +660,7 @@ func TestFileRevocationLogFormat(t *testing.T) {
 	assert.Equal(t, big.NewInt(43), n, "above the recorded 42 even when asked for less")
 }
 
-func TestFileRevocationLogCorrupt(t *testing.T) {
+func TestCAFileLogCorrupt(t *testing.T) {
 	_, data := caLogFile(t)
 	dir := t.TempDir()
 	open := func(t *testing.T, content []byte) error {
@@ -719,7 +719,7 @@ func TestFileRevocationLogCorrupt(t *testing.T) {
 	require.NoError(t, open(t, caResum(strings.Replace(body, "Z 4\n", "Z 6\n", 1))))
 }
 
-func TestFileRevocationLogFiles(t *testing.T) {
+func TestCAFileLogFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "revocations.log")
 	_, err := provisioning.OpenFileRevocationLog(filepath.Join(dir, "missing", "revocations.log"))
@@ -754,7 +754,7 @@ func TestFileRevocationLogFiles(t *testing.T) {
 	require.ErrorIs(t, l1.Add(canceled, provisioning.Revocation{SerialNumber: big.NewInt(5), RevokedAt: caT0}), context.Canceled)
 }
 
-func TestMemoryRevocationLog(t *testing.T) {
+func TestCAMemoryLog(t *testing.T) {
 	var l provisioning.MemoryRevocationLog // the zero value works
 	ctx := t.Context()
 	for _, tc := range []struct {
