@@ -9,8 +9,9 @@ import (
 	"github.com/beevik/etree"
 )
 
-// Resource URIs of the classes [Device] uses (reference/amt-classes.md §1.1). The
-// XML namespace of each class's elements equals its resource URI.
+// Resource URIs of the classes [Device] uses (intel/lms CIM_Framework class
+// headers, CLASS_URI). The XML namespace of each class's elements equals its
+// resource URI (CLASS_NS is the same string there).
 const (
 	URIGeneralSettings               = amtSchema + "AMT_GeneralSettings"
 	URISoftwareIdentity              = cimSchema + "CIM_SoftwareIdentity"
@@ -98,8 +99,9 @@ func secretElements() []string {
 //
 //   - a method that ran and returned a non-zero ReturnValue gives a
 //     [*ReturnValueError], decoded with the method's own value map
-//     (reference/amt-classes.md §3.2): AMT_ methods return PT_STATUS, so
-//     errors.Is(err, amt.StatusDataMissing) works;
+//     (Intel AMT SDK, errorsandreturnvalues.htm; go-wsman-messages decoders):
+//     AMT_ methods return PT_STATUS, so errors.Is(err, amt.StatusDataMissing)
+//     works;
 //     IPS_HostBasedSetupService has its own enumerations, so AdminSetup's 5 is
 //     [ErrHostSetupAuthFailed] — and never amt.Status(5); CIM methods return
 //     32768 + PT_STATUS, matched by the PT_STATUS;

@@ -50,8 +50,9 @@ const (
 )
 
 // IEEE8021xSettings is the IPS_IEEE8021xSettings singleton: wired 802.1X
-// (reference/amt-classes.md §2.13 a). The device answers a Get with a
-// DestinationUnreachable fault on wireless-only units.
+// (intel/lms IPS_IEEE8021xSettings.h; RPS wiredNetworkConfiguration.ts). The
+// device answers a Get with a DestinationUnreachable fault on wireless-only
+// units (rps issue #1072).
 type IEEE8021xSettings struct {
 	InstanceID  string // "Intel(r) AMT: 8021X Settings"
 	ElementName string
@@ -162,10 +163,11 @@ func (d *Device) IEEE8021xCredentialContexts(ctx context.Context) ([]CredentialC
 	return d.credentialContexts(ctx, URIIEEE8021xCredentialContext)
 }
 
-// IEEE8021xProfile is the legacy wired AMT_8021XProfile (AMT 3 to 11;
-// reference/amt-classes.md §2.13 b). Its AuthenticationProtocol map differs
-// from the CIM one: 0 TLS, 1 TTLS/MSCHAPv2, 2 PEAP/MSCHAPv2, 3 EAP-GTC,
-// 4 EAP-FAST/MSCHAPv2, 5 EAP-FAST/GTC, 6 EAP-FAST/TLS.
+// IEEE8021xProfile is the legacy wired AMT_8021XProfile (AMT 3 to 11; Intel
+// AMT SDK class reference, intel/lms AMT_8021XProfile.h). Its
+// AuthenticationProtocol map differs from the CIM one: 0 TLS, 1 TTLS/MSCHAPv2,
+// 2 PEAP/MSCHAPv2, 3 EAP-GTC, 4 EAP-FAST/MSCHAPv2, 5 EAP-FAST/GTC,
+// 6 EAP-FAST/TLS.
 type IEEE8021xProfile struct {
 	InstanceID             string // "Intel(r) AMT 802.1x Profile 0"
 	ElementName            string

@@ -10,7 +10,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_AuthorizationService (reference/amt-classes.md §2.5). All methods return
+// AMT_AuthorizationService (intel/lms AMT_AuthorizationService.h; return values
+// from go-wsman-messages amt/authorization/decoder.go). All methods return
 // PT_STATUS: 2058 StatusDuplicate, 2053 StatusInvalidHandle, 2055
 // StatusInvalidRealm, 23 StatusMaxLimitReached, 12 StatusInvalidName …
 

@@ -75,8 +75,8 @@ func (e *OpError) Unwrap() []error {
 }
 
 // ReturnValueError is a method that ran and returned a non-zero ReturnValue.
-// The value is interpreted with the method's own family
-// (reference/amt-classes.md §3.2):
+// The value is interpreted with the method's own family (Intel AMT SDK,
+// errorsandreturnvalues.htm; go-wsman-messages decoders):
 //
 //   - AMT_* methods: a PT_STATUS; Unwrap returns the [Status], so
 //     errors.Is(err, amt.StatusDataMissing) matches CommitChanges' 2057.
@@ -165,7 +165,8 @@ func (e *ReturnValueError) sentinel() error {
 	return nil
 }
 
-// IPS_HostBasedSetupService return values (reference/amt-classes.md §2.4).
+// IPS_HostBasedSetupService return values (go-wsman-messages
+// ips/hostbasedsetup/decoder.go).
 // They are per method: a [*ReturnValueError] matches the sentinel its method's
 // map gives its value.
 var (

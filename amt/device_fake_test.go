@@ -116,7 +116,8 @@ func recordedItems(t testing.TB, rel string) []*etree.Element {
 
 // replyRecorded answers r with the body of a recorded response. The Action is
 // the one r expects (several recorded method responses are synthetic and echo
-// the request Action; reference/amt-classes.md §4.10); the content is the
+// the request Action, e.g. go-wsman-messages wsmantesting/responses
+// setupandconfiguration/commitchanges.xml); the content is the
 // recording's.
 func replyRecorded(t testing.TB, r *wsmantest.Request, rel string) wsmantest.Reply {
 	t.Helper()

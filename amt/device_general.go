@@ -9,9 +9,9 @@ import (
 )
 
 // GeneralSettings is the AMT_GeneralSettings singleton
-// (reference/amt-classes.md §2.1). Properties the device omitted read as zero
-// values; [Device.PutGeneralSettings] writes only the fields changed since the
-// read.
+// (intel/lms AMT_GeneralSettings.h; go-wsman-messages amt/general). Properties
+// the device omitted read as zero values; [Device.PutGeneralSettings] writes
+// only the fields changed since the read.
 type GeneralSettings struct {
 	InstanceID  string // "Intel(r) AMT: General Settings"
 	ElementName string

@@ -54,8 +54,8 @@ const (
 // a client sends with it: the signature covers ConfigurationNonce ‖ McNonce.
 const ConfigurationNonceSize = 20
 
-// HostBasedSetup is the IPS_HostBasedSetupService singleton
-// (reference/amt-classes.md §2.4).
+// HostBasedSetup is the IPS_HostBasedSetupService singleton (Intel AMT SDK
+// class reference; intel/lms IPS_HostBasedSetupService.h).
 type HostBasedSetup struct {
 	CurrentControlMode ControlMode
 	// AllowedControlModes lists the modes the device may be set up in

@@ -166,8 +166,8 @@ func (d *Device) GeneratePKCS10RequestEx(ctx context.Context, keyPairID string, 
 	return csr, opError(URIPublicKeyManagementService, method, err)
 }
 
-// PublicKeyCertificate is an AMT_PublicKeyCertificate instance
-// (reference/amt-classes.md §2.8).
+// PublicKeyCertificate is an AMT_PublicKeyCertificate instance (Intel AMT SDK
+// class reference; intel/lms AMT_PublicKeyCertificate.h).
 type PublicKeyCertificate struct {
 	InstanceID  string // "Intel(r) AMT Certificate: Handle: n"
 	ElementName string
@@ -233,8 +233,8 @@ func (d *Device) DeleteCertificate(ctx context.Context, instanceID string) error
 	return d.del(ctx, URIPublicKeyCertificate, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)})
 }
 
-// KeyPair is an AMT_PublicPrivateKeyPair instance (reference/amt-classes.md
-// §2.9). Only the public part leaves AMT.
+// KeyPair is an AMT_PublicPrivateKeyPair instance (intel/lms
+// AMT_PublicPrivateKeyPair.h). Only the public part leaves AMT.
 type KeyPair struct {
 	InstanceID  string // "Intel(r) AMT Key: Handle: n"
 	ElementName string

@@ -12,7 +12,7 @@ import (
 )
 
 // SetupAndConfiguration is the AMT_SetupAndConfigurationService singleton
-// (reference/amt-classes.md §2.3).
+// (Intel AMT SDK class reference; intel/lms AMT_SetupAndConfigurationService.h).
 type SetupAndConfiguration struct {
 	ProvisioningState ProvisioningState
 	// ProvisioningMode: 1 admin control mode, 4 client control mode (other

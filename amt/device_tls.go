@@ -9,7 +9,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_TLSSettingData instances (reference/amt-classes.md §2.10).
+// AMT_TLSSettingData instances (intel/lms AMT_TLSSettingData.h; instance names
+// as go-wsman-messages' recorded amt/tls/settingdata responses show them).
 const (
 	// TLSRemoteInstanceID is the network interface (ports 16992/16993).
 	TLSRemoteInstanceID = "Intel(r) AMT 802.3 TLS Settings"

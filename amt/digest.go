@@ -11,7 +11,8 @@ import (
 // ("Digest:" followed by 32 hex digits).
 //
 // AMT wants this value in two encodings — do not mix them up
-// (reference/hello-rcfg.md §3.5):
+// (intel/lms IPS_HostBasedSetupService.h types NetworkAdminPassword HexBinary,
+// AMT_AuthorizationService.h types DigestPassword Base64):
 //
 //   - [DigestA1Hex] for IPS_HostBasedSetupService Setup/AdminSetup
 //     NetworkAdminPassword (a HexBinary);

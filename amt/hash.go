@@ -15,7 +15,8 @@ import (
 )
 
 // HashAlgorithm numbers hash algorithms the way AMT does in hello packets, PTHI
-// certificate-hash entries and setup.bin (reference/hello-rcfg.md §1.5).
+// certificate-hash entries and setup.bin (MeshCentral amtprovisioningserver.js,
+// rpc-go pkg/amt HashAlgorithmToString, MeshCentral amt/amt-setupbin.js).
 type HashAlgorithm uint8
 
 // Hash algorithms AMT uses for root-certificate hashes.

@@ -102,7 +102,8 @@ func TestSharesNamespace(t *testing.T) {
 		a, b string
 		want bool
 	}{
-		// The Configuration Manager examples (DESIGN §3; reference/hello-rcfg.md §4.1).
+		// The Configuration Manager examples (Microsoft Configuration Manager
+		// out-of-band management planning documentation).
 		{"computer1.sales.contoso.com", "server1.marketing.contoso.com", true},
 		{"contoso.com", "northwindtraders.com", false},
 		{"computer1.contoso.com", "server1.contoso.com", true},

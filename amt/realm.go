@@ -3,7 +3,8 @@ package amt
 import "strconv"
 
 // Realm is an AMT access realm: a group of operations a user ACL entry may be
-// granted (AMT_AuthorizationService Realms; reference/amt-classes.md §2.5).
+// granted (AMT_AuthorizationService Realms; value map of intel/lms
+// AMT_AuthorizationService.h).
 type Realm uint32
 
 // Realm identifiers from the AMT_AuthorizationService value map.

@@ -12,15 +12,17 @@ type RootHashInfo struct {
 	// Hash is the SHA-256 digest of the root certificate's DER encoding.
 	Hash CertHash
 	// Confirmed is false where neither a published CA certificate nor a firmware
-	// label identifies the digest (reference/certs.md §1.4 marks two such entries).
+	// label identifies the digest (two entries: Verizon Global Root, identified by
+	// elimination, and one hash whose CA is unknown).
 	Confirmed bool
 	// Note records removals, expiry dates and other caveats.
 	Note string
 }
 
 // DefaultRootHashes returns the factory root-certificate hashes seen on real AMT
-// devices, reconstructed in reference/certs.md §1.4 from two device dumps (an AMT 11.8
-// device in RPS's tests and a newer device in MeshCentral's provisioning server),
+// devices, reconstructed from two device dumps (an AMT 11.8 device in RPS's tests,
+// src/commandParser.test.ts, and a newer device in the sample hellos of MeshCentral's
+// provisioning server, amtprovisioningserver.js),
 // with labels from tool output and identities confirmed by recomputing digests of
 // published CA certificates.
 //
@@ -63,7 +65,8 @@ type rootHashRow struct {
 	note              string
 }
 
-// defaultRootHashes is reference/certs.md §1.4, in its order. It is never modified.
+// defaultRootHashes is that list: the RPS fixture's hashes, then those only
+// MeshCentral's samples add. It is never modified.
 var defaultRootHashes = [...]rootHashRow{
 	{"VeriSign Class 3 Primary CA-G1", "Class 3 Public Primary Certification Authority (1996, MD2)", "e7685634efacf69ace939a6b255b7b4fabef42935b50a265acb5cb6027e44e70", true, "removed from 11.8.65.3580 / 12.0.32.1420"},
 	{"(VeriSign Class 3 Primary CA-G1.5)", "Class 3 Public Primary Certification Authority (SHA-1 re-signing)", "a4b6b3996fc2f306b3fd8681bd63413d8c5009cc4fa329c2ccf0e2fa1b140305", true, "label inferred"},

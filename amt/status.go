@@ -14,13 +14,14 @@ import "strconv"
 // [StatusSuccess] (0) is not a failure; bindings never return it as an error.
 //
 // Names come from intel/lms StatusCodeDefinitions.h, cross-checked against
-// MeshCentral, go-wsman-messages and RPS (reference/amt-classes.md §3.3). Codes
-// without a public name print as "PT_STATUS <n>".
+// MeshCentral, go-wsman-messages and RPS (amt/amt.js AmtStatusCodes,
+// pkg/wsman/common/constants.go, src/utils/PTStatus.ts). Codes without a public
+// name print as "PT_STATUS <n>".
 type Status uint32
 
-// PT_STATUS codes. The W marks in reference/amt-classes.md §3.3 show which ones
-// WS-Management methods are known to return; the others share the numbering on the
-// host interface (PTHI).
+// PT_STATUS codes. The ones go-wsman-messages and RPS list as WS-Management
+// ReturnValues are those WS-Management methods are known to return; the others
+// share the numbering on the host interface (PTHI).
 const (
 	StatusSuccess                        Status = 0    // PT_STATUS_SUCCESS
 	StatusInternalError                  Status = 1    // PT_STATUS_INTERNAL_ERROR
@@ -216,7 +217,8 @@ func (s Status) Error() string {
 func (s Status) String() string { return s.Error()[len("amt: "):] }
 
 // CIMVendorBase is added to a PT_STATUS when a CIM_ method reports an AMT error in
-// the vendor-specific range of its ReturnValue (reference/amt-classes.md §3.2).
+// the vendor-specific range of its ReturnValue (Intel AMT SDK,
+// errorsandreturnvalues.htm).
 const CIMVendorBase = 32768
 
 // StatusFromCIM extracts the PT_STATUS from a CIM method ReturnValue in the vendor
