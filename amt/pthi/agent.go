@@ -128,7 +128,8 @@ const (
 	// release with IPv6; older firmware gets StartConfiguration. This threshold is
 	// our inference: no source states when the command appeared.
 	startExMajor = 6
-	// PSK configuration ended with AMT 11 (reference/hello-rcfg.md §2.7), so later
+	// PSK configuration ended with AMT 11 (Intel AMT SDK, setupmodehellomessages.htm:
+	// PSK support removed in release 11.0), so later
 	// firmware is not asked for its TLS mode.
 	pkiOnlyMajor = 12
 )

@@ -48,8 +48,9 @@ func (c ChangeEnabled) AMTEnabled() bool {
 // TLSEnforcedOnLocalPorts reports whether the firmware requires TLS on the local
 // ports: bit 6, whatever bit 7 says (rpc-go, and intel/lms since it stopped
 // gating this bit on the new interface). Host-based activation then needs
-// StartConfigurationHBased and mutual TLS to LMS on 16993 (reference/hello-rcfg.md
-// §2.6 D) instead of AdminSetup over plain HTTP on 16992.
+// StartConfigurationHBased and mutual TLS to LMS on 16993 (rpc-go
+// internal/commands/activate/local.go) instead of AdminSetup over plain HTTP on
+// 16992.
 func (c ChangeEnabled) TLSEnforcedOnLocalPorts() bool {
 	return c&ChangeEnabledTLSOnLocalPorts != 0
 }

@@ -246,8 +246,9 @@ func (c *Client) LANSettings(ctx context.Context, iface Interface) (LANSettings,
 
 // StartConfigurationHBased sends StartConfigurationHBased (0x0400008B) and returns
 // the hash of AMT's TLS certificate, which the caller pins when it opens TLS to LMS
-// on port 16993 (reference/hello-rcfg.md §2.6 D). rpc-go retries a failure three
-// times, two seconds apart; this method sends once.
+// on port 16993 (rpc-go internal/commands/activate/local.go and
+// internal/certs/lmsTls.go). rpc-go retries a failure three times, two seconds
+// apart; this method sends once.
 func (c *Client) StartConfigurationHBased(ctx context.Context, r HBasedRequest) (amt.CertHash, error) {
 	p, err := r.AppendBinary(make([]byte, 0, hbasedRequestLen))
 	if err != nil {

@@ -40,7 +40,7 @@ const (
 	// most 50 components.
 	MaxVersionEntries = 50
 	// MaxHashHandles is CERT_HASH_MAX_NUMBER in rpc-go (raised from 23 to 33 when the
-	// extra factory slots 23–32 were found; reference/certs.md §1.1).
+	// extra factory slots 23–32 were found; rpc-go issue #42, commit 807338c9).
 	MaxHashHandles = 33
 	// MinOTPLength and MaxOTPLength bound the provisioning-server OTP in
 	// characters. intel/lms SetProvisioningServerOTPCommand.h refuses an OTP
@@ -733,8 +733,8 @@ func (s LANSettings) AppendBinary(b []byte) ([]byte, error) {
 // MeshCentral's amt-mei.js writes a different layout (HostVPN as a u32, a suffix
 // count instead of a byte length, and no list when there are no suffixes).
 // amtkit follows rpc-go because rpc-go's layout is the one used in its AMT 19–21
-// TLS activation path (reference/hello-rcfg.md §2.6); only the empty suffix list
-// that rpc-go sends has been exercised there.
+// TLS activation path (internal/commands/activate/local.go); only the empty
+// suffix list that rpc-go sends has been exercised there.
 type HBasedRequest struct {
 	// ServerHash is the SHA-256 or SHA-384 hash of the provisioning certificate's
 	// leaf (DER). See [LeafHash].
