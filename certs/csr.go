@@ -77,7 +77,8 @@ func ProvisioningRequest(o ProvisioningRequestOptions, key crypto.Signer, rnd io
 //
 // Go's x509.CreateCertificateRequest cannot make such a request (it needs the
 // private key and checks the signature it gets), so the CertificationRequestInfo is
-// assembled with cryptobyte (reference/certs.md §3.5).
+// assembled with cryptobyte (the null-signed request nomis/amt README.rst makes
+// with OpenSSL).
 //
 // The flow:
 //  1. [NewAMTRequest] with AMT's public key ([ParsePublicKey] of DERKey);

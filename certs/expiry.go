@@ -12,11 +12,13 @@ import (
 // Day is 24 hours, the unit of the expiry policy.
 const Day = 24 * time.Hour
 
-// Certificate expiry defaults, as the project's design states Configuration
-// Manager's behaviour (DESIGN §1 step 7). The 42-day renewal and 7-day check
-// are sourced in reference/certs.md §5; the 40/15-day thresholds and the status
-// IDs 7210/7211 are not found in any public source there, so treat them as the
-// design's choice and set ExpiryPolicy where your own policy differs.
+// Certificate expiry defaults, as amtkit states Configuration Manager's
+// behaviour. The 42-day renewal and 7-day check are the defaults of Configuration
+// Manager 2007 SP1's "Evaluate Provisioned AMT Computer Certificates" maintenance
+// task (Configuration Manager docs, out of band management maintenance tasks);
+// the 40/15-day thresholds and the status IDs 7210/7211 are not found in any
+// public source, so treat them as amtkit's choice and set ExpiryPolicy where your
+// own policy differs.
 const (
 	DefaultExpiryWarn  = 40 * Day // provisioning certificate: status 7210 at 40 days or less
 	DefaultExpiryError = 15 * Day // provisioning certificate: status 7211 below 15 days
@@ -25,8 +27,8 @@ const (
 )
 
 // Configuration Manager status message IDs for an expiring provisioning
-// certificate. The numbers come from this project's brief; no public source for
-// them was found (reference/certs.md §5, §9).
+// certificate. The numbers are amtkit's choice: no public source for them was
+// found.
 const (
 	StatusMessageExpiryWarning = 7210
 	StatusMessageExpiryError   = 7211

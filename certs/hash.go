@@ -8,8 +8,10 @@ import (
 
 // RootHash returns the hash AMT lists for cert: alg's digest of the certificate's
 // full DER encoding (not of its public key), as the firmware, rpc-go, RPS and
-// MeshCentral all compute it (reference/certs.md §1.2). For an algorithm amt does
-// not know, the result has alg and a nil Sum, which matches nothing.
+// MeshCentral all compute it (rpc-go local.go compareCertHashes, RPS
+// certManager.ts dumpPfx, MeshCentral certoperations.js loadIntelAmtAcmCerts). For
+// an algorithm amt does not know, the result has alg and a nil Sum, which matches
+// nothing.
 func RootHash(cert *x509.Certificate, alg amt.HashAlgorithm) amt.CertHash {
 	if cert == nil {
 		return amt.CertHash{Alg: alg}

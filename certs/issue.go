@@ -16,7 +16,8 @@ import (
 // ParsePublicKey reads a public key the way AMT returns one in
 // AMT_PublicPrivateKeyPair.DERKey (after base64 decoding): a PKCS#1 RSAPublicKey
 // on some firmware versions, a SubjectPublicKeyInfo on others
-// (reference/certs.md §3.5). It returns an *rsa.PublicKey, *ecdsa.PublicKey or
+// (Intel AMT SDK, detaileddescription161.htm; rpc-go ParseAMTPublicKey tries
+// PKCS#1, then PKIX). It returns an *rsa.PublicKey, *ecdsa.PublicKey or
 // ed25519.PublicKey, or an error wrapping [ErrPublicKey].
 func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
 	if k, err := x509.ParsePKCS1PublicKey(der); err == nil {

@@ -41,7 +41,7 @@ func (k TemplateKind) String() string {
 }
 
 // TemplateInfo is what a certificate says about the Microsoft template it was
-// issued from (MS-WCCE 2.2.2.7.7; reference/certs.md §4).
+// issued from (MS-WCCE 2.2.2.7.7).
 type TemplateInfo struct {
 	Kind TemplateKind
 	// Name is the template name from extension 1.3.6.1.4.1.311.20.2 (v1

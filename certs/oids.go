@@ -26,7 +26,8 @@ var (
 
 // ClientSetupOU is the exact, case-sensitive Subject OU that marks a provisioning
 // certificate when the AMT activation OID is absent (Intel SDK "Acquiring an Intel
-// vPro Certificate"; reference/certs.md §2.1). It has no trailing period.
+// vPro Certificate"; Configuration Manager PKI certificate requirements). It has
+// no trailing period.
 const ClientSetupOU = "Intel(R) Client Setup Certificate"
 
 // OIDAMTActivation returns 2.16.840.1.113741.1.2.3, the extended key usage that
