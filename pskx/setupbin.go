@@ -10,7 +10,7 @@ import (
 )
 
 // FileVersion is a setup.bin format version, major<<8 | minor. Each has its own
-// file-type GUID (reference/pskx.md §1.4); 2.0 and 2.1 share one.
+// file-type GUID (MeshCentral amt/amt-setupbin.js); 2.0 and 2.1 share one.
 type FileVersion uint16
 
 // The file versions a BIOS accepts.
@@ -86,7 +86,8 @@ const (
 
 // SetupFile is a USB provisioning file (setup.bin): a header and fixed-size data
 // records, each a list of variables for one machine (or, with
-// [FlagDontConsume], for every machine). See reference/pskx.md §1 for the format.
+// [FlagDontConsume], for every machine). See docs/pskx.md for the format, which
+// follows MeshCentral's amt/amt-setupbin.js and the files Intel's ACU writes.
 //
 // Decode with [DecodeSetupFile]; encode with [SetupFile.MarshalBinary] or
 // [SetupFile.AppendBinary], which refuse what a BIOS would refuse (see

@@ -29,7 +29,8 @@ func TestACUFileDecodesAndReencodesByteForByte(t *testing.T) {
 
 	f, err := pskx.DecodeSetupFile(raw)
 	require.NoError(t, err)
-	// Expected content: reference/pskx.md §4.1 (read from the file by hand there).
+	// Expected content: read from the file by hand (rgl/intel-amt-notes
+	// Setup-default.bin, written by Intel's ACU 12.1).
 	assert.Equal(t, pskx.FileVersion40, f.Version)
 	assert.Equal(t, pskx.FlagDontConsume, f.Flags)
 	assert.False(t, f.Consumable())

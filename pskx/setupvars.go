@@ -13,7 +13,8 @@ import (
 
 // Var names one setup.bin variable: a module identifier in the high 16 bits and
 // the variable identifier within the module in the low 16 bits. The constants
-// below are the catalogue of reference/pskx.md §1.9; any other value is an
+// below are the catalogue of MeshCentral's amt/amt-setupbin.js
+// (AmtSetupBinVarIds); any other value is an
 // unknown variable whose bytes are kept as they are.
 type Var uint32
 
@@ -93,7 +94,7 @@ const (
 )
 
 // modernBehaviour is what the UEFI MEBx reference code does with a variable
-// (reference/pskx.md §1.9, "Modern MEBx").
+// (its MebxUsbProvision.c, one Process*Variable function per variable).
 type modernBehaviour uint8
 
 const (

@@ -92,7 +92,8 @@ func (c *Config) versions() (lo, hi uint16, err error) {
 // Derivation maps a PID/PPS pair to the TLS-PSK identity and key. What the
 // firmware uses is not public; the zero value is amtkit's assumption: the
 // identity is the PID's 8 characters without the dash and the key is the PPS's
-// 32 characters without dashes, as ASCII bytes (reference/pskx.md §2.4, §7).
+// 32 characters without dashes, as ASCII bytes (HP's vPro provisioning guides
+// say only that the PID and PPS generate the pre-master secret).
 // Replace any function to try another convention.
 type Derivation struct {
 	// Identity returns the psk_identity for a PID; nil means the compact PID.

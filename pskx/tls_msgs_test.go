@@ -183,7 +183,8 @@ func TestCBCPadding(t *testing.T) {
 }
 
 func TestPSKPremaster(t *testing.T) {
-	// reference/pskx.md §4.2: 0020 ‖ 32×00 ‖ 0020 ‖ hex("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ").
+	// RFC 4279 §2 for Intel's example PPS (Intel AMT SDK, pidppschecksum.htm):
+	// 0020 ‖ 32×00 ‖ 0020 ‖ hex("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ").
 	want := "0020" + strings.Repeat("00", 32) + "0020" + hex.EncodeToString([]byte("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"))
 	assert.Equal(t, want, hex.EncodeToString(pskPremaster([]byte("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"))))
 	assert.Equal(t, "0001 00 0001 ff", spaced(pskPremaster([]byte{0xff}), 2, 1, 2, 1))

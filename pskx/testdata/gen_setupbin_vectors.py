@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Independent setup.bin encoder used to build internal/testvectors/data/pskx_setupbin.json.
 
-Written from ../shared/reference/pskx.md section 1 (not from the Go code): 512-byte header with
+Written from a description of the layout (MeshCentral amt/amt-setupbin.js and the files Intel's
+ACU writes; summarised in docs/pskx.md), not from the Go code: 512-byte header with
 file-type GUID, chunk counts, version, flags, record counts, module list; records of
 DataRecordChunkCount*512 bytes with a 24-byte header; entries module/var/len/reserved/value padded
 to 4 bytes; +17 scrambling of everything after the record header; consumed records zeroed.
