@@ -65,7 +65,8 @@ func MethodResponseAction(resourceURI, method string) string {
 	return resourceURI + "/" + method + "Response"
 }
 
-// request prefixes (reference/wsman.md §5.3).
+// request prefixes (amtkit's choice: fixed, the conventional WS-Management
+// ones).
 const (
 	pfxSOAP  = "s"
 	pfxAddr  = "wsa"
