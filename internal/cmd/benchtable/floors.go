@@ -1,9 +1,9 @@
 package main
 
 // The floor pairs: every benchmark with a floor, the floor measured in the same
-// run, and the DESIGN §6 target where there is one. This table is the one
-// place where pairs are declared; a benchmark not listed here is still run
-// and printed, without a ratio.
+// run, and the budget's target (docs/PERFORMANCE.md) where there is one. This
+// table is the one place where pairs are declared; a benchmark not listed here
+// is still run and printed, without a ratio.
 
 // pair links a benchmark to its floor.
 type pair struct {
@@ -22,7 +22,7 @@ type pair struct {
 	// Times scales the floor: the benchmark does that many floor units of work
 	// (three signatures for a whole chain).
 	Times float64
-	// Target is the DESIGN §6 budget, if any.
+	// Target is the performance budget (docs/PERFORMANCE.md), if any.
 	Target *target
 	// Note explains the pair in one line.
 	Note string
@@ -38,7 +38,7 @@ type target struct {
 	// Metric = Value: an exact custom metric (e.g. exchanges/op = 1).
 	Metric string
 	Value  float64
-	Text   string // the budget as DESIGN words it
+	Text   string // the budget in words, as docs/PERFORMANCE.md states it
 }
 
 var pairs = []pair{
@@ -134,7 +134,7 @@ var heavy = map[string]bool{
 }
 
 // excluded benchmarks run only when -run names them: slow, and not a figure
-// DESIGN asks for.
+// any performance budget asks for.
 var excluded = map[string]bool{
 	"certs/certstest.RSAGenerate2048": true,
 }

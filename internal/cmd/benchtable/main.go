@@ -12,9 +12,9 @@
 // most and under the same load, whatever the machine does meanwhile. Per
 // benchmark it reports the median of the rounds and the spread (the larger
 // distance of the minimum or maximum from the median); per floor pair, the
-// median of the per-round ratios. The pairs and the DESIGN §6 targets are
-// declared in floors.go. Only the go command is needed (no benchstat); -o
-// saves the raw output, which benchstat also reads.
+// median of the per-round ratios. The pairs and the performance budgets'
+// targets (docs/PERFORMANCE.md) are declared in floors.go. Only the go command
+// is needed (no benchstat); -o saves the raw output, which benchstat also reads.
 package main
 
 import (
