@@ -51,11 +51,8 @@ func opError(uri, op string, err error) error {
 		return nil
 	}
 	e := &OpError{Class: wsman.ClassName(uri), Op: op, Err: err}
-	var f *wsman.Fault
-	if errors.As(err, &f) {
-		if n, ok := f.AMTStatus(); ok {
-			e.Status = Status(n)
-		}
+	if st, ok := StatusOfFault(err); ok {
+		e.Status = st
 	}
 	return e
 }

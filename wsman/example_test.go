@@ -122,8 +122,7 @@ func ExampleFault() {
 	_, err := c.Put(context.Background(), gs, nil, wsman.NewInstance(gs, wsman.Prop("HostName", "x")))
 	var f *wsman.Fault
 	if errors.As(err, &f) {
-		status, _ := f.AMTStatus()
-		fmt.Println(f.HTTPStatus, f.Subcode.Local, status, errors.Is(err, wsman.ErrInternalError))
+		fmt.Println(f.HTTPStatus, f.Subcode.Local, f.Detail, errors.Is(err, wsman.ErrInternalError))
 	}
 	_, err = c.Get(context.Background(), "http://intel.com/wbem/wscim/1/ips-schema/1/IPS_IEEE8021xSettings", nil)
 	fmt.Println("class unsupported:", errors.Is(err, wsman.ErrDestinationUnreachable))
@@ -132,7 +131,7 @@ func ExampleFault() {
 	_, err = wrong.Get(context.Background(), gs, nil)
 	fmt.Println("unauthorized:", errors.Is(err, wsman.ErrUnauthorized))
 	// Output:
-	// 500 InternalError 16 true
+	// 500 InternalError AMT-STATUS 16 true
 	// class unsupported: true
 	// unauthorized: true
 }

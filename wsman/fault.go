@@ -39,8 +39,9 @@ var (
 	ErrAccessDenied = &FaultCode{name: QName{NSWSMan, "AccessDenied"}}
 	// ErrAlreadyExists (WS-Management): Create of an instance that exists.
 	ErrAlreadyExists = &FaultCode{name: QName{NSWSMan, "AlreadyExists"}}
-	// ErrInternalError (WS-Management): AMT's fault for feature errors of
-	// intrinsic operations; see [Fault.AMTStatus].
+	// ErrInternalError (WS-Management): the server failed the operation. AMT
+	// uses it for feature errors of intrinsic operations and names the
+	// PT_STATUS in the detail (package amt reads it: amt.StatusOfFault).
 	ErrInternalError = &FaultCode{name: QName{NSWSMan, "InternalError"}}
 	// ErrInvalidSelectors (WS-Management).
 	ErrInvalidSelectors = &FaultCode{name: QName{NSWSMan, "InvalidSelectors"}}
@@ -123,11 +124,7 @@ func (f *Fault) Error() string {
 		b.WriteString(": ")
 		b.WriteString(f.Reason)
 	}
-	if s, ok := f.AMTStatus(); ok {
-		b.WriteString(" [AMT-STATUS ")
-		b.WriteString(strconv.FormatUint(uint64(s), 10))
-		b.WriteString("]")
-	} else if f.Detail != "" && len(f.Detail) <= 200 {
+	if f.Detail != "" && len(f.Detail) <= 200 {
 		b.WriteString(" [")
 		b.WriteString(f.Detail)
 		b.WriteString("]")
@@ -148,47 +145,6 @@ func (f *Fault) Is(target error) bool {
 		if s == c.name {
 			return true
 		}
-	}
-	return false
-}
-
-// AMTStatus returns the AMT PT_STATUS carried in the fault detail as
-// "AMT-STATUS n" (decimal, or hexadecimal with 0x), wherever it appears in the
-// detail text. Convert it with amt.Status(n) in the amt package.
-func (f *Fault) AMTStatus() (uint32, bool) { return parseAMTStatus(f.Detail) }
-
-func parseAMTStatus(s string) (uint32, bool) {
-	const key = "AMT-STATUS"
-	for {
-		i := strings.Index(s, key)
-		if i < 0 {
-			return 0, false
-		}
-		s = s[i+len(key):]
-		t := strings.TrimLeft(s, " \t\r\n:=")
-		base := 10
-		if len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') {
-			base, t = 16, t[2:]
-		}
-		n := 0
-		for n < len(t) && isDigit(t[n], base) {
-			n++
-		}
-		if n > 0 {
-			v, err := strconv.ParseUint(t[:n], base, 32)
-			if err == nil {
-				return uint32(v), true
-			}
-		}
-	}
-}
-
-func isDigit(c byte, base int) bool {
-	switch {
-	case c >= '0' && c <= '9':
-		return true
-	case base == 16 && (c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'):
-		return true
 	}
 	return false
 }

@@ -137,27 +137,24 @@ func TestParseEPRs(t *testing.T) {
 
 func TestParseFaults(t *testing.T) {
 	tests := []struct {
-		file      string
-		code      wsman.QName
-		subcode   wsman.QName
-		subcodes  int
-		reason    string
-		detail    string
-		amtStatus uint32
-		hasStatus bool
-		is        []error
-		isNot     []error
+		file     string
+		code     wsman.QName
+		subcode  wsman.QName
+		subcodes int
+		reason   string
+		detail   string
+		is       []error
+		isNot    []error
 	}{
 		{
-			file:      "fault-internalerror.xml",
-			code:      wsman.QName{Space: wsman.NSSOAP, Local: "Receiver"},
-			subcode:   wsman.QName{Space: wsman.NSWSMan, Local: "InternalError"},
-			subcodes:  1,
-			reason:    "The service cannot comply with the request due to internal processing errors.",
-			detail:    "AMT-STATUS 2068",
-			amtStatus: 2068, hasStatus: true,
-			is:    []error{wsman.ErrInternalError, wsman.ErrReceiver},
-			isNot: []error{wsman.ErrAlreadyExists, wsman.ErrSender, wsman.ErrDestinationUnreachable},
+			file:     "fault-internalerror.xml",
+			code:     wsman.QName{Space: wsman.NSSOAP, Local: "Receiver"},
+			subcode:  wsman.QName{Space: wsman.NSWSMan, Local: "InternalError"},
+			subcodes: 1,
+			reason:   "The service cannot comply with the request due to internal processing errors.",
+			detail:   "AMT-STATUS 2068",
+			is:       []error{wsman.ErrInternalError, wsman.ErrReceiver},
+			isNot:    []error{wsman.ErrAlreadyExists, wsman.ErrSender, wsman.ErrDestinationUnreachable},
 		},
 		{
 			file:     "fault-alreadyexists.xml",
@@ -178,14 +175,13 @@ func TestParseFaults(t *testing.T) {
 			isNot:    []error{wsman.ErrActionNotSupported},
 		},
 		{
-			file:      "fault-detail-element.xml",
-			code:      wsman.QName{Space: wsman.NSSOAP, Local: "Receiver"},
-			subcode:   wsman.QName{Space: wsman.NSWSMan, Local: "InternalError"},
-			subcodes:  2,
-			reason:    "internal processing error",
-			detail:    "AMT-STATUS 0x24",
-			amtStatus: 36, hasStatus: true,
-			is: []error{wsman.ErrInternalError, wsman.ErrReceiver},
+			file:     "fault-detail-element.xml",
+			code:     wsman.QName{Space: wsman.NSSOAP, Local: "Receiver"},
+			subcode:  wsman.QName{Space: wsman.NSWSMan, Local: "InternalError"},
+			subcodes: 2,
+			reason:   "internal processing error",
+			detail:   "AMT-STATUS 0x24",
+			is:       []error{wsman.ErrInternalError, wsman.ErrReceiver},
 		},
 	}
 	for _, tc := range tests {
@@ -200,9 +196,6 @@ func TestParseFaults(t *testing.T) {
 			assert.Len(t, f.Subcodes, tc.subcodes)
 			assert.Equal(t, tc.reason, f.Reason)
 			assert.Equal(t, tc.detail, f.Detail)
-			s, ok := f.AMTStatus()
-			assert.Equal(t, tc.hasStatus, ok)
-			assert.Equal(t, tc.amtStatus, s)
 			for _, e := range tc.is {
 				assert.ErrorIs(t, f, e)
 			}
@@ -211,31 +204,6 @@ func TestParseFaults(t *testing.T) {
 			}
 			assert.Contains(t, f.Error(), tc.subcode.Local)
 		})
-	}
-}
-
-func TestAMTStatusDetail(t *testing.T) {
-	tests := []struct {
-		detail string
-		want   uint32
-		ok     bool
-	}{
-		{"AMT-STATUS 1", 1, true},
-		{"  AMT-STATUS 2068 ", 2068, true},
-		{"AMT-STATUS: 36", 36, true},
-		{"AMT-STATUS=0x800", 0x800, true},
-		{"prefix text AMT-STATUS 16 suffix", 16, true},
-		{"AMT-STATUS x AMT-STATUS 7", 7, true},
-		{"AMT-STATUS", 0, false},
-		{"AMT-STATUS 99999999999", 0, false},
-		{"amt-status 5", 0, false},
-		{"", 0, false},
-	}
-	for _, tc := range tests {
-		f := &wsman.Fault{Detail: tc.detail}
-		got, ok := f.AMTStatus()
-		assert.Equal(t, tc.ok, ok, tc.detail)
-		assert.Equal(t, tc.want, got, tc.detail)
 	}
 }
 

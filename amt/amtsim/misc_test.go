@@ -51,9 +51,9 @@ func amtStatus(t *testing.T, err error) amt.Status {
 	t.Helper()
 	var f *wsman.Fault
 	require.ErrorAs(t, err, &f)
-	s, ok := f.AMTStatus()
+	s, ok := amt.StatusOfFault(err)
 	require.True(t, ok, "fault %v carries no AMT-STATUS", f)
-	return amt.Status(s)
+	return s
 }
 
 func TestFaults(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/amtkit/amtkit/wsman/wsmantest"
 	"github.com/beevik/etree"
@@ -197,8 +198,8 @@ func fail(err error) {
 	var te *wsman.TransportError
 	switch {
 	case errors.As(err, &f):
-		if s, ok := f.AMTStatus(); ok {
-			fmt.Fprintf(os.Stderr, "fault %s (AMT status %d): %s\n", f.Subcode.Local, s, f.Reason)
+		if s, ok := amt.StatusOfFault(err); ok {
+			fmt.Fprintf(os.Stderr, "fault %s (%v): %s\n", f.Subcode.Local, s, f.Reason)
 		} else {
 			fmt.Fprintf(os.Stderr, "fault %s: %s\n", f.Subcode.Local, f.Reason)
 		}
