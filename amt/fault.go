@@ -11,10 +11,10 @@ import (
 // StatusOfFault returns the PT_STATUS an AMT fault carries: AMT answers a
 // failed intrinsic operation (Get, Put, Create, Delete, Enumerate) with a
 // wsman InternalError fault whose detail reads "AMT-STATUS n" (n decimal, or
-// hexadecimal with 0x; reference/wsman.md §2.3). StatusOfFault finds the first
-// [*wsman.Fault] in err's chain and reads the status wherever "AMT-STATUS"
-// appears in its detail text. It reports false when err holds no fault or the
-// fault no status.
+// hexadecimal with 0x; Intel AMT SDK, errorsandreturnvalues.htm). StatusOfFault
+// finds the first [*wsman.Fault] in err's chain and reads the status wherever
+// "AMT-STATUS" appears in its detail text. It reports false when err holds no
+// fault or the fault no status.
 //
 // [Device] methods already do this: their [*OpError] unwraps to the Status, so
 // errors.Is(err, amt.StatusNotPermitted) works. Use StatusOfFault on errors of
