@@ -34,8 +34,9 @@ const (
 	cimSchema                        = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
 )
 
-// secretElements returns the element names [NewDevice] asks the client to mask in
-// logged envelopes, beyond wsman.DefaultRedactor (which already masks every name
+// secretElements returns the element names a [Device] (on each of its calls)
+// and a client built with [ClientOptions] mask in logged envelopes, beyond
+// wsman.DefaultRedactor (which already masks every name
 // containing "password", "passphrase", "secret", "privatekey" or "psk"): the
 // provisioning OTP, a private key sent to AddKey, 802.1X credentials and the
 // digest hashes (whose names contain "Password" but are listed for clarity).
@@ -55,16 +56,21 @@ func secretElements() []string {
 // Build the client with the transport, credentials and TLS policy the
 // situation needs, then wrap it:
 //
-//	c, err := wsman.New("https://10.0.0.5:16993/wsman",
+//	c, err := amt.NewClient("https://10.0.0.5:16993/wsman",
 //		wsman.WithDigestAuth("admin", pw),
 //		wsman.WithTLS(wsman.PinSHA256(recorded)))
 //	dev := amt.NewDevice(c)
 //	v, err := dev.Version(ctx)
 //
-// [NewDevice] adds the element names that carry secrets (OTP, digest hashes,
-// private keys, 802.1X passwords) to the client's redaction list, so a client
-// logger never prints them. A Device holds no state of its own beyond the
-// client: it is safe for concurrent use exactly as the client is.
+// [NewClient] is wsman.New with [ClientOptions] (AMT's header values and log
+// redaction) applied first; a client from wsman.New works too. Every call a
+// Device makes masks the elements that carry secrets (OTP, digest hashes,
+// private keys, 802.1X passwords) in the client's logged envelopes (a
+// per-call wsman.Redact), so a client logger never prints them; the Device
+// never changes the client it is given. Calls made directly on the client are
+// masked the same way when it was built with [NewClient] or [ClientOptions].
+// A Device holds no state of its own beyond the client: it is safe for
+// concurrent use exactly as the client is.
 //
 // # What it covers
 //
@@ -130,19 +136,18 @@ func secretElements() []string {
 // Put ([ErrNotReadFromDevice]): writing guessed defaults could, for example,
 // switch off AMT's network interface, which cannot be undone remotely.
 type Device struct {
-	c *wsman.Client
+	c    *wsman.Client
+	opts []wsman.CallOption // on every call: the secret elements masked in logs
 }
 
-// NewDevice returns a Device that talks through c and adds the names of
-// secret-carrying elements to c's log redaction. c must not be nil. Calling
-// NewDevice several times on one client is harmless, but each call adds the
-// names again; keep one Device per client.
+// NewDevice returns a Device that talks through c. c must not be nil and is
+// not modified: the Device masks secret-carrying elements in logged envelopes
+// call by call. Several Devices may share one client.
 func NewDevice(c *wsman.Client) *Device {
 	if c == nil {
 		panic("amt: NewDevice with a nil *wsman.Client")
 	}
-	c.Redact(wsman.RedactElements(secretElements()...))
-	return &Device{c: c}
+	return &Device{c: c, opts: []wsman.CallOption{wsman.Redact(wsman.RedactElements(secretElements()...))}}
 }
 
 // Client returns the underlying client (for calls Device does not model, and
@@ -153,7 +158,7 @@ func (d *Device) Client() *wsman.Client { return d.c }
 
 // get reads one instance of uri.
 func (d *Device) get(ctx context.Context, uri string, sel wsman.SelectorSet) (*etree.Element, error) {
-	resp, err := d.c.Get(ctx, uri, sel)
+	resp, err := d.c.Get(ctx, uri, sel, d.opts...)
 	if err != nil {
 		return nil, opError(uri, "Get", err)
 	}
@@ -168,7 +173,7 @@ func (d *Device) get(ctx context.Context, uri string, sel wsman.SelectorSet) (*e
 // when the device answered with an empty PutResponse, which WS-Transfer
 // allows).
 func (d *Device) put(ctx context.Context, uri string, sel wsman.SelectorSet, body *etree.Element) (*etree.Element, error) {
-	resp, err := d.c.Put(ctx, uri, sel, body)
+	resp, err := d.c.Put(ctx, uri, sel, body, d.opts...)
 	if err != nil {
 		return nil, opError(uri, "Put", err)
 	}
@@ -184,7 +189,7 @@ func (d *Device) put(ctx context.Context, uri string, sel wsman.SelectorSet, bod
 
 // del deletes one instance of uri.
 func (d *Device) del(ctx context.Context, uri string, sel wsman.SelectorSet) error {
-	if _, err := d.c.Delete(ctx, uri, sel); err != nil {
+	if _, err := d.c.Delete(ctx, uri, sel, d.opts...); err != nil {
 		return opError(uri, "Delete", err)
 	}
 	return nil
@@ -192,7 +197,7 @@ func (d *Device) del(ctx context.Context, uri string, sel wsman.SelectorSet) err
 
 // enumerate lists the instances of uri, each checked to be a uri instance.
 func (d *Device) enumerate(ctx context.Context, uri string) ([]*etree.Element, error) {
-	items, err := d.c.EnumerateAll(ctx, uri)
+	items, err := d.c.EnumerateAll(ctx, uri, d.opts...)
 	if err != nil {
 		return nil, opError(uri, "Enumerate", err)
 	}
@@ -212,7 +217,7 @@ func (d *Device) enumerate(ctx context.Context, uri string) ([]*etree.Element, e
 // ReturnValue is 0. A non-zero ReturnValue gives a *ReturnValueError (inside an
 // *OpError) together with the output element.
 func (d *Device) invoke(ctx context.Context, uri, method string, sel wsman.SelectorSet, props ...wsman.Property) (*etree.Element, error) {
-	resp, err := d.c.Invoke(ctx, uri, method, sel, wsman.NewInput(uri, method, props...))
+	resp, err := d.c.Invoke(ctx, uri, method, sel, wsman.NewInput(uri, method, props...), d.opts...)
 	if err != nil {
 		return nil, opError(uri, method, err)
 	}

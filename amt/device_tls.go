@@ -244,7 +244,7 @@ func (d *Device) CreateTLSCredentialContext(ctx context.Context, certID string) 
 	body := wsman.NewInstance(URITLSCredentialContext,
 		wsman.PropEPR("ElementInContext", cc.ElementInContext),
 		wsman.PropEPR("ElementProvidingContext", cc.ElementProvidingContext))
-	resp, err := d.c.Create(ctx, URITLSCredentialContext, body)
+	resp, err := d.c.Create(ctx, URITLSCredentialContext, body, d.opts...)
 	if err != nil {
 		return nil, opError(URITLSCredentialContext, "Create", err)
 	}

@@ -48,13 +48,12 @@ func buildRequest(req *Request, cc *callConfig, to, msgID string) *etree.Documen
 		if d == 0 {
 			d = DefaultOperationTimeout
 		}
-		d = max(d, MinOperationTimeout)
-		hdr.CreateElement(pfxWSMan + ":OperationTimeout").SetText(FormatDuration(d))
+		hdr.CreateElement(pfxWSMan + ":OperationTimeout").SetText(formatDuration(d))
 	}
 	if cc.maxEnvelope > 0 {
 		e := hdr.CreateElement(pfxWSMan + ":MaxEnvelopeSize")
 		mustUnderstand(e, true)
-		e.SetText(strconv.Itoa(max(cc.maxEnvelope, MinMaxEnvelopeSize)))
+		e.SetText(strconv.Itoa(cc.maxEnvelope))
 	}
 	if cc.locale != "" {
 		l := hdr.CreateElement(pfxWSMan + ":Locale")

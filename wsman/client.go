@@ -33,7 +33,7 @@ type Client struct {
 	timeout  time.Duration
 	rand     io.Reader
 	logger   *slog.Logger
-	redact   atomic.Pointer[redactors]
+	redact   redactors
 	maxBytes int64
 	maxDepth int
 	sem      chan struct{}
@@ -106,8 +106,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	if cfg.inFlight > 0 {
 		c.sem = make(chan struct{}, cfg.inFlight)
 	}
-	rs := redactors(cfg.redact)
-	c.redact.Store(&rs)
+	c.redact = redactors(cfg.redact)
 
 	var base http.RoundTripper
 	switch {
@@ -165,19 +164,6 @@ func (c *Client) SetCredentials(user, password string) { c.auth.setCredentials(u
 // ResetAuth drops the cached digest challenge; the next call starts with a fresh
 // one.
 func (c *Client) ResetAuth() { c.auth.reset() }
-
-// Redact adds redactors for logged envelopes (see [WithRedaction]). Redaction
-// only ever widens, so callers such as package amt can add the element names
-// they know to be secret to a client they were handed.
-func (c *Client) Redact(r ...Redactor) {
-	for {
-		old := c.redact.Load()
-		nw := append(append(redactors(nil), (*old)...), r...)
-		if c.redact.CompareAndSwap(old, &nw) {
-			return
-		}
-	}
-}
 
 // CloseIdleConnections closes kept-alive connections of the base transport.
 func (c *Client) CloseIdleConnections() {
@@ -322,7 +308,7 @@ func (c *Client) Do(ctx context.Context, req Request, opts ...CallOption) (*Resp
 	if expect == "" {
 		expect = req.Action + "Response"
 	}
-	return c.exchange(ctx, req.Action, req.ResourceURI, doc, msgID, expect)
+	return c.exchange(ctx, req.Action, req.ResourceURI, doc, msgID, expect, cc.redact)
 }
 
 func (c *Client) messageID() (string, error) {
@@ -334,8 +320,9 @@ func (c *Client) messageID() (string, error) {
 }
 
 // exchange sends doc and interprets the answer. msgID "" skips the RelatesTo
-// check and expect "" the Action check (Identify).
-func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string) (*Response, error) {
+// check and expect "" the Action check (Identify). redact adds to the client's
+// redactors for this call's logged envelopes.
+func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string, redact []Redactor) (*Response, error) {
 	var buf bytes.Buffer
 	buf.Grow(2048)
 	// Each token writes straight into buf: Document.WriteTo would add a 4 KB
@@ -345,7 +332,7 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 	}
 	debug := c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug)
 	if debug {
-		c.logEnvelope(ctx, "wsman request", action, resource, doc)
+		c.logEnvelope(ctx, "wsman request", action, resource, doc, redact)
 	}
 	if c.sem != nil {
 		select {
@@ -377,24 +364,28 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 			attrs = append(attrs, slog.String("error", err.Error()))
 		}
 		if out != nil {
-			attrs = append(attrs, slog.String("envelope", c.redactedString(out.Doc)))
+			attrs = append(attrs, slog.String("envelope", c.redactedString(out.Doc, redact)))
 		}
 		c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman response", attrs...)
 	}
 	return out, err
 }
 
-func (c *Client) redactedString(doc *etree.Document) string {
-	s, err := redactedCopy(doc, *c.redact.Load()).WriteToString()
+func (c *Client) redactedString(doc *etree.Document, extra []Redactor) string {
+	rs := c.redact
+	if len(extra) > 0 {
+		rs = append(append(redactors(nil), c.redact...), extra...)
+	}
+	s, err := redactedCopy(doc, rs).WriteToString()
 	if err != nil {
 		return "[unprintable]"
 	}
 	return s
 }
 
-func (c *Client) logEnvelope(ctx context.Context, msg, action, resource string, doc *etree.Document) {
+func (c *Client) logEnvelope(ctx context.Context, msg, action, resource string, doc *etree.Document, redact []Redactor) {
 	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, slog.String("endpoint", c.endpoint), slog.String("action", action),
-		slog.String("resource", resource), slog.String("envelope", c.redactedString(doc)))
+		slog.String("resource", resource), slog.String("envelope", c.redactedString(doc, redact)))
 }
 
 type rawResponse struct {

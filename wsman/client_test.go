@@ -527,19 +527,26 @@ func TestLoggingRedactsSecrets(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := f.client(wsman.WithLogger(logger), wsman.WithRedaction(wsman.RedactElements("OTP")))
-	c.Redact(wsman.RedactElements("DigestPassword"))
 	_, err := c.Invoke(bg, svc, "SetAdminAclEntryEx", wsman.SelectorSet{wsman.Sel("Password", "sel-secret")},
 		wsman.NewInput(svc, "SetAdminAclEntryEx", wsman.Prop("Username", "admin"),
-			wsman.Prop("DigestPassword", "c2VjcmV0LWRpZ2VzdA=="), wsman.Prop("OTP", "otp-123456"), wsman.Prop("NewPassword", "Hunter2!x")))
+			wsman.Prop("DigestPassword", "c2VjcmV0LWRpZ2VzdA=="), wsman.Prop("OTP", "otp-123456"), wsman.Prop("NewPassword", "Hunter2!x"),
+			wsman.Prop("KeyBlob", "per-call-secret")),
+		wsman.Redact(wsman.RedactElements("KeyBlob")))
 	require.NoError(t, err)
 	out := buf.String()
-	for _, secret := range []string{"c2VjcmV0LWRpZ2VzdA==", "otp-123456", "Hunter2!x", "sel-secret", testPass, "Digest username", "cnonce", "response="} {
+	for _, secret := range []string{"c2VjcmV0LWRpZ2VzdA==", "otp-123456", "Hunter2!x", "sel-secret", "per-call-secret", testPass, "Digest username", "cnonce", "response="} {
 		assert.NotContains(t, out, secret)
 	}
 	assert.Contains(t, out, "SetAdminAclEntryEx")
 	assert.Contains(t, out, wsman.Redacted)
 	assert.Contains(t, out, "Realms>3<", "non-secret elements are logged")
 	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", c, c, c), testPass)
+
+	// The per-call redactor applies to its call only.
+	buf.Reset()
+	_, err = c.Invoke(bg, svc, "Other", nil, wsman.NewInput(svc, "Other", wsman.Prop("KeyBlob", "not-secret-here")))
+	require.NoError(t, err)
+	assert.Contains(t, buf.String(), "not-secret-here")
 }
 
 func TestNoLoggerNoCost(t *testing.T) {
@@ -651,15 +658,19 @@ func TestBuildersAndFields(t *testing.T) {
 	assert.Equal(t, pkmURI+"/XResponse", wsman.MethodResponseAction(pkmURI, "X"))
 }
 
-// AMT's minimums: OperationTimeout 30 s and MaxEnvelopeSize 50000 are raised to,
-// never sent below.
-func TestHeaderMinimums(t *testing.T) {
+// wsman holds no server's policy: OperationTimeout and MaxEnvelopeSize go out as
+// given, even below AMT's minimums (package amt supplies AMT's values).
+func TestHeaderValuesSentAsGiven(t *testing.T) {
 	f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return wsmantest.GetResponse(r, gsInstance("h")) })
 	c := f.client()
 	_, err := c.Get(bg, gsURI, nil, wsman.OperationTimeout(1500*time.Millisecond), wsman.MaxEnvelopeSize(4096))
 	require.NoError(t, err)
-	assert.Equal(t, wsman.MinOperationTimeout, f.last().OperationTimeout)
-	assert.Equal(t, wsman.MinMaxEnvelopeSize, f.last().MaxEnvelopeSize)
+	assert.Equal(t, 1500*time.Millisecond, f.last().OperationTimeout)
+	assert.Equal(t, 4096, f.last().MaxEnvelopeSize)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	assert.Equal(t, wsman.DefaultOperationTimeout, f.last().OperationTimeout)
+	assert.Zero(t, f.last().MaxEnvelopeSize, "not sent by default")
 	_, err = c.Get(bg, gsURI, nil, wsman.OperationTimeout(-1))
 	require.NoError(t, err)
 	assert.Zero(t, f.last().OperationTimeout, "negative omits the header")

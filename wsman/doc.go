@@ -34,7 +34,7 @@
 // concatenation, so every value is escaped. The MessageID is "uuid:" and a
 // random UUID; the response's RelatesTo must equal it and its Action must be the
 // expected response action. Responses are matched by namespace URI and local
-// name only ([Child], [Find], [Is]): AMT assigns prefixes per response. Input
+// name only ([Child], [Children], [Is]): AMT assigns prefixes per response. Input
 // that holds a DOCTYPE or entity declaration, nests too deep or exceeds the
 // size cap is refused before it is interpreted.
 //

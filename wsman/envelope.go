@@ -116,7 +116,7 @@ func (e *Envelope) Selectors() (SelectorSet, error) {
 }
 
 // Content returns the first element inside s:Body, or nil for an empty body.
-func (e *Envelope) Content() *etree.Element { return FirstChild(e.Body) }
+func (e *Envelope) Content() *etree.Element { return firstChild(e.Body) }
 
 // Fault returns the s:Fault in the body, parsed, or nil if the body holds none.
 func (e *Envelope) Fault() (*Fault, error) {
@@ -132,9 +132,9 @@ func (e *Envelope) Fault() (*Fault, error) {
 	return fault, nil
 }
 
-// FormatDuration writes d as an xs:duration in seconds, e.g. PT60S or PT1.500S,
+// formatDuration writes d as an xs:duration in seconds, e.g. PT60S or PT1.500S,
 // the form WS-Management's OperationTimeout uses.
-func FormatDuration(d time.Duration) string {
+func formatDuration(d time.Duration) string {
 	if d < 0 {
 		d = 0
 	}

@@ -197,7 +197,7 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRedaction adds redactors: elements (and selectors) they match have their
 // content replaced by "[REDACTED]" in logged envelopes. [DefaultRedactor] is
-// always active.
+// always active; the per-call option [Redact] adds more for one call.
 func WithRedaction(r ...Redactor) Option {
 	return func(c *config) error { c.redact = append(c.redact, r...); return nil }
 }
@@ -266,6 +266,7 @@ type callConfig struct {
 	mode        EnumerationMode
 	maxPulls    int
 	responseAct string
+	redact      []Redactor
 }
 
 func (c *callConfig) apply(opts []CallOption) {
@@ -276,27 +277,28 @@ func (c *callConfig) apply(opts []CallOption) {
 	}
 }
 
-// MinOperationTimeout and MinMaxEnvelopeSize are the smallest values AMT
-// accepts (Intel's DSP0226 compliance notes): smaller ones are raised to them
-// before sending.
-const (
-	MinOperationTimeout = 30 * time.Second
-	MinMaxEnvelopeSize  = 50000
-)
-
-// OperationTimeout sets wsman:OperationTimeout (default 60 s). AMT enforces a
-// 30 s minimum: a smaller positive d is sent as [MinOperationTimeout]. A
-// negative d omits the header. It does not bound the HTTP call: use the
-// context for that.
+// OperationTimeout sets wsman:OperationTimeout (default
+// [DefaultOperationTimeout], 60 s); a negative d omits the header. The value is
+// sent as given: a server's minimum (AMT's is 30 s; package amt's client
+// options respect it) is the caller's to meet. It asks the server to give up;
+// the client's own bound on a call is the context or [WithCallTimeout].
 func OperationTimeout(d time.Duration) CallOption {
 	return func(c *callConfig) { c.timeout = d }
 }
 
 // MaxEnvelopeSize sends wsman:MaxEnvelopeSize (mustUnderstand) with n bytes; 0
-// omits it (the default). AMT requires n ≥ 50000 when present: a smaller
-// positive n is sent as [MinMaxEnvelopeSize].
+// omits it (the default). The value is sent as given (AMT refuses one below
+// 50000).
 func MaxEnvelopeSize(n int) CallOption {
 	return func(c *callConfig) { c.maxEnvelope = n }
+}
+
+// Redact masks, in this call's logged envelopes, the elements and selectors r
+// matches, in addition to [DefaultRedactor] and the client's [WithRedaction].
+// A binding that knows which of its elements carry secrets passes it on every
+// call, so the secrets stay out of logs whatever client it was handed.
+func Redact(r ...Redactor) CallOption {
+	return func(c *callConfig) { c.redact = append(c.redact[:len(c.redact):len(c.redact)], r...) }
 }
 
 // Locale sends wsman:Locale xml:lang=lang with mustUnderstand="false".

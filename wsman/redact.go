@@ -26,7 +26,8 @@ func RedactElements(locals ...string) Redactor {
 
 // DefaultRedactor masks any element or selector whose local name contains
 // "password", "passphrase", "secret", "privatekey" or "psk" (case-insensitive).
-// It is always active; [WithRedaction] and [Client.Redact] add to it.
+// It is always active; [WithRedaction] (for every call) and [Redact] (for one
+// call) add to it.
 func DefaultRedactor(_, local string) bool {
 	l := strings.ToLower(local)
 	for _, s := range [...]string{"password", "passphrase", "secret", "privatekey", "psk"} {
@@ -84,10 +85,10 @@ func redactedCopy(doc *etree.Document, rs redactors) *etree.Document {
 	return cp
 }
 
-// RedactEnvelope returns b with the content of elements matched by rs (and by
-// [DefaultRedactor]) masked, for logging envelopes outside a Client (e.g. in a
-// fake server). Input that does not parse is replaced entirely.
-func RedactEnvelope(b []byte, rs ...Redactor) string {
+// redactEnvelope returns b with the content of elements matched by rs (and by
+// [DefaultRedactor]) masked. Input that does not parse is replaced entirely.
+// The fuzz test drives the redaction through it.
+func redactEnvelope(b []byte, rs ...Redactor) string {
 	env, err := ParseEnvelope(b, 0)
 	if err != nil {
 		return "[unparsable envelope, " + strconv.Itoa(len(b)) + " bytes]"

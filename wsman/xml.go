@@ -55,8 +55,8 @@ func Children(el *etree.Element, ns, local string) []*etree.Element {
 	return out
 }
 
-// FirstChild returns the first child element of el, whatever its name, or nil.
-func FirstChild(el *etree.Element) *etree.Element {
+// firstChild returns the first child element of el, whatever its name, or nil.
+func firstChild(el *etree.Element) *etree.Element {
 	if el == nil {
 		return nil
 	}
@@ -68,9 +68,9 @@ func FirstChild(el *etree.Element) *etree.Element {
 	return nil
 }
 
-// Find returns the first descendant of el (depth first, el excluded) with the
+// find returns the first descendant of el (depth first, el excluded) with the
 // given namespace URI and local name, or nil. An empty ns matches any namespace.
-func Find(el *etree.Element, ns, local string) *etree.Element {
+func find(el *etree.Element, ns, local string) *etree.Element {
 	if el == nil {
 		return nil
 	}
@@ -82,7 +82,7 @@ func Find(el *etree.Element, ns, local string) *etree.Element {
 		if Is(c, ns, local) {
 			return c
 		}
-		if f := Find(c, ns, local); f != nil {
+		if f := find(c, ns, local); f != nil {
 			return f
 		}
 	}
@@ -131,7 +131,7 @@ func ChildText(el *etree.Element, ns, local string) (string, bool) {
 }
 
 // hasChildElements reports whether el has at least one child element.
-func hasChildElements(el *etree.Element) bool { return FirstChild(el) != nil }
+func hasChildElements(el *etree.Element) bool { return firstChild(el) != nil }
 
 // lookupPrefix resolves a namespace prefix as seen from el ("" = the default
 // namespace). It reports false when the prefix is not declared.
