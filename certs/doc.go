@@ -49,8 +49,10 @@
 // provisioning certificate a warning (status 7210) at 40 days or less and an
 // error (7211) below 15 days; for device certificates renewal at 42 days or less,
 // re-checked every 7 days. [CheckCRL] looks a certificate up on a CRL and fails
-// closed when the CRL is missing or out of date; renewals revoke the replaced
-// certificate with [RevocationSuperseded].
+// closed when the CRL is missing or out of date; [CRLRevocation] turns a CRL
+// source into the revocation check wsman.CheckRevocation and provisioning take
+// (func(ctx, cert, issuer) error); renewals revoke the replaced certificate
+// with [RevocationSuperseded].
 //
 // # Making certificates
 //

@@ -226,6 +226,9 @@ type CRLOptions struct {
 	AllowMissing bool
 	// AllowStale accepts a CRL whose NextUpdate has passed (fail open).
 	AllowStale bool
+	// Now is the clock of [CRLRevocation] (nil = time.Now); [CheckCRL] takes
+	// the time as an argument instead.
+	Now func() time.Time
 }
 
 // CheckCRL reports whether cert is revoked according to crl at time now. It

@@ -44,8 +44,9 @@ type Client struct {
 // New returns a client for endpoint, e.g. "http://host:16992/wsman" or
 // "https://host:16993/wsman" (an empty path means /wsman). User info in the URL
 // is refused: pass credentials with [WithDigestAuth] or [WithBasicAuth]. An https
-// endpoint needs a TLS policy ([WithTLS]) unless the transport is the caller's
-// own ([WithRoundTripper], [WithHTTPClient]).
+// endpoint needs a TLS policy ([WithTLS]) unless the connections come secured
+// from [WithSecureDialer] or the transport is the caller's own
+// ([WithRoundTripper], [WithHTTPClient]).
 func New(endpoint string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
@@ -73,15 +74,19 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 	}
 	custom := cfg.httpClient != nil || cfg.roundTripper != nil
-	if u.Scheme == "https" && !custom && cfg.tls == nil {
-		return nil, ErrNoTLSPolicy
-	}
-	if custom && (cfg.tls != nil || cfg.clientCert != nil || cfg.legacyTLS || cfg.minTLS != 0 || cfg.maxTLS != 0) {
-		// The caller's transport makes its own TLS connections: a policy, pin or
-		// client certificate given here would be silently ignored.
+	tlsOpts := cfg.tls != nil || cfg.clientCert != nil || cfg.legacyTLS || cfg.rsaKEX || cfg.minTLS != 0 || cfg.maxTLS != 0
+	if custom && (tlsOpts || cfg.dial != nil || cfg.secure != nil) {
+		// The caller's transport makes its own connections: a policy, pin,
+		// client certificate or dialer given here would be silently ignored.
 		return nil, ErrTLSWithCustomTransport
 	}
-	if cfg.auth == authBasic && u.Scheme == "http" && !cfg.basicOverHTTP {
+	if cfg.secure != nil && (tlsOpts || cfg.dial != nil) {
+		return nil, fmt.Errorf("%w (the connections come from %q)", ErrTLSWithSecureDialer, cfg.secure.name)
+	}
+	if u.Scheme == "https" && !custom && cfg.secure == nil && cfg.tls == nil {
+		return nil, ErrNoTLSPolicy
+	}
+	if cfg.auth == authBasic && u.Scheme == "http" && !cfg.basicOverHTTP && cfg.secure == nil {
 		return nil, errors.New("wsman: Basic authentication over plain http sends the password in clear; add AllowBasicOverHTTP to accept that")
 	}
 	c := &Client{
@@ -119,20 +124,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 		c.timeout = cfg.httpClient.Timeout
 	default:
-		tr := &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   30 * time.Second,
-			MaxIdleConns:          cfg.maxConns,
-			MaxIdleConnsPerHost:   cfg.maxConns,
-			MaxConnsPerHost:       cfg.maxConns,
-			IdleConnTimeout:       60 * time.Second,
-			DisableCompression:    true,
-			ResponseHeaderTimeout: 0, // bounded by the context
-		}
-		if u.Scheme == "https" {
-			tr.TLSClientConfig = cfg.tlsConfig(u.Hostname())
-		}
-		base = tr
+		base = cfg.transport(u)
 	}
 	if ci, ok := base.(interface{ CloseIdleConnections() }); ok {
 		c.idle = ci.CloseIdleConnections
@@ -309,6 +301,46 @@ func (c *Client) Do(ctx context.Context, req Request, opts ...CallOption) (*Resp
 		expect = req.Action + "Response"
 	}
 	return c.exchange(ctx, req.Action, req.ResourceURI, doc, msgID, expect, cc.redact)
+}
+
+// transport builds the default transport: kept-alive connections (at most
+// maxConns to the endpoint), no proxy, no compression; every new connection
+// bounded to connectTimeout; https through tlsDialer (the policy) unless the
+// caller's secure dialer supplies the connections.
+func (cfg *config) transport(u *url.URL) *http.Transport {
+	dial := cfg.dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	tr := &http.Transport{
+		DialContext:           bounded(dial),
+		MaxIdleConns:          cfg.maxConns,
+		MaxIdleConnsPerHost:   cfg.maxConns,
+		MaxConnsPerHost:       cfg.maxConns,
+		IdleConnTimeout:       60 * time.Second,
+		DisableCompression:    true,
+		ResponseHeaderTimeout: 0, // bounded by the call's deadline
+	}
+	switch {
+	case cfg.secure != nil:
+		sd := cfg.secure
+		secured := bounded(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := sd.dial(ctx, network, addr)
+			if err != nil {
+				return nil, fmt.Errorf("wsman: %s dialer: %w", sd.name, err)
+			}
+			return conn, nil
+		})
+		if u.Scheme == "https" {
+			tr.DialTLSContext = secured
+		} else {
+			tr.DialContext = secured
+		}
+	case u.Scheme == "https":
+		td := &tlsDialer{dial: dial, config: cfg.tlsConfig(u.Hostname()), policy: *cfg.tls, now: cfg.now}
+		tr.DialTLSContext = td.dialTLS
+	}
+	return tr
 }
 
 func (c *Client) messageID() (string, error) {

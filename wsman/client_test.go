@@ -685,6 +685,9 @@ func TestTLSOptionsWithCustomTransport(t *testing.T) {
 		"legacy":  wsman.WithLegacyTLS(),
 		"version": wsman.WithTLSVersions(tls.VersionTLS12, tls.VersionTLS13),
 		"client":  wsman.WithGetClientCertificate(func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return nil, nil }),
+		"rsa":     wsman.WithRSAKeyExchange(),
+		"dialer":  wsman.WithDialer((&net.Dialer{}).DialContext),
+		"secure":  wsman.WithSecureDialer("tunnel", (&net.Dialer{}).DialContext),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := wsman.New("https://device:16993/wsman", opt, wsman.WithHTTPClient(&http.Client{}))

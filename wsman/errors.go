@@ -38,14 +38,22 @@ var (
 	ErrBadChallenge = errors.New("wsman: unusable authentication challenge")
 
 	// ErrConnect: no connection to the endpoint could be made (dial, proxy or
-	// TLS handshake failed, including certificate verification). Nothing was
-	// sent: the server did not see the request.
+	// TLS handshake failed, or the TLS policy refused the server — then a
+	// [*TLSPolicyError] is in the chain). Nothing was sent: the server did not
+	// see the request.
 	ErrConnect = errors.New("wsman: could not connect")
-	// ErrTLSWithCustomTransport: a TLS option (WithTLS, WithClientCertificate,
-	// WithLegacyTLS, WithTLSVersions) was combined with WithHTTPClient or
-	// WithRoundTripper, whose transport would ignore it. Configure TLS on that
-	// transport instead.
-	ErrTLSWithCustomTransport = errors.New("wsman: TLS options cannot apply to a caller's HTTP client or round tripper; configure TLS on that transport")
+	// ErrTLSWithCustomTransport: a TLS or dial option (WithTLS,
+	// WithClientCertificate, WithGetClientCertificate, WithLegacyTLS,
+	// WithRSAKeyExchange, WithTLSVersions, WithDialer, WithSecureDialer) was
+	// combined with WithHTTPClient or WithRoundTripper, whose transport would
+	// ignore it. Configure that transport instead.
+	ErrTLSWithCustomTransport = errors.New("wsman: TLS and dial options cannot apply to a caller's HTTP client or round tripper; configure that transport")
+	// ErrTLSWithSecureDialer: a TLS option (WithTLS, WithClientCertificate,
+	// WithGetClientCertificate, WithLegacyTLS, WithRSAKeyExchange,
+	// WithTLSVersions) or WithDialer was combined with WithSecureDialer, whose
+	// connections are already authenticated and encrypted by the caller: the
+	// option would be silently ignored.
+	ErrTLSWithSecureDialer = errors.New("wsman: TLS options and WithDialer do not apply next to WithSecureDialer, whose connections are already secured")
 	// ErrSend: a connection was made but the request could not be written in
 	// full. The server cannot have acted on an incomplete HTTP request.
 	ErrSend = errors.New("wsman: request not sent")
@@ -58,12 +66,12 @@ var (
 	// ErrNoTLSPolicy: an https endpoint was given without a TLS verification
 	// policy (and without a caller-supplied transport).
 	ErrNoTLSPolicy = errors.New("wsman: https endpoint needs a TLS verification policy")
-	// ErrCertificateRevoked: a certificate in the verified chain is on its
-	// issuer's CRL.
-	ErrCertificateRevoked = errors.New("wsman: certificate revoked")
-	// ErrRevocationUnavailable: CRL checking is on and a CRL could not be
-	// obtained, verified or is out of date. The connection fails closed.
-	ErrRevocationUnavailable = errors.New("wsman: revocation status unavailable")
+	// ErrRevocationCheck: the revocation function given to [CheckRevocation]
+	// refused a certificate of the verified chain — it is revoked, or its
+	// status could not be read (fail closed). The function's own error is in
+	// the chain too (e.g. certs.ErrRevoked or certs.ErrCRLStale from
+	// certs.CRLRevocation).
+	ErrRevocationCheck = errors.New("wsman: certificate refused by the revocation check")
 	// ErrPinMismatch: the server certificate matches none of the pinned hashes.
 	ErrPinMismatch = errors.New("wsman: server certificate does not match the pinned hash")
 

@@ -2,9 +2,20 @@ package wsman_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/amtkit/amtkit/wsman/wsmantest"
@@ -134,4 +145,144 @@ func ExampleFault() {
 	// 500 InternalError AMT-STATUS 16 true
 	// class unsupported: true
 	// unauthorized: true
+}
+
+const exampleGS = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings"
+
+// exampleTLSDevice serves AMT_GeneralSettings over TLS with cert.
+func exampleTLSDevice(cert tls.Certificate) *httptest.Server {
+	srv := httptest.NewUnstartedServer(wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
+		return wsmantest.GetResponse(r, wsman.NewInstance(exampleGS, wsman.Prop("HostName", "device")))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	return srv
+}
+
+// The client dials with the caller's function and still layers its own TLS and
+// policy on https, with its own connection reuse.
+func ExampleWithDialer() {
+	root, dev := exampleCerts()
+	srv := exampleTLSDevice(dev)
+	defer srv.Close()
+
+	var dials atomic.Int32
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	c, err := wsman.New(srv.URL+"/wsman",
+		wsman.WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1) // e.g. bind a source address, go through a jump host
+			return dialer.DialContext(ctx, network, addr)
+		}),
+		wsman.WithTLS(wsman.VerifyChain(root, "device.example.com")))
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseIdleConnections()
+	for range 3 {
+		if _, err := c.Get(context.Background(), exampleGS, nil); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println("calls: 3, dials:", dials.Load())
+
+	// The same dialer towards a server whose certificate the policy refuses.
+	c2, _ := wsman.New(srv.URL+"/wsman",
+		wsman.WithDialer(dialer.DialContext),
+		wsman.WithTLS(wsman.VerifyChain(root, "other.example.com")))
+	_, err = c2.Get(context.Background(), exampleGS, nil)
+	var pe *wsman.TLSPolicyError
+	fmt.Println("refused by policy:", errors.As(err, &pe), "connect phase:", errors.Is(err, wsman.ErrConnect))
+	// Output:
+	// calls: 3, dials: 1
+	// refused by policy: true connect phase: true
+}
+
+// The caller brings connections it has secured itself (here a TLS session it
+// verified; in provisioning a TLS-PSK session or an APF channel). No TLS
+// policy is needed, and TLS options next to it are refused.
+func ExampleWithSecureDialer() {
+	root, dev := exampleCerts()
+	srv := exampleTLSDevice(dev)
+	defer srv.Close()
+
+	secure := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := tls.Client(raw, &tls.Config{RootCAs: root, ServerName: "device.example.com"})
+		if err := conn.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSecureDialer("caller-tls", secure))
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(context.Background(), exampleGS, nil)
+	if err != nil {
+		panic(err)
+	}
+	host, _ := wsman.ChildText(resp.Content(), exampleGS, "HostName")
+	fmt.Println("host name:", host)
+
+	_, err = wsman.New(srv.URL+"/wsman", wsman.WithSecureDialer("caller-tls", secure),
+		wsman.WithTLS(wsman.InsecureSkipVerify()))
+	fmt.Println("TLS option refused:", errors.Is(err, wsman.ErrTLSWithSecureDialer))
+	// Output:
+	// host name: device
+	// TLS option refused: true
+}
+
+// exampleCerts returns a root pool and a device certificate for
+// device.example.com (an ECDSA chain made on the spot).
+func exampleCerts() (*x509.CertPool, tls.Certificate) {
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rootTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Example Root"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	rootDER, _ := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
+	rootCert, _ := x509.ParseCertificate(rootDER)
+	devKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	devTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "device"},
+		DNSNames: []string{"device.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	devDER, _ := x509.CreateCertificate(rand.Reader, devTmpl, rootCert, devKey.Public(), rootKey)
+	pool := x509.NewCertPool()
+	pool.AddCert(rootCert)
+	return pool, tls.Certificate{Certificate: [][]byte{devDER}, PrivateKey: devKey}
+}
+
+// A revocation check is a plain function of standard-library types (package
+// certs builds one from CRLs: certs.CRLRevocation). It is called for each link
+// of the verified chain, and any error it returns refuses the server.
+func ExampleCheckRevocation() {
+	root, dev := exampleCerts()
+	srv := exampleTLSDevice(dev)
+	defer srv.Close()
+
+	var revoked sync.Map // serial → true
+	check := func(ctx context.Context, cert, issuer *x509.Certificate) error {
+		if _, ok := revoked.Load(cert.SerialNumber.String()); ok {
+			return fmt.Errorf("serial %s revoked by %s", cert.SerialNumber, issuer.Subject.CommonName)
+		}
+		return nil // in good standing; an error when unknown fails closed
+	}
+	policy := wsman.WithTLS(wsman.VerifyChain(root, "device.example.com", wsman.CheckRevocation(check)))
+
+	c, _ := wsman.New(srv.URL+"/wsman", policy)
+	_, err := c.Get(context.Background(), exampleGS, nil)
+	fmt.Println("before revocation:", err)
+	c.CloseIdleConnections() // the policy runs on each new connection
+
+	revoked.Store("2", true)
+	_, err = c.Get(context.Background(), exampleGS, nil)
+	fmt.Println("after revocation:", errors.Is(err, wsman.ErrRevocationCheck), errors.Is(err, wsman.ErrConnect))
+	// Output:
+	// before revocation: <nil>
+	// after revocation: true true
 }

@@ -1,11 +1,13 @@
 package wsman
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -33,8 +35,12 @@ type config struct {
 	tls        *TLSPolicy
 	clientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 	legacyTLS  bool
+	rsaKEX     bool
 	minTLS     uint16
 	maxTLS     uint16
+	dial       dialFunc
+	secure     *secureDialer
+	now        func() time.Time
 
 	httpClient   *http.Client
 	roundTripper http.RoundTripper
@@ -88,8 +94,9 @@ func WithTo(to string) Option {
 }
 
 // WithTLS sets the server verification policy, required for https endpoints
-// (unless the transport is the caller's own). See [PinSHA256], [VerifyChain],
-// [VerifyChainAnyHost], [VerifyFunc] and [InsecureSkipVerify].
+// (unless the transport is the caller's own, or [WithSecureDialer] supplies
+// secured connections). See [PinSHA256], [VerifyChain], [VerifyChainAnyHost],
+// [VerifyFunc] and [InsecureSkipVerify].
 func WithTLS(p TLSPolicy) Option {
 	return func(c *config) error {
 		if p.verify == nil && !p.insecure {
@@ -122,10 +129,21 @@ func WithGetClientCertificate(f func(*tls.CertificateRequestInfo) (*tls.Certific
 	return func(c *config) error { c.clientCert = f; return nil }
 }
 
-// WithLegacyTLS opts into the legacy profile old AMT firmware needs: TLS 1.0
-// and 1.1 allowed, and the RSA key-exchange cipher suites
-// (TLS_RSA_WITH_AES_*) offered after the modern ones. Go no longer offers
-// either by default. Use it only for devices that need it.
+// WithRSAKeyExchange adds, to Go's default cipher suites, the RSA
+// key-exchange suites AMT 11 and 12 need (TLS_RSA_WITH_AES_128_GCM_SHA256,
+// TLS_RSA_WITH_AES_128_CBC_SHA, TLS_RSA_WITH_AES_256_CBC_SHA: those
+// go-wsman-messages' client adds, and Device Management Toolkit console issue
+// 445 lists for AMT 11–12), keeping TLS 1.2 as the minimum version. Go has not
+// offered them by default since Go 1.22: they have no forward secrecy. Use it
+// only for devices that need it.
+func WithRSAKeyExchange() Option {
+	return func(c *config) error { c.rsaKEX = true; return nil }
+}
+
+// WithLegacyTLS opts into the legacy profile of firmware older than AMT 12
+// (TLS 1.2 arrived in AMT 12): TLS 1.0 and 1.1 allowed, plus the RSA
+// key-exchange suites of [WithRSAKeyExchange]. Go offers neither by default.
+// Use it only for devices that need it.
 func WithLegacyTLS() Option {
 	return func(c *config) error { c.legacyTLS = true; return nil }
 }
@@ -137,10 +155,64 @@ func WithTLSVersions(minVersion, maxVersion uint16) Option {
 	return func(c *config) error { c.minTLS, c.maxTLS = minVersion, maxVersion; return nil }
 }
 
+// WithDialer makes the default transport open its TCP connections (or
+// whatever stream dial returns) with dial, e.g. a net.Dialer bound to a
+// source address, a SOCKS dialer, or a fake network in tests. For https
+// endpoints the client still layers TLS on the connection itself, with its
+// policy ([WithTLS]) and TLS options, and keeps its own connection handling
+// (keep-alive, [WithMaxConnsPerHost]). A new connection — dial, handshake and
+// policy — is bounded to 30 s whatever dial does with its context. The
+// default dialer is a net.Dialer with a 30 s timeout and 30 s keep-alive.
+func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(c *config) error {
+		if dial == nil {
+			return errors.New("wsman: WithDialer(nil)")
+		}
+		c.dial = dial
+		return nil
+	}
+}
+
+// secureDialer is the caller's dialer of already-secured connections.
+type secureDialer struct {
+	name string
+	dial dialFunc
+}
+
+// WithSecureDialer makes the default transport take its connections from dial,
+// which returns a connection the caller has already authenticated and
+// encrypted: a TLS-PSK session (package pskx), an APF/CIRA channel, a tunnel.
+// The client layers no TLS of its own on it, so an https endpoint needs no TLS
+// policy, and TLS options ([WithTLS], [WithClientCertificate],
+// [WithGetClientCertificate], [WithLegacyTLS], [WithRSAKeyExchange],
+// [WithTLSVersions]) and [WithDialer] are refused next to it
+// ([ErrTLSWithSecureDialer]) rather than silently ignored. name says what
+// secures the connection (e.g. "tls-psk", "cira"); it appears in dial errors.
+// The client still keeps connections alive and bounds each new one to 30 s.
+// [Response].TLS is nil unless dial returns a *tls.Conn. Basic authentication
+// is allowed over such a connection on an http:// endpoint, as it is
+// encrypted.
+func WithSecureDialer(name string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) Option {
+	return func(c *config) error {
+		if dial == nil || name == "" {
+			return errors.New("wsman: WithSecureDialer needs a name and a dial function")
+		}
+		c.secure = &secureDialer{name: name, dial: dial}
+		return nil
+	}
+}
+
+// WithClock sets the client's clock (nil = time.Now): the TLS handshake's
+// notion of time (tls.Config.Time) and the current time of [VerifyChain] and
+// [VerifyChainAnyHost] policies that were given no [CurrentTime].
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error { c.now = now; return nil }
+}
+
 // WithHTTPClient uses hc's Transport (http.DefaultTransport if nil) as the base
 // transport, under the client's authentication. Redirects are never followed;
-// hc.Timeout, if set, bounds each call. TLS options do not apply: configure TLS
-// on hc's transport.
+// hc.Timeout, if set, bounds each call. TLS and dial options do not apply:
+// configure hc's transport.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *config) error {
 		if hc == nil {
@@ -152,7 +224,9 @@ func WithHTTPClient(hc *http.Client) Option {
 }
 
 // WithRoundTripper uses rt as the base transport (LMS, a CIRA/APF channel, a
-// relay, a test double). TLS options do not apply.
+// relay, a test double). TLS and dial options do not apply. To keep the
+// client's own transport and TLS policy over another network, use
+// [WithDialer] or [WithSecureDialer] instead.
 func WithRoundTripper(rt http.RoundTripper) Option {
 	return func(c *config) error {
 		if rt == nil {
@@ -202,8 +276,8 @@ func WithRedaction(r ...Redactor) Option {
 	return func(c *config) error { c.redact = append(c.redact, r...); return nil }
 }
 
-// WithRand sets the source of randomness for MessageIDs and digest cnonces
-// (default crypto/rand).
+// WithRand sets the source of randomness for MessageIDs, digest cnonces and
+// the TLS handshake (tls.Config.Rand) (default crypto/rand).
 func WithRand(r io.Reader) Option {
 	return func(c *config) error { c.rand = r; return nil }
 }

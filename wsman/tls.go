@@ -1,14 +1,14 @@
 package wsman
 
 import (
-	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/amtkit/amtkit/internal/crlext"
+	"net"
 	"time"
 )
 
@@ -16,11 +16,53 @@ import (
 // endpoint needs one ([ErrNoTLSPolicy]); build it with [PinSHA256],
 // [PinSPKISHA256], [VerifyChain], [VerifyChainAnyHost], [VerifyFunc] or, named
 // so on purpose, [InsecureSkipVerify]. The zero value is invalid.
+//
+// The client runs the policy itself, after each TLS handshake and before the
+// connection carries any request byte, with the dial's context; a refusal
+// closes the connection and fails the call with a [*TLSPolicyError] inside a
+// [*TransportError] of phase [PhaseConnect] (errors.Is(err, [ErrConnect])).
 type TLSPolicy struct {
-	name     string
-	verify   func(tls.ConnectionState) error
+	name string
+	// verify checks a completed handshake; now is the client's clock
+	// ([WithClock]).
+	verify   func(ctx context.Context, cs tls.ConnectionState, now func() time.Time) error
 	insecure bool
 }
+
+// check runs the policy on a completed handshake.
+func (p *TLSPolicy) check(ctx context.Context, cs tls.ConnectionState, now func() time.Time) error {
+	if p.insecure {
+		return nil
+	}
+	if p.verify == nil {
+		return errors.New("wsman: empty TLSPolicy")
+	}
+	return p.verify(ctx, cs, now)
+}
+
+// TLSPolicyError is a server the TLS policy refused: a pin that does not
+// match, a chain that does not verify, a revocation check that fails (or
+// cannot be made), a [VerifyFunc] that says no. The handshake had completed and
+// the connection was closed before any request byte was written, so the server
+// saw nothing of the call. It is the Err of a [*TransportError] in
+// [PhaseConnect]; errors.As reaches it, and through Unwrap the policy's own
+// error (e.g. [ErrPinMismatch], [ErrRevocationCheck], a
+// *x509.UnknownAuthorityError, or whatever a VerifyFunc or a revocation
+// function returned). A failure to connect at all (dial, handshake) is not a
+// TLSPolicyError: that tells "the device is not who we expect" from "the device
+// could not be reached".
+type TLSPolicyError struct {
+	Policy string // the policy's name, as [TLSPolicy.String]
+	Err    error
+}
+
+// Error names the policy and its reason.
+func (e *TLSPolicyError) Error() string {
+	return "wsman: TLS policy " + e.Policy + " refused the server: " + e.Err.Error()
+}
+
+// Unwrap returns the policy's reason.
+func (e *TLSPolicyError) Unwrap() error { return e.Err }
 
 // String names the policy (for logs).
 func (p TLSPolicy) String() string { return p.name }
@@ -30,7 +72,7 @@ func (p TLSPolicy) String() string { return p.name }
 // the trust. Use it for a device whose certificate was recorded earlier.
 func PinSHA256(sums ...[32]byte) TLSPolicy {
 	pins := append([][32]byte(nil), sums...)
-	return TLSPolicy{name: "pin-sha256", verify: func(cs tls.ConnectionState) error {
+	return TLSPolicy{name: "pin-sha256", verify: func(_ context.Context, cs tls.ConnectionState, _ func() time.Time) error {
 		if len(cs.PeerCertificates) == 0 {
 			return fmt.Errorf("%w: server sent no certificate", ErrPinMismatch)
 		}
@@ -43,7 +85,7 @@ func PinSHA256(sums ...[32]byte) TLSPolicy {
 // certificate for the same key.
 func PinSPKISHA256(sums ...[32]byte) TLSPolicy {
 	pins := append([][32]byte(nil), sums...)
-	return TLSPolicy{name: "pin-spki-sha256", verify: func(cs tls.ConnectionState) error {
+	return TLSPolicy{name: "pin-spki-sha256", verify: func(_ context.Context, cs tls.ConnectionState, _ func() time.Time) error {
 		if len(cs.PeerCertificates) == 0 {
 			return fmt.Errorf("%w: server sent no certificate", ErrPinMismatch)
 		}
@@ -68,7 +110,7 @@ type ChainOption func(*chainConfig)
 type chainConfig struct {
 	intermediates *x509.CertPool
 	now           func() time.Time
-	crl           func(issuer *x509.Certificate) (*x509.RevocationList, error)
+	revocation    func(ctx context.Context, cert, issuer *x509.Certificate) error
 	anyUsage      bool
 }
 
@@ -77,7 +119,8 @@ func Intermediates(pool *x509.CertPool) ChainOption {
 	return func(c *chainConfig) { c.intermediates = pool }
 }
 
-// CurrentTime sets the clock used for validity checks (nil = time.Now).
+// CurrentTime sets the clock used for validity checks. By default the
+// client's clock is used ([WithClock]; time.Now without it).
 func CurrentTime(now func() time.Time) ChainOption {
 	return func(c *chainConfig) { c.now = now }
 }
@@ -88,14 +131,20 @@ func AnyExtKeyUsage() ChainOption {
 	return func(c *chainConfig) { c.anyUsage = true }
 }
 
-// CheckCRL turns on revocation checking: for every certificate of the verified
-// chain except the root, fetch returns the CRL of its issuer. The connection
-// fails closed — [ErrRevocationUnavailable] — when fetch fails, the CRL's
-// signature does not verify with the issuer's key, or the CRL is past its
-// NextUpdate; and with [ErrCertificateRevoked] when the certificate is listed.
-// fetch is called during the TLS handshake; cache inside it as needed.
-func CheckCRL(fetch func(issuer *x509.Certificate) (*x509.RevocationList, error)) ChainOption {
-	return func(c *chainConfig) { c.crl = fetch }
+// CheckRevocation turns on revocation checking: after the chain verifies, f
+// is called for each link (cert, issuer) of the verified chain, leaf first;
+// the root (the anchor from the pool) is not checked against itself. f
+// returns nil when cert is in good standing and an error when it is revoked
+// or when its status cannot be read — the connection fails closed on any
+// error, with [ErrRevocationCheck] and f's error both reachable with
+// errors.Is (e.g. certs.ErrRevoked, certs.ErrCRLStale). f runs during the
+// connection set-up with the dial's context (which carries the call's
+// values and a bound of its own); cache inside f as needed.
+//
+// The shape is plain standard-library types, shared by wsman, certs and
+// provisioning: certs.CRLRevocation builds one from a CRL source.
+func CheckRevocation(f func(ctx context.Context, cert, issuer *x509.Certificate) error) ChainOption {
+	return func(c *chainConfig) { c.revocation = f }
 }
 
 // VerifyChain accepts a server whose certificate chains to roots and is valid for
@@ -103,7 +152,7 @@ func CheckCRL(fetch func(issuer *x509.Certificate) (*x509.RevocationList, error)
 // without a host name (AMT 19+ local certificates) use [VerifyChainAnyHost].
 func VerifyChain(roots *x509.CertPool, host string, opts ...ChainOption) TLSPolicy {
 	if host == "" || roots == nil {
-		return TLSPolicy{name: "verify-chain(invalid)", verify: func(tls.ConnectionState) error {
+		return TLSPolicy{name: "verify-chain(invalid)", verify: func(context.Context, tls.ConnectionState, func() time.Time) error {
 			return errors.New("wsman: VerifyChain needs a root pool and a host name (use VerifyChainAnyHost to skip the name check)")
 		}}
 	}
@@ -115,7 +164,7 @@ func VerifyChain(roots *x509.CertPool, host string, opts ...ChainOption) TLSPoli
 // Prefer [VerifyChain] whenever the expected name is known.
 func VerifyChainAnyHost(roots *x509.CertPool, opts ...ChainOption) TLSPolicy {
 	if roots == nil {
-		return TLSPolicy{name: "verify-chain-any-host(invalid)", verify: func(tls.ConnectionState) error {
+		return TLSPolicy{name: "verify-chain-any-host(invalid)", verify: func(context.Context, tls.ConnectionState, func() time.Time) error {
 			return errors.New("wsman: VerifyChainAnyHost needs a root pool")
 		}}
 	}
@@ -131,7 +180,7 @@ func verifyChain(roots *x509.CertPool, host string, opts []ChainOption) TLSPolic
 	if host == "" {
 		name = "verify-chain-any-host"
 	}
-	return TLSPolicy{name: name, verify: func(cs tls.ConnectionState) error {
+	return TLSPolicy{name: name, verify: func(ctx context.Context, cs tls.ConnectionState, clock func() time.Time) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("wsman: server sent no certificate")
 		}
@@ -151,61 +200,44 @@ func verifyChain(roots *x509.CertPool, host string, opts []ChainOption) TLSPolic
 		if cc.anyUsage {
 			vo.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
 		}
-		now := time.Now
-		if cc.now != nil {
-			now = cc.now
-			vo.CurrentTime = now()
+		switch {
+		case cc.now != nil:
+			vo.CurrentTime = cc.now()
+		case clock != nil:
+			vo.CurrentTime = clock()
 		}
 		chains, err := cs.PeerCertificates[0].Verify(vo)
 		if err != nil {
 			return err
 		}
-		if cc.crl == nil {
+		if cc.revocation == nil {
 			return nil
 		}
-		return checkRevocation(chains[0], cc.crl, now())
+		chain := chains[0]
+		for i := 0; i+1 < len(chain); i++ {
+			if err := cc.revocation(ctx, chain[i], chain[i+1]); err != nil {
+				return fmt.Errorf("%w: %q (serial %s): %w", ErrRevocationCheck, chain[i].Subject.String(), chain[i].SerialNumber, err)
+			}
+		}
+		return nil
 	}}
 }
 
-func checkRevocation(chain []*x509.Certificate, fetch func(*x509.Certificate) (*x509.RevocationList, error), now time.Time) error {
-	for i := 0; i+1 < len(chain); i++ {
-		cert, issuer := chain[i], chain[i+1]
-		crl, err := fetch(issuer)
-		if err != nil {
-			return fmt.Errorf("%w: CRL of %q: %v", ErrRevocationUnavailable, issuer.Subject.CommonName, err)
-		}
-		if crl == nil {
-			return fmt.Errorf("%w: no CRL for %q", ErrRevocationUnavailable, issuer.Subject.CommonName)
-		}
-		if !bytes.Equal(crl.RawIssuer, issuer.RawSubject) || !bytes.Equal(crl.RawIssuer, cert.RawIssuer) {
-			return fmt.Errorf("%w: the CRL fetched for %q is issued by %q", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.Issuer.String())
-		}
-		if err := crl.CheckSignatureFrom(issuer); err != nil {
-			return fmt.Errorf("%w: CRL of %q does not verify: %v", ErrRevocationUnavailable, issuer.Subject.CommonName, err)
-		}
-		if err := crlext.Check(crl); err != nil {
-			return fmt.Errorf("%w: CRL of %q is %v", ErrRevocationUnavailable, issuer.Subject.CommonName, err)
-		}
-		if now.Before(crl.ThisUpdate) {
-			return fmt.Errorf("%w: CRL of %q is not valid until %s", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.ThisUpdate.UTC().Format(time.RFC3339))
-		}
-		if !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate) {
-			return fmt.Errorf("%w: CRL of %q expired at %s", ErrRevocationUnavailable, issuer.Subject.CommonName, crl.NextUpdate.UTC().Format(time.RFC3339))
-		}
-		for _, e := range crl.RevokedCertificateEntries {
-			if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
-				return fmt.Errorf("%w: %q (serial %s) revoked at %s", ErrCertificateRevoked, cert.Subject.CommonName, cert.SerialNumber, e.RevocationTime.UTC().Format(time.RFC3339))
-			}
-		}
-	}
-	return nil
-}
-
-// VerifyFunc accepts a server when f returns nil for the handshake's connection
-// state (f sees PeerCertificates; no other check is made). Use it for policies
+// VerifyFunc accepts a server when f returns nil for the completed
+// handshake's connection state (f sees PeerCertificates; no other check is
+// made). f runs with the dial's context, after the handshake and before any
+// request byte; its error is kept whole inside the [*TLSPolicyError], so a
+// caller's own error types stay reachable with errors.As. Use it for policies
 // such as On-Die CA verification bound to a device UUID.
-func VerifyFunc(f func(tls.ConnectionState) error) TLSPolicy {
-	return TLSPolicy{name: "custom", verify: f}
+func VerifyFunc(f func(ctx context.Context, cs tls.ConnectionState) error) TLSPolicy {
+	if f == nil {
+		return TLSPolicy{name: "custom(invalid)", verify: func(context.Context, tls.ConnectionState, func() time.Time) error {
+			return errors.New("wsman: VerifyFunc(nil)")
+		}}
+	}
+	return TLSPolicy{name: "custom", verify: func(ctx context.Context, cs tls.ConnectionState, _ func() time.Time) error {
+		return f(ctx, cs)
+	}}
 }
 
 // InsecureSkipVerify accepts any server certificate. The connection is encrypted
@@ -216,36 +248,52 @@ func InsecureSkipVerify() TLSPolicy {
 	return TLSPolicy{name: "insecure-skip-verify", insecure: true}
 }
 
-// legacySuites returns the RSA key-exchange suites old AMT firmware offers.
-func legacySuites() []uint16 {
+// rsaKeyExchangeSuites are the RSA key-exchange cipher suites old AMT
+// firmware (11 and 12) needs, offered only with [WithRSAKeyExchange] or
+// [WithLegacyTLS]: the three go-wsman-messages' client adds when weak suites
+// are allowed (pkg/wsman/client/wsman.go, AllowInsecureCipherSuites) and
+// Device Management Toolkit console issue 445 lists for AMT 11 and 12 (its
+// fourth, TLS_DHE_RSA_WITH_AES_256_GCM_SHA384, is not implemented by
+// crypto/tls). Go has not offered them by default since Go 1.22 (golang/go
+// issue 63413). This is the module's only list of legacy suites.
+func rsaKeyExchangeSuites() []uint16 {
 	return []uint16{
 		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
 		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
 		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
 	}
 }
 
-// tlsConfig builds the client tls.Config for the policy and options.
+// connectTimeout bounds a new connection of the default transport: the dial,
+// the TLS handshake and the policy together. net/http dials apart from the
+// call's cancellation (a connection may serve a later call), so the dial needs
+// a bound of its own.
+const connectTimeout = 30 * time.Second
+
+// tlsConfig builds the client tls.Config for the options.
 func (c *config) tlsConfig(serverName string) *tls.Config {
 	tc := &tls.Config{
 		ServerName: serverName,
-		// Verification is done by the policy in VerifyConnection, which also
-		// runs on resumed sessions.
+		// The module's one InsecureSkipVerify: crypto/tls's own check (system
+		// roots and host name) is replaced by the client's TLSPolicy, which
+		// dialTLS runs on every handshake, resumed ones included, before the
+		// connection is used. No connection of this config is used unverified
+		// unless the policy is the one named InsecureSkipVerify.
 		InsecureSkipVerify:   true,
 		GetClientCertificate: c.clientCert,
+		Rand:                 c.rand,
+		Time:                 c.now,
+		MinVersion:           tls.VersionTLS12,
 	}
-	if c.tls != nil && c.tls.verify != nil {
-		tc.VerifyConnection = c.tls.verify
-	}
-	if c.legacyTLS {
-		tc.MinVersion = tls.VersionTLS10
+	if c.rsaKEX || c.legacyTLS {
 		var suites []uint16
 		for _, s := range tls.CipherSuites() {
 			suites = append(suites, s.ID)
 		}
-		tc.CipherSuites = append(suites, legacySuites()...)
+		tc.CipherSuites = append(suites, rsaKeyExchangeSuites()...)
+	}
+	if c.legacyTLS {
+		tc.MinVersion = tls.VersionTLS10
 	}
 	if c.minTLS != 0 {
 		tc.MinVersion = c.minTLS
@@ -254,4 +302,47 @@ func (c *config) tlsConfig(serverName string) *tls.Config {
 		tc.MaxVersion = c.maxTLS
 	}
 	return tc
+}
+
+// dialFunc is the shape of net.Dialer.DialContext.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// bounded wraps dial so that it gives up after connectTimeout.
+func bounded(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
+}
+
+// tlsDialer makes the https connections of the default transport: it dials
+// with the client's dialer, runs the handshake itself and then the policy, so
+// that a refused server never sees a request byte.
+type tlsDialer struct {
+	dial   dialFunc
+	config *tls.Config
+	policy TLSPolicy
+	now    func() time.Time
+}
+
+func (d *tlsDialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	raw, err := d.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, d.config)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if err := d.policy.check(ctx, conn.ConnectionState(), d.now); err != nil {
+		// Close the socket, not the TLS session: nothing more is written,
+		// not even a close_notify a stalled server could block.
+		raw.Close()
+		return nil, &TLSPolicyError{Policy: d.policy.name, Err: err}
+	}
+	return conn, nil
 }

@@ -1,6 +1,7 @@
 package wsman_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,11 +11,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"math/big"
 	"net"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,13 +128,13 @@ func TestTLSPolicies(t *testing.T) {
 		{"chain any host", wsman.VerifyChainAnyHost(pool(root)), true, nil},
 		{"chain any host untrusted", wsman.VerifyChainAnyHost(pool(other)), false, nil},
 		{"insecure", wsman.InsecureSkipVerify(), true, nil},
-		{"custom", wsman.VerifyFunc(func(cs tls.ConnectionState) error {
+		{"custom", wsman.VerifyFunc(func(_ context.Context, cs tls.ConnectionState) error {
 			if cs.PeerCertificates[0].SerialNumber.Cmp(named.cert.SerialNumber) != 0 {
 				return errors.New("not the device")
 			}
 			return nil
 		}), true, nil},
-		{"custom refuses", wsman.VerifyFunc(func(tls.ConnectionState) error { return errors.New("no") }), false, nil},
+		{"custom refuses", wsman.VerifyFunc(func(context.Context, tls.ConnectionState) error { return errNotTheDevice }), false, errNotTheDevice},
 		{"expired by clock", wsman.VerifyChain(pool(root), "device.example.com", wsman.CurrentTime(func() time.Time { return time.Now().Add(48 * time.Hour) })), false, nil},
 	}
 	for _, tc := range tests {
@@ -145,6 +146,9 @@ func TestTLSPolicies(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.ErrorIs(t, err, wsman.ErrConnect, "verification failures happen before anything is sent")
+			var pe *wsman.TLSPolicyError
+			require.ErrorAs(t, err, &pe, "a refusal by the policy is told apart from a failure to connect")
+			assert.Equal(t, tc.policy.String(), pe.Policy)
 			if tc.is != nil {
 				assert.ErrorIs(t, err, tc.is)
 			}
@@ -179,66 +183,58 @@ func TestTLSNoSANSelfSigned(t *testing.T) {
 	require.NoError(t, getWith(t, srv2.URL, wsman.WithTLS(wsman.VerifyChainAnyHost(pool(noUsage), wsman.AnyExtKeyUsage()))))
 }
 
-func TestTLSCRL(t *testing.T) {
-	root := ca(t, "CRL Root", nil)
-	good := leaf(t, root, []string{"device.example.com"}, nil, nil)
-	revoked := leaf(t, root, []string{"device.example.com"}, nil, nil)
-	now := time.Now()
-	makeCRL := func(signer *testCert, next time.Time, serials ...*big.Int) *x509.RevocationList {
-		var entries []x509.RevocationListEntry
-		for _, s := range serials {
-			entries = append(entries, x509.RevocationListEntry{SerialNumber: s, RevocationTime: now.Add(-time.Minute)})
-		}
-		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour),
-			NextUpdate: next, RevokedCertificateEntries: entries}, signer.cert, signer.key)
-		require.NoError(t, err)
-		crl, err := x509.ParseRevocationList(der)
-		require.NoError(t, err)
-		return crl
-	}
-	crl := makeCRL(root, now.Add(time.Hour), revoked.cert.SerialNumber)
-	goodSrv := tlsServer(t, serverCfg(good))
-	revokedSrv := tlsServer(t, serverCfg(revoked))
-	fetch := func(c *x509.RevocationList, err error) func(*x509.Certificate) (*x509.RevocationList, error) {
-		return func(issuer *x509.Certificate) (*x509.RevocationList, error) {
-			if !issuer.Equal(root.cert) {
-				return nil, errors.New("unexpected issuer")
-			}
-			return c, err
-		}
-	}
-	policy := func(f func(*x509.Certificate) (*x509.RevocationList, error)) wsman.Option {
-		return wsman.WithTLS(wsman.VerifyChain(pool(root), "device.example.com", wsman.CheckCRL(f)))
-	}
-	require.NoError(t, getWith(t, goodSrv.URL, policy(fetch(crl, nil))))
-	err := getWith(t, revokedSrv.URL, policy(fetch(crl, nil)))
-	require.ErrorIs(t, err, wsman.ErrCertificateRevoked)
-	require.ErrorIs(t, err, wsman.ErrConnect)
-	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(nil, errors.New("ldap down")))), wsman.ErrRevocationUnavailable, "fails closed")
-	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(nil, nil))), wsman.ErrRevocationUnavailable)
-	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(makeCRL(root, now.Add(-time.Minute)), nil))), wsman.ErrRevocationUnavailable, "expired CRL")
-	forged := ca(t, "CRL Root", nil) // same name, other key
-	require.ErrorIs(t, getWith(t, goodSrv.URL, policy(fetch(makeCRL(forged, now.Add(time.Hour)), nil))), wsman.ErrRevocationUnavailable, "bad signature")
+var errNotTheDevice = errors.New("not the device")
 
-	// Signed by the right CA but unusable: from the future, a delta CRL (lists
-	// only changes), a partial CRL (issuing distribution point).
-	special := func(this time.Time, ext ...pkix.Extension) *x509.RevocationList {
-		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(2), ThisUpdate: this,
-			NextUpdate: now.Add(2 * time.Hour), ExtraExtensions: ext}, root.cert, root.key)
-		require.NoError(t, err)
-		crl, err := x509.ParseRevocationList(der)
-		require.NoError(t, err)
-		return crl
+// CheckRevocation calls the function for each link of the verified chain,
+// leaf first, never for the root against itself, and fails closed on any
+// error it returns; the error stays reachable. (The CRL semantics of
+// certs.CRLRevocation are tested in package certs, also through wsman.)
+func TestTLSCheckRevocation(t *testing.T) {
+	root := ca(t, "Revocation Root", nil)
+	inter := ca(t, "Revocation Intermediate", root)
+	dev := leaf(t, inter, []string{"device.example.com"}, nil, nil)
+	srv := tlsServer(t, serverCfg(dev, inter))
+	type link struct{ cert, issuer string }
+	var mu sync.Mutex
+	var links []link
+	errRevoked := errors.New("revoked by test")
+	check := func(refuse string) func(context.Context, *x509.Certificate, *x509.Certificate) error {
+		return func(ctx context.Context, cert, issuer *x509.Certificate) error {
+			mu.Lock()
+			links = append(links, link{cert.Subject.CommonName, issuer.Subject.CommonName})
+			mu.Unlock()
+			if _, ok := ctx.Deadline(); !ok {
+				return errors.New("the revocation check runs without a deadline")
+			}
+			if cert.Subject.CommonName == refuse {
+				return errRevoked
+			}
+			return nil
+		}
 	}
-	one, err := asn1.Marshal(1)
-	require.NoError(t, err)
-	for name, crl := range map[string]*x509.RevocationList{
-		"future":  special(now.Add(time.Hour)),
-		"delta":   special(now.Add(-time.Hour), pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: one}),
-		"partial": special(now.Add(-time.Hour), pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: []byte{0x30, 0}}),
-	} {
-		require.ErrorIs(t, getWith(t, revokedSrv.URL, policy(fetch(crl, nil))), wsman.ErrRevocationUnavailable, name)
+	policy := func(refuse string) wsman.Option {
+		return wsman.WithTLS(wsman.VerifyChain(pool(root), "device.example.com", wsman.CheckRevocation(check(refuse))))
 	}
+	require.NoError(t, getWith(t, srv.URL, policy("")))
+	assert.Equal(t, []link{{dev.cert.Subject.CommonName, "Revocation Intermediate"}, {"Revocation Intermediate", "Revocation Root"}}, links)
+
+	for _, refused := range []string{dev.cert.Subject.CommonName, "Revocation Intermediate"} {
+		err := getWith(t, srv.URL, policy(refused))
+		require.ErrorIs(t, err, wsman.ErrConnect, refused)
+		require.ErrorIs(t, err, wsman.ErrRevocationCheck)
+		require.ErrorIs(t, err, errRevoked, "the function's own error is reachable")
+		var pe *wsman.TLSPolicyError
+		require.ErrorAs(t, err, &pe)
+	}
+
+	// A self-signed device certificate that is its own anchor: no link to check.
+	self := issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "self"}, DNSNames: []string{"device.example.com"},
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true}, nil, nil)
+	selfSrv := tlsServer(t, serverCfg(self))
+	links = nil
+	require.NoError(t, getWith(t, selfSrv.URL, wsman.WithTLS(wsman.VerifyChainAnyHost(pool(self), wsman.CheckRevocation(check("self"))))))
+	assert.Empty(t, links, "the root is not checked against itself")
 }
 
 // The server's acceptable-CA list names a CA unrelated to the client's chain
@@ -289,9 +285,136 @@ func TestTLSLegacyProfile(t *testing.T) {
 	srv2 := tlsServer(t, cfg2)
 	require.Error(t, getWith(t, srv2.URL, pin))
 	require.NoError(t, getWith(t, srv2.URL, pin, wsman.WithLegacyTLS()))
+	require.NoError(t, getWith(t, srv2.URL, pin, wsman.WithRSAKeyExchange()), "RSA key exchange alone suffices for AMT 11–12 on TLS 1.2")
+	require.ErrorIs(t, getWith(t, srv.URL, pin, wsman.WithRSAKeyExchange()), wsman.ErrConnect, "WithRSAKeyExchange keeps TLS 1.2 as the minimum")
 
 	// max version bound
 	modern := tlsServer(t, &tls.Config{Certificates: cfg.Certificates, MinVersion: tls.VersionTLS13})
 	require.Error(t, getWith(t, modern.URL, pin, wsman.WithTLSVersions(0, tls.VersionTLS12)))
 	require.NoError(t, getWith(t, modern.URL, pin))
 }
+
+// The policy runs after the handshake with the dial's context (the call's
+// values, a deadline of its own) and a refused server sees no request byte.
+func TestTLSPolicyBeforeAnyRequestByte(t *testing.T) {
+	root := ca(t, "Root", nil)
+	dev := leaf(t, root, []string{"device.example.com"}, nil, nil)
+	var requests atomic.Int32
+	srv := httptest.NewUnstartedServer(wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
+		requests.Add(1)
+		return gsAnswer(r)
+	}))
+	srv.TLS = serverCfg(dev)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	type sessionKey struct{}
+	var seen atomic.Value
+	policy := wsman.VerifyFunc(func(ctx context.Context, cs tls.ConnectionState) error {
+		seen.Store(ctx.Value(sessionKey{}))
+		if _, ok := ctx.Deadline(); !ok {
+			return errors.New("no deadline")
+		}
+		if !cs.HandshakeComplete || len(cs.PeerCertificates) == 0 {
+			return errors.New("handshake not complete")
+		}
+		return errNotTheDevice
+	})
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithTLS(policy))
+	require.NoError(t, err)
+	ctx := context.WithValue(bg, sessionKey{}, "session-42")
+	_, err = c.Get(ctx, gsURI, nil)
+	var te *wsman.TransportError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, wsman.PhaseConnect, te.Phase)
+	assert.False(t, te.RequestSent())
+	var pe *wsman.TLSPolicyError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "custom", pe.Policy)
+	assert.ErrorIs(t, err, errNotTheDevice)
+	assert.Equal(t, "session-42", seen.Load(), "the policy sees the call's context values")
+	assert.Zero(t, requests.Load(), "no request reached the refused server")
+
+	// A server that cannot be reached at all is not a policy refusal.
+	dead := httptest.NewUnstartedServer(nil)
+	addr := dead.Listener.Addr().String()
+	dead.Listener.Close()
+	c2, err := wsman.New("https://"+addr+"/wsman", wsman.WithTLS(wsman.PinSHA256([32]byte{1})))
+	require.NoError(t, err)
+	_, err = c2.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrConnect)
+	assert.False(t, errors.As(err, &pe), "connect failures carry no TLSPolicyError")
+}
+
+func TestSecureDialer(t *testing.T) {
+	var dials atomic.Int32
+	plain := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return wsmantest.GetResponse(r, gsInstance("h")) })
+	tunnel := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, plain.srv.Listener.Addr().String())
+	}
+	// http:// over an encrypted tunnel (CIRA): Basic is allowed, the tunnel is
+	// encrypted.
+	c, err := wsman.New("http://device.invalid:16992/wsman", wsman.WithSecureDialer("cira", tunnel), wsman.WithBasicAuth("admin", "x"))
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), dials.Load())
+
+	for name, opt := range map[string]wsman.Option{
+		"policy":  wsman.WithTLS(wsman.InsecureSkipVerify()),
+		"legacy":  wsman.WithLegacyTLS(),
+		"rsa":     wsman.WithRSAKeyExchange(),
+		"version": wsman.WithTLSVersions(tls.VersionTLS12, 0),
+		"client":  wsman.WithClientCertificate(tls.Certificate{Certificate: [][]byte{{1}}, PrivateKey: struct{}{}}),
+		"dialer":  wsman.WithDialer(tunnel),
+	} {
+		_, err := wsman.New("https://device:16993/wsman", wsman.WithSecureDialer("tls-psk", tunnel), opt)
+		assert.ErrorIs(t, err, wsman.ErrTLSWithSecureDialer, name)
+	}
+	_, err = wsman.New("https://device:16993/wsman", wsman.WithSecureDialer("tls-psk", tunnel))
+	require.NoError(t, err, "no TLS policy needed for secured connections")
+	_, err = wsman.New("https://device:16993/wsman", wsman.WithSecureDialer("", tunnel))
+	require.Error(t, err)
+
+	// A failing secure dialer is a connect failure naming the dialer.
+	failing, err := wsman.New("https://device:16993/wsman", wsman.WithSecureDialer("tls-psk",
+		func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("unknown PSK identity")
+		}))
+	require.NoError(t, err)
+	_, err = failing.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrConnect)
+	assert.Contains(t, err.Error(), "tls-psk")
+}
+
+// WithClock is the default time of chain policies and of the handshake;
+// WithRand feeds the handshake's randomness.
+func TestTLSClockAndRand(t *testing.T) {
+	root := ca(t, "Clock Root", nil)
+	dev := leaf(t, root, []string{"device.example.com"}, nil, nil)
+	srv := tlsServer(t, serverCfg(dev))
+	policy := wsman.WithTLS(wsman.VerifyChain(pool(root), "device.example.com"))
+	later := func() time.Time { return time.Now().Add(48 * time.Hour) }
+	err := getWith(t, srv.URL, policy, wsman.WithClock(later))
+	require.ErrorIs(t, err, wsman.ErrConnect)
+	var inv x509.CertificateInvalidError
+	require.ErrorAs(t, err, &inv, "expired by the client's clock")
+	assert.Equal(t, x509.Expired, inv.Reason)
+	require.NoError(t, getWith(t, srv.URL, policy, wsman.WithClock(time.Now)))
+	// A policy's own CurrentTime wins over the client's clock.
+	require.NoError(t, getWith(t, srv.URL, wsman.WithTLS(wsman.VerifyChain(pool(root), "device.example.com", wsman.CurrentTime(time.Now))), wsman.WithClock(later)))
+
+	var n atomic.Int64
+	counting := readerFunc(func(p []byte) (int, error) {
+		n.Add(int64(len(p)))
+		return rand.Read(p)
+	})
+	require.NoError(t, getWith(t, srv.URL, policy, wsman.WithRand(counting)))
+	assert.Greater(t, n.Load(), int64(16+32), "more than the MessageID: the handshake drew from it")
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

@@ -1,4 +1,4 @@
-// Package crlext holds the CRL extension rule shared by certs and wsman: a CRL
+// Package crlext holds the CRL extension rule of certs' revocation checks: a CRL
 // whose critical extensions are not understood cannot be trusted to list every
 // revoked certificate, so revocation checks refuse it.
 package crlext
