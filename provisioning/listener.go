@@ -50,7 +50,8 @@ const (
 	// EventEvicted: the connection limit was reached and this (oldest unfinished)
 	// connection was closed to make room for a new one.
 	EventEvicted
-	// EventReadError: the connection failed (reset, …) before the sender closed it.
+	// EventReadError: the connection failed (reset, …) before the sender closed it,
+	// or the listener cut it when it stopped (Err then matches ErrListenerClosed).
 	EventReadError
 )
 
@@ -78,7 +79,16 @@ type ListenerEvent struct {
 // ListenerStats counts listener events since the listener started.
 type ListenerStats struct {
 	Accepted, Received, Malformed, Duplicate, Oversize, Timeout, Probes, RateLimited, Evicted, ReadErrors uint64
-	Active                                                                                                int64
+	// Active is the number of connections being read or handled now.
+	Active int64
+	// Sources is the number of sources (prefixes, see
+	// HelloListener.IPv6PrefixBits) the per-source limit remembers now; never
+	// more than HelloListener.MaxSources.
+	Sources int64
+	// SourcesForgotten counts sources the per-source limit forgot, least
+	// recently seen first, to make room for new ones. It grows only when more
+	// than MaxSources sources send within a short time.
+	SourcesForgotten uint64
 }
 
 // HelloListener accepts hello connections, reads each to EOF within a size cap and
@@ -87,16 +97,23 @@ type ListenerStats struct {
 // reported, never blocks others.
 //
 // Configure the fields before calling [HelloListener.Serve]; the zero value of each
-// optional field is documented. A HelloListener serves one listener at a time.
+// optional field is documented. A HelloListener serves one listener at a time;
+// it stops at once when Serve's context ends, or gracefully with
+// [HelloListener.Shutdown].
 type HelloListener struct {
 	// Handler receives each valid hello from a device not already in a session. It
 	// runs on the connection's goroutine, after the connection is closed; start
 	// long work asynchronously. Required.
 	Handler func(ctx context.Context, h ReceivedHello)
 
-	// InSession reports whether a device already has a session; its hellos are
-	// then dropped (EventHelloDuplicate). Nil: none are.
-	InSession func(amt.UUID) bool
+	// InSession reports whether a valid hello for uuid that arrived from source
+	// is for a device already in a session; the hello is then dropped
+	// (EventHelloDuplicate) and Handler is not called. The source lets the engine
+	// be selective: while the first session has not yet proved its device's
+	// identity, a hello from another source may be the real device, and a slow
+	// impostor must not starve it. It runs on the connection's goroutine and must
+	// not block. Nil: no hello is dropped as a duplicate.
+	InSession func(uuid amt.UUID, source netip.AddrPort) bool
 
 	// OnEvent is called for every connection outcome. Nil: events are only counted
 	// (and logged at debug level when Logger is set). It must not block.
@@ -111,12 +128,34 @@ type HelloListener struct {
 	// unfinished connection is closed to make room (a slow sender cannot starve
 	// devices). Zero: 1024.
 	MaxConns int
-	// PerSourceBurst and PerSourceRate limit connections per source IP with a
+	// PerSourceBurst and PerSourceRate limit connections per source with a
 	// token bucket: up to PerSourceBurst at once, refilled at PerSourceRate per
-	// second. Zero burst: 20; zero rate: 2 per second. A negative burst disables the
+	// second; a connection over the limit is closed unread (EventRateLimited).
+	// Zero burst: 20; zero rate: 2 per second. A negative burst disables the
 	// limit (for relays that carry many devices from one address).
 	PerSourceBurst int
 	PerSourceRate  float64
+	// IPv4PrefixBits and IPv6PrefixBits say what one source is: addresses that
+	// share their first IPv4PrefixBits (IPv6PrefixBits) bits share one token
+	// bucket. Zero: 32, each IPv4 address on its own, and 64, each IPv6 /64 as
+	// one source — the smallest prefix a network is given, so that one host
+	// cannot escape its limit by cycling through the 2^64 interface identifiers
+	// of its subnet. Use 48 or 56 where sites get a /48 or /56 and the devices
+	// sit behind few of them. Serve refuses values above 32 (128) or below zero.
+	IPv4PrefixBits int
+	IPv6PrefixBits int
+	// MaxSources caps the sources the per-source limit remembers: memory for
+	// its bookkeeping is bounded (about 105 bytes a source, 7 MB at the
+	// default, allocated as sources arrive) and each accepted connection costs
+	// O(1) time, however many sources send. When the table is full, a new source takes the place of the
+	// least recently seen one, which is forgotten: if it comes back, it starts
+	// again with a full bucket. A flooding source stays the most recently seen
+	// and is never forgotten while it floods; only a sender with more than
+	// MaxSources prefixes (a /48 holds 65,536 /64s) that cycles through them all
+	// can get a full burst per prefix per cycle — then the connection cap
+	// (MaxConns, oldest evicted first) still keeps the listener serving. A
+	// source is never refused because of another source's traffic. Zero: 65,536.
+	MaxSources int
 	// Banner is the body answered to an HTTP GET probe. Empty: a one-line banner.
 	Banner string
 	// Now is the clock. Nil: time.Now.
@@ -127,11 +166,15 @@ type HelloListener struct {
 	mu sync.Mutex
 	// conns lists the open connections in accept order (oldest first), so
 	// that eviction under a flood takes the oldest in O(1).
-	conns   connList
-	buckets map[netip.Addr]*bucket
-	stats   struct {
+	conns connList
+	// run is the Serve in progress (nil when none); closed is set for good by
+	// Shutdown. Both under mu.
+	run    *serveRun
+	closed bool
+	stats  struct {
 		accepted, received, malformed, duplicate, oversize, timeout, probes, ratelimited, evicted, readErrors atomic.Uint64
-		active                                                                                                atomic.Int64
+		active, sources                                                                                       atomic.Int64
+		sourcesForgotten                                                                                      atomic.Uint64
 	}
 	serving atomic.Bool
 	scratch sync.Pool // *helloScratch: read buffers and decoders reused across connections
@@ -193,13 +236,21 @@ func (cl *connList) remove(tc *trackedConn) {
 	cl.n--
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
 // ErrListenerBusy is returned by Serve when the HelloListener is already serving.
 var ErrListenerBusy = errors.New("provisioning: hello listener is already serving")
+
+// ErrListenerClosed is returned by Serve and ListenAndServe after
+// [HelloListener.Shutdown], like http.ErrServerClosed. A connection the
+// listener cut when it stopped is reported as EventReadError with an Err that
+// matches it.
+var ErrListenerClosed = errors.New("provisioning: hello listener closed")
+
+// serveRun is one Serve call, as Shutdown sees it.
+type serveRun struct {
+	closeLn func()             // closes the listener, once
+	force   context.CancelFunc // cancels the handlers' context: everything left is cut
+	done    chan struct{}      // closed when Serve returns
+}
 
 func (l *HelloListener) now() time.Time {
 	if l.Now != nil {
@@ -230,10 +281,16 @@ func (l *HelloListener) maxConns() int {
 }
 
 // ListenAndServe listens on addr (DefaultHelloAddr when empty) and serves until ctx
-// is done.
+// is done or [HelloListener.Shutdown] is called; see [HelloListener.Serve].
 func (l *HelloListener) ListenAndServe(ctx context.Context, addr string) error {
 	if addr == "" {
 		addr = DefaultHelloAddr
+	}
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrListenerClosed
 	}
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -243,35 +300,65 @@ func (l *HelloListener) ListenAndServe(ctx context.Context, addr string) error {
 	return l.Serve(ctx, ln)
 }
 
-// Serve accepts connections on ln until ctx is done, then closes ln and every open
-// connection and waits for their goroutines. It returns nil when stopped by ctx,
-// or the error that stopped accepting.
+// Serve accepts connections on ln until ctx is done or [HelloListener.Shutdown]
+// is called, and returns when every connection it accepted is finished (its
+// Handler call returned too).
+//
+// When ctx is done, Serve closes ln and every open connection at once, cancels
+// the context passed to running Handler calls, waits for their goroutines and
+// returns nil. After Shutdown it returns [ErrListenerClosed] (at once if
+// Shutdown came first: a HelloListener that was shut down does not serve
+// again). Otherwise it returns the error that stopped accepting.
 func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 	if l.Handler == nil {
 		ln.Close()
 		return errors.New("provisioning: HelloListener.Handler is nil")
+	}
+	lim, err := l.newSourceLimiter()
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	if !l.serving.CompareAndSwap(false, true) {
 		ln.Close()
 		return ErrListenerBusy
 	}
 	defer l.serving.Store(false)
-	l.mu.Lock()
-	l.conns = connList{}
-	l.buckets = make(map[netip.Addr]*bucket)
-	l.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// connCtx is what handlers get; it ends with ctx, or when Shutdown's
+	// context ends (force), or when Serve returns.
+	connCtx, force := context.WithCancel(ctx)
+	defer force()
+	run := &serveRun{closeLn: sync.OnceFunc(func() { ln.Close() }), force: force, done: make(chan struct{})}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		run.closeLn()
+		return ErrListenerClosed
+	}
+	l.conns = connList{}
+	l.run = run
+	l.mu.Unlock()
+	l.stats.sources.Store(0)
+	defer func() {
+		l.mu.Lock()
+		l.run = nil
+		l.mu.Unlock()
+		close(run.done)
+	}()
+
 	var wg sync.WaitGroup
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	stop := context.AfterFunc(connCtx, run.closeLn)
 	defer stop()
 
-	var err error
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
-			if ctx.Err() != nil {
+			if l.shutDown() {
+				err = ErrListenerClosed
+				break
+			}
+			if connCtx.Err() != nil {
 				break
 			}
 			var ne net.Error
@@ -284,7 +371,7 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		l.stats.accepted.Add(1)
 		src := addrPort(c.RemoteAddr())
-		if !l.allow(src.Addr()) {
+		if lim != nil && !lim.allow(src.Addr(), l.now()) {
 			c.Close()
 			l.emit(ListenerEvent{Kind: EventRateLimited, Source: src, Time: l.now()})
 			continue
@@ -295,17 +382,73 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			defer l.untrack(tc)
-			l.handle(ctx, tc, src)
+			l.handle(connCtx, tc, src)
 		}()
 	}
-	cancel()
+	run.closeLn()
+	if err != ErrListenerClosed {
+		// Stopped by ctx or by an accept error: cut everything now.
+		force()
+	}
+	// No connection is tracked after the accept loop, so once connCtx ends,
+	// one pass closes every connection left.
+	drained := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-connCtx.Done():
+		l.closeConns()
+		<-drained
+	}
+	return err
+}
+
+// Shutdown stops the listener gracefully, like http.Server.Shutdown: it closes
+// the listening socket at once, then waits for the connections being read to
+// finish (each still bounded by ReadTimeout) and for their Handler calls to
+// return. If ctx ends first, Shutdown closes the connections that remain,
+// cancels the context of running Handler calls and returns ctx's error without
+// waiting further; Serve returns once those calls have returned. Otherwise it
+// returns nil once Serve has finished.
+//
+// Serve returns [ErrListenerClosed] after Shutdown, and the HelloListener does
+// not serve again. Shutdown before Serve, or after Serve returned, marks it
+// closed and returns nil. Cancelling Serve's own context still stops at once.
+func (l *HelloListener) Shutdown(ctx context.Context) error {
 	l.mu.Lock()
+	l.closed = true
+	run := l.run
+	l.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	run.closeLn()
+	select {
+	case <-run.done:
+		return nil
+	case <-ctx.Done():
+		run.force()
+		l.closeConns()
+		return ctx.Err()
+	}
+}
+
+func (l *HelloListener) shutDown() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// closeConns closes every tracked connection; their goroutines then finish.
+func (l *HelloListener) closeConns() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for tc := l.conns.head; tc != nil; tc = tc.next {
 		tc.Close()
 	}
-	l.mu.Unlock()
-	wg.Wait()
-	return err
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -315,51 +458,6 @@ func addrPort(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
-}
-
-// allow applies the per-source token bucket.
-func (l *HelloListener) allow(ip netip.Addr) bool {
-	burst := l.PerSourceBurst
-	if burst < 0 {
-		return true
-	}
-	if burst == 0 {
-		burst = 20
-	}
-	rate := l.PerSourceRate
-	if rate <= 0 {
-		rate = 2
-	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[ip]
-	if b == nil {
-		if len(l.buckets) >= 65536 {
-			l.pruneBuckets(now, float64(burst), rate)
-		}
-		b = &bucket{tokens: float64(burst), last: now}
-		l.buckets[ip] = b
-	}
-	b.tokens += now.Sub(b.last).Seconds() * rate
-	if b.tokens > float64(burst) {
-		b.tokens = float64(burst)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-// pruneBuckets drops buckets that have refilled completely. Called with l.mu held.
-func (l *HelloListener) pruneBuckets(now time.Time, burst, rate float64) {
-	for ip, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*rate >= burst {
-			delete(l.buckets, ip)
-		}
-	}
 }
 
 // track registers a connection, evicting the oldest one when at the limit.
@@ -443,7 +541,9 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 	if rerr != nil {
 		kind := EventReadError
 		var ne net.Error
-		if errors.As(rerr, &ne) && ne.Timeout() {
+		if ctx.Err() != nil {
+			rerr = &stoppedError{rerr} // cut by the listener stopping
+		} else if errors.As(rerr, &ne) && ne.Timeout() {
 			kind = EventHelloTimeout
 		}
 		l.emit(ListenerEvent{Kind: kind, Source: src, Time: received, Bytes: len(buf), Err: rerr})
@@ -455,7 +555,7 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		l.emit(ListenerEvent{Kind: EventHelloMalformed, Source: src, Time: received, Bytes: len(buf), Err: err})
 		return
 	}
-	if l.InSession != nil && l.InSession(h.UUID) {
+	if l.InSession != nil && l.InSession(h.UUID, src) {
 		l.emit(ListenerEvent{Kind: EventHelloDuplicate, Source: src, Time: received, UUID: h.UUID, Bytes: len(buf)})
 		return
 	}
@@ -470,6 +570,16 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 	release()
 	l.Handler(ctx, rh)
 }
+
+// stoppedError is a read error on a connection the listener cut when it
+// stopped: it matches ErrListenerClosed and unwraps to the read error.
+type stoppedError struct{ err error }
+
+func (e *stoppedError) Error() string {
+	return "provisioning: hello listener stopped: " + e.err.Error()
+}
+
+func (e *stoppedError) Unwrap() []error { return []error{ErrListenerClosed, e.err} }
 
 func (l *HelloListener) answerProbe(c net.Conn) {
 	body := l.Banner
@@ -524,5 +634,6 @@ func (l *HelloListener) Stats() ListenerStats {
 		Duplicate: l.stats.duplicate.Load(), Oversize: l.stats.oversize.Load(), Timeout: l.stats.timeout.Load(),
 		Probes: l.stats.probes.Load(), RateLimited: l.stats.ratelimited.Load(), Evicted: l.stats.evicted.Load(),
 		ReadErrors: l.stats.readErrors.Load(), Active: l.stats.active.Load(),
+		Sources: l.stats.sources.Load(), SourcesForgotten: l.stats.sourcesForgotten.Load(),
 	}
 }

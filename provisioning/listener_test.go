@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
@@ -222,9 +223,15 @@ func TestListenerHTTPProbe(t *testing.T) {
 
 func TestListenerDuplicateAndRateLimit(t *testing.T) {
 	inSession := map[amt.UUID]bool{}
+	var sources []netip.AddrPort // what InSession was asked about
 	var mu sync.Mutex
 	h := startListener(t, func(l *provisioning.HelloListener) {
-		l.InSession = func(u amt.UUID) bool { mu.Lock(); defer mu.Unlock(); return inSession[u] }
+		l.InSession = func(u amt.UUID, src netip.AddrPort) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			sources = append(sources, src)
+			return inSession[u]
+		}
 		l.PerSourceBurst = 3
 		l.PerSourceRate = 0.001
 	})
@@ -249,6 +256,14 @@ func TestListenerDuplicateAndRateLimit(t *testing.T) {
 	h.mu.Lock()
 	assert.Empty(t, h.hellos)
 	h.mu.Unlock()
+	// InSession is told where each hello came from.
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, sources, 3)
+	for _, src := range sources {
+		assert.True(t, src.Addr().IsLoopback(), "source %v", src)
+		assert.NotZero(t, src.Port())
+	}
 }
 
 func TestListenerEvictsOldestUnderFlood(t *testing.T) {
