@@ -7,6 +7,14 @@
 //
 // and are read with [Load] into the test's own case type. Hex-encoded byte fields
 // decode through [Hex]. Files under ../shared/vectors (real captures that must not be
-// copied into this repository) are reached through [SharedFile] and [SharedDir],
-// which skip the test when ../shared is absent and fail it in CI.
+// copied into this repository) are reached through [SharedFile], [SharedFiles] and
+// [SharedDir], which skip the test when ../shared is absent and fail it when CI=true
+// or AMTKIT_REQUIRE_SHARED=1. They must be called from the test's own goroutine,
+// before any fake server starts: a skip inside an HTTP handler kills the handler,
+// not the test, and the test fails on the client's EOF.
+//
+// Where a test needs only a typical response, not a real device's, it uses
+// amtkit's own response vectors ([ResponseEnvelopes], data/amt_responses.json),
+// written from DMTF DSP0226/DSP0227 and the Intel AMT SDK class reference, so that
+// it runs on a plain clone.
 package testvectors
