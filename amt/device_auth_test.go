@@ -15,73 +15,99 @@ import (
 )
 
 func TestAuthorizationRecorded(t *testing.T) {
-	ctx := context.Background()
-	recorded := map[string]string{
-		"SetAdminAclEntryEx":        "amt/authorization/setadminaclentryex.xml",
-		"GetAdminAclEntry":          "amt/authorization/getadminaclentry.xml",
-		"GetAdminAclEntryStatus":    "amt/authorization/getadminaclentrystatus.xml",
-		"GetAdminNetAclEntryStatus": "amt/authorization/getadminnetaclentrystatus.xml",
-		"EnumerateUserAclEntries":   "amt/authorization/enumerateuseraclentries.xml",
-		"GetUserAclEntryEx":         "amt/authorization/getuseraclentryex.xml",
-		"RemoveUserAclEntry":        "amt/authorization/removeuseraclentry.xml",
-		"SetAclEnabledState":        "amt/authorization/setaclenabledstate.xml",
-		"GetAclEnabledState":        "amt/authorization/getaclenabledstate.xml",
+	tests := []struct {
+		src                      vectorSource
+		adminDefault, netDefault bool
+		handles                  []uint32
+		entry                    UserACLEntry // GetUserAclEntryEx answers this for every handle
+		enabled                  bool
+	}{
+		{ownSource, false, true, []uint32{4, 7, 9},
+			UserACLEntry{Username: "operator", Access: AccessAny, Realms: []Realm{RealmRedirection, RealmRemoteControl}}, false},
+		{recordedSource, false, false, []uint32{1, 2},
+			UserACLEntry{Username: "$$uns", Access: AccessLocal, Realms: []Realm{RealmLocalUN}}, true},
 	}
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		m, _ := r.Method()
-		return replyRecorded(t, r, recorded[m])
-	})
-	last := func(method string) []param {
-		rs := f.requests()
-		return requireMethodInput(t, rs[len(rs)-1], URIAuthorizationService, method)
+	methods := map[string]string{
+		"SetAdminAclEntryEx":        "amt/authorization/setadminaclentryex",
+		"GetAdminAclEntry":          "amt/authorization/getadminaclentry",
+		"GetAdminAclEntryStatus":    "amt/authorization/getadminaclentrystatus",
+		"GetAdminNetAclEntryStatus": "amt/authorization/getadminnetaclentrystatus",
+		"EnumerateUserAclEntries":   "amt/authorization/enumerateuseraclentries",
+		"GetUserAclEntryEx":         "amt/authorization/getuseraclentryex",
+		"RemoveUserAclEntry":        "amt/authorization/removeuseraclentry",
+		"SetAclEnabledState":        "amt/authorization/setaclenabledstate",
+		"GetAclEnabledState":        "amt/authorization/getaclenabledstate",
 	}
-
-	for _, v := range strongDigestVectors(t, false) {
-		require.NoError(t, d.SetAdminACLEntryEx(ctx, v.User, NewSecret(v.Password), v.Realm))
-		ps := last("SetAdminAclEntryEx")
-		assert.Equal(t, []string{"Username", "DigestPassword"}, names(ps))
-		assert.Equal(t, []string{v.User}, values(ps)["Username"])
-		assert.Equal(t, []string{v.Base64}, values(ps)["DigestPassword"], "base64 of the raw MD5, not hex")
+	var files []string
+	for _, f := range methods {
+		files = append(files, f)
 	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := tc.src.load(t, files...)
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+				m, _ := r.Method()
+				return rs.reply(t, r, methods[m])
+			})
+			last := func(method string) []param {
+				rs := f.requests()
+				return requireMethodInput(t, rs[len(rs)-1], URIAuthorizationService, method)
+			}
 
-	user, err := d.AdminACLEntry(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "admin", user)
-	assert.Empty(t, last("GetAdminAclEntry"))
+			for _, v := range strongDigestVectors(t, false) {
+				require.NoError(t, d.SetAdminACLEntryEx(ctx, v.User, NewSecret(v.Password), v.Realm))
+				ps := last("SetAdminAclEntryEx")
+				assert.Equal(t, []string{"Username", "DigestPassword"}, names(ps))
+				assert.Equal(t, []string{v.User}, values(ps)["Username"])
+				assert.Equal(t, []string{v.Base64}, values(ps)["DigestPassword"], "base64 of the raw MD5, not hex")
+			}
 
-	isDefault, err := d.AdminACLEntryStatus(ctx)
-	require.NoError(t, err)
-	assert.False(t, isDefault)
-	isDefault, err = d.AdminNetACLEntryStatus(ctx)
-	require.NoError(t, err)
-	assert.False(t, isDefault)
+			user, err := d.AdminACLEntry(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, "admin", user)
+			assert.Empty(t, last("GetAdminAclEntry"))
 
-	hs, err := d.UserACLEntryHandles(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, []uint32{1, 2}, hs)
-	assert.Equal(t, map[string][]string{"StartIndex": {"1"}}, values(last("EnumerateUserAclEntries")))
+			isDefault, err := d.AdminACLEntryStatus(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.adminDefault, isDefault)
+			isDefault, err = d.AdminNetACLEntryStatus(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.netDefault, isDefault)
 
-	e, err := d.UserACLEntryEx(ctx, 1)
-	require.NoError(t, err)
-	assert.Equal(t, &UserACLEntry{Handle: 1, Username: "$$uns", Access: AccessLocal, Realms: []Realm{RealmLocalUN}}, e)
-	assert.Equal(t, map[string][]string{"Handle": {"1"}}, values(last("GetUserAclEntryEx")))
+			hs, err := d.UserACLEntryHandles(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.handles, hs)
+			assert.Equal(t, map[string][]string{"StartIndex": {"1"}}, values(last("EnumerateUserAclEntries")))
 
-	all, err := d.UserACLEntries(ctx)
-	require.NoError(t, err)
-	assert.Len(t, all, 2)
+			e, err := d.UserACLEntryEx(ctx, 1)
+			require.NoError(t, err)
+			want := tc.entry
+			want.Handle = 1
+			assert.Equal(t, &want, e)
+			assert.Equal(t, map[string][]string{"Handle": {"1"}}, values(last("GetUserAclEntryEx")))
 
-	require.NoError(t, d.RemoveUserACLEntry(ctx, 2))
-	assert.Equal(t, map[string][]string{"Handle": {"2"}}, values(last("RemoveUserAclEntry")))
+			all, err := d.UserACLEntries(ctx)
+			require.NoError(t, err)
+			require.Len(t, all, len(tc.handles))
+			for i, h := range tc.handles {
+				assert.Equal(t, h, all[i].Handle)
+			}
 
-	require.NoError(t, d.SetACLEnabledState(ctx, 1, false))
-	ps := last("SetAclEnabledState")
-	assert.Equal(t, []string{"Handle", "Enabled"}, names(ps))
-	assert.Equal(t, map[string][]string{"Handle": {"1"}, "Enabled": {"false"}}, values(ps))
+			require.NoError(t, d.RemoveUserACLEntry(ctx, 2))
+			assert.Equal(t, map[string][]string{"Handle": {"2"}}, values(last("RemoveUserAclEntry")))
 
-	enabled, err := d.ACLEnabledState(ctx, 1)
-	require.NoError(t, err)
-	assert.True(t, enabled)
-	assert.Equal(t, map[string][]string{"Handle": {"1"}}, values(last("GetAclEnabledState")))
+			require.NoError(t, d.SetACLEnabledState(ctx, 1, false))
+			ps := last("SetAclEnabledState")
+			assert.Equal(t, []string{"Handle", "Enabled"}, names(ps))
+			assert.Equal(t, map[string][]string{"Handle": {"1"}, "Enabled": {"false"}}, values(ps))
+
+			enabled, err := d.ACLEnabledState(ctx, 1)
+			require.NoError(t, err)
+			assert.Equal(t, tc.enabled, enabled)
+			assert.Equal(t, map[string][]string{"Handle": {"1"}}, values(last("GetAclEnabledState")))
+		})
+	}
 }
 
 func TestUserACLEntryRequests(t *testing.T) {
@@ -221,19 +247,36 @@ func TestBoolAndHandleOutputs(t *testing.T) {
 }
 
 func TestTimeSynchronization(t *testing.T) {
+	tests := []struct {
+		src vectorSource
+		ta0 time.Time
+	}{
+		// 1767225600 is 2026-01-01T00:00:00Z.
+		{ownSource, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		// Ta0 1704586865 is 2024-01-07T00:21:05Z (Python datetime.utcfromtimestamp).
+		{recordedSource, time.Date(2024, 1, 7, 0, 21, 5, 0, time.UTC)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			rs := tc.src.load(t, "amt/timesynchronization/getlowaccuracytimesynch", "amt/timesynchronization/sethighaccuracytimesynch")
+			testTimeSynchronization(t, rs, tc.ta0)
+		})
+	}
+}
+
+func testTimeSynchronization(t *testing.T, rs responses, wantTa0 time.Time) {
 	ctx := context.Background()
 	recorded := map[string]string{
-		"GetLowAccuracyTimeSynch":  "amt/timesynchronization/getlowaccuracytimesynch.xml",
-		"SetHighAccuracyTimeSynch": "amt/timesynchronization/sethighaccuracytimesynch.xml",
+		"GetLowAccuracyTimeSynch":  "amt/timesynchronization/getlowaccuracytimesynch",
+		"SetHighAccuracyTimeSynch": "amt/timesynchronization/sethighaccuracytimesynch",
 	}
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
 		m, _ := r.Method()
-		return replyRecorded(t, r, recorded[m])
+		return rs.reply(t, r, recorded[m])
 	})
 	ta0, err := d.LowAccuracyTimeSynch(ctx)
 	require.NoError(t, err)
-	// Ta0 1704586865 is 2024-01-07T00:21:05Z (Python datetime.utcfromtimestamp).
-	assert.Equal(t, time.Date(2024, 1, 7, 0, 21, 5, 0, time.UTC), ta0)
+	assert.Equal(t, wantTa0, ta0)
 	assert.Empty(t, requireMethodInput(t, f.only(t), URITimeSynchronizationService, "GetLowAccuracyTimeSynch"))
 
 	now := time.Date(2024, 1, 7, 0, 25, 0, 500e6, time.UTC)
@@ -242,12 +285,12 @@ func TestTimeSynchronization(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ta0, before)
 	assert.Equal(t, 1, calls, "Tm1 and Tm2 are one reading")
-	rs := f.requests()
-	require.Len(t, rs, 3)
-	requireMethodInput(t, rs[1], URITimeSynchronizationService, "GetLowAccuracyTimeSynch")
-	ps := requireMethodInput(t, rs[2], URITimeSynchronizationService, "SetHighAccuracyTimeSynch")
+	rs2 := f.requests()
+	require.Len(t, rs2, 3)
+	requireMethodInput(t, rs2[1], URITimeSynchronizationService, "GetLowAccuracyTimeSynch")
+	ps := requireMethodInput(t, rs2[2], URITimeSynchronizationService, "SetHighAccuracyTimeSynch")
 	assert.Equal(t, []string{"Ta0", "Tm1", "Tm2"}, names(ps))
-	assert.Equal(t, map[string][]string{"Ta0": {"1704586865"}, "Tm1": {"1704587100"}, "Tm2": {"1704587100"}}, values(ps))
+	assert.Equal(t, map[string][]string{"Ta0": {strconv.FormatInt(wantTa0.Unix(), 10)}, "Tm1": {"1704587100"}, "Tm2": {"1704587100"}}, values(ps))
 
 	// A device clock lost before 2004 is still sent back as read; client
 	// times must be after 2004-01-01.

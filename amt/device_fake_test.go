@@ -3,8 +3,6 @@ package amt
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -72,41 +70,92 @@ func (f *fakeAMT) only(t testing.TB) *wsmantest.Request {
 	return rs[0]
 }
 
-// ---- recorded responses (../shared/vectors/wsman-responses) ---------------
+// ---- response vectors ---------------------------------------------------------
 
-// recordedBytes reads a recorded response envelope; the test is skipped when
-// ../shared is absent (and fails in CI).
-func recordedBytes(t testing.TB, rel string) []byte {
+// responses are response envelopes by name ("amt/general/get"), read and parsed
+// in the test's own goroutine before any fake starts, so that a missing vector
+// skips the test cleanly instead of killing a handler goroutine (a client that
+// reads EOF fails the test). Handlers only look envelopes up.
+type responses map[string]*wsman.Envelope
+
+// ownResponses returns amtkit's own response vectors
+// (internal/testvectors/data/amt_responses.json, written from DSP0226/DSP0227
+// and the Intel AMT SDK class reference), which every checkout has. The named
+// ones must exist.
+func ownResponses(t testing.TB, names ...string) responses {
 	t.Helper()
-	dir := testvectors.SharedDir(t, "wsman-responses")
-	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-	require.NoError(t, err)
-	return b
+	raw := testvectors.ResponseEnvelopes(t, "amt_responses")
+	rs := make(responses, len(names))
+	for _, n := range names {
+		b, ok := raw[n]
+		require.True(t, ok, "no own response vector %q", n)
+		env, err := wsman.ParseEnvelope(b, 0)
+		require.NoError(t, err, n)
+		rs[n] = env
+	}
+	return rs
 }
 
-// recordedEnvelope parses a recorded response exactly as stored.
-func recordedEnvelope(t testing.TB, rel string) *wsman.Envelope {
+// recordedResponses reads the named recordings
+// (../shared/vectors/wsman-responses/<name>.xml, mostly real firmware) exactly
+// as stored. The test is skipped when they are absent (failed when CI=true or
+// AMTKIT_REQUIRE_SHARED=1).
+func recordedResponses(t testing.TB, names ...string) responses {
 	t.Helper()
-	env, err := wsman.ParseEnvelope(recordedBytes(t, rel), 0)
-	require.NoError(t, err, rel)
+	files := make([]string, len(names))
+	for i, n := range names {
+		files[i] = n + ".xml"
+	}
+	raw := testvectors.SharedFiles(t, "wsman-responses", files...)
+	rs := make(responses, len(names))
+	for i, n := range names {
+		env, err := wsman.ParseEnvelope(raw[files[i]], 0)
+		require.NoError(t, err, files[i])
+		rs[n] = env
+	}
+	return rs
+}
+
+// source is where a test's responses come from: amtkit's own vectors (every
+// checkout) or the shared recordings (skipped without ../shared).
+type vectorSource struct {
+	name string
+	load func(t testing.TB, names ...string) responses
+}
+
+var (
+	ownSource      = vectorSource{"own", ownResponses}
+	recordedSource = vectorSource{"recorded", recordedResponses}
+)
+
+// envelope returns the named response; test goroutine only.
+func (rs responses) envelope(t testing.TB, name string) *wsman.Envelope {
+	t.Helper()
+	env, ok := rs[name]
+	require.True(t, ok, "response %q was not loaded", name)
 	return env
 }
 
-// recordedContent returns the first element of a recorded body.
-func recordedContent(t testing.TB, rel string) *etree.Element {
+// content returns the first element of the named response's body.
+func (rs responses) content(t testing.TB, name string) *etree.Element {
 	t.Helper()
-	el := recordedEnvelope(t, rel).Content()
-	require.NotNil(t, el, rel)
+	el := rs.envelope(t, name).Content()
+	require.NotNil(t, el, name)
 	return el
 }
 
-// recordedItems returns the instances in a recorded PullResponse.
-func recordedItems(t testing.TB, rel string) []*etree.Element {
+// items returns the instances in the named PullResponse.
+func (rs responses) items(t testing.TB, name string) []*etree.Element {
 	t.Helper()
-	pr := wsman.Child(recordedEnvelope(t, rel).Body, wsman.NSEnumeration, "PullResponse")
-	require.NotNil(t, pr, rel)
+	return pulledItems(t, rs.envelope(t, name), name)
+}
+
+func pulledItems(t testing.TB, env *wsman.Envelope, name string) []*etree.Element {
+	t.Helper()
+	pr := wsman.Child(env.Body, wsman.NSEnumeration, "PullResponse")
+	require.NotNil(t, pr, name)
 	items, err := wsman.ReadItems(wsman.Child(pr, wsman.NSEnumeration, "Items"))
-	require.NoError(t, err)
+	require.NoError(t, err, name)
 	out := make([]*etree.Element, 0, len(items))
 	for _, it := range items {
 		out = append(out, it.Object)
@@ -114,14 +163,17 @@ func recordedItems(t testing.TB, rel string) []*etree.Element {
 	return out
 }
 
-// replyRecorded answers r with the body of a recorded response. The Action is
-// the one r expects (several recorded method responses are synthetic and echo
-// the request Action, e.g. go-wsman-messages wsmantesting/responses
-// setupandconfiguration/commitchanges.xml); the content is the
-// recording's.
-func replyRecorded(t testing.TB, r *wsmantest.Request, rel string) wsmantest.Reply {
-	t.Helper()
-	env := recordedEnvelope(t, rel)
+// reply answers r with the body of the named response; safe in a handler. The
+// Action is the one r expects (several recorded method responses are synthetic
+// and echo the request Action); the content is the vector's. A name that was
+// not loaded is reported with t.Errorf (safe from any goroutine) and answered
+// with a fault, never with t.Fatal or t.Skip.
+func (rs responses) reply(t testing.TB, r *wsmantest.Request, name string) wsmantest.Reply {
+	env, ok := rs[name]
+	if !ok {
+		t.Errorf("response %q was not loaded before the fake started", name)
+		return wsmantest.FaultReply(wsmantest.InternalError(uint32(StatusInternalError)))
+	}
 	var body []*etree.Element
 	for _, tok := range env.Body.Child {
 		if el, ok := tok.(*etree.Element); ok {
@@ -131,10 +183,22 @@ func replyRecorded(t testing.TB, r *wsmantest.Request, rel string) wsmantest.Rep
 	return wsmantest.Reply{Action: r.Action + "Response", ResourceURI: r.ResourceURI, Body: body}
 }
 
-// serveRecordedEnum answers an enumeration with the items of a recorded
-// PullResponse.
-func (f *fakeAMT) serveRecordedEnum(t testing.TB, r *wsmantest.Request, rel string) (wsmantest.Reply, bool) {
-	return f.enums.Serve(r, recordedItems(t, rel))
+// recordedEnvelope reads and parses one recording in the test goroutine.
+func recordedEnvelope(t testing.TB, rel string) *wsman.Envelope {
+	t.Helper()
+	return recordedResponses(t, rel).envelope(t, rel)
+}
+
+// recordedContent returns the first element of a recorded body.
+func recordedContent(t testing.TB, rel string) *etree.Element {
+	t.Helper()
+	return recordedResponses(t, rel).content(t, rel)
+}
+
+// recordedItems returns the instances in a recorded PullResponse.
+func recordedItems(t testing.TB, rel string) []*etree.Element {
+	t.Helper()
+	return recordedResponses(t, rel).items(t, rel)
 }
 
 // ---- hand-made responses ------------------------------------------------------

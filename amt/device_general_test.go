@@ -12,95 +12,135 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// recordedGeneralOrder is the property order of the recorded
-// amt/general/get.xml (alphabetical, as AMT writes instances).
-var recordedGeneralOrder = []string{
-	"AMTNetworkEnabled", "DDNSPeriodicUpdateInterval", "DDNSTTL", "DDNSUpdateByDHCPServerEnabled",
-	"DDNSUpdateEnabled", "DHCPSyncRequiresHostname", "DHCPv6ConfigurationTimeout", "DigestRealm",
-	"DomainName", "ElementName", "HostName", "HostOSFQDN", "IdleWakeTimeout", "InstanceID",
-	"NetworkInterfaceEnabled", "PingResponseEnabled", "PowerSource", "PreferredAddressFamily",
-	"PresenceNotificationInterval", "PrivacyLevel", "RmcpPingResponseEnabled", "SharedFQDN",
-	"ThunderboltDockEnabled", "WsmanOnlyMode",
+// generalOrder is the property order of amt/general/get (alphabetical, as
+// AMT writes instances) in each source: the recording comes from a newer
+// device (DHCPSyncRequiresHostname, ThunderboltDockEnabled) than the own
+// vector's AMT 12 property set.
+var generalOrder = map[string][]string{
+	"own": {
+		"AMTNetworkEnabled", "DDNSPeriodicUpdateInterval", "DDNSTTL", "DDNSUpdateByDHCPServerEnabled",
+		"DDNSUpdateEnabled", "DHCPv6ConfigurationTimeout", "DigestRealm",
+		"DomainName", "ElementName", "HostName", "HostOSFQDN", "IdleWakeTimeout", "InstanceID",
+		"NetworkInterfaceEnabled", "PingResponseEnabled", "PowerSource", "PreferredAddressFamily",
+		"PresenceNotificationInterval", "PrivacyLevel", "RmcpPingResponseEnabled", "SharedFQDN",
+		"WsmanOnlyMode",
+	},
+	"recorded": {
+		"AMTNetworkEnabled", "DDNSPeriodicUpdateInterval", "DDNSTTL", "DDNSUpdateByDHCPServerEnabled",
+		"DDNSUpdateEnabled", "DHCPSyncRequiresHostname", "DHCPv6ConfigurationTimeout", "DigestRealm",
+		"DomainName", "ElementName", "HostName", "HostOSFQDN", "IdleWakeTimeout", "InstanceID",
+		"NetworkInterfaceEnabled", "PingResponseEnabled", "PowerSource", "PreferredAddressFamily",
+		"PresenceNotificationInterval", "PrivacyLevel", "RmcpPingResponseEnabled", "SharedFQDN",
+		"ThunderboltDockEnabled", "WsmanOnlyMode",
+	},
 }
 
 func TestParseGeneralSettingsRecorded(t *testing.T) {
-	for _, rel := range []string{"amt/general/get.xml"} {
-		gs, err := parseGeneralSettings(recordedContent(t, rel))
-		require.NoError(t, err)
-		assert.Equal(t, "Intel(r) AMT: General Settings", gs.InstanceID)
-		assert.Equal(t, "Intel(r) AMT: General Settings", gs.ElementName)
-		assert.Equal(t, "Digest:F3EB554784E729164447A89F60B641C5", gs.DigestRealm)
-		assert.Equal(t, "Test Host Name", gs.HostName)
-		assert.Equal(t, "Test Domain Name", gs.DomainName)
-		assert.Equal(t, "Test Host OS FQDN", gs.HostOSFQDN)
-		assert.Equal(t, uint32(1), gs.AMTNetworkEnabled)
-		assert.True(t, gs.NetworkInterfaceEnabled)
-		assert.True(t, gs.SharedFQDN)
-		assert.True(t, gs.PingResponseEnabled)
-		assert.True(t, gs.RmcpPingResponseEnabled)
-		assert.True(t, gs.DDNSUpdateByDHCPServerEnabled)
-		assert.False(t, gs.DDNSUpdateEnabled)
-		assert.False(t, gs.WsmanOnlyMode)
-		assert.Equal(t, uint32(1), gs.DHCPSyncRequiresHostname)
-		assert.Equal(t, uint32(1440), gs.DDNSPeriodicUpdateInterval)
-		assert.Equal(t, uint32(900), gs.DDNSTTL)
-		assert.Equal(t, uint32(1), gs.IdleWakeTimeout)
-		assert.Equal(t, uint16(0), gs.DHCPv6ConfigurationTimeout)
+	type want struct {
+		realm, host, domain, hostOS string
+		syncRequiresHostname        uint32
+		idleWake                    uint32
 	}
-	// The Pull capture comes from another device (empty host name).
-	items := recordedItems(t, "amt/general/pull.xml")
-	require.Len(t, items, 1)
-	gs, err := parseGeneralSettings(items[0])
-	require.NoError(t, err)
-	assert.Equal(t, "Digest:6EE8C61BA74893E059F032EA919D699E", gs.DigestRealm)
-	assert.Equal(t, "", gs.HostName)
+	tests := []struct {
+		src vectorSource
+		want
+	}{
+		{ownSource, want{"Digest:6A1F0C9D2B7E4A30B58C1D2E3F405162", "amt-host1", "example.com", "host1.example.com", 0, 65535}},
+		{recordedSource, want{"Digest:F3EB554784E729164447A89F60B641C5", "Test Host Name", "Test Domain Name", "Test Host OS FQDN", 1, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			gs, err := parseGeneralSettings(tc.src.load(t, "amt/general/get").content(t, "amt/general/get"))
+			require.NoError(t, err)
+			assert.Equal(t, "Intel(r) AMT: General Settings", gs.InstanceID)
+			assert.Equal(t, "Intel(r) AMT: General Settings", gs.ElementName)
+			assert.Equal(t, tc.realm, gs.DigestRealm)
+			assert.Equal(t, tc.host, gs.HostName)
+			assert.Equal(t, tc.domain, gs.DomainName)
+			assert.Equal(t, tc.hostOS, gs.HostOSFQDN)
+			assert.Equal(t, uint32(1), gs.AMTNetworkEnabled)
+			assert.True(t, gs.NetworkInterfaceEnabled)
+			assert.True(t, gs.SharedFQDN)
+			assert.True(t, gs.PingResponseEnabled)
+			assert.True(t, gs.RmcpPingResponseEnabled)
+			assert.True(t, gs.DDNSUpdateByDHCPServerEnabled)
+			assert.False(t, gs.DDNSUpdateEnabled)
+			assert.False(t, gs.WsmanOnlyMode)
+			assert.Equal(t, tc.syncRequiresHostname, gs.DHCPSyncRequiresHostname)
+			assert.Equal(t, uint32(1440), gs.DDNSPeriodicUpdateInterval)
+			assert.Equal(t, uint32(900), gs.DDNSTTL)
+			assert.Equal(t, tc.idleWake, gs.IdleWakeTimeout)
+			assert.Equal(t, uint16(0), gs.DHCPv6ConfigurationTimeout)
+		})
+	}
+	t.Run("recorded pull", func(t *testing.T) {
+		// The Pull capture comes from another device (empty host name).
+		items := recordedItems(t, "amt/general/pull")
+		require.Len(t, items, 1)
+		gs, err := parseGeneralSettings(items[0])
+		require.NoError(t, err)
+		assert.Equal(t, "Digest:6EE8C61BA74893E059F032EA919D699E", gs.DigestRealm)
+		assert.Equal(t, "", gs.HostName)
+	})
 }
 
 func TestGeneralSettingsGetAndPut(t *testing.T) {
-	ctx := context.Background()
-	var putBody *etree.Element
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		switch r.Action {
-		case wsman.ActionGet:
-			return replyRecorded(t, r, "amt/general/get.xml")
-		case wsman.ActionPut:
-			putBody = wsman.Detach(r.Input)
-			return wsmantest.PutResponse(r, r.Input) // echo what was stored
-		}
-		return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
-	})
-	gs, err := d.GeneralSettings(ctx)
-	require.NoError(t, err)
-	get := f.only(t)
-	assert.Equal(t, wsman.ActionGet, get.Action)
-	assert.Equal(t, URIGeneralSettings, get.ResourceURI)
-	assert.Empty(t, get.Selectors)
+	tests := []struct {
+		src   vectorSource
+		realm string
+	}{
+		{ownSource, "Digest:6A1F0C9D2B7E4A30B58C1D2E3F405162"},
+		{recordedSource, "Digest:F3EB554784E729164447A89F60B641C5"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			rs := tc.src.load(t, "amt/general/get")
+			ctx := context.Background()
+			var putBody *etree.Element
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+				switch r.Action {
+				case wsman.ActionGet:
+					return rs.reply(t, r, "amt/general/get")
+				case wsman.ActionPut:
+					putBody = wsman.Detach(r.Input)
+					return wsmantest.PutResponse(r, r.Input) // echo what was stored
+				}
+				return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
+			})
+			gs, err := d.GeneralSettings(ctx)
+			require.NoError(t, err)
+			get := f.only(t)
+			assert.Equal(t, wsman.ActionGet, get.Action)
+			assert.Equal(t, URIGeneralSettings, get.ResourceURI)
+			assert.Empty(t, get.Selectors)
 
-	gs.HostName = "amt-host1"
-	gs.DomainName = "corp.example.com"
-	out, err := d.PutGeneralSettings(ctx, gs)
-	require.NoError(t, err)
-	assert.Equal(t, "amt-host1", out.HostName)
-	assert.Equal(t, "corp.example.com", out.DomainName)
+			gs.HostName = "amt-host2"
+			gs.DomainName = "corp.example.com"
+			out, err := d.PutGeneralSettings(ctx, gs)
+			require.NoError(t, err)
+			assert.Equal(t, "amt-host2", out.HostName)
+			assert.Equal(t, "corp.example.com", out.DomainName)
 
-	put := f.requests()[1]
-	assert.Equal(t, wsman.ActionPut, put.Action)
-	assert.Equal(t, URIGeneralSettings, put.ResourceURI)
-	assert.Empty(t, put.Selectors, "AMT_GeneralSettings is a singleton")
-	require.Equal(t, "AMT_GeneralSettings", putBody.Tag)
-	require.Equal(t, URIGeneralSettings, putBody.NamespaceURI())
-	ps := params(t, putBody)
-	// Every property the device sent is echoed, in its order, read-only ones
-	// included; only the two changed values differ.
-	assert.Equal(t, recordedGeneralOrder, names(ps))
-	v := values(ps)
-	assert.Equal(t, []string{"amt-host1"}, v["HostName"])
-	assert.Equal(t, []string{"corp.example.com"}, v["DomainName"])
-	assert.Equal(t, []string{"Digest:F3EB554784E729164447A89F60B641C5"}, v["DigestRealm"])
-	assert.Equal(t, []string{"1"}, v["AMTNetworkEnabled"])
-	assert.Equal(t, []string{"0"}, v["PrivacyLevel"])
-	for _, p := range ps {
-		assert.Equal(t, URIGeneralSettings, p.NS)
+			put := f.requests()[1]
+			assert.Equal(t, wsman.ActionPut, put.Action)
+			assert.Equal(t, URIGeneralSettings, put.ResourceURI)
+			assert.Empty(t, put.Selectors, "AMT_GeneralSettings is a singleton")
+			require.Equal(t, "AMT_GeneralSettings", putBody.Tag)
+			require.Equal(t, URIGeneralSettings, putBody.NamespaceURI())
+			ps := params(t, putBody)
+			// Every property the device sent is echoed, in its order, read-only ones
+			// included; only the two changed values differ.
+			assert.Equal(t, generalOrder[tc.src.name], names(ps))
+			v := values(ps)
+			assert.Equal(t, []string{"amt-host2"}, v["HostName"])
+			assert.Equal(t, []string{"corp.example.com"}, v["DomainName"])
+			assert.Equal(t, []string{tc.realm}, v["DigestRealm"])
+			assert.Equal(t, []string{"1"}, v["AMTNetworkEnabled"])
+			assert.Equal(t, []string{"0"}, v["PrivacyLevel"])
+			for _, p := range ps {
+				assert.Equal(t, URIGeneralSettings, p.NS)
+			}
+		})
 	}
 }
 
@@ -145,11 +185,12 @@ func TestGeneralSettingsPutEchoesUnknown(t *testing.T) {
 
 func TestGeneralSettingsPutRefusals(t *testing.T) {
 	ctx := context.Background()
+	rs := ownResponses(t, "amt/general/get")
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
 		if r.Action == wsman.ActionPut {
 			return wsmantest.FaultReply(wsmantest.InternalError(uint32(StatusNotPermitted)))
 		}
-		return replyRecorded(t, r, "amt/general/get.xml")
+		return rs.reply(t, r, "amt/general/get")
 	})
 	_, err := d.PutGeneralSettings(ctx, &GeneralSettings{HostName: "x"})
 	require.ErrorIs(t, err, ErrNotReadFromDevice)
@@ -191,37 +232,50 @@ func TestGeneralSettingsBadResponses(t *testing.T) {
 }
 
 func TestSoftwareIdentityRecorded(t *testing.T) {
-	ctx := context.Background()
-	d, f := newFake(t, nil)
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		rep, _ := f.serveRecordedEnum(t, r, "cim/software/identity/pull.xml")
-		return rep
-	})
-	si, err := d.SoftwareIdentity(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, Version{Major: 12, Minor: 0, Build: 67}, si.Version)
-	assert.Len(t, si.Components, 11)
-	assert.Equal(t, "16392", si.Components["Sku"])
-	assert.Equal(t, "8086", si.Components["VendorID"])
-	assert.Equal(t, "1579", si.Components["Build Number"])
-	assert.Equal(t, "False", si.Components["Legacy Mode"])
-	assert.Equal(t, "12.0.67", si.Components["AMT FW Core Version"])
-	rs := f.requests()
-	require.Len(t, rs, 2)
-	assert.Equal(t, wsman.ActionEnumerate, rs[0].Action)
-	assert.Equal(t, wsman.ActionPull, rs[1].Action)
-	for _, r := range rs {
-		assert.Equal(t, URISoftwareIdentity, r.ResourceURI)
+	tests := []struct {
+		src        vectorSource
+		version    string
+		components map[string]string // a selection
+		count      int
+	}{
+		{ownSource, "16.1.25", map[string]string{"Sku": "16392", "VendorID": "8086", "Build Number": "2124", "Recovery Version": "16.1.25"}, 8},
+		{recordedSource, "12.0.67", map[string]string{"Sku": "16392", "VendorID": "8086", "Build Number": "1579", "Legacy Mode": "False", "AMT FW Core Version": "12.0.67"}, 11},
 	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := tc.src.load(t, "cim/software/identity/pull", "cim/software/identity/get")
+			items := rs.items(t, "cim/software/identity/pull")
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				rep, _ := f.enums.Serve(r, items)
+				return rep
+			})
+			si, err := d.SoftwareIdentity(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, MustParseVersion(tc.version), si.Version)
+			assert.Len(t, si.Components, tc.count)
+			for k, v := range tc.components {
+				assert.Equal(t, v, si.Components[k], k)
+			}
+			rs2 := f.requests()
+			require.Len(t, rs2, 2)
+			assert.Equal(t, wsman.ActionEnumerate, rs2[0].Action)
+			assert.Equal(t, wsman.ActionPull, rs2[1].Action)
+			for _, r := range rs2 {
+				assert.Equal(t, URISoftwareIdentity, r.ResourceURI)
+			}
 
-	v, err := d.Version(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, "12.0.67", v.String())
+			v, err := d.Version(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, tc.version, v.String())
 
-	// The recorded get.xml (a generic fixture returning AMTApps) decodes as an instance.
-	el := recordedContent(t, "cim/software/identity/get.xml")
-	_, err = parseSoftwareIdentity([]*etree.Element{el})
-	require.ErrorIs(t, err, ErrNotFound, "AMTApps alone has no firmware version")
+			// get (a Get of AMTApps) decodes as an instance.
+			el := rs.content(t, "cim/software/identity/get")
+			_, err = parseSoftwareIdentity([]*etree.Element{el})
+			require.ErrorIs(t, err, ErrNotFound, "AMTApps alone has no firmware version")
+		})
+	}
 }
 
 func TestSoftwareIdentityFailures(t *testing.T) {

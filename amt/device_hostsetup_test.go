@@ -15,31 +15,44 @@ import (
 )
 
 func TestHostBasedSetupRecorded(t *testing.T) {
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return replyRecorded(t, r, "ips/hostbasedsetup/get.xml")
-	})
-	h, err := d.HostBasedSetup(context.Background())
-	require.NoError(t, err)
-	r := f.only(t)
-	assert.Equal(t, wsman.ActionGet, r.Action)
-	assert.Equal(t, URIHostBasedSetupService, r.ResourceURI)
-	assert.Empty(t, r.Selectors)
+	tests := []struct {
+		src   vectorSource
+		mode  ControlMode
+		nonce string // hex
+	}{
+		{ownSource, ControlModeNone, "000102030405060708090a0b0c0d0e0f10111213"},
+		// 4P3sY7swlhjkhJNxDkEBIUcmpHE= decoded with Python's base64 module.
+		{recordedSource, ControlModeACM, "e0fdec63bb309618e48493710e4101214726a471"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			rs := tc.src.load(t, "ips/hostbasedsetup/get", "ips/hostbasedsetup/pull")
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+				return rs.reply(t, r, "ips/hostbasedsetup/get")
+			})
+			h, err := d.HostBasedSetup(context.Background())
+			require.NoError(t, err)
+			r := f.only(t)
+			assert.Equal(t, wsman.ActionGet, r.Action)
+			assert.Equal(t, URIHostBasedSetupService, r.ResourceURI)
+			assert.Empty(t, r.Selectors)
 
-	assert.Equal(t, ControlModeACM, h.CurrentControlMode)
-	assert.Equal(t, []ControlMode{ControlModeACM, ControlModeCCM}, h.AllowedControlModes)
-	assert.Equal(t, CertChainNotStarted, h.CertChainStatus)
-	// 4P3sY7swlhjkhJNxDkEBIUcmpHE= decoded with Python's base64 module.
-	assert.Equal(t, "e0fdec63bb309618e48493710e4101214726a471", hex.EncodeToString(h.ConfigurationNonce))
+			assert.Equal(t, tc.mode, h.CurrentControlMode)
+			assert.Equal(t, []ControlMode{ControlModeACM, ControlModeCCM}, h.AllowedControlModes)
+			assert.Equal(t, CertChainNotStarted, h.CertChainStatus)
+			assert.Equal(t, tc.nonce, hex.EncodeToString(h.ConfigurationNonce))
 
-	nonce, err := d.ConfigurationNonce(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, h.ConfigurationNonce, nonce)
+			nonce, err := d.ConfigurationNonce(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, h.ConfigurationNonce, nonce)
 
-	items := recordedItems(t, "ips/hostbasedsetup/pull.xml")
-	require.Len(t, items, 1)
-	h2, err := parseHostBasedSetup(items[0])
-	require.NoError(t, err)
-	assert.Equal(t, h, h2)
+			items := rs.items(t, "ips/hostbasedsetup/pull")
+			require.Len(t, items, 1)
+			h2, err := parseHostBasedSetup(items[0])
+			require.NoError(t, err)
+			assert.Equal(t, h, h2)
+		})
+	}
 }
 
 func TestHostBasedSetupBadNonce(t *testing.T) {
@@ -90,9 +103,10 @@ func strongDigestVectors(t *testing.T, adminOnly bool) []digestVector {
 
 func TestAdminSetupRequest(t *testing.T) {
 	ctx := context.Background()
+	rs := ownResponses(t, "ips/hostbasedsetup/adminsetup")
 	for _, v := range strongDigestVectors(t, true) {
 		d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-			return replyRecorded(t, r, "ips/hostbasedsetup/adminsetup.xml")
+			return rs.reply(t, r, "ips/hostbasedsetup/adminsetup")
 		})
 		sigBytes := []byte("signature-bytes")
 		require.NoError(t, d.AdminSetup(ctx, NewSecret(v.Password), v.Realm, SetupSignature{McNonce: testNonce(), Signature: sigBytes}))
@@ -138,7 +152,8 @@ func TestSetupRequest(t *testing.T) {
 	v := strongDigestVectors(t, true)[0]
 	chain := testChain(t)
 
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return replyRecorded(t, r, "ips/hostbasedsetup/setup.xml") })
+	rs := ownResponses(t, "ips/hostbasedsetup/setup")
+	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return rs.reply(t, r, "ips/hostbasedsetup/setup") })
 	require.NoError(t, d.Setup(ctx, NewSecret(v.Password), v.Realm, nil))
 	ps := requireMethodInput(t, f.only(t), URIHostBasedSetupService, "Setup")
 	assert.Equal(t, []string{"NetAdminPassEncryptionType", "NetworkAdminPassword"}, names(ps), "optional parameters are omitted, not sent empty")
@@ -157,8 +172,9 @@ func TestSetupRequest(t *testing.T) {
 
 func TestUpgradeAndDisable(t *testing.T) {
 	ctx := context.Background()
+	rs := ownResponses(t, "ips/hostbasedsetup/upgradeclienttoadmin")
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return replyRecorded(t, r, "ips/hostbasedsetup/upgradeclienttoadmin.xml")
+		return rs.reply(t, r, "ips/hostbasedsetup/upgradeclienttoadmin")
 	})
 	require.NoError(t, d.UpgradeClientToAdmin(ctx, SetupSignature{McNonce: testNonce(), Signature: []byte{5}, Algorithm: SigningRSASHA256}))
 	ps := requireMethodInput(t, f.only(t), URIHostBasedSetupService, "UpgradeClientToAdmin")
@@ -176,8 +192,9 @@ func TestUpgradeAndDisable(t *testing.T) {
 func TestAddCertChain(t *testing.T) {
 	ctx := context.Background()
 	chain := testChain(t)
+	own := ownResponses(t, "ips/hostbasedsetup/addnextcertinchain")
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return replyRecorded(t, r, "ips/hostbasedsetup/addnextcertinchain.xml")
+		return own.reply(t, r, "ips/hostbasedsetup/addnextcertinchain")
 	})
 	require.NoError(t, d.AddCertChain(ctx, chain))
 	rs := f.requests()

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"strconv"
 	"testing"
 
 	"github.com/amtkit/amtkit/wsman"
@@ -18,66 +19,90 @@ import (
 )
 
 func TestPublicKeyManagementRecorded(t *testing.T) {
-	ctx := context.Background()
-	chain := testChain(t)
-	recorded := map[string]string{
-		"GenerateKeyPair":           "amt/publickey/management/generatekeypair.xml",
-		"AddKey":                    "amt/publickey/management/addkey.xml",
-		"AddCertificate":            "amt/publickey/management/addcertificate.xml",
-		"AddTrustedRootCertificate": "amt/publickey/management/addtrustedrootcertificate.xml",
-		"GeneratePKCS10RequestEx":   "amt/publickey/management/generatepkcs10requestex.xml",
+	tests := []struct {
+		src                            vectorSource
+		generated, added, cert, rootID string
+		csrCN                          string // "" = the response is refused
+	}{
+		{ownSource, "Intel(r) AMT Key: Handle: 2", "Intel(r) AMT Key: Handle: 3", "Intel(r) AMT Certificate: Handle: 4",
+			"Intel(r) AMT Certificate: Handle: 5", "amt-host1.example.com"},
+		// The recorded AddKey names AMT_PublicKeyCertificate as the key's
+		// ResourceURI (a defect of the recording); only the InstanceID is used.
+		// The recorded GeneratePKCS10RequestEx is synthetic ("test?"): refused.
+		{recordedSource, "Intel(r) AMT Key: Handle: 0", "Intel(r) AMT Key: Handle: 1", "Intel(r) AMT Certificate: Handle: 1",
+			"Intel(r) AMT Certificate: Handle: 2", ""},
 	}
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		m, _ := r.Method()
-		return replyRecorded(t, r, recorded[m])
-	})
-	last := func(method string) []param {
-		rs := f.requests()
-		return requireMethodInput(t, rs[len(rs)-1], URIPublicKeyManagementService, method)
+	methods := map[string]string{
+		"GenerateKeyPair":           "amt/publickey/management/generatekeypair",
+		"AddKey":                    "amt/publickey/management/addkey",
+		"AddCertificate":            "amt/publickey/management/addcertificate",
+		"AddTrustedRootCertificate": "amt/publickey/management/addtrustedrootcertificate",
+		"GeneratePKCS10RequestEx":   "amt/publickey/management/generatepkcs10requestex",
 	}
+	var files []string
+	for _, f := range methods {
+		files = append(files, f)
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			chain := testChain(t)
+			rs := tc.src.load(t, files...)
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+				m, _ := r.Method()
+				return rs.reply(t, r, methods[m])
+			})
+			last := func(method string) []param {
+				rs := f.requests()
+				return requireMethodInput(t, rs[len(rs)-1], URIPublicKeyManagementService, method)
+			}
 
-	id, err := d.GenerateKeyPair(ctx, KeyAlgorithmRSA, 2048)
-	require.NoError(t, err)
-	assert.Equal(t, "Intel(r) AMT Key: Handle: 0", id)
-	ps := last("GenerateKeyPair")
-	assert.Equal(t, []string{"KeyAlgorithm", "KeyLength"}, names(ps))
-	assert.Equal(t, map[string][]string{"KeyAlgorithm": {"0"}, "KeyLength": {"2048"}}, values(ps))
+			id, err := d.GenerateKeyPair(ctx, KeyAlgorithmRSA, 2048)
+			require.NoError(t, err)
+			assert.Equal(t, tc.generated, id)
+			ps := last("GenerateKeyPair")
+			assert.Equal(t, []string{"KeyAlgorithm", "KeyLength"}, names(ps))
+			assert.Equal(t, map[string][]string{"KeyAlgorithm": {"0"}, "KeyLength": {"2048"}}, values(ps))
 
-	// The recorded AddKey names AMT_PublicKeyCertificate as the key's
-	// ResourceURI (a defect of the recording); only the InstanceID is used.
-	id, err = d.AddKey(ctx, rsaKey)
-	require.NoError(t, err)
-	assert.Equal(t, "Intel(r) AMT Key: Handle: 1", id)
-	ps = last("AddKey")
-	assert.Equal(t, []string{"KeyBlob"}, names(ps))
-	blob, err := base64.StdEncoding.DecodeString(ps[0].Value)
-	require.NoError(t, err)
-	k, err := x509.ParsePKCS1PrivateKey(blob)
-	require.NoError(t, err, "KeyBlob is PKCS#1, not PKCS#8")
-	assert.True(t, k.Equal(rsaKey))
+			id, err = d.AddKey(ctx, rsaKey)
+			require.NoError(t, err)
+			assert.Equal(t, tc.added, id)
+			ps = last("AddKey")
+			assert.Equal(t, []string{"KeyBlob"}, names(ps))
+			blob, err := base64.StdEncoding.DecodeString(ps[0].Value)
+			require.NoError(t, err)
+			k, err := x509.ParsePKCS1PrivateKey(blob)
+			require.NoError(t, err, "KeyBlob is PKCS#1, not PKCS#8")
+			assert.True(t, k.Equal(rsaKey))
 
-	id, err = d.AddCertificate(ctx, chain[0])
-	require.NoError(t, err)
-	assert.Equal(t, "Intel(r) AMT Certificate: Handle: 1", id)
-	ps = last("AddCertificate")
-	assert.Equal(t, []string{"CertificateBlob"}, names(ps))
-	assert.Equal(t, base64.StdEncoding.EncodeToString(chain[0].Raw), ps[0].Value)
+			id, err = d.AddCertificate(ctx, chain[0])
+			require.NoError(t, err)
+			assert.Equal(t, tc.cert, id)
+			ps = last("AddCertificate")
+			assert.Equal(t, []string{"CertificateBlob"}, names(ps))
+			assert.Equal(t, base64.StdEncoding.EncodeToString(chain[0].Raw), ps[0].Value)
 
-	id, err = d.AddTrustedRootCertificate(ctx, chain[2])
-	require.NoError(t, err)
-	assert.Equal(t, "Intel(r) AMT Certificate: Handle: 2", id)
-	assert.Equal(t, base64.StdEncoding.EncodeToString(chain[2].Raw), last("AddTrustedRootCertificate")[0].Value)
+			id, err = d.AddTrustedRootCertificate(ctx, chain[2])
+			require.NoError(t, err)
+			assert.Equal(t, tc.rootID, id)
+			assert.Equal(t, base64.StdEncoding.EncodeToString(chain[2].Raw), last("AddTrustedRootCertificate")[0].Value)
 
-	// The recorded GeneratePKCS10RequestEx is synthetic ("test?"): refused.
-	_, err = d.GeneratePKCS10RequestEx(ctx, "Intel(r) AMT Key: Handle: 0", CSRSigningSHA256RSA, []byte{0x30, 0x00})
-	require.ErrorIs(t, err, ErrBadResponse)
-	ps = last("GeneratePKCS10RequestEx")
-	assert.Equal(t, []string{"KeyPair", "SigningAlgorithm", "NullSignedCertificateRequest"}, names(ps))
-	require.NotNil(t, ps[0].EPR, "KeyPair is an EPR")
-	assert.Equal(t, URIPublicPrivateKeyPair, ps[0].EPR.ResourceURI)
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Key: Handle: 0")}, ps[0].EPR.Selectors)
-	assert.Equal(t, "1", ps[1].Value)
-	assert.Equal(t, "MAA=", ps[2].Value)
+			csr, err := d.GeneratePKCS10RequestEx(ctx, "Intel(r) AMT Key: Handle: 0", CSRSigningSHA256RSA, []byte{0x30, 0x00})
+			if tc.csrCN == "" {
+				require.ErrorIs(t, err, ErrBadResponse)
+			} else {
+				require.NoError(t, err)
+				assert.Equal(t, tc.csrCN, csr.Subject.CommonName)
+			}
+			ps = last("GeneratePKCS10RequestEx")
+			assert.Equal(t, []string{"KeyPair", "SigningAlgorithm", "NullSignedCertificateRequest"}, names(ps))
+			require.NotNil(t, ps[0].EPR, "KeyPair is an EPR")
+			assert.Equal(t, URIPublicPrivateKeyPair, ps[0].EPR.ResourceURI)
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Key: Handle: 0")}, ps[0].EPR.Selectors)
+			assert.Equal(t, "1", ps[1].Value)
+			assert.Equal(t, "MAA=", ps[2].Value)
+		})
+	}
 }
 
 func TestGeneratePKCS10RequestEx(t *testing.T) {
@@ -154,95 +179,130 @@ func TestCreatedEPRs(t *testing.T) {
 }
 
 func TestCertificatesRecorded(t *testing.T) {
-	ctx := context.Background()
-	d, f := newFake(t, nil)
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		switch r.Action {
-		case wsman.ActionGet:
-			return replyRecorded(t, r, "amt/publickey/certificate/get.xml")
-		case wsman.ActionDelete:
-			return replyRecorded(t, r, "amt/publickey/certificate/delete.xml")
-		}
-		rep, _ := f.serveRecordedEnum(t, r, "amt/publickey/certificate/pull.xml")
-		return rep
-	})
-	cs, err := d.Certificates(ctx)
-	require.NoError(t, err)
-	require.Len(t, cs, 3)
-	for i, c := range cs {
-		assert.Equal(t, "Intel(r) AMT Certificate: Handle: "+string(rune('0'+i)), c.InstanceID)
-		assert.Equal(t, "Intel(r) AMT Certificate", c.ElementName)
-		assert.Equal(t, "C=unknown,O=unknown,CN=MPSRoot-0af1d5", c.Subject)
-		assert.Equal(t, "C=unknown,O=unknown,CN=MPSRoot-0af1d5", c.Issuer)
-		assert.False(t, c.ReadOnly)
-		x, err := c.Parse()
-		require.NoError(t, err)
-		assert.Equal(t, "MPSRoot-0af1d5", x.Subject.CommonName)
+	type cert struct {
+		subject, issuer, cn string
+		trustedRoot         bool
 	}
-	assert.Equal(t, []bool{true, false, true}, []bool{cs[0].TrustedRoot, cs[1].TrustedRoot, cs[2].TrustedRoot},
-		"TrustedRootCertficate (AMT's spelling) is read")
-
-	c, err := d.Certificate(ctx, "Intel(r) AMT Certificate: Handle: 0")
-	require.NoError(t, err)
-	assert.True(t, c.TrustedRoot)
-	assert.Equal(t, cs[0].X509Certificate, c.X509Certificate)
-
-	require.NoError(t, d.DeleteCertificate(ctx, "Intel(r) AMT Certificate: Handle: 1"))
-	rs := f.requests()
-	get, del := rs[len(rs)-2], rs[len(rs)-1]
-	for _, r := range []*wsmantest.Request{get, del} {
-		assert.Equal(t, URIPublicKeyCertificate, r.ResourceURI)
+	const (
+		ownRoot = "C=US,O=amtkit test,CN=amtkit Test Root"
+		mpsRoot = "C=unknown,O=unknown,CN=MPSRoot-0af1d5"
+	)
+	tests := []struct {
+		src   vectorSource
+		certs []cert // handles 0, 1, …
+	}{
+		{ownSource, []cert{
+			{ownRoot, ownRoot, "amtkit Test Root", true},
+			{"C=US,O=amtkit test,CN=amt-host1.example.com", ownRoot, "amt-host1.example.com", false},
+		}},
+		// "TrustedRootCertficate" (AMT's spelling) is read.
+		{recordedSource, []cert{
+			{mpsRoot, mpsRoot, "MPSRoot-0af1d5", true},
+			{mpsRoot, mpsRoot, "MPSRoot-0af1d5", false},
+			{mpsRoot, mpsRoot, "MPSRoot-0af1d5", true},
+		}},
 	}
-	assert.Equal(t, wsman.ActionGet, get.Action)
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Certificate: Handle: 0")}, get.Selectors)
-	assert.Equal(t, wsman.ActionDelete, del.Action)
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Certificate: Handle: 1")}, del.Selectors)
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := tc.src.load(t, "amt/publickey/certificate/get", "amt/publickey/certificate/delete", "amt/publickey/certificate/pull")
+			items := rs.items(t, "amt/publickey/certificate/pull")
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				switch r.Action {
+				case wsman.ActionGet:
+					return rs.reply(t, r, "amt/publickey/certificate/get")
+				case wsman.ActionDelete:
+					return rs.reply(t, r, "amt/publickey/certificate/delete")
+				}
+				rep, _ := f.enums.Serve(r, items)
+				return rep
+			})
+			cs, err := d.Certificates(ctx)
+			require.NoError(t, err)
+			require.Len(t, cs, len(tc.certs))
+			for i, c := range cs {
+				want := tc.certs[i]
+				assert.Equal(t, "Intel(r) AMT Certificate: Handle: "+strconv.Itoa(i), c.InstanceID)
+				assert.Equal(t, "Intel(r) AMT Certificate", c.ElementName)
+				assert.Equal(t, want.subject, c.Subject)
+				assert.Equal(t, want.issuer, c.Issuer)
+				assert.Equal(t, want.trustedRoot, c.TrustedRoot)
+				assert.False(t, c.ReadOnly)
+				x, err := c.Parse()
+				require.NoError(t, err)
+				assert.Equal(t, want.cn, x.Subject.CommonName)
+			}
 
-	// A certificate in use cannot be deleted: the fault's status is matched.
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		return wsmantest.FaultReply(wsmantest.InternalError(uint32(StatusNotPermitted)))
-	})
-	err = d.DeleteCertificate(ctx, "Intel(r) AMT Certificate: Handle: 1")
-	require.ErrorIs(t, err, StatusNotPermitted)
-	var op *OpError
-	require.ErrorAs(t, err, &op)
-	assert.Equal(t, "Delete", op.Op)
+			c, err := d.Certificate(ctx, "Intel(r) AMT Certificate: Handle: 0")
+			require.NoError(t, err)
+			assert.True(t, c.TrustedRoot)
+			assert.Equal(t, cs[0].X509Certificate, c.X509Certificate)
+
+			require.NoError(t, d.DeleteCertificate(ctx, "Intel(r) AMT Certificate: Handle: 1"))
+			reqs := f.requests()
+			get, del := reqs[len(reqs)-2], reqs[len(reqs)-1]
+			for _, r := range []*wsmantest.Request{get, del} {
+				assert.Equal(t, URIPublicKeyCertificate, r.ResourceURI)
+			}
+			assert.Equal(t, wsman.ActionGet, get.Action)
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Certificate: Handle: 0")}, get.Selectors)
+			assert.Equal(t, wsman.ActionDelete, del.Action)
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Certificate: Handle: 1")}, del.Selectors)
+
+			// A certificate in use cannot be deleted: the fault's status is matched.
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				return wsmantest.FaultReply(wsmantest.InternalError(uint32(StatusNotPermitted)))
+			})
+			err = d.DeleteCertificate(ctx, "Intel(r) AMT Certificate: Handle: 1")
+			require.ErrorIs(t, err, StatusNotPermitted)
+			var op *OpError
+			require.ErrorAs(t, err, &op)
+			assert.Equal(t, "Delete", op.Op)
+		})
+	}
 }
 
 func TestKeyPairsRecorded(t *testing.T) {
-	ctx := context.Background()
-	d, f := newFake(t, nil)
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		switch r.Action {
-		case wsman.ActionGet:
-			return replyRecorded(t, r, "amt/publicprivate/get.xml")
-		case wsman.ActionDelete:
-			return replyRecorded(t, r, "amt/publicprivate/delete.xml")
-		}
-		rep, _ := f.serveRecordedEnum(t, r, "amt/publicprivate/pull.xml")
-		return rep
-	})
-	ks, err := d.KeyPairs(ctx)
-	require.NoError(t, err)
-	require.Len(t, ks, 2)
-	for i, k := range ks {
-		assert.Equal(t, "Intel(r) AMT Key: Handle: "+string(rune('0'+i)), k.InstanceID)
-		assert.Equal(t, "Intel(r) AMT Key", k.ElementName)
-		pub, err := k.PublicKey()
-		require.NoError(t, err, "recorded DERKey is PKCS#1")
-		rk, ok := pub.(*rsa.PublicKey)
-		require.True(t, ok)
-		assert.Equal(t, 2048, rk.N.BitLen())
-		assert.Equal(t, 65537, rk.E)
+	for _, src := range []vectorSource{ownSource, recordedSource} {
+		t.Run(src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := src.load(t, "amt/publicprivate/get", "amt/publicprivate/delete", "amt/publicprivate/pull")
+			items := rs.items(t, "amt/publicprivate/pull")
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				switch r.Action {
+				case wsman.ActionGet:
+					return rs.reply(t, r, "amt/publicprivate/get")
+				case wsman.ActionDelete:
+					return rs.reply(t, r, "amt/publicprivate/delete")
+				}
+				rep, _ := f.enums.Serve(r, items)
+				return rep
+			})
+			ks, err := d.KeyPairs(ctx)
+			require.NoError(t, err)
+			require.Len(t, ks, 2)
+			for i, k := range ks {
+				assert.Equal(t, "Intel(r) AMT Key: Handle: "+strconv.Itoa(i), k.InstanceID)
+				assert.Equal(t, "Intel(r) AMT Key", k.ElementName)
+				pub, err := k.PublicKey()
+				require.NoError(t, err, "DERKey is PKCS#1")
+				rk, ok := pub.(*rsa.PublicKey)
+				require.True(t, ok)
+				assert.Equal(t, 2048, rk.N.BitLen())
+				assert.Equal(t, 65537, rk.E)
+			}
+			k, err := d.KeyPair(ctx, "Intel(r) AMT Key: Handle: 0")
+			require.NoError(t, err)
+			assert.Equal(t, ks[0].DERKey, k.DERKey)
+			require.NoError(t, d.DeleteKeyPair(ctx, "Intel(r) AMT Key: Handle: 0"))
+			reqs := f.requests()
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Key: Handle: 0")}, reqs[len(reqs)-1].Selectors)
+			assert.Equal(t, URIPublicPrivateKeyPair, reqs[len(reqs)-1].ResourceURI)
+			assert.Equal(t, wsman.ActionDelete, reqs[len(reqs)-1].Action)
+		})
 	}
-	k, err := d.KeyPair(ctx, "Intel(r) AMT Key: Handle: 0")
-	require.NoError(t, err)
-	assert.Equal(t, ks[0].DERKey, k.DERKey)
-	require.NoError(t, d.DeleteKeyPair(ctx, "Intel(r) AMT Key: Handle: 0"))
-	rs := f.requests()
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Key: Handle: 0")}, rs[len(rs)-1].Selectors)
-	assert.Equal(t, URIPublicPrivateKeyPair, rs[len(rs)-1].ResourceURI)
-	assert.Equal(t, wsman.ActionDelete, rs[len(rs)-1].Action)
 }
 
 func TestParseDERKey(t *testing.T) {

@@ -1,6 +1,7 @@
 package amt
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/amtkit/amtkit/wsman"
@@ -161,9 +162,14 @@ func TestRecordedResponsesDecode(t *testing.T) {
 		{"amt/ieee8021x/profile/pull.xml", pulled(prof), nil, ""},
 		{"amt/ieee8021x/credentialcontext/pull.xml", pulled(legacyCC), nil, "empty list"},
 	}
+	names := make([]string, 0, len(tests))
+	for _, tc := range tests {
+		names = append(names, strings.TrimSuffix(tc.file, ".xml"))
+	}
+	rs := recordedResponses(t, names...) // read here, before any subtest runs
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			err := tc.decode(t, recordedEnvelope(t, tc.file))
+			err := tc.decode(t, rs.envelope(t, strings.TrimSuffix(tc.file, ".xml")))
 			if tc.want == nil {
 				assert.NoError(t, err)
 			} else {

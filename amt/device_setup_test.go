@@ -20,30 +20,44 @@ import (
 )
 
 func TestSetupAndConfigurationRecorded(t *testing.T) {
-	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return replyRecorded(t, r, "amt/setupandconfiguration/get.xml")
-	})
-	s, err := d.SetupAndConfiguration(context.Background())
-	require.NoError(t, err)
-	r := f.only(t)
-	assert.Equal(t, wsman.ActionGet, r.Action)
-	assert.Equal(t, URISetupAndConfigurationService, r.ResourceURI)
-	assert.Empty(t, r.Selectors)
+	tests := []struct {
+		src        vectorSource
+		ztc        bool
+		dhcpSuffix string
+	}{
+		{ownSource, false, "corp.example.com"},
+		// A Post device sends 32 zero bytes as its OTP: none.
+		{recordedSource, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			rs := tc.src.load(t, "amt/setupandconfiguration/get", "amt/setupandconfiguration/pull")
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+				return rs.reply(t, r, "amt/setupandconfiguration/get")
+			})
+			s, err := d.SetupAndConfiguration(context.Background())
+			require.NoError(t, err)
+			r := f.only(t)
+			assert.Equal(t, wsman.ActionGet, r.Action)
+			assert.Equal(t, URISetupAndConfigurationService, r.ResourceURI)
+			assert.Empty(t, r.Selectors)
 
-	assert.Equal(t, PostProvisioning, s.ProvisioningState)
-	assert.Equal(t, ProvisioningModeAdmin, s.ProvisioningMode)
-	assert.True(t, s.ZeroTouchConfigurationEnabled)
-	assert.Equal(t, uint8(1), s.PasswordModel)
-	assert.Equal(t, uint16(5), s.EnabledState)
-	assert.Equal(t, uint16(12), s.RequestedState)
-	assert.True(t, s.OTP.IsZero(), "a Post device sends 32 zero bytes: no OTP")
-	assert.Empty(t, s.DhcpDNSSuffix)
+			assert.Equal(t, PostProvisioning, s.ProvisioningState)
+			assert.Equal(t, ProvisioningModeAdmin, s.ProvisioningMode)
+			assert.Equal(t, tc.ztc, s.ZeroTouchConfigurationEnabled)
+			assert.Equal(t, uint8(1), s.PasswordModel)
+			assert.Equal(t, uint16(5), s.EnabledState)
+			assert.Equal(t, uint16(12), s.RequestedState)
+			assert.True(t, s.OTP.IsZero(), "no OTP")
+			assert.Equal(t, tc.dhcpSuffix, s.DhcpDNSSuffix)
 
-	items := recordedItems(t, "amt/setupandconfiguration/pull.xml")
-	require.Len(t, items, 1)
-	s2, err := parseSetupAndConfiguration(items[0])
-	require.NoError(t, err)
-	assert.Equal(t, s.ProvisioningState, s2.ProvisioningState)
+			items := rs.items(t, "amt/setupandconfiguration/pull")
+			require.Len(t, items, 1)
+			s2, err := parseSetupAndConfiguration(items[0])
+			require.NoError(t, err)
+			assert.Equal(t, s.ProvisioningState, s2.ProvisioningState)
+		})
+	}
 }
 
 // inProvisioning is a hand-made In-state instance with an OTP and DNS suffixes.
@@ -149,21 +163,23 @@ func TestGetUuid(t *testing.T) {
 		assert.Empty(t, requireMethodInput(t, f.only(t), URISetupAndConfigurationService, "GetUuid"), "GetUuid has no inputs")
 	}
 
-	// The recorded file's UUID decodes to the value go-wsman-messages' test gives.
-	out := recordedContent(t, "amt/setupandconfiguration/getuuid.xml")
-	u, err := parseGetUuidOutput(out)
-	require.NoError(t, err)
-	assert.Equal(t, "55e3ae13-bfd2-61bb-17a0-88aedd7037ea", u.String())
-	// That file is synthetic: it has no ReturnValue, which the full check refuses.
-	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return replyRecorded(t, r, "amt/setupandconfiguration/getuuid.xml")
-	})
-	_, err = d.UUID(context.Background())
-	require.ErrorIs(t, err, ErrBadResponse)
-	require.ErrorIs(t, err, wsman.ErrNoReturnValue)
+	t.Run("recorded", func(t *testing.T) {
+		rs := recordedResponses(t, "amt/setupandconfiguration/getuuid", "amt/setupandconfiguration/getuuid-bad")
+		// The recorded file's UUID decodes to the value go-wsman-messages' test gives.
+		u, err := parseGetUuidOutput(rs.content(t, "amt/setupandconfiguration/getuuid"))
+		require.NoError(t, err)
+		assert.Equal(t, "55e3ae13-bfd2-61bb-17a0-88aedd7037ea", u.String())
+		// That file is synthetic: it has no ReturnValue, which the full check refuses.
+		d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+			return rs.reply(t, r, "amt/setupandconfiguration/getuuid")
+		})
+		_, err = d.UUID(context.Background())
+		require.ErrorIs(t, err, ErrBadResponse)
+		require.ErrorIs(t, err, wsman.ErrNoReturnValue)
 
-	_, err = parseGetUuidOutput(recordedContent(t, "amt/setupandconfiguration/getuuid-bad.xml"))
-	require.ErrorIs(t, err, ErrBadResponse)
+		_, err = parseGetUuidOutput(rs.content(t, "amt/setupandconfiguration/getuuid-bad"))
+		require.ErrorIs(t, err, ErrBadResponse)
+	})
 
 	for name, tc := range map[string]struct {
 		b64  string
@@ -188,28 +204,29 @@ func TestGetUuid(t *testing.T) {
 	}
 }
 
-func TestSetupAndConfigurationMethodsRecorded(t *testing.T) {
+func TestSetupAndConfigurationMethods(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		method   string
-		recorded string
+		response string
 		call     func(d *Device) error
 		params   []param
 	}{
-		{"SetMEBxPassword", "amt/setupandconfiguration/setmebxpassword.xml",
+		{"SetMEBxPassword", "amt/setupandconfiguration/setmebxpassword",
 			func(d *Device) error { return d.SetMEBxPassword(ctx, NewSecret("Mebx-P4ss")) },
 			[]param{{Name: "Password", Value: "Mebx-P4ss"}}},
-		{"CommitChanges", "amt/setupandconfiguration/commitchanges.xml",
+		{"CommitChanges", "amt/setupandconfiguration/commitchanges",
 			func(d *Device) error { return d.CommitChanges(ctx) }, nil},
-		{"Unprovision", "amt/setupandconfiguration/unprovision.xml",
+		{"Unprovision", "amt/setupandconfiguration/unprovision",
 			func(d *Device) error { return d.Unprovision(ctx) },
 			[]param{{Name: "ProvisioningMode", Value: "1"}}},
-		{"PartialUnprovision", "amt/setupandconfiguration/partialunprovision.xml",
+		{"PartialUnprovision", "amt/setupandconfiguration/partialunprovision",
 			func(d *Device) error { return d.PartialUnprovision(ctx) }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method, func(t *testing.T) {
-			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return replyRecorded(t, r, tc.recorded) })
+			rs := ownResponses(t, tc.response)
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return rs.reply(t, r, tc.response) })
 			require.NoError(t, tc.call(d))
 			ps := requireMethodInput(t, f.only(t), URISetupAndConfigurationService, tc.method)
 			for i := range ps {

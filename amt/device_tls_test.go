@@ -2,6 +2,7 @@ package amt
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/amtkit/amtkit/wsman"
@@ -12,60 +13,73 @@ import (
 )
 
 func TestTLSSettingsRecorded(t *testing.T) {
-	ctx := context.Background()
-	var putBody *etree.Element
-	d, f := newFake(t, nil)
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		switch r.Action {
-		case wsman.ActionGet:
-			return replyRecorded(t, r, "amt/tls/settingdata/get.xml")
-		case wsman.ActionPut:
-			putBody = wsman.Detach(r.Input)
-			return replyRecorded(t, r, "amt/tls/settingdata/put.xml")
-		}
-		rep, _ := f.serveRecordedEnum(t, r, "amt/tls/settingdata/pull.xml")
-		return rep
-	})
-	all, err := d.TLSSettings(ctx)
-	require.NoError(t, err)
-	require.Len(t, all, 2)
-	assert.Equal(t, TLSRemoteInstanceID, all[0].InstanceID)
-	assert.True(t, all[0].Remote())
-	assert.False(t, all[0].AcceptNonSecureConnections)
-	assert.Equal(t, TLSLocalInstanceID, all[1].InstanceID)
-	assert.False(t, all[1].Remote())
-	assert.True(t, all[1].AcceptNonSecureConnections)
-	for _, s := range all {
-		assert.False(t, s.Enabled)
-		assert.False(t, s.MutualAuthentication)
-		assert.Nil(t, s.NonSecureConnectionsSupported)
-		assert.Empty(t, s.TrustedCN)
+	tests := []struct {
+		src                   vectorSource
+		remoteAcceptNonSecure bool
+	}{
+		{ownSource, true},
+		{recordedSource, false},
 	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := tc.src.load(t, "amt/tls/settingdata/get", "amt/tls/settingdata/put", "amt/tls/settingdata/pull")
+			items := rs.items(t, "amt/tls/settingdata/pull")
+			var putBody *etree.Element
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				switch r.Action {
+				case wsman.ActionGet:
+					return rs.reply(t, r, "amt/tls/settingdata/get")
+				case wsman.ActionPut:
+					putBody = wsman.Detach(r.Input)
+					return rs.reply(t, r, "amt/tls/settingdata/put")
+				}
+				rep, _ := f.enums.Serve(r, items)
+				return rep
+			})
+			all, err := d.TLSSettings(ctx)
+			require.NoError(t, err)
+			require.Len(t, all, 2)
+			assert.Equal(t, TLSRemoteInstanceID, all[0].InstanceID)
+			assert.True(t, all[0].Remote())
+			assert.Equal(t, tc.remoteAcceptNonSecure, all[0].AcceptNonSecureConnections)
+			assert.Equal(t, TLSLocalInstanceID, all[1].InstanceID)
+			assert.False(t, all[1].Remote())
+			assert.True(t, all[1].AcceptNonSecureConnections)
+			for _, s := range all {
+				assert.False(t, s.Enabled)
+				assert.False(t, s.MutualAuthentication)
+				assert.Nil(t, s.NonSecureConnectionsSupported)
+				assert.Empty(t, s.TrustedCN)
+			}
 
-	remote, err := d.TLSSetting(ctx, TLSRemoteInstanceID)
-	require.NoError(t, err)
-	get := f.requests()[len(f.requests())-1]
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", TLSRemoteInstanceID)}, get.Selectors)
-	assert.Equal(t, URITLSSettingData, get.ResourceURI)
+			remote, err := d.TLSSetting(ctx, TLSRemoteInstanceID)
+			require.NoError(t, err)
+			get := f.requests()[len(f.requests())-1]
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", TLSRemoteInstanceID)}, get.Selectors)
+			assert.Equal(t, URITLSSettingData, get.ResourceURI)
 
-	remote.Enabled = true
-	remote.TrustedCN = []string{"console.example.com", "backup.example.com"}
-	stored, err := d.PutTLSSettings(ctx, remote)
-	require.NoError(t, err)
-	assert.Equal(t, TLSRemoteInstanceID, stored.InstanceID, "the recorded PutResponse echoes the instance")
-	put := f.requests()[len(f.requests())-1]
-	assert.Equal(t, wsman.ActionPut, put.Action)
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", TLSRemoteInstanceID)}, put.Selectors, "TLS settings are addressed by InstanceID")
-	ps := params(t, putBody)
-	assert.Equal(t, []string{"AcceptNonSecureConnections", "ElementName", "Enabled", "InstanceID", "MutualAuthentication", "TrustedCN", "TrustedCN"}, names(ps))
-	assert.Equal(t, map[string][]string{
-		"AcceptNonSecureConnections": {"false"}, "ElementName": {TLSRemoteInstanceID}, "Enabled": {"true"},
-		"InstanceID": {TLSRemoteInstanceID}, "MutualAuthentication": {"false"},
-		"TrustedCN": {"console.example.com", "backup.example.com"},
-	}, values(ps))
+			remote.Enabled = true
+			remote.TrustedCN = []string{"console.example.com", "backup.example.com"}
+			stored, err := d.PutTLSSettings(ctx, remote)
+			require.NoError(t, err)
+			assert.Equal(t, TLSRemoteInstanceID, stored.InstanceID, "the PutResponse echoes the instance")
+			put := f.requests()[len(f.requests())-1]
+			assert.Equal(t, wsman.ActionPut, put.Action)
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", TLSRemoteInstanceID)}, put.Selectors, "TLS settings are addressed by InstanceID")
+			ps := params(t, putBody)
+			assert.Equal(t, []string{"AcceptNonSecureConnections", "ElementName", "Enabled", "InstanceID", "MutualAuthentication", "TrustedCN", "TrustedCN"}, names(ps))
+			assert.Equal(t, map[string][]string{
+				"AcceptNonSecureConnections": {strconv.FormatBool(tc.remoteAcceptNonSecure)}, "ElementName": {TLSRemoteInstanceID}, "Enabled": {"true"},
+				"InstanceID": {TLSRemoteInstanceID}, "MutualAuthentication": {"false"},
+				"TrustedCN": {"console.example.com", "backup.example.com"},
+			}, values(ps))
 
-	_, err = d.PutTLSSettings(ctx, &TLSSettingData{InstanceID: TLSRemoteInstanceID, Enabled: true})
-	require.ErrorIs(t, err, ErrNotReadFromDevice)
+			_, err = d.PutTLSSettings(ctx, &TLSSettingData{InstanceID: TLSRemoteInstanceID, Enabled: true})
+			require.ErrorIs(t, err, ErrNotReadFromDevice)
+		})
+	}
 }
 
 // TestTLSSettingsNonSecure: with NonSecureConnectionsSupported present and
@@ -113,38 +127,52 @@ func TestTLSSettingsNonSecure(t *testing.T) {
 }
 
 func TestTLSCollectionAndContextsRecorded(t *testing.T) {
-	ctx := context.Background()
-	d, f := newFake(t, nil)
-	f.handle(func(r *wsmantest.Request) wsmantest.Reply {
-		var rep wsmantest.Reply
-		switch r.ResourceURI {
-		case URITLSProtocolEndpointCollection:
-			rep, _ = f.serveRecordedEnum(t, r, "amt/tls/protocolendpointcollection/pull.xml")
-		case URITLSCredentialContext:
-			rep, _ = f.serveRecordedEnum(t, r, "amt/tls/credentialcontext/pull.xml")
-		}
-		return rep
-	})
-	coll, err := d.TLSProtocolEndpointCollection(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, TLSCollectionName, coll.ElementName)
-	assert.True(t, IsTLSCollectionName(coll.ElementName))
-	assert.True(t, IsTLSCollectionName(TLSCollectionNameUnspaced))
-	assert.False(t, IsTLSCollectionName("TLSProtocolEndpoint  Instances Collection"))
+	tests := []struct {
+		src    vectorSource
+		certID string
+	}{
+		{ownSource, "Intel(r) AMT Certificate: Handle: 4"},
+		{recordedSource, "Intel(r) AMT Certificate: Handle: 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			ctx := context.Background()
+			rs := tc.src.load(t, "amt/tls/protocolendpointcollection/pull", "amt/tls/credentialcontext/pull", "amt/tls/protocolendpointcollection/get")
+			collItems := rs.items(t, "amt/tls/protocolendpointcollection/pull")
+			ccItems := rs.items(t, "amt/tls/credentialcontext/pull")
+			d, f := newFake(t, nil)
+			f.handle(func(r *wsmantest.Request) wsmantest.Reply {
+				var rep wsmantest.Reply
+				switch r.ResourceURI {
+				case URITLSProtocolEndpointCollection:
+					rep, _ = f.enums.Serve(r, collItems)
+				case URITLSCredentialContext:
+					rep, _ = f.enums.Serve(r, ccItems)
+				}
+				return rep
+			})
+			coll, err := d.TLSProtocolEndpointCollection(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, TLSCollectionName, coll.ElementName)
+			assert.True(t, IsTLSCollectionName(coll.ElementName))
+			assert.True(t, IsTLSCollectionName(TLSCollectionNameUnspaced))
+			assert.False(t, IsTLSCollectionName("TLSProtocolEndpoint  Instances Collection"))
 
-	ccs, err := d.TLSCredentialContexts(ctx)
-	require.NoError(t, err)
-	require.Len(t, ccs, 1)
-	cc := ccs[0]
-	assert.Equal(t, "Intel(r) AMT Certificate: Handle: 3", cc.CertificateInstanceID())
-	assert.Equal(t, URIPublicKeyCertificate, cc.ElementInContext.ResourceURI)
-	assert.Equal(t, URITLSProtocolEndpointCollection, cc.ElementProvidingContext.ResourceURI)
-	assert.Equal(t, wsman.SelectorSet{wsman.Sel("ElementName", TLSCollectionName)}, cc.ElementProvidingContext.Selectors)
-	assert.Equal(t, wsman.AddressAnonymous, cc.ElementProvidingContext.Address)
+			ccs, err := d.TLSCredentialContexts(ctx)
+			require.NoError(t, err)
+			require.Len(t, ccs, 1)
+			cc := ccs[0]
+			assert.Equal(t, tc.certID, cc.CertificateInstanceID())
+			assert.Equal(t, URIPublicKeyCertificate, cc.ElementInContext.ResourceURI)
+			assert.Equal(t, URITLSProtocolEndpointCollection, cc.ElementProvidingContext.ResourceURI)
+			assert.Equal(t, wsman.SelectorSet{wsman.Sel("ElementName", TLSCollectionName)}, cc.ElementProvidingContext.Selectors)
+			assert.Equal(t, wsman.AddressAnonymous, cc.ElementProvidingContext.Address)
 
-	// The recorded Get of the collection decodes too.
-	el := recordedContent(t, "amt/tls/protocolendpointcollection/get.xml")
-	require.NoError(t, checkInstance(el, URITLSProtocolEndpointCollection))
+			// The Get of the collection decodes too.
+			el := rs.content(t, "amt/tls/protocolendpointcollection/get")
+			require.NoError(t, checkInstance(el, URITLSProtocolEndpointCollection))
+		})
+	}
 }
 
 // tlsContextServer serves a TLS credential context store: the collection
@@ -152,6 +180,7 @@ func TestTLSCollectionAndContextsRecorded(t *testing.T) {
 // exists), Put and Delete, recording the bodies.
 type tlsContextServer struct {
 	f        *fakeAMT
+	rs       responses // holds amt/tls/credentialcontext/create
 	collName string
 	existing *etree.Element
 	created  *etree.Element
@@ -169,7 +198,7 @@ func (s *tlsContextServer) serve(t *testing.T) func(r *wsmantest.Request) wsmant
 				return wsmantest.FaultReply(wsmantest.AlreadyExists())
 			}
 			s.created = wsman.Detach(r.Input)
-			return replyRecorded(t, r, "amt/tls/credentialcontext/create.xml")
+			return s.rs.reply(t, r, "amt/tls/credentialcontext/create")
 		case r.Action == wsman.ActionPut:
 			s.putBody = wsman.Detach(r.Input)
 			return wsmantest.PutResponse(r, r.Input)
@@ -186,11 +215,29 @@ func (s *tlsContextServer) serve(t *testing.T) func(r *wsmantest.Request) wsmant
 }
 
 func TestCreateTLSCredentialContext(t *testing.T) {
+	// The context comes from the ResourceCreated, whose two EPR-valued
+	// selectors name the instance.
+	tests := []struct {
+		src     vectorSource
+		created string
+	}{
+		{ownSource, "Intel(r) AMT Certificate: Handle: 5"},
+		{recordedSource, "testCertificate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.src.name, func(t *testing.T) {
+			rs := tc.src.load(t, "amt/tls/credentialcontext/create", "amt/tls/credentialcontext/pull")
+			testCreateTLSCredentialContext(t, rs, tc.created)
+		})
+	}
+}
+
+func testCreateTLSCredentialContext(t *testing.T, rs responses, created string) {
 	ctx := context.Background()
 	for _, name := range []string{TLSCollectionName, TLSCollectionNameUnspaced} {
 		t.Run(name, func(t *testing.T) {
 			d, f := newFake(t, nil)
-			s := &tlsContextServer{f: f, collName: name}
+			s := &tlsContextServer{f: f, rs: rs, collName: name}
 			f.handle(s.serve(t))
 			cc, err := d.CreateTLSCredentialContext(ctx, "Intel(r) AMT Certificate: Handle: 5")
 			require.NoError(t, err)
@@ -210,15 +257,13 @@ func TestCreateTLSCredentialContext(t *testing.T) {
 			assert.Equal(t, URITLSProtocolEndpointCollection, ps[1].EPR.ResourceURI)
 			assert.Equal(t, wsman.SelectorSet{wsman.Sel("ElementName", name)}, ps[1].EPR.Selectors, "the device's own spelling is echoed")
 
-			// The context comes from the recorded ResourceCreated, whose two
-			// EPR-valued selectors name the instance.
-			assert.Equal(t, "testCertificate", cc.CertificateInstanceID())
+			assert.Equal(t, created, cc.CertificateInstanceID())
 			assert.Equal(t, wsman.SelectorSet{wsman.Sel("ElementName", TLSCollectionName)}, cc.ElementProvidingContext.Selectors)
 		})
 	}
 
 	d, f := newFake(t, nil)
-	s := &tlsContextServer{f: f, collName: TLSCollectionName, existing: recordedItems(t, "amt/tls/credentialcontext/pull.xml")[0]}
+	s := &tlsContextServer{f: f, rs: rs, collName: TLSCollectionName, existing: rs.items(t, "amt/tls/credentialcontext/pull")[0]}
 	f.handle(s.serve(t))
 	_, err := d.CreateTLSCredentialContext(ctx, "Intel(r) AMT Certificate: Handle: 5")
 	require.ErrorIs(t, err, wsman.ErrAlreadyExists)
@@ -265,10 +310,10 @@ func TestPutTLSCredentialContext(t *testing.T) {
 	assert.Equal(t, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT Certificate: Handle: 4")}, ps[0].EPR.Selectors)
 	assert.Equal(t, odd, *ps[1].EPR, "ElementProvidingContext echoed verbatim")
 
-	// The recorded PutResponse (handle 4) decodes.
-	out, err = parseCredentialContext(recordedContent(t, "amt/tls/credentialcontext/put.xml"), URITLSCredentialContext)
+	// A PutResponse (the own vector's handle 6) decodes.
+	out, err = parseCredentialContext(ownResponses(t, "amt/tls/credentialcontext/put").content(t, "amt/tls/credentialcontext/put"), URITLSCredentialContext)
 	require.NoError(t, err)
-	assert.Equal(t, "Intel(r) AMT Certificate: Handle: 4", out.CertificateInstanceID())
+	assert.Equal(t, "Intel(r) AMT Certificate: Handle: 6", out.CertificateInstanceID())
 
 	_, err = d.PutTLSCredentialContext(ctx, &CredentialContext{}, "x")
 	require.ErrorIs(t, err, ErrNotReadFromDevice)
@@ -299,11 +344,12 @@ func TestPutTLSCredentialContext(t *testing.T) {
 
 func TestBindTLSCertificate(t *testing.T) {
 	ctx := context.Background()
-	recordedCtx := func(t *testing.T) *etree.Element { return recordedItems(t, "amt/tls/credentialcontext/pull.xml")[0] }
+	rs := ownResponses(t, "amt/tls/credentialcontext/create", "amt/tls/credentialcontext/pull")
+	existing := func(t *testing.T) *etree.Element { return rs.items(t, "amt/tls/credentialcontext/pull")[0] }
 
 	t.Run("create", func(t *testing.T) {
 		d, f := newFake(t, nil)
-		s := &tlsContextServer{f: f, collName: TLSCollectionName}
+		s := &tlsContextServer{f: f, rs: rs, collName: TLSCollectionName}
 		f.handle(s.serve(t))
 		_, err := d.BindTLSCertificate(ctx, "Intel(r) AMT Certificate: Handle: 5")
 		require.NoError(t, err)
@@ -312,7 +358,7 @@ func TestBindTLSCertificate(t *testing.T) {
 	})
 	t.Run("put", func(t *testing.T) {
 		d, f := newFake(t, nil)
-		s := &tlsContextServer{f: f, collName: TLSCollectionName, existing: recordedCtx(t)}
+		s := &tlsContextServer{f: f, rs: rs, collName: TLSCollectionName, existing: existing(t)}
 		f.handle(s.serve(t))
 		cc, err := d.BindTLSCertificate(ctx, "Intel(r) AMT Certificate: Handle: 5")
 		require.NoError(t, err)
@@ -322,18 +368,18 @@ func TestBindTLSCertificate(t *testing.T) {
 	})
 	t.Run("already bound", func(t *testing.T) {
 		d, f := newFake(t, nil)
-		s := &tlsContextServer{f: f, collName: TLSCollectionName, existing: recordedCtx(t)}
+		s := &tlsContextServer{f: f, rs: rs, collName: TLSCollectionName, existing: existing(t)}
 		f.handle(s.serve(t))
-		cc, err := d.BindTLSCertificate(ctx, "Intel(r) AMT Certificate: Handle: 3")
+		cc, err := d.BindTLSCertificate(ctx, "Intel(r) AMT Certificate: Handle: 4")
 		require.NoError(t, err)
 		assert.Nil(t, s.putBody)
-		assert.Equal(t, "Intel(r) AMT Certificate: Handle: 3", cc.CertificateInstanceID())
+		assert.Equal(t, "Intel(r) AMT Certificate: Handle: 4", cc.CertificateInstanceID())
 	})
 	t.Run("AlreadyExists falls back to Put", func(t *testing.T) {
 		// The first enumeration misses the context (as CIM enumerations can);
 		// Create reports AlreadyExists; the second enumeration finds it.
 		d, f := newFake(t, nil)
-		s := &tlsContextServer{f: f, collName: TLSCollectionName, existing: recordedCtx(t)}
+		s := &tlsContextServer{f: f, rs: rs, collName: TLSCollectionName, existing: existing(t)}
 		inner := s.serve(t)
 		hidden := true
 		f.handle(func(r *wsmantest.Request) wsmantest.Reply {
