@@ -58,8 +58,21 @@ func (b *basicAuth) reset()                     {}
 //     a relay or many simulators on 127.0.0.1 must not share nonces.
 //   - The library retries any 401 once. A gate below it turns a 401 to a request
 //     that already carried credentials into a final answer unless the challenge
-//     says stale=true, so a wrong password costs exactly one failed attempt per
-//     call and a stale nonce is retried exactly once.
+//     says stale=true, or the request carried the cached nonce of earlier
+//     calls and the server's challenge names another nonce. So a stale nonce
+//     is retried exactly once, a wrong password after a fresh challenge costs
+//     exactly one failed attempt per call, and at most one retry ever follows
+//     a 401. go-wsman-messages (pkg/wsman/client/wsman.go, Target.Post) and
+//     MeshCentral re-challenge on any 401 whatever its stale flag; AMT's own
+//     challenges always carry stale="false" (reference/wsman.md §2.3), and
+//     whether AMT sets stale="true" when a nonce it issued expires is not
+//     documented. A cached nonce rejected with a new challenge is therefore
+//     retried once as those clients do, and a 401 after a fresh challenge is
+//     final (AMT locks accounts out after repeated failures).
+//   - A [DigestPolicy] decides which challenges are answered at all: by
+//     default qop is required (RFC 2069 challenges without it are refused);
+//     the weakest algorithm answered is MD5 unless raised. A refused challenge
+//     is never answered, so no credentials derived from it are sent.
 //   - After a final 401 or a transport failure the cache is dropped (the device
 //     may have restarted and forgotten its nonces); the next call starts with a
 //     fresh challenge.
@@ -69,11 +82,12 @@ func (b *basicAuth) reset()                     {}
 //     overridden (AMT wants the path, /wsman, also behind relays).
 //   - 401 bodies are capped before the library drains them.
 type digestAuth struct {
-	base  http.RoundTripper
-	rand  io.Reader
-	uri   string
-	creds atomic.Pointer[credentials]
-	cur   atomic.Pointer[digestTransport]
+	base   http.RoundTripper
+	rand   io.Reader
+	uri    string
+	policy DigestPolicy
+	creds  atomic.Pointer[credentials]
+	cur    atomic.Pointer[digestTransport]
 }
 
 // digestTransport is one challenge cache. primed is set once a call through it
@@ -83,8 +97,8 @@ type digestTransport struct {
 	primed atomic.Bool
 }
 
-func newDigestAuth(base http.RoundTripper, rnd io.Reader, uri, user, pass string) *digestAuth {
-	d := &digestAuth{base: base, rand: rnd, uri: uri}
+func newDigestAuth(base http.RoundTripper, rnd io.Reader, uri, user, pass string, policy DigestPolicy) *digestAuth {
+	d := &digestAuth{base: base, rand: rnd, uri: uri, policy: policy}
 	d.creds.Store(&credentials{user, pass})
 	d.cur.Store(d.fresh())
 	return d
@@ -96,7 +110,7 @@ func (d *digestAuth) fresh() *digestTransport {
 		Username:      c.user,
 		Password:      c.pass,
 		Transport:     gate{base: d.base},
-		FindChallenge: findChallenge,
+		FindChallenge: d.policy.findChallenge,
 		Digest:        d.compute,
 	}}
 }
@@ -123,6 +137,7 @@ func (d *digestAuth) compute(_ *http.Request, chal *digest.Challenge, o digest.O
 func (d *digestAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 	t := d.cur.Load()
 	primed := t.primed.Load()
+	r = r.WithContext(context.WithValue(r.Context(), attemptKey{}, &attemptState{primed: primed}))
 	resp, err := t.RoundTrip(r)
 	if err != nil {
 		var rej *rejected
@@ -166,6 +181,18 @@ func (d *digestAuth) RoundTrip(r *http.Request) (*http.Response, error) {
 // staleRetryKey marks a request already retried after a stale nonce.
 type staleRetryKey struct{}
 
+// attemptKey carries an *attemptState through digest.Transport (which clones
+// requests with their context) to the gate.
+type attemptKey struct{}
+
+// attemptState is what the gate knows of one call: whether the challenge cache
+// held a nonce a server had accepted, and how many credentialed attempts the
+// gate saw.
+type attemptState struct {
+	primed       bool
+	credentialed atomic.Int32
+}
+
 // rejected carries a final 401 through digest.Transport (which returns the
 // response and the error of its inner transport as they are).
 type rejected struct{ resp *http.Response }
@@ -195,11 +222,25 @@ func (g gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, max401Body))
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if r.Header.Get("Authorization") == "" {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
 		return resp, nil // a challenge: let the library answer it
 	}
-	if c, err := findChallenge(resp.Header); err == nil && c.Stale {
+	c, err := findChallenge(resp.Header)
+	if err != nil {
+		return resp, &rejected{resp: resp}
+	}
+	if c.Stale {
 		return resp, nil // stale nonce: the library retries once with the new one
+	}
+	// The first attempt of a call carried the cached nonce and the server
+	// names another one: the device may have forgotten ours without saying
+	// stale (go-wsman-messages and MeshCentral re-challenge on any 401). The
+	// library retries once with the new challenge; that answer is final.
+	if st, ok := r.Context().Value(attemptKey{}).(*attemptState); ok && st.primed && st.credentialed.Add(1) == 1 {
+		if sent, err := digest.ParseCredentials(strings.TrimSpace(auth)); err == nil && sent.Nonce != c.Nonce {
+			return resp, nil
+		}
 	}
 	return resp, &rejected{resp: resp}
 }
@@ -308,8 +349,15 @@ func isParamStart(b []byte, i int) bool {
 }
 
 // findChallenge is digest.FindChallenge with the qop list trimmed, so that
-// AMT's qop="auth-int, auth" selects auth.
+// AMT's qop="auth-int, auth" selects auth. It applies no policy (the gate
+// reads stale and the nonce with it).
 func findChallenge(h http.Header) (*digest.Challenge, error) {
+	return DigestPolicy{AllowNoQOP: true}.findChallenge(h)
+}
+
+// findChallenge returns the first challenge of h that the library can answer
+// and the policy allows.
+func (p DigestPolicy) findChallenge(h http.Header) (*digest.Challenge, error) {
 	var last error
 	for _, v := range h.Values("WWW-Authenticate") {
 		if !digest.IsDigest(strings.TrimLeft(v, " \t")) {
@@ -320,13 +368,63 @@ func findChallenge(h http.Header) (*digest.Challenge, error) {
 			last = err
 			continue
 		}
-		if digest.CanDigest(c) {
-			return c, nil
+		if !digest.CanDigest(c) {
+			last = fmt.Errorf("algorithm %q with qop %q is not supported", c.Algorithm, strings.Join(c.QOP, ","))
+			continue
 		}
-		last = fmt.Errorf("algorithm %q with qop %q is not supported", c.Algorithm, strings.Join(c.QOP, ","))
+		if err := p.allows(c); err != nil {
+			last = err
+			continue
+		}
+		return c, nil
 	}
 	if last != nil {
 		return nil, &challengeError{last}
 	}
 	return nil, digest.ErrNoChallenge
+}
+
+// DigestPolicy bounds the digest challenges a client answers ([WithDigestPolicy]).
+// A challenge outside it is never answered: the call fails with an
+// [*HTTPError] 401 matching [ErrBadChallenge] and [ErrWeakChallenge], and no
+// credentials are sent. The zero value is the default, compatible with AMT
+// (which offers MD5 with qop="auth", or "auth-int, auth" on AMT 16.1).
+type DigestPolicy struct {
+	// AllowNoQOP answers RFC 2069 challenges that offer no qop. Without qop
+	// the response carries no client nonce or nonce count, so a server (or
+	// anyone who can alter its 401) chooses everything that is hashed with
+	// the password, for replay or offline guessing. Off by default.
+	AllowNoQOP bool
+	// MinAlgorithm is the weakest algorithm answered, from weakest to
+	// strongest: "MD5" (the default; "" means MD5), "SHA-256", "SHA-512-256"
+	// (which [WithDigestPolicy] treats as SHA-256's equal) and "SHA-512".
+	// AMT offers only MD5.
+	MinAlgorithm string
+}
+
+// digestStrength orders the algorithms the library implements; 0 is unknown.
+func digestStrength(alg string) int {
+	switch strings.ToUpper(alg) {
+	case "", "MD5":
+		return 1
+	case "SHA-256", "SHA-512-256":
+		return 2
+	case "SHA-512":
+		return 3
+	}
+	return 0
+}
+
+func (p DigestPolicy) allows(c *digest.Challenge) error {
+	if len(c.QOP) == 0 && !p.AllowNoQOP {
+		return fmt.Errorf("%w: the challenge offers no qop (RFC 2069)", ErrWeakChallenge)
+	}
+	if digestStrength(c.Algorithm) < digestStrength(p.MinAlgorithm) {
+		alg := c.Algorithm
+		if alg == "" {
+			alg = "MD5"
+		}
+		return fmt.Errorf("%w: algorithm %s is weaker than the %s required", ErrWeakChallenge, alg, p.MinAlgorithm)
+	}
+	return nil
 }

@@ -73,7 +73,11 @@ func TestDigestSteadyStateOneExchange(t *testing.T) {
 			t.Run(qop+"/"+alg, func(t *testing.T) {
 				auth := &wsmantest.DigestAuth{QOP: qop, Algorithm: alg}
 				srv, conns := digestServer(t, auth, nil)
-				c, err := wsman.New(srv.URL+"/wsman", wsman.WithDigestAuth(testUser, testPass))
+				opts := []wsman.Option{wsman.WithDigestAuth(testUser, testPass)}
+				if qop == "none" {
+					opts = append(opts, wsman.WithDigestPolicy(wsman.DigestPolicy{AllowNoQOP: true}))
+				}
+				c, err := wsman.New(srv.URL+"/wsman", opts...)
 				require.NoError(t, err)
 				const calls = 10
 				for i := 0; i < calls; i++ {
@@ -217,15 +221,23 @@ func TestDigestPasswordChangedUnderCachedNonce(t *testing.T) {
 	_, err = c.Get(bg, gsURI, nil)
 	require.ErrorIs(t, err, wsman.ErrUnauthorized)
 	st := auth.Stats()
-	assert.Equal(t, before.Exchanges+1, st.Exchanges, "the cached nonce's 401 is final: no retry")
-	assert.Equal(t, before.Rejected+1, st.Rejected)
+	assert.Equal(t, before.Exchanges+2, st.Exchanges, "the cached nonce's 401 names a new nonce: one retry with it, then final")
+	assert.Equal(t, before.Rejected+2, st.Rejected)
+
+	// The cache was dropped: the next call starts from a fresh challenge, and
+	// its 401 is final at once.
+	_, err = c.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrUnauthorized)
+	st2 := auth.Stats()
+	assert.Equal(t, st.Exchanges+2, st2.Exchanges, "challenge + one attempt")
+	assert.Equal(t, st.Rejected+1, st2.Rejected)
 
 	c.SetCredentials(testUser, "N3w-Passw0rd!")
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)
-	assert.Equal(t, st.Exchanges+3, auth.Stats().Exchanges, "fresh challenge, then steady state")
+	assert.Equal(t, st2.Exchanges+3, auth.Stats().Exchanges, "fresh challenge, then steady state")
 }
 
 func TestDigestLockoutCostsOneAttemptPerCall(t *testing.T) {
@@ -476,4 +488,114 @@ func TestDigestStaleOnFreshChallengeStartsOver(t *testing.T) {
 	_, err = c2.Get(bg, gsURI, nil)
 	require.ErrorIs(t, err, wsman.ErrUnauthorized)
 	assert.Equal(t, int64(2), bad.Stats().Stale)
+}
+
+// staleFalse rewrites stale="true" to stale="false" in 401 challenges: a device
+// that forgets a nonce and says nothing about it, which go-wsman-messages and
+// MeshCentral cope with by re-challenging on any 401.
+func staleFalse(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&staleFalseWriter{ResponseWriter: w}, r)
+	})
+}
+
+type staleFalseWriter struct{ http.ResponseWriter }
+
+func (w *staleFalseWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		vs := w.Header().Values("WWW-Authenticate")
+		w.Header().Del("WWW-Authenticate")
+		for _, v := range vs {
+			w.Header().Add("WWW-Authenticate", strings.ReplaceAll(v, `stale="true"`, `stale="false"`))
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Issue 16 item 4: a device that forgot the cached nonce (a restart) and
+// answers 401 with a new nonce but without stale=true. The call is retried
+// once with the new challenge, as go-wsman-messages does, and succeeds; a
+// wrong password is still tried at most twice in such a call and once in the
+// calls after it.
+func TestDigestCachedNonceRejectedWithoutStale(t *testing.T) {
+	auth := &wsmantest.DigestAuth{}
+	auth.Password = func(u string) (string, bool) { return testPass, u == testUser }
+	srv := httptest.NewServer(staleFalse(auth.Wrap(wsmantest.Handler(gsAnswer))))
+	t.Cleanup(srv.Close)
+	c, err := wsman.New(srv.URL, wsman.WithDigestAuth(testUser, testPass))
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	before := auth.Stats()
+
+	auth.ForgetNonces() // a device restart; its 401 says stale="false"
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err, "retried once with the new challenge")
+	st := auth.Stats()
+	assert.Equal(t, before.Exchanges+2, st.Exchanges)
+
+	// A fresh client whose first answer is refused gets no retry: after a fresh
+	// challenge a 401 is final (a wrong password, AMT's lockout).
+	auth.ForgetNonces()
+	wrong, err := wsman.New(srv.URL, wsman.WithDigestAuth(testUser, "Wr0ng-passw0rd!"))
+	require.NoError(t, err)
+	for range 3 {
+		_, err = wrong.Get(bg, gsURI, nil)
+		require.ErrorIs(t, err, wsman.ErrUnauthorized)
+	}
+	assert.Equal(t, st.Rejected+3, auth.Stats().Rejected, "one failed attempt per call")
+}
+
+// A hostile server offering an RFC 2069 challenge (no qop, MD5) gets no
+// credentials by default; a minimum algorithm refuses MD5 the same way.
+func TestDigestPolicyRefusesWeakChallenges(t *testing.T) {
+	var authorized atomic.Int32
+	hostile := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			authorized.Add(1)
+		}
+		w.Header().Set("WWW-Authenticate", `Digest realm="Digest:F3EB554784E729164447A89F60B641C5", nonce="chosen-by-the-server"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(hostile.Close)
+	c, err := wsman.New(hostile.URL, wsman.WithDigestAuth(testUser, testPass))
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrWeakChallenge)
+	require.ErrorIs(t, err, wsman.ErrBadChallenge)
+	require.ErrorIs(t, err, wsman.ErrUnauthorized)
+	assert.Zero(t, authorized.Load(), "no credentials were sent to the no-qop challenge")
+
+	// Opting in answers it (the wsmantest server checks the RFC 2069 response).
+	none := &wsmantest.DigestAuth{QOP: "none"}
+	noneSrv, _ := digestServer(t, none, nil)
+	_, err = getDigest(t, noneSrv.URL, wsman.WithDigestPolicy(wsman.DigestPolicy{AllowNoQOP: true}))
+	require.NoError(t, err)
+	_, err = getDigest(t, noneSrv.URL)
+	require.ErrorIs(t, err, wsman.ErrWeakChallenge)
+
+	// A minimum algorithm: AMT's MD5 is refused when SHA-256 is required.
+	md5 := &wsmantest.DigestAuth{}
+	md5Srv, _ := digestServer(t, md5, nil)
+	sha256Only := wsman.WithDigestPolicy(wsman.DigestPolicy{MinAlgorithm: "SHA-256"})
+	_, err = getDigest(t, md5Srv.URL, sha256Only)
+	require.ErrorIs(t, err, wsman.ErrWeakChallenge)
+	assert.Zero(t, md5.Stats().Rejected+md5.Stats().Authorized, "nothing answered")
+	_, err = getDigest(t, md5Srv.URL)
+	require.NoError(t, err, "the default accepts AMT's MD5 with qop=auth")
+	sha := &wsmantest.DigestAuth{Algorithm: "SHA-256"}
+	shaSrv, _ := digestServer(t, sha, nil)
+	_, err = getDigest(t, shaSrv.URL, sha256Only)
+	require.NoError(t, err)
+
+	_, err = wsman.New(hostile.URL, wsman.WithDigestPolicy(wsman.DigestPolicy{MinAlgorithm: "SHA-1"}))
+	require.Error(t, err)
+}
+
+func getDigest(t *testing.T, url string, opts ...wsman.Option) (*wsman.Response, error) {
+	t.Helper()
+	c, err := wsman.New(url, append([]wsman.Option{wsman.WithDigestAuth(testUser, testPass)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	return c.Get(bg, gsURI, nil)
 }

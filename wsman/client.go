@@ -131,7 +131,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	}
 	switch cfg.auth {
 	case authDigest:
-		c.auth = newDigestAuth(base, c.rand, cfg.digestURI, cfg.user, cfg.pass)
+		c.auth = newDigestAuth(base, c.rand, cfg.digestURI, cfg.user, cfg.pass, cfg.digestPolicy)
 	case authBasic:
 		b := &basicAuth{base: base}
 		b.setCredentials(cfg.user, cfg.pass)
@@ -460,7 +460,7 @@ func (c *Client) send(ctx context.Context, action string, body []byte) (*rawResp
 	if err != nil {
 		var ce *challengeError
 		if errors.As(err, &ce) {
-			return nil, &HTTPError{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized", Err: fmt.Errorf("%w: %v", ErrBadChallenge, ce.err)}
+			return nil, &HTTPError{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized", Err: fmt.Errorf("%w: %w", ErrBadChallenge, ce.err)}
 		}
 		return nil, c.transportError(action, &at, err)
 	}

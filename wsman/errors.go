@@ -36,6 +36,10 @@ var (
 	// ErrBadChallenge: a 401 carried a WWW-Authenticate challenge that could not
 	// be parsed or uses an unsupported algorithm or qop.
 	ErrBadChallenge = errors.New("wsman: unusable authentication challenge")
+	// ErrWeakChallenge: a digest challenge the client's [DigestPolicy] refuses
+	// (no qop, or an algorithm below the minimum). It comes with
+	// [ErrBadChallenge]; no credentials were sent.
+	ErrWeakChallenge = errors.New("wsman: digest challenge refused by the digest policy")
 
 	// ErrConnect: no connection to the endpoint could be made (dial, proxy or
 	// TLS handshake failed, or the TLS policy refused the server — then a

@@ -30,6 +30,7 @@ type config struct {
 	user, pass    string
 	basicOverHTTP bool
 	digestURI     string
+	digestPolicy  DigestPolicy
 	to            string
 
 	tls        *TLSPolicy
@@ -58,10 +59,26 @@ type config struct {
 // WithDigestAuth authenticates with HTTP Digest (RFC 7616: MD5, SHA-256,
 // SHA-512-256; qop auth or auth-int), as AMT requires. The challenge of the
 // first 401 is reused for later calls (one HTTP exchange per call in steady
-// state); a wrong password fails at once with [ErrUnauthorized].
+// state); a wrong password fails with [ErrUnauthorized] and is never tried
+// more than twice in one call (see the package documentation). Which
+// challenges are answered: [WithDigestPolicy].
 func WithDigestAuth(user, password string) Option {
 	return func(c *config) error {
 		c.auth, c.user, c.pass = authDigest, user, password
+		return nil
+	}
+}
+
+// WithDigestPolicy sets which digest challenges are answered (see
+// [DigestPolicy]; the default requires qop and accepts MD5 and stronger, as
+// AMT needs). A challenge outside the policy fails the call with
+// [ErrWeakChallenge] before any credentials are sent.
+func WithDigestPolicy(p DigestPolicy) Option {
+	return func(c *config) error {
+		if p.MinAlgorithm != "" && digestStrength(p.MinAlgorithm) == 0 {
+			return fmt.Errorf("wsman: WithDigestPolicy: unknown algorithm %q (MD5, SHA-256, SHA-512-256, SHA-512)", p.MinAlgorithm)
+		}
+		c.digestPolicy = p
 		return nil
 	}
 }
