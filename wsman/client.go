@@ -30,7 +30,8 @@ type Client struct {
 	url      *url.URL
 	to       string
 	auth     authLayer
-	timeout  time.Duration
+	timeout  time.Duration // the caller's http.Client.Timeout: bounds every call
+	callTO   time.Duration // bounds a call whose context has no deadline
 	rand     io.Reader
 	logger   *slog.Logger
 	redact   redactors
@@ -98,6 +99,10 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		maxBytes: cfg.maxBytes,
 		maxDepth: cfg.maxDepth,
 		defaults: cfg.defaults,
+		callTO:   cfg.callTO,
+	}
+	if c.callTO == 0 {
+		c.callTO = DefaultCallTimeout
 	}
 	if c.to == "" {
 		c.to = u.Path
@@ -377,6 +382,13 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		// Every call has a deadline: a server that never answers must not
+		// hold it, or the in-flight slot, forever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.callTO)
 		defer cancel()
 	}
 	start := time.Now()

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -13,8 +14,14 @@ import (
 
 // Item is one result of an enumeration. In the default mode Object is set; with
 // [EnumerateEPRs] only EPR; with [EnumerateObjectsAndEPRs] both.
+//
+// Items from [Client.Enumerate] and [Client.EnumerateAll] are copies that
+// stand alone (their namespace declarations included, as [Detach] makes them)
+// and share no memory with the response they came in, so keeping items does
+// not keep their pages. Items of a [PullResult] ([Client.Pull],
+// [Client.OpenEnumeration]) are inside the page's response document.
 type Item struct {
-	Object *etree.Element // the instance, inside the response document
+	Object *etree.Element
 	EPR    *EPR
 }
 
@@ -42,6 +49,15 @@ const releaseTimeout = 5 * time.Second
 // Errors are yielded once, as the last element. Options: [MaxElements],
 // [OptimizeEnumeration], [Mode], [MaxPulls] and the header options.
 //
+// A server cannot make an enumeration endless or unbounded in memory: it
+// stops with [ErrTooManyPulls] after [MaxPulls] Pulls (default
+// [DefaultMaxPulls]) and with [ErrEnumerationTooLarge] past
+// [MaxEnumerationItems] items or [MaxEnumerationBytes] bytes of kept items
+// (defaults [DefaultMaxEnumerationItems], [DefaultMaxEnumerationBytes]),
+// releasing the context in both cases. Items are copied out of each page
+// ([Item]) before they are yielded, and the page is dropped before the next
+// Pull, so what an enumeration holds is its items, not its responses.
+//
 // The iterator holds no lock between items: the loop body may make other calls
 // on the same client.
 func (c *Client) Enumerate(ctx context.Context, resourceURI string, opts ...CallOption) iter.Seq2[Item, error] {
@@ -53,41 +69,78 @@ func (c *Client) Enumerate(ctx context.Context, resourceURI string, opts ...Call
 		if maxPulls <= 0 {
 			maxPulls = DefaultMaxPulls
 		}
+		maxItems := cc.maxItems
+		if maxItems <= 0 {
+			maxItems = DefaultMaxEnumerationItems
+		}
+		maxBytes := cc.maxEnumBytes
+		if maxBytes <= 0 {
+			maxBytes = DefaultMaxEnumerationBytes
+		}
 		page, err := c.OpenEnumeration(ctx, resourceURI, opts...)
 		if err != nil {
 			yield(Item{}, err)
 			return
 		}
+		var count int
+		var size int64
 		for pulls := 0; ; pulls++ {
+			// Copy the page's items out and let the page go before yielding
+			// (the loop body may take long) and before the next Pull.
+			enumCtx, end := page.Context, page.EndOfSequence
+			kept := make([]Item, 0, len(page.Items))
+			var over error
 			for _, it := range page.Items {
+				k, n := keepItem(it)
+				count++
+				size += n
+				if count > maxItems {
+					over = fmt.Errorf("%w: more than %d items", ErrEnumerationTooLarge, maxItems)
+					break
+				}
+				if size > maxBytes {
+					over = fmt.Errorf("%w: items of more than %d bytes", ErrEnumerationTooLarge, maxBytes)
+					break
+				}
+				kept = append(kept, k)
+			}
+			page = nil
+			for _, it := range kept {
 				if !yield(it, nil) {
-					if !page.EndOfSequence {
-						c.releaseQuietly(ctx, resourceURI, page.Context, opts)
+					if !end {
+						c.releaseQuietly(ctx, resourceURI, enumCtx, opts)
 					}
 					return
 				}
 			}
-			if page.EndOfSequence {
+			if over != nil {
+				if !end {
+					c.releaseQuietly(ctx, resourceURI, enumCtx, opts)
+				}
+				yield(Item{}, over)
 				return
 			}
-			if page.Context == "" {
+			if end {
+				return
+			}
+			if enumCtx == "" {
 				yield(Item{}, fmt.Errorf("%w: enumeration response without EnumerationContext or EndOfSequence", ErrMalformed))
 				return
 			}
 			if err := ctx.Err(); err != nil {
-				c.releaseQuietly(ctx, resourceURI, page.Context, opts)
+				c.releaseQuietly(ctx, resourceURI, enumCtx, opts)
 				yield(Item{}, err)
 				return
 			}
 			if pulls >= maxPulls {
-				c.releaseQuietly(ctx, resourceURI, page.Context, opts)
+				c.releaseQuietly(ctx, resourceURI, enumCtx, opts)
 				yield(Item{}, fmt.Errorf("%w (%d pulls)", ErrTooManyPulls, maxPulls))
 				return
 			}
-			next, err := c.Pull(ctx, resourceURI, page.Context, opts...)
+			next, err := c.Pull(ctx, resourceURI, enumCtx, opts...)
 			if err != nil {
 				if ctx.Err() != nil {
-					c.releaseQuietly(ctx, resourceURI, page.Context, opts)
+					c.releaseQuietly(ctx, resourceURI, enumCtx, opts)
 				}
 				yield(Item{}, err)
 				return
@@ -95,6 +148,42 @@ func (c *Client) Enumerate(ctx context.Context, resourceURI string, opts ...Call
 			page = next
 		}
 	}
+}
+
+// keepItem returns a copy of it that shares no memory with its response
+// document, and an estimate of the copy's size in memory.
+func keepItem(it Item) (Item, int64) {
+	var out Item
+	var size int64
+	if it.Object != nil {
+		out.Object, size = detach(it.Object, true)
+	}
+	if it.EPR != nil {
+		epr, n := cloneEPR(*it.EPR)
+		out.EPR = &epr
+		size += n
+	}
+	return out, size
+}
+
+// cloneEPR copies an EPR's strings (a parsed EPR's are slices of its response
+// body).
+func cloneEPR(e EPR) (EPR, int64) {
+	out := EPR{Address: strings.Clone(e.Address), ResourceURI: strings.Clone(e.ResourceURI)}
+	size := int64(elementCost + len(e.Address) + len(e.ResourceURI))
+	if e.Selectors != nil {
+		out.Selectors = make(SelectorSet, len(e.Selectors))
+	}
+	for i, s := range e.Selectors {
+		out.Selectors[i] = Selector{Name: strings.Clone(s.Name), Value: strings.Clone(s.Value)}
+		size += attrCost + int64(len(s.Name)+len(s.Value))
+		if s.EPR != nil {
+			inner, n := cloneEPR(*s.EPR)
+			out.Selectors[i].EPR = &inner
+			size += n
+		}
+	}
+	return out, size
 }
 
 // EnumerateAll collects [Client.Enumerate] into a slice.

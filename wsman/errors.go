@@ -82,6 +82,10 @@ var (
 	// ErrTooManyPulls: an enumeration exceeded the configured number of Pull
 	// requests without reaching EndOfSequence.
 	ErrTooManyPulls = errors.New("wsman: enumeration did not end within the pull limit")
+	// ErrEnumerationTooLarge: an enumeration returned more items, or items
+	// of more bytes, than its bounds allow ([MaxEnumerationItems],
+	// [MaxEnumerationBytes]).
+	ErrEnumerationTooLarge = errors.New("wsman: enumeration exceeded its item or byte bound")
 	// ErrNoReturnValue: a method response has no ReturnValue element.
 	ErrNoReturnValue = errors.New("wsman: method response has no ReturnValue")
 )

@@ -54,6 +54,7 @@ type config struct {
 	maxDepth int
 	inFlight int
 	defaults []CallOption
+	callTO   time.Duration
 }
 
 // WithDigestAuth authenticates with HTTP Digest (RFC 7616: MD5, SHA-256,
@@ -279,6 +280,28 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
+// DefaultCallTimeout bounds a call whose context has no deadline: the default
+// wsman:OperationTimeout ([DefaultOperationTimeout], 60 s, twice AMT's 30 s
+// minimum) plus 30 s for the network, so that a server that honours the
+// OperationTimeout has time to answer with its TimedOut fault first.
+const DefaultCallTimeout = DefaultOperationTimeout + 30*time.Second
+
+// WithCallTimeout bounds each call whose context has no deadline (default
+// [DefaultCallTimeout], 90 s): a server that never answers cannot hold the
+// call, nor the client's in-flight slot ([WithMaxInFlight]), for longer. A
+// context with a deadline of its own is used as it is, whether shorter or
+// longer. The bound covers one exchange (an [Client.Enumerate] is many) and
+// starts when the call has its slot. d must be positive.
+func WithCallTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("wsman: WithCallTimeout(%v): must be positive", d)
+		}
+		c.callTO = d
+		return nil
+	}
+}
+
 // WithLogger logs each call at debug level (action, resource, status, duration)
 // and the envelopes with redacted elements masked ([WithRedaction]).
 // Authorization headers are never logged.
@@ -337,27 +360,42 @@ type CallOption func(*callConfig)
 // DefaultOperationTimeout is the wsman:OperationTimeout sent unless changed.
 const DefaultOperationTimeout = 60 * time.Second
 
-// DefaultMaxPulls bounds the Pull requests of one enumeration.
-const DefaultMaxPulls = 1000
+// Bounds of one enumeration ([Client.Enumerate], [Client.EnumerateAll]),
+// changed per call with [MaxPulls], [MaxEnumerationItems] and
+// [MaxEnumerationBytes]. They stop a server that pages without end or pads
+// its pages; an AMT enumeration (a few dozen instances, the largest the
+// certificate store's) stays far inside them.
+const (
+	// DefaultMaxPulls bounds the Pull requests of one enumeration.
+	DefaultMaxPulls = 100
+	// DefaultMaxEnumerationItems bounds the items of one enumeration.
+	DefaultMaxEnumerationItems = 10000
+	// DefaultMaxEnumerationBytes bounds the memory the items of one
+	// enumeration keep (8 MiB), estimated from their text and their number
+	// of XML nodes.
+	DefaultMaxEnumerationBytes = 8 << 20
+)
 
 // DefaultMaxElements is the wsen:MaxElements sent in Pull requests (the value
 // AMT clients use by convention).
 const DefaultMaxElements = 999
 
 type callConfig struct {
-	timeout     time.Duration // <0: omit
-	maxEnvelope int
-	locale      string
-	optionSet   []OptionValue
-	optionMU    bool
-	headers     []*etree.Element
-	maxElements int
-	maxChars    int
-	optimize    bool
-	mode        EnumerationMode
-	maxPulls    int
-	responseAct string
-	redact      []Redactor
+	timeout      time.Duration // <0: omit
+	maxEnvelope  int
+	locale       string
+	optionSet    []OptionValue
+	optionMU     bool
+	headers      []*etree.Element
+	maxElements  int
+	maxChars     int
+	optimize     bool
+	mode         EnumerationMode
+	maxPulls     int
+	maxItems     int
+	maxEnumBytes int64
+	responseAct  string
+	redact       []Redactor
 }
 
 func (c *callConfig) apply(opts []CallOption) {
@@ -463,10 +501,29 @@ func Mode(m EnumerationMode) CallOption {
 	return func(c *callConfig) { c.mode = m }
 }
 
-// MaxPulls bounds the Pull requests of one enumeration (default 1000); past it
-// the iterator yields [ErrTooManyPulls] and releases the context.
+// MaxPulls bounds the Pull requests of one enumeration (default
+// [DefaultMaxPulls], 100; n ≤ 0 means the default); past it the iterator
+// yields [ErrTooManyPulls] and releases the context.
 func MaxPulls(n int) CallOption {
 	return func(c *callConfig) { c.maxPulls = n }
+}
+
+// MaxEnumerationItems bounds the items of one enumeration (default
+// [DefaultMaxEnumerationItems]; n ≤ 0 means the default); past it the iterator
+// yields [ErrEnumerationTooLarge] and releases the context.
+func MaxEnumerationItems(n int) CallOption {
+	return func(c *callConfig) { c.maxItems = n }
+}
+
+// MaxEnumerationBytes bounds the memory the items of one enumeration keep
+// (default [DefaultMaxEnumerationBytes], 8 MiB; n ≤ 0 means the default),
+// estimated as their text plus a fixed cost per element, attribute and text
+// node (what an etree tree costs). Past it the iterator yields
+// [ErrEnumerationTooLarge] and releases the context. What the pages cost in
+// transit is bounded separately: [WithMaxResponseBytes] per page, [MaxPulls]
+// pages.
+func MaxEnumerationBytes(n int64) CallOption {
+	return func(c *callConfig) { c.maxEnumBytes = n }
 }
 
 // ResponseAction overrides the expected response Action of [Client.Do] (default:

@@ -194,7 +194,15 @@ func ensureNS(el *etree.Element, prefix, uri string) {
 // to move an element from one document to another, e.g. to Put back an instance
 // read with Get (whose prefixes AMT declares on the envelope).
 func Detach(el *etree.Element) *etree.Element {
-	cp := el.Copy()
+	cp, _ := detach(el, false)
+	return cp
+}
+
+// detach is Detach, with the strings of the copy cloned when cloneStrings (so
+// that it keeps nothing of the source's memory) and an estimate of the copy's
+// size in memory.
+func detach(el *etree.Element, cloneStrings bool) (*etree.Element, int64) {
+	cp, size := copyTree(el, cloneStrings)
 	declared := func(prefix string) bool {
 		for _, a := range cp.Attr {
 			if prefix == "" && a.Space == "" && a.Key == "xmlns" || prefix != "" && a.Space == "xmlns" && a.Key == prefix {
@@ -232,11 +240,76 @@ func Detach(el *etree.Element) *etree.Element {
 		if !ok || (p == "" && uri == "") {
 			continue
 		}
+		if cloneStrings {
+			uri = strings.Clone(uri)
+		}
+		size += attrCost + int64(len(p)+len(uri))
 		if p == "" {
 			cp.CreateAttr("xmlns", uri)
 		} else {
 			cp.CreateAttr("xmlns:"+p, uri)
 		}
 	}
-	return cp
+	return cp, size
+}
+
+// Estimated memory of the nodes of an etree tree beyond their strings: an
+// Element is about 100 bytes plus its slot in its parent's Child slice; an
+// attribute or a text, comment or processing-instruction node about half.
+const (
+	elementCost = 128
+	attrCost    = 64
+)
+
+// copyTree returns a deep copy of el made of new nodes, and an estimate of its
+// size in memory. Unlike etree's Copy, which leaves each copied attribute
+// pointing at the original element (and so keeps the whole source document
+// reachable), the copy references nothing of the source; with cloneStrings it
+// shares no string either (the envelope reader's strings are slices of the
+// whole response body).
+func copyTree(el *etree.Element, cloneStrings bool) (*etree.Element, int64) {
+	str := func(s string) string { return s }
+	if cloneStrings {
+		str = strings.Clone
+	}
+	var size int64
+	var cp func(dst, src *etree.Element)
+	cp = func(dst, src *etree.Element) {
+		size += elementCost + int64(len(src.Space)+len(src.Tag))
+		if len(src.Attr) > 0 {
+			dst.Attr = make([]etree.Attr, 0, len(src.Attr))
+		}
+		for _, a := range src.Attr {
+			size += attrCost + int64(len(a.Space)+len(a.Key)+len(a.Value))
+			dst.CreateAttr(str(a.FullKey()), str(a.Value))
+		}
+		for _, t := range src.Child {
+			switch t := t.(type) {
+			case *etree.Element:
+				cp(dst.CreateElement(str(t.FullTag())), t)
+			case *etree.CharData:
+				size += attrCost + int64(len(t.Data))
+				switch {
+				case t.IsCData():
+					dst.CreateCData(str(t.Data))
+				case t.IsWhitespace():
+					dst.CreateText("").SetData(str(t.Data))
+				default:
+					dst.CreateText(str(t.Data))
+				}
+			case *etree.Comment:
+				size += attrCost + int64(len(t.Data))
+				dst.CreateComment(str(t.Data))
+			case *etree.ProcInst:
+				size += attrCost + int64(len(t.Target)+len(t.Inst))
+				dst.CreateProcInst(str(t.Target), str(t.Inst))
+			case *etree.Directive:
+				size += attrCost + int64(len(t.Data))
+				dst.CreateDirective(str(t.Data))
+			}
+		}
+	}
+	root := etree.NewElement(str(el.FullTag()))
+	cp(root, el)
+	return root, size
 }
