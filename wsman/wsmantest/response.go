@@ -30,6 +30,12 @@ type Reply struct {
 	// read in full — what AMT 19+ does when it applies CommitChanges. The
 	// client sees wsman.ErrResponseLost.
 	Hangup bool
+	// Namespaces are namespace URIs declared on the envelope, used or not,
+	// after those the header and body use and before xsi. AMT declares the
+	// WS-CIM common namespace (http://schemas.dmtf.org/wbem/wscim/1/common,
+	// DSP0230) this way with instances of classes that have datetime
+	// properties.
+	Namespaces []string
 }
 
 // Hangup is a reply that drops the connection without answering.
@@ -259,7 +265,8 @@ var amtFixed = [...]string{
 // envelope with one-letter prefixes (a = SOAP, b = addressing, c = wsman, d–f
 // fixed, then g, h … in the order the body first uses them, so the class and
 // enumeration prefixes change between responses), RelatesTo = the request's
-// MessageID, MessageID uuid:00000000-8086-8086-8086-<counter>, chunked
+// MessageID, MessageID uuid:00000000-8086-8086-8086-<counter>, every empty
+// element with an explicit end tag (<a:Body></a:Body>, never <a:Body/>), chunked
 // application/soap+xml. The zero value is ready to use and safe for concurrent
 // use.
 type Writer struct {
@@ -408,10 +415,17 @@ func (w *Writer) marshal(buf *bytes.Buffer, req *Request, rep Reply) error {
 			body.AddChild(rename(el, t))
 		}
 	}
+	for _, u := range rep.Namespaces {
+		t.prefix(u)
+	}
 	for _, u := range t.uris {
 		env.CreateAttr("xmlns:"+t.prefixes[u], u)
 	}
 	env.CreateAttr("xmlns:xsi", wsman.NSXSI)
+	// AMT writes every empty element with an explicit end tag
+	// (<g:EndOfSequence></g:EndOfSequence>, <a:Body></a:Body>), and
+	// hand-written readers in deployed consoles expect exactly that.
+	doc.WriteSettings.CanonicalEndTags = true
 	for _, t := range doc.Child { // no bufio.Writer in front of a buffer (Document.WriteTo adds one)
 		t.WriteTo(buf, &doc.WriteSettings)
 	}

@@ -68,7 +68,45 @@ func TestWriterAMTShape(t *testing.T) {
 	assert.Equal(t, "h", p[pkcURI])
 	assert.Contains(t, string(b), `<b:MessageID>uuid:00000000-8086-8086-8086-000000000002</b:MessageID>`, "counter")
 	assert.Contains(t, string(b), `<b:RelatesTo>7</b:RelatesTo>`)
-	assert.Contains(t, string(b), `<g:EndOfSequence/>`)
+	assert.Contains(t, string(b), `<g:EndOfSequence></g:EndOfSequence>`)
+}
+
+// TestWriterExplicitEndTags: like AMT, the writer never self-closes an
+// element; an empty one gets an explicit end tag.
+func TestWriterExplicitEndTags(t *testing.T) {
+	get := request(t, wsman.ActionGet, gsURI, "uuid:1")
+	tests := []struct {
+		name string
+		rep  wsmantest.Reply
+		want []string
+	}{
+		{"empty property", wsmantest.GetResponse(get, wsman.NewInstance(gsURI, wsman.Prop("HostName", ""))),
+			[]string{`<g:HostName></g:HostName>`}},
+		{"empty Pull", wsmantest.PullResponse(get, nil, ""),
+			[]string{`<g:Items></g:Items>`, `<g:EndOfSequence></g:EndOfSequence>`}},
+		{"optimized Enumerate", wsmantest.OptimizedEnumerateResponse(get, nil, ""),
+			[]string{`<c:Items></c:Items>`, `<c:EndOfSequence></c:EndOfSequence>`}},
+		{"Delete", wsmantest.DeleteResponse(get), []string{`<a:Body></a:Body>`}},
+		{"Release", wsmantest.ReleaseResponse(get), []string{`<a:Body></a:Body>`}},
+		{"method without outputs", wsmantest.MethodResponse(get, wsman.NewElement(gsURI, "Commit_OUTPUT")),
+			[]string{`<g:Commit_OUTPUT></g:Commit_OUTPUT>`}},
+		{"fault without detail", wsmantest.FaultReply(wsmantest.AlreadyExists()), []string{`<a:Detail></a:Detail>`}},
+		{"fault with detail", wsmantest.FaultReply(wsmantest.InternalError(2068)), []string{`<a:Detail>AMT-STATUS 2068</a:Detail>`}},
+		{"Identify", wsmantest.IdentifyResponse("Intel Corporation", "16.1.25"), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := wsmantest.Marshal(get, tc.rep)
+			require.NoError(t, err)
+			s := string(b)
+			assert.NotContains(t, strings.TrimPrefix(s, `<?xml version="1.0" encoding="UTF-8"?>`), "/>", "no self-closed element")
+			for _, w := range tc.want {
+				assert.Contains(t, s, w)
+			}
+			_, err = wsman.ParseEnvelope(b, 0)
+			require.NoError(t, err)
+		})
+	}
 }
 
 func TestWriterFaults(t *testing.T) {
