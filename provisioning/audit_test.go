@@ -134,19 +134,45 @@ func TestAuditFindings(t *testing.T) {
 }
 
 func TestNewRefusesBadConfig(t *testing.T) {
-	_, err := provisioning.New(provisioning.Config{})
-	var ce *provisioning.ConfigError
-	require.True(t, errors.As(err, &ce))
-	assert.Equal(t, "Authorizer", ce.Field)
-	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(),
-		Profiles: map[string]provisioning.Profile{"p": {TLS: &provisioning.TLSProfile{}}}})
-	require.True(t, errors.As(err, &ce))
-	assert.Equal(t, "Issuer", ce.Field)
-	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(),
-		Profiles: map[string]provisioning.Profile{"p": {AdminPassword: amt.NewSecret("weak")}}})
-	assert.Error(t, err)
-	_, err = provisioning.New(provisioning.Config{Authorizer: provisioning.NewInventoryList(), Bundles: []certs.Bundle{{}}})
-	assert.Error(t, err)
+	k := testKeys()
+	chain, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: k})
+	require.NoError(t, err)
+	rootless := chain.Bundle
+	rootless.Chain = rootless.Chain[:len(rootless.Chain)-1]
+	inv := provisioning.NewInventoryList()
+	tests := []struct {
+		name  string
+		cfg   provisioning.Config
+		field string
+		says  string // part of the message that says what to fix
+	}{
+		{"no authorizer", provisioning.Config{}, "Authorizer", "InventoryList"},
+		{"TLS profile without issuer", provisioning.Config{Authorizer: inv,
+			Profiles: map[string]provisioning.Profile{"default": {TLS: &provisioning.TLSProfile{}}}}, "Issuer", "NewCA"},
+		{"weak fixed password", provisioning.Config{Authorizer: inv,
+			Profiles: map[string]provisioning.Profile{"default": {AdminPassword: amt.NewSecret("weak")}}}, "Profile default AdminPassword", ""},
+		{"bundle without chain", provisioning.Config{Authorizer: inv, Bundles: []certs.Bundle{{}}}, "Bundles[0]", "chain"},
+		{"chain without its root", provisioning.Config{Authorizer: inv, Bundles: []certs.Bundle{rootless}}, "Bundles[0]", "not a self-signed root"},
+		{"default profile missing", provisioning.Config{Authorizer: inv,
+			Profiles: map[string]provisioning.Profile{"laptops": {}}}, "DefaultProfile", `"default"`},
+		{"named default profile missing", provisioning.Config{Authorizer: inv, DefaultProfile: "desktops",
+			Profiles: map[string]provisioning.Profile{"laptops": {}}}, "DefaultProfile", `"desktops"`},
+		{"On-Die required without roots", provisioning.Config{Authorizer: inv,
+			Profiles: map[string]provisioning.Profile{"default": {RequireOnDie: true}}}, "OnDieRoots", "every device would be refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := provisioning.New(tt.cfg)
+			var ce *provisioning.ConfigError
+			require.True(t, errors.As(err, &ce), "%v", err)
+			assert.Equal(t, tt.field, ce.Field)
+			assert.Contains(t, ce.Error(), tt.says)
+		})
+	}
+	// A named default that exists is accepted.
+	_, err = provisioning.New(provisioning.Config{Authorizer: inv, DefaultProfile: "laptops",
+		Profiles: map[string]provisioning.Profile{"laptops": {}}, Bundles: []certs.Bundle{chain.Bundle}})
+	require.NoError(t, err)
 }
 
 func TestExpectAgentRequestChecks(t *testing.T) {

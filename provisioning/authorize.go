@@ -154,6 +154,13 @@ type AgentRequest struct {
 	// Expires bounds how long the request waits for the hello. Zero: 24 hours
 	// after ExpectAgentRequest.
 	Expires time.Time
+
+	// Mismatches counts devices that answered for this UUID with another OTP
+	// since the request was registered or last locked; at
+	// Config.OTPMismatchLimit the request is locked until LockedUntil. An
+	// impostor's mismatch never spends the request.
+	Mismatches  int
+	LockedUntil time.Time
 }
 
 // AgentRequestFrom converts what a local agent reported with amt/pthi's Prepare

@@ -444,7 +444,7 @@ func TestCACRLWithWsman(t *testing.T) {
 	t.Cleanup(dev.Close)
 
 	var fetched atomic.Int32
-	fetch := func(issuer *x509.Certificate) (*x509.RevocationList, error) {
+	fetch := func(_ context.Context, issuer *x509.Certificate) (*x509.RevocationList, error) {
 		if !issuer.Equal(ca.Certificate()) { // the root's CRL, for the issuing CA
 			crl, _, err := f.root.CRL(0)
 			return crl, err
@@ -467,7 +467,7 @@ func TestCACRLWithWsman(t *testing.T) {
 	}
 	identify := func() error {
 		c, err := wsman.New(dev.URL+"/wsman", wsman.WithTLS(wsman.VerifyChain(caPool(f.root.Certificate()), fqdn,
-			wsman.CheckCRL(fetch), wsman.CurrentTime(f.clock.Now))))
+			wsman.CheckRevocation(certs.CRLRevocation(fetch, certs.CRLOptions{Now: f.clock.Now})), wsman.CurrentTime(f.clock.Now))))
 		require.NoError(t, err)
 		defer c.CloseIdleConnections()
 		_, err = c.Identify(t.Context())
@@ -479,12 +479,12 @@ func TestCACRLWithWsman(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	require.NoError(t, ca.Revoke(t.Context(), provisioning.RevokeRequest{Certificate: chain[0], Reason: certs.RevocationSuperseded}))
 	err = identify()
-	require.ErrorIs(t, err, wsman.ErrCertificateRevoked)
+	require.ErrorIs(t, err, certs.ErrRevoked)
 
 	// A CRL past its NextUpdate fails closed in wsman: the handler re-signs
 	// after CRLRefresh, so a device is never judged on a stale list.
 	f.clock.Advance(8 * certs.Day)
-	require.ErrorIs(t, identify(), wsman.ErrCertificateRevoked, "a fresh CRL is served, not ErrRevocationUnavailable")
+	require.ErrorIs(t, identify(), certs.ErrRevoked, "a fresh CRL is served, not a stale one that fails closed")
 }
 
 func TestCACRLHandler(t *testing.T) {

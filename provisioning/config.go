@@ -27,9 +27,29 @@ type Config struct {
 	Authorizer Authorizer
 
 	// Profiles maps profile names to configurations. Inventory records name a
-	// profile; a missing name uses DefaultProfileName. Nil: every device gets the
+	// profile; a missing name uses DefaultProfile. Nil: every device gets the
 	// zero Profile.
 	Profiles map[string]Profile
+	// DefaultProfile names the profile of devices whose inventory names none;
+	// when Profiles is set it must be among them. Empty: DefaultProfileName
+	// ("default").
+	DefaultProfile string
+
+	// Reprovision decides whether a device that is already provisioned (its
+	// record holds a verified provisioning) may be provisioned again without
+	// proving it is the same device. A hello for a provisioned device changes,
+	// revokes and issues nothing until its session has either shown the
+	// device's certificate pinned then (or an On-Die chain bound to it) or
+	// Reprovision returned nil for it; any error refuses (reason
+	// reprovision-refused). Nil: refuse every such device that cannot prove
+	// itself.
+	Reprovision func(ctx context.Context, rec *DeviceRecord, h ReceivedHello) error
+
+	// OTPMismatchLimit is how many devices may answer for one UUID with an OTP
+	// other than its agent request's before the request is locked for
+	// OTPLockout. Zero: 3. OTPLockout zero: 15 minutes.
+	OTPMismatchLimit int
+	OTPLockout       time.Duration
 
 	// Store keeps one record per device. Nil: a new MemoryStore.
 	Store Store

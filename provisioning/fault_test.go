@@ -126,7 +126,7 @@ func TestFaultDevices(t *testing.T) {
 			config:   withCallTimeout,
 			check: func(t *testing.T, d *amtsim.Device, rec *provisioning.DeviceRecord, err error) {
 				assert.ErrorIs(t, err, provisioning.ErrFailed)
-				assert.False(t, rec.Done.Has(provisioning.DoneMEBxPassword))
+				assert.False(t, rec.Session.Done.Has(provisioning.DoneMEBxPassword))
 				assert.True(t, d.Snapshot().MEBxPasswordDefault, "the request was dropped before it took effect")
 			},
 		},
@@ -138,9 +138,9 @@ func TestFaultDevices(t *testing.T) {
 			deadline: faultCallTimeout,
 			config:   withCallTimeout,
 			check: func(t *testing.T, d *amtsim.Device, rec *provisioning.DeviceRecord, err error) {
-				assert.True(t, rec.Done.Has(provisioning.DoneMEBxPassword))
-				assert.False(t, rec.Done.Has(provisioning.DoneAdminACL), "an unanswered call is not recorded as done")
-				assert.True(t, d.MEBxPasswordIs(rec.MEBxPassword), "the record keeps the MEBx password the device took")
+				assert.True(t, rec.Session.Done.Has(provisioning.DoneMEBxPassword))
+				assert.False(t, rec.Session.Done.Has(provisioning.DoneAdminACL), "an unanswered call is not recorded as done")
+				assert.True(t, d.MEBxPasswordIs(rec.Session.MEBxPassword), "the record keeps the MEBx password the device took")
 			},
 		},
 		{
@@ -172,7 +172,7 @@ func TestFaultDevices(t *testing.T) {
 			check: func(t *testing.T, d *amtsim.Device, rec *provisioning.DeviceRecord, err error) {
 				var cu *provisioning.CommitUnconfirmedError
 				assert.True(t, errors.As(err, &cu), "%v", err)
-				assert.True(t, rec.Done.Has(provisioning.DoneCommitSent))
+				assert.True(t, rec.Session.Done.Has(provisioning.DoneCommitSent))
 			},
 		},
 		{
@@ -322,7 +322,7 @@ func runFault(t *testing.T, tt faultCase) {
 	last := ev[len(ev)-1]
 	assert.Equal(t, tt.reason, last.Reason)
 	assert.Equal(t, rec.State, last.State)
-	assert.False(t, p.InSession(d.UUID()))
+	assert.False(t, p.InSession(d.UUID(), h.helloFrom(d).Source))
 	if tt.check != nil {
 		tt.check(t, d, rec, err)
 	}

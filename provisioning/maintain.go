@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/netip"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/wsman"
 )
@@ -50,6 +47,8 @@ type MaintenanceReport struct {
 	Failed       int // devices whose renewal failed
 	AgedOut      int // discovery records removed
 	Removed      int // replaced certificates (with their keys) deleted from devices
+	// Bundles are the provisioning-bundle findings of the run (CheckBundles).
+	Bundles []Event
 }
 
 func (m *Maintainer) every() time.Duration {
@@ -78,8 +77,7 @@ func (m *Maintainer) retention() time.Duration {
 // [Config.Sleep] and reads its [Config.Now], so an injected clock drives it.
 func (m *Maintainer) Run(ctx context.Context) error {
 	p := m.p
-	m.CheckBundles(ctx)
-	_, _ = m.RunOnce(ctx)
+	_, _ = m.RunOnce(ctx) // checks the bundles too
 	now := p.now()
 	nextDevices, nextBundles := now.Add(m.every()), now.Add(m.bundleEvery())
 	for {
@@ -88,13 +86,13 @@ func (m *Maintainer) Run(ctx context.Context) error {
 			return err
 		}
 		now := p.now()
-		if !now.Before(nextBundles) {
-			m.CheckBundles(ctx)
-			nextBundles = now.Add(m.bundleEvery())
-		}
 		if !now.Before(nextDevices) {
 			_, _ = m.RunOnce(ctx)
 			nextDevices = now.Add(m.every())
+			nextBundles = now.Add(m.bundleEvery())
+		} else if !now.Before(nextBundles) {
+			m.CheckBundles(ctx)
+			nextBundles = now.Add(m.bundleEvery())
 		}
 	}
 }
@@ -134,11 +132,16 @@ func (m *Maintainer) CheckBundles(ctx context.Context) []Event {
 	return out
 }
 
-// RunOnce walks the store once: renews due certificates of provisioned devices
-// and ages out stale discovery records.
+// RunOnce walks the store once: it checks the provisioning bundles (the
+// same findings as CheckBundles, in the report), repeats revocations and
+// renewals an earlier run could not finish, renews due certificates of
+// provisioned devices, deletes replaced certificates from the devices and ages
+// out stale discovery records. No failure is silent: each is an event and is
+// counted in the report, and what it left undone is retried by the next run.
 func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	var rep MaintenanceReport
 	p := m.p
+	rep.Bundles = m.CheckBundles(ctx)
 	recs, err := p.store.List(ctx)
 	if err != nil {
 		return rep, err
@@ -148,16 +151,18 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		if r.State != StateProvisioned {
-			if !r.State.Final() && r.State != StateNew {
-				continue // a session may be running
-			}
-			if !r.LastSeen.IsZero() && now.Sub(r.LastSeen) > m.retention() && len(r.Certificates) == 0 {
-				if err := p.store.Delete(ctx, r.UUID); err == nil {
-					rep.AgedOut++
-					p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
-						Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
+		if r.Session != nil && !r.State.Final() {
+			continue // a session may be running
+		}
+		if !r.Provisioned() {
+			if r.discovery() && !r.LastSeen.IsZero() && now.Sub(r.LastSeen) > m.retention() {
+				if err := p.store.Delete(ctx, r.UUID); err != nil {
+					m.storeFailed(r, &rep, err, "removing a stale discovery record failed")
+					continue
 				}
+				rep.AgedOut++
+				p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
+					Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
 			}
 			continue
 		}
@@ -170,11 +175,35 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	return rep, nil
 }
 
+// storeFailed reports a record that could not be saved; the next run retries
+// what it records.
+func (m *Maintainer) storeFailed(r *DeviceRecord, rep *MaintenanceReport, err error, what string) {
+	rep.Failed++
+	m.p.emit(Event{Time: m.p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Reason: ReasonStoreFailed, Err: err,
+		Detail: what + "; the next run retries"})
+}
+
+func (m *Maintainer) save(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport, what string) bool {
+	if err := m.p.save(ctx, r); err != nil {
+		m.storeFailed(r, rep, err, what)
+		return false
+	}
+	return true
+}
+
 func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
-	defer m.removeSuperseded(ctx, r, rep)
 	p := m.p
 	now := p.now()
+	// Revocations a session or an earlier run could not get from the Issuer.
+	if n := p.revokeReplaced(ctx, r, nil); n > 0 {
+		rep.Revoked += n
+	}
 	for _, purpose := range []CertificatePurpose{PurposeTLS, PurposeIEEE8021X} {
+		if pending, ok := pendingCertificate(r, purpose); ok {
+			// An earlier renewal installed it but could not see it in use.
+			m.finishRenewal(ctx, r, purpose, pending, rep)
+			continue
+		}
 		cur, ok := r.CurrentCertificate(purpose)
 		if !ok {
 			continue
@@ -193,33 +222,199 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 				Detail: fmt.Sprintf("%s certificate expires %s but the device is reached over wireless only", purpose, c.NotAfter.Format(time.DateOnly))})
 			continue
 		}
-		start := p.now()
-		nc, err := m.renew(ctx, r, cur, purpose)
-		e := Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start)}
-		if err != nil {
-			rep.Failed++
-			e.Err, e.Reason = err, ReasonOf(err)
-			if e.Reason == "" {
-				e.Reason = ReasonDeviceError
-			}
-			e.Detail = fmt.Sprintf("renewing the %s certificate failed", purpose)
-			p.emit(e)
-			continue
+		m.renew(ctx, r, purpose, rep)
+	}
+	m.removeSuperseded(ctx, r, rep)
+}
+
+func pendingCertificate(r *DeviceRecord, purpose CertificatePurpose) (*DeviceCertificate, bool) {
+	for i := len(r.Certificates) - 1; i >= 0; i-- {
+		if dc := &r.Certificates[i]; dc.Purpose == purpose && dc.Pending && !dc.Revoked {
+			return dc, true
 		}
-		rep.Renewed++
-		e.Detail = fmt.Sprintf("%s certificate renewed: serial %x, expires %s", purpose, nc.SerialNumber, nc.NotAfter.Format(time.DateOnly))
+	}
+	return nil, false
+}
+
+// renew replaces one certificate of a provisioned device: AMT generates a key,
+// the Issuer certifies it and AMT stores it — recorded as pending before it is
+// bound — then finishRenewal binds it, commits and reads it back.
+func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, rep *MaintenanceReport) {
+	p := m.p
+	start := p.now()
+	fail := func(err error, what string) {
+		rep.Failed++
+		e := Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start), Err: err, Reason: ReasonOf(err)}
+		if e.Reason == "" {
+			e.Reason = ReasonDeviceError
+		}
+		e.Detail = fmt.Sprintf("renewing the %s certificate failed: %s", purpose, what)
 		p.emit(e)
-		// Revoke the one it replaced.
-		for i := range r.Certificates {
-			if r.Certificates[i].Handle == cur.Handle && r.Certificates[i].Purpose == purpose && !r.Certificates[i].Revoked {
-				if err := p.revoke(ctx, r.UUID, &r.Certificates[i]); err == nil {
-					rep.Revoked++
+	}
+	dev, err := p.openDevice(r)
+	if err != nil {
+		fail(err, "the device could not be opened")
+		return
+	}
+	defer dev.Close()
+	prof, _ := p.profileFor(r.Inventory)
+	var attempts int
+	var delay time.Duration
+	if prof.TLS != nil {
+		attempts, delay = prof.TLS.KeyAttempts, prof.TLS.KeyRetryDelay
+	}
+	dc, err := p.issueForAMTKey(ctx, dev.Device, r.Inventory, firmwareFor(r.Firmware), purpose, attempts, delay)
+	if err != nil {
+		fail(err, "no new certificate")
+		return
+	}
+	dc.Pending = true
+	r.Certificates = append(r.Certificates, dc)
+	if !m.save(ctx, r, rep, "the renewed certificate was installed but not recorded") {
+		return
+	}
+	dev.Close()
+	m.finishRenewal(ctx, r, purpose, &r.Certificates[len(r.Certificates)-1], rep)
+}
+
+// finishRenewal binds a pending certificate (again, if an earlier run was cut
+// short), commits where AMT needs it, and reads back that the device uses it.
+// Only then does the certificate become current and the one it replaced get
+// revoked: a lost CommitChanges leaves the old certificate current and
+// unrevoked, and the next run tries again.
+func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate, rep *MaintenanceReport) {
+	p := m.p
+	start := p.now()
+	fail := func(err error, what string) {
+		rep.Failed++
+		e := Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start), Err: err, Reason: ReasonOf(err)}
+		if e.Reason == "" {
+			e.Reason = ReasonDeviceError
+		}
+		e.Detail = fmt.Sprintf("renewing the %s certificate: %s; the next run retries", purpose, what)
+		p.emit(e)
+	}
+	if used, err := m.inUse(ctx, r, purpose, dc); err == nil && used {
+		m.confirmRenewal(ctx, r, dc, rep, start)
+		return
+	}
+	dev, err := p.openDevice(r)
+	if err != nil {
+		fail(err, "the device could not be opened")
+		return
+	}
+	switch purpose {
+	case PurposeTLS:
+		if _, err := dev.BindTLSCertificate(ctx, dc.Handle); err != nil {
+			dev.Close()
+			fail(err, "binding failed")
+			return
+		}
+		// Post-provisioning, CommitChanges applies the new TLS credential; the
+		// firmware may restart its network stack and drop the reply.
+		if err := dev.CommitChanges(ctx); err != nil {
+			var te *wsman.TransportError
+			if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
+				dev.Close()
+				fail(err, "CommitChanges failed")
+				return
+			}
+		}
+	case PurposeIEEE8021X:
+		if err := dev.SetIEEE8021xCertificates(ctx, "", dc.Handle); err != nil {
+			dev.Close()
+			fail(err, "SetCertificates failed")
+			return
+		}
+	}
+	dev.Close()
+	used, err := m.inUse(ctx, r, purpose, dc)
+	if err != nil || !used {
+		if err == nil {
+			err = errors.New("the device does not use the new certificate")
+		}
+		fail(err, "not read back in use")
+		return
+	}
+	m.confirmRenewal(ctx, r, dc, rep, start)
+}
+
+// inUse reads back whether the device uses dc: for TLS, a connection pinned to
+// it succeeds (retried while the device restarts after the commit); for
+// 802.1X, the device's 802.1X credential context names it.
+func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate) (bool, error) {
+	p := m.p
+	switch purpose {
+	case PurposeTLS:
+		acc := p.accessFor(r, nil, false)
+		acc.tlsCert = dc.DER
+		prof, _ := p.profileFor(r.Inventory)
+		acc.allowLegacy = prof.AllowLegacyTLS
+		attempts, delay := p.cfg.CommitVerifyAttempts, p.cfg.CommitVerifyDelay
+		if attempts <= 0 {
+			attempts = 12
+		}
+		if delay <= 0 {
+			delay = 5 * time.Second
+		}
+		var err error
+		for i := 0; i < attempts; i++ {
+			if i > 0 {
+				if werr := p.sleep(ctx, delay); werr != nil {
+					return false, werr
 				}
 			}
+			var conn *deviceConn
+			conn, _, err = p.dialAdmin(acc)
+			if err != nil {
+				return false, err
+			}
+			_, err = conn.dev.SetupAndConfiguration(ctx)
+			conn.close()
+			if err == nil {
+				return true, nil
+			}
+			if isUntrusted(err) {
+				return false, nil // it serves another certificate
+			}
 		}
-		r.UpdatedAt = p.now()
-		_ = p.store.Save(ctx, r)
+		return false, err
+	case PurposeIEEE8021X:
+		dev, err := p.openDevice(r)
+		if err != nil {
+			return false, err
+		}
+		defer dev.Close()
+		ctxs, err := dev.IEEE8021xCredentialContexts(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, c := range ctxs {
+			if c.CertificateInstanceID() == dc.Handle {
+				return true, nil
+			}
+		}
+		return false, nil
 	}
+	return false, nil
+}
+
+// confirmRenewal makes a pending certificate current, records it, and revokes
+// the one it replaced.
+func (m *Maintainer) confirmRenewal(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, rep *MaintenanceReport, start time.Time) {
+	p := m.p
+	dc.Pending = false
+	if !m.save(ctx, r, rep, "the renewal was read back but not recorded") {
+		return
+	}
+	rep.Renewed++
+	c, _ := dc.Certificate()
+	detail := fmt.Sprintf("%s certificate renewed and read back in use", dc.Purpose)
+	if c != nil {
+		detail = fmt.Sprintf("%s certificate renewed and read back in use: serial %x, expires %s", dc.Purpose, c.SerialNumber, c.NotAfter.Format(time.DateOnly))
+	}
+	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start), Detail: detail})
+	rep.Revoked += p.revokeReplaced(ctx, r, []DeviceCertificate{*dc})
 }
 
 // removeSuperseded deletes from the device the certificates a renewal replaced,
@@ -232,7 +427,7 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	p := m.p
 	var stale []int
 	for i, dc := range r.Certificates {
-		if dc.Handle == "" || dc.RemovedFromDevice {
+		if dc.Handle == "" || dc.RemovedFromDevice || dc.Pending {
 			continue
 		}
 		if cur, ok := r.CurrentCertificate(dc.Purpose); ok && bytes.Equal(cur.DER, dc.DER) {
@@ -243,12 +438,11 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	if len(stale) == 0 {
 		return
 	}
-	prof, _ := p.profileFor(r.Inventory)
-	dev, done, err := p.adminDevice(r, prof.AllowLegacyTLS)
+	dev, err := p.openDevice(r)
 	if err != nil {
 		return
 	}
-	defer done()
+	defer dev.Close()
 	gone := func(err error) bool { return err == nil || errors.Is(err, wsman.ErrInvalidSelectors) }
 	removed := 0
 	for _, i := range stale {
@@ -267,64 +461,61 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	if removed == 0 {
 		return
 	}
+	if !m.save(ctx, r, rep, "replaced certificates were deleted from the device but the record was not saved") {
+		return
+	}
 	rep.Removed += removed
-	r.UpdatedAt = p.now()
-	_ = p.store.Save(ctx, r)
 	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State,
 		Detail: fmt.Sprintf("%d replaced certificate(s) and key(s) deleted from the device", removed)})
 }
 
-// renew replaces one certificate on a provisioned device.
-func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, old DeviceCertificate, purpose CertificatePurpose) (*x509.Certificate, error) {
-	p := m.p
-	if p.cfg.Issuer == nil {
-		return nil, &SessionError{Step: StepRenew, Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
-	}
-	prof, _ := p.profileFor(r.Inventory)
-	dev, done, err := p.adminDevice(r, prof.AllowLegacyTLS)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	s := &Session{p: p, rec: r, inv: r.Inventory, profile: prof, dev: dev}
-	dc, err := s.issueForAMTKey(ctx, purpose)
-	if err != nil {
-		return nil, err
-	}
-	switch purpose {
-	case PurposeTLS:
-		if _, err := dev.BindTLSCertificate(ctx, dc.Handle); err != nil {
-			return nil, err
-		}
-		// Post-provisioning, CommitChanges applies the new TLS credential; the
-		// firmware may restart its network stack and drop the reply.
-		if err := dev.CommitChanges(ctx); err != nil {
-			var te *wsman.TransportError
-			if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
-				return nil, err
-			}
-		}
-	case PurposeIEEE8021X:
-		if err := dev.SetIEEE8021xCertificates(ctx, "", dc.Handle); err != nil {
-			return nil, err
-		}
-	}
-	_ = old
-	return dc.Certificate()
+// ManagedDevice is a provisioned device opened with [Provisioner.OpenDevice]:
+// the typed WS-Management calls of [amt.Device], signed in as the admin
+// account amtkit set, over a connection whose TLS policy comes from the
+// device's record. Close it when done.
+type ManagedDevice struct {
+	*amt.Device
+	// How says how the device is reached and its certificate checked, e.g.
+	// "over TLS, certificate verified for pc-0042.contoso.com".
+	How  string
+	conn *deviceConn
 }
 
-// adminDevice returns an amt.Device signed in as the admin account of a
-// provisioned device.
-func (p *Provisioner) adminDevice(r *DeviceRecord, allowLegacy bool) (*amt.Device, func(), error) {
-	h := ReceivedHello{Hello: &hello.Message{UUID: r.UUID, Version: r.HelloVersion}, Source: r.Source}
-	if !h.Source.IsValid() {
-		h.Source = netip.AddrPort{}
-	}
-	c, tr, _, err := p.adminClient(h, r, allowLegacy)
+// Close releases the device's idle connections.
+func (d *ManagedDevice) Close() error {
+	d.conn.close()
+	return nil
+}
+
+// ErrNotProvisioned is returned by OpenDevice for a device whose record holds
+// no verified provisioning.
+var ErrNotProvisioned = errors.New("provisioning: the device has not been provisioned by amtkit")
+
+// OpenDevice opens a provisioned device from its record: the address it is
+// reached at (Config.DeviceAddress, the inventory or its last hello), the admin
+// credentials amtkit set, and the TLS policy its provisioning calls for — the
+// certificate amtkit had issued, verified against Config.DeviceRoots for the
+// inventory FQDN (and Config.CheckRevocation), or pinned to it; on CSME 16.1+
+// without one, the device's own certificate pinned when it was provisioned.
+// It sends nothing until the first call.
+func (p *Provisioner) OpenDevice(ctx context.Context, uuid amt.UUID) (*ManagedDevice, error) {
+	r, err := p.store.Load(ctx, uuid)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return amt.NewDevice(c), tr.CloseIdleConnections, nil
+	if !r.Provisioned() {
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotProvisioned, uuid, r.State)
+	}
+	return p.openDevice(r)
+}
+
+func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
+	prof, _ := p.profileFor(r.Inventory)
+	conn, how, err := p.dialAdmin(p.accessFor(r, nil, prof.AllowLegacyTLS))
+	if err != nil {
+		return nil, err
+	}
+	return &ManagedDevice{Device: conn.dev, How: how, conn: conn}, nil
 }
 
 // Unprovision removes a device's provisioning (full unprovision), has every
@@ -336,12 +527,11 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	if err != nil {
 		return err
 	}
-	prof, _ := p.profileFor(r.Inventory)
-	dev, done, err := p.adminDevice(r, prof.AllowLegacyTLS)
+	dev, err := p.openDevice(r)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer dev.Close()
 	start := p.now()
 	err = dev.Unprovision(ctx)
 	e := Event{Time: p.now(), Device: uuid, Step: StepUnprovision, Duration: p.now().Sub(start), State: r.State}
@@ -353,30 +543,29 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	n := p.revokeAll(ctx, r)
 	r.State = StateNew
 	r.Done = 0
-	r.AdminPassword, r.MEBxPassword = amt.Secret{}, amt.Secret{}
+	r.AdminPassword, r.MEBxPassword, r.Users = amt.Secret{}, amt.Secret{}, nil
 	r.ControlMode = amt.ControlModeNone
-	r.UpdatedAt = p.now()
 	e.State = StateNew
 	e.Detail = fmt.Sprintf("unprovisioned; %d certificate(s) revoked", n)
 	p.emit(e)
-	return p.store.Save(ctx, r)
+	return p.save(ctx, r)
 }
 
 // Block marks a device as blocked: its hellos are rejected from now on and every
 // certificate amtkit installed on it is revoked.
 func (p *Provisioner) Block(ctx context.Context, uuid amt.UUID) error {
-	r, err := p.store.Load(ctx, uuid)
-	if errors.Is(err, ErrNotFound) {
-		r = &DeviceRecord{UUID: uuid, FirstSeen: p.now()}
-	} else if err != nil {
+	var n int
+	err := p.update(ctx, uuid, func(r *DeviceRecord) error {
+		r.Blocked = true
+		n = p.revokeAll(ctx, r)
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	r.Blocked = true
-	n := p.revokeAll(ctx, r)
-	r.UpdatedAt = p.now()
-	p.emit(Event{Time: p.now(), Device: uuid, Step: StepRevoke, State: r.State, Reason: ReasonNotApproved,
+	p.emit(Event{Time: p.now(), Device: uuid, Step: StepRevoke, Reason: ReasonNotApproved,
 		Detail: fmt.Sprintf("device blocked; %d certificate(s) revoked", n)})
-	return p.store.Save(ctx, r)
+	return nil
 }
 
 func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord) int {

@@ -3,12 +3,14 @@ package provisioning
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,40 +37,44 @@ type Provisioner struct {
 
 	queued atomic.Int64 // sessions started by HandleHello and not yet ended
 
+	// base is canceled when a Shutdown's context ends before the sessions do.
+	base     context.Context
+	stopBase context.CancelFunc
+	closing  atomic.Bool
+
 	mu       sync.Mutex
-	active   map[amt.UUID]struct{}
+	slots    map[amt.UUID]*deviceSlot
 	sessions map[*Session]struct{}
+	listener *HelloListener // the one Serve runs, for Shutdown
 	// running counts sessions started by HandleHello; idle is closed (and
 	// replaced) whenever it drops to zero. Unlike a WaitGroup, it allows
 	// HandleHello while Wait is waiting.
 	running int
 	idle    chan struct{}
+
+	// devMu serialises read-modify-write of one device's record within this
+	// Provisioner (striped by UUID).
+	devMu [64]sync.Mutex
 }
 
-// New checks cfg and returns a Provisioner.
+// deviceSlot holds the sessions running for one UUID. Several may run at once
+// while none has proven its device (a slow impostor must not hold the UUID
+// against the real device); the first to prove itself owns the device, and
+// the others stop before they change anything.
+type deviceSlot struct {
+	sessions []*Session
+	owner    *Session
+}
+
+// maxUnproven bounds the sessions that may run for one UUID before one of them
+// proves its device.
+const maxUnproven = 4
+
+// New checks cfg and returns a Provisioner. It refuses a configuration that can
+// never work, saying what to fix.
 func New(cfg Config) (*Provisioner, error) {
-	if cfg.Authorizer == nil {
-		return nil, &ConfigError{Field: "Authorizer", Problem: "required"}
-	}
-	for name, p := range cfg.Profiles {
-		if p.Name == "" {
-			p.Name = name
-			cfg.Profiles[name] = p
-		}
-		if err := p.Validate(); err != nil {
-			return nil, err
-		}
-		if (p.TLS != nil || p.IEEE8021X != nil) && cfg.Issuer == nil {
-			return nil, &ConfigError{Field: "Issuer", Problem: "profile " + name + " needs certificates but no Issuer is set"}
-		}
-	}
-	for i, b := range cfg.Bundles {
-		if b.Leaf() == nil || b.Key == nil {
-			return nil, &ConfigError{Field: fmt.Sprintf("Bundles[%d]", i), Problem: "needs a chain and a key"}
-		}
-		if err := b.CheckKey(); err != nil {
-			return nil, &ConfigError{Field: fmt.Sprintf("Bundles[%d]", i), Problem: err.Error()}
-		}
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	p := &Provisioner{
 		cfg:      cfg,
@@ -77,9 +83,10 @@ func New(cfg Config) (*Provisioner, error) {
 		now:      cfg.Now,
 		sleep:    cfg.Sleep,
 		log:      cfg.Logger,
-		active:   make(map[amt.UUID]struct{}),
+		slots:    make(map[amt.UUID]*deviceSlot),
 		sessions: make(map[*Session]struct{}),
 	}
+	p.base, p.stopBase = context.WithCancel(context.Background())
 	if p.store == nil {
 		p.store = NewMemoryStore()
 	}
@@ -100,24 +107,157 @@ func New(cfg Config) (*Provisioner, error) {
 	return p, nil
 }
 
+// check refuses configurations that can never work.
+func (cfg *Config) check() error {
+	if cfg.Authorizer == nil {
+		return &ConfigError{Field: "Authorizer", Problem: "required: set an InventoryList, an AuthorizerFunc or your own Authorizer"}
+	}
+	def := cfg.defaultProfile()
+	if cfg.Profiles != nil {
+		if _, ok := cfg.Profiles[def]; !ok {
+			names := make([]string, 0, len(cfg.Profiles))
+			for n := range cfg.Profiles {
+				names = append(names, fmt.Sprintf("%q", n))
+			}
+			sort.Strings(names)
+			return &ConfigError{Field: "DefaultProfile", Problem: fmt.Sprintf("profile %q, used for devices whose inventory names none, is not among Profiles (%v): add it or set DefaultProfile", def, names)}
+		}
+	}
+	for name, p := range cfg.Profiles {
+		if p.Name == "" {
+			p.Name = name
+			cfg.Profiles[name] = p
+		}
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		if (p.TLS != nil || p.IEEE8021X != nil) && cfg.Issuer == nil {
+			return &ConfigError{Field: "Issuer", Problem: "profile " + name + " needs certificates but no Issuer is set (provisioning.NewCA makes one from a CA bundle)"}
+		}
+		if p.RequireOnDie && cfg.OnDieRoots == nil {
+			return &ConfigError{Field: "OnDieRoots", Problem: "profile " + name + " requires On-Die verification but no On-Die roots are set: every device would be refused"}
+		}
+	}
+	for i, b := range cfg.Bundles {
+		field := fmt.Sprintf("Bundles[%d]", i)
+		leaf := b.Leaf()
+		if leaf == nil || b.Key == nil {
+			return &ConfigError{Field: field, Problem: "needs a chain and a key"}
+		}
+		if err := b.CheckKey(); err != nil {
+			return &ConfigError{Field: field, Problem: err.Error()}
+		}
+		if _, ok := b.Key.Public().(*rsa.PublicKey); !ok {
+			return &ConfigError{Field: field, Problem: fmt.Sprintf("AMT accepts only RSA provisioning keys; the key is %T", b.Key.Public())}
+		}
+		root := b.Chain[len(b.Chain)-1]
+		if root.CheckSignatureFrom(root) != nil || string(root.RawIssuer) != string(root.RawSubject) {
+			return &ConfigError{Field: field, Problem: fmt.Sprintf("the chain of %q ends at %q, which is not a self-signed root: AMT matches the hash of the root, so the chain must include it (add the root certificate to the PKCS#12 or PEM file)", leaf.Subject.CommonName, root.Subject.CommonName)}
+		}
+	}
+	return nil
+}
+
+func (cfg *Config) defaultProfile() string {
+	if cfg.DefaultProfile != "" {
+		return cfg.DefaultProfile
+	}
+	return DefaultProfileName
+}
+
 // Store returns the store the Provisioner records sessions in.
 func (p *Provisioner) Store() Store { return p.store }
 
-// InSession reports whether a session for uuid is running. Use it as a
-// [HelloListener]'s InSession hook so repeated hellos are dropped early.
-func (p *Provisioner) InSession(uuid amt.UUID) bool {
+// InSession reports whether a hello for uuid from source would be dropped as a
+// duplicate: a session for uuid has proven its device, or one from the same
+// source address is running, or the UUID has as many unproven sessions as
+// allowed. It is a [HelloListener]'s InSession hook.
+func (p *Provisioner) InSession(uuid amt.UUID, source netip.AddrPort) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, ok := p.active[uuid]
-	return ok
+	return !p.admits(uuid, source)
+}
+
+// admits reports whether a session for uuid from source may start; p.mu held.
+func (p *Provisioner) admits(uuid amt.UUID, source netip.AddrPort) bool {
+	sl := p.slots[uuid]
+	if sl == nil {
+		return true
+	}
+	if sl.owner != nil || len(sl.sessions) >= maxUnproven {
+		return false
+	}
+	for _, s := range sl.sessions {
+		if s.hello.Source.Addr() == source.Addr() {
+			return false
+		}
+	}
+	return true
+}
+
+// claim registers s for its UUID if the UUID admits it.
+func (p *Provisioner) claim(s *Session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	u := s.hello.Hello.UUID
+	if !p.admits(u, s.hello.Source) {
+		return false
+	}
+	sl := p.slots[u]
+	if sl == nil {
+		sl = &deviceSlot{}
+		p.slots[u] = sl
+	}
+	sl.sessions = append(sl.sessions, s)
+	p.sessions[s] = struct{}{}
+	return true
+}
+
+// own makes s the owner of its UUID, unless another session proved first.
+func (p *Provisioner) own(s *Session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sl := p.slots[s.hello.Hello.UUID]
+	if sl == nil {
+		return false
+	}
+	if sl.owner == nil {
+		sl.owner = s
+	}
+	return sl.owner == s
+}
+
+func (p *Provisioner) release(s *Session) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.sessions, s)
+	u := s.hello.Hello.UUID
+	sl := p.slots[u]
+	if sl == nil {
+		return
+	}
+	for i, x := range sl.sessions {
+		if x == s {
+			sl.sessions = append(sl.sessions[:i], sl.sessions[i+1:]...)
+			break
+		}
+	}
+	if sl.owner == s {
+		sl.owner = nil
+	}
+	if len(sl.sessions) == 0 {
+		delete(p.slots, u)
+	}
 }
 
 // ExpectAgentRequest registers an agent-initiated provisioning request: the
 // device's next hello is provisioned only if the OTP the device holds equals
 // req.OTP. A second request for the same device replaces the first. The request
 // is stored in the device's record (it survives a restart) until a session
-// uses it: a provisioned device or an OTP mismatch consumes it; an impostor's
-// failed session does not.
+// provisions the device; a device that answers with another OTP closes its own
+// provisioning window and counts against the request, which is locked for
+// Config.OTPLockout after Config.OTPMismatchLimit mismatches, but never spends
+// it.
 func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -138,35 +278,154 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 		}
 		req.Expires = p.now().Add(ttl)
 	}
-	// The request is kept in the device's record, so a restarted provisioner
-	// still expects it.
-	rec, err := p.store.Load(ctx, req.UUID)
+	req.Mismatches, req.LockedUntil = 0, time.Time{}
+	return p.update(ctx, req.UUID, func(rec *DeviceRecord) error {
+		if rec.Blocked {
+			return Reject(ReasonNotApproved, "device %s is blocked", req.UUID)
+		}
+		r := req
+		rec.Agent = &r
+		return nil
+	})
+}
+
+// update loads (or creates) a device's record, applies f and saves it, under
+// the device's lock.
+func (p *Provisioner) update(ctx context.Context, u amt.UUID, f func(*DeviceRecord) error) error {
+	mu := p.devLock(u)
+	mu.Lock()
+	defer mu.Unlock()
+	rec, err := p.store.Load(ctx, u)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		rec = &DeviceRecord{UUID: req.UUID, FirstSeen: p.now()}
+		rec = &DeviceRecord{UUID: u, FirstSeen: p.now()}
 	case err != nil:
 		return err
 	}
-	if rec.Blocked {
-		return Reject(ReasonNotApproved, "device %s is blocked", req.UUID)
+	if err := f(rec); err != nil {
+		return err
 	}
-	r := req
-	rec.Agent = &r
-	rec.UpdatedAt = p.now()
-	return p.store.Save(ctx, rec)
+	return p.saveLocked(ctx, rec)
+}
+
+func (p *Provisioner) devLock(u amt.UUID) *sync.Mutex {
+	return &p.devMu[int(u[0]^u[15])%len(p.devMu)]
+}
+
+// maxHistory bounds a record's step history (the newest entries are kept).
+const maxHistory = 64
+
+// save writes a record of a session that owns its device.
+func (p *Provisioner) save(ctx context.Context, r *DeviceRecord) error {
+	mu := p.devLock(r.UUID)
+	mu.Lock()
+	defer mu.Unlock()
+	return p.saveLocked(ctx, r)
+}
+
+func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
+	r.UpdatedAt = p.now()
+	if n := len(r.History); n > maxHistory {
+		r.History = append(r.History[:0:0], r.History[n-maxHistory:]...)
+	}
+	// A record is saved even when the session's context has just ended.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return p.store.Save(sctx, r)
+}
+
+// saveIfDiscovery writes the outcome of an unproven session's step, but only
+// where the stored record holds nothing of value (see DeviceRecord.discovery).
+func (p *Provisioner) saveIfDiscovery(ctx context.Context, r *DeviceRecord) error {
+	mu := p.devLock(r.UUID)
+	mu.Lock()
+	defer mu.Unlock()
+	cur, err := p.store.Load(context.WithoutCancel(ctx), r.UUID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		cur = &DeviceRecord{UUID: r.UUID, FirstSeen: r.FirstSeen}
+	case err != nil:
+		return err
+	case !cur.discovery():
+		return nil
+	}
+	last := r.History[len(r.History)-1]
+	if last.Step == StepAuthorize {
+		cur.Attempts++
+	}
+	cur.Source, cur.HelloVersion, cur.LastSeen = r.Source, r.HelloVersion, r.LastSeen
+	if r.Inventory.FQDN != "" {
+		cur.Inventory = r.Inventory
+	}
+	cur.State, cur.Reason, cur.LastError = r.State, r.Reason, r.LastError
+	cur.History = append(cur.History, last)
+	return p.saveLocked(ctx, cur)
+}
+
+// discovery reports whether the record holds only what hellos showed (and,
+// perhaps, a pending agent request, whose OTP it never touches): no
+// provisioning, no session in progress, no certificate, not blocked. Sessions
+// that have not proven their device may update such a record's outcome; no
+// other.
+func (r *DeviceRecord) discovery() bool {
+	return r.Session == nil && !r.Provisioned() && len(r.Certificates) == 0 && !r.Blocked
+}
+
+// otpMismatch counts a mismatching OTP against the device's pending agent
+// request and locks the request at the limit. It reports whether it locked.
+func (p *Provisioner) otpMismatch(ctx context.Context, u amt.UUID) (bool, error) {
+	locked := false
+	err := p.update(context.WithoutCancel(ctx), u, func(rec *DeviceRecord) error {
+		if rec.Agent == nil {
+			return nil
+		}
+		rec.Agent.Mismatches++
+		if rec.Agent.Mismatches >= p.otpMismatchLimit() {
+			rec.Agent.Mismatches = 0
+			rec.Agent.LockedUntil = p.now().Add(p.otpLockout())
+			locked = true
+		}
+		return nil
+	})
+	return locked, err
+}
+
+func (p *Provisioner) otpMismatchLimit() int {
+	if p.cfg.OTPMismatchLimit > 0 {
+		return p.cfg.OTPMismatchLimit
+	}
+	return 3
+}
+
+func (p *Provisioner) otpLockout() time.Duration {
+	if p.cfg.OTPLockout > 0 {
+		return p.cfg.OTPLockout
+	}
+	return 15 * time.Minute
 }
 
 // ErrDuplicateSession is returned by Provision when a session for the device is
 // already running.
 var ErrDuplicateSession = errors.New("provisioning: a session for this device is already running")
 
+// ErrShuttingDown is returned by Provision after Shutdown began.
+var ErrShuttingDown = errors.New("provisioning: the provisioner is shutting down")
+
 // HandleHello starts a session for h in the background and returns at once. It
-// drops hellos of devices already in a session. It has the signature of
-// [HelloListener].Handler. Wait for background sessions with [Provisioner.Wait].
+// drops hellos of devices already in a session (see [Provisioner.InSession]).
+// It has the signature of [HelloListener].Handler. Wait for background
+// sessions with [Provisioner.Wait] or [Provisioner.Shutdown].
 func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
-	if !p.claim(h.Hello.UUID) {
-		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew,
-			Reason: ReasonDuplicateSession, Detail: "hello ignored: session already running"})
+	drop := func(r Reason, why string) {
+		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew, Reason: r, Detail: why})
+	}
+	if p.closing.Load() {
+		drop(ReasonShuttingDown, "hello ignored: shutting down")
+		return
+	}
+	s := p.newSession(h)
+	if !p.claim(s) {
+		drop(ReasonDuplicateSession, "hello ignored: session already running")
 		return
 	}
 	// Sessions beyond MaxSessions wait for a slot; beyond MaxQueued, hellos
@@ -174,17 +433,16 @@ func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
 	// up goroutines without bound.
 	if n := p.queued.Add(1); n > int64(p.maxQueued()) {
 		p.queued.Add(-1)
-		p.release(h.Hello.UUID)
-		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew,
-			Reason: ReasonOverloaded, Detail: "hello dropped: too many sessions waiting"})
+		p.release(s)
+		drop(ReasonOverloaded, "hello dropped: too many sessions waiting")
 		return
 	}
 	p.started()
 	go func() {
 		defer p.ended()
-		defer p.release(h.Hello.UUID)
+		defer p.release(s)
 		defer p.queued.Add(-1)
-		_, _ = p.run(ctx, h)
+		_, _ = p.runSession(ctx, s)
 	}()
 }
 
@@ -198,29 +456,69 @@ func (p *Provisioner) maxQueued() int {
 // Provision runs a session for h to its end and returns the device's record.
 // The error is nil when the device was provisioned; otherwise it is a
 // *SessionError (errors.Is ErrRejected or ErrFailed; ReasonOf gives the code),
-// or ErrDuplicateSession.
+// ErrDuplicateSession or ErrShuttingDown.
 func (p *Provisioner) Provision(ctx context.Context, h ReceivedHello) (*DeviceRecord, error) {
 	if h.Hello == nil {
 		return nil, &ConfigError{Field: "ReceivedHello.Hello", Problem: "nil"}
 	}
-	if !p.claim(h.Hello.UUID) {
+	if p.closing.Load() {
+		return nil, ErrShuttingDown
+	}
+	s := p.newSession(h)
+	if !p.claim(s) {
 		return nil, ErrDuplicateSession
 	}
-	defer p.release(h.Hello.UUID)
-	return p.run(ctx, h)
+	defer p.release(s)
+	return p.runSession(ctx, s)
+}
+
+func (p *Provisioner) newSession(h ReceivedHello) *Session {
+	return &Session{p: p, hello: h, started: p.now()}
+}
+
+// runSession runs s under MaxSessions, SessionTimeout and the Provisioner's
+// own stop.
+func (p *Provisioner) runSession(ctx context.Context, s *Session) (*DeviceRecord, error) {
+	timeout := p.cfg.SessionTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(p.base, cancel)
+	defer stop()
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, &SessionError{Step: StepAuthorize, Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
+	}
+	defer func() { <-p.sem }()
+	err := s.provision(ctx)
+	return s.rec, err
 }
 
 // Wait blocks until every session started by HandleHello has ended.
 // It may be called while hellos are still arriving.
 func (p *Provisioner) Wait() {
+	_ = p.WaitIdle(context.Background())
+}
+
+// WaitIdle blocks until no session started by HandleHello is running or
+// waiting for a slot, or until ctx ends (returning its error).
+func (p *Provisioner) WaitIdle(ctx context.Context) error {
 	p.mu.Lock()
 	if p.running == 0 {
 		p.mu.Unlock()
-		return
+		return nil
 	}
 	ch := p.idle
 	p.mu.Unlock()
-	<-ch
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (p *Provisioner) started() {
@@ -242,15 +540,47 @@ func (p *Provisioner) ended() {
 }
 
 // Serve runs a [HelloListener] on ln that feeds this Provisioner, until ctx is
-// done; then it waits for running sessions (which see ctx canceled).
+// done or [Provisioner.Shutdown] is called. When ctx ends, running sessions
+// are canceled (they see ctx done) and Serve waits for them; after Shutdown,
+// it returns once the listener has stopped and Shutdown drains the sessions.
 func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...func(*HelloListener)) error {
 	l := p.Listener()
 	for _, f := range configure {
 		f(l)
 	}
+	p.mu.Lock()
+	p.listener = l
+	p.mu.Unlock()
 	err := l.Serve(ctx, ln)
-	p.Wait()
+	if ctx.Err() != nil {
+		p.Wait()
+	}
+	if errors.Is(err, ErrListenerClosed) {
+		return nil
+	}
 	return err
+}
+
+// Shutdown stops taking hellos — the listener Serve runs stops accepting, and
+// HandleHello and Provision refuse new sessions — and waits for the sessions
+// in flight to finish, as http.Server.Shutdown does for requests. If ctx ends
+// first, the remaining sessions are canceled (they end Failed with reason
+// canceled, their records saved and resumable) and ctx's error is returned.
+func (p *Provisioner) Shutdown(ctx context.Context) error {
+	p.closing.Store(true)
+	p.mu.Lock()
+	l := p.listener
+	p.mu.Unlock()
+	var lerr error
+	if l != nil {
+		lerr = l.Shutdown(ctx)
+	}
+	if err := p.WaitIdle(ctx); err != nil {
+		p.stopBase()
+		p.Wait()
+		return err
+	}
+	return lerr
 }
 
 // Listener returns a HelloListener wired to this Provisioner (Handler,
@@ -260,7 +590,7 @@ func (p *Provisioner) Listener() *HelloListener {
 }
 
 // Sessions returns the sessions running now (for progress displays); read each
-// one's State, Device and Started.
+// one's State, Device, Source and Started.
 func (p *Provisioner) Sessions() []*Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -271,18 +601,6 @@ func (p *Provisioner) Sessions() []*Session {
 	return out
 }
 
-func (p *Provisioner) track(s *Session) {
-	p.mu.Lock()
-	p.sessions[s] = struct{}{}
-	p.mu.Unlock()
-}
-
-func (p *Provisioner) untrack(s *Session) {
-	p.mu.Lock()
-	delete(p.sessions, s)
-	p.mu.Unlock()
-}
-
 func (p *Provisioner) callTimeout() time.Duration {
 	if p.cfg.CallTimeout > 0 {
 		return p.cfg.CallTimeout
@@ -290,26 +608,10 @@ func (p *Provisioner) callTimeout() time.Duration {
 	return 60 * time.Second
 }
 
-func (p *Provisioner) claim(u amt.UUID) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.active[u]; ok {
-		return false
-	}
-	p.active[u] = struct{}{}
-	return true
-}
-
-func (p *Provisioner) release(u amt.UUID) {
-	p.mu.Lock()
-	delete(p.active, u)
-	p.mu.Unlock()
-}
-
-// Resume looks for sessions a previous Provisioner left unfinished in the store
-// and runs each again (reading the device's state first, so nothing
-// non-idempotent is repeated). It reports each through the Observer and
-// returns when all have ended.
+// Resume looks for sessions a previous Provisioner left running in the store
+// (a record with a session in progress that had not ended) and runs each again:
+// it reads the device's state first, so nothing non-idempotent is repeated. It
+// reports each through the Observer and returns when all have ended.
 func (p *Provisioner) Resume(ctx context.Context) error {
 	recs, err := p.store.List(ctx)
 	if err != nil {
@@ -317,24 +619,25 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	for _, r := range recs {
-		if r.State == StateNew || r.State.Final() || r.Blocked || !r.Source.IsValid() {
+		if r.Session == nil || r.State.Final() || r.Blocked || !r.Source.IsValid() {
 			continue
 		}
 		h := ReceivedHello{
-			Hello:    &hello.Message{Version: r.HelloVersion, UUID: r.UUID, Hashes: nil},
+			Hello:    &hello.Message{Version: r.HelloVersion, UUID: r.UUID},
 			Source:   r.Source,
 			Received: p.now(),
 		}
 		if r.HelloVersion == 0 {
 			h.Hello.Version = hello.VersionPKI
 		}
-		if r.MatchedRoot.Valid() {
-			h.Hello.Hashes = []amt.CertHash{r.MatchedRoot}
+		if r.Session.MatchedRoot.Valid() {
+			h.Hello.Hashes = []amt.CertHash{r.Session.MatchedRoot}
 		}
-		if r.PID != "" {
-			copy(h.Hello.PID[:], r.PID)
+		if r.Session.PID != "" {
+			copy(h.Hello.PID[:], r.Session.PID)
 		}
-		if !p.claim(r.UUID) {
+		s := p.newSession(h)
+		if !p.claim(s) {
 			continue
 		}
 		p.emit(Event{Time: p.now(), Device: r.UUID, Source: r.Source, Step: StepAuthorize, State: r.State,
@@ -342,8 +645,8 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer p.release(h.Hello.UUID)
-			_, _ = p.run(ctx, h)
+			defer p.release(s)
+			_, _ = p.runSession(ctx, s)
 		}()
 	}
 	wg.Wait()

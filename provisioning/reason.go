@@ -32,6 +32,9 @@ const (
 	ReasonProfile             Reason = "profile"               // no usable profile for the device
 	ReasonDuplicateSession    Reason = "duplicate-session"     // a session for the device is already running
 	ReasonAgentRequestExpired Reason = "agent-request-expired" // the agent's request timed out before the hello
+	ReasonOTPLocked           Reason = "otp-locked"            // too many OTP mismatches: the agent request is locked for a while
+	ReasonReprovisionRefused  Reason = "reprovision-refused"   // a provisioned device did not show the certificate it had, and Config.Reprovision did not allow it
+	ReasonShuttingDown        Reason = "shutting-down"         // the Provisioner is shutting down: the hello was not taken
 )
 
 // Reasons for failure (something broke).

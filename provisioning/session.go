@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,259 +19,231 @@ import (
 	"github.com/amtkit/amtkit/wsman"
 )
 
-// Session is one device's provisioning, from hello to Provisioned (or Rejected,
-// or Failed). Its steps run in order, each a method written straight through:
-// authorize, connect, identify, the OTP check, configure, commit, verify. Before
-// each next step the device's record is saved, so a restarted Provisioner can
-// report the session and resume it.
+// Session is one device's provisioning, from its hello to Provisioned (or
+// Rejected, or Failed). [Session.provision] runs its steps in order, top to
+// bottom, in the manner of crypto/tls's handshake: each step is called in
+// turn, each failure is turned into a [SessionError] with its [Reason] where
+// it happens, and one helper ([Session.record]) emits the step's [Event] and
+// saves the device's record.
 type Session struct {
 	p       *Provisioner
 	hello   ReceivedHello
-	rec     *DeviceRecord
-	state   State
-	shared  atomic.Uint32 // state, for Provisioner.Sessions
 	started time.Time
+	state   atomic.Uint32 // State, read by Provisioner.Sessions from other goroutines
+	proven  atomic.Bool   // the device proved its identity (see attempt.proven)
 
-	inv     Inventory
-	profile Profile
-	bundle  *certs.Bundle
-	agent   *AgentRequest
-	resumed bool
-
-	// prior is the device's stored record when the session began. Until the
-	// device has proven itself (identify: UUID confirmed, provisioning state
-	// right), the stored record is not changed except for a history entry: a
-	// hello proves nothing, and an impostor's session must not overwrite a real
-	// device's credentials or progress.
-	prior      *DeviceRecord
-	identified bool
-
-	// Provisioning connection.
-	tr     *http.Transport
-	client *wsman.Client
-	dev    *amt.Device
-	// peer is what the TLS handshake learnt about the device. The handshake
-	// runs on the HTTP transport's dial goroutine, which can still be running
-	// when a timed-out session ends, so it writes only there, under its lock;
-	// the session reads it through peerInfo.
-	peerMu sync.Mutex
-	peer   devicePeer
-
-	installed [][]byte   // certificates (DER) installed by this session
-	prevMEBx  amt.Secret // MEBx password recorded by an earlier provisioning
-	commitErr error      // CommitChanges' transport error when the reply was lost
-
-	// What connect and identify learnt.
-	general  *amt.GeneralSettings // as read at connect, reused for the host name Put
-	firmware amt.Version
-	realm    string
-	devState amt.ProvisioningState
+	// rec is the record the session reports: once the device has proven
+	// itself, the stored record with this session's progress; before, a
+	// detached record of the attempt alone (stored only where no record of
+	// value exists, see mayWrite).
+	rec *DeviceRecord
 }
 
 // State returns where the session stands. It is safe to call from any goroutine.
-func (s *Session) State() State { return State(s.shared.Load()) }
+func (s *Session) State() State { return State(s.state.Load()) }
 
 // Device returns the UUID of the device the session provisions.
 func (s *Session) Device() amt.UUID { return s.hello.Hello.UUID }
 
+// Source returns the address the session's hello came from.
+func (s *Session) Source() netip.AddrPort { return s.hello.Source }
+
 // Started returns when the session began.
 func (s *Session) Started() time.Time { return s.started }
 
-func (s *Session) setState(st State) {
-	s.state = st
-	s.shared.Store(uint32(st))
+// attempt is what one session carries from step to step. Each field is set by
+// the step named in its comment and only read after it.
+type attempt struct {
+	// authorize
+	prior       *DeviceRecord  // the stored record when the session began; nil: none
+	resumed     bool           // prior holds this device's unfinished session, continued here
+	reprovision bool           // prior holds a verified provisioning of the device
+	allowed     bool           // Config.Reprovision allowed re-provisioning without proof
+	inv         Inventory      // from the Authorizer or the agent request
+	profile     Profile        // the profile inv names
+	agent       *AgentRequest  // the pending agent request: its OTP must match
+	bundle      *certs.Bundle  // PKI: the provisioning certificate chosen
+	prog        *SessionRecord // this session's progress (continued when resumed)
+
+	// connect
+	conn    *deviceConn
+	general *amt.GeneralSettings // read at connect, echoed back with the host name
+
+	// identify
+	firmware firmwareFacts
+	devState amt.ProvisioningState
+
+	// proven: the device has shown it is the device of the record — by the
+	// certificate pinned earlier or an On-Die chain bound to it, by the OTP
+	// its agent set, or (approval by UUID alone) by reporting the hello's UUID
+	// over the authenticated connection. Until then the session writes
+	// nothing over a record of value.
+	proven bool
+
+	// commit
+	commitErr error // CommitChanges' transport error when its reply was lost
 }
 
-// run executes a session and returns the final record.
-func (p *Provisioner) run(ctx context.Context, h ReceivedHello) (*DeviceRecord, error) {
-	timeout := p.cfg.SessionTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Minute
-	}
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, &SessionError{Step: StepAuthorize, Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
-	}
-	defer func() { <-p.sem }()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// provision runs the session's steps in order. Reading this function top to
+// bottom gives every state, transition and side effect of a bare-metal (PKI),
+// one-touch (PSK) and agent-initiated (OTP) session.
+func (s *Session) provision(ctx context.Context) error {
+	a := &attempt{}
 
-	s := &Session{p: p, hello: h, state: StateNew, started: p.now()}
-	p.track(s)
-	defer p.untrack(s)
-	err := s.run(ctx)
-	s.close()
-	return s.rec, err
-}
-
-func (s *Session) run(ctx context.Context) error {
-	steps := []struct {
-		step Step
-		next State
-		fn   func(context.Context) (string, error)
-	}{
-		{StepAuthorize, StateAuthorized, s.authorize},
-		{StepConnect, StateConnected, s.connect},
-		{StepIdentify, StateIdentified, s.identify},
-		{StepOTP, StateIdentified, s.checkOTP},
-		{StepConfigure, StateConfigured, s.configure},
-		{StepCommit, StateCommitted, s.commit},
-		{StepVerify, StateProvisioned, s.verify},
+	// New → Authorized: is the device expected, with which profile, and which
+	// provisioning certificate (or PSK pair) will it accept? Nothing is sent
+	// to the device and nothing is stored yet.
+	start := s.p.now()
+	detail, err := s.authorize(ctx, a)
+	if err := s.record(ctx, a, StepAuthorize, start, detail, err); err != nil {
+		return err
 	}
-	for _, st := range steps {
-		if s.skip(st.step) {
-			continue
+
+	// Authorized → Connected: mutual TLS with the provisioning chain (or
+	// TLS-PSK); the device's certificate must match what is known of it.
+	start = s.p.now()
+	detail, err = s.connect(ctx, a)
+	if a.conn != nil {
+		defer a.conn.close()
+	}
+	if err := s.record(ctx, a, StepConnect, start, detail, err); err != nil {
+		return err
+	}
+
+	// Connected → Identified: firmware, provisioning state and UUID, read over
+	// that connection. A device that shows who it is becomes the record's
+	// owner here (agent-initiated sessions: after their OTP).
+	start = s.p.now()
+	detail, err = s.identify(ctx, a)
+	if err := s.record(ctx, a, StepIdentify, start, detail, err); err != nil {
+		return err
+	}
+
+	// A resumed session whose commit landed before the restart goes straight
+	// to verify: everything before it was done and cannot be repeated.
+	if a.devState != amt.PostProvisioning {
+		// Identified → Identified: the OTP of agent-initiated sessions.
+		start = s.p.now()
+		detail, err = s.checkOTP(ctx, a)
+		if err := s.record(ctx, a, StepOTP, start, detail, err); err != nil {
+			return err
 		}
-		if err := s.do(ctx, st.step, st.next, st.fn); err != nil {
+
+		// Identified → Configured: passwords, admin account, names, clock,
+		// TLS, users, 802.1X — each guarded by its Done bit, recorded
+		// before the next.
+		start = s.p.now()
+		detail, err = s.configure(ctx, a)
+		if err := s.record(ctx, a, StepConfigure, start, detail, err); err != nil {
+			return err
+		}
+
+		// Configured → Committed: CommitChanges (AMT 19+ drops the
+		// connection while it restarts its network stack).
+		start = s.p.now()
+		detail, err = s.commit(ctx, a)
+		if err := s.record(ctx, a, StepCommit, start, detail, err); err != nil {
 			return err
 		}
 	}
-	return nil
+
+	// Committed → Provisioned: the state is read back as the new admin over a
+	// connection authenticated by what this session recorded; only then does
+	// the session's progress become the device's record and the certificates
+	// it replaced get revoked.
+	a.conn.close()
+	start = s.p.now()
+	detail, err = s.verify(ctx, a)
+	return s.record(ctx, a, StepVerify, start, detail, err)
 }
 
-// skip reports whether a resumed session has already passed a step for good.
-func (s *Session) skip(step Step) bool {
-	if s.rec == nil {
-		return false
-	}
-	switch step {
-	case StepConfigure, StepOTP:
-		return s.devState == amt.PostProvisioning
-	case StepCommit:
-		return s.devState == amt.PostProvisioning
-	}
-	return false
+// stateAfter is the state a session is in once a step succeeded.
+var stateAfter = map[Step]State{
+	StepAuthorize: StateAuthorized,
+	StepConnect:   StateConnected,
+	StepIdentify:  StateIdentified,
+	StepOTP:       StateIdentified,
+	StepConfigure: StateConfigured,
+	StepCommit:    StateCommitted,
+	StepVerify:    StateProvisioned,
 }
 
-// do runs one step: it times it, records it, emits its event and, on error,
-// ends the session in Rejected or Failed.
-func (s *Session) do(ctx context.Context, step Step, next State, fn func(context.Context) (string, error)) error {
-	start := s.p.now()
-	detail, err := fn(ctx)
-	dur := s.p.now().Sub(start)
-	if err != nil {
-		se := s.classify(ctx, step, err)
-		if se.Rejected {
-			s.setState(StateRejected)
-		} else {
-			s.setState(StateFailed)
-		}
-		s.finishRecord(ctx, step, dur, se, detail)
-		s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
-			Duration: dur, Reason: se.Reason, Err: se, Detail: detail})
-		return se
-	}
-	s.setState(next)
-	if step == StepIdentify {
-		s.identified = true
-	}
-	if s.rec != nil {
-		s.rec.State = next
-		s.rec.Reason = ""
-		s.rec.LastError = ""
-		s.rec.History = append(s.rec.History, StepRecord{Step: step, State: next, At: start, Duration: dur, Detail: detail})
-	}
-	if s.rec != nil && (s.prior == nil || s.identified) {
-		if serr := s.save(ctx); serr != nil {
-			se := &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
-			s.setState(StateFailed)
-			s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: s.state,
-				Duration: dur, Reason: se.Reason, Err: se})
-			return se
-		}
-	}
-	s.p.emit(Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: next,
-		Duration: dur, Detail: detail})
-	return nil
-}
-
-func (s *Session) save(ctx context.Context) error {
-	s.rec.UpdatedAt = s.p.now()
-	// A record is saved even when the session's context has just ended.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return s.p.store.Save(sctx, s.rec)
-}
-
-func (s *Session) finishRecord(ctx context.Context, step Step, dur time.Duration, se *SessionError, detail string) {
-	if s.prior != nil && !s.identified {
-		// The device did not prove itself: keep the stored record, noting the
-		// attempt.
-		s.rec = s.prior
-		s.rec.LastSeen = s.hello.Received
-		s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
-		_ = s.save(ctx)
-		return
-	}
-	if s.rec == nil && se.Reason == ReasonUnknownDevice && !s.p.cfg.RecordUnknownDevices {
-		// Anyone can send hellos with made-up UUIDs: by default they are only
-		// reported (the event and the returned record), not stored.
-		s.rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received, LastSeen: s.hello.Received,
-			Source: s.hello.Source, HelloVersion: s.hello.Hello.Version, State: s.state, Reason: se.Reason, LastError: se.Error(),
-			History: []StepRecord{{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail}}}
-		return
-	}
-	if s.rec == nil {
-		// Rejected before a record was loaded: keep a discovery record anyway so
-		// the integrator can see the device (aged out by the Maintainer).
-		if r, err := s.p.store.Load(ctx, s.hello.Hello.UUID); err == nil {
-			s.rec = r
-		} else {
-			s.rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received}
-		}
-		s.rec.Source = s.hello.Source
-		s.rec.HelloVersion = s.hello.Hello.Version
-		s.rec.LastSeen = s.hello.Received
-		if s.rec.State == StateProvisioned {
-			// A rejected hello does not undo an earlier provisioning record.
-			s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
-			_ = s.save(ctx)
-			return
-		}
-	}
-	s.rec.State = s.state
-	s.rec.Reason = se.Reason
-	s.rec.LastError = se.Error()
-	s.rec.History = append(s.rec.History, StepRecord{Step: step, State: s.state, At: s.p.now(), Duration: dur, Reason: se.Reason, Error: se.Error(), Detail: detail})
-	_ = s.save(ctx)
-}
-
-// classify turns a step's error into a SessionError with a reason.
-func (s *Session) classify(ctx context.Context, step Step, err error) *SessionError {
+// record ends a step: it sets the session's state, writes the step into the
+// record's history and saves it where the session may, and emits the step's
+// event. On error the session ends Rejected or Failed with the reason the step
+// assigned. It returns the error the session ends with, if any.
+func (s *Session) record(ctx context.Context, a *attempt, step Step, start time.Time, detail string, err error) error {
+	now := s.p.now()
+	dur := now.Sub(start)
 	var se *SessionError
-	if errors.As(err, &se) {
+	if err != nil {
+		if !errors.As(err, &se) {
+			// Every step assigns a reason where it fails; reaching this is a bug.
+			se = &SessionError{Reason: ReasonInternal, Err: err}
+		}
 		if se.Step == "" {
 			se.Step = step
 		}
+	}
+	st := stateAfter[step]
+	if se != nil {
+		st = StateFailed
+		if se.Rejected {
+			st = StateRejected
+		}
+	}
+	s.state.Store(uint32(st))
+	entry := StepRecord{Step: step, State: st, At: start, Duration: dur, Detail: detail}
+	if se != nil {
+		entry.Reason, entry.Error = se.Reason, se.Error()
+	}
+	if serr := s.saveOutcome(ctx, a, st, entry); serr != nil && se == nil {
+		se = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
+		st = StateFailed
+		s.state.Store(uint32(st))
+	}
+	ev := Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: st,
+		Duration: dur, Detail: detail}
+	if se != nil {
+		ev.Reason, ev.Err = se.Reason, se
+	}
+	s.p.emit(ev)
+	if se != nil {
 		return se
 	}
-	out := &SessionError{Step: step, Err: err}
-	var cu *CommitUnconfirmedError
-	switch {
-	case errors.As(err, &cu):
-		out.Reason = ReasonCommitUnconfirmed
-	case ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
-		out.Reason = reasonForCtx(ctx.Err())
-	case errors.Is(err, context.DeadlineExceeded):
-		out.Reason = ReasonTimeout
-	case s.peerInfo().untrusted != nil && errors.Is(err, wsman.ErrConnect):
-		out.Reason, out.Rejected, out.Err = ReasonDeviceUntrusted, true, s.peerInfo().untrusted
-	case isRemoteAlert(err):
-		out.Reason = ReasonTLSRefused
-	case errors.Is(err, wsman.ErrConnect):
-		out.Reason = ReasonConnectFailed
-	case errors.Is(err, wsman.ErrSend) || errors.Is(err, wsman.ErrResponseLost):
-		// Connected, then the connection broke: not an error status of the
-		// device. The record says which steps were done; a new hello or Resume
-		// reads the device's state before repeating anything.
-		out.Reason = ReasonConnectionLost
-	case step == StepCommit:
-		out.Reason = ReasonCommitFailed
-	default:
-		out.Reason = ReasonDeviceError
+	return nil
+}
+
+// saveOutcome writes a step's outcome into the session's record and, where the
+// session may write, into the Store.
+func (s *Session) saveOutcome(ctx context.Context, a *attempt, st State, entry StepRecord) error {
+	if s.rec == nil {
+		s.rec = s.detachedRecord()
 	}
-	return out
+	r := s.rec
+	r.State = st
+	r.Reason, r.LastError = entry.Reason, entry.Error
+	r.History = append(r.History, entry)
+	if !a.proven {
+		// Before the device proved itself, a record is written only where none of
+		// value exists: no record yet (unknown devices only with
+		// RecordUnknownDevices), or one that holds nothing but earlier
+		// outcomes. A hello for a provisioned device, one with a session in
+		// progress or a pending agent request changes nothing of it.
+		if entry.Reason == ReasonUnknownDevice && !s.p.cfg.RecordUnknownDevices {
+			return nil
+		}
+		return s.p.saveIfDiscovery(ctx, r)
+	}
+	return s.p.save(ctx, r)
+}
+
+// detachedRecord is the record of an attempt by a device that has not proven
+// itself: only what this hello and session showed.
+func (s *Session) detachedRecord() *DeviceRecord {
+	h := s.hello
+	return &DeviceRecord{UUID: h.Hello.UUID, Source: h.Source, HelloVersion: h.Hello.Version,
+		FirstSeen: h.Received, LastSeen: h.Received, Attempts: 1}
 }
 
 func reasonForCtx(err error) Reason {
@@ -284,56 +253,44 @@ func reasonForCtx(err error) Reason {
 	return ReasonCanceled
 }
 
-// isRemoteAlert reports whether the device aborted the TLS handshake with an
-// alert (it refused our certificate chain).
-func isRemoteAlert(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "remote error"
-}
+// ---- New → Authorized ----
 
-func (s *Session) close() {
-	if s.tr != nil {
-		s.tr.CloseIdleConnections()
-	}
-}
-
-// ---- authorize ----
-
-func (s *Session) authorize(ctx context.Context) (string, error) {
+func (s *Session) authorize(ctx context.Context, a *attempt) (string, error) {
 	p, h := s.p, s.hello
 	u := h.Hello.UUID
-	rec, err := p.store.Load(ctx, u)
+	prior, err := p.store.Load(ctx, u)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		rec = &DeviceRecord{UUID: u, FirstSeen: h.Received}
+		prior = nil
 	case err != nil && ctx.Err() != nil:
-		return "", ctx.Err() // classified as canceled or timeout
+		return "", &SessionError{Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
 	case err != nil:
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
-	default:
-		s.prior = rec.Clone()
 	}
-	if rec.Blocked {
-		return "", Reject(ReasonNotApproved, "device %s is blocked", u)
-	}
-	s.resumed = rec.State != StateNew && !rec.State.Final()
-
-	var agent *AgentRequest
-	if rec.Agent != nil {
-		if p.now().After(rec.Agent.Expires) {
-			return "", Reject(ReasonAgentRequestExpired, "the agent request for %s expired on %s, before its hello", u, rec.Agent.Expires.Format(time.RFC3339))
+	a.prior = prior
+	if prior != nil {
+		if prior.Blocked {
+			return "", Reject(ReasonNotApproved, "device %s is blocked", u)
 		}
-		a := *rec.Agent
-		agent = &a
+		a.resumed = prior.Session != nil
+		a.reprovision = prior.Provisioned()
+		if prior.Agent != nil {
+			ag := *prior.Agent
+			switch {
+			case p.now().After(ag.Expires):
+				return "", Reject(ReasonAgentRequestExpired, "the agent request for %s expired on %s, before its hello", u, ag.Expires.Format(time.RFC3339))
+			case p.now().Before(ag.LockedUntil):
+				return "", Reject(ReasonOTPLocked, "the agent request for %s is locked until %s after %d OTP mismatches", u, ag.LockedUntil.Format(time.RFC3339), ag.Mismatches)
+			}
+			a.agent = &ag
+		}
 	}
-	s.agent = agent
 
-	var inv Inventory
-	if agent != nil && agent.Inventory.FQDN != "" {
-		inv = agent.Inventory
-		inv.UUID = u
+	if a.agent != nil && a.agent.Inventory.FQDN != "" {
+		a.inv = a.agent.Inventory
+		a.inv.UUID = u
 	} else {
-		inv, err = p.cfg.Authorizer.Authorize(ctx, AuthRequest{Hello: h.Hello, Source: h.Source, Received: h.Received, Agent: agent})
+		inv, err := p.cfg.Authorizer.Authorize(ctx, AuthRequest{Hello: h.Hello, Source: h.Source, Received: h.Received, Agent: a.agent})
 		if err != nil {
 			var se *SessionError
 			if errors.As(err, &se) {
@@ -344,54 +301,53 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 		if inv.UUID.IsZero() {
 			inv.UUID = u
 		}
+		a.inv = inv
 	}
-	prof, err := p.profileFor(inv)
+	prof, err := p.profileFor(a.inv)
 	if err != nil {
 		return "", err
 	}
-	s.inv, s.profile = inv, prof
-	if prof.RequireOTP && agent == nil {
+	a.profile = prof
+	if prof.RequireOTP && a.agent == nil {
 		return "", Reject(ReasonOTPMissing, "profile %q requires an OTP and there is no agent request for %s", prof.Name, u)
 	}
+	if a.reprovision && p.cfg.Reprovision != nil {
+		a.allowed = p.cfg.Reprovision(ctx, prior.Clone(), h) == nil
+	}
 
+	if a.resumed {
+		a.prog = prior.Session.Clone()
+	} else {
+		a.prog = &SessionRecord{Started: s.started}
+	}
+	a.prog.AgentOTP = a.agent != nil
 	var detail string
 	switch h.Hello.Version {
 	case hello.VersionPKI:
-		b, root, err := s.chooseBundle(ctx, inv)
+		b, root, err := s.chooseBundle(ctx, a.inv)
 		if err != nil {
 			return "", err
 		}
-		s.bundle = b
-		rec.Bundle = bundleID(*b)
-		rec.MatchedRoot = root
+		a.bundle = b
+		a.prog.Bundle, a.prog.MatchedRoot = bundleID(*b), root
 		detail = fmt.Sprintf("bundle %s, root %s", b.Leaf().Subject.CommonName, rootName(root))
 	case hello.VersionPSK:
-		d, err := s.authorizePSK(ctx, rec)
+		pid, err := s.authorizePSK(ctx)
 		if err != nil {
 			return "", err
 		}
-		detail = d
+		a.prog.PID = pid.Compact()
+		detail = "PSK pair " + pid.String()
 	default:
 		return "", Reject(ReasonInternal, "hello version %d", h.Hello.Version)
 	}
-
-	rec.Inventory = inv
-	rec.Source = h.Source
-	rec.HelloVersion = h.Hello.Version
-	rec.LastSeen = h.Received
-	rec.AgentOTP = agent != nil || prof.RequireOTP
-	rec.Attempts++
-	if rec.State.Final() {
-		// A new provisioning of a device seen before: start over, keeping the
-		// certificates so the old ones can be revoked once the new ones are in.
-		rec.State = StateNew
-		rec.Done = 0
-		s.prevMEBx = rec.MEBxPassword
-		rec.AdminPassword, rec.MEBxPassword = amt.Secret{}, amt.Secret{}
-	}
-	s.rec = rec
-	if s.resumed {
-		detail += fmt.Sprintf("; resuming (done: %#x)", uint32(rec.Done))
+	switch {
+	case a.resumed:
+		detail += fmt.Sprintf("; resuming (done: %#x)", uint32(a.prog.Done))
+	case a.reprovision && a.allowed:
+		detail += "; re-provisioning allowed by Config.Reprovision"
+	case a.reprovision:
+		detail += "; already provisioned: the device must show the certificate seen then"
 	}
 	return detail, nil
 }
@@ -399,7 +355,7 @@ func (s *Session) authorize(ctx context.Context) (string, error) {
 func (p *Provisioner) profileFor(inv Inventory) (Profile, error) {
 	name := inv.Profile
 	if name == "" {
-		name = DefaultProfileName
+		name = p.cfg.defaultProfile()
 	}
 	if p.cfg.Profiles == nil {
 		return Profile{Name: name}, nil
@@ -449,18 +405,9 @@ func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (*certs.Bundl
 			better(2, Reject(reason, "bundle %s: %v", b.Leaf().Subject.CommonName, err))
 			continue
 		}
-		if p.cfg.CheckRevocation != nil {
-			revoked := false
-			for _, c := range b.Chain {
-				if err := p.cfg.CheckRevocation(ctx, c); err != nil {
-					better(3, Reject(ReasonBundleRevoked, "bundle %s: %s: %v", b.Leaf().Subject.CommonName, certs.Describe(c), err))
-					revoked = true
-					break
-				}
-			}
-			if revoked {
-				continue
-			}
+		if err := p.checkChainRevocation(ctx, b.Chain); err != nil {
+			better(3, Reject(ReasonBundleRevoked, "bundle %s: %v", b.Leaf().Subject.CommonName, err))
+			continue
 		}
 		return b, root, nil
 	}
@@ -479,170 +426,98 @@ func rootName(h amt.CertHash) string {
 	return h.Alg.String() + " " + h.Hex()[:16] + "…"
 }
 
-// ---- connect ----
+// ---- Authorized → Connected ----
 
-func (s *Session) connect(ctx context.Context) (string, error) {
-	addr := s.p.deviceAddr(s.hello, s.inv, s.p.tlsPort())
-	legacy := false
-	lost := 0
+func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
+	addr := s.p.deviceAddr(s.hello, a.inv, s.p.tlsPort())
+	legacy, lost := false, 0
 	for {
-		if err := s.dialProvisioning(addr, legacy); err != nil {
-			return "", err
+		conn, err := s.p.dialProvisioning(ctx, provisioningDial{
+			addr:   addr,
+			bundle: a.bundle,
+			pid:    a.prog.PID,
+			legacy: legacy,
+			check:  func(chain []*x509.Certificate) (devicePeer, *untrustedPeer) { return s.checkDevice(a, chain) },
+			// AMT trusts the client certificate during remote configuration; if it
+			// still challenges, answer with the MEBx default account, or with the
+			// new admin account once a resumed session has set it (AMT 20/21 may
+			// want the new credentials after a password change).
+			user: "admin", password: "admin",
+			newAdmin: a.prog.Done.Has(DoneAdminACL), adminUser: a.prog.AdminUser, adminPassword: a.prog.AdminPassword,
+		})
+		if err != nil {
+			return "", &SessionError{Reason: ReasonInternal, Err: err}
 		}
-		gs, err := s.dev.GeneralSettings(ctx)
-		peer := s.peerInfo()
-		if peer.pin != nil {
-			s.rec.DeviceCertPin = peer.pin
-			s.rec.OnDieVerified = peer.onDie
-		}
+		a.conn = conn
+		gs, err := conn.dev.GeneralSettings(ctx)
 		if err == nil {
-			s.general = gs
-			s.realm = gs.DigestRealm
-			s.rec.DigestRealm = gs.DigestRealm
+			peer := conn.peer()
+			a.prog.DeviceCertPin, a.prog.OnDieVerified = peer.pin, peer.onDie
+			a.general = gs
+			a.prog.DigestRealm = gs.DigestRealm
 			mode := "TLS 1.2+"
-			if legacy {
+			switch {
+			case a.prog.PID != "":
+				mode = "TLS-PSK"
+			case legacy:
 				mode = "legacy TLS"
 			}
-			if s.psk() {
-				mode = "TLS-PSK"
-			}
-			return fmt.Sprintf("%s to %s, realm %s", mode, addr, gs.DigestRealm), nil
+			return fmt.Sprintf("%s to %s, realm %s; %s", mode, addr, gs.DigestRealm, peer.how), nil
 		}
+		if untrusted := conn.untrusted(); untrusted != nil {
+			return "", &SessionError{Reason: untrusted.reason, Rejected: true, Err: untrusted.err}
+		}
+		conn.close()
 		// AMT 21 drops the first request after a TLS 1.3 handshake or a
-		// listener re-arm (reference/wsman.md §2.5, rpc-go PRs 1381 and 1385).
-		// This Get changes nothing: send it again, twice at most.
-		if errors.Is(err, wsman.ErrResponseLost) && lost < 2 && peer.untrusted == nil {
+		// listener re-arm (rpc-go PRs 1381 and 1385). This Get changes
+		// nothing: send it again, twice at most.
+		if errors.Is(err, wsman.ErrResponseLost) && lost < 2 {
 			lost++
-			s.close()
 			if werr := s.p.sleep(ctx, time.Duration(lost)*500*time.Millisecond); werr != nil {
-				return "", werr
+				return "", &SessionError{Reason: reasonForCtx(werr), Err: werr}
 			}
 			continue
 		}
 		// Firmware before AMT 12 refuses TLS 1.2 (a protocol_version alert);
 		// retry once with the legacy profile when the profile allows it.
-		if !legacy && s.profile.AllowLegacyTLS && !s.psk() && errors.Is(err, wsman.ErrConnect) && peer.untrusted == nil {
-			s.close()
+		if !legacy && a.profile.AllowLegacyTLS && a.prog.PID == "" && errors.Is(err, wsman.ErrConnect) {
 			legacy = true
 			continue
 		}
-		return "", err
+		return "", callFailed(ctx, err)
 	}
 }
 
-func (s *Session) psk() bool { return s.hello.Hello.Version == hello.VersionPSK }
-
-func (s *Session) dialer() func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if s.p.cfg.Dial != nil {
-		return s.p.cfg.Dial
-	}
-	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
-	return d.DialContext
-}
-
-// dialProvisioning builds the mutual-TLS (or TLS-PSK) client for the
-// provisioning session.
-func (s *Session) dialProvisioning(addr string, legacy bool) error {
-	dial := s.dialer()
-	s.tr = &http.Transport{
-		MaxIdleConnsPerHost: 1,
-		MaxConnsPerHost:     1,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	if s.psk() {
-		s.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-			return s.dialPSK(ctx, dial, network, a)
-		}
-	} else {
-		b := s.bundle
-		tc := &tls.Config{
-			Rand:                 s.p.rand,
-			Time:                 s.p.now,
-			MinVersion:           tls.VersionTLS12,
-			GetClientCertificate: b.GetClientCertificate(),
-			// The device's certificate is self-signed or On-Die-CA issued without
-			// a host name; VerifyConnection applies the session's policy.
-			InsecureSkipVerify: true,
-			VerifyConnection:   s.verifyDevice,
-		}
-		if legacy {
-			tc.MinVersion = tls.VersionTLS10
-			tc.CipherSuites = legacyCipherSuites()
-		}
-		s.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-			raw, err := dial(ctx, network, a)
-			if err != nil {
-				return nil, err
-			}
-			c := tls.Client(raw, tc)
-			if err := c.HandshakeContext(ctx); err != nil {
-				raw.Close()
-				return nil, err
-			}
-			return c, nil
-		}
-	}
-	// AMT trusts the client certificate during remote configuration; if it
-	// still challenges, answer with the MEBx default account, or with the new
-	// admin account once it is set (AMT 20/21 may close connections after a
-	// password change and want the new credentials: reference/wsman.md §2.5).
-	user, password := "admin", "admin"
-	if s.rec.Done.Has(DoneAdminACL) && s.rec.AdminUser != "" {
-		user, password = s.rec.AdminUser, s.rec.AdminPassword.Reveal()
-	}
-	opts := []wsman.Option{
-		wsman.WithHTTPClient(&http.Client{Transport: s.tr, Timeout: s.p.callTimeout()}),
-		wsman.WithDigestAuth(user, password),
-		wsman.WithRand(s.p.rand),
-	}
-	if s.p.log != nil {
-		opts = append(opts, wsman.WithLogger(s.p.log))
-	}
-	c, err := wsman.New("https://"+addr+"/wsman", opts...)
-	if err != nil {
-		return &SessionError{Reason: ReasonInternal, Err: err}
-	}
-	s.client = c
-	s.dev = amt.NewDevice(c)
-	return nil
-}
-
-// devicePeer is what verifyDevice learnt about the device's certificate.
+// devicePeer is what the check of the device's certificate found.
 type devicePeer struct {
-	pin       []byte // SHA-256 of the leaf
-	onDie     bool   // the chain verified against the On-Die roots and names the UUID
-	untrusted error  // set when the certificate failed our policy
+	pin   []byte // SHA-256 of the leaf
+	onDie bool   // the chain verified against the On-Die roots and is bound to the device
+	how   string // for the step's detail
 }
 
-func (s *Session) peerInfo() devicePeer {
-	s.peerMu.Lock()
-	defer s.peerMu.Unlock()
-	return s.peer
+// untrustedPeer is why a device's certificate was refused.
+type untrustedPeer struct {
+	reason Reason
+	err    error
 }
 
-// verifyDevice applies the trust policy to the device's TLS certificate: an
-// On-Die CA chain is verified and bound to the UUID when roots are configured;
-// otherwise the leaf's hash is recorded for pinning later connections. It runs
-// on the transport's dial goroutine and touches only s.peer.
-func (s *Session) verifyDevice(cs tls.ConnectionState) error {
-	peer := s.checkDevice(cs)
-	s.peerMu.Lock()
-	s.peer = peer
-	s.peerMu.Unlock()
-	return peer.untrusted
-}
-
-func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
-	if len(cs.PeerCertificates) == 0 {
-		return devicePeer{untrusted: errors.New("device presented no certificate")}
+// checkDevice applies the trust policy to the device's certificate chain
+// (chain[0] is its leaf): an On-Die CA chain is verified and bound to the
+// device when roots are configured; otherwise the leaf is pinned. A device
+// that was seen before must show what it showed then: the pin of a resumed
+// session or of a verified provisioning, and an On-Die chain once one was
+// verified. A re-provisioning the integrator did not allow
+// ([Config.Reprovision]) needs that proof.
+func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer, *untrustedPeer) {
+	leaf := chain[0]
+	sum := sha256.Sum256(leaf.Raw)
+	peer := devicePeer{pin: sum[:], how: "device certificate pinned"}
+	untrusted := func(r Reason, format string, args ...any) (devicePeer, *untrustedPeer) {
+		return peer, &untrustedPeer{reason: r, err: fmt.Errorf(format, args...)}
 	}
-	leaf := cs.PeerCertificates[0]
-	pin := sha256.Sum256(leaf.Raw)
-	peer := devicePeer{pin: pin[:]}
 	if roots := s.p.cfg.OnDieRoots; roots != nil {
 		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
+		for _, c := range chain[1:] {
 			inter.AddCert(c)
 		}
 		_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: s.p.now(),
@@ -652,23 +527,31 @@ func (s *Session) checkDevice(cs tls.ConnectionState) devicePeer {
 			if bind == nil {
 				bind = BindOnDieUUID
 			}
-			if berr := bind(cs.PeerCertificates, s.hello.Hello, s.inv); berr != nil {
-				peer.untrusted = fmt.Errorf("On-Die certificate not bound to device %s: %w", s.hello.Hello.UUID, berr)
-				return peer
+			if berr := bind(chain, s.hello.Hello, a.inv); berr != nil {
+				return untrusted(ReasonDeviceUntrusted, "On-Die certificate not bound to device %s: %w", s.hello.Hello.UUID, berr)
 			}
-			peer.onDie = true
+			peer.onDie, peer.how = true, "On-Die certificate verified"
 		}
 	}
-	// A resumed session talks to the device it started with: without an On-Die
-	// chain, the certificate must be the one pinned then.
-	if !peer.onDie && s.resumed && s.prior != nil && len(s.prior.DeviceCertPin) > 0 && !bytes.Equal(s.prior.DeviceCertPin, peer.pin) {
-		peer.untrusted = fmt.Errorf("device certificate %q differs from the one pinned when the session began", leaf.Subject.CommonName)
-		return peer
+	name := leaf.Subject.CommonName
+	switch {
+	case a.resumed && a.prog.OnDieVerified && !peer.onDie:
+		return untrusted(ReasonDeviceUntrusted, "device certificate %q is not the On-Die certificate the session began with", name)
+	case a.resumed && !peer.onDie && len(a.prog.DeviceCertPin) > 0 && !bytes.Equal(a.prog.DeviceCertPin, peer.pin):
+		return untrusted(ReasonDeviceUntrusted, "device certificate %q differs from the one pinned when the session began", name)
+	case a.prior != nil && a.prior.OnDieVerified && !peer.onDie:
+		// Once verified by On-Die, a device is never accepted without it.
+		return untrusted(ReasonDeviceUntrusted, "device %s was verified by its On-Die certificate before; %q is not one", s.hello.Hello.UUID, name)
+	case a.profile.RequireOnDie && !peer.onDie:
+		return untrusted(ReasonDeviceUntrusted, "device certificate %q does not chain to a configured On-Die CA root", name)
+	case a.reprovision && !a.resumed && !a.allowed && !peer.onDie &&
+		(len(a.prior.DeviceCertPin) == 0 || !bytes.Equal(a.prior.DeviceCertPin, peer.pin)):
+		return untrusted(ReasonReprovisionRefused, "device %s is provisioned and certificate %q is not the one it showed then (allow re-provisioning with Config.Reprovision)", s.hello.Hello.UUID, name)
 	}
-	if s.profile.RequireOnDie && !peer.onDie {
-		peer.untrusted = fmt.Errorf("device certificate %q does not chain to a configured On-Die CA root", leaf.Subject.CommonName)
+	if a.reprovision && !a.allowed {
+		peer.how += "; the same device as the provisioned record"
 	}
-	return peer
+	return peer, nil
 }
 
 // OnDieBinder decides whether a device certificate chain, already verified
@@ -682,11 +565,11 @@ type OnDieBinder func(chain []*x509.Certificate, hello *hello.Message, inv Inven
 // serialNumber (how amtsim and integrator CAs that know the UUID bind a
 // certificate). A certificate that names another UUID, or none, is refused.
 // Intel's real On-Die certificates name none: see [Config.OnDieBinding].
-func BindOnDieUUID(chain []*x509.Certificate, hello *hello.Message, _ Inventory) error {
-	if len(chain) == 0 || hello == nil {
+func BindOnDieUUID(chain []*x509.Certificate, h *hello.Message, _ Inventory) error {
+	if len(chain) == 0 || h == nil {
 		return errors.New("no certificate or no hello")
 	}
-	leaf, want := chain[0], hello.UUID.String()
+	leaf, want := chain[0], h.UUID.String()
 	named := ""
 	for _, uri := range leaf.URIs {
 		if uri.Scheme == "urn" && strings.HasPrefix(strings.ToLower(uri.Opaque), "uuid:") {
@@ -722,15 +605,573 @@ func TrustAnyOnDieDevice(chain []*x509.Certificate, _ *hello.Message, _ Inventor
 	return nil
 }
 
-func legacyCipherSuites() []uint16 {
-	return []uint16{
-		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
-		tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
-		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+// ---- Connected → Identified ----
+
+func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
+	dev := a.conn.dev
+	v, err := dev.Version(ctx)
+	if err != nil {
+		return "", callFailed(ctx, err)
 	}
+	a.firmware = firmwareFor(v)
+	a.prog.Firmware = v
+	if err := checkFirmware(a.firmware, a.agent != nil, a.prog.PID != ""); err != nil {
+		return "", err
+	}
+	if a.profile.TLS != nil && !a.firmware.GenerateKeyPair {
+		return "", Reject(ReasonProfile, "AMT %s cannot generate a key pair for TLS (from 6.2): use a profile without TLS", v)
+	}
+	sc, err := dev.SetupAndConfiguration(ctx)
+	if err != nil {
+		return "", callFailed(ctx, err)
+	}
+	a.devState = sc.ProvisioningState
+	u, err := dev.UUID(ctx)
+	if err != nil {
+		return "", callFailed(ctx, err)
+	}
+	if u != s.hello.Hello.UUID {
+		return "", Reject(ReasonUUIDMismatch, "the device reports UUID %s but its hello said %s", u, s.hello.Hello.UUID)
+	}
+	switch sc.ProvisioningState {
+	case amt.InProvisioning:
+	case amt.PostProvisioning:
+		if !a.resumed || !a.prog.Done.Has(DoneCommitSent) {
+			return "", Reject(ReasonWrongState, "the device is already provisioned")
+		}
+	default:
+		return "", Reject(ReasonWrongState, "the device is in %s-provisioning, expected In", sc.ProvisioningState)
+	}
+	detail := fmt.Sprintf("AMT %s, %s-provisioning, UUID confirmed", v, sc.ProvisioningState)
+	if a.agent != nil && sc.ProvisioningState != amt.PostProvisioning {
+		// The OTP is this device's proof; the session takes the record after it.
+		return detail + "; OTP to check", nil
+	}
+	if err := s.prove(ctx, a); err != nil {
+		return "", err
+	}
+	return detail, nil
+}
+
+// checkFirmware refuses firmware below the remote-configuration minimums of
+// the kind of session (firmwareFacts cites each rule's source).
+func checkFirmware(fw firmwareFacts, agent, psk bool) error {
+	tooOld := func(why string) error { return Reject(ReasonFirmwareTooOld, "AMT %s: %s", fw.Version, why) }
+	switch {
+	case psk && !fw.PSK:
+		return tooOld("PSK provisioning was removed in AMT 11")
+	case psk:
+		return nil
+	case !fw.AgentInitiatedRemoteConfig:
+		return tooOld("remote configuration needs AMT 2.2.20, 2.6 or 3.2.2 and later")
+	case !agent && !fw.BareMetalRemoteConfig:
+		return tooOld("bare-metal remote configuration needs AMT 3.2.2 or later (earlier firmware supports only agent-initiated remote configuration)")
+	}
+	return nil
+}
+
+// prove makes the session the owner of the device's record: the device has
+// shown it is the device (see attempt.proven). Another session of this
+// provisioner that proved first keeps the device.
+func (s *Session) prove(ctx context.Context, a *attempt) error {
+	p := s.p
+	if !p.own(s) {
+		return Reject(ReasonDuplicateSession, "another session for %s already holds the device", s.hello.Hello.UUID)
+	}
+	a.proven = true
+	s.proven.Store(true)
+	rec := a.prior
+	if rec == nil {
+		rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received}
+	} else {
+		rec = rec.Clone()
+	}
+	if s.rec != nil {
+		// Keep this session's history so far.
+		rec.History = append(rec.History, s.rec.History...)
+	}
+	rec.Inventory = a.inv
+	rec.Source = s.hello.Source
+	rec.HelloVersion = s.hello.Hello.Version
+	rec.LastSeen = s.hello.Received
+	rec.Attempts++
+	rec.Session = a.prog
+	s.rec = rec
+	return nil
+}
+
+// ---- Identified: the OTP ----
+
+func (s *Session) checkOTP(ctx context.Context, a *attempt) (string, error) {
+	if a.agent == nil {
+		return "OTP not required", nil
+	}
+	dev := a.conn.dev
+	sc, err := dev.SetupAndConfiguration(ctx)
+	if err != nil {
+		return "", callFailed(ctx, err)
+	}
+	have := sc.OTP
+	if have.IsZero() || isZeroOTP([]byte(have.Reveal())) {
+		return "", Reject(ReasonOTPMissing, "the device holds no OTP")
+	}
+	if !have.Equal(a.agent.OTP) {
+		// The device that answered is not the one the agent prepared (or the
+		// OTP was mistyped): its provisioning window is closed. The pending
+		// request stays for the real device; repeated mismatches lock it.
+		detail := "provisioning window closed"
+		if werr := dev.ExtendProvisioningPeriod(ctx, 0); werr != nil {
+			detail = "closing the provisioning window failed: " + werr.Error()
+		}
+		locked, err := s.p.otpMismatch(ctx, s.hello.Hello.UUID)
+		if err != nil {
+			return detail, &SessionError{Reason: ReasonStoreFailed, Err: err}
+		}
+		if locked {
+			detail += "; the agent request is locked for " + s.p.otpLockout().String()
+		}
+		return detail, Reject(ReasonOTPMismatch, "the device's OTP differs from the agent's")
+	}
+	if err := s.prove(ctx, a); err != nil {
+		return "", err
+	}
+	hours := uint32((a.profile.window() + time.Hour - 1) / time.Hour)
+	if err := dev.ExtendProvisioningPeriod(ctx, hours); err != nil {
+		return "", callFailed(ctx, err)
+	}
+	a.prog.Done |= DoneOTPExtended
+	return fmt.Sprintf("OTP verified; provisioning window extended by %dh", hours), nil
+}
+
+// ---- Identified → Configured ----
+
+func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
+	prog, prof, dev := a.prog, a.profile, a.conn.dev
+	// Secrets are generated and recorded before they are sent, so a session that
+	// dies after the device took them still knows them.
+	var err error
+	if prog.MEBxPassword.IsZero() {
+		if prog.MEBxPassword, err = s.secret(prof.MEBxPassword); err != nil {
+			return "", err
+		}
+	}
+	if prog.AdminPassword.IsZero() {
+		if prog.AdminPassword, err = s.secret(prof.AdminPassword); err != nil {
+			return "", err
+		}
+	}
+	prog.AdminUser = prof.adminUser()
+	if prog.Users, err = s.userCredentials(prof, prog.Users); err != nil {
+		return "", err
+	}
+	if err := s.p.save(ctx, s.rec); err != nil {
+		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	}
+	var did []string
+	mark := func(d Done, what string) error {
+		prog.Done |= d
+		did = append(did, what)
+		if err := s.p.save(ctx, s.rec); err != nil {
+			return &SessionError{Reason: ReasonStoreFailed, Err: err}
+		}
+		return nil
+	}
+	failed := func(what string, err error) (string, error) {
+		return strings.Join(did, ", "), callFailed(ctx, fmt.Errorf("%s: %w", what, err))
+	}
+
+	if !prog.Done.Has(DoneMEBxPassword) {
+		what := "MEBx password"
+		err := dev.SetMEBxPassword(ctx, prog.MEBxPassword)
+		switch {
+		case err == nil:
+		case errors.Is(err, amt.StatusNotPermitted) && a.resumed:
+			// An earlier attempt of this session set it (the default policy
+			// allows one change from the factory default): the recorded
+			// password is the one.
+			what = "MEBx password (set by the earlier attempt)"
+		case errors.Is(err, amt.StatusNotPermitted):
+			// The MEBx password is no longer the factory default (set in MEBx,
+			// by setup.bin or an earlier provisioning) and the policy allows no
+			// change. CommitChanges only needs it changed from the default.
+			prog.MEBxPassword = amt.Secret{}
+			if a.prior != nil {
+				prog.MEBxPassword = a.prior.MEBxPassword
+			}
+			what = "MEBx password already changed from the default; left as it is"
+		default:
+			return failed("SetMEBxPassword", err)
+		}
+		if err := mark(DoneMEBxPassword, what); err != nil {
+			return "", err
+		}
+	}
+	if !prog.Done.Has(DoneAdminACL) {
+		if err := dev.SetAdminACLEntryEx(ctx, prog.AdminUser, prog.AdminPassword, prog.DigestRealm); err != nil {
+			return failed("SetAdminAclEntryEx", err)
+		}
+		// Any later challenge in this session is for the new account.
+		dev.Client().SetCredentials(prog.AdminUser, prog.AdminPassword.Reveal())
+		if err := mark(DoneAdminACL, "admin account"); err != nil {
+			return "", err
+		}
+	}
+	if host, domain := a.inv.HostDomain(); !prof.SkipHostName && host != "" && !prog.Done.Has(DoneHostName) {
+		// The settings read at connect are echoed back with the new names (one
+		// exchange instead of SetHostName's Get and Put).
+		gs := *a.general
+		gs.HostName, gs.DomainName = host, domain
+		if _, err := dev.PutGeneralSettings(ctx, &gs); err != nil {
+			return failed("host name", err)
+		}
+		if err := mark(DoneHostName, "host name "+a.inv.FQDN); err != nil {
+			return "", err
+		}
+	}
+	if !prof.SkipClockSync {
+		// Idempotent: repeated on resume.
+		if _, err := dev.SyncClock(ctx, s.p.now); err != nil {
+			return failed("clock", err)
+		}
+		if err := mark(DoneClock, "clock"); err != nil {
+			return "", err
+		}
+	}
+	if prof.TLS != nil {
+		if !prog.Done.Has(DoneTLSCertificate) {
+			if _, err := s.issueForAMTKey(ctx, a, dev, PurposeTLS); err != nil {
+				return strings.Join(did, ", "), err
+			}
+			if err := mark(DoneKeyPair|DoneTLSCertificate, "TLS certificate"); err != nil {
+				return "", err
+			}
+		}
+		if !prog.Done.Has(DoneTLSBound) {
+			cur, ok := currentCertificate(prog.Certificates, PurposeTLS)
+			if !ok {
+				return strings.Join(did, ", "), &SessionError{Reason: ReasonInternal, Err: errors.New("no TLS certificate recorded")}
+			}
+			if _, err := dev.BindTLSCertificate(ctx, cur.Handle); err != nil {
+				return failed("binding the TLS certificate", err)
+			}
+			if err := mark(DoneTLSBound, "TLS bound"); err != nil {
+				return "", err
+			}
+		}
+		if !prog.Done.Has(DoneTLSEnabled) {
+			if err := enableRemoteTLS(ctx, dev, prof.TLS); err != nil {
+				return strings.Join(did, ", "), err
+			}
+			if err := mark(DoneTLSEnabled, "TLS enabled"); err != nil {
+				return "", err
+			}
+		}
+	}
+	if len(prog.Users) > 0 && !prog.Done.Has(DoneUsers) {
+		if err := configureUsers(ctx, dev, prof, prog); err != nil {
+			return strings.Join(did, ", "), err
+		}
+		if err := mark(DoneUsers, fmt.Sprintf("%d user accounts", len(prog.Users))); err != nil {
+			return "", err
+		}
+	}
+	if prof.IEEE8021X != nil && !prog.Done.Has(DoneIEEE8021X) {
+		if err := s.configure8021X(ctx, a, dev); err != nil {
+			return strings.Join(did, ", "), err
+		}
+		if err := mark(DoneIEEE8021X, "802.1X certificate"); err != nil {
+			return "", err
+		}
+	}
+	return strings.Join(did, ", "), nil
+}
+
+// secret returns a profile's fixed secret, or a new random password.
+func (s *Session) secret(fixed amt.Secret) (amt.Secret, error) {
+	if !fixed.IsZero() {
+		return fixed, nil
+	}
+	pw, err := amt.GeneratePassword(s.p.rand)
+	if err != nil {
+		return amt.Secret{}, &SessionError{Reason: ReasonInternal, Err: err}
+	}
+	return pw, nil
+}
+
+// userCredentials gives each of the profile's users a password: the one the
+// profile fixes (an audited opt-in), the one generated earlier in this
+// session, or a new random one, so that no secret that works on one device is
+// given to another.
+func (s *Session) userCredentials(prof Profile, have []UserCredential) ([]UserCredential, error) {
+	if len(prof.Users) == 0 {
+		return nil, nil
+	}
+	out := make([]UserCredential, 0, len(prof.Users))
+	for _, u := range prof.Users {
+		c := UserCredential{Name: u.Name}
+		for _, h := range have {
+			if h.Name == u.Name {
+				c.Password = h.Password
+			}
+		}
+		if c.Password.IsZero() {
+			pw, err := s.secret(u.Password)
+			if err != nil {
+				return nil, err
+			}
+			c.Password = pw
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// enableRemoteTLS turns TLS on for AMT's network interface only: during remote
+// configuration the firmware accepts a commit that also enables TLS on the
+// local (LMS) interface but ignores it, leaving the device In-provisioning
+// (MeshCentral's bare-metal provisioning server, amtprovisioningserver.js).
+// Local TLS is configured after provisioning, as RPS does.
+func enableRemoteTLS(ctx context.Context, dev *amt.Device, prof *TLSProfile) error {
+	settings, err := dev.TLSSettings(ctx)
+	if err != nil {
+		return callFailed(ctx, err)
+	}
+	enabled := false
+	for _, st := range settings {
+		if !st.Remote() {
+			continue
+		}
+		st.Enabled = true
+		st.MutualAuthentication = false
+		st.AcceptNonSecureConnections = prof.AllowNonTLS
+		if _, err := dev.PutTLSSettings(ctx, st); err != nil {
+			return callFailed(ctx, fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err))
+		}
+		enabled = true
+	}
+	if !enabled {
+		return &SessionError{Reason: ReasonDeviceError, Err: errors.New("enabling TLS: the device lists no TLS settings for its network interface")}
+	}
+	return nil
+}
+
+// configureUsers adds (or updates) the profile's digest accounts.
+func configureUsers(ctx context.Context, dev *amt.Device, prof Profile, prog *SessionRecord) error {
+	existing, err := dev.UserACLEntries(ctx)
+	if err != nil {
+		return callFailed(ctx, err)
+	}
+	byName := make(map[string]uint32, len(existing))
+	for _, e := range existing {
+		byName[e.Username] = e.Handle
+	}
+	for i, u := range prof.Users {
+		req := amt.UserACLEntryRequest{Username: u.Name, Password: prog.Users[i].Password, DigestRealm: prog.DigestRealm, Access: u.Access, Realms: u.Realms}
+		if h, ok := byName[u.Name]; ok {
+			if err := dev.UpdateUserACLEntryEx(ctx, h, req); err != nil {
+				return callFailed(ctx, fmt.Errorf("user %s: %w", u.Name, err))
+			}
+			continue
+		}
+		if _, err := dev.AddUserACLEntryEx(ctx, req); err != nil {
+			return callFailed(ctx, fmt.Errorf("user %s: %w", u.Name, err))
+		}
+	}
+	return nil
+}
+
+func (s *Session) configure8021X(ctx context.Context, a *attempt, dev *amt.Device) error {
+	x := a.profile.IEEE8021X
+	dc, err := s.issueForAMTKey(ctx, a, dev, PurposeIEEE8021X)
+	if err != nil {
+		return err
+	}
+	st, err := dev.IEEE8021xSettings(ctx)
+	if err != nil {
+		return callFailed(ctx, err)
+	}
+	st.Enabled = amt.IEEE8021xEnabledWithCertificates
+	st.AuthenticationProtocol = amt.EAPTLS
+	st.AvailableInS0 = true
+	st.Username = x.Username
+	if st.Username == "" {
+		st.Username = a.inv.FQDN
+	}
+	st.PxeTimeout = 120
+	if x.PxeTimeout > 0 {
+		st.PxeTimeout = uint32(x.PxeTimeout / time.Second)
+	}
+	if _, err := dev.PutIEEE8021xSettings(ctx, st); err != nil {
+		return callFailed(ctx, fmt.Errorf("802.1X settings: %w", err))
+	}
+	if err := dev.SetIEEE8021xCertificates(ctx, "", dc.Handle); err != nil {
+		return callFailed(ctx, fmt.Errorf("802.1X SetCertificates: %w", err))
+	}
+	return nil
+}
+
+// issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store
+// the certificate; the certificate is recorded in the session's progress.
+func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Device, purpose CertificatePurpose) (DeviceCertificate, error) {
+	keyAttempts, keyDelay := 0, time.Duration(0)
+	if t := a.profile.TLS; t != nil {
+		keyAttempts, keyDelay = t.KeyAttempts, t.KeyRetryDelay
+	}
+	dc, err := s.p.issueForAMTKey(ctx, dev, a.inv, a.firmware, purpose, keyAttempts, keyDelay)
+	if err != nil {
+		return DeviceCertificate{}, err
+	}
+	a.prog.Certificates = append(a.prog.Certificates, dc)
+	return dc, nil
+}
+
+// ---- Configured → Committed ----
+
+func (s *Session) commit(ctx context.Context, a *attempt) (string, error) {
+	a.prog.Done |= DoneCommitSent
+	if err := s.p.save(ctx, s.rec); err != nil {
+		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	}
+	err := a.conn.dev.CommitChanges(ctx)
+	if err == nil {
+		return "CommitChanges succeeded", nil
+	}
+	var te *wsman.TransportError
+	if errors.As(err, &te) && te.Phase != wsman.PhaseConnect {
+		// AMT 19+ restarts its network stack on commit and the reply is lost;
+		// verify decides whether the commit landed.
+		a.commitErr = err
+		return "CommitChanges sent; connection dropped (firmware restarting its network stack)", nil
+	}
+	if se := callFailed(ctx, err); se.Reason != ReasonDeviceError {
+		return "", se
+	}
+	return "", &SessionError{Reason: ReasonCommitFailed, Err: err}
+}
+
+// ---- Committed → Provisioned ----
+
+func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
+	attempts, delay := s.p.cfg.CommitVerifyAttempts, s.p.cfg.CommitVerifyDelay
+	if attempts <= 0 {
+		attempts = 12
+	}
+	if delay <= 0 {
+		delay = 5 * time.Second
+	}
+	access := s.p.accessFor(s.rec, a.prog, a.profile.AllowLegacyTLS)
+	var how string
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			if werr := s.p.sleep(ctx, delay); werr != nil {
+				err = errors.Join(err, werr)
+				break
+			}
+		}
+		how, err = s.p.readBack(ctx, access)
+		if err == nil || errors.Is(err, wsman.ErrUnauthorized) || errors.Is(err, errNotProvisioned) || isUntrusted(err) {
+			break
+		}
+	}
+	switch {
+	case isUntrusted(err):
+		// The device answered with a certificate other than the one recorded:
+		// whatever answered is not the device that was configured.
+		return "", &SessionError{Reason: ReasonDeviceUntrusted, Rejected: true, Err: err}
+	case errors.Is(err, errNotProvisioned), errors.Is(err, wsman.ErrUnauthorized):
+		return "", &SessionError{Reason: ReasonVerifyFailed, Err: err}
+	case err != nil:
+		// The state could not be read at all (the device still restarting, or
+		// gone): whether the commit took effect is unknown.
+		return "", &SessionError{Reason: ReasonCommitUnconfirmed, Err: &CommitUnconfirmedError{CommitErr: a.commitErr, VerifyErr: err}}
+	}
+
+	// The device is provisioned as this session configured it: its progress
+	// becomes the device's record.
+	rec := s.rec
+	prog := a.prog
+	replaced := rec.Certificates
+	rec.Done = prog.Done | DoneCommitted
+	rec.Bundle, rec.MatchedRoot, rec.PID, rec.AgentOTP = prog.Bundle, prog.MatchedRoot, prog.PID, prog.AgentOTP
+	rec.Firmware, rec.DigestRealm, rec.ControlMode = prog.Firmware, prog.DigestRealm, amt.ControlModeACM
+	rec.DeviceCertPin, rec.OnDieVerified = prog.DeviceCertPin, prog.OnDieVerified || rec.OnDieVerified
+	rec.AdminUser, rec.AdminPassword, rec.MEBxPassword, rec.Users = prog.AdminUser, prog.AdminPassword, prog.MEBxPassword, prog.Users
+	rec.Certificates = append(cloneCerts(replaced), prog.Certificates...)
+	rec.Session = nil
+	rec.Agent = nil
+	if err := s.p.markPSKUsed(ctx, prog.PID, rec.UUID); err != nil {
+		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	}
+	if err := s.p.save(ctx, rec); err != nil {
+		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
+	}
+	// Only now, with the new certificates read back in use, are the ones they
+	// replaced revoked.
+	if n := s.p.revokeReplaced(ctx, rec, prog.Certificates); n > 0 {
+		how += fmt.Sprintf("; %d superseded certificate(s) revoked", n)
+	}
+	return how, nil
+}
+
+var errNotProvisioned = errors.New("device is not in post-provisioning admin control mode")
+
+// readBack connects as the new admin and reads the post-provisioning state.
+func (p *Provisioner) readBack(ctx context.Context, access deviceAccess) (string, error) {
+	conn, how, err := p.dialAdmin(access)
+	if err != nil {
+		return "", err
+	}
+	defer conn.close()
+	sc, err := conn.dev.SetupAndConfiguration(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !access.firmware.IsZero() && !firmwareFor(access.firmware).HostBasedSetupService {
+		// IPS_HostBasedSetupService, which reports the control mode, arrived
+		// in AMT 6.1; remote configuration before it always ends in admin
+		// control.
+		if sc.ProvisioningState != amt.PostProvisioning {
+			return "", fmt.Errorf("%w: state %s", errNotProvisioned, sc.ProvisioningState)
+		}
+		return "Post-provisioning, read back " + how, nil
+	}
+	hb, err := conn.dev.HostBasedSetup(ctx)
+	if err != nil {
+		return "", err
+	}
+	if sc.ProvisioningState != amt.PostProvisioning || hb.CurrentControlMode != amt.ControlModeACM {
+		return "", fmt.Errorf("%w: state %s, control mode %s", errNotProvisioned, sc.ProvisioningState, hb.CurrentControlMode)
+	}
+	return fmt.Sprintf("Post-provisioning, %s, read back %s", hb.CurrentControlMode, how), nil
+}
+
+// callFailed gives the reason of a failed WS-Management call, where it failed:
+// the session's deadline or cancellation, a connection that could not be
+// opened or broke, a handshake the device aborted, or an error status of the
+// device.
+func callFailed(ctx context.Context, err error) *SessionError {
+	var se *SessionError
+	if errors.As(err, &se) {
+		return se
+	}
+	out := &SessionError{Err: err}
+	switch {
+	case ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		out.Reason = reasonForCtx(ctx.Err())
+	case errors.Is(err, context.DeadlineExceeded):
+		out.Reason = ReasonTimeout
+	case isRemoteAlert(err):
+		out.Reason = ReasonTLSRefused
+	case errors.Is(err, wsman.ErrConnect):
+		out.Reason = ReasonConnectFailed
+	case errors.Is(err, wsman.ErrSend) || errors.Is(err, wsman.ErrResponseLost):
+		// Connected, then the connection broke: the request may have taken
+		// effect. The record says which steps were done; a new hello or Resume
+		// reads the device's state before repeating anything.
+		out.Reason = ReasonConnectionLost
+	default:
+		out.Reason = ReasonDeviceError
+	}
+	return out
 }

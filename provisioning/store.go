@@ -78,6 +78,10 @@ type DeviceCertificate struct {
 	// RemovedFromDevice: the certificate (and its key) was replaced and has been
 	// deleted from the device by the Maintainer.
 	RemovedFromDevice bool
+	// Pending: a renewal installed and bound the certificate but has not yet
+	// read it back in use; the one it replaces stays current (and unrevoked)
+	// until it has.
+	Pending bool
 }
 
 // Certificate parses DER.
@@ -96,50 +100,97 @@ type StepRecord struct {
 	Detail   string
 }
 
-// DeviceRecord is everything amtkit knows about one device.
+// DeviceRecord is everything amtkit knows about one device: how it was last
+// seen, the outcome of its newest session, what the device holds (the
+// credentials and certificates of the provisioning that was verified), and —
+// kept apart — the progress of a session that has not finished.
+//
+// A session changes the established fields only when its commit is verified
+// (it then merges its [SessionRecord] into them), so a hello from an impostor,
+// or a re-provisioning that fails, never touches the credentials or
+// certificates the device really holds.
 type DeviceRecord struct {
 	UUID      amt.UUID
 	Inventory Inventory // from the Authorizer (or the agent request)
 
 	// Discovery.
-	Source       netip.AddrPort // source of the last hello
+	Source       netip.AddrPort // source of the last hello a session accepted
 	HelloVersion uint16
 	FirstSeen    time.Time
 	LastSeen     time.Time
 
-	// Session progress.
-	State       State
-	Reason      Reason
-	LastError   string // error text (never holds secrets)
-	Done        Done
-	History     []StepRecord
-	Attempts    int       // sessions started for this device
-	UpdatedAt   time.Time // last Save
-	AgentOTP    bool      // the session was agent-initiated (OTP required)
-	Bundle      string    // chosen provisioning bundle: hex SHA-256 of its leaf
-	MatchedRoot amt.CertHash
-	PID         string // PSK sessions: the PID used
+	// Outcome of the newest session that was allowed to record one.
+	State     State
+	Reason    Reason
+	LastError string // error text (never holds secrets)
+	History   []StepRecord
+	Attempts  int       // sessions started for this device
+	UpdatedAt time.Time // last Save
 
-	// What the device said about itself.
+	// Session is the progress of a session that has not reached Provisioned
+	// (running, or failed and resumable by the device's next hello or
+	// [Provisioner.Resume]); nil otherwise.
+	Session *SessionRecord
+
+	// What the device holds, from the provisioning that was verified. Secrets:
+	// never logged; a Store must persist them sealed.
+	Done          Done // what that provisioning applied
+	Bundle        string
+	MatchedRoot   amt.CertHash
+	PID           string // PSK provisioning: the PID used
+	AgentOTP      bool   // the provisioning was agent-initiated (OTP verified)
 	Firmware      amt.Version
 	DigestRealm   string
 	ControlMode   amt.ControlMode
-	DeviceCertPin []byte // SHA-256 of the device's TLS leaf seen during provisioning
+	DeviceCertPin []byte // SHA-256 of the device's TLS leaf seen while provisioning
 	OnDieVerified bool   // the device's certificate chained to a configured On-Die root
-
-	// Credentials amtkit set. Secrets: never logged; persist them protected.
 	AdminUser     string
 	AdminPassword amt.Secret
 	MEBxPassword  amt.Secret
-
+	Users         []UserCredential // the profile's user accounts with their passwords
 	// Certificates amtkit installed, newest last per purpose.
 	Certificates []DeviceCertificate
 
 	Blocked bool // the integrator blocked the device: no further provisioning
 
 	// Agent is the pending agent-initiated request (ExpectAgentRequest), kept
-	// until a session uses it. Its OTP is a secret.
+	// until a session verifies the device's OTP. Its OTP is a secret.
 	Agent *AgentRequest
+}
+
+// SessionRecord is the progress of a session that has not finished: what it
+// did on the device ([Done]) and what it generated and learnt, recorded before
+// each next step so that a restarted provisioner resumes it without repeating
+// anything that is not idempotent.
+type SessionRecord struct {
+	Started       time.Time
+	Done          Done
+	Bundle        string // chosen provisioning bundle: hex SHA-256 of its leaf
+	MatchedRoot   amt.CertHash
+	PID           string // PSK sessions: the PID used
+	AgentOTP      bool   // an OTP is verified in this session
+	Firmware      amt.Version
+	DigestRealm   string
+	DeviceCertPin []byte // SHA-256 of the device's TLS leaf seen at connect
+	OnDieVerified bool
+	AdminUser     string
+	AdminPassword amt.Secret
+	MEBxPassword  amt.Secret
+	Users         []UserCredential
+	// Certificates installed by this session.
+	Certificates []DeviceCertificate
+}
+
+// UserCredential is a digest account a profile asked for, with the password the
+// device holds for it (generated per device unless the profile fixed one).
+type UserCredential struct {
+	Name     string
+	Password amt.Secret
+}
+
+// Provisioned reports whether the record holds a verified provisioning.
+func (r *DeviceRecord) Provisioned() bool {
+	return r.Done.Has(DoneCommitted) || r.State == StateProvisioned
 }
 
 // Clone returns a deep copy of r.
@@ -148,25 +199,48 @@ func (r *DeviceRecord) Clone() *DeviceRecord {
 	c.History = slices.Clone(r.History)
 	c.DeviceCertPin = bytes.Clone(r.DeviceCertPin)
 	c.MatchedRoot.Sum = bytes.Clone(r.MatchedRoot.Sum)
-	c.Certificates = make([]DeviceCertificate, len(r.Certificates))
-	for i, dc := range r.Certificates {
-		dc.DER = bytes.Clone(dc.DER)
-		c.Certificates[i] = dc
-	}
-	if r.Certificates == nil {
-		c.Certificates = nil
-	}
+	c.Users = slices.Clone(r.Users)
+	c.Certificates = cloneCerts(r.Certificates)
 	if r.Agent != nil {
 		a := *r.Agent
 		c.Agent = &a
 	}
+	if r.Session != nil {
+		c.Session = r.Session.Clone()
+	}
 	return &c
+}
+
+// Clone returns a deep copy of s.
+func (s *SessionRecord) Clone() *SessionRecord {
+	c := *s
+	c.DeviceCertPin = bytes.Clone(s.DeviceCertPin)
+	c.MatchedRoot.Sum = bytes.Clone(s.MatchedRoot.Sum)
+	c.Users = slices.Clone(s.Users)
+	c.Certificates = cloneCerts(s.Certificates)
+	return &c
+}
+
+func cloneCerts(in []DeviceCertificate) []DeviceCertificate {
+	if in == nil {
+		return nil
+	}
+	out := make([]DeviceCertificate, len(in))
+	for i, dc := range in {
+		dc.DER = bytes.Clone(dc.DER)
+		out[i] = dc
+	}
+	return out
 }
 
 // CurrentCertificate returns the newest unrevoked certificate for purpose.
 func (r *DeviceRecord) CurrentCertificate(p CertificatePurpose) (DeviceCertificate, bool) {
-	for i := len(r.Certificates) - 1; i >= 0; i-- {
-		if c := r.Certificates[i]; c.Purpose == p && !c.Revoked {
+	return currentCertificate(r.Certificates, p)
+}
+
+func currentCertificate(list []DeviceCertificate, p CertificatePurpose) (DeviceCertificate, bool) {
+	for i := len(list) - 1; i >= 0; i-- {
+		if c := list[i]; c.Purpose == p && !c.Revoked && !c.Pending {
 			return c, true
 		}
 	}
