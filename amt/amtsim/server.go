@@ -112,7 +112,7 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sc.info.mu.Lock()
 	sc.info.pending = append(sc.info.pending, c.after...)
 	sc.info.mu.Unlock()
-	_ = d.wr.Write(w, req, rep)
+	_ = d.wr.Write(w, req, declareCIMCommon(rep))
 }
 
 // connState runs the actions a request left for after its response.

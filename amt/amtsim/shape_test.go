@@ -25,8 +25,11 @@ import (
 
 // The shape check: for every class the simulator serves that has a recorded
 // response in ../shared/vectors/wsman-responses, the simulator's answer to the
-// same operation has the same namespaces, element names and value types.
-// Values may differ.
+// same operation has the same namespaces, element names and value types
+// (below), and the same written form: declared namespaces, header, sibling
+// order and end tags (recorded_shape_test.go). Values may differ. The
+// recordings are read in the test's goroutine before the simulator starts; the
+// test skips without ../shared (fails with CI=true or AMTKIT_REQUIRE_SHARED=1).
 
 // valueType classifies a leaf's text.
 func valueType(s string) string {
@@ -436,18 +439,24 @@ func TestShapesMatchRecordings(t *testing.T) {
 			onlySim: []string{items + "/{" + uriCIMC + "}CIM_CredentialContext/{" + uriCIMC + "}ElementProvidingContext/{" + wsman.NSAddressing +
 				"}ReferenceParameters/{" + wsman.NSWSMan + "}SelectorSet/{" + wsman.NSWSMan + "}Selector[@Name=ElementName] : string"}})
 
+	files := make([]string, 0, len(cases))
+	for _, tc := range cases {
+		files = append(files, tc.file)
+	}
+	recordings := testvectors.SharedFiles(t, "wsman-responses", files...)
 	covered := map[string]bool{}
 	shared := newShapeEnv(t, keys, pc, ca)
 	for _, tc := range cases {
 		covered[tc.file] = true
 		t.Run(tc.file, func(t *testing.T) {
-			recorded, err := os.ReadFile(filepath.Join(dir, tc.file))
-			require.NoError(t, err)
+			recorded := recordings[tc.file]
 			e := shared
 			if tc.fresh {
 				e = newShapeEnv(t, keys, pc, ca)
 			}
-			got := shape(t, tc.run(t, e))
+			raw := tc.run(t, e)
+			compareWritten(t, recorded, raw)
+			got := shape(t, raw)
 			want := shape(t, recorded)
 			missing, extra := diff(want, got)
 			missing = slices.DeleteFunc(missing, func(s string) bool { return slices.Contains(tc.onlyRecorded, s) })
