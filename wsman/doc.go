@@ -25,8 +25,21 @@
 // Enumerate is a Go iterator: it pulls until EndOfSequence and sends Release
 // when the loop stops early. Per-call options ([OperationTimeout],
 // [MaxEnvelopeSize], [Locale], [OptionSet], [MaxElements],
-// [OptimizeEnumeration], [Mode]) override client defaults set with
-// [WithCallDefaults].
+// [OptimizeEnumeration], [Mode], [Redact]) override client defaults set with
+// [WithCallDefaults]. Header values are sent as given: a server's minimums
+// (AMT's) are its binding's business (package amt's ClientOptions).
+//
+// # Bounds
+//
+// A server cannot hold a call or grow the client without bound. Every call
+// has a deadline: the context's, or [WithCallTimeout] (default
+// [DefaultCallTimeout], 90 s) when the context has none, so a silent server
+// frees the call and the in-flight slot. Response bodies are capped
+// ([WithMaxResponseBytes]) and nesting bounded ([WithMaxDepth]). An
+// enumeration stops after [MaxPulls] Pulls, [MaxEnumerationItems] items or
+// [MaxEnumerationBytes] of kept items ([ErrTooManyPulls],
+// [ErrEnumerationTooLarge]), and its items are copied out of each page so
+// that the pages themselves are not kept.
 //
 // # Envelopes
 //
@@ -49,35 +62,49 @@
 //
 //   - [*Fault]: a SOAP fault, at any HTTP status. errors.Is matches subcode
 //     sentinels such as [ErrDestinationUnreachable] (on AMT: the class does not
-//     exist on this SKU) and [ErrAlreadyExists]; [Fault.AMTStatus] reads the
-//     "AMT-STATUS n" detail of AMT's InternalError faults.
+//     exist on this SKU) and [ErrAlreadyExists]; Detail holds the detail text
+//     (AMT's "AMT-STATUS n", which package amt reads: amt.StatusOfFault).
 //   - [*HTTPError]: a non-2xx status without a fault; [ErrUnauthorized] for a
 //     401 to a request that carried credentials.
 //   - [*TransportError]: the connection failed. errors.Is with [ErrConnect]
-//     means the request was never sent; with [ErrResponseLost] that it was sent
-//     in full and the answer was lost — the server may have acted on it (AMT 19+
-//     drops the connection when it commits configuration changes).
+//     means the request was never sent — and a [*TLSPolicyError] in the chain
+//     that the server was reached but refused by the TLS policy; with
+//     [ErrResponseLost] that it was sent in full and the answer was lost — the
+//     server may have acted on it (AMT 19+ drops the connection when it
+//     commits configuration changes).
 //
 // # Authentication
 //
 // [WithDigestAuth] builds on github.com/icholy/digest, wrapped for AMT: the
 // challenge cache belongs to the client (so to one endpoint, even when many
 // endpoints share a host through a relay or on loopback); after the first 401
-// each call is one HTTP exchange; a stale nonce is retried once; a 401 to a
-// request that carried credentials is returned at once as [ErrUnauthorized] —
-// never retried, so that a wrong password cannot lock the account.
-// Credentials never appear in errors or logs. [ParseDigestChallenge] and
-// [HTTPError.DigestRealm] read a device's realm from a 401.
+// each call is one HTTP exchange; a stale nonce is retried once, and so is a
+// cached nonce the server refuses while naming a new one (as go-wsman-messages
+// and MeshCentral do); a 401 after a fresh challenge is returned at once as
+// [ErrUnauthorized], so a wrong password is never tried more than twice in a
+// call and once in the calls after, and cannot lock the account. A
+// [DigestPolicy] ([WithDigestPolicy]) refuses weak challenges before any
+// credentials are sent: qop is required by default, and a minimum algorithm
+// can be set. Credentials never appear in errors or logs.
+// [ParseDigestChallenge] and [HTTPError.DigestRealm] read a device's realm
+// from a 401.
 //
 // # TLS
 //
 // An https endpoint needs a [TLSPolicy]: [PinSHA256] (a recorded device
 // certificate), [VerifyChain] with the expected host name, [VerifyChainAnyHost]
-// for AMT 19+ certificates that carry no name, optionally with [CheckCRL] which
-// fails closed, [VerifyFunc], or — named so — [InsecureSkipVerify]. Client
+// for AMT 19+ certificates that carry no name, optionally with
+// [CheckRevocation] which fails closed, [VerifyFunc], or — named so —
+// [InsecureSkipVerify]. The client runs the handshake itself and then the
+// policy, with the dial's context, before any request byte; a refusal is a
+// [*TLSPolicyError]. [WithDialer] supplies the raw connections (TLS is still
+// the client's); [WithSecureDialer] supplies connections the caller already
+// secured (TLS-PSK, an APF tunnel), with no policy and no TLS options.
+// [WithClock] and [WithRand] drive the handshake's time and randomness. Client
 // certificates go through GetClientCertificate ([WithClientCertificate]), so
 // they are sent even when the server's CA list does not name their issuer.
-// [WithLegacyTLS] opts into TLS 1.0/1.1 and RSA key exchange for old firmware.
+// [WithRSAKeyExchange] adds the RSA key-exchange suites AMT 11–12 need;
+// [WithLegacyTLS] also allows TLS 1.0/1.1 for older firmware.
 //
 // # Transport and logging
 //
@@ -85,7 +112,7 @@
 // redirects; [WithRoundTripper] and [WithHTTPClient] plug in LMS, CIRA/APF
 // channels or relays. [WithLogger] logs calls and envelopes at debug level with
 // secret elements masked: [DefaultRedactor] always, plus names added with
-// [WithRedaction] or [Client.Redact].
+// [WithRedaction] (every call) or [Redact] (one call).
 //
 // Package wsmantest is the server side for fakes and simulators.
 package wsman
