@@ -97,14 +97,14 @@ func (d *Device) checkNonceSignature(in *input, leaf *x509.Certificate) (int, bo
 		return hbsInvalidParam, false
 	}
 	alg, err := in.u32("SigningAlgorithm")
-	if err != nil || !(alg == 2 || (alg == 3 && d.fw.SHA384Signature)) {
+	if err != nil || !(alg == 2 || (alg == 3 && d.fw.SigningSHA384)) {
 		return hbsInvalidParam, false
 	}
 	sig, err := in.b64("DigitalSignature")
 	if err != nil || len(sig) == 0 {
 		return hbsInvalidParam, false
 	}
-	if alg == 2 && d.fw.RequireSHA384ForSHA384Cert && leaf.SignatureAlgorithm == x509.SHA384WithRSA {
+	if alg == 2 && d.fw.SigningSHA384Required && isSHA384(leaf) {
 		return hbsInternal, false // observed on AMT 22 (RPS amtCertificatePolicy.ts)
 	}
 	pub, ok := leaf.PublicKey.(*rsa.PublicKey)

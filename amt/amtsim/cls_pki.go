@@ -92,7 +92,7 @@ func (d *Device) generateKeyPair(c *call, in *input) *etree.Element {
 		if key == nil {
 			return status(c, amt.StatusInternalError)
 		}
-	case alg == 1 && bits == 384 && d.fw.ECCKeys:
+	case alg == 1 && bits == 384 && d.fw.TLSKeyAlgorithm == amt.KeyAlgorithmECC384:
 		k, err := ecdsa.GenerateKey(elliptic.P384(), d.rand)
 		if err != nil {
 			return status(c, amt.StatusInternalError)
@@ -119,7 +119,7 @@ func (d *Device) addKey(c *call, in *input) *etree.Element {
 	if err != nil {
 		return status(c, amt.StatusInvalidKey)
 	}
-	if d.fw.StrictCrypto && key.N.BitLen() < 2048 {
+	if key.N.BitLen() < d.plat.minRSA {
 		return status(c, amt.StatusInvalidKey)
 	}
 	k, s := d.storeKey(key)
@@ -139,11 +139,11 @@ func (d *Device) addCert(c *call, in *input, trustedRoot bool) *etree.Element {
 	if err != nil {
 		return status(c, amt.StatusInvalidCert)
 	}
-	if d.fw.StrictCrypto {
-		if checkAlgorithm(cert, 0, d.fw) != nil {
+	if d.plat.strict {
+		if checkAlgorithm(cert, 0, true) != nil {
 			return status(c, amt.StatusInvalidCert)
 		}
-		if k, ok := cert.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
+		if k, ok := cert.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < d.plat.minRSA {
 			return status(c, amt.StatusInvalidKey)
 		}
 	}
@@ -211,7 +211,7 @@ func (d *Device) generatePKCS10(c *call, in *input) *etree.Element {
 	var oid asn1.ObjectIdentifier
 	_, isRSA := k.key.Public().(*rsa.PublicKey)
 	switch {
-	case alg == 0 && d.fw.PKCS10SHA1Refused:
+	case alg == 0 && !d.fw.PKCS10SHA1:
 		return status(c, amt.StatusUnsupported)
 	case alg == 0 && isRSA:
 		h, oid = crypto.SHA1, oidSHA1WithRSA

@@ -68,7 +68,7 @@ func softwareClass() *class {
 			{"Sku", "16392"}, {"VendorID", "8086"}, {"Build Number", build},
 			{"Recovery Version", ver}, {"Recovery Build Num", build}, {"Legacy Mode", "False"},
 		}
-		if v.Major >= 11 {
+		if d.fw.CoreVersionIdentity {
 			rows = append(rows, [2]string{"AMT FW Core Version", ver})
 		}
 		out := make([]*etree.Element, len(rows))
@@ -210,9 +210,13 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 	d.applyTLSLocked()
 	if d.cfg.Behavior.CommitDrop.resolve(d.fw.CommitDropsConnection) {
 		// The firmware restarts its network stack: the response is lost and
-		// every connection drops.
+		// every connection drops. The others drop now, before the caller
+		// can see its own connection close (and race the restart with new
+		// connections).
 		c.drop = true
-		c.then(d.restartNetwork)
+		d.st.tlsArmed = true
+		d.digest.forget()
+		d.closeConns(c.sc)
 	}
 	return rv(c, 0)
 }
@@ -234,10 +238,18 @@ func (d *Device) applyTLSLocked() {
 // firmware does when CommitChanges restarts its network stack.
 func (d *Device) restartNetwork() {
 	d.digest.forget()
+	d.armTLS()
+	d.closeConns(nil)
+}
+
+// closeConns closes every connection but except (d.mu may be held).
+func (d *Device) closeConns(except *simConn) {
 	d.netMu.Lock()
 	conns := make([]*simConn, 0, len(d.conns))
 	for c := range d.conns {
-		conns = append(conns, c)
+		if c != except {
+			conns = append(conns, c)
+		}
 	}
 	d.netMu.Unlock()
 	for _, c := range conns {

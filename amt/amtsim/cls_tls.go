@@ -1,7 +1,6 @@
 package amtsim
 
 import (
-	"crypto/rsa"
 	"strconv"
 
 	"github.com/amtkit/amtkit/amt"
@@ -46,7 +45,7 @@ func (d *Device) tlsSettingInstance(id string) *etree.Element {
 		s("InstanceID", id).
 		b("MutualAuthentication", t.mutual).
 		arr("TrustedCN", t.trustedCN...)
-	if id == tlsRemoteID && d.fw.HasNonSecureProperty {
+	if id == tlsRemoteID && d.fw.TLSNonSecureProperty {
 		in.b("NonSecureConnectionsSupported", !d.cfg.TLSOnly)
 	}
 	return in.el()
@@ -192,8 +191,10 @@ func (d *Device) tlsContextBody(c *call) (int, *wsmantest.Reply) {
 	if e.trustedRoot || k == nil {
 		return fail(amt.StatusInternalError)
 	}
-	if _, isRSA := k.key.Public().(*rsa.PublicKey); isRSA && d.fw.RSATLSRefused {
-		return fail(amt.StatusInternalError) // AMT 22 refuses RSA keys for TLS (RPS)
+	if why := d.tlsKeyRefused(e.cert, k.key.Public()); why != "" {
+		// AMT 22 refuses RSA keys and SHA-256 certificates for TLS (RPS).
+		d.debug("TLS credential refused: " + why)
+		return fail(amt.StatusInternalError)
 	}
 	return e.handle, nil
 }

@@ -20,12 +20,19 @@ type Config struct {
 	// UUID is the identity the device reports in its hellos and through
 	// GetUuid. Zero: random (from Rand).
 	UUID amt.UUID
-	// Version is the firmware version; it decides the behaviour listed in
-	// [Firmware]. Zero: [DefaultVersion].
+	// Version is the firmware version; it decides the behaviour by
+	// [amt.FirmwareFor]. Zero: [DefaultVersion].
 	Version amt.Version
-	// Legacy15 keeps a 15.x device on the pre-16 crypto rules (ME 15 refused
-	// SHA-1 and short keys on H-platforms only).
+	// Legacy15 makes a 15.x device one of the platforms where ME 15 kept
+	// SHA-1, RSA keys under 2048 bits and TLS 1.1 (Intel removed them from
+	// 15.0 on desktop, chipset H, platforms only: amt.Firmware.RefusesSHA1
+	// and TLS11 say SomePlatforms). Only valid on 15.x.
 	Legacy15 bool
+	// RSAKeyExchangeOnly makes an 11.x or 12.x device one that negotiates RSA
+	// key exchange only (amt.Firmware.NeedsRSAKeyExchange says SomePlatforms):
+	// a client without the RSA suites cannot connect. Otherwise such a device
+	// accepts RSA and ECDHE_RSA suites. Only valid on 11.x and 12.x.
+	RSAKeyExchangeOnly bool
 
 	// DigestRealm is AMT_GeneralSettings.DigestRealm, "Digest:" followed by 32
 	// upper-case hex digits. Empty: random (from Rand).
@@ -102,8 +109,10 @@ type Config struct {
 	PSK *pskx.Pair
 
 	// TLSOnly makes AMT_TLSSettingData report NonSecureConnectionsSupported
-	// false (firmware 16.1+): the remote interface must keep TLS on and cannot
-	// accept non-TLS connections.
+	// false (firmware 16.1+, where amt.Firmware.RemoteNonTLSPort says
+	// SomePlatforms): the remote interface must keep TLS on, and digest
+	// accounts no longer reach the 16992 role once provisioned (the local
+	// system account still does). Only valid from 16.1.
 	TLSOnly bool
 
 	// Rogue makes the device an impostor; see [Rogue].
@@ -175,8 +184,13 @@ const (
 // switches nothing on beyond what the firmware version implies.
 type Behavior struct {
 	// CommitDrop: CommitChanges applies, then closes the connection without a
-	// response. Default: on from AMT 19.
+	// response. Default: amt.Firmware.CommitDropsConnection (from AMT 19).
 	CommitDrop Switch
+	// FirstRequestDrop: the first request on the first TLS 1.3 connection
+	// after the TLS listener armed (at start, and after a commit restarted
+	// the network stack) is dropped before it is acted on. Default:
+	// amt.Firmware.FirstRequestMayDrop (from AMT 21).
+	FirstRequestDrop Switch
 	// GenerateKeyPairFailures: the first N GenerateKeyPair calls return
 	// PT_STATUS 2061 (PKI_GENERATING_KEYS), as firmware that is "not in a good
 	// spot to generate a key pair" does.

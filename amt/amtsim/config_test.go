@@ -44,28 +44,41 @@ func TestConfigDefaultsAndErrors(t *testing.T) {
 	}
 }
 
-func TestFirmwareBoundaries(t *testing.T) {
-	for _, tt := range []struct {
-		version                            string
-		rcfg, agentOnly, psk, strict, drop bool
-	}{
-		{"2.5.0", false, false, true, false, false},
-		{"2.6.0", false, true, true, false, false},
-		{"3.0.0", true, false, true, false, false},
-		{"10.0.55", true, false, true, false, false},
-		{"11.0.0", true, false, false, false, false},
-		{"15.0.10", true, false, false, true, false},
-		{"16.1.25", true, false, false, true, false},
-		{"19.0.5", true, false, false, true, true},
-	} {
-		f := amtsim.FirmwareFor(amt.MustParseVersion(tt.version), false)
-		assert.Equal(t, tt.rcfg, f.RemoteConfiguration, "%s remote configuration", tt.version)
-		assert.Equal(t, tt.agentOnly, f.AgentInitiatedOnly, "%s agent-initiated only", tt.version)
-		assert.Equal(t, tt.psk, f.PSKHello, "%s PSK", tt.version)
-		assert.Equal(t, tt.strict, f.StrictCrypto, "%s strict crypto", tt.version)
-		assert.Equal(t, tt.drop, f.CommitDropsConnection, "%s commit drop", tt.version)
+// The device's facts are the table's; a platform knob is refused on a
+// version whose answer does not depend on the platform.
+func TestFirmwareOfDevice(t *testing.T) {
+	for _, v := range []string{"2.6.0", "15.0.10", "16.1.25", "22.0.0"} {
+		d, err := amtsim.New(amtsim.Config{Version: amt.MustParseVersion(v)})
+		require.NoError(t, err)
+		assert.Equal(t, amt.FirmwareFor(amt.MustParseVersion(v)), d.Firmware(), v)
 	}
-	assert.False(t, amtsim.FirmwareFor(amt.MustParseVersion("15.0.10"), true).StrictCrypto, "Legacy15")
+	d, err := amtsim.New(amtsim.Config{})
+	require.NoError(t, err)
+	assert.Equal(t, amt.FirmwareFor(amt.MustParseVersion(amtsim.DefaultVersion)), d.Firmware())
+	for _, tt := range []struct {
+		field, version string
+		cfg            amtsim.Config
+	}{
+		{"Legacy15", "16.0.15", amtsim.Config{Legacy15: true}},
+		{"Legacy15", "14.1.0", amtsim.Config{Legacy15: true}},
+		{"TLSOnly", "16.0.15", amtsim.Config{TLSOnly: true}},
+		{"RSAKeyExchangeOnly", "10.0.55", amtsim.Config{RSAKeyExchangeOnly: true}},
+		{"RSAKeyExchangeOnly", "13.0.0", amtsim.Config{RSAKeyExchangeOnly: true}},
+	} {
+		tt.cfg.Version = amt.MustParseVersion(tt.version)
+		_, err := amtsim.New(tt.cfg)
+		var ce *amtsim.ConfigError
+		require.ErrorAs(t, err, &ce, "%s on %s", tt.field, tt.version)
+		assert.Equal(t, tt.field, ce.Field)
+	}
+	for _, cfg := range []amtsim.Config{
+		{Version: amt.MustParseVersion("15.0.10"), Legacy15: true},
+		{Version: amt.MustParseVersion("16.1.25"), TLSOnly: true},
+		{Version: amt.MustParseVersion("12.0.67"), RSAKeyExchangeOnly: true},
+	} {
+		_, err := amtsim.New(cfg)
+		require.NoError(t, err, "%+v", cfg)
+	}
 }
 
 func TestTLSOnly(t *testing.T) {

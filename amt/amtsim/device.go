@@ -27,7 +27,8 @@ import (
 // safe for concurrent use.
 type Device struct {
 	cfg   Config
-	fw    Firmware
+	fw    amt.Firmware // the table row of the version (amt.FirmwareFor)
+	plat  platform     // its per-platform answers for this Config
 	uuid  amt.UUID
 	true_ amt.UUID // identity in the On-Die certificate (differs for a rogue)
 	realm string
@@ -80,7 +81,11 @@ func New(cfg Config) (*Device, error) {
 	if v.IsZero() {
 		v = amt.MustParseVersion(DefaultVersion)
 	}
-	d.fw = FirmwareFor(v, cfg.Legacy15)
+	d.fw = amt.FirmwareFor(v)
+	if err := checkPlatformConfig(d.fw, &cfg); err != nil {
+		return nil, err
+	}
+	d.plat = platformFor(d.fw, &cfg)
 
 	d.uuid = cfg.UUID
 	if d.uuid.IsZero() {
@@ -114,7 +119,7 @@ func New(cfg Config) (*Device, error) {
 	}
 
 	if cfg.PSK != nil {
-		if !d.fw.PSKHello {
+		if !d.fw.PSK {
 			return nil, &ConfigError{Field: "PSK", Expected: "firmware before 11.0 (PSK hellos were removed in AMT 11)", Got: v.String()}
 		}
 		if cfg.PSK.PID.IsZero() || cfg.PSK.PPS.IsZero() {
@@ -173,6 +178,7 @@ func New(cfg Config) (*Device, error) {
 	}
 	d.st.otp = cfg.OTP
 	d.st.clockOffset = cfg.ClockOffset
+	d.st.tlsArmed = true // the TLS listener arms at Start
 	d.digest.init(d)
 	return d, nil
 }
@@ -257,8 +263,11 @@ func (d *Device) UUID() amt.UUID { return d.uuid }
 // Version returns the simulated firmware version.
 func (d *Device) Version() amt.Version { return d.fw.Version }
 
-// Firmware returns the version-dependent behaviour in force.
-func (d *Device) Firmware() Firmware { return d.fw }
+// Firmware returns the facts of the simulated version, amt.FirmwareFor of
+// [Device.Version]: the simulator takes every version-dependent behaviour
+// from them (where a fact holds on some platforms only, Config.Legacy15,
+// TLSOnly and RSAKeyExchangeOnly choose the platform).
+func (d *Device) Firmware() amt.Firmware { return d.fw }
 
 // DigestRealm returns AMT_GeneralSettings.DigestRealm.
 func (d *Device) DigestRealm() string { return d.realm }
@@ -346,7 +355,7 @@ func (d *Device) addRootHashLocked(h RootHash) error {
 	if !h.Hash.Valid() {
 		return &ConfigError{Field: "RootHash", Expected: "a known algorithm with a digest of its length", Got: h.Hash.String()}
 	}
-	if d.fw.StrictCrypto && h.Hash.Alg == amt.HashSHA1 {
+	if d.plat.strict && h.Hash.Alg == amt.HashSHA1 {
 		return &ConfigError{Field: "RootHash", Expected: "SHA-256 or longer (SHA-1 hashes cannot be added from ME 15/16)", Got: "SHA-1"}
 	}
 	users := 0
@@ -358,7 +367,7 @@ func (d *Device) addRootHashLocked(h RootHash) error {
 			users++
 		}
 	}
-	if users >= d.fw.UserSlots {
+	if users >= d.fw.UserHashSlots {
 		return ErrSlotsFull
 	}
 	d.st.hashes = append(d.st.hashes, h)
@@ -390,7 +399,7 @@ func (d *Device) SetUnresponsive(v bool) {
 func (d *Device) activeHashesLocked() []amt.CertHash {
 	var out []amt.CertHash
 	for _, h := range d.st.hashes {
-		if h.Active && !(d.fw.StrictCrypto && h.Hash.Alg == amt.HashSHA1) {
+		if h.Active && !(d.plat.strict && h.Hash.Alg == amt.HashSHA1) {
 			out = append(out, amt.CertHash{Alg: h.Hash.Alg, Sum: slices.Clone(h.Hash.Sum)})
 		}
 	}
@@ -410,6 +419,7 @@ func (d *Device) remoteOpenLocked() bool {
 func (d *Device) chainPolicyLocked() chainPolicy {
 	return chainPolicy{
 		fw:     d.fw,
+		plat:   d.plat,
 		hashes: slices.Clone(d.st.hashes),
 		suffix: d.DNSSuffix(),
 		now:    d.now().Add(d.st.clockOffset),

@@ -76,8 +76,8 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 		return wsmantest.FaultReply(wsmantest.MustUnderstand())
 	}
 	cls := classFor(r.ResourceURI)
-	if r.ResourceURI == uriHBS && !d.fw.HostBasedSetup {
-		cls = nil // the class arrived in AMT 6.1
+	if !d.classExists(r.ResourceURI) {
+		cls = nil // a class of a later release
 	}
 	if cls == nil {
 		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
@@ -109,7 +109,7 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 	default:
 		name, ok := r.Method()
 		m, found := cls.methods[name]
-		if !ok || !found {
+		if !ok || !found || !d.methodExists(r.ResourceURI, name) {
 			return wsmantest.FaultReply(wsmantest.ActionNotSupported(r.Action))
 		}
 		if !d.mayInvoke(c.who, m) {

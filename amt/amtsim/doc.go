@@ -47,14 +47,21 @@
 //
 // # Firmware versions
 //
-// [Config.Version] selects the behaviour listed in [Firmware] ([FirmwareFor]):
-// bare-metal remote configuration from 3.0 (2.2 and 2.6 only after a local
-// agent's [Device.StartConfiguration]); PSK hellos until 11; TLS 1.0–1.1 with
-// RSA key exchange before 12 and TLS 1.2 only from 12; SHA-1 and RSA keys
-// under 2048 bits refused from 16 (and on 15 unless [Config.Legacy15]);
-// CommitChanges dropping the connection and a device certificate without a
-// host name from 19; SigningAlgorithm 3 (RSA SHA-384) from 21; RSA keys
-// refused for TLS and ECC P-384 key generation from 22.
+// [Config.Version] selects the behaviour: the simulator takes every
+// version-dependent rule from [amt.FirmwareFor] ([Device.Firmware]), the
+// table of firmware facts with their public sources, and compares no
+// version numbers itself. Bare-metal remote configuration from 3.2.1
+// (2.2.20+, 2.6 and 3.0 to 3.2.0 only after a local agent's
+// [Device.StartConfiguration]); PSK hellos until 11; TLS 1.0–1.1 before 12,
+// 1.1–1.2 from 12, 1.2 from 16 and 1.3 from 21; RSA key exchange only before
+// 11, RSA and ECDHE on 11 and 12 (RSA only with [Config.RSAKeyExchangeOnly]);
+// IPS_HostBasedSetupService from 6.1 and GenerateKeyPair from 6.2; SHA-1 and
+// RSA keys under 2048 bits refused from 16 (and on 15 unless
+// [Config.Legacy15]); port 16992 closed to remote accounts from 16.1 with
+// [Config.TLSOnly]; CommitChanges dropping the connection and a device
+// certificate without a host name from 19; SigningAlgorithm 3 (RSA SHA-384)
+// and the first request after a TLS 1.3 handshake dropped from 21; ECC P-384
+// keys, SHA-384 TLS and provisioning certificates from 22.
 //
 // # Rules
 //

@@ -87,7 +87,7 @@ func (d *Device) Hello(retry int) (*hello.Message, error) {
 func (d *Device) helloLocked(retry int) (*hello.Message, error) {
 	st := &d.st
 	if st.prov == amt.PostProvisioning || !st.zeroTch ||
-		!(d.fw.RemoteConfiguration || (d.fw.AgentInitiatedOnly && st.agentStarted)) {
+		!d.remoteConfigAllowed(st.agentStarted) {
 		return nil, ErrNoRemoteConfiguration
 	}
 	if !d.remoteOpenLocked() {

@@ -152,7 +152,9 @@ func TestHelloByFirmware(t *testing.T) {
 		wantErr error
 		version uint16
 	}{
-		{name: "AMT 3.0 sends PKI hellos by itself", cfg: amtsim.Config{Version: amt.MustParseVersion("3.0.0")}, version: 3},
+		{name: "AMT 3.2.1 sends PKI hellos by itself", cfg: amtsim.Config{Version: amt.MustParseVersion("3.2.1")}, version: 3},
+		{name: "AMT 3.0 only after the agent starts configuration", cfg: amtsim.Config{Version: amt.MustParseVersion("3.0.0")}, wantErr: amtsim.ErrNoRemoteConfiguration},
+		{name: "AMT 2.2.19 never", cfg: amtsim.Config{Version: amt.MustParseVersion("2.2.19")}, agent: true, wantErr: amtsim.ErrNoRemoteConfiguration},
 		{name: "AMT 2.6 only after the agent starts configuration", cfg: amtsim.Config{Version: amt.MustParseVersion("2.6.0")}, wantErr: amtsim.ErrNoRemoteConfiguration},
 		{name: "AMT 2.6 after StartConfiguration", cfg: amtsim.Config{Version: amt.MustParseVersion("2.6.0")}, agent: true, version: 3},
 		{name: "AMT 2.5 never", cfg: amtsim.Config{Version: amt.MustParseVersion("2.5.0")}, agent: true, wantErr: amtsim.ErrNoRemoteConfiguration},

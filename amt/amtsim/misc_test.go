@@ -254,7 +254,8 @@ func TestTLSVersionsByFirmware(t *testing.T) {
 		ok       bool
 	}{
 		{"12.0.67", tls.VersionTLS12, tls.VersionTLS12, true},
-		{"12.0.67", tls.VersionTLS10, tls.VersionTLS11, false}, // TLS 1.2 only from 12
+		{"12.0.67", tls.VersionTLS11, tls.VersionTLS11, true},  // TLS 1.1 until 15/16
+		{"12.0.67", tls.VersionTLS10, tls.VersionTLS10, false}, // no TLS 1.0 from 12
 		{"11.8.55", tls.VersionTLS12, tls.VersionTLS12, false}, // no TLS 1.2 before 12
 		{"11.8.55", tls.VersionTLS10, tls.VersionTLS11, true},
 	} {
@@ -442,11 +443,12 @@ func TestPublicKeyManagement(t *testing.T) {
 
 func TestAMT22KeysAndTLSBinding(t *testing.T) {
 	keys := certstest.NewKeyPool()
-	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	// AMT 22 wants a SHA-384 provisioning certificate and SigningAlgorithm 3.
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{Leaf: func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA384WithRSA }})
 	ca := certstest.MustRootCA(t, certstest.CAOptions{Keys: keys})
-	d, c := provisioned(t, keys, pc, func(cfg *amtsim.Config) { cfg.Version = amt.MustParseVersion("22.0.0") })
+	d, c := provisioned384(t, pc, func(cfg *amtsim.Config) { cfg.Version = amt.MustParseVersion("22.0.0") })
 
-	bind := func(alg, length string) error {
+	bind := func(alg, length string, sig x509.SignatureAlgorithm) error {
 		rv, out := invoke(t, c, uriPKM, "GenerateKeyPair", wsman.Prop("KeyAlgorithm", alg), wsman.Prop("KeyLength", length))
 		require.Zero(t, rv)
 		epr, err := wsman.ParseEPR(wsman.Child(out, uriPKM, "KeyPair"))
@@ -461,7 +463,7 @@ func TestAMT22KeysAndTLSBinding(t *testing.T) {
 			pub, err = x509.ParsePKIXPublicKey(der) // ECC keys come as SPKI
 		}
 		require.NoError(t, err)
-		cert, err := ca.IssueCert(&x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "amt"}}, pub)
+		cert, err := ca.IssueCert(&x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "amt"}, SignatureAlgorithm: sig}, pub)
 		require.NoError(t, err)
 		rv, out = invoke(t, c, uriPKM, "AddCertificate", wsman.Prop("CertificateBlob", b64(cert.Raw)))
 		require.Zero(t, rv)
@@ -471,10 +473,13 @@ func TestAMT22KeysAndTLSBinding(t *testing.T) {
 		_, err = c.Put(t.Context(), uriTLSContext, nil, tlsContextBody(certID))
 		return err
 	}
-	err := bind("0", "2048")
+	err := bind("0", "2048", x509.SHA384WithRSA)
 	require.Error(t, err)
 	assert.Equal(t, amt.StatusInternalError, amtStatus(t, err), "AMT 22 refuses RSA for TLS (HTTP 500, AMT-STATUS 1)")
-	require.NoError(t, bind("1", "384"))
+	err = bind("1", "384", x509.SHA256WithRSA)
+	require.Error(t, err)
+	assert.Equal(t, amt.StatusInternalError, amtStatus(t, err), "AMT 22 refuses a SHA-256 certificate for TLS")
+	require.NoError(t, bind("1", "384", x509.SHA384WithRSA))
 	_, isECDSA := d.Snapshot().TLSCertificate.PublicKey.(*ecdsa.PublicKey)
 	assert.True(t, isECDSA)
 	_ = rsa.PublicKey{}

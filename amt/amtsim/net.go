@@ -28,6 +28,8 @@ const (
 type connInfo struct {
 	role role
 	mu   sync.Mutex
+	// served counts the requests read on the connection.
+	served int
 	// rcfg: the client chain passed the remote-configuration rules on this
 	// connection (or a PSK handshake succeeded).
 	rcfg  bool
@@ -138,12 +140,6 @@ func (d *Device) untrack(c *simConn) {
 	d.netMu.Unlock()
 }
 
-// legacySuites are the RSA key-exchange suites pre-12 firmware offers.
-var legacySuites = []uint16{
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-	tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-}
-
 // tlsConfigFor chooses the TLS configuration for one handshake from the
 // device's state at that moment.
 func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
@@ -166,19 +162,17 @@ func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
 	d.mu.Unlock()
 
 	base := &tls.Config{
-		MinVersion: d.fw.MinTLS,
-		MaxVersion: d.fw.MaxTLS,
-		Rand:       d.rand,
-		Time:       d.clock,
+		MinVersion:   d.plat.minTLS,
+		MaxVersion:   d.plat.maxTLS,
+		CipherSuites: d.plat.suites,
+		Rand:         d.rand,
+		Time:         d.clock,
 		// Every connection shows its certificates: a resumed session would
 		// skip the firmware rules.
 		SessionTicketsDisabled: true,
 	}
-	if d.fw.MaxTLS < tls.VersionTLS12 {
-		base.CipherSuites = legacySuites
-	}
 	if prov != amt.PostProvisioning {
-		if !zero || !(d.fw.RemoteConfiguration || (d.fw.AgentInitiatedOnly && agent)) {
+		if !zero || !d.remoteConfigAllowed(agent) {
 			return nil, errors.New("amtsim: remote configuration is not enabled")
 		}
 		id, err := d.identity()
@@ -192,7 +186,7 @@ func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
 		}
 		return base, nil
 	}
-	if (!applied.enabled || applied.cert == nil) && d.fw.SelfSignedTLSAfterProvisioning {
+	if (!applied.enabled || applied.cert == nil) && d.fw.DefaultTLSCertificate {
 		id, err := d.selfSignedTLS()
 		if err != nil {
 			return nil, err

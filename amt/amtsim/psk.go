@@ -36,7 +36,7 @@ func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 			return der.KeyFor(pair.PPS), nil
 		},
 		MinVersion: tls.VersionTLS10,
-		MaxVersion: d.fw.MaxTLS,
+		MaxVersion: d.plat.maxTLS,
 		Rand:       d.rand,
 	}
 	return pskx.ServerPSK(sc, cfg), nil

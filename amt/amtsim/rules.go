@@ -118,7 +118,8 @@ const maxChainLen = 8
 
 // chainPolicy is what a chain is checked against.
 type chainPolicy struct {
-	fw     Firmware
+	fw     amt.Firmware
+	plat   platform
 	hashes []RootHash
 	suffix string
 	now    time.Time
@@ -142,7 +143,7 @@ func checkChain(chain []*x509.Certificate, p chainPolicy) (amt.CertHash, error) 
 	}
 	for i := 0; i+1 < len(chain); i++ {
 		child, parent := chain[i], chain[i+1]
-		if err := checkAlgorithm(child, i, p.fw); err != nil {
+		if err := checkAlgorithm(child, i, p.plat.strict); err != nil {
 			return matched, err
 		}
 		if string(child.RawIssuer) != string(parent.RawSubject) {
@@ -156,21 +157,22 @@ func checkChain(chain []*x509.Certificate, p chainPolicy) (amt.CertHash, error) 
 			return matched, &RuleError{Rule: RuleSignature, Cert: i, Expected: "a signature by certificate " + strconv.Itoa(i+1), Got: err.Error()}
 		}
 	}
-	if p.fw.StrictCrypto {
-		if err := checkAlgorithm(root, len(chain)-1, p.fw); err != nil {
+	if p.plat.strict {
+		if err := checkAlgorithm(root, len(chain)-1, true); err != nil {
 			return matched, err
 		}
+	}
+	if p.fw.ProvisioningCertSHA384 && !isSHA384(chain[0]) {
+		return matched, &RuleError{Rule: RuleAlgorithm, Cert: 0, Expected: "a SHA-384 signature (AMT 22)", Got: chain[0].SignatureAlgorithm.String()}
 	}
 	leafKey, isRSA := chain[0].PublicKey.(*rsa.PublicKey)
 	if !isRSA {
 		return matched, &RuleError{Rule: RuleKey, Cert: 0, Expected: "an RSA leaf key", Got: fmt.Sprintf("%T", chain[0].PublicKey)}
 	}
 	_ = leafKey
-	if p.fw.StrictCrypto {
-		for i, c := range chain {
-			if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
-				return matched, &RuleError{Rule: RuleKey, Cert: i, Expected: "RSA keys of at least 2048 bits", Got: "RSA-" + strconv.Itoa(k.N.BitLen())}
-			}
+	for i, c := range chain {
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < p.plat.minRSA {
+			return matched, &RuleError{Rule: RuleKey, Cert: i, Expected: "RSA keys of at least " + strconv.Itoa(p.plat.minRSA) + " bits", Got: "RSA-" + strconv.Itoa(k.N.BitLen())}
 		}
 	}
 	for i, c := range chain[:len(chain)-1] {
@@ -188,7 +190,7 @@ func checkChain(chain []*x509.Certificate, p chainPolicy) (amt.CertHash, error) 
 		!slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
 		return matched, &RuleError{Rule: RuleServerAuth, Cert: 0, Expected: "serverAuth among the extended key usages", Got: "an EKU list without it"}
 	}
-	if err := checkLeafSuffix(leaf, p.suffix); err != nil {
+	if err := checkLeafSuffix(leaf, p.suffix, p.fw.TwoLabelSuffixMatch); err != nil {
 		return matched, err
 	}
 	return matched, nil
@@ -199,7 +201,7 @@ func activeHashOf(der []byte, p chainPolicy) (amt.CertHash, bool) {
 		if !h.Active || !h.Hash.Alg.Known() {
 			continue
 		}
-		if p.fw.StrictCrypto && h.Hash.Alg == amt.HashSHA1 {
+		if p.plat.strict && h.Hash.Alg == amt.HashSHA1 {
 			continue
 		}
 		sum, err := h.Hash.Alg.Sum(der)
@@ -210,14 +212,14 @@ func activeHashOf(der []byte, p chainPolicy) (amt.CertHash, bool) {
 	return amt.CertHash{}, false
 }
 
-func checkAlgorithm(c *x509.Certificate, i int, fw Firmware) error {
+func checkAlgorithm(c *x509.Certificate, i int, strict bool) error {
 	switch c.SignatureAlgorithm {
 	case x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,
 		x509.SHA256WithRSAPSS, x509.SHA384WithRSAPSS, x509.SHA512WithRSAPSS,
 		x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
 		return nil
 	case x509.SHA1WithRSA, x509.ECDSAWithSHA1:
-		if !fw.StrictCrypto {
+		if !strict {
 			return nil
 		}
 	}
@@ -240,7 +242,7 @@ func hasClientSetupMarker(c *x509.Certificate) bool {
 	return false
 }
 
-func checkLeafSuffix(leaf *x509.Certificate, suffix string) error {
+func checkLeafSuffix(leaf *x509.Certificate, suffix string, twoLabel bool) error {
 	names := make([]string, 0, 1+len(leaf.DNSNames))
 	if leaf.Subject.CommonName != "" {
 		names = append(names, leaf.Subject.CommonName)
@@ -251,7 +253,7 @@ func checkLeafSuffix(leaf *x509.Certificate, suffix string) error {
 	}
 	first := suffixOK
 	for _, n := range names {
-		v := matchSuffix(n, suffix)
+		v := matchSuffixFor(n, suffix, twoLabel)
 		if v == suffixOK {
 			return nil
 		}

@@ -79,6 +79,9 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := int(d.reqSeq.Add(1))
 	op := opName(req)
 	drop := d.dropFor(op, req.ResourceURI, n)
+	if drop == DropNone && d.firstRequestDrop(sc, r) {
+		drop = DropRequest
+	}
 	if drop == DropRequest {
 		d.debug("dropping connection before the request", slog.String("op", op))
 		hijackClose(w)
@@ -236,7 +239,7 @@ func (d *Device) authenticate(w http.ResponseWriter, r *http.Request, sc *simCon
 		}
 		return principal{kind: whoRCFG, user: adminUserDefault}, true
 	}
-	remoteHTTPAllowed := !d.st.applied.enabled || d.st.applied.acceptNonSecure
+	remoteHTTPAllowed := d.plat.remoteNonTLS && (!d.st.applied.enabled || d.st.applied.acceptNonSecure)
 	d.mu.Unlock()
 	var kind principalKind
 	var entry *aclEntry

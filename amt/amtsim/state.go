@@ -93,6 +93,7 @@ type state struct {
 	contacted     bool // a configuration server completed a remote-configuration handshake
 	agentStarted  bool
 	helloSent     int
+	tlsArmed      bool // the TLS listener (re)armed: see firstRequestDrop
 	clockOffset   time.Duration
 	localTimeSync uint32
 	timeSource    uint32
@@ -177,7 +178,7 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func defaultGeneral(cfg *Config, fw Firmware, realm string) map[string]string {
+func defaultGeneral(cfg *Config, fw amt.Firmware, realm string) map[string]string {
 	m := map[string]string{
 		"AMTNetworkEnabled":             "1",
 		"DDNSPeriodicUpdateInterval":    "1440",
@@ -204,8 +205,8 @@ func defaultGeneral(cfg *Config, fw Firmware, realm string) map[string]string {
 		"ThunderboltDockEnabled":        "0",
 		"WsmanOnlyMode":                 "false",
 	}
-	if fw.Version.Major < 15 {
-		delete(m, "ThunderboltDockEnabled") // R15+
+	if !fw.ThunderboltDockSetting {
+		delete(m, "ThunderboltDockEnabled")
 	}
 	return m
 }

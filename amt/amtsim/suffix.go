@@ -97,8 +97,15 @@ func atOrBelow(name, parent string) bool {
 	return name == parent || (len(name) > len(parent) && strings.HasSuffix(name, parent) && name[len(name)-len(parent)-1] == '.')
 }
 
-// matchSuffix applies the firmware rule to one certificate name.
+// matchSuffix applies the firmware rule (AMT 2.6 and later) to one
+// certificate name.
 func matchSuffix(certName, deviceSuffix string) suffixVerdict {
+	return matchSuffixFor(certName, deviceSuffix, true)
+}
+
+// matchSuffixFor applies the firmware rule to one certificate name, with the
+// .com/.net two-label relaxation when twoLabel (amt.Firmware.TwoLabelSuffixMatch).
+func matchSuffixFor(certName, deviceSuffix string, twoLabel bool) suffixVerdict {
 	sfx, _, v := canonName(deviceSuffix)
 	if v != suffixOK {
 		return suffixNoDevice
@@ -121,7 +128,7 @@ func matchSuffix(certName, deviceSuffix string) suffixVerdict {
 	if atOrBelow(sfx, domain) {
 		return suffixOK
 	}
-	if strings.HasSuffix(cn, ".com") || strings.HasSuffix(cn, ".net") {
+	if twoLabel && (strings.HasSuffix(cn, ".com") || strings.HasSuffix(cn, ".net")) {
 		labels := strings.Split(cn, ".")
 		last2 := labels[len(labels)-2] + "." + labels[len(labels)-1]
 		if !isPublicSuffix(last2) && atOrBelow(sfx, last2) {
