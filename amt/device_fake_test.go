@@ -183,19 +183,8 @@ func (rs responses) reply(t testing.TB, r *wsmantest.Request, name string) wsman
 	return wsmantest.Reply{Action: r.Action + "Response", ResourceURI: r.ResourceURI, Body: body}
 }
 
-// recordedEnvelope reads and parses one recording in the test goroutine.
-func recordedEnvelope(t testing.TB, rel string) *wsman.Envelope {
-	t.Helper()
-	return recordedResponses(t, rel).envelope(t, rel)
-}
-
-// recordedContent returns the first element of a recorded body.
-func recordedContent(t testing.TB, rel string) *etree.Element {
-	t.Helper()
-	return recordedResponses(t, rel).content(t, rel)
-}
-
-// recordedItems returns the instances in a recorded PullResponse.
+// recordedItems returns the instances in a recorded PullResponse, read in the
+// test goroutine.
 func recordedItems(t testing.TB, rel string) []*etree.Element {
 	t.Helper()
 	return recordedResponses(t, rel).items(t, rel)
