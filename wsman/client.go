@@ -384,13 +384,11 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		// Every call has a deadline: a server that never answers must not
-		// hold it, or the in-flight slot, forever.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.callTO)
-		defer cancel()
-	}
+	// Every call has a deadline, the context's or callTO, whichever comes
+	// first: a server that never answers must not hold the call, or the
+	// in-flight slot, for longer — not even within a long session deadline.
+	ctx, cancel := context.WithTimeout(ctx, c.callTO)
+	defer cancel()
 	start := time.Now()
 	resp, err := c.send(ctx, action, buf.Bytes())
 	if err != nil {

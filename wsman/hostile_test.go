@@ -66,13 +66,21 @@ func TestHostileServerNeverAnswers(t *testing.T) {
 	assert.Equal(t, int32(2), arrived.Load(), "the slot was freed for the queued call")
 	t.Logf("two calls to a silent server returned after %v (call timeout %v)", elapsed.Round(time.Millisecond), timeout)
 
-	// A context with a deadline of its own is used as it is.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*timeout)
+	// A context with a longer deadline (a whole session's) does not let one
+	// exchange hang: the call timeout still ends it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
 	start = time.Now()
 	_, err = c.Get(ctx, gsURI, nil)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.GreaterOrEqual(t, time.Since(start), 3*timeout-10*time.Millisecond, "the caller's longer deadline wins")
+	assert.Less(t, time.Since(start), 5*time.Second, "the call timeout bounds the call within a long deadline")
+	// A shorter one ends it sooner.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), timeout/4)
+	defer cancel2()
+	start = time.Now()
+	_, err = c.Get(ctx2, gsURI, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), timeout, "the caller's shorter deadline wins")
 
 	assert.Equal(t, 90*time.Second, wsman.DefaultCallTimeout)
 	_, err = wsman.New(srv.URL, wsman.WithCallTimeout(0))

@@ -280,18 +280,19 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
-// DefaultCallTimeout bounds a call whose context has no deadline: the default
-// wsman:OperationTimeout ([DefaultOperationTimeout], 60 s, twice AMT's 30 s
-// minimum) plus 30 s for the network, so that a server that honours the
-// OperationTimeout has time to answer with its TimedOut fault first.
+// DefaultCallTimeout bounds each call: the default wsman:OperationTimeout
+// ([DefaultOperationTimeout], 60 s, twice AMT's 30 s minimum) plus 30 s for
+// the network, so that a server that honours the OperationTimeout has time to
+// answer with its TimedOut fault first.
 const DefaultCallTimeout = DefaultOperationTimeout + 30*time.Second
 
-// WithCallTimeout bounds each call whose context has no deadline (default
-// [DefaultCallTimeout], 90 s): a server that never answers cannot hold the
-// call, nor the client's in-flight slot ([WithMaxInFlight]), for longer. A
-// context with a deadline of its own is used as it is, whether shorter or
-// longer. The bound covers one exchange (an [Client.Enumerate] is many) and
-// starts when the call has its slot. d must be positive.
+// WithCallTimeout bounds each call (default [DefaultCallTimeout], 90 s): a
+// server that never answers cannot hold the call, nor the client's in-flight
+// slot ([WithMaxInFlight]), for longer. The call ends at the earlier of this
+// bound and its context's deadline, so a long deadline (a whole provisioning
+// session's) does not let one exchange hang. The bound covers one exchange (an
+// [Client.Enumerate] is many) and starts when the call has its slot. d must be
+// positive.
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
