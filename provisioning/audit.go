@@ -158,8 +158,9 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 			add(AuditBundleExpired, certs.SeverityError, name, guideCM, "expired %s: devices will refuse it", b.NotAfter().Format(time.DateOnly))
 		}
 		if cfg.CheckRevocation != nil {
-			for _, c := range b.Chain {
-				if err := cfg.CheckRevocation(ctx, c); err != nil {
+			for i := 0; i+1 < len(b.Chain); i++ {
+				c := b.Chain[i]
+				if err := cfg.CheckRevocation(ctx, c, b.Chain[i+1]); err != nil {
 					msg := "revocation status cannot be read: " + err.Error()
 					if errors.Is(err, certs.ErrRevoked) {
 						msg = "revoked: " + err.Error()

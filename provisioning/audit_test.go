@@ -71,7 +71,7 @@ func TestAuditFindings(t *testing.T) {
 			"weak":   {MEBxPassword: amt.NewSecret("admin")},
 		},
 		ProvisioningAccounts: make([]provisioning.Account, 4),
-		CheckRevocation: func(_ context.Context, c *x509.Certificate) error {
+		CheckRevocation: func(_ context.Context, c, _ *x509.Certificate) error {
 			if c.Subject.CommonName == "prov.contoso.com" && c.NotAfter.Before(now.Add(12*24*time.Hour)) {
 				return &certs.RevokedError{}
 			}

@@ -87,13 +87,15 @@ type Config struct {
 	// the Issuer's CA). Nil: the chain the Issuer returned is trusted.
 	DeviceRoots *x509.CertPool
 
-	// CheckRevocation reports whether a certificate is revoked (return an error
-	// wrapping certs.ErrRevoked), e.g. with certs.CheckCRL. It is applied to every
-	// certificate of a provisioning bundle before it is used, and to AMT's TLS
-	// certificate on every connection after provisioning. Any error refuses the
-	// certificate: a CRL that cannot be read fails closed. Nil: no revocation
+	// CheckRevocation reports whether cert, issued by issuer, is revoked: nil
+	// if in good standing, an error if revoked or if its status cannot be read
+	// (a CRL that cannot be fetched fails closed). It is the one revocation
+	// shape of amtkit (wsman.CheckRevocation takes it too); certs.CRLRevocation
+	// builds one from a CRL source. It is applied to every link of a
+	// provisioning bundle's chain before the bundle is used, and to AMT's TLS
+	// certificate on every connection after provisioning. Nil: no revocation
 	// checks.
-	CheckRevocation func(ctx context.Context, cert *x509.Certificate) error
+	CheckRevocation func(ctx context.Context, cert, issuer *x509.Certificate) error
 
 	// ExpiryPolicy sets the provisioning-certificate warning/error windows and
 	// the device-certificate renewal window. Zero: Configuration Manager's

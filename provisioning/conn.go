@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -19,13 +19,13 @@ import (
 	"github.com/amtkit/amtkit/wsman"
 )
 
-// deviceConn is one WS-Management connection to a device with what its TLS
-// handshake learnt about the device. The handshake runs on the transport's
-// dial goroutine, so the peer is kept under a lock.
+// deviceConn is one WS-Management connection to a device with what the check
+// of its certificate found. The check runs where the client sets up its
+// connection (the transport's dial goroutine), so the result is kept under a
+// lock.
 type deviceConn struct {
 	dev    *amt.Device
 	client *wsman.Client
-	tr     *http.Transport
 
 	mu   sync.Mutex
 	seen devicePeer
@@ -45,24 +45,17 @@ func (c *deviceConn) untrusted() *untrustedPeer {
 }
 
 func (c *deviceConn) close() {
-	if c != nil && c.tr != nil {
-		c.tr.CloseIdleConnections()
+	if c != nil && c.client != nil {
+		c.client.CloseIdleConnections()
 	}
 }
 
-// errUntrusted marks a connection refused because the device's certificate
-// failed the policy.
-var errUntrusted = errors.New("provisioning: device certificate refused")
-
-type untrustedError struct{ err error }
-
-func (e *untrustedError) Error() string { return e.err.Error() }
-func (e *untrustedError) Unwrap() error { return e.err }
-func (e *untrustedError) Is(t error) bool {
-	return t == errUntrusted
+// isUntrusted reports whether a call failed because the device's certificate
+// failed the connection's TLS policy.
+func isUntrusted(err error) bool {
+	var pe *wsman.TLSPolicyError
+	return errors.As(err, &pe)
 }
-
-func isUntrusted(err error) bool { return errors.Is(err, errUntrusted) }
 
 // isRemoteAlert reports whether the device aborted the TLS handshake with an
 // alert (it refused our certificate chain).
@@ -76,7 +69,7 @@ type provisioningDial struct {
 	addr   string
 	bundle *certs.Bundle // PKI: the client certificate chain
 	pid    string        // PSK: the pair to use
-	legacy bool          // TLS 1.0/1.1 and RSA key exchange (AMT before 12)
+	legacy bool          // TLS 1.0/1.1 (AMT before 12)
 	// check applies the session's trust policy to the device's chain.
 	check func(chain []*x509.Certificate) (devicePeer, *untrustedPeer)
 	// user and password answer a digest challenge until newAdmin; then the
@@ -95,69 +88,65 @@ func (p *Provisioner) dialer() func(ctx context.Context, network, addr string) (
 	return d.DialContext
 }
 
-// dialProvisioning builds the mutual-TLS (or TLS-PSK) client of a
-// provisioning session.
-func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*deviceConn, error) {
-	dial := p.dialer()
-	conn := &deviceConn{}
-	conn.tr = &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, IdleConnTimeout: 90 * time.Second, DisableCompression: true}
-	if d.pid != "" {
-		conn.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-			return p.dialPSK(ctx, dial, d.pid, network, a)
-		}
-	} else {
-		tc := &tls.Config{
-			Rand:                 p.rand,
-			Time:                 p.now,
-			MinVersion:           tls.VersionTLS12,
-			GetClientCertificate: d.bundle.GetClientCertificate(),
-			// The device's certificate is self-signed or On-Die-CA issued without
-			// a host name; VerifyConnection applies the session's policy.
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return &untrustedError{errors.New("device presented no certificate")}
-				}
-				peer, bad := d.check(cs.PeerCertificates)
-				conn.mu.Lock()
-				conn.seen, conn.bad = peer, bad
-				conn.mu.Unlock()
-				if bad != nil {
-					return &untrustedError{bad.err}
-				}
-				return nil
-			},
-		}
-		if d.legacy {
-			tc.MinVersion = tls.VersionTLS10
-			tc.CipherSuites = legacyCipherSuites()
-		}
-		conn.tr.DialTLSContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-			raw, err := dial(ctx, network, a)
-			if err != nil {
-				return nil, err
-			}
-			c := tls.Client(raw, tc)
-			if err := c.HandshakeContext(ctx); err != nil {
-				raw.Close()
-				return nil, err
-			}
-			return c, nil
-		}
-	}
-	user, password := d.user, d.password
-	if d.newAdmin && d.adminUser != "" {
-		user, password = d.adminUser, d.adminPassword.Reveal()
-	}
+// clientOptions are the options every client of the Provisioner shares (on top
+// of AMT's, from amt.NewClient): credentials, clock, randomness, call bound,
+// logger.
+func (p *Provisioner) clientOptions(user string, password amt.Secret) []wsman.Option {
 	opts := []wsman.Option{
-		wsman.WithHTTPClient(&http.Client{Transport: conn.tr, Timeout: p.callTimeout()}),
-		wsman.WithDigestAuth(user, password),
+		wsman.WithDigestAuth(user, password.Reveal()),
 		wsman.WithRand(p.rand),
+		wsman.WithClock(p.now),
+		wsman.WithCallTimeout(p.callTimeout()),
+		wsman.WithMaxConnsPerHost(1),
 	}
 	if p.log != nil {
 		opts = append(opts, wsman.WithLogger(p.log))
 	}
-	c, err := wsman.New("https://"+d.addr+"/wsman", opts...)
+	return opts
+}
+
+// dialProvisioning builds the client of a provisioning session: mutual TLS with
+// the bundle's chain (GetClientCertificate, so it goes out whatever CA list
+// AMT sends) under a policy that applies the session's checks of the device,
+// or TLS-PSK with the hello's pair. Nothing is sent until the first call.
+func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*deviceConn, error) {
+	conn := &deviceConn{}
+	user, password := d.user, amt.NewSecret(d.password)
+	if d.newAdmin && d.adminUser != "" {
+		user, password = d.adminUser, d.adminPassword
+	}
+	opts := p.clientOptions(user, password)
+	if d.pid != "" {
+		dial := p.dialer()
+		opts = append(opts, wsman.WithSecureDialer("tls-psk", func(ctx context.Context, network, a string) (net.Conn, error) {
+			return p.dialPSK(ctx, dial, d.pid, network, a)
+		}))
+	} else {
+		opts = append(opts,
+			wsman.WithDialer(p.dialer()),
+			wsman.WithGetClientCertificate(d.bundle.GetClientCertificate()),
+			// The firmware version is not known before this connection: the RSA
+			// key-exchange suites AMT 11–12 need are offered after Go's own.
+			wsman.WithRSAKeyExchange(),
+			wsman.WithTLS(wsman.VerifyFunc(func(_ context.Context, cs tls.ConnectionState) error {
+				var peer devicePeer
+				bad := &untrustedPeer{reason: ReasonDeviceUntrusted, err: errors.New("device presented no certificate")}
+				if len(cs.PeerCertificates) > 0 {
+					peer, bad = d.check(cs.PeerCertificates)
+				}
+				conn.mu.Lock()
+				conn.seen, conn.bad = peer, bad
+				conn.mu.Unlock()
+				if bad != nil {
+					return bad.err
+				}
+				return nil
+			})))
+		if d.legacy {
+			opts = append(opts, wsman.WithLegacyTLS())
+		}
+	}
+	c, err := amt.NewClient("https://"+d.addr+"/wsman", opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +223,7 @@ type deviceAccess struct {
 	user        string
 	password    amt.Secret
 	tlsCert     []byte // the TLS certificate amtkit installed and enabled; nil: none
+	tlsIssuer   []byte // the certificate of its issuing CA, when the Issuer returned it
 	pin         []byte // SHA-256 of the device's own certificate seen while provisioning
 	firmware    amt.Version
 	allowLegacy bool
@@ -253,129 +243,111 @@ func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLeg
 	}
 	acc.hello = h
 	if cur, ok := currentCertificate(certsIn, PurposeTLS); ok && done.Has(DoneTLSEnabled) {
-		acc.tlsCert = cur.DER
+		acc.tlsCert, acc.tlsIssuer = cur.DER, cur.IssuerDER
 	}
 	return acc
 }
 
-// dialAdmin opens a WS-Management connection to a provisioned device, signed
+// dialAdmin opens a WS-Management client for a provisioned device, signed
 // in as the admin account amtkit set: over TLS with the certificate amtkit
-// installed (verified against DeviceRoots and the inventory FQDN, or pinned to
-// the one installed); on CSME 16.1 and later without an installed certificate,
-// over TLS pinned to the device's own certificate seen while provisioning;
-// before 16.1 without one, over the non-TLS port.
+// installed (verified against DeviceRoots for the inventory FQDN, or pinned to
+// the one installed, and its revocation checked when Config.CheckRevocation is
+// set); on CSME 16.1 and later without an installed certificate, over TLS
+// pinned to the device's own certificate seen while provisioning; before 16.1
+// without one, over the non-TLS port. Nothing is sent until the first call.
 func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
-	dial := p.dialer()
-	conn := &deviceConn{}
-	conn.tr = &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1, IdleConnTimeout: 30 * time.Second,
-		DisableCompression: true, TLSHandshakeTimeout: p.callTimeout()}
-	fw := firmwareFor(acc.firmware)
+	fw := amt.FirmwareFor(acc.firmware)
+	opts := append(p.clientOptions(acc.user, acc.password), wsman.WithDialer(p.dialer()))
 	var url, how string
-	pinned := func(want []byte, what string) *tls.Config {
-		return &tls.Config{Rand: p.rand, Time: p.now, MinVersion: tls.VersionTLS12, InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return &untrustedError{errors.New("device presented no certificate")}
-				}
-				got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-				if string(got[:]) != string(want) {
-					return &untrustedError{fmt.Errorf("device presented a certificate other than %s", what)}
-				}
-				return nil
-			}}
-	}
 	switch {
 	case acc.tlsCert != nil:
-		var tc *tls.Config
+		url = "https://" + p.deviceAddr(acc.hello, acc.inv, p.tlsPort()) + "/wsman"
+		check := p.cfg.CheckRevocation
 		if p.cfg.DeviceRoots != nil {
-			tc = &tls.Config{Rand: p.rand, Time: p.now, MinVersion: tls.VersionTLS12, RootCAs: p.cfg.DeviceRoots, ServerName: acc.inv.FQDN}
+			copts := []wsman.ChainOption{wsman.CurrentTime(p.now)}
+			if check != nil {
+				copts = append(copts, wsman.CheckRevocation(check))
+			}
+			opts = append(opts, wsman.WithTLS(wsman.VerifyChain(p.cfg.DeviceRoots, acc.inv.FQDN, copts...)))
 			how = "over TLS, certificate verified for " + acc.inv.FQDN
 		} else {
-			sum := sha256.Sum256(acc.tlsCert)
-			tc = pinned(sum[:], "the one amtkit installed")
-			how = "over TLS, certificate pinned to the one installed"
-		}
-		if !acc.firmware.IsZero() && !fw.TLS12 {
-			if !acc.allowLegacy {
-				return nil, "", &SessionError{Reason: ReasonConnectFailed, Err: fmt.Errorf("AMT %s speaks only TLS 1.0/1.1: set Profile.AllowLegacyTLS to manage it", acc.firmware)}
+			want := sha256.Sum256(acc.tlsCert)
+			var issuer *x509.Certificate
+			if acc.tlsIssuer != nil {
+				issuer, _ = x509.ParseCertificate(acc.tlsIssuer)
 			}
-			tc.MinVersion = tls.VersionTLS10
-			tc.CipherSuites = legacyCipherSuites()
-		}
-		if p.cfg.CheckRevocation != nil {
-			// Fail closed: a certificate whose status cannot be read is refused.
-			prev := tc.VerifyConnection
-			tc.VerifyConnection = func(cs tls.ConnectionState) error {
-				if prev != nil {
-					if err := prev(cs); err != nil {
-						return err
-					}
-				}
+			opts = append(opts, wsman.WithTLS(wsman.VerifyFunc(func(ctx context.Context, cs tls.ConnectionState) error {
 				if len(cs.PeerCertificates) == 0 {
-					return &untrustedError{errors.New("device presented no certificate")}
+					return fmt.Errorf("%w: the device sent no certificate", wsman.ErrPinMismatch)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), p.callTimeout())
-				defer cancel()
-				if err := p.cfg.CheckRevocation(ctx, cs.PeerCertificates[0]); err != nil {
-					return &untrustedError{err}
+				leaf := cs.PeerCertificates[0]
+				if got := sha256.Sum256(leaf.Raw); subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+					return fmt.Errorf("%w: the device presented a certificate other than the one amtkit installed", wsman.ErrPinMismatch)
+				}
+				if check == nil {
+					return nil
+				}
+				// The pin is the trust; the revocation check needs the issuer:
+				// the one the Issuer returned, or the one the device sends.
+				iss := issuer
+				if iss == nil && len(cs.PeerCertificates) > 1 && leaf.CheckSignatureFrom(cs.PeerCertificates[1]) == nil {
+					iss = cs.PeerCertificates[1]
+				}
+				if iss == nil {
+					return fmt.Errorf("%w: no issuer of the device's certificate is known to check revocation with", wsman.ErrRevocationCheck)
+				}
+				if err := check(ctx, leaf, iss); err != nil {
+					return fmt.Errorf("%w: %w", wsman.ErrRevocationCheck, err)
 				}
 				return nil
-			}
+			})))
+			how = "over TLS, certificate pinned to the one installed"
+		}
+		if check != nil {
 			how += ", revocation checked"
 		}
-		conn.tr.TLSClientConfig = tc
-		url = "https://" + p.deviceAddr(acc.hello, acc.inv, p.tlsPort()) + "/wsman"
-	case !acc.firmware.IsZero() && !fw.RemoteNonTLSPort:
-		// CSME 16.1 and later accept no remote non-TLS connection; provisioned
-		// without a TLS certificate, AMT serves 16993 with its own certificate
-		// (Intel AMT SDK, "Intel AMT and Security Considerations"): the one the
-		// provisioning session pinned.
-		if len(acc.pin) == 0 {
+		switch {
+		case !fw.Known() || fw.TLS12.All():
+			if !fw.Known() || fw.NeedsRSAKeyExchange.Any() {
+				opts = append(opts, wsman.WithRSAKeyExchange())
+			}
+		case !acc.allowLegacy:
+			return nil, "", &SessionError{Reason: ReasonConnectFailed, Err: fmt.Errorf("AMT %s speaks only TLS 1.0/1.1: set Profile.AllowLegacyTLS to manage it", acc.firmware)}
+		default:
+			opts = append(opts, wsman.WithLegacyTLS())
+		}
+	case fw.DefaultTLSCertificate:
+		// CSME 16.1 and later accept no remote non-TLS connection (on most
+		// platforms); provisioned without a TLS certificate, AMT serves 16993
+		// with its own certificate (Intel AMT SDK, "Intel AMT and Security
+		// Considerations"): the one the provisioning session pinned.
+		if len(acc.pin) != sha256.Size {
 			return nil, "", &SessionError{Reason: ReasonDeviceUntrusted, Rejected: true, Err: errors.New("no certificate of the device was recorded to verify it by")}
 		}
-		conn.tr.TLSClientConfig = pinned(acc.pin, "the one it showed while provisioning")
 		url = "https://" + p.deviceAddr(acc.hello, acc.inv, p.tlsPort()) + "/wsman"
+		opts = append(opts, wsman.WithTLS(wsman.PinSHA256([32]byte(acc.pin))))
 		how = "over TLS, pinned to the device's own certificate seen while provisioning"
 	default:
 		url = "http://" + p.deviceAddr(acc.hello, acc.inv, p.httpPort()) + "/wsman"
 		how = "over the non-TLS port"
 	}
-	opts := []wsman.Option{wsman.WithHTTPClient(&http.Client{Transport: conn.tr, Timeout: p.callTimeout()}),
-		wsman.WithDigestAuth(acc.user, acc.password.Reveal()), wsman.WithRand(p.rand)}
-	if p.log != nil {
-		opts = append(opts, wsman.WithLogger(p.log))
-	}
-	c, err := wsman.New(url, opts...)
+	c, err := amt.NewClient(url, opts...)
 	if err != nil {
 		return nil, "", err
 	}
-	conn.client = c
-	conn.dev = amt.NewDevice(c)
-	return conn, how, nil
+	return &deviceConn{client: c, dev: amt.NewDevice(c)}, how, nil
 }
 
-func legacyCipherSuites() []uint16 {
-	return []uint16{
-		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
-		tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
-		tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-	}
-}
-
-// checkChainRevocation applies Config.CheckRevocation to every certificate of
-// a chain (a provisioning bundle).
+// checkChainRevocation applies Config.CheckRevocation to every link of a
+// chain (a provisioning bundle, leaf first, root last): each certificate with
+// the one that issued it.
 func (p *Provisioner) checkChainRevocation(ctx context.Context, chain []*x509.Certificate) error {
 	if p.cfg.CheckRevocation == nil {
 		return nil
 	}
-	for _, c := range chain {
-		if err := p.cfg.CheckRevocation(ctx, c); err != nil {
-			return fmt.Errorf("%s: %w", certs.Describe(c), err)
+	for i := 0; i+1 < len(chain); i++ {
+		if err := p.cfg.CheckRevocation(ctx, chain[i], chain[i+1]); err != nil {
+			return fmt.Errorf("%s: %w", certs.Describe(chain[i]), err)
 		}
 	}
 	return nil
@@ -384,7 +356,7 @@ func (p *Provisioner) checkChainRevocation(ctx context.Context, chain []*x509.Ce
 // issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store
 // the certificate. keyAttempts and keyDelay bound GenerateKeyPair retries
 // (zero: 20 attempts, 10 s apart).
-func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv Inventory, fw firmwareFacts, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration) (DeviceCertificate, error) {
+func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv Inventory, fw amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration) (DeviceCertificate, error) {
 	if p.cfg.Issuer == nil {
 		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
 	}
@@ -426,23 +398,27 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv I
 	if err != nil {
 		return DeviceCertificate{}, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
 	}
-	return DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}, nil
+	dc := DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}
+	if len(chain) > 1 && chain[1] != nil && leaf.CheckSignatureFrom(chain[1]) == nil {
+		dc.IssuerDER = chain[1].Raw
+	}
+	return dc, nil
 }
 
 // generateKey asks AMT for a key pair — RSA-2048, or ECC P-384 on AMT 22, which
 // accepts RSA keys but refuses to bind them to TLS (RPS amtCertificatePolicy) —
 // retrying while the firmware is busy (MeshCentral: "Intel AMT is not always in
 // a good spot to generate a key pair").
-func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw firmwareFacts, attempts int, delay time.Duration) (string, error) {
+func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw amt.Firmware, attempts int, delay time.Duration) (string, error) {
 	if attempts <= 0 {
 		attempts = 20
 	}
 	if delay <= 0 {
 		delay = 10 * time.Second
 	}
-	alg, bits := amt.KeyAlgorithmRSA, uint32(2048)
-	if fw.ECCTLSKey {
-		alg, bits = amt.KeyAlgorithmECC384, 384
+	alg, bits := fw.TLSKeyAlgorithm, fw.TLSKeyLength
+	if !fw.Known() {
+		alg, bits = amt.KeyAlgorithmRSA, 2048
 	}
 	var last error
 	for i := 0; i < attempts; i++ {

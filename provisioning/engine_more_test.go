@@ -608,7 +608,7 @@ func TestPostProvisioningRevocationFailsClosed(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	var mu sync.Mutex
 	deny := false
-	h.cfg.CheckRevocation = func(_ context.Context, c *x509.Certificate) error {
+	h.cfg.CheckRevocation = func(_ context.Context, c, _ *x509.Certificate) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if deny && c.Subject.CommonName == "pc-a0.contoso.com" {

@@ -263,7 +263,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, purpose Certifi
 	if prof.TLS != nil {
 		attempts, delay = prof.TLS.KeyAttempts, prof.TLS.KeyRetryDelay
 	}
-	dc, err := p.issueForAMTKey(ctx, dev.Device, r.Inventory, firmwareFor(r.Firmware), purpose, attempts, delay)
+	dc, err := p.issueForAMTKey(ctx, dev.Device, r.Inventory, amt.FirmwareFor(r.Firmware), purpose, attempts, delay)
 	if err != nil {
 		fail(err, "no new certificate")
 		return

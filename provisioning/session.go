@@ -70,7 +70,7 @@ type attempt struct {
 	general *amt.GeneralSettings // read at connect, echoed back with the host name
 
 	// identify
-	firmware firmwareFacts
+	firmware amt.Firmware
 	devState amt.ProvisioningState
 
 	// proven: the device has shown it is the device of the record — by the
@@ -613,7 +613,7 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 	if err != nil {
 		return "", callFailed(ctx, err)
 	}
-	a.firmware = firmwareFor(v)
+	a.firmware = amt.FirmwareFor(v)
 	a.prog.Firmware = v
 	if err := checkFirmware(a.firmware, a.agent != nil, a.prog.PID != ""); err != nil {
 		return "", err
@@ -654,8 +654,8 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 }
 
 // checkFirmware refuses firmware below the remote-configuration minimums of
-// the kind of session (firmwareFacts cites each rule's source).
-func checkFirmware(fw firmwareFacts, agent, psk bool) error {
+// the kind of session (amt.Firmware cites each rule's source).
+func checkFirmware(fw amt.Firmware, agent, psk bool) error {
 	tooOld := func(why string) error { return Reject(ReasonFirmwareTooOld, "AMT %s: %s", fw.Version, why) }
 	switch {
 	case psk && !fw.PSK:
@@ -1127,7 +1127,7 @@ func (p *Provisioner) readBack(ctx context.Context, access deviceAccess) (string
 	if err != nil {
 		return "", err
 	}
-	if !access.firmware.IsZero() && !firmwareFor(access.firmware).HostBasedSetupService {
+	if fw := amt.FirmwareFor(access.firmware); fw.Known() && !fw.HostBasedSetupService {
 		// IPS_HostBasedSetupService, which reports the control mode, arrived
 		// in AMT 6.1; remote configuration before it always ends in admin
 		// control.

@@ -71,6 +71,7 @@ const (
 type DeviceCertificate struct {
 	Purpose   CertificatePurpose
 	DER       []byte    // the leaf
+	IssuerDER []byte    // the certificate of the CA that issued it (from the Issuer's chain), for revocation checks
 	Handle    string    // AMT_PublicKeyCertificate InstanceID
 	KeyHandle string    // AMT_PublicPrivateKeyPair InstanceID
 	NotAfter  time.Time // copied from the certificate for cheap scans
@@ -228,6 +229,7 @@ func cloneCerts(in []DeviceCertificate) []DeviceCertificate {
 	out := make([]DeviceCertificate, len(in))
 	for i, dc := range in {
 		dc.DER = bytes.Clone(dc.DER)
+		dc.IssuerDER = bytes.Clone(dc.IssuerDER)
 		out[i] = dc
 	}
 	return out
