@@ -53,7 +53,12 @@ type Fault struct {
 	Detail string
 }
 
-// The faults AMT sends (reference/amt-classes.md §3.1).
+// The faults AMT sends. Feature errors of intrinsic operations are wsman
+// InternalError with detail "AMT-STATUS <n>" (Intel AMT SDK, "Errors and Return
+// Values", errorsandreturnvalues.htm); AlreadyExists is shaped like the AMT 15
+// capture in device-management-toolkit/rps src/test/helper/AMTMessages.ts;
+// DestinationUnreachable like go-wsman-messages pkg/amterror/error_test.go and
+// the wireless-only unit of rps issue #1072.
 
 // InternalError is AMT's fault for a feature error of an intrinsic operation:
 // HTTP 500, Receiver / wsman InternalError, detail "AMT-STATUS <status>".
