@@ -31,7 +31,7 @@ type Client struct {
 	to       string
 	auth     authLayer
 	timeout  time.Duration // the caller's http.Client.Timeout: bounds every call
-	callTO   time.Duration // bounds a call whose context has no deadline
+	callTO   time.Duration // WithCallTimeout: bounds every call; 0: DefaultCallTimeout when the context has no deadline
 	rand     io.Reader
 	logger   *slog.Logger
 	redact   redactors
@@ -100,9 +100,6 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		maxDepth: cfg.maxDepth,
 		defaults: cfg.defaults,
 		callTO:   cfg.callTO,
-	}
-	if c.callTO == 0 {
-		c.callTO = DefaultCallTimeout
 	}
 	if c.to == "" {
 		c.to = u.Path
@@ -384,11 +381,20 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	// Every call has a deadline, the context's or callTO, whichever comes
-	// first: a server that never answers must not hold the call, or the
-	// in-flight slot, for longer — not even within a long session deadline.
-	ctx, cancel := context.WithTimeout(ctx, c.callTO)
-	defer cancel()
+	// Every call has a deadline: a server that never answers must not hold
+	// the call, or the in-flight slot, for longer. WithCallTimeout bounds
+	// every call, also within a longer context deadline (a session's); without
+	// it the context's deadline is used as it is, or DefaultCallTimeout when
+	// there is none.
+	if _, ok := ctx.Deadline(); c.callTO > 0 || !ok {
+		d := c.callTO
+		if d <= 0 {
+			d = DefaultCallTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	start := time.Now()
 	resp, err := c.send(ctx, action, buf.Bytes())
 	if err != nil {

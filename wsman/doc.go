@@ -32,8 +32,9 @@
 // # Bounds
 //
 // A server cannot hold a call or grow the client without bound. Every call
-// has a deadline: the context's, or [WithCallTimeout] (default
-// [DefaultCallTimeout], 90 s) when the context has none, so a silent server
+// has a deadline: [WithCallTimeout] bounds every call (the context's deadline
+// wins when sooner); without it the context's deadline, or
+// [DefaultCallTimeout] (90 s) when the context has none. So a silent server
 // frees the call and the in-flight slot. Response bodies are capped
 // ([WithMaxResponseBytes]) and nesting bounded ([WithMaxDepth]). An
 // enumeration stops after [MaxPulls] Pulls, [MaxEnumerationItems] items or

@@ -82,6 +82,17 @@ func TestHostileServerNeverAnswers(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), timeout, "the caller's shorter deadline wins")
 
+	// Without WithCallTimeout a context with a deadline of its own is used as
+	// it is (here longer than 200 ms, shorter than the 90 s default).
+	plain, err := wsman.New(srv.URL + "/wsman")
+	require.NoError(t, err)
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 3*timeout)
+	defer cancel3()
+	start = time.Now()
+	_, err = plain.Get(ctx3, gsURI, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.GreaterOrEqual(t, time.Since(start), 3*timeout-10*time.Millisecond)
+
 	assert.Equal(t, 90*time.Second, wsman.DefaultCallTimeout)
 	_, err = wsman.New(srv.URL, wsman.WithCallTimeout(0))
 	require.Error(t, err)

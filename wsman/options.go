@@ -280,19 +280,22 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
-// DefaultCallTimeout bounds each call: the default wsman:OperationTimeout
+// DefaultCallTimeout bounds a call whose context has no deadline when the
+// client has no [WithCallTimeout]: the default wsman:OperationTimeout
 // ([DefaultOperationTimeout], 60 s, twice AMT's 30 s minimum) plus 30 s for
 // the network, so that a server that honours the OperationTimeout has time to
-// answer with its TimedOut fault first.
+// answer with its TimedOut fault first. A context with a deadline of its own
+// is then used as it is.
 const DefaultCallTimeout = DefaultOperationTimeout + 30*time.Second
 
-// WithCallTimeout bounds each call (default [DefaultCallTimeout], 90 s): a
-// server that never answers cannot hold the call, nor the client's in-flight
-// slot ([WithMaxInFlight]), for longer. The call ends at the earlier of this
-// bound and its context's deadline, so a long deadline (a whole provisioning
-// session's) does not let one exchange hang. The bound covers one exchange (an
-// [Client.Enumerate] is many) and starts when the call has its slot. d must be
-// positive.
+// WithCallTimeout bounds every call to d, like http.Client.Timeout: the call
+// ends at the earlier of d and its context's deadline, so a long deadline (a
+// whole provisioning session's) does not let one exchange hang. Without it a
+// call is bounded by its context's deadline, or by [DefaultCallTimeout] (90 s)
+// when the context has none. Either way a server that never answers cannot
+// hold a call, nor the client's in-flight slot ([WithMaxInFlight]), for ever.
+// The bound covers one exchange (an [Client.Enumerate] is many) and starts
+// when the call has its slot. d must be positive.
 func WithCallTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
