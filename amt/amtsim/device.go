@@ -304,6 +304,28 @@ func (d *Device) AdminPasswordIs(pw amt.Secret) bool {
 	return secretEqual(a1(d.st.adminUser, d.realm, pw.Reveal()), d.st.adminA1)
 }
 
+// UserDigest returns the digest credential (MD5(user:realm:password), as
+// AddUserAclEntryEx sends it) the device stores for a user account: what an
+// impostor posing as this device learns of the account. ok is false when the
+// device has no such digest account.
+func (d *Device) UserDigest(user string) (a1 [16]byte, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.st.users {
+		if e.user == user && len(e.a1) == 16 {
+			return [16]byte(e.a1), true
+		}
+	}
+	return a1, false
+}
+
+// UserDigestIs reports whether a1 logs in to the device's user account user
+// (firmware compares the stored digest credential).
+func (d *Device) UserDigestIs(user string, a1 [16]byte) bool {
+	got, ok := d.UserDigest(user)
+	return ok && secretEqual(got[:], a1[:])
+}
+
 // MEBxPasswordIs reports whether pw is the current MEBx password.
 func (d *Device) MEBxPasswordIs(pw amt.Secret) bool {
 	d.mu.Lock()

@@ -206,6 +206,9 @@ const (
 func (f *Fleet) StartRogue(victim *Device, kind RogueKind) (*Device, error) {
 	cfg := f.opts.Template
 	cfg.UUID = victim.UUID()
+	// An impostor copies all it can observe of the device: its UUID (from
+	// its hellos) and its digest realm (from any 401 it answers).
+	cfg.DigestRealm = victim.DigestRealm()
 	cfg.Rogue = &Rogue{ReportTrueUUID: kind == RogueWrongUUID}
 	switch kind {
 	case RogueNoOnDie:
