@@ -34,7 +34,9 @@ type HostBasedOptions struct {
 	// Firmware is the AMT version (from PTHI's code versions, amt/pthi). It
 	// decides the nonce signature for a SHA-384 provisioning certificate: AMT 21
 	// and later take SigningAlgorithm 3 (RSA SHA-384), and AMT 22 refuses such a
-	// certificate with algorithm 2 (RPS, reference/amt-classes.md §2.4). Zero:
+	// certificate with algorithm 2 (device-management-toolkit/rps
+	// src/utils/amtCertificatePolicy.ts, whose comments record AMT 22.0.0
+	// answering 1 to algorithm 2 and AMT 20.0.5 refusing 3). Zero:
 	// read from the device (CIM_SoftwareIdentity) when that choice arises.
 	Firmware amt.Version
 }
