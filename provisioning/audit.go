@@ -48,6 +48,11 @@ const (
 	AuditFleetAdminPassword AuditCode = "fleet-admin-password"
 	// AuditFleetMEBxPassword (warning): likewise for the MEBx password.
 	AuditFleetMEBxPassword AuditCode = "fleet-mebx-password"
+	// AuditFixedUserPassword (warning): a profile fixes a user account's
+	// password, so every device of the profile shares it and any one of them —
+	// or an impostor provisioned in its place, which learns the account's
+	// digest for a realm it chooses — yields a credential for all.
+	AuditFixedUserPassword AuditCode = "fixed-user-password"
 	// AuditBroadRealm (warning): a user account is granted Redirection or PT
 	// Administration (media redirection and full control), or access from both
 	// network and host.
@@ -110,7 +115,7 @@ func (f Finding) String() string {
 const (
 	guideCM    = "Configuration Manager out-of-band management guidance"
 	guideIntel = "Intel AMT Implementation and Reference Guide, security best practices"
-	guideCerts = "AMT provisioning certificate rules (Intel; reference/certs.md)"
+	guideCerts = "Intel AMT SDK, Acquiring an Intel vPro Certificate; Configuration Manager PKI certificate requirements"
 )
 
 // Audit checks an integrator's configuration against the security best
@@ -247,6 +252,10 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 		}
 		privileged := 0
 		for _, u := range p.Users {
+			if !u.Password.IsZero() {
+				add(AuditFixedUserPassword, certs.SeverityWarning, subj+" user "+u.Name, guideIntel,
+					"one password for this account on every device; leave it empty for a random password per device (kept in the device's record)")
+			}
 			if slices.Contains(u.Realms, amt.RealmRedirection) || slices.Contains(u.Realms, amt.RealmPTAdministration) {
 				privileged++
 				add(AuditBroadRealm, certs.SeverityWarning, subj+" user "+u.Name, guideCM,
