@@ -141,7 +141,8 @@ type Config struct {
 	// CommitVerifyAttempts and CommitVerifyDelay control reading the state back
 	// after CommitChanges. Zero: 12 attempts, 5 s apart — about a minute, since
 	// AMT can take 30 s or more to restart its network stack with TLS
-	// (reference/amt-classes.md §2.10; MeshCentral waits 10 s before its first
+	// (device-management-toolkit/rps src/stateMachines/tls.ts gives each step a
+	// long timeout; MeshCentral amtmanager.js waits 10 s before its first
 	// attempt).
 	CommitVerifyAttempts int
 	CommitVerifyDelay    time.Duration
