@@ -27,12 +27,12 @@ import (
 	"github.com/amtkit/amtkit/provisioning"
 )
 
-// End-to-end engine benchmarks (DESIGN §6): N simulated devices send one hello
-// each to a Provisioner's listener (Serve + Fleet.SendHellos) and are
-// provisioned concurrently with the default profile plus AMT's TLS certificate.
-// The floor is the cryptography that work needs, measured alone with the same
-// concurrency on loopback TCP. Per device the engine performs (provisioning/
-// session.go, steps.go):
+// End-to-end engine benchmarks (budgets in docs/PERFORMANCE.md): N simulated
+// devices send one hello each to a Provisioner's listener (Serve +
+// Fleet.SendHellos) and are provisioned concurrently with the default profile
+// plus AMT's TLS certificate. The floor is the cryptography that work needs,
+// measured alone with the same concurrency on loopback TCP. Per device the
+// engine performs (provisioning/session.go, steps.go):
 //
 //   - connect: one mutual-TLS 1.2 handshake to the device's 16993 role, the
 //     client presenting the provisioning chain (RSA-2048 leaf, intermediate,
