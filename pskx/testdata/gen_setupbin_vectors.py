@@ -107,6 +107,8 @@ for v in vectors:
     v["file"] = encode(v).hex()
 print(json.dumps({
     "source": "constructed by pskx/testdata/gen_setupbin_vectors.py, an independent Python encoder written from "
-              "reference/pskx.md §1 (file header, record header, entries, +17 scrambling, consumed records zeroed); "
+              "the layout of Ylianst/MeshCentral amt/amt-setupbin.js and the files Intel's ACU writes "
+              "(rgl/intel-amt-notes Setup-default.bin) (file header, record header, entries, +17 scrambling), "
+              "with consumed records zeroed as amtkit models the BIOS (no public document states this); "
               "PID/PPS are Intel's example pair (pidppschecksum.htm) and a hand-checked second pair",
     "vectors": vectors}, indent=1))
