@@ -328,14 +328,11 @@ func (d *Device) extendPeriod(c *call, in *input) *etree.Element {
 		return status(c, amt.StatusNotPermitted)
 	}
 	if h == 0 {
-		// Closing the window closes the network interface; the answer still
-		// goes out.
-		c.then(func() {
-			d.mu.Lock()
-			d.st.netClosed = true
-			d.mu.Unlock()
-			d.restartNetwork()
-		})
+		// Closing the window closes the network interface at once (a request
+		// after this answer is refused); the answer still goes out, then open
+		// connections are cut.
+		d.st.netClosed = true
+		c.then(d.restartNetwork)
 		return rv(c, 0)
 	}
 	d.st.windowEnd = d.now().Add(time.Duration(h) * time.Hour)
