@@ -9,7 +9,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_TLSSettingData (reference/amt-classes.md §2.10).
+// AMT_TLSSettingData (intel/lms AMT_TLSSettingData.h; Put rules as in
+// device-management-toolkit/rps src/stateMachines/tls.ts).
 func tlsSettingClass() *class {
 	return &class{
 		get: func(d *Device, c *call) wsmantest.Reply {
@@ -93,7 +94,8 @@ func (d *Device) putTLSSetting(c *call) wsmantest.Reply {
 	return wsmantest.PutResponse(c.req, d.tlsSettingInstance(id))
 }
 
-// AMT_TLSProtocolEndpointCollection (§2.11).
+// AMT_TLSProtocolEndpointCollection: ElementName as in go-wsman-messages'
+// recorded amt/tls/protocolendpointcollection/get.xml.
 func collectionClass() *class {
 	inst := func() *etree.Element {
 		return newInst(uriTLSCollection).s("ElementName", tlsCollectionName).el()
@@ -108,7 +110,8 @@ func contextInst(uri string, cert int, providing wsman.EPR) *etree.Element {
 	return newInst(uri).epr("ElementInContext", certEPR(cert)).epr("ElementProvidingContext", providing).el()
 }
 
-// AMT_TLSCredentialContext (§2.12).
+// AMT_TLSCredentialContext (intel/lms AMT_TLSCredentialContext.h; used as in
+// RPS src/stateMachines/tls.ts and MeshCentral amtmanager.js).
 func tlsContextClass() *class {
 	return &class{
 		items: func(d *Device, c *call) []*etree.Element {
@@ -177,8 +180,9 @@ func (d *Device) tlsContextBody(c *call) (int, *wsmantest.Reply) {
 	if err != nil {
 		return fail(amt.StatusInvalidParameter)
 	}
-	// Clients send the unspaced collection name; the device reports the spaced
-	// one. Both are accepted (reference/amt-classes.md §2.12).
+	// Clients send the unspaced collection name (MeshCentral amtmanager.js,
+	// go-wsman-messages pkg/wsman/amt/tls); the device reports the spaced one
+	// (go-wsman-messages' recorded get.xml). Both are accepted.
 	name, _ := prov.Selectors.Get("ElementName")
 	if prov.ResourceURI != uriTLSCollection || (name != tlsCollectionName && name != tlsCollectionName2) {
 		return fail(amt.StatusInvalidParameter)
@@ -199,7 +203,8 @@ func (d *Device) tlsContextBody(c *call) (int, *wsmantest.Reply) {
 	return e.handle, nil
 }
 
-// IPS_IEEE8021xSettings (§2.13 a).
+// IPS_IEEE8021xSettings (intel/lms IPS_IEEE8021xSettings.h; flow as in RPS
+// src/stateMachines/wiredNetworkConfiguration.ts).
 var ieeeWritable = map[string]bool{
 	"Enabled": true, "AvailableInS0": true, "PxeTimeout": true, "AuthenticationProtocol": true,
 	"RoamingIdentity": true, "ServerCertificateName": true, "ServerCertificateNameComparison": true,
@@ -285,7 +290,7 @@ func (d *Device) setCertificates(c *call, in *input) *etree.Element {
 	return rv(c, 0)
 }
 
-// AMT_8021XProfile (§2.13 b).
+// AMT_8021XProfile, the legacy wired binding (intel/lms AMT_8021XProfile.h).
 var profileWritable = map[string]bool{
 	"Enabled": true, "ActiveInS0": true, "AuthenticationProtocol": true, "ServerCertificateNameComparison": true,
 	"Username": true, "Domain": true, "RoamingIdentity": true, "ServerCertificateName": true, "PxeTimeout": true,
