@@ -11,7 +11,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_GeneralSettings (reference/amt-classes.md §2.1).
+// AMT_GeneralSettings (intel/lms AMT_GeneralSettings.h; instance as in
+// go-wsman-messages' recorded amt/general/get.xml).
 func generalClass() *class {
 	return &class{
 		get: func(d *Device, c *call) wsmantest.Reply {
@@ -54,7 +55,7 @@ func generalClass() *class {
 	}
 }
 
-// CIM_SoftwareIdentity (§2.2).
+// CIM_SoftwareIdentity (intel/lms CIM_SoftwareIdentity.h).
 func softwareClass() *class {
 	list := func(d *Device) []*etree.Element {
 		v := d.fw.Version
@@ -94,7 +95,7 @@ func softwareClass() *class {
 	}
 }
 
-// AMT_SetupAndConfigurationService (§2.3).
+// AMT_SetupAndConfigurationService (intel/lms AMT_SetupAndConfigurationService.h).
 func setupClass() *class {
 	return &class{
 		get: func(d *Device, c *call) wsmantest.Reply {
@@ -166,8 +167,9 @@ func (d *Device) setupInstance() *etree.Element {
 		s("SystemName", "Intel(r) AMT").
 		s("TrustedDNSSuffix", d.cfg.TrustedDNSSuffix).
 		b("ZeroTouchConfigurationEnabled", st.zeroTch)
-	// The OTP is readable only in provisioning; otherwise the device returns
-	// 32 zero bytes (reference/amt-classes.md §2.3).
+	// The OTP is readable only in provisioning (intel/lms
+	// AMT_SetupAndConfigurationService.h); otherwise the device returns 32 zero
+	// bytes (go-wsman-messages' recorded amt/setupandconfiguration/get.xml).
 	switch {
 	case st.prov == amt.InProvisioning && !st.otp.IsZero():
 		in.s("ProvisioningServerOTP", base64.StdEncoding.EncodeToString([]byte(st.otp.Reveal())))
@@ -193,7 +195,7 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		}
 		if st.tlsLocal.enabled {
 			// "If you enable on local port, the commit() will succeed but be
-			// ignored" (MeshCentral, reference/hello-rcfg.md §2.4): the device
+			// ignored" (MeshCentral amtprovisioningserver.js): the device
 			// stays In-provisioning and nothing is applied.
 			d.debug("commit ignored: TLS enabled on the local interface during remote configuration")
 			return rv(c, 0)
