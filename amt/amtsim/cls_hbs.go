@@ -13,8 +13,8 @@ import (
 	"github.com/beevik/etree"
 )
 
-// IPS_HostBasedSetupService return values (reference/amt-classes.md §2.4);
-// they are not PT_STATUS codes.
+// IPS_HostBasedSetupService return values, per method (go-wsman-messages
+// pkg/wsman/ips/hostbasedsetup/decoder.go); they are not PT_STATUS codes.
 const (
 	hbsSuccess       = 0
 	hbsInternal      = 1
