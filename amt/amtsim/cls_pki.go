@@ -18,7 +18,7 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_PublicKeyManagementService (reference/amt-classes.md §2.7).
+// AMT_PublicKeyManagementService (intel/lms AMT_PublicKeyManagementService.h).
 func pkmClass() *class {
 	inst := func() *etree.Element {
 		return serviceInst(uriPKM, "Intel(r) AMT Public Key Management Service", "Intel(r) AMT Certificate Store Service").
@@ -247,7 +247,7 @@ func (d *Device) generatePKCS10(c *call, in *input) *etree.Element {
 	return rv(c, 0, wsman.Prop("SignedCertificateRequest", base64.StdEncoding.EncodeToString(out)))
 }
 
-// AMT_PublicKeyCertificate (§2.8).
+// AMT_PublicKeyCertificate (intel/lms AMT_PublicKeyCertificate.h).
 func certClass() *class {
 	get := func(d *Device, c *call) (*certEntry, bool) {
 		id, ok := c.req.Selectors.Get("InstanceID")
@@ -309,7 +309,7 @@ func (d *Device) certInUse(h int) bool {
 	return false
 }
 
-// AMT_PublicPrivateKeyPair (§2.9).
+// AMT_PublicPrivateKeyPair (intel/lms AMT_PublicPrivateKeyPair.h).
 func keyClass() *class {
 	inst := func(k *keyEntry) *etree.Element {
 		return newInst(uriKey).
