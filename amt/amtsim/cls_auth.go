@@ -13,7 +13,7 @@ import (
 	"github.com/beevik/etree"
 )
 
-// AMT_AuthorizationService (reference/amt-classes.md §2.5).
+// AMT_AuthorizationService (intel/lms AMT_AuthorizationService.h).
 func authClass() *class {
 	inst := func() *etree.Element {
 		return serviceInst(uriAuth, "Intel(r) AMT Authorization Service", "Intel(r) AMT Authorization Service").
@@ -232,7 +232,7 @@ func (d *Device) getACLEnabled(c *call, in *input) *etree.Element {
 	return rv(c, 0, boolProp("Enabled", u.enabled))
 }
 
-// AMT_TimeSynchronizationService (§2.6).
+// AMT_TimeSynchronizationService (intel/lms AMT_TimeSynchronizationService.h).
 func timeClass() *class {
 	inst := func(d *Device) *etree.Element {
 		return serviceInst(uriTime, "Intel(r) AMT Time Synchronization Service", "Intel(r) AMT Time Synchronization Service").
