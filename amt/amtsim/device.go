@@ -225,8 +225,10 @@ func (d *Device) resetState(full bool) error {
 	st.profClientCert, st.profServerIssue = -1, -1
 	st.localTimeSync, st.timeSource = 0, 0
 	if full {
-		// A full unprovision deletes user-added root hashes and restores the
-		// factory entries (reference/certs.md §1.1).
+		// A full unprovision deletes user-added root hashes
+		// (device-management-toolkit/docs
+		// docs/Reference/Certificates/generateProvisioningCert.md) and restores
+		// the factory entries.
 		var keep []RootHash
 		for _, h := range st.hashes {
 			if h.Default {
