@@ -190,8 +190,9 @@ func mcNonce(t testing.TB) []byte {
 }
 
 // nullSignedCSR builds, with encoding/asn1, a PKCS#10 request around a public
-// key whose private half lives elsewhere (in AMT), with a dummy signature
-// (reference/certs.md §3.5).
+// key whose private half lives elsewhere (in AMT), with a dummy signature, as
+// in the Enterprise Assistant flow (device-management-toolkit/rpc-go
+// internal/certs/ea/ea.go; the OpenSSL recipe in nomis/amt README.rst).
 func nullSignedCSR(t testing.TB, pub crypto.PublicKey) []byte {
 	t.Helper()
 	spki, err := x509.MarshalPKIXPublicKey(pub)
