@@ -62,9 +62,9 @@ var (
 	ErrWindowClosed = errors.New("amtsim: provisioning window closed")
 )
 
-// DefaultHelloBackoff spaces hellos as the 2007 Symantec description of the
-// firmware does (reference/pskx.md §2.3): five a minute, then five every ten
-// minutes, then five an hour.
+// DefaultHelloBackoff spaces hellos as a 2007 Symantec Connect blog post
+// describes the firmware doing: five a minute, then five every ten minutes,
+// then five an hour.
 func DefaultHelloBackoff(retry int) time.Duration {
 	switch {
 	case retry < 4:
