@@ -13,7 +13,9 @@ import (
 	"github.com/amtkit/amtkit/amt"
 )
 
-// Instance identifiers (reference/amt-classes.md Appendix B).
+// Instance identifiers as real firmware reports them (go-wsman-messages'
+// recorded responses, pkg/wsman/wsmantesting/responses), and the simulator's
+// limits.
 const (
 	generalSettingsID  = "Intel(r) AMT: General Settings"
 	tlsRemoteID        = "Intel(r) AMT 802.3 TLS Settings"
