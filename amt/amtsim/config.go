@@ -43,7 +43,7 @@ type Config struct {
 	DHCPDNSSuffix string
 	// TrustedDNSSuffix is the "PKI DNS suffix" set in MEBx or by setup.bin. When
 	// set it is the suffix provisioning certificates are matched against;
-	// otherwise DHCPDNSSuffix is (reference/hello-rcfg.md §4.1: tools prefer
+	// otherwise DHCPDNSSuffix is (rpc-go and MeshCentral amtmanager.js prefer
 	// the MEBx value; the firmware's precedence is not documented).
 	TrustedDNSSuffix string
 
@@ -131,8 +131,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// MEBxPolicy is the firmware's MEBx password policy for SetMEBxPassword
-// (reference/hello-rcfg.md §2.4).
+// MEBxPolicy is the firmware's MEBx password policy for SetMEBxPassword (the
+// three policies of intel/lms AMT_SetupAndConfigurationService.h).
 type MEBxPolicy int
 
 // MEBx password policies.
