@@ -13,7 +13,8 @@ import (
 
 // pskServer wraps a connection of a PSK device in pskx's TLS-PSK server
 // side: identity = the PID, key = the PPS (pskx's default derivation, which
-// is itself unconfirmed on real firmware; reference/pskx.md §2.4).
+// is itself unconfirmed on real firmware: no public source names AMT's PSK
+// identity or key).
 func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 	pair := d.cfg.PSK
 	var der pskx.Derivation
