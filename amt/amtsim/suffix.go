@@ -7,7 +7,9 @@ import (
 )
 
 // This file is the simulator's own reading of the firmware's DNS-suffix rule
-// (reference/hello-rcfg.md §4.1, certs.md §2.2). It deliberately shares no code
+// (Intel AMT SDK, "Acquiring an Intel vPro Certificate"; the AMT 2.6 .com/.net
+// relaxation from Intel communities openport message 1395; the public-suffix
+// limit is amtkit's choice). It deliberately shares no code
 // with amt.MatchDNSSuffix or the certs package: tests compare the two, so each
 // checks the other.
 //
