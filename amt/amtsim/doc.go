@@ -27,7 +27,8 @@
 //     without AcceptNonSecureConnections.
 //
 // Both serve WS-Management at /wsman with the classes provisioning and
-// certificate management use (reference/amt-classes.md): general settings,
+// certificate management use (as Intel's class headers in intel/lms
+// CIM_Framework/CIMFramework/CPPClasses/Include describe them): general settings,
 // software identity, setup and configuration, host-based setup,
 // authorization, time synchronization, public-key management, certificates,
 // key pairs, TLS setting data and credential context, 802.1X settings,
@@ -36,8 +37,9 @@
 // method outputs in MOF order with ReturnValue last, …Response actions,
 // RelatesTo, PT_STATUS return codes, and faults as AMT sends them (HTTP 500
 // InternalError with "AMT-STATUS n", HTTP 400 AlreadyExists and
-// DestinationUnreachable). A test shows the shapes match the recorded
-// responses in ../shared/vectors/wsman-responses.
+// DestinationUnreachable). A test compares these shapes with responses
+// recorded from real firmware when those optional vectors, which do not ship
+// with the module, are present beside the checkout.
 //
 // [Device.Snapshot] returns a read-only copy of the state — provisioning
 // state, control mode, root-hash table, certificates, keys, TLS settings,
