@@ -228,8 +228,7 @@ func (d *Device) authenticate(w http.ResponseWriter, r *http.Request, sc *simCon
 		// The TLS client certificate (or the PSK) authenticated the
 		// configuration server; digest is not required (an inference:
 		// MeshCentral amtprovisioningserver.js connects as admin with an empty
-		// password, and amtmanager.js notes that it is "not doing HTTP
-		// digest"). Credentials for admin are accepted whatever their password.
+		// password). Credentials for admin are accepted whatever their password.
 		if prov == amt.PreProvisioning {
 			d.st.prov = amt.InProvisioning
 		}
