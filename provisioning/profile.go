@@ -12,6 +12,7 @@ const DefaultProfileName = "default"
 // Profile is the configuration applied to a device. The zero value is usable:
 // random per-device admin and MEBx passwords, user "admin", host and domain name
 // from the inventory, clock synchronised, no TLS certificate, no extra users.
+// Every password a profile leaves empty is generated per device.
 type Profile struct {
 	Name string
 
@@ -70,7 +71,11 @@ type TLSProfile struct {
 
 // UserAccount is a digest user ACL entry.
 type UserAccount struct {
-	Name     string
+	Name string
+	// Password empty (recommended): a new random password per device, kept in
+	// the device's record (DeviceRecord.Users). A fixed password is applied to
+	// every device of the profile, which Audit reports: no secret that works on
+	// one device should be given to another.
 	Password amt.Secret
 	Realms   []amt.Realm
 	Access   amt.AccessPermission
@@ -120,8 +125,10 @@ func (p *Profile) Validate() error {
 		if err := amt.CheckUsername(u.Name); err != nil {
 			return &ConfigError{Field: "Profile " + p.Name + " user", Problem: err.Error()}
 		}
-		if err := amt.CheckPassword(u.Password.Reveal()); err != nil {
-			return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: err.Error()}
+		if !u.Password.IsZero() {
+			if err := amt.CheckPassword(u.Password.Reveal()); err != nil {
+				return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: err.Error()}
+			}
 		}
 		if len(u.Realms) == 0 {
 			return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: "no realms"}

@@ -1,0 +1,562 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+// Attack tests: each plays an attacker against the trust model through the
+// public API (the simulator's impostors, hostile peers) and fails if the
+// claim breaks. docs/security.md lists them with the defence each checks.
+
+// recordSnapshot is what an impostor must never change of a device's record.
+type recordSnapshot struct {
+	state        provisioning.State
+	admin, mebx  amt.Secret
+	pin          []byte
+	certificates []provisioning.DeviceCertificate
+	history      int
+	updated      time.Time
+}
+
+func snapshotRecord(t *testing.T, h *harness, u amt.UUID) recordSnapshot {
+	t.Helper()
+	r, err := h.store.Load(h.ctx, u)
+	require.NoError(t, err)
+	return recordSnapshot{r.State, r.AdminPassword, r.MEBxPassword, r.DeviceCertPin, r.Certificates, len(r.History), r.UpdatedAt}
+}
+
+func assertUnchanged(t *testing.T, h *harness, u amt.UUID, before recordSnapshot) {
+	t.Helper()
+	after := snapshotRecord(t, h, u)
+	assert.Equal(t, before.state, after.state)
+	assert.True(t, before.admin.Equal(after.admin), "admin password unchanged")
+	assert.True(t, before.mebx.Equal(after.mebx), "MEBx password unchanged")
+	assert.Equal(t, before.pin, after.pin)
+	assert.Equal(t, before.certificates, after.certificates, "no certificate issued, replaced or revoked")
+	assert.Equal(t, before.history, after.history)
+	assert.Equal(t, before.updated, after.updated, "the record was not saved again")
+}
+
+// A rogue sends a hello with the UUID of an already provisioned device, under
+// a profile that approves by UUID alone. It must not be provisioned, get a
+// certificate, or change the real device's record; nothing is revoked.
+func TestAttackReprovisionTakeover(t *testing.T) {
+	for _, kind := range []amtsim.RogueKind{amtsim.RogueNoOnDie, amtsim.RogueOtherCertificate} {
+		t.Run(map[amtsim.RogueKind]string{amtsim.RogueNoOnDie: "self-signed", amtsim.RogueOtherCertificate: "its own On-Die chain"}[kind], func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
+				TLS:       &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+				IEEE8021X: &provisioning.IEEE8021XProfile{},
+			}
+			victim := h.fleet.Devices()[0]
+			p := h.provisioner()
+			_, err := p.Provision(h.ctx, h.helloFrom(victim))
+			require.NoError(t, err)
+			before := snapshotRecord(t, h, victim.UUID())
+			issued, revoked := len(h.issuer.issued), len(h.issuer.revocations())
+
+			rogue, err := h.fleet.StartRogue(victim, kind)
+			require.NoError(t, err)
+			rec, err := p.Provision(h.ctx, h.helloFrom(rogue))
+			require.Error(t, err)
+			assert.Equal(t, provisioning.ReasonReprovisionRefused, provisioning.ReasonOf(err), "%v", err)
+			assert.Equal(t, provisioning.StateRejected, rec.State)
+			assert.NotEqual(t, amt.PostProvisioning, rogue.Snapshot().ProvisioningState, "the rogue was not configured")
+			assert.Zero(t, rogue.Snapshot().Requests, "not one WS-Management request reached the rogue: its certificate was refused in the handshake")
+			assert.Len(t, h.issuer.issued, issued, "no certificate was issued for the rogue")
+			assert.Len(t, h.issuer.revocations(), revoked, "the real device's certificates were not revoked")
+			assertUnchanged(t, h, victim.UUID(), before)
+		})
+	}
+}
+
+// The legitimate ways to provision a provisioned device again: the device
+// shows the certificate pinned then, or the integrator's policy allows it.
+func TestReprovisionOfTheSameDevice(t *testing.T) {
+	t.Run("the device proves itself", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		d := h.fleet.Devices()[0]
+		p := h.provisioner()
+		first, err := p.Provision(h.ctx, h.helloFrom(d))
+		require.NoError(t, err)
+		// The device is unprovisioned locally (in MEBx) and sends hellos again;
+		// its own certificate is the one pinned.
+		require.NoError(t, unprovisionLocally(p, h, d))
+		second, err := p.Provision(h.ctx, h.helloFrom(d))
+		require.NoError(t, err)
+		assert.False(t, second.AdminPassword.Equal(first.AdminPassword), "new credentials")
+		assert.True(t, d.AdminPasswordIs(second.AdminPassword))
+		// The certificate of the first provisioning is revoked, after the new
+		// one was read back.
+		old, _ := first.CurrentCertificate(provisioning.PurposeTLS)
+		var revokedOld bool
+		for _, r := range h.issuer.revocations() {
+			revokedOld = revokedOld || string(r.Certificate.Raw) == string(old.DER)
+		}
+		assert.True(t, revokedOld)
+	})
+	t.Run("the integrator allows it", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		victim := h.fleet.Devices()[0]
+		var asked atomic.Int32
+		h.cfg.Reprovision = func(_ context.Context, rec *provisioning.DeviceRecord, _ provisioning.ReceivedHello) error {
+			asked.Add(1)
+			assert.Equal(t, victim.UUID(), rec.UUID)
+			return nil
+		}
+		p := h.provisioner()
+		_, err := p.Provision(h.ctx, h.helloFrom(victim))
+		require.NoError(t, err)
+		rogue, err := h.fleet.StartRogue(victim, amtsim.RogueNoOnDie)
+		require.NoError(t, err)
+		_, err = p.Provision(h.ctx, h.helloFrom(rogue))
+		require.NoError(t, err, "an explicit policy re-provisions whatever answers")
+		assert.Equal(t, int32(1), asked.Load())
+	})
+}
+
+// unprovisionLocally returns a provisioned simulated device to setup mode, as
+// a full unprovision followed by a new start of configuration does, without
+// telling the Provisioner (its record still says provisioned).
+func unprovisionLocally(p *provisioning.Provisioner, h *harness, d *amtsim.Device) error {
+	dev, err := p.OpenDevice(h.ctx, d.UUID())
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	if err := dev.Unprovision(h.ctx); err != nil {
+		return err
+	}
+	// A full unprovision drops the user-added root hashes: the technician
+	// adds the provisioning root again (MEBx or setup.bin).
+	if err := d.AddRootHash(amtsim.RootHash{Name: "Contoso test root", Hash: h.chain.Bundle.RootHash(amt.HashSHA256), Active: true}); err != nil {
+		return err
+	}
+	return d.StartConfiguration(amt.Secret{})
+}
+
+// User accounts get per-device passwords: the digest an impostor learns of an
+// account (for a realm it chose: the victim's) does not log in to another
+// device. A fixed password is an opt-in, and Audit reports it.
+func TestAttackUserDigestFromAnotherDevice(t *testing.T) {
+	for _, fixed := range []bool{false, true} {
+		name := map[bool]string{false: "per-device passwords", true: "fixed password (opt-in)"}[fixed]
+		t.Run(name, func(t *testing.T) {
+			var realm string
+			h := newHarness(t, harnessOptions{n: 2, device: func(i int, c *amtsim.Config) {
+				// The attacker's machine (device 1) copies the victim's realm.
+				c.DigestRealm = "Digest:0123456789ABCDEF0123456789ABCDEF"
+				realm = c.DigestRealm
+			}})
+			user := provisioning.UserAccount{Name: "helpdesk", Realms: []amt.Realm{amt.RealmRemoteControl}, Access: amt.AccessNetwork}
+			if fixed {
+				user.Password = amt.NewSecret("H3lp-desk!Secr3t")
+			}
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{Users: []provisioning.UserAccount{user}}
+			p := h.provisioner()
+			victim, attacker := h.fleet.Devices()[0], h.fleet.Devices()[1]
+			require.Equal(t, victim.DigestRealm(), attacker.DigestRealm(), realm)
+			vrec, err := p.Provision(h.ctx, h.helloFrom(victim))
+			require.NoError(t, err)
+			_, err = p.Provision(h.ctx, h.helloFrom(attacker))
+			require.NoError(t, err)
+
+			learnt, ok := attacker.UserDigest("helpdesk")
+			require.True(t, ok)
+			assert.Equal(t, fixed, victim.UserDigestIs("helpdesk", learnt), "does the attacker's digest log in to the victim?")
+			require.Len(t, vrec.Users, 1)
+			assert.True(t, victim.UserDigestIs("helpdesk", amt.DigestA1("helpdesk", victim.DigestRealm(), vrec.Users[0].Password)), "the record holds the victim's user password")
+			var finding bool
+			for _, f := range provisioning.Audit(h.ctx, h.cfg) {
+				finding = finding || f.Code == provisioning.AuditFixedUserPassword
+			}
+			assert.Equal(t, fixed, finding, "Audit reports a fixed user password")
+		})
+	}
+}
+
+// A rogue answers for a device that has a pending agent (OTP) request. Its
+// mismatch closes its own window but does not spend the real device's
+// request; repeated mismatches lock the request for a while.
+func TestAttackOTPImpostor(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RequireOTP: true, TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}}
+	victim := h.fleet.Devices()[0]
+	otp := amt.NewSecret("0tp-Agent-31")
+	require.NoError(t, victim.StartConfiguration(otp))
+	p := h.provisioner()
+	require.NoError(t, p.ExpectAgentRequest(h.ctx, provisioning.AgentRequest{UUID: victim.UUID(), OTP: otp}))
+
+	// Two rogues with the victim's UUID answer with OTPs of their own.
+	for i := 0; i < 2; i++ {
+		rogue, err := h.fleet.StartRogue(victim, amtsim.RogueNoOnDie)
+		require.NoError(t, err)
+		require.NoError(t, rogue.StartConfiguration(amt.NewSecret("r0gue-OTP-"+string(rune('a'+i)))))
+		_, err = p.Provision(h.ctx, h.helloFrom(rogue))
+		assert.Equal(t, provisioning.ReasonOTPMismatch, provisioning.ReasonOf(err), "%v", err)
+		assert.False(t, rogue.Snapshot().NetworkOpen, "the rogue's own window is closed")
+		rec, err := h.store.Load(h.ctx, victim.UUID())
+		require.NoError(t, err)
+		require.NotNil(t, rec.Agent, "the request is not spent by an impostor")
+	}
+	// The real device is still provisioned with its OTP.
+	rec, err := p.Provision(h.ctx, h.helloFrom(victim))
+	require.NoError(t, err)
+	assert.True(t, rec.AgentOTP)
+	assert.Nil(t, rec.Agent, "spent by the device it was for")
+
+	// Three mismatches in a row lock the request for OTPLockout.
+	victim2Fleet := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	v2 := victim2Fleet.fleet.Devices()[0]
+	require.NoError(t, v2.StartConfiguration(otp))
+	p2 := victim2Fleet.provisioner()
+	require.NoError(t, p2.ExpectAgentRequest(victim2Fleet.ctx, provisioning.AgentRequest{UUID: v2.UUID(), OTP: otp}))
+	for i := 0; i < 3; i++ {
+		rogue, err := victim2Fleet.fleet.StartRogue(v2, amtsim.RogueNoOnDie)
+		require.NoError(t, err)
+		require.NoError(t, rogue.StartConfiguration(amt.NewSecret("r0gue-OTP-x"+string(rune('a'+i)))))
+		_, err = p2.Provision(victim2Fleet.ctx, victim2Fleet.helloFrom(rogue))
+		assert.Equal(t, provisioning.ReasonOTPMismatch, provisioning.ReasonOf(err))
+	}
+	_, err = p2.Provision(victim2Fleet.ctx, victim2Fleet.helloFrom(v2))
+	assert.Equal(t, provisioning.ReasonOTPLocked, provisioning.ReasonOf(err), "locked after 3 mismatches: %v", err)
+	assert.True(t, v2.Snapshot().NetworkOpen, "a locked request sends nothing to the device")
+	clock.Advance(16 * time.Minute)
+	_, err = p2.Provision(victim2Fleet.ctx, victim2Fleet.helloFrom(v2))
+	require.NoError(t, err, "after the lockout the real device is provisioned")
+}
+
+// Once a device was verified by its On-Die certificate, it is never accepted
+// without one: not when its session resumes, not when the integrator allows
+// re-provisioning.
+func TestAttackOnDieDowngrade(t *testing.T) {
+	setup := func(t *testing.T) (*harness, *amtsim.Device) {
+		h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) { c.OnDie = true }})
+		h.cfg.OnDieRoots = poolOf(h.fleet.OnDieCA().Root())
+		// The profile does not require On-Die: the device happens to have it.
+		h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}}
+		return h, h.fleet.Devices()[0]
+	}
+	t.Run("resumed session", func(t *testing.T) {
+		h, victim := setup(t)
+		// The victim's session is cut after identify (On-Die verified).
+		h.cfg.Observer = func(e provisioning.Event) {
+			if e.Step == provisioning.StepIdentify && e.Err == nil {
+				victim.SetUnresponsive(true)
+			}
+		}
+		h.cfg.CallTimeout = 300 * time.Millisecond
+		p := h.provisioner()
+		rec, err := p.Provision(h.ctx, h.helloFrom(victim))
+		require.Error(t, err)
+		require.NotNil(t, rec.Session)
+		require.True(t, rec.Session.OnDieVerified)
+		before := snapshotRecord(t, h, victim.UUID())
+		stored, _ := h.store.Load(h.ctx, victim.UUID())
+
+		rogue, err := h.fleet.StartRogue(victim, amtsim.RogueNoOnDie)
+		require.NoError(t, err)
+		_, err = p.Provision(h.ctx, h.helloFrom(rogue))
+		assert.Equal(t, provisioning.ReasonDeviceUntrusted, provisioning.ReasonOf(err), "%v", err)
+		assertUnchanged(t, h, victim.UUID(), before)
+		after, _ := h.store.Load(h.ctx, victim.UUID())
+		assert.Equal(t, stored.Session, after.Session, "the victim's session progress is kept for the victim")
+	})
+	t.Run("re-provisioning allowed", func(t *testing.T) {
+		h, victim := setup(t)
+		h.cfg.Reprovision = func(context.Context, *provisioning.DeviceRecord, provisioning.ReceivedHello) error { return nil }
+		p := h.provisioner()
+		rec, err := p.Provision(h.ctx, h.helloFrom(victim))
+		require.NoError(t, err)
+		require.True(t, rec.OnDieVerified)
+		before := snapshotRecord(t, h, victim.UUID())
+		rogue, err := h.fleet.StartRogue(victim, amtsim.RogueNoOnDie)
+		require.NoError(t, err)
+		_, err = p.Provision(h.ctx, h.helloFrom(rogue))
+		assert.Equal(t, provisioning.ReasonDeviceUntrusted, provisioning.ReasonOf(err), "%v", err)
+		assertUnchanged(t, h, victim.UUID(), before)
+	})
+}
+
+// A slow impostor that sent the first hello for a UUID does not hold the UUID
+// against the real device: hellos from another source run beside it, and the
+// first session to prove its device owns it.
+func TestAttackSlowHolder(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	victim := h.fleet.Devices()[0]
+	rogue, err := h.fleet.StartRogue(victim, amtsim.RogueNoOnDie)
+	require.NoError(t, err)
+	// The rogue accepts the connection and then answers nothing for longer
+	// than the test runs.
+	rogue.SetUnresponsive(true)
+	h.cfg.CallTimeout = 30 * time.Second
+	p := h.provisioner()
+	var dup atomic.Int32
+	observe := h.cfg.Observer
+	h.cfg.Observer = func(e provisioning.Event) {
+		observe(e)
+		if e.Reason == provisioning.ReasonDuplicateSession {
+			dup.Add(1)
+		}
+	}
+	p = h.provisioner()
+	p.HandleHello(h.ctx, h.helloFrom(rogue))
+	require.Eventually(t, func() bool { return len(p.Sessions()) == 1 }, 5*time.Second, time.Millisecond)
+	// Five hellos of the real device arrive while the rogue holds its session.
+	delivered := 0
+	for i := 0; i < 5; i++ {
+		if !p.InSession(victim.UUID(), h.helloFrom(victim).Source) {
+			delivered++
+		}
+	}
+	assert.Equal(t, 5, delivered, "real hellos are not dropped as duplicates of the rogue's session")
+	rec, err := p.Provision(h.ctx, h.helloFrom(victim))
+	require.NoError(t, err, "the real device is provisioned while the rogue holds its session")
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+	assert.Zero(t, dup.Load())
+	// A further hello from the rogue's address is now a duplicate: the device
+	// has an owner.
+	assert.True(t, p.InSession(victim.UUID(), h.helloFrom(rogue).Source))
+	rogue.SetUnresponsive(false)
+	require.NoError(t, rogue.Close())
+	p.Wait()
+}
+
+// After CommitChanges, whatever answers at the device's address must show
+// the certificate recorded for it (the one installed, or — without a TLS
+// profile on CSME 16.1+ — the device's own, pinned while provisioning). A
+// different certificate is device-untrusted, and not one authenticated request
+// reaches it.
+func TestAttackCertificateSwapAfterCommit(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		version string
+		tls     bool
+	}{
+		{"TLS profile", "16.1.25", true},
+		{"no TLS profile, 16.1+", "19.0.5", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion(tt.version) }})
+			if !tt.tls {
+				h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
+			}
+			d := h.fleet.Devices()[0]
+			mitm := startMITM(t)
+			var committed atomic.Bool
+			h.cfg.Observer = func(e provisioning.Event) {
+				if e.Step == provisioning.StepCommit && e.Err == nil {
+					committed.Store(true)
+				}
+			}
+			addr := h.cfg.DeviceAddress
+			h.cfg.DeviceAddress = func(rh provisioning.ReceivedHello, inv provisioning.Inventory, port int) string {
+				if committed.Load() {
+					return mitm.addr // the attacker takes the device's address after the commit
+				}
+				return addr(rh, inv, port)
+			}
+			rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			require.Error(t, err)
+			assert.Equal(t, provisioning.ReasonDeviceUntrusted, provisioning.ReasonOf(err), "%v", err)
+			assert.True(t, errors.Is(err, provisioning.ErrRejected))
+			assert.Equal(t, provisioning.StateRejected, rec.State)
+			assert.Positive(t, mitm.handshakes.Load(), "the read-back reached the attacker: %v", err)
+			assert.Zero(t, mitm.requests.Load(), "no request (and no credential) was sent to it")
+		})
+	}
+}
+
+// mitm is a TLS server with a certificate of its own that counts what it gets.
+type mitm struct {
+	addr                 string
+	handshakes, requests atomic.Int32 // connections accepted, requests received
+}
+
+func startMITM(t *testing.T) *mitm {
+	t.Helper()
+	key, err := testKeys().Cycle(2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(666), Subject: pkix.Name{CommonName: "pc-a0.contoso.com"},
+		DNSNames: []string{"pc-a0.contoso.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	leaf, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	m := &mitm{}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			m.requests.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusUnauthorized)
+		}),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}},
+	}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ln := &countingListener{Listener: raw, n: &m.handshakes}
+	m.addr = ln.Addr().String()
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return m
+}
+
+// countingListener counts accepted connections.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// A renewal whose CommitChanges is lost leaves the old certificate current
+// and unrevoked (the device still serves it); the next run finishes the
+// renewal, reads the new one back, and only then revokes the old.
+func TestAttackLostCommitDuringRenewal(t *testing.T) {
+	clock := &fakeClock{}
+	var dropCommit atomic.Bool
+	h := newHarness(t, harnessOptions{
+		config: func(c *provisioning.Config) { c.Now = clock.Now },
+		device: func(_ int, c *amtsim.Config) {
+			c.Behavior.DropFunc = func(op, _ string, _ int) amtsim.Drop {
+				if op == "CommitChanges" && dropCommit.Load() {
+					return amtsim.DropRequest
+				}
+				return amtsim.DropNone
+			}
+		},
+	})
+	p, rec := provisionOne(t, h)
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	revokedBefore := len(h.issuer.revocations())
+	clock.Advance(old.NotAfter.Sub(clock.Now()) - 10*24*time.Hour) // inside the renewal window
+
+	dropCommit.Store(true)
+	m := p.Maintainer()
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Renewed, "not renewed: the device does not use the new certificate")
+	assert.Equal(t, 1, rep.Failed)
+	assert.Len(t, h.issuer.revocations(), revokedBefore, "the certificate the device still serves is not revoked")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ := after.CurrentCertificate(provisioning.PurposeTLS)
+	assert.Equal(t, old.DER, cur.DER, "the old certificate is still the current one")
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	_, err = dev.SetupAndConfiguration(h.ctx)
+	require.NoError(t, err, "the device is still reachable with what the record says")
+	dev.Close()
+
+	dropCommit.Store(false)
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "the next run finishes the renewal")
+	assert.Equal(t, 1, rep.Revoked)
+	revs := h.issuer.revocations()
+	require.Len(t, revs, revokedBefore+1)
+	assert.Equal(t, old.DER, revs[len(revs)-1].Certificate.Raw)
+	after, err = h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ = after.CurrentCertificate(provisioning.PurposeTLS)
+	assert.NotEqual(t, old.DER, cur.DER)
+	assert.Equal(t, cur.DER, h.fleet.Devices()[0].Snapshot().TLSAppliedCertificate.Raw, "the record names what the device serves")
+}
+
+// failingStore fails Save while fail is set.
+type failingStore struct {
+	provisioning.Store
+	fail  atomic.Bool
+	saves atomic.Int32
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (s *failingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	s.saves.Add(1)
+	if s.fail.Load() {
+		return errDiskFull
+	}
+	return s.Store.Save(ctx, r)
+}
+
+// No Save error is ignored: a session whose record cannot be saved fails with
+// store-failed (before it sends anything it could not record), and a
+// Maintainer run reports it and leaves the work for the next run.
+func TestStoreErrorsAreNotIgnored(t *testing.T) {
+	t.Run("session", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		fs := &failingStore{Store: h.store}
+		h.cfg.Store = fs
+		d := h.fleet.Devices()[0]
+		fs.fail.Store(true)
+		_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+		assert.Equal(t, provisioning.ReasonStoreFailed, provisioning.ReasonOf(err), "%v", err)
+		assert.ErrorIs(t, err, errDiskFull)
+		assert.True(t, d.Snapshot().MEBxPasswordDefault, "no secret was sent that the record does not hold")
+	})
+	t.Run("maintainer", func(t *testing.T) {
+		clock := &fakeClock{}
+		h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+		fs := &failingStore{Store: h.store}
+		h.cfg.Store = fs
+		var events []provisioning.Event
+		var mu sync.Mutex
+		h.cfg.Observer = func(e provisioning.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+		p, rec := provisionOne(t, h)
+		old, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
+		clock.Advance(old.NotAfter.Sub(clock.Now()) - 10*24*time.Hour)
+		fs.fail.Store(true)
+		rep, err := p.Maintainer().RunOnce(h.ctx)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Renewed)
+		assert.Equal(t, 1, rep.Failed)
+		mu.Lock()
+		var reported bool
+		for _, e := range events {
+			reported = reported || (e.Step == provisioning.StepRenew && e.Reason == provisioning.ReasonStoreFailed && errors.Is(e.Err, errDiskFull))
+		}
+		mu.Unlock()
+		assert.True(t, reported, "the failed save is an event")
+		after, err := h.store.Load(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		cur, _ := after.CurrentCertificate(provisioning.PurposeTLS)
+		assert.Equal(t, old.DER, cur.DER, "nothing recorded, nothing lost: the device still uses the old certificate")
+		fs.fail.Store(false)
+		rep, err = p.Maintainer().RunOnce(h.ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, rep.Renewed, "retried by the next run")
+	})
+}
