@@ -12,7 +12,6 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/hello"
-	"github.com/amtkit/amtkit/amt/pthi"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
@@ -182,7 +181,7 @@ func TestExpectAgentRequestChecks(t *testing.T) {
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{OTP: amt.NewSecret("12345678")}))
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("short")}))
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("\x00\x00\x00\x00\x00\x00\x00\x00")}))
-	req := provisioning.AgentRequestFrom(pthi.AgentRequest{UUID: amt.UUID{2}, Version: amt.MustParseVersion("16.1.25"), OTP: amt.NewSecret("0tp-from-agent")})
+	req := provisioning.AgentRequest{UUID: amt.UUID{2}, Firmware: amt.MustParseVersion("16.1.25"), OTP: amt.NewSecret("0tp-from-agent")}
 	assert.Equal(t, amt.UUID{2}, req.UUID)
 	assert.Equal(t, "0tp-from-agent", req.OTP.Reveal())
 	require.NoError(t, p.ExpectAgentRequest(ctx, req))

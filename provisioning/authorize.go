@@ -9,7 +9,6 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/hello"
-	"github.com/amtkit/amtkit/amt/pthi"
 )
 
 // Inventory is what the integrator knows about a device: never what the device or
@@ -142,7 +141,10 @@ func (l *InventoryList) Authorize(_ context.Context, req AuthRequest) (Inventory
 // AgentRequest is what a local agent (through the integrator's console) tells the
 // provisioner before a device it prepared sends its hello: agent-initiated remote
 // configuration. The session then requires the device's ProvisioningServerOTP to
-// equal OTP.
+// equal OTP. An agent built on amt/pthi fills UUID, OTP and Firmware from
+// pthi.AgentRequest (what its Prepare reported); the device's name comes from
+// the Authorizer, never from the agent's report, and the OTP travels from agent
+// to console over the integrator's own channel.
 type AgentRequest struct {
 	UUID amt.UUID
 	// OTP is the one-time password the agent gave the firmware (8–31 characters).
@@ -161,12 +163,4 @@ type AgentRequest struct {
 	// impostor's mismatch never spends the request.
 	Mismatches  int
 	LockedUntil time.Time
-}
-
-// AgentRequestFrom converts what a local agent reported with amt/pthi's Prepare
-// into the request the provisioner expects. The inventory is left empty: the
-// device's name comes from the Authorizer, never from the agent's report. The
-// OTP travels from agent to console over the integrator's own channel.
-func AgentRequestFrom(r pthi.AgentRequest) AgentRequest {
-	return AgentRequest{UUID: r.UUID, OTP: r.OTP, Firmware: r.Version}
 }
