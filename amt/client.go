@@ -7,7 +7,7 @@ import (
 )
 
 // What AMT requires of WS-Management headers (Intel's DSP0226 compliance
-// notes; reference/wsman.md): wsman sends the values it is given, so a caller
+// notes in the Intel AMT SDK): wsman sends the values it is given, so a caller
 // setting them itself keeps to these bounds.
 const (
 	// MinOperationTimeout is the smallest wsman:OperationTimeout AMT accepts.

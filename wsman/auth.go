@@ -64,7 +64,7 @@ func (b *basicAuth) reset()                     {}
 //     exactly one failed attempt per call, and at most one retry ever follows
 //     a 401. go-wsman-messages (pkg/wsman/client/wsman.go, Target.Post) and
 //     MeshCentral re-challenge on any 401 whatever its stale flag; AMT's own
-//     challenges always carry stale="false" (reference/wsman.md §2.3), and
+//     challenges always carry stale="false" (schnoddelbotz/amtc issue 2, RPS issue 779), and
 //     whether AMT sets stale="true" when a nonce it issued expires is not
 //     documented. A cached nonce rejected with a new challenge is therefore
 //     retried once as those clients do, and a 401 after a fresh challenge is
