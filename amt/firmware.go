@@ -1,6 +1,7 @@
 package amt
 
 import (
+	"crypto"
 	"crypto/tls"
 	"strconv"
 )
@@ -136,14 +137,18 @@ type Firmware struct {
 	CoreVersionIdentity bool
 
 	// SigningSHA384: AdminSetup and UpgradeClientToAdmin accept
-	// SigningAlgorithm 3 (RSA with SHA-384), from 21. RPS
-	// (src/utils/amtCertificatePolicy.ts) records that AMT 21.0.6 and 22.0.0
-	// accepted it and AMT 20.0.5 refused it (ReturnValue 3).
+	// SigningAlgorithm 3 (RSA with SHA-384), from 21. The evidence is thin:
+	// comments in RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a (a
+	// revision not on RPS main) record that AMT 21.0.6 and 22.0.0 accepted it
+	// and AMT 20.0.5 refused it (ReturnValue 3); RPS main (dbebd667) still
+	// signs with SHA-256 only ("firmware does not support sha384 yet") and RPS
+	// issue 2538 reports a SHA-384 nonce signature refused on an unnamed
+	// version. No Intel document names the release.
 	SigningSHA384 bool
 	// SigningSHA384Required: with a SHA-384 provisioning certificate,
 	// SigningAlgorithm 2 with a SHA-256 signature is refused (ReturnValue 1)
-	// and 3 is required, from 22 (RPS src/utils/amtCertificatePolicy.ts,
-	// observed on AMT 22.0.0; RPS issue 2698).
+	// and 3 is required, from 22 (the same RPS revision fdf4fc5a, one AMT
+	// 22.0.0 run described in a code comment; unconfirmed elsewhere).
 	SigningSHA384Required bool
 	// ProvisioningCertSHA384: host-based setup refuses a provisioning
 	// certificate that is not signed with SHA-384, from 22. RPS
@@ -160,6 +165,31 @@ type Firmware struct {
 	// rpc-go issue 355), and rpc-go decides per device by the TLS-on-local-
 	// ports bit (0x40) of IsChangeToAMTEnabled (rpc-go issue 701).
 	HostBasedAdminSetupRequiresTLS Platforms
+	// SecureHostBasedConfig: the agent arms host-based configuration over TLS
+	// with the PTHI command StartConfigurationHBased (0x0400008B: the
+	// provisioning certificate's leaf hash in, the hash of AMT's own TLS
+	// certificate out), then a configuration tool reaches AMT's local TLS
+	// port through LMS with mutual TLS and configures it as remote
+	// configuration would. From 19 on all platforms: Intel recommends it
+	// where host-based AdminSetup is removed (Intel AMT SDK class reference,
+	// IPS_HostBasedSetupService.AdminSetup, quoted in rpc-go issue 355) and
+	// rpc-go uses it for every TLS-enforced device
+	// (internal/commands/activate/local.go). On 15 to 18 on some: it needs
+	// the On-Die certificate (OnDieCertificate), and MeshCentral's
+	// amtmanager.js (activateIntelAmtTlsAcm, 2021) uses it where the agent
+	// supports it; which releases answer is not documented.
+	SecureHostBasedConfig Platforms
+	// OperationalStateControl: a local agent can read and change AMT's
+	// operational state (enabled or disabled) through the watchdog MEI
+	// client: IsChangeToAMTEnabled answers in its new interface (bit 7) and
+	// SetAmtOperationalState (sub-command 0x53) switches AMT on, from 16.1
+	// (rpc-go issue 249: "In AMT 16.1, AMT added a command to enable or
+	// disable AMT. This call only works when AMT is in a pre-provisioned
+	// state"; intel/lms MNGIsChangeToAMTEnabledCommand.h: the new interface
+	// is ME 16.1 and later). A platform may ship with AMT disabled; rpc-go
+	// enables it before activation (internal/commands/activate/local.go,
+	// enableAMT).
+	OperationalStateControl bool
 
 	// TLSKeyAlgorithm and TLSKeyLength are the key GenerateKeyPair should make
 	// for AMT's TLS certificate: RSA 2048 (MeshCentral amtmanager.js, RPS
@@ -173,9 +203,15 @@ type Firmware struct {
 	// TLSKeyLength goes with TLSKeyAlgorithm: 2048 for RSA, 384 for ECC.
 	TLSKeyLength uint32
 	// TLSCertSHA384: a certificate bound to AMT's TLS must be signed with
-	// SHA-384, from 22: an AMT 22.0.0 device refused a SHA-256-signed leaf at
-	// bind time (AMT_TLSCredentialContext, AMT-STATUS 1), as Intel's AMT 22
-	// crypto-hardening list has it (RPS src/utils/amtCertificatePolicy.ts).
+	// SHA-384, from 22. Intel's toolkit maintainers list it among the AMT 22
+	// certificate requirements ("SHA256 and 2048-bit keys are being
+	// deprecated ... DMT must support ... SHA384", device-management-toolkit
+	// deployment issue 605, pointing at the Intel AMT SDK's TLS page); RPS
+	// src/utils/amtCertificatePolicy.ts at commit fdf4fc5a describes AMT
+	// 22.0.0 runs refusing a SHA-256-signed leaf at bind time
+	// (AMT_TLSCredentialContext, AMT-STATUS 1) and quotes Intel's AMT 22
+	// crypto-hardening list. [Firmware.TLSCertMinHash] turns it into the
+	// weakest signature hash an issuer may use.
 	TLSCertSHA384 bool
 
 	// TLS10, TLS11, TLS12 and TLS13 say which TLS versions the device speaks.
@@ -257,6 +293,17 @@ type Firmware struct {
 // Known reports whether f describes a known version (see [Firmware]).
 func (f Firmware) Known() bool { return !f.Version.IsZero() }
 
+// TLSCertMinHash returns the weakest hash a certificate for AMT's TLS (or
+// 802.1X) key may be signed with: SHA-384 where TLSCertSHA384 holds, else
+// SHA-256 (amtkit never asks for SHA-1, which ME 15 H and 16 refuse anyway).
+// An unknown version answers SHA-256.
+func (f Firmware) TLSCertMinHash() crypto.Hash {
+	if f.TLSCertSHA384 {
+		return crypto.SHA384
+	}
+	return crypto.SHA256
+}
+
 // TLSRange returns the lowest and highest TLS versions (tls.VersionTLS10 …)
 // that some platform of f's version speaks: what a client should allow when
 // it does not know the platform. Both are zero for an unknown version.
@@ -329,6 +376,13 @@ func FirmwareFor(v Version) Firmware {
 	if from(19, 0, 0) {
 		f.HostBasedAdminSetupRequiresTLS = SomePlatforms
 	}
+	switch {
+	case from(19, 0, 0):
+		f.SecureHostBasedConfig = AllPlatforms
+	case from(15, 0, 0):
+		f.SecureHostBasedConfig = SomePlatforms
+	}
+	f.OperationalStateControl = from(16, 1, 0)
 
 	f.TLSKeyAlgorithm, f.TLSKeyLength = KeyAlgorithmRSA, 2048
 	if from(22, 0, 0) {
@@ -462,14 +516,21 @@ var firmwareRules = [...]FirmwareRule{
 	{"DefaultTLSCertificate", "from 16.1", "Intel AMT SDK, Intel AMT and Security Considerations (flow using the self-signed certificate)", Vendor},
 	{"ThunderboltDockSetting", "from 15", "go-wsman-messages pkg/wsman/amt/general/types.go (ThunderboltDockEnabled: \"Available in Release 15.0 and later releases\")", PeerCode},
 	{"CoreVersionIdentity", "from 11", "go-wsman-messages recorded responses, cim/software/identity (an AMT 12.0.67 device); the release that added it is inferred", Inferred},
-	{"SigningSHA384", "from 21", "RPS src/utils/amtCertificatePolicy.ts (AMT 21.0.6 and 22.0.0 accepted 3, AMT 20.0.5 returned 3)", DeviceReport},
-	{"SigningSHA384Required", "from 22", "RPS src/utils/amtCertificatePolicy.ts (AMT 22.0.0 returned 1 for algorithm 2); RPS issue 2698", DeviceReport},
-	{"ProvisioningCertSHA384", "from 22", "RPS src/utils/amtCertificatePolicy.ts (requiresSha384ProvisioningCert, from Intel's AMT 22 crypto-hardening list)", PeerCode},
+	{"SigningSHA384", "from 21",
+		"RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a, code comments only (AMT 21.0.6 and 22.0.0 accepted 3, AMT 20.0.5 returned 3); not on RPS main (dbebd667 signs SHA-256 only); RPS issue 2538 (a SHA-384 signature refused, version not given): unconfirmed", PeerCode},
+	{"SigningSHA384Required", "from 22",
+		"RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a, a code comment on one AMT 22.0.0 run (algorithm 2 returned 1); no tracker report found: unconfirmed", PeerCode},
+	{"ProvisioningCertSHA384", "from 22", "RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a (requiresSha384ProvisioningCert, from Intel's AMT 22 crypto-hardening list); deployment issue 605 (SHA-384 for provisioning certificates on AMT 22)", PeerCode},
+	{"SecureHostBasedConfig", "from 19; some 15 to 18",
+		"Intel AMT SDK class reference, IPS_HostBasedSetupService.AdminSetup (secure host-based configuration recommended from CSME 19, quoted in rpc-go issue 355); rpc-go internal/commands/activate/local.go (setupACMTLSConfig); MeshCentral amtmanager.js (activateIntelAmtTlsAcm); the 15-18 releases are inferred", Vendor},
+	{"OperationalStateControl", "from 16.1",
+		"rpc-go issue 249 (AMT 16.1 added enable/disable, pre-provisioning only); intel/lms MNGIsChangeToAMTEnabledCommand.h (new interface from ME 16.1); rpc-go pkg/pthi SetAmtOperationalState; rpc-go pull request 1094 (AMT 21.0.2 enabled)", DeviceReport},
 	{"HostBasedAdminSetupRequiresTLS", "from 19, some platforms",
 		"Intel AMT SDK class reference, IPS_HostBasedSetupService.AdminSetup (removed from CSME 19.0, quoted in rpc-go issue 355); rpc-go issue 701 (TLS on local ports)", Vendor},
 	{"TLSKeyAlgorithm", "RSA 2048; ECC P-384 from 22",
-		"RPS src/utils/amtCertificatePolicy.ts (AMT 22.0.0 stored an RSA-2048 credential and refused it at bind time with AMT-STATUS 1); MeshCentral amtmanager.js and RPS src/stateMachines/tls.ts (RSA 2048 before)", DeviceReport},
-	{"TLSCertSHA384", "from 22", "RPS src/utils/amtCertificatePolicy.ts (AMT 22.0.0 refused a SHA-256-signed TLS leaf at bind time)", DeviceReport},
+		"RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a (AMT 22.0.0 stored an RSA-2048 credential and refused it at bind time with AMT-STATUS 1); deployment issue 605 (AMT 22 deprecates 2048-bit keys); MeshCentral amtmanager.js and RPS src/stateMachines/tls.ts (RSA 2048 before)", DeviceReport},
+	{"TLSCertSHA384", "from 22",
+		"device-management-toolkit/deployment issue 605 (Intel maintainers: AMT 22 deprecates SHA-256, citing the Intel AMT SDK TLS page); RPS src/utils/amtCertificatePolicy.ts at commit fdf4fc5a (AMT 22.0.0 refused a SHA-256-signed TLS leaf at bind time)", DeviceReport},
 	{"TLS10", "before 12", "Intel AMT SDK, TLS Detailed Description (TLS 1.0 removed in release 12.0)", Vendor},
 	{"TLS11", "before 15; 15 except desktops", "Intel AMT SDK, TLS Detailed Description (TLS 1.1 removed from CSME 15.0 for desktops, 16.0 for all platforms)", Vendor},
 	{"TLS12", "from 12", "Intel AMT SDK, TLS Detailed Description (TLS 1.2 added in release 12.0)", Vendor},
