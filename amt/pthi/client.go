@@ -30,6 +30,10 @@ var ErrNoTransport = errors.New("pthi: no transport")
 // concurrent use if its Transport is.
 type Client struct {
 	Transport Transport
+	// Watchdog, when set, is a transport connected to the watchdog MEI client
+	// ([ClientWatchdog]): [Client.ChangeEnabled], [Client.SetOperationalState]
+	// and [Client.EnsureAMTEnabled] use it. Nil: those return [ErrNoTransport].
+	Watchdog Transport
 }
 
 // NewClient returns a Client over t.

@@ -18,6 +18,11 @@ const ResponseBit Command = 1 << 23
 
 // PTHI commands that amtkit implements.
 const (
+	// CmdUnprovision returns the device to pre-provisioning (a u32 provisioning
+	// mode in the request). The firmware takes it from a local agent in client
+	// control mode, and in the "in provisioning" half-state a halted activation
+	// leaves; in admin control mode it refuses (rpc-go pkg/pthi Unprovision).
+	CmdUnprovision Command = 0x04000010
 	// CmdGetProvisioningState reads Pre/In/Post provisioning (u32).
 	CmdGetProvisioningState Command = 0x04000011
 	// CmdGetCodeVersions reads the BIOS version and the firmware component versions
@@ -66,6 +71,8 @@ const (
 
 func commandName(c Command) string {
 	switch c {
+	case CmdUnprovision:
+		return "Unprovision"
 	case CmdGetProvisioningState:
 		return "GetProvisioningState"
 	case CmdGetCodeVersions:
@@ -111,7 +118,7 @@ func commandName(c Command) string {
 // Commands returns the request codes amtkit implements, in numeric order.
 func Commands() []Command {
 	return []Command{
-		CmdGetProvisioningState, CmdGetCodeVersions, CmdGenerateRNGSeed,
+		CmdUnprovision, CmdGetProvisioningState, CmdGetCodeVersions, CmdGenerateRNGSeed,
 		CmdStartConfiguration, CmdSetProvisioningServerOTP, CmdGetProvisioningTLSMode,
 		CmdEnumerateHashHandles, CmdGetCertHashEntry, CmdGetRNGSeedStatus,
 		CmdSetPKIDNSSuffix, CmdGetZeroTouchEnabled, CmdGetPKIDNSSuffix,

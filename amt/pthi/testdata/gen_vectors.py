@@ -81,6 +81,11 @@ add("StartConfigurationEx", 0x04000062, LMSOLD + " StartConfigurationExCommand.h
 add("StopConfiguration", 0x0400005E, LMSOLD + " StopConfigurationCommand.h (no payload, status only); " + RPC + " StopConfiguration",
     req(0x0400005E), resp(0x0400005E), {})
 
+add("Unprovision", 0x04000010, RPC + " UnprovisionRequest (u32 mode, rpc-go sends 0) and UnprovisionResponse (u32 State after the status); " + LMS + " UnprovisionCommand.h (u32 CFG_PROVISIONING_MODE)",
+    req(0x04000010, struct.pack('<I', 0)), resp(0x04000010, 0, struct.pack('<I', 0)), {"state": 0})
+add("UnprovisionStatusOnly", 0x04000010, LMS + " UnprovisionCommand.h: Unprovision_RESPONSE parses no payload (status only)",
+    req(0x04000010, struct.pack('<I', 0)), resp(0x04000010), {})
+
 user = b"$$OsAdmin"; pw = b"Zx8#kLm2$Qw9!vBn"
 pay = user + b'\0' * (33 - len(user)) + pw + b'\0' * (33 - len(pw)) + b'\0\0'
 add("GetLocalSystemAccount", 0x04000067, LMS + " GetLocalSystemAccountCommand.h: request 40 reserved zero bytes; response user[33] + password[33], NUL-terminated; the 2 padding bytes (68-byte payload) are what " + MC + " getLocalSystemAccount requires",
@@ -113,6 +118,9 @@ add("IsChangeToAMTEnabled", 0, "intel/lms MEIClient/ManageabilityClient MNGIsCha
 json.dump({"source": "PTHI request/response golden bytes built by hand from the documented layouts (each vector's layout field names its source) with Python's struct module, independently of amtkit's encoder; values (UUID, hashes, versions) are illustrative. Header: u8 major 1, u8 minor 1, u16 reserved 0, u32 command, u32 length of what follows; responses add u32 status and set bit 23 of the command (" + LMS + " AMTHICommand.h).",
            "vectors": V}, open(os.path.join(OUT, 'pthi_commands.json'), 'w'), indent=1)
 
+add("SetAmtOperationalState", 0, RPC + " SetAmtOperationalState (watchdog client: CMD 0x05, byte count 3, sub-command 0x53, version 0x10, u8 enabled; answer = the 4-byte header and a u32 status)",
+    bytes([0x05, 0x03, 0x53, 0x10, 0x01]), bytes([0x05, 0x06, 0x53, 0x10]) + struct.pack('<I', 0), {})
+
 # ---- errors
 E = []
 def adde(name, cmd, layout, request, response, status=0, kind="", args=None):
@@ -127,7 +135,12 @@ adde("SetProvisioningServerOTP", 0x0400002A, "status-only failure (PT_STATUS_INV
 adde("GetUUID", 0x0400005C, "PT_STATUS_NOT_READY (2): management controller not initialized", req(0x0400005C), resp(0x0400005C, 2), status=2)
 adde("GetLANInterfaceSettings", 0x04000048, "PT_STATUS_INTERFACE_DOES_NOT_EXIST (2501) for a missing wireless interface", req(0x04000048, struct.pack('<I', 1)), resp(0x04000048, 2501), status=2501, args={"interface": 1})
 adde("GenerateRNGSeed", 0x04000028, MA + ": AMT_STATUS_RNG_GENERATION_IN_PROGRESS (47)", req(0x04000028), resp(0x04000028, 47), status=47)
+adde("Unprovision", 0x04000010, RPC + " Unprovision: AMT_STATUS_INVALID_AMT_MODE (3) when a HECI unprovision is attempted on an ACM device", req(0x04000010, struct.pack('<I', 0)), resp(0x04000010, 3), status=3)
+adde("SetAmtOperationalState", 0, RPC + " SetAmtOperationalState: a non-success status after the header (PT_STATUS_NOT_PERMITTED 16)", bytes([0x05, 0x03, 0x53, 0x10, 0x01]), bytes([0x05, 0x06, 0x53, 0x10]) + struct.pack('<I', 16), status=16)
 # malformed
+adde("Unprovision", 0x04000010, "a 2-byte state after the status", req(0x04000010, struct.pack('<I', 0)), resp(0x04000010, 0, b'\0\0'), kind="truncated")
+adde("Unprovision", 0x04000010, "a provisioning state of 7", req(0x04000010, struct.pack('<I', 0)), resp(0x04000010, 0, struct.pack('<I', 7)), kind="value")
+adde("SetAmtOperationalState", 0, "an answer for sub-command 0x51", bytes([0x05, 0x03, 0x53, 0x10, 0x01]), bytes([0x05, 0x06, 0x51, 0x10]) + struct.pack('<I', 0), kind="wrong-command")
 good = resp(0x0400005C, 0, wire)
 adde("GetUUID", 0x0400005C, "wrong command in response (GetProvisioningState response)", req(0x0400005C), resp(0x04000011, 0, wire), kind="wrong-command")
 adde("GetUUID", 0x0400005C, "response code without bit 23 (a request echoed back)", req(0x0400005C), hdr(0x0400005C, 20) + struct.pack('<I', 0) + wire, kind="wrong-command")
