@@ -10,7 +10,7 @@
 // ([CA] is one out of the box), a [Store] and an [Observer]. [New] refuses a
 // configuration that can never work and says what to fix. [Provisioner.Serve]
 // runs a [HelloListener] that feeds it hellos ([Provisioner.Shutdown] drains
-// it); each device gets one [Session], whose steps [Session.provision] runs in
+// it); each device gets one [Session], whose steps run in
 // order, top to bottom:
 //
 //		New ──authorize──▶ Authorized ──connect──▶ Connected ──identify──▶ Identified

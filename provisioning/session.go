@@ -20,7 +20,7 @@ import (
 )
 
 // Session is one device's provisioning, from its hello to Provisioned (or
-// Rejected, or Failed). [Session.provision] runs its steps in order, top to
+// Rejected, or Failed). Its provision method runs the steps in order, top to
 // bottom, in the manner of crypto/tls's handshake: each step is called in
 // turn, each failure is turned into a [SessionError] with its [Reason] where
 // it happens, and one helper ([Session.record]) emits the step's [Event] and
