@@ -13,42 +13,44 @@
 // it); each device gets one [Session], whose steps run in
 // order, top to bottom:
 //
-//		New ──authorize──▶ Authorized ──connect──▶ Connected ──identify──▶ Identified
-//		                                                                      │ otp
-//		Provisioned ◀──verify── Committed ◀──commit── Configured ◀──configure─┘
+//	New ──authorize──▶ Authorized ──connect──▶ Connected ──identify──▶ Identified
+//	                                                                  │ otp
+//	Provisioned ◀──verify── Committed ◀──commit── Configured ◀──configure─┘
 //
-//		any step ──▶ Rejected (a rule said no) or Failed (something broke)
+//	any step ──▶ Rejected (a rule said no) or Failed (something broke)
 //
-//	  - authorize: the stored record is read (a blocked device, an expired or
-//	    locked agent request end here); the UUID must be known to the Authorizer
-//	    (or to an agent request registered with [Provisioner.ExpectAgentRequest]);
-//	    the first bundle whose root hash is in the hello, whose name covers the
-//	    device's DNS suffix (amt.MatchDNSSuffix) and which is valid and not
-//	    revoked is chosen (or, for a version 2 hello, the PID's PSK pair).
-//	    Nothing is sent and nothing is stored.
-//	  - connect: mutual TLS to the device's port 16993 with the whole chain as the
-//	    client certificate (or TLS-PSK); the device's certificate is verified
-//	    against On-Die CA roots when configured, else pinned — and it must be
-//	    what was seen before: the pin of a resumed session or of a provisioned
-//	    device, an On-Die chain once one was verified.
-//	  - identify: firmware version (the minimums of amt.FirmwareFor), provisioning
-//	    state, and GetUuid, which must equal the hello's UUID. The device has now
-//	    proven itself (agent-initiated sessions: after their OTP) and the session
-//	    takes its record.
-//	  - otp: for agent-initiated sessions, the device's OTP must equal the agent's
-//	    (compared in constant time); a mismatch closes that device's provisioning
-//	    window and counts against the request, which repeated mismatches lock.
-//	  - configure: random MEBx, admin and user passwords per device (recorded
-//	    before they are sent), the admin ACL entry, host and domain name, clock,
-//	    AMT's TLS certificate (key generated in AMT, certified by the Issuer,
-//	    bound and enabled on the network interface), user accounts, an optional
-//	    802.1X certificate — each guarded by its [Done] bit where it runs.
-//	  - commit: CommitChanges (AMT 19+ drops the connection while it restarts).
-//	  - verify: the post-provisioning state is read back as the new admin over a
-//	    connection authenticated by what the session recorded (the installed
-//	    certificate, or the device's own pinned one); only then does the session's
-//	    progress become the device's record and the certificates it replaced get
-//	    revoked. A device that cannot be read at all is [CommitUnconfirmedError].
+// The steps:
+//
+//   - authorize: the stored record is read (a blocked device, an expired or
+//     locked agent request end here); the UUID must be known to the Authorizer
+//     (or to an agent request registered with [Provisioner.ExpectAgentRequest]);
+//     the first bundle whose root hash is in the hello, whose name covers the
+//     device's DNS suffix (amt.MatchDNSSuffix) and which is valid and not
+//     revoked is chosen (or, for a version 2 hello, the PID's PSK pair).
+//     Nothing is sent and nothing is stored.
+//   - connect: mutual TLS to the device's port 16993 with the whole chain as the
+//     client certificate (or TLS-PSK); the device's certificate is verified
+//     against On-Die CA roots when configured, else pinned — and it must be
+//     what was seen before: the pin of a resumed session or of a provisioned
+//     device, an On-Die chain once one was verified.
+//   - identify: firmware version (the minimums of amt.FirmwareFor), provisioning
+//     state, and GetUuid, which must equal the hello's UUID. The device has now
+//     proven itself (agent-initiated sessions: after their OTP) and the session
+//     takes its record.
+//   - otp: for agent-initiated sessions, the device's OTP must equal the agent's
+//     (compared in constant time); a mismatch closes that device's provisioning
+//     window and counts against the request, which repeated mismatches lock.
+//   - configure: random MEBx, admin and user passwords per device (recorded
+//     before they are sent), the admin ACL entry, host and domain name, clock,
+//     AMT's TLS certificate (key generated in AMT, certified by the Issuer,
+//     bound and enabled on the network interface), user accounts, an optional
+//     802.1X certificate — each guarded by its [Done] bit where it runs.
+//   - commit: CommitChanges (AMT 19+ drops the connection while it restarts).
+//   - verify: the post-provisioning state is read back as the new admin over a
+//     connection authenticated by what the session recorded (the installed
+//     certificate, or the device's own pinned one); only then does the session's
+//     progress become the device's record and the certificates it replaced get
+//     revoked. A device that cannot be read at all is [CommitUnconfirmedError].
 //
 // Every step emits an [Event] (state, step, duration, [Reason], error) and,
 // once the device has proven itself, saves the device's [DeviceRecord] before
