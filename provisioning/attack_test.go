@@ -311,7 +311,6 @@ func TestAttackSlowHolder(t *testing.T) {
 	// than the test runs.
 	rogue.SetUnresponsive(true)
 	h.cfg.CallTimeout = 30 * time.Second
-	p := h.provisioner()
 	var dup atomic.Int32
 	observe := h.cfg.Observer
 	h.cfg.Observer = func(e provisioning.Event) {
@@ -320,7 +319,7 @@ func TestAttackSlowHolder(t *testing.T) {
 			dup.Add(1)
 		}
 	}
-	p = h.provisioner()
+	p := h.provisioner()
 	p.HandleHello(h.ctx, h.helloFrom(rogue))
 	require.Eventually(t, func() bool { return len(p.Sessions()) == 1 }, 5*time.Second, time.Millisecond)
 	// Five hellos of the real device arrive while the rogue holds its session.
