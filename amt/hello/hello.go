@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/wire"
 )
 
 // Hello interface versions (Intel AMT SDK, "Setup Mode Hello Messages";
@@ -108,90 +109,100 @@ func truncated(off int, field string, need, have int) error {
 // server that decodes many hellos and keeps few can use a [Decoder] instead,
 // which reuses its memory.
 func Parse(b []byte) (*Message, error) {
-	count, err := validateHello(b)
-	if err != nil {
+	var f fields
+	if err := decode(b, &f); err != nil {
 		return nil, err
 	}
 	h := new(Message)
-	fillHello(h, b)
-	if count == 0 {
+	f.fill(h)
+	if f.count == 0 {
 		return h, nil
 	}
 	// One copy of the list region backs every digest (the two header bytes of each
 	// entry ride along); the packet itself is not retained.
-	h.Hashes = make([]amt.CertHash, count)
-	fillHashes(h.Hashes, append([]byte(nil), b[helloHeaderSize+1:]...))
+	h.Hashes = make([]amt.CertHash, f.count)
+	fillHashes(h.Hashes, append([]byte(nil), f.list...))
 	return h, nil
 }
 
-// validateHello checks every rule of Parse without allocating on success and
-// returns the number of hashes (0 for version 2).
-func validateHello(b []byte) (int, error) {
-	if len(b) < helloHeaderSize {
-		return 0, truncated(len(b), "header", helloHeaderSize, len(b))
+// fields is what decode read from a packet: the header fields, the PID of
+// version 2 and the checked hash-list region of version 3, aliasing the packet.
+type fields struct {
+	flag, version uint16
+	retry         uint32
+	uuid, pid     []byte
+	count         int    // hashes in list (0 for version 2)
+	list          []byte // the entries after the count byte
+}
+
+// decode checks every rule of Parse with one pass of a bounds-checked reader
+// and sets f to what it read, without allocating on success.
+func decode(b []byte, f *fields) error {
+	r := wire.NewReader(b)
+	var ok bool
+	if !r.ReadU16(&f.flag) || !r.ReadU16(&f.version) || !r.ReadU32(&f.retry) {
+		return truncated(len(b), "header", helloHeaderSize, len(b))
 	}
-	flag := binary.LittleEndian.Uint16(b[0:])
-	if flag > 1 {
-		return 0, &Error{Offset: 0, Field: "admin credentials set", Err: ErrFlag, Expected: "0 or 1", Got: strconv.Itoa(int(flag))}
+	if f.uuid, ok = r.Bytes(16); !ok {
+		return truncated(len(b), "header", helloHeaderSize, len(b))
 	}
-	ver := binary.LittleEndian.Uint16(b[2:])
-	switch ver {
+	if f.flag > 1 {
+		return &Error{Offset: 0, Field: "admin credentials set", Err: ErrFlag, Expected: "0 or 1", Got: strconv.Itoa(int(f.flag))}
+	}
+	var count uint8
+	switch f.version {
 	case VersionPSK:
-		if len(b) < helloPSKSize {
-			return 0, truncated(len(b), "PID", helloPSKSize, len(b))
+		if f.pid, ok = r.Bytes(helloPSKSize - helloHeaderSize); !ok {
+			return truncated(len(b), "PID", helloPSKSize, len(b))
 		}
-		if len(b) > helloPSKSize {
-			return 0, &Error{Offset: helloPSKSize, Err: ErrTrailing, Expected: "end of packet", Got: strconv.Itoa(len(b)-helloPSKSize) + " more bytes"}
+		if !r.Empty() {
+			return &Error{Offset: helloPSKSize, Err: ErrTrailing, Expected: "end of packet", Got: strconv.Itoa(r.Len()) + " more bytes"}
 		}
-		return 0, nil
+		return nil
 	case VersionPKI:
-		if len(b) < helloHeaderSize+1 {
-			return 0, truncated(len(b), "hash count", helloHeaderSize+1, len(b))
+		if !r.ReadU8(&count) {
+			return truncated(len(b), "hash count", helloHeaderSize+1, len(b))
 		}
 	default:
-		return 0, &Error{Offset: 2, Field: "interface version", Err: ErrVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(ver))}
+		return &Error{Offset: 2, Field: "interface version", Err: ErrVersion, Expected: "2 (PSK) or 3 (PKI)", Got: strconv.Itoa(int(f.version))}
 	}
-	count := int(b[helloHeaderSize])
-	off := helloHeaderSize + 1
-	for i := 0; i < count; i++ {
-		if off+2 > len(b) {
-			return 0, truncated(off, "hash "+strconv.Itoa(i)+" header", off+2, len(b))
+	f.list = r.Rest()
+	// Each entry is the algorithm, the digest length and the digest: one Peek at
+	// the two header bytes and one Skip over the entry.
+	for i := 0; i < int(count); i++ {
+		hdr, ok := r.Peek(2)
+		if !ok {
+			off := r.Offset()
+			return truncated(off, "hash "+strconv.Itoa(i)+" header", off+2, len(b))
 		}
-		alg, n := amt.HashAlgorithm(b[off]), int(b[off+1])
+		alg, n := amt.HashAlgorithm(hdr[0]), int(hdr[1])
 		if size := alg.Size(); size != 0 && n != size {
-			return 0, &Error{Offset: off + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHashLength,
+			return &Error{Offset: r.Offset() + 1, Field: "hash " + strconv.Itoa(i) + " length", Err: ErrHashLength,
 				Expected: strconv.Itoa(size) + " for " + alg.String(), Got: strconv.Itoa(n)}
 		}
-		off += 2
-		if off+n > len(b) {
-			return 0, truncated(off, "hash "+strconv.Itoa(i)+" value", off+n, len(b))
+		if !r.Skip(2 + n) {
+			off := r.Offset() + 2
+			return truncated(off, "hash "+strconv.Itoa(i)+" value", off+n, len(b))
 		}
-		off += n
 	}
-	if off != len(b) {
-		return 0, &Error{Offset: off, Err: ErrTrailing,
-			Expected: "end of packet after " + strconv.Itoa(count) + " hashes", Got: strconv.Itoa(len(b)-off) + " more bytes"}
+	if !r.Empty() {
+		return &Error{Offset: r.Offset(), Err: ErrTrailing,
+			Expected: "end of packet after " + strconv.Itoa(int(count)) + " hashes", Got: strconv.Itoa(r.Len()) + " more bytes"}
 	}
-	return count, nil
+	f.count = int(count)
+	return nil
 }
 
-// fillHello sets the header fields (and the PID of version 2) of a validated
-// packet; the hash list is left to the caller.
-func fillHello(h *Message, b []byte) {
-	ver := binary.LittleEndian.Uint16(b[2:])
-	*h = Message{
-		AdminCredentialsSet: b[0] == 1,
-		Version:             ver,
-		RetryCount:          binary.LittleEndian.Uint32(b[4:]),
-	}
-	h.UUID, _ = amt.UUIDFromWire(b[8:24]) // length validated
-	if ver == VersionPSK {
-		copy(h.PID[:], b[24:32])
-	}
+// fill sets the header fields (and the PID of version 2) of h from a
+// successful decode; the hash list is left to the caller.
+func (f *fields) fill(h *Message) {
+	*h = Message{AdminCredentialsSet: f.flag == 1, Version: f.version, RetryCount: f.retry}
+	h.UUID, _ = amt.UUIDFromWire(f.uuid) // 16 bytes
+	copy(h.PID[:], f.pid)
 }
 
-// fillHashes points each entry of dst at its digest in list, the validated list
-// region of a version 3 packet (entries of algorithm, length, digest).
+// fillHashes points each entry of dst at its digest in list, a copy of the
+// list region decode checked (entries of algorithm, length, digest).
 func fillHashes(dst []amt.CertHash, list []byte) {
 	pos := 0
 	for i := range dst {
@@ -253,15 +264,16 @@ type Decoder struct {
 // decoder and are valid only until the next call to Decode; call [Message.Clone] to
 // keep them. Decode does not retain b. On error the previous result is unchanged.
 func (d *Decoder) Decode(b []byte) (*Message, error) {
-	count, err := validateHello(b)
-	if err != nil {
+	var f fields
+	if err := decode(b, &f); err != nil {
 		return nil, err
 	}
-	fillHello(&d.h, b)
+	f.fill(&d.h)
+	count := f.count
 	if count == 0 {
 		return &d.h, nil
 	}
-	list := b[helloHeaderSize+1:]
+	list := f.list
 	if cap(d.buf) < len(list) {
 		d.buf = make([]byte, len(list))
 	}

@@ -8,129 +8,163 @@ import (
 // Reader reads little-endian fields from a byte slice. The zero value reads an
 // empty input. A Reader is a small value: copy it to look ahead.
 type Reader struct {
-	b    []byte // the bytes not yet read
-	off  int    // offset of b[0] in the input
-	fail short  // the first failed read; need == 0 while none failed
+	b    []byte // the whole input; never changes
+	off  int    // position of the next read in b; len(b) once a read failed
+	base int    // offset of b[0] in the caller's terms
+	need int    // length of the first failed read (never 0); 0 while none failed
+	at   int    // position in b of the first failed read
 }
-
-// short records a failed read. need > 0 marks a failure.
-type short struct{ off, need, have int }
 
 // NewReader returns a Reader over b; offsets start at 0.
 func NewReader(b []byte) Reader { return Reader{b: b} }
 
 // NewReaderAt returns a Reader over b whose first byte is at offset off of a
 // larger input (for error messages).
-func NewReaderAt(b []byte, off int) Reader { return Reader{b: b, off: off} }
+func NewReaderAt(b []byte, off int) Reader { return Reader{b: b, base: off} }
 
-// Offset returns the offset of the next byte to be read.
-func (r *Reader) Offset() int { return r.off }
+// pos returns the position of the next read, or of the failed read.
+func (r *Reader) pos() int {
+	if r.need != 0 {
+		return r.at
+	}
+	return r.off
+}
 
-// Len returns the number of bytes left.
-func (r *Reader) Len() int { return len(r.b) }
+// Offset returns the offset of the next byte to be read; after a failed read,
+// the offset where that read started.
+func (r *Reader) Offset() int { return r.base + r.pos() }
+
+// Len returns the number of bytes left (after a failed read: the bytes that
+// were left when it failed).
+func (r *Reader) Len() int { return len(r.b) - r.pos() }
 
 // Empty reports whether no bytes are left.
-func (r *Reader) Empty() bool { return len(r.b) == 0 }
+func (r *Reader) Empty() bool { return r.Len() == 0 }
 
-// Rest returns the bytes left without consuming them. The slice aliases the
-// input.
-func (r *Reader) Rest() []byte { return r.b }
+// Rest returns the bytes left without consuming them (after a failed read: the
+// bytes that were left when it failed). The slice aliases the input.
+func (r *Reader) Rest() []byte { return r.b[r.pos():] }
 
 // Failed reports whether a read has failed.
-func (r *Reader) Failed() bool { return r.fail.need != 0 }
+func (r *Reader) Failed() bool { return r.need != 0 }
 
 // Err returns nil if no read has failed, else a [*ShortError] for the first
 // read that did.
 func (r *Reader) Err() error {
-	if r.fail.need == 0 {
+	if r.need == 0 {
 		return nil
 	}
-	return &ShortError{Offset: r.fail.off, Need: r.fail.need, Have: r.fail.have}
+	return &ShortError{Offset: r.base + r.at, Need: r.need, Have: len(r.b) - r.at}
 }
 
-// take returns the next n bytes, or records the failure. n must be positive for
-// a failure to be recorded; reads of zero bytes always succeed unless the
-// Reader has failed.
-func (r *Reader) take(n int) ([]byte, bool) {
-	if r.fail.need != 0 {
-		return nil, false
-	}
-	if n < 0 || n > len(r.b) {
-		need := n
-		if need <= 0 {
-			need = -1 // a negative length: never satisfiable, still marks the failure
-		}
-		r.fail = short{off: r.off, need: need, have: len(r.b)}
-		return nil, false
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	r.off += n
-	return v, true
-}
+// Each read below is written out, failure path included, so that the compiler
+// inlines it (the hello decoder reads a hundred fields per packet within its
+// budget; a call would cost more than the read). The fast path is one length
+// check because a failed read moves the position to the end. A read of zero
+// bytes therefore succeeds even after a failure: it reads nothing, and Err
+// still reports the first failure.
 
 // ReadU8 reads one byte into *v.
 func (r *Reader) ReadU8(v *uint8) bool {
-	b, ok := r.take(1)
-	if ok {
-		*v = b[0]
+	if len(r.b)-r.off < 1 {
+		if r.need == 0 {
+			r.need, r.at, r.off = 1, r.off, len(r.b)
+		}
+		return false
 	}
-	return ok
+	*v = r.b[r.off]
+	r.off++
+	return true
 }
 
 // ReadU16 reads a little-endian uint16 into *v.
 func (r *Reader) ReadU16(v *uint16) bool {
-	b, ok := r.take(2)
-	if ok {
-		*v = binary.LittleEndian.Uint16(b)
+	if len(r.b)-r.off < 2 {
+		if r.need == 0 {
+			r.need, r.at, r.off = 2, r.off, len(r.b)
+		}
+		return false
 	}
-	return ok
+	*v = binary.LittleEndian.Uint16(r.b[r.off:])
+	r.off += 2
+	return true
 }
 
 // ReadU32 reads a little-endian uint32 into *v.
 func (r *Reader) ReadU32(v *uint32) bool {
-	b, ok := r.take(4)
-	if ok {
-		*v = binary.LittleEndian.Uint32(b)
+	if len(r.b)-r.off < 4 {
+		if r.need == 0 {
+			r.need, r.at, r.off = 4, r.off, len(r.b)
+		}
+		return false
 	}
-	return ok
+	*v = binary.LittleEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return true
 }
 
 // ReadU64 reads a little-endian uint64 into *v.
 func (r *Reader) ReadU64(v *uint64) bool {
-	b, ok := r.take(8)
-	if ok {
-		*v = binary.LittleEndian.Uint64(b)
+	if len(r.b)-r.off < 8 {
+		if r.need == 0 {
+			r.need, r.at, r.off = 8, r.off, len(r.b)
+		}
+		return false
 	}
-	return ok
+	*v = binary.LittleEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return true
 }
 
 // Bytes returns the next n bytes without copying them: the slice aliases the
 // input and its capacity is n, so appending to it cannot overwrite what
 // follows. A negative n fails.
-func (r *Reader) Bytes(n int) ([]byte, bool) { return r.take(n) }
+func (r *Reader) Bytes(n int) ([]byte, bool) {
+	if uint(n) > uint(len(r.b)-r.off) {
+		if r.need == 0 {
+			r.need, r.at, r.off = n, r.off, len(r.b)
+		}
+		return nil, false
+	}
+	v := r.b[r.off : r.off+n : r.off+n]
+	r.off += n
+	return v, true
+}
 
-// Skip consumes the next n bytes.
+// Skip consumes the next n bytes. A negative n fails.
 func (r *Reader) Skip(n int) bool {
-	_, ok := r.take(n)
-	return ok
+	if uint(n) > uint(len(r.b)-r.off) {
+		if r.need == 0 {
+			r.need, r.at, r.off = n, r.off, len(r.b)
+		}
+		return false
+	}
+	r.off += n
+	return true
+}
+
+// Peek returns the next n bytes without consuming them, or false if fewer are
+// left (or a read has failed). A failed Peek is not a failed read: it changes
+// nothing. Peek and then one Skip walk a list of length-prefixed entries with
+// one update of the position per entry.
+func (r *Reader) Peek(n int) ([]byte, bool) {
+	if uint(n) > uint(len(r.b)-r.off) {
+		return nil, false
+	}
+	return r.b[r.off : r.off+n : r.off+n], true
 }
 
 // Sub consumes the next n bytes and returns a Reader over them whose offsets
-// continue those of r.
+// continue those of r. A negative n fails.
 func (r *Reader) Sub(n int) (Reader, bool) {
-	off := r.off
-	b, ok := r.take(n)
-	if !ok {
-		return Reader{}, false
-	}
-	return Reader{b: b, off: off}, true
+	v, ok := r.Bytes(n)
+	return Reader{b: v, base: r.base + r.off - len(v)}, ok
 }
 
 // ShortError reports a read past the end of the input.
 type ShortError struct {
 	Offset int // where the failed read started
-	Need   int // bytes the read wanted (-1 for a negative length)
+	Need   int // bytes the read wanted (negative for a negative length)
 	Have   int // bytes left at Offset
 }
 

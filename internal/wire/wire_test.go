@@ -66,10 +66,14 @@ func TestShortReadFailsAndSticks(t *testing.T) {
 				var se *wire.ShortError
 				require.True(t, errors.As(r.Err(), &se))
 				assert.Equal(t, wire.ShortError{Offset: 100, Need: tt.need, Have: have}, *se)
-				// Sticky: even a read that would fit fails now, and the first
+				// Sticky: every later read of at least one byte fails, even one
+				// that would have fit; a read of nothing succeeds. The first
 				// failure is the one reported.
-				assert.False(t, r.Skip(0))
+				var b uint8
+				assert.False(t, r.ReadU8(&b))
+				assert.True(t, r.Skip(0))
 				assert.Equal(t, se, r.Err())
+				assert.Equal(t, 100, r.Offset())
 			}
 		})
 	}
@@ -111,6 +115,21 @@ func TestSubContinuesOffsets(t *testing.T) {
 	assert.NoError(t, r.Err(), "a failure inside a sub-reader does not fail its parent")
 }
 
+func TestPeek(t *testing.T) {
+	r := wire.NewReaderAt([]byte{1, 2, 3}, 5)
+	p, ok := r.Peek(2)
+	require.True(t, ok)
+	assert.Equal(t, []byte{1, 2}, p)
+	assert.Equal(t, 2, cap(p))
+	assert.Equal(t, 5, r.Offset(), "Peek consumes nothing")
+	_, ok = r.Peek(4)
+	assert.False(t, ok)
+	_, ok = r.Peek(-1)
+	assert.False(t, ok)
+	assert.NoError(t, r.Err(), "a failed Peek is not a failed read")
+	assert.Equal(t, 3, r.Len())
+}
+
 func TestZeroValue(t *testing.T) {
 	var r wire.Reader
 	assert.True(t, r.Empty())
@@ -119,10 +138,10 @@ func TestZeroValue(t *testing.T) {
 	assert.False(t, r.ReadU8(&v))
 }
 
-// FuzzReader runs a program of reads (the first byte of each step picks the
-// read and, for Bytes/Skip/Sub, its length) over the rest of the input against
-// a model built on encoding/binary: results, offsets and the first failure must
-// agree, and nothing may panic.
+// FuzzReader runs a program of reads (each byte of prog picks a read and, for
+// Bytes/Skip/Sub, its length, negative ones included) over in against a model
+// built on encoding/binary: results, offsets, the bytes left and the first
+// failure must agree, and nothing may panic.
 func FuzzReader(f *testing.F) {
 	f.Add([]byte{0x00, 0x11, 0x22, 0x33}, []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10})
 	f.Add([]byte{0x34, 0x45, 0x56, 0x63, 0x04}, []byte{1, 2, 3})
@@ -170,29 +189,42 @@ func FuzzReader(f *testing.F) {
 				need = n
 			case 5:
 				ok, need = r.Skip(n), n
-				if ok {
+				if ok && n > 0 {
 					got = in[pos : pos+n]
 				}
+			case 7:
+				// Peek consumes nothing and never fails the reader.
+				got, ok = r.Peek(n)
+				peekOK := !failed && n >= 0 && pos+n <= len(in)
+				if n == 0 && failed {
+					peekOK = true
+				}
+				require.Equal(t, peekOK, ok, "peek %d at %d", n, pos)
+				if ok {
+					require.Equal(t, in[pos:pos+n], got)
+				}
+				continue
 			default:
 				var s wire.Reader
 				s, ok = r.Sub(n)
 				need = n
 				if ok {
-					require.Equal(t, base+pos, s.Offset())
+					if !failed {
+						require.Equal(t, base+pos, s.Offset())
+					}
 					got = s.Rest()
 				}
 			}
-			wantOK := !failed && need >= 0 && pos+need <= len(in)
+			wantOK := need == 0 || (!failed && need > 0 && pos+need <= len(in))
 			require.Equal(t, wantOK, ok, "op %#02x at %d", op, pos)
-			if ok {
+			if ok && need == 0 {
+				require.Empty(t, got)
+			} else if ok {
 				require.Equal(t, in[pos:pos+need], got)
 				pos += need
 			} else if !failed {
 				failed = true
 				first = wire.ShortError{Offset: base + pos, Need: need, Have: len(in) - pos}
-				if need <= 0 {
-					first.Need = -1
-				}
 			}
 			require.Equal(t, base+pos, r.Offset())
 			require.Equal(t, len(in)-pos, r.Len())
