@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/wire"
 )
 
 // HeaderSize is the size of the PTHI message header: version (2 bytes), reserved
@@ -49,16 +50,14 @@ func (h Header) AppendBinary(b []byte) ([]byte, error) {
 
 // ParseHeader reads a header from the first 12 bytes of b without checking it.
 func ParseHeader(b []byte) (Header, error) {
-	if len(b) < HeaderSize {
+	var h Header
+	var cmd uint32
+	r := wire.NewReader(b)
+	if !r.ReadU8(&h.Major) || !r.ReadU8(&h.Minor) || !r.ReadU16(&h.Reserved) || !r.ReadU32(&cmd) || !r.ReadU32(&h.Length) {
 		return Header{}, &FormatError{Kind: ErrTruncated, Detail: fmt.Sprintf("header needs %d bytes, got %d", HeaderSize, len(b))}
 	}
-	return Header{
-		Major:    b[0],
-		Minor:    b[1],
-		Reserved: binary.LittleEndian.Uint16(b[2:4]),
-		Command:  Command(binary.LittleEndian.Uint32(b[4:8])),
-		Length:   binary.LittleEndian.Uint32(b[8:12]),
-	}, nil
+	h.Command = Command(cmd)
+	return h, nil
 }
 
 // Errors. Every malformed message is reported as a [*FormatError] whose Kind is one
@@ -208,13 +207,15 @@ func DecodeResponse(cmd Command, msg []byte) ([]byte, error) {
 	if h.Command != cmd.Response() {
 		return nil, formatErr(cmd, ErrWrongCommand, "expected command %#08x, got %#08x", uint32(cmd.Response()), uint32(h.Command))
 	}
-	if len(msg) < ResponseHeaderSize {
+	r := wire.NewReaderAt(msg[HeaderSize:], HeaderSize)
+	var st uint32
+	if !r.ReadU32(&st) {
 		return nil, formatErr(cmd, ErrTruncated, "response needs at least %d bytes for header and status, got %d", ResponseHeaderSize, len(msg))
 	}
-	if st := amt.Status(binary.LittleEndian.Uint32(msg[HeaderSize:])); st != amt.StatusSuccess {
-		return nil, &CommandError{Command: cmd.Request(), Status: st}
+	if amt.Status(st) != amt.StatusSuccess {
+		return nil, &CommandError{Command: cmd.Request(), Status: amt.Status(st)}
 	}
-	return msg[ResponseHeaderSize:], nil
+	return r.Rest(), nil
 }
 
 func checkHeader(h Header, cmd Command, n int) error {
@@ -229,43 +230,3 @@ func checkHeader(h Header, cmd Command, n int) error {
 	}
 	return nil
 }
-
-// reader is a bounds-checked little-endian reader in the style of
-// golang.org/x/crypto/cryptobyte (which is big-endian only): every read reports
-// success and never panics.
-type reader []byte
-
-func (r *reader) bytes(n int) ([]byte, bool) {
-	if n < 0 || len(*r) < n {
-		return nil, false
-	}
-	v := (*r)[:n:n]
-	*r = (*r)[n:]
-	return v, true
-}
-
-func (r *reader) u8(v *uint8) bool {
-	b, ok := r.bytes(1)
-	if ok {
-		*v = b[0]
-	}
-	return ok
-}
-
-func (r *reader) u16(v *uint16) bool {
-	b, ok := r.bytes(2)
-	if ok {
-		*v = binary.LittleEndian.Uint16(b)
-	}
-	return ok
-}
-
-func (r *reader) u32(v *uint32) bool {
-	b, ok := r.bytes(4)
-	if ok {
-		*v = binary.LittleEndian.Uint32(b)
-	}
-	return ok
-}
-
-func (r *reader) empty() bool { return len(*r) == 0 }

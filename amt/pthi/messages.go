@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/wire"
 )
 
 // The payload decoders below take what [DecodeResponse] returns (the bytes after the
@@ -67,21 +68,21 @@ func decodeEmpty(cmd Command, p []byte) error {
 }
 
 func decodeU32(cmd Command, p []byte, what string) (uint32, error) {
-	r := reader(p)
+	r := wire.NewReader(p)
 	var v uint32
-	if !r.u32(&v) {
+	if !r.ReadU32(&v) {
 		return 0, formatErr(cmd, ErrTruncated, "%s needs 4 bytes, got %d", what, len(p))
 	}
-	if !r.empty() {
+	if !r.Empty() {
 		return 0, formatErr(cmd, ErrTrailingData, "%s is 4 bytes, got %d", what, len(p))
 	}
 	return v, nil
 }
 
 // readBool reads an AMT_BOOLEAN (u32, 0 or 1).
-func readBool(r *reader, cmd Command, what string, v *bool) error {
+func readBool(r *wire.Reader, cmd Command, what string, v *bool) error {
 	var u uint32
-	if !r.u32(&u) {
+	if !r.ReadU32(&u) {
 		return formatErr(cmd, ErrTruncated, "%s needs 4 bytes", what)
 	}
 	switch u {
@@ -164,20 +165,20 @@ func (v CodeVersions) AMTVersion() (amt.Version, error) {
 func DecodeCodeVersions(p []byte) (CodeVersions, error) {
 	const cmd = CmdGetCodeVersions
 	var v CodeVersions
-	r := reader(p)
-	bios, ok := r.bytes(biosVersionLen)
+	r := wire.NewReader(p)
+	bios, ok := r.Bytes(biosVersionLen)
 	var count uint32
-	if !ok || !r.u32(&count) {
+	if !ok || !r.ReadU32(&count) {
 		return v, formatErr(cmd, ErrTruncated, "need %d bytes for BIOS version and count, got %d", codeVersionsMin, len(p))
 	}
 	if count > MaxVersionEntries {
 		return v, formatErr(cmd, ErrTooLarge, "at most %d version entries, got %d", MaxVersionEntries, count)
 	}
-	if have := len(r) / versionEntrySize; uint32(have) != count {
+	if have := r.Len() / versionEntrySize; uint32(have) != count {
 		if uint32(have) < count {
-			return v, formatErr(cmd, ErrTruncated, "count %d needs %d bytes of entries, got %d", count, int(count)*versionEntrySize, len(r))
+			return v, formatErr(cmd, ErrTruncated, "count %d needs %d bytes of entries, got %d", count, int(count)*versionEntrySize, r.Len())
 		}
-		return v, formatErr(cmd, ErrTrailingData, "count %d but %d bytes of entries", count, len(r))
+		return v, formatErr(cmd, ErrTrailingData, "count %d but %d bytes of entries", count, r.Len())
 	}
 	v.BIOS, _ = cString(bios)
 	if count > 0 {
@@ -195,11 +196,11 @@ func DecodeCodeVersions(p []byte) (CodeVersions, error) {
 	return v, nil
 }
 
-func readUnicodeString(r *reader, what string) (string, error) {
+func readUnicodeString(r *wire.Reader, what string) (string, error) {
 	var n uint16
-	buf, ok := []byte(nil), r.u16(&n)
+	buf, ok := []byte(nil), r.ReadU16(&n)
 	if ok {
-		buf, ok = r.bytes(unicodeStringLen)
+		buf, ok = r.Bytes(unicodeStringLen)
 	}
 	if !ok {
 		return "", formatErr(CmdGetCodeVersions, ErrTruncated, "%s string needs %d bytes", what, 2+unicodeStringLen)
@@ -337,12 +338,12 @@ func DecodeTLSMode(p []byte) (TLSMode, error) {
 // DecodeZeroTouchEnabled decodes a GetZeroTouchEnabled payload (AMT_BOOLEAN;
 // intel/lms GetZeroTouchEnabledCommand.h).
 func DecodeZeroTouchEnabled(p []byte) (bool, error) {
-	r := reader(p)
+	r := wire.NewReader(p)
 	var v bool
 	if err := readBool(&r, CmdGetZeroTouchEnabled, "ZTC enabled", &v); err != nil {
 		return false, err
 	}
-	if !r.empty() {
+	if !r.Empty() {
 		return false, formatErr(CmdGetZeroTouchEnabled, ErrTrailingData, "ZTC enabled is 4 bytes, got %d", len(p))
 	}
 	return v, nil
@@ -390,27 +391,27 @@ func DecodeRNGSeedStatus(p []byte) (RNGStatus, error) {
 // EnumerateHashHandlesCommand.h). At most [MaxHashHandles].
 func DecodeHashHandles(p []byte) ([]uint32, error) {
 	const cmd = CmdEnumerateHashHandles
-	r := reader(p)
+	r := wire.NewReader(p)
 	var n uint32
-	if !r.u32(&n) {
+	if !r.ReadU32(&n) {
 		return nil, formatErr(cmd, ErrTruncated, "count needs 4 bytes, got %d", len(p))
 	}
 	if n > MaxHashHandles {
 		return nil, formatErr(cmd, ErrTooLarge, "at most %d handles, got %d", MaxHashHandles, n)
 	}
-	if uint64(len(r)) != 4*uint64(n) {
+	if uint64(r.Len()) != 4*uint64(n) {
 		kind := ErrTruncated
-		if uint64(len(r)) > 4*uint64(n) {
+		if uint64(r.Len()) > 4*uint64(n) {
 			kind = ErrTrailingData
 		}
-		return nil, formatErr(cmd, kind, "%d handles need %d bytes, got %d", n, 4*n, len(r))
+		return nil, formatErr(cmd, kind, "%d handles need %d bytes, got %d", n, 4*n, r.Len())
 	}
 	if n == 0 {
 		return nil, nil
 	}
 	h := make([]uint32, n)
 	for i := range h {
-		r.u32(&h[i])
+		r.ReadU32(&h[i])
 	}
 	return h, nil
 }
@@ -446,25 +447,25 @@ func certHashSize(a amt.HashAlgorithm) int {
 func DecodeCertHashEntry(p []byte) (CertHashEntry, error) {
 	const cmd = CmdGetCertHashEntry
 	var e CertHashEntry
-	r := reader(p)
+	r := wire.NewReader(p)
 	if err := readBool(&r, cmd, "IsDefault", &e.Default); err != nil {
 		return CertHashEntry{}, err
 	}
 	if err := readBool(&r, cmd, "IsActive", &e.Active); err != nil {
 		return CertHashEntry{}, err
 	}
-	sum, ok := r.bytes(certHashFieldLen)
+	sum, ok := r.Bytes(certHashFieldLen)
 	var alg uint8
 	var n uint16
-	if !ok || !r.u8(&alg) || !r.u16(&n) {
+	if !ok || !r.ReadU8(&alg) || !r.ReadU16(&n) {
 		return CertHashEntry{}, formatErr(cmd, ErrTruncated, "entry needs at least %d bytes, got %d", 8+certHashFieldLen+3, len(p))
 	}
-	name, ok := r.bytes(int(n))
+	name, ok := r.Bytes(int(n))
 	if !ok {
-		return CertHashEntry{}, formatErr(cmd, ErrTruncated, "name of %d bytes, %d left", n, len(r))
+		return CertHashEntry{}, formatErr(cmd, ErrTruncated, "name of %d bytes, %d left", n, r.Len())
 	}
-	if !r.empty() {
-		return CertHashEntry{}, formatErr(cmd, ErrTrailingData, "%d bytes after the name", len(r))
+	if !r.Empty() {
+		return CertHashEntry{}, formatErr(cmd, ErrTrailingData, "%d bytes after the name", r.Len())
 	}
 	size := certHashSize(amt.HashAlgorithm(alg))
 	if size == 0 {
@@ -500,17 +501,17 @@ func (e CertHashEntry) AppendBinary(b []byte) ([]byte, error) {
 // intel/lms GetDNSSuffixCommand.h). Trailing NULs are dropped.
 func DecodePKIDNSSuffix(p []byte) (string, error) {
 	const cmd = CmdGetPKIDNSSuffix
-	r := reader(p)
+	r := wire.NewReader(p)
 	var n uint16
-	if !r.u16(&n) {
+	if !r.ReadU16(&n) {
 		return "", formatErr(cmd, ErrTruncated, "length needs 2 bytes, got %d", len(p))
 	}
-	s, ok := r.bytes(int(n))
+	s, ok := r.Bytes(int(n))
 	if !ok {
-		return "", formatErr(cmd, ErrTruncated, "suffix of %d bytes, %d left", n, len(r))
+		return "", formatErr(cmd, ErrTruncated, "suffix of %d bytes, %d left", n, r.Len())
 	}
-	if !r.empty() {
-		return "", formatErr(cmd, ErrTrailingData, "%d bytes after the suffix", len(r))
+	if !r.Empty() {
+		return "", formatErr(cmd, ErrTrailingData, "%d bytes after the suffix", r.Len())
 	}
 	return strings.TrimRight(string(s), "\x00"), nil
 }
@@ -673,20 +674,20 @@ func DecodeLANSettings(p []byte) (LANSettings, error) {
 		return LANSettings{}, formatErr(cmd, kind, "settings are %d bytes, got %d", lanSettingsSize, len(p))
 	}
 	var s LANSettings
-	r := reader(p)
+	r := wire.NewReader(p)
 	var ip uint32
 	var link uint8
 	if err := readBool(&r, cmd, "Enabled", &s.Enabled); err != nil {
 		return LANSettings{}, err
 	}
-	r.u32(&ip)
+	r.ReadU32(&ip)
 	if err := readBool(&r, cmd, "DhcpEnabled", &s.DHCPEnabled); err != nil {
 		return LANSettings{}, err
 	}
 	var mode uint8
-	r.u8(&mode)
-	r.u8(&link)
-	mac, _ := r.bytes(6)
+	r.ReadU8(&mode)
+	r.ReadU8(&link)
+	mac, _ := r.Bytes(6)
 	if link > 1 {
 		return LANSettings{}, formatErr(cmd, ErrBadValue, "link status must be 0 or 1, got %d", link)
 	}
@@ -785,21 +786,21 @@ func (r HBasedRequest) AppendBinary(b []byte) ([]byte, error) {
 // sizes are accepted, nothing else; the digest is the first 32 or 48 bytes.
 func DecodeHBasedResponse(p []byte) (amt.CertHash, error) {
 	const cmd = CmdStartConfigurationHBased
-	r := reader(p)
+	r := wire.NewReader(p)
 	var alg uint8
-	if !r.u8(&alg) {
+	if !r.ReadU8(&alg) {
 		return amt.CertHash{}, formatErr(cmd, ErrTruncated, "hash algorithm needs 1 byte, got 0")
 	}
 	a := amt.HashAlgorithm(alg)
 	if a != amt.HashSHA256 && a != amt.HashSHA384 {
 		return amt.CertHash{}, formatErr(cmd, ErrBadValue, "hash algorithm must be 2 (SHA-256) or 3 (SHA-384), got %d", alg)
 	}
-	if len(r) != a.Size() && len(r) != certHashFieldLen {
+	if r.Len() != a.Size() && r.Len() != certHashFieldLen {
 		kind := ErrTruncated
-		if len(r) > certHashFieldLen {
+		if r.Len() > certHashFieldLen {
 			kind = ErrTrailingData
 		}
-		return amt.CertHash{}, formatErr(cmd, kind, "hash field must be %d or %d bytes, got %d", a.Size(), certHashFieldLen, len(r))
+		return amt.CertHash{}, formatErr(cmd, kind, "hash field must be %d or %d bytes, got %d", a.Size(), certHashFieldLen, r.Len())
 	}
-	return amt.CertHash{Alg: a, Sum: bytes.Clone(r[:a.Size()])}, nil
+	return amt.CertHash{Alg: a, Sum: bytes.Clone(r.Rest()[:a.Size()])}, nil
 }
