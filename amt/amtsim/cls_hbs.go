@@ -127,7 +127,7 @@ func (d *Device) checkNonceSignature(in *input, leaf *x509.Certificate) (int, bo
 func (d *Device) hbsSetup(c *call, in *input) *etree.Element {
 	st := &d.st
 	defer d.freshNonce()
-	if st.prov != amt.PreProvisioning {
+	if st.prov != amt.PreProvisioning || st.mode != amt.ControlModeNone {
 		return rv(c, hbsInvalidState)
 	}
 	if !slices.Contains(st.allowed, uint8(amt.ControlModeCCM)) {
@@ -155,6 +155,16 @@ func (d *Device) hbsSetup(c *call, in *input) *etree.Element {
 		rec.Chain = []*x509.Certificate{cert}
 	}
 	st.prov, st.mode = amt.PostProvisioning, amt.ControlModeCCM
+	switch {
+	case d.cfg.Behavior.HaltActivation:
+		st.prov = amt.InProvisioning
+	case d.cfg.LocalTLSEnforced:
+		// On platforms that enforce TLS on local ports, Setup leaves the
+		// device in pre-provisioning until the admin account commits (rpc-go
+		// issue 845; rpc-go commitCCMChanges; RPS activation.ts SETUP →
+		// COMMIT_CHANGES for AMT 19+).
+		st.prov, st.hb.pendingCommit = amt.PreProvisioning, true
+	}
 	st.adminUser, st.adminA1, st.adminDefault, st.adminNetDef = adminUserDefault, ha1, false, false
 	st.record = rec
 	st.chain, st.chainStatus = nil, 0
@@ -172,7 +182,14 @@ func (d *Device) hbsAdminSetup(c *call, in *input) *etree.Element {
 		return nil
 	}
 	defer d.freshNonce()
-	if st.prov != amt.PreProvisioning {
+	if d.cfg.LocalTLSEnforced {
+		// Host-based AdminSetup is removed where TLS is enforced on local
+		// ports (Intel AMT SDK class reference, AdminSetup, quoted in rpc-go
+		// issue 355): ACM goes through StartConfigurationHBased. "Method
+		// disabled" is the simulator's choice of answer.
+		return rv(c, hbsMethodDisable)
+	}
+	if st.prov != amt.PreProvisioning || st.mode != amt.ControlModeNone {
 		return rv(c, hbsInvalidState)
 	}
 	ha1, ok := adminPassword(in)
@@ -191,6 +208,9 @@ func (d *Device) hbsAdminSetup(c *call, in *input) *etree.Element {
 		return rv(c, uint32(code))
 	}
 	st.prov, st.mode = amt.PostProvisioning, amt.ControlModeACM
+	if d.cfg.Behavior.HaltActivation {
+		st.prov = amt.InProvisioning // halted mid-activation (rpc-go issue 1461)
+	}
 	st.adminUser, st.adminA1, st.adminDefault, st.adminNetDef = adminUserDefault, ha1, false, false
 	st.record = &ProvisioningRecord{Method: "host-based admin setup", Time: d.now(), Chain: st.chain, RootHash: root}
 	st.chain, st.chainStatus = nil, 0

@@ -183,6 +183,12 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 	st := &d.st
 	switch st.prov {
 	case amt.PreProvisioning:
+		if st.hb.pendingCommit {
+			if out := d.commitPendingSetupLocked(c); out != nil {
+				return out
+			}
+			break
+		}
 		return status(c, amt.StatusInvalidProvisioningState)
 	case amt.InProvisioning:
 		if st.mebxDefault {
@@ -202,11 +208,18 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		}
 		st.prov = amt.PostProvisioning
 		st.mode = amt.ControlModeACM
+		if d.cfg.Behavior.HaltActivation {
+			st.prov = amt.InProvisioning // halted: admin mode, never post-provisioning
+		}
 		_, chain, root := c.sc.info.remoteConfig()
 		method := "remote configuration"
 		if c.sc.info.psk {
 			method = "remote configuration (PSK)"
 		}
+		if c.sc.info.role == roleLocalTLS {
+			method = "secure host-based configuration"
+		}
+		st.hb = hbState{}
 		st.record = &ProvisioningRecord{Method: method, Time: d.now(), Chain: chain, RootHash: root}
 	}
 	d.applyTLSLocked()

@@ -115,6 +115,23 @@ type Config struct {
 	// system account still does). Only valid from 16.1.
 	TLSOnly bool
 
+	// LocalTLSEnforced makes the device a platform that enforces TLS on its
+	// local ports (from CSME 19 on some platforms, where
+	// amt.Firmware.LocalNonTLSPort says SomePlatforms; the watchdog flags then
+	// carry bit 6, [pthi.ChangeEnabledTLSOnLocalPorts]): the non-TLS 16992 role
+	// closes every connection, local clients reach AMT through the local TLS
+	// port ([Device.LocalTLSEndpoint]), host-based AdminSetup is gone
+	// (ReturnValue 4), and host-based Setup leaves the device in
+	// pre-provisioning until the admin account commits (rpc-go issue 845).
+	// Only valid from 19.
+	LocalTLSEnforced bool
+	// AMTDisabled makes the platform ship with AMT's operational state
+	// disabled (from 16.1, amt.Firmware.OperationalStateControl): no WS-Man
+	// listener answers and the configuration PTHI commands are refused until
+	// a local agent enables AMT with SetAmtOperationalState in
+	// pre-provisioning (rpc-go issue 249).
+	AMTDisabled bool
+
 	// Rogue makes the device an impostor; see [Rogue].
 	Rogue *Rogue
 
@@ -208,6 +225,12 @@ type Behavior struct {
 	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
 	// unresponsive (RPS issue #2752).
 	WedgeOnSecondAdminSetup bool
+	// HaltActivation: host-based Setup and AdminSetup, and the CommitChanges
+	// of a remote or secure host-based configuration, set the control mode
+	// but leave the device "in provisioning", the half-state of a device that
+	// halted mid-activation (rpc-go issue 1461, mostly AMT 21). Combine with
+	// DropFunc to lose the reply as well.
+	HaltActivation bool
 	// UnresponsiveAfterHello: after the first hello the device stops answering
 	// (connections are accepted and never served).
 	UnresponsiveAfterHello bool

@@ -37,6 +37,7 @@ type Device struct {
 	keys  KeySource
 	log   *slog.Logger
 	odca  *OnDieCA
+	local localODCA // the local TLS port's On-Die hierarchy (localtls.go)
 	wr    *wsmantest.Writer
 	enums wsmantest.Enumerations
 
@@ -56,6 +57,7 @@ type Device struct {
 	closed  bool
 	tlsLn   *simListener
 	httpLn  *simListener
+	localLn *simListener // the local TLS port (LMS 16993)
 	servers []*http.Server
 	conns   map[*simConn]struct{}
 	done    chan struct{}
@@ -179,6 +181,7 @@ func New(cfg Config) (*Device, error) {
 	d.st.otp = cfg.OTP
 	d.st.clockOffset = cfg.ClockOffset
 	d.st.tlsArmed = true // the TLS listener arms at Start
+	d.st.opDisabled = cfg.AMTDisabled
 	d.digest.init(d)
 	return d, nil
 }
@@ -206,6 +209,7 @@ func (d *Device) resetState(full bool) error {
 	st.nonce = nonce
 	st.chain, st.chainStatus, st.adminSetups = nil, 0, 0
 	st.record = nil
+	st.hb = hbState{}
 	if full || st.general == nil {
 		st.general = defaultGeneral(&d.cfg, d.fw, d.realm)
 		st.adminUser = adminUserDefault

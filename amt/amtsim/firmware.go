@@ -90,7 +90,7 @@ func platformFor(fw amt.Firmware, cfg *Config) platform {
 	case fw.NeedsRSAKeyExchange.Any():
 		p.suites = append(append([]uint16(nil), rsaSuites...), ecdheSuites...)
 	}
-	p.remoteNonTLS = resolve(fw.RemoteNonTLSPort, !cfg.TLSOnly)
+	p.remoteNonTLS = resolve(fw.RemoteNonTLSPort, !cfg.TLSOnly) && !cfg.LocalTLSEnforced
 	return p
 }
 
@@ -108,6 +108,12 @@ func checkPlatformConfig(fw amt.Firmware, cfg *Config) error {
 	}
 	if err := knob("TLSOnly", cfg.TLSOnly, fw.RemoteNonTLSPort, "firmware 16.1 or later (NonSecureConnectionsSupported)"); err != nil {
 		return err
+	}
+	if err := knob("LocalTLSEnforced", cfg.LocalTLSEnforced, fw.LocalNonTLSPort, "firmware 19 or later (TLS on local ports)"); err != nil {
+		return err
+	}
+	if cfg.AMTDisabled && !fw.OperationalStateControl {
+		return &ConfigError{Field: "AMTDisabled", Expected: "firmware 16.1 or later (SetAmtOperationalState)", Got: fw.Version.String()}
 	}
 	return knob("RSAKeyExchangeOnly", cfg.RSAKeyExchangeOnly, fw.NeedsRSAKeyExchange, "firmware 11.x or 12.x")
 }
@@ -134,7 +140,7 @@ func (d *Device) classExists(uri string) bool {
 // connection made after the TLS listener (re)armed, which AMT 21 resets
 // (rpc-go pull requests 1381 and 1385). It consumes the armed state.
 func (d *Device) firstRequestDrop(sc *simConn, r *http.Request) bool {
-	if sc.info.role != roleTLS || r.TLS == nil || r.TLS.Version != tls.VersionTLS13 ||
+	if (sc.info.role != roleTLS && sc.info.role != roleLocalTLS) || r.TLS == nil || r.TLS.Version != tls.VersionTLS13 ||
 		!d.cfg.Behavior.FirstRequestDrop.resolve(d.fw.FirstRequestMayDrop) {
 		return false
 	}

@@ -20,8 +20,9 @@ import (
 type role int
 
 const (
-	roleTLS  role = iota // the 16993 role
-	roleHTTP             // the 16992 role (also the local LMS port)
+	roleTLS      role = iota // the 16993 role
+	roleHTTP                 // the 16992 role (also the local LMS port)
+	roleLocalTLS             // the local TLS port (LMS 16993): secure host-based configuration
 )
 
 // connInfo is what the device knows about one connection.
@@ -82,19 +83,33 @@ func (l *simListener) Accept() (net.Conn, error) {
 		}
 		d.mu.Lock()
 		unresponsive := d.st.unresponsive
-		open := l.role == roleHTTP || d.remoteOpenLocked()
+		open := l.role != roleTLS || d.remoteOpenLocked()
 		psk := l.role == roleTLS && d.cfg.PSK != nil && d.st.prov != amt.PostProvisioning
+		disabled := d.st.opDisabled
 		d.mu.Unlock()
 		switch {
 		case unresponsive:
 			d.hold(sc)
 			continue
+		case disabled:
+			d.debug("connection refused: AMT is disabled (operational state)", remoteAttr(c))
+			_ = sc.Close()
+			continue
 		case !open:
 			d.debug("connection refused: network interface closed", remoteAttr(c))
 			_ = sc.Close()
 			continue
+		case l.role == roleHTTP && d.cfg.LocalTLSEnforced:
+			// TLS is enforced on every port: no non-TLS connection at all.
+			d.debug("connection refused: TLS is enforced (non-TLS port)", remoteAttr(c))
+			_ = sc.Close()
+			continue
 		case l.role == roleHTTP:
 			return sc, nil
+		case l.role == roleLocalTLS:
+			return tls.Server(sc, &tls.Config{
+				GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return d.localTLSConfigFor(sc) },
+			}), nil
 		case psk:
 			pc, err := d.pskServer(sc)
 			if err != nil {
@@ -267,12 +282,19 @@ func (d *Device) Start(ctx context.Context) error {
 		_ = tl.Close()
 		return fmt.Errorf("amtsim: HTTP listener: %w", err)
 	}
+	ll, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		_ = tl.Close()
+		_ = hl.Close()
+		return fmt.Errorf("amtsim: local TLS listener: %w", err)
+	}
 	d.started = true
 	d.done = make(chan struct{})
 	d.conns = map[*simConn]struct{}{}
 	d.tlsLn = &simListener{Listener: tl, d: d, role: roleTLS}
 	d.httpLn = &simListener{Listener: hl, d: d, role: roleHTTP}
-	for _, ln := range []*simListener{d.tlsLn, d.httpLn} {
+	d.localLn = &simListener{Listener: ll, d: d, role: roleLocalTLS}
+	for _, ln := range []*simListener{d.tlsLn, d.httpLn, d.localLn} {
 		srv := &http.Server{
 			Handler:           d,
 			ConnContext:       connContext,

@@ -232,6 +232,12 @@ func (d *Device) authenticate(w http.ResponseWriter, r *http.Request, sc *simCon
 		if prov == amt.PreProvisioning {
 			d.st.prov = amt.InProvisioning
 		}
+		if sc.info.role == roleLocalTLS {
+			// Secure host-based configuration: the configuration server is
+			// in admin control; "in provisioning" until CommitChanges
+			// (rpc-go issue 1461 finds devices halted here).
+			d.st.mode = amt.ControlModeACM
+		}
 		d.st.contacted = true
 		d.mu.Unlock()
 		if u := authUser(r); u != "" && u != adminUserDefault {
@@ -246,7 +252,7 @@ func (d *Device) authenticate(w http.ResponseWriter, r *http.Request, sc *simCon
 	var entry *aclEntry
 	lookup := func(user string) ([]byte, bool) {
 		if user == localSystemUser {
-			if sc.info.role != roleHTTP {
+			if sc.info.role == roleTLS { // local ports only (LMS 16992, or 16993 where TLS is enforced)
 				return nil, false
 			}
 			kind = whoLocal
@@ -254,7 +260,9 @@ func (d *Device) authenticate(w http.ResponseWriter, r *http.Request, sc *simCon
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.st.prov != amt.PostProvisioning || (sc.info.role == roleHTTP && !remoteHTTPAllowed) {
+		// The admin account works once provisioned, and while a host-based
+		// Setup waits for the admin's commit (localtls.go).
+		if (d.st.prov != amt.PostProvisioning && !d.st.hb.pendingCommit) || (sc.info.role == roleHTTP && !remoteHTTPAllowed) {
 			return nil, false
 		}
 		if user == d.st.adminUser {

@@ -134,6 +134,9 @@ type state struct {
 	record     *ProvisioningRecord
 	handshakes []HandshakeRecord
 	requests   int
+
+	hb         hbState // secure host-based configuration and pending commits (localtls.go)
+	opDisabled bool    // AMT's operational state is disabled (Config.AMTDisabled)
 }
 
 // ProvisioningRecord is what the device kept of its provisioning: which
