@@ -17,7 +17,9 @@ import (
 	"github.com/amtkit/amtkit/wsman"
 )
 
-// HostBasedOptions tunes host-based activation. The zero value is usable.
+// HostBasedOptions tunes host-based activation. The zero value is usable for
+// client control mode; admin control mode needs a MEBx password (or
+// LeaveMEBxPassword) and, over WS-Man alone, a SignIn.
 type HostBasedOptions struct {
 	// TrustedHashes, when set, are the device's trusted root hashes (from PTHI,
 	// amt/pthi): ActivateACM and UpgradeToACM refuse a bundle whose root is not
@@ -32,13 +34,30 @@ type HostBasedOptions struct {
 	// Now is the clock for events. Nil: time.Now.
 	Now func() time.Time
 	// Firmware is the AMT version (from PTHI's code versions, amt/pthi). It
-	// decides the nonce signature for a SHA-384 provisioning certificate: AMT 21
-	// and later take SigningAlgorithm 3 (RSA SHA-384), and AMT 22 refuses such a
-	// certificate with algorithm 2 (device-management-toolkit/rps
-	// src/utils/amtCertificatePolicy.ts, whose comments record AMT 22.0.0
-	// answering 1 to algorithm 2 and AMT 20.0.5 refusing 3). Zero:
-	// read from the device (CIM_SoftwareIdentity) when that choice arises.
+	// decides the nonce signature for a SHA-384 provisioning certificate
+	// (amt.Firmware.SigningSHA384 and SigningSHA384Required). Zero: read from
+	// the device (CIM_SoftwareIdentity) when that choice arises.
 	Firmware amt.Version
+
+	// MEBxPassword is set on the device by admin control mode activations
+	// (ActivateACM, UpgradeToACM, ActivateTLS for ACM), as RPS does in admin
+	// mode and rpc-go before its TLS commit: a device left with the factory
+	// MEBx password lets anyone at its keyboard reconfigure it. It must pass
+	// amt.CheckPassword and not be "admin"; amt.GenerateMEBxPassword makes one
+	// that can be typed at the MEBx prompt. Required for ACM unless
+	// LeaveMEBxPassword.
+	MEBxPassword amt.Secret
+	// LeaveMEBxPassword lets an ACM activation leave the MEBx password as it
+	// is (an integrator that sets it another way, e.g. with setup.bin). Client
+	// control mode never sets it (the firmware refuses SetMEBxPassword in CCM).
+	LeaveMEBxPassword bool
+	// SignIn opens a client to the same local endpoint as another account:
+	// ActivateACM and UpgradeToACM use it to set the MEBx password as the
+	// admin account, ActivateCCM to commit host-based Setup as the admin
+	// account where the platform enforces TLS on its local ports (the local
+	// system account cannot; rpc-go commitCCMChanges). [LocalSignIn] builds
+	// one. Not used by ActivateTLS, which opens its own connections.
+	SignIn func(ctx context.Context, user string, password amt.Secret) (*amt.Device, error)
 }
 
 func (o *HostBasedOptions) rand() io.Reader {
@@ -55,6 +74,20 @@ func (o *HostBasedOptions) now() time.Time {
 	return time.Now()
 }
 
+// LocalSignIn returns a [HostBasedOptions.SignIn] that opens clients to
+// endpoint (the local WS-Management endpoint the activation uses, e.g.
+// http://127.0.0.1:16992/wsman) with digest credentials and opts (a TLS policy
+// for an https endpoint, a dialer, a logger …) on top of AMT's client options.
+func LocalSignIn(endpoint string, opts ...wsman.Option) func(context.Context, string, amt.Secret) (*amt.Device, error) {
+	return func(_ context.Context, user string, password amt.Secret) (*amt.Device, error) {
+		c, err := amt.NewClient(endpoint, append(slices.Clone(opts), wsman.WithDigestAuth(user, password.Reveal()))...)
+		if err != nil {
+			return nil, err
+		}
+		return amt.NewDevice(c), nil
+	}
+}
+
 // Host-based activation errors.
 var (
 	// ErrAlreadyActivated: the device is already in a control mode.
@@ -64,15 +97,40 @@ var (
 	// ErrNotClientMode: UpgradeToACM needs a device in client control mode.
 	ErrNotClientMode = errors.New("provisioning: device is not in client control mode")
 	// ErrActivationUnconfirmed: the activation call's reply was lost and the
-	// device's control mode could not be read back. Read it before anything
-	// else; never resend AdminSetup blindly.
+	// device's state could not be read back. Read it before anything else;
+	// never resend AdminSetup blindly.
 	ErrActivationUnconfirmed = errors.New("provisioning: activation sent, outcome unconfirmed")
+	// ErrActivationHalted: the device reports the requested control mode but
+	// is still "in provisioning": the activation halted half-way (rpc-go issue
+	// 1461, mostly AMT 21). A control mode alone is no proof of success
+	// (rpc-go internal/commands/activate/local.go requires post-provisioning).
+	// [RecoverInProvisioning] returns such a device to pre-provisioning.
+	ErrActivationHalted = errors.New("provisioning: activation halted: control mode set but the device is still in provisioning")
+	// ErrCommitRequired: host-based Setup took effect but the platform (TLS
+	// enforced on its local ports, AMT 19 and later) needs the admin
+	// account's CommitChanges before it leaves pre-provisioning (rpc-go issue
+	// 845), and no HostBasedOptions.SignIn was given to commit with.
+	ErrCommitRequired = errors.New("provisioning: host-based setup needs CommitChanges as the admin account")
+	// ErrMEBxPasswordRequired: an admin control mode activation was asked
+	// without a MEBx password (and without LeaveMEBxPassword), or with one
+	// the firmware would refuse.
+	ErrMEBxPasswordRequired = errors.New("provisioning: admin control mode activation needs a MEBx password")
 )
 
-// ActivateCCM activates a device in client control mode with IPS_HostBasedSetupService.Setup
-// (Pre → Post, no CommitChanges): what an agent on the device does over LMS with
-// the local $$OsAdmin account (amt/pthi LocalSystemAccount). The admin account
-// becomes "admin" with adminPassword.
+// ActivateCCM activates a device in client control mode with
+// IPS_HostBasedSetupService.Setup: what an agent on the device does over LMS
+// with the local $$OsAdmin account (amt/pthi LocalSystemAccount). The admin
+// account becomes "admin" with adminPassword.
+//
+// The outcome is read back, never assumed: post-provisioning in client
+// control mode is success. A platform that enforces TLS on its local ports
+// (AMT 19 and later) leaves the device in pre-provisioning until the admin
+// account sends CommitChanges (rpc-go issue 845; rpc-go commitCCMChanges; RPS
+// activation.ts SETUP → COMMIT_CHANGES): ActivateCCM then signs in as admin
+// with opts.SignIn and commits, and if the commit fails it unprovisions the
+// device as rpc-go does, so that activation can be tried again. Without
+// SignIn it returns [ErrCommitRequired]. A lost Setup reply is settled by
+// reading control mode and provisioning state back.
 func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepActivate, func(ctx context.Context) (string, error) {
 		hb, err := dev.HostBasedSetup(ctx)
@@ -90,22 +148,79 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 			return "", err
 		}
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
-		return confirmMode(ctx, dev, err, amt.ControlModeCCM, "Setup")
+		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeCCM, "Setup")
+		if err != nil {
+			return "", err
+		}
+		if st == amt.PostProvisioning {
+			return detail, nil
+		}
+		// Pre-provisioning in client control mode: the commit is the admin's.
+		return commitHostSetup(ctx, &opts, adminPassword, detail)
 	})
 }
+
+// commitHostSetup commits a host-based Setup as the admin account and reads
+// the state back; a failed commit unprovisions (rpc-go commitCCMChanges).
+func commitHostSetup(ctx context.Context, o *HostBasedOptions, adminPassword amt.Secret, detail string) (string, error) {
+	if o.SignIn == nil {
+		return "", fmt.Errorf("%w: %s, the device is still in pre-provisioning; set HostBasedOptions.SignIn", ErrCommitRequired, detail)
+	}
+	admin, err := o.SignIn(ctx, adminUserName, adminPassword)
+	if err != nil {
+		return "", fmt.Errorf("signing in as %s to commit: %w", adminUserName, err)
+	}
+	cerr := admin.CommitChanges(ctx)
+	if cerr != nil && !lostReply(cerr) {
+		// A refused commit: put the device back, as rpc-go does.
+		if uerr := admin.Unprovision(ctx); uerr != nil {
+			return "", fmt.Errorf("CommitChanges: %w; unprovisioning after it failed too: %v", cerr, uerr)
+		}
+		return "", fmt.Errorf("CommitChanges: %w (the device was unprovisioned)", cerr)
+	}
+	// Read back on a fresh connection: the commit restarts the firmware's
+	// network stack from AMT 19 (amt.Firmware.CommitDropsConnection).
+	check, err := o.SignIn(ctx, adminUserName, adminPassword)
+	if err != nil {
+		return "", fmt.Errorf("%w: CommitChanges: %v; signing in again: %w", ErrActivationUnconfirmed, cerr, err)
+	}
+	st, rerr := check.SetupAndConfiguration(ctx)
+	switch {
+	case rerr != nil:
+		return "", fmt.Errorf("%w: CommitChanges: %v; reading the state back: %w", ErrActivationUnconfirmed, cerr, rerr)
+	case st.ProvisioningState != amt.PostProvisioning:
+		return "", fmt.Errorf("%w: after CommitChanges the device is in %v", ErrActivationHalted, st.ProvisioningState)
+	}
+	if cerr != nil {
+		return detail + "; CommitChanges reply lost, post-provisioning read back", nil
+	}
+	return detail + "; committed as " + adminUserName + ": post-provisioning", nil
+}
+
+// adminUserName is the admin account host-based setup creates.
+const adminUserName = "admin"
 
 // ActivateACM activates a device in admin control mode with AdminSetup: the
 // provisioning chain goes to the device leaf first, root last
 // (AddNextCertInChain), then ConfigurationNonce ‖ McNonce is signed
-// RSA-PKCS#1 v1.5 over SHA-256 with the bundle's key (a crypto.Signer; it never
-// leaves the integrator's keystore). The admin account becomes "admin" with
-// adminPassword.
+// RSA-PKCS#1 v1.5 over SHA-256 (or SHA-384, see HostBasedOptions.Firmware)
+// with the bundle's key (a crypto.Signer; it never leaves the integrator's
+// keystore). The admin account becomes "admin" with adminPassword; then, as
+// the admin account (opts.SignIn), the MEBx password becomes
+// opts.MEBxPassword, as RPS does in admin mode.
 //
-// AdminSetup is sent once. If its reply is lost, the control mode is read back;
-// when that fails too the error wraps ErrActivationUnconfirmed.
+// AdminSetup is sent once. Its outcome is read back (control mode and
+// provisioning state): a device that reports admin control mode but is still
+// in provisioning halted ([ErrActivationHalted]); when the reply is lost and
+// nothing can be read the error wraps [ErrActivationUnconfirmed]. Where the
+// platform enforces TLS on its local ports AdminSetup is gone: use
+// [ActivateTLS].
 func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, adminPassword amt.Secret, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepActivate, func(ctx context.Context) (string, error) {
 		if err := checkSigningBundle(bundle, opts.TrustedHashes); err != nil {
+			return "", err
+		}
+		if err := checkMEBx(&opts, true); err != nil {
 			return "", err
 		}
 		hb, err := dev.HostBasedSetup(ctx)
@@ -127,15 +242,27 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 			return "", err
 		}
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
-		return confirmMode(ctx, dev, err, amt.ControlModeACM, "AdminSetup")
+		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeACM, "AdminSetup")
+		if err != nil {
+			return "", err
+		}
+		if st != amt.PostProvisioning {
+			return "", fmt.Errorf("%w: after AdminSetup the device is in %v", ErrActivationHalted, st)
+		}
+		return setMEBxAfter(ctx, &opts, adminPassword, detail)
 	})
 }
 
 // UpgradeToACM moves a device from client to admin control mode with
-// UpgradeClientToAdmin (dev must be signed in with the AMT admin account).
+// UpgradeClientToAdmin (dev must be signed in with the AMT admin account),
+// then sets the MEBx password (opts.MEBxPassword, over dev: the admin
+// account). The outcome is read back as for ActivateACM.
 func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepUpgrade, func(ctx context.Context) (string, error) {
 		if err := checkSigningBundle(bundle, opts.TrustedHashes); err != nil {
+			return "", err
+		}
+		if err := checkMEBx(&opts, false); err != nil {
 			return "", err
 		}
 		hb, err := dev.HostBasedSetup(ctx)
@@ -150,8 +277,58 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 			return "", err
 		}
 		err = dev.UpgradeClientToAdmin(ctx, sig)
-		return confirmMode(ctx, dev, err, amt.ControlModeACM, "UpgradeClientToAdmin")
+		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeACM, "UpgradeClientToAdmin")
+		if err != nil {
+			return "", err
+		}
+		if st != amt.PostProvisioning {
+			return "", fmt.Errorf("%w: after UpgradeClientToAdmin the device is in %v", ErrActivationHalted, st)
+		}
+		if opts.LeaveMEBxPassword {
+			return detail + "; MEBx password left as it was", nil
+		}
+		if err := dev.SetMEBxPassword(ctx, opts.MEBxPassword); err != nil {
+			return "", fmt.Errorf("%s; SetMEBxPassword: %w", detail, err)
+		}
+		return detail + "; MEBx password set", nil
 	})
+}
+
+// checkMEBx refuses an ACM activation without a usable MEBx password before
+// anything is sent. needSignIn: the password is set over a second sign-in.
+func checkMEBx(o *HostBasedOptions, needSignIn bool) error {
+	if o.LeaveMEBxPassword {
+		return nil
+	}
+	switch pw := o.MEBxPassword; {
+	case pw.IsZero():
+		return fmt.Errorf("%w: set HostBasedOptions.MEBxPassword (or LeaveMEBxPassword)", ErrMEBxPasswordRequired)
+	case pw.Reveal() == "admin":
+		return fmt.Errorf("%w: the factory default \"admin\" is not a MEBx password to set", ErrMEBxPasswordRequired)
+	default:
+		if err := amt.CheckPassword(pw.Reveal()); err != nil {
+			return fmt.Errorf("%w: %w", ErrMEBxPasswordRequired, err)
+		}
+	}
+	if needSignIn && o.SignIn == nil {
+		return fmt.Errorf("%w: setting it needs the admin account: set HostBasedOptions.SignIn (LocalSignIn)", ErrMEBxPasswordRequired)
+	}
+	return nil
+}
+
+// setMEBxAfter sets the MEBx password as the admin account after AdminSetup.
+func setMEBxAfter(ctx context.Context, o *HostBasedOptions, adminPassword amt.Secret, detail string) (string, error) {
+	if o.LeaveMEBxPassword {
+		return detail + "; MEBx password left as it was", nil
+	}
+	admin, err := o.SignIn(ctx, adminUserName, adminPassword)
+	if err != nil {
+		return "", fmt.Errorf("%s; signing in as %s to set the MEBx password: %w", detail, adminUserName, err)
+	}
+	if err := admin.SetMEBxPassword(ctx, o.MEBxPassword); err != nil {
+		return "", fmt.Errorf("%s; SetMEBxPassword: %w", detail, err)
+	}
+	return detail + "; MEBx password set", nil
 }
 
 func hostBased(ctx context.Context, o *HostBasedOptions, step Step, fn func(context.Context) (string, error)) error {
@@ -159,21 +336,7 @@ func hostBased(ctx context.Context, o *HostBasedOptions, step Step, fn func(cont
 	detail, err := fn(ctx)
 	e := Event{Time: o.now(), Device: o.UUID, Step: step, State: StateProvisioned, Duration: o.now().Sub(start), Detail: detail}
 	if err != nil {
-		se := &SessionError{Step: step, Reason: ReasonDeviceError, Err: err}
-		switch {
-		case errors.Is(err, ErrAlreadyActivated), errors.Is(err, ErrModeNotAllowed), errors.Is(err, ErrNotClientMode):
-			se.Reason, se.Rejected = ReasonWrongState, true
-		case errors.Is(err, ErrActivationUnconfirmed):
-			se.Reason = ReasonCommitUnconfirmed
-		case errors.Is(err, errBundleRoot):
-			se.Reason, se.Rejected = ReasonNoMatchingRoot, true
-		case errors.Is(err, errBundle):
-			se.Reason, se.Rejected = ReasonBundleUnusable, true
-		case errors.Is(err, wsman.ErrConnect):
-			se.Reason = ReasonConnectFailed
-		case ctx.Err() != nil:
-			se.Reason = reasonForCtx(ctx.Err())
-		}
+		se := hostBasedError(ctx, step, err)
 		e.State, e.Reason, e.Err = StateFailed, se.Reason, se
 		if se.Rejected {
 			e.State = StateRejected
@@ -184,6 +347,36 @@ func hostBased(ctx context.Context, o *HostBasedOptions, step Step, fn func(cont
 		o.Observer(e)
 	}
 	return err
+}
+
+// hostBasedError classifies a host-based activation failure.
+func hostBasedError(ctx context.Context, step Step, err error) *SessionError {
+	var se *SessionError
+	if errors.As(err, &se) {
+		return se
+	}
+	se = &SessionError{Step: step, Reason: ReasonDeviceError, Err: err}
+	switch {
+	case errors.Is(err, ErrAlreadyActivated), errors.Is(err, ErrModeNotAllowed), errors.Is(err, ErrNotClientMode), errors.Is(err, ErrInProvisioning):
+		se.Reason, se.Rejected = ReasonWrongState, true
+	case errors.Is(err, ErrActivationUnconfirmed):
+		se.Reason = ReasonCommitUnconfirmed
+	case errors.Is(err, ErrActivationHalted):
+		se.Reason = ReasonVerifyFailed
+	case errors.Is(err, ErrCommitRequired):
+		se.Reason = ReasonCommitFailed
+	case errors.Is(err, errBundleRoot):
+		se.Reason, se.Rejected = ReasonNoMatchingRoot, true
+	case errors.Is(err, errBundle), errors.Is(err, ErrMEBxPasswordRequired), errors.Is(err, ErrNoOnDieRoots):
+		se.Reason, se.Rejected = ReasonBundleUnusable, true
+	case errors.Is(err, ErrOnDieUntrusted) || isUntrusted(err):
+		se.Reason, se.Rejected = ReasonDeviceUntrusted, true
+	case errors.Is(err, wsman.ErrConnect):
+		se.Reason = ReasonConnectFailed
+	case ctx.Err() != nil:
+		se.Reason = reasonForCtx(ctx.Err())
+	}
+	return se
 }
 
 var (
@@ -208,8 +401,8 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 
 // signNonce sends the chain (leaf first, root last), reads a fresh
 // ConfigurationNonce and signs nonce ‖ McNonce with the bundle's key: RSA
-// SHA-256 (SigningAlgorithm 2), or RSA SHA-384 (3) for a SHA-384 leaf on AMT 21
-// and later.
+// SHA-256 (SigningAlgorithm 2), or RSA SHA-384 (3) for a SHA-384 leaf where
+// amt.Firmware.SigningSHA384 holds.
 func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Reader, fw amt.Version) (amt.SetupSignature, error) {
 	alg, hash := amt.SigningRSASHA256, crypto.SHA256
 	if leaf := b.Leaf(); leaf != nil && (leaf.SignatureAlgorithm == x509.SHA384WithRSA || leaf.SignatureAlgorithm == x509.SHA384WithRSAPSS) {
@@ -220,7 +413,7 @@ func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Read
 			}
 			fw = v
 		}
-		if fw.Major >= 21 {
+		if amt.FirmwareFor(fw).SigningSHA384 {
 			alg, hash = amt.SigningRSASHA384, crypto.SHA384
 		}
 	}
@@ -245,19 +438,44 @@ func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Read
 	return amt.SetupSignature{McNonce: mc, Algorithm: alg, Signature: sig}, nil
 }
 
-// confirmMode turns the outcome of a setup call into an error: a lost reply is
-// settled by reading the control mode back, never by resending.
-func confirmMode(ctx context.Context, dev *amt.Device, err error, want amt.ControlMode, method string) (string, error) {
-	if err == nil {
-		return fmt.Sprintf("%s succeeded: %s", method, want), nil
-	}
+// lostReply reports whether a call failed after its request went out, so the
+// device may have acted on it.
+func lostReply(err error) bool {
 	var te *wsman.TransportError
-	if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
-		return "", err
+	return errors.As(err, &te) && te.Phase != wsman.PhaseConnect
+}
+
+// confirmActivation turns the outcome of a setup call into the device's
+// provisioning state, read back (never resent): the control mode must be the
+// one asked for, and the provisioning state is returned for the caller to
+// judge (post-provisioning: done; pre-provisioning after Setup on a
+// TLS-enforced platform: a commit is due; in provisioning: halted). rpc-go
+// requires control mode and post-provisioning before calling a lost reply a
+// success (internal/commands/activate/local.go, commitActivation).
+func confirmActivation(ctx context.Context, dev *amt.Device, err error, want amt.ControlMode, method string) (amt.ProvisioningState, string, error) {
+	if err != nil && !lostReply(err) {
+		return 0, "", err
 	}
 	hb, rerr := dev.HostBasedSetup(ctx)
-	if rerr == nil && hb.CurrentControlMode == want {
-		return fmt.Sprintf("%s reply lost; control mode read back: %s", method, want), nil
+	var sc *amt.SetupAndConfiguration
+	if rerr == nil {
+		sc, rerr = dev.SetupAndConfiguration(ctx)
 	}
-	return "", fmt.Errorf("%w: %s: %w (read back: %v)", ErrActivationUnconfirmed, method, err, rerr)
+	if rerr != nil {
+		if err != nil {
+			return 0, "", fmt.Errorf("%w: %s: %w (read back: %v)", ErrActivationUnconfirmed, method, err, rerr)
+		}
+		return 0, "", fmt.Errorf("%w: %s succeeded but the state cannot be read back: %w", ErrActivationUnconfirmed, method, rerr)
+	}
+	if hb.CurrentControlMode != want {
+		if err != nil {
+			return 0, "", fmt.Errorf("%w: %s: %w (read back: control mode %s, %v)", ErrActivationUnconfirmed, method, err, hb.CurrentControlMode, sc.ProvisioningState)
+		}
+		return 0, "", fmt.Errorf("%s answered success but the device reports control mode %s, %v", method, hb.CurrentControlMode, sc.ProvisioningState)
+	}
+	how := method + " succeeded"
+	if err != nil {
+		how = method + " reply lost; read back"
+	}
+	return sc.ProvisioningState, fmt.Sprintf("%s: %s, %v", how, want, sc.ProvisioningState), nil
 }

@@ -17,6 +17,13 @@ import (
 	"github.com/amtkit/amtkit/wsman"
 )
 
+var mebxPW = amt.NewSecret("Mebx-P4ss!")
+
+// signIn adapts a login function to HostBasedOptions.SignIn.
+func signIn(login func(string, amt.Secret) *amt.Device) func(context.Context, string, amt.Secret) (*amt.Device, error) {
+	return func(_ context.Context, user string, pw amt.Secret) (*amt.Device, error) { return login(user, pw), nil }
+}
+
 // localDevice starts a simulated device and returns an amt.Device signed in
 // over the local (LMS) port with the given account.
 func localDevice(t *testing.T, cfg amtsim.Config) (*amtsim.Device, func(user string, pw amt.Secret) *amt.Device) {
@@ -41,7 +48,8 @@ func TestActivateACM(t *testing.T) {
 		UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
 	})
 	var events []provisioning.Event
-	opts := provisioning.HostBasedOptions{UUID: sim.UUID(), TrustedHashes: []amt.CertHash{root}, Observer: func(e provisioning.Event) { events = append(events, e) }}
+	opts := provisioning.HostBasedOptions{UUID: sim.UUID(), TrustedHashes: []amt.CertHash{root}, Observer: func(e provisioning.Event) { events = append(events, e) },
+		MEBxPassword: mebxPW, SignIn: signIn(login)}
 	pw := amt.NewSecret("N3w-Admin-pw")
 	dev := login(sim.LocalSystemAccount())
 	require.NoError(t, provisioning.ActivateACM(context.Background(), dev, chain.Bundle, pw, opts))
@@ -49,6 +57,7 @@ func TestActivateACM(t *testing.T) {
 	assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
 	assert.Equal(t, amt.ControlModeACM, snap.ControlMode)
 	assert.True(t, sim.AdminPasswordIs(pw))
+	assert.True(t, sim.MEBxPasswordIs(mebxPW), "the MEBx password is set (divergence 5)")
 	require.Len(t, events, 1)
 	assert.Equal(t, provisioning.StepActivate, events[0].Step)
 	assert.NoError(t, events[0].Err)
@@ -64,7 +73,7 @@ func TestActivateACMUntrustedRoot(t *testing.T) {
 	sim, login := localDevice(t, amtsim.Config{TrustedDNSSuffix: "contoso.com"})
 	dev := login(sim.LocalSystemAccount())
 	// Without a hash list the chain goes to the device, which refuses it.
-	err := provisioning.ActivateACM(context.Background(), dev, chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
+	err := provisioning.ActivateACM(context.Background(), dev, chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{LeaveMEBxPassword: true})
 	require.Error(t, err)
 	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
 	// With the device's hash list it is refused before sending.
@@ -84,16 +93,21 @@ func TestActivateCCMThenUpgrade(t *testing.T) {
 	require.NoError(t, provisioning.ActivateCCM(context.Background(), login(sim.LocalSystemAccount()), pw, provisioning.HostBasedOptions{}))
 	assert.Equal(t, amt.ControlModeCCM, sim.Snapshot().ControlMode)
 	admin := login("admin", pw)
-	require.NoError(t, provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{}))
-	assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
+	// An upgrade without a MEBx password is refused before anything is sent.
 	err := provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{})
+	require.ErrorIs(t, err, provisioning.ErrMEBxPasswordRequired)
+	assert.Equal(t, amt.ControlModeCCM, sim.Snapshot().ControlMode)
+	require.NoError(t, provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{MEBxPassword: mebxPW}))
+	assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
+	assert.True(t, sim.MEBxPasswordIs(mebxPW), "the MEBx password is set (divergence 5)")
+	err = provisioning.UpgradeToACM(context.Background(), admin, chain.Bundle, provisioning.HostBasedOptions{MEBxPassword: mebxPW})
 	assert.True(t, errors.Is(err, provisioning.ErrNotClientMode))
 }
 
 func TestActivateACMRefusesNonRSAKey(t *testing.T) {
 	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", LeafECDSA: true, Keys: testKeys()})
 	sim, login := localDevice(t, amtsim.Config{})
-	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
+	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{LeaveMEBxPassword: true})
 	assert.Equal(t, provisioning.ReasonBundleUnusable, provisioning.ReasonOf(err))
 	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
 }
@@ -117,7 +131,7 @@ func TestActivateACMSHA384Certificate(t *testing.T) {
 				TrustedDNSSuffix: "contoso.com",
 				UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
 			})
-			opts := provisioning.HostBasedOptions{TrustedHashes: []amt.CertHash{root}}
+			opts := provisioning.HostBasedOptions{TrustedHashes: []amt.CertHash{root}, MEBxPassword: mebxPW, SignIn: signIn(login)}
 			if tt.given {
 				opts.Firmware = v
 			}

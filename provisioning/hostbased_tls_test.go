@@ -1,0 +1,155 @@
+package provisioning_test
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/pthi"
+	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+var _ provisioning.HostAgent = (*pthi.Client)(nil)
+var _ provisioning.AMTEnabler = (*pthi.Client)(nil)
+
+// tlsDevice starts a simulated device whose platform enforces TLS on its local
+// ports and returns it with TLS activation options pointing at its local TLS
+// port and its On-Die root.
+func tlsDevice(t *testing.T, version string, edit func(*amtsim.Config)) (*amtsim.Device, provisioning.TLSActivationOptions, *[]provisioning.Event) {
+	t.Helper()
+	cfg := amtsim.Config{Version: amt.MustParseVersion(version), LocalTLSEnforced: true, TrustedDNSSuffix: "contoso.com", Keys: amtsim.PoolKeys(testKeys())}
+	if edit != nil {
+		edit(&cfg)
+	}
+	d, err := amtsim.New(cfg)
+	require.NoError(t, err)
+	require.NoError(t, d.Start(context.Background()))
+	t.Cleanup(func() { d.Close() })
+	ca, err := d.LocalOnDieCA()
+	require.NoError(t, err)
+	var events []provisioning.Event
+	opts := provisioning.TLSActivationOptions{
+		HostBasedOptions: provisioning.HostBasedOptions{
+			UUID:         d.UUID(),
+			MEBxPassword: amt.NewSecret("Mebx-P4ss!"),
+			Observer:     func(e provisioning.Event) { events = append(events, e) },
+		},
+		OnDieRoots: ca.Pool(),
+		Addr:       d.LocalTLSAddr(),
+		Sleep:      func(context.Context, time.Duration) error { return nil },
+	}
+	return d, opts, &events
+}
+
+// tlsChain is a provisioning chain the device trusts; SHA-384 signed where the
+// firmware requires it (amt.Firmware.ProvisioningCertSHA384).
+func tlsChain(t *testing.T, version string) *certstest.ProvisioningChain {
+	t.Helper()
+	o := certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()}
+	if amt.FirmwareFor(amt.MustParseVersion(version)).ProvisioningCertSHA384 {
+		o.Leaf = func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA384WithRSA }
+	}
+	return certstest.MustProvisioningChain(t, o)
+}
+
+func eventLines(events []provisioning.Event) string {
+	var b strings.Builder
+	for _, e := range events {
+		fmt.Fprintf(&b, "%-19s %-11s %s", e.Step, e.State, e.Detail)
+		if e.Err != nil {
+			fmt.Fprintf(&b, " [%s: %v]", e.Reason, e.Err)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// A full TLS host-based ACM activation of simulated AMT 19, 21 and 22 devices
+// whose platforms enforce TLS on the local ports.
+func TestActivateTLSACM(t *testing.T) {
+	for _, v := range []string{"19.0.5", "21.0.6", "22.0.0"} {
+		t.Run(v, func(t *testing.T) {
+			chain := tlsChain(t, v)
+			root := chain.Bundle.RootHash(amt.HashSHA256)
+			sim, opts, events := tlsDevice(t, v, func(c *amtsim.Config) {
+				c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+			})
+			opts.TrustedHashes = []amt.CertHash{root}
+			pw := amt.NewSecret("N3w-Admin-pw")
+			err := provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, pw, opts)
+			t.Logf("AMT %s:\n%s", v, eventLines(*events))
+			require.NoError(t, err)
+			snap := sim.Snapshot()
+			assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
+			assert.Equal(t, amt.ControlModeACM, snap.ControlMode)
+			require.NotNil(t, snap.Record)
+			assert.Equal(t, "secure host-based configuration", snap.Record.Method)
+			assert.True(t, sim.AdminPasswordIs(pw))
+			assert.True(t, sim.MEBxPasswordIs(opts.MEBxPassword))
+			last := (*events)[len(*events)-1]
+			assert.Equal(t, provisioning.StepVerify, last.Step)
+			assert.Equal(t, provisioning.StateProvisioned, last.State)
+		})
+	}
+}
+
+// Client control mode over TLS: Setup as the local system account, then the
+// admin's commit (rpc-go issue 845).
+func TestActivateTLSCCM(t *testing.T) {
+	sim, opts, events := tlsDevice(t, "19.0.5", nil)
+	opts.Mode = amt.ControlModeCCM
+	pw := amt.NewSecret("N3w-Admin-pw")
+	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), certsNone(), pw, opts)
+	t.Logf("\n%s", eventLines(*events))
+	require.NoError(t, err)
+	snap := sim.Snapshot()
+	assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
+	assert.Equal(t, amt.ControlModeCCM, snap.ControlMode)
+	assert.True(t, sim.AdminPasswordIs(pw))
+}
+
+// A process listening on localhost:16993 with another device's genuine On-Die
+// chain is refused before any request byte: its leaf is not the one the
+// firmware named over PTHI.
+func TestActivateTLSRefusesOtherDevice(t *testing.T) {
+	chain := tlsChain(t, "21.0.6")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	trust := func(c *amtsim.Config) { c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}} }
+	sim, opts, _ := tlsDevice(t, "21.0.6", trust)
+	ca, err := sim.LocalOnDieCA()
+	require.NoError(t, err)
+	other, _, _ := tlsDevice(t, "21.0.6", func(c *amtsim.Config) { trust(c); c.OnDie, c.OnDieCA = true, ca })
+	// The impostor was armed too, so it presents a genuine fresh leaf.
+	_, err = other.Agent().StartSecureConfiguration(context.Background(), mustServerHash(t, chain.Bundle.Leaf()))
+	require.NoError(t, err)
+	opts.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, other.LocalTLSAddr())
+	}
+	err = provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts)
+	require.ErrorIs(t, err, provisioning.ErrOnDieUntrusted)
+	assert.Equal(t, provisioning.ReasonDeviceUntrusted, provisioning.ReasonOf(err))
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState, "StopConfiguration after the refusal")
+	assert.Equal(t, amt.ControlModeNone, other.Snapshot().ControlMode, "the impostor saw no request")
+	assert.True(t, sim.AdminPasswordIs(amt.NewSecret("admin")) || !sim.AdminPasswordIs(amt.NewSecret("N3w-Admin-pw")))
+}
+
+func mustServerHash(t *testing.T, leaf *x509.Certificate) amt.CertHash {
+	t.Helper()
+	h, err := pthi.LeafHash(leaf)
+	require.NoError(t, err)
+	return h
+}
+
+// certsNone is the empty bundle client control mode takes.
+func certsNone() certs.Bundle { return certs.Bundle{} }
