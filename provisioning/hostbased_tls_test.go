@@ -153,3 +153,19 @@ func mustServerHash(t *testing.T, leaf *x509.Certificate) amt.CertHash {
 
 // certsNone is the empty bundle client control mode takes.
 func certsNone() certs.Bundle { return certs.Bundle{} }
+
+// A platform shipped with AMT disabled is enabled first (rpc-go enableAMT),
+// then activated.
+func TestActivateTLSEnablesAMT(t *testing.T) {
+	chain := tlsChain(t, "19.0.5")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.AMTDisabled = true
+	})
+	require.NoError(t, provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts))
+	require.GreaterOrEqual(t, len(*events), 2)
+	assert.Equal(t, provisioning.StepEnableAMT, (*events)[1].Step)
+	assert.Equal(t, "AMT was disabled; enabled (SetAmtOperationalState)", (*events)[1].Detail)
+	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+}
