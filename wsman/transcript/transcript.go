@@ -1,0 +1,252 @@
+package transcript
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+	"unicode/utf8"
+)
+
+// Format is the value of [Transcript].Format this package writes and reads.
+const Format = "amtkit-transcript/1"
+
+// Bounds [Decode] enforces: a transcript is evidence from one device check,
+// tens of exchanges of a few kilobytes each.
+const (
+	// MaxFileBytes bounds a transcript file.
+	MaxFileBytes = 64 << 20
+	// MaxExchanges bounds the exchanges of a transcript.
+	MaxExchanges = 100000
+	// MaxBodyBytes bounds one request or response body.
+	MaxBodyBytes = 4 << 20
+)
+
+// Sources of a transcript ([Provenance].Source).
+const (
+	// SourceDevice: recorded from real firmware.
+	SourceDevice = "device"
+	// SourceSimulator: recorded from amtkit's simulator (amt/amtsim), not
+	// real firmware. Such a transcript tests the replay machinery, never the
+	// simulator itself.
+	SourceSimulator = "amtsim"
+)
+
+// Transcript is a redacted record of the WS-Management exchanges of one
+// session with one device, with its provenance. Its JSON form is the file
+// format (docs/field-kit.md).
+type Transcript struct {
+	// Format is [Format].
+	Format     string     `json:"format"`
+	Provenance Provenance `json:"provenance"`
+	Exchanges  []Exchange `json:"exchanges"`
+}
+
+// Provenance says where a transcript comes from and how it was redacted.
+type Provenance struct {
+	// Firmware is the AMT version the device reported ("16.1.25"); empty
+	// when it could not be read.
+	Firmware string `json:"firmware"`
+	// Build and SKU are the device's "Build Number" and "Sku" software
+	// identities, when read.
+	Build string `json:"build,omitempty"`
+	SKU   string `json:"sku,omitempty"`
+	// Source is [SourceDevice] or [SourceSimulator].
+	Source string `json:"source"`
+	// RecordedBy names who recorded it (a person, a team, "amtkit tests").
+	RecordedBy string `json:"recorded_by"`
+	// RecordedAt is when the recording ended.
+	RecordedAt time.Time `json:"recorded_at"`
+	// Tool names the program and version that recorded it.
+	Tool string `json:"tool"`
+	// Redaction describes what was removed or replaced.
+	Redaction Redaction `json:"redaction"`
+	// Note is free text: the platform, the state the device was in, anything
+	// a reader should know.
+	Note string `json:"note,omitempty"`
+}
+
+// Redaction describes how a transcript was redacted.
+type Redaction struct {
+	// Policy names the [Policy] ("amt/1").
+	Policy string `json:"policy"`
+	// Identifying reports that identifying values were replaced by
+	// placeholders.
+	Identifying bool `json:"identifying"`
+	// Masked counts the element contents, text nodes and header values
+	// replaced by "[REDACTED]"; Replaced the values replaced by placeholders;
+	// Removed the bodies replaced whole (unparsable, or a secret outside any
+	// text). Dropped lists the header names left out.
+	Masked   int      `json:"masked"`
+	Replaced int      `json:"replaced"`
+	Removed  int      `json:"removed"`
+	Dropped  []string `json:"dropped_headers,omitempty"`
+}
+
+// Exchange is one HTTP exchange: a request and its response, or the
+// transport error that ended it.
+type Exchange struct {
+	// Seq numbers the exchanges from 1, in the order they ended.
+	Seq int `json:"seq"`
+	// AtMS is when the exchange started, in milliseconds after the first one;
+	// DurationMS how long it took.
+	AtMS       float64   `json:"at_ms"`
+	DurationMS float64   `json:"duration_ms"`
+	Request    Request   `json:"request"`
+	Response   *Response `json:"response,omitempty"`
+	// TLS is the connection's version and cipher suite ("TLS 1.2
+	// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"), empty without TLS.
+	TLS string `json:"tls,omitempty"`
+	// Error is the transport error of an exchange without a response (or
+	// whose response broke off), redacted like the bodies.
+	Error string `json:"error,omitempty"`
+}
+
+// Request is the request of an [Exchange]. Action, ResourceURI and Selectors
+// are read from the body for the reader's convenience; replay reads the
+// body itself.
+type Request struct {
+	Method      string              `json:"method"`
+	Path        string              `json:"path"`
+	Header      map[string][]string `json:"header,omitempty"`
+	Action      string              `json:"action,omitempty"`
+	ResourceURI string              `json:"resource_uri,omitempty"`
+	Selectors   string              `json:"selectors,omitempty"`
+	Body        string              `json:"body,omitempty"`
+}
+
+// Response is the response of an [Exchange].
+type Response struct {
+	Status int                 `json:"status"`
+	Header map[string][]string `json:"header,omitempty"`
+	Body   string              `json:"body,omitempty"`
+	// Truncated reports that the body was longer than the client's cap and
+	// only its beginning was recorded (and then removed: a truncated
+	// envelope does not parse).
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Errors of [Decode].
+var (
+	// ErrFormat: the input is not a transcript this package reads.
+	ErrFormat = errors.New("transcript: not a valid transcript")
+	// ErrTooLarge: the input exceeds a bound (MaxFileBytes, MaxExchanges,
+	// MaxBodyBytes).
+	ErrTooLarge = errors.New("transcript: too large")
+)
+
+// Marshal returns the JSON form of t, indented, with a final newline.
+func (t *Transcript) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(t); err != nil {
+		return nil, fmt.Errorf("transcript: encoding: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// WriteFile writes t to path (mode 0600: a transcript recorded without
+// identifying redaction names the device and its network).
+func (t *Transcript) WriteFile(path string) error {
+	b, err := t.Marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// ReadFile reads and decodes a transcript file (see [Decode]).
+func ReadFile(path string) (*Transcript, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return Decode(b)
+}
+
+// Decode reads a transcript. It refuses, with [ErrTooLarge], input beyond
+// the package's bounds, and with [ErrFormat] anything else that is not a
+// complete, valid transcript of [Format]: unknown fields, trailing data, a
+// missing provenance (source, recorded_by, recorded_at, tool, policy),
+// exchanges not numbered 1, 2, 3 …, an empty method or path, a status
+// outside 100–599, an exchange with neither response nor error. It never
+// panics.
+func Decode(b []byte) (*Transcript, error) {
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxFileBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var t Transcript
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: data after the transcript", ErrFormat)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Validate checks what [Decode] checks after parsing.
+func (t *Transcript) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
+	}
+	if t.Format != Format {
+		return bad("format %q, expected %q", t.Format, Format)
+	}
+	p := t.Provenance
+	switch {
+	case p.Source == "":
+		return bad("provenance has no source (expected %q or %q)", SourceDevice, SourceSimulator)
+	case p.RecordedBy == "":
+		return bad("provenance has no recorded_by")
+	case p.RecordedAt.IsZero():
+		return bad("provenance has no recorded_at")
+	case p.Tool == "":
+		return bad("provenance has no tool")
+	case p.Redaction.Policy == "":
+		return bad("provenance has no redaction policy")
+	}
+	if len(t.Exchanges) > MaxExchanges {
+		return fmt.Errorf("%w: %d exchanges, at most %d", ErrTooLarge, len(t.Exchanges), MaxExchanges)
+	}
+	for i := range t.Exchanges {
+		x := &t.Exchanges[i]
+		if x.Seq != i+1 {
+			return bad("exchange %d has seq %d", i+1, x.Seq)
+		}
+		if x.Request.Method == "" || x.Request.Path == "" {
+			return bad("exchange %d: request without method or path", x.Seq)
+		}
+		if len(x.Request.Body) > MaxBodyBytes || (x.Response != nil && len(x.Response.Body) > MaxBodyBytes) {
+			return fmt.Errorf("%w: exchange %d: a body exceeds %d bytes", ErrTooLarge, x.Seq, MaxBodyBytes)
+		}
+		if x.Response == nil && x.Error == "" {
+			return bad("exchange %d has neither response nor error", x.Seq)
+		}
+		if x.Response != nil && (x.Response.Status < 100 || x.Response.Status > 599) {
+			return bad("exchange %d: status %d", x.Seq, x.Response.Status)
+		}
+		if x.AtMS < 0 || x.DurationMS < 0 {
+			return bad("exchange %d: negative time", x.Seq)
+		}
+		if !utf8.ValidString(x.Request.Body) || (x.Response != nil && !utf8.ValidString(x.Response.Body)) {
+			return bad("exchange %d: a body is not UTF-8", x.Seq)
+		}
+	}
+	return nil
+}

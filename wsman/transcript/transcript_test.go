@@ -1,0 +1,120 @@
+package transcript_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtkit/amtkit/wsman/transcript"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func validTranscript() *transcript.Transcript {
+	return &transcript.Transcript{
+		Format: transcript.Format,
+		Provenance: transcript.Provenance{
+			Firmware: "16.1.25", Source: transcript.SourceSimulator, RecordedBy: "amtkit tests",
+			RecordedAt: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Tool: "transcript_test",
+			Redaction: transcript.Redaction{Policy: "amt/1", Identifying: true},
+		},
+		Exchanges: []transcript.Exchange{
+			{Seq: 1, Request: transcript.Request{Method: "POST", Path: "/wsman", Body: "<x/>"},
+				Response: &transcript.Response{Status: 401, Header: map[string][]string{"Www-Authenticate": {`Digest realm="r"`}}}},
+			{Seq: 2, AtMS: 1.5, DurationMS: 0.25, Request: transcript.Request{Method: "POST", Path: "/wsman"}, Error: "EOF"},
+		},
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	tr := validTranscript()
+	b, err := tr.Marshal()
+	require.NoError(t, err)
+	got, err := transcript.Decode(b)
+	require.NoError(t, err)
+	assert.Equal(t, tr, got)
+
+	path := filepath.Join(t.TempDir(), "t.json")
+	require.NoError(t, tr.WriteFile(path))
+	got, err = transcript.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, tr, got)
+	assert.True(t, bytes.HasSuffix(b, []byte("}\n")))
+	assert.Contains(t, string(b), `"body": "<x/>"`, "envelopes are written without HTML escaping")
+}
+
+// Every strict prefix of a valid transcript is refused.
+func TestDecodeEveryPrefixFails(t *testing.T) {
+	b, err := validTranscript().Marshal()
+	require.NoError(t, err)
+	b = bytes.TrimRight(b, "\n")
+	for i := range len(b) {
+		_, err := transcript.Decode(b[:i])
+		require.ErrorIs(t, err, transcript.ErrFormat, "prefix of %d bytes", i)
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(*transcript.Transcript)
+		want string
+	}{
+		{"format", func(t *transcript.Transcript) { t.Format = "amtkit-transcript/2" }, "format"},
+		{"source", func(t *transcript.Transcript) { t.Provenance.Source = "" }, "source"},
+		{"recorded_by", func(t *transcript.Transcript) { t.Provenance.RecordedBy = "" }, "recorded_by"},
+		{"recorded_at", func(t *transcript.Transcript) { t.Provenance.RecordedAt = time.Time{} }, "recorded_at"},
+		{"tool", func(t *transcript.Transcript) { t.Provenance.Tool = "" }, "tool"},
+		{"policy", func(t *transcript.Transcript) { t.Provenance.Redaction.Policy = "" }, "policy"},
+		{"seq", func(t *transcript.Transcript) { t.Exchanges[1].Seq = 3 }, "seq 3"},
+		{"method", func(t *transcript.Transcript) { t.Exchanges[0].Request.Method = "" }, "method"},
+		{"status", func(t *transcript.Transcript) { t.Exchanges[0].Response.Status = 99 }, "status 99"},
+		{"nothing", func(t *transcript.Transcript) { t.Exchanges[1].Error = "" }, "neither response nor error"},
+		{"time", func(t *transcript.Transcript) { t.Exchanges[1].DurationMS = -1 }, "negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := validTranscript()
+			tc.edit(tr)
+			b, err := json.Marshal(tr)
+			require.NoError(t, err)
+			_, err = transcript.Decode(b)
+			require.ErrorIs(t, err, transcript.ErrFormat)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	b, _ := validTranscript().Marshal()
+	_, err := transcript.Decode(bytes.Replace(b, []byte(`"tool"`), []byte(`"toll"`), 1))
+	require.ErrorIs(t, err, transcript.ErrFormat, "unknown fields are refused")
+	_, err = transcript.Decode(append(b, []byte(`{}`)...))
+	require.ErrorIs(t, err, transcript.ErrFormat, "trailing data is refused")
+	_, err = transcript.Decode(bytes.Repeat([]byte(" "), transcript.MaxFileBytes+1))
+	require.ErrorIs(t, err, transcript.ErrTooLarge)
+	tr := validTranscript()
+	tr.Exchanges[0].Request.Body = strings.Repeat("x", transcript.MaxBodyBytes+1)
+	b, _ = json.Marshal(tr)
+	_, err = transcript.Decode(b)
+	require.ErrorIs(t, err, transcript.ErrTooLarge)
+}
+
+// FuzzDecode: never panics; whatever decodes encodes and decodes to the
+// same transcript.
+func FuzzDecode(f *testing.F) {
+	b, _ := validTranscript().Marshal()
+	f.Add(b)
+	f.Add([]byte(`{"format":"amtkit-transcript/1"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := transcript.Decode(data)
+		if err != nil {
+			return
+		}
+		out, err := tr.Marshal()
+		require.NoError(t, err)
+		again, err := transcript.Decode(out)
+		require.NoError(t, err)
+		assert.Equal(t, tr, again)
+	})
+}
