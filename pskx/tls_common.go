@@ -101,7 +101,8 @@ const (
 	maxPlaintext      = 1 << 14
 	maxCiphertext     = maxPlaintext + 2048
 	maxHandshakeLen   = 1 << 16 // far above any message of this protocol
-	maxUselessRecords = 16      // empty records or warning alerts in a row
+	maxUselessRecords = 16      // empty records, warning alerts or refused renegotiations in a row
+	maxHelloRequests  = 4       // HelloRequests a client ignores during one handshake
 	verifyDataLen     = 12
 	masterSecretLen   = 48
 	randomLen         = 32

@@ -172,12 +172,22 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	c.in.Lock()
 	defer c.in.Unlock()
+	// One record at a time: a post-handshake message is handled once all its
+	// fragments are in, and application data that arrives between its fragments
+	// (RFC 5246 §6.2.1 lets record types interleave) is returned in order.
 	for len(c.input) == 0 {
 		if err := c.readRecord(false); err != nil {
 			return 0, err
 		}
-		for c.hand.Len() > 0 {
-			if err := c.handlePostHandshake(); err != nil {
+		for {
+			msg, err := c.bufferedHandshake()
+			if err != nil {
+				return 0, err
+			}
+			if msg == nil {
+				break
+			}
+			if err := c.handlePostHandshake(msg); err != nil {
 				return 0, err
 			}
 		}
@@ -644,7 +654,9 @@ func (c *Conn) readRecord(expectCCS bool) error {
 			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: empty handshake record", ErrUnexpectedMessage))
 		}
 		c.hand.Write(data)
-		c.useless = 0
+		if !c.handshakeComplete.Load() {
+			c.useless = 0 // after the handshake, only application data is progress
+		}
 		return nil
 	default: // application data
 		if !c.handshakeComplete.Load() || expectCCS {
@@ -652,6 +664,11 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		}
 		if len(data) == 0 {
 			return c.uselessRecord()
+		}
+		if len(c.input) != 0 {
+			// Read never asks for a record while data is pending; dropping it
+			// would lose data silently.
+			return c.fail(AlertInternalError, errors.New("pskx: application data record read while earlier data was unread"))
 		}
 		c.input = data
 		c.useless = 0
@@ -667,36 +684,46 @@ func (c *Conn) uselessRecord() error {
 	return nil
 }
 
-// readHandshake returns the next complete handshake message (header included).
+// readHandshake returns the next complete handshake message (header included),
+// reading records until it is in. Only the handshake uses it: application data
+// is refused until the handshake completes.
 func (c *Conn) readHandshake() ([]byte, error) {
-	for c.hand.Len() < 4 {
+	for {
+		msg, err := c.bufferedHandshake()
+		if err != nil || msg != nil {
+			return msg, err
+		}
 		if err := c.readRecord(false); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// bufferedHandshake returns the next handshake message if all of it has
+// arrived, or nil if more fragments are due. It fails a message whose length
+// exceeds maxHandshakeLen as soon as the length is known.
+func (c *Conn) bufferedHandshake() ([]byte, error) {
 	h := c.hand.Bytes()
+	if len(h) < 4 {
+		return nil, nil
+	}
 	n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
 	if n > maxHandshakeLen {
 		return nil, c.fail(AlertDecodeError, &MessageError{Message: messageName(h[0]), Reason: fmt.Sprintf("%d-byte body exceeds the %d-byte limit", n, maxHandshakeLen)})
 	}
-	for c.hand.Len() < 4+n {
-		if err := c.readRecord(false); err != nil {
-			return nil, err
-		}
+	if len(h) < 4+n {
+		return nil, nil
 	}
 	msg := make([]byte, 4+n)
 	_, _ = c.hand.Read(msg)
 	return msg, nil
 }
 
-// handlePostHandshake deals with handshake messages after the handshake:
-// renegotiation requests are declined with a no_renegotiation warning, anything
-// else is fatal.
-func (c *Conn) handlePostHandshake() error {
-	msg, err := c.readHandshake()
-	if err != nil {
-		return err
-	}
+// handlePostHandshake deals with a handshake message after the handshake:
+// renegotiation requests are declined with a no_renegotiation warning (and
+// count as useless records, so that a peer cannot keep a reader busy with
+// them), anything else is fatal.
+func (c *Conn) handlePostHandshake(msg []byte) error {
 	switch {
 	case c.isClient && msg[0] == typeHelloRequest:
 		if err := unmarshalEmpty(msg, typeHelloRequest); err != nil {

@@ -23,6 +23,8 @@ type handshakeState struct {
 	identity   []byte
 	hint       []byte
 	secReneg   bool
+	// helloRequests counts the HelloRequests ignored so far.
+	helloRequests int
 }
 
 func newHandshakeState(c *Conn, ctx context.Context) (*handshakeState, error) {
@@ -49,7 +51,9 @@ func (hs *handshakeState) newRandom() ([]byte, error) {
 }
 
 // nextMessage reads the next handshake message, skipping HelloRequest on the
-// client (RFC 5246 §7.4.1.1 says to ignore it during a handshake).
+// client (RFC 5246 §7.4.1.1 says to ignore it during a handshake) up to
+// maxHelloRequests times: a peer that keeps sending them ends the handshake
+// with unexpected_message instead of holding it until its context ends.
 func (hs *handshakeState) nextMessage() ([]byte, error) {
 	for {
 		msg, err := hs.c.readHandshake()
@@ -59,6 +63,9 @@ func (hs *handshakeState) nextMessage() ([]byte, error) {
 		if hs.c.isClient && msg[0] == typeHelloRequest {
 			if err := unmarshalEmpty(msg, typeHelloRequest); err != nil {
 				return nil, hs.c.fail(AlertDecodeError, err)
+			}
+			if hs.helloRequests++; hs.helloRequests > maxHelloRequests {
+				return nil, hs.c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: more than %d HelloRequests during the handshake", ErrUnexpectedMessage, maxHelloRequests))
 			}
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,4 +223,165 @@ func TestServerClientHelloChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeRecords plays a hostile peer: it writes the given records through p's
+// record layer (protected with p's keys) exactly as listed, one record each.
+func writeRecords(t *testing.T, p *Conn, recs ...rawRecord) {
+	t.Helper()
+	p.out.Lock()
+	defer p.out.Unlock()
+	for _, r := range recs {
+		p.appendRecord(r.typ, r.data)
+	}
+	require.NoError(t, p.flush())
+}
+
+type rawRecord struct {
+	typ  recordType
+	data []byte
+}
+
+func hs(b []byte) rawRecord      { return rawRecord{recordHandshake, b} }
+func appData(s string) rawRecord { return rawRecord{recordApplicationData, []byte(s)} }
+
+// Issue 15 (i): application data interleaved with the fragments of a
+// post-handshake message (RFC 5246 §6.2.1 allows records of different types to
+// interleave) is delivered, in order, on both sides.
+func TestDataInterleavedWithFragmentedPostHandshakeMessage(t *testing.T) {
+	const want = "one two three four"
+	hello := (&clientHelloMsg{vers: VersionTLS12, random: make([]byte, 32), sessionID: []byte{}, cipherSuites: []uint16{0x8c}, compressionMethods: []uint8{0}}).marshal()
+	for _, vers := range []uint16{VersionTLS10, VersionTLS12} {
+		t.Run(VersionName(vers)+" HelloRequest to the client", func(t *testing.T) {
+			c, s := connectedPair(t, vers)
+			writeRecords(t, s,
+				hs([]byte{typeHelloRequest}), appData("one "), appData("two "),
+				hs([]byte{0, 0}), appData("three "), hs([]byte{0}), appData("four"))
+			require.NoError(t, s.CloseWrite())
+			got, err := io.ReadAll(c)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(got))
+			// The client declined with a no_renegotiation warning, which the
+			// server ignores; then close_notify.
+			require.NoError(t, c.CloseWrite())
+			got, err = io.ReadAll(s)
+			require.NoError(t, err)
+			assert.Empty(t, got)
+		})
+		t.Run(VersionName(vers)+" ClientHello to the server", func(t *testing.T) {
+			c, s := connectedPair(t, vers)
+			writeRecords(t, c,
+				hs(hello[:3]), appData("one "), appData("two "),
+				hs(hello[3:10]), appData("three "), hs(hello[10:]), appData("four"))
+			require.NoError(t, c.CloseWrite())
+			got, err := io.ReadAll(s)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(got))
+		})
+	}
+}
+
+// floodConn answers every Read with whole copies of rec (after an optional
+// prefix) until it is closed, and discards writes: a peer that never stops
+// sending.
+type floodConn struct {
+	fuzzConn
+	prefix []byte
+	rec    []byte
+	served int // copies of rec handed out
+	buf    []byte
+	closed atomic.Bool
+}
+
+func (f *floodConn) Close() error { f.closed.Store(true); return nil }
+
+func (f *floodConn) Read(b []byte) (int, error) {
+	if f.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	if len(f.buf) == 0 {
+		if f.prefix != nil {
+			f.buf, f.prefix = f.prefix, nil
+		} else {
+			f.buf = f.rec
+			f.served++
+		}
+	}
+	n := copy(b, f.buf)
+	f.buf = f.buf[n:]
+	return n, nil
+}
+
+// Issue 15 (ii): a HelloRequest during the handshake is ignored (RFC 5246
+// §7.4.1.1), but a flood of them ends the handshake with unexpected_message
+// after a few instead of reading until the context ends. A server never
+// accepts one.
+func TestHelloRequestFloodDuringHandshake(t *testing.T) {
+	helloRequest := append([]byte{22, 3, 1, 0, 4}, marshalEmpty(typeHelloRequest)...)
+	key := amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ")
+	tests := []struct {
+		name   string
+		client bool
+		prefix []byte
+	}{
+		{"client, before ServerHello", true, nil},
+		{"client, after ServerHello", true, serverHelloRecord()},
+		{"server, before ClientHello", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &floodConn{prefix: tt.prefix, rec: helloRequest}
+			var c *Conn
+			if tt.client {
+				c = ClientPSK(f, &Config{Identity: []byte("0000037M"), Key: key, Rand: zeroReader{}})
+			} else {
+				c = ServerPSK(f, &Config{Rand: zeroReader{}, GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err := c.HandshakeContext(ctx)
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, context.DeadlineExceeded, "the flood must end the handshake, not the context (%d HelloRequests read)", f.served)
+			assert.ErrorIs(t, err, ErrUnexpectedMessage)
+			assert.ErrorIs(t, err, AlertUnexpectedMessage)
+			assert.Less(t, f.served, 10)
+		})
+	}
+}
+
+func serverHelloRecord() []byte {
+	sh := (&serverHelloMsg{vers: VersionTLS10, random: make([]byte, 32), sessionID: []byte{}, cipherSuite: 0x8c}).marshal()
+	return append([]byte{22, 3, 1, 0, byte(len(sh))}, sh...)
+}
+
+// A HelloRequest during the handshake is ignored: with one before the
+// ServerHello and one before the ServerHelloDone, the client goes on to send its
+// Finished and then meets the end of the input.
+func TestHelloRequestDuringHandshakeIsIgnored(t *testing.T) {
+	helloRequest := append([]byte{22, 3, 1, 0, 4}, marshalEmpty(typeHelloRequest)...)
+	done := append([]byte{22, 3, 1, 0, 4}, marshalEmpty(typeServerHelloDone)...)
+	var in []byte
+	for _, r := range [][]byte{helloRequest, serverHelloRecord(), helloRequest, done} {
+		in = append(in, r...)
+	}
+	c := ClientPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
+	err := c.HandshakeContext(context.Background())
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.NotErrorIs(t, err, ErrUnexpectedMessage)
+}
+
+// After the handshake, each refused renegotiation counts as a useless record:
+// a peer that keeps asking ends the connection instead of keeping Read busy
+// (before, every handshake record reset the count).
+func TestHelloRequestFloodAfterHandshake(t *testing.T) {
+	c, s := connectedPair(t, VersionTLS12)
+	recs := make([]rawRecord, maxUselessRecords+1)
+	for i := range recs {
+		recs[i] = hs(marshalEmpty(typeHelloRequest))
+	}
+	writeRecords(t, s, recs...)
+	require.NoError(t, s.CloseWrite())
+	_, err := io.ReadAll(c)
+	require.ErrorIs(t, err, ErrUnexpectedMessage)
+	require.ErrorIs(t, err, AlertUnexpectedMessage)
 }
