@@ -29,6 +29,12 @@ const (
 	// 05B79A6F-4628-4D7F-899D-A91514CB32AB (intel/lms HECI_WATCHDOG_GUID; rpc-go
 	// MEI_WDIF).
 	ClientWatchdog
+	// ClientLME is the Local Manageability Engine client, GUID
+	// 6733A4DB-0476-4E7B-B3AF-BCFC29BEE7A7 (intel/lms HECI_if.h LME_GUID; rpc-go
+	// pkg/heci/linux.go MEI_LMEIF): AMT's port forwarding (APF) to its local
+	// WS-Management ports, what Intel's LMS relays. Open it with [OpenMEIConn];
+	// package amt/apf speaks APF over it.
+	ClientLME
 )
 
 // GUID returns the client's GUID in canonical byte order. The connect ioctl takes
@@ -39,17 +45,21 @@ func (c MEIClient) GUID() amt.UUID {
 		return amt.UUID{0x12, 0xf8, 0x00, 0x28, 0xb4, 0xb7, 0x4b, 0x2d, 0xac, 0xa8, 0x46, 0xe0, 0xff, 0x65, 0x81, 0x4c}
 	case ClientWatchdog:
 		return amt.UUID{0x05, 0xb7, 0x9a, 0x6f, 0x46, 0x28, 0x4d, 0x7f, 0x89, 0x9d, 0xa9, 0x15, 0x14, 0xcb, 0x32, 0xab}
+	case ClientLME:
+		return amt.UUID{0x67, 0x33, 0xa4, 0xdb, 0x04, 0x76, 0x4e, 0x7b, 0xb3, 0xaf, 0xbc, 0xfc, 0x29, 0xbe, 0xe7, 0xa7}
 	}
 	return amt.UUID{}
 }
 
-// String returns "AMTHI", "watchdog" or "MEIClient(n)".
+// String returns "AMTHI", "watchdog", "LME" or "MEIClient(n)".
 func (c MEIClient) String() string {
 	switch c {
 	case ClientAMTHI:
 		return "AMTHI"
 	case ClientWatchdog:
 		return "watchdog"
+	case ClientLME:
+		return "LME"
 	}
 	return fmt.Sprintf("MEIClient(%d)", uint8(c))
 }
@@ -88,8 +98,9 @@ var (
 	ErrNotMEIDevice = errors.New("pthi: not an MEI character device")
 	// ErrClientNotFound: the firmware has no such client (AMT absent or disabled).
 	ErrClientNotFound = errors.New("pthi: MEI firmware client not found")
-	// ErrMEIUnsupported: this platform has no MEI transport (only Linux has one).
-	ErrMEIUnsupported = errors.New("pthi: MEI transport is only implemented on Linux")
+	// ErrMEIUnsupported: this platform has no MEI transport (Linux and Windows
+	// have one).
+	ErrMEIUnsupported = errors.New("pthi: MEI transport is only implemented on Linux and Windows")
 	// ErrMessageTooLarge: a request exceeds the client's maximum message length.
 	ErrMessageTooLarge = errors.New("pthi: message exceeds the MEI client's maximum length")
 	// ErrEmptyResponse: the device returned zero bytes.

@@ -1,12 +1,11 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package pthi
 
 import "context"
 
-// MEI is the MEI transport. Only Linux has an implementation; elsewhere [OpenMEI]
-// returns [ErrMEIUnsupported]. (Windows exposes the same firmware client through the
-// HECI driver's device interface; amtkit does not implement it.)
+// MEI is the MEI transport. Linux and Windows have an implementation; elsewhere
+// [OpenMEI] returns [ErrMEIUnsupported].
 type MEI struct{}
 
 // OpenMEI returns [ErrMEIUnsupported] on this platform.

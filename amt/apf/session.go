@@ -1,0 +1,677 @@
+package apf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Transport carries whole APF messages both ways: ReadMessage returns one
+// message, WriteMessage sends one. One goroutine reads while others write;
+// writes are serialized by the session. [pthi.MEIConn] implements it.
+type Transport interface {
+	ReadMessage(ctx context.Context) ([]byte, error)
+	WriteMessage(ctx context.Context, msg []byte) error
+	Close() error
+}
+
+// Defaults of [Config].
+const (
+	// DefaultMaxMessageLength is the message bound when Config gives none. The
+	// LME reports its own when connected ([OpenLME] uses that).
+	DefaultMaxMessageLength = 4096
+	// DefaultWindow is the receive window given to AMT for each channel:
+	// rpc-go's LME_RX_WINDOW_SIZE and MeshCentral's INITIAL_RXWINDOW_SIZE (LMS
+	// gives 1024).
+	DefaultWindow = 4096
+	// DefaultMaxChannels bounds the channels open at once: AMT's pool of
+	// forwarded-tcpip channels has 8 slots (rpc-go internal/lm/engine.go).
+	DefaultMaxChannels = 8
+	// DefaultHandshakeTimeout bounds NewSession's wait for AMT's version,
+	// service request and first forwarded WS-Management port (LMS waits 5 s for
+	// the port, LMEConnection.cpp Init).
+	DefaultHandshakeTimeout = 5 * time.Second
+	// DefaultPortWait is how long Dial waits for AMT to forward a port it has
+	// not forwarded yet: AMT forwards its ports one global request at a time
+	// (rpc-go waits about 3 s for the set).
+	DefaultPortWait = 3 * time.Second
+)
+
+// AMT's WS-Management ports.
+const (
+	PortHTTP  = 16992
+	PortHTTPS = 16993
+)
+
+// maxControlQueue bounds the control messages (replies, window adjusts,
+// closes) waiting for the transport: a peer that makes us answer faster than
+// the transport takes answers ends the session instead of growing memory.
+const maxControlQueue = 1024
+
+// Config tunes a [Session]. The zero value is usable.
+type Config struct {
+	// MaxMessageLength bounds every message written (the MEI client's maximum
+	// message length); data is split to fit. Default DefaultMaxMessageLength.
+	MaxMessageLength int
+	// Window is the receive window each channel gives AMT, and so the most a
+	// channel buffers. Default DefaultWindow.
+	Window uint32
+	// MaxChannels bounds the channels open (or closing) at once. Default
+	// DefaultMaxChannels.
+	MaxChannels int
+	// HandshakeTimeout bounds NewSession. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// PortWait bounds Dial's wait for a port AMT has not forwarded yet. Default
+	// DefaultPortWait; negative: do not wait.
+	PortWait time.Duration
+	// Logger receives debug records of the conversation (message types,
+	// channel numbers, ports; never data or passwords). Nil: none.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.MaxMessageLength <= 0 {
+		c.MaxMessageLength = DefaultMaxMessageLength
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = DefaultMaxChannels
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.PortWait == 0 {
+		c.PortWait = DefaultPortWait
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(discardHandler{})
+	}
+}
+
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }
+
+// Errors of a session.
+var (
+	// ErrHandshake: AMT did not complete the version exchange, the
+	// port-forwarding service request and the forwarding of a WS-Management
+	// port in time.
+	ErrHandshake = errors.New("apf: handshake with AMT did not complete")
+	// ErrProtocol: AMT sent something the protocol does not allow at that
+	// point; the session ends with a DISCONNECT (protocol error).
+	ErrProtocol = errors.New("apf: protocol violation")
+	// ErrSessionClosed: the session was closed by Close.
+	ErrSessionClosed = errors.New("apf: session closed")
+	// ErrSessionReset: AMT restarted the protocol (a new PROTOCOL_VERSION);
+	// the channels it had are gone.
+	ErrSessionReset = errors.New("apf: AMT restarted the session")
+	// ErrPortNotForwarded: AMT has not forwarded the port asked for.
+	ErrPortNotForwarded = errors.New("apf: AMT does not forward this port")
+	// ErrTooManyChannels: Config.MaxChannels channels are open.
+	ErrTooManyChannels = errors.New("apf: too many channels open")
+	// ErrNotLocal: Dial was asked for an address that is not AMT's local one.
+	ErrNotLocal = errors.New("apf: not a local AMT address")
+	// ErrWindowExceeded: AMT sent more data than the channel's window allowed;
+	// the channel is closed.
+	ErrWindowExceeded = errors.New("apf: AMT overran the channel window")
+)
+
+// OpenError is AMT's refusal of a channel (CHANNEL_OPEN_FAILURE).
+type OpenError struct {
+	Port   uint32
+	Reason OpenFailureReason
+}
+
+func (e *OpenError) Error() string {
+	return fmt.Sprintf("apf: AMT refused a channel to port %d: %v", e.Port, e.Reason)
+}
+
+// DisconnectError is AMT's DISCONNECT, which ends the session.
+type DisconnectError struct{ Reason DisconnectReason }
+
+func (e *DisconnectError) Error() string { return "apf: AMT disconnected: " + e.Reason.String() }
+
+// Session is the host's side of one APF conversation with AMT: what Intel's LMS
+// does, without listening sockets. Create it with [NewSession] (or [OpenLME]);
+// it is safe for concurrent use.
+type Session struct {
+	t   Transport
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context // ends with the session
+	cancel context.CancelFunc
+
+	wmu sync.Mutex // serializes transport writes
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every state change
+	ctl       [][]byte      // control messages waiting for the writer
+	ctlReady  chan struct{} // signalled when ctl grows
+	versionOK bool
+	pfwd      bool
+	peer      ProtocolVersion
+	ports     map[uint32]string
+	chans     map[uint32]*Channel
+	nextID    uint32
+	err       error
+	done      chan struct{}
+	wg        sync.WaitGroup
+}
+
+// NewSession starts the host's side of APF over t: it sends the protocol
+// version (1.0, as LMS), answers AMT's messages from then on, and returns when
+// AMT has agreed the version, requested the port-forwarding service and
+// forwarded 16992 or 16993 — or fails with [ErrHandshake] after
+// Config.HandshakeTimeout (or when ctx ends), closing t. The session owns t
+// from then on.
+func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) {
+	cfg.defaults()
+	if cfg.MaxMessageLength <= ChannelDataHeaderLen {
+		return nil, fmt.Errorf("apf: MaxMessageLength %d leaves no room for data", cfg.MaxMessageLength)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		t: t, cfg: cfg, log: cfg.Logger, ctx: sctx, cancel: cancel,
+		changed: make(chan struct{}), ctlReady: make(chan struct{}, 1),
+		ports: map[uint32]string{}, chans: map[uint32]*Channel{}, done: make(chan struct{}),
+	}
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.writeLoop()
+	s.queue(ProtocolVersion{Major: 1, Minor: 0})
+
+	hctx, hcancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
+	defer hcancel()
+	for {
+		s.mu.Lock()
+		ready := s.versionOK && s.pfwd && (s.hasPort(PortHTTP) || s.hasPort(PortHTTPS))
+		err, ch := s.err, s.changed
+		state := fmt.Sprintf("version agreed %v, port forwarding %v, ports %v", s.versionOK, s.pfwd, s.portListLocked())
+		s.mu.Unlock()
+		if ready {
+			return s, nil
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+		}
+		select {
+		case <-ch:
+		case <-hctx.Done():
+			s.Close()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w within %v (%s)", ErrHandshake, cfg.HandshakeTimeout, state)
+		}
+	}
+}
+
+func (s *Session) hasPort(p uint32) bool { _, ok := s.ports[p]; return ok }
+
+func (s *Session) portListLocked() []uint32 {
+	out := make([]uint32, 0, len(s.ports))
+	for p := range s.ports {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// broadcastLocked wakes every waiter on the session's state.
+func (s *Session) broadcastLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Ports returns the ports AMT forwards now, sorted.
+func (s *Session) Ports() []uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.portListLocked()
+}
+
+// Peer returns AMT's PROTOCOL_VERSION: its APF version and the system UUID.
+func (s *Session) Peer() ProtocolVersion {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer
+}
+
+// Done is closed when the session has ended; Err then says why.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it runs.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the session: a DISCONNECT (by application) goes to AMT when the
+// transport takes it within a second, every channel fails with
+// ErrSessionClosed, and the transport is closed. It is safe to call more than
+// once.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	running := s.err == nil
+	s.mu.Unlock()
+	if running {
+		if b, err := Encode(Disconnect{Reason: DisconnectByApplication}); err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.write(ctx, b)
+			cancel()
+		}
+	}
+	s.fail(ErrSessionClosed)
+	s.wg.Wait()
+	return nil
+}
+
+// fail ends the session with err (the first error wins).
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	chans := make([]*Channel, 0, len(s.chans))
+	for _, c := range s.chans {
+		chans = append(chans, c)
+	}
+	s.chans = map[uint32]*Channel{}
+	s.broadcastLocked()
+	s.mu.Unlock()
+	for _, c := range chans {
+		c.abort(err)
+	}
+	s.cancel()
+	_ = s.t.Close()
+	close(s.done)
+	s.log.Debug("apf session ended", "err", err)
+}
+
+// protocolError disconnects AMT with a protocol error and ends the session.
+func (s *Session) protocolError(format string, args ...any) {
+	s.disconnect(DisconnectProtocolError, fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...))
+}
+
+// disconnect sends AMT a DISCONNECT (waiting at most a second for the
+// transport) and ends the session with err.
+func (s *Session) disconnect(reason DisconnectReason, err error) {
+	if b, e := Encode(Disconnect{Reason: reason}); e == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.write(ctx, b)
+		cancel()
+	}
+	s.fail(err)
+}
+
+// write sends one message now (serialized with every other write).
+func (s *Session) write(ctx context.Context, msg []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	return s.t.WriteMessage(ctx, msg)
+}
+
+// queue hands a control message to the writer without blocking.
+func (s *Session) queue(m Message) {
+	b, err := Encode(m)
+	if err != nil {
+		s.fail(fmt.Errorf("apf: encoding %v: %w", m.Type(), err))
+		return
+	}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.ctl) >= maxControlQueue {
+		s.mu.Unlock()
+		s.fail(fmt.Errorf("apf: %d control messages wait for the transport", maxControlQueue))
+		return
+	}
+	s.ctl = append(s.ctl, b)
+	s.mu.Unlock()
+	select {
+	case s.ctlReady <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Session) writeLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.ctlReady:
+		}
+		for {
+			s.mu.Lock()
+			if len(s.ctl) == 0 || s.err != nil {
+				s.mu.Unlock()
+				break
+			}
+			b := s.ctl[0]
+			s.ctl[0] = nil
+			s.ctl = s.ctl[1:]
+			s.mu.Unlock()
+			if err := s.write(s.ctx, b); err != nil {
+				s.fail(fmt.Errorf("apf: writing to AMT: %w", err))
+				return
+			}
+		}
+	}
+}
+
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	for {
+		b, err := s.t.ReadMessage(s.ctx)
+		if err != nil {
+			s.fail(fmt.Errorf("apf: reading from AMT: %w", err))
+			return
+		}
+		m, err := Decode(b)
+		if err != nil {
+			s.protocolError("%w", err)
+			return
+		}
+		if !s.handle(m) {
+			return
+		}
+	}
+}
+
+// handle processes one message from AMT; false ends the read loop.
+func (s *Session) handle(m Message) bool {
+	s.mu.Lock()
+	versionOK, pfwd := s.versionOK, s.pfwd
+	s.mu.Unlock()
+	switch m := m.(type) {
+	case ProtocolVersion:
+		return s.onVersion(m)
+	case Disconnect:
+		s.fail(&DisconnectError{Reason: m.Reason})
+		return false
+	case KeepAliveRequest:
+		s.queue(KeepAliveReply(m))
+		return true
+	case KeepAliveOptionsRequest:
+		s.queue(KeepAliveOptionsReply(m))
+		return true
+	case KeepAliveReply, KeepAliveOptionsReply, Unknown, RequestSuccess, RequestFailure:
+		// Nothing of ours asked for these; LMS ignores what it does not expect.
+		s.log.Debug("apf: ignored", "type", m.Type())
+		return true
+	}
+	if !versionOK {
+		s.protocolError("%v before the protocol versions were exchanged", m.Type())
+		return false
+	}
+	switch m := m.(type) {
+	case ServiceRequest:
+		if m.Service != ServicePortForwarding && m.Service != ServiceAuth {
+			s.disconnect(DisconnectServiceNotAvailable, fmt.Errorf("%w: AMT requested the service %q", ErrProtocol, m.Service))
+			return false
+		}
+		s.queue(ServiceAccept(m))
+		if m.Service == ServicePortForwarding {
+			s.mu.Lock()
+			s.pfwd = true
+			s.broadcastLocked()
+			s.mu.Unlock()
+		}
+		s.log.Debug("apf: service accepted", "service", m.Service)
+		return true
+	case UserAuthRequest:
+		// LMS answers every user-authentication request with success
+		// (Protocol.cpp); the LME is only reachable from this host.
+		s.queue(UserAuthSuccess{})
+		return true
+	case UserAuthSuccess, UserAuthFailure, ServiceAccept:
+		s.log.Debug("apf: ignored", "type", m.Type())
+		return true
+	}
+	if !pfwd {
+		s.protocolError("%v before the port-forwarding service was requested", m.Type())
+		return false
+	}
+	switch m := m.(type) {
+	case GlobalRequest:
+		s.onGlobalRequest(m)
+	case ChannelOpen:
+		// AMT opens direct-tcpip channels to deliver WS-Management events to a
+		// subscriber on the host; an agent using this package subscribes to
+		// none.
+		s.log.Debug("apf: refused a channel from AMT", "type", m.ChannelType, "to", net.JoinHostPort(m.Address, strconv.FormatUint(uint64(m.Port), 10)))
+		s.queue(ChannelOpenFailure{Recipient: m.Sender, Reason: OpenAdministrativelyProhibited})
+	case ChannelOpenConfirmation:
+		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.confirmed(m) })
+	case ChannelOpenFailure:
+		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.refused(m) })
+	case WindowAdjust:
+		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.credit(m.Bytes) })
+	case ChannelData:
+		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.deliver(m.Data) })
+	case ChannelClose:
+		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.peerClosed() })
+	}
+	return true
+}
+
+func (s *Session) onVersion(m ProtocolVersion) bool {
+	if m.Major != 1 {
+		s.disconnect(DisconnectVersionNotSupported, fmt.Errorf("%w: AMT speaks APF %d.%d, this package 1.x", ErrProtocol, m.Major, m.Minor))
+		return false
+	}
+	s.mu.Lock()
+	again := s.versionOK
+	var chans []*Channel
+	if again {
+		// AMT started over: what it knew of channels and forwards is gone.
+		for _, c := range s.chans {
+			chans = append(chans, c)
+		}
+		s.chans = map[uint32]*Channel{}
+		s.ports = map[uint32]string{}
+		s.pfwd = false
+	}
+	s.versionOK, s.peer = true, m
+	s.broadcastLocked()
+	s.mu.Unlock()
+	for _, c := range chans {
+		c.abort(ErrSessionReset)
+	}
+	if again {
+		// LMS answers a version it did not ask for with its own (Protocol.cpp).
+		s.queue(ProtocolVersion{Major: 1, Minor: 0})
+	}
+	s.log.Debug("apf: protocol version", "major", m.Major, "minor", m.Minor, "trigger", m.Trigger, "again", again)
+	return true
+}
+
+func (s *Session) onGlobalRequest(m GlobalRequest) {
+	switch m.Name {
+	case RequestTCPForward:
+		s.mu.Lock()
+		s.ports[m.Port] = m.Address
+		s.broadcastLocked()
+		s.mu.Unlock()
+		s.log.Debug("apf: AMT forwards a port", "port", m.Port, "address", m.Address)
+		// LMS, rpc-go and MeshCentral answer every tcpip-forward with the
+		// port, whatever want-reply says; so do we.
+		s.queue(TCPForwardSuccess(m.Port))
+	case RequestCancelTCPForward:
+		s.mu.Lock()
+		delete(s.ports, m.Port)
+		s.broadcastLocked()
+		s.mu.Unlock()
+		s.log.Debug("apf: AMT stops forwarding a port", "port", m.Port)
+		s.queue(RequestSuccess{})
+	default:
+		// udp-send-to and anything else: not offered (MeshCentral's LME
+		// answers udp-send-to with failure too).
+		s.queue(RequestFailure{})
+	}
+}
+
+// onChannel runs f on the channel numbered id (ours); unknown numbers are
+// late messages for channels already gone, ignored as LMS ignores them.
+func (s *Session) onChannel(id uint32, f func(*Channel) bool) bool {
+	s.mu.Lock()
+	c := s.chans[id]
+	s.mu.Unlock()
+	if c == nil {
+		s.log.Debug("apf: message for an unknown channel", "channel", id)
+		return true
+	}
+	return f(c)
+}
+
+// release forgets a channel once both sides closed it (or it failed).
+func (s *Session) release(c *Channel) {
+	s.mu.Lock()
+	if s.chans[c.id] == c {
+		delete(s.chans, c.id)
+		s.broadcastLocked()
+	}
+	s.mu.Unlock()
+}
+
+// Dial opens a channel to AMT's port in addr and returns it as a net.Conn
+// ([*Channel]). network is "tcp", "tcp4" or "tcp6"; addr's host must be a
+// loopback address or "localhost" (AMT's local ports, where LMS would
+// listen). It has the shape of net.Dialer.DialContext.
+func (s *Session) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	port, err := localPort(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.DialPort(ctx, port)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// localPort checks a Dial address and returns its port.
+func localPort(network, addr string) (uint32, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return 0, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: network %q (want tcp)", ErrNotLocal, network)}
+	}
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	if host != "localhost" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return 0, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: host %q (want 127.0.0.1, ::1 or localhost)", ErrNotLocal, host)}
+		}
+	}
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || p == 0 {
+		return 0, &net.OpError{Op: "dial", Net: network, Err: fmt.Errorf("%w: port %q", ErrNotLocal, ps)}
+	}
+	return uint32(p), nil
+}
+
+// DialPort opens a forwarded-tcpip channel to AMT's port: it waits up to
+// Config.PortWait for AMT to forward the port ([ErrPortNotForwarded]), then
+// for AMT's confirmation (a refusal is an [*OpenError]) or for ctx.
+func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
+	var wait <-chan time.Time
+	if s.cfg.PortWait > 0 {
+		t := time.NewTimer(s.cfg.PortWait)
+		defer t.Stop()
+		wait = t.C
+	}
+	var c *Channel
+	for c == nil {
+		s.mu.Lock()
+		err, ch := s.err, s.changed
+		forwarded := s.hasPort(port)
+		if err == nil && forwarded {
+			if len(s.chans) >= s.cfg.MaxChannels {
+				s.mu.Unlock()
+				return nil, fmt.Errorf("%w (%d)", ErrTooManyChannels, s.cfg.MaxChannels)
+			}
+			c = s.newChannelLocked(port)
+		}
+		ports := s.portListLocked()
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			break
+		}
+		if wait == nil {
+			return nil, fmt.Errorf("%w: %d (AMT forwards %v)", ErrPortNotForwarded, port, ports)
+		}
+		select {
+		case <-ch:
+		case <-wait:
+			return nil, fmt.Errorf("%w: %d (AMT forwards %v)", ErrPortNotForwarded, port, ports)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	open := ChannelOpen{
+		ChannelType: ChannelForwarded, Sender: c.id, Window: s.cfg.Window, Reserved: 0xFFFFFFFF,
+		Address: "127.0.0.1", Port: port, OriginAddress: "127.0.0.1", OriginPort: originPort(c.id),
+	}
+	b, err := Encode(open)
+	if err == nil {
+		err = s.write(ctx, b)
+	}
+	if err != nil {
+		c.abort(err)
+		s.release(c)
+		return nil, err
+	}
+	s.log.Debug("apf: channel open sent", "channel", c.id, "port", port)
+	if err := c.waitOpen(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// originPort is a stand-in for the originator's TCP port LMS would report (its
+// client's source port): ephemeral-range, distinct per channel number.
+func originPort(id uint32) uint32 { return 49152 + id%16384 }
+
+func (s *Session) newChannelLocked(port uint32) *Channel {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			continue
+		}
+		if _, used := s.chans[s.nextID]; !used {
+			break
+		}
+	}
+	c := newChannel(s, s.nextID, port)
+	s.chans[c.id] = c
+	return c
+}

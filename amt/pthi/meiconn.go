@@ -1,0 +1,265 @@
+package pthi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// This file holds the platform-independent half of the message connection to an
+// MEI client (MEIConn): the framing rules, the one-reader/one-writer discipline
+// and close. The platform halves (meiconn_linux.go, mei_windows.go) only open the
+// device, connect the client and move bytes; they implement meiHandle.
+
+// meiHandle is one connected MEI client handle of the platform. Read returns one
+// message (the driver never merges two); Write sends one. Both honour ctx
+// (cancellation and deadline) and may run at the same time as each other, never
+// two of the same kind. Close makes pending and later calls fail.
+type meiHandle interface {
+	Read(ctx context.Context, p []byte) (int, error)
+	Write(ctx context.Context, p []byte) (int, error)
+	Close() error
+}
+
+// MEIConn is a connection to one MEI firmware client that carries whole
+// messages both ways at once: one goroutine may read while another writes. It
+// is what a streaming client such as the LME (AMT's port forwarding, package
+// amt/apf) needs; the request/response [MEI] is what PTHI needs.
+//
+// A message is at most the client's maximum length ([MEIProperties]) in either
+// direction: one write is one message, one read returns one message.
+// ReadMessage and WriteMessage are each serialized (one reader and one writer
+// at a time). After a failed read or write the connection is broken: every
+// later call fails with the same error, because the firmware's view of the
+// exchange is then unknown.
+type MEIConn struct {
+	h      meiHandle
+	props  MEIProperties
+	client MEIClient
+	wto    time.Duration
+
+	rmu, wmu  sync.Mutex
+	mu        sync.Mutex
+	closed    bool
+	broken    error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenMEIConn opens cfg.Device (on Windows: the HECI device interface) and
+// connects to cfg.Client. cfg.Timeout bounds each write (default
+// [DefaultMEITimeout]; negative: no bound); reads wait as long as their context
+// allows, since a streaming client's firmware speaks when it has something to
+// say. Errors are those of [OpenMEI]: [ErrNoDevice], [ErrClientNotFound],
+// [ErrMEIUnsupported] on other platforms.
+func OpenMEIConn(ctx context.Context, cfg MEIConfig) (*MEIConn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, props, err := openMEIHandle(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return newMEIConn(h, props, cfg), nil
+}
+
+func newMEIConn(h meiHandle, props MEIProperties, cfg MEIConfig) *MEIConn {
+	wto := cfg.Timeout
+	if wto == 0 {
+		wto = DefaultMEITimeout
+	}
+	return &MEIConn{h: h, props: props, client: cfg.Client, wto: wto}
+}
+
+// Properties returns what the client reported when it was connected.
+func (c *MEIConn) Properties() MEIProperties { return c.props }
+
+// MaxMessageLength returns the client's maximum message length.
+func (c *MEIConn) MaxMessageLength() int { return int(c.props.MaxMessageLength) }
+
+// state returns the error that stops every call, or nil.
+func (c *MEIConn) state() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return c.broken
+}
+
+// fail records the first error that breaks the connection and returns it.
+func (c *MEIConn) fail(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if c.broken == nil {
+		c.broken = err
+	}
+	return err
+}
+
+// ReadMessage waits for the next message from the firmware client and returns
+// it (a new slice). It returns when ctx is done, with ctx's error; the
+// connection is then broken (a message may have been half consumed).
+func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if err := c.state(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, c.props.MaxMessageLength)
+	n, err := c.h.Read(ctx, buf)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
+		return nil, c.fail(fmt.Errorf("pthi: MEI %v read: %w", c.client, err))
+	}
+	if n <= 0 {
+		return nil, c.fail(fmt.Errorf("%w (%v client)", ErrEmptyResponse, c.client))
+	}
+	if n > len(buf) {
+		return nil, c.fail(fmt.Errorf("pthi: MEI %v read: driver reported %d bytes for a %d-byte buffer", c.client, n, len(buf)))
+	}
+	return buf[:n:n], nil
+}
+
+// WriteMessage sends msg as one message. An empty message is
+// [ErrInvalidArgument] and one longer than the client's maximum is
+// [ErrMessageTooLarge]; neither breaks the connection. A write that the driver
+// takes only in part, fails, or outlives ctx or the write bound breaks it.
+func (c *MEIConn) WriteMessage(ctx context.Context, msg []byte) error {
+	if err := checkFrame(len(msg), c.props); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.state(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.wto > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.wto)
+		defer cancel()
+	}
+	n, err := c.h.Write(ctx, msg)
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
+		return c.fail(fmt.Errorf("pthi: MEI %v write: %w", c.client, err))
+	}
+	if n != len(msg) {
+		return c.fail(fmt.Errorf("pthi: MEI %v write: wrote %d of %d bytes", c.client, n, len(msg)))
+	}
+	return nil
+}
+
+// Close closes the connection; pending and later calls return [ErrClosed]. It is
+// safe to call more than once.
+func (c *MEIConn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.closeOnce.Do(func() { c.closeErr = c.h.Close() })
+	return c.closeErr
+}
+
+// exchange is the PTHI request/response discipline over a [MEIConn]: one
+// exchange at a time; an exchange interrupted after its request was written
+// makes the next one reconnect, so that a late answer is never taken for the
+// next one's. The Windows [MEI] uses it; Linux's MEI predates it and does the
+// same over its file descriptor.
+type exchange struct {
+	mu     sync.Mutex
+	open   func(ctx context.Context) (*MEIConn, error)
+	conn   *MEIConn
+	stale  bool
+	closed bool
+	props  MEIProperties
+	to     time.Duration
+}
+
+func newExchange(ctx context.Context, cfg MEIConfig, open func(context.Context) (*MEIConn, error)) (*exchange, error) {
+	x := &exchange{open: open, to: cfg.Timeout}
+	if x.to == 0 {
+		x.to = DefaultMEITimeout
+	}
+	c, err := open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.conn, x.props = c, c.Properties()
+	return x, nil
+}
+
+func (x *exchange) properties() MEIProperties {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.props
+}
+
+func (x *exchange) send(ctx context.Context, req []byte) ([]byte, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if x.conn == nil || x.stale {
+		if x.conn != nil {
+			_ = x.conn.Close()
+			x.conn = nil
+		}
+		c, err := x.open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		x.conn, x.props, x.stale = c, c.Properties(), false
+	}
+	if err := checkFrame(len(req), x.props); err != nil {
+		return nil, err
+	}
+	if x.to > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, x.to)
+		defer cancel()
+	}
+	if err := x.conn.WriteMessage(ctx, req); err != nil {
+		x.stale = true
+		return nil, err
+	}
+	resp, err := x.conn.ReadMessage(ctx)
+	if err != nil {
+		x.stale = true
+		if errors.Is(err, ErrEmptyResponse) {
+			return nil, ErrEmptyResponse
+		}
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (x *exchange) close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closed = true
+	if x.conn == nil {
+		return nil
+	}
+	err := x.conn.Close()
+	x.conn = nil
+	return err
+}
