@@ -26,6 +26,14 @@ import (
 //     <x/>, and hand-written readers in deployed consoles depend on it.
 // Values may differ, and so may the number of items in a list.
 
+// testingT is what the written-form helpers need of a *testing.T; the
+// transcript check (transcript_test.go) also passes a recorder of failures
+// to show that the comparison catches a difference.
+type testingT interface {
+	require.TestingT
+	Helper()
+}
+
 // written is one element as it appears in the bytes.
 type written struct {
 	key        string // {namespace}local, plus [@Name=…] for selectors
@@ -40,7 +48,7 @@ func (w *written) empty() bool { return len(w.kids) == 0 && strings.TrimSpace(w.
 // readWritten parses raw keeping, for every element, whether it was written
 // self-closed: encoding/xml reports <x/> as a start and an end element, and
 // its input offset after the start element is just past the "/>".
-func readWritten(t *testing.T, raw []byte) *written {
+func readWritten(t testingT, raw []byte) *written {
 	t.Helper()
 	dec := xml.NewDecoder(bytes.NewReader(raw))
 	var root *written
@@ -157,7 +165,7 @@ func emptyForms(root *written) map[string]string {
 
 // compareWritten reports every written-form difference between the
 // simulator's envelope and the recording.
-func compareWritten(t *testing.T, recorded, sim []byte) {
+func compareWritten(t testingT, recorded, sim []byte) {
 	t.Helper()
 	want, got := readWritten(t, recorded), readWritten(t, sim)
 	assert.Equal(t, want.key, got.key, "root element")
