@@ -138,7 +138,7 @@ func (r *DataRecord) Uint16(v Var) (uint16, bool) {
 	if !ok || len(b) != 2 {
 		return 0, false
 	}
-	return binary.LittleEndian.Uint16(b), true
+	return uint16(leUint(b)), true
 }
 
 // Uint32 returns the value of a four-byte little-endian variable.
@@ -147,7 +147,7 @@ func (r *DataRecord) Uint32(v Var) (uint32, bool) {
 	if !ok || len(b) != 4 {
 		return 0, false
 	}
-	return binary.LittleEndian.Uint32(b), true
+	return uint32(leUint(b)), true
 }
 
 // SetUint32 sets a four-byte little-endian variable.

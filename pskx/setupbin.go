@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/amtkit/amtkit/internal/wire"
 )
 
 // FileVersion is a setup.bin format version, major<<8 | minor. Each has its own
@@ -186,10 +188,27 @@ func DecodeSetupFile(b []byte) (*SetupFile, error) {
 	if len(b) < ChunkSize {
 		return nil, decodeErr(0, len(b), 0, ErrFileSize, "expected at least %d bytes, got %d", ChunkSize, len(b))
 	}
-	le := binary.LittleEndian
+	// The fixed header fields (40 bytes) lie within the first chunk: the reads
+	// cannot fail. Each is checked in file order below.
 	var f SetupFile
 	var guid [16]byte
-	copy(guid[:], b[:16])
+	var hdrChunks, hdrBytes uint16
+	var hdrRecord, count uint32
+	var major, minor uint8
+	var flags uint16
+	hdr := wire.NewReader(b[:ChunkSize])
+	g, _ := hdr.Bytes(len(guid))
+	copy(guid[:], g)
+	hdr.ReadU16(&hdrChunks)
+	hdr.ReadU16(&hdrBytes)
+	hdr.ReadU32(&hdrRecord)
+	hdr.ReadU8(&major)
+	hdr.ReadU8(&minor)
+	hdr.ReadU16(&flags)
+	hdr.ReadU32(&count)
+	hdr.ReadU32(&f.Consumed)
+	hdr.ReadU16(&f.RecordChunks)
+	hdr.Skip(2) // reserved
 	family := FileVersion(0)
 	for _, v := range [...]FileVersion{FileVersion10, FileVersion20, FileVersion30, FileVersion40} {
 		if g, _ := v.guid(); g == guid {
@@ -199,24 +218,20 @@ func DecodeSetupFile(b []byte) (*SetupFile, error) {
 	if family == 0 {
 		return nil, decodeErr(0, 0, 0, ErrFileType, "% x", guid[:])
 	}
-	f.Version = FileVersion(uint16(b[24])<<8 | uint16(b[25]))
+	f.Version = FileVersion(uint16(major)<<8 | uint16(minor))
 	if g, ok := f.Version.guid(); !ok || g != guid {
 		return nil, decodeErr(0, 24, 0, ErrFileVersion, "GUID of version %v files, header says %v", family, f.Version)
 	}
-	if n := le.Uint16(b[16:]); n != 1 {
-		return nil, decodeErr(0, 16, 0, ErrFileHeader, "header chunk count must be 1, got %d", n)
+	if hdrChunks != 1 {
+		return nil, decodeErr(0, 16, 0, ErrFileHeader, "header chunk count must be 1, got %d", hdrChunks)
 	}
-	hdrBytes := int(le.Uint16(b[18:]))
 	if hdrBytes < fileHeaderMinSize || hdrBytes > ChunkSize || hdrBytes%2 != 0 {
 		return nil, decodeErr(0, 18, 0, ErrFileHeader, "header byte count must be even and %d–%d, got %d", fileHeaderMinSize, ChunkSize, hdrBytes)
 	}
-	if n := le.Uint32(b[20:]); n != 0 {
-		return nil, decodeErr(0, 20, 0, ErrFileHeader, "header record number must be 0, got %d", n)
+	if hdrRecord != 0 {
+		return nil, decodeErr(0, 20, 0, ErrFileHeader, "header record number must be 0, got %d", hdrRecord)
 	}
-	f.Flags = FileFlags(le.Uint16(b[26:]))
-	count := le.Uint32(b[28:])
-	f.Consumed = le.Uint32(b[32:])
-	f.RecordChunks = le.Uint16(b[36:])
+	f.Flags = FileFlags(flags)
 	if f.RecordChunks < 1 || f.RecordChunks > maxRecordChunks {
 		return nil, decodeErr(0, 36, 0, ErrFileHeader, "data record chunk count must be 1–%d, got %d", maxRecordChunks, f.RecordChunks)
 	}
@@ -228,20 +243,23 @@ func DecodeSetupFile(b []byte) (*SetupFile, error) {
 		return nil, decodeErr(0, 32, 0, ErrFileHeader, "%d records consumed of %d", f.Consumed, count)
 	}
 	// Module list: u16s from offset 40, terminated by 0 inside the header's byte count.
-	for off := 40; ; off += 2 {
-		if off+2 > hdrBytes {
-			return nil, decodeErr(0, off, 0, ErrFileHeader, "module list not terminated within the header's %d bytes", hdrBytes)
+	mods := wire.NewReaderAt(b[hdr.Offset():hdrBytes], hdr.Offset())
+	for {
+		var m uint16
+		if !mods.ReadU16(&m) {
+			return nil, decodeErr(0, mods.Offset(), 0, ErrFileHeader, "module list not terminated within the header's %d bytes", hdrBytes)
 		}
-		m := le.Uint16(b[off:])
 		if m == 0 {
 			break
 		}
 		f.ModuleList = append(f.ModuleList, m)
 	}
+	// The size check above makes every record read succeed.
+	recs := wire.NewReaderAt(b[ChunkSize:], ChunkSize)
 	f.Records = make([]*DataRecord, 0, count)
 	for i := 0; i < int(count); i++ {
-		off := ChunkSize + i*recSize
-		r, err := decodeRecord(b[off:off+recSize], i+1, off, f.RecordChunks)
+		rr, _ := recs.Sub(recSize)
+		r, err := decodeRecord(rr, i+1, f.RecordChunks)
 		if err != nil {
 			return nil, err
 		}
@@ -250,20 +268,29 @@ func DecodeSetupFile(b []byte) (*SetupFile, error) {
 	return &f, nil
 }
 
-func decodeRecord(rb []byte, idx, base int, chunks uint16) (*DataRecord, error) {
-	le := binary.LittleEndian
-	if t := le.Uint32(rb); t != 1 {
-		return nil, decodeErr(idx, base, 0, ErrRecordHeader, "record type must be 1 (data), got %d", t)
+// decodeRecord decodes the idx-th data record (1-based) from rr, a reader over
+// exactly its bytes whose offsets are those of the file.
+func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
+	base := rr.Offset()
+	var typ, flags, number uint32
+	var nChunks, hdrLen uint16
+	rr.ReadU32(&typ) // a record is at least one chunk: the header reads cannot fail
+	rr.ReadU32(&flags)
+	rr.Skip(8) // reserved
+	rr.ReadU16(&nChunks)
+	rr.ReadU16(&hdrLen)
+	rr.ReadU32(&number)
+	if typ != 1 {
+		return nil, decodeErr(idx, base, 0, ErrRecordHeader, "record type must be 1 (data), got %d", typ)
 	}
-	r := &DataRecord{Flags: RecordFlags(le.Uint32(rb[4:])), Number: le.Uint32(rb[20:])}
-	if n := le.Uint16(rb[16:]); n != chunks {
-		return nil, decodeErr(idx, base+16, 0, ErrRecordHeader, "record chunk count %d differs from the file header's %d", n, chunks)
+	r := &DataRecord{Flags: RecordFlags(flags), Number: number}
+	if nChunks != chunks {
+		return nil, decodeErr(idx, base+16, 0, ErrRecordHeader, "record chunk count %d differs from the file header's %d", nChunks, chunks)
 	}
-	if n := le.Uint16(rb[18:]); n != recordHeaderSize {
-		return nil, decodeErr(idx, base+18, 0, ErrRecordHeader, "record header byte count must be %d, got %d", recordHeaderSize, n)
+	if hdrLen != recordHeaderSize {
+		return nil, decodeErr(idx, base+18, 0, ErrRecordHeader, "record header byte count must be %d, got %d", recordHeaderSize, hdrLen)
 	}
-	raw := rb[recordHeaderSize:]
-	bodyBase := base + recordHeaderSize
+	raw := rr.Rest()
 	if !r.Valid() && allZero(raw) {
 		return r, nil // consumed: the BIOS zeroed the body
 	}
@@ -276,47 +303,50 @@ func decodeRecord(rb []byte, idx, base int, chunks uint16) (*DataRecord, error) 
 	} else {
 		copy(body, raw)
 	}
-	for pos := 0; pos < len(body); {
-		if len(body)-pos < entryHeaderSize {
-			if !allZero(body[pos:]) {
-				return nil, decodeErr(idx, bodyBase+pos, 0, ErrEntry, "%d trailing bytes cannot hold an entry header and are not zero", len(body)-pos)
+	er := wire.NewReaderAt(body, rr.Offset())
+	for !er.Empty() {
+		pos := er.Offset()
+		if er.Len() < entryHeaderSize {
+			if !allZero(er.Rest()) {
+				return nil, decodeErr(idx, pos, 0, ErrEntry, "%d trailing bytes cannot hold an entry header and are not zero", er.Len())
 			}
 			break
 		}
-		mod, id := le.Uint16(body[pos:]), le.Uint16(body[pos+2:])
-		n, rsv := int(le.Uint16(body[pos+4:])), le.Uint16(body[pos+6:])
+		var mod, id, n, rsv uint16
+		er.ReadU16(&mod)
+		er.ReadU16(&id)
+		er.ReadU16(&n)
+		er.ReadU16(&rsv)
 		v := MakeVar(mod, id)
 		if mod == 0 && id == 0 {
-			if !allZero(body[pos:]) {
-				return nil, decodeErr(idx, bodyBase+pos, 0, ErrEntry, "bytes after the end-of-entries marker must be zero")
+			if n != 0 || rsv != 0 || !allZero(er.Rest()) {
+				return nil, decodeErr(idx, pos, 0, ErrEntry, "bytes after the end-of-entries marker must be zero")
 			}
 			break
 		}
 		if mod == 0 || id == 0 {
-			return nil, decodeErr(idx, bodyBase+pos, v, ErrEntry, "module and variable identifiers must be non-zero")
+			return nil, decodeErr(idx, pos, v, ErrEntry, "module and variable identifiers must be non-zero")
 		}
 		if rsv != 0 {
-			return nil, decodeErr(idx, bodyBase+pos+6, v, ErrEntry, "reserved field must be 0, got %d", rsv)
+			return nil, decodeErr(idx, pos+6, v, ErrEntry, "reserved field must be 0, got %d", rsv)
 		}
-		end := pos + entryHeaderSize + n
-		if end > len(body) {
-			return nil, decodeErr(idx, bodyBase+pos+4, v, ErrEntry, "%d-byte value overruns the record by %d bytes", n, end-len(body))
+		value, ok := er.Bytes(int(n))
+		if !ok {
+			return nil, decodeErr(idx, pos+4, v, ErrEntry, "%d-byte value overruns the record by %d bytes", n, int(n)-er.Len())
 		}
-		if !lengthOK(v, n) {
-			return nil, decodeErr(idx, bodyBase+pos+4, v, ErrVarLength, "expected %s, got %d", lengthRule(v), n)
+		if !lengthOK(v, int(n)) {
+			return nil, decodeErr(idx, pos+4, v, ErrVarLength, "expected %s, got %d", lengthRule(v), n)
 		}
-		value := body[pos+entryHeaderSize : end : end]
 		if v == VarCustomRootHash {
 			if p := customRootHashProblem(value); p != "" {
-				return nil, &DecodeError{Record: idx, Offset: bodyBase + pos + entryHeaderSize, Var: v, Err: ErrVarLength, Detail: p}
+				return nil, &DecodeError{Record: idx, Offset: pos + entryHeaderSize, Var: v, Err: ErrVarLength, Detail: p}
 			}
 		}
-		next := min(end+pad4(n), len(body))
-		if !allZero(body[end:next]) {
-			return nil, decodeErr(idx, bodyBase+end, v, ErrEntry, "padding after the value must be zero")
+		end := er.Offset()
+		if padding, _ := er.Bytes(min(pad4(int(n)), er.Len())); !allZero(padding) {
+			return nil, decodeErr(idx, end, v, ErrEntry, "padding after the value must be zero")
 		}
 		r.Entries = append(r.Entries, Entry{Var: v, Value: value})
-		pos = next
 	}
 	return r, nil
 }

@@ -2,7 +2,6 @@ package pskx
 
 import (
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -295,7 +294,7 @@ func checkValue(rec int, e Entry, ver FileVersion, opts CheckOptions, add addFun
 			add(rec, v, FindingDeprecatedValue, SeverityWarning, nil, "user/password authentication for redirection is deprecated")
 		}
 	case VarIdleTimeout:
-		if n := binary.LittleEndian.Uint32(e.Value); n > 0xffff {
+		if n := leUint(e.Value); n > 0xffff {
 			add(rec, v, FindingIdleTimeoutTruncated, SeverityWarning, nil, "idle timeout %d: the firmware uses only the low 16 bits", n)
 		}
 	case VarIPv6:

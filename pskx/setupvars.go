@@ -1,7 +1,7 @@
 package pskx
 
 import (
-	"encoding/binary"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/wire"
 )
 
 // Var names one setup.bin variable: a module identifier in the high 16 bits and
@@ -440,14 +441,23 @@ func (e Entry) ValueString() string {
 	return hex.EncodeToString(e.Value)
 }
 
+// leUint returns the value of a 1-, 2- or 4-byte little-endian variable, or 0
+// for any other length.
 func leUint(b []byte) uint64 {
+	r := wire.NewReader(b)
 	switch len(b) {
 	case 1:
-		return uint64(b[0])
+		var v uint8
+		r.ReadU8(&v)
+		return uint64(v)
 	case 2:
-		return uint64(binary.LittleEndian.Uint16(b))
+		var v uint16
+		r.ReadU16(&v)
+		return uint64(v)
 	case 4:
-		return uint64(binary.LittleEndian.Uint32(b))
+		var v uint32
+		r.ReadU32(&v)
+		return uint64(v)
 	}
 	return 0
 }
@@ -488,37 +498,46 @@ func (h CustomRootHash) marshal() ([]byte, error) {
 }
 
 func parseCustomRootHash(b []byte) (CustomRootHash, error) {
-	if p := customRootHashProblem(b); p != "" {
+	h, p := readCustomRootHash(b)
+	if p != "" {
 		return CustomRootHash{}, fmt.Errorf("%w: %s", ErrVarLength, p)
 	}
-	alg := amt.HashAlgorithm(b[0])
-	n := alg.Size()
-	sum := make([]byte, n)
-	copy(sum, b[1:1+n])
-	return CustomRootHash{Hash: amt.CertHash{Alg: alg, Sum: sum}, Name: string(b[2+n:])}, nil
+	h.Hash.Sum = bytes.Clone(h.Hash.Sum)
+	return h, nil
 }
 
 // customRootHashProblem describes what is wrong with the layout of a 2/8 value,
 // or returns "".
 func customRootHashProblem(b []byte) string {
+	_, p := readCustomRootHash(b)
+	return p
+}
+
+// readCustomRootHash reads a 2/8 value: the algorithm (u8), its digest, the
+// name's length (u8) and the name, nothing more, 22–81 bytes in all. The digest
+// aliases b. On a layout problem it returns a description of it.
+func readCustomRootHash(b []byte) (CustomRootHash, string) {
 	if len(b) < 22 || len(b) > 81 {
-		return fmt.Sprintf("expected 22–81 bytes, got %d", len(b))
+		return CustomRootHash{}, fmt.Sprintf("expected 22–81 bytes, got %d", len(b))
 	}
-	alg := amt.HashAlgorithm(b[0])
+	r := wire.NewReader(b)
+	var a, nameLen uint8
+	r.ReadU8(&a) // at least 22 bytes
+	alg := amt.HashAlgorithm(a)
 	switch alg {
 	case amt.HashSHA1, amt.HashSHA256, amt.HashSHA384:
 	default:
-		return fmt.Sprintf("hash algorithm must be 1, 2 or 3, got %d", b[0])
+		return CustomRootHash{}, fmt.Sprintf("hash algorithm must be 1, 2 or 3, got %d", a)
 	}
-	n := alg.Size()
-	if 2+n > len(b) {
-		return fmt.Sprintf("%v digest does not fit in %d bytes", alg, len(b))
+	sum, ok := r.Bytes(alg.Size())
+	if !ok || !r.ReadU8(&nameLen) {
+		return CustomRootHash{}, fmt.Sprintf("%v digest does not fit in %d bytes", alg, len(b))
 	}
-	nameLen := int(b[1+n])
-	if 2+n+nameLen != len(b) {
-		return fmt.Sprintf("%v hash with a %d-character name takes %d bytes, value has %d", alg, nameLen, 2+n+nameLen, len(b))
+	name, ok := r.Bytes(int(nameLen))
+	if !ok || !r.Empty() {
+		return CustomRootHash{}, fmt.Sprintf("%v hash with a %d-character name takes %d bytes, value has %d", alg, nameLen, 2+alg.Size()+int(nameLen), len(b))
 	}
-	return ""
+	return CustomRootHash{Hash: amt.CertHash{Alg: alg, Sum: sum}, Name: string(name)}, ""
 }
 
 func printableASCII(s string) bool {
