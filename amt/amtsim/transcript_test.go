@@ -82,7 +82,7 @@ func simFor(t *testing.T, st transcriptState, rec wsman.Recorder) *wsman.Client 
 		return localClient(t, d).WithRecorder(rec)
 	}
 	ca := certstest.MustRootCA(t, certstest.CAOptions{Keys: keys})
-	legacy := fw.TLS10.Any() || fw.TLS11.All()
+	legacy := !fw.TLS12.Any()
 	p, err := provisioning.New(provisioning.Config{
 		Bundles:    []certs.Bundle{chain.Bundle},
 		Authorizer: provisioning.NewInventoryList(provisioning.Inventory{UUID: d.UUID(), FQDN: "pc-demo.contoso.com"}),

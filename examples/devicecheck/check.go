@@ -322,7 +322,7 @@ func flows(fw amt.Firmware) [][2]string {
 	lo, hi := fw.TLSRange()
 	tlsNote := tls.VersionName(lo) + " to " + tls.VersionName(hi)
 	switch {
-	case fw.TLS10.Any() || fw.TLS11.All():
+	case !fw.TLS12.Any():
 		tlsNote += " (amtkit: wsman.WithLegacyTLS, Profile.AllowLegacyTLS)"
 	case fw.NeedsRSAKeyExchange.Any():
 		tlsNote += " (amtkit: wsman.WithRSAKeyExchange on some platforms)"

@@ -105,7 +105,7 @@ func (d *demoDevice) provision(ctx context.Context, chain *certstest.Provisionin
 	const fqdn = "pc-demo.contoso.com"
 	profile := provisioning.Profile{
 		TLS:            &provisioning.TLSProfile{KeyRetryDelay: 10 * time.Millisecond},
-		AllowLegacyTLS: fw.TLS10.Any() || fw.TLS11.All(),
+		AllowLegacyTLS: !fw.TLS12.Any(),
 		Users: []provisioning.UserAccount{{Name: "helpdesk", Realms: []amt.Realm{amt.RealmRedirection, amt.RealmHardwareAsset},
 			Access: amt.AccessNetwork}},
 	}
@@ -145,7 +145,7 @@ func (d *demoDevice) provision(ctx context.Context, chain *certstest.Provisionin
 		d.user = "admin"
 	}
 	d.opts = append(d.opts, wsman.WithTLS(wsman.VerifyChain(deviceCA.Pool(), fqdn)))
-	if fw.TLS10.Any() || fw.TLS11.All() {
+	if !fw.TLS12.Any() {
 		d.opts = append(d.opts, wsman.WithLegacyTLS())
 	} else if fw.NeedsRSAKeyExchange.Any() {
 		d.opts = append(d.opts, wsman.WithRSAKeyExchange())
