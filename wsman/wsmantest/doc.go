@@ -21,6 +21,10 @@
 //	auth := &wsmantest.DigestAuth{Password: func(u string) (string, bool) { return "P@ssw0rd", u == "admin" }}
 //	srv := httptest.NewServer(auth.Wrap(h))
 //
+// [NewReplay] answers from a transcript of a real session (package
+// wsman/transcript; docs/field-kit.md), so a test runs against what a device
+// said rather than against a fake's idea of it.
+//
 // Nothing here is meant for production servers: it trusts its handler, keeps
 // nonces in memory without bound, and exists to make tests exact.
 package wsmantest
