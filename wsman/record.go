@@ -136,7 +136,7 @@ func (t *recordTap) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		x.RequestBody = body
+		x.RequestBody = bytes.Clone(body) // the recorder owns its copy; retries send body
 		r = r.Clone(r.Context())
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
