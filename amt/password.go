@@ -147,21 +147,34 @@ func CheckUsername(name string) error {
 // GeneratedPasswordLength is the length of passwords made by [GeneratePassword].
 const GeneratedPasswordLength = 16
 
-// passwordAlphabet is every character CheckPassword allows except space and '_'
-// (which count for nothing and are awkward to read or type): 90 characters.
-const passwordAlphabet = "!#$%&'()*+-./0123456789;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^`abcdefghijklmnopqrstuvwxyz{|}~"
+// PasswordAlphabet is what [GeneratePassword] draws from: 47 characters that
+// can be typed at the MEBx prompt on any common keyboard. MEBx reads the keys
+// as a US keyboard whatever is printed on them, so a password a technician may
+// have to type there keeps to characters that sit on the same key, in the same
+// shift state, on US, UK and German layouts: letters without y and z (swapped
+// on QWERTZ) and a, q, w, m (moved on AZERTY), digits 2–9, and the symbols
+// ! $ % and '.' (on shifted 1, 4, 5 and the full stop key of all three). No
+// symbol that moves between layouts (@ # ^ & * ( ) …), none on a dead key or
+// AltGr (^ ` ~ ' { } [ ] \ | < >), and no look-alikes (0 O o 1 l I). RPS draws
+// from letters, digits and !@#$%^*() (src/utils/PasswordHelper.ts) and
+// MeshCentral from base64 with '@' (amtmanager.js getRandomAmtPassword): both
+// avoid the 90-character set amtkit used before; the layout rule is amtkit's
+// own. 16 characters over 47 give about 89 bits.
+const PasswordAlphabet = "BCDEFGHJKLNPRSTUVXbcdefghjknprstuvx23456789!$%."
 
 // GeneratePassword returns a random password of [GeneratedPasswordLength]
 // characters that passes [CheckPassword], drawn uniformly from the passwords of that
-// length over a 90-character alphabet (about 103 bits): each character is chosen by
-// rejection sampling (no modulo bias), and a password missing a character class is
-// drawn again rather than patched, which keeps the choice uniform over all valid
-// passwords. rand is typically crypto/rand.Reader; a nil rand is an error.
+// length over [PasswordAlphabet] (about 89 bits), so that it can serve as a MEBx
+// password typed at the firmware prompt as well as an admin password: each
+// character is chosen by rejection sampling (no modulo bias), and a password
+// missing a character class is drawn again rather than patched, which keeps the
+// choice uniform over all valid passwords. rand is typically crypto/rand.Reader;
+// a nil rand is an error.
 func GeneratePassword(rand io.Reader) (Secret, error) {
 	if rand == nil {
 		return Secret{}, errors.New("amt: GeneratePassword needs a random source")
 	}
-	const n = len(passwordAlphabet)
+	const n = len(PasswordAlphabet)
 	const limit = 256 - 256%n // accept bytes below limit: each index equally likely
 	var pw [GeneratedPasswordLength]byte
 	var buf [64]byte
@@ -175,7 +188,7 @@ func GeneratePassword(rand io.Reader) (Secret, error) {
 				if int(b) >= limit {
 					continue
 				}
-				pw[filled] = passwordAlphabet[int(b)%n]
+				pw[filled] = PasswordAlphabet[int(b)%n]
 				filled++
 				if filled == len(pw) {
 					break

@@ -96,15 +96,39 @@ func TestGeneratePassword(t *testing.T) {
 			counts[s[j]]++
 		}
 	}
-	// Every one of the 90 alphabet characters should appear; expected count per
-	// character is n*16/90 ≈ 356, so the bounds below fail only for a broken or
-	// biased generator (the chance of a false failure is far below 1e-9).
-	assert.Len(t, counts, 90)
+	// Every one of the 47 alphabet characters should appear. Uniform over the
+	// valid passwords, a letter is expected about 650 times, a digit 700 and
+	// one of the four symbols 890 (passwords lacking a class are drawn again),
+	// so the bounds below fail only for a broken or biased generator (the
+	// chance of a false failure is far below 1e-9).
+	assert.Len(t, counts, 47)
 	for c, k := range counts {
-		assert.Greater(t, k, 220, "character %q too rare", c)
-		assert.Less(t, k, 500, "character %q too common", c)
+		lo, hi := 480, 850
+		if amt.IsPasswordSymbol(c) {
+			lo, hi = 690, 1100
+		}
+		assert.Greater(t, k, lo, "character %q too rare", c)
+		assert.Less(t, k, hi, "character %q too common", c)
 		assert.NotContains(t, ` :,"_`, string(c))
 	}
+}
+
+// Divergence 9: a generated password may have to be typed at the MEBx prompt,
+// which reads the keys as a US keyboard whatever is printed on them. Only
+// characters on the same key (and shift state) of US, UK and German layouts are
+// drawn: no symbol that moves (@ # ^ & * ( ) …), none on a dead key (^ ` ~ ')
+// or AltGr in those layouts ({ | } [ ] \ < > ~), no y/z (swapped on QWERTZ),
+// no a/q/w/m (moved on AZERTY), and no look-alikes (0 O o 1 l I).
+func TestGeneratePasswordTypeableAtMEBx(t *testing.T) {
+	const typeable = "BCDEFGHJKLNPRSTUVXbcdefghjknprstuvx23456789!$%."
+	for i := 0; i < 500; i++ {
+		pw, err := amt.GeneratePassword(rand.Reader)
+		require.NoError(t, err)
+		for _, c := range []byte(pw.Reveal()) {
+			require.Contains(t, typeable, string(c), "character %q cannot be typed reliably at the MEBx prompt", c)
+		}
+	}
+	assert.Equal(t, typeable, amt.PasswordAlphabet)
 }
 
 func TestGeneratePasswordDeterministicAndErrors(t *testing.T) {
