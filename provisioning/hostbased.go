@@ -43,7 +43,7 @@ type HostBasedOptions struct {
 	// (ActivateACM, UpgradeToACM, ActivateTLS for ACM), as RPS does in admin
 	// mode and rpc-go before its TLS commit: a device left with the factory
 	// MEBx password lets anyone at its keyboard reconfigure it. It must pass
-	// amt.CheckPassword and not be "admin"; amt.GenerateMEBxPassword makes one
+	// amt.CheckPassword and not be "admin"; amt.GeneratePassword makes one
 	// that can be typed at the MEBx prompt. Required for ACM unless
 	// LeaveMEBxPassword.
 	MEBxPassword amt.Secret
