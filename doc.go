@@ -13,7 +13,7 @@
 //
 //  1. Prepare (optional): write a USB setup.bin — PID/PPS for PSK devices, or a PKI
 //     DNS suffix, provisioning-server address and a custom root hash for PKI
-//     devices ([github.com/amtkit/amtkit/pskx]).
+//     devices ([github.com/amtkit/amtkit/pskx/setupbin]).
 //  2. Hello: a device in setup mode sends one binary hello over TCP (port 9971):
 //     version 2 carries a PID, version 3 the hashes of the root certificates it
 //     trusts ([github.com/amtkit/amtkit/hello.Parse]).
@@ -53,8 +53,9 @@
 //     [github.com/amtkit/amtkit/wsman/wsmantest], the server kit for fakes.
 //   - [github.com/amtkit/amtkit/certs]: provisioning and device certificates,
 //     and [github.com/amtkit/amtkit/certs/certstest], throw-away CAs.
-//   - [github.com/amtkit/amtkit/pskx]: PID/PPS, setup.bin, the PSK store and
-//     TLS-PSK.
+//   - [github.com/amtkit/amtkit/pskx]: PID/PPS and the PSK store;
+//     [github.com/amtkit/amtkit/pskx/setupbin], the setup.bin codec; and
+//     [github.com/amtkit/amtkit/pskx/tlspsk], TLS-PSK.
 //
 // The runnable programs under examples/ start with examples/provision, which
 // provisions a simulated fleet end to end.

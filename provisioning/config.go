@@ -11,6 +11,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 )
 
 // Config is the integrator's configuration of a [Provisioner]. Every field's zero
@@ -64,10 +65,10 @@ type Config struct {
 	// PSK holds PID/PPS pairs for version 2 (PSK) hellos. Nil: PSK hellos are
 	// rejected.
 	PSK pskx.Store
-	// PSKDerivation maps a pair to the TLS-PSK identity and key. Zero: the pskx
+	// PSKDerivation maps a pair to the TLS-PSK identity and key. Zero: the tlspsk
 	// default (identity = PID, key = the PPS's 32 characters; the firmware's
 	// exact choice is not public).
-	PSKDerivation pskx.Derivation
+	PSKDerivation tlspsk.Derivation
 
 	// OnDieRoots are Intel On-Die CA roots. When set, a device whose TLS
 	// certificate chains to one of them is verified, OnDieBinding decides

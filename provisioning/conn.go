@@ -16,6 +16,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -171,7 +172,7 @@ func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, st
 	if err != nil {
 		return nil, err
 	}
-	c := pskx.ClientPSK(raw, cfg)
+	c := tlspsk.Client(raw, cfg)
 	if err := c.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("TLS-PSK handshake: %w", err)

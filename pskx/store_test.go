@@ -130,3 +130,15 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, unused, workers*per/2, "half of each batch was marked used")
 }
+
+// testPairs returns Intel's example pair and a second hand-checked one.
+func testPairs(t *testing.T) []pskx.Pair {
+	p1, err := pskx.ParsePPS("NKLD-G5DC-RRNQ-E9YZ-ZIJL-7LFL-VJED-69XJ")
+	require.NoError(t, err)
+	p2, err := pskx.ParsePPS("AAAF-BBBI-CCCL-DDDO-EEER-FFFU-GGGX-HHH0")
+	require.NoError(t, err)
+	return []pskx.Pair{
+		{PID: pskx.MustParsePID("0000-037M"), PPS: p1, MEBxPassword: amt.NewSecret("P@ssw0rd1")},
+		{PID: pskx.MustParsePID("ABCD-EFG8"), PPS: p2, MEBxPassword: amt.NewSecret("Secr3t!pw")},
+	}
+}

@@ -104,8 +104,8 @@ type Config struct {
 
 	// PSK, when set on firmware before 11, makes the device a PSK (one-touch)
 	// device: version 2 hellos carrying the PID and, before provisioning, a
-	// TLS-PSK 16993 listener (pskx's server side; identity = PID, key = PPS by
-	// pskx's default derivation).
+	// TLS-PSK 16993 listener (tlspsk's server side; identity = PID, key = PPS by
+	// tlspsk's default derivation).
 	PSK *pskx.Pair
 
 	// TLSOnly makes AMT_TLSSettingData report NonSecureConnectionsSupported

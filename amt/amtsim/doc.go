@@ -17,7 +17,7 @@
 //     the remote-configuration port: the client must present a provisioning
 //     certificate chain, which the device checks before any WS-Man byte is
 //     read (see Rules); a PSK device ([Config.PSK], firmware before 11) speaks
-//     TLS-PSK here instead, with pskx's server side. After provisioning it
+//     TLS-PSK here instead, with tlspsk's server side. After provisioning it
 //     serves the TLS certificate installed through AMT_TLSCredentialContext
 //     once CommitChanges applied it, and requires HTTP digest.
 //   - the 16992 role ([Device.HTTPEndpoint]), plain HTTP with digest. It also

@@ -8,22 +8,22 @@ import (
 	"net"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 )
 
-// pskServer wraps a connection of a PSK device in pskx's TLS-PSK server
-// side: identity = the PID, key = the PPS (pskx's default derivation, which
+// pskServer wraps a connection of a PSK device in tlspsk's TLS-PSK server
+// side: identity = the PID, key = the PPS (tlspsk's default derivation, which
 // is itself unconfirmed on real firmware: no public source names AMT's PSK
 // identity or key).
 func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 	pair := d.cfg.PSK
-	var der pskx.Derivation
-	cfg := &pskx.Config{
+	var der tlspsk.Derivation
+	cfg := &tlspsk.Config{
 		GetKey: func(_ context.Context, identity []byte) (amt.Secret, error) {
 			rec := HandshakeRecord{Time: d.now(), Remote: sc.RemoteAddr().String(), Mode: "psk"}
 			pid, err := der.PIDFor(identity)
 			if err != nil || pid != pair.PID {
-				rec.Err = fmt.Errorf("%w: identity %q", pskx.ErrUnknownIdentity, identity)
+				rec.Err = fmt.Errorf("%w: identity %q", tlspsk.ErrUnknownIdentity, identity)
 				d.recordHandshake(rec)
 				d.debug("PSK identity refused", slog.String("identity", string(identity)))
 				return amt.Secret{}, rec.Err
@@ -40,7 +40,7 @@ func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 		MaxVersion: d.plat.maxTLS,
 		Rand:       d.rand,
 	}
-	return pskx.ServerPSK(sc, cfg), nil
+	return tlspsk.Server(sc, cfg), nil
 }
 
 func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }

@@ -9,18 +9,19 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// pskClient speaks WS-Man over TLS-PSK (pskx's client side) to the 16993
+// pskClient speaks WS-Man over TLS-PSK (tlspsk's client side) to the 16993
 // role.
 func pskClient(t *testing.T, d *amtsim.Device, pid pskx.PID, pps pskx.PPS) *wsman.Client {
 	t.Helper()
-	cfg := pskx.Derivation{}.ClientConfig(pid, pps)
+	cfg := tlspsk.Derivation{}.ClientConfig(pid, pps)
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return pskx.DialPSK(ctx, "tcp", d.TLSAddr(), cfg)
+		return tlspsk.Dial(ctx, "tcp", d.TLSAddr(), cfg)
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
 	c, err := wsman.New("http://"+d.TLSAddr()+"/wsman", wsman.WithRoundTripper(tr))
@@ -40,7 +41,7 @@ func TestPSKDevice(t *testing.T) {
 		require.ErrorIs(t, err, wsman.ErrConnect)
 		hs := d.Snapshot().Handshakes
 		require.NotEmpty(t, hs)
-		assert.ErrorIs(t, hs[len(hs)-1].Err, pskx.ErrUnknownIdentity)
+		assert.ErrorIs(t, hs[len(hs)-1].Err, tlspsk.ErrUnknownIdentity)
 	})
 	t.Run("wrong PPS", func(t *testing.T) {
 		_, err := amt.NewDevice(pskClient(t, d, pair.PID, other.PPS)).Version(t.Context())

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/setupbin"
 )
 
 func main() {
@@ -62,7 +63,7 @@ func run(w io.Writer, n int, csvPath, binPath, check string) error {
 		}
 	}
 	if binPath != "" {
-		f, err := pskx.NewPSKBatchFile(pairs, pskx.PSKBatchOptions{})
+		f, err := setupbin.NewPSKBatchFile(pairs, setupbin.PSKBatchOptions{})
 		if err != nil {
 			return err
 		}

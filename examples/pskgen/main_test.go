@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/setupbin"
 )
 
 func TestRunWithoutFlags(t *testing.T) {
@@ -37,7 +38,7 @@ func TestWriteFiles(t *testing.T) {
 	require.NoError(t, run(&out, 4, csvPath, bin, ""))
 	raw, err := os.ReadFile(bin)
 	require.NoError(t, err)
-	f, err := pskx.DecodeSetupFile(raw)
+	f, err := setupbin.Decode(raw)
 	require.NoError(t, err)
 	assert.Len(t, f.Records, 4)
 	st, err := os.Stat(csvPath)

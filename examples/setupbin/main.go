@@ -29,6 +29,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/setupbin"
 )
 
 type options struct {
@@ -89,14 +90,14 @@ func run(w io.Writer, o options) error {
 		if err != nil {
 			return err
 		}
-		f, err := pskx.DecodeSetupFile(raw)
+		f, err := setupbin.Decode(raw)
 		if err != nil {
 			return err
 		}
 		printFile(w, f, len(raw), target)
 		return nil
 	}
-	var f *pskx.SetupFile
+	var f *setupbin.File
 	switch o.create {
 	case "", "pki":
 		if o.create == "" {
@@ -117,7 +118,7 @@ func run(w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
-	g, err := pskx.DecodeSetupFile(raw)
+	g, err := setupbin.Decode(raw)
 	if err != nil {
 		return fmt.Errorf("re-reading the file we wrote: %w", err)
 	}
@@ -148,33 +149,33 @@ func parseTarget(s string) (amt.Version, error) {
 	return amt.ParseVersion(s)
 }
 
-func parseFileVersion(s string, def pskx.FileVersion) (pskx.FileVersion, error) {
+func parseFileVersion(s string, def setupbin.FileVersion) (setupbin.FileVersion, error) {
 	switch s {
 	case "":
 		return def, nil
 	case "1", "1.0":
-		return pskx.FileVersion10, nil
+		return setupbin.FileVersion10, nil
 	case "2", "2.0":
-		return pskx.FileVersion20, nil
+		return setupbin.FileVersion20, nil
 	case "2.1":
-		return pskx.FileVersion21, nil
+		return setupbin.FileVersion21, nil
 	case "3", "3.0":
-		return pskx.FileVersion30, nil
+		return setupbin.FileVersion30, nil
 	case "4", "4.0":
-		return pskx.FileVersion40, nil
+		return setupbin.FileVersion40, nil
 	}
 	return 0, fmt.Errorf("-version must be 1.0, 2.0, 2.1, 3.0 or 4.0, got %q", s)
 }
 
-func createPKI(o options) (*pskx.SetupFile, error) {
-	ver, err := parseFileVersion(o.version, pskx.FileVersion40)
+func createPKI(o options) (*setupbin.File, error) {
+	ver, err := parseFileVersion(o.version, setupbin.FileVersion40)
 	if err != nil {
 		return nil, err
 	}
 	if o.mebx == "" {
 		return nil, errors.New("-mebx (the new MEBx password) is required")
 	}
-	opts := pskx.PKIOptions{
+	opts := setupbin.PKIOptions{
 		Version:             ver,
 		CurrentMEBxPassword: amt.NewSecret(o.current),
 		NewMEBxPassword:     amt.NewSecret(o.mebx),
@@ -200,13 +201,13 @@ func createPKI(o options) (*pskx.SetupFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-root-hash: %w", err)
 		}
-		opts.RootHashes = []pskx.CustomRootHash{{Hash: h, Name: o.rootName}}
+		opts.RootHashes = []setupbin.CustomRootHash{{Hash: h, Name: o.rootName}}
 	}
-	return pskx.NewPKIPreconfigFile(opts)
+	return setupbin.NewPKIPreconfigFile(opts)
 }
 
-func createPSK(w io.Writer, o options) (*pskx.SetupFile, error) {
-	ver, err := parseFileVersion(o.version, pskx.FileVersion10)
+func createPSK(w io.Writer, o options) (*setupbin.File, error) {
+	ver, err := parseFileVersion(o.version, setupbin.FileVersion10)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +220,7 @@ func createPSK(w io.Writer, o options) (*pskx.SetupFile, error) {
 			pairs[i].MEBxPassword = amt.NewSecret(o.mebx)
 		}
 	}
-	f, err := pskx.NewPSKBatchFile(pairs, pskx.PSKBatchOptions{
+	f, err := setupbin.NewPSKBatchFile(pairs, setupbin.PSKBatchOptions{
 		Version: ver, CurrentMEBxPassword: amt.NewSecret(o.current), Plain: o.plain,
 	})
 	if err != nil {
@@ -253,10 +254,10 @@ func writePairs(path string, pairs []pskx.Pair) error {
 	return fh.Close()
 }
 
-func printFile(w io.Writer, f *pskx.SetupFile, size int, target amt.Version) {
+func printFile(w io.Writer, f *setupbin.File, size int, target amt.Version) {
 	fmt.Fprintf(w, "setup.bin version %v, %d bytes, %d record(s) of %d chunk(s), %d consumed\n",
 		f.Version, size, len(f.Records), f.RecordChunks, f.Consumed)
-	if f.Flags&pskx.FlagDontConsume != 0 {
+	if f.Flags&setupbin.FlagDontConsume != 0 {
 		fmt.Fprintln(w, "  do-not-consume: every machine applies the same record")
 	} else {
 		fmt.Fprintln(w, "  consumable: each machine takes the next record (the stick must be writable)")
@@ -278,7 +279,7 @@ func printFile(w io.Writer, f *pskx.SetupFile, size int, target amt.Version) {
 			fmt.Fprintf(w, "  %v\n", e)
 		}
 	}
-	fs := f.Check(pskx.CheckOptions{Target: target})
+	fs := f.Check(setupbin.CheckOptions{Target: target})
 	if len(fs) == 0 {
 		fmt.Fprintln(w, "checks: nothing to report")
 		return

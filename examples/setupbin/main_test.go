@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/setupbin"
 )
 
 func TestRunWithoutFlags(t *testing.T) {
@@ -33,7 +33,7 @@ func TestCreatePSKAndDecode(t *testing.T) {
 
 	raw, err := os.ReadFile(bin)
 	require.NoError(t, err)
-	f, err := pskx.DecodeSetupFile(raw)
+	f, err := setupbin.Decode(raw)
 	require.NoError(t, err)
 	require.Len(t, f.Records, 3)
 
@@ -66,5 +66,5 @@ func TestErrors(t *testing.T) {
 	assert.Error(t, run(&out, options{decode: filepath.Join(t.TempDir(), "missing")}))
 	bad := filepath.Join(t.TempDir(), "bad.bin")
 	require.NoError(t, os.WriteFile(bad, make([]byte, 1024), 0o600))
-	assert.ErrorIs(t, run(&out, options{decode: bad}), pskx.ErrFileType)
+	assert.ErrorIs(t, run(&out, options{decode: bad}), setupbin.ErrFileType)
 }

@@ -90,14 +90,14 @@ var pairs = []pair{
 	{Pkg: "amt/pthi", Bench: "DecodeCodeVersions", Floor: "FloorCodeVersionsCopy",
 		Note: "GetCodeVersions response decode vs a copy"},
 
-	// pskx
-	{Pkg: "pskx", Bench: "DecodeSetupFile", Floor: "DecodeSetupFileFloor",
+	// pskx/setupbin, pskx/tlspsk
+	{Pkg: "pskx/setupbin", Bench: "DecodeSetupFile", Floor: "DecodeSetupFileFloor",
 		Note: "decode of ACU's 1024-byte setup.bin vs a copy"},
-	{Pkg: "pskx", Bench: "EncodeSetupFile", Floor: "DecodeSetupFileFloor",
+	{Pkg: "pskx/setupbin", Bench: "EncodeSetupFile", Floor: "DecodeSetupFileFloor",
 		Note: "encode of the same file vs a copy"},
-	{Pkg: "pskx", Bench: "HandshakePSK/*", Floor: "HandshakeFloorCryptoTLS",
+	{Pkg: "pskx/tlspsk", Bench: "HandshakePSK/*", Floor: "HandshakeFloorCryptoTLS",
 		Note: "TLS-PSK handshake (both sides) vs a crypto/tls ECDHE-ECDSA-P256 handshake"},
-	{Pkg: "pskx", Bench: "TransferPSK", Floor: "TransferFloorTCP",
+	{Pkg: "pskx/tlspsk", Bench: "TransferPSK", Floor: "TransferFloorTCP",
 		Note: "1 MiB over TLS-PSK (AES-128-CBC-SHA) vs bare TCP"},
 
 	// certs

@@ -1,4 +1,4 @@
-package pskx
+package setupbin
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // FactoryMEBxPassword is the MEBx password devices ship with.
@@ -22,7 +23,7 @@ type PSKBatchOptions struct {
 	// [FactoryMEBxPassword].
 	CurrentMEBxPassword amt.Secret
 	// NewMEBxPassword is used for pairs that carry no MEBxPassword of their own.
-	// Giving every device its own password (as [GenerateBatch] does) is better.
+	// Giving every device its own password (as [pskx.GenerateBatch] does) is better.
 	NewMEBxPassword amt.Secret
 	// Plain writes the records unscrambled. Scrambling (+17 per byte, as Intel's
 	// ACU writes) is obfuscation only: a stick holding PPS values must be
@@ -31,13 +32,13 @@ type PSKBatchOptions struct {
 }
 
 // ErrEmptyBatch is returned by [NewPSKBatchFile] for no pairs.
-var ErrEmptyBatch = errors.New("pskx: empty batch")
+var ErrEmptyBatch = errors.New("setupbin: empty batch")
 
 // NewPSKBatchFile builds a consumable setup.bin with one record per pair: current
 // and new MEBx password, PID and PPS (stored without dashes). Each machine the
 // stick is used on consumes the next record. PSK provisioning ended with AMT 10;
-// run [SetupFile.Check] with the target release to be warned.
-func NewPSKBatchFile(pairs []Pair, opts PSKBatchOptions) (*SetupFile, error) {
+// run [File.Check] with the target release to be warned.
+func NewPSKBatchFile(pairs []pskx.Pair, opts PSKBatchOptions) (*File, error) {
 	if len(pairs) == 0 {
 		return nil, ErrEmptyBatch
 	}
@@ -56,16 +57,16 @@ func NewPSKBatchFile(pairs []Pair, opts PSKBatchOptions) (*SetupFile, error) {
 	if opts.Plain {
 		flags = RecordValid
 	}
-	f := &SetupFile{Version: ver}
-	seen := make(map[PID]bool, len(pairs))
+	f := &File{Version: ver}
+	seen := make(map[pskx.PID]bool, len(pairs))
 	for i, p := range pairs {
 		if seen[p.PID] {
-			return nil, fmt.Errorf("pskx: pair %d repeats PID %v", i+1, p.PID)
+			return nil, fmt.Errorf("setupbin: pair %d repeats PID %v", i+1, p.PID)
 		}
 		seen[p.PID] = true
 		r := &DataRecord{Flags: flags}
 		if err := r.SetCurrentMEBxPassword(cur); err != nil {
-			return nil, fmt.Errorf("pskx: current MEBx password: %w", err)
+			return nil, fmt.Errorf("setupbin: current MEBx password: %w", err)
 		}
 		if p.MEBxPassword.IsZero() {
 			p.MEBxPassword = opts.NewMEBxPassword
@@ -74,7 +75,7 @@ func NewPSKBatchFile(pairs []Pair, opts PSKBatchOptions) (*SetupFile, error) {
 			return nil, fmt.Errorf("%w: pair %d (PID %v) has no new MEBx password and none is set in the options", ErrMissingVar, i+1, p.PID)
 		}
 		if err := r.SetPair(p); err != nil {
-			return nil, fmt.Errorf("pskx: pair %d (PID %v): %w", i+1, p.PID, err)
+			return nil, fmt.Errorf("setupbin: pair %d (PID %v): %w", i+1, p.PID, err)
 		}
 		f.Records = append(f.Records, r)
 	}
@@ -120,7 +121,7 @@ type PKIOptions struct {
 // NewPKIPreconfigFile builds a one-record setup.bin that pre-configures a PKI
 // device: MEBx passwords, PKI DNS suffix, provisioning server and custom root
 // hashes, and optionally the start of remote configuration.
-func NewPKIPreconfigFile(opts PKIOptions) (*SetupFile, error) {
+func NewPKIPreconfigFile(opts PKIOptions) (*File, error) {
 	ver := opts.Version
 	if ver == 0 {
 		ver = FileVersion40
@@ -128,7 +129,7 @@ func NewPKIPreconfigFile(opts PKIOptions) (*SetupFile, error) {
 	if !ver.Known() {
 		return nil, fmt.Errorf("%w: file version %v", ErrFileLayout, ver)
 	}
-	f := &SetupFile{Version: ver}
+	f := &File{Version: ver}
 	if !opts.Consumable {
 		f.Flags |= FlagDontConsume
 	}
@@ -141,7 +142,7 @@ func NewPKIPreconfigFile(opts PKIOptions) (*SetupFile, error) {
 		cur = amt.NewSecret(FactoryMEBxPassword)
 	}
 	if err := r.SetCurrentMEBxPassword(cur); err != nil {
-		return nil, fmt.Errorf("pskx: current MEBx password: %w", err)
+		return nil, fmt.Errorf("setupbin: current MEBx password: %w", err)
 	}
 	if !opts.NewMEBxPassword.IsZero() {
 		if err := r.SetNewMEBxPassword(opts.NewMEBxPassword); err != nil {

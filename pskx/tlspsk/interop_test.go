@@ -1,6 +1,6 @@
 //go:build interop
 
-package pskx_test
+package tlspsk_test
 
 // Interop with OpenSSL: our client against `openssl s_server -psk … -nocert`,
 // our server against `openssl s_client -psk …`, for every suite and TLS version
@@ -28,25 +28,26 @@ import (
 
 	"github.com/amtkit/amtkit/internal/testenv"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 )
 
 var interopSuites = []struct {
 	id      uint16
 	openssl string
 }{
-	{pskx.TLS_PSK_WITH_AES_128_CBC_SHA, "PSK-AES128-CBC-SHA"},
-	{pskx.TLS_PSK_WITH_AES_256_CBC_SHA, "PSK-AES256-CBC-SHA"},
-	{pskx.TLS_PSK_WITH_AES_128_CBC_SHA256, "PSK-AES128-CBC-SHA256"},
-	{pskx.TLS_PSK_WITH_AES_256_CBC_SHA384, "PSK-AES256-CBC-SHA384"},
+	{tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA, "PSK-AES128-CBC-SHA"},
+	{tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA, "PSK-AES256-CBC-SHA"},
+	{tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA256, "PSK-AES128-CBC-SHA256"},
+	{tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA384, "PSK-AES256-CBC-SHA384"},
 }
 
 var interopVersions = []struct {
 	v    uint16
 	flag string
 }{
-	{pskx.VersionTLS10, "-tls1"},
-	{pskx.VersionTLS11, "-tls1_1"},
-	{pskx.VersionTLS12, "-tls1_2"},
+	{tlspsk.VersionTLS10, "-tls1"},
+	{tlspsk.VersionTLS11, "-tls1_1"},
+	{tlspsk.VersionTLS12, "-tls1_2"},
 }
 
 const (
@@ -158,14 +159,14 @@ func TestInteropClientAgainstOpenSSLServer(t *testing.T) {
 	require.NoError(t, err)
 	for _, v := range interopVersions {
 		for _, s := range interopSuites {
-			t.Run(pskx.VersionName(v.v)+" "+s.openssl, func(t *testing.T) {
+			t.Run(tlspsk.VersionName(v.v)+" "+s.openssl, func(t *testing.T) {
 				srv := startSServer(t, openssl, s.openssl, v.flag, hexKey(interopPPS))
 				var keylog bytes.Buffer
-				cfg := pskx.Derivation{}.ClientConfig(pid, pps)
+				cfg := tlspsk.Derivation{}.ClientConfig(pid, pps)
 				cfg.KeyLogWriter = &keylog
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 				defer cancel()
-				c, err := pskx.DialPSK(ctx, "tcp", srv.addr, cfg)
+				c, err := tlspsk.Dial(ctx, "tcp", srv.addr, cfg)
 				require.NoError(t, err, srv.out.String())
 				defer c.Close()
 				st := c.ConnectionState()
@@ -173,7 +174,7 @@ func TestInteropClientAgainstOpenSSLServer(t *testing.T) {
 				assert.Equal(t, s.id, st.CipherSuite)
 
 				// Client → server: s_server prints what it receives.
-				msg := fmt.Sprintf("hello from amtkit over %s %s\n", pskx.VersionName(v.v), s.openssl)
+				msg := fmt.Sprintf("hello from amtkit over %s %s\n", tlspsk.VersionName(v.v), s.openssl)
 				_, err = c.Write([]byte(msg))
 				require.NoError(t, err)
 				waitFor(t, "s_server to print the message", func() bool { return strings.Contains(srv.out.String(), strings.TrimSpace(msg)) })
@@ -202,19 +203,19 @@ func TestInteropClientAgainstOpenSSLServer(t *testing.T) {
 func TestInteropClientWrongKey(t *testing.T) {
 	openssl := testenv.LookPath(t, "openssl")
 	for _, v := range interopVersions {
-		t.Run(pskx.VersionName(v.v), func(t *testing.T) {
+		t.Run(tlspsk.VersionName(v.v), func(t *testing.T) {
 			srv := startSServer(t, openssl, "PSK-AES128-CBC-SHA", v.flag, hexKey(interopPPS))
 			other, err := pskx.GeneratePPS(nil)
 			require.NoError(t, err)
-			cfg := pskx.Derivation{}.ClientConfig(pskx.MustParsePID(interopPID), other)
+			cfg := tlspsk.Derivation{}.ClientConfig(pskx.MustParsePID(interopPID), other)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			_, err = pskx.DialPSK(ctx, "tcp", srv.addr, cfg)
+			_, err = tlspsk.Dial(ctx, "tcp", srv.addr, cfg)
 			require.Error(t, err)
-			var ae *pskx.AlertError
+			var ae *tlspsk.AlertError
 			require.ErrorAs(t, err, &ae)
 			assert.True(t, ae.Remote)
-			assert.Equal(t, pskx.AlertBadRecordMAC, ae.Alert)
+			assert.Equal(t, tlspsk.AlertBadRecordMAC, ae.Alert)
 		})
 	}
 }
@@ -253,17 +254,17 @@ func TestInteropServerAgainstOpenSSLClient(t *testing.T) {
 	require.NoError(t, store.Put(context.Background(), pskx.Pair{PID: pid, PPS: pps}))
 	for _, v := range interopVersions {
 		for _, s := range interopSuites {
-			t.Run(pskx.VersionName(v.v)+" "+s.openssl, func(t *testing.T) {
+			t.Run(tlspsk.VersionName(v.v)+" "+s.openssl, func(t *testing.T) {
 				ln, err := net.Listen("tcp", "127.0.0.1:0")
 				require.NoError(t, err)
 				defer ln.Close()
 				var keylog bytes.Buffer
-				cfg := &pskx.Config{GetKey: pskx.Derivation{}.KeyLookup(&store), KeyLogWriter: &keylog}
+				cfg := &tlspsk.Config{GetKey: tlspsk.Derivation{}.KeyLookup(&store), KeyLogWriter: &keylog}
 				_, stdin, out := runSClient(t, openssl, ln.Addr().String(), s.openssl, v.flag, hexKey(interopPPS))
 
 				raw, err := ln.Accept()
 				require.NoError(t, err)
-				conn := pskx.ServerPSK(raw, cfg)
+				conn := tlspsk.Server(raw, cfg)
 				defer conn.Close()
 				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 				defer cancel()
@@ -298,21 +299,21 @@ func TestInteropServerWrongKey(t *testing.T) {
 	var store pskx.MemoryStore
 	require.NoError(t, store.Put(context.Background(), pskx.Pair{PID: pid, PPS: pps}))
 	for _, v := range interopVersions {
-		t.Run(pskx.VersionName(v.v), func(t *testing.T) {
+		t.Run(tlspsk.VersionName(v.v), func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			defer ln.Close()
 			cmd, _, out := runSClient(t, openssl, ln.Addr().String(), "PSK-AES128-CBC-SHA", v.flag, hexKey("AAAFBBBICCCLDDDOEEERFFFUGGGXHHH0"))
 			raw, err := ln.Accept()
 			require.NoError(t, err)
-			conn := pskx.ServerPSK(raw, &pskx.Config{GetKey: pskx.Derivation{}.KeyLookup(&store)})
+			conn := tlspsk.Server(raw, &tlspsk.Config{GetKey: tlspsk.Derivation{}.KeyLookup(&store)})
 			defer conn.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
 			err = conn.HandshakeContext(ctx)
 			require.Error(t, err)
-			require.ErrorIs(t, err, pskx.ErrBadRecordMAC)
-			var ae *pskx.AlertError
+			require.ErrorIs(t, err, tlspsk.ErrBadRecordMAC)
+			var ae *tlspsk.AlertError
 			require.ErrorAs(t, err, &ae)
 			assert.False(t, ae.Remote)
 			// s_client reports our alert and exits with an error.
@@ -332,10 +333,10 @@ func TestInteropUnknownIdentity(t *testing.T) {
 	cmd, _, out := runSClient(t, openssl, ln.Addr().String(), "PSK-AES128-CBC-SHA", "-tls1", hexKey(interopPPS))
 	raw, err := ln.Accept()
 	require.NoError(t, err)
-	conn := pskx.ServerPSK(raw, &pskx.Config{GetKey: pskx.Derivation{}.KeyLookup(&empty)})
+	conn := tlspsk.Server(raw, &tlspsk.Config{GetKey: tlspsk.Derivation{}.KeyLookup(&empty)})
 	defer conn.Close()
 	err = conn.HandshakeContext(context.Background())
-	require.ErrorIs(t, err, pskx.ErrUnknownIdentity)
+	require.ErrorIs(t, err, tlspsk.ErrUnknownIdentity)
 	assert.Error(t, cmd.Wait())
 	assert.Contains(t, out.String(), "unknown psk identity")
 }

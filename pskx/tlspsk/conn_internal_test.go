@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"bytes"
@@ -28,8 +28,8 @@ func connectedPair(t testing.TB, vers uint16) (*Conn, *Conn) {
 	sc := <-ch
 	require.NotNil(t, sc)
 	key := amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ")
-	c := ClientPSK(cc, &Config{Identity: []byte("0000037M"), Key: key, MaxVersion: vers})
-	s := ServerPSK(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
+	c := Client(cc, &Config{Identity: []byte("0000037M"), Key: key, MaxVersion: vers})
+	s := Server(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
 	t.Cleanup(func() { c.Close(); s.Close() })
 	errc := make(chan error, 1)
 	go func() { errc <- s.HandshakeContext(context.Background()) }()
@@ -123,7 +123,7 @@ func TestUnexpectedCCSAndEarlyData(t *testing.T) {
 	cc, sc := net.Pipe()
 	defer cc.Close()
 	go func() { _, _ = cc.Write([]byte{23, 3, 1, 0, 1, 'x'}); _, _ = io.Copy(io.Discard, cc) }()
-	srv := ServerPSK(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
+	srv := Server(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
 	err = srv.HandshakeContext(context.Background())
 	require.ErrorIs(t, err, ErrUnexpectedMessage)
 }
@@ -164,7 +164,7 @@ func FuzzClientHandshakeInput(f *testing.F) {
 	f.Add(serverFlight())
 	f.Add(append(serverFlight(), 20, 3, 1, 0, 1, 1, 22, 3, 1, 0, 16))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c := ClientPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
+		c := Client(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
 		err := c.HandshakeContext(context.Background())
 		require.Error(t, err, "random bytes cannot complete a handshake with a MAC-checked Finished")
 	})
@@ -173,7 +173,7 @@ func FuzzClientHandshakeInput(f *testing.F) {
 func FuzzServerHandshakeInput(f *testing.F) {
 	f.Add(clientFlight())
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s := ServerPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Rand: zeroReader{}, GetKey: func(_ context.Context, id []byte) (amt.Secret, error) {
+		s := Server(&fuzzConn{in: bytes.NewReader(in)}, &Config{Rand: zeroReader{}, GetKey: func(_ context.Context, id []byte) (amt.Secret, error) {
 			if len(id) == 0 {
 				return amt.Secret{}, ErrUnknownIdentity
 			}
@@ -212,7 +212,7 @@ func TestServerClientHelloChecks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := ServerPSK(&fuzzConn{in: bytes.NewReader(tc.in)}, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
+			s := Server(&fuzzConn{in: bytes.NewReader(tc.in)}, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.NewSecret("k"), nil }})
 			err := s.HandshakeContext(context.Background())
 			var ae *AlertError
 			require.ErrorAs(t, err, &ae)
@@ -333,9 +333,9 @@ func TestHelloRequestFloodDuringHandshake(t *testing.T) {
 			f := &floodConn{prefix: tt.prefix, rec: helloRequest}
 			var c *Conn
 			if tt.client {
-				c = ClientPSK(f, &Config{Identity: []byte("0000037M"), Key: key, Rand: zeroReader{}})
+				c = Client(f, &Config{Identity: []byte("0000037M"), Key: key, Rand: zeroReader{}})
 			} else {
-				c = ServerPSK(f, &Config{Rand: zeroReader{}, GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
+				c = Server(f, &Config{Rand: zeroReader{}, GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
@@ -364,7 +364,7 @@ func TestHelloRequestDuringHandshakeIsIgnored(t *testing.T) {
 	for _, r := range [][]byte{helloRequest, serverHelloRecord(), helloRequest, done} {
 		in = append(in, r...)
 	}
-	c := ClientPSK(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
+	c := Client(&fuzzConn{in: bytes.NewReader(in)}, &Config{Identity: []byte("0000037M"), Key: amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ"), Rand: zeroReader{}})
 	err := c.HandshakeContext(context.Background())
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.NotErrorIs(t, err, ErrUnexpectedMessage)

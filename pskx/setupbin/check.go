@@ -1,4 +1,4 @@
-package pskx
+package setupbin
 
 import (
 	"crypto/subtle"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // Severity says whether a [Finding] stops the encoder.
@@ -32,7 +33,7 @@ func (s Severity) String() string {
 // FindingCode identifies the rule behind a [Finding]. Codes are stable.
 type FindingCode string
 
-// Finding codes reported by [SetupFile.Check].
+// Finding codes reported by [File.Check].
 const (
 	FindingFileVersion          FindingCode = "file-version"           // version is not one a BIOS accepts
 	FindingFlagsVersion         FindingCode = "flags-version"          // do-not-consume set on a 1.0 file
@@ -72,7 +73,7 @@ var (
 	ErrFileLayout     = errors.New("file header fields inconsistent")
 )
 
-// Finding is one result of [SetupFile.Check].
+// Finding is one result of [File.Check].
 type Finding struct {
 	Code     FindingCode
 	Severity Severity
@@ -96,7 +97,7 @@ func (f Finding) String() string {
 	return s + ": " + f.Message + " [" + string(f.Code) + "]"
 }
 
-// CheckOptions tune [SetupFile.Check].
+// CheckOptions tune [File.Check].
 type CheckOptions struct {
 	// Target is the AMT release the file is meant for. The zero value means
 	// unknown, and target-specific findings (PSK removed in AMT 11, SHA-1 custom
@@ -107,7 +108,7 @@ type CheckOptions struct {
 // Check applies what is known of the BIOS and MEBx rules to the file and returns
 // every finding, errors first in file order and then warnings. The encoder
 // refuses a file with any error-severity finding.
-func (f *SetupFile) Check(opts CheckOptions) []Finding {
+func (f *File) Check(opts CheckOptions) []Finding {
 	var out []Finding
 	add := func(rec int, v Var, code FindingCode, sev Severity, err error, format string, args ...any) {
 		out = append(out, Finding{Code: code, Severity: sev, Record: rec, Var: v, Err: err, Message: fmt.Sprintf(format, args...)})
@@ -148,7 +149,7 @@ func (f *SetupFile) Check(opts CheckOptions) []Finding {
 
 type addFunc func(rec int, v Var, code FindingCode, sev Severity, err error, format string, args ...any)
 
-func (f *SetupFile) checkRecord(i int, r *DataRecord, opts CheckOptions, add addFunc) {
+func (f *File) checkRecord(i int, r *DataRecord, opts CheckOptions, add addFunc) {
 	rec := i + 1
 	if r == nil {
 		add(rec, 0, FindingRecordSize, SeverityError, ErrFileLayout, "record is nil")
@@ -257,13 +258,13 @@ func checkValue(rec int, e Entry, ver FileVersion, opts CheckOptions, add addFun
 	case VarPID:
 		// The MEBx checks the characters as stored: the value must already be
 		// the canonical form (upper case, no dashes) that ParsePID accepts.
-		if p, err := ParsePID(string(e.Value)); err != nil {
+		if p, err := pskx.ParsePID(string(e.Value)); err != nil {
 			add(rec, v, FindingVarValue, SeverityError, errors.Join(ErrVarValue, err), "%v", err)
 		} else if p.Compact() != string(e.Value) {
 			add(rec, v, FindingVarValue, SeverityError, ErrVarValue, "PID must be stored as 8 upper-case characters without dashes")
 		}
 	case VarPPS:
-		if p, err := ParsePPS(string(e.Value)); err != nil {
+		if p, err := pskx.ParsePPS(string(e.Value)); err != nil {
 			add(rec, v, FindingVarValue, SeverityError, errors.Join(ErrVarValue, err), "%v", err)
 		} else if subtle.ConstantTimeCompare([]byte(p.Reveal()), e.Value) != 1 {
 			add(rec, v, FindingVarValue, SeverityError, ErrVarValue, "PPS must be stored as 32 upper-case characters without dashes")

@@ -1,4 +1,4 @@
-package pskx_test
+package tlspsk_test
 
 import (
 	"bytes"
@@ -20,9 +20,10 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 )
 
-var allVersions = []uint16{pskx.VersionTLS10, pskx.VersionTLS11, pskx.VersionTLS12}
+var allVersions = []uint16{tlspsk.VersionTLS10, tlspsk.VersionTLS11, tlspsk.VersionTLS12}
 
 // tcpPair returns both ends of a loopback TCP connection.
 func tcpPair(t testing.TB) (client, server net.Conn) {
@@ -53,22 +54,22 @@ func intelPair(t testing.TB) pskx.Pair {
 	return pskx.Pair{PID: pskx.MustParsePID("0000-037M"), PPS: pps}
 }
 
-func serverConfigFor(t testing.TB, pairs ...pskx.Pair) *pskx.Config {
+func serverConfigFor(t testing.TB, pairs ...pskx.Pair) *tlspsk.Config {
 	var s pskx.MemoryStore
 	require.NoError(t, s.Put(context.Background(), pairs...))
-	return &pskx.Config{GetKey: pskx.Derivation{}.KeyLookup(&s)}
+	return &tlspsk.Config{GetKey: tlspsk.Derivation{}.KeyLookup(&s)}
 }
 
 type result struct {
-	conn *pskx.Conn
+	conn *tlspsk.Conn
 	err  error
 }
 
 // handshakePair runs both handshakes concurrently and returns both results.
-func handshakePair(t testing.TB, ccfg, scfg *pskx.Config) (client, server result) {
+func handshakePair(t testing.TB, ccfg, scfg *tlspsk.Config) (client, server result) {
 	t.Helper()
 	cc, sc := tcpPair(t)
-	c, s := pskx.ClientPSK(cc, ccfg), pskx.ServerPSK(sc, scfg)
+	c, s := tlspsk.Client(cc, ccfg), tlspsk.Server(sc, scfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -81,15 +82,15 @@ func handshakePair(t testing.TB, ccfg, scfg *pskx.Config) (client, server result
 func TestHandshakeAllSuitesAndVersions(t *testing.T) {
 	pair := intelPair(t)
 	for _, vers := range allVersions {
-		for _, suite := range pskx.DefaultCipherSuites() {
-			t.Run(pskx.VersionName(vers)+" "+pskx.CipherSuiteName(suite), func(t *testing.T) {
-				ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+		for _, suite := range tlspsk.DefaultCipherSuites() {
+			t.Run(tlspsk.VersionName(vers)+" "+tlspsk.CipherSuiteName(suite), func(t *testing.T) {
+				ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
 				ccfg.MaxVersion = vers
 				ccfg.CipherSuites = []uint16{suite}
 				c, s := handshakePair(t, ccfg, serverConfigFor(t, pair))
 				require.NoError(t, c.err)
 				require.NoError(t, s.err)
-				for _, st := range []pskx.ConnectionState{c.conn.ConnectionState(), s.conn.ConnectionState()} {
+				for _, st := range []tlspsk.ConnectionState{c.conn.ConnectionState(), s.conn.ConnectionState()} {
 					assert.True(t, st.HandshakeComplete)
 					assert.Equal(t, vers, st.Version)
 					assert.Equal(t, suite, st.CipherSuite)
@@ -130,18 +131,18 @@ func exchange(t *testing.T, client, server net.Conn, a, b []byte) {
 
 func TestServerPrefersItsOwnSuiteOrderAndHighestVersion(t *testing.T) {
 	pair := intelPair(t)
-	ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-	ccfg.CipherSuites = []uint16{pskx.TLS_PSK_WITH_AES_128_CBC_SHA, pskx.TLS_PSK_WITH_AES_256_CBC_SHA384}
+	ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+	ccfg.CipherSuites = []uint16{tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA, tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA384}
 	scfg := serverConfigFor(t, pair)
-	scfg.CipherSuites = []uint16{pskx.TLS_PSK_WITH_AES_256_CBC_SHA384, pskx.TLS_PSK_WITH_AES_128_CBC_SHA}
-	scfg.MaxVersion = pskx.VersionTLS11
+	scfg.CipherSuites = []uint16{tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA384, tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA}
+	scfg.MaxVersion = tlspsk.VersionTLS11
 	scfg.IdentityHint = []byte("amtkit hint")
 	c, s := handshakePair(t, ccfg, scfg)
 	require.NoError(t, c.err)
 	require.NoError(t, s.err)
 	st := c.conn.ConnectionState()
-	assert.Equal(t, pskx.TLS_PSK_WITH_AES_256_CBC_SHA384, st.CipherSuite)
-	assert.Equal(t, pskx.VersionTLS11, st.Version)
+	assert.Equal(t, tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA384, st.CipherSuite)
+	assert.Equal(t, tlspsk.VersionTLS11, st.Version)
 	assert.Equal(t, "amtkit hint", string(st.IdentityHint))
 }
 
@@ -151,49 +152,49 @@ func TestHandshakeFailures(t *testing.T) {
 	require.NoError(t, err)
 	tests := []struct {
 		name        string
-		client      func() *pskx.Config
-		server      func() *pskx.Config
-		clientAlert pskx.Alert // alert the client receives
-		serverErr   error      // cause the server reports (with the alert it sent)
+		client      func() *tlspsk.Config
+		server      func() *tlspsk.Config
+		clientAlert tlspsk.Alert // alert the client receives
+		serverErr   error        // cause the server reports (with the alert it sent)
 	}{
-		{"wrong key", func() *pskx.Config {
-			return &pskx.Config{Identity: []byte(pair.PID.Compact()), Key: other.PPS.Secret()}
-		}, func() *pskx.Config { return serverConfigFor(t, pair) }, pskx.AlertBadRecordMAC, pskx.ErrBadRecordMAC},
-		{"unknown identity", func() *pskx.Config {
-			return pskx.Derivation{}.ClientConfig(other.PID, other.PPS)
-		}, func() *pskx.Config { return serverConfigFor(t, pair) }, pskx.AlertUnknownPSKIdentity, pskx.ErrUnknownIdentity},
-		{"identity not a PID", func() *pskx.Config {
-			return &pskx.Config{Identity: []byte("device-1"), Key: pair.PPS.Secret()}
-		}, func() *pskx.Config { return serverConfigFor(t, pair) }, pskx.AlertUnknownPSKIdentity, pskx.ErrUnknownIdentity},
-		{"no common version", func() *pskx.Config {
-			c := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-			c.MaxVersion = pskx.VersionTLS10
+		{"wrong key", func() *tlspsk.Config {
+			return &tlspsk.Config{Identity: []byte(pair.PID.Compact()), Key: other.PPS.Secret()}
+		}, func() *tlspsk.Config { return serverConfigFor(t, pair) }, tlspsk.AlertBadRecordMAC, tlspsk.ErrBadRecordMAC},
+		{"unknown identity", func() *tlspsk.Config {
+			return tlspsk.Derivation{}.ClientConfig(other.PID, other.PPS)
+		}, func() *tlspsk.Config { return serverConfigFor(t, pair) }, tlspsk.AlertUnknownPSKIdentity, tlspsk.ErrUnknownIdentity},
+		{"identity not a PID", func() *tlspsk.Config {
+			return &tlspsk.Config{Identity: []byte("device-1"), Key: pair.PPS.Secret()}
+		}, func() *tlspsk.Config { return serverConfigFor(t, pair) }, tlspsk.AlertUnknownPSKIdentity, tlspsk.ErrUnknownIdentity},
+		{"no common version", func() *tlspsk.Config {
+			c := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+			c.MaxVersion = tlspsk.VersionTLS10
 			return c
-		}, func() *pskx.Config {
+		}, func() *tlspsk.Config {
 			c := serverConfigFor(t, pair)
-			c.MinVersion = pskx.VersionTLS12
+			c.MinVersion = tlspsk.VersionTLS12
 			return c
-		}, pskx.AlertProtocolVersion, pskx.ErrVersion},
-		{"no common suite", func() *pskx.Config {
-			c := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-			c.CipherSuites = []uint16{pskx.TLS_PSK_WITH_AES_128_CBC_SHA}
+		}, tlspsk.AlertProtocolVersion, tlspsk.ErrVersion},
+		{"no common suite", func() *tlspsk.Config {
+			c := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+			c.CipherSuites = []uint16{tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA}
 			return c
-		}, func() *pskx.Config {
+		}, func() *tlspsk.Config {
 			c := serverConfigFor(t, pair)
-			c.CipherSuites = []uint16{pskx.TLS_PSK_WITH_AES_256_CBC_SHA}
+			c.CipherSuites = []uint16{tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA}
 			return c
-		}, pskx.AlertHandshakeFailure, pskx.ErrNoCommonSuite},
-		{"key store failure", func() *pskx.Config {
-			return pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-		}, func() *pskx.Config {
-			return &pskx.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.Secret{}, errors.New("database down") }}
-		}, pskx.AlertInternalError, nil},
+		}, tlspsk.AlertHandshakeFailure, tlspsk.ErrNoCommonSuite},
+		{"key store failure", func() *tlspsk.Config {
+			return tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+		}, func() *tlspsk.Config {
+			return &tlspsk.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return amt.Secret{}, errors.New("database down") }}
+		}, tlspsk.AlertInternalError, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c, s := handshakePair(t, tc.client(), tc.server())
 			require.Error(t, c.err)
-			var ae *pskx.AlertError
+			var ae *tlspsk.AlertError
 			require.ErrorAs(t, c.err, &ae)
 			assert.True(t, ae.Remote)
 			assert.Equal(t, tc.clientAlert, ae.Alert)
@@ -218,24 +219,24 @@ func TestHandshakeFailures(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	pair := intelPair(t)
-	for name, cfg := range map[string]*pskx.Config{
+	for name, cfg := range map[string]*tlspsk.Config{
 		"no key":        {Identity: []byte("0000037M")},
 		"unknown suite": {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{0x002f}},
 		"empty suites":  {Identity: []byte("x"), Key: amt.NewSecret("k"), CipherSuites: []uint16{}},
-		"bad versions":  {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: pskx.VersionTLS12, MaxVersion: pskx.VersionTLS10},
+		"bad versions":  {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: tlspsk.VersionTLS12, MaxVersion: tlspsk.VersionTLS10},
 		"SSL 3":         {Identity: []byte("x"), Key: amt.NewSecret("k"), MinVersion: 0x0300},
 		"long identity": {Identity: make([]byte, 70000), Key: amt.NewSecret("k")},
 	} {
 		cc, _ := tcpPair(t)
-		err := pskx.ClientPSK(cc, cfg).HandshakeContext(context.Background())
+		err := tlspsk.Client(cc, cfg).HandshakeContext(context.Background())
 		assert.Error(t, err, name)
 	}
 	_, sc := tcpPair(t)
-	err := pskx.ServerPSK(sc, &pskx.Config{}).HandshakeContext(context.Background())
-	assert.ErrorIs(t, err, pskx.ErrNoKey)
+	err := tlspsk.Server(sc, &tlspsk.Config{}).HandshakeContext(context.Background())
+	assert.ErrorIs(t, err, tlspsk.ErrNoKey)
 	cc, _ := tcpPair(t)
-	err = pskx.ClientPSK(cc, &pskx.Config{}).HandshakeContext(context.Background())
-	assert.ErrorIs(t, err, pskx.ErrNoKey)
+	err = tlspsk.Client(cc, &tlspsk.Config{}).HandshakeContext(context.Background())
+	assert.ErrorIs(t, err, tlspsk.ErrNoKey)
 	_ = pair
 }
 
@@ -245,14 +246,14 @@ func TestHandshakeContextDeadline(t *testing.T) {
 	cc, sc := tcpPair(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(ctx)
+	err := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	_ = sc
 	_, sc2 := tcpPair(t)
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() { time.Sleep(50 * time.Millisecond); cancel2() }()
-	srv := pskx.ServerPSK(sc2, serverConfigFor(t, pair))
+	srv := tlspsk.Server(sc2, serverConfigFor(t, pair))
 	err = srv.HandshakeContext(ctx2)
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = srv.Read(make([]byte, 1))
@@ -261,12 +262,12 @@ func TestHandshakeContextDeadline(t *testing.T) {
 	done, cancel3 := context.WithCancel(context.Background())
 	cancel3()
 	cc2, _ := tcpPair(t)
-	require.ErrorIs(t, pskx.ClientPSK(cc2, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(done), context.Canceled)
+	require.ErrorIs(t, tlspsk.Client(cc2, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(done), context.Canceled)
 }
 
 func TestCompletedHandshakeIgnoresContext(t *testing.T) {
 	pair := intelPair(t)
-	c, s := handshakePair(t, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
+	c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
 	require.NoError(t, c.err)
 	require.NoError(t, s.err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -325,22 +326,22 @@ func TestRecordSplittingAndExplicitIV(t *testing.T) {
 		want  []int // by hand: [IV] + data + MAC, padded to 16 with at least one byte
 	}{
 		// TLS 1.0: 1/n−1 split. 1+20 → 32; 99+20 → 128.
-		{pskx.VersionTLS10, pskx.TLS_PSK_WITH_AES_128_CBC_SHA, []int{32, 128}},
+		{tlspsk.VersionTLS10, tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA, []int{32, 128}},
 		// SHA-256 MAC: 1+32 → 48; 99+32 → 144.
-		{pskx.VersionTLS10, pskx.TLS_PSK_WITH_AES_128_CBC_SHA256, []int{48, 144}},
+		{tlspsk.VersionTLS10, tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA256, []int{48, 144}},
 		// TLS 1.1/1.2: one record, 16-byte IV + (100+20 → 128).
-		{pskx.VersionTLS11, pskx.TLS_PSK_WITH_AES_128_CBC_SHA, []int{144}},
-		{pskx.VersionTLS12, pskx.TLS_PSK_WITH_AES_256_CBC_SHA, []int{144}},
+		{tlspsk.VersionTLS11, tlspsk.TLS_PSK_WITH_AES_128_CBC_SHA, []int{144}},
+		{tlspsk.VersionTLS12, tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA, []int{144}},
 		// SHA-384 MAC: 16 + (100+48 → 160).
-		{pskx.VersionTLS12, pskx.TLS_PSK_WITH_AES_256_CBC_SHA384, []int{176}},
+		{tlspsk.VersionTLS12, tlspsk.TLS_PSK_WITH_AES_256_CBC_SHA384, []int{176}},
 	}
 	for _, tc := range tests {
-		t.Run(pskx.VersionName(tc.vers)+" "+pskx.CipherSuiteName(tc.suite), func(t *testing.T) {
+		t.Run(tlspsk.VersionName(tc.vers)+" "+tlspsk.CipherSuiteName(tc.suite), func(t *testing.T) {
 			cc, sc := tcpPair(t)
 			rec := &recordingConn{Conn: cc}
-			ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+			ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
 			ccfg.MaxVersion, ccfg.CipherSuites = tc.vers, []uint16{tc.suite}
-			c, s := pskx.ClientPSK(rec, ccfg), pskx.ServerPSK(sc, serverConfigFor(t, pair))
+			c, s := tlspsk.Client(rec, ccfg), tlspsk.Server(sc, serverConfigFor(t, pair))
 			errc := make(chan error, 1)
 			go func() { errc <- s.HandshakeContext(context.Background()) }()
 			require.NoError(t, c.HandshakeContext(context.Background()))
@@ -362,7 +363,7 @@ func TestRecordSplittingAndExplicitIV(t *testing.T) {
 			for _, typ := range types {
 				assert.Equal(t, byte(23), typ)
 			}
-			if tc.vers >= pskx.VersionTLS11 {
+			if tc.vers >= tlspsk.VersionTLS11 {
 				// A second write has a different explicit IV.
 				go func() { b := make([]byte, 100); _, _ = io.ReadFull(s, b) }()
 				_, err := c.Write(msg)
@@ -379,9 +380,9 @@ func TestTamperedRecordFailsWithBadRecordMAC(t *testing.T) {
 	for _, flipAt := range []int{5 + 16, -1} { // first ciphertext block; last (padding) byte
 		cc, sc := tcpPair(t)
 		rec := &recordingConn{Conn: cc}
-		ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-		ccfg.MaxVersion = pskx.VersionTLS12
-		c, s := pskx.ClientPSK(rec, ccfg), pskx.ServerPSK(sc, serverConfigFor(t, pair))
+		ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+		ccfg.MaxVersion = tlspsk.VersionTLS12
+		c, s := tlspsk.Client(rec, ccfg), tlspsk.Server(sc, serverConfigFor(t, pair))
 		errc := make(chan error, 1)
 		go func() { errc <- s.HandshakeContext(context.Background()) }()
 		require.NoError(t, c.HandshakeContext(context.Background()))
@@ -396,43 +397,43 @@ func TestTamperedRecordFailsWithBadRecordMAC(t *testing.T) {
 		_, err := c.Write([]byte("hello"))
 		require.NoError(t, err)
 		_, err = s.Read(make([]byte, 10))
-		require.ErrorIs(t, err, pskx.ErrBadRecordMAC)
-		require.ErrorIs(t, err, pskx.AlertBadRecordMAC)
+		require.ErrorIs(t, err, tlspsk.ErrBadRecordMAC)
+		require.ErrorIs(t, err, tlspsk.AlertBadRecordMAC)
 		_, err = c.Read(make([]byte, 10))
-		var ae *pskx.AlertError
+		var ae *tlspsk.AlertError
 		require.ErrorAs(t, err, &ae)
 		assert.True(t, ae.Remote)
-		assert.Equal(t, pskx.AlertBadRecordMAC, ae.Alert)
+		assert.Equal(t, tlspsk.AlertBadRecordMAC, ae.Alert)
 	}
 }
 
 func TestRecordLayerLimits(t *testing.T) {
 	pair := intelPair(t)
 	t.Run("oversized record", func(t *testing.T) {
-		c, s := handshakePair(t, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
+		c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
 		require.NoError(t, c.err)
 		require.NoError(t, s.err)
 		// 16384 + 2048 + 1 bytes announced.
 		_, err := c.conn.NetConn().Write([]byte{23, 3, 3, 0x48, 0x01})
 		require.NoError(t, err)
 		_, err = s.conn.Read(make([]byte, 1))
-		require.ErrorIs(t, err, pskx.ErrRecordOverflow)
-		require.ErrorIs(t, err, pskx.AlertRecordOverflow)
+		require.ErrorIs(t, err, tlspsk.ErrRecordOverflow)
+		require.ErrorIs(t, err, tlspsk.AlertRecordOverflow)
 	})
 	t.Run("wrong record version", func(t *testing.T) {
-		c, s := handshakePair(t, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
+		c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
 		require.NoError(t, c.err)
 		_, err := c.conn.NetConn().Write([]byte{23, 3, 1, 0, 32})
 		require.NoError(t, err)
 		_, err = s.conn.Read(make([]byte, 1))
-		require.ErrorIs(t, err, pskx.ErrVersion)
+		require.ErrorIs(t, err, tlspsk.ErrVersion)
 	})
 	t.Run("not TLS", func(t *testing.T) {
 		cc, sc := tcpPair(t)
 		_, err := cc.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 		require.NoError(t, err)
-		err = pskx.ServerPSK(sc, serverConfigFor(t, pair)).HandshakeContext(context.Background())
-		var rh *pskx.RecordHeaderError
+		err = tlspsk.Server(sc, serverConfigFor(t, pair)).HandshakeContext(context.Background())
+		var rh *tlspsk.RecordHeaderError
 		require.ErrorAs(t, err, &rh)
 		assert.Equal(t, []byte("GET /"), rh.Header[:])
 	})
@@ -448,9 +449,9 @@ func TestRecordLayerLimits(t *testing.T) {
 			_, _ = sc.Write(append([]byte{22, 3, 1, 0, byte(len(msgs))}, msgs...))
 			_, _ = sc.Read(buf)
 		}()
-		err := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
-		require.ErrorIs(t, err, pskx.ErrUnexpectedMessage)
-		require.ErrorIs(t, err, pskx.AlertUnexpectedMessage)
+		err := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
+		require.ErrorIs(t, err, tlspsk.ErrUnexpectedMessage)
+		require.ErrorIs(t, err, tlspsk.AlertUnexpectedMessage)
 		assert.Contains(t, err.Error(), "plain-PSK")
 	})
 	t.Run("server picks a suite not offered", func(t *testing.T) {
@@ -463,28 +464,28 @@ func TestRecordLayerLimits(t *testing.T) {
 			_, _ = sc.Write(append([]byte{22, 3, 1, 0, byte(len(sh))}, sh...))
 			_, _ = sc.Read(buf)
 		}()
-		err := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
-		require.ErrorIs(t, err, pskx.ErrNoCommonSuite)
-		require.ErrorIs(t, err, pskx.AlertIllegalParameter)
+		err := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
+		require.ErrorIs(t, err, tlspsk.ErrNoCommonSuite)
+		require.ErrorIs(t, err, tlspsk.AlertIllegalParameter)
 	})
 	t.Run("peer closes during handshake", func(t *testing.T) {
 		cc, sc := tcpPair(t)
 		go func() { buf := make([]byte, 1024); _, _ = sc.Read(buf); sc.Close() }()
-		err := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
+		err := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)).HandshakeContext(context.Background())
 		require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	})
 }
 
 func TestCloseNotifyAndCloseWrite(t *testing.T) {
 	pair := intelPair(t)
-	c, s := handshakePair(t, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
+	c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
 	require.NoError(t, c.err)
 	require.NoError(t, s.err)
 	require.NoError(t, c.conn.CloseWrite())
 	_, err := s.conn.Read(make([]byte, 1))
 	require.ErrorIs(t, err, io.EOF)
 	_, err = c.conn.Write([]byte("x"))
-	require.ErrorIs(t, err, pskx.ErrClosed)
+	require.ErrorIs(t, err, tlspsk.ErrClosed)
 	// The other direction still works.
 	_, err = s.conn.Write([]byte("after"))
 	require.NoError(t, err)
@@ -496,13 +497,13 @@ func TestCloseNotifyAndCloseWrite(t *testing.T) {
 	_, err = c.conn.Read(buf)
 	require.ErrorIs(t, err, io.EOF)
 	assert.NoError(t, c.conn.Close())
-	assert.ErrorIs(t, pskx.ClientPSK(c.conn.NetConn(), &pskx.Config{}).CloseWrite(), pskx.ErrHandshakeIncomplete)
+	assert.ErrorIs(t, tlspsk.Client(c.conn.NetConn(), &tlspsk.Config{}).CloseWrite(), tlspsk.ErrHandshakeIncomplete)
 }
 
 func TestLargeConcurrentTransfer(t *testing.T) {
 	pair := intelPair(t)
 	for _, vers := range allVersions {
-		ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+		ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
 		ccfg.MaxVersion = vers
 		c, s := handshakePair(t, ccfg, serverConfigFor(t, pair))
 		require.NoError(t, c.err)
@@ -522,8 +523,8 @@ func TestLargeConcurrentTransfer(t *testing.T) {
 		wg.Wait()
 		require.NoError(t, errUp)
 		require.NoError(t, errDown)
-		assert.True(t, bytes.Equal(up, gotUp), pskx.VersionName(vers))
-		assert.True(t, bytes.Equal(down, gotDown), pskx.VersionName(vers))
+		assert.True(t, bytes.Equal(up, gotUp), tlspsk.VersionName(vers))
+		assert.True(t, bytes.Equal(down, gotDown), tlspsk.VersionName(vers))
 	}
 }
 
@@ -535,15 +536,15 @@ func TestListenerServesHTTP(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello over TLS-PSK: %s", r.URL.Path)
 	})}
-	go func() { _ = srv.Serve(pskx.NewListener(inner, scfg)) }()
+	go func() { _ = srv.Serve(tlspsk.NewListener(inner, scfg)) }()
 	defer srv.Close()
 
-	ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
-	var states []pskx.ConnectionState
+	ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+	var states []tlspsk.ConnectionState
 	var mu sync.Mutex
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := pskx.DialPSK(ctx, network, addr, ccfg)
+			c, err := tlspsk.Dial(ctx, network, addr, ccfg)
 			if err == nil {
 				mu.Lock()
 				states = append(states, c.ConnectionState())
@@ -560,16 +561,16 @@ func TestListenerServesHTTP(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, "hello over TLS-PSK: /wsman", string(body))
 	require.Len(t, states, 1)
-	assert.Equal(t, pskx.VersionTLS12, states[0].Version)
+	assert.Equal(t, tlspsk.VersionTLS12, states[0].Version)
 
-	_, err = pskx.DialPSK(context.Background(), "tcp", "127.0.0.1:1", ccfg)
+	_, err = tlspsk.Dial(context.Background(), "tcp", "127.0.0.1:1", ccfg)
 	assert.Error(t, err)
 }
 
 func TestKeyLogAndLogValue(t *testing.T) {
 	pair := intelPair(t)
 	var clog, slogBuf bytes.Buffer
-	ccfg := pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+	ccfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
 	ccfg.KeyLogWriter = &clog
 	scfg := serverConfigFor(t, pair)
 	var skl bytes.Buffer
@@ -587,18 +588,18 @@ func TestKeyLogAndLogValue(t *testing.T) {
 
 func TestDerivation(t *testing.T) {
 	pair := intelPair(t)
-	d := pskx.Derivation{}
+	d := tlspsk.Derivation{}
 	assert.Equal(t, []byte("0000037M"), d.IdentityFor(pair.PID))
 	assert.Equal(t, "NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ", d.KeyFor(pair.PPS).Reveal())
 	// A different convention on both sides still agrees.
-	custom := pskx.Derivation{
+	custom := tlspsk.Derivation{
 		Identity:      func(p pskx.PID) []byte { return []byte(p.String()) },
 		Key:           func(p pskx.PPS) amt.Secret { return amt.NewSecret(p.RevealGrouped()) },
 		ParseIdentity: func(b []byte) (pskx.PID, error) { return pskx.ParsePID(string(b)) },
 	}
 	var st pskx.MemoryStore
 	require.NoError(t, st.Put(context.Background(), pair))
-	c, s := handshakePair(t, custom.ClientConfig(pair.PID, pair.PPS), &pskx.Config{GetKey: custom.KeyLookup(&st)})
+	c, s := handshakePair(t, custom.ClientConfig(pair.PID, pair.PPS), &tlspsk.Config{GetKey: custom.KeyLookup(&st)})
 	require.NoError(t, c.err)
 	require.NoError(t, s.err)
 	assert.Equal(t, "0000-037M", string(s.conn.ConnectionState().Identity))
@@ -610,7 +611,7 @@ func TestDerivation(t *testing.T) {
 
 func TestReadDeadlineIsNotFatal(t *testing.T) {
 	pair := intelPair(t)
-	c, s := handshakePair(t, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
+	c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), serverConfigFor(t, pair))
 	require.NoError(t, c.err)
 	require.NoError(t, s.err)
 	require.NoError(t, c.conn.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
@@ -627,8 +628,8 @@ func TestReadDeadlineIsNotFatal(t *testing.T) {
 func TestCloseDuringBlockedWrite(t *testing.T) {
 	pair := intelPair(t)
 	cc, sc := net.Pipe()
-	c := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pair.PID, pair.PPS))
-	s := pskx.ServerPSK(sc, serverConfigFor(t, pair))
+	c := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS))
+	s := tlspsk.Server(sc, serverConfigFor(t, pair))
 	done := make(chan error, 1)
 	go func() { done <- s.HandshakeContext(context.Background()) }()
 	require.NoError(t, c.HandshakeContext(context.Background()))

@@ -1,4 +1,4 @@
-package pskx
+package setupbin
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/internal/wire"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // Var names one setup.bin variable: a module identifier in the high 16 bits and
@@ -132,9 +133,9 @@ func catalogue(v Var) (varInfo, bool) {
 	case VarPowerPackage:
 		return varInfo{name: "power package", kind: kindGUID, min: 16, max: 16, since: FileVersion21, sinceSure: true}, true
 	case VarPID:
-		return varInfo{name: "PID", kind: kindString, min: PIDLen, max: PIDLen, since: FileVersion10, sinceSure: true, modern: modernAborts}, true
+		return varInfo{name: "PID", kind: kindString, min: pskx.PIDLen, max: pskx.PIDLen, since: FileVersion10, sinceSure: true, modern: modernAborts}, true
 	case VarPPS:
-		return varInfo{name: "PPS", kind: kindSecret, min: PPSLen, max: PPSLen, since: FileVersion10, sinceSure: true, modern: modernAborts}, true
+		return varInfo{name: "PPS", kind: kindSecret, min: pskx.PPSLen, max: pskx.PPSLen, since: FileVersion10, sinceSure: true, modern: modernAborts}, true
 	case VarPKIDNSSuffix:
 		return varInfo{name: "PKI DNS suffix", kind: kindString, min: 1, max: 255, since: FileVersion20, sinceSure: true}, true
 	case VarConfigServerFQDN:

@@ -1,4 +1,4 @@
-package pskx
+package setupbin
 
 import (
 	"encoding/binary"
@@ -8,11 +8,12 @@ import (
 	"slices"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // ErrNotSet is returned by the typed getters of [DataRecord] that can fail when
 // the variable is absent.
-var ErrNotSet = errors.New("pskx: variable not set in the record")
+var ErrNotSet = errors.New("setupbin: variable not set in the record")
 
 // Get returns the value of the first entry for v.
 func (r *DataRecord) Get(v Var) ([]byte, bool) {
@@ -189,26 +190,26 @@ func (r *DataRecord) SetNewMEBxPassword(pw amt.Secret) error {
 
 // PID returns variable 2/1. It fails with [ErrNotSet] when absent and with a
 // [*FormatError] when the stored characters are not a valid PID.
-func (r *DataRecord) PID() (PID, error) {
+func (r *DataRecord) PID() (pskx.PID, error) {
 	s, ok := r.getString(VarPID)
 	if !ok {
-		return PID{}, ErrNotSet
+		return pskx.PID{}, ErrNotSet
 	}
-	return ParsePID(s)
+	return pskx.ParsePID(s)
 }
 
 // PPS returns variable 2/2, failing like [DataRecord.PID].
-func (r *DataRecord) PPS() (PPS, error) {
+func (r *DataRecord) PPS() (pskx.PPS, error) {
 	s, ok := r.getString(VarPPS)
 	if !ok {
-		return PPS{}, ErrNotSet
+		return pskx.PPS{}, ErrNotSet
 	}
-	return ParsePPS(s)
+	return pskx.ParsePPS(s)
 }
 
 // SetPair sets the PID (2/1) and PPS (2/2), stored without dashes, and, when the
 // pair carries one, the new MEBx password (1/2).
-func (r *DataRecord) SetPair(p Pair) error {
+func (r *DataRecord) SetPair(p pskx.Pair) error {
 	if p.PID.IsZero() || p.PPS.IsZero() {
 		return fmt.Errorf("%w: a PID/PPS pair needs both values", ErrVarValue)
 	}
@@ -223,17 +224,17 @@ func (r *DataRecord) SetPair(p Pair) error {
 }
 
 // Pair returns the PID, PPS and new MEBx password of the record.
-func (r *DataRecord) Pair() (Pair, error) {
+func (r *DataRecord) Pair() (pskx.Pair, error) {
 	pid, err := r.PID()
 	if err != nil {
-		return Pair{}, err
+		return pskx.Pair{}, err
 	}
 	pps, err := r.PPS()
 	if err != nil {
-		return Pair{}, err
+		return pskx.Pair{}, err
 	}
 	pw, _ := r.NewMEBxPassword()
-	return Pair{PID: pid, PPS: pps, MEBxPassword: pw}, nil
+	return pskx.Pair{PID: pid, PPS: pps, MEBxPassword: pw}, nil
 }
 
 // PKIDNSSuffix returns variable 2/3.
@@ -308,7 +309,7 @@ func (r *DataRecord) CustomRootHashes() ([]CustomRootHash, error) {
 }
 
 // AddCustomRootHash appends a variable 2/8. At most 3 fit; SHA-256 and SHA-384
-// need file version 3.0 or later (checked by [SetupFile.Check]).
+// need file version 3.0 or later (checked by [File.Check]).
 func (r *DataRecord) AddCustomRootHash(h CustomRootHash) error {
 	b, err := h.marshal()
 	if err != nil {

@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"bytes"
@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// Conn is a TLS-PSK connection over a net.Conn: the client side ([ClientPSK],
-// [DialPSK]) or the server side ([ServerPSK], [NewListener]). It implements
+// Conn is a TLS-PSK connection over a net.Conn: the client side ([Client],
+// [Dial]) or the server side ([Server], [NewListener]). It implements
 // net.Conn. Read and Write run the handshake first if [Conn.HandshakeContext]
 // has not been called. Read and Write may be called concurrently with each
 // other; Close may be called at any time.
@@ -74,13 +74,13 @@ func (s ConnectionState) LogValue() slog.Value {
 // handshake runs on the first Read or Write, or explicitly with
 // [Conn.HandshakeContext]. config must set Identity and Key (see
 // [Derivation.ClientConfig]) and must not be modified afterwards.
-func ClientPSK(conn net.Conn, config *Config) *Conn {
+func Client(conn net.Conn, config *Config) *Conn {
 	return &Conn{conn: conn, isClient: true, config: config}
 }
 
 // ServerPSK returns the server side of a TLS-PSK connection over conn. config
 // must set GetKey and must not be modified afterwards.
-func ServerPSK(conn net.Conn, config *Config) *Conn {
+func Server(conn net.Conn, config *Config) *Conn {
 	return &Conn{conn: conn, config: config}
 }
 
@@ -129,7 +129,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 		return nil
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("pskx: handshake: %w", err)
+		return fmt.Errorf("tlspsk: handshake: %w", err)
 	}
 	c.in.Lock()
 	defer c.in.Unlock()
@@ -152,7 +152,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 		if err == nil {
 			c.handshakeComplete.Store(false)
 		}
-		err = fmt.Errorf("pskx: handshake: %w", ctx.Err())
+		err = fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
 	}
 	if err != nil {
 		c.handshakeErr = err
@@ -321,7 +321,7 @@ func (hc *halfConn) changeCipherSpec() bool {
 func (hc *halfConn) nextSeq() ([8]byte, error) {
 	var b [8]byte
 	if hc.seq == ^uint64(0) {
-		return b, errors.New("pskx: record sequence number exhausted")
+		return b, errors.New("tlspsk: record sequence number exhausted")
 	}
 	s := hc.seq
 	for i := 7; i >= 0; i-- {
@@ -447,7 +447,7 @@ func (hc *halfConn) encrypt(out []byte, typ recordType, data []byte, rand io.Rea
 		if hc.version >= VersionTLS11 {
 			iv := make([]byte, bs)
 			if _, err := io.ReadFull(rand, iv); err != nil {
-				return out[:start], fmt.Errorf("pskx: reading randomness: %w", err)
+				return out[:start], fmt.Errorf("tlspsk: reading randomness: %w", err)
 			}
 			out = append(out, iv...)
 		}
@@ -567,7 +567,7 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		if errors.Is(err, io.ErrUnexpectedEOF) && c.rawInput.Len() == 0 {
 			err = io.EOF // a clean close between records
 			if !c.handshakeComplete.Load() {
-				err = fmt.Errorf("pskx: connection closed during the handshake: %w", io.ErrUnexpectedEOF)
+				err = fmt.Errorf("tlspsk: connection closed during the handshake: %w", io.ErrUnexpectedEOF)
 			}
 		}
 		c.in.err = err
@@ -622,7 +622,7 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		if a == AlertCloseNotify {
 			c.in.err = io.EOF
 			if !c.handshakeComplete.Load() {
-				c.in.err = fmt.Errorf("pskx: peer closed during the handshake: %w", io.ErrUnexpectedEOF)
+				c.in.err = fmt.Errorf("tlspsk: peer closed during the handshake: %w", io.ErrUnexpectedEOF)
 			}
 			return c.in.err
 		}
@@ -668,7 +668,7 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		if len(c.input) != 0 {
 			// Read never asks for a record while data is pending; dropping it
 			// would lose data silently.
-			return c.fail(AlertInternalError, errors.New("pskx: application data record read while earlier data was unread"))
+			return c.fail(AlertInternalError, errors.New("tlspsk: application data record read while earlier data was unread"))
 		}
 		c.input = data
 		c.useless = 0

@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // Config configures a TLS-PSK connection. The zero value of each optional field
@@ -65,12 +66,12 @@ func (c *Config) suites() ([]*cipherSuite, error) {
 	for _, id := range ids {
 		s := suiteByID(id)
 		if s == nil {
-			return nil, fmt.Errorf("pskx: cipher suite %s is not implemented", CipherSuiteName(id))
+			return nil, fmt.Errorf("tlspsk: cipher suite %s is not implemented", CipherSuiteName(id))
 		}
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("pskx: %w: Config.CipherSuites is empty", ErrNoCommonSuite)
+		return nil, fmt.Errorf("tlspsk: %w: Config.CipherSuites is empty", ErrNoCommonSuite)
 	}
 	return out, nil
 }
@@ -84,7 +85,7 @@ func (c *Config) versions() (lo, hi uint16, err error) {
 		hi = VersionTLS12
 	}
 	if lo < VersionTLS10 || hi > VersionTLS12 || lo > hi {
-		return 0, 0, fmt.Errorf("pskx: %w: Config allows %s to %s; supported are TLS 1.0 to 1.2", ErrVersion, VersionName(lo), VersionName(hi))
+		return 0, 0, fmt.Errorf("tlspsk: %w: Config allows %s to %s; supported are TLS 1.0 to 1.2", ErrVersion, VersionName(lo), VersionName(hi))
 	}
 	return lo, hi, nil
 }
@@ -97,16 +98,16 @@ func (c *Config) versions() (lo, hi uint16, err error) {
 // Replace any function to try another convention.
 type Derivation struct {
 	// Identity returns the psk_identity for a PID; nil means the compact PID.
-	Identity func(PID) []byte
+	Identity func(pskx.PID) []byte
 	// Key returns the pre-shared key for a PPS; nil means the compact PPS.
-	Key func(PPS) amt.Secret
+	Key func(pskx.PPS) amt.Secret
 	// ParseIdentity recovers the PID from a psk_identity (server side); nil means
-	// [ParsePID] of the identity's text.
-	ParseIdentity func([]byte) (PID, error)
+	// [pskx.ParsePID] of the identity's text.
+	ParseIdentity func([]byte) (pskx.PID, error)
 }
 
 // IdentityFor returns the psk_identity for pid.
-func (d Derivation) IdentityFor(pid PID) []byte {
+func (d Derivation) IdentityFor(pid pskx.PID) []byte {
 	if d.Identity != nil {
 		return d.Identity(pid)
 	}
@@ -114,7 +115,7 @@ func (d Derivation) IdentityFor(pid PID) []byte {
 }
 
 // KeyFor returns the pre-shared key for pps.
-func (d Derivation) KeyFor(pps PPS) amt.Secret {
+func (d Derivation) KeyFor(pps pskx.PPS) amt.Secret {
 	if d.Key != nil {
 		return d.Key(pps)
 	}
@@ -122,22 +123,22 @@ func (d Derivation) KeyFor(pps PPS) amt.Secret {
 }
 
 // PIDFor recovers the PID from an identity a client sent.
-func (d Derivation) PIDFor(identity []byte) (PID, error) {
+func (d Derivation) PIDFor(identity []byte) (pskx.PID, error) {
 	if d.ParseIdentity != nil {
 		return d.ParseIdentity(identity)
 	}
-	return ParsePID(string(identity))
+	return pskx.ParsePID(string(identity))
 }
 
 // ClientConfig returns a client Config for the pair, with defaults otherwise.
-func (d Derivation) ClientConfig(pid PID, pps PPS) *Config {
+func (d Derivation) ClientConfig(pid pskx.PID, pps pskx.PPS) *Config {
 	return &Config{Identity: d.IdentityFor(pid), Key: d.KeyFor(pps)}
 }
 
 // KeyLookup returns a Config.GetKey that finds the PPS for a client's identity
 // in store. Identities that are not PIDs, and PIDs not in the store, are
 // refused with an error wrapping ErrUnknownIdentity.
-func (d Derivation) KeyLookup(store Store) func(context.Context, []byte) (amt.Secret, error) {
+func (d Derivation) KeyLookup(store pskx.Store) func(context.Context, []byte) (amt.Secret, error) {
 	return func(ctx context.Context, identity []byte) (amt.Secret, error) {
 		pid, err := d.PIDFor(identity)
 		if err != nil {
@@ -145,7 +146,7 @@ func (d Derivation) KeyLookup(store Store) func(context.Context, []byte) (amt.Se
 		}
 		p, err := store.Lookup(ctx, pid)
 		if err != nil {
-			if errors.Is(err, ErrPairNotFound) {
+			if errors.Is(err, pskx.ErrPairNotFound) {
 				return amt.Secret{}, fmt.Errorf("%w: %w", ErrUnknownIdentity, err)
 			}
 			return amt.Secret{}, err
@@ -157,13 +158,13 @@ func (d Derivation) KeyLookup(store Store) func(context.Context, []byte) (amt.Se
 // DialPSK connects to addr on the named network and runs the client handshake
 // under ctx (which bounds both the dial and the handshake). AMT listens for
 // provisioning on 16993.
-func DialPSK(ctx context.Context, network, addr string, config *Config) (*Conn, error) {
+func Dial(ctx context.Context, network, addr string, config *Config) (*Conn, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	c := ClientPSK(raw, config)
+	c := Client(raw, config)
 	if err := c.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, err
@@ -190,7 +191,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ServerPSK(c, l.config), nil
+	return Server(c, l.config), nil
 }
 
 func containsSuite(list []uint16, id uint16) bool { return slices.Contains(list, id) }

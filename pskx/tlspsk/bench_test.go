@@ -1,7 +1,6 @@
-package pskx_test
+package tlspsk_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -16,50 +15,9 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/internal/testvectors"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/pskx/tlspsk"
 )
-
-// setup.bin: decode of Intel ACU's 1024-byte file (one scrambled record, nine
-// entries) against a floor of copying the same bytes.
-
-func acuBytes(b *testing.B) []byte { return testvectors.SharedFile(b, "setupbin-acu-default-v4.bin") }
-
-func BenchmarkDecodeSetupFile(b *testing.B) {
-	raw := acuBytes(b)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := pskx.DecodeSetupFile(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeSetupFileFloor(b *testing.B) {
-	raw := acuBytes(b)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	var sink []byte
-	for b.Loop() {
-		sink = bytes.Clone(raw)
-	}
-	_ = sink
-}
-
-func BenchmarkEncodeSetupFile(b *testing.B) {
-	f, err := pskx.DecodeSetupFile(acuBytes(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 0, 1024)
-	b.ReportAllocs()
-	for b.Loop() {
-		if buf, err = f.AppendBinary(buf[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // Handshake: a full TLS-PSK handshake (both sides, in process over net.Pipe),
 // against a floor of a crypto/tls TLS 1.2 ECDHE-ECDSA-P256 handshake over the
@@ -69,15 +27,15 @@ func BenchmarkHandshakePSK(b *testing.B) {
 	pps, _ := pskx.ParsePPS("NKLD-G5DC-RRNQ-E9YZ-ZIJL-7LFL-VJED-69XJ")
 	pid := pskx.MustParsePID("0000-037M")
 	key := pps.Secret()
-	scfg := &pskx.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }}
-	for _, v := range []uint16{pskx.VersionTLS10, pskx.VersionTLS12} {
-		b.Run(pskx.VersionName(v), func(b *testing.B) {
-			ccfg := pskx.Derivation{}.ClientConfig(pid, pps)
+	scfg := &tlspsk.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }}
+	for _, v := range []uint16{tlspsk.VersionTLS10, tlspsk.VersionTLS12} {
+		b.Run(tlspsk.VersionName(v), func(b *testing.B) {
+			ccfg := tlspsk.Derivation{}.ClientConfig(pid, pps)
 			ccfg.MaxVersion = v
 			b.ReportAllocs()
 			for b.Loop() {
 				cc, sc := net.Pipe()
-				c, s := pskx.ClientPSK(cc, ccfg), pskx.ServerPSK(sc, scfg)
+				c, s := tlspsk.Client(cc, ccfg), tlspsk.Server(sc, scfg)
 				errc := make(chan error, 1)
 				go func() { errc <- s.HandshakeContext(context.Background()) }()
 				if err := c.HandshakeContext(context.Background()); err != nil {
@@ -134,8 +92,8 @@ func BenchmarkTransferPSK(b *testing.B) {
 	pid := pskx.MustParsePID("0000-037M")
 	key := pps.Secret()
 	cc, sc := tcpPair(b)
-	c := pskx.ClientPSK(cc, pskx.Derivation{}.ClientConfig(pid, pps))
-	s := pskx.ServerPSK(sc, &pskx.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
+	c := tlspsk.Client(cc, tlspsk.Derivation{}.ClientConfig(pid, pps))
+	s := tlspsk.Server(sc, &tlspsk.Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})
 	errc := make(chan error, 1)
 	go func() { errc <- s.HandshakeContext(context.Background()) }()
 	if err := c.HandshakeContext(context.Background()); err != nil {

@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"crypto/hmac"

@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // handshakeState holds what one handshake needs. The client and server
@@ -29,7 +31,7 @@ type handshakeState struct {
 
 func newHandshakeState(c *Conn, ctx context.Context) (*handshakeState, error) {
 	if c.config == nil {
-		return nil, errors.New("pskx: nil Config")
+		return nil, errors.New("tlspsk: nil Config")
 	}
 	suites, err := c.config.suites()
 	if err != nil {
@@ -45,7 +47,7 @@ func newHandshakeState(c *Conn, ctx context.Context) (*handshakeState, error) {
 func (hs *handshakeState) newRandom() ([]byte, error) {
 	r := make([]byte, randomLen)
 	if _, err := io.ReadFull(hs.c.config.rand(), r); err != nil {
-		return nil, fmt.Errorf("pskx: reading randomness: %w", err)
+		return nil, fmt.Errorf("tlspsk: reading randomness: %w", err)
 	}
 	return r, nil
 }
@@ -327,7 +329,7 @@ func (c *Conn) serverHandshake(ctx context.Context) error {
 		return fmt.Errorf("%w: the server needs Config.GetKey", ErrNoKey)
 	}
 	if c.config != nil && len(c.config.IdentityHint) > 0xffff {
-		return errors.New("pskx: Config.IdentityHint exceeds 65535 bytes")
+		return errors.New("tlspsk: Config.IdentityHint exceeds 65535 bytes")
 	}
 	hs, err := newHandshakeState(c, ctx)
 	if err != nil {
@@ -443,10 +445,10 @@ func (hs *handshakeState) readClientKeyExchange() error {
 	hs.identity = cke.identity
 	secret, err := c.config.GetKey(hs.ctx, cke.identity)
 	if err != nil {
-		if errors.Is(err, ErrUnknownIdentity) || errors.Is(err, ErrPairNotFound) {
+		if errors.Is(err, ErrUnknownIdentity) || errors.Is(err, pskx.ErrPairNotFound) {
 			return c.fail(AlertUnknownPSKIdentity, fmt.Errorf("%w %q: %w", ErrUnknownIdentity, cke.identity, err))
 		}
-		return c.fail(AlertInternalError, fmt.Errorf("pskx: key lookup for identity %q: %w", cke.identity, err))
+		return c.fail(AlertInternalError, fmt.Errorf("tlspsk: key lookup for identity %q: %w", cke.identity, err))
 	}
 	if secret.IsZero() || secret.Len() > 0xffff {
 		return c.fail(AlertInternalError, fmt.Errorf("%w: GetKey returned a key of %d bytes for identity %q", ErrNoKey, secret.Len(), cke.identity))

@@ -1,4 +1,4 @@
-package pskx
+package tlspsk
 
 import (
 	"crypto/aes"
@@ -160,7 +160,7 @@ const (
 )
 
 // Alert is a TLS alert description. An Alert is also an error value, so that
-// errors.Is(err, pskx.AlertBadRecordMAC) tells which alert ended a connection,
+// errors.Is(err, tlspsk.AlertBadRecordMAC) tells which alert ended a connection,
 // whichever side sent it (see [*AlertError] for the side).
 type Alert uint8
 
@@ -251,12 +251,12 @@ type AlertError struct {
 // Error implements error.
 func (e *AlertError) Error() string {
 	if e.Remote {
-		return "pskx: peer sent fatal alert " + e.Alert.String()
+		return "tlspsk: peer sent fatal alert " + e.Alert.String()
 	}
 	if e.Err == nil {
-		return "pskx: sent alert " + e.Alert.String()
+		return "tlspsk: sent alert " + e.Alert.String()
 	}
-	return "pskx: " + e.Err.Error() + " (sent alert " + e.Alert.String() + ")"
+	return "tlspsk: " + e.Err.Error() + " (sent alert " + e.Alert.String() + ")"
 }
 
 // Unwrap returns the alert and the cause.
@@ -278,9 +278,9 @@ var (
 	ErrVersion             = errors.New("no TLS version in common")
 	ErrFinishedMismatch    = errors.New("finished verify_data does not match (wrong key?)")
 	ErrRenegotiation       = errors.New("renegotiation is not supported")
-	ErrHandshakeIncomplete = errors.New("pskx: handshake has not completed")
-	ErrNoKey               = errors.New("pskx: no pre-shared key configured")
-	ErrClosed              = errors.New("pskx: connection closed")
+	ErrHandshakeIncomplete = errors.New("tlspsk: handshake has not completed")
+	ErrNoKey               = errors.New("tlspsk: no pre-shared key configured")
+	ErrClosed              = errors.New("tlspsk: connection closed")
 )
 
 // MessageError reports a malformed handshake message; it is sent as a
@@ -302,5 +302,5 @@ type RecordHeaderError struct {
 
 // Error implements error.
 func (e *RecordHeaderError) Error() string {
-	return fmt.Sprintf("pskx: not a TLS record (% x): %s", e.Header[:], e.Reason)
+	return fmt.Sprintf("tlspsk: not a TLS record (% x): %s", e.Header[:], e.Reason)
 }

@@ -7,7 +7,7 @@ file-type GUID, chunk counts, version, flags, record counts, module list; record
 DataRecordChunkCount*512 bytes with a 24-byte header; entries module/var/len/reserved/value padded
 to 4 bytes; +17 scrambling of everything after the record header; consumed records zeroed.
 
-Run: python3 pskx/testdata/gen_setupbin_vectors.py > internal/testvectors/data/pskx_setupbin.json
+Run: python3 pskx/setupbin/testdata/gen_setupbin_vectors.py > internal/testvectors/data/pskx_setupbin.json
 """
 import json, struct, hashlib, ipaddress
 
@@ -106,7 +106,7 @@ vectors = [
 for v in vectors:
     v["file"] = encode(v).hex()
 print(json.dumps({
-    "source": "constructed by pskx/testdata/gen_setupbin_vectors.py, an independent Python encoder written from "
+    "source": "constructed by pskx/setupbin/testdata/gen_setupbin_vectors.py, an independent Python encoder written from "
               "the layout of Ylianst/MeshCentral amt/amt-setupbin.js and the files Intel's ACU writes "
               "(rgl/intel-amt-notes Setup-default.bin) (file header, record header, entries, +17 scrambling), "
               "with consumed records zeroed as amtkit models the BIOS (no public document states this); "

@@ -1,4 +1,4 @@
-package pskx
+package setupbin
 
 import (
 	"cmp"
@@ -91,10 +91,10 @@ const (
 // [FlagDontConsume], for every machine). See docs/pskx.md for the format, which
 // follows MeshCentral's amt/amt-setupbin.js and the files Intel's ACU writes.
 //
-// Decode with [DecodeSetupFile]; encode with [SetupFile.MarshalBinary] or
-// [SetupFile.AppendBinary], which refuse what a BIOS would refuse (see
-// [SetupFile.Check]).
-type SetupFile struct {
+// Decode with [Decode]; encode with [File.MarshalBinary] or
+// [File.AppendBinary], which refuse what a BIOS would refuse (see
+// [File.Check]).
+type File struct {
 	Version FileVersion
 	Flags   FileFlags
 	// Consumed counts the records the BIOS has used: it applies record
@@ -129,7 +129,7 @@ func (r *DataRecord) Scrambled() bool { return r.Flags&RecordScrambled != 0 }
 // leaves it.
 func (r *DataRecord) cleared() bool { return !r.Valid() && len(r.Entries) == 0 }
 
-// Errors reported (inside a [*DecodeError]) by [DecodeSetupFile].
+// Errors reported (inside a [*DecodeError]) by [Decode].
 var (
 	ErrFileSize     = errors.New("file size does not match the header's chunk counts")
 	ErrFileType     = errors.New("unknown setup.bin file type GUID")
@@ -155,7 +155,7 @@ func (e *DecodeError) Error() string {
 	if e.Record > 0 {
 		where = "record " + strconv.Itoa(e.Record)
 	}
-	s := "pskx: setup.bin " + where + " at offset " + strconv.Itoa(e.Offset)
+	s := "setupbin: " + where + " at offset " + strconv.Itoa(e.Offset)
 	if e.Var != 0 {
 		s += ", " + e.Var.String()
 	}
@@ -184,13 +184,13 @@ func decodeErr(rec, off int, v Var, err error, format string, args ...any) error
 // Errors are [*DecodeError] values naming the record and offset; test them with
 // errors.Is against ErrFileSize, ErrFileType, ErrFileVersion, ErrFileHeader,
 // ErrRecordHeader, ErrEntry and ErrVarLength.
-func DecodeSetupFile(b []byte) (*SetupFile, error) {
+func Decode(b []byte) (*File, error) {
 	if len(b) < ChunkSize {
 		return nil, decodeErr(0, len(b), 0, ErrFileSize, "expected at least %d bytes, got %d", ChunkSize, len(b))
 	}
 	// The fixed header fields (40 bytes) lie within the first chunk: the reads
 	// cannot fail. Each is checked in file order below.
-	var f SetupFile
+	var f File
 	var guid [16]byte
 	var hdrChunks, hdrBytes uint16
 	var hdrRecord, count uint32
@@ -362,9 +362,9 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [DecodeSetupFile].
-func (f *SetupFile) UnmarshalBinary(b []byte) error {
-	g, err := DecodeSetupFile(b)
+// UnmarshalBinary implements [encoding.BinaryUnmarshaler] with [Decode].
+func (f *File) UnmarshalBinary(b []byte) error {
+	g, err := Decode(b)
 	if err != nil {
 		return err
 	}
@@ -372,8 +372,8 @@ func (f *SetupFile) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// MarshalBinary implements [encoding.BinaryMarshaler]; see [SetupFile.AppendBinary].
-func (f *SetupFile) MarshalBinary() ([]byte, error) { return f.AppendBinary(nil) }
+// MarshalBinary implements [encoding.BinaryMarshaler]; see [File.AppendBinary].
+func (f *File) MarshalBinary() ([]byte, error) { return f.AppendBinary(nil) }
 
 // EncodeError is returned by the encoder for a file a BIOS would refuse; Finding
 // says which rule and where.
@@ -383,19 +383,19 @@ type EncodeError struct {
 
 // Error implements error.
 func (e *EncodeError) Error() string {
-	return "pskx: refusing to encode setup.bin: " + e.Finding.String()
+	return "setupbin: refusing to encode setup.bin: " + e.Finding.String()
 }
 
 // Unwrap returns the underlying sentinel.
 func (e *EncodeError) Unwrap() error { return e.Finding.Err }
 
-// AppendBinary appends the encoded file to b. It first runs [SetupFile.Check]
+// AppendBinary appends the encoded file to b. It first runs [File.Check]
 // with no target and refuses the file with an [*EncodeError] at the first
 // error-severity finding. It then writes what Intel's ACU writes:
 //
 //   - a one-chunk header with the module list of the modules the entries use and
 //     a header byte count of 42 + 2×modules;
-//   - every record the same size ([SetupFile.RecordChunks] chunks, or the fewest
+//   - every record the same size ([File.RecordChunks] chunks, or the fewest
 //     that hold the largest record), numbered from 1 unless Number is set;
 //   - entries sorted by module and variable, which puts the current and then the
 //     new MEBx password first and the provisioning halt/start after the PKI
@@ -404,7 +404,7 @@ func (e *EncodeError) Unwrap() error { return e.Finding.Err }
 //     body scrambled (+17 per byte) for records with the Scrambled flag;
 //   - a record without the Valid flag and without entries as a consumed record:
 //     an all-zero body.
-func (f *SetupFile) AppendBinary(b []byte) ([]byte, error) {
+func (f *File) AppendBinary(b []byte) ([]byte, error) {
 	for _, fd := range f.Check(CheckOptions{}) {
 		if fd.Severity == SeverityError {
 			return b, &EncodeError{Finding: fd}
@@ -492,7 +492,7 @@ func compareEntries(a, b Entry) int { return cmp.Compare(a.Var, b.Var) }
 
 // Modules returns the modules the records' entries use, ascending: the module
 // list the encoder writes.
-func (f *SetupFile) Modules() []uint16 {
+func (f *File) Modules() []uint16 {
 	var mods []uint16
 	for _, r := range f.Records {
 		if r == nil {
@@ -510,12 +510,12 @@ func (f *SetupFile) Modules() []uint16 {
 
 // Consumable reports whether the BIOS consumes records of this file (file
 // version 1.0 always; later versions unless [FlagDontConsume] is set).
-func (f *SetupFile) Consumable() bool {
+func (f *File) Consumable() bool {
 	return f.Version == FileVersion10 || f.Flags&FlagDontConsume == 0
 }
 
 // Remaining returns how many records the BIOS has not yet consumed.
-func (f *SetupFile) Remaining() int {
+func (f *File) Remaining() int {
 	if int(f.Consumed) >= len(f.Records) {
 		return 0
 	}
@@ -525,7 +525,7 @@ func (f *SetupFile) Remaining() int {
 // Next returns the record a BIOS would apply next (Records[Consumed]) and its
 // index, or ok == false when every record is consumed. The BIOS does not skip
 // records: if that record lacks the Valid flag, nothing is applied.
-func (f *SetupFile) Next() (r *DataRecord, index int, ok bool) {
+func (f *File) Next() (r *DataRecord, index int, ok bool) {
 	if int(f.Consumed) >= len(f.Records) {
 		return nil, 0, false
 	}
@@ -533,20 +533,20 @@ func (f *SetupFile) Next() (r *DataRecord, index int, ok bool) {
 }
 
 // IsConsumed reports whether record i (0-based) lies before the consumed counter.
-func (f *SetupFile) IsConsumed(i int) bool {
+func (f *File) IsConsumed(i int) bool {
 	return i >= 0 && i < int(f.Consumed) && i < len(f.Records)
 }
 
-// ErrNothingToConsume is returned by [SetupFile.Consume] when no record is left
+// ErrNothingToConsume is returned by [File.Consume] when no record is left
 // or the file is not consumable.
-var ErrNothingToConsume = errors.New("pskx: no record to consume")
+var ErrNothingToConsume = errors.New("setupbin: no record to consume")
 
 // Consume does to the file what a BIOS does after the MEBx applied the next
 // record successfully: it clears the record's Valid flag, drops its entries (the
 // BIOS zeroes the body) and increments Consumed. It returns the index of the
 // consumed record. A file with [FlagDontConsume] (version 2.0+) is left alone and
 // [ErrNothingToConsume] returned, as for a file with no record left.
-func (f *SetupFile) Consume() (int, error) {
+func (f *File) Consume() (int, error) {
 	r, i, ok := f.Next()
 	if !ok || !f.Consumable() {
 		return 0, ErrNothingToConsume
