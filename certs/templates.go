@@ -1,6 +1,9 @@
 package certs
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -178,6 +181,23 @@ type DeviceTLSTemplateOptions struct {
 	// ClientAuth adds the clientAuth EKU (MeshCentral issues AMT certificates with
 	// both usages).
 	ClientAuth bool
+	// PublicKey, when set, is the key the certificate is for (AMT's, from
+	// [ParsePublicKey]); it decides the key usage (see [LeafKeyUsage]). Nil:
+	// an RSA key is assumed.
+	PublicKey crypto.PublicKey
+}
+
+// LeafKeyUsage returns the key usage of an end-entity certificate for pub:
+// digitalSignature and keyEncipherment for RSA (key transport on firmware
+// that negotiates RSA key exchange), digitalSignature alone for an EC key
+// (RFC 5480 §3: keyEncipherment is not for ECDSA keys; AMT 22 generates ECC
+// P-384 TLS keys, amt.Firmware.TLSKeyAlgorithm). A nil pub counts as RSA.
+func LeafKeyUsage(pub crypto.PublicKey) x509.KeyUsage {
+	switch pub.(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return x509.KeyUsageDigitalSignature
+	}
+	return x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 }
 
 // DeviceTLSTemplate returns a template for AMT's TLS server certificate. It fills
@@ -186,7 +206,8 @@ type DeviceTLSTemplateOptions struct {
 //   - DNSNames: FQDN followed by DNSNames (browsers and Go clients match only
 //     SANs); IPAddresses;
 //   - ExtKeyUsage: serverAuth (+ clientAuth with ClientAuth);
-//   - KeyUsage: digitalSignature | keyEncipherment;
+//   - KeyUsage: [LeafKeyUsage] of PublicKey (digitalSignature |
+//     keyEncipherment for RSA, digitalSignature for EC keys);
 //   - BasicConstraintsValid with IsCA false;
 //   - SerialNumber, NotBefore, NotAfter from CertOptions.
 func DeviceTLSTemplate(o DeviceTLSTemplateOptions) (*x509.Certificate, error) {
@@ -198,7 +219,7 @@ func DeviceTLSTemplate(o DeviceTLSTemplateOptions) (*x509.Certificate, error) {
 		DNSNames:              append([]string{o.FQDN}, o.DNSNames...),
 		IPAddresses:           o.IPAddresses,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              LeafKeyUsage(o.PublicKey),
 		BasicConstraintsValid: true,
 	}
 	if o.ClientAuth {
@@ -220,6 +241,9 @@ type IEEE8021XTemplateOptions struct {
 	UPN string
 	// Organization, when set, is the subject O.
 	Organization []string
+	// PublicKey, when set, is the key the certificate is for; it decides the
+	// key usage ([LeafKeyUsage]). Nil: an RSA key is assumed.
+	PublicKey crypto.PublicKey
 }
 
 // IEEE8021XTemplate returns a template for AMT's 802.1X client certificate. It
@@ -229,7 +253,7 @@ type IEEE8021XTemplateOptions struct {
 //     1.3.6.1.4.1.311.20.2.3) when UPN is set — no DNS name, as in Configuration
 //     Manager's Workstation Authentication template;
 //   - ExtKeyUsage: clientAuth;
-//   - KeyUsage: digitalSignature | keyEncipherment;
+//   - KeyUsage: [LeafKeyUsage] of PublicKey;
 //   - BasicConstraintsValid with IsCA false;
 //   - SerialNumber, NotBefore, NotAfter from CertOptions.
 //
@@ -241,7 +265,7 @@ func IEEE8021XTemplate(o IEEE8021XTemplateOptions) (*x509.Certificate, error) {
 	t := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: o.FQDN, Organization: o.Organization},
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:              LeafKeyUsage(o.PublicKey),
 		BasicConstraintsValid: true,
 	}
 	if o.UPN != "" {

@@ -274,7 +274,9 @@ var (
 // [CAOptions] (a template's own, and any OCSP server, are dropped); the
 // validity follows [certs.LocalCA.Issue]: a zero NotBefore is an hour ago, a
 // zero NotAfter Lifetime later, and a NotAfter beyond the CA certificate's is
-// cut to it. A request without a template or key, or whose template asks for
+// cut to it. The signature uses at least req.MinSignatureHash (SHA-384 with
+// RSA or ECDSA for AMT 22; the template's algorithm when it is strong
+// enough). A request without a template or key, or whose template asks for
 // CA powers, is refused with [ErrCARequest]; a CA outside its validity period
 // issues nothing ([certs.ErrExpired], [certs.ErrNotYetValid]).
 func (ca *CA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error) {
@@ -302,7 +304,12 @@ func (ca *CA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate,
 		return nil, fmt.Errorf("provisioning: CA cannot issue: %w", err)
 	}
 	t := *req.Template
-	t.SerialNumber = nil // assigned by certs.Issue from Rand
+	alg, err := signatureAlgorithmFor(ca.bundle.Key.Public(), req.MinSignatureHash, t.SignatureAlgorithm)
+	if err != nil {
+		return nil, err
+	}
+	t.SignatureAlgorithm = alg // at least req.MinSignatureHash (SHA-384 for AMT 22)
+	t.SerialNumber = nil       // assigned by certs.Issue from Rand
 	t.CRLDistributionPoints = slices.Clone(ca.opts.CRLDistributionPoints)
 	t.IssuingCertificateURL = slices.Clone(ca.opts.IssuingCertificateURL)
 	t.OCSPServer = nil

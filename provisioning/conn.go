@@ -377,14 +377,15 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv I
 	copts := certs.CertOptions{Rand: p.rand, Now: p.now}
 	switch purpose {
 	case PurposeTLS:
-		tmpl, err = certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{CertOptions: copts, FQDN: inv.FQDN})
+		tmpl, err = certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{CertOptions: copts, FQDN: inv.FQDN, PublicKey: pub})
 	case PurposeIEEE8021X:
-		tmpl, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{CertOptions: copts, FQDN: inv.FQDN})
+		tmpl, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{CertOptions: copts, FQDN: inv.FQDN, PublicKey: pub})
 	}
 	if err != nil {
 		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: err}
 	}
-	chain, err := p.cfg.Issuer.Issue(ctx, IssueRequest{Device: inv, Purpose: purpose, PublicKey: pub, Template: tmpl})
+	minHash := fw.TLSCertMinHash() // SHA-384 on AMT 22, which refuses to bind a SHA-256-signed leaf
+	chain, err := p.cfg.Issuer.Issue(ctx, IssueRequest{Device: inv, Purpose: purpose, PublicKey: pub, Template: tmpl, MinSignatureHash: minHash})
 	if err != nil {
 		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: err}
 	}
@@ -394,6 +395,11 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv I
 	leaf := chain[0]
 	if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
 		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("the Issuer's certificate is not for AMT's key")}
+	}
+	if weakerHash(SignatureHash(leaf.SignatureAlgorithm), minHash) {
+		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: fmt.Errorf(
+			"the Issuer signed the %s certificate with %v; AMT %s needs %v or stronger (IssueRequest.MinSignatureHash) and would refuse to bind it",
+			purpose, leaf.SignatureAlgorithm, fw.Version, minHash)}
 	}
 	certID, err := dev.AddCertificate(ctx, leaf)
 	if err != nil {

@@ -20,6 +20,12 @@ type IssueRequest struct {
 	// 802.1X client certificate for the device FQDN). The CA may use it as is,
 	// map it to a CA template, or ignore it.
 	Template *x509.Certificate
+	// MinSignatureHash is the weakest hash the firmware accepts in the
+	// signature of the certificate (amt.Firmware.TLSCertMinHash): SHA-384 on
+	// AMT 22, which refuses to bind a SHA-256-signed leaf; SHA-256 before. The
+	// engine refuses a certificate signed with a weaker hash before it reaches
+	// the device ([ReasonIssueFailed]). [CA] honours it.
+	MinSignatureHash crypto.Hash
 }
 
 // RevokeRequest asks the integrator's CA to revoke a certificate it issued.
