@@ -6,8 +6,8 @@
 // A [Reader] works like cryptobyte.String, little-endian: every read reports
 // success, never panics and never reads past the end. Unlike cryptobyte it
 // remembers the first failed read (its offset, the bytes it wanted and the bytes
-// that were left), and every read after a failure fails too, so a decoder may
-// read several fields and check once. Offsets count from the start of the
+// that were left), and every later read of one byte or more fails too, so a
+// decoder may read several fields and check once ([Reader.Err]). Offsets count from the start of the
 // input, or from the offset given to [NewReaderAt] for a slice cut from a larger
 // input, so that errors can name the byte where a field starts. Peek looks
 // ahead without consuming.
