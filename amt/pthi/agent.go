@@ -251,7 +251,7 @@ func (c *Client) PrepareWith(ctx context.Context, otp amt.Secret, o PrepareOptio
 		return nil, fmt.Errorf("pthi: prepare: reading trusted hashes: %w", err)
 	}
 	for _, h := range hashes {
-		if h.Active {
+		if h.Active && h.Hash.Valid() { // an unknown algorithm cannot match a certificate
 			req.TrustedHashes = append(req.TrustedHashes, h.Hash)
 		}
 	}

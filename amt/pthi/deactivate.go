@@ -35,15 +35,15 @@ func unprovisionPayload(m UnprovisionMode) []byte {
 // DecodeUnprovisionResponse decodes an Unprovision payload (what follows the
 // status). intel/lms parses no payload (UnprovisionCommand.h); rpc-go reads a
 // u32 provisioning state after the status. Both shapes are accepted: an empty
-// payload, or 4 bytes holding the state, which must be 0 (pre-provisioning)
-// for the call to count as done ([ErrUnprovisionIncomplete] otherwise).
-// Anything else is malformed.
+// payload, or a state, which must be 0 (pre-provisioning) for the call to
+// count as done ([ErrUnprovisionIncomplete] otherwise); bytes after it are
+// ignored. One to three bytes are malformed.
 func DecodeUnprovisionResponse(p []byte) (amt.ProvisioningState, error) {
 	const cmd = CmdUnprovision
-	switch len(p) {
-	case 0:
+	switch {
+	case len(p) == 0:
 		return amt.PreProvisioning, nil
-	case 4:
+	case len(p) >= 4:
 		st := binary.LittleEndian.Uint32(p)
 		if st > uint32(amt.PostProvisioning) {
 			return 0, formatErr(cmd, ErrBadValue, "provisioning state must be 0-2, got %d", st)
@@ -52,10 +52,8 @@ func DecodeUnprovisionResponse(p []byte) (amt.ProvisioningState, error) {
 			return amt.ProvisioningState(st), fmt.Errorf("%w: state %v", ErrUnprovisionIncomplete, amt.ProvisioningState(st))
 		}
 		return amt.PreProvisioning, nil
-	case 1, 2, 3:
-		return 0, formatErr(cmd, ErrTruncated, "state needs 4 bytes, got %d", len(p))
 	}
-	return 0, formatErr(cmd, ErrTrailingData, "expected no payload or a 4-byte state, got %d bytes", len(p))
+	return 0, formatErr(cmd, ErrTruncated, "state needs 4 bytes, got %d", len(p))
 }
 
 // Unprovision sends Unprovision (0x04000010) with mode 0, as rpc-go does, and

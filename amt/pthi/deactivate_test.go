@@ -28,7 +28,7 @@ func TestDecodeUnprovisionResponse(t *testing.T) {
 		{"still provisioned", u32(2), amt.PostProvisioning, pthi.ErrUnprovisionIncomplete},
 		{"unknown state", u32(3), 0, pthi.ErrBadValue},
 		{"short state", []byte{0, 0}, 0, pthi.ErrTruncated},
-		{"trailing", append(u32(0), 0), 0, pthi.ErrTrailingData},
+		{"trailing bytes ignored", append(u32(0), 0), amt.PreProvisioning, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

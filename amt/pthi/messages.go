@@ -3,6 +3,7 @@ package pthi
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,9 +15,16 @@ import (
 )
 
 // The payload decoders below take what [DecodeResponse] returns (the bytes after the
-// status) and check every length: a short payload, a trailing byte or an
-// out-of-range value is a [*FormatError]. They never panic and allocate at most what
-// the input holds.
+// status) and check every length: a short payload or an out-of-range value is a
+// [*FormatError]. They never panic and allocate at most what the input holds.
+//
+// They tolerate what rpc-go tolerates on real devices (pkg/pthi/commands.go reads
+// fixed structures with encoding/binary; pkg/amt turns them into values): bytes
+// after the last field are ignored (a firmware that grows a structure keeps
+// working), an AMT_BOOLEAN other than 0 or 1 counts as true (rpc-go: "> 0"), and
+// an unknown hash algorithm in the trusted-hash list keeps its entry with an
+// invalid hash (rpc-go: algorithm "UNKNOWN", no hash) instead of failing the whole
+// list. The header's Length must still match the message exactly (DecodeResponse).
 
 // Field sizes from the sources (intel/lms, rpc-go pkg/pthi/types.go, MeshAgent
 // PTHICommand.h).
@@ -60,12 +68,9 @@ const (
 	MaxHBasedSuffixLength = 63
 )
 
-func decodeEmpty(cmd Command, p []byte) error {
-	if len(p) != 0 {
-		return formatErr(cmd, ErrTrailingData, "expected no payload, got %d bytes", len(p))
-	}
-	return nil
-}
+// decodeEmpty checks a status-only payload: anything after the status is
+// ignored (rpc-go reads the header and nothing more).
+func decodeEmpty(Command, []byte) error { return nil }
 
 func decodeU32(cmd Command, p []byte, what string) (uint32, error) {
 	r := wire.NewReader(p)
@@ -73,26 +78,17 @@ func decodeU32(cmd Command, p []byte, what string) (uint32, error) {
 	if !r.ReadU32(&v) {
 		return 0, formatErr(cmd, ErrTruncated, "%s needs 4 bytes, got %d", what, len(p))
 	}
-	if !r.Empty() {
-		return 0, formatErr(cmd, ErrTrailingData, "%s is 4 bytes, got %d", what, len(p))
-	}
-	return v, nil
+	return v, nil // bytes after it are ignored
 }
 
-// readBool reads an AMT_BOOLEAN (u32, 0 or 1).
+// readBool reads an AMT_BOOLEAN (u32): 0 is false, anything else true, as
+// rpc-go reads it (pkg/amt GetCertificateHashes: IsActive > 0).
 func readBool(r *wire.Reader, cmd Command, what string, v *bool) error {
 	var u uint32
 	if !r.ReadU32(&u) {
 		return formatErr(cmd, ErrTruncated, "%s needs 4 bytes", what)
 	}
-	switch u {
-	case 0:
-		*v = false
-	case 1:
-		*v = true
-	default:
-		return formatErr(cmd, ErrBadValue, "%s must be 0 or 1, got %d", what, u)
-	}
+	*v = u != 0
 	return nil
 }
 
@@ -160,8 +156,8 @@ func (v CodeVersions) AMTVersion() (amt.Version, error) {
 // DecodeCodeVersions decodes a GetCodeVersions payload: BIOS version (65 bytes,
 // NUL-padded), a u32 count and count entries of two AMT_UNICODE_STRINGs (u16 length
 // and 20 bytes each). Layout: intel/lms GetCodeVersionCommand.h; the count check is
-// that of MeshAgent PTHICommand.c _verifyCodeVersions (count equals the whole
-// entries the payload holds, so fewer than 44 bytes of padding are tolerated).
+// that of MeshAgent PTHICommand.c _verifyCodeVersions (count entries must be
+// there); bytes after them are ignored.
 func DecodeCodeVersions(p []byte) (CodeVersions, error) {
 	const cmd = CmdGetCodeVersions
 	var v CodeVersions
@@ -174,11 +170,8 @@ func DecodeCodeVersions(p []byte) (CodeVersions, error) {
 	if count > MaxVersionEntries {
 		return v, formatErr(cmd, ErrTooLarge, "at most %d version entries, got %d", MaxVersionEntries, count)
 	}
-	if have := r.Len() / versionEntrySize; uint32(have) != count {
-		if uint32(have) < count {
-			return v, formatErr(cmd, ErrTruncated, "count %d needs %d bytes of entries, got %d", count, int(count)*versionEntrySize, r.Len())
-		}
-		return v, formatErr(cmd, ErrTrailingData, "count %d but %d bytes of entries", count, r.Len())
+	if have := r.Len() / versionEntrySize; uint32(have) < count {
+		return v, formatErr(cmd, ErrTruncated, "count %d needs %d bytes of entries, got %d", count, int(count)*versionEntrySize, r.Len())
 	}
 	v.BIOS, _ = cString(bios)
 	if count > 0 {
@@ -243,14 +236,10 @@ func (v CodeVersions) AppendBinary(b []byte) ([]byte, error) {
 // order (intel/lms GetUUIDCommand.h; byte order per rpc-go pkg/amt GetUUID and
 // MeshCentral amt-mei.js getUuid).
 func DecodeUUID(p []byte) (amt.UUID, error) {
-	if len(p) != 16 {
-		kind := ErrTruncated
-		if len(p) > 16 {
-			kind = ErrTrailingData
-		}
-		return amt.UUID{}, formatErr(CmdGetUUID, kind, "UUID is 16 bytes, got %d", len(p))
+	if len(p) < 16 {
+		return amt.UUID{}, formatErr(CmdGetUUID, ErrTruncated, "UUID is 16 bytes, got %d", len(p))
 	}
-	return amt.UUIDFromWire(p)
+	return amt.UUIDFromWire(p[:16])
 }
 
 // ---- GetProvisioningState, GetControlMode --------------------------------------
@@ -343,9 +332,6 @@ func DecodeZeroTouchEnabled(p []byte) (bool, error) {
 	if err := readBool(&r, CmdGetZeroTouchEnabled, "ZTC enabled", &v); err != nil {
 		return false, err
 	}
-	if !r.Empty() {
-		return false, formatErr(CmdGetZeroTouchEnabled, ErrTrailingData, "ZTC enabled is 4 bytes, got %d", len(p))
-	}
 	return v, nil
 }
 
@@ -387,8 +373,9 @@ func DecodeRNGSeedStatus(p []byte) (RNGStatus, error) {
 // ---- EnumerateHashHandles, GetCertHashEntry --------------------------------------
 
 // DecodeHashHandles decodes an EnumerateHashHandles payload: a u32 count and count
-// u32 handles, nothing more (MeshAgent PTHICommand.c _verifyHashHandles; intel/lms
-// EnumerateHashHandlesCommand.h). At most [MaxHashHandles].
+// u32 handles (MeshAgent PTHICommand.c _verifyHashHandles; intel/lms
+// EnumerateHashHandlesCommand.h); bytes after them are ignored (rpc-go reads a
+// fixed array of 33). At most [MaxHashHandles].
 func DecodeHashHandles(p []byte) ([]uint32, error) {
 	const cmd = CmdEnumerateHashHandles
 	r := wire.NewReader(p)
@@ -399,12 +386,8 @@ func DecodeHashHandles(p []byte) ([]uint32, error) {
 	if n > MaxHashHandles {
 		return nil, formatErr(cmd, ErrTooLarge, "at most %d handles, got %d", MaxHashHandles, n)
 	}
-	if uint64(r.Len()) != 4*uint64(n) {
-		kind := ErrTruncated
-		if uint64(r.Len()) > 4*uint64(n) {
-			kind = ErrTrailingData
-		}
-		return nil, formatErr(cmd, kind, "%d handles need %d bytes, got %d", n, 4*n, r.Len())
+	if uint64(r.Len()) < 4*uint64(n) {
+		return nil, formatErr(cmd, ErrTruncated, "%d handles need %d bytes, got %d", n, 4*n, r.Len())
 	}
 	if n == 0 {
 		return nil, nil
@@ -418,7 +401,10 @@ func DecodeHashHandles(p []byte) ([]uint32, error) {
 
 // CertHashEntry is one trusted root-certificate hash as GetCertHashEntry reports it.
 type CertHashEntry struct {
-	Name string       `json:"name"`
+	Name string `json:"name"`
+	// Hash is the entry's hash. For an algorithm amtkit does not know (rpc-go
+	// reports "UNKNOWN") it holds the algorithm code and no digest, and
+	// Hash.Valid() is false: such an entry cannot match a certificate.
 	Hash amt.CertHash `json:"hash"`
 	// Default marks a factory hash; Active marks a hash the firmware currently trusts.
 	Default bool `json:"default"`
@@ -441,9 +427,10 @@ func certHashSize(a amt.HashAlgorithm) int {
 
 // DecodeCertHashEntry decodes a GetCertHashEntry payload: IsDefault (u32), IsActive
 // (u32), a 64-byte hash field, the algorithm (u8) and the name as an AMT ANSI string
-// (u16 length and that many bytes), nothing more (rpc-go CertHashEntry; exact size
-// per MeshAgent PTHICommand.c _verifyGetCertificateHashEntry). Trailing NULs of the
-// name are dropped.
+// (u16 length and that many bytes) (rpc-go CertHashEntry; MeshAgent
+// PTHICommand.c _verifyGetCertificateHashEntry). Trailing NULs of the name are
+// dropped; bytes after the name are ignored; an unknown algorithm gives an entry
+// whose Hash has that algorithm and no digest.
 func DecodeCertHashEntry(p []byte) (CertHashEntry, error) {
 	const cmd = CmdGetCertHashEntry
 	var e CertHashEntry
@@ -464,14 +451,10 @@ func DecodeCertHashEntry(p []byte) (CertHashEntry, error) {
 	if !ok {
 		return CertHashEntry{}, formatErr(cmd, ErrTruncated, "name of %d bytes, %d left", n, r.Len())
 	}
-	if !r.Empty() {
-		return CertHashEntry{}, formatErr(cmd, ErrTrailingData, "%d bytes after the name", r.Len())
+	e.Hash = amt.CertHash{Alg: amt.HashAlgorithm(alg)}
+	if size := certHashSize(e.Hash.Alg); size > 0 {
+		e.Hash.Sum = bytes.Clone(sum[:size])
 	}
-	size := certHashSize(amt.HashAlgorithm(alg))
-	if size == 0 {
-		return CertHashEntry{}, formatErr(cmd, ErrBadValue, "unknown hash algorithm %d", alg)
-	}
-	e.Hash = amt.CertHash{Alg: amt.HashAlgorithm(alg), Sum: bytes.Clone(sum[:size])}
 	e.Name = strings.TrimRight(string(name), "\x00")
 	return e, nil
 }
@@ -479,7 +462,8 @@ func DecodeCertHashEntry(p []byte) (CertHashEntry, error) {
 // AppendBinary appends the GetCertHashEntry payload for e (for fakes and simulators).
 func (e CertHashEntry) AppendBinary(b []byte) ([]byte, error) {
 	const cmd = CmdGetCertHashEntry
-	if size := certHashSize(e.Hash.Alg); size == 0 || len(e.Hash.Sum) != size {
+	if size := certHashSize(e.Hash.Alg); len(e.Hash.Sum) != size {
+		// An unknown algorithm travels with an empty digest (a zero field).
 		return b, argErr(cmd, "hash of %d bytes for algorithm %d", len(e.Hash.Sum), e.Hash.Alg)
 	}
 	if len(e.Name) > 0xFFFF {
@@ -497,8 +481,9 @@ func (e CertHashEntry) AppendBinary(b []byte) ([]byte, error) {
 // ---- GetPKIDNSSuffix, SetPKIDNSSuffix ------------------------------------------
 
 // DecodePKIDNSSuffix decodes a GetPKIDNSSuffix payload: an AMT ANSI string (u16
-// length, bytes), nothing more (MeshAgent PTHICommand.c _verifyGetDnsSuffix;
-// intel/lms GetDNSSuffixCommand.h). Trailing NULs are dropped.
+// length, bytes) (MeshAgent PTHICommand.c _verifyGetDnsSuffix; intel/lms
+// GetDNSSuffixCommand.h). Trailing NULs are dropped; bytes after the string are
+// ignored.
 func DecodePKIDNSSuffix(p []byte) (string, error) {
 	const cmd = CmdGetPKIDNSSuffix
 	r := wire.NewReader(p)
@@ -509,9 +494,6 @@ func DecodePKIDNSSuffix(p []byte) (string, error) {
 	s, ok := r.Bytes(int(n))
 	if !ok {
 		return "", formatErr(cmd, ErrTruncated, "suffix of %d bytes, %d left", n, r.Len())
-	}
-	if !r.Empty() {
-		return "", formatErr(cmd, ErrTrailingData, "%d bytes after the suffix", r.Len())
 	}
 	return strings.TrimRight(string(s), "\x00"), nil
 }
@@ -577,15 +559,13 @@ type LocalSystemAccount struct {
 // DecodeLocalSystemAccount decodes a GetLocalSystemAccount payload: user name and
 // password as two NUL-terminated 33-byte fields (intel/lms
 // GetLocalSystemAccountCommand.h; MeshAgent PTHICommand.h LOCAL_SYSTEM_ACCOUNT).
-// MeshCentral's amt-mei.js requires a 68-byte payload (two bytes of padding), so 66
-// to 68 bytes are accepted. A field without its NUL is malformed.
+// MeshCentral's amt-mei.js requires a 68-byte payload (two bytes of padding); from
+// 66 bytes on the payload is accepted and anything after the two fields ignored.
+// A field without its NUL is malformed.
 func DecodeLocalSystemAccount(p []byte) (LocalSystemAccount, error) {
 	const cmd = CmdGetLocalSystemAccount
 	if len(p) < localAccountMin {
 		return LocalSystemAccount{}, formatErr(cmd, ErrTruncated, "account needs %d bytes, got %d", localAccountMin, len(p))
-	}
-	if len(p) > localAccountPadded {
-		return LocalSystemAccount{}, formatErr(cmd, ErrTrailingData, "account is %d bytes (%d padded), got %d", localAccountMin, localAccountPadded, len(p))
 	}
 	user, ok1 := cString(p[:accountFieldLen])
 	pass, ok2 := cString(p[accountFieldLen : 2*accountFieldLen])
@@ -666,12 +646,8 @@ type LANSettings struct {
 // exact size).
 func DecodeLANSettings(p []byte) (LANSettings, error) {
 	const cmd = CmdGetLANInterfaceSettings
-	if len(p) != lanSettingsSize {
-		kind := ErrTruncated
-		if len(p) > lanSettingsSize {
-			kind = ErrTrailingData
-		}
-		return LANSettings{}, formatErr(cmd, kind, "settings are %d bytes, got %d", lanSettingsSize, len(p))
+	if len(p) < lanSettingsSize {
+		return LANSettings{}, formatErr(cmd, ErrTruncated, "settings are %d bytes, got %d", lanSettingsSize, len(p))
 	}
 	var s LANSettings
 	r := wire.NewReader(p)
@@ -783,7 +759,9 @@ func (r HBasedRequest) AppendBinary(b []byte) ([]byte, error) {
 // DecodeHBasedResponse decodes a StartConfigurationHBased payload: the hash algorithm
 // of AMT's TLS certificate (u8, 2 or 3) and its hash. rpc-go reads a 64-byte hash
 // field (65-byte payload); MeshCentral reads only the digest (33 or 49 bytes). Both
-// sizes are accepted, nothing else; the digest is the first 32 or 48 bytes.
+// are accepted, and bytes after the 64-byte field ignored; the digest is the first
+// 32 or 48 bytes, or — where the field holds exactly twice as many hexadecimal
+// characters, as rpc-go says newer firmware returns — their value.
 func DecodeHBasedResponse(p []byte) (amt.CertHash, error) {
 	const cmd = CmdStartConfigurationHBased
 	r := wire.NewReader(p)
@@ -795,12 +773,19 @@ func DecodeHBasedResponse(p []byte) (amt.CertHash, error) {
 	if a != amt.HashSHA256 && a != amt.HashSHA384 {
 		return amt.CertHash{}, formatErr(cmd, ErrBadValue, "hash algorithm must be 2 (SHA-256) or 3 (SHA-384), got %d", alg)
 	}
-	if r.Len() != a.Size() && r.Len() != certHashFieldLen {
-		kind := ErrTruncated
-		if r.Len() > certHashFieldLen {
-			kind = ErrTrailingData
-		}
-		return amt.CertHash{}, formatErr(cmd, kind, "hash field must be %d or %d bytes, got %d", a.Size(), certHashFieldLen, r.Len())
+	if r.Len() < a.Size() {
+		return amt.CertHash{}, formatErr(cmd, ErrTruncated, "hash field needs %d bytes, got %d", a.Size(), r.Len())
 	}
-	return amt.CertHash{Alg: a, Sum: bytes.Clone(r.Rest()[:a.Size()])}, nil
+	field := r.Rest()
+	if len(field) > certHashFieldLen {
+		field = field[:certHashFieldLen] // bytes after the 64-byte field are ignored
+	}
+	// rpc-go (internal/certs/lmsTls.go, decodeAMTCertHash): "Newer firmware can
+	// return ASCII hex (64 chars for SHA-256)" in the fixed-size field.
+	if t := strings.TrimSpace(strings.TrimRight(string(field), "\x00")); len(t) == 2*a.Size() {
+		if sum, err := hex.DecodeString(t); err == nil {
+			return amt.CertHash{Alg: a, Sum: sum}, nil
+		}
+	}
+	return amt.CertHash{Alg: a, Sum: bytes.Clone(field[:a.Size()])}, nil
 }

@@ -129,7 +129,7 @@ func run(t *testing.T, v commandVector) error {
 		if m, err = c.TLSMode(ctx); err == nil {
 			assert.Equal(t, *e.TLSMode, int(m))
 		}
-	case "GetZeroTouchEnabled":
+	case "GetZeroTouchEnabled", "GetZeroTouchEnabledBoolean2":
 		var b bool
 		if b, err = c.ZeroTouchEnabled(ctx); err == nil {
 			assert.Equal(t, *e.Bool, b)
@@ -141,12 +141,12 @@ func run(t *testing.T, v commandVector) error {
 		}
 	case "GenerateRNGSeed":
 		err = c.GenerateRNGSeed(ctx)
-	case "EnumerateHashHandles":
+	case "EnumerateHashHandles", "EnumerateHashHandlesTrailing":
 		var h []uint32
 		if h, err = c.HashHandles(ctx); err == nil {
 			assert.Equal(t, e.Handles, h)
 		}
-	case "GetCertHashEntry":
+	case "GetCertHashEntry", "GetCertHashEntryUnknownAlgorithm":
 		var ent pthi.CertHashEntry
 		if ent, err = c.CertHashEntry(ctx, v.Args.Handle); err == nil {
 			assert.Equal(t, e.Entry.Name, ent.Name)
@@ -168,7 +168,7 @@ func run(t *testing.T, v commandVector) error {
 		err = c.StartConfiguration(ctx)
 	case "StartConfigurationEx":
 		err = c.StartConfigurationEx(ctx, v.Args.IPv6)
-	case "StopConfiguration":
+	case "StopConfiguration", "StopConfigurationTrailing":
 		err = c.StopConfiguration(ctx)
 	case "Unprovision", "UnprovisionStatusOnly":
 		err = c.Unprovision(ctx)
@@ -190,7 +190,7 @@ func run(t *testing.T, v commandVector) error {
 			assert.Equal(t, e.LAN.LinkUp, s.LinkUp)
 			assert.Equal(t, e.LAN.MAC, s.MAC.String())
 		}
-	case "StartConfigurationHBased", "StartConfigurationHBasedSuffixes":
+	case "StartConfigurationHBased", "StartConfigurationHBasedSuffixes", "StartConfigurationHBasedHexHash":
 		var h amt.CertHash
 		h, err = c.StartConfigurationHBased(ctx, pthi.HBasedRequest{
 			ServerHash:  amt.CertHash{Alg: amt.HashAlgorithm(v.Args.HashAlg), Sum: mustHex(t, v.Args.Hash)},

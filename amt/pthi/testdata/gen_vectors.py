@@ -121,6 +121,26 @@ json.dump({"source": "PTHI request/response golden bytes built by hand from the 
 add("SetAmtOperationalState", 0, RPC + " SetAmtOperationalState (watchdog client: CMD 0x05, byte count 3, sub-command 0x53, version 0x10, u8 enabled; answer = the 4-byte header and a u32 status)",
     bytes([0x05, 0x03, 0x53, 0x10, 0x01]), bytes([0x05, 0x06, 0x53, 0x10]) + struct.pack('<I', 0), {})
 
+# What rpc-go tolerates on real devices (pkg/pthi/commands.go reads fixed
+# structures with encoding/binary and ignores what follows; pkg/amt treats an
+# AMT_BOOLEAN > 0 as true and an unknown hash algorithm as "UNKNOWN"): decoded,
+# not refused (issue 16, divergence 8).
+TOL = RPC + " and pkg/amt (GetCertificateHashes: IsActive > 0; InterpretHashAlgorithm: unknown -> UNKNOWN, no hash)"
+add("GetZeroTouchEnabledBoolean2", 0x04000030, TOL + ": AMT_BOOLEAN 2 is true",
+    req(0x04000030), resp(0x04000030, 0, struct.pack('<I', 2)), {"bool": True})
+add("EnumerateHashHandlesTrailing", 0x0400002C, TOL + ": count 2 followed by 3 handles; the third is ignored",
+    req(0x0400002C), resp(0x0400002C, 0, struct.pack('<IIII', 2, 0, 1, 2)), {"handles": [0, 1]})
+add("GetCertHashEntryUnknownAlgorithm", 0x0400002D, TOL + ": hash algorithm 9 keeps the entry with no digest; IsActive 7 is true; a byte after the name is ignored",
+    req(0x0400002D, struct.pack('<I', 0)), resp(0x0400002D, 0, struct.pack('<II', 0, 7) + b'\x11' * 64 + bytes([9]) + struct.pack('<H', 1) + b"a" + b'\0'),
+    {"entry": {"name": "a", "alg": 9, "hash": "", "default": False, "active": True}}, {"handle": 0})
+add("StopConfigurationTrailing", 0x0400005E, TOL + ": a byte after a status-only response is ignored",
+    req(0x0400005E), resp(0x0400005E, 0, b'\0'), {})
+hexhash = hashlib.sha256(b"amtkit ASCII-hex AMT certificate").hexdigest().encode()
+assert len(hexhash) == 64
+add("StartConfigurationHBasedHexHash", 0x0400008B, RPC.replace("pkg/pthi", "internal/certs/lmsTls.go decodeAMTCertHash") + ": \"Newer firmware can return ASCII hex (64 chars for SHA-256)\" in the 64-byte field",
+    req(0x0400008B, reqpay), resp(0x0400008B, 0, bytes([2]) + hexhash),
+    {"hashAlg": 2, "hash": hexhash.decode()}, {"hashAlg": 2, "hash": leaf.hex()})
+
 # ---- errors
 E = []
 def adde(name, cmd, layout, request, response, status=0, kind="", args=None):
@@ -150,15 +170,11 @@ adde("GetUUID", 0x0400005C, "reserved field non-zero", req(0x0400005C), struct.p
 adde("GetUUID", 0x0400005C, "15-byte UUID", req(0x0400005C), resp(0x0400005C, 0, wire[:15]), kind="truncated")
 adde("GetUUID", 0x0400005C, "header only, no status", req(0x0400005C), hdr(0x0480005C, 0), kind="truncated")
 adde("GetProvisioningState", 0x04000011, "state 3 is outside 0-2", req(0x04000011), resp(0x04000011, 0, struct.pack('<I', 3)), kind="value")
-adde("GetZeroTouchEnabled", 0x04000030, "AMT_BOOLEAN 2", req(0x04000030), resp(0x04000030, 0, struct.pack('<I', 2)), kind="value")
 adde("EnumerateHashHandles", 0x0400002C, "34 handles exceed CERT_HASH_MAX_NUMBER 33", req(0x0400002C), resp(0x0400002C, 0, struct.pack('<I', 34) + b'\0' * 136), kind="too-large")
-adde("EnumerateHashHandles", 0x0400002C, "count 2 with 3 handles", req(0x0400002C), resp(0x0400002C, 0, struct.pack('<IIII', 2, 0, 1, 2)), kind="trailing")
 adde("GetCertHashEntry", 0x0400002D, "name length 5 with 4 bytes", req(0x0400002D, struct.pack('<I', 0)), resp(0x0400002D, 0, struct.pack('<II', 0, 1) + b'\x11' * 64 + bytes([1]) + struct.pack('<H', 5) + b"abcd"), kind="truncated", args={"handle": 0})
-adde("GetCertHashEntry", 0x0400002D, "unknown hash algorithm 9", req(0x0400002D, struct.pack('<I', 0)), resp(0x0400002D, 0, struct.pack('<II', 0, 1) + b'\x11' * 64 + bytes([9]) + struct.pack('<H', 1) + b"a"), kind="value", args={"handle": 0})
 adde("GetLocalSystemAccount", 0x04000067, "password field without NUL", req(0x04000067, b'\0' * 40), resp(0x04000067, 0, b"$$OsAdmin" + b'\0' * 24 + b'A' * 33), kind="value")
 adde("GetLANInterfaceSettings", 0x04000048, "19-byte settings", req(0x04000048, struct.pack('<I', 0)), resp(0x04000048, 0, b'\0' * 19), kind="truncated", args={"interface": 0})
 adde("StartConfigurationHBased", 0x0400008B, "SHA-1 algorithm in the response", req(0x0400008B, bytes([2]) + leaf + b'\0' * 32 + bytes([0]) + struct.pack('<I', 0) + b'\0' * 320), resp(0x0400008B, 0, bytes([1]) + b'\0' * 64), kind="value", args={"hashAlg": 2, "hash": leaf.hex()})
-adde("StopConfiguration", 0x0400005E, "payload after a status-only response", req(0x0400005E), resp(0x0400005E, 0, b'\0'), kind="trailing")
 json.dump({"source": "PTHI failure statuses and malformed responses, built by hand with Python's struct module from the layouts named in pthi_commands.json; statuses are PT_STATUS codes (intel/lms StatusCodeDefinitions.h). status = the amt.Status the client must return; error = the decoding error kind.",
            "vectors": E}, open(os.path.join(OUT, 'pthi_errors.json'), 'w'), indent=1)
 
