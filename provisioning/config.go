@@ -52,8 +52,23 @@ type Config struct {
 	OTPMismatchLimit int
 	OTPLockout       time.Duration
 
-	// Store keeps one record per device. Nil: a new MemoryStore.
+	// Store keeps one record per device. Nil: a new MemoryStore. Several
+	// provisioners may share one Store (provisioning/sqlstore with
+	// PostgreSQL): leases make exactly one of them work on a device at a
+	// time (docs/state.md).
 	Store Store
+	// Owner names this Provisioner in the device leases it takes. Every
+	// provisioner sharing a Store needs its own; a provisioner restarted with
+	// the same Owner takes its leases back at once instead of waiting for
+	// them to expire. Empty: a new random name per Provisioner, from the
+	// host name and Rand.
+	Owner string
+	// LeaseTTL is how long a device's lease lasts unless renewed: a
+	// provisioner renews it every third of LeaseTTL while it works on the
+	// device (and checks it before each save), so a provisioner that died
+	// holds a device for at most LeaseTTL. Keep it well above the clock
+	// difference between provisioners. Zero: 1 minute.
+	LeaseTTL time.Duration
 
 	// Observer receives every event. Nil: events are only logged.
 	Observer Observer

@@ -549,7 +549,7 @@ func TestProvisionConcurrent100(t *testing.T) {
 	_, err = h.fleet.SendHellos(h.ctx, amtsim.HelloOptions{Addr: ln.Addr().String(), MaxHellos: 1})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		recs, _ := h.store.List(h.ctx)
+		recs, _ := provisioning.CollectRecords(h.store.Records(h.ctx, provisioning.Filter{}))
 		done := 0
 		for _, r := range recs {
 			if r.State.Final() {
@@ -560,7 +560,7 @@ func TestProvisionConcurrent100(t *testing.T) {
 	}, 120*time.Second, 50*time.Millisecond)
 	cancel()
 	require.NoError(t, <-served)
-	recs, err := h.store.List(h.ctx)
+	recs, err := provisioning.CollectRecords(h.store.Records(h.ctx, provisioning.Filter{}))
 	require.NoError(t, err)
 	seen := map[string]bool{}
 	for _, r := range recs {

@@ -142,37 +142,65 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	var rep MaintenanceReport
 	p := m.p
 	rep.Bundles = m.CheckBundles(ctx)
-	recs, err := p.store.List(ctx)
-	if err != nil {
-		return rep, err
-	}
 	now := p.now()
-	for _, r := range recs {
-		if err := ctx.Err(); err != nil {
+	// Stale discovery records, then provisioned devices due for maintenance:
+	// two filtered walks, a page at a time, never the fleet in memory.
+	for r, err := range p.store.Records(ctx, Filter{Discovery: true, LastSeenBefore: now.Add(-m.retention())}) {
+		if err != nil {
 			return rep, err
 		}
-		if r.Session != nil && !r.State.Final() {
-			continue // a session may be running
-		}
-		if !r.Provisioned() {
-			if r.discovery() && !r.LastSeen.IsZero() && now.Sub(r.LastSeen) > m.retention() {
-				if err := p.store.Delete(ctx, r.UUID); err != nil {
-					m.storeFailed(r, &rep, err, "removing a stale discovery record failed")
-					continue
-				}
-				rep.AgedOut++
-				p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
-					Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
+		if err := p.store.Delete(ctx, r.UUID, r.Version); err != nil {
+			if !errors.Is(err, ErrConflict) { // a hello arrived meanwhile: the record stays
+				m.storeFailed(r, &rep, err, "removing a stale discovery record failed")
 			}
 			continue
 		}
-		if r.Blocked {
-			continue
+		rep.AgedOut++
+		p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
+			Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
+	}
+	for r, err := range p.store.Records(ctx, Filter{Provisioned: true, MaintenanceDue: m.dueBefore(now)}) {
+		if err != nil {
+			return rep, err
 		}
-		rep.Checked++
-		m.maintainDevice(ctx, r, &rep)
+		if r.Blocked || r.Session != nil && !r.State.Final() {
+			continue // blocked, or a session may be running
+		}
+		m.maintainLeased(ctx, r.UUID, &rep)
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
 	}
 	return rep, nil
+}
+
+// dueBefore is the expiry before which a device certificate is renewed now.
+func (m *Maintainer) dueBefore(now time.Time) time.Time {
+	renew := m.p.cfg.ExpiryPolicy.Renew
+	if renew <= 0 {
+		renew = certs.DefaultRenew
+	}
+	return now.Add(renew + time.Nanosecond) // Device renews when Renew or less remains
+}
+
+// maintainLeased maintains one device while holding its lease (the next run
+// retries a device another provisioner is working on), from its record read
+// under the lease.
+func (m *Maintainer) maintainLeased(ctx context.Context, u amt.UUID, rep *MaintenanceReport) {
+	p := m.p
+	r, release, err := p.leaseDevice(ctx, u)
+	if err != nil {
+		if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotFound) {
+			m.storeFailed(&DeviceRecord{UUID: u}, rep, err, "the device could not be leased for maintenance")
+		}
+		return
+	}
+	defer release()
+	if !r.Provisioned() || r.Blocked || r.Session != nil && !r.State.Final() {
+		return
+	}
+	rep.Checked++
+	m.maintainDevice(ctx, r, rep)
 }
 
 // storeFailed reports a record that could not be saved; the next run retries
@@ -523,10 +551,12 @@ func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
 // Configuration Manager does when provisioning information is removed) and
 // marks its record. The device returns to pre-provisioning.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
-	r, err := p.store.Load(ctx, uuid)
+	// Under the device's lease: no session or renewal runs meanwhile.
+	r, release, err := p.leaseDevice(ctx, uuid)
 	if err != nil {
 		return err
 	}
+	defer release()
 	dev, err := p.openDevice(r)
 	if err != nil {
 		return err
@@ -553,15 +583,40 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 
 // Block marks a device as blocked: its hellos are rejected from now on and every
 // certificate amtkit installed on it is revoked.
+//
+// It needs no lease: the block is recorded first (a session or renewal
+// running for the device stops at its next save), then the certificates are
+// revoked and their revocation recorded, each a compare-and-swap that
+// re-applies only its own change when another write got in first.
 func (p *Provisioner) Block(ctx context.Context, uuid amt.UUID) error {
-	var n int
-	err := p.update(ctx, uuid, func(r *DeviceRecord) error {
-		r.Blocked = true
-		n = p.revokeAll(ctx, r)
+	var r *DeviceRecord
+	err := p.update(ctx, uuid, func(rec *DeviceRecord) error {
+		rec.Blocked = true
+		r = rec
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	n := p.revokeAll(ctx, r)
+	if n > 0 {
+		var revoked []DeviceCertificate
+		for _, c := range r.Certificates {
+			if c.Revoked {
+				revoked = append(revoked, c)
+			}
+		}
+		err := p.update(ctx, uuid, func(rec *DeviceRecord) error {
+			for i := range rec.Certificates {
+				if containsCert(revoked, rec.Certificates[i].DER) {
+					rec.Certificates[i].Revoked = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	p.emit(Event{Time: p.now(), Device: uuid, Step: StepRevoke, Reason: ReasonNotApproved,
 		Detail: fmt.Sprintf("device blocked; %d certificate(s) revoked", n)})

@@ -55,6 +55,11 @@ type Provisioner struct {
 	// devMu serialises read-modify-write of one device's record within this
 	// Provisioner (striped by UUID).
 	devMu [64]sync.Mutex
+
+	// owner names this Provisioner in device leases; held are the leases it
+	// holds (guarded by mu), at most one per device.
+	owner string
+	held  map[amt.UUID]*heldLease
 }
 
 // deviceSlot holds the sessions running for one UUID. Several may run at once
@@ -98,6 +103,14 @@ func New(cfg Config) (*Provisioner, error) {
 	}
 	if p.sleep == nil {
 		p.sleep = ctxwait.Sleep
+	}
+	p.owner = cfg.Owner
+	if p.owner == "" {
+		o, err := defaultOwner(p.rand)
+		if err != nil {
+			return nil, err
+		}
+		p.owner = o
 	}
 	n := cfg.MaxSessions
 	if n <= 0 {
@@ -290,23 +303,34 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 }
 
 // update loads (or creates) a device's record, applies f and saves it, under
-// the device's lock.
+// the device's lock. It is the write of a lease-free writer (docs/state.md):
+// when the compare-and-swap loses, it reloads the record and applies f
+// again, so f must apply only the writer's own change.
 func (p *Provisioner) update(ctx context.Context, u amt.UUID, f func(*DeviceRecord) error) error {
 	mu := p.devLock(u)
 	mu.Lock()
 	defer mu.Unlock()
-	rec, err := p.store.Load(ctx, u)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		rec = &DeviceRecord{UUID: u, FirstSeen: p.now()}
-	case err != nil:
-		return err
+	for attempt := 0; ; attempt++ {
+		rec, err := p.store.Load(ctx, u)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			rec = &DeviceRecord{UUID: u, FirstSeen: p.now()}
+		case err != nil:
+			return err
+		}
+		if err := f(rec); err != nil {
+			return err
+		}
+		err = p.put(ctx, rec)
+		if !errors.Is(err, ErrConflict) || attempt >= maxConflictRetries {
+			return err
+		}
 	}
-	if err := f(rec); err != nil {
-		return err
-	}
-	return p.saveLocked(ctx, rec)
 }
+
+// maxConflictRetries bounds how often one write reloads after losing a
+// compare-and-swap (each loss means another write succeeded).
+const maxConflictRetries = 16
 
 func (p *Provisioner) devLock(u amt.UUID) *sync.Mutex {
 	return &p.devMu[int(u[0]^u[15])%len(p.devMu)]
@@ -315,7 +339,8 @@ func (p *Provisioner) devLock(u amt.UUID) *sync.Mutex {
 // maxHistory bounds a record's step history (the newest entries are kept).
 const maxHistory = 64
 
-// save writes a record of a session that owns its device.
+// save writes a record of a device this Provisioner holds the lease of: a
+// session that owns its device, the Maintainer or Unprovision.
 func (p *Provisioner) save(ctx context.Context, r *DeviceRecord) error {
 	mu := p.devLock(r.UUID)
 	mu.Lock()
@@ -323,43 +348,103 @@ func (p *Provisioner) save(ctx context.Context, r *DeviceRecord) error {
 	return p.saveLocked(ctx, r)
 }
 
+// saveLocked is save with the device's lock held. It checks the lease first
+// (renewing it when due): a holder that lost its lease writes nothing more.
+// When the compare-and-swap loses, the record is reloaded and r becomes the
+// merge of the two (mergeRecord: the holder's changes since it read the
+// record, over what others wrote); r is then what the store holds, with its
+// new Version.
 func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
+	h := p.heldFor(r.UUID)
+	if h != nil {
+		if err := p.check(h); err != nil {
+			return fmt.Errorf("provisioning: not saving %s: %w", r.UUID, err)
+		}
+	}
+	// A record is saved even when the session's context has just ended.
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		err := p.put(sctx, r)
+		if err == nil {
+			if h != nil {
+				h.mu.Lock()
+				h.base = r.Clone()
+				h.mu.Unlock()
+			}
+			return nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= maxConflictRetries {
+			return err
+		}
+		cur, err := p.store.Load(sctx, r.UUID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			cur = nil
+		case err != nil:
+			return err
+		}
+		var base *DeviceRecord
+		if h != nil {
+			h.mu.Lock()
+			base = h.base
+			h.mu.Unlock()
+		}
+		merged, err := mergeRecord(base, r, cur)
+		if err != nil {
+			return err
+		}
+		*r = *merged
+	}
+}
+
+// put stamps and bounds r and saves it (one compare-and-swap).
+func (p *Provisioner) put(ctx context.Context, r *DeviceRecord) error {
 	r.UpdatedAt = p.now()
 	if n := len(r.History); n > maxHistory {
 		r.History = append(r.History[:0:0], r.History[n-maxHistory:]...)
 	}
-	// A record is saved even when the session's context has just ended.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := storeContext(ctx)
 	defer cancel()
 	return p.store.Save(sctx, r)
 }
 
 // saveIfDiscovery writes the outcome of an unproven session's step, but only
 // where the stored record holds nothing of value (see DeviceRecord.discovery).
+// It is a lease-free write: on a lost compare-and-swap it reloads and decides
+// again.
 func (p *Provisioner) saveIfDiscovery(ctx context.Context, r *DeviceRecord) error {
 	mu := p.devLock(r.UUID)
 	mu.Lock()
 	defer mu.Unlock()
-	cur, err := p.store.Load(context.WithoutCancel(ctx), r.UUID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		cur = &DeviceRecord{UUID: r.UUID, FirstSeen: r.FirstSeen}
-	case err != nil:
-		return err
-	case !cur.discovery():
-		return nil
+	for attempt := 0; ; attempt++ {
+		cur, err := p.store.Load(context.WithoutCancel(ctx), r.UUID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			cur = &DeviceRecord{UUID: r.UUID, FirstSeen: r.FirstSeen}
+		case err != nil:
+			return err
+		case !cur.discovery():
+			return nil
+		}
+		last := r.History[len(r.History)-1]
+		if last.Step == StepAuthorize {
+			cur.Attempts++
+		}
+		cur.Source, cur.HelloVersion = r.Source, r.HelloVersion
+		if r.LastSeen.After(cur.LastSeen) {
+			cur.LastSeen = r.LastSeen
+		}
+		if r.Inventory.FQDN != "" {
+			cur.Inventory = r.Inventory
+		}
+		cur.State, cur.Reason, cur.LastError = r.State, r.Reason, r.LastError
+		cur.History = append(cur.History, last)
+		err = p.put(ctx, cur)
+		if !errors.Is(err, ErrConflict) || attempt >= maxConflictRetries {
+			return err
+		}
 	}
-	last := r.History[len(r.History)-1]
-	if last.Step == StepAuthorize {
-		cur.Attempts++
-	}
-	cur.Source, cur.HelloVersion, cur.LastSeen = r.Source, r.HelloVersion, r.LastSeen
-	if r.Inventory.FQDN != "" {
-		cur.Inventory = r.Inventory
-	}
-	cur.State, cur.Reason, cur.LastError = r.State, r.Reason, r.LastError
-	cur.History = append(cur.History, last)
-	return p.saveLocked(ctx, cur)
 }
 
 // discovery reports whether the record holds only what hellos showed (and,
@@ -494,6 +579,7 @@ func (p *Provisioner) runSession(ctx context.Context, s *Session) (*DeviceRecord
 	}
 	defer func() { <-p.sem }()
 	err := s.provision(ctx)
+	p.releaseSession(s) // the device's lease, taken when the session proved its device
 	return s.rec, err
 }
 
@@ -611,15 +697,18 @@ func (p *Provisioner) callTimeout() time.Duration {
 // Resume looks for sessions a previous Provisioner left running in the store
 // (a record with a session in progress that had not ended) and runs each again:
 // it reads the device's state first, so nothing non-idempotent is repeated. It
-// reports each through the Observer and returns when all have ended.
+// walks the store's sessions in progress a page at a time, and leaves alone a
+// device whose lease another provisioner holds (a live one works on it; a dead
+// one's lease expires, and a later Resume takes the device). It reports each
+// session through the Observer and returns when all have ended.
 func (p *Provisioner) Resume(ctx context.Context) error {
-	recs, err := p.store.List(ctx)
-	if err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
-	for _, r := range recs {
-		if r.Session == nil || r.State.Final() || r.Blocked || !r.Source.IsValid() {
+	defer wg.Wait()
+	for r, err := range p.store.Records(ctx, Filter{SessionInProgress: true}) {
+		if err != nil {
+			return err
+		}
+		if r.State.Final() || r.Blocked || !r.Source.IsValid() {
 			continue
 		}
 		h := ReceivedHello{
@@ -640,6 +729,10 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 		if !p.claim(s) {
 			continue
 		}
+		if !p.leaseFree(ctx, r.UUID) {
+			p.release(s)
+			continue
+		}
 		p.emit(Event{Time: p.now(), Device: r.UUID, Source: r.Source, Step: StepAuthorize, State: r.State,
 			Detail: "resuming session left in state " + r.State.String()})
 		wg.Add(1)
@@ -649,8 +742,19 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 			_, _ = p.runSession(ctx, s)
 		}()
 	}
-	wg.Wait()
 	return nil
+}
+
+// leaseFree reports whether this Provisioner could take u's lease now (it
+// takes and releases it; the session takes it again when it proves the
+// device).
+func (p *Provisioner) leaseFree(ctx context.Context, u amt.UUID) bool {
+	h, _, err := p.acquire(ctx, u, new(int))
+	if err != nil {
+		return false
+	}
+	p.endLease(h)
+	return true
 }
 
 func (p *Provisioner) emit(e Event) {

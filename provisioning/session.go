@@ -534,6 +534,14 @@ func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer
 		}
 	}
 	name := leaf.Subject.CommonName
+	if a.resumed && a.prog.Done.Has(DoneCommitSent) && containsCert(a.prog.Certificates, leaf.Raw) {
+		// The commit of this session landed before a restart: the device now
+		// serves the TLS certificate this session installed, whose key AMT
+		// generated and never let out — it is the device. The identity the
+		// session began with is kept.
+		return devicePeer{pin: a.prog.DeviceCertPin, onDie: a.prog.OnDieVerified,
+			how: "the TLS certificate this session installed (its commit landed before the restart)"}, nil
+	}
 	switch {
 	case a.resumed && a.prog.OnDieVerified && !peer.onDie:
 		return untrusted(ReasonDeviceUntrusted, "device certificate %q is not the On-Die certificate the session began with", name)
@@ -678,23 +686,19 @@ func (s *Session) prove(ctx context.Context, a *attempt) error {
 	if !p.own(s) {
 		return Reject(ReasonDuplicateSession, "another session for %s already holds the device", s.hello.Hello.UUID)
 	}
+	// The device's lease (exactly one provisioner works on it), and its record
+	// read under the lease with this session's history so far and attempt
+	// counted; refused if another session changed it since authorize.
+	rec, err := p.leaseSession(ctx, s, a)
+	if err != nil {
+		return err
+	}
 	a.proven = true
 	s.proven.Store(true)
-	rec := a.prior
-	if rec == nil {
-		rec = &DeviceRecord{UUID: s.hello.Hello.UUID, FirstSeen: s.hello.Received}
-	} else {
-		rec = rec.Clone()
-	}
-	if s.rec != nil {
-		// Keep this session's history so far.
-		rec.History = append(rec.History, s.rec.History...)
-	}
 	rec.Inventory = a.inv
 	rec.Source = s.hello.Source
 	rec.HelloVersion = s.hello.Hello.Version
 	rec.LastSeen = s.hello.Received
-	rec.Attempts++
 	rec.Session = a.prog
 	s.rec = rec
 	return nil

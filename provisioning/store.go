@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"iter"
 	"net/netip"
 	"slices"
 	"sync"
@@ -16,21 +18,274 @@ import (
 // ErrNotFound is returned by a [Store] when it has no record for a device.
 var ErrNotFound = errors.New("provisioning: no record for device")
 
-// Store keeps one [DeviceRecord] per device: the session's progress (written
-// before each next step, so a restarted provisioner can report or resume it), the
-// credentials it set, and the certificates it installed (for renewal and
-// revocation). Implementations must be safe for concurrent use and must persist
-// the secret fields ([amt.Secret] marshals as "[REDACTED]" on purpose: store the
-// revealed value in a protected column, not through JSON).
+// ErrConflict is matched (errors.Is) by the error of a [Store.Save] or
+// [Store.Delete] whose record changed since it was read: see [ConflictError].
+var ErrConflict = errors.New("provisioning: the record changed since it was read")
+
+// ConflictError is the error of a compare-and-swap that lost: the record's
+// stored version is not the one the writer read. Reload the record, apply
+// your change again and save (the engine does so for its own writes, see
+// docs/state.md). errors.Is(err, ErrConflict) holds.
+type ConflictError struct {
+	Device   amt.UUID
+	Expected uint64 // the version the writer read (0: it expected no record)
+	Actual   uint64 // the version stored now (0: there is none)
+}
+
+func (e *ConflictError) Error() string {
+	switch {
+	case e.Expected == 0:
+		return fmt.Sprintf("provisioning: record %s changed since it was read: expected none, the store has version %d", e.Device, e.Actual)
+	case e.Actual == 0:
+		return fmt.Sprintf("provisioning: record %s changed since it was read: expected version %d, the store has none", e.Device, e.Expected)
+	}
+	return fmt.Sprintf("provisioning: record %s changed since it was read: expected version %d, the store has %d", e.Device, e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Store keeps one [DeviceRecord] per device — the session's progress (written
+// before each next step, so a restarted provisioner can report or resume it),
+// the credentials it set, the certificates it installed — and the leases that
+// let several provisioners share it. Implementations must be safe for
+// concurrent use (also by several processes, where the store is shared), must
+// honour ctx, and must never store a secret field in plaintext: [RecordCodec]
+// encodes every field with the secrets sealed. [MemoryStore], [NewKVStore] and
+// provisioning/sqlstore implement it; provisioning/storetest is the
+// conformance suite every implementation runs from its own tests.
 type Store interface {
-	// Load returns the record for uuid, or ErrNotFound.
+	RecordStore
+	LeaseStore
+}
+
+// RecordStore holds versioned device records. Writes are compare-and-swap on
+// [DeviceRecord.Version]: a writer saves what it read, and loses (a
+// [ConflictError]) when someone saved in between, so no update is lost
+// silently.
+type RecordStore interface {
+	// Load returns the record for uuid (with its Version), or ErrNotFound.
 	Load(ctx context.Context, uuid amt.UUID) (*DeviceRecord, error)
-	// Save creates or replaces the record for r.UUID.
+	// Save writes r if the stored record's version is r.Version (0: there must
+	// be no record yet), and sets r.Version to the new version, which is
+	// greater. Otherwise it changes nothing and returns a *ConflictError.
+	// Save returns only once the record is durable.
 	Save(ctx context.Context, r *DeviceRecord) error
-	// Delete removes the record for uuid (no error if absent).
-	Delete(ctx context.Context, uuid amt.UUID) error
-	// List returns every record.
-	List(ctx context.Context) ([]*DeviceRecord, error)
+	// Delete removes the record for uuid if its version is version (a
+	// *ConflictError otherwise). Deleting a record that does not exist is not
+	// an error.
+	Delete(ctx context.Context, uuid amt.UUID, version uint64) error
+	// Records yields the records f matches, in increasing UUID order, a few
+	// at a time: never the whole fleet in memory, and no lock or transaction
+	// is held while the caller's loop body runs (it may Save). A record
+	// saved during the iteration may or may not be seen. An error ends the
+	// sequence.
+	Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord, error]
+}
+
+// LeaseStore keeps one lease per device, so that exactly one provisioner
+// works on a device at a time (see [Lease]). Times come from the caller, so
+// that every provisioner decides expiry on its own (synchronised) clock and
+// tests inject one.
+type LeaseStore interface {
+	// AcquireLease gives owner the device's lease until now+ttl, if it is free:
+	// never taken, released, expired at now, or held by the same owner (a
+	// restarted provisioner takes its own leases back at once). The new lease
+	// has a greater Token than every earlier lease of the device. When another
+	// owner holds it, the error is a *LeaseHeldError (errors.Is ErrLeaseHeld).
+	AcquireLease(ctx context.Context, device amt.UUID, owner string, now time.Time, ttl time.Duration) (Lease, error)
+	// RenewLease extends l to now+ttl if it is still the device's lease (same
+	// Token and owner, not released) — even if it expired, as long as nobody
+	// took it since. Otherwise it returns an error matching ErrLeaseLost.
+	RenewLease(ctx context.Context, l Lease, now time.Time, ttl time.Duration) (Lease, error)
+	// ReleaseLease frees l if it is still the device's lease; a lease that
+	// was lost or released already is left alone (no error).
+	ReleaseLease(ctx context.Context, l Lease) error
+}
+
+// Lease says which provisioner works on a device, until when. Owners are
+// names unique per provisioner ([Config.Owner]); Token increases with every
+// acquisition of the device's lease, so a holder that lost it can tell.
+type Lease struct {
+	Device  amt.UUID
+	Owner   string
+	Token   uint64
+	Expires time.Time
+}
+
+// Lease errors.
+var (
+	// ErrLeaseHeld: another owner holds the device's lease (see LeaseHeldError).
+	ErrLeaseHeld = errors.New("provisioning: another provisioner holds the device's lease")
+	// ErrLeaseLost: the lease expired and was taken, or was released.
+	ErrLeaseLost = errors.New("provisioning: the device's lease was lost")
+)
+
+// LeaseHeldError reports the lease that stopped an acquisition; errors.Is(err,
+// ErrLeaseHeld) holds.
+type LeaseHeldError struct {
+	Device  amt.UUID
+	Owner   string    // who holds it
+	Expires time.Time // until when, unless renewed
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("provisioning: device %s is leased to %q until %s", e.Device, e.Owner, e.Expires.UTC().Format(time.RFC3339Nano))
+}
+
+// Is makes errors.Is(err, ErrLeaseHeld) hold.
+func (e *LeaseHeldError) Is(target error) bool { return target == ErrLeaseHeld }
+
+// CheckLeaseArgs is the argument check every [LeaseStore] applies: the owner
+// must not be empty and the TTL must be positive.
+func CheckLeaseArgs(owner string, ttl time.Duration) error {
+	if owner == "" {
+		return &ConfigError{Field: "lease owner", Problem: "must not be empty"}
+	}
+	if ttl <= 0 {
+		return &ConfigError{Field: "lease TTL", Problem: fmt.Sprintf("must be positive, got %s", ttl)}
+	}
+	return nil
+}
+
+// Filter selects records for [RecordStore.Records]. Set fields narrow the
+// selection (all must hold); the zero Filter selects every record.
+type Filter struct {
+	// States selects records whose State is one of these.
+	States []State
+	// SessionInProgress selects records with a session that has not reached
+	// Provisioned (DeviceRecord.Session set).
+	SessionInProgress bool
+	// Provisioned selects records that hold a verified provisioning.
+	Provisioned bool
+	// Discovery selects records that hold only what hellos showed (no
+	// provisioning, session, certificate or block): what the Maintainer ages
+	// out.
+	Discovery bool
+	// LastSeenBefore selects records whose last hello is known and earlier.
+	LastSeenBefore time.Time
+	// CertificateExpiresBefore selects records with a current certificate
+	// (the newest unrevoked, confirmed one of a purpose) that expires earlier.
+	CertificateExpiresBefore time.Time
+	// MaintenanceDue selects records with a current certificate that expires
+	// earlier, or with certificate work left: a renewal not yet confirmed, a
+	// replaced certificate not yet revoked or not yet deleted from the device.
+	MaintenanceDue time.Time
+}
+
+// RecordIndex is what a [Filter] looks at, derived from a record by
+// [DeviceRecord.Index]. A store that filters in its own query language (SQL)
+// keeps these as columns, written with each Save; Filter.MatchIndex then
+// tells exactly which rows a filter selects.
+type RecordIndex struct {
+	State             State
+	SessionInProgress bool
+	Provisioned       bool
+	Discovery         bool
+	LastSeen          time.Time // zero: never seen
+	// CertificatesExpire is the earliest NotAfter of the current
+	// certificates; zero when there is none.
+	CertificatesExpire time.Time
+	// CertificateWork: a certificate needs the Maintainer regardless of
+	// expiry (see Filter.MaintenanceDue).
+	CertificateWork bool
+}
+
+// Index returns what filters select r by.
+func (r *DeviceRecord) Index() RecordIndex {
+	ix := RecordIndex{State: r.State, SessionInProgress: r.Session != nil, Provisioned: r.Provisioned(),
+		Discovery: r.discovery(), LastSeen: r.LastSeen}
+	seen := map[CertificatePurpose]bool{}
+	for i := len(r.Certificates) - 1; i >= 0; i-- {
+		c := r.Certificates[i]
+		current := false
+		if !seen[c.Purpose] && !c.Revoked && !c.Pending {
+			seen[c.Purpose], current = true, true
+			if ix.CertificatesExpire.IsZero() || c.NotAfter.Before(ix.CertificatesExpire) {
+				ix.CertificatesExpire = c.NotAfter
+			}
+		}
+		if current {
+			continue
+		}
+		switch {
+		case c.Pending && !c.Revoked: // a renewal to finish
+			ix.CertificateWork = true
+		case !c.Pending && !c.Revoked: // replaced, to revoke
+			ix.CertificateWork = true
+		case !c.Pending && c.Handle != "" && !c.RemovedFromDevice: // replaced, to delete from the device
+			ix.CertificateWork = true
+		}
+	}
+	return ix
+}
+
+// Match reports whether f selects r.
+func (f Filter) Match(r *DeviceRecord) bool { return f.MatchIndex(r.Index()) }
+
+// MatchIndex reports whether f selects a record with index ix.
+func (f Filter) MatchIndex(ix RecordIndex) bool {
+	if len(f.States) > 0 && !slices.Contains(f.States, ix.State) {
+		return false
+	}
+	if f.SessionInProgress && !ix.SessionInProgress || f.Provisioned && !ix.Provisioned || f.Discovery && !ix.Discovery {
+		return false
+	}
+	if !f.LastSeenBefore.IsZero() && (ix.LastSeen.IsZero() || !ix.LastSeen.Before(f.LastSeenBefore)) {
+		return false
+	}
+	expiresBefore := func(t time.Time) bool {
+		return !ix.CertificatesExpire.IsZero() && ix.CertificatesExpire.Before(t)
+	}
+	if !f.CertificateExpiresBefore.IsZero() && !expiresBefore(f.CertificateExpiresBefore) {
+		return false
+	}
+	if !f.MaintenanceDue.IsZero() && !ix.CertificateWork && !expiresBefore(f.MaintenanceDue) {
+		return false
+	}
+	return true
+}
+
+// Reseal saves every record of s again, so that a store that seals secrets
+// with its Sealer's primary key re-seals those sealed by an older key (see
+// docs/state.md, "Rotating keys"). A record that changes meanwhile is read
+// again and saved again. It returns how many records it saved.
+func Reseal(ctx context.Context, s RecordStore) (int, error) {
+	n := 0
+	for r, err := range s.Records(ctx, Filter{}) {
+		if err != nil {
+			return n, err
+		}
+		for attempt := 0; ; attempt++ {
+			err := s.Save(ctx, r)
+			if err == nil {
+				n++
+				break
+			}
+			if !errors.Is(err, ErrConflict) || attempt >= 16 {
+				return n, err
+			}
+			if r, err = s.Load(ctx, r.UUID); errors.Is(err, ErrNotFound) {
+				break
+			} else if err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// CollectRecords gathers what a Records sequence yields, for small stores and
+// tests; the engine never does this with a fleet.
+func CollectRecords(seq iter.Seq2[*DeviceRecord, error]) ([]*DeviceRecord, error) {
+	var out []*DeviceRecord
+	for r, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // Done records which non-idempotent actions a session has completed, so that a
@@ -111,7 +366,10 @@ type StepRecord struct {
 // or a re-provisioning that fails, never touches the credentials or
 // certificates the device really holds.
 type DeviceRecord struct {
-	UUID      amt.UUID
+	UUID amt.UUID
+	// Version is the record's version in its Store: 0 until it is first
+	// saved, then set by each Save (see [RecordStore.Save]).
+	Version   uint64
 	Inventory Inventory // from the Authorizer (or the agent request)
 
 	// Discovery.
@@ -250,14 +508,19 @@ func currentCertificate(list []DeviceCertificate, p CertificatePurpose) (DeviceC
 }
 
 // MemoryStore is a [Store] in memory, safe for concurrent use. It is the default
-// when a Provisioner has no Store; its records are lost when the process exits.
+// when a Provisioner has no Store; its records and leases are lost when the
+// process exits, and it persists nothing (so no secret leaves the process).
+// The zero value is ready to use.
 type MemoryStore struct {
-	mu   sync.RWMutex
-	recs map[amt.UUID]*DeviceRecord
+	mu     sync.RWMutex
+	recs   map[amt.UUID]*DeviceRecord
+	leases map[amt.UUID]Lease // released leases stay, with no owner, to keep their Token
 }
 
+var _ Store = (*MemoryStore)(nil)
+
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore { return &MemoryStore{recs: make(map[amt.UUID]*DeviceRecord)} }
+func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
 
 // Load implements [Store].
 func (m *MemoryStore) Load(ctx context.Context, uuid amt.UUID) (*DeviceRecord, error) {
@@ -280,35 +543,126 @@ func (m *MemoryStore) Save(ctx context.Context, r *DeviceRecord) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	var have uint64
+	if cur, ok := m.recs[r.UUID]; ok {
+		have = cur.Version
+	}
+	if have != r.Version {
+		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
+	}
 	if m.recs == nil {
 		m.recs = make(map[amt.UUID]*DeviceRecord)
 	}
-	m.recs[r.UUID] = r.Clone()
+	c := r.Clone()
+	c.Version = have + 1
+	m.recs[r.UUID] = c
+	r.Version = c.Version
 	return nil
 }
 
 // Delete implements [Store].
-func (m *MemoryStore) Delete(ctx context.Context, uuid amt.UUID) error {
+func (m *MemoryStore) Delete(ctx context.Context, uuid amt.UUID, version uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	cur, ok := m.recs[uuid]
+	if !ok {
+		return nil
+	}
+	if cur.Version != version {
+		return &ConflictError{Device: uuid, Expected: version, Actual: cur.Version}
+	}
 	delete(m.recs, uuid)
 	return nil
 }
 
-// List implements [Store]; records are returned in UUID order.
-func (m *MemoryStore) List(ctx context.Context) ([]*DeviceRecord, error) {
+// Records implements [Store]. It copies the UUIDs in order, then the records
+// one at a time, so the caller's loop runs without the store's lock.
+func (m *MemoryStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord, error] {
+	return func(yield func(*DeviceRecord, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(nil, err)
+			return
+		}
+		m.mu.RLock()
+		keys := make([]amt.UUID, 0, len(m.recs))
+		for u := range m.recs {
+			keys = append(keys, u)
+		}
+		m.mu.RUnlock()
+		slices.SortFunc(keys, func(a, b amt.UUID) int { return bytes.Compare(a[:], b[:]) })
+		for _, u := range keys {
+			if err := ctx.Err(); err != nil {
+				yield(nil, err)
+				return
+			}
+			m.mu.RLock()
+			r, ok := m.recs[u]
+			if ok && f.Match(r) {
+				r = r.Clone()
+			} else {
+				r = nil
+			}
+			m.mu.RUnlock()
+			if r != nil && !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// AcquireLease implements [Store].
+func (m *MemoryStore) AcquireLease(ctx context.Context, device amt.UUID, owner string, now time.Time, ttl time.Duration) (Lease, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return Lease{}, err
 	}
-	m.mu.RLock()
-	out := make([]*DeviceRecord, 0, len(m.recs))
-	for _, r := range m.recs {
-		out = append(out, r.Clone())
+	if err := CheckLeaseArgs(owner, ttl); err != nil {
+		return Lease{}, err
 	}
-	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b *DeviceRecord) int { return bytes.Compare(a.UUID[:], b.UUID[:]) })
-	return out, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur := m.leases[device]
+	if cur.Owner != "" && cur.Owner != owner && now.Before(cur.Expires) {
+		return Lease{}, &LeaseHeldError{Device: device, Owner: cur.Owner, Expires: cur.Expires}
+	}
+	if m.leases == nil {
+		m.leases = make(map[amt.UUID]Lease)
+	}
+	l := Lease{Device: device, Owner: owner, Token: cur.Token + 1, Expires: now.Add(ttl)}
+	m.leases[device] = l
+	return l, nil
+}
+
+// RenewLease implements [Store].
+func (m *MemoryStore) RenewLease(ctx context.Context, l Lease, now time.Time, ttl time.Duration) (Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return Lease{}, err
+	}
+	if err := CheckLeaseArgs(l.Owner, ttl); err != nil {
+		return Lease{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.leases[l.Device]
+	if !ok || cur.Token != l.Token || cur.Owner != l.Owner {
+		return Lease{}, fmt.Errorf("%w: %s's lease %d of %q", ErrLeaseLost, l.Device, l.Token, l.Owner)
+	}
+	cur.Expires = now.Add(ttl)
+	m.leases[l.Device] = cur
+	return cur, nil
+}
+
+// ReleaseLease implements [Store].
+func (m *MemoryStore) ReleaseLease(ctx context.Context, l Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.leases[l.Device]; ok && cur.Token == l.Token && cur.Owner == l.Owner {
+		m.leases[l.Device] = Lease{Device: l.Device, Token: cur.Token}
+	}
+	return nil
 }

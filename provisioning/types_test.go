@@ -75,23 +75,24 @@ func TestMemoryStore(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			_ = s.Save(ctx, &provisioning.DeviceRecord{UUID: amt.UUID{byte(i), 1}})
-			_, _ = s.List(ctx)
+			_, _ = provisioning.CollectRecords(s.Records(ctx, provisioning.Filter{}))
 		}(i)
 	}
 	wg.Wait()
-	list, err := s.List(ctx)
+	list, err := provisioning.CollectRecords(s.Records(ctx, provisioning.Filter{}))
 	require.NoError(t, err)
 	assert.Len(t, list, 51)
 	for i := 1; i < len(list); i++ {
 		assert.Less(t, string(list[i-1].UUID[:]), string(list[i].UUID[:]))
 	}
-	require.NoError(t, s.Delete(ctx, u))
+	require.NoError(t, s.Delete(ctx, u, got.Version))
 	_, err = s.Load(ctx, u)
 	assert.ErrorIs(t, err, provisioning.ErrNotFound)
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.Error(t, s.Save(cctx, r))
 	var zero provisioning.MemoryStore
+	r.Version = 0 // new to this store
 	require.NoError(t, zero.Save(ctx, r))
 }
 

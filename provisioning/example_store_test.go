@@ -1,0 +1,127 @@
+package provisioning_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/seal"
+)
+
+// kvMap is a whole key-value store for NewKVStore: a map under a mutex, with
+// compare-and-swap. etcd, Consul, Redis or bbolt fit the same three methods.
+type kvMap struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (k *kvMap) Get(_ context.Context, key string) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if v, ok := k.m[key]; ok {
+		return v, nil
+	}
+	return nil, provisioning.ErrNotFound
+}
+
+func (k *kvMap) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cur, ok := k.m[key]; ok != (old != nil) || !bytes.Equal(cur, old) {
+		return false, nil
+	}
+	if new == nil {
+		delete(k.m, key)
+	} else {
+		k.m[key] = new
+	}
+	return true, nil
+}
+
+func (k *kvMap) Keys(_ context.Context, prefix string) iter.Seq2[string, error] {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var keys []string
+	for key := range k.m {
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return func(yield func(string, error) bool) {
+		for _, key := range keys {
+			if !yield(key, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Any key-value store with compare-and-swap backs the engine: NewKVStore adds
+// versions, leases and filters, and RecordCodec seals every secret.
+func ExampleNewKVStore() {
+	ctx := context.Background()
+	key := seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")} // from your secret store
+	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: key})
+	kv := &kvMap{m: map[string][]byte{}}
+	store, _ := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: sealer})
+
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	r := &provisioning.DeviceRecord{UUID: u, State: provisioning.StateProvisioned, Done: provisioning.DoneCommitted,
+		AdminUser: "admin", AdminPassword: amt.NewSecret("Adm1n!Example")}
+	if err := store.Save(ctx, r); err != nil {
+		panic(err)
+	}
+	stored := kv.m["device/"+u.String()]
+	fmt.Println("version:", r.Version)
+	fmt.Println("password in the stored bytes:", bytes.Contains(stored, []byte("Adm1n!Example")))
+
+	// A writer that read the record before the save above loses.
+	stale := &provisioning.DeviceRecord{UUID: u}
+	fmt.Println(store.Save(ctx, stale))
+
+	got, _ := store.Load(ctx, u)
+	fmt.Println("loaded:", got.State, got.AdminPassword.Equal(amt.NewSecret("Adm1n!Example")))
+	for rec, err := range store.Records(ctx, provisioning.Filter{Provisioned: true}) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("provisioned:", rec.UUID)
+	}
+	// Output:
+	// version: 1
+	// password in the stored bytes: false
+	// provisioning: record 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c changed since it was read: expected none, the store has version 1
+	// loaded: Provisioned true
+	// provisioned: 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c
+}
+
+// Three provisioners share one store: each takes a device's lease before it
+// works on it, and a dead one's lease expires.
+func ExampleLeaseStore() {
+	ctx := context.Background()
+	store := provisioning.NewMemoryStore()
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+	a, _ := store.AcquireLease(ctx, u, "provisioner-a", now, time.Minute)
+	_, err := store.AcquireLease(ctx, u, "provisioner-b", now.Add(30*time.Second), time.Minute)
+	fmt.Println(err)
+	// provisioner-a dies without releasing; a minute later the lease is free.
+	b, _ := store.AcquireLease(ctx, u, "provisioner-b", now.Add(time.Minute), time.Minute)
+	fmt.Println(b.Owner, b.Token > a.Token)
+	_, err = store.RenewLease(ctx, a, now.Add(time.Minute), time.Minute)
+	fmt.Println(errors.Is(err, provisioning.ErrLeaseLost))
+	// Output:
+	// provisioning: device 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c is leased to "provisioner-a" until 2026-01-01T12:01:00Z
+	// provisioner-b true
+	// true
+}

@@ -1,0 +1,411 @@
+package provisioning
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/seal"
+)
+
+// RecordCodec turns a [DeviceRecord] into bytes for a store and back: every
+// field, zero values included, with every secret sealed by Sealer — the admin
+// and MEBx passwords (established and of a session in progress), the user
+// accounts' passwords and the pending agent request's OTP. Each sealed value
+// is bound to its device and field, so it cannot be moved to another record.
+// With it, any key-value store backs the engine in a few lines (see
+// [NewKVStore]).
+//
+// The encoding is JSON (format 1), readable for support and backups except
+// for the sealed values. Times come back in UTC (time.Time.Equal holds with
+// what was saved).
+type RecordCodec struct {
+	Sealer seal.Sealer
+}
+
+// ErrRecordFormat is matched by the error of [RecordCodec.Unmarshal] for bytes
+// that are not a record of a known format.
+var ErrRecordFormat = errors.New("provisioning: not a stored device record")
+
+// recordFormat is the codec's current format number.
+const recordFormat = 1
+
+// maxRecordSize bounds what Unmarshal reads: a record holds a bounded history
+// and a few certificates.
+const maxRecordSize = 4 << 20
+
+type (
+	recordV1 struct {
+		Format        int            `json:"format"`
+		UUID          amt.UUID       `json:"uuid"`
+		Version       uint64         `json:"version"`
+		Inventory     inventoryV1    `json:"inventory"`
+		Source        string         `json:"source"`
+		HelloVersion  uint16         `json:"helloVersion"`
+		FirstSeen     timeV1         `json:"firstSeen"`
+		LastSeen      timeV1         `json:"lastSeen"`
+		State         State          `json:"state"`
+		Reason        Reason         `json:"reason"`
+		LastError     string         `json:"lastError"`
+		History       []stepV1       `json:"history"`
+		Attempts      int            `json:"attempts"`
+		UpdatedAt     timeV1         `json:"updatedAt"`
+		Session       *sessionV1     `json:"session"`
+		Done          Done           `json:"done"`
+		Bundle        string         `json:"bundle"`
+		MatchedRoot   hashV1         `json:"matchedRoot"`
+		PID           string         `json:"pid"`
+		AgentOTP      bool           `json:"agentOTP"`
+		Firmware      [4]int         `json:"firmware"`
+		DigestRealm   string         `json:"digestRealm"`
+		ControlMode   uint8          `json:"controlMode"`
+		DeviceCertPin []byte         `json:"deviceCertPin"`
+		OnDieVerified bool           `json:"onDieVerified"`
+		AdminUser     string         `json:"adminUser"`
+		AdminPassword []byte         `json:"adminPassword"` // sealed
+		MEBxPassword  []byte         `json:"mebxPassword"`  // sealed
+		Users         []userV1       `json:"users"`
+		Certificates  []deviceCertV1 `json:"certificates"`
+		Blocked       bool           `json:"blocked"`
+		Agent         *agentV1       `json:"agent"`
+	}
+	inventoryV1 struct {
+		UUID      amt.UUID `json:"uuid"`
+		FQDN      string   `json:"fqdn"`
+		DNSSuffix string   `json:"dnsSuffix"`
+		Profile   string   `json:"profile"`
+		Address   string   `json:"address"`
+		Wireless  bool     `json:"wireless"`
+	}
+	stepV1 struct {
+		Step     Step   `json:"step"`
+		State    State  `json:"state"`
+		At       timeV1 `json:"at"`
+		Duration int64  `json:"duration"`
+		Reason   Reason `json:"reason"`
+		Error    string `json:"error"`
+		Detail   string `json:"detail"`
+	}
+	sessionV1 struct {
+		Started       timeV1         `json:"started"`
+		Done          Done           `json:"done"`
+		Bundle        string         `json:"bundle"`
+		MatchedRoot   hashV1         `json:"matchedRoot"`
+		PID           string         `json:"pid"`
+		AgentOTP      bool           `json:"agentOTP"`
+		Firmware      [4]int         `json:"firmware"`
+		DigestRealm   string         `json:"digestRealm"`
+		DeviceCertPin []byte         `json:"deviceCertPin"`
+		OnDieVerified bool           `json:"onDieVerified"`
+		AdminUser     string         `json:"adminUser"`
+		AdminPassword []byte         `json:"adminPassword"` // sealed
+		MEBxPassword  []byte         `json:"mebxPassword"`  // sealed
+		Users         []userV1       `json:"users"`
+		Certificates  []deviceCertV1 `json:"certificates"`
+	}
+	hashV1 struct {
+		Alg uint8  `json:"alg"`
+		Sum []byte `json:"sum"`
+	}
+	userV1 struct {
+		Name     string `json:"name"`
+		Password []byte `json:"password"` // sealed
+	}
+	deviceCertV1 struct {
+		Purpose           CertificatePurpose `json:"purpose"`
+		DER               []byte             `json:"der"`
+		IssuerDER         []byte             `json:"issuerDER"`
+		Handle            string             `json:"handle"`
+		KeyHandle         string             `json:"keyHandle"`
+		NotAfter          timeV1             `json:"notAfter"`
+		Revoked           bool               `json:"revoked"`
+		RemovedFromDevice bool               `json:"removedFromDevice"`
+		Pending           bool               `json:"pending"`
+	}
+	agentV1 struct {
+		UUID        amt.UUID    `json:"uuid"`
+		OTP         []byte      `json:"otp"` // sealed
+		Inventory   inventoryV1 `json:"inventory"`
+		Firmware    [4]int      `json:"firmware"`
+		Expires     timeV1      `json:"expires"`
+		Mismatches  int         `json:"mismatches"`
+		LockedUntil timeV1      `json:"lockedUntil"`
+	}
+)
+
+// timeV1 is a time in UTC with nanoseconds; the zero time is null.
+type timeV1 struct{ time.Time }
+
+func (t timeV1) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(t.UTC().Format(time.RFC3339Nano))
+}
+
+func (t *timeV1) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+func versionV1(v amt.Version) [4]int { return [4]int{v.Major, v.Minor, v.Build, v.Revision} }
+
+func fromVersionV1(v [4]int) amt.Version {
+	return amt.Version{Major: v[0], Minor: v[1], Build: v[2], Revision: v[3]}
+}
+
+// A conversion, not a literal: a field added to Inventory stops the build
+// here until the format carries it.
+func inventoryToV1(i Inventory) inventoryV1 { return inventoryV1(i) }
+
+func (i inventoryV1) inventory() Inventory { return Inventory(i) }
+
+func certsToV1(in []DeviceCertificate) []deviceCertV1 {
+	if in == nil {
+		return nil
+	}
+	out := make([]deviceCertV1, len(in))
+	for i, c := range in {
+		out[i] = deviceCertV1{Purpose: c.Purpose, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
+			NotAfter: timeV1{c.NotAfter}, Revoked: c.Revoked, RemovedFromDevice: c.RemovedFromDevice, Pending: c.Pending}
+	}
+	return out
+}
+
+func certsFromV1(in []deviceCertV1) []DeviceCertificate {
+	if in == nil {
+		return nil
+	}
+	out := make([]DeviceCertificate, len(in))
+	for i, c := range in {
+		out[i] = DeviceCertificate{Purpose: c.Purpose, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
+			NotAfter: c.NotAfter.Time, Revoked: c.Revoked, RemovedFromDevice: c.RemovedFromDevice, Pending: c.Pending}
+	}
+	return out
+}
+
+// sealer seals and opens one record's secrets, each bound to the record's
+// UUID and the field's path.
+type recordSealer struct {
+	ctx  context.Context
+	s    seal.Sealer
+	uuid amt.UUID
+}
+
+func (rs recordSealer) aad(field string) []byte {
+	return []byte("amtkit/record/1/" + rs.uuid.String() + "/" + field)
+}
+
+func (rs recordSealer) seal(field string, v amt.Secret) ([]byte, error) {
+	if v.IsZero() {
+		return nil, nil
+	}
+	b, err := rs.s.Seal(rs.ctx, []byte(v.Reveal()), rs.aad(field))
+	if err != nil {
+		return nil, fmt.Errorf("provisioning: sealing %s of %s: %w", field, rs.uuid, err)
+	}
+	return b, nil
+}
+
+func (rs recordSealer) open(field string, b []byte) (amt.Secret, error) {
+	if b == nil {
+		return amt.Secret{}, nil
+	}
+	pt, err := rs.s.Open(rs.ctx, b, rs.aad(field))
+	if err != nil {
+		return amt.Secret{}, fmt.Errorf("provisioning: opening %s of %s: %w", field, rs.uuid, err)
+	}
+	return amt.NewSecret(string(pt)), nil
+}
+
+func (rs recordSealer) sealUsers(field string, in []UserCredential) ([]userV1, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]userV1, len(in))
+	for i, u := range in {
+		pw, err := rs.seal(fmt.Sprintf("%s/%d/%s", field, i, u.Name), u.Password)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = userV1{Name: u.Name, Password: pw}
+	}
+	return out, nil
+}
+
+func (rs recordSealer) openUsers(field string, in []userV1) ([]UserCredential, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]UserCredential, len(in))
+	for i, u := range in {
+		pw, err := rs.open(fmt.Sprintf("%s/%d/%s", field, i, u.Name), u.Password)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = UserCredential{Name: u.Name, Password: pw}
+	}
+	return out, nil
+}
+
+// Marshal encodes r with its secrets sealed.
+func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, error) {
+	if c.Sealer == nil {
+		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
+	}
+	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: r.UUID}
+	v := recordV1{
+		Format: recordFormat, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
+		HelloVersion: r.HelloVersion, FirstSeen: timeV1{r.FirstSeen}, LastSeen: timeV1{r.LastSeen},
+		State: r.State, Reason: r.Reason, LastError: r.LastError, Attempts: r.Attempts, UpdatedAt: timeV1{r.UpdatedAt},
+		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID,
+		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
+		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
+		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
+	}
+	if r.Source.IsValid() {
+		v.Source = r.Source.String()
+	} else if r.Source != (netip.AddrPort{}) {
+		return nil, fmt.Errorf("provisioning: record %s: source %v is not a valid address and port", r.UUID, r.Source)
+	}
+	if r.History != nil {
+		v.History = make([]stepV1, len(r.History))
+		for i, e := range r.History {
+			v.History[i] = stepV1{Step: e.Step, State: e.State, At: timeV1{e.At}, Duration: int64(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
+		}
+	}
+	var err error
+	if v.AdminPassword, err = rs.seal("AdminPassword", r.AdminPassword); err != nil {
+		return nil, err
+	}
+	if v.MEBxPassword, err = rs.seal("MEBxPassword", r.MEBxPassword); err != nil {
+		return nil, err
+	}
+	if v.Users, err = rs.sealUsers("Users", r.Users); err != nil {
+		return nil, err
+	}
+	if s := r.Session; s != nil {
+		sv := &sessionV1{Started: timeV1{s.Started}, Done: s.Done, Bundle: s.Bundle, MatchedRoot: hashV1{uint8(s.MatchedRoot.Alg), s.MatchedRoot.Sum},
+			PID: s.PID, AgentOTP: s.AgentOTP, Firmware: versionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin,
+			OnDieVerified: s.OnDieVerified, AdminUser: s.AdminUser, Certificates: certsToV1(s.Certificates)}
+		if sv.AdminPassword, err = rs.seal("Session/AdminPassword", s.AdminPassword); err != nil {
+			return nil, err
+		}
+		if sv.MEBxPassword, err = rs.seal("Session/MEBxPassword", s.MEBxPassword); err != nil {
+			return nil, err
+		}
+		if sv.Users, err = rs.sealUsers("Session/Users", s.Users); err != nil {
+			return nil, err
+		}
+		v.Session = sv
+	}
+	if a := r.Agent; a != nil {
+		av := &agentV1{UUID: a.UUID, Inventory: inventoryToV1(a.Inventory), Firmware: versionV1(a.Firmware), Expires: timeV1{a.Expires},
+			Mismatches: a.Mismatches, LockedUntil: timeV1{a.LockedUntil}}
+		if av.OTP, err = rs.seal("Agent/OTP", a.OTP); err != nil {
+			return nil, err
+		}
+		v.Agent = av
+	}
+	return json.Marshal(&v)
+}
+
+// Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
+// are not a record (or of an unknown format) fail with ErrRecordFormat; a
+// sealed value that does not open (another key, another record) fails with
+// the Sealer's error.
+func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, error) {
+	if c.Sealer == nil {
+		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
+	}
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrRecordFormat, len(b), maxRecordSize)
+	}
+	var v recordV1
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRecordFormat, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: data after the record", ErrRecordFormat)
+	}
+	if v.Format != recordFormat {
+		return nil, fmt.Errorf("%w: format %d, expected %d", ErrRecordFormat, v.Format, recordFormat)
+	}
+	r := &DeviceRecord{
+		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,
+		FirstSeen: v.FirstSeen.Time, LastSeen: v.LastSeen.Time, State: v.State, Reason: v.Reason, LastError: v.LastError,
+		Attempts: v.Attempts, UpdatedAt: v.UpdatedAt.Time, Done: v.Done, Bundle: v.Bundle,
+		MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(v.MatchedRoot.Alg), Sum: v.MatchedRoot.Sum}, PID: v.PID, AgentOTP: v.AgentOTP,
+		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
+		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
+		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
+	}
+	if v.Source != "" {
+		ap, err := netip.ParseAddrPort(v.Source)
+		if err != nil {
+			return nil, fmt.Errorf("%w: source: %v", ErrRecordFormat, err)
+		}
+		r.Source = ap
+	}
+	if v.History != nil {
+		r.History = make([]StepRecord, len(v.History))
+		for i, e := range v.History {
+			r.History[i] = StepRecord{Step: e.Step, State: e.State, At: e.At.Time, Duration: time.Duration(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
+		}
+	}
+	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: v.UUID}
+	var err error
+	if r.AdminPassword, err = rs.open("AdminPassword", v.AdminPassword); err != nil {
+		return nil, err
+	}
+	if r.MEBxPassword, err = rs.open("MEBxPassword", v.MEBxPassword); err != nil {
+		return nil, err
+	}
+	if r.Users, err = rs.openUsers("Users", v.Users); err != nil {
+		return nil, err
+	}
+	if s := v.Session; s != nil {
+		sr := &SessionRecord{Started: s.Started.Time, Done: s.Done, Bundle: s.Bundle,
+			MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(s.MatchedRoot.Alg), Sum: s.MatchedRoot.Sum}, PID: s.PID, AgentOTP: s.AgentOTP,
+			Firmware: fromVersionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin, OnDieVerified: s.OnDieVerified,
+			AdminUser: s.AdminUser, Certificates: certsFromV1(s.Certificates)}
+		if sr.AdminPassword, err = rs.open("Session/AdminPassword", s.AdminPassword); err != nil {
+			return nil, err
+		}
+		if sr.MEBxPassword, err = rs.open("Session/MEBxPassword", s.MEBxPassword); err != nil {
+			return nil, err
+		}
+		if sr.Users, err = rs.openUsers("Session/Users", s.Users); err != nil {
+			return nil, err
+		}
+		r.Session = sr
+	}
+	if a := v.Agent; a != nil {
+		ar := &AgentRequest{UUID: a.UUID, Inventory: a.Inventory.inventory(), Firmware: fromVersionV1(a.Firmware), Expires: a.Expires.Time,
+			Mismatches: a.Mismatches, LockedUntil: a.LockedUntil.Time}
+		if ar.OTP, err = rs.open("Agent/OTP", a.OTP); err != nil {
+			return nil, err
+		}
+		r.Agent = ar
+	}
+	return r, nil
+}

@@ -1,0 +1,294 @@
+package provisioning
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// KV is the small key-value interface [NewKVStore] builds a [Store] on: opaque
+// values, keys listed in order, and one conditional write. etcd (a Txn
+// comparing the value), Consul (check-and-set), Redis (WATCH/MULTI), DynamoDB
+// (a condition expression), bbolt or Badger (a transaction) and a map under a
+// mutex all provide it. Implementations must be safe for concurrent use.
+type KV interface {
+	// Get returns key's value, or an error matching ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// CompareAndSwap sets key to new if its value is old — old nil: only if
+	// the key is absent; new nil: delete it — and reports whether it did.
+	CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error)
+	// Keys yields the keys that begin with prefix, in increasing byte order.
+	Keys(ctx context.Context, prefix string) iter.Seq2[string, error]
+}
+
+// KVStore is a [Store] over a [KV]: records encoded by a [RecordCodec]
+// (secrets sealed) under "device/<uuid>", leases under "lease/<uuid>". Build
+// it with [NewKVStore].
+type KVStore struct {
+	kv    KV
+	codec RecordCodec
+}
+
+var _ Store = (*KVStore)(nil)
+
+// Key prefixes of a KVStore.
+const (
+	kvDevicePrefix = "device/"
+	kvLeasePrefix  = "lease/"
+)
+
+// NewKVStore returns a Store that keeps records in kv, encoded by codec (whose
+// Sealer is required: nothing is stored in plaintext).
+func NewKVStore(kv KV, codec RecordCodec) (*KVStore, error) {
+	if kv == nil {
+		return nil, &ConfigError{Field: "KV", Problem: "required"}
+	}
+	if codec.Sealer == nil {
+		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
+	}
+	return &KVStore{kv: kv, codec: codec}, nil
+}
+
+// A stored value is the record's version (8 bytes, big-endian) followed by
+// the codec's encoding, so a compare-and-swap of the value is one of the
+// version too.
+func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	b, err := s.kv.Get(ctx, kvDevicePrefix+u.String())
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(b) < 8 {
+		return nil, 0, fmt.Errorf("%w: %s: %d bytes", ErrRecordFormat, u, len(b))
+	}
+	return b, binary.BigEndian.Uint64(b), nil
+}
+
+func (s *KVStore) decode(ctx context.Context, b []byte) (*DeviceRecord, error) {
+	r, err := s.codec.Unmarshal(ctx, b[8:])
+	if err != nil {
+		return nil, err
+	}
+	r.Version = binary.BigEndian.Uint64(b)
+	return r, nil
+}
+
+// Load implements [Store].
+func (s *KVStore) Load(ctx context.Context, u amt.UUID) (*DeviceRecord, error) {
+	b, _, err := s.get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(ctx, b)
+}
+
+// Save implements [Store].
+func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
+	old, have, err := s.get(ctx, r.UUID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		old, have = nil, 0
+	case err != nil:
+		return err
+	}
+	if have != r.Version {
+		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
+	}
+	c := *r
+	c.Version = have + 1
+	enc, err := s.codec.Marshal(ctx, &c)
+	if err != nil {
+		return err
+	}
+	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), c.Version)
+	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+r.UUID.String(), old, append(val, enc...))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		_, now, err := s.get(ctx, r.UUID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now}
+	}
+	r.Version = c.Version
+	return nil
+}
+
+// Delete implements [Store].
+func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error {
+	old, have, err := s.get(ctx, u)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case have != version:
+		return &ConflictError{Device: u, Expected: version, Actual: have}
+	}
+	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, nil)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		_, now, err := s.get(ctx, u)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return &ConflictError{Device: u, Expected: version, Actual: now}
+	}
+	return nil
+}
+
+// Records implements [Store]: it walks the device keys and decodes one record
+// at a time.
+func (s *KVStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord, error] {
+	return func(yield func(*DeviceRecord, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(nil, err)
+			return
+		}
+		for key, err := range s.kv.Keys(ctx, kvDevicePrefix) {
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			u, err := amt.ParseUUID(strings.TrimPrefix(key, kvDevicePrefix))
+			if err != nil {
+				yield(nil, fmt.Errorf("%w: key %q", ErrRecordFormat, key))
+				return
+			}
+			r, err := s.Load(ctx, u)
+			if errors.Is(err, ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if f.Match(r) && !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// kvLease is a lease as a KVStore keeps it.
+type kvLease struct {
+	Owner   string `json:"owner"`
+	Token   uint64 `json:"token"`
+	Expires int64  `json:"expires"` // Unix nanoseconds; 0 once released
+}
+
+func (s *KVStore) lease(ctx context.Context, u amt.UUID) ([]byte, kvLease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, kvLease{}, err
+	}
+	b, err := s.kv.Get(ctx, kvLeasePrefix+u.String())
+	if errors.Is(err, ErrNotFound) {
+		return nil, kvLease{}, nil
+	}
+	if err != nil {
+		return nil, kvLease{}, err
+	}
+	var l kvLease
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, kvLease{}, fmt.Errorf("provisioning: lease of %s: %w", u, err)
+	}
+	return b, l, nil
+}
+
+// swapLease writes next over old with one compare-and-swap and reports
+// whether it won.
+func (s *KVStore) swapLease(ctx context.Context, u amt.UUID, old []byte, next kvLease) (bool, error) {
+	b, err := json.Marshal(next)
+	if err != nil {
+		return false, err
+	}
+	return s.kv.CompareAndSwap(ctx, kvLeasePrefix+u.String(), old, b)
+}
+
+func (l kvLease) lease(u amt.UUID) Lease {
+	out := Lease{Device: u, Owner: l.Owner, Token: l.Token}
+	if l.Expires != 0 {
+		out.Expires = time.Unix(0, l.Expires).UTC()
+	}
+	return out
+}
+
+// AcquireLease implements [Store].
+func (s *KVStore) AcquireLease(ctx context.Context, u amt.UUID, owner string, now time.Time, ttl time.Duration) (Lease, error) {
+	if err := CheckLeaseArgs(owner, ttl); err != nil {
+		return Lease{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		old, cur, err := s.lease(ctx, u)
+		if err != nil {
+			return Lease{}, err
+		}
+		if cur.Owner != "" && cur.Owner != owner && now.UnixNano() < cur.Expires {
+			return Lease{}, &LeaseHeldError{Device: u, Owner: cur.Owner, Expires: cur.lease(u).Expires}
+		}
+		next := kvLease{Owner: owner, Token: cur.Token + 1, Expires: now.Add(ttl).UnixNano()}
+		ok, err := s.swapLease(ctx, u, old, next)
+		if err != nil {
+			return Lease{}, err
+		}
+		if ok {
+			return next.lease(u), nil
+		}
+		if attempt >= maxConflictRetries {
+			return Lease{}, fmt.Errorf("provisioning: lease of %s: %w", u, ErrConflict)
+		}
+	}
+}
+
+// RenewLease implements [Store].
+func (s *KVStore) RenewLease(ctx context.Context, l Lease, now time.Time, ttl time.Duration) (Lease, error) {
+	if err := CheckLeaseArgs(l.Owner, ttl); err != nil {
+		return Lease{}, err
+	}
+	old, cur, err := s.lease(ctx, l.Device)
+	if err != nil {
+		return Lease{}, err
+	}
+	if cur.Token != l.Token || cur.Owner != l.Owner || old == nil {
+		return Lease{}, fmt.Errorf("%w: %s's lease %d of %q", ErrLeaseLost, l.Device, l.Token, l.Owner)
+	}
+	next := kvLease{Owner: l.Owner, Token: l.Token, Expires: now.Add(ttl).UnixNano()}
+	ok, err := s.swapLease(ctx, l.Device, old, next)
+	if err != nil {
+		return Lease{}, err
+	}
+	if !ok {
+		return Lease{}, fmt.Errorf("%w: %s's lease %d of %q changed while it was renewed", ErrLeaseLost, l.Device, l.Token, l.Owner)
+	}
+	return next.lease(l.Device), nil
+}
+
+// ReleaseLease implements [Store].
+func (s *KVStore) ReleaseLease(ctx context.Context, l Lease) error {
+	old, cur, err := s.lease(ctx, l.Device)
+	if err != nil {
+		return err
+	}
+	if old == nil || cur.Token != l.Token || cur.Owner != l.Owner {
+		return nil
+	}
+	// The token stays, so the next lease's is greater.
+	_, err = s.swapLease(ctx, l.Device, old, kvLease{Token: cur.Token})
+	return err
+}

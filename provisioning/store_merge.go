@@ -1,0 +1,144 @@
+package provisioning
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+)
+
+// This file holds the merge rule of the engine's writes under
+// compare-and-swap (docs/state.md, "Conflicts"). A write that loses the swap
+// reloads the record and applies again only what it changed:
+//
+//   - Writers that hold the device's lease (a session after it proved its
+//     device, the Maintainer renewing a device, Unprovision) own the record:
+//     a field they changed since they read it (their base) takes their value;
+//     a field they did not change keeps the stored one.
+//   - Lease-free writers (Block, ExpectAgentRequest, the OTP-mismatch count,
+//     unproven sessions writing a discovery outcome, an integrator's edit)
+//     re-run their change on the reloaded record.
+//   - Some fields merge the same way whoever writes: History is the union of
+//     both histories in time order; Certificates are the union by DER, with
+//     Revoked and RemovedFromDevice sticky once set and Pending cleared once
+//     cleared; Attempts adds the writer's increments; Blocked stays set once
+//     set; FirstSeen keeps the earliest and LastSeen the latest hello.
+//   - Agent belongs to ExpectAgentRequest: a holder's change (a verified
+//     session spends the request) applies only if nobody else changed it.
+//   - A device blocked while a holder worked on it stops the holder
+//     (errBlockedMeanwhile): nothing more is written for it.
+
+// errBlockedMeanwhile stops a lease holder whose device was blocked after it
+// read the record.
+var errBlockedMeanwhile = errors.New("provisioning: the device was blocked while it was being worked on; nothing more is written for it")
+
+// mergeRecord returns what a lease holder's write of mine becomes when the
+// store holds cur (nil: deleted since) and the holder read base (nil:
+// unknown, then every field the holder holds differently from cur is
+// taken as its change). The result carries cur's Version, for the next
+// compare-and-swap.
+func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
+	if cur == nil {
+		out := mine.Clone()
+		out.Version = 0
+		return out, nil
+	}
+	known := base != nil
+	if cur.Blocked && !mine.Blocked && (!known || !base.Blocked) {
+		return nil, fmt.Errorf("%w (%s)", errBlockedMeanwhile, cur.UUID)
+	}
+	if !known {
+		base = cur
+	}
+	mc := mine.Clone()
+	out := cur.Clone()
+	ov, mv := reflect.ValueOf(out).Elem(), reflect.ValueOf(mc).Elem()
+	bv, cv := reflect.ValueOf(base).Elem(), reflect.ValueOf(cur).Elem()
+	changed := func(a, b reflect.Value, i int) bool {
+		return !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface())
+	}
+	t := ov.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "Version":
+		case "History":
+			out.History = mergeHistory(cur.History, mc.History)
+		case "Certificates":
+			out.Certificates = mergeCertificates(cur.Certificates, mc.Certificates)
+		case "Attempts":
+			out.Attempts = cur.Attempts + max(mc.Attempts-base.Attempts, 0)
+		case "Blocked":
+			out.Blocked = cur.Blocked || mc.Blocked
+		case "FirstSeen":
+			if !mc.FirstSeen.IsZero() && (out.FirstSeen.IsZero() || mc.FirstSeen.Before(out.FirstSeen)) {
+				out.FirstSeen = mc.FirstSeen
+			}
+		case "LastSeen":
+			if mc.LastSeen.After(out.LastSeen) {
+				out.LastSeen = mc.LastSeen
+			}
+		case "Agent":
+			if known && changed(mv, bv, i) && !changed(cv, bv, i) {
+				out.Agent = mc.Agent
+			}
+		default:
+			if changed(mv, bv, i) {
+				ov.Field(i).Set(mv.Field(i))
+			}
+		}
+	}
+	return out, nil
+}
+
+// mergeHistory returns the entries of both histories, each once, in time order.
+func mergeHistory(cur, mine []StepRecord) []StepRecord {
+	key := func(e StepRecord) string {
+		return string(e.Step) + "\x00" + e.State.String() + "\x00" + strconv.FormatInt(e.At.UnixNano(), 10) + "\x00" +
+			strconv.FormatInt(int64(e.Duration), 10) + "\x00" + string(e.Reason) + "\x00" + e.Error + "\x00" + e.Detail
+	}
+	seen := make(map[string]bool, len(cur))
+	out := slices.Clone(cur)
+	for _, e := range cur {
+		seen[key(e)] = true
+	}
+	added := false
+	for _, e := range mine {
+		if k := key(e); !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+			added = true
+		}
+	}
+	if added {
+		slices.SortStableFunc(out, func(a, b StepRecord) int { return a.At.Compare(b.At) })
+	}
+	return out
+}
+
+// mergeCertificates returns the union of both lists by DER (cur's order,
+// then mine's new ones), with each certificate's flags joined: Revoked and
+// RemovedFromDevice once set stay set, Pending once cleared stays cleared.
+func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
+	out := cloneCerts(cur)
+	at := make(map[string]int, len(out))
+	for i, c := range out {
+		at[string(c.DER)] = i
+	}
+	for _, c := range mine {
+		i, ok := at[string(c.DER)]
+		if !ok {
+			out = append(out, cloneCerts([]DeviceCertificate{c})...)
+			at[string(c.DER)] = len(out) - 1
+			continue
+		}
+		o := &out[i]
+		o.Revoked = o.Revoked || c.Revoked
+		o.RemovedFromDevice = o.RemovedFromDevice || c.RemovedFromDevice
+		o.Pending = o.Pending && c.Pending
+		o.Handle = cmp.Or(o.Handle, c.Handle)
+		o.KeyHandle = cmp.Or(o.KeyHandle, c.KeyHandle)
+	}
+	return out
+}
