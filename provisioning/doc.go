@@ -86,9 +86,17 @@
 //
 // An agent running on the AMT computer activates it through LMS with
 // [ActivateCCM], [ActivateACM] (the chain sent leaf first, ConfigurationNonce ‖
-// McNonce signed by the bundle's crypto.Signer) and [UpgradeToACM]. None of
-// them resends a setup call whose reply was lost: the control mode is read
-// back instead.
+// McNonce signed by the bundle's crypto.Signer, then the MEBx password) and
+// [UpgradeToACM]. None of them resends a setup call whose reply was lost: the
+// control mode and the provisioning state are read back instead, and only
+// post-provisioning counts ([ErrActivationHalted]). Where the platform enforces
+// TLS on its local ports (AMT 19 and later), [ActivateTLS] activates over AMT's
+// local TLS port after StartConfigurationHBased, AMT's On-Die chain verified by
+// [VerifyOnDieChain] and bound to the device by the hash the firmware returned
+// over the host interface ([HostAgent], which *pthi.Client implements).
+// [Deactivate] and [RecoverInProvisioning] undo activations and recover devices
+// halted "in provisioning". docs/firmware-rules.md lists the firmware rules
+// behind each step.
 //
 // # Afterwards
 //

@@ -96,6 +96,17 @@
 // over ConfigurationNonce ‖ McNonce with the leaf's key; the nonce is
 // replaced after every use, so a signature never works twice.
 //
+// # The local agent's side
+//
+// [Device.MEI], [Device.WatchdogMEI] and [Device.Agent] are the device's MEI
+// clients, answering PTHI from its state. StartConfigurationHBased arms the local
+// TLS port ([Device.LocalTLSEndpoint], LMS's localhost:16993), which then
+// presents an On-Die chain shaped like Intel's (six certificates under
+// [OnDieCA]'s root; [Device.LocalOnDieCA], [Device.HardwareID]) and requires the
+// named provisioning chain. [Config.LocalTLSEnforced] makes a 19+ platform that
+// enforces TLS on its local ports, [Config.AMTDisabled] one that ships with AMT
+// disabled.
+//
 // # Failure modes
 //
 // [Behavior] switches on what real firmware does on a bad day: CommitChanges

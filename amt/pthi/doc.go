@@ -47,7 +47,15 @@
 // credentials for LMS, [QueryChangeEnabled] (over a transport connected to
 // [ClientWatchdog]) tells whether TLS is enforced on the local ports, and
 // [Client.StartConfigurationHBased] with [LeafHash] arms TLS activation and returns
-// the hash of AMT's certificate to pin.
+// the hash of AMT's certificate to pin. A *Client is a provisioning.HostAgent:
+// provisioning.ActivateTLS drives it. [Client.Unprovision] deactivates client
+// control mode, [Client.StopConfiguration] ends an unfinished configuration, and
+// [Client.EnsureAMTEnabled] (with [Client.Watchdog] set) switches on AMT where
+// the platform shipped it disabled.
+//
+// The decoders tolerate what rpc-go tolerates on real devices: bytes after the
+// last field, AMT_BOOLEANs other than 0 and 1, unknown hash algorithms in the
+// trusted-hash list (docs/pthi.md).
 //
 // # Sources and verification
 //
