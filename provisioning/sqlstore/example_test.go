@@ -1,0 +1,69 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	_ "modernc.org/sqlite" // the integrator picks the driver; sqlstore imports none
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/provisioning/sqlstore"
+	"github.com/amtkit/amtkit/seal"
+)
+
+// A provisioner's state in one SQLite file: open the database with the
+// driver, name the dialect, and give the store a Sealer. The record survives
+// the process; its secrets are sealed in the file.
+func Example_sqlite() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "amtkit-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.db")
+
+	key := seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")} // from your secret store
+	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: key})
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		panic(err)
+	}
+	store, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer})
+	if err != nil {
+		panic(err)
+	}
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	r := &provisioning.DeviceRecord{UUID: u, State: provisioning.StateConfigured,
+		Session: &provisioning.SessionRecord{Done: provisioning.DoneMEBxPassword, AdminPassword: amt.NewSecret("Adm1n!Example")}}
+	if err := store.Save(ctx, r); err != nil {
+		panic(err)
+	}
+	db.Close()
+
+	// A restarted provisioner: the file holds the session in progress.
+	db, _ = sql.Open("sqlite", "file:"+path)
+	defer db.Close()
+	store, _ = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer})
+	for rec, err := range store.Records(ctx, provisioning.Filter{SessionInProgress: true}) {
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(rec.UUID, rec.State, "version", rec.Version, "password kept:", rec.Session.AdminPassword.Equal(amt.NewSecret("Adm1n!Example")))
+	}
+	raw, _ := os.ReadFile(path)
+	fmt.Println("password in the file:", containsString(raw, "Adm1n!Example"))
+	// Output:
+	// 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c Configured version 1 password kept: true
+	// password in the file: false
+}
+
+func containsString(b []byte, s string) bool {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,125 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/provisioning/sqlstore"
+	"github.com/amtkit/amtkit/provisioning/storetest"
+	"github.com/amtkit/amtkit/seal"
+)
+
+func testSealer(t testing.TB) seal.Sealer {
+	s, err := seal.NewAESGCM(seal.Keyring{Primary: seal.Key{ID: "test-1", Secret: bytes.Repeat([]byte{3}, seal.KeySize)}})
+	require.NoError(t, err)
+	return s
+}
+
+// sqliteDSN is the DSN amtkit recommends for modernc.org/sqlite: wait for
+// locks instead of failing, write-ahead logging, and full fsync.
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+}
+
+func openSQLite(t testing.TB, path string) *sqlstore.Store {
+	t.Helper()
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlstore.Open(context.Background(), db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t)})
+	require.NoError(t, err)
+	return s
+}
+
+func TestSQLiteConformance(t *testing.T) {
+	var mu sync.Mutex
+	files := map[provisioning.Store]string{}
+	open := func(t *testing.T, path string) provisioning.Store {
+		s := openSQLite(t, path)
+		mu.Lock()
+		files[s] = path
+		mu.Unlock()
+		return s
+	}
+	file := func(s provisioning.Store) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return files[s]
+	}
+	storetest.Run(t, storetest.Harness{
+		New:    func(t *testing.T) provisioning.Store { return open(t, filepath.Join(t.TempDir(), "amtkit.db")) },
+		Reopen: func(t *testing.T, s provisioning.Store) provisioning.Store { return open(t, file(s)) },
+		// The raw files: the database and its write-ahead log, free pages and all.
+		Persisted: func(t *testing.T, s provisioning.Store) [][]byte {
+			var out [][]byte
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				b, err := os.ReadFile(file(s) + suffix)
+				if err == nil {
+					out = append(out, b)
+				}
+			}
+			return out
+		},
+	})
+}
+
+func TestOpenRefuses(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "x.db")))
+	require.NoError(t, err)
+	defer db.Close()
+	var ce *provisioning.ConfigError
+	_, err = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite})
+	assert.ErrorAs(t, err, &ce, "no sealer")
+	_, err = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: "mysql", Sealer: testSealer(t)})
+	assert.ErrorAs(t, err, &ce, "unknown dialect")
+	_, err = sqlstore.Open(ctx, nil, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t)})
+	assert.ErrorAs(t, err, &ce, "no database")
+}
+
+// Opening twice migrates once; a database with a newer schema is refused.
+func TestMigrations(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "m.db")
+	s := openSQLite(t, path)
+	v, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	ms, err := sqlstore.Migrations(sqlstore.SQLite)
+	require.NoError(t, err)
+	assert.Equal(t, len(ms), v)
+	pg, err := sqlstore.Migrations(sqlstore.PostgreSQL)
+	require.NoError(t, err)
+	assert.Equal(t, len(ms), len(pg), "both dialects have every migration")
+
+	// Several provisioners starting on one file.
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			openSQLite(t, path)
+		}()
+	}
+	wg.Wait()
+	again, err := s.SchemaVersion(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, v, again)
+
+	_, err = s.DB().ExecContext(ctx, "INSERT INTO amtkit_schema (version, name, applied) VALUES (999, 'future', 0)")
+	require.NoError(t, err)
+	db, err := sql.Open("sqlite", sqliteDSN(path))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t)})
+	assert.ErrorContains(t, err, "newer than this amtkit knows")
+}

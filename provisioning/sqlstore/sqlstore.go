@@ -1,0 +1,510 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/seal"
+)
+
+// Dialect names the SQL database behind the *sql.DB.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite     Dialect = "sqlite"
+	PostgreSQL Dialect = "postgres"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Options configures [Open].
+type Options struct {
+	// Dialect is the database's dialect. Required.
+	Dialect Dialect
+	// Sealer seals the secrets of every record. Required: nothing is stored in
+	// plaintext.
+	Sealer seal.Sealer
+	// PageSize is how many records Records reads per query. Zero: 100.
+	PageSize int
+}
+
+// Store is a [provisioning.Store] on a SQL database. It is safe for
+// concurrent use, also by several processes sharing the database.
+type Store struct {
+	db       *sql.DB
+	dialect  Dialect
+	codec    provisioning.RecordCodec
+	pageSize int
+}
+
+var _ provisioning.Store = (*Store)(nil)
+
+// Open checks o, applies the embedded migrations the database lacks (under a
+// lock, so provisioners starting together migrate once) and returns the
+// store. It does not close db.
+func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
+	if db == nil {
+		return nil, &provisioning.ConfigError{Field: "db", Problem: "required"}
+	}
+	switch o.Dialect {
+	case SQLite, PostgreSQL:
+	default:
+		return nil, &provisioning.ConfigError{Field: "Options.Dialect", Problem: fmt.Sprintf("%q: use sqlstore.SQLite or sqlstore.PostgreSQL", o.Dialect)}
+	}
+	if o.Sealer == nil {
+		return nil, &provisioning.ConfigError{Field: "Options.Sealer", Problem: "required: secrets are never stored in plaintext (seal.NewAESGCM makes one from a key)"}
+	}
+	s := &Store{db: db, dialect: o.Dialect, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize}
+	if s.pageSize <= 0 {
+		s.pageSize = 100
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// DB returns the database the store uses.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// q rewrites a query written with ? placeholders for the dialect
+// (PostgreSQL numbers them: $1, $2, …).
+func (s *Store) q(query string) string {
+	if s.dialect != PostgreSQL {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// Migration is one embedded schema change.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the dialect's embedded migrations in order.
+func Migrations(d Dialect) ([]Migration, error) {
+	dir := path.Join("migrations", string(d))
+	entries, err := fs.ReadDir(migrations, dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: no migrations for dialect %q", d)
+	}
+	var out []Migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("sqlstore: migration file %q is not named NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(migrations, path.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(b)})
+	}
+	slices.SortFunc(out, func(a, b Migration) int { return a.Version - b.Version })
+	for i, m := range out {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("sqlstore: migration %s: expected version %d", m.Name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion returns the schema version the database has (0: none).
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.db.QueryRowContext(ctx, "SELECT MAX(version) FROM amtkit_schema").Scan(&v)
+	if err != nil {
+		return 0, err
+	}
+	return int(v.Int64), nil
+}
+
+// migrate applies the migrations the database lacks, in one transaction on
+// one connection, holding a lock other provisioners' migrations wait for
+// (PostgreSQL: an advisory lock; SQLite: BEGIN IMMEDIATE).
+func (s *Store) migrate(ctx context.Context) (err error) {
+	ms, err := Migrations(s.dialect)
+	if err != nil {
+		return err
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	defer conn.Close()
+	begin := "BEGIN"
+	if s.dialect == SQLite {
+		begin = "BEGIN IMMEDIATE"
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if s.dialect == PostgreSQL {
+		// One key for amtkit's schema: "amtkit" in ASCII.
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_xact_lock(97109116107105116)"); err != nil {
+			return fmt.Errorf("sqlstore: migrating: %w", err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS amtkit_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)"); err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	var have sql.NullInt64
+	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM amtkit_schema").Scan(&have); err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	if int(have.Int64) > len(ms) {
+		return fmt.Errorf("sqlstore: the database has schema %d, newer than this amtkit knows (%d): upgrade amtkit", have.Int64, len(ms))
+	}
+	for _, m := range ms[have.Int64:] {
+		for _, stmt := range statements(m.SQL) {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("sqlstore: migration %s: %w", m.Name, err)
+			}
+		}
+		if _, err := conn.ExecContext(ctx, s.q("INSERT INTO amtkit_schema (version, name, applied) VALUES (?, ?, ?)"), m.Version, m.Name, time.Now().Unix()); err != nil {
+			return fmt.Errorf("sqlstore: migration %s: %w", m.Name, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	return nil
+}
+
+// statements splits a migration file at semicolons that end a line (the
+// files hold no semicolons inside statements), dropping comments.
+func statements(src string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(src, "\n") {
+		if i := strings.Index(line, "--"); i >= 0 {
+			line = line[:i]
+		}
+		line = strings.TrimRight(line, " \t\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(line, ";") {
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(cur.String()), ";"))
+			cur.Reset()
+		}
+	}
+	if strings.TrimSpace(cur.String()) != "" {
+		out = append(out, strings.TrimSpace(cur.String()))
+	}
+	return out
+}
+
+// micros is t in Unix microseconds (rounded down); NULL for the zero time.
+func micros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+// microsCeil is t in Unix microseconds rounded up: a column in microseconds
+// rounded down is below it whenever the time it stands for is below t.
+func microsCeil(t time.Time) int64 {
+	us := t.UnixMicro()
+	if time.UnixMicro(us).Before(t) {
+		us++
+	}
+	return us
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Load implements [provisioning.Store].
+func (s *Store) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecord, error) {
+	var version int64
+	var rec []byte
+	err := s.db.QueryRowContext(ctx, s.q("SELECT version, record FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&version, &rec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, provisioning.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.decode(ctx, version, rec)
+}
+
+func (s *Store) decode(ctx context.Context, version int64, b []byte) (*provisioning.DeviceRecord, error) {
+	r, err := s.codec.Unmarshal(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	r.Version = uint64(version)
+	return r, nil
+}
+
+// Save implements [provisioning.Store]: one INSERT (version 0) or one UPDATE
+// whose WHERE clause holds the version read.
+func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	next := r.Version + 1
+	c := *r
+	c.Version = next
+	b, err := s.codec.Marshal(ctx, &c)
+	if err != nil {
+		return err
+	}
+	ix := r.Index()
+	args := []any{r.UUID.String(), int64(next), ix.State.String(), flag(ix.SessionInProgress), flag(ix.Provisioned), flag(ix.Discovery),
+		micros(ix.LastSeen), micros(ix.CertificatesExpire), flag(ix.CertificateWork), b}
+	var res sql.Result
+	if r.Version == 0 {
+		res, err = s.db.ExecContext(ctx, s.q(`INSERT INTO amtkit_devices
+			(uuid, version, state, session_in_progress, provisioned, discovery, last_seen, certs_expire, cert_work, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING`), args...)
+	} else {
+		res, err = s.db.ExecContext(ctx, s.q(`UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
+			discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`),
+			append(args[1:], r.UUID.String(), int64(r.Version))...)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return s.conflict(ctx, r.UUID, r.Version)
+	}
+	r.Version = next
+	return nil
+}
+
+// conflict builds the error of a lost compare-and-swap, with the version the
+// store has now.
+func (s *Store) conflict(ctx context.Context, u amt.UUID, expected uint64) error {
+	var have int64
+	err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return &provisioning.ConflictError{Device: u, Expected: expected, Actual: uint64(have)}
+}
+
+// Delete implements [provisioning.Store].
+func (s *Store) Delete(ctx context.Context, u amt.UUID, version uint64) error {
+	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM amtkit_devices WHERE uuid = ? AND version = ?"), u.String(), int64(version))
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	var have int64
+	err = s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&have)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &provisioning.ConflictError{Device: u, Expected: version, Actual: uint64(have)}
+}
+
+// where turns a filter into SQL conditions that select at least what it
+// matches (times are compared in microseconds, rounded so as to include);
+// Records checks each row with Filter.Match as well.
+func (s *Store) where(f provisioning.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	if len(f.States) > 0 {
+		ph := make([]string, len(f.States))
+		for i, st := range f.States {
+			ph[i] = "?"
+			args = append(args, st.String())
+		}
+		conds = append(conds, "state IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.SessionInProgress {
+		conds = append(conds, "session_in_progress = 1")
+	}
+	if f.Provisioned {
+		conds = append(conds, "provisioned = 1")
+	}
+	if f.Discovery {
+		conds = append(conds, "discovery = 1")
+	}
+	if !f.LastSeenBefore.IsZero() {
+		conds = append(conds, "last_seen IS NOT NULL AND last_seen < ?")
+		args = append(args, microsCeil(f.LastSeenBefore))
+	}
+	if !f.CertificateExpiresBefore.IsZero() {
+		conds = append(conds, "certs_expire IS NOT NULL AND certs_expire < ?")
+		args = append(args, microsCeil(f.CertificateExpiresBefore))
+	}
+	if !f.MaintenanceDue.IsZero() {
+		conds = append(conds, "(cert_work = 1 OR (certs_expire IS NOT NULL AND certs_expire < ?))")
+		args = append(args, microsCeil(f.MaintenanceDue))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " AND " + strings.Join(conds, " AND "), args
+}
+
+// Records implements [provisioning.Store]: pages of PageSize rows by UUID
+// (keyset pagination); each page is read and its rows closed before the
+// caller sees the first record.
+func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*provisioning.DeviceRecord, error] {
+	return func(yield func(*provisioning.DeviceRecord, error) bool) {
+		cond, cargs := s.where(f)
+		query := s.q("SELECT uuid, version, record FROM amtkit_devices WHERE uuid > ?" + cond + " ORDER BY uuid LIMIT ?")
+		after := ""
+		for {
+			type row struct {
+				uuid    string
+				version int64
+				rec     []byte
+			}
+			page := make([]row, 0, s.pageSize)
+			args := append(append([]any{after}, cargs...), s.pageSize)
+			rows, err := s.db.QueryContext(ctx, query, args...)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for rows.Next() {
+				var r row
+				if err := rows.Scan(&r.uuid, &r.version, &r.rec); err != nil {
+					rows.Close()
+					yield(nil, err)
+					return
+				}
+				page = append(page, r)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, r := range page {
+				rec, err := s.decode(ctx, r.version, r.rec)
+				if err != nil {
+					yield(nil, fmt.Errorf("sqlstore: record %s: %w", r.uuid, err))
+					return
+				}
+				if f.Match(rec) && !yield(rec, nil) {
+					return
+				}
+			}
+			if len(page) < s.pageSize {
+				return
+			}
+			after = page[len(page)-1].uuid
+		}
+	}
+}
+
+// AcquireLease implements [provisioning.Store]: one upsert that takes the
+// lease only where it is free.
+func (s *Store) AcquireLease(ctx context.Context, u amt.UUID, owner string, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
+	if err := provisioning.CheckLeaseArgs(owner, ttl); err != nil {
+		return provisioning.Lease{}, err
+	}
+	expires := now.Add(ttl)
+	for attempt := 0; ; attempt++ {
+		var token int64
+		err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO amtkit_leases (uuid, owner, token, expires) VALUES (?, ?, 1, ?)
+			ON CONFLICT (uuid) DO UPDATE SET owner = excluded.owner, token = amtkit_leases.token + 1, expires = excluded.expires
+			WHERE amtkit_leases.owner = '' OR amtkit_leases.owner = excluded.owner OR amtkit_leases.expires <= ?
+			RETURNING token`), u.String(), owner, expires.UnixNano(), now.UnixNano()).Scan(&token)
+		if err == nil {
+			return provisioning.Lease{Device: u, Owner: owner, Token: uint64(token), Expires: time.Unix(0, expires.UnixNano()).UTC()}, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return provisioning.Lease{}, err
+		}
+		var holder string
+		var until int64
+		err = s.db.QueryRowContext(ctx, s.q("SELECT owner, expires FROM amtkit_leases WHERE uuid = ?"), u.String()).Scan(&holder, &until)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return provisioning.Lease{}, err
+		}
+		if err == nil && holder != "" && holder != owner && now.UnixNano() < until {
+			return provisioning.Lease{}, &provisioning.LeaseHeldError{Device: u, Owner: holder, Expires: time.Unix(0, until).UTC()}
+		}
+		if attempt >= 8 { // freed between the two statements, again and again
+			return provisioning.Lease{}, fmt.Errorf("sqlstore: lease of %s: %w", u, provisioning.ErrConflict)
+		}
+	}
+}
+
+// RenewLease implements [provisioning.Store].
+func (s *Store) RenewLease(ctx context.Context, l provisioning.Lease, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
+	if err := provisioning.CheckLeaseArgs(l.Owner, ttl); err != nil {
+		return provisioning.Lease{}, err
+	}
+	expires := now.Add(ttl)
+	res, err := s.db.ExecContext(ctx, s.q("UPDATE amtkit_leases SET expires = ? WHERE uuid = ? AND owner = ? AND token = ?"),
+		expires.UnixNano(), l.Device.String(), l.Owner, int64(l.Token))
+	if err != nil {
+		return provisioning.Lease{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return provisioning.Lease{}, err
+	} else if n == 0 {
+		return provisioning.Lease{}, fmt.Errorf("%w: %s's lease %d of %q", provisioning.ErrLeaseLost, l.Device, l.Token, l.Owner)
+	}
+	l.Expires = time.Unix(0, expires.UnixNano()).UTC()
+	return l, nil
+}
+
+// ReleaseLease implements [provisioning.Store].
+func (s *Store) ReleaseLease(ctx context.Context, l provisioning.Lease) error {
+	_, err := s.db.ExecContext(ctx, s.q("UPDATE amtkit_leases SET owner = '', expires = 0 WHERE uuid = ? AND owner = ? AND token = ?"),
+		l.Device.String(), l.Owner, int64(l.Token))
+	return err
+}
