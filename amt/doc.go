@@ -61,6 +61,16 @@
 // [DigestA1Base64] the one AMT_AuthorizationService.SetAdminAclEntryEx wants.
 // [Secret] holds a password, OTP or similar so that fmt, slog and errors never print it.
 //
+// # Findings
+//
+// The checks of other packages — the certificate rules (certs.CheckProvisioning,
+// certs.CheckDeviceCertificate), the setup.bin rules (setupbin.File.Check) and
+// the configuration audit (provisioning.Audit) — report [Findings] of one shape,
+// so a tool sorts, filters and prints them alike: a [Finding] has a stable
+// [FindingCode] (each package defines and documents its own), a [Severity], the
+// subject it is about and a message. [Findings.Err] turns the error findings into
+// one error value.
+//
 // # Namespace rules
 //
 // Three distinct checks, all normalising their inputs first (case, one trailing dot,

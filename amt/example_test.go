@@ -113,3 +113,22 @@ func ExampleCheckDisjointNamespace() {
 	fmt.Println(errors.Is(err, amt.ErrDisjointNamespace))
 	// Output: true
 }
+
+func ExampleFindings() {
+	// What certs.CheckProvisioning, setupbin.File.Check and provisioning.Audit
+	// return: findings with stable codes, severities and subjects.
+	fs := amt.Findings{
+		{Code: "root-not-factory", Severity: amt.SeverityInfo, Message: "root not among the factory hashes", Index: -1},
+		{Code: "key-too-short", Severity: amt.SeverityError, Subject: "certificate 0 (CN=prov.example.com)", Message: "RSA key of 1024 bits, expected at least 2048"},
+	}
+	fmt.Println(fs.Worst(), fs.Has("key-too-short"))
+	for _, f := range fs.AtLeast(amt.SeverityWarning) {
+		fmt.Println(f)
+	}
+	err := fs.Err()
+	fmt.Println(errors.Is(err, amt.ErrCheckFailed))
+	// Output:
+	// error true
+	// error key-too-short: certificate 0 (CN=prov.example.com): RSA key of 1024 bits, expected at least 2048
+	// true
+}

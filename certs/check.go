@@ -67,7 +67,7 @@ type ProvisioningOptions struct {
 // CheckProvisioning applies AMT's and Configuration Manager's rules for a
 // provisioning certificate to chain (leaf first, root last — see [OrderChain])
 // and its private key, and returns what it found; an empty result means the chain
-// passes. Use [Findings.Err] to turn error findings into an error. docs/certs.md
+// passes. Use [amt.Findings.Err] to turn error findings into an error. docs/certs.md
 // lists every rule with its code.
 //
 // The checks: usage marker (EKU OID or exact OU), serverAuth, RSA keys of at least
@@ -77,7 +77,7 @@ type ProvisioningOptions struct {
 // CN a usable DNS name covering each DNS suffix, the root hash among the device's
 // hashes (or, as information, the factory hashes), Microsoft template rules, and
 // revocation when asked.
-func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts ProvisioningOptions) Findings {
+func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts ProvisioningOptions) amt.Findings {
 	var r recorder
 	now := nowFunc(opts.Now)()
 	if !chainPresent(&r, chain) {
@@ -91,19 +91,19 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	switch {
 	case !hasOID && !hasOU:
 		if ou, near := nearOU(leaf.Subject.OrganizationalUnit); near {
-			r.add(CodeUsageOUInexact, SeverityError, 0, leaf,
+			r.add(CodeUsageOUInexact, amt.SeverityError, 0, leaf,
 				"OU %q is not exactly %q (the firmware compares case and punctuation) and the EKU lacks %v",
 				ou, ClientSetupOU, oidAMTActivation)
 		} else {
-			r.add(CodeUsageMarkerMissing, SeverityError, 0, leaf,
+			r.add(CodeUsageMarkerMissing, amt.SeverityError, 0, leaf,
 				"expected EKU %v or OU %q, found neither", oidAMTActivation, ClientSetupOU)
 		}
 	case hasOU && !hasOID:
-		r.add(CodeUsageOUOnly, SeverityInfo, 0, leaf,
+		r.add(CodeUsageOUOnly, amt.SeverityInfo, 0, leaf,
 			"marked by OU %q only; AMT accepts it, tools that require EKU %v (RPS) do not", ClientSetupOU, oidAMTActivation)
 	}
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
-		r.add(CodeServerAuthMissing, SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
+		r.add(CodeServerAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
 	}
 
 	checkKeys(&r, chain, minBits(opts.MinRSABits), 0)
@@ -113,11 +113,11 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 		switch opts.Expiry.Provisioning(b.NotBefore(), b.NotAfter(), now) {
 		case ExpiryWarning:
 			i := firstToExpire(chain)
-			r.add(CodeExpiryWarning, SeverityWarning, i, chain[i], "expires %s, in %s (status 7210: %s or less left)",
+			r.add(CodeExpiryWarning, amt.SeverityWarning, i, chain[i], "expires %s, in %s (status 7210: %s or less left)",
 				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.warn()))
 		case ExpiryError:
 			i := firstToExpire(chain)
-			r.add(CodeExpiryError, SeverityError, i, chain[i], "expires %s, in %s (status 7211: less than %s left)",
+			r.add(CodeExpiryError, amt.SeverityError, i, chain[i], "expires %s, in %s (status 7211: less than %s left)",
 				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.err()))
 		}
 	}
@@ -130,9 +130,9 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	// Key.
 	switch pub := publicOf(key); {
 	case pub == nil:
-		r.add(CodeKeyMissing, SeverityError, 0, leaf, "no private key; the provisioning server needs the leaf's key")
+		r.add(CodeKeyMissing, amt.SeverityError, 0, leaf, "no private key; the provisioning server needs the leaf's key")
 	case !keyMatches(pub, leaf):
-		r.add(CodeKeyMismatch, SeverityError, 0, leaf, "the private key's public half is not the certificate's public key")
+		r.add(CodeKeyMismatch, amt.SeverityError, 0, leaf, "the private key's public half is not the certificate's public key")
 	}
 
 	checkNames(&r, leaf, opts.DNSSuffixes)
@@ -142,12 +142,12 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 		root := chain[len(chain)-1]
 		if opts.DeviceHashes != nil {
 			if _, ok := MatchRoot(chain, opts.DeviceHashes); !ok {
-				r.add(CodeRootNotTrusted, SeverityError, len(chain)-1, root,
+				r.add(CodeRootNotTrusted, amt.SeverityError, len(chain)-1, root,
 					"root hash (SHA-256 %s) is not among the device's %d trusted hashes",
 					RootHash(root, amt.HashSHA256).Hex(), len(opts.DeviceHashes))
 			}
 		} else if _, ok := IdentifyRoot(root); !ok {
-			r.add(CodeRootNotFactory, SeverityInfo, len(chain)-1, root,
+			r.add(CodeRootNotFactory, amt.SeverityInfo, len(chain)-1, root,
 				"root (SHA-256 %s) is not a factory root; devices need its hash added (setup.bin or MEBx)",
 				RootHash(root, amt.HashSHA256).Hex())
 		}
@@ -156,10 +156,10 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	// Microsoft templates.
 	tmpl, err := ReadTemplate(leaf)
 	if err != nil {
-		r.add(CodeTemplateMalformed, SeverityWarning, 0, leaf, "%v", err)
+		r.add(CodeTemplateMalformed, amt.SeverityWarning, 0, leaf, "%v", err)
 	}
 	if tmpl.Kind == TemplateV1 && !hasOID && !hasOU {
-		r.add(CodeTemplateV1NoOID, SeverityError, 0, leaf,
+		r.add(CodeTemplateV1NoOID, amt.SeverityError, 0, leaf,
 			"issued from v1 template %q, which cannot carry EKU %v; duplicate it as a v2 template and add the OID",
 			tmpl.Name, oidAMTActivation)
 	}
@@ -228,7 +228,7 @@ type DeviceOptions struct {
 // CheckDeviceCertificate applies the rules for AMT's own TLS or 802.1X
 // certificate to chain (the device certificate first, then its issuers; AMT sends
 // its chain without the root). See docs/certs.md for the rules and codes.
-func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findings {
+func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.Findings {
 	var r recorder
 	now := nowFunc(opts.Now)()
 	if !chainPresent(&r, chain) {
@@ -239,12 +239,12 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 	switch opts.Kind {
 	case DeviceTLS:
 		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
-			r.add(CodeServerAuthMissing, SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
+			r.add(CodeServerAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
 		}
 	case DeviceIEEE8021X:
 		eku = x509.ExtKeyUsageClientAuth
 		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
-			r.add(CodeClientAuthMissing, SeverityError, 0, leaf, "extended key usage lacks clientAuth (%v)", oidEKUClientAuth)
+			r.add(CodeClientAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks clientAuth (%v)", oidEKUClientAuth)
 		}
 	}
 	maxBits := 0
@@ -254,27 +254,27 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits)
 	sigsOK := checkSignatures(&r, chain, false)
 	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
-		r.add(CodeRenewDue, SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
+		r.add(CodeRenewDue, amt.SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
 			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew()))
 	}
 
 	if opts.FQDN != "" {
 		want := canonicalName(opts.FQDN)
 		if canonicalName(leaf.Subject.CommonName) != want {
-			r.add(CodeFQDNNotInSubject, SeverityError, 0, leaf, "subject CN %q is not the device FQDN %q",
+			r.add(CodeFQDNNotInSubject, amt.SeverityError, 0, leaf, "subject CN %q is not the device FQDN %q",
 				leaf.Subject.CommonName, opts.FQDN)
 		}
 		if opts.Kind == DeviceTLS && !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return canonicalName(n) == want }) {
-			r.add(CodeFQDNNotInSAN, SeverityWarning, 0, leaf, "no dNSName SAN %q (found %q)", opts.FQDN, leaf.DNSNames)
+			r.add(CodeFQDNNotInSAN, amt.SeverityWarning, 0, leaf, "no dNSName SAN %q (found %q)", opts.FQDN, leaf.DNSNames)
 		}
 	}
 	if opts.Kind == DeviceIEEE8021X {
 		upns := UPNs(leaf)
 		switch {
 		case opts.UPN != "" && !slices.ContainsFunc(upns, func(u string) bool { return strings.EqualFold(u, opts.UPN) }):
-			r.add(CodeUPNMismatch, SeverityError, 0, leaf, "SAN lacks UPN %q (found %q)", opts.UPN, upns)
+			r.add(CodeUPNMismatch, amt.SeverityError, 0, leaf, "SAN lacks UPN %q (found %q)", opts.UPN, upns)
 		case opts.UPN == "" && len(upns) == 0:
-			r.add(CodeUPNMissing, SeverityWarning, 0, leaf, "SAN holds no UPN (otherName %v)", oidUPN)
+			r.add(CodeUPNMissing, amt.SeverityWarning, 0, leaf, "SAN holds no UPN (otherName %v)", oidUPN)
 		}
 	}
 
@@ -287,7 +287,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) Findi
 		verifyPath(&r, chain, opts.Roots, eku)
 	}
 	if _, err := ReadTemplate(leaf); err != nil {
-		r.add(CodeTemplateMalformed, SeverityWarning, 0, leaf, "%v", err)
+		r.add(CodeTemplateMalformed, amt.SeverityWarning, 0, leaf, "%v", err)
 	}
 	checkTemplateVersion(&r, leaf, opts.TemplateVersion)
 	checkRevocation(&r, anchored(chain, opts.Roots), now, opts.Revocation)
@@ -310,12 +310,12 @@ func minBits(n int) int {
 
 func chainPresent(r *recorder, chain []*x509.Certificate) bool {
 	if len(chain) == 0 {
-		r.add(CodeNoCertificates, SeverityError, -1, nil, "the chain is empty")
+		r.add(CodeNoCertificates, amt.SeverityError, -1, nil, "the chain is empty")
 		return false
 	}
 	for i, c := range chain {
 		if c == nil {
-			r.add(CodeNoCertificates, SeverityError, i, nil, "certificate %d is missing (nil)", i)
+			r.add(CodeNoCertificates, amt.SeverityError, i, nil, "certificate %d is missing (nil)", i)
 			return false
 		}
 	}
@@ -347,18 +347,18 @@ func checkKeys(r *recorder, chain []*x509.Certificate, minBits, maxBits int) {
 		pub, ok := c.PublicKey.(*rsa.PublicKey)
 		if !ok {
 			if i == 0 {
-				r.add(CodeKeyNotRSA, SeverityError, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
+				r.add(CodeKeyNotRSA, amt.SeverityError, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
 			} else {
-				r.add(CodeCAKeyNotRSA, SeverityWarning, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
+				r.add(CodeCAKeyNotRSA, amt.SeverityWarning, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
 			}
 			continue
 		}
 		bits := pub.N.BitLen()
 		if bits < minBits {
-			r.add(CodeKeyTooShort, SeverityError, i, c, "RSA key of %d bits, expected at least %d", bits, minBits)
+			r.add(CodeKeyTooShort, amt.SeverityError, i, c, "RSA key of %d bits, expected at least %d", bits, minBits)
 		}
 		if i == 0 && maxBits > 0 && bits > maxBits {
-			r.add(CodeKeyTooLong, SeverityError, i, c, "RSA key of %d bits, expected at most %d", bits, maxBits)
+			r.add(CodeKeyTooLong, amt.SeverityError, i, c, "RSA key of %d bits, expected at most %d", bits, maxBits)
 		}
 	}
 }
@@ -382,12 +382,12 @@ func checkSignatures(r *recorder, chain []*x509.Certificate, strictRoot bool) bo
 		}
 		if isRoot(chain, i) && len(chain) > 1 {
 			if strictRoot {
-				r.add(CodeWeakRootSignature, SeverityError, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse SHA-1 anywhere in the chain, root included (set AllowSHA1Root for older fleets)", c.SignatureAlgorithm)
+				r.add(CodeWeakRootSignature, amt.SeverityError, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse SHA-1 anywhere in the chain, root included (set AllowSHA1Root for older fleets)", c.SignatureAlgorithm)
 				continue
 			}
-			r.add(CodeWeakRootSignature, SeverityWarning, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse it", c.SignatureAlgorithm)
+			r.add(CodeWeakRootSignature, amt.SeverityWarning, i, c, "self-signed with %v; ME 15 H and ME 16 and later refuse it", c.SignatureAlgorithm)
 		} else {
-			r.add(CodeWeakSignature, SeverityError, i, c, "signed with %v, expected SHA-256 or stronger", c.SignatureAlgorithm)
+			r.add(CodeWeakSignature, amt.SeverityError, i, c, "signed with %v, expected SHA-256 or stronger", c.SignatureAlgorithm)
 			ok = false
 		}
 	}
@@ -401,10 +401,10 @@ func checkValidity(r *recorder, chain []*x509.Certificate, now time.Time) bool {
 	for i, c := range chain {
 		switch {
 		case now.Before(c.NotBefore):
-			r.add(CodeNotYetValid, SeverityError, i, c, "valid from %s, now is %s", stamp(c.NotBefore), stamp(now))
+			r.add(CodeNotYetValid, amt.SeverityError, i, c, "valid from %s, now is %s", stamp(c.NotBefore), stamp(now))
 			ok = false
 		case now.After(c.NotAfter):
-			r.add(CodeExpired, SeverityError, i, c, "expired %s, now is %s", stamp(c.NotAfter), stamp(now))
+			r.add(CodeExpired, amt.SeverityError, i, c, "expired %s, now is %s", stamp(c.NotAfter), stamp(now))
 			ok = false
 		}
 	}
@@ -429,14 +429,14 @@ func checkRoot(r *recorder, chain []*x509.Certificate, required bool) bool {
 	root := chain[i]
 	if !claimsSelfIssued(root) {
 		if required {
-			r.add(CodeRootMissing, SeverityError, i, root, "issued by %q, which is not in the chain; AMT needs the root to compare its hash",
+			r.add(CodeRootMissing, amt.SeverityError, i, root, "issued by %q, which is not in the chain; AMT needs the root to compare its hash",
 				root.Issuer.String())
 		}
 		return false
 	}
 	err := root.CheckSignature(root.SignatureAlgorithm, root.RawTBSCertificate, root.Signature)
 	if err != nil && !insecure(err) && !errors.Is(err, x509.ErrUnsupportedAlgorithm) {
-		r.add(CodeRootBadSignature, SeverityError, i, root, "self-signature does not verify: %v", err)
+		r.add(CodeRootBadSignature, amt.SeverityError, i, root, "self-signature does not verify: %v", err)
 		return false
 	}
 	return true
@@ -455,22 +455,22 @@ func checkLinks(r *recorder, chain []*x509.Certificate) bool {
 		child, parent := chain[i], chain[i+1]
 		switch {
 		case !bytes.Equal(child.RawIssuer, parent.RawSubject):
-			r.add(CodeChainBroken, SeverityError, i, child, "issuer %q is not the subject %q of certificate %d",
+			r.add(CodeChainBroken, amt.SeverityError, i, child, "issuer %q is not the subject %q of certificate %d",
 				child.Issuer.String(), parent.Subject.String(), i+1)
 			ok = false
 			continue
 		case !keyIDsAgree(child.AuthorityKeyId, parent.SubjectKeyId):
-			r.add(CodeChainBroken, SeverityError, i, child, "authority key ID %x is not the subject key ID %x of certificate %d",
+			r.add(CodeChainBroken, amt.SeverityError, i, child, "authority key ID %x is not the subject key ID %x of certificate %d",
 				child.AuthorityKeyId, parent.SubjectKeyId, i+1)
 			ok = false
 			continue
 		}
 		if err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature); err != nil && !insecure(err) {
-			r.add(CodeChainBroken, SeverityError, i, child, "signature does not verify with the key of certificate %d: %v", i+1, err)
+			r.add(CodeChainBroken, amt.SeverityError, i, child, "signature does not verify with the key of certificate %d: %v", i+1, err)
 			ok = false
 		}
 		if !isCA(parent) {
-			r.add(CodeIssuerNotCA, SeverityError, i+1, parent, "issues certificate %d but is not a CA (basic constraints CA:TRUE missing)", i)
+			r.add(CodeIssuerNotCA, amt.SeverityError, i+1, parent, "issues certificate %d but is not a CA (basic constraints CA:TRUE missing)", i)
 			ok = false
 		}
 	}
@@ -507,20 +507,20 @@ func verifyPath(r *recorder, chain []*x509.Certificate, roots *x509.CertPool, ek
 	if errors.As(err, &inv) && (inv.Reason == x509.Expired || inv.Reason == x509.NotAuthorizedToSign) {
 		return
 	}
-	r.add(CodeChainInvalid, SeverityError, 0, chain[0], "path verification failed: %v", err)
+	r.add(CodeChainInvalid, amt.SeverityError, 0, chain[0], "path verification failed: %v", err)
 }
 
 func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
 	cn := leaf.Subject.CommonName
 	if cn == "" {
-		r.add(CodeNameMissing, SeverityError, 0, leaf, "no subject CN; AMT matches the DNS suffix against the CN")
+		r.add(CodeNameMissing, amt.SeverityError, 0, leaf, "no subject CN; AMT matches the DNS suffix against the CN")
 		return
 	}
 	// The CN must be usable at all: a name that covers itself.
 	var ne *amt.NameError
 	if err := amt.MatchDNSSuffix(cn, strings.TrimPrefix(strings.TrimSpace(cn), "*.")); err != nil && errors.As(err, &ne) &&
 		!errors.Is(err, amt.ErrSuffixMismatch) {
-		r.add(CodeNameInvalid, SeverityError, 0, leaf, "CN %q is not a usable DNS name: %v", cn, ne.Err)
+		r.add(CodeNameInvalid, amt.SeverityError, 0, leaf, "CN %q is not a usable DNS name: %v", cn, ne.Err)
 		return
 	}
 	for _, sfx := range suffixes {
@@ -529,7 +529,7 @@ func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
 			continue
 		}
 		if errors.As(err, &ne) && ne.Role == "DNS suffix" {
-			r.add(CodeDNSSuffixInvalid, SeverityError, -1, nil, "device DNS suffix %q is not a usable name: %v", sfx, ne.Err)
+			r.add(CodeDNSSuffixInvalid, amt.SeverityError, -1, nil, "device DNS suffix %q is not a usable name: %v", sfx, ne.Err)
 			continue
 		}
 		msg := "CN %q does not cover device DNS suffix %q"
@@ -539,13 +539,13 @@ func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
 				break
 			}
 		}
-		r.add(CodeDNSSuffixMismatch, SeverityError, 0, leaf, msg, cn, sfx)
+		r.add(CodeDNSSuffixMismatch, amt.SeverityError, 0, leaf, msg, cn, sfx)
 	}
 }
 
 func checkTemplateVersion(r *recorder, leaf *x509.Certificate, v int) {
 	if v >= 3 {
-		r.add(CodeTemplateV3, SeverityError, 0, leaf,
+		r.add(CodeTemplateV3, amt.SeverityError, 0, leaf,
 			"issued from a version %d template; Configuration Manager: use version 2 templates (CA compatibility Windows Server 2003)", v)
 	}
 }
@@ -579,9 +579,9 @@ func checkRevocation(r *recorder, chain []*x509.Certificate, now time.Time, ro *
 		switch {
 		case err == nil:
 		case errors.As(err, &rev):
-			r.add(CodeRevoked, SeverityError, i, c, "revoked %s (%v)", stamp(rev.RevokedAt), rev.Reason)
+			r.add(CodeRevoked, amt.SeverityError, i, c, "revoked %s (%v)", stamp(rev.RevokedAt), rev.Reason)
 		default:
-			r.add(CodeCRLUnavailable, SeverityError, i, c, "cannot check revocation: %v", err)
+			r.add(CodeCRLUnavailable, amt.SeverityError, i, c, "cannot check revocation: %v", err)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ type provCase struct {
 	chain []*x509.Certificate
 	key   crypto.Signer
 	opts  certs.ProvisioningOptions
-	want  []certs.Code
+	want  []amt.FindingCode
 	// msg, when set, must appear in the message of some finding.
 	msg string
 }
@@ -94,58 +95,58 @@ func TestCheckProvisioning(t *testing.T) {
 	g := func(c *certstest.ProvisioningChain) ([]*x509.Certificate, crypto.Signer) { return c.Chain, c.Key }
 
 	cases := []provCase{
-		{name: "good chain", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "empty chain", chain: []*x509.Certificate{}, want: []certs.Code{certs.CodeNoCertificates}},
-		{name: "nil certificate", chain: []*x509.Certificate{good.Leaf(), nil}, want: []certs.Code{certs.CodeNoCertificates}},
+		{name: "good chain", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "empty chain", chain: []*x509.Certificate{}, want: []amt.FindingCode{certs.CodeNoCertificates}},
+		{name: "nil certificate", chain: []*x509.Certificate{good.Leaf(), nil}, want: []amt.FindingCode{certs.CodeNoCertificates}},
 
-		{name: "no usage marker", want: []certs.Code{certs.CodeUsageMarkerMissing, certs.CodeRootNotFactory}},
-		{name: "OU with trailing period", want: []certs.Code{certs.CodeUsageOUInexact, certs.CodeRootNotFactory}, msg: `"Intel(R) Client Setup Certificate."`},
-		{name: "OU in lower case", want: []certs.Code{certs.CodeUsageOUInexact, certs.CodeRootNotFactory}},
-		{name: "OU only", want: []certs.Code{certs.CodeUsageOUOnly, certs.CodeRootNotFactory}},
-		{name: "OID only", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "no serverAuth", want: []certs.Code{certs.CodeServerAuthMissing, certs.CodeRootNotFactory}},
-		{name: "anyExtendedKeyUsage is not serverAuth", want: []certs.Code{certs.CodeServerAuthMissing, certs.CodeRootNotFactory}},
-		{name: "ECDSA leaf", want: []certs.Code{certs.CodeKeyNotRSA, certs.CodeRootNotFactory}},
-		{name: "ECDSA intermediate", want: []certs.Code{certs.CodeCAKeyNotRSA, certs.CodeRootNotFactory}},
-		{name: "1024-bit leaf", want: []certs.Code{certs.CodeKeyTooShort, certs.CodeRootNotFactory}, msg: "1024 bits, expected at least 2048"},
-		{name: "1024-bit leaf with MinRSABits 1024", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "1024-bit root", want: []certs.Code{certs.CodeKeyTooShort, certs.CodeRootNotFactory}},
-		{name: "SHA-1 leaf", want: []certs.Code{certs.CodeWeakSignature, certs.CodeRootNotFactory}},
-		{name: "SHA-1 intermediate", want: []certs.Code{certs.CodeWeakSignature, certs.CodeRootNotFactory}},
-		{name: "SHA-1 root self-signature", want: []certs.Code{certs.CodeWeakRootSignature, certs.CodeRootNotFactory}},
-		{name: "not yet valid", want: []certs.Code{certs.CodeNotYetValid, certs.CodeRootNotFactory}},
-		{name: "expired", want: []certs.Code{certs.CodeExpired, certs.CodeRootNotFactory}},
-		{name: "expires in 30 days", want: []certs.Code{certs.CodeExpiryWarning, certs.CodeRootNotFactory}, msg: "status 7210"},
-		{name: "expires in 10 days", want: []certs.Code{certs.CodeExpiryError, certs.CodeRootNotFactory}, msg: "status 7211"},
-		{name: "expires in 30 days, policy warns at 20", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "root missing", want: []certs.Code{certs.CodeRootMissing}},
-		{name: "root self-signature corrupt", want: []certs.Code{certs.CodeRootBadSignature}},
-		{name: "out of order", want: []certs.Code{certs.CodeRootMissing, certs.CodeChainBroken, certs.CodeChainBroken}},
-		{name: "intermediate of another chain with the same name", want: []certs.Code{certs.CodeChainBroken, certs.CodeRootNotFactory}, msg: "authority key ID"},
-		{name: "issuer not a CA", want: []certs.Code{certs.CodeIssuerNotCA, certs.CodeRootNotFactory}},
-		{name: "path length exceeded", want: []certs.Code{certs.CodeChainInvalid, certs.CodeRootNotFactory}},
-		{name: "no key", want: []certs.Code{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
-		{name: "typed nil key", want: []certs.Code{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
-		{name: "wrong key", want: []certs.Code{certs.CodeKeyMismatch, certs.CodeRootNotFactory}},
-		{name: "no CN", want: []certs.Code{certs.CodeNameMissing, certs.CodeRootNotFactory}},
-		{name: "single-label CN", want: []certs.Code{certs.CodeNameInvalid, certs.CodeRootNotFactory}},
-		{name: "public-suffix CN", want: []certs.Code{certs.CodeNameInvalid, certs.CodeRootNotFactory}},
-		{name: "suffix of another domain", want: []certs.Code{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}},
-		{name: "suffix matched only by a SAN", want: []certs.Code{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}, msg: "SAN prov.fabrikam.com would"},
-		{name: "wildcard covers sub-domains", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "single-label suffix", want: []certs.Code{certs.CodeDNSSuffixInvalid, certs.CodeRootNotFactory}},
-		{name: "root not among device hashes", want: []certs.Code{certs.CodeRootNotTrusted}},
+		{name: "no usage marker", want: []amt.FindingCode{certs.CodeUsageMarkerMissing, certs.CodeRootNotFactory}},
+		{name: "OU with trailing period", want: []amt.FindingCode{certs.CodeUsageOUInexact, certs.CodeRootNotFactory}, msg: `"Intel(R) Client Setup Certificate."`},
+		{name: "OU in lower case", want: []amt.FindingCode{certs.CodeUsageOUInexact, certs.CodeRootNotFactory}},
+		{name: "OU only", want: []amt.FindingCode{certs.CodeUsageOUOnly, certs.CodeRootNotFactory}},
+		{name: "OID only", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "no serverAuth", want: []amt.FindingCode{certs.CodeServerAuthMissing, certs.CodeRootNotFactory}},
+		{name: "anyExtendedKeyUsage is not serverAuth", want: []amt.FindingCode{certs.CodeServerAuthMissing, certs.CodeRootNotFactory}},
+		{name: "ECDSA leaf", want: []amt.FindingCode{certs.CodeKeyNotRSA, certs.CodeRootNotFactory}},
+		{name: "ECDSA intermediate", want: []amt.FindingCode{certs.CodeCAKeyNotRSA, certs.CodeRootNotFactory}},
+		{name: "1024-bit leaf", want: []amt.FindingCode{certs.CodeKeyTooShort, certs.CodeRootNotFactory}, msg: "1024 bits, expected at least 2048"},
+		{name: "1024-bit leaf with MinRSABits 1024", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "1024-bit root", want: []amt.FindingCode{certs.CodeKeyTooShort, certs.CodeRootNotFactory}},
+		{name: "SHA-1 leaf", want: []amt.FindingCode{certs.CodeWeakSignature, certs.CodeRootNotFactory}},
+		{name: "SHA-1 intermediate", want: []amt.FindingCode{certs.CodeWeakSignature, certs.CodeRootNotFactory}},
+		{name: "SHA-1 root self-signature", want: []amt.FindingCode{certs.CodeWeakRootSignature, certs.CodeRootNotFactory}},
+		{name: "not yet valid", want: []amt.FindingCode{certs.CodeNotYetValid, certs.CodeRootNotFactory}},
+		{name: "expired", want: []amt.FindingCode{certs.CodeExpired, certs.CodeRootNotFactory}},
+		{name: "expires in 30 days", want: []amt.FindingCode{certs.CodeExpiryWarning, certs.CodeRootNotFactory}, msg: "status 7210"},
+		{name: "expires in 10 days", want: []amt.FindingCode{certs.CodeExpiryError, certs.CodeRootNotFactory}, msg: "status 7211"},
+		{name: "expires in 30 days, policy warns at 20", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "root missing", want: []amt.FindingCode{certs.CodeRootMissing}},
+		{name: "root self-signature corrupt", want: []amt.FindingCode{certs.CodeRootBadSignature}},
+		{name: "out of order", want: []amt.FindingCode{certs.CodeRootMissing, certs.CodeChainBroken, certs.CodeChainBroken}},
+		{name: "intermediate of another chain with the same name", want: []amt.FindingCode{certs.CodeChainBroken, certs.CodeRootNotFactory}, msg: "authority key ID"},
+		{name: "issuer not a CA", want: []amt.FindingCode{certs.CodeIssuerNotCA, certs.CodeRootNotFactory}},
+		{name: "path length exceeded", want: []amt.FindingCode{certs.CodeChainInvalid, certs.CodeRootNotFactory}},
+		{name: "no key", want: []amt.FindingCode{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
+		{name: "typed nil key", want: []amt.FindingCode{certs.CodeKeyMissing, certs.CodeRootNotFactory}},
+		{name: "wrong key", want: []amt.FindingCode{certs.CodeKeyMismatch, certs.CodeRootNotFactory}},
+		{name: "no CN", want: []amt.FindingCode{certs.CodeNameMissing, certs.CodeRootNotFactory}},
+		{name: "single-label CN", want: []amt.FindingCode{certs.CodeNameInvalid, certs.CodeRootNotFactory}},
+		{name: "public-suffix CN", want: []amt.FindingCode{certs.CodeNameInvalid, certs.CodeRootNotFactory}},
+		{name: "suffix of another domain", want: []amt.FindingCode{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}},
+		{name: "suffix matched only by a SAN", want: []amt.FindingCode{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}, msg: "SAN prov.fabrikam.com would"},
+		{name: "wildcard covers sub-domains", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "single-label suffix", want: []amt.FindingCode{certs.CodeDNSSuffixInvalid, certs.CodeRootNotFactory}},
+		{name: "root not among device hashes", want: []amt.FindingCode{certs.CodeRootNotTrusted}},
 		{name: "root among device hashes", want: nil},
-		{name: "v1 template without marker", want: []certs.Code{certs.CodeUsageMarkerMissing, certs.CodeRootNotFactory, certs.CodeTemplateV1NoOID}},
-		{name: "v1 template with OU", want: []certs.Code{certs.CodeUsageOUOnly, certs.CodeRootNotFactory}},
-		{name: "declared v3 template", want: []certs.Code{certs.CodeRootNotFactory, certs.CodeTemplateV3}},
-		{name: "declared v2 template", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "malformed template extension", want: []certs.Code{certs.CodeRootNotFactory, certs.CodeTemplateMalformed}},
-		{name: "CRLs, none revoked", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "leaf revoked", want: []certs.Code{certs.CodeRootNotFactory, certs.CodeRevoked}, msg: "keyCompromise"},
-		{name: "CRLs missing fail closed", want: []certs.Code{certs.CodeRootNotFactory, certs.CodeCRLUnavailable, certs.CodeCRLUnavailable}},
-		{name: "CRLs missing allowed", want: []certs.Code{certs.CodeRootNotFactory}},
-		{name: "CRL stale", want: []certs.Code{certs.CodeRootNotFactory, certs.CodeCRLUnavailable, certs.CodeCRLUnavailable}},
+		{name: "v1 template without marker", want: []amt.FindingCode{certs.CodeUsageMarkerMissing, certs.CodeRootNotFactory, certs.CodeTemplateV1NoOID}},
+		{name: "v1 template with OU", want: []amt.FindingCode{certs.CodeUsageOUOnly, certs.CodeRootNotFactory}},
+		{name: "declared v3 template", want: []amt.FindingCode{certs.CodeRootNotFactory, certs.CodeTemplateV3}},
+		{name: "declared v2 template", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "malformed template extension", want: []amt.FindingCode{certs.CodeRootNotFactory, certs.CodeTemplateMalformed}},
+		{name: "CRLs, none revoked", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "leaf revoked", want: []amt.FindingCode{certs.CodeRootNotFactory, certs.CodeRevoked}, msg: "keyCompromise"},
+		{name: "CRLs missing fail closed", want: []amt.FindingCode{certs.CodeRootNotFactory, certs.CodeCRLUnavailable, certs.CodeCRLUnavailable}},
+		{name: "CRLs missing allowed", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "CRL stale", want: []amt.FindingCode{certs.CodeRootNotFactory, certs.CodeCRLUnavailable, certs.CodeCRLUnavailable}},
 	}
 	setup := map[string]func(c *provCase){
 		"good chain":      func(c *provCase) { c.chain, c.key = g(good) },
@@ -306,10 +307,9 @@ func TestCheckProvisioning(t *testing.T) {
 			assert.Equal(t, tc.want, got.Codes(), "findings: %v", got)
 			for _, f := range got {
 				assert.NotEmpty(t, f.Message)
-				assert.Contains(t, []certs.Severity{certs.SeverityInfo, certs.SeverityWarning, certs.SeverityError}, f.Severity)
+				assert.Contains(t, []amt.Severity{amt.SeverityInfo, amt.SeverityWarning, amt.SeverityError}, f.Severity)
 				if f.Index >= 0 && tc.chain[f.Index] != nil {
-					assert.Equal(t, tc.chain[f.Index].Subject.String(), f.Subject)
-					assert.Contains(t, f.Message, f.Subject, "message names the certificate")
+					assert.Equal(t, "certificate "+strconv.Itoa(f.Index)+" "+certs.Describe(tc.chain[f.Index]), f.Subject, "the subject names the certificate")
 				}
 			}
 			if tc.msg != "" {
@@ -330,35 +330,35 @@ func TestFindingSeverities(t *testing.T) {
 	expired := f.chain(t, certstest.ProvisioningOptions{Expired: true, Marker: certs.MarkerOU, SHA1: true,
 		RootOptions: certstest.CAOptions{Keys: f.keys, Now: fixedNow, SHA1: true}})
 	got := certs.CheckProvisioning(expired.Chain, nil, certs.ProvisioningOptions{Now: fixedNow, TemplateVersion: 4})
-	sev := map[certs.Code]certs.Severity{}
+	sev := map[amt.FindingCode]amt.Severity{}
 	for _, x := range got {
 		sev[x.Code] = x.Severity
 	}
-	assert.Equal(t, map[certs.Code]certs.Severity{
-		certs.CodeUsageOUOnly:       certs.SeverityInfo,
-		certs.CodeWeakSignature:     certs.SeverityError,
-		certs.CodeWeakRootSignature: certs.SeverityError,
-		certs.CodeExpired:           certs.SeverityError,
-		certs.CodeKeyMissing:        certs.SeverityError,
-		certs.CodeRootNotFactory:    certs.SeverityInfo,
-		certs.CodeTemplateV3:        certs.SeverityError,
+	assert.Equal(t, map[amt.FindingCode]amt.Severity{
+		certs.CodeUsageOUOnly:       amt.SeverityInfo,
+		certs.CodeWeakSignature:     amt.SeverityError,
+		certs.CodeWeakRootSignature: amt.SeverityError,
+		certs.CodeExpired:           amt.SeverityError,
+		certs.CodeKeyMissing:        amt.SeverityError,
+		certs.CodeRootNotFactory:    amt.SeverityInfo,
+		certs.CodeTemplateV3:        amt.SeverityError,
 	}, sev)
 	err := got.Err()
 	require.Error(t, err)
-	assert.ErrorIs(t, err, certs.ErrCheckFailed)
-	var ce *certs.CheckError
+	assert.ErrorIs(t, err, amt.ErrCheckFailed)
+	var ce *amt.CheckError
 	require.ErrorAs(t, err, &ce)
 	assert.Len(t, ce.Findings, 5)
-	assert.Equal(t, certs.SeverityError, got.Worst())
+	assert.Equal(t, amt.SeverityError, got.Worst())
 	// For fleets without ME 15 H / 16 devices the SHA-1 root is only a warning.
 	old := certs.CheckProvisioning(expired.Chain, nil, certs.ProvisioningOptions{Now: fixedNow, TemplateVersion: 4, AllowSHA1Root: true})
 	for _, x := range old {
 		if x.Code == certs.CodeWeakRootSignature {
-			assert.Equal(t, certs.SeverityWarning, x.Severity)
+			assert.Equal(t, amt.SeverityWarning, x.Severity)
 		}
 	}
 	assert.True(t, old.Has(certs.CodeWeakRootSignature))
-	assert.NoError(t, certs.Findings{{Code: certs.CodeUsageOUOnly, Severity: certs.SeverityInfo}}.Err())
+	assert.NoError(t, amt.Findings{{Code: certs.CodeUsageOUOnly, Severity: amt.SeverityInfo}}.Err())
 }
 
 func TestCheckProvisioningFactoryRoot(t *testing.T) {
@@ -424,56 +424,56 @@ func TestCheckDeviceCertificate(t *testing.T) {
 		name  string
 		chain []*x509.Certificate
 		opts  certs.DeviceOptions
-		want  []certs.Code
+		want  []amt.FindingCode
 	}{
 		{"TLS good", tls(nil, nil), tlsOpts, nil},
 		{"TLS with root and no Roots", append(tls(nil, nil), f.root.RootCertificate()), with(tlsOpts, func(o *certs.DeviceOptions) { o.Roots = nil }), nil},
-		{"TLS empty", nil, tlsOpts, []certs.Code{certs.CodeNoCertificates}},
+		{"TLS empty", nil, tlsOpts, []amt.FindingCode{certs.CodeNoCertificates}},
 		{"TLS without serverAuth", tls(func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth} }, nil), tlsOpts,
-			[]certs.Code{certs.CodeServerAuthMissing, certs.CodeChainInvalid}},
-		{"TLS CN is not the FQDN", tls(func(c *x509.Certificate) { c.Subject.CommonName = "AMT-0042" }, nil), tlsOpts, []certs.Code{certs.CodeFQDNNotInSubject}},
+			[]amt.FindingCode{certs.CodeServerAuthMissing, certs.CodeChainInvalid}},
+		{"TLS CN is not the FQDN", tls(func(c *x509.Certificate) { c.Subject.CommonName = "AMT-0042" }, nil), tlsOpts, []amt.FindingCode{certs.CodeFQDNNotInSubject}},
 		{"TLS FQDN case and trailing dot", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.FQDN = "AMT-0042.Sales.Example.com." }), nil},
 		{"TLS without SAN", tls(func(c *x509.Certificate) { c.DNSNames = nil }, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.Roots = nil }),
-			[]certs.Code{certs.CodeFQDNNotInSAN}},
-		{"TLS ECDSA key", tls(nil, ecKey.Public()), tlsOpts, []certs.Code{certs.CodeKeyNotRSA}},
-		{"TLS 1024-bit key", tls(nil, f.keys.MustRSA(t, 1024).Public()), tlsOpts, []certs.Code{certs.CodeKeyTooShort}},
+			[]amt.FindingCode{certs.CodeFQDNNotInSAN}},
+		{"TLS ECDSA key", tls(nil, ecKey.Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
+		{"TLS 1024-bit key", tls(nil, f.keys.MustRSA(t, 1024).Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyTooShort}},
 		{"TLS 3072-bit key", tls(nil, f.keys.MustRSA(t, 3072).Public()), tlsOpts, nil},
-		{"TLS SHA-1", tls(func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA }, nil), tlsOpts, []certs.Code{certs.CodeWeakSignature}},
-		{"TLS renew at 42 days", tls(func(c *x509.Certificate) { c.NotAfter = t0.Add(42 * certs.Day) }, nil), tlsOpts, []certs.Code{certs.CodeRenewDue}},
+		{"TLS SHA-1", tls(func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA }, nil), tlsOpts, []amt.FindingCode{certs.CodeWeakSignature}},
+		{"TLS renew at 42 days", tls(func(c *x509.Certificate) { c.NotAfter = t0.Add(42 * certs.Day) }, nil), tlsOpts, []amt.FindingCode{certs.CodeRenewDue}},
 		{"TLS 42 days and a second", tls(func(c *x509.Certificate) { c.NotAfter = t0.Add(42*certs.Day + time.Second) }, nil), tlsOpts, nil},
 		{"TLS expired", tls(func(c *x509.Certificate) { c.NotBefore, c.NotAfter = t0.Add(-9*certs.Day), t0.Add(-time.Second) }, nil), tlsOpts,
-			[]certs.Code{certs.CodeExpired}},
-		{"TLS not yet valid", tls(func(c *x509.Certificate) { c.NotBefore = t0.Add(time.Minute) }, nil), tlsOpts, []certs.Code{certs.CodeNotYetValid}},
-		{"TLS unknown authority", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.Roots = otherRoot.Pool() }), []certs.Code{certs.CodeChainInvalid}},
-		{"TLS declared v3 template", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.TemplateVersion = 3 }), []certs.Code{certs.CodeTemplateV3}},
+			[]amt.FindingCode{certs.CodeExpired}},
+		{"TLS not yet valid", tls(func(c *x509.Certificate) { c.NotBefore = t0.Add(time.Minute) }, nil), tlsOpts, []amt.FindingCode{certs.CodeNotYetValid}},
+		{"TLS unknown authority", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.Roots = otherRoot.Pool() }), []amt.FindingCode{certs.CodeChainInvalid}},
+		{"TLS declared v3 template", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.TemplateVersion = 3 }), []amt.FindingCode{certs.CodeTemplateV3}},
 		{"TLS not revoked", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlEmpty, crlRoot}}
 		}), nil},
 		{"TLS revoked", revoked, with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlRev, crlRoot}}
-		}), []certs.Code{certs.CodeRevoked}},
+		}), []amt.FindingCode{certs.CodeRevoked}},
 		{"TLS CRL missing", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlRoot}}
-		}), []certs.Code{certs.CodeCRLUnavailable}},
+		}), []amt.FindingCode{certs.CodeCRLUnavailable}},
 		// AMT's chain stops below the root: the intermediate's CRL is verified
 		// with the anchor from Roots, and without Roots it cannot be.
 		{"TLS root CRL forged", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlEmpty, crlForgedRoot}}
-		}), []certs.Code{certs.CodeCRLUnavailable}},
+		}), []amt.FindingCode{certs.CodeCRLUnavailable}},
 		{"TLS root CRL unverifiable without Roots", tls(func(c *x509.Certificate) { c.DNSNames = []string{fqdn} }, nil), with(tlsOpts, func(o *certs.DeviceOptions) {
 			o.Roots = nil
 			o.Revocation = &certs.RevocationOptions{CRLs: []*x509.RevocationList{crlEmpty, crlRoot}}
-		}), []certs.Code{certs.CodeCRLUnavailable}},
+		}), []amt.FindingCode{certs.CodeCRLUnavailable}},
 
 		{"802.1X good", dot1x(nil, nil), dotOpts, nil},
 		{"802.1X UPN case-insensitive", dot1x(nil, nil), with(dotOpts, func(o *certs.DeviceOptions) { o.UPN = strings.ToLower(upn) }), nil},
 		{"802.1X without clientAuth", dot1x(func(c *x509.Certificate) { c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth} }, nil), dotOpts,
-			[]certs.Code{certs.CodeClientAuthMissing, certs.CodeChainInvalid}},
-		{"802.1X 3072-bit key", dot1x(nil, f.keys.MustRSA(t, 3072).Public()), dotOpts, []certs.Code{certs.CodeKeyTooLong}},
-		{"802.1X wrong UPN", dot1x(nil, nil), with(dotOpts, func(o *certs.DeviceOptions) { o.UPN = "other$@sales.example.com" }), []certs.Code{certs.CodeUPNMismatch}},
+			[]amt.FindingCode{certs.CodeClientAuthMissing, certs.CodeChainInvalid}},
+		{"802.1X 3072-bit key", dot1x(nil, f.keys.MustRSA(t, 3072).Public()), dotOpts, []amt.FindingCode{certs.CodeKeyTooLong}},
+		{"802.1X wrong UPN", dot1x(nil, nil), with(dotOpts, func(o *certs.DeviceOptions) { o.UPN = "other$@sales.example.com" }), []amt.FindingCode{certs.CodeUPNMismatch}},
 		{"802.1X no UPN", dot1x(func(c *x509.Certificate) { c.ExtraExtensions = nil }, nil), with(dotOpts, func(o *certs.DeviceOptions) { o.UPN = "" }),
-			[]certs.Code{certs.CodeUPNMissing}},
-		{"802.1X no UPN but one expected", dot1x(func(c *x509.Certificate) { c.ExtraExtensions = nil }, nil), dotOpts, []certs.Code{certs.CodeUPNMismatch}},
+			[]amt.FindingCode{certs.CodeUPNMissing}},
+		{"802.1X no UPN but one expected", dot1x(func(c *x509.Certificate) { c.ExtraExtensions = nil }, nil), dotOpts, []amt.FindingCode{certs.CodeUPNMismatch}},
 		{"802.1X SAN not checked for DNS", dot1x(nil, nil), dotOpts, nil},
 	}
 	for _, tc := range cases {
@@ -488,10 +488,14 @@ func TestCheckMessages(t *testing.T) {
 	f := newFixture(t)
 	c := f.chain(t, certstest.ProvisioningOptions{FQDN: "prov.example.com", LeafBits: 1024})
 	got := certs.CheckProvisioning(c.Chain, c.Key, certs.ProvisioningOptions{Now: fixedNow, DNSSuffixes: []string{"fabrikam.com"}})
-	require.Equal(t, []certs.Code{certs.CodeKeyTooShort, certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}, got.Codes())
+	require.Equal(t, []amt.FindingCode{certs.CodeKeyTooShort, certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}, got.Codes())
 	assert.Equal(t, 0, got[0].Index)
-	assert.Equal(t, `certificate 0 (CN=prov.example.com,OU=Intel(R) Client Setup Certificate,O=amtkit test (TEST ONLY)): RSA key of 1024 bits, expected at least 2048`, got[0].Message)
-	assert.Equal(t, `error key-too-short: `+got[0].Message, got[0].String())
+	assert.Equal(t, `certificate 0 (CN=prov.example.com,OU=Intel(R) Client Setup Certificate,O=amtkit test (TEST ONLY))`, got[0].Subject)
+	assert.Equal(t, `RSA key of 1024 bits, expected at least 2048`, got[0].Message)
+	assert.Equal(t, `error key-too-short: certificate 0 (CN=prov.example.com,OU=Intel(R) Client Setup Certificate,O=amtkit test (TEST ONLY)): RSA key of 1024 bits, expected at least 2048`, got[0].String())
+	var ce *amt.CheckError
+	require.ErrorAs(t, got.Err(), &ce)
+	assert.Equal(t, `check failed: key-too-short: `+got[0].Subject+`: `+got[0].Message+`; dns-suffix-mismatch: `+got[1].Subject+`: `+got[1].Message, ce.Error())
 	assert.Contains(t, got[1].Message, `CN "prov.example.com" does not cover device DNS suffix "fabrikam.com"`)
 	assert.Equal(t, 2, got[2].Index)
 }

@@ -37,11 +37,12 @@
 // # Checks
 //
 // [CheckProvisioning] applies every rule known for a provisioning chain and
-// returns [Findings]; [CheckDeviceCertificate] does the same for AMT's TLS and
-// 802.1X certificates. Each [Finding] has a stable [Code], a [Severity] and a
-// message naming the certificate; docs/certs.md lists the codes and rules.
-// [Findings.Err] turns the errors into one error value for callers that only want
-// a yes or no.
+// returns [amt.Findings]; [CheckDeviceCertificate] does the same for AMT's TLS
+// and 802.1X certificates. Each [amt.Finding] has a stable code (this package's
+// Code… constants), a severity, the certificate it is about (Subject, and Index
+// in the chain) and a message; docs/certs.md lists the codes and rules.
+// [amt.Findings.Err] turns the errors into one error value for callers that only
+// want a yes or no.
 //
 // # Expiry and revocation
 //

@@ -41,7 +41,7 @@ func ExampleCheckProvisioning() {
 		fmt.Println(f.Severity, f.Code)
 	}
 	err := findings.Err()
-	fmt.Println("usable:", err == nil, errors.Is(err, certs.ErrCheckFailed))
+	fmt.Println("usable:", err == nil, errors.Is(err, amt.ErrCheckFailed))
 	// Output:
 	// info root-not-factory
 	// usable: true

@@ -14,103 +14,84 @@ import (
 	"github.com/amtkit/amtkit/certs"
 )
 
-// AuditCode identifies an [Audit] rule. Codes are stable; docs/troubleshooting.md
-// lists each with its guidance.
-type AuditCode string
-
-// Audit rules.
+// Audit rules: the codes of [Audit]'s findings, typed [amt.FindingCode]. Codes
+// are stable; docs/troubleshooting.md lists each with its guidance.
 const (
 	// AuditNoBundles (error): no provisioning certificate is configured.
-	AuditNoBundles AuditCode = "no-bundles"
+	AuditNoBundles amt.FindingCode = "no-bundles"
 	// AuditBundle (severity of the underlying check): a provisioning bundle fails
-	// a certs.CheckProvisioning rule; Detail holds the certs code.
-	AuditBundle AuditCode = "bundle-check"
+	// a certs.CheckProvisioning rule; the finding's Detail holds the certs code,
+	// its Index the certificate's position in the bundle's chain.
+	AuditBundle amt.FindingCode = "bundle-check"
 	// AuditBundleExpiring (warning): a provisioning certificate is within the
 	// warning window (Configuration Manager status 7210, 40 days).
-	AuditBundleExpiring AuditCode = "bundle-expiring"
+	AuditBundleExpiring amt.FindingCode = "bundle-expiring"
 	// AuditBundleExpiringSoon (error): less than the error window remains
 	// (Configuration Manager status 7211, 15 days).
-	AuditBundleExpiringSoon AuditCode = "bundle-expiring-soon"
+	AuditBundleExpiringSoon amt.FindingCode = "bundle-expiring-soon"
 	// AuditBundleExpired (error): a provisioning certificate has expired.
-	AuditBundleExpired AuditCode = "bundle-expired"
+	AuditBundleExpired amt.FindingCode = "bundle-expired"
 	// AuditBundleRevoked (error): a provisioning certificate is revoked, or its
 	// revocation status cannot be read.
-	AuditBundleRevoked AuditCode = "bundle-revoked"
+	AuditBundleRevoked amt.FindingCode = "bundle-revoked"
 	// AuditDefaultServerName (warning): devices find the server by the default
 	// name ProvisionServer, which anyone who can register a DNS name can claim.
-	AuditDefaultServerName AuditCode = "default-server-name"
+	AuditDefaultServerName amt.FindingCode = "default-server-name"
 	// AuditDefaultPort (info): the hello listener uses the well-known port 9971.
-	AuditDefaultPort AuditCode = "default-port"
+	AuditDefaultPort amt.FindingCode = "default-port"
 	// AuditDefaultMEBxPassword (error): a profile keeps the factory MEBx password.
-	AuditDefaultMEBxPassword AuditCode = "default-mebx-password"
+	AuditDefaultMEBxPassword amt.FindingCode = "default-mebx-password"
 	// AuditFleetAdminPassword (warning): a profile sets one admin password for
 	// every device, so one compromised device exposes all.
-	AuditFleetAdminPassword AuditCode = "fleet-admin-password"
+	AuditFleetAdminPassword amt.FindingCode = "fleet-admin-password"
 	// AuditFleetMEBxPassword (warning): likewise for the MEBx password.
-	AuditFleetMEBxPassword AuditCode = "fleet-mebx-password"
+	AuditFleetMEBxPassword amt.FindingCode = "fleet-mebx-password"
 	// AuditFixedUserPassword (warning): a profile fixes a user account's
 	// password, so every device of the profile shares it and any one of them —
 	// or an impostor provisioned in its place, which learns the account's
 	// digest for a realm it chooses — yields a credential for all.
-	AuditFixedUserPassword AuditCode = "fixed-user-password"
+	AuditFixedUserPassword amt.FindingCode = "fixed-user-password"
 	// AuditBroadRealm (warning): a user account is granted Redirection or PT
 	// Administration (media redirection and full control), or access from both
 	// network and host.
-	AuditBroadRealm AuditCode = "broad-realm"
+	AuditBroadRealm amt.FindingCode = "broad-realm"
 	// AuditManyRealmUsers (warning): more than three accounts hold Redirection or
 	// PT Administration.
-	AuditManyRealmUsers AuditCode = "many-privileged-users"
+	AuditManyRealmUsers amt.FindingCode = "many-privileged-users"
 	// AuditManyProvisioningAccounts (warning): more than three provisioning
 	// accounts are configured.
-	AuditManyProvisioningAccounts AuditCode = "many-provisioning-accounts"
+	AuditManyProvisioningAccounts amt.FindingCode = "many-provisioning-accounts"
 	// AuditUUIDOnly (warning): a profile approves devices by UUID alone (no OTP,
 	// no On-Die verification); a rogue machine that knows a UUID is provisioned.
-	AuditUUIDOnly AuditCode = "uuid-only-approval"
+	AuditUUIDOnly amt.FindingCode = "uuid-only-approval"
 	// AuditLegacyTLS (warning): a profile allows TLS 1.0/1.1 and RSA key exchange.
-	AuditLegacyTLS AuditCode = "legacy-tls"
+	AuditLegacyTLS amt.FindingCode = "legacy-tls"
 	// AuditNoTLS (warning): a profile leaves AMT without a TLS certificate, so
 	// management traffic (and digest authentication) is in clear text.
-	AuditNoTLS AuditCode = "no-tls"
+	AuditNoTLS amt.FindingCode = "no-tls"
 	// AuditNonTLSPort (warning): a profile keeps the non-TLS port open.
-	AuditNonTLSPort AuditCode = "non-tls-port"
+	AuditNonTLSPort amt.FindingCode = "non-tls-port"
 	// AuditStandAloneCA (error): the Issuer's CA approves every request
 	// automatically without access control.
-	AuditStandAloneCA AuditCode = "standalone-ca-autoapprove"
+	AuditStandAloneCA amt.FindingCode = "standalone-ca-autoapprove"
 	// AuditV3Template (error): the Issuer's certificate template is a version 3
 	// Microsoft template, which Configuration Manager does not support.
-	AuditV3Template AuditCode = "v3-template"
+	AuditV3Template amt.FindingCode = "v3-template"
 	// AuditNoIssuer (error): a profile needs certificates but no Issuer is set.
-	AuditNoIssuer AuditCode = "no-issuer"
+	AuditNoIssuer amt.FindingCode = "no-issuer"
 	// AuditProfileInvalid (error): a profile breaks an AMT rule (Profile.Validate).
-	AuditProfileInvalid AuditCode = "profile-invalid"
+	AuditProfileInvalid amt.FindingCode = "profile-invalid"
 	// AuditNoAuthorizer (error): no Authorizer is configured.
-	AuditNoAuthorizer AuditCode = "no-authorizer"
+	AuditNoAuthorizer amt.FindingCode = "no-authorizer"
 	// AuditOnDieNoRoots (error): a profile requires On-Die verification but
 	// Config.OnDieRoots is not set, so every device of that profile is refused.
-	AuditOnDieNoRoots AuditCode = "ondie-no-roots"
+	AuditOnDieNoRoots amt.FindingCode = "ondie-no-roots"
 	// AuditOnDieUnbound (warning): Config.OnDieBinding is
 	// TrustAnyOnDieDevice: a genuine On-Die chain is accepted without being tied
 	// to the platform, and the device's identity rests on the UUID its firmware
 	// reports.
-	AuditOnDieUnbound AuditCode = "ondie-unbound"
+	AuditOnDieUnbound amt.FindingCode = "ondie-unbound"
 )
-
-// Finding is one result of [Audit].
-type Finding struct {
-	Code     AuditCode
-	Severity certs.Severity
-	// Subject names what the finding is about: a profile, a bundle, a user.
-	Subject string
-	Message string
-	// Guidance names the best-practice source the rule comes from.
-	Guidance string
-	// Detail holds the underlying code for AuditBundle findings.
-	Detail string
-}
-
-func (f Finding) String() string {
-	return fmt.Sprintf("%s %s: %s: %s", f.Severity, f.Code, f.Subject, f.Message)
-}
 
 const (
 	guideCM    = "Configuration Manager out-of-band management guidance"
@@ -122,11 +103,13 @@ const (
 // practices of the Configuration Manager and Intel guidance, and every
 // provisioning bundle against the certificate rules (certs.CheckProvisioning) and
 // the expiry policy. It returns findings sorted by severity (errors first), then
-// code. The context bounds revocation checks.
-func Audit(ctx context.Context, cfg Config) []Finding {
-	var out []Finding
-	add := func(code AuditCode, sev certs.Severity, subject, guidance, format string, args ...any) {
-		out = append(out, Finding{Code: code, Severity: sev, Subject: subject, Guidance: guidance, Message: fmt.Sprintf(format, args...)})
+// code. Each finding names its Subject (the configuration, a bundle, a profile,
+// a user) and its Guidance; Index is -1 except for bundle-check. The context
+// bounds revocation checks.
+func Audit(ctx context.Context, cfg Config) amt.Findings {
+	var out amt.Findings
+	add := func(code amt.FindingCode, sev amt.Severity, subject, guidance, format string, args ...any) {
+		out = append(out, amt.Finding{Code: code, Severity: sev, Subject: subject, Guidance: guidance, Message: fmt.Sprintf(format, args...), Index: -1})
 	}
 	now := time.Now()
 	if cfg.Now != nil {
@@ -134,21 +117,25 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 	}
 
 	if cfg.Authorizer == nil {
-		add(AuditNoAuthorizer, certs.SeverityError, "configuration", guideCM, "no Authorizer: no device can be approved")
+		add(AuditNoAuthorizer, amt.SeverityError, "configuration", guideCM, "no Authorizer: no device can be approved")
 	}
 
 	// Provisioning bundles.
 	if len(cfg.Bundles) == 0 {
-		add(AuditNoBundles, certs.SeverityError, "configuration", guideCerts, "no provisioning certificate bundle is configured")
+		add(AuditNoBundles, amt.SeverityError, "configuration", guideCerts, "no provisioning certificate bundle is configured")
 	}
 	for _, b := range cfg.Bundles {
 		name := bundleName(b)
 		for _, f := range certs.CheckProvisioning(b.Chain, b.Key, certs.ProvisioningOptions{Now: func() time.Time { return now }}) {
-			if f.Severity < certs.SeverityWarning {
+			if f.Severity < amt.SeverityWarning {
 				continue
 			}
-			out = append(out, Finding{Code: AuditBundle, Severity: f.Severity, Subject: name, Guidance: guideCerts,
-				Message: f.Message, Detail: string(f.Code)})
+			msg := f.Message
+			if f.Subject != "" {
+				msg = f.Subject + ": " + msg
+			}
+			out = append(out, amt.Finding{Code: AuditBundle, Severity: f.Severity, Subject: name, Guidance: guideCerts,
+				Message: msg, Detail: string(f.Code), Index: f.Index, Err: f.Err})
 		}
 		leaf := b.Leaf()
 		if leaf == nil {
@@ -156,11 +143,11 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 		}
 		switch st := cfg.ExpiryPolicy.Provisioning(b.NotBefore(), b.NotAfter(), now); st {
 		case certs.ExpiryWarning:
-			add(AuditBundleExpiring, certs.SeverityWarning, name, guideCM, "expires %s (%d days): renew it (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
+			add(AuditBundleExpiring, amt.SeverityWarning, name, guideCM, "expires %s (%d days): renew it (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
 		case certs.ExpiryError:
-			add(AuditBundleExpiringSoon, certs.SeverityError, name, guideCM, "expires %s (%d days): renew it now (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
+			add(AuditBundleExpiringSoon, amt.SeverityError, name, guideCM, "expires %s (%d days): renew it now (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
 		case certs.ExpiryExpired:
-			add(AuditBundleExpired, certs.SeverityError, name, guideCM, "expired %s: devices will refuse it", b.NotAfter().Format(time.DateOnly))
+			add(AuditBundleExpired, amt.SeverityError, name, guideCM, "expired %s: devices will refuse it", b.NotAfter().Format(time.DateOnly))
 		}
 		if cfg.CheckRevocation != nil {
 			for i := 0; i+1 < len(b.Chain); i++ {
@@ -170,7 +157,7 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 					if errors.Is(err, certs.ErrRevoked) {
 						msg = "revoked: " + err.Error()
 					}
-					add(AuditBundleRevoked, certs.SeverityError, name, guideCM, "%s: %s", certs.Describe(c), msg)
+					add(AuditBundleRevoked, amt.SeverityError, name, guideCM, "%s: %s", certs.Describe(c), msg)
 					break
 				}
 			}
@@ -179,19 +166,19 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 
 	// Deployment.
 	if cfg.ServerName == "" || strings.EqualFold(strings.SplitN(cfg.ServerName, ".", 2)[0], "ProvisionServer") {
-		add(AuditDefaultServerName, certs.SeverityWarning, "configuration", guideCM,
+		add(AuditDefaultServerName, amt.SeverityWarning, "configuration", guideCM,
 			"devices find the server by the default name ProvisionServer; configure an alternative name or an address in MEBx or setup.bin, or secure the DNS record")
 	}
 	if port := listenPort(cfg.ListenAddr); port == "9971" {
-		add(AuditDefaultPort, certs.SeverityInfo, "configuration", guideCM, "the hello listener uses the default port 9971")
+		add(AuditDefaultPort, amt.SeverityInfo, "configuration", guideCM, "the hello listener uses the default port 9971")
 	}
 	if cfg.OnDieRoots != nil && cfg.OnDieBinding != nil &&
 		reflect.ValueOf(cfg.OnDieBinding).Pointer() == reflect.ValueOf(TrustAnyOnDieDevice).Pointer() {
-		add(AuditOnDieUnbound, certs.SeverityWarning, "configuration", guideIntel,
+		add(AuditOnDieUnbound, amt.SeverityWarning, "configuration", guideIntel,
 			"On-Die chains are accepted without a platform binding (TrustAnyOnDieDevice); bind them to the platform (for example its UPID) where your inventory knows it")
 	}
 	if n := len(cfg.ProvisioningAccounts); n > 3 {
-		add(AuditManyProvisioningAccounts, certs.SeverityWarning, "configuration", guideCM,
+		add(AuditManyProvisioningAccounts, amt.SeverityWarning, "configuration", guideCM,
 			"%d provisioning accounts are configured; keep only the few in use", n)
 	}
 
@@ -200,10 +187,10 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 	if rep, ok := cfg.Issuer.(IssuerPolicyReporter); ok {
 		pol := rep.IssuerPolicy()
 		if pol.StandAloneAutoApprove {
-			add(AuditStandAloneCA, certs.SeverityError, "issuer", guideCM, "the CA approves every request automatically; use an enterprise CA whose template controls who may enrol")
+			add(AuditStandAloneCA, amt.SeverityError, "issuer", guideCM, "the CA approves every request automatically; use an enterprise CA whose template controls who may enrol")
 		}
 		if pol.TemplateVersion == 3 {
-			add(AuditV3Template, certs.SeverityError, "issuer", guideCM, "certificates come from a version 3 template, which Configuration Manager does not support; use a version 2 template")
+			add(AuditV3Template, amt.SeverityError, "issuer", guideCM, "certificates come from a version 3 template, which Configuration Manager does not support; use a version 2 template")
 		}
 	}
 
@@ -221,31 +208,31 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 		p := profiles[n]
 		subj := "profile " + n
 		if err := p.Validate(); err != nil {
-			add(AuditProfileInvalid, certs.SeverityError, subj, guideIntel, "%v", err)
+			add(AuditProfileInvalid, amt.SeverityError, subj, guideIntel, "%v", err)
 		}
 		if p.MEBxPassword.Reveal() == "admin" {
-			add(AuditDefaultMEBxPassword, certs.SeverityError, subj, guideIntel, "the factory MEBx password is kept")
+			add(AuditDefaultMEBxPassword, amt.SeverityError, subj, guideIntel, "the factory MEBx password is kept")
 		}
 		if !p.AdminPassword.IsZero() {
-			add(AuditFleetAdminPassword, certs.SeverityWarning, subj, guideIntel, "one admin password for every device; leave it empty for a random password per device")
+			add(AuditFleetAdminPassword, amt.SeverityWarning, subj, guideIntel, "one admin password for every device; leave it empty for a random password per device")
 		}
 		if !p.MEBxPassword.IsZero() {
-			add(AuditFleetMEBxPassword, certs.SeverityWarning, subj, guideIntel, "one MEBx password for every device; leave it empty for a random password per device")
+			add(AuditFleetMEBxPassword, amt.SeverityWarning, subj, guideIntel, "one MEBx password for every device; leave it empty for a random password per device")
 		}
 		if !p.RequireOTP && !p.RequireOnDie {
-			add(AuditUUIDOnly, certs.SeverityWarning, subj, guideCM,
+			add(AuditUUIDOnly, amt.SeverityWarning, subj, guideCM,
 				"devices without an agent request are approved by UUID alone; a machine that sends a known UUID is provisioned (require an OTP or On-Die verification)")
 		}
 		if p.RequireOnDie && cfg.OnDieRoots == nil {
-			add(AuditOnDieNoRoots, certs.SeverityError, subj, guideIntel, "On-Die verification is required but Config.OnDieRoots is not set: every device is refused")
+			add(AuditOnDieNoRoots, amt.SeverityError, subj, guideIntel, "On-Die verification is required but Config.OnDieRoots is not set: every device is refused")
 		}
 		if p.AllowLegacyTLS {
-			add(AuditLegacyTLS, certs.SeverityWarning, subj, guideIntel, "TLS 1.0/1.1 and RSA key exchange are allowed for old firmware")
+			add(AuditLegacyTLS, amt.SeverityWarning, subj, guideIntel, "TLS 1.0/1.1 and RSA key exchange are allowed for old firmware")
 		}
 		if p.TLS == nil {
-			add(AuditNoTLS, certs.SeverityWarning, subj, guideIntel, "AMT gets no TLS certificate: management traffic is not encrypted")
+			add(AuditNoTLS, amt.SeverityWarning, subj, guideIntel, "AMT gets no TLS certificate: management traffic is not encrypted")
 		} else if p.TLS.AllowNonTLS {
-			add(AuditNonTLSPort, certs.SeverityWarning, subj, guideIntel, "the non-TLS port 16992 stays open")
+			add(AuditNonTLSPort, amt.SeverityWarning, subj, guideIntel, "the non-TLS port 16992 stays open")
 		}
 		if p.TLS != nil || p.IEEE8021X != nil {
 			needIssuer = true
@@ -253,26 +240,26 @@ func Audit(ctx context.Context, cfg Config) []Finding {
 		privileged := 0
 		for _, u := range p.Users {
 			if !u.Password.IsZero() {
-				add(AuditFixedUserPassword, certs.SeverityWarning, subj+" user "+u.Name, guideIntel,
+				add(AuditFixedUserPassword, amt.SeverityWarning, subj+" user "+u.Name, guideIntel,
 					"one password for this account on every device; leave it empty for a random password per device (kept in the device's record)")
 			}
 			if slices.Contains(u.Realms, amt.RealmRedirection) || slices.Contains(u.Realms, amt.RealmPTAdministration) {
 				privileged++
-				add(AuditBroadRealm, certs.SeverityWarning, subj+" user "+u.Name, guideCM,
+				add(AuditBroadRealm, amt.SeverityWarning, subj+" user "+u.Name, guideCM,
 					"granted %s; grant media redirection and PT administration only to the few who need them", realmList(u.Realms))
 			} else if u.Access == amt.AccessAny {
-				add(AuditBroadRealm, certs.SeverityInfo, subj+" user "+u.Name, guideIntel, "may sign in from both the network and the host")
+				add(AuditBroadRealm, amt.SeverityInfo, subj+" user "+u.Name, guideIntel, "may sign in from both the network and the host")
 			}
 		}
 		if privileged > 3 {
-			add(AuditManyRealmUsers, certs.SeverityWarning, subj, guideCM, "%d accounts hold Redirection or PT Administration", privileged)
+			add(AuditManyRealmUsers, amt.SeverityWarning, subj, guideCM, "%d accounts hold Redirection or PT Administration", privileged)
 		}
 	}
 	if needIssuer && cfg.Issuer == nil {
-		add(AuditNoIssuer, certs.SeverityError, "configuration", guideCM, "a profile asks for TLS or 802.1X certificates but no Issuer is configured")
+		add(AuditNoIssuer, amt.SeverityError, "configuration", guideCM, "a profile asks for TLS or 802.1X certificates but no Issuer is configured")
 	}
 
-	slices.SortStableFunc(out, func(a, b Finding) int {
+	slices.SortStableFunc(out, func(a, b amt.Finding) int {
 		if a.Severity != b.Severity {
 			return int(b.Severity) - int(a.Severity)
 		}

@@ -24,8 +24,8 @@ type policyIssuer struct {
 
 func (p *policyIssuer) IssuerPolicy() provisioning.IssuerPolicy { return p.pol }
 
-func codes(fs []provisioning.Finding) map[provisioning.AuditCode]provisioning.Finding {
-	m := map[provisioning.AuditCode]provisioning.Finding{}
+func codes(fs amt.Findings) map[amt.FindingCode]amt.Finding {
+	m := map[amt.FindingCode]amt.Finding{}
 	for _, f := range fs {
 		m[f.Code] = f
 	}
@@ -46,7 +46,7 @@ func TestAuditCleanConfiguration(t *testing.T) {
 	}
 	fs := provisioning.Audit(context.Background(), cfg)
 	for _, f := range fs {
-		assert.Less(t, f.Severity, certs.SeverityWarning, "unexpected finding %s", f)
+		assert.Less(t, f.Severity, amt.SeverityWarning, "unexpected finding %s", f)
 	}
 }
 
@@ -79,26 +79,26 @@ func TestAuditFindings(t *testing.T) {
 	}
 	fs := provisioning.Audit(context.Background(), cfg)
 	got := codes(fs)
-	want := map[provisioning.AuditCode]certs.Severity{
-		provisioning.AuditNoAuthorizer:             certs.SeverityError,
-		provisioning.AuditBundleExpiring:           certs.SeverityWarning,
-		provisioning.AuditBundleExpiringSoon:       certs.SeverityError,
-		provisioning.AuditBundleRevoked:            certs.SeverityError,
-		provisioning.AuditDefaultServerName:        certs.SeverityWarning,
-		provisioning.AuditDefaultPort:              certs.SeverityInfo,
-		provisioning.AuditManyProvisioningAccounts: certs.SeverityWarning,
-		provisioning.AuditStandAloneCA:             certs.SeverityError,
-		provisioning.AuditV3Template:               certs.SeverityError,
-		provisioning.AuditFleetAdminPassword:       certs.SeverityWarning,
-		provisioning.AuditFleetMEBxPassword:        certs.SeverityWarning,
-		provisioning.AuditDefaultMEBxPassword:      certs.SeverityError,
-		provisioning.AuditProfileInvalid:           certs.SeverityError,
-		provisioning.AuditUUIDOnly:                 certs.SeverityWarning,
-		provisioning.AuditLegacyTLS:                certs.SeverityWarning,
-		provisioning.AuditNoTLS:                    certs.SeverityWarning,
-		provisioning.AuditNonTLSPort:               certs.SeverityWarning,
-		provisioning.AuditBroadRealm:               certs.SeverityWarning,
-		provisioning.AuditManyRealmUsers:           certs.SeverityWarning,
+	want := map[amt.FindingCode]amt.Severity{
+		provisioning.AuditNoAuthorizer:             amt.SeverityError,
+		provisioning.AuditBundleExpiring:           amt.SeverityWarning,
+		provisioning.AuditBundleExpiringSoon:       amt.SeverityError,
+		provisioning.AuditBundleRevoked:            amt.SeverityError,
+		provisioning.AuditDefaultServerName:        amt.SeverityWarning,
+		provisioning.AuditDefaultPort:              amt.SeverityInfo,
+		provisioning.AuditManyProvisioningAccounts: amt.SeverityWarning,
+		provisioning.AuditStandAloneCA:             amt.SeverityError,
+		provisioning.AuditV3Template:               amt.SeverityError,
+		provisioning.AuditFleetAdminPassword:       amt.SeverityWarning,
+		provisioning.AuditFleetMEBxPassword:        amt.SeverityWarning,
+		provisioning.AuditDefaultMEBxPassword:      amt.SeverityError,
+		provisioning.AuditProfileInvalid:           amt.SeverityError,
+		provisioning.AuditUUIDOnly:                 amt.SeverityWarning,
+		provisioning.AuditLegacyTLS:                amt.SeverityWarning,
+		provisioning.AuditNoTLS:                    amt.SeverityWarning,
+		provisioning.AuditNonTLSPort:               amt.SeverityWarning,
+		provisioning.AuditBroadRealm:               amt.SeverityWarning,
+		provisioning.AuditManyRealmUsers:           amt.SeverityWarning,
 	}
 	for code, sev := range want {
 		f, ok := got[code]
@@ -112,7 +112,12 @@ func TestAuditFindings(t *testing.T) {
 	weak := false
 	for _, f := range fs {
 		if f.Code == provisioning.AuditBundle && f.Detail == string(certs.CodeWeakSignature) {
-			weak = f.Severity == certs.SeverityError
+			weak = f.Severity == amt.SeverityError
+			assert.GreaterOrEqual(t, f.Index, 0, "the certificate's place in the chain")
+			assert.Contains(t, f.Message, "certificate ", "the message names the certificate")
+		}
+		if f.Code != provisioning.AuditBundle {
+			assert.Equal(t, -1, f.Index, "%s", f)
 		}
 	}
 	assert.True(t, weak, "the SHA-1 leaf is reported through certs.CheckProvisioning")
@@ -195,19 +200,19 @@ func TestAuditOnDie(t *testing.T) {
 	tests := []struct {
 		name    string
 		mutate  func(*provisioning.Config)
-		present []provisioning.AuditCode
-		absent  []provisioning.AuditCode
+		present []amt.FindingCode
+		absent  []amt.FindingCode
 	}{
-		{"required without roots", func(*provisioning.Config) {}, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots}, []provisioning.AuditCode{provisioning.AuditOnDieUnbound}},
+		{"required without roots", func(*provisioning.Config) {}, []amt.FindingCode{provisioning.AuditOnDieNoRoots}, []amt.FindingCode{provisioning.AuditOnDieUnbound}},
 		{"roots, default binding", func(c *provisioning.Config) { c.OnDieRoots = roots }, nil,
-			[]provisioning.AuditCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
+			[]amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
 		{"roots, trust any genuine chain", func(c *provisioning.Config) {
 			c.OnDieRoots, c.OnDieBinding = roots, provisioning.TrustAnyOnDieDevice
-		}, []provisioning.AuditCode{provisioning.AuditOnDieUnbound}, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots}},
+		}, []amt.FindingCode{provisioning.AuditOnDieUnbound}, []amt.FindingCode{provisioning.AuditOnDieNoRoots}},
 		{"roots, integrator binding", func(c *provisioning.Config) {
 			c.OnDieRoots = roots
 			c.OnDieBinding = func([]*x509.Certificate, *hello.Message, provisioning.Inventory) error { return nil }
-		}, nil, []provisioning.AuditCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
+		}, nil, []amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,5 +229,5 @@ func TestAuditOnDie(t *testing.T) {
 			}
 		})
 	}
-	assert.Equal(t, certs.SeverityError, codes(provisioning.Audit(context.Background(), base()))[provisioning.AuditOnDieNoRoots].Severity)
+	assert.Equal(t, amt.SeverityError, codes(provisioning.Audit(context.Background(), base()))[provisioning.AuditOnDieNoRoots].Severity)
 }

@@ -292,7 +292,7 @@ func poolOf(certsIn ...*x509.Certificate) *x509.CertPool {
 	return p
 }
 
-func hasFinding(fs []provisioning.Finding, code provisioning.AuditCode) bool {
+func hasFinding(fs amt.Findings, code amt.FindingCode) bool {
 	for _, f := range fs {
 		if f.Code == code {
 			return true

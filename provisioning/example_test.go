@@ -99,7 +99,7 @@ func ExampleAudit() {
 		Profiles:   map[string]provisioning.Profile{"default": {AdminPassword: amt.NewSecret("Fleet-wide-1")}},
 	})
 	for _, f := range fs {
-		if f.Severity >= certs.SeverityWarning {
+		if f.Severity >= amt.SeverityWarning {
 			fmt.Println(f.Severity, f.Code)
 		}
 	}

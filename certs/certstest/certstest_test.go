@@ -111,7 +111,7 @@ func TestProvisioningChainOptions(t *testing.T) {
 		name  string
 		opts  certstest.ProvisioningOptions
 		check func(t *testing.T, c *certstest.ProvisioningChain)
-		codes []certs.Code
+		codes []amt.FindingCode
 	}{
 		{"default", certstest.ProvisioningOptions{}, func(t *testing.T, c *certstest.ProvisioningChain) {
 			require.Len(t, c.Chain, 3)
@@ -132,19 +132,19 @@ func TestProvisioningChainOptions(t *testing.T) {
 		{"wildcard", certstest.ProvisioningOptions{FQDN: "*.example.com"}, func(t *testing.T, c *certstest.ProvisioningChain) {
 			assert.Equal(t, "*.example.com", c.Leaf().Subject.CommonName)
 		}, nil},
-		{"OU only", certstest.ProvisioningOptions{Marker: certs.MarkerOU}, nil, []certs.Code{certs.CodeUsageOUOnly}},
-		{"no marker", certstest.ProvisioningOptions{Marker: certs.MarkerNone}, nil, []certs.Code{certs.CodeUsageMarkerMissing}},
+		{"OU only", certstest.ProvisioningOptions{Marker: certs.MarkerOU}, nil, []amt.FindingCode{certs.CodeUsageOUOnly}},
+		{"no marker", certstest.ProvisioningOptions{Marker: certs.MarkerNone}, nil, []amt.FindingCode{certs.CodeUsageMarkerMissing}},
 		{"SHA-1", certstest.ProvisioningOptions{SHA1: true}, func(t *testing.T, c *certstest.ProvisioningChain) {
 			assert.Equal(t, x509.SHA1WithRSA, c.Leaf().SignatureAlgorithm)
-		}, []certs.Code{certs.CodeWeakSignature}},
-		{"short key", certstest.ProvisioningOptions{LeafBits: 1024}, nil, []certs.Code{certs.CodeKeyTooShort}},
-		{"ECDSA", certstest.ProvisioningOptions{LeafECDSA: true}, nil, []certs.Code{certs.CodeKeyNotRSA}},
+		}, []amt.FindingCode{certs.CodeWeakSignature}},
+		{"short key", certstest.ProvisioningOptions{LeafBits: 1024}, nil, []amt.FindingCode{certs.CodeKeyTooShort}},
+		{"ECDSA", certstest.ProvisioningOptions{LeafECDSA: true}, nil, []amt.FindingCode{certs.CodeKeyNotRSA}},
 		{"expired", certstest.ProvisioningOptions{Expired: true}, func(t *testing.T, c *certstest.ProvisioningChain) {
 			assert.Equal(t, t0.Add(-certs.Day), c.Leaf().NotAfter)
-		}, []certs.Code{certs.CodeExpired}},
+		}, []amt.FindingCode{certs.CodeExpired}},
 		{"own root", certstest.ProvisioningOptions{Root: nil, RootOptions: certstest.CAOptions{SHA1: true, KeyBits: 1024}}, func(t *testing.T, c *certstest.ProvisioningChain) {
 			assert.NotEqual(t, root.RootCertificate(), c.Chain[2])
-		}, []certs.Code{certs.CodeKeyTooShort, certs.CodeWeakRootSignature}},
+		}, []amt.FindingCode{certs.CodeKeyTooShort, certs.CodeWeakRootSignature}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,9 +155,13 @@ func report(w io.Writer, name string, b certs.Bundle, cfg config) bool {
 		fmt.Fprintln(w, "  no findings: AMT will accept this bundle")
 	}
 	for _, f := range findings {
-		fmt.Fprintf(w, "  %-7s %-22s %s\n", f.Severity, f.Code, f.Message)
+		msg := f.Message
+		if f.Subject != "" {
+			msg = f.Subject + ": " + msg
+		}
+		fmt.Fprintf(w, "  %-7s %-22s %s\n", f.Severity, f.Code, msg)
 	}
-	errs := findings.AtLeast(certs.SeverityError)
+	errs := findings.AtLeast(amt.SeverityError)
 	fmt.Fprintf(w, "  %d error(s), %d finding(s) in all\n\n", len(errs), len(findings))
 	return len(errs) > 0
 }

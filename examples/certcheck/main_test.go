@@ -26,7 +26,7 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, good, "no findings: AMT will accept this bundle")
 	assert.Contains(t, good, "the device trusts this root (SHA-256)")
 	assert.Contains(t, good, "0 error(s)")
-	for _, code := range []certs.Code{certs.CodeUsageMarkerMissing, certs.CodeKeyTooShort, certs.CodeWeakSignature,
+	for _, code := range []amt.FindingCode{certs.CodeUsageMarkerMissing, certs.CodeKeyTooShort, certs.CodeWeakSignature,
 		certs.CodeExpiryError, certs.CodeDNSSuffixMismatch} {
 		assert.Contains(t, bad, string(code))
 	}

@@ -85,7 +85,7 @@ type result struct {
 	users     []amt.UserACLEntry
 	clock     time.Time
 	sections  []section
-	findings  []provisioning.Finding
+	findings  amt.Findings
 	observed  []string // firmware-table comparisons
 	// auditApplies: the device is provisioned, so Audit's rules on its
 	// configuration apply.
@@ -217,7 +217,7 @@ func (r *result) evaluate(ctx context.Context) {
 	for _, u := range r.users {
 		p.Users = append(p.Users, provisioning.UserAccount{Name: u.Username, Realms: u.Realms, Access: u.Access})
 	}
-	applicable := map[provisioning.AuditCode]bool{
+	applicable := map[amt.FindingCode]bool{
 		provisioning.AuditNoTLS: true, provisioning.AuditNonTLSPort: true, provisioning.AuditLegacyTLS: true,
 		provisioning.AuditBroadRealm: true, provisioning.AuditManyRealmUsers: true,
 	}

@@ -186,9 +186,10 @@ func NewPKIPreconfigFile(opts PKIOptions) (*File, error) {
 	return f, nil
 }
 
-func firstError(fs []Finding) error {
+// firstError returns an [*EncodeError] for the first error finding, or nil.
+func firstError(fs amt.Findings) error {
 	for _, fd := range fs {
-		if fd.Severity == SeverityError {
+		if fd.Severity == amt.SeverityError {
 			return &EncodeError{Finding: fd}
 		}
 	}

@@ -11,7 +11,7 @@
 // variables as raw bytes; typed accessors cover the catalogue (MEBx passwords,
 // PID/PPS, PKI DNS suffix, provisioning server, custom root hashes, host and
 // domain name, DHCP, redirection, consent, provisioning start/halt, …).
-// [File.Check] applies the BIOS and MEBx rules and returns [Finding]
+// [File.Check] applies the BIOS and MEBx rules and returns [amt.Findings]
 // values — including [FindingPSKRemoved] when PID/PPS go to a file meant for
 // AMT 11 or later — and [File.MarshalBinary] refuses a file with an error
 // finding and otherwise writes exactly what Intel's ACU writes (the ACU's own

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/internal/wire"
 )
 
@@ -378,7 +379,7 @@ func (f *File) MarshalBinary() ([]byte, error) { return f.AppendBinary(nil) }
 // EncodeError is returned by the encoder for a file a BIOS would refuse; Finding
 // says which rule and where.
 type EncodeError struct {
-	Finding Finding
+	Finding amt.Finding
 }
 
 // Error implements error.
@@ -405,10 +406,8 @@ func (e *EncodeError) Unwrap() error { return e.Finding.Err }
 //   - a record without the Valid flag and without entries as a consumed record:
 //     an all-zero body.
 func (f *File) AppendBinary(b []byte) ([]byte, error) {
-	for _, fd := range f.Check(CheckOptions{}) {
-		if fd.Severity == SeverityError {
-			return b, &EncodeError{Finding: fd}
-		}
+	if err := firstError(f.Check(CheckOptions{})); err != nil {
+		return b, err
 	}
 	chunks := f.RecordChunks
 	if chunks == 0 {

@@ -75,7 +75,7 @@ func TestACUFileDecodesAndReencodesByteForByte(t *testing.T) {
 
 	// No error-severity finding on a file a BIOS accepted.
 	for _, fd := range f.Check(setupbin.CheckOptions{Target: amt.MustParseVersion("12.0")}) {
-		assert.Equal(t, setupbin.SeverityWarning, fd.Severity, fd.String())
+		assert.Equal(t, amt.SeverityWarning, fd.Severity, fd.String())
 	}
 	// Printing the file never shows the passwords.
 	s := fmt.Sprintf("%v %+v", f, f.Records[0])
@@ -330,8 +330,8 @@ func TestConstructedTypedAccessors(t *testing.T) {
 
 func allZeroBytes(b []byte) bool { return bytes.Count(b, []byte{0}) == len(b) }
 
-func findingCodes(fs []setupbin.Finding) []setupbin.FindingCode {
-	var out []setupbin.FindingCode
+func findingCodes(fs amt.Findings) []amt.FindingCode {
+	var out []amt.FindingCode
 	for _, f := range fs {
 		out = append(out, f.Code)
 	}
@@ -454,64 +454,64 @@ func TestCheckFindings(t *testing.T) {
 		flags   setupbin.FileFlags
 		edit    func(t *testing.T, r *setupbin.DataRecord)
 		target  string
-		code    setupbin.FindingCode
-		sev     setupbin.Severity
+		code    amt.FindingCode
+		sev     amt.Severity
 		err     error
 	}{
-		{"do-not-consume on 1.0", setupbin.FileVersion10, setupbin.FlagDontConsume, nil, "", setupbin.FindingFlagsVersion, setupbin.SeverityError, setupbin.ErrFileLayout},
-		{"reserved flag", setupbin.FileVersion40, 4, nil, "", setupbin.FindingFlagsReserved, setupbin.SeverityWarning, nil},
-		{"unknown version", 0x0500, 0, nil, "", setupbin.FindingFileVersion, setupbin.SeverityError, setupbin.ErrFileLayout},
-		{"PKI suffix in 1.0", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.SetPKIDNSSuffix("a.com")) }, "", setupbin.FindingVarVersion, setupbin.SeverityError, setupbin.ErrVarVersion},
-		{"KVM in 2.1 (assumed)", setupbin.FileVersion21, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.SetBool(setupbin.VarKVM, true)) }, "", setupbin.FindingVarVersionAssumed, setupbin.SeverityWarning, nil},
-		{"SHA-256 hash in 2.1", setupbin.FileVersion21, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.AddCustomRootHash(sha256Hash)) }, "", setupbin.FindingRootHashNeedsV3, setupbin.SeverityError, setupbin.ErrVarVersion},
+		{"do-not-consume on 1.0", setupbin.FileVersion10, setupbin.FlagDontConsume, nil, "", setupbin.FindingFlagsVersion, amt.SeverityError, setupbin.ErrFileLayout},
+		{"reserved flag", setupbin.FileVersion40, 4, nil, "", setupbin.FindingFlagsReserved, amt.SeverityWarning, nil},
+		{"unknown version", 0x0500, 0, nil, "", setupbin.FindingFileVersion, amt.SeverityError, setupbin.ErrFileLayout},
+		{"PKI suffix in 1.0", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.SetPKIDNSSuffix("a.com")) }, "", setupbin.FindingVarVersion, amt.SeverityError, setupbin.ErrVarVersion},
+		{"KVM in 2.1 (assumed)", setupbin.FileVersion21, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.SetBool(setupbin.VarKVM, true)) }, "", setupbin.FindingVarVersionAssumed, amt.SeverityWarning, nil},
+		{"SHA-256 hash in 2.1", setupbin.FileVersion21, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.AddCustomRootHash(sha256Hash)) }, "", setupbin.FindingRootHashNeedsV3, amt.SeverityError, setupbin.ErrVarVersion},
 		{"four hashes", setupbin.FileVersion30, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			for range 4 {
 				require.NoError(t, r.AddCustomRootHash(sha256Hash))
 			}
-		}, "", setupbin.FindingTooManyRootHashes, setupbin.SeverityError, setupbin.ErrVarValue},
-		{"SHA-1 hash for ME 16", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.AddCustomRootHash(sha1Hash)) }, "16.1", setupbin.FindingSHA1RootHashRemoved, setupbin.SeverityWarning, nil},
+		}, "", setupbin.FindingTooManyRootHashes, amt.SeverityError, setupbin.ErrVarValue},
+		{"SHA-1 hash for ME 16", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { require.NoError(t, r.AddCustomRootHash(sha1Hash)) }, "16.1", setupbin.FindingSHA1RootHashRemoved, amt.SeverityWarning, nil},
 		{"duplicate suffix", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			r.Add(setupbin.VarPKIDNSSuffix, []byte("a.com"))
 			r.Add(setupbin.VarPKIDNSSuffix, []byte("b.com"))
-		}, "", setupbin.FindingVarDuplicate, setupbin.SeverityError, setupbin.ErrVarDuplicate},
-		{"DHCP 3", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarDHCP, []byte{3}) }, "", setupbin.FindingVarValue, setupbin.SeverityError, setupbin.ErrVarValue},
-		{"manageability 0", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarManageabilitySelection, []byte{0}) }, "", setupbin.FindingVarValue, setupbin.SeverityError, setupbin.ErrVarValue},
-		{"port 3 bytes", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarProvisioningServerPort, []byte{1, 2, 3}) }, "", setupbin.FindingVarLength, setupbin.SeverityError, setupbin.ErrVarLength},
-		{"weak new password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarNewMEBxPassword, []byte("password")) }, "", setupbin.FindingWeakPassword, setupbin.SeverityError, amt.ErrPasswordNoUpper},
-		{"no current password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Delete(setupbin.VarCurrentMEBxPassword) }, "", setupbin.FindingCurrentPassword, setupbin.SeverityError, setupbin.ErrMissingVar},
-		{"admin without new password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Delete(setupbin.VarNewMEBxPassword) }, "", setupbin.FindingNewPassword, setupbin.SeverityError, setupbin.ErrMissingVar},
-		{"PID without PPS", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarPID, []byte(pid.Compact())) }, "", setupbin.FindingPairIncomplete, setupbin.SeverityError, setupbin.ErrMissingVar},
+		}, "", setupbin.FindingVarDuplicate, amt.SeverityError, setupbin.ErrVarDuplicate},
+		{"DHCP 3", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarDHCP, []byte{3}) }, "", setupbin.FindingVarValue, amt.SeverityError, setupbin.ErrVarValue},
+		{"manageability 0", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarManageabilitySelection, []byte{0}) }, "", setupbin.FindingVarValue, amt.SeverityError, setupbin.ErrVarValue},
+		{"port 3 bytes", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarProvisioningServerPort, []byte{1, 2, 3}) }, "", setupbin.FindingVarLength, amt.SeverityError, setupbin.ErrVarLength},
+		{"weak new password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarNewMEBxPassword, []byte("password")) }, "", setupbin.FindingWeakPassword, amt.SeverityError, amt.ErrPasswordNoUpper},
+		{"no current password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Delete(setupbin.VarCurrentMEBxPassword) }, "", setupbin.FindingCurrentPassword, amt.SeverityError, setupbin.ErrMissingVar},
+		{"admin without new password", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Delete(setupbin.VarNewMEBxPassword) }, "", setupbin.FindingNewPassword, amt.SeverityError, setupbin.ErrMissingVar},
+		{"PID without PPS", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarPID, []byte(pid.Compact())) }, "", setupbin.FindingPairIncomplete, amt.SeverityError, setupbin.ErrMissingVar},
 		{"bad PID check character", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
 			r.Set(setupbin.VarPID, []byte("0000037N"))
-		}, "", setupbin.FindingVarValue, setupbin.SeverityError, pskx.ErrChecksum},
+		}, "", setupbin.FindingVarValue, amt.SeverityError, pskx.ErrChecksum},
 		{"lower-case PID", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
 			r.Set(setupbin.VarPID, []byte("0000037m"))
-		}, "", setupbin.FindingVarValue, setupbin.SeverityError, setupbin.ErrVarValue},
+		}, "", setupbin.FindingVarValue, amt.SeverityError, setupbin.ErrVarValue},
 		{"lower-case PPS", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
 			r.Set(setupbin.VarPPS, []byte(strings.ToLower(pps.Reveal())))
-		}, "", setupbin.FindingVarValue, setupbin.SeverityError, setupbin.ErrVarValue},
+		}, "", setupbin.FindingVarValue, amt.SeverityError, setupbin.ErrVarValue},
 		{"PSK for AMT 11", setupbin.FileVersion10, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			require.NoError(t, r.SetPair(pskx.Pair{PID: pid, PPS: pps}))
-		}, "11.0", setupbin.FindingPSKRemoved, setupbin.SeverityWarning, nil},
-		{"unknown variable", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.MakeVar(9, 9), []byte{1}) }, "", setupbin.FindingVarUnknown, setupbin.SeverityWarning, nil},
-		{"VLAN", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarVLAN, []byte{1, 0}) }, "", setupbin.FindingModernAborts, setupbin.SeverityWarning, nil},
-		{"IPv6 old form", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarIPv6, make([]byte, 204)) }, "", setupbin.FindingVarLength, setupbin.SeverityWarning, nil},
+		}, "11.0", setupbin.FindingPSKRemoved, amt.SeverityWarning, nil},
+		{"unknown variable", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.MakeVar(9, 9), []byte{1}) }, "", setupbin.FindingVarUnknown, amt.SeverityWarning, nil},
+		{"VLAN", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarVLAN, []byte{1, 0}) }, "", setupbin.FindingModernAborts, amt.SeverityWarning, nil},
+		{"IPv6 old form", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) { r.Set(setupbin.VarIPv6, make([]byte, 204)) }, "", setupbin.FindingVarLength, amt.SeverityWarning, nil},
 		{"idle timeout > 16 bits", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			require.NoError(t, r.SetUint32(setupbin.VarIdleTimeout, 70000))
-		}, "", setupbin.FindingIdleTimeoutTruncated, setupbin.SeverityWarning, nil},
+		}, "", setupbin.FindingIdleTimeoutTruncated, amt.SeverityWarning, nil},
 		{"236 modules", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			for m := range 236 {
 				r.Add(setupbin.MakeVar(uint16(3+m), 1), nil)
 			}
-		}, "", setupbin.FindingTooManyModules, setupbin.SeverityError, setupbin.ErrFileLayout},
+		}, "", setupbin.FindingTooManyModules, amt.SeverityError, setupbin.ErrFileLayout},
 		{"record too large", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			for range 30 {
 				r.Add(setupbin.MakeVar(9, 1), make([]byte, 200))
 			}
-		}, "", setupbin.FindingRecordSize, setupbin.SeverityError, setupbin.ErrRecordTooLarge},
+		}, "", setupbin.FindingRecordSize, amt.SeverityError, setupbin.ErrRecordTooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -525,7 +525,7 @@ func TestCheckFindings(t *testing.T) {
 				opts.Target = amt.MustParseVersion(tc.target)
 			}
 			fs := f.Check(opts)
-			var found *setupbin.Finding
+			var found *amt.Finding
 			for i := range fs {
 				if fs[i].Code == tc.code {
 					found = &fs[i]
@@ -534,8 +534,14 @@ func TestCheckFindings(t *testing.T) {
 			}
 			require.NotNil(t, found, "want %s in %v", tc.code, fs)
 			assert.Equal(t, tc.sev, found.Severity)
+			if found.Index >= 0 {
+				assert.Equal(t, 0, found.Index, "the only record")
+				assert.True(t, strings.HasPrefix(found.Subject, "record 1"), found.Subject)
+			} else {
+				assert.True(t, strings.HasPrefix(found.Subject, "file"), found.Subject)
+			}
 			_, err := f.MarshalBinary()
-			if tc.sev == setupbin.SeverityError {
+			if tc.sev == amt.SeverityError {
 				require.Error(t, err)
 				var ee *setupbin.EncodeError
 				require.ErrorAs(t, err, &ee)
@@ -547,9 +553,9 @@ func TestCheckFindings(t *testing.T) {
 	}
 }
 
-func hasError(fs []setupbin.Finding) bool {
+func hasError(fs amt.Findings) bool {
 	for _, f := range fs {
-		if f.Severity == setupbin.SeverityError {
+		if f.Severity == amt.SeverityError {
 			return true
 		}
 	}
@@ -742,11 +748,23 @@ func TestEntryString(t *testing.T) {
 	assert.Equal(t, "2.1", setupbin.FileVersion21.String())
 }
 
-func TestSeverityAndFindingString(t *testing.T) {
-	f := setupbin.Finding{Code: setupbin.FindingPSKRemoved, Severity: setupbin.SeverityWarning, Record: 2, Var: setupbin.VarPID, Message: "m"}
-	assert.Equal(t, "warning record 2, PID (2/1): m [psk-removed]", f.String())
-	assert.Equal(t, "Severity(9)", setupbin.Severity(9).String())
-	assert.True(t, errors.Is(&setupbin.EncodeError{Finding: setupbin.Finding{Err: setupbin.ErrVarValue}}, setupbin.ErrVarValue))
+// TestFindingSubject: a finding names the file or the record (1-based, as the
+// BIOS counts) and the variable; Index is the record's index in File.Records.
+func TestFindingSubject(t *testing.T) {
+	r := validRecord(t)
+	r.Set(setupbin.VarDHCP, []byte{3})
+	f := &setupbin.File{Version: setupbin.FileVersion40, Flags: 4, Records: []*setupbin.DataRecord{validRecord(t), r}}
+	fs := f.Check(setupbin.CheckOptions{})
+	require.Equal(t, []amt.FindingCode{setupbin.FindingVarValue, setupbin.FindingFlagsReserved}, fs.Codes(), "%v", fs)
+	assert.Equal(t, "record 2, DHCP (2/13)", fs[0].Subject)
+	assert.Equal(t, 1, fs[0].Index)
+	assert.ErrorIs(t, fs[0].Err, setupbin.ErrVarValue)
+	assert.Equal(t, "error var-value: record 2, DHCP (2/13): "+fs[0].Message, fs[0].String())
+	assert.Equal(t, "file", fs[1].Subject)
+	assert.Equal(t, -1, fs[1].Index)
+	_, err := f.MarshalBinary()
+	assert.EqualError(t, err, "setupbin: refusing to encode setup.bin: "+fs[0].String())
+	assert.True(t, errors.Is(&setupbin.EncodeError{Finding: amt.Finding{Err: setupbin.ErrVarValue}}, setupbin.ErrVarValue))
 }
 
 func FuzzDecode(f *testing.F) {
