@@ -4,9 +4,18 @@
 // its network interface for remote configuration and prints the request the console
 // hands to the configuration server.
 //
+// It also does what rpc-go does to a device outside activation: -enable-amt switches
+// on AMT where the platform shipped it disabled (SetAmtOperationalState), -deactivate
+// returns an activated device to pre-provisioning (client control mode over MEI; admin
+// control mode over LMS with $AMT_ADMIN_PASSWORD), -recover brings back a device stuck
+// "in provisioning" (Unprovision, then StopConfiguration).
+//
 //	go run ./examples/agent                 # status, or why there is no MEI device
 //	go run ./examples/agent -demo           # the same against a recorded device
 //	AMT_OTP='Ot9-xQ2#pL' go run ./examples/agent -prepare -json
+//	go run ./examples/agent -sim -enable-amt # the operations against a simulated device
+//	go run ./examples/agent -sim -deactivate
+//	go run ./examples/agent -sim -recover
 //
 // It needs Linux, root (or access to /dev/mei0) and the mei_me driver. Without an
 // MEI device it explains that and exits 0.
@@ -37,12 +46,24 @@ func main() {
 		ipv6      = flag.Bool("ipv6", false, "with -prepare: enable IPv6 for the configuration")
 		asJSON    = flag.Bool("json", false, "print JSON")
 		demo      = flag.Bool("demo", false, "use a recorded device instead of the MEI device")
+		sim       = flag.Bool("sim", false, "with -enable-amt, -deactivate or -recover: use a simulated device set up for it")
+		enable    = flag.Bool("enable-amt", false, "switch on AMT where the platform shipped it disabled")
+		deact     = flag.Bool("deactivate", false, "return the device to pre-provisioning")
+		recov     = flag.Bool("recover", false, "recover a device stuck in provisioning")
+		lms       = flag.String("lms", "http://127.0.0.1:16992/wsman", "with -deactivate of an admin control mode device: LMS's endpoint (password from $AMT_ADMIN_PASSWORD)")
 		timeout   = flag.Duration("timeout", 2*time.Minute, "overall time limit")
 	)
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, os.Stdout, options{*device, *prepare, otp(*otpFlag), *dnsSuffix, *ipv6, *asJSON, *demo}); err != nil {
+	o := options{*device, *prepare, otp(*otpFlag), *dnsSuffix, *ipv6, *asJSON, *demo}
+	var err error
+	if *enable || *deact || *recov {
+		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms})
+	} else {
+		err = run(ctx, os.Stdout, o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)
 		os.Exit(1)
 	}

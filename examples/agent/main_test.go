@@ -41,3 +41,21 @@ func TestDemoPrepareJSON(t *testing.T) {
 	err := run(context.Background(), &out, options{demo: true, prepare: true, otp: amt.NewSecret("another-otp")})
 	assert.Error(t, err)
 }
+
+// -enable-amt, -deactivate and -recover against simulated devices.
+func TestSimulatedMaintenance(t *testing.T) {
+	for _, tt := range []struct {
+		o    maintainOptions
+		want []string
+	}{
+		{maintainOptions{sim: true, enable: true}, []string{"AMT was disabled; it is enabled now"}},
+		{maintainOptions{sim: true, deactivate: true}, []string{"Post, control mode CCM", "client control mode: Unprovision over PTHI", "Pre, None (read over PTHI)"}},
+		{maintainOptions{sim: true, recover: true}, []string{"In, control mode None", "in provisioning: Unprovision over PTHI", "Pre, None (read over PTHI)"}},
+	} {
+		var out bytes.Buffer
+		require.NoError(t, maintain(context.Background(), &out, tt.o))
+		for _, w := range tt.want {
+			assert.Contains(t, out.String(), w)
+		}
+	}
+}
