@@ -1,0 +1,31 @@
+package amtsim_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/amtkit/amtkit/amt/amtsim"
+)
+
+// TestEnumStrings pins what String prints for every value of each enumeration
+// from 0 to one past its last: the names, and the form of the unknown values
+// between and after them. It was written against the hand-written methods
+// before they were replaced by generated ones (go generate, stringer), so the
+// generated methods print the same.
+func TestEnumStrings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		str  func(int) string
+		want []string // String of 0, 1, 2, …
+	}{
+		{"Rule", func(i int) string { return amtsim.Rule(i).String() },
+			[]string{"Rule(0)", "chain", "root hash", "chain signature", "signature algorithm", "key", "validity", "usage marker", "serverAuth usage", "DNS suffix", "Rule(10)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, w := range tc.want {
+				assert.Equal(t, w, tc.str(i), "%s(%d)", tc.name, i)
+			}
+		})
+	}
+}

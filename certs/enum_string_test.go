@@ -1,0 +1,35 @@
+package certs_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/amtkit/amtkit/certs"
+)
+
+// TestEnumStrings pins what String prints for every value of each enumeration
+// from 0 to one past its last: the names, and the form of the unknown values
+// between and after them. It was written against the hand-written methods
+// before they were replaced by generated ones (go generate, stringer), so the
+// generated methods print the same.
+func TestEnumStrings(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		str  func(int) string
+		want []string // String of 0, 1, 2, …
+	}{
+		{"TemplateKind", func(i int) string { return certs.TemplateKind(i).String() },
+			[]string{"none", "v1", "v2 or later", "TemplateKind(3)"}},
+		{"ExpiryStatus", func(i int) string { return certs.ExpiryStatus(i).String() },
+			[]string{"ok", "warning", "error", "renew", "expired", "not-yet-valid", "ExpiryStatus(6)"}},
+		{"RevocationReason", func(i int) string { return certs.RevocationReason(i).String() },
+			[]string{"unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "RevocationReason(7)", "removeFromCRL", "privilegeWithdrawn", "aACompromise", "RevocationReason(11)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i, w := range tc.want {
+				assert.Equal(t, w, tc.str(i), "%s(%d)", tc.name, i)
+			}
+		})
+	}
+}
