@@ -59,7 +59,7 @@ func ExampleMemoryStore() {
 	_ = store.MarkUsed(ctx, pid, amt.UUID{1})
 	err = store.MarkUsed(ctx, pid, amt.UUID{2})
 	fmt.Println(errors.Is(err, pskx.ErrPairUsed))
-	unused, _ := store.Unused(ctx)
+	unused, _ := pskx.CollectPairs(store.Pairs(ctx, pskx.PairFilter{Unused: true}))
 	fmt.Println(len(unused))
 	// Output:
 	// <nil> true

@@ -52,7 +52,7 @@ func TestMemoryStore(t *testing.T) {
 	assert.Equal(t, dev1, got.UsedBy)
 	assert.Equal(t, clock, got.UsedAt)
 
-	unused, err := s.Unused(ctx)
+	unused, err := pskx.CollectPairs(s.Pairs(ctx, pskx.PairFilter{Unused: true}))
 	require.NoError(t, err)
 	require.Len(t, unused, 1)
 	assert.Equal(t, pairs[1].PID, unused[0].PID)
@@ -63,7 +63,7 @@ func TestMemoryStore(t *testing.T) {
 	_, err = s.Lookup(cancelled, pairs[0].PID)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorIs(t, s.MarkUsed(cancelled, pairs[0].PID, dev1), context.Canceled)
-	_, err = s.Unused(cancelled)
+	_, err = pskx.CollectPairs(s.Pairs(cancelled, pskx.PairFilter{}))
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
@@ -75,7 +75,7 @@ func TestMemoryStoreZeroValueAndOrder(t *testing.T) {
 	require.NoError(t, s.Put(ctx, batch[:3]...))
 	require.NoError(t, s.Put(ctx, batch[3:]...))
 	require.NoError(t, s.MarkUsed(ctx, batch[1].PID, amt.UUID{}))
-	unused, err := s.Unused(ctx)
+	unused, err := pskx.CollectPairs(s.Pairs(ctx, pskx.PairFilter{Unused: true}))
 	require.NoError(t, err)
 	var pids []pskx.PID
 	for _, p := range unused {
@@ -113,7 +113,7 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 						errs <- err
 					}
 				}
-				if _, err := s.Unused(ctx); err != nil {
+				if _, err := pskx.CollectPairs(s.Pairs(ctx, pskx.PairFilter{Unused: true})); err != nil {
 					errs <- err
 				}
 			}
@@ -126,7 +126,7 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 		// probability; any error here is a bug.
 		t.Error(err)
 	}
-	unused, err := s.Unused(ctx)
+	unused, err := pskx.CollectPairs(s.Pairs(ctx, pskx.PairFilter{Unused: true}))
 	require.NoError(t, err)
 	assert.Len(t, unused, workers*per/2, "half of each batch was marked used")
 }

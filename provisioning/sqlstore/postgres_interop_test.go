@@ -21,6 +21,7 @@ import (
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/provisioning/sqlstore"
 	"github.com/amtkit/amtkit/provisioning/storetest"
+	"github.com/amtkit/amtkit/pskx"
 )
 
 // PostgresDSNEnv names the database the PostgreSQL tests use; .ci/run starts a
@@ -114,6 +115,7 @@ func pgPersisted(t *testing.T, db *sql.DB) [][]byte {
 	var out [][]byte
 	for _, q := range []string{
 		"SELECT t::text FROM amtkit_devices t", "SELECT record FROM amtkit_devices", "SELECT t::text FROM amtkit_leases t",
+		"SELECT t::text FROM amtkit_psk_pairs t", "SELECT pps FROM amtkit_psk_pairs", "SELECT COALESCE(mebx_password, ''::bytea) FROM amtkit_psk_pairs",
 	} {
 		rows, err := db.Query(q)
 		require.NoError(t, err)
@@ -144,6 +146,33 @@ func pgPersisted(t *testing.T, db *sql.DB) [][]byte {
 		t.Logf("scanning %d files of the cluster in %s as well", n, dir)
 	}
 	return out
+}
+
+func TestInteropPostgresPairStoreConformance(t *testing.T) {
+	var mu sync.Mutex
+	type handle struct {
+		store *sqlstore.Store
+		dsn   string
+	}
+	handles := map[pskx.Store]handle{}
+	open := func(t *testing.T, dsn string) pskx.Store {
+		s := openPostgres(t, dsn)
+		p := s.PSK()
+		mu.Lock()
+		handles[p] = handle{s, dsn}
+		mu.Unlock()
+		return p
+	}
+	of := func(p pskx.Store) handle {
+		mu.Lock()
+		defer mu.Unlock()
+		return handles[p]
+	}
+	storetest.RunPairStore(t, storetest.PairHarness{
+		New:       func(t *testing.T) pskx.Store { return open(t, pgSchema(t)) },
+		Reopen:    func(t *testing.T, p pskx.Store) pskx.Store { return open(t, of(p).dsn) },
+		Persisted: func(t *testing.T, p pskx.Store) [][]byte { return pgPersisted(t, of(p).store.DB()) },
+	})
 }
 
 func TestInteropPostgresThreeProvisioners(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/provisioning/sqlstore"
 	"github.com/amtkit/amtkit/provisioning/storetest"
+	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/seal"
 )
 
@@ -122,4 +123,34 @@ func TestMigrations(t *testing.T) {
 	defer db.Close()
 	_, err = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t)})
 	assert.ErrorContains(t, err, "newer than this amtkit knows")
+}
+
+func TestSQLitePairStoreConformance(t *testing.T) {
+	var mu sync.Mutex
+	files := map[pskx.Store]string{}
+	open := func(t *testing.T, path string) pskx.Store {
+		s := openSQLite(t, path).PSK()
+		mu.Lock()
+		files[s] = path
+		mu.Unlock()
+		return s
+	}
+	file := func(s pskx.Store) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return files[s]
+	}
+	storetest.RunPairStore(t, storetest.PairHarness{
+		New:    func(t *testing.T) pskx.Store { return open(t, filepath.Join(t.TempDir(), "psk.db")) },
+		Reopen: func(t *testing.T, s pskx.Store) pskx.Store { return open(t, file(s)) },
+		Persisted: func(t *testing.T, s pskx.Store) [][]byte {
+			var out [][]byte
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				if b, err := os.ReadFile(file(s) + suffix); err == nil {
+					out = append(out, b)
+				}
+			}
+			return out
+		},
+	})
 }

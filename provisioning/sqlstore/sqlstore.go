@@ -38,8 +38,12 @@ type Options struct {
 	// Sealer seals the secrets of every record. Required: nothing is stored in
 	// plaintext.
 	Sealer seal.Sealer
-	// PageSize is how many records Records reads per query. Zero: 100.
+	// PageSize is how many records (or pairs) one query of Records (or
+	// Pairs) reads. Zero: 100.
 	PageSize int
+	// Now is the clock of the PSK pair store's Added and UsedAt. Nil:
+	// time.Now.
+	Now func() time.Time
 }
 
 // Store is a [provisioning.Store] on a SQL database. It is safe for
@@ -47,8 +51,10 @@ type Options struct {
 type Store struct {
 	db       *sql.DB
 	dialect  Dialect
+	sealer   seal.Sealer
 	codec    provisioning.RecordCodec
 	pageSize int
+	now      func() time.Time
 }
 
 var _ provisioning.Store = (*Store)(nil)
@@ -68,9 +74,12 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	if o.Sealer == nil {
 		return nil, &provisioning.ConfigError{Field: "Options.Sealer", Problem: "required: secrets are never stored in plaintext (seal.NewAESGCM makes one from a key)"}
 	}
-	s := &Store{db: db, dialect: o.Dialect, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize}
+	s := &Store{db: db, dialect: o.Dialect, sealer: o.Sealer, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize, now: o.Now}
 	if s.pageSize <= 0 {
 		s.pageSize = 100
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

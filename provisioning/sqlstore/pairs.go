@@ -1,0 +1,238 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+// PairStore is a [pskx.Store] on the same database as its [Store]: one row
+// per pair, the PPS and MEBx password sealed by the Store's Sealer, the use
+// of a pair decided by one conditional UPDATE (one device per pair, also
+// across provisioners). Get it with [Store.PSK].
+type PairStore struct {
+	s *Store
+}
+
+var _ pskx.Store = (*PairStore)(nil)
+
+// PSK returns the PSK pair store on the store's database.
+func (s *Store) PSK() *PairStore { return &PairStore{s: s} }
+
+func (ps *PairStore) aad(pid pskx.PID, field string) []byte {
+	return []byte("amtkit/psk/1/" + pid.Compact() + "/" + field)
+}
+
+func (ps *PairStore) seal(ctx context.Context, pid pskx.PID, field string, v amt.Secret) ([]byte, error) {
+	if v.IsZero() {
+		return nil, nil
+	}
+	b, err := ps.s.sealer.Seal(ctx, []byte(v.Reveal()), ps.aad(pid, field))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sealing the %s of %s: %w", field, pid, err)
+	}
+	return b, nil
+}
+
+func (ps *PairStore) open(ctx context.Context, pid pskx.PID, field string, b []byte) (string, error) {
+	if b == nil {
+		return "", nil
+	}
+	pt, err := ps.s.sealer.Open(ctx, b, ps.aad(pid, field))
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: opening the %s of %s: %w", field, pid, err)
+	}
+	return string(pt), nil
+}
+
+// Put implements [pskx.Store]: the batch is one transaction.
+func (ps *PairStore) Put(ctx context.Context, pairs ...pskx.Pair) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for i, p := range pairs {
+		if p.PID.IsZero() || p.PPS.IsZero() {
+			return fmt.Errorf("pskx: pair %d lacks a PID or PPS", i+1)
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	type row struct {
+		pid       string
+		pps, mebx []byte
+	}
+	rows := make([]row, len(pairs))
+	for i, p := range pairs {
+		pps, err := ps.seal(ctx, p.PID, "PPS", p.PPS.Secret())
+		if err != nil {
+			return err
+		}
+		mebx, err := ps.seal(ctx, p.PID, "MEBxPassword", p.MEBxPassword)
+		if err != nil {
+			return err
+		}
+		rows[i] = row{p.PID.Compact(), pps, mebx}
+	}
+	tx, err := ps.s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	added := ps.s.now().UnixNano()
+	ins := ps.s.q(`INSERT INTO amtkit_psk_pairs (pid, version, added, used, pps, mebx_password) VALUES (?, 1, ?, 0, ?, ?)
+		ON CONFLICT (pid) DO NOTHING`)
+	for i, r := range rows {
+		res, err := tx.ExecContext(ctx, ins, r.pid, added, r.pps, r.mebx)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("%w: %v", pskx.ErrDuplicatePID, pairs[i].PID)
+		}
+	}
+	return tx.Commit()
+}
+
+const pairColumns = "seq, pid, version, added, used, used_at, used_by, pps, mebx_password"
+
+type pairRow struct {
+	seq, version, added int64
+	pid                 string
+	used                int
+	usedAt              sql.NullInt64
+	usedBy              sql.NullString
+	pps, mebx           []byte
+}
+
+func (r *pairRow) scan(sc interface{ Scan(...any) error }) error {
+	return sc.Scan(&r.seq, &r.pid, &r.version, &r.added, &r.used, &r.usedAt, &r.usedBy, &r.pps, &r.mebx)
+}
+
+func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, error) {
+	pid, err := pskx.ParsePID(r.pid)
+	if err != nil {
+		return pskx.StoredPair{}, fmt.Errorf("sqlstore: stored PID %q: %w", r.pid, err)
+	}
+	ppsText, err := ps.open(ctx, pid, "PPS", r.pps)
+	if err != nil {
+		return pskx.StoredPair{}, err
+	}
+	pps, err := pskx.ParsePPS(ppsText)
+	if err != nil {
+		return pskx.StoredPair{}, fmt.Errorf("sqlstore: the PPS of %s does not parse: %w", pid, err)
+	}
+	mebx, err := ps.open(ctx, pid, "MEBxPassword", r.mebx)
+	if err != nil {
+		return pskx.StoredPair{}, err
+	}
+	out := pskx.StoredPair{Pair: pskx.Pair{PID: pid, PPS: pps, MEBxPassword: amt.NewSecret(mebx)},
+		Version: uint64(r.version), Added: time.Unix(0, r.added).UTC(), Used: r.used != 0}
+	if r.usedAt.Valid {
+		out.UsedAt = time.Unix(0, r.usedAt.Int64).UTC()
+	}
+	if r.usedBy.Valid {
+		if out.UsedBy, err = amt.ParseUUID(r.usedBy.String); err != nil {
+			return pskx.StoredPair{}, fmt.Errorf("sqlstore: the device that used %s: %w", pid, err)
+		}
+	}
+	return out, nil
+}
+
+// Lookup implements [pskx.Store].
+func (ps *PairStore) Lookup(ctx context.Context, pid pskx.PID) (pskx.StoredPair, error) {
+	var r pairRow
+	err := r.scan(ps.s.db.QueryRowContext(ctx, ps.s.q("SELECT "+pairColumns+" FROM amtkit_psk_pairs WHERE pid = ?"), pid.Compact()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return pskx.StoredPair{}, fmt.Errorf("%w: %v", pskx.ErrPairNotFound, pid)
+	}
+	if err != nil {
+		return pskx.StoredPair{}, err
+	}
+	return ps.decode(ctx, &r)
+}
+
+// MarkUsed implements [pskx.Store]: one UPDATE that succeeds only on an
+// unused pair.
+func (ps *PairStore) MarkUsed(ctx context.Context, pid pskx.PID, device amt.UUID) error {
+	res, err := ps.s.db.ExecContext(ctx, ps.s.q(`UPDATE amtkit_psk_pairs SET used = 1, used_at = ?, used_by = ?, version = version + 1
+		WHERE pid = ? AND used = 0`), ps.s.now().UnixNano(), device.String(), pid.Compact())
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var by sql.NullString
+	err = ps.s.db.QueryRowContext(ctx, ps.s.q("SELECT used_by FROM amtkit_psk_pairs WHERE pid = ?"), pid.Compact()).Scan(&by)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%w: %v", pskx.ErrPairNotFound, pid)
+	case err != nil:
+		return err
+	case by.String == device.String():
+		return nil
+	}
+	return fmt.Errorf("%w: %v was used by %v", pskx.ErrPairUsed, pid, by.String)
+}
+
+// Pairs implements [pskx.Store]: pages in the order added.
+func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[pskx.StoredPair, error] {
+	return func(yield func(pskx.StoredPair, error) bool) {
+		cond := ""
+		if f.Unused {
+			cond = " AND used = 0"
+		}
+		query := ps.s.q("SELECT " + pairColumns + " FROM amtkit_psk_pairs WHERE seq > ?" + cond + " ORDER BY seq LIMIT ?")
+		var after int64
+		for {
+			var page []pairRow
+			rows, err := ps.s.db.QueryContext(ctx, query, after, ps.s.pageSize)
+			if err != nil {
+				yield(pskx.StoredPair{}, err)
+				return
+			}
+			for rows.Next() {
+				var r pairRow
+				if err := r.scan(rows); err != nil {
+					rows.Close()
+					yield(pskx.StoredPair{}, err)
+					return
+				}
+				page = append(page, r)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				yield(pskx.StoredPair{}, err)
+				return
+			}
+			for i := range page {
+				p, err := ps.decode(ctx, &page[i])
+				if err != nil {
+					yield(pskx.StoredPair{}, err)
+					return
+				}
+				if f.Match(p) && !yield(p, nil) {
+					return
+				}
+			}
+			if len(page) < ps.s.pageSize {
+				return
+			}
+			after = page[len(page)-1].seq
+		}
+	}
+}
