@@ -44,6 +44,7 @@ type Channel struct {
 	closeRecv   bool
 	localClosed bool
 	abandoned   bool // closed (or its Dial gave up) before AMT confirmed it
+	confirmedAt bool // AMT confirmed the channel (it may have failed since)
 	rdl, wdl    time.Time
 }
 
@@ -95,7 +96,7 @@ func (c *Channel) confirmed(m ChannelOpenConfirmation) bool {
 		c.s.protocolError("second CHANNEL_OPEN_CONFIRMATION for channel %d", c.id)
 		return false
 	}
-	c.state, c.peerID, c.tx = chanOpen, m.Sender, m.Window
+	c.state, c.peerID, c.tx, c.confirmedAt = chanOpen, m.Sender, m.Window, true
 	closeNow := c.abandoned
 	if closeNow {
 		c.closeSent = true
@@ -212,9 +213,11 @@ func (c *Channel) waitOpen(ctx context.Context) error {
 			return err
 		}
 	}
-	if c.state == chanFailed {
+	if c.state == chanFailed && !c.confirmedAt {
 		return c.err
 	}
+	// Confirmed: a failure since (AMT overran the window at once) is the
+	// channel's to report on Read and Write.
 	return nil
 }
 
@@ -244,11 +247,11 @@ func (c *Channel) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
-		if c.closeRecv {
-			return 0, io.EOF
-		}
 		if c.state == chanFailed {
 			return 0, c.err
+		}
+		if c.closeRecv {
+			return 0, io.EOF
 		}
 		if err := c.waitLocked(context.Background(), c.rdl); err != nil {
 			return 0, err

@@ -67,8 +67,8 @@ type Config struct {
 	MaxChannels int
 	// HandshakeTimeout bounds NewSession. Default DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
-	// PortWait bounds Dial's wait for a port AMT has not forwarded yet. Default
-	// DefaultPortWait; negative: do not wait.
+	// PortWait bounds Dial's wait for a port AMT has not forwarded yet, and
+	// for a free channel slot. Default DefaultPortWait; negative: do not wait.
 	PortWait time.Duration
 	// Logger receives debug records of the conversation (message types,
 	// channel numbers, ports; never data or passwords). Nil: none.
@@ -512,14 +512,15 @@ func (s *Session) onVersion(m ProtocolVersion) bool {
 func (s *Session) onGlobalRequest(m GlobalRequest) {
 	switch m.Name {
 	case RequestTCPForward:
+		// LMS, rpc-go and MeshCentral answer every tcpip-forward with the
+		// port, whatever want-reply says; so do we. The answer is queued
+		// before the port is usable, so no CHANNEL_OPEN to it can overtake it.
+		s.queue(TCPForwardSuccess(m.Port))
 		s.mu.Lock()
 		s.ports[m.Port] = m.Address
 		s.broadcastLocked()
 		s.mu.Unlock()
 		s.log.Debug("apf: AMT forwards a port", "port", m.Port, "address", m.Address)
-		// LMS, rpc-go and MeshCentral answer every tcpip-forward with the
-		// port, whatever want-reply says; so do we.
-		s.queue(TCPForwardSuccess(m.Port))
 	case RequestCancelTCPForward:
 		s.mu.Lock()
 		delete(s.ports, m.Port)
@@ -597,8 +598,9 @@ func localPort(network, addr string) (uint32, error) {
 }
 
 // DialPort opens a forwarded-tcpip channel to AMT's port: it waits up to
-// Config.PortWait for AMT to forward the port ([ErrPortNotForwarded]), then
-// for AMT's confirmation (a refusal is an [*OpenError]) or for ctx.
+// Config.PortWait for AMT to forward the port ([ErrPortNotForwarded]) and for
+// a free slot among Config.MaxChannels ([ErrTooManyChannels]), then for AMT's
+// confirmation (a refusal is an [*OpenError]) or for ctx.
 func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 	var wait <-chan time.Time
 	if s.cfg.PortWait > 0 {
@@ -611,11 +613,8 @@ func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 		s.mu.Lock()
 		err, ch := s.err, s.changed
 		forwarded := s.hasPort(port)
-		if err == nil && forwarded {
-			if len(s.chans) >= s.cfg.MaxChannels {
-				s.mu.Unlock()
-				return nil, fmt.Errorf("%w (%d)", ErrTooManyChannels, s.cfg.MaxChannels)
-			}
+		full := len(s.chans) >= s.cfg.MaxChannels
+		if err == nil && forwarded && !full {
 			c = s.newChannelLocked(port)
 		}
 		ports := s.portListLocked()
@@ -626,13 +625,19 @@ func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 		if c != nil {
 			break
 		}
+		// Wait for the port to be forwarded, or for a slot: a closed
+		// channel's slot is free once AMT answered the close.
+		refuse := fmt.Errorf("%w: %d (AMT forwards %v)", ErrPortNotForwarded, port, ports)
+		if forwarded {
+			refuse = fmt.Errorf("%w (%d)", ErrTooManyChannels, s.cfg.MaxChannels)
+		}
 		if wait == nil {
-			return nil, fmt.Errorf("%w: %d (AMT forwards %v)", ErrPortNotForwarded, port, ports)
+			return nil, refuse
 		}
 		select {
 		case <-ch:
 		case <-wait:
-			return nil, fmt.Errorf("%w: %d (AMT forwards %v)", ErrPortNotForwarded, port, ports)
+			return nil, refuse
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -641,15 +646,9 @@ func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 		ChannelType: ChannelForwarded, Sender: c.id, Window: s.cfg.Window, Reserved: 0xFFFFFFFF,
 		Address: "127.0.0.1", Port: port, OriginAddress: "127.0.0.1", OriginPort: originPort(c.id),
 	}
-	b, err := Encode(open)
-	if err == nil {
-		err = s.write(ctx, b)
-	}
-	if err != nil {
-		c.abort(err)
-		s.release(c)
-		return nil, err
-	}
+	// The open goes through the control queue, in order after the answers
+	// already queued (the tcpip-forward reply for this port above all).
+	s.queue(open)
 	s.log.Debug("apf: channel open sent", "channel", c.id, "port", port)
 	if err := c.waitOpen(ctx); err != nil {
 		return nil, err

@@ -57,3 +57,16 @@ func TestDecodeFWClient(t *testing.T) {
 	_, err = decodeFWClient([]byte{0, 0, 0, 0, 1}, 5)
 	assert.ErrorIs(t, err, ErrMessageTooLarge)
 }
+
+// FuzzDecodeFWClient: the Windows connect answer never panics a decoder, and
+// what it accepts has a maximum message length.
+func FuzzDecodeFWClient(f *testing.F) {
+	f.Add([]byte{0x00, 0x10, 0x00, 0x00, 0x02}, uint32(5))
+	f.Add(make([]byte, 16), uint32(16))
+	f.Fuzz(func(t *testing.T, out []byte, n uint32) {
+		p, err := decodeFWClient(out, n)
+		if err == nil && (p.MaxMessageLength == 0 || n < fwClientSize || uint64(n) > uint64(len(out))) {
+			t.Fatalf("accepted %x (n=%d) as %+v", out, n, p)
+		}
+	})
+}

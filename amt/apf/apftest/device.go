@@ -501,7 +501,13 @@ func (d *Device) onOpen(m apf.ChannelOpen) bool {
 	d.stats.ChannelsOpened++
 	d.stats.MaxOpen = max(d.stats.MaxOpen, len(d.chans))
 	d.mu.Unlock()
-	d.queue(apf.ChannelOpenConfirmation{Recipient: m.Sender, Sender: c.id, Window: d.cfg.Window, Reserved: 0xFFFFFFFF})
+	// The confirmation is written before the pumps start: no data may
+	// overtake it.
+	b, err := apf.Encode(apf.ChannelOpenConfirmation{Recipient: m.Sender, Sender: c.id, Window: d.cfg.Window, Reserved: 0xFFFFFFFF})
+	if err != nil || d.write(d.ctx, b) != nil {
+		d.shutdown()
+		return false
+	}
 	d.wg.Add(2)
 	go c.pumpToTarget()
 	go c.pumpToHost()
