@@ -634,6 +634,10 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	for _, f := range configure {
 		f(l)
 	}
+	// Sessions run under Serve's own context, not the listener's: a Shutdown
+	// stops the listener and lets them finish; canceling ctx cancels them.
+	handle := l.Handler
+	l.Handler = func(_ context.Context, h ReceivedHello) { handle(ctx, h) }
 	p.mu.Lock()
 	p.listener = l
 	p.mu.Unlock()
