@@ -3,20 +3,23 @@ package amt
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/beevik/etree"
 )
 
-// IEEE8021xEnabled is IPS_IEEE8021xSettings.Enabled.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=IEEE8021xEnabled -linecomment -output=ieee8021xenabled_string.go
+
+// IEEE8021xEnabled is IPS_IEEE8021xSettings.Enabled. String returns
+// "EnabledWithCertificates", "Disabled", "EnabledWithoutCertificates" or
+// "IEEE8021xEnabled(n)".
 type IEEE8021xEnabled uint32
 
 // 802.1X states.
 const (
-	IEEE8021xEnabledWithCertificates    IEEE8021xEnabled = 2
-	IEEE8021xDisabled                   IEEE8021xEnabled = 3
-	IEEE8021xEnabledWithoutCertificates IEEE8021xEnabled = 6
+	IEEE8021xEnabledWithCertificates    IEEE8021xEnabled = 2 // EnabledWithCertificates
+	IEEE8021xDisabled                   IEEE8021xEnabled = 3 // Disabled
+	IEEE8021xEnabledWithoutCertificates IEEE8021xEnabled = 6 // EnabledWithoutCertificates
 )
 
 // EAPMethod is the AuthenticationProtocol of IPS_IEEE8021xSettings (the CIM
@@ -254,18 +257,4 @@ func (d *Device) PutIEEE8021xProfile(ctx context.Context, p *IEEE8021xProfile) (
 // certificates bound to the legacy profile.
 func (d *Device) AMT8021xCredentialContexts(ctx context.Context) ([]CredentialContext, error) {
 	return d.credentialContexts(ctx, URIAMT8021xCredentialContext)
-}
-
-// String returns "EnabledWithCertificates", "Disabled",
-// "EnabledWithoutCertificates" or "IEEE8021xEnabled(n)".
-func (e IEEE8021xEnabled) String() string {
-	switch e {
-	case IEEE8021xEnabledWithCertificates:
-		return "EnabledWithCertificates"
-	case IEEE8021xDisabled:
-		return "Disabled"
-	case IEEE8021xEnabledWithoutCertificates:
-		return "EnabledWithoutCertificates"
-	}
-	return "IEEE8021xEnabled(" + strconv.FormatUint(uint64(e), 10) + ")"
 }

@@ -11,30 +11,21 @@ import (
 	"github.com/beevik/etree"
 )
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=CertChainStatus -linecomment -output=certchainstatus_string.go
+
 // CertChainStatus is IPS_HostBasedSetupService.CertChainStatus: how far
-// AddNextCertInChain has got.
+// AddNextCertInChain has got. String returns "NotStarted", "InProgress",
+// "Complete" or "CertChainStatus(n)".
 type CertChainStatus uint8
 
 // Certificate chain states.
 const (
-	CertChainNotStarted CertChainStatus = 0
-	CertChainInProgress CertChainStatus = 1 // the leaf was added, the root not yet
-	CertChainComplete   CertChainStatus = 2 // the root was added
+	CertChainNotStarted CertChainStatus = 0 // NotStarted
+	// CertChainInProgress: the leaf was added, the root not yet.
+	CertChainInProgress CertChainStatus = 1 // InProgress
+	// CertChainComplete: the root was added.
+	CertChainComplete CertChainStatus = 2 // Complete
 )
-
-// String returns "NotStarted", "InProgress", "Complete" or
-// "CertChainStatus(n)".
-func (s CertChainStatus) String() string {
-	switch s {
-	case CertChainNotStarted:
-		return "NotStarted"
-	case CertChainInProgress:
-		return "InProgress"
-	case CertChainComplete:
-		return "Complete"
-	}
-	return "CertChainStatus(" + strconv.Itoa(int(s)) + ")"
-}
 
 // SigningAlgorithm is the SigningAlgorithm parameter of Setup, AdminSetup and
 // UpgradeClientToAdmin.

@@ -10,21 +10,23 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"strconv"
 	"strings"
 )
+
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=HashAlgorithm -linecomment -output=hashalgorithm_string.go
 
 // HashAlgorithm numbers hash algorithms the way AMT does in hello packets, PTHI
 // certificate-hash entries and setup.bin (MeshCentral amtprovisioningserver.js,
 // rpc-go pkg/amt HashAlgorithmToString, MeshCentral amt/amt-setupbin.js).
+// String returns "SHA-1", "SHA-256", "SHA-384", "SHA-512" or "HashAlgorithm(n)".
 type HashAlgorithm uint8
 
 // Hash algorithms AMT uses for root-certificate hashes.
 const (
-	HashSHA1   HashAlgorithm = 1
-	HashSHA256 HashAlgorithm = 2
-	HashSHA384 HashAlgorithm = 3
-	HashSHA512 HashAlgorithm = 5
+	HashSHA1   HashAlgorithm = 1 // SHA-1
+	HashSHA256 HashAlgorithm = 2 // SHA-256
+	HashSHA384 HashAlgorithm = 3 // SHA-384
+	HashSHA512 HashAlgorithm = 5 // SHA-512
 )
 
 // Size returns the digest length in bytes, or 0 for an algorithm amtkit does not know.
@@ -69,21 +71,6 @@ func (a HashAlgorithm) Sum(data []byte) (CertHash, error) {
 	}
 	h.Write(data)
 	return CertHash{Alg: a, Sum: h.Sum(nil)}, nil
-}
-
-// String returns "SHA-1", "SHA-256", "SHA-384", "SHA-512" or "HashAlgorithm(n)".
-func (a HashAlgorithm) String() string {
-	switch a {
-	case HashSHA1:
-		return "SHA-1"
-	case HashSHA256:
-		return "SHA-256"
-	case HashSHA384:
-		return "SHA-384"
-	case HashSHA512:
-		return "SHA-512"
-	}
-	return "HashAlgorithm(" + strconv.Itoa(int(a)) + ")"
 }
 
 // HashAlgorithmForSize returns the known algorithm whose digests are n bytes long.

@@ -1,80 +1,47 @@
 package amt
 
-import "strconv"
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=ProvisioningState,ControlMode,ProvisioningMode -linecomment -output=state_string.go
 
 // ProvisioningState is AMT_SetupAndConfigurationService.ProvisioningState, also
-// reported over PTHI.
+// reported over PTHI. String returns "Pre", "In", "Post" or "ProvisioningState(n)".
 type ProvisioningState uint8
 
 // Provisioning states.
 const (
 	// PreProvisioning: factory state; the device may be in setup mode sending hellos.
-	PreProvisioning ProvisioningState = 0
+	PreProvisioning ProvisioningState = 0 // Pre
 	// InProvisioning: remote configuration has started (a TLS session with a
 	// configuration server or an agent's StartConfiguration) and waits for CommitChanges.
-	InProvisioning ProvisioningState = 1
+	InProvisioning ProvisioningState = 1 // In
 	// PostProvisioning: configured; the device is in client or admin control mode.
-	PostProvisioning ProvisioningState = 2
+	PostProvisioning ProvisioningState = 2 // Post
 )
 
-// String returns "Pre", "In", "Post" or "ProvisioningState(n)".
-func (s ProvisioningState) String() string {
-	switch s {
-	case PreProvisioning:
-		return "Pre"
-	case InProvisioning:
-		return "In"
-	case PostProvisioning:
-		return "Post"
-	}
-	return "ProvisioningState(" + strconv.Itoa(int(s)) + ")"
-}
-
 // ControlMode is the activation mode: IPS_HostBasedSetupService.CurrentControlMode
-// and the PTHI control mode use the same numbering.
+// and the PTHI control mode use the same numbering. String returns "None", "CCM",
+// "ACM" or "ControlMode(n)".
 type ControlMode uint8
 
 // Control modes.
 const (
 	// ControlModeNone: not activated.
-	ControlModeNone ControlMode = 0
+	ControlModeNone ControlMode = 0 // None
 	// ControlModeCCM: client control mode (host-based Setup); some features need
 	// user consent.
-	ControlModeCCM ControlMode = 1
+	ControlModeCCM ControlMode = 1 // CCM
 	// ControlModeACM: admin control mode (remote configuration, AdminSetup or an upgrade).
-	ControlModeACM ControlMode = 2
+	ControlModeACM ControlMode = 2 // ACM
 )
 
-// String returns "None", "CCM", "ACM" or "ControlMode(n)".
-func (m ControlMode) String() string {
-	switch m {
-	case ControlModeNone:
-		return "None"
-	case ControlModeCCM:
-		return "CCM"
-	case ControlModeACM:
-		return "ACM"
-	}
-	return "ControlMode(" + strconv.Itoa(int(m)) + ")"
-}
-
 // ProvisioningMode is AMT_SetupAndConfigurationService.ProvisioningMode. Only two
-// values are documented in public sources.
+// values are documented in public sources. String returns "Admin", "Client" or
+// "ProvisioningMode(n)".
 type ProvisioningMode uint16
 
 // Provisioning modes.
 const (
-	ProvisioningModeAdmin  ProvisioningMode = 1 // admin control mode
-	ProvisioningModeClient ProvisioningMode = 4 // client control mode
+	// ProvisioningModeAdmin: admin control mode.
+	ProvisioningModeAdmin ProvisioningMode = 1 // Admin
+	// ProvisioningModeClient: client control mode.
+	ProvisioningModeClient ProvisioningMode = 4 // Client
 )
-
-// String returns "Admin", "Client" or "ProvisioningMode(n)".
-func (m ProvisioningMode) String() string {
-	switch m {
-	case ProvisioningModeAdmin:
-		return "Admin"
-	case ProvisioningModeClient:
-		return "Client"
-	}
-	return "ProvisioningMode(" + strconv.Itoa(int(m)) + ")"
-}

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"github.com/amtkit/amtkit/internal/crlext"
-	"strconv"
 	"time"
 )
 
@@ -70,38 +69,28 @@ func (p ExpiryPolicy) Interval() time.Duration {
 // NextCheck returns when a certificate last checked at last should be checked again.
 func (p ExpiryPolicy) NextCheck(last time.Time) time.Time { return last.Add(p.Interval()) }
 
-// ExpiryStatus is the outcome of evaluating one certificate at one time.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=ExpiryStatus,RevocationReason -linecomment -output=expiry_string.go
+
+// ExpiryStatus is the outcome of evaluating one certificate at one time. String
+// returns "ok", "warning", "error", "renew", "expired" or "not-yet-valid".
 type ExpiryStatus int
 
 // Expiry statuses. Provisioning certificates evaluate to OK, Warning, Error,
 // Expired or NotYetValid; device certificates to OK, Renew, Expired or NotYetValid.
 const (
-	ExpiryOK          ExpiryStatus = iota // nothing to do
-	ExpiryWarning                         // Warn or less remains (7210)
-	ExpiryError                           // less than Error remains (7211)
-	ExpiryRenew                           // Renew or less remains: renew now
-	ExpiryExpired                         // NotAfter has passed
-	ExpiryNotYetValid                     // NotBefore is still ahead
+	// ExpiryOK: nothing to do.
+	ExpiryOK ExpiryStatus = iota // ok
+	// ExpiryWarning: Warn or less remains (7210).
+	ExpiryWarning // warning
+	// ExpiryError: less than Error remains (7211).
+	ExpiryError // error
+	// ExpiryRenew: Renew or less remains; renew now.
+	ExpiryRenew // renew
+	// ExpiryExpired: NotAfter has passed.
+	ExpiryExpired // expired
+	// ExpiryNotYetValid: NotBefore is still ahead.
+	ExpiryNotYetValid // not-yet-valid
 )
-
-// String returns "ok", "warning", "error", "renew", "expired" or "not-yet-valid".
-func (s ExpiryStatus) String() string {
-	switch s {
-	case ExpiryOK:
-		return "ok"
-	case ExpiryWarning:
-		return "warning"
-	case ExpiryError:
-		return "error"
-	case ExpiryRenew:
-		return "renew"
-	case ExpiryExpired:
-		return "expired"
-	case ExpiryNotYetValid:
-		return "not-yet-valid"
-	}
-	return "ExpiryStatus(" + strconv.Itoa(int(s)) + ")"
-}
 
 // StatusMessageID returns Configuration Manager's status message ID for s: 7210
 // for a warning, 7211 for an error, 0 otherwise.
@@ -168,51 +157,25 @@ func (p ExpiryPolicy) DeviceCert(c *x509.Certificate, now time.Time) ExpiryStatu
 	return p.Device(c.NotBefore, c.NotAfter, now)
 }
 
-// RevocationReason is an RFC 5280 §5.3.1 CRL reason code.
+// RevocationReason is an RFC 5280 §5.3.1 CRL reason code. String returns the
+// RFC 5280 name, such as "superseded".
 type RevocationReason int
 
 // RFC 5280 reason codes. A renewer revokes the certificate it replaced with
 // RevocationSuperseded; Configuration Manager also revokes AMT's certificate when
 // provisioning data is removed.
 const (
-	RevocationUnspecified          RevocationReason = 0
-	RevocationKeyCompromise        RevocationReason = 1
-	RevocationCACompromise         RevocationReason = 2
-	RevocationAffiliationChanged   RevocationReason = 3
-	RevocationSuperseded           RevocationReason = 4
-	RevocationCessationOfOperation RevocationReason = 5
-	RevocationCertificateHold      RevocationReason = 6
-	RevocationRemoveFromCRL        RevocationReason = 8
-	RevocationPrivilegeWithdrawn   RevocationReason = 9
-	RevocationAACompromise         RevocationReason = 10
+	RevocationUnspecified          RevocationReason = 0  // unspecified
+	RevocationKeyCompromise        RevocationReason = 1  // keyCompromise
+	RevocationCACompromise         RevocationReason = 2  // cACompromise
+	RevocationAffiliationChanged   RevocationReason = 3  // affiliationChanged
+	RevocationSuperseded           RevocationReason = 4  // superseded
+	RevocationCessationOfOperation RevocationReason = 5  // cessationOfOperation
+	RevocationCertificateHold      RevocationReason = 6  // certificateHold
+	RevocationRemoveFromCRL        RevocationReason = 8  // removeFromCRL
+	RevocationPrivilegeWithdrawn   RevocationReason = 9  // privilegeWithdrawn
+	RevocationAACompromise         RevocationReason = 10 // aACompromise
 )
-
-// String returns the RFC 5280 name, such as "superseded".
-func (r RevocationReason) String() string {
-	switch r {
-	case RevocationUnspecified:
-		return "unspecified"
-	case RevocationKeyCompromise:
-		return "keyCompromise"
-	case RevocationCACompromise:
-		return "cACompromise"
-	case RevocationAffiliationChanged:
-		return "affiliationChanged"
-	case RevocationSuperseded:
-		return "superseded"
-	case RevocationCessationOfOperation:
-		return "cessationOfOperation"
-	case RevocationCertificateHold:
-		return "certificateHold"
-	case RevocationRemoveFromCRL:
-		return "removeFromCRL"
-	case RevocationPrivilegeWithdrawn:
-		return "privilegeWithdrawn"
-	case RevocationAACompromise:
-		return "aACompromise"
-	}
-	return "RevocationReason(" + strconv.Itoa(int(r)) + ")"
-}
 
 // CRLOptions tunes [CheckCRL]. The zero value fails closed: a missing or stale CRL
 // is an error.

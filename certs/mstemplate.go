@@ -14,31 +14,24 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=TemplateKind -linecomment -output=templatekind_string.go
+
 // TemplateKind tells which kind of Microsoft certificate template issued a
-// certificate, as far as the certificate shows it.
+// certificate, as far as the certificate shows it. String returns "none", "v1"
+// or "v2 or later".
 type TemplateKind int
 
 // Template kinds. Versions 2, 3 and 4 write the same extension, so a certificate
 // cannot tell them apart; only the integrator knows (see
 // [ProvisioningOptions.TemplateVersion]).
 const (
-	TemplateNone      TemplateKind = iota // no template extension: not issued by an enterprise Microsoft CA
-	TemplateV1                            // only the template-name extension (1.3.6.1.4.1.311.20.2)
-	TemplateV2OrLater                     // the certificate-template extension (1.3.6.1.4.1.311.21.7)
+	// TemplateNone: no template extension; not issued by an enterprise Microsoft CA.
+	TemplateNone TemplateKind = iota // none
+	// TemplateV1: only the template-name extension (1.3.6.1.4.1.311.20.2).
+	TemplateV1 // v1
+	// TemplateV2OrLater: the certificate-template extension (1.3.6.1.4.1.311.21.7).
+	TemplateV2OrLater // v2 or later
 )
-
-// String returns "none", "v1" or "v2 or later".
-func (k TemplateKind) String() string {
-	switch k {
-	case TemplateNone:
-		return "none"
-	case TemplateV1:
-		return "v1"
-	case TemplateV2OrLater:
-		return "v2 or later"
-	}
-	return "TemplateKind(" + strconv.Itoa(int(k)) + ")"
-}
 
 // TemplateInfo is what a certificate says about the Microsoft template it was
 // issued from (MS-WCCE 2.2.2.7.7).

@@ -27,44 +27,36 @@ type ReceivedHello struct {
 	Received time.Time      // when the connection was closed by the sender
 }
 
-// ListenerEventKind classifies what happened to one connection.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=ListenerEventKind -linecomment -output=listenereventkind_string.go
+
+// ListenerEventKind classifies what happened to one connection. String returns a
+// stable name such as "hello-malformed".
 type ListenerEventKind int
 
 // Listener event kinds.
 const (
 	// EventHelloReceived: a well-formed hello was handed to the handler.
-	EventHelloReceived ListenerEventKind = iota + 1
+	EventHelloReceived ListenerEventKind = iota + 1 // hello-received
 	// EventHelloMalformed: the bytes were not a valid hello (Err says why).
-	EventHelloMalformed
+	EventHelloMalformed // hello-malformed
 	// EventHelloDuplicate: a valid hello from a device already in a session.
-	EventHelloDuplicate
+	EventHelloDuplicate // hello-duplicate
 	// EventHelloOversize: more than hello.MaxSize bytes were sent.
-	EventHelloOversize
+	EventHelloOversize // hello-oversize
 	// EventHelloTimeout: the sender did not finish within ReadTimeout.
-	EventHelloTimeout
+	EventHelloTimeout // hello-timeout
 	// EventProbe: an HTTP GET was answered with a banner.
-	EventProbe
+	EventProbe // probe
 	// EventRateLimited: the source exceeded its per-source rate; the connection
 	// was closed unread.
-	EventRateLimited
+	EventRateLimited // rate-limited
 	// EventEvicted: the connection limit was reached and this (oldest unfinished)
 	// connection was closed to make room for a new one.
-	EventEvicted
+	EventEvicted // evicted
 	// EventReadError: the connection failed (reset, …) before the sender closed it,
 	// or the listener cut it when it stopped (Err then matches ErrListenerClosed).
-	EventReadError
+	EventReadError // read-error
 )
-
-var listenerEventNames = [...]string{"", "hello-received", "hello-malformed", "hello-duplicate", "hello-oversize",
-	"hello-timeout", "probe", "rate-limited", "evicted", "read-error"}
-
-// String returns a stable name such as "hello-malformed".
-func (k ListenerEventKind) String() string {
-	if k > 0 && int(k) < len(listenerEventNames) {
-		return listenerEventNames[k]
-	}
-	return "ListenerEventKind(" + strconv.Itoa(int(k)) + ")"
-}
 
 // ListenerEvent reports the outcome of one connection to the hello listener.
 type ListenerEvent struct {

@@ -2,6 +2,8 @@ package provisioning
 
 import "strconv"
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=State -linecomment -output=state_string.go
+
 // State is where a provisioning session stands. A session moves forward one step
 // at a time:
 //
@@ -11,31 +13,22 @@ import "strconv"
 // certificate, OTP mismatch, …) or Failed (something broke: network, device error,
 // an unconfirmed commit). The OTP check of agent-initiated sessions is a step
 // between Identified and Configured; its event says whether the OTP was verified
-// or not required.
+// or not required. String returns the state's name, e.g. "Identified", as the
+// text form (MarshalText) does.
 type State uint8
 
 // Session states.
 const (
-	StateNew State = iota
-	StateAuthorized
-	StateConnected
-	StateIdentified
-	StateConfigured
-	StateCommitted
-	StateProvisioned
-	StateRejected
-	StateFailed
+	StateNew         State = iota // New
+	StateAuthorized               // Authorized
+	StateConnected                // Connected
+	StateIdentified               // Identified
+	StateConfigured               // Configured
+	StateCommitted                // Committed
+	StateProvisioned              // Provisioned
+	StateRejected                 // Rejected
+	StateFailed                   // Failed
 )
-
-var stateNames = [...]string{"New", "Authorized", "Connected", "Identified", "Configured", "Committed", "Provisioned", "Rejected", "Failed"}
-
-// String returns the state's name, e.g. "Identified".
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
-}
 
 // Final reports whether no step follows s: Provisioned, Rejected or Failed.
 func (s State) Final() bool { return s == StateProvisioned || s == StateRejected || s == StateFailed }
@@ -45,9 +38,9 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText implements [encoding.TextUnmarshaler].
 func (s *State) UnmarshalText(b []byte) error {
-	for i, n := range stateNames {
-		if n == string(b) {
-			*s = State(i)
+	for v := StateNew; v <= StateFailed; v++ {
+		if v.String() == string(b) {
+			*s = v
 			return nil
 		}
 	}

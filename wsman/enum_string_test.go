@@ -12,7 +12,8 @@ import (
 // from 0 to one past its last: the names, and the form of the unknown values
 // between and after them. It was written against the hand-written methods
 // before they were replaced by generated ones (go generate, stringer), so the
-// generated methods print the same.
+// generated methods print the same. One change on purpose: an unknown Phase
+// printed "phase(n)" and prints stringer's "Phase(n)".
 func TestEnumStrings(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -20,7 +21,7 @@ func TestEnumStrings(t *testing.T) {
 		want []string // String of 0, 1, 2, …
 	}{
 		{"Phase", func(i int) string { return wsman.Phase(i).String() },
-			[]string{"connect", "send", "receive", "phase(3)"}},
+			[]string{"connect", "send", "receive", "Phase(3)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, w := range tc.want {

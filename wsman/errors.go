@@ -147,31 +147,21 @@ func (e *HTTPError) Is(target error) bool {
 	return false
 }
 
-// Phase says how far an HTTP exchange got before a transport failure.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Phase -linecomment -output=phase_string.go
+
+// Phase says how far an HTTP exchange got before a transport failure. String
+// returns "connect", "send" or "receive" ("Phase(n)" for another value).
 type Phase int
 
 const (
 	// PhaseConnect: no connection was obtained (dial or TLS failed).
-	PhaseConnect Phase = iota
+	PhaseConnect Phase = iota // connect
 	// PhaseSend: connected, but the request was not written in full.
-	PhaseSend
+	PhaseSend // send
 	// PhaseReceive: the request was written in full; the response did not
 	// arrive complete.
-	PhaseReceive
+	PhaseReceive // receive
 )
-
-// String returns "connect", "send" or "receive".
-func (p Phase) String() string {
-	switch p {
-	case PhaseConnect:
-		return "connect"
-	case PhaseSend:
-		return "send"
-	case PhaseReceive:
-		return "receive"
-	}
-	return "phase(" + strconv.Itoa(int(p)) + ")"
-}
 
 // TransportError is a failure below HTTP: the connection could not be made, or it
 // broke. errors.Is matches [ErrConnect], [ErrSend] or [ErrResponseLost] by

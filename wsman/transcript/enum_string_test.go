@@ -12,7 +12,8 @@ import (
 // from 0 to one past its last: the names, and the form of the unknown values
 // between and after them. It was written against the hand-written methods
 // before they were replaced by generated ones (go generate, stringer), so the
-// generated methods print the same.
+// generated methods print the same. One change on purpose: an unknown Kind
+// printed "kind?" and prints stringer's "Kind(n)".
 func TestEnumStrings(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -20,7 +21,7 @@ func TestEnumStrings(t *testing.T) {
 		want []string // String of 0, 1, 2, …
 	}{
 		{"Kind", func(i int) string { return transcript.Kind(i).String() },
-			[]string{"kind?", "text", "dns-name", "uuid", "mac", "ip", "serial", "realm", "certificate", "dn", "kind?"}},
+			[]string{"Kind(0)", "text", "dns-name", "uuid", "mac", "ip", "serial", "realm", "certificate", "dn", "Kind(10)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, w := range tc.want {

@@ -6,37 +6,41 @@ import (
 	"github.com/amtkit/amtkit/wsman"
 )
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Kind -linecomment -output=kind_string.go
+
 // Kind is the kind of an identifying value, which decides the form of its
 // placeholder (so that a placeholder still parses where the value did).
+// String returns the kind's name ("text", "dns-name", …; "Kind(n)" for another
+// value).
 type Kind int
 
 // Kinds of identifying values.
 const (
 	// KindText: any text, replaced by "id-N".
-	KindText Kind = iota + 1
+	KindText Kind = iota + 1 // text
 	// KindDNSName: a host name, domain name, FQDN or DNS suffix. Each label
 	// but the last is replaced by "nameN" (the same label always by the same
 	// name, so a.contoso.com and contoso.com stay a name and its suffix); the
 	// last label is kept when it is a common generic top-level domain (com,
 	// net, org, …) and becomes "example" otherwise. An IP address literal is
 	// treated as KindIP.
-	KindDNSName
+	KindDNSName // dns-name
 	// KindUUID: a UUID in canonical text, 32 hex digits, or 16 bytes in
 	// base64 (AMT's wire form), replaced by 00000000-0000-0000-0000-00000000000N
 	// in the same form.
-	KindUUID
+	KindUUID // uuid
 	// KindMAC: a MAC address, replaced by 02-00-00-00-00-NN (locally
 	// administered) with the original separators and case.
-	KindMAC
+	KindMAC // mac
 	// KindIP: an IPv4 address (replaced from 192.0.2.0/24, 198.51.100.0/24 and
 	// 203.0.113.0/24, RFC 5737) or IPv6 address (2001:db8::/32, RFC 3849);
 	// loopback and unspecified addresses are kept.
-	KindIP
+	KindIP // ip
 	// KindSerial: a serial number or asset tag, replaced by "serial-N".
-	KindSerial
+	KindSerial // serial
 	// KindRealm: an HTTP digest realm; AMT's "Digest:" + 32 hex digits is
 	// replaced by "Digest:" + N in 32 hex digits, so the form stays valid.
-	KindRealm
+	KindRealm // realm
 	// KindCertificate: a base64 DER X.509 certificate. Its subject and issuer
 	// become CN=name-N (the same name, the same placeholder, so chains still
 	// link), its serial number N, its subject alternative names placeholders
@@ -44,36 +48,11 @@ const (
 	// constraints, key usages, key identifiers, Microsoft template and Intel
 	// extensions). The public key, validity and signature algorithm are kept;
 	// the signature no longer verifies.
-	KindCertificate
+	KindCertificate // certificate
 	// KindDN: a distinguished name as text ("C=US,O=…,CN=…"), replaced by
 	// "CN=dn-N".
-	KindDN
+	KindDN // dn
 )
-
-// String names the kind.
-func (k Kind) String() string {
-	switch k {
-	case KindText:
-		return "text"
-	case KindDNSName:
-		return "dns-name"
-	case KindUUID:
-		return "uuid"
-	case KindMAC:
-		return "mac"
-	case KindIP:
-		return "ip"
-	case KindSerial:
-		return "serial"
-	case KindRealm:
-		return "realm"
-	case KindCertificate:
-		return "certificate"
-	case KindDN:
-		return "dn"
-	}
-	return "kind?"
-}
 
 // Policy says which elements of an envelope carry secrets, which identify
 // a device, and which change on every run.
