@@ -13,63 +13,46 @@ import (
 	"github.com/amtkit/amtkit/amt"
 )
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Rule -linecomment -output=rule_string.go
+
 // Rule names one firmware rule a provisioning certificate chain must pass,
 // both for the TLS client certificate of remote configuration and for the
 // chain injected with AddNextCertInChain before AdminSetup or
-// UpgradeClientToAdmin.
+// UpgradeClientToAdmin. String names the rule ("root hash", …; "Rule(n)" for
+// another value).
 type Rule int
 
 // The rules, in the order they are checked.
 const (
 	// RuleChain: the chain is empty, does not parse, or is longer than the
 	// firmware accepts.
-	RuleChain Rule = iota + 1
+	RuleChain Rule = iota + 1 // chain
 	// RuleRootHash: the hash of the last certificate (the root) is not an active
 	// entry of the device's root-hash table.
-	RuleRootHash
+	RuleRootHash // root hash
 	// RuleSignature: a certificate is not issued by the next one (names differ,
 	// the issuer is not a CA, or the signature does not verify).
-	RuleSignature
+	RuleSignature // chain signature
 	// RuleAlgorithm: a signature algorithm the firmware refuses (MD2/MD5
 	// always; SHA-1 on strict firmware, root included).
-	RuleAlgorithm
+	RuleAlgorithm // signature algorithm
 	// RuleKey: the leaf key is not RSA, or an RSA key is shorter than 2048 bits
 	// on strict firmware.
-	RuleKey
+	RuleKey // key
 	// RuleValidity: the leaf or an intermediate is expired or not yet valid by
 	// the device's clock.
-	RuleValidity
+	RuleValidity // validity
 	// RuleUsage: the leaf carries neither the extended key usage
 	// 2.16.840.1.113741.1.2.3 nor the subject OU "Intel(R) Client Setup
 	// Certificate" (exact, case-sensitive).
-	RuleUsage
+	RuleUsage // usage marker
 	// RuleServerAuth: the leaf restricts its extended key usage without
 	// including serverAuth.
-	RuleServerAuth
+	RuleServerAuth // serverAuth usage
 	// RuleSuffix: no name of the leaf (CN, then DNS SANs) matches the device's
 	// DNS suffix by the firmware rule.
-	RuleSuffix
+	RuleSuffix // DNS suffix
 )
-
-var ruleNames = [...]string{
-	RuleChain:      "chain",
-	RuleRootHash:   "root hash",
-	RuleSignature:  "chain signature",
-	RuleAlgorithm:  "signature algorithm",
-	RuleKey:        "key",
-	RuleValidity:   "validity",
-	RuleUsage:      "usage marker",
-	RuleServerAuth: "serverAuth usage",
-	RuleSuffix:     "DNS suffix",
-}
-
-// String names the rule.
-func (r Rule) String() string {
-	if r > 0 && int(r) < len(ruleNames) {
-		return ruleNames[r]
-	}
-	return "Rule(" + strconv.Itoa(int(r)) + ")"
-}
 
 // ErrRuleViolation is wrapped by every [*RuleError].
 var ErrRuleViolation = errors.New("amtsim: firmware rule refused the certificate chain")

@@ -16,7 +16,10 @@ import (
 // DefaultMEIDevice is the Linux MEI character device.
 const DefaultMEIDevice = "/dev/mei0"
 
-// MEIClient names a firmware client behind the MEI (HECI) device.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=MEIClient -linecomment -output=meiclient_string.go
+
+// MEIClient names a firmware client behind the MEI (HECI) device. String returns
+// "AMTHI", "watchdog", "LME" or "MEIClient(n)".
 type MEIClient uint8
 
 // MEI clients.
@@ -24,17 +27,17 @@ const (
 	// ClientAMTHI is the PTHI/AMTHI client, GUID 12F80028-B4B7-4B2D-ACA8-46E0FF65814C
 	// (intel/lms MEIClient/Include/HECI_if.h HECI_AMTHI_GUID; rpc-go
 	// pkg/heci/linux.go MEI_IAMTHIF holds the same GUID as wire bytes).
-	ClientAMTHI MEIClient = iota
+	ClientAMTHI MEIClient = iota // AMTHI
 	// ClientWatchdog is the client that answers the IsChangeToAMTEnabled query, GUID
 	// 05B79A6F-4628-4D7F-899D-A91514CB32AB (intel/lms HECI_WATCHDOG_GUID; rpc-go
 	// MEI_WDIF).
-	ClientWatchdog
+	ClientWatchdog // watchdog
 	// ClientLME is the Local Manageability Engine client, GUID
 	// 6733A4DB-0476-4E7B-B3AF-BCFC29BEE7A7 (intel/lms HECI_if.h LME_GUID; rpc-go
 	// pkg/heci/linux.go MEI_LMEIF): AMT's port forwarding (APF) to its local
 	// WS-Management ports, what Intel's LMS relays. Open it with [OpenMEIConn];
 	// package amt/apf speaks APF over it.
-	ClientLME
+	ClientLME // LME
 )
 
 // GUID returns the client's GUID in canonical byte order. The connect ioctl takes
@@ -49,19 +52,6 @@ func (c MEIClient) GUID() amt.UUID {
 		return amt.UUID{0x67, 0x33, 0xa4, 0xdb, 0x04, 0x76, 0x4e, 0x7b, 0xb3, 0xaf, 0xbc, 0xfc, 0x29, 0xbe, 0xe7, 0xa7}
 	}
 	return amt.UUID{}
-}
-
-// String returns "AMTHI", "watchdog", "LME" or "MEIClient(n)".
-func (c MEIClient) String() string {
-	switch c {
-	case ClientAMTHI:
-		return "AMTHI"
-	case ClientWatchdog:
-		return "watchdog"
-	case ClientLME:
-		return "LME"
-	}
-	return fmt.Sprintf("MEIClient(%d)", uint8(c))
 }
 
 // MEIConfig configures [OpenMEI]. The zero value connects to the PTHI client on

@@ -273,29 +273,19 @@ func DecodeControlMode(p []byte) (amt.ControlMode, error) {
 
 // ---- GetProvisioningTLSMode, GetZeroTouchEnabled, GetRNGSeedStatus -------------
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=TLSMode,RNGStatus,Interface,DHCPMode -linecomment -output=messages_string.go
+
 // TLSMode is the remote-configuration mode GetProvisioningTLSMode reports.
+// String returns "NotReady", "PSK", "PKI" or "TLSMode(n)".
 type TLSMode uint32
 
 // TLS modes (MeshAgent PTHICommand.h AMT_PROVISIONING_TLS_MODE; intel/lms
 // GetProvisioningTlsModeCommand.h ProvTLSMode_t).
 const (
-	TLSModeNotReady TLSMode = 0
-	TLSModePSK      TLSMode = 1
-	TLSModePKI      TLSMode = 2
+	TLSModeNotReady TLSMode = 0 // NotReady
+	TLSModePSK      TLSMode = 1 // PSK
+	TLSModePKI      TLSMode = 2 // PKI
 )
-
-// String returns "NotReady", "PSK", "PKI" or "TLSMode(n)".
-func (m TLSMode) String() string {
-	switch m {
-	case TLSModeNotReady:
-		return "NotReady"
-	case TLSModePSK:
-		return "PSK"
-	case TLSModePKI:
-		return "PKI"
-	}
-	return "TLSMode(" + strconv.FormatUint(uint64(m), 10) + ")"
-}
 
 // MarshalText implements [encoding.TextMarshaler] with [TLSMode.String].
 func (m TLSMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
@@ -335,28 +325,16 @@ func DecodeZeroTouchEnabled(p []byte) (bool, error) {
 	return v, nil
 }
 
-// RNGStatus is the state of the AMT 2.x random-number seed.
+// RNGStatus is the state of the AMT 2.x random-number seed. String returns
+// "Exists", "InProgress", "Missing" or "RNGStatus(n)".
 type RNGStatus uint32
 
 // RNG seed states (MeshAgent PTHICommand.h AMT_RNG_STATUS).
 const (
-	RNGSeedExists     RNGStatus = 0
-	RNGSeedInProgress RNGStatus = 1
-	RNGSeedMissing    RNGStatus = 2
+	RNGSeedExists     RNGStatus = 0 // Exists
+	RNGSeedInProgress RNGStatus = 1 // InProgress
+	RNGSeedMissing    RNGStatus = 2 // Missing
 )
-
-// String returns "Exists", "InProgress", "Missing" or "RNGStatus(n)".
-func (s RNGStatus) String() string {
-	switch s {
-	case RNGSeedExists:
-		return "Exists"
-	case RNGSeedInProgress:
-		return "InProgress"
-	case RNGSeedMissing:
-		return "Missing"
-	}
-	return "RNGStatus(" + strconv.FormatUint(uint64(s), 10) + ")"
-}
 
 // DecodeRNGSeedStatus decodes a GetRNGSeedStatus payload (u32, 0–2).
 func DecodeRNGSeedStatus(p []byte) (RNGStatus, error) {
@@ -589,45 +567,25 @@ func (a LocalSystemAccount) AppendBinary(b []byte) ([]byte, error) {
 
 // ---- GetLANInterfaceSettings ---------------------------------------------------------
 
-// Interface selects the LAN interface of GetLANInterfaceSettings.
+// Interface selects the LAN interface of GetLANInterfaceSettings. String returns
+// "wired", "wireless" or "Interface(n)".
 type Interface uint32
 
 // Interfaces (intel/lms INTERFACE_SETTINGS).
 const (
-	InterfaceWired    Interface = 0
-	InterfaceWireless Interface = 1
+	InterfaceWired    Interface = 0 // wired
+	InterfaceWireless Interface = 1 // wireless
 )
 
-// String returns "wired", "wireless" or "Interface(n)".
-func (i Interface) String() string {
-	switch i {
-	case InterfaceWired:
-		return "wired"
-	case InterfaceWireless:
-		return "wireless"
-	}
-	return "Interface(" + strconv.FormatUint(uint64(i), 10) + ")"
-}
-
-// DHCPMode is the DHCP IP mode of a LAN interface.
+// DHCPMode is the DHCP IP mode of a LAN interface. String returns "active",
+// "passive" or "DHCPMode(n)".
 type DHCPMode uint8
 
 // DHCP modes (MeshAgent PTHICommand.h AMT_DHCP_IP_MODE; MeshCentral amt-mei.js).
 const (
-	DHCPModeActive  DHCPMode = 1
-	DHCPModePassive DHCPMode = 2
+	DHCPModeActive  DHCPMode = 1 // active
+	DHCPModePassive DHCPMode = 2 // passive
 )
-
-// String returns "active", "passive" or "DHCPMode(n)".
-func (m DHCPMode) String() string {
-	switch m {
-	case DHCPModeActive:
-		return "active"
-	case DHCPModePassive:
-		return "passive"
-	}
-	return "DHCPMode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // LANSettings is the GetLANInterfaceSettings response.
 type LANSettings struct {
