@@ -10,54 +10,37 @@ import (
 	"github.com/amtkit/amtkit/internal/wire"
 )
 
-// MessageType is the first byte of every APF message.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=MessageType -linecomment -output=messagetype_string.go
+
+// MessageType is the first byte of every APF message. String returns the APF
+// name without its APF_ prefix, e.g. "CHANNEL_DATA", or "MessageType(n)".
 type MessageType uint8
 
 // Message types (intel/lms UNS/PortForwardingService/LMS_if_constants.h
 // APF_MESSAGE_TYPE; the keep-alive types from go-wsman-messages pkg/apf
 // types.go and MeshCentral mpsserver.js, which speak APF to firmware over CIRA).
 const (
-	TypeDisconnect              MessageType = 1
-	TypeServiceRequest          MessageType = 5
-	TypeServiceAccept           MessageType = 6
-	TypeUserAuthRequest         MessageType = 50
-	TypeUserAuthFailure         MessageType = 51
-	TypeUserAuthSuccess         MessageType = 52
-	TypeGlobalRequest           MessageType = 80
-	TypeRequestSuccess          MessageType = 81
-	TypeRequestFailure          MessageType = 82
-	TypeChannelOpen             MessageType = 90
-	TypeChannelOpenConfirmation MessageType = 91
-	TypeChannelOpenFailure      MessageType = 92
-	TypeChannelWindowAdjust     MessageType = 93
-	TypeChannelData             MessageType = 94
-	TypeChannelClose            MessageType = 97
-	TypeProtocolVersion         MessageType = 192
-	TypeKeepAliveRequest        MessageType = 208
-	TypeKeepAliveReply          MessageType = 209
-	TypeKeepAliveOptionsRequest MessageType = 210
-	TypeKeepAliveOptionsReply   MessageType = 211
+	TypeDisconnect              MessageType = 1   // DISCONNECT
+	TypeServiceRequest          MessageType = 5   // SERVICE_REQUEST
+	TypeServiceAccept           MessageType = 6   // SERVICE_ACCEPT
+	TypeUserAuthRequest         MessageType = 50  // USERAUTH_REQUEST
+	TypeUserAuthFailure         MessageType = 51  // USERAUTH_FAILURE
+	TypeUserAuthSuccess         MessageType = 52  // USERAUTH_SUCCESS
+	TypeGlobalRequest           MessageType = 80  // GLOBAL_REQUEST
+	TypeRequestSuccess          MessageType = 81  // REQUEST_SUCCESS
+	TypeRequestFailure          MessageType = 82  // REQUEST_FAILURE
+	TypeChannelOpen             MessageType = 90  // CHANNEL_OPEN
+	TypeChannelOpenConfirmation MessageType = 91  // CHANNEL_OPEN_CONFIRMATION
+	TypeChannelOpenFailure      MessageType = 92  // CHANNEL_OPEN_FAILURE
+	TypeChannelWindowAdjust     MessageType = 93  // CHANNEL_WINDOW_ADJUST
+	TypeChannelData             MessageType = 94  // CHANNEL_DATA
+	TypeChannelClose            MessageType = 97  // CHANNEL_CLOSE
+	TypeProtocolVersion         MessageType = 192 // PROTOCOL_VERSION
+	TypeKeepAliveRequest        MessageType = 208 // KEEPALIVE_REQUEST
+	TypeKeepAliveReply          MessageType = 209 // KEEPALIVE_REPLY
+	TypeKeepAliveOptionsRequest MessageType = 210 // KEEPALIVE_OPTIONS_REQUEST
+	TypeKeepAliveOptionsReply   MessageType = 211 // KEEPALIVE_OPTIONS_REPLY
 )
-
-var typeNames = map[MessageType]string{
-	TypeDisconnect: "DISCONNECT", TypeServiceRequest: "SERVICE_REQUEST", TypeServiceAccept: "SERVICE_ACCEPT",
-	TypeUserAuthRequest: "USERAUTH_REQUEST", TypeUserAuthFailure: "USERAUTH_FAILURE", TypeUserAuthSuccess: "USERAUTH_SUCCESS",
-	TypeGlobalRequest: "GLOBAL_REQUEST", TypeRequestSuccess: "REQUEST_SUCCESS", TypeRequestFailure: "REQUEST_FAILURE",
-	TypeChannelOpen: "CHANNEL_OPEN", TypeChannelOpenConfirmation: "CHANNEL_OPEN_CONFIRMATION",
-	TypeChannelOpenFailure: "CHANNEL_OPEN_FAILURE", TypeChannelWindowAdjust: "CHANNEL_WINDOW_ADJUST",
-	TypeChannelData: "CHANNEL_DATA", TypeChannelClose: "CHANNEL_CLOSE", TypeProtocolVersion: "PROTOCOL_VERSION",
-	TypeKeepAliveRequest: "KEEPALIVE_REQUEST", TypeKeepAliveReply: "KEEPALIVE_REPLY",
-	TypeKeepAliveOptionsRequest: "KEEPALIVE_OPTIONS_REQUEST", TypeKeepAliveOptionsReply: "KEEPALIVE_OPTIONS_REPLY",
-}
-
-// String returns the APF name without its APF_ prefix, e.g. "CHANNEL_DATA", or
-// "MessageType(n)".
-func (t MessageType) String() string {
-	if s, ok := typeNames[t]; ok {
-		return s
-	}
-	return "MessageType(" + strconv.Itoa(int(t)) + ")"
-}
 
 // Names used in APF messages (LMS_if_constants.h).
 const (
