@@ -439,41 +439,28 @@ func FirmwareFor(v Version) Firmware {
 	return f
 }
 
-// Confidence says how well a firmware rule is confirmed.
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Confidence -linecomment -output=confidence_string.go
+
+// Confidence says how well a firmware rule is confirmed. String returns the
+// level's name ("unsourced", "inferred", "peer code", "device report",
+// "vendor").
 type Confidence uint8
 
 // Confidence levels, from the weakest.
 const (
 	// Unsourced: no public source was found; the rule is carried over from
 	// amtkit's earlier compatibility table and awaits confirmation.
-	Unsourced Confidence = iota
+	Unsourced Confidence = iota // unsourced
 	// Inferred: reasoned from neighbouring facts, stated nowhere.
-	Inferred
+	Inferred // inferred
 	// PeerCode: stated only by another tool's code or comments.
-	PeerCode
+	PeerCode // peer code
 	// DeviceReport: seen on a real device, as reported in an issue tracker,
 	// a recorded response or a scan.
-	DeviceReport
+	DeviceReport // device report
 	// Vendor: stated by Intel (the AMT SDK, a support article, an Intel blog).
-	Vendor
+	Vendor // vendor
 )
-
-// String returns the level's name.
-func (c Confidence) String() string {
-	switch c {
-	case Unsourced:
-		return "unsourced"
-	case Inferred:
-		return "inferred"
-	case PeerCode:
-		return "peer code"
-	case DeviceReport:
-		return "device report"
-	case Vendor:
-		return "vendor"
-	}
-	return "Confidence(" + strconv.Itoa(int(c)) + ")"
-}
 
 // FirmwareRule is one rule of the firmware table: the [Firmware] field it
 // sets, the versions it names, its public sources and how well it is
