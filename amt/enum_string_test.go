@@ -35,6 +35,8 @@ func TestEnumStrings(t *testing.T) {
 			[]string{"Local", "Network", "Any", "AccessPermission(3)"}},
 		{"IEEE8021xEnabled", func(i int) string { return amt.IEEE8021xEnabled(i).String() },
 			[]string{"IEEE8021xEnabled(0)", "IEEE8021xEnabled(1)", "EnabledWithCertificates", "Disabled", "IEEE8021xEnabled(4)", "IEEE8021xEnabled(5)", "EnabledWithoutCertificates", "IEEE8021xEnabled(7)"}},
+		{"Platforms", func(i int) string { return amt.Platforms(i).String() },
+			[]string{"none", "some platforms", "all platforms", "Platforms(3)"}},
 		{"Confidence", func(i int) string { return amt.Confidence(i).String() },
 			[]string{"unsourced", "inferred", "peer code", "device report", "vendor", "Confidence(5)"}},
 	} {
