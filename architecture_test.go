@@ -23,6 +23,7 @@ var allowedImports = map[string][]string{
 	"amt":          {"wsman"},
 	"amt/hello":    {"amt"},
 	"amt/pthi":     {"amt"},
+	"amt/apf":      {"amt", "amt/pthi"},
 	"certs":        {"amt", "wsman"},
 	"pskx":         {"amt", "certs"},
 	"provisioning": {"amt", "amt/hello", "certs", "pskx", "wsman"},
@@ -30,7 +31,7 @@ var allowedImports = map[string][]string{
 
 // testKits are imported only by tests, examples and other test kits, like
 // net/http/httptest: no library package depends on them.
-var testKits = []string{"amt/amtsim", "certs/certstest", "wsman/wsmantest", "amt/pthi/pthitest"}
+var testKits = []string{"amt/amtsim", "certs/certstest", "wsman/wsmantest", "amt/pthi/pthitest", "amt/apf/apftest"}
 
 // TestImportLayers fails when a package imports across the layers the design
 // sets (e.g. wsman importing amt, provisioning importing amt/pthi, a library

@@ -11,7 +11,8 @@
 // "in provisioning" (Unprovision, then StopConfiguration).
 //
 //	go run ./examples/agent                 # status, or why there is no MEI device
-//	go run ./examples/agent -demo           # the same against a recorded device
+//	go run ./examples/agent -demo           # the same against a recorded device, then a
+//	                                        # host-based activation through LME/APF (no LMS)
 //	AMT_OTP='Ot9-xQ2#pL' go run ./examples/agent -prepare -json
 //	go run ./examples/agent -sim -enable-amt # the operations against a simulated device
 //	go run ./examples/agent -sim -deactivate
@@ -62,6 +63,9 @@ func main() {
 		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms})
 	} else {
 		err = run(ctx, os.Stdout, o)
+		if err == nil && o.demo && !o.prepare {
+			err = lmeDemo(ctx, os.Stdout) // lme.go: the agent without LMS, through LME/APF
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agent:", err)

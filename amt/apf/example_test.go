@@ -1,0 +1,64 @@
+package apf_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/amtkit/amtkit/amt/apf"
+	"github.com/amtkit/amtkit/amt/apf/apftest"
+)
+
+// Decode one message from the LME and encode an answer.
+func ExampleDecode() {
+	m, err := apf.Decode([]byte{0x50, 0, 0, 0, 13, 't', 'c', 'p', 'i', 'p', '-', 'f', 'o', 'r', 'w', 'a', 'r', 'd',
+		1, 0, 0, 0, 9, '1', '2', '7', '.', '0', '.', '0', '.', '1', 0, 0, 0x42, 0x60})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	req := m.(apf.GlobalRequest)
+	fmt.Println(m.Type(), req.Name, req.Address, req.Port)
+	answer, _ := apf.Encode(apf.TCPForwardSuccess(req.Port))
+	fmt.Printf("% x\n", answer)
+	_, err = apf.Decode([]byte{0x5d, 0, 0, 0, 7})
+	fmt.Println(err)
+	// Output:
+	// GLOBAL_REQUEST tcpip-forward 127.0.0.1 16992
+	// 51 00 00 42 60
+	// apf: CHANNEL_WINDOW_ADJUST at offset 5: wire: 4 bytes needed at offset 5, 0 left
+}
+
+// A session with (fake) firmware behind the LME, and a channel to AMT's port
+// 16992 as a net.Conn.
+func ExampleNewSession() {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = c.Write([]byte("hello from AMT"))
+			c.Close()
+		}
+	}()
+	fw, lme := apftest.Start(apftest.Config{Ports: map[uint32]string{apf.PortHTTP: ln.Addr().String()}})
+	defer fw.Close()
+
+	ctx := context.Background()
+	s, err := apf.NewSession(ctx, lme, apf.Config{MaxMessageLength: lme.MaxMessageLength()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	c, err := s.Dial(ctx, "tcp", "127.0.0.1:16992")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, err := io.ReadAll(c)
+	fmt.Println(string(b), err, c.RemoteAddr())
+	// Output:
+	// hello from AMT <nil> 127.0.0.1:16992
+}
