@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -328,27 +327,6 @@ func floodHello(u amt.UUID) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// raiseFDLimit makes sure the soft RLIMIT_NOFILE is at least need, raising
-// the hard limit too where the process may (root).
-func raiseFDLimit(need uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
-	}
-	if lim.Cur >= need {
-		return nil
-	}
-	want := lim
-	want.Cur = need
-	if want.Max < need {
-		want.Max = need
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
-		return fmt.Errorf("RLIMIT_NOFILE is %d (hard %d) and cannot be raised to %d: %w", lim.Cur, lim.Max, need, err)
-	}
-	return nil
 }
 
 // loopbackRange returns n loopback addresses 127.a.b.c counting up from first.
