@@ -3,25 +3,27 @@ package amt
 import (
 	"crypto"
 	"crypto/tls"
-	"strconv"
 )
+
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Platforms,Confidence -linecomment -output=firmware_string.go
 
 // Platforms says on which platforms of a firmware version a fact holds. Some
 // facts depend on the platform as well as on the version: Intel removed TLS 1.1
 // and SHA-1 from CSME 15.0 on desktop (chipset H) platforms only, and from 16.0
 // on all of them; it closed the remote non-TLS port from CSME 16.1 on Raptor
 // Lake platforms. The version alone then answers [SomePlatforms], and the
-// field's comment says how to tell on a given device.
+// field's comment says how to tell on a given device. String returns "none",
+// "some platforms" or "all platforms".
 type Platforms uint8
 
 // Platform extents.
 const (
 	// NoPlatforms: the fact holds on no platform of the version.
-	NoPlatforms Platforms = iota
+	NoPlatforms Platforms = iota // none
 	// SomePlatforms: the fact holds on some platforms of the version only.
-	SomePlatforms
+	SomePlatforms // some platforms
 	// AllPlatforms: the fact holds on every platform of the version.
-	AllPlatforms
+	AllPlatforms // all platforms
 )
 
 // Any reports whether the fact holds on at least some platforms: the cautious
@@ -31,19 +33,6 @@ func (p Platforms) Any() bool { return p != NoPlatforms }
 // All reports whether the fact holds on every platform: the cautious reading
 // of a capability ("every device of this version serves port 16992").
 func (p Platforms) All() bool { return p == AllPlatforms }
-
-// String returns "none", "some platforms" or "all platforms".
-func (p Platforms) String() string {
-	switch p {
-	case NoPlatforms:
-		return "none"
-	case SomePlatforms:
-		return "some platforms"
-	case AllPlatforms:
-		return "all platforms"
-	}
-	return "Platforms(" + strconv.Itoa(int(p)) + ")"
-}
 
 // Firmware is what one AMT firmware version supports and requires: the facts a
 // provisioning engine and a simulated device branch on. [FirmwareFor] fills it
@@ -438,8 +427,6 @@ func FirmwareFor(v Version) Firmware {
 	f.FirstRequestMayDrop = from(21, 0, 0)
 	return f
 }
-
-//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=Confidence -linecomment -output=confidence_string.go
 
 // Confidence says how well a firmware rule is confirmed. String returns the
 // level's name ("unsourced", "inferred", "peer code", "device report",
