@@ -160,3 +160,27 @@ func ExampleMaintainer_RunOnce() {
 	// bundle-expiry bundle-expiry-warning
 	// 0 devices checked
 }
+
+// exampleProvisioned provisions a simulated device and returns the
+// Provisioner, the device's UUID and a function that renames the device
+// behind the Provisioner's back.
+func exampleProvisioned(ctx context.Context) (*provisioning.Provisioner, amt.UUID, func(host string)) {
+	keys := certstest.NewKeyPool()
+	chain := certstest.MustProvisioningChain(nil, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: keys})
+	dev, cfg := exampleDevice(ctx, chain, keys)
+	p, _ := provisioning.New(cfg)
+	hello, _ := dev.Hello(0)
+	if _, err := p.Provision(ctx, provisioning.ReceivedHello{Hello: hello, Received: time.Now()}); err != nil {
+		panic(err)
+	}
+	return p, dev.UUID(), func(host string) {
+		d, err := p.OpenDevice(ctx, dev.UUID())
+		if err != nil {
+			panic(err)
+		}
+		defer d.Close()
+		if _, err := d.SetHostName(ctx, host, "contoso.com"); err != nil {
+			panic(err)
+		}
+	}
+}

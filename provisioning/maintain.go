@@ -32,6 +32,11 @@ type Maintainer struct {
 	// Retention is how long a record of a device that was never provisioned is
 	// kept after its last hello. Zero: 90 days.
 	Retention time.Duration
+	// ReconcileEvery, when set, has RunOnce bring every provisioned device in
+	// line with its profile ([Provisioner.Reconcile]) when it was last
+	// reconciled longer ago than this, or its last reconcile left something
+	// undone. Zero: devices are not reconciled by the Maintainer.
+	ReconcileEvery time.Duration
 }
 
 // Maintainer returns a Maintainer that uses this Provisioner's store, issuer,
@@ -49,6 +54,9 @@ type MaintenanceReport struct {
 	Removed      int // replaced certificates (with their keys) deleted from devices
 	// Bundles are the provisioning-bundle findings of the run (CheckBundles).
 	Bundles []Event
+	// Reconciled counts devices reconciled (ReconcileEvery); Changes the
+	// changes their reconciles applied, ReconcileFailed those that failed.
+	Reconciled, Changes, ReconcileFailed int
 }
 
 func (m *Maintainer) every() time.Duration {
@@ -167,6 +175,29 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			continue // blocked, or a session may be running
 		}
 		m.maintainLeased(ctx, r.UUID, &rep)
+	}
+	if m.ReconcileEvery > 0 {
+		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
+			if err != nil {
+				return rep, err
+			}
+			if r.Blocked || r.Session != nil && !r.State.Final() ||
+				(r.ReconcileError == "" && now.Sub(r.Reconciled) < m.ReconcileEvery) {
+				continue
+			}
+			rr, err := p.Reconcile(ctx, r.UUID, ReconcileOptions{})
+			if err != nil {
+				if !errors.Is(err, ErrLeaseHeld) {
+					rep.ReconcileFailed++
+					p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Reason: reasonOfCall(ctx, err), Err: err,
+						Detail: "reconcile failed; the next run retries"})
+				}
+				continue
+			}
+			rep.Reconciled++
+			rep.Changes += rr.Applied
+			rep.ReconcileFailed += rr.Failed
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err

@@ -154,7 +154,17 @@ func (s *Session) provision(ctx context.Context) error {
 	a.conn.close()
 	start = s.p.now()
 	detail, err = s.verify(ctx, a)
-	return s.record(ctx, a, StepVerify, start, detail, err)
+	if err := s.record(ctx, a, StepVerify, start, detail, err); err != nil {
+		return err
+	}
+
+	// Provisioned: what firmware takes only once activated (RPS and rpc-go
+	// configure 802.1X, Wi-Fi, CIRA and features then) is applied by the
+	// reconcile that keeps devices in line later. Its failures are events and
+	// the record's ReconcileError; the device is provisioned, and the
+	// Maintainer's reconcile retries.
+	s.p.reconcileAfterActivation(ctx, s.rec)
+	return nil
 }
 
 // stateAfter is the state a session is in once a step succeeded.

@@ -410,6 +410,16 @@ type DeviceRecord struct {
 	// Certificates amtkit installed, newest last per purpose.
 	Certificates []DeviceCertificate
 
+	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
+	// sent (rotation) but has not yet seen the device take: recorded before
+	// they are sent, so that an interrupted rotation loses no credential.
+	PendingAdminPassword amt.Secret
+	PendingMEBxPassword  amt.Secret
+	// Reconciled is when reconcile last brought the device in line with its
+	// profile; ReconcileError what it could not change then ("" if nothing).
+	Reconciled     time.Time
+	ReconcileError string
+
 	Blocked bool // the integrator blocked the device: no further provisioning
 
 	// Agent is the pending agent-initiated request (ExpectAgentRequest), kept

@@ -71,6 +71,10 @@ type (
 		MEBxPassword  []byte         `json:"mebxPassword"`  // sealed
 		Users         []userV1       `json:"users"`
 		Certificates  []deviceCertV1 `json:"certificates"`
+		PendingAdmin  []byte         `json:"pendingAdminPassword"` // sealed
+		PendingMEBx   []byte         `json:"pendingMebxPassword"`  // sealed
+		Reconciled    timeV1         `json:"reconciled"`
+		ReconcileErr  string         `json:"reconcileError"`
 		Blocked       bool           `json:"blocked"`
 		Agent         *agentV1       `json:"agent"`
 	}
@@ -279,6 +283,7 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
+		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError,
 	}
 	if r.Source.IsValid() {
 		v.Source = r.Source.String()
@@ -296,6 +301,12 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		return nil, err
 	}
 	if v.MEBxPassword, err = rs.seal("MEBxPassword", r.MEBxPassword); err != nil {
+		return nil, err
+	}
+	if v.PendingAdmin, err = rs.seal("PendingAdminPassword", r.PendingAdminPassword); err != nil {
+		return nil, err
+	}
+	if v.PendingMEBx, err = rs.seal("PendingMEBxPassword", r.PendingMEBxPassword); err != nil {
 		return nil, err
 	}
 	if v.Users, err = rs.sealUsers("Users", r.Users); err != nil {
@@ -358,6 +369,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
+		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr,
 	}
 	if v.Source != "" {
 		ap, err := netip.ParseAddrPort(v.Source)
@@ -378,6 +390,12 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		return nil, err
 	}
 	if r.MEBxPassword, err = rs.open("MEBxPassword", v.MEBxPassword); err != nil {
+		return nil, err
+	}
+	if r.PendingAdminPassword, err = rs.open("PendingAdminPassword", v.PendingAdmin); err != nil {
+		return nil, err
+	}
+	if r.PendingMEBxPassword, err = rs.open("PendingMEBxPassword", v.PendingMEBx); err != nil {
 		return nil, err
 	}
 	if r.Users, err = rs.openUsers("Users", v.Users); err != nil {

@@ -1,0 +1,390 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// Reconcile brings a provisioned device in line with its profile: it reads
+// what the device has, computes the difference ([Change]s) and changes only
+// that. A session runs it right after the device is provisioned — the
+// settings firmware takes only after activation (RPS and rpc-go configure
+// networks, 802.1X, CIRA and features then) are applied here — and the
+// Maintainer runs it on a schedule ([Maintainer.ReconcileEvery]) so that a
+// changed profile reaches devices provisioned earlier. With
+// [ReconcileOptions.DryRun] it only reports the difference.
+//
+// Each change is an [Event] (step "reconcile"); the record is saved after
+// every change that alters it (a rotated password is recorded before it is
+// sent). Reconcile is idempotent: what is in line produces no change, so an
+// interrupted run is resumed by running it again. It holds the device's lease
+// while it works.
+func (p *Provisioner) Reconcile(ctx context.Context, uuid amt.UUID, opts ReconcileOptions) (*ReconcileReport, error) {
+	r, release, err := p.leaseDevice(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if !r.Provisioned() {
+		return nil, fmt.Errorf("%w: %s is %s", ErrNotProvisioned, uuid, r.State)
+	}
+	return p.reconcile(ctx, r, opts)
+}
+
+// ReconcileOptions tune [Provisioner.Reconcile]. The zero value applies every
+// difference between the device and its profile.
+type ReconcileOptions struct {
+	// DryRun computes and reports the changes without applying any.
+	DryRun bool
+	// Areas limits the run to these areas (e.g. "names", "clock"); empty:
+	// all.
+	Areas []string
+	// RotateAdminPassword and RotateMEBxPassword set new random passwords
+	// (recorded before they are sent) even where nothing else differs.
+	RotateAdminPassword bool
+	RotateMEBxPassword  bool
+
+	activation bool // a session's run right after provisioning: activation areas only
+}
+
+// ChangeAction says what a [Change] does.
+type ChangeAction string
+
+// Change actions.
+const (
+	ChangeAdd    ChangeAction = "add"
+	ChangeUpdate ChangeAction = "update"
+	ChangeRemove ChangeAction = "remove"
+	ChangeRotate ChangeAction = "rotate"
+	ChangeSync   ChangeAction = "sync"
+)
+
+// Change is one difference between a device and its profile, and what
+// reconcile does about it. From and To describe the values for people and
+// logs; they never hold secrets.
+type Change struct {
+	Area   string       // e.g. "names", "clock", "credentials", "802.1x", "wifi", "ip", "cira", "features", "tls"
+	Action ChangeAction // what is done
+	Target string       // what it concerns, e.g. `wifi profile "corp"`
+	From   string       // what the device has ("" for an add)
+	To     string       // what the profile wants ("" for a remove)
+	// Err is why applying it failed (nil when applied, or in a dry run).
+	Err error
+
+	apply func(ctx context.Context) error
+}
+
+// String renders a change as one line, e.g. `names: update host name "pc-1" → "pc-0042"`.
+func (c Change) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s %s", c.Area, c.Action, c.Target)
+	switch {
+	case c.From != "" && c.To != "":
+		fmt.Fprintf(&b, " %q → %q", c.From, c.To)
+	case c.To != "":
+		fmt.Fprintf(&b, " %q", c.To)
+	case c.From != "":
+		fmt.Fprintf(&b, " (was %q)", c.From)
+	}
+	if c.Err != nil {
+		fmt.Fprintf(&b, ": failed: %v", c.Err)
+	}
+	return b.String()
+}
+
+// ReconcileReport is the outcome of one reconcile of one device.
+type ReconcileReport struct {
+	Device  amt.UUID
+	DryRun  bool
+	Changes []Change // in the order they were (or would be) applied
+	Applied int
+	Failed  int
+}
+
+// Err returns an error joining the failed changes' errors, or nil.
+func (r *ReconcileReport) Err() error {
+	var errs []error
+	for _, c := range r.Changes {
+		if c.Err != nil {
+			errs = append(errs, fmt.Errorf("%s %s %s: %w", c.Area, c.Action, c.Target, c.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reconcileContext is what an area's planner works with.
+type reconcileContext struct {
+	p       *Provisioner
+	rec     *DeviceRecord // the device's record, read under its lease; planners change it and call save
+	profile Profile
+	dev     *ManagedDevice
+	fw      amt.Firmware
+	opts    ReconcileOptions
+}
+
+// save writes the record (after a change that altered it).
+func (rc *reconcileContext) save(ctx context.Context) error {
+	return rc.p.save(ctx, rc.rec)
+}
+
+// area is one part of a device's configuration a profile describes: plan
+// reads what the device has and returns the changes that bring it in line.
+// A change's apply makes the change and records it.
+type area struct {
+	name string
+	// activation: a session applies this area right after the device is
+	// provisioned (what firmware takes only once activated). The other areas
+	// the session's configure step already did.
+	activation bool
+	// configured reports whether a profile asks anything of this area (an
+	// activation area a profile leaves alone costs a session no exchange).
+	configured func(Profile) bool
+	plan       func(ctx context.Context, rc *reconcileContext) ([]Change, error)
+}
+
+// areas lists what reconcile keeps in line, in the order it is applied:
+// names and clock first (TLS needs the clock), credentials, then what each
+// capability adds.
+func (p *Provisioner) areas() []area {
+	return []area{
+		{name: "names", plan: planNames},
+		{name: "clock", plan: planClock},
+		{name: "credentials", plan: planCredentials},
+	}
+}
+
+// hasActivationAreas reports whether prof configures anything applied after
+// activation, so a session opens no connection for nothing.
+func (p *Provisioner) hasActivationAreas(prof Profile) bool {
+	for _, ar := range p.areas() {
+		if ar.activation && (ar.configured == nil || ar.configured(prof)) {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile plans and applies the areas for r (held under its lease).
+func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts ReconcileOptions) (*ReconcileReport, error) {
+	prof, err := p.profileFor(r.Inventory)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := p.openDevice(r)
+	if err != nil {
+		return nil, err
+	}
+	defer dev.Close()
+	rc := &reconcileContext{p: p, rec: r, profile: prof, dev: dev, fw: amt.FirmwareFor(r.Firmware), opts: opts}
+	if opts.activation && !p.hasActivationAreas(prof) {
+		return &ReconcileReport{Device: r.UUID}, nil
+	}
+	rep := &ReconcileReport{Device: r.UUID, DryRun: opts.DryRun}
+	for _, ar := range p.areas() {
+		if len(opts.Areas) > 0 && !slices.Contains(opts.Areas, ar.name) || opts.activation && !ar.activation {
+			continue
+		}
+		start := p.now()
+		changes, err := ar.plan(ctx, rc)
+		if err != nil {
+			rep.Failed++
+			rep.Changes = append(rep.Changes, Change{Area: ar.name, Action: ChangeSync, Target: "reading the device", Err: err})
+			p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Duration: p.now().Sub(start),
+				Reason: reasonOfCall(ctx, err), Err: err, Detail: ar.name + ": reading what the device has failed"})
+			continue
+		}
+		for _, c := range changes {
+			if opts.DryRun {
+				rep.Changes = append(rep.Changes, c)
+				p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Detail: "would " + c.String()})
+				continue
+			}
+			start := p.now()
+			c.Err = c.apply(ctx)
+			e := Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Duration: p.now().Sub(start), Detail: c.String()}
+			if c.Err != nil {
+				rep.Failed++
+				e.Err, e.Reason = c.Err, reasonOfCall(ctx, c.Err)
+			} else {
+				rep.Applied++
+			}
+			rep.Changes = append(rep.Changes, c)
+			p.emit(e)
+		}
+	}
+	if !opts.DryRun {
+		r.Reconciled = p.now()
+		r.ReconcileError = ""
+		if err := rep.Err(); err != nil {
+			r.ReconcileError = err.Error()
+		}
+		if err := p.save(ctx, r); err != nil {
+			return rep, &SessionError{Step: StepReconcile, Reason: ReasonStoreFailed, Err: err}
+		}
+	}
+	return rep, nil
+}
+
+// reasonOfCall is the reason of a failed call outside a session.
+func reasonOfCall(ctx context.Context, err error) Reason {
+	if r := ReasonOf(err); r != "" {
+		return r
+	}
+	return callFailed(ctx, err).Reason
+}
+
+// planNames keeps AMT's host and domain name equal to the inventory FQDN
+// (rpc-go's maintenance "syncdeviceinfo"/host name re-sync).
+func planNames(ctx context.Context, rc *reconcileContext) ([]Change, error) {
+	host, domain := rc.rec.Inventory.HostDomain()
+	if rc.profile.SkipHostName || host == "" {
+		return nil, nil
+	}
+	gs, err := rc.dev.GeneralSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if strings.EqualFold(gs.HostName, host) && strings.EqualFold(gs.DomainName, domain) {
+		return nil, nil
+	}
+	from := gs.HostName
+	if gs.DomainName != "" {
+		from += "." + gs.DomainName
+	}
+	return []Change{{Area: "names", Action: ChangeUpdate, Target: "host and domain name", From: from, To: rc.rec.Inventory.FQDN,
+		apply: func(ctx context.Context) error {
+			gs.HostName, gs.DomainName = host, domain
+			_, err := rc.dev.PutGeneralSettings(ctx, gs)
+			return err
+		}}}, nil
+}
+
+// clockTolerance is the drift reconcile corrects (AMT's clock must be right for
+// TLS certificate validity; rpc-go's maintenance "synctime" sets it every run).
+const clockTolerance = 30 * time.Second
+
+// planClock re-synchronises AMT's clock when it drifted.
+func planClock(ctx context.Context, rc *reconcileContext) ([]Change, error) {
+	if rc.profile.SkipClockSync {
+		return nil, nil
+	}
+	t, err := rc.dev.LowAccuracyTimeSynch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	drift := t.Sub(rc.p.now())
+	if drift < 0 {
+		drift = -drift
+	}
+	if drift <= clockTolerance {
+		return nil, nil
+	}
+	return []Change{{Area: "clock", Action: ChangeSync, Target: "clock",
+		From: fmt.Sprintf("%s off", drift.Round(time.Second)), To: "synchronised",
+		apply: func(ctx context.Context) error {
+			_, err := rc.dev.SyncClock(ctx, rc.p.now)
+			return err
+		}}}, nil
+}
+
+// planCredentials rotates the admin and MEBx passwords when asked, and sets a
+// fixed one the profile changed. A new password is recorded (as the next
+// one) before it is sent; once the device took it, it becomes the current one.
+func planCredentials(ctx context.Context, rc *reconcileContext) ([]Change, error) {
+	var out []Change
+	rec, prof := rc.rec, rc.profile
+	wantAdmin := !prof.AdminPassword.IsZero() && !prof.AdminPassword.Equal(rec.AdminPassword)
+	if rc.opts.RotateAdminPassword || wantAdmin {
+		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "admin password of " + rec.AdminUser,
+			apply: func(ctx context.Context) error { return rc.rotateAdmin(ctx) }})
+	}
+	wantMEBx := !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
+	if rc.opts.RotateMEBxPassword || wantMEBx {
+		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "MEBx password",
+			apply: func(ctx context.Context) error { return rc.rotateMEBx(ctx) }})
+	}
+	return out, nil
+}
+
+// rotateAdmin sets a new admin password: recorded as pending first, sent,
+// then read back by signing in with it, and only then made current.
+func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
+	rec := rc.rec
+	next := rc.profile.AdminPassword
+	if next.IsZero() || next.Equal(rec.AdminPassword) {
+		pw, err := amt.GeneratePassword(rc.p.rand)
+		if err != nil {
+			return err
+		}
+		next = pw
+	}
+	rec.PendingAdminPassword = next
+	if err := rc.save(ctx); err != nil {
+		return err
+	}
+	gs, err := rc.dev.GeneralSettings(ctx)
+	if err != nil {
+		return err
+	}
+	if err := rc.dev.SetAdminACLEntryEx(ctx, rec.AdminUser, next, gs.DigestRealm); err != nil {
+		return err
+	}
+	// Read back: a new connection signed in with the new password.
+	rec.AdminPassword, rec.PendingAdminPassword = next, amt.Secret{}
+	check, err := rc.p.openDevice(rec)
+	if err != nil {
+		return err
+	}
+	defer check.Close()
+	if _, err := check.SetupAndConfiguration(ctx); err != nil {
+		return fmt.Errorf("reading back with the new admin password: %w", err)
+	}
+	rc.dev.Client().SetCredentials(rec.AdminUser, next.Reveal())
+	return rc.save(ctx)
+}
+
+// rotateMEBx sets a new MEBx password (the firmware's policy may refuse a
+// change after the first one from the default: PT_STATUS_NOT_PERMITTED).
+func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
+	rec := rc.rec
+	next := rc.profile.MEBxPassword
+	if next.IsZero() || next.Equal(rec.MEBxPassword) {
+		pw, err := amt.GeneratePassword(rc.p.rand)
+		if err != nil {
+			return err
+		}
+		next = pw
+	}
+	rec.PendingMEBxPassword = next
+	if err := rc.save(ctx); err != nil {
+		return err
+	}
+	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
+		rec.PendingMEBxPassword = amt.Secret{}
+		return errors.Join(err, rc.save(ctx))
+	}
+	rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
+	return rc.save(ctx)
+}
+
+// StepReconcile is the step of reconcile's events.
+const StepReconcile Step = "reconcile"
+
+// reconcileAfterActivation runs the activation areas for a record a session
+// just provisioned (under the session's lease).
+func (p *Provisioner) reconcileAfterActivation(ctx context.Context, r *DeviceRecord) {
+	prof, err := p.profileFor(r.Inventory)
+	if err != nil || !p.hasActivationAreas(prof) {
+		return
+	}
+	if _, err := p.reconcile(ctx, r, ReconcileOptions{activation: true}); err != nil {
+		p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Reason: reasonOfCall(ctx, err), Err: err,
+			Detail: "the settings applied after activation could not be applied; the Maintainer's reconcile retries"})
+	}
+}
