@@ -19,19 +19,22 @@ const module = "github.com/amtkit/amtkit"
 // of this module (besides internal/ packages, which any may use). A package
 // not listed here is checked only against the test-kit rule below.
 var allowedImports = map[string][]string{
-	"wsman":        {},
-	"amt":          {"wsman"},
-	"amt/hello":    {"amt"},
-	"amt/pthi":     {"amt"},
-	"amt/apf":      {"amt", "amt/pthi"},
-	"certs":        {"amt", "wsman"},
-	"pskx":         {"amt", "certs"},
-	"provisioning": {"amt", "amt/hello", "certs", "pskx", "wsman"},
+	"wsman":                 {},
+	"wsman/transcript":      {"wsman"},
+	"seal":                  {},
+	"amt":                   {"wsman"},
+	"amt/hello":             {"amt"},
+	"amt/pthi":              {"amt"},
+	"amt/apf":               {"amt", "amt/pthi"},
+	"certs":                 {"amt", "wsman"},
+	"pskx":                  {"amt", "certs"},
+	"provisioning":          {"amt", "amt/hello", "certs", "pskx", "seal", "wsman"},
+	"provisioning/sqlstore": {"amt", "provisioning", "pskx", "seal"},
 }
 
 // testKits are imported only by tests, examples and other test kits, like
 // net/http/httptest: no library package depends on them.
-var testKits = []string{"amt/amtsim", "certs/certstest", "wsman/wsmantest", "amt/pthi/pthitest", "amt/apf/apftest"}
+var testKits = []string{"amt/amtsim", "certs/certstest", "wsman/wsmantest", "amt/pthi/pthitest", "provisioning/storetest", "amt/apf/apftest"}
 
 // TestImportLayers fails when a package imports across the layers the design
 // sets (e.g. wsman importing amt, provisioning importing amt/pthi, a library
