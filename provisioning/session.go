@@ -1114,6 +1114,9 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 	rec.Certificates = append(cloneCerts(replaced), prog.Certificates...)
 	rec.Session = nil
 	rec.Agent = nil
+	// The outcome is saved with the merge: a crash before the step's own
+	// save must not leave a verified record that says Committed.
+	rec.State, rec.Reason, rec.LastError = StateProvisioned, "", ""
 	if err := s.p.markPSKUsed(ctx, prog.PID, rec.UUID); err != nil {
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
 	}

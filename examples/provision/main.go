@@ -3,8 +3,18 @@
 // throw-away CA, lets the devices send their hellos, provisions them end to end
 // and prints each device's progress and a summary.
 //
-//	go run ./examples/provision              # 25 devices
+//	go run ./examples/provision              # 25 devices, a crash and a restart
 //	go run ./examples/provision -devices 200 -quiet
+//	go run ./examples/provision -state ./state.db -crash-after 0
+//
+// The provisioner keeps its state in a SQLite file (a new one in a temporary
+// directory unless -state names one), with every password sealed by a key kept
+// beside it. Partway through, the provisioner is stopped as if its process had
+// been killed (-crash-after N: once N sessions have configured their device),
+// leaving sessions in progress and their leases held; a new provisioner then
+// opens the same file and resumes every one of them. The simulated devices
+// live in this process, so the crash is simulated in it: the first
+// provisioner's store stops answering and its sessions are abandoned.
 //
 // Some devices are set up to be refused, so the rules can be seen at work: one
 // whose firmware does not trust the provisioning certificate's root, one whose
@@ -25,8 +35,10 @@ import (
 )
 
 func main() {
-	n := flag.Int("devices", 25, "number of simulated devices")
+	n := flag.Int("devices", 25, "number of devices, the impostor included")
 	quiet := flag.Bool("quiet", false, "print only the summary")
+	state := flag.String("state", "", "SQLite file for the provisioner's state (default: a new file in a temporary directory, removed at exit)")
+	crashAfter := flag.Int("crash-after", 6, "stop the provisioner as if killed once this many sessions have configured their device, then resume from the state file (0: no crash)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -35,7 +47,7 @@ func main() {
 	if *quiet {
 		progress = io.Discard
 	}
-	res, err := run(ctx, options{devices: *n, progress: progress, summary: os.Stdout})
+	res, err := run(ctx, options{devices: *n, progress: progress, summary: os.Stdout, statePath: *state, crashAfter: *crashAfter})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "provision:", err)
 		os.Exit(1)

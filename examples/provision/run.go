@@ -3,32 +3,48 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	_ "modernc.org/sqlite" // SQLite in pure Go: the example picks the driver, amtkit imports none
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/provisioning/sqlstore"
+	"github.com/amtkit/amtkit/seal"
 )
 
 type options struct {
-	devices  int
-	sharedIP bool // all devices on 127.0.0.1 (as on systems without 127/8 loopback)
-	progress io.Writer
-	summary  io.Writer
+	devices    int
+	sharedIP   bool // all devices on 127.0.0.1 (as on systems without 127/8 loopback)
+	progress   io.Writer
+	summary    io.Writer
+	statePath  string // SQLite file; "": a new one in a temporary directory
+	crashAfter int    // stop the first provisioner once this many sessions configured their device; 0: never
 }
 
 type result struct {
-	provisioned, rejected, failed, unexpected int
+	provisioned, refused, failed, unexpected int
+	resumed                                  int // sessions the second provisioner resumed from the state file
+	crashed                                  bool
+	statePath                                string
 }
 
 // plan is what one device is set up to be and how its session should end.
@@ -36,17 +52,18 @@ type plan struct {
 	kind   string              // "ok", "otp", "on-die", "no-root", "wrong-suffix", "bad-otp", "unknown", "rogue"
 	expect provisioning.Reason // "" = provisioned
 	name   string
+	why    string // for a planned refusal: why it is refused
 }
 
 // plans returns n device plans: one of each refusal (when n allows), the rest
 // succeeding in a mix of flavours.
 func plans(n int) []plan {
 	refusals := []plan{
-		{kind: "no-root", expect: provisioning.ReasonNoMatchingRoot},
-		{kind: "wrong-suffix", expect: provisioning.ReasonSuffixMismatch},
-		{kind: "bad-otp", expect: provisioning.ReasonOTPMismatch},
-		{kind: "unknown", expect: provisioning.ReasonUnknownDevice},
-		{kind: "rogue", expect: provisioning.ReasonDeviceUntrusted},
+		{kind: "no-root", expect: provisioning.ReasonNoMatchingRoot, why: "its firmware does not trust the root of the provisioning certificate"},
+		{kind: "wrong-suffix", expect: provisioning.ReasonSuffixMismatch, why: "its DNS suffix northwindtraders.com is not covered by the certificate for contoso.com"},
+		{kind: "bad-otp", expect: provisioning.ReasonOTPMismatch, why: "its agent gave the firmware another one-time password than it told the console"},
+		{kind: "unknown", expect: provisioning.ReasonUnknownDevice, why: "it is not in the inventory"},
+		{kind: "rogue", expect: provisioning.ReasonDeviceUntrusted, why: "an impostor claiming an On-Die device's UUID, without its On-Die certificate"},
 	}
 	nr := min(len(refusals), n/5)
 	out := make([]plan, 0, n)
@@ -58,12 +75,38 @@ func plans(n int) []plan {
 	for i := range out {
 		out[i].name = fmt.Sprintf("pc-%03d", i+1)
 	}
+	if out[len(out)-1].kind == "rogue" {
+		out[len(out)-1].name = "rogue"
+	}
 	return out
 }
 
 var firmwares = []string{"11.8.94", "12.0.93", "15.0.45", "16.1.30", "18.0.5", "19.0.5"}
 
+// firmwareFor picks device i's firmware: one with an On-Die certificate for
+// the devices whose profile requires it, any of the list otherwise.
+func firmwareFor(i int, p plan) amt.Version {
+	if p.kind == "on-die" {
+		var onDie []string
+		for _, f := range firmwares {
+			if amt.FirmwareFor(amt.MustParseVersion(f)).OnDieCertificate.Any() {
+				onDie = append(onDie, f)
+			}
+		}
+		return amt.MustParseVersion(onDie[i%len(onDie)])
+	}
+	return amt.MustParseVersion(firmwares[i%len(firmwares)])
+}
+
+// owner names the provisioner in the leases it takes: the same name after a
+// restart, so the new process takes its predecessor's leases back at once.
+func owner() string {
+	host, _ := os.Hostname()
+	return "examples/provision on " + host
+}
+
 func run(ctx context.Context, o options) (result, error) {
+	var res result
 	if o.devices < 1 {
 		return result{}, errors.New("-devices must be at least 1")
 	}
@@ -83,26 +126,35 @@ func run(ctx context.Context, o options) (result, error) {
 	}
 	root := chain.Bundle.RootHash(amt.HashSHA256)
 
-	// The fleet. An impostor (plan "rogue") is started separately below.
+	// The fleet. The impostor (plan "rogue") is started separately below.
 	ps := plans(o.devices)
+	fleetPlans := ps
 	var roguePlan *plan
 	if ps[len(ps)-1].kind == "rogue" {
 		roguePlan = &ps[len(ps)-1]
-		ps = ps[:len(ps)-1]
+		fleetPlans = ps[:len(ps)-1]
+	}
+	// Intel's On-Die CA, as the simulator plays it: devices whose firmware
+	// has an On-Die certificate get one from it.
+	odca, err := amtsim.NewOnDieCA(amtsim.PoolKeys(keys), nil, nil)
+	if err != nil {
+		return result{}, err
 	}
 	fleet, err := amtsim.StartFleet(ctx, amtsim.FleetOptions{
-		N:        len(ps),
+		N:        len(fleetPlans),
 		SharedIP: o.sharedIP,
 		Template: amtsim.Config{
 			TrustedDNSSuffix: "contoso.com",
 			Keys:             amtsim.PoolKeys(keys),
-			OnDie:            true,
+			OnDieCA:          odca,
 			// The integrator's root, added with setup.bin.
 			UserRootHashes: []amtsim.RootHash{{Name: "Contoso provisioning root", Hash: root, Active: true}},
 		},
 		Configure: func(i int, c *amtsim.Config) {
-			c.Version = amt.MustParseVersion(firmwares[i%len(firmwares)])
-			switch ps[i].kind {
+			c.Version = firmwareFor(i, fleetPlans[i])
+			// An On-Die certificate only where the firmware has one.
+			c.OnDie = amt.FirmwareFor(c.Version).OnDieCertificate.Any()
+			switch fleetPlans[i].kind {
 			case "no-root":
 				c.UserRootHashes = nil
 			case "wrong-suffix":
@@ -124,8 +176,12 @@ func run(ctx context.Context, o options) (result, error) {
 		device, told amt.Secret
 	}
 	var agents []agent
+	var victim *amtsim.Device // an On-Die device the impostor will claim to be
 	for i, d := range devices {
-		p := &ps[i]
+		p := &fleetPlans[i]
+		if p.kind == "on-die" && victim == nil {
+			victim = d
+		}
 		if p.kind == "unknown" {
 			continue
 		}
@@ -148,19 +204,26 @@ func run(ctx context.Context, o options) (result, error) {
 			agents = append(agents, agent{d.UUID(), amt.NewSecret("Otp-device-side"), amt.NewSecret("Otp-console-side")})
 		}
 	}
-	var rogueFor amt.UUID
-	for i, d := range devices {
-		if ps[i].kind == "on-die" {
-			rogueFor = d.UUID()
-			break
-		}
-	}
 
-	// The provisioner.
-	pr := &printer{w: o.progress, start: start, fleet: fleet}
-	for i, d := range devices {
-		pr.add(d, &ps[i])
+	// The state file and the key that seals its secrets.
+	statePath, cleanup, err := statePaths(o.statePath)
+	if err != nil {
+		return result{}, err
 	}
+	defer cleanup()
+	sealer, keyPath, err := stateKey(statePath + ".key")
+	if err != nil {
+		return result{}, err
+	}
+	res.statePath = statePath
+
+	pr := &printer{w: o.progress, start: start, fleet: fleet, plans: map[*amtsim.Device]*plan{}}
+	for i, d := range devices {
+		pr.add(d, &fleetPlans[i])
+	}
+	pr.header(o, ps, statePath, keyPath, chain.Bundle.Leaf().Subject.CommonName, root)
+
+	// The first provisioner: state in the file, leases under a fixed owner.
 	issuer := &localIssuer{ca: deviceCA}
 	cfg := provisioning.Config{
 		Bundles:    []certs.Bundle{chain.Bundle},
@@ -171,109 +234,380 @@ func run(ctx context.Context, o options) (result, error) {
 			"legacy":                        {TLS: &provisioning.TLSProfile{KeyRetryDelay: 100 * time.Millisecond}, AllowLegacyTLS: true},
 		},
 		Issuer:            issuer,
-		OnDieRoots:        fleet.OnDieCA().Pool(),
-		Observer:          pr.event,
+		OnDieRoots:        odca.Pool(),
 		Dial:              fleet.DialContext,
 		DeviceAddress:     deviceAddress(fleet),
 		CommitVerifyDelay: 200 * time.Millisecond,
+		Owner:             owner(),
 		ServerName:        "amtprov.contoso.com",
 		ListenAddr:        "127.0.0.1:0",
 	}
-	prov, err := provisioning.New(cfg)
+	first, err := startProvisioner(ctx, cfg, statePath, sealer, pr.observer(1))
 	if err != nil {
 		return result{}, err
 	}
+	defer first.close()
 	for _, a := range agents {
 		d, _ := fleet.Device(a.uuid)
 		if err := d.StartConfiguration(a.device); err != nil {
 			return result{}, err
 		}
-		if err := prov.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: a.uuid, OTP: a.told}); err != nil {
+		// Kept in the state file: the provisioner after the restart expects them too.
+		if err := first.prov.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: a.uuid, OTP: a.told}); err != nil {
 			return result{}, err
 		}
 	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return result{}, err
-	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	served := make(chan error, 1)
-	listening := make(chan *provisioning.HelloListener, 1)
-	go func() {
-		served <- prov.Serve(sctx, ln, func(l *provisioning.HelloListener) {
-			l.PerSourceBurst = -1 // on loopback a fleet may share one address
-			listening <- l
-		})
-	}()
-	listener := <-listening
-	// settle waits until the listener has accepted and handled every hello
-	// delivered so far, then until every session they started has ended.
-	var delivered uint64
-	settle := func(res []amtsim.HelloResult) {
-		for _, r := range res {
-			delivered += uint64(r.Delivered)
-		}
-		for {
-			st := listener.Stats()
-			if st.Accepted >= delivered && st.Active == 0 || ctx.Err() != nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		prov.Wait()
-	}
-	fmt.Fprintf(o.progress, "%d simulated devices, hello listener on %s, provisioning certificate %s (root %s)\n\n",
-		len(devices), ln.Addr(), chain.Bundle.Leaf().Subject.CommonName, root.Hex()[:16]+"…")
+	pr.crashAfter(o.crashAfter)
 
 	// Devices send hellos until a server contacts them (here at most twice,
-	// a second apart); then every session runs to its end.
-	hello := amtsim.HelloOptions{Addr: ln.Addr().String(), MaxHellos: 2, Backoff: func(int) time.Duration { return time.Second }}
-	res, err := fleet.SendHellos(ctx, hello)
-	if err != nil && ctx.Err() != nil {
-		return result{}, err
+	// a second apart).
+	hello := amtsim.HelloOptions{MaxHellos: 2, Backoff: func(int) time.Duration { return time.Second }}
+	hellos := func(p *running) error {
+		h := hello
+		h.Addr = p.addr
+		r, err := fleet.SendHellos(ctx, h)
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		p.delivered(r)
+		return nil
 	}
-	settle(res)
+	// Hellos, then every session to its end — unless the crash comes first.
+	firstCtx, stopFirst := context.WithCancel(ctx)
+	defer stopFirst()
+	firstDone := make(chan error, 1)
+	go func() {
+		err := hellos(first)
+		if err == nil {
+			first.settle(firstCtx)
+		}
+		firstDone <- err
+	}()
+	active := first
+	select {
+	case err := <-firstDone:
+		if err != nil {
+			return result{}, err
+		}
+	case <-pr.crash:
+		// The crash: from now on the first provisioner's store answers
+		// nothing (a dead process writes nothing and releases nothing), and
+		// its sessions are abandoned where they stand.
+		pr.crashed()
+		first.kill()
+		stopFirst()
+		<-firstDone
+		res.crashed = true
+		// Devices a server contacted that are not provisioned: if their
+		// session had not proven its device, nothing of value was stored
+		// and, once contacted, the simulated firmware sends no more hellos.
+		var contacted []*amtsim.Device
+		for _, d := range devices {
+			if snap := d.Snapshot(); snap.Contacted && snap.ProvisioningState != amt.PostProvisioning {
+				contacted = append(contacted, d)
+			}
+		}
+
+		second, err := startProvisioner(ctx, cfg, statePath, sealer, pr.observer(2))
+		if err != nil {
+			return result{}, err
+		}
+		defer second.close()
+		active = second
+		inProgress, err := provisioning.CollectRecords(second.store.Records(ctx, provisioning.Filter{SessionInProgress: true}))
+		if err != nil {
+			return result{}, err
+		}
+		var names []string
+		for _, r := range inProgress {
+			if d, ok := fleet.Device(r.UUID); ok && !r.State.Final() {
+				names = append(names, pr.nameOf(d)+" ("+r.State.String()+")")
+			}
+		}
+		sort.Strings(names)
+		pr.printf("\n── restart: a new provisioner opens %s; %d session(s) in progress to resume: %s ──\n\n",
+			statePath, len(names), strings.Join(names, ", "))
+		var resumed sync.WaitGroup
+		resumed.Add(1)
+		go func() {
+			defer resumed.Done()
+			_ = second.prov.Resume(ctx)
+		}()
+		// Devices not contacted before the crash still send their hellos;
+		// those contacted whose session had not proven its device send their
+		// next one (a real device does on its next boot).
+		for _, d := range contacted {
+			if rehello(ctx, second, d) {
+				pr.printf("%6.2fs  %-7s hello      again: its session had not yet proven the device when the provisioner died\n", time.Since(start).Seconds(), pr.nameOf(d))
+			}
+		}
+		if err := hellos(second); err != nil {
+			return result{}, err
+		}
+		resumed.Wait()
+		second.settle(ctx)
+	}
 
 	// Then an impostor claims an On-Die device's UUID. It has no On-Die
 	// certificate and the "on-die" profile requires one: it is refused, and the
 	// real device's record is left as it was.
-	if roguePlan != nil && rogueFor != (amt.UUID{}) {
-		victim, _ := fleet.Device(rogueFor)
+	if roguePlan != nil && victim != nil {
 		rogue, err := fleet.StartRogue(victim, amtsim.RogueNoOnDie)
 		if err != nil {
 			return result{}, err
 		}
-		roguePlan.name = "rogue"
 		pr.add(rogue, roguePlan)
-		pr.mu.Lock()
-		pr.rogue = rogue
-		pr.mu.Unlock()
+		pr.setRogue(rogue)
 		// Through the fleet, which records each hello's source (devices that
 		// are provisioned or whose window closed send nothing; refused ones
 		// are refused again).
-		res, err := fleet.SendHellos(ctx, hello)
-		if err != nil && ctx.Err() != nil {
+		if err := hellos(active); err != nil {
 			return result{}, err
 		}
-		settle(res)
+		active.settle(ctx)
 	}
-	stop()
-	if err := <-served; err != nil {
+	if err := active.stop(); err != nil {
 		return result{}, err
+	}
+	// Sessions that ended just before the crash reported nothing (a dead
+	// process reports nothing): their outcome is in the state file.
+	if res.crashed {
+		if err := pr.fromStore(ctx, active.store, time.Since(start)); err != nil {
+			return result{}, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return result{}, err
 	}
-	return pr.summarize(o.summary, time.Since(start)), nil
+	sum := pr.summarize(o.summary, time.Since(start), res.crashed)
+	sum.crashed, sum.statePath = res.crashed, res.statePath
+	return sum, nil
+}
+
+// statePaths returns the state file's path; a default one lives in a new
+// temporary directory that cleanup removes.
+func statePaths(path string) (string, func(), error) {
+	if path != "" {
+		return path, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "amtkit-provision-")
+	if err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(dir, "state.db"), func() { os.RemoveAll(dir) }, nil
+}
+
+// stateKey reads the key that seals the state file's secrets, or makes one.
+// A real deployment takes it from its secret store or KMS, never from a file
+// beside the database; here the file keeps the example self-contained.
+func stateKey(path string) (seal.Sealer, string, error) {
+	var key seal.Key
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id, secret, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+		raw, herr := hex.DecodeString(secret)
+		if !ok || herr != nil {
+			return nil, "", fmt.Errorf("%s: expected <key id>:<64 hex digits>", path)
+		}
+		key = seal.Key{ID: id, Secret: raw}
+	case errors.Is(err, os.ErrNotExist):
+		if key, err = seal.NewKey(nil, "example-1"); err != nil {
+			return nil, "", err
+		}
+		if err := os.WriteFile(path, []byte(key.ID+":"+hex.EncodeToString(key.Secret)+"\n"), 0o600); err != nil {
+			return nil, "", err
+		}
+	default:
+		return nil, "", err
+	}
+	s, err := seal.NewAESGCM(seal.Keyring{Primary: key})
+	return s, path, err
+}
+
+// running is one provisioner "process": its own connection to the state
+// file, its store, its listener.
+type running struct {
+	db        *sql.DB
+	store     *sqlstore.Store
+	dead      *crashable
+	prov      *provisioning.Provisioner
+	listener  *provisioning.HelloListener
+	addr      string
+	cancel    context.CancelFunc
+	served    chan error
+	delivered func([]amtsim.HelloResult)
+	settle    func(context.Context)
+}
+
+func startProvisioner(ctx context.Context, cfg provisioning.Config, statePath string, sealer seal.Sealer, observer provisioning.Observer) (*running, error) {
+	db, err := sql.Open("sqlite", "file:"+statePath+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)")
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r := &running{db: db, store: store, dead: &crashable{Store: store}}
+	cfg.Store = r.dead
+	cfg.Observer = observer
+	if r.prov, err = provisioning.New(cfg); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	r.addr = ln.Addr().String()
+	sctx, cancel := context.WithCancel(ctx)
+	r.cancel = cancel
+	r.served = make(chan error, 1)
+	listening := make(chan *provisioning.HelloListener, 1)
+	go func() {
+		r.served <- r.prov.Serve(sctx, ln, func(l *provisioning.HelloListener) {
+			l.PerSourceBurst = -1 // on loopback a fleet may share one address
+			listening <- l
+		})
+	}()
+	r.listener = <-listening
+	// settle waits until the listener has accepted and handled every hello
+	// delivered so far, then until every session they started has ended.
+	var delivered atomic.Uint64
+	r.delivered = func(res []amtsim.HelloResult) {
+		for _, x := range res {
+			delivered.Add(uint64(x.Delivered))
+		}
+	}
+	r.settle = func(ctx context.Context) {
+		for {
+			st := r.listener.Stats()
+			if st.Accepted >= delivered.Load() && st.Active == 0 || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		r.prov.Wait()
+	}
+	return r, nil
+}
+
+// kill makes the provisioner's store answer nothing and abandons its
+// sessions, as the death of its process would.
+func (r *running) kill() {
+	r.dead.dead.Store(true)
+	r.cancel()
+	<-r.served
+	r.prov.Wait()
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	return <-r.served
+}
+
+func (r *running) close() { r.db.Close() }
+
+// rehello has d send its next hello straight to p when its session died
+// unproven before the crash (the simulated firmware stops sending hellos once
+// a server contacted it; a real device sends hellos again on its next boot).
+func rehello(ctx context.Context, p *running, d *amtsim.Device) bool {
+	snap := d.Snapshot()
+	if snap.ProvisioningState == amt.PostProvisioning || !snap.Contacted {
+		return false
+	}
+	if r, err := p.store.Load(ctx, d.UUID()); err == nil && (r.Session != nil || r.State.Final()) {
+		return false // resumed, or refused by a rule
+	}
+	h, err := d.Hello(1)
+	if err != nil {
+		return false
+	}
+	ap, _ := netip.ParseAddrPort(d.TLSAddr())
+	p.prov.HandleHello(ctx, provisioning.ReceivedHello{Hello: h, Source: netip.AddrPortFrom(ap.Addr(), 0), Received: time.Now()})
+	return true
+}
+
+// crashable is the first provisioner's handle on the store; once dead, every
+// call fails, as the calls of a killed process never arrive.
+type crashable struct {
+	provisioning.Store
+	dead atomic.Bool
+}
+
+var errKilled = errors.New("the provisioner's process is gone")
+
+func (c *crashable) check() error {
+	if c.dead.Load() {
+		return errKilled
+	}
+	return nil
+}
+
+func (c *crashable) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecord, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	return c.Store.Load(ctx, u)
+}
+
+func (c *crashable) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.Store.Save(ctx, r)
+}
+
+func (c *crashable) Delete(ctx context.Context, u amt.UUID, version uint64) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.Store.Delete(ctx, u, version)
+}
+
+func (c *crashable) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*provisioning.DeviceRecord, error] {
+	if err := c.check(); err != nil {
+		return func(yield func(*provisioning.DeviceRecord, error) bool) { yield(nil, err) }
+	}
+	return c.Store.Records(ctx, f)
+}
+
+func (c *crashable) AcquireLease(ctx context.Context, u amt.UUID, owner string, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
+	if err := c.check(); err != nil {
+		return provisioning.Lease{}, err
+	}
+	return c.Store.AcquireLease(ctx, u, owner, now, ttl)
+}
+
+func (c *crashable) RenewLease(ctx context.Context, l provisioning.Lease, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
+	if err := c.check(); err != nil {
+		return provisioning.Lease{}, err
+	}
+	return c.Store.RenewLease(ctx, l, now, ttl)
+}
+
+func (c *crashable) ReleaseLease(ctx context.Context, l provisioning.Lease) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	return c.Store.ReleaseLease(ctx, l)
 }
 
 // deviceAddress tells the engine where a simulated device listens: by the
-// hello's source address, or by UUID.
+// hello's source address, else by UUID (of the hello, or of the inventory when
+// a provisioned device is reached from its record).
 func deviceAddress(f *amtsim.Fleet) func(provisioning.ReceivedHello, provisioning.Inventory, int) string {
-	return func(h provisioning.ReceivedHello, _ provisioning.Inventory, port int) string {
+	return func(h provisioning.ReceivedHello, inv provisioning.Inventory, port int) string {
 		d, ok := f.Lookup(net.TCPAddrFromAddrPort(h.Source))
+		if !ok && h.Hello != nil {
+			d, ok = f.Device(h.Hello.UUID)
+		}
+		if !ok {
+			d, ok = f.Device(inv.UUID)
+		}
 		if !ok {
 			return ""
 		}
@@ -296,60 +630,134 @@ func (l *localIssuer) Revoke(ctx context.Context, req provisioning.RevokeRequest
 }
 
 // printer shows progress, one line per device per step, and keeps each
-// device's last outcome. Devices are told apart by the hello's source address
-// (an impostor shares its victim's UUID).
+// device's last outcome. Events of the first provisioner stop at its crash
+// (a dead process reports nothing).
 type printer struct {
 	w     io.Writer
 	start time.Time
 	fleet *amtsim.Fleet
 
-	rogue *amtsim.Device
-
 	mu      sync.Mutex
+	rogue   *amtsim.Device
 	order   []*amtsim.Device
 	plans   map[*amtsim.Device]*plan
 	final   map[*amtsim.Device]provisioning.Event
 	elapsed map[*amtsim.Device]time.Duration // time of the last session
 	running map[*amtsim.Device]time.Duration
+	resumed map[*amtsim.Device]bool
+	dead    bool // the first provisioner crashed
+
+	crash      chan struct{} // closed when the first provisioner is to crash
+	crashLimit int
+	configured int
+	crashing   bool
 }
 
 func (p *printer) add(d *amtsim.Device, pl *plan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.plans == nil {
-		p.plans = map[*amtsim.Device]*plan{}
+	if p.final == nil {
 		p.final = map[*amtsim.Device]provisioning.Event{}
 		p.elapsed = map[*amtsim.Device]time.Duration{}
 		p.running = map[*amtsim.Device]time.Duration{}
+		p.resumed = map[*amtsim.Device]bool{}
 	}
 	p.order = append(p.order, d)
 	p.plans[d] = pl
 }
 
-func (p *printer) event(e provisioning.Event) {
-	d, ok := p.fleet.Lookup(net.TCPAddrFromAddrPort(e.Source))
+func (p *printer) setRogue(d *amtsim.Device) {
+	p.mu.Lock()
+	p.rogue = d
+	p.mu.Unlock()
+}
+
+func (p *printer) crashAfter(n int) {
+	p.crash = make(chan struct{})
+	p.crashLimit = n
+}
+
+func (p *printer) crashed() {
+	p.mu.Lock()
+	p.dead = true
+	p.mu.Unlock()
+}
+
+func (p *printer) printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !ok && p.rogue != nil && e.Device == p.rogue.UUID() {
-		// Where the fleet shares 127.0.0.1, a lone device's hello sources are
-		// not recorded; only the impostor sends alone.
-		d = p.rogue
-	}
-	name := "?"
+	fmt.Fprintf(p.w, format, args...)
+}
+
+func (p *printer) nameOf(d *amtsim.Device) string {
 	if pl := p.plans[d]; pl != nil {
-		name = pl.name
+		return pl.name
 	}
+	return "?"
+}
+
+// header says what the run is about to do: how many devices, which are meant
+// to be refused and why, where the state is kept, and the crash.
+func (p *printer) header(o options, ps []plan, statePath, keyPath, cert string, root amt.CertHash) {
+	w := p.w
+	fmt.Fprintf(w, "amtkit's default job: %d devices (simulated, on loopback), one provisioning certificate %s (root %s).\n",
+		len(ps), cert, root.Hex()[:16]+"…")
+	var refused []plan
+	for _, pl := range ps {
+		if pl.expect != "" {
+			refused = append(refused, pl)
+		}
+	}
+	if len(refused) > 0 {
+		fmt.Fprintf(w, "%d of them are meant to be refused, to show the rules at work:\n", len(refused))
+		for _, pl := range refused {
+			fmt.Fprintf(w, "  %-7s %s (%s)\n", pl.name, pl.why, pl.expect)
+		}
+	}
+	fmt.Fprintf(w, "State: %s (SQLite); its passwords are sealed with the key in %s.\n", statePath, keyPath)
+	if o.crashAfter > 0 {
+		fmt.Fprintf(w, "Once %d sessions have configured their device, the provisioner stops as if killed, and a new one resumes from the state file.\n", o.crashAfter)
+	}
+	fmt.Fprintln(w)
+}
+
+// observer returns the Observer of the provisioner of the given generation
+// (1 before the crash, 2 after).
+func (p *printer) observer(gen int) provisioning.Observer {
+	return func(e provisioning.Event) { p.event(gen, e) }
+}
+
+func (p *printer) event(gen int, e provisioning.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen == 1 && p.dead {
+		return // a dead process reports nothing
+	}
+	d, ok := p.fleet.Device(e.Device)
+	if p.rogue != nil && e.Device == p.rogue.UUID() {
+		d, ok = p.rogue, true // once the impostor is out, the UUID's hellos are its
+	}
+	if !ok {
+		return // a record of another run's device in a reused state file
+	}
+	name := p.nameOf(d)
 	line := fmt.Sprintf("%6.2fs  %-7s %-10s %-11s", time.Since(p.start).Seconds(), name, e.Step, e.State)
 	switch {
-	case e.Reason != "" && e.Err != nil:
-		line += " " + shorten(e.Err.Error(), 120)
 	case e.Reason != "":
-		line += " " + string(e.Reason) + ": " + e.Detail
+		// The reason code, then what happened, in full: the step and the
+		// state are on the line already.
+		line += " " + string(e.Reason) + ": " + cause(e)
 	case e.Detail != "":
-		line += " " + shorten(e.Detail, 120)
+		line += " " + e.Detail
 	}
 	fmt.Fprintln(p.w, line)
-	if d == nil || e.Reason == provisioning.ReasonDuplicateSession {
+	if gen == 2 && e.Step == provisioning.StepAuthorize && strings.HasPrefix(e.Detail, "resuming session") {
+		p.resumed[d] = true
+	}
+	if gen == 1 && e.Step == provisioning.StepConfigure && e.Err == nil {
+		p.configured++
+	}
+	if e.Reason == provisioning.ReasonDuplicateSession {
 		return
 	}
 	p.running[d] += e.Duration
@@ -358,20 +766,75 @@ func (p *printer) event(e provisioning.Event) {
 		p.elapsed[d] = p.running[d]
 		p.running[d] = 0
 	}
-}
-
-func shorten(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if gen == 1 {
+		p.maybeCrash()
 	}
-	return s[:n] + "…"
 }
 
-func (p *printer) summarize(w io.Writer, wall time.Duration) result {
+// maybeCrash closes p.crash once crashLimit sessions have configured their
+// device and every planned refusal has been decided, so that the crash cuts
+// provisioning sessions, not a refusal (a bad OTP closes the device's window
+// before its outcome is recorded; killed there, nothing is left to show it).
+// p.mu is held.
+func (p *printer) maybeCrash() {
+	if p.crash == nil || p.crashLimit <= 0 || p.configured < p.crashLimit || p.crashing {
+		return
+	}
+	for d, pl := range p.plans {
+		if _, done := p.final[d]; pl.expect != "" && pl.kind != "rogue" && !done {
+			return
+		}
+	}
+	p.crashing = true
+	fmt.Fprintf(p.w, "\n── %d sessions have configured their device: the provisioner stops here, as if killed ──\n", p.configured)
+	close(p.crash)
+}
+
+// fromStore takes the outcome of devices whose final event was lost in the
+// crash from the state file.
+func (p *printer) fromStore(ctx context.Context, st provisioning.Store, at time.Duration) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, d := range p.order {
+		if _, ok := p.final[d]; ok || d == p.rogue {
+			continue
+		}
+		r, err := st.Load(ctx, d.UUID())
+		if errors.Is(err, provisioning.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !r.State.Final() {
+			continue
+		}
+		p.final[d] = provisioning.Event{Time: r.UpdatedAt, Device: r.UUID, State: r.State, Reason: r.Reason}
+		p.elapsed[d] = p.running[d]
+		fmt.Fprintf(p.w, "%6.2fs  %-7s %-10s %-11s ended before the crash; its outcome is in the state file\n", at.Seconds(), p.nameOf(d), "", r.State)
+	}
+	return nil
+}
+
+// cause is what an event's error says beyond its step and reason: the
+// session error's own cause, else the detail.
+func cause(e provisioning.Event) string {
+	var se *provisioning.SessionError
+	if errors.As(e.Err, &se) && se.Err != nil {
+		return se.Err.Error()
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Detail
+}
+
+func (p *printer) summarize(w io.Writer, wall time.Duration, crashed bool) result {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var res result
-	reasons := map[provisioning.Reason]int{}
+	refusedBy := map[provisioning.Reason]int{}
+	failedBy := map[provisioning.Reason]int{}
 	var times []time.Duration
 	var surprises []string
 	for _, d := range p.order {
@@ -381,11 +844,14 @@ func (p *printer) summarize(w io.Writer, wall time.Duration) result {
 			res.provisioned++
 			times = append(times, p.elapsed[d])
 		case provisioning.StateRejected:
-			res.rejected++
-			reasons[e.Reason]++
+			res.refused++
+			refusedBy[e.Reason]++
 		default:
 			res.failed++
-			reasons[e.Reason]++
+			failedBy[e.Reason]++
+		}
+		if p.resumed[d] {
+			res.resumed++
 		}
 		ok := (pl.expect == "" && e.State == provisioning.StateProvisioned) || (pl.expect != "" && e.Reason == pl.expect)
 		if !ok {
@@ -394,21 +860,32 @@ func (p *printer) summarize(w io.Writer, wall time.Duration) result {
 			if want == "" {
 				want = "provisioned"
 			}
-			surprises = append(surprises, fmt.Sprintf("  %s (%s): planned %s, ended %s %s", pl.name, pl.kind, want, e.State, e.Reason))
+			got := e.State.String()
+			if e.Reason != "" {
+				got += " " + string(e.Reason)
+			}
+			surprises = append(surprises, fmt.Sprintf("  %s (%s): planned %s, ended %s", pl.name, pl.kind, want, got))
+		}
+	}
+	reasons := func(m map[provisioning.Reason]int) {
+		var rs []string
+		for r := range m {
+			rs = append(rs, string(r))
+		}
+		sort.Strings(rs)
+		for _, r := range rs {
+			fmt.Fprintf(w, "    %-28s %4d\n", r, m[provisioning.Reason(r)])
 		}
 	}
 	fmt.Fprintf(w, "\nSummary: %d devices in %.1fs\n", len(p.order), wall.Seconds())
 	fmt.Fprintf(w, "  %-30s %4d\n", "provisioned", res.provisioned)
-	fmt.Fprintf(w, "  %-30s %4d\n", "rejected by the rules", res.rejected)
+	if crashed {
+		fmt.Fprintf(w, "    %-28s %4d\n", "resumed after the crash", res.resumed)
+	}
+	fmt.Fprintf(w, "  %-30s %4d\n", "refused by a rule", res.refused)
+	reasons(refusedBy)
 	fmt.Fprintf(w, "  %-30s %4d\n", "failed", res.failed)
-	var rs []string
-	for r := range reasons {
-		rs = append(rs, string(r))
-	}
-	sort.Strings(rs)
-	for _, r := range rs {
-		fmt.Fprintf(w, "    %-28s %4d\n", r, reasons[provisioning.Reason(r)])
-	}
+	reasons(failedBy)
 	if len(times) > 0 {
 		slices.Sort(times)
 		var sum time.Duration
@@ -423,5 +900,7 @@ func (p *printer) summarize(w io.Writer, wall time.Duration) result {
 	} else {
 		fmt.Fprintln(w, "Every device ended as planned.")
 	}
+	fmt.Fprintln(w, "\nNext: docs/provisioning.md walks through these steps and what you configure; docs/state.md explains the state")
+	fmt.Fprintln(w, "file, sealed secrets, leases and running several provisioners; docs/troubleshooting.md says what to do about each reason.")
 	return res
 }
