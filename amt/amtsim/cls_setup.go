@@ -223,6 +223,7 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		st.record = &ProvisioningRecord{Method: method, Time: d.now(), Chain: chain, RootHash: root}
 	}
 	d.applyTLSLocked()
+	d.commitRestartLocked()
 	if d.cfg.Behavior.CommitDrop.resolve(d.fw.CommitDropsConnection) {
 		// The firmware restarts its network stack: the response is lost and
 		// every connection drops. The others drop now, before the caller

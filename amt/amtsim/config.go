@@ -214,6 +214,15 @@ type Behavior struct {
 	GenerateKeyPairFailures int
 	// Latency is added before every WS-Man response.
 	Latency time.Duration
+	// LatencyModel, when set, makes the device take the time real firmware
+	// takes: per exchange, per TLS handshake, for key generation and for the
+	// network restart after CommitChanges (see [FirmwareLatency]). It runs on
+	// Sleep (and Config.Now for the restart window).
+	LatencyModel *LatencyModel
+	// TLSResumption: the device resumes TLS sessions (session tickets) on its
+	// server-authenticated connections. Default off: no public source shows
+	// AMT resuming a TLS session (docs/PERFORMANCE.md, "Round trips").
+	TLSResumption Switch
 	// DropEvery drops every Nth WS-Man request (counting from 1) with
 	// DropEveryMode (DropRequest when zero).
 	DropEvery     int

@@ -64,6 +64,9 @@ type Device struct {
 	wg      sync.WaitGroup
 
 	reqSeq atomic.Int64
+
+	ctr     counters   // traffic counts (latency.go)
+	tickets ticketKeys // session-ticket key when resuming (latency.go)
 }
 
 // New makes a device from cfg (see [Config] for defaults). It does not listen

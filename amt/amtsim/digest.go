@@ -73,6 +73,9 @@ func (s *digestState) challenge(w http.ResponseWriter, stale bool) {
 	s.mu.Unlock()
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Digest realm="%s", nonce="%s",stale="%t",qop="auth"`, s.d.realm, nonce, stale))
 	w.Header().Set("Content-Type", "text/html")
+	// Real challenges name the firmware too (schnoddelbotz/amtc issue 2, AMT
+	// 8.0.3; device-management-toolkit/rps issue 779, AMT 16.1.25).
+	w.Header().Set("Server", s.d.serverHeader())
 	w.Header().Set("Connection", "close")
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = io.WriteString(w, logonFailedMsg)

@@ -81,9 +81,10 @@ func (l *simListener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			return nil, net.ErrClosed
 		}
+		d.ctr.conns.Add(1)
 		d.mu.Lock()
 		unresponsive := d.st.unresponsive
-		open := l.role != roleTLS || d.remoteOpenLocked()
+		open := (l.role != roleTLS || d.remoteOpenLocked()) && !d.restartingLocked()
 		psk := l.role == roleTLS && d.cfg.PSK != nil && d.st.prov != amt.PostProvisioning
 		disabled := d.st.opDisabled
 		d.mu.Unlock()
@@ -93,22 +94,28 @@ func (l *simListener) Accept() (net.Conn, error) {
 			continue
 		case disabled:
 			d.debug("connection refused: AMT is disabled (operational state)", remoteAttr(c))
+			d.ctr.refused.Add(1)
 			_ = sc.Close()
 			continue
 		case !open:
 			d.debug("connection refused: network interface closed", remoteAttr(c))
+			d.ctr.refused.Add(1)
 			_ = sc.Close()
 			continue
 		case l.role == roleHTTP && d.cfg.LocalTLSEnforced:
 			// TLS is enforced on every port: no non-TLS connection at all.
 			d.debug("connection refused: TLS is enforced (non-TLS port)", remoteAttr(c))
+			d.ctr.refused.Add(1)
 			_ = sc.Close()
 			continue
 		case l.role == roleHTTP:
 			return sc, nil
 		case l.role == roleLocalTLS:
 			return tls.Server(sc, &tls.Config{
-				GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return d.localTLSConfigFor(sc) },
+				GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+					cfg, err := d.localTLSConfigFor(sc)
+					return d.timed(cfg), err
+				},
 			}), nil
 		case psk:
 			pc, err := d.pskServer(sc)
@@ -119,7 +126,10 @@ func (l *simListener) Accept() (net.Conn, error) {
 			return pc, nil
 		}
 		return tls.Server(sc, &tls.Config{
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return d.tlsConfigFor(sc) },
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				cfg, err := d.tlsConfigFor(sc)
+				return d.timed(cfg), err
+			},
 		}), nil
 	}
 }

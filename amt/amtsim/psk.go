@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx/tlspsk"
@@ -40,8 +41,39 @@ func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 		MaxVersion: d.plat.maxTLS,
 		Rand:       d.rand,
 	}
-	return tlspsk.Server(sc, cfg), nil
+	return &pskConn{Conn: tlspsk.Server(sc, cfg), d: d}, nil
 }
+
+// pskConn counts the TLS-PSK handshake and spends the latency model's time on
+// it once it completed.
+type pskConn struct {
+	*tlspsk.Conn
+	d    *Device
+	once sync.Once
+}
+
+// Read completes the handshake first (as tlspsk does), then counts it.
+func (c *pskConn) Read(b []byte) (int, error) {
+	c.handshake()
+	return c.Conn.Read(b)
+}
+
+// Write completes the handshake first, then counts it.
+func (c *pskConn) Write(b []byte) (int, error) {
+	c.handshake()
+	return c.Conn.Write(b)
+}
+
+func (c *pskConn) handshake() {
+	c.once.Do(func() {
+		if c.Conn.HandshakeContext(context.Background()) == nil {
+			c.d.handshakeDone(false)
+		}
+	})
+}
+
+// NetConn returns the TCP connection (for the server's connection hooks).
+func (c *pskConn) NetConn() net.Conn { return c.Conn.NetConn() }
 
 func errAttr(err error) slog.Attr { return slog.String("error", err.Error()) }
 

@@ -49,9 +49,16 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "amtsim: unknown connection", http.StatusInternalServerError)
 		return
 	}
+	d.ctr.exchanges.Add(1)
 	if d.isUnresponsive() {
 		d.hang(r)
 		return
+	}
+	if lat := d.exchangeDelay(); lat > 0 {
+		if err := d.sleep(r.Context(), lat); err != nil {
+			hijackClose(w)
+			return
+		}
 	}
 	if sc.info.role == roleTLS && !d.remoteOpen() {
 		// The provisioning window closed under an open connection.
@@ -69,6 +76,7 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	who, ok := d.authenticate(w, r, sc)
 	if !ok {
+		d.ctr.unauthorized.Add(1)
 		return
 	}
 	req, err := wsmantest.ReadRequest(r, 0)
@@ -87,7 +95,7 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hijackClose(w)
 		return
 	}
-	if lat := d.cfg.Behavior.Latency; lat > 0 {
+	if lat := d.methodDelay(op); lat > 0 {
 		if err := d.sleep(r.Context(), lat); err != nil {
 			// The client went away: close without an answer (returning would
 			// send an empty 200 that a client racing its own cancellation

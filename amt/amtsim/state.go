@@ -134,6 +134,9 @@ type state struct {
 	record     *ProvisioningRecord
 	handshakes []HandshakeRecord
 	requests   int
+	// restartUntil: the network stack restarts after a commit until then
+	// (LatencyModel.CommitRestart).
+	restartUntil time.Time
 
 	hb         hbState // secure host-based configuration and pending commits (localtls.go)
 	opDisabled bool    // AMT's operational state is disabled (Config.AMTDisabled)
