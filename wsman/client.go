@@ -75,7 +75,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		}
 	}
 	custom := cfg.httpClient != nil || cfg.roundTripper != nil
-	tlsOpts := cfg.tls != nil || cfg.clientCert != nil || cfg.legacyTLS || cfg.rsaKEX || cfg.minTLS != 0 || cfg.maxTLS != 0
+	tlsOpts := cfg.tls != nil || cfg.clientCert != nil || cfg.legacyTLS || cfg.rsaKEX || cfg.minTLS != 0 || cfg.maxTLS != 0 || cfg.sessions != nil
 	if custom && (tlsOpts || cfg.dial != nil || cfg.secure != nil) {
 		// The caller's transport makes its own connections: a policy, pin,
 		// client certificate or dialer given here would be silently ignored.

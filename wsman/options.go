@@ -39,6 +39,7 @@ type config struct {
 	rsaKEX     bool
 	minTLS     uint16
 	maxTLS     uint16
+	sessions   tls.ClientSessionCache
 	dial       dialFunc
 	secure     *secureDialer
 	now        func() time.Time
@@ -171,6 +172,19 @@ func WithLegacyTLS() Option {
 // a known workaround.
 func WithTLSVersions(minVersion, maxVersion uint16) Option {
 	return func(c *config) error { c.minTLS, c.maxTLS = minVersion, maxVersion; return nil }
+}
+
+// WithTLSSessionCache lets the client resume TLS sessions from cache (e.g.
+// tls.NewLRUClientSessionCache): a reconnection to a server that resumes is an
+// abbreviated handshake without public-key operations. The client's TLSPolicy
+// still runs on every connection, resumed ones included, against the
+// certificates of the original handshake (crypto/tls keeps them in the
+// session). crypto/tls resumes with session tickets (RFC 5077) and TLS 1.3
+// PSKs only, not with TLS 1.2 session IDs; a server that does not resume
+// answers with a full handshake. Share a cache only between clients of the
+// same server and policy.
+func WithTLSSessionCache(cache tls.ClientSessionCache) Option {
+	return func(c *config) error { c.sessions = cache; return nil }
 }
 
 // WithDialer makes the default transport open its TCP connections (or

@@ -301,6 +301,7 @@ func (c *config) tlsConfig(serverName string) *tls.Config {
 	if c.maxTLS != 0 {
 		tc.MaxVersion = c.maxTLS
 	}
+	tc.ClientSessionCache = c.sessions
 	return tc
 }
 

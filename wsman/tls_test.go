@@ -418,3 +418,44 @@ func TestTLSClockAndRand(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestTLSSessionCacheResumesAndKeepsPolicy(t *testing.T) {
+	root := ca(t, "Root", nil)
+	dev := leaf(t, root, []string{"device.example.com"}, nil, nil)
+	cfg := serverCfg(dev)
+	var resumed, full atomic.Int32
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if cs.DidResume {
+			resumed.Add(1)
+		} else {
+			full.Add(1)
+		}
+		return nil
+	}
+	srv := tlsServer(t, cfg)
+	pin := sha256.Sum256(dev.cert.Raw)
+	cache := tls.NewLRUClientSessionCache(2)
+	var policyRuns atomic.Int32
+	policy := wsman.VerifyFunc(func(_ context.Context, cs tls.ConnectionState) error {
+		policyRuns.Add(1)
+		if len(cs.PeerCertificates) == 0 || sha256.Sum256(cs.PeerCertificates[0].Raw) != pin {
+			return errNotTheDevice
+		}
+		return nil
+	})
+	for range 2 { // two clients, two connections
+		require.NoError(t, getWith(t, srv.URL+"/wsman", wsman.WithTLS(policy), wsman.WithTLSSessionCache(cache)))
+	}
+	assert.Equal(t, int32(1), full.Load())
+	assert.Equal(t, int32(1), resumed.Load(), "the second connection resumed the first one's session")
+	assert.Equal(t, int32(2), policyRuns.Load(), "the policy runs on the resumed connection too")
+
+	// A policy that refuses still refuses a resumed connection.
+	err := getWith(t, srv.URL+"/wsman", wsman.WithTLS(wsman.PinSHA256([32]byte{1})), wsman.WithTLSSessionCache(cache))
+	require.ErrorIs(t, err, wsman.ErrPinMismatch)
+	assert.Equal(t, int32(2), resumed.Load())
+
+	// The option needs the client's own transport.
+	_, err = wsman.New(srv.URL+"/wsman", wsman.WithTLSSessionCache(cache), wsman.WithHTTPClient(srv.Client()))
+	require.ErrorIs(t, err, wsman.ErrTLSWithCustomTransport)
+}
