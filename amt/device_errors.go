@@ -84,8 +84,9 @@ func (e *OpError) Unwrap() []error {
 //     [ErrHostSetupInternalError] — and the value is never a Status.
 //   - IPS_IEEE8021xSettings.SetCertificates: 1 is
 //     [ErrIEEE8021xInternalError].
-//   - CIM_* methods: 32768 + PT_STATUS is unwrapped to the Status; other
-//     values are the method's own.
+//   - CIM_* methods, and AMT_WiFiPortConfigurationService's AddWiFiSettings
+//     and UpdateWiFiSettings: 32768 + PT_STATUS is unwrapped to the Status;
+//     other values are the method's own.
 type ReturnValueError struct {
 	Class  string
 	Method string
@@ -102,6 +103,11 @@ func (e *ReturnValueError) Family() string {
 		return "IPS_HostBasedSetupService"
 	case e.Class == "IPS_IEEE8021xSettings" && e.Method == "SetCertificates":
 		return "SetCertificates"
+	case e.Class == "AMT_WiFiPortConfigurationService" && (e.Method == "AddWiFiSettings" || e.Method == "UpdateWiFiSettings"):
+		// An AMT_ class with a CIM-style map (0 completed … 4 invalid
+		// reference, 32768 + PT_STATUS): go-wsman-messages
+		// wifiportconfiguration types.go.
+		return "CIM"
 	case strings.HasPrefix(e.Class, "CIM_"):
 		return "CIM"
 	}
