@@ -1,0 +1,363 @@
+package amt
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/beevik/etree"
+)
+
+// Redirection and user consent: Serial-over-LAN and IDE/storage redirection
+// (AMT_RedirectionService), KVM (CIM_KVMRedirectionSAP and
+// IPS_KVMRedirectionSettingData) and the user-consent policy
+// (IPS_OptInService). Flow as in RPS src/stateMachines/featuresConfiguration.ts
+// and rpc-go internal/commands/configure/amtfeatures.go; values from the Intel
+// AMT SDK class reference ("Managing the KVM Feature", "Get User Consent
+// Status") and go-wsman-messages amt/redirection, cim/kvm and ips/optin;
+// instance shapes as in go-wsman-messages' recorded responses.
+const (
+	URIRedirectionService        = amtSchema + "AMT_RedirectionService"
+	URIKVMRedirectionSAP         = cimSchema + "CIM_KVMRedirectionSAP"
+	URIKVMRedirectionSettingData = ipsSchema + "IPS_KVMRedirectionSettingData"
+	URIOptInService              = ipsSchema + "IPS_OptInService"
+)
+
+// RedirectionState is AMT_RedirectionService's EnabledState and the
+// RequestedState of its RequestStateChange: which of IDE redirection and SOL
+// are enabled (go-wsman-messages amt/redirection; RPS
+// AMTRedirectionServiceEnabledStates).
+type RedirectionState uint16
+
+// Redirection states.
+const (
+	RedirectionDisabled RedirectionState = 32768
+	RedirectionIDER     RedirectionState = 32769
+	RedirectionSOL      RedirectionState = 32770
+	RedirectionIDERSOL  RedirectionState = 32771
+)
+
+// RedirectionStateOf returns the state with IDE redirection and SOL as given.
+func RedirectionStateOf(ider, sol bool) RedirectionState {
+	s := RedirectionDisabled
+	if ider {
+		s++
+	}
+	if sol {
+		s += 2
+	}
+	return s
+}
+
+// IDER reports whether IDE (storage) redirection is enabled.
+func (s RedirectionState) IDER() bool { return s == RedirectionIDER || s == RedirectionIDERSOL }
+
+// SOL reports whether Serial-over-LAN is enabled.
+func (s RedirectionState) SOL() bool { return s == RedirectionSOL || s == RedirectionIDERSOL }
+
+// Valid reports whether s is one of the four states.
+func (s RedirectionState) Valid() bool { return s >= RedirectionDisabled && s <= RedirectionIDERSOL }
+
+// String returns "IDER and SOL", "IDER", "SOL", "none" or "state n".
+func (s RedirectionState) String() string {
+	switch s {
+	case RedirectionDisabled:
+		return "none"
+	case RedirectionIDER:
+		return "IDER"
+	case RedirectionSOL:
+		return "SOL"
+	case RedirectionIDERSOL:
+		return "IDER and SOL"
+	}
+	return "state " + strconv.Itoa(int(s))
+}
+
+// RedirectionService is the AMT_RedirectionService instance. The service
+// works only while EnabledState enables it and ListenerEnabled is true (the
+// redirection ports 16994/16995 listen): go-wsman-messages amt/redirection.
+type RedirectionService struct {
+	Name            string
+	ElementName     string
+	EnabledState    RedirectionState
+	ListenerEnabled bool
+
+	src *source
+}
+
+func parseRedirectionService(el *etree.Element) (*RedirectionService, error) {
+	if err := checkInstance(el, URIRedirectionService); err != nil {
+		return nil, err
+	}
+	s := &RedirectionService{}
+	src, err := decodeInstance(el, s)
+	if err != nil {
+		return nil, err
+	}
+	s.src = src
+	return s, nil
+}
+
+// RedirectionService reads AMT_RedirectionService (Get, no selector).
+func (d *Device) RedirectionService(ctx context.Context) (*RedirectionService, error) {
+	el, err := d.get(ctx, URIRedirectionService, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseRedirectionService(el)
+	return s, opError(URIRedirectionService, "Get", err)
+}
+
+// RequestRedirectionState calls AMT_RedirectionService.RequestStateChange. Its
+// ReturnValue is CIM's RequestStateChange family (0 completed, 5 invalid
+// parameter, 4097 invalid state transition), carried in the error's Value.
+func (d *Device) RequestRedirectionState(ctx context.Context, s RedirectionState) error {
+	if !s.Valid() {
+		return opError(URIRedirectionService, "RequestStateChange", fmt.Errorf("%w: state %d (expected 32768 to 32771)", ErrInvalidArgument, s))
+	}
+	_, err := d.invoke(ctx, URIRedirectionService, "RequestStateChange", nil, wsman.Prop("RequestedState", strconv.Itoa(int(s))))
+	return err
+}
+
+// PutRedirectionService writes s back (Put, no selector): the instance as read
+// with ListenerEnabled (and any other changed property) replaced. The
+// AccessLog RPS strips is echoed unchanged. EnabledState cannot be changed
+// with Put: use [Device.RequestRedirectionState].
+func (d *Device) PutRedirectionService(ctx context.Context, s *RedirectionService) (*RedirectionService, error) {
+	if s == nil {
+		return nil, opError(URIRedirectionService, "Put", ErrNotReadFromDevice)
+	}
+	body, err := s.src.edited(s, nil, nil)
+	if err != nil {
+		return nil, opError(URIRedirectionService, "Put", err)
+	}
+	el, err := d.put(ctx, URIRedirectionService, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := parseRedirectionService(el)
+	return out, opError(URIRedirectionService, "Put", err)
+}
+
+// KVMState is CIM_KVMRedirectionSAP's EnabledState, and the RequestedState of
+// its RequestStateChange (2 enable, 3 disable: rpc-go amtfeatures.go).
+type KVMState uint16
+
+// KVM states (CIM EnabledState).
+const (
+	KVMEnabled        KVMState = 2
+	KVMDisabled       KVMState = 3
+	KVMEnabledOffline KVMState = 6 // enabled, no session (what a Get shows)
+)
+
+// On reports whether the state is an enabled one (RPS counts 2 and 6).
+func (s KVMState) On() bool { return s == KVMEnabled || s == KVMEnabledOffline }
+
+// String returns "enabled", "disabled", "enabled but offline" or "state n".
+func (s KVMState) String() string {
+	switch s {
+	case KVMEnabled:
+		return "enabled"
+	case KVMDisabled:
+		return "disabled"
+	case KVMEnabledOffline:
+		return "enabled but offline"
+	}
+	return "state " + strconv.Itoa(int(s))
+}
+
+// KVMRedirectionSAP is the CIM_KVMRedirectionSAP instance.
+type KVMRedirectionSAP struct {
+	Name           string
+	ElementName    string
+	EnabledState   KVMState
+	RequestedState uint16
+	KVMProtocol    uint16
+}
+
+// KVMRedirection reads CIM_KVMRedirectionSAP (Get, no selector). Platforms
+// without KVM (Intel Standard Manageability, which rpc-go skips) do not serve
+// it.
+func (d *Device) KVMRedirection(ctx context.Context) (*KVMRedirectionSAP, error) {
+	el, err := d.get(ctx, URIKVMRedirectionSAP, nil)
+	if err != nil {
+		return nil, err
+	}
+	var s KVMRedirectionSAP
+	if err := wsman.Unmarshal(el, &s); err != nil {
+		return nil, opError(URIKVMRedirectionSAP, "Get", fmt.Errorf("%w: %w", ErrBadResponse, err))
+	}
+	return &s, nil
+}
+
+// RequestKVMState calls CIM_KVMRedirectionSAP.RequestStateChange with
+// KVMEnabled or KVMDisabled (CIM family: 32768+PT_STATUS is unwrapped).
+func (d *Device) RequestKVMState(ctx context.Context, s KVMState) error {
+	if s != KVMEnabled && s != KVMDisabled {
+		return opError(URIKVMRedirectionSAP, "RequestStateChange", fmt.Errorf("%w: state %d (expected 2 or 3)", ErrInvalidArgument, s))
+	}
+	_, err := d.invoke(ctx, URIKVMRedirectionSAP, "RequestStateChange", nil, wsman.Prop("RequestedState", strconv.Itoa(int(s))))
+	return err
+}
+
+// KVMRedirectionSettings is the IPS_KVMRedirectionSettingData instance.
+// RFBPassword is write-only (read back empty) and never kept here.
+type KVMRedirectionSettings struct {
+	InstanceID  string
+	ElementName string
+	// EnabledByMEBx false: KVM was disabled in MEBx and cannot be enabled by
+	// any other means (read-only).
+	EnabledByMEBx bool
+	// Is5900PortEnabled opens the standard VNC port without AMT
+	// authentication; the SDK allows it only with an RFBPassword set.
+	Is5900PortEnabled bool
+	// OptInPolicy: user consent is asked for KVM sessions.
+	OptInPolicy bool
+	// OptInPolicyTimeout is how long a session request waits for consent (s).
+	OptInPolicyTimeout *uint16
+	// SessionTimeout closes an idle session after this many minutes (0 never).
+	SessionTimeout uint16
+
+	src *source
+}
+
+func parseKVMSettings(el *etree.Element) (*KVMRedirectionSettings, error) {
+	if err := checkInstance(el, URIKVMRedirectionSettingData); err != nil {
+		return nil, err
+	}
+	s := &KVMRedirectionSettings{}
+	src, err := decodeInstance(el, s)
+	if err != nil {
+		return nil, err
+	}
+	s.src = src
+	return s, nil
+}
+
+// KVMSettings reads IPS_KVMRedirectionSettingData (Get, no selector).
+func (d *Device) KVMSettings(ctx context.Context) (*KVMRedirectionSettings, error) {
+	el, err := d.get(ctx, URIKVMRedirectionSettingData, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseKVMSettings(el)
+	return s, opError(URIKVMRedirectionSettingData, "Get", err)
+}
+
+// PutKVMSettings writes s back (Put, no selector), the instance as read with
+// the changed properties replaced; the empty RFBPassword the device returned
+// is left out (it is write-only, and an empty one would clear it).
+func (d *Device) PutKVMSettings(ctx context.Context, s *KVMRedirectionSettings) (*KVMRedirectionSettings, error) {
+	if s == nil {
+		return nil, opError(URIKVMRedirectionSettingData, "Put", ErrNotReadFromDevice)
+	}
+	body, err := s.src.edited(s, nil, []string{"RFBPassword"})
+	if err != nil {
+		return nil, opError(URIKVMRedirectionSettingData, "Put", err)
+	}
+	el, err := d.put(ctx, URIKVMRedirectionSettingData, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := parseKVMSettings(el)
+	return out, opError(URIKVMRedirectionSettingData, "Put", err)
+}
+
+// OptInRequired is IPS_OptInService's user-consent policy.
+type OptInRequired uint32
+
+// User-consent policies (Intel AMT SDK, Get User Consent Status; RPS
+// AMTUserConsentValues).
+const (
+	// OptInNone: no consent is asked.
+	OptInNone OptInRequired = 0
+	// OptInKVM: consent is asked for KVM sessions only.
+	OptInKVM OptInRequired = 1
+	// OptInAll: consent is asked for KVM, storage redirection and setting
+	// boot options. The only value in client control mode, where it cannot
+	// be changed.
+	OptInAll OptInRequired = 0xFFFFFFFF
+)
+
+// String returns "none", "KVM", "all" or "policy n".
+func (o OptInRequired) String() string {
+	switch o {
+	case OptInNone:
+		return "none"
+	case OptInKVM:
+		return "KVM"
+	case OptInAll:
+		return "all"
+	}
+	return "policy " + strconv.FormatUint(uint64(o), 10)
+}
+
+// OptInService is the IPS_OptInService instance.
+type OptInService struct {
+	Name        string
+	ElementName string
+	// OptInRequired is the consent policy; changeable in admin control mode
+	// when CanModifyOptInPolicy is 1, fixed at OptInAll in client control
+	// mode.
+	OptInRequired OptInRequired
+	// OptInState (read-only): 0 not started, 1 requested, 2 displayed, 3
+	// received, 4 in session.
+	OptInState uint8
+	// CanModifyOptInPolicy (read-only): 1 when the policy may be changed over
+	// WS-Management (a MEBx setting).
+	CanModifyOptInPolicy uint8
+	// OptInCodeTimeout and OptInDisplayTimeout are in seconds; the display
+	// timeout is read-only in client control mode.
+	OptInCodeTimeout    uint32
+	OptInDisplayTimeout uint16
+
+	src *source
+}
+
+func parseOptInService(el *etree.Element) (*OptInService, error) {
+	if err := checkInstance(el, URIOptInService); err != nil {
+		return nil, err
+	}
+	s := &OptInService{}
+	src, err := decodeInstance(el, s)
+	if err != nil {
+		return nil, err
+	}
+	s.src = src
+	return s, nil
+}
+
+// OptInService reads IPS_OptInService (Get, no selector).
+func (d *Device) OptInService(ctx context.Context) (*OptInService, error) {
+	el, err := d.get(ctx, URIOptInService, nil)
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseOptInService(el)
+	return s, opError(URIOptInService, "Get", err)
+}
+
+// PutOptInService writes s back (Put, no selector), the instance as read with
+// the changed properties replaced. The firmware refuses a policy change in
+// client control mode or while CanModifyOptInPolicy is 0.
+func (d *Device) PutOptInService(ctx context.Context, s *OptInService) (*OptInService, error) {
+	if s == nil {
+		return nil, opError(URIOptInService, "Put", ErrNotReadFromDevice)
+	}
+	switch s.OptInRequired {
+	case OptInNone, OptInKVM, OptInAll:
+	default:
+		return nil, opError(URIOptInService, "Put", fmt.Errorf("%w: OptInRequired %d (expected 0, 1 or 4294967295)", ErrInvalidArgument, s.OptInRequired))
+	}
+	body, err := s.src.edited(s, nil, nil)
+	if err != nil {
+		return nil, opError(URIOptInService, "Put", err)
+	}
+	el, err := d.put(ctx, URIOptInService, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := parseOptInService(el)
+	return out, opError(URIOptInService, "Put", err)
+}
