@@ -190,10 +190,22 @@ func TestAddRemoteAccessPolicyRule(t *testing.T) {
 	}
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return output(r, 0) })
 	for name, call := range map[string]func() error{
-		"no MPS":          func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{Trigger: TriggerAlert}); return err },
-		"three MPSs":      func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{}, "a", "b", "c"); return err },
-		"bad periodic":    func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{Trigger: TriggerPeriodic}, "a"); return err },
-		"long extended":   func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{ExtendedData: make([]byte, 33)}, "a"); return err },
+		"no MPS": func() error {
+			_, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{Trigger: TriggerAlert})
+			return err
+		},
+		"three MPSs": func() error {
+			_, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{}, "a", "b", "c")
+			return err
+		},
+		"bad periodic": func() error {
+			_, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{Trigger: TriggerPeriodic}, "a")
+			return err
+		},
+		"long extended": func() error {
+			_, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{ExtendedData: make([]byte, 33)}, "a")
+			return err
+		},
 		"empty MPS names": func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{}, ""); return err },
 	} {
 		assert.ErrorIs(t, call(), ErrInvalidArgument, name)
@@ -374,7 +386,9 @@ func TestUserInitiatedConnection(t *testing.T) {
 		})
 	}
 	rs := recordedResponses(t, "amt/userinitiatedconnection/request")
-	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return rs.reply(t, r, "amt/userinitiatedconnection/request") })
+	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		return rs.reply(t, r, "amt/userinitiatedconnection/request")
+	})
 	require.NoError(t, d.SetUserInitiatedConnection(ctx, UserInitiatedDisabled), "the recorded RequestStateChange answer")
 	assert.ErrorIs(t, d.SetUserInitiatedConnection(ctx, 5), ErrInvalidArgument)
 	assert.Equal(t, "BIOS and OS", UserInitiatedBIOSAndOS.String())
@@ -427,4 +441,3 @@ func TestInfoFormatOf(t *testing.T) {
 	assert.Equal(t, "Periodic", TriggerPeriodic.String())
 	assert.Equal(t, base64.StdEncoding.EncodeToString(PeriodicInterval(25)), "AAAAAAAAABk=")
 }
-
