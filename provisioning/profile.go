@@ -48,7 +48,17 @@ type Profile struct {
 
 	// IEEE8021X, when set, installs an 802.1X client certificate for the wired
 	// interface.
+	//
+	// Deprecated: use Network.Wired8021X, which adds the RADIUS server's root,
+	// the server name and PEAP-MSCHAPv2. IEEE8021X is read as a Wired8021X
+	// with EAP-TLS and no server validation (which Audit reports) when
+	// Network.Wired8021X is not set, and like it is applied after activation.
 	IEEE8021X *IEEE8021XProfile
+
+	// Network configures wired 802.1X, Wi-Fi profiles and the wired IPv4
+	// settings, applied after activation and kept in line by reconcile (see
+	// [NetworkProfile]). Nil: the device's network settings are left alone.
+	Network *NetworkProfile
 
 	// AllowLegacyTLS lets the engine retry with TLS 1.0/1.1 and RSA key exchange
 	// for firmware older than AMT 12 that refuses TLS 1.2. Audit reports it.
@@ -82,6 +92,8 @@ type UserAccount struct {
 }
 
 // IEEE8021XProfile configures wired 802.1X with EAP-TLS.
+//
+// Deprecated: use [IEEE8021XConfig] in Profile.Network.Wired8021X.
 type IEEE8021XProfile struct {
 	// Username is the EAP identity. Empty: the device FQDN.
 	Username string
@@ -141,6 +153,12 @@ func (p *Profile) Validate() error {
 	}
 	if p.ProvisioningWindow > 24*time.Hour {
 		return &ConfigError{Field: "Profile " + p.Name + " ProvisioningWindow", Problem: "AMT extends the window by at most 24 hours"}
+	}
+	if err := p.network().Validate(); err != nil {
+		if ce, ok := err.(*ConfigError); ok {
+			ce.Field = "Profile " + p.Name + " " + ce.Field
+		}
+		return err
 	}
 	return nil
 }
