@@ -124,7 +124,9 @@ func TestStreamTransport(t *testing.T) {
 	}
 	// The reply to a tcpip-forward carries the port.
 	st.ExpectRequestSuccess(4)
-	go func() { _, _ = b.Write(append(mustEncode(t, apf.TCPForwardSuccess(16993)), mustEncode(t, apf.ChannelClose{Recipient: 3})...)) }()
+	go func() {
+		_, _ = b.Write(append(mustEncode(t, apf.TCPForwardSuccess(16993)), mustEncode(t, apf.ChannelClose{Recipient: 3})...))
+	}()
 	got, err := st.ReadMessage(ctx)
 	require.NoError(t, err)
 	m, err := apf.Decode(got)
