@@ -473,7 +473,7 @@ func (p *Provisioner) revokeReplaced(ctx context.Context, rec *DeviceRecord, ins
 		if dc.Revoked || dc.Pending || containsCert(installed, dc.DER) {
 			continue
 		}
-		if cur, ok := currentCertificate(rec.Certificates, dc.Purpose); ok && string(cur.DER) == string(dc.DER) {
+		if cur, ok := currentCertificateFor(rec.Certificates, dc.slot()); ok && string(cur.DER) == string(dc.DER) {
 			continue // still the one in use
 		}
 		if err := p.revoke(ctx, rec.UUID, dc); err == nil {

@@ -489,7 +489,7 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 		if dc.Handle == "" || dc.RemovedFromDevice || dc.Pending {
 			continue
 		}
-		if cur, ok := r.CurrentCertificate(dc.Purpose); ok && bytes.Equal(cur.DER, dc.DER) {
+		if cur, ok := currentCertificateFor(r.Certificates, dc.slot()); ok && bytes.Equal(cur.DER, dc.DER) {
 			continue
 		}
 		stale = append(stale, i)

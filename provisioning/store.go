@@ -195,12 +195,12 @@ type RecordIndex struct {
 func (r *DeviceRecord) Index() RecordIndex {
 	ix := RecordIndex{State: r.State, SessionInProgress: r.Session != nil, Provisioned: r.Provisioned(),
 		Discovery: r.discovery(), LastSeen: r.LastSeen}
-	seen := map[CertificatePurpose]bool{}
+	seen := map[certSlot]bool{}
 	for i := len(r.Certificates) - 1; i >= 0; i-- {
 		c := r.Certificates[i]
 		current := false
-		if !seen[c.Purpose] && !c.Revoked && !c.Pending {
-			seen[c.Purpose], current = true, true
+		if slot := c.slot(); !seen[slot] && !c.Revoked && !c.Pending {
+			seen[slot], current = true, true
 			if ix.CertificatesExpire.IsZero() || c.NotAfter.Before(ix.CertificatesExpire) {
 				ix.CertificatesExpire = c.NotAfter
 			}
@@ -324,7 +324,11 @@ const (
 
 // DeviceCertificate is a certificate amtkit had issued for a device and installed.
 type DeviceCertificate struct {
-	Purpose   CertificatePurpose
+	Purpose CertificatePurpose
+	// Profile names the Wi-Fi profile (WiFiNetwork.Name) an 802.1X client
+	// certificate serves; empty for the wired interface and for TLS. Each
+	// purpose and profile has its own current certificate.
+	Profile   string
 	DER       []byte    // the leaf
 	IssuerDER []byte    // the certificate of the CA that issued it (from the Issuer's chain), for revocation checks
 	Handle    string    // AMT_PublicKeyCertificate InstanceID
@@ -344,6 +348,14 @@ type DeviceCertificate struct {
 func (c DeviceCertificate) Certificate() (*x509.Certificate, error) {
 	return x509.ParseCertificate(c.DER)
 }
+
+// certSlot is what a current certificate is current for.
+type certSlot struct {
+	purpose CertificatePurpose
+	profile string
+}
+
+func (c DeviceCertificate) slot() certSlot { return certSlot{c.Purpose, c.Profile} }
 
 // StepRecord is one entry of a session's history.
 type StepRecord struct {
@@ -407,8 +419,14 @@ type DeviceRecord struct {
 	AdminPassword amt.Secret
 	MEBxPassword  amt.Secret
 	Users         []UserCredential // the profile's user accounts with their passwords
-	// Certificates amtkit installed, newest last per purpose.
+	// Certificates amtkit installed, newest last per purpose (and Wi-Fi
+	// profile).
 	Certificates []DeviceCertificate
+	// NetworkSecrets are the Wi-Fi passphrases and 802.1X passwords
+	// reconcile sent, by what they belong to ("8021x-wired", "wifi:<name>"),
+	// so that it can tell when a profile changed one (the device never
+	// returns them). Secrets: a Store persists them sealed.
+	NetworkSecrets []UserCredential
 
 	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
 	// sent (rotation) but has not yet seen the device take: recorded before
@@ -470,6 +488,7 @@ func (r *DeviceRecord) Clone() *DeviceRecord {
 	c.MatchedRoot.Sum = bytes.Clone(r.MatchedRoot.Sum)
 	c.Users = slices.Clone(r.Users)
 	c.Certificates = cloneCerts(r.Certificates)
+	c.NetworkSecrets = slices.Clone(r.NetworkSecrets)
 	if r.Agent != nil {
 		a := *r.Agent
 		c.Agent = &a
@@ -503,14 +522,26 @@ func cloneCerts(in []DeviceCertificate) []DeviceCertificate {
 	return out
 }
 
-// CurrentCertificate returns the newest unrevoked certificate for purpose.
+// CurrentCertificate returns the newest unrevoked certificate for purpose
+// (for 802.1X: the wired interface's; see [DeviceRecord.CurrentCertificateFor]).
 func (r *DeviceRecord) CurrentCertificate(p CertificatePurpose) (DeviceCertificate, bool) {
 	return currentCertificate(r.Certificates, p)
 }
 
+// CurrentCertificateFor returns the newest unrevoked, confirmed certificate
+// for purpose and profile: profile names a Wi-Fi profile, "" the wired
+// interface (or TLS).
+func (r *DeviceRecord) CurrentCertificateFor(p CertificatePurpose, profile string) (DeviceCertificate, bool) {
+	return currentCertificateFor(r.Certificates, certSlot{p, profile})
+}
+
 func currentCertificate(list []DeviceCertificate, p CertificatePurpose) (DeviceCertificate, bool) {
+	return currentCertificateFor(list, certSlot{purpose: p})
+}
+
+func currentCertificateFor(list []DeviceCertificate, slot certSlot) (DeviceCertificate, bool) {
 	for i := len(list) - 1; i >= 0; i-- {
-		if c := list[i]; c.Purpose == p && !c.Revoked && !c.Pending {
+		if c := list[i]; c.slot() == slot && !c.Revoked && !c.Pending {
 			return c, true
 		}
 	}

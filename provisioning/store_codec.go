@@ -71,8 +71,9 @@ type (
 		MEBxPassword  []byte         `json:"mebxPassword"`  // sealed
 		Users         []userV1       `json:"users"`
 		Certificates  []deviceCertV1 `json:"certificates"`
-		PendingAdmin  []byte         `json:"pendingAdminPassword"` // sealed
-		PendingMEBx   []byte         `json:"pendingMebxPassword"`  // sealed
+		NetSecrets    []userV1       `json:"networkSecrets,omitempty"` // sealed
+		PendingAdmin  []byte         `json:"pendingAdminPassword"`     // sealed
+		PendingMEBx   []byte         `json:"pendingMebxPassword"`      // sealed
 		Reconciled    timeV1         `json:"reconciled"`
 		ReconcileErr  string         `json:"reconcileError"`
 		Blocked       bool           `json:"blocked"`
@@ -122,6 +123,7 @@ type (
 	}
 	deviceCertV1 struct {
 		Purpose           CertificatePurpose `json:"purpose"`
+		Profile           string             `json:"profile,omitempty"`
 		DER               []byte             `json:"der"`
 		IssuerDER         []byte             `json:"issuerDER"`
 		Handle            string             `json:"handle"`
@@ -187,7 +189,7 @@ func certsToV1(in []DeviceCertificate) []deviceCertV1 {
 	}
 	out := make([]deviceCertV1, len(in))
 	for i, c := range in {
-		out[i] = deviceCertV1{Purpose: c.Purpose, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
+		out[i] = deviceCertV1{Purpose: c.Purpose, Profile: c.Profile, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
 			NotAfter: timeV1{c.NotAfter}, Revoked: c.Revoked, RemovedFromDevice: c.RemovedFromDevice, Pending: c.Pending}
 	}
 	return out
@@ -199,7 +201,7 @@ func certsFromV1(in []deviceCertV1) []DeviceCertificate {
 	}
 	out := make([]DeviceCertificate, len(in))
 	for i, c := range in {
-		out[i] = DeviceCertificate{Purpose: c.Purpose, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
+		out[i] = DeviceCertificate{Purpose: c.Purpose, Profile: c.Profile, DER: c.DER, IssuerDER: c.IssuerDER, Handle: c.Handle, KeyHandle: c.KeyHandle,
 			NotAfter: c.NotAfter.Time, Revoked: c.Revoked, RemovedFromDevice: c.RemovedFromDevice, Pending: c.Pending}
 	}
 	return out
@@ -312,6 +314,9 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 	if v.Users, err = rs.sealUsers("Users", r.Users); err != nil {
 		return nil, err
 	}
+	if v.NetSecrets, err = rs.sealUsers("NetworkSecrets", r.NetworkSecrets); err != nil {
+		return nil, err
+	}
 	if s := r.Session; s != nil {
 		sv := &sessionV1{Started: timeV1{s.Started}, Done: s.Done, Bundle: s.Bundle, MatchedRoot: hashV1{uint8(s.MatchedRoot.Alg), s.MatchedRoot.Sum},
 			PID: s.PID, AgentOTP: s.AgentOTP, Firmware: versionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin,
@@ -399,6 +404,9 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		return nil, err
 	}
 	if r.Users, err = rs.openUsers("Users", v.Users); err != nil {
+		return nil, err
+	}
+	if r.NetworkSecrets, err = rs.openUsers("NetworkSecrets", v.NetSecrets); err != nil {
 		return nil, err
 	}
 	if s := v.Session; s != nil {
