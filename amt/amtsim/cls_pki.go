@@ -298,7 +298,7 @@ func certClass() *class {
 
 func (d *Device) certInUse(h int) bool {
 	st := &d.st
-	if st.tlsCert == h || st.ieeeClientCert == h || st.ieeeServerCert == h || st.profClientCert == h || st.profServerIssue == h {
+	if st.tlsCert == h || st.ieeeClientCert == h || st.ieeeServerCert == h || st.profClientCert == h || st.profServerIssue == h || d.wifiCertInUse(h) {
 		return true
 	}
 	if st.applied.cert != nil {

@@ -228,6 +228,10 @@ func ieeeClass() *class {
 				return schemaFault("Expected an IPS_IEEE8021xSettings instance.")
 			}
 			next := copyMap(d.st.ieee8021x)
+			password := d.st.ieeePassword
+			if pw, ok := in.str("Password"); ok && pw != "" {
+				password = amt.NewSecret(pw)
+			}
 			for name := range in.f {
 				if ieeeSecret[name] || !ieeeWritable[name] {
 					continue
@@ -247,12 +251,29 @@ func ieeeClass() *class {
 					if err != nil || n > 10 {
 						return internalError(amt.StatusInvalidParameter)
 					}
+				case "ServerCertificateNameComparison":
+					if err != nil || n < 1 || n > 3 {
+						return internalError(amt.StatusInvalidParameter) // DMTF: 1 Other, 2 FullName, 3 DomainSuffix
+					}
 				}
 				next[name] = v
 			}
 			if _, ok := in.str("Enabled"); !ok {
 				return internalError(amt.StatusInvalidParameter)
 			}
+			// Enabled, the fields each EAP method needs (DMTF
+			// CIM_IEEE8021xSettings 2.22): an identity, and a password for
+			// the password-based methods.
+			if next["Enabled"] != "3" {
+				proto, _ := strconv.ParseUint(next["AuthenticationProtocol"], 10, 16)
+				m := amt.EAPMethod(proto)
+				needsPassword := m != amt.EAPTLS && m != amt.EAPPSK && m != amt.EAPSIM && m != amt.EAPAKA
+				if next["Username"] == "" || needsPassword && password.IsZero() {
+					d.debug("802.1X settings refused: " + next["AuthenticationProtocol"] + " without the identity or password it needs")
+					return internalError(amt.StatusInvalidParameter)
+				}
+			}
+			d.st.ieeePassword = password
 			d.st.ieee8021x = next
 			return wsmantest.PutResponse(c.req, mapInst(uriIEEE, d.st.ieee8021x))
 		},
@@ -359,6 +380,7 @@ func contextListClass() *class {
 			}
 			if uri == uriCIMContext {
 				add(d.st.tlsCert, collectionEPR())
+				defer func() { out = append(out, d.wifiContexts()...) }()
 			}
 			if uri == uriCIMContext || uri == uriIEEEContext {
 				add(d.st.ieeeClientCert, ieee)

@@ -132,6 +132,10 @@ type Config struct {
 	// pre-provisioning (rpc-go issue 249).
 	AMTDisabled bool
 
+	// Network describes the device's network interfaces (wired, wireless or
+	// both; UEFI Wi-Fi profile sharing). Zero: both interfaces.
+	Network NetworkConfig
+
 	// Rogue makes the device an impostor; see [Rogue].
 	Rogue *Rogue
 

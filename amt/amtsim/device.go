@@ -230,6 +230,8 @@ func (d *Device) resetState(full bool) error {
 	st.ieeeClientCert, st.ieeeServerCert = -1, -1
 	st.profile = defaultProfile()
 	st.profClientCert, st.profServerIssue = -1, -1
+	st.ieeePassword = amt.Secret{}
+	st.net = defaultNet() // profiles referred to the certificates deleted above
 	st.localTimeSync, st.timeSource = 0, 0
 	if full {
 		// A full unprovision deletes user-added root hashes

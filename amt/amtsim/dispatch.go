@@ -60,6 +60,20 @@ func classFor(uri string) *class {
 		return contextListClass()
 	case uriProfile:
 		return profileClass()
+	case uriEthernet:
+		return ethernetClass()
+	case uriBootCaps:
+		return bootCapsClass()
+	case uriWiFiConfig:
+		return wifiConfigClass()
+	case uriWiFiSettings:
+		return wifiSettingsClass()
+	case uriWiFiEndpoint:
+		return wifiEndpointClass()
+	case uriWiFiPort:
+		return wifiPortClass()
+	case uriCIMIEEE:
+		return cimIEEEClass()
 	}
 	return nil
 }

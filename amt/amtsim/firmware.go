@@ -130,8 +130,13 @@ func (d *Device) methodExists(uri, name string) bool {
 // classExists reports whether the firmware serves the class (a class added
 // by a later release is DestinationUnreachable before it).
 func (d *Device) classExists(uri string) bool {
-	if uri == uriHBS {
+	switch uri {
+	case uriHBS:
 		return d.fw.HostBasedSetupService
+	case uriWiFiConfig, uriWiFiSettings, uriWiFiEndpoint, uriWiFiPort, uriCIMIEEE:
+		return !d.cfg.Network.NoWireless // a device without a wireless interface
+	case uriIEEE, uriProfile:
+		return !d.cfg.Network.WirelessOnly // RPS issue 1072
 	}
 	return true
 }

@@ -130,6 +130,9 @@ type state struct {
 	profile         map[string]string
 	profClientCert  int
 	profServerIssue int
+	ieeePassword    amt.Secret // the wired 802.1X password a Put sent (write-only)
+
+	net netState // Wi-Fi profiles, wireless port, wired addressing (cls_wifi.go, cls_ip.go)
 
 	record     *ProvisioningRecord
 	handshakes []HandshakeRecord
