@@ -67,6 +67,11 @@ var pairs = []pair{
 		Note: "the same with 100 devices"},
 	{Pkg: "provisioning", Bench: "Engine100", Floor: "Engine100Floor", Metric: "cpu-ms/device",
 		Note: "the same with 100 devices, CPU time per device"},
+	{Pkg: "provisioning", Bench: "FleetEngine1000", Floor: "FleetEngine1000Floor", Metric: "cpu-ms/device",
+		Target: &target{MaxRatio: 1.5, Text: "≤ 1.5× the engine side's crypto floor, fleet out of process"},
+		Note:   "the engine's own CPU per device, the 1,000 simulated devices in processes of their own, vs its side of the handshakes and signatures (floor servers out of process too)"},
+	{Pkg: "provisioning", Bench: "FleetEngine1000", Floor: "FleetEngine1000Floor",
+		Note: "the same in wall time (both processes share the machine's cores)"},
 
 	// wsman
 	{Pkg: "wsman", Bench: "EnvelopeGet", Floor: "EnvelopeGetFloor",
@@ -113,6 +118,26 @@ var pairs = []pair{
 		Note: "AMT's TLS certificate vs one signature"},
 }
 
+// limit is a budget on one benchmark's own metric, without a floor.
+type limit struct {
+	Pkg, Bench string // Bench may name a sub-benchmark ("RoundTrips/…")
+	Metric     string
+	Max        float64
+	Text       string
+}
+
+// limits are the budgets checked on a metric's median.
+var limits = []limit{
+	{Pkg: "provisioning", Bench: "Fleet10000", Metric: "peak-B/session", Max: 64 << 10,
+		Text: "≤ 64 KB of engine memory per in-flight session (10,000 devices, firmware latency)"},
+	{Pkg: "provisioning", Bench: "Fleet10000", Metric: "leaked-goroutines", Max: 0,
+		Text: "nothing left when every session has ended"},
+	{Pkg: "provisioning", Bench: "RoundTrips/bare-metal_PKI_ACM_with_a_TLS_profile", Metric: "exchanges/device", Max: 21,
+		Text: "≤ 21 exchanges, read-back included"},
+	{Pkg: "provisioning", Bench: "RoundTrips/bare-metal_PKI_ACM_with_a_TLS_profile", Metric: "full-handshakes/device", Max: 2,
+		Text: "≤ 2 full TLS handshakes, read-back included"},
+}
+
 // benchTime gives benchmarks that must run a fixed number of times their
 // -benchtime; everything else uses the -benchtime flag.
 var benchTime = map[string]string{
@@ -123,14 +148,21 @@ var benchTime = map[string]string{
 	"provisioning.HelloListenerIdle5000": "1x",
 	"provisioning.EngineQueuedHellos":    "1x",
 	"amt/amtsim.FleetStart":              "1x",
+	"provisioning.FleetEngine1000":       "1x",
+	"provisioning.FleetEngine1000Floor":  "1x",
+	"provisioning.Fleet10000":            "1x",
+	"provisioning.RoundTrips":            "1x",
 	"certs/certstest.RSAGenerate2048":    "5x",
 }
 
 // heavy benchmarks are skipped by -short.
 var heavy = map[string]bool{
-	"provisioning.Engine1000":      true,
-	"provisioning.Engine1000Floor": true,
-	"amt/amtsim.FleetStart":        true,
+	"provisioning.Engine1000":           true,
+	"provisioning.Engine1000Floor":      true,
+	"amt/amtsim.FleetStart":             true,
+	"provisioning.FleetEngine1000":      true,
+	"provisioning.FleetEngine1000Floor": true,
+	"provisioning.Fleet10000":           true,
 }
 
 // excluded benchmarks run only when -run names them: slow, and not a figure

@@ -148,7 +148,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 
 	env := os.Environ()
 	if !o.short {
-		env = append(env, "AMTKIT_BENCH_ENGINE=1")
+		env = append(env, "AMTKIT_BENCH_ENGINE=1", "AMTKIT_BENCH_FLEET=1")
 	}
 	var raw bytes.Buffer
 	rs := newResults(o.count)
@@ -183,6 +183,7 @@ func runAll(ctx context.Context, o options, w io.Writer) error {
 	header(w, o, startLoad, loads, elapsed)
 	printFigures(w, rs)
 	printRatios(w, rs)
+	printLimits(w, rs)
 	printRounds(w, rs, loads)
 	return nil
 }
@@ -476,6 +477,37 @@ func check(rs *results, key string, rat summary, pr pair) string {
 		return "met"
 	}
 	return "MISSED (" + strings.Join(missed, ", ") + ")"
+}
+
+// printLimits checks every limit whose benchmark ran: the metric's median
+// against the budget, with the rounds' range.
+func printLimits(w io.Writer, rs *results) {
+	var rows []string
+	for _, l := range limits {
+		key := l.Pkg + "." + l.Bench
+		m, ok := rs.data[key]
+		if !ok {
+			continue
+		}
+		s := summarize(m[l.Metric])
+		if !s.ok() {
+			continue
+		}
+		status := "met"
+		if s.Median > l.Max {
+			status = "MISSED"
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %s | %s%s | %s | %s |", key, l.Metric, formatNum(s.Median), formatSpread(s), l.Text, status))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| Benchmark | Metric | Median | Budget | Status |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	for _, r := range rows {
+		fmt.Fprintln(w, r)
+	}
+	fmt.Fprintln(w)
 }
 
 // printRounds lists, for every pair with a target, the ratio of each round

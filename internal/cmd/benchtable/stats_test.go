@@ -188,3 +188,22 @@ func TestPrintRounds(t *testing.T) {
 		"| provisioning.HelloListener | 0.50× | — |\n\n"
 	assert.Equal(t, want, out.String())
 }
+
+func TestPrintLimits(t *testing.T) {
+	rs := newResults(2)
+	out := "BenchmarkFleet10000-2 1 9e10 ns/op 40000 peak-B/session 0 leaked-goroutines\n" +
+		"BenchmarkRoundTrips/bare-metal_PKI_ACM_with_a_TLS_profile-2 1 1 ns/op 23 exchanges/device 3 full-handshakes/device\n"
+	rs.add("provisioning", 0, strings.NewReader(out))
+	rs.add("provisioning", 1, strings.NewReader(strings.ReplaceAll(out, "40000", "80000")))
+	var b strings.Builder
+	printLimits(&b, rs)
+	got := b.String()
+	assert.Contains(t, got, "| provisioning.Fleet10000 | peak-B/session | 60.0k ±33%")
+	assert.Contains(t, got, "| met |", "60,000 B is within 64 KB")
+	assert.Contains(t, got, "| provisioning.RoundTrips/bare-metal_PKI_ACM_with_a_TLS_profile | exchanges/device | 23")
+	assert.Equal(t, 2, strings.Count(got, "MISSED"), "23 exchanges and 3 handshakes are over budget")
+
+	var empty strings.Builder
+	printLimits(&empty, newResults(1))
+	assert.Empty(t, empty.String(), "no table when no limited benchmark ran")
+}
