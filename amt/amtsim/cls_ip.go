@@ -32,21 +32,21 @@ type NetworkConfig struct {
 
 // Resource URIs of the network classes.
 const (
-	uriEthernet     = amtNS + "AMT_EthernetPortSettings"
-	uriBootCaps     = amtNS + "AMT_BootCapabilities"
-	wiredPortID     = "Intel(r) AMT Ethernet Port Settings 0"
-	wirelessPortID  = "Intel(r) AMT Ethernet Port Settings 1"
-	ethElementName  = "Intel(r) AMT Ethernet Port Settings"
-	bootCapsID      = "Intel(r) AMT:BootCapabilities 0"
-	simWiredMAC     = "c8-d9-d2-7a-1e-33"
-	simWirelessMAC  = "c8-d9-d2-7a-1e-34"
-	dhcpLeaseAddr   = "192.168.0.24"
-	dhcpLeaseMask   = "255.255.255.0"
-	dhcpLeaseGW     = "192.168.0.1"
-	dhcpLeaseDNS    = "192.168.0.1"
-	noMAC           = "00-00-00-00-00-00"
-	wiredPhysical   = "0"
-	wirelessPhysical= "3"
+	uriEthernet      = amtNS + "AMT_EthernetPortSettings"
+	uriBootCaps      = amtNS + "AMT_BootCapabilities"
+	wiredPortID      = "Intel(r) AMT Ethernet Port Settings 0"
+	wirelessPortID   = "Intel(r) AMT Ethernet Port Settings 1"
+	ethElementName   = "Intel(r) AMT Ethernet Port Settings"
+	bootCapsID       = "Intel(r) AMT:BootCapabilities 0"
+	simWiredMAC      = "c8-d9-d2-7a-1e-33"
+	simWirelessMAC   = "c8-d9-d2-7a-1e-34"
+	dhcpLeaseAddr    = "192.168.0.24"
+	dhcpLeaseMask    = "255.255.255.0"
+	dhcpLeaseGW      = "192.168.0.1"
+	dhcpLeaseDNS     = "192.168.0.1"
+	noMAC            = "00-00-00-00-00-00"
+	wiredPhysical    = "0"
+	wirelessPhysical = "3"
 )
 
 // ethPort is one AMT_EthernetPortSettings instance's writable state.

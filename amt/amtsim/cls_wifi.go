@@ -57,14 +57,14 @@ type wifiProfile struct {
 }
 
 type wifiIEEE struct {
-	instanceID, name     string
-	protocol             uint32
-	username, domain     string
-	serverName           string
-	serverCmp            uint32
-	roaming              string
-	password             amt.Secret
-	client, ca           int // certificate handles, -1 none
+	instanceID, name string
+	protocol         uint32
+	username, domain string
+	serverName       string
+	serverCmp        uint32
+	roaming          string
+	password         amt.Secret
+	client, ca       int // certificate handles, -1 none
 }
 
 // CIM-style return values of AddWiFiSettings and UpdateWiFiSettings
