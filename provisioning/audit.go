@@ -234,7 +234,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		} else if p.TLS.AllowNonTLS {
 			add(AuditNonTLSPort, amt.SeverityWarning, subj, guideIntel, "the non-TLS port 16992 stays open")
 		}
-		if p.TLS != nil || p.IEEE8021X != nil {
+		if p.TLS != nil || p.network().needsIssuer() {
 			needIssuer = true
 		}
 		privileged := 0

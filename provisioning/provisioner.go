@@ -144,7 +144,7 @@ func (cfg *Config) check() error {
 		if err := p.Validate(); err != nil {
 			return err
 		}
-		if (p.TLS != nil || p.IEEE8021X != nil) && cfg.Issuer == nil {
+		if (p.TLS != nil || p.network().needsIssuer()) && cfg.Issuer == nil {
 			return &ConfigError{Field: "Issuer", Problem: "profile " + name + " needs certificates but no Issuer is set (provisioning.NewCA makes one from a CA bundle)"}
 		}
 		if p.RequireOnDie && cfg.OnDieRoots == nil {

@@ -156,6 +156,9 @@ func (p *Provisioner) areas() []area {
 		{name: "names", plan: planNames},
 		{name: "clock", plan: planClock},
 		{name: "credentials", plan: planCredentials},
+		{name: "8021x-wired", activation: true, configured: func(p Profile) bool { return p.wired8021X() != nil }, plan: planWired8021X},
+		{name: "wifi", activation: true, configured: func(p Profile) bool { return p.wifi() != nil }, plan: planWiFi},
+		{name: "ip", activation: true, configured: func(p Profile) bool { return p.ipConfig() != nil }, plan: planIP},
 	}
 }
 

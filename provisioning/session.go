@@ -130,8 +130,8 @@ func (s *Session) provision(ctx context.Context) error {
 		}
 
 		// Identified → Configured: passwords, admin account, names, clock,
-		// TLS, users, 802.1X — each guarded by its Done bit, recorded
-		// before the next.
+		// TLS, users — each guarded by its Done bit, recorded before the
+		// next.
 		start = s.p.now()
 		detail, err = s.configure(ctx, a)
 		if err := s.record(ctx, a, StepConfigure, start, detail, err); err != nil {
@@ -889,14 +889,10 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 			return "", err
 		}
 	}
-	if prof.IEEE8021X != nil && !prog.Done.Has(DoneIEEE8021X) {
-		if err := s.configure8021X(ctx, a, dev); err != nil {
-			return strings.Join(did, ", "), err
-		}
-		if err := mark(DoneIEEE8021X, "802.1X certificate"); err != nil {
-			return "", err
-		}
-	}
+	// 802.1X (Profile.Network, and the deprecated Profile.IEEE8021X) is not
+	// configured here: the firmware takes it after activation, the RADIUS
+	// server's root first (RPS wiredNetworkConfiguration.ts), so it is the
+	// "8021x-wired" area of the reconcile a session runs once provisioned.
 	return strings.Join(did, ", "), nil
 }
 
@@ -990,36 +986,6 @@ func configureUsers(ctx context.Context, dev *amt.Device, prof Profile, prog *Se
 		if _, err := dev.AddUserACLEntryEx(ctx, req); err != nil {
 			return callFailed(ctx, fmt.Errorf("user %s: %w", u.Name, err))
 		}
-	}
-	return nil
-}
-
-func (s *Session) configure8021X(ctx context.Context, a *attempt, dev *amt.Device) error {
-	x := a.profile.IEEE8021X
-	dc, err := s.issueForAMTKey(ctx, a, dev, PurposeIEEE8021X)
-	if err != nil {
-		return err
-	}
-	st, err := dev.IEEE8021xSettings(ctx)
-	if err != nil {
-		return callFailed(ctx, err)
-	}
-	st.Enabled = amt.IEEE8021xEnabledWithCertificates
-	st.AuthenticationProtocol = amt.EAPTLS
-	st.AvailableInS0 = true
-	st.Username = x.Username
-	if st.Username == "" {
-		st.Username = a.inv.FQDN
-	}
-	st.PxeTimeout = 120
-	if x.PxeTimeout > 0 {
-		st.PxeTimeout = uint32(x.PxeTimeout / time.Second)
-	}
-	if _, err := dev.PutIEEE8021xSettings(ctx, st); err != nil {
-		return callFailed(ctx, fmt.Errorf("802.1X settings: %w", err))
-	}
-	if err := dev.SetIEEE8021xCertificates(ctx, "", dc.Handle); err != nil {
-		return callFailed(ctx, fmt.Errorf("802.1X SetCertificates: %w", err))
 	}
 	return nil
 }

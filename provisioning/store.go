@@ -303,6 +303,9 @@ const (
 	DoneTLSBound
 	DoneTLSEnabled
 	DoneUsers
+	// DoneIEEE8021X was set by sessions that configured wired 802.1X before
+	// the commit; 802.1X is now applied after activation by reconcile, and
+	// the bit is kept only for records written before.
 	DoneIEEE8021X
 	DoneOTPExtended
 	DoneCommitSent
