@@ -237,9 +237,15 @@ func (d *Device) CreateTLSCredentialContext(ctx context.Context, certID string) 
 	if err != nil {
 		return nil, err
 	}
+	return d.createTLSCredentialContext(ctx, certID, coll.EPR())
+}
+
+// createTLSCredentialContext Creates the AMT_TLSCredentialContext of certID
+// with coll as the providing context.
+func (d *Device) createTLSCredentialContext(ctx context.Context, certID string, coll wsman.EPR) (*CredentialContext, error) {
 	cc := &CredentialContext{
 		ElementInContext:        instanceEPR(URIPublicKeyCertificate, certID),
-		ElementProvidingContext: coll.EPR(),
+		ElementProvidingContext: coll,
 	}
 	body := wsman.NewInstance(URITLSCredentialContext,
 		wsman.PropEPR("ElementInContext", cc.ElementInContext),
