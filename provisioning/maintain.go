@@ -14,7 +14,8 @@ import (
 )
 
 // Maintainer keeps provisioned devices healthy: on a schedule it renews AMT's TLS
-// and 802.1X certificates that entered the renewal window, has the superseded
+// and 802.1X certificates (wired, and each EAP-TLS Wi-Fi profile's) that
+// entered the renewal window, has the superseded
 // ones revoked (reason Superseded), reports provisioning bundles nearing expiry
 // (Configuration Manager statuses 7210 and 7211), and ages out records of
 // devices that were discovered but never provisioned. Every action is an
@@ -48,7 +49,7 @@ type MaintenanceReport struct {
 	Checked      int // provisioned devices looked at
 	Renewed      int // certificates renewed
 	Revoked      int // superseded certificates revoked
-	NotRenewable int // certificates due but on wireless-only devices
+	NotRenewable int // certificates due but not renewed now (TLS over wireless only, the Wi-Fi profile in use)
 	Failed       int // devices whose renewal failed
 	AgedOut      int // discovery records removed
 	Removed      int // replaced certificates (with their keys) deleted from devices
@@ -257,13 +258,15 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 	if n := p.revokeReplaced(ctx, r, nil); n > 0 {
 		rep.Revoked += n
 	}
-	for _, purpose := range []CertificatePurpose{PurposeTLS, PurposeIEEE8021X} {
-		if pending, ok := pendingCertificate(r, purpose); ok {
-			// An earlier renewal installed it but could not see it in use.
+	for _, slot := range certSlots(r) {
+		purpose := slot.purpose
+		if pending, ok := pendingCertificate(r, slot); ok {
+			// An earlier renewal (or reconcile) installed it but could not
+			// see it in use.
 			m.finishRenewal(ctx, r, purpose, pending, rep)
 			continue
 		}
-		cur, ok := r.CurrentCertificate(purpose)
+		cur, ok := currentCertificateFor(r.Certificates, slot)
 		if !ok {
 			continue
 		}
@@ -275,20 +278,20 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 		if st != certs.ExpiryRenew && st != certs.ExpiryExpired && st != certs.ExpiryError && st != certs.ExpiryWarning {
 			continue
 		}
-		if r.Inventory.Wireless {
+		if why := m.notRenewable(ctx, r, slot); why != "" {
 			rep.NotRenewable++
 			p.emit(Event{Time: now, Device: r.UUID, Step: StepRenew, State: r.State, Reason: ReasonNotRenewable,
-				Detail: fmt.Sprintf("%s certificate expires %s but the device is reached over wireless only", purpose, c.NotAfter.Format(time.DateOnly))})
+				Detail: fmt.Sprintf("%s certificate expires %s but %s", slotName(slot), c.NotAfter.Format(time.DateOnly), why)})
 			continue
 		}
-		m.renew(ctx, r, purpose, rep)
+		m.renew(ctx, r, slot, rep)
 	}
 	m.removeSuperseded(ctx, r, rep)
 }
 
-func pendingCertificate(r *DeviceRecord, purpose CertificatePurpose) (*DeviceCertificate, bool) {
+func pendingCertificate(r *DeviceRecord, slot certSlot) (*DeviceCertificate, bool) {
 	for i := len(r.Certificates) - 1; i >= 0; i-- {
-		if dc := &r.Certificates[i]; dc.Purpose == purpose && dc.Pending && !dc.Revoked {
+		if dc := &r.Certificates[i]; dc.slot() == slot && dc.Pending && !dc.Revoked {
 			return dc, true
 		}
 	}
@@ -298,8 +301,9 @@ func pendingCertificate(r *DeviceRecord, purpose CertificatePurpose) (*DeviceCer
 // renew replaces one certificate of a provisioned device: AMT generates a key,
 // the Issuer certifies it and AMT stores it — recorded as pending before it is
 // bound — then finishRenewal binds it, commits and reads it back.
-func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, rep *MaintenanceReport) {
+func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, rep *MaintenanceReport) {
 	p := m.p
+	purpose := slot.purpose
 	start := p.now()
 	fail := func(err error, what string) {
 		rep.Failed++
@@ -307,7 +311,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, purpose Certifi
 		if e.Reason == "" {
 			e.Reason = ReasonDeviceError
 		}
-		e.Detail = fmt.Sprintf("renewing the %s certificate failed: %s", purpose, what)
+		e.Detail = fmt.Sprintf("renewing the %s certificate failed: %s", slotName(slot), what)
 		p.emit(e)
 	}
 	dev, err := p.openDevice(r)
@@ -327,7 +331,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, purpose Certifi
 		fail(err, "no new certificate")
 		return
 	}
-	dc.Pending = true
+	dc.Pending, dc.Profile = true, slot.profile
 	r.Certificates = append(r.Certificates, dc)
 	if !m.save(ctx, r, rep, "the renewed certificate was installed but not recorded") {
 		return
@@ -350,7 +354,7 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		if e.Reason == "" {
 			e.Reason = ReasonDeviceError
 		}
-		e.Detail = fmt.Sprintf("renewing the %s certificate: %s; the next run retries", purpose, what)
+		e.Detail = fmt.Sprintf("renewing the %s certificate: %s; the next run retries", slotName(dc.slot()), what)
 		p.emit(e)
 	}
 	if used, err := m.inUse(ctx, r, purpose, dc); err == nil && used {
@@ -380,9 +384,9 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 			}
 		}
 	case PurposeIEEE8021X:
-		if err := dev.SetIEEE8021xCertificates(ctx, "", dc.Handle); err != nil {
+		if err := m.bind8021X(ctx, dev, r, dc); err != nil {
 			dev.Close()
-			fail(err, "SetCertificates failed")
+			fail(err, "binding failed")
 			return
 		}
 	}
@@ -444,6 +448,9 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 			return false, err
 		}
 		defer dev.Close()
+		if dc.Profile != "" {
+			return wifiCertBound(ctx, dev, dc)
+		}
 		ctxs, err := dev.IEEE8021xCredentialContexts(ctx)
 		if err != nil {
 			return false, err
@@ -468,9 +475,9 @@ func (m *Maintainer) confirmRenewal(ctx context.Context, r *DeviceRecord, dc *De
 	}
 	rep.Renewed++
 	c, _ := dc.Certificate()
-	detail := fmt.Sprintf("%s certificate renewed and read back in use", dc.Purpose)
+	detail := fmt.Sprintf("%s certificate renewed and read back in use", slotName(dc.slot()))
 	if c != nil {
-		detail = fmt.Sprintf("%s certificate renewed and read back in use: serial %x, expires %s", dc.Purpose, c.SerialNumber, c.NotAfter.Format(time.DateOnly))
+		detail = fmt.Sprintf("%s certificate renewed and read back in use: serial %x, expires %s", slotName(dc.slot()), c.SerialNumber, c.NotAfter.Format(time.DateOnly))
 	}
 	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start), Detail: detail})
 	rep.Revoked += p.revokeReplaced(ctx, r, []DeviceCertificate{*dc})

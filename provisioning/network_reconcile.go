@@ -690,8 +690,9 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 	return ""
 }
 
-// wifiSettings builds what AddWiFiSettings or UpdateWiFiSettings sends.
-func (rc *reconcileContext) wifiSettings(nw *WiFiNetwork, instanceID, client, root string) amt.WiFiSettings {
+// wifiSettingsFor builds what AddWiFiSettings or UpdateWiFiSettings sends
+// for nw on the device inv describes.
+func wifiSettingsFor(nw *WiFiNetwork, inv Inventory, instanceID, client, root string) amt.WiFiSettings {
 	auth, enc := nw.Security.wire()
 	s := amt.WiFiSettings{Endpoint: amt.WiFiEndpointSettings{
 		InstanceID: instanceID, ElementName: nw.Name, SSID: nw.SSID, Priority: uint32(nw.Priority),
@@ -699,7 +700,7 @@ func (rc *reconcileContext) wifiSettings(nw *WiFiNetwork, instanceID, client, ro
 	}}
 	if x := nw.IEEE8021X; x != nil {
 		s.IEEE8021x = &amt.WiFiIEEE8021xSettings{
-			ElementName: nw.Name, AuthenticationProtocol: x.Method.wire(), Username: x.username(rc.rec.Inventory),
+			ElementName: nw.Name, AuthenticationProtocol: x.Method.wire(), Username: x.username(inv),
 			Domain: x.Domain, ServerCertificateName: x.ServerName, Password: x.Password,
 		}
 		if x.ServerName != "" {
@@ -748,10 +749,10 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 		return err
 	}
 	if cur == nil {
-		if err := rc.dev.AddWiFiSettings(ctx, rc.wifiSettings(nw, "", client, root)); err != nil {
+		if err := rc.dev.AddWiFiSettings(ctx, wifiSettingsFor(nw, rc.rec.Inventory, "", client, root)); err != nil {
 			return err
 		}
-	} else if err := rc.dev.UpdateWiFiSettings(ctx, rc.wifiSettings(nw, cur.InstanceID, client, root)); err != nil {
+	} else if err := rc.dev.UpdateWiFiSettings(ctx, wifiSettingsFor(nw, rc.rec.Inventory, cur.InstanceID, client, root)); err != nil {
 		return err
 	}
 	err := rc.readBack(ctx, func(ctx context.Context, dev *ManagedDevice) error {
