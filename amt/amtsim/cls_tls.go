@@ -380,7 +380,6 @@ func contextListClass() *class {
 			}
 			if uri == uriCIMContext {
 				add(d.st.tlsCert, collectionEPR())
-				defer func() { out = append(out, d.wifiContexts()...) }()
 			}
 			if uri == uriCIMContext || uri == uriIEEEContext {
 				add(d.st.ieeeClientCert, ieee)
@@ -389,6 +388,9 @@ func contextListClass() *class {
 			if uri == uriCIMContext || uri == uriProfContext {
 				add(d.st.profClientCert, prof)
 				add(d.st.profServerIssue, prof)
+			}
+			if uri == uriCIMContext {
+				out = append(out, d.wifiContexts()...)
 			}
 			return out
 		},
