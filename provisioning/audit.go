@@ -86,6 +86,16 @@ const (
 	// AuditOnDieNoRoots (error): a profile requires On-Die verification but
 	// Config.OnDieRoots is not set, so every device of that profile is refused.
 	AuditOnDieNoRoots amt.FindingCode = "ondie-no-roots"
+	// AuditWeakWiFiPassphrase (warning for WPA2-Personal, info for
+	// WPA3-Personal): a Wi-Fi network's passphrase is shorter than
+	// MinWiFiPassphrase. A WPA2 passphrase can be guessed offline from one
+	// captured handshake; WPA3's SAE resists that, not online guessing.
+	AuditWeakWiFiPassphrase amt.FindingCode = "wifi-weak-passphrase"
+	// AuditNoServerValidation (warning for EAP-TLS, error for PEAP-MSCHAPv2):
+	// an 802.1X configuration, wired or Wi-Fi, has no RADIUS server root or
+	// no server name, so the device authenticates to any server that answers —
+	// with PEAP handing it an MSCHAPv2 response to crack.
+	AuditNoServerValidation amt.FindingCode = "8021x-no-server-validation"
 	// AuditOnDieUnbound (warning): Config.OnDieBinding is
 	// TrustAnyOnDieDevice: a genuine On-Die chain is accepted without being tied
 	// to the platform, and the device's identity rests on the UUID its firmware
@@ -93,7 +103,13 @@ const (
 	AuditOnDieUnbound amt.FindingCode = "ondie-unbound"
 )
 
+// MinWiFiPassphrase is the shortest personal Wi-Fi passphrase Audit accepts
+// without a finding.
+const MinWiFiPassphrase = 12
+
 const (
+	guideWiFi  = "IEEE 802.11i-2004 (PSK derived from the passphrase; offline guessing from a captured handshake); Wi-Fi Alliance WPA3 (SAE)"
+	guide8021X = "RFC 5216 §5.3 and Microsoft PEAP guidance: the supplicant must validate the server's certificate and name"
 	guideCM    = "Configuration Manager out-of-band management guidance"
 	guideIntel = "Intel AMT Implementation and Reference Guide, security best practices"
 	guideCerts = "Intel AMT SDK, Acquiring an Intel vPro Certificate; Configuration Manager PKI certificate requirements"
@@ -237,6 +253,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		if p.TLS != nil || p.network().needsIssuer() {
 			needIssuer = true
 		}
+		auditNetwork(p.network(), subj, add)
 		privileged := 0
 		for _, u := range p.Users {
 			if !u.Password.IsZero() {
@@ -294,4 +311,48 @@ func realmList(rs []amt.Realm) string {
 		s[i] = r.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// auditNetwork reports the weak choices of a network profile.
+func auditNetwork(n *NetworkProfile, subj string, add func(code amt.FindingCode, sev amt.Severity, subject, guidance, format string, args ...any)) {
+	if n == nil {
+		return
+	}
+	check8021X := func(c *IEEE8021XConfig, what string) {
+		if c == nil || c.validates() {
+			return
+		}
+		sev := amt.SeverityWarning
+		if c.Method == PEAPMSCHAPv2 {
+			sev = amt.SeverityError
+		}
+		missing := "the RADIUS server's root and name"
+		switch {
+		case c.ServerRoot != nil:
+			missing = "the RADIUS server's name"
+		case c.ServerName != "":
+			missing = "the RADIUS server's root"
+		}
+		add(AuditNoServerValidation, sev, subj+" "+what, guide8021X,
+			"%s without %s: the device authenticates to any server that answers (set ServerRoot and ServerName)", c.Method, missing)
+	}
+	check8021X(n.Wired8021X, "wired 802.1X")
+	if n.WiFi == nil {
+		return
+	}
+	for _, nw := range n.WiFi.Networks {
+		what := fmt.Sprintf("Wi-Fi %q", nw.Name)
+		if nw.Security.Enterprise() {
+			check8021X(nw.IEEE8021X, what)
+			continue
+		}
+		if l := nw.Passphrase.Len(); l < MinWiFiPassphrase {
+			sev := amt.SeverityWarning
+			if nw.Security == WPA3Personal {
+				sev = amt.SeverityInfo
+			}
+			add(AuditWeakWiFiPassphrase, sev, subj+" "+what, guideWiFi,
+				"%s passphrase of %d characters; use at least %d (random) or an 802.1X network", nw.Security, l, MinWiFiPassphrase)
+		}
+	}
 }

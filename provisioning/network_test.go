@@ -225,3 +225,48 @@ func joinLines(s []string) string {
 	}
 	return b.String()
 }
+
+func TestAuditNetworkFindings(t *testing.T) {
+	root := radiusRoot(t)
+	tests := []struct {
+		name    string
+		prof    provisioning.Profile
+		want    map[amt.FindingCode]amt.Severity
+		subject string
+	}{
+		{"validated 802.1X and a long passphrase", provisioning.Profile{Network: networkProfile(root)}, nil, ""},
+		{"short WPA2 passphrase", provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			{Name: "home", SSID: "h", Priority: 1, Passphrase: amt.NewSecret("12345678")}}}}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditWeakWiFiPassphrase: amt.SeverityWarning}, `profile default Wi-Fi "home"`},
+		{"short WPA3 passphrase", provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			{Name: "home", SSID: "h", Priority: 1, Security: provisioning.WPA3Personal, Passphrase: amt.NewSecret("12345678")}}}}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditWeakWiFiPassphrase: amt.SeverityInfo}, `profile default Wi-Fi "home"`},
+		{"wired EAP-TLS without a server name", provisioning.Profile{Network: &provisioning.NetworkProfile{
+			Wired8021X: &provisioning.IEEE8021XConfig{ServerRoot: root}}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditNoServerValidation: amt.SeverityWarning}, "profile default wired 802.1X"},
+		{"the deprecated IEEE8021X", provisioning.Profile{IEEE8021X: &provisioning.IEEE8021XProfile{}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditNoServerValidation: amt.SeverityWarning}, "profile default wired 802.1X"},
+		{"Wi-Fi PEAP without validation", provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			{Name: "corp", SSID: "c", Priority: 1, Security: provisioning.WPA2Enterprise,
+				IEEE8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "u", Password: amt.NewSecret("p")}}}}}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditNoServerValidation: amt.SeverityError}, `profile default Wi-Fi "corp"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := provisioning.Config{Profiles: map[string]provisioning.Profile{"default": tc.prof}}
+			got := map[amt.FindingCode]amt.Severity{}
+			for _, f := range provisioning.Audit(t.Context(), cfg) {
+				if f.Code == provisioning.AuditWeakWiFiPassphrase || f.Code == provisioning.AuditNoServerValidation {
+					got[f.Code] = f.Severity
+					assert.Equal(t, tc.subject, f.Subject)
+					assert.NotContains(t, f.Message, "12345678", "a finding never shows the passphrase")
+				}
+				assert.NotEqual(t, provisioning.AuditProfileInvalid, f.Code, "%v", f)
+			}
+			if tc.want == nil {
+				tc.want = map[amt.FindingCode]amt.Severity{}
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
