@@ -259,6 +259,14 @@ func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLeg
 func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
 	fw := amt.FirmwareFor(acc.firmware)
 	opts := append(p.clientOptions(acc.user, acc.password), wsman.WithDialer(p.dialer()))
+	// The first request of a new client is answered with a digest challenge
+	// and "Connection: close" (real captures: schnoddelbotz/amtc issue 2,
+	// device-management-toolkit/rps issue 779), so the authenticated one
+	// needs a second connection. A session cache lets it resume the first
+	// connection's TLS session where the firmware allows that (no public
+	// source shows AMT resuming; one that does not answers with a full
+	// handshake, as before).
+	tlsOpts := []wsman.Option{wsman.WithTLSSessionCache(tls.NewLRUClientSessionCache(1))}
 	var url, how string
 	switch {
 	case acc.tlsCert != nil:
@@ -307,6 +315,7 @@ func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
 		if check != nil {
 			how += ", revocation checked"
 		}
+		opts = append(opts, tlsOpts...)
 		switch {
 		case !fw.Known() || fw.TLS12.All():
 			if !fw.Known() || fw.NeedsRSAKeyExchange.Any() {
@@ -327,6 +336,7 @@ func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
 		}
 		url = "https://" + p.deviceAddr(acc.hello, acc.inv, p.tlsPort()) + "/wsman"
 		opts = append(opts, wsman.WithTLS(wsman.PinSHA256([32]byte(acc.pin))))
+		opts = append(opts, tlsOpts...)
 		how = "over TLS, pinned to the device's own certificate seen while provisioning"
 	default:
 		url = "http://" + p.deviceAddr(acc.hello, acc.inv, p.httpPort()) + "/wsman"

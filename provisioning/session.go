@@ -68,10 +68,12 @@ type attempt struct {
 	// connect
 	conn    *deviceConn
 	general *amt.GeneralSettings // read at connect, echoed back with the host name
+	named   amt.Version          // the firmware version the Server header of that read named (zero: none)
 
 	// identify
 	firmware amt.Firmware
 	devState amt.ProvisioningState
+	setup    *amt.SetupAndConfiguration // read at identify (the OTP check reuses it)
 
 	// proven: the device has shown it is the device of the record — by the
 	// certificate pinned earlier or an On-Die chain bound to it, by the OTP
@@ -459,8 +461,11 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			return "", &SessionError{Reason: ReasonInternal, Err: err}
 		}
 		a.conn = conn
-		gs, err := conn.dev.GeneralSettings(ctx)
+		// The response's Server header names the firmware version on most
+		// firmware (amt.ServerVersion): identify then needs no enumeration.
+		gs, named, err := conn.dev.GeneralSettingsVersion(ctx)
 		if err == nil {
+			a.named = named
 			peer := conn.peer()
 			a.prog.DeviceCertPin, a.prog.OnDieVerified = peer.pin, peer.onDie
 			a.general = gs
@@ -627,9 +632,14 @@ func TrustAnyOnDieDevice(chain []*x509.Certificate, _ *hello.Message, _ Inventor
 
 func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 	dev := a.conn.dev
-	v, err := dev.Version(ctx)
-	if err != nil {
-		return "", callFailed(ctx, err)
+	v := a.named
+	if v.IsZero() {
+		// AMT 11 names no version in its Server header (amt.ServerVersion):
+		// read CIM_SoftwareIdentity.
+		var err error
+		if v, err = dev.Version(ctx); err != nil {
+			return "", callFailed(ctx, err)
+		}
 	}
 	a.firmware = amt.FirmwareFor(v)
 	a.prog.Firmware = v
@@ -643,7 +653,7 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 	if err != nil {
 		return "", callFailed(ctx, err)
 	}
-	a.devState = sc.ProvisioningState
+	a.devState, a.setup = sc.ProvisioningState, sc
 	u, err := dev.UUID(ctx)
 	if err != nil {
 		return "", callFailed(ctx, err)
@@ -721,11 +731,9 @@ func (s *Session) checkOTP(ctx context.Context, a *attempt) (string, error) {
 		return "OTP not required", nil
 	}
 	dev := a.conn.dev
-	sc, err := dev.SetupAndConfiguration(ctx)
-	if err != nil {
-		return "", callFailed(ctx, err)
-	}
-	have := sc.OTP
+	// The instance identify read moments ago on this connection holds the
+	// OTP (ProvisioningServerOTP); nothing sent since changes it.
+	have := a.setup.OTP
 	if have.IsZero() || isZeroOTP([]byte(have.Reveal())) {
 		return "", Reject(ReasonOTPMissing, "the device holds no OTP")
 	}
@@ -865,7 +873,17 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 			if !ok {
 				return strings.Join(did, ", "), &SessionError{Reason: ReasonInternal, Err: errors.New("no TLS certificate recorded")}
 			}
-			if _, err := dev.BindTLSCertificate(ctx, cur.Handle); err != nil {
+			bind := dev.BindTLSCertificate
+			if !a.resumed && !a.firmware.Version.AtLeast(amt.Version{Major: 22}) {
+				// A device in provisioning has no TLS credential context: one
+				// Create with the collection reference MeshCentral and
+				// go-wsman-messages send (amt.TLSCollectionEPR), instead of
+				// enumerating the contexts and the collection. AMT 22 refused a
+				// hand-built reference (RPS amtCertificatePolicy.ts): there the
+				// device's own is echoed.
+				bind = dev.BindTLSCertificateDirect
+			}
+			if _, err := bind(ctx, cur.Handle); err != nil {
 				return failed("binding the TLS certificate", err)
 			}
 			if err := mark(DoneTLSBound, "TLS bound"); err != nil {
@@ -941,26 +959,19 @@ func (s *Session) userCredentials(prof Profile, have []UserCredential) ([]UserCr
 // local (LMS) interface but ignores it, leaving the device In-provisioning
 // (MeshCentral's bare-metal provisioning server, amtprovisioningserver.js).
 // Local TLS is configured after provisioning, as RPS does.
+//
+// The remote instance is read by its InstanceID (one Get, as go-wsman-messages'
+// amt/tls SettingData.Get does) rather than by enumerating both.
 func enableRemoteTLS(ctx context.Context, dev *amt.Device, prof *TLSProfile) error {
-	settings, err := dev.TLSSettings(ctx)
+	st, err := dev.TLSSetting(ctx, amt.TLSRemoteInstanceID)
 	if err != nil {
-		return callFailed(ctx, err)
+		return callFailed(ctx, fmt.Errorf("enabling TLS: %w", err))
 	}
-	enabled := false
-	for _, st := range settings {
-		if !st.Remote() {
-			continue
-		}
-		st.Enabled = true
-		st.MutualAuthentication = false
-		st.AcceptNonSecureConnections = prof.AllowNonTLS
-		if _, err := dev.PutTLSSettings(ctx, st); err != nil {
-			return callFailed(ctx, fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err))
-		}
-		enabled = true
-	}
-	if !enabled {
-		return &SessionError{Reason: ReasonDeviceError, Err: errors.New("enabling TLS: the device lists no TLS settings for its network interface")}
+	st.Enabled = true
+	st.MutualAuthentication = false
+	st.AcceptNonSecureConnections = prof.AllowNonTLS
+	if _, err := dev.PutTLSSettings(ctx, st); err != nil {
+		return callFailed(ctx, fmt.Errorf("enabling TLS (%s): %w", st.InstanceID, err))
 	}
 	return nil
 }
