@@ -97,17 +97,17 @@ type ReturnValueError struct {
 // "IPS_HostBasedSetupService", "SetCertificates", "CIM" or "unknown".
 func (e *ReturnValueError) Family() string {
 	switch {
+	case e.Class == "AMT_WiFiPortConfigurationService" && (e.Method == "AddWiFiSettings" || e.Method == "UpdateWiFiSettings"):
+		// An AMT_ class with a CIM-style map (0 completed … 4 invalid
+		// reference, 32768 + PT_STATUS): go-wsman-messages
+		// wifiportconfiguration types.go.
+		return "CIM"
 	case strings.HasPrefix(e.Class, "AMT_"):
 		return "PT_STATUS"
 	case e.Class == "IPS_HostBasedSetupService":
 		return "IPS_HostBasedSetupService"
 	case e.Class == "IPS_IEEE8021xSettings" && e.Method == "SetCertificates":
 		return "SetCertificates"
-	case e.Class == "AMT_WiFiPortConfigurationService" && (e.Method == "AddWiFiSettings" || e.Method == "UpdateWiFiSettings"):
-		// An AMT_ class with a CIM-style map (0 completed … 4 invalid
-		// reference, 32768 + PT_STATUS): go-wsman-messages
-		// wifiportconfiguration types.go.
-		return "CIM"
 	case strings.HasPrefix(e.Class, "CIM_"):
 		return "CIM"
 	}

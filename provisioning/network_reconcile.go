@@ -534,8 +534,10 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				}})
 		}
 	}
-	// The listed profiles. A profile that must move to a priority another
-	// profile still holds is removed and added again.
+	// The listed profiles: updates in place, then additions. A profile that
+	// must move to a priority another profile keeps is removed first and
+	// added again (AMT needs unique priorities at every step).
+	var removes, updates, adds []Change
 	for i := range want.Networks {
 		nw := &want.Networks[i]
 		cur := wd.profile(nw.Name)
@@ -544,20 +546,21 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			if diff == "" {
 				continue
 			}
-			if holder, ok := taken[uint32(nw.Priority)]; ok && holder != nw.Name && cur.Priority != uint32(nw.Priority) {
-				out = append(out, rc.removeWiFi(*cur))
-				cur = nil
-			} else {
+			if holder, ok := taken[uint32(nw.Priority)]; !ok || holder == nw.Name {
 				c := *cur
-				out = append(out, Change{Area: "wifi", Action: ChangeUpdate, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), From: describeWiFi(&c), To: diff,
+				delete(taken, c.Priority)
+				taken[uint32(nw.Priority)] = nw.Name
+				updates = append(updates, Change{Area: "wifi", Action: ChangeUpdate, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), From: describeWiFi(&c), To: diff,
 					apply: func(ctx context.Context) error { return rc.applyWiFi(ctx, wp, nw, &c) }})
 				continue
 			}
+			removes = append(removes, rc.removeWiFi(*cur))
+			delete(taken, cur.Priority)
 		}
-		delete(taken, uint32(nw.Priority))
-		out = append(out, Change{Area: "wifi", Action: ChangeAdd, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
+		adds = append(adds, Change{Area: "wifi", Action: ChangeAdd, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
 			apply: func(ctx context.Context) error { return rc.applyWiFi(ctx, wp, nw, nil) }})
 	}
+	out = append(append(append(out, removes...), updates...), adds...)
 	return out, nil
 }
 

@@ -1,0 +1,333 @@
+package provisioning_test
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func personal(name string, prio int, pass string) provisioning.WiFiNetwork {
+	return provisioning.WiFiNetwork{Name: name, SSID: "SSID " + name, Priority: prio, Passphrase: amt.NewSecret(pass)}
+}
+
+// setProfile replaces the default profile (of a running provisioner too: it
+// reads h.cfg.Profiles, a map shared with the Config it was built from).
+func setProfile(h *harness, p provisioning.Profile) {
+	h.cfg.Profiles[provisioning.DefaultProfileName] = p
+}
+
+func reconcileNetwork(t *testing.T, h *harness, p *provisioning.Provisioner, u amt.UUID) *provisioning.ReconcileReport {
+	t.Helper()
+	rep, err := p.Reconcile(h.ctx, u, provisioning.ReconcileOptions{Areas: []string{"8021x-wired", "wifi", "ip"}})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	return rep
+}
+
+func profileNames(s amtsim.NetworkSnapshot) []string {
+	var out []string
+	for _, p := range s.Profiles {
+		out = append(out, fmt.Sprintf("%s/%d", p.Name, p.Priority))
+	}
+	return out
+}
+
+// A changed profile reaches a provisioned device: a removed network is
+// deleted (and its certificate revoked), priorities are swapped, a changed
+// passphrase is sent again; the record keeps the secrets sealed and no event
+// shows them.
+func TestReconcileWiFiChanges(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	root := radiusRoot(t)
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "first-passphrase-a"), personal("b", 2, "first-passphrase-b"),
+		{Name: "corp", SSID: "Contoso", Priority: 3, Security: provisioning.WPA2Enterprise,
+			IEEE8021X: &provisioning.IEEE8021XConfig{ServerRoot: root, ServerName: "radius.contoso.com"}},
+	}}}})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	require.Empty(t, rec.ReconcileError)
+	assert.Equal(t, []string{"a/1", "b/2", "corp/3"}, profileNames(d.NetworkSnapshot()))
+	corpCert, ok := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "corp")
+	require.True(t, ok)
+
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 2, "second-passphrase-a"), personal("b", 1, "first-passphrase-b"),
+	}}}})
+	rep := reconcileNetwork(t, h, p, d.UUID())
+	var lines []string
+	for _, c := range rep.Changes {
+		lines = append(lines, c.String())
+		assert.NotContains(t, c.String(), "passphrase-a")
+	}
+	t.Logf("changes:\n  %s", strings.Join(lines, "\n  "))
+	names := profileNames(d.NetworkSnapshot())
+	assert.ElementsMatch(t, []string{"a/2", "b/1"}, names)
+	assert.True(t, d.WiFiPassphraseIs("a", amt.NewSecret("second-passphrase-a")))
+	assert.True(t, d.WiFiPassphraseIs("b", amt.NewSecret("first-passphrase-b")))
+	revoked := false
+	for _, r := range h.issuer.revocations() {
+		revoked = revoked || bytes.Equal(r.Certificate.Raw, corpCert.DER)
+	}
+	assert.True(t, revoked, "the removed profile's certificate is revoked")
+	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "in line")
+	for _, e := range h.eventsFor(d.UUID()) {
+		assert.NotContains(t, fmt.Sprintf("%v %+v", e, e), "passphrase-")
+	}
+	got, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	assert.Len(t, got.NetworkSecrets, 2, "the passphrases sent, kept to notice a change")
+}
+
+// PEAP-MSCHAPv2, wired and Wi-Fi: the password reaches the device, a changed
+// one is sent again (the device never returns it).
+func TestReconcilePEAP(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	root := radiusRoot(t)
+	peap := func(pw string) *provisioning.IEEE8021XConfig {
+		return &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "CONTOSO\\amt", Password: amt.NewSecret(pw),
+			ServerRoot: root, ServerName: "radius.contoso.com"}
+	}
+	prof := func(pw string) provisioning.Profile {
+		return provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: peap(pw), WiFi: &provisioning.WiFiConfig{
+			Networks: []provisioning.WiFiNetwork{{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise, IEEE8021X: peap(pw)}}}}}
+	}
+	setProfile(h, prof("Pa55-one"))
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	require.Empty(t, rec.ReconcileError)
+	snap := d.Snapshot()
+	assert.Equal(t, "2", snap.IEEE8021x["AuthenticationProtocol"])
+	assert.Equal(t, "2", snap.IEEE8021x["Enabled"], "with the server's root bound: EnabledWithCertificates")
+	assert.Nil(t, snap.IEEE8021xClient, "no client certificate for PEAP")
+	require.NotNil(t, snap.IEEE8021xServer)
+	assert.True(t, d.WiFi8021xPasswordIs("corp", amt.NewSecret("Pa55-one")))
+	_, hasCert := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "")
+	assert.False(t, hasCert)
+
+	setProfile(h, prof("Pa55-two"))
+	rep := reconcileNetwork(t, h, p, d.UUID())
+	assert.Len(t, rep.Changes, 2, "wired settings and the Wi-Fi profile, for the new password")
+	assert.True(t, d.WiFi8021xPasswordIs("corp", amt.NewSecret("Pa55-two")))
+	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes)
+}
+
+// The Wi-Fi profile AMT is connected by is not updated (the firmware and
+// Configuration Manager leave it alone): its certificate is reported not
+// renewable, the others are renewed; once AMT is on another link it is
+// renewed too. On a wireless-only device the Wi-Fi certificates are renewed
+// as well, TLS is not.
+func TestMaintainerWiFiRenewalRules(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{
+		config: func(c *provisioning.Config) { c.Now = clock.Now },
+		device: func(_ int, c *amtsim.Config) { c.Network.WirelessOnly = true },
+	})
+	root := radiusRoot(t)
+	tls := func(name string, prio int) provisioning.WiFiNetwork {
+		return provisioning.WiFiNetwork{Name: name, SSID: "SSID " + name, Priority: prio, Security: provisioning.WPA2Enterprise,
+			IEEE8021X: &provisioning.IEEE8021XConfig{ServerRoot: root, ServerName: "radius.contoso.com"}}
+	}
+	setProfile(h, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+		Network: &provisioning.NetworkProfile{
+			Wired8021X: &provisioning.IEEE8021XConfig{ServerRoot: root, ServerName: "radius.contoso.com"},
+			WiFi:       &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{tls("home", 1), tls("office", 2)}}}})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	require.Empty(t, rec.ReconcileError)
+	_, wired := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "")
+	assert.False(t, wired, "a wireless-only device has no wired 802.1X (IPS_IEEE8021xSettings is unreachable)")
+	rec.Inventory.Wireless = true
+	require.NoError(t, h.store.Save(h.ctx, rec))
+	home, _ := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "home")
+	office, _ := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "office")
+	require.NoError(t, d.ConnectWiFi("office"))
+
+	clock.Advance(time.Until(home.NotAfter) - 41*24*time.Hour)
+	m := p.Maintainer()
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "home")
+	assert.Equal(t, 2, rep.NotRenewable, "TLS over wireless only, and office, which AMT is connected by")
+	assert.Zero(t, rep.Failed)
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ := got.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "home")
+	assert.NotEqual(t, home.DER, cur.DER)
+	cur, _ = got.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "office")
+	assert.Equal(t, office.DER, cur.DER)
+	var detail string
+	for _, e := range h.eventsFor(rec.UUID) {
+		if e.Reason == provisioning.ReasonNotRenewable && strings.Contains(e.Detail, "office") {
+			detail = e.Detail
+		}
+	}
+	assert.Contains(t, detail, "connected by Wi-Fi profile")
+
+	require.NoError(t, d.ConnectWiFi("home"))
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "office, now that AMT is connected by home")
+	got, err = h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ = got.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "office")
+	assert.NotEqual(t, office.DER, cur.DER)
+	var net amtsim.NetworkSnapshot = d.NetworkSnapshot()
+	assert.Equal(t, cur.DER, net.Profiles[1].IEEE8021x.Client.Certificate.Raw)
+}
+
+// A renewal whose UpdateWiFiSettings reply is lost is not confirmed: the old
+// certificate stays current and unrevoked until a later run reads the new
+// one back bound.
+func TestMaintainerWiFiRenewalLostReply(t *testing.T) {
+	clock := &fakeClock{}
+	var drop bool
+	h := newHarness(t, harnessOptions{
+		config: func(c *provisioning.Config) { c.Now = clock.Now },
+		device: func(_ int, c *amtsim.Config) {
+			c.Behavior.DropFunc = func(op, _ string, _ int) amtsim.Drop {
+				if drop && op == "UpdateWiFiSettings" {
+					return amtsim.DropRequest
+				}
+				return amtsim.DropNone
+			}
+		},
+	})
+	setProfile(h, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+		Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise, IEEE8021X: &provisioning.IEEE8021XConfig{}}}}}})
+	p, rec := provisionOne(t, h)
+	old, ok := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "corp")
+	require.True(t, ok)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	drop = true
+	m := p.Maintainer()
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "TLS only")
+	assert.Equal(t, 1, rep.Failed)
+	for _, r := range h.issuer.revocations() {
+		assert.NotEqual(t, old.DER, r.Certificate.Raw, "the certificate the profile still uses is not revoked")
+	}
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ := got.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "corp")
+	assert.Equal(t, old.DER, cur.DER)
+
+	drop = false
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "the pending certificate is bound and read back")
+	revoked := false
+	for _, r := range h.issuer.revocations() {
+		revoked = revoked || bytes.Equal(r.Certificate.Raw, old.DER)
+	}
+	assert.True(t, revoked)
+}
+
+// The host's own profiles (added over LMS while synchronisation is on) are
+// kept with SyncWithOS and removed without it.
+func TestReconcileWiFiHostProfiles(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	cfg := func(sync bool) provisioning.Profile {
+		return provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{SyncWithOS: sync,
+			Networks: []provisioning.WiFiNetwork{personal("it", 1, "it-passphrase-123")}}}}
+	}
+	setProfile(h, cfg(true))
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	d := h.fleet.Devices()[0]
+	assert.EqualValues(t, amt.LocalSyncUnrestricted, d.NetworkSnapshot().LocalProfileSync)
+	require.NoError(t, addHostProfile(h, d, "cafe"))
+	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "the host's profile is the host's")
+	assert.Len(t, d.NetworkSnapshot().Profiles, 2)
+
+	setProfile(h, cfg(false))
+	reconcileNetwork(t, h, p, d.UUID())
+	s := d.NetworkSnapshot()
+	assert.EqualValues(t, amt.LocalSyncDisabled, s.LocalProfileSync)
+	assert.Equal(t, []string{"it/1"}, profileNames(s))
+}
+
+// addHostProfile adds a user profile the way LMS does: AddWiFiSettings as the
+// local system account.
+func addHostProfile(h *harness, d *amtsim.Device, name string) error {
+	user, pw := d.LocalSystemAccount()
+	c, err := amt.NewClient(d.HTTPEndpoint(), wsmanDigest(user, pw.Reveal()))
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	return amt.NewDevice(c).AddWiFiSettings(h.ctx, amt.WiFiSettings{Endpoint: amt.WiFiEndpointSettings{
+		ElementName: name, SSID: "Cafe", Priority: 1, AuthenticationMethod: amt.WiFiAuthWPA2PSK,
+		EncryptionMethod: amt.WiFiEncryptionCCMP, PSKPassPhrase: amt.NewSecret("cafe-latte-wifi")}})
+}
+
+func TestNetworkProfileValidate(t *testing.T) {
+	root := radiusRoot(t)
+	nine := make([]provisioning.WiFiNetwork, 9)
+	for i := range nine {
+		nine[i] = personal(fmt.Sprintf("n%d", i), i+1, "long-enough-pass")
+	}
+	tests := []struct {
+		name  string
+		n     provisioning.NetworkProfile
+		field string
+	}{
+		{"nine networks", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: nine}}, "Networks"},
+		{"same priority", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			personal("a", 1, "long-enough-pass"), personal("b", 1, "long-enough-pass")}}}, "Priority"},
+		{"same name", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			personal("a", 1, "long-enough-pass"), personal("A", 2, "long-enough-pass")}}}, "Name"},
+		{"name with a dash", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			personal("a-b", 1, "long-enough-pass")}}}, "Name"},
+		{"short passphrase", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			personal("a", 1, "short")}}}, "Passphrase"},
+		{"enterprise without 802.1X", provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+			{Name: "a", SSID: "s", Priority: 1, Security: provisioning.WPA2Enterprise}}}}, "IEEE8021X"},
+		{"PEAP without password", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "u"}}, "Wired8021X"},
+		{"server name without root", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{ServerName: "radius"}}, "Wired8021X"},
+		{"root that is no CA", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{ServerRoot: leafOf(t)}}, "Wired8021X"},
+		{"static without addresses", provisioning.NetworkProfile{IP: &provisioning.IPConfig{Mode: provisioning.IPStatic}}, "IP.Static"},
+		{"DDNS interval too short", provisioning.NetworkProfile{IP: &provisioning.IPConfig{DDNSInterval: time.Minute}}, "DDNSInterval"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prof := provisioning.Profile{Name: "p", Network: &tc.n}
+			err := prof.Validate()
+			var ce *provisioning.ConfigError
+			require.True(t, errors.As(err, &ce), "%v", err)
+			assert.Contains(t, ce.Field, tc.field)
+			assert.Contains(t, ce.Field, "Profile p Network.")
+		})
+	}
+	ok := provisioning.Profile{Network: networkProfile(root)}
+	assert.NoError(t, ok.Validate())
+}
+
+func wsmanDigest(user, pw string) wsman.Option { return wsman.WithDigestAuth(user, pw) }
+
+// leafOf returns a certificate that is not a CA's.
+func leafOf(t *testing.T) *x509.Certificate {
+	t.Helper()
+	ca, err := certstest.NewRootCA(certstest.CAOptions{CommonName: "Leaf CA", Keys: testKeys()})
+	require.NoError(t, err)
+	k := testKeys().MustRSA(t, 2048)
+	c, err := ca.IssueCert(&x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "radius.contoso.com"}}, k.Public())
+	require.NoError(t, err)
+	return c
+}
