@@ -271,6 +271,28 @@ type Firmware struct {
 	// isConnectionResetErr, written for AMT 19 to 21): success must be read
 	// back afterwards.
 	CommitDropsConnection bool
+	// WiFiProfileSync: AMT_WiFiPortConfigurationService has
+	// localProfileSynchronizationEnabled, the policy that lets the host OS
+	// add its Wi-Fi profiles to AMT as user profiles, from 6.0 ("Intel AMT 6:
+	// Syncs Intel AMT and host OS wireless profiles": Intel, An Introduction
+	// to Intel AMT Wireless Connections; go-wsman-messages
+	// wifiportconfiguration types.go: "only supported in Intel AMT Release
+	// 6.0 and later releases").
+	WiFiProfileSync bool
+	// UEFIWiFiProfileShare: AMT_WiFiPortConfigurationService has
+	// UEFIWiFiProfileShareEnabled, sharing the Wi-Fi profiles with UEFI,
+	// from CSME 16.0 (go-wsman-messages wifiportconfiguration types.go: "The
+	// feature is available from Intel CSME 16.0"); whether a platform can
+	// share is AMT_BootCapabilities.UEFIWiFiCoExistenceAndProfileShare, which
+	// RPS and rpc-go read first.
+	UEFIWiFiProfileShare bool
+	// WiFiWPA3: IT profiles may use WPA3-SAE (AuthenticationMethod 32768)
+	// and GCMP-256 (EncryptionMethod 32768), from 20. intel/lms
+	// CIM_WiFiEndpointSettings.h defines both values without naming a
+	// release; device-management-toolkit/rps issue 1911 says the firmware
+	// supports WPA3 "starting AMT20". rpc-go still refuses WPA3 profiles.
+	WiFiWPA3 bool
+
 	// FirstRequestMayDrop: the first WS-Management request after a TLS 1.3
 	// handshake, or after the firmware re-arms its TLS listener (entering
 	// provisioning, a commit), may be reset, from 21 (rpc-go pull requests
@@ -424,6 +446,9 @@ func FirmwareFor(v Version) Firmware {
 	}
 
 	f.CommitDropsConnection = from(19, 0, 0)
+	f.WiFiProfileSync = from(6, 0, 0)
+	f.UEFIWiFiProfileShare = from(16, 0, 0)
+	f.WiFiWPA3 = from(20, 0, 0)
 	f.FirstRequestMayDrop = from(21, 0, 0)
 	return f
 }
@@ -521,4 +546,10 @@ var firmwareRules = [...]FirmwareRule{
 	{"MinRSABits", "2048 where RefusesSHA1 holds", "Intel support article 000090051", Vendor},
 	{"CommitDropsConnection", "from 19", "rpc-go internal/commands/activate/local.go (commitActivation, isConnectionResetErr)", PeerCode},
 	{"FirstRequestMayDrop", "from 21", "rpc-go pull requests 1381 and 1385 (AMT 21 devices)", DeviceReport},
+	{"WiFiProfileSync", "from 6.0",
+		"Intel, An Introduction to Intel AMT Wireless Connections (AMT 6 syncs AMT and host OS wireless profiles); go-wsman-messages pkg/wsman/amt/wifiportconfiguration/types.go (localProfileSynchronizationEnabled from release 6.0)", Vendor},
+	{"UEFIWiFiProfileShare", "from 16.0",
+		"go-wsman-messages pkg/wsman/amt/wifiportconfiguration/types.go (UEFIWiFiProfileShareEnabled \"available from Intel CSME 16.0\"); RPS src/stateMachines/wifiNetworkConfiguration.ts and rpc-go internal/local/amt/wsman.go EnableWiFi (AMT_BootCapabilities.UEFIWiFiCoExistenceAndProfileShare first)", PeerCode},
+	{"WiFiWPA3", "from 20",
+		"intel/lms CIM_WiFiEndpointSettings.h (WPA3 SAE 32768, OWE 32769, GCMP-256 32768; no release named); device-management-toolkit/rps issue 1911 (WPA3 supported by the firmware from AMT 20); rpc-go configure/wireless.go still refuses WPA3: unconfirmed", Inferred},
 }

@@ -99,6 +99,12 @@ func TestFirmwareForBoundaries(t *testing.T) {
 			{"18.9.9", false}, {"19.0.0", true}, {"19.0.1", true}}},
 		{"FirstRequestMayDrop", func(f amt.Firmware) any { return f.FirstRequestMayDrop }, []vw{
 			{"20.9.9", false}, {"21.0.0", true}, {"21.0.1", true}}},
+		{"WiFiProfileSync", func(f amt.Firmware) any { return f.WiFiProfileSync }, []vw{
+			{"5.9.9", false}, {"6.0.0", true}, {"6.0.1", true}}},
+		{"UEFIWiFiProfileShare", func(f amt.Firmware) any { return f.UEFIWiFiProfileShare }, []vw{
+			{"15.9.9", false}, {"16.0.0", true}, {"16.0.1", true}}},
+		{"WiFiWPA3", func(f amt.Firmware) any { return f.WiFiWPA3 }, []vw{
+			{"19.9.9", false}, {"20.0.0", true}, {"20.0.1", true}}},
 	} {
 		for _, c := range tt.cases {
 			v := amt.MustParseVersion(c.version)
