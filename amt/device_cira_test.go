@@ -71,7 +71,7 @@ func TestAddMPServer(t *testing.T) {
 		name string
 	}{
 		{remoteSource, "amt/remoteaccess/service/addmpserver", "Intel(r) AMT:Management Presence Server 1"},
-		{recordedSource, "amt/remoteaccess/service/addmpserver", "Intel(r) AMT:Management Presence Server 0"},
+		{recordedSource, "amt/remoteaccess/service/addmpsserver", "Intel(r) AMT:Management Presence Server 0"},
 	} {
 		t.Run(tc.src.name, func(t *testing.T) {
 			rs := tc.src.load(t, tc.file)

@@ -27,6 +27,15 @@ var datetimeClasses = map[string]bool{
 	uriPKM:      true,
 	uriCert:     true,
 	uriKey:      true,
+	// The CIRA, redirection and consent services and access points
+	// (cls_cira.go, cls_redirection.go), as go-wsman-messages' recordings
+	// of them declare it.
+	uriRemoteAccess:  true,
+	uriMPS:           true,
+	uriUserInitiated: true,
+	uriRedirection:   true,
+	uriKVMSAP:        true,
+	uriOptIn:         true,
 }
 
 // declareCIMCommon declares nsCIMCommon on rep's envelope when its body

@@ -132,6 +132,12 @@ type Config struct {
 	// pre-provisioning (rpc-go issue 249).
 	AMTDisabled bool
 
+	// StandardManageability makes the device an Intel Standard
+	// Manageability platform: no KVM (CIM_KVMRedirectionSAP and
+	// IPS_KVMRedirectionSettingData are not served; rpc-go amtfeatures.go
+	// skips KVM on such systems), and the consent policy defaults to none.
+	StandardManageability bool
+
 	// Network describes the device's network interfaces (wired, wireless or
 	// both; UEFI Wi-Fi profile sharing). Zero: both interfaces.
 	Network NetworkConfig

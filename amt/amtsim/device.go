@@ -65,8 +65,9 @@ type Device struct {
 
 	reqSeq atomic.Int64
 
-	ctr     counters   // traffic counts (latency.go)
-	tickets ticketKeys // session-ticket key when resuming (latency.go)
+	ctr     counters    // traffic counts (latency.go)
+	tickets ticketKeys  // session-ticket key when resuming (latency.go)
+	cira    ciraRuntime // the outgoing CIRA connection (cira.go)
 }
 
 // New makes a device from cfg (see [Config] for defaults). It does not listen
@@ -232,6 +233,8 @@ func (d *Device) resetState(full bool) error {
 	st.profClientCert, st.profServerIssue = -1, -1
 	st.ieeePassword = amt.Secret{}
 	st.net = defaultNet() // profiles referred to the certificates deleted above
+	st.ra = newRAState()  // an unprovision erases the CIRA configuration (cira.go closes the tunnel)
+	d.ciraKick()
 	st.localTimeSync, st.timeSource = 0, 0
 	if full {
 		// A full unprovision deletes user-added root hashes

@@ -75,7 +75,10 @@ func classFor(uri string) *class {
 	case uriCIMIEEE:
 		return cimIEEEClass()
 	}
-	return nil
+	if c := ciraClassFor(uri); c != nil { // cls_cira.go
+		return c
+	}
+	return redirectionClassFor(uri) // cls_redirection.go
 }
 
 // dispatch answers one request.

@@ -138,7 +138,7 @@ func (d *Device) classExists(uri string) bool {
 	case uriIEEE, uriProfile:
 		return !d.cfg.Network.WirelessOnly // RPS issue 1072
 	}
-	return true
+	return d.redirectionClassExists(uri) // no KVM on Standard Manageability (cls_redirection.go)
 }
 
 // firstRequestDrop reports whether this request is the first on a TLS 1.3

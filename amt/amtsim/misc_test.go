@@ -62,7 +62,7 @@ func TestFaults(t *testing.T) {
 	d, c := provisioned(t, keys, pc, nil)
 	ctx := t.Context()
 
-	_, err := c.Get(ctx, "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_RedirectionService", nil)
+	_, err := c.Get(ctx, "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_AuditLog", nil)
 	var f *wsman.Fault
 	require.ErrorAs(t, err, &f)
 	assert.ErrorIs(t, err, wsman.ErrDestinationUnreachable, "a class this SKU lacks")

@@ -133,6 +133,7 @@ type state struct {
 	ieeePassword    amt.Secret // the wired 802.1X password a Put sent (write-only)
 
 	net netState // Wi-Fi profiles, wireless port, wired addressing (cls_wifi.go, cls_ip.go)
+	ra  raState  // CIRA, redirection and user consent (cls_cira.go, cls_redirection.go)
 
 	record     *ProvisioningRecord
 	handshakes []HandshakeRecord

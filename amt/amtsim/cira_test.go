@@ -1,0 +1,422 @@
+package amtsim_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/amt/apf"
+	"github.com/amtkit/amtkit/amt/apf/apftest"
+	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/wsman"
+)
+
+const (
+	mpsName = "mps.contoso.test"
+	mpsUser = "mpsuser"
+	mpsPass = "Mps-P4ss!word"
+)
+
+// ciraRig is a provisioned simulated device, an MPS and what the device must
+// be given to reach it.
+type ciraRig struct {
+	d    *amtsim.Device
+	dev  *amt.Device
+	c    *wsman.Client
+	mps  *apftest.MPS
+	root *x509.Certificate
+	tick chan struct{}
+}
+
+// newCIRARig provisions a device (ACM, admin over its HTTP role) and starts an
+// MPS whose certificate is issued for mpsName by its own root. The device's
+// Sleep waits for rig.tick, so keep-alives and reconnects happen only when the
+// test says.
+func newCIRARig(t *testing.T, mcfg apftest.MPSConfig, edit func(*amtsim.Config)) *ciraRig {
+	t.Helper()
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	tick := make(chan struct{})
+	d, c := provisioned(t, keys, pc, func(cfg *amtsim.Config) {
+		cfg.DHCPDNSSuffix, cfg.TrustedDNSSuffix = "roaming.example", "example.com" // the provisioning certificate is for example.com
+		cfg.HostName, cfg.DomainName = "pc-7", "contoso.com"
+		cfg.Behavior.Sleep = func(ctx context.Context, _ time.Duration) error {
+			select {
+			case <-tick:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+	ca := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: keys})
+	if mcfg.Certificate.Certificate == nil {
+		cert, err := apftest.NewMPSCertificate(ca, keys, mpsName)
+		require.NoError(t, err)
+		mcfg.Certificate = cert
+	}
+	if mcfg.Username == "" && mcfg.Password.IsZero() && mcfg.ClientCAs == nil {
+		mcfg.Username, mcfg.Password = mpsUser, amt.NewSecret(mpsPass)
+	}
+	m, err := apftest.StartMPS(mcfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range d.CIRAEvents() {
+				t.Log("device:", e)
+			}
+			for _, l := range m.Log() {
+				t.Log("mps:", l)
+			}
+		}
+	})
+	return &ciraRig{d: d, dev: amt.NewDevice(c), c: c, mps: m, root: ca.RootCertificate(), tick: tick}
+}
+
+// configure gives the device what RPS's CIRA configuration gives it: the
+// MPS's root, the MPS (IPv4 address with the certificate's name as CN,
+// password authentication), a periodic policy, and a random home domain so
+// that the device is never inside.
+func (r *ciraRig) configure(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	_, err := r.dev.AddTrustedRootCertificate(ctx, r.root)
+	require.NoError(t, err)
+	name, err := r.dev.AddMPServer(ctx, amt.AddMPServerRequest{
+		AccessInfo: "127.0.0.1", Port: r.mps.Port(), AuthMethod: amt.MPSPasswordAuth,
+		Username: mpsUser, Password: amt.NewSecret(mpsPass), CN: mpsName,
+	})
+	require.NoError(t, err)
+	env, err := r.dev.EnvironmentDetection(ctx)
+	require.NoError(t, err)
+	env.DetectionStrings = []string{"2b14eacc-7f20-4a11-99bc-fdc6a162160b.com"}
+	_, err = r.dev.PutEnvironmentDetection(ctx, env)
+	require.NoError(t, err)
+	_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(25)}, name)
+	require.NoError(t, err)
+	return name
+}
+
+func (r *ciraRig) accept(t *testing.T, ctx context.Context) *apftest.MPSConn {
+	t.Helper()
+	actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	conn, err := r.mps.Accept(actx)
+	require.NoError(t, err, "device events: %v\nMPS log: %v", r.d.CIRAEvents(), r.mps.Log())
+	return conn
+}
+
+// TestCIRAConnectsToMPS is the end-to-end proof: once configured, the device
+// calls the MPS, verifies the MPS's certificate against the root it was
+// given, speaks APF (version, user authentication with the MPS password,
+// port forwards), answers keep-alives, and carries WS-Management from the MPS
+// to its own listener.
+func TestCIRAConnectsToMPS(t *testing.T) {
+	ctx := t.Context()
+	r := newCIRARig(t, apftest.MPSConfig{KeepAlive: 30}, nil)
+	assert.False(t, r.d.CIRAConnected())
+	r.configure(t, ctx)
+	conn := r.accept(t, ctx)
+
+	// What the device presented.
+	assert.Equal(t, r.d.UUID(), conn.Peer.UUID, "the system UUID in PROTOCOL_VERSION")
+	assert.Equal(t, uint32(1), conn.Peer.Major)
+	assert.Equal(t, apf.TriggerPeriodic, conn.Peer.Trigger)
+	assert.Equal(t, mpsUser, conn.User, "the MPS user name, with the right password (checked by the MPS)")
+	assert.Empty(t, conn.TLS.PeerCertificates, "password authentication: no client certificate")
+	require.Eventually(t, func() bool { return len(conn.Session.Ports()) == 7 }, 10*time.Second, time.Millisecond, "the forwards follow one another")
+	assert.Equal(t, []uint32{623, 664, 5900, 16992, 16993, 16994, 16995}, conn.Session.Ports())
+
+	// WS-Management over the tunnel, to the device's non-TLS port.
+	wc, err := wsman.New("http://127.0.0.1:16992/wsman", wsman.WithDialer(conn.Session.Dial), wsman.WithDigestAuth("admin", adminPW))
+	require.NoError(t, err)
+	defer wc.CloseIdleConnections()
+	gs, err := amt.NewDevice(wc).GeneralSettings(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "pc-7", gs.HostName)
+	ra, err := r.dev.RemoteAccess(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, ra.IsRemoteTunnelConnected)
+	assert.True(t, *ra.IsRemoteTunnelConnected)
+	assert.Equal(t, uint32(30), *ra.RemoteTunnelKeepAliveTimeout, "the interval the MPS asked for")
+
+	// Keep-alives both ways.
+	require.NoError(t, conn.KeepAlive(ctx, 42), "the device answers the MPS's keep-alive")
+	r.tick <- struct{}{} // the device's keep-alive interval elapses
+	select {
+	case cookie := <-conn.DeviceKeepAlives():
+		assert.Equal(t, uint32(1), cookie)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device sent no keep-alive")
+	}
+
+	for _, e := range r.d.CIRAEvents() {
+		t.Log("device:", e)
+	}
+	for _, l := range r.mps.Log() {
+		t.Log("mps:", l)
+	}
+	log := strings.Join(r.mps.Log(), "\n")
+	assert.Contains(t, log, "USERAUTH_REQUEST user \"mpsuser\" service pfwd@amt.intel.com method password")
+	assert.NotContains(t, log, mpsPass, "the password is never logged")
+	for _, e := range r.d.CIRAEvents() {
+		assert.NotContains(t, e.String(), mpsPass)
+	}
+}
+
+// Attack: an MPS whose certificate does not chain to the root the device was
+// given, or that names another host, gets no tunnel; a wrong password is
+// refused by the MPS and the device does not connect.
+func TestCIRARefusesUntrustedMPS(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	other := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Impostor Root", Keys: keys})
+	wrongCA, err := apftest.NewMPSCertificate(other, keys, mpsName)
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		mps   func(t *testing.T, r *ciraRig) apftest.MPSConfig
+		cfg   apftest.MPSConfig
+		step  string
+		reads string
+	}{
+		{name: "certificate from another root", cfg: apftest.MPSConfig{Certificate: wrongCA, Username: mpsUser, Password: amt.NewSecret(mpsPass)},
+			step: "tls", reads: "certificate signed by unknown authority"},
+		{name: "wrong password", cfg: apftest.MPSConfig{Username: mpsUser, Password: amt.NewSecret("Other-P4ss!word")},
+			step: "protocol", reads: "refused user"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			r := newCIRARig(t, tc.cfg, nil)
+			r.configure(t, ctx)
+			require.Eventually(t, func() bool {
+				return slices.ContainsFunc(r.d.CIRAEvents(), func(e amtsim.CIRAEvent) bool { return e.Step == tc.step && e.Err != nil })
+			}, 10*time.Second, 5*time.Millisecond)
+			assert.False(t, r.d.CIRAConnected())
+			var failed amtsim.CIRAEvent
+			for _, e := range r.d.CIRAEvents() {
+				if e.Step == tc.step && e.Err != nil {
+					failed = e
+				}
+			}
+			assert.Contains(t, failed.Err.Error(), tc.reads)
+			actx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err := r.mps.Accept(actx)
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "no tunnel came up")
+		})
+	}
+	t.Run("another name", func(t *testing.T) {
+		ctx := t.Context()
+		r := newCIRARig(t, apftest.MPSConfig{}, nil)
+		_, err := r.dev.AddTrustedRootCertificate(ctx, r.root)
+		require.NoError(t, err)
+		name, err := r.dev.AddMPServer(ctx, amt.AddMPServerRequest{AccessInfo: "127.0.0.1", Port: r.mps.Port(), AuthMethod: amt.MPSPasswordAuth,
+			Username: mpsUser, Password: amt.NewSecret(mpsPass), CN: "mps.fabrikam.test"})
+		require.NoError(t, err)
+		_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(25)}, name)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool {
+			return slices.ContainsFunc(r.d.CIRAEvents(), func(e amtsim.CIRAEvent) bool {
+				return e.Step == "tls" && e.Err != nil && strings.Contains(e.Err.Error(), "mps.fabrikam.test")
+			})
+		}, 10*time.Second, 5*time.Millisecond, "%v", r.d.CIRAEvents())
+		assert.False(t, r.d.CIRAConnected())
+	})
+}
+
+// Environment detection: inside a home domain an external MPS is not called;
+// an MPS of type "both" (RPS) is.
+func TestCIRAEnvironmentDetection(t *testing.T) {
+	ctx := t.Context()
+	r := newCIRARig(t, apftest.MPSConfig{}, func(c *amtsim.Config) { c.DHCPDNSSuffix = "office.contoso.com" })
+	name := r.configure(t, ctx)
+	env, err := r.dev.EnvironmentDetection(ctx)
+	require.NoError(t, err)
+	env.DetectionStrings = []string{"contoso.com"}
+	_, err = r.dev.PutEnvironmentDetection(ctx, env)
+	require.NoError(t, err)
+	// The first configuration (home domain random) may have connected
+	// already; it is closed now that the device is inside.
+	require.Eventually(t, func() bool { return !r.d.CIRAConnected() && idleInside(r.d) }, 10*time.Second, 5*time.Millisecond, "%v", r.d.CIRAEvents())
+
+	links, err := r.dev.RemoteAccessPolicyAppliesToMPS(ctx)
+	require.NoError(t, err)
+	require.Len(t, links, 1)
+	assert.Equal(t, name, links[0].MPServerName())
+	links[0].MpsType = amt.MPSBoth
+	require.NoError(t, r.dev.PutRemoteAccessPolicyAppliesToMPS(ctx, links[0]))
+	conn := r.accept(t, ctx)
+	for conn.Peer.UUID != r.d.UUID() {
+		conn = r.accept(t, ctx)
+	}
+	require.Eventually(t, r.d.CIRAConnected, 10*time.Second, 5*time.Millisecond)
+}
+
+func idleInside(d *amtsim.Device) bool {
+	return slices.ContainsFunc(d.CIRAEvents(), func(e amtsim.CIRAEvent) bool {
+		return e.Step == "idle" && strings.Contains(e.Detail, "inside")
+	})
+}
+
+// A user-initiated connection replaces the periodic one; an unprovision
+// erases the configuration and ends the tunnel.
+func TestCIRAUserInitiatedAndUnprovision(t *testing.T) {
+	ctx := t.Context()
+	r := newCIRARig(t, apftest.MPSConfig{}, nil)
+	name := r.configure(t, ctx)
+	first := r.accept(t, ctx)
+	assert.Equal(t, apf.TriggerPeriodic, first.Peer.Trigger)
+
+	err := r.d.CIRAUserInitiated(ctx)
+	require.ErrorIs(t, err, amtsim.ErrCIRA, "the service is disabled by default")
+	require.NoError(t, r.dev.SetUserInitiatedConnection(ctx, amt.UserInitiatedBIOSAndOS))
+	err = r.d.CIRAUserInitiated(ctx)
+	require.ErrorIs(t, err, amtsim.ErrCIRA, "no user-initiated policy yet")
+	_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerUserInitiated, TunnelLifeTime: 300}, name)
+	require.NoError(t, err)
+	require.NoError(t, r.d.CIRAUserInitiated(ctx))
+	user := r.accept(t, ctx)
+	assert.Equal(t, apf.TriggerUserInitiated, user.Peer.Trigger)
+	<-first.Session.Done() // the periodic tunnel was replaced
+
+	st := r.d.CIRA()
+	assert.Len(t, st.MPS, 1)
+	assert.ElementsMatch(t, []string{"Periodic", "User Initiated"}, st.Policies)
+	rv, _ := invoke(t, r.c, uriSetup, "Unprovision", wsman.Prop("ProvisioningMode", "1"))
+	require.Zero(t, rv)
+	<-user.Session.Done()
+	require.Eventually(t, func() bool { return !r.d.CIRAConnected() }, 10*time.Second, 5*time.Millisecond)
+	st = r.d.CIRA()
+	assert.Empty(t, st.MPS, "an unprovision erases the CIRA configuration")
+	assert.Empty(t, st.Policies)
+}
+
+// The firmware's rules for AddMpServer, AddRemoteAccessPolicyRule and the
+// environment detection settings.
+func TestCIRAFirmwareRules(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	_, c := provisioned(t, keys, pc, nil)
+	ctx := t.Context()
+	dev := amt.NewDevice(c)
+	ok := amt.AddMPServerRequest{AccessInfo: "mps.contoso.com", Port: 4433, AuthMethod: amt.MPSPasswordAuth, Username: mpsUser, Password: amt.NewSecret(mpsPass)}
+	name, err := dev.AddMPServer(ctx, ok)
+	require.NoError(t, err)
+	assert.Equal(t, "Intel(r) AMT:Management Presence Server 0", name)
+	_, err = dev.AddMPServer(ctx, ok)
+	assert.ErrorIs(t, err, amt.StatusDuplicate, "the same address and port")
+
+	raw := func(props ...wsman.Property) uint32 {
+		rv, _ := invoke(t, c, uriRemoteAccess, "AddMpServer", props...)
+		return rv
+	}
+	base := func(access, format, user, pw string) []wsman.Property {
+		return []wsman.Property{wsman.Prop("AccessInfo", access), wsman.Prop("InfoFormat", format), wsman.Prop("Port", "4433"),
+			wsman.Prop("AuthMethod", "2"), wsman.Prop("Username", user), wsman.Prop("Password", pw)}
+	}
+	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("mps.example", "3", "u", mpsPass)...), "an FQDN given as IPv4")
+	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("10.0.0.1", "201", "u", mpsPass)...), "an IP given as FQDN")
+	assert.Equal(t, uint32(amt.StatusInvalidName), raw(base("a.example", "201", "seventeen-chars-x", mpsPass)...))
+	assert.Equal(t, uint32(amt.StatusInvalidPassword), raw(base("a.example", "201", "u", "Weak")...))
+	assert.Equal(t, uint32(amt.StatusInvalidPassword), raw(base("a.example", "201", "u", "Longer-Than-16-chars!")...), "8 to 16 characters")
+	for i := 1; i < 6; i++ {
+		assert.Zero(t, raw(base(fmt.Sprintf("m%d.example", i), "201", "u", mpsPass)...))
+	}
+	assert.Equal(t, uint32(amt.StatusMaxLimitReached), raw(base("m9.example", "201", "u", mpsPass)...), "six MPSs at most")
+
+	_, err = dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(60)}, name)
+	require.NoError(t, err)
+	_, err = dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(30)}, name)
+	assert.ErrorIs(t, err, amt.StatusDuplicate, "one rule per trigger")
+	_, err = dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerAlert}, "Intel(r) AMT:Management Presence Server 42")
+	assert.ErrorIs(t, err, amt.StatusInvalidParameter, "an MPS that does not exist")
+	rv, _ := invoke(t, c, uriRemoteAccess, "AddRemoteAccessPolicyRule", wsman.Prop("Trigger", "1"), wsman.Prop("TunnelLifeTime", "0"),
+		wsman.Prop("ExtendedData", b64([]byte{1})), wsman.PropEPR("MpServer", wsman.EPR{ResourceURI: uriMPSSAP, Selectors: wsman.SelectorSet{wsman.Sel("Name", name)}}))
+	assert.Equal(t, uint32(amt.StatusInvalidParameter), rv, "extended data only for periodic rules")
+
+	rules, err := dev.RemoteAccessPolicyRules(ctx)
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	assert.Equal(t, "Periodic", rules[0].PolicyRuleName)
+	require.NoError(t, dev.DeleteMPServer(ctx, name))
+	links, err := dev.RemoteAccessPolicyAppliesToMPS(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, links, "deleting an MPS removes its links")
+	require.NoError(t, dev.DeleteRemoteAccessPolicyRule(ctx, "Periodic"))
+
+	// Environment detection: Put needs the InstanceID selector.
+	env, err := dev.EnvironmentDetection(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, env.DetectionStrings)
+	_, err = c.Put(ctx, uriEnvironmentSD, nil, wsman.NewInstance(uriEnvironmentSD, wsman.Prop("DetectionStrings", "contoso.com")))
+	assert.ErrorIs(t, err, wsman.ErrInvalidSelectors)
+	env.DetectionStrings = []string{"contoso.com", "fabrikam.com"}
+	out, err := dev.PutEnvironmentDetection(ctx, env)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"contoso.com", "fabrikam.com"}, out.DetectionStrings)
+}
+
+const (
+	uriRemoteAccess  = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_RemoteAccessService"
+	uriMPSSAP        = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_ManagementPresenceRemoteSAP"
+	uriEnvironmentSD = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_EnvironmentDetectionSettingData"
+)
+
+// A device with mutual authentication presents the certificate named in
+// AddMpServer and sends no password.
+func TestCIRAMutualAuthentication(t *testing.T) {
+	ctx := t.Context()
+	keys := certstest.NewKeyPool()
+	clientCA := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso CIRA client CA", Keys: keys})
+	r := newCIRARig(t, apftest.MPSConfig{ClientCAs: clientCA.Pool()}, nil)
+	// A key generated in AMT and its certificate from the client CA.
+	id, err := r.dev.GenerateKeyPair(ctx, amt.KeyAlgorithmRSA, 2048)
+	require.NoError(t, err)
+	kp, err := r.dev.KeyPair(ctx, id)
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	leaf, err := clientCA.IssueCert(&x509.Certificate{ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, pub)
+	require.NoError(t, err)
+	certID, err := r.dev.AddCertificate(ctx, leaf)
+	require.NoError(t, err)
+	_, err = r.dev.AddTrustedRootCertificate(ctx, r.root)
+	require.NoError(t, err)
+	name, err := r.dev.AddMPServer(ctx, amt.AddMPServerRequest{AccessInfo: "127.0.0.1", Port: r.mps.Port(), AuthMethod: amt.MPSMutualAuth, Certificate: certID, CN: mpsName})
+	require.NoError(t, err)
+	_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(25)}, name)
+	require.NoError(t, err)
+	conn := r.accept(t, ctx)
+	require.Len(t, conn.TLS.PeerCertificates, 1)
+	assert.Equal(t, leaf.Raw, conn.TLS.PeerCertificates[0].Raw)
+	assert.Empty(t, conn.User)
+}
+
+// The CIRA listener of the test MPS serves TLS only to devices; a plain TCP
+// client that never speaks TLS does not stop it.
+func TestMPSRefusesNonTLS(t *testing.T) {
+	r := newCIRARig(t, apftest.MPSConfig{}, nil)
+	nc, err := net.Dial("tcp", r.mps.Addr())
+	require.NoError(t, err)
+	_, _ = nc.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	_ = nc.Close()
+	tc, err := tls.Dial("tcp", r.mps.Addr(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the MPS's TLS, not its trust
+	require.NoError(t, err)
+	_ = tc.Close()
+	require.Eventually(t, func() bool { return len(r.mps.Log()) >= 2 }, 5*time.Second, 5*time.Millisecond)
+}

@@ -1,0 +1,354 @@
+package amtsim
+
+import (
+	"strconv"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/amtkit/amtkit/wsman/wsmantest"
+	"github.com/beevik/etree"
+)
+
+// Redirection, KVM and user consent: AMT_RedirectionService,
+// CIM_KVMRedirectionSAP, IPS_KVMRedirectionSettingData and IPS_OptInService.
+// Instance shapes as go-wsman-messages' recorded responses show them; rules
+// from the Intel AMT SDK ("Managing the KVM Feature", "Get User Consent
+// Status", "Start the Consent Flow") and rpc-go amtfeatures.go (consent is
+// read-only ALL in client control mode; no KVM on Intel Standard
+// Manageability).
+const (
+	uriRedirection = amtNS + "AMT_RedirectionService"
+	uriKVMSAP      = cimNS + "CIM_KVMRedirectionSAP"
+	uriKVMSettings = ipsNS + "IPS_KVMRedirectionSettingData"
+	uriOptIn       = ipsNS + "IPS_OptInService"
+
+	redirectionName = "Intel(r) AMT Redirection Service"
+	kvmSAPName      = "KVM Redirection Service Access Point"
+	kvmSettingsID   = "Intel(r) KVM Redirection Settings"
+	optInName       = "Intel(r) AMT OptIn Service"
+
+	redirDisabled = 32768
+	redirBoth     = 32771
+
+	kvmEnabled        = 2
+	kvmDisabled       = 3
+	kvmEnabledOffline = 6
+
+	optInNone = 0
+	optInKVM  = 1
+	optInAll  = 0xFFFFFFFF
+
+	maxKVMSessionTimeout = 255 // minutes ("Managing the KVM Feature")
+)
+
+// featureState is what the redirection and consent classes hold.
+type featureState struct {
+	redir       uint16 // AMT_RedirectionService.EnabledState, 32768–32771
+	listener    bool
+	kvm         bool
+	kvmSettings map[string]string
+	rfbSet      bool   // an RFBPassword was written (it is write-only)
+	optIn       uint32 // the policy set in admin control mode (optInSet)
+	optInSet    bool
+	optInDisp   uint16
+	optInCode   uint32
+}
+
+// defaultFeatures is the simulator's factory state (no public source gives
+// the factory values; these are the simulator's choice): IDER and SOL enabled
+// with the redirection listener off, KVM off, the consent policy unset (see
+// optInRequired).
+func defaultFeatures() featureState {
+	return featureState{
+		redir: redirBoth,
+		kvmSettings: map[string]string{
+			"BackToBackFbMode":   "false",
+			"DefaultScreen":      "0",
+			"Is5900PortEnabled":  "false",
+			"OptInPolicy":        "true",
+			"OptInPolicyTimeout": "300",
+			"SessionTimeout":     "3",
+		},
+		optInDisp: 300,
+		optInCode: 120,
+	}
+}
+
+// kvmSupported: Intel Standard Manageability has no KVM (rpc-go
+// amtfeatures.go isISMSystem skips it).
+func (d *Device) kvmSupported() bool { return !d.cfg.StandardManageability }
+
+// optInRequiredLocked is the consent policy the device reports: ALL in client
+// control mode, where it cannot be changed; otherwise the policy set, or
+// the admin-control-mode default — KVM where the platform has KVM, NONE where
+// it has not (Intel AMT SDK, Get User Consent Status).
+func (d *Device) optInRequiredLocked() uint32 {
+	f := &d.st.ra.feat
+	switch {
+	case d.st.mode == amt.ControlModeCCM:
+		return optInAll
+	case f.optInSet:
+		return f.optIn
+	case d.kvmSupported():
+		return optInKVM
+	}
+	return optInNone
+}
+
+// AMT_RedirectionService: EnabledState through RequestStateChange,
+// ListenerEnabled through Put.
+func redirectionClass() *class {
+	inst := func(d *Device) *etree.Element {
+		f := &d.st.ra.feat
+		return cimServiceInst(uriRedirection, redirectionName).
+			n("EnabledState", int64(f.redir)).
+			b("ListenerEnabled", f.listener).el()
+	}
+	return &class{
+		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
+		put: func(d *Device, c *call) wsmantest.Reply {
+			in, ok := body(c)
+			if !ok {
+				return schemaFault("Expected an AMT_RedirectionService instance.")
+			}
+			if in.has("ListenerEnabled") {
+				v, err := in.boolean("ListenerEnabled")
+				if err != nil {
+					return internalError(amt.StatusInvalidParameter)
+				}
+				d.st.ra.feat.listener = v
+			}
+			// EnabledState (rpc-go sends one) and the keys are read-only here.
+			return wsmantest.PutResponse(c.req, inst(d))
+		},
+		methods: map[string]method{
+			"RequestStateChange": {fn: func(d *Device, c *call, in *input) *etree.Element {
+				s, err := in.u32("RequestedState")
+				if err != nil || s < redirDisabled || s > redirBoth {
+					return rv(c, cimInvalidParameter)
+				}
+				d.st.ra.feat.redir = uint16(s)
+				return rv(c, 0)
+			}},
+		},
+	}
+}
+
+// CIM_KVMRedirectionSAP: EnabledState 6 (enabled, no session) or 3;
+// RequestStateChange 2 or 3.
+func kvmSAPClass() *class {
+	inst := func(d *Device) *etree.Element {
+		state, requested := kvmDisabled, kvmDisabled
+		if d.st.ra.feat.kvm {
+			state, requested = kvmEnabledOffline, kvmEnabled
+		}
+		return newInst(uriKVMSAP).
+			s("CreationClassName", "CIM_KVMRedirectionSAP").
+			s("ElementName", kvmSAPName).
+			n("EnabledState", int64(state)).
+			n("KVMProtocol", 4).
+			s("Name", kvmSAPName).
+			n("RequestedState", int64(requested)).
+			s("SystemCreationClassName", "CIM_ComputerSystem").
+			s("SystemName", "ManagedSystem").el()
+	}
+	return &class{
+		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
+		methods: map[string]method{
+			"RequestStateChange": {fn: func(d *Device, c *call, in *input) *etree.Element {
+				s, err := in.u32("RequestedState")
+				if err != nil || (s != kvmEnabled && s != kvmDisabled) {
+					return rv(c, cimInvalidParameter)
+				}
+				d.st.ra.feat.kvm = s == kvmEnabled
+				return rv(c, 0)
+			}},
+		},
+	}
+}
+
+// kvmWritable are the IPS_KVMRedirectionSettingData properties a Put may
+// change (EnabledByMEBx is read-only; RFBPassword write-only).
+var kvmWritable = map[string]bool{
+	"BackToBackFbMode": true, "DefaultScreen": true, "Is5900PortEnabled": true,
+	"OptInPolicy": true, "OptInPolicyTimeout": true, "SessionTimeout": true,
+}
+
+// IPS_KVMRedirectionSettingData.
+func kvmSettingsClass() *class {
+	inst := func(d *Device) *etree.Element {
+		m := copyMap(d.st.ra.feat.kvmSettings)
+		if d.st.mode == amt.ControlModeCCM {
+			m["OptInPolicy"] = "true" // consent is always asked in client control mode
+		}
+		m["ElementName"], m["InstanceID"], m["EnabledByMEBx"] = kvmSettingsID, kvmSettingsID, "true"
+		in := newInst(uriKVMSettings)
+		for k, v := range m {
+			in.s(k, v)
+		}
+		// RFBPassword is write-only: read back empty (as the recorded Get).
+		in.fields = append(in.fields, wsman.Prop("RFBPassword", ""))
+		return in.el()
+	}
+	return &class{
+		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
+		put: func(d *Device, c *call) wsmantest.Reply {
+			in, ok := body(c)
+			if !ok {
+				return schemaFault("Expected an IPS_KVMRedirectionSettingData instance.")
+			}
+			f := &d.st.ra.feat
+			next := copyMap(f.kvmSettings)
+			for name := range in.f {
+				if !kvmWritable[name] {
+					continue
+				}
+				v, _ := in.str(name)
+				switch name {
+				case "Is5900PortEnabled", "OptInPolicy", "BackToBackFbMode":
+					b, err := wsman.ParseBool(v)
+					if err != nil {
+						return internalError(amt.StatusInvalidParameter)
+					}
+					v = strconv.FormatBool(b)
+				case "SessionTimeout":
+					n, err := strconv.ParseUint(v, 10, 16)
+					if err != nil || n > maxKVMSessionTimeout {
+						return internalError(amt.StatusInvalidParameter)
+					}
+				case "OptInPolicyTimeout", "DefaultScreen":
+					if _, err := strconv.ParseUint(v, 10, 16); err != nil {
+						return internalError(amt.StatusInvalidParameter)
+					}
+				}
+				next[name] = v
+			}
+			rfb, _ := in.str("RFBPassword")
+			if d.st.mode == amt.ControlModeCCM && next["OptInPolicy"] == "false" {
+				return internalError(amt.StatusNotPermitted)
+			}
+			// "This value can be set to true only if there is a defined
+			// RFBPassword" (Managing the KVM Feature).
+			if next["Is5900PortEnabled"] == "true" && !f.rfbSet && rfb == "" {
+				return internalError(amt.StatusInvalidParameter)
+			}
+			if rfb != "" {
+				f.rfbSet = true
+			}
+			f.kvmSettings = next
+			return wsmantest.PutResponse(c.req, inst(d))
+		},
+	}
+}
+
+// IPS_OptInService: the consent policy (Put) and the consent flow's state.
+func optInClass() *class {
+	inst := func(d *Device) *etree.Element {
+		f := &d.st.ra.feat
+		return cimServiceInst(uriOptIn, optInName).
+			n("CanModifyOptInPolicy", 1).
+			n("OptInCodeTimeout", int64(f.optInCode)).
+			n("OptInDisplayTimeout", int64(f.optInDisp)).
+			n("OptInRequired", int64(d.optInRequiredLocked())).
+			n("OptInState", 0).el()
+	}
+	return &class{
+		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
+		put: func(d *Device, c *call) wsmantest.Reply {
+			in, ok := body(c)
+			if !ok {
+				return schemaFault("Expected an IPS_OptInService instance.")
+			}
+			f := &d.st.ra.feat
+			ccm := d.st.mode == amt.ControlModeCCM
+			if in.has("OptInRequired") {
+				v, err := in.u32("OptInRequired")
+				if err != nil || (v != optInNone && v != optInKVM && v != optInAll) {
+					return internalError(amt.StatusInvalidParameter)
+				}
+				if v != d.optInRequiredLocked() {
+					if ccm {
+						// "This value is ALL and not changeable in Client
+						// Control mode" (Get User Consent Status).
+						return internalError(amt.StatusNotPermitted)
+					}
+					f.optIn, f.optInSet = v, true
+				}
+			}
+			if in.has("OptInDisplayTimeout") && !ccm { // read-only in client control mode
+				v, err := in.u32("OptInDisplayTimeout")
+				if err != nil || v > 0xFFFF {
+					return internalError(amt.StatusInvalidParameter)
+				}
+				f.optInDisp = uint16(v)
+			}
+			if in.has("OptInCodeTimeout") {
+				v, err := in.u32("OptInCodeTimeout")
+				if err != nil {
+					return internalError(amt.StatusInvalidParameter)
+				}
+				f.optInCode = v
+			}
+			return wsmantest.PutResponse(c.req, inst(d))
+		},
+	}
+}
+
+// redirectionClassFor returns the redirection or consent class at uri, or nil.
+func redirectionClassFor(uri string) *class {
+	switch uri {
+	case uriRedirection:
+		return redirectionClass()
+	case uriKVMSAP:
+		return kvmSAPClass()
+	case uriKVMSettings:
+		return kvmSettingsClass()
+	case uriOptIn:
+		return optInClass()
+	}
+	return nil
+}
+
+// redirectionClassExists: the KVM classes are absent where the platform has
+// no KVM (the simulator's choice of answer: DestinationUnreachable).
+func (d *Device) redirectionClassExists(uri string) bool {
+	if uri == uriKVMSAP || uri == uriKVMSettings {
+		return d.kvmSupported()
+	}
+	return true
+}
+
+// Features is what the redirection and consent classes hold, as the firmware
+// would report it.
+type Features struct {
+	// Redirection is AMT_RedirectionService.EnabledState (32768 none, 32769
+	// IDER, 32770 SOL, 32771 both); Listener its ListenerEnabled.
+	Redirection amt.RedirectionState
+	Listener    bool
+	// KVM is whether KVM is enabled; KVMSupported false on Intel Standard
+	// Manageability.
+	KVM, KVMSupported bool
+	// KVMConsent is IPS_KVMRedirectionSettingData.OptInPolicy; Port5900 its
+	// Is5900PortEnabled.
+	KVMConsent, Port5900 bool
+	// UserConsent is IPS_OptInService.OptInRequired.
+	UserConsent amt.OptInRequired
+}
+
+// Features returns the redirection, KVM and consent settings.
+func (d *Device) Features() Features {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := &d.st.ra.feat
+	return Features{
+		Redirection: amt.RedirectionState(f.redir), Listener: f.listener,
+		KVM: f.kvm, KVMSupported: d.kvmSupported(),
+		KVMConsent:  f.kvmSettings["OptInPolicy"] == "true" || d.st.mode == amt.ControlModeCCM,
+		Port5900:    f.kvmSettings["Is5900PortEnabled"] == "true",
+		UserConsent: amt.OptInRequired(d.optInRequiredLocked()),
+	}
+}
