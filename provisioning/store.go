@@ -430,6 +430,12 @@ type DeviceRecord struct {
 	// so that it can tell when a profile changed one (the device never
 	// returns them). Secrets: a Store persists them sealed.
 	NetworkSecrets []UserCredential
+	// MPSUser and MPSPassword are the credentials the device presents to its
+	// Management Presence Server (Profile.RemoteAccess), recorded before they
+	// are sent: an MPS authenticates the device's CIRA tunnel with them.
+	// MPSPassword is a secret: a Store persists it sealed.
+	MPSUser     string
+	MPSPassword amt.Secret
 
 	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
 	// sent (rotation) but has not yet seen the device take: recorded before

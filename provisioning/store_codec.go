@@ -72,8 +72,10 @@ type (
 		Users         []userV1       `json:"users"`
 		Certificates  []deviceCertV1 `json:"certificates"`
 		NetSecrets    []userV1       `json:"networkSecrets,omitempty"` // sealed
-		PendingAdmin  []byte         `json:"pendingAdminPassword"`     // sealed
-		PendingMEBx   []byte         `json:"pendingMebxPassword"`      // sealed
+		MPSUser       string         `json:"mpsUser,omitempty"`
+		MPSPassword   []byte         `json:"mpsPassword,omitempty"` // sealed
+		PendingAdmin  []byte         `json:"pendingAdminPassword"`  // sealed
+		PendingMEBx   []byte         `json:"pendingMebxPassword"`   // sealed
 		Reconciled    timeV1         `json:"reconciled"`
 		ReconcileErr  string         `json:"reconcileError"`
 		Blocked       bool           `json:"blocked"`
@@ -285,7 +287,7 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
-		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError,
+		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError, MPSUser: r.MPSUser,
 	}
 	if r.Source.IsValid() {
 		v.Source = r.Source.String()
@@ -315,6 +317,9 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		return nil, err
 	}
 	if v.NetSecrets, err = rs.sealUsers("NetworkSecrets", r.NetworkSecrets); err != nil {
+		return nil, err
+	}
+	if v.MPSPassword, err = rs.seal("MPSPassword", r.MPSPassword); err != nil {
 		return nil, err
 	}
 	if s := r.Session; s != nil {
@@ -374,7 +379,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
-		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr,
+		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr, MPSUser: v.MPSUser,
 	}
 	if v.Source != "" {
 		ap, err := netip.ParseAddrPort(v.Source)
@@ -407,6 +412,9 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		return nil, err
 	}
 	if r.NetworkSecrets, err = rs.openUsers("NetworkSecrets", v.NetSecrets); err != nil {
+		return nil, err
+	}
+	if r.MPSPassword, err = rs.open("MPSPassword", v.MPSPassword); err != nil {
 		return nil, err
 	}
 	if s := v.Session; s != nil {

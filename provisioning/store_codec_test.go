@@ -50,7 +50,7 @@ func TestRecordCodecSealsEverySecret(t *testing.T) {
 	r, err := storetest.Fill(amt.UUID{9}, 9)
 	require.NoError(t, err)
 	secrets := storetest.Secrets(r)
-	require.Len(t, secrets, 13, "admin, MEBx and two users, established and in the session, the agent's OTP, the pending admin and MEBx passwords of a rotation, and two network secrets")
+	require.Len(t, secrets, 14, "admin, MEBx and two users, established and in the session, the agent's OTP, the pending admin and MEBx passwords of a rotation, two network secrets and the MPS password")
 	b, err := codec(t).Marshal(ctx, r)
 	require.NoError(t, err)
 	for _, s := range secrets {
