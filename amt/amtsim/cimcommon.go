@@ -36,6 +36,10 @@ var datetimeClasses = map[string]bool{
 	uriRedirection:   true,
 	uriKVMSAP:        true,
 	uriOptIn:         true,
+	// The Wi-Fi configuration service and CIM_WiFiPort (a logical device,
+	// InstallDate), as go-wsman-messages' recordings of them declare it.
+	uriWiFiConfig: true,
+	uriWiFiPort:   true,
 }
 
 // declareCIMCommon declares nsCIMCommon on rep's envelope when its body

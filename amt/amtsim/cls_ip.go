@@ -39,7 +39,7 @@ const (
 	ethElementName   = "Intel(r) AMT Ethernet Port Settings"
 	bootCapsID       = "Intel(r) AMT:BootCapabilities 0"
 	simWiredMAC      = "c8-d9-d2-7a-1e-33"
-	simWirelessMAC   = "c8-d9-d2-7a-1e-34"
+	simWirelessMAC   = "00-15-17-29-34-56"
 	dhcpLeaseAddr    = "192.168.0.24"
 	dhcpLeaseMask    = "255.255.255.0"
 	dhcpLeaseGW      = "192.168.0.1"
@@ -210,13 +210,27 @@ func staticFrom(in *input) (amt.StaticIPv4, bool) {
 	return amt.StaticIPv4{Address: p, Gateway: gw, PrimaryDNS: dns1, SecondaryDNS: dns2}, true
 }
 
-// AMT_BootCapabilities, served for the one property the network settings
-// read (UEFIWiFiCoExistenceAndProfileShare); the other capabilities as an
-// AMT 16 device reports them in go-wsman-messages' recorded
-// amt/boot/capabilities response are not modelled.
+// AMT_BootCapabilities, served for the property the network settings read
+// (UEFIWiFiCoExistenceAndProfileShare, from CSME 16 where the platform has
+// it); the other capabilities are those of go-wsman-messages' recorded
+// amt/boot/capabilities responses, fixed (the simulator has no boot
+// options).
 func bootCapsClass() *class {
 	inst := func(d *Device) *etree.Element {
 		in := newInst(uriBootCaps).s("ElementName", "Intel(r) AMT: Boot Capabilities").s("InstanceID", bootCapsID)
+		for _, p := range []struct {
+			name string
+			v    bool
+		}{
+			{"BIOSPause", false}, {"BIOSReflash", true}, {"BIOSSecureBoot", true}, {"BIOSSetup", true},
+			{"ConfigurationDataReset", false}, {"ForceCDorDVDBoot", true}, {"ForceDiagnosticBoot", false},
+			{"ForceHardDriveBoot", true}, {"ForceHardDriveSafeModeBoot", false}, {"ForcePXEBoot", true},
+			{"ForcedProgressEvents", true}, {"IDER", true}, {"KeyboardLock", true}, {"PowerButtonLock", false},
+			{"ResetButtonLock", false}, {"SOL", true}, {"SecureErase", false}, {"SleepButtonLock", false},
+			{"UserPasswordBypass", true}, {"VerbosityQuiet", false}, {"VerbosityScreenBlank", false}, {"VerbosityVerbose", false},
+		} {
+			in.b(p.name, p.v)
+		}
 		if d.fw.UEFIWiFiProfileShare {
 			in.b("UEFIWiFiCoExistenceAndProfileShare", d.cfg.Network.UEFIWiFiProfileShare)
 		}

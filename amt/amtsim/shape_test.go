@@ -439,6 +439,8 @@ func TestShapesMatchRecordings(t *testing.T) {
 			onlySim: []string{items + "/{" + uriCIMC + "}CIM_CredentialContext/{" + uriCIMC + "}ElementProvidingContext/{" + wsman.NSAddressing +
 				"}ReferenceParameters/{" + wsman.NSWSMan + "}SelectorSet/{" + wsman.NSWSMan + "}Selector[@Name=ElementName] : string"}})
 
+	cases = append(cases, networkShapeCases(std, getC, enumC, pullC, invokeC)...)
+
 	files := make([]string, 0, len(cases))
 	for _, tc := range cases {
 		files = append(files, tc.file)
@@ -470,11 +472,21 @@ func TestShapesMatchRecordings(t *testing.T) {
 	// classes outside provisioning, listed in knownUncovered).
 	served := []string{"amt/general", "amt/setupandconfiguration", "ips/hostbasedsetup", "amt/authorization",
 		"amt/timesynchronization", "amt/publickey", "amt/publicprivate", "amt/tls", "ips/ieee8021x", "amt/ieee8021x",
-		"cim/software/identity", "cim/credential/context"}
+		"cim/software/identity", "cim/credential/context",
+		"amt/ethernetport", "amt/wifiportconfiguration", "amt/boot/capabilities", "cim/wifi", "cim/ieee8021x"}
 	knownUncovered := map[string]string{
-		"amt/setupandconfiguration/getuuid.xml":     "synthetic: SOAP 1.2 without prefixes, UUID outside the class namespace, no ReturnValue",
-		"amt/setupandconfiguration/getuuid-bad.xml": "deliberately malformed",
-		"amt/publickey/management/delete.xml":       "synthetic: a Delete of the service singleton",
+		"amt/setupandconfiguration/getuuid.xml":            "synthetic: SOAP 1.2 without prefixes, UUID outside the class namespace, no ReturnValue",
+		"amt/setupandconfiguration/getuuid-bad.xml":        "deliberately malformed",
+		"amt/publickey/management/delete.xml":              "synthetic: a Delete of the service singleton",
+		"cim/wifi/endpointsettings/delete.xml":             "synthetic: Action Delete (not DeleteResponse) and a ReturnValue in the body",
+		"amt/wifiportconfiguration/addwifisettings.xml":    "synthetic: put.xml's MessageID and namespace list (the WS-CIM common namespace, which no other method output declares) around an output",
+		"amt/wifiportconfiguration/updatewifisettings.xml": "synthetic: put.xml's MessageID and namespace list (the WS-CIM common namespace, which no other method output declares) around an output",
+		"cim/wifi/endpoint/enumerate.xml":                  "synthetic: one ElementName equal to the class name",
+		"cim/wifi/endpoint/pull.xml":                       "synthetic: one ElementName equal to the class name",
+		"cim/wifi/endpointcapabilities/enumerate.xml":      "synthetic, and a class the simulator does not serve",
+		"cim/wifi/endpointcapabilities/pull.xml":           "synthetic, and a class the simulator does not serve",
+		"cim/wifi/portcapabilities/enumerate.xml":          "synthetic, and a class the simulator does not serve",
+		"cim/wifi/portcapabilities/pull.xml":               "synthetic, and a class the simulator does not serve",
 	}
 	require.NoError(t, filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
 		if err != nil || de.IsDir() {
