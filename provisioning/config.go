@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log/slog"
@@ -102,6 +103,17 @@ type Config struct {
 	// DeviceRoots verify AMT's TLS certificate after provisioning (the roots of
 	// the Issuer's CA). Nil: the chain the Issuer returned is trusted.
 	DeviceRoots *x509.CertPool
+
+	// ClientCertificate supplies the client certificate every connection to
+	// a provisioned device offers — the read-back after the commit, reconcile,
+	// the Maintainer, OpenDevice — for devices whose profile sets
+	// TLS.MutualAuthentication (RPS's mutual TLS modes). Go calls it only when
+	// the device asks for a certificate, so devices without mutual TLS see
+	// none. Return a tls.Certificate whose PrivateKey is a crypto.Signer (an
+	// HSM- or TPM-held key works) and whose chain leads to one of the
+	// profile's TrustedClientRoots (and whose CN is in TrustedCN when that is
+	// set). Required when a profile sets TLS.MutualAuthentication.
+	ClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 
 	// CheckRevocation reports whether cert, issued by issuer, is revoked: nil
 	// if in good standing, an error if revoked or if its status cannot be read

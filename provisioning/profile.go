@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"crypto/x509"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -60,15 +61,32 @@ type Profile struct {
 	// [NetworkProfile]). Nil: the device's network settings are left alone.
 	Network *NetworkProfile
 
+	// RemoteAccess configures Client Initiated Remote Access (CIRA): the
+	// Management Presence Server AMT calls, its root certificate, the
+	// policies that open the tunnel, the home domains and the user-initiated
+	// connection (see [RemoteAccessProfile]). Applied after activation and
+	// kept in line by reconcile. Nil: the device's CIRA settings are left
+	// alone.
+	RemoteAccess *RemoteAccessProfile
+	// Features configures redirection (SOL, IDE redirection, KVM), the
+	// user-consent policy and the ping responses (see [FeaturesProfile]).
+	// Applied after activation and kept in line by reconcile. Nil: left
+	// alone.
+	Features *FeaturesProfile
+
 	// AllowLegacyTLS lets the engine retry with TLS 1.0/1.1 and RSA key exchange
 	// for firmware older than AMT 12 that refuses TLS 1.2. Audit reports it.
 	AllowLegacyTLS bool
 }
 
-// TLSProfile configures AMT's own TLS certificate and settings. Mutual TLS is
-// not offered: it needs a trusted root installed on the device before TLS is
-// enabled and a client certificate for every later connection (the engine's
-// read-back, the Maintainer), which the engine does not manage yet.
+// TLSProfile configures AMT's own TLS certificate and settings: RPS's four
+// modes are server authentication with or without the non-TLS port
+// (AllowNonTLS) and mutual authentication with or without it
+// (MutualAuthentication), see [TLSProfile.Mode]. The configure step enables
+// server authentication on the network interface before the commit; mutual
+// authentication, the trusted client roots and the local interface are the
+// reconcile area "tls", applied after activation (as RPS and rpc-go do) and
+// kept in line later (docs/remote-access.md).
 type TLSProfile struct {
 	// AllowNonTLS keeps the non-TLS port 16992 open (not recommended).
 	AllowNonTLS bool
@@ -77,6 +95,25 @@ type TLSProfile struct {
 	KeyAttempts int
 	// KeyRetryDelay is the pause between attempts. Zero: 10 seconds.
 	KeyRetryDelay time.Duration
+
+	// MutualAuthentication makes AMT's network interface require a client
+	// certificate issued under TrustedClientRoots (RPS modes 3 and 4). Every
+	// later connection of the engine — read-back, reconcile, the Maintainer,
+	// OpenDevice — then presents Config.ClientCertificate, which New requires.
+	MutualAuthentication bool
+	// TrustedClientRoots are installed with AddTrustedRootCertificate before
+	// mutual authentication is enabled (AMT refuses new trusted roots while
+	// either interface is in mutual mode). Required with MutualAuthentication.
+	TrustedClientRoots []*x509.Certificate
+	// TrustedCN limits the client certificates AMT accepts to these common
+	// names (AMT_TLSSettingData.TrustedCN). Empty: any certificate issued
+	// under TrustedClientRoots.
+	TrustedCN []string
+	// LocalTLS enables TLS on the local (LMS) interface too, after
+	// activation (enabling it during remote configuration makes the commit be
+	// ignored: MeshCentral amtprovisioningserver.js). Server authentication
+	// only: AMT refuses mutual authentication on the local interface.
+	LocalTLS bool
 }
 
 // UserAccount is a digest user ACL entry.
@@ -158,6 +195,9 @@ func (p *Profile) Validate() error {
 		if ce, ok := err.(*ConfigError); ok {
 			ce.Field = "Profile " + p.Name + " " + ce.Field
 		}
+		return err
+	}
+	if err := p.validateRemote(); err != nil { // remoteaccess.go: RemoteAccess, Features, TLS modes
 		return err
 	}
 	return nil

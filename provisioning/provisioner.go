@@ -150,6 +150,9 @@ func (cfg *Config) check() error {
 		if p.RequireOnDie && cfg.OnDieRoots == nil {
 			return &ConfigError{Field: "OnDieRoots", Problem: "profile " + name + " requires On-Die verification but no On-Die roots are set: every device would be refused"}
 		}
+		if p.TLS != nil && p.TLS.MutualAuthentication && cfg.ClientCertificate == nil {
+			return &ConfigError{Field: "ClientCertificate", Problem: "profile " + name + " requires mutual TLS: every later connection to its devices must present a client certificate"}
+		}
 	}
 	for i, b := range cfg.Bundles {
 		field := fmt.Sprintf("Bundles[%d]", i)

@@ -159,6 +159,9 @@ func (p *Provisioner) areas() []area {
 		{name: "8021x-wired", activation: true, configured: func(p Profile) bool { return p.wired8021X() != nil }, plan: planWired8021X},
 		{name: "wifi", activation: true, configured: func(p Profile) bool { return p.wifi() != nil }, plan: planWiFi},
 		{name: "ip", activation: true, configured: func(p Profile) bool { return p.ipConfig() != nil }, plan: planIP},
+		{name: "cira", activation: true, configured: func(p Profile) bool { return p.RemoteAccess != nil }, plan: planCIRA},     // remoteaccess.go
+		{name: "features", activation: true, configured: func(p Profile) bool { return p.Features != nil }, plan: planFeatures}, // features.go
+		{name: "tls", activation: true, configured: tlsReconciled, plan: planTLS},                                               // remoteaccess_tls.go; last: its commit may drop the connection
 	}
 }
 

@@ -1,0 +1,554 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// RemoteAccessProfile configures Client Initiated Remote Access (CIRA): AMT
+// opens a TLS tunnel to a Management Presence Server (MPS), through which a
+// console reaches it from outside the firewall. The reconcile area "cira"
+// applies it after activation and keeps it in line, in the order RPS's
+// ciraConfiguration.ts and MeshCentral's amtmanager.js use: the MPS's root
+// trusted, the MPS added, the policies that open the tunnel, the home domains,
+// the user-initiated connection service (docs/remote-access.md).
+//
+// The zero values of the optional fields are RPS's choices: a periodic policy
+// every 25 seconds with a tunnel that stays open, a user-initiated policy of
+// 300 seconds, the user-initiated connection enabled from BIOS and OS, a
+// random home domain (so that the device is never "inside" and always calls),
+// and per-device random MPS passwords.
+type RemoteAccessProfile struct {
+	// MPS is the server the devices call. Required.
+	MPS MPSServer
+	// Backup is a second MPS the policies name after MPS (the SDK's "used as
+	// a backup if it is not possible to establish a connection with the
+	// first"). The device presents MPS's credentials to both: leave the
+	// backup's Username and Password empty.
+	Backup *MPSServer
+	// Root is the certificate the MPS's chain leads to (a root; an
+	// intermediate from AMT 11.8), installed with AddTrustedRootCertificate:
+	// AMT verifies the MPS's certificate against it. Required.
+	Root *x509.Certificate
+	// Periodic is how often the device calls while no tunnel is up (a
+	// periodic policy whose tunnel stays open). Zero: 25 seconds (RPS, and
+	// the SDK's example); negative: no periodic policy. Sub-second parts are
+	// dropped.
+	Periodic time.Duration
+	// UserInitiatedLifetime is how long a tunnel the user asks for stays
+	// open (a user-initiated policy). Zero: 300 seconds (RPS); negative: no
+	// user-initiated policy.
+	UserInitiatedLifetime time.Duration
+	// AlertLifetime, when positive, adds an alert policy: the device calls
+	// on an alert, for that long.
+	AlertLifetime time.Duration
+	// UserInitiated is where a user may start a connection. Zero: BIOS and
+	// OS (amt.UserInitiatedBIOSAndOS, what RPS and MeshCentral set).
+	UserInitiated amt.UserInitiatedState
+	// HomeDomains are the DNS suffixes that tell the device it is inside the
+	// home network, where it does not call an external MPS
+	// (AMT_EnvironmentDetectionSettingData). Empty: one random
+	// "<hex>.invalid" name per device — never a real DHCP suffix (RFC 6761),
+	// so the device always calls; RPS writes a random "<uuid>.com" for the
+	// same purpose.
+	HomeDomains []string
+	// InsideToo makes the device call the MPS from inside the home network
+	// as well (MpsType both, which RPS sets). Default: only from outside.
+	InsideToo bool
+	// KeepOthers leaves MPSs and policies the profile does not name on the
+	// device. Default: they are removed (MeshCentral removes them).
+	KeepOthers bool
+}
+
+// MPSServer is one Management Presence Server.
+type MPSServer struct {
+	// Address is the MPS's FQDN or IP address (AddMpServer AccessInfo).
+	Address string
+	// Port is its CIRA port. Zero: 4433 (RPS and MeshCentral).
+	Port uint16
+	// CommonName is the name in the MPS's certificate; required when
+	// Address is an IP address (AddMpServer CN), since AMT checks the name.
+	CommonName string
+	// Username is the user name AMT presents in the APF user authentication
+	// (1 to 16 printable characters). Empty: the first 16 hexadecimal
+	// digits of the device's UUID, recorded in DeviceRecord.MPSUser.
+	Username string
+	// Password empty (recommended): a random password per device, of 16
+	// characters by AMT's strong-password rule, recorded before it is sent in
+	// DeviceRecord.MPSPassword, where the MPS looks it up by the UUID or user
+	// name the device presents. A fixed password is given to every device
+	// of the profile (an audit finding).
+	Password amt.Secret
+}
+
+const (
+	defaultMPSPort           = 4433
+	defaultPeriodic          = 25 * time.Second
+	defaultUserInitiatedLife = 300 * time.Second
+	homeDomainSuffix         = ".invalid"
+)
+
+func (s *MPSServer) port() uint16 {
+	if s.Port == 0 {
+		return defaultMPSPort
+	}
+	return s.Port
+}
+
+// addr is "address:port".
+func (s *MPSServer) addr() string {
+	return net.JoinHostPort(s.Address, strconv.Itoa(int(s.port())))
+}
+
+func (s *MPSServer) check(field string) error {
+	if s.Address == "" || len(s.Address) > 256 {
+		return &ConfigError{Field: field + ".Address", Problem: "an FQDN or IP address of 1 to 256 characters is required"}
+	}
+	if amt.InfoFormatOf(s.Address) != amt.MPSFQDN && s.CommonName == "" {
+		return &ConfigError{Field: field + ".CommonName", Problem: "an IP address needs the name in the MPS's certificate (AddMpServer CN)"}
+	}
+	if s.Username != "" {
+		if err := amt.CheckMPSUsername(s.Username); err != nil {
+			return &ConfigError{Field: field + ".Username", Problem: err.Error()}
+		}
+	}
+	if !s.Password.IsZero() {
+		if err := amt.CheckMPSPassword(s.Password); err != nil {
+			return &ConfigError{Field: field + ".Password", Problem: err.Error()}
+		}
+	}
+	return nil
+}
+
+// Validate checks the profile against the firmware's documented rules.
+func (r *RemoteAccessProfile) Validate() error {
+	if r == nil {
+		return nil
+	}
+	if err := r.MPS.check("RemoteAccess.MPS"); err != nil {
+		return err
+	}
+	if r.Backup != nil {
+		if err := r.Backup.check("RemoteAccess.Backup"); err != nil {
+			return err
+		}
+		if r.Backup.Username != "" || !r.Backup.Password.IsZero() {
+			return &ConfigError{Field: "RemoteAccess.Backup", Problem: "the device presents MPS's credentials to the backup too: set them on MPS"}
+		}
+		if strings.EqualFold(r.Backup.addr(), r.MPS.addr()) {
+			return &ConfigError{Field: "RemoteAccess.Backup", Problem: "the backup MPS is the MPS"}
+		}
+	}
+	if r.Root == nil {
+		return &ConfigError{Field: "RemoteAccess.Root", Problem: "the MPS's root certificate is required: AMT verifies the MPS against it"}
+	}
+	if r.Periodic < 0 && r.UserInitiatedLifetime < 0 && r.AlertLifetime <= 0 {
+		return &ConfigError{Field: "RemoteAccess", Problem: "no policy: the device would never call"}
+	}
+	if r.Periodic > 0 && r.Periodic < time.Second {
+		return &ConfigError{Field: "RemoteAccess.Periodic", Problem: "at least one second"}
+	}
+	if r.UserInitiated != 0 && (r.UserInitiated < amt.UserInitiatedDisabled || r.UserInitiated > amt.UserInitiatedBIOSAndOS) {
+		return &ConfigError{Field: "RemoteAccess.UserInitiated", Problem: fmt.Sprintf("state %d (expected 32768 to 32771)", r.UserInitiated)}
+	}
+	for _, d := range r.HomeDomains {
+		if d == "" || len(d) > 190 {
+			return &ConfigError{Field: "RemoteAccess.HomeDomains", Problem: "each domain has 1 to 190 characters (Intel AMT SDK, Configuring Environment Detection)"}
+		}
+	}
+	return nil
+}
+
+// validateRemote checks RemoteAccess, Features and the TLS modes of p.
+func (p *Profile) validateRemote() error {
+	prefix := func(err error) error {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.Field = "Profile " + p.Name + " " + ce.Field
+		}
+		return err
+	}
+	if err := p.RemoteAccess.Validate(); err != nil {
+		return prefix(err)
+	}
+	if err := p.Features.Validate(); err != nil {
+		return prefix(err)
+	}
+	if err := p.TLS.validateModes(); err != nil {
+		return prefix(err)
+	}
+	return nil
+}
+
+// policy is one remote-access policy the profile asks for.
+type policy struct {
+	trigger  amt.RemoteAccessTrigger
+	lifetime uint32
+	ext      []byte
+}
+
+// policies lists the profile's policies (periodic, user-initiated, alert).
+func (r *RemoteAccessProfile) policies() []policy {
+	var out []policy
+	switch {
+	case r.Periodic == 0:
+		out = append(out, policy{trigger: amt.TriggerPeriodic, ext: amt.PeriodicInterval(uint32(defaultPeriodic / time.Second))})
+	case r.Periodic > 0:
+		out = append(out, policy{trigger: amt.TriggerPeriodic, ext: amt.PeriodicInterval(uint32(r.Periodic / time.Second))})
+	}
+	switch {
+	case r.UserInitiatedLifetime == 0:
+		out = append(out, policy{trigger: amt.TriggerUserInitiated, lifetime: uint32(defaultUserInitiatedLife / time.Second)})
+	case r.UserInitiatedLifetime > 0:
+		out = append(out, policy{trigger: amt.TriggerUserInitiated, lifetime: uint32(r.UserInitiatedLifetime / time.Second)})
+	}
+	if r.AlertLifetime > 0 {
+		out = append(out, policy{trigger: amt.TriggerAlert, lifetime: uint32(r.AlertLifetime / time.Second)})
+	}
+	return out
+}
+
+func (r *RemoteAccessProfile) userInitiated() amt.UserInitiatedState {
+	if r.UserInitiated == 0 {
+		return amt.UserInitiatedBIOSAndOS
+	}
+	return r.UserInitiated
+}
+
+func (r *RemoteAccessProfile) servers() []*MPSServer {
+	out := []*MPSServer{&r.MPS}
+	if r.Backup != nil {
+		out = append(out, r.Backup)
+	}
+	return out
+}
+
+// defaultMPSUser is the user name of a device whose profile names none: the
+// first 16 hex digits of its UUID.
+func defaultMPSUser(u amt.UUID) string {
+	return strings.ReplaceAll(u.String(), "-", "")[:16]
+}
+
+// randomHomeDomain is a detection string no DHCP server hands out.
+func randomHomeDomain(r io.Reader) (string, error) {
+	b := make([]byte, 8)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b) + homeDomainSuffix, nil
+}
+
+// generateMPSPassword draws a password AMT takes for an MPS: 16 characters
+// (the most it allows) by the strong-password rule.
+func generateMPSPassword(r io.Reader) (amt.Secret, error) {
+	for range 64 {
+		pw, err := amt.GeneratePassword(r)
+		if err != nil {
+			return amt.Secret{}, err
+		}
+		if s := pw.Reveal(); len(s) >= 16 {
+			if c := amt.NewSecret(s[:16]); amt.CheckMPSPassword(c) == nil {
+				return c, nil
+			}
+		}
+	}
+	return amt.Secret{}, errors.New("no MPS password could be drawn")
+}
+
+// ---- the reconcile area "cira" ----
+
+// ciraState is shared by the changes of one CIRA plan: a later change uses
+// what an earlier one created.
+type ciraState struct {
+	want  *RemoteAccessProfile
+	names map[string]string // MPS address:port → the SAP Name on the device
+}
+
+// planCIRA keeps the device's CIRA configuration in line with
+// Profile.RemoteAccess (RPS ciraConfiguration.ts; MeshCentral amtmanager.js
+// attemptCiraSync, which also removes what is not its own).
+func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
+	want := rc.profile.RemoteAccess
+	if want == nil {
+		return nil, nil
+	}
+	dev := rc.dev
+	certList, err := dev.Certificates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mps, err := dev.MPServers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := dev.RemoteAccessPolicyRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	links, err := dev.RemoteAccessPolicyAppliesToMPS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env, err := dev.EnvironmentDetection(ctx)
+	if err != nil {
+		return nil, err
+	}
+	uic, err := dev.UserInitiatedConnection(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &ciraState{want: want, names: map[string]string{}}
+	var out []Change
+
+	// 1. The MPS's root.
+	if certOnDevice(certList, want.Root.Raw, true) == "" {
+		out = append(out, Change{Area: "cira", Action: ChangeAdd, Target: "trusted root", To: certName(want.Root),
+			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root); return err }})
+	}
+
+	// 2. Credentials: the user name and the password last sent.
+	user := want.MPS.Username
+	if user == "" {
+		user = defaultMPSUser(rc.rec.UUID)
+	}
+	credsInLine := rc.rec.MPSUser == user && !rc.rec.MPSPassword.IsZero() &&
+		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword))
+
+	// 3. The MPSs: present with these credentials, or (re)added.
+	byAddr := map[string]amt.MPServer{}
+	for _, m := range mps {
+		byAddr[strings.ToLower(net.JoinHostPort(m.AccessInfo, strconv.Itoa(int(m.Port))))] = m
+	}
+	remade := false
+	for _, s := range want.servers() {
+		key := strings.ToLower(s.addr())
+		cur, ok := byAddr[key]
+		delete(byAddr, key)
+		if ok && credsInLine && (s.CommonName == "" || cur.CN == s.CommonName) {
+			st.names[key] = cur.Name
+			continue
+		}
+		remade = true
+		c := Change{Area: "cira", Action: ChangeAdd, Target: "MPS " + s.addr(), To: fmt.Sprintf("user %s, password authentication", user)}
+		if ok {
+			c.Action, c.From = ChangeUpdate, "credentials or name not in line"
+		}
+		c.apply = func(ctx context.Context) error { return rc.addMPS(ctx, st, s, user, cur.Name, ok) }
+		out = append(out, c)
+	}
+	if !want.KeepOthers {
+		for _, m := range byAddr {
+			out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: "MPS " + net.JoinHostPort(m.AccessInfo, strconv.Itoa(int(m.Port))),
+				apply: func(ctx context.Context) error { return dev.DeleteMPServer(ctx, m.Name) }})
+		}
+	}
+
+	// 4. The policies: each linked to the profile's MPSs in order; a policy
+	// that differs, or whose MPS is (re)added, is removed and added again.
+	have := map[amt.RemoteAccessTrigger]amt.RemoteAccessPolicyRule{}
+	for _, r := range rules {
+		have[r.Trigger] = r
+	}
+	linked := func(trigger amt.RemoteAccessTrigger) []string {
+		var names []string
+		for _, l := range links {
+			if l.PolicyRuleName() == trigger.String() {
+				names = append(names, l.MPServerName())
+			}
+		}
+		return names
+	}
+	wantTriggers := map[amt.RemoteAccessTrigger]bool{}
+	for _, pol := range want.policies() {
+		wantTriggers[pol.trigger] = true
+		cur, ok := have[pol.trigger]
+		inLine := ok && !remade && cur.TunnelLifeTime == pol.lifetime && string(cur.ExtendedData) == string(pol.ext)
+		if inLine {
+			var names []string
+			for _, s := range want.servers() {
+				names = append(names, st.names[strings.ToLower(s.addr())])
+			}
+			inLine = slices.Equal(linked(pol.trigger), names)
+		}
+		if inLine {
+			continue
+		}
+		c := Change{Area: "cira", Action: ChangeAdd, Target: pol.trigger.String() + " policy", To: describePolicy(pol)}
+		if ok {
+			c.Action, c.From = ChangeUpdate, describePolicy(policy{trigger: cur.Trigger, lifetime: cur.TunnelLifeTime, ext: cur.ExtendedData})
+		}
+		pol, replace := pol, ok
+		c.apply = func(ctx context.Context) error { return rc.addPolicy(ctx, st, pol, replace) }
+		out = append(out, c)
+	}
+	if !want.KeepOthers {
+		for t, r := range have {
+			if !wantTriggers[t] {
+				name := r.PolicyRuleName
+				out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: name + " policy",
+					apply: func(ctx context.Context) error { return dev.DeleteRemoteAccessPolicyRule(ctx, name) }})
+			}
+		}
+	}
+
+	// 5. Where the MPS is called: outside only, or inside too (MpsType).
+	wantType := amt.MPSExternal
+	if want.InsideToo {
+		wantType = amt.MPSBoth
+	}
+	var typeOff bool
+	for _, l := range links {
+		if l.MpsType != wantType {
+			typeOff = true
+		}
+	}
+	if typeOff || (remade && want.InsideToo) {
+		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "MPS type", To: wantType.String(),
+			apply: func(ctx context.Context) error { return rc.setMPSType(ctx, wantType) }})
+	}
+
+	// 6. Home domains.
+	if to, ok := homeDomainsInLine(want, env.DetectionStrings); !ok {
+		from := strings.Join(env.DetectionStrings, ", ")
+		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "home domains", From: from, To: to,
+			apply: func(ctx context.Context) error {
+				strs := want.HomeDomains
+				if len(strs) == 0 {
+					d, err := randomHomeDomain(rc.p.rand)
+					if err != nil {
+						return err
+					}
+					strs = []string{d}
+				}
+				env.DetectionStrings = slices.Clone(strs)
+				_, err := dev.PutEnvironmentDetection(ctx, env)
+				return err
+			}})
+	}
+
+	// 7. The user-initiated connection service.
+	if w := want.userInitiated(); uic != w {
+		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "user-initiated connection", From: uic.String(), To: w.String(),
+			apply: func(ctx context.Context) error { return dev.SetUserInitiatedConnection(ctx, w) }})
+	}
+	return out, nil
+}
+
+// homeDomainsInLine compares the device's detection strings with the
+// profile's; with none in the profile, one "<hex>.invalid" name is in line.
+func homeDomainsInLine(want *RemoteAccessProfile, have []string) (string, bool) {
+	if len(want.HomeDomains) == 0 {
+		return "a random " + homeDomainSuffix + " name (always outside)",
+			len(have) == 1 && strings.HasSuffix(strings.ToLower(have[0]), homeDomainSuffix)
+	}
+	a := slices.Clone(want.HomeDomains)
+	b := slices.Clone(have)
+	for i := range a {
+		a[i] = strings.ToLower(a[i])
+	}
+	for i := range b {
+		b[i] = strings.ToLower(b[i])
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	return strings.Join(want.HomeDomains, ", "), slices.Equal(a, b)
+}
+
+func describePolicy(p policy) string {
+	switch p.trigger {
+	case amt.TriggerPeriodic:
+		if per, err := amt.ParsePeriodic(p.ext); err == nil {
+			if p.lifetime == 0 {
+				return per.String() + ", tunnel kept open"
+			}
+			return fmt.Sprintf("%s, tunnel %ds", per, p.lifetime)
+		}
+		return "periodic"
+	}
+	return fmt.Sprintf("tunnel %ds", p.lifetime)
+}
+
+// addMPS records the credentials (before they are sent), removes the entry
+// it replaces, and adds the MPS.
+func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSServer, user, oldName string, replace bool) error {
+	rec := rc.rec
+	pw := st.want.MPS.Password // the backup gets the same credentials
+	if pw.IsZero() {
+		if rec.MPSUser == user && !rec.MPSPassword.IsZero() {
+			pw = rec.MPSPassword // the password this device was given: every MPS entry shares it
+		} else {
+			var err error
+			if pw, err = generateMPSPassword(rc.p.rand); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.MPSUser != user || !rec.MPSPassword.Equal(pw) {
+		rec.MPSUser, rec.MPSPassword = user, pw
+		if err := rc.save(ctx); err != nil {
+			return err
+		}
+	}
+	if replace {
+		if err := rc.dev.DeleteMPServer(ctx, oldName); err != nil {
+			return err
+		}
+	}
+	name, err := rc.dev.AddMPServer(ctx, amt.AddMPServerRequest{
+		AccessInfo: s.Address, Port: s.port(), AuthMethod: amt.MPSPasswordAuth,
+		Username: user, Password: pw, CN: s.CommonName,
+	})
+	if err != nil {
+		return err
+	}
+	st.names[strings.ToLower(s.addr())] = name
+	return nil
+}
+
+// addPolicy (re)adds a policy linked to the profile's MPSs in order.
+func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol policy, replace bool) error {
+	if replace {
+		if err := rc.dev.DeleteRemoteAccessPolicyRule(ctx, pol.trigger.String()); err != nil {
+			return err
+		}
+	}
+	var names []string
+	for _, s := range st.want.servers() {
+		n, ok := st.names[strings.ToLower(s.addr())]
+		if !ok {
+			return fmt.Errorf("MPS %s is not on the device (its change failed)", s.addr())
+		}
+		names = append(names, n)
+	}
+	_, err := rc.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: pol.trigger, TunnelLifeTime: pol.lifetime, ExtendedData: pol.ext}, names...)
+	return err
+}
+
+// setMPSType puts every policy link's MpsType (RPS puts each link in turn).
+func (rc *reconcileContext) setMPSType(ctx context.Context, t amt.MPSType) error {
+	links, err := rc.dev.RemoteAccessPolicyAppliesToMPS(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if l.MpsType == t {
+			continue
+		}
+		l.MpsType = t
+		if err := rc.dev.PutRemoteAccessPolicyAppliesToMPS(ctx, l); err != nil {
+			return err
+		}
+	}
+	return nil
+}

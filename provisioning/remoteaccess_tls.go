@@ -1,0 +1,204 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/wsman"
+)
+
+// TLSMode is one of the four TLS modes RPS offers (its profile's tlsMode
+// numbers; rpc-go's "configure tls --mode" names).
+type TLSMode int
+
+// TLS modes.
+const (
+	TLSServer          TLSMode = 1 // server authentication, TLS only
+	TLSServerAndNonTLS TLSMode = 2 // server authentication, the non-TLS port open too
+	TLSMutual          TLSMode = 3 // mutual authentication, TLS only
+	TLSMutualAndNonTLS TLSMode = 4 // mutual authentication, the non-TLS port open too
+)
+
+// String returns rpc-go's name of the mode ("Server", "ServerAndNonTLS",
+// "Mutual", "MutualAndNonTLS") or "TLSMode(n)".
+func (m TLSMode) String() string {
+	switch m {
+	case TLSServer:
+		return "Server"
+	case TLSServerAndNonTLS:
+		return "ServerAndNonTLS"
+	case TLSMutual:
+		return "Mutual"
+	case TLSMutualAndNonTLS:
+		return "MutualAndNonTLS"
+	}
+	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// TLSModeOf returns the mode of the given settings.
+func TLSModeOf(mutual, nonTLS bool) TLSMode {
+	m := TLSServer
+	if mutual {
+		m = TLSMutual
+	}
+	if nonTLS {
+		m++
+	}
+	return m
+}
+
+// Mode returns the profile's TLS mode.
+func (t *TLSProfile) Mode() TLSMode { return TLSModeOf(t.MutualAuthentication, t.AllowNonTLS) }
+
+// validateModes checks the mutual-authentication fields.
+func (t *TLSProfile) validateModes() error {
+	if t == nil {
+		return nil
+	}
+	if t.MutualAuthentication && len(t.TrustedClientRoots) == 0 {
+		return &ConfigError{Field: "TLS.TrustedClientRoots", Problem: "mutual authentication needs the roots of the client certificates, installed before it is enabled"}
+	}
+	for i, r := range t.TrustedClientRoots {
+		if r == nil || len(r.Raw) == 0 {
+			return &ConfigError{Field: fmt.Sprintf("TLS.TrustedClientRoots[%d]", i), Problem: "no certificate"}
+		}
+	}
+	if len(t.TrustedCN) > 0 && !t.MutualAuthentication {
+		return &ConfigError{Field: "TLS.TrustedCN", Problem: "names client certificates: only with MutualAuthentication"}
+	}
+	return nil
+}
+
+// tlsReconciled reports whether the profile asks the "tls" area for anything
+// beyond what the configure step does (server authentication on the network
+// interface): a session then runs it right after provisioning.
+func tlsReconciled(p Profile) bool {
+	t := p.TLS
+	return t != nil && (t.MutualAuthentication || t.LocalTLS || len(t.TrustedCN) > 0)
+}
+
+// describeTLS says how an interface's settings read.
+func describeTLS(s *amt.TLSSettingData) string {
+	if s == nil || !s.Enabled {
+		return "off"
+	}
+	d := TLSModeOf(s.MutualAuthentication, s.AcceptNonSecureConnections && s.Remote()).String()
+	if len(s.TrustedCN) > 0 {
+		d += " (CN " + strings.Join(s.TrustedCN, ", ") + ")"
+	}
+	return d
+}
+
+// planTLS keeps the TLS settings in line with Profile.TLS once TLS is on (the
+// configure step enabled it before the commit): the trusted client roots
+// first (AMT refuses them while mutual authentication is on), then the
+// network interface's mode and trusted CNs and the local interface, written
+// together and committed, as RPS's tls.ts does after activation — and read
+// back over a fresh connection, which presents Config.ClientCertificate where
+// the device now asks for one. A device provisioned without TLS keeps it off.
+func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
+	want := rc.profile.TLS
+	if want == nil || !rc.rec.Done.Has(DoneTLSEnabled) {
+		return nil, nil
+	}
+	dev := rc.dev
+	settings, err := dev.TLSSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var remote, local *amt.TLSSettingData
+	for _, s := range settings {
+		switch s.InstanceID {
+		case amt.TLSRemoteInstanceID:
+			remote = s
+		case amt.TLSLocalInstanceID:
+			local = s
+		}
+	}
+	if remote == nil {
+		return nil, errors.New("the device lists no TLS settings for its network interface")
+	}
+	var out []Change
+	if len(want.TrustedClientRoots) > 0 {
+		list, err := dev.Certificates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, root := range want.TrustedClientRoots {
+			if certOnDevice(list, root.Raw, true) != "" {
+				continue
+			}
+			out = append(out, Change{Area: "tls", Action: ChangeAdd, Target: "trusted client root", To: certName(root),
+				apply: func(ctx context.Context) error {
+					_, err := rc.trustRoot(ctx, root)
+					if errors.Is(err, amt.StatusNotPermitted) && remote.MutualAuthentication {
+						return fmt.Errorf("%w (AMT takes no trusted root while mutual authentication is on: switch the profile to server authentication, reconcile, then back)", err)
+					}
+					return err
+				}})
+		}
+	}
+	nonTLS := want.AllowNonTLS && (remote.NonSecureConnectionsSupported == nil || *remote.NonSecureConnectionsSupported)
+	remoteOff := !remote.Enabled || remote.MutualAuthentication != want.MutualAuthentication ||
+		(remote.NonSecureConnectionsSupported == nil || *remote.NonSecureConnectionsSupported) && remote.AcceptNonSecureConnections != nonTLS ||
+		!slices.Equal(remote.TrustedCN, want.TrustedCN)
+	localOff := local != nil && local.Enabled != want.LocalTLS
+	if !remoteOff && !localOff {
+		return out, nil
+	}
+	from := "network " + describeTLS(remote)
+	to := "network " + TLSModeOf(want.MutualAuthentication, nonTLS).String()
+	if len(want.TrustedCN) > 0 {
+		to += " (CN " + strings.Join(want.TrustedCN, ", ") + ")"
+	}
+	if local != nil {
+		from += ", local " + onOff(local.Enabled)
+		to += ", local " + onOff(want.LocalTLS)
+	}
+	out = append(out, Change{Area: "tls", Action: ChangeUpdate, Target: "TLS settings", From: from, To: to,
+		apply: func(ctx context.Context) error {
+			if remoteOff {
+				remote.Enabled, remote.MutualAuthentication = true, want.MutualAuthentication
+				remote.AcceptNonSecureConnections, remote.TrustedCN = nonTLS, want.TrustedCN
+				if _, err := dev.PutTLSSettings(ctx, remote); err != nil {
+					return fmt.Errorf("network interface: %w", err)
+				}
+			}
+			if localOff {
+				local.Enabled, local.MutualAuthentication = want.LocalTLS, false
+				if _, err := dev.PutTLSSettings(ctx, local); err != nil {
+					return fmt.Errorf("local interface: %w", err)
+				}
+			}
+			// The settings take effect with CommitChanges; AMT 19 and later
+			// restart their network stack and drop the connection (the reply
+			// is lost): the read-back decides.
+			if err := dev.CommitChanges(ctx); err != nil {
+				var te *wsman.TransportError
+				if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
+					return fmt.Errorf("CommitChanges: %w", err)
+				}
+			}
+			return rc.readBack(ctx, func(ctx context.Context, d *ManagedDevice) error {
+				got, err := d.TLSSettings(ctx)
+				if err != nil {
+					return err
+				}
+				for _, s := range got {
+					switch {
+					case s.Remote() && (s.MutualAuthentication != want.MutualAuthentication || !s.Enabled):
+						return mismatch("the network interface reads %s", describeTLS(s))
+					case s.InstanceID == amt.TLSLocalInstanceID && localOff && s.Enabled != want.LocalTLS:
+						return mismatch("the local interface reads %s", onOff(s.Enabled))
+					}
+				}
+				return nil
+			})
+		}})
+	return out, nil
+}
