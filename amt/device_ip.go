@@ -235,7 +235,7 @@ func (s *EthernetPortSettings) Static() (StaticIPv4, bool) {
 // Introduction to Intel AMT Wireless Connections).
 func (d *Device) PutEthernetPortSettings(ctx context.Context, s *EthernetPortSettings) (*EthernetPortSettings, error) {
 	const op = "Put"
-	if s == nil {
+	if s == nil || s.src == nil {
 		return nil, opError(URIEthernetPortSettings, op, ErrNotReadFromDevice)
 	}
 	static := !s.DHCPEnabled && !s.IPSyncEnabled
@@ -248,6 +248,14 @@ func (d *Device) PutEthernetPortSettings(ctx context.Context, s *EthernetPortSet
 	var drop []string
 	if !static {
 		drop = addressProps
+	} else {
+		// An address the caller cleared (no secondary DNS server) is
+		// removed, not sent empty.
+		for i, v := range []string{s.IPAddress, s.SubnetMask, s.DefaultGateway, s.PrimaryDNS, s.SecondaryDNS} {
+			if v == "" {
+				drop = append(drop, addressProps[i])
+			}
+		}
 	}
 	body, err := s.src.edited(s, []string{"DHCPEnabled"}, drop)
 	if err != nil {

@@ -540,6 +540,13 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	var removes, updates, adds []Change
 	for i := range want.Networks {
 		nw := &want.Networks[i]
+		if nw.Security.wpa3() && rc.fw.Known() && !rc.fw.WiFiWPA3 {
+			adds = append(adds, Change{Area: "wifi", Action: ChangeAdd, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
+				apply: func(context.Context) error {
+					return fmt.Errorf("%s needs firmware with WPA3 (amt.Firmware.WiFiWPA3, from AMT 20); the device runs %s", nw.Security, rc.fw.Version)
+				}})
+			continue
+		}
 		cur := wd.profile(nw.Name)
 		if cur != nil {
 			diff := rc.wifiDiff(nw, cur, wd)

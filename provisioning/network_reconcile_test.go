@@ -331,3 +331,29 @@ func leafOf(t *testing.T) *x509.Certificate {
 	require.NoError(t, err)
 	return c
 }
+
+// WPA3 needs AMT 20 (amt.Firmware.WiFiWPA3): on an older device the profile
+// fails with the reason, on AMT 20 it is added as SAE / GCMP-256.
+func TestReconcileWPA3(t *testing.T) {
+	prof := provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		{Name: "home", SSID: "Home", Priority: 1, Security: provisioning.WPA3Personal, Passphrase: amt.NewSecret("a-long-wpa3-passphrase")},
+		{Name: "corp", SSID: "Contoso", Priority: 2, Security: provisioning.WPA3Enterprise, IEEE8021X: &provisioning.IEEE8021XConfig{ServerRoot: radiusRoot(t), ServerName: "radius.contoso.com"}},
+	}}}}
+	t.Run("AMT 16.1", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		setProfile(h, prof)
+		_, rec := provisionOne(t, h)
+		assert.Contains(t, rec.ReconcileError, "needs firmware with WPA3")
+		assert.Empty(t, h.fleet.Devices()[0].NetworkSnapshot().Profiles)
+	})
+	t.Run("AMT 20", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) { c.Version = amt.MustParseVersion("20.0.0") }})
+		setProfile(h, prof)
+		_, rec := provisionOne(t, h)
+		require.Empty(t, rec.ReconcileError)
+		ps := h.fleet.Devices()[0].NetworkSnapshot().Profiles
+		require.Len(t, ps, 2)
+		assert.Equal(t, uint32(amt.WiFiAuthWPA3SAE), ps[0].AuthenticationMethod)
+		assert.Equal(t, uint32(amt.WiFiEncryptionGCMP256), ps[1].EncryptionMethod)
+	})
+}

@@ -56,10 +56,7 @@ type orderedIssuer struct {
 func (o *orderedIssuer) Revoke(ctx context.Context, req provisioning.RevokeRequest) error {
 	old := req.Certificate.Raw
 	snap, net := o.dev.Snapshot(), o.dev.NetworkSnapshot()
-	var inUse []*x509.Certificate
-	for _, c := range []*x509.Certificate{snap.TLSAppliedCertificate, snap.TLSCertificate, snap.IEEE8021xClient} {
-		inUse = append(inUse, c)
-	}
+	inUse := []*x509.Certificate{snap.TLSAppliedCertificate, snap.TLSCertificate, snap.IEEE8021xClient}
 	for _, p := range net.Profiles {
 		if p.IEEE8021x != nil && p.IEEE8021x.Client != nil {
 			inUse = append(inUse, p.IEEE8021x.Client.Certificate)
