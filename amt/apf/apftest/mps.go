@@ -28,6 +28,11 @@ type MPSConfig struct {
 	// with Password; zero Password: password authentication is refused.
 	Username string
 	Password amt.Secret
+	// Lookup, when set, gives the credentials of the device with the UUID
+	// it sent in PROTOCOL_VERSION (per-device passwords: an MPS of amtkit's
+	// looks up the device's record, DeviceRecord.MPSUser and MPSPassword);
+	// ok false refuses the device. It replaces Username and Password.
+	Lookup func(uuid amt.UUID) (user string, password amt.Secret, ok bool)
 	// ClientCAs, when set, makes the MPS require a client certificate issued
 	// under them (AddMpServer's mutual authentication).
 	ClientCAs *x509.CertPool
@@ -267,6 +272,7 @@ type mpsTransport struct {
 	c *MPSConn
 
 	mu      sync.Mutex
+	peer    amt.UUID
 	authed  bool
 	user    string
 	authErr error
@@ -294,6 +300,10 @@ func (t *mpsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 		}
 		t.m.event("<- %s", describe(msg))
 		switch msg := msg.(type) {
+		case apf.ProtocolVersion:
+			t.mu.Lock()
+			t.peer = msg.UUID
+			t.mu.Unlock()
 		case apf.UserAuthRequest:
 			if ok, why := t.check(msg); !ok {
 				t.mu.Lock()
@@ -333,16 +343,27 @@ func (t *mpsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 // constant time.
 func (t *mpsTransport) check(r apf.UserAuthRequest) (bool, string) {
 	cfg := &t.m.cfg
+	wantUser, wantPass := cfg.Username, cfg.Password
+	if cfg.Lookup != nil {
+		t.mu.Lock()
+		peer := t.peer
+		t.mu.Unlock()
+		u, pw, ok := cfg.Lookup(peer)
+		if !ok {
+			return false, fmt.Sprintf("unknown device %s", peer)
+		}
+		wantUser, wantPass = u, pw
+	}
 	switch {
 	case r.Method != apf.MethodPassword:
 		return false, fmt.Sprintf("refused method %q", r.Method)
 	case r.Service != apf.ServicePortForwarding:
 		return false, fmt.Sprintf("refused service %q", r.Service)
-	case cfg.Password.IsZero():
+	case wantPass.IsZero():
 		return false, "password authentication is not accepted"
-	case cfg.Username != "" && subtle.ConstantTimeCompare([]byte(r.User), []byte(cfg.Username)) != 1:
+	case wantUser != "" && subtle.ConstantTimeCompare([]byte(r.User), []byte(wantUser)) != 1:
 		return false, fmt.Sprintf("unknown user %q", r.User)
-	case !r.Password.Equal(cfg.Password):
+	case !r.Password.Equal(wantPass):
 		return false, fmt.Sprintf("wrong password for user %q", r.User)
 	}
 	return true, ""
