@@ -285,7 +285,9 @@ func TestTLSMutualAuthentication(t *testing.T) {
 		"another CA": func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return clientCertFor(t, certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Impostor", Keys: keys}), "console.contoso.com"), nil
 		},
-		"another name": func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCertFor(t, clientCA, "intruder"), nil },
+		"another name": func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return clientCertFor(t, clientCA, "intruder"), nil
+		},
 		"none": func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &tls.Certificate{}, nil },
 	} {
 		cfg := h.cfg

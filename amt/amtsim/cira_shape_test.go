@@ -122,7 +122,7 @@ func TestRemoteAccessShapesMatchRecordings(t *testing.T) {
 			wsman.Prop("Trigger", "0"), wsman.Prop("TunnelLifeTime", "300"), wsman.Prop("ExtendedData", ""), wsman.PropEPR("MpServer", sapEPR))},
 		{file: "amt/remoteaccess/capabilities/get.xml", run: get(uriCaps, nil)},
 		{file: "amt/remoteaccess/capabilities/enumerate.xml", run: enum(uriCaps)},
-		{file: "amt/remoteaccess/policyrule/get.xml", run: get(uriRule, wsman.SelectorSet{wsman.Sel("PolicyRuleName", "Periodic")})},// The recorded ElementName is spelled "Inte(r)": kept as is.
+		{file: "amt/remoteaccess/policyrule/get.xml", run: get(uriRule, wsman.SelectorSet{wsman.Sel("PolicyRuleName", "Periodic")})}, // The recorded ElementName is spelled "Inte(r)": kept as is.
 
 		{file: "amt/remoteaccess/policyrule/enumerate.xml", run: enum(uriRule)},
 		{file: "amt/remoteaccess/policyrule/pull.xml", run: pull(uriRule)},
