@@ -349,3 +349,17 @@ func TestWiFiRecordedMethodOutputs(t *testing.T) {
 	_, err = parseWiFiPortConfiguration(rs.content(t, "amt/ethernetport/put"))
 	assert.True(t, errors.Is(err, ErrBadResponse), "another class's instance is refused")
 }
+
+// Every strict prefix of every own network vector is refused whole (the
+// envelope does not parse), so no decoder sees half a response.
+func TestNetworkVectorPrefixesFail(t *testing.T) {
+	for name, b := range testvectors.ResponseEnvelopes(t, "amt_network") {
+		_, err := wsman.ParseEnvelope(b, 0)
+		require.NoError(t, err, name)
+		for n := 0; n < len(b); n++ {
+			if _, err := wsman.ParseEnvelope(b[:n], 0); err == nil {
+				t.Fatalf("%s: the %d-byte prefix of %d parsed", name, n, len(b))
+			}
+		}
+	}
+}
