@@ -101,6 +101,20 @@ const (
 	// to the platform, and the device's identity rests on the UUID its firmware
 	// reports.
 	AuditOnDieUnbound amt.FindingCode = "ondie-unbound"
+	// AuditCIRAPasswordAuth (info; warning with a password fixed for the
+	// fleet): a profile's CIRA devices authenticate to their MPS with a user
+	// name and password, not with a client certificate (AddMpServer mutual
+	// authentication, which amtkit profiles do not set up): whoever learns
+	// the password can impersonate the device to the MPS.
+	AuditCIRAPasswordAuth amt.FindingCode = "cira-password-auth"
+	// AuditCIRAFleetPassword (warning): a profile gives every device the
+	// same MPS password, so one device exposes the credentials of all.
+	AuditCIRAFleetPassword amt.FindingCode = "cira-fleet-password"
+	// AuditConsentOff (warning; info for Features.Unattended): a profile
+	// enables KVM or redirection without user consent (or storage
+	// redirection with consent for KVM only): a remote operator can see and
+	// control a machine someone is using without their knowledge.
+	AuditConsentOff amt.FindingCode = "user-consent-off"
 )
 
 // MinWiFiPassphrase is the shortest personal Wi-Fi passphrase Audit accepts
@@ -254,6 +268,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 			needIssuer = true
 		}
 		auditNetwork(p.network(), subj, add)
+		auditRemote(p, subj, add) // remoteaccess.go
 		privileged := 0
 		for _, u := range p.Users {
 			if !u.Password.IsZero() {

@@ -552,3 +552,39 @@ func (rc *reconcileContext) setMPSType(ctx context.Context, t amt.MPSType) error
 	}
 	return nil
 }
+
+// guideCIRA and guideConsent are the sources the remote-access findings cite.
+const (
+	guideCIRA    = "Intel AMT SDK, Add a Management Presence Server (mutual authentication or user name and password)"
+	guideConsent = "Intel AMT SDK, User Consent; RPS and rpc-go consent policies"
+)
+
+// auditRemote reports the weak choices of a profile's remote access and
+// features (Audit calls it for every profile).
+func auditRemote(p Profile, subj string, add func(code amt.FindingCode, sev amt.Severity, subject, guidance, format string, args ...any)) {
+	if ra := p.RemoteAccess; ra != nil {
+		if ra.MPS.Password.IsZero() {
+			add(AuditCIRAPasswordAuth, amt.SeverityInfo, subj, guideCIRA,
+				"devices authenticate to the MPS %s with a user name and a per-device random password, not a client certificate", ra.MPS.addr())
+		} else {
+			add(AuditCIRAPasswordAuth, amt.SeverityWarning, subj, guideCIRA,
+				"devices authenticate to the MPS %s with a user name and password, not a client certificate", ra.MPS.addr())
+			add(AuditCIRAFleetPassword, amt.SeverityWarning, subj, guideCIRA,
+				"every device gets the same MPS password: one device exposes the credentials of all; leave it empty for a random password per device")
+		}
+	}
+	if f := p.Features; f != nil {
+		sev := amt.SeverityWarning
+		if f.Unattended {
+			sev = amt.SeverityInfo
+		}
+		switch c := f.UserConsent; {
+		case c == ConsentNone && (f.KVM || f.SOL || f.IDER):
+			add(AuditConsentOff, sev, subj, guideConsent,
+				"KVM or redirection without user consent: a remote operator can see or control a machine in use without its user knowing (set Unattended for machines without a user)")
+		case c == ConsentKVM && f.IDER:
+			add(AuditConsentOff, sev, subj, guideConsent,
+				"storage redirection and boot options without user consent (consent for KVM only)")
+		}
+	}
+}
