@@ -94,6 +94,10 @@ func secretElements() []string {
 //     AMT_TLSCredentialContext).
 //   - 802.1X (IPS_IEEE8021xSettings with SetCertificates,
 //     IPS_8021xCredentialContext, the legacy AMT_8021XProfile).
+//   - Wi-Fi (AMT_WiFiPortConfigurationService with AddWiFiSettings and
+//     UpdateWiFiSettings, CIM_WiFiEndpointSettings, CIM_IEEE8021xSettings,
+//     CIM_CredentialContext, CIM_WiFiPort, AMT_BootCapabilities' UEFI flag)
+//     and Ethernet (AMT_EthernetPortSettings).
 //
 // docs/device.md lists every method with its class, method name, ReturnValue
 // family and the firmware quirks it handles.

@@ -43,8 +43,10 @@
 //   - configure: random MEBx, admin and user passwords per device (recorded
 //     before they are sent), the admin ACL entry, host and domain name, clock,
 //     AMT's TLS certificate (key generated in AMT, certified by the Issuer,
-//     bound and enabled on the network interface), user accounts, an optional
-//     802.1X certificate — each guarded by its [Done] bit where it runs.
+//     bound and enabled on the network interface), user accounts — each
+//     guarded by its [Done] bit where it runs. 802.1X, Wi-Fi and IP settings
+//     ([NetworkProfile]) come after activation: the reconcile a session runs
+//     once the device is provisioned applies them (docs/network.md).
 //   - commit: CommitChanges (AMT 19+ drops the connection while it restarts).
 //   - verify: the post-provisioning state is read back as the new admin over a
 //     connection authenticated by what the session recorded (the installed
@@ -100,7 +102,8 @@
 //
 // # Afterwards
 //
-// [Maintainer] renews AMT's TLS and 802.1X certificates inside the renewal
+// [Maintainer] renews AMT's TLS and 802.1X certificates (wired and each
+// Wi-Fi profile's) inside the renewal
 // window — a renewal is pending until the device is read back using the new
 // certificate, and only then is the old one revoked (reason Superseded) —
 // reports provisioning bundles nearing expiry (Configuration Manager statuses

@@ -32,7 +32,9 @@
 // software identity, setup and configuration, host-based setup,
 // authorization, time synchronization, public-key management, certificates,
 // key pairs, TLS setting data and credential context, 802.1X settings,
-// profile and credential contexts. Responses are shaped as AMT shapes them
+// profile and credential contexts, and the network classes (Ethernet port
+// settings, Wi-Fi port configuration, Wi-Fi profiles and their 802.1X
+// settings, the Wi-Fi port; [NetworkConfig], docs/network.md). Responses are shaped as AMT shapes them
 // (wsman/wsmantest's writer): alphabetical properties, empty ones omitted,
 // method outputs in MOF order with ReturnValue last, …Response actions,
 // RelatesTo, PT_STATUS return codes, and faults as AMT sends them (HTTP 500
