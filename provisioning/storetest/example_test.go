@@ -19,5 +19,5 @@ func ExampleFill() {
 	fmt.Println(len(storetest.Secrets(r)), "secrets")
 	// Output:
 	// 2 2 true
-	// 9 secrets
+	// 14 secrets
 }
