@@ -125,6 +125,8 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 			base = http.DefaultTransport
 		}
 		c.timeout = cfg.httpClient.Timeout
+	case cfg.serial:
+		base = cfg.serialTransport(u)
 	default:
 		base = cfg.transport(u)
 	}

@@ -40,6 +40,7 @@ type config struct {
 	minTLS     uint16
 	maxTLS     uint16
 	sessions   tls.ClientSessionCache
+	serial     bool
 	dial       dialFunc
 	secure     *secureDialer
 	now        func() time.Time
@@ -279,6 +280,19 @@ func WithMaxConnsPerHost(n int) Option {
 		c.maxConns = n
 		return nil
 	}
+}
+
+// WithSerialTransport makes the client keep one connection to the endpoint
+// and run its exchanges one at a time on it, written and read by the calling
+// goroutine, instead of through net/http's Transport (which holds a reader and
+// a writer goroutine, with their buffers, per connection). An idle client
+// holds its connection and nothing else. Dialling, the TLS policy, the call's
+// deadline and cancellation, and the phases of a [TransportError] are the
+// same. Meant for a client per device that makes one call at a time (the
+// default [WithMaxInFlight]), as a provisioning engine holding thousands of
+// devices does; calls beyond one wait for the connection.
+func WithSerialTransport() Option {
+	return func(c *config) error { c.serial = true; return nil }
 }
 
 // WithMaxInFlight bounds concurrent calls on the client (default 1, as AMT

@@ -1,0 +1,304 @@
+package wsman
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// serialTransport is the default transport's lean sibling ([WithSerialTransport]):
+// one kept-alive connection, one exchange at a time, the request written and
+// the response read by the calling goroutine itself with net/http's own
+// request writer and response reader. net/http's Transport runs two goroutines
+// per connection (a reader and a writer) and hands every exchange between
+// them; for a client that talks to one device one call at a time, that is
+// two goroutine stacks and two buffers held per device and a few goroutine
+// switches per call. Here an idle connection holds no goroutine and no
+// buffer (readers and writers are pooled while an exchange runs).
+//
+// Everything the default transport guarantees holds: the dial (TLS handshake
+// and policy included) is the same; the call's context bounds and cancels
+// the exchange, the reading of the response body included; httptrace
+// reports the connection, its reuse and the written request, so a
+// [TransportError] names the phase that failed; a response with
+// "Connection: close", an unread body or a failed exchange closes the
+// connection. A connection idle for more than a second is checked before it
+// is reused (a server may have closed it meanwhile; the default transport's
+// reader goroutine notices that at once), and one idle for longer than a
+// minute is closed.
+type serialTransport struct {
+	dial dialFunc // a connection ready for HTTP: TLS and policy done
+	tls  bool     // the connections are TLS (for Response.TLS)
+	addr string   // host:port of the endpoint
+
+	sem      chan struct{} // held from the request's write to the end of its response body
+	conn     net.Conn      // the kept-alive connection, nil when none (guarded by sem)
+	lastUsed time.Time     // when the connection last finished an exchange (guarded by sem)
+	now      func() time.Time
+}
+
+// Connections idle this long are checked for a close by the server before
+// reuse; idle longer than serialIdleTimeout they are closed.
+const (
+	serialCheckAfter  = time.Second
+	serialIdleTimeout = 60 * time.Second
+)
+
+var (
+	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
+)
+
+func newSerialTransport(dial dialFunc, isTLS bool, addr string) *serialTransport {
+	return &serialTransport{dial: dial, tls: isTLS, addr: addr, sem: make(chan struct{}, 1), now: time.Now}
+}
+
+// RoundTrip runs one exchange on the kept-alive connection (dialling one when
+// there is none). The connection stays reserved until the response body has
+// been read to its end or closed.
+func (t *serialTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		closeBody(req)
+		return nil, ctx.Err()
+	}
+	resp, err := t.exchange(ctx, req)
+	if err != nil {
+		<-t.sem
+		return nil, err
+	}
+	return resp, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// exchange runs with the semaphore held; on success the response body owns
+// it.
+func (t *serialTransport) exchange(ctx context.Context, req *http.Request) (*http.Response, error) {
+	trace := httptrace.ContextClientTrace(ctx)
+	if trace != nil && trace.GetConn != nil {
+		trace.GetConn(t.addr)
+	}
+	reused := t.conn != nil && t.reusable()
+	if !reused {
+		t.drop()
+		conn, err := t.dial(ctx, "tcp", t.addr)
+		if err != nil {
+			closeBody(req)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		t.conn = conn
+	}
+	conn := t.conn
+	if trace != nil && trace.GotConn != nil {
+		trace.GotConn(httptrace.GotConnInfo{Conn: conn, Reused: reused})
+	}
+	// The call's context bounds the exchange: its deadline is the
+	// connection's, and its end interrupts a read or write in progress.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	} else {
+		_ = conn.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+	fail := func(err error) error {
+		stop()
+		t.drop()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ne net.Error
+		if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !t.now().Before(dl) {
+			return context.DeadlineExceeded
+		}
+		return err
+	}
+
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(conn)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	writerPool.Put(bw)
+	if trace != nil && trace.WroteRequest != nil {
+		trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
+	}
+	if err != nil {
+		return nil, fail(err)
+	}
+
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		br.Reset(nil)
+		readerPool.Put(br)
+		return nil, fail(err)
+	}
+	if t.tls {
+		if tc, ok := conn.(*tls.Conn); ok {
+			cs := tc.ConnectionState()
+			resp.TLS = &cs
+		}
+	}
+	resp.Body = &serialBody{body: resp.Body, t: t, conn: conn, br: br, stop: stop, keep: !resp.Close && !req.Close}
+	return resp, nil
+}
+
+// reusable reports whether the kept-alive connection can carry the next
+// exchange: not idle too long, and not closed by the server while idle.
+func (t *serialTransport) reusable() bool {
+	idle := t.now().Sub(t.lastUsed)
+	if idle > serialIdleTimeout {
+		return false
+	}
+	if idle < serialCheckAfter {
+		return true
+	}
+	// A read that must give up at once: it times out on a live connection
+	// and returns EOF (or a reset, or a TLS close_notify) on one the server
+	// closed. crypto/tls treats a timeout as temporary: the connection stays
+	// usable.
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(t.conn)
+	_ = t.conn.SetReadDeadline(t.now().Add(time.Millisecond))
+	_, err := br.Peek(1)
+	_ = t.conn.SetReadDeadline(time.Time{})
+	buffered := br.Buffered()
+	br.Reset(nil)
+	readerPool.Put(br)
+	var ne net.Error
+	return buffered == 0 && errors.As(err, &ne) && ne.Timeout()
+}
+
+// drop closes the kept-alive connection, if any (semaphore held).
+func (t *serialTransport) drop() {
+	if t.conn != nil {
+		_ = t.conn.Close()
+		t.conn = nil
+	}
+}
+
+// CloseIdleConnections closes the kept-alive connection unless an exchange
+// is using it.
+func (t *serialTransport) CloseIdleConnections() {
+	select {
+	case t.sem <- struct{}{}:
+		t.drop()
+		<-t.sem
+	default:
+	}
+}
+
+// aLongTimeAgo is a deadline in the past: it interrupts a blocked read or
+// write at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// serialBody releases the transport when the response has been read to its
+// end or closed, keeping the connection only after a complete, clean
+// response that did not ask to close it.
+type serialBody struct {
+	body io.ReadCloser
+	t    *serialTransport
+	conn net.Conn
+	br   *bufio.Reader
+	stop func() bool
+	keep bool
+	once sync.Once
+	eof  bool
+}
+
+func (b *serialBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.eof = true
+		b.finish(b.keep)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+// Close ends the exchange; a body not read to its end closes the connection
+// (what is left of it would be read as the next response).
+func (b *serialBody) Close() error {
+	err := b.body.Close()
+	b.finish(b.eof && b.keep)
+	return err
+}
+
+func (b *serialBody) finish(keep bool) {
+	b.once.Do(func() {
+		b.stop()
+		t := b.t
+		// Nothing may follow a response on a serial connection: bytes
+		// buffered beyond it mean the stream is out of step.
+		if b.br.Buffered() > 0 {
+			keep = false
+		}
+		b.br.Reset(nil)
+		readerPool.Put(b.br)
+		if keep && t.conn == b.conn {
+			_ = b.conn.SetDeadline(time.Time{})
+			t.lastUsed = t.now()
+		} else if t.conn == b.conn {
+			t.drop()
+		} else {
+			_ = b.conn.Close()
+		}
+		<-t.sem
+	})
+}
+
+// serialTransport builds the transport of [WithSerialTransport]: the default
+// transport's dialling (bounded, TLS and policy, or the secure dialer) behind
+// one serial connection.
+func (cfg *config) serialTransport(u *url.URL) *serialTransport {
+	dial := cfg.dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	addr := net.JoinHostPort(u.Hostname(), port)
+	switch {
+	case cfg.secure != nil:
+		sd := cfg.secure
+		return newSerialTransport(bounded(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := sd.dial(ctx, network, addr)
+			if err != nil {
+				return nil, fmt.Errorf("wsman: %s dialer: %w", sd.name, err)
+			}
+			return conn, nil
+		}), false, addr)
+	case u.Scheme == "https":
+		td := &tlsDialer{dial: dial, config: cfg.tlsConfig(u.Hostname()), policy: *cfg.tls, now: cfg.now}
+		return newSerialTransport(td.dialTLS, true, addr)
+	}
+	return newSerialTransport(bounded(dial), false, addr)
+}

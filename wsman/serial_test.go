@@ -1,0 +1,206 @@
+package wsman_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/amtkit/amtkit/wsman"
+	"github.com/amtkit/amtkit/wsman/wsmantest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// serialServer is an AMT-shaped server with digest (401 + Connection: close
+// first) counting its connections.
+func serialServer(t *testing.T, h http.Handler, tlsOn bool) (*httptest.Server, *wsmantest.ConnCounter) {
+	t.Helper()
+	var cc wsmantest.ConnCounter
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = cc.ConnState
+	if tlsOn {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	return srv, &cc
+}
+
+func serialClient(t *testing.T, srv *httptest.Server, opts ...wsman.Option) *wsman.Client {
+	t.Helper()
+	o := append([]wsman.Option{wsman.WithSerialTransport(), wsman.WithDigestAuth("admin", "P@ssw0rd")}, opts...)
+	if srv.TLS != nil {
+		pin := sha256.Sum256(srv.Certificate().Raw)
+		o = append(o, wsman.WithTLS(wsman.PinSHA256(pin)))
+	}
+	c, err := wsman.New(srv.URL+"/wsman", o...)
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+func TestSerialTransportReusesOneConnection(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[tlsOn], func(t *testing.T) {
+			auth := &wsmantest.DigestAuth{Password: func(u string) (string, bool) { return "P@ssw0rd", u == "admin" }}
+			srv, cc := serialServer(t, auth.Wrap(wsmantest.Handler(gsAnswer)), tlsOn)
+			c := serialClient(t, srv)
+			for range 5 {
+				resp, err := c.Get(bg, gsURI, nil)
+				require.NoError(t, err)
+				if tlsOn {
+					require.NotNil(t, resp.TLS, "the response carries the connection's TLS state")
+					assert.Equal(t, srv.Certificate().Raw, resp.TLS.PeerCertificates[0].Raw)
+				}
+			}
+			assert.Equal(t, int64(2), cc.Opened(), "the challenge's connection (closed by the 401) and one for every call")
+		})
+	}
+}
+
+func TestSerialTransportConnectionClose(t *testing.T) {
+	srv, cc := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		wsmantest.Handler(gsAnswer).ServeHTTP(w, r)
+	}), false)
+	c := serialClient(t, srv)
+	for range 3 {
+		_, err := c.Get(bg, gsURI, nil)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(3), cc.Opened(), "a response with Connection: close ends its connection")
+}
+
+func TestSerialTransportServerClosedIdleConnection(t *testing.T) {
+	var conns atomic.Pointer[net.Conn]
+	srv := httptest.NewUnstartedServer(wsmantest.Handler(gsAnswer))
+	var cc wsmantest.ConnCounter
+	srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		cc.ConnState(c, s)
+		if s == http.StateIdle {
+			conns.Store(&c)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport())
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	// The server closes the idle connection; after a pause the client
+	// notices before sending (as net/http's reader goroutine would have).
+	(*conns.Load()).Close()
+	time.Sleep(1100 * time.Millisecond)
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), cc.Opened())
+}
+
+func TestSerialTransportCancellation(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv, cc := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		wsmantest.Handler(gsAnswer).ServeHTTP(w, r)
+	}), false)
+	defer close(release)
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport())
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+
+	ctx, cancel := context.WithCancel(bg)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = c.Get(ctx, gsURI, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	var te *wsman.TransportError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, wsman.PhaseReceive, te.Phase, "the request was written: it may have taken effect")
+
+	ctx, cancel = context.WithTimeout(bg, 50*time.Millisecond)
+	defer cancel()
+	calls.Store(0)
+	_, err = c.Get(ctx, gsURI, nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	_, err = c.Get(bg, gsURI, nil)
+	require.NoError(t, err, "a new connection after the interrupted ones")
+	assert.Equal(t, int64(3), cc.Opened())
+}
+
+func TestSerialTransportConnectFailure(t *testing.T) {
+	dead := httptest.NewUnstartedServer(nil)
+	addr := dead.Listener.Addr().String()
+	dead.Listener.Close()
+	c, err := wsman.New("http://"+addr+"/wsman", wsman.WithSerialTransport())
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	require.ErrorIs(t, err, wsman.ErrConnect)
+	var te *wsman.TransportError
+	require.ErrorAs(t, err, &te)
+	assert.False(t, te.RequestSent())
+}
+
+func TestSerialTransportHoldsNoGoroutineWhenIdle(t *testing.T) {
+	srv, _ := serialServer(t, wsmantest.Handler(gsAnswer), true)
+	const n = 50
+	clients := make([]*wsman.Client, n)
+	for i := range clients {
+		clients[i] = serialClient(t, srv)
+	}
+	before := runtime.NumGoroutine()
+	for _, c := range clients {
+		_, err := c.Get(bg, gsURI, nil)
+		require.NoError(t, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	// The server runs one goroutine per connection; the clients none.
+	assert.LessOrEqual(t, runtime.NumGoroutine()-before, n+5, "no reader or writer goroutine per client connection")
+	for _, c := range clients {
+		c.CloseIdleConnections()
+	}
+}
+
+func TestSerialTransportOneCallAtATime(t *testing.T) {
+	var inside, most atomic.Int32
+	srv, cc := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inside.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		inside.Add(-1)
+		wsmantest.Handler(gsAnswer).ServeHTTP(w, r)
+	}), false)
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport(), wsman.WithMaxInFlight(0))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := c.Get(bg, gsURI, nil)
+			errs <- err
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+	assert.Equal(t, int32(1), most.Load(), "one exchange at a time")
+	assert.Equal(t, int64(1), cc.Opened())
+}
