@@ -43,7 +43,9 @@ func ServerVersion(header string) (v Version, ok bool) {
 // [Device.GeneralSettings] and returns with it the firmware version the
 // response's Server header names ([ServerVersion]), zero when it names none:
 // the version in the same exchange, where [Device.Version] costs an
-// enumeration of CIM_SoftwareIdentity (two exchanges).
+// enumeration of CIM_SoftwareIdentity (two exchanges). The settings keep a
+// detached copy of the instance rather than the response document, for
+// callers that hold them while they make other calls.
 func (d *Device) GeneralSettingsVersion(ctx context.Context) (*GeneralSettings, Version, error) {
 	resp, err := d.c.Get(ctx, URIGeneralSettings, nil, d.opts...)
 	if err != nil {
@@ -57,6 +59,9 @@ func (d *Device) GeneralSettingsVersion(ctx context.Context) (*GeneralSettings, 
 	if err != nil {
 		return nil, Version{}, opError(URIGeneralSettings, "Get", err)
 	}
+	// The caller keeps the settings across its later calls (to echo them in a
+	// Put): keep a detached copy of the instance, not the whole response.
+	gs.src.raw = wsman.Detach(el)
 	v, _ := ServerVersion(resp.HTTPHeader.Get("Server"))
 	return gs, v, nil
 }
