@@ -73,7 +73,7 @@ type attempt struct {
 	// identify
 	firmware amt.Firmware
 	devState amt.ProvisioningState
-	setup    *amt.SetupAndConfiguration // read at identify (the OTP check reuses it)
+	otp      amt.Secret // the OTP the device holds, read at identify (the OTP check uses it)
 
 	// proven: the device has shown it is the device of the record — by the
 	// certificate pinned earlier or an On-Die chain bound to it, by the OTP
@@ -653,7 +653,7 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 	if err != nil {
 		return "", callFailed(ctx, err)
 	}
-	a.devState, a.setup = sc.ProvisioningState, sc
+	a.devState, a.otp = sc.ProvisioningState, sc.OTP
 	u, err := dev.UUID(ctx)
 	if err != nil {
 		return "", callFailed(ctx, err)
@@ -733,7 +733,7 @@ func (s *Session) checkOTP(ctx context.Context, a *attempt) (string, error) {
 	dev := a.conn.dev
 	// The instance identify read moments ago on this connection holds the
 	// OTP (ProvisioningServerOTP); nothing sent since changes it.
-	have := a.setup.OTP
+	have := a.otp
 	if have.IsZero() || isZeroOTP([]byte(have.Reveal())) {
 		return "", Reject(ReasonOTPMissing, "the device holds no OTP")
 	}
