@@ -212,6 +212,7 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 	)
 	goodOTP, badOTP := amt.NewSecret("0tp-Agent-42"), amt.NewSecret("0tp-Wrong-77")
 	userPW := amt.NewSecret("H3lp-desk!Secr3t")
+	wifiPass, peapPW := amt.NewSecret("W1fi-Passphrase-Secr3t"), amt.NewSecret("Peap-Secr3t-Pw")
 	h := newHarness(t, harnessOptions{
 		n: nDevices,
 		template: func(c *amtsim.Config) {
@@ -249,6 +250,13 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 			TLS:       &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
 			Users:     []provisioning.UserAccount{{Name: "helpdesk", Password: userPW, Realms: []amt.Realm{amt.RealmRemoteControl, amt.RealmGeneralInfo}, Access: amt.AccessNetwork}},
 			IEEE8021X: &provisioning.IEEE8021XProfile{},
+			// Network secrets: a Wi-Fi passphrase and a PEAP password, sent
+			// after activation and kept sealed in the record.
+			Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+				{Name: "home", SSID: "Home", Priority: 1, Passphrase: wifiPass},
+				{Name: "corp", SSID: "Corp", Priority: 2, Security: provisioning.WPA2Enterprise,
+					IEEE8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "CORP\\amt", Password: peapPW}},
+			}}},
 		},
 		"psk": {TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, AllowLegacyTLS: true},
 	}
@@ -296,6 +304,9 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 		}
 		return n == nDevices
 	}, 2*time.Minute, 20*time.Millisecond)
+	// A provisioned session goes on with the settings applied after
+	// activation (reconcile): let it finish before the listener stops.
+	require.Eventually(t, func() bool { return len(p.Sessions()) == 0 }, 2*time.Minute, 20*time.Millisecond)
 	stop()
 	require.NoError(t, <-served)
 
@@ -332,7 +343,7 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 	_, hasTLS := recs[devPKI].CurrentCertificate(provisioning.PurposeTLS)
 	assert.True(t, hasTLS)
 	_, has8021X := recs[devPKI].CurrentCertificate(provisioning.PurposeIEEE8021X)
-	assert.True(t, has8021X)
+	assert.True(t, has8021X, recs[devPKI].ReconcileError)
 
 	// Every secret in every form.
 	forms := secretForms{}
@@ -352,6 +363,8 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 		merge(passwordForms(fmt.Sprintf("device %d MEBx password", i), rec.MEBxPassword, []string{"admin"}, ""))
 		merge(passwordForms(fmt.Sprintf("device %d user password", i), userPW, []string{"helpdesk"}, realm))
 	}
+	merge(passwordForms("Wi-Fi passphrase", wifiPass, nil, ""))
+	merge(passwordForms("PEAP password", peapPW, nil, ""))
 	merge(passwordForms("good OTP", goodOTP, nil, ""))
 	merge(passwordForms("bad OTP", badOTP, nil, ""))
 	merge(passwordForms("PPS", pair.PPS.Secret(), nil, ""))
@@ -381,6 +394,7 @@ func TestNoSecretsInLogsEventsAndErrors(t *testing.T) {
 	require.Contains(t, text, "wsman request")
 	require.Contains(t, text, "SetMEBxPassword")
 	require.Contains(t, text, "AddUserAclEntryEx")
+	require.Contains(t, text, "AddWiFiSettings")
 	require.Contains(t, text, amt.Redacted)
 	require.Contains(t, text, "sim=true")
 	require.Contains(t, text, string(provisioning.ReasonOTPMismatch))
