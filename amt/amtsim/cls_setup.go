@@ -131,6 +131,7 @@ func setupClass() *class {
 			"Unprovision":                      {fn: func(d *Device, c *call, in *input) *etree.Element { return d.unprovision(c, in, true) }, local: true},
 			"PartialUnprovision":               {fn: func(d *Device, c *call, in *input) *etree.Element { return d.unprovision(c, in, false) }, local: true},
 			"SetMEBxPassword":                  {fn: (*Device).setMEBxPassword},
+			"SetTLSPSK":                        {fn: (*Device).setTLSPSK}, // cls_psk.go
 			"GetUuid":                          {fn: (*Device).getUUID, read: true},
 			"ExtendProvisioningPeriod":         {fn: (*Device).extendPeriod},
 			"GetUnprovisionBlockingComponents": {fn: func(d *Device, c *call, in *input) *etree.Element { return rv(c, 0) }, read: true},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/wsman/wsmantest"
 )
 
@@ -68,6 +69,9 @@ type Device struct {
 	ctr     counters    // traffic counts (latency.go)
 	tickets ticketKeys  // session-ticket key when resuming (latency.go)
 	cira    ciraRuntime // the outgoing CIRA connection (cira.go)
+	// pskRotated is the pair SetTLSPSK set, nil until then (cls_psk.go);
+	// guarded by mu.
+	pskRotated *pskx.Pair
 }
 
 // New makes a device from cfg (see [Config] for defaults). It does not listen
@@ -234,6 +238,9 @@ func (d *Device) resetState(full bool) error {
 	st.ieeePassword = amt.Secret{}
 	st.net = defaultNet() // profiles referred to the certificates deleted above
 	st.ra = newRAState()  // an unprovision erases the CIRA configuration (cira.go closes the tunnel)
+	if full {
+		d.pskRotated = nil // back to the device's own pair (cls_psk.go)
+	}
 	d.ciraKick()
 	st.localTimeSync, st.timeSource = 0, 0
 	if full {

@@ -124,6 +124,9 @@ func (d *Device) methodExists(uri, name string) bool {
 	if uri == uriPKM && (name == "GenerateKeyPair" || name == "GeneratePKCS10RequestEx") {
 		return d.fw.GenerateKeyPair
 	}
+	if uri == uriSetup && name == "SetTLSPSK" {
+		return d.fw.PSK // PSK provisioning ended with AMT 11 (cls_psk.go)
+	}
 	return true
 }
 

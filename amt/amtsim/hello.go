@@ -98,9 +98,9 @@ func (d *Device) helloLocked(retry int) (*hello.Message, error) {
 		RetryCount:          uint32(retry),
 		UUID:                d.uuid,
 	}
-	if d.cfg.PSK != nil {
+	if pair := d.pskPairLocked(); pair != nil { // Config.PSK or SetTLSPSK's (cls_psk.go)
 		h.Version = hello.VersionPSK
-		copy(h.PID[:], d.cfg.PSK.PID.Compact())
+		copy(h.PID[:], pair.PID.Compact())
 	} else {
 		h.Version = hello.VersionPKI
 		h.Hashes = d.activeHashesLocked()

@@ -17,7 +17,9 @@ import (
 // is itself unconfirmed on real firmware: no public source names AMT's PSK
 // identity or key).
 func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
-	pair := d.cfg.PSK
+	d.mu.Lock()
+	pair := d.pskPairLocked() // Config.PSK or SetTLSPSK's (cls_psk.go)
+	d.mu.Unlock()
 	var der tlspsk.Derivation
 	cfg := &tlspsk.Config{
 		GetKey: func(_ context.Context, identity []byte) (amt.Secret, error) {

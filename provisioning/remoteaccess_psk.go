@@ -1,0 +1,83 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/pskx"
+)
+
+// StepRotatePSK is the [Event] step of [Provisioner.RotatePSK].
+const StepRotatePSK Step = "rotate-psk"
+
+// Errors of [Provisioner.RotatePSK].
+var (
+	// ErrNoPSKStore: Config.PSK is nil, so a new pair could not be kept.
+	ErrNoPSKStore = errors.New("provisioning: no PSK store (Config.PSK) to keep the new pair in")
+	// ErrNotPSKDevice: the device was not provisioned with a PSK (its record
+	// has no PID), so it has no pair to replace.
+	ErrNotPSKDevice = errors.New("provisioning: the device was not provisioned with a PSK")
+)
+
+// RotatePSK gives a device provisioned with a PSK (AMT 2.0 to 10.x) a new
+// PID/PPS pair for its next PSK provisioning — after a PartialUnprovision,
+// which keeps the TLS-PSK keys — so the pair on its setup.bin or in the
+// factory's list is no longer the one that provisions it.
+//
+// The pair is drawn from Config.Rand (pskx.GeneratePair), added to Config.PSK
+// and reserved for this device (MarkUsed: no other device's hello may use
+// it) before it is sent, so a lost reply never leaves the device with a pair
+// the store does not know; then AMT_SetupAndConfigurationService.SetTLSPSK
+// sends it over the admin connection, under the device's lease. The old pair
+// stays in the store, reserved for this device (the firmware's answer is the
+// only evidence it was replaced). It returns the new PID; the event
+// ([StepRotatePSK]) names both PIDs, never a PPS.
+//
+// SetTLSPSK is known from the Intel AMT SDK's method list, not from a
+// provisioning server that uses it: docs/remote-access.md ("PSK rotation")
+// says what is and is not verified.
+func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, error) {
+	if p.cfg.PSK == nil {
+		return pskx.PID{}, ErrNoPSKStore
+	}
+	r, release, err := p.leaseDevice(ctx, uuid)
+	if err != nil {
+		return pskx.PID{}, err
+	}
+	defer release()
+	if !r.Provisioned() {
+		return pskx.PID{}, fmt.Errorf("%w: %s is %s", ErrNotProvisioned, uuid, r.State)
+	}
+	if r.PID == "" {
+		return pskx.PID{}, fmt.Errorf("%w: %s", ErrNotPSKDevice, uuid)
+	}
+	pair, err := pskx.GeneratePair(p.rand)
+	if err != nil {
+		return pskx.PID{}, err
+	}
+	// Recorded before it is sent.
+	if err := p.cfg.PSK.Put(ctx, pair); err != nil {
+		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
+	}
+	if err := p.cfg.PSK.MarkUsed(ctx, pair.PID, uuid); err != nil {
+		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
+	}
+	dev, err := p.openDevice(r)
+	if err != nil {
+		return pskx.PID{}, err
+	}
+	defer dev.Close()
+	start := p.now()
+	err = dev.SetTLSPSK(ctx, pair.PID.Compact(), pair.PPS.Secret())
+	e := Event{Time: p.now(), Device: uuid, Step: StepRotatePSK, Duration: p.now().Sub(start), State: r.State}
+	if err != nil {
+		e.Err, e.Reason = err, ReasonDeviceError
+		p.emit(e)
+		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonDeviceError, Err: err}
+	}
+	e.Detail = fmt.Sprintf("PSK pair for the next PSK provisioning: PID %s replaced by %s", r.PID, pair.PID.Compact())
+	p.emit(e)
+	return pair.PID, nil
+}
