@@ -78,11 +78,14 @@ type Ready struct {
 	Took     string   `json:"took"`
 }
 
-// HelloReport answers "hellos".
+// HelloReport answers "hellos": hellos delivered, devices that sent none
+// because a configuration server had contacted them already, and devices
+// whose hello failed.
 type HelloReport struct {
-	Sent   int    `json:"sent"`
-	Failed int    `json:"failed"`
-	Error  string `json:"error,omitempty"`
+	Sent      int    `json:"sent"`
+	Contacted int    `json:"contacted,omitempty"`
+	Failed    int    `json:"failed"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Stats answers "stats": the fleet process's own resources.
@@ -200,7 +203,10 @@ func sendHellos(ctx context.Context, f *amtsim.Fleet, addr string) HelloReport {
 	var r HelloReport
 	for _, x := range res {
 		r.Sent += x.Delivered
-		if x.Delivered == 0 {
+		switch {
+		case x.Contacted && x.Sent == 0:
+			r.Contacted++
+		case x.Delivered == 0:
 			r.Failed++
 		}
 	}
