@@ -408,13 +408,21 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		wantType = amt.MPSBoth
 	}
 	var typeOff bool
+	var haveTypes []string
 	for _, l := range links {
 		if l.MpsType != wantType {
 			typeOff = true
 		}
+		if t := l.MpsType.String(); !slices.Contains(haveTypes, t) {
+			haveTypes = append(haveTypes, t)
+		}
 	}
 	if typeOff || (remade && want.InsideToo) {
-		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "MPS type", To: wantType.String(),
+		from := strings.Join(haveTypes, ", ")
+		if remade {
+			from = "" // the links are made anew
+		}
+		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "MPS type", From: from, To: wantType.String(),
 			apply: func(ctx context.Context) error { return rc.setMPSType(ctx, wantType) }})
 	}
 

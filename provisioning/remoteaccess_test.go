@@ -106,7 +106,7 @@ func TestCIRAEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	defer wc.CloseIdleConnections()
 	gs, err := amt.NewDevice(wc).GeneralSettings(h.ctx)
-	require.NoError(t, err)
+	require.NoError(t, err, "device: %v\nmps: %v", d.CIRAEvents(), rig.mps.Log())
 	assert.Equal(t, "pc-a0", gs.HostName)
 	require.NoError(t, conn.KeepAlive(h.ctx, 7))
 
@@ -169,7 +169,7 @@ func TestReconcileRemoteAccessProfileChange(t *testing.T) {
 	assert.Equal(t, []string{
 		`cira: update Periodic policy "every 25s, tunnel kept open" → "every 60s, tunnel kept open"`,
 		`cira: remove User Initiated policy`,
-		`cira: update MPS type "both"`,
+		`cira: update MPS type "external" → "both"`,
 		`cira: update home domains "` + d.CIRA().DetectionStrings[0] + `" → "contoso.com"`,
 		`cira: update user-initiated connection "BIOS and OS" → "OS"`,
 		`features: update redirection "SOL" → "IDER and SOL"`,

@@ -728,7 +728,7 @@ func (t *ciraTunnel) handshake(ctx context.Context, p *ciraPlan, m mpsEntry) err
 		if err := t.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: host, Port: port}); err != nil {
 			return err
 		}
-		msg, err := t.next(ctx)
+		msg, err := t.forwardReply(ctx)
 		if err != nil {
 			return err
 		}
@@ -750,6 +750,31 @@ func (t *ciraTunnel) handshake(ctx context.Context, p *ciraPlan, m mpsEntry) err
 		return errors.New("the MPS forwards no port")
 	}
 	return nil
+}
+
+// forwardReply reads the reply to a tcpip-forward request. An MPS may open a
+// channel to a port as soon as it acknowledged its forward, while the device
+// still forwards the others (nothing in the protocol orders them, and an MPS
+// may report the device connected to its console earlier still, at
+// USERAUTH_SUCCESS): a channel message or another request arriving first is
+// served as after the handshake, and the reply is read after it.
+func (t *ciraTunnel) forwardReply(ctx context.Context) (apf.Message, error) {
+	for {
+		msg, err := t.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch msg.(type) {
+		case apf.RequestSuccess, apf.RequestFailure:
+			return msg, nil
+		case apf.ChannelOpen, apf.ChannelData, apf.WindowAdjust, apf.ChannelClose, apf.GlobalRequest, apf.KeepAliveReply:
+			if !t.handle(msg) {
+				return nil, fmt.Errorf("serving %v during the port forwards: %w", msg.Type(), t.err())
+			}
+		default:
+			return nil, fmt.Errorf("expected the reply to a tcpip-forward request, got %v", msg.Type())
+		}
+	}
 }
 
 // fqdn is AMT's host and domain name.

@@ -37,6 +37,8 @@ type ciraRig struct {
 	mps  *apftest.MPS
 	root *x509.Certificate
 	tick chan struct{}
+	// mpsCert is the MPS's certificate, for a test's own MPS.
+	mpsCert tls.Certificate
 }
 
 // newCIRARig provisions a device (ACM, admin over its HTTP role) and starts an
@@ -85,7 +87,7 @@ func newCIRARig(t *testing.T, mcfg apftest.MPSConfig, edit func(*amtsim.Config))
 			}
 		}
 	})
-	return &ciraRig{d: d, dev: amt.NewDevice(c), c: c, mps: m, root: ca.RootCertificate(), tick: tick}
+	return &ciraRig{d: d, dev: amt.NewDevice(c), c: c, mps: m, root: ca.RootCertificate(), tick: tick, mpsCert: mcfg.Certificate}
 }
 
 // configure gives the device what RPS's CIRA configuration gives it: the
@@ -419,4 +421,79 @@ func TestMPSRefusesNonTLS(t *testing.T) {
 	require.NoError(t, err)
 	_ = tc.Close()
 	require.Eventually(t, func() bool { return len(r.mps.Log()) >= 2 }, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestCIRAChannelDuringForwards: an MPS that opens a channel to 16993 as soon
+// as it acknowledged that port's forward, before the device forwarded the
+// others, gets the channel confirmed and the remaining forwards after it —
+// the device does not take the early CHANNEL_OPEN for a protocol error. A
+// hand-driven MPS fixes the order.
+func TestCIRAChannelDuringForwards(t *testing.T) {
+	ctx := t.Context()
+	r := newCIRARig(t, apftest.MPSConfig{}, nil)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{r.mpsCert}})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	_, err = r.dev.AddTrustedRootCertificate(ctx, r.root)
+	require.NoError(t, err)
+	name, err := r.dev.AddMPServer(ctx, amt.AddMPServerRequest{AccessInfo: "127.0.0.1", Port: port, AuthMethod: amt.MPSPasswordAuth,
+		Username: mpsUser, Password: amt.NewSecret(mpsPass), CN: mpsName})
+	require.NoError(t, err)
+	_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(25)}, name)
+	require.NoError(t, err)
+
+	raw, err := ln.Accept()
+	require.NoError(t, err)
+	defer raw.Close()
+	require.NoError(t, raw.SetDeadline(time.Now().Add(20*time.Second)))
+	st := apf.NewStreamTransport(raw, 0)
+	send := func(m apf.Message) {
+		b, err := m.AppendBinary(nil)
+		require.NoError(t, err)
+		require.NoError(t, st.WriteMessage(ctx, b))
+	}
+	next := func() apf.Message {
+		b, err := st.ReadMessage(ctx)
+		require.NoError(t, err)
+		m, err := apf.Decode(b)
+		require.NoError(t, err)
+		return m
+	}
+	send(apf.ProtocolVersion{Major: 1})
+	require.IsType(t, apf.ProtocolVersion{}, next())
+	require.Equal(t, apf.ServiceRequest{Service: apf.ServiceAuth}, next())
+	send(apf.ServiceAccept{Service: apf.ServiceAuth})
+	require.IsType(t, apf.UserAuthRequest{}, next())
+	send(apf.UserAuthSuccess{})
+	require.Equal(t, apf.ServiceRequest{Service: apf.ServicePortForwarding}, next())
+	send(apf.ServiceAccept{Service: apf.ServicePortForwarding})
+	st.ExpectRequestSuccess(4)
+
+	var forwarded []uint32
+	fw := next().(apf.GlobalRequest)
+	require.Equal(t, uint32(16993), fw.Port)
+	forwarded = append(forwarded, fw.Port)
+	send(apf.TCPForwardSuccess(fw.Port))
+	// At once, before the device's next forward: a channel to 16993.
+	send(apf.ChannelOpen{ChannelType: apf.ChannelForwarded, Sender: 1, Window: 4096, Address: "127.0.0.1", Port: 16993, OriginAddress: "127.0.0.1", OriginPort: 40000})
+	confirmed := false
+	for forwarded[len(forwarded)-1] != 5900 || !confirmed { // 5900 is the last forward
+		switch m := next().(type) {
+		case apf.GlobalRequest:
+			require.Equal(t, apf.RequestTCPForward, m.Name)
+			forwarded = append(forwarded, m.Port)
+			send(apf.TCPForwardSuccess(m.Port))
+		case apf.ChannelOpenConfirmation:
+			assert.Equal(t, uint32(1), m.Recipient)
+			confirmed = true
+		default:
+			t.Fatalf("unexpected %v", m.Type())
+		}
+	}
+	assert.Equal(t, []uint32{16993, 16992, 664, 623, 16995, 16994, 5900}, forwarded, "every forward (16992: this device's non-TLS port is open), the channel served in between")
+	require.Eventually(t, r.d.CIRAConnected, 5*time.Second, 5*time.Millisecond, "%v", r.d.CIRAEvents())
+	for _, e := range r.d.CIRAEvents() {
+		assert.NoError(t, e.Err, "%v", e)
+	}
 }
