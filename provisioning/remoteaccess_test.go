@@ -376,3 +376,42 @@ func TestFeaturesConsentFixedInCCM(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, after.ReconcileError, "client control mode")
 }
+
+// The Maintainer keeps the features in line on its schedule: a console turned
+// KVM on and the consent policy off on the device; the next due run undoes it.
+func TestMaintainerReconcilesFeatures(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Now = clock.Now
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
+			TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, Features: &provisioning.FeaturesProfile{SOL: true},
+		}
+	}})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	m := p.Maintainer()
+	m.ReconcileEvery = 24 * time.Hour
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	require.Zero(t, rep.Changes, "reconciled right after activation: nothing to change")
+
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.NoError(t, dev.RequestKVMState(h.ctx, amt.KVMEnabled))
+	oi, err := dev.OptInService(h.ctx)
+	require.NoError(t, err)
+	oi.OptInRequired = amt.OptInNone
+	_, err = dev.PutOptInService(h.ctx, oi)
+	require.NoError(t, err)
+	dev.Close()
+
+	clock.Advance(25 * time.Hour)
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Reconciled)
+	assert.Equal(t, 3, rep.Changes, "KVM and consent back to the profile, and the clock (the device's is now a day behind ours)")
+	assert.Zero(t, rep.ReconcileFailed)
+	f := d.Features()
+	assert.False(t, f.KVM)
+	assert.Equal(t, amt.OptInAll, f.UserConsent)
+}
