@@ -307,6 +307,13 @@ func (r *fleetRun) owner(u amt.UUID) int {
 	return -1
 }
 
+// provisionedCount counts the devices a provisioner reported Provisioned.
+func (r *fleetRun) provisionedCount() int {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	return len(r.done)
+}
+
 // provisioned counts devices whose record in st says Provisioned.
 func provisionedIn(ctx context.Context, st provisioning.Store) (int, error) {
 	n := 0
@@ -333,20 +340,7 @@ func (r *fleetRun) finish(via int, live []int, timeout time.Duration) {
 			break
 		}
 		if time.Now().After(deadline) {
-			for _, d := range r.fleet.Devices() {
-				rec, err := r.stores[via].Load(r.ctx, d.UUID())
-				switch {
-				case err != nil:
-					t.Logf("%s: %v; device %s", d.UUID(), err, d.Snapshot().ProvisioningState)
-				case rec.State != provisioning.StateProvisioned:
-					t.Logf("%s: %s %s %q session=%v; device %s", d.UUID(), rec.State, rec.Reason, rec.LastError, rec.Session != nil, d.Snapshot().ProvisioningState)
-					r.evMu.Lock()
-					for _, e := range r.events[d.UUID()] {
-						t.Logf("    %s", e)
-					}
-					r.evMu.Unlock()
-				}
-			}
+			r.dump(r.stores[via])
 			t.Fatalf("%d of %d devices provisioned after %s", got, n, timeout)
 		}
 		// Abandoned sessions (their owner died) are taken over once their lease expires.
@@ -364,6 +358,28 @@ func (r *fleetRun) finish(via int, live []int, timeout time.Duration) {
 	for _, i := range live {
 		r.stops[i]()
 		require.NoError(t, <-r.served[i])
+	}
+}
+
+// dump logs each device that is not provisioned in st, with the events of
+// its sessions.
+func (r *fleetRun) dump(st provisioning.Store) {
+	t := r.t
+	for _, d := range r.fleet.Devices() {
+		rec, err := st.Load(r.ctx, d.UUID())
+		switch {
+		case err != nil:
+			t.Logf("%s: %v; device %s", d.UUID(), err, d.Snapshot().ProvisioningState)
+		case rec.State != provisioning.StateProvisioned:
+			t.Logf("%s: %s %s %q session=%v; device %s", d.UUID(), rec.State, rec.Reason, rec.LastError, rec.Session != nil, d.Snapshot().ProvisioningState)
+		default:
+			continue
+		}
+		r.evMu.Lock()
+		for _, e := range r.events[d.UUID()] {
+			t.Logf("    %s", e)
+		}
+		r.evMu.Unlock()
 	}
 }
 
