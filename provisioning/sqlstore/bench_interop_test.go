@@ -83,3 +83,10 @@ func BenchmarkInteropProvisioners(b *testing.B) {
 		}
 	}
 }
+
+// provisionedCount counts the devices a provisioner reported Provisioned.
+func (r *fleetRun) provisionedCount() int {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	return len(r.done)
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
-	_ "modernc.org/sqlite" // the integrator picks the driver; sqlstore imports none
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL, registered as "pgx"
+	_ "modernc.org/sqlite"             // the integrator picks the driver; sqlstore imports none
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/provisioning"
@@ -66,4 +68,36 @@ func containsString(b []byte, s string) bool {
 		}
 	}
 	return false
+}
+
+// Several provisioners on one PostgreSQL database: each opens its own
+// connection pool (sized so that all of them stay under the server's
+// max_connections), names the dialect, and runs with an Owner of its own.
+// The store's leases make exactly one of them work on a device at a time.
+// (Not run by go test, which has no database; the interop tests run the same
+// code against a throw-away cluster.)
+func Example_postgreSQL() {
+	ctx := context.Background()
+	key := seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")} // from your secret store or KMS
+	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: key})
+	db, err := sql.Open("pgx", os.Getenv("AMTKIT_POSTGRES_DSN")) // import _ "github.com/jackc/pgx/v5/stdlib"
+	if err != nil {
+		panic(err)
+	}
+	db.SetMaxOpenConns(20)
+	store, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.PostgreSQL, Sealer: sealer})
+	if err != nil {
+		panic(err)
+	}
+	prov, err := provisioning.New(provisioning.Config{
+		Authorizer: provisioning.NewInventoryList(),
+		Store:      store,
+		PSK:        store.PSK(),
+		Owner:      "provisioner-east-1", // one per provisioner; the same again after a restart
+		LeaseTTL:   time.Minute,
+	})
+	if err != nil {
+		panic(err)
+	}
+	_ = prov.Resume(ctx) // sessions a dead provisioner left, once their leases expire
 }

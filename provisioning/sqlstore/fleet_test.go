@@ -307,13 +307,6 @@ func (r *fleetRun) owner(u amt.UUID) int {
 	return -1
 }
 
-// provisionedCount counts the devices a provisioner reported Provisioned.
-func (r *fleetRun) provisionedCount() int {
-	r.evMu.Lock()
-	defer r.evMu.Unlock()
-	return len(r.done)
-}
-
 // provisioned counts devices whose record in st says Provisioned.
 func provisionedIn(ctx context.Context, st provisioning.Store) (int, error) {
 	n := 0

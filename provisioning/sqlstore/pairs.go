@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
 )
 
@@ -235,4 +236,41 @@ func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[psk
 			after = page[len(page)-1].seq
 		}
 	}
+}
+
+// Reseal seals every stored pair's PPS and MEBx password again with the
+// Sealer's primary key (after a key rotation; see docs/state.md). A pair
+// that changes meanwhile is skipped and reported in the count it returns
+// with the error ErrConflict, so a second run finishes it.
+func (ps *PairStore) Reseal(ctx context.Context) (int, error) {
+	n, skipped := 0, 0
+	for p, err := range ps.Pairs(ctx, pskx.PairFilter{}) {
+		if err != nil {
+			return n, err
+		}
+		pps, err := ps.seal(ctx, p.PID, "PPS", p.PPS.Secret())
+		if err != nil {
+			return n, err
+		}
+		mebx, err := ps.seal(ctx, p.PID, "MEBxPassword", p.MEBxPassword)
+		if err != nil {
+			return n, err
+		}
+		res, err := ps.s.db.ExecContext(ctx, ps.s.q("UPDATE amtkit_psk_pairs SET pps = ?, mebx_password = ? WHERE pid = ? AND version = ?"),
+			pps, mebx, p.PID.Compact(), int64(p.Version))
+		if err != nil {
+			return n, err
+		}
+		if k, err := res.RowsAffected(); err != nil {
+			return n, err
+		} else if k == 0 {
+			skipped++
+			continue
+		}
+		n++
+	}
+	if skipped > 0 {
+		return n, fmt.Errorf("sqlstore: %d pair(s) changed while they were re-sealed: %w", skipped, provisioning.ErrConflict)
+	}
+	return n, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/provisioning/sqlstore"
 	"github.com/amtkit/amtkit/provisioning/storetest"
@@ -153,4 +154,49 @@ func TestSQLitePairStoreConformance(t *testing.T) {
 			return out
 		},
 	})
+}
+
+// A key rotation: the new key seals, the old one opens until everything is
+// re-sealed — records and PSK pairs — and then it can go.
+func TestSQLiteKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "rotate.db")
+	oldKey := seal.Key{ID: "2025", Secret: bytes.Repeat([]byte{1}, seal.KeySize)}
+	newKey := seal.Key{ID: "2026", Secret: bytes.Repeat([]byte{2}, seal.KeySize)}
+	open := func(k seal.Keyring) *sqlstore.Store {
+		s, err := seal.NewAESGCM(k)
+		require.NoError(t, err)
+		db, err := sql.Open("sqlite", sqliteDSN(path))
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		st, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: s})
+		require.NoError(t, err)
+		return st
+	}
+	before := open(seal.Keyring{Primary: oldKey})
+	for i := 0; i < 3; i++ {
+		r, err := storetest.Fill(amt.UUID{byte(i + 1)}, i)
+		require.NoError(t, err)
+		require.NoError(t, before.Save(ctx, r))
+	}
+	pairs, err := pskx.GenerateBatch(nil, 3)
+	require.NoError(t, err)
+	require.NoError(t, before.PSK().Put(ctx, pairs...))
+
+	rotating := open(seal.Keyring{Primary: newKey, Previous: []seal.Key{oldKey}})
+	n, err := provisioning.Reseal(ctx, rotating)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	n, err = rotating.PSK().Reseal(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+
+	after := open(seal.Keyring{Primary: newKey})
+	recs, err := provisioning.CollectRecords(after.Records(ctx, provisioning.Filter{}))
+	require.NoError(t, err, "every record opens without the retired key")
+	assert.Len(t, recs, 3)
+	got, err := pskx.CollectPairs(after.PSK().Pairs(ctx, pskx.PairFilter{}))
+	require.NoError(t, err, "every pair opens without the retired key")
+	require.Len(t, got, 3)
+	assert.True(t, got[0].PPS.Equal(pairs[0].PPS))
 }
