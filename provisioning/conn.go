@@ -267,6 +267,11 @@ func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
 	// source shows AMT resuming; one that does not answers with a full
 	// handshake, as before).
 	tlsOpts := []wsman.Option{wsman.WithTLSSessionCache(tls.NewLRUClientSessionCache(1))}
+	if p.cfg.ClientCertificate != nil {
+		// Mutual TLS (TLSProfile.MutualAuthentication): Go offers the
+		// certificate when the device asks for one, never otherwise.
+		tlsOpts = append(tlsOpts, wsman.WithGetClientCertificate(p.cfg.ClientCertificate))
+	}
 	var url, how string
 	switch {
 	case acc.tlsCert != nil:
