@@ -98,7 +98,11 @@ func (p *Provisioner) clientOptions(user string, password amt.Secret) []wsman.Op
 		wsman.WithRand(p.rand),
 		wsman.WithClock(p.now),
 		wsman.WithCallTimeout(p.callTimeout()),
-		wsman.WithMaxConnsPerHost(1),
+		// One connection per device, the calls of a session one after the
+		// other on it: no reader and writer goroutines per connection, so a
+		// session waiting on slow firmware holds little more than its own
+		// goroutine (docs/PERFORMANCE.md).
+		wsman.WithSerialTransport(),
 	}
 	if p.log != nil {
 		opts = append(opts, wsman.WithLogger(p.log))
