@@ -46,7 +46,10 @@
 //     bound and enabled on the network interface), user accounts — each
 //     guarded by its [Done] bit where it runs. 802.1X, Wi-Fi and IP settings
 //     ([NetworkProfile]) come after activation: the reconcile a session runs
-//     once the device is provisioned applies them (docs/network.md).
+//     once the device is provisioned applies them (docs/network.md), as it
+//     does CIRA ([RemoteAccessProfile]), the redirection features and user
+//     consent ([FeaturesProfile]) and the TLS modes beyond the first enable
+//     (mutual authentication, the local interface; docs/remote-access.md).
 //   - commit: CommitChanges (AMT 19+ drops the connection while it restarts).
 //   - verify: the post-provisioning state is read back as the new admin over a
 //     connection authenticated by what the session recorded (the installed

@@ -34,7 +34,11 @@
 // key pairs, TLS setting data and credential context, 802.1X settings,
 // profile and credential contexts, and the network classes (Ethernet port
 // settings, Wi-Fi port configuration, Wi-Fi profiles and their 802.1X
-// settings, the Wi-Fi port; [NetworkConfig], docs/network.md). Responses are shaped as AMT shapes them
+// settings, the Wi-Fi port; [NetworkConfig], docs/network.md), and the
+// remote-access, redirection, KVM and consent classes (docs/remote-access.md).
+// Once configured for CIRA a device calls its MPS itself: TLS verified against
+// the roots it was given, then APF as firmware speaks it ([Device.CIRA],
+// [Device.CIRAEvents], [Device.CIRAUserInitiated]). Responses are shaped as AMT shapes them
 // (wsman/wsmantest's writer): alphabetical properties, empty ones omitted,
 // method outputs in MOF order with ReturnValue last, …Response actions,
 // RelatesTo, PT_STATUS return codes, and faults as AMT sends them (HTTP 500

@@ -44,6 +44,12 @@
 // [ChooseLocal] is what an agent does first: use LMS when it answers on
 // 127.0.0.1:16992 or 16993, and LME/APF otherwise, reporting which.
 //
+// The same protocol runs over TLS between AMT and a Management Presence
+// Server (CIRA), where messages follow each other on a byte stream:
+// [StreamTransport] frames them there ([FrameLength] finds where one ends),
+// so a [Session] serves a CIRA tunnel as it serves the LME (apftest.MPS is a
+// test MPS built that way; docs/remote-access.md).
+//
 // # Sources and verification
 //
 // The message layouts come from Intel's LMS (intel/lms

@@ -18,5 +18,13 @@
 // data as it writes it to the target, as LMS does. [Device.Restart] plays a
 // firmware reset of the LME.
 //
+// [StartMPS] is the other side of CIRA: a small Management Presence Server on
+// loopback that a (simulated) device calls over TLS, which checks what the
+// device presents — its client certificate when configured, the protocol
+// version and UUID, the APF user name and password ([MPSConfig.Lookup] for
+// per-device credentials) — and serves the host's side of APF over the tunnel
+// so that a test can open channels to the forwarded ports. Every message is
+// logged ([MPS.Log]); passwords never are.
+//
 // No library package imports apftest; tests and examples do.
 package apftest
