@@ -360,7 +360,7 @@ func TestFeaturesConsentFixedInCCM(t *testing.T) {
 	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
 		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
 	}})
-	p, rec := provisionOne(t, h)
+	_, rec := provisionOne(t, h)
 	// The device as host-based client-control activation leaves it: its
 	// record says CCM (the simulator is ACM; the plan reads the record).
 	stored, err := h.store.Load(h.ctx, rec.UUID)
@@ -368,7 +368,7 @@ func TestFeaturesConsentFixedInCCM(t *testing.T) {
 	stored.ControlMode = amt.ControlModeCCM
 	require.NoError(t, h.store.Save(h.ctx, stored))
 	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{Features: &provisioning.FeaturesProfile{UserConsent: provisioning.ConsentNone, Unattended: true}}
-	p = h.provisioner()
+	p := h.provisioner()
 	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"features"}})
 	require.NoError(t, err)
 	assert.ErrorIs(t, rep.Err(), provisioning.ErrConsentFixed)
