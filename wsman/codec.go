@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/beevik/etree"
 )
@@ -49,7 +50,25 @@ type field struct {
 //   - `wsman:"Name"` sets the element name (default: the field name);
 //     `,omitempty` omits zero values when marshalling;
 //   - embedded structs without a tag are flattened (class inheritance).
+//
+// The result is computed once per type and shared: callers must not change it.
 func structFields(t reflect.Type) ([]field, error) {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]field), nil
+	}
+	out, err := computeFields(t)
+	if err != nil {
+		return nil, err
+	}
+	fieldCache.Store(t, out)
+	return out, nil
+}
+
+// fieldCache maps a struct type to its fields (a process-wide cache of
+// immutable derived data, like encoding/json's).
+var fieldCache sync.Map
+
+func computeFields(t reflect.Type) ([]field, error) {
 	var out []field
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
