@@ -27,6 +27,10 @@
 // stick is written (setupbin.NewPSKBatchFile), the PID in a PSK hello finds the
 // PPS the configuration server connects with, and the device that used a pair
 // is recorded. A simulated device finds its key the same way
-// (tlspsk.Derivation.KeyLookup). [MemoryStore] is the in-memory
-// implementation.
+// (tlspsk.Derivation.KeyLookup). A pair is used by one device only: MarkUsed
+// is a compare-and-swap, also between provisioners sharing a store. [Store.Pairs]
+// iterates a store in the order pairs were added. [MemoryStore] is the
+// in-memory implementation; provisioning/sqlstore keeps pairs in SQLite or
+// PostgreSQL with the PPS and MEBx password sealed; provisioning/storetest
+// is the conformance suite (RunPairStore).
 package pskx
