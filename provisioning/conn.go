@@ -276,6 +276,12 @@ func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
 		// certificate when the device asks for one, never otherwise.
 		tlsOpts = append(tlsOpts, wsman.WithGetClientCertificate(p.cfg.ClientCertificate))
 	}
+	if fw.Known() && fw.TLS12.All() && !fw.TLS13.Any() {
+		// TLS 1.3 arrived in AMT 21 (amt.Firmware.TLS13): offering it to
+		// older firmware only costs every connection its key shares (X25519
+		// and ML-KEM), which a TLS 1.2 server never uses.
+		tlsOpts = append(tlsOpts, wsman.WithTLSVersions(0, tls.VersionTLS12))
+	}
 	var url, how string
 	switch {
 	case acc.tlsCert != nil:

@@ -529,8 +529,9 @@ func benchEngineFloor(b *testing.B, n int) {
 		// pinned (the device answers the first request with a digest
 		// challenge and closes the connection, as AMT does).
 		want := sha256.Sum256(devs[i].amtKey.Certificate[0])
+		// As the engine's read-back to a device it knows speaks TLS 1.2 only.
 		sc := &tls.Config{
-			MinVersion: tls.VersionTLS12, ServerName: deviceName(i), InsecureSkipVerify: true,
+			MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, ServerName: deviceName(i), InsecureSkipVerify: true,
 			VerifyConnection: func(cs tls.ConnectionState) error {
 				if sha256.Sum256(cs.PeerCertificates[0].Raw) != want {
 					return errors.New("pin mismatch")

@@ -463,8 +463,9 @@ func benchFleetFloor(b *testing.B, n int) {
 		if _, err := e.devCA.IssueCert(tmpl, amtKey.Public()); err != nil {
 			return err
 		}
+		// As the engine's read-back to a device it knows speaks TLS 1.2 only.
 		sc := &tls.Config{
-			MinVersion: tls.VersionTLS12, ServerName: "pc-a0.contoso.com", InsecureSkipVerify: true,
+			MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12, ServerName: "pc-a0.contoso.com", InsecureSkipVerify: true,
 			VerifyConnection: func(cs tls.ConnectionState) error {
 				if got := sha256.Sum256(cs.PeerCertificates[0].Raw); string(got[:]) != string(pin) {
 					return errors.New("pin mismatch")
