@@ -716,7 +716,7 @@ func (p *printer) header(o options, ps []plan, statePath, keyPath, cert string, 
 	}
 	fmt.Fprintf(w, "State: %s (SQLite); its passwords are sealed with the key in %s.\n", statePath, keyPath)
 	if o.crashAfter > 0 {
-		fmt.Fprintf(w, "Once %d sessions have configured their device, the provisioner stops as if killed, and a new one resumes from the state file.\n", o.crashAfter)
+		fmt.Fprintf(w, "Once %d sessions have configured their device (and the refusals are decided), the provisioner stops as if killed,\nand a new one resumes from the state file.\n", o.crashAfter)
 	}
 	fmt.Fprintln(w)
 }
