@@ -192,7 +192,11 @@ func TestReconcileRemoteAccessProfileChange(t *testing.T) {
 
 	// The policy was replaced: the device calls again, with the same
 	// credentials.
-	<-first.Session.Done()
+	select {
+	case <-first.Session.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the tunnel of the replaced policy stayed up: %v", d.CIRAEvents())
+	}
 	again := rig.accept(t, h.ctx, d)
 	assert.Equal(t, d.UUID(), again.Peer.UUID)
 

@@ -229,6 +229,9 @@ type ciraPlan struct {
 	servers  []mpsEntry // in OrderOfAccess
 	lifetime time.Duration
 	periodic amt.Periodic
+	// rule is the policy the tunnel runs under (compared, never read,
+	// outside d.mu): a policy deleted and added again is another one.
+	rule *ruleEntry
 }
 
 // ciraPlanLocked returns the tunnel the configuration asks for with the given
@@ -246,7 +249,7 @@ func (d *Device) ciraPlanLocked(trigger amt.RemoteAccessTrigger) (*ciraPlan, str
 	inside := env.Inside(d.cfg.DHCPDNSSuffix)
 	links := slices.Clone(r.links)
 	slices.SortStableFunc(links, func(a, b policyLink) int { return int(a.order) - int(b.order) })
-	p := &ciraPlan{lifetime: time.Duration(r.lifetime) * time.Second}
+	p := &ciraPlan{lifetime: time.Duration(r.lifetime) * time.Second, rule: r}
 	switch trigger {
 	case amt.TriggerPeriodic:
 		p.trigger, p.periodic = apf.TriggerPeriodic, periodicOf(r.ext)
@@ -407,8 +410,16 @@ func (d *Device) ciraRun(ctx context.Context, p *ciraPlan, kick chan struct{}, u
 				d.mu.Lock()
 				np, why := d.ciraPlanLocked(trigger)
 				d.mu.Unlock()
-				if np == nil || !slices.ContainsFunc(np.servers, func(x mpsEntry) bool { return x.handle == m.handle }) {
-					if why == "" {
+				// The tunnel ends when its policy was deleted — even if one of
+				// the same trigger was added again before the device looked:
+				// the outcome does not depend on when it looks — or when its
+				// MPS no longer applies.
+				if np == nil || np.rule != p.rule || !slices.ContainsFunc(np.servers, func(x mpsEntry) bool { return x.handle == m.handle }) {
+					switch {
+					case why != "":
+					case np != nil && np.rule != p.rule:
+						why = "its " + trigger.String() + " policy was replaced"
+					default:
 						why = "the MPS no longer applies"
 					}
 					replan = true

@@ -497,3 +497,28 @@ func TestCIRAChannelDuringForwards(t *testing.T) {
 		assert.NoError(t, e.Err, "%v", e)
 	}
 }
+
+// TestCIRAPolicyReplaced: a periodic policy deleted and added again (as a
+// reconcile changing its interval does) ends the tunnel, however quickly the
+// two calls follow each other, and the device calls again under the new one.
+// (Before, a device that looked only after both calls kept its tunnel, and a
+// test waiting for the reconnection hung now and then.)
+func TestCIRAPolicyReplaced(t *testing.T) {
+	ctx := t.Context()
+	r := newCIRARig(t, apftest.MPSConfig{}, nil)
+	name := r.configure(t, ctx)
+	first := r.accept(t, ctx)
+	rules, err := r.dev.RemoteAccessPolicyRules(ctx)
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	require.NoError(t, r.dev.DeleteRemoteAccessPolicyRule(ctx, rules[0].PolicyRuleName))
+	_, err = r.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: amt.TriggerPeriodic, ExtendedData: amt.PeriodicInterval(60)}, name)
+	require.NoError(t, err)
+	select {
+	case <-first.Session.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tunnel of the deleted policy stayed up")
+	}
+	again := r.accept(t, ctx)
+	assert.Equal(t, r.d.UUID(), again.Peer.UUID)
+}
