@@ -294,14 +294,14 @@ func TestCIRAUserInitiatedAndUnprovision(t *testing.T) {
 	require.NoError(t, r.d.CIRAUserInitiated(ctx))
 	user := r.accept(t, ctx)
 	assert.Equal(t, apf.TriggerUserInitiated, user.Peer.Trigger)
-	<-first.Session.Done() // the periodic tunnel was replaced
+	waitClosed(t, r, first, "the periodic tunnel, replaced by the user's")
 
 	st := r.d.CIRA()
 	assert.Len(t, st.MPS, 1)
 	assert.ElementsMatch(t, []string{"Periodic", "User Initiated"}, st.Policies)
 	rv, _ := invoke(t, r.c, uriSetup, "Unprovision", wsman.Prop("ProvisioningMode", "1"))
 	require.Zero(t, rv)
-	<-user.Session.Done()
+	waitClosed(t, r, user, "the tunnel of an unprovisioned device")
 	require.Eventually(t, func() bool { return !r.d.CIRAConnected() }, 10*time.Second, 5*time.Millisecond)
 	st = r.d.CIRA()
 	assert.Empty(t, st.MPS, "an unprovision erases the CIRA configuration")
@@ -521,4 +521,14 @@ func TestCIRAPolicyReplaced(t *testing.T) {
 	}
 	again := r.accept(t, ctx)
 	assert.Equal(t, r.d.UUID(), again.Peer.UUID)
+}
+
+// waitClosed waits (boundedly) for the MPS's side of a tunnel to end.
+func waitClosed(t *testing.T, r *ciraRig, c *apftest.MPSConn, what string) {
+	t.Helper()
+	select {
+	case <-c.Session.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s stayed up: %v", what, r.d.CIRAEvents())
+	}
 }
