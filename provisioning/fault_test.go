@@ -31,7 +31,7 @@ import (
 // goroutine, no file descriptor) may outlive the test.
 
 const (
-	faultCallTimeout = time.Second
+	faultCallTimeout = 600 * time.Millisecond
 	// faultGrace is added to a session's deadline for the check that it ended in
 	// time: generous, because the race detector and a shared 2-core machine slow
 	// everything; it tells "the deadline worked" from "the session hung".
