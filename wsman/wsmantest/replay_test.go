@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,11 +173,11 @@ func mustMarshal(t *testing.T, tr *transcript.Transcript) []byte {
 func TestReplayMissesAndDrops(t *testing.T) {
 	ctx := t.Context()
 	const uri = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings"
-	dropped := false
+	var dropped atomic.Bool // set on the server's goroutine
 	srv := httptest.NewServer(wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
 		switch r.Action {
 		case wsman.ActionDelete:
-			dropped = true
+			dropped.Store(true)
 			return wsmantest.Hangup()
 		case wsman.ActionPut:
 			return wsmantest.PutResponse(r, wsman.NewInstance(uri))
@@ -193,7 +194,7 @@ func TestReplayMissesAndDrops(t *testing.T) {
 	require.NoError(t, err)
 	_, err = rc.Delete(ctx, uri, nil)
 	require.ErrorIs(t, err, wsman.ErrResponseLost)
-	require.True(t, dropped)
+	require.True(t, dropped.Load())
 	_, err = rc.Put(ctx, uri, nil, wsman.NewInstance(uri))
 	require.NoError(t, err)
 	tr := rec.Transcript(transcript.Provenance{Source: transcript.SourceSimulator, RecordedBy: "amtkit tests", Tool: "replay_test"})
