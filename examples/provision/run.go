@@ -648,6 +648,7 @@ type printer struct {
 	dead    bool // the first provisioner crashed
 
 	crash      chan struct{} // closed when the first provisioner is to crash
+	killed     chan struct{} // closed when it has crashed: frozen sessions go on (into a dead store)
 	crashLimit int
 	configured int
 	crashing   bool
@@ -674,6 +675,7 @@ func (p *printer) setRogue(d *amtsim.Device) {
 
 func (p *printer) crashAfter(n int) {
 	p.crash = make(chan struct{})
+	p.killed = make(chan struct{})
 	p.crashLimit = n
 }
 
@@ -681,6 +683,7 @@ func (p *printer) crashed() {
 	p.mu.Lock()
 	p.dead = true
 	p.mu.Unlock()
+	close(p.killed)
 }
 
 func (p *printer) printf(format string, args ...any) {
@@ -728,17 +731,35 @@ func (p *printer) observer(gen int) provisioning.Observer {
 }
 
 func (p *printer) event(gen int, e provisioning.Event) {
+	if p.record(gen, e) {
+		// Once enough sessions have configured their device, the first
+		// provisioner's sessions stop where they stand until the crash, so
+		// that it finds them in progress however fast the machine is.
+		<-p.killed
+	}
+}
+
+// record prints and counts an event; it reports whether the event's session
+// is to wait for the crash (a step after configure of the first provisioner,
+// once crashLimit sessions configured their device).
+func (p *printer) record(gen int, e provisioning.Event) (wait bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer func() {
+		switch e.Step {
+		case provisioning.StepConfigure, provisioning.StepCommit, provisioning.StepVerify:
+			wait = gen == 1 && !p.dead && p.killed != nil && p.crashLimit > 0 && p.configured >= p.crashLimit && e.Err == nil
+		}
+	}()
 	if gen == 1 && p.dead {
-		return // a dead process reports nothing
+		return false // a dead process reports nothing
 	}
 	d, ok := p.fleet.Device(e.Device)
 	if p.rogue != nil && e.Device == p.rogue.UUID() {
 		d, ok = p.rogue, true // once the impostor is out, the UUID's hellos are its
 	}
 	if !ok {
-		return // a record of another run's device in a reused state file
+		return false // a record of another run's device in a reused state file
 	}
 	name := p.nameOf(d)
 	line := fmt.Sprintf("%6.2fs  %-7s %-10s %-11s", time.Since(p.start).Seconds(), name, e.Step, e.State)
@@ -758,7 +779,7 @@ func (p *printer) event(gen int, e provisioning.Event) {
 		p.configured++
 	}
 	if e.Reason == provisioning.ReasonDuplicateSession {
-		return
+		return false
 	}
 	p.running[d] += e.Duration
 	if e.State.Final() {
@@ -769,6 +790,7 @@ func (p *printer) event(gen int, e provisioning.Event) {
 	if gen == 1 {
 		p.maybeCrash()
 	}
+	return false // set by the deferred check
 }
 
 // maybeCrash closes p.crash once crashLimit sessions have configured their
