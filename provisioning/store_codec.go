@@ -300,39 +300,14 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 			v.History[i] = stepV1{Step: e.Step, State: e.State, At: timeV1{e.At}, Duration: int64(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
 		}
 	}
-	var err error
-	if v.AdminPassword, err = rs.seal("AdminPassword", r.AdminPassword); err != nil {
-		return nil, err
-	}
-	if v.MEBxPassword, err = rs.seal("MEBxPassword", r.MEBxPassword); err != nil {
-		return nil, err
-	}
-	if v.PendingAdmin, err = rs.seal("PendingAdminPassword", r.PendingAdminPassword); err != nil {
-		return nil, err
-	}
-	if v.PendingMEBx, err = rs.seal("PendingMEBxPassword", r.PendingMEBxPassword); err != nil {
-		return nil, err
-	}
-	if v.Users, err = rs.sealUsers("Users", r.Users); err != nil {
-		return nil, err
-	}
-	if v.NetSecrets, err = rs.sealUsers("NetworkSecrets", r.NetworkSecrets); err != nil {
-		return nil, err
-	}
-	if v.MPSPassword, err = rs.seal("MPSPassword", r.MPSPassword); err != nil {
+	if err := rs.sealAll(recordSecrets(r, &v)); err != nil {
 		return nil, err
 	}
 	if s := r.Session; s != nil {
 		sv := &sessionV1{Started: timeV1{s.Started}, Done: s.Done, Bundle: s.Bundle, MatchedRoot: hashV1{uint8(s.MatchedRoot.Alg), s.MatchedRoot.Sum},
 			PID: s.PID, AgentOTP: s.AgentOTP, Firmware: versionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin,
 			OnDieVerified: s.OnDieVerified, AdminUser: s.AdminUser, Certificates: certsToV1(s.Certificates)}
-		if sv.AdminPassword, err = rs.seal("Session/AdminPassword", s.AdminPassword); err != nil {
-			return nil, err
-		}
-		if sv.MEBxPassword, err = rs.seal("Session/MEBxPassword", s.MEBxPassword); err != nil {
-			return nil, err
-		}
-		if sv.Users, err = rs.sealUsers("Session/Users", s.Users); err != nil {
+		if err := rs.sealAll(sessionSecrets(s, sv)); err != nil {
 			return nil, err
 		}
 		v.Session = sv
@@ -340,7 +315,7 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 	if a := r.Agent; a != nil {
 		av := &agentV1{UUID: a.UUID, Inventory: inventoryToV1(a.Inventory), Firmware: versionV1(a.Firmware), Expires: timeV1{a.Expires},
 			Mismatches: a.Mismatches, LockedUntil: timeV1{a.LockedUntil}}
-		if av.OTP, err = rs.seal("Agent/OTP", a.OTP); err != nil {
+		if err := rs.sealAll(agentSecrets(a, av)); err != nil {
 			return nil, err
 		}
 		v.Agent = av
@@ -395,26 +370,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		}
 	}
 	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: v.UUID}
-	var err error
-	if r.AdminPassword, err = rs.open("AdminPassword", v.AdminPassword); err != nil {
-		return nil, err
-	}
-	if r.MEBxPassword, err = rs.open("MEBxPassword", v.MEBxPassword); err != nil {
-		return nil, err
-	}
-	if r.PendingAdminPassword, err = rs.open("PendingAdminPassword", v.PendingAdmin); err != nil {
-		return nil, err
-	}
-	if r.PendingMEBxPassword, err = rs.open("PendingMEBxPassword", v.PendingMEBx); err != nil {
-		return nil, err
-	}
-	if r.Users, err = rs.openUsers("Users", v.Users); err != nil {
-		return nil, err
-	}
-	if r.NetworkSecrets, err = rs.openUsers("NetworkSecrets", v.NetSecrets); err != nil {
-		return nil, err
-	}
-	if r.MPSPassword, err = rs.open("MPSPassword", v.MPSPassword); err != nil {
+	if err := rs.openAll(recordSecrets(r, &v)); err != nil {
 		return nil, err
 	}
 	if s := v.Session; s != nil {
@@ -422,13 +378,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 			MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(s.MatchedRoot.Alg), Sum: s.MatchedRoot.Sum}, PID: s.PID, AgentOTP: s.AgentOTP,
 			Firmware: fromVersionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin, OnDieVerified: s.OnDieVerified,
 			AdminUser: s.AdminUser, Certificates: certsFromV1(s.Certificates)}
-		if sr.AdminPassword, err = rs.open("Session/AdminPassword", s.AdminPassword); err != nil {
-			return nil, err
-		}
-		if sr.MEBxPassword, err = rs.open("Session/MEBxPassword", s.MEBxPassword); err != nil {
-			return nil, err
-		}
-		if sr.Users, err = rs.openUsers("Session/Users", s.Users); err != nil {
+		if err := rs.openAll(sessionSecrets(sr, s)); err != nil {
 			return nil, err
 		}
 		r.Session = sr
@@ -436,10 +386,79 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 	if a := v.Agent; a != nil {
 		ar := &AgentRequest{UUID: a.UUID, Inventory: a.Inventory.inventory(), Firmware: fromVersionV1(a.Firmware), Expires: a.Expires.Time,
 			Mismatches: a.Mismatches, LockedUntil: a.LockedUntil.Time}
-		if ar.OTP, err = rs.open("Agent/OTP", a.OTP); err != nil {
+		if err := rs.openAll(agentSecrets(ar, a)); err != nil {
 			return nil, err
 		}
 		r.Agent = ar
 	}
 	return r, nil
+}
+
+// secretField pairs a secret of a record with its sealed form in the record's
+// serialized form. One list per part (recordSecrets, sessionSecrets,
+// agentSecrets) serves both directions, so a secret cannot be sealed on the
+// way out and forgotten on the way in.
+type secretField struct {
+	name   string // the field's name, bound into the seal
+	plain  *amt.Secret
+	sealed *[]byte
+	// users, sealedUsers: a list of named secrets instead (plain and sealed nil).
+	users       *[]UserCredential
+	sealedUsers *[]userV1
+}
+
+func recordSecrets(r *DeviceRecord, v *recordV1) []secretField {
+	return []secretField{
+		{name: "AdminPassword", plain: &r.AdminPassword, sealed: &v.AdminPassword},
+		{name: "MEBxPassword", plain: &r.MEBxPassword, sealed: &v.MEBxPassword},
+		{name: "PendingAdminPassword", plain: &r.PendingAdminPassword, sealed: &v.PendingAdmin},
+		{name: "PendingMEBxPassword", plain: &r.PendingMEBxPassword, sealed: &v.PendingMEBx},
+		{name: "Users", users: &r.Users, sealedUsers: &v.Users},
+		{name: "NetworkSecrets", users: &r.NetworkSecrets, sealedUsers: &v.NetSecrets},
+		{name: "MPSPassword", plain: &r.MPSPassword, sealed: &v.MPSPassword},
+	}
+}
+
+func sessionSecrets(s *SessionRecord, v *sessionV1) []secretField {
+	return []secretField{
+		{name: "Session/AdminPassword", plain: &s.AdminPassword, sealed: &v.AdminPassword},
+		{name: "Session/MEBxPassword", plain: &s.MEBxPassword, sealed: &v.MEBxPassword},
+		{name: "Session/Users", users: &s.Users, sealedUsers: &v.Users},
+	}
+}
+
+func agentSecrets(a *AgentRequest, v *agentV1) []secretField {
+	return []secretField{{name: "Agent/OTP", plain: &a.OTP, sealed: &v.OTP}}
+}
+
+// sealAll seals every field of fs into its serialized form.
+func (rs recordSealer) sealAll(fs []secretField) error {
+	for _, f := range fs {
+		var err error
+		if f.users != nil {
+			*f.sealedUsers, err = rs.sealUsers(f.name, *f.users)
+		} else {
+			*f.sealed, err = rs.seal(f.name, *f.plain)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openAll opens every field of fs from its serialized form.
+func (rs recordSealer) openAll(fs []secretField) error {
+	for _, f := range fs {
+		var err error
+		if f.users != nil {
+			*f.users, err = rs.openUsers(f.name, *f.sealedUsers)
+		} else {
+			*f.plain, err = rs.open(f.name, *f.sealed)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
