@@ -80,17 +80,10 @@ type IEEE8021xSettings struct {
 }
 
 func parseIEEE8021xSettings(el *etree.Element) (*IEEE8021xSettings, error) {
-	if err := checkInstance(el, URIIEEE8021xSettings); err != nil {
-		return nil, err
-	}
-	s := &IEEE8021xSettings{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[IEEE8021xSettings](el, URIIEEE8021xSettings)
 }
+
+func (s *IEEE8021xSettings) setSource(src *source) { s.src = src }
 
 // IEEE8021xSettings reads IPS_IEEE8021xSettings (Get, no selector).
 func (d *Device) IEEE8021xSettings(ctx context.Context) (*IEEE8021xSettings, error) {
@@ -199,17 +192,10 @@ type IEEE8021xProfile struct {
 }
 
 func parseIEEE8021xProfile(el *etree.Element) (*IEEE8021xProfile, error) {
-	if err := checkInstance(el, URI8021XProfile); err != nil {
-		return nil, err
-	}
-	p := &IEEE8021xProfile{}
-	src, err := decodeInstance(el, p)
-	if err != nil {
-		return nil, err
-	}
-	p.src = src
-	return p, nil
+	return parseSourced[IEEE8021xProfile](el, URI8021XProfile)
 }
+
+func (p *IEEE8021xProfile) setSource(src *source) { p.src = src }
 
 // IEEE8021xProfile reads AMT_8021XProfile ("Intel(r) AMT 802.1x Profile 0").
 func (d *Device) IEEE8021xProfile(ctx context.Context) (*IEEE8021xProfile, error) {

@@ -630,17 +630,10 @@ type EnvironmentDetectionSettingData struct {
 }
 
 func parseEnvironmentDetection(el *etree.Element) (*EnvironmentDetectionSettingData, error) {
-	if err := checkInstance(el, URIEnvironmentDetectionSettingData); err != nil {
-		return nil, err
-	}
-	s := &EnvironmentDetectionSettingData{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[EnvironmentDetectionSettingData](el, URIEnvironmentDetectionSettingData)
 }
+
+func (s *EnvironmentDetectionSettingData) setSource(src *source) { s.src = src }
 
 // EnvironmentDetection reads AMT_EnvironmentDetectionSettingData (Get, no
 // selector, as RPS reads it).

@@ -50,17 +50,10 @@ type GeneralSettings struct {
 
 // parseGeneralSettings reads an AMT_GeneralSettings instance.
 func parseGeneralSettings(el *etree.Element) (*GeneralSettings, error) {
-	if err := checkInstance(el, URIGeneralSettings); err != nil {
-		return nil, err
-	}
-	gs := &GeneralSettings{}
-	src, err := decodeInstance(el, gs)
-	if err != nil {
-		return nil, err
-	}
-	gs.src = src
-	return gs, nil
+	return parseSourced[GeneralSettings](el, URIGeneralSettings)
 }
+
+func (gs *GeneralSettings) setSource(src *source) { gs.src = src }
 
 // GeneralSettings reads AMT_GeneralSettings (Get, no selector).
 func (d *Device) GeneralSettings(ctx context.Context) (*GeneralSettings, error) {

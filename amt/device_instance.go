@@ -27,6 +27,28 @@ func decodeInstance(el *etree.Element, v any) (*source, error) {
 	return &source{raw: el}, nil
 }
 
+// sourced is a typed instance that keeps the element it was read from, for a
+// later Put.
+type sourced[T any] interface {
+	*T
+	setSource(*source)
+}
+
+// parseSourced checks that el is an instance of uri and reads it into a new T
+// that keeps its source.
+func parseSourced[T any, P sourced[T]](el *etree.Element, uri string) (P, error) {
+	if err := checkInstance(el, uri); err != nil {
+		return nil, err
+	}
+	v := P(new(T))
+	src, err := decodeInstance(el, v)
+	if err != nil {
+		return nil, err
+	}
+	v.setSource(src)
+	return v, nil
+}
+
 // edited returns a copy of the instance as read in which every property whose
 // wire value in cur (a pointer to a struct of the type the source was read
 // into) differs from the value read is replaced — or removed when cur has no

@@ -87,17 +87,10 @@ type RedirectionService struct {
 }
 
 func parseRedirectionService(el *etree.Element) (*RedirectionService, error) {
-	if err := checkInstance(el, URIRedirectionService); err != nil {
-		return nil, err
-	}
-	s := &RedirectionService{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[RedirectionService](el, URIRedirectionService)
 }
+
+func (s *RedirectionService) setSource(src *source) { s.src = src }
 
 // RedirectionService reads AMT_RedirectionService (Get, no selector).
 func (d *Device) RedirectionService(ctx context.Context) (*RedirectionService, error) {
@@ -223,17 +216,10 @@ type KVMRedirectionSettings struct {
 }
 
 func parseKVMSettings(el *etree.Element) (*KVMRedirectionSettings, error) {
-	if err := checkInstance(el, URIKVMRedirectionSettingData); err != nil {
-		return nil, err
-	}
-	s := &KVMRedirectionSettings{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[KVMRedirectionSettings](el, URIKVMRedirectionSettingData)
 }
+
+func (s *KVMRedirectionSettings) setSource(src *source) { s.src = src }
 
 // KVMSettings reads IPS_KVMRedirectionSettingData (Get, no selector).
 func (d *Device) KVMSettings(ctx context.Context) (*KVMRedirectionSettings, error) {
@@ -316,17 +302,10 @@ type OptInService struct {
 }
 
 func parseOptInService(el *etree.Element) (*OptInService, error) {
-	if err := checkInstance(el, URIOptInService); err != nil {
-		return nil, err
-	}
-	s := &OptInService{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[OptInService](el, URIOptInService)
 }
+
+func (s *OptInService) setSource(src *source) { s.src = src }
 
 // OptInService reads IPS_OptInService (Get, no selector).
 func (d *Device) OptInService(ctx context.Context) (*OptInService, error) {

@@ -62,17 +62,10 @@ type TLSSettingData struct {
 func (s *TLSSettingData) Remote() bool { return s.InstanceID == TLSRemoteInstanceID }
 
 func parseTLSSettingData(el *etree.Element) (*TLSSettingData, error) {
-	if err := checkInstance(el, URITLSSettingData); err != nil {
-		return nil, err
-	}
-	s := &TLSSettingData{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[TLSSettingData](el, URITLSSettingData)
 }
+
+func (s *TLSSettingData) setSource(src *source) { s.src = src }
 
 // TLSSettings enumerates AMT_TLSSettingData (both interfaces, in the device's
 // order — tell them apart by InstanceID).

@@ -409,17 +409,10 @@ type WiFiPortConfiguration struct {
 }
 
 func parseWiFiPortConfiguration(el *etree.Element) (*WiFiPortConfiguration, error) {
-	if err := checkInstance(el, URIWiFiPortConfigurationService); err != nil {
-		return nil, err
-	}
-	s := &WiFiPortConfiguration{}
-	src, err := decodeInstance(el, s)
-	if err != nil {
-		return nil, err
-	}
-	s.src = src
-	return s, nil
+	return parseSourced[WiFiPortConfiguration](el, URIWiFiPortConfigurationService)
 }
+
+func (s *WiFiPortConfiguration) setSource(src *source) { s.src = src }
 
 // WiFiPortConfiguration reads AMT_WiFiPortConfigurationService (Get, no
 // selector). A device without a wireless interface answers
