@@ -261,14 +261,24 @@ func (d *Device) restartNetwork() {
 
 // closeConns closes every connection but except (d.mu may be held).
 func (d *Device) closeConns(except *simConn) {
+	closeAll(d.openConns(except))
+}
+
+// openConns returns the connections open now (but except). It takes only
+// d.netMu, so it may be called with d.mu held.
+func (d *Device) openConns(except *simConn) []*simConn {
 	d.netMu.Lock()
+	defer d.netMu.Unlock()
 	conns := make([]*simConn, 0, len(d.conns))
 	for c := range d.conns {
 		if c != except {
 			conns = append(conns, c)
 		}
 	}
-	d.netMu.Unlock()
+	return conns
+}
+
+func closeAll(conns []*simConn) {
 	for _, c := range conns {
 		_ = c.Conn.Close()
 	}

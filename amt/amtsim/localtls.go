@@ -300,7 +300,9 @@ func (d *Device) stopConfigurationLocked() amt.Status {
 		return amt.StatusInternalError
 	}
 	st.mebx, st.mebxDefault = mebx, mebxDef
-	go d.closeConns(nil)
+	// The connections open now are cut (after the answer); a connection made
+	// after this call is not.
+	go closeAll(d.openConns(nil))
 	return amt.StatusSuccess
 }
 
@@ -328,7 +330,9 @@ func (d *Device) unprovisionLocalLocked() (amt.ProvisioningState, amt.Status) {
 	}
 	st.mebx, st.mebxDefault = mebx, mebxDef
 	st.otp = amt.Secret{}
-	go d.closeConns(nil)
+	// The connections open now are cut (after the answer); a connection made
+	// after this call is not.
+	go closeAll(d.openConns(nil))
 	return amt.PreProvisioning, amt.StatusSuccess
 }
 
