@@ -855,6 +855,11 @@ func (t *ciraTunnel) handle(m apf.Message) bool {
 		return t.send(apf.KeepAliveOptionsReply(m)) == nil
 	case apf.KeepAliveReply:
 		return true
+	case apf.ProtocolVersion:
+		// The MPS's own version is informational and may arrive at any
+		// time: an MPS built on a queued writer (ours, go-wsman-messages')
+		// can send it after the forwards it answered synchronously.
+		return true
 	case apf.Disconnect:
 		t.close(fmt.Errorf("the MPS disconnected: %v", m.Reason))
 		return false
