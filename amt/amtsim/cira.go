@@ -384,9 +384,6 @@ func (d *Device) ciraRun(ctx context.Context, p *ciraPlan, kick chan struct{}, u
 			(*pending) <- nil
 			*pending = nil
 		}
-		d.cira.mu.Lock()
-		d.cira.tunnel = t
-		d.cira.mu.Unlock()
 		var life <-chan time.Time
 		if p.lifetime > 0 {
 			timer := time.NewTimer(p.lifetime)
@@ -485,6 +482,12 @@ func (d *Device) ciraConnect(ctx context.Context, p *ciraPlan, m mpsEntry) (*cir
 		return fail("protocol", err)
 	}
 	t.setUp()
+	// Connected (IsRemoteTunnelConnected) before the first channel is
+	// served: an MPS that managed the device through the tunnel must not
+	// then read it disconnected.
+	d.cira.mu.Lock()
+	d.cira.tunnel = t
+	d.cira.mu.Unlock()
 	d.ciraEvent(CIRAEvent{Step: "connected", MPS: addr, Detail: fmt.Sprintf("forwarding ports %v", t.portList())})
 	go t.readLoop()
 	return t, nil
