@@ -264,7 +264,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		} else if p.TLS.AllowNonTLS {
 			add(AuditNonTLSPort, amt.SeverityWarning, subj, guideIntel, "the non-TLS port 16992 stays open")
 		}
-		if p.TLS != nil || p.network().needsIssuer() {
+		if p.TLS != nil || p.network().needsIssuer() || p.RemoteAccess != nil && p.RemoteAccess.mutual() {
 			needIssuer = true
 		}
 		auditNetwork(p.network(), subj, add)
@@ -288,7 +288,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		}
 	}
 	if needIssuer && cfg.Issuer == nil {
-		add(AuditNoIssuer, amt.SeverityError, "configuration", guideCM, "a profile asks for TLS or 802.1X certificates but no Issuer is configured")
+		add(AuditNoIssuer, amt.SeverityError, "configuration", guideCM, "a profile asks for TLS, 802.1X or MPS client certificates but no Issuer is configured")
 	}
 
 	slices.SortStableFunc(out, func(a, b amt.Finding) int {

@@ -403,7 +403,9 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv I
 	switch purpose {
 	case PurposeTLS:
 		tmpl, err = certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{CertOptions: copts, FQDN: inv.FQDN, PublicKey: pub})
-	case PurposeIEEE8021X:
+	case PurposeIEEE8021X, PurposeMPS:
+		// Both are TLS client certificates for the device's name (client
+		// authentication EKU); the CA tells them apart by IssueRequest.Purpose.
 		tmpl, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{CertOptions: copts, FQDN: inv.FQDN, PublicKey: pub})
 	}
 	if err != nil {

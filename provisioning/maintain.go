@@ -361,6 +361,10 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		m.confirmRenewal(ctx, r, dc, rep, start)
 		return
 	}
+	if purpose == PurposeMPS {
+		m.finishMPSRenewal(ctx, r, dc.DER, rep, start, fail)
+		return
+	}
 	dev, err := p.openDevice(r)
 	if err != nil {
 		fail(err, "the device could not be opened")
@@ -400,6 +404,44 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		return
 	}
 	m.confirmRenewal(ctx, r, dc, rep, start)
+}
+
+// finishMPSRenewal adds the device's MPS entries again naming the renewed
+// client certificate — the reconcile area "cira", which finds the pending
+// certificate and uses it — and reports the renewal once they are.
+func (m *Maintainer) finishMPSRenewal(ctx context.Context, r *DeviceRecord, der []byte, rep *MaintenanceReport, start time.Time, fail func(error, string)) {
+	p := m.p
+	revoked := func() (n int) {
+		for _, dc := range r.Certificates {
+			if dc.Revoked {
+				n++
+			}
+		}
+		return n
+	}
+	before := revoked()
+	rr, err := p.reconcile(ctx, r, ReconcileOptions{Areas: []string{"cira"}})
+	rep.Revoked += revoked() - before // the replaced certificate, once the entries name the new one
+	if err == nil {
+		err = rr.Err()
+	}
+	if err != nil {
+		fail(err, "the MPS entries were not added again with it")
+		return
+	}
+	for i := range r.Certificates {
+		if dc := &r.Certificates[i]; bytes.Equal(dc.DER, der) {
+			if dc.Revoked {
+				return // the profile went back to passwords: reconcile retired it
+			}
+			if dc.Pending {
+				fail(errors.New("the MPS entries do not name it"), "not used")
+				return
+			}
+			m.confirmRenewal(ctx, r, dc, rep, start)
+			return
+		}
+	}
 }
 
 // inUse reads back whether the device uses dc: for TLS, a connection pinned to
@@ -442,6 +484,11 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 			}
 		}
 		return false, err
+	case PurposeMPS:
+		// The firmware does not say which certificate an MPS entry names;
+		// the renewal makes the certificate current once it added the
+		// entries again with it.
+		return !dc.Pending, nil
 	case PurposeIEEE8021X:
 		dev, err := p.openDevice(r)
 		if err != nil {

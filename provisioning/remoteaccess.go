@@ -28,7 +28,9 @@ import (
 // every 25 seconds with a tunnel that stays open, a user-initiated policy of
 // 300 seconds, the user-initiated connection enabled from BIOS and OS, a
 // random home domain (so that the device is never "inside" and always calls),
-// and per-device random MPS passwords.
+// and per-device random MPS passwords. AuthMethod amt.MPSMutualAuth has the
+// device present a client certificate instead (what the Intel AMT SDK offers
+// besides passwords, and what [Audit] recommends).
 type RemoteAccessProfile struct {
 	// MPS is the server the devices call. Required.
 	MPS MPSServer
@@ -69,7 +71,22 @@ type RemoteAccessProfile struct {
 	// KeepOthers leaves MPSs and policies the profile does not name on the
 	// device. Default: they are removed (MeshCentral removes them).
 	KeepOthers bool
+	// AuthMethod is how the device authenticates to its MPSs. Zero or
+	// amt.MPSPasswordAuth: a user name and password in the APF
+	// USERAUTH_REQUEST (MPSServer.Username and Password; what RPS and
+	// MeshCentral configure). amt.MPSMutualAuth: a TLS client certificate
+	// for a key AMT generates (it never leaves the device), certified by
+	// Config.Issuer (IssueRequest.Purpose [PurposeMPS]), recorded in
+	// DeviceRecord.Certificates and renewed by the Maintainer, which adds
+	// the MPS entries again with the new one (AddMpServer names the
+	// certificate; the firmware has no call to change it in place). The MPS
+	// then verifies the device's certificate against the Issuer's CA; leave
+	// MPSServer.Username and Password empty. Needs firmware that generates
+	// keys (amt.Firmware.GenerateKeyPair).
+	AuthMethod amt.MPSAuthMethod
 }
+
+func (r *RemoteAccessProfile) mutual() bool { return r.AuthMethod == amt.MPSMutualAuth }
 
 // MPSServer is one Management Presence Server.
 type MPSServer struct {
@@ -149,6 +166,15 @@ func (r *RemoteAccessProfile) Validate() error {
 		if strings.EqualFold(r.Backup.addr(), r.MPS.addr()) {
 			return &ConfigError{Field: "RemoteAccess.Backup", Problem: "the backup MPS is the MPS"}
 		}
+	}
+	switch r.AuthMethod {
+	case 0, amt.MPSPasswordAuth:
+	case amt.MPSMutualAuth:
+		if r.MPS.Username != "" || !r.MPS.Password.IsZero() {
+			return &ConfigError{Field: "RemoteAccess.MPS", Problem: "certificate authentication (AuthMethod amt.MPSMutualAuth) sends no user name or password: leave them empty"}
+		}
+	default:
+		return &ConfigError{Field: "RemoteAccess.AuthMethod", Problem: fmt.Sprintf("method %d (expected amt.MPSPasswordAuth or amt.MPSMutualAuth)", r.AuthMethod)}
 	}
 	if r.Root == nil {
 		return &ConfigError{Field: "RemoteAccess.Root", Problem: "the MPS's root certificate is required: AMT verifies the MPS against it"}
@@ -273,6 +299,7 @@ func generateMPSPassword(r io.Reader) (amt.Secret, error) {
 type ciraState struct {
 	want  *RemoteAccessProfile
 	names map[string]string // MPS address:port → the SAP Name on the device
+	cert  []byte            // with certificate authentication: the MPS client certificate the entries name
 }
 
 // planCIRA keeps the device's CIRA configuration in line with
@@ -317,13 +344,24 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root); return err }})
 	}
 
-	// 2. Credentials: the user name and the password last sent.
+	// 2. Credentials: the user name and the password last sent, or the
+	// client certificate.
 	user := want.MPS.Username
 	if user == "" {
 		user = defaultMPSUser(rc.rec.UUID)
 	}
 	credsInLine := rc.rec.MPSUser == user && !rc.rec.MPSPassword.IsZero() &&
 		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword))
+	how := fmt.Sprintf("user %s, password authentication", user)
+	if want.mutual() {
+		if !rc.fw.GenerateKeyPair {
+			return nil, fmt.Errorf("AMT %s cannot generate a key pair (from 6.2) for MPS certificate authentication: use password authentication", rc.fw.Version)
+		}
+		credsInLine, how = rc.mpsCertInLine(certList), "certificate authentication"
+		if _, pending := pendingCertificate(rc.rec, certSlot{purpose: PurposeMPS}); pending {
+			how += " (the renewed certificate)"
+		}
+	}
 
 	// 3. The MPSs: present with these credentials, or (re)added.
 	byAddr := map[string]amt.MPServer{}
@@ -340,7 +378,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			continue
 		}
 		remade = true
-		c := Change{Area: "cira", Action: ChangeAdd, Target: "MPS " + s.addr(), To: fmt.Sprintf("user %s, password authentication", user)}
+		c := Change{Area: "cira", Action: ChangeAdd, Target: "MPS " + s.addr(), To: how}
 		if ok {
 			c.Action, c.From = ChangeUpdate, "credentials or name not in line"
 		}
@@ -399,6 +437,25 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: name + " policy",
 					apply: func(ctx context.Context) error { return dev.DeleteRemoteAccessPolicyRule(ctx, name) }})
 			}
+		}
+	}
+
+	if !want.mutual() {
+		// Password authentication: an MPS client certificate no entry
+		// names any more (the profile went back to passwords; the entries
+		// were just added again with them) is revoked, then deleted from
+		// the device by the Maintainer.
+		for _, dc := range rc.rec.Certificates {
+			if dc.Purpose != PurposeMPS || dc.Revoked {
+				continue
+			}
+			from := "serial unknown"
+			if c, err := dc.Certificate(); err == nil {
+				from = fmt.Sprintf("%s, serial %x", certName(c), c.SerialNumber)
+			}
+			der := dc.DER
+			out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: "MPS client certificate", From: from,
+				apply: func(ctx context.Context) error { return rc.retireMPSCert(ctx, der) }})
 		}
 	}
 
@@ -490,6 +547,9 @@ func describePolicy(p policy) string {
 // addMPS records the credentials (before they are sent), removes the entry
 // it replaces, and adds the MPS.
 func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSServer, user, oldName string, replace bool) error {
+	if st.want.mutual() {
+		return rc.addMPSWithCert(ctx, st, s, oldName, replace)
+	}
 	rec := rc.rec
 	pw := st.want.MPS.Password // the backup gets the same credentials
 	if pw.IsZero() {
@@ -570,7 +630,7 @@ const (
 // auditRemote reports the weak choices of a profile's remote access and
 // features (Audit calls it for every profile).
 func auditRemote(p Profile, subj string, add func(code amt.FindingCode, sev amt.Severity, subject, guidance, format string, args ...any)) {
-	if ra := p.RemoteAccess; ra != nil {
+	if ra := p.RemoteAccess; ra != nil && !ra.mutual() {
 		if ra.MPS.Password.IsZero() {
 			add(AuditCIRAPasswordAuth, amt.SeverityInfo, subj, guideCIRA,
 				"devices authenticate to the MPS %s with a user name and a per-device random password, not a client certificate", ra.MPS.addr())
@@ -595,4 +655,122 @@ func auditRemote(p Profile, subj string, add func(code amt.FindingCode, sev amt.
 				"storage redirection and boot options without user consent (consent for KVM only)")
 		}
 	}
+}
+
+// ---- MPS certificate authentication ----
+
+// mpsCertInLine reports whether the device authenticates to its MPSs with
+// the current PurposeMPS certificate: recorded, on the device, no renewal
+// waiting, and no password recorded (one would mean the entries were added
+// with password authentication). The firmware does not say which credential
+// an MPS entry uses, so the record is the witness.
+func (rc *reconcileContext) mpsCertInLine(list []amt.PublicKeyCertificate) bool {
+	rec := rc.rec
+	if rec.MPSUser != "" || !rec.MPSPassword.IsZero() {
+		return false
+	}
+	if _, pending := pendingCertificate(rec, certSlot{purpose: PurposeMPS}); pending {
+		return false
+	}
+	cur, ok := rec.CurrentCertificateFor(PurposeMPS, "")
+	return ok && cur.Handle != "" && certOnDevice(list, cur.DER, false) == cur.Handle
+}
+
+// mpsCert returns the certificate the MPS entries are to name: the one st
+// already chose, a renewal waiting (pending), the current one still on the
+// device, or a new one (AMT generates the key, the Issuer certifies it; it
+// is recorded pending before it is used).
+func (rc *reconcileContext) mpsCert(ctx context.Context, st *ciraState) (*DeviceCertificate, error) {
+	if st.cert != nil {
+		if dc := rc.pending(st.cert); dc != nil {
+			return dc, nil
+		}
+	}
+	slot := certSlot{purpose: PurposeMPS}
+	if dc, ok := pendingCertificate(rc.rec, slot); ok {
+		st.cert = dc.DER
+		return dc, nil
+	}
+	if cur, ok := rc.rec.CurrentCertificateFor(PurposeMPS, ""); ok && cur.Handle != "" {
+		list, err := rc.dev.Certificates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if certOnDevice(list, cur.DER, false) == cur.Handle {
+			st.cert = cur.DER
+			return rc.pending(cur.DER), nil
+		}
+	}
+	var attempts int
+	var delay time.Duration
+	if t := rc.profile.TLS; t != nil {
+		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
+	}
+	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, rc.rec.Inventory, rc.fw, PurposeMPS, attempts, delay)
+	if err != nil {
+		return nil, err
+	}
+	dc.Pending = true
+	rc.rec.Certificates = append(rc.rec.Certificates, dc)
+	if err := rc.save(ctx); err != nil {
+		return nil, err
+	}
+	st.cert = dc.DER
+	return rc.pending(dc.DER), nil
+}
+
+// addMPSWithCert adds the MPS with certificate authentication: the
+// certificate first (recorded), the password credentials cleared from the
+// record, the entry it replaces removed, the MPS added naming the
+// certificate, and the certificate made current (the one it replaced is
+// revoked).
+func (rc *reconcileContext) addMPSWithCert(ctx context.Context, st *ciraState, s *MPSServer, oldName string, replace bool) error {
+	dc, err := rc.mpsCert(ctx, st)
+	if err != nil {
+		return err
+	}
+	if dc == nil {
+		return errors.New("the MPS client certificate is missing from the record")
+	}
+	handle, der := dc.Handle, dc.DER
+	if rc.rec.MPSUser != "" || !rc.rec.MPSPassword.IsZero() {
+		rc.rec.MPSUser, rc.rec.MPSPassword = "", amt.Secret{}
+		if err := rc.save(ctx); err != nil {
+			return err
+		}
+	}
+	if replace {
+		if err := rc.dev.DeleteMPServer(ctx, oldName); err != nil {
+			return err
+		}
+	}
+	name, err := rc.dev.AddMPServer(ctx, amt.AddMPServerRequest{
+		AccessInfo: s.Address, Port: s.port(), AuthMethod: amt.MPSMutualAuth, Certificate: handle, CN: s.CommonName,
+	})
+	if err != nil {
+		return err
+	}
+	st.names[strings.ToLower(s.addr())] = name
+	if dc := rc.pending(der); dc != nil && dc.Pending {
+		return rc.confirm(ctx, der)
+	}
+	return nil
+}
+
+// retireMPSCert revokes the MPS client certificate no entry names any more
+// (the profile went back to passwords); the Maintainer deletes it from the
+// device with its key.
+func (rc *reconcileContext) retireMPSCert(ctx context.Context, der []byte) error {
+	dc := rc.pending(der)
+	if dc == nil || dc.Revoked {
+		return nil
+	}
+	if rc.p.cfg.Issuer == nil {
+		return errors.New("no Issuer configured to revoke the MPS client certificate")
+	}
+	if err := rc.p.revoke(ctx, rc.rec.UUID, dc); err != nil {
+		return err // the next reconcile tries again
+	}
+	dc.Pending = false // a renewal it was for is abandoned; the Maintainer deletes it
+	return rc.save(ctx)
 }

@@ -26,6 +26,9 @@ func TestAuditRemoteAccess(t *testing.T) {
 			map[amt.FindingCode]amt.Severity{provisioning.AuditCIRAPasswordAuth: amt.SeverityInfo}},
 		{"fleet MPS password", provisioning.Profile{RemoteAccess: ra("Fl33t-Mps!pass")},
 			map[amt.FindingCode]amt.Severity{provisioning.AuditCIRAPasswordAuth: amt.SeverityWarning, provisioning.AuditCIRAFleetPassword: amt.SeverityWarning}},
+		{"MPS certificate authentication, no Issuer", provisioning.Profile{RemoteAccess: &provisioning.RemoteAccessProfile{
+			MPS: provisioning.MPSServer{Address: "mps.contoso.com"}, Root: root, AuthMethod: amt.MPSMutualAuth}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditNoIssuer: amt.SeverityError}},
 		{"consent off with KVM", provisioning.Profile{Features: &provisioning.FeaturesProfile{KVM: true, UserConsent: provisioning.ConsentNone}},
 			map[amt.FindingCode]amt.Severity{provisioning.AuditConsentOff: amt.SeverityWarning}},
 		{"consent off, unattended", provisioning.Profile{Features: &provisioning.FeaturesProfile{SOL: true, UserConsent: provisioning.ConsentNone, Unattended: true}},
@@ -35,7 +38,7 @@ func TestAuditRemoteAccess(t *testing.T) {
 		{"consent for all", provisioning.Profile{Features: &provisioning.FeaturesProfile{KVM: true, SOL: true, IDER: true}}, nil},
 		{"consent off, nothing enabled", provisioning.Profile{Features: &provisioning.FeaturesProfile{UserConsent: provisioning.ConsentNone}}, nil},
 		{"non-TLS port", provisioning.Profile{TLS: &provisioning.TLSProfile{AllowNonTLS: true}},
-			map[amt.FindingCode]amt.Severity{provisioning.AuditNonTLSPort: amt.SeverityWarning}},
+			map[amt.FindingCode]amt.Severity{provisioning.AuditNonTLSPort: amt.SeverityWarning, provisioning.AuditNoIssuer: amt.SeverityError}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +49,8 @@ func TestAuditRemoteAccess(t *testing.T) {
 				case provisioning.AuditCIRAPasswordAuth, provisioning.AuditCIRAFleetPassword, provisioning.AuditConsentOff, provisioning.AuditNonTLSPort:
 					got[f.Code] = f.Severity
 					assert.Equal(t, "profile p", f.Subject)
+				case provisioning.AuditNoIssuer:
+					got[f.Code] = f.Severity
 					assert.NotContains(t, f.Message, "Fl33t-Mps!pass")
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 )
@@ -55,4 +56,44 @@ func ExampleProvisioner_Reconcile_profileChanged() {
 	// would features: update user consent "all" → "KVM"
 	// 4 applied, 0 failed
 	// 0 changes left
+}
+
+// Devices authenticate to their MPS with a certificate instead of a
+// password: AMT generates the key, the Issuer (here amtkit's own CA)
+// certifies it, and the MPS entry names it. The record holds the certificate
+// — no MPS password — and the MPS verifies it against the CA.
+func ExampleRemoteAccessProfile_certificateAuthentication() {
+	ctx := context.Background()
+	keys := certstest.NewKeyPool()
+	chain := certstest.MustProvisioningChain(nil, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: keys})
+	dev, cfg := exampleDevice(ctx, chain, keys)
+	defer dev.Close()
+	mpsRoot, _ := certstest.NewRootCA(certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: keys})
+	deviceCA, _ := certstest.NewRootCA(certstest.CAOptions{CommonName: "Contoso AMT Device CA", Keys: keys})
+	cfg.Issuer, _ = provisioning.NewCA(deviceCA.Bundle, provisioning.CAOptions{})
+	cfg.Store = provisioning.NewMemoryStore()
+	cfg.Profiles = map[string]provisioning.Profile{"default": {RemoteAccess: &provisioning.RemoteAccessProfile{
+		MPS:        provisioning.MPSServer{Address: "127.0.0.1", Port: 9, CommonName: "mps.contoso.com"},
+		Root:       mpsRoot.RootCertificate(),
+		AuthMethod: amt.MPSMutualAuth,
+	}}}
+	p, err := provisioning.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	hello, _ := dev.Hello(0)
+	rec, err := p.Provision(ctx, provisioning.ReceivedHello{Hello: hello, Received: time.Now()})
+	if err != nil {
+		panic(err)
+	}
+	rec, _ = cfg.Store.Load(ctx, rec.UUID)
+	cur, _ := rec.CurrentCertificate(provisioning.PurposeMPS)
+	c, _ := cur.Certificate()
+	fmt.Println("MPS client certificate:", c.Subject.CommonName, "issued by", c.Issuer.CommonName)
+	fmt.Println("MPS password recorded:", !rec.MPSPassword.IsZero())
+	fmt.Println("device:", dev.CIRA().MPS[0][len("Intel(r) AMT:Management Presence Server 0 127.0.0.1:9 "):])
+	// Output:
+	// MPS client certificate: pc-0042.contoso.com issued by Contoso AMT Device CA
+	// MPS password recorded: false
+	// device: mutual TLS
 }

@@ -323,6 +323,9 @@ type CertificatePurpose string
 const (
 	PurposeTLS       CertificatePurpose = "tls"   // AMT's TLS server certificate
 	PurposeIEEE8021X CertificatePurpose = "8021x" // 802.1X client certificate
+	// PurposeMPS: the client certificate AMT presents to its Management
+	// Presence Server (RemoteAccessProfile.AuthMethod amt.MPSMutualAuth).
+	PurposeMPS CertificatePurpose = "mps"
 )
 
 // DeviceCertificate is a certificate amtkit had issued for a device and installed.
@@ -433,6 +436,8 @@ type DeviceRecord struct {
 	// MPSUser and MPSPassword are the credentials the device presents to its
 	// Management Presence Server (Profile.RemoteAccess), recorded before they
 	// are sent: an MPS authenticates the device's CIRA tunnel with them.
+	// Both are empty while the device authenticates with its certificate
+	// (the current PurposeMPS entry of Certificates).
 	// MPSPassword is a secret: a Store persists it sealed.
 	MPSUser     string
 	MPSPassword amt.Secret

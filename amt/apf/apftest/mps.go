@@ -36,6 +36,10 @@ type MPSConfig struct {
 	// ClientCAs, when set, makes the MPS require a client certificate issued
 	// under them (AddMpServer's mutual authentication).
 	ClientCAs *x509.CertPool
+	// Now is the clock client certificates are verified at (a test that
+	// moves its provisioner's clock moves the MPS's with it). Nil:
+	// time.Now.
+	Now func() time.Time
 	// KeepAlive, when non-zero, is the interval (seconds) the MPS asks for in
 	// a KEEPALIVE_OPTIONS_REQUEST once the device forwarded port 5900 (the
 	// last of its forwards), as MeshCentral's MPS asks for 30 s.
@@ -176,6 +180,7 @@ func (m *MPS) serve(raw net.Conn) {
 	if m.cfg.ClientCAs != nil {
 		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, m.cfg.ClientCAs
 	}
+	cfg.Time = m.cfg.Now
 	tc := tls.Server(raw, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
