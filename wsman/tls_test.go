@@ -450,10 +450,19 @@ func TestTLSSessionCacheResumesAndKeepsPolicy(t *testing.T) {
 	assert.Equal(t, int32(1), resumed.Load(), "the second connection resumed the first one's session")
 	assert.Equal(t, int32(2), policyRuns.Load(), "the policy runs on the resumed connection too")
 
-	// A policy that refuses still refuses a resumed connection.
-	err := getWith(t, srv.URL+"/wsman", wsman.WithTLS(wsman.PinSHA256([32]byte{1})), wsman.WithTLSSessionCache(cache))
+	// A policy that refuses still refuses a resumed connection. (Whether
+	// it resumed is read on the client's side: a client that refuses aborts
+	// before the server's VerifyConnection may have run.)
+	var sawResumed atomic.Bool
+	refuse := wsman.VerifyFunc(func(_ context.Context, cs tls.ConnectionState) error {
+		sawResumed.Store(cs.DidResume)
+		return errNotTheDevice
+	})
+	err := getWith(t, srv.URL+"/wsman", wsman.WithTLS(refuse), wsman.WithTLSSessionCache(cache))
+	require.ErrorIs(t, err, errNotTheDevice)
+	assert.True(t, sawResumed.Load(), "the refused connection had resumed a session")
+	err = getWith(t, srv.URL+"/wsman", wsman.WithTLS(wsman.PinSHA256([32]byte{1})), wsman.WithTLSSessionCache(cache))
 	require.ErrorIs(t, err, wsman.ErrPinMismatch)
-	assert.Equal(t, int32(2), resumed.Load())
 
 	// The option needs the client's own transport.
 	_, err = wsman.New(srv.URL+"/wsman", wsman.WithTLSSessionCache(cache), wsman.WithHTTPClient(srv.Client()))
