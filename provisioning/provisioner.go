@@ -60,6 +60,8 @@ type Provisioner struct {
 	// holds (guarded by mu), at most one per device.
 	owner string
 	held  map[amt.UUID]*heldLease
+	// renewStop ends the lease renewer (nil: none runs); see startRenewer.
+	renewStop chan struct{}
 }
 
 // deviceSlot holds the sessions running for one UUID. Several may run at once

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,4 +271,55 @@ func TestMaintainerSkipsLeasedDevice(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, rep.Checked, "leased elsewhere: not touched")
 	assert.Equal(t, 0, rep.Failed)
+}
+
+// renewCounter counts lease renewals.
+type renewCounter struct {
+	provisioning.Store
+	n atomic.Int32
+}
+
+func (r *renewCounter) RenewLease(ctx context.Context, l provisioning.Lease, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
+	r.n.Add(1)
+	return r.Store.RenewLease(ctx, l, now, ttl)
+}
+
+// A session waiting on a slow device keeps its lease: the Provisioner's one
+// renewer renews it while the session waits (no goroutine per session), no
+// other provisioner can take the device meanwhile, and the renewer ends with
+// the last lease. Renewal runs on real timers (it is about other processes'
+// clocks), so the test waits for renewals, with a short TTL.
+func TestLeaseRenewedWhileDeviceSlow(t *testing.T) {
+	ops := &opCounter{}
+	h := newHarness(t, harnessOptions{device: ops.configure})
+	d := h.fleet.Devices()[0]
+	rc := &renewCounter{Store: h.store}
+	h.cfg.Store, h.cfg.LeaseTTL = rc, 150*time.Millisecond
+	release := make(chan struct{})
+	ops.before = func(op string) {
+		if op == "CommitChanges" {
+			<-release // the firmware is slow to commit
+		}
+	}
+	p := h.provisioner()
+	done := make(chan error, 1)
+	go func() { _, err := p.Provision(h.ctx, h.helloFrom(d)); done <- err }()
+
+	require.Eventually(t, func() bool { return rc.n.Load() >= 3 }, 10*time.Second, 5*time.Millisecond,
+		"the lease is renewed while the session waits")
+	_, err := h.store.AcquireLease(h.ctx, d.UUID(), "provisioner-on-host-b", time.Now(), time.Minute)
+	var held *provisioning.LeaseHeldError
+	require.ErrorAs(t, err, &held, "the waiting session's lease still holds, well past its TTL")
+	close(release)
+	require.NoError(t, <-done)
+	n := rc.n.Load()
+	require.Eventually(t, func() bool {
+		_, err := h.store.AcquireLease(h.ctx, d.UUID(), "provisioner-on-host-b", time.Now(), time.Minute)
+		return err == nil
+	}, 5*time.Second, 5*time.Millisecond, "released at the session's end")
+	require.Eventually(t, func() bool {
+		buf := make([]byte, 1<<20)
+		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "renewLoop")
+	}, 5*time.Second, 5*time.Millisecond, "the renewer ended with the last lease")
+	assert.Equal(t, n, rc.n.Load(), "nothing renewed after the session ended")
 }

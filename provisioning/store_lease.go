@@ -20,19 +20,18 @@ const DefaultLeaseTTL = time.Minute
 
 // heldLease is a device lease this Provisioner holds: for one session (from
 // the moment it proved its device to its end), for the Maintainer working on
-// the device, or for Unprovision. It is renewed in the background every
-// third of the TTL and checked before each save; base is the record as last
-// read or written under it, for merging after a lost compare-and-swap.
+// the device, or for Unprovision. The Provisioner's renewer renews it when a
+// third of the TTL has passed, and it is checked before each save; base is
+// the record as last read or written under it, for merging after a lost
+// compare-and-swap.
 type heldLease struct {
 	holder any // the *Session, or a token of the Maintainer or Unprovision
 
 	mu    sync.Mutex
 	lease Lease
 	lost  error
+	ended bool // released: the renewer leaves it alone
 	base  *DeviceRecord
-
-	stop chan struct{}
-	done chan struct{}
 }
 
 func (p *Provisioner) leaseTTL() time.Duration {
@@ -73,7 +72,7 @@ func (p *Provisioner) acquire(ctx context.Context, u amt.UUID, holder any) (*hel
 		p.mu.Unlock()
 		return nil, nil, fmt.Errorf("%w: this provisioner is working on %s", ErrLeaseHeld, u)
 	}
-	h := &heldLease{holder: holder, stop: make(chan struct{}), done: make(chan struct{})}
+	h := &heldLease{holder: holder}
 	p.held[u] = h
 	p.mu.Unlock()
 
@@ -81,12 +80,16 @@ func (p *Provisioner) acquire(ctx context.Context, u amt.UUID, holder any) (*hel
 	defer cancel()
 	l, err := p.store.AcquireLease(sctx, u, p.owner, p.now(), p.leaseTTL())
 	if err != nil {
+		h.mu.Lock()
+		h.ended = true
+		h.mu.Unlock()
 		p.forget(u, h)
-		close(h.done)
 		return nil, nil, err
 	}
+	h.mu.Lock()
 	h.lease = l
-	go p.renewLoop(h)
+	h.mu.Unlock()
+	p.startRenewer()
 	cur, err := p.store.Load(sctx, u)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -112,6 +115,10 @@ func (p *Provisioner) forget(u amt.UUID, h *heldLease) {
 	if p.held[u] == h {
 		delete(p.held, u)
 	}
+	if len(p.held) == 0 && p.renewStop != nil {
+		close(p.renewStop) // the renewer ends with the last lease
+		p.renewStop = nil
+	}
 	p.mu.Unlock()
 }
 
@@ -122,24 +129,61 @@ func (p *Provisioner) heldFor(u amt.UUID) *heldLease {
 	return p.held[u]
 }
 
-// renewLoop renews h every third of the TTL until it ends or is lost. It
-// waits on a real timer: renewal is about other processes' clocks, not the
-// injected Sleep of retry loops.
-func (p *Provisioner) renewLoop(h *heldLease) {
-	defer close(h.done)
-	every := p.leaseTTL() / 3
-	t := time.NewTimer(every)
+// renewConcurrency bounds the renewals one round of the renewer runs at
+// once (a store round trip each).
+const renewConcurrency = 8
+
+// startRenewer starts the Provisioner's lease renewer unless it runs. One
+// goroutine renews every lease the Provisioner holds — not one per session,
+// which cost a goroutine stack per device in flight (docs/PERFORMANCE.md) —
+// and ends with the last lease.
+func (p *Provisioner) startRenewer() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.renewStop != nil || len(p.held) == 0 {
+		return
+	}
+	stop := make(chan struct{})
+	p.renewStop = stop
+	go p.renewLoop(stop)
+}
+
+// renewLoop wakes every sixth of the TTL and renews the leases of which a
+// third of the TTL has passed, so each is renewed between a third and a half
+// of its TTL. It waits on a real timer: renewal is about other processes'
+// clocks, not the injected Sleep of retry loops.
+func (p *Provisioner) renewLoop(stop chan struct{}) {
+	t := time.NewTicker(p.leaseTTL() / 6)
 	defer t.Stop()
 	for {
 		select {
-		case <-h.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
-		if err := p.renew(h); errors.Is(err, ErrLeaseLost) {
-			return
+		p.mu.Lock()
+		due := make([]*heldLease, 0, len(p.held))
+		for _, h := range p.held {
+			due = append(due, h)
 		}
-		t.Reset(every)
+		p.mu.Unlock()
+		sem := make(chan struct{}, renewConcurrency)
+		var wg sync.WaitGroup
+		for _, h := range due {
+			h.mu.Lock()
+			skip := h.ended || h.lost != nil || h.lease.Owner == "" || h.lease.Expires.Sub(p.now()) > p.leaseTTL()*2/3
+			h.mu.Unlock()
+			if skip {
+				continue
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				_ = p.renew(h) // a lost lease is recorded in h; others are retried next round
+			}()
+		}
+		wg.Wait()
 	}
 }
 
@@ -148,6 +192,9 @@ func (p *Provisioner) renew(h *heldLease) error {
 	defer h.mu.Unlock()
 	if h.lost != nil {
 		return h.lost
+	}
+	if h.ended {
+		return nil
 	}
 	ctx, cancel := storeContext(context.Background())
 	defer cancel()
@@ -178,16 +225,15 @@ func (p *Provisioner) check(h *heldLease) error {
 	return p.renew(h)
 }
 
-// endLease stops renewing h and releases it.
+// endLease stops renewing h and releases it. A renewal in flight finishes
+// first (it holds h.mu).
 func (p *Provisioner) endLease(h *heldLease) {
-	select {
-	case <-h.stop:
-		return // ended already
-	default:
-	}
-	close(h.stop)
-	<-h.done
 	h.mu.Lock()
+	if h.ended {
+		h.mu.Unlock()
+		return // ended already
+	}
+	h.ended = true
 	l, lost := h.lease, h.lost
 	h.mu.Unlock()
 	if lost == nil && l.Owner != "" {
