@@ -97,12 +97,19 @@ func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificat
 // 802.1X configuration of profile ("" wired), records it as pending and
 // returns a pointer into the record.
 func (rc *reconcileContext) issueClient(ctx context.Context, profile string) (*DeviceCertificate, error) {
+	return rc.issue(ctx, PurposeIEEE8021X, profile)
+}
+
+// issue has AMT generate a key and the Issuer certify it for purpose (and
+// the Wi-Fi profile of an 802.1X certificate), records it as pending and
+// returns a pointer into the record.
+func (rc *reconcileContext) issue(ctx context.Context, purpose CertificatePurpose, profile string) (*DeviceCertificate, error) {
 	var attempts int
 	var delay time.Duration
 	if t := rc.profile.TLS; t != nil {
 		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, rc.rec.Inventory, rc.fw, PurposeIEEE8021X, attempts, delay)
+	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, rc.rec.Inventory, rc.fw, purpose, attempts, delay)
 	if err != nil {
 		return nil, err
 	}

@@ -544,23 +544,41 @@ func describePolicy(p policy) string {
 	return fmt.Sprintf("tunnel %ds", p.lifetime)
 }
 
-// addMPS records the credentials (before they are sent), removes the entry
-// it replaces, and adds the MPS.
+// addMPS records the credentials (before they are sent) — a user name and
+// password, or with certificate authentication none and the certificate
+// (mpsCert) — removes the entry it replaces, adds the MPS, and makes a new
+// certificate current once an entry names it (the one it replaced is
+// revoked).
 func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSServer, user, oldName string, replace bool) error {
-	if st.want.mutual() {
-		return rc.addMPSWithCert(ctx, st, s, oldName, replace)
-	}
 	rec := rc.rec
-	pw := st.want.MPS.Password // the backup gets the same credentials
-	if pw.IsZero() {
-		if rec.MPSUser == user && !rec.MPSPassword.IsZero() {
-			pw = rec.MPSPassword // the password this device was given: every MPS entry shares it
-		} else {
-			var err error
-			if pw, err = generateMPSPassword(rc.p.rand); err != nil {
-				return err
+	req := amt.AddMPServerRequest{AccessInfo: s.Address, Port: s.port(), CN: s.CommonName}
+	var pw amt.Secret
+	var confirm []byte
+	if st.want.mutual() {
+		dc, err := rc.mpsCert(ctx, st)
+		if err != nil {
+			return err
+		}
+		if dc == nil {
+			return errors.New("the MPS client certificate is missing from the record")
+		}
+		req.AuthMethod, req.Certificate, user = amt.MPSMutualAuth, dc.Handle, ""
+		if dc.Pending {
+			confirm = dc.DER
+		}
+	} else {
+		pw = st.want.MPS.Password // the backup gets the same credentials
+		if pw.IsZero() {
+			if rec.MPSUser == user && !rec.MPSPassword.IsZero() {
+				pw = rec.MPSPassword // the password this device was given: every MPS entry shares it
+			} else {
+				var err error
+				if pw, err = generateMPSPassword(rc.p.rand); err != nil {
+					return err
+				}
 			}
 		}
+		req.AuthMethod, req.Username, req.Password = amt.MPSPasswordAuth, user, pw
 	}
 	if rec.MPSUser != user || !rec.MPSPassword.Equal(pw) {
 		rec.MPSUser, rec.MPSPassword = user, pw
@@ -573,14 +591,14 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 			return err
 		}
 	}
-	name, err := rc.dev.AddMPServer(ctx, amt.AddMPServerRequest{
-		AccessInfo: s.Address, Port: s.port(), AuthMethod: amt.MPSPasswordAuth,
-		Username: user, Password: pw, CN: s.CommonName,
-	})
+	name, err := rc.dev.AddMPServer(ctx, req)
 	if err != nil {
 		return err
 	}
 	st.names[strings.ToLower(s.addr())] = name
+	if confirm != nil {
+		return rc.confirm(ctx, confirm)
+	}
 	return nil
 }
 
@@ -678,8 +696,7 @@ func (rc *reconcileContext) mpsCertInLine(list []amt.PublicKeyCertificate) bool 
 
 // mpsCert returns the certificate the MPS entries are to name: the one st
 // already chose, a renewal waiting (pending), the current one still on the
-// device, or a new one (AMT generates the key, the Issuer certifies it; it
-// is recorded pending before it is used).
+// device, or a new one (rc.issue: recorded pending before it is used).
 func (rc *reconcileContext) mpsCert(ctx context.Context, st *ciraState) (*DeviceCertificate, error) {
 	if st.cert != nil {
 		if dc := rc.pending(st.cert); dc != nil {
@@ -701,60 +718,12 @@ func (rc *reconcileContext) mpsCert(ctx context.Context, st *ciraState) (*Device
 			return rc.pending(cur.DER), nil
 		}
 	}
-	var attempts int
-	var delay time.Duration
-	if t := rc.profile.TLS; t != nil {
-		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
-	}
-	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, rc.rec.Inventory, rc.fw, PurposeMPS, attempts, delay)
+	dc, err := rc.issue(ctx, PurposeMPS, "")
 	if err != nil {
-		return nil, err
-	}
-	dc.Pending = true
-	rc.rec.Certificates = append(rc.rec.Certificates, dc)
-	if err := rc.save(ctx); err != nil {
 		return nil, err
 	}
 	st.cert = dc.DER
-	return rc.pending(dc.DER), nil
-}
-
-// addMPSWithCert adds the MPS with certificate authentication: the
-// certificate first (recorded), the password credentials cleared from the
-// record, the entry it replaces removed, the MPS added naming the
-// certificate, and the certificate made current (the one it replaced is
-// revoked).
-func (rc *reconcileContext) addMPSWithCert(ctx context.Context, st *ciraState, s *MPSServer, oldName string, replace bool) error {
-	dc, err := rc.mpsCert(ctx, st)
-	if err != nil {
-		return err
-	}
-	if dc == nil {
-		return errors.New("the MPS client certificate is missing from the record")
-	}
-	handle, der := dc.Handle, dc.DER
-	if rc.rec.MPSUser != "" || !rc.rec.MPSPassword.IsZero() {
-		rc.rec.MPSUser, rc.rec.MPSPassword = "", amt.Secret{}
-		if err := rc.save(ctx); err != nil {
-			return err
-		}
-	}
-	if replace {
-		if err := rc.dev.DeleteMPServer(ctx, oldName); err != nil {
-			return err
-		}
-	}
-	name, err := rc.dev.AddMPServer(ctx, amt.AddMPServerRequest{
-		AccessInfo: s.Address, Port: s.port(), AuthMethod: amt.MPSMutualAuth, Certificate: handle, CN: s.CommonName,
-	})
-	if err != nil {
-		return err
-	}
-	st.names[strings.ToLower(s.addr())] = name
-	if dc := rc.pending(der); dc != nil && dc.Pending {
-		return rc.confirm(ctx, der)
-	}
-	return nil
+	return dc, nil
 }
 
 // retireMPSCert revokes the MPS client certificate no entry names any more

@@ -467,6 +467,18 @@ func rawMPS(t *testing.T, r *ciraRig) (send func(apf.Message), next func() apf.M
 	return send, next
 }
 
+// acceptDevice plays the MPS's side from the device's SERVICE_REQUEST for
+// authentication to its SERVICE_REQUEST for port forwarding, accepting both.
+func acceptDevice(t *testing.T, send func(apf.Message), next func() apf.Message) {
+	t.Helper()
+	require.Equal(t, apf.ServiceRequest{Service: apf.ServiceAuth}, next())
+	send(apf.ServiceAccept{Service: apf.ServiceAuth})
+	require.IsType(t, apf.UserAuthRequest{}, next())
+	send(apf.UserAuthSuccess{})
+	require.Equal(t, apf.ServiceRequest{Service: apf.ServicePortForwarding}, next())
+	send(apf.ServiceAccept{Service: apf.ServicePortForwarding})
+}
+
 // TestCIRALateMPSVersion: an MPS whose PROTOCOL_VERSION leaves its queue
 // only after it answered every forward (our apf.Session, whose version is
 // queued while the forwards are answered at once, did so under the race
@@ -475,12 +487,7 @@ func TestCIRALateMPSVersion(t *testing.T) {
 	r := newCIRARig(t, apftest.MPSConfig{}, nil)
 	send, next := rawMPS(t, r)
 	require.IsType(t, apf.ProtocolVersion{}, next())
-	require.Equal(t, apf.ServiceRequest{Service: apf.ServiceAuth}, next())
-	send(apf.ServiceAccept{Service: apf.ServiceAuth})
-	require.IsType(t, apf.UserAuthRequest{}, next())
-	send(apf.UserAuthSuccess{})
-	require.Equal(t, apf.ServiceRequest{Service: apf.ServicePortForwarding}, next())
-	send(apf.ServiceAccept{Service: apf.ServicePortForwarding})
+	acceptDevice(t, send, next)
 	for port := uint32(0); port != 5900; {
 		fw := next().(apf.GlobalRequest)
 		port = fw.Port
@@ -498,12 +505,7 @@ func TestCIRAChannelDuringForwards(t *testing.T) {
 	send, next := rawMPS(t, r)
 	send(apf.ProtocolVersion{Major: 1})
 	require.IsType(t, apf.ProtocolVersion{}, next())
-	require.Equal(t, apf.ServiceRequest{Service: apf.ServiceAuth}, next())
-	send(apf.ServiceAccept{Service: apf.ServiceAuth})
-	require.IsType(t, apf.UserAuthRequest{}, next())
-	send(apf.UserAuthSuccess{})
-	require.Equal(t, apf.ServiceRequest{Service: apf.ServicePortForwarding}, next())
-	send(apf.ServiceAccept{Service: apf.ServicePortForwarding})
+	acceptDevice(t, send, next)
 
 	var forwarded []uint32
 	fw := next().(apf.GlobalRequest)
