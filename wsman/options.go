@@ -236,8 +236,10 @@ func WithSecureDialer(name string, dial func(ctx context.Context, network, addr 
 }
 
 // WithClock sets the client's clock (nil = time.Now): the TLS handshake's
-// notion of time (tls.Config.Time) and the current time of [VerifyChain] and
-// [VerifyChainAnyHost] policies that were given no [CurrentTime].
+// notion of time (tls.Config.Time), the current time of [VerifyChain] and
+// [VerifyChainAnyHost] policies that were given no [CurrentTime], and how
+// long [WithSerialTransport]'s connection has been idle. Deadlines stay in
+// real time.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) error { c.now = now; return nil }
 }

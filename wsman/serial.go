@@ -42,8 +42,9 @@ type serialTransport struct {
 
 	sem      chan struct{} // held from the request's write to the end of its response body
 	conn     net.Conn      // the kept-alive connection, nil when none (guarded by sem)
-	lastUsed time.Time     // when the connection last finished an exchange (guarded by sem)
-	now      func() time.Time
+	lastUsed time.Time     // when the connection last finished an exchange, by clock (guarded by sem)
+	now      func() time.Time // real time, for deadlines
+	clock    func() time.Time // the client's clock ([WithClock]), for how long the connection was idle
 }
 
 // Connections idle this long are checked for a close by the server before
@@ -61,8 +62,11 @@ var (
 	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4096) }}
 )
 
-func newSerialTransport(dial dialFunc, isTLS bool, addr string) *serialTransport {
-	return &serialTransport{dial: dial, tls: isTLS, addr: addr, sem: make(chan struct{}, 1), now: time.Now}
+func newSerialTransport(dial dialFunc, isTLS bool, addr string, clock func() time.Time) *serialTransport {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &serialTransport{dial: dial, tls: isTLS, addr: addr, sem: make(chan struct{}, 1), now: time.Now, clock: clock}
 }
 
 // RoundTrip runs one exchange on the kept-alive connection (dialling one when
@@ -171,7 +175,7 @@ func (t *serialTransport) exchange(ctx context.Context, req *http.Request) (*htt
 // reusable reports whether the kept-alive connection can carry the next
 // exchange: not idle too long, and not closed by the server while idle.
 func (t *serialTransport) reusable() bool {
-	idle := t.now().Sub(t.lastUsed)
+	idle := t.clock().Sub(t.lastUsed)
 	if idle > serialIdleTimeout {
 		return false
 	}
@@ -263,7 +267,7 @@ func (b *serialBody) finish(keep bool) {
 		readerPool.Put(b.br)
 		if keep && t.conn == b.conn {
 			_ = b.conn.SetDeadline(time.Time{})
-			t.lastUsed = t.now()
+			t.lastUsed = t.clock()
 		} else if t.conn == b.conn {
 			t.drop()
 		} else {
@@ -298,10 +302,10 @@ func (cfg *config) serialTransport(u *url.URL) *serialTransport {
 				return nil, fmt.Errorf("wsman: %s dialer: %w", sd.name, err)
 			}
 			return conn, nil
-		}), false, addr)
+		}), false, addr, cfg.now)
 	case u.Scheme == "https":
 		td := &tlsDialer{dial: dial, config: cfg.tlsConfig(u.Hostname()), policy: *cfg.tls, now: cfg.now}
-		return newSerialTransport(td.dialTLS, true, addr)
+		return newSerialTransport(td.dialTLS, true, addr, cfg.now)
 	}
-	return newSerialTransport(bounded(dial), false, addr)
+	return newSerialTransport(bounded(dial), false, addr, cfg.now)
 }

@@ -90,15 +90,20 @@ func TestSerialTransportServerClosedIdleConnection(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport())
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport(), wsman.WithClock(func() time.Time { return time.Unix(0, clock.Load()) }))
 	require.NoError(t, err)
 	t.Cleanup(c.CloseIdleConnections)
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)
-	// The server closes the idle connection; after a pause the client
-	// notices before sending (as net/http's reader goroutine would have).
+	// The server closes the idle connection; after a pause (on the client's
+	// clock) the client notices before sending, as net/http's reader
+	// goroutine would have. (The close reaches the client's socket on
+	// loopback before Close returns.)
+	require.Eventually(t, func() bool { return conns.Load() != nil }, 5*time.Second, time.Millisecond, "the server's side goes idle")
 	(*conns.Load()).Close()
-	time.Sleep(1100 * time.Millisecond)
+	clock.Add(int64(1100 * time.Millisecond))
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), cc.Opened())
