@@ -40,9 +40,9 @@ type serialTransport struct {
 	tls  bool     // the connections are TLS (for Response.TLS)
 	addr string   // host:port of the endpoint
 
-	sem      chan struct{} // held from the request's write to the end of its response body
-	conn     net.Conn      // the kept-alive connection, nil when none (guarded by sem)
-	lastUsed time.Time     // when the connection last finished an exchange, by clock (guarded by sem)
+	sem      chan struct{}    // held from the request's write to the end of its response body
+	conn     net.Conn         // the kept-alive connection, nil when none (guarded by sem)
+	lastUsed time.Time        // when the connection last finished an exchange, by clock (guarded by sem)
 	now      func() time.Time // real time, for deadlines
 	clock    func() time.Time // the client's clock ([WithClock]), for how long the connection was idle
 }
