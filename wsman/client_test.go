@@ -409,7 +409,9 @@ func TestContextCancelledMidRequest(t *testing.T) {
 
 func TestContextCancelledWhileWaitingForSlot(t *testing.T) {
 	block := make(chan struct{})
+	inside := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inside <- struct{}{}
 		<-block
 	}))
 	defer srv.Close()
@@ -418,10 +420,8 @@ func TestContextCancelledWhileWaitingForSlot(t *testing.T) {
 	require.NoError(t, err)
 	ctx1, cancel1 := context.WithCancel(bg)
 	defer cancel1()
-	started := make(chan struct{})
-	go func() { close(started); c.Get(ctx1, gsURI, nil) }()
-	<-started
-	time.Sleep(50 * time.Millisecond) // let the first call take the slot
+	go func() { c.Get(ctx1, gsURI, nil) }()
+	<-inside // the first call holds the slot: its request reached the server
 	ctx2, cancel2 := context.WithTimeout(bg, 50*time.Millisecond)
 	defer cancel2()
 	_, err = c.Get(ctx2, gsURI, nil)
