@@ -309,7 +309,7 @@ func TestListenerStopsCleanly(t *testing.T) {
 		require.NoError(t, err)
 		conns = append(conns, c)
 	}
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return h.l.Stats().Active == 10 }, 5*time.Second, time.Millisecond, "the listener holds the connections")
 	h.stop()
 	for _, c := range conns {
 		c.Close()
