@@ -163,3 +163,36 @@ func TestCIRACertificateAuthRefusals(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	assert.Contains(t, ce.Field, "RemoteAccess.AuthMethod")
 }
+
+// With a backup MPS, both entries name the one certificate: the Issuer
+// certifies one key, not one per entry.
+func TestCIRACertificateAuthBackup(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	rig := startCertMPS(t, h.issuer.ca, nil)
+	ra := rig.profile()
+	ra.AuthMethod = amt.MPSMutualAuth
+	ra.Backup = &provisioning.MPSServer{Address: "mps2.contoso.com", Port: 4433}
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	assert.Equal(t, []string{
+		"Intel(r) AMT:Management Presence Server 0 127.0.0.1:" + itoa(int(rig.mps.Port())) + " mutual TLS",
+		"Intel(r) AMT:Management Presence Server 1 mps2.contoso.com:4433 mutual TLS",
+	}, d.CIRA().MPS)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	n := 0
+	for _, dc := range after.Certificates {
+		if dc.Purpose == provisioning.PurposeMPS {
+			n++
+			assert.False(t, dc.Pending)
+		}
+	}
+	assert.Equal(t, 1, n, "one MPS client certificate for both entries")
+	conn := rig.accept(t, h.ctx, d)
+	_, cur := mpsCertOf(t, h, rec.UUID)
+	assert.Equal(t, cur.DER, conn.TLS.PeerCertificates[0].Raw)
+	plan, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{DryRun: true})
+	require.NoError(t, err)
+	assert.Empty(t, plan.Changes, "in line")
+}
