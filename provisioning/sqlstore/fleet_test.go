@@ -45,6 +45,29 @@ var errKilled = errors.New("the provisioner's process was killed")
 type killable struct {
 	provisioning.Store
 	dead atomic.Bool
+
+	mu      sync.Mutex
+	expires map[amt.UUID]time.Time // the last lease expiry the store granted this provisioner, per device
+}
+
+// granted records a lease the store gave (or renewed).
+func (k *killable) granted(l provisioning.Lease, err error) (provisioning.Lease, error) {
+	if err == nil {
+		k.mu.Lock()
+		if k.expires == nil {
+			k.expires = map[amt.UUID]time.Time{}
+		}
+		k.expires[l.Device] = l.Expires
+		k.mu.Unlock()
+	}
+	return l, err
+}
+
+// leaseEnd is when the last lease this provisioner was granted on u ends.
+func (k *killable) leaseEnd(u amt.UUID) time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.expires[u]
 }
 
 func (k *killable) alive() error {
@@ -86,14 +109,14 @@ func (k *killable) AcquireLease(ctx context.Context, u amt.UUID, owner string, n
 	if err := k.alive(); err != nil {
 		return provisioning.Lease{}, err
 	}
-	return k.Store.AcquireLease(ctx, u, owner, now, ttl)
+	return k.granted(k.Store.AcquireLease(ctx, u, owner, now, ttl))
 }
 
 func (k *killable) RenewLease(ctx context.Context, l provisioning.Lease, now time.Time, ttl time.Duration) (provisioning.Lease, error) {
 	if err := k.alive(); err != nil {
 		return provisioning.Lease{}, err
 	}
-	return k.Store.RenewLease(ctx, l, now, ttl)
+	return k.granted(k.Store.RenewLease(ctx, l, now, ttl))
 }
 
 func (k *killable) ReleaseLease(ctx context.Context, l provisioning.Lease) error {
@@ -437,6 +460,7 @@ func runKillOne(t *testing.T, stores []provisioning.Store, devices int) {
 	r.evMu.Unlock()
 	r.kill(dead)
 	killedAt := time.Now()
+	leaseEnd := r.stores[dead].leaseEnd(r.victim) // no grant reaches the dead provisioner after this
 	close(r.unblock)
 	var live []int
 	for i := range r.provs {
@@ -457,8 +481,12 @@ func runKillOne(t *testing.T, stores []provisioning.Store, devices int) {
 	}
 	require.NotEmpty(t, after, "another provisioner took the victim over")
 	taken := after[len(after)-1]
-	assert.False(t, taken.at.Before(victimProved.Add(ttl)), "taken over at %s, before the dead owner's lease (from %s, TTL %s) could expire",
-		taken.at.Format(time.StampMilli), victimProved.Format(time.StampMilli), ttl)
+	require.False(t, leaseEnd.IsZero(), "the dead provisioner held a lease on the victim")
+	assert.False(t, leaseEnd.Before(victimProved), "its lease outlived its proof")
+	// The lease is taken when it is acquired, before the proof is reported:
+	// the bound is the expiry the store granted, not the proof plus the TTL.
+	assert.False(t, taken.at.Before(leaseEnd), "taken over at %s, before the dead owner's lease (granted until %s, TTL %s) expired",
+		taken.at.Format(time.StampMilli), leaseEnd.Format(time.StampMilli), ttl)
 	assert.Equal(t, []int{taken.prov}, r.done[r.victim])
 	t.Logf("provisioner %d killed; device %s taken over by %d %.1fs after the kill", dead, r.victim, taken.prov, taken.at.Sub(killedAt).Seconds())
 }
