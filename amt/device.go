@@ -199,6 +199,37 @@ func (d *Device) del(ctx context.Context, uri string, sel wsman.SelectorSet) err
 	return nil
 }
 
+// enumerateAll enumerates uri and parses every instance; the first that does
+// not parse fails the call.
+func enumerateAll[T any](ctx context.Context, d *Device, uri string, parse func(*etree.Element) (*T, error)) ([]*T, error) {
+	els, err := d.enumerate(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*T, 0, len(els))
+	for _, el := range els {
+		v, err := parse(el)
+		if err != nil {
+			return nil, opError(uri, "Enumerate", err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// valuesOf turns the result of [enumerateAll] into values, for the calls that
+// return them.
+func valuesOf[T any](ps []*T, err error) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(ps))
+	for i, p := range ps {
+		out[i] = *p
+	}
+	return out, nil
+}
+
 // enumerate lists the instances of uri, each checked to be a uri instance.
 func (d *Device) enumerate(ctx context.Context, uri string) ([]*etree.Element, error) {
 	items, err := d.c.EnumerateAll(ctx, uri, d.opts...)

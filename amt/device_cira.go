@@ -137,19 +137,7 @@ func parseMPServer(el *etree.Element) (*MPServer, error) {
 
 // MPServers enumerates AMT_ManagementPresenceRemoteSAP: the MPSs configured.
 func (d *Device) MPServers(ctx context.Context) ([]MPServer, error) {
-	els, err := d.enumerate(ctx, URIManagementPresenceRemoteSAP)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]MPServer, 0, len(els))
-	for _, el := range els {
-		s, err := parseMPServer(el)
-		if err != nil {
-			return nil, opError(URIManagementPresenceRemoteSAP, "Enumerate", err)
-		}
-		out = append(out, *s)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URIManagementPresenceRemoteSAP, parseMPServer))
 }
 
 // DeleteMPServer deletes the MPS named name (selector Name, as MeshCentral and
@@ -370,19 +358,7 @@ func parseRemoteAccessPolicyRule(el *etree.Element) (*RemoteAccessPolicyRule, er
 
 // RemoteAccessPolicyRules enumerates AMT_RemoteAccessPolicyRule.
 func (d *Device) RemoteAccessPolicyRules(ctx context.Context) ([]RemoteAccessPolicyRule, error) {
-	els, err := d.enumerate(ctx, URIRemoteAccessPolicyRule)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]RemoteAccessPolicyRule, 0, len(els))
-	for _, el := range els {
-		r, err := parseRemoteAccessPolicyRule(el)
-		if err != nil {
-			return nil, opError(URIRemoteAccessPolicyRule, "Enumerate", err)
-		}
-		out = append(out, *r)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URIRemoteAccessPolicyRule, parseRemoteAccessPolicyRule))
 }
 
 // DeleteRemoteAccessPolicyRule deletes the rule named name (selector
@@ -572,19 +548,7 @@ func parsePolicyAppliesToMPS(el *etree.Element) (*PolicyAppliesToMPS, error) {
 
 // RemoteAccessPolicyAppliesToMPS enumerates the policy-to-MPS links.
 func (d *Device) RemoteAccessPolicyAppliesToMPS(ctx context.Context) ([]*PolicyAppliesToMPS, error) {
-	els, err := d.enumerate(ctx, URIRemoteAccessPolicyAppliesToMPS)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*PolicyAppliesToMPS, 0, len(els))
-	for _, el := range els {
-		p, err := parsePolicyAppliesToMPS(el)
-		if err != nil {
-			return nil, opError(URIRemoteAccessPolicyAppliesToMPS, "Enumerate", err)
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return enumerateAll(ctx, d, URIRemoteAccessPolicyAppliesToMPS, parsePolicyAppliesToMPS)
 }
 
 // PutRemoteAccessPolicyAppliesToMPS writes p back (RPS sets MpsType to both):

@@ -93,19 +93,7 @@ func parseEthernetPortSettings(el *etree.Element) (*EthernetPortSettings, error)
 // EthernetPortSettings enumerates AMT_EthernetPortSettings: the wired
 // interface first, then the wireless one.
 func (d *Device) EthernetPortSettings(ctx context.Context) ([]*EthernetPortSettings, error) {
-	els, err := d.enumerate(ctx, URIEthernetPortSettings)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*EthernetPortSettings, 0, len(els))
-	for _, el := range els {
-		s, err := parseEthernetPortSettings(el)
-		if err != nil {
-			return nil, opError(URIEthernetPortSettings, "Enumerate", err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return enumerateAll(ctx, d, URIEthernetPortSettings, parseEthernetPortSettings)
 }
 
 // EthernetPort reads one AMT_EthernetPortSettings instance by InstanceID.

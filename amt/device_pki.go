@@ -202,19 +202,7 @@ func parsePublicKeyCertificate(el *etree.Element) (*PublicKeyCertificate, error)
 
 // Certificates enumerates AMT_PublicKeyCertificate.
 func (d *Device) Certificates(ctx context.Context) ([]PublicKeyCertificate, error) {
-	els, err := d.enumerate(ctx, URIPublicKeyCertificate)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]PublicKeyCertificate, 0, len(els))
-	for _, el := range els {
-		c, err := parsePublicKeyCertificate(el)
-		if err != nil {
-			return nil, opError(URIPublicKeyCertificate, "Enumerate", err)
-		}
-		out = append(out, *c)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URIPublicKeyCertificate, parsePublicKeyCertificate))
 }
 
 // Certificate reads the AMT_PublicKeyCertificate with instanceID.
@@ -273,19 +261,7 @@ func parseKeyPair(el *etree.Element) (*KeyPair, error) {
 
 // KeyPairs enumerates AMT_PublicPrivateKeyPair.
 func (d *Device) KeyPairs(ctx context.Context) ([]KeyPair, error) {
-	els, err := d.enumerate(ctx, URIPublicPrivateKeyPair)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]KeyPair, 0, len(els))
-	for _, el := range els {
-		k, err := parseKeyPair(el)
-		if err != nil {
-			return nil, opError(URIPublicPrivateKeyPair, "Enumerate", err)
-		}
-		out = append(out, *k)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URIPublicPrivateKeyPair, parseKeyPair))
 }
 
 // KeyPair reads the AMT_PublicPrivateKeyPair with instanceID.

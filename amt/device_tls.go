@@ -70,19 +70,7 @@ func (s *TLSSettingData) setSource(src *source) { s.src = src }
 // TLSSettings enumerates AMT_TLSSettingData (both interfaces, in the device's
 // order — tell them apart by InstanceID).
 func (d *Device) TLSSettings(ctx context.Context) ([]*TLSSettingData, error) {
-	els, err := d.enumerate(ctx, URITLSSettingData)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*TLSSettingData, 0, len(els))
-	for _, el := range els {
-		s, err := parseTLSSettingData(el)
-		if err != nil {
-			return nil, opError(URITLSSettingData, "Enumerate", err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return enumerateAll(ctx, d, URITLSSettingData, parseTLSSettingData)
 }
 
 // TLSSetting reads the AMT_TLSSettingData with instanceID
@@ -195,19 +183,7 @@ func parseCredentialContext(el *etree.Element, uri string) (*CredentialContext, 
 }
 
 func (d *Device) credentialContexts(ctx context.Context, uri string) ([]CredentialContext, error) {
-	els, err := d.enumerate(ctx, uri)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]CredentialContext, 0, len(els))
-	for _, el := range els {
-		c, err := parseCredentialContext(el, uri)
-		if err != nil {
-			return nil, opError(uri, "Enumerate", err)
-		}
-		out = append(out, *c)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, uri, func(el *etree.Element) (*CredentialContext, error) { return parseCredentialContext(el, uri) }))
 }
 
 // TLSCredentialContexts enumerates AMT_TLSCredentialContext (at most one in

@@ -160,19 +160,7 @@ func parseWiFiEndpointSettings(el *etree.Element) (*WiFiEndpointSettings, error)
 // WiFiProfiles enumerates CIM_WiFiEndpointSettings: every Wi-Fi profile the
 // device holds, IT and user profiles alike.
 func (d *Device) WiFiProfiles(ctx context.Context) ([]WiFiEndpointSettings, error) {
-	els, err := d.enumerate(ctx, URIWiFiEndpointSettings)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]WiFiEndpointSettings, 0, len(els))
-	for _, el := range els {
-		s, err := parseWiFiEndpointSettings(el)
-		if err != nil {
-			return nil, opError(URIWiFiEndpointSettings, "Enumerate", err)
-		}
-		out = append(out, *s)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URIWiFiEndpointSettings, parseWiFiEndpointSettings))
 }
 
 // DeleteWiFiProfile deletes the CIM_WiFiEndpointSettings with instanceID and,
@@ -217,19 +205,7 @@ func parseWiFiIEEE8021xSettings(el *etree.Element) (*WiFiIEEE8021xSettings, erro
 // WiFiIEEE8021xSettings enumerates CIM_IEEE8021xSettings: the 802.1X settings
 // of the device's enterprise Wi-Fi profiles.
 func (d *Device) WiFiIEEE8021xSettings(ctx context.Context) ([]WiFiIEEE8021xSettings, error) {
-	els, err := d.enumerate(ctx, URICIMIEEE8021xSettings)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]WiFiIEEE8021xSettings, 0, len(els))
-	for _, el := range els {
-		s, err := parseWiFiIEEE8021xSettings(el)
-		if err != nil {
-			return nil, opError(URICIMIEEE8021xSettings, "Enumerate", err)
-		}
-		out = append(out, *s)
-	}
-	return out, nil
+	return valuesOf(enumerateAll(ctx, d, URICIMIEEE8021xSettings, parseWiFiIEEE8021xSettings))
 }
 
 // CredentialContexts enumerates CIM_CredentialContext, which lists every
