@@ -217,6 +217,16 @@ func enumerateAll[T any](ctx context.Context, d *Device, uri string, parse func(
 	return out, nil
 }
 
+// getAs reads the uri instance sel names and parses it.
+func getAs[T any](ctx context.Context, d *Device, uri string, sel wsman.SelectorSet, parse func(*etree.Element) (*T, error)) (*T, error) {
+	el, err := d.get(ctx, uri, sel)
+	if err != nil {
+		return nil, err
+	}
+	v, err := parse(el)
+	return v, opError(uri, "Get", err)
+}
+
 // valuesOf turns the result of [enumerateAll] into values, for the calls that
 // return them.
 func valuesOf[T any](ps []*T, err error) ([]T, error) {

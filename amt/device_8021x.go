@@ -87,12 +87,7 @@ func (s *IEEE8021xSettings) setSource(src *source) { s.src = src }
 
 // IEEE8021xSettings reads IPS_IEEE8021xSettings (Get, no selector).
 func (d *Device) IEEE8021xSettings(ctx context.Context) (*IEEE8021xSettings, error) {
-	el, err := d.get(ctx, URIIEEE8021xSettings, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseIEEE8021xSettings(el)
-	return s, opError(URIIEEE8021xSettings, "Get", err)
+	return getAs(ctx, d, URIIEEE8021xSettings, nil, parseIEEE8021xSettings)
 }
 
 // PutIEEE8021xSettings writes s back (Put, no selector), the first step of
@@ -199,12 +194,7 @@ func (p *IEEE8021xProfile) setSource(src *source) { p.src = src }
 
 // IEEE8021xProfile reads AMT_8021XProfile ("Intel(r) AMT 802.1x Profile 0").
 func (d *Device) IEEE8021xProfile(ctx context.Context) (*IEEE8021xProfile, error) {
-	el, err := d.get(ctx, URI8021XProfile, wsman.SelectorSet{wsman.Sel("InstanceID", ieee8021xProfileInstanceID)})
-	if err != nil {
-		return nil, err
-	}
-	p, err := parseIEEE8021xProfile(el)
-	return p, opError(URI8021XProfile, "Get", err)
+	return getAs(ctx, d, URI8021XProfile, wsman.SelectorSet{wsman.Sel("InstanceID", ieee8021xProfileInstanceID)}, parseIEEE8021xProfile)
 }
 
 // PutIEEE8021xProfile writes p back (Put with the InstanceID selector): the

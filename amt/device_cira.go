@@ -602,12 +602,7 @@ func (s *EnvironmentDetectionSettingData) setSource(src *source) { s.src = src }
 // EnvironmentDetection reads AMT_EnvironmentDetectionSettingData (Get, no
 // selector, as RPS reads it).
 func (d *Device) EnvironmentDetection(ctx context.Context) (*EnvironmentDetectionSettingData, error) {
-	el, err := d.get(ctx, URIEnvironmentDetectionSettingData, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseEnvironmentDetection(el)
-	return s, opError(URIEnvironmentDetectionSettingData, "Get", err)
+	return getAs(ctx, d, URIEnvironmentDetectionSettingData, nil, parseEnvironmentDetection)
 }
 
 // PutEnvironmentDetection writes s back, addressed by InstanceID (as

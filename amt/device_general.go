@@ -57,12 +57,7 @@ func (gs *GeneralSettings) setSource(src *source) { gs.src = src }
 
 // GeneralSettings reads AMT_GeneralSettings (Get, no selector).
 func (d *Device) GeneralSettings(ctx context.Context) (*GeneralSettings, error) {
-	el, err := d.get(ctx, URIGeneralSettings, nil)
-	if err != nil {
-		return nil, err
-	}
-	gs, err := parseGeneralSettings(el)
-	return gs, opError(URIGeneralSettings, "Get", err)
+	return getAs(ctx, d, URIGeneralSettings, nil, parseGeneralSettings)
 }
 
 // PutGeneralSettings writes s back (Put, no selector): the instance the device

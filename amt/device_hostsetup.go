@@ -74,12 +74,7 @@ func parseHostBasedSetup(el *etree.Element) (*HostBasedSetup, error) {
 
 // HostBasedSetup reads IPS_HostBasedSetupService (Get).
 func (d *Device) HostBasedSetup(ctx context.Context) (*HostBasedSetup, error) {
-	el, err := d.get(ctx, URIHostBasedSetupService, nil)
-	if err != nil {
-		return nil, err
-	}
-	h, err := parseHostBasedSetup(el)
-	return h, opError(URIHostBasedSetupService, "Get", err)
+	return getAs(ctx, d, URIHostBasedSetupService, nil, parseHostBasedSetup)
 }
 
 // ConfigurationNonce reads the current 20-byte ConfigurationNonce.

@@ -98,12 +98,7 @@ func (d *Device) EthernetPortSettings(ctx context.Context) ([]*EthernetPortSetti
 
 // EthernetPort reads one AMT_EthernetPortSettings instance by InstanceID.
 func (d *Device) EthernetPort(ctx context.Context, instanceID string) (*EthernetPortSettings, error) {
-	el, err := d.get(ctx, URIEthernetPortSettings, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)})
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseEthernetPortSettings(el)
-	return s, opError(URIEthernetPortSettings, "Get", err)
+	return getAs(ctx, d, URIEthernetPortSettings, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)}, parseEthernetPortSettings)
 }
 
 // StaticIPv4 is a static IPv4 configuration: address and prefix, gateway and

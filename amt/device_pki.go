@@ -207,12 +207,7 @@ func (d *Device) Certificates(ctx context.Context) ([]PublicKeyCertificate, erro
 
 // Certificate reads the AMT_PublicKeyCertificate with instanceID.
 func (d *Device) Certificate(ctx context.Context, instanceID string) (*PublicKeyCertificate, error) {
-	el, err := d.get(ctx, URIPublicKeyCertificate, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)})
-	if err != nil {
-		return nil, err
-	}
-	c, err := parsePublicKeyCertificate(el)
-	return c, opError(URIPublicKeyCertificate, "Get", err)
+	return getAs(ctx, d, URIPublicKeyCertificate, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)}, parsePublicKeyCertificate)
 }
 
 // DeleteCertificate deletes the AMT_PublicKeyCertificate with instanceID. AMT
@@ -266,12 +261,7 @@ func (d *Device) KeyPairs(ctx context.Context) ([]KeyPair, error) {
 
 // KeyPair reads the AMT_PublicPrivateKeyPair with instanceID.
 func (d *Device) KeyPair(ctx context.Context, instanceID string) (*KeyPair, error) {
-	el, err := d.get(ctx, URIPublicPrivateKeyPair, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)})
-	if err != nil {
-		return nil, err
-	}
-	k, err := parseKeyPair(el)
-	return k, opError(URIPublicPrivateKeyPair, "Get", err)
+	return getAs(ctx, d, URIPublicPrivateKeyPair, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)}, parseKeyPair)
 }
 
 // DeleteKeyPair deletes the AMT_PublicPrivateKeyPair with instanceID (refused

@@ -94,12 +94,7 @@ func (s *RedirectionService) setSource(src *source) { s.src = src }
 
 // RedirectionService reads AMT_RedirectionService (Get, no selector).
 func (d *Device) RedirectionService(ctx context.Context) (*RedirectionService, error) {
-	el, err := d.get(ctx, URIRedirectionService, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseRedirectionService(el)
-	return s, opError(URIRedirectionService, "Get", err)
+	return getAs(ctx, d, URIRedirectionService, nil, parseRedirectionService)
 }
 
 // RequestRedirectionState calls AMT_RedirectionService.RequestStateChange. Its
@@ -223,12 +218,7 @@ func (s *KVMRedirectionSettings) setSource(src *source) { s.src = src }
 
 // KVMSettings reads IPS_KVMRedirectionSettingData (Get, no selector).
 func (d *Device) KVMSettings(ctx context.Context) (*KVMRedirectionSettings, error) {
-	el, err := d.get(ctx, URIKVMRedirectionSettingData, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseKVMSettings(el)
-	return s, opError(URIKVMRedirectionSettingData, "Get", err)
+	return getAs(ctx, d, URIKVMRedirectionSettingData, nil, parseKVMSettings)
 }
 
 // PutKVMSettings writes s back (Put, no selector), the instance as read with
@@ -309,12 +299,7 @@ func (s *OptInService) setSource(src *source) { s.src = src }
 
 // OptInService reads IPS_OptInService (Get, no selector).
 func (d *Device) OptInService(ctx context.Context) (*OptInService, error) {
-	el, err := d.get(ctx, URIOptInService, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseOptInService(el)
-	return s, opError(URIOptInService, "Get", err)
+	return getAs(ctx, d, URIOptInService, nil, parseOptInService)
 }
 
 // PutOptInService writes s back (Put, no selector), the instance as read with

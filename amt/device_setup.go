@@ -64,12 +64,7 @@ func parseSetupAndConfiguration(el *etree.Element) (*SetupAndConfiguration, erro
 
 // SetupAndConfiguration reads AMT_SetupAndConfigurationService (Get).
 func (d *Device) SetupAndConfiguration(ctx context.Context) (*SetupAndConfiguration, error) {
-	el, err := d.get(ctx, URISetupAndConfigurationService, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseSetupAndConfiguration(el)
-	return s, opError(URISetupAndConfigurationService, "Get", err)
+	return getAs(ctx, d, URISetupAndConfigurationService, nil, parseSetupAndConfiguration)
 }
 
 // PutSetupAndConfiguration writes s back (Put, no selector), the way AMT

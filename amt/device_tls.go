@@ -76,12 +76,7 @@ func (d *Device) TLSSettings(ctx context.Context) ([]*TLSSettingData, error) {
 // TLSSetting reads the AMT_TLSSettingData with instanceID
 // ([TLSRemoteInstanceID] or [TLSLocalInstanceID]).
 func (d *Device) TLSSetting(ctx context.Context, instanceID string) (*TLSSettingData, error) {
-	el, err := d.get(ctx, URITLSSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)})
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseTLSSettingData(el)
-	return s, opError(URITLSSettingData, "Get", err)
+	return getAs(ctx, d, URITLSSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", instanceID)}, parseTLSSettingData)
 }
 
 // PutTLSSettings writes s back (Put with the InstanceID selector): the

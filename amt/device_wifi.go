@@ -394,12 +394,7 @@ func (s *WiFiPortConfiguration) setSource(src *source) { s.src = src }
 // selector). A device without a wireless interface answers
 // DestinationUnreachable (errors.Is(err, wsman.ErrDestinationUnreachable)).
 func (d *Device) WiFiPortConfiguration(ctx context.Context) (*WiFiPortConfiguration, error) {
-	el, err := d.get(ctx, URIWiFiPortConfigurationService, nil)
-	if err != nil {
-		return nil, err
-	}
-	s, err := parseWiFiPortConfiguration(el)
-	return s, opError(URIWiFiPortConfigurationService, "Get", err)
+	return getAs(ctx, d, URIWiFiPortConfigurationService, nil, parseWiFiPortConfiguration)
 }
 
 // PutWiFiPortConfiguration writes s back (Put, no selector): the instance as
@@ -445,12 +440,7 @@ func parseWiFiPort(el *etree.Element) (*WiFiPort, error) {
 
 // WiFiPort reads CIM_WiFiPort (Get, no selector, as go-wsman-messages sends it).
 func (d *Device) WiFiPort(ctx context.Context) (*WiFiPort, error) {
-	el, err := d.get(ctx, URIWiFiPort, nil)
-	if err != nil {
-		return nil, err
-	}
-	p, err := parseWiFiPort(el)
-	return p, opError(URIWiFiPort, "Get", err)
+	return getAs(ctx, d, URIWiFiPort, nil, parseWiFiPort)
 }
 
 // RequestWiFiPortState switches AMT's use of the wireless interface with
