@@ -332,9 +332,16 @@ func setMEBxAfter(ctx context.Context, o *HostBasedOptions, adminPassword amt.Se
 }
 
 func hostBased(ctx context.Context, o *HostBasedOptions, step Step, fn func(context.Context) (string, error)) error {
+	return hostBasedStep(ctx, o, step, StateProvisioned, fn)
+}
+
+// hostBasedStep runs one step of a host-based activation and emits its event
+// (state on success); on failure the error is a *SessionError carrying the
+// step and reason.
+func hostBasedStep(ctx context.Context, o *HostBasedOptions, step Step, state State, fn func(context.Context) (string, error)) error {
 	start := o.now()
 	detail, err := fn(ctx)
-	e := Event{Time: o.now(), Device: o.UUID, Step: step, State: StateProvisioned, Duration: o.now().Sub(start), Detail: detail}
+	e := Event{Time: o.now(), Device: o.UUID, Step: step, State: state, Duration: o.now().Sub(start), Detail: detail}
 	if err != nil {
 		se := hostBasedError(ctx, step, err)
 		e.State, e.Reason, e.Err = StateFailed, se.Reason, se

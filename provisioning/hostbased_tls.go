@@ -179,22 +179,7 @@ type tlsActivation struct {
 // step runs one step and emits its event; on failure the error is a
 // *SessionError carrying the step and reason.
 func (a *tlsActivation) step(ctx context.Context, step Step, state State, fn func(context.Context) (string, error)) error {
-	o := &a.o.HostBasedOptions
-	start := o.now()
-	detail, err := fn(ctx)
-	e := Event{Time: o.now(), Device: o.UUID, Step: step, State: state, Duration: o.now().Sub(start), Detail: detail}
-	if err != nil {
-		se := hostBasedError(ctx, step, err)
-		e.State, e.Reason, e.Err = StateFailed, se.Reason, se
-		if se.Rejected {
-			e.State = StateRejected
-		}
-		err = se
-	}
-	if o.Observer != nil {
-		o.Observer(e)
-	}
-	return err
+	return hostBasedStep(ctx, &a.o.HostBasedOptions, step, state, fn)
 }
 
 func (a *tlsActivation) run(ctx context.Context) error {
