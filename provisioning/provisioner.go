@@ -399,6 +399,14 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		if err != nil {
 			return err
 		}
+		if old := r.Session; old != nil && merged.Session != nil {
+			// A running session keeps a pointer to its progress (the record's
+			// Session) and records each action there: the merge result is
+			// copied into that same SessionRecord, so that what the session
+			// records after this save still reaches the store.
+			*old = *merged.Session
+			merged.Session = old
+		}
 		*r = *merged
 	}
 }

@@ -323,3 +323,63 @@ func TestLeaseRenewedWhileDeviceSlow(t *testing.T) {
 	}, 5*time.Second, 5*time.Millisecond, "the renewer ended with the last lease")
 	assert.Equal(t, n, rc.n.Load(), "nothing renewed after the session ended")
 }
+
+// conflictOnce makes the first save of a record with a session in progress
+// lose its compare-and-swap: another writer (a hello's discovery outcome, the
+// Maintainer) updates the record just before.
+type conflictOnce struct {
+	provisioning.Store
+	done atomic.Bool
+}
+
+func (c *conflictOnce) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if r.Session != nil && c.done.CompareAndSwap(false, true) {
+		cur, err := c.Store.Load(ctx, r.UUID)
+		if err == nil {
+			cur.LastSeen = cur.LastSeen.Add(time.Second)
+			if err := c.Store.Save(ctx, cur); err != nil {
+				return err
+			}
+		}
+	}
+	return c.Store.Save(ctx, r)
+}
+
+// A session whose save lost a compare-and-swap (and was merged) goes on
+// recording its progress: the actions it completes after the merge reach the
+// store, so a provisioner that dies at the commit leaves a session another
+// can resume. (Before, the merge replaced the record's session with a copy
+// and everything recorded afterwards was lost: a resumed session started
+// from nothing and refused the device, which by then served the certificate
+// the first session had installed.)
+func TestSessionProgressSurvivesMerge(t *testing.T) {
+	ops := &opCounter{}
+	h := newHarness(t, harnessOptions{device: ops.configure})
+	d := h.fleet.Devices()[0]
+	first := &deadable{Store: &conflictOnce{Store: h.store}}
+	h.cfg.Store, h.cfg.Owner = first, "prov-a"
+	var atCommit provisioning.Done
+	ops.before = func(op string) {
+		if op == "CommitChanges" {
+			if rec, err := h.store.Load(h.ctx, d.UUID()); err == nil && rec.Session != nil {
+				atCommit = rec.Session.Done
+			}
+			first.dead.Store(true) // the process dies as the device takes the commit
+		}
+	}
+	_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	ops.before = nil
+	require.True(t, first.Store.(*conflictOnce).done.Load(), "a save was merged")
+	for _, b := range []provisioning.Done{provisioning.DoneMEBxPassword, provisioning.DoneTLSBound, provisioning.DoneCommitSent} {
+		assert.True(t, atCommit.Has(b), "stored progress %#x has %#x", uint32(atCommit), uint32(b))
+	}
+	require.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the commit landed")
+
+	h.cfg.Store, h.cfg.Owner = h.store, "prov-a" // the restarted process
+	require.NoError(t, h.provisioner().Resume(h.ctx))
+	rec, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State, "%s", rec.LastError)
+	assert.Equal(t, 1, ops.count("CommitChanges"), "CommitChanges is not repeated")
+}
