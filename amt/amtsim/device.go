@@ -356,9 +356,11 @@ func (d *Device) MEBxPasswordIs(pw amt.Secret) bool {
 
 // StartConfiguration is what a local agent does through PTHI
 // (CFG_StartConfiguration / the OTP commands): it sets the OTP (8–32
-// characters, or none), moves a pre-provisioning device to in-provisioning and
-// (re)opens the provisioning window. On AMT 2.2 and 2.6 it is the only way to
-// start remote configuration.
+// characters, or none), moves a pre-provisioning device to in-provisioning,
+// (re)opens the provisioning window and starts the hello cycle again — a
+// device a configuration server contacted and then left (its server died
+// before finishing) sends hellos again only when triggered like this. On AMT
+// 2.2 and 2.6 it is the only way to start remote configuration.
 func (d *Device) StartConfiguration(otp amt.Secret) error {
 	if !otp.IsZero() && (otp.Len() < 8 || otp.Len() > 32) {
 		return &ConfigError{Field: "OTP", Expected: "8 to 32 characters", Got: fmt.Sprintf("%d characters", otp.Len())}
@@ -375,6 +377,7 @@ func (d *Device) StartConfiguration(otp amt.Secret) error {
 	d.st.agentStarted = true
 	d.st.netClosed = false
 	d.st.windowEnd = d.now().Add(d.window())
+	d.st.contacted, d.st.helloSent = false, 0
 	return nil
 }
 

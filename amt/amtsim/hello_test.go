@@ -111,6 +111,18 @@ func TestHelloSenderStopsWhenContacted(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, res.Contacted)
 	assert.Equal(t, 1, res.Sent)
+
+	// Left by its server, the device stays silent...
+	res, err = d.SendHellos(t.Context(), amtsim.HelloOptions{Addr: addr, MaxHellos: 1, Sleep: noSleep})
+	require.NoError(t, err)
+	assert.True(t, res.Contacted)
+	assert.Zero(t, res.Sent, "a contacted device sends no hello")
+	// ...until its local agent starts configuration again.
+	require.NoError(t, d.StartConfiguration(amt.Secret{}))
+	res, err = d.SendHellos(t.Context(), amtsim.HelloOptions{Addr: addr, MaxHellos: 1, Sleep: noSleep})
+	require.NoError(t, err)
+	assert.False(t, res.Contacted)
+	assert.Equal(t, 1, res.Sent, "StartConfiguration restarts the hello cycle")
 }
 
 func TestHelloSenderCancel(t *testing.T) {

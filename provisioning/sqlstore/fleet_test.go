@@ -369,6 +369,23 @@ func (r *fleetRun) finish(via int, live []int, timeout time.Duration) {
 			}()
 		}
 		wg.Wait()
+		// A device whose session died before anything of it was stored (its
+		// owner killed between contacting it and saving its proof) has
+		// nothing to resume, and a contacted device sends no more hellos:
+		// its local agent starts configuration again (what an operator
+		// does), and it sends its hello to a live provisioner.
+		for _, d := range r.fleet.Devices() {
+			rec, err := r.stores[via].Load(r.ctx, d.UUID())
+			if err == nil && (rec.State == provisioning.StateProvisioned || rec.Session != nil) {
+				continue // done, or resumable
+			}
+			if snap := d.Snapshot(); !snap.Contacted || snap.ProvisioningState != amt.InProvisioning {
+				continue
+			}
+			if err := d.StartConfiguration(amt.Secret{}); err == nil {
+				_, _ = d.SendHellos(r.ctx, amtsim.HelloOptions{Addr: r.addrs[live[0]], MaxHellos: 1})
+			}
+		}
 		time.Sleep(r.ttl / 4)
 	}
 	for _, i := range live {
