@@ -357,10 +357,12 @@ func (d *Device) MEBxPasswordIs(pw amt.Secret) bool {
 // StartConfiguration is what a local agent does through PTHI
 // (CFG_StartConfiguration / the OTP commands): it sets the OTP (8–32
 // characters, or none), moves a pre-provisioning device to in-provisioning,
-// (re)opens the provisioning window and starts the hello cycle again — a
-// device a configuration server contacted and then left (its server died
-// before finishing) sends hellos again only when triggered like this. On AMT
-// 2.2 and 2.6 it is the only way to start remote configuration.
+// (re)opens the provisioning window and starts the hello cycle again. In the
+// simulator, a device a configuration server contacted and then left (its
+// server died before finishing) sends hellos again only when triggered like
+// this; no public source found says whether real firmware resumes its hellos
+// on its own. On AMT 2.2 and 2.6 it is the only way to start remote
+// configuration.
 func (d *Device) StartConfiguration(otp amt.Secret) error {
 	if !otp.IsZero() && (otp.Len() < 8 || otp.Len() > 32) {
 		return &ConfigError{Field: "OTP", Expected: "8 to 32 characters", Got: fmt.Sprintf("%d characters", otp.Len())}
