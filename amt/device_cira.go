@@ -122,17 +122,14 @@ func mpServerEPR(name string) wsman.EPR {
 }
 
 func parseMPServer(el *etree.Element) (*MPServer, error) {
-	if err := checkInstance(el, URIManagementPresenceRemoteSAP); err != nil {
+	s, err := parseAs[MPServer](el, URIManagementPresenceRemoteSAP)
+	if err != nil {
 		return nil, err
-	}
-	var s MPServer
-	if err := wsman.Unmarshal(el, &s); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if s.Name == "" {
 		return nil, fmt.Errorf("%w: AMT_ManagementPresenceRemoteSAP without Name", ErrBadResponse)
 	}
-	return &s, nil
+	return s, nil
 }
 
 // MPServers enumerates AMT_ManagementPresenceRemoteSAP: the MPSs configured.
@@ -343,17 +340,14 @@ func (r *RemoteAccessPolicyRule) EPR() wsman.EPR {
 }
 
 func parseRemoteAccessPolicyRule(el *etree.Element) (*RemoteAccessPolicyRule, error) {
-	if err := checkInstance(el, URIRemoteAccessPolicyRule); err != nil {
+	r, err := parseAs[RemoteAccessPolicyRule](el, URIRemoteAccessPolicyRule)
+	if err != nil {
 		return nil, err
-	}
-	var r RemoteAccessPolicyRule
-	if err := wsman.Unmarshal(el, &r); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if r.PolicyRuleName == "" {
 		return nil, fmt.Errorf("%w: AMT_RemoteAccessPolicyRule without PolicyRuleName", ErrBadResponse)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // RemoteAccessPolicyRules enumerates AMT_RemoteAccessPolicyRule.

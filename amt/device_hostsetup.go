@@ -59,12 +59,9 @@ type HostBasedSetup struct {
 }
 
 func parseHostBasedSetup(el *etree.Element) (*HostBasedSetup, error) {
-	if err := checkInstance(el, URIHostBasedSetupService); err != nil {
+	h, err := parseAs[HostBasedSetup](el, URIHostBasedSetupService)
+	if err != nil {
 		return nil, err
-	}
-	h := &HostBasedSetup{}
-	if err := wsman.Unmarshal(el, h); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if h.ConfigurationNonce != nil && len(h.ConfigurationNonce) != ConfigurationNonceSize {
 		return nil, fmt.Errorf("%w: ConfigurationNonce is %d bytes, expected %d", ErrBadResponse, len(h.ConfigurationNonce), ConfigurationNonceSize)

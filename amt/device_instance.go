@@ -34,6 +34,18 @@ type sourced[T any] interface {
 	setSource(*source)
 }
 
+// parseAs checks that el is an instance of uri and reads it into a new T.
+func parseAs[T any](el *etree.Element, uri string) (*T, error) {
+	if err := checkInstance(el, uri); err != nil {
+		return nil, err
+	}
+	v := new(T)
+	if err := wsman.Unmarshal(el, v); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return v, nil
+}
+
 // parseSourced checks that el is an instance of uri and reads it into a new T
 // that keeps its source.
 func parseSourced[T any, P sourced[T]](el *etree.Element, uri string) (P, error) {

@@ -190,14 +190,7 @@ func (c PublicKeyCertificate) Parse() (*x509.Certificate, error) {
 }
 
 func parsePublicKeyCertificate(el *etree.Element) (*PublicKeyCertificate, error) {
-	if err := checkInstance(el, URIPublicKeyCertificate); err != nil {
-		return nil, err
-	}
-	c := &PublicKeyCertificate{}
-	if err := wsman.Unmarshal(el, c); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return c, nil
+	return parseAs[PublicKeyCertificate](el, URIPublicKeyCertificate)
 }
 
 // Certificates enumerates AMT_PublicKeyCertificate.
@@ -244,14 +237,7 @@ func ParseDERKey(der []byte) (crypto.PublicKey, error) {
 }
 
 func parseKeyPair(el *etree.Element) (*KeyPair, error) {
-	if err := checkInstance(el, URIPublicPrivateKeyPair); err != nil {
-		return nil, err
-	}
-	k := &KeyPair{}
-	if err := wsman.Unmarshal(el, k); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return k, nil
+	return parseAs[KeyPair](el, URIPublicPrivateKeyPair)
 }
 
 // KeyPairs enumerates AMT_PublicPrivateKeyPair.

@@ -163,12 +163,9 @@ func (c *CredentialContext) CertificateInstanceID() string {
 }
 
 func parseCredentialContext(el *etree.Element, uri string) (*CredentialContext, error) {
-	if err := checkInstance(el, uri); err != nil {
+	c, err := parseAs[CredentialContext](el, uri)
+	if err != nil {
 		return nil, err
-	}
-	c := &CredentialContext{}
-	if err := wsman.Unmarshal(el, c); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if wsman.Child(el, "", "ElementInContext") == nil || wsman.Child(el, "", "ElementProvidingContext") == nil {
 		return nil, fmt.Errorf("%w: %s without ElementInContext and ElementProvidingContext", ErrBadResponse, el.Tag)

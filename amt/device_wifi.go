@@ -144,12 +144,9 @@ type WiFiEndpointSettings struct {
 }
 
 func parseWiFiEndpointSettings(el *etree.Element) (*WiFiEndpointSettings, error) {
-	if err := checkInstance(el, URIWiFiEndpointSettings); err != nil {
+	s, err := parseAs[WiFiEndpointSettings](el, URIWiFiEndpointSettings)
+	if err != nil {
 		return nil, err
-	}
-	s := &WiFiEndpointSettings{}
-	if err := wsman.Unmarshal(el, s); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if s.InstanceID == "" {
 		return nil, fmt.Errorf("%w: CIM_WiFiEndpointSettings without InstanceID", ErrBadResponse)
@@ -192,14 +189,7 @@ type WiFiIEEE8021xSettings struct {
 }
 
 func parseWiFiIEEE8021xSettings(el *etree.Element) (*WiFiIEEE8021xSettings, error) {
-	if err := checkInstance(el, URICIMIEEE8021xSettings); err != nil {
-		return nil, err
-	}
-	s := &WiFiIEEE8021xSettings{}
-	if err := wsman.Unmarshal(el, s); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return s, nil
+	return parseAs[WiFiIEEE8021xSettings](el, URICIMIEEE8021xSettings)
 }
 
 // WiFiIEEE8021xSettings enumerates CIM_IEEE8021xSettings: the 802.1X settings
@@ -428,14 +418,7 @@ type WiFiPort struct {
 }
 
 func parseWiFiPort(el *etree.Element) (*WiFiPort, error) {
-	if err := checkInstance(el, URIWiFiPort); err != nil {
-		return nil, err
-	}
-	p := &WiFiPort{}
-	if err := wsman.Unmarshal(el, p); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
-	}
-	return p, nil
+	return parseAs[WiFiPort](el, URIWiFiPort)
 }
 
 // WiFiPort reads CIM_WiFiPort (Get, no selector, as go-wsman-messages sends it).
