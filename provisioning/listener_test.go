@@ -118,6 +118,13 @@ func TestListenerReceivesHellos(t *testing.T) {
 		assert.Equal(t, provisioning.EventHelloReceived, e.Kind)
 		assert.True(t, e.Source.Addr().IsLoopback())
 	}
+	// The event is reported before the handler runs: wait for the handler
+	// too before stopping (stopping first could cut the last one short).
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.hellos) >= len(vs)
+	}, 10*time.Second, time.Millisecond, "every hello reaches the handler")
 	h.stop()
 	h.mu.Lock()
 	defer h.mu.Unlock()
