@@ -722,6 +722,9 @@ func (rc *reconcileContext) mpsCert(ctx context.Context, st *ciraState) (*Device
 	if err != nil {
 		return nil, err
 	}
+	if dc == nil {
+		return nil, errors.New("the new MPS client certificate is missing from the record")
+	}
 	st.cert = dc.DER
 	return dc, nil
 }
