@@ -227,6 +227,22 @@ func getAs[T any](ctx context.Context, d *Device, uri string, sel wsman.Selector
 	return v, opError(uri, "Get", err)
 }
 
+// putEdited writes back cur, read from the device as src: the instance as
+// read with the changed properties replaced (force: always sent), Put to the
+// uri instance sel names, and the device's answer parsed.
+func putEdited[T any](ctx context.Context, d *Device, uri string, sel wsman.SelectorSet, src *source, cur *T, force []string, parse func(*etree.Element) (*T, error)) (*T, error) {
+	body, err := src.edited(cur, force, nil)
+	if err != nil {
+		return nil, opError(uri, "Put", err)
+	}
+	el, err := d.put(ctx, uri, sel, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := parse(el)
+	return out, opError(uri, "Put", err)
+}
+
 // valuesOf turns the result of [enumerateAll] into values, for the calls that
 // return them.
 func valuesOf[T any](ps []*T, err error) ([]T, error) {

@@ -72,16 +72,7 @@ func (d *Device) PutGeneralSettings(ctx context.Context, s *GeneralSettings) (*G
 		return nil, opError(URIGeneralSettings, "Put", fmt.Errorf("%w: HostName is at most 63 bytes and DomainName at most 191 (got %d and %d)",
 			ErrInvalidArgument, len(s.HostName), len(s.DomainName)))
 	}
-	body, err := s.src.edited(s, nil, nil)
-	if err != nil {
-		return nil, opError(URIGeneralSettings, "Put", err)
-	}
-	el, err := d.put(ctx, URIGeneralSettings, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	gs, err := parseGeneralSettings(el)
-	return gs, opError(URIGeneralSettings, "Put", err)
+	return putEdited(ctx, d, URIGeneralSettings, nil, s.src, s, nil, parseGeneralSettings)
 }
 
 // SetHostName reads the general settings, sets HostName and DomainName, and

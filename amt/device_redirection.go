@@ -116,16 +116,7 @@ func (d *Device) PutRedirectionService(ctx context.Context, s *RedirectionServic
 	if s == nil {
 		return nil, opError(URIRedirectionService, "Put", ErrNotReadFromDevice)
 	}
-	body, err := s.src.edited(s, nil, nil)
-	if err != nil {
-		return nil, opError(URIRedirectionService, "Put", err)
-	}
-	el, err := d.put(ctx, URIRedirectionService, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseRedirectionService(el)
-	return out, opError(URIRedirectionService, "Put", err)
+	return putEdited(ctx, d, URIRedirectionService, nil, s.src, s, nil, parseRedirectionService)
 }
 
 // KVMState is CIM_KVMRedirectionSAP's EnabledState, and the RequestedState of
@@ -314,14 +305,5 @@ func (d *Device) PutOptInService(ctx context.Context, s *OptInService) (*OptInSe
 	default:
 		return nil, opError(URIOptInService, "Put", fmt.Errorf("%w: OptInRequired %d (expected 0, 1 or 4294967295)", ErrInvalidArgument, s.OptInRequired))
 	}
-	body, err := s.src.edited(s, nil, nil)
-	if err != nil {
-		return nil, opError(URIOptInService, "Put", err)
-	}
-	el, err := d.put(ctx, URIOptInService, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseOptInService(el)
-	return out, opError(URIOptInService, "Put", err)
+	return putEdited(ctx, d, URIOptInService, nil, s.src, s, nil, parseOptInService)
 }

@@ -394,16 +394,7 @@ func (d *Device) PutWiFiPortConfiguration(ctx context.Context, s *WiFiPortConfig
 	if s == nil {
 		return nil, opError(URIWiFiPortConfigurationService, "Put", ErrNotReadFromDevice)
 	}
-	body, err := s.src.edited(s, []string{"localProfileSynchronizationEnabled"}, nil)
-	if err != nil {
-		return nil, opError(URIWiFiPortConfigurationService, "Put", err)
-	}
-	el, err := d.put(ctx, URIWiFiPortConfigurationService, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseWiFiPortConfiguration(el)
-	return out, opError(URIWiFiPortConfigurationService, "Put", err)
+	return putEdited(ctx, d, URIWiFiPortConfigurationService, nil, s.src, s, []string{"localProfileSynchronizationEnabled"}, parseWiFiPortConfiguration)
 }
 
 // WiFiPort is the CIM_WiFiPort instance ("WiFi Port 0").
