@@ -45,6 +45,28 @@ type serialTransport struct {
 	lastUsed time.Time        // when the connection last finished an exchange, by clock (guarded by sem)
 	now      func() time.Time // real time, for deadlines
 	clock    func() time.Time // the client's clock ([WithClock]), for how long the connection was idle
+	first    primed           // the response's first byte, read before a pooled reader is taken (guarded by sem)
+}
+
+// primed reads one byte already taken from conn, then conn. An exchange waits
+// for its response's first byte into this one-byte buffer and takes a pooled
+// reader only once the answer is there: thousands of exchanges waiting on slow
+// firmware (tenths of a second each) hold no 4 KB reader.
+type primed struct {
+	conn net.Conn
+	b    [1]byte
+	n    int // 1 while b is unread
+}
+
+func (p *primed) Read(q []byte) (int, error) {
+	if p.n == 0 {
+		return p.conn.Read(q)
+	}
+	if len(q) == 0 {
+		return 0, nil
+	}
+	q[0], p.n = p.b[0], 0
+	return 1, nil
 }
 
 // Connections idle this long are checked for a close by the server before
@@ -154,12 +176,22 @@ func (t *serialTransport) exchange(ctx context.Context, req *http.Request) (*htt
 		return nil, fail(err)
 	}
 
+	// Wait for the answer without a buffer (see primed).
+	t.first = primed{conn: conn}
+	if t.first.n, err = io.ReadAtLeast(conn, t.first.b[:], 1); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // as http.ReadResponse reports a response cut before its first line
+		}
+		t.first = primed{}
+		return nil, fail(err)
+	}
 	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(conn)
+	br.Reset(&t.first)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		br.Reset(nil)
 		readerPool.Put(br)
+		t.first = primed{}
 		return nil, fail(err)
 	}
 	if t.tls {
@@ -265,6 +297,7 @@ func (b *serialBody) finish(keep bool) {
 		}
 		b.br.Reset(nil)
 		readerPool.Put(b.br)
+		t.first = primed{}
 		if keep && t.conn == b.conn {
 			_ = b.conn.SetDeadline(time.Time{})
 			t.lastUsed = t.clock()

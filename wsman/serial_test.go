@@ -3,10 +3,12 @@ package wsman_test
 import (
 	"context"
 	"crypto/sha256"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -209,4 +211,80 @@ func TestSerialTransportOneCallAtATime(t *testing.T) {
 	}
 	assert.Equal(t, int32(1), most.Load(), "one exchange at a time")
 	assert.Equal(t, int64(1), cc.Opened())
+}
+
+// readSizes records the buffer of every Read on a connection and the one in
+// progress.
+type readSizes struct {
+	net.Conn
+	mu      sync.Mutex
+	pending int   // the buffer of the Read in progress (0: none)
+	sizes   []int // every Read's buffer
+}
+
+func (r *readSizes) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	r.pending = len(p)
+	r.sizes = append(r.sizes, len(p))
+	r.mu.Unlock()
+	n, err := r.Conn.Read(p)
+	r.mu.Lock()
+	r.pending = 0
+	r.mu.Unlock()
+	return n, err
+}
+
+func (r *readSizes) waiting() int { r.mu.Lock(); defer r.mu.Unlock(); return r.pending }
+
+// An exchange waiting on slow firmware holds no read buffer: it waits for the
+// answer's first byte in a buffer of one byte and takes a pooled reader only
+// then (thousands of sessions waiting at once would otherwise hold 4 KB each).
+func TestSerialTransportWaitsWithoutABuffer(t *testing.T) {
+	release := make(chan struct{})
+	answer := wsmantest.Handler(gsAnswer)
+	srv, _ := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		answer.ServeHTTP(w, r)
+	}), false)
+	rec := &readSizes{}
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport(),
+		wsman.WithDialer(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			rec.Conn = conn
+			return rec, err
+		}))
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Get(bg, gsURI, nil)
+		done <- err
+	}()
+	require.Eventually(t, func() bool { return rec.waiting() != 0 }, 5*time.Second, time.Millisecond, "the exchange waits for its answer")
+	assert.Equal(t, 1, rec.waiting(), "the wait reads into one byte, not a pooled reader")
+	close(release)
+	require.NoError(t, <-done, "the answer is read whole after its first byte")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Greater(t, len(rec.sizes), 1)
+	assert.Greater(t, rec.sizes[1], 1, "the rest is read through the pooled reader")
+}
+
+// A connection the server closes before answering fails the call as a cut
+// response, as http.ReadResponse reports it.
+func TestSerialTransportClosedBeforeAnswer(t *testing.T) {
+	srv, _ := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}), false)
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithSerialTransport())
+	require.NoError(t, err)
+	_, err = c.Get(bg, gsURI, nil)
+	var te *wsman.TransportError
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, wsman.PhaseReceive, te.Phase)
+	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 }
