@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +52,9 @@ import (
 //	peak-B/session      engine heap + stacks per running session (sampled every
 //	                    10 ms while ≥ 90% of the peak number ran, above the
 //	                    baseline, less what finished sessions left behind)
+//	held-B/session      the same, read right after two forced collections at
+//	                    the plateau (latency runs): what the sessions hold,
+//	                    without the garbage a concurrent collection marks live
 //	goroutines/session  engine goroutines per running session, same samples
 //	inflight            the peak number of sessions running at once
 //	leaked-goroutines   goroutines left 10 s after the provisioner stopped,
@@ -226,6 +231,10 @@ type fleetSample struct {
 	mem             uint64
 	goroutines      int
 	ended, inflight int
+	// settled marks a reading taken right after two forced collections:
+	// mem is then what the process holds, without the garbage a concurrent
+	// collection marks live because it was allocated during its cycle.
+	settled bool
 }
 
 func benchFleetEngine(b *testing.B, run fleetRun) {
@@ -244,7 +253,8 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wall, cpu, fleetCPU time.Duration
-	var peakMem, peakG, residual float64
+	var peakMem, peakG, residual, held float64
+	var heldRuns int
 	var inflight, leaked, resent int
 	var rt amtsim.Counters
 	b.ReportAllocs()
@@ -288,7 +298,11 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 		sctx, stop := context.WithCancel(ctx)
 		served := make(chan error, 1)
 		base := settledMem()
-		stopSampling := sampleFleet(10*time.Millisecond, tr)
+		settleAt := 0
+		if run.latency {
+			settleAt = run.sessions * 95 / 100 // the plateau, where sessions wait on slow firmware
+		}
+		stopSampling := sampleFleet(10*time.Millisecond, tr, settleAt)
 		fleetCPU0, err := fleet.reset()
 		if err != nil {
 			b.Fatal(err)
@@ -346,8 +360,12 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 		}
 		left := float64(int64(settledMem())-int64(base)) / float64(run.n)
 		residual += left
-		m, g, peak := perSession(ss, base, baseG, left)
+		m, g, peak := perSession(ss, base, baseG, left, false)
 		peakMem, peakG = peakMem+m, peakG+g
+		if h, _, _ := perSession(ss, base, baseG, left, true); h > 0 {
+			held += h
+			heldRuns++
+		}
 		inflight = max(inflight, peak)
 		fleet.close()
 		// Nothing of the engine may outlive its sessions.
@@ -363,6 +381,9 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 	reportEngine(b, run.n, wall, cpu)
 	per := float64(run.n * b.N)
 	b.ReportMetric(peakMem/float64(b.N), "peak-B/session")
+	if heldRuns > 0 {
+		b.ReportMetric(held/float64(heldRuns), "held-B/session")
+	}
 	b.ReportMetric(peakG/float64(b.N), "goroutines/session")
 	b.ReportMetric(float64(inflight), "inflight")
 	b.ReportMetric(float64(leaked), "leaked-goroutines")
@@ -377,8 +398,13 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 
 // sampleFleet samples the engine process's live heap, stacks and goroutines
 // with the tracker's counts until the returned function is called, which
-// returns the samples.
-func sampleFleet(every time.Duration, tr *sessionTracker) func() []fleetSample {
+// returns the samples. Once at least settleAt sessions are in flight (0:
+// never), it also takes up to three settled readings, 2 s apart: two forced
+// collections, then the same reading. A sample between collections counts what
+// the last concurrent cycle marked, which includes everything allocated while
+// it ran (the handshakes' and exchanges' garbage of thousands of sessions); a
+// settled reading counts what the sessions hold.
+func sampleFleet(every time.Duration, tr *sessionTracker, settleAt int) func() []fleetSample {
 	var out []fleetSample
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -386,9 +412,32 @@ func sampleFleet(every time.Duration, tr *sessionTracker) func() []fleetSample {
 		s := newSamples()
 		t := time.NewTicker(every)
 		defer t.Stop()
+		var settled int
+		var lastSettled time.Time
 		for {
 			ended, inflight := tr.counts()
 			out = append(out, fleetSample{mem: liveMem(s), goroutines: runtime.NumGoroutine(), ended: ended, inflight: inflight})
+			if settleAt > 0 && inflight >= settleAt && settled < 3 && time.Since(lastSettled) >= 2*time.Second {
+				runtime.GC()
+				runtime.GC()
+				ended, inflight := tr.counts()
+				out = append(out, fleetSample{mem: liveMem(s), goroutines: runtime.NumGoroutine(), ended: ended, inflight: inflight, settled: true})
+				if os.Getenv("AMTKIT_BENCH_PROGRESS") != "" {
+					fmt.Fprintf(os.Stderr, "settled: %d in flight, %d ended; %s\n", inflight, ended, memBreakdown())
+				}
+				if path := os.Getenv("AMTKIT_BENCH_HEAPPROFILE"); path != "" {
+					if f, err := os.Create(fmt.Sprintf("%s.%d", path, settled)); err == nil {
+						_ = pprof.WriteHeapProfile(f)
+						_ = f.Close()
+					}
+					if f, err := os.Create(fmt.Sprintf("%s.goroutines.%d", path, settled)); err == nil {
+						_ = pprof.Lookup("goroutine").WriteTo(f, 1)
+						_ = f.Close()
+					}
+				}
+				settled++
+				lastSettled = time.Now()
+			}
 			select {
 			case <-stop:
 				return
@@ -401,13 +450,14 @@ func sampleFleet(every time.Duration, tr *sessionTracker) func() []fleetSample {
 
 // perSession estimates, from samples taken while at least 90% of the peak
 // number of sessions ran, the largest memory and goroutine count per running
-// session above the baselines (less what ended sessions leave behind).
-func perSession(ss []fleetSample, base uint64, baseG int, residual float64) (mem, goroutines float64, peak int) {
+// session above the baselines (less what ended sessions leave behind). With
+// settled, only the settled readings count; otherwise only the others.
+func perSession(ss []fleetSample, base uint64, baseG int, residual float64, settled bool) (mem, goroutines float64, peak int) {
 	for _, x := range ss {
 		peak = max(peak, x.inflight)
 	}
 	for _, x := range ss {
-		if x.inflight == 0 || 10*x.inflight < 9*peak {
+		if x.settled != settled || x.inflight == 0 || 10*x.inflight < 9*peak {
 			continue
 		}
 		est := float64(int64(x.mem)-int64(base)) - residual*float64(x.ended)
@@ -512,4 +562,24 @@ func benchFleetFloor(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	reportEngine(b, n, wall, cpu)
+}
+
+// memBreakdown names the parts of liveMem and the stack the last collection
+// scanned, for AMTKIT_BENCH_PROGRESS.
+func memBreakdown() string {
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/stack/starting-size:bytes"},
+		{Name: "/sched/goroutines:goroutines"},
+	}
+	metrics.Read(s)
+	out := ""
+	for _, x := range s {
+		if x.Value.Kind() == metrics.KindUint64 {
+			out += fmt.Sprintf(" %s=%d", x.Name, x.Value.Uint64())
+		}
+	}
+	return out
 }
