@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -359,13 +360,7 @@ func (c *Client) messageID() (string, error) {
 // check and expect "" the Action check (Identify). redact adds to the client's
 // redactors for this call's logged envelopes.
 func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string, redact []Redactor) (*Response, error) {
-	var buf bytes.Buffer
-	buf.Grow(2048)
-	// Each token writes straight into buf: Document.WriteTo would add a 4 KB
-	// bufio.Writer per call in front of a writer that is already a buffer.
-	for _, t := range doc.Child {
-		t.WriteTo(&buf, &doc.WriteSettings)
-	}
+	body := serialize(doc)
 	debug := c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug)
 	if debug {
 		c.logEnvelope(ctx, "wsman request", action, resource, doc, redact)
@@ -398,7 +393,7 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 		defer cancel()
 	}
 	start := time.Now()
-	resp, err := c.send(ctx, action, buf.Bytes())
+	resp, err := c.send(ctx, action, body)
 	if err != nil {
 		if debug {
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman call failed", slog.String("action", action),
@@ -513,16 +508,51 @@ func (c *Client) transportError(action string, at *attempt, err error) error {
 	return te
 }
 
+// envelopes are the buffers requests are written into, shared by every client
+// of the process; a request keeps an exact copy (see serialize).
+var envelopes = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// serialize writes doc into a pooled buffer and returns a copy of exactly its
+// size: the request holds it for the whole exchange (a digest challenge sends
+// it again), and a waiting session should not hold a buffer grown by doubling.
+// The pooled buffer is wiped before reuse, since requests carry secrets.
+func serialize(doc *etree.Document) []byte {
+	buf := envelopes.Get().(*bytes.Buffer)
+	// Each token writes straight into buf: Document.WriteTo would add a 4 KB
+	// bufio.Writer per call in front of a writer that is already a buffer.
+	for _, t := range doc.Child {
+		t.WriteTo(buf, &doc.WriteSettings)
+	}
+	body := bytes.Clone(buf.Bytes())
+	clear(buf.Bytes())
+	buf.Reset()
+	if buf.Cap() <= 64<<10 {
+		envelopes.Put(buf)
+	}
+	return body
+}
+
 func readBody(resp *http.Response, max int64) ([]byte, error) {
 	if resp.ContentLength > max {
 		return nil, fmt.Errorf("%w: Content-Length %d exceeds %d", ErrTooLarge, resp.ContentLength, max)
 	}
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + 1)
-	} else {
-		buf.Grow(4096)
+	if resp.ContentLength >= 0 {
+		// The length is known: read exactly that (bytes.Buffer.ReadFrom
+		// would double its buffer before it saw the end). net/http's body
+		// reports a short body as io.ErrUnexpectedEOF and stops at the
+		// length; the empty read after it sees its end, so a serial
+		// connection is kept.
+		raw := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, raw); err != nil {
+			return nil, err
+		}
+		if _, err := resp.Body.Read(nil); err != nil && err != io.EOF {
+			return nil, err
+		}
+		return raw, nil
 	}
+	var buf bytes.Buffer
+	buf.Grow(4096)
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return nil, err

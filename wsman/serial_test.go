@@ -288,3 +288,50 @@ func TestSerialTransportClosedBeforeAnswer(t *testing.T) {
 	assert.Equal(t, wsman.PhaseReceive, te.Phase)
 	assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
 }
+
+// A body shorter than its Content-Length fails the call in the receive phase
+// on either transport, and a body of exactly its length is read whole (the
+// serial connection is then kept for the next call).
+func TestBodyOfAnnouncedLength(t *testing.T) {
+	good := wsmantest.Handler(gsAnswer)
+	for _, serial := range []bool{false, true} {
+		t.Run(map[bool]string{false: "net/http", true: "serial"}[serial], func(t *testing.T) {
+			var short atomic.Bool
+			srv, cc := serialServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !short.Load() {
+					good.ServeHTTP(w, r)
+					return
+				}
+				conn, bw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					return
+				}
+				_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 500\r\n\r\n<a:Envelope")
+				_ = bw.Flush()
+				_ = conn.Close()
+			}), false)
+			var opts []wsman.Option
+			if serial {
+				opts = append(opts, wsman.WithSerialTransport())
+			}
+			c, err := wsman.New(srv.URL+"/wsman", opts...)
+			require.NoError(t, err)
+			t.Cleanup(c.CloseIdleConnections)
+			for range 2 {
+				resp, err := c.Get(bg, gsURI, nil)
+				require.NoError(t, err)
+				require.NotEmpty(t, resp.Raw)
+				assert.Equal(t, resp.Raw[len(resp.Raw)-1], byte('>'), "the body ends where its length says")
+			}
+			if serial {
+				assert.Equal(t, int64(1), cc.Opened(), "a body read to its length keeps the connection")
+			}
+			short.Store(true)
+			_, err = c.Get(bg, gsURI, nil)
+			var te *wsman.TransportError
+			require.ErrorAs(t, err, &te)
+			assert.Equal(t, wsman.PhaseReceive, te.Phase)
+			assert.ErrorIs(t, err, io.ErrUnexpectedEOF)
+		})
+	}
+}
