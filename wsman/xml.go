@@ -192,9 +192,10 @@ func ensureNS(el *etree.Element, prefix, uri string) {
 // Detach returns a deep copy of el that stands alone: namespace prefixes it
 // uses but that were declared on its ancestors are declared on the copy. Use it
 // to move an element from one document to another, e.g. to Put back an instance
-// read with Get (whose prefixes AMT declares on the envelope).
+// read with Get (whose prefixes AMT declares on the envelope). The copy's
+// strings are its own: keeping it keeps nothing of el's document.
 func Detach(el *etree.Element) *etree.Element {
-	cp, _ := detach(el, false)
+	cp, _ := detach(el, true)
 	return cp
 }
 

@@ -200,7 +200,9 @@ func (r *xmlReader) text(raw string, inAttr bool) (string, error) {
 		}
 	}
 	if clean {
-		return raw, nil
+		// A copy: a value the caller keeps (an instance's handle, a
+		// setting) must not keep the whole response's text alive.
+		return strings.Clone(raw), nil
 	}
 	var b strings.Builder
 	b.Grow(len(raw))
