@@ -35,7 +35,7 @@ const (
 func ClientOptions() []wsman.Option {
 	return []wsman.Option{
 		wsman.WithCallDefaults(wsman.OperationTimeout(DefaultOperationTimeout)),
-		wsman.WithRedaction(wsman.RedactElements(secretElements()...)),
+		wsman.WithRedaction(redactSecrets()),
 	}
 }
 

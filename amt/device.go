@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/beevik/etree"
@@ -40,6 +41,11 @@ const (
 // containing "password", "passphrase", "secret", "privatekey" or "psk"): the
 // provisioning OTP, a private key sent to AddKey, 802.1X credentials and the
 // digest hashes (whose names contain "Password" but are listed for clarity).
+// redactSecrets masks secretElements; built once and shared by every client
+// and device (it is read-only), so that thousands of sessions do not each hold
+// their own copies of the same set.
+var redactSecrets = sync.OnceValue(func() wsman.Redactor { return wsman.RedactElements(secretElements()...) })
+
 func secretElements() []string {
 	return []string{
 		"Password", "DigestPassword", "NetworkAdminPassword", "ProvisioningServerOTP",
@@ -151,7 +157,7 @@ func NewDevice(c *wsman.Client) *Device {
 	if c == nil {
 		panic("amt: NewDevice with a nil *wsman.Client")
 	}
-	return &Device{c: c, opts: []wsman.CallOption{wsman.Redact(wsman.RedactElements(secretElements()...))}}
+	return &Device{c: c, opts: []wsman.CallOption{wsman.Redact(redactSecrets())}}
 }
 
 // Client returns the underlying client (for calls Device does not model, and
