@@ -288,7 +288,7 @@ func benchFleetEngine(b *testing.B, run fleetRun) {
 			Profiles: map[string]provisioning.Profile{
 				provisioning.DefaultProfileName: {TLS: &provisioning.TLSProfile{}},
 			},
-			Issuer:            &testIssuer{ca: e.devCA},
+			Issuer:            &testIssuer{ca: e.devCA, forget: true},
 			Observer:          tr.observe,
 			CommitVerifyDelay: run.verifyDelay,
 			MaxSessions:       run.sessions,

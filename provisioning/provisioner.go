@@ -374,7 +374,7 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		if err == nil {
 			if h != nil {
 				h.mu.Lock()
-				h.base = r.Clone()
+				h.base = mergeBase(r)
 				h.mu.Unlock()
 			}
 			return nil

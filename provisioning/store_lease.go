@@ -99,7 +99,7 @@ func (p *Provisioner) acquire(ctx context.Context, u amt.UUID, holder any) (*hel
 		return nil, nil, err
 	}
 	if cur != nil {
-		h.base = cur.Clone()
+		h.base = mergeBase(cur)
 	}
 	return h, cur, nil
 }

@@ -142,3 +142,13 @@ func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
 	}
 	return out
 }
+
+// mergeBase is the copy of a saved record that a lease holder keeps as the
+// base of a later merge: everything but History and Certificates, which
+// mergeRecord merges by union without reading the base. A session waiting on
+// slow firmware then holds no second copy of its history.
+func mergeBase(r *DeviceRecord) *DeviceRecord {
+	c := *r
+	c.History, c.Certificates = nil, nil
+	return c.Clone()
+}

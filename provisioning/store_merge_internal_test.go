@@ -142,3 +142,43 @@ func TestMergeRecordUnknownBase(t *testing.T) {
 	assert.Equal(t, "pc.contoso.com", out.Inventory.FQDN)
 	require.NotNil(t, out.Agent, "the agent request is not the holder's to drop")
 }
+
+// A lease holder keeps mergeBase of what it saved, not the whole record: the
+// merge must come out the same as with the whole record as its base.
+func TestMergeBaseMergesAsTheWholeRecord(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	u := amt.UUID{2}
+	base := &DeviceRecord{UUID: u, Version: 3, State: StateIdentified, Attempts: 2, LastSeen: t0,
+		History: []StepRecord{{Step: StepAuthorize, At: t0}, {Step: StepConnect, At: t0.Add(time.Second)}},
+		Session: &SessionRecord{Done: DoneMEBxPassword, Certificates: []DeviceCertificate{{Purpose: PurposeTLS, DER: []byte{9}, Handle: "s1"}}},
+		Agent:   &AgentRequest{UUID: u, OTP: amt.NewSecret("Otp-1-abcdef")},
+		Certificates: []DeviceCertificate{
+			{Purpose: PurposeTLS, DER: []byte{1}, Handle: "h1"},
+			{Purpose: PurposeIEEE8021X, DER: []byte{2}, Handle: "h2"},
+		}}
+	mine := base.Clone()
+	mine.State = StateConfigured
+	mine.Session.Done |= DoneAdminACL
+	mine.Session.Certificates[0].Pending = true
+	mine.History = mine.History[:1] // trimmed to its bound
+	mine.History = append(mine.History, StepRecord{Step: StepConfigure, At: t0.Add(3 * time.Second)})
+	mine.Certificates = append(mine.Certificates[:1:1], DeviceCertificate{Purpose: PurposeTLS, DER: []byte{3}, Handle: "h3"})
+
+	cur := base.Clone()
+	cur.Version = 4
+	cur.Agent.Mismatches = 1
+	cur.Certificates[1].Revoked = true
+	cur.History = append(cur.History, StepRecord{Step: StepOTP, At: t0.Add(2 * time.Second), Reason: ReasonOTPMismatch})
+	cur.LastSeen = t0.Add(time.Minute)
+
+	whole, err := mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	light := mergeBase(base)
+	assert.Nil(t, light.History, "the base keeps no history")
+	assert.Nil(t, light.Certificates, "nor the record's certificates")
+	require.NotNil(t, light.Session)
+	assert.Len(t, light.Session.Certificates, 1, "but the session's progress, whose change the merge detects")
+	got, err := mergeRecord(light, mine, cur)
+	require.NoError(t, err)
+	assert.Equal(t, whole, got)
+}
