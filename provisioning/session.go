@@ -67,7 +67,7 @@ type attempt struct {
 
 	// connect
 	conn    *deviceConn
-	general *amt.GeneralSettings // read at connect, echoed back with the host name
+	general *amt.GeneralSettings // read at connect, echoed back with the host name (configure), then released
 	named   amt.Version          // the firmware version the Server header of that read named (zero: none)
 
 	// identify
@@ -850,6 +850,9 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 			return "", err
 		}
 	}
+	// Nothing after this reads the settings: a session waiting seconds on key
+	// generation, the commit and the restart does not hold them.
+	a.general = nil
 	if !prof.SkipClockSync {
 		// Idempotent: repeated on resume.
 		if _, err := dev.SyncClock(ctx, s.p.now); err != nil {
