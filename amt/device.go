@@ -41,17 +41,17 @@ const (
 // containing "password", "passphrase", "secret", "privatekey" or "psk"): the
 // provisioning OTP, a private key sent to AddKey, 802.1X credentials and the
 // digest hashes (whose names contain "Password" but are listed for clarity).
-// redactSecrets masks secretElements; built once and shared by every client
-// and device (it is read-only), so that thousands of sessions do not each hold
-// their own copies of the same set.
-var redactSecrets = sync.OnceValue(func() wsman.Redactor { return wsman.RedactElements(secretElements()...) })
-
 func secretElements() []string {
 	return []string{
 		"Password", "DigestPassword", "NetworkAdminPassword", "ProvisioningServerOTP",
 		"KeyBlob", "PACPassword", "PSK", "ProtectedAccessCredential",
 	}
 }
+
+// redactSecrets masks secretElements; built once and shared by every client
+// and device (it is read-only), so that thousands of sessions do not each hold
+// their own copies of the same set.
+var redactSecrets = sync.OnceValue(func() wsman.Redactor { return wsman.RedactElements(secretElements()...) })
 
 // Device is a typed view of one Intel AMT device over a [*wsman.Client]: each
 // method is one WS-Management call (or a documented short sequence of calls) on
