@@ -396,24 +396,39 @@ func (c *Client) exchange(ctx context.Context, action, resource string, doc *etr
 	resp, err := c.send(ctx, action, body)
 	if err != nil {
 		if debug {
-			c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman call failed", slog.String("action", action),
-				slog.String("resource", resource), slog.Duration("duration", time.Since(start)), slog.String("error", err.Error()))
+			c.logFailed(ctx, action, resource, start, err)
 		}
 		return nil, err
 	}
 	out, err := c.interpret(resp, msgID, expect)
 	if debug {
-		attrs := []slog.Attr{slog.String("action", action), slog.String("resource", resource),
-			slog.Int("status", resp.status), slog.Int("bytes", len(resp.raw)), slog.Duration("duration", time.Since(start))}
-		if err != nil {
-			attrs = append(attrs, slog.String("error", err.Error()))
-		}
-		if out != nil {
-			attrs = append(attrs, slog.String("envelope", c.redactedString(out.Doc, redact)))
-		}
-		c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman response", attrs...)
+		c.logResponse(ctx, action, resource, start, resp, out, err, redact)
 	}
 	return out, err
+}
+
+// logFailed and logResponse log a call's outcome at debug level. They are
+// functions of their own so that exchange's frame stays small: a session
+// waits on the device with exchange on its stack, and a goroutine's stack is
+// halved only when less than a quarter of it is in use.
+//
+//go:noinline
+func (c *Client) logFailed(ctx context.Context, action, resource string, start time.Time, err error) {
+	c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman call failed", slog.String("action", action),
+		slog.String("resource", resource), slog.Duration("duration", time.Since(start)), slog.String("error", err.Error()))
+}
+
+//go:noinline
+func (c *Client) logResponse(ctx context.Context, action, resource string, start time.Time, resp *rawResponse, out *Response, err error, redact []Redactor) {
+	attrs := []slog.Attr{slog.String("action", action), slog.String("resource", resource),
+		slog.Int("status", resp.status), slog.Int("bytes", len(resp.raw)), slog.Duration("duration", time.Since(start))}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if out != nil {
+		attrs = append(attrs, slog.String("envelope", c.redactedString(out.Doc, redact)))
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman response", attrs...)
 }
 
 func (c *Client) redactedString(doc *etree.Document, extra []Redactor) string {

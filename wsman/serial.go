@@ -195,13 +195,24 @@ func (t *serialTransport) exchange(ctx context.Context, req *http.Request) (*htt
 		return nil, fail(err)
 	}
 	if t.tls {
-		if tc, ok := conn.(*tls.Conn); ok {
-			cs := tc.ConnectionState()
-			resp.TLS = &cs
-		}
+		resp.TLS = connState(conn)
 	}
 	resp.Body = &serialBody{body: resp.Body, t: t, conn: conn, br: br, stop: stop, keep: !resp.Close && !req.Close}
 	return resp, nil
+}
+
+// connState returns conn's TLS state, nil when conn is not TLS. A function of
+// its own, so that the state's copy does not widen the frame of exchange,
+// which is on the stack while an exchange waits on the device.
+//
+//go:noinline
+func connState(conn net.Conn) *tls.ConnectionState {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
 }
 
 // reusable reports whether the kept-alive connection can carry the next
