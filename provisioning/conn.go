@@ -237,9 +237,9 @@ type deviceAccess struct {
 // accessFor returns how to reach a device: with the credentials and
 // certificates of prog (a session's progress, while it verifies its commit) or,
 // when prog is nil, of the record's verified provisioning.
-func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLegacy bool) deviceAccess {
+func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLegacy bool) *deviceAccess {
 	h := ReceivedHello{Source: rec.Source}
-	acc := deviceAccess{uuid: rec.UUID, inv: rec.Inventory, allowLegacy: allowLegacy}
+	acc := &deviceAccess{uuid: rec.UUID, inv: rec.Inventory, allowLegacy: allowLegacy}
 	done, certsIn := rec.Done, rec.Certificates
 	acc.user, acc.password, acc.pin, acc.firmware = rec.AdminUser, rec.AdminPassword, rec.DeviceCertPin, rec.Firmware
 	if prog != nil {
@@ -260,7 +260,7 @@ func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLeg
 // set); on CSME 16.1 and later without an installed certificate, over TLS
 // pinned to the device's own certificate seen while provisioning; before 16.1
 // without one, over the non-TLS port. Nothing is sent until the first call.
-func (p *Provisioner) dialAdmin(acc deviceAccess) (*deviceConn, string, error) {
+func (p *Provisioner) dialAdmin(acc *deviceAccess) (*deviceConn, string, error) {
 	fw := amt.FirmwareFor(acc.firmware)
 	opts := append(p.clientOptions(acc.user, acc.password), wsman.WithDialer(p.dialer()))
 	// The first request of a new client is answered with a digest challenge

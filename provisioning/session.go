@@ -1114,7 +1114,7 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 var errNotProvisioned = errors.New("device is not in post-provisioning admin control mode")
 
 // readBack connects as the new admin and reads the post-provisioning state.
-func (p *Provisioner) readBack(ctx context.Context, access deviceAccess) (string, error) {
+func (p *Provisioner) readBack(ctx context.Context, access *deviceAccess) (string, error) {
 	conn, how, err := p.dialAdmin(access)
 	if err != nil {
 		return "", err
