@@ -382,22 +382,46 @@ func (p *Provisioner) checkChainRevocation(ctx context.Context, chain []*x509.Ce
 // issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store
 // the certificate. keyAttempts and keyDelay bound GenerateKeyPair retries
 // (zero: 20 attempts, 10 s apart).
-func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv Inventory, fw amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration) (DeviceCertificate, error) {
+func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *Inventory, fw *amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration) (*DeviceCertificate, error) {
 	if p.cfg.Issuer == nil {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
+		return nil, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
 	}
 	keyID, err := p.generateKey(ctx, dev, fw, keyAttempts, keyDelay)
 	if err != nil {
-		return DeviceCertificate{}, err
+		return nil, err
 	}
 	kp, err := dev.KeyPair(ctx, keyID)
 	if err != nil {
-		return DeviceCertificate{}, callFailed(ctx, err)
+		return nil, callFailed(ctx, err)
 	}
 	pub, err := kp.PublicKey()
 	if err != nil {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonDeviceError, Err: err}
+		return nil, &SessionError{Reason: ReasonDeviceError, Err: err}
 	}
+	leaf, issuer, err := p.certify(ctx, inv, fw, purpose, pub)
+	if err != nil {
+		return nil, err
+	}
+	certID, err := dev.AddCertificate(ctx, leaf)
+	if err != nil {
+		return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
+	}
+	dc := &DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}
+	if issuer != nil {
+		dc.IssuerDER = issuer.Raw
+	}
+	return dc, nil
+}
+
+// certify has the Issuer certify AMT's key pub for purpose and checks what it
+// returned: the leaf, and its issuer when the chain holds one that signed it.
+// It is a function of its own so that its templates and request do not widen
+// the frame of issueForAMTKey, which is on a session's stack for the seconds
+// AMT takes to generate a key (a goroutine's stack is halved only when less
+// than a quarter of it is in use).
+//
+//go:noinline
+func (p *Provisioner) certify(ctx context.Context, inv *Inventory, fw *amt.Firmware, purpose CertificatePurpose, pub crypto.PublicKey) (leaf, issuer *x509.Certificate, err error) {
 	var tmpl *x509.Certificate
 	copts := certs.CertOptions{Rand: p.rand, Now: p.now}
 	switch purpose {
@@ -409,41 +433,36 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv I
 		tmpl, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{CertOptions: copts, FQDN: inv.FQDN, PublicKey: pub})
 	}
 	if err != nil {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: err}
+		return nil, nil, &SessionError{Reason: ReasonIssueFailed, Err: err}
 	}
 	minHash := fw.TLSCertMinHash() // SHA-384 on AMT 22, which refuses to bind a SHA-256-signed leaf
-	chain, err := p.cfg.Issuer.Issue(ctx, IssueRequest{Device: inv, Purpose: purpose, PublicKey: pub, Template: tmpl, MinSignatureHash: minHash})
+	chain, err := p.cfg.Issuer.Issue(ctx, IssueRequest{Device: *inv, Purpose: purpose, PublicKey: pub, Template: tmpl, MinSignatureHash: minHash})
 	if err != nil {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: err}
+		return nil, nil, &SessionError{Reason: ReasonIssueFailed, Err: err}
 	}
 	if len(chain) == 0 || chain[0] == nil {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("the Issuer returned no certificate")}
+		return nil, nil, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("the Issuer returned no certificate")}
 	}
-	leaf := chain[0]
+	leaf = chain[0]
 	if k, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("the Issuer's certificate is not for AMT's key")}
+		return nil, nil, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("the Issuer's certificate is not for AMT's key")}
 	}
 	if weakerHash(SignatureHash(leaf.SignatureAlgorithm), minHash) {
-		return DeviceCertificate{}, &SessionError{Reason: ReasonIssueFailed, Err: fmt.Errorf(
+		return nil, nil, &SessionError{Reason: ReasonIssueFailed, Err: fmt.Errorf(
 			"the Issuer signed the %s certificate with %v; AMT %s needs %v or stronger (IssueRequest.MinSignatureHash) and would refuse to bind it",
 			purpose, leaf.SignatureAlgorithm, fw.Version, minHash)}
 	}
-	certID, err := dev.AddCertificate(ctx, leaf)
-	if err != nil {
-		return DeviceCertificate{}, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
-	}
-	dc := DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}
 	if len(chain) > 1 && chain[1] != nil && leaf.CheckSignatureFrom(chain[1]) == nil {
-		dc.IssuerDER = chain[1].Raw
+		issuer = chain[1]
 	}
-	return dc, nil
+	return leaf, issuer, nil
 }
 
 // generateKey asks AMT for a key pair — RSA-2048, or ECC P-384 on AMT 22, which
 // accepts RSA keys but refuses to bind them to TLS (RPS amtCertificatePolicy) —
 // retrying while the firmware is busy (MeshCentral: "Intel AMT is not always in
 // a good spot to generate a key pair").
-func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw amt.Firmware, attempts int, delay time.Duration) (string, error) {
+func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.Firmware, attempts int, delay time.Duration) (string, error) {
 	if attempts <= 0 {
 		attempts = 20
 	}

@@ -326,13 +326,14 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, 
 	if prof.TLS != nil {
 		attempts, delay = prof.TLS.KeyAttempts, prof.TLS.KeyRetryDelay
 	}
-	dc, err := p.issueForAMTKey(ctx, dev.Device, r.Inventory, amt.FirmwareFor(r.Firmware), purpose, attempts, delay)
+	fw := amt.FirmwareFor(r.Firmware)
+	dc, err := p.issueForAMTKey(ctx, dev.Device, &r.Inventory, &fw, purpose, attempts, delay)
 	if err != nil {
 		fail(err, "no new certificate")
 		return
 	}
 	dc.Pending, dc.Profile = true, slot.profile
-	r.Certificates = append(r.Certificates, dc)
+	r.Certificates = append(r.Certificates, *dc)
 	if !m.save(ctx, r, rep, "the renewed certificate was installed but not recorded") {
 		return
 	}

@@ -109,12 +109,12 @@ func (rc *reconcileContext) issue(ctx context.Context, purpose CertificatePurpos
 	if t := rc.profile.TLS; t != nil {
 		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, rc.rec.Inventory, rc.fw, purpose, attempts, delay)
+	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, &rc.rec.Inventory, &rc.fw, purpose, attempts, delay)
 	if err != nil {
 		return nil, err
 	}
 	dc.Profile, dc.Pending = profile, true
-	rc.rec.Certificates = append(rc.rec.Certificates, dc)
+	rc.rec.Certificates = append(rc.rec.Certificates, *dc)
 	if err := rc.save(ctx); err != nil {
 		return nil, err
 	}

@@ -1006,16 +1006,16 @@ func configureUsers(ctx context.Context, dev *amt.Device, prof Profile, prog *Se
 
 // issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store
 // the certificate; the certificate is recorded in the session's progress.
-func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Device, purpose CertificatePurpose) (DeviceCertificate, error) {
+func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Device, purpose CertificatePurpose) (*DeviceCertificate, error) {
 	keyAttempts, keyDelay := 0, time.Duration(0)
 	if t := a.profile.TLS; t != nil {
 		keyAttempts, keyDelay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := s.p.issueForAMTKey(ctx, dev, a.inv, a.firmware, purpose, keyAttempts, keyDelay)
+	dc, err := s.p.issueForAMTKey(ctx, dev, &a.inv, &a.firmware, purpose, keyAttempts, keyDelay)
 	if err != nil {
-		return DeviceCertificate{}, err
+		return nil, err
 	}
-	a.prog.Certificates = append(a.prog.Certificates, dc)
+	a.prog.Certificates = append(a.prog.Certificates, *dc)
 	return dc, nil
 }
 
@@ -1124,7 +1124,7 @@ func (p *Provisioner) readBack(ctx context.Context, access *deviceAccess) (strin
 	if err != nil {
 		return "", err
 	}
-	if fw := amt.FirmwareFor(access.firmware); fw.Known() && !fw.HostBasedSetupService {
+	if noHostBasedSetupService(access.firmware) {
 		// IPS_HostBasedSetupService, which reports the control mode, arrived
 		// in AMT 6.1; remote configuration before it always ends in admin
 		// control.
@@ -1141,6 +1141,17 @@ func (p *Provisioner) readBack(ctx context.Context, access *deviceAccess) (strin
 		return "", fmt.Errorf("%w: state %s, control mode %s", errNotProvisioned, sc.ProvisioningState, hb.CurrentControlMode)
 	}
 	return fmt.Sprintf("Post-provisioning, %s, read back %s", hb.CurrentControlMode, how), nil
+}
+
+// noHostBasedSetupService reports whether firmware v is known to lack
+// IPS_HostBasedSetupService. A function of its own, so that the firmware's
+// row does not widen readBack's frame, which is on the stack while the device
+// answers the read-back's handshake.
+//
+//go:noinline
+func noHostBasedSetupService(v amt.Version) bool {
+	fw := amt.FirmwareFor(v)
+	return fw.Known() && !fw.HostBasedSetupService
 }
 
 // callFailed gives the reason of a failed WS-Management call, where it failed:
