@@ -29,11 +29,8 @@ func BenchmarkEnvelopeGet(b *testing.B) {
 	var buf bytes.Buffer
 	for b.Loop() {
 		cc := callConfig{}
-		doc := buildRequest(&Request{Action: ActionGet, ResourceURI: benchGS}, &cc, "/wsman", benchMsgID)
 		buf.Reset()
-		if _, err := doc.WriteTo(&buf); err != nil {
-			b.Fatal(err)
-		}
+		writeRequest(&buf, &Request{Action: ActionGet, ResourceURI: benchGS}, &cc, "/wsman", benchMsgID)
 		env, err := ParseEnvelope(raw, 0)
 		if err != nil {
 			b.Fatal(err)

@@ -1,7 +1,9 @@
 package wsman
 
 import (
+	"bytes"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 )
@@ -19,78 +21,170 @@ func newEnvelopeDoc() (*etree.Document, *etree.Element, *etree.Element) {
 	return doc, env, hdr
 }
 
-func mustUnderstand(el *etree.Element, v bool) {
-	el.CreateAttr(pfxSOAP+":mustUnderstand", strconv.FormatBool(v))
-}
+// envelopeStart is what newEnvelopeDoc's document writes before the header's
+// first block.
+const envelopeStart = `<?xml version="1.0" encoding="UTF-8"?>` +
+	`<` + pfxSOAP + `:Envelope xmlns:` + pfxSOAP + `="` + NSSOAP + `" xmlns:` + pfxAddr + `="` + NSAddressing +
+	`" xmlns:` + pfxWSMan + `="` + NSWSMan + `"><` + pfxSOAP + `:Header>`
 
-// buildRequest writes the envelope of req. Header blocks come in the order
-// openwsman and AMT clients use: Action, To, ResourceURI, MessageID, ReplyTo,
-// OperationTimeout, MaxEnvelopeSize, Locale, SelectorSet, OptionSet.
-func buildRequest(req *Request, cc *callConfig, to, msgID string) *etree.Document {
-	doc, env, hdr := newEnvelopeDoc()
-	a := hdr.CreateElement(pfxAddr + ":Action")
-	mustUnderstand(a, true)
-	a.SetText(req.Action)
-	t := hdr.CreateElement(pfxAddr + ":To")
-	mustUnderstand(t, true)
-	t.SetText(to)
+// writeRequest writes the envelope of req into w. Header blocks come in the
+// order openwsman and AMT clients use: Action, To, ResourceURI, MessageID,
+// ReplyTo, OperationTimeout, MaxEnvelopeSize, Locale, SelectorSet, OptionSet.
+//
+// The bytes are those of the request built as an etree document (the
+// envelope of newEnvelopeDoc with each block an element) and written with
+// etree's default settings; the header is written straight from the request,
+// without the tree (a session makes this call 17 times). Caller elements
+// (selector references, extra headers, the body) are written by etree itself.
+// TestWriteRequestIsTheDocument holds the two equal.
+func writeRequest(w *bytes.Buffer, req *Request, cc *callConfig, to, msgID string) {
+	w.WriteString(envelopeStart)
+	textElement(w, pfxAddr+":Action", ` `+pfxSOAP+`:mustUnderstand="true"`, req.Action)
+	textElement(w, pfxAddr+":To", ` `+pfxSOAP+`:mustUnderstand="true"`, to)
 	if req.ResourceURI != "" {
-		r := hdr.CreateElement(pfxWSMan + ":ResourceURI")
-		mustUnderstand(r, true)
-		r.SetText(req.ResourceURI)
+		textElement(w, pfxWSMan+":ResourceURI", ` `+pfxSOAP+`:mustUnderstand="true"`, req.ResourceURI)
 	}
-	m := hdr.CreateElement(pfxAddr + ":MessageID")
-	mustUnderstand(m, true)
-	m.SetText(msgID)
-	hdr.CreateElement(pfxAddr + ":ReplyTo").CreateElement(pfxAddr + ":Address").SetText(AddressAnonymous)
+	textElement(w, pfxAddr+":MessageID", ` `+pfxSOAP+`:mustUnderstand="true"`, msgID)
+	w.WriteString(`<` + pfxAddr + `:ReplyTo><` + pfxAddr + `:Address>` + AddressAnonymous + `</` + pfxAddr + `:Address></` + pfxAddr + `:ReplyTo>`)
 	if cc.timeout >= 0 {
 		d := cc.timeout
 		if d == 0 {
 			d = DefaultOperationTimeout
 		}
-		hdr.CreateElement(pfxWSMan + ":OperationTimeout").SetText(formatDuration(d))
+		textElement(w, pfxWSMan+":OperationTimeout", "", formatDuration(d))
 	}
 	if cc.maxEnvelope > 0 {
-		e := hdr.CreateElement(pfxWSMan + ":MaxEnvelopeSize")
-		mustUnderstand(e, true)
-		e.SetText(strconv.Itoa(cc.maxEnvelope))
+		textElement(w, pfxWSMan+":MaxEnvelopeSize", ` `+pfxSOAP+`:mustUnderstand="true"`, strconv.Itoa(cc.maxEnvelope))
 	}
 	if cc.locale != "" {
-		l := hdr.CreateElement(pfxWSMan + ":Locale")
-		l.CreateAttr("xml:lang", cc.locale)
-		mustUnderstand(l, false)
+		w.WriteString(`<` + pfxWSMan + `:Locale xml:lang="`)
+		escape(w, cc.locale)
+		w.WriteString(`" ` + pfxSOAP + `:mustUnderstand="false"/>`)
 	}
-	req.Selectors.AppendTo(hdr)
+	writeSelectors(w, req.Selectors)
 	if len(cc.optionSet) > 0 {
-		os := hdr.CreateElement(pfxWSMan + ":OptionSet")
+		w.WriteString(`<` + pfxWSMan + `:OptionSet`)
 		if cc.optionMU {
-			mustUnderstand(os, true)
+			w.WriteString(` ` + pfxSOAP + `:mustUnderstand="true"`)
 		}
+		w.WriteByte('>')
 		for _, o := range cc.optionSet {
-			e := os.CreateElement(pfxWSMan + ":Option")
-			e.CreateAttr("Name", o.Name)
+			w.WriteString(`<` + pfxWSMan + `:Option Name="`)
+			escape(w, o.Name)
+			w.WriteByte('"')
 			if o.Type != "" {
-				e.CreateAttr("Type", o.Type)
+				w.WriteString(` Type="`)
+				escape(w, o.Type)
+				w.WriteByte('"')
 			}
-			if o.Value != "" {
-				e.SetText(o.Value)
+			if o.Value == "" {
+				w.WriteString(`/>`)
+				continue
 			}
+			w.WriteByte('>')
+			escape(w, o.Value)
+			w.WriteString(`</` + pfxWSMan + `:Option>`)
 		}
+		w.WriteString(`</` + pfxWSMan + `:OptionSet>`)
 	}
 	for _, h := range cc.headers {
-		hdr.AddChild(h.Copy())
+		h.WriteTo(w, &etree.WriteSettings{})
 	}
-	body := env.CreateElement(pfxSOAP + ":Body")
-	if req.Body != nil {
-		b := Detach(req.Body)
-		// drop declarations the envelope already makes
+	w.WriteString(`</` + pfxSOAP + `:Header>`)
+	if req.Body == nil {
+		w.WriteString(`<` + pfxSOAP + `:Body/></` + pfxSOAP + `:Envelope>`)
+		return
+	}
+	w.WriteString(`<` + pfxSOAP + `:Body>`)
+	writeBody(w, req.Body)
+	w.WriteString(`</` + pfxSOAP + `:Body></` + pfxSOAP + `:Envelope>`)
+}
+
+// textElement writes <tag attrs>text</tag>; attrs is written as it is.
+func textElement(w *bytes.Buffer, tag, attrs, text string) {
+	w.WriteByte('<')
+	w.WriteString(tag)
+	w.WriteString(attrs)
+	if text == "" {
+		w.WriteString(`/>`)
+		return
+	}
+	w.WriteByte('>')
+	escape(w, text)
+	w.WriteString(`</`)
+	w.WriteString(tag)
+	w.WriteByte('>')
+}
+
+// writeSelectors writes s as SelectorSet.AppendTo would build it under the
+// envelope's header. Selectors by reference are built by AppendTo itself.
+func writeSelectors(w *bytes.Buffer, s SelectorSet) {
+	if len(s) == 0 {
+		return
+	}
+	for _, x := range s {
+		if x.EPR != nil {
+			_, _, hdr := newEnvelopeDoc()
+			s.AppendTo(hdr).WriteTo(w, &etree.WriteSettings{})
+			return
+		}
+	}
+	w.WriteString(`<` + pfxWSMan + `:SelectorSet>`)
+	for _, x := range s {
+		w.WriteString(`<` + pfxWSMan + `:Selector Name="`)
+		escape(w, x.Name)
+		w.WriteByte('"')
+		if x.Value == "" {
+			w.WriteString(`/>`)
+			continue
+		}
+		w.WriteByte('>')
+		escape(w, x.Value)
+		w.WriteString(`</` + pfxWSMan + `:Selector>`)
+	}
+	w.WriteString(`</` + pfxWSMan + `:SelectorSet>`)
+}
+
+// writeBody writes the body element as a copy Detach made of it would be
+// written, less the declarations the envelope already makes. A body that
+// stands alone and repeats none of them is written as it is, without the copy.
+func writeBody(w *bytes.Buffer, body *etree.Element) {
+	b := body
+	if body.Parent() != nil || redeclares(body) {
+		b = Detach(body)
 		for i := len(b.Attr) - 1; i >= 0; i-- {
-			a := b.Attr[i]
-			if a.Space == "xmlns" && ((a.Key == pfxAddr && a.Value == NSAddressing) || (a.Key == pfxWSMan && a.Value == NSWSMan) || (a.Key == pfxSOAP && a.Value == NSSOAP)) {
+			if a := b.Attr[i]; envelopeDeclares(a) {
 				b.RemoveAttr(a.FullKey())
 			}
 		}
-		body.AddChild(b)
 	}
-	return doc
+	b.WriteTo(w, &etree.WriteSettings{})
+}
+
+// redeclares reports whether el declares a prefix as the envelope does.
+func redeclares(el *etree.Element) bool {
+	for _, a := range el.Attr {
+		if envelopeDeclares(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func envelopeDeclares(a etree.Attr) bool {
+	return a.Space == "xmlns" && ((a.Key == pfxAddr && a.Value == NSAddressing) || (a.Key == pfxWSMan && a.Value == NSWSMan) || (a.Key == pfxSOAP && a.Value == NSSOAP))
+}
+
+// escape writes s as etree writes text and attribute values with its default
+// settings. Values of the header (URIs, UUIDs, numbers) need no escaping and
+// are written as they are; any other goes through etree.
+func escape(w *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' || c == '\'' || c == '"' {
+			etree.NewText(s).WriteTo(w, &etree.WriteSettings{})
+			return
+		}
+	}
+	w.WriteString(s)
 }

@@ -300,12 +300,14 @@ func (c *Client) Do(ctx context.Context, req Request, opts ...CallOption) (*Resp
 	if err != nil {
 		return nil, err
 	}
-	doc := buildRequest(&req, &cc, c.to, msgID)
+	buf := envelopes.Get().(*bytes.Buffer)
+	writeRequest(buf, &req, &cc, c.to, msgID)
+	body := takeEnvelope(buf)
 	expect := cc.responseAct
 	if expect == "" {
 		expect = req.Action + "Response"
 	}
-	return c.exchange(ctx, req.Action, req.ResourceURI, doc, msgID, expect, cc.redact)
+	return c.exchange(ctx, req.Action, req.ResourceURI, body, msgID, expect, cc.redact)
 }
 
 // transport builds the default transport: kept-alive connections (at most
@@ -356,14 +358,13 @@ func (c *Client) messageID() (string, error) {
 	return "uuid:" + u.String(), nil
 }
 
-// exchange sends doc and interprets the answer. msgID "" skips the RelatesTo
-// check and expect "" the Action check (Identify). redact adds to the client's
-// redactors for this call's logged envelopes.
-func (c *Client) exchange(ctx context.Context, action, resource string, doc *etree.Document, msgID, expect string, redact []Redactor) (*Response, error) {
-	body := serialize(doc)
+// exchange sends the request envelope body and interprets the answer. msgID
+// "" skips the RelatesTo check and expect "" the Action check (Identify).
+// redact adds to the client's redactors for this call's logged envelopes.
+func (c *Client) exchange(ctx context.Context, action, resource string, body []byte, msgID, expect string, redact []Redactor) (*Response, error) {
 	debug := c.logger != nil && c.logger.Enabled(ctx, slog.LevelDebug)
 	if debug {
-		c.logEnvelope(ctx, "wsman request", action, resource, doc, redact)
+		c.logRequest(ctx, action, resource, body, redact)
 	}
 	if c.sem != nil {
 		select {
@@ -443,9 +444,19 @@ func (c *Client) redactedString(doc *etree.Document, extra []Redactor) string {
 	return s
 }
 
-func (c *Client) logEnvelope(ctx context.Context, msg, action, resource string, doc *etree.Document, redact []Redactor) {
-	c.logger.LogAttrs(ctx, slog.LevelDebug, msg, slog.String("endpoint", c.endpoint), slog.String("action", action),
-		slog.String("resource", resource), slog.String("envelope", c.redactedString(doc, redact)))
+// logRequest logs a request envelope at debug level, its secrets redacted: the
+// envelope is read back from the bytes sent, so what is logged is what went
+// out.
+//
+//go:noinline
+func (c *Client) logRequest(ctx context.Context, action, resource string, body []byte, redact []Redactor) {
+	envelope := "[unprintable]"
+	// The envelope is our own: no depth bound but its length.
+	if doc, err := readXML(body, len(body)); err == nil {
+		envelope = c.redactedString(doc, redact)
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, "wsman request", slog.String("endpoint", c.endpoint), slog.String("action", action),
+		slog.String("resource", resource), slog.String("envelope", envelope))
 }
 
 type rawResponse struct {
@@ -527,10 +538,7 @@ func (c *Client) transportError(action string, at *attempt, err error) error {
 // of the process; a request keeps an exact copy (see serialize).
 var envelopes = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// serialize writes doc into a pooled buffer and returns a copy of exactly its
-// size: the request holds it for the whole exchange (a digest challenge sends
-// it again), and a waiting session should not hold a buffer grown by doubling.
-// The pooled buffer is wiped before reuse, since requests carry secrets.
+// serialize writes doc into a pooled buffer and returns takeEnvelope's copy.
 func serialize(doc *etree.Document) []byte {
 	buf := envelopes.Get().(*bytes.Buffer)
 	// Each token writes straight into buf: Document.WriteTo would add a 4 KB
@@ -538,6 +546,15 @@ func serialize(doc *etree.Document) []byte {
 	for _, t := range doc.Child {
 		t.WriteTo(buf, &doc.WriteSettings)
 	}
+	return takeEnvelope(buf)
+}
+
+// takeEnvelope returns a copy of exactly the size of the envelope written into
+// buf, a buffer of the envelopes pool, and puts buf back: the request holds
+// the copy for the whole exchange (a digest challenge sends it again), and a
+// waiting session should not hold a buffer grown by doubling. The pooled
+// buffer is wiped before reuse, since requests carry secrets.
+func takeEnvelope(buf *bytes.Buffer) []byte {
 	body := bytes.Clone(buf.Bytes())
 	clear(buf.Bytes())
 	buf.Reset()

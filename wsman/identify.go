@@ -21,7 +21,7 @@ func (c *Client) Identify(ctx context.Context) (*Identity, error) {
 	body := env.CreateElement(pfxSOAP + ":Body")
 	id := body.CreateElement(pfxIdent + ":Identify")
 	id.CreateAttr("xmlns:"+pfxIdent, NSIdentity)
-	resp, err := c.exchange(ctx, "Identify", "", doc, "", "", nil)
+	resp, err := c.exchange(ctx, "Identify", "", serialize(doc), "", "", nil)
 	if err != nil {
 		return nil, err
 	}

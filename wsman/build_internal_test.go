@@ -1,0 +1,167 @@
+package wsman
+
+import (
+	"bytes"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/stretchr/testify/require"
+)
+
+// requestTree builds req's envelope as an etree document, block by block: the
+// way requests were built before writeRequest, kept here as its reference.
+func requestTree(req *Request, cc *callConfig, to, msgID string) *etree.Document {
+	doc, env, hdr := newEnvelopeDoc()
+	mu := func(el *etree.Element, v bool) { el.CreateAttr(pfxSOAP+":mustUnderstand", strconv.FormatBool(v)) }
+	text := func(tag, s string, must bool) {
+		el := hdr.CreateElement(tag)
+		if must {
+			mu(el, true)
+		}
+		el.SetText(s)
+	}
+	text(pfxAddr+":Action", req.Action, true)
+	text(pfxAddr+":To", to, true)
+	if req.ResourceURI != "" {
+		text(pfxWSMan+":ResourceURI", req.ResourceURI, true)
+	}
+	text(pfxAddr+":MessageID", msgID, true)
+	hdr.CreateElement(pfxAddr + ":ReplyTo").CreateElement(pfxAddr + ":Address").SetText(AddressAnonymous)
+	if cc.timeout >= 0 {
+		d := cc.timeout
+		if d == 0 {
+			d = DefaultOperationTimeout
+		}
+		text(pfxWSMan+":OperationTimeout", formatDuration(d), false)
+	}
+	if cc.maxEnvelope > 0 {
+		text(pfxWSMan+":MaxEnvelopeSize", strconv.Itoa(cc.maxEnvelope), true)
+	}
+	if cc.locale != "" {
+		l := hdr.CreateElement(pfxWSMan + ":Locale")
+		l.CreateAttr("xml:lang", cc.locale)
+		mu(l, false)
+	}
+	req.Selectors.AppendTo(hdr)
+	if len(cc.optionSet) > 0 {
+		os := hdr.CreateElement(pfxWSMan + ":OptionSet")
+		if cc.optionMU {
+			mu(os, true)
+		}
+		for _, o := range cc.optionSet {
+			e := os.CreateElement(pfxWSMan + ":Option")
+			e.CreateAttr("Name", o.Name)
+			if o.Type != "" {
+				e.CreateAttr("Type", o.Type)
+			}
+			if o.Value != "" {
+				e.SetText(o.Value)
+			}
+		}
+	}
+	for _, h := range cc.headers {
+		hdr.AddChild(h.Copy())
+	}
+	body := env.CreateElement(pfxSOAP + ":Body")
+	if req.Body != nil {
+		b := Detach(req.Body)
+		for i := len(b.Attr) - 1; i >= 0; i-- {
+			if a := b.Attr[i]; envelopeDeclares(a) {
+				b.RemoveAttr(a.FullKey())
+			}
+		}
+		body.AddChild(b)
+	}
+	return doc
+}
+
+func written(req *Request, cc *callConfig, to, msgID string) string {
+	var buf bytes.Buffer
+	writeRequest(&buf, req, cc, to, msgID)
+	return buf.String()
+}
+
+func TestWriteRequestIsTheDocument(t *testing.T) {
+	standalone := func() *etree.Element {
+		b := etree.NewElement("h:Get_INPUT")
+		b.CreateAttr("xmlns:h", "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_Foo")
+		b.CreateElement("h:Name").SetText(`a & b < c > d 'e' "f"`)
+		b.CreateElement("h:Empty")
+		b.CreateComment(" kept ")
+		b.CreateCData("<raw>")
+		return b
+	}
+	redeclaring := func() *etree.Element {
+		b := standalone()
+		b.CreateAttr("xmlns:"+pfxWSMan, NSWSMan)
+		b.CreateAttr("xmlns:"+pfxAddr, NSAddressing)
+		b.CreateElement(pfxAddr + ":Address").SetText("x")
+		return b
+	}
+	inDocument := func() *etree.Element {
+		doc, _, _ := newEnvelopeDoc()
+		inst := doc.Root().CreateElement(pfxSOAP + ":Body").CreateElement("g:AMT_GeneralSettings")
+		doc.Root().CreateAttr("xmlns:g", "http://example/g")
+		inst.CreateElement("g:HostName").SetText("pc-01")
+		inst.CreateElement(pfxWSMan + ":Ref")
+		return inst
+	}
+	hdr := etree.NewElement("x:Extra")
+	hdr.CreateAttr("xmlns:x", "urn:x")
+	hdr.SetText("v")
+	tests := []struct {
+		name string
+		req  Request
+		cc   callConfig
+		to   string
+	}{
+		{name: "get", req: Request{Action: ActionGet, ResourceURI: "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings"}, to: "/wsman"},
+		{name: "no resource, no timeout", req: Request{Action: "urn:a"}, cc: callConfig{timeout: -1}, to: "http://h:16992/wsman"},
+		{name: "all headers", req: Request{Action: ActionPut, ResourceURI: "urn:r",
+			Selectors: SelectorSet{Sel("InstanceID", "Intel(r) AMT 802.3 TLS Settings"), Sel("Empty", ""), Sel("Q", `<&>"'`)}},
+			cc: callConfig{timeout: 90 * time.Second, maxEnvelope: 153600, locale: "en-US", optionMU: true,
+				optionSet: []OptionValue{{Name: "a", Value: "1", Type: "xs:int"}, {Name: "b"}, {Name: `n"`, Value: "<v>"}},
+				headers:   []*etree.Element{hdr}}, to: "/wsman"},
+		{name: "options without mustUnderstand", req: Request{Action: "urn:a"}, cc: callConfig{optionSet: []OptionValue{{Name: "x", Value: "y"}}}},
+		{name: "locale to escape", req: Request{Action: "urn:a"}, cc: callConfig{locale: `a"b&`}},
+		{name: "selector by reference", req: Request{Action: ActionDelete, ResourceURI: "urn:r", Selectors: SelectorSet{
+			Sel("Name", "v"),
+			{Name: "Ref", EPR: &EPR{ResourceURI: "urn:t", Selectors: SelectorSet{Sel("InstanceID", "i & j")}}},
+		}}},
+		{name: "standalone body", req: Request{Action: "urn:a", Body: standalone()}},
+		{name: "body redeclaring the envelope's prefixes", req: Request{Action: "urn:a", Body: redeclaring()}},
+		{name: "body from another document", req: Request{Action: "urn:a", Body: inDocument()}},
+		{name: "body with its own default namespace", req: Request{Action: "urn:a", Body: func() *etree.Element {
+			b := etree.NewElement("Input")
+			b.CreateAttr("xmlns", "urn:d")
+			b.CreateText("\t\r\n text ")
+			return b
+		}()}},
+		{name: "values to escape and not UTF-8", req: Request{Action: "urn:a&b", ResourceURI: "urn:\x01\xff<r>\u00e9"}, to: "'to'"},
+		{name: "empty action", req: Request{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := string(serialize(requestTree(&tt.req, &tt.cc, tt.to, "uuid:1")))
+			require.Equal(t, want, written(&tt.req, &tt.cc, tt.to, "uuid:1"))
+		})
+	}
+}
+
+// FuzzWriteRequest holds writeRequest to the document's bytes for any text
+// in the places a caller's strings go.
+func FuzzWriteRequest(f *testing.F) {
+	f.Add("urn:a", "urn:r", "InstanceID", "v", "en", "n", "1", "t", "text")
+	f.Add("a&b", "<", `"`, "'", "\x00", "\xff", "\u00e9", "\r\n", "]]>")
+	f.Fuzz(func(t *testing.T, action, resource, selName, selValue, locale, optName, optValue, optType, text string) {
+		body := etree.NewElement("h:In")
+		body.CreateAttr("xmlns:h", "urn:h")
+		body.CreateElement("h:V").SetText(text)
+		req := Request{Action: action, ResourceURI: resource, Selectors: SelectorSet{Sel(selName, selValue)}, Body: body}
+		cc := callConfig{locale: locale, optionSet: []OptionValue{{Name: optName, Value: optValue, Type: optType}}}
+		want := string(serialize(requestTree(&req, &cc, text, selValue)))
+		require.Equal(t, want, written(&req, &cc, text, selValue))
+	})
+}
