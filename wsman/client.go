@@ -534,8 +534,9 @@ func (c *Client) transportError(action string, at *attempt, err error) error {
 	return te
 }
 
-// envelopes are the buffers requests are written into, shared by every client
-// of the process; a request keeps an exact copy (see serialize).
+// envelopes are the buffers requests are written into and chunked responses
+// read into, shared by every client of the process; an exchange keeps exact
+// copies (see takeEnvelope and readBody).
 var envelopes = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // serialize writes doc into a pooled buffer and returns takeEnvelope's copy.
@@ -556,12 +557,18 @@ func serialize(doc *etree.Document) []byte {
 // buffer is wiped before reuse, since requests carry secrets.
 func takeEnvelope(buf *bytes.Buffer) []byte {
 	body := bytes.Clone(buf.Bytes())
+	release(buf)
+	return body
+}
+
+// release wipes buf, a buffer of the envelopes pool, and puts it back unless
+// it grew past 64 KB.
+func release(buf *bytes.Buffer) {
 	clear(buf.Bytes())
 	buf.Reset()
 	if buf.Cap() <= 64<<10 {
 		envelopes.Put(buf)
 	}
-	return body
 }
 
 func readBody(resp *http.Response, max int64) ([]byte, error) {
@@ -583,16 +590,21 @@ func readBody(resp *http.Response, max int64) ([]byte, error) {
 		}
 		return raw, nil
 	}
-	var buf bytes.Buffer
-	buf.Grow(4096)
+	// Chunked, as AMT answers: read into a pooled buffer and keep a copy of
+	// exactly the body's size (a buffer grown by doubling would be up to
+	// twice that, and allocated anew for every response). The buffer is wiped
+	// before reuse, since responses carry secrets too.
+	buf := envelopes.Get().(*bytes.Buffer)
 	n, err := buf.ReadFrom(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return nil, err
+	if err == nil && n > max {
+		err = fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
 	}
-	if n > max {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+	var raw []byte
+	if err == nil {
+		raw = bytes.Clone(buf.Bytes())
 	}
-	return buf.Bytes(), nil
+	release(buf)
+	return raw, err
 }
 
 func (c *Client) interpret(r *rawResponse, msgID, expect string) (*Response, error) {
