@@ -495,45 +495,69 @@ func (r *DeviceRecord) Provisioned() bool {
 }
 
 // Clone returns a deep copy of r.
-func (r *DeviceRecord) Clone() *DeviceRecord {
+func (r *DeviceRecord) Clone() *DeviceRecord { return r.clone(nil) }
+
+// clone is Clone, except that a certificate's bytes equal to those of the
+// certificate at the same index in prev (nil: none) are prev's, not a copy.
+func (r *DeviceRecord) clone(prev *DeviceRecord) *DeviceRecord {
 	c := *r
 	c.History = slices.Clone(r.History)
 	c.DeviceCertPin = bytes.Clone(r.DeviceCertPin)
 	c.MatchedRoot.Sum = bytes.Clone(r.MatchedRoot.Sum)
 	c.Users = slices.Clone(r.Users)
-	c.Certificates = cloneCerts(r.Certificates)
+	var prevCerts, prevSession []DeviceCertificate
+	if prev != nil {
+		prevCerts = prev.Certificates
+		if prev.Session != nil {
+			prevSession = prev.Session.Certificates
+		}
+	}
+	c.Certificates = cloneCerts(r.Certificates, prevCerts)
 	c.NetworkSecrets = slices.Clone(r.NetworkSecrets)
 	if r.Agent != nil {
 		a := *r.Agent
 		c.Agent = &a
 	}
 	if r.Session != nil {
-		c.Session = r.Session.Clone()
+		c.Session = r.Session.clone(prevSession)
 	}
 	return &c
 }
 
 // Clone returns a deep copy of s.
-func (s *SessionRecord) Clone() *SessionRecord {
+func (s *SessionRecord) Clone() *SessionRecord { return s.clone(nil) }
+
+func (s *SessionRecord) clone(prevCerts []DeviceCertificate) *SessionRecord {
 	c := *s
 	c.DeviceCertPin = bytes.Clone(s.DeviceCertPin)
 	c.MatchedRoot.Sum = bytes.Clone(s.MatchedRoot.Sum)
 	c.Users = slices.Clone(s.Users)
-	c.Certificates = cloneCerts(s.Certificates)
+	c.Certificates = cloneCerts(s.Certificates, prevCerts)
 	return &c
 }
 
-func cloneCerts(in []DeviceCertificate) []DeviceCertificate {
+// cloneCerts copies in; bytes equal to those of the certificate at the same
+// index in prev are prev's.
+func cloneCerts(in, prev []DeviceCertificate) []DeviceCertificate {
 	if in == nil {
 		return nil
 	}
 	out := make([]DeviceCertificate, len(in))
 	for i, dc := range in {
-		dc.DER = bytes.Clone(dc.DER)
-		dc.IssuerDER = bytes.Clone(dc.IssuerDER)
+		dc.DER = cloneBytes(dc.DER, prev, i, func(p *DeviceCertificate) []byte { return p.DER })
+		dc.IssuerDER = cloneBytes(dc.IssuerDER, prev, i, func(p *DeviceCertificate) []byte { return p.IssuerDER })
 		out[i] = dc
 	}
 	return out
+}
+
+func cloneBytes(b []byte, prev []DeviceCertificate, i int, field func(*DeviceCertificate) []byte) []byte {
+	if i < len(prev) {
+		if p := field(&prev[i]); b != nil && bytes.Equal(b, p) {
+			return p
+		}
+	}
+	return bytes.Clone(b)
 }
 
 // CurrentCertificate returns the newest unrevoked certificate for purpose
@@ -608,7 +632,10 @@ func (m *MemoryStore) Save(ctx context.Context, r *DeviceRecord) error {
 	if m.recs == nil {
 		m.recs = make(map[amt.UUID]*DeviceRecord)
 	}
-	c := r.Clone()
+	// A session saves its record some 17 times, and its certificates rarely
+	// change in between: the copy keeps the stored bytes where they are
+	// equal (nothing outside the store holds them; Load copies).
+	c := r.clone(m.recs[r.UUID])
 	c.Version = have + 1
 	m.recs[r.UUID] = c
 	r.Version = c.Version

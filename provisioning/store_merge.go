@@ -121,7 +121,7 @@ func mergeHistory(cur, mine []StepRecord) []StepRecord {
 // then mine's new ones), with each certificate's flags joined: Revoked and
 // RemovedFromDevice once set stay set, Pending once cleared stays cleared.
 func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
-	out := cloneCerts(cur)
+	out := cloneCerts(cur, nil)
 	at := make(map[string]int, len(out))
 	for i, c := range out {
 		at[string(c.DER)] = i
@@ -129,7 +129,7 @@ func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
 	for _, c := range mine {
 		i, ok := at[string(c.DER)]
 		if !ok {
-			out = append(out, cloneCerts([]DeviceCertificate{c})...)
+			out = append(out, cloneCerts([]DeviceCertificate{c}, nil)...)
 			at[string(c.DER)] = len(out) - 1
 			continue
 		}

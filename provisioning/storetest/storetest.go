@@ -130,15 +130,22 @@ func (h Harness) isolation(t *testing.T) {
 	r, err := Fill(uuidN(5), 5)
 	require.NoError(t, err)
 	require.NoError(t, s.Save(bg, r))
+	// Saved again with the same certificates, as a session saves its record
+	// many times.
+	require.NoError(t, s.Save(bg, r))
 	want := r.Clone()
 	// The store keeps its own copy, and hands out copies.
 	r.Certificates[0].DER[0] ^= 0xff
+	r.Certificates[0].IssuerDER[0] ^= 0xff
+	r.Session.Certificates[0].DER[0] ^= 0xff
 	r.History[0].Detail = "changed"
 	r.Session.Users[0].Name = "changed"
 	got, err := s.Load(bg, r.UUID)
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 	got.DeviceCertPin[0] ^= 0xff
+	got.Certificates[0].DER[1] ^= 0xff
+	got.Session.Certificates[0].DER[1] ^= 0xff
 	again, err := s.Load(bg, r.UUID)
 	require.NoError(t, err)
 	assert.Equal(t, want, again)
