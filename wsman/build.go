@@ -69,21 +69,7 @@ func writeRequest(w *bytes.Buffer, req *Request, cc *callConfig, to, msgID strin
 		}
 		w.WriteByte('>')
 		for _, o := range cc.optionSet {
-			w.WriteString(`<` + pfxWSMan + `:Option Name="`)
-			escape(w, o.Name)
-			w.WriteByte('"')
-			if o.Type != "" {
-				w.WriteString(` Type="`)
-				escape(w, o.Type)
-				w.WriteByte('"')
-			}
-			if o.Value == "" {
-				w.WriteString(`/>`)
-				continue
-			}
-			w.WriteByte('>')
-			escape(w, o.Value)
-			w.WriteString(`</` + pfxWSMan + `:Option>`)
+			named(w, pfxWSMan+":Option", o.Name, o.Type, o.Value)
 		}
 		w.WriteString(`</` + pfxWSMan + `:OptionSet>`)
 	}
@@ -105,6 +91,12 @@ func textElement(w *bytes.Buffer, tag, attrs, text string) {
 	w.WriteByte('<')
 	w.WriteString(tag)
 	w.WriteString(attrs)
+	content(w, tag, text)
+}
+
+// content ends a start tag written up to its attributes: with text and the
+// end tag, or as an empty element when text is "".
+func content(w *bytes.Buffer, tag, text string) {
 	if text == "" {
 		w.WriteString(`/>`)
 		return
@@ -114,6 +106,22 @@ func textElement(w *bytes.Buffer, tag, attrs, text string) {
 	w.WriteString(`</`)
 	w.WriteString(tag)
 	w.WriteByte('>')
+}
+
+// named writes <tag Name="name" Type="typ">value</tag>, without the Type
+// when typ is "" and as an empty element when value is "".
+func named(w *bytes.Buffer, tag, name, typ, value string) {
+	w.WriteByte('<')
+	w.WriteString(tag)
+	w.WriteString(` Name="`)
+	escape(w, name)
+	w.WriteByte('"')
+	if typ != "" {
+		w.WriteString(` Type="`)
+		escape(w, typ)
+		w.WriteByte('"')
+	}
+	content(w, tag, value)
 }
 
 // writeSelectors writes s as SelectorSet.AppendTo would build it under the
@@ -131,16 +139,7 @@ func writeSelectors(w *bytes.Buffer, s SelectorSet) {
 	}
 	w.WriteString(`<` + pfxWSMan + `:SelectorSet>`)
 	for _, x := range s {
-		w.WriteString(`<` + pfxWSMan + `:Selector Name="`)
-		escape(w, x.Name)
-		w.WriteByte('"')
-		if x.Value == "" {
-			w.WriteString(`/>`)
-			continue
-		}
-		w.WriteByte('>')
-		escape(w, x.Value)
-		w.WriteString(`</` + pfxWSMan + `:Selector>`)
+		named(w, pfxWSMan+":Selector", x.Name, "", x.Value)
 	}
 	w.WriteString(`</` + pfxWSMan + `:SelectorSet>`)
 }
