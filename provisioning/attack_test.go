@@ -490,11 +490,13 @@ func TestAttackLostCommitDuringRenewal(t *testing.T) {
 	assert.Equal(t, cur.DER, h.fleet.Devices()[0].Snapshot().TLSAppliedCertificate.Raw, "the record names what the device serves")
 }
 
-// failingStore fails Save while fail is set.
+// failingStore fails Save while fail is set; with failAfterProvisioned, it
+// fails every Save after the first that recorded a device Provisioned.
 type failingStore struct {
 	provisioning.Store
-	fail  atomic.Bool
-	saves atomic.Int32
+	fail                 atomic.Bool
+	failAfterProvisioned bool
+	saves                atomic.Int32
 }
 
 var errDiskFull = errors.New("disk full")
@@ -504,7 +506,11 @@ func (s *failingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) e
 	if s.fail.Load() {
 		return errDiskFull
 	}
-	return s.Store.Save(ctx, r)
+	err := s.Store.Save(ctx, r)
+	if err == nil && s.failAfterProvisioned && r.State == provisioning.StateProvisioned {
+		s.fail.Store(true)
+	}
+	return err
 }
 
 // No Save error is ignored: a session whose record cannot be saved fails with
@@ -521,6 +527,43 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 		assert.Equal(t, provisioning.ReasonStoreFailed, provisioning.ReasonOf(err), "%v", err)
 		assert.ErrorIs(t, err, errDiskFull)
 		assert.True(t, d.Snapshot().MEBxPasswordDefault, "no secret was sent that the record does not hold")
+	})
+	// The verify step saves the record Provisioned with its merge, then the
+	// step's history entry. When only that second save fails, the device is
+	// provisioned and its record says so: the session must not report a
+	// failure the record contradicts. The lost entry is a finding.
+	t.Run("verify history", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		fs := &failingStore{Store: h.store, failAfterProvisioned: true}
+		h.cfg.Store = fs
+		var events []provisioning.Event
+		var mu sync.Mutex
+		h.cfg.Observer = func(e provisioning.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+		d := h.fleet.Devices()[0]
+		rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+		require.NoError(t, err)
+		assert.Equal(t, provisioning.StateProvisioned, rec.State)
+		assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+		stored, err := h.store.Load(h.ctx, d.UUID())
+		require.NoError(t, err)
+		assert.Equal(t, provisioning.StateProvisioned, stored.State)
+		assert.True(t, d.AdminPasswordIs(stored.AdminPassword))
+		mu.Lock()
+		defer mu.Unlock()
+		var verify *provisioning.Event
+		for i := range events {
+			if events[i].Step == provisioning.StepVerify {
+				verify = &events[i]
+			}
+		}
+		require.NotNil(t, verify, "the verify step is an event")
+		assert.Equal(t, provisioning.StateProvisioned, verify.State)
+		assert.Equal(t, provisioning.ReasonStoreFailed, verify.Reason, "the lost history entry is reported")
+		assert.ErrorIs(t, verify.Err, errDiskFull)
 	})
 	t.Run("maintainer", func(t *testing.T) {
 		clock := &fakeClock{}

@@ -183,7 +183,9 @@ var stateAfter = map[Step]State{
 // record ends a step: it sets the session's state, writes the step into the
 // record's history and saves it where the session may, and emits the step's
 // event. On error the session ends Rejected or Failed with the reason the step
-// assigned. It returns the error the session ends with, if any.
+// assigned. A verify step whose history entry cannot be saved is a finding,
+// not a failure: verify already saved the record Provisioned. It returns the
+// error the session ends with, if any.
 func (s *Session) record(ctx context.Context, a *attempt, step Step, start time.Time, detail string, err error) error {
 	now := s.p.now()
 	dur := now.Sub(start)
@@ -209,15 +211,27 @@ func (s *Session) record(ctx context.Context, a *attempt, step Step, start time.
 	if se != nil {
 		entry.Reason, entry.Error = se.Reason, se.Error()
 	}
+	var finding *SessionError
 	if serr := s.saveOutcome(ctx, a, st, entry); serr != nil && se == nil {
-		se = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
-		st = StateFailed
-		s.state.Store(uint32(st))
+		if step == StepVerify {
+			// verify saved the provisioned record with its merge: the device is
+			// provisioned, in the Store too. Only this step's history entry
+			// is lost; the session does not report a failure the record
+			// contradicts.
+			finding = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
+		} else {
+			se = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
+			st = StateFailed
+			s.state.Store(uint32(st))
+		}
 	}
 	ev := Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: st,
 		Duration: dur, Detail: detail}
-	if se != nil {
+	switch {
+	case se != nil:
 		ev.Reason, ev.Err = se.Reason, se
+	case finding != nil:
+		ev.Reason, ev.Err = finding.Reason, finding
 	}
 	s.p.emit(ev)
 	if se != nil {
