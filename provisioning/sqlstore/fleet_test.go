@@ -50,6 +50,8 @@ type killable struct {
 	mu      sync.Mutex
 	expires map[amt.UUID]time.Time // the last lease expiry the store granted this provisioner, per device
 	saved   map[amt.UUID]bool      // devices this provisioner saved Provisioned
+	// onProvisioned, if set, runs after each save of a Provisioned record.
+	onProvisioned func()
 }
 
 // savedProvisioned reports whether this provisioner's handle saved u's record
@@ -106,6 +108,9 @@ func (k *killable) Save(ctx context.Context, r *provisioning.DeviceRecord) error
 		}
 		k.saved[r.UUID] = true
 		k.mu.Unlock()
+		if k.onProvisioned != nil {
+			k.onProvisioned()
+		}
 	}
 	return err
 }
@@ -169,6 +174,8 @@ type fleetRun struct {
 	proved   map[amt.UUID][]provedAt
 	done     map[amt.UUID][]int // provisioners that reported the device Provisioned
 	events   map[amt.UUID][]string
+	killOnce sync.Once
+	killed   atomic.Int32 // the provisioner killOnProvisioned killed, -1 before
 }
 
 type provedAt struct {
@@ -183,6 +190,9 @@ type fleetOptions struct {
 	// kill: the victim device blocks in its first GenerateKeyPair until the
 	// test has killed the provisioner that owns it.
 	kill bool
+	// killOnProvisioned: the first provisioner to save a device Provisioned is
+	// killed right after that save, before the verify step saves its history.
+	killOnProvisioned bool
 }
 
 func startFleetRun(t testing.TB, o fleetOptions) *fleetRun {
@@ -198,6 +208,7 @@ func startFleetRun(t testing.TB, o fleetOptions) *fleetRun {
 	require.NoError(t, err)
 	r := &fleetRun{t: t, ctx: ctx, ttl: o.ttl, provOf: map[amt.UUID]int{}, blocked: make(chan struct{}), unblock: make(chan struct{}),
 		blockOn: "GenerateKeyPair", owning: map[amt.UUID]map[int]bool{}, proved: map[amt.UUID][]provedAt{}, done: map[amt.UUID][]int{}, events: map[amt.UUID][]string{}}
+	r.killed.Store(-1)
 	r.ops = make([][]map[string]int, 1)
 	r.ops[0] = make([]map[string]int, o.devices)
 	var blockOnce sync.Once
@@ -238,6 +249,15 @@ func startFleetRun(t testing.TB, o fleetOptions) *fleetRun {
 	r.victim = fleet.Devices()[0].UUID()
 	for i, st := range o.stores {
 		ks := &killable{Store: st}
+		if o.killOnProvisioned {
+			prov := i
+			ks.onProvisioned = func() {
+				r.killOnce.Do(func() {
+					r.killed.Store(int32(prov))
+					r.kill(prov)
+				})
+			}
+		}
 		cfg := provisioning.Config{
 			Bundles:    []certs.Bundle{chain.Bundle},
 			Authorizer: inv,
@@ -542,6 +562,40 @@ func runKillOne(t *testing.T, stores []provisioning.Store, devices int) {
 	t.Logf("provisioner %d killed; device %s taken over by %d %.1fs after the kill", dead, r.victim, taken.prov, taken.at.Sub(killedAt).Seconds())
 }
 
+// The first provisioner to save a device Provisioned is killed right after
+// that save, before its verify step saves the step's history: the device is
+// provisioned by it (the record says so) and by no one else, and the live
+// provisioners finish the rest.
+func runKillOnProvisioned(t *testing.T, stores []provisioning.Store, devices int) {
+	r := startFleetRun(t, fleetOptions{devices: devices, stores: stores, ttl: 2 * time.Second, killOnProvisioned: true})
+	r.sendHellos()
+	require.Eventually(t, func() bool { return r.killed.Load() >= 0 }, 2*time.Minute, time.Millisecond, "a device was provisioned")
+	dead := int(r.killed.Load())
+	var live []int
+	for i := range r.provs {
+		if i != dead {
+			live = append(live, i)
+		}
+	}
+	r.finish(live[0], live, 3*time.Minute)
+	r.check(r.stores[live[0]])
+	var first []amt.UUID
+	for _, d := range r.fleet.Devices() {
+		if r.stores[dead].savedProvisioned(d.UUID()) {
+			first = append(first, d.UUID())
+		}
+	}
+	require.NotEmpty(t, first, "the killed provisioner saved a device Provisioned")
+	for _, u := range first {
+		assert.Equal(t, []int{dead}, r.provisionedBy(u), "%s: provisioned by the killed provisioner only", u)
+	}
+}
+
+func TestKillOnProvisionedMemoryStore(t *testing.T) {
+	s := provisioning.NewMemoryStore()
+	runKillOnProvisioned(t, []provisioning.Store{s, s, s}, 12)
+}
+
 func TestThreeProvisionersMemoryStore(t *testing.T) {
 	s := provisioning.NewMemoryStore()
 	runThreeProvisioners(t, []provisioning.Store{s, s, s}, 24)
@@ -560,4 +614,13 @@ func TestThreeProvisionersSQLite(t *testing.T) {
 		stores = append(stores, openSQLite(t, path))
 	}
 	runThreeProvisioners(t, stores, 24)
+}
+
+func TestKillOnProvisionedSQLite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	var stores []provisioning.Store
+	for i := 0; i < 3; i++ {
+		stores = append(stores, openSQLite(t, path))
+	}
+	runKillOnProvisioned(t, stores, 12)
 }

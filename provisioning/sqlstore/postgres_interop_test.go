@@ -192,3 +192,12 @@ func TestInteropPostgresKillOneProvisioner(t *testing.T) {
 	}
 	runKillOne(t, stores, 60)
 }
+
+func TestInteropPostgresKillOnProvisioned(t *testing.T) {
+	dsn := pgSchema(t)
+	var stores []provisioning.Store
+	for i := 0; i < 3; i++ {
+		stores = append(stores, openPostgres(t, dsn))
+	}
+	runKillOnProvisioned(t, stores, 30)
+}
