@@ -11,7 +11,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -534,15 +533,7 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 	// failure the record contradicts. The lost entry is a finding.
 	t.Run("verify history", func(t *testing.T) {
 		h := newHarness(t, harnessOptions{})
-		fs := &failingStore{Store: h.store, failAfterProvisioned: true}
-		h.cfg.Store = fs
-		var events []provisioning.Event
-		var mu sync.Mutex
-		h.cfg.Observer = func(e provisioning.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		}
+		h.cfg.Store = &failingStore{Store: h.store, failAfterProvisioned: true}
 		d := h.fleet.Devices()[0]
 		rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
 		require.NoError(t, err)
@@ -552,9 +543,8 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, provisioning.StateProvisioned, stored.State)
 		assert.True(t, d.AdminPasswordIs(stored.AdminPassword))
-		mu.Lock()
-		defer mu.Unlock()
 		var verify *provisioning.Event
+		events := h.eventsFor(d.UUID())
 		for i := range events {
 			if events[i].Step == provisioning.StepVerify {
 				verify = &events[i]
@@ -570,13 +560,6 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 		h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
 		fs := &failingStore{Store: h.store}
 		h.cfg.Store = fs
-		var events []provisioning.Event
-		var mu sync.Mutex
-		h.cfg.Observer = func(e provisioning.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-		}
 		p, rec := provisionOne(t, h)
 		old, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
 		clock.Advance(old.NotAfter.Sub(clock.Now()) - 10*24*time.Hour)
@@ -585,12 +568,10 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 		require.NoError(t, err)
 		assert.Zero(t, rep.Renewed)
 		assert.Equal(t, 1, rep.Failed)
-		mu.Lock()
 		var reported bool
-		for _, e := range events {
+		for _, e := range h.eventsFor(rec.UUID) {
 			reported = reported || (e.Step == provisioning.StepRenew && e.Reason == provisioning.ReasonStoreFailed && errors.Is(e.Err, errDiskFull))
 		}
-		mu.Unlock()
 		assert.True(t, reported, "the failed save is an event")
 		after, err := h.store.Load(h.ctx, rec.UUID)
 		require.NoError(t, err)

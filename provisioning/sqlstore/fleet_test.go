@@ -606,21 +606,21 @@ func TestKillOneProvisionerMemoryStore(t *testing.T) {
 	runKillOne(t, []provisioning.Store{s, s, s}, 12)
 }
 
-// Three provisioners, each with its own connection pool on one SQLite file.
-func TestThreeProvisionersSQLite(t *testing.T) {
+// sqliteStores opens n stores, each with its own connection pool, on one
+// SQLite file.
+func sqliteStores(t *testing.T, n int) []provisioning.Store {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	var stores []provisioning.Store
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		stores = append(stores, openSQLite(t, path))
 	}
-	runThreeProvisioners(t, stores, 24)
+	return stores
+}
+
+func TestThreeProvisionersSQLite(t *testing.T) {
+	runThreeProvisioners(t, sqliteStores(t, 3), 24)
 }
 
 func TestKillOnProvisionedSQLite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	var stores []provisioning.Store
-	for i := 0; i < 3; i++ {
-		stores = append(stores, openSQLite(t, path))
-	}
-	runKillOnProvisioned(t, stores, 12)
+	runKillOnProvisioned(t, sqliteStores(t, 3), 12)
 }

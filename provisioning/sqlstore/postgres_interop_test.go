@@ -175,29 +175,25 @@ func TestInteropPostgresPairStoreConformance(t *testing.T) {
 	})
 }
 
-func TestInteropPostgresThreeProvisioners(t *testing.T) {
+// postgresStores opens n stores, each with its own connection pool, on one
+// new schema.
+func postgresStores(t *testing.T, n int) []provisioning.Store {
 	dsn := pgSchema(t)
 	var stores []provisioning.Store
-	for i := 0; i < 3; i++ {
+	for i := 0; i < n; i++ {
 		stores = append(stores, openPostgres(t, dsn))
 	}
-	runThreeProvisioners(t, stores, 300)
+	return stores
+}
+
+func TestInteropPostgresThreeProvisioners(t *testing.T) {
+	runThreeProvisioners(t, postgresStores(t, 3), 300)
 }
 
 func TestInteropPostgresKillOneProvisioner(t *testing.T) {
-	dsn := pgSchema(t)
-	var stores []provisioning.Store
-	for i := 0; i < 3; i++ {
-		stores = append(stores, openPostgres(t, dsn))
-	}
-	runKillOne(t, stores, 60)
+	runKillOne(t, postgresStores(t, 3), 60)
 }
 
 func TestInteropPostgresKillOnProvisioned(t *testing.T) {
-	dsn := pgSchema(t)
-	var stores []provisioning.Store
-	for i := 0; i < 3; i++ {
-		stores = append(stores, openPostgres(t, dsn))
-	}
-	runKillOnProvisioned(t, stores, 30)
+	runKillOnProvisioned(t, postgresStores(t, 3), 30)
 }
