@@ -8,7 +8,11 @@ import (
 )
 
 // Event reports one step of a session, or one maintenance action. Every
-// rejection and failure is an event with a stable [Reason]. Events carry no
+// rejection and failure is an event with a stable [Reason]. An event whose
+// State is neither Rejected nor Failed may carry a Reason and Err too: a
+// finding that did not stop the session, such as a verify step that saved the
+// device Provisioned but not the step's history entry ([ReasonStoreFailed]).
+// Events carry no
 // secrets; Err has been checked to hold none (it comes from amtkit code, which
 // never puts secrets in errors).
 type Event struct {
