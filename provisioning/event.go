@@ -12,9 +12,8 @@ import (
 // State is neither Rejected nor Failed may carry a Reason and Err too: a
 // finding that did not stop the session, such as a verify step that saved the
 // device Provisioned but not the step's history entry ([ReasonStoreFailed]).
-// Events carry no
-// secrets; Err has been checked to hold none (it comes from amtkit code, which
-// never puts secrets in errors).
+// Events carry no secrets; Err has been checked to hold none (it comes from
+// amtkit code, which never puts secrets in errors).
 type Event struct {
 	Time     time.Time
 	Device   amt.UUID
