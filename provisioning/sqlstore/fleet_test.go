@@ -410,20 +410,25 @@ func (r *fleetRun) finish(via int, live []int, timeout time.Duration) {
 		wg.Wait()
 		// A device whose session died before anything of it was stored (its
 		// owner killed between contacting it and saving its proof) has
-		// nothing to resume, and a contacted device sends no more hellos:
-		// its local agent starts configuration again (what an operator
-		// does), and it sends its hello to a live provisioner.
+		// nothing to resume. A contacted device sends no more hellos: its
+		// local agent starts configuration again (what an operator does).
+		// Either way it then sends a hello to a live provisioner, as a device
+		// in its hello cycle resends until contacted: a hello that arrived
+		// while a live provisioner still had a session for the device was
+		// dropped as a duplicate.
 		for _, d := range r.fleet.Devices() {
 			rec, err := r.stores[via].Load(r.ctx, d.UUID())
 			if err == nil && (rec.State == provisioning.StateProvisioned || rec.Session != nil) {
 				continue // done, or resumable
 			}
-			if snap := d.Snapshot(); !snap.Contacted || snap.ProvisioningState != amt.InProvisioning {
+			snap := d.Snapshot()
+			if snap.ProvisioningState != amt.InProvisioning {
 				continue
 			}
-			if err := d.StartConfiguration(amt.Secret{}); err == nil {
-				_, _ = d.SendHellos(r.ctx, amtsim.HelloOptions{Addr: r.addrs[live[0]], MaxHellos: 1})
+			if snap.Contacted && d.StartConfiguration(amt.Secret{}) != nil {
+				continue
 			}
+			_, _ = d.SendHellos(r.ctx, amtsim.HelloOptions{Addr: r.addrs[live[0]], MaxHellos: 1})
 		}
 		time.Sleep(r.ttl / 4)
 	}
