@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -211,27 +212,22 @@ func (s *Session) record(ctx context.Context, a *attempt, step Step, start time.
 	if se != nil {
 		entry.Reason, entry.Error = se.Reason, se.Error()
 	}
-	var finding *SessionError
+	var storeErr *SessionError
 	if serr := s.saveOutcome(ctx, a, st, entry); serr != nil && se == nil {
-		if step == StepVerify {
-			// verify saved the provisioned record with its merge: the device is
-			// provisioned, in the Store too. Only this step's history entry
-			// is lost; the session does not report a failure the record
-			// contradicts.
-			finding = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
-		} else {
-			se = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
-			st = StateFailed
+		storeErr = &SessionError{Step: step, Reason: ReasonStoreFailed, Err: serr}
+		// verify saved the provisioned record with its merge: the device is
+		// provisioned, in the Store too, and only this step's history entry
+		// is lost. The session does not report a failure the record
+		// contradicts; the lost entry is a finding.
+		if step != StepVerify {
+			se, st = storeErr, StateFailed
 			s.state.Store(uint32(st))
 		}
 	}
 	ev := Event{Time: s.p.now(), Device: s.hello.Hello.UUID, Source: s.hello.Source, Step: step, State: st,
 		Duration: dur, Detail: detail}
-	switch {
-	case se != nil:
-		ev.Reason, ev.Err = se.Reason, se
-	case finding != nil:
-		ev.Reason, ev.Err = finding.Reason, finding
+	if why := cmp.Or(se, storeErr); why != nil {
+		ev.Reason, ev.Err = why.Reason, why
 	}
 	s.p.emit(ev)
 	if se != nil {
