@@ -485,10 +485,8 @@ func (r *fleetRun) check(st provisioning.Store) {
 }
 
 // provisionedBy lists the provisioners whose session provisioned u: those that
-// reported it Provisioned, and a killed one that saved it Provisioned. A
-// provisioner killed between saving the verified record and saving the step's
-// history reports StoreFailed, and a dead process reports nothing at all; the
-// record it saved is its outcome.
+// reported it Provisioned, and a killed one that saved it Provisioned: a dead
+// process reports nothing, and the record it saved is its outcome.
 func (r *fleetRun) provisionedBy(u amt.UUID) []int {
 	r.evMu.Lock()
 	by := append([]int(nil), r.done[u]...)
