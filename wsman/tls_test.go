@@ -468,3 +468,36 @@ func TestTLSSessionCacheResumesAndKeepsPolicy(t *testing.T) {
 	_, err = wsman.New(srv.URL+"/wsman", wsman.WithTLSSessionCache(cache), wsman.WithHTTPClient(srv.Client()))
 	require.ErrorIs(t, err, wsman.ErrTLSWithCustomTransport)
 }
+
+// A device that sends its leaf without the intermediate verifies only when
+// the caller supplies the intermediate with Intermediates; the pool adds to
+// what the server sends and is never a trust anchor.
+func TestTLSIntermediates(t *testing.T) {
+	root := ca(t, "Test Root", nil)
+	inter := ca(t, "Test Intermediate", root)
+	named := leaf(t, inter, []string{"device.example.com"}, nil, nil)
+	alone := tlsServer(t, serverCfg(named)) // the leaf alone, no intermediate
+	tests := []struct {
+		name   string
+		policy wsman.TLSPolicy
+		ok     bool
+	}{
+		{"missing intermediate", wsman.VerifyChain(pool(root), "device.example.com"), false},
+		{"intermediate supplied", wsman.VerifyChain(pool(root), "device.example.com", wsman.Intermediates(pool(inter))), true},
+		{"any host, intermediate supplied", wsman.VerifyChainAnyHost(pool(root), wsman.Intermediates(pool(inter))), true},
+		{"an intermediate is no anchor", wsman.VerifyChain(pool(ca(t, "Other Root", nil)), "device.example.com", wsman.Intermediates(pool(inter))), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := getWith(t, alone.URL+"/wsman", wsman.WithTLS(tc.policy))
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			var pe *wsman.TLSPolicyError
+			require.ErrorAs(t, err, &pe)
+			var ua x509.UnknownAuthorityError
+			assert.ErrorAs(t, err, &ua)
+		})
+	}
+}

@@ -99,7 +99,10 @@ type Config struct {
 	// Now is the time source. Nil: time.Now. The provisioning window, the device
 	// clock and certificate validity checks all use it.
 	Now func() time.Time
-	// Rand is the randomness source. Nil: crypto/rand.
+	// Rand is the randomness source: nonces, serial numbers and the other
+	// random values the device draws itself. Nil: crypto/rand. Key generation
+	// and ECDSA signatures pass it to crypto/ecdsa and crypto/x509, which since
+	// Go 1.26 ignore it unless GODEBUG=cryptocustomrand=1 is set.
 	Rand io.Reader
 
 	// PSK, when set on firmware before 11, makes the device a PSK (one-touch)

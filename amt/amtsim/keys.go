@@ -34,8 +34,11 @@ func PoolKeys(p *certstest.KeyPool) KeySource {
 func DefaultKeys() KeySource { return PoolKeys(certstest.NewKeyPool()) }
 
 // GeneratedKeys generates a fresh key on every call (20–250 ms for RSA-2048 on a
-// small machine), for tests that need keys nobody else holds. A nil rand means
-// crypto/rand.
+// small machine), for tests that need keys nobody else holds. rand is passed to
+// rsa.GenerateKey; nil means crypto/rand. Since Go 1.26 rsa.GenerateKey ignores
+// it and always uses a secure source unless GODEBUG=cryptocustomrand=1 is set,
+// so a seeded rand does not make the keys reproducible
+// (testing/cryptotest.SetGlobalRandom does).
 func GeneratedKeys(rand io.Reader) KeySource {
 	if rand == nil {
 		rand = cryptorand.Reader

@@ -76,10 +76,12 @@ type odcaNode struct {
 	key  crypto.Signer
 }
 
-// NewOnDieCA makes a CA with an ECDSA P-384 root key from rand, valid from a
-// year before now for 30 years. keys is not used (the root was RSA before the
-// hierarchy took Intel's shape; the parameter is kept). now and rand may be
-// nil.
+// NewOnDieCA makes a CA with a new ECDSA P-384 root key, valid from a year
+// before now for 30 years. rand draws the serial numbers and is passed to
+// crypto/ecdsa and crypto/x509, which since Go 1.26 ignore it for keys and
+// signatures unless GODEBUG=cryptocustomrand=1 is set. keys is not used (the
+// root was RSA before the hierarchy took Intel's shape; the parameter is
+// kept). now and rand may be nil.
 func NewOnDieCA(keys KeySource, now func() time.Time, rand io.Reader) (*OnDieCA, error) {
 	_ = keys
 	if now == nil {

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt/apf"
 	"github.com/amtkit/amtkit/amt/apf/apftest"
+	"github.com/amtkit/amtkit/amt/pthi"
 )
 
 // target is a TCP server on loopback standing for an AMT port.
@@ -538,4 +541,35 @@ func closedPort(t *testing.T) uint32 {
 	ln.Close()
 	p, _ := strconv.Atoi(ps)
 	return uint32(p)
+}
+
+// The fake firmware reports the forwards the host accepted, in port order, and
+// describes itself for test failures.
+func TestFakeFirmwareReportsForwards(t *testing.T) {
+	addr := target(t, echo)
+	dev, s := firmware(t, apftest.Config{Ports: map[uint32]string{16992: addr}, Order: []uint32{16993, 623, 16992}}, apf.Config{})
+	c, err := s.Dial(context.Background(), "tcp", "127.0.0.1:16992")
+	require.NoError(t, err) // the 16992 forward, the last asked, was accepted before its channel opened
+	defer c.Close()
+	assert.Equal(t, s.Ports(), dev.Forwarded())
+	assert.Contains(t, dev.Forwarded(), uint32(16992))
+	assert.Contains(t, dev.String(), "apftest.Device(")
+	assert.Contains(t, dev.String(), "1 channels")
+	require.NoError(t, dev.Violation())
+}
+
+// NewLMEDialer opens its session over the MEI device it is given; a device
+// that is not there fails the dial with pthi's ErrNoDevice, naming the path.
+func TestLMEDialerWithoutMEI(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the MEI device path is Linux's; Windows finds the HECI interface itself")
+	}
+	path := filepath.Join(t.TempDir(), "mei0")
+	d := apf.NewLMEDialer(apf.LMEConfig{Device: path})
+	defer d.Close()
+	_, err := d.DialContext(context.Background(), "tcp", "127.0.0.1:16992")
+	require.ErrorIs(t, err, pthi.ErrNoDevice)
+	assert.Contains(t, err.Error(), path)
+	_, err = d.Session(context.Background())
+	require.ErrorIs(t, err, pthi.ErrNoDevice, "every attempt opens the device again")
 }
