@@ -158,7 +158,9 @@ type CAOptions struct {
 	// is signed again (a revocation re-signs it at once); zero means half of
 	// CRLValidity. It must not exceed CRLValidity.
 	CRLRefresh time.Duration
-	// Rand is the source for serial numbers and signatures; nil means crypto/rand.
+	// Rand is the source for serial numbers; nil means crypto/rand. It is also
+	// passed to the signing calls, which since Go 1.26 ignore it and use a
+	// secure source unless GODEBUG=cryptocustomrand=1 is set.
 	Rand io.Reader
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
