@@ -130,22 +130,24 @@ func TestMaxConnsPerHostOption(t *testing.T) {
 		}
 	}
 
-	t.Run("three at once", func(t *testing.T) {
-		srv, conns := serve(t, 3)
-		c, err := wsman.New(srv.URL+"/wsman", wsman.WithRand(zeroReader{}), wsman.WithMaxInFlight(3), wsman.WithMaxConnsPerHost(3))
-		require.NoError(t, err)
-		defer c.CloseIdleConnections()
-		run(t, c, 3)
-		assert.Equal(t, int32(3), conns.Load())
-	})
-	t.Run("one for four", func(t *testing.T) {
-		srv, conns := serve(t, 1)
-		c, err := wsman.New(srv.URL+"/wsman", wsman.WithRand(zeroReader{}), wsman.WithMaxInFlight(4), wsman.WithMaxConnsPerHost(1))
-		require.NoError(t, err)
-		defer c.CloseIdleConnections()
-		run(t, c, 4)
-		assert.Equal(t, int32(1), conns.Load())
-	})
+	for _, tc := range []struct {
+		name         string
+		bound, calls int // the option, and the calls made at once
+		barrier      int // calls the server holds until all arrived
+		conns        int32
+	}{
+		{"three at once", 3, 3, 3, 3},
+		{"one for four", 1, 4, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, conns := serve(t, tc.barrier)
+			c, err := wsman.New(srv.URL+"/wsman", wsman.WithRand(zeroReader{}), wsman.WithMaxInFlight(tc.calls), wsman.WithMaxConnsPerHost(tc.bound))
+			require.NoError(t, err)
+			defer c.CloseIdleConnections()
+			run(t, c, tc.calls)
+			assert.Equal(t, tc.conns, conns.Load())
+		})
+	}
 	t.Run("refused below one", func(t *testing.T) {
 		for _, n := range []int{-1, 0} {
 			_, err := wsman.New("http://127.0.0.1:16992/wsman", wsman.WithMaxConnsPerHost(n))
