@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"bytes"
 	"context"
+	"iter"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -219,5 +220,109 @@ func TestMaintainerRemovesReplacedCertificateLater(t *testing.T) {
 	assert.Equal(t, 1, rep.Removed, "tried again at the next run")
 	for _, c := range h.fleet.Devices()[0].Snapshot().Certificates {
 		assert.NotEqual(t, old.DER, c.Certificate.Raw)
+	}
+}
+
+// walkCounter counts the store walks a Maintainer makes (RunOnce makes two:
+// stale discovery records, then devices due).
+type walkCounter struct {
+	provisioning.Store
+	walks atomic.Int32
+}
+
+func (w *walkCounter) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*provisioning.DeviceRecord, error] {
+	w.walks.Add(1)
+	return w.Store.Records(ctx, f)
+}
+
+// Run checks the bundles and the devices at once, then the devices every
+// Every and the bundles every BundleEvery (a device pass checks the bundles
+// too and restarts both schedules), waiting only on the injected Sleep and
+// reading only the injected clock, until its context ends; it returns the
+// context's error.
+func TestMaintainerRunSchedule(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		now    time.Time
+		slept  []time.Duration
+		walks  []int32 // the store walks made so far, read at each sleep
+		events []provisioning.Event
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &walkCounter{Store: provisioning.NewMemoryStore()}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Store = store
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			slept = append(slept, d)
+			walks = append(walks, store.walks.Load())
+			now = now.Add(d)
+			n := len(slept)
+			mu.Unlock()
+			if n == 7 {
+				cancel()
+			}
+			return ctx.Err()
+		}
+		c.Observer = func(e provisioning.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}
+	}})
+	now = h.chain.Bundle.NotAfter().Add(-30 * 24 * time.Hour) // the bundle stays in its warning window
+	m := h.provisioner().Maintainer()
+	m.Every, m.BundleEvery = 30*time.Hour, 12*time.Hour
+
+	require.ErrorIs(t, m.Run(ctx), context.Canceled)
+
+	h12, h6 := 12*time.Hour, 6*time.Hour
+	// 0 h all; 12 h and 24 h bundles; 30 h all (both schedules restart);
+	// 42 h and 54 h bundles; 60 h all; cancelled in the next wait.
+	assert.Equal(t, []time.Duration{h12, h12, h6, h12, h12, h6, h12}, slept)
+	assert.Equal(t, []int32{2, 2, 2, 4, 4, 4, 6}, walks, "the devices are walked at 0, 30 and 60 hours only")
+	var warnings int
+	for _, e := range events {
+		if e.Reason == provisioning.ReasonBundleExpiryWarning {
+			warnings++
+		}
+	}
+	assert.Equal(t, 7, warnings, "the bundles are checked at every wake: 0, 12, 24, 30, 42, 54 and 60 hours")
+}
+
+// With Every and BundleEvery zero, Run checks the devices on the expiry
+// policy's interval (certs.DefaultCheckEvery unless set) and the bundles daily.
+func TestMaintainerRunDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy certs.ExpiryPolicy
+		want   []time.Duration // the first waits
+	}{
+		{"policy default, daily bundles", certs.ExpiryPolicy{}, []time.Duration{min(certs.DefaultCheckEvery, 24*time.Hour)}},
+		{"hourly policy", certs.ExpiryPolicy{Every: time.Hour}, []time.Duration{time.Hour, time.Hour}},
+		{"weekly policy, daily bundles", certs.ExpiryPolicy{Every: 7 * 24 * time.Hour}, []time.Duration{24 * time.Hour, 24 * time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var slept []time.Duration
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			now := time.Now()
+			h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+				c.ExpiryPolicy = tc.policy
+				c.Now = func() time.Time { return now }
+				c.Sleep = func(ctx context.Context, d time.Duration) error {
+					slept = append(slept, d)
+					now = now.Add(d)
+					if len(slept) == len(tc.want) {
+						cancel()
+					}
+					return ctx.Err()
+				}
+			}})
+			require.ErrorIs(t, h.provisioner().Maintainer().Run(ctx), context.Canceled)
+			assert.Equal(t, tc.want, slept)
+		})
 	}
 }
