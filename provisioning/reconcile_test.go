@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -134,4 +135,48 @@ func ExampleProvisioner_Reconcile() {
 	// Output:
 	// would names: update host and domain name "someone-else.contoso.com" → "pc-0042.contoso.com"
 	// 1 applied; 0 failed
+}
+
+// Rotating the MEBx password: recorded as pending before it is sent, current
+// once the device took it. Firmware whose policy allows one change from the
+// factory default (the session made it) refuses with PT_STATUS_NOT_PERMITTED:
+// the record keeps the password the device still has and nothing is pending.
+func TestReconcileRotatesMEBxPassword(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy amtsim.MEBxPolicy
+		ok     bool
+	}{
+		{"firmware allows it", amtsim.MEBxAnytime, true},
+		{"firmware allows one change only", amtsim.MEBxDefaultOnly, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.MEBxPolicy = tc.policy }})
+			p, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			old := rec.MEBxPassword
+			require.False(t, old.IsZero())
+			require.True(t, d.MEBxPasswordIs(old), "the session set the MEBx password")
+
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
+			require.NoError(t, err)
+			require.Len(t, rep.Changes, 1)
+			assert.Equal(t, "MEBx password", rep.Changes[0].Target)
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			assert.True(t, after.PendingMEBxPassword.IsZero(), "nothing is left pending")
+			if tc.ok {
+				require.NoError(t, rep.Err())
+				assert.Equal(t, 1, rep.Applied)
+				assert.False(t, after.MEBxPassword.Equal(old))
+				assert.True(t, d.MEBxPasswordIs(after.MEBxPassword), "the record holds the device's new password")
+				assert.False(t, d.MEBxPasswordIs(old))
+				return
+			}
+			require.ErrorIs(t, rep.Err(), amt.StatusNotPermitted)
+			assert.Equal(t, 1, rep.Failed)
+			assert.True(t, after.MEBxPassword.Equal(old), "the record keeps the password the device still has")
+			assert.True(t, d.MEBxPasswordIs(old))
+		})
+	}
 }
