@@ -247,6 +247,9 @@ func TestTranscriptHoldsNoSecret(t *testing.T) {
 		rec.AddSecret(s)
 	}
 	rec.AddPrivateKey(strayKey)
+	// Secret bytes with no text form of their own (a PSK, a sealing key).
+	blob := []byte("\x8a\x01\xfe\x33 a 32-byte key, not text \x00\x7f\xc0")
+	rec.AddSecretBytes(blob)
 
 	lc, err := amt.NewClient(d.HTTPEndpoint(), wsman.WithDigestAuth(localUser, localPW.Reveal()), wsman.WithDialer(w.dial))
 	require.NoError(t, err)
@@ -322,6 +325,7 @@ func TestTranscriptHoldsNoSecret(t *testing.T) {
 		`<h:Blob>` + base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PrivateKey(addKey)) + `</h:Blob>` +
 		`<h:Grouped>` + pair.PPS.RevealGrouped() + `</h:Grouped>` +
 		`<h:Mixed>before ` + pair.PPS.Reveal() + ` after</h:Mixed>` +
+		`<h:BlobB64>` + base64.StdEncoding.EncodeToString(blob) + `</h:BlobB64><h:BlobHex>` + hex.EncodeToString(blob) + `</h:BlobHex>` +
 		`<h:ReturnValue>0</h:ReturnValue></h:Echo_OUTPUT>`
 	fake := echoFake(t, func(r *wsmantest.Request) wsmantest.Reply {
 		if strings.HasSuffix(r.Action, "/Fail") {
@@ -377,6 +381,8 @@ func TestTranscriptHoldsNoSecret(t *testing.T) {
 	forms.merge(passwordForms("second OTP", otp2, nil, nil))
 	forms.merge(passwordForms("PPS", pair.PPS.Reveal(), nil, nil))
 	forms["PPS grouped"] = pair.PPS.RevealGrouped()
+	forms["secret bytes, base64"] = base64.StdEncoding.EncodeToString(blob)
+	forms["secret bytes, hex"] = hex.EncodeToString(blob)
 	forms.merge(keyForms("AddKey key", addKey))
 	forms.merge(keyForms("stray key", strayKey))
 	forms.merge(keyForms("ECDSA key", ecKey))
