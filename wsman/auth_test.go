@@ -599,3 +599,29 @@ func getDigest(t *testing.T, url string, opts ...wsman.Option) (*wsman.Response,
 	t.Cleanup(c.CloseIdleConnections)
 	return c.Get(bg, gsURI, nil)
 }
+
+// ResetAuth drops the cached challenge: the next call is challenged again,
+// and later calls reuse the new one.
+func TestResetAuthDropsTheChallenge(t *testing.T) {
+	auth := &wsmantest.DigestAuth{}
+	srv, _ := digestServer(t, auth, nil)
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithDigestAuth(testUser, testPass))
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+	get := func() {
+		t.Helper()
+		_, err := c.Get(bg, gsURI, nil)
+		require.NoError(t, err)
+	}
+	get()
+	get()
+	assert.Equal(t, int64(1), auth.Stats().Challenges, "the challenge is cached")
+	c.ResetAuth()
+	get()
+	assert.Equal(t, int64(2), auth.Stats().Challenges, "challenged again after ResetAuth")
+	get()
+	st := auth.Stats()
+	assert.Equal(t, int64(2), st.Challenges, "the new challenge is cached")
+	assert.Equal(t, int64(4), st.Authorized)
+	assert.Zero(t, st.Rejected)
+}
