@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -168,4 +169,66 @@ func TestActivateTLSEnablesAMT(t *testing.T) {
 	assert.Equal(t, provisioning.StepEnableAMT, (*events)[1].Step)
 	assert.Equal(t, "AMT was disabled; enabled (SetAmtOperationalState)", (*events)[1].Detail)
 	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+}
+
+// flakyStart is a host agent whose first StartConfigurationHBased calls fail
+// with the errors given, as busy firmware or an unstable HECI does.
+type flakyStart struct {
+	provisioning.HostAgent
+	fail  []error
+	calls int
+}
+
+func (f *flakyStart) StartSecureConfiguration(ctx context.Context, h amt.CertHash) (amt.CertHash, error) {
+	f.calls++
+	if f.calls <= len(f.fail) {
+		return amt.CertHash{}, f.fail[f.calls-1]
+	}
+	return f.HostAgent.StartSecureConfiguration(ctx, h)
+}
+
+// StartConfigurationHBased is retried, RetryDelay apart and at most Attempts
+// times, when the firmware is busy (PT_STATUS_NOT_READY, INTERNAL_ERROR) or
+// the host interface failed (rpc-go retries it on "transient AMT FW / HECI
+// instability"); a refusal by the firmware is final at once.
+func TestActivateTLSRetriesTransientStart(t *testing.T) {
+	heci := errors.New("heci: device reset")
+	for _, tc := range []struct {
+		name  string
+		fail  []error
+		calls int
+		is    error // nil: activation succeeds
+	}{
+		{"busy once", []error{amt.StatusNotReady}, 2, nil},
+		{"internal error, then a HECI failure", []error{amt.StatusInternalError, heci}, 3, nil},
+		{"busy every attempt", []error{amt.StatusNotReady, amt.StatusNotReady, amt.StatusNotReady}, 3, amt.StatusNotReady},
+		{"refused", []error{amt.StatusInvalidParameter}, 1, amt.StatusInvalidParameter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chain := tlsChain(t, "19.0.5")
+			root := chain.Bundle.RootHash(amt.HashSHA256)
+			sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
+				c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+			})
+			opts.TrustedHashes = []amt.CertHash{root}
+			var slept []time.Duration
+			opts.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+			agent := &flakyStart{HostAgent: sim.Agent(), fail: tc.fail}
+			err := provisioning.ActivateTLS(context.Background(), agent, chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts)
+			t.Logf("\n%s", eventLines(*events))
+			assert.Equal(t, tc.calls, agent.calls)
+			require.GreaterOrEqual(t, len(slept), tc.calls-1, "a pause before every retry")
+			for _, d := range slept[:tc.calls-1] {
+				assert.Equal(t, 2*time.Second, d, "RetryDelay's default between attempts")
+			}
+			if tc.is == nil {
+				require.NoError(t, err)
+				assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+				return
+			}
+			require.ErrorIs(t, err, tc.is)
+			assert.Contains(t, err.Error(), "StartConfigurationHBased")
+			assert.NotEqual(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+		})
+	}
 }
