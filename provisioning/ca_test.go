@@ -182,6 +182,13 @@ func TestCAIssue(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "http://elsewhere.example.net/crl", tls.CRLDistributionPoints[0], "the caller's template is not modified")
+
+	// Chain is what every issued chain carries after its leaf, and a copy.
+	got := ca.Chain()
+	assert.Equal(t, f.inter.Chain, got)
+	got[0] = nil
+	assert.Equal(t, f.inter.Chain, ca.Chain(), "a caller's change does not reach the CA")
+	assert.Equal(t, f.inter.Chain[0], ca.Certificate())
 }
 
 func TestCAIssueValidity(t *testing.T) {

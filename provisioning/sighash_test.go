@@ -48,3 +48,33 @@ func TestCAHonoursMinSignatureHash(t *testing.T) {
 		})
 	}
 }
+
+// SignatureHash names the hash of every signature algorithm crypto/x509
+// knows; Ed25519 (no separate hash) and unknown algorithms give 0, which no
+// MinSignatureHash accepts.
+func TestSignatureHash(t *testing.T) {
+	for _, tc := range []struct {
+		alg  x509.SignatureAlgorithm
+		want crypto.Hash
+	}{
+		{x509.MD5WithRSA, crypto.MD5},
+		{x509.SHA1WithRSA, crypto.SHA1},
+		{x509.ECDSAWithSHA1, crypto.SHA1},
+		{x509.DSAWithSHA1, crypto.SHA1},
+		{x509.SHA256WithRSA, crypto.SHA256},
+		{x509.SHA256WithRSAPSS, crypto.SHA256},
+		{x509.ECDSAWithSHA256, crypto.SHA256},
+		{x509.DSAWithSHA256, crypto.SHA256},
+		{x509.SHA384WithRSA, crypto.SHA384},
+		{x509.SHA384WithRSAPSS, crypto.SHA384},
+		{x509.ECDSAWithSHA384, crypto.SHA384},
+		{x509.SHA512WithRSA, crypto.SHA512},
+		{x509.SHA512WithRSAPSS, crypto.SHA512},
+		{x509.ECDSAWithSHA512, crypto.SHA512},
+		{x509.PureEd25519, 0},
+		{x509.UnknownSignatureAlgorithm, 0},
+		{x509.MD2WithRSA, 0},
+	} {
+		assert.Equal(t, tc.want, provisioning.SignatureHash(tc.alg), "%v", tc.alg)
+	}
+}
