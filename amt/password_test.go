@@ -193,7 +193,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	for _, out := range []string{
 		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x %X %d", s, s, s, s, s, s, s, s),
 		fmt.Sprintf("%v", o), fmt.Sprintf("%+v", o), fmt.Sprintf("%#v", o), fmt.Sprintf("%v", []amt.Secret{s}),
-		fmt.Sprintf("%v", map[string]amt.Secret{"k": s}), fmt.Sprint(&s),
+		fmt.Sprintf("%v", map[string]amt.Secret{"k": s}), fmt.Sprint(&s), s.String() + s.GoString(),
 	} {
 		assert.NotContains(t, out, pw)
 		assert.NotContains(t, out, "Hunter2")

@@ -94,7 +94,7 @@ func TestPPSNeverPrinted(t *testing.T) {
 	require.NoError(t, err)
 	outputs := []string{
 		fmt.Sprint(pps), fmt.Sprintf("%v %+v %#v %s %q %x", pps, pps, pps, pps, pps, pps),
-		fmt.Sprintf("%v %+v %#v", pair, pair, pair), logBuf.String(), string(js),
+		fmt.Sprintf("%v %+v %#v", pair, pair, pair), logBuf.String(), string(js), pps.String() + pps.GoString(),
 	}
 	for _, out := range outputs {
 		assert.NotContains(t, out, "NKLD")
