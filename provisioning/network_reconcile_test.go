@@ -357,3 +357,42 @@ func TestReconcileWPA3(t *testing.T) {
 		assert.Equal(t, uint32(amt.WiFiEncryptionGCMP256), ps[1].EncryptionMethod)
 	})
 }
+
+// The profile's FQDN sharing and dynamic DNS reach the device after
+// activation, a changed profile is applied by reconcile, and a device in line
+// is left alone. The change names the settings before and after.
+func TestReconcileFQDNAndDynamicDNS(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{IP: &provisioning.IPConfig{
+		DedicatedFQDN: true, DynamicDNS: provisioning.DDNSByAMT, DDNSTTL: 10 * time.Minute, DDNSInterval: 2 * time.Hour}}})
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	read := func() *amt.GeneralSettings {
+		t.Helper()
+		dev, err := p.OpenDevice(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		defer dev.Close()
+		gs, err := dev.GeneralSettings(h.ctx)
+		require.NoError(t, err)
+		return gs
+	}
+	gs := read()
+	assert.False(t, gs.SharedFQDN, "a dedicated FQDN")
+	assert.True(t, gs.DDNSUpdateEnabled)
+	assert.False(t, gs.DDNSUpdateByDHCPServerEnabled)
+	assert.Equal(t, uint32(600), gs.DDNSTTL, "seconds")
+	assert.Equal(t, uint32(120), gs.DDNSPeriodicUpdateInterval, "minutes")
+	assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line after activation")
+
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{IP: &provisioning.IPConfig{DynamicDNS: provisioning.DDNSOff}}})
+	rep := reconcileNetwork(t, h, p, rec.UUID)
+	require.Len(t, rep.Changes, 1)
+	assert.Equal(t, "ip: update FQDN and dynamic DNS \"dedicated FQDN, DDNS by AMT (TTL 600s, every 120 min)\" → \"shared FQDN, no DDNS\"",
+		rep.Changes[0].String())
+	gs = read()
+	assert.True(t, gs.SharedFQDN)
+	assert.False(t, gs.DDNSUpdateEnabled)
+	assert.False(t, gs.DDNSUpdateByDHCPServerEnabled)
+	assert.Equal(t, uint32(600), gs.DDNSTTL, "a zero TTL in the profile keeps the device's")
+	assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line")
+}
