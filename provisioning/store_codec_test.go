@@ -200,3 +200,52 @@ func FuzzRecordCodec(f *testing.F) {
 		}
 	})
 }
+
+// racingStore changes or deletes a record behind Reseal's back, right before
+// Reseal's first save of it, as another provisioner would.
+type racingStore struct {
+	*provisioning.MemoryStore
+	t       *testing.T
+	change  amt.UUID
+	remove  amt.UUID
+	raced   map[amt.UUID]bool
+	retries int
+}
+
+func (s *racingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if s.raced[r.UUID] {
+		s.retries++
+	} else if r.UUID == s.change || r.UUID == s.remove {
+		s.raced[r.UUID] = true
+		other, err := s.MemoryStore.Load(ctx, r.UUID)
+		require.NoError(s.t, err)
+		if r.UUID == s.remove {
+			require.NoError(s.t, s.MemoryStore.Delete(ctx, r.UUID, other.Version))
+		} else {
+			other.Inventory.FQDN = "changed-meanwhile.contoso.com"
+			require.NoError(s.t, s.MemoryStore.Save(ctx, other))
+		}
+	}
+	return s.MemoryStore.Save(ctx, r)
+}
+
+// Reseal loses nothing to a record that changes while it runs: it saves the
+// record again from what is stored now, and passes over one deleted meanwhile.
+func TestResealRacesOtherWriters(t *testing.T) {
+	ctx := context.Background()
+	s := &racingStore{MemoryStore: provisioning.NewMemoryStore(), t: t, change: amt.UUID{2}, remove: amt.UUID{4}, raced: map[amt.UUID]bool{}}
+	for i := 1; i <= 5; i++ {
+		r, err := storetest.Fill(amt.UUID{byte(i)}, i)
+		require.NoError(t, err)
+		require.NoError(t, s.MemoryStore.Save(ctx, r))
+	}
+	n, err := provisioning.Reseal(ctx, s)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n, "every record but the deleted one saved")
+	assert.Equal(t, 1, s.retries, "the changed record saved again, once")
+	got, err := s.Load(ctx, amt.UUID{2})
+	require.NoError(t, err)
+	assert.Equal(t, "changed-meanwhile.contoso.com", got.Inventory.FQDN, "the other writer's change is kept")
+	_, err = s.Load(ctx, amt.UUID{4})
+	require.ErrorIs(t, err, provisioning.ErrNotFound, "a deleted record is not brought back")
+}
