@@ -311,3 +311,42 @@ func adminDeviceFor(t *testing.T, d *amtsim.Device, rec *provisioning.DeviceReco
 	require.NoError(t, err)
 	return amt.NewDevice(c)
 }
+
+// Firmware below a flow's minimum is refused at identify, with the version
+// the device reported and what it would need (amt.Firmware's rows): AMT 3.0
+// configured by an agent the server was not told about is not bare-metal
+// capable; AMT 6.0 cannot generate the key a TLS profile needs. Nothing is
+// configured on either device.
+func TestProvisionFirmwareMinimums(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version string
+		reason  provisioning.Reason
+		says    string
+	}{
+		{"AMT 3.0, bare metal", "3.0.0", provisioning.ReasonFirmwareTooOld, "bare-metal remote configuration needs AMT 3.2.1 or later"},
+		{"AMT 6.0, a TLS profile", "6.0.0", provisioning.ReasonProfile, "cannot generate a key pair"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion(tc.version) }})
+			prof := h.cfg.Profiles[provisioning.DefaultProfileName]
+			prof.AllowLegacyTLS = true // the firmware speaks TLS 1.0 only
+			h.cfg.Profiles[provisioning.DefaultProfileName] = prof
+			d := h.fleet.Devices()[0]
+			require.NoError(t, d.StartConfiguration(amt.Secret{}), "a local agent started remote configuration")
+			rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			require.ErrorIs(t, err, provisioning.ErrRejected)
+			assert.Equal(t, tc.reason, provisioning.ReasonOf(err))
+			assert.Contains(t, err.Error(), "AMT "+tc.version)
+			assert.Contains(t, err.Error(), tc.says)
+			require.NotNil(t, rec)
+			assert.Equal(t, provisioning.StateRejected, rec.State)
+			snap := d.Snapshot()
+			assert.NotEqual(t, amt.PostProvisioning, snap.ProvisioningState)
+			assert.True(t, snap.MEBxPasswordDefault, "nothing was configured")
+			ev := h.eventsFor(d.UUID())
+			require.NotEmpty(t, ev)
+			assert.Equal(t, provisioning.StepIdentify, ev[len(ev)-1].Step)
+		})
+	}
+}

@@ -704,9 +704,9 @@ func checkFirmware(fw amt.Firmware, agent, psk bool) error {
 	case psk:
 		return nil
 	case !fw.AgentInitiatedRemoteConfig:
-		return tooOld("remote configuration needs AMT 2.2.20, 2.6 or 3.2.2 and later")
+		return tooOld("remote configuration needs AMT 2.2 from build 20, 2.6, or 3.0 and later")
 	case !agent && !fw.BareMetalRemoteConfig:
-		return tooOld("bare-metal remote configuration needs AMT 3.2.2 or later (earlier firmware supports only agent-initiated remote configuration)")
+		return tooOld("bare-metal remote configuration needs AMT 3.2.1 or later (earlier firmware supports only agent-initiated remote configuration: announce it with ExpectAgentRequest)")
 	}
 	return nil
 }
