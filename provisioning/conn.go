@@ -522,7 +522,7 @@ func (p *Provisioner) revokeReplaced(ctx context.Context, rec *DeviceRecord, ins
 		if cur, ok := currentCertificateFor(rec.Certificates, dc.slot()); ok && string(cur.DER) == string(dc.DER) {
 			continue // still the one in use
 		}
-		if err := p.revoke(ctx, rec.UUID, dc); err == nil {
+		if err := p.revoke(ctx, rec.UUID, dc, certs.RevocationSuperseded); err == nil {
 			n++
 		}
 	}
@@ -544,16 +544,16 @@ func containsCert(list []DeviceCertificate, der []byte) bool {
 	return false
 }
 
-// revoke asks the Issuer to revoke dc (reason Superseded) and marks it.
-func (p *Provisioner) revoke(ctx context.Context, u amt.UUID, dc *DeviceCertificate) error {
+// revoke asks the Issuer to revoke dc for reason and marks it.
+func (p *Provisioner) revoke(ctx context.Context, u amt.UUID, dc *DeviceCertificate, reason certs.RevocationReason) error {
 	c, err := x509.ParseCertificate(dc.DER)
 	if err != nil {
 		return err
 	}
 	start := p.now()
-	err = p.cfg.Issuer.Revoke(ctx, RevokeRequest{Device: u, Certificate: c, Reason: certs.RevocationSuperseded})
+	err = p.cfg.Issuer.Revoke(ctx, RevokeRequest{Device: u, Certificate: c, Reason: reason})
 	e := Event{Time: p.now(), Device: u, Step: StepRevoke, Duration: p.now().Sub(start),
-		Detail: fmt.Sprintf("%s certificate serial %x revoked (superseded)", dc.Purpose, c.SerialNumber)}
+		Detail: fmt.Sprintf("%s certificate serial %x revoked (%s)", dc.Purpose, c.SerialNumber, reason)}
 	if err != nil {
 		e.Err, e.Reason, e.Detail = err, ReasonIssueFailed, fmt.Sprintf("revoking %s certificate serial %x failed", dc.Purpose, c.SerialNumber)
 	} else {

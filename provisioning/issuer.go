@@ -41,7 +41,9 @@ type Issuer interface {
 	// Issue returns the new certificate first, then any intermediates. The root
 	// may be included.
 	Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate, error)
-	// Revoke revokes a certificate (renewal: reason Superseded).
+	// Revoke revokes a certificate: superseded after a renewal,
+	// cessationOfOperation when a device is unprovisioned or a certificate's
+	// profile removed, privilegeWithdrawn when a device is blocked.
 	Revoke(ctx context.Context, req RevokeRequest) error
 }
 

@@ -633,9 +633,12 @@ func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
 }
 
 // Unprovision removes a device's provisioning (full unprovision), has every
-// certificate amtkit installed on it revoked (reason Superseded, as
-// Configuration Manager does when provisioning information is removed) and
-// marks its record. The device returns to pre-provisioning.
+// certificate amtkit installed on it revoked and marks its record. The device
+// returns to pre-provisioning. The revocation reason is cessationOfOperation:
+// the certificates are no longer needed and nothing suggests their keys were
+// compromised (RFC 5280 section 5.3.1). Configuration Manager's documentation
+// says it revokes when provisioning information is removed; the reason it
+// gives was not found in a public source.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Under the device's lease: no session or renewal runs meanwhile.
 	r, release, err := p.leaseDevice(ctx, uuid)
@@ -656,7 +659,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		p.emit(e)
 		return &SessionError{Step: StepUnprovision, Reason: ReasonDeviceError, Err: err}
 	}
-	n := p.revokeAll(ctx, r)
+	n := p.revokeAll(ctx, r, certs.RevocationCessationOfOperation)
 	r.State = StateNew
 	r.Done = 0
 	r.AdminPassword, r.MEBxPassword, r.Users = amt.Secret{}, amt.Secret{}, nil
@@ -668,7 +671,10 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 }
 
 // Block marks a device as blocked: its hellos are rejected from now on and every
-// certificate amtkit installed on it is revoked.
+// certificate amtkit installed on it is revoked, with reason privilegeWithdrawn
+// (the device is no longer trusted; RFC 5280 section 5.3.1). Where a key is
+// known to be compromised, revoke the certificates at the CA with
+// keyCompromise as well.
 //
 // It needs no lease: the block is recorded first (a session or renewal
 // running for the device stops at its next save), then the certificates are
@@ -684,7 +690,7 @@ func (p *Provisioner) Block(ctx context.Context, uuid amt.UUID) error {
 	if err != nil {
 		return err
 	}
-	n := p.revokeAll(ctx, r)
+	n := p.revokeAll(ctx, r, certs.RevocationPrivilegeWithdrawn)
 	if n > 0 {
 		var revoked []DeviceCertificate
 		for _, c := range r.Certificates {
@@ -709,7 +715,8 @@ func (p *Provisioner) Block(ctx context.Context, uuid amt.UUID) error {
 	return nil
 }
 
-func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord) int {
+// revokeAll revokes every certificate of r not revoked yet, for reason.
+func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord, reason certs.RevocationReason) int {
 	if p.cfg.Issuer == nil {
 		return 0
 	}
@@ -718,7 +725,7 @@ func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord) int {
 		if r.Certificates[i].Revoked {
 			continue
 		}
-		if err := p.revoke(ctx, r.UUID, &r.Certificates[i]); err == nil {
+		if err := p.revoke(ctx, r.UUID, &r.Certificates[i], reason); err == nil {
 			n++
 		}
 	}

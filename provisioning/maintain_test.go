@@ -119,13 +119,45 @@ func TestUnprovisionAndBlockRevoke(t *testing.T) {
 	assert.Equal(t, amt.PreProvisioning, h.fleet.Devices()[0].Snapshot().ProvisioningState)
 	revs := h.issuer.revocations()
 	require.Len(t, revs, 1)
-	assert.Equal(t, certs.RevocationSuperseded, revs[0].Reason)
+	assert.Equal(t, certs.RevocationCessationOfOperation, revs[0].Reason, "no longer needed, nothing compromised (RFC 5280 5.3.1)")
 	got, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	assert.Equal(t, provisioning.StateNew, got.State)
 
 	require.NoError(t, p.Block(h.ctx, rec.UUID))
 	_, err = p.Provision(h.ctx, h.helloFrom(h.fleet.Devices()[0]))
+	assert.Equal(t, provisioning.ReasonNotApproved, provisioning.ReasonOf(err))
+}
+
+// Blocking a provisioned device revokes every certificate amtkit installed
+// on it (privilegeWithdrawn: the device is no longer trusted), records the
+// revocations, and refuses its hellos; blocking it again revokes nothing twice.
+func TestBlockRevokesAProvisionedDevice(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	hello := h.helloFrom(h.fleet.Devices()[0])
+	p := h.provisioner()
+	rec, err := p.Provision(h.ctx, hello)
+	require.NoError(t, err)
+	cur, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+
+	require.NoError(t, p.Block(h.ctx, rec.UUID))
+	revs := h.issuer.revocations()
+	require.Len(t, revs, 1)
+	assert.Equal(t, cur.DER, revs[0].Certificate.Raw)
+	assert.Equal(t, certs.RevocationPrivilegeWithdrawn, revs[0].Reason)
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, got.Blocked)
+	for _, c := range got.Certificates {
+		assert.True(t, c.Revoked, "%s certificate recorded revoked", c.Purpose)
+	}
+	ev := h.eventsFor(rec.UUID)
+	assert.Equal(t, "device blocked; 1 certificate(s) revoked", ev[len(ev)-1].Detail)
+
+	require.NoError(t, p.Block(h.ctx, rec.UUID))
+	assert.Len(t, h.issuer.revocations(), 1, "nothing is revoked twice")
+	_, err = p.Provision(h.ctx, hello) // the device's hello again, or anyone's claiming its UUID
 	assert.Equal(t, provisioning.ReasonNotApproved, provisioning.ReasonOf(err))
 }
 

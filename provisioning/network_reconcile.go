@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -660,7 +661,7 @@ func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings) Change {
 				dc := &rc.rec.Certificates[i]
 				if dc.Purpose == PurposeIEEE8021X && dc.Profile == p.ElementName && !dc.Revoked {
 					dc.Pending = false
-					if rc.p.cfg.Issuer == nil || rc.p.revoke(ctx, rc.rec.UUID, dc) != nil {
+					if rc.p.cfg.Issuer == nil || rc.p.revoke(ctx, rc.rec.UUID, dc, certs.RevocationCessationOfOperation) != nil {
 						continue // retried by the Maintainer (revokeReplaced)
 					}
 				}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/certs"
 )
 
 // RemoteAccessProfile configures Client Initiated Remote Access (CIRA): AMT
@@ -740,7 +741,7 @@ func (rc *reconcileContext) retireMPSCert(ctx context.Context, der []byte) error
 	if rc.p.cfg.Issuer == nil {
 		return errors.New("no Issuer configured to revoke the MPS client certificate")
 	}
-	if err := rc.p.revoke(ctx, rc.rec.UUID, dc); err != nil {
+	if err := rc.p.revoke(ctx, rc.rec.UUID, dc, certs.RevocationCessationOfOperation); err != nil {
 		return err // the next reconcile tries again
 	}
 	dc.Pending = false // a renewal it was for is abandoned; the Maintainer deletes it
