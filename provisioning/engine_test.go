@@ -350,3 +350,42 @@ func TestProvisionFirmwareMinimums(t *testing.T) {
 		})
 	}
 }
+
+// Without a DeviceAddress hook (or when it answers ""), the engine reaches a
+// device at its inventory Address, else at the hello's source address on port
+// 16993 — the hello's source port is the device's ephemeral one and is never
+// dialled.
+func TestProvisionReachesTheDeviceWithoutAHook(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		address bool // the inventory names the device's address
+		hook    bool // a DeviceAddress hook that answers ""
+		source  func(d *amtsim.Device) netip.Addr
+	}{
+		{"the hello's source address", false, false, nil},
+		{"a hook that declines", false, true, nil},
+		{"the inventory's address, the hello relayed", true, false, func(*amtsim.Device) netip.Addr { return netip.MustParseAddr("192.0.2.7") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{noInventory: true})
+			d := h.fleet.Devices()[0]
+			inv := provisioning.Inventory{UUID: d.UUID(), FQDN: "pc-a0.contoso.com"}
+			if tc.address {
+				inv.Address = d.TLSAddr()
+			}
+			h.inv.Add(inv)
+			h.cfg.DeviceAddress = nil
+			if tc.hook {
+				h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return "" }
+			}
+			hello := h.helloFrom(d) // the fleet's dialer maps <device IP>:16993 to its listener, as a network would
+			if tc.source != nil {
+				hello.Source = netip.AddrPortFrom(tc.source(d), 40000)
+			}
+			rec, err := h.provisioner().Provision(h.ctx, hello)
+			require.NoError(t, err)
+			assert.Equal(t, provisioning.StateProvisioned, rec.State)
+			assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+		})
+	}
+}
