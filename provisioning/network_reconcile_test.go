@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -396,3 +397,68 @@ func TestReconcileFQDNAndDynamicDNS(t *testing.T) {
 	assert.Equal(t, uint32(600), gs.DDNSTTL, "a zero TTL in the profile keeps the device's")
 	assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line")
 }
+
+// The wired interface's addressing follows the profile through every mode
+// (RPS's and rpc-go's three rows), read back after each Put; a static address
+// the integrator's callback cannot give, or gives as its prefix's network
+// address, fails the reconcile with what to fix and leaves the device alone.
+func TestReconcileWiredAddressing(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	static := func(addr string) func(provisioning.Inventory) (amt.StaticIPv4, error) {
+		return func(provisioning.Inventory) (amt.StaticIPv4, error) {
+			return amt.StaticIPv4{Address: netip.MustParsePrefix(addr), Gateway: netip.MustParseAddr("10.20.30.1"),
+				PrimaryDNS: netip.MustParseAddr("10.20.30.2")}, nil
+		}
+	}
+	ip := func(c provisioning.IPConfig) provisioning.Profile {
+		return provisioning.Profile{Network: &provisioning.NetworkProfile{IP: &c}}
+	}
+	setProfile(h, ip(provisioning.IPConfig{Mode: provisioning.IPStatic, Static: static("10.20.30.40/24")}))
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	d := h.fleet.Devices()[0]
+	n := d.NetworkSnapshot()
+	assert.False(t, n.WiredDHCP || n.WiredIPSync || n.WiredSharedStatic)
+
+	for _, tc := range []struct {
+		mode                   provisioning.IPMode
+		dhcp, sync, sharedStat bool
+	}{
+		{provisioning.IPStaticShared, false, true, true},
+		{provisioning.IPDHCP, true, true, false},
+	} {
+		setProfile(h, ip(provisioning.IPConfig{Mode: tc.mode}))
+		rep := reconcileNetwork(t, h, p, rec.UUID)
+		require.Len(t, rep.Changes, 1, "%v", tc.mode)
+		assert.Equal(t, "wired IPv4 settings", rep.Changes[0].Target)
+		assert.Equal(t, tc.mode.String(), rep.Changes[0].To)
+		n := d.NetworkSnapshot()
+		assert.Equal(t, []bool{tc.dhcp, tc.sync, tc.sharedStat}, []bool{n.WiredDHCP, n.WiredIPSync, n.WiredSharedStatic}, "%v", tc.mode)
+		assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		static func(provisioning.Inventory) (amt.StaticIPv4, error)
+		is     error
+		says   string
+	}{
+		{"the callback fails", func(provisioning.Inventory) (amt.StaticIPv4, error) { return amt.StaticIPv4{}, errNoAddress }, errNoAddress, "no address left"},
+		{"a network address", static("10.20.30.0/24"), amt.ErrInvalidArgument, "network or broadcast address"},
+		{"a broadcast address", static("10.20.30.255/24"), amt.ErrInvalidArgument, "network or broadcast address"},
+	} {
+		setProfile(h, ip(provisioning.IPConfig{Mode: provisioning.IPStatic, Static: tc.static}))
+		rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"ip"}})
+		require.NoError(t, err, "the device was reached; the area failed")
+		assert.Equal(t, 1, rep.Failed, tc.name)
+		require.Len(t, rep.Changes, 1)
+		assert.Equal(t, "planning", rep.Changes[0].Target)
+		err = rep.Err()
+		require.ErrorIs(t, err, tc.is, tc.name)
+		assert.Contains(t, err.Error(), "the static address of pc-a0.contoso.com", tc.name)
+		assert.Contains(t, err.Error(), tc.says, tc.name)
+		assert.True(t, d.NetworkSnapshot().WiredDHCP, "%s: the device keeps DHCP", tc.name)
+	}
+}
+
+var errNoAddress = errors.New("no address left in the pool")

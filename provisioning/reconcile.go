@@ -200,9 +200,12 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		changes, err := ar.plan(ctx, rc)
 		if err != nil {
 			rep.Failed++
-			rep.Changes = append(rep.Changes, Change{Area: ar.name, Action: ChangeSync, Target: "reading the device", Err: err})
+			// Planning reads the device and works out the profile's values
+			// for it (a static address from the integrator's callback): either
+			// can fail; the error says which.
+			rep.Changes = append(rep.Changes, Change{Area: ar.name, Action: ChangeSync, Target: "planning", Err: err})
 			p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Duration: p.now().Sub(start),
-				Reason: reasonOfCall(ctx, err), Err: err, Detail: ar.name + ": reading what the device has failed"})
+				Reason: reasonOfCall(ctx, err), Err: err, Detail: ar.name + ": planning the changes failed; nothing in this area was changed"})
 			continue
 		}
 		for _, c := range changes {
