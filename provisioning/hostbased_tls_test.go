@@ -232,3 +232,55 @@ func TestActivateTLSRetriesTransientStart(t *testing.T) {
 		})
 	}
 }
+
+// ActivateTLS refuses, before it changes anything on the device (no
+// StartConfigurationHBased), options it cannot use and a device that is not in
+// pre-provisioning.
+func TestActivateTLSRefusesBeforeChanging(t *testing.T) {
+	const v = "19.0.5"
+	pw := amt.NewSecret("N3w-Admin-pw")
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, sim *amtsim.Device, opts *provisioning.TLSActivationOptions, chain *certstest.ProvisioningChain) amt.Secret
+		is    error
+		says  string
+	}{
+		{"no On-Die roots", func(_ *testing.T, _ *amtsim.Device, o *provisioning.TLSActivationOptions, _ *certstest.ProvisioningChain) amt.Secret {
+			o.OnDieRoots = nil
+			return pw
+		}, provisioning.ErrNoOnDieRoots, "OnDieRoots"},
+		{"a weak admin password", func(*testing.T, *amtsim.Device, *provisioning.TLSActivationOptions, *certstest.ProvisioningChain) amt.Secret {
+			return amt.NewSecret("short")
+		}, nil, "admin password"},
+		{"in provisioning", func(t *testing.T, sim *amtsim.Device, _ *provisioning.TLSActivationOptions, _ *certstest.ProvisioningChain) amt.Secret {
+			require.NoError(t, sim.StartConfiguration(amt.Secret{}))
+			return pw
+		}, provisioning.ErrInProvisioning, "control mode"},
+		{"already activated", func(t *testing.T, sim *amtsim.Device, o *provisioning.TLSActivationOptions, chain *certstest.ProvisioningChain) amt.Secret {
+			require.NoError(t, provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, pw, *o))
+			return pw
+		}, provisioning.ErrAlreadyActivated, "post"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chain := tlsChain(t, v)
+			root := chain.Bundle.RootHash(amt.HashSHA256)
+			sim, opts, _ := tlsDevice(t, v, func(c *amtsim.Config) {
+				c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+			})
+			opts.TrustedHashes = []amt.CertHash{root}
+			admin := tc.setup(t, sim, &opts, chain)
+			before := sim.Snapshot()
+			agent := &flakyStart{HostAgent: sim.Agent()}
+			err := provisioning.ActivateTLS(context.Background(), agent, chain.Bundle, admin, opts)
+			require.Error(t, err)
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
+			}
+			assert.Contains(t, strings.ToLower(err.Error()), strings.ToLower(tc.says))
+			assert.Zero(t, agent.calls, "StartConfigurationHBased was not sent")
+			after := sim.Snapshot()
+			assert.Equal(t, before.ProvisioningState, after.ProvisioningState)
+			assert.Equal(t, before.ControlMode, after.ControlMode)
+		})
+	}
+}
