@@ -109,7 +109,10 @@ var (
 	// ErrCommitRequired: host-based Setup took effect but the platform (TLS
 	// enforced on its local ports, AMT 19 and later) needs the admin
 	// account's CommitChanges before it leaves pre-provisioning (rpc-go issue
-	// 845), and no HostBasedOptions.SignIn was given to commit with.
+	// 845), and none took effect: no HostBasedOptions.SignIn was given to
+	// commit with, or the commit was lost before the firmware acted on it (the
+	// state read back is still pre-provisioning). Committing as the admin
+	// finishes the activation.
 	ErrCommitRequired = errors.New("provisioning: host-based setup needs CommitChanges as the admin account")
 	// ErrMEBxPasswordRequired: an admin control mode activation was asked
 	// without a MEBx password (and without LeaveMEBxPassword), or with one
@@ -188,6 +191,10 @@ func commitHostSetup(ctx context.Context, o *HostBasedOptions, adminPassword amt
 	switch {
 	case rerr != nil:
 		return "", fmt.Errorf("%w: CommitChanges: %v; reading the state back: %w", ErrActivationUnconfirmed, cerr, rerr)
+	case st.ProvisioningState == amt.PreProvisioning:
+		// The commit was lost before the firmware acted on it: the setup is
+		// still pending, and committing again finishes it.
+		return "", fmt.Errorf("%w: CommitChanges did not take effect (%v); the device is still in pre-provisioning with the setup pending: commit again", ErrCommitRequired, cerr)
 	case st.ProvisioningState != amt.PostProvisioning:
 		return "", fmt.Errorf("%w: after CommitChanges the device is in %v", ErrActivationHalted, st.ProvisioningState)
 	}

@@ -37,8 +37,12 @@ func localTLSLogin(t *testing.T, d *amtsim.Device) func(string, amt.Secret) *amt
 // issue 845). ActivateCCM used to report success there; it now commits as the
 // admin, or says it cannot.
 func TestActivateCCMCommitsWhereTLSEnforced(t *testing.T) {
-	start := func(t *testing.T) (*amtsim.Device, func(string, amt.Secret) *amt.Device) {
-		d, err := amtsim.New(amtsim.Config{Version: amt.MustParseVersion("19.0.5"), LocalTLSEnforced: true, Keys: amtsim.PoolKeys(testKeys())})
+	start := func(t *testing.T, beh ...amtsim.Behavior) (*amtsim.Device, func(string, amt.Secret) *amt.Device) {
+		cfg := amtsim.Config{Version: amt.MustParseVersion("19.0.5"), LocalTLSEnforced: true, Keys: amtsim.PoolKeys(testKeys())}
+		if len(beh) > 0 {
+			cfg.Behavior = beh[0]
+		}
+		d, err := amtsim.New(cfg)
 		require.NoError(t, err)
 		require.NoError(t, d.Start(context.Background()))
 		t.Cleanup(func() { d.Close() })
@@ -62,6 +66,49 @@ func TestActivateCCMCommitsWhereTLSEnforced(t *testing.T) {
 		require.Len(t, events, 1)
 		assert.Contains(t, events[0].Detail, "post-provisioning")
 	})
+	// The commit restarts the firmware's network: its reply may be lost.
+	// The outcome is read back on a new connection, never assumed.
+	for _, tc := range []struct {
+		name string
+		drop amtsim.Drop
+		ok   bool
+		says string
+	}{
+		{"the commit's reply lost", amtsim.DropResponse, true, "CommitChanges reply lost, post-provisioning read back"},
+		{"the commit lost before it took effect", amtsim.DropRequest, false, "still in pre-provisioning with the setup pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			commits := 0
+			sim, login := start(t, amtsim.Behavior{DropFunc: func(op, _ string, _ int) amtsim.Drop {
+				if op == "CommitChanges" {
+					if commits++; commits == 1 {
+						return tc.drop
+					}
+				}
+				return amtsim.DropNone
+			}})
+			var events []provisioning.Event
+			afterCommit := provisioning.LocalSignIn(sim.LocalTLSEndpoint(), wsman.WithTLS(wsman.InsecureSkipVerify()))
+			err := provisioning.ActivateCCM(context.Background(), login(sim.LocalSystemAccount()), pw, provisioning.HostBasedOptions{
+				SignIn: afterCommit, Observer: func(e provisioning.Event) { events = append(events, e) }})
+			if tc.ok {
+				require.NoError(t, err)
+				require.NotEmpty(t, events)
+				assert.Contains(t, events[len(events)-1].Detail, tc.says)
+				assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+				return
+			}
+			require.ErrorIs(t, err, provisioning.ErrCommitRequired, "not halted: committing again finishes it")
+			assert.Equal(t, provisioning.ReasonCommitFailed, provisioning.ReasonOf(err))
+			assert.Contains(t, err.Error(), tc.says)
+			assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
+			// The setup is pending: the admin's commit takes (AMT 19 drops
+			// the connection of a commit that took effect, so its reply is
+			// lost; the state says).
+			_ = login("admin", pw).CommitChanges(context.Background())
+			assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+		})
+	}
 	t.Run("no way to commit", func(t *testing.T) {
 		sim, login := start(t)
 		err := provisioning.ActivateCCM(context.Background(), login(sim.LocalSystemAccount()), pw, provisioning.HostBasedOptions{})
