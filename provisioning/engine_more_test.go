@@ -725,3 +725,52 @@ func TestUnknownDevicesNotStoredByDefault(t *testing.T) {
 	assert.ErrorIs(t, err, provisioning.ErrNotFound)
 	assert.NotEmpty(t, h.eventsFor(d.UUID()))
 }
+
+// A user account added by a session whose reply was lost is there when the
+// device's next hello starts a new session: that session updates the account
+// (UpdateUserAclEntryEx) with the password it records, instead of failing on a
+// duplicate, and the device ends with one such account whose password is the
+// record's.
+func TestProvisionUsersAfterALostReply(t *testing.T) {
+	adds := 0
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+		c.Behavior.DropFunc = func(op, _ string, _ int) amtsim.Drop {
+			if op == "AddUserAclEntryEx" {
+				if adds++; adds == 1 {
+					return amtsim.DropResponse // the account is added; the reply never arrives
+				}
+			}
+			return amtsim.DropNone
+		}
+	}})
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
+		TLS:   &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+		Users: []provisioning.UserAccount{{Name: "helpdesk", Realms: []amt.Realm{amt.RealmRemoteControl}, Access: amt.AccessNetwork}},
+	}
+	d := h.fleet.Devices()[0]
+	p := h.provisioner()
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err, "the lost reply fails the first session")
+	users := func() []amtsim.UserInfo {
+		var out []amtsim.UserInfo
+		for _, u := range d.Snapshot().Users {
+			if !u.System {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	require.Len(t, users(), 1, "the account was added nonetheless")
+
+	rec, err := p.Provision(h.ctx, h.helloFrom(d)) // the device's next hello
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
+	require.Len(t, users(), 1, "updated, not added twice")
+	assert.Equal(t, "helpdesk", users()[0].User)
+	require.Len(t, rec.Users, 1)
+	c, err := amt.NewClient(d.TLSEndpoint(), wsman.WithDigestAuth("helpdesk", rec.Users[0].Password.Reveal()), wsman.WithTLS(wsman.InsecureSkipVerify()), wsman.WithDialer(h.fleet.DialContext))
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+	_, err = amt.NewDevice(c).GeneralSettings(h.ctx)
+	require.NoError(t, err, "the account signs in with the password the record holds")
+}
