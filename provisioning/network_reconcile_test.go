@@ -14,6 +14,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/wsman"
@@ -82,7 +83,10 @@ func TestReconcileWiFiChanges(t *testing.T) {
 	assert.True(t, d.WiFiPassphraseIs("b", amt.NewSecret("first-passphrase-b")))
 	revoked := false
 	for _, r := range h.issuer.revocations() {
-		revoked = revoked || bytes.Equal(r.Certificate.Raw, corpCert.DER)
+		if bytes.Equal(r.Certificate.Raw, corpCert.DER) {
+			revoked = true
+			assert.Equal(t, certs.RevocationCessationOfOperation, r.Reason, "no longer needed; not replaced")
+		}
 	}
 	assert.True(t, revoked, "the removed profile's certificate is revoked")
 	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "in line")

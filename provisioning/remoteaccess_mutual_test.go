@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf/apftest"
+	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 )
@@ -116,7 +117,10 @@ func TestCIRACertificateAuthEndToEnd(t *testing.T) {
 	assert.False(t, ok, "no MPS client certificate is current any more")
 	assert.Len(t, back.MPSUser, 16)
 	assert.Equal(t, 16, back.MPSPassword.Len())
-	assert.Len(t, h.issuer.revocations(), 2)
+	revs = h.issuer.revocations()
+	require.Len(t, revs, 2)
+	assert.Equal(t, certs.RevocationSuperseded, revs[0].Reason, "the renewal's")
+	assert.Equal(t, certs.RevocationCessationOfOperation, revs[1].Reason, "retired, not replaced")
 	rr, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{DryRun: true, Areas: []string{"cira"}})
 	require.NoError(t, err)
 	assert.Empty(t, rr.Changes, "in line")
