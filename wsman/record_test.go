@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,6 +137,36 @@ func TestRecorderTransportErrorAndTruncation(t *testing.T) {
 		require.NotEmpty(t, xs)
 		assert.Error(t, xs[len(xs)-1].Err)
 		assert.NotEmpty(t, xs[len(xs)-1].RequestBody)
+	})
+	t.Run("body cut short", func(t *testing.T) {
+		// Headers announce more than the server sends before it hangs up: the
+		// recording keeps what arrived and the error, and the client sees the
+		// same failure it would see unrecorded.
+		good := fixture(t, "get-abc-prefixes.xml")
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/soap+xml")
+			w.Header().Set("Content-Length", strconv.Itoa(len(good)))
+			_, _ = w.Write(good[:100])
+			w.(http.Flusher).Flush()
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+				}
+			}
+		}))
+		defer srv.Close()
+		c, err := wsman.New(srv.URL+"/wsman", wsman.WithRand(zeroReader{}))
+		require.NoError(t, err)
+		defer c.CloseIdleConnections()
+		_, plain := c.Get(t.Context(), gsURI, nil)
+		require.ErrorIs(t, plain, wsman.ErrResponseLost)
+		rec := &exchanges{}
+		_, err = c.WithRecorder(rec).Get(t.Context(), gsURI, nil)
+		require.ErrorIs(t, err, wsman.ErrResponseLost)
+		xs := rec.all()
+		require.Len(t, xs, 1)
+		require.Error(t, xs[0].Err)
+		assert.Equal(t, good[:100], xs[0].ResponseBody, "what arrived is recorded")
 	})
 	t.Run("too large", func(t *testing.T) {
 		big := strings.Repeat("x", 4096)
