@@ -339,6 +339,11 @@ func TestSessionAnswersFirmware(t *testing.T) {
 	f.send(apf.WindowAdjust{Recipient: 77, Bytes: 1})
 	f.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "127.0.0.1", Port: 16993})
 	assertSame(t, apf.TCPForwardSuccess(16993), f.recv())
+	// The reply is queued before the port is registered (no CHANNEL_OPEN may
+	// overtake it); the session reads messages in order, so the answer to a
+	// keep-alive sent next says the forward was handled.
+	f.send(apf.KeepAliveRequest{Cookie: 8})
+	assert.Equal(t, apf.KeepAliveReply{Cookie: 8}, f.recv())
 	assert.Equal(t, []uint32{16992, 16993}, s.Ports())
 	f.send(apf.GlobalRequest{Name: apf.RequestCancelTCPForward, WantReply: true, Address: "127.0.0.1", Port: 16993})
 	assertSame(t, apf.RequestSuccess{}, f.recv())
