@@ -1,13 +1,41 @@
-// Package testenv helps tests that need real peers (lighttpd, openssl) decide
+// Package testenv holds what the module's tests share about their
+// environment. Tests that need real peers (lighttpd, openssl) use it to decide
 // whether to run: outside CI a missing peer skips the test; with
-// AMTKIT_REQUIRE_INTEROP=1 (set by .ci/run) it fails it.
+// AMTKIT_REQUIRE_INTEROP=1 (set by .ci/run) it fails it. Tests that keep the
+// docs in step with the code use [CodesDocumented].
 package testenv
 
 import (
 	"os"
 	"os/exec"
+	"regexp"
+	"strings"
 	"testing"
 )
+
+// CodesDocumented fails t unless every code that pattern's first group finds
+// in the source file src (at least min of them) appears in backquotes in the
+// Markdown file doc. Paths are relative to the test's package directory.
+func CodesDocumented(t testing.TB, src, pattern, doc string, min int) {
+	t.Helper()
+	code, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := regexp.MustCompile(pattern).FindAllSubmatch(code, -1)
+	if len(found) < min {
+		t.Fatalf("%s: %d codes match %q, want at least %d: has the pattern gone stale?", src, len(found), pattern, min)
+	}
+	for _, m := range found {
+		if !strings.Contains(string(text), "`"+string(m[1])+"`") {
+			t.Errorf("%s does not explain %s (from %s)", doc, m[1], src)
+		}
+	}
+}
 
 // InteropRequired reports whether AMTKIT_REQUIRE_INTEROP=1 is set.
 func InteropRequired() bool { return os.Getenv("AMTKIT_REQUIRE_INTEROP") == "1" }
