@@ -521,8 +521,9 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			taken[p.Priority] = p.ElementName
 			continue
 		}
-		out = append(out, rc.removeWiFi(p))
+		out = append(out, rc.removeWiFi(p, certs.RevocationCessationOfOperation))
 	}
+	out = append(out, rc.revokeOrphanedWiFi(listed, wd)...)
 	// Roots, each once.
 	for _, nw := range want.Networks {
 		if nw.IEEE8021X == nil || nw.IEEE8021X.ServerRoot == nil {
@@ -569,7 +570,7 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 					apply: func(ctx context.Context) error { return rc.applyWiFi(ctx, wp, nw, &c) }})
 				continue
 			}
-			removes = append(removes, rc.removeWiFi(*cur))
+			removes = append(removes, rc.removeWiFi(*cur, certs.RevocationSuperseded)) // added again below, with a new certificate
 			delete(taken, cur.Priority)
 		}
 		adds = append(adds, Change{Area: "wifi", Action: ChangeAdd, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
@@ -649,25 +650,68 @@ func describeNetwork(nw *WiFiNetwork) string {
 }
 
 // removeWiFi deletes a profile; the client certificate amtkit issued for it
-// is revoked (nothing uses it any more) and later deleted from the device.
-func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings) Change {
+// is revoked for reason (cessationOfOperation when the profile goes away,
+// superseded when it is added again at another priority) and later deleted
+// from the device. A revocation that fails fails the change; the next
+// reconcile retries it (revokeOrphanedWiFi).
+func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings, reason certs.RevocationReason) Change {
 	return Change{Area: "wifi", Action: ChangeRemove, Target: fmt.Sprintf("Wi-Fi profile %q", p.ElementName), From: describeWiFi(&p),
 		apply: func(ctx context.Context) error {
 			if err := rc.dev.DeleteWiFiProfile(ctx, p.InstanceID); err != nil {
 				return err
 			}
 			rc.rec.setNetworkSecret(wifiSecretKey(p.ElementName), amt.Secret{})
-			for i := range rc.rec.Certificates {
-				dc := &rc.rec.Certificates[i]
-				if dc.Purpose == PurposeIEEE8021X && dc.Profile == p.ElementName && !dc.Revoked {
-					dc.Pending = false
-					if rc.p.cfg.Issuer == nil || rc.p.revoke(ctx, rc.rec.UUID, dc, certs.RevocationCessationOfOperation) != nil {
-						continue // retried by the Maintainer (revokeReplaced)
-					}
-				}
+			failed := rc.revokeWiFiCerts(ctx, p.ElementName, reason)
+			if err := rc.save(ctx); err != nil {
+				return err
 			}
-			return rc.save(ctx)
+			if failed != nil {
+				return fmt.Errorf("the profile was deleted; revoking its client certificate failed (the next reconcile retries): %w", failed)
+			}
+			return nil
 		}}
+}
+
+// revokeWiFiCerts revokes the unrevoked client certificates of the Wi-Fi
+// profile name for reason; the record is the caller's to save.
+func (rc *reconcileContext) revokeWiFiCerts(ctx context.Context, name string, reason certs.RevocationReason) error {
+	if rc.p.cfg.Issuer == nil {
+		return nil
+	}
+	var failed error
+	for i := range rc.rec.Certificates {
+		dc := &rc.rec.Certificates[i]
+		if dc.Purpose == PurposeIEEE8021X && dc.Profile == name && !dc.Revoked {
+			dc.Pending = false
+			failed = errors.Join(failed, rc.p.revoke(ctx, rc.rec.UUID, dc, reason))
+		}
+	}
+	return failed
+}
+
+// revokeOrphanedWiFi plans the revocation of client certificates whose Wi-Fi
+// profile is neither listed nor on the device any more: a removal whose
+// revocation failed (the CA was unreachable). Without an Issuer nothing can
+// be revoked and nothing is planned.
+func (rc *reconcileContext) revokeOrphanedWiFi(listed map[string]*WiFiNetwork, wd *wifiDevice) []Change {
+	if rc.p.cfg.Issuer == nil {
+		return nil
+	}
+	var out []Change
+	seen := map[string]bool{}
+	for _, dc := range rc.rec.Certificates {
+		name := dc.Profile
+		if dc.Purpose != PurposeIEEE8021X || name == "" || dc.Revoked || seen[name] || listed[name] != nil || wd.profile(name) != nil {
+			continue
+		}
+		seen[name] = true
+		out = append(out, Change{Area: "wifi", Action: ChangeRemove, Target: fmt.Sprintf("client certificate of the removed Wi-Fi profile %q", name),
+			apply: func(ctx context.Context) error {
+				failed := rc.revokeWiFiCerts(ctx, name, certs.RevocationCessationOfOperation)
+				return errors.Join(failed, rc.save(ctx))
+			}})
+	}
+	return out
 }
 
 // wifiDiff returns "" when the device's profile is what nw asks, else what

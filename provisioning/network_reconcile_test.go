@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -466,3 +467,64 @@ func TestReconcileWiredAddressing(t *testing.T) {
 }
 
 var errNoAddress = errors.New("no address left in the pool")
+
+// failingRevoker is an Issuer whose CA cannot revoke until it is back.
+type failingRevoker struct {
+	*testIssuer
+	down bool
+}
+
+func (f *failingRevoker) Revoke(ctx context.Context, req provisioning.RevokeRequest) error {
+	if f.down {
+		return errors.New("the CA is unreachable")
+	}
+	return f.testIssuer.Revoke(ctx, req)
+}
+
+// A Wi-Fi profile removed while the CA cannot revoke: the removal reports the
+// failed revocation (so the record's ReconcileError makes the Maintainer's
+// reconcile due), and the next reconcile revokes the orphaned client
+// certificate once the CA is back — before, it stayed valid and unrevoked for
+// ever, and the reconcile reported success.
+func TestReconcileRetriesRevocationOfRemovedProfile(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	root := radiusRoot(t)
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "first-passphrase-a"),
+		{Name: "corp", SSID: "Contoso", Priority: 3, Security: provisioning.WPA2Enterprise,
+			IEEE8021X: &provisioning.IEEE8021XConfig{ServerRoot: root, ServerName: "radius.contoso.com"}},
+	}}}})
+	_, rec := provisionOne(t, h)
+	corp, ok := rec.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "corp")
+	require.True(t, ok)
+	ca := &failingRevoker{testIssuer: h.issuer, down: true}
+	h.cfg.Issuer = ca
+	p := h.provisioner()
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "first-passphrase-a")}}}})
+
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"wifi"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err())
+	assert.Contains(t, rep.Err().Error(), "revoking its client certificate failed")
+	assert.Equal(t, []string{"a/1"}, profileNames(h.fleet.Devices()[0].NetworkSnapshot()), "the profile is gone from the device")
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.NotEmpty(t, got.ReconcileError, "the Maintainer's reconcile is due again")
+
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"wifi"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err(), "still down: still reported")
+
+	ca.down = false
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"wifi"}})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	require.Len(t, rep.Changes, 1)
+	assert.Equal(t, `client certificate of the removed Wi-Fi profile "corp"`, rep.Changes[0].Target)
+	revs := h.issuer.revocations()
+	require.Len(t, revs, 1)
+	assert.Equal(t, corp.DER, revs[0].Certificate.Raw)
+	assert.Equal(t, certs.RevocationCessationOfOperation, revs[0].Reason)
+	assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line")
+}
