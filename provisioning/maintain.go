@@ -638,7 +638,9 @@ func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
 // the certificates are no longer needed and nothing suggests their keys were
 // compromised (RFC 5280 section 5.3.1). Configuration Manager's documentation
 // says it revokes when provisioning information is removed; the reason it
-// gives was not found in a public source.
+// gives was not found in a public source. A revocation the Issuer refuses is
+// reported as a revoke event with its error and is not retried (the record
+// no longer counts the device as provisioned): revoke it at the CA.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Under the device's lease: no session or renewal runs meanwhile.
 	r, release, err := p.leaseDevice(ctx, uuid)
@@ -674,7 +676,9 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 // certificate amtkit installed on it is revoked, with reason privilegeWithdrawn
 // (the device is no longer trusted; RFC 5280 section 5.3.1). Where a key is
 // known to be compromised, revoke the certificates at the CA with
-// keyCompromise as well.
+// keyCompromise as well. A revocation the Issuer refuses is reported as a
+// revoke event with its error; calling Block again retries the certificates
+// not revoked yet.
 //
 // It needs no lease: the block is recorded first (a session or renewal
 // running for the device stops at its next save), then the certificates are
