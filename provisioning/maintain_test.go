@@ -358,3 +358,29 @@ func TestMaintainerRunDefaults(t *testing.T) {
 		})
 	}
 }
+
+// A Block whose revocation the CA refused is retried by blocking again.
+func TestBlockAgainRetriesARefusedRevocation(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	_, rec := provisionOne(t, h)
+	ca := &failingRevoker{testIssuer: h.issuer, down: true}
+	h.cfg.Issuer = ca
+	p := h.provisioner()
+	require.NoError(t, p.Block(h.ctx, rec.UUID), "the block itself is recorded")
+	assert.Empty(t, h.issuer.revocations())
+	failed := false
+	for _, e := range h.eventsFor(rec.UUID) {
+		failed = failed || e.Step == provisioning.StepRevoke && e.Err != nil
+	}
+	assert.True(t, failed, "the refused revocation is reported")
+	ca.down = false
+	require.NoError(t, p.Block(h.ctx, rec.UUID))
+	revs := h.issuer.revocations()
+	require.Len(t, revs, 1)
+	assert.Equal(t, certs.RevocationPrivilegeWithdrawn, revs[0].Reason)
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	for _, c := range got.Certificates {
+		assert.True(t, c.Revoked)
+	}
+}
