@@ -535,6 +535,19 @@ func (p *Provisioner) revokeReplaced(ctx context.Context, rec *DeviceRecord, ins
 	return n
 }
 
+// retiredFromDevice marks certificates of an earlier provisioning as gone
+// from the device, which has been unprovisioned since: a full unprovision
+// erases every certificate and key (Intel AMT SDK, "Restoring Intel AMT to
+// Factory Mode"). Nothing is deleted by their old handles, which may name
+// other objects once the device is provisioned again, and a renewal left
+// pending is abandoned. Revocation still applies to those not revoked.
+func retiredFromDevice(list []DeviceCertificate) []DeviceCertificate {
+	for i := range list {
+		list[i].RemovedFromDevice, list[i].Pending = true, false
+	}
+	return list
+}
+
 func containsCert(list []DeviceCertificate, der []byte) bool {
 	for _, dc := range list {
 		if string(dc.DER) == string(der) {

@@ -48,7 +48,7 @@ func (p *Provisioner) Maintainer() *Maintainer { return &Maintainer{p: p} }
 type MaintenanceReport struct {
 	Checked      int // provisioned devices looked at
 	Renewed      int // certificates renewed
-	Revoked      int // superseded certificates revoked
+	Revoked      int // certificates revoked: superseded ones, and those Unprovision or Block could not get revoked
 	NotRenewable int // certificates due but not renewed now (TLS over wireless only, the Wi-Fi profile in use)
 	Failed       int // devices whose renewal failed
 	AgedOut      int // discovery records removed
@@ -168,14 +168,18 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
 			Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
 	}
-	for r, err := range p.store.Records(ctx, Filter{Provisioned: true, MaintenanceDue: m.dueBefore(now)}) {
+	for r, err := range p.store.Records(ctx, Filter{MaintenanceDue: m.dueBefore(now)}) {
 		if err != nil {
 			return rep, err
 		}
-		if r.Blocked || r.Session != nil && !r.State.Final() {
-			continue // blocked, or a session may be running
+		switch {
+		case r.Session != nil && !r.State.Final():
+			// a session may be running
+		case r.retired():
+			m.revokeRetired(ctx, r.UUID, &rep)
+		default:
+			m.maintainLeased(ctx, r.UUID, &rep)
 		}
-		m.maintainLeased(ctx, r.UUID, &rep)
 	}
 	if m.ReconcileEvery > 0 {
 		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
@@ -233,6 +237,32 @@ func (m *Maintainer) maintainLeased(ctx context.Context, u amt.UUID, rep *Mainte
 	}
 	rep.Checked++
 	m.maintainDevice(ctx, r, rep)
+}
+
+// revokeRetired revokes, under the device's lease, the certificates of a
+// blocked or unprovisioned device that Block or Unprovision could not get
+// revoked: the Issuer refused or could not be reached then.
+func (m *Maintainer) revokeRetired(ctx context.Context, u amt.UUID, rep *MaintenanceReport) {
+	p := m.p
+	r, release, err := p.leaseDevice(ctx, u)
+	if err != nil {
+		if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotFound) {
+			m.storeFailed(&DeviceRecord{UUID: u}, rep, err, "the device could not be leased to revoke its certificates")
+		}
+		return
+	}
+	defer release()
+	if !r.retired() || r.Session != nil && !r.State.Final() {
+		return // provisioned again meanwhile, or a session began
+	}
+	reason := certs.RevocationCessationOfOperation
+	if r.Blocked {
+		reason = certs.RevocationPrivilegeWithdrawn
+	}
+	if n := p.revokeAll(ctx, r, reason); n > 0 &&
+		m.save(ctx, r, rep, "revocations recorded by the Issuer but not saved") {
+		rep.Revoked += n
+	}
 }
 
 // storeFailed reports a record that could not be saved; the next run retries
@@ -639,8 +669,13 @@ func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
 // compromised (RFC 5280 section 5.3.1). Configuration Manager's documentation
 // says it revokes when provisioning information is removed; the reason it
 // gives was not found in a public source. A revocation the Issuer refuses is
-// reported as a revoke event with its error and is not retried (the record
-// no longer counts the device as provisioned): revoke it at the CA.
+// reported as a revoke event with its error; the Maintainer's next run
+// retries it (MaintenanceReport.Revoked counts it then).
+//
+// The record keeps the certificates, marked revoked and removed from the
+// device: a full unprovision erases every certificate and key (Intel AMT
+// SDK, "Restoring Intel AMT to Factory Mode"), and the AMT handles they had
+// may name other objects after the device is provisioned again.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Under the device's lease: no session or renewal runs meanwhile.
 	r, release, err := p.leaseDevice(ctx, uuid)
@@ -662,6 +697,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		return &SessionError{Step: StepUnprovision, Reason: ReasonDeviceError, Err: err}
 	}
 	n := p.revokeAll(ctx, r, certs.RevocationCessationOfOperation)
+	r.Certificates = retiredFromDevice(r.Certificates)
 	r.State = StateNew
 	r.Done = 0
 	r.AdminPassword, r.MEBxPassword, r.Users = amt.Secret{}, amt.Secret{}, nil
@@ -677,8 +713,8 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 // (the device is no longer trusted; RFC 5280 section 5.3.1). Where a key is
 // known to be compromised, revoke the certificates at the CA with
 // keyCompromise as well. A revocation the Issuer refuses is reported as a
-// revoke event with its error; calling Block again retries the certificates
-// not revoked yet.
+// revoke event with its error; the Maintainer's next run, or calling Block
+// again, retries the certificates not revoked yet.
 //
 // It needs no lease: the block is recorded first (a session or renewal
 // running for the device stops at its next save), then the certificates are

@@ -182,6 +182,107 @@ func TestReprovisionRevokesEarlierCertificate(t *testing.T) {
 	assert.Equal(t, first.DER, revs[0].Certificate.Raw)
 }
 
+// A device unprovisioned locally and provisioned again: the handles of the
+// certificates its first provisioning installed name nothing amtkit put there
+// any more (the unprovision erased them; the simulator, like AMT, numbers the
+// new ones from 0 again). The Maintainer must not delete by them — before, it
+// tried to delete the old TLS certificate's handle, which now named the
+// device's current TLS certificate, on every run.
+func TestReprovisionLeavesOldHandlesAlone(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	first, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
+	d := h.fleet.Devices()[0]
+	require.NoError(t, adminDeviceFor(t, d, rec).Unprovision(h.ctx))
+	require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, d.AddRootHash(amtsim.RootHash{Name: "Contoso test root", Hash: h.chain.Bundle.RootHash(amt.HashSHA256), Active: true}))
+	rec2, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	second, _ := rec2.CurrentCertificate(provisioning.PurposeTLS)
+	require.Equal(t, first.Handle, second.Handle, "the test needs the new certificate at the old one's handle")
+
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.Len(t, got.Certificates, 2)
+	assert.True(t, got.Certificates[0].RemovedFromDevice, "the first provisioning's certificate is gone from the device")
+	assert.True(t, got.Certificates[0].Revoked)
+	assert.False(t, got.Certificates[1].RemovedFromDevice)
+
+	before := d.Counters()
+	m := p.Maintainer()
+	for range 2 {
+		rep, err := m.RunOnce(h.ctx)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Checked+rep.Removed+rep.Failed, "nothing to do for the device: %+v", rep)
+	}
+	assert.Zero(t, d.Counters().Sub(before).Exchanges, "the Maintainer did not contact the device")
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	defer dev.Close()
+	_, err = dev.Device.GeneralSettings(h.ctx)
+	require.NoError(t, err, "the device still answers with its current certificate")
+}
+
+// Unprovision while the CA cannot revoke: the refusal is reported, and the
+// Maintainer's next run revokes the certificate once the CA is back (before,
+// nothing ever retried it: the certificate stayed valid). Blocking is retried
+// the same way, with its own reason.
+func TestMaintainerRetriesRevocationsOfRetiredDevices(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 2})
+	ca := &failingRevoker{testIssuer: h.issuer, down: true}
+	h.cfg.Issuer = ca
+	p := h.provisioner()
+	devs := h.fleet.Devices()
+	var recs []*provisioning.DeviceRecord
+	for _, d := range devs {
+		rec, err := p.Provision(h.ctx, h.helloFrom(d))
+		require.NoError(t, err)
+		recs = append(recs, rec)
+	}
+	require.NoError(t, p.Unprovision(h.ctx, recs[0].UUID))
+	require.NoError(t, p.Block(h.ctx, recs[1].UUID))
+	assert.Empty(t, h.issuer.revocations())
+	ev := h.eventsFor(recs[0].UUID)
+	assert.Contains(t, ev[len(ev)-1].Detail, "0 certificate(s) revoked")
+	got, err := h.store.Load(h.ctx, recs[0].UUID)
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateNew, got.State)
+	require.Len(t, got.Certificates, 1)
+	assert.False(t, got.Certificates[0].Revoked)
+	assert.True(t, got.Certificates[0].RemovedFromDevice, "a full unprovision erases the certificates")
+
+	m := p.Maintainer()
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Revoked, "the CA is still down")
+	ca.down = false
+	before := h.fleet.Counters()
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Revoked)
+	assert.Zero(t, rep.Checked, "retired devices are not maintained")
+	assert.Zero(t, h.fleet.Counters().Sub(before).Exchanges, "revocation needs no device")
+	reasons := map[string]certs.RevocationReason{}
+	for _, r := range h.issuer.revocations() {
+		reasons[r.Device.String()] = r.Reason
+	}
+	assert.Equal(t, map[string]certs.RevocationReason{
+		recs[0].UUID.String(): certs.RevocationCessationOfOperation,
+		recs[1].UUID.String(): certs.RevocationPrivilegeWithdrawn,
+	}, reasons)
+	for _, rec := range recs {
+		got, err := h.store.Load(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		for _, c := range got.Certificates {
+			assert.True(t, c.Revoked, "%s: revocation recorded", rec.UUID)
+		}
+	}
+	rep, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Revoked, "nothing is revoked twice")
+	assert.Len(t, h.issuer.revocations(), 2)
+}
+
 func TestMaintainerBundleExpiryAndAgeOut(t *testing.T) {
 	clock := &fakeClock{}
 	h := newHarness(t, harnessOptions{noInventory: true, config: func(c *provisioning.Config) {

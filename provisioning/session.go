@@ -1104,7 +1104,7 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 	rec.Firmware, rec.DigestRealm, rec.ControlMode = prog.Firmware, prog.DigestRealm, amt.ControlModeACM
 	rec.DeviceCertPin, rec.OnDieVerified = prog.DeviceCertPin, prog.OnDieVerified || rec.OnDieVerified
 	rec.AdminUser, rec.AdminPassword, rec.MEBxPassword, rec.Users = prog.AdminUser, prog.AdminPassword, prog.MEBxPassword, prog.Users
-	rec.Certificates = append(cloneCerts(replaced, nil), prog.Certificates...)
+	rec.Certificates = append(retiredFromDevice(cloneCerts(replaced, nil)), prog.Certificates...)
 	rec.Session = nil
 	rec.Agent = nil
 	// The outcome is saved with the merge: a crash before the step's own

@@ -165,11 +165,14 @@ type Filter struct {
 	// LastSeenBefore selects records whose last hello is known and earlier.
 	LastSeenBefore time.Time
 	// CertificateExpiresBefore selects records with a current certificate
-	// (the newest unrevoked, confirmed one of a purpose) that expires earlier.
+	// (the newest unrevoked, confirmed one of a purpose, on a provisioned
+	// device that is not blocked) that expires earlier.
 	CertificateExpiresBefore time.Time
 	// MaintenanceDue selects records with a current certificate that expires
 	// earlier, or with certificate work left: a renewal not yet confirmed, a
-	// replaced certificate not yet revoked or not yet deleted from the device.
+	// replaced certificate not yet revoked or not yet deleted from the device,
+	// or any certificate not yet revoked of a device that is blocked or was
+	// unprovisioned.
 	MaintenanceDue time.Time
 }
 
@@ -195,6 +198,13 @@ type RecordIndex struct {
 func (r *DeviceRecord) Index() RecordIndex {
 	ix := RecordIndex{State: r.State, SessionInProgress: r.Session != nil, Provisioned: r.Provisioned(),
 		Discovery: r.discovery(), LastSeen: r.LastSeen}
+	if r.retired() {
+		// No certificate is in use: each one not revoked yet is to revoke.
+		for _, c := range r.Certificates {
+			ix.CertificateWork = ix.CertificateWork || !c.Revoked
+		}
+		return ix
+	}
 	seen := map[certSlot]bool{}
 	for i := len(r.Certificates) - 1; i >= 0; i-- {
 		c := r.Certificates[i]
@@ -492,6 +502,13 @@ type UserCredential struct {
 // Provisioned reports whether the record holds a verified provisioning.
 func (r *DeviceRecord) Provisioned() bool {
 	return r.Done.Has(DoneCommitted) || r.State == StateProvisioned
+}
+
+// retired reports a record whose certificates serve nothing any more: the
+// device is blocked, or was unprovisioned (the record holds certificates but
+// no verified provisioning).
+func (r *DeviceRecord) retired() bool {
+	return r.Blocked || !r.Provisioned()
 }
 
 // Clone returns a deep copy of r.

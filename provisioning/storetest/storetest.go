@@ -224,7 +224,7 @@ func (h Harness) delete(t *testing.T) {
 // filterFleet is a small fleet covering every filter: discovery records seen
 // at different times, sessions in progress, provisioned devices with
 // certificates at different expiries and with certificate work left, blocked
-// and failed ones.
+// and failed ones, and unprovisioned ones with certificates to revoke.
 func filterFleet() []*provisioning.DeviceRecord {
 	day := 24 * time.Hour
 	cert := func(p provisioning.CertificatePurpose, der byte, notAfter time.Time) provisioning.DeviceCertificate {
@@ -273,6 +273,24 @@ func filterFleet() []*provisioning.DeviceRecord {
 		func() *provisioning.DeviceRecord {
 			r := prov(128, cert(provisioning.PurposeTLS, 13, t0.Add(20*day)))
 			r.Session, r.State = &provisioning.SessionRecord{}, provisioning.StateConnected
+			return r
+		}(),
+		// Unprovisioned, its certificate not revoked yet (the CA refused).
+		func() *provisioning.DeviceRecord {
+			c := cert(provisioning.PurposeTLS, 14, t0.Add(300*day))
+			c.RemovedFromDevice = true
+			return &provisioning.DeviceRecord{UUID: uuidN(129), State: provisioning.StateNew, Certificates: []provisioning.DeviceCertificate{c}}
+		}(),
+		// Unprovisioned, its certificate revoked: nothing left to do.
+		func() *provisioning.DeviceRecord {
+			c := cert(provisioning.PurposeTLS, 15, t0.Add(10*day))
+			c.Revoked, c.RemovedFromDevice = true, true
+			return &provisioning.DeviceRecord{UUID: uuidN(130), State: provisioning.StateNew, Certificates: []provisioning.DeviceCertificate{c}}
+		}(),
+		// Blocked, its certificate not revoked yet.
+		func() *provisioning.DeviceRecord {
+			r := prov(131, cert(provisioning.PurposeTLS, 16, t0.Add(10*day)))
+			r.Blocked = true
 			return r
 		}(),
 	)
@@ -328,8 +346,9 @@ func (h Harness) filters(t *testing.T) {
 		return n
 	}
 	assert.Equal(t, 2, count(filters["stale discovery"]))
-	assert.Equal(t, 6, count(filters["maintenance due in 42d"]))     // 121, 122, 123, 124, 126, 128
-	assert.Equal(t, 3, count(filters["certificate expires in 42d"])) // 121, 122, 128 (126's expiring one was replaced)
+	assert.Equal(t, 7, count(filters["maintenance due in 42d"]))     // 121, 122, 123, 124, 126, 128, 131
+	assert.Equal(t, 5, count(filters["maintenance due now"]))        // 123, 124, 126, 129, 131 (work left)
+	assert.Equal(t, 3, count(filters["certificate expires in 42d"])) // 121, 122, 128 (126's expiring one was replaced; 131 is blocked)
 
 	// Stopping early.
 	n := 0
