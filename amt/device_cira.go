@@ -138,8 +138,10 @@ func (d *Device) MPServers(ctx context.Context) ([]MPServer, error) {
 }
 
 // DeleteMPServer deletes the MPS named name (selector Name, as MeshCentral and
-// go-wsman-messages address it). The firmware removes the policy links of a
-// deleted MPS with it.
+// go-wsman-messages address it). The firmware refuses to delete an MPS a
+// policy links to ([StatusNotPermitted]): delete those policies first
+// (Intel AMT SDK, Remove a Management Presence Server; rpc-go's clearCIRA
+// and MeshCentral's attemptCiraSyncResponse remove policies before MPSs).
 func (d *Device) DeleteMPServer(ctx context.Context, name string) error {
 	if name == "" {
 		return opError(URIManagementPresenceRemoteSAP, "Delete", fmt.Errorf("%w: no MPS name", ErrInvalidArgument))

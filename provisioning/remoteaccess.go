@@ -370,6 +370,8 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		byAddr[strings.ToLower(net.JoinHostPort(m.AccessInfo, strconv.Itoa(int(m.Port))))] = m
 	}
 	remade := false
+	deleted := map[string]bool{} // the SAP names of the MPSs this plan deletes
+	var mpsChanges []Change
 	for _, s := range want.servers() {
 		key := strings.ToLower(s.addr())
 		cur, ok := byAddr[key]
@@ -382,19 +384,27 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		c := Change{Area: "cira", Action: ChangeAdd, Target: "MPS " + s.addr(), To: how}
 		if ok {
 			c.Action, c.From = ChangeUpdate, "credentials or name not in line"
+			deleted[cur.Name] = true
 		}
 		c.apply = func(ctx context.Context) error { return rc.addMPS(ctx, st, s, user, cur.Name, ok) }
-		out = append(out, c)
+		mpsChanges = append(mpsChanges, c)
 	}
 	if !want.KeepOthers {
 		for _, m := range byAddr {
-			out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: "MPS " + net.JoinHostPort(m.AccessInfo, strconv.Itoa(int(m.Port))),
+			deleted[m.Name] = true
+			mpsChanges = append(mpsChanges, Change{Area: "cira", Action: ChangeRemove, Target: "MPS " + net.JoinHostPort(m.AccessInfo, strconv.Itoa(int(m.Port))),
 				apply: func(ctx context.Context) error { return dev.DeleteMPServer(ctx, m.Name) }})
 		}
 	}
 
 	// 4. The policies: each linked to the profile's MPSs in order; a policy
 	// that differs, or whose MPS is (re)added, is removed and added again.
+	// Removals come before the MPS changes: firmware does not delete an MPS
+	// a policy links to ("not permitted": Intel AMT SDK, Remove a Management
+	// Presence Server), and rpc-go (clearCIRA) and MeshCentral
+	// (attemptCiraSyncResponse) remove policies first. A policy linked to an
+	// MPS this plan deletes is therefore removed first, even one KeepOthers
+	// would keep, and the profile's are added again after the MPSs.
 	have := map[amt.RemoteAccessTrigger]amt.RemoteAccessPolicyRule{}
 	for _, r := range rules {
 		have[r.Trigger] = r
@@ -408,10 +418,27 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		}
 		return names
 	}
+	var policyRemovals, policyAdds []Change
+	removed := map[string]bool{} // policy rule names removed before the MPS changes
+	for _, l := range links {
+		name := l.PolicyRuleName()
+		if !deleted[l.MPServerName()] || removed[name] {
+			continue
+		}
+		removed[name] = true
+		c := Change{Area: "cira", Action: ChangeRemove, Target: name + " policy",
+			apply: func(ctx context.Context) error { return dev.DeleteRemoteAccessPolicyRule(ctx, name) }}
+		if i := slices.IndexFunc(rules, func(r amt.RemoteAccessPolicyRule) bool { return r.PolicyRuleName == name }); i >= 0 {
+			r := rules[i]
+			c.From = describePolicy(policy{trigger: r.Trigger, lifetime: r.TunnelLifeTime, ext: r.ExtendedData})
+		}
+		policyRemovals = append(policyRemovals, c)
+	}
 	wantTriggers := map[amt.RemoteAccessTrigger]bool{}
 	for _, pol := range want.policies() {
 		wantTriggers[pol.trigger] = true
 		cur, ok := have[pol.trigger]
+		ok = ok && !removed[cur.PolicyRuleName]
 		inLine := ok && !remade && cur.TunnelLifeTime == pol.lifetime && string(cur.ExtendedData) == string(pol.ext)
 		if inLine {
 			var names []string
@@ -429,17 +456,20 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		}
 		pol, replace := pol, ok
 		c.apply = func(ctx context.Context) error { return rc.addPolicy(ctx, st, pol, replace) }
-		out = append(out, c)
+		policyAdds = append(policyAdds, c)
 	}
 	if !want.KeepOthers {
 		for t, r := range have {
-			if !wantTriggers[t] {
+			if !wantTriggers[t] && !removed[r.PolicyRuleName] {
 				name := r.PolicyRuleName
-				out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: name + " policy",
+				policyRemovals = append(policyRemovals, Change{Area: "cira", Action: ChangeRemove, Target: name + " policy",
 					apply: func(ctx context.Context) error { return dev.DeleteRemoteAccessPolicyRule(ctx, name) }})
 			}
 		}
 	}
+	out = append(out, policyRemovals...)
+	out = append(out, mpsChanges...)
+	out = append(out, policyAdds...)
 
 	if !want.mutual() {
 		// Password authentication: an MPS client certificate no entry

@@ -167,8 +167,8 @@ func TestReconcileRemoteAccessProfileChange(t *testing.T) {
 		t.Log("would", c)
 	}
 	assert.Equal(t, []string{
+		`cira: remove User Initiated policy`, // policy removals come first (rpc-go, MeshCentral)
 		`cira: update Periodic policy "every 25s, tunnel kept open" → "every 60s, tunnel kept open"`,
-		`cira: remove User Initiated policy`,
 		`cira: update MPS type "external" → "both"`,
 		`cira: update home domains "` + d.CIRA().DetectionStrings[0] + `" → "contoso.com"`,
 		`cira: update user-initiated connection "BIOS and OS" → "OS"`,
@@ -223,8 +223,20 @@ func TestReconcileMPSPasswordChange(t *testing.T) {
 	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
 	require.NoError(t, err)
 	require.NoError(t, rep.Err())
-	require.Len(t, rep.Changes, 3, "%v", rep.Changes)
-	assert.Equal(t, "cira: update MPS 127.0.0.1:"+fmt.Sprint(rig.mps.Port())+` "credentials or name not in line" → "user fleet, password authentication"`, rep.Changes[0].String())
+	// The policies linked to the MPS go first: firmware does not delete a
+	// linked MPS (the simulator refuses it as AMT does), so they are removed,
+	// the MPS replaced, and they are added again.
+	var got []string
+	for _, c := range rep.Changes {
+		got = append(got, c.String())
+	}
+	assert.Equal(t, []string{
+		`cira: remove Periodic policy (was "every 25s, tunnel kept open")`,
+		`cira: remove User Initiated policy (was "tunnel 300s")`,
+		"cira: update MPS 127.0.0.1:" + fmt.Sprint(rig.mps.Port()) + ` "credentials or name not in line" → "user fleet, password authentication"`,
+		`cira: add Periodic policy "every 25s, tunnel kept open"`,
+		`cira: add User Initiated policy "tunnel 300s"`,
+	}, got)
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	assert.Equal(t, "fleet", after.MPSUser)

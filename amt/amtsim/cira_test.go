@@ -355,11 +355,17 @@ func TestCIRAFirmwareRules(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rules, 1)
 	assert.Equal(t, "Periodic", rules[0].PolicyRuleName)
-	require.NoError(t, dev.DeleteMPServer(ctx, name))
+	// An MPS a policy links to is not deleted (Intel AMT SDK, Remove a
+	// Management Presence Server): the policy goes first.
+	assert.ErrorIs(t, dev.DeleteMPServer(ctx, name), amt.StatusNotPermitted)
 	links, err := dev.RemoteAccessPolicyAppliesToMPS(ctx)
 	require.NoError(t, err)
-	assert.Empty(t, links, "deleting an MPS removes its links")
+	assert.Len(t, links, 1, "the refused delete left the link")
 	require.NoError(t, dev.DeleteRemoteAccessPolicyRule(ctx, "Periodic"))
+	links, err = dev.RemoteAccessPolicyAppliesToMPS(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, links, "deleting the policy removes its links")
+	require.NoError(t, dev.DeleteMPServer(ctx, name))
 
 	// Environment detection: Put needs the InstanceID selector.
 	env, err := dev.EnvironmentDetection(ctx)

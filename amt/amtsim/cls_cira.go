@@ -368,10 +368,17 @@ func mpsClass() *class {
 				return invalidSelectors()
 			}
 			ra := &d.st.ra
-			ra.mps = slices.DeleteFunc(ra.mps, func(x *mpsEntry) bool { return x == m })
+			// "If the MPS is associated with a policy it will not be
+			// deleted, and the return code will be 'not permitted'" (Intel
+			// AMT SDK, Remove a Management Presence Server): policies go
+			// first, as rpc-go's clearCIRA and MeshCentral's
+			// attemptCiraSyncResponse remove them.
 			for _, r := range ra.rules {
-				r.links = slices.DeleteFunc(r.links, func(l policyLink) bool { return l.mps == m.handle })
+				if slices.ContainsFunc(r.links, func(l policyLink) bool { return l.mps == m.handle }) {
+					return internalError(amt.StatusNotPermitted)
+				}
 			}
+			ra.mps = slices.DeleteFunc(ra.mps, func(x *mpsEntry) bool { return x == m })
 			c.then(d.ciraKick)
 			return wsmantest.DeleteResponse(c.req)
 		},
