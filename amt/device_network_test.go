@@ -199,11 +199,14 @@ func TestAddWiFiSettingsRequest(t *testing.T) {
 		}
 		return out
 	}
+	// Both embedded instances carry the InstanceID the firmware gives them,
+	// as rpc-go, RPS, Intel's console and MeshCentral send it.
 	ep := embeddedIn("WiFiEndpointSettingsInput", URIWiFiEndpointSettings)
-	assert.Equal(t, map[string]string{"AuthenticationMethod": "7", "BSSType": "3", "ElementName": "corp", "EncryptionMethod": "4", "Priority": "2", "SSID": "Contoso"}, ep)
+	assert.Equal(t, map[string]string{"AuthenticationMethod": "7", "BSSType": "3", "ElementName": "corp", "EncryptionMethod": "4",
+		"InstanceID": "Intel(r) AMT:WiFi Endpoint Settings corp", "Priority": "2", "SSID": "Contoso"}, ep)
 	x := embeddedIn("IEEE8021xSettingsInput", URICIMIEEE8021xSettings)
-	assert.Equal(t, map[string]string{"AuthenticationProtocol": "0", "ElementName": "corp", "ServerCertificateName": "contoso.com",
-		"ServerCertificateNameComparison": "3", "Username": "pc.contoso.com"}, x)
+	assert.Equal(t, map[string]string{"AuthenticationProtocol": "0", "ElementName": "corp", "InstanceID": "Intel(r) AMT:IEEE 802.1x Settings corp",
+		"ServerCertificateName": "contoso.com", "ServerCertificateNameComparison": "3", "Username": "pc.contoso.com"}, x)
 
 	// A personal profile carries its passphrase, masked in the client's log.
 	logs.Reset()
@@ -236,6 +239,36 @@ func TestAddWiFiSettingsRequest(t *testing.T) {
 	assert.Len(t, f.requests(), 3)
 }
 
+// UpdateWiFiSettings addresses the profile by its InstanceID and sends the
+// 802.1X settings under the name the firmware gave them when the caller
+// names none, or under the caller's.
+func TestUpdateWiFiSettingsRequest(t *testing.T) {
+	ctx := context.Background()
+	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		return wsmantest.MethodResponse(r, wsmantest.ReturnValue(r, 0))
+	})
+	s := WiFiSettings{
+		Endpoint: WiFiEndpointSettings{InstanceID: "Intel(r) AMT:WiFi Endpoint Settings corp", ElementName: "corp", SSID: "Contoso", Priority: 2,
+			AuthenticationMethod: WiFiAuthWPA2IEEE8021X, EncryptionMethod: WiFiEncryptionCCMP},
+		IEEE8021x:         &WiFiIEEE8021xSettings{ElementName: "corp", AuthenticationProtocol: EAPTLS, Username: "pc.contoso.com"},
+		ClientCertificate: "Intel(r) AMT Certificate: Handle: 6",
+	}
+	require.NoError(t, d.UpdateWiFiSettings(ctx, s))
+	s.IEEE8021x = &WiFiIEEE8021xSettings{InstanceID: "Intel(r) AMT:IEEE 802.1x Settings other", ElementName: "corp", AuthenticationProtocol: EAPTLS, Username: "u"}
+	require.NoError(t, d.UpdateWiFiSettings(ctx, s))
+	reqs := f.requests()
+	require.Len(t, reqs, 2)
+	for i, want := range []string{"Intel(r) AMT:IEEE 802.1x Settings corp", "Intel(r) AMT:IEEE 802.1x Settings other"} {
+		ps := requireMethodInput(t, reqs[i], URIWiFiPortConfigurationService, "UpdateWiFiSettings")
+		assert.Equal(t, []string{"WiFiEndpointSettings", "WiFiEndpointSettingsInput", "IEEE8021xSettingsInput", "ClientCredential"}, names(ps))
+		id, _ := ps[0].EPR.Selectors.Get("InstanceID")
+		assert.Equal(t, "Intel(r) AMT:WiFi Endpoint Settings corp", id)
+		x := wsman.Child(reqs[i].Input, URIWiFiPortConfigurationService, "IEEE8021xSettingsInput")
+		require.NotNil(t, x)
+		assert.Equal(t, want, wsman.Text(wsman.Child(x, URICIMIEEE8021xSettings, "InstanceID")))
+	}
+}
+
 // The Wi-Fi reads against the own vectors and, where recorded, the recorded
 // responses.
 func TestWiFiReadVectors(t *testing.T) {
@@ -250,10 +283,12 @@ func TestWiFiReadVectors(t *testing.T) {
 				URIWiFiEndpointSettings: rs.items(t, "cim/wifi/endpointsettings/pull"),
 				URICIMIEEE8021xSettings: rs.items(t, "cim/ieee8021x/settings/pull"),
 				URICIMCredentialContext: rs.items(t, "cim/credential/context/pull"),
+				URIWiFiPort:             {rs.content(t, "cim/wifi/port/get")}, // enumerated, as Intel's console reads it
 			}
 			var enums wsmantest.Enumerations
 			d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-				if items, ok := lists[r.ResourceURI]; ok {
+				enumeration := r.Action == wsman.ActionEnumerate || r.Action == wsman.ActionPull || r.Action == wsman.ActionRelease
+				if items, ok := lists[r.ResourceURI]; ok && enumeration {
 					rep, _ := enums.Serve(r, items)
 					return rep
 				}
@@ -283,6 +318,12 @@ func TestWiFiReadVectors(t *testing.T) {
 			port, err := d.WiFiPort(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, "WiFi Port 0", port.DeviceID)
+			// A platform without a wireless interface enumerates no port
+			// (console issue 1057).
+			lists[URIWiFiPort] = nil
+			_, err = d.WiFiPort(ctx)
+			assert.ErrorIs(t, err, ErrNotFound)
+			lists[URIWiFiPort] = []*etree.Element{rs.content(t, "cim/wifi/port/get")}
 			require.NoError(t, d.RequestWiFiPortState(ctx, WiFiEnabledS0SxAC))
 			assert.ErrorIs(t, d.RequestWiFiPortState(ctx, WiFiPortState(9)), ErrInvalidArgument)
 			cfg, err := d.WiFiPortConfiguration(ctx)

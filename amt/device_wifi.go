@@ -131,7 +131,8 @@ func (p LocalProfileSync) Enabled() bool {
 // profile. The passphrase is write-only.
 type WiFiEndpointSettings struct {
 	// InstanceID is what the device calls the profile
-	// ("Intel(r) AMT:WiFi Endpoint Settings <name>"); ElementName its name.
+	// ("Intel(r) AMT:WiFi Endpoint Settings <name>"; sent in that form when
+	// empty, as rpc-go, RPS and MeshCentral send it); ElementName its name.
 	InstanceID           string
 	ElementName          string
 	SSID                 string
@@ -174,7 +175,9 @@ func (d *Device) DeleteWiFiProfile(ctx context.Context, instanceID string) error
 // WiFiIEEE8021xSettings is a CIM_IEEE8021xSettings instance: the 802.1X part
 // of an enterprise Wi-Fi profile. AMT names it
 // "Intel(r) AMT:IEEE 802.1x Settings <ElementName>" (go-wsman-messages
-// recorded cim/ieee8021x/settings/pull.xml). Password is write-only.
+// recorded cim/ieee8021x/settings/pull.xml). Password is write-only. Sent
+// with an empty InstanceID, the name is filled in that form (ElementName, or
+// the profile's when empty).
 type WiFiIEEE8021xSettings struct {
 	InstanceID                      string
 	ElementName                     string
@@ -251,6 +254,17 @@ func (s *WiFiSettings) check(method string) error {
 	return nil
 }
 
+// The InstanceIDs firmware gives a Wi-Fi profile and its 802.1X settings
+// (go-wsman-messages' recorded CIM_WiFiEndpointSettings and
+// CIM_IEEE8021xSettings pulls). The embedded instances sent carry them when
+// the caller names none: rpc-go (configure wireless), RPS
+// (wifiNetworkConfiguration.ts), Intel's console and MeshCentral
+// (attemptWifiSync) all send a profile's InstanceID with AddWiFiSettings.
+const (
+	wifiEndpointSettingsIDPrefix = "Intel(r) AMT:WiFi Endpoint Settings "
+	wifiIEEE8021xIDPrefix        = "Intel(r) AMT:IEEE 802.1x Settings "
+)
+
 // params renders the inputs that follow the first one, in the MOF order:
 // WiFiEndpointSettingsInput, IEEE8021xSettingsInput, ClientCredential,
 // CACredential (intel/lms AMT_WiFiPortConfigurationService.h).
@@ -260,14 +274,15 @@ func (s *WiFiSettings) params() []wsman.Property {
 	if bss == 0 {
 		bss = 3 // infrastructure
 	}
+	if e.InstanceID == "" {
+		e.InstanceID = wifiEndpointSettingsIDPrefix + e.ElementName
+	}
 	ep := []wsman.Property{
 		wsman.Prop("AuthenticationMethod", strconv.FormatUint(uint64(e.AuthenticationMethod), 10)),
 		wsman.Prop("BSSType", strconv.FormatUint(uint64(bss), 10)),
 		wsman.Prop("ElementName", e.ElementName),
 		wsman.Prop("EncryptionMethod", strconv.FormatUint(uint64(e.EncryptionMethod), 10)),
-	}
-	if e.InstanceID != "" {
-		ep = append(ep, wsman.Prop("InstanceID", e.InstanceID))
+		wsman.Prop("InstanceID", e.InstanceID),
 	}
 	ep = append(ep, wsman.Prop("Priority", strconv.FormatUint(uint64(e.Priority), 10)))
 	if e.AuthenticationMethod.PSK() {
@@ -278,7 +293,14 @@ func (s *WiFiSettings) params() []wsman.Property {
 	if !e.AuthenticationMethod.IEEE8021X() || s.IEEE8021x == nil {
 		return out
 	}
-	x := s.IEEE8021x
+	x := *s.IEEE8021x
+	if x.InstanceID == "" {
+		name := x.ElementName
+		if name == "" {
+			name = e.ElementName
+		}
+		x.InstanceID = wifiIEEE8021xIDPrefix + name
+	}
 	xp := []wsman.Property{
 		wsman.Prop("AuthenticationProtocol", strconv.FormatUint(uint64(x.AuthenticationProtocol), 10)),
 	}
@@ -412,9 +434,20 @@ func parseWiFiPort(el *etree.Element) (*WiFiPort, error) {
 	return parseAs[WiFiPort](el, URIWiFiPort)
 }
 
-// WiFiPort reads CIM_WiFiPort (Get, no selector, as go-wsman-messages sends it).
+// WiFiPort reads the device's CIM_WiFiPort by enumerating the class, as
+// Intel's console does (GetWiFiPorts): on a platform without a wireless
+// interface the enumeration is empty (console issue 1057, pull request 1087),
+// which gives an error matching [ErrNotFound]. Firmware without the class at
+// all answers DestinationUnreachable (wsman.ErrDestinationUnreachable).
 func (d *Device) WiFiPort(ctx context.Context) (*WiFiPort, error) {
-	return getAs(ctx, d, URIWiFiPort, nil, parseWiFiPort)
+	ports, err := enumerateAll(ctx, d, URIWiFiPort, parseWiFiPort)
+	if err != nil {
+		return nil, err
+	}
+	if len(ports) == 0 {
+		return nil, opError(URIWiFiPort, "Enumerate", fmt.Errorf("%w: the device has no wireless interface", ErrNotFound))
+	}
+	return ports[0], nil
 }
 
 // RequestWiFiPortState switches AMT's use of the wireless interface with

@@ -477,6 +477,15 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	if want == nil {
 		return nil, nil
 	}
+	// No wireless interface: the port enumeration is empty (Intel's console,
+	// GetWiFiPorts; console issue 1057), or the classes are not served.
+	port, err := rc.dev.WiFiPort(ctx)
+	if errors.Is(err, amt.ErrNotFound) || errors.Is(err, wsman.ErrDestinationUnreachable) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := rc.dev.WiFiPortConfiguration(ctx)
 	if errors.Is(err, wsman.ErrDestinationUnreachable) {
 		return nil, nil // no wireless interface
@@ -489,10 +498,6 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		return nil, err
 	} else if c != nil {
 		out = append(out, *c)
-	}
-	port, err := rc.dev.WiFiPort(ctx)
-	if err != nil {
-		return nil, err
 	}
 	if port.EnabledState != want.Power.wire() {
 		out = append(out, Change{Area: "wifi", Action: ChangeUpdate, Target: "wireless interface", From: port.EnabledState.String(), To: want.Power.wire().String(),

@@ -49,6 +49,18 @@ func profileNames(s amtsim.NetworkSnapshot) []string {
 	return out
 }
 
+// One profile serves laptops and desktops: a device without a wireless
+// interface provisions and reconciles with no Wi-Fi change and no failure.
+func TestReconcileWiFiOnDeviceWithoutWireless(t *testing.T) {
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Network.NoWireless = true }})
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "first-passphrase-a")}}}})
+	p, rec := provisionOne(t, h)
+	assert.Empty(t, rec.ReconcileError)
+	rep := reconcileNetwork(t, h, p, rec.UUID)
+	assert.Empty(t, rep.Changes)
+}
+
 // A changed profile reaches a provisioned device: a removed network is
 // deleted (and its certificate revoked), priorities are swapped, a changed
 // passphrase is sent again; the record keeps the secrets sealed and no event

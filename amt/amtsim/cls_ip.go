@@ -15,7 +15,8 @@ import (
 // platform feature and off unless set.
 type NetworkConfig struct {
 	// NoWireless: no wireless interface (a desktop). The Wi-Fi classes answer
-	// DestinationUnreachable and AMT_EthernetPortSettings' wireless instance
+	// DestinationUnreachable, except that CIM_WiFiPort enumerates empty
+	// (Intel's console, console issue 1057), and AMT_EthernetPortSettings' wireless instance
 	// reports MAC address 00-00-00-00-00-00 (go-wsman-messages recorded
 	// amt/ethernetport/pull.xml).
 	NoWireless bool

@@ -550,9 +550,18 @@ func wifiPortClass() *class {
 			n("EnabledState", s).s("HealthState", "5").s("LinkTechnology", "11").s("PermanentAddress", mac).
 			s("PortType", "0").n("RequestedState", s).s("SystemCreationClassName", "CIM_ComputerSystem").s("SystemName", "Intel(r) AMT").el()
 	}
+	// Without a wireless interface the class has no instance: its
+	// enumeration is empty (Intel's console, GetWiFiPorts; console issue
+	// 1057); a Get or a state change is DestinationUnreachable (the
+	// simulator's choice: console reports only a "general error").
 	return &class{
-		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
-		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
+		get: func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		items: func(d *Device, c *call) []*etree.Element {
+			if d.cfg.Network.NoWireless {
+				return nil
+			}
+			return []*etree.Element{inst(d)}
+		},
 		methods: map[string]method{
 			"RequestStateChange": {fn: func(d *Device, c *call, in *input) *etree.Element {
 				v, err := in.u32("RequestedState")

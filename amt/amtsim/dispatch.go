@@ -96,6 +96,9 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 	if !d.classExists(r.ResourceURI) {
 		cls = nil // a class of a later release
 	}
+	if r.ResourceURI == uriWiFiPort && d.cfg.Network.NoWireless && !isEnumeration(r.Action) {
+		cls = nil // no wireless port: only its (empty) enumeration is served (cls_wifi.go)
+	}
 	if cls == nil {
 		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
 	}
@@ -217,4 +220,13 @@ func body(c *call) (*input, bool) {
 
 func schemaFault(what string) wsmantest.Reply {
 	return wsmantest.FaultReply(wsmantest.SenderFault("SchemaValidationError", what))
+}
+
+// isEnumeration reports an Enumerate, Pull or Release.
+func isEnumeration(action string) bool {
+	switch action {
+	case wsman.ActionEnumerate, wsman.ActionPull, wsman.ActionRelease:
+		return true
+	}
+	return false
 }

@@ -136,8 +136,8 @@ func (d *Device) classExists(uri string) bool {
 	switch uri {
 	case uriHBS:
 		return d.fw.HostBasedSetupService
-	case uriWiFiConfig, uriWiFiSettings, uriWiFiEndpoint, uriWiFiPort, uriCIMIEEE:
-		return !d.cfg.Network.NoWireless // a device without a wireless interface
+	case uriWiFiConfig, uriWiFiSettings, uriWiFiEndpoint, uriCIMIEEE:
+		return !d.cfg.Network.NoWireless // a device without a wireless interface (CIM_WiFiPort: cls_wifi.go)
 	case uriIEEE, uriProfile:
 		return !d.cfg.Network.WirelessOnly // RPS issue 1072
 	}
