@@ -109,14 +109,24 @@ func (d *Device) RequestRedirectionState(ctx context.Context, s RedirectionState
 }
 
 // PutRedirectionService writes s back (Put, no selector): the instance as read
-// with ListenerEnabled (and any other changed property) replaced. The
-// AccessLog RPS strips is echoed unchanged. EnabledState cannot be changed
-// with Put: use [Device.RequestRedirectionState].
+// with ListenerEnabled (and any other changed property) replaced, without the
+// read-only AccessLog, which RPS removes before this Put
+// (featuresConfiguration.ts) and go-wsman-messages' request type lacks.
+// EnabledState cannot be changed with Put: use [Device.RequestRedirectionState].
 func (d *Device) PutRedirectionService(ctx context.Context, s *RedirectionService) (*RedirectionService, error) {
 	if s == nil {
 		return nil, opError(URIRedirectionService, "Put", ErrNotReadFromDevice)
 	}
-	return putEdited(ctx, d, URIRedirectionService, nil, s.src, s, nil, parseRedirectionService)
+	body, err := s.src.edited(s, nil, []string{"AccessLog"})
+	if err != nil {
+		return nil, opError(URIRedirectionService, "Put", err)
+	}
+	el, err := d.put(ctx, URIRedirectionService, nil, body)
+	if err != nil {
+		return nil, err
+	}
+	out, err := parseRedirectionService(el)
+	return out, opError(URIRedirectionService, "Put", err)
 }
 
 // KVMState is CIM_KVMRedirectionSAP's EnabledState, and the RequestedState of

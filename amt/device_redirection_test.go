@@ -51,6 +51,31 @@ func TestRedirectionService(t *testing.T) {
 			assert.Equal(t, []string{"Intel(r) AMT Redirection Service"}, v["Name"], "the keys are echoed")
 		})
 	}
+	// A device that has served redirection sessions lists them in the
+	// read-only AccessLog; the Put leaves it out, as RPS does.
+	t.Run("access log", func(t *testing.T) {
+		var put *wsmantest.Request
+		d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+			if r.Action == wsman.ActionPut {
+				put = r
+				return wsmantest.PutResponse(r, r.Input)
+			}
+			return wsmantest.GetResponse(r, wsman.NewInstance(URIRedirectionService,
+				wsman.Prop("AccessLog", "2026-12-01T10:00:00 SOL admin"), wsman.Prop("AccessLog", "2026-12-02T11:00:00 IDER admin"),
+				wsman.Prop("CreationClassName", "AMT_RedirectionService"), wsman.Prop("ElementName", "Intel(r) AMT Redirection Service"),
+				wsman.Prop("EnabledState", "32771"), wsman.Prop("ListenerEnabled", "false"), wsman.Prop("Name", "Intel(r) AMT Redirection Service"),
+				wsman.Prop("SystemCreationClassName", "CIM_ComputerSystem"), wsman.Prop("SystemName", "Intel(r) AMT")))
+		})
+		s, err := d.RedirectionService(ctx)
+		require.NoError(t, err)
+		s.ListenerEnabled = true
+		_, err = d.PutRedirectionService(ctx, s)
+		require.NoError(t, err)
+		v := values(params(t, put.Input))
+		assert.NotContains(t, v, "AccessLog")
+		assert.Equal(t, []string{"true"}, v["ListenerEnabled"])
+		assert.Equal(t, []string{"32771"}, v["EnabledState"], "the rest is echoed")
+	})
 	// The recorded RequestStateChange answer, as real firmware sent it.
 	rs := recordedResponses(t, "amt/redirectionservice/requeststatechange")
 	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
