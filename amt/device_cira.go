@@ -301,6 +301,9 @@ const (
 	TriggerUserInitiated    RemoteAccessTrigger = 0
 	TriggerAlert            RemoteAccessTrigger = 1
 	TriggerPeriodic         RemoteAccessTrigger = 2
+	// TriggerHomeProvisioning is in the class's ValueMap but not a trigger a
+	// policy can be added with (Intel AMT SDK, Add a Remote Access Policy,
+	// lists 0–2): AddRemoteAccessPolicyRule refuses it.
 	TriggerHomeProvisioning RemoteAccessTrigger = 3
 )
 
@@ -384,6 +387,9 @@ func (d *Device) AddRemoteAccessPolicyRule(ctx context.Context, p RemoteAccessPo
 	const method = "AddRemoteAccessPolicyRule"
 	if len(mpServers) == 0 || len(mpServers) > 2 {
 		return "", opError(URIRemoteAccessService, method, fmt.Errorf("%w: a policy names one or two MPSs, got %d", ErrInvalidArgument, len(mpServers)))
+	}
+	if p.Trigger > TriggerPeriodic {
+		return "", opError(URIRemoteAccessService, method, fmt.Errorf("%w: trigger %d (a policy's trigger is 0 user-initiated, 1 alert or 2 periodic)", ErrInvalidArgument, p.Trigger))
 	}
 	if len(p.ExtendedData) > 32 {
 		return "", opError(URIRemoteAccessService, method, fmt.Errorf("%w: ExtendedData is at most 32 bytes, got %d", ErrInvalidArgument, len(p.ExtendedData)))

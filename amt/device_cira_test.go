@@ -207,6 +207,10 @@ func TestAddRemoteAccessPolicyRule(t *testing.T) {
 			return err
 		},
 		"empty MPS names": func() error { _, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{}, ""); return err },
+		"home provisioning trigger": func() error {
+			_, err := d.AddRemoteAccessPolicyRule(ctx, RemoteAccessPolicy{Trigger: TriggerHomeProvisioning}, "a")
+			return err
+		},
 	} {
 		assert.ErrorIs(t, call(), ErrInvalidArgument, name)
 	}

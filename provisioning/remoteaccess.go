@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/hex"
@@ -410,13 +411,10 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		have[r.Trigger] = r
 	}
 	linked := func(trigger amt.RemoteAccessTrigger) []string {
-		var names []string
-		for _, l := range links {
-			if l.PolicyRuleName() == trigger.String() {
-				names = append(names, l.MPServerName())
-			}
+		if cur, ok := have[trigger]; ok {
+			return linkedMPS(cur.PolicyRuleName, links)
 		}
-		return names
+		return nil
 	}
 	var policyRemovals, policyAdds []Change
 	removed := map[string]bool{} // policy rule names removed before the MPS changes
@@ -454,7 +452,10 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		if ok {
 			c.Action, c.From = ChangeUpdate, describePolicy(policy{trigger: cur.Trigger, lifetime: cur.TunnelLifeTime, ext: cur.ExtendedData})
 		}
-		pol, replace := pol, ok
+		pol, replace := pol, ""
+		if ok {
+			replace = cur.PolicyRuleName
+		}
 		c.apply = func(ctx context.Context) error { return rc.addPolicy(ctx, st, pol, replace) }
 		policyAdds = append(policyAdds, c)
 	}
@@ -633,13 +634,30 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 	return nil
 }
 
-// addPolicy (re)adds a policy linked to the profile's MPSs in order.
-func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol policy, replace bool) error {
-	if replace {
-		if err := rc.dev.DeleteRemoteAccessPolicyRule(ctx, pol.trigger.String()); err != nil {
-			return err
+// linkedMPS returns the MPSs the rule named rule links to, by the rule's name
+// as the device gives it (the class allows "<type> <handle>" from AMT 6:
+// go-wsman-messages amt/remoteaccess types.go), in their OrderOfAccess (lower
+// first; RPS and rpc-go set 0 on every link, and equal ones keep the
+// device's order).
+func linkedMPS(rule string, links []*amt.PolicyAppliesToMPS) []string {
+	var ls []*amt.PolicyAppliesToMPS
+	for _, l := range links {
+		if l.PolicyRuleName() == rule {
+			ls = append(ls, l)
 		}
 	}
+	slices.SortStableFunc(ls, func(a, b *amt.PolicyAppliesToMPS) int { return cmp.Compare(a.OrderOfAccess, b.OrderOfAccess) })
+	names := make([]string, 0, len(ls))
+	for _, l := range ls {
+		names = append(names, l.MPServerName())
+	}
+	return names
+}
+
+// addPolicy (re)adds a policy linked to the profile's MPSs in order; replace
+// names the rule of the same trigger to delete first ("" for none). Every MPS
+// is resolved before anything is deleted.
+func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol policy, replace string) error {
 	var names []string
 	for _, s := range st.want.servers() {
 		n, ok := st.names[strings.ToLower(s.addr())]
@@ -647,6 +665,11 @@ func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol po
 			return fmt.Errorf("MPS %s is not on the device (its change failed)", s.addr())
 		}
 		names = append(names, n)
+	}
+	if replace != "" {
+		if err := rc.dev.DeleteRemoteAccessPolicyRule(ctx, replace); err != nil {
+			return err
+		}
 	}
 	_, err := rc.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: pol.trigger, TunnelLifeTime: pol.lifetime, ExtendedData: pol.ext}, names...)
 	return err

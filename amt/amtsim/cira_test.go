@@ -331,12 +331,14 @@ func TestCIRAFirmwareRules(t *testing.T) {
 		return []wsman.Property{wsman.Prop("AccessInfo", access), wsman.Prop("InfoFormat", format), wsman.Prop("Port", "4433"),
 			wsman.Prop("AuthMethod", "2"), wsman.Prop("Username", user), wsman.Prop("Password", pw)}
 	}
-	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("mps.example", "3", "u", mpsPass)...), "an FQDN given as IPv4")
-	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("10.0.0.1", "201", "u", mpsPass)...), "an IP given as FQDN")
+	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("mps.example", "4", "u", mpsPass)...), "a name given as IPv6")
+	assert.Equal(t, uint32(amt.StatusInvalidParameter), raw(base("mps.example", "5", "u", mpsPass)...), "an unknown format")
 	assert.Equal(t, uint32(amt.StatusInvalidName), raw(base("a.example", "201", "seventeen-chars-x", mpsPass)...))
 	assert.Equal(t, uint32(amt.StatusInvalidPassword), raw(base("a.example", "201", "u", "Weak")...))
 	assert.Equal(t, uint32(amt.StatusInvalidPassword), raw(base("a.example", "201", "u", "Longer-Than-16-chars!")...), "8 to 16 characters")
-	for i := 1; i < 6; i++ {
+	assert.Zero(t, raw(base("10.0.0.1", "201", "u", mpsPass)...), "an IPv4 address given as FQDN, as RPS allows")
+	assert.Zero(t, raw(base("mps.example", "3", "u", mpsPass)...), "a host name given as IPv4, as rpc-go sends every address")
+	for i := 3; i < 6; i++ {
 		assert.Zero(t, raw(base(fmt.Sprintf("m%d.example", i), "201", "u", mpsPass)...))
 	}
 	assert.Equal(t, uint32(amt.StatusMaxLimitReached), raw(base("m9.example", "201", "u", mpsPass)...), "six MPSs at most")

@@ -215,18 +215,15 @@ func (d *Device) addMPServer(c *call, in *input) *etree.Element {
 	if addr == "" || len(addr) > maxAccessInfoLen || ferr != nil || perr != nil || port == 0 || port > 65535 || aerr != nil {
 		return status(c, amt.StatusInvalidParameter)
 	}
+	// The address is not checked against its format: RPS lets an IPv4
+	// address be sent as FQDN (201; ciraValidator.ts), and rpc-go sends
+	// every address, host names too, as IPv4 (3; local/amt/wsman.go). An
+	// IPv6 format must name an IPv6 address.
 	ip, ipErr := netip.ParseAddr(addr)
 	switch format {
-	case 3:
-		if ipErr != nil || !ip.Is4() {
-			return status(c, amt.StatusInvalidParameter)
-		}
+	case 3, 201:
 	case 4:
 		if ipErr != nil || ip.Is4() {
-			return status(c, amt.StatusInvalidParameter)
-		}
-	case 201:
-		if ipErr == nil {
 			return status(c, amt.StatusInvalidParameter)
 		}
 	default:
