@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -410,9 +411,10 @@ type wifiDevice struct {
 	ssidInUse string
 }
 
+// profile returns the IT profile named name (host profiles share one name).
 func (wd *wifiDevice) profile(name string) *amt.WiFiEndpointSettings {
 	for i := range wd.profiles {
-		if wd.profiles[i].ElementName == name {
+		if wd.profiles[i].ElementName == name && !hostProfile(wd.profiles[i]) {
 			return &wd.profiles[i]
 		}
 	}
@@ -518,6 +520,14 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	owned := rc.ownedWiFi()
 	taken := map[uint32]string{} // priority → profile that keeps it
 	for _, p := range wd.profiles {
+		if hostProfile(p) {
+			// The host's (synchronised) profiles have priorities of their
+			// own, apart from the IT profiles', and are kept with SyncWithOS.
+			if !want.KeepUnlisted && !want.SyncWithOS {
+				out = append(out, rc.removeHostWiFi(p))
+			}
+			continue
+		}
 		if listed[p.ElementName] != nil {
 			taken[p.Priority] = p.ElementName
 			continue
@@ -659,6 +669,21 @@ func describeNetwork(nw *WiFiNetwork) string {
 // superseded when it is added again at another priority) and later deleted
 // from the device. A revocation that fails fails the change; the next
 // reconcile retries it (revokeOrphanedWiFi).
+// hostProfile reports a profile the host added through synchronisation (a
+// user profile): AMT lists them under their own InstanceID prefix and a
+// common ElementName (Intel's console, usecase/devices/wifiprofile.go and
+// network.go, tells them apart so).
+func hostProfile(p amt.WiFiEndpointSettings) bool {
+	return strings.HasPrefix(p.InstanceID, "Intel(r) AMT:WiFi Endpoint User Settings")
+}
+
+// removeHostWiFi deletes a profile the host added: amtkit holds no secret or
+// certificate of it.
+func (rc *reconcileContext) removeHostWiFi(p amt.WiFiEndpointSettings) Change {
+	return Change{Area: "wifi", Action: ChangeRemove, Target: "host Wi-Fi profile " + strconv.Quote(p.InstanceID), From: describeWiFi(&p),
+		apply: func(ctx context.Context) error { return rc.dev.DeleteWiFiProfile(ctx, p.InstanceID) }}
+}
+
 func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings, reason certs.RevocationReason) Change {
 	return Change{Area: "wifi", Action: ChangeRemove, Target: fmt.Sprintf("Wi-Fi profile %q", p.ElementName), From: describeWiFi(&p),
 		apply: func(ctx context.Context) error {

@@ -273,6 +273,18 @@ func TestReconcileWiFiHostProfiles(t *testing.T) {
 	require.NoError(t, addHostProfile(h, d, "cafe"))
 	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "the host's profile is the host's")
 	assert.Len(t, d.NetworkSnapshot().Profiles, 2)
+	// The host's profile, at the IT profile's priority, holds none of the IT
+	// priorities (the firmware keeps them apart): a changed IT profile is
+	// updated in place, not removed and added again.
+	changed := cfg(true)
+	changed.Network.WiFi.Networks[0].Passphrase = amt.NewSecret("it-passphrase-456")
+	setProfile(h, changed)
+	var got []string
+	for _, c := range reconcileNetwork(t, h, p, d.UUID()).Changes {
+		got = append(got, c.String())
+	}
+	require.Len(t, got, 1, "%v", got)
+	assert.Contains(t, got[0], `wifi: update Wi-Fi profile "it"`)
 
 	setProfile(h, cfg(false))
 	reconcileNetwork(t, h, p, d.UUID())

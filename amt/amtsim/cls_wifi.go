@@ -24,6 +24,11 @@ const (
 	wifiPortID        = "WiFi Port 0"
 	wifiSettingsIDPfx = "Intel(r) AMT:WiFi Endpoint Settings "
 	wifiIEEEIDPfx     = "Intel(r) AMT:IEEE 802.1x Settings "
+	// A user profile (one the host adds over LMS) is listed under its own
+	// InstanceID prefix and a common ElementName (Intel's console,
+	// usecase/devices/wifiprofile.go and network.go, which skip them so).
+	wifiUserIDPfx   = "Intel(r) AMT:WiFi Endpoint User Settings "
+	wifiUserElement = "Endpoint User Settings"
 	// maxITProfiles is the IT profile limit the issue and Configuration
 	// Manager SP2 name; maxProfiles and maxUserProfiles are Intel's (Intel
 	// AMT Developer Guide, Wireless Configuration Concepts: 16 profiles, at
@@ -41,6 +46,7 @@ type netState struct {
 	uefiShare bool
 	profiles  []*wifiProfile
 	connected string // the profile AMT is connected by (Device.ConnectWiFi)
+	nextUser  int    // the number in the next user profile's InstanceID
 }
 
 func defaultNet() netState {
@@ -367,6 +373,10 @@ func (d *Device) addWiFiSettings(c *call, in *input) *etree.Element {
 			}
 		}
 	}
+	if user {
+		p.instanceID = wifiUserIDPfx + strconv.Itoa(n.nextUser)
+		n.nextUser++
+	}
 	n.profiles = append(n.profiles, p)
 	return rv(c, 0)
 }
@@ -416,10 +426,14 @@ func (d *Device) deleteAllProfiles(c *call, user bool) *etree.Element {
 }
 
 func (d *Device) wifiSettingsInstance(p *wifiProfile) *etree.Element {
+	name := p.name
+	if p.user {
+		name = wifiUserElement
+	}
 	return newInst(uriWiFiSettings).
 		n("AuthenticationMethod", int64(p.auth)).
 		s("BSSType", "3").
-		s("ElementName", p.name).
+		s("ElementName", name).
 		n("EncryptionMethod", int64(p.enc)).
 		s("InstanceID", p.instanceID).
 		n("Priority", int64(p.priority)).
