@@ -279,7 +279,7 @@ func testTimeSynchronization(t *testing.T, rs responses, wantTa0 time.Time) {
 	assert.Equal(t, wantTa0, ta0)
 	assert.Empty(t, requireMethodInput(t, f.only(t), URITimeSynchronizationService, "GetLowAccuracyTimeSynch"))
 
-	now := time.Date(2024, 1, 7, 0, 25, 0, 500e6, time.UTC)
+	now := time.Date(2024, 1, 7, 0, 25, 0, 600e6, time.UTC) // rounded up, as RPS and MeshCentral round
 	calls := 0
 	before, err := d.SyncClock(ctx, func() time.Time { calls++; return now })
 	require.NoError(t, err)
@@ -290,7 +290,7 @@ func testTimeSynchronization(t *testing.T, rs responses, wantTa0 time.Time) {
 	requireMethodInput(t, rs2[1], URITimeSynchronizationService, "GetLowAccuracyTimeSynch")
 	ps := requireMethodInput(t, rs2[2], URITimeSynchronizationService, "SetHighAccuracyTimeSynch")
 	assert.Equal(t, []string{"Ta0", "Tm1", "Tm2"}, names(ps))
-	assert.Equal(t, map[string][]string{"Ta0": {strconv.FormatInt(wantTa0.Unix(), 10)}, "Tm1": {"1704587100"}, "Tm2": {"1704587100"}}, values(ps))
+	assert.Equal(t, map[string][]string{"Ta0": {strconv.FormatInt(wantTa0.Unix(), 10)}, "Tm1": {"1704587101"}, "Tm2": {"1704587101"}}, values(ps))
 
 	// A device clock lost before 2004 is still sent back as read; client
 	// times must be after 2004-01-01.

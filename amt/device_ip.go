@@ -203,8 +203,8 @@ func (s *EthernetPortSettings) Static() (StaticIPv4, bool) {
 		return StaticIPv4{}, false // not a contiguous mask
 	}
 	out := StaticIPv4{Address: netip.PrefixFrom(a, bits), Gateway: gw, PrimaryDNS: dns}
-	if sec, err := netip.ParseAddr(s.SecondaryDNS); err == nil {
-		out.SecondaryDNS = sec
+	if sec, err := netip.ParseAddr(s.SecondaryDNS); err == nil && !sec.IsUnspecified() {
+		out.SecondaryDNS = sec // 0.0.0.0 is read as none: a cleared server may be reported so
 	}
 	return out, true
 }

@@ -155,6 +155,12 @@ func TestStaticIPv4Check(t *testing.T) {
 	e.SubnetMask, e.IPAddress, e.DefaultGateway, e.PrimaryDNS = "255.0.255.0", "10.0.0.5", "10.0.0.1", "10.0.0.2"
 	_, got := e.Static()
 	assert.False(t, got, "a mask that is not contiguous")
+	// A secondary server reported as 0.0.0.0 is none: the read-back of a
+	// static configuration without one must not see a difference.
+	e.SubnetMask, e.SecondaryDNS = "255.255.255.0", "0.0.0.0"
+	s, got := e.Static()
+	require.True(t, got)
+	assert.Equal(t, ok, s)
 }
 
 // What AddWiFiSettings sends: the endpoint reference, the embedded profile

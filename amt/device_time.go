@@ -30,9 +30,11 @@ func (d *Device) LowAccuracyTimeSynch(ctx context.Context) (time.Time, error) {
 	return time.Unix(int64(ta0), 0).UTC(), nil
 }
 
-// unixSeconds writes t as a uint32 of Unix seconds; min is the earliest
-// value allowed.
+// unixSeconds writes t as a uint32 of Unix seconds, rounded to the nearest
+// second as RPS (syncTime.ts) and MeshCentral (attemptSyncClockEx) round it
+// (rpc-go truncates); min is the earliest value allowed.
 func unixSeconds(name string, t time.Time, min int64) (string, error) {
+	t = t.Round(time.Second)
 	if u := t.Unix(); u < min || u > math.MaxUint32 {
 		return "", fmt.Errorf("%w: %s %s is outside %s … 2106-02-07", ErrInvalidArgument, name,
 			t.UTC().Format(time.RFC3339), time.Unix(min, 0).UTC().Format(time.DateOnly))
@@ -43,8 +45,8 @@ func unixSeconds(name string, t time.Time, min int64) (string, error) {
 // SetHighAccuracyTimeSynch calls SetHighAccuracyTimeSynch: ta0 is the value
 // [Device.LowAccuracyTimeSynch] returned (a device whose clock was lost may
 // report a time before 2004; it is sent as read), tm1 the client's time when
-// that reply arrived, tm2 the client's time just before this call (whole
-// seconds, after 2004-01-01). 36 (StatusInvalidParameter) is the device refusing the
+// that reply arrived, tm2 the client's time just before this call (rounded
+// to whole seconds, after 2004-01-01). 36 (StatusInvalidParameter) is the device refusing the
 // values.
 func (d *Device) SetHighAccuracyTimeSynch(ctx context.Context, ta0, tm1, tm2 time.Time) error {
 	const method = "SetHighAccuracyTimeSynch"
@@ -66,7 +68,8 @@ func (d *Device) SetHighAccuracyTimeSynch(ctx context.Context, ta0, tm1, tm2 tim
 
 // SyncClock sets the device clock to now(): it reads the device time, then
 // calls SetHighAccuracyTimeSynch with that Ta0 and Tm1 = Tm2 = now() taken once
-// after the reply arrived, as MeshCentral and RPS do. now nil means time.Now.
+// after the reply arrived, as MeshCentral and rpc-go do (RPS reads its clock
+// again for Tm2, just before the call). now nil means time.Now.
 // It returns the device time read before the change, so callers can log the
 // drift. Set the clock before binding certificates: a wrong clock makes a new
 // certificate "not yet valid".

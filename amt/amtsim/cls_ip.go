@@ -158,6 +158,17 @@ func (d *Device) putEthernet(c *call) wsmantest.Reply {
 		return invalid
 	}
 	next := ethPort{dhcp: dhcp, ipSync: ipSync, sharedStatic: shared}
+	if dhcp || ipSync {
+		// "When IP settings come from DHCP or are synced with the host, AMT
+		// rejects explicit IP fields" (Intel's console,
+		// usecase/devices/network.go); RPS and rpc-go leave them out.
+		for _, name := range []string{"IPAddress", "SubnetMask", "DefaultGateway", "PrimaryDNS", "SecondaryDNS"} {
+			if v, ok := in.str(name); ok && v != "" {
+				d.debug(name + " refused: the address comes from DHCP or the host")
+				return invalid
+			}
+		}
+	}
 	switch {
 	case dhcp && shared:
 		return invalid // a shared static address in DHCP mode

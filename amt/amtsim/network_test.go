@@ -296,6 +296,11 @@ func TestEthernetRules(t *testing.T) {
 		{"a shared static address without IP sync", amt.WiredPortSettingsID, []wsman.Property{wsman.Prop("DHCPEnabled", "false"), wsman.Prop("IpSyncEnabled", "false"),
 			wsman.Prop("SharedStaticIp", "true"), wsman.Prop("IPAddress", "10.0.0.5"), wsman.Prop("SubnetMask", "255.255.255.0")}},
 		{"a static address on the wireless interface", amt.WirelessPortSettingsID, []wsman.Property{wsman.Prop("DHCPEnabled", "false")}},
+		// Intel's console: AMT rejects explicit IP fields when they come from
+		// DHCP or the host.
+		{"an address in DHCP mode", amt.WiredPortSettingsID, []wsman.Property{wsman.Prop("DHCPEnabled", "true"), wsman.Prop("IPAddress", "10.0.0.5")}},
+		{"a DNS server with IP sync", amt.WiredPortSettingsID, []wsman.Property{wsman.Prop("DHCPEnabled", "false"), wsman.Prop("IpSyncEnabled", "true"),
+			wsman.Prop("PrimaryDNS", "10.0.0.2")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := put(tc.id, tc.props...)
