@@ -298,9 +298,9 @@ type RemoteAccessTrigger uint8
 
 // Remote access triggers (AMT_RemoteAccessPolicyRule.Trigger ValueMap).
 const (
-	TriggerUserInitiated    RemoteAccessTrigger = 0
-	TriggerAlert            RemoteAccessTrigger = 1
-	TriggerPeriodic         RemoteAccessTrigger = 2
+	TriggerUserInitiated RemoteAccessTrigger = 0
+	TriggerAlert         RemoteAccessTrigger = 1
+	TriggerPeriodic      RemoteAccessTrigger = 2
 	// TriggerHomeProvisioning is in the class's ValueMap but not a trigger a
 	// policy can be added with (Intel AMT SDK, Add a Remote Access Policy,
 	// lists 0–2): AddRemoteAccessPolicyRule refuses it.
