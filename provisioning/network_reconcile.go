@@ -317,7 +317,7 @@ func (rc *reconcileContext) wiredDiff(ctx context.Context, ws *wiredState) (from
 	to = describeWired(enabled, w.Method.wire(), user, w.ServerName)
 	same = st.Enabled == enabled && st.AuthenticationProtocol == w.Method.wire() && st.Username == user &&
 		st.ServerCertificateName == w.ServerName && st.AvailableInS0 && st.PxeTimeout == w.pxeTimeout() &&
-		(w.ServerName == "" || st.ServerCertificateNameComparison == uint16(w.ServerNameMatch.wire())) &&
+		(w.ServerName == "" || st.ServerCertificateNameComparison == 0 || st.ServerCertificateNameComparison == uint16(w.ServerNameMatch.wire())) &&
 		st.Domain == w.Domain && sameSecret(w.Password, rc.rec.networkSecret(secretWired8021X))
 	if !same {
 		return from, to, false, nil
@@ -460,8 +460,16 @@ func readWiFi(ctx context.Context, dev *ManagedDevice) (*wifiDevice, error) {
 
 // wifiPlan is shared by the changes of one Wi-Fi plan.
 type wifiPlan struct {
-	roots map[string]string // RADIUS root DER → handle
+	roots  map[string]string // RADIUS root DER → handle
+	settle bool              // a RADIUS root was added since the last profile that names one
 }
+
+// certSettle is how long a certificate just added is left to AMT before a
+// profile refers to it: rpc-go (configure wireless) pauses a second "to allow
+// amt to handle certs" before AddWiFiSettings, and Intel's console
+// (waitForAMTCertificateHandling) waits a second after adding a key or
+// certificate before adding or updating a profile.
+const certSettle = time.Second
 
 func (wp *wifiPlan) root(c *x509.Certificate) string {
 	if c == nil {
@@ -554,6 +562,7 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				apply: func(ctx context.Context) error {
 					h, err := rc.trustRoot(ctx, root)
 					wp.roots[string(root.Raw)] = h
+					wp.settle = wp.settle || err == nil
 					return err
 				}})
 		}
@@ -761,7 +770,7 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 	x := nw.IEEE8021X
 	ie := wd.ieeeOf(nw.Name)
 	if ie == nil || ie.AuthenticationProtocol != x.Method.wire() || ie.Username != x.username(rc.rec.Inventory) ||
-		ie.ServerCertificateName != x.ServerName || x.ServerName != "" && ie.ServerCertificateNameComparison != x.ServerNameMatch.wire() {
+		ie.ServerCertificateName != x.ServerName || x.ServerName != "" && ie.ServerCertificateNameComparison != 0 && ie.ServerCertificateNameComparison != x.ServerNameMatch.wire() {
 		return want
 	}
 	if !sameSecret(x.Password, rc.rec.networkSecret(wifiSecretKey(nw.Name))) {
@@ -839,6 +848,12 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 	rc.rec.setNetworkSecret(wifiSecretKey(nw.Name), secret)
 	if err := rc.save(ctx); err != nil {
 		return err
+	}
+	if fresh != nil || wp.settle && root != "" {
+		if err := rc.p.sleep(ctx, certSettle); err != nil {
+			return err
+		}
+		wp.settle = false
 	}
 	if cur == nil {
 		if err := rc.dev.AddWiFiSettings(ctx, wifiSettingsFor(nw, rc.rec.Inventory, "", client, root)); err != nil {

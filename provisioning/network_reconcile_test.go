@@ -61,6 +61,39 @@ func TestReconcileWiFiOnDeviceWithoutWireless(t *testing.T) {
 	assert.Empty(t, rep.Changes)
 }
 
+// A profile is added a second after the certificates it names, as rpc-go
+// and Intel's console leave AMT that long to handle a new certificate; one
+// that needs no new certificate waits for nothing.
+func TestReconcileWiFiSettlesNewCertificates(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "first-passphrase-a")}}}})
+	p, rec := provisionOne(t, h)
+	pauses := func() (n int) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, d := range h.slept {
+			if d == time.Second {
+				n++
+			}
+		}
+		h.slept = nil
+		return n
+	}
+	pauses()
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "second-passphrase-a"),
+		{Name: "corp", SSID: "Contoso", Priority: 2, Security: provisioning.WPA2Enterprise,
+			IEEE8021X: &provisioning.IEEE8021XConfig{ServerRoot: radiusRoot(t), ServerName: "radius.contoso.com"}},
+	}}}})
+	reconcileNetwork(t, h, p, rec.UUID)
+	assert.Equal(t, 1, pauses(), "one pause: before the EAP-TLS profile that names the new root and client certificate")
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "third-passphrase-a")}}}})
+	reconcileNetwork(t, h, p, rec.UUID)
+	assert.Zero(t, pauses(), "no certificate was added")
+}
+
 // A changed profile reaches a provisioned device: a removed network is
 // deleted (and its certificate revoked), priorities are swapped, a changed
 // passphrase is sent again; the record keeps the secrets sealed and no event
