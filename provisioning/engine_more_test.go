@@ -174,6 +174,40 @@ func TestProvisionOnDieVerified(t *testing.T) {
 	assert.True(t, rec.OnDieVerified)
 }
 
+// On CSME 16.1 and later, a device provisioned without a TLS profile serves
+// 16993 after the commit with a self-signed certificate of its own, not the
+// On-Die remote-configuration certificate it shows while provisioning (rpc-go
+// lmsTls.go HandleAMTTransition; RPS TLSTunnelManager; the Intel AMT SDK:
+// "the self-signed certificate will be set as the TLS Server certificate").
+// Nothing could verify that certificate, so such a profile is refused before
+// anything is changed. Before, the session configured and committed, then its
+// read-back (pinned to the remote-configuration certificate) refused the
+// device: provisioned in admin control mode, its session Rejected.
+func TestProvisionOnDieWithoutTLSProfile(t *testing.T) {
+	for _, version := range []string{"16.1.25", "19.0.5"} {
+		t.Run(version, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{template: func(c *amtsim.Config) {
+				c.OnDie, c.Version = true, amt.MustParseVersion(version)
+			}})
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
+			d := h.fleet.Devices()[0]
+			p := h.provisioner()
+			rec, err := p.Provision(h.ctx, h.helloFrom(d))
+			require.Error(t, err)
+			assert.Equal(t, provisioning.ReasonProfile, provisioning.ReasonOf(err), "%v", err)
+			assert.Contains(t, err.Error(), "Profile.TLS")
+			assert.False(t, rec.Provisioned())
+			assert.Equal(t, amt.InProvisioning, d.Snapshot().ProvisioningState, "nothing was changed")
+
+			// With a TLS profile the same device is provisioned.
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{}}
+			rec, err = h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			require.NoError(t, err)
+			assert.True(t, rec.Provisioned())
+		})
+	}
+}
+
 // Intel's real On-Die certificates do not name the SMBIOS UUID: the default
 // binding refuses them with a reason that says so, a binding that knows the
 // platform decides, and the named TrustAnyOnDieDevice accepts a genuine chain

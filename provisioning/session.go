@@ -70,6 +70,9 @@ type attempt struct {
 	conn    *deviceConn
 	general *amt.GeneralSettings // read at connect, echoed back with the host name (configure), then released
 	named   amt.Version          // the firmware version the Server header of that read named (zero: none)
+	// issuedCert: the device's remote-configuration certificate is a CA's
+	// (On-Die), not self-signed.
+	issuedCert bool
 
 	// identify
 	firmware amt.Firmware
@@ -481,6 +484,7 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			a.named = named
 			peer := conn.peer()
 			a.prog.DeviceCertPin, a.prog.OnDieVerified = peer.pin, peer.onDie
+			a.issuedCert = len(peer.pin) > 0 && !peer.selfSigned
 			a.general = gs
 			a.prog.DigestRealm = gs.DigestRealm
 			mode := "TLS 1.2+"
@@ -518,9 +522,10 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 
 // devicePeer is what the check of the device's certificate found.
 type devicePeer struct {
-	pin   []byte // SHA-256 of the leaf
-	onDie bool   // the chain verified against the On-Die roots and is bound to the device
-	how   string // for the step's detail
+	pin        []byte // SHA-256 of the leaf
+	onDie      bool   // the chain verified against the On-Die roots and is bound to the device
+	selfSigned bool   // the leaf signs itself (not an On-Die CA's)
+	how        string // for the step's detail
 }
 
 // untrustedPeer is why a device's certificate was refused.
@@ -539,7 +544,8 @@ type untrustedPeer struct {
 func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer, *untrustedPeer) {
 	leaf := chain[0]
 	sum := sha256.Sum256(leaf.Raw)
-	peer := devicePeer{pin: sum[:], how: "device certificate pinned"}
+	peer := devicePeer{pin: sum[:], how: "device certificate pinned",
+		selfSigned: bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil}
 	untrusted := func(r Reason, format string, args ...any) (devicePeer, *untrustedPeer) {
 		return peer, &untrustedPeer{reason: r, err: fmt.Errorf(format, args...)}
 	}
@@ -682,6 +688,18 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 		}
 	default:
 		return "", Reject(ReasonWrongState, "the device is in %s-provisioning, expected In", sc.ProvisioningState)
+	}
+	if a.profile.TLS == nil && a.firmware.DefaultTLSCertificate && a.issuedCert {
+		// Provisioned without a TLS certificate, CSME 16.1+ serves 16993
+		// with a self-signed certificate of its own — not the
+		// CA-issued (On-Die) remote-configuration certificate it shows now
+		// (rpc-go lmsTls.go HandleAMTTransition; RPS TLSTunnelManager; the
+		// Intel AMT SDK: "the self-signed certificate will be set as the TLS
+		// Server certificate"). Nothing could verify it: the read-back and
+		// every later connection would have to trust whoever answers.
+		// MeshCentral always configures TLS in this flow.
+		return "", Reject(ReasonProfile, "AMT %s, provisioned without a TLS profile, would serve a self-signed certificate nothing can verify "+
+			"(its remote-configuration certificate is CA-issued): give the profile a TLS configuration (Profile.TLS)", v)
 	}
 	detail := fmt.Sprintf("AMT %s, %s-provisioning, UUID confirmed", v, sc.ProvisioningState)
 	if a.agent != nil && sc.ProvisioningState != amt.PostProvisioning {
