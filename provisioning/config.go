@@ -171,7 +171,9 @@ type Config struct {
 	// AMT can take 30 s or more to restart its network stack with TLS
 	// (device-management-toolkit/rps src/stateMachines/tls.ts gives each step a
 	// long timeout; MeshCentral amtmanager.js waits 10 s before its first
-	// attempt).
+	// attempt). Connection failures use every attempt; answers that the
+	// commit has not taken effect (still in provisioning, the new admin
+	// refused) are final at the third, as rpc-go re-reads three times.
 	CommitVerifyAttempts int
 	CommitVerifyDelay    time.Duration
 	// AgentRequestTTL is how long an agent request waits for its hello when it

@@ -208,6 +208,35 @@ func TestProvisionOnDieWithoutTLSProfile(t *testing.T) {
 	}
 }
 
+// A device still reloading after CommitChanges may report in-provisioning for
+// a moment: verify reads it again, CommitVerifyDelay apart, up to three times
+// (rpc-go re-reads the state three times after a commit; RPS waits 15 s), and
+// only the third such answer is final. Before, the first one was.
+func TestVerifyWaitsForTheCommitToSettle(t *testing.T) {
+	for _, tc := range []struct {
+		reads  int
+		reason provisioning.Reason // "": provisioned
+	}{{1, ""}, {2, ""}, {3, provisioning.ReasonVerifyFailed}} {
+		t.Run(fmt.Sprint(tc.reads), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Behavior.CommitSettleReads = tc.reads }})
+			h.cfg.CommitVerifyDelay = 3 * time.Second
+			d := h.fleet.Devices()[0]
+			_, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			assert.Equal(t, tc.reason, provisioning.ReasonOf(err), "%v", err)
+			assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			waits := 0
+			for _, w := range h.slept {
+				if w == 3*time.Second {
+					waits++
+				}
+			}
+			assert.Equal(t, min(tc.reads, 2), waits, "a pause before every read-back after the first")
+		})
+	}
+}
+
 // Intel's real On-Die certificates do not name the SMBIOS UUID: the default
 // binding refuses them with a reason that says so, a binding that knows the
 // platform decides, and the named TrustAnyOnDieDevice accepts a genuine chain

@@ -1087,6 +1087,7 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 	access := s.p.accessFor(s.rec, a.prog, a.profile.AllowLegacyTLS)
 	var how string
 	var err error
+	notYet := 0 // answers that the commit has not (yet) taken effect
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
 			if werr := s.p.sleep(ctx, delay); werr != nil {
@@ -1095,8 +1096,18 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 			}
 		}
 		how, err = s.p.readBack(ctx, access)
-		if err == nil || errors.Is(err, wsman.ErrUnauthorized) || errors.Is(err, errNotProvisioned) || isUntrusted(err) {
+		if err == nil || isUntrusted(err) {
 			break
+		}
+		if errors.Is(err, wsman.ErrUnauthorized) || errors.Is(err, errNotProvisioned) {
+			// Still in provisioning, or the new admin not yet accepted: a
+			// device that is still reloading after the commit may answer so
+			// (Intel: "allow sufficient time for Intel AMT to reload"); rpc-go
+			// reads the state three times after a commit, RPS waits 15 s.
+			// The third such answer is final.
+			if notYet++; notYet >= commitSettleReads {
+				break
+			}
 		}
 	}
 	switch {
@@ -1143,6 +1154,11 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 }
 
 var errNotProvisioned = errors.New("device is not in post-provisioning admin control mode")
+
+// commitSettleReads is how many read-backs that find the commit not in effect
+// (in provisioning, or the new admin refused) verify makes before it gives up:
+// rpc-go's commitPortRestartAttempts (internal/commands/activate/local.go).
+const commitSettleReads = 3
 
 // readBack connects as the new admin and reads the post-provisioning state.
 func (p *Provisioner) readBack(ctx context.Context, access *deviceAccess) (string, error) {

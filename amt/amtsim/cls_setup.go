@@ -154,6 +154,11 @@ func (d *Device) setupInstance() *etree.Element {
 	if st.mode == amt.ControlModeCCM {
 		mode = amt.ProvisioningModeClient
 	}
+	prov := st.prov
+	if st.settleReads > 0 && prov == amt.PostProvisioning {
+		st.settleReads-- // Behavior.CommitSettleReads: still reloading
+		prov = amt.InProvisioning
+	}
 	in := newInst(uriSetup).
 		s("CreationClassName", "AMT_SetupAndConfigurationService").
 		s("DhcpDNSSuffix", d.cfg.DHCPDNSSuffix).
@@ -162,7 +167,7 @@ func (d *Device) setupInstance() *etree.Element {
 		s("Name", "Intel(r) AMT Setup and Configuration Service").
 		s("PasswordModel", "1").
 		n("ProvisioningMode", int64(mode)).
-		n("ProvisioningState", int64(st.prov)).
+		n("ProvisioningState", int64(prov)).
 		s("RequestedState", "12").
 		s("SystemCreationClassName", "CIM_ComputerSystem").
 		s("SystemName", "Intel(r) AMT").
@@ -225,6 +230,7 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 	}
 	d.applyTLSLocked()
 	d.commitRestartLocked()
+	st.settleReads = d.cfg.Behavior.CommitSettleReads
 	if d.cfg.Behavior.CommitDrop.resolve(d.fw.CommitDropsConnection) {
 		// The firmware restarts its network stack: the response is lost and
 		// every connection drops. The others drop now, before the caller

@@ -247,6 +247,14 @@ type Behavior struct {
 	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
 	// unresponsive (RPS issue #2752).
 	WedgeOnSecondAdminSetup bool
+	// CommitSettleReads: after a CommitChanges, the next N reads of
+	// AMT_SetupAndConfigurationService still report in-provisioning, as
+	// firmware that is still reloading may ("remote applications should allow
+	// sufficient time for Intel AMT to reload before issuing the next
+	// command": Intel's CommitChanges description, quoted in go-wsman-messages
+	// setupandconfiguration/service.go; rpc-go re-reads the state three times
+	// after a commit, RPS waits 15 s).
+	CommitSettleReads int
 	// HaltActivation: host-based Setup and AdminSetup, and the CommitChanges
 	// of a remote or secure host-based configuration, set the control mode
 	// but leave the device "in provisioning", the half-state of a device that

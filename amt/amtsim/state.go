@@ -141,6 +141,7 @@ type state struct {
 	// restartUntil: the network stack restarts after a commit until then
 	// (LatencyModel.CommitRestart).
 	restartUntil time.Time
+	settleReads  int // reads still answered in-provisioning after a commit (Behavior.CommitSettleReads)
 
 	hb         hbState // secure host-based configuration and pending commits (localtls.go)
 	opDisabled bool    // AMT's operational state is disabled (Config.AMTDisabled)
