@@ -480,7 +480,16 @@ func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.
 			return id, nil
 		}
 		var st amt.Status
-		if !errors.As(err, &st) || !keyGenTransient(st) {
+		var fault *wsman.Fault
+		switch {
+		case errors.As(err, &st) && keyGenTransient(st):
+		case !errors.As(err, &st) && errors.As(err, &fault):
+			// A SOAP fault that names no AMT status: MeshCentral retries
+			// GenerateKeyPair whenever the call itself failed, the firmware
+			// being "not always in a good spot" to generate a key
+			// (amtprovisioningserver.js, generateKeyPairWithRetry). A fault
+			// is an answer: no key was made.
+		default:
 			// A transport error, or a status that repeating cannot change
 			// (a full key store, an unsupported algorithm …).
 			return "", callFailed(ctx, fmt.Errorf("GenerateKeyPair: %w", err))

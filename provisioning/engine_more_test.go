@@ -510,6 +510,15 @@ func TestProvisionKeyGenerationRetries(t *testing.T) {
 	_, err = h2.provisioner().Provision(h2.ctx, h2.helloFrom(h2.fleet.Devices()[0]))
 	assert.Equal(t, provisioning.ReasonDeviceError, provisioning.ReasonOf(err))
 	assert.True(t, errors.Is(err, amt.StatusPKIGeneratingKeys), "%v", err)
+
+	// A fault that names no AMT status is retried too, as MeshCentral retries
+	// any failed GenerateKeyPair; a status repeating cannot change is final.
+	h3 := newHarness(t, harnessOptions{device: func(i int, c *amtsim.Config) {
+		c.Behavior.GenerateKeyPairFailures, c.Behavior.GenerateKeyPairFaults = 1, 2
+	}})
+	rec, err = h3.provisioner().Provision(h3.ctx, h3.helloFrom(h3.fleet.Devices()[0]))
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateProvisioned, rec.State)
 }
 
 func TestProvisionUsersAnd8021X(t *testing.T) {

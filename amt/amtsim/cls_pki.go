@@ -75,6 +75,12 @@ func (d *Device) generateKeyPair(c *call, in *input) *etree.Element {
 	if d.st.genCalls <= d.cfg.Behavior.GenerateKeyPairFailures {
 		return status(c, amt.StatusPKIGeneratingKeys)
 	}
+	if d.st.genCalls <= d.cfg.Behavior.GenerateKeyPairFailures+d.cfg.Behavior.GenerateKeyPairFaults {
+		f := wsmantest.InternalError(0)
+		f.Detail = "" // a fault that names no AMT status
+		c.fault = &f
+		return nil
+	}
 	var key crypto.Signer
 	switch {
 	case alg == 0 && bits == 2048:

@@ -225,6 +225,11 @@ type Behavior struct {
 	// PT_STATUS 2061 (PKI_GENERATING_KEYS), as firmware that is "not in a good
 	// spot to generate a key pair" does.
 	GenerateKeyPairFailures int
+	// GenerateKeyPairFaults: the next N GenerateKeyPair calls (after the
+	// failures above) answer a SOAP InternalError fault that names no AMT
+	// status: the call-level failures MeshCentral retries
+	// (amtprovisioningserver.js, generateKeyPairWithRetry).
+	GenerateKeyPairFaults int
 	// Latency is added before every WS-Man response.
 	Latency time.Duration
 	// LatencyModel, when set, makes the device take the time real firmware

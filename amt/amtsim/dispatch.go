@@ -139,6 +139,9 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 			return wsmantest.FaultReply(wsmantest.SenderFault("SchemaValidationError", "Expected "+want+" in the class namespace."))
 		}
 		out := m.fn(d, c, newInput(r.Input))
+		if c.fault != nil {
+			return wsmantest.FaultReply(*c.fault)
+		}
 		if out == nil {
 			return wsmantest.Reply{}
 		}

@@ -38,6 +38,8 @@ type call struct {
 	// drop closes the connection instead of answering (after the request took
 	// effect); hang never answers.
 	drop, hang bool
+	// fault, set by a method, is answered instead of its output.
+	fault *wsmantest.Fault
 }
 
 func (c *call) then(f func()) { c.after = append(c.after, f) }
