@@ -81,8 +81,11 @@ func (d *Device) TLSSetting(ctx context.Context, instanceID string) (*TLSSetting
 
 // PutTLSSettings writes s back (Put with the InstanceID selector): the
 // instance as read with the changed properties replaced, MutualAuthentication
-// always present when Enabled, and AcceptNonSecureConnections left out when the
-// device reports NonSecureConnectionsSupported false. Changes other than
+// always present when Enabled, without the read-only
+// NonSecureConnectionsSupported (go-wsman-messages omits it from Puts, rpc-go
+// never sends it), and with AcceptNonSecureConnections as read where the
+// device reports NonSecureConnectionsSupported false (rpc-go
+// configure/tls.go and RPS tls.ts send the value read there). Changes other than
 // TrustedCN take effect after CommitChanges; AMT may take 30 s or more to
 // reconfigure. Enabling TLS on the local interface during host-based
 // activation makes CommitChanges succeed but be ignored (MeshCentral): enable
@@ -91,14 +94,22 @@ func (d *Device) PutTLSSettings(ctx context.Context, s *TLSSettingData) (*TLSSet
 	if s == nil {
 		return nil, opError(URITLSSettingData, "Put", ErrNotReadFromDevice)
 	}
-	var force, drop []string
+	if s.src == nil {
+		return nil, opError(URITLSSettingData, "Put", ErrNotReadFromDevice)
+	}
+	var force []string
 	if s.Enabled {
 		force = append(force, "MutualAuthentication")
 	}
+	cur := *s
 	if s.NonSecureConnectionsSupported != nil && !*s.NonSecureConnectionsSupported {
-		drop = append(drop, "AcceptNonSecureConnections")
+		var read TLSSettingData
+		if err := wsman.Unmarshal(s.src.raw, &read); err != nil {
+			return nil, opError(URITLSSettingData, "Put", fmt.Errorf("%w: %w", ErrBadResponse, err))
+		}
+		cur.AcceptNonSecureConnections = read.AcceptNonSecureConnections
 	}
-	body, err := s.src.edited(s, force, drop)
+	body, err := s.src.edited(&cur, force, []string{"NonSecureConnectionsSupported"})
 	if err != nil {
 		return nil, opError(URITLSSettingData, "Put", err)
 	}

@@ -106,11 +106,16 @@ func TestTLSSettingsNonSecure(t *testing.T) {
 	require.NotNil(t, s.NonSecureConnectionsSupported)
 	assert.False(t, *s.NonSecureConnectionsSupported)
 	s.Enabled = true
+	s.AcceptNonSecureConnections = true // not changeable here: sent as read
 	_, err = d.PutTLSSettings(ctx, s)
 	require.NoError(t, err)
 	ps := params(t, putBody)
-	assert.Equal(t, []string{"ElementName", "Enabled", "InstanceID", "MutualAuthentication", "NonSecureConnectionsSupported"}, names(ps))
+	// The read-only NonSecureConnectionsSupported is not sent back
+	// (go-wsman-messages, rpc-go); AcceptNonSecureConnections is, as read
+	// (rpc-go, RPS).
+	assert.Equal(t, []string{"AcceptNonSecureConnections", "ElementName", "Enabled", "InstanceID", "MutualAuthentication"}, names(ps))
 	assert.Equal(t, []string{"false"}, values(ps)["MutualAuthentication"])
+	assert.Equal(t, []string{"false"}, values(ps)["AcceptNonSecureConnections"])
 
 	// A refused Put (AcceptNonSecureConnections on a device without the
 	// non-TLS port) carries NOT_PERMITTED in the fault.
