@@ -35,7 +35,8 @@ type HostBasedOptions struct {
 	Now func() time.Time
 	// Firmware is the AMT version (from PTHI's code versions, amt/pthi). It
 	// decides the nonce signature for a SHA-384 provisioning certificate
-	// (amt.Firmware.SigningSHA384 and SigningSHA384Required). Zero: read from
+	// (SHA-384 where amt.Firmware.SigningSHA384Required holds, SHA-256
+	// elsewhere). Zero: read from
 	// the device (CIM_SoftwareIdentity) when that choice arises.
 	Firmware amt.Version
 
@@ -415,8 +416,12 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 
 // signNonce sends the chain (leaf first, root last), reads a fresh
 // ConfigurationNonce and signs nonce ‖ McNonce with the bundle's key: RSA
-// SHA-256 (SigningAlgorithm 2), or RSA SHA-384 (3) for a SHA-384 leaf where
-// amt.Firmware.SigningSHA384 holds.
+// SHA-256 (SigningAlgorithm 2), as rpc-go and RPS always sign — RPS went back
+// to SHA-256 because "Firmware does not support sha384 yet" (pull request
+// 2537, issue 2538) — or RSA SHA-384 (3) for a SHA-384 leaf only where the
+// firmware is believed to require it (amt.Firmware.SigningSHA384Required,
+// AMT 22): AdminSetup cannot be retried, so the form proven on devices is
+// kept wherever 2 may still be taken.
 func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Reader, fw amt.Version) (amt.SetupSignature, error) {
 	alg, hash := amt.SigningRSASHA256, crypto.SHA256
 	if leaf := b.Leaf(); leaf != nil && (leaf.SignatureAlgorithm == x509.SHA384WithRSA || leaf.SignatureAlgorithm == x509.SHA384WithRSAPSS) {
@@ -427,7 +432,7 @@ func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Read
 			}
 			fw = v
 		}
-		if amt.FirmwareFor(fw).SigningSHA384 {
+		if amt.FirmwareFor(fw).SigningSHA384Required {
 			alg, hash = amt.SigningRSASHA384, crypto.SHA384
 		}
 	}

@@ -1,10 +1,12 @@
 package provisioning_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -112,9 +114,11 @@ func TestActivateACMRefusesNonRSAKey(t *testing.T) {
 	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
 }
 
-// A SHA-384 provisioning certificate: AMT 21 and later get a SHA-384 nonce
-// signature (SigningAlgorithm 3; AMT 22 refuses algorithm 2 for it), older
-// firmware SHA-256; the version comes from the options or, when zero, the device.
+// A SHA-384 provisioning certificate: AMT 22 gets a SHA-384 nonce signature
+// (SigningAlgorithm 3; it refuses algorithm 2 for it), older firmware — AMT 21
+// included — SHA-256 with algorithm 2, as rpc-go and RPS always sign (RPS
+// reverted SHA-384 signing: pull request 2537); the version comes from the
+// options or, when zero, the device.
 func TestActivateACMSHA384Certificate(t *testing.T) {
 	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys(),
 		Leaf: func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA384WithRSA }})
@@ -122,8 +126,9 @@ func TestActivateACMSHA384Certificate(t *testing.T) {
 	root := chain.Bundle.RootHash(amt.HashSHA256)
 	for _, tt := range []struct {
 		version string
-		given   bool // Firmware set in the options
-	}{{"22.0.10", false}, {"22.0.10", true}, {"21.0.5", false}, {"16.1.25", false}} {
+		given   bool   // Firmware set in the options
+		alg     string // the SigningAlgorithm sent
+	}{{"22.0.10", false, "3"}, {"22.0.10", true, "3"}, {"21.0.6", false, "2"}, {"21.0.6", true, "2"}, {"16.1.25", false, "2"}} {
 		t.Run(fmt.Sprintf("%s given=%v", tt.version, tt.given), func(t *testing.T) {
 			v := amt.MustParseVersion(tt.version)
 			sim, login := localDevice(t, amtsim.Config{
@@ -136,8 +141,15 @@ func TestActivateACMSHA384Certificate(t *testing.T) {
 				opts.Firmware = v
 			}
 			pw := amt.NewSecret("N3w-Admin-pw")
-			require.NoError(t, provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, pw, opts))
+			var sent []string
+			dev := amt.NewDevice(login(sim.LocalSystemAccount()).Client().WithRecorder(wsman.RecorderFunc(func(x *wsman.Exchange) {
+				if i := bytes.Index(x.RequestBody, []byte("SigningAlgorithm>")); i >= 0 && x.StatusCode == http.StatusOK {
+					sent = append(sent, string(x.RequestBody[i+len("SigningAlgorithm>")]))
+				}
+			})))
+			require.NoError(t, provisioning.ActivateACM(context.Background(), dev, chain.Bundle, pw, opts))
 			assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
+			assert.Equal(t, []string{tt.alg}, sent)
 		})
 	}
 }
