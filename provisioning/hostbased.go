@@ -406,6 +406,13 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 	if _, ok := b.Key.Public().(*rsa.PublicKey); !ok {
 		return fmt.Errorf("%w: AMT verifies RSA signatures only; the key is %T", errBundle, b.Key.Public())
 	}
+	if b.Root() == nil {
+		// The firmware hashes the certificate sent as root against its
+		// trusted hashes: a chain cut short fails in AddNextCertInChain or
+		// AdminSetup, after the nonce is spent. rpc-go refuses such a bundle
+		// (ActivationFailedNoRootCertFound).
+		return fmt.Errorf("%w: the chain does not end in its self-signed root (include the root in the bundle)", errBundle)
+	}
 	if len(trusted) > 0 {
 		if _, ok := b.MatchRoot(trusted); !ok {
 			return fmt.Errorf("%w: no hash of its root is among the device's %d", errBundleRoot, len(trusted))

@@ -114,6 +114,24 @@ func TestActivateACMRefusesNonRSAKey(t *testing.T) {
 	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
 }
 
+// A bundle whose chain stops short of its self-signed root is refused before
+// anything is sent, whether or not TrustedHashes is given: the firmware would
+// hash an intermediate as the root and fail after the nonce was spent (rpc-go
+// refuses such a bundle: ActivationFailedNoRootCertFound).
+func TestHostBasedRefusesRootlessChain(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	rootless := chain.Bundle
+	rootless.Chain = rootless.Chain[:len(rootless.Chain)-1]
+	require.NotEmpty(t, rootless.Chain)
+	sim, login := localDevice(t, amtsim.Config{TrustedDNSSuffix: "contoso.com"})
+	before := sim.Counters().Exchanges
+	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), rootless, amt.NewSecret("N3w-Admin-pw"),
+		provisioning.HostBasedOptions{MEBxPassword: mebxPW})
+	assert.Equal(t, provisioning.ReasonBundleUnusable, provisioning.ReasonOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "self-signed root")
+	assert.Zero(t, sim.Counters().Exchanges-before, "nothing was sent")
+}
+
 // A SHA-384 provisioning certificate: AMT 22 gets a SHA-384 nonce signature
 // (SigningAlgorithm 3; it refuses algorithm 2 for it), older firmware — AMT 21
 // included — SHA-256 with algorithm 2, as rpc-go and RPS always sign (RPS
