@@ -172,6 +172,7 @@ type tlsActivation struct {
 
 	deviceLeaf amt.CertHash // from StartConfigurationHBased
 	started    bool         // StartConfigurationHBased succeeded
+	committed  bool         // CommitChanges succeeded: nothing is stopped after it
 	peerMu     sync.Mutex
 	peer       string // what the TLS policy saw, for the connect event
 }
@@ -213,7 +214,7 @@ func (a *tlsActivation) run(ctx context.Context) error {
 		}
 	}
 	err := a.activate(ctx)
-	if err != nil && a.started {
+	if err != nil && a.started && !a.committed {
 		a.stop(ctx)
 	}
 	return err
@@ -508,6 +509,7 @@ func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, er
 	err := dev.CommitChanges(ctx)
 	switch {
 	case err == nil:
+		a.committed = true
 		return "CommitChanges succeeded", nil
 	case errors.Is(err, amt.StatusDataMissing):
 		return "", fmt.Errorf("CommitChanges: %w (the firmware wants the MEBx password changed first: rpc-go's reading of 2057)", err)
@@ -529,6 +531,7 @@ func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, er
 		case rerr != nil:
 			last = rerr
 		case st == amt.PostProvisioning && mode == a.mode:
+			a.committed = true
 			return "CommitChanges reply lost (port stack restart); post-provisioning read over PTHI", nil
 		default:
 			last = fmt.Errorf("%s, %s", st, mode)
@@ -552,19 +555,32 @@ func (a *tlsActivation) state(ctx context.Context) (amt.ProvisioningState, amt.C
 	return st, mode, err
 }
 
-// verify reads the final state over PTHI.
+// verify reads the final state over PTHI, up to Attempts times CommitDelay
+// apart: the state can lag a commit that succeeded (rpc-go polls three times
+// a second apart after a commit; Intel: "allow sufficient time for Intel AMT
+// to reload").
 func (a *tlsActivation) verify(ctx context.Context) (string, error) {
-	st, mode, err := a.state(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w: reading the state over PTHI: %w", ErrActivationUnconfirmed, err)
-	}
-	if st != amt.PostProvisioning || mode != a.mode {
-		if mode == a.mode {
-			return "", fmt.Errorf("%w: %s, %s", ErrActivationHalted, st, mode)
+	var st amt.ProvisioningState
+	var mode amt.ControlMode
+	var err error
+	for i := 0; i < a.o.attempts(); i++ {
+		if i > 0 {
+			if serr := a.o.sleep(ctx, a.o.delay(a.o.CommitDelay, time.Second)); serr != nil {
+				return "", serr
+			}
 		}
-		return "", fmt.Errorf("%w: expected post-provisioning in %s, the device reports %s, %s", ErrActivationUnconfirmed, a.mode, st, mode)
+		st, mode, err = a.state(ctx)
+		if err == nil && st == amt.PostProvisioning && mode == a.mode {
+			return fmt.Sprintf("%s, %s (read over PTHI)", st, mode), nil
+		}
 	}
-	return fmt.Sprintf("%s, %s (read over PTHI)", st, mode), nil
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("%w: reading the state over PTHI: %w", ErrActivationUnconfirmed, err)
+	case mode == a.mode:
+		return "", fmt.Errorf("%w: %s, %s", ErrActivationHalted, st, mode)
+	}
+	return "", fmt.Errorf("%w: expected post-provisioning in %s, the device reports %s, %s", ErrActivationUnconfirmed, a.mode, st, mode)
 }
 
 // stop sends StopConfiguration after a failure (rpc-go stopConfigOnFailure)

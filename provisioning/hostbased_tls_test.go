@@ -105,6 +105,26 @@ func TestActivateTLSACM(t *testing.T) {
 	}
 }
 
+// The state read over PTHI can lag a CommitChanges that succeeded: verify
+// reads it again instead of failing, and a device that committed is never sent
+// StopConfiguration (rpc-go stops only after a failed commit).
+func TestActivateTLSWaitsForTheCommitToSettle(t *testing.T) {
+	const v = "21.0.6"
+	chain := tlsChain(t, v)
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, opts, events := tlsDevice(t, v, func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.Behavior.CommitSettleReads = 2
+		c.Behavior.CommitDrop = amtsim.Off // the reply arrives: verify reads the state
+	})
+	opts.TrustedHashes = []amt.CertHash{root}
+	require.NoError(t, provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts), eventLines(*events))
+	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+	for _, e := range *events {
+		assert.NotEqual(t, provisioning.StepStopConfiguration, e.Step)
+	}
+}
+
 // Client control mode over TLS: Setup as the local system account, then the
 // admin's commit (rpc-go issue 845).
 func TestActivateTLSCCM(t *testing.T) {

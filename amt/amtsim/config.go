@@ -252,8 +252,9 @@ type Behavior struct {
 	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
 	// unresponsive (RPS issue #2752).
 	WedgeOnSecondAdminSetup bool
-	// CommitSettleReads: after a CommitChanges, the next N reads of
-	// AMT_SetupAndConfigurationService still report in-provisioning, as
+	// CommitSettleReads: after a CommitChanges, the next N reads of the
+	// provisioning state (AMT_SetupAndConfigurationService over WS-Man, PTHI
+	// GetProvisioningState) still report in-provisioning, as
 	// firmware that is still reloading may ("remote applications should allow
 	// sufficient time for Intel AMT to reload before issuing the next
 	// command": Intel's CommitChanges description, quoted in go-wsman-messages

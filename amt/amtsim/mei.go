@@ -104,7 +104,12 @@ func (d *Device) pthiCommand(cmd pthi.Command, p []byte) (amt.Status, []byte) {
 		w := id.Wire()
 		return amt.StatusSuccess, w[:]
 	case pthi.CmdGetProvisioningState:
-		return amt.StatusSuccess, u32(uint32(st.prov))
+		prov := st.prov
+		if st.settleReads > 0 && prov == amt.PostProvisioning {
+			st.settleReads-- // Behavior.CommitSettleReads: still reloading
+			prov = amt.InProvisioning
+		}
+		return amt.StatusSuccess, u32(uint32(prov))
 	case pthi.CmdGetControlMode:
 		return amt.StatusSuccess, u32(uint32(st.mode))
 	case pthi.CmdGetLocalSystemAccount:
