@@ -271,14 +271,21 @@ func serverHash(leaf *x509.Certificate) (amt.CertHash, error) {
 }
 
 // transient reports whether a PTHI failure may clear by itself: a transport
-// error, or a firmware that is busy (rpc-go retries StartConfigurationHBased
-// on "transient AMT FW / HECI instability").
+// error, or a firmware that is busy or still preparing its random generator
+// or certificate — as it is just after AMT was switched on (rpc-go retries
+// StartConfigurationHBased on any failure, "transient AMT FW / HECI
+// instability"; PT_STATUS 47–49 are the not-ready statuses of its
+// pkg/pthi/status.go).
 func transient(err error) bool {
 	var st amt.Status
 	if !errors.As(err, &st) {
 		return true
 	}
-	return st == amt.StatusNotReady || st == amt.StatusInternalError
+	switch st {
+	case amt.StatusNotReady, amt.StatusInternalError, amt.StatusRNGGenerationInProgress, amt.StatusRNGNotReady, amt.StatusCertificateNotReady:
+		return true
+	}
+	return false
 }
 
 // start sends StartConfigurationHBased.

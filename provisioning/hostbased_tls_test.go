@@ -220,6 +220,7 @@ func TestActivateTLSRetriesTransientStart(t *testing.T) {
 		is    error // nil: activation succeeds
 	}{
 		{"busy once", []error{amt.StatusNotReady}, 2, nil},
+		{"certificate and random generator not ready (AMT just enabled)", []error{amt.StatusCertificateNotReady, amt.StatusRNGNotReady}, 3, nil},
 		{"internal error, then a HECI failure", []error{amt.StatusInternalError, heci}, 3, nil},
 		{"busy every attempt", []error{amt.StatusNotReady, amt.StatusNotReady, amt.StatusNotReady}, 3, amt.StatusNotReady},
 		{"refused", []error{amt.StatusInvalidParameter}, 1, amt.StatusInvalidParameter},
