@@ -60,8 +60,11 @@ const (
 // activates.
 var ErrInProvisioning = errors.New("provisioning: device is in provisioning: recover it first")
 
-// DefaultLocalTLSAddr is where LMS serves AMT's local TLS port.
-const DefaultLocalTLSAddr = "localhost:16993"
+// DefaultLocalTLSAddr is where LMS serves AMT's local TLS port: the loopback
+// address itself, not "localhost", which on some managed devices resolves
+// through DNS to routable addresses where dials time out (rpc-go
+// pkg/utils/constants.go, LMSAddress, changed in pull request 1466).
+const DefaultLocalTLSAddr = "127.0.0.1:16993"
 
 // TLSActivationOptions tune [ActivateTLS]. The zero value with OnDieRoots set
 // activates in admin control mode through LMS at localhost:16993.

@@ -254,6 +254,29 @@ func TestActivateTLSRetriesTransientStart(t *testing.T) {
 	}
 }
 
+// Without Addr, the local TLS port is dialled at the loopback address itself,
+// not "localhost" (rpc-go pull request 1466: "localhost" resolving through DNS
+// to routable addresses on managed devices).
+func TestActivateTLSDialsLoopback(t *testing.T) {
+	const v = "19.0.5"
+	chain := tlsChain(t, v)
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, opts, _ := tlsDevice(t, v, func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+	})
+	opts.TrustedHashes = []amt.CertHash{root}
+	opts.Addr = ""
+	var dialled []string
+	opts.Dial = func(_ context.Context, network, addr string) (net.Conn, error) {
+		dialled = append(dialled, network+" "+addr)
+		return nil, errors.New("no LMS here")
+	}
+	require.Error(t, provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts))
+	require.NotEmpty(t, dialled)
+	assert.Equal(t, "tcp 127.0.0.1:16993", dialled[0])
+	assert.Equal(t, "127.0.0.1:16993", provisioning.DefaultLocalTLSAddr)
+}
+
 // ActivateTLS refuses, before it changes anything on the device (no
 // StartConfigurationHBased), options it cannot use and a device that is not in
 // pre-provisioning.
