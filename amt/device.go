@@ -234,10 +234,10 @@ func getAs[T any](ctx context.Context, d *Device, uri string, sel wsman.Selector
 }
 
 // putEdited writes back cur, read from the device as src: the instance as
-// read with the changed properties replaced (force: always sent), Put to the
-// uri instance sel names, and the device's answer parsed.
-func putEdited[T any](ctx context.Context, d *Device, uri string, sel wsman.SelectorSet, src *source, cur *T, force []string, parse func(*etree.Element) (*T, error)) (*T, error) {
-	body, err := src.edited(cur, force, nil)
+// read with the changed properties replaced (force: always sent; drop: never
+// sent), Put to the uri instance sel names, and the device's answer parsed.
+func putEdited[T any](ctx context.Context, d *Device, uri string, sel wsman.SelectorSet, src *source, cur *T, force, drop []string, parse func(*etree.Element) (*T, error)) (*T, error) {
+	body, err := src.edited(cur, force, drop)
 	if err != nil {
 		return nil, opError(uri, "Put", err)
 	}

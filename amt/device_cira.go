@@ -620,20 +620,11 @@ func (d *Device) PutEnvironmentDetection(ctx context.Context, s *EnvironmentDete
 			return nil, opError(URIEnvironmentDetectionSettingData, op, fmt.Errorf("%w: a detection string has 1 to 190 characters, got %d", ErrInvalidArgument, len(ds)))
 		}
 	}
-	body, err := s.src.edited(s, nil, nil)
-	if err != nil {
-		return nil, opError(URIEnvironmentDetectionSettingData, op, err)
-	}
 	id := s.InstanceID
 	if id == "" {
 		id = EnvironmentDetectionInstanceID
 	}
-	el, err := d.put(ctx, URIEnvironmentDetectionSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", id)}, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseEnvironmentDetection(el)
-	return out, opError(URIEnvironmentDetectionSettingData, op, err)
+	return putEdited(ctx, d, URIEnvironmentDetectionSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", id)}, s.src, s, nil, nil, parseEnvironmentDetection)
 }
 
 // Inside reports whether a device whose DHCP DNS suffix is suffix considers

@@ -72,7 +72,7 @@ func (d *Device) PutGeneralSettings(ctx context.Context, s *GeneralSettings) (*G
 		return nil, opError(URIGeneralSettings, "Put", fmt.Errorf("%w: HostName is at most 63 bytes and DomainName at most 191 (got %d and %d)",
 			ErrInvalidArgument, len(s.HostName), len(s.DomainName)))
 	}
-	return putEdited(ctx, d, URIGeneralSettings, nil, s.src, s, nil, parseGeneralSettings)
+	return putEdited(ctx, d, URIGeneralSettings, nil, s.src, s, nil, nil, parseGeneralSettings)
 }
 
 // SetHostName reads the general settings, sets HostName and DomainName, and

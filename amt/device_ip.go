@@ -240,14 +240,5 @@ func (d *Device) PutEthernetPortSettings(ctx context.Context, s *EthernetPortSet
 			}
 		}
 	}
-	body, err := s.src.edited(s, []string{"DHCPEnabled"}, drop)
-	if err != nil {
-		return nil, opError(URIEthernetPortSettings, op, err)
-	}
-	el, err := d.put(ctx, URIEthernetPortSettings, wsman.SelectorSet{wsman.Sel("InstanceID", s.InstanceID)}, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseEthernetPortSettings(el)
-	return out, opError(URIEthernetPortSettings, op, err)
+	return putEdited(ctx, d, URIEthernetPortSettings, wsman.SelectorSet{wsman.Sel("InstanceID", s.InstanceID)}, s.src, s, []string{"DHCPEnabled"}, drop, parseEthernetPortSettings)
 }

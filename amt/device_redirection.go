@@ -117,16 +117,7 @@ func (d *Device) PutRedirectionService(ctx context.Context, s *RedirectionServic
 	if s == nil {
 		return nil, opError(URIRedirectionService, "Put", ErrNotReadFromDevice)
 	}
-	body, err := s.src.edited(s, nil, []string{"AccessLog"})
-	if err != nil {
-		return nil, opError(URIRedirectionService, "Put", err)
-	}
-	el, err := d.put(ctx, URIRedirectionService, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseRedirectionService(el)
-	return out, opError(URIRedirectionService, "Put", err)
+	return putEdited(ctx, d, URIRedirectionService, nil, s.src, s, nil, []string{"AccessLog"}, parseRedirectionService)
 }
 
 // KVMState is CIM_KVMRedirectionSAP's EnabledState, and the RequestedState of
@@ -229,16 +220,7 @@ func (d *Device) PutKVMSettings(ctx context.Context, s *KVMRedirectionSettings) 
 	if s == nil {
 		return nil, opError(URIKVMRedirectionSettingData, "Put", ErrNotReadFromDevice)
 	}
-	body, err := s.src.edited(s, nil, []string{"RFBPassword"})
-	if err != nil {
-		return nil, opError(URIKVMRedirectionSettingData, "Put", err)
-	}
-	el, err := d.put(ctx, URIKVMRedirectionSettingData, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseKVMSettings(el)
-	return out, opError(URIKVMRedirectionSettingData, "Put", err)
+	return putEdited(ctx, d, URIKVMRedirectionSettingData, nil, s.src, s, nil, []string{"RFBPassword"}, parseKVMSettings)
 }
 
 // OptInRequired is IPS_OptInService's user-consent policy.
@@ -315,5 +297,5 @@ func (d *Device) PutOptInService(ctx context.Context, s *OptInService) (*OptInSe
 	default:
 		return nil, opError(URIOptInService, "Put", fmt.Errorf("%w: OptInRequired %d (expected 0, 1 or 4294967295)", ErrInvalidArgument, s.OptInRequired))
 	}
-	return putEdited(ctx, d, URIOptInService, nil, s.src, s, nil, parseOptInService)
+	return putEdited(ctx, d, URIOptInService, nil, s.src, s, nil, nil, parseOptInService)
 }

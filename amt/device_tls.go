@@ -109,16 +109,8 @@ func (d *Device) PutTLSSettings(ctx context.Context, s *TLSSettingData) (*TLSSet
 		}
 		cur.AcceptNonSecureConnections = read.AcceptNonSecureConnections
 	}
-	body, err := s.src.edited(&cur, force, []string{"NonSecureConnectionsSupported"})
-	if err != nil {
-		return nil, opError(URITLSSettingData, "Put", err)
-	}
-	el, err := d.put(ctx, URITLSSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", s.InstanceID)}, body)
-	if err != nil {
-		return nil, err
-	}
-	out, err := parseTLSSettingData(el)
-	return out, opError(URITLSSettingData, "Put", err)
+	return putEdited(ctx, d, URITLSSettingData, wsman.SelectorSet{wsman.Sel("InstanceID", s.InstanceID)}, s.src, &cur, force,
+		[]string{"NonSecureConnectionsSupported"}, parseTLSSettingData)
 }
 
 // TLSProtocolEndpointCollection is the AMT_TLSProtocolEndpointCollection

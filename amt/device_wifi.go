@@ -416,7 +416,7 @@ func (d *Device) PutWiFiPortConfiguration(ctx context.Context, s *WiFiPortConfig
 	if s == nil {
 		return nil, opError(URIWiFiPortConfigurationService, "Put", ErrNotReadFromDevice)
 	}
-	return putEdited(ctx, d, URIWiFiPortConfigurationService, nil, s.src, s, []string{"localProfileSynchronizationEnabled"}, parseWiFiPortConfiguration)
+	return putEdited(ctx, d, URIWiFiPortConfigurationService, nil, s.src, s, []string{"localProfileSynchronizationEnabled"}, nil, parseWiFiPortConfiguration)
 }
 
 // WiFiPort is the CIM_WiFiPort instance ("WiFi Port 0").
