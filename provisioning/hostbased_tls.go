@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -147,7 +148,9 @@ func (o *TLSActivationOptions) delay(d, def time.Duration) time.Duration {
 //  4. admin control mode: the admin account ("admin", adminPassword,
 //     SetAdminAclEntryEx) and the MEBx password (opts.MEBxPassword); client
 //     control mode: host-based Setup;
-//  5. CommitChanges (as the admin account in client control mode). A
+//  5. CommitChanges (as the admin account in client control mode, whose
+//     connection also takes the device's self-signed certificate while PTHI
+//     reports client control mode, as rpc-go does). A
 //     dropped reply — the firmware restarts its port stack on commit — is
 //     settled by reading the state over PTHI, up to Attempts times
 //     CommitDelay apart; only post-provisioning in the requested control
@@ -155,7 +158,8 @@ func (o *TLSActivationOptions) delay(d, def time.Duration) time.Duration {
 //  6. on any failure after step 2, StopConfiguration returns the device to
 //     pre-provisioning so that activation can be tried again (rpc-go
 //     stopConfigOnFailure); a failed commit in client control mode
-//     unprovisions instead (rpc-go commitCCMChanges).
+//     unprovisions instead (rpc-go commitCCMChanges), over PTHI when the
+//     local port cannot be used.
 //
 // Each step emits an event; the last is StepVerify with StateProvisioned.
 func ActivateTLS(ctx context.Context, agent HostAgent, bundle certs.Bundle, adminPassword amt.Secret, opts TLSActivationOptions) error {
@@ -330,8 +334,13 @@ func short(h amt.CertHash) string {
 }
 
 // client opens a WS-Management client to the local TLS port for user, with
-// the provisioning chain as client certificate when withChain.
-func (a *tlsActivation) client(user string, password amt.Secret, withChain bool) (*amt.Device, error) {
+// the provisioning chain as client certificate when withChain. afterSetup
+// also accepts, in place of the On-Die chain, the single self-signed
+// certificate a device may serve once host-based Setup set its control mode,
+// provided PTHI — the host interface, which no process can stand in for —
+// reports that control mode (rpc-go internal/certs/lmsTls.go,
+// HandleAMTTransition, "ccm on tls only platforms").
+func (a *tlsActivation) client(user string, password amt.Secret, withChain, afterSetup bool) (*amt.Device, error) {
 	addr := a.o.Addr
 	if addr == "" {
 		addr = DefaultLocalTLSAddr
@@ -345,9 +354,18 @@ func (a *tlsActivation) client(user string, password amt.Secret, withChain bool)
 	opts := append([]wsman.Option{
 		wsman.WithDialer(dial),
 		wsman.WithDigestAuth(user, password.Reveal()),
-		wsman.WithTLS(wsman.VerifyFunc(func(_ context.Context, cs tls.ConnectionState) error {
+		wsman.WithTLS(wsman.VerifyFunc(func(ctx context.Context, cs tls.ConnectionState) error {
 			if err := VerifyOnDieChain(cs.PeerCertificates, check); err != nil {
-				return err
+				if !afterSetup || len(cs.PeerCertificates) != 1 || !selfSignedCert(cs.PeerCertificates[0]) {
+					return err
+				}
+				if mode, merr := a.agent.ControlMode(ctx); merr != nil || mode != a.mode {
+					return fmt.Errorf("%w (the device's self-signed certificate is taken after Setup only while PTHI reports %s; it reports %s, %v)", err, a.mode, mode, merr)
+				}
+				a.peerMu.Lock()
+				a.peer = fmt.Sprintf("%s, self-signed certificate after Setup, %s confirmed over PTHI", tls.VersionName(cs.Version), a.mode)
+				a.peerMu.Unlock()
+				return nil
 			}
 			a.peerMu.Lock()
 			a.peer = fmt.Sprintf("%s, On-Die chain of %d verified", tls.VersionName(cs.Version), len(cs.PeerCertificates))
@@ -411,7 +429,7 @@ func (a *tlsActivation) activate(ctx context.Context) error {
 			}
 		}
 		var err error
-		if dev, err = a.client(user, pw, a.mode == amt.ControlModeACM); err != nil {
+		if dev, err = a.client(user, pw, a.mode == amt.ControlModeACM, false); err != nil {
 			return "", err
 		}
 		gs, tries, err := a.firstRead(ctx, dev)
@@ -485,15 +503,19 @@ func (a *tlsActivation) activateCCM(ctx context.Context, dev *amt.Device, realm 
 		return err
 	}
 	err = a.step(ctx, StepCommit, StateCommitted, func(ctx context.Context) (string, error) {
-		admin, err := a.client(adminUserName, a.admin, false)
+		admin, err := a.client(adminUserName, a.admin, false, true)
 		if err != nil {
 			return "", err
 		}
 		detail, err := a.commit(ctx, admin)
 		if err != nil && !errors.Is(err, ErrActivationUnconfirmed) {
-			// A refused commit: unprovision, as rpc-go does.
+			// A refused commit: unprovision, as rpc-go does — over the host
+			// interface when the local port cannot be used.
 			if uerr := admin.Unprovision(ctx); uerr != nil {
-				return "", fmt.Errorf("%w; unprovisioning after it failed too: %v", err, uerr)
+				if perr := a.agent.Unprovision(ctx); perr != nil {
+					return "", fmt.Errorf("%w; unprovisioning after it failed too: %v; over PTHI: %v", err, uerr, perr)
+				}
+				return "", fmt.Errorf("%w (the device was unprovisioned over PTHI)", err)
 			}
 			return "", fmt.Errorf("%w (the device was unprovisioned)", err)
 		}
@@ -503,6 +525,12 @@ func (a *tlsActivation) activateCCM(ctx context.Context, dev *amt.Device, realm 
 		return err
 	}
 	return a.step(ctx, StepVerify, StateProvisioned, a.verify)
+}
+
+// selfSignedCert reports whether c is issued by itself and signed by its own
+// key.
+func selfSignedCert(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func containsMode(list []amt.ControlMode, m amt.ControlMode) bool {

@@ -545,7 +545,7 @@ func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer
 	leaf := chain[0]
 	sum := sha256.Sum256(leaf.Raw)
 	peer := devicePeer{pin: sum[:], how: "device certificate pinned",
-		selfSigned: bytes.Equal(leaf.RawIssuer, leaf.RawSubject) && leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature) == nil}
+		selfSigned: selfSignedCert(leaf)}
 	untrusted := func(r Reason, format string, args ...any) (devicePeer, *untrustedPeer) {
 		return peer, &untrustedPeer{reason: r, err: fmt.Errorf(format, args...)}
 	}

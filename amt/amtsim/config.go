@@ -252,6 +252,13 @@ type Behavior struct {
 	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
 	// unresponsive (RPS issue #2752).
 	WedgeOnSecondAdminSetup bool
+	// SelfSignedAfterSetup: once host-based Setup has set a control mode, the
+	// local TLS port serves what it serves once provisioned (the device's
+	// self-signed certificate) although the commit is still to come. rpc-go
+	// accepts a single self-signed certificate on that connection when PTHI
+	// reports a control mode (internal/certs/lmsTls.go HandleAMTTransition,
+	// added with "ccm on tls only platforms", pull request 745).
+	SelfSignedAfterSetup bool
 	// CommitSettleReads: after a CommitChanges, the next N reads of the
 	// provisioning state (AMT_SetupAndConfigurationService over WS-Man, PTHI
 	// GetProvisioningState) still report in-provisioning, as

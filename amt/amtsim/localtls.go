@@ -147,7 +147,7 @@ var errLocalTLSClosed = errors.New("amtsim: the local TLS port is not served in 
 // handshake.
 func (d *Device) localTLSConfigFor(sc *simConn) (*tls.Config, error) {
 	d.mu.Lock()
-	prov, hb := d.st.prov, d.st.hb
+	prov, hb, mode := d.st.prov, d.st.hb, d.st.mode
 	d.mu.Unlock()
 	if prov == amt.PostProvisioning {
 		// Once provisioned the local port serves what the remote one does:
@@ -163,6 +163,12 @@ func (d *Device) localTLSConfigFor(sc *simConn) (*tls.Config, error) {
 		SessionTicketsDisabled: true,
 	}
 	switch {
+	case d.cfg.Behavior.SelfSignedAfterSetup && mode != amt.ControlModeNone:
+		id, err := d.selfSignedTLS()
+		if err != nil {
+			return nil, err
+		}
+		base.Certificates = []tls.Certificate{*id}
 	case hb.armed && hb.leaf != nil:
 		base.Certificates = []tls.Certificate{*hb.leaf}
 		base.ClientAuth = tls.RequireAnyClientCert
