@@ -175,7 +175,9 @@ type modeless struct {
 	provisioning.HostAgent
 }
 
-func (m *modeless) ControlMode(context.Context) (amt.ControlMode, error) { return amt.ControlModeNone, nil }
+func (m *modeless) ControlMode(context.Context) (amt.ControlMode, error) {
+	return amt.ControlModeNone, nil
+}
 
 // A process listening on localhost:16993 with another device's genuine On-Die
 // chain is refused before any request byte: its leaf is not the one the
