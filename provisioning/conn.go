@@ -232,6 +232,9 @@ type deviceAccess struct {
 	pin         []byte // SHA-256 of the device's own certificate seen while provisioning
 	firmware    amt.Version
 	allowLegacy bool
+	// exact: tlsCert must be the very certificate the device presents (a
+	// renewal's read-back), not merely one that verifies against DeviceRoots.
+	exact bool
 }
 
 // accessFor returns how to reach a device: with the credentials and
@@ -287,7 +290,7 @@ func (p *Provisioner) dialAdmin(acc *deviceAccess) (*deviceConn, string, error) 
 	case acc.tlsCert != nil:
 		url = "https://" + p.deviceAddr(acc.hello, acc.inv, p.tlsPort()) + "/wsman"
 		check := p.cfg.CheckRevocation
-		if p.cfg.DeviceRoots != nil {
+		if p.cfg.DeviceRoots != nil && !acc.exact {
 			copts := []wsman.ChainOption{wsman.CurrentTime(p.now)}
 			if check != nil {
 				copts = append(copts, wsman.CheckRevocation(check))
@@ -390,20 +393,32 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	if err != nil {
 		return nil, err
 	}
+	// A key no certificate came to use is deleted again, so that failed
+	// attempts (the Issuer down for a while) do not fill AMT's key store —
+	// rpc-go removes what a failed configuration left. Not after a lost
+	// AddCertificate reply: the certificate may be on the device.
+	discard := func(err error) error {
+		_ = dev.DeleteKeyPair(ctx, keyID)
+		return err
+	}
 	kp, err := dev.KeyPair(ctx, keyID)
 	if err != nil {
-		return nil, callFailed(ctx, err)
+		return nil, discard(callFailed(ctx, err))
 	}
 	pub, err := kp.PublicKey()
 	if err != nil {
-		return nil, &SessionError{Reason: ReasonDeviceError, Err: err}
+		return nil, discard(&SessionError{Reason: ReasonDeviceError, Err: err})
 	}
 	leaf, issuer, err := p.certify(ctx, inv, fw, purpose, pub)
 	if err != nil {
-		return nil, err
+		return nil, discard(err)
 	}
 	certID, err := dev.AddCertificate(ctx, leaf)
 	if err != nil {
+		var te *wsman.TransportError
+		if !errors.As(err, &te) {
+			err = discard(err) // refused: nothing was added
+		}
 		return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
 	}
 	dc := &DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}

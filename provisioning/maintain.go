@@ -483,7 +483,11 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 	switch purpose {
 	case PurposeTLS:
 		acc := p.accessFor(r, nil, false)
-		acc.tlsCert = dc.DER
+		// Pinned to the renewed certificate itself (MeshCentral reconnects to
+		// the hash of the certificate it added): the one it replaces is valid
+		// for the same name under DeviceRoots too. Its revocation is checked
+		// against its own issuer.
+		acc.tlsCert, acc.tlsIssuer, acc.exact = dc.DER, dc.IssuerDER, true
 		prof, _ := p.profileFor(r.Inventory)
 		acc.allowLegacy = prof.AllowLegacyTLS
 		attempts, delay := p.cfg.CommitVerifyAttempts, p.cfg.CommitVerifyDelay

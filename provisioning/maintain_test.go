@@ -3,6 +3,10 @@ package provisioning_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"github.com/amtkit/amtkit/certs/certstest"
 	"iter"
 	"strings"
 	"sync"
@@ -44,9 +48,23 @@ func provisionOne(t *testing.T, h *harness) (*provisioning.Provisioner, *provisi
 	return p, rec
 }
 
+// The renewal inside the window, with the device's certificate pinned and with
+// it verified against DeviceRoots. With DeviceRoots the certificate it
+// replaces verifies too: before, the read-back took the old certificate for
+// the new one, the renewal was "read back in use" without ever being bound,
+// and the certificate the device kept serving was revoked.
 func TestMaintainerRenewsInsideWindow(t *testing.T) {
+	for _, roots := range []bool{false, true} {
+		t.Run(fmt.Sprintf("DeviceRoots=%v", roots), func(t *testing.T) { testMaintainerRenewsInsideWindow(t, roots) })
+	}
+}
+
+func testMaintainerRenewsInsideWindow(t *testing.T, roots bool) {
 	clock := &fakeClock{}
 	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	if roots {
+		h.cfg.DeviceRoots = poolOf(h.issuer.ca.Root())
+	}
 	p, rec := provisionOne(t, h)
 	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
 	require.True(t, ok)
@@ -91,6 +109,58 @@ func TestMaintainerRenewsInsideWindow(t *testing.T) {
 	assert.Equal(t, 0, rep.Renewed)
 	assert.Equal(t, 0, rep.Failed)
 	assert.Equal(t, 0, rep.Removed, "nothing left to delete")
+}
+
+// The renewed certificate's revocation is checked against its own issuer:
+// after the CA moved to a new intermediate, the read-back of a certificate it
+// issued used the old certificate's issuer and failed on every run, and the
+// device, already serving the new certificate, could no longer be reached.
+func TestMaintainerRenewsAcrossIssuerRollover(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	h.cfg.CheckRevocation = func(_ context.Context, cert, issuer *x509.Certificate) error {
+		return cert.CheckSignatureFrom(issuer) // a CRL or OCSP check fails so with the wrong issuer
+	}
+	p, rec := provisionOne(t, h)
+	old, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
+	inter, err := h.issuer.ca.NewIntermediate(certstest.CAOptions{CommonName: "Contoso AMT Device CA 2"})
+	require.NoError(t, err)
+	h.issuer.ca = inter
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	rep, err := p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	defer dev.Close()
+	_, err = dev.Device.GeneralSettings(h.ctx)
+	require.NoError(t, err, "the device is reached with the renewed certificate")
+}
+
+// A renewal that fails once the key is made (the Issuer down) deletes the key
+// again: twenty failed runs leave AMT's key store as it was, and the renewal
+// succeeds once the Issuer is back. Before, every run left a key, until
+// GenerateKeyPair answered MAX_LIMIT_REACHED.
+func TestMaintainerFailedRenewalLeavesNoKey(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	p, rec := provisionOne(t, h)
+	old, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
+	m := p.Maintainer()
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	d := h.fleet.Devices()[0]
+	before := len(d.Snapshot().KeyPairs)
+	h.issuer.fail = errors.New("the CA is unreachable")
+	for range 20 {
+		rep, err := m.RunOnce(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Failed)
+	}
+	assert.Len(t, d.Snapshot().KeyPairs, before, "no key left behind")
+	h.issuer.fail = nil
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
 }
 
 func TestMaintainerWirelessNotRenewable(t *testing.T) {
