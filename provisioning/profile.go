@@ -112,7 +112,10 @@ type TLSProfile struct {
 	// LocalTLS enables TLS on the local (LMS) interface too, after
 	// activation (enabling it during remote configuration makes the commit be
 	// ignored: MeshCentral amtprovisioningserver.js). Server authentication
-	// only: AMT refuses mutual authentication on the local interface.
+	// only: AMT refuses mutual authentication on the local interface. False
+	// leaves the local interface as it is — amtkit never switches its TLS off:
+	// host software may use it, RPS, rpc-go and MeshCentral enable it with
+	// the network interface, and platforms from AMT 19 enforce it.
 	LocalTLS bool
 }
 

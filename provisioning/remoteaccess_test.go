@@ -323,11 +323,17 @@ func TestTLSMutualAuthentication(t *testing.T) {
 	plan, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{DryRun: true, Areas: []string{"tls"}})
 	require.NoError(t, err)
 	require.Len(t, plan.Changes, 1)
-	assert.Equal(t, `tls: update TLS settings "network Mutual (CN console.contoso.com), local on" → "network Server, local off"`, plan.Changes[0].String())
+	// The local interface keeps TLS: amtkit never switches it off (RPS,
+	// rpc-go and MeshCentral keep it on; AMT 19+ platforms enforce it).
+	assert.Equal(t, `tls: update TLS settings "network Mutual (CN console.contoso.com), local on" → "network Server, local on"`, plan.Changes[0].String())
 	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"tls"}})
 	require.NoError(t, err)
 	require.NoError(t, rep.Err())
 	assert.False(t, d.Snapshot().TLSApplied.MutualAuthentication)
+	assert.True(t, d.Snapshot().TLSLocal.Enabled, "local TLS left on")
+	plan, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{DryRun: true, Areas: []string{"tls"}})
+	require.NoError(t, err)
+	assert.Empty(t, plan.Changes, "a profile without LocalTLS does not switch the local interface off")
 }
 
 // Profiles are validated against the firmware's rules.

@@ -147,7 +147,10 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	remoteOff := !remote.Enabled || remote.MutualAuthentication != want.MutualAuthentication ||
 		(remote.NonSecureConnectionsSupported == nil || *remote.NonSecureConnectionsSupported) && remote.AcceptNonSecureConnections != nonTLS ||
 		!slices.Equal(remote.TrustedCN, want.TrustedCN)
-	localOff := local != nil && local.Enabled != want.LocalTLS
+	// The local interface is switched on when the profile asks for it, never
+	// off: RPS, rpc-go and MeshCentral enable it with the network interface,
+	// and platforms that enforce TLS on the local ports (AMT 19+) keep it on.
+	localOff := local != nil && want.LocalTLS && !local.Enabled
 	if !remoteOff && !localOff {
 		return out, nil
 	}
@@ -158,7 +161,7 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	}
 	if local != nil {
 		from += ", local " + onOff(local.Enabled)
-		to += ", local " + onOff(want.LocalTLS)
+		to += ", local " + onOff(want.LocalTLS || local.Enabled)
 	}
 	out = append(out, Change{Area: "tls", Action: ChangeUpdate, Target: "TLS settings", From: from, To: to,
 		apply: func(ctx context.Context) error {
@@ -170,7 +173,7 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				}
 			}
 			if localOff {
-				local.Enabled, local.MutualAuthentication = want.LocalTLS, false
+				local.Enabled, local.MutualAuthentication = true, false
 				if _, err := dev.PutTLSSettings(ctx, local); err != nil {
 					return fmt.Errorf("local interface: %w", err)
 				}
@@ -193,7 +196,7 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 					switch {
 					case s.Remote() && (s.MutualAuthentication != want.MutualAuthentication || !s.Enabled):
 						return mismatch("the network interface reads %s", describeTLS(s))
-					case s.InstanceID == amt.TLSLocalInstanceID && localOff && s.Enabled != want.LocalTLS:
+					case s.InstanceID == amt.TLSLocalInstanceID && localOff && !s.Enabled:
 						return mismatch("the local interface reads %s", onOff(s.Enabled))
 					}
 				}
