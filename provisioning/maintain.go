@@ -388,7 +388,7 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		e.Detail = fmt.Sprintf("renewing the %s certificate: %s; the next run retries", slotName(dc.slot()), what)
 		p.emit(e)
 	}
-	if used, err := m.inUse(ctx, r, purpose, dc); err == nil && used {
+	if used, err := m.inUse(ctx, r, purpose, dc, false); err == nil && used {
 		m.confirmRenewal(ctx, r, dc, rep, start)
 		return
 	}
@@ -426,7 +426,7 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		}
 	}
 	dev.Close()
-	used, err := m.inUse(ctx, r, purpose, dc)
+	used, err := m.inUse(ctx, r, purpose, dc, true)
 	if err != nil || !used {
 		if err == nil {
 			err = errors.New("the device does not use the new certificate")
@@ -476,9 +476,12 @@ func (m *Maintainer) finishMPSRenewal(ctx context.Context, r *DeviceRecord, der 
 }
 
 // inUse reads back whether the device uses dc: for TLS, a connection pinned to
-// it succeeds (retried while the device restarts after the commit); for
-// 802.1X, the device's 802.1X credential context names it.
-func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate) (bool, error) {
+// it succeeds (retried while the device restarts after the commit, and —
+// afterCommit — while it still shows another certificate, up to
+// commitSettleReads times: MeshCentral holds 10 s after enabling TLS, rpc-go
+// and RPS wait too); for 802.1X, the device's 802.1X credential context
+// names it.
+func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate, afterCommit bool) (bool, error) {
 	p := m.p
 	switch purpose {
 	case PurposeTLS:
@@ -498,6 +501,7 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 			delay = 5 * time.Second
 		}
 		var err error
+		other := 0
 		for i := 0; i < attempts; i++ {
 			if i > 0 {
 				if werr := p.sleep(ctx, delay); werr != nil {
@@ -515,7 +519,11 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 				return true, nil
 			}
 			if isUntrusted(err) {
-				return false, nil // it serves another certificate
+				// It serves another certificate: at once before a bind; after
+				// a commit, perhaps the old one for a moment longer.
+				if other++; !afterCommit || other >= commitSettleReads {
+					return false, nil
+				}
 			}
 		}
 		return false, err

@@ -111,6 +111,22 @@ func testMaintainerRenewsInsideWindow(t *testing.T, roots bool) {
 	assert.Equal(t, 0, rep.Removed, "nothing left to delete")
 }
 
+// Right after the commit the device may present the certificate it replaces
+// for a moment (MeshCentral holds 10 s after enabling TLS): the read-back
+// tries again instead of failing the renewal at the first look.
+func TestMaintainerRenewalWaitsForTheNewCertificate(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now },
+		device: func(_ int, c *amtsim.Config) { c.Behavior.CommitSettleReads = 2 }})
+	p, rec := provisionOne(t, h)
+	old, _ := rec.CurrentCertificate(provisioning.PurposeTLS)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	rep, err := p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
+	assert.Zero(t, rep.Failed)
+}
+
 // The renewed certificate's revocation is checked against its own issuer:
 // after the CA moved to a new intermediate, the read-back of a certificate it
 // issued used the old certificate's issuer and failed on every run, and the

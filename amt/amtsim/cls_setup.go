@@ -227,10 +227,19 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		}
 		st.hb = hbState{}
 		st.record = &ProvisioningRecord{Method: method, Time: d.now(), Chain: chain, RootHash: root}
+		st.settleReads = d.cfg.Behavior.CommitSettleReads
+	}
+	if prev := st.applied; st.prov == amt.PostProvisioning && prev.cert != nil {
+		// A commit after provisioning that changes the certificate: the
+		// previous one is still presented for a moment (settleTLS).
+		defer func() {
+			if st.applied.cert != nil && !st.applied.cert.Equal(prev.cert) && d.cfg.Behavior.CommitSettleReads > 0 {
+				st.settlePrev, st.settleTLS = prev, d.cfg.Behavior.CommitSettleReads
+			}
+		}()
 	}
 	d.applyTLSLocked()
 	d.commitRestartLocked()
-	st.settleReads = d.cfg.Behavior.CommitSettleReads
 	if d.cfg.Behavior.CommitDrop.resolve(d.fw.CommitDropsConnection) {
 		// The firmware restarts its network stack: the response is lost and
 		// every connection drops. The others drop now, before the caller

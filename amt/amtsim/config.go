@@ -259,9 +259,12 @@ type Behavior struct {
 	// reports a control mode (internal/certs/lmsTls.go HandleAMTTransition,
 	// added with "ccm on tls only platforms", pull request 745).
 	SelfSignedAfterSetup bool
-	// CommitSettleReads: after a CommitChanges, the next N reads of the
-	// provisioning state (AMT_SetupAndConfigurationService over WS-Man, PTHI
-	// GetProvisioningState) still report in-provisioning, as
+	// CommitSettleReads: after a CommitChanges, the device answers as before
+	// it for a moment: after the commit that ends provisioning, the next N
+	// reads of the provisioning state (AMT_SetupAndConfigurationService over
+	// WS-Man, PTHI GetProvisioningState) still report in-provisioning; after a
+	// later commit that changes the TLS certificate, the next N TLS
+	// handshakes still present the previous one. As
 	// firmware that is still reloading may ("remote applications should allow
 	// sufficient time for Intel AMT to reload before issuing the next
 	// command": Intel's CommitChanges description, quoted in go-wsman-messages

@@ -173,6 +173,10 @@ func (d *Device) tlsConfigFor(sc *simConn) (*tls.Config, error) {
 	zero := d.st.zeroTch
 	agent := d.st.agentStarted
 	applied := d.st.applied
+	if d.st.settleTLS > 0 && prov == amt.PostProvisioning {
+		d.st.settleTLS-- // Behavior.CommitSettleReads: the previous certificate a moment longer
+		applied = d.st.settlePrev
+	}
 	var roots *x509.CertPool
 	var trustedCN []string
 	if prov == amt.PostProvisioning && applied.mutual {

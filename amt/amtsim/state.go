@@ -141,7 +141,9 @@ type state struct {
 	// restartUntil: the network stack restarts after a commit until then
 	// (LatencyModel.CommitRestart).
 	restartUntil time.Time
-	settleReads  int // reads still answered in-provisioning after a commit (Behavior.CommitSettleReads)
+	settleReads  int        // reads still answered in-provisioning after a commit (Behavior.CommitSettleReads)
+	settleTLS    int        // handshakes still presenting settlePrev after a commit that changed the certificate
+	settlePrev   appliedTLS // the TLS configuration before that commit
 
 	hb         hbState // secure host-based configuration and pending commits (localtls.go)
 	opDisabled bool    // AMT's operational state is disabled (Config.AMTDisabled)
