@@ -189,7 +189,10 @@ func (d *Device) CommitChanges(ctx context.Context) error {
 const MaxProvisioningExtension = 24
 
 // ExtendProvisioningPeriod extends the provisioning window by hours (at most
-// 24 per call). Zero closes the window: the step after an OTP mismatch.
+// 24 per call). The provisioning engine sends zero after an OTP mismatch to
+// end the window; what firmware does with zero is not documented (intel/lms
+// AMT_SetupAndConfigurationService.h describes only an extension of up to 24
+// hours, and no peer sends 0): amtsim closes the window.
 func (d *Device) ExtendProvisioningPeriod(ctx context.Context, hours uint32) error {
 	const method = "ExtendProvisioningPeriod"
 	if hours > MaxProvisioningExtension {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,6 +187,10 @@ func TestExpectAgentRequestChecks(t *testing.T) {
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{OTP: amt.NewSecret("12345678")}))
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("short")}))
 	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("\x00\x00\x00\x00\x00\x00\x00\x00")}))
+	// What an agent cannot set over PTHI (8–31 printable ASCII) no device will
+	// hold: 32 characters, or a control character.
+	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret(strings.Repeat("a", 32))}))
+	assert.Error(t, p.ExpectAgentRequest(ctx, provisioning.AgentRequest{UUID: amt.UUID{1}, OTP: amt.NewSecret("0tp-with\ttab")}))
 	req := provisioning.AgentRequest{UUID: amt.UUID{2}, Firmware: amt.MustParseVersion("16.1.25"), OTP: amt.NewSecret("0tp-from-agent")}
 	assert.Equal(t, amt.UUID{2}, req.UUID)
 	assert.Equal(t, "0tp-from-agent", req.OTP.Reveal())

@@ -283,8 +283,10 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 	if req.UUID.IsZero() {
 		return &ConfigError{Field: "AgentRequest.UUID", Problem: "required"}
 	}
-	if n := req.OTP.Len(); n < 8 || n > 32 {
-		return &ConfigError{Field: "AgentRequest.OTP", Problem: fmt.Sprintf("must be 8 to 32 characters, got %d", n)}
+	if !agentOTPForm(req.OTP.Reveal()) {
+		// What an agent can set over PTHI (amt/pthi, after Intel's LMS,
+		// which counts the terminating NUL in 32 bytes).
+		return &ConfigError{Field: "AgentRequest.OTP", Problem: fmt.Sprintf("must be 8 to 31 printable ASCII characters, got %d characters", req.OTP.Len())}
 	}
 	if isZeroOTP([]byte(req.OTP.Reveal())) {
 		return &ConfigError{Field: "AgentRequest.OTP", Problem: "must not be all zero"}
@@ -830,6 +832,20 @@ func (p *Provisioner) httpPort() int {
 func isZeroOTP(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// agentOTPForm reports whether otp is an OTP an agent can set: 8 to 31
+// printable ASCII characters.
+func agentOTPForm(otp string) bool {
+	if len(otp) < 8 || len(otp) > 31 {
+		return false
+	}
+	for i := 0; i < len(otp); i++ {
+		if c := otp[i]; c < 0x20 || c > 0x7e {
 			return false
 		}
 	}

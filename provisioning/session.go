@@ -770,11 +770,13 @@ func (s *Session) checkOTP(ctx context.Context, a *attempt) (string, error) {
 	}
 	if !have.Equal(a.agent.OTP) {
 		// The device that answered is not the one the agent prepared (or the
-		// OTP was mistyped): its provisioning window is closed. The pending
-		// request stays for the real device; repeated mismatches lock it.
-		detail := "provisioning window closed"
+		// OTP was mistyped): amtkit asks it to end its provisioning window
+		// (ExtendProvisioningPeriod 0, whose effect firmware does not
+		// document). The pending request stays for the real device; repeated
+		// mismatches lock it.
+		detail := "asked the device to end its provisioning window (ExtendProvisioningPeriod 0)"
 		if werr := dev.ExtendProvisioningPeriod(ctx, 0); werr != nil {
-			detail = "closing the provisioning window failed: " + werr.Error()
+			detail = "asking the device to end its provisioning window failed: " + werr.Error()
 		}
 		locked, err := s.p.otpMismatch(ctx, s.hello.Hello.UUID)
 		if err != nil {
