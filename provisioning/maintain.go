@@ -172,12 +172,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		if err != nil {
 			return rep, err
 		}
-		switch {
-		case r.Session != nil && !r.State.Final():
-			// a session may be running
-		case r.retired():
-			m.revokeRetired(ctx, r.UUID, &rep)
-		default:
+		if r.Session == nil || r.State.Final() { // else a session may be running
 			m.maintainLeased(ctx, r.UUID, &rep)
 		}
 	}
@@ -221,7 +216,8 @@ func (m *Maintainer) dueBefore(now time.Time) time.Time {
 
 // maintainLeased maintains one device while holding its lease (the next run
 // retries a device another provisioner is working on), from its record read
-// under the lease.
+// under the lease: a provisioned device's certificates, or the revocations a
+// blocked or unprovisioned device's still need.
 func (m *Maintainer) maintainLeased(ctx context.Context, u amt.UUID, rep *MaintenanceReport) {
 	p := m.p
 	r, release, err := p.leaseDevice(ctx, u)
@@ -232,29 +228,21 @@ func (m *Maintainer) maintainLeased(ctx context.Context, u amt.UUID, rep *Mainte
 		return
 	}
 	defer release()
-	if !r.Provisioned() || r.Blocked || r.Session != nil && !r.State.Final() {
-		return
+	switch {
+	case r.Session != nil && !r.State.Final(): // a session began meanwhile
+	case r.retired():
+		m.revokeRetired(ctx, r, rep)
+	default:
+		rep.Checked++
+		m.maintainDevice(ctx, r, rep)
 	}
-	rep.Checked++
-	m.maintainDevice(ctx, r, rep)
 }
 
-// revokeRetired revokes, under the device's lease, the certificates of a
-// blocked or unprovisioned device that Block or Unprovision could not get
-// revoked: the Issuer refused or could not be reached then.
-func (m *Maintainer) revokeRetired(ctx context.Context, u amt.UUID, rep *MaintenanceReport) {
+// revokeRetired revokes the certificates of a blocked or unprovisioned device
+// that Block or Unprovision could not get revoked: the Issuer refused or
+// could not be reached then. The caller holds the device's lease.
+func (m *Maintainer) revokeRetired(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
 	p := m.p
-	r, release, err := p.leaseDevice(ctx, u)
-	if err != nil {
-		if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotFound) {
-			m.storeFailed(&DeviceRecord{UUID: u}, rep, err, "the device could not be leased to revoke its certificates")
-		}
-		return
-	}
-	defer release()
-	if !r.retired() || r.Session != nil && !r.State.Final() {
-		return // provisioned again meanwhile, or a session began
-	}
 	reason := certs.RevocationCessationOfOperation
 	if r.Blocked {
 		reason = certs.RevocationPrivilegeWithdrawn
