@@ -3,6 +3,7 @@ package provisioning
 import (
 	"bytes"
 	"context"
+	"crypto"
 
 	"errors"
 	"fmt"
@@ -591,12 +592,28 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	removed := 0
 	for _, i := range stale {
 		dc := &r.Certificates[i]
-		if err := dev.DeleteCertificate(ctx, dc.Handle); !gone(err) {
-			continue
+		// A handle is deleted only while it still names this certificate
+		// (and its key): AMT reuses handle numbers, and another tool may
+		// have deleted ours and added its own since (Intel's console reads
+		// what a handle names before deleting it).
+		mine, err := certAt(ctx, dev.Device, dc)
+		if err != nil {
+			continue // unreadable now: the next run tries again
+		}
+		if mine {
+			if err := dev.DeleteCertificate(ctx, dc.Handle); !gone(err) {
+				continue
+			}
 		}
 		if dc.KeyHandle != "" {
-			if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); !gone(err) {
+			mine, err := keyAt(ctx, dev.Device, dc)
+			if err != nil {
 				continue
+			}
+			if mine {
+				if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); !gone(err) {
+					continue
+				}
 			}
 		}
 		dc.RemovedFromDevice = true
@@ -770,4 +787,39 @@ func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord, reason cer
 		}
 	}
 	return n
+}
+
+// certAt reports whether dc's handle still names dc's certificate on the
+// device (false when the handle names nothing or another certificate).
+func certAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, error) {
+	pc, err := dev.Certificate(ctx, dc.Handle)
+	switch {
+	case errors.Is(err, wsman.ErrInvalidSelectors), errors.Is(err, amt.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return bytes.Equal(pc.X509Certificate, dc.DER), nil
+}
+
+// keyAt reports whether dc's key handle still names the key of dc's
+// certificate.
+func keyAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, error) {
+	kp, err := dev.KeyPair(ctx, dc.KeyHandle)
+	switch {
+	case errors.Is(err, wsman.ErrInvalidSelectors), errors.Is(err, amt.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	c, err := dc.Certificate()
+	if err != nil {
+		return false, nil // not ours to judge: leave the key
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return false, nil
+	}
+	eq, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(pub), nil
 }

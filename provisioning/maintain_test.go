@@ -127,6 +127,40 @@ func TestMaintainerRenewalWaitsForTheNewCertificate(t *testing.T) {
 	assert.Zero(t, rep.Failed)
 }
 
+// A replaced certificate is deleted from the device only while its handle
+// still names it: AMT reuses handle numbers, and another tool may have
+// deleted amtkit's certificate and added its own meanwhile. Before, the
+// Maintainer deleted whatever the recorded handle named.
+func TestMaintainerDeletesOnlyItsOwnCertificates(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	// Another tool's trusted root takes a handle of its own.
+	other := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Another console", Keys: testKeys()}).RootCertificate()
+	otherHandle, err := adminDeviceFor(t, d, rec).AddTrustedRootCertificate(h.ctx, other)
+	require.NoError(t, err)
+	// The record says a replaced certificate of amtkit's sits at that handle
+	// (as after amtkit's was deleted and the number given again).
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ := got.CurrentCertificate(provisioning.PurposeTLS)
+	stale := cur
+	stale.DER = h.issuer.ca.Root().Raw // any certificate that is not the one at the handle
+	stale.Handle, stale.KeyHandle, stale.Revoked = otherHandle, "", true
+	got.Certificates = append([]provisioning.DeviceCertificate{stale}, got.Certificates...)
+	require.NoError(t, h.store.Save(h.ctx, got))
+
+	rep, err := p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Removed, "recorded as gone from the device: %+v", rep)
+	found := false
+	for _, c := range d.Snapshot().Certificates {
+		found = found || c.InstanceID == otherHandle && c.Certificate.Equal(other)
+	}
+	assert.True(t, found, "the other tool's certificate at that handle is left alone")
+}
+
 // The renewed certificate's revocation is checked against its own issuer:
 // after the CA moved to a new intermediate, the read-back of a certificate it
 // issued used the old certificate's issuer and failed on every run, and the
