@@ -126,51 +126,43 @@ func TestActivateTLSWaitsForTheCommitToSettle(t *testing.T) {
 }
 
 // Client control mode over TLS: Setup as the local system account, then the
-// admin's commit (rpc-go issue 845).
+// admin's commit (rpc-go issue 845) — also where, after Setup set the control
+// mode, the local TLS port serves the device's self-signed certificate before
+// the commit: rpc-go accepts a single self-signed certificate on that
+// connection when PTHI reports the control mode (HandleAMTTransition, "ccm on
+// tls only platforms"). Before, the commit's handshake failed on it, and so
+// did the unprovision meant to undo the Setup: the device stayed half set up.
 func TestActivateTLSCCM(t *testing.T) {
-	sim, opts, events := tlsDevice(t, "19.0.5", nil)
-	opts.Mode = amt.ControlModeCCM
 	pw := amt.NewSecret("N3w-Admin-pw")
-	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), certsNone(), pw, opts)
-	t.Logf("\n%s", eventLines(*events))
-	require.NoError(t, err)
-	snap := sim.Snapshot()
-	assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
-	assert.Equal(t, amt.ControlModeCCM, snap.ControlMode)
-	assert.True(t, sim.AdminPasswordIs(pw))
+	for _, selfSigned := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SelfSignedAfterSetup=%v", selfSigned), func(t *testing.T) {
+			sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) { c.Behavior.SelfSignedAfterSetup = selfSigned })
+			opts.Mode = amt.ControlModeCCM
+			err := provisioning.ActivateTLS(context.Background(), sim.Agent(), certsNone(), pw, opts)
+			t.Logf("\n%s", eventLines(*events))
+			require.NoError(t, err)
+			snap := sim.Snapshot()
+			assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
+			assert.Equal(t, amt.ControlModeCCM, snap.ControlMode)
+			assert.True(t, sim.AdminPasswordIs(pw))
+		})
+	}
 }
 
-// After Setup sets client control mode, the local TLS port may serve the
-// device's self-signed certificate before the admin's commit: rpc-go accepts a
-// single self-signed certificate on that connection when PTHI reports the
-// control mode (HandleAMTTransition, "ccm on tls only platforms"). Before, the
-// commit's handshake failed on it, and so did the unprovision meant to undo
-// the Setup: the device stayed half set up. A self-signed certificate while
-// PTHI reports no control mode is still refused.
-func TestActivateTLSCCMSelfSignedAfterSetup(t *testing.T) {
-	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) { c.Behavior.SelfSignedAfterSetup = true })
-	opts.Mode = amt.ControlModeCCM
+// A self-signed certificate after Setup while PTHI reports no control mode
+// proves nothing: the commit is not sent, and PTHI undoes the Setup (the
+// WS-Management unprovision cannot get through either).
+func TestActivateTLSCCMSelfSignedWithoutControlMode(t *testing.T) {
 	pw := amt.NewSecret("N3w-Admin-pw")
-	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), certsNone(), pw, opts)
-	t.Logf("\n%s", eventLines(*events))
-	require.NoError(t, err)
-	snap := sim.Snapshot()
-	assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
-	assert.Equal(t, amt.ControlModeCCM, snap.ControlMode)
-
-	// A host agent that reports no control mode: the self-signed certificate
-	// proves nothing, the commit is not sent, and PTHI undoes the Setup.
-	sim2, opts2, _ := tlsDevice(t, "19.0.5", func(c *amtsim.Config) { c.Behavior.SelfSignedAfterSetup = true })
-	opts2.Mode = amt.ControlModeCCM
-	agent := &modeless{HostAgent: sim2.Agent()}
-	err = provisioning.ActivateTLS(context.Background(), agent, certsNone(), pw, opts2)
+	sim, opts, _ := tlsDevice(t, "19.0.5", func(c *amtsim.Config) { c.Behavior.SelfSignedAfterSetup = true })
+	opts.Mode = amt.ControlModeCCM
+	err := provisioning.ActivateTLS(context.Background(), &modeless{HostAgent: sim.Agent()}, certsNone(), pw, opts)
 	require.Error(t, err)
-	assert.Equal(t, amt.ControlModeNone, sim2.Snapshot().ControlMode, "unprovisioned over PTHI")
-	assert.Equal(t, amt.PreProvisioning, sim2.Snapshot().ProvisioningState)
+	assert.Equal(t, amt.ControlModeNone, sim.Snapshot().ControlMode, "unprovisioned over PTHI")
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
 }
 
-// modeless reports no control mode while the activation runs, until
-// Unprovision is called over it.
+// modeless reports no control mode.
 type modeless struct {
 	provisioning.HostAgent
 }

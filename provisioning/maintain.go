@@ -793,11 +793,8 @@ func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord, reason cer
 // device (false when the handle names nothing or another certificate).
 func certAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, error) {
 	pc, err := dev.Certificate(ctx, dc.Handle)
-	switch {
-	case errors.Is(err, wsman.ErrInvalidSelectors), errors.Is(err, amt.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
+	if err != nil {
+		return false, nothingAt(err)
 	}
 	return bytes.Equal(pc.X509Certificate, dc.DER), nil
 }
@@ -806,11 +803,8 @@ func certAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, 
 // certificate.
 func keyAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, error) {
 	kp, err := dev.KeyPair(ctx, dc.KeyHandle)
-	switch {
-	case errors.Is(err, wsman.ErrInvalidSelectors), errors.Is(err, amt.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
+	if err != nil {
+		return false, nothingAt(err)
 	}
 	c, err := dc.Certificate()
 	if err != nil {
@@ -822,4 +816,12 @@ func keyAt(ctx context.Context, dev *amt.Device, dc *DeviceCertificate) (bool, e
 	}
 	eq, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && eq.Equal(pub), nil
+}
+
+// nothingAt turns the answer that a handle names nothing into no error.
+func nothingAt(err error) error {
+	if errors.Is(err, wsman.ErrInvalidSelectors) || errors.Is(err, amt.ErrNotFound) {
+		return nil
+	}
+	return err
 }
