@@ -21,7 +21,9 @@ type Profile struct {
 	AdminUser string
 	// AdminPassword and MEBxPassword are set on the device. Empty (recommended):
 	// a new random password per device, handed to the Store. A fixed value is
-	// applied to every device with this profile, which Audit reports.
+	// applied to every device with this profile, which Audit reports. The
+	// MEBx password is left alone on a device in client control mode, whose
+	// firmware refuses to set it.
 	AdminPassword amt.Secret
 	MEBxPassword  amt.Secret
 

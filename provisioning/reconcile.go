@@ -313,8 +313,17 @@ func planCredentials(ctx context.Context, rc *reconcileContext) ([]Change, error
 		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "admin password of " + rec.AdminUser,
 			apply: func(ctx context.Context) error { return rc.rotateAdmin(ctx) }})
 	}
-	wantMEBx := !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
-	if rc.opts.RotateMEBxPassword || wantMEBx {
+	// Client control mode: firmware refuses SetMEBxPassword (rpc-go's
+	// "configure mebx" refuses outside admin control mode), so a profile's
+	// fixed MEBx password does not apply and an explicit rotation fails
+	// before anything is sent.
+	ccm := rec.ControlMode == amt.ControlModeCCM
+	wantMEBx := !ccm && !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
+	switch {
+	case rc.opts.RotateMEBxPassword && ccm:
+		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "MEBx password",
+			apply: func(context.Context) error { return ErrMEBxInCCM }})
+	case rc.opts.RotateMEBxPassword || wantMEBx:
 		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "MEBx password",
 			apply: func(ctx context.Context) error { return rc.rotateMEBx(ctx) }})
 	}
@@ -381,6 +390,12 @@ func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
 	return rc.save(ctx)
 }
+
+// ErrMEBxInCCM: ReconcileOptions.RotateMEBxPassword for a device in client
+// control mode, whose firmware refuses SetMEBxPassword (rpc-go's
+// "configure mebx": "MEBx password can only be configured in ACM"). Nothing
+// was sent.
+var ErrMEBxInCCM = errors.New("provisioning: client control mode does not allow setting the MEBx password")
 
 // StepReconcile is the step of reconcile's events.
 const StepReconcile Step = "reconcile"

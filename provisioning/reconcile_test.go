@@ -180,3 +180,41 @@ func TestReconcileRotatesMEBxPassword(t *testing.T) {
 		})
 	}
 }
+
+// In client control mode the firmware refuses SetMEBxPassword: a profile's
+// fixed MEBx password is not planned at all, and an explicit rotation fails
+// with ErrMEBxInCCM before anything is sent. (The simulator is in admin
+// control mode: a SetMEBxPassword sent would show as a change it took or
+// refused with its own status.)
+func TestReconcileLeavesMEBxAloneInCCM(t *testing.T) {
+	for _, rotate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rotate=%v", rotate), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			_, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			stored, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			stored.ControlMode = amt.ControlModeCCM // as host-based client control activation leaves it
+			require.NoError(t, h.store.Save(h.ctx, stored))
+			fixed := amt.NewSecret("Fixed-MEBx-2026!")
+			h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{MEBxPassword: fixed}
+			p := h.provisioner()
+
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: rotate, Areas: []string{"credentials"}})
+			require.NoError(t, err)
+			if rotate {
+				require.Len(t, rep.Changes, 1)
+				require.ErrorIs(t, rep.Err(), provisioning.ErrMEBxInCCM)
+			} else {
+				assert.Empty(t, rep.Changes, "a fixed MEBx password does not apply in client control mode")
+				require.NoError(t, rep.Err())
+			}
+			assert.False(t, d.MEBxPasswordIs(fixed))
+			assert.True(t, d.MEBxPasswordIs(stored.MEBxPassword), "nothing was sent")
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			assert.True(t, after.MEBxPassword.Equal(stored.MEBxPassword))
+			assert.True(t, after.PendingMEBxPassword.IsZero())
+		})
+	}
+}
