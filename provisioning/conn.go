@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -222,16 +223,21 @@ func (p *Provisioner) markPSKUsed(ctx context.Context, pidText string, u amt.UUI
 // deviceAccess is what opening an admin connection to a provisioned device
 // takes: where, as whom, and how its TLS certificate is checked.
 type deviceAccess struct {
-	uuid        amt.UUID
-	hello       ReceivedHello // for Config.DeviceAddress
-	inv         Inventory
-	user        string
-	password    amt.Secret
-	tlsCert     []byte // the TLS certificate amtkit installed and enabled; nil: none
-	tlsIssuer   []byte // the certificate of its issuing CA, when the Issuer returned it
-	pin         []byte // SHA-256 of the device's own certificate seen while provisioning
-	firmware    amt.Version
-	allowLegacy bool
+	uuid      amt.UUID
+	hello     ReceivedHello // for Config.DeviceAddress
+	inv       Inventory
+	user      string
+	password  amt.Secret
+	tlsCert   []byte // the TLS certificate amtkit installed and enabled; nil: none
+	tlsIssuer []byte // the certificate of its issuing CA, when the Issuer returned it
+	// pending and pendingIssuer: a renewed TLS certificate bound (perhaps
+	// committed) whose read-back has not yet succeeded. The device may present
+	// it already; it is amtkit's as much as tlsCert (AMT generated its key),
+	// so the pin takes either until the Maintainer settles the renewal.
+	pending, pendingIssuer []byte
+	pin                    []byte // SHA-256 of the device's own certificate seen while provisioning
+	firmware               amt.Version
+	allowLegacy            bool
 	// exact: tlsCert must be the very certificate the device presents (a
 	// renewal's read-back), not merely one that verifies against DeviceRoots.
 	exact bool
@@ -252,8 +258,26 @@ func (p *Provisioner) accessFor(rec *DeviceRecord, prog *SessionRecord, allowLeg
 	acc.hello = h
 	if cur, ok := currentCertificate(certsIn, PurposeTLS); ok && done.Has(DoneTLSEnabled) {
 		acc.tlsCert, acc.tlsIssuer = cur.DER, cur.IssuerDER
+		if pc, ok := pendingCertificate(certsIn, certSlot{purpose: PurposeTLS}); ok && prog == nil {
+			acc.pending, acc.pendingIssuer = pc.DER, pc.IssuerDER
+		}
 	}
 	return acc
+}
+
+// pinnedCert is a certificate amtkit installed, by its SHA-256, with its
+// issuer (nil when the Issuer did not return it).
+type pinnedCert struct {
+	sum    [32]byte
+	issuer *x509.Certificate
+}
+
+func newPinnedCert(der, issuerDER []byte) pinnedCert {
+	pc := pinnedCert{sum: sha256.Sum256(der)}
+	if issuerDER != nil {
+		pc.issuer, _ = x509.ParseCertificate(issuerDER)
+	}
+	return pc
 }
 
 // dialAdmin opens a WS-Management client for a provisioned device, signed
@@ -298,17 +322,18 @@ func (p *Provisioner) dialAdmin(acc *deviceAccess) (*deviceConn, string, error) 
 			opts = append(opts, wsman.WithTLS(wsman.VerifyChain(p.cfg.DeviceRoots, acc.inv.FQDN, copts...)))
 			how = "over TLS, certificate verified for " + acc.inv.FQDN
 		} else {
-			want := sha256.Sum256(acc.tlsCert)
-			var issuer *x509.Certificate
-			if acc.tlsIssuer != nil {
-				issuer, _ = x509.ParseCertificate(acc.tlsIssuer)
+			pins := []pinnedCert{newPinnedCert(acc.tlsCert, acc.tlsIssuer)}
+			if acc.pending != nil && !acc.exact {
+				pins = append(pins, newPinnedCert(acc.pending, acc.pendingIssuer))
 			}
 			opts = append(opts, wsman.WithTLS(wsman.VerifyFunc(func(ctx context.Context, cs tls.ConnectionState) error {
 				if len(cs.PeerCertificates) == 0 {
 					return fmt.Errorf("%w: the device sent no certificate", wsman.ErrPinMismatch)
 				}
 				leaf := cs.PeerCertificates[0]
-				if got := sha256.Sum256(leaf.Raw); subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				got := sha256.Sum256(leaf.Raw)
+				i := slices.IndexFunc(pins, func(p pinnedCert) bool { return subtle.ConstantTimeCompare(got[:], p.sum[:]) == 1 })
+				if i < 0 {
 					return fmt.Errorf("%w: the device presented a certificate other than the one amtkit installed", wsman.ErrPinMismatch)
 				}
 				if check == nil {
@@ -316,7 +341,7 @@ func (p *Provisioner) dialAdmin(acc *deviceAccess) (*deviceConn, string, error) 
 				}
 				// The pin is the trust; the revocation check needs the issuer:
 				// the one the Issuer returned, or the one the device sends.
-				iss := issuer
+				iss := pins[i].issuer
 				if iss == nil && len(cs.PeerCertificates) > 1 && leaf.CheckSignatureFrom(cs.PeerCertificates[1]) == nil {
 					iss = cs.PeerCertificates[1]
 				}
@@ -329,6 +354,9 @@ func (p *Provisioner) dialAdmin(acc *deviceAccess) (*deviceConn, string, error) 
 				return nil
 			})))
 			how = "over TLS, certificate pinned to the one installed"
+			if len(pins) > 1 {
+				how += " or its renewal awaiting read-back"
+			}
 		}
 		if check != nil {
 			how += ", revocation checked"

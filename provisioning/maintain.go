@@ -279,7 +279,7 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 	}
 	for _, slot := range certSlots(r) {
 		purpose := slot.purpose
-		if pending, ok := pendingCertificate(r, slot); ok {
+		if pending, ok := pendingCertificate(r.Certificates, slot); ok {
 			// An earlier renewal (or reconcile) installed it but could not
 			// see it in use.
 			m.finishRenewal(ctx, r, purpose, pending, rep)
@@ -308,9 +308,11 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 	m.removeSuperseded(ctx, r, rep)
 }
 
-func pendingCertificate(r *DeviceRecord, slot certSlot) (*DeviceCertificate, bool) {
-	for i := len(r.Certificates) - 1; i >= 0; i-- {
-		if dc := &r.Certificates[i]; dc.slot() == slot && dc.Pending && !dc.Revoked {
+// pendingCertificate returns the newest renewal of slot not yet read back in
+// use, pointing into list.
+func pendingCertificate(list []DeviceCertificate, slot certSlot) (*DeviceCertificate, bool) {
+	for i := len(list) - 1; i >= 0; i-- {
+		if dc := &list[i]; dc.slot() == slot && dc.Pending && !dc.Revoked {
 			return dc, true
 		}
 	}

@@ -127,6 +127,51 @@ func TestMaintainerRenewalWaitsForTheNewCertificate(t *testing.T) {
 	assert.Zero(t, rep.Failed)
 }
 
+// A renewal bound and committed whose read-back failed (here the revocation
+// responder was down) leaves the new certificate pending while the device
+// presents it. OpenDevice takes it meanwhile (AMT generated its key;
+// MeshCentral trusts the certificate it added from the commit on): before,
+// every OpenDevice and reconcile failed on the pin until the next Maintainer
+// run, which may be days later.
+func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	var down atomic.Bool
+	var old provisioning.DeviceCertificate
+	h.cfg.CheckRevocation = func(_ context.Context, cert, _ *x509.Certificate) error {
+		if down.Load() && !bytes.Equal(cert.Raw, old.DER) {
+			return errors.New("OCSP responder unreachable")
+		}
+		return nil
+	}
+	p, rec := provisionOne(t, h)
+	old, _ = rec.CurrentCertificate(provisioning.PurposeTLS)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	down.Store(true)
+	rep, err := p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Failed, "the read-back failed: %+v", rep)
+	down.Store(false)
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ := got.CurrentCertificate(provisioning.PurposeTLS)
+	require.Equal(t, old.DER, cur.DER, "the renewal is still pending")
+
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	_, err = dev.SetupAndConfiguration(h.ctx)
+	dev.Close()
+	require.NoError(t, err, "the device presents the pending certificate")
+
+	rep, err = p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
+	got, err = h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, _ = got.CurrentCertificate(provisioning.PurposeTLS)
+	assert.NotEqual(t, old.DER, cur.DER)
+}
+
 // A replaced certificate is deleted from the device only while its handle
 // still names it: AMT reuses handle numbers, and another tool may have
 // deleted amtkit's certificate and added its own meanwhile. Before, the

@@ -360,7 +360,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			return nil, fmt.Errorf("AMT %s cannot generate a key pair (from 6.2) for MPS certificate authentication: use password authentication", rc.fw.Version)
 		}
 		credsInLine, how = rc.mpsCertInLine(certList), "certificate authentication"
-		if _, pending := pendingCertificate(rc.rec, certSlot{purpose: PurposeMPS}); pending {
+		if _, pending := pendingCertificate(rc.rec.Certificates, certSlot{purpose: PurposeMPS}); pending {
 			how += " (the renewed certificate)"
 		}
 	}
@@ -741,7 +741,7 @@ func (rc *reconcileContext) mpsCertInLine(list []amt.PublicKeyCertificate) bool 
 	if rec.MPSUser != "" || !rec.MPSPassword.IsZero() {
 		return false
 	}
-	if _, pending := pendingCertificate(rec, certSlot{purpose: PurposeMPS}); pending {
+	if _, pending := pendingCertificate(rec.Certificates, certSlot{purpose: PurposeMPS}); pending {
 		return false
 	}
 	cur, ok := rec.CurrentCertificateFor(PurposeMPS, "")
@@ -758,7 +758,7 @@ func (rc *reconcileContext) mpsCert(ctx context.Context, st *ciraState) (*Device
 		}
 	}
 	slot := certSlot{purpose: PurposeMPS}
-	if dc, ok := pendingCertificate(rc.rec, slot); ok {
+	if dc, ok := pendingCertificate(rc.rec.Certificates, slot); ok {
 		st.cert = dc.DER
 		return dc, nil
 	}
