@@ -52,6 +52,17 @@ type HostBasedOptions struct {
 	// is (an integrator that sets it another way, e.g. with setup.bin). Client
 	// control mode never sets it (the firmware refuses SetMEBxPassword in CCM).
 	LeaveMEBxPassword bool
+	// HostState, when set, reads the device's state over the host interface
+	// (a *pthi.Client, or any [HostAgent]) for the read-back after a setup
+	// call (Setup, AdminSetup, UpgradeClientToAdmin). After a lost reply it
+	// is read first: the firmware may drop the local WS-Management relay as
+	// it acts on the call, so a read over the relay often fails too and the
+	// activation ends unconfirmed, while the host interface is untouched
+	// (rpc-go reads the control mode over HECI after a failed setup call,
+	// local.go handleSetupErrorWithControlModeVerification). After a reply it
+	// is the fallback of the WS-Management read-back. Nil: WS-Management
+	// only.
+	HostState HostStateReader
 	// SignIn opens a client to the same local endpoint as another account:
 	// ActivateACM and UpgradeToACM use it to set the MEBx password as the
 	// admin account, ActivateCCM to commit host-based Setup as the admin
@@ -152,7 +163,7 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 			return "", err
 		}
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
-		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeCCM, "Setup")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup")
 		if err != nil {
 			return "", err
 		}
@@ -250,7 +261,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 			return "", err
 		}
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
-		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeACM, "AdminSetup")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup")
 		if err != nil {
 			return "", err
 		}
@@ -285,7 +296,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 			return "", err
 		}
 		err = dev.UpgradeClientToAdmin(ctx, sig)
-		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeACM, "UpgradeClientToAdmin")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "UpgradeClientToAdmin")
 		if err != nil {
 			return "", err
 		}
@@ -478,30 +489,88 @@ func lostReply(err error) bool {
 // TLS-enforced platform: a commit is due; in provisioning: halted). rpc-go
 // requires control mode and post-provisioning before calling a lost reply a
 // success (internal/commands/activate/local.go, commitActivation).
-func confirmActivation(ctx context.Context, dev *amt.Device, err error, want amt.ControlMode, method string) (amt.ProvisioningState, string, error) {
+func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReader, err error, want amt.ControlMode, method string) (amt.ProvisioningState, string, error) {
 	if err != nil && !lostReply(err) {
 		return 0, "", err
 	}
-	hb, rerr := dev.HostBasedSetup(ctx)
-	var sc *amt.SetupAndConfiguration
-	if rerr == nil {
-		sc, rerr = dev.SetupAndConfiguration(ctx)
-	}
+	mode, st, via, rerr := readActivation(ctx, dev, host, err != nil)
 	if rerr != nil {
 		if err != nil {
 			return 0, "", fmt.Errorf("%w: %s: %w (read back: %v)", ErrActivationUnconfirmed, method, err, rerr)
 		}
 		return 0, "", fmt.Errorf("%w: %s succeeded but the state cannot be read back: %w", ErrActivationUnconfirmed, method, rerr)
 	}
-	if hb.CurrentControlMode != want {
+	if mode != want {
 		if err != nil {
-			return 0, "", fmt.Errorf("%w: %s: %w (read back: control mode %s, %v)", ErrActivationUnconfirmed, method, err, hb.CurrentControlMode, sc.ProvisioningState)
+			return 0, "", fmt.Errorf("%w: %s: %w (read back%s: control mode %s, %v)", ErrActivationUnconfirmed, method, err, via, mode, st)
 		}
-		return 0, "", fmt.Errorf("%s answered success but the device reports control mode %s, %v", method, hb.CurrentControlMode, sc.ProvisioningState)
+		return 0, "", fmt.Errorf("%s answered success but the device reports control mode %s, %v", method, mode, st)
 	}
 	how := method + " succeeded"
 	if err != nil {
-		how = method + " reply lost; read back"
+		how = method + " reply lost; read back" + via
 	}
-	return sc.ProvisioningState, fmt.Sprintf("%s: %s, %v", how, want, sc.ProvisioningState), nil
+	return st, fmt.Sprintf("%s: %s, %v", how, want, st), nil
+}
+
+// HostStateReader reads the firmware's provisioning state and control mode
+// over the host interface (PTHI), which works whatever its network ports do.
+// *pthi.Client implements it; so does every [HostAgent].
+type HostStateReader interface {
+	ProvisioningState(ctx context.Context) (amt.ProvisioningState, error)
+	ControlMode(ctx context.Context) (amt.ControlMode, error)
+}
+
+// readActivation reads control mode and provisioning state, over the host
+// interface (when there is one; via then names it) and over WS-Management:
+// the host interface first after a lost reply (the relay may be down, as
+// rpc-go reads HECI after a failed setup call), WS-Management first after a
+// reply, each the other's fallback.
+func readActivation(ctx context.Context, dev *amt.Device, host HostStateReader, hostFirst bool) (amt.ControlMode, amt.ProvisioningState, string, error) {
+	overHost := func() (amt.ControlMode, amt.ProvisioningState, error) {
+		st, err := host.ProvisioningState(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("over PTHI: %w", err)
+		}
+		mode, err := host.ControlMode(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("over PTHI: %w", err)
+		}
+		return mode, st, nil
+	}
+	overWSMan := func() (amt.ControlMode, amt.ProvisioningState, error) {
+		hb, err := dev.HostBasedSetup(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		sc, err := dev.SetupAndConfiguration(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		return hb.CurrentControlMode, sc.ProvisioningState, nil
+	}
+	if host == nil {
+		mode, st, err := overWSMan()
+		return mode, st, "", err
+	}
+	if hostFirst {
+		mode, st, herr := overHost()
+		if herr == nil {
+			return mode, st, " over PTHI", nil
+		}
+		mode, st, err := overWSMan()
+		if err != nil {
+			return 0, 0, "", errors.Join(herr, err)
+		}
+		return mode, st, "", nil
+	}
+	mode, st, err := overWSMan()
+	if err == nil {
+		return mode, st, "", nil
+	}
+	mode, st, herr := overHost()
+	if herr != nil {
+		return 0, 0, "", errors.Join(err, herr)
+	}
+	return mode, st, " over PTHI", nil
 }

@@ -3,6 +3,9 @@ package provisioning_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -233,4 +236,57 @@ func TestActivateTLSStopsConfigurationOnFailure(t *testing.T) {
 	err = provisioning.ActivateTLS(context.Background(), sim2.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts2)
 	require.ErrorIs(t, err, amt.StatusDataMissing)
 	assert.Equal(t, amt.PreProvisioning, sim2.Snapshot().ProvisioningState)
+}
+
+// A setup call's reply lost with the local WS-Management relay (the firmware
+// restarting it as it acts on the call): the read-back over it is lost too.
+// With HostBasedOptions.HostState the state is read over PTHI instead, as
+// rpc-go reads HECI after a failed setup call, and the activation is
+// confirmed; without it the outcome stays unconfirmed.
+func TestActivationReadBackOverPTHI(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	pw := amt.NewSecret("N3w-Admin-pw")
+	for _, tc := range []struct {
+		method string
+		mode   amt.ControlMode
+	}{{"Setup", amt.ControlModeCCM}, {"AdminSetup", amt.ControlModeACM}} {
+		for _, host := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/HostState=%v", tc.method, host), func(t *testing.T) {
+				var lost atomic.Bool
+				beh := amtsim.Behavior{DropFunc: func(op, uri string, _ int) amtsim.Drop {
+					switch {
+					case op == tc.method:
+						lost.Store(true)
+						return amtsim.DropResponse
+					case lost.Load() && op == "Get" && strings.HasSuffix(uri, "IPS_HostBasedSetupService"):
+						lost.Store(false) // the relay is back for what follows
+						return amtsim.DropRequest
+					}
+					return amtsim.DropNone
+				}}
+				sim, login := localDevice(t, amtsim.Config{TrustedDNSSuffix: "contoso.com",
+					UserRootHashes: []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}, Behavior: beh})
+				opts := provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)}
+				if host {
+					opts.HostState = sim.Agent()
+				}
+				lsa := login(sim.LocalSystemAccount())
+				var err error
+				if tc.mode == amt.ControlModeCCM {
+					err = provisioning.ActivateCCM(context.Background(), lsa, pw, opts)
+				} else {
+					err = provisioning.ActivateACM(context.Background(), lsa, chain.Bundle, pw, opts)
+				}
+				snap := sim.Snapshot()
+				assert.Equal(t, tc.mode, snap.ControlMode, "the device acted on the call")
+				assert.Equal(t, amt.PostProvisioning, snap.ProvisioningState)
+				if !host {
+					require.ErrorIs(t, err, provisioning.ErrActivationUnconfirmed)
+					return
+				}
+				require.NoError(t, err)
+			})
+		}
+	}
 }

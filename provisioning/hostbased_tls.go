@@ -24,8 +24,7 @@ import (
 type HostAgent interface {
 	// ProvisioningState and ControlMode read the firmware's state over the
 	// host interface, which works whatever the network ports do.
-	ProvisioningState(ctx context.Context) (amt.ProvisioningState, error)
-	ControlMode(ctx context.Context) (amt.ControlMode, error)
+	HostStateReader
 	// LocalSystemCredentials returns the $$OsAdmin account.
 	LocalSystemCredentials(ctx context.Context) (user string, password amt.Secret, err error)
 	// StartSecureConfiguration sends StartConfigurationHBased with the hash
@@ -490,7 +489,7 @@ func (a *tlsActivation) activateCCM(ctx context.Context, dev *amt.Device, realm 
 			return "", fmt.Errorf("%w: CCM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
 		}
 		err = dev.Setup(ctx, a.admin, realm, nil)
-		st, detail, err := confirmActivation(ctx, dev, err, amt.ControlModeCCM, "Setup")
+		st, detail, err := confirmActivation(ctx, dev, a.agent, err, amt.ControlModeCCM, "Setup")
 		if err != nil {
 			return "", err
 		}
