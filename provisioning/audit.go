@@ -101,6 +101,11 @@ const (
 	// to the platform, and the device's identity rests on the UUID its firmware
 	// reports.
 	AuditOnDieUnbound amt.FindingCode = "ondie-unbound"
+	// AuditOnDieDefaultBinding (warning): Config.OnDieRoots is set and
+	// Config.OnDieBinding is not, so the default [BindOnDieUUID] decides: it
+	// needs the device's certificate to name the hello's UUID, which Intel's
+	// real On-Die certificates do not — every real device is refused.
+	AuditOnDieDefaultBinding amt.FindingCode = "ondie-default-binding"
 	// AuditCIRAPasswordAuth (info; warning with a password fixed for the
 	// fleet): a profile's CIRA devices authenticate to their MPS with a user
 	// name and password, not with a client certificate (AddMpServer mutual
@@ -206,6 +211,10 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		reflect.ValueOf(cfg.OnDieBinding).Pointer() == reflect.ValueOf(TrustAnyOnDieDevice).Pointer() {
 		add(AuditOnDieUnbound, amt.SeverityWarning, "configuration", guideIntel,
 			"On-Die chains are accepted without a platform binding (TrustAnyOnDieDevice); bind them to the platform (for example its UPID) where your inventory knows it")
+	}
+	if cfg.OnDieRoots != nil && cfg.OnDieBinding == nil {
+		add(AuditOnDieDefaultBinding, amt.SeverityWarning, "configuration", guideIntel,
+			"On-Die chains are bound by the default BindOnDieUUID, which needs the certificate to name the device's UUID; Intel's real On-Die certificates do not, so every real device is refused: set Config.OnDieBinding")
 	}
 	if n := len(cfg.ProvisioningAccounts); n > 3 {
 		add(AuditManyProvisioningAccounts, amt.SeverityWarning, "configuration", guideCM,

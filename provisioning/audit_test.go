@@ -209,15 +209,15 @@ func TestAuditOnDie(t *testing.T) {
 		absent  []amt.FindingCode
 	}{
 		{"required without roots", func(*provisioning.Config) {}, []amt.FindingCode{provisioning.AuditOnDieNoRoots}, []amt.FindingCode{provisioning.AuditOnDieUnbound}},
-		{"roots, default binding", func(c *provisioning.Config) { c.OnDieRoots = roots }, nil,
+		{"roots, default binding", func(c *provisioning.Config) { c.OnDieRoots = roots }, []amt.FindingCode{provisioning.AuditOnDieDefaultBinding},
 			[]amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
 		{"roots, trust any genuine chain", func(c *provisioning.Config) {
 			c.OnDieRoots, c.OnDieBinding = roots, provisioning.TrustAnyOnDieDevice
-		}, []amt.FindingCode{provisioning.AuditOnDieUnbound}, []amt.FindingCode{provisioning.AuditOnDieNoRoots}},
+		}, []amt.FindingCode{provisioning.AuditOnDieUnbound}, []amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieDefaultBinding}},
 		{"roots, integrator binding", func(c *provisioning.Config) {
 			c.OnDieRoots = roots
 			c.OnDieBinding = func([]*x509.Certificate, *hello.Message, provisioning.Inventory) error { return nil }
-		}, nil, []amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound}},
+		}, nil, []amt.FindingCode{provisioning.AuditOnDieNoRoots, provisioning.AuditOnDieUnbound, provisioning.AuditOnDieDefaultBinding}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
