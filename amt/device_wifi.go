@@ -139,7 +139,9 @@ type WiFiEndpointSettings struct {
 	Priority             uint32
 	AuthenticationMethod WiFiAuthenticationMethod
 	EncryptionMethod     WiFiEncryptionMethod
-	BSSType              uint16 // 3: infrastructure
+	// BSSType: 3 infrastructure. Zero: not sent, as no peer sends it
+	// (firmware profiles are infrastructure).
+	BSSType uint16
 	// PSKPassPhrase is sent, never read (8–63 characters).
 	PSKPassPhrase Secret `wsman:"-"`
 }
@@ -267,28 +269,34 @@ const (
 
 // params renders the inputs that follow the first one, in the MOF order:
 // WiFiEndpointSettingsInput, IEEE8021xSettingsInput, ClientCredential,
-// CACredential (intel/lms AMT_WiFiPortConfigurationService.h).
+// CACredential (intel/lms AMT_WiFiPortConfigurationService.h). Inside the
+// embedded instances the properties come in the order every peer proven on
+// firmware sends (go-wsman-messages cim/wifi and cim/models, as rpc-go, RPS
+// and MeshCentral send them): for the profile ElementName, InstanceID,
+// AuthenticationMethod, EncryptionMethod, SSID, Priority, PSKPassPhrase —
+// BSSType, which no peer sends, only when the caller sets it, last; for the
+// 802.1X settings ElementName, InstanceID, AuthenticationProtocol,
+// RoamingIdentity, ServerCertificateName(Comparison), Username, Password,
+// Domain.
 func (s *WiFiSettings) params() []wsman.Property {
 	e := s.Endpoint
-	bss := e.BSSType
-	if bss == 0 {
-		bss = 3 // infrastructure
-	}
 	if e.InstanceID == "" {
 		e.InstanceID = wifiEndpointSettingsIDPrefix + e.ElementName
 	}
 	ep := []wsman.Property{
-		wsman.Prop("AuthenticationMethod", strconv.FormatUint(uint64(e.AuthenticationMethod), 10)),
-		wsman.Prop("BSSType", strconv.FormatUint(uint64(bss), 10)),
 		wsman.Prop("ElementName", e.ElementName),
-		wsman.Prop("EncryptionMethod", strconv.FormatUint(uint64(e.EncryptionMethod), 10)),
 		wsman.Prop("InstanceID", e.InstanceID),
+		wsman.Prop("AuthenticationMethod", strconv.FormatUint(uint64(e.AuthenticationMethod), 10)),
+		wsman.Prop("EncryptionMethod", strconv.FormatUint(uint64(e.EncryptionMethod), 10)),
+		wsman.Prop("SSID", e.SSID),
+		wsman.Prop("Priority", strconv.FormatUint(uint64(e.Priority), 10)),
 	}
-	ep = append(ep, wsman.Prop("Priority", strconv.FormatUint(uint64(e.Priority), 10)))
 	if e.AuthenticationMethod.PSK() {
 		ep = append(ep, wsman.Prop("PSKPassPhrase", e.PSKPassPhrase.Reveal()))
 	}
-	ep = append(ep, wsman.Prop("SSID", e.SSID))
+	if e.BSSType != 0 {
+		ep = append(ep, wsman.Prop("BSSType", strconv.FormatUint(uint64(e.BSSType), 10)))
+	}
 	out := []wsman.Property{wsman.PropElement("WiFiEndpointSettingsInput", embedded(URIWiFiEndpointSettings, ep...))}
 	if !e.AuthenticationMethod.IEEE8021X() || s.IEEE8021x == nil {
 		return out
@@ -301,20 +309,16 @@ func (s *WiFiSettings) params() []wsman.Property {
 		}
 		x.InstanceID = wifiIEEE8021xIDPrefix + name
 	}
-	xp := []wsman.Property{
-		wsman.Prop("AuthenticationProtocol", strconv.FormatUint(uint64(x.AuthenticationProtocol), 10)),
-	}
-	for _, kv := range [][2]string{{"Domain", x.Domain}, {"ElementName", x.ElementName}, {"InstanceID", x.InstanceID}} {
-		if kv[1] != "" {
-			xp = append(xp, wsman.Prop(kv[0], kv[1]))
+	var xp []wsman.Property
+	opt := func(name, v string) {
+		if v != "" {
+			xp = append(xp, wsman.Prop(name, v))
 		}
 	}
-	if x.AuthenticationProtocol != EAPTLS && !x.Password.IsZero() {
-		xp = append(xp, wsman.Prop("Password", x.Password.Reveal()))
-	}
-	if x.RoamingIdentity != "" {
-		xp = append(xp, wsman.Prop("RoamingIdentity", x.RoamingIdentity))
-	}
+	opt("ElementName", x.ElementName)
+	opt("InstanceID", x.InstanceID)
+	xp = append(xp, wsman.Prop("AuthenticationProtocol", strconv.FormatUint(uint64(x.AuthenticationProtocol), 10)))
+	opt("RoamingIdentity", x.RoamingIdentity)
 	if x.ServerCertificateName != "" {
 		xp = append(xp, wsman.Prop("ServerCertificateName", x.ServerCertificateName))
 		cmp := x.ServerCertificateNameComparison
@@ -323,9 +327,11 @@ func (s *WiFiSettings) params() []wsman.Property {
 		}
 		xp = append(xp, wsman.Prop("ServerCertificateNameComparison", strconv.FormatUint(uint64(cmp), 10)))
 	}
-	if x.Username != "" {
-		xp = append(xp, wsman.Prop("Username", x.Username))
+	opt("Username", x.Username)
+	if x.AuthenticationProtocol != EAPTLS && !x.Password.IsZero() {
+		xp = append(xp, wsman.Prop("Password", x.Password.Reveal()))
 	}
+	opt("Domain", x.Domain)
 	out = append(out, wsman.PropElement("IEEE8021xSettingsInput", embedded(URICIMIEEE8021xSettings, xp...)))
 	if s.ClientCertificate != "" {
 		out = append(out, wsman.PropEPR("ClientCredential", instanceEPR(URIPublicKeyCertificate, s.ClientCertificate)))
