@@ -114,6 +114,11 @@ type IEEE8021XConfig struct {
 	// PxeTimeout (wired only) is how long AMT holds the 802.1X session for
 	// PXE boot, at most 24 hours. Zero: 120 seconds.
 	PxeTimeout time.Duration
+	// NoPxe (wired only) sends PxeTimeout 0, which disables holding the
+	// session for PXE boot (AMT_8021XProfile.PxeTimeout: "a value of 0
+	// disables the feature", go-wsman-messages; RPS accepts 0 to 86400).
+	// PxeTimeout must then be zero.
+	NoPxe bool
 }
 
 // username is the EAP identity for a device.
@@ -125,6 +130,9 @@ func (c *IEEE8021XConfig) username(inv Inventory) string {
 }
 
 func (c *IEEE8021XConfig) pxeTimeout() uint32 {
+	if c.NoPxe {
+		return 0
+	}
 	if c.PxeTimeout > 0 {
 		return uint32(c.PxeTimeout / time.Second)
 	}
@@ -164,6 +172,9 @@ func (c *IEEE8021XConfig) check(field string) error {
 	}
 	if c.PxeTimeout < 0 || c.PxeTimeout > 24*time.Hour {
 		return bad("PxeTimeout must be 0 to 24 hours, got %s", c.PxeTimeout)
+	}
+	if c.NoPxe && c.PxeTimeout != 0 {
+		return bad("NoPxe with a PxeTimeout of %s: set one or the other", c.PxeTimeout)
 	}
 	return nil
 }
@@ -442,7 +453,7 @@ func (nw *WiFiNetwork) check(field string) error {
 		if !nw.Passphrase.IsZero() {
 			return bad(".Passphrase", "%s takes no passphrase", nw.Security)
 		}
-		if nw.IEEE8021X.PxeTimeout != 0 {
+		if nw.IEEE8021X.PxeTimeout != 0 || nw.IEEE8021X.NoPxe {
 			return bad(".IEEE8021X.PxeTimeout", "PXE applies to the wired interface only")
 		}
 		return nw.IEEE8021X.check(field + ".IEEE8021X")

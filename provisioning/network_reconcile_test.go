@@ -585,3 +585,29 @@ func TestReconcileRetriesRevocationOfRemovedProfile(t *testing.T) {
 	assert.Equal(t, certs.RevocationCessationOfOperation, revs[0].Reason)
 	assert.Empty(t, reconcileNetwork(t, h, p, rec.UUID).Changes, "in line")
 }
+
+// NoPxe sends PxeTimeout 0 (go-wsman-messages: "a value of 0 disables the
+// feature"; RPS accepts 0); a zero PxeTimeout alone still means 120 s. The
+// next reconcile finds nothing to change either way.
+func TestWiredNoPxe(t *testing.T) {
+	for _, tc := range []struct {
+		noPxe bool
+		want  string
+	}{{false, "120"}, {true, "0"}} {
+		t.Run(fmt.Sprintf("NoPxe=%v", tc.noPxe), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			setProfile(h, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+				Network: &provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{ServerRoot: radiusRoot(t), ServerName: "radius.contoso.com", NoPxe: tc.noPxe}}})
+			p, rec := provisionOne(t, h)
+			require.Empty(t, rec.ReconcileError)
+			assert.Equal(t, tc.want, h.fleet.Devices()[0].Snapshot().IEEE8021x["PxeTimeout"])
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"8021x-wired"}})
+			require.NoError(t, err)
+			assert.Empty(t, rep.Changes)
+		})
+	}
+	err := (&provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{NoPxe: true, PxeTimeout: time.Minute}}).Validate()
+	var ce *provisioning.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, ce.Problem, "NoPxe")
+}
