@@ -18,6 +18,8 @@ const (
 	// DefaultOperationTimeout is the wsman:OperationTimeout [ClientOptions] sends:
 	// 60 s, twice AMT's minimum, the value AMT clients use.
 	DefaultOperationTimeout = 60 * time.Second
+	// PullMaxCharacters is the wsen:MaxCharacters of AMT clients' Pulls.
+	PullMaxCharacters = 99999
 )
 
 // ClientOptions returns the wsman options an AMT client needs, for callers
@@ -27,6 +29,10 @@ const (
 //   - wsman:OperationTimeout [DefaultOperationTimeout] on every call (at least
 //     [MinOperationTimeout]); MaxEnvelopeSize is left out, as AMT clients
 //     do (a caller that sends it keeps it at least [MinMaxEnvelopeSize]);
+//   - wsen:MaxCharacters [PullMaxCharacters] on every Pull, as every client
+//     proven on AMT sends it (go-wsman-messages createCommonBodyPull,
+//     MeshCentral amt-wsman.js ExecPull): a page is then bounded by the
+//     client, not by whatever the firmware would put in one;
 //   - log redaction of the elements that carry AMT secrets beyond
 //     wsman.DefaultRedactor: the provisioning OTP, private keys sent to
 //     AddKey, 802.1X credentials, the digest hashes of ACL entries.
@@ -34,7 +40,7 @@ const (
 // Credentials, the TLS policy and the transport are the caller's.
 func ClientOptions() []wsman.Option {
 	return []wsman.Option{
-		wsman.WithCallDefaults(wsman.OperationTimeout(DefaultOperationTimeout)),
+		wsman.WithCallDefaults(wsman.OperationTimeout(DefaultOperationTimeout), wsman.MaxCharacters(PullMaxCharacters)),
 		wsman.WithRedaction(redactSecrets()),
 	}
 }

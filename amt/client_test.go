@@ -92,3 +92,28 @@ func TestNewClient(t *testing.T) {
 	_, err = amt.NewClient("ftp://device/wsman")
 	require.Error(t, err, "wsman.New's checks apply")
 }
+
+// Every Pull of an AMT client carries wsen:MaxCharacters 99999 with
+// MaxElements 999, as go-wsman-messages and MeshCentral send them; a call
+// option changes it.
+func TestClientPullMaxCharacters(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
+		mu.Lock()
+		bodies = append(bodies, string(r.Raw))
+		mu.Unlock()
+		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
+	}))
+	defer srv.Close()
+	c, err := amt.NewClient(srv.URL + "/wsman")
+	require.NoError(t, err)
+	_, _ = c.Pull(context.Background(), amt.URIPublicKeyCertificate, "uuid:1")
+	_, _ = c.Pull(context.Background(), amt.URIPublicKeyCertificate, "uuid:2", wsman.MaxCharacters(5000))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, bodies, 2)
+	assert.Contains(t, bodies[0], ":MaxElements>999</")
+	assert.Contains(t, bodies[0], ":MaxCharacters>99999</")
+	assert.Contains(t, bodies[1], ":MaxCharacters>5000</")
+}

@@ -346,9 +346,9 @@ func TestDigestCacheDroppedAfterTransportError(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)
+	// The kept-alive connection breaks under the Get, which is sent once
+	// more on a new connection: with a fresh challenge, not the cached one.
 	drop.Store(true)
-	_, err = c.Get(bg, gsURI, nil)
-	require.ErrorIs(t, err, wsman.ErrResponseLost)
 	before := auth.Stats()
 	_, err = c.Get(bg, gsURI, nil)
 	require.NoError(t, err)

@@ -395,6 +395,11 @@ func (c *Client) exchange(ctx context.Context, action, resource string, body []b
 	}
 	start := time.Now()
 	resp, err := c.send(ctx, action, body)
+	if err != nil && repeatable(action, err) && ctx.Err() == nil {
+		// A kept-alive connection the server closed under the request (an
+		// idle timeout racing the reuse): once more, on a new connection.
+		resp, err = c.send(ctx, action, body)
+	}
 	if err != nil {
 		if debug {
 			c.logFailed(ctx, action, resource, start, err)
@@ -515,6 +520,23 @@ func (c *Client) send(ctx context.Context, action string, body []byte) (*rawResp
 		return nil, c.transportError(action, &at, err)
 	}
 	return &rawResponse{status: hresp.StatusCode, header: hresp.Header, tls: hresp.TLS, raw: raw}, nil
+}
+
+// repeatable reports whether a failed exchange may be sent once more: a
+// kept-alive connection broke under it, and the action changes nothing on
+// the server (Get, Enumerate, Identify). MeshCentral re-issues a request
+// whose socket closed (amt-wsman-comm.js, up to five times) and RPS retries
+// on a connection reset; go-wsman-messages never reuses a connection. Pull
+// is not repeated: a Pull the server answered has advanced its enumeration
+// context. Neither is a Put, a Create, a Delete or a method.
+func repeatable(action string, err error) bool {
+	switch action {
+	case ActionGet, ActionEnumerate, "Identify":
+	default:
+		return false
+	}
+	var te *TransportError
+	return errors.As(err, &te) && te.Reused && te.Phase != PhaseConnect
 }
 
 func (c *Client) transportError(action string, at *attempt, err error) error {

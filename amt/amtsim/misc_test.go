@@ -139,7 +139,8 @@ func TestDropEvery(t *testing.T) {
 	c := localClient(t, d)
 	var lost int
 	for range 6 {
-		if _, err := c.Get(t.Context(), uriGen, nil); err != nil {
+		// A method: a Get whose kept-alive connection broke is sent again.
+		if _, err := c.Invoke(t.Context(), uriSetup, "GetUuid", nil, wsman.NewInput(uriSetup, "GetUuid")); err != nil {
 			require.ErrorIs(t, err, wsman.ErrResponseLost)
 			lost++
 		}
