@@ -77,6 +77,9 @@ func NewPSKBatchFile(pairs []pskx.Pair, opts PSKBatchOptions) (*File, error) {
 		if err := r.SetPair(p); err != nil {
 			return nil, fmt.Errorf("setupbin: pair %d (PID %v): %w", i+1, p.PID, err)
 		}
+		if err := selectAMT(r, ver); err != nil {
+			return nil, err
+		}
 		f.Records = append(f.Records, r)
 	}
 	if err := firstError(f.Check(CheckOptions{})); err != nil {
@@ -102,7 +105,10 @@ type PKIOptions struct {
 	// ProvisionServer.<suffix> and checks the provisioning certificate against it.
 	DNSSuffix string
 	// ConfigServerFQDN (2/4), ServerAddress (2/17) and ServerPort (2/18) name the
-	// provisioning server directly. Zero values are left out.
+	// provisioning server directly. Zero values are left out, except the
+	// port: with an FQDN or an address it defaults to 9971, AMT's hello port,
+	// as MeshCentral's bare-metal setup.bin (certoperations.js
+	// GetBareMetalSetupBinFile) always writes FQDN, address and port together.
 	ConfigServerFQDN string
 	ServerAddress    netip.Addr
 	ServerPort       uint16
@@ -164,8 +170,12 @@ func NewPKIPreconfigFile(opts PKIOptions) (*File, error) {
 			return nil, err
 		}
 	}
-	if opts.ServerPort != 0 {
-		if err := r.SetProvisioningServerPort(opts.ServerPort); err != nil {
+	port := opts.ServerPort
+	if port == 0 && (opts.ConfigServerFQDN != "" || opts.ServerAddress.IsValid()) {
+		port = DefaultProvisioningServerPort
+	}
+	if port != 0 {
+		if err := r.SetProvisioningServerPort(port); err != nil {
 			return nil, err
 		}
 	}
@@ -179,11 +189,32 @@ func NewPKIPreconfigFile(opts PKIOptions) (*File, error) {
 			return nil, err
 		}
 	}
+	if err := selectAMT(r, ver); err != nil {
+		return nil, err
+	}
 	f.Records = []*DataRecord{r}
 	if err := firstError(f.Check(CheckOptions{})); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// DefaultProvisioningServerPort is the port [NewPKIPreconfigFile] writes
+// with a provisioning server FQDN or address when none is given: 9971, where
+// AMT sends its hello by default.
+const DefaultProvisioningServerPort = 9971
+
+// selectAMT writes the manageability feature selection (1/3 = Intel AMT) in
+// files of version 2.0 and later, which carry it: the option that enables
+// the Intel AMT capability (Intel AMT SDK, "Intel AMT and USB Versions"), so
+// that a platform shipped with AMT disabled takes the record's AMT settings.
+// The working file of rgl/intel-amt-notes (ACU's default with MeshCommander's
+// edits) carries it.
+func selectAMT(r *DataRecord, ver FileVersion) error {
+	if ver < FileVersion20 {
+		return nil
+	}
+	return r.SetUint8(VarManageabilitySelection, 1)
 }
 
 // firstError returns an [*EncodeError] for the first error finding, or nil.

@@ -40,6 +40,9 @@ const (
 	FindingSHA1RootHashRemoved  amt.FindingCode = "sha1-root-hash-removed" // SHA-1 custom hash for ME 15 or later
 	FindingIdleTimeoutTruncated amt.FindingCode = "idle-timeout-truncated" // only the low 16 bits are used
 	FindingTooManyModules       amt.FindingCode = "too-many-modules"       // the header's module list holds 235 modules
+	FindingServerPortMissing    amt.FindingCode = "server-port-missing"    // a provisioning server FQDN or address without its port
+	FindingServerPortIgnored    amt.FindingCode = "server-port-ignored"    // a provisioning server port without an FQDN or address
+	FindingStaticIPv4DHCP       amt.FindingCode = "static-ipv4-dhcp"       // static IPv4 settings without DHCP disabled
 )
 
 // Errors carried by error-severity findings (amt.Finding.Err), for errors.Is through
@@ -198,6 +201,24 @@ func (f *File) checkRecord(i int, r *DataRecord, opts CheckOptions, add addFunc)
 			add(rec, VarCurrentMEBxPassword, FindingCurrentPassword, amt.SeverityError, ErrMissingVar, "every record needs the current MEBx password to log in to the MEBx")
 		} else if string(cur) == "admin" && !hasNew {
 			add(rec, VarNewMEBxPassword, FindingNewPassword, amt.SeverityError, ErrMissingVar, "the factory MEBx password must be followed by a new one")
+		}
+	}
+	// The provisioning server is named by FQDN and address with their port
+	// (MeshCentral's bare-metal file, certoperations.js
+	// GetBareMetalSetupBinFile, writes 2/4, 2/17 and 2/18 together); a port
+	// alone names nothing.
+	server := seen[VarConfigServerFQDN] > 0 || seen[VarProvisioningServerAddress] > 0
+	switch {
+	case server && seen[VarProvisioningServerPort] == 0:
+		add(rec, VarProvisioningServerPort, FindingServerPortMissing, amt.SeverityWarning, nil, "the provisioning server is named without its port; write 2/18 (9971 is AMT's hello port)")
+	case !server && seen[VarProvisioningServerPort] > 0:
+		add(rec, VarProvisioningServerPort, FindingServerPortIgnored, amt.SeverityWarning, nil, "a port without a provisioning server FQDN (2/4) or address (2/17) names nothing")
+	}
+	// Static addresses with DHCP enabled or unset: 2/13 is 1 (disabled) or 2
+	// (enabled), and static settings only mean something with 1.
+	if seen[VarStaticIPv4] > 0 {
+		if dhcp, ok := r.Uint8(VarDHCP); !ok || dhcp != 1 {
+			add(rec, VarStaticIPv4, FindingStaticIPv4DHCP, amt.SeverityWarning, nil, "static IPv4 settings need DHCP disabled (2/13 = 1) in the same record")
 		}
 	}
 	if (seen[VarPID] > 0) != (seen[VarPPS] > 0) {

@@ -64,6 +64,7 @@ func ExampleNewPKIPreconfigFile() {
 	// 4.0 flags 1 scrambled: true
 	// current MEBx password (1/1) = [REDACTED]
 	// new MEBx password (1/2) = [REDACTED]
+	// manageability feature selection (1/3) = 1 (Intel AMT)
 	// PKI DNS suffix (2/3) = "vpro.example.com"
 	// provisioning server address (2/17) = 192.0.2.10
 	// provisioning server port (2/18) = 9971

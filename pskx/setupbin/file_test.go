@@ -507,6 +507,16 @@ func TestCheckFindings(t *testing.T) {
 				r.Add(setupbin.MakeVar(uint16(3+m), 1), nil)
 			}
 		}, "", setupbin.FindingTooManyModules, amt.SeverityError, setupbin.ErrFileLayout},
+		{"server address without port", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
+			require.NoError(t, r.SetProvisioningServerAddress(netip.MustParseAddr("192.0.2.10")))
+		}, "", setupbin.FindingServerPortMissing, amt.SeverityWarning, nil},
+		{"port without server", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
+			require.NoError(t, r.SetProvisioningServerPort(9971))
+		}, "", setupbin.FindingServerPortIgnored, amt.SeverityWarning, nil},
+		{"static IPv4 with DHCP on", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
+			r.Set(setupbin.VarStaticIPv4, make([]byte, 20))
+			r.Set(setupbin.VarDHCP, []byte{2})
+		}, "", setupbin.FindingStaticIPv4DHCP, amt.SeverityWarning, nil},
 		{"record too large", setupbin.FileVersion40, 0, func(t *testing.T, r *setupbin.DataRecord) {
 			for range 30 {
 				r.Add(setupbin.MakeVar(9, 1), make([]byte, 200))
@@ -672,6 +682,25 @@ func TestNewPKIPreconfigFile(t *testing.T) {
 	act, _ := r.ProvisioningAction()
 	assert.Equal(t, setupbin.ProvisioningStart, act)
 	assert.Equal(t, setupbin.VarProvisioningAction, r.Entries[len(r.Entries)-1].Var)
+
+	sel, ok := r.Uint8(setupbin.VarManageabilitySelection)
+	assert.True(t, ok && sel == 1, "the manageability selection enables AMT on a platform that ships it disabled")
+
+	// An address without a port gets AMT's hello port, as MeshCentral's
+	// bare-metal file always writes one; a 2.1 file still selects AMT, a
+	// 1.0 file cannot carry the selection.
+	f, err = setupbin.NewPKIPreconfigFile(setupbin.PKIOptions{Version: setupbin.FileVersion21, NewMEBxPassword: amt.NewSecret("N3w-Mebx!"), ServerAddress: netip.MustParseAddr("192.0.2.10")})
+	require.NoError(t, err)
+	p, ok := f.Records[0].ProvisioningServerPort()
+	assert.True(t, ok)
+	assert.Equal(t, uint16(setupbin.DefaultProvisioningServerPort), p)
+	assert.Empty(t, f.Check(setupbin.CheckOptions{}))
+	_, ok = f.Records[0].Uint8(setupbin.VarManageabilitySelection)
+	assert.True(t, ok)
+	psk, err := setupbin.NewPSKBatchFile(testPairs(t), setupbin.PSKBatchOptions{})
+	require.NoError(t, err)
+	_, ok = psk.Records[0].Uint8(setupbin.VarManageabilitySelection)
+	assert.False(t, ok, "version 1.0 does not carry it")
 
 	_, err = setupbin.NewPKIPreconfigFile(setupbin.PKIOptions{DNSSuffix: "contoso.com"})
 	require.ErrorIs(t, err, setupbin.ErrMissingVar, "factory password needs a new one")
