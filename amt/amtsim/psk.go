@@ -1,6 +1,7 @@
 package amtsim
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -24,8 +25,10 @@ func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 	cfg := &tlspsk.Config{
 		GetKey: func(_ context.Context, identity []byte) (amt.Secret, error) {
 			rec := HandshakeRecord{Time: d.now(), Remote: sc.RemoteAddr().String(), Mode: "psk"}
-			pid, err := der.PIDFor(identity)
-			if err != nil || pid != pair.PID {
+			// The identity is compared byte for byte: the firmware holds
+			// the PID's 8 characters (uint8 pid[8] in the hello and in
+			// AMTHI), not a parser that would take "0000-037M" or lower case.
+			if !bytes.Equal(identity, der.IdentityFor(pair.PID)) {
 				rec.Err = fmt.Errorf("%w: identity %q", tlspsk.ErrUnknownIdentity, identity)
 				d.recordHandshake(rec)
 				d.debug("PSK identity refused", slog.String("identity", string(identity)))
@@ -42,6 +45,9 @@ func (d *Device) pskServer(sc *simConn) (net.Conn, error) {
 		MinVersion: tls.VersionTLS10,
 		MaxVersion: d.plat.maxTLS,
 		Rand:       d.rand,
+		// AMT's TLS server sends no renegotiation_info (MeshCommander
+		// issues 120, 126).
+		NoRenegotiationInfo: true,
 	}
 	return &pskConn{Conn: tlspsk.Server(sc, cfg), d: d}, nil
 }

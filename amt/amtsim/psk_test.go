@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/amtkit/amtkit/amt"
@@ -42,6 +43,29 @@ func TestPSKDevice(t *testing.T) {
 		hs := d.Snapshot().Handshakes
 		require.NotEmpty(t, hs)
 		assert.ErrorIs(t, hs[len(hs)-1].Err, tlspsk.ErrUnknownIdentity)
+	})
+	t.Run("the PID as printed, with its dash", func(t *testing.T) {
+		// The firmware holds the PID's 8 characters: an identity that a
+		// parser would take ("0000-037M", lower case) is another identity.
+		for _, id := range []string{pair.PID.String(), strings.ToLower(pair.PID.Compact())} {
+			cfg := tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS)
+			cfg.Identity = []byte(id)
+			conn, err := tlspsk.Dial(t.Context(), "tcp", d.TLSAddr(), cfg)
+			if err == nil {
+				err = conn.HandshakeContext(t.Context())
+				_ = conn.Close()
+			}
+			require.Error(t, err, id)
+			hs := d.Snapshot().Handshakes
+			assert.ErrorIs(t, hs[len(hs)-1].Err, tlspsk.ErrUnknownIdentity, id)
+		}
+	})
+	t.Run("no renegotiation_info, as AMT's TLS server", func(t *testing.T) {
+		conn, err := tlspsk.Dial(t.Context(), "tcp", d.TLSAddr(), tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS))
+		require.NoError(t, err)
+		defer conn.Close()
+		require.NoError(t, conn.HandshakeContext(t.Context()))
+		assert.False(t, conn.ConnectionState().SecureRenegotiation, "MeshCommander issues 120, 126: AMT does not send it")
 	})
 	t.Run("wrong PPS", func(t *testing.T) {
 		_, err := amt.NewDevice(pskClient(t, d, pair.PID, other.PPS)).Version(t.Context())

@@ -44,6 +44,14 @@ type Config struct {
 	// Rand is the source of randomness for hello randoms and explicit IVs; nil
 	// means crypto/rand.
 	Rand io.Reader
+	// NoRenegotiationInfo (server side) leaves the RFC 5746 renegotiation_info
+	// extension out of the ServerHello even when the client signals support,
+	// as Intel AMT's TLS server does: clients that require it fail against
+	// AMT (MeshCommander issues 120 and 126; MeshCentral pull request 4766
+	// allows unsafe legacy renegotiation for AMT). amtsim sets it. A client
+	// must accept such a server; renegotiation is refused either way.
+	NoRenegotiationInfo bool
+
 	// KeyLogWriter, if set, receives the master secret of every connection in
 	// NSS key log format ("CLIENT_RANDOM …"), for Wireshark. It defeats the
 	// security of the connections: use it for debugging only.

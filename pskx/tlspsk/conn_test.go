@@ -656,3 +656,18 @@ func TestCloseDuringBlockedWrite(t *testing.T) {
 		t.Fatal("the blocked Write did not end when the connection closed")
 	}
 }
+
+// A server that leaves renegotiation_info out, as AMT's does (MeshCommander
+// issues 120, 126), is accepted by the client, which then reports no secure
+// renegotiation; the server still knows the client signalled it.
+func TestServerWithoutRenegotiationInfo(t *testing.T) {
+	pair := intelPair(t)
+	scfg := serverConfigFor(t, pair)
+	scfg.NoRenegotiationInfo = true
+	c, s := handshakePair(t, tlspsk.Derivation{}.ClientConfig(pair.PID, pair.PPS), scfg)
+	require.NoError(t, c.err)
+	require.NoError(t, s.err)
+	assert.False(t, c.conn.ConnectionState().SecureRenegotiation)
+	assert.True(t, s.conn.ConnectionState().SecureRenegotiation)
+	exchange(t, c.conn, s.conn, []byte("ping"), []byte("pong"))
+}

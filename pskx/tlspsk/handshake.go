@@ -414,7 +414,7 @@ func (hs *handshakeState) sendServerHello() error {
 	}
 	hs.random.server = r
 	sh := &serverHelloMsg{vers: hs.vers, random: r, sessionID: []byte{}, cipherSuite: hs.suite.id}
-	if hs.secReneg {
+	if hs.secReneg && !c.config.NoRenegotiationInfo {
 		sh.extensions = []extension{{typ: extRenegotiationInfo, data: []byte{0}}}
 	}
 	flight := [][]byte{sh.marshal()}
