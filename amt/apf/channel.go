@@ -46,6 +46,7 @@ type Channel struct {
 	abandoned   bool // closed (or its Dial gave up) before AMT confirmed it
 	confirmedAt bool // AMT confirmed the channel (it may have failed since)
 	rdl, wdl    time.Time
+	stopOpen    context.CancelFunc // stops the open's timer; nil without one
 }
 
 func newChannel(s *Session, id, port uint32) *Channel {
@@ -55,6 +56,13 @@ func newChannel(s *Session, id, port uint32) *Channel {
 func (c *Channel) broadcastLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// answered stops the open's timer: AMT answered, or the channel failed.
+func (c *Channel) answered() {
+	if c.stopOpen != nil {
+		c.stopOpen()
+	}
 }
 
 // wait releases c.mu until the channel changes or dl passes.
@@ -88,15 +96,22 @@ func (c *Channel) waitLocked(ctx context.Context, dl time.Time) error {
 func (c *Channel) confirmed(m ChannelOpenConfirmation) bool {
 	c.mu.Lock()
 	if c.state != chanOpening {
-		state := c.state
+		state, was := c.state, c.confirmedAt
 		c.mu.Unlock()
 		if state == chanFailed {
-			return true // a Dial that already failed; AMT's late answer
+			if !was {
+				// AMT's late answer to an open that failed meanwhile (its
+				// timer ran out just now): AMT holds a slot until it sees a
+				// close.
+				c.s.queue(ChannelClose{Recipient: m.Sender})
+			}
+			return true
 		}
 		c.s.protocolError("second CHANNEL_OPEN_CONFIRMATION for channel %d", c.id)
 		return false
 	}
 	c.state, c.peerID, c.tx, c.confirmedAt = chanOpen, m.Sender, m.Window, true
+	c.answered()
 	closeNow := c.abandoned
 	if closeNow {
 		c.closeSent = true
@@ -118,6 +133,7 @@ func (c *Channel) refused(m ChannelOpenFailure) bool {
 		return false
 	}
 	c.state, c.err = chanFailed, &OpenError{Port: c.port, Reason: m.Reason}
+	c.answered()
 	c.broadcastLocked()
 	c.mu.Unlock()
 	c.s.release(c)
@@ -173,9 +189,14 @@ func (c *Channel) deliver(data []byte) bool {
 func (c *Channel) peerClosed() bool {
 	c.mu.Lock()
 	if c.state == chanOpening {
+		// AMT replays stale CHANNEL_CLOSE frames for old channels after an
+		// MEI reinit (rpc-go internal/lm/engine.go acts only on a close for
+		// the confirmed channel; go-wsman-messages pkg/apf/processor.go
+		// ignores a close before OPEN_CONFIRMATION). The answer to the open
+		// is still to come.
 		c.mu.Unlock()
-		c.s.protocolError("CHANNEL_CLOSE for channel %d before its confirmation", c.id)
-		return false
+		c.s.log.Debug("apf: ignored CHANNEL_CLOSE for a channel still opening", "channel", c.id)
+		return true
 	}
 	c.closeRecv = true
 	reply := !c.closeSent && c.state == chanOpen
@@ -197,6 +218,7 @@ func (c *Channel) abort(err error) {
 	if c.state != chanFailed {
 		c.state, c.err = chanFailed, err
 	}
+	c.answered()
 	c.broadcastLocked()
 	c.mu.Unlock()
 }

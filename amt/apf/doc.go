@@ -14,7 +14,8 @@
 // # Layers
 //
 // The codec is pure: [Decode] decodes one message (every strict prefix of a
-// message whose layout fixes its length is refused, and so are leftover bytes),
+// message whose layout fixes its length is refused, and so are leftover bytes;
+// [DecodeLenient] ignores leftover bytes, as a session over the MEI does),
 // each message type's AppendBinary encodes. A malformed message is a
 // [*FormatError] matching [ErrMalformed].
 //
@@ -22,7 +23,8 @@
 // (any carrier of whole messages; [pthi.MEIConn] connected to [pthi.ClientLME]
 // is the real one, apftest.Pipe a fake). [NewSession] sends the protocol
 // version, answers AMT's version, service requests, user authentication and
-// port forwards, and returns once AMT forwards a WS-Management port.
+// port forwards, and returns once AMT forwards a WS-Management port with its
+// redirection partner (or nothing more for [Config.ForwardQuiet]).
 // [Session.Dial] opens a channel to one of the forwarded ports and returns it
 // as a [*Channel], a net.Conn with deadlines. Several channels run at once;
 // each respects AMT's window when writing (a Write waits for a window adjust)

@@ -42,7 +42,9 @@ func ExampleNewSession() {
 			c.Close()
 		}
 	}()
-	fw, lme := apftest.Start(apftest.Config{Ports: map[uint32]string{apf.PortHTTP: ln.Addr().String()}})
+	// Like AMT, the firmware forwards 16992 with its redirection partner 623,
+	// after which the session is ready.
+	fw, lme := apftest.Start(apftest.Config{Ports: map[uint32]string{apf.PortHTTP: ln.Addr().String()}, Order: []uint32{apf.PortHTTP, 623}})
 	defer fw.Close()
 
 	ctx := context.Background()

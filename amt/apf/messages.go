@@ -392,24 +392,39 @@ func (r *reader) str(s *string) error {
 // layout fixes its length, so bytes left over mean a layout this package does
 // not understand and are refused. Decode never panics and allocates no more
 // than the input's size (strings are copied; ChannelData.Data, Unknown.Body,
-// RequestSuccess.Data and GlobalRequest.Data alias b).
+// RequestSuccess.Data and GlobalRequest.Data alias b). [DecodeLenient]
+// accepts the bytes left over.
 func Decode(b []byte) (Message, error) {
+	m, trailing, err := DecodeLenient(b)
+	if err == nil && trailing > 0 {
+		return nil, &FormatError{Type: MessageType(b[0]), Offset: len(b) - trailing, Err: fmt.Errorf("%d bytes after the message", trailing)}
+	}
+	return m, err
+}
+
+// DecodeLenient decodes the APF message at the start of b as [Decode] does,
+// but ignores bytes after a complete message and returns how many there were.
+// Every peer that runs against real firmware checks only minimum lengths on
+// what AMT sends over the LME (Intel's LMS LMEConnection::_doRX,
+// go-wsman-messages pkg/apf/validator.go, MeshCentral amt-lme.js), so a
+// [Session] decodes this way over a message-framed transport such as the MEI,
+// where padding cannot shift the next message. Messages whose last field takes
+// the rest of the input (REQUEST_SUCCESS, a GLOBAL_REQUEST of an unknown
+// name, an unknown type) never leave bytes over.
+func DecodeLenient(b []byte) (m Message, trailing int, err error) {
 	if len(b) == 0 {
-		return nil, &FormatError{Err: errors.New("empty message")}
+		return nil, 0, &FormatError{Err: errors.New("empty message")}
 	}
 	t := MessageType(b[0])
 	r := reader{wire.NewReaderAt(b[1:], 1)}
-	m, err := decodeBody(t, &r)
+	m, err = decodeBody(t, &r)
 	if err == nil {
 		err = r.Err()
 	}
-	if err == nil && !r.Empty() {
-		err = fmt.Errorf("%d bytes after the message", r.Len())
-	}
 	if err != nil {
-		return nil, &FormatError{Type: t, Offset: r.Offset(), Err: err}
+		return nil, 0, &FormatError{Type: t, Offset: r.Offset(), Err: err}
 	}
-	return m, nil
+	return m, r.Len(), nil
 }
 
 func decodeBody(t MessageType, r *reader) (Message, error) {

@@ -145,6 +145,29 @@ func TestStrictPrefixesRefused(t *testing.T) {
 	}
 }
 
+// DecodeLenient decodes what Decode decodes, and a message followed by bytes
+// it does not know (padding) as the message alone, saying how many there were;
+// a strict prefix is still refused.
+func TestDecodeLenient(t *testing.T) {
+	for _, g := range golden(t) {
+		m, trailing, err := apf.DecodeLenient(g.wire)
+		require.NoError(t, err, g.name)
+		assertSame(t, g.msg, m)
+		assert.Zero(t, trailing)
+		if openEnded(g.msg) {
+			continue
+		}
+		m, trailing, err = apf.DecodeLenient(append(bytes.Clone(g.wire), 0, 0))
+		require.NoError(t, err, g.name)
+		assertSame(t, g.msg, m)
+		assert.Equal(t, 2, trailing, g.name)
+		_, _, err = apf.DecodeLenient(g.wire[:len(g.wire)-1])
+		assert.ErrorIs(t, err, apf.ErrMalformed, g.name)
+	}
+	_, _, err := apf.DecodeLenient(nil)
+	assert.ErrorIs(t, err, apf.ErrMalformed)
+}
+
 func TestDecodeErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name string

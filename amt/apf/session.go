@@ -2,19 +2,29 @@ package apf
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
 // Transport carries whole APF messages both ways: ReadMessage returns one
 // message, WriteMessage sends one. One goroutine reads while others write;
 // writes are serialized by the session. [pthi.MEIConn] implements it.
+//
+// A transport is message-framed — one transport message is one APF message,
+// as on the MEI — unless it is a [StreamTransport] (or embeds one). Over a
+// message-framed transport the session ignores bytes after a complete message
+// ([DecodeLenient]); over a stream it decodes strictly ([Decode]).
 type Transport interface {
 	ReadMessage(ctx context.Context) ([]byte, error)
 	WriteMessage(ctx context.Context, msg []byte) error
@@ -41,6 +51,16 @@ const (
 	// not forwarded yet: AMT forwards its ports one global request at a time
 	// (rpc-go waits about 3 s for the set).
 	DefaultPortWait = 3 * time.Second
+	// DefaultOpenTimeout bounds the wait for AMT's answer to a CHANNEL_OPEN:
+	// rpc-go's hardware-validated LMEChannelOpenTimeout (pkg/utils/constants.go,
+	// HeciReadTimeout + 15 s).
+	DefaultOpenTimeout = 18 * time.Second
+	// DefaultForwardQuiet is how long NewSession waits, once AMT forwarded a
+	// WS-Management port without its redirection partner, for a further
+	// tcpip-forward before it counts the session ready: rpc-go ends its
+	// handshake after the full pair or its 3 s HECI read timeout
+	// (internal/lm/engine.go runAPFHandshake, utils.HeciReadTimeout).
+	DefaultForwardQuiet = 3 * time.Second
 )
 
 // AMT's WS-Management ports.
@@ -48,6 +68,25 @@ const (
 	PortHTTP  = 16992
 	PortHTTPS = 16993
 )
+
+// AMT's redirection ports, forwarded with the WS-Management port of the same
+// mode: 623 with 16992, 664 with 16993 (rpc-go internal/lm/engine.go
+// apfRedirPorts).
+const (
+	portRedirection    = 623
+	portRedirectionTLS = 664
+)
+
+// Open refusals worth another try: AMT transiently refuses channels under
+// back-to-back opens (rpc-go internal/local/amt/localTransport.go
+// isTransientLMEError; go-wsman-messages pkg/apf ErrChannelOpenFailure: "often
+// a transient firmware tcpip-forward teardown/re-advertise race"; PR 1466: AMT
+// 16 refused with no slot held). The pauses before the retries.
+var openRetryBackoff = [...]time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+// maxUnanswered bounds the channel numbers remembered after their open timed
+// out, so that AMT's late answer is recognised.
+const maxUnanswered = 1024
 
 // maxControlQueue bounds the control messages (replies, window adjusts,
 // closes) waiting for the transport: a peer that makes us answer faster than
@@ -70,6 +109,27 @@ type Config struct {
 	// PortWait bounds Dial's wait for a port AMT has not forwarded yet, and
 	// for a free channel slot. Default DefaultPortWait; negative: do not wait.
 	PortWait time.Duration
+	// OpenTimeout bounds the wait for AMT's answer to a CHANNEL_OPEN. When it
+	// passes, the Dial fails with [ErrOpenTimeout] and the channel's slot is
+	// free again; a late confirmation is answered with CHANNEL_CLOSE. Default
+	// DefaultOpenTimeout (18 s, rpc-go's LMEChannelOpenTimeout); negative: no
+	// bound but the Dial's context.
+	OpenTimeout time.Duration
+	// ForwardQuiet: once AMT forwarded 16992 or 16993 but not its redirection
+	// partner (623 or 664), NewSession returns only after no further
+	// tcpip-forward arrived for this long, or at the handshake timeout. A
+	// CHANNEL_OPEN racing AMT's trailing forwards can lose its confirmation
+	// (rpc-go commit 7a279b94, AMT 18). Default DefaultForwardQuiet (3 s);
+	// negative: ready at the first WS-Management port.
+	ForwardQuiet time.Duration
+	// Sleep waits for d or until ctx ends, returning ctx's error then. The
+	// session's timed waits — ForwardQuiet, OpenTimeout and the pauses before
+	// a refused open is tried again — run on it. Nil: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand seeds the session's channel numbers, so that numbers of a previous
+	// session (a previous MEI connection) do not name this one's channels when
+	// AMT replays a stale message. Nil: crypto/rand.
+	Rand io.Reader
 	// Logger receives debug records of the conversation (message types,
 	// channel numbers, ports; never data or passwords). Nil: none.
 	Logger *slog.Logger
@@ -90,6 +150,18 @@ func (c *Config) defaults() {
 	}
 	if c.PortWait == 0 {
 		c.PortWait = DefaultPortWait
+	}
+	if c.OpenTimeout == 0 {
+		c.OpenTimeout = DefaultOpenTimeout
+	}
+	if c.ForwardQuiet == 0 {
+		c.ForwardQuiet = DefaultForwardQuiet
+	}
+	if c.Sleep == nil {
+		c.Sleep = ctxwait.Sleep
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(discardHandler{})
@@ -126,12 +198,22 @@ var (
 	// ErrWindowExceeded: AMT sent more data than the channel's window allowed;
 	// the channel is closed.
 	ErrWindowExceeded = errors.New("apf: AMT overran the channel window")
+	// ErrOpenTimeout: AMT did not answer a CHANNEL_OPEN within
+	// Config.OpenTimeout; the channel's slot is free again.
+	ErrOpenTimeout = errors.New("apf: AMT did not answer the channel open")
 )
 
-// OpenError is AMT's refusal of a channel (CHANNEL_OPEN_FAILURE).
+// OpenError is AMT's refusal of a channel (CHANNEL_OPEN_FAILURE). Dial
+// returns it for a transient reason (administratively prohibited, resource
+// shortage) only after trying again three times.
 type OpenError struct {
 	Port   uint32
 	Reason OpenFailureReason
+}
+
+// transient reports whether AMT may accept the same open a moment later.
+func (e *OpenError) transient() bool {
+	return e.Reason == OpenAdministrativelyProhibited || e.Reason == OpenResourceShortage
 }
 
 func (e *OpenError) Error() string {
@@ -164,29 +246,49 @@ type Session struct {
 	pfwd      bool
 	peer      ProtocolVersion
 	ports     map[uint32]string
+	forwards  int // tcpip-forward requests seen
 	chans     map[uint32]*Channel
 	nextID    uint32
-	err       error
-	done      chan struct{}
-	wg        sync.WaitGroup
+	// unanswered holds our numbers of channels whose open timed out: AMT's
+	// late answer to one is a confirmation to close, not an unknown channel.
+	unanswered map[uint32]struct{}
+	strict     bool // decode strictly: the transport is a stream
+	err        error
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 // NewSession starts the host's side of APF over t: it sends the protocol
-// version (1.0, as LMS), answers AMT's messages from then on, and returns when
-// AMT has agreed the version, requested the port-forwarding service and
-// forwarded 16992 or 16993 — or fails with [ErrHandshake] after
-// Config.HandshakeTimeout (or when ctx ends), closing t. The session owns t
-// from then on.
+// version (1.0; AMT sends its own unasked on the LME, and LMS answers it —
+// sending first works as well, as rpc-go does), answers AMT's messages from
+// then on, and returns when AMT has agreed the version, requested the
+// port-forwarding service and forwarded a WS-Management port with its
+// redirection partner (16992 with 623, or 16993 with 664, as rpc-go's
+// handshake waits for), or a WS-Management port and then no further forward
+// for Config.ForwardQuiet. It fails with [ErrHandshake] after
+// Config.HandshakeTimeout unless a WS-Management port was forwarded by then (or
+// when ctx ends), closing t. The session owns t from then on.
 func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) {
 	cfg.defaults()
 	if cfg.MaxMessageLength <= ChannelDataHeaderLen {
 		return nil, fmt.Errorf("apf: MaxMessageLength %d leaves no room for data", cfg.MaxMessageLength)
 	}
+	// Channel numbers start from a random seed (below 2^31), not 1: AMT
+	// replays stale CHANNEL_CLOSE frames for old channels after an MEI reinit
+	// (rpc-go internal/lm/engine.go), and a new session over a new MEI
+	// connection would otherwise reuse the old numbers.
+	var seed [4]byte
+	if _, err := io.ReadFull(cfg.Rand, seed[:]); err != nil {
+		return nil, fmt.Errorf("apf: seeding channel numbers: %w", err)
+	}
+	_, stream := t.(interface{ streamFramed() })
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		t: t, cfg: cfg, log: cfg.Logger, ctx: sctx, cancel: cancel,
 		changed: make(chan struct{}), ctlReady: make(chan struct{}, 1),
 		ports: map[uint32]string{}, chans: map[uint32]*Channel{}, done: make(chan struct{}),
+		unanswered: map[uint32]struct{}{}, strict: stream,
+		nextID: binary.BigEndian.Uint32(seed[:]) & 0x7FFFFFFF,
 	}
 	s.wg.Add(2)
 	go s.readLoop()
@@ -195,22 +297,41 @@ func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) 
 
 	hctx, hcancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
 	defer hcancel()
+	// The quiet period runs from the last tcpip-forward, on cfg.Sleep.
+	var quiet <-chan struct{}
+	stopQuiet := func() {}
+	defer func() { stopQuiet() }()
+	quietFor, quietDone := -1, -1 // the forward count the timer runs for, and has run out for
 	for {
 		s.mu.Lock()
-		ready := s.versionOK && s.pfwd && (s.hasPort(PortHTTP) || s.hasPort(PortHTTPS))
+		mgmt := s.versionOK && s.pfwd && (s.hasPort(PortHTTP) || s.hasPort(PortHTTPS))
+		pair := (s.hasPort(PortHTTP) && s.hasPort(portRedirection)) || (s.hasPort(PortHTTPS) && s.hasPort(portRedirectionTLS))
+		forwards := s.forwards
 		err, ch := s.err, s.changed
 		state := fmt.Sprintf("version agreed %v, port forwarding %v, ports %v", s.versionOK, s.pfwd, s.portListLocked())
 		s.mu.Unlock()
-		if ready {
-			return s, nil
-		}
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
 		}
+		if mgmt && (pair || cfg.ForwardQuiet < 0 || quietDone == forwards) {
+			return s, nil
+		}
+		if mgmt && quietFor != forwards {
+			stopQuiet()
+			quiet, stopQuiet = s.after(hctx, cfg.ForwardQuiet)
+			quietFor = forwards
+		}
 		select {
 		case <-ch:
+		case <-quiet:
+			quietDone = quietFor
+			s.log.Debug("apf: no further forward; session ready", "ports", state, "quiet", cfg.ForwardQuiet)
 		case <-hctx.Done():
+			if ctx.Err() == nil && mgmt {
+				// A WS-Management port is there; its partner is not coming.
+				return s, nil
+			}
 			s.Close()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -218,6 +339,19 @@ func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) 
 			return nil, fmt.Errorf("%w within %v (%s)", ErrHandshake, cfg.HandshakeTimeout, state)
 		}
 	}
+}
+
+// after returns a channel closed once cfg.Sleep waited d, and a function that
+// stops the wait (and must be called).
+func (s *Session) after(ctx context.Context, d time.Duration) (<-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan struct{})
+	go func() {
+		if s.cfg.Sleep(ctx, d) == nil && ctx.Err() == nil {
+			close(ch)
+		}
+	}()
+	return ch, cancel
 }
 
 func (s *Session) hasPort(p uint32) bool { _, ok := s.ports[p]; return ok }
@@ -390,7 +524,16 @@ func (s *Session) readLoop() {
 			s.fail(fmt.Errorf("apf: reading from AMT: %w", err))
 			return
 		}
-		m, err := Decode(b)
+		var m Message
+		if s.strict {
+			m, err = Decode(b)
+		} else {
+			var extra int
+			m, extra, err = DecodeLenient(b)
+			if err == nil && extra > 0 {
+				s.log.Debug("apf: ignored bytes after a message", "type", m.Type(), "bytes", extra)
+			}
+		}
 		if err != nil {
 			s.protocolError("%w", err)
 			return
@@ -465,8 +608,18 @@ func (s *Session) handle(m Message) bool {
 		s.log.Debug("apf: refused a channel from AMT", "type", m.ChannelType, "to", net.JoinHostPort(m.Address, strconv.FormatUint(uint64(m.Port), 10)))
 		s.queue(ChannelOpenFailure{Recipient: m.Sender, Reason: OpenAdministrativelyProhibited})
 	case ChannelOpenConfirmation:
+		if s.lateAnswer(m.Recipient) {
+			// The Dial gave up; AMT holds a slot for the channel until it
+			// sees a close (rpc-go 07aa0f4e).
+			s.log.Debug("apf: late confirmation of a timed-out open; closing", "channel", m.Recipient, "amt channel", m.Sender)
+			s.queue(ChannelClose{Recipient: m.Sender})
+			return true
+		}
 		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.confirmed(m) })
 	case ChannelOpenFailure:
+		if s.lateAnswer(m.Recipient) {
+			return true
+		}
 		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.refused(m) })
 	case WindowAdjust:
 		return s.onChannel(m.Recipient, func(c *Channel) bool { return c.credit(m.Bytes) })
@@ -518,6 +671,7 @@ func (s *Session) onGlobalRequest(m GlobalRequest) {
 		s.queue(TCPForwardSuccess(m.Port))
 		s.mu.Lock()
 		s.ports[m.Port] = m.Address
+		s.forwards++
 		s.broadcastLocked()
 		s.mu.Unlock()
 		s.log.Debug("apf: AMT forwards a port", "port", m.Port, "address", m.Address)
@@ -530,8 +684,14 @@ func (s *Session) onGlobalRequest(m GlobalRequest) {
 		s.queue(RequestSuccess{})
 	default:
 		// udp-send-to and anything else: not offered (MeshCentral's LME
-		// answers udp-send-to with failure too).
-		s.queue(RequestFailure{})
+		// answers udp-send-to with failure too). Only a request that wants
+		// a reply gets one (RFC 4254 section 4, which APF follows; LMS
+		// LMEConnection::_doRX ignores names it does not know).
+		if m.WantReply {
+			s.queue(RequestFailure{})
+		} else {
+			s.log.Debug("apf: ignored a global request", "name", m.Name)
+		}
 	}
 }
 
@@ -546,6 +706,42 @@ func (s *Session) onChannel(id uint32, f func(*Channel) bool) bool {
 		return true
 	}
 	return f(c)
+}
+
+// lateAnswer reports whether id is a channel whose open timed out, and
+// forgets it: AMT answered after all.
+func (s *Session) lateAnswer(id uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.unanswered[id]; !ok || s.chans[id] != nil {
+		return false
+	}
+	delete(s.unanswered, id)
+	return true
+}
+
+// openExpired fails a channel AMT has not answered within
+// Config.OpenTimeout and frees its slot, remembering its number.
+func (s *Session) openExpired(c *Channel) {
+	c.mu.Lock()
+	if c.state != chanOpening {
+		c.mu.Unlock()
+		return
+	}
+	c.state = chanFailed
+	c.err = fmt.Errorf("%w within %v (port %d, channel %d)", ErrOpenTimeout, s.cfg.OpenTimeout, c.port, c.id)
+	c.broadcastLocked()
+	c.mu.Unlock()
+	s.mu.Lock()
+	if s.chans[c.id] == c {
+		delete(s.chans, c.id)
+		if len(s.unanswered) < maxUnanswered {
+			s.unanswered[c.id] = struct{}{}
+		}
+		s.broadcastLocked()
+	}
+	s.mu.Unlock()
+	s.log.Debug("apf: channel open not answered", "channel", c.id, "port", c.port, "after", s.cfg.OpenTimeout)
 }
 
 // release forgets a channel once both sides closed it (or it failed).
@@ -600,7 +796,10 @@ func localPort(network, addr string) (uint32, error) {
 // DialPort opens a forwarded-tcpip channel to AMT's port: it waits up to
 // Config.PortWait for AMT to forward the port ([ErrPortNotForwarded]) and for
 // a free slot among Config.MaxChannels ([ErrTooManyChannels]), then for AMT's
-// confirmation (a refusal is an [*OpenError]) or for ctx.
+// confirmation, for Config.OpenTimeout ([ErrOpenTimeout]) or for ctx. A
+// refusal is an [*OpenError]; one for administrative prohibition or resource
+// shortage, which AMT answers transiently, is tried again after 250 ms, 500 ms
+// and 1 s, each time with a new channel number, before it is returned.
 func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 	var wait <-chan time.Time
 	if s.cfg.PortWait > 0 {
@@ -608,6 +807,20 @@ func (s *Session) DialPort(ctx context.Context, port uint32) (*Channel, error) {
 		defer t.Stop()
 		wait = t.C
 	}
+	for attempt := 0; ; attempt++ {
+		c, err := s.dialOnce(ctx, port, wait)
+		var oe *OpenError
+		if err == nil || !errors.As(err, &oe) || !oe.transient() || attempt == len(openRetryBackoff) {
+			return c, err
+		}
+		s.log.Debug("apf: channel refused; trying again", "port", port, "reason", oe.Reason, "attempt", attempt+1)
+		if err := s.cfg.Sleep(ctx, openRetryBackoff[attempt]); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (s *Session) dialOnce(ctx context.Context, port uint32, wait <-chan time.Time) (*Channel, error) {
 	var c *Channel
 	for c == nil {
 		s.mu.Lock()
@@ -664,13 +877,27 @@ func (s *Session) newChannelLocked(port uint32) *Channel {
 	for {
 		s.nextID++
 		if s.nextID == 0 {
-			continue
+			continue // rpc-go aee31f2f: never channel 0
 		}
-		if _, used := s.chans[s.nextID]; !used {
+		_, used := s.chans[s.nextID]
+		_, late := s.unanswered[s.nextID]
+		if !used && !late {
 			break
 		}
 	}
 	c := newChannel(s, s.nextID, port)
+	if d := s.cfg.OpenTimeout; d > 0 {
+		// The open's own timer, on the session's Sleep: stopped by AMT's
+		// answer or the session's end, it frees the slot when AMT never
+		// answers, whether the Dial still waits or gave up.
+		tctx, stop := context.WithCancel(s.ctx)
+		c.stopOpen = stop
+		go func() {
+			if s.cfg.Sleep(tctx, d) == nil && tctx.Err() == nil {
+				s.openExpired(c)
+			}
+		}()
+	}
 	s.chans[c.id] = c
 	return c
 }

@@ -56,6 +56,7 @@ func firmware(t *testing.T, fc apftest.Config, sc apf.Config) (*apftest.Device, 
 	if sc.MaxMessageLength == 0 {
 		sc.MaxMessageLength = host.MaxMessageLength()
 	}
+	quick(&sc)
 	s, err := apf.NewSession(context.Background(), host, sc)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
@@ -291,10 +292,33 @@ func (f fw) recv() apf.Message {
 	return m
 }
 
+// quick shortens the waits of a session whose firmware forwards 16992
+// without 623: a quiet period of a millisecond, and the pauses before a
+// refused open is tried again taken at once.
+func quick(cfg *apf.Config) {
+	if cfg.ForwardQuiet == 0 {
+		cfg.ForwardQuiet = time.Millisecond
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+			if d > time.Second {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+			}
+			return ctx.Err()
+		}
+	}
+}
+
 // handshake runs the firmware's side up to a forwarded 16992 and returns the
-// session NewSession made.
+// session NewSession made (after its quiet period: 623 is not forwarded).
 func handshake(t *testing.T, cfg apf.Config) (*apf.Session, fw) {
 	t.Helper()
+	quick(&cfg)
 	host, dev := apftest.Pipe(4096)
 	f := fw{t: t, end: dev}
 	type result struct {
@@ -306,7 +330,9 @@ func handshake(t *testing.T, cfg apf.Config) (*apf.Session, fw) {
 		s, err := apf.NewSession(context.Background(), host, cfg)
 		res <- result{s, err}
 	}()
-	assert.Equal(t, apf.ProtocolVersion{Major: 1}, f.recv(), "the host speaks first, as LMS")
+	// AMT sends its version unasked on the LME and LMS answers it; the host
+	// sending its own first works as well (rpc-go does, rps PR 929).
+	assert.Equal(t, apf.ProtocolVersion{Major: 1}, f.recv(), "the host sends its version without waiting for AMT's")
 	f.send(apf.ProtocolVersion{Major: 1, Minor: 0, Trigger: apf.TriggerLME, UUID: testUUID})
 	f.send(apf.ServiceRequest{Service: apf.ServiceAuth})
 	assert.Equal(t, apf.ServiceAccept{Service: apf.ServiceAuth}, f.recv())
@@ -395,13 +421,13 @@ func TestSessionAnswersFirmware(t *testing.T) {
 func TestSessionRefusesProtocolViolations(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		play func(f fw)
+		play func(f fw, id uint32)
 	}{
-		{"undecodable", func(f fw) { f.sendRaw([]byte{byte(apf.TypeChannelWindowAdjust), 0}) }},
-		{"window overflow", func(f fw) {
+		{"undecodable", func(f fw, _ uint32) { f.sendRaw([]byte{byte(apf.TypeChannelWindowAdjust), 0}) }},
+		{"window overflow", func(f fw, id uint32) {
 			// Open a channel, then adjust its window past 2^32-1.
-			f.send(apf.WindowAdjust{Recipient: 1, Bytes: 0xFFFFFFFF})
-			f.send(apf.WindowAdjust{Recipient: 1, Bytes: 0xFFFFFFFF})
+			f.send(apf.WindowAdjust{Recipient: id, Bytes: 0xFFFFFFFF})
+			f.send(apf.WindowAdjust{Recipient: id, Bytes: 0xFFFFFFFF})
 		}},
 		{"service before version", nil},
 	} {
@@ -423,7 +449,7 @@ func TestSessionRefusesProtocolViolations(t *testing.T) {
 			open := f.recv().(apf.ChannelOpen)
 			f.send(apf.ChannelOpenConfirmation{Recipient: open.Sender, Sender: 5, Window: 1})
 			require.NoError(t, <-dc)
-			tt.play(f)
+			tt.play(f, open.Sender)
 			assert.Equal(t, apf.Disconnect{Reason: apf.DisconnectProtocolError}, f.recv())
 			<-s.Done()
 			assert.ErrorIs(t, s.Err(), apf.ErrProtocol)
@@ -438,7 +464,7 @@ func TestHandshakeTimeout(t *testing.T) {
 		f.recv()
 		f.send(apf.ProtocolVersion{Major: 1})
 	}()
-	_, err := apf.NewSession(context.Background(), host, apf.Config{HandshakeTimeout: 50 * time.Millisecond})
+	_, err := apf.NewSession(context.Background(), host, apf.Config{HandshakeTimeout: 50 * time.Millisecond, ForwardQuiet: time.Millisecond})
 	require.ErrorIs(t, err, apf.ErrHandshake)
 	assert.Contains(t, err.Error(), "version agreed true, port forwarding false")
 
@@ -463,7 +489,7 @@ func TestDialerReopens(t *testing.T) {
 		dev, host := apftest.Start(apftest.Config{Ports: map[uint32]string{16992: addr}})
 		devs = append(devs, dev)
 		t.Cleanup(dev.Close)
-		return apf.NewSession(ctx, host, apf.Config{})
+		return apf.NewSession(ctx, host, apf.Config{ForwardQuiet: time.Millisecond})
 	}}
 	defer d.Close()
 	c, err := d.DialContext(context.Background(), "tcp", "127.0.0.1:16992")
@@ -495,7 +521,7 @@ func TestChooseLocal(t *testing.T) {
 	openLME := func(ctx context.Context) (*apf.Session, error) {
 		dev, host := apftest.Start(apftest.Config{Ports: map[uint32]string{16992: lms}})
 		t.Cleanup(dev.Close)
-		return apf.NewSession(ctx, host, apf.Config{})
+		return apf.NewSession(ctx, host, apf.Config{ForwardQuiet: time.Millisecond})
 	}
 
 	l, err := apf.ChooseLocal(context.Background(), apf.LocalConfig{LMSPorts: []uint32{closed, uint32(p)}, OpenLME: openLME, Logger: logger})

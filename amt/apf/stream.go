@@ -289,5 +289,9 @@ func (t *StreamTransport) WriteMessage(ctx context.Context, msg []byte) error {
 // Close closes the connection.
 func (t *StreamTransport) Close() error { return t.conn.Close() }
 
+// streamFramed marks a stream transport: its messages are framed by their own
+// fields, so the session decodes them strictly.
+func (*StreamTransport) streamFramed() {}
+
 // Conn returns the connection the transport reads and writes.
 func (t *StreamTransport) Conn() net.Conn { return t.conn }

@@ -1,12 +1,14 @@
 package pthi
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
 // This file holds the platform-independent half of the MEI transport: client GUIDs,
@@ -65,10 +67,65 @@ type MEIConfig struct {
 	// deadline, so that a firmware that never answers cannot block forever
 	// (default [DefaultMEITimeout]; negative: no bound).
 	Timeout time.Duration
+	// ConnectRetry bounds the waits between attempts to open the device and
+	// connect the client while the driver answers busy (EBUSY) or not ready
+	// (ENODEV), as it does for seconds after a firmware reset or while another
+	// process holds the client. The waits ramp 250 ms, 500 ms, 750 ms, … and
+	// end with ctx. Default [DefaultMEIConnectRetry]; negative: one attempt.
+	// Linux only: Windows keeps LMS's three attempts 500 ms apart.
+	ConnectRetry time.Duration
+	// Sleep waits for d or until ctx ends; it returns ctx's error in the second
+	// case. The connect retries and the retries of a busy write wait with it.
+	// Nil: a timer. Tests inject one to make the waits instantaneous.
+	Sleep func(ctx context.Context, d time.Duration) error
+
+	// connect replaces the connect ioctl (Linux), for tests.
+	connect func(fd int, c MEIClient) (MEIProperties, error)
 }
 
 // DefaultMEITimeout is the default bound of one MEI exchange.
 const DefaultMEITimeout = 30 * time.Second
+
+// DefaultMEIConnectRetry is the default of MEIConfig.ConnectRetry: rpc-go
+// retries a busy connect for up to about 21 s (pkg/heci/linux.go, 8 attempts
+// 750 ms × attempt apart); its issue 1210 logs five busy retries over 5 s
+// before the connect went through, and PR 1466 calls busy connects and writes
+// an expected transient of every local activation.
+const DefaultMEIConnectRetry = 20 * time.Second
+
+// meiConnectStep is the ramp of the connect retries: the n-th wait is n steps.
+// The ME is usually ready within milliseconds of a reset (rpc-go starts short
+// and ramps for the same reason), so the first waits are short.
+const meiConnectStep = 250 * time.Millisecond
+
+func (cfg *MEIConfig) sleep(ctx context.Context, d time.Duration) error {
+	if cfg.Sleep != nil {
+		return cfg.Sleep(ctx, d)
+	}
+	return ctxwait.Sleep(ctx, d)
+}
+
+// retryConnect calls try until it succeeds, fails with an error transient
+// does not accept, ctx ends, or the waits would pass cfg.ConnectRetry. An
+// ended ctx is returned wrapped with the last transient error.
+func retryConnect(ctx context.Context, cfg MEIConfig, transient func(error) bool, try func() error) error {
+	budget := cfg.ConnectRetry
+	if budget == 0 {
+		budget = DefaultMEIConnectRetry
+	}
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if err == nil || !transient(err) || budget < 0 || waited >= budget {
+			return err
+		}
+		d := min(time.Duration(attempt)*meiConnectStep, budget-waited)
+		if serr := cfg.sleep(ctx, d); serr != nil {
+			return fmt.Errorf("%w (the MEI was still busy after %v: %w)", serr, waited, err)
+		}
+		waited += d
+	}
+}
 
 // MEIProperties are what the firmware client reports when the connection opens.
 type MEIProperties struct {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/amtkit/amtkit/internal/ctxwait"
 	"io/fs"
 	"os"
 	"sync"
@@ -37,8 +36,8 @@ type MEI struct {
 // OpenMEI opens cfg.Device and connects to cfg.Client (the PTHI client by
 // default). A missing device is [ErrNoDevice]; a firmware without the client is
 // [ErrClientNotFound]. The connect ioctl cannot be interrupted once issued; ctx is
-// checked before it and between its retries (the device answers EBUSY for a moment
-// after a reset, as rpc-go notes).
+// checked before it and between its retries: the device answers EBUSY or ENODEV
+// for seconds after a reset, which is retried within cfg.ConnectRetry.
 func OpenMEI(ctx context.Context, cfg MEIConfig) (*MEI, error) {
 	if cfg.Device == "" {
 		cfg.Device = DefaultMEIDevice
@@ -54,45 +53,9 @@ func (m *MEI) connect(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// The device is opened with a raw system call and handed to Go's poller only
-	// after the connect ioctl: the kernel's mei_poll answers EPOLLERR without
-	// arming its wait queues while the file is unconnected, so a file registered
-	// with epoll before connecting (as os.OpenFile would do) would never be woken
-	// for a response.
-	fd, err := syscall.Open(m.cfg.Device, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	fd, props, err := openClient(ctx, m.cfg)
 	if err != nil {
-		perr := &fs.PathError{Op: "open", Path: m.cfg.Device, Err: err}
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, m.cfg.Device, perr)
-		}
-		return fmt.Errorf("pthi: opening the MEI device (root or the mei group is needed): %w", perr)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
-		syscall.Close(fd)
-		return fmt.Errorf("%w: %s has mode %#o", ErrNotMEIDevice, m.cfg.Device, st.Mode)
-	}
-	var props MEIProperties
-	for attempt := 1; ; attempt++ {
-		props, err = connectClient(fd, m.cfg.Client)
-		if !errors.Is(err, syscall.EBUSY) || attempt == 5 {
-			break
-		}
-		if serr := ctxwait.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
-			syscall.Close(fd)
-			return serr
-		}
-	}
-	if err != nil {
-		syscall.Close(fd)
-		if errors.Is(err, syscall.ENOTTY) {
-			return fmt.Errorf("%w: %v client on %s: %w", ErrClientNotFound, m.cfg.Client, m.cfg.Device, err)
-		}
-		return fmt.Errorf("pthi: connecting to the %v client on %s: %w", m.cfg.Client, m.cfg.Device, err)
-	}
-	if props.MaxMessageLength == 0 {
-		syscall.Close(fd)
-		return fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, m.cfg.Client)
+		return err
 	}
 	// Non-blocking and registered with the poller, reads and writes honour deadlines.
 	if err := syscall.SetNonblock(fd, true); err != nil {
@@ -110,6 +73,79 @@ func (m *MEI) connect(ctx context.Context) error {
 	}
 	m.f, m.props, m.stale = f, props, false
 	return nil
+}
+
+// openClient opens cfg.Device and connects cfg.Client, for MEI (PTHI) and
+// MEIConn (the LME) alike. The device answers EBUSY (busy, or the client held
+// by another process) and ENODEV (not ready: the kernel's mei_open and the
+// connect ioctl answer it while the ME resets) for seconds after a firmware
+// reset; both are retried, each time on a newly opened file, within
+// cfg.ConnectRetry and ctx (rpc-go pkg/heci/linux.go retries a busy connect
+// for about 21 s and reopens the device on ENODEV; issue 1210, PR 1466). The
+// connect ioctl itself cannot be interrupted once issued.
+//
+// The device is opened with a raw system call and handed to Go's poller only
+// after the connect ioctl: the kernel's mei_poll answers EPOLLERR without
+// arming its wait queues while the file is unconnected, so a file registered
+// with epoll before connecting (as os.OpenFile would do) would never be woken
+// for a response.
+func openClient(ctx context.Context, cfg MEIConfig) (int, MEIProperties, error) {
+	if err := ctx.Err(); err != nil {
+		return -1, MEIProperties{}, err
+	}
+	connect := cfg.connect
+	if connect == nil {
+		connect = connectClient
+	}
+	fd := -1
+	var props MEIProperties
+	err := retryConnect(ctx, cfg, transientConnect, func() error {
+		var err error
+		fd, props, err = openClientOnce(cfg, connect)
+		return err
+	})
+	if err != nil {
+		return -1, MEIProperties{}, err
+	}
+	return fd, props, nil
+}
+
+// transientConnect reports whether an open or connect error is the device's
+// "busy" or "not ready" answer, which clears within seconds.
+func transientConnect(err error) bool {
+	return errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ENODEV)
+}
+
+func openClientOnce(cfg MEIConfig, connect func(int, MEIClient) (MEIProperties, error)) (int, MEIProperties, error) {
+	fd, err := syscall.Open(cfg.Device, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		perr := &fs.PathError{Op: "open", Path: cfg.Device, Err: err}
+		if errors.Is(err, fs.ErrNotExist) {
+			return -1, MEIProperties{}, fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, cfg.Device, perr)
+		}
+		if transientConnect(err) {
+			return -1, MEIProperties{}, fmt.Errorf("pthi: opening the MEI device (not ready): %w", perr)
+		}
+		return -1, MEIProperties{}, fmt.Errorf("pthi: opening the MEI device (root or the mei group is needed): %w", perr)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
+		syscall.Close(fd)
+		return -1, MEIProperties{}, fmt.Errorf("%w: %s has mode %#o", ErrNotMEIDevice, cfg.Device, st.Mode)
+	}
+	props, err := connect(fd, cfg.Client)
+	if err != nil {
+		syscall.Close(fd)
+		if errors.Is(err, syscall.ENOTTY) {
+			return -1, MEIProperties{}, fmt.Errorf("%w: %v client on %s: %w", ErrClientNotFound, cfg.Client, cfg.Device, err)
+		}
+		return -1, MEIProperties{}, fmt.Errorf("pthi: connecting to the %v client on %s: %w", cfg.Client, cfg.Device, err)
+	}
+	if props.MaxMessageLength == 0 {
+		syscall.Close(fd)
+		return -1, MEIProperties{}, fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, cfg.Client)
+	}
+	return fd, props, nil
 }
 
 // connectClient issues IOCTL_MEI_CONNECT_CLIENT with the client's GUID and returns

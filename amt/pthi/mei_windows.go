@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
-
-	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
 // MEI is a [Transport] over the Intel MEI (HECI) driver on Windows, connected to
@@ -86,11 +84,15 @@ func openMEIHandle(ctx context.Context, cfg MEIConfig) (meiHandle, MEIProperties
 		if !errors.Is(err, windows.ERROR_GEN_FAILURE) || attempt == heciConnectAttempts {
 			return nil, MEIProperties{}, err
 		}
-		if serr := ctxwait.Sleep(ctx, heciConnectBackoff); serr != nil {
+		if serr := cfg.sleep(ctx, heciConnectBackoff); serr != nil {
 			return nil, MEIProperties{}, serr
 		}
 	}
 }
+
+// writeBusy reports false: the Windows driver has no busy answer for writes
+// that is known to be safe to repeat.
+func writeBusy(error) bool { return false }
 
 // heciDevicePath returns the first present HECI device interface, listed the
 // way metee's GetDevicePath does (CM_Get_Device_Interface_List with

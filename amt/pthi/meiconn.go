@@ -33,12 +33,17 @@ type meiHandle interface {
 // ReadMessage and WriteMessage are each serialized (one reader and one writer
 // at a time). After a failed read or write the connection is broken: every
 // later call fails with the same error, because the firmware's view of the
-// exchange is then unknown.
+// exchange is then unknown. Two transients do not break it: a write the
+// firmware refuses as busy is tried again (three times, 1.5 s, 3 s and 4.5 s
+// apart, as rpc-go pkg/heci/linux.go does), and a zero-length message is
+// skipped (up to [MaxEmptyReads] in a row, as Intel's LMS
+// LMEConnection::_doRX does).
 type MEIConn struct {
 	h      meiHandle
 	props  MEIProperties
 	client MEIClient
 	wto    time.Duration
+	cfg    MEIConfig
 
 	rmu, wmu  sync.Mutex
 	mu        sync.Mutex
@@ -70,8 +75,23 @@ func newMEIConn(h meiHandle, props MEIProperties, cfg MEIConfig) *MEIConn {
 	if wto == 0 {
 		wto = DefaultMEITimeout
 	}
-	return &MEIConn{h: h, props: props, client: cfg.Client, wto: wto}
+	return &MEIConn{h: h, props: props, client: cfg.Client, wto: wto, cfg: cfg}
 }
+
+// MaxEmptyReads bounds the zero-length messages [MEIConn.ReadMessage] skips in
+// a row before it gives up with [ErrEmptyResponse]: Intel's LMS logs "Receive
+// zero-length data from HECI" and reads on (LMEConnection::_doRX), rpc-go's
+// LME loop does the same (internal/lm/engine.go); a device that returns
+// nothing but empty messages must not spin forever.
+const MaxEmptyReads = 8
+
+// Busy writes: rpc-go pkg/heci/linux.go retries a write that fails with EBUSY
+// three times, HeciRetryDelay (1.5 s) × attempt apart, before it counts as an
+// error; PR 1466 (issue 1460) records busy writes on every local activation.
+const (
+	meiWriteBusyRetries = 3
+	meiWriteBusyStep    = 1500 * time.Millisecond
+)
 
 // Properties returns what the client reported when it was connected.
 func (c *MEIConn) Properties() MEIProperties { return c.props }
@@ -103,8 +123,10 @@ func (c *MEIConn) fail(err error) error {
 }
 
 // ReadMessage waits for the next message from the firmware client and returns
-// it (a new slice). It returns when ctx is done, with ctx's error; the
-// connection is then broken (a message may have been half consumed).
+// it (a new slice). A zero-length message is skipped; more than
+// [MaxEmptyReads] in a row break the connection with [ErrEmptyResponse]. It
+// returns when ctx is done, with ctx's error; the connection is then broken (a
+// message may have been half consumed).
 func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -115,15 +137,22 @@ func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	buf := make([]byte, c.props.MaxMessageLength)
-	n, err := c.h.Read(ctx, buf)
-	if err != nil {
-		if cerr := ctx.Err(); cerr != nil {
-			err = cerr
+	var n int
+	for empty := 0; ; empty++ {
+		var err error
+		n, err = c.h.Read(ctx, buf)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				err = cerr
+			}
+			return nil, c.fail(fmt.Errorf("pthi: MEI %v read: %w", c.client, err))
 		}
-		return nil, c.fail(fmt.Errorf("pthi: MEI %v read: %w", c.client, err))
-	}
-	if n <= 0 {
-		return nil, c.fail(fmt.Errorf("%w (%v client)", ErrEmptyResponse, c.client))
+		if n > 0 {
+			break
+		}
+		if empty == MaxEmptyReads {
+			return nil, c.fail(fmt.Errorf("%w (%v client, %d in a row)", ErrEmptyResponse, c.client, empty+1))
+		}
 	}
 	if n > len(buf) {
 		return nil, c.fail(fmt.Errorf("pthi: MEI %v read: driver reported %d bytes for a %d-byte buffer", c.client, n, len(buf)))
@@ -133,8 +162,10 @@ func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
 
 // WriteMessage sends msg as one message. An empty message is
 // [ErrInvalidArgument] and one longer than the client's maximum is
-// [ErrMessageTooLarge]; neither breaks the connection. A write that the driver
-// takes only in part, fails, or outlives ctx or the write bound breaks it.
+// [ErrMessageTooLarge]; neither breaks the connection. A write the firmware
+// refuses as busy (EBUSY on Linux) is tried again up to three times, 1.5 s ×
+// attempt apart, within ctx and the write bound. A write that the driver takes
+// only in part, fails otherwise, or outlives ctx or the write bound breaks it.
 func (c *MEIConn) WriteMessage(ctx context.Context, msg []byte) error {
 	if err := checkFrame(len(msg), c.props); err != nil {
 		return err
@@ -153,6 +184,13 @@ func (c *MEIConn) WriteMessage(ctx context.Context, msg []byte) error {
 		defer cancel()
 	}
 	n, err := c.h.Write(ctx, msg)
+	for attempt := 1; err != nil && writeBusy(err) && attempt <= meiWriteBusyRetries; attempt++ {
+		if serr := c.cfg.sleep(ctx, time.Duration(attempt)*meiWriteBusyStep); serr != nil {
+			err = fmt.Errorf("%w (the firmware was busy: %w)", serr, err)
+			break
+		}
+		n, err = c.h.Write(ctx, msg)
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = cerr

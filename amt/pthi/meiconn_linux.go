@@ -6,12 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"syscall"
 	"time"
-
-	"github.com/amtkit/amtkit/internal/ctxwait"
 )
 
 // linuxHandle is a connected MEI client on the Linux character device, handed to
@@ -21,46 +19,15 @@ type linuxHandle struct {
 	f *os.File
 }
 
-// openMEIHandle opens cfg.Device and connects cfg.Client, retrying EBUSY as
-// OpenMEI does. Unverified on hardware, like MEI.
+// openMEIHandle opens cfg.Device and connects cfg.Client, retrying EBUSY and
+// ENODEV as OpenMEI does (openClient). Unverified on hardware, like MEI.
 func openMEIHandle(ctx context.Context, cfg MEIConfig) (meiHandle, MEIProperties, error) {
 	if cfg.Device == "" {
 		cfg.Device = DefaultMEIDevice
 	}
-	fd, err := syscall.Open(cfg.Device, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	fd, props, err := openClient(ctx, cfg)
 	if err != nil {
-		perr := &fs.PathError{Op: "open", Path: cfg.Device, Err: err}
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, MEIProperties{}, fmt.Errorf("%w: %s is absent (no Intel ME, or the mei_me driver is not loaded): %w", ErrNoDevice, cfg.Device, perr)
-		}
-		return nil, MEIProperties{}, fmt.Errorf("pthi: opening the MEI device (root or the mei group is needed): %w", perr)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFCHR {
-		syscall.Close(fd)
-		return nil, MEIProperties{}, fmt.Errorf("%w: %s has mode %#o", ErrNotMEIDevice, cfg.Device, st.Mode)
-	}
-	var props MEIProperties
-	for attempt := 1; ; attempt++ {
-		props, err = connectClient(fd, cfg.Client)
-		if !errors.Is(err, syscall.EBUSY) || attempt == 5 {
-			break
-		}
-		if serr := ctxwait.Sleep(ctx, time.Duration(attempt)*50*time.Millisecond); serr != nil {
-			syscall.Close(fd)
-			return nil, MEIProperties{}, serr
-		}
-	}
-	if err != nil {
-		syscall.Close(fd)
-		if errors.Is(err, syscall.ENOTTY) {
-			return nil, MEIProperties{}, fmt.Errorf("%w: %v client on %s: %w", ErrClientNotFound, cfg.Client, cfg.Device, err)
-		}
-		return nil, MEIProperties{}, fmt.Errorf("pthi: connecting to the %v client on %s: %w", cfg.Client, cfg.Device, err)
-	}
-	if props.MaxMessageLength == 0 {
-		syscall.Close(fd)
-		return nil, MEIProperties{}, fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, cfg.Client)
+		return nil, MEIProperties{}, err
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		syscall.Close(fd)
@@ -78,10 +45,15 @@ func openMEIHandle(ctx context.Context, cfg MEIConfig) (meiHandle, MEIProperties
 }
 
 // Read reads one message, interrupted by ctx through the file's read deadline.
+// A zero-length message is (0, nil): os.File reports a read of zero bytes as
+// io.EOF, which an MEI client, whose end is ENODEV, never means.
 func (h *linuxHandle) Read(ctx context.Context, p []byte) (int, error) {
 	stop := watchDeadline(ctx, h.f.SetReadDeadline)
 	defer stop()
 	n, err := h.f.Read(p)
+	if n == 0 && errors.Is(err, io.EOF) {
+		return 0, nil
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
 		err = context.DeadlineExceeded
 	}
@@ -100,6 +72,10 @@ func (h *linuxHandle) Write(ctx context.Context, p []byte) (int, error) {
 }
 
 func (h *linuxHandle) Close() error { return h.f.Close() }
+
+// writeBusy reports whether a write failed because the firmware was busy
+// (EBUSY): nothing was written, and the write can be tried again.
+func writeBusy(err error) bool { return errors.Is(err, syscall.EBUSY) }
 
 // watchDeadline applies ctx's deadline with set and expires it when ctx is
 // cancelled. The returned stop waits for a running expiry, so the next call

@@ -8,3 +8,6 @@ import "context"
 func openMEIHandle(ctx context.Context, cfg MEIConfig) (meiHandle, MEIProperties, error) {
 	return nil, MEIProperties{}, ErrMEIUnsupported
 }
+
+// writeBusy reports false: this platform has no MEI transport.
+func writeBusy(error) bool { return false }

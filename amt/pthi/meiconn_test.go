@@ -19,8 +19,9 @@ type fakeHandle struct {
 	mu       sync.Mutex
 	toHost   chan []byte // messages the "firmware" sends
 	written  [][]byte
-	short    int   // when > 0, the next write reports this many bytes
-	writeErr error // the next write fails with it
+	short    int     // when > 0, the next write reports this many bytes
+	writeErr error   // the next write fails with it
+	errs     []error // the next writes fail with these, in order
 	closed   chan struct{}
 	once     sync.Once
 	answer   func(req []byte) []byte // firmware that answers each write
@@ -56,6 +57,11 @@ func (f *fakeHandle) Write(ctx context.Context, p []byte) (int, error) {
 	}
 	if err := f.writeErr; err != nil {
 		f.writeErr = nil
+		return 0, err
+	}
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
 		return 0, err
 	}
 	f.written = append(f.written, append([]byte(nil), p...))
@@ -108,8 +114,33 @@ func TestMEIConnFraming(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte{0x61}, m)
 
-	// An empty read breaks the connection: the firmware's side is unknown.
+}
+
+// A zero-length message is skipped, as LMS's LMEConnection::_doRX skips it;
+// only more than MaxEmptyReads of them in a row break the connection.
+func TestMEIConnSkipsEmptyReads(t *testing.T) {
+	ctx := context.Background()
+	c, h := fakeConn(16)
 	h.toHost <- []byte{}
+	h.toHost <- []byte{}
+	h.toHost <- []byte{0x5d, 7}
+	m, err := c.ReadMessage(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x5d, 7}, m)
+	require.NoError(t, c.WriteMessage(ctx, []byte{1}), "not broken")
+
+	for range MaxEmptyReads {
+		h.toHost <- []byte{}
+	}
+	h.toHost <- []byte{0x5d, 8}
+	m, err = c.ReadMessage(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x5d, 8}, m, "MaxEmptyReads in a row are skipped")
+
+	c, h = fakeConn(16)
+	for range MaxEmptyReads + 1 {
+		h.toHost <- []byte{}
+	}
 	_, err = c.ReadMessage(ctx)
 	require.ErrorIs(t, err, ErrEmptyResponse)
 	assert.ErrorIs(t, c.WriteMessage(ctx, []byte{1}), ErrEmptyResponse, "broken for writes too")

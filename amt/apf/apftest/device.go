@@ -56,6 +56,16 @@ type Config struct {
 	// IgnoreHostWindow makes the firmware misbehave: it sends data beyond the
 	// window the host gave (the host must close the channel, not buffer it).
 	IgnoreHostWindow bool
+	// RefuseOpens makes the firmware refuse the first RefuseOpens channel
+	// opens with resource shortage, whatever its pool holds: AMT refuses
+	// back-to-back opens transiently (rpc-go localTransport.go
+	// isTransientLMEError; PR 1466, AMT 16 with no slot held).
+	RefuseOpens int
+	// StaleClose makes the firmware send a CHANNEL_CLOSE naming each channel
+	// the host opens before it answers the open, as AMT replays stale closes
+	// for old channel numbers after an MEI reinit (rpc-go
+	// internal/lm/engine.go).
+	StaleClose bool
 	// Logger receives debug records. Nil: none.
 	Logger *slog.Logger
 }
@@ -127,6 +137,7 @@ type Device struct {
 	chans      map[uint32]*dchan
 	hostIDs    map[uint32]bool
 	nextID     uint32
+	opens      int // channel opens seen
 	stats      Stats
 	violation  error
 	closed     bool
@@ -461,7 +472,15 @@ func (d *Device) onOpen(m apf.ChannelOpen) bool {
 		d.queue(apf.ChannelOpenFailure{Recipient: m.Sender, Reason: r})
 		return true
 	}
+	if d.cfg.StaleClose {
+		if b, err := apf.Encode(apf.ChannelClose{Recipient: m.Sender}); err != nil || d.write(d.ctx, b) != nil {
+			d.shutdown()
+			return false
+		}
+	}
 	d.mu.Lock()
+	d.opens++
+	transient := d.opens <= d.cfg.RefuseOpens
 	switch {
 	case d.hostIDs[m.Sender]:
 		d.mu.Unlock()
@@ -473,7 +492,7 @@ func (d *Device) onOpen(m apf.ChannelOpen) bool {
 	case !d.forwarded[m.Port]:
 		d.mu.Unlock()
 		return refuse(apf.OpenAdministrativelyProhibited)
-	case len(d.chans) >= d.cfg.MaxChannels:
+	case len(d.chans) >= d.cfg.MaxChannels || transient:
 		d.mu.Unlock()
 		return refuse(apf.OpenResourceShortage)
 	}
