@@ -3,6 +3,8 @@ package certs
 import (
 	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -102,11 +104,9 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 		r.add(CodeUsageOUOnly, amt.SeverityInfo, 0, leaf,
 			"marked by OU %q only; AMT accepts it, tools that require EKU %v (RPS) do not", ClientSetupOU, oidAMTActivation)
 	}
-	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
-		r.add(CodeServerAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
-	}
+	checkServerAuth(&r, leaf)
 
-	checkKeys(&r, chain, minBits(opts.MinRSABits), 0)
+	checkKeys(&r, chain, minBits(opts.MinRSABits), 0, false)
 	sigsOK := checkSignatures(&r, chain, !opts.AllowSHA1Root)
 	if checkValidity(&r, chain, now) {
 		b := Bundle{Chain: chain}
@@ -238,9 +238,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 	eku := x509.ExtKeyUsageServerAuth
 	switch opts.Kind {
 	case DeviceTLS:
-		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
-			r.add(CodeServerAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
-		}
+		checkServerAuth(&r, leaf)
 	case DeviceIEEE8021X:
 		eku = x509.ExtKeyUsageClientAuth
 		if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
@@ -251,7 +249,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 	if opts.Kind == DeviceIEEE8021X {
 		maxBits = MaxIEEE8021XRSABits
 	}
-	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits)
+	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits, true)
 	sigsOK := checkSignatures(&r, chain, false)
 	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
 		r.add(CodeRenewDue, amt.SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
@@ -342,13 +340,23 @@ func isRoot(chain []*x509.Certificate, i int) bool {
 	return i == len(chain)-1 && selfSigned(chain[i])
 }
 
-func checkKeys(r *recorder, chain []*x509.Certificate, minBits, maxBits int) {
+// checkKeys checks the chain's keys. device: the chain of a certificate AMT
+// presents (TLS, 802.1X), whose leaf may carry an ECDSA P-256 or P-384 key
+// (AMT 22 generates ECC P-384 TLS keys: amt.Firmware.TLSKeyAlgorithm) and
+// whose issuers AMT never verifies (its peers do), so their key type is not
+// AMT's concern.
+func checkKeys(r *recorder, chain []*x509.Certificate, minBits, maxBits int, device bool) {
 	for i, c := range chain {
 		pub, ok := c.PublicKey.(*rsa.PublicKey)
 		if !ok {
-			if i == 0 {
+			switch {
+			case device && i > 0:
+			case device && deviceECDSA(c.PublicKey):
+			case device:
+				r.add(CodeKeyNotRSA, amt.SeverityError, i, c, "key is %v, expected RSA or ECDSA P-256/P-384", c.PublicKeyAlgorithm)
+			case i == 0:
 				r.add(CodeKeyNotRSA, amt.SeverityError, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
-			} else {
+			default:
 				r.add(CodeCAKeyNotRSA, amt.SeverityWarning, i, c, "key is %v, expected RSA", c.PublicKeyAlgorithm)
 			}
 			continue
@@ -361,6 +369,29 @@ func checkKeys(r *recorder, chain []*x509.Certificate, minBits, maxBits int) {
 			r.add(CodeKeyTooLong, amt.SeverityError, i, c, "RSA key of %d bits, expected at most %d", bits, maxBits)
 		}
 	}
+}
+
+// checkServerAuth reports a leaf without serverAuth: an error when its
+// extended key usage lists other purposes, a warning when it has no extended
+// key usage at all, which RFC 5280 §4.2.1.12 reads as no restriction (the
+// Intel AMT SDK asks for "SSL Server"; MeshCentral accepts the leaf, and so
+// does amtsim).
+func checkServerAuth(r *recorder, leaf *x509.Certificate) {
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		return
+	}
+	if len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0 {
+		r.add(CodeServerAuthMissing, amt.SeverityWarning, 0, leaf, "no extended key usage, so no serverAuth (%v): no restriction by RFC 5280, but the Intel AMT SDK asks for it", oidEKUServerAuth)
+		return
+	}
+	r.add(CodeServerAuthMissing, amt.SeverityError, 0, leaf, "extended key usage lacks serverAuth (%v)", oidEKUServerAuth)
+}
+
+// deviceECDSA reports whether pub is an ECDSA key on a curve AMT generates
+// keys on.
+func deviceECDSA(pub any) bool {
+	k, ok := pub.(*ecdsa.PublicKey)
+	return ok && (k.Curve == elliptic.P256() || k.Curve == elliptic.P384())
 }
 
 func weakAlgorithm(a x509.SignatureAlgorithm) bool {

@@ -2,6 +2,10 @@ package certs_test
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha512"
 	"crypto/x509"
@@ -407,6 +411,12 @@ func TestCheckDeviceCertificate(t *testing.T) {
 	with := func(o certs.DeviceOptions, fn func(*certs.DeviceOptions)) certs.DeviceOptions { fn(&o); return o }
 	ecKey, err := f.keys.ECDSA()
 	require.NoError(t, err)
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	require.NoError(t, err)
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
 	crlEmpty, _, err := ca.CRL(0)
 	require.NoError(t, err)
 	revoked := tls(nil, nil)
@@ -435,7 +445,11 @@ func TestCheckDeviceCertificate(t *testing.T) {
 		{"TLS FQDN case and trailing dot", tls(nil, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.FQDN = "AMT-0042.Sales.Example.com." }), nil},
 		{"TLS without SAN", tls(func(c *x509.Certificate) { c.DNSNames = nil }, nil), with(tlsOpts, func(o *certs.DeviceOptions) { o.Roots = nil }),
 			[]amt.FindingCode{certs.CodeFQDNNotInSAN}},
-		{"TLS ECDSA key", tls(nil, ecKey.Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
+		// AMT 22 generates ECC P-384 TLS keys (amt.Firmware.TLSKeyAlgorithm).
+		{"TLS ECDSA P-256 key", tls(nil, ecKey.Public()), tlsOpts, nil},
+		{"TLS ECDSA P-384 key", tls(nil, p384.Public()), tlsOpts, nil},
+		{"TLS ECDSA P-521 key", tls(nil, p521.Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
+		{"TLS Ed25519 key", tls(nil, edPub), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
 		{"TLS 1024-bit key", tls(nil, f.keys.MustRSA(t, 1024).Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyTooShort}},
 		{"TLS 3072-bit key", tls(nil, f.keys.MustRSA(t, 3072).Public()), tlsOpts, nil},
 		{"TLS SHA-1", tls(func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA }, nil), tlsOpts, []amt.FindingCode{certs.CodeWeakSignature}},
@@ -498,4 +512,35 @@ func TestCheckMessages(t *testing.T) {
 	assert.Equal(t, `check failed: key-too-short: `+got[0].Subject+`: `+got[0].Message+`; dns-suffix-mismatch: `+got[1].Subject+`: `+got[1].Message, ce.Error())
 	assert.Contains(t, got[1].Message, `CN "prov.example.com" does not cover device DNS suffix "fabrikam.com"`)
 	assert.Equal(t, 2, got[2].Index)
+}
+
+// A leaf without any extended key usage is not restricted (RFC 5280
+// §4.2.1.12); MeshCentral and amtsim accept such a provisioning leaf. Its
+// missing serverAuth is a warning, a leaf whose EKU lists other purposes an
+// error.
+func TestServerAuthWithoutEKU(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name string
+		eku  []x509.ExtKeyUsage
+		sev  amt.Severity
+	}{
+		{"no extended key usage", nil, amt.SeverityWarning},
+		{"clientAuth only", []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, amt.SeverityError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := f.chain(t, certstest.ProvisioningOptions{Marker: certs.MarkerOU, Leaf: func(x *x509.Certificate) {
+				x.ExtKeyUsage, x.UnknownExtKeyUsage = tc.eku, nil
+			}})
+			got := certs.CheckProvisioning(c.Chain, c.Key, certs.ProvisioningOptions{Now: fixedNow})
+			var found bool
+			for _, x := range got {
+				if x.Code == certs.CodeServerAuthMissing {
+					found = true
+					assert.Equal(t, tc.sev, x.Severity)
+				}
+			}
+			assert.True(t, found, "%v", got)
+		})
+	}
 }

@@ -185,6 +185,6 @@ func ExampleLocalCA() {
 	fmt.Println(chain[0].Subject.CommonName, chain[0].DNSNames, chain[0].NotAfter.Format(time.DateOnly))
 	fmt.Println(certs.CheckDeviceCertificate(chain, certs.DeviceOptions{FQDN: "amt-0042.example.com", Now: exampleNow}).Codes())
 	// Output:
-	// amt-0042.example.com [amt-0042.example.com] 2027-07-03
+	// amt-0042.example.com [amt-0042.example.com] 2027-07-01
 	// []
 }

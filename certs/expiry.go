@@ -213,7 +213,7 @@ func CheckCRL(cert *x509.Certificate, crl *x509.RevocationList, now time.Time, o
 		return fmt.Errorf("%w: CRL issued by %q, certificate %s issued by %q", ErrCRLIssuer,
 			crl.Issuer.String(), Describe(cert), cert.Issuer.String())
 	}
-	if err := crlext.Check(crl); err != nil {
+	if err := crlext.Check(crl, cert); err != nil {
 		return fmt.Errorf("%w: CRL from %q is %v", ErrCRLUnsupported, crl.Issuer.String(), err)
 	}
 	if opts.Issuer != nil {

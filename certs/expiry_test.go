@@ -178,3 +178,44 @@ func TestCheckCRL(t *testing.T) {
 	// Revoking a certificate another CA issued is refused.
 	assert.Error(t, ca.Revoke(t.Context(), f.root.Certificate(), certs.RevocationSuperseded))
 }
+
+// A CRL scoped by an issuing distribution point that names the certificate's
+// own distribution point is complete for it (RFC 5280 §6.3.3), as Active
+// Directory Certificate Services writes when "Include in the IDP extension of
+// issued CRLs" is set: it clears a certificate it does not list and revokes
+// one it does. Before, every such CRL was refused as partial.
+func TestCheckCRLWithIssuingDistributionPoint(t *testing.T) {
+	f := newFixture(t)
+	ca := f.inter
+	const url = "http://pki.contoso.com/crl/contoso-issuing.crl"
+	key, err := f.keys.RSA(2048)
+	require.NoError(t, err)
+	issue := func(serial int64) *x509.Certificate {
+		c, err := ca.IssueCert(&x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "pc.contoso.com"},
+			NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(time.Hour), CRLDistributionPoints: []string{url}}, key.Public())
+		require.NoError(t, err)
+		return c
+	}
+	good, bad := issue(7001), issue(7002)
+	uri, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 6, Bytes: []byte(url)})
+	require.NoError(t, err)
+	full, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: uri})
+	require.NoError(t, err)
+	dp, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: full})
+	require.NoError(t, err)
+	idp, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true, Bytes: dp})
+	require.NoError(t, err)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(5),
+		ThisUpdate: t0.Add(-time.Hour), NextUpdate: t0.Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: bad.SerialNumber, RevocationTime: t0.Add(-time.Minute)}},
+		ExtraExtensions:           []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 28}, Critical: true, Value: idp}}}, ca.Certificate(), ca.Key)
+	require.NoError(t, err)
+	crl, err := x509.ParseRevocationList(der)
+	require.NoError(t, err)
+	opts := certs.CRLOptions{Issuer: ca.Certificate()}
+	require.NoError(t, certs.CheckCRL(good, crl, t0, opts))
+	require.ErrorIs(t, certs.CheckCRL(bad, crl, t0, opts), certs.ErrRevoked)
+	other := *good
+	other.CRLDistributionPoints = []string{"http://pki.contoso.com/crl/another.crl"}
+	require.ErrorIs(t, certs.CheckCRL(&other, crl, t0, opts), certs.ErrCRLUnsupported, "the CRL of another distribution point")
+}

@@ -35,7 +35,9 @@ const (
 	CodeClientAuthMissing amt.FindingCode = "client-auth-missing"
 
 	// CodeKeyNotRSA (error): the leaf's key is not RSA. AMT signs and verifies
-	// with RSA only (the AdminSetup nonce signature is RSA PKCS#1 v1.5).
+	// with RSA only (the AdminSetup nonce signature is RSA PKCS#1 v1.5). For
+	// AMT's own certificates ([CheckDeviceCertificate]) ECDSA P-256 and P-384
+	// keys pass too: AMT 22 generates ECC P-384 TLS keys.
 	CodeKeyNotRSA amt.FindingCode = "key-not-rsa"
 	// CodeCAKeyNotRSA (warning): an intermediate or root has a non-RSA key. Some
 	// factory roots are ECC, but whether the firmware verifies ECDSA signatures

@@ -98,7 +98,7 @@ func TestBundle(t *testing.T) {
 	assert.Nil(t, certs.Bundle{}.Root())
 
 	// Validity window: latest NotBefore, earliest NotAfter.
-	assert.Equal(t, t0.Add(-time.Hour), b.NotBefore())
+	assert.Equal(t, t0.Add(-certs.DefaultBackdate), b.NotBefore())
 	assert.Equal(t, t0.Add(100*certs.Day), b.NotAfter())
 	require.NoError(t, b.ValidAt(t0))
 	err := b.ValidAt(t0.Add(101 * certs.Day))
@@ -107,7 +107,7 @@ func TestBundle(t *testing.T) {
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, 0, ve.Index)
 	assert.Contains(t, err.Error(), "CN=prov.example.com")
-	require.ErrorIs(t, b.ValidAt(t0.Add(-2*time.Hour)), certs.ErrNotYetValid)
+	require.ErrorIs(t, b.ValidAt(t0.Add(-certs.DefaultBackdate-time.Hour)), certs.ErrNotYetValid)
 	require.ErrorIs(t, certs.Bundle{}.ValidAt(t0), certs.ErrNoCertificates)
 
 	// Root hashes and matching.

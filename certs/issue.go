@@ -130,6 +130,9 @@ func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub cry
 	if t.NotBefore.IsZero() {
 		t.NotBefore = now().Add(-DefaultBackdate).UTC().Truncate(time.Second)
 	}
+	if t.NotBefore.Before(parent.NotBefore) {
+		t.NotBefore = parent.NotBefore // back-dated, but not before the CA could issue
+	}
 	if t.NotAfter.IsZero() {
 		life := ca.Lifetime
 		if life <= 0 {

@@ -19,8 +19,11 @@ import (
 const (
 	// DefaultBackdate is how far before "now" a template's NotBefore lies, so
 	// that a device whose clock is behind still accepts the certificate (AMT's
-	// clock is often wrong until it is synchronised).
-	DefaultBackdate = time.Hour
+	// clock is often wrong until it is synchronised; a platform whose clock
+	// keeps local time is hours off). Two days: the peers back-date further
+	// still (rpc-go internal/certs a year, RPS and MeshCentral to 2018), and
+	// [LocalCA.Issue] never back-dates before its CA's own NotBefore.
+	DefaultBackdate = 48 * time.Hour
 	// DefaultLeafLifetime is the lifetime of leaf templates: one year.
 	DefaultLeafLifetime = 365 * Day
 	// DefaultCALifetime is the lifetime of CA templates: ten years.

@@ -9,7 +9,6 @@ import (
 	"math/big"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,8 +50,8 @@ func TestProvisioningTemplate(t *testing.T) {
 		assert.True(t, c.BasicConstraintsValid)
 		assert.False(t, c.IsCA)
 		assert.Equal(t, int64(42), c.SerialNumber.Int64())
-		assert.Equal(t, t0.Add(-time.Hour), c.NotBefore)
-		assert.Equal(t, t0.Add(-time.Hour+365*certs.Day), c.NotAfter)
+		assert.Equal(t, t0.Add(-certs.DefaultBackdate), c.NotBefore)
+		assert.Equal(t, t0.Add(-certs.DefaultBackdate+365*certs.Day), c.NotAfter)
 		assert.Equal(t, x509.SHA256WithRSA, c.SignatureAlgorithm)
 	}
 	_, err := certs.ProvisioningTemplate(certs.ProvisioningTemplateOptions{})
@@ -73,7 +72,7 @@ func TestDeviceTemplates(t *testing.T) {
 	assert.Equal(t, []string{"amt-1.example.com", "amt-1"}, c.DNSNames)
 	assert.Equal(t, "192.0.2.1", c.IPAddresses[0].String())
 	assert.Equal(t, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, c.ExtKeyUsage)
-	assert.Equal(t, t0.Add(-time.Hour+30*certs.Day), c.NotAfter)
+	assert.Equal(t, t0.Add(-certs.DefaultBackdate+30*certs.Day), c.NotAfter)
 	assert.Equal(t, 16, len(c.SerialNumber.Bytes()), "random 128-bit serial")
 
 	dot, err := certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{FQDN: "amt-1.example.com", UPN: "AMT-1$@example.com",
@@ -106,7 +105,7 @@ func TestDeviceTemplates(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ca.IsCA)
 	assert.True(t, ca.MaxPathLenZero)
-	assert.Equal(t, t0.Add(-time.Hour+10*365*certs.Day), ca.NotAfter)
+	assert.Equal(t, t0.Add(-certs.DefaultBackdate+10*365*certs.Day), ca.NotAfter)
 	ca, err = certs.CATemplate(certs.CATemplateOptions{CommonName: "Test CA", MaxPathLen: 2})
 	require.NoError(t, err)
 	assert.Equal(t, 2, ca.MaxPathLen)

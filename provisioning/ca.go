@@ -274,8 +274,9 @@ var (
 // followed by the CA's chain. The CA assigns the serial number (the template's
 // is ignored) and sets the CRL distribution points and caIssuers URLs from
 // [CAOptions] (a template's own, and any OCSP server, are dropped); the
-// validity follows [certs.LocalCA.Issue]: a zero NotBefore is an hour ago, a
-// zero NotAfter Lifetime later, and a NotAfter beyond the CA certificate's is
+// validity follows [certs.LocalCA.Issue]: a zero NotBefore is
+// [certs.DefaultBackdate] ago (never before the CA's own NotBefore), a zero
+// NotAfter Lifetime later, and a NotAfter beyond the CA certificate's is
 // cut to it. The signature uses at least req.MinSignatureHash (SHA-384 with
 // RSA or ECDSA for AMT 22; the template's algorithm when it is strong
 // enough). A request without a template or key, or whose template asks for

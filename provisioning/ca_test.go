@@ -201,9 +201,9 @@ func TestCAIssueValidity(t *testing.T) {
 		notBefore, notAft  time.Time
 		wantBefore, wantAf time.Time
 	}{
-		{"zero validity: an hour ago for the lifetime", 30 * certs.Day, time.Time{}, time.Time{}, caT0.Add(-time.Hour), caT0.Add(-time.Hour + 30*certs.Day)},
-		{"zero validity, default lifetime", 0, time.Time{}, time.Time{}, caT0.Add(-time.Hour), caT0.Add(-time.Hour + certs.DefaultLeafLifetime)},
-		{"lifetime beyond the CA is cut", 20 * 365 * certs.Day, time.Time{}, time.Time{}, caT0.Add(-time.Hour), caEnd},
+		{"zero validity: back-dated for the lifetime", 30 * certs.Day, time.Time{}, time.Time{}, caT0.Add(-certs.DefaultBackdate), caT0.Add(-certs.DefaultBackdate + 30*certs.Day)},
+		{"zero validity, default lifetime", 0, time.Time{}, time.Time{}, caT0.Add(-certs.DefaultBackdate), caT0.Add(-certs.DefaultBackdate + certs.DefaultLeafLifetime)},
+		{"lifetime beyond the CA is cut", 20 * 365 * certs.Day, time.Time{}, time.Time{}, caT0.Add(-certs.DefaultBackdate), caEnd},
 		{"NotAfter beyond the CA is cut", 0, caT0, caT0.Add(10 * 365 * certs.Day), caT0, caEnd},
 		{"explicit validity kept", 0, caT0, caT0.Add(90 * certs.Day), caT0, caT0.Add(90 * certs.Day)},
 	} {

@@ -106,7 +106,7 @@ func TestRemoteConfigurationRules(t *testing.T) {
 		{name: "bad chain signature", chain: forged, rule: amtsim.RuleSignature},
 		{name: "expired leaf", chain: variant(certstest.ProvisioningOptions{Expired: true}), rule: amtsim.RuleValidity},
 		{name: "leaf not yet valid by the device clock", chain: good, rule: amtsim.RuleValidity,
-			cfg: func(c *amtsim.Config) { c.ClockOffset = -48 * time.Hour }},
+			cfg: func(c *amtsim.Config) { c.ClockOffset = -certs.DefaultBackdate - 24*time.Hour }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

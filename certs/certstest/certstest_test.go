@@ -183,7 +183,7 @@ func TestCAIssueRevokeCRL(t *testing.T) {
 	require.Len(t, chain, 3)
 	_, err = chain[0].Verify(x509.VerifyOptions{Roots: ca.Pool(), Intermediates: poolOf(chain[1]), CurrentTime: t0, DNSName: "amt.example.com"})
 	require.NoError(t, err)
-	assert.Equal(t, t0.Add(-time.Hour), chain[0].NotBefore)
+	assert.Equal(t, t0.Add(-certs.DefaultBackdate), chain[0].NotBefore)
 
 	require.NoError(t, ca.Revoke(t.Context(), chain[0], certs.RevocationSuperseded))
 	crl, der, err := ca.CRL(0)

@@ -302,3 +302,31 @@ func TestRequestKey(t *testing.T) {
 	_, err = transcript.RequestKey([]byte("not xml"), p)
 	require.Error(t, err)
 }
+
+// A Pull's MaxCharacters is a page-size hint: a transcript recorded by a
+// client that sent none still answers a client that sends one.
+func TestRequestKeyPullMaxCharacters(t *testing.T) {
+	const uri = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_PublicKeyCertificate"
+	var bodies []string
+	srv := echoFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		bodies = append(bodies, string(r.Raw))
+		return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
+	}, nil)
+	c, err := wsman.New(srv.URL + "/wsman")
+	require.NoError(t, err)
+	t.Cleanup(c.CloseIdleConnections)
+	_, _ = c.Pull(t.Context(), uri, "ctx-1")
+	_, _ = c.Pull(t.Context(), uri, "ctx-1", wsman.MaxCharacters(99999))
+	_, _ = c.Pull(t.Context(), uri, "ctx-1", wsman.MaxElements(5))
+	p := transcript.AMTPolicy()
+	var keys []transcript.Key
+	for _, b := range bodies {
+		k, err := transcript.RequestKey([]byte(b), p)
+		require.NoError(t, err)
+		keys = append(keys, k)
+	}
+	require.Len(t, keys, 3)
+	assert.Equal(t, keys[0], keys[1])
+	assert.NotEqual(t, keys[0], keys[2], "MaxElements still counts")
+	assert.Contains(t, bodies[1], "MaxCharacters")
+}

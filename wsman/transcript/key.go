@@ -10,7 +10,10 @@ import (
 
 // Key identifies a request for replay: two requests with equal keys ask the
 // same thing. Everything else of the envelope (MessageID, ReplyTo,
-// OperationTimeout, prefixes, white space) is left out.
+// OperationTimeout, prefixes, white space) is left out, and so is a Pull's
+// wsen:MaxCharacters, a page-size hint that changes how an answer is cut,
+// not what is asked (a transcript recorded by a client that sent none still
+// answers one that does).
 type Key struct {
 	// Action and ResourceURI are the header values.
 	Action      string
@@ -54,6 +57,15 @@ func RequestKey(envelope []byte, p Policy) (Key, error) {
 	k := Key{Action: env.Action(), ResourceURI: env.ResourceURI(), Selectors: canonicalSelectors(sel, &p)}
 	var b strings.Builder
 	for _, c := range env.Body.ChildElements() {
+		if c.NamespaceURI() == wsman.NSEnumeration && c.Tag == "Pull" {
+			for _, m := range c.ChildElements() {
+				if m.NamespaceURI() == wsman.NSEnumeration && m.Tag == "MaxCharacters" {
+					c = c.Copy()
+					c.RemoveChildAt(m.Index())
+					break
+				}
+			}
+		}
 		canonicalElement(&b, c, &p)
 	}
 	k.Body = b.String()
