@@ -549,28 +549,26 @@ func readActivation(ctx context.Context, dev *amt.Device, host HostStateReader, 
 		}
 		return hb.CurrentControlMode, sc.ProvisioningState, nil
 	}
-	if host == nil {
-		mode, st, err := overWSMan()
-		return mode, st, "", err
+	type reader struct {
+		read func() (amt.ControlMode, amt.ProvisioningState, error)
+		via  string
 	}
-	if hostFirst {
-		mode, st, herr := overHost()
-		if herr == nil {
-			return mode, st, " over PTHI", nil
+	readers := []reader{{overWSMan, ""}}
+	if host != nil {
+		pthi := reader{overHost, " over PTHI"}
+		if hostFirst {
+			readers = []reader{pthi, readers[0]}
+		} else {
+			readers = append(readers, pthi)
 		}
-		mode, st, err := overWSMan()
-		if err != nil {
-			return 0, 0, "", errors.Join(herr, err)
+	}
+	var errs []error
+	for _, r := range readers {
+		mode, st, err := r.read()
+		if err == nil {
+			return mode, st, r.via, nil
 		}
-		return mode, st, "", nil
+		errs = append(errs, err)
 	}
-	mode, st, err := overWSMan()
-	if err == nil {
-		return mode, st, "", nil
-	}
-	mode, st, herr := overHost()
-	if herr != nil {
-		return 0, 0, "", errors.Join(err, herr)
-	}
-	return mode, st, " over PTHI", nil
+	return 0, 0, "", errors.Join(errs...)
 }
