@@ -186,6 +186,7 @@ func ChooseLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 		log = slog.New(discardHandler{})
 	}
 	var refused []string
+	slow := ""
 	for _, p := range cfg.LMSPorts {
 		addr := net.JoinHostPort(cfg.LMSHost, strconv.FormatUint(uint64(p), 10))
 		pctx, cancel := context.WithTimeout(ctx, cfg.ProbeTimeout)
@@ -200,10 +201,25 @@ func ChooseLocal(ctx context.Context, cfg LocalConfig) (*Local, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		var ne net.Error
+		if slow == "" && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+			slow = addr
+		}
 		refused = append(refused, addr)
 		if len(refused) == len(cfg.LMSPorts) {
 			refused[len(refused)-1] += " (" + shortNetErr(err) + ")"
 		}
+	}
+	if slow != "" {
+		// A port nobody listens on refuses at once; one that times out has a
+		// listener that is not accepting: LMS restarting its port stack. An
+		// agent that fell back to the LME then would compete with it for the
+		// MEI (device busy), as rpc-go did before pull request 1466, which
+		// now waits for LMS instead (lmsUpButUnready).
+		l := &Local{Path: PathLMS, Reason: "LMS did not accept on " + slow + " within " + cfg.ProbeTimeout.String() +
+			" but the port is open (LMS restarting): not competing with it for the MEI", host: cfg.LMSHost, dial: cfg.ProbeDial}
+		log.Info("local AMT path", "path", string(l.Path), "reason", l.Reason)
+		return l, nil
 	}
 	reason := "LMS did not answer on " + strings.Join(refused, ", ")
 	d := &Dialer{Open: cfg.OpenLME}

@@ -564,6 +564,30 @@ func TestChooseLocal(t *testing.T) {
 	assert.Contains(t, err.Error(), "no MEI device")
 }
 
+// An LMS port that times out has a listener that does not accept: LMS is
+// restarting. The agent stays on the LMS path instead of competing with it for
+// the MEI (rpc-go pull request 1466, lmsUpButUnready); a refused port still
+// means no LMS.
+func TestChooseLocalLMSRestarting(t *testing.T) {
+	opened := false
+	openLME := func(context.Context) (*apf.Session, error) {
+		opened = true
+		return nil, errors.New("MEI busy: LMS holds it")
+	}
+	probe := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		if strings.HasSuffix(addr, ":16993") {
+			<-ctx.Done() // a listener whose backlog is full
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: ctx.Err()}
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	}
+	l, err := apf.ChooseLocal(context.Background(), apf.LocalConfig{ProbeDial: probe, ProbeTimeout: time.Millisecond, OpenLME: openLME})
+	require.NoError(t, err)
+	assert.Equal(t, apf.PathLMS, l.Path)
+	assert.Contains(t, l.Reason, "LMS restarting")
+	assert.False(t, opened, "the LME is not opened beside LMS")
+}
+
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t *testing.T) uint32 {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
