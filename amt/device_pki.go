@@ -26,7 +26,9 @@ const (
 // CSRSigningAlgorithm is the SigningAlgorithm of GeneratePKCS10RequestEx.
 type CSRSigningAlgorithm uint32
 
-// CSR signing algorithms (SHA-1 is refused from CSME 18).
+// CSR signing algorithms (SHA-1 is refused from CSME 18). For an ECC key pair
+// (AMT 22) amtsim reads 1 and 2 as ECDSA with SHA-256 and SHA-384; no public
+// source says what the firmware reads.
 const (
 	CSRSigningSHA1RSA   CSRSigningAlgorithm = 0
 	CSRSigningSHA256RSA CSRSigningAlgorithm = 1

@@ -2,6 +2,8 @@ package certs
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -89,8 +91,10 @@ func ProvisioningRequest(o ProvisioningRequestOptions, key crypto.Signer, rnd io
 type AMTRequest struct {
 	// Info is the DER CertificationRequestInfo: the bytes AMT signs.
 	Info []byte
-	// PublicKey is the key the request is for.
-	PublicKey *rsa.PublicKey
+	// PublicKey is the key the request is for: an *rsa.PublicKey, or an
+	// *ecdsa.PublicKey on P-256 or P-384 (AMT 22 generates ECC P-384 TLS
+	// keys: amt.Firmware.TLSKeyAlgorithm).
+	PublicKey crypto.PublicKey
 }
 
 // NewAMTRequest builds the request body for pub from template. It uses Subject
@@ -98,16 +102,25 @@ type AMTRequest struct {
 // subjectAltName, unless ExtraExtensions already holds one) and ExtraExtensions
 // (for example [ExtKeyUsageExtension] or a [SubjectAltNames] with a UPN), all
 // inside one extensionRequest attribute. Other fields are ignored. pub must be an
-// RSA key (AMT generates only RSA); anything else gives [ErrPublicKey].
+// RSA key, or an ECDSA key on P-256 or P-384 (AMT 22's TLS keys are ECC P-384);
+// anything else gives [ErrPublicKey].
 func NewAMTRequest(template *x509.CertificateRequest, pub crypto.PublicKey) (*AMTRequest, error) {
-	rsaPub, ok := pub.(*rsa.PublicKey)
-	if !ok || rsaPub == nil || rsaPub.N == nil {
-		return nil, fmt.Errorf("%w: AMT keys are RSA, got %T", ErrPublicKey, pub)
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k == nil || k.N == nil {
+			return nil, fmt.Errorf("%w: an empty RSA key", ErrPublicKey)
+		}
+	case *ecdsa.PublicKey:
+		if k == nil || !deviceECDSA(k) {
+			return nil, fmt.Errorf("%w: AMT's ECDSA keys are P-256 or P-384", ErrPublicKey)
+		}
+	default:
+		return nil, fmt.Errorf("%w: AMT keys are RSA or ECDSA, got %T", ErrPublicKey, pub)
 	}
 	if template == nil {
 		template = &x509.CertificateRequest{}
 	}
-	spki, err := x509.MarshalPKIXPublicKey(rsaPub)
+	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPublicKey, err)
 	}
@@ -157,7 +170,7 @@ func NewAMTRequest(template *x509.CertificateRequest, pub crypto.PublicKey) (*AM
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidOption, err)
 	}
-	return &AMTRequest{Info: info, PublicKey: rsaPub}, nil
+	return &AMTRequest{Info: info, PublicKey: pub}, nil
 }
 
 func buildSAN(t *x509.CertificateRequest) (pkix.Extension, error) {
@@ -198,42 +211,67 @@ func buildSAN(t *x509.CertificateRequest) (pkix.Extension, error) {
 	return pkix.Extension{Id: clone(oidExtSubjectAltName), Value: v}, nil
 }
 
-// NullSigned returns the request with a placeholder signature: algorithm
-// sha256WithRSAEncryption and a BIT STRING of zero bytes as long as the modulus.
-// This is the NullSignedCertificateRequest AMT expects; AMT replaces the
-// signature with its own, so the placeholder is never verified (OpenSSL-based
-// recipes put a signature from a throw-away key there instead, to the same end).
+// NullSigned returns the request with a placeholder signature: for an RSA key
+// algorithm sha256WithRSAEncryption and a BIT STRING of zero bytes as long as
+// the modulus; for an ECDSA key ecdsa-with-SHA256 (P-256) or -SHA384 (P-384)
+// and an ECDSA-Sig-Value of zeros. This is the NullSignedCertificateRequest
+// AMT expects; AMT replaces the signature with its own, so the placeholder is
+// never verified (OpenSSL-based recipes put a signature from a throw-away key
+// there instead, to the same end). What AMT 22 does with an ECC key here is
+// not documented publicly: the ECDSA form is amtkit's reading, untested on a
+// device.
 func (r *AMTRequest) NullSigned() []byte {
-	out, _ := r.Assemble(x509.SHA256WithRSA, make([]byte, r.PublicKey.Size()), false)
+	if k, ok := r.PublicKey.(*ecdsa.PublicKey); ok {
+		alg := x509.ECDSAWithSHA256
+		if k.Curve == elliptic.P384() {
+			alg = x509.ECDSAWithSHA384
+		}
+		out, _ := r.Assemble(alg, []byte{0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00}, false)
+		return out
+	}
+	n := 256
+	if k, ok := r.PublicKey.(*rsa.PublicKey); ok {
+		n = k.Size()
+	}
+	out, _ := r.Assemble(x509.SHA256WithRSA, make([]byte, n), false)
 	return out
 }
 
 // Assemble returns the DER CertificationRequest made of Info, alg and sig — the
 // request as AMT would have returned it when only the signature is at hand. alg
-// must be SHA1WithRSA, SHA256WithRSA, SHA384WithRSA or SHA512WithRSA
-// (GeneratePKCS10RequestEx's SigningAlgorithm 0 is SHA-1, 1 is SHA-256). With
-// verify set, the result is parsed with x509.ParseCertificateRequest and its
-// signature checked against PublicKey; a bad signature gives [ErrSignature].
+// must fit PublicKey: SHA1WithRSA, SHA256WithRSA, SHA384WithRSA or
+// SHA512WithRSA for an RSA key (GeneratePKCS10RequestEx's SigningAlgorithm 0
+// is SHA-1, 1 SHA-256, 2 SHA-384), ECDSAWithSHA256 or ECDSAWithSHA384 for an
+// ECDSA key. With verify set, the result is parsed with
+// x509.ParseCertificateRequest and its signature checked against PublicKey; a
+// bad signature gives [ErrSignature].
 func (r *AMTRequest) Assemble(alg x509.SignatureAlgorithm, sig []byte, verify bool) ([]byte, error) {
 	var oid asn1.ObjectIdentifier
-	switch alg {
-	case x509.SHA1WithRSA:
+	_, ec := r.PublicKey.(*ecdsa.PublicKey)
+	switch {
+	case alg == x509.SHA1WithRSA && !ec:
 		oid = oidSHA1WithRSA
-	case x509.SHA256WithRSA:
+	case alg == x509.SHA256WithRSA && !ec:
 		oid = oidSHA256WithRSA
-	case x509.SHA384WithRSA:
+	case alg == x509.SHA384WithRSA && !ec:
 		oid = oidSHA384WithRSA
-	case x509.SHA512WithRSA:
+	case alg == x509.SHA512WithRSA && !ec:
 		oid = oidSHA512WithRSA
+	case alg == x509.ECDSAWithSHA256 && ec:
+		oid = oidECDSAWithSHA256
+	case alg == x509.ECDSAWithSHA384 && ec:
+		oid = oidECDSAWithSHA384
 	default:
-		return nil, fmt.Errorf("%w: signature algorithm %v (AMT signs with SHA-1 or SHA-256 RSA)", ErrInvalidOption, alg)
+		return nil, fmt.Errorf("%w: signature algorithm %v for a %T (AMT signs with RSA SHA-1/256/384, or ECDSA SHA-256/384 for an ECC key)", ErrInvalidOption, alg, r.PublicKey)
 	}
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(r.Info)
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 			b.AddASN1ObjectIdentifier(oid)
-			b.AddASN1NULL()
+			if !ec {
+				b.AddASN1NULL() // RFC 4055: NULL parameters for RSA; none for ECDSA (RFC 5758)
+			}
 		})
 		b.AddASN1BitString(sig)
 	})
@@ -259,7 +297,7 @@ func (r *AMTRequest) Verify(der []byte) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: PKCS#10 request: %v", ErrMalformed, err)
 	}
-	if !r.PublicKey.Equal(csr.PublicKey) {
+	if k, ok := r.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(csr.PublicKey) {
 		return nil, fmt.Errorf("%w: request is for another public key than AMT's", ErrKeyMismatch)
 	}
 	if err := csr.CheckSignature(); err != nil {

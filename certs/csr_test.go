@@ -3,6 +3,7 @@ package certs_test
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -203,10 +204,10 @@ func TestAMTRequestSignatures(t *testing.T) {
 	_, err = req.Verify([]byte{0x30, 0x00})
 	assert.ErrorIs(t, err, certs.ErrMalformed)
 
-	ec, err := keys.ECDSA()
+	_, edPriv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	_, err = certs.NewAMTRequest(nil, ec.Public())
-	assert.ErrorIs(t, err, certs.ErrPublicKey)
+	_, err = certs.NewAMTRequest(nil, edPriv.Public())
+	assert.ErrorIs(t, err, certs.ErrPublicKey, "AMT makes RSA and ECDSA keys only")
 	_, err = certs.NewAMTRequest(&x509.CertificateRequest{DNSNames: []string{"bücher.example"}}, &amtKey.PublicKey)
 	assert.ErrorIs(t, err, certs.ErrInvalidOption)
 }
