@@ -64,6 +64,12 @@ type ProvisioningOptions struct {
 	TemplateVersion int
 	// Revocation, when set, checks the chain against CRLs.
 	Revocation *RevocationOptions
+	// Firmware is the AMT release the chain is meant for (from PTHI, the
+	// device's CIM_SoftwareIdentity, or the oldest and newest of a fleet,
+	// checked once each). Zero: any, and release-specific rules are skipped.
+	// From AMT 22 (amt.Firmware.ProvisioningCertSHA384) a leaf not signed
+	// with SHA-384 is reported.
+	Firmware amt.Version
 }
 
 // CheckProvisioning applies AMT's and Configuration Manager's rules for a
@@ -107,6 +113,15 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	checkServerAuth(&r, leaf)
 
 	checkKeys(&r, chain, minBits(opts.MinRSABits), 0, false)
+	if !opts.Firmware.IsZero() && amt.FirmwareFor(opts.Firmware).ProvisioningCertSHA384 {
+		switch leaf.SignatureAlgorithm {
+		case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
+		default:
+			r.add(CodeLeafNotSHA384, amt.SeverityWarning, 0, leaf,
+				"signed with %v; AMT %v is held to refuse a provisioning certificate not signed with SHA-384 (amt.Firmware.ProvisioningCertSHA384)",
+				leaf.SignatureAlgorithm, opts.Firmware)
+		}
+	}
 	sigsOK := checkSignatures(&r, chain, !opts.AllowSHA1Root)
 	if checkValidity(&r, chain, now) {
 		b := Bundle{Chain: chain}

@@ -544,3 +544,36 @@ func TestServerAuthWithoutEKU(t *testing.T) {
 		})
 	}
 }
+
+// With the firmware named, AMT 22's SHA-384 provisioning-certificate rule is
+// checked; without it, or for earlier firmware, it is not.
+func TestCheckProvisioningLeafHashForAMT22(t *testing.T) {
+	f := newFixture(t)
+	sha256Leaf := f.chain(t, certstest.ProvisioningOptions{})
+	sha384Leaf := f.chain(t, certstest.ProvisioningOptions{Leaf: func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA384WithRSA }})
+	for _, tc := range []struct {
+		name  string
+		chain *certstest.ProvisioningChain
+		fw    string
+		want  bool
+	}{
+		{"SHA-256 leaf for AMT 22", sha256Leaf, "22.0.0", true},
+		{"SHA-384 leaf for AMT 22", sha384Leaf, "22.0.0", false},
+		{"SHA-256 leaf for AMT 21", sha256Leaf, "21.0.6", false},
+		{"SHA-256 leaf, firmware not named", sha256Leaf, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := certs.ProvisioningOptions{Now: fixedNow}
+			if tc.fw != "" {
+				opts.Firmware = amt.MustParseVersion(tc.fw)
+			}
+			got := certs.CheckProvisioning(tc.chain.Chain, tc.chain.Key, opts)
+			assert.Equal(t, tc.want, got.Has(certs.CodeLeafNotSHA384), "%v", got)
+			for _, x := range got {
+				if x.Code == certs.CodeLeafNotSHA384 {
+					assert.Equal(t, amt.SeverityWarning, x.Severity)
+				}
+			}
+		})
+	}
+}

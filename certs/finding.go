@@ -54,6 +54,12 @@ const (
 	// SHA-1, MD5 or MD2. ME 15H/16+ refuse SHA-1 anywhere in the chain, and Go's
 	// verifier refuses it too.
 	CodeWeakSignature amt.FindingCode = "weak-signature"
+	// CodeLeafNotSHA384 (warning): with ProvisioningOptions.Firmware at AMT 22
+	// or later (amt.Firmware.ProvisioningCertSHA384), the provisioning leaf is
+	// not signed with SHA-384, which that firmware is held to refuse (RPS's
+	// reading of Intel's AMT 22 hardening list; no device report shows the
+	// refusal, hence a warning).
+	CodeLeafNotSHA384 amt.FindingCode = "leaf-not-sha384"
 	// CodeWeakRootSignature (warning): the root's self-signature uses SHA-1, MD5
 	// or MD2. The self-signature is not what trust rests on (the root hash is),
 	// but ME 16+ documentation forbids SHA-1 "anywhere in the chain".
