@@ -172,6 +172,41 @@ func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
 	assert.NotEqual(t, old.DER, cur.DER)
 }
 
+// The pin that takes a pending renewal takes nothing else: while a renewal
+// waits for its read-back, an impostor at the device's address with a
+// certificate of its own gets a handshake and no request (no credential).
+func TestAttackImpostorWhileRenewalPending(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	var down atomic.Bool
+	var old provisioning.DeviceCertificate
+	h.cfg.CheckRevocation = func(_ context.Context, cert, _ *x509.Certificate) error {
+		if down.Load() && !bytes.Equal(cert.Raw, old.DER) {
+			return errors.New("OCSP responder unreachable")
+		}
+		return nil
+	}
+	p, rec := provisionOne(t, h)
+	old, _ = rec.CurrentCertificate(provisioning.PurposeTLS)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	down.Store(true)
+	rep, err := p.Maintainer().RunOnce(h.ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Failed, "the renewal is left pending: %+v", rep)
+	down.Store(false)
+
+	mitm := startMITM(t)
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return mitm.addr }
+	dev, err := h.provisioner().OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	_, err = dev.SetupAndConfiguration(h.ctx)
+	dev.Close()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pinned hash", "%v", err)
+	assert.Positive(t, mitm.handshakes.Load(), "the impostor was reached")
+	assert.Zero(t, mitm.requests.Load(), "no request (and no credential) was sent to it")
+}
+
 // A replaced certificate is deleted from the device only while its handle
 // still names it: AMT reuses handle numbers, and another tool may have
 // deleted amtkit's certificate and added its own meanwhile. Before, the
