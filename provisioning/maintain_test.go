@@ -127,13 +127,14 @@ func TestMaintainerRenewalWaitsForTheNewCertificate(t *testing.T) {
 	assert.Zero(t, rep.Failed)
 }
 
-// A renewal bound and committed whose read-back failed (here the revocation
-// responder was down) leaves the new certificate pending while the device
-// presents it. OpenDevice takes it meanwhile (AMT generated its key;
-// MeshCentral trusts the certificate it added from the commit on): before,
-// every OpenDevice and reconcile failed on the pin until the next Maintainer
-// run, which may be days later.
-func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
+// pendingRenewal provisions a device and runs the Maintainer inside the TLS
+// certificate's renewal window while the revocation responder is down for
+// the new certificate: the renewal is bound and committed, its read-back
+// fails, and the new certificate stays pending while the device presents it.
+// It returns the harness, the provisioner, the record and the certificate
+// being replaced.
+func pendingRenewal(t *testing.T) (*harness, *provisioning.Provisioner, *provisioning.DeviceRecord, provisioning.DeviceCertificate) {
+	t.Helper()
 	clock := &fakeClock{}
 	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
 	var down atomic.Bool
@@ -152,6 +153,17 @@ func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, rep.Failed, "the read-back failed: %+v", rep)
 	down.Store(false)
+	return h, p, rec, old
+}
+
+// A renewal bound and committed whose read-back failed (here the revocation
+// responder was down) leaves the new certificate pending while the device
+// presents it. OpenDevice takes it meanwhile (AMT generated its key;
+// MeshCentral trusts the certificate it added from the commit on): before,
+// every OpenDevice and reconcile failed on the pin until the next Maintainer
+// run, which may be days later.
+func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
+	h, p, rec, old := pendingRenewal(t)
 	got, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	cur, _ := got.CurrentCertificate(provisioning.PurposeTLS)
@@ -163,7 +175,7 @@ func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
 	dev.Close()
 	require.NoError(t, err, "the device presents the pending certificate")
 
-	rep, err = p.Maintainer().RunOnce(h.ctx)
+	rep, err := p.Maintainer().RunOnce(h.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
 	got, err = h.store.Load(h.ctx, rec.UUID)
@@ -176,25 +188,7 @@ func TestOpenDeviceTakesAPendingRenewal(t *testing.T) {
 // waits for its read-back, an impostor at the device's address with a
 // certificate of its own gets a handshake and no request (no credential).
 func TestAttackImpostorWhileRenewalPending(t *testing.T) {
-	clock := &fakeClock{}
-	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
-	var down atomic.Bool
-	var old provisioning.DeviceCertificate
-	h.cfg.CheckRevocation = func(_ context.Context, cert, _ *x509.Certificate) error {
-		if down.Load() && !bytes.Equal(cert.Raw, old.DER) {
-			return errors.New("OCSP responder unreachable")
-		}
-		return nil
-	}
-	p, rec := provisionOne(t, h)
-	old, _ = rec.CurrentCertificate(provisioning.PurposeTLS)
-	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
-	down.Store(true)
-	rep, err := p.Maintainer().RunOnce(h.ctx)
-	require.NoError(t, err)
-	require.Equal(t, 1, rep.Failed, "the renewal is left pending: %+v", rep)
-	down.Store(false)
-
+	h, _, rec, _ := pendingRenewal(t)
 	mitm := startMITM(t)
 	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return mitm.addr }
 	dev, err := h.provisioner().OpenDevice(h.ctx, rec.UUID)
