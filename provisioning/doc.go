@@ -41,8 +41,9 @@
 //     (compared in constant time); a mismatch closes that device's provisioning
 //     window and counts against the request, which repeated mismatches lock.
 //   - configure: random MEBx, admin and user passwords per device (recorded
-//     before they are sent), the admin ACL entry, host and domain name, clock,
-//     AMT's TLS certificate (key generated in AMT, certified by the Issuer,
+//     before they are sent), the admin ACL entry, host and domain name, clock
+//     (set when more than 10 s off; a set the device refuses is recorded, not
+//     fatal), AMT's TLS certificate (key generated in AMT, certified by the Issuer,
 //     bound and enabled on the network interface), user accounts — each
 //     guarded by its [Done] bit where it runs. 802.1X, Wi-Fi and IP settings
 //     ([NetworkProfile]) come after activation: the reconcile a session runs

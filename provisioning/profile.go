@@ -40,6 +40,8 @@ type Profile struct {
 	// SkipHostName leaves AMT's host and domain name alone.
 	SkipHostName bool
 	// SkipClockSync leaves AMT's clock alone (not recommended: TLS needs it).
+	// Without it, a session reads the clock and sets it when it is more than
+	// 10 s off; a device that refuses the set does not fail the session.
 	SkipClockSync bool
 
 	// TLS, when set, has AMT generate a key, has the Issuer certify it and enables

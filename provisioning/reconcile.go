@@ -274,9 +274,41 @@ func planNames(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		}}}, nil
 }
 
-// clockTolerance is the drift reconcile corrects (AMT's clock must be right for
-// TLS certificate validity; rpc-go's maintenance "synctime" sets it every run).
-const clockTolerance = 30 * time.Second
+// clockTolerance is the drift of AMT's clock that provisioning and reconcile
+// leave alone: MeshCentral sets the clock only when it is more than 10 s off,
+// both in its bare-metal provisioning server and in device management
+// (amtprovisioningserver.js and amtmanager.js, attemptSyncClockEx). AMT's
+// clock must be right for certificate validity; ten seconds do not matter
+// to it.
+const clockTolerance = 10 * time.Second
+
+// syncClock reads AMT's clock and sets it when it is more than clockTolerance
+// off, returning what it did for the session's record. A device that answers
+// the set with a status (it refused the values) does not fail the session:
+// MeshCentral's bare-metal server does not check the set's ReturnValue, and
+// rpc-go carries on after a failed synchronisation ("Time synchronization
+// failed, continuing", internal/commands/configure/tls.go). A set that got no
+// answer is an error, as in MeshCentral.
+func syncClock(ctx context.Context, dev *amt.Device, now func() time.Time) (string, error) {
+	ta0, err := dev.LowAccuracyTimeSynch(ctx)
+	if err != nil {
+		return "", err
+	}
+	t := now()
+	drift := ta0.Sub(t).Abs().Round(time.Second)
+	if drift <= clockTolerance {
+		return "clock within " + clockTolerance.String(), nil
+	}
+	err = dev.SetHighAccuracyTimeSynch(ctx, ta0, t, t)
+	var st amt.Status
+	switch {
+	case err == nil:
+		return fmt.Sprintf("clock set (was %s off)", drift), nil
+	case errors.As(err, &st):
+		return fmt.Sprintf("clock %s off, left as it is: the device refused the set (%s)", drift, st.String()), nil
+	}
+	return "", err
+}
 
 // planClock re-synchronises AMT's clock when it drifted.
 func planClock(ctx context.Context, rc *reconcileContext) ([]Change, error) {

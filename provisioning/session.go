@@ -890,10 +890,11 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 	a.general = nil
 	if !prof.SkipClockSync {
 		// Idempotent: repeated on resume.
-		if _, err := dev.SyncClock(ctx, s.p.now); err != nil {
+		what, err := syncClock(ctx, dev, s.p.now)
+		if err != nil {
 			return failed("clock", err)
 		}
-		if err := mark(DoneClock, "clock"); err != nil {
+		if err := mark(DoneClock, what); err != nil {
 			return "", err
 		}
 	}

@@ -277,6 +277,9 @@ func (d *Device) setTime(c *call, in *input) *etree.Element {
 	if int64(v[1]) < timeBaseline || int64(v[2]) < timeBaseline {
 		return status(c, amt.StatusInvalidParameter)
 	}
+	if d.st.timeSetCalls++; d.st.timeSetCalls <= d.cfg.Behavior.TimeSyncRefusals {
+		return status(c, amt.StatusInvalidParameter)
+	}
 	d.st.clockOffset = time.Unix(int64(v[2]), 0).Sub(d.now())
 	d.st.timeSource = 1
 	return rv(c, 0)

@@ -230,6 +230,10 @@ type Behavior struct {
 	// status: the call-level failures MeshCentral retries
 	// (amtprovisioningserver.js, generateKeyPairWithRetry).
 	GenerateKeyPairFaults int
+	// TimeSyncRefusals: the first N SetHighAccuracyTimeSynch calls answer
+	// PT_STATUS 36 (INVALID_PARAMETER), the status with which firmware
+	// refuses the values it is given, and leave the clock alone.
+	TimeSyncRefusals int
 	// Latency is added before every WS-Man response.
 	Latency time.Duration
 	// LatencyModel, when set, makes the device take the time real firmware

@@ -119,6 +119,9 @@ type state struct {
 	keys     []*keyEntry
 	nextKey  int
 	genCalls int
+	// timeSetCalls counts SetHighAccuracyTimeSynch calls that passed the
+	// checks (Behavior.TimeSyncRefusals).
+	timeSetCalls int
 
 	tlsRemote, tlsLocal tlsSetting
 	tlsCert             int // handle bound by AMT_TLSCredentialContext, -1 none

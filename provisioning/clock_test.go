@@ -1,0 +1,65 @@
+package provisioning_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The session's clock step, as MeshCentral's bare-metal server takes it
+// (amtprovisioningserver.js, attemptSyncClockEx): AMT's clock is read, set
+// only when it is more than 10 s off, and a device that refuses the set does
+// not stop the provisioning (nor does it in rpc-go's TLS configuration).
+func TestSessionClock(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		offset   time.Duration
+		refusals int
+		detail   string // in the configure step's record
+		set      bool   // the device's clock is ours afterwards
+		calls    int    // SetHighAccuracyTimeSynch requests
+	}{
+		{name: "within 10 s", offset: -3 * time.Second, detail: `clock within 10s`, calls: 0},
+		{name: "two hours behind", offset: -2 * time.Hour, detail: `clock set \(was 2h0m[01]s off\)`, set: true, calls: 1},
+		{name: "a day ahead", offset: 24 * time.Hour, detail: `clock set \(was (23h59m59s|24h0m[01]s) off\)`, set: true, calls: 1},
+		{name: "refused", offset: -2 * time.Hour, refusals: 1,
+			detail: `clock 2h0m[01]s off, left as it is: the device refused the set \(PT_STATUS_INVALID_PARAMETER \(36\)\)`, calls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+				c.ClockOffset = tc.offset
+				c.Behavior.TimeSyncRefusals = tc.refusals
+				c.Behavior.DropFunc = func(op, _ string, _ int) amtsim.Drop {
+					if op == "SetHighAccuracyTimeSynch" {
+						calls.Add(1)
+					}
+					return amtsim.DropNone
+				}
+			}})
+			p := h.provisioner()
+			d := h.fleet.Devices()[0]
+			rec, err := p.Provision(h.ctx, h.helloFrom(d))
+			require.NoError(t, err)
+			require.Equal(t, provisioning.StateProvisioned, rec.State)
+			var detail string
+			for _, s := range rec.History {
+				if s.Step == provisioning.StepConfigure {
+					detail = s.Detail
+				}
+			}
+			assert.Regexp(t, tc.detail, detail)
+			assert.Equal(t, tc.calls, int(calls.Load()), "SetHighAccuracyTimeSynch requests")
+			want := time.Now()
+			if !tc.set {
+				want = want.Add(tc.offset)
+			}
+			assert.WithinDuration(t, want, d.Snapshot().Clock, 10*time.Second)
+		})
+	}
+}
