@@ -94,10 +94,14 @@ func ExampleMatchDNSSuffix() {
 	fmt.Println(amt.MatchDNSSuffix("prov.contoso.com", "sales.contoso.com"))
 	fmt.Println(amt.MatchDNSSuffix("prov.contoso.com", "northwindtraders.com"))
 	fmt.Println(amt.MatchDNSSuffix("*.example.co.uk", "co.uk"))
+	// Only by MeshCentral's per-TLD rule: firmware may take it.
+	err := amt.MatchDNSSuffix("prov.sales.contoso.org", "marketing.contoso.org")
+	fmt.Println(errors.Is(err, amt.ErrSuffixUndocumented), errors.Is(err, amt.ErrSuffixMismatch))
 	// Output:
 	// <nil>
 	// amt: MatchDNSSuffix: certificate name "prov.contoso.com" does not cover DNS suffix "northwindtraders.com"
 	// amt: MatchDNSSuffix: DNS suffix "co.uk": name is a public suffix
+	// true true
 }
 
 func ExampleSharesNamespace() {

@@ -24,6 +24,12 @@ var (
 	ErrNamePublicSuffix = errors.New("name is a public suffix")
 	// ErrSuffixMismatch: the certificate's name does not cover the device's DNS suffix.
 	ErrSuffixMismatch = errors.New("certificate name does not cover the DNS suffix")
+	// ErrSuffixUndocumented: the certificate's name covers the device's DNS
+	// suffix only by the per-TLD rule MeshCentral applies (see
+	// [MatchDNSSuffix]), which no Intel document confirms. It wraps
+	// [ErrSuffixMismatch], so a caller that checks only for that stays
+	// strict; one that accepts the wider rule tests for this error.
+	ErrSuffixUndocumented = fmt.Errorf("%w by the documented rule (it does by MeshCentral's per-TLD rule)", ErrSuffixMismatch)
 	// ErrDisjointNamespace: the computer's DNS suffix differs from its Active Directory
 	// domain.
 	ErrDisjointNamespace = errors.New("disjoint namespace: DNS suffix differs from the Active Directory domain")
@@ -41,6 +47,8 @@ type NameError struct {
 
 func (e *NameError) Error() string {
 	switch {
+	case errors.Is(e.Err, ErrSuffixUndocumented):
+		return fmt.Sprintf("amt: %s: certificate name %q covers DNS suffix %q only by MeshCentral's per-TLD rule, which no Intel document confirms", e.Check, e.Name, e.Other)
 	case errors.Is(e.Err, ErrSuffixMismatch):
 		return fmt.Sprintf("amt: %s: certificate name %q does not cover DNS suffix %q", e.Check, e.Name, e.Other)
 	case errors.Is(e.Err, ErrDisjointNamespace):
@@ -136,8 +144,20 @@ func isAtOrBelow(name, parent string) bool {
 //  3. never a match at or above a public suffix: neither name may be a public
 //     suffix, and the domain matched in 1 or 2 must be at least a registrable domain.
 //
-// Firmware behaviour for other country-code domains, SAN entries and wildcards is
+// Firmware behaviour for other top-level domains, SAN entries and wildcards is
 // not documented; this rule takes the documented parts and is strict elsewhere.
+//
+// MeshCentral, written at Intel, selects activation certificates by a wider
+// rule (certoperations.js: TopLevelDomainExtendedSupport, loadIntelAmtAcmCerts,
+// checkAcmActivationCertName): for about fifty top-level domains it keeps the
+// last two labels of the certificate name (org, gov, edu, de, ch, dk, cz, cl,
+// ua, as com and net) or the last three (uk, fr, nl, br, ca and most other
+// country codes), and accepts a suffix at or below what remains. When only that
+// rule matches, MatchDNSSuffix returns a [*NameError] with
+// [ErrSuffixUndocumented] ("prov.sales.example.org" for
+// "marketing.example.org"; "prov.sales.example.co.uk" for
+// "marketing.example.co.uk"): firmware may accept it, and a provisioning
+// server that tries costs the device one refused handshake if it does not.
 func MatchDNSSuffix(certName, dnsSuffix string) error {
 	const check = "MatchDNSSuffix"
 	wildcard := strings.HasPrefix(strings.TrimSpace(certName), "*.")
@@ -168,8 +188,31 @@ func MatchDNSSuffix(certName, dnsSuffix string) error {
 			return nil
 		}
 	}
+	// MeshCentral's per-TLD rule: never at or above a public suffix either.
+	if k := meshCentralTLDLabels[cn[strings.LastIndexByte(cn, '.')+1:]]; k > 0 {
+		if d := lastLabels(cn, k); isAtOrBelow(d, reg) && isAtOrBelow(sfx, d) {
+			return &NameError{Check: check, Name: certName, Role: "certificate name", Other: dnsSuffix, Err: ErrSuffixUndocumented}
+		}
+	}
 	return &NameError{Check: check, Name: certName, Role: "certificate name", Other: dnsSuffix, Err: ErrSuffixMismatch}
 }
+
+// meshCentralTLDLabels is how many trailing labels of a certificate name
+// MeshCentral keeps, by top-level domain, when it matches a device's DNS suffix
+// (certoperations.js, TopLevelDomainExtendedSupport, Ylianst/MeshCentral at
+// commit 15e17182). No Intel document confirms it; see [MatchDNSSuffix].
+var meshCentralTLDLabels = func() map[string]int {
+	m := map[string]int{}
+	for k, tlds := range map[int]string{
+		2: "ch cl com cz de dk edu gov net org ua",
+		3: "ar arpa at be bg br ca cn co ee es fi fr gr hk hr hu id ie il in lt mx nl no nz pl pt ro ru se sg th tr tw uk za",
+	} {
+		for _, t := range strings.Fields(tlds) {
+			m[t] = k
+		}
+	}
+	return m
+}()
 
 func lastLabels(n string, k int) string {
 	i := len(n)

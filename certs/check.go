@@ -578,6 +578,11 @@ func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
 			r.add(CodeDNSSuffixInvalid, amt.SeverityError, -1, nil, "device DNS suffix %q is not a usable name: %v", sfx, ne.Err)
 			continue
 		}
+		if errors.Is(err, amt.ErrSuffixUndocumented) {
+			r.add(CodeDNSSuffixUndocumented, amt.SeverityWarning, 0, leaf,
+				"CN %q covers device DNS suffix %q only by MeshCentral's per-TLD rule; no Intel document says the firmware follows it", cn, sfx)
+			continue
+		}
 		msg := "CN %q does not cover device DNS suffix %q"
 		for _, san := range leaf.DNSNames {
 			if amt.MatchDNSSuffix(san, sfx) == nil {

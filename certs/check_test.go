@@ -138,6 +138,7 @@ func TestCheckProvisioning(t *testing.T) {
 		{name: "suffix of another domain", want: []amt.FindingCode{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}},
 		{name: "suffix matched only by a SAN", want: []amt.FindingCode{certs.CodeDNSSuffixMismatch, certs.CodeRootNotFactory}, msg: "SAN prov.fabrikam.com would"},
 		{name: "wildcard covers sub-domains", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "suffix covered only by MeshCentral's per-TLD rule", want: []amt.FindingCode{certs.CodeDNSSuffixUndocumented, certs.CodeRootNotFactory}, msg: "MeshCentral's per-TLD rule"},
 		{name: "single-label suffix", want: []amt.FindingCode{certs.CodeDNSSuffixInvalid, certs.CodeRootNotFactory}},
 		{name: "root not among device hashes", want: []amt.FindingCode{certs.CodeRootNotTrusted}},
 		{name: "root among device hashes", want: nil},
@@ -239,6 +240,10 @@ func TestCheckProvisioning(t *testing.T) {
 		"wildcard covers sub-domains": func(c *provCase) {
 			c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "*.example.com"}))
 			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.DNSSuffixes = []string{"a.sales.example.com", "EXAMPLE.com."} })
+		},
+		"suffix covered only by MeshCentral's per-TLD rule": func(c *provCase) {
+			c.chain, c.key = g(mk(certstest.ProvisioningOptions{FQDN: "prov.sales.example.co.uk"}))
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.DNSSuffixes = []string{"marketing.example.co.uk"} })
 		},
 		"single-label suffix": func(c *provCase) {
 			c.chain, c.key = g(good)

@@ -112,6 +112,12 @@ const (
 	// device DNS suffix by the firmware rule ([amt.MatchDNSSuffix]). A SAN that
 	// would match is mentioned: the firmware is documented to use the CN.
 	CodeDNSSuffixMismatch amt.FindingCode = "dns-suffix-mismatch"
+	// CodeDNSSuffixUndocumented (warning): the CN covers a given device DNS
+	// suffix only by the per-TLD rule MeshCentral selects certificates by
+	// ([amt.ErrSuffixUndocumented]): firmware may accept it; no Intel document
+	// says it does. The provisioning engine tries such a certificate when no
+	// other covers the suffix.
+	CodeDNSSuffixUndocumented amt.FindingCode = "dns-suffix-undocumented"
 	// CodeDNSSuffixInvalid (error): a device DNS suffix given to the check is not
 	// a usable name (single label such as "corp", a public suffix, empty).
 	CodeDNSSuffixInvalid amt.FindingCode = "dns-suffix-invalid"

@@ -26,7 +26,9 @@
 //     (or to an agent request registered with [Provisioner.ExpectAgentRequest]);
 //     the first bundle whose root hash is in the hello, whose name covers the
 //     device's DNS suffix (amt.MatchDNSSuffix) and which is valid and not
-//     revoked is chosen (or, for a version 2 hello, the PID's PSK pair).
+//     revoked is chosen (or, for a version 2 hello, the PID's PSK pair); when
+//     none covers the suffix by that rule, one that covers it by MeshCentral's
+//     per-TLD rule (amt.ErrSuffixUndocumented) is tried, and the step says so.
 //     Nothing is sent and nothing is stored.
 //   - connect: mutual TLS to the device's port 16993 with the whole chain as the
 //     client certificate (or TLS-PSK); the device's certificate is verified

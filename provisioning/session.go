@@ -64,6 +64,7 @@ type attempt struct {
 	profile     Profile        // the profile inv names
 	agent       *AgentRequest  // the pending agent request: its OTP must match
 	bundle      *certs.Bundle  // PKI: the provisioning certificate chosen
+	widerSuffix bool           // … whose name covers the suffix only by MeshCentral's per-TLD rule
 	prog        *SessionRecord // this session's progress (continued when resumed)
 
 	// connect
@@ -349,13 +350,16 @@ func (s *Session) authorize(ctx context.Context, a *attempt) (string, error) {
 	var detail string
 	switch h.Hello.Version {
 	case hello.VersionPKI:
-		b, root, err := s.chooseBundle(ctx, a.inv)
+		b, root, wider, err := s.chooseBundle(ctx, a.inv)
 		if err != nil {
 			return "", err
 		}
-		a.bundle = b
+		a.bundle, a.widerSuffix = b, wider
 		a.prog.Bundle, a.prog.MatchedRoot = bundleID(*b), root
 		detail = fmt.Sprintf("bundle %s, root %s", b.Leaf().Subject.CommonName, rootName(root))
+		if wider {
+			detail += fmt.Sprintf("; its name covers DNS suffix %q only by MeshCentral's per-TLD rule, which no Intel document confirms: the device may refuse it", a.inv.Suffix())
+		}
 	case hello.VersionPSK:
 		pid, err := s.authorizePSK(ctx)
 		if err != nil {
@@ -398,13 +402,22 @@ func (p *Provisioner) profileFor(inv Inventory) (Profile, error) {
 // chooseBundle picks the first bundle whose root hash is in the hello, whose name
 // covers the device's DNS suffix and which is valid and not revoked. When none
 // fits it rejects with the reason of the closest candidate.
-func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (*certs.Bundle, amt.CertHash, error) {
+//
+// A bundle whose name covers the suffix only by MeshCentral's per-TLD rule
+// (amt.ErrSuffixUndocumented) is taken when no bundle covers it by the
+// documented rule; wider reports that. Refusing it would lose every device of
+// a fleet whose certificate and DHCP suffix differ below a .org, .de or .co.uk
+// domain, which MeshCentral activates; trying it costs a device that refuses
+// it one handshake.
+func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (_ *certs.Bundle, _ amt.CertHash, wider bool, _ error) {
 	p := s.p
 	suffix := inv.Suffix()
 	now := p.now()
 	if len(p.cfg.Bundles) == 0 {
-		return nil, amt.CertHash{}, Reject(ReasonNoMatchingRoot, "no provisioning certificate is configured")
+		return nil, amt.CertHash{}, false, Reject(ReasonNoMatchingRoot, "no provisioning certificate is configured")
 	}
+	var fallback *certs.Bundle
+	var fallbackRoot amt.CertHash
 	best := Reject(ReasonNoMatchingRoot, "no provisioning certificate's root is among the %d hashes the device trusts", len(s.hello.Hello.Hashes))
 	rank := 0
 	better := func(r int, err error) {
@@ -421,7 +434,9 @@ func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (*certs.Bundl
 		if !ok {
 			continue
 		}
-		if err := b.Covers(suffix); err != nil {
+		err := b.Covers(suffix)
+		undocumented := errors.Is(err, amt.ErrSuffixUndocumented)
+		if err != nil && !undocumented {
 			better(1, Reject(ReasonSuffixMismatch, "bundle %s does not cover DNS suffix %q: %v", b.Leaf().Subject.CommonName, suffix, err))
 			continue
 		}
@@ -437,9 +452,18 @@ func (s *Session) chooseBundle(ctx context.Context, inv Inventory) (*certs.Bundl
 			better(3, Reject(ReasonBundleRevoked, "bundle %s: %v", b.Leaf().Subject.CommonName, err))
 			continue
 		}
-		return b, root, nil
+		if undocumented {
+			if fallback == nil {
+				fallback, fallbackRoot = b, root
+			}
+			continue
+		}
+		return b, root, false, nil
 	}
-	return nil, amt.CertHash{}, best
+	if fallback != nil {
+		return fallback, fallbackRoot, true, nil
+	}
+	return nil, amt.CertHash{}, false, best
 }
 
 func bundleID(b certs.Bundle) string {
@@ -516,7 +540,11 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			legacy = true
 			continue
 		}
-		return "", callFailed(ctx, err)
+		se := callFailed(ctx, err)
+		if se.Reason == ReasonTLSRefused && a.widerSuffix {
+			se.Err = fmt.Errorf("%w (the provisioning certificate covers the device's DNS suffix only by MeshCentral's per-TLD rule, which this firmware may not follow: use one whose name covers it by amt.MatchDNSSuffix)", se.Err)
+		}
+		return "", se
 	}
 }
 

@@ -230,6 +230,14 @@ type Behavior struct {
 	// status: the call-level failures MeshCentral retries
 	// (amtprovisioningserver.js, generateKeyPairWithRetry).
 	GenerateKeyPairFaults int
+	// PerTLDSuffixRule: besides the documented DNS-suffix rule, the firmware
+	// accepts a provisioning certificate by the per-TLD rule MeshCentral
+	// selects certificates with (certoperations.js,
+	// TopLevelDomainExtendedSupport: the last two labels of the name for org,
+	// gov, edu, de, ch, dk, cz, cl and ua as for com and net, the last three
+	// for uk, fr and most other country codes).
+	// Off: no Intel document confirms that rule (amt.ErrSuffixUndocumented).
+	PerTLDSuffixRule bool
 	// TimeSyncRefusals: the first N SetHighAccuracyTimeSynch calls answer
 	// PT_STATUS 36 (INVALID_PARAMETER), the status with which firmware
 	// refuses the values it is given, and leave the clock alone.

@@ -470,6 +470,7 @@ func (d *Device) chainPolicyLocked() chainPolicy {
 		plat:   d.plat,
 		hashes: slices.Clone(d.st.hashes),
 		suffix: d.DNSSuffix(),
+		perTLD: d.cfg.Behavior.PerTLDSuffixRule,
 		now:    d.now().Add(d.st.clockOffset),
 	}
 }

@@ -105,6 +105,7 @@ type chainPolicy struct {
 	plat   platform
 	hashes []RootHash
 	suffix string
+	perTLD bool // Behavior.PerTLDSuffixRule
 	now    time.Time
 }
 
@@ -173,7 +174,7 @@ func checkChain(chain []*x509.Certificate, p chainPolicy) (amt.CertHash, error) 
 		!slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
 		return matched, &RuleError{Rule: RuleServerAuth, Cert: 0, Expected: "serverAuth among the extended key usages", Got: "an EKU list without it"}
 	}
-	if err := checkLeafSuffix(leaf, p.suffix, p.fw.TwoLabelSuffixMatch); err != nil {
+	if err := checkLeafSuffix(leaf, p.suffix, p.fw.TwoLabelSuffixMatch, p.perTLD); err != nil {
 		return matched, err
 	}
 	return matched, nil
@@ -225,7 +226,7 @@ func hasClientSetupMarker(c *x509.Certificate) bool {
 	return false
 }
 
-func checkLeafSuffix(leaf *x509.Certificate, suffix string, twoLabel bool) error {
+func checkLeafSuffix(leaf *x509.Certificate, suffix string, twoLabel, perTLD bool) error {
 	names := make([]string, 0, 1+len(leaf.DNSNames))
 	if leaf.Subject.CommonName != "" {
 		names = append(names, leaf.Subject.CommonName)
@@ -236,7 +237,7 @@ func checkLeafSuffix(leaf *x509.Certificate, suffix string, twoLabel bool) error
 	}
 	first := suffixOK
 	for _, n := range names {
-		v := matchSuffixFor(n, suffix, twoLabel)
+		v := matchSuffixFor(n, suffix, twoLabel, perTLD)
 		if v == suffixOK {
 			return nil
 		}

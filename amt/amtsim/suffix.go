@@ -27,6 +27,11 @@ import (
 //     the certificate name suffice ("a.intel.com" and "b.intel.com" match);
 //   - never at or above a public suffix: a single-label name or a public suffix
 //     (by the Public Suffix List) on either side never matches.
+//
+// With Behavior.PerTLDSuffixRule the device also takes MeshCentral's reading
+// (certoperations.js, TopLevelDomainExtendedSupport), which Intel does not
+// document: for the top-level domains of tldKeep, the last n labels of the
+// certificate name suffice.
 
 // suffixVerdict explains a failed match (for [RuleError]).
 type suffixVerdict string
@@ -102,12 +107,13 @@ func atOrBelow(name, parent string) bool {
 // matchSuffix applies the firmware rule (AMT 2.6 and later) to one
 // certificate name.
 func matchSuffix(certName, deviceSuffix string) suffixVerdict {
-	return matchSuffixFor(certName, deviceSuffix, true)
+	return matchSuffixFor(certName, deviceSuffix, true, false)
 }
 
 // matchSuffixFor applies the firmware rule to one certificate name, with the
-// .com/.net two-label relaxation when twoLabel (amt.Firmware.TwoLabelSuffixMatch).
-func matchSuffixFor(certName, deviceSuffix string, twoLabel bool) suffixVerdict {
+// .com/.net two-label relaxation when twoLabel (amt.Firmware.TwoLabelSuffixMatch)
+// and MeshCentral's per-TLD reading when perTLD.
+func matchSuffixFor(certName, deviceSuffix string, twoLabel, perTLD bool) suffixVerdict {
 	sfx, _, v := canonName(deviceSuffix)
 	if v != suffixOK {
 		return suffixNoDevice
@@ -137,5 +143,24 @@ func matchSuffixFor(certName, deviceSuffix string, twoLabel bool) suffixVerdict 
 			return suffixOK
 		}
 	}
+	if perTLD {
+		labels := strings.Split(cn, ".")
+		if n := tldKeep[labels[len(labels)-1]]; n > 0 && len(labels) > n {
+			kept := strings.Join(labels[len(labels)-n:], ".")
+			if !isPublicSuffix(kept) && atOrBelow(kept, reg) && atOrBelow(sfx, kept) {
+				return suffixOK
+			}
+		}
+	}
 	return suffixDisjoint
+}
+
+// tldKeep is MeshCentral's TopLevelDomainExtendedSupport (certoperations.js):
+// how many trailing labels of a certificate name count, by top-level domain.
+var tldKeep = map[string]int{
+	"com": 2, "net": 2, "org": 2, "gov": 2, "edu": 2, "de": 2, "ch": 2, "dk": 2, "cz": 2, "cl": 2, "ua": 2,
+	"arpa": 3, "uk": 3, "fr": 3, "cn": 3, "nl": 3, "br": 3, "mx": 3, "pl": 3, "tw": 3, "ca": 3, "fi": 3, "be": 3,
+	"ru": 3, "se": 3, "ar": 3, "es": 3, "no": 3, "at": 3, "in": 3, "tr": 3, "ro": 3, "hu": 3, "nz": 3, "pt": 3,
+	"il": 3, "gr": 3, "co": 3, "ie": 3, "za": 3, "th": 3, "sg": 3, "hk": 3, "lt": 3, "id": 3, "hr": 3, "ee": 3,
+	"bg": 3,
 }

@@ -1,6 +1,7 @@
 package amtsim
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -61,6 +62,7 @@ func FuzzSuffixAgreement(f *testing.F) {
 		{"prov.example.com", "example.com"}, {"prov.sales.example.com", "marketing.example.com"},
 		{"*.example.co.uk", "a.example.co.uk"}, {"example.com", "com"}, {"a.b.c.d.example.net", "x.example.net"},
 		{"prov.example.org", "other.example.org"}, {"x.github.io", "y.github.io"}, {"prov.example", "a.prov.example"},
+		{"prov.sales.example.co.uk", "example.co.uk"}, {"prov.sales.example.de", "a.example.de"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -69,10 +71,47 @@ func FuzzSuffixAgreement(f *testing.F) {
 			return
 		}
 		sim := matchSuffix(cert, suffix) == suffixOK
-		lib := amt.MatchDNSSuffix(cert, suffix) == nil
+		err := amt.MatchDNSSuffix(cert, suffix)
+		lib := err == nil
 		if sim != lib {
 			t.Fatalf("disagree on cert %q suffix %q: simulator %v (%s), amt.MatchDNSSuffix %v (%v)",
-				cert, suffix, sim, matchSuffix(cert, suffix), lib, amt.MatchDNSSuffix(cert, suffix))
+				cert, suffix, sim, matchSuffix(cert, suffix), lib, err)
+		}
+		// MeshCentral's per-TLD rule: the simulator's Behavior.PerTLDSuffixRule
+		// against amt.ErrSuffixUndocumented.
+		simTLD := matchSuffixFor(cert, suffix, true, true) == suffixOK
+		libTLD := err == nil || errors.Is(err, amt.ErrSuffixUndocumented)
+		if simTLD != libTLD {
+			t.Fatalf("disagree on cert %q suffix %q with the per-TLD rule: simulator %v (%s), amt.MatchDNSSuffix %v",
+				cert, suffix, simTLD, matchSuffixFor(cert, suffix, true, true), err)
 		}
 	})
+}
+
+// The per-TLD rule MeshCentral selects certificates by, on the cases the
+// amt package's table names, in the simulator and the library.
+func TestPerTLDSuffixRule(t *testing.T) {
+	for _, tc := range []struct {
+		cert, suffix string
+		documented   bool // by the documented rule
+		perTLD       bool // by MeshCentral's
+	}{
+		{"prov.sales.contoso.com", "marketing.contoso.com", true, true},
+		{"prov.sales.contoso.org", "marketing.contoso.org", false, true},
+		{"prov.sales.contoso.de", "contoso.de", false, true},
+		{"prov.sales.contoso.co.uk", "marketing.contoso.co.uk", false, true},
+		{"prov.sales.contoso.fr", "marketing.contoso.fr", false, false},
+		{"prov.sales.contoso.fr", "x.sales.contoso.fr", true, true},
+		{"prov.sales.contoso.io", "marketing.contoso.io", false, false},
+		{"prov.x.appspot.com", "y.appspot.com", false, false},
+		{"prov.agency.gov.uk", "other.gov.uk", false, false},
+	} {
+		t.Run(tc.cert+"|"+tc.suffix, func(t *testing.T) {
+			assert.Equal(t, tc.documented, matchSuffixFor(tc.cert, tc.suffix, true, false) == suffixOK, "simulator, documented rule")
+			assert.Equal(t, tc.perTLD, matchSuffixFor(tc.cert, tc.suffix, true, true) == suffixOK, "simulator, per-TLD rule")
+			err := amt.MatchDNSSuffix(tc.cert, tc.suffix)
+			assert.Equal(t, tc.documented, err == nil, "amt.MatchDNSSuffix: %v", err)
+			assert.Equal(t, tc.perTLD && !tc.documented, errors.Is(err, amt.ErrSuffixUndocumented), "amt.MatchDNSSuffix: %v", err)
+		})
+	}
 }
