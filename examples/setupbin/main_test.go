@@ -29,7 +29,7 @@ func TestCreatePSKAndDecode(t *testing.T) {
 	bin, pairs := filepath.Join(dir, "setup.bin"), filepath.Join(dir, "pairs.csv")
 	var out bytes.Buffer
 	require.NoError(t, run(&out, options{create: "psk", n: 3, out: bin, store: pairs, target: "11.0"}))
-	assert.Contains(t, out.String(), "warning psk-removed: record 1, PID (2/1): ")
+	assert.Contains(t, out.String(), "error psk-removed: record 1, PID (2/1): ")
 
 	raw, err := os.ReadFile(bin)
 	require.NoError(t, err)

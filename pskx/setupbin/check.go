@@ -36,7 +36,7 @@ const (
 	FindingPairIncomplete       amt.FindingCode = "pair-incomplete"        // PID without PPS or PPS without PID
 	FindingTooManyRootHashes    amt.FindingCode = "too-many-root-hashes"   // more than 3 user-defined hashes
 	FindingRootHashNeedsV3      amt.FindingCode = "root-hash-needs-v3"     // SHA-256/384 hash in a file before 3.0
-	FindingPSKRemoved           amt.FindingCode = "psk-removed"            // PID/PPS in a file for AMT 11 or later
+	FindingPSKRemoved           amt.FindingCode = "psk-removed"            // PID/PPS in a file for AMT 11 or later (an error)
 	FindingSHA1RootHashRemoved  amt.FindingCode = "sha1-root-hash-removed" // SHA-1 custom hash for ME 15 or later
 	FindingIdleTimeoutTruncated amt.FindingCode = "idle-timeout-truncated" // only the low 16 bits are used
 	FindingTooManyModules       amt.FindingCode = "too-many-modules"       // the header's module list holds 235 modules
@@ -54,6 +54,9 @@ var (
 	ErrMissingVar     = errors.New("required variable missing")
 	ErrRecordTooLarge = errors.New("entries do not fit in the record")
 	ErrFileLayout     = errors.New("file header fields inconsistent")
+	// ErrNotForTarget: the variable makes the target release's MEBx abort
+	// the record (CheckOptions.Target).
+	ErrNotForTarget = errors.New("variable not accepted by the target AMT release")
 )
 
 // CheckOptions tune [File.Check].
@@ -66,7 +69,8 @@ type CheckOptions struct {
 
 // Check applies what is known of the BIOS and MEBx rules to the file and returns
 // every finding, errors first in file order and then warnings. The encoder
-// refuses a file with any error-severity finding.
+// refuses a file with any error-severity finding of Check without a target;
+// check with [CheckOptions.Target] before writing a file for a known release.
 func (f *File) Check(opts CheckOptions) amt.Findings {
 	var out amt.Findings
 	add := func(rec int, v Var, code amt.FindingCode, sev amt.Severity, err error, format string, args ...any) {
@@ -225,7 +229,11 @@ func (f *File) checkRecord(i int, r *DataRecord, opts CheckOptions, add addFunc)
 		add(rec, VarPID, FindingPairIncomplete, amt.SeverityError, ErrMissingVar, "PID and PPS must be given together")
 	}
 	if (seen[VarPID] > 0 || seen[VarPPS] > 0) && !opts.Target.IsZero() && opts.Target.Major >= 11 {
-		add(rec, VarPID, FindingPSKRemoved, amt.SeverityWarning, nil, "PSK provisioning was removed in AMT 11.0: AMT %v ignores the PID/PPS and the UEFI MEBx aborts on them", opts.Target)
+		// An error, not a warning: the MEBx stops at the PID and the whole
+		// record is lost, its new MEBx password included (Intel's UEFI MEBx,
+		// MebxUsbProvision.c: the default branch of the variable switch
+		// leaves the record unapplied and unconsumed).
+		add(rec, VarPID, FindingPSKRemoved, amt.SeverityError, ErrNotForTarget, "PSK provisioning was removed in AMT 11.0: the MEBx of AMT %v stops at the PID/PPS and applies nothing of the record", opts.Target)
 	}
 }
 
