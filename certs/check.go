@@ -124,16 +124,17 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	}
 	sigsOK := checkSignatures(&r, chain, !opts.AllowSHA1Root)
 	if checkValidity(&r, chain, now) {
-		b := Bundle{Chain: chain}
-		switch opts.Expiry.Provisioning(b.NotBefore(), b.NotAfter(), now) {
+		first := chain[firstToExpire(chain)]
+		lifetime := first.NotAfter.Sub(first.NotBefore)
+		switch opts.Expiry.ProvisioningChain(chain, now) {
 		case ExpiryWarning:
 			i := firstToExpire(chain)
 			r.add(CodeExpiryWarning, amt.SeverityWarning, i, chain[i], "expires %s, in %s (status 7210: %s or less left)",
-				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.warn()))
+				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.warn(lifetime)))
 		case ExpiryError:
 			i := firstToExpire(chain)
 			r.add(CodeExpiryError, amt.SeverityError, i, chain[i], "expires %s, in %s (status 7211: less than %s left)",
-				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.err()))
+				stamp(chain[i].NotAfter), daysLeft(chain[i].NotAfter, now), days(opts.Expiry.err(lifetime)))
 		}
 	}
 	rootOK := checkRoot(&r, chain, true)
@@ -268,7 +269,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 	sigsOK := checkSignatures(&r, chain, false)
 	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
 		r.add(CodeRenewDue, amt.SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
-			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew()))
+			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew(leaf.NotAfter.Sub(leaf.NotBefore))))
 	}
 
 	if opts.FQDN != "" {
@@ -646,7 +647,7 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 func days(d time.Duration) string {
 	n := d / Day
 	if d%Day != 0 {
-		return d.String()
+		return strconv.FormatFloat(float64(d)/float64(Day), 'f', 1, 64) + " days"
 	}
 	if n == 1 {
 		return "1 day"

@@ -46,6 +46,8 @@ func TestCheckProvisioning(t *testing.T) {
 		return certstest.ProvisioningOptions{Leaf: fn}
 	}
 	mk := func(o certstest.ProvisioningOptions) *certstest.ProvisioningChain { return f.chain(t, o) }
+	at := func(t time.Time) func() time.Time { return func() time.Time { return t } }
+	short47 := mk(certstest.ProvisioningOptions{NotBefore: t0, NotAfter: t0.Add(47 * certs.Day)})
 	other := mk(certstest.ProvisioningOptions{})
 	otherRoot := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow})
 	foreign := mk(certstest.ProvisioningOptions{Root: otherRoot})
@@ -123,6 +125,11 @@ func TestCheckProvisioning(t *testing.T) {
 		{name: "expires in 30 days", want: []amt.FindingCode{certs.CodeExpiryWarning, certs.CodeRootNotFactory}, msg: "status 7210"},
 		{name: "expires in 10 days", want: []amt.FindingCode{certs.CodeExpiryError, certs.CodeRootNotFactory}, msg: "status 7211"},
 		{name: "expires in 30 days, policy warns at 20", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		// Defaults shrink with a short certificate: a third of the lifetime
+		// for the warning, an eighth for the error.
+		{name: "47-day certificate on its tenth day", want: []amt.FindingCode{certs.CodeRootNotFactory}},
+		{name: "47-day certificate, 15 days left", want: []amt.FindingCode{certs.CodeExpiryWarning, certs.CodeRootNotFactory}, msg: "status 7210: 15.7 days or less left"},
+		{name: "47-day certificate, 5 days left", want: []amt.FindingCode{certs.CodeExpiryError, certs.CodeRootNotFactory}, msg: "status 7211: less than 5.9 days left"},
 		{name: "root missing", want: []amt.FindingCode{certs.CodeRootMissing}},
 		{name: "root self-signature corrupt", want: []amt.FindingCode{certs.CodeRootBadSignature}},
 		{name: "out of order", want: []amt.FindingCode{certs.CodeRootMissing, certs.CodeChainBroken, certs.CodeChainBroken}},
@@ -199,15 +206,33 @@ func TestCheckProvisioning(t *testing.T) {
 			c.chain, c.key = g(mk(certstest.ProvisioningOptions{NotBefore: t0.Add(certs.Day), NotAfter: t0.Add(300 * certs.Day)}))
 		},
 		"expired": func(c *provCase) { c.chain, c.key = g(mk(certstest.ProvisioningOptions{Expired: true})) },
+		// A certificate issued for a year, checked near its end.
 		"expires in 30 days": func(c *provCase) {
-			c.chain, c.key = g(mk(certstest.ProvisioningOptions{NotAfter: t0.Add(30 * certs.Day)}))
+			c.chain, c.key = g(good)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Now = at(good.Leaf().NotAfter.Add(-30 * certs.Day)) })
 		},
 		"expires in 10 days": func(c *provCase) {
-			c.chain, c.key = g(mk(certstest.ProvisioningOptions{NotAfter: t0.Add(10 * certs.Day)}))
+			c.chain, c.key = g(good)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Now = at(good.Leaf().NotAfter.Add(-10 * certs.Day)) })
 		},
 		"expires in 30 days, policy warns at 20": func(c *provCase) {
-			c.chain, c.key = g(mk(certstest.ProvisioningOptions{NotAfter: t0.Add(30 * certs.Day)}))
-			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Expiry = certs.ExpiryPolicy{Warn: 20 * certs.Day} })
+			c.chain, c.key = g(good)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) {
+				o.Now = at(good.Leaf().NotAfter.Add(-30 * certs.Day))
+				o.Expiry = certs.ExpiryPolicy{Warn: 20 * certs.Day}
+			})
+		},
+		"47-day certificate on its tenth day": func(c *provCase) {
+			c.chain, c.key = g(short47)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Now = at(t0.Add(10 * certs.Day)) })
+		},
+		"47-day certificate, 15 days left": func(c *provCase) {
+			c.chain, c.key = g(short47)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Now = at(t0.Add(32 * certs.Day)) })
+		},
+		"47-day certificate, 5 days left": func(c *provCase) {
+			c.chain, c.key = g(short47)
+			c.opts = withOpts(func(o *certs.ProvisioningOptions) { o.Now = at(t0.Add(42 * certs.Day)) })
 		},
 		"root missing": func(c *provCase) { c.chain, c.key = good.Chain[:2], good.Key },
 		"root self-signature corrupt": func(c *provCase) {
@@ -414,6 +439,11 @@ func TestCheckDeviceCertificate(t *testing.T) {
 	tlsOpts := certs.DeviceOptions{Kind: certs.DeviceTLS, FQDN: fqdn, Now: fixedNow, Roots: f.root.Pool()}
 	dotOpts := certs.DeviceOptions{Kind: certs.DeviceIEEE8021X, FQDN: fqdn, UPN: upn, Now: fixedNow, Roots: f.root.Pool()}
 	with := func(o certs.DeviceOptions, fn func(*certs.DeviceOptions)) certs.DeviceOptions { fn(&o); return o }
+	checkAt := func(t time.Time) certs.DeviceOptions {
+		return with(tlsOpts, func(o *certs.DeviceOptions) { o.Now = func() time.Time { return t } })
+	}
+	year := tls(nil, nil)
+	month := tls(func(c *x509.Certificate) { c.NotAfter = c.NotBefore.Add(30 * certs.Day) }, nil)
 	ecKey, err := f.keys.ECDSA()
 	require.NoError(t, err)
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -458,8 +488,13 @@ func TestCheckDeviceCertificate(t *testing.T) {
 		{"TLS 1024-bit key", tls(nil, f.keys.MustRSA(t, 1024).Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyTooShort}},
 		{"TLS 3072-bit key", tls(nil, f.keys.MustRSA(t, 3072).Public()), tlsOpts, nil},
 		{"TLS SHA-1", tls(func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA }, nil), tlsOpts, []amt.FindingCode{certs.CodeWeakSignature}},
-		{"TLS renew at 42 days", tls(func(c *x509.Certificate) { c.NotAfter = t0.Add(42 * certs.Day) }, nil), tlsOpts, []amt.FindingCode{certs.CodeRenewDue}},
-		{"TLS 42 days and a second", tls(func(c *x509.Certificate) { c.NotAfter = t0.Add(42*certs.Day + time.Second) }, nil), tlsOpts, nil},
+		// A certificate issued for a year, checked near its end.
+		{"TLS renew at 42 days", year, checkAt(year[0].NotAfter.Add(-42 * certs.Day)), []amt.FindingCode{certs.CodeRenewDue}},
+		{"TLS 42 days and a second", year, checkAt(year[0].NotAfter.Add(-42*certs.Day - time.Second)), nil},
+		// A 30-day certificate is renewed with a third of its life left, not
+		// at every check.
+		{"TLS 30-day certificate, 11 days left", month, checkAt(month[0].NotAfter.Add(-11 * certs.Day)), nil},
+		{"TLS 30-day certificate, 10 days left", month, checkAt(month[0].NotAfter.Add(-10 * certs.Day)), []amt.FindingCode{certs.CodeRenewDue}},
 		{"TLS expired", tls(func(c *x509.Certificate) { c.NotBefore, c.NotAfter = t0.Add(-9*certs.Day), t0.Add(-time.Second) }, nil), tlsOpts,
 			[]amt.FindingCode{certs.CodeExpired}},
 		{"TLS not yet valid", tls(func(c *x509.Certificate) { c.NotBefore = t0.Add(time.Minute) }, nil), tlsOpts, []amt.FindingCode{certs.CodeNotYetValid}},

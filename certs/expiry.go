@@ -40,6 +40,16 @@ const (
 // Thresholds compare the time left, NotAfter − now, with the boundaries written
 // the way Configuration Manager states them: a warning when Warn or less remains,
 // an error when less than Error remains, renewal when Renew or less remains.
+//
+// A default (zero field) shrinks with a short certificate: the renewal window
+// and the warning are at most a third of the certificate's lifetime, the error
+// at most an eighth. Certificates issued for a year keep the fixed defaults;
+// one of 47 days (the CA/Browser Forum's coming limit for public TLS
+// certificates) warns with 15.7 days left instead of from its seventh day, and
+// a 30-day device certificate is renewed with 10 days left instead of at every
+// check. A third is what smallstep's step ca renew --daemon and step
+// certificate needs-renewal leave by default ("before 2/3 of the validity
+// period has elapsed"). A field that is set applies as it is.
 type ExpiryPolicy struct {
 	Warn  time.Duration // provisioning certificate warning (7210); default 40 days
 	Error time.Duration // provisioning certificate error (7211); default 15 days
@@ -47,16 +57,26 @@ type ExpiryPolicy struct {
 	Every time.Duration // re-check interval for a maintenance task; default 7 days
 }
 
-func orDefault(v, d time.Duration) time.Duration {
-	if v == 0 {
-		return d
+// orShare is v, or when v is zero the smaller of d and lifetime/share.
+func orShare(v, d, lifetime time.Duration, share int64) time.Duration {
+	if v != 0 {
+		return v
 	}
-	return v
+	if f := lifetime / time.Duration(share); lifetime > 0 && f < d {
+		return f
+	}
+	return d
 }
 
-func (p ExpiryPolicy) warn() time.Duration  { return orDefault(p.Warn, DefaultExpiryWarn) }
-func (p ExpiryPolicy) err() time.Duration   { return orDefault(p.Error, DefaultExpiryError) }
-func (p ExpiryPolicy) renew() time.Duration { return orDefault(p.Renew, DefaultRenew) }
+func (p ExpiryPolicy) warn(lifetime time.Duration) time.Duration {
+	return orShare(p.Warn, DefaultExpiryWarn, lifetime, 3)
+}
+func (p ExpiryPolicy) err(lifetime time.Duration) time.Duration {
+	return orShare(p.Error, DefaultExpiryError, lifetime, 8)
+}
+func (p ExpiryPolicy) renew(lifetime time.Duration) time.Duration {
+	return orShare(p.Renew, DefaultRenew, lifetime, 3)
+}
 
 // Interval returns the re-check interval (Every, or 7 days).
 func (p ExpiryPolicy) Interval() time.Duration {
@@ -117,31 +137,51 @@ func validity(notBefore, notAfter, now time.Time) (ExpiryStatus, bool) {
 }
 
 // Provisioning evaluates a provisioning certificate whose validity ends at
-// notAfter (pass [Bundle.NotAfter] for a whole chain): ExpiryError when less than
+// notAfter ([ExpiryPolicy.ProvisioningChain] takes a whole chain): ExpiryError when less than
 // Error remains, ExpiryWarning when Warn or less remains, ExpiryExpired after
-// notAfter, and ExpiryNotYetValid before notBefore.
+// notAfter, and ExpiryNotYetValid before notBefore. Defaults shrink with the
+// lifetime notAfter − notBefore (see [ExpiryPolicy]).
 func (p ExpiryPolicy) Provisioning(notBefore, notAfter, now time.Time) ExpiryStatus {
+	return p.provisioning(notBefore, notAfter, notAfter.Sub(notBefore), now)
+}
+
+// ProvisioningChain is [ExpiryPolicy.Provisioning] for a whole chain (leaf
+// first, as in [Bundle]): valid while every certificate is, expiring with the
+// first to expire, whose own lifetime scales the defaults (an intermediate
+// issued after the leaf does not shorten it). An empty chain is
+// ExpiryExpired.
+func (p ExpiryPolicy) ProvisioningChain(chain []*x509.Certificate, now time.Time) ExpiryStatus {
+	if len(chain) == 0 {
+		return ExpiryExpired
+	}
+	b := Bundle{Chain: chain}
+	first := chain[firstToExpire(chain)]
+	return p.provisioning(b.NotBefore(), b.NotAfter(), first.NotAfter.Sub(first.NotBefore), now)
+}
+
+func (p ExpiryPolicy) provisioning(notBefore, notAfter time.Time, lifetime time.Duration, now time.Time) ExpiryStatus {
 	if s, done := validity(notBefore, notAfter, now); done {
 		return s
 	}
 	left := notAfter.Sub(now)
-	if e := p.err(); e > 0 && left < e {
+	if e := p.err(lifetime); e > 0 && left < e {
 		return ExpiryError
 	}
-	if w := p.warn(); w > 0 && left <= w {
+	if w := p.warn(lifetime); w > 0 && left <= w {
 		return ExpiryWarning
 	}
 	return ExpiryOK
 }
 
 // Device evaluates a device certificate (AMT's TLS or 802.1X certificate):
-// ExpiryRenew when Renew or less remains, ExpiryExpired after notAfter, and
+// ExpiryRenew when Renew or less remains (by default at most a third of the
+// lifetime, see [ExpiryPolicy]), ExpiryExpired after notAfter, and
 // ExpiryNotYetValid before notBefore.
 func (p ExpiryPolicy) Device(notBefore, notAfter, now time.Time) ExpiryStatus {
 	if s, done := validity(notBefore, notAfter, now); done {
 		return s
 	}
-	if r := p.renew(); r > 0 && notAfter.Sub(now) <= r {
+	if r := p.renew(notAfter.Sub(notBefore)); r > 0 && notAfter.Sub(now) <= r {
 		return ExpiryRenew
 	}
 	return ExpiryOK

@@ -60,6 +60,52 @@ func TestExpiryBoundaries(t *testing.T) {
 	assert.Equal(t, certs.ExpiryOK, p.Provisioning(nb, na, nb), "NotBefore itself is valid")
 }
 
+// Defaults shrink with a short certificate (a third of the lifetime for the
+// warning and the renewal, an eighth for the error); set fields do not.
+func TestExpiryDefaultsScaleWithLifetime(t *testing.T) {
+	day := certs.Day
+	var p certs.ExpiryPolicy
+	for _, tc := range []struct {
+		lifetime, left time.Duration
+		prov, dev      certs.ExpiryStatus
+	}{
+		{365 * day, 40 * day, certs.ExpiryWarning, certs.ExpiryRenew}, // a year: the fixed defaults
+		{47 * day, 37 * day, certs.ExpiryOK, certs.ExpiryOK},          // 47 days, on the tenth
+		{47 * day, 47 * day / 3, certs.ExpiryWarning, certs.ExpiryRenew},
+		{47 * day, 47*day/3 + time.Second, certs.ExpiryOK, certs.ExpiryOK},
+		{47 * day, 47*day/8 - time.Second, certs.ExpiryError, certs.ExpiryRenew},
+		{30 * day, 10 * day, certs.ExpiryWarning, certs.ExpiryRenew},
+		{30 * day, 11 * day, certs.ExpiryOK, certs.ExpiryOK},
+		{24 * time.Hour, 7 * time.Hour, certs.ExpiryWarning, certs.ExpiryRenew}, // step-ca's default lifetime
+		{24 * time.Hour, 9 * time.Hour, certs.ExpiryOK, certs.ExpiryOK},
+	} {
+		nb := t0
+		na := nb.Add(tc.lifetime)
+		now := na.Add(-tc.left)
+		assert.Equal(t, tc.prov, p.Provisioning(nb, na, now), "provisioning, %v of %v left", tc.left, tc.lifetime)
+		assert.Equal(t, tc.dev, p.Device(nb, na, now), "device, %v of %v left", tc.left, tc.lifetime)
+	}
+	set := certs.ExpiryPolicy{Warn: 40 * day, Renew: 42 * day}
+	assert.Equal(t, certs.ExpiryWarning, set.Provisioning(t0, t0.Add(47*day), t0.Add(10*day)), "a set Warn applies as it is")
+	assert.Equal(t, certs.ExpiryRenew, set.Device(t0, t0.Add(47*day), t0.Add(10*day)), "a set Renew applies as it is")
+}
+
+// ProvisioningChain scales by the first certificate to expire, not by the
+// chain's window: an intermediate issued after the leaf does not make a
+// year-long leaf look short.
+func TestExpiryProvisioningChain(t *testing.T) {
+	day := certs.Day
+	leaf := &x509.Certificate{NotBefore: t0.Add(-325 * day), NotAfter: t0.Add(40 * day)}
+	inter := &x509.Certificate{NotBefore: t0.Add(-30 * day), NotAfter: t0.Add(3650 * day)}
+	root := &x509.Certificate{NotBefore: t0.Add(-3650 * day), NotAfter: t0.Add(3650 * day)}
+	var p certs.ExpiryPolicy
+	chain := []*x509.Certificate{leaf, inter, root}
+	assert.Equal(t, certs.ExpiryWarning, p.ProvisioningChain(chain, t0), "40 days left of a year")
+	assert.Equal(t, certs.ExpiryOK, p.Provisioning(inter.NotBefore, leaf.NotAfter, t0), "the chain's 70-day window would scale the warning to 23 days")
+	assert.Equal(t, certs.ExpiryNotYetValid, p.ProvisioningChain(chain, t0.Add(-31*day)), "before the intermediate's NotBefore")
+	assert.Equal(t, certs.ExpiryExpired, p.ProvisioningChain(nil, t0))
+}
+
 func TestExpiryPolicyConfigured(t *testing.T) {
 	na := t0.Add(100 * certs.Day)
 	nb := t0.Add(-certs.Day)

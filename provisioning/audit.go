@@ -176,7 +176,7 @@ func Audit(ctx context.Context, cfg Config) amt.Findings {
 		if leaf == nil {
 			continue
 		}
-		switch st := cfg.ExpiryPolicy.Provisioning(b.NotBefore(), b.NotAfter(), now); st {
+		switch st := cfg.ExpiryPolicy.ProvisioningChain(b.Chain, now); st {
 		case certs.ExpiryWarning:
 			add(AuditBundleExpiring, amt.SeverityWarning, name, guideCM, "expires %s (%d days): renew it (status %d)", b.NotAfter().Format(time.DateOnly), daysLeft(b.NotAfter(), now), st.StatusMessageID())
 		case certs.ExpiryError:

@@ -141,8 +141,8 @@ func ExampleProvisioner_Shutdown() {
 // and every provisioned device's certificates.
 func ExampleMaintainer_RunOnce() {
 	keys := certstest.NewKeyPool()
-	now := time.Now()
-	chain := certstest.MustProvisioningChain(nil, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: keys, NotAfter: now.Add(30 * 24 * time.Hour)})
+	chain := certstest.MustProvisioningChain(nil, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: keys})
+	now := chain.Leaf().NotAfter.Add(-30 * 24 * time.Hour) // a year-long certificate near its end
 	p, _ := provisioning.New(provisioning.Config{
 		Bundles:    []certs.Bundle{chain.Bundle},
 		Authorizer: provisioning.NewInventoryList(),

@@ -122,7 +122,7 @@ func (m *Maintainer) CheckBundles(ctx context.Context) []Event {
 	now := p.now()
 	var out []Event
 	for _, b := range p.cfg.Bundles {
-		st := p.cfg.ExpiryPolicy.Provisioning(b.NotBefore(), b.NotAfter(), now)
+		st := p.cfg.ExpiryPolicy.ProvisioningChain(b.Chain, now)
 		var reason Reason
 		switch st {
 		case certs.ExpiryWarning:

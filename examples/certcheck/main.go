@@ -139,7 +139,7 @@ func report(w io.Writer, name string, b certs.Bundle, cfg config) bool {
 	if len(b.Chain) > 0 {
 		var p certs.ExpiryPolicy
 		fmt.Fprintf(w, "  chain usable until %s: %v\n", b.NotAfter().UTC().Format(time.DateOnly),
-			p.Provisioning(b.NotBefore(), b.NotAfter(), cfg.now))
+			p.ProvisioningChain(b.Chain, cfg.now))
 	}
 	opts := certs.ProvisioningOptions{
 		Now:             func() time.Time { return cfg.now },
@@ -171,13 +171,16 @@ func report(w io.Writer, name string, b certs.Bundle, cfg config) bool {
 func demo(w io.Writer, now time.Time) error {
 	keys := certstest.NewKeyPool()
 	clock := func() time.Time { return now }
-	good, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{Keys: keys, Now: clock, FQDN: "prov.contoso.com"})
+	good, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{Keys: keys, Now: clock, FQDN: "prov.contoso.com",
+		RootOptions: certstest.CAOptions{Keys: keys, Now: clock, NotBefore: now.Add(-2 * 365 * certs.Day)}})
 	if err != nil {
 		return err
 	}
+	// Issued for a year, with ten days left.
 	bad, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{
 		Keys: keys, Now: clock, Root: good.Root, FQDN: "*.fabrikam.com", Marker: certs.MarkerNone,
-		SHA1: true, LeafBits: 1024, NotAfter: now.Add(10 * certs.Day),
+		SHA1: true, LeafBits: 1024, NotBefore: now.Add(-355 * certs.Day), NotAfter: now.Add(10 * certs.Day),
+		IntermediateOptions: certstest.CAOptions{Keys: keys, Now: clock, NotBefore: now.Add(-400 * certs.Day)},
 	})
 	if err != nil {
 		return err
