@@ -20,6 +20,7 @@ const (
 	FindingFlagsReserved        amt.FindingCode = "flags-reserved"         // reserved file flag bits set
 	FindingConsumedCount        amt.FindingCode = "consumed-count"         // consumed counter beyond the record count
 	FindingRecordSize           amt.FindingCode = "record-size"            // entries do not fit the record size
+	FindingLayoutTolerated      amt.FindingCode = "layout-tolerated"       // DecodeLenient: a departure from the layout the firmware ignores
 	FindingRecordNotValid       amt.FindingCode = "record-not-valid"       // next record lacks the Valid flag: the BIOS stops there
 	FindingVarLength            amt.FindingCode = "var-length"             // illegal value length
 	FindingVarValue             amt.FindingCode = "var-value"              // illegal value

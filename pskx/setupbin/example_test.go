@@ -81,3 +81,30 @@ func ExampleDecode() {
 	// setupbin: file header at offset 0: unknown setup.bin file type GUID: 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
 	// true 0 0 true
 }
+
+// A file another tool wrote with a non-zero reserved field, which the
+// firmware ignores: Decode refuses it, DecodeLenient reads it and says so.
+func ExampleDecodeLenient() {
+	r := &setupbin.DataRecord{Flags: setupbin.RecordValid}
+	_ = r.SetCurrentMEBxPassword(amt.NewSecret("admin"))
+	_ = r.SetNewMEBxPassword(amt.NewSecret("N3w-Mebx!"))
+	raw, err := (&setupbin.File{Version: setupbin.FileVersion40, Records: []*setupbin.DataRecord{r}}).MarshalBinary()
+	if err != nil {
+		panic(err)
+	}
+	raw[512+24+6] = 1 // the first entry's reserved field
+	_, err = setupbin.Decode(raw)
+	fmt.Println(errors.Is(err, setupbin.ErrEntry))
+	f, tolerated, err := setupbin.DecodeLenient(raw)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(len(f.Records[0].Entries), "entries")
+	for _, x := range tolerated {
+		fmt.Println(x)
+	}
+	// Output:
+	// true
+	// 2 entries
+	// warning layout-tolerated: record 1, current MEBx password (1/1): reserved field must be 0, got 1 (offset 542; the firmware does not read or check it)
+}

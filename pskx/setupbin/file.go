@@ -174,18 +174,65 @@ func decodeErr(rec, off int, v Var, err error, format string, args ...any) error
 	return &DecodeError{Record: rec, Offset: off, Var: v, Err: err, Detail: fmt.Sprintf(format, args...)}
 }
 
-// DecodeSetupFile parses a setup.bin file strictly: the GUID must be known and
+// Decode parses a setup.bin file strictly: the GUID must be known and
 // match the version, the size must equal the header's chunk arithmetic, every
 // record header must agree with the file header, every entry must lie inside
 // its record with zero padding, known variables must have legal lengths, and
 // everything after the end-of-entries marker must be zero. Scrambled records are
 // descrambled. A consumed record (Valid flag clear, body zeroed by the BIOS)
-// decodes with no entries. Unknown variables keep their bytes.
+// decodes with no entries. Unknown variables keep their bytes. [DecodeLenient]
+// reads what the firmware reads.
 //
 // Errors are [*DecodeError] values naming the record and offset; test them with
 // errors.Is against ErrFileSize, ErrFileType, ErrFileVersion, ErrFileHeader,
 // ErrRecordHeader, ErrEntry and ErrVarLength.
 func Decode(b []byte) (*File, error) {
+	d := decoder{}
+	return d.file(b)
+}
+
+// DecodeLenient parses a setup.bin file as the firmware reads it, for files
+// other tools wrote: what Intel's UEFI MEBx (MebxUsbProvision.c) does not
+// read or does not check is accepted and reported as a [FindingLayoutTolerated]
+// warning — a header chunk count other than 1 (the first record is then at
+// that many chunks), any header byte count and record number, a record type
+// other than 1, a record header longer than 24 bytes (entries start after
+// it), non-zero reserved fields, padding and bytes after the last entry, and
+// an entry that overruns its record (the walk ends there). Values of illegal
+// length are kept as they are: [File.Check] reports them. What the firmware
+// itself refuses (an unknown GUID or version, a size that does not match the
+// header, more records consumed than there are) is an error as in [Decode].
+//
+// The file it returns encodes in amtkit's canonical layout, not byte for byte
+// as read.
+func DecodeLenient(b []byte) (*File, amt.Findings, error) {
+	d := decoder{lenient: true}
+	f, err := d.file(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, d.tolerated, nil
+}
+
+// decoder is Decode (strict) and DecodeLenient (lenient: what the firmware
+// ignores becomes a finding instead of an error).
+type decoder struct {
+	lenient   bool
+	tolerated amt.Findings
+}
+
+// tolerate returns the error of a departure from the layout in strict mode;
+// in lenient mode it records a finding and returns nil.
+func (d *decoder) tolerate(rec, off int, v Var, err error, format string, args ...any) error {
+	if !d.lenient {
+		return decodeErr(rec, off, v, err, format, args...)
+	}
+	msg := fmt.Sprintf(format, args...) + " (offset " + strconv.Itoa(off) + "; the firmware does not read or check it)"
+	d.tolerated = append(d.tolerated, newFinding(rec, v, FindingLayoutTolerated, amt.SeverityWarning, nil, msg))
+	return nil
+}
+
+func (d *decoder) file(b []byte) (*File, error) {
 	if len(b) < ChunkSize {
 		return nil, decodeErr(0, len(b), 0, ErrFileSize, "expected at least %d bytes, got %d", ChunkSize, len(b))
 	}
@@ -223,32 +270,50 @@ func Decode(b []byte) (*File, error) {
 	if g, ok := f.Version.guid(); !ok || g != guid {
 		return nil, decodeErr(0, 24, 0, ErrFileVersion, "GUID of version %v files, header says %v", family, f.Version)
 	}
-	if hdrChunks != 1 {
+	// The firmware puts the first record at the header's chunk count times
+	// 512 bytes.
+	if hdrChunks == 0 || uint64(hdrChunks)*ChunkSize > uint64(len(b)) {
 		return nil, decodeErr(0, 16, 0, ErrFileHeader, "header chunk count must be 1, got %d", hdrChunks)
 	}
+	if hdrChunks != 1 {
+		if err := d.tolerate(0, 16, 0, ErrFileHeader, "header chunk count must be 1, got %d", hdrChunks); err != nil {
+			return nil, err
+		}
+	}
+	modsEnd := int(hdrBytes)
 	if hdrBytes < fileHeaderMinSize || hdrBytes > ChunkSize || hdrBytes%2 != 0 {
-		return nil, decodeErr(0, 18, 0, ErrFileHeader, "header byte count must be even and %d–%d, got %d", fileHeaderMinSize, ChunkSize, hdrBytes)
+		if err := d.tolerate(0, 18, 0, ErrFileHeader, "header byte count must be even and %d–%d, got %d", fileHeaderMinSize, ChunkSize, hdrBytes); err != nil {
+			return nil, err
+		}
+		modsEnd = ChunkSize
 	}
 	if hdrRecord != 0 {
-		return nil, decodeErr(0, 20, 0, ErrFileHeader, "header record number must be 0, got %d", hdrRecord)
+		if err := d.tolerate(0, 20, 0, ErrFileHeader, "header record number must be 0, got %d", hdrRecord); err != nil {
+			return nil, err
+		}
 	}
 	f.Flags = FileFlags(flags)
 	if f.RecordChunks < 1 || f.RecordChunks > maxRecordChunks {
 		return nil, decodeErr(0, 36, 0, ErrFileHeader, "data record chunk count must be 1–%d, got %d", maxRecordChunks, f.RecordChunks)
 	}
 	recSize := int(f.RecordChunks) * ChunkSize
-	if want := uint64(ChunkSize) + uint64(count)*uint64(recSize); want != uint64(len(b)) {
+	first := int(hdrChunks) * ChunkSize
+	if want := uint64(first) + uint64(count)*uint64(recSize); want != uint64(len(b)) {
 		return nil, decodeErr(0, 28, 0, ErrFileSize, "%d records of %d chunks make %d bytes, file has %d", count, f.RecordChunks, want, len(b))
 	}
 	if f.Consumed > count {
 		return nil, decodeErr(0, 32, 0, ErrFileHeader, "%d records consumed of %d", f.Consumed, count)
 	}
 	// Module list: u16s from offset 40, terminated by 0 inside the header's byte count.
-	mods := wire.NewReaderAt(b[hdr.Offset():hdrBytes], hdr.Offset())
+	mods := wire.NewReaderAt(b[hdr.Offset():modsEnd], hdr.Offset())
 	for {
 		var m uint16
 		if !mods.ReadU16(&m) {
-			return nil, decodeErr(0, mods.Offset(), 0, ErrFileHeader, "module list not terminated within the header's %d bytes", hdrBytes)
+			if err := d.tolerate(0, mods.Offset(), 0, ErrFileHeader, "module list not terminated within the header's %d bytes", modsEnd); err != nil {
+				return nil, err
+			}
+			f.ModuleList = nil
+			break
 		}
 		if m == 0 {
 			break
@@ -256,11 +321,11 @@ func Decode(b []byte) (*File, error) {
 		f.ModuleList = append(f.ModuleList, m)
 	}
 	// The size check above makes every record read succeed.
-	recs := wire.NewReaderAt(b[ChunkSize:], ChunkSize)
+	recs := wire.NewReaderAt(b[first:], first)
 	f.Records = make([]*DataRecord, 0, count)
 	for i := 0; i < int(count); i++ {
 		rr, _ := recs.Sub(recSize)
-		r, err := decodeRecord(rr, i+1, f.RecordChunks)
+		r, err := d.record(rr, i+1, f.RecordChunks)
 		if err != nil {
 			return nil, err
 		}
@@ -269,9 +334,9 @@ func Decode(b []byte) (*File, error) {
 	return &f, nil
 }
 
-// decodeRecord decodes the idx-th data record (1-based) from rr, a reader over
+// record decodes the idx-th data record (1-based) from rr, a reader over
 // exactly its bytes whose offsets are those of the file.
-func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
+func (d *decoder) record(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
 	base := rr.Offset()
 	var typ, flags, number uint32
 	var nChunks, hdrLen uint16
@@ -282,14 +347,24 @@ func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
 	rr.ReadU16(&hdrLen)
 	rr.ReadU32(&number)
 	if typ != 1 {
-		return nil, decodeErr(idx, base, 0, ErrRecordHeader, "record type must be 1 (data), got %d", typ)
+		if err := d.tolerate(idx, base, 0, ErrRecordHeader, "record type must be 1 (data), got %d", typ); err != nil {
+			return nil, err
+		}
 	}
 	r := &DataRecord{Flags: RecordFlags(flags), Number: number}
 	if nChunks != chunks {
 		return nil, decodeErr(idx, base+16, 0, ErrRecordHeader, "record chunk count %d differs from the file header's %d", nChunks, chunks)
 	}
 	if hdrLen != recordHeaderSize {
-		return nil, decodeErr(idx, base+18, 0, ErrRecordHeader, "record header byte count must be %d, got %d", recordHeaderSize, hdrLen)
+		// The UEFI MEBx starts the entries at the record header's byte
+		// count; one shorter than the header's fields makes no sense.
+		if hdrLen < recordHeaderSize || int(hdrLen) >= int(chunks)*ChunkSize {
+			return nil, decodeErr(idx, base+18, 0, ErrRecordHeader, "record header byte count must be %d, got %d", recordHeaderSize, hdrLen)
+		}
+		if err := d.tolerate(idx, base+18, 0, ErrRecordHeader, "record header byte count must be %d, got %d", recordHeaderSize, hdrLen); err != nil {
+			return nil, err
+		}
+		rr.Skip(int(hdrLen) - recordHeaderSize)
 	}
 	raw := rr.Rest()
 	if !r.Valid() && allZero(raw) {
@@ -309,7 +384,9 @@ func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
 		pos := er.Offset()
 		if er.Len() < entryHeaderSize {
 			if !allZero(er.Rest()) {
-				return nil, decodeErr(idx, pos, 0, ErrEntry, "%d trailing bytes cannot hold an entry header and are not zero", er.Len())
+				if err := d.tolerate(idx, pos, 0, ErrEntry, "%d trailing bytes cannot hold an entry header and are not zero", er.Len()); err != nil {
+					return nil, err
+				}
 			}
 			break
 		}
@@ -321,7 +398,9 @@ func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
 		v := MakeVar(mod, id)
 		if mod == 0 && id == 0 {
 			if n != 0 || rsv != 0 || !allZero(er.Rest()) {
-				return nil, decodeErr(idx, pos, 0, ErrEntry, "bytes after the end-of-entries marker must be zero")
+				if err := d.tolerate(idx, pos, 0, ErrEntry, "bytes after the end-of-entries marker must be zero"); err != nil {
+					return nil, err
+				}
 			}
 			break
 		}
@@ -329,23 +408,30 @@ func decodeRecord(rr wire.Reader, idx int, chunks uint16) (*DataRecord, error) {
 			return nil, decodeErr(idx, pos, v, ErrEntry, "module and variable identifiers must be non-zero")
 		}
 		if rsv != 0 {
-			return nil, decodeErr(idx, pos+6, v, ErrEntry, "reserved field must be 0, got %d", rsv)
+			if err := d.tolerate(idx, pos+6, v, ErrEntry, "reserved field must be 0, got %d", rsv); err != nil {
+				return nil, err
+			}
 		}
 		value, ok := er.Bytes(int(n))
 		if !ok {
-			return nil, decodeErr(idx, pos+4, v, ErrEntry, "%d-byte value overruns the record by %d bytes", n, int(n)-er.Len())
+			if err := d.tolerate(idx, pos+4, v, ErrEntry, "%d-byte value overruns the record by %d bytes", n, int(n)-er.Len()); err != nil {
+				return nil, err
+			}
+			break // the firmware's walk ends here
 		}
-		if !lengthOK(v, int(n)) {
+		if !d.lenient && !lengthOK(v, int(n)) {
 			return nil, decodeErr(idx, pos+4, v, ErrVarLength, "expected %s, got %d", lengthRule(v), n)
 		}
-		if v == VarCustomRootHash {
+		if v == VarCustomRootHash && !d.lenient {
 			if p := customRootHashProblem(value); p != "" {
 				return nil, &DecodeError{Record: idx, Offset: pos + entryHeaderSize, Var: v, Err: ErrVarLength, Detail: p}
 			}
 		}
 		end := er.Offset()
 		if padding, _ := er.Bytes(min(pad4(int(n)), er.Len())); !allZero(padding) {
-			return nil, decodeErr(idx, end, v, ErrEntry, "padding after the value must be zero")
+			if err := d.tolerate(idx, end, v, ErrEntry, "padding after the value must be zero"); err != nil {
+				return nil, err
+			}
 		}
 		r.Entries = append(r.Entries, Entry{Var: v, Value: value})
 	}
