@@ -90,11 +90,17 @@ func run(w io.Writer, o options) error {
 		if err != nil {
 			return err
 		}
-		f, err := setupbin.Decode(raw)
+		// Files other tools wrote may depart from the layout where the
+		// firmware does not look: read them as the firmware does and say
+		// what was tolerated.
+		f, tolerated, err := setupbin.DecodeLenient(raw)
 		if err != nil {
 			return err
 		}
 		printFile(w, f, len(raw), target)
+		for _, x := range tolerated {
+			fmt.Fprintf(w, "  %s\n", x)
+		}
 		return nil
 	}
 	var f *setupbin.File

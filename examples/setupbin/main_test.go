@@ -55,6 +55,18 @@ func TestCreatePSKAndDecode(t *testing.T) {
 	require.NoError(t, run(&out, options{decode: bin}))
 	assert.Contains(t, out.String(), "setup.bin version 1.0, 2048 bytes, 3 record(s)")
 	assert.NotContains(t, out.String(), rows[1][1])
+
+	// A file another tool wrote, with a header byte count the firmware does
+	// not read: read, and the departure named.
+	raw, err = os.ReadFile(bin)
+	require.NoError(t, err)
+	raw[18], raw[19] = 0, 0
+	other := filepath.Join(t.TempDir(), "other.bin")
+	require.NoError(t, os.WriteFile(other, raw, 0o600))
+	out.Reset()
+	require.NoError(t, run(&out, options{decode: other}))
+	assert.Contains(t, out.String(), "3 record(s)")
+	assert.Contains(t, out.String(), "warning layout-tolerated: file: header byte count must be even")
 }
 
 func TestErrors(t *testing.T) {
