@@ -75,7 +75,7 @@ var flows = []flow{
 		name:      "bare-metal PKI, ACM with a TLS profile",
 		peers:     "MeshCentral 22–23 over 1 handshake, no read-back; RPS 25–26 over LMS",
 		run:       func(t testing.TB) *amtsim.Device { return engineFlow(t, harnessOptions{}, nil) },
-		exchanges: 17, full: 3, resumed: 0,
+		exchanges: 16, full: 3, resumed: 0,
 	},
 	{
 		name:  "bare-metal PKI, ACM with a TLS profile, device resuming TLS sessions",
@@ -83,7 +83,7 @@ var flows = []flow{
 		run: func(t testing.TB) *amtsim.Device {
 			return engineFlow(t, harnessOptions{template: func(c *amtsim.Config) { c.Behavior.TLSResumption = amtsim.On }}, nil)
 		},
-		exchanges: 17, full: 2, resumed: 1,
+		exchanges: 16, full: 2, resumed: 1,
 	},
 	{
 		name:  "bare-metal PKI, ACM without TLS profile",
@@ -93,7 +93,7 @@ var flows = []flow{
 				c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
 			}}, nil)
 		},
-		exchanges: 11, full: 3, resumed: 0,
+		exchanges: 10, full: 3, resumed: 0,
 	},
 	{
 		name:  "PSK (AMT 6.2, TLS 1.0), without TLS profile",
@@ -114,7 +114,7 @@ var flows = []flow{
 				},
 			}, nil)
 		},
-		exchanges: 11, full: 1, resumed: 0,
+		exchanges: 10, full: 1, resumed: 0,
 	},
 	{
 		name:  "agent-initiated PKI with OTP, ACM with a TLS profile",
@@ -126,7 +126,7 @@ var flows = []flow{
 				require.NoError(t, p.ExpectAgentRequest(h.ctx, provisioning.AgentRequest{UUID: d.UUID(), OTP: otp}))
 			})
 		},
-		exchanges: 18, full: 3, resumed: 0,
+		exchanges: 17, full: 3, resumed: 0,
 	},
 	{
 		name:  "host-based CCM (LMS, non-TLS)",

@@ -1200,38 +1200,22 @@ func (p *Provisioner) readBack(ctx context.Context, access *deviceAccess) (strin
 		return "", err
 	}
 	defer conn.close()
+	// The provisioning state is the proof: a device that halted
+	// mid-activation reports a control mode while still in provisioning
+	// (rpc-go internal/commands/activate/local.go, issue 1461). The control
+	// mode needs no read of its own here: remote configuration, which this
+	// session ran, always ends in admin control ("By default, the host-based
+	// configuration method puts the device in the Client Control mode. All
+	// other configuration methods automatically put the device in the Admin
+	// Control mode": Intel SCS User Guide, "Control Modes").
 	sc, err := conn.dev.SetupAndConfiguration(ctx)
 	if err != nil {
 		return "", err
 	}
-	if noHostBasedSetupService(access.firmware) {
-		// IPS_HostBasedSetupService, which reports the control mode, arrived
-		// in AMT 6.1; remote configuration before it always ends in admin
-		// control.
-		if sc.ProvisioningState != amt.PostProvisioning {
-			return "", fmt.Errorf("%w: state %s", errNotProvisioned, sc.ProvisioningState)
-		}
-		return "Post-provisioning, read back " + how, nil
+	if sc.ProvisioningState != amt.PostProvisioning {
+		return "", fmt.Errorf("%w: state %s", errNotProvisioned, sc.ProvisioningState)
 	}
-	hb, err := conn.dev.HostBasedSetup(ctx)
-	if err != nil {
-		return "", err
-	}
-	if sc.ProvisioningState != amt.PostProvisioning || hb.CurrentControlMode != amt.ControlModeACM {
-		return "", fmt.Errorf("%w: state %s, control mode %s", errNotProvisioned, sc.ProvisioningState, hb.CurrentControlMode)
-	}
-	return fmt.Sprintf("Post-provisioning, %s, read back %s", hb.CurrentControlMode, how), nil
-}
-
-// noHostBasedSetupService reports whether firmware v is known to lack
-// IPS_HostBasedSetupService. A function of its own, so that the firmware's
-// row does not widen readBack's frame, which is on the stack while the device
-// answers the read-back's handshake.
-//
-//go:noinline
-func noHostBasedSetupService(v amt.Version) bool {
-	fw := amt.FirmwareFor(v)
-	return fw.Known() && !fw.HostBasedSetupService
+	return "Post-provisioning (admin control, by remote configuration), read back " + how, nil
 }
 
 // callFailed gives the reason of a failed WS-Management call, where it failed:
