@@ -9,10 +9,13 @@ import (
 // Redacted is what a [Secret] prints as.
 const Redacted = "[REDACTED]"
 
-// Secret holds a password, OTP, PPS, digest or similar value. Every way of printing
-// it — fmt verbs including %#v, slog, JSON and text marshalling — shows [Redacted];
-// only [Secret.Reveal] returns the value. Even when a Secret sits in an unexported
+// Secret holds a password, OTP, PPS, digest or similar value. fmt verbs
+// including %#v, slog, JSON and text marshalling show [Redacted]; only
+// [Secret.Reveal] returns the value. Even when a Secret sits in an unexported
 // field of a struct printed with %+v, fmt sees only a pointer, never the text.
+// Dumpers that walk values by reflection and ignore methods (go-spew with
+// DisableMethods, as testify's failure diffs use) do follow that pointer: do
+// not diff structs holding secrets in logs that others read.
 //
 // The zero value is the empty secret. Secrets are immutable and safe to copy.
 type Secret struct {

@@ -5,7 +5,10 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -26,6 +29,60 @@ import (
 type Bundle struct {
 	Chain []*x509.Certificate
 	Key   crypto.Signer
+}
+
+// String describes the bundle without its key's material: the leaf's and
+// the root's subjects and the key's type, e.g.
+// `Bundle(CN=prov.contoso.com … CN=Contoso Root; key *rsa.PrivateKey)`.
+func (b Bundle) String() string {
+	subject := func(c *x509.Certificate) string {
+		if c == nil {
+			return "<nil>"
+		}
+		return c.Subject.String()
+	}
+	var s strings.Builder
+	s.WriteString("Bundle(")
+	switch n := len(b.Chain); n {
+	case 0:
+		s.WriteString("no certificates")
+	case 1:
+		s.WriteString(subject(b.Chain[0]))
+	default:
+		s.WriteString(subject(b.Chain[0]) + " … " + subject(b.Chain[n-1]))
+	}
+	fmt.Fprintf(&s, "; key %T)", b.Key)
+	return s.String()
+}
+
+// Format prints [Bundle.String] for every verb: fmt never shows the key's
+// material (an ed25519 key is a byte slice that %v would print).
+func (b Bundle) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(b.String())) }
+
+// LogValue implements [slog.LogValuer] with [Bundle.String].
+func (b Bundle) LogValue() slog.Value { return slog.StringValue(b.String()) }
+
+// MarshalJSON writes {"chain": [subjects, leaf first], "key": type}: JSON of
+// a Bundle (or of a configuration holding one) never carries the key. A
+// bundle is stored as PKCS#12 or PEM ([EncodePKCS12], [EncodePEM]).
+func (b Bundle) MarshalJSON() ([]byte, error) {
+	subjects := make([]string, len(b.Chain))
+	for i, c := range b.Chain {
+		if c != nil {
+			subjects[i] = c.Subject.String()
+		}
+	}
+	return json.Marshal(struct {
+		Chain []string `json:"chain"`
+		Key   string   `json:"key,omitempty"`
+	}{subjects, keyType(b.Key)})
+}
+
+func keyType(k crypto.Signer) string {
+	if k == nil {
+		return ""
+	}
+	return fmt.Sprintf("%T", k)
 }
 
 // NewBundle orders certs with [OrderChain] and pairs them with key, checking that

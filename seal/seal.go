@@ -266,3 +266,17 @@ func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // LogValue implements [slog.LogValuer]: the key's ID only.
 func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// MarshalText writes the key's ID only ("seal.Key(id)"), so that JSON and other
+// text encodings of a Key or [Keyring] (slog's JSON handler among them) never
+// show the secret. A key is not stored this way: keep Secret in your key store.
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// LogValue implements [slog.LogValuer]: the keys' IDs only.
+func (r Keyring) LogValue() slog.Value {
+	ids := make([]string, 0, 1+len(r.Previous))
+	for _, k := range append([]Key{r.Primary}, r.Previous...) {
+		ids = append(ids, k.ID)
+	}
+	return slog.GroupValue(slog.String("primary", r.Primary.ID), slog.Any("previous", ids[1:]))
+}

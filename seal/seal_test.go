@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,11 +155,18 @@ func TestNewAESGCMRefuses(t *testing.T) {
 
 func TestKeyNeverPrinted(t *testing.T) {
 	k := seal.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	ring := seal.Keyring{Primary: k, Previous: []seal.Key{{ID: "k0", Secret: []byte("fedcba9876543210fedcba9876543210")}}}
 	var logged bytes.Buffer
-	slog.New(slog.NewTextHandler(&logged, nil)).Info("key", "key", k)
-	for _, out := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %x %q", k, k, k, k, k, k), logged.String()} {
-		assert.NotContains(t, out, "0123456789abcdef")
-		assert.NotContains(t, out, hex.EncodeToString([]byte("0123")))
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("key", "key", k, "ring", ring)
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("key", "key", k, "ring", ring, "raw", []seal.Key{k})
+	js, err := json.Marshal(ring)
+	require.NoError(t, err)
+	for _, out := range []string{fmt.Sprint(k), fmt.Sprintf("%v %+v %#v %s %x %q", k, k, k, k, k, k), fmt.Sprintf("%+v", ring), logged.String(), string(js)} {
+		for _, secret := range []string{"0123456789abcdef", "fedcba9876543210"} {
+			assert.NotContains(t, out, secret)
+			assert.NotContains(t, out, hex.EncodeToString([]byte(secret))[:8])
+			assert.NotContains(t, out, base64.StdEncoding.EncodeToString([]byte(secret))[:8])
+		}
 		assert.Contains(t, out, "k1")
 	}
 	assert.True(t, k.Equal(seal.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}))

@@ -52,7 +52,12 @@ type Client struct {
 func New(endpoint string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("wsman: endpoint: %w", err)
+		// url.Error quotes the whole input, which may hold a password.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("wsman: endpoint is not a URL: %w", err)
 	}
 	if u.User != nil {
 		return nil, errors.New("wsman: endpoint URL must not hold user info; use WithDigestAuth or WithBasicAuth")

@@ -499,6 +499,7 @@ func TestEndpointValidation(t *testing.T) {
 	}{
 		{"https://h:16993/wsman", nil, wsman.ErrNoTLSPolicy},
 		{"http://admin:pw@h:16992/wsman", nil, nil},
+		{"http://admin:pw%zz@h:16992/wsman", nil, nil}, // does not parse: the error must not quote it
 		{"ftp://h/wsman", nil, nil},
 		{"http:///wsman", nil, nil},
 		{"http://h:16992/wsman", []wsman.Option{wsman.WithBasicAuth("a", "b")}, nil},

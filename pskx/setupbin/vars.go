@@ -3,7 +3,9 @@ package setupbin
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -397,6 +399,20 @@ func (e Entry) String() string { return e.Var.String() + " = " + e.ValueString()
 // Format prints [Entry.String] for every verb, so that %v and %+v of records and
 // files never show secret bytes.
 func (e Entry) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(e.String())) }
+
+// MarshalJSON writes the entry as {"var": "name (m/v)", "value": …} with
+// [Entry.ValueString]'s value, secrets redacted: JSON of a record or file (and
+// slog's JSON handler) never shows secret bytes. It is for display; the
+// file's bytes are [File.MarshalBinary].
+func (e Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Var   string `json:"var"`
+		Value string `json:"value"`
+	}{e.Var.String(), e.ValueString()})
+}
+
+// LogValue logs [Entry.String].
+func (e Entry) LogValue() slog.Value { return slog.StringValue(e.String()) }
 
 // ValueString renders the value for display: secrets redacted, numbers in decimal
 // with their meaning, strings quoted, addresses and hashes in their usual forms,

@@ -60,8 +60,10 @@ func (r *Replay) Send(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	ex := r.script[r.next]
 	if !bytes.Equal(req, ex.Request) {
-		r.failed = fmt.Errorf("%w: exchange %d: expected %s\n  % x\ngot %s\n  % x", ErrUnexpectedRequest, r.next+1,
-			describe(ex.Request), ex.Request, describe(req), req)
+		// Commands, sizes and where they differ, not the bytes: a request
+		// may carry a secret (SetProvisioningServerOTP's OTP).
+		r.failed = fmt.Errorf("%w: exchange %d: expected %s (%d bytes), got %s (%d bytes), first difference at byte %d",
+			ErrUnexpectedRequest, r.next+1, describe(ex.Request), len(ex.Request), describe(req), len(req), firstDifference(ex.Request, req))
 		return nil, r.failed
 	}
 	r.next++
@@ -128,4 +130,16 @@ func OK(cmd pthi.Command, reqPayload, respPayload []byte) Exchange {
 // Fail is [Command] with a failure status and no response payload.
 func Fail(cmd pthi.Command, reqPayload []byte, status amt.Status) Exchange {
 	return Command(cmd, reqPayload, status, nil)
+}
+
+// firstDifference returns the index of the first byte at which a and b
+// differ (the shorter length when one is a prefix of the other).
+func firstDifference(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }

@@ -55,6 +55,23 @@ func TestReplayMismatch(t *testing.T) {
 	assert.ErrorIs(t, r.Done(), pthitest.ErrUnexpectedRequest)
 }
 
+// A mismatch names the commands, their sizes and where they differ, never
+// the bytes: a SetProvisioningServerOTP request carries the OTP.
+func TestReplayMismatchPrintsNoPayload(t *testing.T) {
+	otp := func(s string) []byte {
+		req := []byte{1, 1, 0, 0, 0x2a, 0, 0, 0x04, byte(2 + len(s)), 0, 0, 0, byte(len(s)), 0}
+		return append(req, s...)
+	}
+	r := pthitest.NewReplay(pthitest.Exchange{Request: otp("Ot9-demo"), Response: []byte{1}})
+	_, err := r.Send(context.Background(), otp("MyReal-Otp!234"))
+	require.ErrorIs(t, err, pthitest.ErrUnexpectedRequest)
+	assert.Contains(t, err.Error(), "(22 bytes)")
+	assert.Contains(t, err.Error(), "first difference at byte 8")
+	for _, leak := range []string{"MyReal", "4d 79 52 65 61 6c", "4d7952656"} {
+		assert.NotContains(t, err.Error(), leak)
+	}
+}
+
 func TestReplayCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
