@@ -159,6 +159,12 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		if err != nil {
 			return rep, err
 		}
+		if r.Agent != nil && now.Before(r.Agent.Expires) {
+			// A pending agent request keeps the record however old its
+			// last hello: the agent may activate the device at any time
+			// until the request expires.
+			continue
+		}
 		if err := p.store.Delete(ctx, r.UUID, r.Version); err != nil {
 			if !errors.Is(err, ErrConflict) { // a hello arrived meanwhile: the record stays
 				m.storeFailed(r, &rep, err, "removing a stale discovery record failed")

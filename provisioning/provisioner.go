@@ -298,6 +298,10 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 		}
 		req.Expires = p.now().Add(ttl)
 	}
+	if now := p.now(); !req.Expires.After(now) || req.Expires.Year() > 9999 {
+		return &ConfigError{Field: "AgentRequest.Expires", Problem: fmt.Sprintf("must be after now (%s) and before the year 10000, got %s",
+			now.UTC().Format(time.RFC3339), req.Expires.UTC().Format(time.RFC3339))}
+	}
 	req.Mismatches, req.LockedUntil = 0, time.Time{}
 	return p.update(ctx, req.UUID, func(rec *DeviceRecord) error {
 		if rec.Blocked {
@@ -371,6 +375,12 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 	// A record is saved even when the session's context has just ended.
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
+	var base *DeviceRecord
+	if h != nil {
+		h.mu.Lock()
+		base = h.base
+		h.mu.Unlock()
+	}
 	for attempt := 0; ; attempt++ {
 		err := p.put(sctx, r)
 		if err == nil {
@@ -384,6 +394,13 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		if !errors.Is(err, ErrConflict) || attempt >= maxConflictRetries {
 			return err
 		}
+		if h != nil {
+			// Whoever wrote may hold the lease now: a holder that lost it
+			// merges nothing.
+			if err := p.renew(h); err != nil {
+				return fmt.Errorf("provisioning: not saving %s: %w", r.UUID, err)
+			}
+		}
 		cur, err := p.store.Load(sctx, r.UUID)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -391,15 +408,14 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		case err != nil:
 			return err
 		}
-		var base *DeviceRecord
-		if h != nil {
-			h.mu.Lock()
-			base = h.base
-			h.mu.Unlock()
-		}
 		merged, err := mergeRecord(base, r, cur)
 		if err != nil {
 			return err
+		}
+		// r now holds cur's writes: the next merge is against cur.
+		base = nil
+		if cur != nil {
+			base = mergeBase(cur)
 		}
 		if old := r.Session; old != nil && merged.Session != nil {
 			// A running session keeps a pointer to its progress (the record's

@@ -69,11 +69,14 @@ type RecordStore interface {
 	// Save writes r if the stored record's version is r.Version (0: there must
 	// be no record yet), and sets r.Version to the new version, which is
 	// greater. Otherwise it changes nothing and returns a *ConflictError.
-	// Save returns only once the record is durable.
+	// Save returns only once the record is durable. A device's versions
+	// never repeat, even across Delete: a record created again goes on from
+	// the deleted one's last version, so that a writer still holding an old
+	// version loses.
 	Save(ctx context.Context, r *DeviceRecord) error
 	// Delete removes the record for uuid if its version is version (a
-	// *ConflictError otherwise). Deleting a record that does not exist is not
-	// an error.
+	// *ConflictError otherwise), keeping its last version (see Save).
+	// Deleting a record that does not exist is not an error.
 	Delete(ctx context.Context, uuid amt.UUID, version uint64) error
 	// Records yields the records f matches, in increasing UUID order, a few
 	// at a time: never the whole fleet in memory, and no lock or transaction
@@ -610,7 +613,8 @@ func currentCertificateFor(list []DeviceCertificate, slot certSlot) (DeviceCerti
 type MemoryStore struct {
 	mu     sync.RWMutex
 	recs   map[amt.UUID]*DeviceRecord
-	leases map[amt.UUID]Lease // released leases stay, with no owner, to keep their Token
+	leases map[amt.UUID]Lease  // released leases stay, with no owner, to keep their Token
+	gone   map[amt.UUID]uint64 // the last version of deleted records: versions never repeat
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -654,6 +658,12 @@ func (m *MemoryStore) Save(ctx context.Context, r *DeviceRecord) error {
 	// equal (nothing outside the store holds them; Load copies).
 	c := r.clone(m.recs[r.UUID])
 	c.Version = have + 1
+	if have == 0 {
+		// A record created again after a Delete goes on from its last
+		// version, so that a writer still holding an old one loses.
+		c.Version = m.gone[r.UUID] + 1
+		delete(m.gone, r.UUID)
+	}
 	m.recs[r.UUID] = c
 	r.Version = c.Version
 	return nil
@@ -674,6 +684,10 @@ func (m *MemoryStore) Delete(ctx context.Context, uuid amt.UUID, version uint64)
 		return &ConflictError{Device: uuid, Expected: version, Actual: cur.Version}
 	}
 	delete(m.recs, uuid)
+	if m.gone == nil {
+		m.gone = make(map[amt.UUID]uint64)
+	}
+	m.gone[uuid] = cur.Version
 	return nil
 }
 

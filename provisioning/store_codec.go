@@ -153,6 +153,11 @@ func (t timeV1) MarshalJSON() ([]byte, error) {
 	if t.IsZero() {
 		return []byte("null"), nil
 	}
+	// RFC 3339 has four-digit years: a time outside them would encode and
+	// then never decode, making the record unreadable for good.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return nil, fmt.Errorf("provisioning: time %s is outside the years 0–9999 a record can hold", t.UTC().Format(time.RFC3339))
+	}
 	return json.Marshal(t.UTC().Format(time.RFC3339Nano))
 }
 

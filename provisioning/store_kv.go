@@ -25,6 +25,11 @@ type KV interface {
 	// the key is absent; new nil: delete it — and reports whether it did.
 	CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error)
 	// Keys yields the keys that begin with prefix, in increasing byte order.
+	// Between two yields the caller may Get and CompareAndSwap any key
+	// (KVStore.Records loads each record, and its caller may Save): Keys
+	// must not hold a lock or a read transaction while it yields — with
+	// bbolt, say, a write waiting for an open reader would deadlock. Copy a
+	// page of keys, release, yield them, and go on after the last.
 	Keys(ctx context.Context, prefix string) iter.Seq2[string, error]
 }
 
@@ -58,7 +63,11 @@ func NewKVStore(kv KV, codec RecordCodec) (*KVStore, error) {
 
 // A stored value is the record's version (8 bytes, big-endian) followed by
 // the codec's encoding, so a compare-and-swap of the value is one of the
-// version too.
+// version too. A deleted record leaves its last version alone (8 bytes), so
+// that a record created again goes on from it: versions never repeat.
+//
+// get returns the value and the record's version. For a deleted record it
+// returns ErrNotFound with the tombstone's bytes and its version.
 func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
@@ -67,8 +76,11 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(b) < 8 {
+	switch {
+	case len(b) < 8:
 		return nil, 0, fmt.Errorf("%w: %s: %d bytes", ErrRecordFormat, u, len(b))
+	case len(b) == 8:
+		return b, binary.BigEndian.Uint64(b), fmt.Errorf("%w: %s (deleted)", ErrNotFound, u)
 	}
 	return b, binary.BigEndian.Uint64(b), nil
 }
@@ -94,9 +106,12 @@ func (s *KVStore) Load(ctx context.Context, u amt.UUID) (*DeviceRecord, error) {
 // Save implements [Store].
 func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 	old, have, err := s.get(ctx, r.UUID)
+	next := have + 1
 	switch {
 	case errors.Is(err, ErrNotFound):
-		old, have = nil, 0
+		// Absent (old nil), or deleted: old is the tombstone, and the
+		// record goes on from its last version.
+		have = 0
 	case err != nil:
 		return err
 	}
@@ -104,7 +119,7 @@ func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
 	}
 	c := *r
-	c.Version = have + 1
+	c.Version = next
 	enc, err := s.codec.Marshal(ctx, &c)
 	if err != nil {
 		return err
@@ -116,7 +131,10 @@ func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 	}
 	if !ok {
 		_, now, err := s.get(ctx, r.UUID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
+			now = 0
+		case err != nil:
 			return err
 		}
 		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now}
@@ -136,7 +154,7 @@ func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error 
 	case have != version:
 		return &ConflictError{Device: u, Expected: version, Actual: have}
 	}
-	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, nil)
+	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, binary.BigEndian.AppendUint64(nil, have))
 	if err != nil {
 		return err
 	}

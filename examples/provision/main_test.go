@@ -72,7 +72,7 @@ func TestRunCrashAndResume(t *testing.T) {
 
 	sealer, _, err := stateKey(state + ".key")
 	require.NoError(t, err)
-	db, err := sql.Open("sqlite", "file:"+state)
+	db, err := sql.Open("sqlite", "file:"+state+"?_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	defer db.Close()
 	store, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer})

@@ -45,7 +45,7 @@ func Example_sqlite() {
 	db.Close()
 
 	// A restarted provisioner: the file holds the session in progress.
-	db, _ = sql.Open("sqlite", "file:"+path)
+	db, _ = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 	defer db.Close()
 	store, _ = sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer})
 	for rec, err := range store.Records(ctx, provisioning.Filter{SessionInProgress: true}) {

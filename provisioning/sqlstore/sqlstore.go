@@ -61,7 +61,9 @@ var _ provisioning.Store = (*Store)(nil)
 
 // Open checks o, applies the embedded migrations the database lacks (under a
 // lock, so provisioners starting together migrate once) and returns the
-// store. It does not close db.
+// store. It does not close db. A SQLite database must have been opened with
+// a busy timeout in its DSN (e.g. _pragma=busy_timeout(10000) with
+// modernc.org/sqlite): without one, concurrent writes fail at once.
 func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	if db == nil {
 		return nil, &provisioning.ConfigError{Field: "db", Problem: "required"}
@@ -73,6 +75,20 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	}
 	if o.Sealer == nil {
 		return nil, &provisioning.ConfigError{Field: "Options.Sealer", Problem: "required: secrets are never stored in plaintext (seal.NewAESGCM makes one from a key)"}
+	}
+	if o.Dialect == SQLite {
+		// Every statement autocommits and several provisioners (or one
+		// with many sessions) write at once: without a busy handler,
+		// SQLite fails a write that finds the file locked at once
+		// (SQLITE_BUSY), which ends sessions as store-failed.
+		var ms int64
+		if err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms); err != nil {
+			return nil, fmt.Errorf("sqlstore: reading PRAGMA busy_timeout: %w", err)
+		}
+		if ms <= 0 {
+			return nil, &provisioning.ConfigError{Field: "db", Problem: "SQLite without a busy timeout fails concurrent writes (SQLITE_BUSY): " +
+				"open it with one in the DSN, so that every pooled connection has it, e.g. file:state.db?_pragma=busy_timeout(10000) (modernc.org/sqlite)"}
+		}
 	}
 	s := &Store{db: db, dialect: o.Dialect, sealer: o.Sealer, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize, now: o.Now}
 	if s.pageSize <= 0 {
@@ -298,6 +314,17 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 		return err
 	}
 	next := r.Version + 1
+	if r.Version == 0 {
+		// A record created again after a Delete goes on from its last
+		// version (its tombstone), so that a writer still holding an old
+		// one loses.
+		var last int64
+		err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_device_tombstones WHERE uuid = ?"), r.UUID.String()).Scan(&last)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		next = uint64(last) + 1
+	}
 	c := *r
 	c.Version = next
 	b, err := s.codec.Marshal(ctx, &c)
@@ -309,9 +336,19 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 		micros(ix.LastSeen), micros(ix.CertificatesExpire), flag(ix.CertificateWork), b}
 	var res sql.Result
 	if r.Version == 0 {
+		// The tombstone read above must still be the one: a Delete that
+		// committed meanwhile leaves a higher one, and the insert loses.
+		values := "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+		if s.dialect == PostgreSQL {
+			// A SELECT list's parameters are typed by their casts, not by
+			// the columns they go to.
+			values = "?::text, ?::bigint, ?::text, ?::integer, ?::integer, ?::integer, ?::bigint, ?::bigint, ?::integer, ?::bytea"
+		}
 		res, err = s.db.ExecContext(ctx, s.q(`INSERT INTO amtkit_devices
 			(uuid, version, state, session_in_progress, provisioned, discovery, last_seen, certs_expire, cert_work, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING`), args...)
+			SELECT `+values+`
+			WHERE COALESCE((SELECT version FROM amtkit_device_tombstones WHERE uuid = ?), 0) = ?
+			ON CONFLICT (uuid) DO NOTHING`), append(args, r.UUID.String(), int64(next-1))...)
 	} else {
 		res, err = s.db.ExecContext(ctx, s.q(`UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
 			discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`),
@@ -342,13 +379,11 @@ func (s *Store) conflict(ctx context.Context, u amt.UUID, expected uint64) error
 	return &provisioning.ConflictError{Device: u, Expected: expected, Actual: uint64(have)}
 }
 
-// Delete implements [provisioning.Store].
+// Delete implements [provisioning.Store]: the row goes, and its version
+// stays as the device's tombstone, in one transaction.
 func (s *Store) Delete(ctx context.Context, u amt.UUID, version uint64) error {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM amtkit_devices WHERE uuid = ? AND version = ?"), u.String(), int64(version))
-	if err != nil {
-		return err
-	}
-	if n, err := res.RowsAffected(); err != nil || n > 0 {
+	n, err := s.deleteRow(ctx, u, version)
+	if err != nil || n > 0 {
 		return err
 	}
 	var have int64
@@ -360,6 +395,31 @@ func (s *Store) Delete(ctx context.Context, u amt.UUID, version uint64) error {
 		return err
 	}
 	return &provisioning.ConflictError{Device: u, Expected: version, Actual: uint64(have)}
+}
+
+// deleteRow deletes the record at version and writes its tombstone, and
+// reports how many rows it deleted.
+func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	// The DELETE comes first: on SQLite the transaction takes the write
+	// lock with it, so no reader's lock has to be upgraded.
+	res, err := tx.ExecContext(ctx, s.q("DELETE FROM amtkit_devices WHERE uuid = ? AND version = ?"), u.String(), int64(version))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO amtkit_device_tombstones (uuid, version) VALUES (?, ?)
+		ON CONFLICT (uuid) DO UPDATE SET version = excluded.version`), u.String(), int64(version)); err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }
 
 // where turns a filter into SQL conditions that select at least what it

@@ -217,8 +217,20 @@ func (h Harness) delete(t *testing.T) {
 	_, err = s.Load(bg, u)
 	require.ErrorIs(t, err, provisioning.ErrNotFound)
 	require.NoError(t, s.Delete(bg, u, r.Version), "deleting again")
-	// The device can be created again.
-	require.NoError(t, s.Save(bg, &provisioning.DeviceRecord{UUID: u}))
+	stale := r.Clone() // a writer that read the record before it was deleted
+	stale.LastError = "stale writer"
+	assert.Error(t, s.Save(bg, stale), "saving a deleted record's version")
+	// The device can be created again, and goes on from its last version:
+	// versions never repeat, so the stale writer still loses.
+	again := &provisioning.DeviceRecord{UUID: u, AdminUser: "admin", AdminPassword: amt.NewSecret("Kept-Across-1")}
+	require.NoError(t, s.Save(bg, again))
+	assert.Greater(t, again.Version, r.Version, "a record created again after Delete goes on from its last version")
+	err = s.Save(bg, stale)
+	require.ErrorAs(t, err, &ce, "a writer holding the deleted record's version loses")
+	got, err := s.Load(bg, u)
+	require.NoError(t, err)
+	assert.True(t, got.AdminPassword.Equal(amt.NewSecret("Kept-Across-1")))
+	assert.Empty(t, got.LastError)
 }
 
 // filterFleet is a small fleet covering every filter: discovery records seen
