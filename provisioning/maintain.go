@@ -341,7 +341,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, 
 		e.Detail = fmt.Sprintf("renewing the %s certificate failed: %s", slotName(slot), what)
 		p.emit(e)
 	}
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		fail(err, "the device could not be opened")
 		return
@@ -393,7 +393,7 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		m.finishMPSRenewal(ctx, r, dc.DER, rep, start, fail)
 		return
 	}
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		fail(err, "the device could not be opened")
 		return
@@ -530,7 +530,7 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 		// entries again with it.
 		return !dc.Pending, nil
 	case PurposeIEEE8021X:
-		dev, err := p.openDevice(r)
+		dev, err := p.openDevice(ctx, r)
 		if err != nil {
 			return false, err
 		}
@@ -591,7 +591,7 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	if len(stale) == 0 {
 		return
 	}
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return
 	}
@@ -675,16 +675,74 @@ func (p *Provisioner) OpenDevice(ctx context.Context, uuid amt.UUID) (*ManagedDe
 	if !r.Provisioned() {
 		return nil, fmt.Errorf("%w: %s is %s", ErrNotProvisioned, uuid, r.State)
 	}
-	return p.openDevice(r)
+	return p.openDevice(ctx, r)
 }
 
-func (p *Provisioner) openDevice(r *DeviceRecord) (*ManagedDevice, error) {
+func (p *Provisioner) openDevice(ctx context.Context, r *DeviceRecord) (*ManagedDevice, error) {
+	dev, err := p.dialManaged(r)
+	if err != nil || r.PendingAdminPassword.IsZero() {
+		return dev, err
+	}
+	// A rotation whose outcome was lost (its reply, or its read-back) left
+	// the new admin password pending: the device has one of the two. Sign
+	// in to learn which, and record it; before, the pending one was never
+	// tried and every later call got 401.
+	_, err = dev.SetupAndConfiguration(ctx)
+	switch {
+	case err == nil: // the current password: the rotation did not take
+		r.PendingAdminPassword = amt.Secret{}
+	case errors.Is(err, wsman.ErrUnauthorized):
+		dev.Close()
+		c := r.Clone()
+		c.AdminPassword = r.PendingAdminPassword
+		if dev, err = p.dialManaged(c); err != nil {
+			return nil, err
+		}
+		if _, err := dev.SetupAndConfiguration(ctx); err != nil {
+			dev.Close()
+			return nil, fmt.Errorf("provisioning: %s: neither the current nor the pending admin password signs in: %w", r.UUID, err)
+		}
+		r.AdminPassword, r.PendingAdminPassword = r.PendingAdminPassword, amt.Secret{}
+	default:
+		dev.Close()
+		return nil, err
+	}
+	if err := p.settleAdminPassword(ctx, r); err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return dev, nil
+}
+
+func (p *Provisioner) dialManaged(r *DeviceRecord) (*ManagedDevice, error) {
 	prof, _ := p.profileFor(r.Inventory)
 	conn, how, err := p.dialAdmin(p.accessFor(r, nil, prof.AllowLegacyTLS))
 	if err != nil {
 		return nil, err
 	}
 	return &ManagedDevice{Device: conn.dev, How: how, conn: conn}, nil
+}
+
+// settleAdminPassword records the admin password openDevice found in use:
+// under the device's lease the caller's record is saved; without it (as in
+// OpenDevice) the stored record is updated if it still holds that pending
+// password.
+func (p *Provisioner) settleAdminPassword(ctx context.Context, r *DeviceRecord) error {
+	if p.heldFor(r.UUID) != nil {
+		return p.save(ctx, r)
+	}
+	errSettled := errors.New("settled already")
+	err := p.update(ctx, r.UUID, func(rec *DeviceRecord) error {
+		if rec.PendingAdminPassword.IsZero() {
+			return errSettled
+		}
+		rec.AdminPassword, rec.PendingAdminPassword = r.AdminPassword, amt.Secret{}
+		return nil
+	})
+	if errors.Is(err, errSettled) {
+		return nil
+	}
+	return err
 }
 
 // Unprovision removes a device's provisioning (full unprovision), has every
@@ -708,7 +766,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		return err
 	}
 	defer release()
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return err
 	}

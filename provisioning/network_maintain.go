@@ -81,7 +81,7 @@ func (m *Maintainer) notRenewable(ctx context.Context, r *DeviceRecord, slot cer
 	if nw == nil {
 		return fmt.Sprintf("the profile no longer lists Wi-Fi network %q (reconcile removes it)", slot.profile)
 	}
-	dev, err := m.p.openDevice(r)
+	dev, err := m.p.openDevice(ctx, r)
 	if err != nil {
 		return "" // the renewal reports it
 	}

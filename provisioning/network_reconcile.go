@@ -168,7 +168,7 @@ func (rc *reconcileContext) readBack(ctx context.Context, check func(context.Con
 			}
 		}
 		var dev *ManagedDevice
-		if dev, err = rc.p.openDevice(rc.rec); err != nil {
+		if dev, err = rc.p.openDevice(ctx, rc.rec); err != nil {
 			return err
 		}
 		err = check(ctx, dev)

@@ -182,7 +182,7 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 	if err != nil {
 		return nil, err
 	}
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -351,6 +351,9 @@ func planCredentials(ctx context.Context, rc *reconcileContext) ([]Change, error
 	// before anything is sent.
 	ccm := rec.ControlMode == amt.ControlModeCCM
 	wantMEBx := !ccm && !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
+	// A pending MEBx password is an earlier rotation whose outcome was lost:
+	// it is sent again until the device's answer settles it.
+	wantMEBx = wantMEBx || (!ccm && !rec.PendingMEBxPassword.IsZero())
 	switch {
 	case rc.opts.RotateMEBxPassword && ccm:
 		out = append(out, Change{Area: "credentials", Action: ChangeRotate, Target: "MEBx password",
@@ -387,7 +390,7 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 	}
 	// Read back: a new connection signed in with the new password.
 	rec.AdminPassword, rec.PendingAdminPassword = next, amt.Secret{}
-	check, err := rc.p.openDevice(rec)
+	check, err := rc.p.openDevice(ctx, rec)
 	if err != nil {
 		return err
 	}
@@ -401,23 +404,37 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 
 // rotateMEBx sets a new MEBx password (the firmware's policy may refuse a
 // change after the first one from the default: PT_STATUS_NOT_PERMITTED).
+//
+// A pending password left by an earlier rotation whose outcome was lost is
+// sent again (WS-Management cannot read the MEBx password back, and the
+// device may hold either): setting it is idempotent, and afterwards the
+// record knows. The pending password is dropped only when the device
+// answered with a refusal; a lost reply keeps it.
 func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	rec := rc.rec
-	next := rc.profile.MEBxPassword
-	if next.IsZero() || next.Equal(rec.MEBxPassword) {
-		pw, err := amt.GeneratePassword(rc.p.rand)
-		if err != nil {
+	next := rec.PendingMEBxPassword
+	if next.IsZero() {
+		next = rc.profile.MEBxPassword
+		if next.IsZero() || next.Equal(rec.MEBxPassword) {
+			pw, err := amt.GeneratePassword(rc.p.rand)
+			if err != nil {
+				return err
+			}
+			next = pw
+		}
+		rec.PendingMEBxPassword = next
+		if err := rc.save(ctx); err != nil {
 			return err
 		}
-		next = pw
-	}
-	rec.PendingMEBxPassword = next
-	if err := rc.save(ctx); err != nil {
-		return err
 	}
 	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
-		rec.PendingMEBxPassword = amt.Secret{}
-		return errors.Join(err, rc.save(ctx))
+		var st amt.Status
+		if errors.As(err, &st) {
+			// Refused: the device kept its password.
+			rec.PendingMEBxPassword = amt.Secret{}
+			return errors.Join(err, rc.save(ctx))
+		}
+		return err
 	}
 	rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
 	return rc.save(ctx)

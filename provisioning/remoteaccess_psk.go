@@ -64,7 +64,7 @@ func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, e
 	if err := p.cfg.PSK.MarkUsed(ctx, pair.PID, uuid); err != nil {
 		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
 	}
-	dev, err := p.openDevice(r)
+	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return pskx.PID{}, err
 	}

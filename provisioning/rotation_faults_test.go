@@ -1,0 +1,133 @@
+package provisioning_test
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/provisioning"
+)
+
+// dropper is an armable one-shot amtsim.Behavior.DropFunc: once armed, the
+// first request of op whose resource URI holds uri gets mode.
+type dropper struct {
+	op, uri atomic.Value // string
+	mode    atomic.Int32
+	fired   atomic.Int32
+}
+
+func (d *dropper) arm(op string, mode amtsim.Drop) {
+	d.uri.Store("")
+	d.op.Store(op)
+	d.mode.Store(int32(mode))
+	d.fired.Store(0)
+}
+
+func (d *dropper) fn(op, uri string, _ int) amtsim.Drop {
+	want, _ := d.op.Load().(string)
+	u, _ := d.uri.Load().(string)
+	if want != "" && op == want && strings.Contains(uri, u) && d.fired.CompareAndSwap(0, 1) {
+		return amtsim.Drop(d.mode.Load())
+	}
+	return amtsim.DropNone
+}
+
+func newDropHarness(t *testing.T, o harnessOptions) (*harness, *dropper) {
+	dr := &dropper{}
+	prev := o.device
+	o.device = func(i int, c *amtsim.Config) {
+		if prev != nil {
+			prev(i, c)
+		}
+		c.Behavior.DropFunc = dr.fn
+	}
+	return newHarness(t, o), dr
+}
+
+// An admin-password rotation whose reply was lost (AMT took the new
+// password) or whose request was lost (AMT kept the old one): the next run,
+// OpenDevice and the Maintainer sign in with whichever the device has and
+// record it. Before, the pending password was never tried and every later
+// call got 401 (found by review).
+func TestAdminRotationOutcomeLost(t *testing.T) {
+	for _, mode := range []amtsim.Drop{amtsim.DropResponse, amtsim.DropRequest} {
+		name := map[amtsim.Drop]string{amtsim.DropResponse: "reply lost", amtsim.DropRequest: "request lost"}[mode]
+		t.Run(name, func(t *testing.T) {
+			h, dr := newDropHarness(t, harnessOptions{})
+			p, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			dr.arm("SetAdminAclEntryEx", mode)
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateAdminPassword: true, Areas: []string{"credentials"}})
+			require.NoError(t, err)
+			require.Error(t, rep.Err(), "the rotation's outcome is unknown")
+			mid, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			require.False(t, mid.PendingAdminPassword.IsZero(), "recorded before it was sent")
+			assert.Equal(t, mode == amtsim.DropResponse, d.AdminPasswordIs(mid.PendingAdminPassword))
+
+			dev, err := p.OpenDevice(h.ctx, rec.UUID)
+			require.NoError(t, err, "OpenDevice signs in")
+			_, err = dev.SetupAndConfiguration(h.ctx)
+			require.NoError(t, err)
+			dev.Close()
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the record's admin password is the device's")
+			assert.True(t, after.PendingAdminPassword.IsZero(), "settled")
+
+			rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+			require.NoError(t, err)
+			assert.NoError(t, rep.Err(), "the next run signs in")
+		})
+	}
+}
+
+// The same settling under the device's lease (Reconcile's own sign-in): a
+// reconcile run right after the lost reply signs in with the pending password.
+func TestAdminRotationLostReplySettledByReconcile(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dr.arm("SetAdminAclEntryEx", amtsim.DropResponse)
+	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateAdminPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+	require.NoError(t, err)
+	assert.NoError(t, rep.Err())
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, d.AdminPasswordIs(after.AdminPassword))
+	assert.True(t, after.PendingAdminPassword.IsZero())
+}
+
+// A MEBx-password rotation whose reply was lost keeps the pending password
+// (the device may hold it), and the next run sends it again, which settles
+// it. Before, the lost reply erased the only record of the device's new MEBx
+// password (found by review).
+func TestMEBxRotationLostReply(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.MEBxPolicy = amtsim.MEBxAnytime }})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dr.arm("SetMEBxPassword", amtsim.DropResponse)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err())
+	mid, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.False(t, mid.PendingMEBxPassword.IsZero(), "kept: the device may hold it")
+	assert.True(t, d.MEBxPasswordIs(mid.PendingMEBxPassword))
+
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	require.Len(t, rep.Changes, 1, "the pending password is sent again")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.PendingMEBxPassword.IsZero())
+	assert.True(t, d.MEBxPasswordIs(after.MEBxPassword), "the record knows the device's MEBx password")
+	assert.True(t, after.MEBxPassword.Equal(mid.PendingMEBxPassword))
+}
