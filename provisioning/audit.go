@@ -108,9 +108,10 @@ const (
 	AuditOnDieDefaultBinding amt.FindingCode = "ondie-default-binding"
 	// AuditCIRAPasswordAuth (info; warning with a password fixed for the
 	// fleet): a profile's CIRA devices authenticate to their MPS with a user
-	// name and password, not with a client certificate (AddMpServer mutual
-	// authentication, which amtkit profiles do not set up): whoever learns
-	// the password can impersonate the device to the MPS.
+	// name and password, not with a client certificate (set
+	// RemoteAccessProfile.AuthMethod to amt.MPSMutualAuth, for which this
+	// finding is not reported): whoever learns the password can impersonate
+	// the device to the MPS.
 	AuditCIRAPasswordAuth amt.FindingCode = "cira-password-auth"
 	// AuditCIRAFleetPassword (warning): a profile gives every device the
 	// same MPS password, so one device exposes the credentials of all.

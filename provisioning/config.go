@@ -65,7 +65,7 @@ type Config struct {
 	// host name and Rand.
 	Owner string
 	// LeaseTTL is how long a device's lease lasts unless renewed: a
-	// provisioner renews it every third of LeaseTTL while it works on the
+	// provisioner renews it every third to half of LeaseTTL while it works on the
 	// device (and checks it before each save), so a provisioner that died
 	// holds a device for at most LeaseTTL. Keep it well above the clock
 	// difference between provisioners. Zero: 1 minute.

@@ -67,7 +67,8 @@ var ErrInProvisioning = errors.New("provisioning: device is in provisioning: rec
 const DefaultLocalTLSAddr = "127.0.0.1:16993"
 
 // TLSActivationOptions tune [ActivateTLS]. The zero value with OnDieRoots set
-// activates in admin control mode through LMS at localhost:16993.
+// activates in admin control mode through LMS at 127.0.0.1:16993
+// ([DefaultLocalTLSAddr]).
 type TLSActivationOptions struct {
 	// HostBasedOptions: Observer, UUID, Now, TrustedHashes and, for admin
 	// control mode, MEBxPassword (or LeaveMEBxPassword). SignIn is not used.

@@ -69,7 +69,7 @@ const (
 // reconcile does about it. From and To describe the values for people and
 // logs; they never hold secrets.
 type Change struct {
-	Area   string       // e.g. "names", "clock", "credentials", "802.1x", "wifi", "ip", "cira", "features", "tls"
+	Area   string       // e.g. "names", "clock", "credentials", "8021x-wired", "wifi", "ip", "cira", "features", "tls"
 	Action ChangeAction // what is done
 	Target string       // what it concerns, e.g. `wifi profile "corp"`
 	From   string       // what the device has ("" for an add)

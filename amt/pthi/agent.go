@@ -32,11 +32,11 @@ var (
 
 // AgentRequest is what a local agent hands to the console or configuration server
 // after [Client.Prepare]: everything a server needs to expect an agent-initiated
-// remote configuration of this device. The provisioning engine accepts it as its
-// agent-request entry: it expects a hello from UUID, picks a provisioning
-// certificate whose root is among TrustedHashes and whose name covers DNSSuffix, and
-// after the TLS connection reads AMT_SetupAndConfigurationService.ProvisioningServerOTP
-// and compares it with OTP.
+// remote configuration of this device. An engine built on package provisioning
+// takes it as provisioning.AgentRequest{UUID: r.UUID, OTP: r.OTP, Firmware:
+// r.Version}: it picks the provisioning certificate from the device's hello and
+// the inventory, and after the TLS connection reads
+// AMT_SetupAndConfigurationService.ProvisioningServerOTP and compares it with OTP.
 //
 // The OTP is an [amt.Secret]: it prints as [REDACTED] and is left out of JSON (the
 // console that chose the OTP already has it). Every other field marshals.

@@ -189,7 +189,7 @@ func (r *DataRecord) SetNewMEBxPassword(pw amt.Secret) error {
 }
 
 // PID returns variable 2/1. It fails with [ErrNotSet] when absent and with a
-// [*FormatError] when the stored characters are not a valid PID.
+// [*pskx.FormatError] when the stored characters are not a valid PID.
 func (r *DataRecord) PID() (pskx.PID, error) {
 	s, ok := r.getString(VarPID)
 	if !ok {
