@@ -41,12 +41,43 @@ func (r *DeviceRecord) networkSecret(key string) amt.Secret {
 	return amt.Secret{}
 }
 
-// setNetworkSecret records (or, for a zero secret, forgets) what was sent.
+// setNetworkSecret records (or, for a zero secret, forgets) what was sent;
+// forgetting also ends a pending send (see sendingNetworkSecret).
 func (r *DeviceRecord) setNetworkSecret(key string, v amt.Secret) {
-	r.NetworkSecrets = slices.DeleteFunc(r.NetworkSecrets, func(s UserCredential) bool { return s.Name == key })
+	r.NetworkSecrets = slices.DeleteFunc(r.NetworkSecrets, func(s UserCredential) bool {
+		return s.Name == key || v.IsZero() && s.Name == key+sendingSuffix
+	})
 	if !v.IsZero() {
 		r.NetworkSecrets = append(r.NetworkSecrets, UserCredential{Name: key, Password: v})
 	}
+}
+
+// sendingSuffix names the marker of a network secret recorded before it was
+// sent and not yet confirmed on the device.
+const sendingSuffix = " (sending)"
+
+// sendingNetworkSecret records v before it is sent, marked as not yet
+// confirmed: if the send is lost (before or after the device acted on it),
+// the next run sees the mark and sends it again instead of taking the
+// record's value for the device's. The value itself is recorded, so nothing
+// is lost either way.
+func (r *DeviceRecord) sendingNetworkSecret(key string, v amt.Secret) {
+	r.setNetworkSecret(key, v)
+	if !v.IsZero() {
+		r.setNetworkSecret(key+sendingSuffix, v)
+	}
+}
+
+// confirmNetworkSecret removes the mark once the device's read-back
+// confirmed the change.
+func (r *DeviceRecord) confirmNetworkSecret(key string) {
+	r.NetworkSecrets = slices.DeleteFunc(r.NetworkSecrets, func(s UserCredential) bool { return s.Name == key+sendingSuffix })
+}
+
+// networkSecretInLine reports whether the device has want by the record:
+// the last secret sent is want, and its send was confirmed.
+func (r *DeviceRecord) networkSecretInLine(key string, want amt.Secret) bool {
+	return sameSecret(want, r.networkSecret(key)) && r.networkSecret(key+sendingSuffix).IsZero()
 }
 
 // sameSecret reports whether the profile's secret is the one last sent.
@@ -318,7 +349,7 @@ func (rc *reconcileContext) wiredDiff(ctx context.Context, ws *wiredState) (from
 	same = st.Enabled == enabled && st.AuthenticationProtocol == w.Method.wire() && st.Username == user &&
 		st.ServerCertificateName == w.ServerName && st.AvailableInS0 && st.PxeTimeout == w.pxeTimeout() &&
 		(w.ServerName == "" || st.ServerCertificateNameComparison == 0 || st.ServerCertificateNameComparison == uint16(w.ServerNameMatch.wire())) &&
-		st.Domain == w.Domain && sameSecret(w.Password, rc.rec.networkSecret(secretWired8021X))
+		st.Domain == w.Domain && rc.rec.networkSecretInLine(secretWired8021X, w.Password)
 	if !same {
 		return from, to, false, nil
 	}
@@ -358,9 +389,10 @@ func (rc *reconcileContext) applyWired(ctx context.Context, ws *wiredState) erro
 	}
 	st.PxeTimeout = w.pxeTimeout()
 	st.Password = w.Password
-	// The password is recorded before it is sent: an interrupted change is
-	// re-sent, never forgotten.
-	rc.rec.setNetworkSecret(secretWired8021X, w.Password)
+	// The password is recorded before it is sent, marked until the
+	// read-back confirms it: an interrupted change is re-sent, never
+	// forgotten.
+	rc.rec.sendingNetworkSecret(secretWired8021X, w.Password)
 	if err := rc.save(ctx); err != nil {
 		return err
 	}
@@ -394,10 +426,11 @@ func (rc *reconcileContext) applyWired(ctx context.Context, ws *wiredState) erro
 	if err != nil {
 		return err
 	}
+	rc.rec.confirmNetworkSecret(secretWired8021X)
 	if ws.fresh != nil {
 		return rc.confirm(ctx, ws.fresh)
 	}
-	return nil
+	return rc.save(ctx)
 }
 
 // ---- wifi ----
@@ -762,7 +795,7 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 		return want
 	}
 	if !nw.Security.Enterprise() {
-		if !sameSecret(nw.Passphrase, rc.rec.networkSecret(wifiSecretKey(nw.Name))) {
+		if !rc.rec.networkSecretInLine(wifiSecretKey(nw.Name), nw.Passphrase) {
 			return want + " (new passphrase)"
 		}
 		return ""
@@ -773,7 +806,7 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 		ie.ServerCertificateName != x.ServerName || x.ServerName != "" && ie.ServerCertificateNameComparison != 0 && ie.ServerCertificateNameComparison != x.ServerNameMatch.wire() {
 		return want
 	}
-	if !sameSecret(x.Password, rc.rec.networkSecret(wifiSecretKey(nw.Name))) {
+	if !rc.rec.networkSecretInLine(wifiSecretKey(nw.Name), x.Password) {
 		return want + " (new password)"
 	}
 	if x.Method == EAPTLS {
@@ -845,7 +878,7 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 	if x != nil {
 		secret = x.Password
 	}
-	rc.rec.setNetworkSecret(wifiSecretKey(nw.Name), secret)
+	rc.rec.sendingNetworkSecret(wifiSecretKey(nw.Name), secret)
 	if err := rc.save(ctx); err != nil {
 		return err
 	}
@@ -872,10 +905,11 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 	if err != nil {
 		return err
 	}
+	rc.rec.confirmNetworkSecret(wifiSecretKey(nw.Name))
 	if fresh != nil {
 		return rc.confirm(ctx, fresh)
 	}
-	return nil
+	return rc.save(ctx)
 }
 
 // checkWiFi reports how the device's profile differs from nw and the

@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/provisioning"
 )
@@ -130,4 +132,60 @@ func TestMEBxRotationLostReply(t *testing.T) {
 	assert.True(t, after.PendingMEBxPassword.IsZero())
 	assert.True(t, d.MEBxPasswordIs(after.MEBxPassword), "the record knows the device's MEBx password")
 	assert.True(t, after.MEBxPassword.Equal(mid.PendingMEBxPassword))
+}
+
+// A changed wired 802.1X password, Wi-Fi passphrase or Wi-Fi 802.1X password
+// whose Put was lost (before or after the device acted on it) is sent again
+// by the next run: it is recorded before it is sent but marked until the
+// read-back confirms it. Before, the record's value was taken for the
+// device's and the device kept the old secret (found by review).
+func TestNetworkSecretSendLost(t *testing.T) {
+	root := radiusRoot(t)
+	peap := func(pw string) *provisioning.IEEE8021XConfig {
+		return &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "CONTOSO\\amt", Password: amt.NewSecret(pw),
+			ServerRoot: root, ServerName: "radius.contoso.com"}
+	}
+	for _, tc := range []struct {
+		name string
+		op   string
+		prof func(pw string) provisioning.Profile
+		is   func(d *amtsim.Device, pw string) bool // nil: the device does not say
+	}{
+		{"wired PEAP", "Put", func(pw string) provisioning.Profile {
+			return provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: peap(pw)}}
+		}, nil},
+		{"Wi-Fi passphrase", "UpdateWiFiSettings", func(pw string) provisioning.Profile {
+			return provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{personal("a", 1, pw)}}}}
+		}, func(d *amtsim.Device, pw string) bool { return d.WiFiPassphraseIs("a", amt.NewSecret(pw)) }},
+		{"Wi-Fi PEAP", "UpdateWiFiSettings", func(pw string) provisioning.Profile {
+			return provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+				{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise, IEEE8021X: peap(pw)}}}}}
+		}, func(d *amtsim.Device, pw string) bool { return d.WiFi8021xPasswordIs("corp", amt.NewSecret(pw)) }},
+	} {
+		for _, mode := range []amtsim.Drop{amtsim.DropRequest, amtsim.DropResponse} {
+			t.Run(fmt.Sprintf("%s/%d", tc.name, mode), func(t *testing.T) {
+				h, dr := newDropHarness(t, harnessOptions{})
+				setProfile(h, tc.prof("first-Pa55-word"))
+				p, rec := provisionOne(t, h)
+				require.Empty(t, rec.ReconcileError)
+				d := h.fleet.Devices()[0]
+				setProfile(h, tc.prof("second-Pa55-word"))
+				dr.arm(tc.op, mode)
+				rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+				require.NoError(t, err)
+				require.Error(t, rep.Err(), "the send was lost")
+
+				rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+				require.NoError(t, err)
+				require.NoError(t, rep.Err())
+				assert.NotEmpty(t, rep.Changes, "the unconfirmed secret is sent again")
+				if tc.is != nil {
+					assert.True(t, tc.is(d, "second-Pa55-word"), "the device has the new secret")
+				}
+				again, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+				require.NoError(t, err)
+				assert.Empty(t, again.Changes, "confirmed: in line")
+			})
+		}
+	}
 }
