@@ -353,7 +353,8 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		user = defaultMPSUser(rc.rec.UUID)
 	}
 	credsInLine := rc.rec.MPSUser == user && !rc.rec.MPSPassword.IsZero() &&
-		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword))
+		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword)) &&
+		len(rc.rec.mpsRemaking()) == 0 // an earlier change of them reached every entry
 	how := fmt.Sprintf("user %s, password authentication", user)
 	if want.mutual() {
 		if !rc.fw.GenerateKeyPair {
@@ -613,7 +614,15 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		req.AuthMethod, req.Username, req.Password = amt.MPSPasswordAuth, user, pw
 	}
 	if rec.MPSUser != user || !rec.MPSPassword.Equal(pw) {
+		// Recorded before they are sent, with the entries still to be
+		// made with them: until every one is, the next run remakes them
+		// instead of taking the record's credentials for the device's.
 		rec.MPSUser, rec.MPSPassword = user, pw
+		var addrs []string
+		for _, w := range st.want.servers() {
+			addrs = append(addrs, strings.ToLower(w.addr()))
+		}
+		rec.setMPSRemaking(addrs)
 		if err := rc.save(ctx); err != nil {
 			return err
 		}
@@ -628,6 +637,12 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		return err
 	}
 	st.names[strings.ToLower(s.addr())] = name
+	if left := rec.mpsRemaking(); len(left) > 0 {
+		rec.setMPSRemaking(slices.DeleteFunc(left, func(a string) bool { return a == strings.ToLower(s.addr()) }))
+		if err := rc.save(ctx); err != nil {
+			return err
+		}
+	}
 	if confirm != nil {
 		return rc.confirm(ctx, confirm)
 	}
@@ -799,4 +814,22 @@ func (rc *reconcileContext) retireMPSCert(ctx context.Context, der []byte) error
 	}
 	dc.Pending = false // a renewal it was for is abandoned; the Maintainer deletes it
 	return rc.save(ctx)
+}
+
+// mpsRemakingKey names, among the record's network secrets, the MPS entries
+// still to be made with the credentials the record holds (see addMPS).
+const mpsRemakingKey = "cira: MPS entries to remake"
+
+// mpsRemaking returns the addresses of the MPS entries still to be made with
+// the recorded credentials.
+func (r *DeviceRecord) mpsRemaking() []string {
+	v := r.networkSecret(mpsRemakingKey)
+	if v.IsZero() {
+		return nil
+	}
+	return strings.Split(v.Reveal(), "\n")
+}
+
+func (r *DeviceRecord) setMPSRemaking(addrs []string) {
+	r.setNetworkSecret(mpsRemakingKey, amt.NewSecret(strings.Join(addrs, "\n")))
 }

@@ -1,10 +1,12 @@
 package provisioning_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -188,4 +190,45 @@ func TestNetworkSecretSendLost(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Changed MPS credentials whose replacement of the device's MPS entry was
+// interrupted (the old entry's Delete lost, so the new one was never added):
+// the next run remakes the entries, and the device calls the MPS with the
+// recorded credentials. Before, the recorded credentials were taken for the
+// device's, the policies were linked to the old entry again, and the MPS
+// refused every tunnel while reconcile reported success (found by review).
+func TestMPSCredentialChangeInterrupted(t *testing.T) {
+	var h *harness
+	rig := startMPS(t, func() provisioning.Store { return h.store })
+	dr := &dropper{}
+	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: rig.profile()}
+	}, device: func(_ int, c *amtsim.Config) { c.Behavior.DropFunc = dr.fn }})
+	_, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	rig.accept(t, h.ctx, d)
+	ra := rig.profile()
+	ra.MPS.Username, ra.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
+	p := h.provisioner()
+	dr.uri.Store("AMT_ManagementPresenceRemoteSAP")
+	dr.op.Store("Delete")
+	dr.mode.Store(int32(amtsim.DropRequest))
+	dr.fired.Store(0)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err(), "the replacement was interrupted")
+
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	actx, cancel := context.WithTimeout(h.ctx, 8*time.Second)
+	defer cancel()
+	conn, err := rig.mps.Accept(actx)
+	require.NoError(t, err, "the device calls with the recorded credentials")
+	assert.Equal(t, "fleet", conn.User)
+	again, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	assert.Empty(t, again.Changes, "in line once every entry was remade")
 }
