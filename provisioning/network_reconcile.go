@@ -88,6 +88,19 @@ func sameSecret(want, sent amt.Secret) bool {
 	return !sent.IsZero() && want.Equal(sent)
 }
 
+// clientCert returns the 802.1X client certificate to bind for profile
+// (wired: ""): a pending one an interrupted change left on the device, or a
+// new one. Issuing anew beside a pending one left it behind, and the
+// Maintainer then bound that older one as a renewal and revoked it as
+// superseded while the device used it.
+func (rc *reconcileContext) clientCert(ctx context.Context, onDevice []amt.PublicKeyCertificate, profile string) (*DeviceCertificate, error) {
+	if dc, ok := pendingCertificate(rc.rec.Certificates, certSlot{purpose: PurposeIEEE8021X, profile: profile}); ok &&
+		dc.Handle != "" && certOnDevice(onDevice, dc.DER, false) == dc.Handle {
+		return dc, nil
+	}
+	return rc.issueClient(ctx, profile)
+}
+
 // certOnDevice returns the handle under which the device holds the
 // certificate with DER der ("" when it does not).
 func certOnDevice(list []amt.PublicKeyCertificate, der []byte, trustedRoot bool) string {
@@ -286,7 +299,7 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 		} else {
 			out = append(out, Change{Area: "8021x-wired", Action: ChangeAdd, Target: "wired 802.1X client certificate", To: rc.rec.Inventory.FQDN,
 				apply: func(ctx context.Context) error {
-					dc, err := rc.issueClient(ctx, "")
+					dc, err := rc.clientCert(ctx, onDevice, "")
 					if err != nil {
 						return err
 					}
@@ -867,7 +880,7 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 		if c, ok := rc.rec.CurrentCertificateFor(PurposeIEEE8021X, nw.Name); ok && certOnDevice(list, c.DER, false) == c.Handle {
 			client = c.Handle
 		} else {
-			dc, err := rc.issueClient(ctx, nw.Name)
+			dc, err := rc.clientCert(ctx, list, nw.Name)
 			if err != nil {
 				return err
 			}

@@ -232,3 +232,51 @@ func TestMPSCredentialChangeInterrupted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, again.Changes, "in line once every entry was remade")
 }
+
+// An EAP-TLS change interrupted after its client certificate was issued (the
+// 802.1X Put lost): the next run binds that pending certificate instead of
+// issuing a second one, and the Maintainer then neither binds an abandoned
+// one nor revokes the one the device uses. Before, it bound the older one as
+// a renewal and revoked it as superseded while the device used it (found by
+// review).
+func TestEAPTLSChangeInterruptedReusesItsCertificate(t *testing.T) {
+	root := radiusRoot(t)
+	eaptls := &provisioning.IEEE8021XConfig{Method: provisioning.EAPTLS, ServerRoot: root, ServerName: "radius.contoso.com"}
+	h, dr := newDropHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: eaptls}})
+	dr.uri.Store("IEEE8021xSettings")
+	dr.op.Store("Put")
+	dr.mode.Store(int32(amtsim.DropRequest))
+	dr.fired.Store(0)
+	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+	require.NoError(t, err)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	issued := 0
+	mid, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	for _, c := range mid.Certificates {
+		if c.Purpose == provisioning.PurposeIEEE8021X {
+			issued++
+		}
+	}
+	assert.Equal(t, 1, issued, "one client certificate: the pending one was bound, not a second issued")
+	m := p.Maintainer()
+	for range 2 {
+		_, err := m.RunOnce(h.ctx)
+		require.NoError(t, err)
+	}
+	inUse := d.Snapshot().IEEE8021xClient
+	require.NotNil(t, inUse)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	cur, ok := after.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "")
+	require.True(t, ok)
+	assert.Equal(t, cur.DER, inUse.Raw, "the device authenticates with the record's current certificate")
+	for _, r := range h.issuer.revocations() {
+		assert.NotEqual(t, r.Certificate.Raw, inUse.Raw, "the certificate in use was revoked")
+	}
+}
