@@ -423,8 +423,9 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	}
 	// A key no certificate came to use is deleted again, so that failed
 	// attempts (the Issuer down for a while) do not fill AMT's key store —
-	// rpc-go removes what a failed configuration left. Not after a lost
-	// AddCertificate reply: the certificate may be on the device.
+	// rpc-go removes what a failed configuration left. After a lost
+	// AddCertificate reply the device is asked whether it holds the
+	// certificate.
 	discard := func(err error) error {
 		_ = dev.DeleteKeyPair(ctx, keyID)
 		return err
@@ -444,10 +445,25 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	certID, err := dev.AddCertificate(ctx, leaf)
 	if err != nil {
 		var te *wsman.TransportError
-		if !errors.As(err, &te) {
+		switch {
+		case !errors.As(err, &te):
 			err = discard(err) // refused: nothing was added
+		default:
+			// The reply was lost: the device may have added it. Found,
+			// the issuance succeeded; not found, nothing was added and
+			// the key goes. Before, both were left on the device and
+			// in no record (found by review).
+			if list, lerr := dev.Certificates(ctx); lerr == nil {
+				if h := certOnDevice(list, leaf.Raw, false); h != "" {
+					certID, err = h, nil
+				} else {
+					err = discard(err)
+				}
+			}
 		}
-		return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
+		if err != nil {
+			return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
+		}
 	}
 	dc := &DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}
 	if issuer != nil {

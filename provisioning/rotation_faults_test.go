@@ -280,3 +280,45 @@ func TestEAPTLSChangeInterruptedReusesItsCertificate(t *testing.T) {
 		assert.NotEqual(t, r.Certificate.Raw, inUse.Raw, "the certificate in use was revoked")
 	}
 }
+
+// A renewal whose AddCertificate reply was lost: the device is asked whether
+// it holds the certificate, and it is used (or, had it not been added, the
+// key deleted). Before, the certificate and its key stayed on the device in
+// no record, one pair per lost reply (found by review).
+func TestRenewalAddCertificateReplyLost(t *testing.T) {
+	clock := &fakeClock{}
+	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	dr.arm("AddCertificate", amtsim.DropResponse)
+	m := p.Maintainer()
+	for range 2 {
+		_, err := m.RunOnce(h.ctx)
+		require.NoError(t, err)
+	}
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	known := map[string]bool{}
+	keys := map[string]bool{}
+	for _, c := range after.Certificates {
+		if !c.RemovedFromDevice {
+			known[string(c.DER)] = true
+			keys[c.KeyHandle] = true
+		}
+	}
+	snap := d.Snapshot()
+	for _, c := range snap.Certificates {
+		if !c.TrustedRoot {
+			assert.True(t, known[string(c.Certificate.Raw)], "certificate %s on the device is in the record", c.InstanceID)
+		}
+	}
+	for _, k := range snap.KeyPairs {
+		assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
+	}
+	cur, ok := after.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	assert.NotEqual(t, old.DER, cur.DER, "renewed")
+}
