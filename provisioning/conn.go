@@ -550,7 +550,16 @@ func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.
 			// is an answer: no key was made.
 		default:
 			// A transport error, or a status that repeating cannot change
-			// (a full key store, an unsupported algorithm …).
+			// (a full key store, an unsupported algorithm …). After a lost
+			// reply the device may have made the key: adopted when it is
+			// the one key no certificate uses (before, it stayed on the
+			// device in no record, one per lost reply).
+			var te *wsman.TransportError
+			if errors.As(err, &te) {
+				if id, ok := lostKey(ctx, dev); ok {
+					return id, nil
+				}
+			}
 			return "", callFailed(ctx, fmt.Errorf("GenerateKeyPair: %w", err))
 		}
 		last = err
@@ -562,6 +571,46 @@ func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.
 		}
 	}
 	return "", &SessionError{Reason: ReasonDeviceError, Err: fmt.Errorf("GenerateKeyPair failed %d times: %w", attempts, last)}
+}
+
+// lostKey finds the key a GenerateKeyPair whose reply was lost made: the
+// only key pair on the device that no certificate on it uses (every key
+// amtkit keeps has its certificate, and the device's lease keeps other
+// sessions away). None, or several, and it reports false: nothing is
+// guessed.
+func lostKey(ctx context.Context, dev *amt.Device) (string, bool) {
+	keys, err := dev.KeyPairs(ctx)
+	if err != nil {
+		return "", false
+	}
+	list, err := dev.Certificates(ctx)
+	if err != nil {
+		return "", false
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	var free []string
+	for _, k := range keys {
+		pub, err := k.PublicKey()
+		if err != nil {
+			return "", false
+		}
+		used := false
+		for _, c := range list {
+			if cert, err := x509.ParseCertificate(c.X509Certificate); err == nil {
+				if e, ok := cert.PublicKey.(equaler); ok && e.Equal(pub) {
+					used = true
+					break
+				}
+			}
+		}
+		if !used {
+			free = append(free, k.InstanceID)
+		}
+	}
+	if len(free) != 1 {
+		return "", false
+	}
+	return free[0], true
 }
 
 // keyGenTransient reports whether a GenerateKeyPair status may clear by

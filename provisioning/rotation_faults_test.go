@@ -322,3 +322,34 @@ func TestRenewalAddCertificateReplyLost(t *testing.T) {
 	require.True(t, ok)
 	assert.NotEqual(t, old.DER, cur.DER, "renewed")
 }
+
+// A renewal whose GenerateKeyPair reply was lost: the key the device made is
+// the one no certificate uses, and the renewal goes on with it. Before, it
+// stayed on the device in no record, one per lost reply (found by review).
+func TestRenewalGenerateKeyPairReplyLost(t *testing.T) {
+	clock := &fakeClock{}
+	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	dr.arm("GenerateKeyPair", amtsim.DropResponse)
+	m := p.Maintainer()
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "the renewal goes on with the key the device made")
+	_, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	keys := map[string]bool{}
+	for _, c := range after.Certificates {
+		if !c.RemovedFromDevice {
+			keys[c.KeyHandle] = true
+		}
+	}
+	for _, k := range d.Snapshot().KeyPairs {
+		assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
+	}
+}
