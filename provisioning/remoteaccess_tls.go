@@ -181,13 +181,26 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			// The settings take effect with CommitChanges; AMT 19 and later
 			// restart their network stack and drop the connection (the reply
 			// is lost): the read-back decides.
+			recommit := false
 			if err := dev.CommitChanges(ctx); err != nil {
 				var te *wsman.TransportError
 				if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
 					return fmt.Errorf("CommitChanges: %w", err)
 				}
+				// Lost, or the restart's drop: AMT_TLSSettingData reads what
+				// was Put whether or not it was committed, so reading it back
+				// proves nothing. The read-back commits once more: with
+				// nothing pending that is a no-op; a commit that never
+				// arrived happens now.
+				recommit = true
 			}
 			return rc.readBack(ctx, func(ctx context.Context, d *ManagedDevice) error {
+				if recommit {
+					recommit = false
+					if err := d.CommitChanges(ctx); err != nil {
+						return fmt.Errorf("CommitChanges again: %w", err) // the next read-back attempt reads
+					}
+				}
 				got, err := d.TLSSettings(ctx)
 				if err != nil {
 					return err

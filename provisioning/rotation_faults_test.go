@@ -353,3 +353,28 @@ func TestRenewalGenerateKeyPairReplyLost(t *testing.T) {
 		assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
 	}
 }
+
+// A tls change whose CommitChanges was lost before the device acted on it:
+// AMT_TLSSettingData reads the values Put whether or not they were
+// committed, so the read-back commits once more, and the device applies the
+// change. Before, the change was reported applied while the device kept its
+// old settings (found by review). A lost reply (the commit applied) is
+// harmless: the second commit has nothing to commit.
+func TestTLSChangeCommitLost(t *testing.T) {
+	for _, mode := range []amtsim.Drop{amtsim.DropRequest, amtsim.DropResponse} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			h, dr := newDropHarness(t, harnessOptions{})
+			p, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			setProfile(h, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond, AllowNonTLS: true}})
+			dr.arm("CommitChanges", mode)
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"tls"}})
+			require.NoError(t, err)
+			require.NoError(t, rep.Err())
+			assert.True(t, d.Snapshot().TLSApplied.AcceptNonSecureConnections, "the device applies the profile's TLS settings")
+			again, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"tls"}})
+			require.NoError(t, err)
+			assert.Empty(t, again.Changes)
+		})
+	}
+}
