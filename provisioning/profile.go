@@ -48,7 +48,9 @@ type Profile struct {
 	// TLS on AMT's network interface.
 	TLS *TLSProfile
 
-	// Users are extra digest accounts.
+	// Users are extra digest accounts. A session sets them; the reconcile
+	// area "users" keeps devices provisioned earlier in line with changes
+	// (adds, updates and removes the accounts amtkit created).
 	Users []UserAccount
 
 	// IEEE8021X, when set, installs an 802.1X client certificate for the wired

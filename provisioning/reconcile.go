@@ -69,7 +69,7 @@ const (
 // reconcile does about it. From and To describe the values for people and
 // logs; they never hold secrets.
 type Change struct {
-	Area   string       // e.g. "names", "clock", "credentials", "8021x-wired", "wifi", "ip", "cira", "features", "tls"
+	Area   string       // e.g. "names", "clock", "credentials", "users", "8021x-wired", "wifi", "ip", "cira", "features", "tls"
 	Action ChangeAction // what is done
 	Target string       // what it concerns, e.g. `wifi profile "corp"`
 	From   string       // what the device has ("" for an add)
@@ -156,6 +156,7 @@ func (p *Provisioner) areas() []area {
 		{name: "names", plan: planNames},
 		{name: "clock", plan: planClock},
 		{name: "credentials", plan: planCredentials},
+		{name: "users", plan: planUsers}, // users_reconcile.go; a session sets them itself
 		{name: "8021x-wired", activation: true, configured: func(p Profile) bool { return p.wired8021X() != nil }, plan: planWired8021X},
 		{name: "wifi", activation: true, configured: func(p Profile) bool { return p.wifi() != nil }, plan: planWiFi},
 		{name: "ip", activation: true, configured: func(p Profile) bool { return p.ipConfig() != nil }, plan: planIP},
