@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -421,13 +422,16 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	if err != nil {
 		return nil, err
 	}
+	keyID, adopted := strings.CutPrefix(keyID, adoptedKey)
 	// A key no certificate came to use is deleted again, so that failed
 	// attempts (the Issuer down for a while) do not fill AMT's key store —
 	// rpc-go removes what a failed configuration left. After a lost
 	// AddCertificate reply the device is asked whether it holds the
 	// certificate.
 	discard := func(err error) error {
-		_ = dev.DeleteKeyPair(ctx, keyID)
+		if !adopted { // a key taken for the lost one may not be ours: it stays
+			_ = dev.DeleteKeyPair(ctx, keyID)
+		}
 		return err
 	}
 	kp, err := dev.KeyPair(ctx, keyID)
@@ -555,9 +559,9 @@ func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.
 			// the one key no certificate uses (before, it stayed on the
 			// device in no record, one per lost reply).
 			var te *wsman.TransportError
-			if errors.As(err, &te) {
+			if errors.As(err, &te) && te.Phase == wsman.PhaseReceive {
 				if id, ok := lostKey(ctx, dev); ok {
-					return id, nil
+					return adoptedKey + id, nil
 				}
 			}
 			return "", callFailed(ctx, fmt.Errorf("GenerateKeyPair: %w", err))
@@ -572,6 +576,10 @@ func (p *Provisioner) generateKey(ctx context.Context, dev *amt.Device, fw *amt.
 	}
 	return "", &SessionError{Reason: ReasonDeviceError, Err: fmt.Errorf("GenerateKeyPair failed %d times: %w", attempts, last)}
 }
+
+// adoptedKey prefixes the key generateKey returns when it took an existing
+// key for the one a GenerateKeyPair whose reply was lost made.
+const adoptedKey = "adopted:"
 
 // lostKey finds the key a GenerateKeyPair whose reply was lost made: the
 // only key pair on the device that no certificate on it uses (every key

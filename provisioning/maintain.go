@@ -723,26 +723,16 @@ func (p *Provisioner) dialManaged(r *DeviceRecord) (*ManagedDevice, error) {
 	return &ManagedDevice{Device: conn.dev, How: how, conn: conn}, nil
 }
 
-// settleAdminPassword records the admin password openDevice found in use:
-// under the device's lease the caller's record is saved; without it (as in
-// OpenDevice) the stored record is updated if it still holds that pending
-// password.
+// settleAdminPassword records the admin password openDevice found in use,
+// under the device's lease only: there no rotation of another holder can be
+// in flight. Without the lease (OpenDevice) nothing is written; the device is
+// used with the password that worked, and the next reconcile or Maintainer
+// run, which hold the lease, records it.
 func (p *Provisioner) settleAdminPassword(ctx context.Context, r *DeviceRecord) error {
-	if p.heldFor(r.UUID) != nil {
-		return p.save(ctx, r)
-	}
-	errSettled := errors.New("settled already")
-	err := p.update(ctx, r.UUID, func(rec *DeviceRecord) error {
-		if rec.PendingAdminPassword.IsZero() {
-			return errSettled
-		}
-		rec.AdminPassword, rec.PendingAdminPassword = r.AdminPassword, amt.Secret{}
-		return nil
-	})
-	if errors.Is(err, errSettled) {
+	if p.heldFor(r.UUID) == nil {
 		return nil
 	}
-	return err
+	return p.save(ctx, r)
 }
 
 // Unprovision removes a device's provisioning (full unprovision), has every

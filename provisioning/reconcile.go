@@ -414,6 +414,7 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	rec := rc.rec
 	next := rec.PendingMEBxPassword
+	resend := !next.IsZero()
 	if next.IsZero() {
 		next = rc.profile.MEBxPassword
 		if next.IsZero() || next.Equal(rec.MEBxPassword) {
@@ -430,6 +431,13 @@ func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	}
 	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
 		var st amt.Status
+		if resend && errors.Is(err, amt.StatusNotPermitted) {
+			// A policy that allows one change from the default refuses
+			// the second: the earlier send set it (as a session reads the
+			// same refusal on a resumed attempt).
+			rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
+			return rc.save(ctx)
+		}
 		if errors.As(err, &st) {
 			// Refused: the device kept its password.
 			rec.PendingMEBxPassword = amt.Secret{}

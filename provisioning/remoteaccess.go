@@ -354,7 +354,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	}
 	credsInLine := rc.rec.MPSUser == user && !rc.rec.MPSPassword.IsZero() &&
 		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword)) &&
-		len(rc.rec.mpsRemaking()) == 0 // an earlier change of them reached every entry
+		len(rc.rec.mpsRemaking(want)) == 0 // an earlier change of them reached every entry
 	how := fmt.Sprintf("user %s, password authentication", user)
 	if want.mutual() {
 		if !rc.fw.GenerateKeyPair {
@@ -637,8 +637,8 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		return err
 	}
 	st.names[strings.ToLower(s.addr())] = name
-	if left := rec.mpsRemaking(); len(left) > 0 {
-		rec.setMPSRemaking(slices.DeleteFunc(left, func(a string) bool { return a == strings.ToLower(s.addr()) }))
+	if !rec.networkSecret(mpsRemakingKey).IsZero() {
+		rec.setMPSRemaking(slices.DeleteFunc(rec.mpsRemaking(st.want), func(a string) bool { return a == strings.ToLower(s.addr()) }))
 		if err := rc.save(ctx); err != nil {
 			return err
 		}
@@ -821,13 +821,20 @@ func (rc *reconcileContext) retireMPSCert(ctx context.Context, der []byte) error
 const mpsRemakingKey = "cira: MPS entries to remake"
 
 // mpsRemaking returns the addresses of the MPS entries still to be made with
-// the recorded credentials.
-func (r *DeviceRecord) mpsRemaking() []string {
+// the recorded credentials that want still names (an address the profile
+// dropped or moved meanwhile is not waited for).
+func (r *DeviceRecord) mpsRemaking(want *RemoteAccessProfile) []string {
 	v := r.networkSecret(mpsRemakingKey)
 	if v.IsZero() {
 		return nil
 	}
-	return strings.Split(v.Reveal(), "\n")
+	var out []string
+	for _, a := range strings.Split(v.Reveal(), "\n") {
+		if slices.ContainsFunc(want.servers(), func(s *MPSServer) bool { return strings.ToLower(s.addr()) == a }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (r *DeviceRecord) setMPSRemaking(addrs []string) {

@@ -78,14 +78,17 @@ func TestAdminRotationOutcomeLost(t *testing.T) {
 			_, err = dev.SetupAndConfiguration(h.ctx)
 			require.NoError(t, err)
 			dev.Close()
-			after, err := h.store.Load(h.ctx, rec.UUID)
+			unleased, err := h.store.Load(h.ctx, rec.UUID)
 			require.NoError(t, err)
-			assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the record's admin password is the device's")
-			assert.True(t, after.PendingAdminPassword.IsZero(), "settled")
+			assert.False(t, unleased.PendingAdminPassword.IsZero(), "OpenDevice holds no lease: it writes nothing")
 
 			rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
 			require.NoError(t, err)
 			assert.NoError(t, rep.Err(), "the next run signs in")
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the record's admin password is the device's")
+			assert.True(t, after.PendingAdminPassword.IsZero(), "settled under the lease")
 		})
 	}
 }
@@ -377,4 +380,49 @@ func TestTLSChangeCommitLost(t *testing.T) {
 			assert.Empty(t, again.Changes)
 		})
 	}
+}
+
+// Changed MPS credentials whose replacement was interrupted, and then an MPS
+// address the profile moves: the entries still to remake are those the
+// profile still names, so the list empties and CIRA is not torn down on every
+// run (found by a review of this change).
+func TestMPSRemakingForgetsDroppedAddresses(t *testing.T) {
+	var h *harness
+	rig := startMPS(t, func() provisioning.Store { return h.store })
+	dr := &dropper{}
+	withBackup := func(primary string) *provisioning.RemoteAccessProfile {
+		ra := rig.profile()
+		if primary != "" {
+			ra.MPS.Address = primary
+		}
+		ra.Backup = &provisioning.MPSServer{Address: "127.0.0.2", Port: 4433, CommonName: "backup.example.com"}
+		return ra
+	}
+	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: withBackup("")}
+	}, device: func(_ int, c *amtsim.Config) { c.Behavior.DropFunc = dr.fn }})
+	_, rec := provisionOne(t, h)
+	rig.accept(t, h.ctx, h.fleet.Devices()[0])
+	ra := withBackup("")
+	ra.MPS.Username, ra.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
+	p := h.provisioner()
+	dr.uri.Store("AMT_ManagementPresenceRemoteSAP")
+	dr.op.Store("Delete")
+	dr.mode.Store(int32(amtsim.DropRequest))
+	dr.fired.Store(0)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err())
+	moved := withBackup("127.0.0.3")
+	moved.MPS.Username, moved.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: moved}
+	for range 2 {
+		rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+		require.NoError(t, err)
+		require.NoError(t, rep.Err())
+	}
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	assert.Empty(t, rep.Changes, "in line once every wanted entry was remade")
 }

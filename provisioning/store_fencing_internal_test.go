@@ -188,3 +188,31 @@ func TestFarFutureTimesRefused(t *testing.T) {
 	var back timeV1
 	require.NoError(t, back.UnmarshalJSON(b), "what encodes decodes")
 }
+
+// OpenDevice, which holds no lease, writes nothing when it finds which admin
+// password works: a rotation of the lease holder may be in flight, and
+// clearing its pending password would lose the new one if its reply were
+// lost (found by a review of this change).
+func TestSettleWritesOnlyUnderTheLease(t *testing.T) {
+	ctx := context.Background()
+	mem := NewMemoryStore()
+	u := amt.UUID{0xbb, 5}
+	clk := &fencingClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	old, p1, p2 := amt.NewSecret("Old-Pa55word!"), amt.NewSecret("P1-Pa55word!"), amt.NewSecret("P2-Pa55word!")
+	require.NoError(t, mem.Save(ctx, &DeviceRecord{UUID: u, State: StateProvisioned, AdminPassword: old, PendingAdminPassword: p1}))
+	loaded, err := mem.Load(ctx, u)
+	require.NoError(t, err)
+	_, err = mem.AcquireLease(ctx, u, "A", clk.Now(), time.Minute)
+	require.NoError(t, err)
+	cur, err := mem.Load(ctx, u)
+	require.NoError(t, err)
+	cur.PendingAdminPassword = p2 // A's next rotation, about to be sent
+	require.NoError(t, mem.Save(ctx, cur))
+
+	b := fencingProvisioner(mem, "B", clk)
+	loaded.PendingAdminPassword = amt.Secret{} // B found the current password works
+	require.NoError(t, b.settleAdminPassword(ctx, loaded))
+	after, err := mem.Load(ctx, u)
+	require.NoError(t, err)
+	assert.True(t, after.PendingAdminPassword.Equal(p2), "A's pending password survives")
+}
