@@ -24,8 +24,11 @@ type dropper struct {
 	fired   atomic.Int32
 }
 
-func (d *dropper) arm(op string, mode amtsim.Drop) {
-	d.uri.Store("")
+func (d *dropper) arm(op string, mode amtsim.Drop) { d.armURI(op, "", mode) }
+
+// armURI arms the dropper for op on resource URIs holding uri.
+func (d *dropper) armURI(op, uri string, mode amtsim.Drop) {
+	d.uri.Store(uri)
 	d.op.Store(op)
 	d.mode.Store(int32(mode))
 	d.fired.Store(0)
@@ -202,28 +205,8 @@ func TestNetworkSecretSendLost(t *testing.T) {
 // device's, the policies were linked to the old entry again, and the MPS
 // refused every tunnel while reconcile reported success (found by review).
 func TestMPSCredentialChangeInterrupted(t *testing.T) {
-	var h *harness
-	rig := startMPS(t, func() provisioning.Store { return h.store })
-	dr := &dropper{}
-	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
-		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: rig.profile()}
-	}, device: func(_ int, c *amtsim.Config) { c.Behavior.DropFunc = dr.fn }})
-	_, rec := provisionOne(t, h)
-	d := h.fleet.Devices()[0]
-	rig.accept(t, h.ctx, d)
-	ra := rig.profile()
-	ra.MPS.Username, ra.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
-	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
-	p := h.provisioner()
-	dr.uri.Store("AMT_ManagementPresenceRemoteSAP")
-	dr.op.Store("Delete")
-	dr.mode.Store(int32(amtsim.DropRequest))
-	dr.fired.Store(0)
+	h, rig, p, rec := interruptedMPSChange(t, func(rig *mpsRig) *provisioning.RemoteAccessProfile { return rig.profile() })
 	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
-	require.NoError(t, err)
-	require.Error(t, rep.Err(), "the replacement was interrupted")
-
-	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
 	require.NoError(t, err)
 	require.NoError(t, rep.Err())
 	actx, cancel := context.WithTimeout(h.ctx, 8*time.Second)
@@ -249,10 +232,7 @@ func TestEAPTLSChangeInterruptedReusesItsCertificate(t *testing.T) {
 	p, rec := provisionOne(t, h)
 	d := h.fleet.Devices()[0]
 	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: eaptls}})
-	dr.uri.Store("IEEE8021xSettings")
-	dr.op.Store("Put")
-	dr.mode.Store(int32(amtsim.DropRequest))
-	dr.fired.Store(0)
+	dr.armURI("Put", "IEEE8021xSettings", amtsim.DropRequest)
 	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
 	require.NoError(t, err)
 	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
@@ -284,76 +264,50 @@ func TestEAPTLSChangeInterruptedReusesItsCertificate(t *testing.T) {
 	}
 }
 
-// A renewal whose AddCertificate reply was lost: the device is asked whether
-// it holds the certificate, and it is used (or, had it not been added, the
-// key deleted). Before, the certificate and its key stayed on the device in
-// no record, one pair per lost reply (found by review).
-func TestRenewalAddCertificateReplyLost(t *testing.T) {
-	clock := &fakeClock{}
-	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
-	p, rec := provisionOne(t, h)
-	d := h.fleet.Devices()[0]
-	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
-	require.True(t, ok)
-	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
-	dr.arm("AddCertificate", amtsim.DropResponse)
-	m := p.Maintainer()
-	for range 2 {
-		_, err := m.RunOnce(h.ctx)
-		require.NoError(t, err)
-	}
-	after, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
-	known := map[string]bool{}
-	keys := map[string]bool{}
-	for _, c := range after.Certificates {
-		if !c.RemovedFromDevice {
-			known[string(c.DER)] = true
-			keys[c.KeyHandle] = true
-		}
-	}
-	snap := d.Snapshot()
-	for _, c := range snap.Certificates {
-		if !c.TrustedRoot {
-			assert.True(t, known[string(c.Certificate.Raw)], "certificate %s on the device is in the record", c.InstanceID)
-		}
-	}
-	for _, k := range snap.KeyPairs {
-		assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
-	}
-	cur, ok := after.CurrentCertificate(provisioning.PurposeTLS)
-	require.True(t, ok)
-	assert.NotEqual(t, old.DER, cur.DER, "renewed")
-}
-
-// A renewal whose GenerateKeyPair reply was lost: the key the device made is
-// the one no certificate uses, and the renewal goes on with it. Before, it
-// stayed on the device in no record, one per lost reply (found by review).
-func TestRenewalGenerateKeyPairReplyLost(t *testing.T) {
-	clock := &fakeClock{}
-	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
-	p, rec := provisionOne(t, h)
-	d := h.fleet.Devices()[0]
-	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
-	require.True(t, ok)
-	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
-	dr.arm("GenerateKeyPair", amtsim.DropResponse)
-	m := p.Maintainer()
-	rep, err := m.RunOnce(h.ctx)
-	require.NoError(t, err)
-	assert.Equal(t, 1, rep.Renewed, "the renewal goes on with the key the device made")
-	_, err = m.RunOnce(h.ctx)
-	require.NoError(t, err)
-	after, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
-	keys := map[string]bool{}
-	for _, c := range after.Certificates {
-		if !c.RemovedFromDevice {
-			keys[c.KeyHandle] = true
-		}
-	}
-	for _, k := range d.Snapshot().KeyPairs {
-		assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
+// A renewal whose AddCertificate or GenerateKeyPair reply was lost. After a
+// lost AddCertificate reply the device is asked whether it holds the
+// certificate; after a lost GenerateKeyPair reply the one key pair no
+// certificate uses is taken for the new key. Either way the renewal goes on,
+// and no certificate or key stays on the device in no record. Before, one
+// pair (or one key) per lost reply did (found by review).
+func TestRenewalReplyLost(t *testing.T) {
+	for _, op := range []string{"AddCertificate", "GenerateKeyPair"} {
+		t.Run(op, func(t *testing.T) {
+			clock := &fakeClock{}
+			h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+			p, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+			dr.arm(op, amtsim.DropResponse)
+			m := p.Maintainer()
+			rep, err := m.RunOnce(h.ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 1, rep.Renewed, "the renewal goes on")
+			_, err = m.RunOnce(h.ctx)
+			require.NoError(t, err)
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			known, keys := map[string]bool{}, map[string]bool{}
+			for _, c := range after.Certificates {
+				if !c.RemovedFromDevice {
+					known[string(c.DER)], keys[c.KeyHandle] = true, true
+				}
+			}
+			snap := d.Snapshot()
+			for _, c := range snap.Certificates {
+				if !c.TrustedRoot {
+					assert.True(t, known[string(c.Certificate.Raw)], "certificate %s on the device is in the record", c.InstanceID)
+				}
+			}
+			for _, k := range snap.KeyPairs {
+				assert.True(t, keys[k.InstanceID], "key pair %s on the device is in the record", k.InstanceID)
+			}
+			cur, ok := after.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			assert.NotEqual(t, old.DER, cur.DER, "renewed")
+		})
 	}
 }
 
@@ -387,10 +341,7 @@ func TestTLSChangeCommitLost(t *testing.T) {
 // profile still names, so the list empties and CIRA is not torn down on every
 // run (found by a review of this change).
 func TestMPSRemakingForgetsDroppedAddresses(t *testing.T) {
-	var h *harness
-	rig := startMPS(t, func() provisioning.Store { return h.store })
-	dr := &dropper{}
-	withBackup := func(primary string) *provisioning.RemoteAccessProfile {
+	withBackup := func(rig *mpsRig, primary string) *provisioning.RemoteAccessProfile {
 		ra := rig.profile()
 		if primary != "" {
 			ra.MPS.Address = primary
@@ -398,23 +349,10 @@ func TestMPSRemakingForgetsDroppedAddresses(t *testing.T) {
 		ra.Backup = &provisioning.MPSServer{Address: "127.0.0.2", Port: 4433, CommonName: "backup.example.com"}
 		return ra
 	}
-	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
-		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: withBackup("")}
-	}, device: func(_ int, c *amtsim.Config) { c.Behavior.DropFunc = dr.fn }})
-	_, rec := provisionOne(t, h)
-	rig.accept(t, h.ctx, h.fleet.Devices()[0])
-	ra := withBackup("")
-	ra.MPS.Username, ra.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
-	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
-	p := h.provisioner()
-	dr.uri.Store("AMT_ManagementPresenceRemoteSAP")
-	dr.op.Store("Delete")
-	dr.mode.Store(int32(amtsim.DropRequest))
-	dr.fired.Store(0)
-	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
-	require.NoError(t, err)
-	require.Error(t, rep.Err())
-	moved := withBackup("127.0.0.3")
+	h, rig, p, rec := interruptedMPSChange(t, func(rig *mpsRig) *provisioning.RemoteAccessProfile { return withBackup(rig, "") })
+	var rep *provisioning.ReconcileReport
+	var err error
+	moved := withBackup(rig, "127.0.0.3")
 	moved.MPS.Username, moved.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
 	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: moved}
 	for range 2 {
@@ -425,4 +363,27 @@ func TestMPSRemakingForgetsDroppedAddresses(t *testing.T) {
 	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
 	require.NoError(t, err)
 	assert.Empty(t, rep.Changes, "in line once every wanted entry was remade")
+}
+
+// interruptedMPSChange provisions one device with base's CIRA profile and
+// an MPS that accepts it, changes the MPS credentials, and runs the cira
+// area with the old MPS entry's Delete lost (the new entry never added).
+func interruptedMPSChange(t *testing.T, base func(*mpsRig) *provisioning.RemoteAccessProfile) (*harness, *mpsRig, *provisioning.Provisioner, *provisioning.DeviceRecord) {
+	var h *harness
+	rig := startMPS(t, func() provisioning.Store { return h.store })
+	dr := &dropper{}
+	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: base(rig)}
+	}, device: func(_ int, c *amtsim.Config) { c.Behavior.DropFunc = dr.fn }})
+	_, rec := provisionOne(t, h)
+	rig.accept(t, h.ctx, h.fleet.Devices()[0])
+	ra := base(rig)
+	ra.MPS.Username, ra.MPS.Password = "fleet", amt.NewSecret("Fl33t-Mps!pass")
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: ra}
+	p := h.provisioner()
+	dr.armURI("Delete", "AMT_ManagementPresenceRemoteSAP", amtsim.DropRequest)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"cira"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err(), "the replacement was interrupted")
+	return h, rig, p, rec
 }
