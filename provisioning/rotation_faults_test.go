@@ -387,3 +387,32 @@ func interruptedMPSChange(t *testing.T, base func(*mpsRig) *provisioning.RemoteA
 	require.Error(t, rep.Err(), "the replacement was interrupted")
 	return h, rig, p, rec
 }
+
+// An impostor at the device's address while a rotation's admin password is
+// pending: trying the current and the pending password goes over the
+// device's pinned certificate, so the impostor gets a handshake and neither
+// password, through OpenDevice or a reconcile.
+func TestAttackImpostorWhileAdminPasswordPending(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	dr.arm("SetAdminAclEntryEx", amtsim.DropResponse)
+	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateAdminPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	mid, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.False(t, mid.PendingAdminPassword.IsZero())
+
+	mitm := startMITM(t)
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return mitm.addr }
+	q := h.provisioner()
+	_, err = q.OpenDevice(h.ctx, rec.UUID)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pinned hash", "%v", err)
+	_, err = q.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+	require.Error(t, err)
+	assert.Positive(t, mitm.handshakes.Load(), "the impostor was reached")
+	assert.Zero(t, mitm.requests.Load(), "no request (and no password) was sent to it")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.PendingAdminPassword.Equal(mid.PendingAdminPassword), "nothing settled against an impostor")
+}
