@@ -13,10 +13,13 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL through pgx, registered as "pgx"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/internal/testenv"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/provisioning/sqlstore"
@@ -196,4 +199,76 @@ func TestInteropPostgresKillOneProvisioner(t *testing.T) {
 
 func TestInteropPostgresKillOnProvisioned(t *testing.T) {
 	runKillOnProvisioned(t, postgresStores(t, 3), 30)
+}
+
+// A create that runs while a Delete of the same device is between its DELETE
+// and its commit must go on from the tombstone that Delete writes, not from
+// the one before it: otherwise the new record takes a version the device had
+// before, and a writer still holding that version wins its compare-and-swap.
+// The test holds Delete there by locking the device's tombstone row (Delete's
+// second statement), starts the create, and only then lets Delete commit.
+// Before the fix, the create read the old tombstone and wrote version 2 of a
+// device that had reached version 3 (found by the store review; it was a
+// documented gap).
+func TestInteropPostgresCreateRacingDelete(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgSchema(t)
+	deleter, creator := openPostgres(t, dsn), openPostgres(t, dsn)
+	u := amt.UUID{0x5a, 0x11, 0x0c}
+	rec := func() *provisioning.DeviceRecord {
+		return &provisioning.DeviceRecord{UUID: u, State: provisioning.StateNew, LastSeen: time.Unix(1_800_000_000, 0).UTC()}
+	}
+	// Versions 1, deleted (tombstone 1), then 2 and 3.
+	r := rec()
+	require.NoError(t, deleter.Save(ctx, r))
+	require.NoError(t, deleter.Delete(ctx, u, r.Version))
+	r = rec()
+	require.NoError(t, deleter.Save(ctx, r))
+	require.NoError(t, deleter.Save(ctx, r))
+	require.Equal(t, uint64(3), r.Version)
+
+	raw, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { raw.Close() })
+	waiting := func() int {
+		var n int
+		require.NoError(t, raw.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&n))
+		return n
+	}
+	until := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for waiting() < n {
+			require.True(t, time.Now().Before(deadline), "fewer than %d lock waits", n)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	hold, err := raw.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	var last int64
+	require.NoError(t, hold.QueryRowContext(ctx, "SELECT version FROM amtkit_device_tombstones WHERE uuid = $1 FOR UPDATE", u.String()).Scan(&last))
+	require.Equal(t, int64(1), last)
+
+	deleted := make(chan error, 1)
+	go func() { deleted <- deleter.Delete(ctx, u, 3) }()
+	until(1) // Delete waits for the tombstone row, its row already deleted
+	created := make(chan error, 1)
+	fresh := rec()
+	go func() { created <- creator.Save(ctx, fresh) }()
+	until(2) // the create waits for Delete
+	require.NoError(t, hold.Commit())
+	require.NoError(t, <-deleted)
+	// The create read the tombstone before Delete committed: it loses its
+	// compare-and-swap (a version the device had before is not given out
+	// again), and the writer's retry goes on from Delete's tombstone.
+	require.ErrorIs(t, <-created, provisioning.ErrConflict, "created at version %d", fresh.Version)
+	_, err = creator.Load(ctx, u)
+	require.ErrorIs(t, err, provisioning.ErrNotFound)
+	fresh = rec()
+	require.NoError(t, creator.Save(ctx, fresh))
+	assert.Equal(t, uint64(4), fresh.Version)
+	// A writer still holding version 2 loses.
+	stale := rec()
+	stale.Version = 2
+	require.ErrorIs(t, deleter.Save(ctx, stale), provisioning.ErrConflict)
 }

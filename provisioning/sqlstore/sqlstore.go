@@ -307,53 +307,27 @@ func (s *Store) decode(ctx context.Context, version int64, b []byte) (*provision
 	return r, nil
 }
 
-// Save implements [provisioning.Store]: one INSERT (version 0) or one UPDATE
-// whose WHERE clause holds the version read.
+// Save implements [provisioning.Store]: one UPDATE whose WHERE clause holds
+// the version read, or for a new record (version 0) one INSERT that holds the
+// device's tombstone (see create).
 func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	next := r.Version + 1
 	if r.Version == 0 {
-		// A record created again after a Delete goes on from its last
-		// version (its tombstone), so that a writer still holding an old
-		// one loses.
-		var last int64
-		err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_device_tombstones WHERE uuid = ?"), r.UUID.String()).Scan(&last)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		next = uint64(last) + 1
+		return s.create(ctx, r)
 	}
+	next := r.Version + 1
 	c := *r
 	c.Version = next
 	b, err := s.codec.Marshal(ctx, &c)
 	if err != nil {
 		return err
 	}
-	ix := r.Index()
-	args := []any{r.UUID.String(), int64(next), ix.State.String(), flag(ix.SessionInProgress), flag(ix.Provisioned), flag(ix.Discovery),
-		micros(ix.LastSeen), micros(ix.CertificatesExpire), flag(ix.CertificateWork), b}
-	var res sql.Result
-	if r.Version == 0 {
-		// The tombstone read above must still be the one: a Delete that
-		// committed meanwhile leaves a higher one, and the insert loses.
-		values := "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
-		if s.dialect == PostgreSQL {
-			// A SELECT list's parameters are typed by their casts, not by
-			// the columns they go to.
-			values = "?::text, ?::bigint, ?::text, ?::integer, ?::integer, ?::integer, ?::bigint, ?::bigint, ?::integer, ?::bytea"
-		}
-		res, err = s.db.ExecContext(ctx, s.q(`INSERT INTO amtkit_devices
-			(uuid, version, state, session_in_progress, provisioned, discovery, last_seen, certs_expire, cert_work, record)
-			SELECT `+values+`
-			WHERE COALESCE((SELECT version FROM amtkit_device_tombstones WHERE uuid = ?), 0) = ?
-			ON CONFLICT (uuid) DO NOTHING`), append(args, r.UUID.String(), int64(next-1))...)
-	} else {
-		res, err = s.db.ExecContext(ctx, s.q(`UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
-			discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`),
-			append(args[1:], r.UUID.String(), int64(r.Version))...)
-	}
+	args := columns(r, next, b)
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
+		discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`),
+		append(args[1:], r.UUID.String(), int64(r.Version))...)
 	if err != nil {
 		return err
 	}
@@ -366,6 +340,104 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	}
 	r.Version = next
 	return nil
+}
+
+// columns are the values of a device row, in the order of amtkit_devices'
+// columns: uuid, version, the filter columns, the codec's bytes.
+func columns(r *provisioning.DeviceRecord, version uint64, b []byte) []any {
+	ix := r.Index()
+	return []any{r.UUID.String(), int64(version), ix.State.String(), flag(ix.SessionInProgress), flag(ix.Provisioned), flag(ix.Discovery),
+		micros(ix.LastSeen), micros(ix.CertificatesExpire), flag(ix.CertificateWork), b}
+}
+
+// deviceLock is the first key of the PostgreSQL advisory lock that orders a
+// device's create after a Delete of it in flight ("amtk"); the second is a
+// hash of the UUID. The two-key space does not overlap the one-key lock
+// Open migrates under.
+const deviceLock = 0x616d746b
+
+// create inserts a record that has no row (Version 0). A record created
+// again after a Delete goes on from its last version (its tombstone), so
+// that a writer still holding an old one loses: the insert happens only if
+// the tombstone is still the one read, and loses its compare-and-swap
+// otherwise. On PostgreSQL the insert runs in a transaction under the
+// device's advisory lock, which Delete holds from before its DELETE to its
+// commit: at READ COMMITTED a statement sees what committed before it began,
+// so an insert that started while a Delete was between its DELETE and its
+// commit waited for Delete's row but had checked the older tombstone, and
+// gave out a version the device had had. SQLite runs one writer at a time:
+// the INSERT … SELECT reads and writes under its write lock. The record is
+// sealed before any transaction begins (a Sealer may be remote).
+func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error {
+	var last int64
+	err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_device_tombstones WHERE uuid = ?"), r.UUID.String()).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	next := uint64(last) + 1
+	c := *r
+	c.Version = next
+	b, err := s.codec.Marshal(ctx, &c)
+	if err != nil {
+		return err
+	}
+	values := "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+	if s.dialect == PostgreSQL {
+		// A SELECT list's parameters are typed by their casts, not by the
+		// columns they go to.
+		values = "?::text, ?::bigint, ?::text, ?::integer, ?::integer, ?::integer, ?::bigint, ?::bigint, ?::integer, ?::bytea"
+	}
+	insert := s.q(`INSERT INTO amtkit_devices
+		(uuid, version, state, session_in_progress, provisioned, discovery, last_seen, certs_expire, cert_work, record)
+		SELECT ` + values + `
+		WHERE COALESCE((SELECT version FROM amtkit_device_tombstones WHERE uuid = ?), 0) = ?
+		ON CONFLICT (uuid) DO NOTHING`)
+	args := append(columns(r, next, b), r.UUID.String(), last)
+	var n int64
+	if s.dialect == PostgreSQL {
+		n, err = s.inTx(ctx, r.UUID, func(tx *sql.Tx) (sql.Result, error) { return tx.ExecContext(ctx, insert, args...) })
+	} else {
+		var res sql.Result
+		if res, err = s.db.ExecContext(ctx, insert, args...); err == nil {
+			n, err = res.RowsAffected()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return s.conflict(ctx, r.UUID, 0)
+	}
+	r.Version = next
+	return nil
+}
+
+// inTx runs exec in a transaction that holds the device's advisory lock
+// (PostgreSQL), commits it and reports the rows exec affected.
+func (s *Store) inTx(ctx context.Context, u amt.UUID, exec func(*sql.Tx) (sql.Result, error)) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := lockDevice(ctx, tx, u); err != nil {
+		return 0, err
+	}
+	res, err := exec(tx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
+}
+
+// lockDevice takes the device's transaction-scoped advisory lock.
+func lockDevice(ctx context.Context, tx *sql.Tx, u amt.UUID) error {
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", deviceLock, u.String())
+	return err
 }
 
 // conflict builds the error of a lost compare-and-swap, with the version the
@@ -405,6 +477,12 @@ func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int6
 		return 0, err
 	}
 	defer func() { _ = tx.Rollback() }()
+	if s.dialect == PostgreSQL {
+		// A create of the device waits for this transaction (see create).
+		if err := lockDevice(ctx, tx, u); err != nil {
+			return 0, err
+		}
+	}
 	// The DELETE comes first: on SQLite the transaction takes the write
 	// lock with it, so no reader's lock has to be upgraded.
 	res, err := tx.ExecContext(ctx, s.q("DELETE FROM amtkit_devices WHERE uuid = ? AND version = ?"), u.String(), int64(version))
