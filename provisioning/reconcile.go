@@ -431,10 +431,16 @@ func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	}
 	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
 		var st amt.Status
-		if resend && errors.Is(err, amt.StatusNotPermitted) {
-			// A policy that allows one change from the default refuses
-			// the second: the earlier send set it (as a session reads the
-			// same refusal on a resumed attempt).
+		if resend && rec.MEBxPassword.IsZero() && errors.Is(err, amt.StatusNotPermitted) {
+			// The record knows no MEBx password, so the device may have had
+			// its default when the earlier send went out: a policy that
+			// allows one change from the default refuses the second, and
+			// the earlier send set it (as a session reads the same refusal
+			// on a resumed attempt). A device whose MEBx password amtkit set
+			// was not at its default: under each of the firmware's three
+			// policies (default password only, during setup, anytime:
+			// intel/lms AMT_SetupAndConfigurationService.h) a refusal of the
+			// resend is a refusal of both, below.
 			rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
 			return rc.save(ctx)
 		}

@@ -142,6 +142,37 @@ func TestMEBxRotationLostReply(t *testing.T) {
 	assert.True(t, after.MEBxPassword.Equal(mid.PendingMEBxPassword))
 }
 
+// A MEBx-password rotation that the device refused (its policy allows no
+// change after provisioning) but whose refusal was lost is sent again, and
+// refused again: the device kept the password the record holds, and the
+// record must keep it. Before, the second refusal was read as "the first send
+// set it" and the record took the password the device had refused, losing
+// the one an operator at the keyboard needs (found by review of the branch
+// that had no test).
+func TestMEBxRotationRefusalLost(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.MEBxPolicy = amtsim.MEBxDefaultOnly }})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	old := rec.MEBxPassword
+	require.True(t, d.MEBxPasswordIs(old))
+	dr.arm("SetMEBxPassword", amtsim.DropResponse)
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err())
+	mid, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.False(t, mid.PendingMEBxPassword.IsZero(), "the outcome is unknown: kept")
+
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.ErrorIs(t, rep.Err(), amt.StatusNotPermitted, "the resend is reported refused")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.PendingMEBxPassword.IsZero(), "settled: nothing pending")
+	assert.True(t, after.MEBxPassword.Equal(old), "the record keeps the password the device kept")
+	assert.True(t, d.MEBxPasswordIs(after.MEBxPassword))
+}
+
 // A changed wired 802.1X password, Wi-Fi passphrase or Wi-Fi 802.1X password
 // whose Put was lost (before or after the device acted on it) is sent again
 // by the next run: it is recorded before it is sent but marked until the
