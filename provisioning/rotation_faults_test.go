@@ -447,3 +447,47 @@ func TestAttackImpostorWhileAdminPasswordPending(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, after.PendingAdminPassword.Equal(mid.PendingAdminPassword), "nothing settled against an impostor")
 }
+
+// A device whose MEBx password someone changed from the default before
+// amtkit saw it (in MEBx, by setup.bin), under the default policy that
+// allows no further change: a first attempt that failed before it sent
+// SetMEBxPassword left a session to resume, and the resumed attempt's
+// refusal was read as "the earlier attempt set it", so the record held a
+// password the device never took. The session now records that it sent the
+// password before sending it, and reads the refusal so only when an earlier
+// attempt did (found by review).
+func TestResumedSessionMEBxNeverSent(t *testing.T) {
+	user := amt.NewSecret("Set-At-The-Keyboard-1")
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.MEBxPassword = user }})
+	fs := &failConfigureStore{Store: h.store}
+	h.cfg.Store = fs
+	p := h.provisioner()
+	d := h.fleet.Devices()[0]
+	// The first attempt proves the device, then cannot record the secrets
+	// it is about to send, and ends before SetMEBxPassword.
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.ErrorIs(t, err, errDiskFull)
+	mid, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.NotNil(t, mid.Session, "a session to resume")
+
+	rec, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	assert.True(t, d.MEBxPasswordIs(user), "the device kept the password set at the keyboard")
+	assert.False(t, d.MEBxPasswordIs(rec.MEBxPassword), "the record does not claim a password the device refused")
+	assert.True(t, rec.MEBxPassword.IsZero(), "the MEBx password is not amtkit's to know")
+}
+
+// failConfigureStore fails the first Save of a session record that holds a
+// generated MEBx password: the save configure makes before it sends one.
+type failConfigureStore struct {
+	provisioning.Store
+	failed atomic.Bool
+}
+
+func (s *failConfigureStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if r.Session != nil && !r.Session.MEBxPassword.IsZero() && s.failed.CompareAndSwap(false, true) {
+		return errDiskFull
+	}
+	return s.Store.Save(ctx, r)
+}

@@ -849,7 +849,17 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 	if prog.Users, err = s.userCredentials(prof, prog.Users); err != nil {
 		return "", err
 	}
+	// Whether an earlier attempt sent the MEBx password, before this one
+	// records that it sends it (with the secrets, in one save).
+	mebxSentBefore := a.resumed && prog.Done.Has(DoneMEBxSent)
+	sending := !prog.Done.Has(DoneMEBxPassword) && !mebxSentBefore
+	if sending {
+		prog.Done |= DoneMEBxSent
+	}
 	if err := s.p.save(ctx, s.rec); err != nil {
+		if sending {
+			prog.Done &^= DoneMEBxSent // nothing was sent
+		}
 		return "", &SessionError{Reason: ReasonStoreFailed, Err: err}
 	}
 	var did []string
@@ -870,15 +880,19 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 		err := dev.SetMEBxPassword(ctx, prog.MEBxPassword)
 		switch {
 		case err == nil:
-		case errors.Is(err, amt.StatusNotPermitted) && a.resumed:
-			// An earlier attempt of this session set it (the default policy
-			// allows one change from the factory default): the recorded
-			// password is the one.
+		case errors.Is(err, amt.StatusNotPermitted) && mebxSentBefore:
+			// An earlier attempt of this session sent it and its answer was
+			// lost: that send set it (the default policy allows one change
+			// from the factory default), and the recorded password is the
+			// one. (Had the device refused that send too, its password was
+			// changed before amtkit came; nothing tells the two apart.)
 			what = "MEBx password (set by the earlier attempt)"
 		case errors.Is(err, amt.StatusNotPermitted):
 			// The MEBx password is no longer the factory default (set in MEBx,
 			// by setup.bin or an earlier provisioning) and the policy allows no
 			// change. CommitChanges only needs it changed from the default.
+			// An earlier attempt that never sent it (it ended before) changes
+			// nothing here.
 			prog.MEBxPassword = amt.Secret{}
 			if a.prior != nil {
 				prog.MEBxPassword = a.prior.MEBxPassword

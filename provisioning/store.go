@@ -324,6 +324,10 @@ const (
 	DoneCommitSent
 	DoneCommitted
 	DoneAdminSetupSent
+	// DoneMEBxSent: SetMEBxPassword was (about to be) sent, recorded before
+	// it goes out. A resumed attempt reads a refusal of the change as "an
+	// earlier attempt set it" only when an earlier attempt sent it.
+	DoneMEBxSent
 )
 
 // Has reports whether every action in d2 is recorded in d.
