@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -31,10 +32,11 @@ import (
 // reports the connection, its reuse and the written request, so a
 // [TransportError] names the phase that failed; a response with
 // "Connection: close", an unread body or a failed exchange closes the
-// connection. A connection idle for more than a second is checked before it
-// is reused (a server may have closed it meanwhile; the default transport's
-// reader goroutine notices that at once), and one idle for longer than a
-// minute is closed.
+// connection. A connection is checked before it is reused (a server may have
+// closed it meanwhile; the default transport's reader goroutine notices that
+// at once): its socket is asked without waiting where the platform allows
+// (peerClosed), otherwise one idle for more than a second gets a short read;
+// one idle for longer than a minute is closed.
 type serialTransport struct {
 	dial dialFunc // a connection ready for HTTP: TLS and policy done
 	tls  bool     // the connections are TLS (for Response.TLS)
@@ -222,6 +224,13 @@ func (t *serialTransport) reusable() bool {
 	if idle > serialIdleTimeout {
 		return false
 	}
+	// A server may close a connection right after a response without
+	// saying so (AMT 20/21 after a password change: rpc-go pull request
+	// 1071), and a request written on it is lost: the socket is asked before
+	// every reuse, as net/http's reader goroutine would have noticed.
+	if closed, known := peerClosed(t.conn); known {
+		return !closed
+	}
 	if idle < serialCheckAfter {
 		return true
 	}
@@ -352,4 +361,20 @@ func (cfg *config) serialTransport(u *url.URL) *serialTransport {
 		return newSerialTransport(td.dialTLS, true, addr, cfg.now)
 	}
 	return newSerialTransport(bounded(dial), false, addr, cfg.now)
+}
+
+// socketOf returns the socket beneath conn: conn itself, or what a TLS layer
+// (or any wrapper with a NetConn method) wraps; nil when there is none.
+func socketOf(conn net.Conn) syscall.Conn {
+	for range 4 {
+		if sc, ok := conn.(syscall.Conn); ok {
+			return sc
+		}
+		w, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		conn = w.NetConn()
+	}
+	return nil
 }

@@ -335,3 +335,60 @@ func TestBodyOfAnnouncedLength(t *testing.T) {
 		})
 	}
 }
+
+// A server that closes a kept-alive connection right after a response,
+// without "Connection: close" (AMT 20/21 after a password change: rpc-go pull
+// request 1071), must not cost the next call: a non-repeatable one (an
+// Invoke) written on the dead connection failed with a cut response before,
+// because the transport trusted a connection idle for less than a second.
+// net/http's reader goroutine notices such a close at once; the serial
+// transport now asks the socket before every reuse.
+func TestSerialTransportServerClosedRightAfterAResponse(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http", true: "https"}[tlsOn], func(t *testing.T) {
+			closed := make(chan struct{}, 4)
+			var calls atomic.Int32
+			h := wsmantest.Handler(func(r *wsmantest.Request) wsmantest.Reply {
+				calls.Add(1)
+				return wsmantest.MethodResponse(r, wsmantest.ReturnValue(r, 0))
+			})
+			var cc wsmantest.ConnCounter
+			srv := httptest.NewUnstartedServer(h)
+			srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
+				cc.ConnState(c, s)
+				if s == http.StateIdle && calls.Load() == 1 {
+					// The first call's connection: closed as soon as it
+					// goes idle, with nothing said.
+					_ = c.Close()
+					closed <- struct{}{}
+				}
+			}
+			if tlsOn {
+				srv.StartTLS()
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(srv.Close)
+			opts := []wsman.Option{wsman.WithSerialTransport()}
+			if tlsOn {
+				pin := sha256.Sum256(srv.Certificate().Raw)
+				opts = append(opts, wsman.WithTLS(wsman.PinSHA256(pin)))
+			}
+			c, err := wsman.New(srv.URL+"/wsman", opts...)
+			require.NoError(t, err)
+			t.Cleanup(c.CloseIdleConnections)
+			const svc = "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_AuthorizationService"
+			_, err = c.Invoke(bg, svc, "SetAdminAclEntryEx", nil, nil)
+			require.NoError(t, err)
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server never closed the connection")
+			}
+			_, err = c.Invoke(bg, svc, "SetAdminAclEntryEx", nil, nil)
+			require.NoError(t, err, "the next call goes out on a new connection")
+			assert.Equal(t, int32(2), calls.Load())
+			assert.Equal(t, int64(2), cc.Opened())
+		})
+	}
+}
