@@ -748,7 +748,8 @@ func (p *Provisioner) settleAdminPassword(ctx context.Context, r *DeviceRecord) 
 // The record keeps the certificates, marked revoked and removed from the
 // device: a full unprovision erases every certificate and key (Intel AMT
 // SDK, "Restoring Intel AMT to Factory Mode"), and the AMT handles they had
-// may name other objects after the device is provisioned again.
+// may name other objects after the device is provisioned again. It keeps
+// the MEBx password too, which a full unprovision leaves on the device.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Under the device's lease: no session or renewal runs meanwhile.
 	r, release, err := p.leaseDevice(ctx, uuid)
@@ -773,7 +774,10 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	r.Certificates = retiredFromDevice(r.Certificates)
 	r.State = StateNew
 	r.Done = 0
-	r.AdminPassword, r.MEBxPassword, r.Users = amt.Secret{}, amt.Secret{}, nil
+	// A full unprovision keeps the MEBx password ("The MEBx password is not
+	// restored to the default": Intel AMT Implementation and Reference
+	// Guide, "Restoring Intel AMT to Factory Mode"): the record keeps it too.
+	r.AdminPassword, r.Users = amt.Secret{}, nil
 	r.ControlMode = amt.ControlModeNone
 	e.State = StateNew
 	e.Detail = fmt.Sprintf("unprovisioned; %d certificate(s) revoked", n)

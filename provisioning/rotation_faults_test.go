@@ -491,3 +491,49 @@ func (s *failConfigureStore) Save(ctx context.Context, r *provisioning.DeviceRec
 	}
 	return s.Store.Save(ctx, r)
 }
+
+// Re-provisioning a device whose MEBx password amtkit set the first time
+// (a full unprovision keeps it): the new password is refused under the
+// default policy, the refusal is lost, and the resumed attempt's resend is
+// refused again. Before, that refusal was read as "the earlier attempt set
+// it": the record took the refused password and dropped the one the device
+// has (found by review).
+func TestReprovisionMEBxRefusalLost(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	p1 := rec.MEBxPassword
+	require.False(t, p1.IsZero())
+	require.NoError(t, unprovisionLocally(p, h, d))
+	require.True(t, d.MEBxPasswordIs(p1), "an unprovision keeps the MEBx password")
+
+	dr.arm("SetMEBxPassword", amtsim.DropResponse) // refused; the refusal is lost
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	mid, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.NotNil(t, mid.Session)
+	require.True(t, mid.Session.Done.Has(provisioning.DoneMEBxSent))
+
+	after, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	assert.True(t, d.MEBxPasswordIs(p1), "the device kept the password amtkit set the first time")
+	assert.True(t, after.MEBxPassword.Equal(p1), "the record holds the device's MEBx password")
+}
+
+// A full unprovision leaves the MEBx password on the device ("The MEBx
+// password is not restored to the default": Intel AMT Implementation and
+// Reference Guide, "Restoring Intel AMT to Factory Mode"), so the record keeps
+// it: before, Unprovision cleared it, and a re-provisioning under the default
+// policy (which refuses a new one) recorded none (found by review).
+func TestUnprovisionKeepsMEBxPassword(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	require.NoError(t, p.Unprovision(h.ctx, rec.UUID))
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.True(t, d.MEBxPasswordIs(rec.MEBxPassword), "the device keeps its MEBx password")
+	assert.True(t, after.MEBxPassword.Equal(rec.MEBxPassword), "so does the record")
+	assert.True(t, after.AdminPassword.IsZero(), "the admin account is gone")
+}

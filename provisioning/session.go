@@ -852,6 +852,10 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 	// Whether an earlier attempt sent the MEBx password, before this one
 	// records that it sends it (with the secrets, in one save).
 	mebxSentBefore := a.resumed && prog.Done.Has(DoneMEBxSent)
+	// A device whose MEBx password amtkit set before (a re-provisioning)
+	// was not at its default: under each of the firmware's three policies
+	// (intel/lms) a refusal of the resend is a refusal of both.
+	mebxKnown := a.prior != nil && !a.prior.MEBxPassword.IsZero()
 	sending := !prog.Done.Has(DoneMEBxPassword) && !mebxSentBefore
 	if sending {
 		prog.Done |= DoneMEBxSent
@@ -880,7 +884,7 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 		err := dev.SetMEBxPassword(ctx, prog.MEBxPassword)
 		switch {
 		case err == nil:
-		case errors.Is(err, amt.StatusNotPermitted) && mebxSentBefore:
+		case errors.Is(err, amt.StatusNotPermitted) && mebxSentBefore && !mebxKnown:
 			// An earlier attempt of this session sent it and its answer was
 			// lost: that send set it (the default policy allows one change
 			// from the factory default), and the recorded password is the
