@@ -59,6 +59,9 @@ type MaintenanceReport struct {
 	// Reconciled counts devices reconciled (ReconcileEvery); Changes the
 	// changes their reconciles applied, ReconcileFailed those that failed.
 	Reconciled, Changes, ReconcileFailed int
+	// Resumed counts the sessions that had ended commit-unconfirmed and were
+	// run again to read the device's state (their outcomes are events).
+	Resumed int
 }
 
 func (m *Maintainer) every() time.Duration {
@@ -143,7 +146,8 @@ func (m *Maintainer) CheckBundles(ctx context.Context) []Event {
 }
 
 // RunOnce walks the store once: it checks the provisioning bundles (the
-// same findings as CheckBundles, in the report), repeats revocations and
+// same findings as CheckBundles, in the report), settles sessions that ended
+// commit-unconfirmed (as Resume does), repeats revocations and
 // renewals an earlier run could not finish, renews due certificates of
 // provisioned devices, deletes replaced certificates from the devices and ages
 // out stale discovery records. No failure is silent: each is an event and is
@@ -153,8 +157,15 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	p := m.p
 	rep.Bundles = m.CheckBundles(ctx)
 	now := p.now()
+	// Sessions whose commit was not confirmed: the device may be
+	// provisioned and sends no hello, so only a read-back settles it.
+	n, err := p.resume(ctx, true)
+	rep.Resumed = n
+	if err != nil {
+		return rep, err
+	}
 	// Stale discovery records, then provisioned devices due for maintenance:
-	// two filtered walks, a page at a time, never the fleet in memory.
+	// two more filtered walks, a page at a time, never the fleet in memory.
 	for r, err := range p.store.Records(ctx, Filter{Discovery: true, LastSeenBefore: now.Add(-m.retention())}) {
 		if err != nil {
 			return rep, err

@@ -609,7 +609,9 @@ func TestMaintainerRunSchedule(t *testing.T) {
 	// 0 h all; 12 h and 24 h bundles; 30 h all (both schedules restart);
 	// 42 h and 54 h bundles; 60 h all; cancelled in the next wait.
 	assert.Equal(t, []time.Duration{h12, h12, h6, h12, h12, h6, h12}, slept)
-	assert.Equal(t, []int32{2, 2, 2, 4, 4, 4, 6}, walks, "the devices are walked at 0, 30 and 60 hours only")
+	// Three filtered walks a run: unsettled sessions, stale discovery
+	// records, devices due.
+	assert.Equal(t, []int32{3, 3, 3, 6, 6, 6, 9}, walks, "the devices are walked at 0, 30 and 60 hours only")
 	var warnings int
 	for _, e := range events {
 		if e.Reason == provisioning.ReasonBundleExpiryWarning {

@@ -732,18 +732,39 @@ func (p *Provisioner) callTimeout() time.Duration {
 // Resume looks for sessions a previous Provisioner left running in the store
 // (a record with a session in progress that had not ended) and runs each again:
 // it reads the device's state first, so nothing non-idempotent is repeated. It
-// walks the store's sessions in progress a page at a time, and leaves alone a
-// device whose lease another provisioner holds (a live one works on it; a dead
-// one's lease expires, and a later Resume takes the device). It reports each
-// session through the Observer and returns when all have ended.
+// also takes the sessions that ended commit-unconfirmed (CommitChanges sent,
+// the device then unreachable for the whole read-back): such a device may be
+// provisioned and then sends no hello, so only a read-back settles it; the
+// resumed session reads the state and verifies, or commits again if the
+// commit never arrived. It walks the store's sessions a page at a time, and
+// leaves alone a device whose lease another provisioner holds (a live one
+// works on it; a dead one's lease expires, and a later Resume takes the
+// device). It reports each session through the Observer and returns when all
+// have ended. The Maintainer's runs settle commit-unconfirmed sessions too.
 func (p *Provisioner) Resume(ctx context.Context) error {
+	_, err := p.resume(ctx, false)
+	return err
+}
+
+// commitUnsettled reports whether r's session ended commit-unconfirmed: the
+// commit was sent, and whether it took effect is unknown.
+func (r *DeviceRecord) commitUnsettled() bool {
+	return r.Session != nil && r.State == StateFailed && r.Reason == ReasonCommitUnconfirmed && r.Session.Done.Has(DoneCommitSent)
+}
+
+// resume runs the sessions Resume describes; with onlyUnsettled, only those
+// that ended commit-unconfirmed (the Maintainer's part). It reports how many
+// it ran.
+func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool) (int, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	n := 0
 	for r, err := range p.store.Records(ctx, Filter{SessionInProgress: true}) {
 		if err != nil {
-			return err
+			return n, err
 		}
-		if r.State.Final() || r.Blocked || !r.Source.IsValid() {
+		unsettled := r.commitUnsettled()
+		if (r.State.Final() && !unsettled) || (onlyUnsettled && !unsettled) || r.Blocked || !r.Source.IsValid() {
 			continue
 		}
 		h := ReceivedHello{
@@ -768,16 +789,20 @@ func (p *Provisioner) Resume(ctx context.Context) error {
 			p.release(s)
 			continue
 		}
-		p.emit(Event{Time: p.now(), Device: r.UUID, Source: r.Source, Step: StepAuthorize, State: r.State,
-			Detail: "resuming session left in state " + r.State.String()})
+		detail := "resuming session left in state " + r.State.String()
+		if unsettled {
+			detail = "resuming the session whose commit was not confirmed, to read the device's state"
+		}
+		p.emit(Event{Time: p.now(), Device: r.UUID, Source: r.Source, Step: StepAuthorize, State: r.State, Detail: detail})
 		wg.Add(1)
+		n++
 		go func() {
 			defer wg.Done()
 			defer p.release(s)
 			_, _ = p.runSession(ctx, s)
 		}()
 	}
-	return nil
+	return n, nil
 }
 
 // leaseFree reports whether this Provisioner could take u's lease now (it

@@ -537,3 +537,48 @@ func TestUnprovisionKeepsMEBxPassword(t *testing.T) {
 	assert.True(t, after.MEBxPassword.Equal(rec.MEBxPassword), "so does the record")
 	assert.True(t, after.AdminPassword.IsZero(), "the admin account is gone")
 }
+
+// A commit that landed while the device stayed unreachable for the whole
+// read-back ends commit-unconfirmed. The device, provisioned, sends no more
+// hellos: before, Resume skipped the failed session (contrary to
+// docs/troubleshooting.md) and nothing ever recorded the device as
+// provisioned, with its admin password only in the session (found by
+// review). Resume and the Maintainer now read such a device's state.
+func TestCommitUnconfirmedSettled(t *testing.T) {
+	for _, by := range []string{"Resume", "Maintainer"} {
+		t.Run(by, func(t *testing.T) {
+			h, dr := newDropHarness(t, harnessOptions{})
+			d := h.fleet.Devices()[0]
+			h.cfg.CallTimeout = 300 * time.Millisecond
+			h.cfg.CommitVerifyAttempts = 2
+			observe := h.cfg.Observer
+			h.cfg.Observer = func(e provisioning.Event) {
+				observe(e)
+				if e.Step == provisioning.StepCommit && e.Err == nil {
+					d.SetUnresponsive(true) // restarting, unreachable for a while
+				}
+			}
+			dr.arm("CommitChanges", amtsim.DropResponse)
+			p := h.provisioner()
+			_, err := p.Provision(h.ctx, h.helloFrom(d))
+			require.Equal(t, provisioning.ReasonCommitUnconfirmed, provisioning.ReasonOf(err), "%v", err)
+			d.SetUnresponsive(false)
+			require.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the commit landed")
+			_, err = d.Hello(0)
+			require.Error(t, err, "a provisioned device sends no hello")
+
+			h.cfg.Observer = observe
+			if by == "Resume" {
+				require.NoError(t, h.provisioner().Resume(h.ctx))
+			} else {
+				_, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+				require.NoError(t, err)
+			}
+			rec, err := h.store.Load(h.ctx, d.UUID())
+			require.NoError(t, err)
+			assert.Equal(t, provisioning.StateProvisioned, rec.State, "the device is provisioned (%s: %s)", rec.Reason, rec.LastError)
+			assert.True(t, d.AdminPasswordIs(rec.AdminPassword), "the record holds the admin password the device has")
+			assert.Nil(t, rec.Session)
+		})
+	}
+}
