@@ -463,6 +463,15 @@ func (a *tlsActivation) activate(ctx context.Context) error {
 			return "admin account set; MEBx password left as it was", nil
 		}
 		if err := dev.SetMEBxPassword(ctx, a.o.MEBxPassword); err != nil {
+			if errors.Is(err, amt.StatusNotPermitted) {
+				// The MEBx password is no longer the factory default (an
+				// earlier attempt of this activation set it before it was
+				// stopped, or it was set in MEBx or by setup.bin) and the
+				// policy allows no change: CommitChanges only needs it
+				// changed from the default (it answers 2057 otherwise), as in
+				// a remote session.
+				return "admin account set; MEBx password not set: the device refused a new one (not permitted: no longer the factory default) and keeps the one it has, left as it is (an earlier attempt of this activation may have set it)", nil
+			}
 			return "", fmt.Errorf("SetMEBxPassword: %w", err)
 		}
 		return "admin account set; MEBx password set", nil
@@ -542,26 +551,64 @@ func containsMode(list []amt.ControlMode, m amt.ControlMode) bool {
 	return false
 }
 
-// commit sends CommitChanges; a lost reply is settled over PTHI.
+// commit sends CommitChanges; a lost reply is settled over PTHI. A device
+// that then reads in provisioning in the requested mode gets the commit once
+// more (see settle).
 func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, error) {
-	err := dev.CommitChanges(ctx)
-	switch {
-	case err == nil:
-		a.committed = true
-		return "CommitChanges succeeded", nil
-	case errors.Is(err, amt.StatusDataMissing):
-		return "", fmt.Errorf("CommitChanges: %w (the firmware wants the MEBx password changed first: rpc-go's reading of 2057)", err)
-	case !lostReply(err):
-		return "", fmt.Errorf("CommitChanges: %w", err)
+	var errs []error
+	for send := 0; send < 2; send++ {
+		err := dev.CommitChanges(ctx)
+		switch {
+		case err == nil && send == 0:
+			a.committed = true
+			return "CommitChanges succeeded", nil
+		case err == nil:
+			a.committed = true
+			return "CommitChanges reply lost and the device still in provisioning (read over PTHI): sent again, succeeded", nil
+		case send == 1 && !lostReply(err):
+			// The second send failed outright: the device is halted (a
+			// halted device may also present another certificate, which
+			// refuses the connection before anything is sent).
+			return "", fmt.Errorf("%w: CommitChanges: %w (read over PTHI: in provisioning, %s; sent again: %v)", ErrActivationHalted, errors.Join(errs...), a.mode, err)
+		case errors.Is(err, amt.StatusDataMissing):
+			return "", fmt.Errorf("CommitChanges: %w (the firmware wants the MEBx password changed first: rpc-go's reading of 2057)", err)
+		case !lostReply(err):
+			return "", fmt.Errorf("CommitChanges: %w", err)
+		}
+		errs = append(errs, err)
+		// The firmware restarted its local port stack under the reply
+		// (rpc-go commitActivation): read the state over PTHI.
+		done, halted, last, err := a.settle(ctx)
+		switch {
+		case err != nil:
+			return "", err
+		case done && send == 0:
+			return "CommitChanges reply lost (port stack restart); post-provisioning read over PTHI", nil
+		case done:
+			return "CommitChanges reply lost and the device still in provisioning (read over PTHI): sent again, its reply lost too; post-provisioning read over PTHI", nil
+		case !halted:
+			return "", fmt.Errorf("%w: CommitChanges: %w (read over PTHI: %v)", ErrActivationUnconfirmed, errors.Join(errs...), last)
+		case send == 1:
+			// rpc-go: "a device that halted mid-activation reports ACM/CCM
+			// while still sitting in provisioning" (issue 1461).
+			return "", fmt.Errorf("%w: CommitChanges (sent twice): %w (read over PTHI %d times: %v)", ErrActivationHalted, errors.Join(errs...), a.o.attempts(), last)
+		}
+		// In provisioning in the requested mode: what a device whose
+		// commit request never arrived reports, and what one that halted
+		// mid-activation reports too. The commit is sent once more: it
+		// finishes the first, and the second refuses it again.
 	}
-	// The firmware restarted its local port stack under the reply (rpc-go
-	// commitActivation): read the state over PTHI.
-	var last error
-	halted := false
+	panic("unreachable")
+}
+
+// settle reads the state over PTHI after a commit whose reply was lost, up
+// to Attempts times CommitDelay apart: done when post-provisioning in the
+// requested mode; halted when the last read was in provisioning in that mode.
+func (a *tlsActivation) settle(ctx context.Context) (done, halted bool, last error, err error) {
 	for i := 0; i < a.o.attempts(); i++ {
 		if i > 0 {
 			if serr := a.o.sleep(ctx, a.o.delay(a.o.CommitDelay, time.Second)); serr != nil {
-				return "", serr
+				return false, false, last, serr
 			}
 		}
 		st, mode, rerr := a.state(ctx)
@@ -570,18 +617,13 @@ func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, er
 			last = rerr
 		case st == amt.PostProvisioning && mode == a.mode:
 			a.committed = true
-			return "CommitChanges reply lost (port stack restart); post-provisioning read over PTHI", nil
+			return true, false, nil, nil
 		default:
 			last = fmt.Errorf("%s, %s", st, mode)
 			halted = mode == a.mode && st == amt.InProvisioning
 		}
 	}
-	if halted {
-		// rpc-go: "a device that halted mid-activation reports ACM/CCM while
-		// still sitting in provisioning" (issue 1461).
-		return "", fmt.Errorf("%w: CommitChanges: %w (read over PTHI %d times: %v)", ErrActivationHalted, err, a.o.attempts(), last)
-	}
-	return "", fmt.Errorf("%w: CommitChanges: %w (read over PTHI: %v)", ErrActivationUnconfirmed, err, last)
+	return false, halted, last, nil
 }
 
 func (a *tlsActivation) state(ctx context.Context) (amt.ProvisioningState, amt.ControlMode, error) {

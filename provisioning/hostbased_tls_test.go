@@ -359,3 +359,53 @@ func TestActivateTLSRefusesBeforeChanging(t *testing.T) {
 		})
 	}
 }
+
+// An ActivateTLS (ACM) attempt that set the MEBx password and then failed
+// (the reply to SetMEBxPassword lost) stops the configuration so that the
+// activation can be tried again; the MEBx password stays changed, and under
+// the default policy the retry's SetMEBxPassword is refused as not
+// permitted. Before, that refusal failed every retry; it now means what it
+// means in a remote session: no longer the default, left as it is, and the
+// commit goes ahead (found by a review of resumed-attempt inferences).
+func TestActivateTLSRetryAfterMEBxSet(t *testing.T) {
+	chain := tlsChain(t, "19.0.5")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	dr := &dropper{}
+	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.Behavior.DropFunc = dr.fn
+	})
+	pw := amt.NewSecret("N3w-Admin-pw")
+	dr.arm("SetMEBxPassword", amtsim.DropResponse)
+	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, pw, opts)
+	require.Error(t, err, "%s", eventLines(*events))
+	require.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState, "stopped: to be tried again")
+	require.True(t, sim.MEBxPasswordIs(opts.MEBxPassword), "the first attempt set the MEBx password")
+
+	*events = nil
+	err = provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, pw, opts)
+	require.NoError(t, err, "the same activation tried again\n%s", eventLines(*events))
+	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+	assert.Contains(t, eventLines(*events), "left as it is")
+}
+
+// A CommitChanges whose request was lost reads back, over PTHI, as in
+// provisioning in the requested mode: what a halted activation reports too
+// (rpc-go issue 1461). The commit is sent once more before the activation is
+// judged halted: before, it was stopped although the commit had simply not
+// arrived (found by review).
+func TestActivateTLSCommitRequestLost(t *testing.T) {
+	chain := tlsChain(t, "19.0.5")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	dr := &dropper{}
+	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.Behavior.DropFunc = dr.fn
+	})
+	dr.arm("CommitChanges", amtsim.DropRequest)
+	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts)
+	require.NoError(t, err, "%s", eventLines(*events))
+	require.Equal(t, int32(1), dr.fired.Load())
+	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+	assert.Contains(t, eventLines(*events), "sent again")
+}
