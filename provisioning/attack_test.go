@@ -583,3 +583,67 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 		assert.Equal(t, 1, rep.Renewed, "retried by the next run")
 	})
 }
+
+// An impostor at a provisioned device's address replays the certificate the
+// device showed before it was provisioned (public: anyone who saw a hello's
+// handshake has it) while Unprovision runs, hoping it is taken for a device
+// back in pre-provisioning: the record would be cleared and every
+// certificate revoked while the device stays provisioned. The impostor does
+// not hold the certificate's key, so it cannot sign its key exchange: the
+// record stays as it was and nothing is revoked.
+func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	// The device's own certificate, seen as anyone sees it.
+	var own []byte
+	_, _ = tls.Dial("tcp", d.TLSAddr(), &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		own = cs.PeerCertificates[0].Raw
+		return nil
+	}})
+	require.NotNil(t, own)
+	p, rec := provisionOne(t, h)
+
+	key, err := testKeys().Cycle(2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	// Its own certificate first (the sign-in with the installed pin fails:
+	// as after a lost Unprovision reply), then the device's, replayed.
+	var conns atomic.Int32
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if conns.Add(1) == 1 {
+				return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+			}
+			return &tls.Certificate{Certificate: [][]byte{own}, PrivateKey: key}, nil
+		},
+		ClientAuth: tls.RequireAnyClientCert, // as a device in pre-provisioning asks
+		MaxVersion: tls.VersionTLS12,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
+	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
+	require.Error(t, err, "the impostor is not taken for the unprovisioned device")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.Provisioned(), "the record is unchanged")
+	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword))
+	for _, c := range after.Certificates {
+		assert.False(t, c.Revoked, "nothing is revoked")
+	}
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
+	_ = p
+}

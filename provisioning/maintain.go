@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -775,6 +778,16 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	defer dev.Close()
 	start := p.now()
 	err = dev.Unprovision(ctx)
+	how := "unprovisioned"
+	if err != nil && (lostReply(err) || isUntrusted(err) || isRemoteAlert(err)) {
+		// The reply was lost (the device may have acted, and restarted its
+		// network), or a retry finds the device no longer serving the
+		// certificate amtkit installed: a device back in pre-provisioning
+		// serves its own again, the one pinned when it was provisioned.
+		if own, what := p.servesOwnCertificate(ctx, r); own {
+			err, how = nil, "unprovisioned (Unprovision: "+firstLine(err)+"; "+what+")"
+		}
+	}
 	e := Event{Time: p.now(), Device: uuid, Step: StepUnprovision, Duration: p.now().Sub(start), State: r.State}
 	if err != nil {
 		e.Err, e.Reason = err, ReasonDeviceError
@@ -791,7 +804,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	r.AdminPassword, r.Users = amt.Secret{}, nil
 	r.ControlMode = amt.ControlModeNone
 	e.State = StateNew
-	e.Detail = fmt.Sprintf("unprovisioned; %d certificate(s) revoked", n)
+	e.Detail = fmt.Sprintf("%s; %d certificate(s) revoked", how, n)
 	p.emit(e)
 	return p.save(ctx, r)
 }
@@ -895,4 +908,67 @@ func nothingAt(err error) error {
 		return nil
 	}
 	return err
+}
+
+// servesOwnCertificate reports whether the device at r's address now serves
+// the certificate it showed before amtkit provisioned it (r.DeviceCertPin),
+// as a device back in pre-provisioning does after a full unprovision, rather
+// than the TLS certificate amtkit installed. Only a TLS handshake is made,
+// nothing is sent (wsman's Client.Handshake), and no client certificate is
+// offered: a device in pre-provisioning that asks for one aborts the
+// handshake, after the server has proved it holds the certificate's key (its
+// signed key exchange, or TLS 1.3's CertificateVerify, checked before the
+// client's certificate is chosen) — an impostor replaying the device's
+// certificate cannot. False when the record pinned none, the device serves
+// another, or possession was not proved (RSA key exchange).
+func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord) (bool, string) {
+	if len(r.DeviceCertPin) == 0 {
+		return false, ""
+	}
+	var (
+		mu    sync.Mutex
+		asked bool // the client's certificate was asked for: the server's proof is checked by then
+	)
+	addr := p.deviceAddr(ReceivedHello{Source: r.Source}, r.Inventory, p.tlsPort())
+	c, err := amt.NewClient("https://"+addr+"/wsman", wsman.WithDialer(p.dialer()), wsman.WithCallTimeout(p.callTimeout()),
+		wsman.WithRand(p.rand), wsman.WithClock(p.now), wsman.WithRSAKeyExchange(),
+		wsman.WithGetClientCertificate(func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			asked = true
+			mu.Unlock()
+			return &tls.Certificate{}, nil // none: nothing is offered to the device
+		}),
+		// The pin is checked below, on what the handshake saw whether or not
+		// the device then refused the client.
+		wsman.WithTLS(wsman.VerifyFunc(func(context.Context, tls.ConnectionState) error { return nil })))
+	if err != nil {
+		return false, ""
+	}
+	cs, herr := c.Handshake(ctx)
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return false, ""
+	}
+	sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+	if !bytes.Equal(sum[:], r.DeviceCertPin) {
+		return false, ""
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Proof of the key: a completed handshake, or the client's certificate
+	// asked for after a signed key exchange (TLS 1.3, or an ECDHE suite of
+	// TLS 1.2: with RSA key exchange only the server's Finished proves it).
+	proved := herr == nil || (asked && (cs.Version == tls.VersionTLS13 || strings.Contains(tls.CipherSuiteName(cs.CipherSuite), "ECDHE")))
+	if !proved {
+		return false, ""
+	}
+	return true, "the device serves the certificate it showed before it was provisioned, and holds its key: it is in pre-provisioning"
+}
+
+// firstLine is err's message up to its first line break.
+func firstLine(err error) string {
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		return msg[:i]
+	}
+	return msg
 }

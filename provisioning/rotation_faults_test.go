@@ -582,3 +582,48 @@ func TestCommitUnconfirmedSettled(t *testing.T) {
 		})
 	}
 }
+
+// Unprovision whose reply was lost after the device acted: the device is in
+// pre-provisioning, serving again the certificate it showed before it was
+// provisioned. Before, the record stayed Provisioned with nothing revoked, and
+// every retry failed its handshake against a device amtkit no longer had
+// installed a certificate on (found by review). Now the lost reply, or the
+// retry, finds the device serving its own certificate and completes the
+// record.
+func TestUnprovisionReplyLost(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{})
+	h.cfg.CallTimeout = 2 * time.Second
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dr.arm("Unprovision", amtsim.DropResponse)
+	if err := p.Unprovision(h.ctx, rec.UUID); err != nil {
+		// The reply was lost before the device reopened: the retry settles it.
+		require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
+		// Open to remote configuration again (as a device whose hellos were
+		// on is after an unprovision): it serves its own certificate.
+		require.NoError(t, d.AddRootHash(amtsim.RootHash{Name: "Contoso test root", Hash: h.chain.Bundle.RootHash(amt.HashSHA256), Active: true}))
+		require.NoError(t, d.StartConfiguration(amt.Secret{}))
+		require.NoError(t, p.Unprovision(h.ctx, rec.UUID), "the retry settles it")
+	}
+	require.Equal(t, int32(1), dr.fired.Load())
+	require.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.False(t, after.Provisioned(), "the record says unprovisioned")
+	for _, c := range after.Certificates {
+		assert.True(t, c.Revoked, "every certificate amtkit installed is revoked")
+	}
+	assert.Contains(t, eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision), "serves the certificate it showed before")
+}
+
+// eventDetails joins the details of the events of step.
+func eventDetails(events []provisioning.Event, step provisioning.Step) string {
+	var b strings.Builder
+	for _, e := range events {
+		if e.Step == step {
+			b.WriteString(e.Detail)
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}

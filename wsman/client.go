@@ -41,6 +41,9 @@ type Client struct {
 	sem      chan struct{}
 	defaults []CallOption
 	idle     func()
+	// handshake connects and completes a TLS handshake under the client's
+	// policy (nil unless the client makes its own https connections).
+	handshake func(ctx context.Context) (*tls.ConnectionState, error)
 }
 
 // New returns a client for endpoint, e.g. "http://host:16992/wsman" or
@@ -121,6 +124,15 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 	}
 	c.redact = redactors(cfg.redact)
 
+	if u.Scheme == "https" && !custom && cfg.secure == nil {
+		dial := cfg.dial
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+		}
+		td := &tlsDialer{dial: dial, config: cfg.tlsConfig(u.Hostname()), policy: *cfg.tls, now: cfg.now}
+		addr := hostPort(u)
+		c.handshake = func(ctx context.Context) (*tls.ConnectionState, error) { return td.handshake(ctx, "tcp", addr) }
+	}
 	var base http.RoundTripper
 	switch {
 	case cfg.roundTripper != nil:
@@ -166,6 +178,35 @@ func (c *Client) SetCredentials(user, password string) { c.auth.setCredentials(u
 // ResetAuth drops the cached digest challenge; the next call starts with a fresh
 // one.
 func (c *Client) ResetAuth() { c.auth.reset() }
+
+// Handshake connects to the endpoint and completes the TLS handshake under the
+// client's policy ([WithTLS], client certificate, versions, dialer), then
+// closes the connection without sending a request: what the endpoint presents
+// can be checked with nothing sent to it. It returns the connection's state,
+// or the error (a [*TLSPolicyError] when the policy refused the server). When
+// the handshake itself fails after the server's certificates arrived — a
+// server that wants a client certificate the client does not offer, say —
+// the state is returned with the error: HandshakeComplete false, and
+// PeerCertificates what the server presented, unverified by the policy. The
+// call is bounded like any other ([WithCallTimeout]). It needs an https
+// endpoint whose connections the client makes itself: with a plain http
+// endpoint, [WithSecureDialer] or the caller's own transport it returns
+// [ErrNoHandshake].
+func (c *Client) Handshake(ctx context.Context) (*tls.ConnectionState, error) {
+	if c.handshake == nil {
+		return nil, ErrNoHandshake
+	}
+	if _, ok := ctx.Deadline(); c.callTO > 0 || !ok {
+		d := c.callTO
+		if d <= 0 {
+			d = DefaultCallTimeout
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return c.handshake(ctx)
+}
 
 // CloseIdleConnections closes kept-alive connections of the base transport.
 func (c *Client) CloseIdleConnections() {

@@ -70,6 +70,10 @@ var (
 	// ErrNoTLSPolicy: an https endpoint was given without a TLS verification
 	// policy (and without a caller-supplied transport).
 	ErrNoTLSPolicy = errors.New("wsman: https endpoint needs a TLS verification policy")
+	// ErrNoHandshake: [Client.Handshake] on a client that does not make its
+	// own TLS connections (a plain http endpoint, WithSecureDialer, or the
+	// caller's own transport).
+	ErrNoHandshake = errors.New("wsman: Handshake needs an https endpoint whose TLS connections the client makes")
 	// ErrRevocationCheck: the revocation function given to [CheckRevocation]
 	// refused a certificate of the verified chain — it is revoked, or its
 	// status could not be read (fail closed). The function's own error is in

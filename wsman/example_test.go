@@ -286,3 +286,23 @@ func ExampleCheckRevocation() {
 	// before revocation: <nil>
 	// after revocation: true true
 }
+
+// Handshake shows what an endpoint presents, under the client's policy, with
+// nothing sent to it: here, whether a device serves the certificate a record
+// names before any credential goes out.
+func ExampleClient_Handshake() {
+	root, dev := exampleCerts()
+	srv := exampleTLSDevice(dev)
+	defer srv.Close()
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithTLS(wsman.VerifyChain(root, "device.example.com")))
+	if err != nil {
+		panic(err)
+	}
+	cs, err := c.Handshake(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("device certificate:", cs.PeerCertificates[0].DNSNames[0])
+	// Output:
+	// device certificate: device.example.com
+}

@@ -338,14 +338,7 @@ func (cfg *config) serialTransport(u *url.URL) *serialTransport {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
-	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
-	addr := net.JoinHostPort(u.Hostname(), port)
+	addr := hostPort(u)
 	switch {
 	case cfg.secure != nil:
 		sd := cfg.secure
@@ -377,4 +370,16 @@ func socketOf(conn net.Conn) syscall.Conn {
 		conn = w.NetConn()
 	}
 	return nil
+}
+
+// hostPort is u's host and port, the scheme's default port when u names none.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -392,3 +392,35 @@ func TestSerialTransportServerClosedRightAfterAResponse(t *testing.T) {
 		})
 	}
 }
+
+// Handshake completes the TLS handshake under the client's policy and sends
+// nothing: the server sees a connection and no request.
+func TestHandshake(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { requests.Add(1) }))
+	t.Cleanup(srv.Close)
+	pin := sha256.Sum256(srv.Certificate().Raw)
+	for _, serial := range []bool{false, true} {
+		opts := []wsman.Option{wsman.WithTLS(wsman.PinSHA256(pin))}
+		if serial {
+			opts = append(opts, wsman.WithSerialTransport())
+		}
+		c, err := wsman.New(srv.URL+"/wsman", opts...)
+		require.NoError(t, err)
+		cs, err := c.Handshake(bg)
+		require.NoError(t, err)
+		require.NotEmpty(t, cs.PeerCertificates)
+		assert.Equal(t, srv.Certificate().Raw, cs.PeerCertificates[0].Raw)
+		assert.True(t, cs.HandshakeComplete)
+	}
+	wrong, err := wsman.New(srv.URL+"/wsman", wsman.WithTLS(wsman.PinSHA256([32]byte{1})))
+	require.NoError(t, err)
+	_, err = wrong.Handshake(bg)
+	var pe *wsman.TLSPolicyError
+	require.ErrorAs(t, err, &pe, "the policy refused the server")
+	plain, err := wsman.New("http://127.0.0.1:1/wsman")
+	require.NoError(t, err)
+	_, err = plain.Handshake(bg)
+	require.ErrorIs(t, err, wsman.ErrNoHandshake)
+	assert.Zero(t, requests.Load(), "nothing was sent")
+}

@@ -348,6 +348,32 @@ func (d *tlsDialer) dialTLS(ctx context.Context, network, addr string) (net.Conn
 	return conn, nil
 }
 
+// handshake dials and completes a handshake under the policy, then closes the
+// connection without writing anything more. When the handshake itself fails
+// after the server's certificates arrived, the state (HandshakeComplete
+// false) is returned with the error: what the server presented, unverified.
+func (d *tlsDialer) handshake(ctx context.Context, network, addr string) (*tls.ConnectionState, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	raw, err := d.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	conn := tls.Client(raw, d.config)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		if cs := conn.ConnectionState(); len(cs.PeerCertificates) > 0 {
+			return &cs, err
+		}
+		return nil, err
+	}
+	if err := d.check(ctx, conn); err != nil {
+		return nil, err
+	}
+	cs := conn.ConnectionState()
+	return &cs, nil
+}
+
 // check runs the policy on conn's handshake. It is a function of its own so
 // that the connection state it copies does not widen dialTLS's frame, which
 // is on a session's stack while the device takes its second or more to answer
