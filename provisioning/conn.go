@@ -413,8 +413,11 @@ func (p *Provisioner) checkChainRevocation(ctx context.Context, chain []*x509.Ce
 
 // issueForAMTKey has AMT generate a key, the Issuer certify it, and AMT store
 // the certificate. keyAttempts and keyDelay bound GenerateKeyPair retries
-// (zero: 20 attempts, 10 s apart).
-func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *Inventory, fw *amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration) (*DeviceCertificate, error) {
+// (zero: 20 attempts, 10 s apart). record, when set, is given the entry
+// (Pending) as soon as the key exists and again once the certificate is
+// issued, before AddCertificate, for the caller to save: a caller that dies
+// in between then knows what it may have left on the device.
+func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *Inventory, fw *amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration, record func(*DeviceCertificate) error) (*DeviceCertificate, error) {
 	if p.cfg.Issuer == nil {
 		return nil, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
 	}
@@ -423,6 +426,7 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 		return nil, err
 	}
 	keyID, adopted := strings.CutPrefix(keyID, adoptedKey)
+	dc := &DeviceCertificate{Purpose: purpose, KeyHandle: keyID, Pending: true}
 	// A key no certificate came to use is deleted again, so that failed
 	// attempts (the Issuer down for a while) do not fill AMT's key store —
 	// rpc-go removes what a failed configuration left. After a lost
@@ -433,6 +437,14 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 			_ = dev.DeleteKeyPair(ctx, keyID)
 		}
 		return err
+	}
+	if record != nil {
+		// The key is on the device: recorded before anything else, so that a
+		// caller that dies from here on leaves nothing on the device it does
+		// not know of.
+		if err := record(dc); err != nil {
+			return nil, discard(&SessionError{Reason: ReasonStoreFailed, Err: err})
+		}
 	}
 	kp, err := dev.KeyPair(ctx, keyID)
 	if err != nil {
@@ -445,6 +457,17 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	leaf, issuer, err := p.certify(ctx, inv, fw, purpose, pub)
 	if err != nil {
 		return nil, discard(err)
+	}
+	dc.DER, dc.NotAfter = leaf.Raw, leaf.NotAfter
+	if issuer != nil {
+		dc.IssuerDER = issuer.Raw
+	}
+	if record != nil {
+		// And the certificate, before AddCertificate: a resumed attempt
+		// looks it up on the device.
+		if err := record(dc); err != nil {
+			return nil, discard(&SessionError{Reason: ReasonStoreFailed, Err: err})
+		}
 	}
 	certID, err := dev.AddCertificate(ctx, leaf)
 	if err != nil {
@@ -469,10 +492,7 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 			return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
 		}
 	}
-	dc := &DeviceCertificate{Purpose: purpose, DER: leaf.Raw, Handle: certID, KeyHandle: keyID, NotAfter: leaf.NotAfter}
-	if issuer != nil {
-		dc.IssuerDER = issuer.Raw
-	}
+	dc.Handle, dc.Pending = certID, false
 	return dc, nil
 }
 

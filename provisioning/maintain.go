@@ -368,7 +368,7 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, 
 		attempts, delay = prof.TLS.KeyAttempts, prof.TLS.KeyRetryDelay
 	}
 	fw := amt.FirmwareFor(r.Firmware)
-	dc, err := p.issueForAMTKey(ctx, dev.Device, &r.Inventory, &fw, purpose, attempts, delay)
+	dc, err := p.issueForAMTKey(ctx, dev.Device, &r.Inventory, &fw, purpose, attempts, delay, nil)
 	if err != nil {
 		fail(err, "no new certificate")
 		return

@@ -155,7 +155,7 @@ func (rc *reconcileContext) issue(ctx context.Context, purpose CertificatePurpos
 	if t := rc.profile.TLS; t != nil {
 		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, &rc.rec.Inventory, &rc.fw, purpose, attempts, delay)
+	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, &rc.rec.Inventory, &rc.fw, purpose, attempts, delay, nil)
 	if err != nil {
 		return nil, err
 	}

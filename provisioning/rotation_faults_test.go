@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -626,4 +627,69 @@ func eventDetails(events []provisioning.Event, step provisioning.Step) string {
 		}
 	}
 	return b.String()
+}
+
+// A session that dies between installing AMT's TLS certificate (or
+// generating its key) and recording it: before, the resumed attempt
+// installed a second key pair and certificate and left the first on the
+// device in no record, the first certificate never revoked (found by
+// review). The entry is now recorded, pending, once the key exists and again
+// before AddCertificate; the resumed attempt finds the certificate on the
+// device and takes it, or deletes the key. The store "dies" at the save named
+// and stays down for the rest of the attempt, as a crash would.
+func TestTLSCertificateOutcomeNotSaved(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(c provisioning.DeviceCertificate) bool
+	}{
+		{"after AddCertificate", func(c provisioning.DeviceCertificate) bool { return !c.Pending && c.Handle != "" }},
+		{"before AddCertificate", func(c provisioning.DeviceCertificate) bool { return c.Pending && len(c.DER) > 0 }},
+		{"after GenerateKeyPair", func(c provisioning.DeviceCertificate) bool { return c.Pending && len(c.DER) == 0 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{})
+			fs := &dyingStore{Store: h.store, at: tc.at}
+			h.cfg.Store = fs
+			p := h.provisioner()
+			d := h.fleet.Devices()[0]
+			_, err := p.Provision(h.ctx, h.helloFrom(d))
+			require.ErrorIs(t, err, errDiskFull)
+			fs.down.Store(false)
+			rec, err := p.Provision(h.ctx, h.helloFrom(d))
+			require.NoError(t, err)
+			snap := d.Snapshot()
+			live := 0
+			for _, c := range rec.Certificates {
+				if !c.RemovedFromDevice {
+					live++
+				}
+			}
+			assert.Len(t, snap.Certificates, live, "every certificate on the device is in the record")
+			assert.Len(t, snap.KeyPairs, live, "every key on the device is in the record")
+			cur, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			assert.Equal(t, snap.TLSAppliedCertificate.Raw, cur.DER, "the record names what the device serves")
+		})
+	}
+}
+
+// dyingStore fails the first Save of a session holding a certificate entry
+// that at selects, and every Save after it while down.
+type dyingStore struct {
+	provisioning.Store
+	at   func(provisioning.DeviceCertificate) bool
+	down atomic.Bool
+	died atomic.Bool
+}
+
+func (s *dyingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if s.down.Load() {
+		return errDiskFull
+	}
+	if r.Session != nil && !s.died.Load() && slices.ContainsFunc(r.Session.Certificates, s.at) {
+		s.died.Store(true)
+		s.down.Store(true)
+		return errDiskFull
+	}
+	return s.Store.Save(ctx, r)
 }

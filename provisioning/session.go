@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -946,10 +947,18 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 	}
 	if prof.TLS != nil {
 		if !prog.Done.Has(DoneTLSCertificate) {
-			if _, err := s.issueForAMTKey(ctx, a, dev, PurposeTLS); err != nil {
+			found, err := s.settlePendingCertificate(ctx, a, dev, PurposeTLS)
+			if err != nil {
 				return strings.Join(did, ", "), err
 			}
-			if err := mark(DoneKeyPair|DoneTLSCertificate, "TLS certificate"); err != nil {
+			what := "TLS certificate (found on the device: installed by an earlier attempt)"
+			if !found {
+				if _, err := s.issueForAMTKey(ctx, a, dev, PurposeTLS); err != nil {
+					return strings.Join(did, ", "), err
+				}
+				what = "TLS certificate"
+			}
+			if err := mark(DoneKeyPair|DoneTLSCertificate, what); err != nil {
 				return "", err
 			}
 		}
@@ -1093,12 +1102,70 @@ func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Devic
 	if t := a.profile.TLS; t != nil {
 		keyAttempts, keyDelay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := s.p.issueForAMTKey(ctx, dev, &a.inv, &a.firmware, purpose, keyAttempts, keyDelay)
+	// The entry is recorded, pending, once the key exists and again once the
+	// certificate is issued: an attempt that dies before the outcome is
+	// saved leaves its successor what to look for (settlePendingCertificate).
+	at := -1
+	dc, err := s.p.issueForAMTKey(ctx, dev, &a.inv, &a.firmware, purpose, keyAttempts, keyDelay, func(dc *DeviceCertificate) error {
+		if at < 0 {
+			a.prog.Certificates = append(a.prog.Certificates, *dc)
+			at = len(a.prog.Certificates) - 1
+		} else {
+			a.prog.Certificates[at] = *dc
+		}
+		return s.p.save(ctx, s.rec)
+	})
 	if err != nil {
+		if at >= 0 {
+			// Refused or discarded: nothing of it stays on the device (a
+			// lost reply left it to the device, which was asked).
+			a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)
+		}
 		return nil, err
 	}
-	a.prog.Certificates = append(a.prog.Certificates, *dc)
+	a.prog.Certificates[at] = *dc
 	return dc, nil
+}
+
+// settlePendingCertificate settles, in a resumed attempt, a certificate an
+// earlier attempt recorded as pending (its key generated, perhaps its
+// certificate issued and sent) and then died before it recorded the outcome:
+// found on the device by its bytes, it is the one (true); not found, its key
+// is deleted and, if it was issued, it stays in the record as never
+// installed, to be revoked as replaced once the session's own certificate is
+// read back. Before, the resumed attempt installed a second key pair and
+// certificate and left the first on the device in no record.
+func (s *Session) settlePendingCertificate(ctx context.Context, a *attempt, dev *amt.Device, purpose CertificatePurpose) (bool, error) {
+	at := slices.IndexFunc(a.prog.Certificates, func(c DeviceCertificate) bool { return c.Purpose == purpose && c.Pending })
+	if at < 0 {
+		return false, nil
+	}
+	dc := &a.prog.Certificates[at]
+	if len(dc.DER) > 0 {
+		list, err := dev.Certificates(ctx)
+		if err != nil {
+			return false, callFailed(ctx, err)
+		}
+		if h := certOnDevice(list, dc.DER, false); h != "" {
+			dc.Handle, dc.Pending = h, false
+			return true, nil
+		}
+	}
+	if dc.KeyHandle != "" {
+		// A fault (no such key: the earlier attempt's reply to the delete
+		// was lost, say) leaves nothing to do; a broken connection is
+		// tried again by the next attempt.
+		var te *wsman.TransportError
+		if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); errors.As(err, &te) {
+			return false, callFailed(ctx, err)
+		}
+	}
+	if len(dc.DER) == 0 {
+		a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)
+	} else {
+		dc.Pending, dc.RemovedFromDevice, dc.KeyHandle = false, true, ""
+	}
+	return false, s.p.save(ctx, s.rec)
 }
 
 // ---- Configured → Committed ----
