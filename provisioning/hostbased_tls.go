@@ -603,7 +603,8 @@ func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, er
 
 // settle reads the state over PTHI after a commit whose reply was lost, up
 // to Attempts times CommitDelay apart: done when post-provisioning in the
-// requested mode; halted when the last read was in provisioning in that mode.
+// requested mode; halted when the last read shows the commit not taken (in
+// provisioning in that mode, or pre-provisioning in client control mode).
 func (a *tlsActivation) settle(ctx context.Context) (done, halted bool, last error, err error) {
 	for i := 0; i < a.o.attempts(); i++ {
 		if i > 0 {
@@ -620,7 +621,10 @@ func (a *tlsActivation) settle(ctx context.Context) (done, halted bool, last err
 			return true, false, nil, nil
 		default:
 			last = fmt.Errorf("%s, %s", st, mode)
-			halted = mode == a.mode && st == amt.InProvisioning
+			// In provisioning in the requested mode; in client control mode
+			// also pre-provisioning, where Setup leaves the device until the
+			// admin's commit (rpc-go issue 845): the commit did not take.
+			halted = mode == a.mode && (st == amt.InProvisioning || (a.mode == amt.ControlModeCCM && st == amt.PreProvisioning))
 		}
 	}
 	return false, halted, last, nil

@@ -409,3 +409,20 @@ func TestActivateTLSCommitRequestLost(t *testing.T) {
 	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
 	assert.Contains(t, eventLines(*events), "sent again")
 }
+
+// The same in client control mode: after Setup the device waits in
+// pre-provisioning for the admin's commit, and a commit whose request was
+// lost reads back "pre-provisioning, CCM" — the commit did not arrive. Before,
+// that was reported unconfirmed; it is sent once more (found by review).
+func TestActivateTLSCCMCommitRequestLost(t *testing.T) {
+	dr := &dropper{}
+	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) { c.Behavior.DropFunc = dr.fn })
+	opts.Mode = amt.ControlModeCCM
+	dr.arm("CommitChanges", amtsim.DropRequest)
+	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), certsNone(), amt.NewSecret("N3w-Admin-pw"), opts)
+	require.NoError(t, err, "%s", eventLines(*events))
+	require.Equal(t, int32(1), dr.fired.Load())
+	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
+	assert.Equal(t, amt.ControlModeCCM, sim.Snapshot().ControlMode)
+	assert.Contains(t, eventLines(*events), "sent again")
+}
