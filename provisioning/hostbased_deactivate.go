@@ -126,9 +126,15 @@ func Deactivate(ctx context.Context, agent HostAgent, opts DeactivateOptions) er
 			return "admin control mode: " + what + " over WS-Management", nil
 		}
 		// rpc-go provisioningHalted: the state over PTHI decides.
-		if now, rerr := agent.ProvisioningState(ctx); rerr == nil && now == amt.InProvisioning {
+		now, rerr := agent.ProvisioningState(ctx)
+		switch {
+		case rerr == nil && now == amt.InProvisioning:
 			recoverNow = true
 			return fmt.Sprintf("%s over WS-Management failed while the device is in provisioning (%v): recovering over PTHI", what, werr), nil
+		case rerr == nil && now == amt.PreProvisioning && lostReply(werr):
+			// The firmware acted and restarted its network under the reply:
+			// the verify step reads the rest.
+			return fmt.Sprintf("%s over WS-Management: reply lost (%v); pre-provisioning read over PTHI", what, werr), nil
 		}
 		return "", fmt.Errorf("%s over WS-Management: %w", what, werr)
 	})

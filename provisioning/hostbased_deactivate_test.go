@@ -147,3 +147,29 @@ func mustGeneral(t *testing.T, d *amt.Device) *amt.GeneralSettings {
 	require.NoError(t, err)
 	return gs
 }
+
+// Deactivate in admin control mode whose WS-Management Unprovision reply was
+// lost (the firmware restarting its network as it acts): the state over PTHI
+// says whether it took. Before, the transport error was returned although the
+// device reported pre-provisioning, and a retry was refused as not activated
+// (found by review).
+func TestDeactivateReplyLost(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	dr := &dropper{}
+	cfg := amtsim.Config{TrustedDNSSuffix: "contoso.com", UserRootHashes: []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+		Behavior: amtsim.Behavior{DropFunc: dr.fn}}
+	pw := amt.NewSecret("N3w-Admin-pw")
+	sim, login := localDevice(t, cfg)
+	require.NoError(t, provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, pw,
+		provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)}))
+	dr.arm("Unprovision", amtsim.DropResponse)
+	var events []provisioning.Event
+	err := provisioning.Deactivate(context.Background(), sim.Agent(), provisioning.DeactivateOptions{Admin: login("admin", pw),
+		Observer: func(e provisioning.Event) { events = append(events, e) }})
+	require.NoError(t, err)
+	require.Equal(t, int32(1), dr.fired.Load())
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState)
+	require.NotEmpty(t, events)
+	assert.Contains(t, events[0].Detail, "reply lost")
+}
