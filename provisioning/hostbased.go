@@ -130,6 +130,13 @@ var (
 	// without a MEBx password (and without LeaveMEBxPassword), or with one
 	// the firmware would refuse.
 	ErrMEBxPasswordRequired = errors.New("provisioning: admin control mode activation needs a MEBx password")
+	// ErrMEBxPasswordNotSet: ActivateACM or UpgradeToACM activated the
+	// device (admin control mode, post-provisioning, read back) but setting
+	// the MEBx password afterwards failed — refused, or its reply lost so
+	// that whether it took is unknown. The device is activated: running the
+	// activation again is refused (ErrAlreadyActivated); set the MEBx
+	// password as the admin account (amt.Device.SetMEBxPassword) instead.
+	ErrMEBxPasswordNotSet = errors.New("provisioning: the device is activated in admin control mode, but its MEBx password was not set")
 )
 
 // ActivateCCM activates a device in client control mode with
@@ -307,7 +314,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 			return detail + "; MEBx password left as it was", nil
 		}
 		if err := dev.SetMEBxPassword(ctx, opts.MEBxPassword); err != nil {
-			return "", fmt.Errorf("%s; SetMEBxPassword: %w", detail, err)
+			return "", fmt.Errorf("%w: %s; SetMEBxPassword: %w", ErrMEBxPasswordNotSet, detail, err)
 		}
 		return detail + "; MEBx password set", nil
 	})
@@ -342,10 +349,10 @@ func setMEBxAfter(ctx context.Context, o *HostBasedOptions, adminPassword amt.Se
 	}
 	admin, err := o.SignIn(ctx, adminUserName, adminPassword)
 	if err != nil {
-		return "", fmt.Errorf("%s; signing in as %s to set the MEBx password: %w", detail, adminUserName, err)
+		return "", fmt.Errorf("%w: %s; signing in as %s to set the MEBx password: %w", ErrMEBxPasswordNotSet, detail, adminUserName, err)
 	}
 	if err := admin.SetMEBxPassword(ctx, o.MEBxPassword); err != nil {
-		return "", fmt.Errorf("%s; SetMEBxPassword: %w", detail, err)
+		return "", fmt.Errorf("%w: %s; SetMEBxPassword: %w", ErrMEBxPasswordNotSet, detail, err)
 	}
 	return detail + "; MEBx password set", nil
 }

@@ -173,3 +173,30 @@ func TestDeactivateReplyLost(t *testing.T) {
 	require.NotEmpty(t, events)
 	assert.Contains(t, events[0].Detail, "reply lost")
 }
+
+// ActivateACM whose MEBx password, set after AdminSetup, is lost: the device
+// is activated (read back), and only the MEBx step failed. Before, the error
+// did not say so, and running the activation again was refused as already
+// activated (found by review); it now wraps ErrMEBxPasswordNotSet, and the
+// MEBx password can be set as the admin.
+func TestActivateACMMEBxNotSet(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	dr := &dropper{}
+	cfg := amtsim.Config{TrustedDNSSuffix: "contoso.com", UserRootHashes: []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+		MEBxPolicy: amtsim.MEBxAnytime, Behavior: amtsim.Behavior{DropFunc: dr.fn}}
+	pw := amt.NewSecret("N3w-Admin-pw")
+	sim, login := localDevice(t, cfg)
+	dr.arm("SetMEBxPassword", amtsim.DropRequest)
+	err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, pw,
+		provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)})
+	require.ErrorIs(t, err, provisioning.ErrMEBxPasswordNotSet)
+	s := sim.Snapshot()
+	assert.Equal(t, amt.PostProvisioning, s.ProvisioningState)
+	assert.Equal(t, amt.ControlModeACM, s.ControlMode)
+	err = provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, pw,
+		provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)})
+	require.ErrorIs(t, err, provisioning.ErrAlreadyActivated)
+	require.NoError(t, login("admin", pw).SetMEBxPassword(context.Background(), mebxPW), "the MEBx step, finished as the admin")
+	assert.True(t, sim.MEBxPasswordIs(mebxPW))
+}
