@@ -228,13 +228,20 @@ func (t *serialTransport) reusable() bool {
 	// saying so (AMT 20/21 after a password change: rpc-go pull request
 	// 1071), and a request written on it is lost: the socket is asked before
 	// every reuse, as net/http's reader goroutine would have noticed.
-	if closed, known := peerClosed(t.conn); known {
-		return !closed
-	}
-	if idle < serialCheckAfter {
+	switch peerState(t.conn) {
+	case peerAlive:
 		return true
+	case peerGone:
+		return false
+	case peerUnknown:
+		if idle < serialCheckAfter {
+			return true
+		}
 	}
-	// A read that must give up at once: it times out on a live connection
+	// Bytes wait (a TLS close_notify, or a TLS 1.3 NewSessionTicket a
+	// server sent after its response), or the socket could not be asked: a
+	// read through the TLS layer that must give up at once times out on a
+	// live connection (crypto/tls handling any handshake message on the way)
 	// and returns EOF (or a reset, or a TLS close_notify) on one the server
 	// closed. crypto/tls treats a timeout as temporary: the connection stays
 	// usable.
@@ -383,3 +390,13 @@ func hostPort(u *url.URL) string {
 	}
 	return net.JoinHostPort(u.Hostname(), port)
 }
+
+// peer is what asking a kept-alive connection's socket found (peerState).
+type peer int8
+
+const (
+	peerUnknown peer = iota // no socket to ask
+	peerAlive               // nothing to read
+	peerGone                // closed or reset by the peer
+	peerData                // bytes wait: read them through the TLS layer
+)
