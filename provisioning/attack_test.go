@@ -2,10 +2,12 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/big"
@@ -646,4 +648,108 @@ func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
 	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
 	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
 	_ = p
+}
+
+// The impostor of TestAttackImpostorReplaysPreProvisioningCertificate, but
+// one that does not try to sign a key exchange it cannot sign: it picks an
+// ECDHE suite, leaves ServerKeyExchange out and asks for a client
+// certificate. Go's TLS 1.2 client asks for the client certificate before it
+// notices the missing ServerKeyExchange: the proof of the key is the curve
+// crypto/tls records once the ServerKeyExchange's signature verified (found
+// by review, which wrote this test; it failed before).
+func TestAttackImpostorSkipsServerKeyExchange(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	var own []byte
+	_, _ = tls.Dial("tcp", d.TLSAddr(), &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		own = cs.PeerCertificates[0].Raw
+		return nil
+	}})
+	require.NotNil(t, own)
+	_, rec := provisionOne(t, h)
+	ownCert, err := x509.ParseCertificate(own)
+	require.NoError(t, err)
+
+	key, err := testKeys().Cycle(2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	impostorTLS := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+
+	suite := uint16(0xc02f) // ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	if _, ok := ownCert.PublicKey.(*ecdsa.PublicKey); ok {
+		suite = 0xc02b
+	}
+	var conns atomic.Int32
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if conns.Add(1) == 1 {
+				// The sign-in with the installed pin fails (untrusted).
+				go func() { tc := tls.Server(c, impostorTLS); _ = tc.Handshake(); tc.Close() }()
+				continue
+			}
+			go replayWithoutKeyExchange(c, own, suite)
+		}
+	}()
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
+	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
+	after, lerr := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, lerr)
+	t.Logf("Unprovision: %v; connections: %d", err, conns.Load())
+	for _, e := range h.eventsFor(rec.UUID) {
+		if e.Step == provisioning.StepUnprovision {
+			t.Logf("event: %s", e.Detail)
+		}
+	}
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the real device is still provisioned")
+	assert.Error(t, err, "the impostor is not taken for the unprovisioned device")
+	assert.True(t, after.Provisioned(), "the record is unchanged")
+	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword), "the admin password is kept")
+	for _, c := range after.Certificates {
+		assert.False(t, c.Revoked, "nothing is revoked")
+	}
+}
+
+// replayWithoutKeyExchange answers a ClientHello with ServerHello (TLS 1.2,
+// suite), Certificate (cert), CertificateRequest and ServerHelloDone: no
+// ServerKeyExchange, so nothing needs the certificate's key.
+func replayWithoutKeyExchange(c net.Conn, cert []byte, suite uint16) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return
+	}
+	if _, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint16(hdr[3:]))); err != nil {
+		return
+	}
+	msg := func(typ byte, body []byte) []byte {
+		return append([]byte{typ, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	random := make([]byte, 32)
+	_, _ = rand.Read(random)
+	sh := append([]byte{3, 3}, random...)
+	sh = append(sh, 0, byte(suite>>8), byte(suite), 0)
+	certs := append([]byte{byte(len(cert) >> 16), byte(len(cert) >> 8), byte(len(cert))}, cert...)
+	certs = append([]byte{byte(len(certs) >> 16), byte(len(certs) >> 8), byte(len(certs))}, certs...)
+	cr := []byte{2, 1, 64, 0, 6, 4, 1, 4, 3, 8, 4, 0, 0}
+	var hs []byte
+	hs = append(hs, msg(2, sh)...)
+	hs = append(hs, msg(11, certs)...)
+	hs = append(hs, msg(13, cr)...)
+	hs = append(hs, msg(14, nil)...)
+	rec := append([]byte{22, 3, 3, byte(len(hs) >> 8), byte(len(hs))}, hs...)
+	if _, err := c.Write(rec); err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, c)
 }

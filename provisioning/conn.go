@@ -426,7 +426,12 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 		return nil, err
 	}
 	keyID, adopted := strings.CutPrefix(keyID, adoptedKey)
-	dc := &DeviceCertificate{Purpose: purpose, KeyHandle: keyID, Pending: true}
+	// A key taken for a lost one may not be ours: the pending entry does not
+	// name it, so that nothing deletes it (the entry once done does).
+	dc := &DeviceCertificate{Purpose: purpose, Pending: true}
+	if !adopted {
+		dc.KeyHandle = keyID
+	}
 	// A key no certificate came to use is deleted again, so that failed
 	// attempts (the Issuer down for a while) do not fill AMT's key store —
 	// rpc-go removes what a failed configuration left. After a lost
@@ -492,7 +497,7 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 			return nil, callFailed(ctx, fmt.Errorf("AddCertificate: %w", err))
 		}
 	}
-	dc.Handle, dc.Pending = certID, false
+	dc.Handle, dc.KeyHandle, dc.Pending = certID, keyID, false
 	return dc, nil
 }
 

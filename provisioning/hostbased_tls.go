@@ -566,9 +566,13 @@ func (a *tlsActivation) commit(ctx context.Context, dev *amt.Device) (string, er
 			a.committed = true
 			return "CommitChanges reply lost and the device still in provisioning (read over PTHI): sent again, succeeded", nil
 		case send == 1 && !lostReply(err):
-			// The second send failed outright: the device is halted (a
-			// halted device may also present another certificate, which
-			// refuses the connection before anything is sent).
+			// The second send failed: refused (a fault), or it could not
+			// connect (a halted device may present another certificate; one
+			// still restarting from the first commit refuses connections).
+			// The state read over PTHI decides.
+			if done, _, _, serr := a.settle(ctx); serr == nil && done {
+				return "CommitChanges reply lost; sent again, which could not go through (" + firstLine(err) + "); post-provisioning read over PTHI", nil
+			}
 			return "", fmt.Errorf("%w: CommitChanges: %w (read over PTHI: in provisioning, %s; sent again: %v)", ErrActivationHalted, errors.Join(errs...), a.mode, err)
 		case errors.Is(err, amt.StatusDataMissing):
 			return "", fmt.Errorf("CommitChanges: %w (the firmware wants the MEBx password changed first: rpc-go's reading of 2057)", err)

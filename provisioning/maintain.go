@@ -922,7 +922,11 @@ func nothingAt(err error) error {
 // certificate cannot. False when the record pinned none, the device serves
 // another, or possession was not proved (RSA key exchange).
 func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord) (bool, string) {
-	if len(r.DeviceCertPin) == 0 {
+	// Only a device that served a certificate amtkit installed can be told
+	// apart this way: one provisioned without a TLS profile may serve the
+	// very certificate it showed before (CSME 16.1+'s own), provisioned or
+	// not (found by review).
+	if len(r.DeviceCertPin) == 0 || p.accessFor(r, nil, false).tlsCert == nil {
 		return false, ""
 	}
 	var (
@@ -955,9 +959,13 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	mu.Lock()
 	defer mu.Unlock()
 	// Proof of the key: a completed handshake, or the client's certificate
-	// asked for after a signed key exchange (TLS 1.3, or an ECDHE suite of
-	// TLS 1.2: with RSA key exchange only the server's Finished proves it).
-	proved := herr == nil || (asked && (cs.Version == tls.VersionTLS13 || strings.Contains(tls.CipherSuiteName(cs.CipherSuite), "ECDHE")))
+	// asked for after a signed key exchange — TLS 1.3 (CertificateVerify
+	// comes first), or TLS 1.2 with the curve set, which crypto/tls records
+	// only once the ServerKeyExchange's signature verified: Go's TLS 1.2
+	// client asks for the client certificate even when no ServerKeyExchange
+	// came, so the suite alone proves nothing (found by review). With RSA
+	// key exchange only the server's Finished proves it.
+	proved := herr == nil || (asked && (cs.Version == tls.VersionTLS13 || cs.CurveID != 0))
 	if !proved {
 		return false, ""
 	}

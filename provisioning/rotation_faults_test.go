@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"slices"
 	"strings"
@@ -692,4 +693,123 @@ func (s *dyingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) err
 		return errDiskFull
 	}
 	return s.Store.Save(ctx, r)
+}
+
+// AddCertificate takes effect, its reply is lost and the connection stays
+// down (the Certificates read-back fails too): the outcome is unknown, and the
+// pending entry stays for the resumed attempt to settle. Before, it was
+// dropped and the resumed attempt installed a second pair (found by review,
+// which wrote this test; it failed before).
+func TestAddCertificateLostAndListFails(t *testing.T) {
+	var dead, fired atomic.Bool
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+		c.Behavior.DropFunc = func(op, uri string, _ int) amtsim.Drop {
+			if dead.Load() {
+				return amtsim.DropRequest
+			}
+			if op == "AddCertificate" && fired.CompareAndSwap(false, true) {
+				dead.Store(true)
+				return amtsim.DropResponse
+			}
+			return amtsim.DropNone
+		}
+	}})
+	p := h.provisioner()
+	d := h.fleet.Devices()[0]
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.Error(t, err)
+	require.True(t, fired.Load())
+	mid, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.NotNil(t, mid.Session)
+	t.Logf("device after 1st attempt: %d certs, %d keys; session certificates recorded: %d", len(d.Snapshot().Certificates), len(d.Snapshot().KeyPairs), len(mid.Session.Certificates))
+	dead.Store(false)
+	rec, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	snap := d.Snapshot()
+	live := 0
+	for _, c := range rec.Certificates {
+		if !c.RemovedFromDevice {
+			live++
+		}
+	}
+	var b strings.Builder
+	for _, e := range h.eventsFor(d.UUID()) {
+		if e.Step == provisioning.StepConfigure {
+			b.WriteString(e.Detail + " | ")
+		}
+	}
+	t.Logf("configure: %s", b.String())
+	assert.Len(t, snap.Certificates, live, "every certificate on the device is in the record")
+	assert.Len(t, snap.KeyPairs, live, "every key on the device is in the record")
+}
+
+// A device provisioned without a TLS profile on CSME 16.1+ keeps serving its
+// own self-signed certificate once provisioned (amt.Firmware.
+// DefaultTLSCertificate), the one pinned before: an Unprovision whose request
+// was lost must not be taken for one that took because the device serves it.
+// Only a device that served a certificate amtkit installed is told apart so
+// (found by review, which wrote this test; it failed before).
+func TestUnprovisionRequestLostWithoutTLSProfile(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion("19.0.5") }})
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dr.arm("Unprovision", amtsim.DropRequest)
+	err := p.Unprovision(h.ctx, rec.UUID)
+	require.Equal(t, int32(1), dr.fired.Load())
+	for _, e := range h.eventsFor(rec.UUID) {
+		if e.Step == provisioning.StepUnprovision {
+			t.Logf("event: %s %v", e.Detail, e.Err)
+		}
+	}
+	after, lerr := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, lerr)
+	require.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the request was lost: the device is still provisioned")
+	assert.Error(t, err, "the lost request is not taken for an unprovision")
+	assert.True(t, after.Provisioned(), "the record still says provisioned")
+	assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the record keeps the admin password the device has")
+}
+
+// The process dies while the Issuer certifies AMT's new key (here: the
+// session's context ends during the Issuer call, so the key cannot be
+// deleted either): the key is on the device, named only by the pending entry
+// saved when it was generated. The resumed attempt deletes it before it
+// generates another.
+func TestKeyLeftByADeadAttemptDeleted(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	ctx, cancel := context.WithCancel(h.ctx)
+	h.cfg.Issuer = &cancellingIssuer{Issuer: h.cfg.Issuer, cancel: cancel}
+	p := h.provisioner()
+	d := h.fleet.Devices()[0]
+	_, err := p.Provision(ctx, h.helloFrom(d))
+	require.Error(t, err)
+	require.Len(t, d.Snapshot().KeyPairs, 1, "the key stayed on the device")
+	mid, err := h.store.Load(h.ctx, d.UUID())
+	require.NoError(t, err)
+	require.NotNil(t, mid.Session)
+	require.Len(t, mid.Session.Certificates, 1, "named by the pending entry")
+
+	rec, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	snap := d.Snapshot()
+	assert.Len(t, snap.KeyPairs, 1, "the dead attempt's key was deleted")
+	assert.Len(t, snap.Certificates, 1)
+	assert.Len(t, rec.Certificates, 1)
+}
+
+// cancellingIssuer ends the session's context on its first Issue, as a
+// process dying during the Issuer call would, and fails it.
+type cancellingIssuer struct {
+	provisioning.Issuer
+	cancel context.CancelFunc
+	once   atomic.Bool
+}
+
+func (c *cancellingIssuer) Issue(ctx context.Context, req provisioning.IssueRequest) ([]*x509.Certificate, error) {
+	if c.once.CompareAndSwap(false, true) {
+		c.cancel()
+		return nil, context.Canceled
+	}
+	return c.Issuer.Issue(ctx, req)
 }

@@ -1116,11 +1116,12 @@ func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Devic
 		return s.p.save(ctx, s.rec)
 	})
 	if err != nil {
-		if at >= 0 {
-			// Refused or discarded: nothing of it stays on the device (a
-			// lost reply left it to the device, which was asked).
-			a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)
-		}
+		// The pending entry stays, whatever failed: the next attempt looks
+		// for its certificate on the device and deletes its key if the
+		// certificate is not there (a discarded key is gone already, and the
+		// fault its delete gets is ignored). Dropping it here lost the entry
+		// of a certificate whose AddCertificate reply was lost while the
+		// device could not be asked (found by review).
 		return nil, err
 	}
 	a.prog.Certificates[at] = *dc

@@ -415,7 +415,9 @@ func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error 
 // inTx runs exec in a transaction that holds the device's advisory lock
 // (PostgreSQL), commits it and reports the rows exec affected.
 func (s *Store) inTx(ctx context.Context, u amt.UUID, exec func(*sql.Tx) (sql.Result, error)) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	// READ COMMITTED whatever the server's default: the insert must see what
+	// committed while it waited for the lock.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return 0, err
 	}
@@ -472,7 +474,11 @@ func (s *Store) Delete(ctx context.Context, u amt.UUID, version uint64) error {
 // deleteRow deletes the record at version and writes its tombstone, and
 // reports how many rows it deleted.
 func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	var opts *sql.TxOptions
+	if s.dialect == PostgreSQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
