@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
@@ -596,21 +597,9 @@ func TestStoreErrorsAreNotIgnored(t *testing.T) {
 func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	d := h.fleet.Devices()[0]
-	// The device's own certificate, seen as anyone sees it.
-	var own []byte
-	_, _ = tls.Dial("tcp", d.TLSAddr(), &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
-		own = cs.PeerCertificates[0].Raw
-		return nil
-	}})
-	require.NotNil(t, own)
+	own := ownCertificate(t, d)
 	p, rec := provisionOne(t, h)
-
-	key, err := testKeys().Cycle(2048)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
+	der, key := impostorCertificate(t)
 	// Its own certificate first (the sign-in with the installed pin fails:
 	// as after a lost Unprovision reply), then the device's, replayed.
 	var conns atomic.Int32
@@ -660,22 +649,11 @@ func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
 func TestAttackImpostorSkipsServerKeyExchange(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	d := h.fleet.Devices()[0]
-	var own []byte
-	_, _ = tls.Dial("tcp", d.TLSAddr(), &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
-		own = cs.PeerCertificates[0].Raw
-		return nil
-	}})
-	require.NotNil(t, own)
+	own := ownCertificate(t, d)
 	_, rec := provisionOne(t, h)
 	ownCert, err := x509.ParseCertificate(own)
 	require.NoError(t, err)
-
-	key, err := testKeys().Cycle(2048)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	require.NoError(t, err)
+	der, key := impostorCertificate(t)
 	impostorTLS := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 
 	suite := uint16(0xc02f) // ECDHE_RSA_WITH_AES_128_GCM_SHA256
@@ -752,4 +730,30 @@ func replayWithoutKeyExchange(c net.Conn, cert []byte, suite uint16) {
 		return
 	}
 	_, _ = io.Copy(io.Discard, c)
+}
+
+// ownCertificate is the certificate a device in pre-provisioning serves, seen
+// as anyone sees it.
+func ownCertificate(t *testing.T, d *amtsim.Device) []byte {
+	t.Helper()
+	var own []byte
+	_, _ = tls.Dial("tcp", d.TLSAddr(), &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		own = cs.PeerCertificates[0].Raw
+		return nil
+	}})
+	require.NotNil(t, own)
+	return own
+}
+
+// impostorCertificate is a self-signed certificate of an impostor's own, and
+// its key.
+func impostorCertificate(t *testing.T) ([]byte, crypto.Signer) {
+	t.Helper()
+	key, err := testKeys().Cycle(2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "impostor"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	require.NoError(t, err)
+	return der, key
 }

@@ -196,16 +196,25 @@ func (c *Client) Handshake(ctx context.Context) (*tls.ConnectionState, error) {
 	if c.handshake == nil {
 		return nil, ErrNoHandshake
 	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
+	return c.handshake(ctx)
+}
+
+// callContext bounds a call: every call has a deadline, so a server that
+// never answers does not hold the call, or the in-flight slot, for longer.
+// WithCallTimeout bounds every call, also within a longer context deadline
+// (a session's); without it the context's deadline is used as it is, or
+// DefaultCallTimeout when there is none.
+func (c *Client) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); c.callTO > 0 || !ok {
 		d := c.callTO
 		if d <= 0 {
 			d = DefaultCallTimeout
 		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+		return context.WithTimeout(ctx, d)
 	}
-	return c.handshake(ctx)
+	return ctx, func() {}
 }
 
 // CloseIdleConnections closes kept-alive connections of the base transport.
@@ -425,20 +434,8 @@ func (c *Client) exchange(ctx context.Context, action, resource string, body []b
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	// Every call has a deadline: a server that never answers must not hold
-	// the call, or the in-flight slot, for longer. WithCallTimeout bounds
-	// every call, also within a longer context deadline (a session's); without
-	// it the context's deadline is used as it is, or DefaultCallTimeout when
-	// there is none.
-	if _, ok := ctx.Deadline(); c.callTO > 0 || !ok {
-		d := c.callTO
-		if d <= 0 {
-			d = DefaultCallTimeout
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
+	ctx, cancel := c.callContext(ctx)
+	defer cancel()
 	start := time.Now()
 	resp, err := c.send(ctx, action, body)
 	if err != nil && repeatable(action, err) && ctx.Err() == nil {
