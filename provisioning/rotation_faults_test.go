@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -573,8 +574,25 @@ func TestCommitUnconfirmedSettled(t *testing.T) {
 			if by == "Resume" {
 				require.NoError(t, h.provisioner().Resume(h.ctx))
 			} else {
-				_, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+				// A first run while the device cannot be reached (its address
+				// refuses connections), then one once it answers: an
+				// unreachable device is tried again.
+				dead, err := net.Listen("tcp", "127.0.0.1:0")
 				require.NoError(t, err)
+				deadAddr := dead.Addr().String()
+				require.NoError(t, dead.Close())
+				real := h.cfg.DeviceAddress
+				h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return deadAddr }
+				rep, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+				require.NoError(t, err)
+				require.Equal(t, 1, rep.Resumed)
+				mid, err := h.store.Load(h.ctx, d.UUID())
+				require.NoError(t, err)
+				require.Equal(t, provisioning.ReasonCommitUnconfirmed, mid.Reason, "still unsettled")
+				h.cfg.DeviceAddress = real
+				rep, err = h.provisioner().Maintainer().RunOnce(h.ctx)
+				require.NoError(t, err)
+				assert.Equal(t, 1, rep.Resumed)
 			}
 			rec, err := h.store.Load(h.ctx, d.UUID())
 			require.NoError(t, err)
