@@ -24,6 +24,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/pskx/setupbin"
 )
@@ -71,7 +72,7 @@ func run(w io.Writer, n int, csvPath, binPath, check string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeSecret(binPath, raw); err != nil {
+		if err := secretfile.Write(binPath, raw); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "Wrote %s: %d consumable records, %d bytes.\n", binPath, len(f.Records), len(raw))
@@ -105,7 +106,7 @@ func checkValue(w io.Writer, s string) error {
 }
 
 func writeCSV(path string, pairs []pskx.Pair) error {
-	fh, err := openSecret(path)
+	fh, err := secretfile.Open(path)
 	if err != nil {
 		return err
 	}
@@ -116,34 +117,6 @@ func writeCSV(path string, pairs []pskx.Pair) error {
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
-}
-
-// openSecret creates or truncates path for secrets, readable by its owner
-// only: a file that already existed with a wider mode is restricted before
-// anything is written (OpenFile's mode applies only to a new file).
-func openSecret(path string) (*os.File, error) {
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := fh.Chmod(0o600); err != nil {
-		fh.Close()
-		return nil, err
-	}
-	return fh, nil
-}
-
-// writeSecret writes raw to path with [openSecret].
-func writeSecret(path string, raw []byte) error {
-	fh, err := openSecret(path)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(raw); err != nil {
 		fh.Close()
 		return err
 	}

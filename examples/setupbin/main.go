@@ -27,6 +27,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/pskx/setupbin"
@@ -130,7 +131,7 @@ func run(w io.Writer, o options) error {
 	}
 	printFile(w, g, len(raw), target)
 	if o.out != "" {
-		if err := writeSecret(o.out, raw); err != nil {
+		if err := secretfile.Write(o.out, raw); err != nil {
 			return err
 		}
 		fmt.Fprintf(w, "\nWrote %s (%d bytes). Copy it to the root of a FAT-formatted USB stick.\n", o.out, len(raw))
@@ -243,7 +244,7 @@ func createPSK(w io.Writer, o options) (*setupbin.File, error) {
 }
 
 func writePairs(path string, pairs []pskx.Pair) error {
-	fh, err := openSecret(path)
+	fh, err := secretfile.Open(path)
 	if err != nil {
 		return err
 	}
@@ -294,32 +295,4 @@ func printFile(w io.Writer, f *setupbin.File, size int, target amt.Version) {
 	for _, fd := range fs {
 		fmt.Fprintf(w, "  %v\n", fd)
 	}
-}
-
-// openSecret creates or truncates path for secrets, readable by its owner
-// only: a file that already existed with a wider mode is restricted before
-// anything is written (OpenFile's mode applies only to a new file).
-func openSecret(path string) (*os.File, error) {
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := fh.Chmod(0o600); err != nil {
-		fh.Close()
-		return nil, err
-	}
-	return fh, nil
-}
-
-// writeSecret writes raw to path with [openSecret].
-func writeSecret(path string, raw []byte) error {
-	fh, err := openSecret(path)
-	if err != nil {
-		return err
-	}
-	if _, err := fh.Write(raw); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
 }
