@@ -27,8 +27,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/pskx/setupbin"
 )
