@@ -614,16 +614,7 @@ func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
 		MaxVersion: tls.VersionTLS12,
 	})
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
+	serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
 	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
 	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
 	require.Error(t, err, "the impostor is not taken for the unprovisioned device")
@@ -663,21 +654,16 @@ func TestAttackImpostorSkipsServerKeyExchange(t *testing.T) {
 	var conns atomic.Int32
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if conns.Add(1) == 1 {
-				// The sign-in with the installed pin fails (untrusted).
-				go func() { tc := tls.Server(c, impostorTLS); _ = tc.Handshake(); tc.Close() }()
-				continue
-			}
-			go replayWithoutKeyExchange(c, own, suite)
+	serve(t, ln, func(c net.Conn) {
+		if conns.Add(1) == 1 {
+			// The sign-in with the installed pin fails (untrusted).
+			tc := tls.Server(c, impostorTLS)
+			_ = tc.Handshake()
+			tc.Close()
+			return
 		}
-	}()
+		replayWithoutKeyExchange(c, own, suite)
+	})
 	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
 	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
 	after, lerr := h.store.Load(h.ctx, rec.UUID)
@@ -756,4 +742,19 @@ func impostorCertificate(t *testing.T) ([]byte, crypto.Signer) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	require.NoError(t, err)
 	return der, key
+}
+
+// serve hands every connection ln accepts to handle, each on a goroutine of
+// its own, until the test ends.
+func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
 }

@@ -368,13 +368,7 @@ func TestActivateTLSRefusesBeforeChanging(t *testing.T) {
 // means in a remote session: no longer the default, left as it is, and the
 // commit goes ahead (found by a review of resumed-attempt inferences).
 func TestActivateTLSRetryAfterMEBxSet(t *testing.T) {
-	chain := tlsChain(t, "19.0.5")
-	root := chain.Bundle.RootHash(amt.HashSHA256)
-	dr := &dropper{}
-	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
-		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
-		c.Behavior.DropFunc = dr.fn
-	})
+	chain, sim, opts, events, dr := droppingTLSDevice(t, "19.0.5")
 	pw := amt.NewSecret("N3w-Admin-pw")
 	dr.arm("SetMEBxPassword", amtsim.DropResponse)
 	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, pw, opts)
@@ -395,13 +389,7 @@ func TestActivateTLSRetryAfterMEBxSet(t *testing.T) {
 // judged halted: before, it was stopped although the commit had simply not
 // arrived (found by review).
 func TestActivateTLSCommitRequestLost(t *testing.T) {
-	chain := tlsChain(t, "19.0.5")
-	root := chain.Bundle.RootHash(amt.HashSHA256)
-	dr := &dropper{}
-	sim, opts, events := tlsDevice(t, "19.0.5", func(c *amtsim.Config) {
-		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
-		c.Behavior.DropFunc = dr.fn
-	})
+	chain, sim, opts, events, dr := droppingTLSDevice(t, "19.0.5")
 	dr.arm("CommitChanges", amtsim.DropRequest)
 	err := provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts)
 	require.NoError(t, err, "%s", eventLines(*events))
@@ -425,4 +413,16 @@ func TestActivateTLSCCMCommitRequestLost(t *testing.T) {
 	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
 	assert.Equal(t, amt.ControlModeCCM, sim.Snapshot().ControlMode)
 	assert.Contains(t, eventLines(*events), "sent again")
+}
+
+// droppingTLSDevice is tlsDevice trusting tlsChain's root, with a dropper.
+func droppingTLSDevice(t *testing.T, version string) (*certstest.ProvisioningChain, *amtsim.Device, provisioning.TLSActivationOptions, *[]provisioning.Event, *dropper) {
+	chain := tlsChain(t, version)
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	dr := &dropper{}
+	sim, opts, events := tlsDevice(t, version, func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.Behavior.DropFunc = dr.fn
+	})
+	return chain, sim, opts, events, dr
 }
