@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -789,19 +790,19 @@ func TestUnprovisionRequestLostWithoutTLSProfile(t *testing.T) {
 	assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the record keeps the admin password the device has")
 }
 
-// The process dies while the Issuer certifies AMT's new key (here: the
-// session's context ends during the Issuer call, so the key cannot be
-// deleted either): the key is on the device, named only by the pending entry
-// saved when it was generated. The resumed attempt deletes it before it
-// generates another.
+// The Issuer fails and the delete of the key it was to certify is lost (as
+// when the process dies during the Issuer call): the key is on the device,
+// named only by the pending entry saved when it was generated. The resumed
+// attempt deletes it before it generates another.
 func TestKeyLeftByADeadAttemptDeleted(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	ctx, cancel := context.WithCancel(h.ctx)
-	h.cfg.Issuer = &cancellingIssuer{Issuer: h.cfg.Issuer, cancel: cancel}
+	h, dr := newDropHarness(t, harnessOptions{})
+	h.cfg.Issuer = &failOnceIssuer{Issuer: h.cfg.Issuer}
 	p := h.provisioner()
 	d := h.fleet.Devices()[0]
-	_, err := p.Provision(ctx, h.helloFrom(d))
+	dr.armURI("Delete", "AMT_PublicPrivateKeyPair", amtsim.DropRequest)
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
 	require.Error(t, err)
+	require.Equal(t, int32(1), dr.fired.Load(), "the first attempt's delete was lost")
 	require.Len(t, d.Snapshot().KeyPairs, 1, "the key stayed on the device")
 	mid, err := h.store.Load(h.ctx, d.UUID())
 	require.NoError(t, err)
@@ -816,18 +817,15 @@ func TestKeyLeftByADeadAttemptDeleted(t *testing.T) {
 	assert.Len(t, rec.Certificates, 1)
 }
 
-// cancellingIssuer ends the session's context on its first Issue, as a
-// process dying during the Issuer call would, and fails it.
-type cancellingIssuer struct {
+// failOnceIssuer fails its first Issue.
+type failOnceIssuer struct {
 	provisioning.Issuer
-	cancel context.CancelFunc
-	once   atomic.Bool
+	once atomic.Bool
 }
 
-func (c *cancellingIssuer) Issue(ctx context.Context, req provisioning.IssueRequest) ([]*x509.Certificate, error) {
+func (c *failOnceIssuer) Issue(ctx context.Context, req provisioning.IssueRequest) ([]*x509.Certificate, error) {
 	if c.once.CompareAndSwap(false, true) {
-		c.cancel()
-		return nil, context.Canceled
+		return nil, errors.New("issuer down")
 	}
 	return c.Issuer.Issue(ctx, req)
 }
