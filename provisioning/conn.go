@@ -501,6 +501,102 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	return dc, nil
 }
 
+// recordIssuance is the record hook of issueForAMTKey for a device's record
+// (a renewal, a reconcile): it records the issuance in flight — pending, no
+// handle yet — in r for the slot's profile, and saves r. The second call,
+// once the certificate is issued, replaces the entry the first made. A key
+// taken for a lost one (no handle that is surely ours) is not recorded until
+// its certificate is issued.
+func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, profile string) error {
+	if dc.KeyHandle == "" && len(dc.DER) == 0 {
+		return nil
+	}
+	e := *dc
+	e.Profile = profile
+	i := slices.IndexFunc(r.Certificates, func(c DeviceCertificate) bool {
+		return c.inFlight() && len(c.DER) == 0 && c.KeyHandle == e.KeyHandle
+	})
+	if i < 0 {
+		r.Certificates = append(r.Certificates, e)
+	} else {
+		r.Certificates[i] = e
+	}
+	return p.save(ctx, r)
+}
+
+// issuanceOnDevice looks for what an issuance recorded in flight (dc) left
+// on the device after its caller died before recording the outcome: the
+// handle under which the device holds dc's certificate, or "" once the key
+// it was for has been deleted (a fault — no such key any more, as when the
+// reply to an earlier delete was lost — leaves nothing to do). The key is
+// not deleted while another live entry of list names its handle: AMT reuses
+// handle numbers.
+func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificate, list []DeviceCertificate) (string, error) {
+	if len(dc.DER) > 0 {
+		held, err := dev.Certificates(ctx)
+		if err != nil {
+			return "", err
+		}
+		if h := certOnDevice(held, dc.DER, false); h != "" {
+			return h, nil
+		}
+	}
+	if dc.KeyHandle == "" {
+		return "", nil
+	}
+	for i := range list {
+		if c := &list[i]; c != dc && c.KeyHandle == dc.KeyHandle && !c.RemovedFromDevice {
+			return "", nil
+		}
+	}
+	var te *wsman.TransportError
+	if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); errors.As(err, &te) {
+		return "", err
+	}
+	return "", nil
+}
+
+// settleIssued settles the issuances r records in flight — a renewal or
+// reconcile that died after AMT generated a key, or after the certificate was
+// sent, and before it recorded the outcome: a certificate found on the device
+// becomes the pending renewal it was for (the caller finishes it); one not
+// found has its key deleted, and an issued certificate that never reached
+// the device is revoked (cessation of operation) and kept as removed. It
+// returns how many entries changed; the caller saves r.
+func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *DeviceRecord) (int, error) {
+	n := 0
+	for i := 0; i < len(r.Certificates); i++ {
+		dc := &r.Certificates[i]
+		if !dc.inFlight() {
+			continue
+		}
+		if !dc.RemovedFromDevice {
+			h, err := issuanceOnDevice(ctx, dev, dc, r.Certificates)
+			if err != nil {
+				return n, err
+			}
+			n++
+			if h != "" {
+				dc.Handle = h
+				continue
+			}
+			dc.RemovedFromDevice, dc.KeyHandle = true, ""
+		}
+		if len(dc.DER) == 0 {
+			r.Certificates = slices.Delete(r.Certificates, i, i+1)
+			i--
+			continue
+		}
+		// Kept pending (not current, not a renewal to finish) until the
+		// Issuer has revoked it; the next run tries again.
+		if p.cfg.Issuer != nil && p.revoke(ctx, r.UUID, dc, certs.RevocationCessationOfOperation) == nil {
+			dc.Pending = false
+			n++
+		}
+	}
+	return n, nil
+}
+
 // certify has the Issuer certify AMT's key pub for purpose and checks what it
 // returned: the leaf, and its issuer when the chain holds one that signed it.
 // It is a function of its own so that its templates and request do not widen
@@ -669,6 +765,10 @@ func (p *Provisioner) revokeReplaced(ctx context.Context, rec *DeviceRecord, ins
 		if dc.Revoked || dc.Pending || containsCert(installed, dc.DER) {
 			continue
 		}
+		if len(dc.DER) == 0 {
+			dc.Revoked = true // never certified: nothing to revoke
+			continue
+		}
 		if cur, ok := currentCertificateFor(rec.Certificates, dc.slot()); ok && string(cur.DER) == string(dc.DER) {
 			continue // still the one in use
 		}
@@ -709,6 +809,10 @@ func containsCert(list []DeviceCertificate, der []byte) bool {
 
 // revoke asks the Issuer to revoke dc for reason and marks it.
 func (p *Provisioner) revoke(ctx context.Context, u amt.UUID, dc *DeviceCertificate, reason certs.RevocationReason) error {
+	if len(dc.DER) == 0 {
+		dc.Revoked = true // an issuance that ended before the Issuer certified: nothing to revoke
+		return nil
+	}
 	c, err := x509.ParseCertificate(dc.DER)
 	if err != nil {
 		return err

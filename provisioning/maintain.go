@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -293,6 +294,9 @@ func (m *Maintainer) save(ctx context.Context, r *DeviceRecord, rep *Maintenance
 func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
 	p := m.p
 	now := p.now()
+	if !m.settleIssued(ctx, r, rep) {
+		return
+	}
 	// Revocations a session or an earlier run could not get from the Issuer.
 	if n := p.revokeReplaced(ctx, r, nil); n > 0 {
 		rep.Revoked += n
@@ -328,11 +332,40 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 	m.removeSuperseded(ctx, r, rep)
 }
 
+// settleIssued settles the issuances in flight r records (an earlier run or
+// reconcile died before it recorded their outcome), before anything else is
+// done for the device; false when they could not be.
+func (m *Maintainer) settleIssued(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) bool {
+	if !slices.ContainsFunc(r.Certificates, DeviceCertificate.inFlight) {
+		return true
+	}
+	p := m.p
+	fail := func(err error) bool {
+		rep.Failed++
+		p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Err: err, Reason: reasonOfCall(ctx, err),
+			Detail: "a certificate issuance an earlier run left unrecorded could not be settled; the next run retries"})
+		return false
+	}
+	dev, err := p.openDevice(ctx, r)
+	if err != nil {
+		return fail(err)
+	}
+	n, err := p.settleIssued(ctx, dev.Device, r)
+	dev.Close()
+	if n > 0 && !m.save(ctx, r, rep, "a settled certificate issuance was not recorded") {
+		return false
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return true
+}
+
 // pendingCertificate returns the newest renewal of slot not yet read back in
-// use, pointing into list.
+// use, pointing into list (not an issuance in flight: it has no handle).
 func pendingCertificate(list []DeviceCertificate, slot certSlot) (*DeviceCertificate, bool) {
 	for i := len(list) - 1; i >= 0; i-- {
-		if dc := &list[i]; dc.slot() == slot && dc.Pending && !dc.Revoked {
+		if dc := &list[i]; dc.slot() == slot && dc.Pending && !dc.Revoked && dc.Handle != "" {
 			return dc, true
 		}
 	}
@@ -368,18 +401,34 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, 
 		attempts, delay = prof.TLS.KeyAttempts, prof.TLS.KeyRetryDelay
 	}
 	fw := amt.FirmwareFor(r.Firmware)
-	dc, err := p.issueForAMTKey(ctx, dev.Device, &r.Inventory, &fw, purpose, attempts, delay, nil)
+	dc, err := p.issueForAMTKey(ctx, dev.Device, &r.Inventory, &fw, purpose, attempts, delay, func(dc *DeviceCertificate) error {
+		return p.recordIssuance(ctx, r, dc, slot.profile)
+	})
 	if err != nil {
+		// An issuance in flight stays recorded: the next run settles it.
 		fail(err, "no new certificate")
 		return
 	}
-	dc.Pending, dc.Profile = true, slot.profile
-	r.Certificates = append(r.Certificates, *dc)
+	pc := installedIssuance(r, dc, slot.profile)
 	if !m.save(ctx, r, rep, "the renewed certificate was installed but not recorded") {
 		return
 	}
 	dev.Close()
-	m.finishRenewal(ctx, r, purpose, &r.Certificates[len(r.Certificates)-1], rep)
+	m.finishRenewal(ctx, r, purpose, pc, rep)
+}
+
+// installedIssuance records in r that the issuance in flight of dc's
+// certificate ended with AMT storing it: the entry becomes a pending
+// renewal, with its handles. It returns the entry, pointing into r.
+func installedIssuance(r *DeviceRecord, dc *DeviceCertificate, profile string) *DeviceCertificate {
+	e := *dc
+	e.Profile, e.Pending = profile, true
+	if i := slices.IndexFunc(r.Certificates, func(c DeviceCertificate) bool { return bytes.Equal(c.DER, dc.DER) }); i >= 0 {
+		r.Certificates[i] = e
+		return &r.Certificates[i]
+	}
+	r.Certificates = append(r.Certificates, e)
+	return &r.Certificates[len(r.Certificates)-1]
 }
 
 // finishRenewal binds a pending certificate (again, if an earlier run was cut
@@ -864,6 +913,10 @@ func (p *Provisioner) revokeAll(ctx context.Context, r *DeviceRecord, reason cer
 	n := 0
 	for i := range r.Certificates {
 		if r.Certificates[i].Revoked {
+			continue
+		}
+		if len(r.Certificates[i].DER) == 0 {
+			r.Certificates[i].Revoked = true // never certified: nothing to revoke
 			continue
 		}
 		if err := p.revoke(ctx, r.UUID, &r.Certificates[i], reason); err == nil {

@@ -155,12 +155,13 @@ func (rc *reconcileContext) issue(ctx context.Context, purpose CertificatePurpos
 	if t := rc.profile.TLS; t != nil {
 		attempts, delay = t.KeyAttempts, t.KeyRetryDelay
 	}
-	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, &rc.rec.Inventory, &rc.fw, purpose, attempts, delay, nil)
+	dc, err := rc.p.issueForAMTKey(ctx, rc.dev.Device, &rc.rec.Inventory, &rc.fw, purpose, attempts, delay, func(dc *DeviceCertificate) error {
+		return rc.p.recordIssuance(ctx, rc.rec, dc, profile)
+	})
 	if err != nil {
-		return nil, err
+		return nil, err // an issuance in flight stays recorded: the next run settles it
 	}
-	dc.Profile, dc.Pending = profile, true
-	rc.rec.Certificates = append(rc.rec.Certificates, *dc)
+	installedIssuance(rc.rec, dc, profile)
 	if err := rc.save(ctx); err != nil {
 		return nil, err
 	}

@@ -193,6 +193,19 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		return &ReconcileReport{Device: r.UUID}, nil
 	}
 	rep := &ReconcileReport{Device: r.UUID, DryRun: opts.DryRun}
+	if !opts.DryRun && slices.ContainsFunc(r.Certificates, DeviceCertificate.inFlight) {
+		// An issuance an earlier run left unrecorded is settled first: its
+		// certificate found on the device is the pending one the areas use.
+		n, err := p.settleIssued(ctx, dev.Device, r)
+		if n > 0 {
+			if serr := p.save(ctx, r); serr != nil {
+				return rep, &SessionError{Step: StepReconcile, Reason: ReasonStoreFailed, Err: serr}
+			}
+		}
+		if err != nil {
+			return rep, fmt.Errorf("settling a certificate issuance an earlier run left unrecorded: %w", err)
+		}
+	}
 	for _, ar := range p.areas() {
 		if len(opts.Areas) > 0 && !slices.Contains(opts.Areas, ar.name) || opts.activation && !ar.activation {
 			continue

@@ -17,6 +17,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -694,24 +695,129 @@ func TestTLSCertificateOutcomeNotSaved(t *testing.T) {
 }
 
 // dyingStore fails the first Save of a session holding a certificate entry
-// that at selects, and every Save after it while down.
+// that at selects (with inRecord, of a record outside a session), and every
+// Save after it while down; with after, that first Save is written and then
+// the store dies. onDie, when set, runs as it dies.
 type dyingStore struct {
 	provisioning.Store
-	at   func(provisioning.DeviceCertificate) bool
-	down atomic.Bool
-	died atomic.Bool
+	at       func(provisioning.DeviceCertificate) bool
+	inRecord bool
+	after    bool
+	onDie    func()
+	down     atomic.Bool
+	died     atomic.Bool
 }
 
 func (s *dyingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	if s.down.Load() {
 		return errDiskFull
 	}
-	if r.Session != nil && !s.died.Load() && slices.ContainsFunc(r.Session.Certificates, s.at) {
+	var list []provisioning.DeviceCertificate
+	switch {
+	case s.inRecord && r.Session == nil:
+		list = r.Certificates
+	case !s.inRecord && r.Session != nil:
+		list = r.Session.Certificates
+	}
+	if !s.died.Load() && slices.ContainsFunc(list, s.at) {
 		s.died.Store(true)
 		s.down.Store(true)
+		if s.onDie != nil {
+			s.onDie()
+		}
+		if s.after {
+			return s.Store.Save(ctx, r)
+		}
 		return errDiskFull
 	}
 	return s.Store.Save(ctx, r)
+}
+
+// A Maintainer that dies during a TLS renewal — once AMT generated the key,
+// once the certificate was issued and before AddCertificate reached the
+// device, or after AddCertificate — before it recorded the outcome (the
+// store dies, and the device hears nothing more from this run, as a crash
+// would leave it). Before, nothing was recorded until the certificate was
+// installed, and the next run renewed again: the first key (and
+// certificate) stayed on the device in no record, an issued certificate
+// was never revoked. Now the issuance is recorded in flight and the next
+// run settles it: the certificate found on the device is bound as the
+// renewal; not found, its key is deleted and an issued certificate revoked.
+func TestRenewalOutcomeNotSaved(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   func(c provisioning.DeviceCertificate) bool
+		// after: the save holding the entry at selects is written, and the
+		// run dies right after it; else it dies in that save.
+		after bool
+		// neverInstalled: the run died with a certificate issued that
+		// never reached the device.
+		neverInstalled bool
+	}{
+		{"after GenerateKeyPair", func(c provisioning.DeviceCertificate) bool { return c.Pending && c.Handle == "" && len(c.DER) == 0 }, true, false},
+		{"before AddCertificate", func(c provisioning.DeviceCertificate) bool { return c.Pending && c.Handle == "" && len(c.DER) > 0 }, true, true},
+		{"after AddCertificate", func(c provisioning.DeviceCertificate) bool { return c.Pending && c.Handle != "" }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{}
+			var cut atomic.Bool
+			h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now },
+				device: func(_ int, c *amtsim.Config) {
+					c.Behavior.DropFunc = func(string, string, int) amtsim.Drop {
+						if cut.Load() {
+							return amtsim.DropRequest
+						}
+						return amtsim.DropNone
+					}
+				}})
+			h.cfg.CallTimeout = time.Second
+			_, rec := provisionOne(t, h)
+			old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			d := h.fleet.Devices()[0]
+			fs := &dyingStore{Store: h.store, at: tc.at, inRecord: true, after: tc.after, onDie: func() { cut.Store(true) }}
+			h.cfg.Store = fs
+			clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+			_, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+			require.NoError(t, err)
+			require.True(t, fs.died.Load(), "the run died where the case says")
+			before := d.Snapshot()
+			t.Logf("device after the dead run: %d certificates, %d keys", len(before.Certificates), len(before.KeyPairs))
+
+			fs.down.Store(false)
+			cut.Store(false)
+			rep, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 1, rep.Renewed, "%+v", rep)
+			got, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			snap := d.Snapshot()
+			live := 0
+			for _, c := range got.Certificates {
+				assert.NotEmpty(t, c.DER, "no issuance is left in flight")
+				assert.False(t, c.Pending, "no issuance is left in flight")
+				if !c.RemovedFromDevice {
+					live++
+				}
+			}
+			assert.Equal(t, 1, live, "only the renewed certificate is live")
+			assert.Len(t, snap.Certificates, live, "every certificate on the device is in the record")
+			assert.Len(t, snap.KeyPairs, live, "every key on the device is in the record")
+			cur, ok := got.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			assert.NotEqual(t, old.DER, cur.DER)
+			assert.Equal(t, snap.TLSAppliedCertificate.Raw, cur.DER, "the record names what the device serves")
+			reasons := map[certs.RevocationReason]int{}
+			for _, r := range h.issuer.revocations() {
+				reasons[r.Reason]++
+			}
+			want := map[certs.RevocationReason]int{certs.RevocationSuperseded: 1}
+			if tc.neverInstalled {
+				want[certs.RevocationCessationOfOperation] = 1
+			}
+			assert.Equal(t, want, reasons, "the replaced certificate is revoked, and one issued and never installed")
+		})
+	}
 }
 
 // AddCertificate takes effect, its reply is lost and the connection stays
@@ -828,4 +934,72 @@ func (c *failOnceIssuer) Issue(ctx context.Context, req provisioning.IssueReques
 		return nil, errors.New("issuer down")
 	}
 	return c.Issuer.Issue(ctx, req)
+}
+
+// The same for an 802.1X client certificate issued by Reconcile: a run that
+// dies once AMT generated the key, or after AddCertificate, before it
+// recorded the outcome. The next Reconcile settles the issuance first — the
+// certificate found on the device is the one it binds, a key whose
+// certificate never arrived is deleted — and no key is left on the device
+// in no record.
+func TestEAPTLSIssuanceOutcomeNotSaved(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		at    func(c provisioning.DeviceCertificate) bool
+		after bool
+	}{
+		{"after GenerateKeyPair", func(c provisioning.DeviceCertificate) bool {
+			return c.Purpose == provisioning.PurposeIEEE8021X && c.Pending && len(c.DER) == 0
+		}, true},
+		{"after AddCertificate", func(c provisioning.DeviceCertificate) bool {
+			return c.Purpose == provisioning.PurposeIEEE8021X && c.Pending && c.Handle != ""
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cut atomic.Bool
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+				c.Behavior.DropFunc = func(string, string, int) amtsim.Drop {
+					if cut.Load() {
+						return amtsim.DropRequest
+					}
+					return amtsim.DropNone
+				}
+			}})
+			h.cfg.CallTimeout = time.Second
+			_, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			setProfile(h, provisioning.Profile{TLS: h.cfg.Profiles[provisioning.DefaultProfileName].TLS, Network: &provisioning.NetworkProfile{
+				Wired8021X: &provisioning.IEEE8021XConfig{Method: provisioning.EAPTLS, ServerRoot: radiusRoot(t), ServerName: "radius.contoso.com"}}})
+			fs := &dyingStore{Store: h.store, at: tc.at, inRecord: true, after: tc.after, onDie: func() { cut.Store(true) }}
+			h.cfg.Store = fs
+			_, _ = h.provisioner().Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+			require.True(t, fs.died.Load(), "the run died where the case says")
+			t.Logf("device after the dead run: %d keys", len(d.Snapshot().KeyPairs))
+
+			fs.down.Store(false)
+			cut.Store(false)
+			rep, err := h.provisioner().Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{})
+			require.NoError(t, err)
+			require.NoError(t, rep.Err())
+			got, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			snap := d.Snapshot()
+			live, clients := 0, 0
+			for _, c := range got.Certificates {
+				assert.NotEmpty(t, c.DER, "no issuance is left in flight")
+				if !c.RemovedFromDevice {
+					live++
+					if c.Purpose == provisioning.PurposeIEEE8021X {
+						clients++
+					}
+				}
+			}
+			assert.Equal(t, 1, clients, "one live client certificate")
+			assert.Len(t, snap.KeyPairs, live, "every key on the device is in the record")
+			cur, ok := got.CurrentCertificateFor(provisioning.PurposeIEEE8021X, "")
+			require.True(t, ok)
+			require.NotNil(t, snap.IEEE8021xClient)
+			assert.Equal(t, cur.DER, snap.IEEE8021xClient.Raw, "the device authenticates with the record's current certificate")
+		})
+	}
 }

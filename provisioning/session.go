@@ -1142,24 +1142,13 @@ func (s *Session) settlePendingCertificate(ctx context.Context, a *attempt, dev 
 		return false, nil
 	}
 	dc := &a.prog.Certificates[at]
-	if len(dc.DER) > 0 {
-		list, err := dev.Certificates(ctx)
-		if err != nil {
-			return false, callFailed(ctx, err)
-		}
-		if h := certOnDevice(list, dc.DER, false); h != "" {
-			dc.Handle, dc.Pending = h, false
-			return true, nil
-		}
+	h, err := issuanceOnDevice(ctx, dev, dc, a.prog.Certificates)
+	if err != nil {
+		return false, callFailed(ctx, err) // the next attempt tries again
 	}
-	if dc.KeyHandle != "" {
-		// A fault (no such key: the earlier attempt's reply to the delete
-		// was lost, say) leaves nothing to do; a broken connection is
-		// tried again by the next attempt.
-		var te *wsman.TransportError
-		if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); errors.As(err, &te) {
-			return false, callFailed(ctx, err)
-		}
+	if h != "" {
+		dc.Handle, dc.Pending = h, false
+		return true, nil
 	}
 	if len(dc.DER) == 0 {
 		a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)

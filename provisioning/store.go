@@ -363,9 +363,17 @@ type DeviceCertificate struct {
 	RemovedFromDevice bool
 	// Pending: a renewal installed and bound the certificate but has not yet
 	// read it back in use; the one it replaces stays current (and unrevoked)
-	// until it has.
+	// until it has. Pending with no Handle is an issuance in flight, recorded
+	// as soon as AMT generated the key (DER empty until the Issuer certified
+	// it) so that a process that dies before it records the outcome leaves
+	// the next run what to look for on the device: the Maintainer and
+	// Reconcile settle it before anything else.
 	Pending bool
 }
+
+// inFlight reports whether c is an issuance whose outcome is not recorded
+// yet (see Pending).
+func (c DeviceCertificate) inFlight() bool { return c.Pending && c.Handle == "" && !c.Revoked }
 
 // Certificate parses DER.
 func (c DeviceCertificate) Certificate() (*x509.Certificate, error) {

@@ -120,17 +120,30 @@ func mergeHistory(cur, mine []StepRecord) []StepRecord {
 // mergeCertificates returns the union of both lists by DER (cur's order,
 // then mine's new ones), with each certificate's flags joined: Revoked and
 // RemovedFromDevice once set stay set, Pending once cleared stays cleared.
+// An issuance in flight recorded before its certificate was issued is known
+// by its key handle instead.
 func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
+	// An issuance in flight not yet certified has no DER: it is known by
+	// its key's handle, and goes once an entry with a certificate names
+	// that key (its own later state).
+	key := func(c DeviceCertificate) string {
+		if len(c.DER) == 0 {
+			return "\x00key\x00" + c.KeyHandle
+		}
+		return string(c.DER)
+	}
 	out := cloneCerts(cur, nil)
 	at := make(map[string]int, len(out))
 	for i, c := range out {
-		at[string(c.DER)] = i
+		at[key(c)] = i
 	}
+	keyOnly := false
 	for _, c := range mine {
-		i, ok := at[string(c.DER)]
+		keyOnly = keyOnly || len(c.DER) == 0
+		i, ok := at[key(c)]
 		if !ok {
 			out = append(out, cloneCerts([]DeviceCertificate{c}, nil)...)
-			at[string(c.DER)] = len(out) - 1
+			at[key(c)] = len(out) - 1
 			continue
 		}
 		o := &out[i]
@@ -140,7 +153,16 @@ func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
 		o.Handle = cmp.Or(o.Handle, c.Handle)
 		o.KeyHandle = cmp.Or(o.KeyHandle, c.KeyHandle)
 	}
-	return out
+	if !keyOnly && !slices.ContainsFunc(out, func(c DeviceCertificate) bool { return len(c.DER) == 0 }) {
+		return out
+	}
+	certified := map[string]bool{}
+	for _, c := range out {
+		if len(c.DER) > 0 && c.KeyHandle != "" && !c.RemovedFromDevice { // a removed key's handle may name a new key
+			certified[c.KeyHandle] = true
+		}
+	}
+	return slices.DeleteFunc(out, func(c DeviceCertificate) bool { return len(c.DER) == 0 && certified[c.KeyHandle] })
 }
 
 // mergeBase is the copy of a saved record that a lease holder keeps as the

@@ -108,6 +108,41 @@ func TestMergeRecordCertificates(t *testing.T) {
 	assert.True(t, out2.Certificates[0].RemovedFromDevice)
 }
 
+// An issuance in flight recorded before its certificate was issued has no
+// DER: it merges by its key's handle, two of them do not collapse into one,
+// and it goes once an entry with a certificate names its key (its own later
+// state) — unless that entry was removed from the device, whose handle AMT
+// may have given to the new key.
+func TestMergeRecordIssuanceInFlight(t *testing.T) {
+	u := amt.UUID{4}
+	keyOnly := func(h string) DeviceCertificate {
+		return DeviceCertificate{Purpose: PurposeTLS, KeyHandle: h, Pending: true}
+	}
+	base := &DeviceRecord{UUID: u}
+	cur := base.Clone()
+	cur.Certificates = []DeviceCertificate{keyOnly("k1")} // saved once the key existed
+	mine := base.Clone()
+	mine.Certificates = []DeviceCertificate{keyOnly("k2")}
+	out, err := mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	assert.Len(t, out.Certificates, 2, "two keys in flight stay two")
+
+	issued := keyOnly("k1")
+	issued.DER = []byte{7}
+	mine = base.Clone()
+	mine.Certificates = []DeviceCertificate{issued}
+	out, err = mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	require.Len(t, out.Certificates, 1, "the key-only entry became the issued one")
+	assert.Equal(t, []byte{7}, out.Certificates[0].DER)
+
+	removed := DeviceCertificate{Purpose: PurposeTLS, DER: []byte{8}, KeyHandle: "k1", RemovedFromDevice: true}
+	mine.Certificates = []DeviceCertificate{removed}
+	out, err = mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	assert.Len(t, out.Certificates, 2, "a removed certificate's key handle names another key now")
+}
+
 func TestMergeRecordBlockedStopsHolder(t *testing.T) {
 	u := amt.UUID{4}
 	base := &DeviceRecord{UUID: u}
