@@ -247,7 +247,13 @@ func (c *Channel) waitOpen(ctx context.Context) error {
 // half of it was read.
 func (c *Channel) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	var adjust *WindowAdjust
+	defer func() {
+		c.mu.Unlock()
+		if adjust != nil {
+			c.s.queue(*adjust) // never with c.mu held: queue may fail the session, which aborts c
+		}
+	}()
 	for {
 		if c.localClosed {
 			return 0, net.ErrClosed
@@ -260,7 +266,7 @@ func (c *Channel) Read(p []byte) (int, error) {
 			}
 			c.unacked += uint32(n)
 			if c.state == chanOpen && !c.closeSent && !c.closeRecv && c.unacked >= max(1, c.s.cfg.Window/2) {
-				c.s.queue(WindowAdjust{Recipient: c.peerID, Bytes: c.unacked})
+				adjust = &WindowAdjust{Recipient: c.peerID, Bytes: c.unacked}
 				c.rxLeft += c.unacked
 				c.unacked = 0
 			}

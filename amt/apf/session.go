@@ -236,7 +236,7 @@ type Session struct {
 	ctx    context.Context // ends with the session
 	cancel context.CancelFunc
 
-	wmu sync.Mutex // serializes transport writes
+	wsem chan struct{} // serializes transport writes; acquiring it honours the writer's ctx
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced on every state change
@@ -285,7 +285,7 @@ func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) 
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		t: t, cfg: cfg, log: cfg.Logger, ctx: sctx, cancel: cancel,
-		changed: make(chan struct{}), ctlReady: make(chan struct{}, 1),
+		changed: make(chan struct{}), ctlReady: make(chan struct{}, 1), wsem: make(chan struct{}, 1),
 		ports: map[uint32]string{}, chans: map[uint32]*Channel{}, done: make(chan struct{}),
 		unanswered: map[uint32]struct{}{}, strict: stream,
 		nextID: binary.BigEndian.Uint32(seed[:]) & 0x7FFFFFFF,
@@ -457,8 +457,12 @@ func (s *Session) disconnect(reason DisconnectReason, err error) {
 
 // write sends one message now (serialized with every other write).
 func (s *Session) write(ctx context.Context, msg []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	select {
+	case s.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.wsem }()
 	if err := s.Err(); err != nil {
 		return err
 	}

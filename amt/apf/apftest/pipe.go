@@ -31,11 +31,12 @@ type End struct {
 }
 
 type queue struct {
-	mu     sync.Mutex
-	msgs   [][]byte
-	limit  int
-	closed bool
-	change chan struct{}
+	mu      sync.Mutex
+	msgs    [][]byte
+	limit   int
+	closed  bool
+	change  chan struct{}
+	waiting int // writes waiting for room
 }
 
 func newQueue(limit int) *queue { return &queue{limit: limit, change: make(chan struct{})} }
@@ -113,15 +114,28 @@ func (e *End) WriteMessage(ctx context.Context, msg []byte) error {
 			return nil
 		}
 		ch := q.change
+		q.waiting++
 		q.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			q.mu.Lock()
+			q.waiting--
 			return ctx.Err()
 		}
 		q.mu.Lock()
+		q.waiting--
 	}
+}
+
+// WaitingWriters returns how many writes by the other end wait for room
+// because this end reads nothing: a test that stops reading (as firmware
+// that stops taking MEI messages) waits for the peer's writer to block
+// without sleeping.
+func (e *End) WaitingWriters() int {
+	e.in.mu.Lock()
+	defer e.in.mu.Unlock()
+	return e.in.waiting
 }
 
 // Close closes both directions.
