@@ -14,6 +14,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -70,6 +71,17 @@ type HostBasedOptions struct {
 	// system account cannot; rpc-go commitCCMChanges). [LocalSignIn] builds
 	// one. Not used by ActivateTLS, which opens its own connections.
 	SignIn func(ctx context.Context, user string, password amt.Secret) (*amt.Device, error)
+	// Sleep waits between the read-backs of a setup call's outcome (a device
+	// reporting the control mode while still in provisioning is read again,
+	// up to three times a second apart). Nil: a timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (o *HostBasedOptions) sleep(ctx context.Context, d time.Duration) error {
+	if o.Sleep != nil {
+		return o.Sleep(ctx, d)
+	}
+	return ctxwait.Sleep(ctx, d)
 }
 
 func (o *HostBasedOptions) rand() io.Reader {
@@ -170,7 +182,7 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 			return "", err
 		}
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup", opts.sleep)
 		if err != nil {
 			return "", err
 		}
@@ -268,7 +280,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 			return "", err
 		}
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup", opts.sleep)
 		if err != nil {
 			return "", err
 		}
@@ -303,7 +315,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 			return "", err
 		}
 		err = dev.UpgradeClientToAdmin(ctx, sig)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "UpgradeClientToAdmin")
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "UpgradeClientToAdmin", opts.sleep)
 		if err != nil {
 			return "", err
 		}
@@ -495,12 +507,22 @@ func lostReply(err error) bool {
 // judge (post-provisioning: done; pre-provisioning after Setup on a
 // TLS-enforced platform: a commit is due; in provisioning: halted). rpc-go
 // requires control mode and post-provisioning before calling a lost reply a
-// success (internal/commands/activate/local.go, commitActivation).
-func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReader, err error, want amt.ControlMode, method string) (amt.ProvisioningState, string, error) {
+// success (internal/commands/activate/local.go, commitActivation), and reads
+// again, three times a second apart, while the device reports the control
+// mode but still in provisioning: the state can lag the call (the same
+// function; amtkit's ActivateTLS reads its commit so). wait sleeps between
+// the reads.
+func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReader, err error, want amt.ControlMode, method string, wait func(context.Context, time.Duration) error) (amt.ProvisioningState, string, error) {
 	if err != nil && !lostReply(err) {
 		return 0, "", err
 	}
 	mode, st, via, rerr := readActivation(ctx, dev, host, err != nil)
+	for i := 1; i < activationReads && rerr == nil && mode == want && st == amt.InProvisioning; i++ {
+		if werr := wait(ctx, time.Second); werr != nil {
+			break
+		}
+		mode, st, via, rerr = readActivation(ctx, dev, host, err != nil)
+	}
 	if rerr != nil {
 		if err != nil {
 			return 0, "", fmt.Errorf("%w: %s: %w (read back: %v)", ErrActivationUnconfirmed, method, err, rerr)
@@ -519,6 +541,11 @@ func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReade
 	}
 	return st, fmt.Sprintf("%s: %s, %v", how, want, st), nil
 }
+
+// activationReads bounds the read-backs of a setup call's outcome while the
+// device reports the control mode still in provisioning (rpc-go polls three
+// times, a second apart).
+const activationReads = 3
 
 // HostStateReader reads the firmware's provisioning state and control mode
 // over the host interface (PTHI), which works whatever its network ports do.

@@ -111,6 +111,12 @@ func Deactivate(ctx context.Context, agent HostAgent, opts DeactivateOptions) er
 			return "", fmt.Errorf("%w: a partial unprovision is for admin control mode (rpc-go), the device is in %s", ErrNotActivated, mode)
 		case mode == amt.ControlModeCCM:
 			if err := agent.Unprovision(ctx); err != nil {
+				var fw amt.Status
+				if !errors.As(err, &fw) { // no firmware status: the reply may be lost
+					if now, rerr := agent.ProvisioningState(ctx); rerr == nil && now == amt.PreProvisioning {
+						return fmt.Sprintf("client control mode: Unprovision over PTHI, reply lost (%v); pre-provisioning read over PTHI", err), nil
+					}
+				}
 				return "", fmt.Errorf("Unprovision over PTHI: %w", err)
 			}
 			return "client control mode: Unprovision over PTHI", nil
@@ -183,6 +189,9 @@ func RecoverInProvisioning(ctx context.Context, agent HostAgent, opts Deactivate
 		uerr := agent.Unprovision(ctx)
 		if uerr == nil {
 			return "in provisioning: Unprovision over PTHI", nil
+		}
+		if now, rerr := agent.ProvisioningState(ctx); rerr == nil && now == amt.PreProvisioning {
+			return fmt.Sprintf("in provisioning: Unprovision over PTHI (%v); pre-provisioning read over PTHI", uerr), nil
 		}
 		if serr := agent.StopConfiguration(ctx); serr != nil {
 			return "", fmt.Errorf("Unprovision over PTHI: %v; StopConfiguration: %w", uerr, serr)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -148,11 +149,16 @@ func TestActivateACMHaltedIsNotSuccess(t *testing.T) {
 					return amtsim.DropNone
 				}
 			}
+			var slept []time.Duration
 			sim, login := localDevice(t, amtsim.Config{Version: amt.MustParseVersion("21.0.6"), TrustedDNSSuffix: "contoso.com",
 				UserRootHashes: []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}, Behavior: beh})
 			err := provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"),
-				provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)})
+				provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login), Sleep: func(_ context.Context, d time.Duration) error {
+					slept = append(slept, d)
+					return nil
+				}})
 			require.ErrorIs(t, err, provisioning.ErrActivationHalted)
+			assert.Equal(t, []time.Duration{time.Second, time.Second}, slept, "read three times, a second apart, before it is called halted")
 			assert.Equal(t, provisioning.ReasonVerifyFailed, provisioning.ReasonOf(err))
 			snap := sim.Snapshot()
 			assert.Equal(t, amt.ControlModeACM, snap.ControlMode)
