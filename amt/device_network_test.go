@@ -251,6 +251,9 @@ func TestAddWiFiSettingsRequest(t *testing.T) {
 		{Endpoint: WiFiEndpointSettings{ElementName: "a", SSID: "x", AuthenticationMethod: WiFiAuthWPA2PSK, PSKPassPhrase: NewSecret("short")}},
 		{Endpoint: WiFiEndpointSettings{ElementName: "a", SSID: "x", AuthenticationMethod: WiFiAuthWPA2IEEE8021X}},
 		{Endpoint: WiFiEndpointSettings{ElementName: "a", SSID: "x", AuthenticationMethod: WiFiAuthWPA2IEEE8021X}, IEEE8021x: &WiFiIEEE8021xSettings{Username: "u"}},
+		// A client certificate with PEAP (RPS sends none).
+		{Endpoint: WiFiEndpointSettings{ElementName: "a", SSID: "x", AuthenticationMethod: WiFiAuthWPA2IEEE8021X},
+			IEEE8021x: &WiFiIEEE8021xSettings{Username: "u", AuthenticationProtocol: EAPPEAPv0MSCHAPv2, Password: NewSecret("p")}, ClientCertificate: "Intel(r) AMT Certificate: Handle: 1"},
 	} {
 		assert.ErrorIs(t, d.AddWiFiSettings(ctx, s), ErrInvalidArgument)
 	}

@@ -219,7 +219,8 @@ type WiFiSettings struct {
 	Endpoint WiFiEndpointSettings
 	// IEEE8021x is sent for an 802.1X authentication method only.
 	IEEE8021x *WiFiIEEE8021xSettings
-	// ClientCertificate is required for EAP-TLS; CACertificate names the
+	// ClientCertificate is required for EAP-TLS, allowed for EAP-FAST/TLS and
+	// refused for every other method; CACertificate names the
 	// trusted root the device validates the RADIUS server with (empty: none,
 	// the server is not validated).
 	ClientCertificate string
@@ -252,6 +253,11 @@ func (s *WiFiSettings) check(method string) error {
 		return fmt.Errorf("%w: authentication method %d needs 802.1X settings", ErrInvalidArgument, e.AuthenticationMethod)
 	case e.AuthenticationMethod.IEEE8021X() && s.IEEE8021x.AuthenticationProtocol == EAPTLS && s.ClientCertificate == "":
 		return fmt.Errorf("%w: EAP-TLS needs a client certificate", ErrInvalidArgument)
+	case e.AuthenticationMethod.IEEE8021X() && s.ClientCertificate != "" &&
+		s.IEEE8021x.AuthenticationProtocol != EAPTLS && s.IEEE8021x.AuthenticationProtocol != EAPFASTTLS:
+		// RPS sends no client certificate for PEAP (wifiNetworkConfiguration.ts);
+		// rpc-go binds one only for EAP-TLS.
+		return fmt.Errorf("%w: a client certificate is sent only with EAP-TLS or EAP-FAST/TLS, not with EAP method %d", ErrInvalidArgument, s.IEEE8021x.AuthenticationProtocol)
 	}
 	return nil
 }

@@ -63,23 +63,34 @@ func slotName(s certSlot) string {
 //     Profiles and Admin Profiles); it is renewed once AMT is on another link.
 //   - A Wi-Fi profile the device's profile no longer lists: reconcile removes
 //     it and has its certificate revoked.
+//   - An 802.1X certificate whose wired interface or Wi-Fi network the
+//     profile no longer runs with EAP-TLS: reconcile retires it (revoked;
+//     the Maintainer then deletes it from the device).
 //
 // Every other Wi-Fi certificate is renewed whichever way the device is
 // reached, wireless included: UpdateWiFiSettings swaps the credential of a
 // profile that is not in use, and the old certificate stays valid until the
 // new one is read back bound over a fresh connection.
 func (m *Maintainer) notRenewable(ctx context.Context, r *DeviceRecord, slot certSlot) string {
+	prof, _ := m.p.profileFor(r.Inventory)
 	switch {
+	case slot.purpose == PurposeIEEE8021X && slot.profile == "":
+		if w := prof.wired8021X(); w == nil || w.Method != EAPTLS {
+			return "the profile no longer uses wired 802.1X with EAP-TLS (reconcile retires the certificate)"
+		}
+		fallthrough
 	case slot.purpose == PurposeTLS || slot.profile == "":
 		if r.Inventory.Wireless {
 			return "the device is reached over wireless only"
 		}
 		return ""
 	}
-	prof, _ := m.p.profileFor(r.Inventory)
 	nw := wifiNetwork(prof, slot.profile)
 	if nw == nil {
 		return fmt.Sprintf("the profile no longer lists Wi-Fi network %q (reconcile removes it)", slot.profile)
+	}
+	if nw.IEEE8021X == nil || nw.IEEE8021X.Method != EAPTLS {
+		return fmt.Sprintf("Wi-Fi network %q no longer uses EAP-TLS (reconcile retires the certificate)", slot.profile)
 	}
 	dev, err := m.p.openDevice(ctx, r)
 	if err != nil {

@@ -271,10 +271,10 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 						return err
 					}
 					rc.rec.setNetworkSecret(secretWired8021X, amt.Secret{})
-					return rc.save(ctx)
+					return rc.retireWired(ctx)
 				}}}, nil
 		}
-		return nil, nil
+		return rc.planWiredRetired(st), nil
 	}
 	onDevice, err := rc.dev.Certificates(ctx)
 	if err != nil {
@@ -314,11 +314,57 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 		return nil, err
 	}
 	if same && len(out) == 0 {
-		return nil, nil
+		return rc.planWiredRetired(st), nil
 	}
 	out = append(out, Change{Area: "8021x-wired", Action: ChangeUpdate, Target: "wired 802.1X settings", From: from, To: to,
 		apply: func(ctx context.Context) error { return rc.applyWired(ctx, ws) }})
 	return out, nil
+}
+
+// retireWired ends what amtkit recorded for a wired 802.1X the device no
+// longer runs with a client certificate: the EAP-TLS client certificates are
+// revoked (cessation of operation; the Maintainer then deletes them from the
+// device) and, with 802.1X off, the recorded password forgotten. A
+// certificate left current would be renewed and bound again at every
+// renewal window for a function the device does not use (found by review).
+func (rc *reconcileContext) retireWired(ctx context.Context) error {
+	failed := rc.revokeClientCerts(ctx, "", certs.RevocationCessationOfOperation)
+	if err := rc.save(ctx); err != nil {
+		return err
+	}
+	if failed != nil {
+		return fmt.Errorf("revoking the wired 802.1X client certificate failed (the next reconcile retries): %w", failed)
+	}
+	return nil
+}
+
+// planWiredRetired plans retireWired when the device already runs wired
+// 802.1X without a client certificate (or not at all) but the record still
+// holds what an earlier configuration needed: a change whose reply was lost,
+// or whose revocation failed.
+func (rc *reconcileContext) planWiredRetired(st *amt.IEEE8021xSettings) []Change {
+	want := rc.profile.wired8021X()
+	if want != nil && want.Method == EAPTLS {
+		return nil
+	}
+	off := st.Enabled == amt.IEEE8021xDisabled
+	if !off && st.AuthenticationProtocol == amt.EAPTLS {
+		return nil // still in use: the change to the profile's method comes first
+	}
+	stale := rc.p.cfg.Issuer != nil && slices.ContainsFunc(rc.rec.Certificates, func(c DeviceCertificate) bool {
+		return c.Purpose == PurposeIEEE8021X && c.Profile == "" && !c.Revoked
+	})
+	secret := want == nil && off && !rc.rec.networkSecret(secretWired8021X).IsZero()
+	if !stale && !secret {
+		return nil
+	}
+	return []Change{{Area: "8021x-wired", Action: ChangeRemove, Target: "what the record keeps for a wired 802.1X the device no longer uses",
+		apply: func(ctx context.Context) error {
+			if secret {
+				rc.rec.setNetworkSecret(secretWired8021X, amt.Secret{})
+			}
+			return rc.retireWired(ctx)
+		}}}
 }
 
 // wantedWired returns the settings and certificate handles ws asks for.
@@ -443,6 +489,9 @@ func (rc *reconcileContext) applyWired(ctx context.Context, ws *wiredState) erro
 	rc.rec.confirmNetworkSecret(secretWired8021X)
 	if ws.fresh != nil {
 		return rc.confirm(ctx, ws.fresh)
+	}
+	if w.Method != EAPTLS {
+		return rc.retireWired(ctx)
 	}
 	return rc.save(ctx)
 }
@@ -747,7 +796,7 @@ func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings, reason certs.
 				return err
 			}
 			rc.rec.setNetworkSecret(wifiSecretKey(p.ElementName), amt.Secret{})
-			failed := rc.revokeWiFiCerts(ctx, p.ElementName, reason)
+			failed := rc.revokeClientCerts(ctx, p.ElementName, reason)
 			if err := rc.save(ctx); err != nil {
 				return err
 			}
@@ -758,9 +807,10 @@ func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings, reason certs.
 		}}
 }
 
-// revokeWiFiCerts revokes the unrevoked client certificates of the Wi-Fi
-// profile name for reason; the record is the caller's to save.
-func (rc *reconcileContext) revokeWiFiCerts(ctx context.Context, name string, reason certs.RevocationReason) error {
+// revokeClientCerts revokes the unrevoked 802.1X client certificates of the
+// Wi-Fi profile name ("" the wired interface) for reason; the record is the
+// caller's to save.
+func (rc *reconcileContext) revokeClientCerts(ctx context.Context, name string, reason certs.RevocationReason) error {
 	if rc.p.cfg.Issuer == nil {
 		return nil
 	}
@@ -776,28 +826,68 @@ func (rc *reconcileContext) revokeWiFiCerts(ctx context.Context, name string, re
 }
 
 // revokeOrphanedWiFi plans the revocation of client certificates whose Wi-Fi
-// profile is neither listed nor on the device any more: a removal whose
-// revocation failed (the CA was unreachable). Without an Issuer nothing can
-// be revoked and nothing is planned.
+// profile is neither listed nor on the device any more (a removal whose
+// revocation failed: the CA was unreachable), or is listed without EAP-TLS
+// and binds none of them on the device (a change of method whose reply was
+// lost, or whose revocation failed). Without an Issuer nothing can be
+// revoked and nothing is planned. It also forgets the recorded secret of a
+// profile neither listed nor on the device (a removal whose reply was lost):
+// the record would otherwise keep it, and count the name as amtkit's
+// (ownedWiFi), for good.
 func (rc *reconcileContext) revokeOrphanedWiFi(listed map[string]*WiFiNetwork, wd *wifiDevice) []Change {
-	if rc.p.cfg.Issuer == nil {
-		return nil
-	}
 	var out []Change
+	for _, s := range rc.rec.NetworkSecrets {
+		name, ok := strings.CutPrefix(s.Name, "wifi:")
+		if !ok || strings.HasSuffix(name, sendingSuffix) || listed[name] != nil || wd.profile(name) != nil {
+			continue
+		}
+		out = append(out, Change{Area: "wifi", Action: ChangeRemove, Target: fmt.Sprintf("recorded secret of the removed Wi-Fi profile %q", name),
+			apply: func(ctx context.Context) error {
+				rc.rec.setNetworkSecret(wifiSecretKey(name), amt.Secret{})
+				return rc.save(ctx)
+			}})
+	}
+	if rc.p.cfg.Issuer == nil {
+		return out
+	}
 	seen := map[string]bool{}
 	for _, dc := range rc.rec.Certificates {
 		name := dc.Profile
-		if dc.Purpose != PurposeIEEE8021X || name == "" || dc.Revoked || seen[name] || listed[name] != nil || wd.profile(name) != nil {
+		if dc.Purpose != PurposeIEEE8021X || name == "" || dc.Revoked || seen[name] {
+			continue
+		}
+		target := fmt.Sprintf("client certificate of the removed Wi-Fi profile %q", name)
+		if nw := listed[name]; nw != nil {
+			if nw.IEEE8021X != nil && nw.IEEE8021X.Method == EAPTLS || rc.wifiBindsClientCert(wd, name) {
+				continue
+			}
+			target = fmt.Sprintf("client certificate of Wi-Fi profile %q, which no longer uses EAP-TLS", name)
+		} else if wd.profile(name) != nil {
 			continue
 		}
 		seen[name] = true
-		out = append(out, Change{Area: "wifi", Action: ChangeRemove, Target: fmt.Sprintf("client certificate of the removed Wi-Fi profile %q", name),
+		out = append(out, Change{Area: "wifi", Action: ChangeRemove, Target: target,
 			apply: func(ctx context.Context) error {
-				failed := rc.revokeWiFiCerts(ctx, name, certs.RevocationCessationOfOperation)
+				failed := rc.revokeClientCerts(ctx, name, certs.RevocationCessationOfOperation)
 				return errors.Join(failed, rc.save(ctx))
 			}})
 	}
 	return out
+}
+
+// wifiBindsClientCert reports whether the device's Wi-Fi profile name binds
+// one of the client certificates the record holds for it.
+func (rc *reconcileContext) wifiBindsClientCert(wd *wifiDevice, name string) bool {
+	ie := wd.ieeeOf(name)
+	if ie == nil {
+		return false
+	}
+	for _, dc := range rc.rec.Certificates {
+		if dc.Purpose == PurposeIEEE8021X && dc.Profile == name && dc.Handle != "" && bound(wd.contexts, ie.InstanceID, dc.Handle) {
+			return true
+		}
+	}
+	return false
 }
 
 // wifiDiff returns "" when the device's profile is what nw asks, else what
@@ -922,6 +1012,18 @@ func (rc *reconcileContext) applyWiFi(ctx context.Context, wp *wifiPlan, nw *WiF
 	rc.rec.confirmNetworkSecret(wifiSecretKey(nw.Name))
 	if fresh != nil {
 		return rc.confirm(ctx, fresh)
+	}
+	if x == nil || x.Method != EAPTLS {
+		// The profile no longer takes a client certificate: one amtkit
+		// issued for it is retired, as for a removed profile.
+		failed := rc.revokeClientCerts(ctx, nw.Name, certs.RevocationCessationOfOperation)
+		if err := rc.save(ctx); err != nil {
+			return err
+		}
+		if failed != nil {
+			return fmt.Errorf("the profile was updated; revoking the client certificate it no longer uses failed (the next reconcile retries): %w", failed)
+		}
+		return nil
 	}
 	return rc.save(ctx)
 }

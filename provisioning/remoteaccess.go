@@ -302,6 +302,9 @@ type ciraState struct {
 	want  *RemoteAccessProfile
 	names map[string]string // MPS address:port → the SAP Name on the device
 	cert  []byte            // with certificate authentication: the MPS client certificate the entries name
+	// mpsFailed: an MPS change of this plan failed, so an entry may still
+	// name a client certificate the profile no longer uses.
+	mpsFailed bool
 }
 
 // planCIRA keeps the device's CIRA configuration in line with
@@ -470,6 +473,14 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		}
 	}
 	out = append(out, policyRemovals...)
+	for i := range mpsChanges {
+		apply := mpsChanges[i].apply
+		mpsChanges[i].apply = func(ctx context.Context) error {
+			err := apply(ctx)
+			st.mpsFailed = st.mpsFailed || err != nil
+			return err
+		}
+	}
 	out = append(out, mpsChanges...)
 	out = append(out, policyAdds...)
 
@@ -488,7 +499,15 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			}
 			der := dc.DER
 			out = append(out, Change{Area: "cira", Action: ChangeRemove, Target: "MPS client certificate", From: from,
-				apply: func(ctx context.Context) error { return rc.retireMPSCert(ctx, der) }})
+				apply: func(ctx context.Context) error {
+					if st.mpsFailed {
+						// An entry whose replacement failed (its Delete lost,
+						// say) may still name it: revoking it now would cut
+						// the device off its MPS (found by review).
+						return errors.New("skipped: an MPS entry may still name it (an MPS change failed); the next reconcile retires it")
+					}
+					return rc.retireMPSCert(ctx, der)
+				}})
 		}
 	}
 
