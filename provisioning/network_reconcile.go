@@ -120,14 +120,35 @@ func certName(c *x509.Certificate) string {
 }
 
 // trustRoot installs root as a trusted root (AddTrustedRootCertificate) and
-// returns its handle; one the device already holds is looked up.
-func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificate) (string, error) {
+// returns its handle; one the device already holds is looked up. The root is
+// recorded as amtkit's (DeviceRecord.TrustedRoots) before it is sent, so
+// that a lost reply leaves it known; one the device already held before
+// this call and the record did not know is not amtkit's, and the record
+// forgets it again.
+//
+// A root for mutual TLS (record false) is not recorded: deleting the root
+// the device checks the engine's client certificate against would cut the
+// engine off, so those are never pruned.
+func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificate, record bool) (string, error) {
+	known := !record || slices.ContainsFunc(rc.rec.TrustedRoots, func(b []byte) bool { return bytes.Equal(b, root.Raw) })
+	if !known {
+		rc.rec.TrustedRoots = append(rc.rec.TrustedRoots, bytes.Clone(root.Raw))
+		if err := rc.save(ctx); err != nil {
+			return "", err
+		}
+	}
 	h, err := rc.dev.AddTrustedRootCertificate(ctx, root)
 	if err == nil {
 		return h, nil
 	}
 	if !errors.Is(err, amt.StatusDuplicate) {
 		return "", err
+	}
+	if !known {
+		rc.rec.TrustedRoots = slices.DeleteFunc(rc.rec.TrustedRoots, func(b []byte) bool { return bytes.Equal(b, root.Raw) })
+		if serr := rc.save(ctx); serr != nil {
+			return "", serr
+		}
 	}
 	list, lerr := rc.dev.Certificates(ctx)
 	if lerr != nil {
@@ -287,7 +308,7 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 		if ws.root == "" {
 			out = append(out, Change{Area: "8021x-wired", Action: ChangeAdd, Target: "RADIUS server root", To: certName(want.ServerRoot),
 				apply: func(ctx context.Context) error {
-					h, err := rc.trustRoot(ctx, want.ServerRoot)
+					h, err := rc.trustRoot(ctx, want.ServerRoot, true)
 					ws.root = h
 					return err
 				}})
@@ -656,7 +677,7 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		if wp.roots[string(root.Raw)] == "" {
 			out = append(out, Change{Area: "wifi", Action: ChangeAdd, Target: "RADIUS server root", To: certName(root),
 				apply: func(ctx context.Context) error {
-					h, err := rc.trustRoot(ctx, root)
+					h, err := rc.trustRoot(ctx, root, true)
 					wp.roots[string(root.Raw)] = h
 					wp.settle = wp.settle || err == nil
 					return err

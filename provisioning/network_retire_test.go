@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"bytes"
+	"crypto/x509"
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"testing"
 	"time"
@@ -188,4 +189,68 @@ func TestMPSCertNotRevokedWhileEntryNamesIt(t *testing.T) {
 		revoked = revoked || bytes.Equal(cert.DER, r.Certificate.Raw)
 	}
 	assert.True(t, revoked, "retired once no entry names it")
+}
+
+// A RADIUS server root the profile no longer names (the RADIUS CA was
+// rotated) stayed installed as a trusted root on the device forever: nothing
+// referred to it and nothing deleted it (rpc-go prunes certificates no
+// profile uses, internal/certs/utils.go PruneCerts). Each rotation leaked one
+// entry of AMT's certificate store, which fills (PT_STATUS_MAX_LIMIT_REACHED;
+// the simulator holds 32) and then every later root or client certificate —
+// Wi-Fi, wired 802.1X, TLS renewal — failed (found by review, which wrote
+// this test). Reconcile's area "roots" now deletes it; a root the device
+// held before amtkit came is never deleted.
+func TestRotatedRADIUSRootRemoved(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	corp := func(root *x509.Certificate) provisioning.Profile {
+		return provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
+			Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+				{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise,
+					IEEE8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "u", Password: amt.NewSecret("peap-password"),
+						ServerRoot: root, ServerName: "radius.contoso.com"}}}}}}
+	}
+	old := radiusRoot(t)
+	foreign := radiusRoot(t) // another console's root, on the device before amtkit
+	setProfile(h, corp(old))
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	_, err = dev.AddTrustedRootCertificate(h.ctx, foreign)
+	require.NoError(t, err)
+	dev.Close()
+
+	onDevice := func(c *x509.Certificate) bool {
+		dev, err := p.OpenDevice(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		defer dev.Close()
+		list, err := dev.Certificates(h.ctx)
+		require.NoError(t, err)
+		for _, x := range list {
+			if x.TrustedRoot && bytes.Equal(x.X509Certificate, c.Raw) {
+				return true
+			}
+		}
+		return false
+	}
+	require.True(t, onDevice(old))
+	cur := old
+	var lastErr error
+	rotations := 0
+	for ; rotations < 40; rotations++ {
+		cur = radiusRoot(t)
+		setProfile(h, corp(cur))
+		rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"wifi"}})
+		require.NoError(t, err)
+		if lastErr = rep.Err(); lastErr != nil {
+			break
+		}
+	}
+	assert.NoError(t, lastErr, "RADIUS CA rotation %d fails", rotations+1)
+	assert.False(t, onDevice(old), "the first RADIUS root, which nothing names any more, is still a trusted root on the device")
+	assert.True(t, onDevice(cur), "the root the profile names stays")
+	assert.True(t, onDevice(foreign), "a root amtkit did not install is never deleted")
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{cur.Raw}, got.TrustedRoots, "the record names the one root amtkit installed that is still in use")
 }

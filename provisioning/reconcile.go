@@ -146,6 +146,12 @@ type area struct {
 	// activation area a profile leaves alone costs a session no exchange).
 	configured func(Profile) bool
 	plan       func(ctx context.Context, rc *reconcileContext) ([]Change, error)
+	// clean: the area removes what the areas before it stopped using, so
+	// it runs only when every one of them succeeded in this run.
+	clean bool
+	// with: the area also runs when one of these is asked for
+	// (ReconcileOptions.Areas).
+	with []string
 }
 
 // areas lists what reconcile keeps in line, in the order it is applied:
@@ -162,6 +168,7 @@ func (p *Provisioner) areas() []area {
 		{name: "ip", activation: true, configured: func(p Profile) bool { return p.ipConfig() != nil }, plan: planIP},
 		{name: "cira", activation: true, configured: func(p Profile) bool { return p.RemoteAccess != nil }, plan: planCIRA},     // remoteaccess.go
 		{name: "features", activation: true, configured: func(p Profile) bool { return p.Features != nil }, plan: planFeatures}, // features.go
+		{name: "roots", plan: planRoots, clean: true, with: []string{"8021x-wired", "wifi", "cira"}},                            // roots_reconcile.go; only after the areas before it all succeeded
 		{name: "tls", activation: true, configured: tlsReconciled, plan: planTLS},                                               // remoteaccess_tls.go; last: its commit may drop the connection
 	}
 }
@@ -207,7 +214,12 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		}
 	}
 	for _, ar := range p.areas() {
-		if len(opts.Areas) > 0 && !slices.Contains(opts.Areas, ar.name) || opts.activation && !ar.activation {
+		asked := len(opts.Areas) == 0 || slices.Contains(opts.Areas, ar.name) ||
+			slices.ContainsFunc(ar.with, func(n string) bool { return slices.Contains(opts.Areas, n) })
+		if !asked || opts.activation && !ar.activation {
+			continue
+		}
+		if ar.clean && rep.Failed > 0 {
 			continue
 		}
 		start := p.now()

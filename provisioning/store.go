@@ -466,6 +466,16 @@ type DeviceRecord struct {
 	// MPSPassword is a secret: a Store persists it sealed.
 	MPSUser     string
 	MPSPassword amt.Secret
+	// TrustedRoots are the trusted root certificates (DER) reconcile
+	// installed for the profile — RADIUS server roots and the MPS root —
+	// each recorded before it is sent (not TLSProfile.TrustedClientRoots:
+	// deleting the root the device checks the engine against would lock
+	// the engine out). Reconcile's
+	// area "roots" deletes one from the device once no part of the profile
+	// names it and no credential context binds it, so that rotated CAs do
+	// not fill AMT's certificate store; a root amtkit did not install (the
+	// device already held it) is not recorded and never deleted.
+	TrustedRoots [][]byte
 
 	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
 	// sent (rotation) but has not yet seen the device take: recorded before
@@ -546,6 +556,12 @@ func (r *DeviceRecord) clone(prev *DeviceRecord) *DeviceRecord {
 	}
 	c.Certificates = cloneCerts(r.Certificates, prevCerts)
 	c.NetworkSecrets = slices.Clone(r.NetworkSecrets)
+	if r.TrustedRoots != nil {
+		c.TrustedRoots = make([][]byte, len(r.TrustedRoots))
+		for i, b := range r.TrustedRoots {
+			c.TrustedRoots[i] = bytes.Clone(b)
+		}
+	}
 	if r.Agent != nil {
 		a := *r.Agent
 		c.Agent = &a

@@ -74,8 +74,9 @@ type (
 		NetSecrets    []userV1       `json:"networkSecrets,omitempty"` // sealed
 		MPSUser       string         `json:"mpsUser,omitempty"`
 		MPSPassword   []byte         `json:"mpsPassword,omitempty"` // sealed
-		PendingAdmin  []byte         `json:"pendingAdminPassword"`  // sealed
-		PendingMEBx   []byte         `json:"pendingMebxPassword"`   // sealed
+		TrustedRoots  [][]byte       `json:"trustedRoots,omitempty"`
+		PendingAdmin  []byte         `json:"pendingAdminPassword"` // sealed
+		PendingMEBx   []byte         `json:"pendingMebxPassword"`  // sealed
 		Reconciled    timeV1         `json:"reconciled"`
 		ReconcileErr  string         `json:"reconcileError"`
 		Blocked       bool           `json:"blocked"`
@@ -292,7 +293,7 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
-		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError, MPSUser: r.MPSUser,
+		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError, MPSUser: r.MPSUser, TrustedRoots: r.TrustedRoots,
 	}
 	if r.Source.IsValid() {
 		v.Source = r.Source.String()
@@ -359,7 +360,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
-		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr, MPSUser: v.MPSUser,
+		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr, MPSUser: v.MPSUser, TrustedRoots: v.TrustedRoots,
 	}
 	if v.Source != "" {
 		ap, err := netip.ParseAddrPort(v.Source)
