@@ -43,7 +43,8 @@ type ReconcileOptions struct {
 	// DryRun computes and reports the changes without applying any.
 	DryRun bool
 	// Areas limits the run to these areas (e.g. "names", "clock"); empty:
-	// all.
+	// all. "roots" also runs with "8021x-wired", "wifi" or "cira", and only
+	// when the areas before it succeeded.
 	Areas []string
 	// RotateAdminPassword and RotateMEBxPassword set new random passwords
 	// (recorded before they are sent) even where nothing else differs.
@@ -69,7 +70,7 @@ const (
 // reconcile does about it. From and To describe the values for people and
 // logs; they never hold secrets.
 type Change struct {
-	Area   string       // e.g. "names", "clock", "credentials", "users", "8021x-wired", "wifi", "ip", "cira", "features", "tls"
+	Area   string       // e.g. "names", "clock", "credentials", "users", "8021x-wired", "wifi", "ip", "cira", "features", "roots", "tls"
 	Action ChangeAction // what is done
 	Target string       // what it concerns, e.g. `wifi profile "corp"`
 	From   string       // what the device has ("" for an add)
