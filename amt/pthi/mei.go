@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -81,6 +82,8 @@ type MEIConfig struct {
 
 	// connect replaces the connect ioctl (Linux), for tests.
 	connect func(fd int, c MEIClient) (MEIProperties, error)
+	// write replaces the write of a request to the device (Linux), for tests.
+	write func(f *os.File, b []byte) (int, error)
 }
 
 // DefaultMEITimeout is the default bound of one MEI exchange.

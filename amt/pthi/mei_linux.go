@@ -201,7 +201,17 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	stop := m.watch(ctx)
 	defer stop()
-	n, err := m.f.Write(req)
+	// A write the firmware refuses as busy (EBUSY: nothing was written) is
+	// tried again, as MEIConn does and rpc-go does for PTHI writes too
+	// (pkg/heci/linux.go, three retries 1.5 s × attempt apart).
+	n, err := m.write(req)
+	for attempt := 1; err != nil && writeBusy(err) && attempt <= meiWriteBusyRetries; attempt++ {
+		if serr := m.cfg.sleep(ctx, time.Duration(attempt)*meiWriteBusyStep); serr != nil {
+			err = fmt.Errorf("%w (the firmware was busy: %w)", serr, err)
+			break
+		}
+		n, err = m.write(req)
+	}
 	if err == nil && !m.pollable {
 		if cerr := ctx.Err(); cerr != nil {
 			m.stale = true
@@ -226,6 +236,13 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 		return nil, ErrEmptyResponse
 	}
 	return buf[:n:n], nil
+}
+
+func (m *MEI) write(b []byte) (int, error) {
+	if m.cfg.write != nil {
+		return m.cfg.write(m.f, b)
+	}
+	return m.f.Write(b)
 }
 
 // watch applies ctx's deadline to the file and expires it when ctx is cancelled.

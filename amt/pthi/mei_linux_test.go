@@ -222,3 +222,48 @@ func TestLinuxHandleZeroRead(t *testing.T) {
 	assert.Equal(t, 0, n)
 	assert.NoError(t, err)
 }
+
+// A PTHI write the firmware refuses as busy (EBUSY: nothing was written) is
+// tried again, 1.5 s × attempt apart, as MEIConn and rpc-go
+// (pkg/heci/linux.go) do; before, the first busy answer failed the command.
+// A device busy for longer than three retries still fails, with EBUSY.
+func TestMEISendRetriesBusyWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		busy  int
+		err   error
+		waits []time.Duration
+	}{
+		{"busy twice", 2, nil, []time.Duration{1500 * time.Millisecond, 3 * time.Second}},
+		{"busy for ever", 100, syscall.EBUSY, []time.Duration{1500 * time.Millisecond, 3 * time.Second, 4500 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			t.Cleanup(func() { r.Close(); w.Close() })
+			_, err = w.Write([]byte{0xAA, 0xBB})
+			require.NoError(t, err)
+			var waits []time.Duration
+			writes := 0
+			m := &MEI{f: r, props: MEIProperties{MaxMessageLength: 64}, cfg: MEIConfig{
+				Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+				write: func(_ *os.File, b []byte) (int, error) {
+					if writes++; writes <= tc.busy {
+						return 0, &os.PathError{Op: "write", Path: "/dev/mei0", Err: syscall.EBUSY}
+					}
+					return len(b), nil
+				},
+			}}
+			resp, err := m.Send(context.Background(), []byte{1, 2, 3})
+			assert.Equal(t, tc.waits, waits)
+			if tc.err != nil {
+				require.ErrorIs(t, err, tc.err)
+				assert.Equal(t, 4, writes, "the first write and three retries")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []byte{0xAA, 0xBB}, resp)
+			assert.Equal(t, tc.busy+1, writes)
+		})
+	}
+}
