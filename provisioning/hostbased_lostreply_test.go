@@ -110,3 +110,40 @@ func TestActivateACMStateLagsAdminSetup(t *testing.T) {
 func provisioningChain(t *testing.T) *certstest.ProvisioningChain {
 	return certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
 }
+
+// lostStart is a HostAgent whose first StartConfigurationHBased reaches the
+// firmware (which starts the configuration) and loses its reply, and whose
+// retries get no answer either.
+type lostStart struct {
+	provisioning.HostAgent
+	calls int
+}
+
+func (a *lostStart) StartSecureConfiguration(ctx context.Context, h amt.CertHash) (amt.CertHash, error) {
+	if a.calls++; a.calls == 1 {
+		_, _ = a.HostAgent.StartSecureConfiguration(ctx, h)
+	}
+	return amt.CertHash{}, fmt.Errorf("pthi: MEI read: %w", context.DeadlineExceeded)
+}
+
+// ActivateTLS whose StartConfigurationHBased reply was lost, and whose
+// retries got no answer: before, the activation failed and left the device
+// in provisioning (it stops a configuration only once a start succeeded), a
+// state that refuses a new activation until someone recovers it. The state is
+// now read over PTHI and a configuration this attempt started is stopped
+// (found by review).
+func TestActivateTLSStartReplyLost(t *testing.T) {
+	chain := tlsChain(t, "21.0.6")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, opts, events := tlsDevice(t, "21.0.6", func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+	})
+	agent := &lostStart{HostAgent: sim.Agent()}
+	err := provisioning.ActivateTLS(context.Background(), agent, chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts)
+	t.Logf("\n%s", eventLines(*events))
+	require.Error(t, err)
+	require.Greater(t, agent.calls, 1, "the start was tried again")
+	assert.Equal(t, amt.PreProvisioning, sim.Snapshot().ProvisioningState, "the configuration the lost start began is stopped")
+	require.NoError(t, provisioning.ActivateTLS(context.Background(), sim.Agent(), chain.Bundle, amt.NewSecret("N3w-Admin-pw"), opts),
+		"the next activation goes through")
+}

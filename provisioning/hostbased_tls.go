@@ -179,6 +179,7 @@ type tlsActivation struct {
 
 	deviceLeaf amt.CertHash // from StartConfigurationHBased
 	started    bool         // StartConfigurationHBased succeeded
+	unsure     bool         // a StartConfigurationHBased got no firmware answer: it may have started
 	committed  bool         // CommitChanges succeeded: nothing is stopped after it
 	peerMu     sync.Mutex
 	peer       string // what the TLS policy saw, for the connect event
@@ -217,6 +218,15 @@ func (a *tlsActivation) run(ctx context.Context) error {
 	}
 	if a.mode == amt.ControlModeACM {
 		if err := a.step(ctx, StepStartConfiguration, StateAuthorized, a.start); err != nil {
+			// A request whose reply was lost may have started the
+			// configuration, and the retries were refused: a device left in
+			// provisioning is stopped (check refused one in provisioning
+			// before, so it is this attempt's).
+			if a.unsure {
+				if st, rerr := a.agent.ProvisioningState(ctx); rerr == nil && st == amt.InProvisioning {
+					a.stop(ctx)
+				}
+			}
 			return err
 		}
 	}
@@ -318,6 +328,8 @@ func (a *tlsActivation) start(ctx context.Context) (string, error) {
 				short(h), short(dl)), nil
 		}
 		last = err
+		var st amt.Status
+		a.unsure = a.unsure || !errors.As(err, &st)
 		if !transient(err) || ctx.Err() != nil {
 			break
 		}
