@@ -179,10 +179,18 @@ func (p *Profile) Validate() error {
 	if p.MEBxPassword.Reveal() == "admin" {
 		return &ConfigError{Field: "Profile " + p.Name + " MEBxPassword", Problem: "must not be the factory default"}
 	}
+	seen := map[string]bool{p.adminUser(): true}
 	for _, u := range p.Users {
 		if err := amt.CheckUsername(u.Name); err != nil {
 			return &ConfigError{Field: "Profile " + p.Name + " user", Problem: err.Error()}
 		}
+		// Digest user names are unique on the device (AddUserAclEntryEx
+		// answers PT_STATUS_DUPLICATE, 2058): a profile naming one twice, or
+		// the admin account's, would fail every session.
+		if seen[u.Name] {
+			return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: "named twice (or as the admin account): digest user names are unique on the device"}
+		}
+		seen[u.Name] = true
 		if !u.Password.IsZero() {
 			if err := amt.CheckPassword(u.Password.Reveal()); err != nil {
 				return &ConfigError{Field: "Profile " + p.Name + " user " + u.Name, Problem: err.Error()}

@@ -377,7 +377,10 @@ func planCredentials(ctx context.Context, rc *reconcileContext) ([]Change, error
 	// fixed MEBx password does not apply and an explicit rotation fails
 	// before anything is sent.
 	ccm := rec.ControlMode == amt.ControlModeCCM
-	wantMEBx := !ccm && !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
+	// A record with no MEBx password (ACM) is a device whose policy refused
+	// the session's set: it refuses a fixed one too, so only an explicit
+	// rotation tries (before, every run sent it and failed).
+	wantMEBx := !ccm && !rec.MEBxPassword.IsZero() && !prof.MEBxPassword.IsZero() && !prof.MEBxPassword.Equal(rec.MEBxPassword)
 	// A pending MEBx password is an earlier rotation whose outcome was lost:
 	// it is sent again until the device's answer settles it.
 	wantMEBx = wantMEBx || (!ccm && !rec.PendingMEBxPassword.IsZero())
@@ -440,7 +443,6 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	rec := rc.rec
 	next := rec.PendingMEBxPassword
-	resend := !next.IsZero()
 	if next.IsZero() {
 		next = rc.profile.MEBxPassword
 		if next.IsZero() || next.Equal(rec.MEBxPassword) {
@@ -457,21 +459,18 @@ func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	}
 	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
 		var st amt.Status
-		if resend && rec.MEBxPassword.IsZero() && errors.Is(err, amt.StatusNotPermitted) {
-			// The record knows no MEBx password, so the device may have had
-			// its default when the earlier send went out: a policy that
-			// allows one change from the default refuses the second, and
-			// the earlier send set it (as a session reads the same refusal
-			// on a resumed attempt). A device whose MEBx password amtkit set
-			// was not at its default: under each of the firmware's three
-			// policies (default password only, during setup, anytime:
-			// intel/lms AMT_SetupAndConfigurationService.h) a refusal of the
-			// resend is a refusal of both, below.
-			rec.MEBxPassword, rec.PendingMEBxPassword = next, amt.Secret{}
-			return rc.save(ctx)
-		}
 		if errors.As(err, &st) {
-			// Refused: the device kept its password.
+			// Refused: the device kept its password. A refused resend is a
+			// refusal of both sends, whether or not the record knows the
+			// device's MEBx password: an ACM record knows none only when
+			// the session's own set was refused, by a "default password
+			// only" policy with the password no longer the default, which
+			// refuses every later change too; "during setup" refuses both
+			// once the device is provisioned, and "anytime" refuses neither
+			// (intel/lms AMT_SetupAndConfigurationService.h). Before, a
+			// refused resend to a record knowing no MEBx password was read
+			// as "the first send set it", recording a password the device
+			// had refused (found by review).
 			rec.PendingMEBxPassword = amt.Secret{}
 			return errors.Join(err, rc.save(ctx))
 		}

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/amtkit/amtkit/amt"
@@ -84,6 +85,9 @@ func planUsers(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 func (rc *reconcileContext) putUser(ctx context.Context, u UserAccount, exists bool, handle uint32) error {
 	rec := rc.rec
 	pw := recordedUser(rec.Users, u.Name)
+	if sent := rec.networkSecret(userSending(u.Name)); !sent.IsZero() {
+		pw = sent // an update whose outcome was lost: send it again
+	}
 	if !u.Password.IsZero() {
 		pw = u.Password
 	}
@@ -93,8 +97,13 @@ func (rc *reconcileContext) putUser(ctx context.Context, u UserAccount, exists b
 			return err
 		}
 	}
-	rec.Users = slices.DeleteFunc(rec.Users, func(x UserCredential) bool { return x.Name == u.Name })
-	rec.Users = append(rec.Users, UserCredential{Name: u.Name, Password: pw})
+	setCurrent := func() {
+		rec.Users = slices.DeleteFunc(rec.Users, func(x UserCredential) bool { return x.Name == u.Name })
+		rec.Users = append(rec.Users, UserCredential{Name: u.Name, Password: pw})
+	}
+	if !exists || recordedUser(rec.Users, u.Name).IsZero() {
+		setCurrent() // nothing older to keep
+	}
 	rec.setNetworkSecret(userSending(u.Name), pw)
 	if err := rc.save(ctx); err != nil {
 		return err
@@ -106,9 +115,16 @@ func (rc *reconcileContext) putUser(ctx context.Context, u UserAccount, exists b
 	} else {
 		_, err = rc.dev.AddUserACLEntryEx(ctx, req)
 	}
+	var st amt.Status
+	if exists && errors.As(err, &st) {
+		// Refused: the device kept the password the record holds.
+		rec.NetworkSecrets = slices.DeleteFunc(rec.NetworkSecrets, func(s UserCredential) bool { return s.Name == userSending(u.Name) })
+		return errors.Join(err, rc.save(ctx))
+	}
 	if err != nil {
 		return err
 	}
+	setCurrent()
 	rec.NetworkSecrets = slices.DeleteFunc(rec.NetworkSecrets, func(s UserCredential) bool { return s.Name == userSending(u.Name) })
 	return rc.save(ctx)
 }

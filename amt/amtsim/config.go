@@ -261,6 +261,12 @@ type Behavior struct {
 	// name ("Get", "Pull", "CommitChanges" …), the resource URI and the
 	// request's sequence number (from 1).
 	DropFunc func(op, resourceURI string, n int) Drop
+	// RefuseFunc, when set, is asked before a method runs (with the method's
+	// name, the resource URI and the request's sequence number): a non-zero
+	// status refuses the call with it as the ReturnValue, and the method does
+	// nothing. It stands for a refusal the simulator has no rule of its own
+	// for, so that a test can see what a client does with one.
+	RefuseFunc func(method, resourceURI string, n int) amt.Status
 	// WedgeOnSecondAdminSetup: a second AdminSetup call makes the device
 	// unresponsive (RPS issue #2752).
 	WedgeOnSecondAdminSetup bool

@@ -138,6 +138,11 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 		if want := name + "_INPUT"; r.Input == nil || !wsman.Is(r.Input, r.ResourceURI, want) {
 			return wsmantest.FaultReply(wsmantest.SenderFault("SchemaValidationError", "Expected "+want+" in the class namespace."))
 		}
+		if f := d.cfg.Behavior.RefuseFunc; f != nil {
+			if st := f(name, r.ResourceURI, d.st.requests); st != amt.StatusSuccess {
+				return wsmantest.MethodResponse(r, status(c, st))
+			}
+		}
 		out := m.fn(d, c, newInput(r.Input))
 		if c.fault != nil {
 			return wsmantest.FaultReply(*c.fault)
