@@ -733,6 +733,25 @@ func (s *dyingStore) Save(ctx context.Context, r *provisioning.DeviceRecord) err
 	return s.Store.Save(ctx, r)
 }
 
+// newCutHarness is a harness whose device hears nothing (every request is
+// lost) while the returned switch is on: what a crashed process leaves the
+// device with.
+func newCutHarness(t *testing.T, o harnessOptions) (*harness, *atomic.Bool) {
+	t.Helper()
+	cut := new(atomic.Bool)
+	o.device = func(_ int, c *amtsim.Config) {
+		c.Behavior.DropFunc = func(string, string, int) amtsim.Drop {
+			if cut.Load() {
+				return amtsim.DropRequest
+			}
+			return amtsim.DropNone
+		}
+	}
+	h := newHarness(t, o)
+	h.cfg.CallTimeout = time.Second
+	return h, cut
+}
+
 // A Maintainer that dies during a TLS renewal — once AMT generated the key,
 // once the certificate was issued and before AddCertificate reached the
 // device, or after AddCertificate — before it recorded the outcome (the
@@ -760,17 +779,7 @@ func TestRenewalOutcomeNotSaved(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := &fakeClock{}
-			var cut atomic.Bool
-			h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now },
-				device: func(_ int, c *amtsim.Config) {
-					c.Behavior.DropFunc = func(string, string, int) amtsim.Drop {
-						if cut.Load() {
-							return amtsim.DropRequest
-						}
-						return amtsim.DropNone
-					}
-				}})
-			h.cfg.CallTimeout = time.Second
+			h, cut := newCutHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
 			_, rec := provisionOne(t, h)
 			old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
 			require.True(t, ok)
@@ -956,16 +965,7 @@ func TestEAPTLSIssuanceOutcomeNotSaved(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var cut atomic.Bool
-			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
-				c.Behavior.DropFunc = func(string, string, int) amtsim.Drop {
-					if cut.Load() {
-						return amtsim.DropRequest
-					}
-					return amtsim.DropNone
-				}
-			}})
-			h.cfg.CallTimeout = time.Second
+			h, cut := newCutHarness(t, harnessOptions{})
 			_, rec := provisionOne(t, h)
 			d := h.fleet.Devices()[0]
 			setProfile(h, provisioning.Profile{TLS: h.cfg.Profiles[provisioning.DefaultProfileName].TLS, Network: &provisioning.NetworkProfile{
