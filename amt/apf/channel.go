@@ -247,11 +247,15 @@ func (c *Channel) waitOpen(ctx context.Context) error {
 // half of it was read.
 func (c *Channel) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	var adjust *WindowAdjust
+	// The window adjust is queued under c.mu, so that no CHANNEL_CLOSE (from
+	// AMT's close or Close, which take c.mu) overtakes it: a late credit
+	// could land on a new channel AMT gave the same number. A queue overflow
+	// fails the session only once c.mu is let go, since failing aborts c.
+	var failed error
 	defer func() {
 		c.mu.Unlock()
-		if adjust != nil {
-			c.s.queue(*adjust) // never with c.mu held: queue may fail the session, which aborts c
+		if failed != nil {
+			c.s.fail(failed)
 		}
 	}()
 	for {
@@ -266,7 +270,7 @@ func (c *Channel) Read(p []byte) (int, error) {
 			}
 			c.unacked += uint32(n)
 			if c.state == chanOpen && !c.closeSent && !c.closeRecv && c.unacked >= max(1, c.s.cfg.Window/2) {
-				adjust = &WindowAdjust{Recipient: c.peerID, Bytes: c.unacked}
+				failed = c.s.enqueue(WindowAdjust{Recipient: c.peerID, Bytes: c.unacked})
 				c.rxLeft += c.unacked
 				c.unacked = 0
 			}

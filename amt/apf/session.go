@@ -471,20 +471,27 @@ func (s *Session) write(ctx context.Context, msg []byte) error {
 
 // queue hands a control message to the writer without blocking.
 func (s *Session) queue(m Message) {
+	if err := s.enqueue(m); err != nil {
+		s.fail(err)
+	}
+}
+
+// enqueue is queue for a caller that holds a channel's lock (which failing
+// the session takes to abort the channel): it returns the error that ends
+// the session, for the caller to pass to fail once it let the lock go.
+func (s *Session) enqueue(m Message) error {
 	b, err := Encode(m)
 	if err != nil {
-		s.fail(fmt.Errorf("apf: encoding %v: %w", m.Type(), err))
-		return
+		return fmt.Errorf("apf: encoding %v: %w", m.Type(), err)
 	}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	if len(s.ctl) >= maxControlQueue {
 		s.mu.Unlock()
-		s.fail(fmt.Errorf("apf: %d control messages wait for the transport", maxControlQueue))
-		return
+		return fmt.Errorf("apf: %d control messages wait for the transport", maxControlQueue)
 	}
 	s.ctl = append(s.ctl, b)
 	s.mu.Unlock()
@@ -492,6 +499,7 @@ func (s *Session) queue(m Message) {
 	case s.ctlReady <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 func (s *Session) writeLoop() {
