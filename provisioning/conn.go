@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -416,7 +417,9 @@ func (p *Provisioner) checkChainRevocation(ctx context.Context, chain []*x509.Ce
 // (zero: 20 attempts, 10 s apart). record, when set, is given the entry
 // (Pending) as soon as the key exists and again once the certificate is
 // issued, before AddCertificate, for the caller to save: a caller that dies
-// in between then knows what it may have left on the device.
+// in between then knows what it may have left on the device. A key deleted
+// again after a failure is given to record once more with
+// RemovedFromDevice set: nothing of the entry is left on the device.
 func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *Inventory, fw *amt.Firmware, purpose CertificatePurpose, keyAttempts int, keyDelay time.Duration, record func(*DeviceCertificate) error) (*DeviceCertificate, error) {
 	if p.cfg.Issuer == nil {
 		return nil, &SessionError{Reason: ReasonIssueFailed, Err: errors.New("no Issuer configured")}
@@ -437,9 +440,19 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	// rpc-go removes what a failed configuration left. After a lost
 	// AddCertificate reply the device is asked whether it holds the
 	// certificate.
+	recorded := false
 	discard := func(err error) error {
 		if !adopted { // a key taken for the lost one may not be ours: it stays
-			_ = dev.DeleteKeyPair(ctx, keyID)
+			if dev.DeleteKeyPair(ctx, keyID) == nil && recorded {
+				// Nothing of it is left on the device: the entry says so,
+				// so that no later run deletes by a handle AMT may have
+				// given another key since (best effort: an entry left
+				// pending has its key deleted again, which then names
+				// nothing or, rarely, another key).
+				gone := *dc
+				gone.RemovedFromDevice = true
+				_ = record(&gone)
+			}
 		}
 		return err
 	}
@@ -450,6 +463,7 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 		if err := record(dc); err != nil {
 			return nil, discard(&SessionError{Reason: ReasonStoreFailed, Err: err})
 		}
+		recorded = true
 	}
 	kp, err := dev.KeyPair(ctx, keyID)
 	if err != nil {
@@ -514,11 +528,27 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 	e := *dc
 	e.Profile = profile
 	i := slices.IndexFunc(r.Certificates, func(c DeviceCertificate) bool {
-		return c.inFlight() && len(c.DER) == 0 && c.KeyHandle == e.KeyHandle
+		if len(dc.DER) > 0 && bytes.Equal(c.DER, dc.DER) {
+			return true
+		}
+		return c.inFlight() && !c.RemovedFromDevice && len(c.DER) == 0 && c.KeyHandle == e.KeyHandle
 	})
-	if i < 0 {
+	switch {
+	case e.RemovedFromDevice && i >= 0 && len(e.DER) == 0:
+		// Its key was deleted again and nothing was issued: no trace left.
+		r.Certificates = slices.Delete(r.Certificates, i, i+1)
+	case e.RemovedFromDevice:
+		// Issued and never installed: kept, without its key, to be revoked
+		// (settleIssued).
+		e.KeyHandle = ""
+		if i < 0 {
+			r.Certificates = append(r.Certificates, e)
+		} else {
+			r.Certificates[i] = e
+		}
+	case i < 0:
 		r.Certificates = append(r.Certificates, e)
-	} else {
+	default:
 		r.Certificates[i] = e
 	}
 	return p.save(ctx, r)

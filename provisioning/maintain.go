@@ -294,12 +294,14 @@ func (m *Maintainer) save(ctx context.Context, r *DeviceRecord, rep *Maintenance
 func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *MaintenanceReport) {
 	p := m.p
 	now := p.now()
-	if !m.settleIssued(ctx, r, rep) {
-		return
-	}
-	// Revocations a session or an earlier run could not get from the Issuer.
+	// Revocations a session or an earlier run could not get from the Issuer
+	// (they need no device: first, so that a device offline does not hold
+	// them up).
 	if n := p.revokeReplaced(ctx, r, nil); n > 0 {
 		rep.Revoked += n
+	}
+	if !m.settleIssued(ctx, r, rep) {
+		return
 	}
 	for _, slot := range certSlots(r) {
 		purpose := slot.purpose

@@ -72,7 +72,10 @@ func slotName(s certSlot) string {
 // profile that is not in use, and the old certificate stays valid until the
 // new one is read back bound over a fresh connection.
 func (m *Maintainer) notRenewable(ctx context.Context, r *DeviceRecord, slot certSlot) string {
-	prof, _ := m.p.profileFor(r.Inventory)
+	prof, err := m.p.profileFor(r.Inventory)
+	if err != nil && slot.purpose == PurposeIEEE8021X {
+		return fmt.Sprintf("its profile cannot be read (%v), and the 802.1X settings it binds to come from it", err)
+	}
 	switch {
 	case slot.purpose == PurposeIEEE8021X && slot.profile == "":
 		if w := prof.wired8021X(); w == nil || w.Method != EAPTLS {

@@ -120,19 +120,19 @@ func certName(c *x509.Certificate) string {
 }
 
 // trustRoot installs root as a trusted root (AddTrustedRootCertificate) and
-// returns its handle; one the device already holds is looked up. The root is
-// recorded as amtkit's (DeviceRecord.TrustedRoots) before it is sent, so
-// that a lost reply leaves it known; one the device already held before
-// this call and the record did not know is not amtkit's, and the record
-// forgets it again.
-//
-// A root for mutual TLS (record false) is not recorded: deleting the root
-// the device checks the engine's client certificate against would cut the
-// engine off, so those are never pruned.
-func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificate, record bool) (string, error) {
-	known := !record || slices.ContainsFunc(rc.rec.TrustedRoots, func(b []byte) bool { return bytes.Equal(b, root.Raw) })
+// returns its handle; one the device already holds is looked up. With area
+// set, the root is recorded as amtkit's (DeviceRecord.TrustedRoots, for the
+// area "roots" to delete once nothing needs it) before it is sent, so that a
+// lost reply leaves it known; one the device already held before this call
+// and the record did not know is not amtkit's, and the record forgets it
+// again. A root for mutual TLS (area "") is never recorded: deleting the
+// root the device checks the engine's client certificate against would cut
+// the engine off.
+func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificate, area string) (string, error) {
+	is := func(t TrustedRoot) bool { return bytes.Equal(t.DER, root.Raw) }
+	known := area == "" || slices.ContainsFunc(rc.rec.TrustedRoots, is)
 	if !known {
-		rc.rec.TrustedRoots = append(rc.rec.TrustedRoots, bytes.Clone(root.Raw))
+		rc.rec.TrustedRoots = append(rc.rec.TrustedRoots, TrustedRoot{DER: bytes.Clone(root.Raw), Area: area})
 		if err := rc.save(ctx); err != nil {
 			return "", err
 		}
@@ -145,7 +145,7 @@ func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificat
 		return "", err
 	}
 	if !known {
-		rc.rec.TrustedRoots = slices.DeleteFunc(rc.rec.TrustedRoots, func(b []byte) bool { return bytes.Equal(b, root.Raw) })
+		rc.rec.TrustedRoots = slices.DeleteFunc(rc.rec.TrustedRoots, is)
 		if serr := rc.save(ctx); serr != nil {
 			return "", serr
 		}
@@ -308,7 +308,7 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 		if ws.root == "" {
 			out = append(out, Change{Area: "8021x-wired", Action: ChangeAdd, Target: "RADIUS server root", To: certName(want.ServerRoot),
 				apply: func(ctx context.Context) error {
-					h, err := rc.trustRoot(ctx, want.ServerRoot, true)
+					h, err := rc.trustRoot(ctx, want.ServerRoot, "8021x-wired")
 					ws.root = h
 					return err
 				}})
@@ -677,7 +677,7 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		if wp.roots[string(root.Raw)] == "" {
 			out = append(out, Change{Area: "wifi", Action: ChangeAdd, Target: "RADIUS server root", To: certName(root),
 				apply: func(ctx context.Context) error {
-					h, err := rc.trustRoot(ctx, root, true)
+					h, err := rc.trustRoot(ctx, root, "wifi")
 					wp.roots[string(root.Raw)] = h
 					wp.settle = wp.settle || err == nil
 					return err

@@ -43,8 +43,8 @@ type ReconcileOptions struct {
 	// DryRun computes and reports the changes without applying any.
 	DryRun bool
 	// Areas limits the run to these areas (e.g. "names", "clock"); empty:
-	// all. "roots" also runs with "8021x-wired", "wifi" or "cira", and only
-	// when the areas before it succeeded.
+	// all. "roots" also runs with "8021x-wired", "wifi" or "cira", and
+	// deletes only roots of an area that ran and succeeded.
 	Areas []string
 	// RotateAdminPassword and RotateMEBxPassword set new random passwords
 	// (recorded before they are sent) even where nothing else differs.
@@ -127,6 +127,7 @@ type reconcileContext struct {
 	dev     *ManagedDevice
 	fw      amt.Firmware
 	opts    ReconcileOptions
+	ok      map[string]bool // the areas that ran in this run and succeeded (planned, and every change applied)
 }
 
 // save writes the record (after a change that altered it).
@@ -147,9 +148,6 @@ type area struct {
 	// activation area a profile leaves alone costs a session no exchange).
 	configured func(Profile) bool
 	plan       func(ctx context.Context, rc *reconcileContext) ([]Change, error)
-	// clean: the area removes what the areas before it stopped using, so
-	// it runs only when every one of them succeeded in this run.
-	clean bool
 	// with: the area also runs when one of these is asked for
 	// (ReconcileOptions.Areas).
 	with []string
@@ -169,7 +167,7 @@ func (p *Provisioner) areas() []area {
 		{name: "ip", activation: true, configured: func(p Profile) bool { return p.ipConfig() != nil }, plan: planIP},
 		{name: "cira", activation: true, configured: func(p Profile) bool { return p.RemoteAccess != nil }, plan: planCIRA},     // remoteaccess.go
 		{name: "features", activation: true, configured: func(p Profile) bool { return p.Features != nil }, plan: planFeatures}, // features.go
-		{name: "roots", plan: planRoots, clean: true, with: []string{"8021x-wired", "wifi", "cira"}},                            // roots_reconcile.go; only after the areas before it all succeeded
+		{name: "roots", plan: planRoots, with: []string{"8021x-wired", "wifi", "cira"}},                                         // roots_reconcile.go; what the areas before it no longer need
 		{name: "tls", activation: true, configured: tlsReconciled, plan: planTLS},                                               // remoteaccess_tls.go; last: its commit may drop the connection
 	}
 }
@@ -196,7 +194,7 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		return nil, err
 	}
 	defer dev.Close()
-	rc := &reconcileContext{p: p, rec: r, profile: prof, dev: dev, fw: amt.FirmwareFor(r.Firmware), opts: opts}
+	rc := &reconcileContext{p: p, rec: r, profile: prof, dev: dev, fw: amt.FirmwareFor(r.Firmware), opts: opts, ok: map[string]bool{}}
 	if opts.activation && !p.hasActivationAreas(prof) {
 		return &ReconcileReport{Device: r.UUID}, nil
 	}
@@ -220,9 +218,6 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		if !asked || opts.activation && !ar.activation {
 			continue
 		}
-		if ar.clean && rep.Failed > 0 {
-			continue
-		}
 		start := p.now()
 		changes, err := ar.plan(ctx, rc)
 		if err != nil {
@@ -235,6 +230,7 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 				Reason: reasonOfCall(ctx, err), Err: err, Detail: ar.name + ": planning the changes failed; nothing in this area was changed"})
 			continue
 		}
+		failed := rep.Failed
 		for _, c := range changes {
 			if opts.DryRun {
 				rep.Changes = append(rep.Changes, c)
@@ -253,6 +249,7 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 			rep.Changes = append(rep.Changes, c)
 			p.emit(e)
 		}
+		rc.ok[ar.name] = !opts.DryRun && rep.Failed == failed
 	}
 	if !opts.DryRun {
 		r.Reconciled = p.now()

@@ -346,7 +346,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	// 1. The MPS's root.
 	if certOnDevice(certList, want.Root.Raw, true) == "" {
 		out = append(out, Change{Area: "cira", Action: ChangeAdd, Target: "trusted root", To: certName(want.Root),
-			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root, true); return err }})
+			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root, "cira"); return err }})
 	}
 
 	// 2. Credentials: the user name and the password last sent, or the

@@ -135,7 +135,7 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			}
 			out = append(out, Change{Area: "tls", Action: ChangeAdd, Target: "trusted client root", To: certName(root),
 				apply: func(ctx context.Context) error {
-					_, err := rc.trustRoot(ctx, root, false)
+					_, err := rc.trustRoot(ctx, root, "")
 					if errors.Is(err, amt.StatusNotPermitted) && remote.MutualAuthentication {
 						return fmt.Errorf("%w (AMT takes no trusted root while mutual authentication is on: switch the profile to server authentication, reconcile, then back)", err)
 					}

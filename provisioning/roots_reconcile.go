@@ -12,29 +12,42 @@ import (
 )
 
 // planRoots deletes from the device the trusted roots reconcile installed
-// (DeviceRecord.TrustedRoots) that no part of the profile names any more — a
-// RADIUS or MPS CA rotated, a network removed — and that no credential
-// context binds: each CA rotation otherwise leaves one more certificate in
-// AMT's store, which fills (PT_STATUS_MAX_LIMIT_REACHED) and then refuses
-// every root and client certificate. rpc-go prunes the certificates no
-// profile is associated with after it clears Wi-Fi profiles
-// (internal/certs/utils.go, PruneCerts). A root the device no longer holds
-// is forgotten; one still bound (a profile whose update failed) waits for a
-// later run. The area runs last but for "tls", and only when every area
-// before it succeeded (reconcile).
+// (DeviceRecord.TrustedRoots) that nothing needs any more — a RADIUS or MPS
+// CA rotated, a network removed: each CA rotation otherwise leaves one more
+// certificate in AMT's store, which fills (PT_STATUS_MAX_LIMIT_REACHED) and
+// then refuses every root and client certificate. rpc-go prunes the
+// certificates no profile is associated with after it clears Wi-Fi profiles
+// (internal/certs/utils.go, PruneCerts).
+//
+// A root is deleted only when all of these hold, since a root deleted while
+// something still needs it cuts that off:
+//   - the area that installed it ran in this run and succeeded, and the
+//     profile manages that area (Network.WiFi set for "wifi", RemoteAccess
+//     for "cira"; wired 802.1X is always managed): its replacement, if any,
+//     is installed, and a profile that leaves an area alone keeps its roots;
+//   - no part of the profile names it, TLSProfile.TrustedClientRoots
+//     included;
+//   - no credential context binds it (a profile whose change failed);
+//   - the device does not run mutual TLS on its network interface: it
+//     checks the engine's client certificate against its trusted roots.
+//
+// A root the device no longer holds is forgotten.
 func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	if len(rc.rec.TrustedRoots) == 0 {
 		return nil, nil
 	}
 	wanted := rc.profile.trustedRoots()
-	var stale [][]byte
-	for _, der := range rc.rec.TrustedRoots {
-		if !slices.ContainsFunc(wanted, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, der) }) {
-			stale = append(stale, der)
+	var stale []TrustedRoot
+	for _, r := range rc.rec.TrustedRoots {
+		if rc.ok[r.Area] && rc.profile.manages(r.Area) && !slices.ContainsFunc(wanted, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, r.DER) }) {
+			stale = append(stale, r)
 		}
 	}
 	if len(stale) == 0 {
 		return nil, nil
+	}
+	if mutual, err := mutualTLS(ctx, rc.dev); err != nil || mutual {
+		return nil, err
 	}
 	list, err := rc.dev.Certificates(ctx)
 	if err != nil {
@@ -45,13 +58,14 @@ func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		return nil, err
 	}
 	var out []Change
-	for _, der := range stale {
+	for _, r := range stale {
+		der := r.DER
 		name := "a root that does not parse"
 		if c, err := x509.ParseCertificate(der); err == nil {
 			name = certName(c)
 		}
 		forget := func(ctx context.Context) error {
-			rc.rec.TrustedRoots = slices.DeleteFunc(rc.rec.TrustedRoots, func(b []byte) bool { return bytes.Equal(b, der) })
+			rc.rec.TrustedRoots = slices.DeleteFunc(rc.rec.TrustedRoots, func(t TrustedRoot) bool { return bytes.Equal(t.DER, der) })
 			return rc.save(ctx)
 		}
 		switch h := certOnDevice(list, der, true); {
@@ -61,7 +75,7 @@ func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			// Still bound (a profile whose change failed names it): a later
 			// run deletes it.
 		default:
-			out = append(out, Change{Area: "roots", Action: ChangeRemove, Target: "trusted root no profile names", From: name,
+			out = append(out, Change{Area: "roots", Action: ChangeRemove, Target: "trusted root nothing needs (installed by " + r.Area + ")", From: name,
 				apply: func(ctx context.Context) error {
 					if err := rc.dev.DeleteCertificate(ctx, h); err != nil && !errors.Is(err, wsman.ErrInvalidSelectors) {
 						return err
@@ -73,8 +87,8 @@ func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	return out, nil
 }
 
-// trustedRoots lists the trusted roots p has reconcile install and record
-// (TLSProfile.TrustedClientRoots are never recorded, so never pruned).
+// trustedRoots lists the trusted roots p names: RADIUS server roots, the MPS
+// root and the roots for mutual TLS.
 func (p Profile) trustedRoots() []*x509.Certificate {
 	var out []*x509.Certificate
 	add := func(x *IEEE8021XConfig) {
@@ -91,7 +105,40 @@ func (p Profile) trustedRoots() []*x509.Certificate {
 	if ra := p.RemoteAccess; ra != nil && ra.Root != nil {
 		out = append(out, ra.Root)
 	}
+	if p.TLS != nil {
+		out = append(out, p.TLS.TrustedClientRoots...)
+	}
 	return out
+}
+
+// manages reports whether p has reconcile keep the area in line (a nil part
+// of the profile leaves the device's settings alone); wired 802.1X is kept
+// either way (off when the profile asks for none).
+func (p Profile) manages(area string) bool {
+	switch area {
+	case "8021x-wired":
+		return true
+	case "wifi":
+		return p.wifi() != nil
+	case "cira":
+		return p.RemoteAccess != nil
+	}
+	return false
+}
+
+// mutualTLS reports whether the device's network interface requires a
+// client certificate (AMT_TLSSettingData MutualAuthentication).
+func mutualTLS(ctx context.Context, dev *ManagedDevice) (bool, error) {
+	settings, err := dev.TLSSettings(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range settings {
+		if s.InstanceID == amt.TLSRemoteInstanceID && s.MutualAuthentication {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // boundCertificates returns the handles of the certificates a credential

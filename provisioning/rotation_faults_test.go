@@ -1003,3 +1003,41 @@ func TestEAPTLSIssuanceOutcomeNotSaved(t *testing.T) {
 		})
 	}
 }
+
+// An issuance whose key is deleted again after a failure (the Issuer down)
+// leaves no entry naming that key: AMT may give its handle to another key,
+// which a later settle would then delete (found by review). Session and
+// Maintainer alike.
+func TestDiscardedKeyLeavesNoHandle(t *testing.T) {
+	t.Run("session", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{})
+		h.cfg.Issuer = &failOnceIssuer{Issuer: h.cfg.Issuer}
+		p := h.provisioner()
+		d := h.fleet.Devices()[0]
+		_, err := p.Provision(h.ctx, h.helloFrom(d))
+		require.Error(t, err)
+		require.Empty(t, d.Snapshot().KeyPairs, "the key was deleted again")
+		mid, err := h.store.Load(h.ctx, d.UUID())
+		require.NoError(t, err)
+		require.NotNil(t, mid.Session)
+		for _, c := range mid.Session.Certificates {
+			assert.Empty(t, c.KeyHandle, "an entry names a deleted key")
+		}
+	})
+	t.Run("maintainer", func(t *testing.T) {
+		clock := &fakeClock{}
+		h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+		_, rec := provisionOne(t, h)
+		old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+		require.True(t, ok)
+		h.cfg.Issuer = &failOnceIssuer{Issuer: h.cfg.Issuer}
+		clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+		rep, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Failed, "%+v", rep)
+		got, err := h.store.Load(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		require.Len(t, got.Certificates, 1, "only the certificate in use: the failed issuance left nothing")
+		assert.Len(t, h.fleet.Devices()[0].Snapshot().KeyPairs, 1)
+	})
+}

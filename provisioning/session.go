@@ -1107,10 +1107,21 @@ func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Devic
 	// saved leaves its successor what to look for (settlePendingCertificate).
 	at := -1
 	dc, err := s.p.issueForAMTKey(ctx, dev, &a.inv, &a.firmware, purpose, keyAttempts, keyDelay, func(dc *DeviceCertificate) error {
-		if at < 0 {
+		switch {
+		case dc.RemovedFromDevice && at >= 0 && len(dc.DER) == 0:
+			// Its key was deleted again and nothing was issued.
+			a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)
+			at = -1
+		case dc.RemovedFromDevice && at >= 0:
+			// Issued and never installed: revoked once replaced, as
+			// settlePendingCertificate leaves it.
+			e := *dc
+			e.Pending, e.KeyHandle = false, ""
+			a.prog.Certificates[at] = e
+		case at < 0:
 			a.prog.Certificates = append(a.prog.Certificates, *dc)
 			at = len(a.prog.Certificates) - 1
-		} else {
+		default:
 			a.prog.Certificates[at] = *dc
 		}
 		return s.p.save(ctx, s.rec)

@@ -371,6 +371,13 @@ type DeviceCertificate struct {
 	Pending bool
 }
 
+// TrustedRoot is a trusted root certificate reconcile installed
+// (DeviceRecord.TrustedRoots).
+type TrustedRoot struct {
+	DER  []byte
+	Area string // the reconcile area that installed it: "8021x-wired", "wifi" or "cira"
+}
+
 // inFlight reports whether c is an issuance whose outcome is not recorded
 // yet (see Pending).
 func (c DeviceCertificate) inFlight() bool { return c.Pending && c.Handle == "" && !c.Revoked }
@@ -466,16 +473,16 @@ type DeviceRecord struct {
 	// MPSPassword is a secret: a Store persists it sealed.
 	MPSUser     string
 	MPSPassword amt.Secret
-	// TrustedRoots are the trusted root certificates (DER) reconcile
-	// installed for the profile — RADIUS server roots and the MPS root —
-	// each recorded before it is sent (not TLSProfile.TrustedClientRoots:
-	// deleting the root the device checks the engine against would lock
-	// the engine out). Reconcile's
-	// area "roots" deletes one from the device once no part of the profile
-	// names it and no credential context binds it, so that rotated CAs do
-	// not fill AMT's certificate store; a root amtkit did not install (the
-	// device already held it) is not recorded and never deleted.
-	TrustedRoots [][]byte
+	// TrustedRoots are the trusted roots reconcile installed — RADIUS
+	// server roots and the MPS root — each recorded before it is sent, with
+	// the area that installed it. Reconcile's area "roots" deletes one from
+	// the device once its area ran and succeeded, no part of the profile
+	// names it (TLSProfile.TrustedClientRoots included) and no credential
+	// context binds it, and never while the device runs mutual TLS: rotated
+	// CAs would otherwise fill AMT's certificate store. A root the device
+	// already held is not recorded, and TLSProfile.TrustedClientRoots never
+	// are, so neither is ever deleted.
+	TrustedRoots []TrustedRoot
 
 	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
 	// sent (rotation) but has not yet seen the device take: recorded before
@@ -557,9 +564,9 @@ func (r *DeviceRecord) clone(prev *DeviceRecord) *DeviceRecord {
 	c.Certificates = cloneCerts(r.Certificates, prevCerts)
 	c.NetworkSecrets = slices.Clone(r.NetworkSecrets)
 	if r.TrustedRoots != nil {
-		c.TrustedRoots = make([][]byte, len(r.TrustedRoots))
-		for i, b := range r.TrustedRoots {
-			c.TrustedRoots[i] = bytes.Clone(b)
+		c.TrustedRoots = make([]TrustedRoot, len(r.TrustedRoots))
+		for i, t := range r.TrustedRoots {
+			c.TrustedRoots[i] = TrustedRoot{DER: bytes.Clone(t.DER), Area: t.Area}
 		}
 	}
 	if r.Agent != nil {

@@ -74,7 +74,7 @@ type (
 		NetSecrets    []userV1       `json:"networkSecrets,omitempty"` // sealed
 		MPSUser       string         `json:"mpsUser,omitempty"`
 		MPSPassword   []byte         `json:"mpsPassword,omitempty"` // sealed
-		TrustedRoots  [][]byte       `json:"trustedRoots,omitempty"`
+		TrustedRoots  []rootV1       `json:"trustedRoots,omitempty"`
 		PendingAdmin  []byte         `json:"pendingAdminPassword"` // sealed
 		PendingMEBx   []byte         `json:"pendingMebxPassword"`  // sealed
 		Reconciled    timeV1         `json:"reconciled"`
@@ -119,6 +119,10 @@ type (
 	hashV1 struct {
 		Alg uint8  `json:"alg"`
 		Sum []byte `json:"sum"`
+	}
+	rootV1 struct {
+		DER  []byte `json:"der"`
+		Area string `json:"area"`
 	}
 	userV1 struct {
 		Name     string `json:"name"`
@@ -293,7 +297,7 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
-		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError, MPSUser: r.MPSUser, TrustedRoots: r.TrustedRoots,
+		Reconciled: timeV1{r.Reconciled}, ReconcileErr: r.ReconcileError, MPSUser: r.MPSUser, TrustedRoots: rootsToV1(r.TrustedRoots),
 	}
 	if r.Source.IsValid() {
 		v.Source = r.Source.String()
@@ -360,7 +364,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
-		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr, MPSUser: v.MPSUser, TrustedRoots: v.TrustedRoots,
+		Reconciled: v.Reconciled.Time, ReconcileError: v.ReconcileErr, MPSUser: v.MPSUser, TrustedRoots: rootsFromV1(v.TrustedRoots),
 	}
 	if v.Source != "" {
 		ap, err := netip.ParseAddrPort(v.Source)
@@ -467,4 +471,26 @@ func (rs recordSealer) openAll(fs []secretField) error {
 		}
 	}
 	return nil
+}
+
+func rootsToV1(in []TrustedRoot) []rootV1 {
+	if in == nil {
+		return nil
+	}
+	out := make([]rootV1, len(in))
+	for i, r := range in {
+		out[i] = rootV1(r)
+	}
+	return out
+}
+
+func rootsFromV1(in []rootV1) []TrustedRoot {
+	if in == nil {
+		return nil
+	}
+	out := make([]TrustedRoot, len(in))
+	for i, r := range in {
+		out[i] = TrustedRoot(r)
+	}
+	return out
 }
