@@ -459,11 +459,12 @@ func (p *Provisioner) issueForAMTKey(ctx context.Context, dev *amt.Device, inv *
 	if record != nil {
 		// The key is on the device: recorded before anything else, so that a
 		// caller that dies from here on leaves nothing on the device it does
-		// not know of.
+		// not know of. The hook holds the entry even when its save fails
+		// (a later save writes it), so a discard reports to it either way.
+		recorded = true
 		if err := record(dc); err != nil {
 			return nil, discard(&SessionError{Reason: ReasonStoreFailed, Err: err})
 		}
-		recorded = true
 	}
 	kp, err := dev.KeyPair(ctx, keyID)
 	if err != nil {
@@ -534,9 +535,14 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 		return c.inFlight() && !c.RemovedFromDevice && len(c.DER) == 0 && c.KeyHandle == e.KeyHandle
 	})
 	switch {
-	case e.RemovedFromDevice && i >= 0 && len(e.DER) == 0:
-		// Its key was deleted again and nothing was issued: no trace left.
-		r.Certificates = slices.Delete(r.Certificates, i, i+1)
+	case e.RemovedFromDevice && len(e.DER) == 0 && i < 0:
+		return nil // never recorded
+	case e.RemovedFromDevice && len(e.DER) == 0:
+		// Its key was deleted again and nothing was issued: the entry is
+		// closed, not dropped, so that a merge with a copy that still has it
+		// pending cannot bring it back (mergeCertificates keeps Revoked and
+		// RemovedFromDevice).
+		r.Certificates[i] = closedIssuance(r.Certificates[i])
 	case e.RemovedFromDevice:
 		// Issued and never installed: kept, without its key, to be revoked
 		// (settleIssued).
@@ -552,6 +558,15 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 		r.Certificates[i] = e
 	}
 	return p.save(ctx, r)
+}
+
+// closedIssuance is the entry of an issuance that ended before the Issuer
+// certified its key, the key deleted: nothing of it is on the device and
+// nothing is to revoke. It keeps its key handle, by which a merge matches it
+// (mergeCertificates), and is ignored everywhere else.
+func closedIssuance(c DeviceCertificate) DeviceCertificate {
+	c.Pending, c.Revoked, c.RemovedFromDevice = false, true, true
+	return c
 }
 
 // issuanceOnDevice looks for what an issuance recorded in flight (dc) left
@@ -591,8 +606,9 @@ func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificat
 // sent, and before it recorded the outcome: a certificate found on the device
 // becomes the pending renewal it was for (the caller finishes it); one not
 // found has its key deleted, and an issued certificate that never reached
-// the device is revoked (cessation of operation) and kept as removed. It
-// returns how many entries changed; the caller saves r.
+// the device is revoked (cessation of operation) and kept as removed, an
+// entry never certified closed (closedIssuance). It returns how many
+// entries changed; the caller saves r.
 func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *DeviceRecord) (int, error) {
 	n := 0
 	for i := 0; i < len(r.Certificates); i++ {
@@ -610,11 +626,14 @@ func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *Devi
 				dc.Handle = h
 				continue
 			}
-			dc.RemovedFromDevice, dc.KeyHandle = true, ""
+			dc.RemovedFromDevice = true
+			if len(dc.DER) > 0 {
+				dc.KeyHandle = "" // merged by its DER; a key-only entry keeps the handle it merges by
+			}
 		}
 		if len(dc.DER) == 0 {
-			r.Certificates = slices.Delete(r.Certificates, i, i+1)
-			i--
+			*dc = closedIssuance(*dc)
+			n++
 			continue
 		}
 		// Kept pending (not current, not a renewal to finish) until the

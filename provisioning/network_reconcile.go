@@ -132,8 +132,12 @@ func (rc *reconcileContext) trustRoot(ctx context.Context, root *x509.Certificat
 	is := func(t TrustedRoot) bool { return bytes.Equal(t.DER, root.Raw) }
 	known := area == "" || slices.ContainsFunc(rc.rec.TrustedRoots, is)
 	if !known {
-		rc.rec.TrustedRoots = append(rc.rec.TrustedRoots, TrustedRoot{DER: bytes.Clone(root.Raw), Area: area})
+		rc.rec.TrustedRoots = append(rc.rec.TrustedRoots, TrustedRoot{DER: bytes.Clone(root.Raw), Areas: []string{area}})
 		if err := rc.save(ctx); err != nil {
+			return "", err
+		}
+	} else if area != "" {
+		if err := rc.claimRoot(ctx, root.Raw, area); err != nil {
 			return "", err
 		}
 	}
@@ -305,6 +309,9 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 	var out []Change
 	if want.ServerRoot != nil {
 		ws.root = certOnDevice(onDevice, want.ServerRoot.Raw, true)
+		if err := rc.claimRoot(ctx, want.ServerRoot.Raw, "8021x-wired"); err != nil {
+			return nil, err
+		}
 		if ws.root == "" {
 			out = append(out, Change{Area: "8021x-wired", Action: ChangeAdd, Target: "RADIUS server root", To: certName(want.ServerRoot),
 				apply: func(ctx context.Context) error {
@@ -674,6 +681,9 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			continue
 		}
 		wp.roots[string(root.Raw)] = certOnDevice(wd.certs, root.Raw, true)
+		if err := rc.claimRoot(ctx, root.Raw, "wifi"); err != nil {
+			return nil, err
+		}
 		if wp.roots[string(root.Raw)] == "" {
 			out = append(out, Change{Area: "wifi", Action: ChangeAdd, Target: "RADIUS server root", To: certName(root),
 				apply: func(ctx context.Context) error {

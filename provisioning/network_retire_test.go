@@ -252,5 +252,5 @@ func TestRotatedRADIUSRootRemoved(t *testing.T) {
 	assert.True(t, onDevice(foreign), "a root amtkit did not install is never deleted")
 	got, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
-	assert.Equal(t, []provisioning.TrustedRoot{{DER: cur.Raw, Area: "wifi"}}, got.TrustedRoots, "the record names the one root amtkit installed that is still in use")
+	assert.Equal(t, []provisioning.TrustedRoot{{DER: cur.Raw, Areas: []string{"wifi"}}}, got.TrustedRoots, "the record names the one root amtkit installed that is still in use")
 }

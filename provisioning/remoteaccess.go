@@ -344,6 +344,9 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	var out []Change
 
 	// 1. The MPS's root.
+	if err := rc.claimRoot(ctx, want.Root.Raw, "cira"); err != nil {
+		return nil, err
+	}
 	if certOnDevice(certList, want.Root.Raw, true) == "" {
 		out = append(out, Change{Area: "cira", Action: ChangeAdd, Target: "trusted root", To: certName(want.Root),
 			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root, "cira"); return err }})

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/wsman"
@@ -21,17 +22,19 @@ import (
 //
 // A root is deleted only when all of these hold, since a root deleted while
 // something still needs it cuts that off:
-//   - the area that installed it ran in this run and succeeded, and the
-//     profile manages that area (Network.WiFi set for "wifi", RemoteAccess
-//     for "cira"; wired 802.1X is always managed): its replacement, if any,
-//     is installed, and a profile that leaves an area alone keeps its roots;
+//   - every area that has used it (TrustedRoot.Areas) ran in this run and
+//     succeeded, and the profile manages it (Network.Wired8021X set for
+//     "8021x-wired", Network.WiFi for "wifi", RemoteAccess for "cira"): its
+//     replacement, if any, is installed, and a profile that leaves an area
+//     alone keeps its roots;
 //   - no part of the profile names it, TLSProfile.TrustedClientRoots
 //     included;
 //   - no credential context binds it (a profile whose change failed);
 //   - the device does not run mutual TLS on its network interface: it
 //     checks the engine's client certificate against its trusted roots.
 //
-// A root the device no longer holds is forgotten.
+// A root the device no longer holds is forgotten. A dry run shows no
+// deletion: whether one is due depends on how the run's other areas end.
 func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	if len(rc.rec.TrustedRoots) == 0 {
 		return nil, nil
@@ -39,7 +42,11 @@ func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	wanted := rc.profile.trustedRoots()
 	var stale []TrustedRoot
 	for _, r := range rc.rec.TrustedRoots {
-		if rc.ok[r.Area] && rc.profile.manages(r.Area) && !slices.ContainsFunc(wanted, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, r.DER) }) {
+		done := len(r.Areas) > 0
+		for _, a := range r.Areas {
+			done = done && rc.ok[a] && rc.profile.manages(a)
+		}
+		if done && !slices.ContainsFunc(wanted, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, r.DER) }) {
 			stale = append(stale, r)
 		}
 	}
@@ -75,7 +82,7 @@ func planRoots(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			// Still bound (a profile whose change failed names it): a later
 			// run deletes it.
 		default:
-			out = append(out, Change{Area: "roots", Action: ChangeRemove, Target: "trusted root nothing needs (installed by " + r.Area + ")", From: name,
+			out = append(out, Change{Area: "roots", Action: ChangeRemove, Target: "trusted root nothing needs (used by " + strings.Join(r.Areas, ", ") + ")", From: name,
 				apply: func(ctx context.Context) error {
 					if err := rc.dev.DeleteCertificate(ctx, h); err != nil && !errors.Is(err, wsman.ErrInvalidSelectors) {
 						return err
@@ -111,13 +118,15 @@ func (p Profile) trustedRoots() []*x509.Certificate {
 	return out
 }
 
-// manages reports whether p has reconcile keep the area in line (a nil part
-// of the profile leaves the device's settings alone); wired 802.1X is kept
-// either way (off when the profile asks for none).
+// manages reports whether p has reconcile keep the area in line with
+// settings of its own (a nil part of the profile leaves the device's
+// settings, and so the roots they may use, alone; without wired 802.1X
+// reconcile only switches off what amtkit switched on, and another party's
+// 802.1X may use a root without binding it).
 func (p Profile) manages(area string) bool {
 	switch area {
 	case "8021x-wired":
-		return true
+		return p.wired8021X() != nil
 	case "wifi":
 		return p.wifi() != nil
 	case "cira":
@@ -159,4 +168,21 @@ func boundCertificates(ctx context.Context, dev *ManagedDevice) (map[string]bool
 		}
 	}
 	return out, nil
+}
+
+// claimRoot records that area uses the trusted root der, when amtkit
+// installed it (a root the record does not know is not amtkit's to delete):
+// the area "roots" deletes it only once every area that used it is done
+// with it. It saves the record when it changed, and changes nothing in a
+// dry run.
+func (rc *reconcileContext) claimRoot(ctx context.Context, der []byte, area string) error {
+	if rc.opts.DryRun {
+		return nil
+	}
+	i := slices.IndexFunc(rc.rec.TrustedRoots, func(t TrustedRoot) bool { return bytes.Equal(t.DER, der) })
+	if i < 0 || slices.Contains(rc.rec.TrustedRoots[i].Areas, area) {
+		return nil
+	}
+	rc.rec.TrustedRoots[i].Areas = append(rc.rec.TrustedRoots[i].Areas, area)
+	return rc.save(ctx)
 }

@@ -1108,11 +1108,13 @@ func (s *Session) issueForAMTKey(ctx context.Context, a *attempt, dev *amt.Devic
 	at := -1
 	dc, err := s.p.issueForAMTKey(ctx, dev, &a.inv, &a.firmware, purpose, keyAttempts, keyDelay, func(dc *DeviceCertificate) error {
 		switch {
-		case dc.RemovedFromDevice && at >= 0 && len(dc.DER) == 0:
+		case dc.RemovedFromDevice && at < 0:
+			return nil // never recorded
+		case dc.RemovedFromDevice && len(dc.DER) == 0:
 			// Its key was deleted again and nothing was issued.
 			a.prog.Certificates = slices.Delete(a.prog.Certificates, at, at+1)
 			at = -1
-		case dc.RemovedFromDevice && at >= 0:
+		case dc.RemovedFromDevice:
 			// Issued and never installed: revoked once replaced, as
 			// settlePendingCertificate leaves it.
 			e := *dc

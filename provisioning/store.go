@@ -374,8 +374,11 @@ type DeviceCertificate struct {
 // TrustedRoot is a trusted root certificate reconcile installed
 // (DeviceRecord.TrustedRoots).
 type TrustedRoot struct {
-	DER  []byte
-	Area string // the reconcile area that installed it: "8021x-wired", "wifi" or "cira"
+	DER []byte
+	// Areas are the reconcile areas that have used it ("8021x-wired",
+	// "wifi", "cira"): the one that installed it, and each that found it on
+	// the device since.
+	Areas []string
 }
 
 // inFlight reports whether c is an issuance whose outcome is not recorded
@@ -475,13 +478,14 @@ type DeviceRecord struct {
 	MPSPassword amt.Secret
 	// TrustedRoots are the trusted roots reconcile installed — RADIUS
 	// server roots and the MPS root — each recorded before it is sent, with
-	// the area that installed it. Reconcile's area "roots" deletes one from
-	// the device once its area ran and succeeded, no part of the profile
-	// names it (TLSProfile.TrustedClientRoots included) and no credential
-	// context binds it, and never while the device runs mutual TLS: rotated
-	// CAs would otherwise fill AMT's certificate store. A root the device
-	// already held is not recorded, and TLSProfile.TrustedClientRoots never
-	// are, so neither is ever deleted.
+	// every area that has used it. Reconcile's area "roots" deletes one from
+	// the device once each of those areas ran and succeeded and is one the
+	// profile manages, no part of the profile names it
+	// (TLSProfile.TrustedClientRoots included) and no credential context
+	// binds it, and never while the device runs mutual TLS: rotated CAs would
+	// otherwise fill AMT's certificate store. A root the device already held
+	// is not recorded, and TLSProfile.TrustedClientRoots never are, so
+	// neither is ever deleted.
 	TrustedRoots []TrustedRoot
 
 	// PendingAdminPassword and PendingMEBxPassword are passwords a reconcile
@@ -566,7 +570,7 @@ func (r *DeviceRecord) clone(prev *DeviceRecord) *DeviceRecord {
 	if r.TrustedRoots != nil {
 		c.TrustedRoots = make([]TrustedRoot, len(r.TrustedRoots))
 		for i, t := range r.TrustedRoots {
-			c.TrustedRoots[i] = TrustedRoot{DER: bytes.Clone(t.DER), Area: t.Area}
+			c.TrustedRoots[i] = TrustedRoot{DER: bytes.Clone(t.DER), Areas: slices.Clone(t.Areas)}
 		}
 	}
 	if r.Agent != nil {

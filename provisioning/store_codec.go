@@ -121,8 +121,8 @@ type (
 		Sum []byte `json:"sum"`
 	}
 	rootV1 struct {
-		DER  []byte `json:"der"`
-		Area string `json:"area"`
+		DER   []byte   `json:"der"`
+		Areas []string `json:"areas"`
 	}
 	userV1 struct {
 		Name     string `json:"name"`
