@@ -62,7 +62,9 @@ type racingRemovalStore struct {
 	raced atomic.Bool
 }
 
-func keyOnly(c provisioning.DeviceCertificate) bool { return c.Pending && len(c.DER) == 0 && c.KeyHandle != "" }
+func keyOnly(c provisioning.DeviceCertificate) bool {
+	return c.Pending && len(c.DER) == 0 && c.KeyHandle != ""
+}
 
 func (s *racingRemovalStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	if !s.raced.Load() && r.Session == nil && !slices.ContainsFunc(r.Certificates, keyOnly) {
