@@ -538,11 +538,9 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 	case e.RemovedFromDevice && len(e.DER) == 0 && i < 0:
 		return nil // never recorded
 	case e.RemovedFromDevice && len(e.DER) == 0:
-		// Its key was deleted again and nothing was issued: the entry is
-		// closed, not dropped, so that a merge with a copy that still has it
-		// pending cannot bring it back (mergeCertificates keeps Revoked and
-		// RemovedFromDevice).
-		r.Certificates[i] = closedIssuance(r.Certificates[i])
+		// Its key was deleted again and nothing was issued: no trace left
+		// (a merge sees the removal: droppedKeyOnly).
+		r.Certificates = slices.Delete(r.Certificates, i, i+1)
 	case e.RemovedFromDevice:
 		// Issued and never installed: kept, without its key, to be revoked
 		// (settleIssued).
@@ -558,15 +556,6 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 		r.Certificates[i] = e
 	}
 	return p.save(ctx, r)
-}
-
-// closedIssuance is the entry of an issuance that ended before the Issuer
-// certified its key, the key deleted: nothing of it is on the device and
-// nothing is to revoke. It keeps its key handle, by which a merge matches it
-// (mergeCertificates), and is ignored everywhere else.
-func closedIssuance(c DeviceCertificate) DeviceCertificate {
-	c.Pending, c.Revoked, c.RemovedFromDevice = false, true, true
-	return c
 }
 
 // issuanceOnDevice looks for what an issuance recorded in flight (dc) left
@@ -607,8 +596,8 @@ func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificat
 // becomes the pending renewal it was for (the caller finishes it); one not
 // found has its key deleted, and an issued certificate that never reached
 // the device is revoked (cessation of operation) and kept as removed, an
-// entry never certified closed (closedIssuance). It returns how many
-// entries changed; the caller saves r.
+// entry never certified dropped. It returns how many entries changed; the
+// caller saves r.
 func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *DeviceRecord) (int, error) {
 	n := 0
 	for i := 0; i < len(r.Certificates); i++ {
@@ -626,13 +615,11 @@ func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *Devi
 				dc.Handle = h
 				continue
 			}
-			dc.RemovedFromDevice = true
-			if len(dc.DER) > 0 {
-				dc.KeyHandle = "" // merged by its DER; a key-only entry keeps the handle it merges by
-			}
+			dc.RemovedFromDevice, dc.KeyHandle = true, ""
 		}
 		if len(dc.DER) == 0 {
-			*dc = closedIssuance(*dc)
+			r.Certificates = slices.Delete(r.Certificates, i, i+1)
+			i--
 			n++
 			continue
 		}

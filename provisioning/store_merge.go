@@ -66,7 +66,11 @@ func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
 		case "History":
 			out.History = mergeHistory(cur.History, mc.History)
 		case "Certificates":
-			out.Certificates = mergeCertificates(cur.Certificates, mc.Certificates)
+			var dropped []DeviceCertificate
+			if known {
+				dropped = droppedKeyOnly(base.Certificates, mc.Certificates)
+			}
+			out.Certificates = mergeCertificates(cur.Certificates, mc.Certificates, dropped)
 		case "Attempts":
 			out.Attempts = cur.Attempts + max(mc.Attempts-base.Attempts, 0)
 		case "Blocked":
@@ -121,8 +125,9 @@ func mergeHistory(cur, mine []StepRecord) []StepRecord {
 // then mine's new ones), with each certificate's flags joined: Revoked and
 // RemovedFromDevice once set stay set, Pending once cleared stays cleared.
 // An issuance in flight recorded before its certificate was issued is known
-// by its key handle instead.
-func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
+// by its key handle instead, and one in dropped (the writer removed it since
+// it last saved: its key was deleted) is not brought back from cur.
+func mergeCertificates(cur, mine, dropped []DeviceCertificate) []DeviceCertificate {
 	// An issuance in flight not yet certified has no DER: it is known by
 	// its key's handle, and goes once an entry with a certificate names
 	// that key (its own later state).
@@ -156,21 +161,45 @@ func mergeCertificates(cur, mine []DeviceCertificate) []DeviceCertificate {
 	if !keyOnly && !slices.ContainsFunc(out, func(c DeviceCertificate) bool { return len(c.DER) == 0 }) {
 		return out
 	}
-	certified := map[string]bool{}
+	gone := map[string]bool{}
+	for _, c := range dropped {
+		gone[c.KeyHandle] = true
+	}
 	for _, c := range out {
 		if len(c.DER) > 0 && c.KeyHandle != "" && !c.RemovedFromDevice { // a removed key's handle may name a new key
-			certified[c.KeyHandle] = true
+			gone[c.KeyHandle] = true
 		}
 	}
-	return slices.DeleteFunc(out, func(c DeviceCertificate) bool { return len(c.DER) == 0 && certified[c.KeyHandle] })
+	return slices.DeleteFunc(out, func(c DeviceCertificate) bool { return len(c.DER) == 0 && gone[c.KeyHandle] })
+}
+
+// droppedKeyOnly returns the issuances in flight not yet certified that base
+// (what the writer last saved) holds and mine no longer does: the writer
+// dropped them, their key deleted.
+func droppedKeyOnly(base, mine []DeviceCertificate) []DeviceCertificate {
+	var out []DeviceCertificate
+	for _, b := range base {
+		if len(b.DER) == 0 && !slices.ContainsFunc(mine, func(m DeviceCertificate) bool { return len(m.DER) == 0 && m.KeyHandle == b.KeyHandle }) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // mergeBase is the copy of a saved record that a lease holder keeps as the
 // base of a later merge: everything but History and Certificates, which
-// mergeRecord merges by union without reading the base. A session waiting on
-// slow firmware then holds no second copy of its history.
+// mergeRecord merges by union without reading the base — but for the
+// issuances in flight not yet certified, whose removal the merge must see
+// (droppedKeyOnly). A session waiting on slow firmware then holds no second
+// copy of its history.
 func mergeBase(r *DeviceRecord) *DeviceRecord {
 	c := *r
-	c.History, c.Certificates = nil, nil
+	c.History = nil
+	c.Certificates = nil
+	for _, d := range r.Certificates {
+		if len(d.DER) == 0 {
+			c.Certificates = append(c.Certificates, d)
+		}
+	}
 	return c.Clone()
 }

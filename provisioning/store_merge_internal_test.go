@@ -143,6 +143,36 @@ func TestMergeRecordIssuanceInFlight(t *testing.T) {
 	assert.Len(t, out.Certificates, 2, "a removed certificate's key handle names another key now")
 }
 
+// A writer that dropped an issuance in flight (its key deleted again) since
+// it last saved: a merge with a stored copy that still holds it does not
+// bring it back, while one another writer added stays, and so does a new
+// issuance under a handle AMT gave again.
+func TestMergeRecordHonoursDroppedIssuance(t *testing.T) {
+	u := amt.UUID{5}
+	k1 := DeviceCertificate{Purpose: PurposeTLS, KeyHandle: "k1", Pending: true}
+	saved := &DeviceRecord{UUID: u, Certificates: []DeviceCertificate{k1}}
+	base := mergeBase(saved)
+	require.Len(t, base.Certificates, 1, "the base keeps what is in flight")
+
+	cur := saved.Clone()
+	cur.LastSeen = time.Now() // a lease-free write meanwhile
+	mine := saved.Clone()
+	mine.Certificates = nil // dropped: the key was deleted
+	out, err := mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	assert.Empty(t, out.Certificates, "the dropped issuance stays dropped")
+
+	mine.Certificates = []DeviceCertificate{{Purpose: PurposeTLS, KeyHandle: "k1", Pending: true, Profile: "again"}}
+	out, err = mergeRecord(base, mine, cur)
+	require.NoError(t, err)
+	require.Len(t, out.Certificates, 1, "a new issuance under the same handle is in flight")
+	assert.True(t, out.Certificates[0].Pending)
+
+	out, err = mergeRecord(nil, &DeviceRecord{UUID: u}, cur)
+	require.NoError(t, err)
+	assert.Len(t, out.Certificates, 1, "without a base nothing is known dropped")
+}
+
 func TestMergeRecordBlockedStopsHolder(t *testing.T) {
 	u := amt.UUID{4}
 	base := &DeviceRecord{UUID: u}
@@ -210,7 +240,7 @@ func TestMergeBaseMergesAsTheWholeRecord(t *testing.T) {
 	require.NoError(t, err)
 	light := mergeBase(base)
 	assert.Nil(t, light.History, "the base keeps no history")
-	assert.Nil(t, light.Certificates, "nor the record's certificates")
+	assert.Nil(t, light.Certificates, "nor the record's certificates (but issuances in flight not yet certified)")
 	require.NotNil(t, light.Session)
 	assert.Len(t, light.Session.Certificates, 1, "but the session's progress, whose change the merge detects")
 	got, err := mergeRecord(light, mine, cur)

@@ -2,6 +2,8 @@ package provisioning_test
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -82,9 +84,10 @@ func (s *racingRemovalStore) Save(ctx context.Context, r *provisioning.DeviceRec
 // The entry of an issuance whose key was deleted again must not come back
 // when that save is merged after a compare-and-swap conflict:
 // mergeCertificates is a union, and a dropped entry was resurrected from the
-// stored copy, pending and naming the deleted key's handle. The entry is
-// now closed instead of dropped (found by review, which wrote this test).
-func TestDiscardedIssuanceStaysClosedOnConflict(t *testing.T) {
+// stored copy, pending and naming the deleted key's handle. The merge now
+// sees what the writer dropped since it last saved (found by review, which
+// wrote this test).
+func TestDiscardedIssuanceStaysDroppedOnConflict(t *testing.T) {
 	clock := &fakeClock{}
 	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
 	_, rec := provisionOne(t, h)
@@ -104,4 +107,37 @@ func TestDiscardedIssuanceStaysClosedOnConflict(t *testing.T) {
 	for _, c := range got.Certificates {
 		assert.False(t, keyOnly(c), "the removed entry came back, naming a deleted key: %+v", c)
 	}
+}
+
+// downIssuer certifies nothing.
+type downIssuer struct{ provisioning.Issuer }
+
+func (downIssuer) Issue(context.Context, provisioning.IssueRequest) ([]*x509.Certificate, error) {
+	return nil, errors.New("issuer down")
+}
+
+// Failed issuances leave nothing behind: while the Issuer is down each
+// Maintainer run generates a key, deletes it again and drops its entry, so
+// the record does not grow run after run (found by review: an earlier fix
+// kept a closed entry for each).
+func TestFailedIssuancesDoNotAccumulate(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	_, rec := provisionOne(t, h)
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	before := len(rec.Certificates)
+	h.cfg.Issuer = downIssuer{h.cfg.Issuer}
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	const runs = 6
+	for range runs {
+		rep, err := h.provisioner().Maintainer().RunOnce(h.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Failed)
+		clock.Advance(time.Hour)
+	}
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.Len(t, h.fleet.Devices()[0].Snapshot().KeyPairs, 1, "every failed attempt's key was deleted")
+	assert.Equal(t, before, len(got.Certificates), "%d failed attempts left entries behind", runs)
 }
