@@ -847,6 +847,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	}
 	n := p.revokeAll(ctx, r, certs.RevocationCessationOfOperation)
 	r.Certificates = retiredFromDevice(r.Certificates)
+	r.TrustedRoots = nil // a full unprovision erased them too: a root of the same bytes installed since is not amtkit's
 	r.State = StateNew
 	r.Done = 0
 	// A full unprovision keeps the MEBx password ("The MEBx password is not
@@ -892,7 +893,7 @@ func (p *Provisioner) Block(ctx context.Context, uuid amt.UUID) error {
 		}
 		err := p.update(ctx, uuid, func(rec *DeviceRecord) error {
 			for i := range rec.Certificates {
-				if containsCert(revoked, rec.Certificates[i].DER) {
+				if len(rec.Certificates[i].DER) > 0 && containsCert(revoked, rec.Certificates[i].DER) {
 					rec.Certificates[i].Revoked = true
 				}
 			}

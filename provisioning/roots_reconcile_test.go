@@ -158,3 +158,22 @@ func TestRootsAreaDeletesNothingUnderMutualTLS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got.TrustedRoots, 1, "still recorded: a later run deletes it once mutual TLS is off")
 }
+
+// A full unprovision erases the device's trusted roots: the record forgets
+// those amtkit installed, so that a root of the same bytes someone installs
+// later is never taken for amtkit's (found by review).
+func TestUnprovisionForgetsTrustedRoots(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise,
+			IEEE8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "u", Password: amt.NewSecret("peap-password"),
+				ServerRoot: radiusRoot(t), ServerName: "radius.contoso.com"}}}}}})
+	p, rec := provisionOne(t, h)
+	got, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.Len(t, got.TrustedRoots, 1)
+	require.NoError(t, p.Unprovision(h.ctx, rec.UUID))
+	got, err = h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.Empty(t, got.TrustedRoots)
+}

@@ -1255,6 +1255,7 @@ func (s *Session) verify(ctx context.Context, a *attempt) (string, error) {
 	rec.DeviceCertPin, rec.OnDieVerified = prog.DeviceCertPin, prog.OnDieVerified || rec.OnDieVerified
 	rec.AdminUser, rec.AdminPassword, rec.MEBxPassword, rec.Users = prog.AdminUser, prog.AdminPassword, prog.MEBxPassword, prog.Users
 	rec.Certificates = append(retiredFromDevice(cloneCerts(replaced, nil)), prog.Certificates...)
+	rec.TrustedRoots = nil // the device was unprovisioned since: its roots went with it
 	rec.Session = nil
 	rec.Agent = nil
 	// The outcome is saved with the merge: a crash before the step's own
