@@ -220,19 +220,7 @@ func TestRotatedRADIUSRootRemoved(t *testing.T) {
 	require.NoError(t, err)
 	dev.Close()
 
-	onDevice := func(c *x509.Certificate) bool {
-		dev, err := p.OpenDevice(h.ctx, rec.UUID)
-		require.NoError(t, err)
-		defer dev.Close()
-		list, err := dev.Certificates(h.ctx)
-		require.NoError(t, err)
-		for _, x := range list {
-			if x.TrustedRoot && bytes.Equal(x.X509Certificate, c.Raw) {
-				return true
-			}
-		}
-		return false
-	}
+	onDevice := func(c *x509.Certificate) bool { return rootOnDevice(t, h, p, rec.UUID, c) }
 	require.True(t, onDevice(old))
 	cur := old
 	var lastErr error

@@ -30,11 +30,10 @@ func rootOnDevice(t *testing.T, h *harness, p *provisioning.Provisioner, u amt.U
 	return false
 }
 
-// Profile.RemoteAccess nil leaves the device's CIRA settings alone: the
-// roots area keeps the MPS root an earlier reconcile recorded, which the
-// device's MPS entries still need (found by the review of the area, which
-// wrote this test; it failed on its first version).
-func TestRootsAreaKeepsMPSRootWhenCIRALeftAlone(t *testing.T) {
+// provisionWithCIRA provisions a device whose profile has it call a test
+// MPS, returning the harness, the MPS, the provisioner and the record.
+func provisionWithCIRA(t *testing.T) (*harness, *mpsRig, *provisioning.Provisioner, *provisioning.DeviceRecord) {
+	t.Helper()
 	var h *harness
 	rig := startMPS(t, func() provisioning.Store { return h.store })
 	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
@@ -42,6 +41,15 @@ func TestRootsAreaKeepsMPSRootWhenCIRALeftAlone(t *testing.T) {
 			TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, RemoteAccess: rig.profile()}
 	}})
 	p, rec := provisionOne(t, h)
+	return h, rig, p, rec
+}
+
+// Profile.RemoteAccess nil leaves the device's CIRA settings alone: the
+// roots area keeps the MPS root an earlier reconcile recorded, which the
+// device's MPS entries still need (found by the review of the area, which
+// wrote this test; it failed on its first version).
+func TestRootsAreaKeepsMPSRootWhenCIRALeftAlone(t *testing.T) {
+	h, rig, p, rec := provisionWithCIRA(t)
 	d := h.fleet.Devices()[0]
 	require.NotEmpty(t, d.CIRA().MPS)
 	require.True(t, rootOnDevice(t, h, p, rec.UUID, rig.root))
@@ -62,13 +70,7 @@ func TestRootsAreaKeepsMPSRootWhenCIRALeftAlone(t *testing.T) {
 // old MPS root after an MPS CA rotation: "cira" did not run, so the new root
 // is not installed yet (found by review, which wrote this test).
 func TestRootsAreaKeepsRootsOfAreasThatDidNotRun(t *testing.T) {
-	var h *harness
-	rig := startMPS(t, func() provisioning.Store { return h.store })
-	h = newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
-		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
-			TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, RemoteAccess: rig.profile()}
-	}})
-	p, rec := provisionOne(t, h)
+	h, rig, p, rec := provisionWithCIRA(t)
 	require.True(t, rootOnDevice(t, h, p, rec.UUID, rig.root))
 
 	ra := rig.profile()
