@@ -28,12 +28,9 @@ func TestMEBxRotationRefusalLostUnknownPassword(t *testing.T) {
 	require.Equal(t, amt.ControlModeACM, rec.ControlMode)
 	require.True(t, rec.MEBxPassword.IsZero(), "the session was refused: the record knows no MEBx password")
 
-	dr.arm("SetMEBxPassword", amtsim.DropResponse) // refused; the refusal is lost
-	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
-	require.NoError(t, err)
-	require.Error(t, rep.Err())
+	rotateMEBxReplyLost(t, h, dr, p, rec.UUID) // refused; the refusal is lost
 
-	_, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
+	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
 	require.NoError(t, err)
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)

@@ -127,16 +127,11 @@ func TestMEBxRotationLostReply(t *testing.T) {
 	h, dr := newDropHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.MEBxPolicy = amtsim.MEBxAnytime }})
 	p, rec := provisionOne(t, h)
 	d := h.fleet.Devices()[0]
-	dr.arm("SetMEBxPassword", amtsim.DropResponse)
-	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
-	require.NoError(t, err)
-	require.Error(t, rep.Err())
-	mid, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
+	mid := rotateMEBxReplyLost(t, h, dr, p, rec.UUID)
 	require.False(t, mid.PendingMEBxPassword.IsZero(), "kept: the device may hold it")
 	assert.True(t, d.MEBxPasswordIs(mid.PendingMEBxPassword))
 
-	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
 	require.NoError(t, err)
 	require.NoError(t, rep.Err())
 	require.Len(t, rep.Changes, 1, "the pending password is sent again")
@@ -145,6 +140,20 @@ func TestMEBxRotationLostReply(t *testing.T) {
 	assert.True(t, after.PendingMEBxPassword.IsZero())
 	assert.True(t, d.MEBxPasswordIs(after.MEBxPassword), "the record knows the device's MEBx password")
 	assert.True(t, after.MEBxPassword.Equal(mid.PendingMEBxPassword))
+}
+
+// rotateMEBxReplyLost asks a reconcile for a new MEBx password and loses the
+// device's answer to SetMEBxPassword (whatever it was); it returns the record
+// after that reconcile.
+func rotateMEBxReplyLost(t *testing.T, h *harness, dr *dropper, p *provisioning.Provisioner, u amt.UUID) *provisioning.DeviceRecord {
+	t.Helper()
+	dr.arm("SetMEBxPassword", amtsim.DropResponse)
+	rep, err := p.Reconcile(h.ctx, u, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.Error(t, rep.Err(), "the outcome is unknown")
+	mid, err := h.store.Load(h.ctx, u)
+	require.NoError(t, err)
+	return mid
 }
 
 // A MEBx-password rotation that the device refused (its policy allows no
@@ -160,15 +169,10 @@ func TestMEBxRotationRefusalLost(t *testing.T) {
 	d := h.fleet.Devices()[0]
 	old := rec.MEBxPassword
 	require.True(t, d.MEBxPasswordIs(old))
-	dr.arm("SetMEBxPassword", amtsim.DropResponse)
-	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateMEBxPassword: true, Areas: []string{"credentials"}})
-	require.NoError(t, err)
-	require.Error(t, rep.Err())
-	mid, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
+	mid := rotateMEBxReplyLost(t, h, dr, p, rec.UUID)
 	require.False(t, mid.PendingMEBxPassword.IsZero(), "the outcome is unknown: kept")
 
-	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"credentials"}})
 	require.NoError(t, err)
 	require.ErrorIs(t, rep.Err(), amt.StatusNotPermitted, "the resend is reported refused")
 	after, err := h.store.Load(h.ctx, rec.UUID)
