@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -17,13 +18,16 @@ import (
 // field, zero values included, with every secret sealed by Sealer — the admin
 // and MEBx passwords (established and of a session in progress), the user
 // accounts' passwords and the pending agent request's OTP. Each sealed value
-// is bound to its device and field, so it cannot be moved to another record.
-// With it, any key-value store backs the engine in a few lines (see
-// [NewKVStore]).
+// is bound to its device, the record's version and the field, so it cannot be
+// moved to another record, another field or a later version of the same
+// record. With it, any key-value store backs the engine in a few lines (see
+// [NewKVStore]). A store reads with [RecordCodec.UnmarshalFor], which also
+// refuses a whole record copied from another device's row or an older one.
 //
-// The encoding is JSON (format 1), readable for support and backups except
+// The encoding is JSON (format 2; format 1, which bound a value to its device
+// and field only, is still read), readable for support and backups except
 // for the sealed values. Times come back in UTC (time.Time.Equal holds with
-// what was saved).
+// what was saved). A record is at most [MaxRecordSize] bytes.
 type RecordCodec struct {
 	Sealer seal.Sealer
 }
@@ -32,12 +36,20 @@ type RecordCodec struct {
 // that are not a record of a known format.
 var ErrRecordFormat = errors.New("provisioning: not a stored device record")
 
-// recordFormat is the codec's current format number.
-const recordFormat = 1
+// recordFormat is the codec's current format number. Format 1 differs only
+// in its sealed values' additional data (no record version).
+const recordFormat = 2
 
-// maxRecordSize bounds what Unmarshal reads: a record holds a bounded history
-// and a few certificates.
-const maxRecordSize = 4 << 20
+// MaxRecordSize bounds a record's encoding: a record holds a bounded history
+// and a few certificates. [RecordCodec.Unmarshal] refuses more, and a store
+// should not read more from its database.
+const MaxRecordSize = 4 << 20
+
+// maxRecordValues bounds the values of a record's JSON, counted as its commas
+// (a few thousand in the largest record the engine writes): decoding is
+// bounded in memory, not only in input (4 MiB of "{}," would otherwise
+// decode into about a gigabyte of certificate entries).
+const maxRecordValues = 1 << 16
 
 type (
 	recordV1 struct {
@@ -179,6 +191,12 @@ func (t *timeV1) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return err
 	}
+	// An offset can carry a four-digit year out of range in UTC
+	// ("9999-12-31T23:59:59-23:59"): such a record would load and then
+	// never save again, stopping every write and Reseal at it.
+	if y := v.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("time %q is outside the years 0–9999 in UTC", s)
+	}
 	t.Time = v.UTC()
 	return nil
 }
@@ -220,15 +238,20 @@ func certsFromV1(in []deviceCertV1) []DeviceCertificate {
 }
 
 // sealer seals and opens one record's secrets, each bound to the record's
-// UUID and the field's path.
+// UUID, its version (from format 2) and the field's path.
 type recordSealer struct {
-	ctx  context.Context
-	s    seal.Sealer
-	uuid amt.UUID
+	ctx     context.Context
+	s       seal.Sealer
+	uuid    amt.UUID
+	format  int
+	version uint64
 }
 
 func (rs recordSealer) aad(field string) []byte {
-	return []byte("amtkit/record/1/" + rs.uuid.String() + "/" + field)
+	if rs.format == 1 {
+		return []byte("amtkit/record/1/" + rs.uuid.String() + "/" + field)
+	}
+	return []byte("amtkit/record/" + strconv.Itoa(rs.format) + "/" + rs.uuid.String() + "/" + strconv.FormatUint(rs.version, 10) + "/" + field)
 }
 
 func (rs recordSealer) seal(field string, v amt.Secret) ([]byte, error) {
@@ -283,14 +306,20 @@ func (rs recordSealer) openUsers(field string, in []userV1) ([]UserCredential, e
 	return out, nil
 }
 
-// Marshal encodes r with its secrets sealed.
+// Marshal encodes r with its secrets sealed. A store marshals r with the
+// Version it is about to write (its sealed values are bound to it).
 func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, error) {
+	return c.marshal(ctx, r, recordFormat)
+}
+
+// marshal encodes r in a format (an older one only in tests of reading it).
+func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) ([]byte, error) {
 	if c.Sealer == nil {
 		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
 	}
-	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: r.UUID}
+	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: r.UUID, format: format, version: r.Version}
 	v := recordV1{
-		Format: recordFormat, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
+		Format: format, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
 		HelloVersion: r.HelloVersion, FirstSeen: timeV1{r.FirstSeen}, LastSeen: timeV1{r.LastSeen},
 		State: r.State, Reason: r.Reason, LastError: r.LastError, Attempts: r.Attempts, UpdatedAt: timeV1{r.UpdatedAt},
 		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID,
@@ -334,15 +363,42 @@ func (c RecordCodec) Marshal(ctx context.Context, r *DeviceRecord) ([]byte, erro
 }
 
 // Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
-// are not a record (or of an unknown format) fail with ErrRecordFormat; a
-// sealed value that does not open (another key, another record) fails with
-// the Sealer's error.
+// are not a record (or of an unknown format, or larger than [MaxRecordSize])
+// fail with ErrRecordFormat; a sealed value that does not open (another key,
+// another record, another version) fails with the Sealer's error.
+//
+// Unmarshal trusts the device and version written inside b. A store reads
+// with [RecordCodec.UnmarshalFor], which checks them against the row or key
+// it read.
 func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, error) {
+	return c.unmarshal(ctx, b, nil)
+}
+
+// UnmarshalFor is [RecordCodec.Unmarshal] for the record a store holds for
+// device u at version: bytes holding another device's record (a row copied
+// over another by someone with write access to the database) or another
+// version of it (an old value written back) fail with ErrRecordFormat before
+// any secret is opened. A format-1 record, which did not bind its version,
+// is checked for its device only.
+func (c RecordCodec) UnmarshalFor(ctx context.Context, u amt.UUID, version uint64, b []byte) (*DeviceRecord, error) {
+	return c.unmarshal(ctx, b, &expected{u, version})
+}
+
+// expected is what UnmarshalFor checks a record against.
+type expected struct {
+	uuid    amt.UUID
+	version uint64
+}
+
+func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*DeviceRecord, error) {
 	if c.Sealer == nil {
 		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
 	}
-	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrRecordFormat, len(b), maxRecordSize)
+	if len(b) > MaxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrRecordFormat, len(b), MaxRecordSize)
+	}
+	if n := bytes.Count(b, []byte{','}); n > maxRecordValues {
+		return nil, fmt.Errorf("%w: more than %d values", ErrRecordFormat, maxRecordValues)
 	}
 	var v recordV1
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -353,8 +409,16 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 	if dec.More() {
 		return nil, fmt.Errorf("%w: data after the record", ErrRecordFormat)
 	}
-	if v.Format != recordFormat {
+	if v.Format != recordFormat && v.Format != 1 {
 		return nil, fmt.Errorf("%w: format %d, expected %d", ErrRecordFormat, v.Format, recordFormat)
+	}
+	if want != nil {
+		if v.UUID != want.uuid {
+			return nil, fmt.Errorf("%w: the record stored for %s is that of %s", ErrRecordFormat, want.uuid, v.UUID)
+		}
+		if v.Format != 1 && v.Version != want.version {
+			return nil, fmt.Errorf("%w: the record stored for %s at version %d says version %d", ErrRecordFormat, want.uuid, want.version, v.Version)
+		}
 	}
 	r := &DeviceRecord{
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,
@@ -379,7 +443,7 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 			r.History[i] = StepRecord{Step: e.Step, State: e.State, At: e.At.Time, Duration: time.Duration(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
 		}
 	}
-	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: v.UUID}
+	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: v.UUID, format: v.Format, version: v.Version}
 	if err := rs.openAll(recordSecrets(r, &v)); err != nil {
 		return nil, err
 	}

@@ -93,15 +93,35 @@ func TestRecordCodecRefuses(t *testing.T) {
 	_, err = c.Unmarshal(ctx, swapped)
 	assert.ErrorIs(t, err, seal.ErrOpen)
 
+	// Nor into another version of the same record.
+	require.NoError(t, json.Unmarshal(b, &v))
+	v["version"] = r.Version + 1
+	later, err := json.Marshal(v)
+	require.NoError(t, err)
+	_, err = c.Unmarshal(ctx, later)
+	assert.ErrorIs(t, err, seal.ErrOpen)
+
+	// UnmarshalFor refuses a record stored for another device or version
+	// before opening anything.
+	_, err = c.UnmarshalFor(ctx, amt.UUID{6}, r.Version, b)
+	assert.ErrorIs(t, err, provisioning.ErrRecordFormat)
+	_, err = c.UnmarshalFor(ctx, r.UUID, r.Version+1, b)
+	assert.ErrorIs(t, err, provisioning.ErrRecordFormat)
+	got, err := c.UnmarshalFor(ctx, r.UUID, r.Version, b)
+	require.NoError(t, err)
+	assert.Equal(t, r, got)
+
 	for name, in := range map[string]string{
-		"not JSON":       "hello",
-		"other format":   `{"format":2}`,
-		"unknown field":  `{"format":1,"extra":true}`,
-		"trailing data":  `{"format":1} {}`,
-		"bad state":      `{"format":1,"state":"Sleeping"}`,
-		"bad source":     `{"format":1,"source":"not an address"}`,
-		"bad time":       `{"format":1,"lastSeen":"yesterday"}`,
-		"plain password": `{"format":1,"adminPassword":"UGxhaW4xIQ=="}`,
+		"not JSON":        "hello",
+		"other format":    `{"format":3}`,
+		"offset time":     `{"format":2,"lastSeen":"9999-12-31T23:59:59-23:59"}`,
+		"too many values": `{"format":2,"history":[` + strings.Repeat("{},", 1<<16) + `{}]}`,
+		"unknown field":   `{"format":1,"extra":true}`,
+		"trailing data":   `{"format":1} {}`,
+		"bad state":       `{"format":1,"state":"Sleeping"}`,
+		"bad source":      `{"format":1,"source":"not an address"}`,
+		"bad time":        `{"format":1,"lastSeen":"yesterday"}`,
+		"plain password":  `{"format":1,"adminPassword":"UGxhaW4xIQ=="}`,
 	} {
 		_, err := c.Unmarshal(ctx, []byte(in))
 		assert.Error(t, err, name)

@@ -85,12 +85,15 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	return b, binary.BigEndian.Uint64(b), nil
 }
 
-func (s *KVStore) decode(ctx context.Context, b []byte) (*DeviceRecord, error) {
-	r, err := s.codec.Unmarshal(ctx, b[8:])
+// decode opens the value stored under u's key: a value copied from another
+// device's key, or an older one written back, fails (UnmarshalFor).
+func (s *KVStore) decode(ctx context.Context, u amt.UUID, b []byte) (*DeviceRecord, error) {
+	version := binary.BigEndian.Uint64(b)
+	r, err := s.codec.UnmarshalFor(ctx, u, version, b[8:])
 	if err != nil {
 		return nil, err
 	}
-	r.Version = binary.BigEndian.Uint64(b)
+	r.Version = version
 	return r, nil
 }
 
@@ -100,7 +103,7 @@ func (s *KVStore) Load(ctx context.Context, u amt.UUID) (*DeviceRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.decode(ctx, b)
+	return s.decode(ctx, u, b)
 }
 
 // Save implements [Store].
@@ -160,8 +163,11 @@ func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error 
 	}
 	if !ok {
 		_, now, err := s.get(ctx, u)
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			return nil
+		case err != nil:
+			return err
 		}
 		return &ConflictError{Device: u, Expected: version, Actual: now}
 	}

@@ -63,7 +63,9 @@ var _ provisioning.Store = (*Store)(nil)
 // lock, so provisioners starting together migrate once) and returns the
 // store. It does not close db. A SQLite database must have been opened with
 // a busy timeout in its DSN (e.g. _pragma=busy_timeout(10000) with
-// modernc.org/sqlite): without one, concurrent writes fail at once.
+// modernc.org/sqlite): without one, concurrent writes fail at once. It must
+// also run with synchronous FULL (SQLite's default, or
+// _pragma=synchronous(FULL)), without which a saved record may be lost.
 func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	if db == nil {
 		return nil, &provisioning.ConfigError{Field: "db", Problem: "required"}
@@ -88,6 +90,17 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 		if ms <= 0 {
 			return nil, &provisioning.ConfigError{Field: "db", Problem: "SQLite without a busy timeout fails concurrent writes (SQLITE_BUSY): " +
 				"open it with one in the DSN, so that every pooled connection has it, e.g. file:state.db?_pragma=busy_timeout(10000) (modernc.org/sqlite)"}
+		}
+		// Save returns once the record is durable (provisioning.RecordStore):
+		// below FULL, SQLite may lose committed transactions at a power
+		// loss (OFF at a crash of the operating system too).
+		var sync int64
+		if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			return nil, fmt.Errorf("sqlstore: reading PRAGMA synchronous: %w", err)
+		}
+		if sync < 2 {
+			return nil, &provisioning.ConfigError{Field: "db", Problem: fmt.Sprintf("SQLite with synchronous=%d may lose saved records at a power loss: "+
+				"open it with FULL in the DSN, e.g. file:state.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL) (modernc.org/sqlite)", sync)}
 		}
 	}
 	s := &Store{db: db, dialect: o.Dialect, sealer: o.Sealer, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize, now: o.Now}
@@ -286,20 +299,29 @@ func flag(b bool) int {
 
 // Load implements [provisioning.Store].
 func (s *Store) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecord, error) {
-	var version int64
+	var version, size int64
 	var rec []byte
-	err := s.db.QueryRowContext(ctx, s.q("SELECT version, record FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&version, &rec)
+	err := s.db.QueryRowContext(ctx, s.q("SELECT version, "+recordColumns+" FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&version, &size, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, provisioning.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	return s.decode(ctx, version, rec)
+	return s.decode(ctx, u, version, size, rec)
 }
 
-func (s *Store) decode(ctx context.Context, version int64, b []byte) (*provisioning.DeviceRecord, error) {
-	r, err := s.codec.Unmarshal(ctx, b)
+// recordColumns reads a row's record and its size, leaving out a record over
+// provisioning.MaxRecordSize: one that large is refused without reading it.
+var recordColumns = fmt.Sprintf("length(record), CASE WHEN length(record) > %d THEN NULL ELSE record END", provisioning.MaxRecordSize)
+
+// decode opens the record of u's row: a record copied from another device's
+// row, or an older one written back, fails (UnmarshalFor).
+func (s *Store) decode(ctx context.Context, u amt.UUID, version, size int64, b []byte) (*provisioning.DeviceRecord, error) {
+	if size > provisioning.MaxRecordSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", provisioning.ErrRecordFormat, size, provisioning.MaxRecordSize)
+	}
+	r, err := s.codec.UnmarshalFor(ctx, u, uint64(version), b)
 	if err != nil {
 		return nil, err
 	}
@@ -553,13 +575,13 @@ func (s *Store) where(f provisioning.Filter) (string, []any) {
 func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*provisioning.DeviceRecord, error] {
 	return func(yield func(*provisioning.DeviceRecord, error) bool) {
 		cond, cargs := s.where(f)
-		query := s.q("SELECT uuid, version, record FROM amtkit_devices WHERE uuid > ?" + cond + " ORDER BY uuid LIMIT ?")
+		query := s.q("SELECT uuid, version, " + recordColumns + " FROM amtkit_devices WHERE uuid > ?" + cond + " ORDER BY uuid LIMIT ?")
 		after := ""
 		for {
 			type row struct {
-				uuid    string
-				version int64
-				rec     []byte
+				uuid          string
+				version, size int64
+				rec           []byte
 			}
 			page := make([]row, 0, s.pageSize)
 			args := append(append([]any{after}, cargs...), s.pageSize)
@@ -570,7 +592,7 @@ func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*p
 			}
 			for rows.Next() {
 				var r row
-				if err := rows.Scan(&r.uuid, &r.version, &r.rec); err != nil {
+				if err := rows.Scan(&r.uuid, &r.version, &r.size, &r.rec); err != nil {
 					rows.Close()
 					yield(nil, err)
 					return
@@ -584,7 +606,14 @@ func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*p
 				return
 			}
 			for _, r := range page {
-				rec, err := s.decode(ctx, r.version, r.rec)
+				u, err := amt.ParseUUID(r.uuid)
+				if err != nil {
+					err = fmt.Errorf("%w: %v", provisioning.ErrRecordFormat, err)
+				}
+				var rec *provisioning.DeviceRecord
+				if err == nil {
+					rec, err = s.decode(ctx, u, r.version, r.size, r.rec)
+				}
 				if err != nil {
 					yield(nil, fmt.Errorf("sqlstore: record %s: %w", r.uuid, err))
 					return
