@@ -175,8 +175,11 @@ type CAOptions struct {
 // revocations in a [RevocationLog] and publishes CRLs ([CA.CRL],
 // [CA.CRLHandler]). Make one with [NewCA]; it is safe for concurrent use.
 type CA struct {
-	bundle certs.Bundle
-	local  certs.LocalCA
+	// Behind pointers: fmt and slog print a nested pointer as an address,
+	// so a CA printed by reflection (inside another value) never shows the
+	// key, which an ed25519 key would be, bytes and all.
+	bundle *certs.Bundle
+	local  *certs.LocalCA
 	opts   CAOptions
 	log    RevocationLog
 
@@ -239,13 +242,22 @@ func NewCA(bundle certs.Bundle, opts CAOptions) (*CA, error) {
 	}
 	bundle.Chain = slices.Clone(bundle.Chain)
 	return &CA{
-		bundle:  bundle,
-		local:   certs.LocalCA{CA: bundle, Lifetime: opts.Lifetime, Rand: opts.Rand, Now: opts.Now},
+		bundle:  &bundle,
+		local:   &certs.LocalCA{CA: bundle, Lifetime: opts.Lifetime, Rand: opts.Rand, Now: opts.Now},
 		opts:    opts,
 		log:     opts.Log,
 		crlLock: newCtxLock(),
 	}, nil
 }
+
+// String describes the CA by its certificate; the key is never printed.
+func (ca *CA) String() string { return "provisioning.CA(" + ca.bundle.String() + ")" }
+
+// Format prints [CA.String] for every verb, so %v, %+v and %#v show no key.
+func (ca *CA) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(ca.String())) }
+
+// LogValue is [CA.String], for log/slog.
+func (ca *CA) LogValue() slog.Value { return slog.StringValue(ca.String()) }
 
 // Certificate returns the CA certificate, for [certs.CRLOptions].Issuer and
 // the caIssuers URL.
@@ -268,6 +280,8 @@ var (
 	oidCRLDistribution   = asn1.ObjectIdentifier{2, 5, 29, 31}
 	oidAuthorityInfo     = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 1}
 	oidAuthorityKeyIDExt = asn1.ObjectIdentifier{2, 5, 29, 35}
+	oidKeyUsage          = asn1.ObjectIdentifier{2, 5, 29, 15}
+	oidNameConstraints   = asn1.ObjectIdentifier{2, 5, 29, 30}
 )
 
 // Issue signs req.Template for req.PublicKey and returns the certificate
@@ -296,10 +310,15 @@ func (ca *CA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate,
 			ErrCARequest, certs.Describe(req.Template))
 	}
 	for _, e := range req.Template.ExtraExtensions {
-		for _, oid := range []asn1.ObjectIdentifier{oidBasicConstraints, oidCRLDistribution, oidAuthorityInfo, oidAuthorityKeyIDExt} {
+		for _, oid := range []asn1.ObjectIdentifier{oidBasicConstraints, oidCRLDistribution, oidAuthorityInfo, oidAuthorityKeyIDExt, oidNameConstraints} {
 			if e.Id.Equal(oid) {
 				return nil, fmt.Errorf("%w: template carries extension %v, which only the CA sets", ErrCARequest, e.Id)
 			}
+		}
+		// ExtraExtensions override the template's fields: a keyUsage here
+		// would grant keyCertSign past the check above.
+		if e.Id.Equal(oidKeyUsage) {
+			return nil, fmt.Errorf("%w: template carries keyUsage (%v) in ExtraExtensions; set Template.KeyUsage instead", ErrCARequest, e.Id)
 		}
 	}
 	now := ca.now()
@@ -316,7 +335,7 @@ func (ca *CA) Issue(ctx context.Context, req IssueRequest) ([]*x509.Certificate,
 	t.CRLDistributionPoints = slices.Clone(ca.opts.CRLDistributionPoints)
 	t.IssuingCertificateURL = slices.Clone(ca.opts.IssuingCertificateURL)
 	t.OCSPServer = nil
-	local := ca.local
+	local := *ca.local
 	local.Now = func() time.Time { return now }
 	chain, err := local.Issue(ctx, &t, req.PublicKey)
 	if err != nil {
@@ -595,6 +614,10 @@ type FileRevocationLog struct {
 	index     map[string]struct{}
 	crlNumber *big.Int    // highest CRL number recorded, 0 if none
 	written   os.FileInfo // the file as last read or written
+	// writtenSum is the SHA-256 of the file's content as last read or
+	// written: a file system that hands a freed inode out again can put
+	// another writer's file on the inode written remembers.
+	writtenSum [sha256.Size]byte
 }
 
 const (
@@ -641,6 +664,7 @@ func OpenFileRevocationLog(path string) (*FileRevocationLog, error) {
 		l.index[string(e.SerialNumber.Bytes())] = struct{}{}
 	}
 	l.written = fi
+	l.writtenSum = sha256.Sum256(data)
 	return l, nil
 }
 
@@ -745,10 +769,11 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 		return fmt.Errorf("%w: %s appeared while it was being created", ErrRevocationLogChanged, l.path)
 	case create && !errors.Is(statErr, os.ErrNotExist):
 		return fail(statErr)
-	case !create && (statErr != nil || l.written == nil || !os.SameFile(cur, l.written)):
+	case !create && (statErr != nil || l.written == nil || !os.SameFile(cur, l.written) || !l.unchanged()):
 		return fmt.Errorf("%w: %s is not the file this log last read or wrote; reopen it (only one CA may use a log file)",
 			ErrRevocationLogChanged, l.path)
 	}
+	data := encodeRevocationLog(entries, crlNumber)
 	dir, base := filepath.Split(l.path)
 	if dir == "" {
 		dir = "."
@@ -764,7 +789,7 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(encodeRevocationLog(entries, crlNumber)); err != nil {
+	if _, err = tmp.Write(data); err != nil {
 		return fail(err)
 	}
 	if err = tmp.Sync(); err != nil {
@@ -777,6 +802,7 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 		return fail(err)
 	}
 	renamed = true
+	l.writtenSum = sha256.Sum256(data)
 	if fi, statErr := os.Stat(l.path); statErr == nil {
 		l.written = fi
 	}
@@ -786,6 +812,21 @@ func (l *FileRevocationLog) write(entries []Revocation, crlNumber *big.Int, crea
 		return fail(fmt.Errorf("%w: %w", errDirSync, err))
 	}
 	return nil
+}
+
+// unchanged reports whether the file still holds what this log last read or
+// wrote.
+func (l *FileRevocationLog) unchanged() bool {
+	f, err := os.Open(l.path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, maxLogSize+1)); err != nil {
+		return false
+	}
+	return [sha256.Size]byte(h.Sum(nil)) == l.writtenSum
 }
 
 func syncDir(dir string) error {
