@@ -26,8 +26,10 @@ const MaxIEEE8021XRSABits = 2048
 
 // RevocationOptions switch on CRL checking in [CheckProvisioning] and
 // [CheckDeviceCertificate]. Every certificate of the chain except a self-signed
-// root is looked up on the CRL whose issuer is its issuer; the CRL's signature is
-// verified with the next certificate of the chain when there is one.
+// root is looked up on the CRL whose issuer is its issuer (of several, the
+// newest its issuer signed: highest CRL number, then latest thisUpdate); the
+// CRL's signature is verified with the next certificate of the chain when
+// there is one.
 type RevocationOptions struct {
 	CRLs []*x509.RevocationList
 	// AllowMissing and AllowStale fail open (see [CRLOptions]); the zero value
@@ -602,6 +604,43 @@ func checkTemplateVersion(r *recorder, leaf *x509.Certificate, v int) {
 	}
 }
 
+// newestCRL picks, among crls, the one to judge c by: of those its issuer
+// signed, the newest (highest CRL number, then latest thisUpdate), as RFC
+// 5280 §6.3.3 asks — CRLs overlap (a cached one and a fresh download, one
+// published before the other's nextUpdate), and an older one may not list a
+// certificate revoked since. With no issuer, or none verifying, the first of
+// c's issuer's name (CheckCRL then says what is wrong with it).
+func newestCRL(crls []*x509.RevocationList, c, issuer *x509.Certificate) *x509.RevocationList {
+	var first, best *x509.RevocationList
+	for _, l := range crls {
+		if l == nil || !bytes.Equal(l.RawIssuer, c.RawIssuer) {
+			continue
+		}
+		if first == nil {
+			first = l
+		}
+		if issuer == nil || l.CheckSignatureFrom(issuer) != nil {
+			continue
+		}
+		if best == nil || newerCRL(l, best) {
+			best = l
+		}
+	}
+	if best != nil {
+		return best
+	}
+	return first
+}
+
+func newerCRL(a, b *x509.RevocationList) bool {
+	if a.Number != nil && b.Number != nil {
+		if c := a.Number.Cmp(b.Number); c != 0 {
+			return c > 0
+		}
+	}
+	return a.ThisUpdate.After(b.ThisUpdate)
+}
+
 func checkRevocation(r *recorder, chain []*x509.Certificate, now time.Time, ro *RevocationOptions) {
 	if ro == nil {
 		return
@@ -610,17 +649,15 @@ func checkRevocation(r *recorder, chain []*x509.Certificate, now time.Time, ro *
 		if isRoot(chain, i) {
 			continue
 		}
-		var crl *x509.RevocationList
-		for _, l := range ro.CRLs {
-			if l != nil && bytes.Equal(l.RawIssuer, c.RawIssuer) {
-				crl = l
-				break
-			}
+		var issuer *x509.Certificate
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
 		}
+		crl := newestCRL(ro.CRLs, c, issuer)
 		o := CRLOptions{AllowMissing: ro.AllowMissing, AllowStale: ro.AllowStale}
 		var err error
-		if i+1 < len(chain) {
-			o.Issuer = chain[i+1]
+		if issuer != nil {
+			o.Issuer = issuer
 			err = CheckCRL(c, crl, now, o)
 		} else if crl != nil || !ro.AllowMissing {
 			// The top of a chain without its root: nothing to verify the CRL's

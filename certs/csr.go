@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,8 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -288,10 +293,13 @@ func (r *AMTRequest) Assemble(alg x509.SignatureAlgorithm, sig []byte, verify bo
 }
 
 // Verify parses a signed request (what GeneratePKCS10RequestEx returns, after
-// base64) and checks that its signature verifies and that it is for PublicKey.
-// It returns the parsed request, or an error wrapping [ErrMalformed],
-// [ErrSignature] or [ErrKeyMismatch]. SHA-1 signatures are accepted, as
-// x509.CertificateRequest.CheckSignature accepts them.
+// base64) and checks that its signature verifies, that it is for PublicKey and
+// that it asks for what r asked for: the same subject, subject alternative
+// names and extensions (whoever holds the key could otherwise return a
+// request for any name, which a CA that takes names from requests would
+// sign). It returns the parsed request, or an error wrapping [ErrMalformed],
+// [ErrSignature], [ErrKeyMismatch] or [ErrRequestChanged]. SHA-1 signatures
+// are accepted, as x509.CertificateRequest.CheckSignature accepts them.
 func (r *AMTRequest) Verify(der []byte) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
@@ -303,5 +311,40 @@ func (r *AMTRequest) Verify(der []byte) (*x509.CertificateRequest, error) {
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: PKCS#10 request: %v", ErrSignature, err)
 	}
+	if !bytes.Equal(csr.RawTBSCertificateRequest, r.Info) {
+		sent, err := x509.ParseCertificateRequest(r.NullSigned())
+		if err != nil {
+			return nil, fmt.Errorf("%w: the request built: %v", ErrMalformed, err)
+		}
+		if what := requestDiffers(sent, csr); what != "" {
+			return nil, fmt.Errorf("%w: %s", ErrRequestChanged, what)
+		}
+	}
 	return csr, nil
+}
+
+// ErrRequestChanged: the signed request AMT returned asks for other names or
+// extensions than the request sent to it.
+var ErrRequestChanged = errors.New("certs: signed request differs from the request sent")
+
+// requestDiffers names what b asks for that a did not, or "" when they ask
+// for the same (an encoding may differ).
+func requestDiffers(a, b *x509.CertificateRequest) string {
+	switch {
+	case a.Subject.String() != b.Subject.String():
+		return fmt.Sprintf("subject %q, sent %q", b.Subject.String(), a.Subject.String())
+	case !slices.Equal(a.DNSNames, b.DNSNames):
+		return fmt.Sprintf("DNS names %q, sent %q", b.DNSNames, a.DNSNames)
+	case !slices.EqualFunc(a.IPAddresses, b.IPAddresses, func(x, y net.IP) bool { return x.Equal(y) }):
+		return fmt.Sprintf("IP addresses %v, sent %v", b.IPAddresses, a.IPAddresses)
+	case !slices.Equal(a.EmailAddresses, b.EmailAddresses):
+		return fmt.Sprintf("e-mail addresses %q, sent %q", b.EmailAddresses, a.EmailAddresses)
+	case !slices.EqualFunc(a.URIs, b.URIs, func(x, y *url.URL) bool { return x.String() == y.String() }):
+		return fmt.Sprintf("URIs %v, sent %v", b.URIs, a.URIs)
+	case !slices.EqualFunc(a.Extensions, b.Extensions, func(x, y pkix.Extension) bool {
+		return x.Id.Equal(y.Id) && x.Critical == y.Critical && bytes.Equal(x.Value, y.Value)
+	}):
+		return "other extensions than those sent"
+	}
+	return ""
 }

@@ -264,7 +264,10 @@ func CheckCRL(cert *x509.Certificate, crl *x509.RevocationList, now time.Time, o
 			return fmt.Errorf("%w: %v", ErrCRLSignature, err)
 		}
 	}
-	stale := now.Before(crl.ThisUpdate) || (!crl.NextUpdate.IsZero() && now.After(crl.NextUpdate))
+	// A CRL without nextUpdate (RFC 5280 §5.1.2.5 requires one) would be
+	// current for ever: an old one replayed from an http distribution point
+	// would clear a certificate revoked since. It counts as out of date.
+	stale := now.Before(crl.ThisUpdate) || crl.NextUpdate.IsZero() || now.After(crl.NextUpdate)
 	for _, e := range crl.RevokedCertificateEntries {
 		if e.SerialNumber != nil && e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
 			if RevocationReason(e.ReasonCode) == RevocationRemoveFromCRL {
@@ -274,6 +277,9 @@ func CheckCRL(cert *x509.Certificate, crl *x509.RevocationList, now time.Time, o
 		}
 	}
 	if stale && !opts.AllowStale {
+		if crl.NextUpdate.IsZero() {
+			return fmt.Errorf("%w: CRL from %q of %s has no nextUpdate", ErrCRLStale, crl.Issuer.String(), crl.ThisUpdate.UTC().Format(time.RFC3339))
+		}
 		return fmt.Errorf("%w: CRL from %q valid %s to %s, checked at %s", ErrCRLStale, crl.Issuer.String(),
 			crl.ThisUpdate.UTC().Format(time.RFC3339), crl.NextUpdate.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}

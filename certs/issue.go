@@ -109,8 +109,9 @@ type LocalCA struct {
 // Issue signs template (normally from [DeviceTLSTemplate] or [IEEE8021XTemplate])
 // for pub (normally AMT's key from [ParsePublicKey]). A zero NotBefore becomes now minus
 // [DefaultBackdate], a zero NotAfter NotBefore plus Lifetime; a NotAfter beyond the
-// CA's own is cut to the CA's. The chain returned is the new certificate followed
-// by the CA bundle's chain.
+// CA's own is cut to the CA's. A CA outside its validity period issues nothing
+// ([ErrExpired], [ErrNotYetValid]). The chain returned is the new certificate
+// followed by the CA bundle's chain.
 func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub crypto.PublicKey) ([]*x509.Certificate, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -127,6 +128,12 @@ func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub cry
 	if ca.Now != nil {
 		now = ca.Now
 	}
+	// A lapsed (or not yet valid) CA would sign a certificate whose NotAfter,
+	// cut to the CA's, comes before its NotBefore: one never valid, which
+	// AMT would then fail every handshake with.
+	if err := ca.CA.ValidAt(now()); err != nil {
+		return nil, fmt.Errorf("certs: LocalCA cannot issue: %w", err)
+	}
 	if t.NotBefore.IsZero() {
 		t.NotBefore = now().Add(-DefaultBackdate).UTC().Truncate(time.Second)
 	}
@@ -142,6 +149,9 @@ func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub cry
 	}
 	if t.NotAfter.After(parent.NotAfter) {
 		t.NotAfter = parent.NotAfter
+	}
+	if !t.NotAfter.After(t.NotBefore) {
+		return nil, fmt.Errorf("%w: validity %s to %s is empty", ErrInvalidOption, t.NotBefore.UTC().Format(time.RFC3339), t.NotAfter.UTC().Format(time.RFC3339))
 	}
 	c, err := Issue(&t, pub, ca.CA, ca.Rand)
 	if err != nil {

@@ -7,12 +7,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/amtkit/amtkit/amt"
 )
 
 // Default lifetimes and back-dating of the templates.
@@ -217,6 +220,11 @@ func DeviceTLSTemplate(o DeviceTLSTemplateOptions) (*x509.Certificate, error) {
 	if strings.TrimSpace(o.FQDN) == "" {
 		return nil, fmt.Errorf("%w: device TLS template needs an FQDN", ErrInvalidOption)
 	}
+	for _, n := range append([]string{o.FQDN}, o.DNSNames...) {
+		if err := checkDeviceName(n); err != nil {
+			return nil, err
+		}
+	}
 	t := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: o.FQDN, Organization: o.Organization},
 		DNSNames:              append([]string{o.FQDN}, o.DNSNames...),
@@ -264,6 +272,9 @@ type IEEE8021XTemplateOptions struct {
 func IEEE8021XTemplate(o IEEE8021XTemplateOptions) (*x509.Certificate, error) {
 	if strings.TrimSpace(o.FQDN) == "" {
 		return nil, fmt.Errorf("%w: 802.1X template needs an FQDN", ErrInvalidOption)
+	}
+	if err := checkDeviceName(o.FQDN); err != nil {
+		return nil, err
 	}
 	t := &x509.Certificate{
 		Subject:               pkix.Name{CommonName: o.FQDN, Organization: o.Organization},
@@ -324,4 +335,20 @@ func CATemplate(o CATemplateOptions) (*x509.Certificate, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// checkDeviceName refuses a device name no device certificate should carry: a
+// wildcard (one device's key would then speak for every host of the domain),
+// control characters such as NUL (the NUL-prefix attack on C verifiers), or
+// anything else that is not a DNS name ([amt.NormalizeName]; a single-label
+// host name is allowed). Inventory names often come from DHCP, DNS or a CMDB
+// that devices and users can influence.
+func checkDeviceName(n string) error {
+	if strings.ContainsRune(n, '*') {
+		return fmt.Errorf("%w: device name %q is a wildcard", ErrInvalidOption, n)
+	}
+	if _, err := amt.NormalizeName(n); err != nil && !errors.Is(err, amt.ErrNameSingleLabel) {
+		return fmt.Errorf("%w: device name %q: %w", ErrInvalidOption, n, err)
+	}
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 var (
 	oidAuthorityKeyID = asn1.ObjectIdentifier{2, 5, 29, 35}
 	oidCRLNumber      = asn1.ObjectIdentifier{2, 5, 29, 20}
+	oidReasonCode     = asn1.ObjectIdentifier{2, 5, 29, 21}
+	oidInvalidityDate = asn1.ObjectIdentifier{2, 5, 29, 24}
 	// OIDDeltaCRLIndicator marks a delta CRL (RFC 5280 §5.2.4): it lists only
 	// changes since a base CRL, so a certificate revoked earlier is absent.
 	OIDDeltaCRLIndicator = asn1.ObjectIdentifier{2, 5, 29, 27}
@@ -47,6 +49,16 @@ func Check(l *x509.RevocationList, cert *x509.Certificate) error {
 			}
 		case e.Critical && !e.Id.Equal(oidAuthorityKeyID) && !e.Id.Equal(oidCRLNumber):
 			return fmt.Errorf("an unknown critical extension %v", e.Id)
+		}
+	}
+	// RFC 5280 §5.3: a CRL with a critical entry extension the reader cannot
+	// process must not decide any certificate's status (a critical
+	// certificateIssuer, for one, changes whose serials the entries name).
+	for _, r := range l.RevokedCertificateEntries {
+		for _, e := range r.Extensions {
+			if e.Critical && !e.Id.Equal(oidReasonCode) && !e.Id.Equal(oidInvalidityDate) {
+				return fmt.Errorf("an entry with an unknown critical extension %v", e.Id)
+			}
 		}
 	}
 	return nil
