@@ -76,7 +76,9 @@ func (c *Config) suites() ([]*cipherSuite, error) {
 		if s == nil {
 			return nil, fmt.Errorf("tlspsk: cipher suite %s is not implemented", CipherSuiteName(id))
 		}
-		out = append(out, s)
+		if !slices.ContainsFunc(out, func(o *cipherSuite) bool { return o.id == id }) { // a repeat adds nothing (and a long list would not fit a ClientHello)
+			out = append(out, s)
+		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("tlspsk: %w: Config.CipherSuites is empty", ErrNoCommonSuite)

@@ -41,6 +41,12 @@ type Conn struct {
 
 	sendBuf         []byte // records of the flight being written (guarded by out)
 	closeNotifySent bool   // guarded by out
+
+	// The caller's deadlines, kept to bound the alerts Read sends (a peer
+	// that asks for renegotiation and stops reading must not hold Read past
+	// its deadline) and to restore the write deadline afterwards.
+	deadlineMu                  sync.Mutex
+	readDeadline, writeDeadline time.Time
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -96,13 +102,46 @@ func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines of the underlying connection.
 // A Write that times out leaves the TLS state corrupt: later Writes fail.
-func (c *Conn) SetDeadline(t time.Time) error { return c.conn.SetDeadline(t) }
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.deadlineMu.Lock()
+	c.readDeadline, c.writeDeadline = t, t
+	c.deadlineMu.Unlock()
+	return c.conn.SetDeadline(t)
+}
 
-// SetReadDeadline sets the read deadline of the underlying connection.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.conn.SetReadDeadline(t) }
+// SetReadDeadline sets the read deadline of the underlying connection. It
+// also bounds the alert a Read may have to send (declining a renegotiation).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.deadlineMu.Lock()
+	c.readDeadline = t
+	c.deadlineMu.Unlock()
+	return c.conn.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the write deadline of the underlying connection.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.deadlineMu.Lock()
+	c.writeDeadline = t
+	c.deadlineMu.Unlock()
+	return c.conn.SetWriteDeadline(t)
+}
+
+// alertFromRead sends an alert on behalf of Read (out must be locked), its
+// write bounded by the caller's read deadline as well as the write deadline.
+func (c *Conn) alertFromRead(a Alert) error {
+	c.deadlineMu.Lock()
+	rd, wd := c.readDeadline, c.writeDeadline
+	c.deadlineMu.Unlock()
+	if rd.IsZero() || (!wd.IsZero() && wd.Before(rd)) {
+		return c.sendAlertLocked(a)
+	}
+	_ = c.conn.SetWriteDeadline(rd)
+	err := c.sendAlertLocked(a)
+	if !c.closeNotifySent {
+		_ = c.conn.SetWriteDeadline(wd)
+	}
+	return err
+}
 
 // ConnectionState returns the negotiated parameters (zero before the handshake).
 func (c *Conn) ConnectionState() ConnectionState {
@@ -120,20 +159,8 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	if c.handshakeComplete.Load() {
 		return nil
 	}
-	c.handshakeMu.Lock()
-	defer c.handshakeMu.Unlock()
-	if c.handshakeErr != nil {
-		return c.handshakeErr
-	}
-	if c.handshakeComplete.Load() {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("tlspsk: handshake: %w", err)
-	}
-	c.in.Lock()
-	defer c.in.Unlock()
-
+	// Armed before waiting for a handshake another goroutine runs (an
+	// implicit one, from Read or Write), so that ctx bounds the wait too.
 	stop := func() bool { return true }
 	interrupted := make(chan struct{})
 	if ctx.Done() != nil {
@@ -142,6 +169,37 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 			close(interrupted)
 		})
 	}
+	c.handshakeMu.Lock()
+	defer c.handshakeMu.Unlock()
+	if c.handshakeErr != nil {
+		if !stop() {
+			// ctx ended while another goroutine's handshake ran, and
+			// failed it by closing the connection.
+			<-interrupted
+			return fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
+		}
+		return c.handshakeErr
+	}
+	if c.handshakeComplete.Load() {
+		if !stop() {
+			// ctx ended while another goroutine's handshake completed: the
+			// connection is closed now.
+			<-interrupted
+			return fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
+		}
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		if !stop() {
+			<-interrupted
+		}
+		_ = c.conn.Close()
+		c.handshakeErr = fmt.Errorf("tlspsk: handshake: %w", err)
+		return c.handshakeErr
+	}
+	c.in.Lock()
+	defer c.in.Unlock()
+
 	if c.isClient {
 		err = c.clientHandshake(ctx)
 	} else {
@@ -220,16 +278,28 @@ func (c *Conn) Write(b []byte) (int, error) {
 		c.appendRecord(recordApplicationData, data[:1])
 		data = data[1:]
 	}
+	// Records go out about 64 KiB at a time: a large Write neither waits
+	// for all of it to be encrypted nor leaves its size in sendBuf.
+	sent := 0
 	for len(data) > 0 {
 		n := min(len(data), maxPlaintext)
 		c.appendRecord(recordApplicationData, data[:n])
 		data = data[n:]
+		if len(c.sendBuf) >= writeChunk && len(data) > 0 {
+			if err := c.flush(); err != nil {
+				return sent, err
+			}
+			sent = len(b) - len(data)
+		}
 	}
 	if err := c.flush(); err != nil {
-		return 0, err
+		return sent, err
 	}
 	return len(b), nil
 }
+
+// writeChunk is how much a Write encrypts before it sends.
+const writeChunk = 64 << 10
 
 // CloseWrite sends close_notify without closing the connection, telling the peer
 // that no more data follows. Reads still work.
@@ -269,7 +339,10 @@ func (c *Conn) closeNotifyLocked() error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.closeNotifySent = true
 	err := c.sendAlertLocked(AlertCloseNotify)
-	_ = c.conn.SetWriteDeadline(time.Time{})
+	// Nothing is written after close_notify (RFC 5246 §7.2.1): the write
+	// side stays closed, as crypto/tls leaves it, with a deadline that has
+	// passed, rather than unbounded.
+	_ = c.conn.SetWriteDeadline(time.Now())
 	return err
 }
 
@@ -503,6 +576,9 @@ func (c *Conn) flush() error {
 	}
 	_, err := c.conn.Write(c.sendBuf)
 	c.sendBuf = c.sendBuf[:0]
+	if cap(c.sendBuf) > 2*writeChunk {
+		c.sendBuf = nil // a large flight's buffer is not kept for the connection's life
+	}
 	if err != nil {
 		c.out.err = err
 	}
@@ -510,8 +586,11 @@ func (c *Conn) flush() error {
 }
 
 // sendAlertLocked sends an alert (out must be locked). A fatal alert poisons the
-// write side.
+// write side. Nothing follows our close_notify.
 func (c *Conn) sendAlertLocked(a Alert) error {
+	if c.closeNotifySent && a != AlertCloseNotify {
+		return nil
+	}
 	c.appendRecord(recordAlert, []byte{a.level(), byte(a)})
 	err := c.flush()
 	if a.level() == alertLevelFatal && c.out.err == nil {
@@ -524,7 +603,7 @@ func (c *Conn) sendAlertLocked(a Alert) error {
 // with. (in is locked by the caller; out is taken here.)
 func (c *Conn) fail(a Alert, cause error) error {
 	c.out.Lock()
-	_ = c.sendAlertLocked(a)
+	_ = c.alertFromRead(a)
 	c.out.Unlock()
 	err := &AlertError{Alert: a, Err: cause}
 	if c.in.err == nil {
@@ -648,6 +727,12 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		return nil
 	case recordHandshake:
 		if expectCCS {
+			// A server's HelloRequest may cross our flight: the client
+			// ignores it while negotiating (RFC 5246 §7.4.1.1), here as
+			// everywhere else in the handshake, as a useless record.
+			if c.isClient && c.hand.Len() == 0 && bytes.Equal(data, []byte{typeHelloRequest, 0, 0, 0}) {
+				return c.uselessRecord()
+			}
 			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: handshake record where ChangeCipherSpec was due", ErrUnexpectedMessage))
 		}
 		if len(data) == 0 {
@@ -738,7 +823,7 @@ func (c *Conn) handlePostHandshake(msg []byte) error {
 	}
 	c.out.Lock()
 	defer c.out.Unlock()
-	return c.sendAlertLocked(AlertNoRenegotiation)
+	return c.alertFromRead(AlertNoRenegotiation)
 }
 
 func isTimeout(err error) bool {
