@@ -125,3 +125,28 @@ func ExampleLeaseStore() {
 	// provisioner-b true
 	// true
 }
+
+// A provisioner that stalled past its lease cannot write once another took
+// the lease: the fenced save checks the lease in the same step as the
+// version (the engine saves this way whenever its store is a FencedSaver).
+func ExampleFencedSaver() {
+	ctx := context.Background()
+	store := provisioning.NewMemoryStore()
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+	a, _ := store.AcquireLease(ctx, u, "provisioner-a", now, time.Minute)
+	r := &provisioning.DeviceRecord{UUID: u, State: provisioning.StateIdentified}
+	fmt.Println(store.SaveFenced(ctx, r, a))
+	// provisioner-a stalls for two minutes; provisioner-b takes the lease.
+	_, _ = store.AcquireLease(ctx, u, "provisioner-b", now.Add(2*time.Minute), time.Minute)
+	r.State = provisioning.StateConfigured
+	err := store.SaveFenced(ctx, r, a)
+	fmt.Println(errors.Is(err, provisioning.ErrLeaseLost))
+	got, _ := store.Load(ctx, u)
+	fmt.Println(got.State, got.Version)
+	// Output:
+	// <nil>
+	// true
+	// Identified 1
+}

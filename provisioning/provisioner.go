@@ -382,7 +382,12 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		h.mu.Unlock()
 	}
 	for attempt := 0; ; attempt++ {
-		err := p.put(sctx, r)
+		var err error
+		if h != nil {
+			err = p.putFenced(sctx, r, h)
+		} else {
+			err = p.put(sctx, r)
+		}
 		if err == nil {
 			if h != nil {
 				h.mu.Lock()
@@ -431,13 +436,44 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 
 // put stamps and bounds r and saves it (one compare-and-swap).
 func (p *Provisioner) put(ctx context.Context, r *DeviceRecord) error {
+	p.stamp(r)
+	sctx, cancel := storeContext(ctx)
+	defer cancel()
+	return p.store.Save(sctx, r)
+}
+
+func (p *Provisioner) stamp(r *DeviceRecord) {
 	r.UpdatedAt = p.now()
 	if n := len(r.History); n > maxHistory {
 		r.History = append(r.History[:0:0], r.History[n-maxHistory:]...)
 	}
+}
+
+// putFenced is put for the holder of h: with a store that can, the save is
+// fenced by the lease (FencedSaver), so that a holder that stalled past its
+// lease writes nothing once another provisioner took it. A lost lease is
+// remembered: the holder writes nothing more.
+func (p *Provisioner) putFenced(ctx context.Context, r *DeviceRecord, h *heldLease) error {
+	fs, ok := p.store.(FencedSaver)
+	if !ok {
+		return p.put(ctx, r)
+	}
+	h.mu.Lock()
+	l := h.lease
+	h.mu.Unlock()
+	p.stamp(r)
 	sctx, cancel := storeContext(ctx)
 	defer cancel()
-	return p.store.Save(sctx, r)
+	err := fs.SaveFenced(sctx, r, l)
+	if errors.Is(err, ErrLeaseLost) {
+		h.mu.Lock()
+		if h.lost == nil {
+			h.lost = err
+		}
+		h.mu.Unlock()
+		return fmt.Errorf("provisioning: not saving %s: %w", r.UUID, err)
+	}
+	return err
 }
 
 // saveIfDiscovery writes the outcome of an unproven session's step, but only

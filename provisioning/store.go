@@ -106,6 +106,22 @@ type LeaseStore interface {
 	ReleaseLease(ctx context.Context, l Lease) error
 }
 
+// FencedSaver is implemented by a [Store] that can make a save conditional on
+// a lease, in the same step as the version check: SaveFenced is [RecordStore.Save]
+// that also writes nothing, and returns an error matching [ErrLeaseLost], when
+// l is no longer the device's lease (a later lease was acquired, or l was
+// released). An expired lease nobody took since still writes, as
+// [LeaseStore.RenewLease] still renews it. This is the lease's fencing token
+// at work: a provisioner that stalled past its lease (a long pause, a
+// suspended VM) between its lease check and its write cannot write over the
+// new holder's device. The engine uses it for every lease holder's save when
+// the store has it; [MemoryStore] and provisioning/sqlstore implement it in
+// one step, [KVStore] checks the lease just before its compare-and-swap (a
+// KV has no transaction over two keys).
+type FencedSaver interface {
+	SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error
+}
+
 // Lease says which provisioner works on a device, until when. Owners are
 // names unique per provisioner ([Config.Owner]); Token increases with every
 // acquisition of the device's lease, so a holder that lost it can tell.
@@ -656,7 +672,10 @@ type MemoryStore struct {
 	gone   map[amt.UUID]uint64 // the last version of deleted records: versions never repeat
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store       = (*MemoryStore)(nil)
+	_ FencedSaver = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
@@ -682,6 +701,23 @@ func (m *MemoryStore) Save(ctx context.Context, r *DeviceRecord) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.saveLocked(r)
+}
+
+// SaveFenced implements [FencedSaver].
+func (m *MemoryStore) SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur := m.leases[r.UUID]; cur.Token != l.Token || cur.Owner != l.Owner || l.Owner == "" {
+		return fmt.Errorf("%w: %s's lease %d of %q is not the device's lease (token %d of %q)", ErrLeaseLost, r.UUID, l.Token, l.Owner, cur.Token, cur.Owner)
+	}
+	return m.saveLocked(r)
+}
+
+func (m *MemoryStore) saveLocked(r *DeviceRecord) error {
 	var have uint64
 	if cur, ok := m.recs[r.UUID]; ok {
 		have = cur.Version

@@ -21,6 +21,18 @@ type hookStore struct {
 }
 
 func (h *hookStore) Save(ctx context.Context, r *DeviceRecord) error {
+	h.hook()
+	return h.Store.Save(ctx, r)
+}
+
+// SaveFenced forwards the engine's fenced saves (as a wrapper must, or the
+// engine falls back to Save) after the same hook.
+func (h *hookStore) SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error {
+	h.hook()
+	return h.Store.(FencedSaver).SaveFenced(ctx, r, l)
+}
+
+func (h *hookStore) hook() {
 	h.mu.Lock()
 	h.n++
 	n := h.n
@@ -28,7 +40,6 @@ func (h *hookStore) Save(ctx context.Context, r *DeviceRecord) error {
 	if h.before != nil {
 		h.before(n)
 	}
-	return h.Store.Save(ctx, r)
 }
 
 type fencingClock struct {
@@ -215,4 +226,45 @@ func TestSettleWritesOnlyUnderTheLease(t *testing.T) {
 	after, err := mem.Load(ctx, u)
 	require.NoError(t, err)
 	assert.True(t, after.PendingAdminPassword.Equal(p2), "A's pending password survives")
+}
+
+// A holder that stalls between its lease check (the local clock says the
+// lease has time left) and its write, for longer than the lease, while
+// another provisioner takes the lease but has not written yet: the fenced
+// save refuses the stale write, and the holder writes nothing more. Without
+// the fence the version check passed (nobody had moved it) and the stale
+// admin password landed under the new holder's lease.
+func TestStaleHolderWriteFencedBeforeNewHolderSaves(t *testing.T) {
+	ctx := context.Background()
+	mem := NewMemoryStore()
+	u := amt.UUID{0xbb, 9}
+	clk := &fencingClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	require.NoError(t, mem.Save(ctx, &DeviceRecord{UUID: u, State: StateIdentified, Session: &SessionRecord{}}))
+
+	hs := &hookStore{Store: mem}
+	pa := fencingProvisioner(hs, "A", clk)
+	h, cur, err := pa.acquire(ctx, u, new(int))
+	require.NoError(t, err)
+	defer pa.endLease(h)
+
+	hs.before = func(n int) {
+		if n != 1 {
+			return
+		}
+		clk.Add(2 * time.Minute) // A stalls past its TTL
+		_, err := mem.AcquireLease(ctx, u, "B", clk.Now(), time.Minute)
+		require.NoError(t, err) // B now owns the device; it has not written yet
+	}
+	mine := cur.Clone()
+	mine.State = StateConfigured
+	mine.AdminPassword = amt.NewSecret("A-Stale-Pa55!")
+	err = pa.save(ctx, mine)
+	require.ErrorIs(t, err, ErrLeaseLost)
+	got, err := mem.Load(ctx, u)
+	require.NoError(t, err)
+	assert.True(t, got.AdminPassword.IsZero(), "the stale holder's admin password reached the store while B holds the lease")
+	assert.Equal(t, StateIdentified, got.State)
+
+	hs.before = nil
+	require.ErrorIs(t, pa.save(ctx, mine), ErrLeaseLost, "a holder that lost its lease writes nothing more")
 }

@@ -106,6 +106,20 @@ func (s *KVStore) Load(ctx context.Context, u amt.UUID) (*DeviceRecord, error) {
 	return s.decode(ctx, u, b)
 }
 
+// SaveFenced implements [FencedSaver]: it reads the device's lease just
+// before its compare-and-swap. A KV has no transaction over two keys, so a
+// lease taken between that read and the swap is not seen.
+func (s *KVStore) SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error {
+	_, cur, err := s.lease(ctx, r.UUID)
+	if err != nil {
+		return err
+	}
+	if cur.Token != l.Token || cur.Owner != l.Owner || l.Owner == "" {
+		return fmt.Errorf("%w: %s's lease %d of %q is not the device's lease (token %d of %q)", ErrLeaseLost, r.UUID, l.Token, l.Owner, cur.Token, cur.Owner)
+	}
+	return s.Save(ctx, r)
+}
+
 // Save implements [Store].
 func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 	old, have, err := s.get(ctx, r.UUID)

@@ -57,7 +57,10 @@ type Store struct {
 	now      func() time.Time
 }
 
-var _ provisioning.Store = (*Store)(nil)
+var (
+	_ provisioning.Store       = (*Store)(nil)
+	_ provisioning.FencedSaver = (*Store)(nil)
+)
 
 // Open checks o, applies the embedded migrations the database lacks (under a
 // lock, so provisioners starting together migrate once) and returns the
@@ -333,10 +336,29 @@ func (s *Store) decode(ctx context.Context, u amt.UUID, version, size int64, b [
 // the version read, or for a new record (version 0) one INSERT that holds the
 // device's tombstone (see create).
 func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	return s.save(ctx, r, nil)
+}
+
+// SaveFenced implements [provisioning.FencedSaver]: Save's UPDATE also holds
+// that l is still the device's lease (same owner and token), in the same
+// statement; on PostgreSQL it takes a share lock on the lease's row, so that
+// an acquisition committing meanwhile is waited for and seen. A record not
+// yet created (version 0) is checked against the lease just before its
+// INSERT.
+func (s *Store) SaveFenced(ctx context.Context, r *provisioning.DeviceRecord, l provisioning.Lease) error {
+	return s.save(ctx, r, &l)
+}
+
+func (s *Store) save(ctx context.Context, r *provisioning.DeviceRecord, l *provisioning.Lease) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if r.Version == 0 {
+		if l != nil {
+			if err := s.leaseCurrent(ctx, r.UUID, *l); err != nil {
+				return err
+			}
+		}
 		return s.create(ctx, r)
 	}
 	next := r.Version + 1
@@ -346,10 +368,18 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	if err != nil {
 		return err
 	}
-	args := columns(r, next, b)
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
-		discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`),
-		append(args[1:], r.UUID.String(), int64(r.Version))...)
+	args := append(columns(r, next, b)[1:], r.UUID.String(), int64(r.Version))
+	query := `UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
+		discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`
+	if l != nil {
+		lock := ""
+		if s.dialect == PostgreSQL {
+			lock = " FOR SHARE"
+		}
+		query += " AND EXISTS (SELECT 1 FROM amtkit_leases WHERE uuid = ? AND owner = ? AND token = ?" + lock + ")"
+		args = append(args, r.UUID.String(), l.Owner, int64(l.Token))
+	}
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return err
 	}
@@ -358,9 +388,29 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 		return err
 	}
 	if n == 0 {
+		if l != nil {
+			if err := s.leaseCurrent(ctx, r.UUID, *l); err != nil {
+				return err
+			}
+		}
 		return s.conflict(ctx, r.UUID, r.Version)
 	}
 	r.Version = next
+	return nil
+}
+
+// leaseCurrent returns an error matching ErrLeaseLost unless l is the
+// device's lease.
+func (s *Store) leaseCurrent(ctx context.Context, u amt.UUID, l provisioning.Lease) error {
+	var owner string
+	var token int64
+	err := s.db.QueryRowContext(ctx, s.q("SELECT owner, token FROM amtkit_leases WHERE uuid = ?"), u.String()).Scan(&owner, &token)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err != nil || owner != l.Owner || uint64(token) != l.Token || l.Owner == "" {
+		return fmt.Errorf("%w: %s's lease %d of %q is not the device's lease (token %d of %q)", provisioning.ErrLeaseLost, u, l.Token, l.Owner, token, owner)
+	}
 	return nil
 }
 

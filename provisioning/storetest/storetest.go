@@ -58,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("IterationSavesInLoop", h.iterationSaves)
 	t.Run("Leases", h.leases)
 	t.Run("LeaseExpiry", h.leaseExpiry)
+	t.Run("FencedSave", h.fencedSave)
 	t.Run("ConcurrentCompareAndSwap", h.concurrentCAS)
 	t.Run("ConcurrentLease", h.concurrentLease)
 	t.Run("CrashBetweenSaveAndSend", h.crash)
@@ -490,6 +491,59 @@ func (h Harness) leaseExpiry(t *testing.T) {
 	assert.Equal(t, c.Token, c2.Token)
 	_, err = s.AcquireLease(bg, v, "other", t0.Add(3*ttl+time.Second), ttl)
 	require.ErrorIs(t, err, provisioning.ErrLeaseHeld)
+}
+
+// A store that implements provisioning.FencedSaver refuses a save under a
+// lease that is no longer the device's (taken by another owner after it
+// expired, or released), writing nothing, and takes one under the current
+// lease, also an expired lease nobody took since. Skipped for a store
+// without it.
+func (h Harness) fencedSave(t *testing.T) {
+	s := h.New(t)
+	fs, ok := s.(provisioning.FencedSaver)
+	if !ok {
+		t.Skip("the store does not implement provisioning.FencedSaver")
+	}
+	u := uuidN(25)
+	ttl := 10 * time.Second
+	a, err := s.AcquireLease(bg, u, "stalled", t0, ttl)
+	require.NoError(t, err)
+	r := &provisioning.DeviceRecord{UUID: u, Attempts: 1}
+	require.NoError(t, fs.SaveFenced(bg, r, a), "a new record under the current lease")
+	r.Attempts = 2
+	require.NoError(t, fs.SaveFenced(bg, r, a), "under the current lease, expired or not")
+
+	b, err := s.AcquireLease(bg, u, "next", t0.Add(2*ttl), ttl)
+	require.NoError(t, err)
+	stale := r.Clone()
+	stale.Attempts = 99
+	err = fs.SaveFenced(bg, stale, a)
+	require.ErrorIs(t, err, provisioning.ErrLeaseLost, "the stalled owner's lease was taken")
+	got, err := s.Load(bg, u)
+	require.NoError(t, err)
+	assert.Equal(t, 2, got.Attempts, "nothing written under the lost lease")
+	assert.Equal(t, r.Version, got.Version)
+
+	got.Attempts = 3
+	require.NoError(t, fs.SaveFenced(bg, got, b), "the new owner writes")
+	stale.Version = got.Version
+	require.ErrorIs(t, fs.SaveFenced(bg, stale, a), provisioning.ErrLeaseLost, "not even at the current version")
+	old := got.Clone()
+	old.Version--
+	var ce *provisioning.ConflictError
+	require.ErrorAs(t, fs.SaveFenced(bg, old, b), &ce, "the current lease does not lift the version check")
+
+	require.NoError(t, s.ReleaseLease(bg, b))
+	require.ErrorIs(t, fs.SaveFenced(bg, got, b), provisioning.ErrLeaseLost, "a released lease")
+
+	v := uuidN(26)
+	c, err := s.AcquireLease(bg, v, "one", t0, ttl)
+	require.NoError(t, err)
+	_, err = s.AcquireLease(bg, v, "two", t0.Add(2*ttl), ttl)
+	require.NoError(t, err)
+	require.ErrorIs(t, fs.SaveFenced(bg, &provisioning.DeviceRecord{UUID: v}, c), provisioning.ErrLeaseLost, "no record created under a lost lease")
+	_, err = s.Load(bg, v)
+	require.ErrorIs(t, err, provisioning.ErrNotFound)
 }
 
 // N writers increment one record's counter through compare-and-swap, each
