@@ -272,3 +272,57 @@ func TestInteropPostgresCreateRacingDelete(t *testing.T) {
 	stale.Version = 2
 	require.ErrorIs(t, deleter.Save(ctx, stale), provisioning.ErrConflict)
 }
+
+// A fenced save that starts while another provisioner's acquisition of the
+// device's lease is in flight waits for it (the save's share lock on the
+// lease row) and, once it committed, writes nothing: at READ COMMITTED a
+// statement sees what committed before it began, so without the lock the
+// stale holder's write landed under the new lease.
+func TestInteropPostgresFencedSaveWaitsForAcquisition(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgSchema(t)
+	s := openPostgres(t, dsn)
+	u := amt.UUID{0xfe, 0x9c}
+	t0 := time.Unix(1_800_000_000, 0).UTC()
+	a, err := s.AcquireLease(ctx, u, "stalled", t0, time.Minute)
+	require.NoError(t, err)
+	r := &provisioning.DeviceRecord{UUID: u, State: provisioning.StateIdentified}
+	require.NoError(t, s.SaveFenced(ctx, r, a))
+
+	raw, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { raw.Close() })
+	// Another provisioner's acquisition, held open: the lease row is updated,
+	// not yet committed.
+	acquire, err := raw.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = acquire.Rollback() }() // a failed test leaves no transaction open
+	_, err = acquire.ExecContext(ctx, "UPDATE amtkit_leases SET owner = 'next', token = token + 1, expires = $1 WHERE uuid = $2",
+		t0.Add(3*time.Minute).UnixNano(), u.String())
+	require.NoError(t, err)
+
+	saved := make(chan error, 1)
+	stale := r.Clone()
+	stale.State = provisioning.StateConfigured
+	go func() { saved <- s.SaveFenced(ctx, stale, a) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-saved:
+			t.Fatalf("the fenced save did not wait for the acquisition in flight: %v", err)
+		default:
+		}
+		var n int
+		require.NoError(t, raw.QueryRowContext(ctx, "SELECT count(*) FROM pg_locks WHERE NOT granted").Scan(&n))
+		if n > 0 {
+			break // the save waits for the acquisition's row
+		}
+		require.True(t, time.Now().Before(deadline), "the fenced save did not wait for the lease row")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, acquire.Commit())
+	require.ErrorIs(t, <-saved, provisioning.ErrLeaseLost)
+	got, err := s.Load(ctx, u)
+	require.NoError(t, err)
+	assert.Equal(t, provisioning.StateIdentified, got.State, "nothing written under the lost lease")
+}
