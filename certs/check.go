@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/crlext"
 )
 
 // MinRSABits is the smallest RSA key the checks accept by default (ME 15H/16+).
@@ -604,12 +605,14 @@ func checkTemplateVersion(r *recorder, leaf *x509.Certificate, v int) {
 	}
 }
 
-// newestCRL picks, among crls, the one to judge c by: of those its issuer
-// signed, the newest (highest CRL number, then latest thisUpdate), as RFC
-// 5280 §6.3.3 asks — CRLs overlap (a cached one and a fresh download, one
-// published before the other's nextUpdate), and an older one may not list a
-// certificate revoked since. With no issuer, or none verifying, the first of
-// c's issuer's name (CheckCRL then says what is wrong with it).
+// newestCRL picks, among crls, the one to judge c by: of the complete CRLs
+// for c its issuer signed, the newest (highest CRL number, then latest
+// thisUpdate), as RFC 5280 §6.3.3 asks — CRLs overlap (a cached one and a
+// fresh download, one published before the other's nextUpdate), and an older
+// one may not list a certificate revoked since. A delta CRL (which shares the
+// complete CRLs' numbers) or one whose scope leaves c out is not a candidate.
+// With no issuer, or no candidate, the first of c's issuer's name (CheckCRL
+// then says what is wrong with it).
 func newestCRL(crls []*x509.RevocationList, c, issuer *x509.Certificate) *x509.RevocationList {
 	var first, best *x509.RevocationList
 	for _, l := range crls {
@@ -619,7 +622,7 @@ func newestCRL(crls []*x509.RevocationList, c, issuer *x509.Certificate) *x509.R
 		if first == nil {
 			first = l
 		}
-		if issuer == nil || l.CheckSignatureFrom(issuer) != nil {
+		if issuer == nil || crlext.Check(l, c) != nil || l.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
 		if best == nil || newerCRL(l, best) {

@@ -7,15 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"strings"
 	"time"
-
-	"github.com/amtkit/amtkit/amt"
 )
 
 // Default lifetimes and back-dating of the templates.
@@ -339,16 +336,19 @@ func CATemplate(o CATemplateOptions) (*x509.Certificate, error) {
 
 // checkDeviceName refuses a device name no device certificate should carry: a
 // wildcard (one device's key would then speak for every host of the domain),
-// control characters such as NUL (the NUL-prefix attack on C verifiers), or
-// anything else that is not a DNS name ([amt.NormalizeName]; a single-label
-// host name is allowed). Inventory names often come from DHCP, DNS or a CMDB
-// that devices and users can influence.
+// or a control character, space or anything else outside printable ASCII
+// (NUL for one: the NUL-prefix attack on C verifiers). Inventory names often
+// come from DHCP, DNS or a CMDB that devices and users can influence. Names
+// DNS allows in practice pass: underscores (Windows host names), single
+// labels, a trailing dot, upper case.
 func checkDeviceName(n string) error {
 	if strings.ContainsRune(n, '*') {
 		return fmt.Errorf("%w: device name %q is a wildcard", ErrInvalidOption, n)
 	}
-	if _, err := amt.NormalizeName(n); err != nil && !errors.Is(err, amt.ErrNameSingleLabel) {
-		return fmt.Errorf("%w: device name %q: %w", ErrInvalidOption, n, err)
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("%w: device name %q holds byte %#02x (not printable ASCII)", ErrInvalidOption, n, c)
+		}
 	}
 	return nil
 }

@@ -251,7 +251,12 @@ func NewCA(bundle certs.Bundle, opts CAOptions) (*CA, error) {
 }
 
 // String describes the CA by its certificate; the key is never printed.
-func (ca *CA) String() string { return "provisioning.CA(" + ca.bundle.String() + ")" }
+func (ca *CA) String() string {
+	if ca == nil || ca.bundle == nil {
+		return "provisioning.CA(<nil>)"
+	}
+	return "provisioning.CA(" + ca.bundle.String() + ")"
+}
 
 // Format prints [CA.String] for every verb, so %v, %+v and %#v show no key.
 func (ca *CA) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(ca.String())) }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/hello"
@@ -447,6 +448,30 @@ func (p *Provisioner) stamp(r *DeviceRecord) {
 	if n := len(r.History); n > maxHistory {
 		r.History = append(r.History[:0:0], r.History[n-maxHistory:]...)
 	}
+	// Error texts quote what devices answered (a fault's reason, a
+	// realm): a hostile device must not make a record too large to store.
+	r.LastError = clip(r.LastError)
+	r.ReconcileError = clip(r.ReconcileError)
+	for i := range r.History {
+		h := &r.History[i]
+		h.Error, h.Detail = clip(h.Error), clip(h.Detail)
+	}
+}
+
+// maxRecordText bounds each error text and detail a record keeps.
+const maxRecordText = 2048
+
+// clip cuts s to at most maxRecordText bytes, at a character boundary.
+func clip(s string) string {
+	if len(s) <= maxRecordText {
+		return s
+	}
+	const more = " …"
+	cut := maxRecordText - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }
 
 // putFenced is put for the holder of h: with a store that can, the save is

@@ -481,6 +481,9 @@ func rootName(h amt.CertHash) string {
 
 // ---- Authorized → Connected ----
 
+// maxDigestRealm bounds the digest realm a device may report.
+const maxDigestRealm = 256
+
 func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 	addr := s.p.deviceAddr(s.hello, a.inv, s.p.tlsPort())
 	legacy, lost := false, 0
@@ -505,6 +508,12 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 		// The response's Server header names the firmware version on most
 		// firmware (amt.ServerVersion): identify then needs no enumeration.
 		gs, named, err := conn.dev.GeneralSettingsVersion(ctx)
+		if err == nil && len(gs.DigestRealm) > maxDigestRealm {
+			// AMT's realm is "Digest:" and 32 hex digits (go-wsman-messages'
+			// recorded AMT_GeneralSettings); it goes into the record.
+			conn.close()
+			return "", &SessionError{Reason: ReasonDeviceError, Err: fmt.Errorf("device reports a digest realm of %d bytes (AMT's has 39)", len(gs.DigestRealm))}
+		}
 		if err == nil {
 			a.named = named
 			peer := conn.peer()

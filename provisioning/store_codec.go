@@ -45,11 +45,37 @@ const recordFormat = 2
 // should not read more from its database.
 const MaxRecordSize = 4 << 20
 
-// maxRecordValues bounds the values of a record's JSON, counted as its commas
+// maxRecordValues bounds the values of a record's JSON outside its strings
 // (a few thousand in the largest record the engine writes): decoding is
 // bounded in memory, not only in input (4 MiB of "{}," would otherwise
-// decode into about a gigabyte of certificate entries).
+// decode into about a gigabyte of certificate entries). Marshal refuses to
+// write more, so what it writes always reads back.
 const maxRecordValues = 1 << 16
+
+// jsonValues counts the commas, objects and arrays of b outside its strings:
+// a bound on how many values decoding it makes.
+func jsonValues(b []byte) int {
+	n := 0
+	in, esc := false, false
+	for _, c := range b {
+		switch {
+		case esc:
+			esc = false
+		case in:
+			switch c {
+			case '\\':
+				esc = true
+			case '"':
+				in = false
+			}
+		case c == '"':
+			in = true
+		case c == ',' || c == '{' || c == '[':
+			n++
+		}
+	}
+	return n
+}
 
 type (
 	recordV1 struct {
@@ -359,7 +385,16 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 		}
 		v.Agent = av
 	}
-	return json.Marshal(&v)
+	b, err := json.Marshal(&v)
+	if err != nil {
+		return nil, err
+	}
+	// What Unmarshal would refuse is not written: a record that saved but
+	// never loaded would stop every walk of the store at it.
+	if len(b) > MaxRecordSize || jsonValues(b) > maxRecordValues {
+		return nil, fmt.Errorf("provisioning: record %s is too large to store (%d bytes; at most %d bytes and %d values)", r.UUID, len(b), MaxRecordSize, maxRecordValues)
+	}
+	return b, nil
 }
 
 // Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
@@ -378,8 +413,8 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 // device u at version: bytes holding another device's record (a row copied
 // over another by someone with write access to the database) or another
 // version of it (an old value written back) fail with ErrRecordFormat before
-// any secret is opened. A format-1 record, which did not bind its version,
-// is checked for its device only.
+// any secret is opened. (A format-1 record did not bind its sealed values to
+// the version; the version it names is still checked.)
 func (c RecordCodec) UnmarshalFor(ctx context.Context, u amt.UUID, version uint64, b []byte) (*DeviceRecord, error) {
 	return c.unmarshal(ctx, b, &expected{u, version})
 }
@@ -397,7 +432,7 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 	if len(b) > MaxRecordSize {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrRecordFormat, len(b), MaxRecordSize)
 	}
-	if n := bytes.Count(b, []byte{','}); n > maxRecordValues {
+	if jsonValues(b) > maxRecordValues {
 		return nil, fmt.Errorf("%w: more than %d values", ErrRecordFormat, maxRecordValues)
 	}
 	var v recordV1
@@ -416,7 +451,7 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 		if v.UUID != want.uuid {
 			return nil, fmt.Errorf("%w: the record stored for %s is that of %s", ErrRecordFormat, want.uuid, v.UUID)
 		}
-		if v.Format != 1 && v.Version != want.version {
+		if v.Version != want.version {
 			return nil, fmt.Errorf("%w: the record stored for %s at version %d says version %d", ErrRecordFormat, want.uuid, want.version, v.Version)
 		}
 	}

@@ -29,9 +29,11 @@ func TestRecordCodecReadsFormat1(t *testing.T) {
 	got, err := c.Unmarshal(ctx, old)
 	require.NoError(t, err)
 	assert.Equal(t, r, got)
-	got, err = c.UnmarshalFor(ctx, r.UUID, 9, old) // format 1 bound no version
+	got, err = c.UnmarshalFor(ctx, r.UUID, 3, old)
 	require.NoError(t, err)
 	assert.Equal(t, "Adm1n-Pa55!", got.AdminPassword.Reveal())
+	_, err = c.UnmarshalFor(ctx, r.UUID, 9, old) // written back over version 9
+	assert.ErrorIs(t, err, ErrRecordFormat)
 	_, err = c.UnmarshalFor(ctx, amt.UUID{2}, 3, old)
 	assert.ErrorIs(t, err, ErrRecordFormat)
 
