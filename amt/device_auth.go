@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/amtkit/amtkit/wsman"
@@ -227,8 +228,14 @@ func parseUserACLPage(out *etree.Element) (*userACLPage, error) {
 	return &p, nil
 }
 
-// maxACLPages bounds the EnumerateUserAclEntries calls of one listing.
-const maxACLPages = 64
+// maxACLPages bounds the EnumerateUserAclEntries calls of one listing, and
+// maxACLEntries the handles it takes: AMT keeps a few dozen user entries, and
+// every handle costs a GetUserAclEntryEx, so a device claiming millions is
+// refused rather than walked.
+const (
+	maxACLPages   = 64
+	maxACLEntries = 1024
+)
 
 // UserACLEntryHandles calls EnumerateUserAclEntries, paging by StartIndex
 // (1-based; the device returns at most about 50 handles per call) until
@@ -246,7 +253,15 @@ func (d *Device) UserACLEntryHandles(ctx context.Context) ([]uint32, error) {
 		if err != nil {
 			return nil, opError(URIAuthorizationService, method, err)
 		}
-		all = append(all, p.Handles...)
+		if p.TotalCount > maxACLEntries || len(all)+len(p.Handles) > maxACLEntries {
+			return nil, opError(URIAuthorizationService, method, fmt.Errorf("%w: more than %d user entries", ErrBadResponse, maxACLEntries))
+		}
+		for _, h := range p.Handles {
+			if slices.Contains(all, h) {
+				return nil, opError(URIAuthorizationService, method, fmt.Errorf("%w: handle %d listed twice", ErrBadResponse, h))
+			}
+			all = append(all, h)
+		}
 		if len(all) >= int(p.TotalCount) || p.HandlesCount == 0 {
 			return all, nil
 		}

@@ -209,11 +209,18 @@ func TestUserACLEntryBadPages(t *testing.T) {
 	}
 	// A device that keeps promising more than it sends is cut off.
 	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return output(r, 0, wsman.Prop("TotalCount", "100000"), wsman.Prop("HandlesCount", "1"), wsman.Prop("Handles", "1"))
+		return output(r, 0, wsman.Prop("TotalCount", "1000"), wsman.Prop("HandlesCount", "1"), wsman.Prop("Handles", r.Fields()["StartIndex"][0]))
 	})
 	_, err := d.UserACLEntryHandles(context.Background())
 	require.ErrorIs(t, err, ErrBadResponse)
 	assert.Len(t, f.requests(), maxACLPages)
+	// One that promises more entries than AMT keeps is refused at once.
+	d, f = newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		return output(r, 0, wsman.Prop("TotalCount", "100000"), wsman.Prop("HandlesCount", "1"), wsman.Prop("Handles", "1"))
+	})
+	_, err = d.UserACLEntryHandles(context.Background())
+	require.ErrorIs(t, err, ErrBadResponse)
+	assert.Len(t, f.requests(), 1)
 
 	// An empty list is one call.
 	d, f = newFake(t, func(r *wsmantest.Request) wsmantest.Reply {

@@ -745,30 +745,37 @@ const adoptedKey = "adopted:"
 // guessed.
 func lostKey(ctx context.Context, dev *amt.Device) (string, bool) {
 	keys, err := dev.KeyPairs(ctx)
-	if err != nil {
+	if err != nil || len(keys) > maxLostKeyScan {
 		return "", false
 	}
 	list, err := dev.Certificates(ctx)
-	if err != nil {
+	if err != nil || len(list) > maxLostKeyScan {
 		return "", false
 	}
-	type equaler interface{ Equal(crypto.PublicKey) bool }
+	// Each certificate parsed once, its key in canonical form: a hostile
+	// device listing thousands of each made this thousands squared parses.
+	certified := make(map[string]struct{}, len(list))
+	for _, c := range list {
+		if ctx.Err() != nil {
+			return "", false
+		}
+		if cert, err := x509.ParseCertificate(c.X509Certificate); err == nil {
+			if der, err := x509.MarshalPKIXPublicKey(cert.PublicKey); err == nil {
+				certified[string(der)] = struct{}{}
+			}
+		}
+	}
 	var free []string
 	for _, k := range keys {
 		pub, err := k.PublicKey()
 		if err != nil {
 			return "", false
 		}
-		used := false
-		for _, c := range list {
-			if cert, err := x509.ParseCertificate(c.X509Certificate); err == nil {
-				if e, ok := cert.PublicKey.(equaler); ok && e.Equal(pub) {
-					used = true
-					break
-				}
-			}
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return "", false
 		}
-		if !used {
+		if _, used := certified[string(der)]; !used {
 			free = append(free, k.InstanceID)
 		}
 	}
@@ -777,6 +784,10 @@ func lostKey(ctx context.Context, dev *amt.Device) (string, bool) {
 	}
 	return free[0], true
 }
+
+// maxLostKeyScan bounds the keys and certificates lostKey looks through (AMT
+// keeps a few dozen); with more, the lost key is not named.
+const maxLostKeyScan = 1024
 
 // keyGenTransient reports whether a GenerateKeyPair status may clear by
 // itself: the firmware is busy or still generating keys.

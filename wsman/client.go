@@ -450,11 +450,66 @@ func (c *Client) exchange(ctx context.Context, action, resource string, body []b
 		return nil, err
 	}
 	out, err := c.interpret(resp, msgID, expect)
+	if err != nil {
+		c.scrub(err, body, redact)
+	}
 	if debug {
 		c.logResponse(ctx, action, resource, start, resp, out, err, redact)
 	}
 	return out, err
 }
+
+// scrub removes from a fault's reason and detail, or an HTTP error's body,
+// every secret this call sent (the values of the request's elements the
+// redactors match): a device that echoes the offending input ("Invalid value
+// for Password: …") must not put a password into errors, records and logs.
+//
+//go:noinline
+func (c *Client) scrub(err error, body []byte, extra []Redactor) {
+	var f *Fault
+	var he *HTTPError
+	if !errors.As(err, &f) && !errors.As(err, &he) {
+		return
+	}
+	depth := c.maxDepth
+	if depth <= 0 {
+		depth = DefaultMaxDepth
+	}
+	doc, perr := readXML(body, depth)
+	if perr != nil {
+		return
+	}
+	rs := append(append(redactors(nil), c.redact...), extra...)
+	var secrets []string
+	var walk func(e *etree.Element, secret bool)
+	walk = func(e *etree.Element, secret bool) {
+		// A matched element's text is secret, and so is all of its
+		// content (DefaultRedactor matches SetMEBxPassword_INPUT as a
+		// whole, for one).
+		if secret {
+			if v := strings.TrimSpace(Text(e)); len(v) >= minScrubbed {
+				secrets = append(secrets, v)
+			}
+		}
+		for _, ch := range e.ChildElements() {
+			walk(ch, secret || rs.match(NamespaceOf(ch), ch.Tag))
+		}
+	}
+	walk(&doc.Element, false)
+	for _, v := range secrets {
+		if f != nil {
+			f.Reason = strings.ReplaceAll(f.Reason, v, Redacted)
+			f.Detail = strings.ReplaceAll(f.Detail, v, Redacted)
+		}
+		if he != nil {
+			he.Body = strings.ReplaceAll(he.Body, v, Redacted)
+		}
+	}
+}
+
+// minScrubbed: shorter secret values are not scrubbed from error texts (a
+// one-character value would blank every occurrence of that character).
+const minScrubbed = 4
 
 // logFailed and logResponse log a call's outcome at debug level. They are
 // functions of their own so that exchange's frame stays small: a session

@@ -58,17 +58,34 @@ type primed struct {
 	conn net.Conn
 	b    [1]byte
 	n    int // 1 while b is unread
+	// left bounds what the status line and header may take (read counts
+	// down from maxResponseHeaderBytes while header is set): the body is
+	// bounded by readBody, the header by this.
+	header bool
+	left   int
 }
 
+// maxResponseHeaderBytes bounds a response's status line and header (an AMT
+// response's are a few hundred bytes; net/http's server allows 1 MiB).
+const maxResponseHeaderBytes = 1 << 20
+
 func (p *primed) Read(q []byte) (int, error) {
+	if p.header {
+		if p.left <= 0 {
+			return 0, fmt.Errorf("%w: response header longer than %d bytes", ErrTooLarge, maxResponseHeaderBytes)
+		}
+		q = q[:min(len(q), p.left)]
+	}
+	var n int
+	var err error
 	if p.n == 0 {
-		return p.conn.Read(q)
+		n, err = p.conn.Read(q)
+	} else if len(q) > 0 {
+		q[0], p.n = p.b[0], 0
+		n = 1
 	}
-	if len(q) == 0 {
-		return 0, nil
-	}
-	q[0], p.n = p.b[0], 0
-	return 1, nil
+	p.left -= n
+	return n, err
 }
 
 // Connections idle this long are checked for a close by the server before
@@ -188,8 +205,10 @@ func (t *serialTransport) exchange(ctx context.Context, req *http.Request) (*htt
 		return nil, fail(err)
 	}
 	br := readerPool.Get().(*bufio.Reader)
+	t.first.header, t.first.left = true, maxResponseHeaderBytes
 	br.Reset(&t.first)
 	resp, err := http.ReadResponse(br, req)
+	t.first.header = false // the body is bounded by its reader
 	if err != nil {
 		br.Reset(nil)
 		readerPool.Put(br)

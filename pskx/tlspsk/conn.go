@@ -42,6 +42,8 @@ type Conn struct {
 	sendBuf         []byte // records of the flight being written (guarded by out)
 	closeNotifySent bool   // guarded by out
 
+	helloRequests int // HelloRequests ignored during the handshake (guarded by in)
+
 	// The caller's deadlines, kept to bound the alerts Read sends (a peer
 	// that asks for renegotiation and stops reading must not hold Read past
 	// its deadline) and to restore the write deadline afterwards.
@@ -128,10 +130,12 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // alertFromRead sends an alert on behalf of Read (out must be locked), its
 // write bounded by the caller's read deadline as well as the write deadline.
+// The deadlines stay as the caller set them meanwhile (SetWriteDeadline waits
+// for the write).
 func (c *Conn) alertFromRead(a Alert) error {
 	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
 	rd, wd := c.readDeadline, c.writeDeadline
-	c.deadlineMu.Unlock()
 	if rd.IsZero() || (!wd.IsZero() && wd.Before(rd)) {
 		return c.sendAlertLocked(a)
 	}
@@ -141,6 +145,25 @@ func (c *Conn) alertFromRead(a Alert) error {
 		_ = c.conn.SetWriteDeadline(wd)
 	}
 	return err
+}
+
+// declineRenegotiation answers a renegotiation request with a no_renegotiation
+// warning, from Read. The answer is optional (RFC 5246 §7.4.1.1: a client may
+// ignore a HelloRequest), so it is not sent when a Write holds the write side
+// or the read deadline has passed: Read must not wait beyond its deadline, and
+// a write that timed out would end the write side for good.
+func (c *Conn) declineRenegotiation() error {
+	if !c.out.TryLock() {
+		return nil
+	}
+	defer c.out.Unlock()
+	c.deadlineMu.Lock()
+	rd := c.readDeadline
+	c.deadlineMu.Unlock()
+	if !rd.IsZero() && !time.Now().Before(rd) {
+		return nil
+	}
+	return c.alertFromRead(AlertNoRenegotiation)
 }
 
 // ConnectionState returns the negotiated parameters (zero before the handshake).
@@ -159,6 +182,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	if c.handshakeComplete.Load() {
 		return nil
 	}
+	done := ctx.Err() != nil // before this call: a failed handshake's error stays the answer
 	// Armed before waiting for a handshake another goroutine runs (an
 	// implicit one, from Read or Write), so that ctx bounds the wait too.
 	stop := func() bool { return true }
@@ -173,10 +197,12 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	defer c.handshakeMu.Unlock()
 	if c.handshakeErr != nil {
 		if !stop() {
-			// ctx ended while another goroutine's handshake ran, and
-			// failed it by closing the connection.
 			<-interrupted
-			return fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
+			if !done {
+				// ctx ended while another goroutine's handshake ran,
+				// and failed it by closing the connection.
+				return fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
+			}
 		}
 		return c.handshakeErr
 	}
@@ -731,7 +757,7 @@ func (c *Conn) readRecord(expectCCS bool) error {
 			// ignores it while negotiating (RFC 5246 §7.4.1.1), here as
 			// everywhere else in the handshake, as a useless record.
 			if c.isClient && c.hand.Len() == 0 && bytes.Equal(data, []byte{typeHelloRequest, 0, 0, 0}) {
-				return c.uselessRecord()
+				return c.ignoreHelloRequest()
 			}
 			return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: handshake record where ChangeCipherSpec was due", ErrUnexpectedMessage))
 		}
@@ -759,6 +785,17 @@ func (c *Conn) readRecord(expectCCS bool) error {
 		c.useless = 0
 		return nil
 	}
+}
+
+// ignoreHelloRequest counts a HelloRequest the client ignores during the
+// handshake (RFC 5246 §7.4.1.1), maxHelloRequests at most: a peer that keeps
+// sending them ends the handshake instead of holding it until its context
+// ends.
+func (c *Conn) ignoreHelloRequest() error {
+	if c.helloRequests++; c.helloRequests > maxHelloRequests {
+		return c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: more than %d HelloRequests during the handshake", ErrUnexpectedMessage, maxHelloRequests))
+	}
+	return nil
 }
 
 func (c *Conn) uselessRecord() error {
@@ -821,9 +858,7 @@ func (c *Conn) handlePostHandshake(msg []byte) error {
 	if err := c.uselessRecord(); err != nil {
 		return err
 	}
-	c.out.Lock()
-	defer c.out.Unlock()
-	return c.alertFromRead(AlertNoRenegotiation)
+	return c.declineRenegotiation()
 }
 
 func isTimeout(err error) bool {

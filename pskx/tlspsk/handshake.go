@@ -25,8 +25,6 @@ type handshakeState struct {
 	identity   []byte
 	hint       []byte
 	secReneg   bool
-	// helloRequests counts the HelloRequests ignored so far.
-	helloRequests int
 }
 
 func newHandshakeState(c *Conn, ctx context.Context) (*handshakeState, error) {
@@ -66,8 +64,8 @@ func (hs *handshakeState) nextMessage() ([]byte, error) {
 			if err := unmarshalEmpty(msg, typeHelloRequest); err != nil {
 				return nil, hs.c.fail(AlertDecodeError, err)
 			}
-			if hs.helloRequests++; hs.helloRequests > maxHelloRequests {
-				return nil, hs.c.fail(AlertUnexpectedMessage, fmt.Errorf("%w: more than %d HelloRequests during the handshake", ErrUnexpectedMessage, maxHelloRequests))
+			if err := hs.c.ignoreHelloRequest(); err != nil {
+				return nil, err
 			}
 			continue
 		}
