@@ -17,9 +17,7 @@ import (
 // the current format; a current record relabelled format 1 does not open.
 func TestRecordCodecReadsFormat1(t *testing.T) {
 	ctx := context.Background()
-	s, err := seal.NewAESGCM(seal.Keyring{Primary: seal.Key{ID: "k", Secret: bytes.Repeat([]byte{7}, 32)}})
-	require.NoError(t, err)
-	c := RecordCodec{Sealer: s}
+	c := internalCodec(t)
 	r := &DeviceRecord{UUID: amt.UUID{1}, Version: 3, State: StateProvisioned, AdminPassword: amt.NewSecret("Adm1n-Pa55!"),
 		Session: &SessionRecord{AdminPassword: amt.NewSecret("Sess-Pa55!")}}
 	old, err := c.marshal(ctx, r, 1)
@@ -43,4 +41,27 @@ func TestRecordCodecReadsFormat1(t *testing.T) {
 	relabelled := bytes.Replace(cur, []byte(`"format":2`), []byte(`"format":1`), 1)
 	_, err = c.Unmarshal(ctx, relabelled)
 	assert.ErrorIs(t, err, seal.ErrOpen)
+}
+
+// A format-1 value written back verbatim over a newer row (a restored
+// backup) is refused: format 1 did not bind its sealed values to the
+// version, but the stores wrote the row's version into it.
+func TestFormat1ValueWrittenBackRefused(t *testing.T) {
+	ctx := context.Background()
+	c, u := internalCodec(t), amt.UUID{1}
+	// Written by the pre-upgrade store at version 5 (old stores put the row's version in the blob).
+	old, err := c.marshal(ctx, &DeviceRecord{UUID: u, Version: 5, AdminPassword: amt.NewSecret("Old-Adm1n!")}, 1)
+	require.NoError(t, err)
+	r, err := c.UnmarshalFor(ctx, u, 6, old) // the row is at version 6; its record column gets the old bytes back
+	if err == nil {
+		t.Fatalf("format-1 record of version %d accepted for row version 6: admin password %q", r.Version, r.AdminPassword.Reveal())
+	}
+	require.ErrorIs(t, err, ErrRecordFormat)
+}
+
+// internalCodec is a RecordCodec with a fixed test key.
+func internalCodec(t *testing.T) RecordCodec {
+	s, err := seal.NewAESGCM(seal.Keyring{Primary: seal.Key{ID: "k", Secret: bytes.Repeat([]byte{7}, 32)}})
+	require.NoError(t, err)
+	return RecordCodec{Sealer: s}
 }

@@ -107,15 +107,8 @@ func TestSaveMergesAgainstWhatItMergedOnto(t *testing.T) {
 // checked again before every merge (found by review: it merged over B).
 func TestSaveRefusesAfterTheLeaseWasTaken(t *testing.T) {
 	ctx := context.Background()
-	mem := NewMemoryStore()
 	u := amt.UUID{0xbb, 2}
-	clk := &fencingClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	require.NoError(t, mem.Save(ctx, &DeviceRecord{UUID: u, State: StateIdentified, Session: &SessionRecord{}}))
-
-	hs := &hookStore{Store: mem}
-	pa := fencingProvisioner(hs, "A", clk)
-	h, cur, err := pa.acquire(ctx, u, new(int))
-	require.NoError(t, err)
+	mem, hs, clk, pa, h, cur := leaseHeldByA(t, u)
 	defer pa.endLease(h) // ends the renewer, which other tests check for
 
 	var bLease Lease
@@ -139,7 +132,7 @@ func TestSaveRefusesAfterTheLeaseWasTaken(t *testing.T) {
 	mine := cur.Clone()
 	mine.State = StateConfigured
 	mine.LastError = "A's stale outcome"
-	err = pa.save(ctx, mine)
+	err := pa.save(ctx, mine)
 	got, _ := mem.Load(ctx, u)
 	assert.ErrorIs(t, err, ErrLeaseLost, "A lost its lease (B holds token %d): it must write nothing more", bLease.Token)
 	assert.Equal(t, "B's outcome", got.LastError)
@@ -236,15 +229,8 @@ func TestSettleWritesOnlyUnderTheLease(t *testing.T) {
 // admin password landed under the new holder's lease.
 func TestStaleHolderWriteFencedBeforeNewHolderSaves(t *testing.T) {
 	ctx := context.Background()
-	mem := NewMemoryStore()
 	u := amt.UUID{0xbb, 9}
-	clk := &fencingClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	require.NoError(t, mem.Save(ctx, &DeviceRecord{UUID: u, State: StateIdentified, Session: &SessionRecord{}}))
-
-	hs := &hookStore{Store: mem}
-	pa := fencingProvisioner(hs, "A", clk)
-	h, cur, err := pa.acquire(ctx, u, new(int))
-	require.NoError(t, err)
+	mem, hs, clk, pa, h, cur := leaseHeldByA(t, u)
 	defer pa.endLease(h)
 
 	hs.before = func(n int) {
@@ -258,7 +244,7 @@ func TestStaleHolderWriteFencedBeforeNewHolderSaves(t *testing.T) {
 	mine := cur.Clone()
 	mine.State = StateConfigured
 	mine.AdminPassword = amt.NewSecret("A-Stale-Pa55!")
-	err = pa.save(ctx, mine)
+	err := pa.save(ctx, mine)
 	require.ErrorIs(t, err, ErrLeaseLost)
 	got, err := mem.Load(ctx, u)
 	require.NoError(t, err)
@@ -267,4 +253,18 @@ func TestStaleHolderWriteFencedBeforeNewHolderSaves(t *testing.T) {
 
 	hs.before = nil
 	require.ErrorIs(t, pa.save(ctx, mine), ErrLeaseLost, "a holder that lost its lease writes nothing more")
+}
+
+// leaseHeldByA stores an identified record for u and has provisioner A, on
+// a hooked MemoryStore with a test clock, hold its lease.
+func leaseHeldByA(t *testing.T, u amt.UUID) (*MemoryStore, *hookStore, *fencingClock, *Provisioner, *heldLease, *DeviceRecord) {
+	ctx := context.Background()
+	mem := NewMemoryStore()
+	clk := &fencingClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	require.NoError(t, mem.Save(ctx, &DeviceRecord{UUID: u, State: StateIdentified, Session: &SessionRecord{}}))
+	hs := &hookStore{Store: mem}
+	pa := fencingProvisioner(hs, "A", clk)
+	h, cur, err := pa.acquire(ctx, u, new(int))
+	require.NoError(t, err)
+	return mem, hs, clk, pa, h, cur
 }

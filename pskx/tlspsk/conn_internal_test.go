@@ -18,15 +18,7 @@ import (
 
 func connectedPair(t testing.TB, vers uint16) (*Conn, *Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	ch := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); ch <- c }()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	sc := <-ch
-	require.NotNil(t, sc)
+	cc, sc := hostileTCP(t)
 	key := amt.NewSecret("NKLDG5DCRRNQE9YZZIJL7LFLVJED69XJ")
 	c := Client(cc, &Config{Identity: []byte("0000037M"), Key: key, MaxVersion: vers})
 	s := Server(sc, &Config{GetKey: func(context.Context, []byte) (amt.Secret, error) { return key, nil }})

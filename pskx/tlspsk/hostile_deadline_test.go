@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,12 +19,10 @@ import (
 func TestExpiredReadDeadlineDoesNotKillWrites(t *testing.T) {
 	c, s := connectedPair(t, VersionTLS12)
 	writeRecords(t, s, appData("x"), hs(marshalEmpty(typeHelloRequest))) // one TCP write: both records arrive together
-	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(100*time.Millisecond)))
 	buf := make([]byte, 1)
 	_, err := c.Read(buf) // "x"; the HelloRequest record stays buffered
 	require.NoError(t, err)
-	time.Sleep(150 * time.Millisecond) // the caller works; its read deadline passes
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(-time.Second))) // the caller worked; its read deadline passed
 	_, err = c.Read(buf)
 	require.Error(t, err) // a read timeout: fine, "a later Read resumes"
 	require.NoError(t, c.SetReadDeadline(time.Time{}))
@@ -87,13 +86,11 @@ func TestConcurrentSetWriteDeadlineNotLost(t *testing.T) {
 func TestReadDeadlineBoundsAnswerDuringWrite(t *testing.T) {
 	c, s := hostilePipePair(t)
 	go func() { _, _ = c.Write(make([]byte, 1<<20)) }() // the peer never reads: Write blocks holding out
-	time.Sleep(50 * time.Millisecond)
-	go func() {
-		s.out.Lock()
-		s.appendRecord(recordHandshake, marshalEmpty(typeHelloRequest))
-		_ = s.flush()
-		s.out.Unlock()
-	}()
+	for c.out.TryLock() {                               // until the Write holds the write side
+		c.out.Unlock()
+		runtime.Gosched()
+	}
+	go sendHelloRequest(s)
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
 	done := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); done <- err }()

@@ -23,7 +23,7 @@ func hostileServerConfig() *Config {
 }
 
 // hostileTCP returns both ends of a loopback TCP connection, closed at cleanup.
-func hostileTCP(t *testing.T) (net.Conn, net.Conn) {
+func hostileTCP(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -126,12 +126,7 @@ func firstByte(b []byte) any {
 // asked and then stopped reading: Read blocked in that write for good.
 func TestReadDeadlineBoundsRenegotiationAnswer(t *testing.T) {
 	c, s := hostilePipePair(t)
-	go func() { // one HelloRequest; then the peer never reads
-		s.out.Lock()
-		s.appendRecord(recordHandshake, marshalEmpty(typeHelloRequest))
-		_ = s.flush()
-		s.out.Unlock()
-	}()
+	go sendHelloRequest(s) // one; then the peer never reads
 	require.NoError(t, c.SetReadDeadline(time.Now().Add(200*time.Millisecond)))
 	done := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); done <- err }()
@@ -191,4 +186,12 @@ func TestWriteDoesNotKeepWholePayload(t *testing.T) {
 	retained := cap(c.sendBuf)
 	c.out.Unlock()
 	assert.Less(t, retained, 1<<20, "after one %d MiB Write the connection keeps a %d MiB send buffer", size>>20, retained>>20)
+}
+
+// sendHelloRequest writes one HelloRequest from s, the server.
+func sendHelloRequest(s *Conn) {
+	s.out.Lock()
+	s.appendRecord(recordHandshake, marshalEmpty(typeHelloRequest))
+	_ = s.flush()
+	s.out.Unlock()
 }
