@@ -610,7 +610,9 @@ func checkTemplateVersion(r *recorder, leaf *x509.Certificate, v int) {
 // thisUpdate), as RFC 5280 §6.3.3 asks — CRLs overlap (a cached one and a
 // fresh download, one published before the other's nextUpdate), and an older
 // one may not list a certificate revoked since. A delta CRL (which shares the
-// complete CRLs' numbers) or one whose scope leaves c out is not a candidate.
+// complete CRLs' numbers) or one whose scope leaves c out is not a candidate;
+// one with an unknown critical extension is, and then decides nothing (fail
+// closed, rather than an older CRL clearing c).
 // With no issuer, or no candidate, the first of c's issuer's name (CheckCRL
 // then says what is wrong with it).
 func newestCRL(crls []*x509.RevocationList, c, issuer *x509.Certificate) *x509.RevocationList {
@@ -622,7 +624,7 @@ func newestCRL(crls []*x509.RevocationList, c, issuer *x509.Certificate) *x509.R
 		if first == nil {
 			first = l
 		}
-		if issuer == nil || crlext.Check(l, c) != nil || l.CheckSignatureFrom(issuer) != nil {
+		if issuer == nil || !crlext.Covers(l, c) || l.CheckSignatureFrom(issuer) != nil {
 			continue
 		}
 		if best == nil || newerCRL(l, best) {

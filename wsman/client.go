@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -480,31 +481,52 @@ func (c *Client) scrub(err error, body []byte, extra []Redactor) {
 		return
 	}
 	rs := append(append(redactors(nil), c.redact...), extra...)
+	// The secrets are the values of the leaf elements the redactors match
+	// (Password in SetMEBxPassword_INPUT, whose own name matches too: the
+	// names of containers say nothing of their other children, such as
+	// SetTLSPSK_INPUT's PID).
 	var secrets []string
-	var walk func(e *etree.Element, secret bool)
-	walk = func(e *etree.Element, secret bool) {
-		// A matched element's text is secret, and so is all of its
-		// content (DefaultRedactor matches SetMEBxPassword_INPUT as a
-		// whole, for one).
-		if secret {
-			if v := strings.TrimSpace(Text(e)); len(v) >= minScrubbed {
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		for _, ch := range e.ChildElements() {
+			if len(ch.ChildElements()) > 0 {
+				walk(ch)
+				continue
+			}
+			if v := strings.TrimSpace(Text(ch)); len(v) >= minScrubbed && rs.match(NamespaceOf(ch), ch.Tag) {
 				secrets = append(secrets, v)
 			}
 		}
-		for _, ch := range e.ChildElements() {
-			walk(ch, secret || rs.match(NamespaceOf(ch), ch.Tag))
-		}
 	}
-	walk(&doc.Element, false)
+	walk(&doc.Element)
 	for _, v := range secrets {
 		if f != nil {
-			f.Reason = strings.ReplaceAll(f.Reason, v, Redacted)
-			f.Detail = strings.ReplaceAll(f.Detail, v, Redacted)
+			f.Reason = scrubText(f.Reason, v)
+			f.Detail = scrubText(f.Detail, v)
 		}
 		if he != nil {
-			he.Body = strings.ReplaceAll(he.Body, v, Redacted)
+			he.Body = scrubText(he.Body, v)
 		}
 	}
+}
+
+// scrubText replaces secret in s, also as XML escapes it (a raw body quotes
+// it escaped), and a start of it that s ends with (a body cut at its limit).
+func scrubText(s, secret string) string {
+	var esc strings.Builder
+	_ = xml.EscapeText(&esc, []byte(secret)) // &#39; and &#34; for quotes, as encoding/xml writes them
+	minimal := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(secret)
+	named := strings.NewReplacer("'", "&apos;", `"`, "&quot;").Replace(minimal)
+	for _, v := range []string{secret, esc.String(), minimal, named} {
+		s = strings.ReplaceAll(s, v, Redacted)
+		for k := len(v) - 1; k >= minScrubbed; k-- {
+			if strings.HasSuffix(s, v[:k]) {
+				s = s[:len(s)-k] + Redacted
+				break
+			}
+		}
+	}
+	return s
 }
 
 // minScrubbed: shorter secret values are not scrubbed from error texts (a

@@ -139,3 +139,22 @@ func fullNameURIs(b []byte) ([]string, error) {
 	}
 	return uris, nil
 }
+
+// Covers reports whether l can be the CRL that decides cert's status: a
+// complete CRL (not a delta) whose issuing distribution point, if any, covers
+// cert. Whether l can be relied on otherwise (an unknown critical extension)
+// is Check's concern, not this one's: such a CRL is still the one to decide,
+// and then refuses to.
+func Covers(l *x509.RevocationList, cert *x509.Certificate) bool {
+	for _, e := range l.Extensions {
+		switch {
+		case e.Id.Equal(OIDDeltaCRLIndicator):
+			return false
+		case e.Id.Equal(OIDIssuingDistributionPoint):
+			if checkIDP(e.Value, cert) != nil {
+				return false
+			}
+		}
+	}
+	return true
+}

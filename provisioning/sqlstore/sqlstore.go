@@ -342,9 +342,8 @@ func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 // SaveFenced implements [provisioning.FencedSaver]: Save's UPDATE also holds
 // that l is still the device's lease (same owner and token), in the same
 // statement; on PostgreSQL it takes a share lock on the lease's row, so that
-// an acquisition committing meanwhile is waited for and seen. A record not
-// yet created (version 0) is checked against the lease just before its
-// INSERT.
+// an acquisition committing meanwhile is waited for and seen; a record's
+// first save (version 0) is fenced the same way in its INSERT.
 func (s *Store) SaveFenced(ctx context.Context, r *provisioning.DeviceRecord, l provisioning.Lease) error {
 	return s.save(ctx, r, &l)
 }
@@ -354,12 +353,7 @@ func (s *Store) save(ctx context.Context, r *provisioning.DeviceRecord, l *provi
 		return err
 	}
 	if r.Version == 0 {
-		if l != nil {
-			if err := s.leaseCurrent(ctx, r.UUID, *l); err != nil {
-				return err
-			}
-		}
-		return s.create(ctx, r)
+		return s.create(ctx, r, l)
 	}
 	next := r.Version + 1
 	c := *r
@@ -372,11 +366,7 @@ func (s *Store) save(ctx context.Context, r *provisioning.DeviceRecord, l *provi
 	query := `UPDATE amtkit_devices SET version = ?, state = ?, session_in_progress = ?, provisioned = ?,
 		discovery = ?, last_seen = ?, certs_expire = ?, cert_work = ?, record = ? WHERE uuid = ? AND version = ?`
 	if l != nil {
-		lock := ""
-		if s.dialect == PostgreSQL {
-			lock = " FOR SHARE"
-		}
-		query += " AND EXISTS (SELECT 1 FROM amtkit_leases WHERE uuid = ? AND owner = ? AND token = ?" + lock + ")"
+		query += s.leaseHeld()
 		args = append(args, r.UUID.String(), l.Owner, int64(l.Token))
 	}
 	res, err := s.db.ExecContext(ctx, s.q(query), args...)
@@ -397,6 +387,18 @@ func (s *Store) save(ctx context.Context, r *provisioning.DeviceRecord, l *provi
 	}
 	r.Version = next
 	return nil
+}
+
+// leaseHeld is the condition a fenced write adds to its WHERE clause, with
+// the arguments uuid, owner and token: l is still the device's lease. On
+// PostgreSQL it takes a share lock on the lease's row, so that an
+// acquisition committing meanwhile is waited for and then seen.
+func (s *Store) leaseHeld() string {
+	lock := ""
+	if s.dialect == PostgreSQL {
+		lock = " FOR SHARE"
+	}
+	return " AND EXISTS (SELECT 1 FROM amtkit_leases WHERE uuid = ? AND owner = ? AND token = ?" + lock + ")"
 }
 
 // leaseCurrent returns an error matching ErrLeaseLost unless l is the
@@ -440,7 +442,7 @@ const deviceLock = 0x616d746b
 // gave out a version the device had had. SQLite runs one writer at a time:
 // the INSERT … SELECT reads and writes under its write lock. The record is
 // sealed before any transaction begins (a Sealer may be remote).
-func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error {
+func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord, l *provisioning.Lease) error {
 	var last int64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_device_tombstones WHERE uuid = ?"), r.UUID.String()).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -453,6 +455,10 @@ func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error 
 	if err != nil {
 		return err
 	}
+	fence := ""
+	if l != nil {
+		fence = s.leaseHeld()
+	}
 	values := "?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
 	if s.dialect == PostgreSQL {
 		// A SELECT list's parameters are typed by their casts, not by the
@@ -462,9 +468,12 @@ func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error 
 	insert := s.q(`INSERT INTO amtkit_devices
 		(uuid, version, state, session_in_progress, provisioned, discovery, last_seen, certs_expire, cert_work, record)
 		SELECT ` + values + `
-		WHERE COALESCE((SELECT version FROM amtkit_device_tombstones WHERE uuid = ?), 0) = ?
+		WHERE COALESCE((SELECT version FROM amtkit_device_tombstones WHERE uuid = ?), 0) = ?` + fence + `
 		ON CONFLICT (uuid) DO NOTHING`)
 	args := append(columns(r, next, b), r.UUID.String(), last)
+	if l != nil {
+		args = append(args, r.UUID.String(), l.Owner, int64(l.Token))
+	}
 	var n int64
 	if s.dialect == PostgreSQL {
 		n, err = s.inTx(ctx, r.UUID, func(tx *sql.Tx) (sql.Result, error) { return tx.ExecContext(ctx, insert, args...) })
@@ -478,6 +487,11 @@ func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord) error 
 		return err
 	}
 	if n == 0 {
+		if l != nil {
+			if err := s.leaseCurrent(ctx, r.UUID, *l); err != nil {
+				return err
+			}
+		}
 		return s.conflict(ctx, r.UUID, 0)
 	}
 	r.Version = next

@@ -49,6 +49,9 @@ type Conn struct {
 	// its deadline) and to restore the write deadline afterwards.
 	deadlineMu                  sync.Mutex
 	readDeadline, writeDeadline time.Time
+	writeDeadlineGen            uint64 // counts SetWriteDeadline and SetDeadline calls
+
+	handshakeFailed atomic.Bool // set with handshakeErr
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -106,8 +109,9 @@ func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
 // A Write that times out leaves the TLS state corrupt: later Writes fail.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
 	c.readDeadline, c.writeDeadline = t, t
-	c.deadlineMu.Unlock()
+	c.writeDeadlineGen++
 	return c.conn.SetDeadline(t)
 }
 
@@ -115,35 +119,40 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // also bounds the alert a Read may have to send (declining a renegotiation).
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
 	c.readDeadline = t
-	c.deadlineMu.Unlock()
 	return c.conn.SetReadDeadline(t)
 }
 
 // SetWriteDeadline sets the write deadline of the underlying connection.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
 	c.writeDeadline = t
-	c.deadlineMu.Unlock()
+	c.writeDeadlineGen++
 	return c.conn.SetWriteDeadline(t)
 }
 
 // alertFromRead sends an alert on behalf of Read (out must be locked), its
 // write bounded by the caller's read deadline as well as the write deadline.
-// The deadlines stay as the caller set them meanwhile (SetWriteDeadline waits
-// for the write).
+// The deadline methods do not wait for the write (SetDeadline in the past
+// still interrupts it), and a write deadline set meanwhile is kept: the one
+// seen before is restored only if none was set since.
 func (c *Conn) alertFromRead(a Alert) error {
 	c.deadlineMu.Lock()
-	defer c.deadlineMu.Unlock()
-	rd, wd := c.readDeadline, c.writeDeadline
+	rd, wd, gen := c.readDeadline, c.writeDeadline, c.writeDeadlineGen
 	if rd.IsZero() || (!wd.IsZero() && wd.Before(rd)) {
+		c.deadlineMu.Unlock()
 		return c.sendAlertLocked(a)
 	}
 	_ = c.conn.SetWriteDeadline(rd)
+	c.deadlineMu.Unlock()
 	err := c.sendAlertLocked(a)
-	if !c.closeNotifySent {
+	c.deadlineMu.Lock()
+	if gen == c.writeDeadlineGen && !c.closeNotifySent {
 		_ = c.conn.SetWriteDeadline(wd)
 	}
+	c.deadlineMu.Unlock()
 	return err
 }
 
@@ -182,7 +191,10 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	if c.handshakeComplete.Load() {
 		return nil
 	}
-	done := ctx.Err() != nil // before this call: a failed handshake's error stays the answer
+	// A handshake that failed before this call keeps its own error, even
+	// under a ctx already done; one our ctx failed (by closing the
+	// connection) answers with ctx's.
+	failedBefore := c.handshakeFailed.Load()
 	// Armed before waiting for a handshake another goroutine runs (an
 	// implicit one, from Read or Write), so that ctx bounds the wait too.
 	stop := func() bool { return true }
@@ -198,7 +210,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	if c.handshakeErr != nil {
 		if !stop() {
 			<-interrupted
-			if !done {
+			if !failedBefore {
 				// ctx ended while another goroutine's handshake ran,
 				// and failed it by closing the connection.
 				return fmt.Errorf("tlspsk: handshake: %w", ctx.Err())
@@ -221,6 +233,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 		}
 		_ = c.conn.Close()
 		c.handshakeErr = fmt.Errorf("tlspsk: handshake: %w", err)
+		c.handshakeFailed.Store(true)
 		return c.handshakeErr
 	}
 	c.in.Lock()
@@ -240,6 +253,7 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	}
 	if err != nil {
 		c.handshakeErr = err
+		c.handshakeFailed.Store(true)
 		return err
 	}
 	return nil
