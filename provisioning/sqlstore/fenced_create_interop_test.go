@@ -39,7 +39,9 @@ func TestInteropPostgresFencedCreateWaitsForAcquisition(t *testing.T) {
 	require.NoError(t, err)
 
 	saved := make(chan error, 1)
-	go func() { saved <- s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u, State: provisioning.StateIdentified}, a) }()
+	go func() {
+		saved <- s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u, State: provisioning.StateIdentified}, a)
+	}()
 	select {
 	case err := <-saved:
 		_ = acquire.Commit()
