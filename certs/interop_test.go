@@ -286,16 +286,26 @@ func TestInteropOpenSSLRequests(t *testing.T) {
 	out = mustOpenSSL(t, dir, "req", "-in", "null.csr", "-noout", "-subject", "-nameopt", "RFC2253")
 	assert.Contains(t, out, "CN=amt-3.example.com", "openssl parses the null-signed request")
 
-	// A request OpenSSL makes and signs with the "AMT" key passes Verify.
+	// A request OpenSSL encodes on its own and signs with the "AMT" key passes
+	// Verify when it asks for what req asked (same subject and names, however
+	// encoded), and is refused when it asks for something else: one without
+	// the DNS name, one for another name.
 	keyPEM, err := certs.EncodePEM(certs.Bundle{Key: amtKey})
 	require.NoError(t, err)
 	writeFile(t, dir, "amt.key", keyPEM)
-	mustOpenSSL(t, dir, "req", "-new", "-key", "amt.key", "-subj", "/CN=amt-3.example.com", "-sha256", "-outform", "DER", "-out", "ossl.csr")
-	osslDER, err := os.ReadFile(filepath.Join(dir, "ossl.csr"))
-	require.NoError(t, err)
-	got, err := req.Verify(osslDER)
+	osslRequest := func(name string, args ...string) []byte {
+		mustOpenSSL(t, dir, append([]string{"req", "-new", "-key", "amt.key", "-sha256", "-outform", "DER", "-out", name}, args...)...)
+		der, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return der
+	}
+	got, err := req.Verify(osslRequest("same.csr", "-subj", "/CN=amt-3.example.com", "-addext", "subjectAltName=DNS:amt-3.example.com"))
 	require.NoError(t, err)
 	assert.Equal(t, "amt-3.example.com", got.Subject.CommonName)
+	_, err = req.Verify(osslRequest("nosan.csr", "-subj", "/CN=amt-3.example.com"))
+	require.ErrorIs(t, err, certs.ErrRequestChanged)
+	_, err = req.Verify(osslRequest("other.csr", "-subj", "/CN=amt-3.example.com", "-addext", "subjectAltName=DNS:*.example.com"))
+	require.ErrorIs(t, err, certs.ErrRequestChanged)
 }
 
 // TestInteropOpenSSLCRL: our CRLs verify in openssl and revoke in `openssl
