@@ -69,9 +69,7 @@ func TestCRLWithoutNextUpdateIsStale(t *testing.T) {
 // Of several CRLs from one issuer, the newest decides: an older one first in
 // the list does not hide a revocation the newer lists.
 func TestRevocationOptionsUsesNewestCRL(t *testing.T) {
-	f := newFixture(t)
-	root := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow})
-	pc := f.chain(t, certstest.ProvisioningOptions{Root: root})
+	pc, rootCRL := crlChain(t)
 	ca := pc.Issuer
 	ca.Now = at(t0.Add(-24 * time.Hour))
 	older, _, err := ca.CRL(7 * certs.Day) // current until t0+6d, lists nothing
@@ -80,13 +78,8 @@ func TestRevocationOptionsUsesNewestCRL(t *testing.T) {
 	require.NoError(t, ca.Revoke(context.Background(), pc.Chain[0], certs.RevocationKeyCompromise))
 	newer, _, err := ca.CRL(7 * certs.Day) // lists the leaf
 	require.NoError(t, err)
-	rootCRL, _, err := root.CRL(7 * certs.Day)
-	require.NoError(t, err)
-	opts := func(crls ...*x509.RevocationList) certs.ProvisioningOptions {
-		return certs.ProvisioningOptions{Now: fixedNow, Revocation: &certs.RevocationOptions{CRLs: crls}}
-	}
-	require.True(t, certs.CheckProvisioning(pc.Chain, pc.Key, opts(newer, rootCRL)).Has(certs.CodeRevoked)) // sanity
-	got := certs.CheckProvisioning(pc.Chain, pc.Key, opts(older, newer, rootCRL))
+	require.True(t, certs.CheckProvisioning(pc.Chain, pc.Key, withCRLs(newer, rootCRL)).Has(certs.CodeRevoked)) // sanity
+	got := certs.CheckProvisioning(pc.Chain, pc.Key, withCRLs(older, newer, rootCRL))
 	require.True(t, got.Has(certs.CodeRevoked), "leaf revoked (keyCompromise) on CRL %v, yet findings: %v", newer.Number, got)
 }
 
@@ -144,4 +137,82 @@ func TestDeviceTemplateRefusesWildcardAndNUL(t *testing.T) {
 		_, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{FQDN: fqdn})
 		require.ErrorIs(t, err, certs.ErrInvalidOption, fqdn)
 	}
+}
+
+// A delta CRL given with its base (Active Directory Certificate Services
+// publishes both, numbered from one sequence) is not taken for the newest
+// complete CRL: the base decides.
+func TestDeltaCRLAlongsideBaseDoesNotHideIt(t *testing.T) {
+	pc, rootCRL := crlChain(t)
+	ca := pc.Issuer
+	base, _, err := ca.CRL(7 * certs.Day) // complete, does not list the leaf
+	require.NoError(t, err)
+	baseNum, err := asn1.Marshal(base.Number)
+	require.NoError(t, err)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: new(big.Int).Add(base.Number, big.NewInt(1)), ThisUpdate: t0.Add(-time.Minute), NextUpdate: t0.Add(24 * time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 27}, Critical: true, Value: baseNum}}, // deltaCRLIndicator
+	}, ca.Leaf(), ca.Key)
+	require.NoError(t, err)
+	delta, err := x509.ParseRevocationList(der)
+	require.NoError(t, err)
+	require.False(t, certs.CheckProvisioning(pc.Chain, pc.Key, withCRLs(base, rootCRL)).Has(certs.CodeCRLUnavailable)) // sanity
+	got := certs.CheckProvisioning(pc.Chain, pc.Key, withCRLs(base, delta, rootCRL))
+	assert.False(t, got.Has(certs.CodeCRLUnavailable), "the complete CRL was given, yet: %v", got)
+}
+
+// Names DNS allows in practice pass the device templates' check: an
+// underscore (Windows host names), upper case, a trailing dot, a single
+// label.
+func TestDeviceTemplateAcceptsUnderscoreName(t *testing.T) {
+	_, err := certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{FQDN: "pc_0042.sales.contoso.com"})
+	require.NoError(t, err)
+	_, err = certs.IEEE8021XTemplate(certs.IEEE8021XTemplateOptions{FQDN: "pc_0042.sales.contoso.com"})
+	require.NoError(t, err)
+	for _, n := range []string{"PC-42.Contoso.COM", "pc-42.contoso.com.", "pc-42", "xn--bcher-kva.example"} {
+		_, err = certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{FQDN: n})
+		require.NoError(t, err, n)
+	}
+}
+
+// The newest CRL of the issuer revokes the leaf but carries an entry with an
+// unknown critical extension; an older CRL, still current, lists nothing. The
+// newest is still the one to decide, and it decides nothing (fail closed:
+// crl-unavailable): skipping it let the older one clear the revoked leaf.
+func TestNewestCRLWithUnknownCriticalEntryIsNotSkipped(t *testing.T) {
+	pc, rootCRL := crlChain(t)
+	ca := pc.Issuer
+	ca.Now = at(t0.Add(-24 * time.Hour))
+	older, _, err := ca.CRL(7 * certs.Day) // current until t0+6d, lists nothing
+	require.NoError(t, err)
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: new(big.Int).Add(older.Number, big.NewInt(1)), ThisUpdate: t0.Add(-time.Hour), NextUpdate: t0.Add(24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{
+			{SerialNumber: pc.Chain[0].SerialNumber, RevocationTime: t0.Add(-time.Hour), ReasonCode: 1}, // keyCompromise
+			{SerialNumber: big.NewInt(12345), RevocationTime: t0.Add(-time.Hour),
+				ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 55555, 1}, Critical: true, Value: []byte{5, 0}}}},
+		},
+	}, ca.Leaf(), ca.Key)
+	require.NoError(t, err)
+	newer, err := x509.ParseRevocationList(der)
+	require.NoError(t, err)
+	got := certs.CheckProvisioning(pc.Chain, pc.Key, withCRLs(older, newer, rootCRL))
+	require.True(t, got.Has(certs.CodeRevoked) || got.Has(certs.CodeCRLUnavailable),
+		"the issuer's newest CRL (number %v) revokes the leaf, yet the older CRL %v cleared it: %v", newer.Number, older.Number, got)
+}
+
+// crlChain is a provisioning chain under a root of its own, and the root's
+// CRL (which a revocation check of the chain needs too).
+func crlChain(t *testing.T) (*certstest.ProvisioningChain, *x509.RevocationList) {
+	f := newFixture(t)
+	root := certstest.MustRootCA(t, certstest.CAOptions{Keys: f.keys, Now: fixedNow})
+	pc := f.chain(t, certstest.ProvisioningOptions{Root: root})
+	rootCRL, _, err := root.CRL(7 * certs.Day)
+	require.NoError(t, err)
+	return pc, rootCRL
+}
+
+// withCRLs checks revocation against crls.
+func withCRLs(crls ...*x509.RevocationList) certs.ProvisioningOptions {
+	return certs.ProvisioningOptions{Now: fixedNow, Revocation: &certs.RevocationOptions{CRLs: crls}}
 }
