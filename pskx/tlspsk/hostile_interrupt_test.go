@@ -3,7 +3,6 @@ package tlspsk
 import (
 	"context"
 	"github.com/stretchr/testify/require"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -50,18 +49,7 @@ func TestSetDeadlineInterruptsRenegotiationAnswer(t *testing.T) {
 // handshake, and the answer is the context's error (errors.Is
 // context.Canceled), not the closed connection's.
 func TestPreCancelledCtxDuringOtherHandshakeReportsCtx(t *testing.T) {
-	cc, sc := hostileTCP(t)
-	helloSent := make(chan struct{})
-	go func() { // the peer reads the ClientHello and never answers
-		b := make([]byte, 1)
-		if _, err := sc.Read(b); err == nil {
-			close(helloSent)
-		}
-		_, _ = io.Copy(io.Discard, sc)
-	}()
-	c := Client(cc, hostileClientConfig())
-	go func() { _, _ = c.Read(make([]byte, 1)) }() // implicit handshake under context.Background()
-	<-helloSent
+	c := handshakeStuckOnSilentPeer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := c.HandshakeContext(ctx)

@@ -56,18 +56,7 @@ func hostilePipePair(t *testing.T) (*Conn, *Conn) {
 // runs (the implicit one of a Read): it armed ctx only after that wait, and
 // hung for good against a peer that never answers.
 func TestHandshakeContextHonoursCtxWhileAnotherHandshakeRuns(t *testing.T) {
-	cc, sc := hostileTCP(t)
-	helloSent := make(chan struct{})
-	go func() { // the peer reads the ClientHello and never answers
-		b := make([]byte, 1)
-		if _, err := sc.Read(b); err == nil {
-			close(helloSent)
-		}
-		_, _ = io.Copy(io.Discard, sc)
-	}()
-	c := Client(cc, hostileClientConfig())
-	go func() { _, _ = c.Read(make([]byte, 1)) }() // implicit handshake under context.Background()
-	<-helloSent                                    // that handshake holds the handshake lock
+	c := handshakeStuckOnSilentPeer(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -194,4 +183,23 @@ func sendHelloRequest(s *Conn) {
 	s.appendRecord(recordHandshake, marshalEmpty(typeHelloRequest))
 	_ = s.flush()
 	s.out.Unlock()
+}
+
+// handshakeStuckOnSilentPeer returns a client whose implicit handshake (a
+// Read's, under context.Background()) holds the handshake lock, waiting on a
+// peer that read the ClientHello and never answers.
+func handshakeStuckOnSilentPeer(t *testing.T) *Conn {
+	cc, sc := hostileTCP(t)
+	helloSent := make(chan struct{})
+	go func() {
+		b := make([]byte, 1)
+		if _, err := sc.Read(b); err == nil {
+			close(helloSent)
+		}
+		_, _ = io.Copy(io.Discard, sc)
+	}()
+	c := Client(cc, hostileClientConfig())
+	go func() { _, _ = c.Read(make([]byte, 1)) }()
+	<-helloSent
+	return c
 }
