@@ -150,3 +150,38 @@ func ExampleFencedSaver() {
 	// true
 	// Identified 1
 }
+
+// A walk of the store passes over a record it cannot read — here one sealed
+// with a key the keyring no longer holds — and goes on with the rest; the
+// *RecordError names the device.
+func ExampleRecordError() {
+	ctx := context.Background()
+	oldKey := seal.Key{ID: "2025-01", Secret: []byte("an-old-example-key-of-32-bytes!!")}
+	newKey := seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")}
+	kv := &kvMap{m: map[string][]byte{}}
+	before, _ := seal.NewAESGCM(seal.Keyring{Primary: oldKey})
+	old, _ := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: before})
+	a, _ := amt.ParseUUID("0a000000-0000-4000-8000-000000000000")
+	b, _ := amt.ParseUUID("0b000000-0000-4000-8000-000000000000")
+	_ = old.Save(ctx, &provisioning.DeviceRecord{UUID: a, AdminPassword: amt.NewSecret("Adm1n!Example")})
+
+	// The old key was dropped from the keyring too early.
+	after, _ := seal.NewAESGCM(seal.Keyring{Primary: newKey})
+	store, _ := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: after})
+	_ = store.Save(ctx, &provisioning.DeviceRecord{UUID: b, AdminPassword: amt.NewSecret("Adm1n!Example")})
+
+	for rec, err := range store.Records(ctx, provisioning.Filter{}) {
+		var unreadable *provisioning.RecordError
+		switch {
+		case errors.As(err, &unreadable):
+			fmt.Println("cannot read:", unreadable.Device, errors.Is(err, seal.ErrUnknownKey))
+			continue
+		case err != nil:
+			panic(err) // the store itself failed: the walk has ended
+		}
+		fmt.Println("read:", rec.UUID)
+	}
+	// Output:
+	// cannot read: 0a000000-0000-4000-8000-000000000000 true
+	// read: 0b000000-0000-4000-8000-000000000000
+}

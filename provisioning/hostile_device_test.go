@@ -53,11 +53,19 @@ const realm = "Digest:0123456789ABCDEF0123456789ABCDEF"
 
 // kvHarness is newHarness with a KVStore (the codec every persistent store uses).
 func kvHarness(t *testing.T, n int, cfg func(*provisioning.Config)) (*harness, provisioning.Store) {
+	h, store, _ := kvHarnessWithKV(t, n, cfg)
+	return h, store
+}
+
+// kvHarnessWithKV is kvHarness that also returns the key-value map under the
+// store, for tests that write it as someone outside amtkit would.
+func kvHarnessWithKV(t *testing.T, n int, cfg func(*provisioning.Config)) (*harness, provisioning.Store, *mapKV) {
 	h := newHarness(t, harnessOptions{n: n, config: cfg})
-	store, err := provisioning.NewKVStore(&mapKV{m: map[string][]byte{}}, provisioning.RecordCodec{Sealer: testSealer(t)})
+	kv := &mapKV{m: map[string][]byte{}}
+	store, err := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: testSealer(t)})
 	require.NoError(t, err)
 	h.store, h.cfg.Store = store, store
-	return h, store
+	return h, store, kv
 }
 
 // A rogue answering for an inventoried device with a fault whose reason is

@@ -66,6 +66,11 @@ type MaintenanceReport struct {
 	// Resumed counts the sessions that had ended commit-unconfirmed and were
 	// run again to read the device's state (their outcomes are events).
 	Resumed int
+	// Unreadable counts the stored records the run could not read (each a
+	// *RecordError, reported once a run as an event with ReasonStoreFailed)
+	// and passed over; the rest of the fleet was maintained. See
+	// docs/troubleshooting.md.
+	Unreadable int
 }
 
 func (m *Maintainer) every() time.Duration {
@@ -163,7 +168,25 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	now := p.now()
 	// Sessions whose commit was not confirmed: the device may be
 	// provisioned and sends no hello, so only a read-back settles it.
-	n, err := p.resume(ctx, true)
+	// A record the store cannot read is reported once (its event, Unreadable)
+	// and passed over by each walk: the rest of the fleet is still maintained.
+	var unreadable map[string]bool // by error text: a key that names no UUID has no Device
+	passOver := func(err error) bool {
+		var re *RecordError
+		if !errors.As(err, &re) {
+			return false
+		}
+		if unreadable == nil {
+			unreadable = make(map[string]bool)
+		}
+		if k := err.Error(); !unreadable[k] {
+			unreadable[k] = true
+			rep.Unreadable++
+			p.unreadable(err, StepRenew)
+		}
+		return true
+	}
+	n, err := p.resume(ctx, true, passOver)
 	rep.Resumed = n
 	if err != nil {
 		return rep, err
@@ -172,6 +195,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	// two more filtered walks, a page at a time, never the fleet in memory.
 	for r, err := range p.store.Records(ctx, Filter{Discovery: true, LastSeenBefore: now.Add(-m.retention())}) {
 		if err != nil {
+			if passOver(err) {
+				continue
+			}
 			return rep, err
 		}
 		if r.Agent != nil && now.Before(r.Agent.Expires) {
@@ -192,6 +218,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	}
 	for r, err := range p.store.Records(ctx, Filter{MaintenanceDue: m.dueBefore(now)}) {
 		if err != nil {
+			if passOver(err) {
+				continue
+			}
 			return rep, err
 		}
 		if r.Session == nil || r.State.Final() { // else a session may be running
@@ -201,6 +230,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	if m.ReconcileEvery > 0 {
 		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
 			if err != nil {
+				if passOver(err) {
+					continue
+				}
 				return rep, err
 			}
 			if r.Blocked || r.Session != nil && !r.State.Final() ||

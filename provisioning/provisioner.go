@@ -801,10 +801,25 @@ func (p *Provisioner) callTimeout() time.Duration {
 // leaves alone a device whose lease another provisioner holds (a live one
 // works on it; a dead one's lease expires, and a later Resume takes the
 // device). It reports each session through the Observer and returns when all
-// have ended. The Maintainer's runs settle commit-unconfirmed sessions too.
+// have ended. A record the store cannot read (a *[RecordError]) is reported as
+// an event and passed over. The Maintainer's runs settle commit-unconfirmed
+// sessions too.
 func (p *Provisioner) Resume(ctx context.Context) error {
-	_, err := p.resume(ctx, false)
+	_, err := p.resume(ctx, false, nil)
 	return err
+}
+
+// unreadable reports, as an event of step, a stored record a walk of the store
+// could not read and passed over. It returns whether err was one (false: err
+// ends the walk).
+func (p *Provisioner) unreadable(err error, step Step) bool {
+	var re *RecordError
+	if !errors.As(err, &re) {
+		return false
+	}
+	p.emit(Event{Time: p.now(), Device: re.Device, Step: step, Reason: ReasonStoreFailed, Err: err,
+		Detail: "the stored record cannot be read and was passed over: restore it from a backup, or put its sealing key back (docs/troubleshooting.md)"})
+	return true
 }
 
 // commitUnsettled reports whether r's session ended commit-unconfirmed: the
@@ -815,13 +830,18 @@ func (r *DeviceRecord) commitUnsettled() bool {
 
 // resume runs the sessions Resume describes; with onlyUnsettled, only those
 // that ended commit-unconfirmed (the Maintainer's part). It reports how many
-// it ran.
-func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool) (int, error) {
+// it ran. A record the store cannot read is reported (unreadable) and passed
+// over; seen, when not nil, is told of it first and decides whether it is
+// reported (the Maintainer reports each device once a run).
+func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool, seen func(error) bool) (int, error) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	n := 0
 	for r, err := range p.store.Records(ctx, Filter{SessionInProgress: true}) {
 		if err != nil {
+			if seen != nil && seen(err) || seen == nil && p.unreadable(err, StepAuthorize) {
+				continue
+			}
 			return n, err
 		}
 		unsettled := r.commitUnsettled()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/seal"
 )
 
 // ErrNotFound is returned by a [Store] when it has no record for a device.
@@ -44,6 +45,54 @@ func (e *ConflictError) Error() string {
 
 // Is makes errors.Is(err, ErrConflict) hold.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// RecordError is the error for one stored record that cannot be read: its
+// bytes are not a record of a format this build knows (damaged, changed
+// outside amtkit, copied from another device's row, an older value written
+// back, larger than [MaxRecordSize], or written by a newer amtkit), or a
+// sealed value in it does not open with the Sealer's keys (a key removed from
+// the keyring, a value changed). errors.Is(err, ErrRecordFormat), or the
+// Sealer's error (seal.ErrOpen, seal.ErrFormat, seal.ErrUnknownKey), holds
+// through Unwrap.
+//
+// [RecordCodec.UnmarshalFor] returns it, and so a store's Load does for that
+// device. [RecordStore.Records] yields it in the record's place and goes on
+// with the next, so that one unreadable row does not stop the Maintainer,
+// Resume or Reseal for the rest of the fleet; they report it (an event with
+// ReasonStoreFailed, [MaintenanceReport.Unreadable]) and carry on. What to do
+// is in docs/troubleshooting.md: restore the row from a backup, or put the
+// missing key back in the Keyring. Deleting the row loses the device's
+// credentials.
+type RecordError struct {
+	// Device is the device whose row or key it is; zero when the key or
+	// row does not name a UUID.
+	Device amt.UUID
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	if e.Device == (amt.UUID{}) {
+		return "provisioning: a stored record cannot be read: " + e.Err.Error()
+	}
+	return fmt.Sprintf("provisioning: the stored record of %s cannot be read: %v", e.Device, e.Err)
+}
+
+// Unwrap returns the decoding or Sealer error.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// recordError returns err as a *RecordError for u when it says that the
+// stored bytes cannot be read (see RecordError), and err itself otherwise (a
+// context or Sealer failure, a missing Sealer: nothing wrong with the record).
+func recordError(u amt.UUID, err error) error {
+	var re *RecordError
+	if err == nil || errors.As(err, &re) {
+		return err
+	}
+	if errors.Is(err, ErrRecordFormat) || errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrFormat) || errors.Is(err, seal.ErrUnknownKey) {
+		return &RecordError{Device: u, Err: err}
+	}
+	return err
+}
 
 // Store keeps one [DeviceRecord] per device — the session's progress (written
 // before each next step, so a restarted provisioner can report or resume it),
@@ -81,8 +130,9 @@ type RecordStore interface {
 	// Records yields the records f matches, in increasing UUID order, a few
 	// at a time: never the whole fleet in memory, and no lock or transaction
 	// is held while the caller's loop body runs (it may Save). A record
-	// saved during the iteration may or may not be seen. An error ends the
-	// sequence.
+	// saved during the iteration may or may not be seen. A record that
+	// cannot be read is yielded as a *[RecordError] in its place, and the
+	// sequence goes on; any other error ends it.
 	Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord, error]
 }
 
@@ -278,10 +328,22 @@ func (f Filter) MatchIndex(ix RecordIndex) bool {
 // Reseal saves every record of s again, so that a store that seals secrets
 // with its Sealer's primary key re-seals those sealed by an older key (see
 // docs/state.md, "Rotating keys"). A record that changes meanwhile is read
-// again and saved again. It returns how many records it saved.
+// again and saved again. It returns how many records it saved. A record that
+// cannot be read (a *[RecordError]) is passed over, and the walk goes on; the
+// error returned at the end then counts them and wraps the first (errors.As
+// finds it).
 func Reseal(ctx context.Context, s RecordStore) (int, error) {
 	n := 0
+	var first error
+	unreadable := 0
 	for r, err := range s.Records(ctx, Filter{}) {
+		var re *RecordError
+		if errors.As(err, &re) {
+			if unreadable++; first == nil {
+				first = err
+			}
+			continue
+		}
 		if err != nil {
 			return n, err
 		}
@@ -300,6 +362,9 @@ func Reseal(ctx context.Context, s RecordStore) (int, error) {
 				return n, err
 			}
 		}
+	}
+	if first != nil {
+		return n, fmt.Errorf("provisioning: %d stored records cannot be read and were not sealed again; the first: %w", unreadable, first)
 	}
 	return n, nil
 }

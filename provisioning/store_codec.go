@@ -415,8 +415,15 @@ func (c RecordCodec) Unmarshal(ctx context.Context, b []byte) (*DeviceRecord, er
 // version of it (an old value written back) fail with ErrRecordFormat before
 // any secret is opened. (A format-1 record did not bind its sealed values to
 // the version; the version it names is still checked.)
+//
+// Its error for bytes that cannot be read (ErrRecordFormat, or a sealed value
+// that does not open) is a *[RecordError] naming u.
 func (c RecordCodec) UnmarshalFor(ctx context.Context, u amt.UUID, version uint64, b []byte) (*DeviceRecord, error) {
-	return c.unmarshal(ctx, b, &expected{u, version})
+	r, err := c.unmarshal(ctx, b, &expected{u, version})
+	if err != nil {
+		return nil, recordError(u, err)
+	}
+	return r, nil
 }
 
 // expected is what UnmarshalFor checks a record against.

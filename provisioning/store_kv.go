@@ -78,7 +78,7 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	}
 	switch {
 	case len(b) < 8:
-		return nil, 0, fmt.Errorf("%w: %s: %d bytes", ErrRecordFormat, u, len(b))
+		return nil, 0, &RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes", ErrRecordFormat, len(b))}
 	case len(b) == 8:
 		return b, binary.BigEndian.Uint64(b), fmt.Errorf("%w: %s (deleted)", ErrNotFound, u)
 	}
@@ -206,12 +206,22 @@ func (s *KVStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord
 			}
 			u, err := amt.ParseUUID(strings.TrimPrefix(key, kvDevicePrefix))
 			if err != nil {
-				yield(nil, fmt.Errorf("%w: key %q", ErrRecordFormat, key))
-				return
+				if !yield(nil, &RecordError{Err: fmt.Errorf("%w: key %q", ErrRecordFormat, key)}) {
+					return
+				}
+				continue
 			}
 			r, err := s.Load(ctx, u)
 			if errors.Is(err, ErrNotFound) {
 				continue // deleted meanwhile
+			}
+			var unreadable *RecordError
+			if errors.As(err, &unreadable) {
+				// This record only: the walk goes on.
+				if !yield(nil, err) {
+					return
+				}
+				continue
 			}
 			if err != nil {
 				yield(nil, err)

@@ -154,3 +154,53 @@ func TestOpenRefusesSynchronousBelowFull(t *testing.T) {
 		require.NoError(t, db.Close())
 	}
 }
+
+// One row that cannot be read — damaged, changed outside amtkit, or written by
+// a newer build — and one whose uuid is not a UUID: Records yields a
+// *provisioning.RecordError for each, in its place, and goes on across pages
+// to the good rows after them (it used to end the walk, and with it every
+// Maintainer run and Resume for the whole fleet).
+func TestUnreadableRowsDoNotEndTheWalk(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "amtkit.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t), PageSize: 2})
+	require.NoError(t, err)
+	var good []amt.UUID
+	for i := byte(1); i <= 4; i++ {
+		u := amt.UUID{i}
+		require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: u, State: provisioning.StateProvisioned}))
+		good = append(good, u)
+	}
+	bad := amt.UUID{2, 0x80} // between good[1] and good[2]
+	require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: bad}))
+	_, err = db.ExecContext(ctx, `UPDATE amtkit_devices SET record = ? WHERE uuid = ?`, []byte(`{"format":99}`), bad.String())
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO amtkit_devices (uuid, version, state, session_in_progress, provisioned, discovery, cert_work, record)
+		SELECT '01-not-a-uuid', version, state, session_in_progress, provisioned, discovery, cert_work, record FROM amtkit_devices WHERE uuid = ?`, good[0].String())
+	require.NoError(t, err)
+
+	var seen []amt.UUID
+	var unreadable []*provisioning.RecordError
+	for r, err := range s.Records(ctx, provisioning.Filter{}) {
+		if err != nil {
+			var re *provisioning.RecordError
+			require.ErrorAs(t, err, &re, "only unreadable rows are passed over: %v", err)
+			require.ErrorIs(t, err, provisioning.ErrRecordFormat)
+			unreadable = append(unreadable, re)
+			continue
+		}
+		seen = append(seen, r.UUID)
+	}
+	assert.Equal(t, good, seen, "every readable row, in order, across pages of 2")
+	require.Len(t, unreadable, 2)
+	assert.Equal(t, amt.UUID{}, unreadable[0].Device, "the row whose uuid is not a UUID names no device")
+	assert.ErrorContains(t, unreadable[0], `"01-not-a-uuid"`)
+	assert.Equal(t, bad, unreadable[1].Device)
+
+	_, err = s.Load(ctx, bad)
+	var re *provisioning.RecordError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, bad, re.Device)
+}

@@ -322,7 +322,7 @@ var recordColumns = fmt.Sprintf("length(record), CASE WHEN length(record) > %d T
 // row, or an older one written back, fails (UnmarshalFor).
 func (s *Store) decode(ctx context.Context, u amt.UUID, version, size int64, b []byte) (*provisioning.DeviceRecord, error) {
 	if size > provisioning.MaxRecordSize {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", provisioning.ErrRecordFormat, size, provisioning.MaxRecordSize)
+		return nil, &provisioning.RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes, more than %d", provisioning.ErrRecordFormat, size, provisioning.MaxRecordSize)}
 	}
 	r, err := s.codec.UnmarshalFor(ctx, u, uint64(version), b)
 	if err != nil {
@@ -672,11 +672,19 @@ func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*p
 			for _, r := range page {
 				u, err := amt.ParseUUID(r.uuid)
 				if err != nil {
-					err = fmt.Errorf("%w: %v", provisioning.ErrRecordFormat, err)
+					err = &provisioning.RecordError{Err: fmt.Errorf("%w: uuid %q: %v", provisioning.ErrRecordFormat, r.uuid, err)}
 				}
 				var rec *provisioning.DeviceRecord
 				if err == nil {
 					rec, err = s.decode(ctx, u, r.version, r.size, r.rec)
+				}
+				var unreadable *provisioning.RecordError
+				if errors.As(err, &unreadable) {
+					// This row only: the walk goes on with the next.
+					if !yield(nil, err) {
+						return
+					}
+					continue
 				}
 				if err != nil {
 					yield(nil, fmt.Errorf("sqlstore: record %s: %w", r.uuid, err))
