@@ -43,6 +43,18 @@ type Maintainer struct {
 	// reconciled longer ago than this, or its last reconcile left something
 	// undone. Zero: devices are not reconciled by the Maintainer.
 	ReconcileEvery time.Duration
+	// RetryAfter is how soon [Maintainer.Run] runs again after a run that
+	// ended with an error (the store failed): the error is an event, and the
+	// run is repeated then instead of after Every. Zero: 15 minutes, or Every
+	// when that is shorter.
+	RetryAfter time.Duration
+}
+
+func (m *Maintainer) retryAfter() time.Duration {
+	if m.RetryAfter > 0 {
+		return m.RetryAfter
+	}
+	return min(15*time.Minute, m.every())
 }
 
 // Maintainer returns a Maintainer that uses this Provisioner's store, issuer,
@@ -97,11 +109,23 @@ func (m *Maintainer) retention() time.Duration {
 // Run checks bundles and devices at once, then on their schedules, until ctx
 // is done. It returns ctx's error. It waits with the Provisioner's
 // [Config.Sleep] and reads its [Config.Now], so an injected clock drives it.
+// A run that ends with an error (RunOnce's: the store failed) is reported as
+// an event (step renew, reason store-failed, with the error) and repeated
+// after RetryAfter.
 func (m *Maintainer) Run(ctx context.Context) error {
 	p := m.p
-	_, _ = m.RunOnce(ctx) // checks the bundles too
+	next := func(now time.Time) time.Time {
+		_, err := m.RunOnce(ctx) // checks the bundles too
+		if err == nil || ctx.Err() != nil {
+			return now.Add(m.every())
+		}
+		retry := m.retryAfter()
+		p.emit(Event{Time: p.now(), Step: StepRenew, Reason: ReasonStoreFailed, Err: err,
+			Detail: fmt.Sprintf("the maintenance run ended early; it runs again in %s", retry)})
+		return now.Add(retry)
+	}
 	now := p.now()
-	nextDevices, nextBundles := now.Add(m.every()), now.Add(m.bundleEvery())
+	nextDevices, nextBundles := next(now), now.Add(m.bundleEvery())
 	for {
 		wait := earliest(nextDevices, nextBundles).Sub(p.now())
 		if err := p.sleep(ctx, max(wait, 0)); err != nil {
@@ -109,8 +133,7 @@ func (m *Maintainer) Run(ctx context.Context) error {
 		}
 		now := p.now()
 		if !now.Before(nextDevices) {
-			_, _ = m.RunOnce(ctx)
-			nextDevices = now.Add(m.every())
+			nextDevices = next(now)
 			nextBundles = now.Add(m.bundleEvery())
 		} else if !now.Before(nextBundles) {
 			m.CheckBundles(ctx)

@@ -681,3 +681,66 @@ func TestBlockAgainRetriesARefusedRevocation(t *testing.T) {
 		assert.True(t, c.Revoked)
 	}
 }
+
+// failingWalks is a store whose walks fail while failing is set (a database
+// outage).
+type failingWalks struct {
+	provisioning.Store
+	failing atomic.Bool
+}
+
+var errOutage = errors.New("database unavailable")
+
+func (f *failingWalks) Records(ctx context.Context, flt provisioning.Filter) iter.Seq2[*provisioning.DeviceRecord, error] {
+	if f.failing.Load() {
+		return func(yield func(*provisioning.DeviceRecord, error) bool) { yield(nil, errOutage) }
+	}
+	return f.Store.Records(ctx, flt)
+}
+
+// A run that the store ends is reported (it was dropped without a word, so a
+// Maintainer running in the background never said it did nothing) and
+// repeated after RetryAfter instead of after Every.
+func TestMaintainerRunReportsAFailedRunAndRetries(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		now    = time.Now()
+		slept  []time.Duration
+		events []provisioning.Event
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := &failingWalks{Store: provisioning.NewMemoryStore()}
+	store.failing.Store(true)
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		c.Store = store
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		c.Sleep = func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			slept = append(slept, d)
+			now = now.Add(d)
+			n := len(slept)
+			mu.Unlock()
+			store.failing.Store(false) // the database is back
+			if n == 2 {
+				cancel()
+			}
+			return ctx.Err()
+		}
+		c.Observer = func(e provisioning.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	}})
+	m := h.provisioner().Maintainer()
+	m.Every, m.BundleEvery = 30*time.Hour, 100*time.Hour
+
+	require.ErrorIs(t, m.Run(ctx), context.Canceled)
+	assert.Equal(t, []time.Duration{15 * time.Minute, 30 * time.Hour}, slept, "retried after 15 minutes, then on schedule")
+	var failed []provisioning.Event
+	for _, e := range events {
+		if errors.Is(e.Err, errOutage) {
+			failed = append(failed, e)
+		}
+	}
+	require.Len(t, failed, 1, "the failed run is an event")
+	assert.Equal(t, provisioning.ReasonStoreFailed, failed[0].Reason)
+	assert.Contains(t, failed[0].Detail, "runs again in 15m0s")
+}
