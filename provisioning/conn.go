@@ -187,27 +187,29 @@ func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, st
 	return c, nil
 }
 
-// authorizePSK checks a version 2 hello's PID against the PSK store.
-func (s *Session) authorizePSK(ctx context.Context) (pskx.PID, error) {
+// authorizePSK checks a version 2 hello's PID against the PSK store. It also
+// reports whether the pair is reserved for this device (MarkUsed by it: the
+// pair it was provisioned with, or one RotatePSK gave it).
+func (s *Session) authorizePSK(ctx context.Context) (pskx.PID, bool, error) {
 	store := s.p.cfg.PSK
 	if store == nil {
-		return pskx.PID{}, Reject(ReasonPSKNotConfigured, "PSK hello from %s but no PSK store is configured", s.hello.Hello.UUID)
+		return pskx.PID{}, false, Reject(ReasonPSKNotConfigured, "PSK hello from %s but no PSK store is configured", s.hello.Hello.UUID)
 	}
 	pid, err := pskx.ParsePID(s.hello.Hello.PIDString())
 	if err != nil {
-		return pskx.PID{}, Reject(ReasonUnknownPID, "hello carries an invalid PID: %v", err)
+		return pskx.PID{}, false, Reject(ReasonUnknownPID, "hello carries an invalid PID: %v", err)
 	}
 	pair, err := store.Lookup(ctx, pid)
 	if errors.Is(err, pskx.ErrPairNotFound) {
-		return pskx.PID{}, Reject(ReasonUnknownPID, "PID %s is not in the PSK store", pid)
+		return pskx.PID{}, false, Reject(ReasonUnknownPID, "PID %s is not in the PSK store", pid)
 	}
 	if err != nil {
-		return pskx.PID{}, &SessionError{Reason: ReasonStoreFailed, Err: err}
+		return pskx.PID{}, false, &SessionError{Reason: ReasonStoreFailed, Err: err}
 	}
 	if pair.Used && pair.UsedBy != s.hello.Hello.UUID {
-		return pskx.PID{}, Reject(ReasonPIDUsed, "PID %s was used by device %s", pid, pair.UsedBy)
+		return pskx.PID{}, false, Reject(ReasonPIDUsed, "PID %s was used by device %s", pid, pair.UsedBy)
 	}
-	return pid, nil
+	return pid, pair.Used, nil
 }
 
 // markPSKUsed records that the device used its pair.

@@ -448,8 +448,11 @@ func addrPort(a net.Addr) netip.AddrPort {
 		ap := ta.AddrPort()
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	// Another listener's address type: only its text is known. An
+	// IPv4-mapped address is unmapped as above, or every IPv4 peer would
+	// share the bucket of ::/64.
 	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // track registers a connection, evicting the oldest one when at the limit.

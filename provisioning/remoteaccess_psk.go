@@ -24,7 +24,10 @@ var (
 // RotatePSK gives a device provisioned with a PSK (AMT 2.0 to 10.x) a new
 // PID/PPS pair for its next PSK provisioning — after a PartialUnprovision,
 // which keeps the TLS-PSK keys — so the pair on its setup.bin or in the
-// factory's list is no longer the one that provisions it.
+// factory's list is no longer the one that provisions it. A provisioned
+// device's PSK hello re-provisions it only with such a pair (or when
+// Config.Reprovision allows it): a setup.bin's pair, its own included, is on
+// every copy of the file and proves nothing of the device.
 //
 // The pair is drawn from Config.Rand (pskx.GeneratePair), added to Config.PSK
 // and reserved for this device (MarkUsed: no other device's hello may use

@@ -72,13 +72,17 @@ func TestRotatePSK(t *testing.T) {
 	require.Equal(t, uint16(hello.VersionPSK), rh.Hello.Version)
 	assert.Equal(t, pid.Compact(), rh.Hello.PIDString(), "the hello carries the new PID")
 
-	// The old pair no longer opens the device: its hello is replayed (the
-	// store still knows the pair, reserved for this device) and the device
-	// refuses its TLS-PSK identity.
+	// The old pair no longer provisions the device: its hello is replayed
+	// (the store still knows the pair, reserved for this device) and refused
+	// before anything is sent — a setup.bin pair is on every copy of the file
+	// and proves nothing of the device — where it reached the device before,
+	// whose firmware refused its TLS-PSK identity.
 	old.Received = rh.Received
+	before := d.Snapshot().Requests
 	_, err = p.Provision(h.ctx, old)
-	require.Error(t, err, "the old pair's handshake is refused")
-	assert.Contains(t, err.Error(), "unknown_psk_identity")
+	require.Error(t, err, "the old pair is refused")
+	assert.Equal(t, provisioning.ReasonReprovisionRefused, provisioning.ReasonOf(err), "%v", err)
+	assert.Equal(t, before, d.Snapshot().Requests, "nothing was sent")
 	assert.NotEqual(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
 
 	rec, err := p.Provision(h.ctx, rh)

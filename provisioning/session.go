@@ -18,6 +18,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/certs"
+	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -257,7 +258,10 @@ func (s *Session) saveOutcome(ctx context.Context, a *attempt, st State, entry S
 		// RecordUnknownDevices), or one that holds nothing but earlier
 		// outcomes. A hello for a provisioned device, one with a session in
 		// progress or a pending agent request changes nothing of it.
-		if entry.Reason == ReasonUnknownDevice && !s.p.cfg.RecordUnknownDevices {
+		if !s.p.cfg.RecordUnknownDevices && (entry.Reason == ReasonUnknownDevice || a.prior == nil && a.inv.UUID.IsZero()) {
+			// Nor does a hello the Authorizer refused (whatever its reason) or
+			// could not judge, for a UUID with no record: made-up UUIDs must
+			// not grow the Store.
 			return nil
 		}
 		return s.p.saveIfDiscovery(ctx, r)
@@ -362,8 +366,11 @@ func (s *Session) authorize(ctx context.Context, a *attempt) (string, error) {
 			detail += fmt.Sprintf("; its name covers DNS suffix %q only by MeshCentral's per-TLD rule, which no Intel document confirms: the device may refuse it", a.inv.Suffix())
 		}
 	case hello.VersionPSK:
-		pid, err := s.authorizePSK(ctx)
+		pid, reserved, err := s.authorizePSK(ctx)
 		if err != nil {
+			return "", err
+		}
+		if err := s.checkPSKDevice(a, pid, reserved); err != nil {
 			return "", err
 		}
 		a.prog.PID = pid.Compact()
@@ -634,6 +641,35 @@ func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer
 		peer.how += "; the same device as the provisioned record"
 	}
 	return peer, nil
+}
+
+// checkPSKDevice is checkDevice for a PSK hello, before anything is sent: a
+// TLS-PSK connection proves only that the peer holds the pair, and it shows no
+// certificate. The pair of a setup.bin is a bearer secret (on every copy of
+// the file), so it cannot re-provision a provisioned device — not even the
+// pair that device was provisioned with — unless Config.Reprovision allows it.
+// A pair RotatePSK gave the device (reserved for it, and never on any medium:
+// only the store and the device hold it) can: it is what rotation is for. No
+// pair stands in for a device verified by On-Die or a profile that requires
+// On-Die, or continues a session in progress that began otherwise than over
+// this same pair.
+func (s *Session) checkPSKDevice(a *attempt, pid pskx.PID, reserved bool) error {
+	u := s.hello.Hello.UUID
+	switch {
+	case a.resumed && a.prog.PID != pid.Compact():
+		began := "over PKI"
+		if a.prog.PID != "" {
+			began = "with PSK pair " + a.prog.PID
+		}
+		return Reject(ReasonDeviceUntrusted, "the session in progress for %s began %s; a hello with PSK pair %s cannot continue it", u, began, pid)
+	case a.prior != nil && a.prior.OnDieVerified:
+		return Reject(ReasonDeviceUntrusted, "device %s was verified by its On-Die certificate before; a TLS-PSK connection shows no certificate", u)
+	case a.profile.RequireOnDie:
+		return Reject(ReasonDeviceUntrusted, "profile %q requires an On-Die certificate; a TLS-PSK connection shows none", a.profile.Name)
+	case a.reprovision && !a.resumed && !a.allowed && (!reserved || pid.Compact() == a.prior.PID):
+		return Reject(ReasonReprovisionRefused, "device %s is provisioned, and PSK pair %s is not one RotatePSK gave it: a setup.bin pair proves only that its holder has a copy of it, not which device it is (allow re-provisioning with Config.Reprovision)", u, pid)
+	}
+	return nil
 }
 
 // OnDieBinder decides whether a device certificate chain, already verified
