@@ -30,7 +30,11 @@ type Config struct {
 
 	// Profiles maps profile names to configurations. Inventory records name a
 	// profile; a missing name uses DefaultProfile. Nil: every device gets the
-	// zero Profile.
+	// zero Profile. The Provisioner reads the map at each session and
+	// reconcile and never writes it, so one map may serve several
+	// provisioners; change it only while none of them runs a session, a
+	// reconcile or a Maintainer run (or make a new Provisioner: New checks
+	// the profiles, a profile added later is not checked).
 	Profiles map[string]Profile
 	// DefaultProfile names the profile of devices whose inventory names none;
 	// when Profiles is set it must be among them. Empty: DefaultProfileName
@@ -68,7 +72,8 @@ type Config struct {
 	// provisioner renews it every third to half of LeaseTTL while it works on the
 	// device (and checks it before each save), so a provisioner that died
 	// holds a device for at most LeaseTTL. Keep it well above the clock
-	// difference between provisioners. Zero: 1 minute.
+	// difference between provisioners. Zero: 1 minute. New refuses a
+	// negative value or one under a millisecond.
 	LeaseTTL time.Duration
 
 	// Observer receives every event. Nil: events are only logged.
@@ -142,7 +147,8 @@ type Config struct {
 
 	// Dial opens TCP connections to devices. Nil: a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	// DevicePort is AMT's TLS port. Zero: 16993.
+	// DevicePort is AMT's TLS port. Zero: 16993. New refuses a value outside
+	// 0–65535.
 	DevicePort int
 	// DeviceHTTPPort is AMT's non-TLS port, used after provisioning by profiles
 	// without TLS. Zero: 16992.

@@ -22,7 +22,7 @@ func TestEnumStrings(t *testing.T) {
 		{"State", func(i int) string { return provisioning.State(i).String() },
 			[]string{"New", "Authorized", "Connected", "Identified", "Configured", "Committed", "Provisioned", "Rejected", "Failed", "State(9)"}},
 		{"ListenerEventKind", func(i int) string { return provisioning.ListenerEventKind(i).String() },
-			[]string{"ListenerEventKind(0)", "hello-received", "hello-malformed", "hello-duplicate", "hello-oversize", "hello-timeout", "probe", "rate-limited", "evicted", "read-error", "ListenerEventKind(10)"}},
+			[]string{"ListenerEventKind(0)", "hello-received", "hello-malformed", "hello-duplicate", "hello-oversize", "hello-timeout", "probe", "rate-limited", "evicted", "read-error", "accept-error", "ListenerEventKind(11)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, w := range tc.want {

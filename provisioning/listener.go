@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -56,6 +57,11 @@ const (
 	// EventReadError: the connection failed (reset, …) before the sender closed it,
 	// or the listener cut it when it stopped (Err then matches ErrListenerClosed).
 	EventReadError // read-error
+	// EventAcceptError: accepting a connection failed for a while (the
+	// process out of file descriptors, a connection aborted before it was
+	// accepted); Err says why. The listener waits (5 ms, doubling to 1 s)
+	// and goes on accepting.
+	EventAcceptError // accept-error
 )
 
 // ListenerEvent reports the outcome of one connection to the hello listener.
@@ -71,6 +77,8 @@ type ListenerEvent struct {
 // ListenerStats counts listener events since the listener started.
 type ListenerStats struct {
 	Accepted, Received, Malformed, Duplicate, Oversize, Timeout, Probes, RateLimited, Evicted, ReadErrors uint64
+	// AcceptErrors counts transient accept failures (EventAcceptError).
+	AcceptErrors uint64
 	// Active is the number of connections being read or handled now.
 	Active int64
 	// Sources is the number of sources (prefixes, see
@@ -164,9 +172,9 @@ type HelloListener struct {
 	run    *serveRun
 	closed bool
 	stats  struct {
-		accepted, received, malformed, duplicate, oversize, timeout, probes, ratelimited, evicted, readErrors atomic.Uint64
-		active, sources                                                                                       atomic.Int64
-		sourcesForgotten                                                                                      atomic.Uint64
+		accepted, received, malformed, duplicate, oversize, timeout, probes, ratelimited, evicted, readErrors, acceptErrors atomic.Uint64
+		active, sources                                                                                                     atomic.Int64
+		sourcesForgotten                                                                                                    atomic.Uint64
 	}
 	serving atomic.Bool
 	scratch sync.Pool // *helloScratch: read buffers and decoders reused across connections
@@ -343,6 +351,7 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(connCtx, run.closeLn)
 	defer stop()
 
+	var backoff time.Duration
 	for {
 		c, aerr := ln.Accept()
 		if aerr != nil {
@@ -353,14 +362,24 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 			if connCtx.Err() != nil {
 				break
 			}
-			var ne net.Error
-			if errors.As(aerr, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond)
-				continue
+			if !transientAccept(aerr) {
+				err = aerr
+				break
 			}
-			err = aerr
-			break
+			// As net/http's Server.Serve: wait, longer each time, and go
+			// on accepting (a flood that used up the file descriptors
+			// passes; the listener must not stop for good).
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.emit(ListenerEvent{Kind: EventAcceptError, Time: l.now(), Err: aerr})
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-connCtx.Done():
+				t.Stop()
+			}
+			continue
 		}
+		backoff = 0
 		l.stats.accepted.Add(1)
 		src := addrPort(c.RemoteAddr())
 		if lim != nil && !lim.allow(src.Addr(), l.now()) {
@@ -441,6 +460,22 @@ func (l *HelloListener) closeConns() {
 	for tc := l.conns.head; tc != nil; tc = tc.next {
 		tc.Close()
 	}
+}
+
+// transientAccept reports whether an Accept error passes by itself: a
+// timeout, the process or system out of file descriptors or buffers, or a
+// connection aborted or reset before it was accepted.
+func transientAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -606,6 +641,8 @@ func (l *HelloListener) emit(e ListenerEvent) {
 		l.stats.evicted.Add(1)
 	case EventReadError:
 		l.stats.readErrors.Add(1)
+	case EventAcceptError:
+		l.stats.acceptErrors.Add(1)
 	}
 	if l.Logger != nil {
 		attrs := []any{"event", e.Kind.String(), "source", e.Source.String(), "bytes", e.Bytes}
@@ -628,7 +665,7 @@ func (l *HelloListener) Stats() ListenerStats {
 		Accepted: l.stats.accepted.Load(), Received: l.stats.received.Load(), Malformed: l.stats.malformed.Load(),
 		Duplicate: l.stats.duplicate.Load(), Oversize: l.stats.oversize.Load(), Timeout: l.stats.timeout.Load(),
 		Probes: l.stats.probes.Load(), RateLimited: l.stats.ratelimited.Load(), Evicted: l.stats.evicted.Load(),
-		ReadErrors: l.stats.readErrors.Load(), Active: l.stats.active.Load(),
+		ReadErrors: l.stats.readErrors.Load(), AcceptErrors: l.stats.acceptErrors.Load(), Active: l.stats.active.Load(),
 		Sources: l.stats.sources.Load(), SourcesForgotten: l.stats.sourcesForgotten.Load(),
 	}
 }

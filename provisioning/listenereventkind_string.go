@@ -17,11 +17,12 @@ func _() {
 	_ = x[EventRateLimited-7]
 	_ = x[EventEvicted-8]
 	_ = x[EventReadError-9]
+	_ = x[EventAcceptError-10]
 }
 
-const _ListenerEventKind_name = "hello-receivedhello-malformedhello-duplicatehello-oversizehello-timeoutproberate-limitedevictedread-error"
+const _ListenerEventKind_name = "hello-receivedhello-malformedhello-duplicatehello-oversizehello-timeoutproberate-limitedevictedread-erroraccept-error"
 
-var _ListenerEventKind_index = [...]uint8{0, 14, 29, 44, 58, 71, 76, 88, 95, 105}
+var _ListenerEventKind_index = [...]uint8{0, 14, 29, 44, 58, 71, 76, 88, 95, 105, 117}
 
 func (i ListenerEventKind) String() string {
 	idx := int(i) - 1

@@ -128,6 +128,12 @@ func (cfg *Config) check() error {
 	if cfg.Authorizer == nil {
 		return &ConfigError{Field: "Authorizer", Problem: "required: set an InventoryList, an AuthorizerFunc or your own Authorizer"}
 	}
+	if cfg.LeaseTTL < 0 || cfg.LeaseTTL > 0 && cfg.LeaseTTL < time.Millisecond {
+		return &ConfigError{Field: "LeaseTTL", Problem: fmt.Sprintf("%v: set at least a millisecond (in production well above the clock skew between provisioners), or zero for %v", cfg.LeaseTTL, DefaultLeaseTTL)}
+	}
+	if cfg.DevicePort < 0 || cfg.DevicePort > 65535 {
+		return &ConfigError{Field: "DevicePort", Problem: fmt.Sprintf("%d is not a TCP port: set 1 to 65535, or zero for 16993", cfg.DevicePort)}
+	}
 	def := cfg.defaultProfile()
 	if cfg.Profiles != nil {
 		if _, ok := cfg.Profiles[def]; !ok {
@@ -141,8 +147,7 @@ func (cfg *Config) check() error {
 	}
 	for name, p := range cfg.Profiles {
 		if p.Name == "" {
-			p.Name = name
-			cfg.Profiles[name] = p
+			p.Name = name // here only: the caller's map is read, never written (one Config may serve several provisioners)
 		}
 		if err := p.Validate(); err != nil {
 			return err
@@ -506,11 +511,16 @@ func (p *Provisioner) putFenced(ctx context.Context, r *DeviceRecord, h *heldLea
 // It is a lease-free write: on a lost compare-and-swap it reloads and decides
 // again.
 func (p *Provisioner) saveIfDiscovery(ctx context.Context, r *DeviceRecord) error {
+	// The outcome is saved even after a cancel, within storeContext's bound:
+	// a store that hangs must not hold the session (its slot, its devLock
+	// stripe) for ever.
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	mu := p.devLock(r.UUID)
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		cur, err := p.store.Load(context.WithoutCancel(ctx), r.UUID)
+		cur, err := p.store.Load(ctx, r.UUID)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			cur = &DeviceRecord{UUID: r.UUID, FirstSeen: r.FirstSeen}
@@ -552,7 +562,9 @@ func (r *DeviceRecord) discovery() bool {
 // request and locks the request at the limit. It reports whether it locked.
 func (p *Provisioner) otpMismatch(ctx context.Context, u amt.UUID) (bool, error) {
 	locked := false
-	err := p.update(context.WithoutCancel(ctx), u, func(rec *DeviceRecord) error {
+	ctx, cancel := storeContext(ctx) // counted even after a cancel, within a bound
+	defer cancel()
+	err := p.update(ctx, u, func(rec *DeviceRecord) error {
 		if rec.Agent == nil {
 			return nil
 		}
@@ -667,11 +679,18 @@ func (p *Provisioner) runSession(ctx context.Context, s *Session) (*DeviceRecord
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, &SessionError{Step: StepAuthorize, Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
+		err := &SessionError{Step: StepAuthorize, Reason: reasonForCtx(ctx.Err()), Err: ctx.Err()}
+		h := s.hello
+		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew, Reason: err.Reason, Err: err,
+			Detail: "the session ended while it waited for a slot (MaxSessions); the device sends another hello"})
+		return nil, err
 	}
 	defer func() { <-p.sem }()
+	// The device's lease, taken when the session proved its device, is
+	// released however the session ends (a callback's panic included, when
+	// the caller recovers it: the lease would be renewed for ever).
+	defer p.releaseSession(s)
 	err := s.provision(ctx)
-	p.releaseSession(s) // the device's lease, taken when the session proved its device
 	return s.rec, err
 }
 
@@ -728,8 +747,7 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	}
 	// Sessions run under Serve's own context, not the listener's: a Shutdown
 	// stops the listener and lets them finish; canceling ctx cancels them.
-	handle := l.Handler
-	l.Handler = func(_ context.Context, h ReceivedHello) { handle(ctx, h) }
+	l.Handler = func(_ context.Context, h ReceivedHello) { p.HandleHello(ctx, h) }
 	p.mu.Lock()
 	p.listener = l
 	p.mu.Unlock()
@@ -765,10 +783,16 @@ func (p *Provisioner) Shutdown(ctx context.Context) error {
 	return lerr
 }
 
-// Listener returns a HelloListener wired to this Provisioner (Handler,
-// InSession, Now, Logger). Adjust its limits before serving.
+// Listener returns a new HelloListener wired to this Provisioner (Handler,
+// InSession, Now, Logger), to serve yourself instead of [Provisioner.Serve]
+// (it is not the listener Serve runs). Adjust its limits before serving. Its
+// sessions do not end with the connection that brought their hello, nor when
+// the listener stops (its Shutdown lets them run): they end by themselves,
+// with [Provisioner.Shutdown] or [Config.SessionTimeout]. Wait for them with
+// [Provisioner.Wait].
 func (p *Provisioner) Listener() *HelloListener {
-	return &HelloListener{Handler: p.HandleHello, InSession: p.InSession, Now: p.cfg.Now, Logger: p.log}
+	handle := func(ctx context.Context, h ReceivedHello) { p.HandleHello(context.WithoutCancel(ctx), h) }
+	return &HelloListener{Handler: handle, InSession: p.InSession, Now: p.cfg.Now, Logger: p.log}
 }
 
 // Sessions returns the sessions running now (for progress displays); read each
