@@ -313,7 +313,9 @@ func TestListenerSurvivesTransientAcceptErrors(t *testing.T) {
 	rig.addr = real.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	go func() { rig.served <- rig.l.Serve(ctx, &failingAccepts{Listener: real, errs: append([]error(nil), transient...)}) }()
+	go func() {
+		rig.served <- rig.l.Serve(ctx, &failingAccepts{Listener: real, errs: append([]error(nil), transient...)})
+	}()
 
 	for _, want := range transient {
 		e := rig.event(t)
