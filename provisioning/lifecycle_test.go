@@ -26,8 +26,8 @@ import (
 // hangs, a callback that panics, a session that never got a slot, a Config
 // shared between provisioners, an accept that fails for a while.
 
-// blockingAuthorizer holds every Authorize call until release is closed and
-// records the context's error at that moment.
+// blockingAuthorizer holds every Authorize call until release is closed or
+// its context ends, and records the context's error at that moment.
 type blockingAuthorizer struct {
 	entered chan struct{}
 	release chan struct{}
@@ -42,10 +42,16 @@ func newBlockingAuthorizer() *blockingAuthorizer {
 
 func (a *blockingAuthorizer) Authorize(ctx context.Context, _ provisioning.AuthRequest) (provisioning.Inventory, error) {
 	a.once.Do(func() { close(a.entered) })
-	<-a.release
+	select {
+	case <-a.release:
+	case <-ctx.Done():
+	}
 	a.mu.Lock()
 	a.ctxErrs = append(a.ctxErrs, ctx.Err())
 	a.mu.Unlock()
+	if ctx.Err() != nil {
+		return provisioning.Inventory{}, ctx.Err()
+	}
 	return provisioning.Inventory{}, provisioning.Reject(provisioning.ReasonUnknownDevice, "test")
 }
 
@@ -344,4 +350,88 @@ func TestListenerSurvivesTransientAcceptErrors(t *testing.T) {
 	defer ln2.Close()
 	err = l.Serve(t.Context(), &failingAccepts{Listener: ln2, errs: []error{fmt.Errorf("accept: %w", boom)}})
 	assert.ErrorIs(t, err, boom)
+}
+
+// Shutdown covers every session: Provision's (a caller's own, synchronous
+// ones) as well as HandleHello's. It used to return at once with a Provision
+// call running, and cancel nothing.
+func TestShutdownCoversProvisionSessions(t *testing.T) {
+	auth := newBlockingAuthorizer()
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Authorizer = auth }})
+	p := h.provisioner()
+	provisioned := make(chan error, 1)
+	go func() {
+		_, err := p.Provision(h.ctx, h.helloFrom(h.fleet.Devices()[0]))
+		provisioned <- err
+	}()
+	waitClosed(t, auth.entered, "no session started")
+
+	ctx, cancel := context.WithCancel(h.ctx)
+	cancel() // no grace: the session is canceled
+	assert.ErrorIs(t, p.Shutdown(ctx), context.Canceled, "Shutdown did not wait for the Provision session")
+	select {
+	case err := <-provisioned:
+		assert.Equal(t, provisioning.ReasonCanceled, provisioning.ReasonOf(err))
+	case <-time.After(10 * time.Second):
+		t.Fatal("Provision was not canceled")
+	}
+	assert.ErrorIs(t, auth.errs()[0], context.Canceled)
+}
+
+// After Shutdown, nothing starts: Provision, Resume and Serve say so, and a
+// hello is dropped with an event.
+func TestNothingStartsAfterShutdown(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := h.provisioner()
+	require.NoError(t, p.Shutdown(h.ctx))
+	d := h.fleet.Devices()[0]
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	assert.ErrorIs(t, err, provisioning.ErrShuttingDown)
+	assert.ErrorIs(t, p.Resume(h.ctx), provisioning.ErrShuttingDown)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	assert.ErrorIs(t, p.Serve(h.ctx, ln), provisioning.ErrShuttingDown)
+	p.HandleHello(h.ctx, h.helloFrom(d))
+	ev := h.eventsFor(d.UUID())
+	require.Len(t, ev, 1)
+	assert.Equal(t, provisioning.ReasonShuttingDown, ev[0].Reason)
+}
+
+// Shutdown stops every listener Serve runs (an IPv4 and an IPv6 one, say),
+// not only the last one started.
+func TestShutdownStopsEveryServe(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := h.provisioner()
+	served := make(chan error, 2)
+	var lns []net.Listener
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		lns = append(lns, ln)
+		go func() { served <- p.Serve(h.ctx, ln) }()
+	}
+	// Both are serving once each answers a probe.
+	for _, ln := range lns {
+		require.Eventually(t, func() bool {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return false
+			}
+			defer c.Close()
+			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			b := make([]byte, 1)
+			n, _ := c.Read(b)
+			return n == 1
+		}, 10*time.Second, 5*time.Millisecond)
+	}
+	require.NoError(t, p.Shutdown(h.ctx))
+	for range 2 {
+		select {
+		case err := <-served:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a Serve did not stop")
+		}
+	}
 }

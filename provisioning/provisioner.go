@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -41,15 +42,17 @@ type Provisioner struct {
 	// base is canceled when a Shutdown's context ends before the sessions do.
 	base     context.Context
 	stopBase context.CancelFunc
-	closing  atomic.Bool
+	// closing is set, under mu, when Shutdown begins; begin refuses new
+	// sessions from then on.
+	closing atomic.Bool
 
 	mu       sync.Mutex
 	slots    map[amt.UUID]*deviceSlot
 	sessions map[*Session]struct{}
-	listener *HelloListener // the one Serve runs, for Shutdown
-	// running counts sessions started by HandleHello; idle is closed (and
-	// replaced) whenever it drops to zero. Unlike a WaitGroup, it allows
-	// HandleHello while Wait is waiting.
+	listeners map[*HelloListener]struct{} // those Serve runs, for Shutdown
+	// running counts sessions (HandleHello's, Provision's, Resume's); idle
+	// is closed (and replaced) whenever it drops to zero. Unlike a
+	// WaitGroup, it allows new sessions while Wait is waiting.
 	running int
 	idle    chan struct{}
 
@@ -597,7 +600,8 @@ func (p *Provisioner) otpLockout() time.Duration {
 // already running.
 var ErrDuplicateSession = errors.New("provisioning: a session for this device is already running")
 
-// ErrShuttingDown is returned by Provision after Shutdown began.
+// ErrShuttingDown is returned by Provision, Resume and Serve after Shutdown
+// began.
 var ErrShuttingDown = errors.New("provisioning: the provisioner is shutting down")
 
 // HandleHello starts a session for h in the background and returns at once. It
@@ -605,17 +609,24 @@ var ErrShuttingDown = errors.New("provisioning: the provisioner is shutting down
 // It has the signature of [HelloListener].Handler. Wait for background
 // sessions with [Provisioner.Wait] or [Provisioner.Shutdown].
 func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
+	p.handleHello(ctx, h, nil)
+}
+
+// handleHello is HandleHello; when it starts a session it reports true, and
+// the session calls done (when not nil) as it ends.
+func (p *Provisioner) handleHello(ctx context.Context, h ReceivedHello, done func()) bool {
 	drop := func(r Reason, why string) {
 		p.emit(Event{Time: p.now(), Device: h.Hello.UUID, Source: h.Source, Step: StepAuthorize, State: StateNew, Reason: r, Detail: why})
 	}
-	if p.closing.Load() {
+	if !p.begin() {
 		drop(ReasonShuttingDown, "hello ignored: shutting down")
-		return
+		return false
 	}
 	s := p.newSession(h)
 	if !p.claim(s) {
+		p.ended()
 		drop(ReasonDuplicateSession, "hello ignored: session already running")
-		return
+		return false
 	}
 	// Sessions beyond MaxSessions wait for a slot; beyond MaxQueued, hellos
 	// are dropped (the device sends another), so a flood of hellos cannot pile
@@ -623,16 +634,20 @@ func (p *Provisioner) HandleHello(ctx context.Context, h ReceivedHello) {
 	if n := p.queued.Add(1); n > int64(p.maxQueued()) {
 		p.queued.Add(-1)
 		p.release(s)
+		p.ended()
 		drop(ReasonOverloaded, "hello dropped: too many sessions waiting")
-		return
+		return false
 	}
-	p.started()
 	go func() {
+		if done != nil {
+			defer done()
+		}
 		defer p.ended()
 		defer p.release(s)
 		defer p.queued.Add(-1)
 		_, _ = p.runSession(ctx, s)
 	}()
+	return true
 }
 
 func (p *Provisioner) maxQueued() int {
@@ -650,9 +665,10 @@ func (p *Provisioner) Provision(ctx context.Context, h ReceivedHello) (*DeviceRe
 	if h.Hello == nil {
 		return nil, &ConfigError{Field: "ReceivedHello.Hello", Problem: "nil"}
 	}
-	if p.closing.Load() {
+	if !p.begin() {
 		return nil, ErrShuttingDown
 	}
+	defer p.ended()
 	s := p.newSession(h)
 	if !p.claim(s) {
 		return nil, ErrDuplicateSession
@@ -694,13 +710,13 @@ func (p *Provisioner) runSession(ctx context.Context, s *Session) (*DeviceRecord
 	return s.rec, err
 }
 
-// Wait blocks until every session started by HandleHello has ended.
-// It may be called while hellos are still arriving.
+// Wait blocks until every session — started by HandleHello, Provision or
+// Resume — has ended. It may be called while hellos are still arriving.
 func (p *Provisioner) Wait() {
 	_ = p.WaitIdle(context.Background())
 }
 
-// WaitIdle blocks until no session started by HandleHello is running or
+// WaitIdle blocks until no session (see [Provisioner.Wait]) is running or
 // waiting for a slot, or until ctx ends (returning its error).
 func (p *Provisioner) WaitIdle(ctx context.Context) error {
 	p.mu.Lock()
@@ -718,13 +734,20 @@ func (p *Provisioner) WaitIdle(ctx context.Context) error {
 	}
 }
 
-func (p *Provisioner) started() {
+// begin counts a new session, unless Shutdown has begun: the check and the
+// count are one step under mu, so a Shutdown that saw no session running
+// never has one start behind it.
+func (p *Provisioner) begin() bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing.Load() {
+		return false
+	}
 	if p.running == 0 {
 		p.idle = make(chan struct{})
 	}
 	p.running++
-	p.mu.Unlock()
+	return true
 }
 
 func (p *Provisioner) ended() {
@@ -737,9 +760,12 @@ func (p *Provisioner) ended() {
 }
 
 // Serve runs a [HelloListener] on ln that feeds this Provisioner, until ctx is
-// done or [Provisioner.Shutdown] is called. When ctx ends, running sessions
-// are canceled (they see ctx done) and Serve waits for them; after Shutdown,
-// it returns once the listener has stopped and Shutdown drains the sessions.
+// done or [Provisioner.Shutdown] is called. When ctx ends, the sessions it
+// started are canceled (they see ctx done) and Serve waits for them; after
+// Shutdown, it returns once the listener has stopped and Shutdown drains the
+// sessions. Several Serve calls may run at once (an IPv4 and an IPv6
+// listener); Shutdown stops them all. After Shutdown, Serve returns
+// [ErrShuttingDown].
 func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...func(*HelloListener)) error {
 	l := p.Listener()
 	for _, f := range configure {
@@ -747,13 +773,33 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	}
 	// Sessions run under Serve's own context, not the listener's: a Shutdown
 	// stops the listener and lets them finish; canceling ctx cancels them.
-	l.Handler = func(_ context.Context, h ReceivedHello) { p.HandleHello(ctx, h) }
+	// Serve waits for its own sessions when ctx ends (the listener's Serve
+	// returns after its Handler calls, so no Add follows the Wait).
+	var sessions sync.WaitGroup
+	l.Handler = func(_ context.Context, h ReceivedHello) {
+		sessions.Add(1)
+		if !p.handleHello(ctx, h, sessions.Done) {
+			sessions.Done()
+		}
+	}
 	p.mu.Lock()
-	p.listener = l
+	if p.closing.Load() {
+		p.mu.Unlock()
+		return ErrShuttingDown
+	}
+	if p.listeners == nil {
+		p.listeners = make(map[*HelloListener]struct{})
+	}
+	p.listeners[l] = struct{}{}
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.listeners, l)
+		p.mu.Unlock()
+	}()
 	err := l.Serve(ctx, ln)
 	if ctx.Err() != nil {
-		p.Wait()
+		sessions.Wait()
 	}
 	if errors.Is(err, ErrListenerClosed) {
 		return nil
@@ -761,19 +807,27 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	return err
 }
 
-// Shutdown stops taking hellos — the listener Serve runs stops accepting, and
-// HandleHello and Provision refuse new sessions — and waits for the sessions
-// in flight to finish, as http.Server.Shutdown does for requests. If ctx ends
-// first, the remaining sessions are canceled (they end Failed with reason
-// canceled, their records saved and resumable) and ctx's error is returned.
+// Shutdown stops taking hellos — every listener Serve runs stops accepting,
+// and HandleHello, Provision, Resume and Serve refuse new work (Provision,
+// Resume and Serve return [ErrShuttingDown]) — and waits for every session
+// in flight (see [Provisioner.Wait]) to finish, as http.Server.Shutdown does
+// for requests. If ctx ends first, the remaining sessions are canceled (they
+// end Failed with reason canceled, their records saved and resumable) and
+// ctx's error is returned once they have ended: each saves its record within
+// a 10-second bound, so Shutdown may return that long after ctx ends. The
+// Maintainer's runs and reconciles are not sessions: stop them with their own
+// context.
 func (p *Provisioner) Shutdown(ctx context.Context) error {
-	p.closing.Store(true)
 	p.mu.Lock()
-	l := p.listener
+	p.closing.Store(true)
+	ls := make([]*HelloListener, 0, len(p.listeners))
+	for l := range p.listeners {
+		ls = append(ls, l)
+	}
 	p.mu.Unlock()
 	var lerr error
-	if l != nil {
-		lerr = l.Shutdown(ctx)
+	for _, l := range ls {
+		lerr = cmp.Or(lerr, l.Shutdown(ctx))
 	}
 	if err := p.WaitIdle(ctx); err != nil {
 		p.stopBase()
@@ -829,6 +883,9 @@ func (p *Provisioner) callTimeout() time.Duration {
 // an event and passed over. The Maintainer's runs settle commit-unconfirmed
 // sessions too.
 func (p *Provisioner) Resume(ctx context.Context) error {
+	if p.closing.Load() {
+		return ErrShuttingDown
+	}
 	_, err := p.resume(ctx, false, nil)
 	return err
 }
@@ -886,12 +943,17 @@ func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool, seen func(
 		if r.Session.PID != "" {
 			copy(h.Hello.PID[:], r.Session.PID)
 		}
+		if !p.begin() {
+			return n, ErrShuttingDown
+		}
 		s := p.newSession(h)
 		if !p.claim(s) {
+			p.ended()
 			continue
 		}
 		if !p.leaseFree(ctx, r.UUID) {
 			p.release(s)
+			p.ended()
 			continue
 		}
 		detail := "resuming session left in state " + r.State.String()
@@ -903,6 +965,7 @@ func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool, seen func(
 		n++
 		go func() {
 			defer wg.Done()
+			defer p.ended()
 			defer p.release(s)
 			_, _ = p.runSession(ctx, s)
 		}()

@@ -327,6 +327,10 @@ func (s *Session) authorize(ctx context.Context, a *attempt) (string, error) {
 			if errors.As(err, &se) {
 				return "", se
 			}
+			if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+				// It gave up because the session ended (Shutdown, SessionTimeout).
+				return "", &SessionError{Reason: reasonForCtx(cerr), Err: fmt.Errorf("authorizer: %w", err)}
+			}
 			return "", &SessionError{Reason: ReasonInternal, Err: fmt.Errorf("authorizer: %w", err)}
 		}
 		if inv.UUID.IsZero() {
