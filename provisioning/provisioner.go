@@ -46,9 +46,9 @@ type Provisioner struct {
 	// sessions from then on.
 	closing atomic.Bool
 
-	mu       sync.Mutex
-	slots    map[amt.UUID]*deviceSlot
-	sessions map[*Session]struct{}
+	mu        sync.Mutex
+	slots     map[amt.UUID]*deviceSlot
+	sessions  map[*Session]struct{}
 	listeners map[*HelloListener]struct{} // those Serve runs, for Shutdown
 	// running counts sessions (HandleHello's, Provision's, Resume's); idle
 	// is closed (and replaced) whenever it drops to zero. Unlike a
