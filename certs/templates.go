@@ -31,8 +31,8 @@ const (
 )
 
 // CertOptions are the fields every template shares. The zero value gives a random
-// 128-bit serial from crypto/rand and validity from one hour ago for the
-// template's default lifetime.
+// 128-bit serial from crypto/rand and validity from DefaultBackdate (two days)
+// ago for the template's default lifetime.
 type CertOptions struct {
 	// SerialNumber, when nil, is 16 random bytes from Rand with the top bit clear
 	// (positive, as RFC 5280 and Go's parser require).

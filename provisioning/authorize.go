@@ -23,7 +23,8 @@ type Inventory struct {
 	// against (DHCP option 15 or the MEBx "PKI DNS suffix"). Empty: FQDN without
 	// its host label.
 	DNSSuffix string
-	// Profile names the [Profile] to apply. Empty: "default".
+	// Profile names the [Profile] to apply. Empty: Config.DefaultProfile
+	// (itself "default" when empty).
 	Profile string
 	// Address is host:port of the device's TLS port. Empty: the hello's source
 	// address and port 16993.

@@ -76,7 +76,8 @@ type Config struct {
 	// negative value or one under a millisecond.
 	LeaseTTL time.Duration
 
-	// Observer receives every event. Nil: events are only logged.
+	// Observer receives every event, from many sessions at once (see
+	// [Observer]). Nil: events are only logged, to Logger when it is set.
 	Observer Observer
 
 	// Issuer certifies the keys AMT generates for its TLS and 802.1X
@@ -198,8 +199,11 @@ type Config struct {
 	// ServerName is the name devices resolve to find this server. Empty:
 	// "ProvisionServer", the firmware default (an audit finding).
 	ServerName string
-	// ListenAddr is the hello listener address. Empty: ":9971" (an audit finding
-	// where a non-default port is possible).
+	// ListenAddr is the hello listener's address: where
+	// [Provisioner.ListenAndServe] listens, and what Audit judges. With
+	// [Provisioner.Serve] on a listener of your own, set it to that
+	// listener's address. Empty: DefaultListenAddr, ":9971" (an audit
+	// finding where a non-default port is possible).
 	ListenAddr string
 	// ProvisioningAccounts are the admin credentials tried on devices that were
 	// provisioned before (Configuration Manager's "AMT Provisioning and Discovery

@@ -28,6 +28,8 @@ type Event struct {
 	Detail string
 }
 
-// Observer receives events. It is called synchronously from the session's
-// goroutine and must not block; hand events to a channel or a logger.
+// Observer receives events. It is called synchronously from the goroutine of
+// the session, listener or Maintainer run that emits the event — from many at
+// once, so it must be safe for concurrent use — and must not block (it holds
+// up the session); hand events to a channel or a logger.
 type Observer func(Event)

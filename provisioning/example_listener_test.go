@@ -51,3 +51,29 @@ func ExampleHelloListener_Shutdown() {
 	// Shutdown: <nil>
 	// Serve: true
 }
+
+// ListenAndServe listens at Config.ListenAddr (":9971" when empty) and serves
+// hellos until Shutdown, which stops it and drains the sessions (or ctx, which
+// cancels them).
+func ExampleProvisioner_ListenAndServe() {
+	p, err := provisioning.New(provisioning.Config{
+		Authorizer: provisioning.NewInventoryList(),
+		ListenAddr: "127.0.0.1:0", // production: empty, or the port set in MEBx or setup.bin
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	served := make(chan error, 1)
+	go func() { served <- p.ListenAndServe(context.Background()) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	fmt.Println("shutdown:", p.Shutdown(ctx))
+	// nil once it served; ErrShuttingDown if Shutdown came before it began.
+	err = <-served
+	fmt.Println("stopped:", err == nil || errors.Is(err, provisioning.ErrShuttingDown))
+	// Output:
+	// shutdown: <nil>
+	// stopped: true
+}

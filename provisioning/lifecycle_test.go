@@ -435,3 +435,64 @@ func TestShutdownStopsEveryServe(t *testing.T) {
 		}
 	}
 }
+
+// Unprovision of a device amtkit holds no admin password for says so, without
+// dialing it: it used to dial, fail to sign in and report a device error.
+func TestUnprovisionWithoutAdminPassword(t *testing.T) {
+	var dials atomic.Int64
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+		dial := c.Dial
+		c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
+	}})
+	p, rec := provisionOne(t, h)
+	require.NoError(t, p.Unprovision(h.ctx, rec.UUID))
+
+	before := dials.Load()
+	err := p.Unprovision(h.ctx, rec.UUID) // again: the record holds no admin password now
+	require.ErrorIs(t, err, provisioning.ErrNotProvisioned)
+	assert.Contains(t, err.Error(), "no admin password")
+	assert.Equal(t, before, dials.Load(), "Unprovision dialed a device it cannot sign in to")
+
+	_, err = p.OpenDevice(h.ctx, rec.UUID)
+	assert.ErrorIs(t, err, provisioning.ErrNotProvisioned)
+}
+
+// ListenAndServe listens where Config.ListenAddr says (the address Audit
+// judges), and says what to fix when it cannot.
+func TestListenAndServe(t *testing.T) {
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := free.Addr().String()
+	require.NoError(t, free.Close())
+
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.ListenAddr = addr }})
+	p := h.provisioner()
+	served := make(chan error, 1)
+	go func() { served <- p.ListenAndServe(h.ctx) }()
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+		b := make([]byte, 1)
+		n, _ := c.Read(b)
+		return n == 1
+	}, 10*time.Second, 5*time.Millisecond, "nothing answers at Config.ListenAddr")
+	require.NoError(t, p.Shutdown(h.ctx))
+	select {
+	case err := <-served:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("ListenAndServe did not return")
+	}
+
+	h.cfg.ListenAddr = "256.0.0.1:9971"
+	err = h.provisioner().ListenAndServe(h.ctx)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Config.ListenAddr")
+}

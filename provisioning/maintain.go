@@ -63,7 +63,7 @@ func (p *Provisioner) Maintainer() *Maintainer { return &Maintainer{p: p} }
 
 // MaintenanceReport summarises one pass of [Maintainer.RunOnce].
 type MaintenanceReport struct {
-	Checked      int // provisioned devices looked at
+	Checked      int // provisioned devices whose certificates and settings this run looked at (leased, no session running)
 	Renewed      int // certificates renewed
 	Revoked      int // certificates revoked: superseded ones, and those Unprovision or Block could not get revoked
 	NotRenewable int // certificates due but not renewed now (TLS over wireless only, the Wi-Fi profile in use)
@@ -777,7 +777,8 @@ func (d *ManagedDevice) Close() error {
 }
 
 // ErrNotProvisioned is returned by OpenDevice for a device whose record holds
-// no verified provisioning.
+// no verified provisioning, and by Unprovision for one whose record holds no
+// admin password (never provisioned, or unprovisioned already).
 var ErrNotProvisioned = errors.New("provisioning: the device has not been provisioned by amtkit")
 
 // OpenDevice opens a provisioned device from its record: the address it is
@@ -877,6 +878,12 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		return err
 	}
 	defer release()
+	if r.AdminPassword.IsZero() {
+		// Nothing amtkit set up (a rejected or discovered device, or one
+		// already unprovisioned): there is no password to sign in with, and
+		// dialing would only end in a device error.
+		return fmt.Errorf("%w: %s is %s and its record holds no admin password", ErrNotProvisioned, uuid, r.State)
+	}
 	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return err

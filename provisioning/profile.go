@@ -125,16 +125,26 @@ type TLSProfile struct {
 	LocalTLS bool
 }
 
-// UserAccount is a digest user ACL entry.
+// UserAccount is a digest user ACL entry (AMT_AuthorizationService
+// AddUserAclEntryEx) that sessions create and reconcile keeps in line with
+// the profile.
 type UserAccount struct {
+	// Name is the digest user name: unique on the device, not the admin
+	// account's (amt.CheckUsername says what AMT accepts). Required.
 	Name string
 	// Password empty (recommended): a new random password per device, kept in
 	// the device's record (DeviceRecord.Users). A fixed password is applied to
 	// every device of the profile, which Audit reports: no secret that works on
 	// one device should be given to another.
 	Password amt.Secret
-	Realms   []amt.Realm
-	Access   amt.AccessPermission
+	// Realms are what the user may do (amt.RealmRedirection for SOL and
+	// IDE-R/USB-R, amt.RealmPTAdministration for settings, …); at least one,
+	// each assignable (amt.Realm.Assignable).
+	Realms []amt.Realm
+	// Access is where the user may connect from. The zero value is
+	// amt.AccessLocal — the host interface only — as in AMT's own enum: set
+	// amt.AccessNetwork or amt.AccessAny for a console on the network.
+	Access amt.AccessPermission
 }
 
 // IEEE8021XProfile configures wired 802.1X with EAP-TLS.

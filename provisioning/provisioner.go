@@ -785,6 +785,7 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	p.mu.Lock()
 	if p.closing.Load() {
 		p.mu.Unlock()
+		ln.Close() // as the listener would have: Serve owns ln
 		return ErrShuttingDown
 	}
 	if p.listeners == nil {
@@ -806,6 +807,22 @@ func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...f
 	}
 	return err
 }
+
+// ListenAndServe listens on TCP at Config.ListenAddr (":9971", AMT's hello
+// port, when empty) and calls [Provisioner.Serve], as http.Server's
+// ListenAndServe does.
+func (p *Provisioner) ListenAndServe(ctx context.Context, configure ...func(*HelloListener)) error {
+	addr := cmp.Or(p.cfg.ListenAddr, DefaultListenAddr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("provisioning: the hello listener cannot listen on %s (Config.ListenAddr): %w", addr, err)
+	}
+	return p.Serve(ctx, ln, configure...)
+}
+
+// DefaultListenAddr is where ListenAndServe listens when Config.ListenAddr is
+// empty: every address, port 9971, where AMT sends its hellos.
+const DefaultListenAddr = ":9971"
 
 // Shutdown stops taking hellos — every listener Serve runs stops accepting,
 // and HandleHello, Provision, Resume and Serve refuse new work (Provision,
