@@ -13,7 +13,6 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
-	"github.com/amtkit/amtkit/internal/ctxwait"
 	"github.com/amtkit/amtkit/wsman"
 )
 
@@ -102,7 +101,8 @@ type TLSActivationOptions struct {
 	// CommitDelay is the pause between state read-backs after a dropped
 	// CommitChanges. Zero: 1 s (rpc-go commitPortRestartDelay).
 	CommitDelay time.Duration
-	// Sleep waits between attempts. Nil: a timer honouring ctx.
+	// Sleep waits between attempts and read-backs. Nil: HostBasedOptions.Sleep
+	// (the embedded field this one shadows), else a timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -117,7 +117,7 @@ func (o *TLSActivationOptions) sleep(ctx context.Context, d time.Duration) error
 	if o.Sleep != nil {
 		return o.Sleep(ctx, d)
 	}
-	return ctxwait.Sleep(ctx, d)
+	return o.HostBasedOptions.sleep(ctx, d)
 }
 
 func (o *TLSActivationOptions) delay(d, def time.Duration) time.Duration {

@@ -131,7 +131,12 @@ func (e *CommitUnconfirmedError) Unwrap() []error { return []error{e.CommitErr, 
 
 // ConfigError reports an invalid Provisioner or profile configuration.
 type ConfigError struct {
-	Field   string
+	// Field names what to fix, for a person: a Config field ("Issuer",
+	// "LeaseTTL"), an element of one ("Bundles[0]"), or a profile's field
+	// prefixed with the profile ("Profile laptops AdminPassword", "Profile
+	// laptops user helpdesk"). Match on it in tests, not in production code.
+	Field string
+	// Problem says what is wrong and, where one exists, what to set instead.
 	Problem string
 }
 
