@@ -58,6 +58,29 @@ func routeTo(h *harness, rogue *amtsim.Device) {
 	}
 }
 
+// rogueGetsNothing runs a session for the rogue's hello and checks that it
+// was refused (why) and got nothing of the victim's: the rogue is not
+// configured, no certificate is issued or revoked, and the victim's record
+// keeps the admin password that still opens the real device. It returns that
+// record.
+func rogueGetsNothing(t *testing.T, h *harness, p *provisioning.Provisioner, rogue, victim *amtsim.Device, first *provisioning.DeviceRecord, why string) *provisioning.DeviceRecord {
+	t.Helper()
+	issued, revoked := len(h.issuer.issued), len(h.issuer.revocations())
+	rec, err := p.Provision(h.ctx, helloOf(t, rogue))
+	if rec != nil {
+		t.Logf("rogue's session ended %s (reason %q, error %v)", rec.State, rec.Reason, err)
+	}
+	assert.Error(t, err, why)
+	assert.NotEqual(t, amt.PostProvisioning, rogue.Snapshot().ProvisioningState, "the rogue must not be configured and committed")
+	assert.Equal(t, issued, len(h.issuer.issued), "no certificate for the victim's name may be issued to the rogue's key")
+	assert.Equal(t, revoked, len(h.issuer.revocations()), "the victim's certificates must not be revoked")
+	after, err := h.store.Load(h.ctx, victim.UUID())
+	require.NoError(t, err)
+	assert.True(t, after.AdminPassword.Equal(first.AdminPassword), "the victim's record must keep its admin password")
+	assert.True(t, victim.AdminPasswordIs(after.AdminPassword), "the record must still open the real device")
+	return after
+}
+
 func helloOf(t *testing.T, d *amtsim.Device) provisioning.ReceivedHello {
 	t.Helper()
 	m, err := d.Hello(0)
@@ -95,20 +118,9 @@ func TestAttackPSKHelloTakesOverProvisionedDevice(t *testing.T) {
 			first, err := p.Provision(h.ctx, h.helloFrom(victim))
 			require.NoError(t, err)
 			require.True(t, first.OnDieVerified)
-			issued, revoked := len(h.issuer.issued), len(h.issuer.revocations())
 
-			rec, err := p.Provision(h.ctx, helloOf(t, rogue))
-			if rec != nil {
-				t.Logf("rogue's session ended %s (reason %q, error %v)", rec.State, rec.Reason, err)
-			}
-			assert.Error(t, err, "a PSK hello for a provisioned, On-Die verified device must be refused")
-			assert.NotEqual(t, amt.PostProvisioning, rogue.Snapshot().ProvisioningState, "the rogue must not be configured and committed")
+			after := rogueGetsNothing(t, h, p, rogue, victim, first, "a PSK hello for a provisioned, On-Die verified device must be refused")
 			assert.Zero(t, rogue.Snapshot().Requests, "not one WS-Management request may reach the rogue")
-			assert.Equal(t, issued, len(h.issuer.issued), "no certificate for the victim's name may be issued to the rogue's key")
-			assert.Equal(t, revoked, len(h.issuer.revocations()), "the victim's certificates must not be revoked")
-			after, err := h.store.Load(h.ctx, victim.UUID())
-			require.NoError(t, err)
-			assert.True(t, after.AdminPassword.Equal(first.AdminPassword), "the victim's record must keep its admin password")
 			assert.Equal(t, first.DeviceCertPin, after.DeviceCertPin, "the victim's record must keep its pin")
 			assert.True(t, after.Session == nil, "no session may be planted in the victim's record")
 			assert.Equal(t, first.Source, after.Source, "the victim's address must not become the rogue's")
@@ -238,20 +250,7 @@ func TestAttackMappedIPv4FromNonTCPAddrShareOneBucket(t *testing.T) {
 // another address passes authorize, and the session — which checks no
 // certificate over PSK — re-provisions whatever answers there.
 func TestAttackOldSetupBinPairTakesOverPSKDevice(t *testing.T) {
-	pair, err := pskx.GeneratePair(nil)
-	require.NoError(t, err)
-	store := &pskx.MemoryStore{}
-	require.NoError(t, store.Put(context.Background(), pair))
-	h := newHarness(t, harnessOptions{
-		device: func(i int, c *amtsim.Config) {
-			c.Version = amt.MustParseVersion("6.2.10")
-			c.PSK = &pair
-		},
-		config: func(c *provisioning.Config) {
-			c.PSK = store
-			c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, AllowLegacyTLS: true}
-		},
-	})
+	h, pair, _ := newPSKHarness(t, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, AllowLegacyTLS: true})
 	victim := h.fleet.Devices()[0]
 	stolen := pair // copied from the setup.bin
 	rogue := startPSKRogue(t, h, victim, &stolen, "127.0.77.9")
@@ -261,20 +260,7 @@ func TestAttackOldSetupBinPairTakesOverPSKDevice(t *testing.T) {
 	require.NoError(t, err)
 	_, err = p.RotatePSK(h.ctx, victim.UUID())
 	require.NoError(t, err)
-	issued, revoked := len(h.issuer.issued), len(h.issuer.revocations())
-
-	rec, err := p.Provision(h.ctx, helloOf(t, rogue))
-	if rec != nil {
-		t.Logf("rogue's session ended %s (reason %q, error %v)", rec.State, rec.Reason, err)
-	}
-	assert.Error(t, err, "a provisioned device is not re-provisioned by a hello carrying a pair from its old setup.bin")
-	assert.NotEqual(t, amt.PostProvisioning, rogue.Snapshot().ProvisioningState, "the rogue must not be configured")
-	assert.Equal(t, issued, len(h.issuer.issued), "no certificate for the victim's name may be issued to the rogue's key")
-	assert.Equal(t, revoked, len(h.issuer.revocations()), "the victim's certificates must not be revoked")
-	after, err := h.store.Load(h.ctx, victim.UUID())
-	require.NoError(t, err)
-	assert.True(t, after.AdminPassword.Equal(first.AdminPassword), "the victim's record must keep its admin password")
-	assert.True(t, victim.AdminPasswordIs(after.AdminPassword), "the record must still open the real device")
+	rogueGetsNothing(t, h, p, rogue, victim, first, "a provisioned device is not re-provisioned by a hello carrying a pair from its old setup.bin")
 }
 
 // Promise 1 / Config.RecordUnknownDevices ("off by default: anyone can send

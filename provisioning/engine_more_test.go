@@ -79,21 +79,30 @@ func TestProvisionRequireOTPWithoutAgent(t *testing.T) {
 	assert.Equal(t, provisioning.ReasonOTPMissing, provisioning.ReasonOf(err))
 }
 
-func TestProvisionPSK(t *testing.T) {
+// newPSKHarness is a harness of one AMT 6.2 device whose setup.bin gave it
+// pair, which the Provisioner's pair store (store) holds, with prof as the
+// default profile.
+func newPSKHarness(t *testing.T, prof provisioning.Profile) (h *harness, pair pskx.Pair, store *pskx.MemoryStore) {
+	t.Helper()
 	pair, err := pskx.GeneratePair(nil)
 	require.NoError(t, err)
-	store := &pskx.MemoryStore{}
+	store = &pskx.MemoryStore{}
 	require.NoError(t, store.Put(context.Background(), pair))
-	h := newHarness(t, harnessOptions{
+	h = newHarness(t, harnessOptions{
 		device: func(i int, c *amtsim.Config) {
 			c.Version = amt.MustParseVersion("6.2.10")
 			c.PSK = &pair
 		},
 		config: func(c *provisioning.Config) {
 			c.PSK = store
-			c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true}
+			c.Profiles[provisioning.DefaultProfileName] = prof
 		},
 	})
+	return h, pair, store
+}
+
+func TestProvisionPSK(t *testing.T) {
+	h, pair, store := newPSKHarness(t, provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true})
 	d := h.fleet.Devices()[0]
 	rh := h.helloFrom(d)
 	require.Equal(t, uint16(hello.VersionPSK), rh.Hello.Version)

@@ -398,6 +398,20 @@ func TestNothingStartsAfterShutdown(t *testing.T) {
 	assert.Equal(t, provisioning.ReasonShuttingDown, ev[0].Reason)
 }
 
+// answersProbe reports whether a hello listener at addr answers an HTTP GET
+// (its banner): it is serving.
+func answersProbe(addr string) bool {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	b := make([]byte, 1)
+	n, _ := c.Read(b)
+	return n == 1
+}
+
 // Shutdown stops every listener Serve runs (an IPv4 and an IPv6 one, say),
 // not only the last one started.
 func TestShutdownStopsEveryServe(t *testing.T) {
@@ -413,17 +427,7 @@ func TestShutdownStopsEveryServe(t *testing.T) {
 	}
 	// Both are serving once each answers a probe.
 	for _, ln := range lns {
-		require.Eventually(t, func() bool {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				return false
-			}
-			defer c.Close()
-			_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-			b := make([]byte, 1)
-			n, _ := c.Read(b)
-			return n == 1
-		}, 10*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return answersProbe(ln.Addr().String()) }, 10*time.Second, 5*time.Millisecond)
 	}
 	require.NoError(t, p.Shutdown(h.ctx))
 	for range 2 {
@@ -472,17 +476,7 @@ func TestListenAndServe(t *testing.T) {
 	p := h.provisioner()
 	served := make(chan error, 1)
 	go func() { served <- p.ListenAndServe(h.ctx) }()
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
-		b := make([]byte, 1)
-		n, _ := c.Read(b)
-		return n == 1
-	}, 10*time.Second, 5*time.Millisecond, "nothing answers at Config.ListenAddr")
+	require.Eventually(t, func() bool { return answersProbe(addr) }, 10*time.Second, 5*time.Millisecond, "nothing answers at Config.ListenAddr")
 	require.NoError(t, p.Shutdown(h.ctx))
 	select {
 	case err := <-served:

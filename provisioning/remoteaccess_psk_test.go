@@ -1,12 +1,10 @@
 package provisioning_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 
 	"github.com/amtkit/amtkit/amt"
-	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/amt/hello"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
@@ -19,24 +17,11 @@ import (
 // carry the new PID, the old pair's TLS-PSK handshake is refused and the new
 // one provisions it again.
 func TestRotatePSK(t *testing.T) {
-	pair, err := pskx.GeneratePair(nil)
-	require.NoError(t, err)
-	store := &pskx.MemoryStore{}
-	require.NoError(t, store.Put(context.Background(), pair))
-	h := newHarness(t, harnessOptions{
-		device: func(i int, c *amtsim.Config) {
-			c.Version = amt.MustParseVersion("6.2.10")
-			c.PSK = &pair
-		},
-		config: func(c *provisioning.Config) {
-			c.PSK = store
-			c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true}
-		},
-	})
+	h, pair, store := newPSKHarness(t, provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true})
 	d := h.fleet.Devices()[0]
 	p := h.provisioner()
 	old := h.helloFrom(d)
-	_, err = p.Provision(h.ctx, old)
+	_, err := p.Provision(h.ctx, old)
 	require.NoError(t, err)
 
 	pid, err := p.RotatePSK(h.ctx, d.UUID())
