@@ -246,6 +246,12 @@ func (s *WiFiSettings) check(method string) error {
 		return fmt.Errorf("%w: %s needs the profile's ElementName and SSID", ErrInvalidArgument, method)
 	case len(e.SSID) > 32:
 		return fmt.Errorf("%w: SSID is at most 32 bytes, got %d", ErrInvalidArgument, len(e.SSID))
+	case !wifiProfileName(e.ElementName):
+		return fmt.Errorf("%w: profile name %q: AMT takes 1 to 32 letters and digits", ErrInvalidArgument, e.ElementName)
+	case s.IEEE8021x != nil && s.IEEE8021x.ElementName != "" && !wifiProfileName(s.IEEE8021x.ElementName):
+		return fmt.Errorf("%w: 802.1X settings name %q: AMT takes 1 to 32 letters and digits", ErrInvalidArgument, s.IEEE8021x.ElementName)
+	case e.Priority > 255:
+		return fmt.Errorf("%w: priority %d: AMT keeps an 8-bit priority (1 to 255)", ErrInvalidArgument, e.Priority)
 	case e.AuthenticationMethod.PSK() && (e.PSKPassPhrase.Len() < 8 || e.PSKPassPhrase.Len() > 63):
 		return fmt.Errorf("%w: a passphrase of 8 to 63 characters is required for authentication method %d, got %d characters",
 			ErrInvalidArgument, e.AuthenticationMethod, e.PSKPassPhrase.Len())
@@ -262,12 +268,32 @@ func (s *WiFiSettings) check(method string) error {
 	return nil
 }
 
-// The InstanceIDs firmware gives a Wi-Fi profile and its 802.1X settings
-// (go-wsman-messages' recorded CIM_WiFiEndpointSettings and
+// wifiProfileName reports whether name may name a Wi-Fi profile or its 802.1X
+// settings: 1 to 32 ASCII letters and digits. Other characters are "a
+// limitation of AMT itself" (a maintainer in device-management-toolkit/rps
+// issue 932); RPS wirelessValidator.ts and ieee8021xValidator.ts and rpc-go
+// configure/wireless.go accept only these.
+func wifiProfileName(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// The InstanceIDs firmware reports for a Wi-Fi profile and its 802.1X
+// settings (go-wsman-messages' recorded CIM_WiFiEndpointSettings and
 // CIM_IEEE8021xSettings pulls). The embedded instances sent carry them when
-// the caller names none: rpc-go (configure wireless), RPS
+// the caller names none. rpc-go (configure wireless), RPS
 // (wifiNetworkConfiguration.ts), Intel's console and MeshCentral
-// (attemptWifiSync) all send a profile's InstanceID with AddWiFiSettings.
+// (attemptWifiSync) send the profile's in this form; for the 802.1X settings
+// rpc-go (setIeee8021xConfig) and RPS (addWifiConfigs) send "Intel(r) AMT:
+// 8021X Settings <name>" and MeshCentral none, so the firmware names them
+// itself, in the form sent here.
 const (
 	wifiEndpointSettingsIDPrefix = "Intel(r) AMT:WiFi Endpoint Settings "
 	wifiIEEE8021xIDPrefix        = "Intel(r) AMT:IEEE 802.1x Settings "

@@ -292,6 +292,14 @@ type Firmware struct {
 	// release; device-management-toolkit/rps issue 1911 says the firmware
 	// supports WPA3 "starting AMT20". rpc-go still refuses WPA3 profiles.
 	WiFiWPA3 bool
+	// WiFiTKIPAndWEP: Wi-Fi profiles may use TKIP (EncryptionMethod 3) and,
+	// for user profiles, WEP (2). Intel removed both "starting from Intel
+	// CSME firmware running on Tiger Lake-H platforms" (the Intel AMT SDK's
+	// deprecation note, quoted in device-management-toolkit/rps issue 594,
+	// where an AMT 15 device refused TKIP profiles); rps issue 992 reports
+	// AMT 15 and 16 refusing them. So: every platform before 15, the 15
+	// platforms other than H, none from 16.
+	WiFiTKIPAndWEP Platforms
 
 	// FirstRequestMayDrop: the first WS-Management request after a TLS 1.3
 	// handshake, or after the firmware re-arms its TLS listener (entering
@@ -449,6 +457,14 @@ func FirmwareFor(v Version) Firmware {
 	f.WiFiProfileSync = from(6, 0, 0)
 	f.UEFIWiFiProfileShare = from(16, 0, 0)
 	f.WiFiWPA3 = from(20, 0, 0)
+	switch {
+	case from(16, 0, 0):
+		f.WiFiTKIPAndWEP = NoPlatforms
+	case from(15, 0, 0):
+		f.WiFiTKIPAndWEP = SomePlatforms // not on chipset H
+	default:
+		f.WiFiTKIPAndWEP = AllPlatforms
+	}
 	f.FirstRequestMayDrop = from(21, 0, 0)
 	return f
 }
@@ -552,4 +568,6 @@ var firmwareRules = [...]FirmwareRule{
 		"go-wsman-messages pkg/wsman/amt/wifiportconfiguration/types.go (UEFIWiFiProfileShareEnabled \"available from Intel CSME 16.0\"); RPS src/stateMachines/wifiNetworkConfiguration.ts and rpc-go internal/local/amt/wsman.go EnableWiFi (AMT_BootCapabilities.UEFIWiFiCoExistenceAndProfileShare first)", PeerCode},
 	{"WiFiWPA3", "from 20",
 		"intel/lms CIM_WiFiEndpointSettings.h (WPA3 SAE 32768, OWE 32769, GCMP-256 32768; no release named); device-management-toolkit/rps issue 1911 (WPA3 supported by the firmware from AMT 20); rpc-go configure/wireless.go still refuses WPA3: unconfirmed", Inferred},
+	{"WiFiTKIPAndWEP", "before 15; 15 except chipset H",
+		"Intel AMT SDK, Deprecation of TKIP and WEP Encryption Methods (removed from CSME firmware on Tiger Lake-H; quoted in device-management-toolkit/rps issue 594, an AMT 15 device refusing TKIP profiles); rps issue 992 (AMT 15 and 16 refuse TKIP)", Vendor},
 }

@@ -105,6 +105,8 @@ func TestFirmwareForBoundaries(t *testing.T) {
 			{"15.9.9", false}, {"16.0.0", true}, {"16.0.1", true}}},
 		{"WiFiWPA3", func(f amt.Firmware) any { return f.WiFiWPA3 }, []vw{
 			{"19.9.9", false}, {"20.0.0", true}, {"20.0.1", true}}},
+		{"WiFiTKIPAndWEP", func(f amt.Firmware) any { return f.WiFiTKIPAndWEP }, []vw{
+			{"6.0.0", pAll}, {"14.9.9", pAll}, {"15.0.0", pSome}, {"15.9.9", pSome}, {"16.0.0", pNone}, {"22.0.0", pNone}}},
 	} {
 		for _, c := range tt.cases {
 			v := amt.MustParseVersion(c.version)

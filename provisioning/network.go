@@ -98,7 +98,9 @@ type IEEE8021XConfig struct {
 	// for every device of the profile; empty for EAP-TLS. It is kept sealed
 	// in each device's record to tell when the profile changed it.
 	Password amt.Secret
-	// Domain is the realm Username is unique in (optional).
+	// Domain is the realm Username is unique in (optional; PEAP-MSCHAPv2
+	// only: for EAP-TLS, DMTF CIM_IEEE8021xSettings says Domain "should be
+	// null", and no peer sends one).
 	Domain string
 	// ServerRoot is the certificate of the CA that issued the RADIUS server's
 	// certificate: installed as a trusted root (AddTrustedRootCertificate)
@@ -148,8 +150,11 @@ func (c *IEEE8021XConfig) check(field string) error {
 	}
 	switch c.Method {
 	case EAPTLS:
-		if !c.Password.IsZero() {
-			return bad("EAP-TLS takes no password")
+		// CIM_IEEE8021xSettings: for EAP-TLS, RoamingIdentity, Password and
+		// Domain "should be null" (DMTF 2.22, intel/lms
+		// CIM_IEEE8021xSettings.h); rpc-go and RPS send neither.
+		if !c.Password.IsZero() || c.Domain != "" {
+			return bad("EAP-TLS takes no Password and no Domain (the client certificate is the credential)")
 		}
 	case PEAPMSCHAPv2:
 		if c.Username == "" || c.Password.IsZero() {
@@ -172,6 +177,11 @@ func (c *IEEE8021XConfig) check(field string) error {
 	}
 	if c.PxeTimeout < 0 || c.PxeTimeout > 24*time.Hour {
 		return bad("PxeTimeout must be 0 to 24 hours, got %s", c.PxeTimeout)
+	}
+	if c.PxeTimeout%time.Second != 0 {
+		// AMT takes whole seconds: 500 ms would be sent as 0, which turns
+		// the PXE hold off (that is NoPxe).
+		return bad("PxeTimeout is sent in whole seconds, got %s", c.PxeTimeout)
 	}
 	if c.NoPxe && c.PxeTimeout != 0 {
 		return bad("NoPxe with a PxeTimeout of %s: set one or the other", c.PxeTimeout)

@@ -397,10 +397,11 @@ func (rc *reconcileContext) planWiredRetired(st *amt.IEEE8021xSettings) []Change
 
 // wantedWired returns the settings and certificate handles ws asks for.
 func (rc *reconcileContext) wantedWired(ws *wiredState) (enabled amt.IEEE8021xEnabled, client string) {
+	// Enabled 2 for every method, as rpc-go (configure8021x) and RPS
+	// (put8021xProfile) send it for PEAP as well as EAP-TLS; amtkit sent 6
+	// ("without certificates") for a PEAP profile that validates no server,
+	// which no peer proven on firmware does.
 	enabled = amt.IEEE8021xEnabledWithCertificates
-	if ws.want.Method != EAPTLS && ws.want.ServerRoot == nil {
-		enabled = amt.IEEE8021xEnabledWithoutCertificates
-	}
 	if ws.client != nil {
 		client = ws.client.Handle
 	}

@@ -175,6 +175,16 @@ func TestReconcilePEAP(t *testing.T) {
 	assert.Len(t, rep.Changes, 2, "wired settings and the Wi-Fi profile, for the new password")
 	assert.True(t, d.WiFi8021xPasswordIs("corp", amt.NewSecret("Pa55-two")))
 	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes)
+
+	// Without the server's root: still Enabled 2, as rpc-go (configure8021x)
+	// and RPS (put8021xProfile) send it for PEAP (amtkit sent 6).
+	unvalidated := prof("Pa55-two")
+	unvalidated.Network.Wired8021X.ServerRoot, unvalidated.Network.Wired8021X.ServerName = nil, ""
+	unvalidated.Network.WiFi = nil
+	setProfile(h, unvalidated)
+	reconcileNetwork(t, h, p, d.UUID())
+	assert.Equal(t, "2", d.Snapshot().IEEE8021x["Enabled"])
+	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes)
 }
 
 // The Wi-Fi profile AMT is connected by is not updated (the firmware and
@@ -365,6 +375,10 @@ func TestNetworkProfileValidate(t *testing.T) {
 		{"PEAP without password", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "u"}}, "Wired8021X"},
 		{"server name without root", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{ServerName: "radius"}}, "Wired8021X"},
 		{"root that is no CA", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{ServerRoot: leafOf(t)}}, "Wired8021X"},
+		// DMTF CIM_IEEE8021xSettings: for EAP-TLS, Domain "should be null".
+		{"EAP-TLS with a domain", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{Method: provisioning.EAPTLS, Domain: "CORP"}}, "Wired8021X"},
+		// 500 ms would be sent as 0 s, which turns the PXE hold off.
+		{"sub-second PXE timeout", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{PxeTimeout: 500 * time.Millisecond}}, "Wired8021X"},
 		{"static without addresses", provisioning.NetworkProfile{IP: &provisioning.IPConfig{Mode: provisioning.IPStatic}}, "IP.Static"},
 		{"DDNS interval too short", provisioning.NetworkProfile{IP: &provisioning.IPConfig{DDNSInterval: time.Minute}}, "DDNSInterval"},
 	}

@@ -191,6 +191,23 @@ func (d *Device) profileByID(id string) *wifiProfile {
 	return nil
 }
 
+// profileName reports whether name may name a Wi-Fi profile or its 802.1X
+// settings: 1 to 32 letters and digits. Names with other characters are "a
+// limitation of AMT itself" (a maintainer in device-management-toolkit/rps
+// issue 932); RPS wirelessValidator.ts and ieee8021xValidator.ts and rpc-go
+// configure/wireless.go accept only these.
+func profileName(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for _, r := range name {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // wifiFromInput reads and checks a profile (and its 802.1X settings and
 // certificates) from AddWiFiSettings' or UpdateWiFiSettings' input. A
 // non-zero code is the method's ReturnValue.
@@ -201,7 +218,7 @@ func (d *Device) wifiFromInput(in *input, user bool) (*wifiProfile, uint32) {
 	}
 	name, _ := es.str("ElementName")
 	ssid, _ := es.str("SSID")
-	if name == "" || len(name) > 32 || ssid == "" || len(ssid) > 32 {
+	if !profileName(name) || ssid == "" || len(ssid) > 32 {
 		return nil, rvWiFiInvalidParam
 	}
 	p := &wifiProfile{name: name, ssid: ssid, instanceID: wifiSettingsIDPfx + name, user: user}
@@ -213,7 +230,9 @@ func (d *Device) wifiFromInput(in *input, user bool) (*wifiProfile, uint32) {
 		return nil, rvWiFiInvalidParam
 	}
 	if es.has("Priority") {
-		if p.priority, err = es.u32("Priority"); err != nil {
+		// An 8-bit value (intel/lms CIM_WiFiEndpointSettings.h; RPS
+		// amtProfileValidator.ts: "priority is uint8 on AMT").
+		if p.priority, err = es.u32("Priority"); err != nil || p.priority > 255 {
 			return nil, rvWiFiInvalidParam
 		}
 	} else if !user {
@@ -225,7 +244,8 @@ func (d *Device) wifiFromInput(in *input, user bool) (*wifiProfile, uint32) {
 	// Admin profiles are WPA or stronger with TKIP or CCMP; user profiles may
 	// be open or WEP and have no 802.1X (Intel AMT Developer Guide, Wireless
 	// Configuration Concepts); WPA3-SAE and GCMP-256 exist on WPA3 firmware
-	// (intel/lms CIM_WiFiEndpointSettings.h).
+	// (intel/lms CIM_WiFiEndpointSettings.h); TKIP and WEP are gone from
+	// chipset H on 15 and from 16 (amt.Firmware.WiFiTKIPAndWEP).
 	switch {
 	case auth == amt.WiFiAuthWPAPSK || auth == amt.WiFiAuthWPA2PSK || auth == amt.WiFiAuthWPAIEEE8021X || auth == amt.WiFiAuthWPA2IEEE8021X:
 		if !(enc == amt.WiFiEncryptionTKIP || enc == amt.WiFiEncryptionCCMP ||
@@ -241,6 +261,9 @@ func (d *Device) wifiFromInput(in *input, user bool) (*wifiProfile, uint32) {
 			return nil, rvWiFiInvalidParam
 		}
 	default:
+		return nil, rvWiFiNotSupported
+	}
+	if !d.plat.tkipWEP && (enc == amt.WiFiEncryptionTKIP || enc == amt.WiFiEncryptionWEP) {
 		return nil, rvWiFiNotSupported
 	}
 	_, has8021x := in.f["IEEE8021xSettingsInput"]
@@ -284,6 +307,9 @@ func (d *Device) wifiIEEEFromInput(in *input, profile string) (*wifiIEEE, uint32
 	x.name, _ = xs.str("ElementName")
 	if x.name == "" {
 		x.name = profile
+	}
+	if !profileName(x.name) {
+		return nil, rvWiFiInvalidParam
 	}
 	x.instanceID = wifiIEEEIDPfx + x.name
 	x.username, _ = xs.str("Username")

@@ -28,6 +28,8 @@ type platform struct {
 	suites []uint16
 	// remoteNonTLS: digest accounts reach the 16992 role once provisioned.
 	remoteNonTLS bool
+	// tkipWEP: Wi-Fi profiles may use TKIP and (user profiles) WEP.
+	tkipWEP bool
 }
 
 // resolve decides a SomePlatforms answer: on the platform the Config chose
@@ -91,6 +93,7 @@ func platformFor(fw amt.Firmware, cfg *Config) platform {
 		p.suites = append(append([]uint16(nil), rsaSuites...), ecdheSuites...)
 	}
 	p.remoteNonTLS = resolve(fw.RemoteNonTLSPort, !cfg.TLSOnly) && !cfg.LocalTLSEnforced
+	p.tkipWEP = resolve(fw.WiFiTKIPAndWEP, cfg.Legacy15) // removed from chipset H on 15
 	return p
 }
 
