@@ -324,22 +324,19 @@ func (c *Channel) Write(p []byte) (int, error) {
 		}
 		n := min(len(p), int(min(uint64(c.tx), uint64(maxData))))
 		c.tx -= uint32(n)
-		peer, dl := c.peerID, c.wdl
+		peer := c.peerID
 		c.mu.Unlock()
 
 		b, err := Encode(ChannelData{Recipient: peer, Data: p[:n]})
 		if err != nil {
 			return total, err
 		}
-		ctx, cancel := context.Background(), context.CancelFunc(func() {})
-		if !dl.IsZero() {
-			ctx, cancel = context.WithDeadline(ctx, dl)
-		}
+		ctx, cancel := c.writeContext()
 		err = c.s.write(ctx, b)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
-				err = os.ErrDeadlineExceeded
+				err = c.writeStopped()
 			}
 			return total, err
 		}
@@ -347,6 +344,63 @@ func (c *Channel) Write(p []byte) (int, error) {
 		p = p[n:]
 	}
 	return total, nil
+}
+
+// writeContext returns the context of one transport write of c: it ends when
+// the write deadline passes — the deadline as it is then, so a later
+// SetWriteDeadline moves it — or when c is closed or fails, so that Close and
+// deadlines release a Write blocked in the transport, as net.Conn promises. A
+// write interrupted half sent on a stream ends the session (the stream can
+// no longer be framed); one still waiting for its turn leaves it running.
+func (c *Channel) writeContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			c.mu.Lock()
+			stopped, dl, ch := c.localClosed || c.state == chanFailed, c.wdl, c.changed
+			c.mu.Unlock()
+			if stopped {
+				cancel()
+				return
+			}
+			var tc <-chan time.Time
+			var t *time.Timer
+			if !dl.IsZero() {
+				d := time.Until(dl)
+				if d <= 0 {
+					cancel()
+					return
+				}
+				t = time.NewTimer(d)
+				tc = t.C
+			}
+			select {
+			case <-ctx.Done():
+			case <-ch:
+			case <-tc:
+			}
+			if t != nil {
+				t.Stop()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	}()
+	return ctx, cancel
+}
+
+// writeStopped is the error of a write writeContext stopped.
+func (c *Channel) writeStopped() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.localClosed:
+		return net.ErrClosed
+	case c.state == chanFailed:
+		return c.err
+	}
+	return os.ErrDeadlineExceeded
 }
 
 // Close closes the channel: CHANNEL_CLOSE goes to AMT (once it confirmed the

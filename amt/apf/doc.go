@@ -50,7 +50,12 @@
 // Server (CIRA), where messages follow each other on a byte stream:
 // [StreamTransport] frames them there ([FrameLength] finds where one ends),
 // so a [Session] serves a CIRA tunnel as it serves the LME (apftest.MPS is a
-// test MPS built that way; docs/remote-access.md).
+// test MPS built that way; docs/remote-access.md). There it is an MPS, which
+// anyone on the network reaches: it authenticates the device
+// ([Config.Authenticate], or [Config.PreAuthenticated] after a verified TLS
+// client certificate; NewSession refuses a stream without either), keeps the
+// device it authenticated (a later PROTOCOL_VERSION naming another UUID ends
+// the session), and drops a device silent for [Config.IdleTimeout].
 //
 // # Sources and verification
 //

@@ -2,10 +2,12 @@ package apf_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 
+	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf"
 	"github.com/amtkit/amtkit/amt/apf/apftest"
 )
@@ -63,4 +65,26 @@ func ExampleNewSession() {
 	fmt.Println(string(b), err, c.RemoteAddr())
 	// Output:
 	// hello from AMT <nil> 127.0.0.1:16992
+}
+
+// Over a stream — the MPS's side of CIRA — a Session authenticates the device:
+// without Config.Authenticate (or PreAuthenticated, after a verified client
+// certificate) NewSession refuses to start.
+func ExampleConfig_authenticate() {
+	tunnel, device := net.Pipe() // an MPS's TLS connection from a device, in a real MPS
+	defer device.Close()
+	_, err := apf.NewSession(context.Background(), apf.NewStreamTransport(tunnel, 0), apf.Config{})
+	fmt.Println(errors.Is(err, apf.ErrNoAuthentication))
+
+	want := amt.NewSecret("Dev1ce-APF-pa55") // the device record's MPSPassword, in a real MPS
+	cfg := apf.Config{Authenticate: func(peer apf.ProtocolVersion, r apf.UserAuthRequest) error {
+		if r.Method != apf.MethodPassword || !r.Password.Equal(want) {
+			return fmt.Errorf("device %s: wrong APF credentials", peer.UUID)
+		}
+		return nil
+	}}
+	fmt.Println(cfg.Authenticate(apf.ProtocolVersion{}, apf.UserAuthRequest{Method: apf.MethodPassword, Password: want}))
+	// Output:
+	// true
+	// <nil>
 }

@@ -55,6 +55,12 @@ const (
 	// rpc-go's hardware-validated LMEChannelOpenTimeout (pkg/utils/constants.go,
 	// HeciReadTimeout + 15 s).
 	DefaultOpenTimeout = 18 * time.Second
+	// DefaultStreamIdleTimeout ends a session over a stream (an MPS's side
+	// of CIRA) that received nothing for this long: MeshCentral's
+	// mpsserver.js and Open AMT's MPS (src/server/mpsserver.ts) drop a CIRA
+	// socket idle for 90 s, three of the 30 s keep-alive intervals they ask
+	// for.
+	DefaultStreamIdleTimeout = 90 * time.Second
 	// DefaultForwardQuiet is how long NewSession waits, once AMT forwarded a
 	// WS-Management port without its redirection partner, for a further
 	// tcpip-forward before it counts the session ready: rpc-go ends its
@@ -87,6 +93,11 @@ var openRetryBackoff = [...]time.Duration{250 * time.Millisecond, 500 * time.Mil
 // maxUnanswered bounds the channel numbers remembered after their open timed
 // out, so that AMT's late answer is recognised.
 const maxUnanswered = 1024
+
+// maxForwardedPorts bounds the ports a peer may have forwarded at once: AMT
+// forwards at most seven (16992, 16993, 623, 664, 16994, 16995, 5900); a
+// peer that asks for more gets REQUEST_FAILURE, never more memory.
+const maxForwardedPorts = 32
 
 // maxControlQueue bounds the control messages (replies, window adjusts,
 // closes) waiting for the transport: a peer that makes us answer faster than
@@ -133,6 +144,25 @@ type Config struct {
 	// Logger receives debug records of the conversation (message types,
 	// channel numbers, ports; never data or passwords). Nil: none.
 	Logger *slog.Logger
+
+	// Authenticate decides a USERAUTH_REQUEST from the peer that sent the
+	// PROTOCOL_VERSION peer; an error refuses it (USERAUTH_FAILURE, the
+	// peer may try again) and the port-forwarding service stays closed until
+	// one succeeds. Nil accepts every request, as LMS does on the LME, which
+	// only this host reaches. Over a stream ([StreamTransport]: an MPS's side
+	// of CIRA, which anyone on the network reaches) NewSession refuses to
+	// start unless Authenticate or PreAuthenticated is set.
+	Authenticate func(peer ProtocolVersion, req UserAuthRequest) error
+	// PreAuthenticated says the transport proved the peer already (a TLS
+	// client certificate the MPS verified): no USERAUTH is needed before the
+	// port-forwarding service, and one that comes is passed to Authenticate
+	// when set, accepted otherwise.
+	PreAuthenticated bool
+	// IdleTimeout ends the session (DISCONNECT, connection lost, and
+	// [ErrIdle]) when nothing arrived from the peer for this long; keep-alives
+	// count. It runs on Sleep. Default: DefaultStreamIdleTimeout over a
+	// stream, none over a message transport (the LME); negative: none.
+	IdleTimeout time.Duration
 }
 
 func (c *Config) defaults() {
@@ -201,6 +231,11 @@ var (
 	// ErrOpenTimeout: AMT did not answer a CHANNEL_OPEN within
 	// Config.OpenTimeout; the channel's slot is free again.
 	ErrOpenTimeout = errors.New("apf: AMT did not answer the channel open")
+	// ErrIdle: nothing arrived from the peer for Config.IdleTimeout.
+	ErrIdle = errors.New("apf: the peer sent nothing for the idle timeout")
+	// ErrNoAuthentication: a session over a stream was started without
+	// Config.Authenticate or Config.PreAuthenticated.
+	ErrNoAuthentication = errors.New("apf: a session over a stream (an MPS's side of CIRA) authenticates its peer: set Config.Authenticate, or Config.PreAuthenticated when the transport verified a client certificate")
 )
 
 // OpenError is AMT's refusal of a channel (CHANNEL_OPEN_FAILURE). Dial
@@ -244,6 +279,9 @@ type Session struct {
 	ctlReady  chan struct{} // signalled when ctl grows
 	versionOK bool
 	pfwd      bool
+	authed    bool   // a USERAUTH_REQUEST succeeded, or Config.PreAuthenticated
+	needAuth  bool   // the port-forwarding service waits for authed
+	received  uint64 // messages read, for the idle timeout
 	peer      ProtocolVersion
 	ports     map[uint32]string
 	forwards  int // tcpip-forward requests seen
@@ -282,17 +320,29 @@ func NewSession(ctx context.Context, t Transport, cfg Config) (*Session, error) 
 		return nil, fmt.Errorf("apf: seeding channel numbers: %w", err)
 	}
 	_, stream := t.(interface{ streamFramed() })
+	if stream && cfg.Authenticate == nil && !cfg.PreAuthenticated {
+		return nil, ErrNoAuthentication
+	}
+	if cfg.IdleTimeout == 0 && stream {
+		cfg.IdleTimeout = DefaultStreamIdleTimeout
+	}
 	sctx, cancel := context.WithCancel(context.Background())
 	s := &Session{
 		t: t, cfg: cfg, log: cfg.Logger, ctx: sctx, cancel: cancel,
 		changed: make(chan struct{}), ctlReady: make(chan struct{}, 1), wsem: make(chan struct{}, 1),
 		ports: map[uint32]string{}, chans: map[uint32]*Channel{}, done: make(chan struct{}),
 		unanswered: map[uint32]struct{}{}, strict: stream,
-		nextID: binary.BigEndian.Uint32(seed[:]) & 0x7FFFFFFF,
+		nextID:   binary.BigEndian.Uint32(seed[:]) & 0x7FFFFFFF,
+		authed:   cfg.PreAuthenticated,
+		needAuth: stream || cfg.Authenticate != nil,
 	}
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.writeLoop()
+	if cfg.IdleTimeout > 0 {
+		s.wg.Add(1)
+		go s.idleLoop()
+	}
 	s.queue(ProtocolVersion{Major: 1, Minor: 0})
 
 	hctx, hcancel := context.WithTimeout(ctx, cfg.HandshakeTimeout)
@@ -536,6 +586,9 @@ func (s *Session) readLoop() {
 			s.fail(fmt.Errorf("apf: reading from AMT: %w", err))
 			return
 		}
+		s.mu.Lock()
+		s.received++
+		s.mu.Unlock()
 		var m Message
 		if s.strict {
 			m, err = Decode(b)
@@ -556,10 +609,46 @@ func (s *Session) readLoop() {
 	}
 }
 
+// idleSteps divides Config.IdleTimeout: a peer is dropped after between
+// IdleTimeout and IdleTimeout·(1+1/idleSteps) of silence, never sooner.
+const idleSteps = 4
+
+// idleLoop ends the session once idleSteps whole steps of
+// Config.IdleTimeout/idleSteps pass without a message from the peer (a silent
+// peer holds no goroutine or connection for ever).
+func (s *Session) idleLoop() {
+	defer s.wg.Done()
+	step := s.cfg.IdleTimeout / idleSteps
+	s.mu.Lock()
+	seen := s.received
+	s.mu.Unlock()
+	quiet := 0
+	for {
+		if s.cfg.Sleep(s.ctx, step) != nil {
+			return
+		}
+		s.mu.Lock()
+		now, running := s.received, s.err == nil
+		s.mu.Unlock()
+		if !running {
+			return
+		}
+		if now != seen {
+			seen, quiet = now, 0
+			continue
+		}
+		if quiet++; quiet >= idleSteps {
+			s.log.Debug("apf: idle timeout", "after", s.cfg.IdleTimeout)
+			s.disconnect(DisconnectConnectionLost, fmt.Errorf("%w (%v)", ErrIdle, s.cfg.IdleTimeout))
+			return
+		}
+	}
+}
+
 // handle processes one message from AMT; false ends the read loop.
 func (s *Session) handle(m Message) bool {
 	s.mu.Lock()
-	versionOK, pfwd := s.versionOK, s.pfwd
+	versionOK, pfwd, authed, peer := s.versionOK, s.pfwd, s.authed || !s.needAuth, s.peer
 	s.mu.Unlock()
 	switch m := m.(type) {
 	case ProtocolVersion:
@@ -588,6 +677,10 @@ func (s *Session) handle(m Message) bool {
 			s.disconnect(DisconnectServiceNotAvailable, fmt.Errorf("%w: AMT requested the service %q", ErrProtocol, m.Service))
 			return false
 		}
+		if m.Service == ServicePortForwarding && !authed {
+			s.disconnect(DisconnectNoMoreAuthMethods, fmt.Errorf("%w: the port-forwarding service was requested before authentication", ErrProtocol))
+			return false
+		}
 		s.queue(ServiceAccept(m))
 		if m.Service == ServicePortForwarding {
 			s.mu.Lock()
@@ -599,7 +692,18 @@ func (s *Session) handle(m Message) bool {
 		return true
 	case UserAuthRequest:
 		// LMS answers every user-authentication request with success
-		// (Protocol.cpp); the LME is only reachable from this host.
+		// (Protocol.cpp); the LME is only reachable from this host. An MPS
+		// checks the credentials (Config.Authenticate).
+		if f := s.cfg.Authenticate; f != nil {
+			if err := f(peer, m); err != nil {
+				s.log.Debug("apf: authentication refused", "user", m.User, "method", m.Method, "err", err)
+				s.queue(UserAuthFailure{Methods: MethodPassword})
+				return true
+			}
+		}
+		s.mu.Lock()
+		s.authed = true
+		s.mu.Unlock()
 		s.queue(UserAuthSuccess{})
 		return true
 	case UserAuthSuccess, UserAuthFailure, ServiceAccept:
@@ -650,6 +754,16 @@ func (s *Session) onVersion(m ProtocolVersion) bool {
 	}
 	s.mu.Lock()
 	again := s.versionOK
+	if again && m.UUID != s.peer.UUID {
+		// A system keeps its UUID: a peer that names another after its
+		// first version (and perhaps after authenticating as the first)
+		// must not become that device (MeshCentral's mpsserver.js fixes the
+		// device at USERAUTH and never changes it).
+		was := s.peer.UUID
+		s.mu.Unlock()
+		s.protocolError("the peer's UUID changed from %s to %s", was, m.UUID)
+		return false
+	}
 	var chans []*Channel
 	if again {
 		// AMT started over: what it knew of channels and forwards is gone.
@@ -680,6 +794,15 @@ func (s *Session) onGlobalRequest(m GlobalRequest) {
 		// LMS, rpc-go and MeshCentral answer every tcpip-forward with the
 		// port, whatever want-reply says; so do we. The answer is queued
 		// before the port is usable, so no CHANNEL_OPEN to it can overtake it.
+		s.mu.Lock()
+		_, known := s.ports[m.Port]
+		full := !known && len(s.ports) >= maxForwardedPorts
+		s.mu.Unlock()
+		if m.Port > 65535 || full {
+			s.log.Debug("apf: refused a forward", "port", m.Port, "forwarded", maxForwardedPorts)
+			s.queue(RequestFailure{})
+			return
+		}
 		s.queue(TCPForwardSuccess(m.Port))
 		s.mu.Lock()
 		s.ports[m.Port] = m.Address

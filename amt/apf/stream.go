@@ -195,6 +195,13 @@ type StreamTransport struct {
 	successData int
 
 	wmu sync.Mutex
+
+	// dlmu guards the deadlines a context sets: each read and write has a
+	// generation, and a context's late callback (context.AfterFunc's stop
+	// does not wait for one already running) changes a deadline only while
+	// its own call is still the current one.
+	dlmu       sync.Mutex
+	rgen, wgen uint64
 }
 
 // NewStreamTransport returns a transport over c whose messages are at most
@@ -228,10 +235,7 @@ func (t *StreamTransport) ReadMessage(ctx context.Context) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dl, _ := ctx.Deadline()
-	_ = t.conn.SetReadDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetReadDeadline(aLongTimeAgo) })
-	defer stop()
+	defer t.deadlineFrom(ctx, &t.rgen, t.conn.SetReadDeadline)()
 	for {
 		n, err := FrameLength(t.buf, t.successData)
 		switch {
@@ -273,17 +277,46 @@ func (t *StreamTransport) WriteMessage(ctx context.Context, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dl, _ := ctx.Deadline()
-	_ = t.conn.SetWriteDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { _ = t.conn.SetWriteDeadline(aLongTimeAgo) })
-	defer stop()
+	defer t.deadlineFrom(ctx, &t.wgen, t.conn.SetWriteDeadline)()
 	if _, err := t.conn.Write(msg); err != nil {
+		// Part of the message may have gone: the stream can no longer be
+		// framed, so it ends here (the session reading it ends with it).
+		_ = t.conn.Close()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return err
 	}
 	return nil
+}
+
+// deadlineFrom sets the connection's deadline (set) from ctx for one call:
+// ctx's deadline now, a time long past when ctx ends. It returns the function
+// that ends the call; a callback still running after it changes nothing.
+func (t *StreamTransport) deadlineFrom(ctx context.Context, gen *uint64, set func(time.Time) error) func() {
+	t.dlmu.Lock()
+	*gen++
+	mine := *gen
+	dl, _ := ctx.Deadline()
+	_ = set(dl)
+	t.dlmu.Unlock()
+	stop := context.AfterFunc(ctx, func() { t.expire(gen, mine, set) })
+	return func() {
+		stop()
+		t.dlmu.Lock()
+		*gen++
+		t.dlmu.Unlock()
+	}
+}
+
+// expire interrupts call mine by a deadline long past, unless that call has
+// ended (a later one may be running under a live context).
+func (t *StreamTransport) expire(gen *uint64, mine uint64, set func(time.Time) error) {
+	t.dlmu.Lock()
+	defer t.dlmu.Unlock()
+	if *gen == mine {
+		_ = set(aLongTimeAgo)
+	}
 }
 
 // Close closes the connection.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,7 +149,7 @@ func (m *MPS) Close() error {
 		return nil
 	}
 	m.closed = true
-	all := m.all
+	all := slices.Clone(m.all) // the forgetting goroutines edit m.all in place
 	m.mu.Unlock()
 	close(m.done)
 	err := m.ln.Close()
@@ -204,6 +205,15 @@ func (m *MPS) serve(raw net.Conn) {
 	if scfg.HandshakeTimeout == 0 {
 		scfg.HandshakeTimeout = 30 * time.Second
 	}
+	if scfg.IdleTimeout == 0 && m.cfg.KeepAlive > 0 {
+		// Three keep-alive intervals, as MeshCentral's and Open AMT's MPS.
+		scfg.IdleTimeout = 3 * time.Duration(m.cfg.KeepAlive) * time.Second
+	}
+	// The session checks the credentials (and so refuses the port-forwarding
+	// service before they were good); a verified client certificate is
+	// authentication enough.
+	scfg.Authenticate = c.tr.authenticate
+	scfg.PreAuthenticated = m.cfg.ClientCAs != nil
 	s, err := apf.NewSession(ctx, c.tr, scfg)
 	if err != nil {
 		m.event("apf session with %s failed: %v", raw.RemoteAddr(), err)
@@ -232,6 +242,16 @@ func (m *MPS) serve(raw net.Conn) {
 	}
 	m.all = append(m.all, c)
 	m.mu.Unlock()
+	// An ended tunnel is forgotten: a device that connects and hangs up in a
+	// loop must not grow the list.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		<-s.Done()
+		m.mu.Lock()
+		m.all = slices.DeleteFunc(m.all, func(x *MPSConn) bool { return x == c })
+		m.mu.Unlock()
+	}()
 	select {
 	case m.conns <- c:
 	default:
@@ -269,15 +289,14 @@ func (c *MPSConn) KeepAlive(ctx context.Context, cookie uint32) error {
 func (c *MPSConn) DeviceKeepAlives() <-chan uint32 { return c.tr.deviceKA() }
 
 // mpsTransport is the MPS's transport: it logs every message, checks the
-// device's credentials (answering USERAUTH_FAILURE itself, so that the
-// session never accepts a wrong password) and asks for keep-alives.
+// device's credentials for the session (Config.Authenticate) and asks for
+// keep-alives.
 type mpsTransport struct {
 	*apf.StreamTransport
 	m *MPS
 	c *MPSConn
 
 	mu      sync.Mutex
-	peer    amt.UUID
 	authed  bool
 	user    string
 	authErr error
@@ -294,65 +313,53 @@ func (t *mpsTransport) deviceKA() chan uint32 {
 }
 
 func (t *mpsTransport) ReadMessage(ctx context.Context) ([]byte, error) {
-	for {
-		b, err := t.StreamTransport.ReadMessage(ctx)
-		if err != nil {
-			return nil, err
-		}
-		msg, err := apf.Decode(b)
-		if err != nil {
-			return b, nil // the session refuses it as a protocol error
-		}
-		t.m.event("<- %s", describe(msg))
-		switch msg := msg.(type) {
-		case apf.ProtocolVersion:
-			t.mu.Lock()
-			t.peer = msg.UUID
-			t.mu.Unlock()
-		case apf.UserAuthRequest:
-			if ok, why := t.check(msg); !ok {
-				t.mu.Lock()
-				t.authErr = errors.New(why)
-				t.mu.Unlock()
-				t.m.event("   %s", why)
-				if err := t.write(ctx, apf.UserAuthFailure{Methods: apf.MethodPassword}); err != nil {
-					return nil, err
-				}
-				continue // the session never sees a refused request
-			}
-			t.mu.Lock()
-			t.authed, t.user = true, msg.User
-			t.mu.Unlock()
-		case apf.GlobalRequest:
-			if msg.Name == apf.RequestTCPForward && msg.Port == 5900 && t.m.cfg.KeepAlive > 0 {
-				defer func() {
-					_ = t.write(ctx, apf.KeepAliveOptionsRequest{Interval: t.m.cfg.KeepAlive})
-				}()
-			}
-		case apf.KeepAliveReply:
-			select {
-			case t.c.keepalive <- msg.Cookie:
-			default:
-			}
-		case apf.KeepAliveRequest:
-			select {
-			case t.deviceKA() <- msg.Cookie:
-			default:
-			}
-		}
-		return b, nil
+	b, err := t.StreamTransport.ReadMessage(ctx)
+	if err != nil {
+		return nil, err
 	}
+	msg, err := apf.Decode(b)
+	if err != nil {
+		return b, nil // the session refuses it as a protocol error
+	}
+	t.m.event("<- %s", describe(msg))
+	switch msg := msg.(type) {
+	case apf.KeepAliveReply:
+		select {
+		case t.c.keepalive <- msg.Cookie:
+		default:
+		}
+	case apf.KeepAliveRequest:
+		select {
+		case t.deviceKA() <- msg.Cookie:
+		default:
+		}
+	}
+	return b, nil
+}
+
+// authenticate is the session's Config.Authenticate: the device's
+// credentials against the configured ones (or Lookup's for the UUID the
+// session holds, which it never lets change).
+func (t *mpsTransport) authenticate(peer apf.ProtocolVersion, r apf.UserAuthRequest) error {
+	if ok, why := t.check(peer.UUID, r); !ok {
+		t.mu.Lock()
+		t.authErr = errors.New(why)
+		t.mu.Unlock()
+		t.m.event("   %s", why)
+		return t.authErr
+	}
+	t.mu.Lock()
+	t.authed, t.user, t.authErr = true, r.User, nil
+	t.mu.Unlock()
+	return nil
 }
 
 // check compares the device's credentials with the configured ones, in
 // constant time.
-func (t *mpsTransport) check(r apf.UserAuthRequest) (bool, string) {
+func (t *mpsTransport) check(peer amt.UUID, r apf.UserAuthRequest) (bool, string) {
 	cfg := &t.m.cfg
 	wantUser, wantPass := cfg.Username, cfg.Password
 	if cfg.Lookup != nil {
-		t.mu.Lock()
-		peer := t.peer
-		t.mu.Unlock()
 		u, pw, ok := cfg.Lookup(peer)
 		if !ok {
 			return false, fmt.Sprintf("unknown device %s", peer)
@@ -374,19 +381,28 @@ func (t *mpsTransport) check(r apf.UserAuthRequest) (bool, string) {
 	return true, ""
 }
 
-func (t *mpsTransport) write(ctx context.Context, m apf.Message) error {
-	b, err := apf.Encode(m)
-	if err != nil {
-		return err
-	}
-	return t.WriteMessage(ctx, b)
-}
-
 func (t *mpsTransport) WriteMessage(ctx context.Context, b []byte) error {
-	if msg, err := apf.Decode(b); err == nil {
+	msg, derr := apf.Decode(b)
+	if derr == nil {
 		t.m.event("-> %s", describe(msg))
 	}
-	return t.StreamTransport.WriteMessage(ctx, b)
+	if err := t.StreamTransport.WriteMessage(ctx, b); err != nil {
+		return err
+	}
+	// Once the device's last forward (5900) is answered, ask for keep-alives:
+	// MeshCentral's mpsserver.js and Open AMT's APFProcessor.ts send
+	// KEEPALIVE_OPTIONS_REQUEST after that REQUEST_SUCCESS, never before.
+	if rs, ok := msg.(apf.RequestSuccess); derr == nil && ok && t.m.cfg.KeepAlive > 0 {
+		if p, ok := rs.Port(); ok && p == 5900 {
+			opts, err := apf.Encode(apf.KeepAliveOptionsRequest{Interval: t.m.cfg.KeepAlive})
+			if err != nil {
+				return err
+			}
+			t.m.event("-> %s", describe(apf.KeepAliveOptionsRequest{Interval: t.m.cfg.KeepAlive}))
+			return t.StreamTransport.WriteMessage(ctx, opts)
+		}
+	}
+	return nil
 }
 
 // describe renders a message for the log (never data or passwords).
