@@ -212,27 +212,63 @@ func commitHostSetup(ctx context.Context, o *HostBasedOptions, adminPassword amt
 		}
 		return "", fmt.Errorf("CommitChanges: %w (the device was unprovisioned)", cerr)
 	}
-	// Read back on a fresh connection: the commit restarts the firmware's
-	// network stack from AMT 19 (amt.Firmware.CommitDropsConnection).
-	check, err := o.SignIn(ctx, adminUserName, adminPassword)
-	if err != nil {
-		return "", fmt.Errorf("%w: CommitChanges: %v; signing in again: %w", ErrActivationUnconfirmed, cerr, err)
+	// Read back: the commit restarts the firmware's network stack from AMT 19
+	// (amt.Firmware.CommitDropsConnection), so over the host interface first
+	// when there is one, then on a fresh connection, up to three times a
+	// second apart until post-provisioning, as rpc-go reads HECI after a
+	// commit (internal/commands/activate/local.go, commitActivation).
+	var st amt.ProvisioningState
+	var via string
+	var rerr error
+	for i := 0; i < activationReads; i++ {
+		if i > 0 {
+			if werr := o.sleep(ctx, time.Second); werr != nil {
+				rerr = werr
+				break
+			}
+		}
+		st, via, rerr = readCommitted(ctx, o, adminPassword)
+		if rerr == nil && st == amt.PostProvisioning {
+			break
+		}
 	}
-	st, rerr := check.SetupAndConfiguration(ctx)
 	switch {
 	case rerr != nil:
 		return "", fmt.Errorf("%w: CommitChanges: %v; reading the state back: %w", ErrActivationUnconfirmed, cerr, rerr)
-	case st.ProvisioningState == amt.PreProvisioning:
+	case st == amt.PreProvisioning:
 		// The commit was lost before the firmware acted on it: the setup is
 		// still pending, and committing again finishes it.
 		return "", fmt.Errorf("%w: CommitChanges did not take effect (%v); the device is still in pre-provisioning with the setup pending: commit again", ErrCommitRequired, cerr)
-	case st.ProvisioningState != amt.PostProvisioning:
-		return "", fmt.Errorf("%w: after CommitChanges the device is in %v", ErrActivationHalted, st.ProvisioningState)
+	case st != amt.PostProvisioning:
+		return "", fmt.Errorf("%w: after CommitChanges the device is in %v", ErrActivationHalted, st)
 	}
 	if cerr != nil {
-		return detail + "; CommitChanges reply lost, post-provisioning read back", nil
+		return detail + "; CommitChanges reply lost, post-provisioning read back" + via, nil
 	}
-	return detail + "; committed as " + adminUserName + ": post-provisioning", nil
+	return detail + "; committed as " + adminUserName + ": post-provisioning" + via, nil
+}
+
+// readCommitted reads the provisioning state after a commit: over the host
+// interface when there is one (via names it), else as the admin on a fresh
+// connection.
+func readCommitted(ctx context.Context, o *HostBasedOptions, adminPassword amt.Secret) (amt.ProvisioningState, string, error) {
+	var errs []error
+	if o.HostState != nil {
+		st, err := o.HostState.ProvisioningState(ctx)
+		if err == nil {
+			return st, " over PTHI", nil
+		}
+		errs = append(errs, fmt.Errorf("over PTHI: %w", err))
+	}
+	check, err := o.SignIn(ctx, adminUserName, adminPassword)
+	if err != nil {
+		return 0, "", errors.Join(append(errs, fmt.Errorf("signing in again: %w", err))...)
+	}
+	st, err := check.SetupAndConfiguration(ctx)
+	if err != nil {
+		return 0, "", errors.Join(append(errs, err)...)
+	}
+	return st.ProvisioningState, "", nil
 }
 
 // adminUserName is the admin account host-based setup creates.

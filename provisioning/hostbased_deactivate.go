@@ -177,6 +177,13 @@ func Deactivate(ctx context.Context, agent HostAgent, opts DeactivateOptions) er
 // first; if it fails, or answers with the device still provisioned,
 // StopConfiguration. The state is then read back; a device that is not in
 // provisioning is refused ([ErrNotInProvisioning]).
+//
+// Before activating again after a StopConfiguration, wait: MeshCentral waits
+// 20 seconds after a successful stop before it starts a host-based
+// configuration again (agents/modules_meshcore/amt-mei.js,
+// startConfigurationHBased). The simulator does not enforce that wait (no
+// public source says what firmware answers during it), and ActivateTLS's
+// own retries of StartConfigurationHBased cover about four seconds.
 func RecoverInProvisioning(ctx context.Context, agent HostAgent, opts DeactivateOptions) error {
 	err := opts.step(ctx, StepRecover, func(ctx context.Context) (string, error) {
 		st, err := agent.ProvisioningState(ctx)
