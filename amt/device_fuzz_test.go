@@ -79,11 +79,35 @@ func FuzzDecodeResponses(f *testing.F) {
 		_, _ = parseUint32Output(el, "Ta0")
 		_, _ = parseSignedCSR(el)
 		_, _ = createdInstanceID(el, "CreatedCertificate")
+		// Remote access and redirection (CIRA, KVM, consent).
+		_, _ = parseMPServer(el)
+		_, _ = parseRemoteAccessPolicyRule(el)
+		if p, err := parsePolicyAppliesToMPS(el); err == nil {
+			_, _ = p.src.edited(p, nil, nil)
+		}
+		if s, err := parseEnvironmentDetection(el); err == nil {
+			_, _ = s.src.edited(s, nil, nil)
+		}
+		_, _ = parseRedirectionService(el)
+		_, _ = parseKVMSettings(el)
+		_, _ = parseOptInService(el)
 		for _, uri := range []string{URISetupAndConfigurationService, URIHostBasedSetupService, URIAuthorizationService} {
 			for _, m := range []string{"GetUuid", "CommitChanges", "AdminSetup", "EnumerateUserAclEntries"} {
 				_, _ = checkOutput(env, uri, m)
 			}
 		}
+	})
+}
+
+// FuzzDeviceStrings: the decoders of single strings a device reports — a
+// firmware version, the AMT status of a fault's detail — never panic.
+func FuzzDeviceStrings(f *testing.F) {
+	for _, s := range []string{"16.1.25", "11.8.50.3399", "", "1..2", "99999999999.1.1", "AMT-STATUS: 0x0801", "2058"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = ParseVersion(s)
+		_, _ = parseFaultStatus(s)
 	})
 }
 

@@ -141,6 +141,11 @@ func parseSignedCSR(out *etree.Element) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: SignedCertificateRequest: %w", ErrBadResponse, err)
 	}
+	// Before the signature check, whose cost grows with the square of the
+	// key's size and which no context interrupts.
+	if err := checkDeviceKeySize(csr.PublicKey); err != nil {
+		return nil, fmt.Errorf("%w: SignedCertificateRequest: %w", ErrBadResponse, err)
+	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: SignedCertificateRequest signature: %w", ErrBadResponse, err)
 	}
@@ -228,14 +233,30 @@ func (k KeyPair) PublicKey() (crypto.PublicKey, error) { return ParseDERKey(k.DE
 // ParseDERKey parses an AMT_PublicPrivateKeyPair DERKey: PKCS#1 RSAPublicKey
 // first, then SubjectPublicKeyInfo.
 func ParseDERKey(der []byte) (crypto.PublicKey, error) {
-	if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
+	k, err := crypto.PublicKey(nil), error(nil)
+	if rk, perr := x509.ParsePKCS1PublicKey(der); perr == nil {
+		k = rk
+	} else if k, err = x509.ParsePKIXPublicKey(der); err != nil {
 		return nil, fmt.Errorf("%w: DERKey is neither a PKCS#1 RSA public key nor a SubjectPublicKeyInfo: %w", ErrBadResponse, err)
 	}
+	if err := checkDeviceKeySize(k); err != nil {
+		return nil, fmt.Errorf("%w: DERKey: %w", ErrBadResponse, err)
+	}
 	return k, nil
+}
+
+// MaxDeviceRSABits bounds the RSA keys a device's answers may carry: AMT
+// generates 2048- and 3072-bit keys, and crypto/tls refuses peers' keys over
+// 8192 bits for the same reason — RSA operations on a larger key cost
+// seconds to minutes of CPU that no context interrupts.
+const MaxDeviceRSABits = 8192
+
+// checkDeviceKeySize refuses an RSA key over MaxDeviceRSABits.
+func checkDeviceKeySize(k crypto.PublicKey) error {
+	if rk, ok := k.(*rsa.PublicKey); ok && rk.N.BitLen() > MaxDeviceRSABits {
+		return fmt.Errorf("an RSA key of %d bits (at most %d)", rk.N.BitLen(), MaxDeviceRSABits)
+	}
+	return nil
 }
 
 func parseKeyPair(el *etree.Element) (*KeyPair, error) {

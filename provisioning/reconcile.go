@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 )
@@ -82,9 +84,12 @@ type Change struct {
 }
 
 // String renders a change as one line, e.g. `names: update host name "pc-1" → "pc-0042"`.
+// Target and Err may hold what a device answered (an MPS address, a policy
+// name, a fault's reason): their control characters are escaped, so that a
+// device cannot add lines to a plan or report printed line by line.
 func (c Change) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s %s", c.Area, c.Action, c.Target)
+	fmt.Fprintf(&b, "%s: %s %s", c.Area, c.Action, oneLine(c.Target))
 	switch {
 	case c.From != "" && c.To != "":
 		fmt.Fprintf(&b, " %q → %q", c.From, c.To)
@@ -94,10 +99,31 @@ func (c Change) String() string {
 		fmt.Fprintf(&b, " (was %q)", c.From)
 	}
 	if c.Err != nil {
-		fmt.Fprintf(&b, ": failed: %v", c.Err)
+		fmt.Fprintf(&b, ": failed: %s", oneLine(c.Err.Error()))
 	}
 	return b.String()
 }
+
+// oneLine escapes the control characters of s (and the Unicode line and
+// paragraph separators) as Go does in a quoted string, leaving the rest as it
+// is.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, lineBreaking) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if lineBreaking(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func lineBreaking(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // ReconcileReport is the outcome of one reconcile of one device.
 type ReconcileReport struct {
