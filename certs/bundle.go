@@ -148,6 +148,9 @@ func (b Bundle) Covers(dnsSuffix string) error {
 	if l == nil {
 		return ErrNoCertificates
 	}
+	if cns := commonNames(l.Subject); len(cns) > 1 {
+		return fmt.Errorf("certs: the leaf's subject holds %d CNs %q, and which one AMT matches is undocumented", len(cns), cns)
+	}
 	return amt.MatchDNSSuffix(l.Subject.CommonName, dnsSuffix)
 }
 

@@ -7,6 +7,8 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"slices"
@@ -143,7 +145,15 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 	rootOK := checkRoot(&r, chain, true)
 	linksOK := checkLinks(&r, chain)
 	if rootOK && linksOK && sigsOK {
-		verifyPath(&r, chain, nil, x509.ExtKeyUsageAny)
+		// A leaf that names serverAuth is verified for it, so that an
+		// intermediate's EKU limits apply (with Any, crypto/x509 checks
+		// none); a leaf without EKUs stays unconstrained.
+		eku := x509.ExtKeyUsageAny
+		if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+			eku = x509.ExtKeyUsageServerAuth
+		}
+		verifyPath(&r, chain, nil, eku)
+		checkCNConstraints(&r, chain)
 	}
 
 	// Key.
@@ -194,18 +204,19 @@ func anchored(chain []*x509.Certificate, roots *x509.CertPool) []*x509.Certifica
 	if roots == nil || len(chain) == 0 || selfSigned(chain[len(chain)-1]) {
 		return chain
 	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	chains, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
-		CurrentTime: chain[0].NotBefore.Add(time.Second), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	// The anchor is found for the chain's top alone, at a time inside the
+	// top's validity: the whole chain may have no instant at which every
+	// certificate is valid (a root that expired after issuing the
+	// intermediate), and the anchor's own validity is judged by the caller.
+	top := chain[len(chain)-1]
+	chains, err := top.Verify(x509.VerifyOptions{Roots: roots,
+		CurrentTime: top.NotBefore.Add(time.Second), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
 		return chain
 	}
 	for _, vc := range chains {
-		if len(vc) == len(chain)+1 && slices.EqualFunc(vc[:len(chain)], chain, (*x509.Certificate).Equal) {
-			return vc
+		if len(vc) == 2 && vc[0].Equal(top) {
+			return append(slices.Clone(chain), vc[1])
 		}
 	}
 	return chain
@@ -270,7 +281,10 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 	}
 	checkKeys(&r, chain, minBits(opts.MinRSABits), maxBits, true)
 	sigsOK := checkSignatures(&r, chain, false)
-	if checkValidity(&r, chain, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
+	// The chain as verified: AMT sends it without its root, which comes from
+	// opts.Roots and must be inside its validity too.
+	full := anchored(chain, opts.Roots)
+	if checkValidity(&r, full, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
 		r.add(CodeRenewDue, amt.SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
 			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew(leaf.NotAfter.Sub(leaf.NotBefore))))
 	}
@@ -307,7 +321,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 		r.add(CodeTemplateMalformed, amt.SeverityWarning, 0, leaf, "%v", err)
 	}
 	checkTemplateVersion(&r, leaf, opts.TemplateVersion)
-	checkRevocation(&r, anchored(chain, opts.Roots), now, opts.Revocation)
+	checkRevocation(&r, full, now, opts.Revocation)
 	return r.out
 }
 
@@ -560,8 +574,68 @@ func verifyPath(r *recorder, chain []*x509.Certificate, roots *x509.CertPool, ek
 	r.add(CodeChainInvalid, amt.SeverityError, 0, chain[0], "path verification failed: %v", err)
 }
 
+// checkCNConstraints applies the DNS name constraints of the chain's CAs to
+// the leaf's CN, the one name the firmware matches: crypto/x509 applies them
+// to SANs only, so a constrained sub-CA could otherwise issue a provisioning
+// certificate for any domain (OpenSSL refuses such a chain, "permitted
+// subtree violation").
+func checkCNConstraints(r *recorder, chain []*x509.Certificate) {
+	leaf := chain[0]
+	cn := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(leaf.Subject.CommonName), "*."), "."))
+	if cn == "" {
+		return
+	}
+	for i, ca := range chain[1:] {
+		if len(ca.PermittedDNSDomains) > 0 && !slices.ContainsFunc(ca.PermittedDNSDomains, func(d string) bool { return inDNSSubtree(cn, d) }) {
+			r.add(CodeChainInvalid, amt.SeverityError, 0, leaf, "CN %q is outside the DNS names certificate %d (%q) may issue for (permitted %q)",
+				leaf.Subject.CommonName, i+1, ca.Subject.CommonName, ca.PermittedDNSDomains)
+			return
+		}
+		if d := slices.IndexFunc(ca.ExcludedDNSDomains, func(d string) bool { return inDNSSubtree(cn, d) }); d >= 0 {
+			r.add(CodeChainInvalid, amt.SeverityError, 0, leaf, "CN %q is among the DNS names certificate %d (%q) may not issue for (excluded %q)",
+				leaf.Subject.CommonName, i+1, ca.Subject.CommonName, ca.ExcludedDNSDomains[d])
+			return
+		}
+	}
+}
+
+// inDNSSubtree reports whether name is within the dNSName constraint c
+// (RFC 5280 section 4.2.1.10): c itself and its subdomains, or only its
+// subdomains when c starts with a dot; an empty constraint is every name.
+func inDNSSubtree(name, c string) bool {
+	c = strings.ToLower(c)
+	switch {
+	case c == "":
+		return true
+	case strings.HasPrefix(c, "."):
+		return strings.HasSuffix(name, c)
+	}
+	return name == c || strings.HasSuffix(name, "."+c)
+}
+
+// commonNames returns every CN of a subject (Go's CommonName keeps the last).
+func commonNames(n pkix.Name) []string {
+	var out []string
+	for _, atv := range n.Names {
+		if atv.Type.Equal(oidCommonName) {
+			if s, ok := atv.Value.(string); ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
 func checkNames(r *recorder, leaf *x509.Certificate, suffixes []string) {
 	cn := leaf.Subject.CommonName
+	if cns := commonNames(leaf.Subject); len(cns) > 1 {
+		// Which one the firmware matches is undocumented: RPS's suffix check
+		// reads the first (node-forge getField), crypto/x509 keeps the last.
+		r.add(CodeNameInvalid, amt.SeverityError, 0, leaf, "the subject holds %d CNs %q: AMT matches one, and which is undocumented; issue the certificate with one", len(cns), cns)
+		return
+	}
 	if cn == "" {
 		r.add(CodeNameMissing, amt.SeverityError, 0, leaf, "no subject CN; AMT matches the DNS suffix against the CN")
 		return

@@ -177,8 +177,12 @@ func (cfg *Config) check() error {
 		if _, ok := b.Key.Public().(*rsa.PublicKey); !ok {
 			return &ConfigError{Field: field, Problem: fmt.Sprintf("AMT accepts only RSA provisioning keys; the key is %T", b.Key.Public())}
 		}
+		// Bundle.Root, as certs and host-based activation judge it: a root
+		// self-signed with SHA-1 is a root (the factory roots of older
+		// fleets; certs.CheckProvisioning's AllowSHA1Root decides about
+		// them), which crypto/x509's CheckSignatureFrom refuses outright.
 		root := b.Chain[len(b.Chain)-1]
-		if root.CheckSignatureFrom(root) != nil || string(root.RawIssuer) != string(root.RawSubject) {
+		if b.Root() == nil {
 			return &ConfigError{Field: field, Problem: fmt.Sprintf("the chain of %q ends at %q, which is not a self-signed root: AMT matches the hash of the root, so the chain must include it (add the root certificate to the PKCS#12 or PEM file)", leaf.Subject.CommonName, root.Subject.CommonName)}
 		}
 	}
@@ -764,8 +768,9 @@ func (p *Provisioner) ended() {
 // started are canceled (they see ctx done) and Serve waits for them; after
 // Shutdown, it returns once the listener has stopped and Shutdown drains the
 // sessions. Several Serve calls may run at once (an IPv4 and an IPv6
-// listener); Shutdown stops them all. After Shutdown, Serve returns
-// [ErrShuttingDown].
+// listener); Shutdown stops them all. A Serve running when Shutdown is called
+// returns nil once its listener has stopped; one called after Shutdown
+// returns [ErrShuttingDown] at once.
 func (p *Provisioner) Serve(ctx context.Context, ln net.Listener, configure ...func(*HelloListener)) error {
 	l := p.Listener()
 	for _, f := range configure {
