@@ -16,8 +16,9 @@ import (
 )
 
 // Config is the integrator's configuration of a [Provisioner]. Every field's zero
-// value is documented; Authorizer and at least one Bundle (or a PSK store) are
-// required.
+// value is documented; Authorizer is required. Without Bundles (and PSK) every
+// hello is rejected (no-matching-root; Audit reports no-bundles): what a
+// process that only opens and maintains provisioned devices wants.
 type Config struct {
 	// Bundles are the provisioning certificate chains (leaf→root, root included)
 	// with their keys as crypto.Signer (an HSM- or TPM-held key works). A session

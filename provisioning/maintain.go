@@ -790,6 +790,9 @@ var ErrNotProvisioned = errors.New("provisioning: the device has not been provis
 // It sends nothing until the first call.
 func (p *Provisioner) OpenDevice(ctx context.Context, uuid amt.UUID) (*ManagedDevice, error) {
 	r, err := p.store.Load(ctx, uuid)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s (this Provisioner's Config.Store has no record of it: provisioned by another store, or never)", err, uuid)
+	}
 	if err != nil {
 		return nil, err
 	}

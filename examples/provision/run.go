@@ -233,7 +233,11 @@ func run(ctx context.Context, o options) (result, error) {
 			"on-die":                        {TLS: &provisioning.TLSProfile{KeyRetryDelay: 100 * time.Millisecond}, RequireOnDie: true},
 			"legacy":                        {TLS: &provisioning.TLSProfile{KeyRetryDelay: 100 * time.Millisecond}, AllowLegacyTLS: true},
 		},
-		Issuer:            issuer,
+		Issuer: issuer,
+		// The simulator's On-Die certificates name the UUID, which the default
+		// OnDieBinding (BindOnDieUUID) checks; real Intel On-Die certificates
+		// name none: set OnDieBinding for real devices (docs/provisioning.md;
+		// Audit reports ondie-default-binding).
 		OnDieRoots:        odca.Pool(),
 		Dial:              fleet.DialContext,
 		DeviceAddress:     deviceAddress(fleet),

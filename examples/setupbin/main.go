@@ -10,7 +10,7 @@
 //	go run ./examples/setupbin -decode /media/usb/setup.bin -target 12.0
 //	go run ./examples/setupbin -create pki -suffix vpro.example.com -server 192.0.2.10 \
 //	    -root-hash SHA256:e7685634… -mebx 'N3w-Mebx!' -o setup.bin
-//	go run ./examples/setupbin -create psk -n 20 -mebx-random -o setup.bin -store pairs.csv
+//	go run ./examples/setupbin -create psk -n 20 -o setup.bin -store pairs.csv
 //
 // A PSK batch file carries PPS values and MEBx passwords: anyone with the
 // stick has them (scrambling is not encryption).
@@ -67,7 +67,7 @@ func main() {
 	flag.StringVar(&o.fqdn, "fqdn", "", "configuration server FQDN (pki)")
 	flag.StringVar(&o.rootHash, "root-hash", "", "custom trusted root hash, e.g. SHA256:ab12… (pki)")
 	flag.StringVar(&o.rootName, "root-name", "Custom Root", "friendly name of the custom root hash (pki)")
-	flag.StringVar(&o.mebx, "mebx", "", "new MEBx password (pki: required; psk: used for every record unless -mebx-random)")
+	flag.StringVar(&o.mebx, "mebx", "", "new MEBx password (pki: required; psk: the same for every record; default: a random one per record)")
 	flag.StringVar(&o.current, "current", "", `current MEBx password (default "admin")`)
 	flag.IntVar(&o.n, "n", 5, "number of PID/PPS records (psk)")
 	flag.StringVar(&o.store, "store", "", "also write the generated pairs to this CSV file (psk)")

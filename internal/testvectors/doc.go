@@ -9,8 +9,9 @@
 // decode through [Hex]. Real captures that must not be copied into this repository
 // do not ship with the module: when a directory ../shared/vectors sits beside the
 // checkout, tests reach them through [SharedFile], [SharedFiles] and [SharedDir],
-// which skip the test when it is absent and fail it when CI=true or
-// AMTKIT_REQUIRE_SHARED=1. They must be called from the test's own goroutine,
+// which skip the test when it is absent and fail it when
+// AMTKIT_REQUIRE_SHARED=1 (CI=true alone does not: an integrator's pipeline
+// runs them on a plain clone). They must be called from the test's own goroutine,
 // before any fake server starts: a skip inside an HTTP handler kills the handler,
 // not the test, and the test fails on the client's EOF.
 //

@@ -81,13 +81,17 @@ func (h *Hex) UnmarshalJSON(b []byte) error {
 func (h Hex) MarshalJSON() ([]byte, error) { return json.Marshal(hex.EncodeToString(h)) }
 
 // inCI reports whether missing shared vectors must fail rather than skip.
+// inCI reports whether shared vectors are required: only when asked for
+// (amtkit's own .ci/run sets AMTKIT_REQUIRE_SHARED=1), not whenever CI=true,
+// which every CI runner sets — an integrator's pipeline running these tests
+// on a plain clone must see them skip.
 func inCI() bool {
-	return os.Getenv("CI") == "true" || os.Getenv("AMTKIT_REQUIRE_SHARED") == "1" || os.Getenv("AMTKIT_REQUIRE_INTEROP") == "1"
+	return os.Getenv("AMTKIT_REQUIRE_SHARED") == "1" || os.Getenv("AMTKIT_REQUIRE_INTEROP") == "1"
 }
 
 // SharedDir returns the absolute path of ../shared/vectors/<sub> beside the
-// repository checkout. When it is absent the test is skipped, or failed when CI=true
-// (or AMTKIT_REQUIRE_SHARED=1 or AMTKIT_REQUIRE_INTEROP=1) is set.
+// repository checkout. When it is absent the test is skipped, or failed when
+// AMTKIT_REQUIRE_SHARED=1 (or AMTKIT_REQUIRE_INTEROP=1) is set.
 //
 // Call it (and [SharedFile], [SharedFiles]) from the test's own goroutine, before
 // any server or handler starts: t.Skip and t.Fatal stop only the goroutine that
