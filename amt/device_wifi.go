@@ -246,9 +246,9 @@ func (s *WiFiSettings) check(method string) error {
 		return fmt.Errorf("%w: %s needs the profile's ElementName and SSID", ErrInvalidArgument, method)
 	case len(e.SSID) > 32:
 		return fmt.Errorf("%w: SSID is at most 32 bytes, got %d", ErrInvalidArgument, len(e.SSID))
-	case !wifiProfileName(e.ElementName):
+	case !ValidWiFiProfileName(e.ElementName):
 		return fmt.Errorf("%w: profile name %q: AMT takes 1 to 32 letters and digits", ErrInvalidArgument, e.ElementName)
-	case s.IEEE8021x != nil && s.IEEE8021x.ElementName != "" && !wifiProfileName(s.IEEE8021x.ElementName):
+	case s.IEEE8021x != nil && s.IEEE8021x.ElementName != "" && !ValidWiFiProfileName(s.IEEE8021x.ElementName):
 		return fmt.Errorf("%w: 802.1X settings name %q: AMT takes 1 to 32 letters and digits", ErrInvalidArgument, s.IEEE8021x.ElementName)
 	case e.Priority > 255:
 		return fmt.Errorf("%w: priority %d: AMT keeps an 8-bit priority (1 to 255)", ErrInvalidArgument, e.Priority)
@@ -268,12 +268,12 @@ func (s *WiFiSettings) check(method string) error {
 	return nil
 }
 
-// wifiProfileName reports whether name may name a Wi-Fi profile or its 802.1X
-// settings: 1 to 32 ASCII letters and digits. Other characters are "a
+// ValidWiFiProfileName reports whether name may name a Wi-Fi profile or its
+// 802.1X settings: 1 to 32 ASCII letters and digits. Other characters are "a
 // limitation of AMT itself" (a maintainer in device-management-toolkit/rps
 // issue 932); RPS wirelessValidator.ts and ieee8021xValidator.ts and rpc-go
 // configure/wireless.go accept only these.
-func wifiProfileName(name string) bool {
+func ValidWiFiProfileName(name string) bool {
 	if name == "" || len(name) > 32 {
 		return false
 	}

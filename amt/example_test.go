@@ -136,3 +136,15 @@ func ExampleFindings() {
 	// error key-too-short: certificate 0 (CN=prov.example.com): RSA key of 1024 bits, expected at least 2048
 	// true
 }
+
+// Wi-Fi profile names are what AMT takes: 1 to 32 letters and digits.
+func ExampleValidWiFiProfileName() {
+	for _, name := range []string{"corp", "Guest2", "guest-net", "corp wifi"} {
+		fmt.Println(name, amt.ValidWiFiProfileName(name))
+	}
+	// Output:
+	// corp true
+	// Guest2 true
+	// guest-net false
+	// corp wifi false
+}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 )
@@ -442,9 +441,7 @@ func (nw *WiFiNetwork) check(field string) error {
 	bad := func(sub, format string, args ...any) error {
 		return &ConfigError{Field: field + sub, Problem: fmt.Sprintf(format, args...)}
 	}
-	if nw.Name == "" || len(nw.Name) > 32 || strings.IndexFunc(nw.Name, func(r rune) bool {
-		return r > unicode.MaxASCII || !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	}) >= 0 {
+	if !amt.ValidWiFiProfileName(nw.Name) {
 		return bad(".Name", "%q: 1 to 32 ASCII letters and digits", nw.Name)
 	}
 	if nw.SSID == "" || len(nw.SSID) > 32 {
