@@ -229,6 +229,12 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			// until the request expires.
 			continue
 		}
+		if !r.discovery() {
+			// The store's index may date from an older rule (a SQL row's
+			// discovery column is written at each save): the record
+			// decides.
+			continue
+		}
 		if err := p.store.Delete(ctx, r.UUID, r.Version); err != nil {
 			if !errors.Is(err, ErrConflict) { // a hello arrived meanwhile: the record stays
 				m.storeFailed(r, &rep, err, "removing a stale discovery record failed")

@@ -558,11 +558,18 @@ func (p *Provisioner) saveIfDiscovery(ctx context.Context, r *DeviceRecord) erro
 
 // discovery reports whether the record holds only what hellos showed (and,
 // perhaps, a pending agent request, whose OTP it never touches): no
-// provisioning, no session in progress, no certificate, not blocked. Sessions
-// that have not proven their device may update such a record's outcome; no
-// other.
+// provisioning, no session in progress, no certificate, not blocked, and
+// nothing a provisioning left that the device still has or that proves it —
+// a password (the MEBx password survives a full unprovision), a network or
+// MPS secret, a trusted root, its pin or On-Die verification. Sessions that
+// have not proven their device may update such a record's outcome, and the
+// Maintainer ages it out; no other.
 func (r *DeviceRecord) discovery() bool {
-	return r.Session == nil && !r.Provisioned() && len(r.Certificates) == 0 && !r.Blocked
+	return r.Session == nil && !r.Provisioned() && len(r.Certificates) == 0 && !r.Blocked &&
+		r.MEBxPassword.IsZero() && r.PendingMEBxPassword.IsZero() &&
+		r.AdminPassword.IsZero() && r.PendingAdminPassword.IsZero() && len(r.Users) == 0 &&
+		len(r.NetworkSecrets) == 0 && r.MPSPassword.IsZero() && len(r.TrustedRoots) == 0 &&
+		len(r.DeviceCertPin) == 0 && !r.OnDieVerified
 }
 
 // otpMismatch counts a mismatching OTP against the device's pending agent

@@ -84,7 +84,11 @@ func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
 				out.LastSeen = mc.LastSeen
 			}
 		case "Agent":
-			if known && changed(mv, bv, i) && !changed(cv, bv, i) {
+			// The holder's change (a verified session spends the request)
+			// stands unless someone registered another request meanwhile:
+			// a mismatch counted against the same request (same OTP and
+			// expiry) by an impostor's session is not a new registration.
+			if known && changed(mv, bv, i) && (!changed(cv, bv, i) || sameAgentRequest(base.Agent, cur.Agent)) {
 				out.Agent = mc.Agent
 			}
 		default:
@@ -94,6 +98,13 @@ func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
 		}
 	}
 	return out, nil
+}
+
+// sameAgentRequest reports whether a and b are the same registration
+// (ExpectAgentRequest): the same OTP and expiry, whatever their mismatch
+// counts.
+func sameAgentRequest(a, b *AgentRequest) bool {
+	return a != nil && b != nil && a.OTP.Equal(b.OTP) && a.Expires.Equal(b.Expires)
 }
 
 // mergeHistory returns the entries of both histories, each once, in time order.
