@@ -73,6 +73,7 @@ type provisioningDial struct {
 	addr   string
 	bundle *certs.Bundle // PKI: the client certificate chain
 	pid    string        // PSK: the pair to use
+	uuid   amt.UUID      // PSK: the device the pair is reserved for once its handshake proved it
 	legacy bool          // TLS 1.0/1.1 (AMT before 12)
 	// check applies the session's trust policy to the device's chain.
 	check func(chain []*x509.Certificate) (devicePeer, *untrustedPeer)
@@ -127,7 +128,13 @@ func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*
 	if d.pid != "" {
 		dial := p.dialer()
 		opts = append(opts, wsman.WithSecureDialer("tls-psk", func(ctx context.Context, network, a string) (net.Conn, error) {
-			return p.dialPSK(ctx, dial, d.pid, network, a)
+			c, err := p.dialPSK(ctx, dial, d.pid, d.uuid, network, a)
+			if errors.Is(err, pskx.ErrPairUsed) {
+				conn.mu.Lock()
+				conn.bad = &untrustedPeer{reason: ReasonPIDUsed, err: err}
+				conn.mu.Unlock()
+			}
+			return c, err
 		}))
 	} else {
 		opts = append(opts,
@@ -163,8 +170,13 @@ func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*
 	return conn, nil
 }
 
-// dialPSK opens TLS-PSK to the device with the pair of its PID.
-func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), pidText, network, addr string) (net.Conn, error) {
+// dialPSK opens TLS-PSK to the device with the pair of its PID, and reserves
+// the pair for device u as soon as the handshake proved that the peer holds
+// it, before anything is sent: two sessions that passed authorize with the
+// same unused pair cannot both go on (the second gets pskx.ErrPairUsed). It
+// is not reserved earlier, at the hello, whose PID anyone who saw the stick
+// can send: a pair is spent only by a peer that holds its PPS.
+func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), pidText string, u amt.UUID, network, addr string) (net.Conn, error) {
 	pid, err := pskx.ParsePID(pidText)
 	if err != nil {
 		return nil, err
@@ -183,6 +195,10 @@ func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, st
 	if err := c.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, fmt.Errorf("TLS-PSK handshake: %w", err)
+	}
+	if err := p.cfg.PSK.MarkUsed(ctx, pid, u); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("reserving PSK pair %s for %s: %w", pid, u, err)
 	}
 	return c, nil
 }

@@ -67,6 +67,14 @@ func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, e
 	if err := p.cfg.PSK.MarkUsed(ctx, pair.PID, uuid); err != nil {
 		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
 	}
+	// The device's record names the pair too: it is the only one a PSK
+	// hello may re-provision the device with (the pairs it had before stay
+	// reserved for it in the pair store, and anyone with a copy of an old
+	// setup.bin holds one).
+	r.RotatedPID = pair.PID.Compact()
+	if err := p.save(ctx, r); err != nil {
+		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
+	}
 	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		return pskx.PID{}, err

@@ -503,6 +503,7 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			addr:   addr,
 			bundle: a.bundle,
 			pid:    a.prog.PID,
+			uuid:   s.hello.Hello.UUID,
 			legacy: legacy,
 			check:  func(chain []*x509.Certificate) (devicePeer, *untrustedPeer) { return s.checkDevice(a, chain) },
 			// AMT trusts the client certificate during remote configuration; if it
@@ -670,8 +671,8 @@ func (s *Session) checkPSKDevice(a *attempt, pid pskx.PID, reserved bool) error 
 		return Reject(ReasonDeviceUntrusted, "device %s was verified by its On-Die certificate before; a TLS-PSK connection shows no certificate", u)
 	case a.profile.RequireOnDie:
 		return Reject(ReasonDeviceUntrusted, "profile %q requires an On-Die certificate; a TLS-PSK connection shows none", a.profile.Name)
-	case a.reprovision && !a.resumed && !a.allowed && (!reserved || pid.Compact() == a.prior.PID):
-		return Reject(ReasonReprovisionRefused, "device %s is provisioned, and PSK pair %s is not one RotatePSK gave it: a setup.bin pair proves only that its holder has a copy of it, not which device it is (allow re-provisioning with Config.Reprovision)", u, pid)
+	case a.reprovision && !a.resumed && !a.allowed && (!reserved || pid.Compact() != a.prior.RotatedPID || pid.Compact() == a.prior.PID):
+		return Reject(ReasonReprovisionRefused, "device %s is provisioned, and PSK pair %s is not the one RotatePSK last gave it: a setup.bin pair proves only that its holder has a copy of it, not which device it is (allow re-provisioning with Config.Reprovision)", u, pid)
 	}
 	return nil
 }

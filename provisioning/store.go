@@ -527,11 +527,16 @@ type DeviceRecord struct {
 
 	// What the device holds, from the provisioning that was verified. Secrets:
 	// never logged; a Store must persist them sealed.
-	Done          Done // what that provisioning applied
-	Bundle        string
-	MatchedRoot   amt.CertHash
-	PID           string // PSK provisioning: the PID used
-	AgentOTP      bool   // the provisioning was agent-initiated (OTP verified)
+	Done        Done // what that provisioning applied
+	Bundle      string
+	MatchedRoot amt.CertHash
+	PID         string // PSK provisioning: the PID used
+	// RotatedPID is the PID of the pair RotatePSK last gave the device,
+	// recorded before it is sent: a provisioned device is re-provisioned over
+	// PSK with that pair only, never with one an earlier setup.bin or
+	// rotation gave it (those stay reserved for it in the pair store).
+	RotatedPID    string
+	AgentOTP      bool // the provisioning was agent-initiated (OTP verified)
 	Firmware      amt.Version
 	DigestRealm   string
 	ControlMode   amt.ControlMode

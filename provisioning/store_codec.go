@@ -98,6 +98,7 @@ type (
 		Bundle        string         `json:"bundle"`
 		MatchedRoot   hashV1         `json:"matchedRoot"`
 		PID           string         `json:"pid"`
+		RotatedPID    string         `json:"rotatedPID,omitempty"`
 		AgentOTP      bool           `json:"agentOTP"`
 		Firmware      [4]int         `json:"firmware"`
 		DigestRealm   string         `json:"digestRealm"`
@@ -348,7 +349,7 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 		Format: format, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
 		HelloVersion: r.HelloVersion, FirstSeen: timeV1{r.FirstSeen}, LastSeen: timeV1{r.LastSeen},
 		State: r.State, Reason: r.Reason, LastError: r.LastError, Attempts: r.Attempts, UpdatedAt: timeV1{r.UpdatedAt},
-		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID,
+		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID, RotatedPID: r.RotatedPID,
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
@@ -466,7 +467,7 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,
 		FirstSeen: v.FirstSeen.Time, LastSeen: v.LastSeen.Time, State: v.State, Reason: v.Reason, LastError: v.LastError,
 		Attempts: v.Attempts, UpdatedAt: v.UpdatedAt.Time, Done: v.Done, Bundle: v.Bundle,
-		MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(v.MatchedRoot.Alg), Sum: v.MatchedRoot.Sum}, PID: v.PID, AgentOTP: v.AgentOTP,
+		MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(v.MatchedRoot.Alg), Sum: v.MatchedRoot.Sum}, PID: v.PID, RotatedPID: v.RotatedPID, AgentOTP: v.AgentOTP,
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,

@@ -188,23 +188,36 @@ func (r *DataRecord) SetNewMEBxPassword(pw amt.Secret) error {
 	return nil
 }
 
-// PID returns variable 2/1. It fails with [ErrNotSet] when absent and with a
-// [*pskx.FormatError] when the stored characters are not a valid PID.
+// PID returns variable 2/1. It fails with [ErrNotSet] when absent, with a
+// [*pskx.FormatError] when the stored characters are not a valid PID, and
+// with [ErrVarValue] when they are one in another form than the compact
+// upper-case one AMT takes (lower case, dashes): the PID the MEBx was given
+// is those bytes, not the canonical value a parser would make of them.
 func (r *DataRecord) PID() (pskx.PID, error) {
 	s, ok := r.getString(VarPID)
 	if !ok {
 		return pskx.PID{}, ErrNotSet
 	}
-	return pskx.ParsePID(s)
+	pid, err := pskx.ParsePID(s)
+	if err == nil && pid.Compact() != s {
+		return pskx.PID{}, fmt.Errorf("%w: the PID is stored as %d characters that are not its compact upper-case form", ErrVarValue, len(s))
+	}
+	return pid, err
 }
 
-// PPS returns variable 2/2, failing like [DataRecord.PID].
+// PPS returns variable 2/2, failing like [DataRecord.PID] (the TLS-PSK key is
+// derived from the stored characters, so a PPS stored in another form would
+// give another key than its canonical value's). Errors never quote it.
 func (r *DataRecord) PPS() (pskx.PPS, error) {
 	s, ok := r.getString(VarPPS)
 	if !ok {
 		return pskx.PPS{}, ErrNotSet
 	}
-	return pskx.ParsePPS(s)
+	pps, err := pskx.ParsePPS(s)
+	if err == nil && pps.Reveal() != s {
+		return pskx.PPS{}, fmt.Errorf("%w: the PPS is stored as %d characters that are not its compact upper-case form", ErrVarValue, len(s))
+	}
+	return pps, err
 }
 
 // SetPair sets the PID (2/1) and PPS (2/2), stored without dashes, and, when the

@@ -405,7 +405,13 @@ func (d *decoder) record(rr wire.Reader, idx int, chunks uint16) (*DataRecord, e
 			break
 		}
 		if mod == 0 || id == 0 {
-			return nil, decodeErr(idx, pos, v, ErrEntry, "module and variable identifiers must be non-zero")
+			// MeshCentral's reader (amt/amt-setupbin.js) ends a record's
+			// walk at an entry with either identifier 0; the lenient decoder
+			// does the same, the strict one refuses it.
+			if err := d.tolerate(idx, pos, v, ErrEntry, "module and variable identifiers must be non-zero"); err != nil {
+				return nil, err
+			}
+			break
 		}
 		if rsv != 0 {
 			if err := d.tolerate(idx, pos+6, v, ErrEntry, "reserved field must be 0, got %d", rsv); err != nil {
