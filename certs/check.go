@@ -200,26 +200,39 @@ func CheckProvisioning(chain []*x509.Certificate, key crypto.Signer, opts Provis
 // anchored returns chain with the trust anchor from roots appended when chain
 // stops below its root (AMT's chains usually do), so that the top certificate's
 // CRL can be checked against its issuer's key; otherwise chain itself.
-func anchored(chain []*x509.Certificate, roots *x509.CertPool) []*x509.Certificate {
+func anchored(chain []*x509.Certificate, roots *x509.CertPool, now time.Time) []*x509.Certificate {
 	if roots == nil || len(chain) == 0 || selfSigned(chain[len(chain)-1]) {
 		return chain
 	}
-	// The anchor is found for the chain's top alone, at a time inside the
-	// top's validity: the whole chain may have no instant at which every
-	// certificate is valid (a root that expired after issuing the
-	// intermediate), and the anchor's own validity is judged by the caller.
+	// The anchor is found for the chain's top alone: the whole chain may
+	// have no instant at which every certificate is valid (a root that
+	// expired after issuing the intermediate), and the anchor's own validity
+	// is judged by the caller. It is looked for now and when the top was
+	// issued; of several (a lapsed root and its renewal: same name and key),
+	// one valid now is taken, else the one that expires last.
 	top := chain[len(chain)-1]
-	chains, err := top.Verify(x509.VerifyOptions{Roots: roots,
-		CurrentTime: top.NotBefore.Add(time.Second), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
-		return chain
-	}
-	for _, vc := range chains {
-		if len(vc) == 2 && vc[0].Equal(top) {
-			return append(slices.Clone(chain), vc[1])
+	var best *x509.Certificate
+	for _, at := range []time.Time{now, top.NotBefore.Add(time.Second)} {
+		chains, err := top.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+		if err != nil {
+			continue
+		}
+		for _, vc := range chains {
+			if len(vc) != 2 || !vc[0].Equal(top) {
+				continue
+			}
+			c := vc[1]
+			validNow := !now.Before(c.NotBefore) && !now.After(c.NotAfter)
+			bestNow := best != nil && !now.Before(best.NotBefore) && !now.After(best.NotAfter)
+			if best == nil || validNow && !bestNow || validNow == bestNow && c.NotAfter.After(best.NotAfter) {
+				best = c
+			}
 		}
 	}
-	return chain
+	if best == nil {
+		return chain
+	}
+	return append(slices.Clone(chain), best)
 }
 
 // DeviceKind selects the rules [CheckDeviceCertificate] applies.
@@ -283,7 +296,7 @@ func CheckDeviceCertificate(chain []*x509.Certificate, opts DeviceOptions) amt.F
 	sigsOK := checkSignatures(&r, chain, false)
 	// The chain as verified: AMT sends it without its root, which comes from
 	// opts.Roots and must be inside its validity too.
-	full := anchored(chain, opts.Roots)
+	full := anchored(chain, opts.Roots, now)
 	if checkValidity(&r, full, now) && opts.Expiry.DeviceCert(leaf, now) == ExpiryRenew {
 		r.add(CodeRenewDue, amt.SeverityWarning, 0, leaf, "expires %s, in %s: inside the %s renewal window",
 			stamp(leaf.NotAfter), daysLeft(leaf.NotAfter, now), days(opts.Expiry.renew(leaf.NotAfter.Sub(leaf.NotBefore))))
@@ -581,9 +594,25 @@ func verifyPath(r *recorder, chain []*x509.Certificate, roots *x509.CertPool, ek
 // subtree violation").
 func checkCNConstraints(r *recorder, chain []*x509.Certificate) {
 	leaf := chain[0]
-	cn := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(leaf.Subject.CommonName), "*."), "."))
-	if cn == "" {
-		return
+	raw := strings.TrimSpace(leaf.Subject.CommonName)
+	wildcard := strings.HasPrefix(raw, "*.")
+	base, err := amt.NormalizeName(raw) // lower-case A-labels, "*." and a trailing dot stripped
+	if err != nil {
+		return // cn-invalid says so
+	}
+	// A wildcard CN stands for every name one label under base: it is
+	// permitted where such a name is, and excluded where a constraint
+	// covers such a name or lies one label under base.
+	cn := base
+	if wildcard {
+		cn = "x." + base
+	}
+	excluded := func(d string) bool {
+		if inDNSSubtree(cn, d) {
+			return true
+		}
+		d = strings.TrimPrefix(strings.ToLower(d), ".")
+		return wildcard && strings.HasSuffix(d, "."+base) && !strings.Contains(strings.TrimSuffix(d, "."+base), ".")
 	}
 	for i, ca := range chain[1:] {
 		if len(ca.PermittedDNSDomains) > 0 && !slices.ContainsFunc(ca.PermittedDNSDomains, func(d string) bool { return inDNSSubtree(cn, d) }) {
@@ -591,7 +620,7 @@ func checkCNConstraints(r *recorder, chain []*x509.Certificate) {
 				leaf.Subject.CommonName, i+1, ca.Subject.CommonName, ca.PermittedDNSDomains)
 			return
 		}
-		if d := slices.IndexFunc(ca.ExcludedDNSDomains, func(d string) bool { return inDNSSubtree(cn, d) }); d >= 0 {
+		if d := slices.IndexFunc(ca.ExcludedDNSDomains, excluded); d >= 0 {
 			r.add(CodeChainInvalid, amt.SeverityError, 0, leaf, "CN %q is among the DNS names certificate %d (%q) may not issue for (excluded %q)",
 				leaf.Subject.CommonName, i+1, ca.Subject.CommonName, ca.ExcludedDNSDomains[d])
 			return

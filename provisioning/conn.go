@@ -129,9 +129,17 @@ func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*
 		dial := p.dialer()
 		opts = append(opts, wsman.WithSecureDialer("tls-psk", func(ctx context.Context, network, a string) (net.Conn, error) {
 			c, err := p.dialPSK(ctx, dial, d.pid, d.uuid, network, a)
-			if errors.Is(err, pskx.ErrPairUsed) {
+			var re *pairReserveError
+			if errors.As(err, &re) {
+				// The session's outcome: another device holds the pair
+				// (refused), or the pair store failed — not a connection
+				// failure.
+				bad := &untrustedPeer{reason: ReasonPIDUsed, err: err}
+				if !errors.Is(err, pskx.ErrPairUsed) {
+					bad = &untrustedPeer{reason: ReasonStoreFailed, err: err, failure: true}
+				}
 				conn.mu.Lock()
-				conn.bad = &untrustedPeer{reason: ReasonPIDUsed, err: err}
+				conn.bad = bad
 				conn.mu.Unlock()
 			}
 			return c, err
@@ -198,10 +206,17 @@ func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, st
 	}
 	if err := p.cfg.PSK.MarkUsed(ctx, pid, u); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("reserving PSK pair %s for %s: %w", pid, u, err)
+		return nil, &pairReserveError{fmt.Errorf("reserving PSK pair %s for %s: %w", pid, u, err)}
 	}
 	return c, nil
 }
+
+// pairReserveError is dialPSK's error when the pair could not be reserved
+// for the device (pskx.ErrPairUsed, or the pair store's failure).
+type pairReserveError struct{ err error }
+
+func (e *pairReserveError) Error() string { return e.err.Error() }
+func (e *pairReserveError) Unwrap() error { return e.err }
 
 // authorizePSK checks a version 2 hello's PID against the PSK store. It also
 // reports whether the pair is reserved for this device (MarkUsed by it: the

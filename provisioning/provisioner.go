@@ -973,6 +973,11 @@ func (p *Provisioner) resume(ctx context.Context, onlyUnsettled bool, seen func(
 			copy(h.Hello.PID[:], r.Session.PID)
 		}
 		if !p.begin() {
+			if onlyUnsettled {
+				// The Maintainer's settling: the rest of its run (age-out,
+				// renewals) goes on; the next run settles these.
+				return n, nil
+			}
 			return n, ErrShuttingDown
 		}
 		s := p.newSession(h)

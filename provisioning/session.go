@@ -543,7 +543,7 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			return fmt.Sprintf("%s to %s, realm %s; %s", mode, addr, gs.DigestRealm, peer.how), nil
 		}
 		if untrusted := conn.untrusted(); untrusted != nil {
-			return "", &SessionError{Reason: untrusted.reason, Rejected: true, Err: untrusted.err}
+			return "", &SessionError{Reason: untrusted.reason, Rejected: !untrusted.failure, Err: untrusted.err}
 		}
 		conn.close()
 		// AMT 21 drops the first request after a TLS 1.3 handshake or a
@@ -582,6 +582,9 @@ type devicePeer struct {
 type untrustedPeer struct {
 	reason Reason
 	err    error
+	// failure: the outcome is a failure of ours (the pair store), not a
+	// refusal of the device.
+	failure bool
 }
 
 // checkDevice applies the trust policy to the device's certificate chain

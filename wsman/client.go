@@ -383,6 +383,9 @@ func (cfg *config) transport(u *url.URL) *http.Transport {
 		IdleConnTimeout:       60 * time.Second,
 		DisableCompression:    true,
 		ResponseHeaderTimeout: 0, // bounded by the call's deadline
+		// The serial transport's bound: net/http's default (10 MB) let a
+		// hostile device make every call read and hold ten times as much.
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	switch {
 	case cfg.secure != nil:

@@ -53,6 +53,9 @@ func TestSerialTransportBoundsHeader(t *testing.T) {
 		runtime.ReadMemStats(&after)
 		alloc := after.TotalAlloc - before.TotalAlloc
 		t.Logf("serial=%v: header bytes accepted %d MiB, allocated %d MiB; %.60v", serial, sent.Load()>>20, alloc>>20, err)
+		// The client reads at most 1 MiB of header; what the device got into
+		// the socket beyond that is the kernel's buffers (several MiB on
+		// loopback), not the client's reading.
 		assert.LessOrEqual(t, sent.Load(), int64(16<<20), "serial=%v: a response header read without bound", serial)
 		assert.LessOrEqual(t, alloc, uint64(128<<20), "serial=%v: allocated without bound", serial)
 	}

@@ -331,11 +331,21 @@ func (c *Channel) Write(p []byte) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		ctx, cancel := c.writeContext()
-		err = c.s.write(ctx, b)
-		cancel()
+		// Close, a deadline or the channel's failure end the wait for the
+		// writer's turn. Once the message is in the transport, over a stream
+		// only a deadline (or the session's end) interrupts it: a message cut
+		// half-sent ends the stream, and closing one channel must not end
+		// every other channel of the tunnel.
+		wait, cancelWait := c.writeContext(true)
+		send, cancelSend := wait, context.CancelFunc(func() {})
+		if c.s.strict {
+			send, cancelSend = c.writeContext(false)
+		}
+		err = c.s.writeSplit(wait, send, b)
+		cancelWait()
+		cancelSend()
 		if err != nil {
-			if ctx.Err() != nil {
+			if wait.Err() != nil || send.Err() != nil {
 				err = c.writeStopped()
 			}
 			return total, err
@@ -346,18 +356,18 @@ func (c *Channel) Write(p []byte) (int, error) {
 	return total, nil
 }
 
-// writeContext returns the context of one transport write of c: it ends when
-// the write deadline passes — the deadline as it is then, so a later
-// SetWriteDeadline moves it — or when c is closed or fails, so that Close and
-// deadlines release a Write blocked in the transport, as net.Conn promises. A
-// write interrupted half sent on a stream ends the session (the stream can
-// no longer be framed); one still waiting for its turn leaves it running.
-func (c *Channel) writeContext() (context.Context, context.CancelFunc) {
+// writeContext returns a context for one write of c: it ends when the write
+// deadline passes — the deadline as it is then, so a later SetWriteDeadline
+// moves it — when c fails, and (onClose) when c is closed, so that Close and
+// deadlines release a Write blocked waiting, as net.Conn promises. A write
+// interrupted half sent on a stream ends the session (the stream can no
+// longer be framed); one still waiting for its turn leaves it running.
+func (c *Channel) writeContext(onClose bool) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
 			c.mu.Lock()
-			stopped, dl, ch := c.localClosed || c.state == chanFailed, c.wdl, c.changed
+			stopped, dl, ch := onClose && c.localClosed || c.state == chanFailed, c.wdl, c.changed
 			c.mu.Unlock()
 			if stopped {
 				cancel()

@@ -54,7 +54,16 @@ type sessionResult struct {
 // returned peer holds, and reads the session's PROTOCOL_VERSION.
 func mpsSession(t *testing.T, cfg apf.Config) (<-chan sessionResult, streamPeer) {
 	t.Helper()
+	return mpsSessionOver(t, cfg, nil)
+}
+
+// mpsSessionOver is mpsSession with the session's end of the stream wrapped.
+func mpsSessionOver(t *testing.T, cfg apf.Config, wrap func(net.Conn) net.Conn) (<-chan sessionResult, streamPeer) {
+	t.Helper()
 	a, b := net.Pipe()
+	if wrap != nil {
+		a = wrap(a)
+	}
 	p := streamPeer{t: t, st: apf.NewStreamTransport(b, 0)}
 	t.Cleanup(func() { p.st.Close() })
 	if cfg.ForwardQuiet == 0 {
@@ -155,7 +164,9 @@ func TestSessionKeepsThePeerItAuthenticated(t *testing.T) {
 }
 
 // A peer that goes silent is dropped after Config.IdleTimeout (steps of a
-// quarter, on the injected Sleep); a message resets the count.
+// quarter, on the injected Sleep); halfway the session asks it for a
+// keep-alive, which a live device answers (AMT sends its own only at the
+// interval an MPS set), and any message resets the count.
 func TestSessionIdleTimeout(t *testing.T) {
 	const idle = time.Hour
 	ticks := make(chan struct{})
@@ -188,21 +199,41 @@ func TestSessionIdleTimeout(t *testing.T) {
 			t.Fatalf("the session ended early: %v", r.s.Err())
 		}
 	}
+	// heard makes sure the session has read what the device sent: it
+	// answers a keep-alive only after it counted it.
+	heard := func(cookie uint32) {
+		p.send(apf.KeepAliveRequest{Cookie: cookie})
+		require.Equal(t, apf.KeepAliveReply{Cookie: cookie}, p.recv())
+	}
 	tick() // the window of the handshake's messages
-	for range 3 {
-		tick()
-	}
-	p.send(apf.KeepAliveRequest{Cookie: 1}) // a message: the count starts again
-	require.Equal(t, apf.KeepAliveReply{Cookie: 1}, p.recv())
-	tick() // the window with the keep-alive
-	for range 3 {
-		tick()
-	}
-	require.Nil(t, r.s.Err(), "three quiet quarters are not the timeout")
 	tick()
+	tick() // two quiet quarters: the session asks
+	require.Equal(t, apf.KeepAliveRequest{Cookie: 1}, p.recv())
+	p.send(apf.KeepAliveReply{Cookie: 1}) // a live device answers
+	heard(100)
+	tick() // the window with the answer: the count starts again
+	for range 3 {
+		tick()
+	}
+	require.Equal(t, apf.KeepAliveRequest{Cookie: 2}, p.recv(), "asked again after two quiet quarters")
+	require.Nil(t, r.s.Err(), "three quiet quarters are not the timeout")
+	tick() // the device did not answer: four quiet quarters
 	assert.Equal(t, apf.Disconnect{Reason: apf.DisconnectConnectionLost}, p.recv())
 	<-r.s.Done()
 	assert.ErrorIs(t, r.s.Err(), apf.ErrIdle)
+}
+
+// A device guessing passwords on one connection gets three tries.
+func TestStreamSessionEndsAfterThreeRefusedLogins(t *testing.T) {
+	res, p := mpsSession(t, apf.Config{Authenticate: onlyPassword})
+	p.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA})
+	for range 2 {
+		p.send(authAs("guess"))
+		require.Equal(t, apf.UserAuthFailure{Methods: apf.MethodPassword}, p.recv())
+	}
+	p.send(authAs("guess"))
+	assert.Equal(t, apf.Disconnect{Reason: apf.DisconnectNoMoreAuthMethods}, p.recv())
+	require.ErrorIs(t, (<-res).err, apf.ErrProtocol)
 }
 
 // The forwarded ports are bounded: a port that is not a TCP port, and a
@@ -259,5 +290,75 @@ func TestChannelCloseReleasesABlockedWrite(t *testing.T) {
 				t.Fatalf("Write still blocked 5 s after %s", how)
 			}
 		})
+	}
+}
+
+// bigWrites signals when a write of more than 1000 bytes enters the
+// connection: a channel's data is in the transport.
+type bigWrites struct {
+	net.Conn
+	entered chan struct{}
+}
+
+func (c *bigWrites) Write(b []byte) (int, error) {
+	if len(b) > 1000 {
+		select {
+		case c.entered <- struct{}{}:
+		default:
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+// Closing one channel while its Write is in the transport (the device is slow
+// to read) must not end the tunnel: over a stream a message cut half-sent
+// cannot be framed, so Close lets the message go out and the Write return,
+// and every other channel goes on.
+func TestChannelCloseKeepsTheTunnel(t *testing.T) {
+	bw := &bigWrites{entered: make(chan struct{}, 1)}
+	res, p := mpsSessionOver(t, apf.Config{PreAuthenticated: true}, func(c net.Conn) net.Conn { bw.Conn = c; return bw })
+	p.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA},
+		apf.ServiceRequest{Service: apf.ServicePortForwarding})
+	require.Equal(t, apf.ServiceAccept{Service: apf.ServicePortForwarding}, p.recv())
+	p.st.ExpectRequestSuccess(4)
+	p.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992})
+	r := <-res
+	require.NoError(t, r.err)
+	p.recv() // the forward's reply
+	p.st.ExpectRequestSuccess(0)
+
+	dc := make(chan *apf.Channel, 1)
+	go func() {
+		c, err := r.s.DialPort(context.Background(), 16992)
+		assert.NoError(t, err)
+		dc <- c
+	}()
+	open := p.recv().(apf.ChannelOpen)
+	p.send(apf.ChannelOpenConfirmation{Recipient: open.Sender, Sender: 5, Window: 1 << 30})
+	ch := <-dc
+	require.NotNil(t, ch)
+	wrote := make(chan error, 1)
+	go func() { _, err := ch.Write(make([]byte, 8<<10)); wrote <- err }()
+	waitClosed(t, bw.entered, "the write did not reach the transport")
+	require.NoError(t, ch.Close()) // the device reads nothing yet: the write is in net.Pipe
+	// The device reads on: the message in flight, then the close.
+	for {
+		if _, ok := p.recv().(apf.ChannelClose); ok {
+			break
+		}
+	}
+	err := <-wrote
+	assert.ErrorIs(t, err, net.ErrClosed, "the rest of the data is not sent")
+	require.NoError(t, r.s.Err(), "closing one channel ended the whole session")
+	p.send(apf.KeepAliveRequest{Cookie: 5})
+	assert.Equal(t, apf.KeepAliveReply{Cookie: 5}, p.recv(), "the tunnel goes on")
+}
+
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
 	}
 }

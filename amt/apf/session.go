@@ -94,6 +94,9 @@ var openRetryBackoff = [...]time.Duration{250 * time.Millisecond, 500 * time.Mil
 // out, so that AMT's late answer is recognised.
 const maxUnanswered = 1024
 
+// maxAuthFailures is how many refused USERAUTH_REQUESTs end a session.
+const maxAuthFailures = 3
+
 // maxForwardedPorts bounds the ports a peer may have forwarded at once: AMT
 // forwards at most seven (16992, 16993, 623, 664, 16994, 16995, 5900); a
 // peer that asks for more gets REQUEST_FAILURE, never more memory.
@@ -156,12 +159,16 @@ type Config struct {
 	// PreAuthenticated says the transport proved the peer already (a TLS
 	// client certificate the MPS verified): no USERAUTH is needed before the
 	// port-forwarding service, and one that comes is passed to Authenticate
-	// when set, accepted otherwise.
+	// when set, accepted otherwise. The MPS must then tie the certificate to
+	// the UUID the device announces (Session.Peer) before trusting the
+	// tunnel as that device's.
 	PreAuthenticated bool
 	// IdleTimeout ends the session (DISCONNECT, connection lost, and
 	// [ErrIdle]) when nothing arrived from the peer for this long; keep-alives
-	// count. It runs on Sleep. Default: DefaultStreamIdleTimeout over a
-	// stream, none over a message transport (the LME); negative: none.
+	// count. Over a stream, a session that heard nothing for half of it sends
+	// the peer a KEEPALIVE_REQUEST, which a live device answers. It runs on
+	// Sleep. Default: DefaultStreamIdleTimeout over a stream, none over a
+	// message transport (the LME); negative: none.
 	IdleTimeout time.Duration
 }
 
@@ -282,6 +289,8 @@ type Session struct {
 	authed    bool   // a USERAUTH_REQUEST succeeded, or Config.PreAuthenticated
 	needAuth  bool   // the port-forwarding service waits for authed
 	received  uint64 // messages read, for the idle timeout
+	authFails int    // refused USERAUTH_REQUESTs
+	probes    uint32 // KEEPALIVE_REQUESTs the idle loop sent (only it touches this)
 	peer      ProtocolVersion
 	ports     map[uint32]string
 	forwards  int // tcpip-forward requests seen
@@ -507,16 +516,22 @@ func (s *Session) disconnect(reason DisconnectReason, err error) {
 
 // write sends one message now (serialized with every other write).
 func (s *Session) write(ctx context.Context, msg []byte) error {
+	return s.writeSplit(ctx, ctx, msg)
+}
+
+// writeSplit is write with one context for the wait for the writer's turn
+// (wait) and another for the transport write itself (send).
+func (s *Session) writeSplit(wait, send context.Context, msg []byte) error {
 	select {
 	case s.wsem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-wait.Done():
+		return wait.Err()
 	}
 	defer func() { <-s.wsem }()
 	if err := s.Err(); err != nil {
 		return err
 	}
-	return s.t.WriteMessage(ctx, msg)
+	return s.t.WriteMessage(send, msg)
 }
 
 // queue hands a control message to the writer without blocking.
@@ -637,7 +652,17 @@ func (s *Session) idleLoop() {
 			seen, quiet = now, 0
 			continue
 		}
-		if quiet++; quiet >= idleSteps {
+		quiet++
+		if quiet == idleSteps/2 && s.strict {
+			// Halfway: ask a device that may just have nothing to say. AMT
+			// sends keep-alives of its own only at the interval an MPS set
+			// (KEEPALIVE_OPTIONS_REQUEST), and answers a KEEPALIVE_REQUEST
+			// (MeshCentral's and Open AMT's MPS rely on both), so a live
+			// tunnel is never dropped for being quiet.
+			s.probes++
+			s.queue(KeepAliveRequest{Cookie: s.probes})
+		}
+		if quiet >= idleSteps {
 			s.log.Debug("apf: idle timeout", "after", s.cfg.IdleTimeout)
 			s.disconnect(DisconnectConnectionLost, fmt.Errorf("%w (%v)", ErrIdle, s.cfg.IdleTimeout))
 			return
@@ -697,6 +722,17 @@ func (s *Session) handle(m Message) bool {
 		if f := s.cfg.Authenticate; f != nil {
 			if err := f(peer, m); err != nil {
 				s.log.Debug("apf: authentication refused", "user", m.User, "method", m.Method, "err", err)
+				s.mu.Lock()
+				s.authFails++
+				fails := s.authFails
+				s.mu.Unlock()
+				if fails >= maxAuthFailures {
+					// A peer guessing passwords on one connection gets a
+					// few tries, as an SSH server gives (OpenSSH's
+					// MaxAuthTries is 6).
+					s.disconnect(DisconnectNoMoreAuthMethods, fmt.Errorf("%w: %d authentication requests refused", ErrProtocol, fails))
+					return false
+				}
 				s.queue(UserAuthFailure{Methods: MethodPassword})
 				return true
 			}
