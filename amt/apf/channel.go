@@ -414,7 +414,10 @@ func (c *Channel) writeStopped() error {
 }
 
 // Close closes the channel: CHANNEL_CLOSE goes to AMT (once it confirmed the
-// channel), reads and writes fail with net.ErrClosed.
+// channel), reads and writes fail with net.ErrClosed. A Write waiting for the
+// peer's window or its turn returns at once; over a stream, one whose message
+// is already in the transport returns when that message is sent (cutting it
+// would end the whole tunnel), over the LME at once.
 func (c *Channel) Close() error {
 	c.mu.Lock()
 	if c.localClosed {
