@@ -216,15 +216,17 @@ func (r *AddMPServerRequest) format() MPSInfoFormat {
 }
 
 // CheckMPSUsername applies the Intel AMT SDK's rule for MPS user names: 1 to 16
-// characters of 7-bit printable ASCII (32–126); '&' and '<' are refused too,
-// which the SDK's C++ framework cannot send.
+// alphanumeric characters (AMT_RemoteAccessService.AddMpServer's Username:
+// "Limited to … alphanumeric characters", intel/lms AMT_RemoteAccessService.h
+// and go-wsman-messages remoteaccess types.go; RPS ciraValidator.ts accepts
+// ^[a-zA-Z0-9]+$ "as per AMT SDK").
 func CheckMPSUsername(u string) error {
 	if u == "" || len(u) > 16 {
 		return fmt.Errorf("%w: an MPS user name has 1 to 16 characters, got %d", ErrInvalidArgument, len(u))
 	}
 	for i := 0; i < len(u); i++ {
-		if c := u[i]; c < 32 || c > 126 || c == '&' || c == '<' {
-			return fmt.Errorf("%w: MPS user name character %d is not printable 7-bit ASCII (or is & or <)", ErrInvalidArgument, i)
+		if c := u[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return fmt.Errorf("%w: MPS user name character %d is not a letter or digit (AddMpServer takes alphanumeric user names)", ErrInvalidArgument, i)
 		}
 	}
 	return nil

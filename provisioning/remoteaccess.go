@@ -529,9 +529,15 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			haveTypes = append(haveTypes, t)
 		}
 	}
-	if typeOff || (remade && want.InsideToo) {
+	// A policy added (or replaced) gets new links at the firmware's default,
+	// outside only (go-wsman-messages remoteaccess types.go, MpsType): RPS
+	// (ciraConfiguration.ts) and rpc-go (configure cira) put every link to
+	// Both after their policy adds, and so does this step when the profile
+	// wants inside too (setMPSType reads the links again when it runs).
+	newLinks := remade || len(policyAdds) > 0
+	if typeOff || (newLinks && want.InsideToo) {
 		from := strings.Join(haveTypes, ", ")
-		if remade {
+		if newLinks && !typeOff {
 			from = "" // the links are made anew
 		}
 		out = append(out, Change{Area: "cira", Action: ChangeUpdate, Target: "MPS type", From: from, To: wantType.String(),

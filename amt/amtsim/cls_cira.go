@@ -198,8 +198,10 @@ func validMPSUser(u string) bool {
 	if u == "" || len(u) > maxMPSUserLen {
 		return false
 	}
+	// Alphanumeric (AddMpServer's Username: "Limited to … alphanumeric
+	// characters", intel/lms AMT_RemoteAccessService.h).
 	for i := 0; i < len(u); i++ {
-		if c := u[i]; c < 32 || c > 126 || c == '&' || c == '<' {
+		if c := u[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
 			return false
 		}
 	}
@@ -420,7 +422,10 @@ func policyRuleClass() *class {
 		del: func(d *Device, c *call) wsmantest.Reply {
 			r := lookup(d, c)
 			if r == nil {
-				return invalidSelectors()
+				// rpc-go deletes the three policies unconditionally and
+				// takes DestinationUnreachable for "not there"
+				// (internal/local/amt/wsman.go RemoveRemoteAccessPolicyRules).
+				return wsmantest.FaultReply(wsmantest.DestinationUnreachable())
 			}
 			d.st.ra.rules = slices.DeleteFunc(d.st.ra.rules, func(x *ruleEntry) bool { return x == r })
 			c.then(d.ciraKick)
