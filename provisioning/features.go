@@ -78,7 +78,7 @@ func (f *FeaturesProfile) Validate() error {
 var ErrConsentFixed = errors.New("provisioning: the device's user-consent policy cannot be changed")
 
 // ErrNoKVM: the profile enables KVM on a platform without KVM (Intel
-// Standard Manageability).
+// Standard Manageability), or where KVM was disabled in MEBx.
 var ErrNoKVM = errors.New("provisioning: the platform has no KVM")
 
 // planFeatures keeps redirection, KVM, consent and the ping responses in line
@@ -124,8 +124,24 @@ func planFeatures(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		if want.KVM {
 			to = amt.KVMEnabled
 		}
-		out = append(out, Change{Area: "features", Action: ChangeUpdate, Target: "KVM", From: onOff(kvm.EnabledState.On()), To: onOff(want.KVM),
-			apply: func(ctx context.Context) error { return dev.RequestKVMState(ctx, to) }})
+		c := Change{Area: "features", Action: ChangeUpdate, Target: "KVM", From: onOff(kvm.EnabledState.On()), To: onOff(want.KVM),
+			apply: func(ctx context.Context) error { return dev.RequestKVMState(ctx, to) }}
+		if want.KVM {
+			// KVM turned off in MEBx "cannot be enabled by any other means"
+			// (IPS_KVMRedirectionSettingData.EnabledByMEBx): say so, rather
+			// than pass on the firmware's bare refusal.
+			ks, err := dev.KVMSettings(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if !ks.EnabledByMEBx {
+				c.From = "disabled in MEBx"
+				c.apply = func(context.Context) error {
+					return fmt.Errorf("%w: KVM was disabled in MEBx (EnabledByMEBx false), which only MEBx undoes", ErrNoKVM)
+				}
+			}
+		}
+		out = append(out, c)
 	}
 	if listener := want.SOL || want.IDER || want.KVM; rs.ListenerEnabled != listener {
 		out = append(out, Change{Area: "features", Action: ChangeUpdate, Target: "redirection listener", From: onOff(rs.ListenerEnabled), To: onOff(listener),

@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 )
@@ -76,4 +78,39 @@ func TestMPSUsernameAlphanumericInProfiles(t *testing.T) {
 		r := provisioning.RemoteAccessProfile{MPS: provisioning.MPSServer{Address: "mps.contoso.com", Username: u}, Root: root.RootCertificate()}
 		require.Error(t, r.Validate(), "user name %q is not alphanumeric", u)
 	}
+}
+
+// KVM disabled in MEBx "cannot be enabled by any other means"
+// (IPS_KVMRedirectionSettingData.EnabledByMEBx), and MEBx may forbid changing
+// the consent policy (CanModifyOptInPolicy 0): a profile asking for either is
+// a failed change that says why, not the firmware's bare refusal, and the
+// dry run shows it.
+func TestFeaturesFixedInMEBx(t *testing.T) {
+	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {
+		c.KVMDisabledInMEBx = true
+		c.ConsentFixedInMEBx = true
+	}, config: func(c *provisioning.Config) {
+		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{}
+	}})
+	_, rec := provisionOne(t, h)
+	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{Features: &provisioning.FeaturesProfile{KVM: true, UserConsent: provisioning.ConsentNone, Unattended: true}}
+	p := h.provisioner()
+	dry, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"features"}, DryRun: true})
+	require.NoError(t, err)
+	var kvm string
+	for _, c := range dry.Changes {
+		if c.Target == "KVM" {
+			kvm = c.String()
+		}
+	}
+	assert.Contains(t, kvm, "disabled in MEBx")
+
+	rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"features"}})
+	require.NoError(t, err)
+	assert.ErrorIs(t, rep.Err(), provisioning.ErrNoKVM)
+	assert.ErrorIs(t, rep.Err(), provisioning.ErrConsentFixed)
+	assert.Contains(t, rep.Err().Error(), "EnabledByMEBx false")
+	assert.Contains(t, rep.Err().Error(), "CanModifyOptInPolicy 0")
+	f := h.fleet.Devices()[0].Features()
+	assert.False(t, f.KVM, "KVM stays off")
 }

@@ -162,6 +162,9 @@ func kvmSAPClass() *class {
 				if err != nil || (s != kvmEnabled && s != kvmDisabled) {
 					return rv(c, cimInvalidParameter)
 				}
+				if s == kvmEnabled && d.cfg.KVMDisabledInMEBx {
+					return rv(c, 2) // EnabledByMEBx false: "cannot be enabled by any other means"
+				}
 				d.st.ra.feat.kvm = s == kvmEnabled
 				return rv(c, 0)
 			}},
@@ -183,7 +186,8 @@ func kvmSettingsClass() *class {
 		if d.st.mode == amt.ControlModeCCM {
 			m["OptInPolicy"] = "true" // consent is always asked in client control mode
 		}
-		m["ElementName"], m["InstanceID"], m["EnabledByMEBx"] = kvmSettingsID, kvmSettingsID, "true"
+		m["ElementName"], m["InstanceID"] = kvmSettingsID, kvmSettingsID
+		m["EnabledByMEBx"] = strconv.FormatBool(!d.cfg.KVMDisabledInMEBx)
 		in := newInst(uriKVMSettings)
 		for k, v := range m {
 			in.s(k, v)
@@ -249,7 +253,7 @@ func optInClass() *class {
 	inst := func(d *Device) *etree.Element {
 		f := &d.st.ra.feat
 		return cimServiceInst(uriOptIn, optInName).
-			n("CanModifyOptInPolicy", 1).
+			n("CanModifyOptInPolicy", canModifyOptIn(d)).
 			n("OptInCodeTimeout", int64(f.optInCode)).
 			n("OptInDisplayTimeout", int64(f.optInDisp)).
 			n("OptInRequired", int64(d.optInRequiredLocked())).
@@ -271,6 +275,9 @@ func optInClass() *class {
 					return internalError(amt.StatusInvalidParameter)
 				}
 				if v != d.optInRequiredLocked() {
+					if d.cfg.ConsentFixedInMEBx {
+						return internalError(amt.StatusNotPermitted) // CanModifyOptInPolicy 0
+					}
 					if ccm {
 						// "This value is ALL and not changeable in Client
 						// Control mode" (Get User Consent Status).
@@ -351,4 +358,13 @@ func (d *Device) Features() Features {
 		Port5900:    f.kvmSettings["Is5900PortEnabled"] == "true",
 		UserConsent: amt.OptInRequired(d.optInRequiredLocked()),
 	}
+}
+
+// canModifyOptIn is IPS_OptInService.CanModifyOptInPolicy: 0 where MEBx fixed
+// the consent policy (Config.ConsentFixedInMEBx), 1 otherwise.
+func canModifyOptIn(d *Device) int64 {
+	if d.cfg.ConsentFixedInMEBx {
+		return 0
+	}
+	return 1
 }

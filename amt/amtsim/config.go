@@ -140,6 +140,16 @@ type Config struct {
 	// IPS_KVMRedirectionSettingData are not served; rpc-go amtfeatures.go
 	// skips KVM on such systems), and the consent policy defaults to none.
 	StandardManageability bool
+	// KVMDisabledInMEBx: KVM was turned off in MEBx. IPS_KVMRedirectionSettingData
+	// reports EnabledByMEBx false, and a request to enable KVM is refused
+	// (ReturnValue 2, the simulator's choice: no public source records
+	// firmware's answer); only MEBx turns it on again.
+	KVMDisabledInMEBx bool
+	// ConsentFixedInMEBx: MEBx forbids changing the consent policy over
+	// WS-Management. IPS_OptInService reports CanModifyOptInPolicy 0, and a Put
+	// that changes OptInRequired is refused (PT_STATUS_NOT_PERMITTED, the
+	// simulator's choice).
+	ConsentFixedInMEBx bool
 
 	// Network describes the device's network interfaces (wired, wireless or
 	// both; UEFI Wi-Fi profile sharing). Zero: both interfaces.
