@@ -70,6 +70,12 @@ type MaintenanceReport struct {
 	Failed       int // devices whose renewal failed
 	AgedOut      int // discovery records removed
 	Removed      int // replaced certificates (with their keys) deleted from devices
+	// RemoveFailed counts replaced certificates (or keys) that could not be
+	// deleted from their devices this run: each device with some reports an
+	// event with the first error, and the next run tries again. They are not
+	// Failed (the renewal itself succeeded), but AMT's stores fill if they
+	// keep failing (PT_STATUS_MAX_LIMIT_REACHED on a later renewal).
+	RemoveFailed int
 	// Bundles are the provisioning-bundle findings of the run (CheckBundles).
 	Bundles []Event
 	// Reconciled counts devices reconciled (ReconcileEvery); Changes the
@@ -368,9 +374,11 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 		purpose := slot.purpose
 		if pending, ok := pendingCertificate(r.Certificates, slot); ok {
 			// An earlier renewal (or reconcile) installed it but could not
-			// see it in use.
-			m.finishRenewal(ctx, r, purpose, pending, rep)
-			continue
+			// see it in use. If it is gone from the device, the slot is
+			// renewed again below.
+			if !m.finishRenewal(ctx, r, purpose, pending, rep) {
+				continue
+			}
 		}
 		cur, ok := currentCertificateFor(r.Certificates, slot)
 		if !ok {
@@ -499,7 +507,7 @@ func installedIssuance(r *DeviceRecord, dc *DeviceCertificate, profile string) *
 // Only then does the certificate become current and the one it replaced get
 // revoked: a lost CommitChanges leaves the old certificate current and
 // unrevoked, and the next run tries again.
-func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate, rep *MaintenanceReport) {
+func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose CertificatePurpose, dc *DeviceCertificate, rep *MaintenanceReport) (renewAgain bool) {
 	p := m.p
 	start := p.now()
 	fail := func(err error, what string) {
@@ -513,23 +521,37 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 	}
 	if used, err := m.inUse(ctx, r, purpose, dc, false); err == nil && used {
 		m.confirmRenewal(ctx, r, dc, rep, start)
-		return
+		return false
 	}
 	if purpose == PurposeMPS {
 		m.finishMPSRenewal(ctx, r, dc.DER, rep, start, fail)
-		return
+		return false
 	}
 	dev, err := p.openDevice(ctx, r)
 	if err != nil {
 		fail(err, "the device could not be opened")
-		return
+		return false
+	}
+	// The pending certificate's handle must still name it before it is
+	// bound: it may have been deleted meanwhile (another tool's pruning of
+	// unbound certificates), and AMT reuses handle numbers, so it may name
+	// someone else's certificate now.
+	switch mine, err := certAt(ctx, dev.Device, dc); {
+	case err != nil:
+		dev.Close()
+		fail(err, "the pending certificate could not be read")
+		return false
+	case !mine:
+		dev.Close()
+		m.pendingGone(ctx, r, dc, rep, start)
+		return true
 	}
 	switch purpose {
 	case PurposeTLS:
 		if _, err := dev.BindTLSCertificate(ctx, dc.Handle); err != nil {
 			dev.Close()
 			fail(err, "binding failed")
-			return
+			return false
 		}
 		// Post-provisioning, CommitChanges applies the new TLS credential; the
 		// firmware may restart its network stack and drop the reply.
@@ -538,14 +560,14 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 			if !errors.As(err, &te) || te.Phase == wsman.PhaseConnect {
 				dev.Close()
 				fail(err, "CommitChanges failed")
-				return
+				return false
 			}
 		}
 	case PurposeIEEE8021X:
 		if err := m.bind8021X(ctx, dev, r, dc); err != nil {
 			dev.Close()
 			fail(err, "binding failed")
-			return
+			return false
 		}
 	}
 	dev.Close()
@@ -555,9 +577,10 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 			err = errors.New("the device does not use the new certificate")
 		}
 		fail(err, "not read back in use")
-		return
+		return false
 	}
 	m.confirmRenewal(ctx, r, dc, rep, start)
+	return false
 }
 
 // finishMPSRenewal adds the device's MPS entries again naming the renewed
@@ -678,6 +701,23 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 	return false, nil
 }
 
+// pendingGone settles a pending renewal whose certificate is no longer on the
+// device: it is recorded removed (nothing may ever delete or bind by its old
+// handle), no longer pending, and revoked (cessationOfOperation: it served
+// nothing), and the caller renews the slot again.
+func (m *Maintainer) pendingGone(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, rep *MaintenanceReport, start time.Time) {
+	p := m.p
+	dc.Pending, dc.RemovedFromDevice = false, true
+	if !m.save(ctx, r, rep, "a pending renewal whose certificate is gone could not be recorded") {
+		return
+	}
+	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start),
+		Detail: fmt.Sprintf("the pending %s certificate is no longer on the device (its handle names nothing, or another certificate): renewing again", slotName(dc.slot()))})
+	if err := p.revoke(ctx, r.UUID, dc, certs.RevocationCessationOfOperation); err == nil {
+		rep.Revoked++
+	}
+}
+
 // confirmRenewal makes a pending certificate current, records it, and revokes
 // the one it replaced.
 func (m *Maintainer) confirmRenewal(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, rep *MaintenanceReport, start time.Time) {
@@ -717,12 +757,31 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	if len(stale) == 0 {
 		return
 	}
+	var firstErr error
+	failed := 0
+	defer func() {
+		if failed == 0 {
+			return
+		}
+		// Not silent: the renewal succeeded, but the store fills if this
+		// keeps failing.
+		rep.RemoveFailed += failed
+		p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Err: firstErr, Reason: ReasonDeviceError,
+			Detail: fmt.Sprintf("%d replaced certificate(s) or key(s) could not be deleted from the device; the next run tries again", failed)})
+	}()
 	dev, err := p.openDevice(ctx, r)
 	if err != nil {
+		failed, firstErr = len(stale), err
 		return
 	}
 	defer dev.Close()
 	gone := func(err error) bool { return err == nil || errors.Is(err, wsman.ErrInvalidSelectors) }
+	fail := func(err error) {
+		failed++
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
 	removed := 0
 	for _, i := range stale {
 		dc := &r.Certificates[i]
@@ -732,20 +791,24 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 		// what a handle names before deleting it).
 		mine, err := certAt(ctx, dev.Device, dc)
 		if err != nil {
-			continue // unreadable now: the next run tries again
+			fail(err) // unreadable now: the next run tries again
+			continue
 		}
 		if mine {
 			if err := dev.DeleteCertificate(ctx, dc.Handle); !gone(err) {
+				fail(err)
 				continue
 			}
 		}
 		if dc.KeyHandle != "" {
 			mine, err := keyAt(ctx, dev.Device, dc)
 			if err != nil {
+				fail(err)
 				continue
 			}
 			if mine {
 				if err := dev.DeleteKeyPair(ctx, dc.KeyHandle); !gone(err) {
+					fail(err)
 					continue
 				}
 			}

@@ -305,6 +305,10 @@ type ciraState struct {
 	// mpsFailed: an MPS change of this plan failed, so an entry may still
 	// name a client certificate the profile no longer uses.
 	mpsFailed bool
+	// addedNew are the MPS entries (address:port, lower case) this plan
+	// added naming the new client certificate: it becomes current, and the
+	// one it replaces is revoked, once every entry of the profile names it.
+	addedNew map[string]bool
 }
 
 // planCIRA keeps the device's CIRA configuration in line with
@@ -665,6 +669,21 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		return err
 	}
 	st.names[strings.ToLower(s.addr())] = name
+	if confirm != nil {
+		if st.addedNew == nil {
+			st.addedNew = map[string]bool{}
+		}
+		st.addedNew[strings.ToLower(s.addr())] = true
+		for _, w := range st.want.servers() {
+			if !st.addedNew[strings.ToLower(w.addr())] {
+				// Another entry (the backup) still names the old
+				// certificate: it stays current and unrevoked until that
+				// entry is made too.
+				confirm = nil
+				break
+			}
+		}
+	}
 	if !rec.networkSecret(mpsRemakingKey).IsZero() {
 		rec.setMPSRemaking(slices.DeleteFunc(rec.mpsRemaking(st.want), func(a string) bool { return a == strings.ToLower(s.addr()) }))
 		if err := rc.save(ctx); err != nil {
@@ -699,15 +718,21 @@ func linkedMPS(rule string, links []*amt.PolicyAppliesToMPS) []string {
 
 // addPolicy (re)adds a policy linked to the profile's MPSs in order; replace
 // names the rule of the same trigger to delete first ("" for none). Every MPS
-// is resolved before anything is deleted.
+// is resolved before anything is deleted. An MPS whose change failed (not on
+// the device) is left out, so that the device keeps a policy to call the
+// others with, and the change fails saying so: the next reconcile links it.
 func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol policy, replace string) error {
-	var names []string
+	var names, missing []string
 	for _, s := range st.want.servers() {
 		n, ok := st.names[strings.ToLower(s.addr())]
 		if !ok {
-			return fmt.Errorf("MPS %s is not on the device (its change failed)", s.addr())
+			missing = append(missing, s.addr())
+			continue
 		}
 		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("no MPS of the profile is on the device (%s: their changes failed)", strings.Join(missing, ", "))
 	}
 	if replace != "" {
 		if err := rc.dev.DeleteRemoteAccessPolicyRule(ctx, replace); err != nil {
@@ -715,6 +740,9 @@ func (rc *reconcileContext) addPolicy(ctx context.Context, st *ciraState, pol po
 		}
 	}
 	_, err := rc.dev.AddRemoteAccessPolicyRule(ctx, amt.RemoteAccessPolicy{Trigger: pol.trigger, TunnelLifeTime: pol.lifetime, ExtendedData: pol.ext}, names...)
+	if err == nil && len(missing) > 0 {
+		err = fmt.Errorf("added linked to %d of the profile's MPSs: %s is not on the device (its change failed); the next reconcile links it", len(names), strings.Join(missing, ", "))
+	}
 	return err
 }
 

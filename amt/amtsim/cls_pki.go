@@ -312,6 +312,12 @@ func (d *Device) certInUse(h int) bool {
 			return true
 		}
 	}
+	// A client certificate an MPS entry presents (mutual authentication).
+	for _, m := range st.ra.mps {
+		if m.auth == 1 && m.cert == h {
+			return true
+		}
+	}
 	return false
 }
 
