@@ -220,7 +220,8 @@ type Firmware struct {
 	// public key; MeshCentral amt-wsman-comm.js uses "RSA+AES"); on 11 and 12
 	// on some (device-management-toolkit console issue 445 adds the suites
 	// "to connect to older AMT version (11 and 12)", while an AMT 11 device
-	// scanned in MeshCentral issue 5512 also accepted ECDHE_RSA AES-CBC suites).
+	// in MeshCentral issue 5512 offered ECDHE_RSA AES-CBC suites too — as a
+	// TLS client to the MPS, the scans there being of MeshCentral's port).
 	NeedsRSAKeyExchange Platforms
 	// DeviceCertHasHostName: the certificate AMT presents before it has one
 	// installed names its host; from 19 it names none, so verifying it by host
@@ -551,7 +552,7 @@ var firmwareRules = [...]FirmwareRule{
 	{"TLS12", "from 12", "Intel AMT SDK, TLS Detailed Description (TLS 1.2 added in release 12.0)", Vendor},
 	{"TLS13", "from 21", "rpc-go pull request 1381 (AMT 21 negotiated TLS 1.3); earlier releases unreported", DeviceReport},
 	{"NeedsRSAKeyExchange", "before 11; some 11 and 12",
-		"device-management-toolkit/console issue 445 (AMT 11 and 12); MeshCentral issue 5512 (an AMT 11 scan, RSA and ECDHE_RSA AES-CBC suites); Intel AMT SDK, Remote Setup and Configuration Flow; MeshCentral amt-wsman-comm.js", DeviceReport},
+		"device-management-toolkit/console issue 445 (AMT 11 and 12); MeshCentral issue 5512 (the suites an AMT 11 device offered as a TLS client to the MPS: RSA and ECDHE_RSA AES-CBC); Intel AMT SDK, Remote Setup and Configuration Flow; MeshCentral amt-wsman-comm.js", DeviceReport},
 	{"DeviceCertHasHostName", "before 19", "rpc-go issue 1163 and pull request 1071 (AMT 19 certificates have no SAN); rpc-go issue 1068", DeviceReport},
 	{"OnDieCertificate", "some 15 to 18; from 19",
 		"Intel AMT SDK, On-Die Certificate Authority (from Tiger Lake) and Intel AMT Enhancements for Remote Configuration; rpc-go internal/certs/lmsTls.go; rpc-go issue 1095 (an AMT RCFG certificate from an ODCA chain)", DeviceReport},

@@ -53,7 +53,8 @@ var rsaSuites = []uint16{
 }
 
 // ecdheSuites are the ECDHE_RSA suites an AMT 11 device also accepted
-// (MeshCentral issue 5512), plus the TLS 1.2 GCM ones.
+// (MeshCentral issue 5512: what its TLS stack offered as a client to the MPS),
+// plus the TLS 1.2 GCM ones.
 var ecdheSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
 	tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,

@@ -170,8 +170,11 @@ func checkChain(chain []*x509.Certificate, p chainPolicy) (amt.CertHash, error) 
 	if !hasClientSetupMarker(leaf) {
 		return matched, &RuleError{Rule: RuleUsage, Cert: 0, Expected: "EKU 2.16.840.1.113741.1.2.3 or OU " + strconv.Quote(ClientSetupOU), Got: "neither"}
 	}
+	// anyExtendedKeyUsage does not count (certs' server-auth-missing, after
+	// the Intel AMT SDK's certificate requirements; no source says the
+	// firmware takes it for serverAuth).
 	if len(leaf.ExtKeyUsage)+len(leaf.UnknownExtKeyUsage) > 0 &&
-		!slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		!slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
 		return matched, &RuleError{Rule: RuleServerAuth, Cert: 0, Expected: "serverAuth among the extended key usages", Got: "an EKU list without it"}
 	}
 	if err := checkLeafSuffix(leaf, p.suffix, p.fw.TwoLabelSuffixMatch, p.perTLD); err != nil {
@@ -226,14 +229,16 @@ func hasClientSetupMarker(c *x509.Certificate) bool {
 	return false
 }
 
+// checkLeafSuffix matches the leaf's subject CN — the name the firmware
+// matches (MeshCentral amtprovisioningserver.js checkAcmActivation compares
+// cert.cn; RPS's domain check reads the CN); a SAN does not count.
 func checkLeafSuffix(leaf *x509.Certificate, suffix string, twoLabel, perTLD bool) error {
-	names := make([]string, 0, 1+len(leaf.DNSNames))
+	var names []string
 	if leaf.Subject.CommonName != "" {
 		names = append(names, leaf.Subject.CommonName)
 	}
-	names = append(names, leaf.DNSNames...)
 	if len(names) == 0 {
-		return &RuleError{Rule: RuleSuffix, Cert: 0, Expected: "a certificate name (CN or DNS SAN)", Got: "none"}
+		return &RuleError{Rule: RuleSuffix, Cert: 0, Expected: "a subject CN", Got: "none"}
 	}
 	first := suffixOK
 	for _, n := range names {
