@@ -441,9 +441,14 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 	if err := rc.dev.SetAdminACLEntryEx(ctx, rec.AdminUser, next, gs.DigestRealm); err != nil {
 		return err
 	}
-	// Read back: a new connection signed in with the new password.
-	rec.AdminPassword, rec.PendingAdminPassword = next, amt.Secret{}
-	check, err := rc.p.openDevice(ctx, rec)
+	// Read back: a new connection signed in with the new password, from a
+	// copy of the record — the password becomes current only once it signs
+	// in; until then it stays pending (openDevice settles a pending one), so
+	// no later save of this reconcile records an unproven password as the
+	// device's.
+	probe := rec.Clone()
+	probe.AdminPassword, probe.PendingAdminPassword = next, amt.Secret{}
+	check, err := rc.p.openDevice(ctx, probe)
 	if err != nil {
 		return err
 	}
@@ -451,6 +456,7 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 	if _, err := check.SetupAndConfiguration(ctx); err != nil {
 		return fmt.Errorf("reading back with the new admin password: %w", err)
 	}
+	rec.AdminPassword, rec.PendingAdminPassword = next, amt.Secret{}
 	rc.dev.Client().SetCredentials(rec.AdminUser, next.Reveal())
 	return rc.save(ctx)
 }

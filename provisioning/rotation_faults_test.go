@@ -1046,3 +1046,27 @@ func TestDiscardedKeyLeavesNoHandle(t *testing.T) {
 		assert.Len(t, h.fleet.Devices()[0].Snapshot().KeyPairs, 1)
 	})
 }
+
+// An admin-password rotation whose read-back fails (the device took the new
+// password; the reply to the sign-in check is lost) keeps the new password
+// pending and the old one current: the password became current before it
+// was proven, so a later save of the same reconcile could record an unproven
+// one. OpenDevice settles it with whichever signs in.
+func TestAdminRotationReadBackLost(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	dr.armURI("Get", "AMT_SetupAndConfigurationService", amtsim.DropResponse)
+	_, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{RotateAdminPassword: true, Areas: []string{"credentials"}})
+	require.NoError(t, err)
+	require.Equal(t, int32(1), dr.fired.Load(), "the read-back's reply was dropped")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword), "the old password stays current until the new one signs in")
+	require.False(t, after.PendingAdminPassword.IsZero(), "the new one is pending")
+	d := h.fleet.Devices()[0]
+	assert.True(t, d.AdminPasswordIs(after.PendingAdminPassword), "the device took it")
+
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err, "OpenDevice signs in with the pending password")
+	dev.Close()
+}
