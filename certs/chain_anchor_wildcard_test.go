@@ -70,11 +70,9 @@ func TestAnchoredPrefersTheRenewedTwinOfALapsedRoot(t *testing.T) {
 func TestWildcardCNAgainstNameConstraints(t *testing.T) {
 	p := newTrustPKI(t)
 	ik := p.keys.MustRSA(t, 2048)
-	inter := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "Constrained Intermediate"}, NotBefore: t0.Add(-24 * time.Hour), NotAfter: t0.Add(3000 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		PermittedDNSDomainsCritical: true, PermittedDNSDomains: []string{".example.com"},
-	}, p.root, ik.Public(), p.rootKey)
+	inter := p.intermediate(t, ik, "Constrained Intermediate", func(c *x509.Certificate) {
+		c.PermittedDNSDomainsCritical, c.PermittedDNSDomains = true, []string{".example.com"}
+	})
 	lk := p.keys.MustRSA(t, 2048)
 	leaf := signedBy(t, provLeafTemplate("*.example.com", "*.example.com"), inter, lk.Public(), ik)
 	chain := []*x509.Certificate{leaf, inter, p.root}
@@ -86,11 +84,9 @@ func TestWildcardCNAgainstNameConstraints(t *testing.T) {
 	f := certs.CheckProvisioning(chain, lk, certs.ProvisioningOptions{Now: fixedNow, DNSSuffixes: []string{"sales.example.com"}})
 	require.NoError(t, f.Err(), "%v", f)
 
-	excluding := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "Excluding Intermediate"}, NotBefore: t0.Add(-24 * time.Hour), NotAfter: t0.Add(3000 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		PermittedDNSDomainsCritical: true, ExcludedDNSDomains: []string{"bad.example.com"},
-	}, p.root, ik.Public(), p.rootKey)
+	excluding := p.intermediate(t, ik, "Excluding Intermediate", func(c *x509.Certificate) {
+		c.PermittedDNSDomainsCritical, c.ExcludedDNSDomains = true, []string{"bad.example.com"}
+	})
 	wild := signedBy(t, provLeafTemplate("*.example.com", "*.example.com"), excluding, lk.Public(), ik)
 	f = certs.CheckProvisioning([]*x509.Certificate{wild, excluding, p.root}, lk, certs.ProvisioningOptions{Now: fixedNow, DNSSuffixes: []string{"sales.example.com"}})
 	assert.True(t, f.Has(certs.CodeChainInvalid), "*.example.com covers bad.example.com, which the CA may not issue for: %v", f)

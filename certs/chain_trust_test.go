@@ -51,6 +51,18 @@ func newTrustPKI(t *testing.T) *trustPKI {
 	return &trustPKI{keys: keys, root: root, rootKey: k}
 }
 
+// intermediate issues a CA certificate under p's root with ik's key, edited
+// by edit (constraints, EKUs).
+func (p *trustPKI) intermediate(t *testing.T, ik crypto.Signer, name string, edit func(*x509.Certificate)) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		Subject: pkix.Name{CommonName: name}, NotBefore: t0.Add(-24 * time.Hour), NotAfter: t0.Add(3000 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	edit(tmpl)
+	return signedBy(t, tmpl, p.root, ik.Public(), p.rootKey)
+}
+
 func provLeafTemplate(cn string, sans ...string) *x509.Certificate {
 	return &x509.Certificate{
 		Subject:            pkix.Name{CommonName: cn, OrganizationalUnit: []string{certs.ClientSetupOU}},
@@ -73,11 +85,9 @@ func provLeafTemplate(cn string, sans ...string) *x509.Certificate {
 func TestNameConstraintsApplyToTheCN(t *testing.T) {
 	p := newTrustPKI(t)
 	ik := p.keys.MustRSA(t, 2048)
-	inter := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "Constrained Intermediate"}, NotBefore: t0.Add(-24 * time.Hour), NotAfter: t0.Add(3000 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		PermittedDNSDomainsCritical: true, PermittedDNSDomains: []string{"example.com"},
-	}, p.root, ik.Public(), p.rootKey)
+	inter := p.intermediate(t, ik, "Constrained Intermediate", func(c *x509.Certificate) {
+		c.PermittedDNSDomainsCritical, c.PermittedDNSDomains = true, []string{"example.com"}
+	})
 	lk := p.keys.MustRSA(t, 2048)
 	leaf := signedBy(t, provLeafTemplate("prov.victim.com"), inter, lk.Public(), ik)
 	chain := []*x509.Certificate{leaf, inter, p.root}
@@ -120,11 +130,9 @@ func TestTwoCommonNamesRefused(t *testing.T) {
 func TestIntermediateEKUConstraintApplies(t *testing.T) {
 	p := newTrustPKI(t)
 	ik := p.keys.MustRSA(t, 2048)
-	inter := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "Client-auth-only Intermediate"}, NotBefore: t0.Add(-24 * time.Hour), NotAfter: t0.Add(3000 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, p.root, ik.Public(), p.rootKey)
+	inter := p.intermediate(t, ik, "Client-auth-only Intermediate", func(c *x509.Certificate) {
+		c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	})
 	lk := p.keys.MustRSA(t, 2048)
 	leaf := signedBy(t, provLeafTemplate("prov.example.com", "prov.example.com"), inter, lk.Public(), ik)
 	chain := []*x509.Certificate{leaf, inter, p.root}

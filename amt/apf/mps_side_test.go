@@ -83,6 +83,22 @@ func mpsSessionOver(t *testing.T, cfg apf.Config, wrap func(net.Conn) net.Conn) 
 	return res, p
 }
 
+// forwardUp plays a pre-authenticated device A up to a forwarded 16992 and
+// returns the session NewSession made.
+func forwardUp(t *testing.T, res <-chan sessionResult, p streamPeer) sessionResult {
+	t.Helper()
+	p.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA},
+		apf.ServiceRequest{Service: apf.ServicePortForwarding})
+	require.Equal(t, apf.ServiceAccept{Service: apf.ServicePortForwarding}, p.recv())
+	p.st.ExpectRequestSuccess(4)
+	p.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992})
+	r := <-res
+	require.NoError(t, r.err)
+	p.recv() // the forward's reply
+	p.st.ExpectRequestSuccess(0)
+	return r
+}
+
 // onlyPassword accepts the password "right" for device A.
 func onlyPassword(peer apf.ProtocolVersion, r apf.UserAuthRequest) error {
 	if peer.UUID != uuidA || !r.Password.Equal(amt.NewSecret("right")) {
@@ -182,15 +198,7 @@ func TestSessionIdleTimeout(t *testing.T) {
 		}
 	}
 	res, p := mpsSession(t, apf.Config{PreAuthenticated: true, IdleTimeout: idle, Sleep: sleep})
-	p.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA},
-		apf.ServiceRequest{Service: apf.ServicePortForwarding})
-	require.Equal(t, apf.ServiceAccept{Service: apf.ServicePortForwarding}, p.recv())
-	p.st.ExpectRequestSuccess(4)
-	p.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992})
-	r := <-res
-	require.NoError(t, r.err)
-	p.recv() // the forward's reply
-	p.st.ExpectRequestSuccess(0)
+	r := forwardUp(t, res, p)
 
 	tick := func() {
 		select {
@@ -317,15 +325,7 @@ func (c *bigWrites) Write(b []byte) (int, error) {
 func TestChannelCloseKeepsTheTunnel(t *testing.T) {
 	bw := &bigWrites{entered: make(chan struct{}, 1)}
 	res, p := mpsSessionOver(t, apf.Config{PreAuthenticated: true}, func(c net.Conn) net.Conn { bw.Conn = c; return bw })
-	p.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA},
-		apf.ServiceRequest{Service: apf.ServicePortForwarding})
-	require.Equal(t, apf.ServiceAccept{Service: apf.ServicePortForwarding}, p.recv())
-	p.st.ExpectRequestSuccess(4)
-	p.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992})
-	r := <-res
-	require.NoError(t, r.err)
-	p.recv() // the forward's reply
-	p.st.ExpectRequestSuccess(0)
+	r := forwardUp(t, res, p)
 
 	dc := make(chan *apf.Channel, 1)
 	go func() {
