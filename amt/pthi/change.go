@@ -21,7 +21,8 @@ func changeEnabledRequest() []byte { return []byte{0x05, 0x02, 0x51, 0x10} }
 // Bit meanings from intel/lms MNGIsChangeToAMTEnabledCommand.h: bit 0 Enabled,
 // bit 1 current operational state, bit 5 CIRA periodic-timer fix, bit 6 TLS on local
 // ports, bit 7 new interface version (ME 16.1 and later). LMS honours bits 1, 5 and
-// 6 only when bit 7 is set; amtkit does the same. (rpc-go tests bit 6 alone.)
+// 6 only when bit 7 is set; amtkit does so for bits 1 and 5, and reads bit 6
+// alone as rpc-go does (see [ChangeEnabled.TLSEnforcedOnLocalPorts]).
 type ChangeEnabled uint8
 
 // Flag bits of [ChangeEnabled].
@@ -46,8 +47,10 @@ func (c ChangeEnabled) AMTEnabled() bool {
 }
 
 // TLSEnforcedOnLocalPorts reports whether the firmware requires TLS on the local
-// ports: bit 6, whatever bit 7 says (rpc-go, and intel/lms since it stopped
-// gating this bit on the new interface). Host-based activation then needs
+// ports: bit 6, whatever bit 7 says, as rpc-go reads it (IsTlsEnforcedOnLocalPorts,
+// mask 0x40, proven on AMT 19+); intel/lms's MNGIsChangeToAMTEnabledCommand.h
+// gates it on bit 7 — the two agree on every firmware that sets bit 6, which
+// has the new interface. Host-based activation then needs
 // StartConfigurationHBased and mutual TLS to LMS on 16993 (rpc-go
 // internal/commands/activate/local.go) instead of AdminSetup over plain HTTP on
 // 16992.

@@ -86,7 +86,12 @@ type MEIConfig struct {
 	write func(f *os.File, b []byte) (int, error)
 }
 
-// DefaultMEITimeout is the default bound of one MEI exchange.
+// DefaultMEITimeout is the default bound of one MEI exchange. The peers wait
+// less (rpc-go's HeciReadTimeout 3 s, MeshAgent 2 s): amtkit waits longer
+// because some commands (StartConfigurationHBased, Unprovision) make the
+// firmware work for seconds before it answers, and a timed-out exchange
+// forces a reconnect; a firmware that never answers holds a caller this long
+// per command (set MEIConfig.Timeout for less).
 const DefaultMEITimeout = 30 * time.Second
 
 // DefaultMEIConnectRetry is the default of MEIConfig.ConnectRetry: rpc-go

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -200,7 +201,7 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 		defer cancel()
 	}
 	stop := m.watch(ctx)
-	defer stop()
+	defer func() { stop() }()
 	// A write the firmware refuses as busy (EBUSY: nothing was written) is
 	// tried again, as MEIConn does and rpc-go does for PTHI writes too
 	// (pkg/heci/linux.go, three retries 1.5 s × attempt apart).
@@ -210,6 +211,21 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 			err = fmt.Errorf("%w (the firmware was busy: %w)", serr, err)
 			break
 		}
+		n, err = m.write(req)
+	}
+	if err != nil && errors.Is(err, syscall.ENODEV) && ctx.Err() == nil {
+		// The ME reset under the open file (after Unprovision,
+		// SetAmtOperationalState, a firmware update): reconnect the same
+		// client and write the request once more, as rpc-go does for PTHI
+		// (pkg/heci/linux.go SendMessage). Nothing was written.
+		stop()
+		m.f.Close()
+		m.f = nil
+		if cerr := m.connect(ctx); cerr != nil {
+			m.stale = true
+			return nil, fmt.Errorf("pthi: MEI write: %w; reconnecting after the reset: %w", err, cerr)
+		}
+		stop = m.watch(ctx)
 		n, err = m.write(req)
 	}
 	if err == nil && !m.pollable {
@@ -228,6 +244,11 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	buf := make([]byte, m.props.MaxMessageLength)
 	n, err = m.f.Read(buf)
+	if n == 0 && errors.Is(err, io.EOF) {
+		// A zero-length message: os.File reports it as EOF (the LME's
+		// linuxHandle.Read maps it the same way).
+		return nil, ErrEmptyResponse
+	}
 	if err != nil {
 		m.stale = true
 		return nil, m.ioErr(ctx, "read", err)

@@ -65,14 +65,17 @@ func SetOperationalStateRequest(enabled bool) []byte {
 }
 
 // DecodeOperationalStateResponse decodes the SetAmtOperationalState answer: a
-// 4-byte header and a u32 status. rpc-go skips the header without checking it;
-// amtkit requires the sub-command 0x53 and ignores bytes after the status. A
-// non-success status is a [*WatchdogError].
+// 4-byte header and a u32 status; bytes after the status are ignored. rpc-go,
+// the one peer that sends this command (proven on AMT 16.1 and 21), skips the
+// header, and no source says what the firmware echoes there: only an answer
+// naming another sub-command (0x51, the state query) is refused; 0x53 with or
+// without a response bit (0x80), or 0, is taken. A non-success status is a
+// [*WatchdogError].
 func DecodeOperationalStateResponse(resp []byte) error {
 	if len(resp) < watchdogHeaderSize+4 {
 		return &FormatError{Kind: ErrTruncated, Detail: fmt.Sprintf("SetAmtOperationalState answer needs %d bytes, got %d", watchdogHeaderSize+4, len(resp))}
 	}
-	if resp[2] != subSetAmtOperationalState {
+	if sub := resp[2] &^ 0x80; sub != subSetAmtOperationalState && sub != 0 {
 		return &FormatError{Kind: ErrWrongCommand, Detail: fmt.Sprintf("expected sub-command %#02x, got %#02x", subSetAmtOperationalState, resp[2])}
 	}
 	if st := amt.Status(binary.LittleEndian.Uint32(resp[watchdogHeaderSize:])); st != amt.StatusSuccess {
