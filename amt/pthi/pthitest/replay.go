@@ -108,9 +108,15 @@ func describe(msg []byte) string {
 // recorded or hand-written bytes; these build what the firmware would answer.
 
 // Command returns the exchange of request cmd with payload reqPayload, answered
-// with status and respPayload. It panics if the payloads are too large (a
-// programming error in a test).
+// with status and respPayload. It panics if the payloads are too large, or if
+// reqPayload is not the size firmware takes for cmd (firmware would answer
+// AMT_STATUS_INVALID_MESSAGE_LENGTH): a programming error in a test.
 func Command(cmd pthi.Command, reqPayload []byte, status amt.Status, respPayload []byte) Exchange {
+	if n, ok := requestSize[cmd]; ok && len(reqPayload) != n {
+		// A script recorded from a wrong request would replay it as a
+		// success: firmware answers AMT_STATUS_INVALID_MESSAGE_LENGTH.
+		panic(fmt.Sprintf("pthitest: %v takes a %d-byte request payload, not %d (firmware answers AMT_STATUS_INVALID_MESSAGE_LENGTH)", cmd, n, len(reqPayload)))
+	}
 	req, err := pthi.EncodeRequest(cmd, reqPayload)
 	if err != nil {
 		panic(err)
@@ -120,6 +126,20 @@ func Command(cmd pthi.Command, reqPayload []byte, status amt.Status, respPayload
 		panic(err)
 	}
 	return Exchange{Request: req, Response: resp}
+}
+
+// requestSize is the request payload of the commands whose size is fixed
+// (intel/lms MEIClient command headers; rpc-go pkg/pthi types.go;
+// amt/amtsim/mei.go answers other sizes with INVALID_MESSAGE_LENGTH):
+// GetLocalSystemAccount carries 40 reserved bytes, the handle, interface and
+// mode commands a u32, StartConfigurationHBased its 390-byte request.
+var requestSize = map[pthi.Command]int{
+	pthi.CmdGetCodeVersions: 0, pthi.CmdGetUUID: 0, pthi.CmdGetProvisioningState: 0, pthi.CmdGetControlMode: 0,
+	pthi.CmdEnumerateHashHandles: 0, pthi.CmdGetZeroTouchEnabled: 0, pthi.CmdGetPKIDNSSuffix: 0,
+	pthi.CmdGetProvisioningTLSMode: 0, pthi.CmdStopConfiguration: 0,
+	pthi.CmdGetLocalSystemAccount: 40,
+	pthi.CmdGetCertHashEntry:      4, pthi.CmdGetLANInterfaceSettings: 4, pthi.CmdUnprovision: 4,
+	pthi.CmdStartConfigurationHBased: 390,
 }
 
 // OK is [Command] with status success.
