@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -90,6 +91,21 @@ func (ps *PairStore) Put(ctx context.Context, pairs ...pskx.Pair) (err error) {
 			_ = tx.Rollback()
 		}
 	}()
+	if ps.s.dialect == PostgreSQL {
+		// Two batches that share PIDs, inserted in different orders, would
+		// each wait for the other's uncommitted rows (deadlock, 40P01):
+		// the batch first takes a lock per PID in PID order, one statement,
+		// so that the later one waits and then meets ErrDuplicatePID. The
+		// rows still go in in the caller's order (Pairs' insertion order).
+		pids := make([]string, len(rows))
+		for i, r := range rows {
+			pids[i] = r.pid
+		}
+		slices.Sort(pids)
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('amtkit-pid:' || p, 0)) FROM unnest($1::text[]) AS p ORDER BY p`, pids); err != nil {
+			return err
+		}
+	}
 	added := ps.s.now().UnixNano()
 	ins := ps.s.q(`INSERT INTO amtkit_psk_pairs (pid, version, added, used, pps, mebx_password) VALUES (?, 1, ?, 0, ?, ?)
 		ON CONFLICT (pid) DO NOTHING`)

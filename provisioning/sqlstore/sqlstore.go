@@ -106,6 +106,23 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 				"open it with FULL in the DSN, e.g. file:state.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL) (modernc.org/sqlite)", sync)}
 		}
 	}
+	if o.Dialect == PostgreSQL {
+		// Every write is one statement in its own transaction, at the
+		// server's default isolation: the compare-and-swaps and the lease
+		// upsert rely on READ COMMITTED, under which a statement that waited
+		// for a concurrent writer re-checks the committed row. Under
+		// REPEATABLE READ or SERIALIZABLE the loser of a race gets a
+		// serialization failure (40001) instead of a conflict, and a
+		// concurrent migration re-runs from a stale snapshot.
+		var iso string
+		if err := db.QueryRowContext(ctx, "SHOW default_transaction_isolation").Scan(&iso); err != nil {
+			return nil, fmt.Errorf("sqlstore: reading default_transaction_isolation: %w", err)
+		}
+		if iso != "read committed" {
+			return nil, &provisioning.ConfigError{Field: "db", Problem: fmt.Sprintf("PostgreSQL's default_transaction_isolation is %q; amtkit's compare-and-swaps and leases need \"read committed\" "+
+				"(set it for the role, the database, or in the DSN: options='-c default_transaction_isolation=read\\ committed')", iso)}
+		}
+	}
 	s := &Store{db: db, dialect: o.Dialect, sealer: o.Sealer, codec: provisioning.RecordCodec{Sealer: o.Sealer}, pageSize: o.PageSize, now: o.Now}
 	if s.pageSize <= 0 {
 		s.pageSize = 100
@@ -205,7 +222,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlstore: migrating: %w", err)
 	}
 	defer conn.Close()
-	begin := "BEGIN"
+	begin := "BEGIN ISOLATION LEVEL READ COMMITTED" // the snapshot of each statement, after the lock: another provisioner's migration is seen
 	if s.dialect == SQLite {
 		begin = "BEGIN IMMEDIATE"
 	}
@@ -223,11 +240,24 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 			return fmt.Errorf("sqlstore: migrating: %w", err)
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS amtkit_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)"); err != nil {
-		return fmt.Errorf("sqlstore: migrating: %w", err)
+	// The schema table is created only when it is missing: a role that may
+	// only read and write data (PostgreSQL 15 grants no CREATE on public by
+	// default) opens a migrated database, and CREATE … IF NOT EXISTS would
+	// still need the privilege.
+	exists := "SELECT to_regclass('amtkit_schema') IS NOT NULL"
+	if s.dialect == SQLite {
+		exists = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'amtkit_schema'"
 	}
 	var have sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM amtkit_schema").Scan(&have); err != nil {
+	var found bool
+	if err := conn.QueryRowContext(ctx, exists).Scan(&found); err != nil {
+		return fmt.Errorf("sqlstore: migrating: %w", err)
+	}
+	if !found {
+		if _, err := conn.ExecContext(ctx, "CREATE TABLE amtkit_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied BIGINT NOT NULL)"); err != nil {
+			return fmt.Errorf("sqlstore: migrating: %w", err)
+		}
+	} else if err := conn.QueryRowContext(ctx, "SELECT MAX(version) FROM amtkit_schema").Scan(&have); err != nil {
 		return fmt.Errorf("sqlstore: migrating: %w", err)
 	}
 	if int(have.Int64) > len(ms) {
@@ -398,7 +428,8 @@ func (s *Store) leaseHeld() string {
 	if s.dialect == PostgreSQL {
 		lock = " FOR SHARE"
 	}
-	return " AND EXISTS (SELECT 1 FROM amtkit_leases WHERE uuid = ? AND owner = ? AND token = ?" + lock + ")"
+	// A released lease keeps its row with an empty owner: it fences nothing.
+	return " AND EXISTS (SELECT 1 FROM amtkit_leases WHERE uuid = ? AND owner = ? AND owner <> '' AND token = ?" + lock + ")"
 }
 
 // leaseCurrent returns an error matching ErrLeaseLost unless l is the
