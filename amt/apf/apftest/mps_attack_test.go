@@ -61,6 +61,19 @@ func (r *rogue) send(ms ...apf.Message) {
 	}
 }
 
+// try sends ms as far as the MPS lets it: a write that fails because the MPS
+// already hung up (the defence at work) ends the attempt, not the test.
+func (r *rogue) try(ms ...apf.Message) {
+	r.t.Helper()
+	for _, m := range ms {
+		b, err := apf.Encode(m)
+		require.NoError(r.t, err)
+		if r.st.WriteMessage(context.Background(), b) != nil {
+			return
+		}
+	}
+}
+
 func (r *rogue) recv() (apf.Message, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -107,16 +120,25 @@ func TestMPSBindsTheDeviceItAuthenticated(t *testing.T) {
 	r := dialRogue(t, m)
 	r.send(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidA},
 		apf.ServiceRequest{Service: apf.ServiceAuth},
-		apf.UserAuthRequest{User: "devA", Service: apf.ServicePortForwarding, Method: apf.MethodPassword, Password: pwA},
-		// The identity switch.
-		apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidB},
+		apf.UserAuthRequest{User: "devA", Service: apf.ServicePortForwarding, Method: apf.MethodPassword, Password: pwA})
+	// The identity switch, and the rest of the attack as far as the MPS lets
+	// it go (it hangs up at the switch).
+	r.try(apf.ProtocolVersion{Major: 1, Trigger: apf.TriggerPeriodic, UUID: uuidB},
 		apf.ServiceRequest{Service: apf.ServicePortForwarding})
 	r.st.ExpectRequestSuccess(4)
-	r.send(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992},
+	r.try(apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 16992},
 		apf.GlobalRequest{Name: apf.RequestTCPForward, WantReply: true, Address: "x", Port: 623})
 
-	seen := r.recvUntil(apf.TypeDisconnect)
-	assert.Equal(t, apf.Disconnect{Reason: apf.DisconnectProtocolError}, seen[len(seen)-1])
+	for {
+		msg, err := r.recv()
+		if err != nil {
+			break // the MPS hung up (a reset may swallow its DISCONNECT)
+		}
+		if d, ok := msg.(apf.Disconnect); ok {
+			assert.Equal(t, apf.DisconnectProtocolError, d.Reason)
+			break
+		}
+	}
 	require.Eventually(t, func() bool {
 		for _, e := range m.Log() {
 			if strings.Contains(e, "UUID changed") {
