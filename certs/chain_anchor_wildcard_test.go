@@ -37,11 +37,7 @@ func TestAnchoredPrefersTheRenewedTwinOfALapsedRoot(t *testing.T) {
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}, old, ik.Public(), rk)
 	lk := keys.MustRSA(t, 2048)
-	leaf := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "amt1.example.com"}, DNSNames: []string{"amt1.example.com"},
-		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(300 * 24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}, inter, lk.Public(), ik)
+	leaf := signedBy(t, deviceLeafTemplate(), inter, lk.Public(), ik)
 	for _, order := range []string{"lapsed first", "renewed first"} {
 		t.Run(order, func(t *testing.T) {
 			pool := x509.NewCertPool()

@@ -165,11 +165,7 @@ func TestDeviceCheckJudgesTheAnchorsValidity(t *testing.T) {
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}, root, ik.Public(), rk)
 	lk := keys.MustRSA(t, 2048)
-	leaf := signedBy(t, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "amt1.example.com"}, DNSNames: []string{"amt1.example.com"},
-		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(300 * 24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}, inter, lk.Public(), ik)
+	leaf := signedBy(t, deviceLeafTemplate(), inter, lk.Public(), ik)
 	pool := x509.NewCertPool()
 	pool.AddCert(root)
 
@@ -181,4 +177,14 @@ func TestDeviceCheckJudgesTheAnchorsValidity(t *testing.T) {
 
 	f := certs.CheckDeviceCertificate([]*x509.Certificate{leaf, inter}, certs.DeviceOptions{Now: fixedNow, FQDN: "amt1.example.com", Roots: pool})
 	require.Error(t, f.Err(), "a chain to an anchor that expired a year ago passed: %v", f)
+}
+
+// deviceLeafTemplate is AMT's TLS certificate for amt1.example.com, valid
+// from an hour before t0 for 300 days.
+func deviceLeafTemplate() *x509.Certificate {
+	return &x509.Certificate{
+		Subject: pkix.Name{CommonName: "amt1.example.com"}, DNSNames: []string{"amt1.example.com"},
+		NotBefore: t0.Add(-time.Hour), NotAfter: t0.Add(300 * 24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
 }
