@@ -543,8 +543,7 @@ func (m *Maintainer) finishRenewal(ctx context.Context, r *DeviceRecord, purpose
 		return false
 	case !mine:
 		dev.Close()
-		m.pendingGone(ctx, r, dc, rep, start)
-		return true
+		return m.pendingGone(ctx, r, dc, rep, start)
 	}
 	switch purpose {
 	case PurposeTLS:
@@ -702,20 +701,24 @@ func (m *Maintainer) inUse(ctx context.Context, r *DeviceRecord, purpose Certifi
 }
 
 // pendingGone settles a pending renewal whose certificate is no longer on the
-// device: it is recorded removed (nothing may ever delete or bind by its old
-// handle), no longer pending, and revoked (cessationOfOperation: it served
-// nothing), and the caller renews the slot again.
-func (m *Maintainer) pendingGone(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, rep *MaintenanceReport, start time.Time) {
+// device: no longer pending (never bound by its old handle) and revoked
+// (cessationOfOperation: it served nothing); removeSuperseded then deletes
+// its key if the key is still there (it checks what each handle names) and
+// leaves the certificate's handle alone. It reports whether the record was
+// saved: only then does the caller renew the slot again.
+func (m *Maintainer) pendingGone(ctx context.Context, r *DeviceRecord, dc *DeviceCertificate, rep *MaintenanceReport, start time.Time) bool {
 	p := m.p
-	dc.Pending, dc.RemovedFromDevice = false, true
+	dc.Pending = false
+	revoked := p.revoke(ctx, r.UUID, dc, certs.RevocationCessationOfOperation) == nil
 	if !m.save(ctx, r, rep, "a pending renewal whose certificate is gone could not be recorded") {
-		return
+		return false
+	}
+	if revoked {
+		rep.Revoked++
 	}
 	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Duration: p.now().Sub(start),
 		Detail: fmt.Sprintf("the pending %s certificate is no longer on the device (its handle names nothing, or another certificate): renewing again", slotName(dc.slot()))})
-	if err := p.revoke(ctx, r.UUID, dc, certs.RevocationCessationOfOperation); err == nil {
-		rep.Revoked++
-	}
+	return true
 }
 
 // confirmRenewal makes a pending certificate current, records it, and revokes
@@ -766,7 +769,11 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 		// Not silent: the renewal succeeded, but the store fills if this
 		// keeps failing.
 		rep.RemoveFailed += failed
-		p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Err: firstErr, Reason: ReasonDeviceError,
+		reason := ReasonOf(firstErr)
+		if reason == "" {
+			reason = ReasonDeviceError
+		}
+		p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State, Err: firstErr, Reason: reason,
 			Detail: fmt.Sprintf("%d replaced certificate(s) or key(s) could not be deleted from the device; the next run tries again", failed)})
 	}()
 	dev, err := p.openDevice(ctx, r)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 )
 
 // Sealer seals secrets for storage and opens them again. Implementations must
@@ -100,14 +101,21 @@ type Keyring struct {
 	Primary Key
 	// Previous open envelopes sealed before a rotation. They never seal.
 	Previous []Key
-	// Rand is the source of nonces. Nil: crypto/rand.
+	// Rand, when set, is mixed into every nonce with crypto/rand (XOR), never
+	// used alone: it lets a test make sealing fail, and a fixed or seeded
+	// source can never repeat nonces (with AES-GCM a repeated nonce under one
+	// key reveals the XOR of two plaintexts). It is read under a lock. Nil:
+	// crypto/rand alone.
 	Rand io.Reader
 }
 
 // AESGCM is the default [Sealer]: AES-256-GCM with a random 96-bit nonce per
-// envelope (random nonces are safe for far more than 2^32 envelopes per key
-// at this message size; rotate keys long before, as NIST SP 800-38D §8.3
-// asks). It is safe for concurrent use.
+// envelope. NIST SP 800-38D §8.3 caps random 96-bit nonces at 2^32 envelopes
+// per key, whatever their size: every save seals a record's secrets again
+// (5–10 of them), so rotate the primary key (Keyring.Previous, then
+// provisioning.Reseal) well before a key has sealed 2^32 values — for a fleet
+// of 10,000 devices saved a few hundred times a year, decades. It is safe for
+// concurrent use.
 //
 // Envelope format (version 1):
 //
@@ -119,7 +127,8 @@ type AESGCM struct {
 	primary string
 	keys    map[string]cipher.AEAD
 	ids     []string
-	rand    io.Reader
+	rand    io.Reader // Keyring.Rand, mixed into crypto/rand's nonces; nil: none
+	randMu  sync.Mutex
 }
 
 var _ Sealer = (*AESGCM)(nil)
@@ -134,9 +143,6 @@ const (
 // bytes, malformed or duplicate IDs, and two keys with one ID.
 func NewAESGCM(k Keyring) (*AESGCM, error) {
 	a := &AESGCM{primary: k.Primary.ID, keys: map[string]cipher.AEAD{}, rand: k.Rand}
-	if a.rand == nil {
-		a.rand = cryptoRand
-	}
 	for i, key := range append([]Key{k.Primary}, k.Previous...) {
 		what := "Primary"
 		if i > 0 {
@@ -181,8 +187,21 @@ func (a *AESGCM) Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error
 	out := make([]byte, hdr+nonceSize, hdr+nonceSize+len(plaintext)+tagSize)
 	out[0], out[1] = formatV1, byte(len(id))
 	copy(out[2:], id)
-	if _, err := io.ReadFull(a.rand, out[hdr:hdr+nonceSize]); err != nil {
+	nonce := out[hdr : hdr+nonceSize]
+	if _, err := io.ReadFull(cryptoRand, nonce); err != nil {
 		return nil, fmt.Errorf("seal: reading a nonce: %w", err)
+	}
+	if a.rand != nil {
+		var mix [nonceSize]byte
+		a.randMu.Lock()
+		_, err := io.ReadFull(a.rand, mix[:])
+		a.randMu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("seal: reading a nonce: %w", err)
+		}
+		for i := range nonce {
+			nonce[i] ^= mix[i]
+		}
 	}
 	return a.keys[id].Seal(out, out[hdr:hdr+nonceSize], plaintext, additional(out[:hdr], aad)), nil
 }

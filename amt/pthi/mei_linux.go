@@ -219,6 +219,7 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 		// client and write the request once more, as rpc-go does for PTHI
 		// (pkg/heci/linux.go SendMessage). Nothing was written.
 		stop()
+		stop = func() {} // stopped: the deferred call must not wait again
 		m.f.Close()
 		m.f = nil
 		if cerr := m.connect(ctx); cerr != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -97,12 +98,14 @@ func (ps *PairStore) Put(ctx context.Context, pairs ...pskx.Pair) (err error) {
 		// the batch first takes a lock per PID in PID order, one statement,
 		// so that the later one waits and then meets ErrDuplicatePID. The
 		// rows still go in in the caller's order (Pairs' insertion order).
+		// One string argument (compact PIDs hold no comma), so that any
+		// database/sql driver passes it, not only pgx's arrays.
 		pids := make([]string, len(rows))
 		for i, r := range rows {
 			pids[i] = r.pid
 		}
 		slices.Sort(pids)
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('amtkit-pid:' || p, 0)) FROM unnest($1::text[]) AS p ORDER BY p`, pids); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('amtkit-pid:' || p, 0)) FROM unnest(string_to_array($1::text, ',')) AS p ORDER BY p`, strings.Join(pids, ",")); err != nil {
 			return err
 		}
 	}

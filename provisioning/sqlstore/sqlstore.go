@@ -118,7 +118,7 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 		if err := db.QueryRowContext(ctx, "SHOW default_transaction_isolation").Scan(&iso); err != nil {
 			return nil, fmt.Errorf("sqlstore: reading default_transaction_isolation: %w", err)
 		}
-		if iso != "read committed" {
+		if iso != "read committed" && iso != "read uncommitted" { // PostgreSQL runs READ UNCOMMITTED as READ COMMITTED
 			return nil, &provisioning.ConfigError{Field: "db", Problem: fmt.Sprintf("PostgreSQL's default_transaction_isolation is %q; amtkit's compare-and-swaps and leases need \"read committed\" "+
 				"(set it for the role, the database, or in the DSN: options='-c default_transaction_isolation=read\\ committed')", iso)}
 		}
@@ -244,7 +244,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 	// only read and write data (PostgreSQL 15 grants no CREATE on public by
 	// default) opens a migrated database, and CREATE … IF NOT EXISTS would
 	// still need the privilege.
-	exists := "SELECT to_regclass('amtkit_schema') IS NOT NULL"
+	exists := "SELECT to_regclass(quote_ident(current_schema()) || '.amtkit_schema') IS NOT NULL" // where CREATE would put it, not anywhere on search_path
 	if s.dialect == SQLite {
 		exists = "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'amtkit_schema'"
 	}

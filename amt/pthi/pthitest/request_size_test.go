@@ -41,7 +41,9 @@ func TestBuildersRefuseRequestsFirmwareRefuses(t *testing.T) {
 			func() {
 				defer func() {
 					if p := recover(); p != nil {
-						got = assert.AnError // a builder that panics on the bad request is fine too
+						msg, _ := p.(string)
+						assert.Contains(t, msg, "pthitest:", "the builder's own refusal, not another panic")
+						got = assert.AnError
 					}
 				}()
 				r := NewReplay(OK(tc.cmd, tc.req, tc.resp))
