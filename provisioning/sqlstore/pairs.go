@@ -126,25 +126,38 @@ func (ps *PairStore) Put(ctx context.Context, pairs ...pskx.Pair) (err error) {
 	return tx.Commit()
 }
 
-const pairColumns = "seq, pid, version, added, used, used_at, used_by, pps, mebx_password"
+// pairColumns reads a pair row. Its variable-length columns come back NULL
+// when longer than anything amtkit writes (a sealed PPS or password is under
+// 200 bytes, a PID 8 characters, a UUID 36): a row planted by someone with
+// write access to the database must not make a lookup or a walk read
+// gigabytes (the device table has the same bound, MaxRecordSize).
+const pairColumns = "seq, " +
+	"CASE WHEN length(pid) > 64 THEN NULL ELSE pid END, version, added, used, used_at, " +
+	"CASE WHEN length(used_by) > 64 THEN NULL ELSE used_by END, " +
+	"CASE WHEN length(pps) > 4096 THEN NULL ELSE pps END, " +
+	"CASE WHEN length(mebx_password) > 4096 THEN NULL ELSE mebx_password END, " +
+	"CASE WHEN length(pid) > 64 OR length(used_by) > 64 OR length(pps) > 4096 OR length(mebx_password) > 4096 THEN 1 ELSE 0 END"
 
 type pairRow struct {
 	seq, version, added int64
-	pid                 string
-	used                int
+	pid                 sql.NullString
+	used, oversize      int
 	usedAt              sql.NullInt64
 	usedBy              sql.NullString
 	pps, mebx           []byte
 }
 
 func (r *pairRow) scan(sc interface{ Scan(...any) error }) error {
-	return sc.Scan(&r.seq, &r.pid, &r.version, &r.added, &r.used, &r.usedAt, &r.usedBy, &r.pps, &r.mebx)
+	return sc.Scan(&r.seq, &r.pid, &r.version, &r.added, &r.used, &r.usedAt, &r.usedBy, &r.pps, &r.mebx, &r.oversize)
 }
 
 func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, error) {
-	pid, err := pskx.ParsePID(r.pid)
+	if r.oversize != 0 || !r.pid.Valid {
+		return pskx.StoredPair{}, fmt.Errorf("sqlstore: pair row %d holds a value larger than any amtkit writes (a PID or UUID over 64 characters, a sealed value over 4096 bytes): the row was changed outside amtkit", r.seq)
+	}
+	pid, err := pskx.ParsePID(r.pid.String)
 	if err != nil {
-		return pskx.StoredPair{}, fmt.Errorf("sqlstore: stored PID %q: %w", r.pid, err)
+		return pskx.StoredPair{}, fmt.Errorf("sqlstore: stored PID %q: %w", r.pid.String, err)
 	}
 	ppsText, err := ps.open(ctx, pid, "PPS", r.pps)
 	if err != nil {

@@ -42,3 +42,23 @@ func TestInteropPutOverlappingBatches(t *testing.T) {
 		require.True(t, (e1 == nil) != (e2 == nil), "round %d: exactly one import wins: %v, %v", round, e1, e2)
 	}
 }
+
+// On PostgreSQL too (length of bytea and text), a pair row whose sealed PPS
+// was replaced by 16 MiB is refused without being read, and the other pairs
+// still read.
+func TestInteropOversizedPairRowRefused(t *testing.T) {
+	ctx := context.Background()
+	s := openPostgres(t, pgSchema(t))
+	pairs, err := pskx.GenerateBatch(nil, 2)
+	require.NoError(t, err)
+	require.NoError(t, s.PSK().Put(ctx, pairs...))
+	_, err = s.DB().ExecContext(ctx, `UPDATE amtkit_psk_pairs SET pps = decode(repeat('00', 16*1024*1024), 'hex') WHERE pid = $1`, pairs[0].PID.Compact())
+	require.NoError(t, err)
+	_, err = s.PSK().Lookup(ctx, pairs[0].PID)
+	require.ErrorContains(t, err, "larger than any amtkit writes")
+	_, err = pskx.CollectPairs(s.PSK().Pairs(ctx, pskx.PairFilter{}))
+	require.ErrorContains(t, err, "larger than any amtkit writes")
+	got, err := s.PSK().Lookup(ctx, pairs[1].PID)
+	require.NoError(t, err)
+	require.Equal(t, pairs[1].PID, got.PID)
+}
