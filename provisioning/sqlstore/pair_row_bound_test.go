@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/seal"
 )
 
 // A pair row whose sealed PPS or PID was replaced by a huge value (someone
@@ -56,5 +57,37 @@ func TestOversizedPairRowRefusedUnread(t *testing.T) {
 			assert.Equal(t, pairs[1].PID, got.PID)
 			assert.True(t, got.MEBxPassword.IsZero())
 		})
+	}
+}
+
+// Reseal after a key rotation passes over a pair row it cannot read (a
+// tampered sealed PPS, a planted oversized value) and re-seals the rest;
+// its error counts the rows passed over and wraps the first one's error.
+func TestPairResealPassesOverUnreadableRows(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "amtkit.db"))
+	ps := s.PSK()
+	pairs, err := pskx.GenerateBatch(rand.Reader, 4)
+	require.NoError(t, err)
+	require.NoError(t, ps.Put(ctx, pairs...))
+	// The last byte of a sealed value is its GCM tag's: flipped, it does not open.
+	var pps []byte
+	require.NoError(t, s.DB().QueryRowContext(ctx, `SELECT pps FROM amtkit_psk_pairs WHERE pid = ?`, pairs[1].PID.Compact()).Scan(&pps))
+	pps[len(pps)-1] ^= 1
+	_, err = s.DB().ExecContext(ctx, `UPDATE amtkit_psk_pairs SET pps = ? WHERE pid = ?`, pps, pairs[1].PID.Compact())
+	require.NoError(t, err)
+	_, err = s.DB().ExecContext(ctx, `UPDATE amtkit_psk_pairs SET mebx_password = zeroblob(1<<20) WHERE pid = ?`, pairs[2].PID.Compact())
+	require.NoError(t, err)
+	_, err = ps.Lookup(ctx, pairs[1].PID)
+	require.ErrorIs(t, err, seal.ErrOpen, "the tampering took")
+
+	n, err := ps.Reseal(ctx)
+	assert.Equal(t, 2, n, "the two readable pairs are re-sealed")
+	require.ErrorIs(t, err, seal.ErrOpen)
+	assert.ErrorContains(t, err, "2 stored pair(s) cannot be read")
+	for _, i := range []int{0, 3} {
+		got, err := ps.Lookup(ctx, pairs[i].PID)
+		require.NoError(t, err)
+		assert.Equal(t, pairs[i].PPS.Reveal(), got.PPS.Reveal())
 	}
 }

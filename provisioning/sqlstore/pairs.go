@@ -13,6 +13,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/pskx"
+	"github.com/amtkit/amtkit/seal"
 )
 
 // PairStore is a [pskx.Store] on the same database as its [Store]: one row
@@ -153,11 +154,11 @@ func (r *pairRow) scan(sc interface{ Scan(...any) error }) error {
 
 func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, error) {
 	if r.oversize != 0 || !r.pid.Valid {
-		return pskx.StoredPair{}, fmt.Errorf("sqlstore: pair row %d holds a value larger than any amtkit writes (a PID or UUID over 64 characters, a sealed value over 4096 bytes): the row was changed outside amtkit", r.seq)
+		return pskx.StoredPair{}, fmt.Errorf("%w %d: it holds a value larger than any amtkit writes (a PID or UUID over 64 characters, a sealed value over 4096 bytes): the row was changed outside amtkit", errPairRow, r.seq)
 	}
 	pid, err := pskx.ParsePID(r.pid.String)
 	if err != nil {
-		return pskx.StoredPair{}, fmt.Errorf("sqlstore: stored PID %q: %w", r.pid.String, err)
+		return pskx.StoredPair{}, fmt.Errorf("%w %d: stored PID %q: %w", errPairRow, r.seq, r.pid.String, err)
 	}
 	ppsText, err := ps.open(ctx, pid, "PPS", r.pps)
 	if err != nil {
@@ -165,7 +166,7 @@ func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, e
 	}
 	pps, err := pskx.ParsePPS(ppsText)
 	if err != nil {
-		return pskx.StoredPair{}, fmt.Errorf("sqlstore: the PPS of %s does not parse: %w", pid, err)
+		return pskx.StoredPair{}, fmt.Errorf("%w %d: the PPS of %s does not parse: %w", errPairRow, r.seq, pid, err)
 	}
 	mebx, err := ps.open(ctx, pid, "MEBxPassword", r.mebx)
 	if err != nil {
@@ -178,7 +179,7 @@ func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, e
 	}
 	if r.usedBy.Valid {
 		if out.UsedBy, err = amt.ParseUUID(r.usedBy.String); err != nil {
-			return pskx.StoredPair{}, fmt.Errorf("sqlstore: the device that used %s: %w", pid, err)
+			return pskx.StoredPair{}, fmt.Errorf("%w %d: the device that used %s: %w", errPairRow, r.seq, pid, err)
 		}
 	}
 	return out, nil
@@ -224,8 +225,30 @@ func (ps *PairStore) MarkUsed(ctx context.Context, pid pskx.PID, device amt.UUID
 // Pairs implements [pskx.Store]: pages in the order added.
 func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[pskx.StoredPair, error] {
 	return func(yield func(pskx.StoredPair, error) bool) {
+		for r, err := range ps.rows(ctx, f.Unused) {
+			if err != nil {
+				yield(pskx.StoredPair{}, err)
+				return
+			}
+			p, err := ps.decode(ctx, r)
+			if err != nil {
+				yield(pskx.StoredPair{}, err)
+				return
+			}
+			if f.Match(p) && !yield(p, nil) {
+				return
+			}
+		}
+	}
+}
+
+// rows yields the stored pair rows in the order they were added (only the
+// unused ones when unused), reading a page at a time and holding no rows open
+// while the caller's loop runs. An error ends the sequence.
+func (ps *PairStore) rows(ctx context.Context, unused bool) iter.Seq2[*pairRow, error] {
+	return func(yield func(*pairRow, error) bool) {
 		cond := ""
-		if f.Unused {
+		if unused {
 			cond = " AND used = 0"
 		}
 		query := ps.s.q("SELECT " + pairColumns + " FROM amtkit_psk_pairs WHERE seq > ?" + cond + " ORDER BY seq LIMIT ?")
@@ -234,14 +257,14 @@ func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[psk
 			var page []pairRow
 			rows, err := ps.s.db.QueryContext(ctx, query, after, ps.s.pageSize)
 			if err != nil {
-				yield(pskx.StoredPair{}, err)
+				yield(nil, err)
 				return
 			}
 			for rows.Next() {
 				var r pairRow
 				if err := r.scan(rows); err != nil {
 					rows.Close()
-					yield(pskx.StoredPair{}, err)
+					yield(nil, err)
 					return
 				}
 				page = append(page, r)
@@ -249,16 +272,11 @@ func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[psk
 			err = rows.Err()
 			rows.Close()
 			if err != nil {
-				yield(pskx.StoredPair{}, err)
+				yield(nil, err)
 				return
 			}
 			for i := range page {
-				p, err := ps.decode(ctx, &page[i])
-				if err != nil {
-					yield(pskx.StoredPair{}, err)
-					return
-				}
-				if f.Match(p) && !yield(p, nil) {
+				if !yield(&page[i], nil) {
 					return
 				}
 			}
@@ -270,15 +288,42 @@ func (ps *PairStore) Pairs(ctx context.Context, f pskx.PairFilter) iter.Seq2[psk
 	}
 }
 
+// errPairRow marks a stored pair row that cannot be read: changed outside
+// amtkit (a value too large, a PID, PPS or device UUID that does not parse).
+var errPairRow = errors.New("sqlstore: unreadable pair row")
+
+// unreadablePair reports whether err says that the stored row cannot be read
+// (errPairRow, or a sealed value that does not open: tampered with, or sealed
+// by a key the Sealer no longer has), rather than that reading failed (the
+// database, the context, a Sealer that is unavailable).
+func unreadablePair(err error) bool {
+	return errors.Is(err, errPairRow) || errors.Is(err, seal.ErrOpen) || errors.Is(err, seal.ErrFormat) || errors.Is(err, seal.ErrUnknownKey)
+}
+
 // Reseal seals every stored pair's PPS and MEBx password again with the
 // Sealer's primary key (after a key rotation; see docs/state.md). A pair
 // that changes meanwhile is skipped and reported in the count it returns
-// with the error ErrConflict, so a second run finishes it.
+// with the error ErrConflict, so a second run finishes it. A pair whose row
+// cannot be read (changed outside amtkit, or sealed by a key the Sealer no
+// longer has) is passed over and the walk goes on; the error returned at the
+// end counts such pairs and wraps the first one's error. Any other failure
+// (the database, the context, the Sealer) ends the walk.
 func (ps *PairStore) Reseal(ctx context.Context) (int, error) {
-	n, skipped := 0, 0
-	for p, err := range ps.Pairs(ctx, pskx.PairFilter{}) {
+	n, skipped, unreadable := 0, 0, 0
+	var first error
+	for r, err := range ps.rows(ctx, false) {
 		if err != nil {
 			return n, err
+		}
+		p, err := ps.decode(ctx, r)
+		if err != nil {
+			if !unreadablePair(err) || ctx.Err() != nil {
+				return n, err
+			}
+			if unreadable++; first == nil {
+				first = err
+			}
+			continue
 		}
 		pps, err := ps.seal(ctx, p.PID, "PPS", p.PPS.Secret())
 		if err != nil {
@@ -301,8 +346,12 @@ func (ps *PairStore) Reseal(ctx context.Context) (int, error) {
 		}
 		n++
 	}
+	var errs []error
 	if skipped > 0 {
-		return n, fmt.Errorf("sqlstore: %d pair(s) changed while they were re-sealed: %w", skipped, provisioning.ErrConflict)
+		errs = append(errs, fmt.Errorf("sqlstore: %d pair(s) changed while they were re-sealed: %w", skipped, provisioning.ErrConflict))
 	}
-	return n, nil
+	if unreadable > 0 {
+		errs = append(errs, fmt.Errorf("sqlstore: %d stored pair(s) cannot be read and were not sealed again; the first: %w", unreadable, first))
+	}
+	return n, errors.Join(errs...)
 }
