@@ -399,7 +399,8 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 }
 
 // Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
-// are not a record (or of an unknown format, or larger than [MaxRecordSize])
+// are not a record (or of an unknown format, or larger than [MaxRecordSize],
+// or a record Marshal would refuse to write back: what loads can be saved)
 // fail with ErrRecordFormat; a sealed value that does not open (another key,
 // another record, another version) fails with the Sealer's error.
 //
@@ -462,6 +463,17 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 		if v.Version != want.version {
 			return nil, fmt.Errorf("%w: the record stored for %s at version %d says version %d", ErrRecordFormat, want.uuid, want.version, v.Version)
 		}
+	}
+	// What Marshal would refuse is not loaded either. A record written in
+	// compact form (20,000 certificates as {}) is within the limits as
+	// stored but not as Marshal writes it back (every field of every entry):
+	// it would load, then fail every save of the device and stop Reseal.
+	// Encoding v again as it is (sealed values as stored: sealing anew
+	// keeps their length) gives what Marshal would write.
+	if again, err := json.Marshal(&v); err != nil {
+		return nil, fmt.Errorf("%w: it would not encode again: %v", ErrRecordFormat, err)
+	} else if len(again) > MaxRecordSize || jsonValues(again) > maxRecordValues {
+		return nil, fmt.Errorf("%w: as amtkit would write it, it is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordFormat, len(again), MaxRecordSize, maxRecordValues)
 	}
 	r := &DeviceRecord{
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,4 +204,33 @@ func TestUnreadableRowsDoNotEndTheWalk(t *testing.T) {
 	var re *provisioning.RecordError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, bad, re.Device)
+}
+
+// A record planted in compact form — 20,000 certificates written as {} —
+// is within the limits as stored (60 KB, 20,000 values) but not as amtkit
+// would write it back (every field of every entry: megabytes, 200,000
+// values). It is refused when read, so it cannot load, fail every save of
+// the device and stop Reseal for the rest of the fleet.
+func TestCompactRecordTooLargeToSaveAgainRefused(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "amtkit.db"))
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: amt.UUID{byte(i)}, State: provisioning.StateProvisioned}))
+	}
+	planted := `"certificates":[{}` + strings.Repeat(`,{}`, 19_999) + `]`
+	res, err := s.DB().ExecContext(ctx, `UPDATE amtkit_devices SET record = CAST(replace(CAST(record AS TEXT), '"certificates":null', ?) AS BLOB) WHERE uuid = ?`,
+		planted, amt.UUID{2}.String())
+	require.NoError(t, err)
+	k, err := res.RowsAffected()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, k)
+
+	_, err = s.Load(ctx, amt.UUID{2})
+	require.ErrorIs(t, err, provisioning.ErrRecordFormat)
+	assert.ErrorContains(t, err, "as amtkit would write it")
+	n, err := provisioning.Reseal(ctx, s)
+	assert.Equal(t, 2, n, "the other records are re-sealed")
+	var re *provisioning.RecordError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, amt.UUID{2}, re.Device)
 }
