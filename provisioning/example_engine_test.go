@@ -148,7 +148,9 @@ func ExampleMaintainer_RunOnce() {
 		Authorizer: provisioning.NewInventoryList(),
 		Now:        func() time.Time { return now },
 	})
-	rep, err := p.Maintainer().RunOnce(context.Background())
+	m := p.Maintainer()
+	m.Concurrency = 16 // devices worked on at once (default 8)
+	rep, err := m.RunOnce(context.Background())
 	if err != nil {
 		panic(err)
 	}

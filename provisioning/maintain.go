@@ -48,6 +48,26 @@ type Maintainer struct {
 	// run is repeated then instead of after Every. Zero: 15 minutes, or Every
 	// when that is shorter.
 	RetryAfter time.Duration
+	// Concurrency is how many devices [Maintainer.RunOnce] maintains, and
+	// reconciles, at once. A device that does not answer holds its slot
+	// until the dial and call timeouts end, so a serial run over a large
+	// fleet with many devices offline could outlast Every; each device is
+	// still worked on under its own lease, one at a time. Zero: 8.
+	// Negative: 1 (one device after another).
+	Concurrency int
+}
+
+// DefaultMaintainConcurrency is [Maintainer.Concurrency]'s default.
+const DefaultMaintainConcurrency = 8
+
+func (m *Maintainer) concurrency() int {
+	switch {
+	case m.Concurrency > 0:
+		return m.Concurrency
+	case m.Concurrency < 0:
+		return 1
+	}
+	return DefaultMaintainConcurrency
 }
 
 func (m *Maintainer) retryAfter() time.Duration {
@@ -251,48 +271,123 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		p.emit(Event{Time: now, Device: r.UUID, Step: StepAgeOut, State: r.State,
 			Detail: fmt.Sprintf("discovery record removed: last hello %s", r.LastSeen.Format(time.DateOnly))})
 	}
-	for r, err := range p.store.Records(ctx, Filter{MaintenanceDue: m.dueBefore(now)}) {
-		if err != nil {
-			if passOver(err) {
-				continue
-			}
-			return rep, err
-		}
-		if r.Session == nil || r.State.Final() { // else a session may be running
-			m.maintainLeased(ctx, r.UUID, &rep)
-		}
+	// The devices themselves are worked on Concurrency at a time, each with
+	// a report of its own added to the run's when it is done; the walks stay
+	// in this goroutine.
+	var mu sync.Mutex
+	work := newDevicePool(m.concurrency())
+	each := func(f func(rep *MaintenanceReport)) {
+		work.do(func() {
+			var one MaintenanceReport
+			f(&one)
+			mu.Lock()
+			rep.add(one)
+			mu.Unlock()
+		})
 	}
-	if m.ReconcileEvery > 0 {
-		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
+	walkErr := func() error {
+		for r, err := range p.store.Records(ctx, Filter{MaintenanceDue: m.dueBefore(now)}) {
 			if err != nil {
-				if passOver(err) {
+				mu.Lock()
+				skip := passOver(err)
+				mu.Unlock()
+				if skip {
 					continue
 				}
-				return rep, err
+				return err
+			}
+			if r.Session == nil || r.State.Final() { // else a session may be running
+				u := r.UUID
+				each(func(rep *MaintenanceReport) { m.maintainLeased(ctx, u, rep) })
+			}
+		}
+		if m.ReconcileEvery <= 0 {
+			return nil
+		}
+		// A device's renewal ends before its reconcile begins (each takes
+		// the device's lease: the reconcile would otherwise be passed over
+		// as held).
+		work.wait()
+		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
+			if err != nil {
+				mu.Lock()
+				skip := passOver(err)
+				mu.Unlock()
+				if skip {
+					continue
+				}
+				return err
 			}
 			if r.Blocked || r.Session != nil && !r.State.Final() ||
 				(r.ReconcileError == "" && now.Sub(r.Reconciled) < m.ReconcileEvery) {
 				continue
 			}
-			rr, err := p.Reconcile(ctx, r.UUID, ReconcileOptions{})
-			if err != nil {
-				if !errors.Is(err, ErrLeaseHeld) {
-					rep.ReconcileFailed++
-					p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepReconcile, State: r.State, Reason: reasonOfCall(ctx, err), Err: err,
-						Detail: "reconcile failed; the next run retries"})
+			u, state := r.UUID, r.State
+			each(func(rep *MaintenanceReport) {
+				rr, err := p.Reconcile(ctx, u, ReconcileOptions{})
+				if err != nil {
+					if !errors.Is(err, ErrLeaseHeld) {
+						rep.ReconcileFailed++
+						p.emit(Event{Time: p.now(), Device: u, Step: StepReconcile, State: state, Reason: reasonOfCall(ctx, err), Err: err,
+							Detail: "reconcile failed; the next run retries"})
+					}
+					return
 				}
-				continue
-			}
-			rep.Reconciled++
-			rep.Changes += rr.Applied
-			rep.ReconcileFailed += rr.Failed
+				rep.Reconciled++
+				rep.Changes += rr.Applied
+				rep.ReconcileFailed += rr.Failed
+			})
 		}
+		return nil
+	}()
+	work.wait()
+	if walkErr != nil {
+		return rep, walkErr
 	}
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
 	return rep, nil
 }
+
+// add adds the counts of o, the report of one device, to rep.
+func (rep *MaintenanceReport) add(o MaintenanceReport) {
+	rep.Checked += o.Checked
+	rep.Renewed += o.Renewed
+	rep.Revoked += o.Revoked
+	rep.NotRenewable += o.NotRenewable
+	rep.Failed += o.Failed
+	rep.AgedOut += o.AgedOut
+	rep.Removed += o.Removed
+	rep.RemoveFailed += o.RemoveFailed
+	rep.Bundles = append(rep.Bundles, o.Bundles...)
+	rep.Reconciled += o.Reconciled
+	rep.Changes += o.Changes
+	rep.ReconcileFailed += o.ReconcileFailed
+	rep.Resumed += o.Resumed
+	rep.Unreadable += o.Unreadable
+}
+
+// devicePool runs functions on goroutines, at most n at once.
+type devicePool struct {
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newDevicePool(n int) *devicePool { return &devicePool{slots: make(chan struct{}, n)} }
+
+// do runs f on a goroutine of its own once fewer than n run.
+func (w *devicePool) do(f func()) {
+	w.slots <- struct{}{}
+	w.wg.Add(1)
+	go func() {
+		defer func() { <-w.slots; w.wg.Done() }()
+		f()
+	}()
+}
+
+// wait returns when every f has returned.
+func (w *devicePool) wait() { w.wg.Wait() }
 
 // dueBefore is the expiry before which a device certificate is renewed now.
 func (m *Maintainer) dueBefore(now time.Time) time.Time {
