@@ -167,8 +167,7 @@ func (p *Provisioner) renewLoop(stop chan struct{}) {
 			due = append(due, h)
 		}
 		p.mu.Unlock()
-		sem := make(chan struct{}, renewConcurrency)
-		var wg sync.WaitGroup
+		work := newDevicePool(renewConcurrency)
 		for _, h := range due {
 			h.mu.Lock()
 			skip := h.ended || h.lost != nil || h.lease.Owner == "" || h.lease.Expires.Sub(p.now()) > p.leaseTTL()*2/3
@@ -176,14 +175,11 @@ func (p *Provisioner) renewLoop(stop chan struct{}) {
 			if skip {
 				continue
 			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			work.do(func() {
 				_ = p.renew(h) // a lost lease is recorded in h; others are retried next round
-			}()
+			})
 		}
-		wg.Wait()
+		work.wait()
 	}
 }
 
