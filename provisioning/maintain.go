@@ -220,11 +220,14 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	// A record the store cannot read is reported once (its event, Unreadable)
 	// and passed over by each walk: the rest of the fleet is still maintained.
 	var unreadable map[string]bool // by error text: a key that names no UUID has no Device
+	var mu sync.Mutex              // rep, once devices are worked on concurrently (below)
 	passOver := func(err error) bool {
 		var re *RecordError
 		if !errors.As(err, &re) {
 			return false
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		if unreadable == nil {
 			unreadable = make(map[string]bool)
 		}
@@ -274,7 +277,6 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	// The devices themselves are worked on Concurrency at a time, each with
 	// a report of its own added to the run's when it is done; the walks stay
 	// in this goroutine.
-	var mu sync.Mutex
 	work := newDevicePool(m.concurrency())
 	each := func(f func(rep *MaintenanceReport)) {
 		work.do(func() {
@@ -288,10 +290,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	walkErr := func() error {
 		for r, err := range p.store.Records(ctx, Filter{MaintenanceDue: m.dueBefore(now)}) {
 			if err != nil {
-				mu.Lock()
-				skip := passOver(err)
-				mu.Unlock()
-				if skip {
+				if passOver(err) {
 					continue
 				}
 				return err
@@ -310,10 +309,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 		work.wait()
 		for r, err := range p.store.Records(ctx, Filter{Provisioned: true}) {
 			if err != nil {
-				mu.Lock()
-				skip := passOver(err)
-				mu.Unlock()
-				if skip {
+				if passOver(err) {
 					continue
 				}
 				return err
