@@ -101,3 +101,32 @@ func Example_postgreSQL() {
 	}
 	_ = prov.Resume(ctx) // sessions a dead provisioner left, once their leases expire
 }
+
+// Tombstones of deleted records are kept for Options.TombstoneRetention (30
+// days unless set): within it a device created again goes on from its last
+// version, so a writer still holding an older one loses its compare-and-swap.
+func ExampleOptions_tombstoneRetention() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "amtkit-example")
+	defer os.RemoveAll(dir)
+	key := seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")}
+	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: key})
+	db, _ := sql.Open("sqlite", "file:"+filepath.Join(dir, "state.db")+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
+	defer db.Close()
+	store, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: sealer,
+		TombstoneRetention: 7 * 24 * time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	r := &provisioning.DeviceRecord{UUID: u}
+	_ = store.Save(ctx, r)
+	_ = store.Save(ctx, r)
+	_ = store.Delete(ctx, u, r.Version)
+
+	again := &provisioning.DeviceRecord{UUID: u}
+	_ = store.Save(ctx, again)
+	fmt.Println("created again at version", again.Version)
+	// Output:
+	// created again at version 3
+}

@@ -41,10 +41,27 @@ type Options struct {
 	// PageSize is how many records (or pairs) one query of Records (or
 	// Pairs) reads. Zero: 100.
 	PageSize int
-	// Now is the clock of the PSK pair store's Added and UsedAt. Nil:
-	// time.Now.
+	// Now is the clock of the PSK pair store's Added and UsedAt, and of
+	// tombstones. Nil: time.Now.
 	Now func() time.Time
+	// TombstoneRetention is how long the store keeps a deleted record's
+	// tombstone: its last version, from which the record goes on if the
+	// device is created again, so that a writer still holding a version of
+	// the deleted record loses its compare-and-swap. Each Delete removes the
+	// tombstones older than this; a device created again after that starts
+	// at version 1. It must be longer than any writer holds a record it read
+	// (a session, a Maintainer run: minutes to hours). Zero:
+	// [DefaultTombstoneRetention]. Negative: tombstones are kept for good
+	// (one small row per device ever deleted).
+	TombstoneRetention time.Duration
 }
+
+// DefaultTombstoneRetention is [Options.TombstoneRetention]'s default.
+const DefaultTombstoneRetention = 30 * 24 * time.Hour
+
+// tombstonePurge bounds the expired tombstones one Delete removes: more
+// than a delete adds, so a backlog drains.
+const tombstonePurge = 1000
 
 // Store is a [provisioning.Store] on a SQL database. It is safe for
 // concurrent use, also by several processes sharing the database.
@@ -55,6 +72,7 @@ type Store struct {
 	codec    provisioning.RecordCodec
 	pageSize int
 	now      func() time.Time
+	keepTomb time.Duration // < 0: for good
 }
 
 var (
@@ -129,6 +147,9 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.keepTomb = o.TombstoneRetention; s.keepTomb == 0 {
+		s.keepTomb = DefaultTombstoneRetention
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
@@ -616,9 +637,26 @@ func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int6
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO amtkit_device_tombstones (uuid, version) VALUES (?, ?)
-		ON CONFLICT (uuid) DO UPDATE SET version = excluded.version`), u.String(), int64(version)); err != nil {
+	now := s.now()
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO amtkit_device_tombstones (uuid, version, deleted) VALUES (?, ?, ?)
+		ON CONFLICT (uuid) DO UPDATE SET version = excluded.version, deleted = excluded.deleted`), u.String(), int64(version), now.UnixNano()); err != nil {
 		return 0, err
+	}
+	if s.keepTomb > 0 {
+		// Tombstones past their retention go with each delete, up to
+		// tombstonePurge of them (an index finds them): one row per device
+		// ever deleted no longer grows without bound, e.g. with discovery
+		// records aged out for good. On PostgreSQL rows another transaction
+		// holds are skipped, so concurrent deletes never wait on (or
+		// deadlock over) each other's purges.
+		lock := ""
+		if s.dialect == PostgreSQL {
+			lock = " FOR UPDATE SKIP LOCKED"
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM amtkit_device_tombstones WHERE uuid IN (SELECT uuid FROM amtkit_device_tombstones
+			WHERE deleted < ? AND uuid <> ? ORDER BY deleted LIMIT `+strconv.Itoa(tombstonePurge)+lock+`)`), now.Add(-s.keepTomb).UnixNano(), u.String()); err != nil {
+			return 0, err
+		}
 	}
 	return n, tx.Commit()
 }
