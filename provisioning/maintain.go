@@ -227,14 +227,18 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			return false
 		}
 		mu.Lock()
-		defer mu.Unlock()
 		if unreadable == nil {
 			unreadable = make(map[string]bool)
 		}
-		if k := err.Error(); !unreadable[k] {
+		k := err.Error()
+		first := !unreadable[k]
+		if first {
 			unreadable[k] = true
 			rep.Unreadable++
-			p.unreadable(err, StepRenew)
+		}
+		mu.Unlock()
+		if first {
+			p.unreadable(err, StepRenew) // the Observer is called without the lock
 		}
 		return true
 	}
