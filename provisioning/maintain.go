@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -282,6 +283,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	// a report of its own added to the run's when it is done; the walks stay
 	// in this goroutine.
 	work := newDevicePool(m.concurrency())
+	defer work.wg.Wait() // also when the walk panics: no device is left running
 	each := func(f func(rep *MaintenanceReport)) {
 		work.do(func() {
 			var one MaintenanceReport
@@ -298,6 +300,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 					continue
 				}
 				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err() // the rest of the page waits for the next run
 			}
 			if r.Session == nil || r.State.Final() { // else a session may be running
 				u := r.UUID
@@ -317,6 +322,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 					continue
 				}
 				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			if r.Blocked || r.Session != nil && !r.State.Final() ||
 				(r.ReconcileError == "" && now.Sub(r.Reconciled) < m.ReconcileEvery) {
@@ -368,10 +376,15 @@ func (rep *MaintenanceReport) add(o MaintenanceReport) {
 	rep.Unreadable += o.Unreadable
 }
 
-// devicePool runs functions on goroutines, at most n at once.
+// devicePool runs functions on goroutines, at most n at once. A function
+// that panics does not take the process down from its goroutine: wait
+// panics with its value in the caller's (a callback's panic reaches the
+// caller of RunOnce, as it did when devices were worked on one by one).
 type devicePool struct {
 	slots chan struct{}
 	wg    sync.WaitGroup
+	mu    sync.Mutex
+	panic any // the first function's panic, with its stack
 }
 
 func newDevicePool(n int) *devicePool { return &devicePool{slots: make(chan struct{}, n)} }
@@ -381,13 +394,37 @@ func (w *devicePool) do(f func()) {
 	w.slots <- struct{}{}
 	w.wg.Add(1)
 	go func() {
-		defer func() { <-w.slots; w.wg.Done() }()
+		defer func() {
+			if v := recover(); v != nil {
+				w.mu.Lock()
+				if w.panic == nil {
+					// The value as it was (an error stays one for errors.Is
+					// and As), with the stack of the goroutine it came from.
+					if err, ok := v.(error); ok {
+						w.panic = fmt.Errorf("%w\n\ngoroutine of the device pool:\n%s", err, debug.Stack())
+					} else {
+						w.panic = fmt.Sprintf("%v\n\ngoroutine of the device pool:\n%s", v, debug.Stack())
+					}
+				}
+				w.mu.Unlock()
+			}
+			<-w.slots
+			w.wg.Done()
+		}()
 		f()
 	}()
 }
 
-// wait returns when every f has returned.
-func (w *devicePool) wait() { w.wg.Wait() }
+// wait returns when every f has returned, and panics if one did.
+func (w *devicePool) wait() {
+	w.wg.Wait()
+	w.mu.Lock()
+	v := w.panic
+	w.mu.Unlock()
+	if v != nil {
+		panic(v)
+	}
+}
 
 // dueBefore is the expiry before which a device certificate is renewed now.
 func (m *Maintainer) dueBefore(now time.Time) time.Time {

@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -72,4 +73,31 @@ func TestMaintainerRunsDevicesConcurrently(t *testing.T) {
 	assert.Equal(t, 6, rep.Reconciled)
 	assert.Equal(t, 0, rep.ReconcileFailed)
 	assert.Equal(t, slots, most, "devices dialled at once")
+}
+
+// An Issuer that panics while a device is renewed on the pool reaches the
+// caller of RunOnce, as it did when devices were worked on one by one: it
+// does not take the process down from the pool's goroutine, and the device's
+// lease is released.
+func TestMaintainerPanicReachesTheCaller(t *testing.T) {
+	clock := &fakeClock{}
+	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	_, rec := provisionOne(t, h)
+	cur, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	clock.Advance(time.Until(cur.NotAfter) - 41*24*time.Hour)
+
+	h.cfg.Issuer = &panicIssuer{Issuer: h.issuer}
+	m := h.provisioner().Maintainer()
+	func() {
+		defer func() {
+			v := recover()
+			require.NotNil(t, v, "the Issuer's panic did not reach RunOnce's caller")
+			assert.Contains(t, fmt.Sprint(v), "issuer bug")
+		}()
+		_, _ = m.RunOnce(h.ctx)
+	}()
+	l, err := h.store.AcquireLease(h.ctx, rec.UUID, "another provisioner", time.Now(), time.Minute)
+	require.NoError(t, err, "the panicked renewal still holds the device's lease")
+	require.NoError(t, h.store.ReleaseLease(h.ctx, l))
 }

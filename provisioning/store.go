@@ -331,11 +331,13 @@ func (f Filter) MatchIndex(ix RecordIndex) bool {
 // again and saved again. It returns how many records it saved. A record that
 // cannot be read (a *[RecordError]) is passed over, and the walk goes on; the
 // error returned at the end then counts them and wraps the first (errors.As
-// finds it).
+// finds it). So is a record the store refuses to write back as too large
+// (ErrRecordTooLarge: a Sealer whose new key writes longer envelopes, on a
+// record at the size limit).
 func Reseal(ctx context.Context, s RecordStore) (int, error) {
 	n := 0
-	var first error
-	unreadable := 0
+	var first, firstLarge error
+	unreadable, tooLarge := 0, 0
 	for r, err := range s.Records(ctx, Filter{}) {
 		var re *RecordError
 		if errors.As(err, &re) {
@@ -353,6 +355,12 @@ func Reseal(ctx context.Context, s RecordStore) (int, error) {
 				n++
 				break
 			}
+			if errors.Is(err, ErrRecordTooLarge) {
+				if tooLarge++; firstLarge == nil {
+					firstLarge = err
+				}
+				break
+			}
 			if !errors.Is(err, ErrConflict) || attempt >= 16 {
 				return n, err
 			}
@@ -363,10 +371,14 @@ func Reseal(ctx context.Context, s RecordStore) (int, error) {
 			}
 		}
 	}
+	var errs []error
 	if first != nil {
-		return n, fmt.Errorf("provisioning: %d stored records cannot be read and were not sealed again; the first: %w", unreadable, first)
+		errs = append(errs, fmt.Errorf("provisioning: %d stored records cannot be read and were not sealed again; the first: %w", unreadable, first))
 	}
-	return n, nil
+	if firstLarge != nil {
+		errs = append(errs, fmt.Errorf("provisioning: %d records were too large to write back and were not sealed again; the first: %w", tooLarge, firstLarge))
+	}
+	return n, errors.Join(errs...)
 }
 
 // CollectRecords gathers what a Records sequence yields, for small stores and

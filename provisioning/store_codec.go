@@ -36,6 +36,11 @@ type RecordCodec struct {
 // that are not a record of a known format.
 var ErrRecordFormat = errors.New("provisioning: not a stored device record")
 
+// ErrRecordTooLarge is matched by the error of [RecordCodec.Marshal] (and so
+// of a store's Save) for a record over [MaxRecordSize] or the codec's bound
+// on values. [Reseal] passes over such a record and goes on.
+var ErrRecordTooLarge = errors.New("provisioning: record too large to store")
+
 // recordFormat is the codec's current format number. Format 1 differs only
 // in its sealed values' additional data (no record version).
 const recordFormat = 2
@@ -393,14 +398,15 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 	// What Unmarshal would refuse is not written: a record that saved but
 	// never loaded would stop every walk of the store at it.
 	if len(b) > MaxRecordSize || jsonValues(b) > maxRecordValues {
-		return nil, fmt.Errorf("provisioning: record %s is too large to store (%d bytes; at most %d bytes and %d values)", r.UUID, len(b), MaxRecordSize, maxRecordValues)
+		return nil, fmt.Errorf("%w: record %s is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordTooLarge, r.UUID, len(b), MaxRecordSize, maxRecordValues)
 	}
 	return b, nil
 }
 
 // Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
 // are not a record (or of an unknown format, or larger than [MaxRecordSize],
-// or a record Marshal would refuse to write back: what loads can be saved)
+// or a record Marshal would refuse to write back at its next version: what
+// loads can be saved)
 // fail with ErrRecordFormat; a sealed value that does not open (another key,
 // another record, another version) fails with the Sealer's error.
 //
@@ -468,12 +474,18 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 	// compact form (20,000 certificates as {}) is within the limits as
 	// stored but not as Marshal writes it back (every field of every entry):
 	// it would load, then fail every save of the device and stop Reseal.
-	// Encoding v again as it is (sealed values as stored: sealing anew
-	// keeps their length) gives what Marshal would write.
-	if again, err := json.Marshal(&v); err != nil {
+	// Encoding v again as its next save would (sealed values as stored:
+	// sealing anew keeps their length; the version one more, which may be
+	// one digit longer) gives what Marshal would write. A Sealer whose new
+	// key writes longer envelopes can still make a record at the limit too
+	// large to save: Save then fails with ErrRecordTooLarge, which Reseal
+	// passes over.
+	next := v
+	next.Version++
+	if again, err := json.Marshal(&next); err != nil {
 		return nil, fmt.Errorf("%w: it would not encode again: %v", ErrRecordFormat, err)
 	} else if len(again) > MaxRecordSize || jsonValues(again) > maxRecordValues {
-		return nil, fmt.Errorf("%w: as amtkit would write it, it is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordFormat, len(again), MaxRecordSize, maxRecordValues)
+		return nil, fmt.Errorf("%w: as amtkit would write it back, it is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordFormat, len(again), MaxRecordSize, maxRecordValues)
 	}
 	r := &DeviceRecord{
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,

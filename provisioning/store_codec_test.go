@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -270,4 +271,33 @@ func TestResealRacesOtherWriters(t *testing.T) {
 	assert.Equal(t, "changed-meanwhile.contoso.com", got.Inventory.FQDN, "the other writer's change is kept")
 	_, err = s.Load(ctx, amt.UUID{4})
 	require.ErrorIs(t, err, provisioning.ErrNotFound, "a deleted record is not brought back")
+}
+
+// tooLargeStore refuses to write back one device's record as too large, as
+// a store does after a key rotation lengthened the envelopes of a record at
+// the size limit.
+type tooLargeStore struct {
+	*provisioning.MemoryStore
+	big amt.UUID
+}
+
+func (s tooLargeStore) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
+	if r.UUID == s.big {
+		return fmt.Errorf("%w: record %s", provisioning.ErrRecordTooLarge, r.UUID)
+	}
+	return s.MemoryStore.Save(ctx, r)
+}
+
+// Reseal passes over a record that is too large to write back and seals the
+// rest; its error counts it.
+func TestResealPassesOverRecordTooLargeToWriteBack(t *testing.T) {
+	ctx := context.Background()
+	ms := provisioning.NewMemoryStore()
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, ms.Save(ctx, &provisioning.DeviceRecord{UUID: amt.UUID{byte(i)}}))
+	}
+	n, err := provisioning.Reseal(ctx, tooLargeStore{ms, amt.UUID{2}})
+	assert.Equal(t, 2, n)
+	require.ErrorIs(t, err, provisioning.ErrRecordTooLarge)
+	assert.ErrorContains(t, err, "1 records were too large to write back")
 }

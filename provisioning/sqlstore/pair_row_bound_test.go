@@ -91,3 +91,24 @@ func TestPairResealPassesOverUnreadableRows(t *testing.T) {
 		assert.Equal(t, pairs[i].PPS.Reveal(), got.PPS.Reveal())
 	}
 }
+
+// A pair whose PID is stored in another form (lower case) still reads, and
+// Reseal re-seals it: the update goes by the row, not by the PID's canonical
+// form (which never matched, so the pair was reported changed at every run).
+func TestPairResealRowWithLowerCasePID(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "amtkit.db"))
+	ps := s.PSK()
+	pairs, err := pskx.GenerateBatch(rand.Reader, 2)
+	require.NoError(t, err)
+	require.NoError(t, ps.Put(ctx, pairs...))
+	_, err = s.DB().ExecContext(ctx, `UPDATE amtkit_psk_pairs SET pid = lower(pid) WHERE pid = ?`, pairs[1].PID.Compact())
+	require.NoError(t, err)
+	n, err := ps.Reseal(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	got, err := pskx.CollectPairs(ps.Pairs(ctx, pskx.PairFilter{}))
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.Equal(t, pairs[1].PPS.Reveal(), got[1].PPS.Reveal())
+}

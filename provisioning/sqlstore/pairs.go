@@ -131,21 +131,42 @@ func (ps *PairStore) Put(ctx context.Context, pairs ...pskx.Pair) (err error) {
 // when longer than anything amtkit writes (a sealed PPS or password is under
 // 200 bytes, a PID 8 characters, a UUID 36): a row planted by someone with
 // write access to the database must not make a lookup or a walk read
-// gigabytes (the device table has the same bound, MaxRecordSize).
+// gigabytes (the device table has the same bound, MaxRecordSize). The
+// guards count bytes (octet_length): SQLite's length() counts a text value's
+// characters up to its first NUL, so a planted value that begins with one
+// measured 0.
 const pairColumns = "seq, " +
-	"CASE WHEN length(pid) > 64 THEN NULL ELSE pid END, version, added, used, used_at, " +
-	"CASE WHEN length(used_by) > 64 THEN NULL ELSE used_by END, " +
-	"CASE WHEN length(pps) > 4096 THEN NULL ELSE pps END, " +
-	"CASE WHEN length(mebx_password) > 4096 THEN NULL ELSE mebx_password END, " +
-	"CASE WHEN length(pid) > 64 OR length(used_by) > 64 OR length(pps) > 4096 OR length(mebx_password) > 4096 THEN 1 ELSE 0 END"
+	"CASE WHEN octet_length(pid) > 64 THEN NULL ELSE pid END, version, added, used, used_at, " +
+	"CASE WHEN octet_length(used_by) > 64 THEN NULL ELSE used_by END, " +
+	"CASE WHEN octet_length(pps) > 4096 THEN NULL ELSE pps END, " +
+	"CASE WHEN octet_length(mebx_password) > 4096 THEN NULL ELSE mebx_password END, " +
+	"CASE WHEN octet_length(pid) > 64 OR octet_length(used_by) > 64 OR octet_length(pps) > 4096 OR octet_length(mebx_password) > 4096 THEN 1 ELSE 0 END"
 
 type pairRow struct {
-	seq, version, added int64
-	pid                 sql.NullString
-	used, oversize      int
-	usedAt              sql.NullInt64
-	usedBy              sql.NullString
-	pps, mebx           []byte
+	seq    int64
+	pid    sql.NullString
+	usedBy sql.NullString
+	// The number columns as stored: SQLite keeps any value in any column,
+	// and a row whose number is text must be refused by decode, not fail
+	// the page's Scan (which would end a walk at it).
+	version, added, used, usedAt any
+	oversize                     int
+	pps, mebx                    []byte
+}
+
+// asInt64 is v, a number column as a driver returns it, as an int64.
+func asInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int32:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
 }
 
 func (r *pairRow) scan(sc interface{ Scan(...any) error }) error {
@@ -155,6 +176,13 @@ func (r *pairRow) scan(sc interface{ Scan(...any) error }) error {
 func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, error) {
 	if r.oversize != 0 || !r.pid.Valid {
 		return pskx.StoredPair{}, fmt.Errorf("%w %d: it holds a value larger than any amtkit writes (a PID or UUID over 64 characters, a sealed value over 4096 bytes): the row was changed outside amtkit", errPairRow, r.seq)
+	}
+	version, ok1 := asInt64(r.version)
+	added, ok2 := asInt64(r.added)
+	used, ok3 := asInt64(r.used)
+	usedAt, ok4 := asInt64(r.usedAt)
+	if !ok1 || !ok2 || !ok3 || !ok4 && r.usedAt != nil {
+		return pskx.StoredPair{}, fmt.Errorf("%w %d: a column that holds a number does not: the row was changed outside amtkit", errPairRow, r.seq)
 	}
 	pid, err := pskx.ParsePID(r.pid.String)
 	if err != nil {
@@ -173,9 +201,9 @@ func (ps *PairStore) decode(ctx context.Context, r *pairRow) (pskx.StoredPair, e
 		return pskx.StoredPair{}, err
 	}
 	out := pskx.StoredPair{Pair: pskx.Pair{PID: pid, PPS: pps, MEBxPassword: amt.NewSecret(mebx)},
-		Version: uint64(r.version), Added: time.Unix(0, r.added).UTC(), Used: r.used != 0}
-	if r.usedAt.Valid {
-		out.UsedAt = time.Unix(0, r.usedAt.Int64).UTC()
+		Version: uint64(version), Added: time.Unix(0, added).UTC(), Used: used != 0}
+	if r.usedAt != nil {
+		out.UsedAt = time.Unix(0, usedAt).UTC()
 	}
 	if r.usedBy.Valid {
 		if out.UsedBy, err = amt.ParseUUID(r.usedBy.String); err != nil {
@@ -333,8 +361,10 @@ func (ps *PairStore) Reseal(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		res, err := ps.s.db.ExecContext(ctx, ps.s.q("UPDATE amtkit_psk_pairs SET pps = ?, mebx_password = ? WHERE pid = ? AND version = ?"),
-			pps, mebx, p.PID.Compact(), int64(p.Version))
+		// By the row's sequence, not its PID: a PID stored in another form
+		// (lower case, dashes) still parses but would never match.
+		res, err := ps.s.db.ExecContext(ctx, ps.s.q("UPDATE amtkit_psk_pairs SET pps = ?, mebx_password = ? WHERE seq = ? AND version = ?"),
+			pps, mebx, r.seq, int64(p.Version))
 		if err != nil {
 			return n, err
 		}

@@ -5,6 +5,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -54,10 +55,15 @@ func TestInteropOversizedPairRowRefused(t *testing.T) {
 	require.NoError(t, s.PSK().Put(ctx, pairs...))
 	_, err = s.DB().ExecContext(ctx, `UPDATE amtkit_psk_pairs SET pps = decode(repeat('00', 16*1024*1024), 'hex') WHERE pid = $1`, pairs[0].PID.Compact())
 	require.NoError(t, err)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
 	_, err = s.PSK().Lookup(ctx, pairs[0].PID)
 	require.ErrorContains(t, err, "larger than any amtkit writes")
 	_, err = pskx.CollectPairs(s.PSK().Pairs(ctx, pskx.PairFilter{}))
+	runtime.ReadMemStats(&m1)
 	require.ErrorContains(t, err, "larger than any amtkit writes")
+	require.Less(t, (m1.TotalAlloc-m0.TotalAlloc)>>20, uint64(8), "MiB allocated to refuse a 16 MiB value twice: it is not read")
 	got, err := s.PSK().Lookup(ctx, pairs[1].PID)
 	require.NoError(t, err)
 	require.Equal(t, pairs[1].PID, got.PID)

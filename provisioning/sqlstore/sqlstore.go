@@ -367,7 +367,8 @@ func (s *Store) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecor
 
 // recordColumns reads a row's record and its size, leaving out a record over
 // provisioning.MaxRecordSize: one that large is refused without reading it.
-var recordColumns = fmt.Sprintf("length(record), CASE WHEN length(record) > %d THEN NULL ELSE record END", provisioning.MaxRecordSize)
+// It counts bytes: SQLite's length() stops at a text value's first NUL.
+var recordColumns = fmt.Sprintf("octet_length(record), CASE WHEN octet_length(record) > %d THEN NULL ELSE record END", provisioning.MaxRecordSize)
 
 // decode opens the record of u's row: a record copied from another device's
 // row, or an older one written back, fails (UnmarshalFor).
@@ -649,12 +650,16 @@ func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int6
 		// records aged out for good. On PostgreSQL rows another transaction
 		// holds are skipped, so concurrent deletes never wait on (or
 		// deadlock over) each other's purges.
+		// A time of 0 is unknown (a row a SQLite provisioner of an older
+		// schema wrote): never purged, it gets this delete's time.
 		lock := ""
 		if s.dialect == PostgreSQL {
 			lock = " FOR UPDATE SKIP LOCKED"
+		} else if _, err := tx.ExecContext(ctx, "UPDATE amtkit_device_tombstones SET deleted = ? WHERE deleted = 0", now.UnixNano()); err != nil {
+			return 0, err
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM amtkit_device_tombstones WHERE uuid IN (SELECT uuid FROM amtkit_device_tombstones
-			WHERE deleted < ? AND uuid <> ? ORDER BY deleted LIMIT `+strconv.Itoa(tombstonePurge)+lock+`)`), now.Add(-s.keepTomb).UnixNano(), u.String()); err != nil {
+			WHERE deleted > 0 AND deleted < ? AND uuid <> ? ORDER BY deleted LIMIT `+strconv.Itoa(tombstonePurge)+lock+`)`), now.Add(-s.keepTomb).UnixNano(), u.String()); err != nil {
 			return 0, err
 		}
 	}

@@ -25,3 +25,13 @@ func TestInteropTombstoneRetention(t *testing.T) {
 		return s
 	})
 }
+
+// A tombstone a provisioner of schema 4 writes after the migration (no
+// deleted column in its INSERT) is kept: on PostgreSQL the column's default
+// gives it the time of its insert.
+func TestInteropTombstoneWrittenByOlderProvisionerKept(t *testing.T) {
+	db, err := sql.Open("pgx", pgSchema(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	olderProvisionerTombstone(t, db, sqlstore.PostgreSQL)
+}
