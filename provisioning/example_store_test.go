@@ -73,6 +73,7 @@ func ExampleNewKVStore() {
 	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: key})
 	kv := &kvMap{m: map[string][]byte{}}
 	store, _ := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: sealer})
+	store.TombstoneRetention = 7 * 24 * time.Hour // deleted records' versions kept a week (default 30 days)
 
 	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
 	r := &provisioning.DeviceRecord{UUID: u, State: provisioning.StateProvisioned, Done: provisioning.DoneCommitted,

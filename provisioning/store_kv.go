@@ -1,6 +1,7 @@
 package provisioning
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -39,6 +40,20 @@ type KV interface {
 type KVStore struct {
 	kv    KV
 	codec RecordCodec
+
+	// TombstoneRetention is how long a deleted record's tombstone (its last
+	// version, from which the record goes on if the device is created
+	// again, so that a writer still holding an older version loses) is
+	// kept. [KVStore.Records] removes the tombstones past it as its walk
+	// passes them (the Maintainer walks every run), with the device's lease
+	// once released or expired; a device created again after that starts
+	// at version 1. It must be longer than any writer holds a record it
+	// read. Zero: 30 days. Negative: kept for good (one small value per
+	// device ever deleted). Set it before the store is used.
+	TombstoneRetention time.Duration
+	// Now is the clock of tombstones and of the retention. Nil: time.Now.
+	// Set it before the store is used.
+	Now func() time.Time
 }
 
 var _ Store = (*KVStore)(nil)
@@ -63,8 +78,10 @@ func NewKVStore(kv KV, codec RecordCodec) (*KVStore, error) {
 
 // A stored value is the record's version (8 bytes, big-endian) followed by
 // the codec's encoding, so a compare-and-swap of the value is one of the
-// version too. A deleted record leaves its last version alone (8 bytes), so
-// that a record created again goes on from it: versions never repeat.
+// version too. A deleted record leaves a tombstone: its last version and the
+// time it was deleted (Unix nanoseconds; 16 bytes, or the version alone, 8
+// bytes, as amtkit wrote them before), so that a record created again goes
+// on from it: versions never repeat within TombstoneRetention.
 //
 // get returns the value and the record's version. For a deleted record it
 // returns ErrNotFound with the tombstone's bytes and its version.
@@ -79,7 +96,7 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	switch {
 	case len(b) < 8:
 		return nil, 0, &RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes", ErrRecordFormat, len(b))}
-	case len(b) == 8:
+	case len(b) == 8 || len(b) == 16: // a record's encoding is longer than 8 bytes
 		return b, binary.BigEndian.Uint64(b), fmt.Errorf("%w: %s (deleted)", ErrNotFound, u)
 	}
 	return b, binary.BigEndian.Uint64(b), nil
@@ -171,7 +188,8 @@ func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error 
 	case have != version:
 		return &ConflictError{Device: u, Expected: version, Actual: have}
 	}
-	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, binary.BigEndian.AppendUint64(nil, have))
+	tomb := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), have), uint64(s.now().UnixNano()))
+	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, tomb)
 	if err != nil {
 		return err
 	}
@@ -211,9 +229,16 @@ func (s *KVStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord
 				}
 				continue
 			}
-			r, err := s.Load(ctx, u)
+			b, _, err := s.get(ctx, u)
 			if errors.Is(err, ErrNotFound) {
-				continue // deleted meanwhile
+				if b != nil {
+					s.tidy(ctx, u, b)
+				}
+				continue // deleted
+			}
+			var r *DeviceRecord
+			if err == nil {
+				r, err = s.decode(ctx, u, b)
 			}
 			var unreadable *RecordError
 			if errors.As(err, &unreadable) {
@@ -231,6 +256,48 @@ func (s *KVStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord
 				return
 			}
 		}
+	}
+}
+
+func (s *KVStore) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// DefaultTombstoneRetention is how long a store keeps a deleted record's
+// tombstone unless told otherwise: [KVStore.TombstoneRetention]'s default,
+// and provisioning/sqlstore's.
+const DefaultTombstoneRetention = 30 * 24 * time.Hour
+
+// tidy looks after the tombstone b of u as a walk passes it: one written
+// without its time gets the current one (so that it is removed a retention
+// from now), and one past the retention is removed, with the device's lease
+// once released or expired. It is housekeeping: a failure (a concurrent
+// write, the KV) leaves it for the next walk.
+func (s *KVStore) tidy(ctx context.Context, u amt.UUID, b []byte) {
+	keep := s.TombstoneRetention
+	if keep == 0 {
+		keep = DefaultTombstoneRetention
+	}
+	if keep < 0 {
+		return
+	}
+	now := s.now()
+	key := kvDevicePrefix + u.String()
+	if len(b) == 8 {
+		_, _ = s.kv.CompareAndSwap(ctx, key, b, binary.BigEndian.AppendUint64(bytes.Clone(b), uint64(now.UnixNano())))
+		return
+	}
+	if deleted := int64(binary.BigEndian.Uint64(b[8:])); now.Sub(time.Unix(0, deleted)) <= keep {
+		return
+	}
+	if ok, err := s.kv.CompareAndSwap(ctx, key, b, nil); err != nil || !ok {
+		return
+	}
+	if old, l, err := s.lease(ctx, u); err == nil && old != nil && (l.Owner == "" || l.Expires <= now.UnixNano()) {
+		_, _ = s.kv.CompareAndSwap(ctx, kvLeasePrefix+u.String(), old, nil)
 	}
 }
 

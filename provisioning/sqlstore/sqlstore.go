@@ -51,13 +51,10 @@ type Options struct {
 	// tombstones older than this; a device created again after that starts
 	// at version 1. It must be longer than any writer holds a record it read
 	// (a session, a Maintainer run: minutes to hours). Zero:
-	// [DefaultTombstoneRetention]. Negative: tombstones are kept for good
+	// [provisioning.DefaultTombstoneRetention] (30 days). Negative: tombstones are kept for good
 	// (one small row per device ever deleted).
 	TombstoneRetention time.Duration
 }
-
-// DefaultTombstoneRetention is [Options.TombstoneRetention]'s default.
-const DefaultTombstoneRetention = 30 * 24 * time.Hour
 
 // tombstonePurge bounds the expired tombstones one Delete removes: more
 // than a delete adds, so a backlog drains.
@@ -149,7 +146,7 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 		s.now = time.Now
 	}
 	if s.keepTomb = o.TombstoneRetention; s.keepTomb == 0 {
-		s.keepTomb = DefaultTombstoneRetention
+		s.keepTomb = provisioning.DefaultTombstoneRetention
 	}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err

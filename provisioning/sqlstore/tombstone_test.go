@@ -122,7 +122,7 @@ func tombstoneStoreTests(t *testing.T, open func(t *testing.T, o sqlstore.Option
 		clock := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 		s := open(t, sqlstore.Options{Now: clock.now})
 		saveDelete(t, s, a, 1)
-		clock.advance(sqlstore.DefaultTombstoneRetention - time.Minute)
+		clock.advance(provisioning.DefaultTombstoneRetention - time.Minute)
 		saveDelete(t, s, b, 1)
 		assert.Len(t, tombstones(t, s), 2)
 		clock.advance(2 * time.Minute)
