@@ -1,7 +1,6 @@
 package provisioning
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -35,8 +34,8 @@ type KV interface {
 }
 
 // KVStore is a [Store] over a [KV]: records encoded by a [RecordCodec]
-// (secrets sealed) under "device/<uuid>", leases under "lease/<uuid>". Build
-// it with [NewKVStore].
+// (secrets sealed) under "device/<uuid>", leases under "lease/<uuid>", and
+// the time of each delete under "deleted/<uuid>". Build it with [NewKVStore].
 type KVStore struct {
 	kv    KV
 	codec RecordCodec
@@ -45,11 +44,11 @@ type KVStore struct {
 	// version, from which the record goes on if the device is created
 	// again, so that a writer still holding an older version loses) is
 	// kept. [KVStore.Records] removes the tombstones past it as its walk
-	// passes them (the Maintainer walks every run), with the device's lease
-	// once released or expired; a device created again after that starts
-	// at version 1. It must be longer than any writer holds a record it
-	// read. Zero: 30 days. Negative: kept for good (one small value per
-	// device ever deleted). Set it before the store is used.
+	// passes them (the Maintainer walks every run); a device created again
+	// after that starts at version 1. Leases stay: a device's lease tokens
+	// only grow. It must be longer than any writer holds a record it read.
+	// Zero: 30 days. Negative: kept for good (one small value per device
+	// ever deleted). Set it before the store is used.
 	TombstoneRetention time.Duration
 	// Now is the clock of tombstones and of the retention. Nil: time.Now.
 	// Set it before the store is used.
@@ -60,8 +59,9 @@ var _ Store = (*KVStore)(nil)
 
 // Key prefixes of a KVStore.
 const (
-	kvDevicePrefix = "device/"
-	kvLeasePrefix  = "lease/"
+	kvDevicePrefix  = "device/"
+	kvLeasePrefix   = "lease/"
+	kvDeletedPrefix = "deleted/"
 )
 
 // NewKVStore returns a Store that keeps records in kv, encoded by codec (whose
@@ -78,10 +78,13 @@ func NewKVStore(kv KV, codec RecordCodec) (*KVStore, error) {
 
 // A stored value is the record's version (8 bytes, big-endian) followed by
 // the codec's encoding, so a compare-and-swap of the value is one of the
-// version too. A deleted record leaves a tombstone: its last version and the
-// time it was deleted (Unix nanoseconds; 16 bytes, or the version alone, 8
-// bytes, as amtkit wrote them before), so that a record created again goes
-// on from it: versions never repeat within TombstoneRetention.
+// version too. A deleted record leaves a tombstone, its last version (8
+// bytes), so that a record created again goes on from it: versions never
+// repeat within TombstoneRetention. The time of the delete is kept apart,
+// under "deleted/<uuid>" with the version it stamps (8 + 8 bytes, Unix
+// nanoseconds), so that an amtkit that predates it reads the tombstone as
+// before; a tombstone whose time is missing or stamps another version (the
+// older amtkit deleted the device again) gets the time of the next walk.
 //
 // get returns the value and the record's version. For a deleted record it
 // returns ErrNotFound with the tombstone's bytes and its version.
@@ -96,7 +99,7 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	switch {
 	case len(b) < 8:
 		return nil, 0, &RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes", ErrRecordFormat, len(b))}
-	case len(b) == 8 || len(b) == 16: // a record's encoding is longer than 8 bytes
+	case len(b) == 8:
 		return b, binary.BigEndian.Uint64(b), fmt.Errorf("%w: %s (deleted)", ErrNotFound, u)
 	}
 	return b, binary.BigEndian.Uint64(b), nil
@@ -174,6 +177,11 @@ func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now}
 	}
 	r.Version = c.Version
+	if len(old) == 8 {
+		// Created again: the time of the delete goes (if it still
+		// stamps that delete; housekeeping, a failure leaves it).
+		s.forgetDeleted(ctx, r.UUID, binary.BigEndian.Uint64(old))
+	}
 	return nil
 }
 
@@ -188,8 +196,7 @@ func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error 
 	case have != version:
 		return &ConflictError{Device: u, Expected: version, Actual: have}
 	}
-	tomb := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), have), uint64(s.now().UnixNano()))
-	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, tomb)
+	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), old, binary.BigEndian.AppendUint64(nil, have))
 	if err != nil {
 		return err
 	}
@@ -203,7 +210,39 @@ func (s *KVStore) Delete(ctx context.Context, u amt.UUID, version uint64) error 
 		}
 		return &ConflictError{Device: u, Expected: version, Actual: now}
 	}
+	// The time of the delete: one not written (a failure, a race) is
+	// stamped by the next walk, which keeps the tombstone longer, never
+	// shorter.
+	old, _, err = s.deleted(ctx, u)
+	if err == nil {
+		stamp := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), have), uint64(s.now().UnixNano()))
+		_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), old, stamp)
+	}
 	return nil
+}
+
+// deleted returns the value under u's "deleted/" key (nil if absent) and the
+// version it stamps; a value of another length is returned with version 0,
+// which stamps no tombstone.
+func (s *KVStore) deleted(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
+	b, err := s.kv.Get(ctx, kvDeletedPrefix+u.String())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
+	case len(b) != 16:
+		return b, 0, nil
+	}
+	return b, binary.BigEndian.Uint64(b), nil
+}
+
+// forgetDeleted removes the time of u's delete at version if it is still
+// the one stored.
+func (s *KVStore) forgetDeleted(ctx context.Context, u amt.UUID, version uint64) {
+	if b, v, err := s.deleted(ctx, u); err == nil && b != nil && v == version {
+		_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), b, nil)
+	}
 }
 
 // Records implements [Store]: it walks the device keys and decodes one record
@@ -271,11 +310,13 @@ func (s *KVStore) now() time.Time {
 // and provisioning/sqlstore's.
 const DefaultTombstoneRetention = 30 * 24 * time.Hour
 
-// tidy looks after the tombstone b of u as a walk passes it: one written
-// without its time gets the current one (so that it is removed a retention
-// from now), and one past the retention is removed, with the device's lease
-// once released or expired. It is housekeeping: a failure (a concurrent
-// write, the KV) leaves it for the next walk.
+// tidy looks after the tombstone b of u as a walk passes it: one without
+// the time of its delete (an older amtkit wrote it, or the write of the time
+// failed) gets the current one, so that it is removed a retention from now,
+// and one past the retention is removed, with its time. Leases stay: a
+// device's lease tokens only grow, and its lease is their floor. It is
+// housekeeping: a failure (a concurrent write, the KV) leaves it for the
+// next walk.
 func (s *KVStore) tidy(ctx context.Context, u amt.UUID, b []byte) {
 	keep := s.TombstoneRetention
 	if keep == 0 {
@@ -285,20 +326,23 @@ func (s *KVStore) tidy(ctx context.Context, u amt.UUID, b []byte) {
 		return
 	}
 	now := s.now()
-	key := kvDevicePrefix + u.String()
-	if len(b) == 8 {
-		_, _ = s.kv.CompareAndSwap(ctx, key, b, binary.BigEndian.AppendUint64(bytes.Clone(b), uint64(now.UnixNano())))
+	version := binary.BigEndian.Uint64(b)
+	stamp, v, err := s.deleted(ctx, u)
+	if err != nil {
 		return
 	}
-	if deleted := int64(binary.BigEndian.Uint64(b[8:])); now.Sub(time.Unix(0, deleted)) <= keep {
+	if stamp == nil || v != version {
+		next := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), version), uint64(now.UnixNano()))
+		_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), stamp, next)
 		return
 	}
-	if ok, err := s.kv.CompareAndSwap(ctx, key, b, nil); err != nil || !ok {
+	if at := int64(binary.BigEndian.Uint64(stamp[8:])); now.Sub(time.Unix(0, at)) <= keep {
 		return
 	}
-	if old, l, err := s.lease(ctx, u); err == nil && old != nil && (l.Owner == "" || l.Expires <= now.UnixNano()) {
-		_, _ = s.kv.CompareAndSwap(ctx, kvLeasePrefix+u.String(), old, nil)
+	if ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), b, nil); err != nil || !ok {
+		return
 	}
+	_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), stamp, nil)
 }
 
 // kvLease is a lease as a KVStore keeps it.

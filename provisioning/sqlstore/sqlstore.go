@@ -655,35 +655,12 @@ func (s *Store) deleteRow(ctx context.Context, u amt.UUID, version uint64) (int6
 		} else if _, err := tx.ExecContext(ctx, "UPDATE amtkit_device_tombstones SET deleted = ? WHERE deleted = 0", now.UnixNano()); err != nil {
 			return 0, err
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`DELETE FROM amtkit_device_tombstones WHERE uuid IN (SELECT uuid FROM amtkit_device_tombstones
-			WHERE deleted > 0 AND deleted < ? AND uuid <> ? ORDER BY deleted LIMIT `+strconv.Itoa(tombstonePurge)+lock+`) RETURNING uuid`), now.Add(-s.keepTomb).UnixNano(), u.String())
-		if err != nil {
+		// Leases stay: a device's lease tokens only grow, and the lease row
+		// is their floor (a stale holder's fenced save must never meet its
+		// token again).
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM amtkit_device_tombstones WHERE uuid IN (SELECT uuid FROM amtkit_device_tombstones
+			WHERE deleted > 0 AND deleted < ? AND uuid <> ? ORDER BY deleted LIMIT `+strconv.Itoa(tombstonePurge)+lock+`)`), now.Add(-s.keepTomb).UnixNano(), u.String()); err != nil {
 			return 0, err
-		}
-		var gone []any
-		for rows.Next() {
-			var g string
-			if err := rows.Scan(&g); err != nil {
-				rows.Close()
-				return 0, err
-			}
-			gone = append(gone, g)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		if len(gone) > 0 {
-			// Their leases go too, once released or expired, where the
-			// device has no record (one created again keeps its old
-			// tombstone): a device with neither a record nor a tombstone
-			// has nothing a lease token fences, and a lease row was one more
-			// row per UUID ever seen. A device leased again keeps its lease.
-			q := "DELETE FROM amtkit_leases WHERE (owner = '' OR expires < ?) AND uuid IN (?" + strings.Repeat(", ?", len(gone)-1) + ")" +
-				" AND NOT EXISTS (SELECT 1 FROM amtkit_devices WHERE amtkit_devices.uuid = amtkit_leases.uuid)"
-			if _, err := tx.ExecContext(ctx, s.q(q), append([]any{now.UnixNano()}, gone...)...); err != nil {
-				return 0, err
-			}
 		}
 	}
 	return n, tx.Commit()

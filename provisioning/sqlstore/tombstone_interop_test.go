@@ -35,3 +35,10 @@ func TestInteropTombstoneWrittenByOlderProvisionerKept(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	olderProvisionerTombstone(t, db, sqlstore.PostgreSQL)
 }
+
+func TestInteropTombstoneRewrittenByOlderProvisionerKept(t *testing.T) {
+	db, err := sql.Open("pgx", pgSchema(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	olderProvisionerRewrite(t, db, sqlstore.PostgreSQL)
+}

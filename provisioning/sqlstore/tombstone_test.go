@@ -79,36 +79,39 @@ func tombstoneStoreTests(t *testing.T, open func(t *testing.T, o sqlstore.Option
 		require.NoError(t, s.Save(ctx, r))
 		assert.EqualValues(t, 1, r.Version)
 	})
-	t.Run("leases of purged devices go with them", func(t *testing.T) {
+	t.Run("leases stay: tokens only grow", func(t *testing.T) {
+		// A session takes the lease of a device deleted long ago, finds no
+		// record and stalls past its lease; a later delete purges the
+		// tombstone. Had the lease row gone too, the device's tokens would
+		// start again at 1 and the stale holder's fenced create would win
+		// once its token came round (found by review).
 		clock := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 		s := open(t, sqlstore.Options{Now: clock.now, TombstoneRetention: 24 * time.Hour})
-		leases := func() []string {
-			rows, err := s.DB().QueryContext(ctx, "SELECT uuid FROM amtkit_leases ORDER BY uuid")
-			require.NoError(t, err)
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var u string
-				require.NoError(t, rows.Scan(&u))
-				out = append(out, u)
-			}
-			require.NoError(t, rows.Err())
-			return out
-		}
-		released, active, recreated, trigger := amt.UUID{0x1}, amt.UUID{0x2}, amt.UUID{0x3}, amt.UUID{0x4}
-		for _, u := range []amt.UUID{released, active, recreated} {
-			l, err := s.AcquireLease(ctx, u, "p1", clock.now(), time.Minute)
-			require.NoError(t, err)
-			require.NoError(t, s.ReleaseLease(ctx, l))
-			saveDelete(t, s, u, 1)
-		}
-		require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: recreated})) // its old tombstone stays
-		clock.advance(25 * time.Hour)
-		_, err := s.AcquireLease(ctx, active, "p2", clock.now(), time.Hour) // leased again, record still deleted
+		d, other := amt.UUID{0xd}, amt.UUID{0xe}
+		l, err := s.AcquireLease(ctx, d, "p1", clock.now(), time.Minute)
 		require.NoError(t, err)
-		saveDelete(t, s, trigger, 1)
-		assert.Equal(t, []string{trigger.String()}, tombstones(t, s))
-		assert.Equal(t, []string{active.String(), recreated.String()}, leases(), "the released lease of a device with neither record nor tombstone is gone")
+		r := &provisioning.DeviceRecord{UUID: d}
+		require.NoError(t, s.SaveFenced(ctx, r, l))
+		require.NoError(t, s.Delete(ctx, d, r.Version))
+		require.NoError(t, s.ReleaseLease(ctx, l))
+
+		clock.advance(25 * time.Hour)
+		stale, err := s.AcquireLease(ctx, d, "p1", clock.now(), time.Minute)
+		require.NoError(t, err)
+		clock.advance(2 * time.Minute)
+		saveDelete(t, s, other, 1) // purges d's tombstone
+		assert.Equal(t, []string{other.String()}, tombstones(t, s))
+
+		for i := 0; i < int(stale.Token); i++ {
+			cur, err := s.AcquireLease(ctx, d, "p1", clock.now(), time.Hour)
+			require.NoError(t, err)
+			assert.Greater(t, cur.Token, stale.Token, "token %d of d handed out again", cur.Token)
+			if i+1 < int(stale.Token) {
+				require.NoError(t, s.ReleaseLease(ctx, cur))
+			}
+		}
+		err = s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: d, LastError: "stale writer"}, stale)
+		assert.ErrorIs(t, err, provisioning.ErrLeaseLost, "a stale lease holder's fenced create won over the new holder")
 	})
 	t.Run("negative retention keeps them", func(t *testing.T) {
 		clock := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
