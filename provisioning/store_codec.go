@@ -349,7 +349,40 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 	if c.Sealer == nil {
 		return nil, &ConfigError{Field: "RecordCodec.Sealer", Problem: "required: secrets are never stored in plaintext"}
 	}
+	v, err := recordToV1(r, format)
+	if err != nil {
+		return nil, err
+	}
 	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: r.UUID, format: format, version: r.Version}
+	if err := rs.sealAll(recordSecrets(r, &v)); err != nil {
+		return nil, err
+	}
+	if v.Session != nil {
+		if err := rs.sealAll(sessionSecrets(r.Session, v.Session)); err != nil {
+			return nil, err
+		}
+	}
+	if v.Agent != nil {
+		if err := rs.sealAll(agentSecrets(r.Agent, v.Agent)); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(&v)
+	if err != nil {
+		return nil, err
+	}
+	// What Unmarshal would refuse is not written: a record that saved but
+	// never loaded would stop every walk of the store at it.
+	if len(b) > MaxRecordSize || jsonValues(b) > maxRecordValues {
+		return nil, fmt.Errorf("%w: record %s is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordTooLarge, r.UUID, len(b), MaxRecordSize, maxRecordValues)
+	}
+	return b, nil
+}
+
+// recordToV1 is r's serialized form in a format, its secrets not sealed yet
+// (nil): Marshal seals them, and Unmarshal's write-back check copies them
+// as stored.
+func recordToV1(r *DeviceRecord, format int) (recordV1, error) {
 	v := recordV1{
 		Format: format, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
 		HelloVersion: r.HelloVersion, FirstSeen: timeV1{r.FirstSeen}, LastSeen: timeV1{r.LastSeen},
@@ -363,7 +396,7 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 	if r.Source.IsValid() {
 		v.Source = r.Source.String()
 	} else if r.Source != (netip.AddrPort{}) {
-		return nil, fmt.Errorf("provisioning: record %s: source %v is not a valid address and port", r.UUID, r.Source)
+		return recordV1{}, fmt.Errorf("provisioning: record %s: source %v is not a valid address and port", r.UUID, r.Source)
 	}
 	if r.History != nil {
 		v.History = make([]stepV1, len(r.History))
@@ -371,36 +404,16 @@ func (c RecordCodec) marshal(ctx context.Context, r *DeviceRecord, format int) (
 			v.History[i] = stepV1{Step: e.Step, State: e.State, At: timeV1{e.At}, Duration: int64(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
 		}
 	}
-	if err := rs.sealAll(recordSecrets(r, &v)); err != nil {
-		return nil, err
-	}
 	if s := r.Session; s != nil {
-		sv := &sessionV1{Started: timeV1{s.Started}, Done: s.Done, Bundle: s.Bundle, MatchedRoot: hashV1{uint8(s.MatchedRoot.Alg), s.MatchedRoot.Sum},
+		v.Session = &sessionV1{Started: timeV1{s.Started}, Done: s.Done, Bundle: s.Bundle, MatchedRoot: hashV1{uint8(s.MatchedRoot.Alg), s.MatchedRoot.Sum},
 			PID: s.PID, AgentOTP: s.AgentOTP, Firmware: versionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin,
 			OnDieVerified: s.OnDieVerified, AdminUser: s.AdminUser, Certificates: certsToV1(s.Certificates)}
-		if err := rs.sealAll(sessionSecrets(s, sv)); err != nil {
-			return nil, err
-		}
-		v.Session = sv
 	}
 	if a := r.Agent; a != nil {
-		av := &agentV1{UUID: a.UUID, Inventory: inventoryToV1(a.Inventory), Firmware: versionV1(a.Firmware), Expires: timeV1{a.Expires},
+		v.Agent = &agentV1{UUID: a.UUID, Inventory: inventoryToV1(a.Inventory), Firmware: versionV1(a.Firmware), Expires: timeV1{a.Expires},
 			Mismatches: a.Mismatches, LockedUntil: timeV1{a.LockedUntil}}
-		if err := rs.sealAll(agentSecrets(a, av)); err != nil {
-			return nil, err
-		}
-		v.Agent = av
 	}
-	b, err := json.Marshal(&v)
-	if err != nil {
-		return nil, err
-	}
-	// What Unmarshal would refuse is not written: a record that saved but
-	// never loaded would stop every walk of the store at it.
-	if len(b) > MaxRecordSize || jsonValues(b) > maxRecordValues {
-		return nil, fmt.Errorf("%w: record %s is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordTooLarge, r.UUID, len(b), MaxRecordSize, maxRecordValues)
-	}
-	return b, nil
+	return v, nil
 }
 
 // Unmarshal decodes a record Marshal encoded, opening its secrets. Bytes that
@@ -470,23 +483,6 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 			return nil, fmt.Errorf("%w: the record stored for %s at version %d says version %d", ErrRecordFormat, want.uuid, want.version, v.Version)
 		}
 	}
-	// What Marshal would refuse is not loaded either. A record written in
-	// compact form (20,000 certificates as {}) is within the limits as
-	// stored but not as Marshal writes it back (every field of every entry):
-	// it would load, then fail every save of the device and stop Reseal.
-	// Encoding v again as its next save would (sealed values as stored:
-	// sealing anew keeps their length; the version one more, which may be
-	// one digit longer) gives what Marshal would write. A Sealer whose new
-	// key writes longer envelopes can still make a record at the limit too
-	// large to save: Save then fails with ErrRecordTooLarge, which Reseal
-	// passes over.
-	next := v
-	next.Version++
-	if again, err := json.Marshal(&next); err != nil {
-		return nil, fmt.Errorf("%w: it would not encode again: %v", ErrRecordFormat, err)
-	} else if len(again) > MaxRecordSize || jsonValues(again) > maxRecordValues {
-		return nil, fmt.Errorf("%w: as amtkit would write it back, it is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordFormat, len(again), MaxRecordSize, maxRecordValues)
-	}
 	r := &DeviceRecord{
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,
 		FirstSeen: v.FirstSeen.Time, LastSeen: v.LastSeen.Time, State: v.State, Reason: v.Reason, LastError: v.LastError,
@@ -510,29 +506,82 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 			r.History[i] = StepRecord{Step: e.Step, State: e.State, At: e.At.Time, Duration: time.Duration(e.Duration), Reason: e.Reason, Error: e.Error, Detail: e.Detail}
 		}
 	}
+	if s := v.Session; s != nil {
+		r.Session = &SessionRecord{Started: s.Started.Time, Done: s.Done, Bundle: s.Bundle,
+			MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(s.MatchedRoot.Alg), Sum: s.MatchedRoot.Sum}, PID: s.PID, AgentOTP: s.AgentOTP,
+			Firmware: fromVersionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin, OnDieVerified: s.OnDieVerified,
+			AdminUser: s.AdminUser, Certificates: certsFromV1(s.Certificates)}
+	}
+	if a := v.Agent; a != nil {
+		r.Agent = &AgentRequest{UUID: a.UUID, Inventory: a.Inventory.inventory(), Firmware: fromVersionV1(a.Firmware), Expires: a.Expires.Time,
+			Mismatches: a.Mismatches, LockedUntil: a.LockedUntil.Time}
+	}
+	if err := checkWriteBack(r, &v); err != nil {
+		return nil, err
+	}
 	rs := recordSealer{ctx: ctx, s: c.Sealer, uuid: v.UUID, format: v.Format, version: v.Version}
 	if err := rs.openAll(recordSecrets(r, &v)); err != nil {
 		return nil, err
 	}
-	if s := v.Session; s != nil {
-		sr := &SessionRecord{Started: s.Started.Time, Done: s.Done, Bundle: s.Bundle,
-			MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(s.MatchedRoot.Alg), Sum: s.MatchedRoot.Sum}, PID: s.PID, AgentOTP: s.AgentOTP,
-			Firmware: fromVersionV1(s.Firmware), DigestRealm: s.DigestRealm, DeviceCertPin: s.DeviceCertPin, OnDieVerified: s.OnDieVerified,
-			AdminUser: s.AdminUser, Certificates: certsFromV1(s.Certificates)}
-		if err := rs.openAll(sessionSecrets(sr, s)); err != nil {
+	if r.Session != nil {
+		if err := rs.openAll(sessionSecrets(r.Session, v.Session)); err != nil {
 			return nil, err
 		}
-		r.Session = sr
 	}
-	if a := v.Agent; a != nil {
-		ar := &AgentRequest{UUID: a.UUID, Inventory: a.Inventory.inventory(), Firmware: fromVersionV1(a.Firmware), Expires: a.Expires.Time,
-			Mismatches: a.Mismatches, LockedUntil: a.LockedUntil.Time}
-		if err := rs.openAll(agentSecrets(ar, a)); err != nil {
+	if r.Agent != nil {
+		if err := rs.openAll(agentSecrets(r.Agent, v.Agent)); err != nil {
 			return nil, err
 		}
-		r.Agent = ar
 	}
 	return r, nil
+}
+
+// checkWriteBack refuses, before any secret is opened, a record that Marshal
+// would refuse to write back: what loads can be saved. A record written in
+// compact form (20,000 certificates as {}), or with values in a shorter
+// form than Marshal's (a source "[::ffff:a0a:a0a]:1", written back as
+// "[::ffff:10.10.10.10]:1"), is within the limits as stored but not as
+// Marshal writes it: it would load, then fail every save of the device and
+// stop Reseal. r is the record decoded from v, its secrets not opened yet.
+// The record is encoded as its next save would encode it — by the same
+// recordToV1, in the current format, at the next version (which may be one
+// digit longer), with its sealed values as stored (sealing anew keeps their
+// length). A Sealer whose new key writes longer envelopes can still make a
+// record at the limit too large to save: Save then fails with
+// ErrRecordTooLarge, which Reseal passes over.
+func checkWriteBack(r *DeviceRecord, v *recordV1) error {
+	next, err := recordToV1(r, recordFormat)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRecordFormat, err)
+	}
+	next.Version++
+	copySealed(recordSecrets(r, &next), recordSecrets(r, v))
+	if next.Session != nil {
+		copySealed(sessionSecrets(r.Session, next.Session), sessionSecrets(r.Session, v.Session))
+	}
+	if next.Agent != nil {
+		copySealed(agentSecrets(r.Agent, next.Agent), agentSecrets(r.Agent, v.Agent))
+	}
+	again, err := json.Marshal(&next)
+	if err != nil {
+		return fmt.Errorf("%w: it would not encode again: %v", ErrRecordFormat, err)
+	}
+	if len(again) > MaxRecordSize || jsonValues(again) > maxRecordValues {
+		return fmt.Errorf("%w: as amtkit would write it back, it is too large to store (%d bytes; at most %d bytes and %d values)", ErrRecordFormat, len(again), MaxRecordSize, maxRecordValues)
+	}
+	return nil
+}
+
+// copySealed copies the sealed forms of from into to, field by field (the
+// two lists are of the same part).
+func copySealed(to, from []secretField) {
+	for i, f := range from {
+		if f.users != nil {
+			*to[i].sealedUsers = *f.sealedUsers
+		} else {
+			*to[i].sealed = *f.sealed
+		}
+	}
 }
 
 // secretField pairs a secret of a record with its sealed form in the record's
