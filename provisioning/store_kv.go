@@ -85,6 +85,16 @@ func NewKVStore(kv KV, codec RecordCodec) (*KVStore, error) {
 // nanoseconds), so that an amtkit that predates it reads the tombstone as
 // before; a tombstone whose time is missing or stamps another version (the
 // older amtkit deleted the device again) gets the time of the next walk.
+// (A 16-byte value, version and time, is a tombstone too: an unreleased
+// build wrote them under the device's key.)
+//
+// The rule that keeps versions from repeating early: a time key may go at
+// any moment (its tombstone is stamped again, later, and kept longer), but
+// must never outlive its tombstone (it would stamp the device's next
+// tombstone of that version as deleted long ago). So a purge removes the
+// time first and the tombstone second, a create over nothing removes a time
+// left behind, and a complete walk removes the times whose device has no
+// tombstone.
 //
 // get returns the value and the record's version. For a deleted record it
 // returns ErrNotFound with the tombstone's bytes and its version.
@@ -99,7 +109,7 @@ func (s *KVStore) get(ctx context.Context, u amt.UUID) ([]byte, uint64, error) {
 	switch {
 	case len(b) < 8:
 		return nil, 0, &RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes", ErrRecordFormat, len(b))}
-	case len(b) == 8:
+	case isKVTombstone(b):
 		return b, binary.BigEndian.Uint64(b), fmt.Errorf("%w: %s (deleted)", ErrNotFound, u)
 	}
 	return b, binary.BigEndian.Uint64(b), nil
@@ -177,10 +187,16 @@ func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
 		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now}
 	}
 	r.Version = c.Version
-	if len(old) == 8 {
+	switch {
+	case isKVTombstone(old):
 		// Created again: the time of the delete goes (if it still
 		// stamps that delete; housekeeping, a failure leaves it).
-		s.forgetDeleted(ctx, r.UUID, binary.BigEndian.Uint64(old))
+		s.forgetDeleted(ctx, r.UUID, binary.BigEndian.Uint64(old), true)
+	case old == nil:
+		// Created over nothing: a time left by a purge that stopped
+		// half-way, or by a walk that stamped a tombstone another was
+		// purging, stamps no delete of this device.
+		s.forgetDeleted(ctx, r.UUID, 0, false)
 	}
 	return nil
 }
@@ -237,10 +253,15 @@ func (s *KVStore) deleted(ctx context.Context, u amt.UUID) ([]byte, uint64, erro
 	return b, binary.BigEndian.Uint64(b), nil
 }
 
-// forgetDeleted removes the time of u's delete at version if it is still
-// the one stored.
-func (s *KVStore) forgetDeleted(ctx context.Context, u amt.UUID, version uint64) {
-	if b, v, err := s.deleted(ctx, u); err == nil && b != nil && v == version {
+// isKVTombstone reports whether a device key's value is a tombstone: the
+// version alone, or (an unreleased build) version and time. A record's
+// encoding is far longer.
+func isKVTombstone(b []byte) bool { return len(b) == 8 || len(b) == 16 }
+
+// forgetDeleted removes the time of u's delete: the one that stamps version
+// when only is set, whatever it stamps otherwise.
+func (s *KVStore) forgetDeleted(ctx context.Context, u amt.UUID, version uint64, only bool) {
+	if b, v, err := s.deleted(ctx, u); err == nil && b != nil && (!only || v == version) {
 		_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), b, nil)
 	}
 }
@@ -295,6 +316,32 @@ func (s *KVStore) Records(ctx context.Context, f Filter) iter.Seq2[*DeviceRecord
 				return
 			}
 		}
+		s.sweepDeleted(ctx)
+	}
+}
+
+// sweepDeleted removes, after a complete walk, the times of deletes whose
+// device has no tombstone (a record, or nothing): left by a purge that
+// stopped half-way, by a walk that stamped a tombstone another walk was
+// purging, or by an older amtkit that created the device again. It is
+// housekeeping: a failure leaves them for the next walk.
+func (s *KVStore) sweepDeleted(ctx context.Context) {
+	if s.TombstoneRetention < 0 {
+		return
+	}
+	for key, err := range s.kv.Keys(ctx, kvDeletedPrefix) {
+		if err != nil || ctx.Err() != nil {
+			return
+		}
+		u, err := amt.ParseUUID(strings.TrimPrefix(key, kvDeletedPrefix))
+		if err != nil {
+			continue
+		}
+		b, err := s.kv.Get(ctx, kvDevicePrefix+u.String())
+		switch {
+		case errors.Is(err, ErrNotFound), err == nil && !isKVTombstone(b):
+			s.forgetDeleted(ctx, u, 0, false)
+		}
 	}
 }
 
@@ -339,10 +386,15 @@ func (s *KVStore) tidy(ctx context.Context, u amt.UUID, b []byte) {
 	if at := int64(binary.BigEndian.Uint64(stamp[8:])); now.Sub(time.Unix(0, at)) <= keep {
 		return
 	}
-	if ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), b, nil); err != nil || !ok {
+	// The time first: if the tombstone then stays (a failure, a crash, a
+	// create or delete in between), it is stamped again and kept longer.
+	// And a walk that read this tombstone and its time before another
+	// purged them, the device was created and deleted again at the same
+	// version, fails here: the new delete has another time (or none).
+	if ok, err := s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), stamp, nil); err != nil || !ok {
 		return
 	}
-	_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), stamp, nil)
+	_, _ = s.kv.CompareAndSwap(ctx, kvDevicePrefix+u.String(), b, nil)
 }
 
 // kvLease is a lease as a KVStore keeps it.
