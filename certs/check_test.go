@@ -485,7 +485,15 @@ func TestCheckDeviceCertificate(t *testing.T) {
 		{"TLS ECDSA P-384 key", tls(nil, p384.Public()), tlsOpts, nil},
 		{"TLS ECDSA P-521 key", tls(nil, p521.Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
 		{"TLS Ed25519 key", tls(nil, edPub), tlsOpts, []amt.FindingCode{certs.CodeKeyNotRSA}},
-		{"TLS 1024-bit key", tls(nil, f.keys.MustRSA(t, 1024).Public()), tlsOpts, []amt.FindingCode{certs.CodeKeyTooShort}},
+		// LocalCA (and so certstest's CA) will not certify a 1024-bit key:
+		// signed here with the bare certs.Issue, as another CA might.
+		{"TLS 1024-bit key", func() []*x509.Certificate {
+			tmpl, err := certs.DeviceTLSTemplate(certs.DeviceTLSTemplateOptions{FQDN: fqdn, CertOptions: certs.CertOptions{Now: fixedNow}})
+			require.NoError(t, err)
+			c, err := certs.Issue(tmpl, f.keys.MustRSA(t, 1024).Public(), ca.Bundle, nil)
+			require.NoError(t, err)
+			return []*x509.Certificate{c, ca.Certificate()}
+		}(), tlsOpts, []amt.FindingCode{certs.CodeKeyTooShort}},
 		{"TLS 3072-bit key", tls(nil, f.keys.MustRSA(t, 3072).Public()), tlsOpts, nil},
 		{"TLS SHA-1", tls(func(c *x509.Certificate) { c.SignatureAlgorithm = x509.SHA1WithRSA }, nil), tlsOpts, []amt.FindingCode{certs.CodeWeakSignature}},
 		// A certificate issued for a year, checked near its end.

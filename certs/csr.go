@@ -112,8 +112,8 @@ type AMTRequest struct {
 func NewAMTRequest(template *x509.CertificateRequest, pub crypto.PublicKey) (*AMTRequest, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		if k == nil || k.N == nil {
-			return nil, fmt.Errorf("%w: an empty RSA key", ErrPublicKey)
+		if err := CheckDeviceKey(k); err != nil {
+			return nil, err
 		}
 	case *ecdsa.PublicKey:
 		if k == nil || !deviceECDSA(k) {
@@ -329,10 +329,18 @@ var ErrRequestChanged = errors.New("certs: signed request differs from the reque
 
 // requestDiffers names what b asks for that a did not, or "" when they ask
 // for the same (an encoding may differ).
+//
+// The subject is compared attribute by attribute, in order (pkix.Name keeps
+// one CN and sorts the rest: a subject with an extra wildcard CN printed as
+// the one sent), and the request's attributes by type and number of values
+// (an extra attribute, such as Microsoft's enrolment name-value pair "SAN",
+// asks a CA that honours it for other names).
 func requestDiffers(a, b *x509.CertificateRequest) string {
 	switch {
-	case a.Subject.String() != b.Subject.String():
+	case !sameSubject(a.RawSubject, b.RawSubject):
 		return fmt.Sprintf("subject %q, sent %q", b.Subject.String(), a.Subject.String())
+	case !slices.Equal(csrAttributes(a.RawTBSCertificateRequest), csrAttributes(b.RawTBSCertificateRequest)):
+		return fmt.Sprintf("attributes %q, sent %q", csrAttributes(b.RawTBSCertificateRequest), csrAttributes(a.RawTBSCertificateRequest))
 	case !slices.Equal(a.DNSNames, b.DNSNames):
 		return fmt.Sprintf("DNS names %q, sent %q", b.DNSNames, a.DNSNames)
 	case !slices.EqualFunc(a.IPAddresses, b.IPAddresses, func(x, y net.IP) bool { return x.Equal(y) }):
@@ -347,4 +355,56 @@ func requestDiffers(a, b *x509.CertificateRequest) string {
 		return "other extensions than those sent"
 	}
 	return ""
+}
+
+// sameSubject reports whether two DER subjects hold the same attributes in
+// the same order, their values equal as text (a CA or firmware may re-encode
+// a PrintableString as a UTF8String).
+func sameSubject(a, b []byte) bool {
+	var x, y pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &x); err != nil || len(rest) > 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &y); err != nil || len(rest) > 0 {
+		return false
+	}
+	return slices.EqualFunc(x, y, func(p, q pkix.RelativeDistinguishedNameSET) bool {
+		return slices.EqualFunc(p, q, func(m, n pkix.AttributeTypeAndValue) bool {
+			return m.Type.Equal(n.Type) && fmt.Sprint(m.Value) == fmt.Sprint(n.Value)
+		})
+	})
+}
+
+// csrAttributes lists a request's attributes (CertificationRequestInfo's
+// [0]) as "type/number of values", in order; a list that does not parse is
+// one entry, "malformed".
+func csrAttributes(tbs []byte) []string {
+	in := cryptobyte.String(tbs)
+	var info, attrs cryptobyte.String
+	if !in.ReadASN1(&info, cbasn1.SEQUENCE) || !info.SkipASN1(cbasn1.INTEGER) || !info.SkipASN1(cbasn1.SEQUENCE) || !info.SkipASN1(cbasn1.SEQUENCE) {
+		return []string{"malformed"}
+	}
+	if info.Empty() {
+		return nil
+	}
+	if !info.ReadASN1(&attrs, cbasn1.Tag(0).Constructed().ContextSpecific()) || !info.Empty() {
+		return []string{"malformed"}
+	}
+	var out []string
+	for !attrs.Empty() {
+		var attr, values cryptobyte.String
+		var id asn1.ObjectIdentifier
+		if !attrs.ReadASN1(&attr, cbasn1.SEQUENCE) || !attr.ReadASN1ObjectIdentifier(&id) || !attr.ReadASN1(&values, cbasn1.SET) || !attr.Empty() {
+			return []string{"malformed"}
+		}
+		n := 0
+		for ; !values.Empty(); n++ {
+			var v cryptobyte.String
+			if !values.ReadAnyASN1Element(&v, nil) {
+				return []string{"malformed"}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s/%d", id, n))
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package certs_test
 
 import (
+	"crypto/x509"
+	"errors"
 	"testing"
 
 	"github.com/amtkit/amtkit/amt"
@@ -88,5 +90,29 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		checkLoaded(t, b)
+	})
+}
+
+// FuzzParsePublicKey: whatever ParsePublicKey accepts (a key a device
+// supplies) is within CheckDeviceKey's bounds.
+func FuzzParsePublicKey(f *testing.F) {
+	fx := newFixture(f)
+	k := fx.keys.MustRSA(f, 2048)
+	f.Add(x509.MarshalPKCS1PublicKey(&k.PublicKey))
+	if spki, err := x509.MarshalPKIXPublicKey(k.Public()); err == nil {
+		f.Add(spki)
+	}
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		pub, err := certs.ParsePublicKey(der)
+		if err != nil {
+			if !errors.Is(err, certs.ErrPublicKey) {
+				t.Fatalf("error %v does not wrap ErrPublicKey", err)
+			}
+			return
+		}
+		if err := certs.CheckDeviceKey(pub); err != nil {
+			t.Fatalf("accepted a key CheckDeviceKey refuses: %v", err)
+		}
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/amtkit/amtkit/amt"
 )
 
 // ParsePublicKey reads a public key the way AMT returns one in
@@ -18,20 +20,62 @@ import (
 // on some firmware versions, a SubjectPublicKeyInfo on others
 // (Intel AMT SDK, detaileddescription161.htm; rpc-go ParseAMTPublicKey tries
 // PKCS#1, then PKIX). It returns an *rsa.PublicKey, *ecdsa.PublicKey or
-// ed25519.PublicKey, or an error wrapping [ErrPublicKey].
+// ed25519.PublicKey, or an error wrapping [ErrPublicKey]. An RSA key is
+// refused unless it has 2048 to [amt.MaxDeviceRSABits] bits and an odd
+// exponent of at least 3 ([CheckDeviceKey]).
 func ParsePublicKey(der []byte) (crypto.PublicKey, error) {
-	if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKIXPublicKey(der)
+	k, err := x509.ParsePKCS1PublicKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("%w: neither PKCS#1 RSAPublicKey nor SubjectPublicKeyInfo (%d bytes)", ErrPublicKey, len(der))
+		var pk any
+		if pk, err = x509.ParsePKIXPublicKey(der); err != nil {
+			return nil, fmt.Errorf("%w: neither PKCS#1 RSAPublicKey nor SubjectPublicKeyInfo (%d bytes)", ErrPublicKey, len(der))
+		}
+		switch pk.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		default:
+			return nil, fmt.Errorf("%w: %T", ErrPublicKey, pk)
+		}
+		if err := CheckDeviceKey(pk); err != nil {
+			return nil, err
+		}
+		return pk, nil
 	}
-	switch k.(type) {
-	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
-		return k, nil
+	if err := CheckDeviceKey(k); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: %T", ErrPublicKey, k)
+	return k, nil
+}
+
+// MinDeviceRSABits is the smallest RSA key [CheckDeviceKey] accepts: AMT
+// generates 2048- and 3072-bit keys (GenerateKeyPair's KeyLength), and
+// firmware that refuses SHA-1 also refuses shorter provisioning keys.
+const MinDeviceRSABits = 2048
+
+// CheckDeviceKey refuses, with an error wrapping [ErrPublicKey], a public key
+// that no AMT generates and that a certificate must not be issued for: an RSA
+// key under [MinDeviceRSABits] bits (factorable or close to it), over
+// [amt.MaxDeviceRSABits] (each operation on it costs seconds to minutes of
+// CPU that no context interrupts; crypto/tls refuses peers' keys over 8192
+// bits for the same reason), or with an even exponent or one under 3 (with
+// e = 1 anyone can make a signature verify). [ParsePublicKey],
+// [NewAMTRequest] and [LocalCA.Issue] apply it to the key a device supplies.
+// ECDSA and Ed25519 keys pass (the parsers accept only named curves).
+func CheckDeviceKey(pub crypto.PublicKey) error {
+	k, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil
+	}
+	switch {
+	case k == nil || k.N == nil:
+		return fmt.Errorf("%w: an empty RSA key", ErrPublicKey)
+	case k.N.BitLen() < MinDeviceRSABits:
+		return fmt.Errorf("%w: an RSA key of %d bits (at least %d)", ErrPublicKey, k.N.BitLen(), MinDeviceRSABits)
+	case k.N.BitLen() > amt.MaxDeviceRSABits:
+		return fmt.Errorf("%w: an RSA key of %d bits (at most %d)", ErrPublicKey, k.N.BitLen(), amt.MaxDeviceRSABits)
+	case k.E < 3 || k.E%2 == 0:
+		return fmt.Errorf("%w: an RSA key with exponent %d (odd and at least 3)", ErrPublicKey, k.E)
+	}
+	return nil
 }
 
 // Issue signs template for pub with issuer's leaf certificate and key, and returns
@@ -118,6 +162,9 @@ func (ca LocalCA) Issue(ctx context.Context, template *x509.Certificate, pub cry
 	}
 	if template == nil || pub == nil {
 		return nil, fmt.Errorf("%w: issuing needs a template and a public key", ErrInvalidOption)
+	}
+	if err := CheckDeviceKey(pub); err != nil {
+		return nil, fmt.Errorf("certs: LocalCA will not issue: %w", err)
 	}
 	parent := ca.CA.Leaf()
 	if parent == nil {

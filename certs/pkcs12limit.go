@@ -44,9 +44,10 @@ func pbeParamsOID(id asn1.ObjectIdentifier) bool {
 	return false
 }
 
-// checkPKCS12Iterations refuses a PFX whose MAC or any PBE parameter in the
-// clear asks for more than MaxPKCS12Iterations iterations. Anything it cannot
-// parse is left to the PKCS#12 decoder to report.
+// checkPKCS12Iterations refuses a PFX without a MAC, and one whose MAC or any
+// PBE parameter in the clear asks for more than MaxPKCS12Iterations
+// iterations. Anything else it cannot parse is left to the PKCS#12 decoder to
+// report.
 func checkPKCS12Iterations(der []byte) error {
 	s := cryptobyte.String(der)
 	var pfx, authSafe cryptobyte.String
@@ -55,6 +56,11 @@ func checkPKCS12Iterations(der []byte) error {
 	}
 	if err := walkIterations(authSafe, 0); err != nil {
 		return err
+	}
+	if pfx.Empty() {
+		// go-pkcs12 decodes a file without a MAC when the password is
+		// empty: its author then needs no password at all.
+		return fmt.Errorf("%w: PKCS#12 file without a MAC (its integrity is not protected; export it again with one)", ErrMalformed)
 	}
 	var mac, digestInfo cryptobyte.String
 	if !pfx.ReadASN1(&mac, cbasn1.SEQUENCE) || !mac.ReadASN1Element(&digestInfo, cbasn1.SEQUENCE) {
@@ -75,9 +81,11 @@ func checkPKCS12Iterations(der []byte) error {
 const maxWalkDepth = 24
 
 // walkIterations visits every element of one DER element, descending into
-// constructed elements and into OCTET STRINGs whose content is DER (PKCS#12
-// nests its structures that way), and checks the count of every
-// AlgorithmIdentifier with salt-and-count parameters.
+// constructed elements and into primitive ones whose content is DER (PKCS#12
+// nests its structures in OCTET STRINGs, and go-pkcs12 reads the
+// AuthenticatedSafe out of the outer ContentInfo's [0] whatever its tag: an
+// OCTET STRING retagged [0] hid every count inside it), and checks the count
+// of every AlgorithmIdentifier with salt-and-count parameters.
 func walkIterations(elem cryptobyte.String, depth int) error {
 	if depth > maxWalkDepth {
 		return nil
@@ -95,8 +103,7 @@ func walkIterations(elem cryptobyte.String, depth int) error {
 		return walkChildren(body, depth)
 	case tag&0x20 != 0: // any other constructed element (SET, [0] EXPLICIT, …)
 		return walkChildren(body, depth)
-	case tag == cbasn1.OCTET_STRING:
-		// Only content that parses to the end as DER elements is followed.
+	default: // primitive: only content that parses to the end as DER elements is followed
 		probe := body
 		for !probe.Empty() {
 			var e cryptobyte.String
@@ -106,7 +113,6 @@ func walkIterations(elem cryptobyte.String, depth int) error {
 		}
 		return walkChildren(body, depth)
 	}
-	return nil
 }
 
 func walkChildren(body cryptobyte.String, depth int) error {
