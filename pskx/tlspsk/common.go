@@ -100,9 +100,9 @@ const (
 	recordHeaderLen   = 5
 	maxPlaintext      = 1 << 14
 	maxCiphertext     = maxPlaintext + 2048
-	maxHandshakeLen   = 1 << 16 // far above any message of this protocol
-	maxUselessRecords = 16      // empty records, warning alerts or refused renegotiations in a row
-	maxHelloRequests  = 4       // HelloRequests a client ignores during one handshake
+	maxHandshakeLen   = 2 + 0xffff // a ServerKeyExchange or ClientKeyExchange with a 65,535-byte hint or identity (RFC 4279 §2)
+	maxUselessRecords = 16         // empty records, warning alerts or refused renegotiations in a row
+	maxHelloRequests  = 4          // HelloRequests a client ignores during one handshake
 	verifyDataLen     = 12
 	masterSecretLen   = 48
 	randomLen         = 32

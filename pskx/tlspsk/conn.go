@@ -260,7 +260,10 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 }
 
 // Read reads application data, running the handshake first if needed. It
-// returns io.EOF after the peer's close_notify.
+// returns io.EOF after the peer's close_notify, and also, as crypto/tls does,
+// when the connection ends at a record boundary without one: a protocol on
+// top must frame its messages to see a truncation (HTTP's Content-Length and
+// chunked bodies do).
 func (c *Conn) Read(b []byte) (int, error) {
 	if err := c.HandshakeContext(context.Background()); err != nil {
 		return 0, err
@@ -642,9 +645,18 @@ func (c *Conn) sendAlertLocked(a Alert) error {
 // fail sends alert a because of cause and returns the error the connection ends
 // with. (in is locked by the caller; out is taken here.)
 func (c *Conn) fail(a Alert, cause error) error {
-	c.out.Lock()
-	_ = c.alertFromRead(a)
-	c.out.Unlock()
+	// The alert is best effort. After the handshake a Write may hold the
+	// write side, blocked on a peer that stopped reading: waiting for it
+	// would hold Read (and every Read after it) past its deadline, so the
+	// alert is skipped then, as the renegotiation answer is.
+	if !c.handshakeComplete.Load() {
+		c.out.Lock()
+		_ = c.alertFromRead(a)
+		c.out.Unlock()
+	} else if c.out.TryLock() {
+		_ = c.alertFromRead(a)
+		c.out.Unlock()
+	}
 	err := &AlertError{Alert: a, Err: cause}
 	if c.in.err == nil {
 		c.in.err = err
