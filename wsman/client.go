@@ -70,7 +70,9 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("wsman: endpoint scheme must be http or https, got %q", u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("wsman: endpoint %q has no host", endpoint)
+		// Not quoted: a mistyped URL ("https:/admin:pw@host") has no
+		// host and no user info, and the password in it.
+		return nil, fmt.Errorf("wsman: endpoint has no host (expected %s://host[:port]/wsman)", u.Scheme)
 	}
 	if u.Path == "" {
 		u.Path = "/wsman"
@@ -506,6 +508,7 @@ func (c *Client) scrub(err error, body []byte, extra []Redactor) {
 		if f != nil {
 			f.Reason = scrubText(f.Reason, v)
 			f.Detail = scrubText(f.Detail, v)
+			scrubElement(f.DetailElement, v)
 		}
 		if he != nil {
 			he.Body = scrubText(he.Body, v)
@@ -520,7 +523,13 @@ func scrubText(s, secret string) string {
 	_ = xml.EscapeText(&esc, []byte(secret)) // &#39; and &#34; for quotes, as encoding/xml writes them
 	minimal := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(secret)
 	named := strings.NewReplacer("'", "&apos;", `"`, "&quot;").Replace(minimal)
-	for _, v := range []string{secret, esc.String(), minimal, named} {
+	// Fault texts have their white space collapsed (ParseFault): a secret
+	// with a run of spaces appears collapsed too.
+	collapsed := strings.Join(strings.Fields(secret), " ")
+	for _, v := range []string{secret, esc.String(), minimal, named, collapsed} {
+		if len(v) < minScrubbed {
+			continue
+		}
 		s = strings.ReplaceAll(s, v, Redacted)
 		for k := len(v) - 1; k >= minScrubbed; k-- {
 			if strings.HasSuffix(s, v[:k]) {
@@ -530,6 +539,25 @@ func scrubText(s, secret string) string {
 		}
 	}
 	return s
+}
+
+// scrubElement scrubs secret from the text and attribute values of e and its
+// descendants (a Fault's DetailElement, which callers reach with errors.As).
+func scrubElement(e *etree.Element, secret string) {
+	if e == nil {
+		return
+	}
+	for i := range e.Attr {
+		e.Attr[i].Value = scrubText(e.Attr[i].Value, secret)
+	}
+	for _, t := range e.Child {
+		switch t := t.(type) {
+		case *etree.CharData:
+			t.Data = scrubText(t.Data, secret)
+		case *etree.Element:
+			scrubElement(t, secret)
+		}
+	}
 }
 
 // minScrubbed: shorter secret values are not scrubbed from error texts (a

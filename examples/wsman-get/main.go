@@ -75,7 +75,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "no -endpoint given: querying a built-in simulated device")
 	}
 
-	opts := []wsman.Option{wsman.WithDigestAuth(*user, *password)}
+	// AMT's client options: its call defaults, and the redaction of AMT's
+	// secret fields (ProvisioningServerOTP, passwords) that -debug relies on.
+	opts := append(amt.ClientOptions(), wsman.WithDigestAuth(*user, *password))
 	if *debug {
 		opts = append(opts, wsman.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -409,6 +410,16 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 		Var   string `json:"var"`
 		Value string `json:"value"`
 	}{e.Var.String(), e.ValueString()})
+}
+
+// MarshalXML writes the entry as <Var>name (m/v)</Var><Value>…</Value> with
+// [Entry.ValueString]'s value, secrets redacted, as MarshalJSON does: XML of a
+// record or file never shows secret bytes.
+func (e Entry) MarshalXML(enc *xml.Encoder, start xml.StartElement) error {
+	return enc.EncodeElement(struct {
+		Var   string `xml:"Var"`
+		Value string `xml:"Value"`
+	}{e.Var.String(), e.ValueString()}, start)
 }
 
 // LogValue logs [Entry.String].
