@@ -82,7 +82,9 @@ type Config struct {
 	Observer Observer
 
 	// Issuer certifies the keys AMT generates for its TLS and 802.1X
-	// certificates. Required when a profile has TLS or IEEE8021X set.
+	// certificates. Required when a profile has TLS or IEEE8021X set. Called
+	// from many sessions and Maintainer devices at once: it must be safe for
+	// concurrent use ([Issuer]).
 	Issuer Issuer
 
 	// PSK holds PID/PPS pairs for version 2 (PSK) hellos. Nil: PSK hellos are
@@ -119,7 +121,8 @@ type Config struct {
 	// none. Return a tls.Certificate whose PrivateKey is a crypto.Signer (an
 	// HSM- or TPM-held key works) and whose chain leads to one of the
 	// profile's TrustedClientRoots (and whose CN is in TrustedCN when that is
-	// set). Required when a profile sets TLS.MutualAuthentication.
+	// set). Required when a profile sets TLS.MutualAuthentication. Called from
+	// many connections at once: it must be safe for concurrent use.
 	ClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 
 	// CheckRevocation reports whether cert, issued by issuer, is revoked: nil
@@ -129,7 +132,8 @@ type Config struct {
 	// builds one from a CRL source. It is applied to every link of a
 	// provisioning bundle's chain before the bundle is used, and to AMT's TLS
 	// certificate on every connection after provisioning. Nil: no revocation
-	// checks.
+	// checks. Called from many connections at once: it must be safe for
+	// concurrent use.
 	CheckRevocation func(ctx context.Context, cert, issuer *x509.Certificate) error
 
 	// ExpiryPolicy sets the provisioning-certificate warning/error windows and
@@ -137,17 +141,23 @@ type Config struct {
 	// defaults (40/15/42 days, every 7 days).
 	ExpiryPolicy certs.ExpiryPolicy
 
-	// Rand is the source of passwords, nonces and TLS randomness. Nil: crypto/rand.
+	// Rand is the source of passwords, nonces and TLS randomness. Nil:
+	// crypto/rand. Read from many sessions, connections and Maintainer
+	// devices at once: it must be safe for concurrent use.
 	Rand io.Reader
-	// Now is the clock. Nil: time.Now.
+	// Now is the clock. Nil: time.Now. Called from many goroutines at once
+	// (sessions, Maintainer devices): it must be safe for concurrent use.
 	Now func() time.Time
 	// Sleep pauses a retry loop — the resend of a dropped first request, key
 	// generation retries, the read-back after CommitChanges — and the
 	// Maintainer's schedule, for d or until ctx ends (returning ctx's error).
-	// Nil: a real timer. Tests inject one that returns at once.
+	// Nil: a real timer. Tests inject one that returns at once. Called from
+	// many goroutines at once: it must be safe for concurrent use.
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	// Dial opens TCP connections to devices. Nil: a net.Dialer.
+	// Dial opens TCP connections to devices. Nil: a net.Dialer. Called from
+	// many sessions and Maintainer devices at once: it must be safe for
+	// concurrent use.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// DevicePort is AMT's TLS port. Zero: 16993. New refuses a value outside
 	// 0–65535.
@@ -158,6 +168,8 @@ type Config struct {
 	// DeviceAddress overrides where a device is reached (for relays, NAT or
 	// simulated fleets); port is DevicePort or DeviceHTTPPort. Nil or "":
 	// Inventory.Address for the TLS port, else the hello's source address.
+	// Called from many sessions and Maintainer devices at once: it must be
+	// safe for concurrent use.
 	DeviceAddress func(hello ReceivedHello, inv Inventory, port int) string
 
 	// Logger receives structured logs (never secrets). Nil: no logs.

@@ -36,7 +36,12 @@ type RevokeRequest struct {
 }
 
 // Issuer is the integrator's certificate authority for AMT's own certificates
-// (TLS server, 802.1X client). The provisioning key is never involved.
+// (TLS server, 802.1X client). The provisioning key is never involved. Its
+// methods are called from many sessions and, since Maintainer.Concurrency,
+// from several Maintainer devices at once: an Issuer must be safe for
+// concurrent use (one built on a single HSM session that allows one operation
+// at a time serializes its calls itself, or the Maintainer runs with a
+// Concurrency of -1).
 type Issuer interface {
 	// Issue returns the new certificate first, then any intermediates. The root
 	// may be included.

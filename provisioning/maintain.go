@@ -54,7 +54,11 @@ type Maintainer struct {
 	// until the dial and call timeouts end, so a serial run over a large
 	// fleet with many devices offline could outlast Every; each device is
 	// still worked on under its own lease, one at a time. Zero: 8.
-	// Negative: 1 (one device after another).
+	// Negative: 1 (one device after another). Above 1, the Config's
+	// callbacks (Issuer, Observer, Dial, CheckRevocation, …) are called from
+	// that many devices at once, as sessions call them. A cancelled run hands
+	// out no more devices, and neither does one whose callback panicked: the
+	// panic reaches RunOnce's caller once the devices in flight end.
 	Concurrency int
 }
 
@@ -284,8 +288,8 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 	// in this goroutine.
 	work := newDevicePool(m.concurrency())
 	defer work.wg.Wait() // also when the walk panics: no device is left running
-	each := func(f func(rep *MaintenanceReport)) {
-		work.do(func() {
+	each := func(f func(rep *MaintenanceReport)) bool {
+		return work.do(ctx, func() {
 			var one MaintenanceReport
 			f(&one)
 			mu.Lock()
@@ -306,7 +310,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			}
 			if r.Session == nil || r.State.Final() { // else a session may be running
 				u := r.UUID
-				each(func(rep *MaintenanceReport) { m.maintainLeased(ctx, u, rep) })
+				if !each(func(rep *MaintenanceReport) { m.maintainLeased(ctx, u, rep) }) {
+					return ctx.Err() // nil after a panic: wait re-raises it
+				}
 			}
 		}
 		if m.ReconcileEvery <= 0 {
@@ -331,7 +337,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 				continue
 			}
 			u, state := r.UUID, r.State
-			each(func(rep *MaintenanceReport) {
+			if !each(func(rep *MaintenanceReport) {
 				rr, err := p.Reconcile(ctx, u, ReconcileOptions{})
 				if err != nil {
 					if !errors.Is(err, ErrLeaseHeld) {
@@ -344,7 +350,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 				rep.Reconciled++
 				rep.Changes += rr.Applied
 				rep.ReconcileFailed += rr.Failed
-			})
+			}) {
+				return ctx.Err()
+			}
 		}
 		return nil
 	}()
@@ -389,9 +397,24 @@ type devicePool struct {
 
 func newDevicePool(n int) *devicePool { return &devicePool{slots: make(chan struct{}, n)} }
 
-// do runs f on a goroutine of its own once fewer than n run.
-func (w *devicePool) do(f func()) {
-	w.slots <- struct{}{}
+// do runs f on a goroutine of its own once fewer than n run. It runs
+// nothing, and reports false, once ctx is done (a slot freed after a cancel
+// hands out no more work) or a function has panicked (the rest waits for
+// the caller, whom wait panics in, as the first device did when a run was
+// serial).
+func (w *devicePool) do(ctx context.Context, f func()) bool {
+	select {
+	case w.slots <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	w.mu.Lock()
+	stop := w.panic != nil
+	w.mu.Unlock()
+	if stop || ctx.Err() != nil {
+		<-w.slots
+		return false
+	}
 	w.wg.Add(1)
 	go func() {
 		defer func() {
@@ -413,6 +436,7 @@ func (w *devicePool) do(f func()) {
 		}()
 		f()
 	}()
+	return true
 }
 
 // wait returns when every f has returned, and panics if one did.

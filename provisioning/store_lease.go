@@ -175,7 +175,7 @@ func (p *Provisioner) renewLoop(stop chan struct{}) {
 			if skip {
 				continue
 			}
-			work.do(func() {
+			work.do(context.Background(), func() {
 				_ = p.renew(h) // a lost lease is recorded in h; others are retried next round
 			})
 		}
