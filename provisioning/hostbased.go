@@ -177,6 +177,9 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 		if !slices.Contains(hb.AllowedControlModes, amt.ControlModeCCM) {
 			return "", fmt.Errorf("%w: CCM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
 		}
+		if err := notInProvisioning(ctx, opts.HostState); err != nil {
+			return "", err
+		}
 		gs, err := dev.GeneralSettings(ctx)
 		if err != nil {
 			return "", err
@@ -184,7 +187,7 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
 		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup", opts.sleep)
 		if err != nil {
-			return "", err
+			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
 		if st == amt.PostProvisioning {
 			return detail, nil
@@ -307,18 +310,21 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		if !slices.Contains(hb.AllowedControlModes, amt.ControlModeACM) {
 			return "", fmt.Errorf("%w: ACM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
 		}
+		if err := notInProvisioning(ctx, opts.HostState); err != nil {
+			return "", err
+		}
 		gs, err := dev.GeneralSettings(ctx)
 		if err != nil {
 			return "", err
 		}
 		sig, err := signNonce(ctx, dev, bundle, opts.rand(), opts.Firmware)
 		if err != nil {
-			return "", err
+			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
 		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup", opts.sleep)
 		if err != nil {
-			return "", err
+			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
 		if st != amt.PostProvisioning {
 			return "", fmt.Errorf("%w: after AdminSetup the device is in %v", ErrActivationHalted, st)
@@ -582,6 +588,39 @@ func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReade
 // device reports the control mode still in provisioning (rpc-go polls three
 // times, a second apart).
 const activationReads = 3
+
+// notInProvisioning refuses, with [ErrInProvisioning], a device the host
+// interface reports "in provisioning" (a remote configuration started and
+// never finished): the firmware refuses host-based setup then, and MeshCentral
+// stops such a configuration before it tries (amtmanager.js,
+// activateIntelAmtAcm: "If Intel AMT is "in-provisioning" mode, the WSMAN ACM
+// activation will not work"). Without a host interface nothing is read
+// before the setup (it would cost an exchange); explainInProvisioning reads
+// the state after a refusal instead. A failed read passes: the setup itself
+// then says what is wrong.
+func notInProvisioning(ctx context.Context, host HostStateReader) error {
+	if host == nil {
+		return nil
+	}
+	if st, err := host.ProvisioningState(ctx); err == nil && st == amt.InProvisioning {
+		return fmt.Errorf("%w (read over PTHI; RecoverInProvisioning ends it)", ErrInProvisioning)
+	}
+	return nil
+}
+
+// explainInProvisioning wraps a failed host-based setup's error with
+// [ErrInProvisioning] when the device turns out to be in provisioning (read
+// over WS-Management: with a host interface notInProvisioning already
+// looked), so the caller learns to recover it rather than a device error.
+func explainInProvisioning(ctx context.Context, dev *amt.Device, host HostStateReader, err error) error {
+	if host != nil || ctx.Err() != nil || errors.Is(err, ErrInProvisioning) {
+		return err
+	}
+	if sc, rerr := dev.SetupAndConfiguration(ctx); rerr == nil && sc.ProvisioningState == amt.InProvisioning {
+		return fmt.Errorf("%w (RecoverInProvisioning ends it): %w", ErrInProvisioning, err)
+	}
+	return err
+}
 
 // HostStateReader reads the firmware's provisioning state and control mode
 // over the host interface (PTHI), which works whatever its network ports do.

@@ -73,7 +73,7 @@ type laggingState struct {
 
 func (l *laggingState) ProvisioningState(ctx context.Context) (amt.ProvisioningState, error) {
 	l.reads++
-	if l.reads == 1 {
+	if l.reads == 2 { // the first read after AdminSetup (the first is ActivateACM's check before it)
 		return amt.InProvisioning, nil
 	}
 	return l.HostStateReader.ProvisioningState(ctx)
