@@ -27,6 +27,11 @@ import (
 //     set; FirstSeen keeps the earliest and LastSeen the latest hello.
 //   - Agent belongs to ExpectAgentRequest: a holder's change (a verified
 //     session spends the request) applies only if nobody else changed it.
+//   - Source and HelloVersion are the holder's, changed or not: a holder
+//     proved the device (or works on it as recorded), and the only writers
+//     of these fields meanwhile are unproven sessions writing a discovery
+//     outcome — a rogue's hello for the same UUID would otherwise point the
+//     record, and the session's read-back, at the rogue's address.
 //   - A device blocked while a holder worked on it stops the holder
 //     (errBlockedMeanwhile): nothing more is written for it.
 
@@ -63,6 +68,8 @@ func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
 	for i := 0; i < t.NumField(); i++ {
 		switch t.Field(i).Name {
 		case "Version":
+		case "Source", "HelloVersion":
+			ov.Field(i).Set(mv.Field(i))
 		case "History":
 			out.History = mergeHistory(cur.History, mc.History)
 		case "Certificates":
