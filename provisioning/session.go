@@ -889,7 +889,10 @@ func (s *Session) configure(ctx context.Context, a *attempt) (string, error) {
 	// Secrets are generated and recorded before they are sent, so a session that
 	// dies after the device took them still knows them.
 	var err error
-	if prog.MEBxPassword.IsZero() {
+	// Not once the step is done: a refused send leaves none (the device's
+	// password is not amtkit's), and a resumed session must not then record
+	// one it never sends.
+	if prog.MEBxPassword.IsZero() && !prog.Done.Has(DoneMEBxPassword) {
 		if prog.MEBxPassword, err = s.secret(prof.MEBxPassword); err != nil {
 			return "", err
 		}
