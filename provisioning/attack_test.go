@@ -758,3 +758,43 @@ func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 		}
 	}()
 }
+
+// The impostor of TestAttackImpostorReplaysPreProvisioningCertificate at a
+// provisioned device's address when the Maintainer reconciles it: the
+// reconcile that finds a device back in pre-provisioning (serving the
+// certificate pinned before it was provisioned, with proof of its key)
+// settles its record as unprovisioned, and a replay without the key must not
+// make it do so.
+func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	own := ownCertificate(t, d)
+	_, rec := provisionOne(t, h)
+	der, key := impostorCertificate(t)
+	var conns atomic.Int32
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if conns.Add(1) == 1 {
+				return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+			}
+			return &tls.Certificate{Certificate: [][]byte{own}, PrivateKey: key}, nil
+		},
+		ClientAuth: tls.RequireAnyClientCert,
+		MaxVersion: tls.VersionTLS12,
+	})
+	require.NoError(t, err)
+	serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
+	m := h.provisioner().Maintainer()
+	m.ReconcileEvery = time.Nanosecond
+	_, err = m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.Provisioned(), "the record is unchanged")
+	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword))
+	for _, c := range after.Certificates {
+		assert.False(t, c.Revoked, "nothing is revoked")
+	}
+	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
+}

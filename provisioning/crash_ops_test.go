@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,6 +143,69 @@ func TestCrashSweepUsersAndWiFiChange(t *testing.T) {
 		},
 		op: reconcileOp(provisioning.ReconcileOptions{}),
 	})
+}
+
+func TestCrashSweepUnprovision(t *testing.T) {
+	sweepOp(t, opSpec{
+		op: func(t *testing.T, e *opEnv, p *provisioning.Provisioner) { _ = p.Unprovision(e.h.ctx, e.rec.UUID) },
+		check: func(t *testing.T, e *opEnv) []string {
+			rec, err := e.h.store.Load(e.h.ctx, e.rec.UUID)
+			require.NoError(t, err)
+			snap := e.d.Snapshot()
+			var out []string
+			if snap.ProvisioningState == amt.PostProvisioning && !e.d.AdminPasswordIs(rec.AdminPassword) {
+				out = append(out, "admin password not in store")
+			}
+			if snap.ProvisioningState != amt.PostProvisioning && rec.Provisioned() {
+				out = append(out, fmt.Sprintf("device unprovisioned, record still says %s (admin password held: %v) after Resume and two Maintainer runs", rec.State, !rec.AdminPassword.IsZero()))
+			}
+			if !e.d.MEBxPasswordIs(rec.MEBxPassword) {
+				out = append(out, "MEBx password not in store")
+			}
+			return out
+		},
+	})
+}
+
+// Unprovision killed after the device acted (its reply lost with the
+// process), before the record was saved. The record said provisioned (and
+// held an admin password and current certificates) for good: Resume ignored
+// it and every Maintainer reconcile failed. The Maintainer's reconcile now
+// finds the device serving its pre-provisioning certificate, with proof of
+// its key, and settles the record as Unprovision does.
+func TestCrashUnprovisionKilledAfterDeviceActed(t *testing.T) {
+	var e *opEnv
+	var rep provisioning.MaintenanceReport
+	probs, why, _, _ := runOpKilled(t, opSpec{
+		op: func(t *testing.T, e2 *opEnv, p *provisioning.Provisioner) {
+			e = e2
+			_ = p.Unprovision(e.h.ctx, e.rec.UUID)
+		},
+		recover: func(t *testing.T, e *opEnv, q *provisioning.Provisioner) {
+			require.NoError(t, q.Resume(e.h.ctx))
+			m := q.Maintainer()
+			m.ReconcileEvery = time.Nanosecond
+			rep, _ = m.RunOnce(e.h.ctx)
+		},
+		check: func(t *testing.T, e *opEnv) []string { return nil },
+	}, 0, 1)
+	require.Empty(t, probs)
+	t.Logf("killed %s; Maintainer run: Reconciled %d, ReconcileFailed %d", why, rep.Reconciled, rep.ReconcileFailed)
+	rec, err := e.h.store.Load(e.h.ctx, e.rec.UUID)
+	require.NoError(t, err)
+	snap := e.d.Snapshot()
+	t.Logf("device %s; record %s reason %s, admin password held %v, certs %d", snap.ProvisioningState, rec.State, rec.Reason, !rec.AdminPassword.IsZero(), len(rec.Certificates))
+	for _, c := range rec.Certificates {
+		t.Logf("  cert handle %q removed %v revoked %v pending %v", c.Handle, c.RemovedFromDevice, c.Revoked, c.Pending)
+	}
+	require.Equal(t, amt.PreProvisioning, snap.ProvisioningState, "the device acted")
+	require.False(t, rec.Provisioned() && !rec.AdminPassword.IsZero(),
+		"the record still claims a provisioning (and an admin password) the device no longer has")
+	require.Zero(t, rep.ReconcileFailed, "a device found unprovisioned is not a failed reconcile")
+	for _, c := range rec.Certificates {
+		require.True(t, c.RemovedFromDevice && c.Revoked, "certificate %q retired and revoked", c.Handle)
+	}
+	require.True(t, e.d.MEBxPasswordIs(rec.MEBxPassword), "the MEBx password, which a full unprovision keeps, is kept")
 }
 
 func TestCrashSweepCIRAProfileAdded(t *testing.T) {

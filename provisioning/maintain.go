@@ -340,7 +340,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			if !each(func(rep *MaintenanceReport) {
 				rr, err := p.Reconcile(ctx, u, ReconcileOptions{})
 				if err != nil {
-					if !errors.Is(err, ErrLeaseHeld) {
+					// A device found unprovisioned had its record settled
+					// (and an event): not a failure.
+					if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotProvisioned) {
 						rep.ReconcileFailed++
 						p.emit(Event{Time: p.now(), Device: u, Step: StepReconcile, State: state, Reason: reasonOfCall(ctx, err), Err: err,
 							Detail: "reconcile failed; the next run retries"})
@@ -1142,6 +1144,16 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		p.emit(e)
 		return &SessionError{Step: StepUnprovision, Reason: ReasonDeviceError, Err: err}
 	}
+	n := p.markUnprovisioned(ctx, r)
+	e.State = StateNew
+	e.Detail = fmt.Sprintf("%s; %d certificate(s) revoked", how, n)
+	p.emit(e)
+	return p.save(ctx, r)
+}
+
+// markUnprovisioned records in r (not saved) that its device was fully
+// unprovisioned, and has its certificates revoked; it returns how many were.
+func (p *Provisioner) markUnprovisioned(ctx context.Context, r *DeviceRecord) int {
 	n := p.revokeAll(ctx, r, certs.RevocationCessationOfOperation)
 	r.Certificates = retiredFromDevice(r.Certificates)
 	r.TrustedRoots = nil // a full unprovision erased them too: a root of the same bytes installed since is not amtkit's
@@ -1152,10 +1164,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Guide, "Restoring Intel AMT to Factory Mode"): the record keeps it too.
 	r.AdminPassword, r.Users = amt.Secret{}, nil
 	r.ControlMode = amt.ControlModeNone
-	e.State = StateNew
-	e.Detail = fmt.Sprintf("%s; %d certificate(s) revoked", how, n)
-	p.emit(e)
-	return p.save(ctx, r)
+	return n
 }
 
 // Block marks a device as blocked: its hellos are rejected from now on and every
