@@ -19,7 +19,8 @@
 //	go run ./examples/agent -sim -recover
 //
 // It needs Linux, root (or access to /dev/mei0) and the mei_me driver. Without an
-// MEI device it explains that and exits 0.
+// MEI device the status view explains that and exits 0; -prepare fails (nothing was
+// prepared).
 package main
 
 import (
@@ -100,6 +101,10 @@ func run(ctx context.Context, w io.Writer, o options) error {
 	} else {
 		m, err := pthi.OpenMEI(ctx, pthi.MEIConfig{Device: o.device})
 		switch {
+		case o.prepare && (errors.Is(err, pthi.ErrNoDevice) || errors.Is(err, pthi.ErrMEIUnsupported) || errors.Is(err, pthi.ErrNotMEIDevice) || errors.Is(err, pthi.ErrClientNotFound)):
+			// Nothing was prepared: a script handing the request on must
+			// not see success.
+			return fmt.Errorf("-prepare: nothing was prepared: %w (run with -demo to see it against a recorded device)", err)
 		case errors.Is(err, pthi.ErrNoDevice), errors.Is(err, pthi.ErrMEIUnsupported), errors.Is(err, pthi.ErrNotMEIDevice):
 			fmt.Fprintf(w, "No MEI device (%v).\n", err)
 			fmt.Fprintln(w, "This is not an Intel AMT computer, the mei_me driver is not loaded, or this is not Linux.")

@@ -457,6 +457,8 @@ func (r *result) print(w io.Writer, endpoint string) {
 	p("")
 	p("Findings (provisioning.Audit's rules on the device's state)")
 	switch {
+	case r.setup == nil:
+		p("  unknown: the provisioning state could not be read")
 	case !r.auditApplies:
 		p("  not applicable: the device is not provisioned")
 	case len(r.findings) == 0:

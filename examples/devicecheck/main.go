@@ -147,6 +147,12 @@ func checkDevice(ctx context.Context, endpoint, user string, password amt.Secret
 	}
 	rc := c.WithRecorder(rec)
 	res := check(ctx, amt.NewDevice(rc), rc, time.Now())
+	if res.readsTried > 0 && len(res.sections) >= res.readsTried {
+		// Nothing was read (a wrong password or address): no report of a
+		// device never seen, and no transcript of failures only.
+		return fmt.Errorf("no read of %s succeeded (%d tried; the first: %s: %v): check the address, the user and the password",
+			endpoint, res.readsTried, res.sections[0].name, res.sections[0].err)
+	}
 	res.print(stdout, endpoint)
 	if o.transcript == "" {
 		return nil

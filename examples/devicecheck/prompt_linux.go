@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -27,7 +28,23 @@ func promptPassword(w io.Writer, prompt string) (string, error) {
 	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&noEcho))); e != 0 {
 		return "", fmt.Errorf("turning echo off: %w", e)
 	}
-	defer syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old)))
+	restore := func() { syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TCSETS, uintptr(unsafe.Pointer(&old))) }
+	defer restore()
+	// Ctrl-C at the prompt would end the process with echo still off (a
+	// deferred call does not run then): the terminal is restored first.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer func() { signal.Stop(sig); close(done) }()
+	go func() {
+		select {
+		case <-sig:
+			restore()
+			fmt.Fprintln(w)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
 	fmt.Fprint(w, prompt)
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	fmt.Fprintln(w)

@@ -50,9 +50,12 @@ func run(ctx context.Context, ln net.Listener, w io.Writer, demo bool) error {
 	l := &provisioning.HelloListener{
 		Handler: func(_ context.Context, r provisioning.ReceivedHello) {
 			mu.Lock()
-			defer mu.Unlock()
 			print(w, r)
-			got <- struct{}{}
+			mu.Unlock()
+			select { // only -demo reads it: never block a listener that runs until interrupted
+			case got <- struct{}{}:
+			default:
+			}
 		},
 		OnEvent: func(e provisioning.ListenerEvent) {
 			if e.Kind == provisioning.EventHelloReceived {

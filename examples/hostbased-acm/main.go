@@ -268,11 +268,17 @@ func runLegacy(ctx context.Context, w io.Writer, o options) error {
 		user     = o.user
 		localPW  = amt.NewSecret(os.Getenv("AMT_LOCAL_PASSWORD"))
 	)
-	admin, err := secretFromEnv("AMT_ADMIN_PASSWORD", amt.GeneratePassword)
+	// Generated passwords only for the simulated device: a real one would
+	// be left in admin control mode with passwords nobody was told.
+	gen := amt.GeneratePassword
+	if endpoint != "" {
+		gen = nil
+	}
+	admin, err := secretFromEnv("AMT_ADMIN_PASSWORD", gen)
 	if err != nil {
 		return err
 	}
-	mebx, err := secretFromEnv("AMT_MEBX_PASSWORD", amt.GeneratePassword)
+	mebx, err := secretFromEnv("AMT_MEBX_PASSWORD", gen)
 	if err != nil {
 		return err
 	}

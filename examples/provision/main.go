@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 )
 
@@ -41,7 +43,11 @@ func main() {
 	crashAfter := flag.Int("crash-after", 6, "stop the provisioner as if killed once this many sessions have configured their device, then resume from the state file (0: no crash)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	// Ctrl-C ends the run through its context, so that the temporary state
+	// directory (its sealing key included) is removed as at a normal exit.
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sigCtx, *timeout)
 	defer cancel()
 	var progress io.Writer = os.Stdout
 	if *quiet {

@@ -3,7 +3,9 @@ package transcript_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +119,21 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, tr, again)
 	})
+}
+
+// WriteFile over a file that already exists with a wider mode leaves it
+// 0600 too (os.WriteFile's mode applies to a new file only; found by an
+// operator's review of examples/devicecheck -transcript).
+func TestWriteFileRestrictsAnExistingFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix permissions")
+	}
+	path := filepath.Join(t.TempDir(), "t.json")
+	require.NoError(t, os.WriteFile(path, []byte("{}"), 0o644))
+	require.NoError(t, validTranscript().WriteFile(path))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	_, err = transcript.ReadFile(path)
+	require.NoError(t, err)
 }

@@ -27,12 +27,14 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -76,8 +78,12 @@ func main() {
 	if len(o.pkgs) == 0 {
 		o.pkgs = []string{"./..."}
 	}
-	ctx := context.Background()
-	if err := runAll(ctx, o, os.Stdout); err != nil {
+	// Ctrl-C stops the children (exec.CommandContext) and lets runAll's
+	// deferred removal of its temporary directory (the test binaries) run.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := runAll(ctx, o, os.Stdout)
+	stop()
+	if err != nil {
 		fatalf("%v", err)
 	}
 }
