@@ -1331,7 +1331,46 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	if !proved {
 		return false, ""
 	}
-	return true, "the device serves the certificate it showed before it was provisioned, and holds its key: it is in pre-provisioning"
+	if asked {
+		// In pre-provisioning the device asks for a provisioning
+		// certificate (remote configuration).
+		return true, "the device serves the certificate it showed before it was provisioned, holds its key, and asks for a provisioning certificate: it is in pre-provisioning"
+	}
+	// A provisioned device whose TLS was turned off serves that certificate
+	// too (CSME 16.1 and later serve their own then), without asking for a
+	// client certificate: its state is read, with the recorded admin
+	// password, over a connection pinned to that certificate (found by
+	// review: the record of such a device was settled as unprovisioned).
+	st, err := p.stateOverPin(ctx, r, addr)
+	if err == nil && st != amt.PostProvisioning {
+		return true, fmt.Sprintf("the device serves the certificate it showed before it was provisioned, holds its key, and reports %s", st)
+	}
+	// Still provisioned, or its state unread (a refused password included:
+	// someone else may manage it now): nothing is settled.
+	return false, ""
+}
+
+// stateOverPin reads the provisioning state of r's device at addr as r's
+// admin, over TLS pinned to the certificate r pinned before provisioning.
+func (p *Provisioner) stateOverPin(ctx context.Context, r *DeviceRecord, addr string) (amt.ProvisioningState, error) {
+	var pin [32]byte
+	copy(pin[:], r.DeviceCertPin)
+	user := r.AdminUser
+	if user == "" {
+		user = "admin"
+	}
+	c, err := amt.NewClient("https://"+addr+"/wsman", wsman.WithDialer(p.dialer()), wsman.WithCallTimeout(p.callTimeout()),
+		wsman.WithRand(p.rand), wsman.WithClock(p.now), wsman.WithRSAKeyExchange(),
+		wsman.WithDigestAuth(user, r.AdminPassword.Reveal()), wsman.WithTLS(wsman.PinSHA256(pin)))
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseIdleConnections()
+	sc, err := amt.NewDevice(c).SetupAndConfiguration(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return sc.ProvisioningState, nil
 }
 
 // firstLine is err's message up to its first line break.

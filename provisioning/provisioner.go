@@ -426,7 +426,8 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		case err != nil:
 			return err
 		}
-		merged, err := mergeRecord(base, r, cur)
+		_, proven := holderOf(h).(*Session)
+		merged, err := mergeRecordAs(base, r, cur, proven)
 		if err != nil {
 			return err
 		}
@@ -1093,4 +1094,12 @@ func agentOTPForm(otp string) bool {
 		}
 	}
 	return true
+}
+
+// holderOf is h's holder (nil when h is).
+func holderOf(h *heldLease) any {
+	if h == nil {
+		return nil
+	}
+	return h.holder
 }

@@ -27,11 +27,13 @@ import (
 //     set; FirstSeen keeps the earliest and LastSeen the latest hello.
 //   - Agent belongs to ExpectAgentRequest: a holder's change (a verified
 //     session spends the request) applies only if nobody else changed it.
-//   - Source and HelloVersion are the holder's, changed or not: a holder
-//     proved the device (or works on it as recorded), and the only writers
-//     of these fields meanwhile are unproven sessions writing a discovery
-//     outcome — a rogue's hello for the same UUID would otherwise point the
-//     record, and the session's read-back, at the rogue's address.
+//   - Source and HelloVersion are a proven session's, changed or not: it
+//     proved the device at that address, and an unproven session for the
+//     same UUID writing a discovery outcome meanwhile (a rogue's hello) must
+//     not point the record, and the session's read-back, at the rogue. For
+//     the other holders (the Maintainer, Unprovision, Reconcile) they follow
+//     the common rule, so that an integrator's edit of the address while one
+//     works on the device stands.
 //   - A device blocked while a holder worked on it stops the holder
 //     (errBlockedMeanwhile): nothing more is written for it.
 
@@ -45,6 +47,12 @@ var errBlockedMeanwhile = errors.New("provisioning: the device was blocked while
 // taken as its change). The result carries cur's Version, for the next
 // compare-and-swap.
 func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
+	return mergeRecordAs(base, mine, cur, false)
+}
+
+// mergeRecordAs is mergeRecord for a holder that is a session which proved
+// its device (proven) or another holder.
+func mergeRecordAs(base, mine, cur *DeviceRecord, proven bool) (*DeviceRecord, error) {
 	if cur == nil {
 		out := mine.Clone()
 		out.Version = 0
@@ -69,7 +77,9 @@ func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
 		switch t.Field(i).Name {
 		case "Version":
 		case "Source", "HelloVersion":
-			ov.Field(i).Set(mv.Field(i))
+			if proven || changed(mv, bv, i) {
+				ov.Field(i).Set(mv.Field(i))
+			}
 		case "History":
 			out.History = mergeHistory(cur.History, mc.History)
 		case "Certificates":
