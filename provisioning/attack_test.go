@@ -599,24 +599,8 @@ func TestAttackImpostorReplaysPreProvisioningCertificate(t *testing.T) {
 	d := h.fleet.Devices()[0]
 	own := ownCertificate(t, d)
 	p, rec := provisionOne(t, h)
-	der, key := impostorCertificate(t)
-	// Its own certificate first (the sign-in with the installed pin fails:
-	// as after a lost Unprovision reply), then the device's, replayed.
-	var conns atomic.Int32
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if conns.Add(1) == 1 {
-				return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-			}
-			return &tls.Certificate{Certificate: [][]byte{own}, PrivateKey: key}, nil
-		},
-		ClientAuth: tls.RequireAnyClientCert, // as a device in pre-provisioning asks
-		MaxVersion: tls.VersionTLS12,
-	})
-	require.NoError(t, err)
-	serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
-	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
-	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
+	conns := replayingImpostor(t, h, own)
+	err := h.provisioner().Unprovision(h.ctx, rec.UUID)
 	require.Error(t, err, "the impostor is not taken for the unprovisioned device")
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
@@ -770,24 +754,10 @@ func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.
 	d := h.fleet.Devices()[0]
 	own := ownCertificate(t, d)
 	_, rec := provisionOne(t, h)
-	der, key := impostorCertificate(t)
-	var conns atomic.Int32
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if conns.Add(1) == 1 {
-				return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-			}
-			return &tls.Certificate{Certificate: [][]byte{own}, PrivateKey: key}, nil
-		},
-		ClientAuth: tls.RequireAnyClientCert,
-		MaxVersion: tls.VersionTLS12,
-	})
-	require.NoError(t, err)
-	serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
-	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
+	conns := replayingImpostor(t, h, own)
 	m := h.provisioner().Maintainer()
 	m.ReconcileEvery = time.Nanosecond
-	_, err = m.RunOnce(h.ctx)
+	_, err := m.RunOnce(h.ctx)
 	require.NoError(t, err)
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
@@ -797,4 +767,30 @@ func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.
 		assert.False(t, c.Revoked, "nothing is revoked")
 	}
 	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
+}
+
+// replayingImpostor answers at the device's address (h.cfg.DeviceAddress)
+// with a certificate of its own first (the sign-in with the installed pin
+// fails, as after a lost Unprovision reply), then with the device's
+// pre-provisioning certificate own, replayed without its key; it asks for a
+// client certificate as a device in pre-provisioning does. It returns the
+// count of connections.
+func replayingImpostor(t *testing.T, h *harness, own []byte) *atomic.Int32 {
+	t.Helper()
+	der, key := impostorCertificate(t)
+	conns := new(atomic.Int32)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if conns.Add(1) == 1 {
+				return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+			}
+			return &tls.Certificate{Certificate: [][]byte{own}, PrivateKey: key}, nil
+		},
+		ClientAuth: tls.RequireAnyClientCert, // as a device in pre-provisioning asks
+		MaxVersion: tls.VersionTLS12,
+	})
+	require.NoError(t, err)
+	serve(t, ln, func(c net.Conn) { _ = c.(*tls.Conn).Handshake(); c.Close() })
+	h.cfg.DeviceAddress = func(provisioning.ReceivedHello, provisioning.Inventory, int) string { return ln.Addr().String() }
+	return conns
 }
