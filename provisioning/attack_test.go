@@ -743,32 +743,6 @@ func serve(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	}()
 }
 
-// The impostor of TestAttackImpostorReplaysPreProvisioningCertificate at a
-// provisioned device's address when the Maintainer reconciles it: the
-// reconcile that finds a device back in pre-provisioning (serving the
-// certificate pinned before it was provisioned, with proof of its key)
-// settles its record as unprovisioned, and a replay without the key must not
-// make it do so.
-func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
-	d := h.fleet.Devices()[0]
-	own := ownCertificate(t, d)
-	_, rec := provisionOne(t, h)
-	conns := replayingImpostor(t, h, own)
-	m := h.provisioner().Maintainer()
-	m.ReconcileEvery = time.Nanosecond
-	_, err := m.RunOnce(h.ctx)
-	require.NoError(t, err)
-	after, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
-	assert.True(t, after.Provisioned(), "the record is unchanged")
-	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword))
-	for _, c := range after.Certificates {
-		assert.False(t, c.Revoked, "nothing is revoked")
-	}
-	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
-}
-
 // replayingImpostor answers at the device's address (h.cfg.DeviceAddress)
 // with a certificate of its own first (the sign-in with the installed pin
 // fails, as after a lost Unprovision reply), then with the device's

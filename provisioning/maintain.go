@@ -340,9 +340,7 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			if !each(func(rep *MaintenanceReport) {
 				rr, err := p.Reconcile(ctx, u, ReconcileOptions{})
 				if err != nil {
-					// A device found unprovisioned had its record settled
-					// (and an event): not a failure.
-					if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotProvisioned) {
+					if !errors.Is(err, ErrLeaseHeld) {
 						rep.ReconcileFailed++
 						p.emit(Event{Time: p.now(), Device: u, Step: StepReconcile, State: state, Reason: reasonOfCall(ctx, err), Err: err,
 							Detail: "reconcile failed; the next run retries"})

@@ -27,15 +27,6 @@ import (
 // sent). Reconcile is idempotent: what is in line produces no change, so an
 // interrupted run is resumed by running it again. It holds the device's lease
 // while it works.
-//
-// A device that no longer serves the TLS certificate amtkit installed but the
-// one it showed before it was provisioned, with proof of that certificate's
-// key, is back in pre-provisioning (an Unprovision whose outcome was never
-// recorded, or a local unprovision in MEBx or by an agent): its record is
-// settled as [Provisioner.Unprovision] settles it (certificates retired and
-// revoked, admin password and users cleared, the MEBx password kept), an
-// event of step "unprovision" says so, and Reconcile returns an error
-// wrapping [ErrNotProvisioned].
 func (p *Provisioner) Reconcile(ctx context.Context, uuid amt.UUID, opts ReconcileOptions) (*ReconcileReport, error) {
 	r, release, err := p.leaseDevice(ctx, uuid)
 	if err != nil {
@@ -285,25 +276,6 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 			p.emit(e)
 		}
 		rc.ok[ar.name] = !opts.DryRun && rep.Failed == failed
-	}
-	if !opts.DryRun && rep.Applied == 0 && slices.ContainsFunc(rep.Changes, func(c Change) bool {
-		return c.Err != nil && (isUntrusted(c.Err) || isRemoteAlert(c.Err))
-	}) {
-		// The device no longer serves the certificate amtkit installed. If
-		// it serves the one it showed before it was provisioned, with proof
-		// of its key, it is back in pre-provisioning — unprovisioned by an
-		// Unprovision whose outcome was never recorded (the provisioner died
-		// after the device acted), or locally (MEBx, an agent): the record is
-		// settled as Unprovision settles it, instead of failing every run.
-		if own, what := p.servesOwnCertificate(ctx, r); own {
-			n := p.markUnprovisioned(ctx, r)
-			p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepUnprovision, State: StateNew,
-				Detail: fmt.Sprintf("found unprovisioned (%s); the record is settled; %d certificate(s) revoked", what, n)})
-			if err := p.save(ctx, r); err != nil {
-				return rep, &SessionError{Step: StepReconcile, Reason: ReasonStoreFailed, Err: err}
-			}
-			return rep, fmt.Errorf("%w: %s was found back in pre-provisioning (%s); its record is settled as unprovisioned", ErrNotProvisioned, r.UUID, what)
-		}
 	}
 	if !opts.DryRun {
 		r.Reconciled = p.now()

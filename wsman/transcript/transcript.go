@@ -157,13 +157,21 @@ func (t *Transcript) WriteFile(path string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	// OpenFile's mode applies to a new file only: one that existed with a
-	// wider mode is restricted before anything is written.
-	if err := f.Chmod(0o600); err != nil {
+	// OpenFile's mode applies to a new file only: a regular file that
+	// existed with a wider mode is restricted, then emptied, before anything
+	// is written (one that cannot be restricted is left as it was). A device
+	// or pipe (/dev/stdout) is written as it is.
+	fi, err := f.Stat()
+	if err == nil && fi.Mode().IsRegular() {
+		if err = f.Chmod(0o600); err == nil {
+			err = f.Truncate(0)
+		}
+	}
+	if err != nil {
 		f.Close()
 		return err
 	}

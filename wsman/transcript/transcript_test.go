@@ -137,3 +137,18 @@ func TestWriteFileRestrictsAnExistingFile(t *testing.T) {
 	_, err = transcript.ReadFile(path)
 	require.NoError(t, err)
 }
+
+// WriteFile to a device (/dev/null, /dev/stdout) writes it as it is: its
+// mode is left alone (run as root, the chmod for regular files changed the
+// system's /dev/null; found by review).
+func TestWriteFileLeavesADeviceAlone(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("/dev/null as on Linux")
+	}
+	before, err := os.Stat(os.DevNull)
+	require.NoError(t, err)
+	require.NoError(t, validTranscript().WriteFile(os.DevNull))
+	after, err := os.Stat(os.DevNull)
+	require.NoError(t, err)
+	assert.Equal(t, before.Mode(), after.Mode())
+}
