@@ -79,7 +79,7 @@ func TestAttackSlowRogueWakesAfterRealDeviceProvisioned(t *testing.T) {
 // write: the record kept the rogue's Source, and the read-back after the
 // commit went to the rogue's address: the real device was provisioned
 // (committed, new admin password) but its session ended failed and the
-// record pointed at the rogue. The holder's Source now stands.
+// record pointed at the rogue. The proven session's Source now stands.
 func TestAttackRogueDiscoveryWriteKeepsProvenSource(t *testing.T) {
 	var releaseRogue func()
 	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) {

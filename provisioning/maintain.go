@@ -1280,7 +1280,17 @@ func nothingAt(err error) error {
 // signed key exchange, or TLS 1.3's CertificateVerify, checked before the
 // client's certificate is chosen) — an impostor replaying the device's
 // certificate cannot. False when the record pinned none, the device serves
-// another, or possession was not proved (RSA key exchange).
+// another, or possession was not proved (RSA key exchange); and, when the
+// device did not ask for a client certificate, when a read of its state as
+// the recorded admin over a connection pinned to that certificate fails or
+// reports post-provisioning (stateOverPin).
+//
+// Known limit: over TLS 1.2 the request for a client certificate is not
+// authenticated before Finished, which this handshake never reaches; a relay
+// in front of a provisioned device whose TLS was turned off could add one and
+// make Unprovision's retry settle the record of a device still provisioned.
+// Presenting the provisioning certificate to complete the handshake does not
+// work: a fully unprovisioned device no longer trusts a user-added root.
 func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord) (bool, string) {
 	// Only a device that served a certificate amtkit installed can be told
 	// apart this way: one provisioned without a TLS profile may serve the

@@ -16,8 +16,9 @@ import (
 // new DHCP address and the integrator records it (Source is where the
 // Maintainer, Reconcile and OpenDevice reach the device by default) while
 // a lease holder (here Unprovision) works on the device from its older copy.
-// The holder never changed Source, yet its merged save puts the stale
-// address back: the edit is lost silently.
+// The holder never changed Source; when every holder's Source overrode the
+// merge (e097e9a), its merged save put the stale address back and the edit
+// was lost silently. Only a proven session's Source overrides now.
 func TestHolderMergeKeepsIntegratorSourceEdit(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	_, rec := provisionOne(t, h)

@@ -375,7 +375,7 @@ func (p *Provisioner) save(ctx context.Context, r *DeviceRecord) error {
 // saveLocked is save with the device's lock held. It checks the lease first
 // (renewing it when due): a holder that lost its lease writes nothing more.
 // When the compare-and-swap loses, the record is reloaded and r becomes the
-// merge of the two (mergeRecord: the holder's changes since it read the
+// merge of the two (mergeRecordAs: the holder's changes since it read the
 // record, over what others wrote); r is then what the store holds, with its
 // new Version.
 func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {

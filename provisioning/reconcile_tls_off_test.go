@@ -48,3 +48,34 @@ func TestReconcileTLSTurnedOffIsNotUnprovisioned(t *testing.T) {
 		assert.False(t, c.Revoked, "certificate %q of a device still provisioned must not be revoked", c.Handle)
 	}
 }
+
+// Unprovision's retry on the same device: the call fails (the device does
+// not serve the certificate amtkit installed), and the check that a device
+// serving its own certificate is back in pre-provisioning reads its state
+// first (it asks for no client certificate), so the record of a device still
+// provisioned is not settled as unprovisioned.
+func TestUnprovisionTLSTurnedOffIsNotUnprovisioned(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dev, err := p.OpenDevice(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	s, err := dev.TLSSetting(h.ctx, amt.TLSRemoteInstanceID)
+	require.NoError(t, err)
+	s.Enabled = false
+	_, err = dev.PutTLSSettings(h.ctx, s)
+	require.NoError(t, err)
+	require.NoError(t, dev.CommitChanges(h.ctx))
+	dev.Close()
+
+	err = h.provisioner().Unprovision(h.ctx, rec.UUID)
+	require.Error(t, err, "the device was not unprovisioned")
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
+	assert.True(t, after.Provisioned(), "the record of a device still provisioned says so")
+	assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the admin password the device uses stays in the record")
+	for _, c := range after.Certificates {
+		assert.False(t, c.Revoked, "certificate %q not revoked", c.Handle)
+	}
+}

@@ -41,17 +41,11 @@ import (
 // read the record.
 var errBlockedMeanwhile = errors.New("provisioning: the device was blocked while it was being worked on; nothing more is written for it")
 
-// mergeRecord returns what a lease holder's write of mine becomes when the
+// mergeRecordAs returns what a lease holder's write of mine becomes when the
 // store holds cur (nil: deleted since) and the holder read base (nil:
 // unknown, then every field the holder holds differently from cur is
-// taken as its change). The result carries cur's Version, for the next
-// compare-and-swap.
-func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
-	return mergeRecordAs(base, mine, cur, false)
-}
-
-// mergeRecordAs is mergeRecord for a holder that is a session which proved
-// its device (proven) or another holder.
+// taken as its change); proven: the holder is a session that proved its
+// device. The result carries cur's Version, for the next compare-and-swap.
 func mergeRecordAs(base, mine, cur *DeviceRecord, proven bool) (*DeviceRecord, error) {
 	if cur == nil {
 		out := mine.Clone()
@@ -216,7 +210,7 @@ func droppedKeyOnly(base, mine []DeviceCertificate) []DeviceCertificate {
 
 // mergeBase is the copy of a saved record that a lease holder keeps as the
 // base of a later merge: everything but History and Certificates, which
-// mergeRecord merges by union without reading the base — but for the
+// mergeRecordAs merges by union without reading the base — but for the
 // issuances in flight not yet certified, whose removal the merge must see
 // (droppedKeyOnly). A session waiting on slow firmware then holds no second
 // copy of its history.

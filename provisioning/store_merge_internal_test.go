@@ -247,3 +247,8 @@ func TestMergeBaseMergesAsTheWholeRecord(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, whole, got)
 }
+
+// mergeRecord is mergeRecordAs for a holder that is not a proven session.
+func mergeRecord(base, mine, cur *DeviceRecord) (*DeviceRecord, error) {
+	return mergeRecordAs(base, mine, cur, false)
+}

@@ -150,8 +150,9 @@ func (t *Transcript) Marshal() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFile writes t to path (mode 0600: a transcript recorded without
-// identifying redaction names the device and its network).
+// WriteFile writes t to path (mode 0600 on Unix, also for a regular file that
+// existed with a wider mode; on Windows the file's ACL applies: a transcript
+// recorded without identifying redaction names the device and its network).
 func (t *Transcript) WriteFile(path string) error {
 	b, err := t.Marshal()
 	if err != nil {
