@@ -188,3 +188,19 @@ func ExampleLocalCA() {
 	// amt-0042.example.com [amt-0042.example.com] 2027-07-01
 	// []
 }
+
+// A key a device supplies (AMT_PublicPrivateKeyPair.DERKey) is parsed with
+// ParsePublicKey, which refuses what CheckDeviceKey refuses: an RSA key AMT
+// would never generate, too short to trust or too long to verify quickly.
+func ExampleCheckDeviceKey() {
+	keys := certstest.NewKeyPool()
+	amtKey := keys.MustRSA(nil, 2048)
+	pub, err := certs.ParsePublicKey(x509.MarshalPKCS1PublicKey(&amtKey.PublicKey))
+	fmt.Println(pub != nil, err)
+
+	weak := &rsa.PublicKey{N: amtKey.N, E: 1} // anyone could "sign" for it
+	fmt.Println(errors.Is(certs.CheckDeviceKey(weak), certs.ErrPublicKey))
+	// Output:
+	// true <nil>
+	// true
+}
