@@ -338,7 +338,7 @@ var ErrRequestChanged = errors.New("certs: signed request differs from the reque
 func requestDiffers(a, b *x509.CertificateRequest) string {
 	switch {
 	case !sameSubject(a.RawSubject, b.RawSubject):
-		return fmt.Sprintf("subject %q, sent %q", b.Subject.String(), a.Subject.String())
+		return fmt.Sprintf("subject %q, sent %q", rdnString(b.RawSubject), rdnString(a.RawSubject))
 	case !slices.Equal(csrAttributes(a.RawTBSCertificateRequest), csrAttributes(b.RawTBSCertificateRequest)):
 		return fmt.Sprintf("attributes %q, sent %q", csrAttributes(b.RawTBSCertificateRequest), csrAttributes(a.RawTBSCertificateRequest))
 	case !slices.Equal(a.DNSNames, b.DNSNames):
@@ -373,6 +373,17 @@ func sameSubject(a, b []byte) bool {
 			return m.Type.Equal(n.Type) && fmt.Sprint(m.Value) == fmt.Sprint(n.Value)
 		})
 	})
+}
+
+// rdnString renders a DER subject attribute by attribute, in order (pkix.Name's
+// String keeps one CN and sorts: two subjects that differ only so would print
+// alike).
+func rdnString(der []byte) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(der, &rdns); err != nil || len(rest) > 0 {
+		return fmt.Sprintf("(%d bytes that are not a subject)", len(der))
+	}
+	return rdns.String()
 }
 
 // csrAttributes lists a request's attributes (CertificationRequestInfo's

@@ -154,3 +154,22 @@ func TestParsePublicKeyBoundsRSA(t *testing.T) {
 		})
 	}
 }
+
+// The refusal names both subjects as they are, attribute by attribute: with
+// pkix.Name's String a second CN vanished from the message, which then
+// showed the same subject twice.
+func TestAMTRequestVerifyNamesBothSubjects(t *testing.T) {
+	amtKey := certstest.NewKeyPool().MustRSA(t, 2048)
+	req, err := certs.NewAMTRequest(&x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev1.contoso.com"}}, amtKey.Public())
+	require.NoError(t, err)
+	rawSubject, err := asn1.Marshal(pkix.RDNSequence{
+		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "*.contoso.com"}},
+		{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "dev1.contoso.com"}},
+	})
+	require.NoError(t, err)
+	returned, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{RawSubject: rawSubject}, amtKey)
+	require.NoError(t, err)
+	_, err = req.Verify(returned)
+	require.ErrorIs(t, err, certs.ErrRequestChanged)
+	assert.Contains(t, err.Error(), "*.contoso.com")
+}
