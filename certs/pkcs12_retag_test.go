@@ -36,7 +36,10 @@ func TestPKCS12IterationBoundRetaggedAuthSafe(t *testing.T) {
 	t.Run("no MAC, empty password", func(t *testing.T) { retaggedCase(t, "", "-iter", "1048577", "-nomac") })
 }
 
-func retaggedCase(t *testing.T, pw string, args ...string) {
+// opensslPKCS12 exports a provisioning chain with `openssl pkcs12 -export`,
+// password pw and the further arguments; the test is skipped without openssl.
+func opensslPKCS12(t *testing.T, pw string, args ...string) []byte {
+	t.Helper()
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
 		t.Skip("openssl not installed")
@@ -48,15 +51,20 @@ func retaggedCase(t *testing.T, pw string, args ...string) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.pem"), pemData, 0o600))
 	cmd := exec.CommandContext(t.Context(), bin, append([]string{"pkcs12", "-export", "-in", "in.pem", "-out", "out.p12",
-		"-passout", "pass:" + pw}, args...)...) // encryption 2^20+1
+		"-passout", "pass:" + pw}, args...)...)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	der, err := os.ReadFile(filepath.Join(dir, "out.p12"))
 	require.NoError(t, err)
+	return der
+}
+
+func retaggedCase(t *testing.T, pw string, args ...string) {
+	der := opensslPKCS12(t, pw, args...) // encryption 2^20+1
 
 	// Sanity: with the count in plain view the bound holds.
-	_, err = certs.LoadPKCS12(der, amt.NewSecret(pw))
+	_, err := certs.LoadPKCS12(der, amt.NewSecret(pw))
 	require.ErrorIs(t, err, certs.ErrMalformed, "the unmodified file is refused by the iteration bound")
 
 	// Find the OCTET STRING inside PFX.authSafe [0] and retag it as [0] IMPLICIT primitive.
@@ -84,23 +92,8 @@ func retaggedCase(t *testing.T, pw string, args ...string) {
 // A file without a MAC is refused even with ordinary counts, as docs/certs.md
 // says: go-pkcs12 decoded one when the password was empty.
 func TestPKCS12WithoutMACRefused(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
-	chain, err := certstest.NewProvisioningChain(certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: &certstest.KeyPool{Reuse: true}})
-	require.NoError(t, err)
-	pemData, err := certs.EncodePEM(chain.Bundle)
-	require.NoError(t, err)
-	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.pem"), pemData, 0o600))
-	cmd := exec.CommandContext(t.Context(), bin, "pkcs12", "-export", "-in", "in.pem", "-out", "out.p12", "-passout", "pass:", "-nomac")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	der, err := os.ReadFile(filepath.Join(dir, "out.p12"))
-	require.NoError(t, err)
-	_, err = certs.LoadPKCS12(der, amt.NewSecret(""))
+	der := opensslPKCS12(t, "", "-nomac")
+	_, err := certs.LoadPKCS12(der, amt.NewSecret(""))
 	require.ErrorIs(t, err, certs.ErrMalformed)
 	assert.Contains(t, err.Error(), "without a MAC")
 }
