@@ -73,21 +73,14 @@ func waitForBlockedHandOut(t *testing.T) {
 	t.Fatal("the walk never waited for a slot")
 }
 
-// A run cancelled while the walk waits for a free slot still hands the next
-// device out: the device is leased and "checked" with a context that has
-// ended, its renewal fails at once, and the run reports a failure (and an
-// event) for a device it never worked on. CHANGELOG: "a cancelled run hands
-// out no more devices".
-func TestMaintainerCancelledRunHandsOutNoMoreDevices(t *testing.T) {
-	h, us := dueFleet(t, 2)
-	ctx, cancel := context.WithCancel(h.ctx)
-	defer cancel()
+// blockFirstDial makes the first device dialled not answer: its dial lasts
+// until the run is cancelled (as an offline device's lasts until the
+// timeouts). The channel is closed when that dial begins.
+func blockFirstDial(h *harness) <-chan struct{} {
 	first := make(chan struct{})
 	var once sync.Once
 	dial := h.cfg.Dial
 	h.cfg.Dial = func(dctx context.Context, network, addr string) (net.Conn, error) {
-		// The first device does not answer: its dial lasts until the run is
-		// cancelled (as an offline device's lasts until the timeouts).
 		blocked := false
 		once.Do(func() { blocked = true; close(first) })
 		if blocked {
@@ -96,6 +89,18 @@ func TestMaintainerCancelledRunHandsOutNoMoreDevices(t *testing.T) {
 		}
 		return dial(dctx, network, addr)
 	}
+	return first
+}
+
+// A run cancelled while the walk waited for a free slot still handed the
+// next device out: the device was leased and "checked" with a context that
+// had ended, its renewal failed at once, and the run reported a failure (and
+// an event) for a device it never worked on.
+func TestMaintainerCancelledRunHandsOutNoMoreDevices(t *testing.T) {
+	h, us := dueFleet(t, 2)
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	first := blockFirstDial(h)
 	m := h.provisioner().Maintainer()
 	m.Concurrency = 1
 	type result struct {
@@ -160,10 +165,10 @@ func TestMaintainerPanicStopsHandingOutDevices(t *testing.T) {
 	assert.Equal(t, 1, touched, "devices left with an issuance in flight by the panicking Issuer, of %d", len(us))
 }
 
-// The same in the reconcile walk: the device handed out after the cancel is
-// reconciled with a context that has ended, every area's planning fails, and
-// the record is saved anyway (saves outlive the context) with
-// ReconcileError "... context canceled" and Reconciled set: the store says a
+// The same in the reconcile walk: the device handed out after the cancel was
+// reconciled with a context that had ended, every area's planning failed,
+// and the record was saved anyway (saves outlive the context) with
+// ReconcileError "... context canceled" and Reconciled set: the store said a
 // reconcile of the device ran and failed when the cancelled run never got to
 // it.
 func TestMaintainerCancelledRunReconcilesNoMoreDevices(t *testing.T) {
@@ -172,18 +177,7 @@ func TestMaintainerCancelledRunReconcilesNoMoreDevices(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	first := make(chan struct{})
-	var once sync.Once
-	dial := h.cfg.Dial
-	h.cfg.Dial = func(dctx context.Context, network, addr string) (net.Conn, error) {
-		blocked := false
-		once.Do(func() { blocked = true; close(first) })
-		if blocked {
-			<-dctx.Done()
-			return nil, dctx.Err()
-		}
-		return dial(dctx, network, addr)
-	}
+	first := blockFirstDial(h)
 	m := h.provisioner().Maintainer()
 	m.Concurrency = 1
 	m.ReconcileEvery = time.Hour

@@ -38,10 +38,14 @@ func promptPassword(w io.Writer, prompt string) (string, error) {
 	defer func() { signal.Stop(sig); close(done) }()
 	go func() {
 		select {
-		case <-sig:
+		case s := <-sig:
 			restore()
 			fmt.Fprintln(w)
-			os.Exit(130)
+			code := 130 // 128 + SIGINT, as a shell reports it
+			if s == syscall.SIGTERM {
+				code = 143
+			}
+			os.Exit(code)
 		case <-done:
 		}
 	}()
