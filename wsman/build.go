@@ -2,6 +2,7 @@ package wsman
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -148,16 +149,122 @@ func writeSelectors(w *bytes.Buffer, s SelectorSet) {
 // written, less the declarations the envelope already makes. A body that
 // stands alone and repeats none of them is written as it is, without the copy.
 func writeBody(w *bytes.Buffer, body *etree.Element) {
-	b := body
-	if body.Parent() != nil || redeclares(body) {
-		b = Detach(body)
-		for i := len(b.Attr) - 1; i >= 0; i-- {
-			if a := b.Attr[i]; envelopeDeclares(a) {
-				b.RemoveAttr(a.FullKey())
+	if body.Parent() == nil && !redeclares(body) {
+		writeElement(w, body, false, nil)
+		return
+	}
+	// What Detach would add: declarations of the prefixes the body uses
+	// that its ancestors declare, in Detach's order (after the body's own,
+	// by prefix); then, of all, those the envelope makes are left out.
+	var extra []etree.Attr
+	for _, p := range usedPrefixes(body) {
+		if declares(body, p) {
+			continue
+		}
+		uri, ok := lookupPrefix(body, p)
+		if !ok || (p == "" && uri == "") {
+			continue
+		}
+		a := etree.Attr{Space: "xmlns", Key: p, Value: uri}
+		if p == "" {
+			a = etree.Attr{Key: "xmlns", Value: uri}
+		}
+		if !envelopeDeclares(a) {
+			extra = append(extra, a)
+		}
+	}
+	writeElement(w, body, true, extra)
+}
+
+// writeElement writes el as etree's Element.WriteTo does with its default
+// settings (the same bytes: TestWriteElementMatchesEtree), without the
+// strings WriteTo builds for every prefixed tag and attribute name. With
+// detached, el is written as the top of a copy Detach made, less the
+// declarations the envelope makes: el's own of those are left out, and extra
+// (Detach's additions, already without them) follow el's own.
+func writeElement(w *bytes.Buffer, el *etree.Element, detached bool, extra []etree.Attr) {
+	w.WriteByte('<')
+	writeQName(w, el.Space, el.Tag)
+	for _, a := range el.Attr {
+		if detached && envelopeDeclares(a) {
+			continue
+		}
+		writeAttr(w, a)
+	}
+	for _, a := range extra {
+		writeAttr(w, a)
+	}
+	if len(el.Child) == 0 {
+		w.WriteString("/>")
+		return
+	}
+	w.WriteByte('>')
+	var ws etree.WriteSettings
+	for _, c := range el.Child {
+		if ce, ok := c.(*etree.Element); ok {
+			writeElement(w, ce, false, nil)
+			continue
+		}
+		c.WriteTo(w, &ws)
+	}
+	w.WriteString("</")
+	writeQName(w, el.Space, el.Tag)
+	w.WriteByte('>')
+}
+
+func writeQName(w *bytes.Buffer, space, local string) {
+	if space != "" {
+		w.WriteString(space)
+		w.WriteByte(':')
+	}
+	w.WriteString(local)
+}
+
+func writeAttr(w *bytes.Buffer, a etree.Attr) {
+	w.WriteByte(' ')
+	writeQName(w, a.Space, a.Key)
+	w.WriteString(`="`)
+	escape(w, a.Value)
+	w.WriteByte('"')
+}
+
+// usedPrefixes lists, sorted, the prefixes el and its descendants use in
+// element and attribute names, as Detach declares them.
+func usedPrefixes(el *etree.Element) []string {
+	var out []string
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		add(e.Space)
+		for _, a := range e.Attr {
+			if a.Space != "" && a.Space != "xmlns" && a.Space != "xml" {
+				add(a.Space)
+			}
+		}
+		for _, t := range e.Child {
+			if c, ok := t.(*etree.Element); ok {
+				walk(c)
 			}
 		}
 	}
-	b.WriteTo(w, &etree.WriteSettings{})
+	walk(el)
+	slices.Sort(out)
+	return out
+}
+
+// declares reports whether el itself declares prefix ("" the default
+// namespace).
+func declares(el *etree.Element, prefix string) bool {
+	for _, a := range el.Attr {
+		if prefix == "" && a.Space == "" && a.Key == "xmlns" || prefix != "" && a.Space == "xmlns" && a.Key == prefix {
+			return true
+		}
+	}
+	return false
 }
 
 // redeclares reports whether el declares a prefix as the envelope does.

@@ -2,7 +2,10 @@ package wsman
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,5 +166,92 @@ func FuzzWriteRequest(f *testing.F) {
 		cc := callConfig{locale: locale, optionSet: []OptionValue{{Name: optName, Value: optValue, Type: optType}}}
 		want := string(serialize(requestTree(&req, &cc, text, selValue)))
 		require.Equal(t, want, written(&req, &cc, text, selValue))
+	})
+}
+
+// bodyReference is writeBody as it was before writeElement: a copy Detach
+// makes, less the declarations the envelope makes, written by etree.
+func bodyReference(body *etree.Element) string {
+	b := body
+	if body.Parent() != nil || redeclares(body) {
+		b = Detach(body)
+		for i := len(b.Attr) - 1; i >= 0; i-- {
+			if a := b.Attr[i]; envelopeDeclares(a) {
+				b.RemoveAttr(a.FullKey())
+			}
+		}
+	}
+	var w bytes.Buffer
+	b.WriteTo(&w, &etree.WriteSettings{})
+	return w.String()
+}
+
+// checkBodies checks writeBody and writeElement against etree on every
+// element of doc, in place (with its ancestors' declarations) and standing
+// alone.
+func checkBodies(t *testing.T, doc *etree.Document) {
+	t.Helper()
+	var walk func(e *etree.Element)
+	walk = func(e *etree.Element) {
+		var got, want bytes.Buffer
+		writeElement(&got, e, false, nil)
+		e.WriteTo(&want, &etree.WriteSettings{})
+		require.Equal(t, want.String(), got.String(), "writeElement <%s>", e.FullTag())
+		got.Reset()
+		writeBody(&got, e)
+		require.Equal(t, bodyReference(e), got.String(), "writeBody <%s>", e.FullTag())
+		alone := e.Copy()
+		got.Reset()
+		writeBody(&got, alone)
+		require.Equal(t, bodyReference(alone), got.String(), "writeBody of a copy of <%s>", e.FullTag())
+		for _, c := range e.ChildElements() {
+			walk(c)
+		}
+	}
+	if r := doc.Root(); r != nil {
+		walk(r)
+	}
+}
+
+// TestWriteBodyMatchesDetach: the body writer writes, for every element of
+// every recorded response (in place, where its prefixes are declared on the
+// envelope, and alone), the bytes the Detach copy wrote.
+func TestWriteBodyMatchesDetach(t *testing.T) {
+	files, err := filepath.Glob("testdata/responses/*.xml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	cases := map[string]string{
+		"escapes":       `<p:A xmlns:p="urn:p" xmlns:s="http://www.w3.org/2003/05/soap-envelope" b="&amp;&lt;&gt;&quot;&apos;" p:c="é"><p:B>&amp;x</p:B><![CDATA[<y>]]><!--c--><?pi z?><p:E/></p:A>`,
+		"default ns":    `<A xmlns="urn:d"><B xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"><wsa:To>x</wsa:To></B></A>`,
+		"envelope decl": `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body><h:X xmlns:h="urn:h" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><wsman:S h:a="1"/></h:X></s:Body></s:Envelope>`,
+	}
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "unsafe-") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		cases[filepath.Base(f)] = string(b)
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			doc, err := readXML([]byte(in), 64)
+			require.NoError(t, err)
+			checkBodies(t, doc)
+		})
+	}
+}
+
+// FuzzWriteBody holds writeBody and writeElement to etree's bytes on any
+// document the reader accepts.
+func FuzzWriteBody(f *testing.F) {
+	f.Add([]byte(`<p:A xmlns:p="urn:p" b="&amp;"><p:B>x</p:B></p:A>`))
+	f.Add([]byte(`<s:E xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"><s:B><wsa:A xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" x="&#xD;"/></s:B></s:E>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		doc, err := readXML(b, 64)
+		if err != nil {
+			return
+		}
+		checkBodies(t, doc)
 	})
 }

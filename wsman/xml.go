@@ -287,7 +287,16 @@ func copyTree(el *etree.Element, cloneStrings bool) (*etree.Element, int64) {
 		for _, t := range src.Child {
 			switch t := t.(type) {
 			case *etree.Element:
-				cp(dst.CreateElement(str(t.FullTag())), t)
+				if strings.IndexByte(t.Tag, ':') >= 0 {
+					cp(dst.CreateElement(str(t.FullTag())), t) // as etree splits it
+					continue
+				}
+				// The parts as they are: FullTag would build a string only
+				// to have CreateElement split it again.
+				c := etree.NewElement("")
+				c.Space, c.Tag = str(t.Space), str(t.Tag)
+				dst.AddChild(c)
+				cp(c, t)
 			case *etree.CharData:
 				size += attrCost + int64(len(t.Data))
 				switch {

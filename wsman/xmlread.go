@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -34,6 +35,126 @@ type xmlReader struct {
 	s        string
 	i        int
 	maxDepth int
+	nodes    nodeArena
+	// pending holds the children read so far of the open elements, in
+	// document order; an element takes its own (those after its mark) when
+	// it ends, into a slice of exactly their number.
+	pending []etree.Token
+	attrs   []pendingAttr // the start tag being read
+}
+
+type pendingAttr struct{ space, key, full, value string }
+
+// readScratch is the reader's working lists, reused from one document to the
+// next (readScratches, shared by every client of the process).
+type readScratch struct {
+	pending []etree.Token
+	attrs   []pendingAttr
+}
+
+var readScratches = sync.Pool{New: func() any {
+	return &readScratch{pending: make([]etree.Token, 0, 64), attrs: make([]pendingAttr, 0, 8)}
+}}
+
+// nodeArena hands out the nodes of one document from a few shared chunks
+// instead of one allocation per element, text, attribute list and child list
+// (an AMT response of 2–3 KB is about 150 nodes). It changes nothing anyone
+// can observe: the nodes of a tree are reachable from one another through
+// their parent pointers, so a tree was already kept or freed as a whole; each
+// list is cut to its own capacity, so an append to one (AddChild,
+// CreateAttr) moves it rather than overwrite its neighbour's.
+type nodeArena struct {
+	els   []etree.Element
+	texts []etree.CharData
+	toks  []etree.Token
+	attrs []etree.Attr
+	// The first chunks are sized from a count of the document's tags;
+	// later ones are arenaChunk long.
+	nEls, nTexts, nToks, nAttrs int
+}
+
+// arenaChunk is the size of a chunk after the first.
+const arenaChunk = 16
+
+// size sizes the first chunks for a document of s: its start tags
+// (elements), its end tags that follow text (texts), and its attribute
+// values (attributes); each of the child lists holds the element or text it
+// names once.
+func (a *nodeArena) size(s string) {
+	starts, texts := 0, 0
+	for i := strings.IndexByte(s, '<'); i >= 0 && starts+texts < 1024; {
+		if i+1 < len(s) {
+			switch s[i+1] {
+			case '/':
+				if i > 0 && s[i-1] != '>' {
+					texts++
+				}
+			case '!', '?':
+			default:
+				starts++
+			}
+		}
+		j := strings.IndexByte(s[i+1:], '<')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	a.nEls, a.nTexts, a.nToks = starts, texts, starts+texts
+	a.nAttrs = min(strings.Count(s, `="`)+strings.Count(s, `='`), 1024)
+}
+
+// first returns *n (at least 1), and arenaChunk in it from then on.
+func first(n *int) int {
+	k := max(*n, 1)
+	*n = arenaChunk
+	return k
+}
+
+func (a *nodeArena) element(space, tag string) *etree.Element {
+	if len(a.els) == 0 {
+		a.els = make([]etree.Element, first(&a.nEls))
+	}
+	e := &a.els[0]
+	a.els = a.els[1:]
+	e.Space, e.Tag = space, tag
+	return e
+}
+
+// text returns a text node; flagged, white space gets etree's white-space
+// flag, as its reader sets it on text (not on a CDATA section's data).
+func (a *nodeArena) text(data string, flagged bool) *etree.CharData {
+	if len(a.texts) == 0 {
+		a.texts = make([]etree.CharData, first(&a.nTexts))
+	}
+	t := &a.texts[0]
+	a.texts = a.texts[1:]
+	if flagged && isSpace(data) {
+		t.SetData(data)
+	} else {
+		t.Data = data
+	}
+	return t
+}
+
+// children returns an empty list with room for exactly n tokens.
+func (a *nodeArena) children(n int) []etree.Token {
+	if len(a.toks) < n {
+		a.toks = make([]etree.Token, max(n, first(&a.nToks)))
+	}
+	s := a.toks[:0:n]
+	a.toks = a.toks[n:]
+	return s
+}
+
+// attributes returns an empty list with room for exactly n attributes.
+func (a *nodeArena) attributes(n int) []etree.Attr {
+	if len(a.attrs) < n {
+		a.attrs = make([]etree.Attr, max(n, first(&a.nAttrs)))
+	}
+	s := a.attrs[:0:n]
+	a.attrs = a.attrs[n:]
+	return s
 }
 
 func (r *xmlReader) fail(format string, args ...any) error {
@@ -44,7 +165,20 @@ func (r *xmlReader) fail(format string, args ...any) error {
 // readXML parses b into a document.
 func readXML(b []byte, maxDepth int) (*etree.Document, error) {
 	r := &xmlReader{s: string(b), maxDepth: maxDepth}
-	return r.document()
+	r.nodes.size(r.s)
+	sc := readScratches.Get().(*readScratch)
+	r.pending, r.attrs = sc.pending[:0], sc.attrs[:0]
+	doc, err := r.document()
+	// Nothing of the document stays in the scratch lists (element and
+	// attributes clear what they took), so a pooled one keeps no tree alive.
+	clear(r.pending[:cap(r.pending)])
+	clear(r.attrs[:cap(r.attrs)])
+	if cap(r.pending) <= 1024 && cap(r.attrs) <= maxAttrs {
+		// (Lists a large document grew are left to the collector.)
+		sc.pending, sc.attrs = r.pending[:0], r.attrs[:0]
+		readScratches.Put(sc)
+	}
+	return doc, err
 }
 
 func (r *xmlReader) document() (*etree.Document, error) {
@@ -64,13 +198,17 @@ func (r *xmlReader) document() (*etree.Document, error) {
 		}
 		switch {
 		case strings.HasPrefix(r.s[r.i:], "<?"):
-			if err := r.procInst(&doc.Element, first); err != nil {
+			p, err := r.procInst(first)
+			if err != nil {
 				return nil, err
 			}
+			doc.AddChild(p)
 		case strings.HasPrefix(r.s[r.i:], "<!--"):
-			if err := r.comment(&doc.Element); err != nil {
+			c, err := r.comment()
+			if err != nil {
 				return nil, err
 			}
+			doc.AddChild(c)
 		case strings.HasPrefix(r.s[r.i:], "<!"):
 			return nil, fmt.Errorf("%w: markup declaration %q", ErrUnsafeXML, firstWord(r.s[r.i:min(r.i+12, len(r.s))]))
 		default:
@@ -295,54 +433,55 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (r *xmlReader) comment(parent *etree.Element) error {
+// comment reads a comment into a node without a parent.
+func (r *xmlReader) comment() (*etree.Comment, error) {
 	start := r.i + 4
 	end := strings.Index(r.s[start:], "--")
 	if end < 0 {
-		return r.fail("unterminated comment")
+		return nil, r.fail("unterminated comment")
 	}
 	end += start
 	if end+2 >= len(r.s) || r.s[end+2] != '>' {
-		return r.fail(`"--" inside a comment`)
+		return nil, r.fail(`"--" inside a comment`)
 	}
 	body := r.s[start:end]
 	if err := r.checkChars(body); err != nil {
-		return err
+		return nil, err
 	}
-	parent.CreateComment(body)
 	r.i = end + 3
-	return nil
+	return etree.NewComment(body), nil
 }
 
-func (r *xmlReader) procInst(parent *etree.Element, first bool) error {
+// procInst reads a processing instruction into a node without a parent;
+// first tells that nothing precedes it in the document.
+func (r *xmlReader) procInst(first bool) (*etree.ProcInst, error) {
 	r.i += 2
 	target, err := r.name()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	end := strings.Index(r.s[r.i:], "?>")
 	if end < 0 {
-		return r.fail("unterminated processing instruction")
+		return nil, r.fail("unterminated processing instruction")
 	}
 	inst := r.s[r.i : r.i+end]
 	if inst != "" && !strings.ContainsAny(inst[:1], " \t\r\n") {
-		return r.fail("malformed processing instruction")
+		return nil, r.fail("malformed processing instruction")
 	}
 	inst = strings.TrimLeft(inst, " \t\r\n")
 	r.i += end + 2
 	if strings.EqualFold(target, "xml") {
-		if !first || parent.Parent() != nil || target != "xml" {
-			return r.fail("misplaced XML declaration")
+		if !first || target != "xml" {
+			return nil, r.fail("misplaced XML declaration")
 		}
 		if v, ok := declParam(inst, "version"); ok && v != "1.0" {
-			return r.fail("unsupported XML version %q", truncate(v, 10))
+			return nil, r.fail("unsupported XML version %q", truncate(v, 10))
 		}
 	}
 	if err := r.checkChars(inst); err != nil {
-		return err
+		return nil, err
 	}
-	parent.CreateProcInst(target, inst)
-	return nil
+	return etree.NewProcInst(target, inst), nil
 }
 
 // declParam finds name = "value" (or 'value') in an XML declaration.
@@ -373,10 +512,25 @@ func (r *xmlReader) element(parent *etree.Element) error {
 	type open struct {
 		el      *etree.Element
 		name    string
+		mark    int  // where its children start in r.pending
 		hasElem bool // has an element child: white space between them is formatting
 	}
-	var stack []open
-	cur := parent
+	stack := make([]open, 0, 16)
+	r.pending = r.pending[:0]
+	// end gives the element on top of the stack its children.
+	end := func() {
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		kids := r.pending[top.mark:]
+		if len(kids) > 0 {
+			top.el.Child = r.nodes.children(len(kids))
+			for _, k := range kids {
+				top.el.AddChild(k)
+			}
+		}
+		clear(kids)
+		r.pending = r.pending[:top.mark]
+	}
 	for {
 		// at '<' of a start tag
 		r.i++
@@ -387,17 +541,26 @@ func (r *xmlReader) element(parent *etree.Element) error {
 		if len(stack) >= r.maxDepth {
 			return fmt.Errorf("%w: nested deeper than %d elements", ErrUnsafeXML, r.maxDepth)
 		}
-		el := cur.CreateElement(name)
+		space, tag := "", name
+		if c := strings.IndexByte(name, ':'); c >= 0 {
+			space, tag = name[:c], name[c+1:]
+		}
+		el := r.nodes.element(space, tag)
 		if len(stack) > 0 {
 			stack[len(stack)-1].hasElem = true
+			r.pending = append(r.pending, el)
 		}
 		empty, err := r.attributes(el)
 		if err != nil {
 			return err
 		}
+		if len(stack) == 0 {
+			// The root: its parent is the document, which takes it at once
+			// (after the prolog's comments and instructions).
+			parent.AddChild(el)
+		}
 		if !empty {
-			stack = append(stack, open{el: el, name: name})
-			cur = el
+			stack = append(stack, open{el: el, name: name, mark: len(r.pending)})
 		}
 		// content until the next start tag, or the end of the root
 		for {
@@ -416,10 +579,7 @@ func (r *xmlReader) element(parent *etree.Element) error {
 					if err != nil {
 						return err
 					}
-					cd := cur.CreateText(t)
-					if isSpace(t) {
-						cd.SetData(t) // sets etree's white-space flag, as its reader does
-					}
+					r.pending = append(r.pending, r.nodes.text(t, true))
 				}
 			}
 			rest := r.s[r.i:]
@@ -439,15 +599,14 @@ func (r *xmlReader) element(parent *etree.Element) error {
 					return r.fail("malformed end tag")
 				}
 				r.i++
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 {
-					cur = stack[len(stack)-1].el
-				}
+				end()
 				continue
 			case strings.HasPrefix(rest, "<!--"):
-				if err := r.comment(cur); err != nil {
+				c, err := r.comment()
+				if err != nil {
 					return err
 				}
+				r.pending = append(r.pending, c)
 				continue
 			case strings.HasPrefix(rest, "<![CDATA["):
 				end := strings.Index(rest[9:], "]]>")
@@ -461,15 +620,18 @@ func (r *xmlReader) element(parent *etree.Element) error {
 				if strings.IndexByte(data, '\r') >= 0 {
 					data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
 				}
-				cur.CreateText(data)
+				// As etree's reader: the section's data becomes text.
+				r.pending = append(r.pending, r.nodes.text(data, false))
 				r.i += 9 + end + 3
 				continue
 			case strings.HasPrefix(rest, "<!"):
 				return fmt.Errorf("%w: markup declaration %q", ErrUnsafeXML, firstWord(rest[:min(12, len(rest))]))
 			case strings.HasPrefix(rest, "<?"):
-				if err := r.procInst(cur, false); err != nil {
+				p, err := r.procInst(false)
+				if err != nil {
 					return err
 				}
+				r.pending = append(r.pending, p)
 				continue
 			}
 			break // a start tag
@@ -509,6 +671,7 @@ func isSpace(s string) bool {
 // attributes reads the attributes of a start tag and its closing '>' or '/>'.
 // It reports whether the element was empty ('/>').
 func (r *xmlReader) attributes(el *etree.Element) (bool, error) {
+	r.attrs = r.attrs[:0]
 	for n := 0; ; n++ {
 		sp := r.i
 		r.skipSpace()
@@ -518,10 +681,12 @@ func (r *xmlReader) attributes(el *etree.Element) (bool, error) {
 		switch r.s[r.i] {
 		case '>':
 			r.i++
+			r.setAttrs(el)
 			return false, nil
 		case '/':
 			if r.i+1 < len(r.s) && r.s[r.i+1] == '>' {
 				r.i += 2
+				r.setAttrs(el)
 				return true, nil
 			}
 			return false, r.fail("malformed start tag")
@@ -555,17 +720,28 @@ func (r *xmlReader) attributes(el *etree.Element) (bool, error) {
 			return false, err
 		}
 		r.i += end + 2
-		space, local := key, ""
+		space, local := "", key
 		if c := strings.IndexByte(key, ':'); c >= 0 {
 			space, local = key[:c], key[c+1:]
-		} else {
-			space, local = "", key
 		}
-		for _, a := range el.Attr {
-			if a.Space == space && a.Key == local {
+		for _, a := range r.attrs {
+			if a.space == space && a.key == local {
 				return false, r.fail("duplicate attribute %s", truncate(key, 40))
 			}
 		}
-		el.CreateAttr(key, val)
+		r.attrs = append(r.attrs, pendingAttr{space: space, key: local, full: key, value: val})
 	}
+}
+
+// setAttrs gives el the attributes just read, in a list of exactly their
+// number.
+func (r *xmlReader) setAttrs(el *etree.Element) {
+	if len(r.attrs) == 0 {
+		return
+	}
+	el.Attr = r.nodes.attributes(len(r.attrs))
+	for _, a := range r.attrs {
+		el.CreateAttr(a.full, a.value)
+	}
+	clear(r.attrs)
 }

@@ -2,6 +2,7 @@ package wsman
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,5 +216,96 @@ func FuzzReaderMatchesEtree(f *testing.F) {
 		if a, r := canonical(t, doc), canonical(t, ref); a != r {
 			t.Fatalf("trees differ for %q:\nours: %s\netree: %s", b, a, r)
 		}
+		if err := checkLinks(&doc.Element); err != nil {
+			t.Fatalf("%v in %q", err, b)
+		}
 	})
+}
+
+// checkLinks checks what etree's own methods rely on: every child knows its
+// parent and its index, every attribute its element, and no two lists share
+// room an append could write into.
+func checkLinks(e *etree.Element) error {
+	for i, a := range e.Attr {
+		if a.Element() != e {
+			return fmt.Errorf("attribute %d of <%s> has element %p, want %p", i, e.FullTag(), a.Element(), e)
+		}
+	}
+	if cap(e.Attr) > len(e.Attr) && len(e.Attr) > 0 {
+		return fmt.Errorf("<%s>'s attributes have room past their end", e.FullTag())
+	}
+	if cap(e.Child) > len(e.Child) && len(e.Child) > 0 {
+		return fmt.Errorf("<%s>'s children have room past their end", e.FullTag())
+	}
+	for i, c := range e.Child {
+		if c.Parent() != e || c.Index() != i {
+			return fmt.Errorf("child %d of <%s> has parent %p and index %d", i, e.FullTag(), c.Parent(), c.Index())
+		}
+		if ce, ok := c.(*etree.Element); ok {
+			if err := checkLinks(ce); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TestReaderTreeLinks: the reader hands out its nodes from shared chunks
+// (nodeArena); the tree must still be one etree builds — parents, indexes,
+// attribute owners — and editing one element must leave every other as it
+// was.
+func TestReaderTreeLinks(t *testing.T) {
+	files, err := filepath.Glob("testdata/responses/*.xml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		if strings.HasPrefix(filepath.Base(f), "unsafe-") {
+			continue
+		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			doc, err := readXML(b, 1<<20)
+			require.NoError(t, err)
+			require.NoError(t, checkLinks(&doc.Element))
+			before := canonical(t, doc)
+			// Grow every element's children and attributes, then take the
+			// additions away again: the document must read as before.
+			var all []*etree.Element
+			var walk func(e *etree.Element)
+			walk = func(e *etree.Element) {
+				all = append(all, e)
+				for _, c := range e.ChildElements() {
+					walk(c)
+				}
+			}
+			walk(doc.Root())
+			for _, e := range all {
+				e.CreateElement("x:added").SetText("y")
+				e.CreateAttr("x:added", "z")
+			}
+			require.NoError(t, checkLinksAfterEdit(&doc.Element))
+			for _, e := range all {
+				e.RemoveChildAt(len(e.Child) - 1)
+				e.RemoveAttr("x:added")
+			}
+			assert.Equal(t, before, canonical(t, doc))
+		})
+	}
+}
+
+// checkLinksAfterEdit is checkLinks without the room check (appends leave
+// room, as etree's own do).
+func checkLinksAfterEdit(e *etree.Element) error {
+	for i, c := range e.Child {
+		if c.Parent() != e || c.Index() != i {
+			return fmt.Errorf("child %d of <%s> has parent %p and index %d", i, e.FullTag(), c.Parent(), c.Index())
+		}
+		if ce, ok := c.(*etree.Element); ok {
+			if err := checkLinksAfterEdit(ce); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
