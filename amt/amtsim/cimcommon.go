@@ -44,7 +44,7 @@ var datetimeClasses = map[string]bool{
 
 // declareCIMCommon declares nsCIMCommon on rep's envelope when its body
 // carries an instance of a datetimeClasses class (Get, Put, Pull, optimized
-// Enumerate), as AMT does.
+// Enumerate, the latter two also in wsman:Item pairs), as AMT does.
 func declareCIMCommon(rep wsmantest.Reply) wsmantest.Reply {
 	if rep.Fault != nil {
 		return rep
@@ -75,6 +75,15 @@ func carriesDatetimeInstance(el *etree.Element) bool {
 	for _, it := range items.ChildElements() {
 		if isDatetimeInstance(it) {
 			return true
+		}
+		// EnumerateObjectAndEPR: the instance inside its wsman:Item
+		// (enummode.go); an EPR alone carries no instance.
+		if wsman.Is(it, wsman.NSWSMan, "Item") {
+			for _, x := range it.ChildElements() {
+				if isDatetimeInstance(x) {
+					return true
+				}
+			}
 		}
 	}
 	return false

@@ -21,6 +21,7 @@ func authClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 		methods: map[string]method{
 			"SetAdminAclEntryEx": {fn: (*Device).setAdminACL},
@@ -241,6 +242,7 @@ func timeClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		methods: map[string]method{
 			"GetLowAccuracyTimeSynch": {fn: func(d *Device, c *call, _ *input) *etree.Element {

@@ -181,6 +181,7 @@ func remoteAccessClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		methods: map[string]method{
 			"AddMpServer":               {fn: (*Device).addMPServer},
@@ -354,6 +355,7 @@ func mpsClass() *class {
 			}
 			return wsmantest.GetResponse(c.req, inst(m))
 		},
+		keys: keyService,
 		items: func(d *Device, c *call) []*etree.Element {
 			var out []*etree.Element
 			for _, m := range d.st.ra.mps {
@@ -412,6 +414,7 @@ func policyRuleClass() *class {
 			}
 			return wsmantest.GetResponse(c.req, inst(r))
 		},
+		keys: keyPolicyRule,
 		items: func(d *Device, c *call) []*etree.Element {
 			var out []*etree.Element
 			for _, r := range d.st.ra.rules {
@@ -465,6 +468,7 @@ func appliesToMPSClass() *class {
 		return nil, -1
 	}
 	return &class{
+		keys: keyAppliesToMPS,
 		items: func(d *Device, c *call) []*etree.Element {
 			var out []*etree.Element
 			for _, r := range d.st.ra.rules {
@@ -529,6 +533,7 @@ func environmentClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		put: func(d *Device, c *call) wsmantest.Reply {
 			if id, _ := c.req.Selectors.Get("InstanceID"); id != environmentID {
@@ -568,6 +573,7 @@ func userInitiatedClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		methods: map[string]method{
 			"RequestStateChange": {fn: func(d *Device, c *call, in *input) *etree.Element {
@@ -598,6 +604,7 @@ func raCapabilitiesClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
+		keys:  keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 	}
 }

@@ -35,6 +35,7 @@ func hbsClass() *class {
 		get: func(d *Device, c *call) wsmantest.Reply {
 			return wsmantest.GetResponse(c.req, d.hbsInstance())
 		},
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{d.hbsInstance()} },
 		methods: map[string]method{
 			"Setup":                    {fn: (*Device).hbsSetup, local: true},

@@ -113,6 +113,7 @@ func ethernetClass() *class {
 			}
 			return wsmantest.GetResponse(c.req, el)
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			return []*etree.Element{d.ethInstance(wiredPortID), d.ethInstance(wirelessPortID)}
 		},
@@ -250,6 +251,7 @@ func bootCapsClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 	}
 }

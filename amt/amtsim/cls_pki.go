@@ -26,6 +26,7 @@ func pkmClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 		methods: map[string]method{
 			"GenerateKeyPair":           {fn: (*Device).generateKeyPair},
@@ -292,6 +293,7 @@ func certClass() *class {
 			d.st.certs = slices.DeleteFunc(d.st.certs, func(x *certEntry) bool { return x == e })
 			return wsmantest.DeleteResponse(c.req)
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			out := make([]*etree.Element, len(d.st.certs))
 			for i, e := range d.st.certs {
@@ -358,6 +360,7 @@ func keyClass() *class {
 			d.st.keys = slices.DeleteFunc(d.st.keys, func(x *keyEntry) bool { return x == k })
 			return wsmantest.DeleteResponse(c.req)
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			out := make([]*etree.Element, len(d.st.keys))
 			for i, k := range d.st.keys {

@@ -106,6 +106,7 @@ func redirectionClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		put: func(d *Device, c *call) wsmantest.Reply {
 			in, ok := body(c)
@@ -155,6 +156,7 @@ func kvmSAPClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		methods: map[string]method{
 			"RequestStateChange": {fn: func(d *Device, c *call, in *input) *etree.Element {
@@ -198,6 +200,7 @@ func kvmSettingsClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		put: func(d *Device, c *call) wsmantest.Reply {
 			in, ok := body(c)
@@ -261,6 +264,7 @@ func optInClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst(d)} },
 		put: func(d *Device, c *call) wsmantest.Reply {
 			in, ok := body(c)

@@ -48,6 +48,7 @@ func generalClass() *class {
 			d.st.general = next
 			return wsmantest.PutResponse(c.req, mapInst(uriGeneral, d.st.general))
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			return []*etree.Element{mapInst(c.req.ResourceURI, d.st.general)}
 		},
@@ -91,6 +92,7 @@ func softwareClass() *class {
 			}
 			return invalidSelectors()
 		},
+		keys:  keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element { return list(d) },
 	}
 }
@@ -125,6 +127,7 @@ func setupClass() *class {
 			}
 			return wsmantest.PutResponse(c.req, d.setupInstance())
 		},
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{d.setupInstance()} },
 		methods: map[string]method{
 			"CommitChanges":                    {fn: (*Device).commitChanges, local: true},

@@ -21,7 +21,8 @@ func tlsSettingClass() *class {
 			}
 			return wsmantest.GetResponse(c.req, el)
 		},
-		put: (*Device).putTLSSetting,
+		put:  (*Device).putTLSSetting,
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			return []*etree.Element{d.tlsSettingInstance(tlsRemoteID), d.tlsSettingInstance(tlsLocalID)}
 		},
@@ -102,6 +103,7 @@ func collectionClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
+		keys:  keyCollection,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 	}
 }
@@ -114,6 +116,7 @@ func contextInst(uri string, cert int, providing wsman.EPR) *etree.Element {
 // RPS src/stateMachines/tls.ts and MeshCentral amtmanager.js).
 func tlsContextClass() *class {
 	return &class{
+		keys: keyContext,
 		items: func(d *Device, c *call) []*etree.Element {
 			if d.st.tlsCert < 0 {
 				return nil
@@ -219,6 +222,7 @@ func ieeeClass() *class {
 		get: func(d *Device, c *call) wsmantest.Reply {
 			return wsmantest.GetResponse(c.req, mapInst(uriIEEE, d.st.ieee8021x))
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			return []*etree.Element{mapInst(uriIEEE, d.st.ieee8021x)}
 		},
@@ -322,6 +326,7 @@ func profileClass() *class {
 		get: func(d *Device, c *call) wsmantest.Reply {
 			return wsmantest.GetResponse(c.req, mapInst(uriProfile, d.st.profile))
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			return []*etree.Element{mapInst(uriProfile, d.st.profile)}
 		},
@@ -368,6 +373,7 @@ func profileClass() *class {
 // CIM_CredentialContext (which lists every context) are enumerated only.
 func contextListClass() *class {
 	return &class{
+		keys: keyContext,
 		items: func(d *Device, c *call) []*etree.Element {
 			uri := c.req.ResourceURI
 			ieee := wsman.EPR{ResourceURI: uriIEEE, Selectors: wsman.SelectorSet{wsman.Sel("InstanceID", ieee8021xID)}}

@@ -106,6 +106,7 @@ func embeddedInput(in *input, name string) (*input, bool) {
 func wifiConfigClass() *class {
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, d.wifiConfigInstance()) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{d.wifiConfigInstance()} },
 		put:   (*Device).putWiFiConfig,
 		methods: map[string]method{
@@ -479,6 +480,7 @@ func wifiSettingsClass() *class {
 			}
 			return wsmantest.GetResponse(c.req, d.wifiSettingsInstance(p))
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			out := make([]*etree.Element, 0, len(d.st.net.profiles))
 			for _, p := range d.st.net.profiles {
@@ -528,6 +530,7 @@ func cimIEEEClass() *class {
 			}
 			return invalidSelectors()
 		},
+		keys: keyInstanceID,
 		items: func(d *Device, c *call) []*etree.Element {
 			var out []*etree.Element
 			for _, p := range d.st.net.profiles {
@@ -575,6 +578,7 @@ func wifiEndpointClass() *class {
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst()) },
+		keys:  keyService,
 		items: func(d *Device, c *call) []*etree.Element { return []*etree.Element{inst()} },
 	}
 }
@@ -595,7 +599,8 @@ func wifiPortClass() *class {
 	// 1057); a Get or a state change is DestinationUnreachable (the
 	// simulator's choice: console reports only a "general error").
 	return &class{
-		get: func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		get:  func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
+		keys: keyDevice,
 		items: func(d *Device, c *call) []*etree.Element {
 			if d.cfg.Network.NoWireless {
 				return nil

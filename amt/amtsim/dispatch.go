@@ -10,11 +10,14 @@ import (
 // class is what the simulator serves for one resource URI. Every function
 // runs with d.mu held.
 type class struct {
-	get     func(d *Device, c *call) wsmantest.Reply
-	put     func(d *Device, c *call) wsmantest.Reply
-	create  func(d *Device, c *call) wsmantest.Reply
-	del     func(d *Device, c *call) wsmantest.Reply
-	items   func(d *Device, c *call) []*etree.Element
+	get    func(d *Device, c *call) wsmantest.Reply
+	put    func(d *Device, c *call) wsmantest.Reply
+	create func(d *Device, c *call) wsmantest.Reply
+	del    func(d *Device, c *call) wsmantest.Reply
+	items  func(d *Device, c *call) []*etree.Element
+	// keys are the key properties of an enumerable class's instances, the
+	// selectors of their EPRs in the EPR enumeration modes (enummode.go).
+	keys    []string
 	methods map[string]method
 }
 
@@ -122,7 +125,13 @@ func (d *Device) dispatch(c *call) wsmantest.Reply {
 		}
 		var items []*etree.Element
 		if r.Action == wsman.ActionEnumerate {
-			items = cls.items(d, c)
+			mode, ok := enumerationMode(r)
+			if !ok {
+				return unsupportedMode()
+			}
+			// The mode shapes the items once: every Pull of the context
+			// hands them out as the Enumerate asked (enummode.go).
+			items = enumerationItems(cls.items(d, c), cls.keys, mode)
 		}
 		rep, _ := d.enums.Serve(r, items)
 		return rep

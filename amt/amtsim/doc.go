@@ -43,7 +43,14 @@
 // method outputs in MOF order with ReturnValue last, …Response actions,
 // RelatesTo, PT_STATUS return codes, and faults as AMT sends them (HTTP 500
 // InternalError with "AMT-STATUS n", HTTP 400 AlreadyExists and
-// DestinationUnreachable). A test compares these shapes with responses
+// DestinationUnreachable). Enumerate honours wsman:EnumerationMode (DMTF
+// DSP0226 §8.7) for every enumerable class, in optimized Enumerate answers
+// and in every Pull of the context: EnumerateEPR answers each instance's
+// wsa:EndpointReference (Address anonymous, the class's key properties as
+// selectors, so that a Get with them returns the instance), and
+// EnumerateObjectAndEPR a wsman:Item of the instance and then its EPR; any
+// other mode is wsman:UnsupportedFeature with the fault detail
+// EnumerationMode. A test compares these shapes with responses
 // recorded from real firmware when those optional vectors, which do not ship
 // with the module, are present beside the checkout.
 //

@@ -51,7 +51,16 @@ type Fault struct {
 	// Detail is the text of s:Detail ("" sends an empty Detail element, as AMT
 	// does), e.g. "AMT-STATUS 1".
 	Detail string
+	// FaultDetail, if set, is a DSP0226 fault detail URI
+	// ([FaultDetailURI] + "EnumerationMode" …), written as a
+	// wsman:FaultDetail element inside s:Detail (after Detail's text).
+	FaultDetail string
 }
+
+// FaultDetailURI is the base of DSP0226's fault detail URIs
+// (http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/EnumerationMode …),
+// the values of wsman:FaultDetail.
+const FaultDetailURI = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
 
 // The faults AMT sends. Feature errors of intrinsic operations are wsman
 // InternalError with detail "AMT-STATUS <n>" (Intel AMT SDK, "Errors and Return
@@ -119,6 +128,27 @@ func SenderFault(subcode, reason string) Fault {
 		Subcode:    wsman.QName{Space: wsman.NSWSMan, Local: subcode},
 		Reason:     reason,
 	}
+}
+
+// UnsupportedFeature is DSP0226's fault for an optional feature the service
+// does not implement (an unknown wsman:EnumerationMode, …): HTTP 400, Sender /
+// wsman UnsupportedFeature, and the feature named by a wsman:FaultDetail of
+// [FaultDetailURI] + detail ("EnumerationMode"; "" for none). The status,
+// code and reason are those openwsman sends (src/lib/wsman-faults.c,
+// WSMAN_UNSUPPORTED_FEATURE); Wiseman's UnsupportedFeatureFault has the same
+// reason and detail URIs.
+func UnsupportedFeature(detail string) Fault {
+	f := Fault{
+		HTTPStatus: http.StatusBadRequest,
+		Action:     wsman.ActionWSManFault,
+		Code:       wsman.QName{Space: wsman.NSSOAP, Local: "Sender"},
+		Subcode:    wsman.QName{Space: wsman.NSWSMan, Local: "UnsupportedFeature"},
+		Reason:     "The specified feature is not supported.",
+	}
+	if detail != "" {
+		f.FaultDetail = FaultDetailURI + detail
+	}
+	return f
 }
 
 // InvalidEnumerationContext: HTTP 400, Receiver / wsen
@@ -456,6 +486,9 @@ func writeFault(body *etree.Element, t *nsTable, s string, f *Fault) {
 	d := fe.CreateElement(s + ":Detail")
 	if f.Detail != "" {
 		d.SetText(f.Detail)
+	}
+	if f.FaultDetail != "" {
+		d.CreateElement(t.prefix(wsman.NSWSMan) + ":FaultDetail").SetText(f.FaultDetail)
 	}
 }
 

@@ -124,6 +124,8 @@ func TestWriterFaults(t *testing.T) {
 		{wsmantest.DestinationUnreachable(), 400, wsman.ActionAddressingFault, "Sender", wsman.QName{Space: wsman.NSAddressing, Local: "DestinationUnreachable"}, ""},
 		{wsmantest.InvalidEnumerationContext(), 400, wsman.NSEnumeration + "/fault", "Receiver", wsman.QName{Space: wsman.NSEnumeration, Local: "InvalidEnumerationContext"}, ""},
 		{wsmantest.MustUnderstand(), 500, wsman.ActionWSManFault, "MustUnderstand", wsman.QName{}, ""},
+		{wsmantest.UnsupportedFeature("EnumerationMode"), 400, wsman.ActionWSManFault, "Sender", wsman.QName{Space: wsman.NSWSMan, Local: "UnsupportedFeature"},
+			"http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/EnumerationMode"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.fault.Reason, func(t *testing.T) {
@@ -143,6 +145,12 @@ func TestWriterFaults(t *testing.T) {
 			assert.Equal(t, tc.detail, f.Detail)
 			assert.Equal(t, tc.fault.Reason, f.Reason)
 			assert.NotNil(t, f.DetailElement, "Detail is always present, empty if nothing to say")
+			if tc.fault.FaultDetail != "" {
+				// DSP0226's form: the URI in a wsman:FaultDetail element.
+				fd := wsman.Child(f.DetailElement, wsman.NSWSMan, "FaultDetail")
+				require.NotNil(t, fd, "wsman:FaultDetail in s:Detail")
+				assert.Equal(t, tc.detail, wsman.Text(fd))
+			}
 		})
 	}
 }
