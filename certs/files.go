@@ -22,16 +22,19 @@ import (
 const MaxFileSize = 1 << 20
 
 // LoadPKCS12 reads a DER PKCS#12 (PFX) file holding a private key and its chain,
-// in any of the encodings found in the wild: RC2-40 or 3DES (OpenSSL before 3.0,
-// Windows), PBES2/AES (OpenSSL 3, Windows "AES256-SHA256"), with SHA-1/256/512 or
-// PBMAC1 MACs. The certificates are put in order with [OrderChain] (bag order is
+// in any of the encodings found in the wild: PKCS#12 PBE with RC2-40 or 3DES
+// (OpenSSL before 3.0, Windows), PBES2 (RFC 8018) with AES-128/192/256-CBC or
+// DES-EDE3-CBC and a PBKDF2 PRF of hmacWithSHA1/256/384/512 (OpenSSL 3, Windows
+// "AES256-SHA256"), with a SHA-1/256/384/512 or PBMAC1 MAC. The MAC is
+// required. The certificates are put in order with [OrderChain] (bag order is
 // never trusted) and the key's match with the leaf is checked.
 //
 // A wrong password gives an error for which errors.Is(err,
 // pkcs12.ErrIncorrectPassword) holds. Other failures wrap [ErrMalformed], a
-// [*ChainError], [ErrKeyType] or [ErrKeyMismatch]; so does an iteration count
-// above [MaxPKCS12Iterations]. BER-encoded files (some old
-// Java and NSS exports) are not supported by go-pkcs12.
+// [*ChainError], [ErrKeyType] or [ErrKeyMismatch]; so do an iteration count
+// above [MaxPKCS12Iterations] and an algorithm not listed above (the error
+// names it). BER-encoded files (some old Java and NSS exports) are not
+// supported by go-pkcs12.
 func LoadPKCS12(data []byte, password amt.Secret) (b Bundle, err error) {
 	if len(data) > MaxFileSize {
 		return Bundle{}, fmt.Errorf("%w: PKCS#12 of %d bytes exceeds %d", ErrMalformed, len(data), MaxFileSize)
@@ -45,12 +48,21 @@ func LoadPKCS12(data []byte, password amt.Secret) (b Bundle, err error) {
 			b, err = Bundle{}, fmt.Errorf("%w: PKCS#12 decoder failed on this input", ErrMalformed)
 		}
 	}()
+	// SHA-384 MACs, PBES2 with DES-EDE3-CBC or hmacWithSHA384: see pkcs12compat.go.
+	own, err := ownCryptoPKCS12(data, password.Reveal())
+	if err != nil {
+		return Bundle{}, err
+	}
+	if own != nil {
+		defer clear(own) // holds the decrypted key
+		data = own
+	}
 	key, leaf, cas, err := pkcs12.DecodeChain(data, password.Reveal())
 	if err != nil {
 		if errors.Is(err, pkcs12.ErrIncorrectPassword) || errors.Is(err, pkcs12.ErrDecryption) {
 			return Bundle{}, fmt.Errorf("certs: PKCS#12: %w", err)
 		}
-		return Bundle{}, fmt.Errorf("%w: PKCS#12: %v", ErrMalformed, err)
+		return Bundle{}, notImplemented(err)
 	}
 	signer, err := asSigner(key)
 	if err != nil {

@@ -71,7 +71,9 @@ func pemBlocks(data []byte) (certsDER [][]byte, keys [][]byte) {
 }
 
 // TestInteropOpenSSLWritesPKCS12: files that `openssl pkcs12 -export` writes in
-// AES (OpenSSL 3 default), 3DES and RC2-40 (-legacy) decode.
+// AES (OpenSSL 3 default), 3DES and RC2-40 (-legacy) decode; so do SHA-384 and
+// SHA-512 MACs (-macalg) and PBES2 with DES-EDE3-CBC, AES-128-CBC and
+// AES-192-CBC (-keypbe, -certpbe).
 func TestInteropOpenSSLWritesPKCS12(t *testing.T) {
 	dir := t.TempDir()
 	f := newFixture(t)
@@ -88,6 +90,12 @@ func TestInteropOpenSSLWritesPKCS12(t *testing.T) {
 		{"AES", "AES-256-CBC", nil},
 		{"3DES", "pbeWithSHA1And3-KeyTripleDES-CBC", []string{"-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"}},
 		{"RC2", "pbeWithSHA1And40BitRC2-CBC", []string{"-legacy"}},
+		{"MAC-SHA384", "MAC: sha384", []string{"-macalg", "sha384"}},
+		{"MAC-SHA512", "MAC: sha512", []string{"-macalg", "sha512"}},
+		{"PBES2-3DES", "PBES2, PBKDF2, DES-EDE3-CBC", []string{"-keypbe", "des-ede3-cbc", "-certpbe", "des-ede3-cbc"}},
+		{"PBES2-3DES-MAC-SHA384", "MAC: sha384", []string{"-keypbe", "des-ede3-cbc", "-certpbe", "des-ede3-cbc", "-macalg", "sha384"}},
+		{"PBES2-AES128", "PBES2, PBKDF2, AES-128-CBC", []string{"-keypbe", "aes-128-cbc", "-certpbe", "aes-128-cbc"}},
+		{"PBES2-AES192", "PBES2, PBKDF2, AES-192-CBC", []string{"-keypbe", "aes-192-cbc", "-certpbe", "aes-192-cbc"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := tc.name + ".p12"

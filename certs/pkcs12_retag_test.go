@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,14 +32,41 @@ import (
 // With an empty password go-pkcs12 also accepts a file without any MAC, so
 // then the file's author needs to know no password at all: such a file is
 // refused, whatever its counts. (openssl builds the files: skipped without it.)
+//
+// The same holds for the encodings LoadPKCS12 decrypts itself (SHA-384 MAC,
+// PBES2 with DES-EDE3-CBC): the bound is checked before either path.
 func TestPKCS12IterationBoundRetaggedAuthSafe(t *testing.T) {
 	t.Run("MAC, password pw", func(t *testing.T) { retaggedCase(t, "pw", "-iter", "1048577", "-nomaciter") })
 	t.Run("no MAC, empty password", func(t *testing.T) { retaggedCase(t, "", "-iter", "1048577", "-nomac") })
+	t.Run("SHA-384 MAC, PBES2 DES-EDE3-CBC", func(t *testing.T) {
+		retaggedCase(t, "pw", "-iter", "1048577", "-nomaciter", "-macalg", "sha384", "-keypbe", "des-ede3-cbc", "-certpbe", "des-ede3-cbc")
+	})
+	t.Run("no MAC, PBES2 DES-EDE3-CBC", func(t *testing.T) {
+		retaggedCase(t, "", "-iter", "1048577", "-nomac", "-keypbe", "des-ede3-cbc", "-certpbe", "des-ede3-cbc")
+	})
 }
 
 // opensslPKCS12 exports a provisioning chain with `openssl pkcs12 -export`,
 // password pw and the further arguments; the test is skipped without openssl.
 func opensslPKCS12(t *testing.T, pw string, args ...string) []byte {
+	t.Helper()
+	o := newOpenSSLDir(t)
+	o.run(t, append([]string{"pkcs12", "-export", "-in", "in.pem", "-out", "out.p12", "-passout", "pass:" + pw}, args...)...)
+	der, err := os.ReadFile(filepath.Join(o.dir, "out.p12"))
+	require.NoError(t, err)
+	return der
+}
+
+// opensslDir is a temporary directory holding a provisioning chain and its
+// key as in.pem, and the openssl binary to run there.
+type opensslDir struct {
+	bin, dir string
+	chain    *certstest.ProvisioningChain
+}
+
+// newOpenSSLDir skips the test without openssl (call it from the test's own
+// goroutine).
+func newOpenSSLDir(t *testing.T) *opensslDir {
 	t.Helper()
 	bin, err := exec.LookPath("openssl")
 	if err != nil {
@@ -50,14 +78,19 @@ func opensslPKCS12(t *testing.T, pw string, args ...string) []byte {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "in.pem"), pemData, 0o600))
-	cmd := exec.CommandContext(t.Context(), bin, append([]string{"pkcs12", "-export", "-in", "in.pem", "-out", "out.p12",
-		"-passout", "pass:" + pw}, args...)...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	der, err := os.ReadFile(filepath.Join(dir, "out.p12"))
-	require.NoError(t, err)
-	return der
+	return &opensslDir{bin: bin, dir: dir, chain: chain}
+}
+
+// run runs openssl in the directory and returns its standard output.
+func (o *opensslDir) run(t *testing.T, args ...string) []byte {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), o.bin, args...)
+	cmd.Dir = o.dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "openssl %v: %s", args, stderr.Bytes())
+	return out
 }
 
 func retaggedCase(t *testing.T, pw string, args ...string) {
@@ -90,10 +123,18 @@ func retaggedCase(t *testing.T, pw string, args ...string) {
 }
 
 // A file without a MAC is refused even with ordinary counts, as docs/certs.md
-// says: go-pkcs12 decoded one when the password was empty.
+// says: go-pkcs12 decoded one when the password was empty. So is one whose
+// encryption LoadPKCS12 does itself (PBES2 with DES-EDE3-CBC).
 func TestPKCS12WithoutMACRefused(t *testing.T) {
-	der := opensslPKCS12(t, "", "-nomac")
-	_, err := certs.LoadPKCS12(der, amt.NewSecret(""))
-	require.ErrorIs(t, err, certs.ErrMalformed)
-	assert.Contains(t, err.Error(), "without a MAC")
+	for _, args := range [][]string{
+		{"-nomac"},
+		{"-nomac", "-keypbe", "des-ede3-cbc", "-certpbe", "des-ede3-cbc"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			der := opensslPKCS12(t, "", args...)
+			_, err := certs.LoadPKCS12(der, amt.NewSecret(""))
+			require.ErrorIs(t, err, certs.ErrMalformed)
+			assert.Contains(t, err.Error(), "without a MAC")
+		})
+	}
 }

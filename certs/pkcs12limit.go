@@ -16,7 +16,9 @@ import (
 // count near 2^31 in a corrupt or hostile file would take hours.
 //
 // Counts inside encrypted content (a key bag within an encrypted safe) become
-// visible only after decryption with the caller's password and are not bounded.
+// visible only after decryption with the caller's password; they are bounded
+// where LoadPKCS12 decrypts itself (the encodings go-pkcs12 lacks, see
+// ownCryptoPKCS12), not where go-pkcs12 does.
 const MaxPKCS12Iterations = 1 << 20
 
 // OIDs whose parameters hold an iteration count.
