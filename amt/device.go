@@ -104,6 +104,10 @@ var redactSecrets = sync.OnceValue(func() wsman.Redactor { return wsman.RedactEl
 //     UpdateWiFiSettings, CIM_WiFiEndpointSettings, CIM_IEEE8021xSettings,
 //     CIM_CredentialContext, CIM_WiFiPort, AMT_BootCapabilities' UEFI flag)
 //     and Ethernet (AMT_EthernetPortSettings).
+//   - Redirection, KVM and user consent (AMT_RedirectionService,
+//     CIM_KVMRedirectionSAP, IPS_KVMRedirectionSettingData,
+//     IPS_OptInService): the settings, the consent policy and the consent
+//     flow — [Device.StartOptIn], [Device.SendOptInCode], [Device.CancelOptIn].
 //
 // docs/device.md lists every method with its class, method name, ReturnValue
 // family and the firmware quirks it handles.
@@ -119,8 +123,9 @@ var redactSecrets = sync.OnceValue(func() wsman.Redactor { return wsman.RedactEl
 //     AMT_ methods return PT_STATUS, so errors.Is(err, amt.StatusDataMissing)
 //     works;
 //     IPS_HostBasedSetupService has its own enumerations, so AdminSetup's 5 is
-//     [ErrHostSetupAuthFailed] — and never amt.Status(5); CIM methods return
-//     32768 + PT_STATUS, matched by the PT_STATUS;
+//     [ErrHostSetupAuthFailed] — and never amt.Status(5); so has
+//     IPS_OptInService, whose SendOptInCode 2066 is [ErrOptInWrongCode]; CIM
+//     methods return 32768 + PT_STATUS, matched by the PT_STATUS;
 //   - a fault on an intrinsic operation (Get, Put, Create, Delete, Enumerate)
 //     gives the [*wsman.Fault], and when its detail carries "AMT-STATUS n"
 //     errors.Is(err, amt.Status(n)) matches as well;

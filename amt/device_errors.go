@@ -84,6 +84,10 @@ func (e *OpError) Unwrap() []error {
 //     [ErrHostSetupInternalError] — and the value is never a Status.
 //   - IPS_IEEE8021xSettings.SetCertificates: 1 is
 //     [ErrIEEE8021xInternalError].
+//   - IPS_OptInService methods (the consent flow): the class's own
+//     enumeration, never a Status — 1 [ErrOptInInternalError], 2
+//     [ErrOptInInvalidState], 3 [ErrOptInBlocked], 4 [ErrOptInFailedFFS], and
+//     SendOptInCode's 2066 [ErrOptInWrongCode].
 //   - CIM_* methods, and AMT_WiFiPortConfigurationService's AddWiFiSettings
 //     and UpdateWiFiSettings: 32768 + PT_STATUS is unwrapped to the Status;
 //     other values are the method's own.
@@ -94,7 +98,8 @@ type ReturnValueError struct {
 }
 
 // Family returns the name of the value's family: "PT_STATUS",
-// "IPS_HostBasedSetupService", "SetCertificates", "CIM" or "unknown".
+// "IPS_HostBasedSetupService", "SetCertificates", "IPS_OptInService", "CIM"
+// or "unknown".
 func (e *ReturnValueError) Family() string {
 	switch {
 	case e.Class == "AMT_WiFiPortConfigurationService" && (e.Method == "AddWiFiSettings" || e.Method == "UpdateWiFiSettings"):
@@ -108,6 +113,8 @@ func (e *ReturnValueError) Family() string {
 		return "IPS_HostBasedSetupService"
 	case e.Class == "IPS_IEEE8021xSettings" && e.Method == "SetCertificates":
 		return "SetCertificates"
+	case e.Class == "IPS_OptInService":
+		return "IPS_OptInService"
 	case strings.HasPrefix(e.Class, "CIM_"):
 		return "CIM"
 	}
@@ -164,6 +171,8 @@ func (e *ReturnValueError) sentinel() error {
 		if e.Value == 1 {
 			return ErrIEEE8021xInternalError
 		}
+	case "IPS_OptInService":
+		return optInSentinel(e.Method, e.Value)
 	}
 	return nil
 }
@@ -234,6 +243,59 @@ func hostSetupSentinel(method string, v uint32) error {
 		return ErrHostSetupAuthFailed
 	case 6:
 		return ErrHostSetupFlashWriteLimit
+	}
+	return nil
+}
+
+// IPS_OptInService return values, the same for StartOptIn, SendOptInCode and
+// CancelOptIn: go-wsman-messages pkg/wsman/ips/optin/decoder.go (0 Success,
+// 1 InternalError, 2 InvalidState, 3 Blocked, 4 FailedFFS; Intel's
+// Denial-of-Service Attack Prevention page names StartOptIn's 3 "blocked"),
+// and SendOptInCode's 2066 for a wrong code, as devices answered MPS (pull
+// request 2224, device-management-toolkit/mps, not merged at 80c2f999). MPS
+// and MeshCommander print these values with PT_STATUS names (2 NOT_READY,
+// 2066 UNSUPPORTED), which is why a [*ReturnValueError] of this family is
+// never a [Status]: errors.Is(err, amt.StatusUnsupported) would say the
+// firmware lacks the feature, not that the user's code was mistyped.
+var (
+	// ErrOptInInternalError: 1.
+	ErrOptInInternalError = errors.New("amt: user consent: internal error")
+	// ErrOptInInvalidState: 2, the flow is not where the call needs it:
+	// StartOptIn while a code is pending or consent is already received;
+	// SendOptInCode with no code on the screen (not started, cancelled,
+	// expired after OptInDisplayTimeout, given up after wrong codes, or
+	// consent already received); CancelOptIn with nothing to cancel or a
+	// redirection session open (MPS pull request 2224).
+	ErrOptInInvalidState = errors.New("amt: user consent: not in a state for this call (not started, expired or already given)")
+	// ErrOptInBlocked: 3, StartOptIn refused for a while after a series of
+	// wrong codes (Intel AMT Implementation and Reference Guide,
+	// Denial-of-Service Attack Prevention).
+	ErrOptInBlocked = errors.New("amt: user consent: blocked after failed attempts")
+	// ErrOptInFailedFFS: 4, go-wsman-messages' FailedFFS, which no public
+	// source explains further (FFS is presumably the flash file system).
+	ErrOptInFailedFFS = errors.New("amt: user consent: failed (FFS)")
+	// ErrOptInWrongCode: SendOptInCode 2066, the code is not the one on the
+	// host's screen. The third wrong code for one displayed code ends the
+	// flow (OptInState back to NotStarted).
+	ErrOptInWrongCode = errors.New("amt: user consent: wrong code")
+)
+
+// optInSentinel maps an IPS_OptInService ReturnValue to its sentinel. 2066
+// has a meaning only for SendOptInCode.
+func optInSentinel(method string, v uint32) error {
+	switch v {
+	case 1:
+		return ErrOptInInternalError
+	case 2:
+		return ErrOptInInvalidState
+	case 3:
+		return ErrOptInBlocked
+	case 4:
+		return ErrOptInFailedFFS
+	case uint32(StatusUnsupported):
+		if method == "SendOptInCode" {
+			return ErrOptInWrongCode
+		}
 	}
 	return nil
 }

@@ -1,5 +1,7 @@
 package amt
 
+//go:generate go run golang.org/x/tools/cmd/stringer@v0.52.0 -type=OptInState -linecomment -output=optinstate_string.go
+
 import (
 	"context"
 	"fmt"
@@ -11,12 +13,13 @@ import (
 
 // Redirection and user consent: Serial-over-LAN and IDE/storage redirection
 // (AMT_RedirectionService), KVM (CIM_KVMRedirectionSAP and
-// IPS_KVMRedirectionSettingData) and the user-consent policy
-// (IPS_OptInService). Flow as in RPS src/stateMachines/featuresConfiguration.ts
-// and rpc-go internal/commands/configure/amtfeatures.go; values from the Intel
-// AMT SDK class reference ("Managing the KVM Feature", "Get User Consent
-// Status") and go-wsman-messages amt/redirection, cim/kvm and ips/optin;
-// instance shapes as in go-wsman-messages' recorded responses.
+// IPS_KVMRedirectionSettingData), the user-consent policy (IPS_OptInService)
+// and the consent flow (its StartOptIn, SendOptInCode and CancelOptIn, below).
+// Flow as in RPS src/stateMachines/featuresConfiguration.ts and rpc-go
+// internal/commands/configure/amtfeatures.go; values from the Intel AMT SDK
+// class reference ("Managing the KVM Feature", "Get User Consent Status") and
+// go-wsman-messages amt/redirection, cim/kvm and ips/optin; instance shapes
+// as in go-wsman-messages' recorded responses.
 const (
 	URIRedirectionService        = amtSchema + "AMT_RedirectionService"
 	URIKVMRedirectionSAP         = cimSchema + "CIM_KVMRedirectionSAP"
@@ -260,9 +263,8 @@ type OptInService struct {
 	// when CanModifyOptInPolicy is 1, fixed at OptInAll in client control
 	// mode.
 	OptInRequired OptInRequired
-	// OptInState (read-only): 0 not started, 1 requested, 2 displayed, 3
-	// received, 4 in session.
-	OptInState uint8
+	// OptInState (read-only): where the consent flow is (see [OptInState]).
+	OptInState OptInState
 	// CanModifyOptInPolicy (read-only): 1 when the policy may be changed over
 	// WS-Management (a MEBx setting).
 	CanModifyOptInPolicy uint8
@@ -298,4 +300,95 @@ func (d *Device) PutOptInService(ctx context.Context, s *OptInService) (*OptInSe
 		return nil, opError(URIOptInService, "Put", fmt.Errorf("%w: OptInRequired %d (expected 0, 1 or 4294967295)", ErrInvalidArgument, s.OptInRequired))
 	}
 	return putEdited(ctx, d, URIOptInService, nil, s.src, s, nil, nil, parseOptInService)
+}
+
+// OptInState is IPS_OptInService.OptInState: where the consent flow is
+// (Intel AMT SDK, Get User Consent Status; go-wsman-messages ips/optin
+// decoder.go names the same five values). String returns "NotStarted",
+// "Requested", "Displayed", "Received", "InSession" or "OptInState(n)".
+type OptInState uint8
+
+// Consent-flow states.
+const (
+	// OptInNotStarted: no code has been asked for (or the last one was
+	// cancelled, expired or given up after wrong codes).
+	OptInNotStarted OptInState = 0 // NotStarted
+	// OptInRequested: a console called StartOptIn; the code exists but is
+	// not on the screen yet (a host in a sleep state shows it in MEBx at its
+	// next boot).
+	OptInRequested OptInState = 1 // Requested
+	// OptInDisplayed: the code is on the host's screen; SendOptInCode may
+	// be called.
+	OptInDisplayed OptInState = 2 // Displayed
+	// OptInReceived: the operator sent the right code; consent holds until
+	// OptInCodeTimeout passes without a redirection session.
+	OptInReceived OptInState = 3 // Received
+	// OptInInSession: a KVM or storage-redirection session is open.
+	OptInInSession OptInState = 4 // InSession
+)
+
+// Granted reports whether consent is given (Received or InSession): a
+// console goes on to its KVM session, boot change or storage redirection
+// without asking again (MeshCommander's power and KVM actions skip the flow
+// in both states).
+func (s OptInState) Granted() bool { return s == OptInReceived || s == OptInInSession }
+
+// The consent flow (Intel AMT Implementation and Reference Guide, User
+// Consent: "Start the Consent Flow", "Send Consent Code", "Stop the Consent
+// Process", "Denial-of-Service Attack Prevention"; go-wsman-messages
+// pkg/wsman/ips/optin service.go for the three methods and their inputs;
+// MPS src/routes/amt/userConsent for a console's use of them). A console
+// reads [Device.OptInService]; when OptInRequired asks for consent and
+// OptInState is not [OptInState.Granted], it calls StartOptIn, the user
+// reads the six-digit code on the host's screen to the operator, and the
+// console sends it with SendOptInCode. Each failure is a [*ReturnValueError]
+// of the IPS_OptInService family: errors.Is matches [ErrOptInWrongCode],
+// [ErrOptInInvalidState], [ErrOptInBlocked], [ErrOptInInternalError] or
+// [ErrOptInFailedFFS].
+
+// maxOptInCode is the largest code the host's screen can show: six digits
+// (MPS's consent API and MeshCommander's code field take six digits).
+const maxOptInCode = 999999
+
+// StartOptIn calls IPS_OptInService.StartOptIn: the firmware makes a code and
+// shows it on the host's screen (OptInState Requested, then Displayed) for
+// OptInDisplayTimeout seconds. Intel's flow calls it only while OptInState is
+// NotStarted: otherwise (a code already pending, consent already received) it
+// returns 2, [ErrOptInInvalidState] — cancel first, or use the consent
+// already given. After a series of wrong codes it returns 3,
+// [ErrOptInBlocked], for a while.
+func (d *Device) StartOptIn(ctx context.Context) error {
+	_, err := d.invoke(ctx, URIOptInService, "StartOptIn", nil)
+	return err
+}
+
+// SendOptInCode calls IPS_OptInService.SendOptInCode with the code the user
+// read from the host's screen. A wrong code returns 2066,
+// [ErrOptInWrongCode] (MPS pull request 2224, which reads it with the
+// PT_STATUS name UNSUPPORTED); after three wrong codes the firmware gives the
+// flow up (OptInState NotStarted; the audit log records three failed
+// attempts: go-wsman-messages amt/auditlog, MPS auditLog.ts) and StartOptIn
+// is blocked for a while. With no code on the screen — never started, cancelled,
+// expired after OptInDisplayTimeout, or consent already received — it
+// returns 2, [ErrOptInInvalidState]. On success OptInState is Received.
+//
+// A code of more than six digits cannot be the one displayed: it is refused
+// with [ErrInvalidArgument] before anything is sent, so that it costs none of
+// the three attempts.
+func (d *Device) SendOptInCode(ctx context.Context, code uint32) error {
+	if code > maxOptInCode {
+		return opError(URIOptInService, "SendOptInCode", fmt.Errorf("%w: consent code %d has more than six digits", ErrInvalidArgument, code))
+	}
+	_, err := d.invoke(ctx, URIOptInService, "SendOptInCode", nil, wsman.Prop("OptInCode", strconv.FormatUint(uint64(code), 10)))
+	return err
+}
+
+// CancelOptIn calls IPS_OptInService.CancelOptIn: OptInState goes back to
+// NotStarted, taking the code off the screen or ending a received consent
+// before its timeout (Intel, Stop the Consent Process). With nothing to
+// cancel, or while a redirection session is open, it returns 2,
+// [ErrOptInInvalidState] (MPS pull request 2224's reading of that value).
+func (d *Device) CancelOptIn(ctx context.Context) error {
+	_, err := d.invoke(ctx, URIOptInService, "CancelOptIn", nil)
+	return err
 }

@@ -189,3 +189,54 @@ func TestOptInService(t *testing.T) {
 	assert.Equal(t, "all", OptInAll.String())
 	assert.Equal(t, "KVM", OptInKVM.String())
 }
+
+// The consent flow's requests: StartOptIn and CancelOptIn with empty inputs,
+// SendOptInCode with its OptInCode as go-wsman-messages sends it
+// (<h:SendOptInCode_INPUT><h:OptInCode>n</h:OptInCode>, the class namespace);
+// a code of more than six digits is refused before it costs an attempt.
+func TestOptInFlowRequests(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		call   func(d *Device) error
+		method string
+		want   map[string][]string
+	}{
+		{"start", func(d *Device) error { return d.StartOptIn(ctx) }, "StartOptIn", map[string][]string{}},
+		{"send", func(d *Device) error { return d.SendOptInCode(ctx, 48213) }, "SendOptInCode", map[string][]string{"OptInCode": {"48213"}}},
+		{"send six nines", func(d *Device) error { return d.SendOptInCode(ctx, 999999) }, "SendOptInCode", map[string][]string{"OptInCode": {"999999"}}},
+		{"cancel", func(d *Device) error { return d.CancelOptIn(ctx) }, "CancelOptIn", map[string][]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return output(r, 0) })
+			require.NoError(t, tc.call(d))
+			ps := requireMethodInput(t, f.only(t), URIOptInService, tc.method)
+			assert.Equal(t, tc.want, values(ps))
+		})
+	}
+	d, f := newFake(t, func(r *wsmantest.Request) wsmantest.Reply { return output(r, 0) })
+	err := d.SendOptInCode(ctx, 1000000)
+	require.ErrorIs(t, err, ErrInvalidArgument)
+	var op *OpError
+	require.ErrorAs(t, err, &op)
+	assert.Equal(t, "SendOptInCode", op.Op)
+	assert.Empty(t, f.requests(), "nothing sent")
+}
+
+func TestOptInState(t *testing.T) {
+	for _, tc := range []struct {
+		s       OptInState
+		text    string
+		granted bool
+	}{
+		{OptInNotStarted, "NotStarted", false},
+		{OptInRequested, "Requested", false},
+		{OptInDisplayed, "Displayed", false},
+		{OptInReceived, "Received", true},
+		{OptInInSession, "InSession", true},
+		{5, "OptInState(5)", false},
+	} {
+		assert.Equal(t, tc.text, tc.s.String())
+		assert.Equal(t, tc.granted, tc.s.Granted(), "%s", tc.s)
+	}
+}

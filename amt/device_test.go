@@ -106,8 +106,15 @@ func allMethodCases(t testing.TB) []methodCase {
 		}
 		return m
 	}
-	sac, hbs, auth, ts, pk, ieee := URISetupAndConfigurationService, URIHostBasedSetupService, URIAuthorizationService,
-		URITimeSynchronizationService, URIPublicKeyManagementService, URIIEEE8021xSettings
+	sac, hbs, auth, ts, pk, ieee, optIn := URISetupAndConfigurationService, URIHostBasedSetupService, URIAuthorizationService,
+		URITimeSynchronizationService, URIPublicKeyManagementService, URIIEEE8021xSettings, URIOptInService
+	optInCodes := func(code2066 error) map[uint32]error {
+		m := map[uint32]error{1: ErrOptInInternalError, 2: ErrOptInInvalidState, 3: ErrOptInBlocked, 4: ErrOptInFailedFFS}
+		if code2066 != nil {
+			m[2066] = code2066
+		}
+		return m
+	}
 	return []methodCase{
 		// AMT_SetupAndConfigurationService: PT_STATUS.
 		{sac, "CommitChanges", func(ctx context.Context, d *Device) error { return d.CommitChanges(ctx) },
@@ -198,6 +205,12 @@ func allMethodCases(t testing.TB) []methodCase {
 		{ieee, "SetCertificates", func(ctx context.Context, d *Device) error {
 			return d.SetIEEE8021xCertificates(ctx, "Intel(r) AMT Certificate: Handle: 1", "Intel(r) AMT Certificate: Handle: 2")
 		}, map[uint32]error{1: ErrIEEE8021xInternalError}},
+
+		// IPS_OptInService: the class's own map; 2066 is a wrong code only
+		// for SendOptInCode.
+		{optIn, "StartOptIn", func(ctx context.Context, d *Device) error { return d.StartOptIn(ctx) }, optInCodes(nil)},
+		{optIn, "SendOptInCode", func(ctx context.Context, d *Device) error { return d.SendOptInCode(ctx, 123456) }, optInCodes(ErrOptInWrongCode)},
+		{optIn, "CancelOptIn", func(ctx context.Context, d *Device) error { return d.CancelOptIn(ctx) }, optInCodes(nil)},
 	}
 }
 
@@ -297,7 +310,12 @@ func TestReturnValueError(t *testing.T) {
 		{"CIM_BootService", "SetBootConfigRole", 32768 + 2057, "CIM", StatusDataMissing, true, nil, "SetBootConfigRole returned 34825 (PT_STATUS_DATA_MISSING)"},
 		{"CIM_BootService", "SetBootConfigRole", 2, "CIM", 0, false, nil, "SetBootConfigRole returned 2"},
 		{"CIM_BootService", "SetBootConfigRole", 4096, "CIM", 0, false, nil, "SetBootConfigRole returned 4096"},
-		{"IPS_OptInService", "StartOptIn", 2, "unknown", 0, false, nil, "StartOptIn returned 2"},
+		{"IPS_OptInService", "StartOptIn", 2, "IPS_OptInService", 0, false, ErrOptInInvalidState, "StartOptIn returned 2 (user consent: not in a state for this call (not started, expired or already given))"},
+		{"IPS_OptInService", "StartOptIn", 3, "IPS_OptInService", 0, false, ErrOptInBlocked, "StartOptIn returned 3 (user consent: blocked after failed attempts)"},
+		{"IPS_OptInService", "SendOptInCode", 2066, "IPS_OptInService", 0, false, ErrOptInWrongCode, "SendOptInCode returned 2066 (user consent: wrong code)"},
+		{"IPS_OptInService", "CancelOptIn", 2066, "IPS_OptInService", 0, false, nil, "CancelOptIn returned 2066"},
+		{"IPS_OptInService", "CancelOptIn", 5, "IPS_OptInService", 0, false, nil, "CancelOptIn returned 5"},
+		{"IPS_UnknownService", "Method", 2, "unknown", 0, false, nil, "Method returned 2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+"/"+tc.text, func(t *testing.T) {
@@ -316,7 +334,8 @@ func TestReturnValueError(t *testing.T) {
 			if tc.sentinel != nil {
 				assert.ErrorIs(t, err, tc.sentinel)
 			}
-			for _, other := range []error{ErrHostSetupAuthFailed, ErrHostSetupInternalError, ErrHostSetupMethodDisabled, ErrIEEE8021xInternalError} {
+			for _, other := range []error{ErrHostSetupAuthFailed, ErrHostSetupInternalError, ErrHostSetupMethodDisabled, ErrIEEE8021xInternalError,
+				ErrOptInInvalidState, ErrOptInBlocked, ErrOptInWrongCode, ErrOptInInternalError, ErrOptInFailedFFS} {
 				if other != tc.sentinel {
 					assert.NotErrorIs(t, err, other)
 				}

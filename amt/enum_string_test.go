@@ -39,6 +39,8 @@ func TestEnumStrings(t *testing.T) {
 			[]string{"none", "some platforms", "all platforms", "Platforms(3)"}},
 		{"Confidence", func(i int) string { return amt.Confidence(i).String() },
 			[]string{"unsourced", "inferred", "peer code", "device report", "vendor", "Confidence(5)"}},
+		{"OptInState", func(i int) string { return amt.OptInState(i).String() },
+			[]string{"NotStarted", "Requested", "Displayed", "Received", "InSession", "OptInState(5)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i, w := range tc.want {

@@ -1,7 +1,11 @@
 package amtsim
 
 import (
+	"encoding/binary"
+	"io"
+	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/wsman"
@@ -10,11 +14,13 @@ import (
 )
 
 // Redirection, KVM and user consent: AMT_RedirectionService,
-// CIM_KVMRedirectionSAP, IPS_KVMRedirectionSettingData and IPS_OptInService.
-// Instance shapes as go-wsman-messages' recorded responses show them; rules
-// from the Intel AMT SDK ("Managing the KVM Feature", "Get User Consent
-// Status", "Start the Consent Flow") and rpc-go amtfeatures.go (consent is
-// read-only ALL in client control mode; no KVM on Intel Standard
+// CIM_KVMRedirectionSAP, IPS_KVMRedirectionSettingData and IPS_OptInService
+// with its consent flow (StartOptIn, SendOptInCode, CancelOptIn). Instance
+// shapes as go-wsman-messages' recorded responses show them; rules from the
+// Intel AMT SDK ("Managing the KVM Feature", "Get User Consent Status", "Start
+// the Consent Flow", "Send Consent Code", "Stop the Consent Process",
+// "Denial-of-Service Attack Prevention") and rpc-go amtfeatures.go (consent
+// is read-only ALL in client control mode; no KVM on Intel Standard
 // Manageability).
 const (
 	uriRedirection = amtNS + "AMT_RedirectionService"
@@ -39,6 +45,36 @@ const (
 	optInAll  = 0xFFFFFFFF
 
 	maxKVMSessionTimeout = 255 // minutes ("Managing the KVM Feature")
+
+	// IPS_OptInService.OptInState (amt.OptInState). IN SESSION (4) needs a
+	// KVM or storage-redirection session, which the simulator does not
+	// serve.
+	optInNotStarted = 0
+	optInRequested  = 1
+	optInDisplayed  = 2
+	optInReceived   = 3
+
+	// The consent methods' ReturnValues: go-wsman-messages ips/optin
+	// decoder.go (1 InternalError, 2 InvalidState, 3 Blocked), and 2066 for a
+	// wrong code, as devices answered MPS (pull request 2224).
+	optInInternalError = 1
+	optInInvalidState  = 2
+	optInBlocked       = 3
+	optInWrongCode     = 2066
+
+	// maxWrongOptInCodes: the third wrong code ends the flow. The audit
+	// log's Send Consent Code event records either success or three failed
+	// attempts (go-wsman-messages amt/auditlog decoder.go, MPS auditLog.ts);
+	// Intel says only that several invalid codes take OptInState back to NOT
+	// STARTED (Send Consent Code).
+	maxWrongOptInCodes = 3
+	// optInBlockedFor is how long StartOptIn answers 3 (blocked) after the
+	// flow ended on wrong codes: the simulator's choice — Intel says that
+	// the firmware slows requests to start down, and gives no duration.
+	optInBlockedFor = time.Minute
+	// optInCodes: the code is six decimal digits (MPS's API and
+	// MeshCommander's code field take six).
+	optInCodes = 1000000
 )
 
 // featureState is what the redirection and consent classes hold.
@@ -52,6 +88,17 @@ type featureState struct {
 	optInSet    bool
 	optInDisp   uint16
 	optInCode   uint32
+	consent     consentFlow
+}
+
+// consentFlow is where the consent flow is (IPS_OptInService.OptInState and
+// what goes with it).
+type consentFlow struct {
+	state   uint8
+	code    uint32    // the code on the host's screen while displayed
+	since   time.Time // when the flow entered state (displayed or received)
+	wrong   int       // wrong codes sent for this code
+	blocked time.Time // StartOptIn answers 3 until then
 }
 
 // defaultFeatures is the simulator's factory state (no public source gives
@@ -260,7 +307,7 @@ func optInClass() *class {
 			n("OptInCodeTimeout", int64(f.optInCode)).
 			n("OptInDisplayTimeout", int64(f.optInDisp)).
 			n("OptInRequired", int64(d.optInRequiredLocked())).
-			n("OptInState", 0).el()
+			n("OptInState", int64(d.consentLocked().state)).el()
 	}
 	return &class{
 		get:   func(d *Device, c *call) wsmantest.Reply { return wsmantest.GetResponse(c.req, inst(d)) },
@@ -306,7 +353,148 @@ func optInClass() *class {
 			}
 			return wsmantest.PutResponse(c.req, inst(d))
 		},
+		methods: map[string]method{
+			"StartOptIn":    {fn: startOptIn},
+			"SendOptInCode": {fn: sendOptInCode},
+			"CancelOptIn":   {fn: cancelOptIn},
+		},
 	}
+}
+
+// consentLocked returns the consent flow after its timeouts, by the device's
+// time source (Config.Now): a displayed code is taken off the screen after
+// OptInDisplayTimeout seconds (the class reference bounds by it the time from
+// the request to the operator entering the code), and a received consent ends
+// after OptInCodeTimeout seconds without a redirection session (Send Consent
+// Code gives two idle minutes, the default 120; the simulator serves no
+// sessions, so every second after the code was accepted is idle). Either
+// returns the flow to NOT STARTED.
+func (d *Device) consentLocked() *consentFlow {
+	f := &d.st.ra.feat
+	fl := &f.consent
+	var limit time.Duration
+	switch fl.state {
+	case optInDisplayed:
+		limit = time.Duration(f.optInDisp) * time.Second
+	case optInReceived:
+		limit = time.Duration(f.optInCode) * time.Second
+	default:
+		return fl
+	}
+	if !d.now().Before(fl.since.Add(limit)) {
+		d.debug("consent: " + consentStateName(fl.state) + " timed out")
+		fl.reset()
+	}
+	return fl
+}
+
+// reset returns the flow to NOT STARTED, keeping a block.
+func (fl *consentFlow) reset() { *fl = consentFlow{blocked: fl.blocked} }
+
+func consentStateName(s uint8) string { return amt.OptInState(s).String() }
+
+// startOptIn: a code is made only when the policy asks for consent and no
+// flow is under way (Start the Consent Flow: StartOptIn fails unless
+// OptInState is NOT STARTED; MPS pull request 2224 reads that failure, 2, as a
+// request already pending). With the policy at NONE the simulator answers 2 as
+// well: no source says what firmware answers (go-wsman-messages' recordings
+// show a device at NONE and NOT STARTED, and a StartOptIn answered 2, but not
+// that they come from one device). After the flow ended on wrong codes
+// StartOptIn answers 3, blocked (Denial-of-Service Attack Prevention). The
+// code comes from Config.Rand; the simulated host is on with a screen, so the
+// sprite shows it at once: REQUESTED, then DISPLAYED within the call.
+func startOptIn(d *Device, c *call, _ *input) *etree.Element {
+	fl := d.consentLocked()
+	now := d.now()
+	switch {
+	case now.Before(fl.blocked):
+		return rv(c, optInBlocked)
+	case fl.state != optInNotStarted || d.optInRequiredLocked() == optInNone:
+		return rv(c, optInInvalidState)
+	}
+	code, err := randomConsentCode(d.rand)
+	if err != nil {
+		return rv(c, optInInternalError)
+	}
+	fl.state, fl.code, fl.wrong = optInRequested, code, 0
+	d.debug("consent: code requested")
+	fl.state, fl.since = optInDisplayed, now
+	d.debug("consent: code displayed")
+	return rv(c, 0)
+}
+
+// sendOptInCode: the code on the screen gives RECEIVED; another is answered
+// 2066 and counted, and the third ends the flow and blocks StartOptIn for a
+// while. With no code on the screen — expired, not started, or consent
+// already received or in session — it answers 2 (MPS pull request 2224). An
+// OptInCode that is not a uint32 is a schema fault (the simulator's choice).
+func sendOptInCode(d *Device, c *call, in *input) *etree.Element {
+	code, err := in.u32("OptInCode")
+	if err != nil {
+		f := wsmantest.SenderFault("SchemaValidationError", "OptInCode must be a uint32.")
+		c.fault = &f
+		return nil
+	}
+	fl := d.consentLocked()
+	if fl.state != optInDisplayed {
+		return rv(c, optInInvalidState)
+	}
+	if code != fl.code {
+		fl.wrong++
+		d.debug("consent: wrong code", slog.Int("attempt", fl.wrong))
+		if fl.wrong >= maxWrongOptInCodes {
+			fl.reset()
+			fl.blocked = d.now().Add(optInBlockedFor)
+		}
+		return rv(c, optInWrongCode)
+	}
+	fl.state, fl.code, fl.wrong, fl.since = optInReceived, 0, 0, d.now()
+	d.debug("consent: code received")
+	return rv(c, 0)
+}
+
+// cancelOptIn ends a requested, displayed or received consent, back to NOT
+// STARTED (Stop the Consent Process); with nothing to cancel it answers 2 (MPS
+// pull request 2224 reads 2 from CancelOptIn that way).
+func cancelOptIn(d *Device, c *call, _ *input) *etree.Element {
+	fl := d.consentLocked()
+	if fl.state == optInNotStarted {
+		return rv(c, optInInvalidState)
+	}
+	fl.reset()
+	d.debug("consent: cancelled")
+	return rv(c, 0)
+}
+
+// randomConsentCode draws a code of six decimal digits, uniformly (values of
+// the last, partial run of a million are drawn again).
+func randomConsentCode(r io.Reader) (uint32, error) {
+	const limit = (1 << 32) / optInCodes * optInCodes
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, err
+		}
+		if v := binary.BigEndian.Uint32(b[:]); v < limit {
+			return v % optInCodes, nil
+		}
+	}
+}
+
+// DisplayedConsentCode is the host's screen: the user-consent code the
+// firmware's sprite shows there while IPS_OptInService.OptInState is
+// DISPLAYED, which the user reads out to the remote operator (Intel AMT SDK,
+// Opt-In Flow). ok is false when no code is on the screen (no flow started,
+// or it was cancelled, timed out, ended on wrong codes, or the code was
+// accepted). The code is six digits: print it with %06d.
+func (d *Device) DisplayedConsentCode() (code uint32, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fl := d.consentLocked()
+	if fl.state != optInDisplayed {
+		return 0, false
+	}
+	return fl.code, true
 }
 
 // redirectionClassFor returns the redirection or consent class at uri, or nil.
@@ -348,9 +536,13 @@ type Features struct {
 	KVMConsent, Port5900 bool
 	// UserConsent is IPS_OptInService.OptInRequired.
 	UserConsent amt.OptInRequired
+	// ConsentState is IPS_OptInService.OptInState, the consent flow's
+	// state after its timeouts.
+	ConsentState amt.OptInState
 }
 
-// Features returns the redirection, KVM and consent settings.
+// Features returns the redirection, KVM and consent settings, and the
+// consent flow's state.
 func (d *Device) Features() Features {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -358,9 +550,10 @@ func (d *Device) Features() Features {
 	return Features{
 		Redirection: amt.RedirectionState(f.redir), Listener: f.listener,
 		KVM: f.kvm, KVMSupported: d.kvmSupported(),
-		KVMConsent:  f.kvmSettings["OptInPolicy"] == "true" || d.st.mode == amt.ControlModeCCM,
-		Port5900:    f.kvmSettings["Is5900PortEnabled"] == "true",
-		UserConsent: amt.OptInRequired(d.optInRequiredLocked()),
+		KVMConsent:   f.kvmSettings["OptInPolicy"] == "true" || d.st.mode == amt.ControlModeCCM,
+		Port5900:     f.kvmSettings["Is5900PortEnabled"] == "true",
+		UserConsent:  amt.OptInRequired(d.optInRequiredLocked()),
+		ConsentState: amt.OptInState(d.consentLocked().state),
 	}
 }
 

@@ -35,7 +35,10 @@
 // profile and credential contexts, and the network classes (Ethernet port
 // settings, Wi-Fi port configuration, Wi-Fi profiles and their 802.1X
 // settings, the Wi-Fi port; [NetworkConfig], docs/network.md), and the
-// remote-access, redirection, KVM and consent classes (docs/remote-access.md).
+// remote-access, redirection, KVM and consent classes (docs/remote-access.md),
+// with the user-consent flow: StartOptIn puts a code on the simulated host's
+// screen, which a test reads as the user would with
+// [Device.DisplayedConsentCode].
 // Once configured for CIRA a device calls its MPS itself: TLS verified against
 // the roots it was given, then APF as firmware speaks it ([Device.CIRA],
 // [Device.CIRAEvents], [Device.CIRAUserInitiated]). Responses are shaped as AMT shapes them
