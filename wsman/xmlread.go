@@ -164,7 +164,13 @@ func (r *xmlReader) fail(format string, args ...any) error {
 
 // readXML parses b into a document.
 func readXML(b []byte, maxDepth int) (*etree.Document, error) {
-	r := &xmlReader{s: string(b), maxDepth: maxDepth}
+	return readXMLString(string(b), maxDepth)
+}
+
+// readXMLString parses s into a document. Element and attribute names are
+// pieces of s; texts and attribute values are not (see text).
+func readXMLString(s string, maxDepth int) (*etree.Document, error) {
+	r := &xmlReader{s: s, maxDepth: maxDepth}
 	r.nodes.size(r.s)
 	sc := readScratches.Get().(*readScratch)
 	r.pending, r.attrs = sc.pending[:0], sc.attrs[:0]
@@ -338,6 +344,9 @@ func (r *xmlReader) text(raw string, inAttr bool) (string, error) {
 		}
 	}
 	if clean {
+		if c, ok := commonText(raw); ok {
+			return c, nil
+		}
 		// A copy: a value the caller keeps (an instance's handle, a
 		// setting) must not keep the whole response's text alive.
 		return strings.Clone(raw), nil
@@ -404,6 +413,39 @@ func (r *xmlReader) text(raw string, inAttr bool) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// commonText returns the constant equal to s when s is one of the values
+// that fill much of an AMT response's text (booleans, digits, the header's
+// anonymous address and response actions): the same string, without a copy of
+// its own.
+func commonText(s string) (string, bool) {
+	const digits = "0123456789"
+	if len(s) == 1 && s[0] >= '0' && s[0] <= '9' {
+		i := s[0] - '0'
+		return digits[i : i+1], true
+	}
+	switch s {
+	case "true":
+		return "true", true
+	case "false":
+		return "false", true
+	case AddressAnonymous:
+		return AddressAnonymous, true
+	case ActionGet + "Response":
+		return ActionGet + "Response", true
+	case ActionPut + "Response":
+		return ActionPut + "Response", true
+	case ActionCreate + "Response":
+		return ActionCreate + "Response", true
+	case ActionDelete + "Response":
+		return ActionDelete + "Response", true
+	case ActionEnumerate + "Response":
+		return ActionEnumerate + "Response", true
+	case ActionPull + "Response":
+		return ActionPull + "Response", true
+	}
+	return "", false
 }
 
 // checkChars verifies that s is valid UTF-8 made of XML characters.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/beevik/etree"
 	"github.com/stretchr/testify/assert"
@@ -308,4 +309,39 @@ func checkLinksAfterEdit(e *etree.Element) error {
 		}
 	}
 	return nil
+}
+
+// TestReaderTextsKeepNoBody: no text or attribute value is a piece of the
+// response (a value a caller keeps would keep the whole response alive): the
+// common ones are constants, every other a copy of its own.
+func TestReaderTextsKeepNoBody(t *testing.T) {
+	in := `<a x="1" y="uuid:2"><b>true</b><b>7</b><b>` + AddressAnonymous + `</b><b>` + ActionGet + `Response</b><b>uuid:1</b><b>42</b></a>`
+	doc, err := readXMLString(in, 8)
+	require.NoError(t, err)
+	start := uintptr(unsafe.Pointer(unsafe.StringData(in)))
+	inside := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return len(s) > 0 && p >= start && p < start+uintptr(len(in))
+	}
+	for _, a := range doc.Root().Attr {
+		assert.False(t, inside(a.Value), "attribute %s's value is a piece of the response", a.Key)
+	}
+	for _, e := range doc.Root().ChildElements() {
+		txt := e.Text()
+		assert.False(t, inside(txt), "%q is a piece of the response", txt)
+		if c, ok := commonText(txt); ok {
+			assert.True(t, unsafe.StringData(c) == unsafe.StringData(txt), "%q is not the constant", txt)
+		}
+	}
+	for _, s := range []string{"true", "false", "0", "9", AddressAnonymous, ActionPull + "Response"} {
+		in := strings.Clone(s)
+		c, ok := commonText(in)
+		require.True(t, ok, s)
+		assert.Equal(t, s, c)
+		assert.True(t, unsafe.StringData(in) != unsafe.StringData(c), "%q: the input came back", s)
+	}
+	for _, s := range []string{"10", "True", "", "uuid:1", ActionGet} {
+		_, ok := commonText(s)
+		assert.False(t, ok, s)
+	}
 }
