@@ -37,6 +37,10 @@ type Provisioner struct {
 	log   *slog.Logger
 	sem   chan struct{}
 
+	// storeNeverWaits: the store is a *MemoryStore, whose calls take a
+	// mutex and touch maps, never waiting on anything (storeContext).
+	storeNeverWaits bool
+
 	queued atomic.Int64 // sessions started by HandleHello and not yet ended
 
 	// base is canceled when a Shutdown's context ends before the sessions do.
@@ -101,6 +105,7 @@ func New(cfg Config) (*Provisioner, error) {
 	if p.store == nil {
 		p.store = NewMemoryStore()
 	}
+	_, p.storeNeverWaits = p.store.(*MemoryStore)
 	if p.rand == nil {
 		p.rand = rand.Reader
 	}
@@ -386,7 +391,7 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 		}
 	}
 	// A record is saved even when the session's context has just ended.
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := p.storeContext(ctx)
 	defer cancel()
 	var base *DeviceRecord
 	if h != nil {
@@ -451,7 +456,7 @@ func (p *Provisioner) saveLocked(ctx context.Context, r *DeviceRecord) error {
 // put stamps and bounds r and saves it (one compare-and-swap).
 func (p *Provisioner) put(ctx context.Context, r *DeviceRecord) error {
 	p.stamp(r)
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := p.storeContext(ctx)
 	defer cancel()
 	return p.store.Save(sctx, r)
 }
@@ -500,7 +505,7 @@ func (p *Provisioner) putFenced(ctx context.Context, r *DeviceRecord, h *heldLea
 	l := h.lease
 	h.mu.Unlock()
 	p.stamp(r)
-	sctx, cancel := storeContext(ctx)
+	sctx, cancel := p.storeContext(ctx)
 	defer cancel()
 	err := fs.SaveFenced(sctx, r, l)
 	if errors.Is(err, ErrLeaseLost) {
@@ -522,7 +527,7 @@ func (p *Provisioner) saveIfDiscovery(ctx context.Context, r *DeviceRecord) erro
 	// The outcome is saved even after a cancel, within storeContext's bound:
 	// a store that hangs must not hold the session (its slot, its devLock
 	// stripe) for ever.
-	ctx, cancel := storeContext(ctx)
+	ctx, cancel := p.storeContext(ctx)
 	defer cancel()
 	mu := p.devLock(r.UUID)
 	mu.Lock()
@@ -577,7 +582,7 @@ func (r *DeviceRecord) discovery() bool {
 // request and locks the request at the limit. It reports whether it locked.
 func (p *Provisioner) otpMismatch(ctx context.Context, u amt.UUID) (bool, error) {
 	locked := false
-	ctx, cancel := storeContext(ctx) // counted even after a cancel, within a bound
+	ctx, cancel := p.storeContext(ctx) // counted even after a cancel, within a bound
 	defer cancel()
 	err := p.update(ctx, u, func(rec *DeviceRecord) error {
 		if rec.Agent == nil {
