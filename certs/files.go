@@ -39,6 +39,10 @@ func LoadPKCS12(data []byte, password amt.Secret) (b Bundle, err error) {
 	if len(data) > MaxFileSize {
 		return Bundle{}, fmt.Errorf("%w: PKCS#12 of %d bytes exceeds %d", ErrMalformed, len(data), MaxFileSize)
 	}
+	// One copy, read by every check and decoder below: a caller's buffer
+	// that changed between the MAC check and a later read (a mapped file)
+	// would otherwise have unchecked bytes decoded.
+	data = bytes.Clone(data)
 	if err := checkPKCS12Iterations(data); err != nil {
 		return Bundle{}, err
 	}
@@ -55,6 +59,11 @@ func LoadPKCS12(data []byte, password amt.Secret) (b Bundle, err error) {
 	}
 	if own != nil {
 		defer clear(own) // holds the decrypted key
+		// The parts decrypted here may hold key bags encrypted with PKCS#12
+		// PBE, which go-pkcs12 derives with their own counts: bound them too.
+		if err := checkPKCS12Iterations(own); err != nil {
+			return Bundle{}, err
+		}
 		data = own
 	}
 	key, leaf, cas, err := pkcs12.DecodeChain(data, password.Reveal())

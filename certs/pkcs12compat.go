@@ -423,12 +423,16 @@ func ownCryptoPKCS12(der []byte, password string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer clear(bmp)
 	macPassword, err := p.verifyMAC(password, bmp)
 	if err != nil {
 		return nil, err
 	}
 	keys := 0
-	var safe cryptobyte.Builder
+	// Every builder here gets its room up front (the input's size plus the
+	// headers it adds): one that grew by append would leave the decrypted
+	// key in the arrays it outgrew, where nothing clears it.
+	safe := cryptobyte.NewBuilder(make([]byte, 0, len(der)+256))
 	safe.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		for _, c := range p.contents {
 			var data []byte
@@ -473,7 +477,7 @@ func ownCryptoPKCS12(der []byte, password string) ([]byte, error) {
 	}
 	defer clear(authSafe)
 	digest := hmacPKCS12(macSHA256, macPassword, p.macSalt, 1, authSafe)
-	var out cryptobyte.Builder
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(authSafe)+len(p.macSalt)+256))
 	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1Int64(3)
 		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
@@ -515,7 +519,7 @@ func rewriteBags(safeContents []byte, password string, keys *int) ([]byte, error
 		return nil, fmt.Errorf("%w: PKCS#12 SafeContents", ErrMalformed)
 	}
 	var err error
-	var out cryptobyte.Builder
+	out := cryptobyte.NewBuilder(make([]byte, 0, len(safeContents)+256)) // room up front, see ownCryptoPKCS12
 	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		for _, bag := range bags {
 			value := []byte(bag.value)
@@ -716,11 +720,14 @@ func pkcs12KDF(d macDigest, id byte, bmpPassword, salt []byte, iterations, n int
 	v := d.v
 	dv := bytes.Repeat([]byte{id}, v) // 1. the diversifier D: v/8 copies of ID
 	// 2.–4. I = S || P, salt and password each repeated to a multiple of v bits.
-	in := append(fill(salt, v), fill(bmpPassword, v)...)
+	fs, fp := fill(salt, v), fill(bmpPassword, v)
+	in := append(fs, fp...)
+	clear(fp)
 	defer clear(in)
 	out := make([]byte, 0, n+d.u)
 	h := d.hash()
 	b := make([]byte, v)
+	defer clear(b)
 	for len(out) < n { // 5.–6. c = ceiling(n/u) rounds
 		// 6A. A_i = H^r(D || I)
 		h.Reset()
@@ -734,12 +741,14 @@ func pkcs12KDF(d macDigest, id byte, bmpPassword, salt []byte, iterations, n int
 		}
 		out = append(out, a...)
 		if len(out) >= n {
+			clear(a) // derived bytes, copied into out
 			break
 		}
 		// 6B. B: copies of A_i, v bits.
 		for j := 0; j < v; j += len(a) {
 			copy(b[j:], a)
 		}
+		clear(a)
 		// 6C. Each v-bit block I_j of I becomes (I_j + B + 1) mod 2^v.
 		for j := 0; j < len(in); j += v {
 			carry := 1

@@ -18,7 +18,8 @@ import (
 // Counts inside encrypted content (a key bag within an encrypted safe) become
 // visible only after decryption with the caller's password; they are bounded
 // where LoadPKCS12 decrypts itself (the encodings go-pkcs12 lacks, see
-// ownCryptoPKCS12), not where go-pkcs12 does.
+// ownCryptoPKCS12: the decrypted parts are checked again before go-pkcs12
+// reads them), not where go-pkcs12 decrypts.
 const MaxPKCS12Iterations = 1 << 20
 
 // OIDs whose parameters hold an iteration count.
@@ -64,9 +65,13 @@ func checkPKCS12Iterations(der []byte) error {
 		// empty: its author then needs no password at all.
 		return fmt.Errorf("%w: PKCS#12 file without a MAC (its integrity is not protected; export it again with one)", ErrMalformed)
 	}
+	// What follows authSafe must be one MacData SEQUENCE and nothing more:
+	// go-pkcs12's decoder (encoding/asn1) skips an optional field of another
+	// tag and ignores trailing elements, so a NULL after authSafe decoded as
+	// a file without a MAC.
 	var mac, digestInfo cryptobyte.String
-	if !pfx.ReadASN1(&mac, cbasn1.SEQUENCE) || !mac.ReadASN1Element(&digestInfo, cbasn1.SEQUENCE) {
-		return nil
+	if !pfx.ReadASN1(&mac, cbasn1.SEQUENCE) || !pfx.Empty() || !mac.ReadASN1Element(&digestInfo, cbasn1.SEQUENCE) {
+		return fmt.Errorf("%w: PKCS#12 file without a well-formed MAC (its integrity is not protected; export it again with one)", ErrMalformed)
 	}
 	if err := walkIterations(digestInfo, 0); err != nil { // PBMAC1
 		return err
