@@ -68,6 +68,24 @@ func structFields(t reflect.Type) ([]field, error) {
 // immutable derived data, like encoding/json's).
 var fieldCache sync.Map
 
+// fieldsNamed returns, for t's fields (structFields), the positions of the
+// fields of each element name; computed once per type (nameCache).
+func fieldsNamed(t reflect.Type, fields []field) map[string][]int {
+	if m, ok := nameCache.Load(t); ok {
+		return m.(map[string][]int)
+	}
+	m := make(map[string][]int, len(fields))
+	for i, f := range fields {
+		m[f.name] = append(m[f.name], i)
+	}
+	nameCache.Store(t, m)
+	return m
+}
+
+// nameCache maps a struct type to fieldsNamed's result (immutable, like
+// fieldCache).
+var nameCache sync.Map
+
 func computeFields(t reflect.Type) ([]field, error) {
 	var out []field
 	for i := 0; i < t.NumField(); i++ {
@@ -123,14 +141,50 @@ func Unmarshal(el *etree.Element, v any) error {
 	if err != nil {
 		return err
 	}
-	byName := make(map[string][]*etree.Element)
+	// Each child element goes to the fields of its name, in document order:
+	// counted first, then placed in one list cut per field (a list per
+	// property cost an allocation each).
+	named := fieldsNamed(sv.Type(), fields)
+	var small [32]int
+	var count []int
+	if len(fields) <= len(small) {
+		count = small[:len(fields)]
+	} else {
+		count = make([]int, len(fields))
+	}
+	total := 0
 	for _, t := range el.Child {
 		if c, ok := t.(*etree.Element); ok {
-			byName[c.Tag] = append(byName[c.Tag], c)
+			for _, i := range named[c.Tag] {
+				count[i]++
+				total++
+			}
 		}
 	}
-	for _, f := range fields {
-		els := byName[f.name]
+	var all []*etree.Element
+	if total > 0 {
+		all = make([]*etree.Element, total)
+		next := 0
+		for i, n := range count {
+			count[i] = next // from here on: where field i's next element goes
+			next += n
+		}
+		for _, t := range el.Child {
+			if c, ok := t.(*etree.Element); ok {
+				for _, i := range named[c.Tag] {
+					all[count[i]] = c
+					count[i]++
+				}
+			}
+		}
+	}
+	start := 0
+	for i, f := range fields {
+		var els []*etree.Element
+		if total > 0 {
+			els = all[start:count[i]:count[i]]
+			start = count[i]
+		}
 		fv := sv.FieldByIndex(f.index)
 		if err := checkType(fv.Type()); err != nil {
 			return fmt.Errorf("field %s: %w", f.goName, err)
