@@ -700,3 +700,42 @@ func TestTLSOptionsWithCustomTransport(t *testing.T) {
 	_, err := wsman.New("https://device:16993/wsman", wsman.WithHTTPClient(&http.Client{}))
 	assert.NoError(t, err, "a caller's transport alone is fine: it owns TLS")
 }
+
+// wideInstance has more fields than Unmarshal's count array on the stack, an
+// array, and a property two fields read (through an embedded class).
+type wideBase struct {
+	Name string
+}
+
+type wideInstance struct {
+	wideBase
+	F0, F1, F2, F3, F4, F5, F6, F7, F8, F9           string
+	F10, F11, F12, F13, F14, F15, F16, F17, F18, F19 string
+	F20, F21, F22, F23, F24, F25, F26, F27, F28, F29 string
+	F30, F31, F32, F33, F34                          string
+	List                                             []string
+	Again                                            string `wsman:"Name"`
+	Absent                                           *string
+}
+
+// Unmarshal places each property in the fields of its name, arrays in
+// document order, whatever the number of fields.
+func TestUnmarshalWideInstance(t *testing.T) {
+	var props []wsman.Property
+	for i := 34; i >= 0; i-- {
+		props = append(props, wsman.Prop(fmt.Sprintf("F%d", i), fmt.Sprintf("v%d", i)))
+		if i%10 == 0 {
+			props = append(props, wsman.Prop("List", fmt.Sprintf("l%d", i)))
+		}
+	}
+	props = append(props, wsman.Prop("Name", "n"), wsman.Prop("Unknown", "u"))
+	var out wideInstance
+	require.NoError(t, wsman.Unmarshal(wsman.NewInstance("urn:wide", props...), &out))
+	assert.Equal(t, "v0", out.F0)
+	assert.Equal(t, "v17", out.F17)
+	assert.Equal(t, "v34", out.F34)
+	assert.Equal(t, []string{"l30", "l20", "l10", "l0"}, out.List)
+	assert.Equal(t, "n", out.Name)
+	assert.Equal(t, "n", out.Again)
+	assert.Nil(t, out.Absent)
+}
