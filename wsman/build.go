@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
@@ -149,6 +150,22 @@ func writeSelectors(w *bytes.Buffer, s SelectorSet) {
 // written, less the declarations the envelope already makes. A body that
 // stands alone and repeats none of them is written as it is, without the copy.
 func writeBody(w *bytes.Buffer, body *etree.Element) {
+	if !regular(body) {
+		// Names set by hand (a prefix in Tag or Key, a colon in Space) or
+		// a repeated attribute: the copy Detach makes rebuilds each name
+		// and merges the repeats, as it always did for such a body.
+		b := body
+		if body.Parent() != nil || redeclares(body) {
+			b = Detach(body)
+			for i := len(b.Attr) - 1; i >= 0; i-- {
+				if a := b.Attr[i]; envelopeDeclares(a) {
+					b.RemoveAttr(a.FullKey())
+				}
+			}
+		}
+		b.WriteTo(w, &etree.WriteSettings{})
+		return
+	}
 	if body.Parent() == nil && !redeclares(body) {
 		writeElement(w, body, false, nil)
 		return
@@ -226,6 +243,32 @@ func writeAttr(w *bytes.Buffer, a etree.Attr) {
 	w.WriteString(`="`)
 	escape(w, a.Value)
 	w.WriteByte('"')
+}
+
+// regular reports whether every name in el's tree is as etree's parser and
+// CreateElement/CreateAttr make them — a prefix only in Space, no colon in
+// Tag or Key (nor in Space) — and no element repeats an attribute: trees
+// writeElement writes as a Detach copy would be written.
+func regular(el *etree.Element) bool {
+	if strings.IndexByte(el.Space, ':') >= 0 || strings.IndexByte(el.Tag, ':') >= 0 {
+		return false
+	}
+	for i, a := range el.Attr {
+		if strings.IndexByte(a.Space, ':') >= 0 || strings.IndexByte(a.Key, ':') >= 0 {
+			return false
+		}
+		for _, b := range el.Attr[:i] {
+			if a.Space == b.Space && a.Key == b.Key {
+				return false
+			}
+		}
+	}
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok && !regular(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // usedPrefixes lists, sorted, the prefixes el and its descendants use in

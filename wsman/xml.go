@@ -287,7 +287,7 @@ func copyTree(el *etree.Element, cloneStrings bool) (*etree.Element, int64) {
 		for _, t := range src.Child {
 			switch t := t.(type) {
 			case *etree.Element:
-				if strings.IndexByte(t.Tag, ':') >= 0 {
+				if strings.IndexByte(t.Tag, ':') >= 0 || strings.IndexByte(t.Space, ':') >= 0 {
 					cp(dst.CreateElement(str(t.FullTag())), t) // as etree splits it
 					continue
 				}

@@ -77,31 +77,52 @@ type nodeArena struct {
 const arenaChunk = 16
 
 // size sizes the first chunks for a document of s: its start tags
-// (elements), its end tags that follow text (texts), and its attribute
-// values (attributes); each of the child lists holds the element or text it
-// names once.
+// (elements), its end tags that follow text (texts), and the quoted values in
+// its start tags (attributes); each of the child lists holds the element or
+// text it names once. The insides of comments, CDATA sections and processing
+// instructions are skipped: markup-like text there would size chunks for
+// nodes that never come (they grow when the count falls short).
 func (a *nodeArena) size(s string) {
-	starts, texts := 0, 0
-	for i := strings.IndexByte(s, '<'); i >= 0 && starts+texts < 1024; {
-		if i+1 < len(s) {
-			switch s[i+1] {
-			case '/':
-				if i > 0 && s[i-1] != '>' {
-					texts++
-				}
-			case '!', '?':
-			default:
-				starts++
+	starts, texts, attrs := 0, 0, 0
+	for i := strings.IndexByte(s, '<'); i >= 0 && starts+texts+attrs < 2048; {
+		rest := s[i:]
+		skip := 1
+		switch {
+		case strings.HasPrefix(rest, "<!--"):
+			skip = skipPast(rest, "-->")
+		case strings.HasPrefix(rest, "<![CDATA["):
+			skip = skipPast(rest, "]]>")
+		case strings.HasPrefix(rest, "<?"):
+			skip = skipPast(rest, "?>")
+		case strings.HasPrefix(rest, "</"):
+			if i > 0 && s[i-1] != '>' {
+				texts++
+			}
+		case strings.HasPrefix(rest, "<!"):
+		default:
+			starts++
+			if end := strings.IndexByte(rest, '>'); end > 0 {
+				tag := rest[:end]
+				attrs += strings.Count(tag, `="`) + strings.Count(tag, `='`)
+				skip = end
 			}
 		}
-		j := strings.IndexByte(s[i+1:], '<')
+		j := strings.IndexByte(s[i+skip:], '<')
 		if j < 0 {
 			break
 		}
-		i += 1 + j
+		i += skip + j
 	}
-	a.nEls, a.nTexts, a.nToks = starts, texts, starts+texts
-	a.nAttrs = min(strings.Count(s, `="`)+strings.Count(s, `='`), 1024)
+	a.nEls, a.nTexts, a.nToks, a.nAttrs = starts, texts, starts+texts, attrs
+}
+
+// skipPast returns how far past the end marker of the construct s starts
+// with its end is (len(s) when it has none).
+func skipPast(s, end string) int {
+	if k := strings.Index(s, end); k >= 0 {
+		return k + len(end)
+	}
+	return len(s)
 }
 
 // first returns *n (at least 1), and arenaChunk in it from then on.
@@ -118,18 +139,21 @@ func (a *nodeArena) element(space, tag string) *etree.Element {
 	e := &a.els[0]
 	a.els = a.els[1:]
 	e.Space, e.Tag = space, tag
+	// Empty, not nil, as etree's constructors make them (no allocation: a
+	// list of no elements points at no memory of its own).
+	e.Attr, e.Child = make([]etree.Attr, 0), make([]etree.Token, 0)
 	return e
 }
 
-// text returns a text node; flagged, white space gets etree's white-space
-// flag, as its reader sets it on text (not on a CDATA section's data).
-func (a *nodeArena) text(data string, flagged bool) *etree.CharData {
+// text returns a text node; white space gets etree's white-space flag, as its
+// reader sets it (on a CDATA section's data too).
+func (a *nodeArena) text(data string) *etree.CharData {
 	if len(a.texts) == 0 {
 		a.texts = make([]etree.CharData, first(&a.nTexts))
 	}
 	t := &a.texts[0]
 	a.texts = a.texts[1:]
-	if flagged && isSpace(data) {
+	if isSpace(data) {
 		t.SetData(data)
 	} else {
 		t.Data = data
@@ -491,7 +515,7 @@ func (r *xmlReader) comment() (*etree.Comment, error) {
 		return nil, err
 	}
 	r.i = end + 3
-	return etree.NewComment(body), nil
+	return etree.NewComment(strings.Clone(body)), nil
 }
 
 // procInst reads a processing instruction into a node without a parent;
@@ -523,7 +547,7 @@ func (r *xmlReader) procInst(first bool) (*etree.ProcInst, error) {
 	if err := r.checkChars(inst); err != nil {
 		return nil, err
 	}
-	return etree.NewProcInst(target, inst), nil
+	return etree.NewProcInst(strings.Clone(target), strings.Clone(inst)), nil
 }
 
 // declParam finds name = "value" (or 'value') in an XML declaration.
@@ -621,7 +645,7 @@ func (r *xmlReader) element(parent *etree.Element) error {
 					if err != nil {
 						return err
 					}
-					r.pending = append(r.pending, r.nodes.text(t, true))
+					r.pending = append(r.pending, r.nodes.text(t))
 				}
 			}
 			rest := r.s[r.i:]
@@ -661,9 +685,14 @@ func (r *xmlReader) element(parent *etree.Element) error {
 				}
 				if strings.IndexByte(data, '\r') >= 0 {
 					data = strings.ReplaceAll(strings.ReplaceAll(data, "\r\n", "\n"), "\r", "\n")
+				} else if c, ok := commonText(data); ok {
+					data = c
+				} else {
+					data = strings.Clone(data) // not a piece of the response (see text)
 				}
-				// As etree's reader: the section's data becomes text.
-				r.pending = append(r.pending, r.nodes.text(data, false))
+				// As etree's reader: the section's data becomes text,
+				// flagged as white space when it is.
+				r.pending = append(r.pending, r.nodes.text(data))
 				r.i += 9 + end + 3
 				continue
 			case strings.HasPrefix(rest, "<!"):
