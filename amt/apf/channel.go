@@ -298,6 +298,7 @@ func (c *Channel) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	maxData := c.s.cfg.MaxMessageLength - ChannelDataHeaderLen
 	total := 0
+	var wait, send context.Context // writeContext's, from the first message on
 	for len(p) > 0 {
 		c.mu.Lock()
 		for {
@@ -335,15 +336,19 @@ func (c *Channel) Write(p []byte) (int, error) {
 		// writer's turn. Once the message is in the transport, over a stream
 		// only a deadline (or the session's end) interrupts it: a message cut
 		// half-sent ends the stream, and closing one channel must not end
-		// every other channel of the tunnel.
-		wait, cancelWait := c.writeContext(true)
-		send, cancelSend := wait, context.CancelFunc(func() {})
-		if c.s.strict {
-			send, cancelSend = c.writeContext(false)
+		// every other channel of the tunnel. The watchers serve every
+		// message of this Write (they were started for each one).
+		if wait == nil {
+			var cancelWait, cancelSend context.CancelFunc
+			wait, cancelWait = c.writeContext(true)
+			defer cancelWait()
+			send = wait
+			if c.s.strict {
+				send, cancelSend = c.writeContext(false)
+				defer cancelSend()
+			}
 		}
 		err = c.s.writeSplit(wait, send, b)
-		cancelWait()
-		cancelSend()
 		if err != nil {
 			if wait.Err() != nil || send.Err() != nil {
 				err = c.writeStopped()
