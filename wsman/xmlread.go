@@ -133,11 +133,7 @@ func first(n *int) int {
 }
 
 func (a *nodeArena) element(space, tag string) *etree.Element {
-	if len(a.els) == 0 {
-		a.els = make([]etree.Element, first(&a.nEls))
-	}
-	e := &a.els[0]
-	a.els = a.els[1:]
+	e := &carve(&a.els, 1, &a.nEls)[:1][0]
 	e.Space, e.Tag = space, tag
 	// Empty, not nil, as etree's constructors make them (no allocation: a
 	// list of no elements points at no memory of its own).
@@ -148,11 +144,7 @@ func (a *nodeArena) element(space, tag string) *etree.Element {
 // text returns a text node; white space gets etree's white-space flag, as its
 // reader sets it (on a CDATA section's data too).
 func (a *nodeArena) text(data string) *etree.CharData {
-	if len(a.texts) == 0 {
-		a.texts = make([]etree.CharData, first(&a.nTexts))
-	}
-	t := &a.texts[0]
-	a.texts = a.texts[1:]
+	t := &carve(&a.texts, 1, &a.nTexts)[:1][0]
 	if isSpace(data) {
 		t.SetData(data)
 	} else {
@@ -162,22 +154,20 @@ func (a *nodeArena) text(data string) *etree.CharData {
 }
 
 // children returns an empty list with room for exactly n tokens.
-func (a *nodeArena) children(n int) []etree.Token {
-	if len(a.toks) < n {
-		a.toks = make([]etree.Token, max(n, first(&a.nToks)))
-	}
-	s := a.toks[:0:n]
-	a.toks = a.toks[n:]
-	return s
-}
+func (a *nodeArena) children(n int) []etree.Token { return carve(&a.toks, n, &a.nToks) }
 
 // attributes returns an empty list with room for exactly n attributes.
-func (a *nodeArena) attributes(n int) []etree.Attr {
-	if len(a.attrs) < n {
-		a.attrs = make([]etree.Attr, max(n, first(&a.nAttrs)))
+func (a *nodeArena) attributes(n int) []etree.Attr { return carve(&a.attrs, n, &a.nAttrs) }
+
+// carve takes room for n items off the front of chunk, starting a new chunk
+// (of first(size) items, or n when more) when it has too little; the result
+// is empty, with a capacity of exactly n.
+func carve[T any](chunk *[]T, n int, size *int) []T {
+	if len(*chunk) < n {
+		*chunk = make([]T, max(n, first(size)))
 	}
-	s := a.attrs[:0:n]
-	a.attrs = a.attrs[n:]
+	s := (*chunk)[:0:n]
+	*chunk = (*chunk)[n:]
 	return s
 }
 
