@@ -251,8 +251,11 @@ func hostSetupSentinel(method string, v uint32) error {
 // CancelOptIn: go-wsman-messages pkg/wsman/ips/optin/decoder.go (0 Success,
 // 1 InternalError, 2 InvalidState, 3 Blocked, 4 FailedFFS; Intel's
 // Denial-of-Service Attack Prevention page names StartOptIn's 3 "blocked"),
-// and SendOptInCode's 2066 for a wrong code, as devices answered MPS (pull
-// request 2224, device-management-toolkit/mps, not merged at 80c2f999). MPS
+// and SendOptInCode's 2066 for a wrong code: the Open AMT Cloud Toolkit's
+// sample web UI (its KVM and SOL components' sendOptInCodeResponse) reads 2066
+// as an invalid consent code, after which the flow may be back at NOT STARTED,
+// and MPS pull request 2224 (device-management-toolkit/mps, not merged at
+// 80c2f999) maps it so. MPS
 // and MeshCommander print these values with PT_STATUS names (2 NOT_READY,
 // 2066 UNSUPPORTED), which is why a [*ReturnValueError] of this family is
 // never a [Status]: errors.Is(err, amt.StatusUnsupported) would say the

@@ -333,19 +333,6 @@ const (
 // in both states).
 func (s OptInState) Granted() bool { return s == OptInReceived || s == OptInInSession }
 
-// The consent flow (Intel AMT Implementation and Reference Guide, User
-// Consent: "Start the Consent Flow", "Send Consent Code", "Stop the Consent
-// Process", "Denial-of-Service Attack Prevention"; go-wsman-messages
-// pkg/wsman/ips/optin service.go for the three methods and their inputs;
-// MPS src/routes/amt/userConsent for a console's use of them). A console
-// reads [Device.OptInService]; when OptInRequired asks for consent and
-// OptInState is not [OptInState.Granted], it calls StartOptIn, the user
-// reads the six-digit code on the host's screen to the operator, and the
-// console sends it with SendOptInCode. Each failure is a [*ReturnValueError]
-// of the IPS_OptInService family: errors.Is matches [ErrOptInWrongCode],
-// [ErrOptInInvalidState], [ErrOptInBlocked], [ErrOptInInternalError] or
-// [ErrOptInFailedFFS].
-
 // maxOptInCode is the largest code the host's screen can show: six digits
 // (MPS's consent API and MeshCommander's code field take six digits).
 const maxOptInCode = 999999
@@ -357,6 +344,19 @@ const maxOptInCode = 999999
 // returns 2, [ErrOptInInvalidState] — cancel first, or use the consent
 // already given. After a series of wrong codes it returns 3,
 // [ErrOptInBlocked], for a while.
+//
+// The consent flow (Intel AMT Implementation and Reference Guide, User
+// Consent: "Start the Consent Flow", "Send Consent Code", "Stop the Consent
+// Process", "Denial-of-Service Attack Prevention"; go-wsman-messages
+// pkg/wsman/ips/optin service.go for the three methods and their inputs;
+// MPS src/routes/amt/userConsent for a console's use of them): a console
+// reads [Device.OptInService]; when OptInRequired asks for consent and
+// OptInState is not [OptInState.Granted], it calls StartOptIn, the user
+// reads the six-digit code on the host's screen to the operator, and the
+// console sends it with [Device.SendOptInCode]. Each failure is a
+// [*ReturnValueError] of the IPS_OptInService family: errors.Is matches
+// [ErrOptInWrongCode], [ErrOptInInvalidState], [ErrOptInBlocked],
+// [ErrOptInInternalError] or [ErrOptInFailedFFS].
 func (d *Device) StartOptIn(ctx context.Context) error {
 	_, err := d.invoke(ctx, URIOptInService, "StartOptIn", nil)
 	return err
@@ -364,8 +364,9 @@ func (d *Device) StartOptIn(ctx context.Context) error {
 
 // SendOptInCode calls IPS_OptInService.SendOptInCode with the code the user
 // read from the host's screen. A wrong code returns 2066,
-// [ErrOptInWrongCode] (MPS pull request 2224, which reads it with the
-// PT_STATUS name UNSUPPORTED); after three wrong codes the firmware gives the
+// [ErrOptInWrongCode] (the Open AMT Cloud Toolkit's sample web UI reads it
+// so, as does MPS pull request 2224; MPS prints it with the PT_STATUS name
+// UNSUPPORTED); after three wrong codes the firmware gives the
 // flow up (OptInState NotStarted; the audit log records three failed
 // attempts: go-wsman-messages amt/auditlog, MPS auditLog.ts) and StartOptIn
 // is blocked for a while. With no code on the screen — never started, cancelled,

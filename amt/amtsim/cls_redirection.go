@@ -56,7 +56,8 @@ const (
 
 	// The consent methods' ReturnValues: go-wsman-messages ips/optin
 	// decoder.go (1 InternalError, 2 InvalidState, 3 Blocked), and 2066 for a
-	// wrong code, as devices answered MPS (pull request 2224).
+	// wrong code (the Open AMT Cloud Toolkit's sample web UI reads it so;
+	// MPS pull request 2224).
 	optInInternalError = 1
 	optInInvalidState  = 2
 	optInBlocked       = 3
@@ -96,7 +97,7 @@ type featureState struct {
 type consentFlow struct {
 	state   uint8
 	code    uint32    // the code on the host's screen while displayed
-	since   time.Time // when the flow entered state (displayed or received)
+	until   time.Time // when the state (displayed or received) ends, fixed on entering it
 	wrong   int       // wrong codes sent for this code
 	blocked time.Time // StartOptIn answers 3 until then
 }
@@ -368,20 +369,17 @@ func optInClass() *class {
 // after OptInCodeTimeout seconds without a redirection session (Send Consent
 // Code gives two idle minutes, the default 120; the simulator serves no
 // sessions, so every second after the code was accepted is idle). Either
-// returns the flow to NOT STARTED.
+// returns the flow to NOT STARTED. The end is fixed when the state is entered:
+// a later Put of a timeout applies to the next code or consent, so that no Put
+// brings back one that has ended, whether or not anything read the state in
+// between (no public source says which the firmware does; the simulator's
+// choice).
 func (d *Device) consentLocked() *consentFlow {
-	f := &d.st.ra.feat
-	fl := &f.consent
-	var limit time.Duration
-	switch fl.state {
-	case optInDisplayed:
-		limit = time.Duration(f.optInDisp) * time.Second
-	case optInReceived:
-		limit = time.Duration(f.optInCode) * time.Second
-	default:
+	fl := &d.st.ra.feat.consent
+	if fl.state != optInDisplayed && fl.state != optInReceived {
 		return fl
 	}
-	if !d.now().Before(fl.since.Add(limit)) {
+	if !d.now().Before(fl.until) {
 		d.debug("consent: " + consentStateName(fl.state) + " timed out")
 		fl.reset()
 	}
@@ -418,7 +416,7 @@ func startOptIn(d *Device, c *call, _ *input) *etree.Element {
 	}
 	fl.state, fl.code, fl.wrong = optInRequested, code, 0
 	d.debug("consent: code requested")
-	fl.state, fl.since = optInDisplayed, now
+	fl.state, fl.until = optInDisplayed, now.Add(time.Duration(d.st.ra.feat.optInDisp)*time.Second)
 	d.debug("consent: code displayed")
 	return rv(c, 0)
 }
@@ -448,7 +446,8 @@ func sendOptInCode(d *Device, c *call, in *input) *etree.Element {
 		}
 		return rv(c, optInWrongCode)
 	}
-	fl.state, fl.code, fl.wrong, fl.since = optInReceived, 0, 0, d.now()
+	fl.state, fl.code, fl.wrong = optInReceived, 0, 0
+	fl.until = d.now().Add(time.Duration(d.st.ra.feat.optInCode) * time.Second)
 	d.debug("consent: code received")
 	return rv(c, 0)
 }
