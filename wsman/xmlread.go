@@ -58,11 +58,14 @@ var readScratches = sync.Pool{New: func() any {
 
 // nodeArena hands out the nodes of one document from a few shared chunks
 // instead of one allocation per element, text, attribute list and child list
-// (an AMT response of 2–3 KB is about 150 nodes). It changes nothing anyone
-// can observe: the nodes of a tree are reachable from one another through
-// their parent pointers, so a tree was already kept or freed as a whole; each
-// list is cut to its own capacity, so an append to one (AddChild,
-// CreateAttr) moves it rather than overwrite its neighbour's.
+// (an AMT response of 2–3 KB is about 150 nodes). The nodes of a tree are
+// reachable from one another through their parent pointers, so a tree was
+// already kept or freed as a whole; each list is cut to its own capacity, so
+// an append to one (AddChild, CreateAttr) moves it rather than overwrite its
+// neighbour's. One difference in memory only: a node a caller removes from
+// the tree and keeps now keeps the chunks, and so the memory of the whole
+// document (its texts are copies, so no more of the response's bytes than
+// the names already kept); Detach a node to keep it alone.
 type nodeArena struct {
 	els   []etree.Element
 	texts []etree.CharData
