@@ -1,15 +1,12 @@
 package amtsim_test
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -127,43 +124,6 @@ func TestEnumerationModesThroughClient(t *testing.T) {
 			}
 		}
 	}
-}
-
-// digestPost posts a hand-written envelope to the device's HTTP role with
-// digest authentication computed here (RFC 7616, MD5, qop auth), as a client
-// outside this module would.
-func digestPost(t *testing.T, d *amtsim.Device, user, password, envelope string) (int, []byte) {
-	t.Helper()
-	do := func(authz string) *http.Response {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, d.HTTPEndpoint(), strings.NewReader(envelope))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-		if authz != "" {
-			req.Header.Set("Authorization", authz)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		return resp
-	}
-	challenge := do("")
-	_, _ = io.Copy(io.Discard, challenge.Body)
-	_ = challenge.Body.Close()
-	require.Equal(t, http.StatusUnauthorized, challenge.StatusCode)
-	ch := challenge.Header.Get("WWW-Authenticate")
-	i := strings.Index(ch, `nonce="`)
-	require.GreaterOrEqual(t, i, 0, "digest challenge %q", ch)
-	nonce := ch[i+len(`nonce="`):]
-	nonce = nonce[:strings.IndexByte(nonce, '"')]
-	h := func(s string) string { x := md5.Sum([]byte(s)); return hex.EncodeToString(x[:]) }
-	ha1 := h(user + ":" + d.DigestRealm() + ":" + password)
-	ha2 := h("POST:/wsman")
-	r := h(ha1 + ":" + nonce + ":00000001:0a4f113b:auth:" + ha2)
-	resp := do(fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="/wsman", qop=auth, nc=00000001, cnonce="0a4f113b", response="%s"`,
-		user, d.DigestRealm(), nonce, r))
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp.StatusCode, b
 }
 
 // rawEnumerate is an Enumerate as openwsman's wsman-client writes it
@@ -288,7 +248,7 @@ func TestEnumerateObjectAndEPRRawEnvelope(t *testing.T) {
 	want := fieldsByID(t, c, uriCert)
 	require.GreaterOrEqual(t, len(want), 3, "more than a page of two")
 
-	status, body := digestPost(t, d, "admin", adminPW, rawEnumerate(d.HTTPEndpoint(), uriCert))
+	status, body := postDigest(t, d.HTTPEndpoint(), "admin", adminPW, rawEnumerate(d.HTTPEndpoint(), uriCert))
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	doc := etree.NewDocument()
 	require.NoError(t, doc.ReadFromBytes(body))
@@ -328,7 +288,7 @@ func TestEnumerateObjectAndEPRRawEnvelope(t *testing.T) {
 	}
 
 	// The Pull carries no mode: the context keeps the Enumerate's.
-	status, body = digestPost(t, d, "admin", adminPW, rawPull(d.HTTPEndpoint(), uriCert, enumCtx))
+	status, body = postDigest(t, d.HTTPEndpoint(), "admin", adminPW, rawPull(d.HTTPEndpoint(), uriCert, enumCtx))
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	doc = etree.NewDocument()
 	require.NoError(t, doc.ReadFromBytes(body))
