@@ -17,7 +17,8 @@ import (
 )
 
 // kvMap is a whole key-value store for NewKVStore: a map under a mutex, with
-// compare-and-swap. etcd, Consul, Redis or bbolt fit the same three methods.
+// compare-and-swap. etcd, Consul, Redis or bbolt fit the same three methods
+// (and the fourth, CompareAndSwapIf, that makes it a GuardedKV).
 type kvMap struct {
 	mu sync.Mutex
 	m  map[string][]byte
@@ -35,6 +36,26 @@ func (k *kvMap) Get(_ context.Context, key string) ([]byte, error) {
 func (k *kvMap) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if cur, ok := k.m[key]; ok != (old != nil) || !bytes.Equal(cur, old) {
+		return false, nil
+	}
+	if new == nil {
+		delete(k.m, key)
+	} else {
+		k.m[key] = new
+	}
+	return true, nil
+}
+
+// CompareAndSwapIf makes kvMap a GuardedKV: SaveFenced then checks the
+// device's lease in the same step as the record's version. (etcd: one Txn
+// comparing both keys; Redis: WATCH both, then MULTI/EXEC.)
+func (k *kvMap) CompareAndSwapIf(_ context.Context, guardKey string, guard []byte, key string, old, new []byte) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if cur, ok := k.m[guardKey]; ok != (guard != nil) || !bytes.Equal(cur, guard) {
+		return false, nil
+	}
 	if cur, ok := k.m[key]; ok != (old != nil) || !bytes.Equal(cur, old) {
 		return false, nil
 	}
@@ -103,6 +124,30 @@ func ExampleNewKVStore() {
 	// provisioning: record 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c changed since it was read: expected none, the store has version 1
 	// loaded: Provisioned true
 	// provisioned: 8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c
+}
+
+// A provisioner that stalled past its lease (a suspended VM) cannot write
+// over a device another provisioner took: over a GuardedKV, SaveFenced
+// checks the lease in the compare-and-swap that writes the record.
+func ExampleGuardedKV() {
+	ctx := context.Background()
+	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")}})
+	store, _ := provisioning.NewKVStore(&kvMap{m: map[string][]byte{}}, provisioning.RecordCodec{Sealer: sealer})
+	u, _ := amt.ParseUUID("8c2f3a10-1d2e-4f5a-9b8c-7d6e5f4a3b2c")
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+
+	mine, _ := store.AcquireLease(ctx, u, "provisioner-a", t0, time.Minute)
+	r := &provisioning.DeviceRecord{UUID: u, Attempts: 1}
+	fmt.Println("saved under the lease:", store.SaveFenced(ctx, r, mine) == nil)
+
+	// provisioner-a stalls for two minutes; provisioner-b takes the device.
+	_, _ = store.AcquireLease(ctx, u, "provisioner-b", t0.Add(2*time.Minute), time.Minute)
+	r.Attempts = 2
+	err := store.SaveFenced(ctx, r, mine)
+	fmt.Println("lease lost:", errors.Is(err, provisioning.ErrLeaseLost))
+	// Output:
+	// saved under the lease: true
+	// lease lost: true
 }
 
 // Three provisioners share one store: each takes a device's lease before it

@@ -166,8 +166,9 @@ type LeaseStore interface {
 // suspended VM) between its lease check and its write cannot write over the
 // new holder's device. The engine uses it for every lease holder's save when
 // the store has it; [MemoryStore] and provisioning/sqlstore implement it in
-// one step, [KVStore] checks the lease just before its compare-and-swap (a
-// KV has no transaction over two keys).
+// one step, as does [KVStore] over a [GuardedKV]; over a plain [KV] it checks
+// the lease just before its compare-and-swap (a lease taken in between is not
+// seen).
 type FencedSaver interface {
 	SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error
 }

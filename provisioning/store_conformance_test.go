@@ -43,16 +43,36 @@ func (k *mapKV) Get(_ context.Context, key string) ([]byte, error) {
 func (k *mapKV) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	return k.swapLocked(key, old, new), nil
+}
+
+func (k *mapKV) holdsLocked(key string, val []byte) bool {
 	cur, ok := k.m[key]
-	if ok != (old != nil) || !bytes.Equal(cur, old) {
-		return false, nil
+	return ok == (val != nil) && bytes.Equal(cur, val)
+}
+
+func (k *mapKV) swapLocked(key string, old, new []byte) bool {
+	if !k.holdsLocked(key, old) {
+		return false
 	}
 	if new == nil {
 		delete(k.m, key)
 	} else {
 		k.m[key] = new
 	}
-	return true, nil
+	return true
+}
+
+// guardedMapKV is a mapKV that is also a GuardedKV: both keys are compared
+// under its mutex.
+type guardedMapKV struct{ *mapKV }
+
+var _ provisioning.GuardedKV = guardedMapKV{}
+
+func (k guardedMapKV) CompareAndSwapIf(_ context.Context, guardKey string, guard []byte, key string, old, new []byte) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.holdsLocked(guardKey, guard) && k.swapLocked(key, old, new), nil
 }
 
 func (k *mapKV) Keys(_ context.Context, prefix string) iter.Seq2[string, error] {
@@ -91,24 +111,36 @@ func testSealer(t testing.TB) *seal.AESGCM {
 }
 
 func TestKVStoreConformance(t *testing.T) {
-	kvOf := map[provisioning.Store]*mapKV{}
-	var mu sync.Mutex
-	open := func(t *testing.T, kv *mapKV) provisioning.Store {
-		s, err := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: testSealer(t)})
-		require.NoError(t, err)
-		mu.Lock()
-		kvOf[s] = kv
-		mu.Unlock()
-		return s
+	for _, guarded := range []bool{false, true} {
+		name := "KV"
+		if guarded {
+			name = "GuardedKV"
+		}
+		t.Run(name, func(t *testing.T) {
+			kvOf := map[provisioning.Store]*mapKV{}
+			var mu sync.Mutex
+			open := func(t *testing.T, m *mapKV) provisioning.Store {
+				var kv provisioning.KV = m
+				if guarded {
+					kv = guardedMapKV{m}
+				}
+				s, err := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: testSealer(t)})
+				require.NoError(t, err)
+				mu.Lock()
+				kvOf[s] = m
+				mu.Unlock()
+				return s
+			}
+			kv := func(s provisioning.Store) *mapKV {
+				mu.Lock()
+				defer mu.Unlock()
+				return kvOf[s]
+			}
+			storetest.Run(t, storetest.Harness{
+				New:       func(t *testing.T) provisioning.Store { return open(t, &mapKV{m: map[string][]byte{}}) },
+				Reopen:    func(t *testing.T, s provisioning.Store) provisioning.Store { return open(t, kv(s)) },
+				Persisted: func(_ *testing.T, s provisioning.Store) [][]byte { return kv(s).values() },
+			})
+		})
 	}
-	kv := func(s provisioning.Store) *mapKV {
-		mu.Lock()
-		defer mu.Unlock()
-		return kvOf[s]
-	}
-	storetest.Run(t, storetest.Harness{
-		New:       func(t *testing.T) provisioning.Store { return open(t, &mapKV{m: map[string][]byte{}}) },
-		Reopen:    func(t *testing.T, s provisioning.Store) provisioning.Store { return open(t, kv(s)) },
-		Persisted: func(_ *testing.T, s provisioning.Store) [][]byte { return kv(s).values() },
-	})
 }

@@ -136,69 +136,128 @@ func (s *KVStore) Load(ctx context.Context, u amt.UUID) (*DeviceRecord, error) {
 	return s.decode(ctx, u, b)
 }
 
-// SaveFenced implements [FencedSaver]: it reads the device's lease just
-// before its compare-and-swap. A KV has no transaction over two keys, so a
-// lease taken between that read and the swap is not seen.
+// GuardedKV is a [KV] that can also make a compare-and-swap conditional on a
+// second key's value, in the same step. [KVStore.SaveFenced] uses it, when the
+// KV has it, to check the device's lease in the step that writes the record,
+// as [MemoryStore] and provisioning/sqlstore do; over a plain KV it reads the
+// lease just before its compare-and-swap, and a lease taken in between is not
+// seen. etcd (one Txn comparing both values), Redis (WATCH on both keys, then
+// MULTI/EXEC), DynamoDB (TransactWriteItems with a ConditionCheck on the
+// lease's item), Consul (a transaction checking both keys' ModifyIndex) and
+// bbolt or Badger (one read-write transaction) provide it.
+type GuardedKV interface {
+	KV
+	// CompareAndSwapIf is CompareAndSwap of key that writes nothing, and
+	// reports false, unless guardKey's value is guard (nil: absent) in the
+	// same step.
+	CompareAndSwapIf(ctx context.Context, guardKey string, guard []byte, key string, old, new []byte) (bool, error)
+}
+
+// SaveFenced implements [FencedSaver]. Over a [GuardedKV] the lease is
+// checked in the compare-and-swap that writes the record; over a plain KV it
+// is read just before it (a KV has no transaction over two keys, so a lease
+// taken in between is not seen).
 func (s *KVStore) SaveFenced(ctx context.Context, r *DeviceRecord, l Lease) error {
-	_, cur, err := s.lease(ctx, r.UUID)
-	if err != nil {
-		return err
-	}
-	if cur.Token != l.Token || cur.Owner != l.Owner || l.Owner == "" {
-		return fmt.Errorf("%w: %s's lease %d of %q is not the device's lease (token %d of %q)", ErrLeaseLost, r.UUID, l.Token, l.Owner, cur.Token, cur.Owner)
-	}
-	return s.Save(ctx, r)
+	return s.save(ctx, r, func() ([]byte, error) {
+		b, cur, err := s.lease(ctx, r.UUID)
+		if err != nil {
+			return nil, err
+		}
+		if cur.Token != l.Token || cur.Owner != l.Owner || l.Owner == "" {
+			return nil, fmt.Errorf("%w: %s's lease %d of %q is not the device's lease (token %d of %q)", ErrLeaseLost, r.UUID, l.Token, l.Owner, cur.Token, cur.Owner)
+		}
+		return b, nil
+	})
 }
 
 // Save implements [Store].
 func (s *KVStore) Save(ctx context.Context, r *DeviceRecord) error {
-	old, have, err := s.get(ctx, r.UUID)
-	next := have + 1
-	switch {
-	case errors.Is(err, ErrNotFound):
-		// Absent (old nil), or deleted: old is the tombstone, and the
-		// record goes on from its last version.
-		have = 0
-	case err != nil:
-		return err
-	}
-	if have != r.Version {
-		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
-	}
-	c := *r
-	c.Version = next
-	enc, err := s.codec.Marshal(ctx, &c)
-	if err != nil {
-		return err
-	}
-	val := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), c.Version)
-	ok, err := s.kv.CompareAndSwap(ctx, kvDevicePrefix+r.UUID.String(), old, append(val, enc...))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		_, now, err := s.get(ctx, r.UUID)
+	return s.save(ctx, r, nil)
+}
+
+// save writes r if the store holds its version and, when fence is set, the
+// lease fence checks (fence returns the lease's bytes, which a GuardedKV's
+// swap requires unchanged). A swap lost to a write that changed neither
+// (a walk purging the tombstone it read, the holder renewing its lease, a
+// create and delete in between) is tried again: the checks, read afresh,
+// name a real conflict.
+func (s *KVStore) save(ctx context.Context, r *DeviceRecord, fence func() ([]byte, error)) error {
+	gkv, guarded := s.kv.(GuardedKV)
+	key := kvDevicePrefix + r.UUID.String()
+	var (
+		val    []byte // the value written: version and encoding
+		valFor uint64 // the version val holds
+	)
+	for attempt := 0; ; attempt++ {
+		var guard []byte
+		if fence != nil {
+			var err error
+			if guard, err = fence(); err != nil {
+				return err
+			}
+		}
+		old, have, err := s.get(ctx, r.UUID)
+		next := have + 1
 		switch {
 		case errors.Is(err, ErrNotFound):
-			now = 0
+			// Absent (old nil), or deleted: old is the tombstone, and
+			// the record goes on from its last version.
+			have = 0
 		case err != nil:
 			return err
 		}
-		return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now}
+		if have != r.Version {
+			return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
+		}
+		if val == nil || valFor != next {
+			// The encoding binds the version its sealed values are
+			// stored at.
+			c := *r
+			c.Version = next
+			enc, err := s.codec.Marshal(ctx, &c)
+			if err != nil {
+				return err
+			}
+			val = append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(enc)), next), enc...)
+			valFor = next
+		}
+		var ok bool
+		if fence != nil && guarded {
+			ok, err = gkv.CompareAndSwapIf(ctx, kvLeasePrefix+r.UUID.String(), guard, key, old, val)
+		} else {
+			ok, err = s.kv.CompareAndSwap(ctx, key, old, val)
+		}
+		if err != nil {
+			return err
+		}
+		if ok {
+			r.Version = next
+			switch {
+			case isKVTombstone(old):
+				// Created again: the time of the delete goes (if it
+				// still stamps that delete; housekeeping, a failure
+				// leaves it).
+				s.forgetDeleted(ctx, r.UUID, binary.BigEndian.Uint64(old), true)
+			case old == nil:
+				// Created over nothing: a time left by a purge that
+				// stopped half-way, or by a walk that stamped a
+				// tombstone another was purging, stamps no delete of
+				// this device.
+				s.forgetDeleted(ctx, r.UUID, 0, false)
+			}
+			return nil
+		}
+		if attempt >= maxConflictRetries {
+			_, now, err := s.get(ctx, r.UUID)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				now = 0
+			case err != nil:
+				return err
+			}
+			return fmt.Errorf("provisioning: %d compare-and-swaps of %s lost to writes that left its version: %w", attempt+1, r.UUID, &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now})
+		}
 	}
-	r.Version = c.Version
-	switch {
-	case isKVTombstone(old):
-		// Created again: the time of the delete goes (if it still
-		// stamps that delete; housekeeping, a failure leaves it).
-		s.forgetDeleted(ctx, r.UUID, binary.BigEndian.Uint64(old), true)
-	case old == nil:
-		// Created over nothing: a time left by a purge that stopped
-		// half-way, or by a walk that stamped a tombstone another was
-		// purging, stamps no delete of this device.
-		s.forgetDeleted(ctx, r.UUID, 0, false)
-	}
-	return nil
 }
 
 // Delete implements [Store].
