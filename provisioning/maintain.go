@@ -1132,8 +1132,12 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		// network), or a retry finds the device no longer serving the
 		// certificate amtkit installed: a device back in pre-provisioning
 		// serves its own again, the one pinned when it was provisioned.
-		if own, what := p.servesOwnCertificate(ctx, r); own {
+		own, what := p.servesOwnCertificate(ctx, r)
+		switch {
+		case own:
 			err, how = nil, "unprovisioned (Unprovision: "+firstLine(err)+"; "+what+")"
+		case what != "":
+			err = fmt.Errorf("%w; not taken for unprovisioned: %s", err, what)
 		}
 	}
 	e := Event{Time: p.now(), Device: uuid, Step: StepUnprovision, Duration: p.now().Sub(start), State: r.State}
@@ -1274,23 +1278,33 @@ func nothingAt(err error) error {
 // the certificate it showed before amtkit provisioned it (r.DeviceCertPin),
 // as a device back in pre-provisioning does after a full unprovision, rather
 // than the TLS certificate amtkit installed. Only a TLS handshake is made,
-// nothing is sent (wsman's Client.Handshake), and no client certificate is
-// offered: a device in pre-provisioning that asks for one aborts the
-// handshake, after the server has proved it holds the certificate's key (its
-// signed key exchange, or TLS 1.3's CertificateVerify, checked before the
-// client's certificate is chosen) — an impostor replaying the device's
-// certificate cannot. False when the record pinned none, the device serves
-// another, or possession was not proved (RSA key exchange); and, when the
-// device did not ask for a client certificate, when a read of its state as
-// the recorded admin over a connection pinned to that certificate fails or
-// reports post-provisioning (stateOverPin).
+// nothing is sent (wsman's Client.Handshake). A device in pre-provisioning
+// asks for a client certificate (remote configuration); what proves that
+// request came from the device, and not from a relay that added it:
 //
-// Known limit: over TLS 1.2 the request for a client certificate is not
-// authenticated before Finished, which this handshake never reaches; a relay
-// in front of a provisioned device whose TLS was turned off could add one and
-// make Unprovision's retry settle the record of a device still provisioned.
-// Presenting the provisioning certificate to complete the handshake does not
-// work: a fully unprovisioned device no longer trusts a user-added root.
+//   - a completed handshake in which the device took the provisioning
+//     certificate r's device was provisioned with (proofBundle): the
+//     request is part of the transcript both Finished messages cover;
+//   - TLS 1.3: the request comes before the server's CertificateVerify and
+//     Finished, both checked before the client's certificate is chosen;
+//   - over TLS 1.2, only when the provisioning root is not one of Intel's
+//     factory hashes (a full unprovision erases a user-added root, so the
+//     device refuses that certificate): the request after a signed key
+//     exchange. The server proved it holds the certificate's key — an
+//     impostor replaying the device's certificate cannot — but the request
+//     itself is not authenticated before Finished: a relay in front of a
+//     provisioned device whose TLS was turned off could add one and make
+//     Unprovision's retry settle the record of a device still provisioned
+//     (the known limit docs/security.md describes). With a factory root no
+//     such fallback is taken: a device that does not complete the handshake
+//     with the provisioning certificate is not settled.
+//
+// False when the record pinned none, the device serves another, or nothing
+// above proved the request (then with why, when the device asked); and, when
+// the device did not ask for a client
+// certificate, when a read of its state as the recorded admin over a
+// connection pinned to that certificate fails or reports post-provisioning
+// (stateOverPin).
 func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord) (bool, string) {
 	// Only a device that served a certificate amtkit installed can be told
 	// apart this way: one provisioned without a TLS profile may serve the
@@ -1299,6 +1313,7 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	if len(r.DeviceCertPin) == 0 || p.accessFor(r, nil, false).tlsCert == nil {
 		return false, ""
 	}
+	bundle, factory := p.proofBundle(r)
 	var (
 		mu    sync.Mutex
 		asked bool // the client's certificate was asked for: the server's proof is checked by then
@@ -1306,11 +1321,14 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	addr := p.deviceAddr(ReceivedHello{Source: r.Source}, r.Inventory, p.tlsPort())
 	c, err := amt.NewClient("https://"+addr+"/wsman", wsman.WithDialer(p.dialer()), wsman.WithCallTimeout(p.callTimeout()),
 		wsman.WithRand(p.rand), wsman.WithClock(p.now), wsman.WithRSAKeyExchange(),
-		wsman.WithGetClientCertificate(func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		wsman.WithGetClientCertificate(func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			mu.Lock()
+			defer mu.Unlock()
 			asked = true
-			mu.Unlock()
-			return &tls.Certificate{}, nil // none: nothing is offered to the device
+			if bundle == nil {
+				return &tls.Certificate{}, nil // none: nothing is offered to the device
+			}
+			return bundle.GetClientCertificate()(cri)
 		}),
 		// The pin is checked below, on what the handshake saw whether or not
 		// the device then refused the client.
@@ -1328,21 +1346,31 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	// Proof of the key: a completed handshake, or the client's certificate
-	// asked for after a signed key exchange — TLS 1.3 (CertificateVerify
-	// comes first), or TLS 1.2 with the curve set, which crypto/tls records
-	// only once the ServerKeyExchange's signature verified: Go's TLS 1.2
-	// client asks for the client certificate even when no ServerKeyExchange
-	// came, so the suite alone proves nothing (found by review). With RSA
-	// key exchange only the server's Finished proves it.
-	proved := herr == nil || (asked && (cs.Version == tls.VersionTLS13 || cs.CurveID != 0))
-	if !proved {
-		return false, ""
-	}
 	if asked {
 		// In pre-provisioning the device asks for a provisioning
 		// certificate (remote configuration).
-		return true, "the device serves the certificate it showed before it was provisioned, holds its key, and asks for a provisioning certificate: it is in pre-provisioning"
+		const what = "the device serves the certificate it showed before it was provisioned, holds its key, and asks for a provisioning certificate"
+		switch {
+		case herr == nil:
+			// Both Finished messages cover the request.
+			return true, what + " (the handshake completed): it is in pre-provisioning"
+		case cs.Version == tls.VersionTLS13:
+			return true, what + " (TLS 1.3): it is in pre-provisioning"
+		case !factory && cs.CurveID != 0:
+			// The server's signed key exchange is checked: the curve is set
+			// only once its signature verified. Go's TLS 1.2 client asks
+			// for the client certificate even when no ServerKeyExchange
+			// came, so the suite alone proves nothing (found by review);
+			// with RSA key exchange only the server's Finished proves the
+			// key.
+			return true, what + ": it is in pre-provisioning"
+		case bundle == nil:
+			return false, "the device asks for a provisioning certificate over TLS 1.2, which proves nothing before Finished; its provisioning root is a factory root and no configured bundle ends at it: configure that bundle so that the handshake can complete"
+		}
+		return false, fmt.Sprintf("the device asks for a provisioning certificate over TLS 1.2 but the handshake with it did not complete (%s): the request is not proved to come from the device", firstLine(herr))
+	}
+	if herr != nil {
+		return false, ""
 	}
 	// A provisioned device whose TLS was turned off serves that certificate
 	// too (CSME 16.1 and later serve their own then), without asking for a
@@ -1356,6 +1384,30 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 	// Still provisioned, or its state unread (a refused password included:
 	// someone else may manage it now): nothing is settled.
 	return false, ""
+}
+
+// proofBundle returns the provisioning bundle r's device was provisioned with
+// (r.Bundle), or else one configured that ends at the same root, and whether
+// that root is one of Intel's factory hashes ([amt.DefaultRootHashes]), which
+// a full unprovision leaves trusted. Nil when neither is configured.
+func (p *Provisioner) proofBundle(r *DeviceRecord) (*certs.Bundle, bool) {
+	_, factory := amt.LookupDefaultRootHash(r.MatchedRoot)
+	var same *certs.Bundle
+	for i := range p.cfg.Bundles {
+		b := &p.cfg.Bundles[i]
+		if r.Bundle != "" && bundleID(*b) == r.Bundle {
+			same = b
+			break
+		}
+		if same == nil && r.MatchedRoot.Valid() && b.RootHash(r.MatchedRoot.Alg).Equal(r.MatchedRoot) {
+			same = b
+		}
+	}
+	if same != nil {
+		_, f := amt.LookupDefaultRootHash(same.RootHash(amt.HashSHA256))
+		factory = factory || f
+	}
+	return same, factory
 }
 
 // stateOverPin reads the provisioning state of r's device at addr as r's
