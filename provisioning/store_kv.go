@@ -189,13 +189,6 @@ func (s *KVStore) save(ctx context.Context, r *DeviceRecord, fence func() ([]byt
 		valFor uint64 // the version val holds
 	)
 	for attempt := 0; ; attempt++ {
-		var guard []byte
-		if fence != nil {
-			var err error
-			if guard, err = fence(); err != nil {
-				return err
-			}
-		}
 		old, have, err := s.get(ctx, r.UUID)
 		next := have + 1
 		switch {
@@ -205,6 +198,15 @@ func (s *KVStore) save(ctx context.Context, r *DeviceRecord, fence func() ([]byt
 			have = 0
 		case err != nil:
 			return err
+		}
+		// The lease is read after the record, and its loss named before a
+		// conflict (as MemoryStore and sqlstore do): a record another
+		// provisioner wrote under a lease it took is seen with that lease.
+		var guard []byte
+		if fence != nil {
+			if guard, err = fence(); err != nil {
+				return err
+			}
 		}
 		if have != r.Version {
 			return &ConflictError{Device: r.UUID, Expected: r.Version, Actual: have}
@@ -254,6 +256,11 @@ func (s *KVStore) save(ctx context.Context, r *DeviceRecord, fence func() ([]byt
 				now = 0
 			case err != nil:
 				return err
+			}
+			if fence != nil {
+				if _, err := fence(); err != nil {
+					return err
+				}
 			}
 			return fmt.Errorf("provisioning: %d compare-and-swaps of %s lost to writes that left its version: %w", attempt+1, r.UUID, &ConflictError{Device: r.UUID, Expected: r.Version, Actual: now})
 		}
