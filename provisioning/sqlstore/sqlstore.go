@@ -492,7 +492,30 @@ const deviceLock = 0x616d746b
 // gave out a version the device had had. SQLite runs one writer at a time:
 // the INSERT … SELECT reads and writes under its write lock. The record is
 // sealed before any transaction begins (a Sealer may be remote).
+//
+// An insert lost to a write that left no row — the tombstone it read purged,
+// or the device created and deleted again in between — is tried again with
+// the tombstone read afresh (at most maxCreateRetries more times), as
+// provisioning.KVStore does: it is no conflict with a record the caller could
+// reload.
 func (s *Store) create(ctx context.Context, r *provisioning.DeviceRecord, l *provisioning.Lease) error {
+	for attempt := 0; ; attempt++ {
+		err := s.createOnce(ctx, r, l)
+		var ce *provisioning.ConflictError
+		if attempt < maxCreateRetries && errors.As(err, &ce) && ce.Actual == 0 {
+			continue
+		}
+		return err
+	}
+}
+
+// maxCreateRetries bounds how often create reads the tombstone again.
+const maxCreateRetries = 16
+
+func (s *Store) createOnce(ctx context.Context, r *provisioning.DeviceRecord, l *provisioning.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var last int64
 	err := s.db.QueryRowContext(ctx, s.q("SELECT version FROM amtkit_device_tombstones WHERE uuid = ?"), r.UUID.String()).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
