@@ -127,8 +127,10 @@ func ExampleNewKVStore() {
 }
 
 // A provisioner that stalled past its lease (a suspended VM) cannot write
-// over a device another provisioner took: over a GuardedKV, SaveFenced
-// checks the lease in the compare-and-swap that writes the record.
+// over a device another provisioner took. Over a GuardedKV (kvMap is one)
+// SaveFenced checks the lease in the compare-and-swap that writes the record,
+// so a lease taken between its check and its write is seen too; over a plain
+// KV only a lease taken before the check is.
 func ExampleGuardedKV() {
 	ctx := context.Background()
 	sealer, _ := seal.NewAESGCM(seal.Keyring{Primary: seal.Key{ID: "2026-01", Secret: []byte("an-example-key-of-32-bytes-long!")}})
