@@ -1287,8 +1287,9 @@ func nothingAt(err error) error {
 //     request is part of the transcript both Finished messages cover;
 //   - TLS 1.3: the request comes before the server's CertificateVerify and
 //     Finished, both checked before the client's certificate is chosen;
-//   - over TLS 1.2, only when the provisioning root is not one of Intel's
-//     factory hashes (a full unprovision erases a user-added root, so the
+//   - over TLS 1.2, only when the provisioning root is known not to be one
+//     of Intel's factory hashes (proofBundle; a full unprovision erases a
+//     user-added root, so the
 //     device refuses that certificate): the request after a signed key
 //     exchange. The server proved it holds the certificate's key — an
 //     impostor replaying the device's certificate cannot — but the request
@@ -1365,7 +1366,7 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 			// key.
 			return true, what + ": it is in pre-provisioning"
 		case bundle == nil:
-			return false, "the device asks for a provisioning certificate over TLS 1.2, which proves nothing before Finished; its provisioning root is a factory root and no configured bundle ends at it: configure that bundle so that the handshake can complete"
+			return false, "the device asks for a provisioning certificate over TLS 1.2, which proves nothing before Finished; its provisioning root is a factory root (or known by no SHA-256 hash, so it may be one) and no configured bundle ends at it: configure that bundle so that the handshake can complete"
 		}
 		return false, fmt.Sprintf("the device asks for a provisioning certificate over TLS 1.2 but the handshake with it did not complete (%s): the request is not proved to come from the device", firstLine(herr))
 	}
@@ -1389,9 +1390,14 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 // proofBundle returns the provisioning bundle r's device was provisioned with
 // (r.Bundle), or else one configured that ends at the same root, and whether
 // that root is one of Intel's factory hashes ([amt.DefaultRootHashes]), which
-// a full unprovision leaves trusted. Nil when neither is configured.
+// a full unprovision leaves trusted. Nil when neither is configured. A root
+// whose SHA-256 hash is not known — recorded by another algorithm's hash (a
+// device lists SHA-1, SHA-384 or SHA-512 hashes too) with no configured
+// bundle ending at it — is taken for a factory root: it may be one (found by
+// review: such a factory root was taken for a user-added one).
 func (p *Provisioner) proofBundle(r *DeviceRecord) (*certs.Bundle, bool) {
 	_, factory := amt.LookupDefaultRootHash(r.MatchedRoot)
+	known := r.MatchedRoot.Valid() && r.MatchedRoot.Alg == amt.HashSHA256
 	var same *certs.Bundle
 	for i := range p.cfg.Bundles {
 		b := &p.cfg.Bundles[i]
@@ -1406,8 +1412,9 @@ func (p *Provisioner) proofBundle(r *DeviceRecord) (*certs.Bundle, bool) {
 	if same != nil {
 		_, f := amt.LookupDefaultRootHash(same.RootHash(amt.HashSHA256))
 		factory = factory || f
+		known = known || !r.MatchedRoot.Valid() || same.RootHash(r.MatchedRoot.Alg).Equal(r.MatchedRoot)
 	}
-	return same, factory
+	return same, factory || !known
 }
 
 // stateOverPin reads the provisioning state of r's device at addr as r's
