@@ -1289,16 +1289,16 @@ func nothingAt(err error) error {
 //     Finished, both checked before the client's certificate is chosen;
 //   - over TLS 1.2, only when the provisioning root is known not to be one
 //     of Intel's factory hashes (proofBundle; a full unprovision erases a
-//     user-added root, so the
-//     device refuses that certificate): the request after a signed key
-//     exchange. The server proved it holds the certificate's key — an
-//     impostor replaying the device's certificate cannot — but the request
-//     itself is not authenticated before Finished: a relay in front of a
-//     provisioned device whose TLS was turned off could add one and make
-//     Unprovision's retry settle the record of a device still provisioned
-//     (the known limit docs/security.md describes). With a factory root no
-//     such fallback is taken: a device that does not complete the handshake
-//     with the provisioning certificate is not settled.
+//     user-added root, so the device refuses that certificate): the request
+//     after a signed key exchange. The server proved it holds the
+//     certificate's key — an impostor replaying the device's certificate
+//     cannot — but the request itself is not authenticated before Finished:
+//     a relay in front of a provisioned device whose TLS was turned off could
+//     add one and make Unprovision's retry settle the record of a device
+//     still provisioned (the known limit docs/security.md describes). With a
+//     factory root no such fallback is taken: a device that does not
+//     complete the handshake with the provisioning certificate is not
+//     settled.
 //
 // False when the record pinned none, the device serves another, or nothing
 // above proved the request (then with why, when the device asked); and, when
@@ -1365,8 +1365,10 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 			// with RSA key exchange only the server's Finished proves the
 			// key.
 			return true, what + ": it is in pre-provisioning"
-		case bundle == nil:
+		case bundle == nil && factory:
 			return false, "the device asks for a provisioning certificate over TLS 1.2, which proves nothing before Finished; its provisioning root is a factory root (or known by no SHA-256 hash, so it may be one) and no configured bundle ends at it: configure that bundle so that the handshake can complete"
+		case bundle == nil:
+			return false, "the device asks for a provisioning certificate over TLS 1.2 without a signed key exchange, which proves nothing before Finished, and no configured bundle ends at its provisioning root: configure that bundle so that the handshake can complete"
 		}
 		return false, fmt.Sprintf("the device asks for a provisioning certificate over TLS 1.2 but the handshake with it did not complete (%s): the request is not proved to come from the device", firstLine(herr))
 	}
