@@ -340,7 +340,9 @@ func (m *Maintainer) RunOnce(ctx context.Context) (MaintenanceReport, error) {
 			if !each(func(rep *MaintenanceReport) {
 				rr, err := p.Reconcile(ctx, u, ReconcileOptions{})
 				if err != nil {
-					if !errors.Is(err, ErrLeaseHeld) {
+					// A device proved back in pre-provisioning had its
+					// record settled (and an event): not a failure.
+					if !errors.Is(err, ErrLeaseHeld) && !errors.Is(err, ErrNotProvisioned) {
 						rep.ReconcileFailed++
 						p.emit(Event{Time: p.now(), Device: u, Step: StepReconcile, State: state, Reason: reasonOfCall(ctx, err), Err: err,
 							Detail: "reconcile failed; the next run retries"})
@@ -1132,7 +1134,7 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 		// network), or a retry finds the device no longer serving the
 		// certificate amtkit installed: a device back in pre-provisioning
 		// serves its own again, the one pinned when it was provisioned.
-		own, what := p.servesOwnCertificate(ctx, r)
+		own, what := p.servesOwnCertificate(ctx, r, true)
 		switch {
 		case own:
 			err, how = nil, "unprovisioned (Unprovision: "+firstLine(err)+"; "+what+")"
@@ -1306,7 +1308,11 @@ func nothingAt(err error) error {
 // certificate, when a read of its state as the recorded admin over a
 // connection pinned to that certificate fails or reports post-provisioning
 // (stateOverPin).
-func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord) (bool, string) {
+//
+// weak allows the third proof: only an operator's [Provisioner.Unprovision]
+// takes it, never the Maintainer's reconcile, which nobody asked to wipe a
+// record.
+func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord, weak bool) (bool, string) {
 	// Only a device that served a certificate amtkit installed can be told
 	// apart this way: one provisioned without a TLS profile may serve the
 	// very certificate it showed before (CSME 16.1+'s own), provisioned or
@@ -1357,7 +1363,7 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 			return true, what + " (the handshake completed): it is in pre-provisioning"
 		case cs.Version == tls.VersionTLS13:
 			return true, what + " (TLS 1.3): it is in pre-provisioning"
-		case !factory && cs.CurveID != 0:
+		case !factory && weak && cs.CurveID != 0:
 			// The server's signed key exchange is checked: the curve is set
 			// only once its signature verified. Go's TLS 1.2 client asks
 			// for the client certificate even when no ServerKeyExchange
@@ -1365,6 +1371,8 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord)
 			// with RSA key exchange only the server's Finished proves the
 			// key.
 			return true, what + ": it is in pre-provisioning"
+		case !factory && !weak:
+			return false, ""
 		case bundle == nil && factory:
 			return false, "the device asks for a provisioning certificate over TLS 1.2, which proves nothing before Finished; its provisioning root is a factory root (or known by no SHA-256 hash, so it may be one) and no configured bundle ends at it: configure that bundle so that the handshake can complete"
 		case bundle == nil:

@@ -27,6 +27,21 @@ import (
 // sent). Reconcile is idempotent: what is in line produces no change, so an
 // interrupted run is resumed by running it again. It holds the device's lease
 // while it works.
+//
+// A device that no longer serves the TLS certificate amtkit installed but the
+// one it showed before it was provisioned, and proves it is back in
+// pre-provisioning — it completes a handshake with the provisioning
+// certificate it was provisioned with (a factory root, which a full
+// unprovision keeps), asks for one over TLS 1.3, or reports a state other
+// than post-provisioning when read with the recorded admin password over a
+// connection pinned to that certificate — is settled as
+// [Provisioner.Unprovision] settles it (certificates retired and revoked,
+// admin password and users cleared, the MEBx password kept): an Unprovision
+// whose outcome was never recorded, or a local unprovision (MEBx, an agent).
+// An event of step "unprovision" says so, and Reconcile returns an error
+// wrapping [ErrNotProvisioned]. The weaker sign Unprovision's retry also takes
+// (over TLS 1.2, a request for a client certificate after a signed key
+// exchange, which a relay can add) is not enough here: call Unprovision.
 func (p *Provisioner) Reconcile(ctx context.Context, uuid amt.UUID, opts ReconcileOptions) (*ReconcileReport, error) {
 	r, release, err := p.leaseDevice(ctx, uuid)
 	if err != nil {
@@ -276,6 +291,22 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 			p.emit(e)
 		}
 		rc.ok[ar.name] = !opts.DryRun && rep.Failed == failed
+	}
+	if !opts.DryRun && rep.Applied == 0 && slices.ContainsFunc(rep.Changes, func(c Change) bool {
+		return c.Err != nil && (isUntrusted(c.Err) || isRemoteAlert(c.Err))
+	}) {
+		// The device no longer serves the certificate amtkit installed: if
+		// it proves it is back in pre-provisioning, the record is settled
+		// instead of failing every run.
+		if own, what := p.servesOwnCertificate(ctx, r, false); own {
+			n := p.markUnprovisioned(ctx, r)
+			p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepUnprovision, State: StateNew,
+				Detail: fmt.Sprintf("found unprovisioned (%s); the record is settled; %d certificate(s) revoked", what, n)})
+			if err := p.save(ctx, r); err != nil {
+				return rep, &SessionError{Step: StepReconcile, Reason: ReasonStoreFailed, Err: err}
+			}
+			return rep, fmt.Errorf("%w: %s was found back in pre-provisioning (%s); its record is settled as unprovisioned", ErrNotProvisioned, r.UUID, what)
+		}
 	}
 	if !opts.DryRun {
 		r.Reconciled = p.now()

@@ -57,14 +57,17 @@ func TestUnprovisionRetryProvedByProvisioningHandshake(t *testing.T) {
 // limit docs/security.md states; that row shows the relay works.
 func TestAttackRelayAddsCertificateRequest(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		factory  bool
-		noBundle bool   // the record names no bundle configured now
-		wantErr  string // with factory: why nothing was settled
+		name      string
+		factory   bool
+		noBundle  bool   // the record names no bundle configured now
+		wantErr   string // with factory: why nothing was settled
+		reconcile bool   // the Maintainer's reconcile instead of an operator's Unprovision
 	}{
-		{"factory root", true, false, "the handshake with it did not complete"},
-		{"factory root, its bundle not configured", true, true, "no configured bundle ends at it"},
-		{"user-added root (documented limit)", false, false, ""},
+		{"factory root", true, false, "the handshake with it did not complete", false},
+		{"factory root, its bundle not configured", true, true, "no configured bundle ends at it", false},
+		{"user-added root (documented limit)", false, false, "", false},
+		{"user-added root, Maintainer", false, false, "", true},
+		{"factory root, Maintainer", true, false, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, rec, d := provisionedWithTLSOff(t)
@@ -90,17 +93,27 @@ func TestAttackRelayAddsCertificateRequest(t *testing.T) {
 				}
 				return certRequestRelay(c, &injected), nil
 			}
-			err := h.provisioner().Unprovision(h.ctx, rec.UUID)
+			var err error
+			if tc.reconcile {
+				m := h.provisioner().Maintainer()
+				m.ReconcileEvery = time.Nanosecond
+				_, err = m.RunOnce(h.ctx)
+				require.NoError(t, err)
+			} else {
+				err = h.provisioner().Unprovision(h.ctx, rec.UUID)
+			}
 			require.Positive(t, injected.Load(), "the relay added a request for a client certificate")
 			after, lerr := h.store.Load(h.ctx, rec.UUID)
 			require.NoError(t, lerr)
 			require.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the device is still provisioned")
-			if !tc.factory {
+			if !tc.factory && !tc.reconcile {
 				require.NoError(t, err, "the documented limit: the relay's request is believed")
 				assert.False(t, after.Provisioned())
 				return
 			}
-			require.ErrorContains(t, err, tc.wantErr)
+			if !tc.reconcile {
+				require.ErrorContains(t, err, tc.wantErr)
+			}
 			assert.True(t, after.Provisioned(), "the record of a device still provisioned says so")
 			assert.True(t, d.AdminPasswordIs(after.AdminPassword), "the admin password the device uses stays in the record")
 			for _, c := range after.Certificates {
@@ -177,4 +190,85 @@ func certRequestRelay(dev net.Conn, injected *atomic.Int32) net.Conn {
 func record(hdr, msg []byte) []byte {
 	out := append([]byte{hdr[0], hdr[1], hdr[2]}, byte(len(msg)>>8), byte(len(msg)))
 	return append(out, msg...)
+}
+
+// An Unprovision killed after the device acted (its reply lost with the
+// process) leaves a record that says provisioned. The Maintainer's reconcile
+// settles it when the device proves it is back in pre-provisioning by the
+// handshake with the provisioning certificate (a factory root: the device
+// still trusts it). With a user-added root the device refuses that
+// certificate, and the only sign left — a TLS 1.2 request for a client
+// certificate, which a relay can add — is not taken without an operator's
+// Unprovision: the reconcile fails, and Unprovision again settles it.
+func TestMaintainerSettlesADeviceProvedUnprovisioned(t *testing.T) {
+	for _, factory := range []bool{true, false} {
+		t.Run(map[bool]string{true: "factory root", false: "user-added root"}[factory], func(t *testing.T) {
+			var e *opEnv
+			var rep provisioning.MaintenanceReport
+			var repErr error
+			probs, why, _, _ := runOpKilled(t, opSpec{
+				dev: func(c *amtsim.Config) {
+					if factory {
+						c.RootHashes, c.UserRootHashes = c.UserRootHashes, nil
+					}
+				},
+				op: func(t *testing.T, e2 *opEnv, p *provisioning.Provisioner) {
+					e = e2
+					_ = p.Unprovision(e.h.ctx, e.rec.UUID)
+				},
+				recover: func(t *testing.T, e *opEnv, q *provisioning.Provisioner) {
+					require.NoError(t, q.Resume(e.h.ctx))
+					m := q.Maintainer()
+					m.ReconcileEvery = time.Nanosecond
+					rep, repErr = m.RunOnce(e.h.ctx)
+				},
+				check: func(t *testing.T, e *opEnv) []string { return nil },
+			}, 0, 1)
+			require.Empty(t, probs)
+			require.NoError(t, repErr)
+			t.Logf("killed %s; Maintainer: Reconciled %d, ReconcileFailed %d", why, rep.Reconciled, rep.ReconcileFailed)
+			require.Equal(t, amt.PreProvisioning, e.d.Snapshot().ProvisioningState, "the device acted")
+			rec, err := e.h.store.Load(e.h.ctx, e.rec.UUID)
+			require.NoError(t, err)
+			if !factory {
+				assert.True(t, rec.Provisioned(), "settled on a sign a relay can fake")
+				assert.Positive(t, rep.ReconcileFailed)
+				require.NoError(t, e.h.provisioner().Unprovision(e.h.ctx, e.rec.UUID), "an operator's Unprovision settles it")
+				rec, err = e.h.store.Load(e.h.ctx, e.rec.UUID)
+				require.NoError(t, err)
+			} else {
+				assert.Zero(t, rep.ReconcileFailed, "a device found unprovisioned is not a failed reconcile")
+				assert.Contains(t, eventDetails(e.h.eventsFor(e.rec.UUID), provisioning.StepUnprovision), "found unprovisioned")
+			}
+			assert.False(t, rec.Provisioned() && !rec.AdminPassword.IsZero(), "the record still claims a provisioning the device no longer has")
+			for _, c := range rec.Certificates {
+				assert.True(t, c.RemovedFromDevice && c.Revoked, "certificate %q retired and revoked", c.Handle)
+			}
+			assert.True(t, e.d.MEBxPasswordIs(rec.MEBxPassword), "the MEBx password, which a full unprovision keeps, is kept")
+		})
+	}
+}
+
+// The impostor of TestAttackImpostorReplaysPreProvisioningCertificate at a
+// provisioned device's address when the Maintainer reconciles it: a replay of
+// the device's pre-provisioning certificate without its key must not make the
+// reconcile settle the record as unprovisioned.
+func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	d := h.fleet.Devices()[0]
+	own := ownCertificate(t, d)
+	_, rec := provisionOne(t, h)
+	conns := replayingImpostor(t, h, own)
+	m := h.provisioner().Maintainer()
+	m.ReconcileEvery = time.Nanosecond
+	_, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.Provisioned(), "the record is unchanged")
+	assert.True(t, after.AdminPassword.Equal(rec.AdminPassword))
+	for _, c := range after.Certificates {
+		assert.False(t, c.Revoked, "nothing is revoked")
+	}
+	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
 }
