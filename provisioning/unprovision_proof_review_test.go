@@ -1,11 +1,8 @@
 package provisioning_test
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"net"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,15 +38,7 @@ func TestAttackRelayFactoryRootRecordedByAnotherHash(t *testing.T) {
 			got.Bundle = ""
 			require.NoError(t, h.store.Save(h.ctx, got))
 
-			var injected atomic.Int32
-			fleetDial := h.cfg.Dial
-			h.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := fleetDial(ctx, network, addr)
-				if err != nil || addr != d.TLSAddr() {
-					return c, err
-				}
-				return certRequestRelay(c, &injected), nil
-			}
+			injected := relayBefore(h, d)
 			err = h.provisioner().Unprovision(h.ctx, rec.UUID)
 			require.Positive(t, injected.Load(), "the relay added a request for a client certificate")
 			require.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState, "the device is still provisioned")
@@ -76,15 +65,7 @@ func TestAttackRelayUserRootRecordedByAnotherHash(t *testing.T) {
 	got.MatchedRoot = h.chain.Bundle.RootHash(amt.HashSHA384)
 	got.Bundle = ""
 	require.NoError(t, h.store.Save(h.ctx, got))
-	var injected atomic.Int32
-	fleetDial := h.cfg.Dial
-	h.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := fleetDial(ctx, network, addr)
-		if err != nil || addr != d.TLSAddr() {
-			return c, err
-		}
-		return certRequestRelay(c, &injected), nil
-	}
+	injected := relayBefore(h, d)
 	require.NoError(t, h.provisioner().Unprovision(h.ctx, rec.UUID), "the documented limit: the relay's request is believed")
 	require.Positive(t, injected.Load())
 	after, err := h.store.Load(h.ctx, rec.UUID)

@@ -84,15 +84,7 @@ func TestAttackRelayAddsCertificateRequest(t *testing.T) {
 				}
 				require.NoError(t, h.store.Save(h.ctx, got))
 			}
-			var injected atomic.Int32
-			fleetDial := h.cfg.Dial
-			h.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				c, err := fleetDial(ctx, network, addr)
-				if err != nil || addr != d.TLSAddr() {
-					return c, err
-				}
-				return certRequestRelay(c, &injected), nil
-			}
+			injected := relayBefore(h, d)
 			var err error
 			if tc.reconcile {
 				m := h.provisioner().Maintainer()
@@ -121,6 +113,21 @@ func TestAttackRelayAddsCertificateRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// relayBefore routes the Provisioner's connections to d's TLS port through
+// certRequestRelay; the counter says how many requests it added.
+func relayBefore(h *harness, d *amtsim.Device) *atomic.Int32 {
+	injected := new(atomic.Int32)
+	fleetDial := h.cfg.Dial
+	h.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := fleetDial(ctx, network, addr)
+		if err != nil || addr != d.TLSAddr() {
+			return c, err
+		}
+		return certRequestRelay(c, injected), nil
+	}
+	return injected
 }
 
 // certRequestRelay returns the engine's end of a relay to dev that adds a
