@@ -1166,7 +1166,10 @@ func (p *Provisioner) markUnprovisioned(ctx context.Context, r *DeviceRecord) in
 	// A full unprovision keeps the MEBx password ("The MEBx password is not
 	// restored to the default": Intel AMT Implementation and Reference
 	// Guide, "Restoring Intel AMT to Factory Mode"): the record keeps it too.
-	r.AdminPassword, r.Users = amt.Secret{}, nil
+	// An admin password a reconcile's rotation recorded as pending goes with
+	// the current one (found by review: a reconcile that settled the record
+	// after its rotation failed kept it).
+	r.AdminPassword, r.PendingAdminPassword, r.Users = amt.Secret{}, amt.Secret{}, nil
 	r.ControlMode = amt.ControlModeNone
 	return n
 }
