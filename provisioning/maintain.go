@@ -1289,7 +1289,9 @@ func nothingAt(err error) error {
 //
 //   - a completed handshake in which the device took the provisioning
 //     certificate r's device was provisioned with (proofBundle): the
-//     request is part of the transcript both Finished messages cover;
+//     request is part of the transcript both Finished messages cover. That
+//     certificate goes out in a second handshake, only to a server that
+//     served the pinned certificate and asked for one in the first;
 //   - TLS 1.3: the request comes before the server's CertificateVerify and
 //     Finished, both checked before the client's certificate is chosen;
 //   - over TLS 1.2, only when the provisioning root is known not to be one
@@ -1324,38 +1326,23 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord,
 		return false, ""
 	}
 	bundle, factory := p.proofBundle(r)
-	var (
-		mu    sync.Mutex
-		asked bool // the client's certificate was asked for: the server's proof is checked by then
-	)
 	addr := p.deviceAddr(ReceivedHello{Source: r.Source}, r.Inventory, p.tlsPort())
-	c, err := amt.NewClient("https://"+addr+"/wsman", wsman.WithDialer(p.dialer()), wsman.WithCallTimeout(p.callTimeout()),
-		wsman.WithRand(p.rand), wsman.WithClock(p.now), wsman.WithRSAKeyExchange(),
-		wsman.WithGetClientCertificate(func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			asked = true
-			if bundle == nil {
-				return &tls.Certificate{}, nil // none: nothing is offered to the device
-			}
-			return bundle.GetClientCertificate()(cri)
-		}),
-		// The pin is checked below, on what the handshake saw whether or not
-		// the device then refused the client.
-		wsman.WithTLS(wsman.VerifyFunc(func(context.Context, tls.ConnectionState) error { return nil })))
-	if err != nil {
+	pinned := func(cs *tls.ConnectionState) bool {
+		if cs == nil || len(cs.PeerCertificates) == 0 {
+			return false
+		}
+		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+		return bytes.Equal(sum[:], r.DeviceCertPin)
+	}
+	// First a handshake that offers no certificate: whether the server
+	// serves the pinned certificate, proves its key and asks for a client
+	// certificate. The provisioning certificate goes only to one that does
+	// (another device at the address, in pre-provisioning, would otherwise
+	// complete a remote-configuration handshake with it at every check).
+	cs, asked, herr := p.probeHandshake(ctx, addr, nil)
+	if !pinned(cs) {
 		return false, ""
 	}
-	cs, herr := c.Handshake(ctx)
-	if cs == nil || len(cs.PeerCertificates) == 0 {
-		return false, ""
-	}
-	sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
-	if !bytes.Equal(sum[:], r.DeviceCertPin) {
-		return false, ""
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	if asked {
 		// In pre-provisioning the device asks for a provisioning
 		// certificate (remote configuration).
@@ -1366,6 +1353,19 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord,
 			return true, what + " (the handshake completed): it is in pre-provisioning"
 		case cs.Version == tls.VersionTLS13:
 			return true, what + " (TLS 1.3): it is in pre-provisioning"
+		}
+		// TLS 1.2: the request is authenticated only by a handshake that
+		// completes, with the certificate it asks for.
+		if bundle != nil {
+			cs2, asked2, herr2 := p.probeHandshake(ctx, addr, bundle)
+			if herr2 == nil && asked2 && pinned(cs2) {
+				return true, what + " (the handshake with the provisioning certificate completed): it is in pre-provisioning"
+			}
+			if herr2 != nil {
+				herr = herr2
+			}
+		}
+		switch {
 		case !factory && weak && cs.CurveID != 0:
 			// The server's signed key exchange is checked: the curve is set
 			// only once its signature verified. Go's TLS 1.2 client asks
@@ -1398,6 +1398,35 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord,
 	// Still provisioned, or its state unread (a refused password included:
 	// someone else may manage it now): nothing is settled.
 	return false, ""
+}
+
+// probeHandshake makes one TLS handshake with the device at addr and sends
+// nothing else (wsman's Client.Handshake). When the device asks for a client
+// certificate it is given offer's chain, or none when offer is nil; asked
+// reports whether it asked. The server's certificate is not checked here: the
+// caller checks the state returned (also when err says the handshake did not
+// complete).
+func (p *Provisioner) probeHandshake(ctx context.Context, addr string, offer *certs.Bundle) (cs *tls.ConnectionState, asked bool, err error) {
+	var mu sync.Mutex
+	c, err := amt.NewClient("https://"+addr+"/wsman", wsman.WithDialer(p.dialer()), wsman.WithCallTimeout(p.callTimeout()),
+		wsman.WithRand(p.rand), wsman.WithClock(p.now), wsman.WithRSAKeyExchange(),
+		wsman.WithGetClientCertificate(func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			mu.Lock()
+			asked = true
+			mu.Unlock()
+			if offer == nil {
+				return &tls.Certificate{}, nil
+			}
+			return offer.GetClientCertificate()(cri)
+		}),
+		wsman.WithTLS(wsman.VerifyFunc(func(context.Context, tls.ConnectionState) error { return nil })))
+	if err != nil {
+		return nil, false, err
+	}
+	cs, err = c.Handshake(ctx)
+	mu.Lock()
+	defer mu.Unlock()
+	return cs, asked, err
 }
 
 // proofBundle returns the provisioning bundle r's device was provisioned with

@@ -41,7 +41,7 @@ func TestUnprovisionRetryProvedByProvisioningHandshake(t *testing.T) {
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	assert.False(t, after.Provisioned())
-	assert.Contains(t, eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision), "(the handshake completed)")
+	assert.Contains(t, eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision), "(the handshake with the provisioning certificate completed)")
 }
 
 // A relay in front of a provisioned device whose TLS was turned off (it
@@ -278,4 +278,35 @@ func TestAttackImpostorReplaysPreProvisioningCertificateToMaintainer(t *testing.
 		assert.False(t, c.Revoked, "nothing is revoked")
 	}
 	assert.GreaterOrEqual(t, conns.Load(), int32(2), "the replayed certificate was looked at")
+}
+
+// Another device now answers at a provisioned device's address (DHCP gave
+// the address away) and is in pre-provisioning, asking for a client
+// certificate. The check that the provisioned device is back in
+// pre-provisioning looks at the certificate served first: the provisioning
+// certificate goes to no server that does not serve the pinned one (before,
+// the other device completed a remote-configuration handshake with it at
+// every Unprovision retry and Maintainer run).
+func TestUnprovisionProbeOffersNoCertificateToAnotherDevice(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 2})
+	_, rec := provisionOne(t, h)
+	a, b := h.fleet.Devices()[0], h.fleet.Devices()[1]
+	var rerouted atomic.Int32
+	fleetDial := h.cfg.Dial
+	h.cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if addr == a.TLSAddr() {
+			rerouted.Add(1)
+			addr = b.TLSAddr()
+		}
+		return fleetDial(ctx, network, addr)
+	}
+	require.Error(t, h.provisioner().Unprovision(h.ctx, rec.UUID))
+	require.Positive(t, rerouted.Load(), "the other device was reached")
+	// The simulator logs a remote-configuration handshake when a chain came.
+	for _, r := range b.Snapshot().Handshakes {
+		assert.Nil(t, r.Chain, "a certificate chain was presented to the other device (%s)", r.Mode)
+	}
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.True(t, after.Provisioned())
 }
