@@ -1011,8 +1011,10 @@ func (d *ManagedDevice) Close() error {
 }
 
 // ErrNotProvisioned is returned by OpenDevice for a device whose record holds
-// no verified provisioning, and by Unprovision for one whose record holds no
-// admin password (never provisioned, or unprovisioned already).
+// no verified provisioning, by Unprovision for one whose record holds no
+// admin password (never provisioned, or unprovisioned already), and by
+// Reconcile when it found the device back in pre-provisioning and settled its
+// record as unprovisioned (see [Provisioner.Reconcile]).
 var ErrNotProvisioned = errors.New("provisioning: the device has not been provisioned by amtkit")
 
 // OpenDevice opens a provisioned device from its record: the address it is
