@@ -43,6 +43,12 @@ func parseSetupAndConfiguration(el *etree.Element) (*SetupAndConfiguration, erro
 	if err := checkInstance(el, URISetupAndConfigurationService); err != nil {
 		return nil, err
 	}
+	// A missing state would read as 0, pre-provisioning: callers decide on
+	// it (whether a device is still provisioned), so an answer without it
+	// is refused rather than guessed.
+	if _, ok := propertyText(el, "ProvisioningState"); !ok {
+		return nil, fmt.Errorf("%w: %s has no ProvisioningState", ErrBadResponse, URISetupAndConfigurationService)
+	}
 	s := &SetupAndConfiguration{}
 	src, err := decodeInstance(el, s)
 	if err != nil {

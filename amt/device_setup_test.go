@@ -143,11 +143,24 @@ func TestSetupAndConfigurationOTP(t *testing.T) {
 
 func TestSetupAndConfigurationBadOTP(t *testing.T) {
 	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
-		return wsmantest.GetResponse(r, instance(URISetupAndConfigurationService, wsman.Prop("ProvisioningServerOTP", "S3cr3t!!")))
+		return wsmantest.GetResponse(r, instance(URISetupAndConfigurationService, wsman.Prop("ProvisioningState", "1"), wsman.Prop("ProvisioningServerOTP", "S3cr3t!!")))
 	})
 	_, err := d.SetupAndConfiguration(context.Background())
 	require.ErrorIs(t, err, ErrBadResponse)
+	assert.Contains(t, err.Error(), "base64")
 	assert.NotContains(t, err.Error(), "S3cr3t")
+}
+
+// An answer without ProvisioningState is refused: it would read as 0,
+// pre-provisioning, and callers decide on it (whether a device is still
+// provisioned, which settles its record as unprovisioned).
+func TestSetupAndConfigurationWithoutState(t *testing.T) {
+	d, _ := newFake(t, func(r *wsmantest.Request) wsmantest.Reply {
+		return wsmantest.GetResponse(r, instance(URISetupAndConfigurationService, wsman.Prop("ProvisioningMode", "1")))
+	})
+	_, err := d.SetupAndConfiguration(context.Background())
+	require.ErrorIs(t, err, ErrBadResponse)
+	assert.Contains(t, err.Error(), "ProvisioningState")
 }
 
 func TestGetUuid(t *testing.T) {
