@@ -259,7 +259,7 @@ func (p *Provisioner) leaseDevice(ctx context.Context, u amt.UUID) (*DeviceRecor
 	}
 	if cur == nil {
 		p.endLease(h)
-		return nil, nil, ErrNotFound
+		return nil, nil, fmt.Errorf("%w: %s (this Provisioner's Config.Store has no record of it: provisioned by another store, or never)", ErrNotFound, u)
 	}
 	return cur, func() { p.endLease(h) }, nil
 }
