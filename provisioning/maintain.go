@@ -1146,9 +1146,9 @@ func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	}
 	e := Event{Time: p.now(), Device: uuid, Step: StepUnprovision, Duration: p.now().Sub(start), State: r.State}
 	if err != nil {
-		e.Err, e.Reason = err, ReasonDeviceError
+		e.Err, e.Reason = err, reasonOfCall(ctx, err)
 		p.emit(e)
-		return &SessionError{Step: StepUnprovision, Reason: ReasonDeviceError, Err: err}
+		return &SessionError{Step: StepUnprovision, Reason: e.Reason, Err: err}
 	}
 	n := p.markUnprovisioned(ctx, r)
 	e.State = StateNew
