@@ -15,6 +15,8 @@ const DefaultProfileName = "default"
 // from the inventory, clock synchronised, no TLS certificate, no extra users.
 // Every password a profile leaves empty is generated per device.
 type Profile struct {
+	// Name names the profile in errors and events. Empty: its key in
+	// Config.Profiles.
 	Name string
 
 	// AdminUser is the digest user of the admin ACL entry. Empty: "admin".
