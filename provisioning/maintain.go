@@ -1010,11 +1010,12 @@ func (d *ManagedDevice) Close() error {
 	return nil
 }
 
-// ErrNotProvisioned is returned by OpenDevice for a device whose record holds
-// no verified provisioning, by Unprovision for one whose record holds no
-// admin password (never provisioned, or unprovisioned already), and by
-// Reconcile when it found the device back in pre-provisioning and settled its
-// record as unprovisioned (see [Provisioner.Reconcile]).
+// ErrNotProvisioned is returned by OpenDevice, Reconcile and RotatePSK for a
+// device whose record holds no verified provisioning, by Unprovision for one
+// whose record holds no admin password (never provisioned, or unprovisioned
+// already), and by Reconcile when it found the device back in
+// pre-provisioning and settled its record as unprovisioned (see
+// [Provisioner.Reconcile]).
 var ErrNotProvisioned = errors.New("provisioning: the device has not been provisioned by amtkit")
 
 // OpenDevice opens a provisioned device from its record: the address it is
@@ -1110,6 +1111,15 @@ func (p *Provisioner) settleAdminPassword(ctx context.Context, r *DeviceRecord) 
 // SDK, "Restoring Intel AMT to Factory Mode"), and the AMT handles they had
 // may name other objects after the device is provisioned again. It keeps
 // the MEBx password too, which a full unprovision leaves on the device.
+//
+// Its errors: [ErrNotFound] when Config.Store has no record of the device,
+// [ErrNotProvisioned] when the record holds no admin password, one matching
+// [ErrLeaseHeld] when another provisioner (a [*LeaseHeldError] names it) or
+// this one is working on the device — try again later —, and a
+// [*SessionError] (errors.Is [ErrFailed]; [ReasonOf] gives timeout,
+// connect-failed, device-error, …) when the device was not unprovisioned,
+// its record unchanged; or the store's error when the outcome could not be
+// saved.
 func (p *Provisioner) Unprovision(ctx context.Context, uuid amt.UUID) error {
 	// Under the device's lease: no session or renewal runs meanwhile.
 	r, release, err := p.leaseDevice(ctx, uuid)

@@ -42,6 +42,18 @@ import (
 // wrapping [ErrNotProvisioned]. The weaker sign Unprovision's retry also takes
 // (over TLS 1.2, a request for a client certificate after a signed key
 // exchange, which a relay can add) is not enough here: call Unprovision.
+//
+// A change that fails, or an area whose planning fails (the device cannot
+// be reached, say), does not end the run and is not Reconcile's error: it is
+// in the report (Change.Err, ReconcileReport.Failed; ReconcileReport.Err
+// joins them, so errors.Is(rep.Err(), ErrNoKVM) works) and, unless DryRun,
+// in the record's ReconcileError. Reconcile's error says why it did not run or could not
+// record its outcome: [ErrNotFound] (no record), [ErrNotProvisioned] (the
+// record holds no verified provisioning, or the case above), one matching
+// [ErrLeaseHeld] (another provisioner or this one is working on the device:
+// try again later), a rejection with [ReasonProfile] (the inventory names a
+// profile Config.Profiles lacks), or a [*SessionError] with
+// [ReasonStoreFailed].
 func (p *Provisioner) Reconcile(ctx context.Context, uuid amt.UUID, opts ReconcileOptions) (*ReconcileReport, error) {
 	r, release, err := p.leaseDevice(ctx, uuid)
 	if err != nil {

@@ -186,6 +186,9 @@ type Lease struct {
 // Lease errors.
 var (
 	// ErrLeaseHeld: another owner holds the device's lease (see LeaseHeldError).
+	// A Provisioner's Unprovision, Reconcile and RotatePSK also return it,
+	// without a LeaseHeldError, while that Provisioner itself works on the
+	// device.
 	ErrLeaseHeld = errors.New("provisioning: another provisioner holds the device's lease")
 	// ErrLeaseLost: the lease expired and was taken, or was released.
 	ErrLeaseLost = errors.New("provisioning: the device's lease was lost")
