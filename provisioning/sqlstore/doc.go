@@ -14,8 +14,11 @@
 //     DSN such as "postgres://amtkit@db.example/amtkit".
 //
 // Every write is one statement (compare-and-swap on the version column, an
-// upsert for leases), so no transaction is held across a network round trip
-// or a caller's loop; [Store.Records] reads a page at a time by UUID.
+// upsert for leases) except [Store.Delete] (the row and its tombstone, one
+// short transaction), [PairStore.Put] (a batch, one transaction) and, on
+// PostgreSQL, a record's first save (its INSERT under the device's advisory
+// lock), so no transaction is held across a network round trip or a caller's
+// loop; [Store.Records] reads a page at a time by UUID.
 //
 // See docs/state.md for running several provisioners, backups and key
 // rotation.

@@ -330,8 +330,8 @@ func unreadablePair(err error) bool {
 
 // Reseal seals every stored pair's PPS and MEBx password again with the
 // Sealer's primary key (after a key rotation; see docs/state.md). A pair
-// that changes meanwhile is skipped and reported in the count it returns
-// with the error ErrConflict, so a second run finishes it. A pair whose row
+// that changes meanwhile is skipped and counted in the error it returns,
+// which matches [provisioning.ErrConflict], so a second run finishes it. A pair whose row
 // cannot be read (changed outside amtkit, or sealed by a key the Sealer no
 // longer has) is passed over and the walk goes on; the error returned at the
 // end counts such pairs and wraps the first one's error. Any other failure

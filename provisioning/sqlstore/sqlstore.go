@@ -83,7 +83,11 @@ var (
 // a busy timeout in its DSN (e.g. _pragma=busy_timeout(10000) with
 // modernc.org/sqlite): without one, concurrent writes fail at once. It must
 // also run with synchronous FULL (SQLite's default, or
-// _pragma=synchronous(FULL)), without which a saved record may be lost.
+// _pragma=synchronous(FULL)), without which a saved record may be lost. A
+// PostgreSQL database's default_transaction_isolation must be read committed
+// (the server's default). Open refuses a database that breaks these rules
+// (a *provisioning.ConfigError saying what to set), and one whose schema is
+// newer than this amtkit knows.
 func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	if db == nil {
 		return nil, &provisioning.ConfigError{Field: "db", Problem: "required"}
@@ -383,7 +387,8 @@ func (s *Store) decode(ctx context.Context, u amt.UUID, version, size int64, b [
 
 // Save implements [provisioning.Store]: one UPDATE whose WHERE clause holds
 // the version read, or for a new record (version 0) one INSERT that holds the
-// device's tombstone (see create).
+// device's tombstone (on PostgreSQL in a short transaction under the device's
+// advisory lock, which Delete holds too).
 func (s *Store) Save(ctx context.Context, r *provisioning.DeviceRecord) error {
 	return s.save(ctx, r, nil)
 }
