@@ -1360,11 +1360,13 @@ func (p *Provisioner) servesOwnCertificate(ctx context.Context, r *DeviceRecord,
 		// certificate (remote configuration).
 		const what = "the device serves the certificate it showed before it was provisioned, holds its key, and asks for a provisioning certificate"
 		switch {
+		case cs.Version == tls.VersionTLS13:
+			// The client's side of a TLS 1.3 handshake completes before the
+			// server judges its certificate: the version is what proves it.
+			return true, what + " (TLS 1.3): it is in pre-provisioning"
 		case herr == nil:
 			// Both Finished messages cover the request.
 			return true, what + " (the handshake completed): it is in pre-provisioning"
-		case cs.Version == tls.VersionTLS13:
-			return true, what + " (TLS 1.3): it is in pre-provisioning"
 		}
 		// TLS 1.2: the request is authenticated only by a handshake that
 		// completes, with the certificate it asks for.

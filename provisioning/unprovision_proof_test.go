@@ -310,3 +310,28 @@ func TestUnprovisionProbeOffersNoCertificateToAnotherDevice(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, after.Provisioned())
 }
+
+// The same lost Unprovision reply on firmware that speaks TLS 1.3 (AMT 21):
+// the request for a client certificate comes after the server's
+// CertificateVerify and Finished, which the client checks first, so it is
+// proof enough, with a user-added root too (the device erased it).
+func TestUnprovisionRetryOverTLS13(t *testing.T) {
+	h, dr := newDropHarness(t, harnessOptions{template: func(c *amtsim.Config) {
+		c.Version = amt.MustParseVersion("21.0.6")
+	}})
+	h.cfg.CallTimeout = 2 * time.Second
+	p, rec := provisionOne(t, h)
+	d := h.fleet.Devices()[0]
+	dr.arm("Unprovision", amtsim.DropResponse)
+	if err := p.Unprovision(h.ctx, rec.UUID); err != nil {
+		require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
+		require.NoError(t, d.StartConfiguration(amt.Secret{}))
+		require.NoError(t, p.Unprovision(h.ctx, rec.UUID), "the retry settles it")
+	}
+	require.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
+	after, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.False(t, after.Provisioned())
+	details := eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision)
+	assert.Contains(t, details, "(TLS 1.3)", "proved by TLS 1.3, not by a TLS 1.2 sign")
+}
