@@ -18,30 +18,46 @@ import (
 )
 
 // An Unprovision whose reply was lost, retried on a device back in
-// pre-provisioning that still trusts the provisioning root (a factory root:
-// a full unprovision keeps it): the retry completes a mutual TLS handshake
-// with the provisioning certificate, whose Finished messages cover the
-// device's request for it. Before, the retry offered no certificate and took
-// the unauthenticated request as the proof.
-func TestUnprovisionRetryProvedByProvisioningHandshake(t *testing.T) {
-	h, dr := newDropHarness(t, harnessOptions{template: func(c *amtsim.Config) {
-		// The test root as one of the device's factory hashes.
-		c.RootHashes, c.UserRootHashes = c.UserRootHashes, nil
-	}})
-	h.cfg.CallTimeout = 2 * time.Second
-	p, rec := provisionOne(t, h)
-	d := h.fleet.Devices()[0]
-	dr.arm("Unprovision", amtsim.DropResponse)
-	if err := p.Unprovision(h.ctx, rec.UUID); err != nil {
-		require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
-		require.NoError(t, d.StartConfiguration(amt.Secret{}))
-		require.NoError(t, p.Unprovision(h.ctx, rec.UUID), "the retry settles it")
+// pre-provisioning. Over TLS 1.2, with a provisioning root the device still
+// trusts (a factory root: a full unprovision keeps it), the retry completes a
+// mutual TLS handshake with the provisioning certificate, whose Finished
+// messages cover the device's request for it; before, it offered no
+// certificate and took the unauthenticated request as the proof. Over TLS 1.3
+// (AMT 21) the request comes after the server's CertificateVerify and
+// Finished, which the client checks first: proof enough, with a user-added
+// root too (the device erased it).
+func TestUnprovisionRetryProof(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		template func(c *amtsim.Config)
+		want     string
+	}{
+		{"TLS 1.2, factory root", func(c *amtsim.Config) {
+			// The test root as one of the device's factory hashes.
+			c.RootHashes, c.UserRootHashes = c.UserRootHashes, nil
+		}, "(the handshake with the provisioning certificate completed)"},
+		{"TLS 1.3, user-added root", func(c *amtsim.Config) {
+			c.Version = amt.MustParseVersion("21.0.6")
+		}, "(TLS 1.3)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, dr := newDropHarness(t, harnessOptions{template: tc.template})
+			h.cfg.CallTimeout = 2 * time.Second
+			p, rec := provisionOne(t, h)
+			d := h.fleet.Devices()[0]
+			dr.arm("Unprovision", amtsim.DropResponse)
+			if err := p.Unprovision(h.ctx, rec.UUID); err != nil {
+				require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
+				require.NoError(t, d.StartConfiguration(amt.Secret{}))
+				require.NoError(t, p.Unprovision(h.ctx, rec.UUID), "the retry settles it")
+			}
+			require.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
+			after, err := h.store.Load(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			assert.False(t, after.Provisioned())
+			assert.Contains(t, eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision), tc.want)
+		})
 	}
-	require.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
-	after, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
-	assert.False(t, after.Provisioned())
-	assert.Contains(t, eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision), "(the handshake with the provisioning certificate completed)")
 }
 
 // A relay in front of a provisioned device whose TLS was turned off (it
@@ -309,29 +325,4 @@ func TestUnprovisionProbeOffersNoCertificateToAnotherDevice(t *testing.T) {
 	after, err := h.store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	assert.True(t, after.Provisioned())
-}
-
-// The same lost Unprovision reply on firmware that speaks TLS 1.3 (AMT 21):
-// the request for a client certificate comes after the server's
-// CertificateVerify and Finished, which the client checks first, so it is
-// proof enough, with a user-added root too (the device erased it).
-func TestUnprovisionRetryOverTLS13(t *testing.T) {
-	h, dr := newDropHarness(t, harnessOptions{template: func(c *amtsim.Config) {
-		c.Version = amt.MustParseVersion("21.0.6")
-	}})
-	h.cfg.CallTimeout = 2 * time.Second
-	p, rec := provisionOne(t, h)
-	d := h.fleet.Devices()[0]
-	dr.arm("Unprovision", amtsim.DropResponse)
-	if err := p.Unprovision(h.ctx, rec.UUID); err != nil {
-		require.Eventually(t, func() bool { return d.Snapshot().ProvisioningState == amt.PreProvisioning }, 5*time.Second, 10*time.Millisecond)
-		require.NoError(t, d.StartConfiguration(amt.Secret{}))
-		require.NoError(t, p.Unprovision(h.ctx, rec.UUID), "the retry settles it")
-	}
-	require.Equal(t, amt.PreProvisioning, d.Snapshot().ProvisioningState)
-	after, err := h.store.Load(h.ctx, rec.UUID)
-	require.NoError(t, err)
-	assert.False(t, after.Provisioned())
-	details := eventDetails(h.eventsFor(rec.UUID), provisioning.StepUnprovision)
-	assert.Contains(t, details, "(TLS 1.3)", "proved by TLS 1.3, not by a TLS 1.2 sign")
 }
