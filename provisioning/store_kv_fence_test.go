@@ -156,12 +156,7 @@ func TestKVStoreSaveRetriesASwapThatLeftTheVersion(t *testing.T) {
 func TestKVStoreSaveRetriesAreBounded(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	h := &hookKV{mapKV: &mapKV{m: map[string][]byte{}}}
-	s, err := provisioning.NewKVStore(hookGuardedKV{h}, provisioning.RecordCodec{Sealer: testSealer(t)})
-	require.NoError(t, err)
-	u := amt.UUID{0xf, 0xc}
-	a, err := s.AcquireLease(ctx, u, "busy", t0, time.Minute)
-	require.NoError(t, err)
+	h, s, u, a := busyGuardedStore(t, amt.UUID{0xf, 0xc}, t0)
 	swaps := 0
 	h.set(func(key string, _, _ []byte) bool {
 		if key == "device/"+u.String() {
@@ -171,10 +166,22 @@ func TestKVStoreSaveRetriesAreBounded(t *testing.T) {
 		}
 		return false
 	})
-	err = s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u}, a)
+	err := s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u}, a)
 	var ce *provisioning.ConflictError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 17, swaps)
 	_, err = s.Load(ctx, u)
 	assert.ErrorIs(t, err, provisioning.ErrNotFound)
+}
+
+// busyGuardedStore is a KVStore over a hooked GuardedKV whose device u is
+// leased to "busy" from t0 for a minute.
+func busyGuardedStore(t *testing.T, u amt.UUID, t0 time.Time) (*hookKV, *provisioning.KVStore, amt.UUID, provisioning.Lease) {
+	t.Helper()
+	h := &hookKV{mapKV: &mapKV{m: map[string][]byte{}}}
+	s, err := provisioning.NewKVStore(hookGuardedKV{h}, provisioning.RecordCodec{Sealer: testSealer(t)})
+	require.NoError(t, err)
+	a, err := s.AcquireLease(context.Background(), u, "busy", t0, time.Minute)
+	require.NoError(t, err)
+	return h, s, u, a
 }

@@ -85,12 +85,7 @@ func TestKVStoreSaveFencedLeaseLostBeforeVersionConflict(t *testing.T) {
 func TestKVStoreSaveFencedRetriesExhaustedLeaseLost(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	h := &hookKV{mapKV: &mapKV{m: map[string][]byte{}}}
-	s, err := provisioning.NewKVStore(hookGuardedKV{h}, provisioning.RecordCodec{Sealer: testSealer(t)})
-	require.NoError(t, err)
-	u := amt.UUID{0xf, 0xa}
-	a, err := s.AcquireLease(ctx, u, "busy", t0, time.Minute)
-	require.NoError(t, err)
+	h, s, u, a := busyGuardedStore(t, amt.UUID{0xf, 0xa}, t0)
 	swaps := 0
 	h.set(func(key string, _, _ []byte) bool {
 		if key != "device/"+u.String() {
@@ -106,7 +101,7 @@ func TestKVStoreSaveFencedRetriesExhaustedLeaseLost(t *testing.T) {
 		require.NoError(t, err)
 		return false
 	})
-	err = s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u}, a)
+	err := s.SaveFenced(ctx, &provisioning.DeviceRecord{UUID: u}, a)
 	h.set(nil)
 	assert.Equal(t, 17, swaps)
 	require.ErrorIs(t, err, provisioning.ErrLeaseLost)
