@@ -529,6 +529,9 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 		return
 	}
 	for _, slot := range certSlots(r) {
+		if !r.Provisioned() {
+			return // settled as unprovisioned by a renewal's reconcile
+		}
 		purpose := slot.purpose
 		if pending, ok := pendingCertificate(r.Certificates, slot); ok {
 			// An earlier renewal (or reconcile) installed it but could not
@@ -558,7 +561,9 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 		}
 		m.renew(ctx, r, slot, rep)
 	}
-	m.removeSuperseded(ctx, r, rep)
+	if r.Provisioned() {
+		m.removeSuperseded(ctx, r, rep)
+	}
 }
 
 // settleIssued settles the issuances in flight r records (an earlier run or
@@ -756,6 +761,11 @@ func (m *Maintainer) finishMPSRenewal(ctx context.Context, r *DeviceRecord, der 
 	before := revoked()
 	rr, err := p.reconcile(ctx, r, ReconcileOptions{Areas: []string{"cira"}})
 	rep.Revoked += revoked() - before // the replaced certificate, once the entries name the new one
+	if errors.Is(err, ErrNotProvisioned) {
+		// The reconcile found the device back in pre-provisioning and
+		// settled its record (an event says so): nothing to renew.
+		return
+	}
 	if err == nil {
 		err = rr.Err()
 	}
