@@ -304,12 +304,14 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		}
 		rc.ok[ar.name] = !opts.DryRun && rep.Failed == failed
 	}
-	if !opts.DryRun && rep.Applied == 0 && slices.ContainsFunc(rep.Changes, func(c Change) bool {
+	if !opts.DryRun && !opts.activation && rep.Applied == 0 && slices.ContainsFunc(rep.Changes, func(c Change) bool {
 		return c.Err != nil && (isUntrusted(c.Err) || isRemoteAlert(c.Err))
 	}) {
 		// The device no longer serves the certificate amtkit installed: if
 		// it proves it is back in pre-provisioning, the record is settled
-		// instead of failing every run.
+		// instead of failing every run. Not in a session's run after
+		// activation: the session reports the device it verified
+		// provisioned, and the Maintainer's reconcile finds what it became.
 		if own, what := p.servesOwnCertificate(ctx, r, false); own {
 			n := p.markUnprovisioned(ctx, r)
 			p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepUnprovision, State: StateNew,
