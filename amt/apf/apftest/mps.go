@@ -461,8 +461,12 @@ func describe(m apf.Message) string {
 // NewMPSCertificate issues a TLS server certificate for name — a DNS name, or
 // an IP address — under ca with an RSA-2048 key from keys (AMT 12 refused a
 // 3072-bit MPS key: device-management-toolkit/deployment issue 165), and
-// returns it with ca's chain below its root, as an MPS presents it.
+// returns it with ca's chain below its root, as an MPS presents it. A nil
+// keys means a new pool, as in certstest's options.
 func NewMPSCertificate(ca *certstest.CA, keys *certstest.KeyPool, name string) (tls.Certificate, error) {
+	if keys == nil {
+		keys = certstest.NewKeyPool()
+	}
 	key, err := keys.Cycle(2048)
 	if err != nil {
 		return tls.Certificate{}, err
