@@ -19,8 +19,9 @@ import (
 )
 
 // HostBasedOptions tunes host-based activation. The zero value is usable for
-// client control mode; admin control mode needs a MEBx password (or
-// LeaveMEBxPassword) and, over WS-Man alone, a SignIn.
+// client control mode where the platform does not enforce TLS on its local
+// ports (where it does, ActivateCCM needs SignIn to commit); admin control mode
+// needs a MEBx password (or LeaveMEBxPassword) and, over WS-Man alone, a SignIn.
 type HostBasedOptions struct {
 	// TrustedHashes, when set, are the device's trusted root hashes (from PTHI,
 	// amt/pthi): ActivateACM and UpgradeToACM refuse a bundle whose root is not

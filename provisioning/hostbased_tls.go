@@ -65,9 +65,11 @@ var ErrInProvisioning = errors.New("provisioning: device is in provisioning: rec
 // pkg/utils/constants.go, LMSAddress, changed in pull request 1466).
 const DefaultLocalTLSAddr = "127.0.0.1:16993"
 
-// TLSActivationOptions tune [ActivateTLS]. The zero value with OnDieRoots set
+// TLSActivationOptions tune [ActivateTLS]. The zero value with OnDieRoots and
+// a MEBx password (HostBasedOptions.MEBxPassword, or LeaveMEBxPassword) set
 // activates in admin control mode through LMS at 127.0.0.1:16993
-// ([DefaultLocalTLSAddr]).
+// ([DefaultLocalTLSAddr]); with Mode amt.ControlModeCCM, OnDieRoots alone is
+// enough.
 type TLSActivationOptions struct {
 	// HostBasedOptions: Observer, UUID, Now, TrustedHashes and, for admin
 	// control mode, MEBxPassword (or LeaveMEBxPassword). SignIn is not used.

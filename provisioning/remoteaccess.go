@@ -100,8 +100,9 @@ type MPSServer struct {
 	// Address is an IP address (AddMpServer CN), since AMT checks the name.
 	CommonName string
 	// Username is the user name AMT presents in the APF user authentication
-	// (1 to 16 printable characters). Empty: the first 16 hexadecimal
-	// digits of the device's UUID, recorded in DeviceRecord.MPSUser.
+	// (1 to 16 letters and digits: [amt.CheckMPSUsername]). Empty: the first
+	// 16 hexadecimal digits of the device's UUID, recorded in
+	// DeviceRecord.MPSUser.
 	Username string
 	// Password empty (recommended): a random password per device, of 16
 	// characters by AMT's strong-password rule, recorded before it is sent in
