@@ -17,11 +17,14 @@ import (
 // activation by reconcile's areas "8021x-wired", "wifi" and "ip" (in that
 // order, RPS's order: the network settings after activation, the RADIUS
 // server's root before the 802.1X settings that refer to it) and kept in line
-// by [Maintainer.ReconcileEvery]. A nil field leaves that part of the device
-// alone. docs/network.md describes the choices and their sources.
+// by [Maintainer.ReconcileEvery]. A nil WiFi or IP leaves that part of the
+// device alone; a nil Wired8021X switches off the wired 802.1X amtkit switched
+// on (see the field). docs/network.md describes the choices and their sources.
 type NetworkProfile struct {
 	// Wired8021X has the wired interface authenticate to the network with
-	// 802.1X (IPS_IEEE8021xSettings).
+	// 802.1X (IPS_IEEE8021xSettings). Nil (also a nil Network) on a device
+	// where amtkit enabled wired 802.1X: reconcile disables it and retires its
+	// client certificate; wired 802.1X that amtkit did not set up is left alone.
 	Wired8021X *IEEE8021XConfig
 	// WiFi manages the device's Wi-Fi profiles and wireless interface.
 	WiFi *WiFiConfig
