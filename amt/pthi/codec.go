@@ -67,10 +67,6 @@ var (
 	ErrMalformed = errors.New("pthi: malformed message")
 	// ErrTruncated: the message is shorter than its fields require.
 	ErrTruncated = errors.New("pthi: message truncated")
-	// ErrTrailingData: bytes are left after the last field where none may be.
-	// The payload decoders no longer return it: they ignore bytes after the
-	// last field, as rpc-go does.
-	ErrTrailingData = errors.New("pthi: unexpected trailing bytes")
 	// ErrLengthMismatch: the header's Length does not match the bytes received.
 	ErrLengthMismatch = errors.New("pthi: header length does not match message size")
 	// ErrWrongCommand: the response answers another command (or is not a response).

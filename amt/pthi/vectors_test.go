@@ -249,7 +249,6 @@ func TestGoldenErrors(t *testing.T) {
 		"length":        pthi.ErrLengthMismatch,
 		"version":       pthi.ErrProtocolVersion,
 		"truncated":     pthi.ErrTruncated,
-		"trailing":      pthi.ErrTrailingData,
 		"value":         pthi.ErrBadValue,
 		"too-large":     pthi.ErrTooLarge,
 	}
