@@ -312,7 +312,7 @@ func planWired8021X(ctx context.Context, rc *reconcileContext) ([]Change, error)
 		if err := rc.claimRoot(ctx, want.ServerRoot.Raw, "8021x-wired"); err != nil {
 			return nil, err
 		}
-		if ws.root == "" {
+		if ws.root == "" && rc.addsRoot(want.ServerRoot.Raw) {
 			out = append(out, Change{Area: "8021x-wired", Action: ChangeAdd, Target: "RADIUS server root", To: certName(want.ServerRoot),
 				apply: func(ctx context.Context) error {
 					h, err := rc.trustRoot(ctx, want.ServerRoot, "8021x-wired")
@@ -685,7 +685,7 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		if err := rc.claimRoot(ctx, root.Raw, "wifi"); err != nil {
 			return nil, err
 		}
-		if wp.roots[string(root.Raw)] == "" {
+		if wp.roots[string(root.Raw)] == "" && rc.addsRoot(root.Raw) {
 			out = append(out, Change{Area: "wifi", Action: ChangeAdd, Target: "RADIUS server root", To: certName(root),
 				apply: func(ctx context.Context) error {
 					h, err := rc.trustRoot(ctx, root, "wifi")

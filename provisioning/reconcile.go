@@ -181,6 +181,27 @@ type reconcileContext struct {
 	fw      amt.Firmware
 	opts    ReconcileOptions
 	ok      map[string]bool // the areas that ran in this run and succeeded (planned, and every change applied)
+	// dryRoots: in a dry run, the trusted roots an earlier area's plan adds
+	// (a run applies them before the next area plans, which then finds
+	// them on the device).
+	dryRoots map[string]bool
+}
+
+// addsRoot reports whether an area's plan, which finds der missing from the
+// device, adds it: always in a run; in a dry run, unless an earlier area's
+// plan of the same run adds it already.
+func (rc *reconcileContext) addsRoot(der []byte) bool {
+	if !rc.opts.DryRun {
+		return true
+	}
+	if rc.dryRoots[string(der)] {
+		return false
+	}
+	if rc.dryRoots == nil {
+		rc.dryRoots = map[string]bool{}
+	}
+	rc.dryRoots[string(der)] = true
+	return true
 }
 
 // save writes the record (after a change that altered it).

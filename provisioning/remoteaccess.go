@@ -352,7 +352,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	if err := rc.claimRoot(ctx, want.Root.Raw, "cira"); err != nil {
 		return nil, err
 	}
-	if certOnDevice(certList, want.Root.Raw, true) == "" {
+	if certOnDevice(certList, want.Root.Raw, true) == "" && rc.addsRoot(want.Root.Raw) {
 		out = append(out, Change{Area: "cira", Action: ChangeAdd, Target: "trusted root", To: certName(want.Root),
 			apply: func(ctx context.Context) error { _, err := rc.trustRoot(ctx, want.Root, "cira"); return err }})
 	}
