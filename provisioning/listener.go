@@ -158,7 +158,10 @@ type HelloListener struct {
 	MaxSources int
 	// Banner is the body answered to an HTTP GET probe. Empty: a one-line banner.
 	Banner string
-	// Now is the clock. Nil: time.Now.
+	// Now is the clock of events, hellos and the per-source limit. Nil:
+	// time.Now. Socket deadlines (ReadTimeout, the probe's answer) are set on
+	// the real clock whatever Now returns, since the operating system applies
+	// them.
 	Now func() time.Time
 	// Logger receives debug records of connection outcomes. Nil: no logging.
 	Logger *slog.Logger
@@ -193,7 +196,7 @@ const maxPooledRead = 4 << 10
 
 type trackedConn struct {
 	net.Conn
-	start   time.Time
+	start   time.Time // accepted, on the real clock (its read deadline's)
 	evicted atomic.Bool
 	// prev and next link the connection into HelloListener.conns (under its
 	// mu); listed says whether it is still there.
@@ -387,7 +390,8 @@ func (l *HelloListener) Serve(ctx context.Context, ln net.Listener) error {
 			l.emit(ListenerEvent{Kind: EventRateLimited, Source: src, Time: l.now()})
 			continue
 		}
-		tc := &trackedConn{Conn: c, start: l.now()}
+		// Socket deadlines are on the real clock, whatever clock Now is.
+		tc := &trackedConn{Conn: c, start: time.Now()}
 		l.track(tc)
 		wg.Add(1)
 		go func() {
@@ -616,7 +620,7 @@ func (l *HelloListener) answerProbe(c net.Conn) {
 	if body == "" {
 		body = "amtkit provisioning server: Intel AMT devices send hello messages to this port.\n"
 	}
-	_ = c.SetWriteDeadline(l.now().Add(5 * time.Second))
+	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second)) // the real clock, as the read deadline
 	_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "+
 		strconv.Itoa(len(body))+"\r\nConnection: close\r\n\r\n"+body)
 }
