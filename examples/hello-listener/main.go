@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ func print(w io.Writer, r provisioning.ReceivedHello) {
 	fmt.Fprintf(w, "%s  hello v%d from %s: UUID %s, retry %d, admin credentials set %v\n",
 		r.Received.Format(time.TimeOnly), h.Version, r.Source, h.UUID, h.RetryCount, h.AdminCredentialsSet)
 	if h.Version == hello.VersionPSK {
-		fmt.Fprintf(w, "    PSK: PID %s\n", h.PIDString())
+		fmt.Fprintf(w, "    PSK: PID %s\n", pidText(h.PID))
 		return
 	}
 	for _, x := range h.Hashes {
@@ -110,6 +111,19 @@ func print(w io.Writer, r provisioning.ReceivedHello) {
 		}
 		fmt.Fprintf(w, "    %-8s %s  %s\n", x.Alg, x.Hex(), name)
 	}
+}
+
+// pidText returns a PID as its 8 characters when they are what a PID holds
+// (A-Z and 0-9, Intel Technology Journal 2008, "Configuring Intel AMT —
+// Pre-Shared Key Protocol"), and quoted otherwise: anyone can send a hello,
+// and its bytes must not reach the terminal as control sequences.
+func pidText(pid [8]byte) string {
+	for _, c := range pid {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return strconv.Quote(string(pid[:]))
+		}
+	}
+	return string(pid[:])
 }
 
 // sendDemo starts n simulated devices that each send one hello to addr.
