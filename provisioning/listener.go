@@ -513,11 +513,19 @@ func (l *HelloListener) track(tc *trackedConn) {
 }
 
 func (l *HelloListener) untrack(tc *trackedConn) {
+	l.unlist(tc)
+	l.stats.active.Add(-1)
+	tc.Close()
+}
+
+// unlist takes tc off the list of unfinished connections, so that it can no
+// longer be evicted, and reports whether it was evicted before (its one event,
+// EventEvicted, is then already reported).
+func (l *HelloListener) unlist(tc *trackedConn) (evicted bool) {
 	l.mu.Lock()
 	l.conns.remove(tc)
 	l.mu.Unlock()
-	l.stats.active.Add(-1)
-	tc.Close()
+	return tc.evicted.Load()
 }
 
 var httpGet = []byte("GET ")
@@ -553,12 +561,16 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		if len(buf) >= 4 && bytes.HasPrefix(buf, httpGet) {
 			if bytes.Contains(buf, []byte("\r\n\r\n")) {
 				l.answerProbe(tc)
-				l.emit(ListenerEvent{Kind: EventProbe, Source: src, Time: l.now(), Bytes: len(buf)})
+				if !l.unlist(tc) {
+					l.emit(ListenerEvent{Kind: EventProbe, Source: src, Time: l.now(), Bytes: len(buf)})
+				}
 				return
 			}
 		}
 		if len(buf) > max {
-			l.emit(ListenerEvent{Kind: EventHelloOversize, Source: src, Time: l.now(), Bytes: len(buf)})
+			if !l.unlist(tc) {
+				l.emit(ListenerEvent{Kind: EventHelloOversize, Source: src, Time: l.now(), Bytes: len(buf)})
+			}
 			return
 		}
 		if err != nil {
@@ -569,7 +581,9 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		}
 	}
 	received := l.now()
-	if tc.evicted.Load() {
+	// Read to its end: from now on the connection is not unfinished, and the
+	// connection cap does not evict it while its hello is decoded and handled.
+	if l.unlist(tc) {
 		return // already reported as EventEvicted
 	}
 	if rerr != nil {
