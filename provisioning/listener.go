@@ -546,6 +546,7 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 	defer release()
 	buf := sc.buf[:0]
 	var rerr error
+	scanned := 0 // the probe's header end is not in buf[:scanned+3]
 	for {
 		if len(buf) == cap(buf) {
 			if cap(buf) > max {
@@ -559,7 +560,14 @@ func (l *HelloListener) handle(ctx context.Context, tc *trackedConn, src netip.A
 		n, err := tc.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if len(buf) >= 4 && bytes.HasPrefix(buf, httpGet) {
-			if bytes.Contains(buf, []byte("\r\n\r\n")) {
+			// Only what this read added is searched (with the 3 bytes
+			// before it): a sender dripping a byte at a time must not make
+			// the search quadratic.
+			found := bytes.Contains(buf[scanned:], []byte("\r\n\r\n"))
+			if scanned = len(buf) - 3; scanned < 0 {
+				scanned = 0
+			}
+			if found {
 				l.answerProbe(tc)
 				if !l.unlist(tc) {
 					l.emit(ListenerEvent{Kind: EventProbe, Source: src, Time: l.now(), Bytes: len(buf)})
