@@ -132,7 +132,8 @@ type HelloListener struct {
 	// token bucket: up to PerSourceBurst at once, refilled at PerSourceRate per
 	// second; a connection over the limit is closed unread (EventRateLimited).
 	// Zero burst: 20; zero rate: 2 per second. A negative burst disables the
-	// limit (for relays that carry many devices from one address).
+	// limit (for relays that carry many devices from one address). Serve
+	// refuses a rate that is NaN or +Inf.
 	PerSourceBurst int
 	PerSourceRate  float64
 	// IPv4PrefixBits and IPv6PrefixBits say what one source is: addresses that

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strconv"
 	"sync/atomic"
@@ -70,6 +71,10 @@ func (l *HelloListener) newSourceLimiter() (*sourceLimiter, error) {
 	}
 	if l.MaxSources < 0 || l.MaxSources > 1<<30 {
 		return nil, errors.New("provisioning: HelloListener.MaxSources is " + strconv.Itoa(l.MaxSources) + ", want 0 to 2^30")
+	}
+	if r := l.PerSourceRate; math.IsNaN(r) || math.IsInf(r, 1) {
+		// NaN tokens are never below one: the limit would be off unsaid.
+		return nil, errors.New("provisioning: HelloListener.PerSourceRate is " + strconv.FormatFloat(r, 'g', -1, 64) + ", want a finite number")
 	}
 	if l.PerSourceBurst < 0 {
 		return nil, nil
