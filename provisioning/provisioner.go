@@ -301,6 +301,9 @@ func (p *Provisioner) ExpectAgentRequest(ctx context.Context, req AgentRequest) 
 	if req.UUID.IsZero() {
 		return &ConfigError{Field: "AgentRequest.UUID", Problem: "required"}
 	}
+	if noSystemUUID(req.UUID) {
+		return &ConfigError{Field: "AgentRequest.UUID", Problem: "all FFh is SMBIOS's UUID not set yet: the device's hello would be rejected"}
+	}
 	if !agentOTPForm(req.OTP.Reveal()) {
 		// What an agent can set over PTHI (amt/pthi, after Intel's LMS,
 		// which counts the terminating NUL in 32 bytes).

@@ -176,6 +176,12 @@ func (s *Session) provision(ctx context.Context) error {
 	return nil
 }
 
+// noSystemUUID reports a UUID SMBIOS uses for none: all zeros (not
+// present) or all FFh (not set yet).
+func noSystemUUID(u amt.UUID) bool {
+	return u.IsZero() || u == amt.UUID{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+}
+
 // stateAfter is the state a session is in once a step succeeded.
 var stateAfter = map[Step]State{
 	StepAuthorize: StateAuthorized,
@@ -258,10 +264,11 @@ func (s *Session) saveOutcome(ctx context.Context, a *attempt, st State, entry S
 		// RecordUnknownDevices), or one that holds nothing but earlier
 		// outcomes. A hello for a provisioned device, one with a session in
 		// progress or a pending agent request changes nothing of it.
-		if !s.p.cfg.RecordUnknownDevices && (entry.Reason == ReasonUnknownDevice || a.prior == nil && a.inv.UUID.IsZero()) {
+		if noSystemUUID(r.UUID) || !s.p.cfg.RecordUnknownDevices && (entry.Reason == ReasonUnknownDevice || a.prior == nil && a.inv.UUID.IsZero()) {
 			// Nor does a hello the Authorizer refused (whatever its reason) or
 			// could not judge, for a UUID with no record: made-up UUIDs must
-			// not grow the Store.
+			// not grow the Store. A hello naming no system UUID is never
+			// recorded: devices without one would share the record.
 			return nil
 		}
 		return s.p.saveIfDiscovery(ctx, r)
@@ -289,6 +296,12 @@ func reasonForCtx(err error) Reason {
 func (s *Session) authorize(ctx context.Context, a *attempt) (string, error) {
 	p, h := s.p, s.hello
 	u := h.Hello.UUID
+	if noSystemUUID(u) {
+		// SMBIOS (DMTF DSP0134, System UUID): all zeros means no UUID, all
+		// FFh one not set yet. Devices without one cannot be told apart:
+		// they would share one record.
+		return "", Reject(ReasonUnknownDevice, "the hello names no system UUID (%s: SMBIOS's \"not present\" or \"not set\"); set one in the platform's firmware", u)
+	}
 	prior, err := p.store.Load(ctx, u)
 	switch {
 	case errors.Is(err, ErrNotFound):
