@@ -335,7 +335,8 @@ func (f Filter) MatchIndex(ix RecordIndex) bool {
 // again and saved again. It returns how many records it saved. A record that
 // cannot be read (a *[RecordError]) is passed over, and the walk goes on; the
 // error returned at the end then counts them and wraps the first (errors.As
-// finds it). So is a record the store refuses to write back as too large
+// finds it) — also one that became unreadable while Reseal read it again
+// after a conflict. So is a record the store refuses to write back as too large
 // (ErrRecordTooLarge: a Sealer whose new key writes longer envelopes, on a
 // record at the size limit).
 func Reseal(ctx context.Context, s RecordStore) (int, error) {
@@ -368,7 +369,15 @@ func Reseal(ctx context.Context, s RecordStore) (int, error) {
 			if !errors.Is(err, ErrConflict) || attempt >= 16 {
 				return n, err
 			}
+			// Read afresh: gone, or become unreadable meanwhile (a
+			// newer build's write, a row planted), it is passed over as
+			// it would have been had the walk met it so.
 			if r, err = s.Load(ctx, r.UUID); errors.Is(err, ErrNotFound) {
+				break
+			} else if errors.As(err, &re) {
+				if unreadable++; first == nil {
+					first = err
+				}
 				break
 			} else if err != nil {
 				return n, err

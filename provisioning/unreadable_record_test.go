@@ -1,6 +1,9 @@
 package provisioning_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -10,6 +13,8 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/provisioning/storetest"
+	"github.com/amtkit/amtkit/seal"
 )
 
 // plantUnreadable writes, beside the good records of kv, a record that does
@@ -80,4 +85,71 @@ func TestResealPassesOverUnreadableRecords(t *testing.T) {
 	got, err := store.Load(h.ctx, rec.UUID)
 	require.NoError(t, err)
 	assert.Greater(t, got.Version, before)
+}
+
+// plantingKV is a mapKV on which someone with write access to the store (or
+// a provisioner of a newer build) writes victim's key just before amtkit's
+// first compare-and-swap of it: a value at a later version that this build
+// cannot read.
+type plantingKV struct {
+	*mapKV
+	victim  string
+	planted bool
+}
+
+func (k *plantingKV) CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error) {
+	k.mu.Lock()
+	if key == k.victim && !k.planted {
+		k.planted = true
+		cur := k.m[key]
+		next := binary.BigEndian.Uint64(cur) + 1
+		k.m[key] = append(binary.BigEndian.AppendUint64(nil, next), `{"format":99}`...)
+	}
+	k.mu.Unlock()
+	return k.mapKV.CompareAndSwap(ctx, key, old, new)
+}
+
+// A record made unreadable between Reseal's walk reading it and its save —
+// planted by someone with write access to the store, or written by a newer
+// build during a rolling upgrade — stopped Reseal there: it returned that
+// record's error and left every later record sealed by the retired key. It is
+// now passed over and counted like one unreadable from the start.
+func TestAttackResealStoppedByRecordMadeUnreadableMidWalk(t *testing.T) {
+	ctx := context.Background()
+	oldKey := seal.Key{ID: "2025", Secret: bytes.Repeat([]byte{1}, 32)}
+	newKey := seal.Key{ID: "2026", Secret: bytes.Repeat([]byte{2}, 32)}
+	before, err := seal.NewAESGCM(seal.Keyring{Primary: oldKey})
+	require.NoError(t, err)
+	kv := &plantingKV{mapKV: &mapKV{m: map[string][]byte{}}}
+	s, err := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: before})
+	require.NoError(t, err)
+	victim := amt.UUID{1} // first in the walk
+	for i := 1; i <= 3; i++ {
+		r, err := storetest.Fill(amt.UUID{byte(i)}, i)
+		require.NoError(t, err)
+		r.Version = 0
+		require.NoError(t, s.Save(ctx, r))
+	}
+	kv.victim = "device/" + victim.String()
+
+	rotating, err := seal.NewAESGCM(seal.Keyring{Primary: newKey, Previous: []seal.Key{oldKey}})
+	require.NoError(t, err)
+	s, err = provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: rotating})
+	require.NoError(t, err)
+	n, err := provisioning.Reseal(ctx, s)
+	require.True(t, kv.planted)
+	var re *provisioning.RecordError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, victim, re.Device)
+	assert.ErrorContains(t, err, "1 stored records cannot be read")
+	assert.Equal(t, 2, n, "the records after the unreadable one are sealed again")
+
+	after, err := seal.NewAESGCM(seal.Keyring{Primary: newKey})
+	require.NoError(t, err)
+	s, err = provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: after})
+	require.NoError(t, err)
+	for i := 2; i <= 3; i++ {
+		_, err := s.Load(ctx, amt.UUID{byte(i)})
+		assert.NoError(t, err, "device %d opens without the retired key", i)
+	}
 }
