@@ -354,7 +354,8 @@ func flag(b bool) int {
 
 // Load implements [provisioning.Store].
 func (s *Store) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecord, error) {
-	var version, size int64
+	var version any // as stored: see decode
+	var size int64
 	var rec []byte
 	err := s.db.QueryRowContext(ctx, s.q("SELECT version, "+recordColumns+" FROM amtkit_devices WHERE uuid = ?"), u.String()).Scan(&version, &size, &rec)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -372,16 +373,25 @@ func (s *Store) Load(ctx context.Context, u amt.UUID) (*provisioning.DeviceRecor
 var recordColumns = fmt.Sprintf("octet_length(record), CASE WHEN octet_length(record) > %d THEN NULL ELSE record END", provisioning.MaxRecordSize)
 
 // decode opens the record of u's row: a record copied from another device's
-// row, or an older one written back, fails (UnmarshalFor).
-func (s *Store) decode(ctx context.Context, u amt.UUID, version, size int64, b []byte) (*provisioning.DeviceRecord, error) {
+// row, or an older one written back, fails (UnmarshalFor). version is the
+// version column as the driver returned it: SQLite keeps any value in any
+// column, and a row whose version is not a whole number (text, a fraction,
+// one too large) must be refused here, in its place, not fail the page's
+// Scan, which would end a walk at it; nor is a version below 1, which amtkit
+// never writes.
+func (s *Store) decode(ctx context.Context, u amt.UUID, version any, size int64, b []byte) (*provisioning.DeviceRecord, error) {
 	if size > provisioning.MaxRecordSize {
 		return nil, &provisioning.RecordError{Device: u, Err: fmt.Errorf("%w: %d bytes, more than %d", provisioning.ErrRecordFormat, size, provisioning.MaxRecordSize)}
 	}
-	r, err := s.codec.UnmarshalFor(ctx, u, uint64(version), b)
+	v, ok := asInt64(version)
+	if !ok || v < 1 {
+		return nil, &provisioning.RecordError{Device: u, Err: fmt.Errorf("%w: the row's version is not a version amtkit writes: the row was changed outside amtkit", provisioning.ErrRecordFormat)}
+	}
+	r, err := s.codec.UnmarshalFor(ctx, u, uint64(v), b)
 	if err != nil {
 		return nil, err
 	}
-	r.Version = uint64(version)
+	r.Version = uint64(v)
 	return r, nil
 }
 
@@ -745,9 +755,10 @@ func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*p
 		after := ""
 		for {
 			type row struct {
-				uuid          string
-				version, size int64
-				rec           []byte
+				uuid    string
+				version any // as stored: see decode
+				size    int64
+				rec     []byte
 			}
 			page := make([]row, 0, s.pageSize)
 			args := append(append([]any{after}, cargs...), s.pageSize)

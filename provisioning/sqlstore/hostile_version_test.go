@@ -1,0 +1,75 @@
+package sqlstore_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/provisioning"
+	"github.com/amtkit/amtkit/provisioning/sqlstore"
+)
+
+// SQLite keeps any value in any column: a row whose version is planted as
+// text or a fraction made the page's Scan fail, which ended Records — and
+// with it every Maintainer run, Resume and Reseal for the whole fleet — and
+// Load failed without a *provisioning.RecordError. Such a row is now refused
+// in its place, like any other row that cannot be read, and the walk goes on.
+func TestAttackPlantedVersionDoesNotEndTheWalk(t *testing.T) {
+	for name, planted := range map[string]any{
+		"text":      "not a number",
+		"fraction":  1.5,
+		"too large": "99999999999999999999",
+		"negative":  -1,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "amtkit.db")))
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			s, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t), PageSize: 2})
+			require.NoError(t, err)
+			var good []amt.UUID
+			for i := byte(1); i <= 4; i++ {
+				u := amt.UUID{i}
+				require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: u, State: provisioning.StateProvisioned}))
+				good = append(good, u)
+			}
+			bad := amt.UUID{2, 0x80} // between good[1] and good[2]
+			require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: bad, AdminPassword: amt.NewSecret("Bad-Admin-Pa55!")}))
+			_, err = db.ExecContext(ctx, `UPDATE amtkit_devices SET version = ? WHERE uuid = ?`, planted, bad.String())
+			require.NoError(t, err)
+
+			var seen []amt.UUID
+			var unreadable []*provisioning.RecordError
+			for r, err := range s.Records(ctx, provisioning.Filter{}) {
+				if err != nil {
+					var re *provisioning.RecordError
+					require.ErrorAs(t, err, &re, "only unreadable rows are passed over: %v", err)
+					require.ErrorIs(t, err, provisioning.ErrRecordFormat)
+					unreadable = append(unreadable, re)
+					continue
+				}
+				seen = append(seen, r.UUID)
+			}
+			assert.Equal(t, good, seen, "every readable row, in order, across pages of 2")
+			require.Len(t, unreadable, 1)
+			assert.Equal(t, bad, unreadable[0].Device)
+
+			_, err = s.Load(ctx, bad)
+			var re *provisioning.RecordError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, bad, re.Device)
+			assert.ErrorIs(t, err, provisioning.ErrRecordFormat)
+			assert.NotContains(t, err.Error(), "Bad-Admin-Pa55!")
+
+			n, err := provisioning.Reseal(ctx, s)
+			assert.Equal(t, len(good), n, "the other records are sealed again")
+			require.ErrorAs(t, err, &re)
+		})
+	}
+}
