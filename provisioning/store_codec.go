@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -469,7 +470,9 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRecordFormat, err)
 	}
-	if dec.More() {
+	// Nothing but white space may follow (dec.More would report nothing
+	// more before a closing "]" or "}", and whatever came after it).
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: data after the record", ErrRecordFormat)
 	}
 	if v.Format != recordFormat && v.Format != 1 {

@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -99,4 +100,47 @@ func TestKVDeleteReturnsReadErrorAfterLostSwap(t *testing.T) {
 	err = s.Delete(ctx, u, r.Version)
 	require.ErrorIs(t, err, errIO)
 	assert.NotErrorIs(t, err, provisioning.ErrConflict)
+}
+
+// Bytes after the end of a record are refused, whatever they begin with:
+// json.Decoder.More, which the codec asked, reports no more data before a
+// closing bracket or brace, so a record extended by "}" or "]" and then
+// anything (up to MaxRecordSize of it) loaded as if it ended there. Through
+// the codec and through a store's Load, the error is typed (ErrRecordFormat,
+// a *RecordError naming the device); white space after a record is still
+// read, as JSON allows it.
+func TestAttackRecordExtendedPastItsEnd(t *testing.T) {
+	ctx := context.Background()
+	c := provisioning.RecordCodec{Sealer: testSealer(t)}
+	kv := &mapKV{m: map[string][]byte{}}
+	s, err := provisioning.NewKVStore(kv, c)
+	require.NoError(t, err)
+	u := amt.UUID{0xe}
+	require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: u, AdminPassword: amt.NewSecret("Ext-Admin-Pa55!")}))
+	stored := bytes.Clone(kv.m["device/"+u.String()])
+	rec := stored[8:]
+	for name, tail := range map[string]string{
+		"brace":             "}",
+		"bracket":           "]",
+		"brace and data":    `}{"format":2,"uuid":"` + amt.UUID{0xf}.String() + `"}`,
+		"bracket and junk":  "]" + strings.Repeat("A", 1000),
+		"spaced brace":      " \n}",
+		"a second record":   string(rec),
+		"a letter":          "x",
+		"white space, then": "\n]",
+	} {
+		_, err := c.UnmarshalFor(ctx, u, 1, append(bytes.Clone(rec), tail...))
+		require.ErrorIs(t, err, provisioning.ErrRecordFormat, name)
+		kv.m["device/"+u.String()] = append(bytes.Clone(stored), tail...)
+		_, err = s.Load(ctx, u)
+		var re *provisioning.RecordError
+		require.ErrorAs(t, err, &re, name)
+		assert.Equal(t, u, re.Device, name)
+		assert.NotContains(t, err.Error(), "Ext-Admin-Pa55!", name)
+	}
+	for _, ws := range []string{"", " ", "\n", "\r\n\t "} {
+		got, err := c.UnmarshalFor(ctx, u, 1, append(bytes.Clone(rec), ws...))
+		require.NoError(t, err, "%q after the record", ws)
+		assert.Equal(t, "Ext-Admin-Pa55!", got.AdminPassword.Reveal())
+	}
 }
