@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,4 +73,44 @@ func TestAttackPlantedVersionDoesNotEndTheWalk(t *testing.T) {
 			require.ErrorAs(t, err, &re)
 		})
 	}
+}
+
+// A row planted under another spelling of a device's UUID (upper case,
+// braces) is refused in its place: the walk would otherwise yield it as that
+// device, beside the device's own row (found by review).
+func TestAttackPlantedUUIDSpellingRefused(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(t.TempDir(), "amtkit.db")))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlstore.Open(ctx, db, sqlstore.Options{Dialect: sqlstore.SQLite, Sealer: testSealer(t)})
+	require.NoError(t, err)
+	u := amt.UUID{0xab, 1}
+	require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: u, State: provisioning.StateProvisioned}))
+	conn, err := db.Conn(ctx) // one connection: the temporary table is its own
+	require.NoError(t, err)
+	for _, q := range []string{
+		`CREATE TEMP TABLE planted AS SELECT * FROM amtkit_devices WHERE uuid = '` + u.String() + `'`,
+		`UPDATE planted SET uuid = '` + strings.ToUpper(u.String()) + `'`,
+		`INSERT INTO amtkit_devices SELECT * FROM planted`,
+	} {
+		_, err = conn.ExecContext(ctx, q)
+		require.NoError(t, err, q)
+	}
+	require.NoError(t, conn.Close())
+
+	var seen []amt.UUID
+	var unreadable int
+	for r, err := range s.Records(ctx, provisioning.Filter{}) {
+		if err != nil {
+			var re *provisioning.RecordError
+			require.ErrorAs(t, err, &re)
+			assert.ErrorIs(t, err, provisioning.ErrRecordFormat)
+			unreadable++
+			continue
+		}
+		seen = append(seen, r.UUID)
+	}
+	assert.Equal(t, []amt.UUID{u}, seen, "the device once, from its own row")
+	assert.Equal(t, 1, unreadable)
 }

@@ -784,8 +784,14 @@ func (s *Store) Records(ctx context.Context, f provisioning.Filter) iter.Seq2[*p
 			}
 			for _, r := range page {
 				u, err := amt.ParseUUID(r.uuid)
-				if err != nil {
+				switch {
+				case err != nil:
 					err = &provisioning.RecordError{Err: fmt.Errorf("%w: uuid %q: %v", provisioning.ErrRecordFormat, r.uuid, err)}
+				case u.String() != r.uuid:
+					// Another spelling (upper case, braces) of a device's UUID:
+					// amtkit writes one; this row would be walked as that
+					// device beside its own.
+					err = &provisioning.RecordError{Device: u, Err: fmt.Errorf("%w: uuid %q is not spelled as amtkit writes it (%s): the row was changed outside amtkit", provisioning.ErrRecordFormat, r.uuid, u)}
 				}
 				var rec *provisioning.DeviceRecord
 				if err == nil {
