@@ -100,6 +100,44 @@ func TestDeactivateHaltedDevice(t *testing.T) {
 	assert.Equal(t, amt.PostProvisioning, sim.Snapshot().ProvisioningState)
 }
 
+// A device whose secure host-based activation halted at its commit (rpc-go
+// issue 1461: AMT 21, admin control mode, in provisioning) refuses the admin at
+// the TLS handshake — its local port wants a client certificate ("tls:
+// certificate required", rpc-go commit d8afbf0a) — and Deactivate recovers it
+// over the host interface. Before, the simulator let the admin through to a
+// 401.
+func TestDeactivateCommitHaltedDevice(t *testing.T) {
+	chain := tlsChain(t, "21.0.6")
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	sim, _, _ := tlsDevice(t, "21.0.6", func(c *amtsim.Config) {
+		c.UserRootHashes = []amtsim.RootHash{{Name: "test", Hash: root, Active: true}}
+		c.Behavior.HaltActivation = true
+	})
+	agent := sim.Agent()
+	pw := amt.NewSecret("N3w-Admin-pw")
+	_, err := agent.StartSecureConfiguration(context.Background(), mustServerHash(t, chain.Bundle.Leaf()))
+	require.NoError(t, err)
+	cfg := tlsClient(t, sim, chain)
+	gs := mustGeneral(t, cfg)
+	require.NoError(t, cfg.SetAdminACLEntryEx(context.Background(), "admin", pw, gs.DigestRealm))
+	require.NoError(t, cfg.SetMEBxPassword(context.Background(), amt.NewSecret("Mebx-P4ss!")))
+	_ = cfg.CommitChanges(context.Background()) // AMT 21 drops its reply
+	s := sim.Snapshot()
+	require.Equal(t, amt.InProvisioning, s.ProvisioningState)
+	require.Equal(t, amt.ControlModeACM, s.ControlMode)
+
+	var events []provisioning.Event
+	err = provisioning.Deactivate(context.Background(), agent, provisioning.DeactivateOptions{Admin: localTLSAdmin(t, sim, pw),
+		Observer: func(e provisioning.Event) { events = append(events, e) }})
+	t.Logf("\n%s", eventLines(events))
+	require.NoError(t, err)
+	require.NotEmpty(t, events)
+	assert.Contains(t, events[0].Detail, "certificate required", "refused at the handshake, not by the password")
+	s = sim.Snapshot()
+	assert.Equal(t, amt.PreProvisioning, s.ProvisioningState)
+	assert.Equal(t, amt.ControlModeNone, s.ControlMode)
+}
+
 // RecoverInProvisioning: a configuration started and never finished goes back
 // to pre-provisioning; a device not in provisioning is refused.
 func TestRecoverInProvisioning(t *testing.T) {

@@ -228,7 +228,14 @@ func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 		if c.sc.info.role == roleLocalTLS {
 			method = "secure host-based configuration"
 		}
-		st.hb = hbState{}
+		if !(d.cfg.Behavior.HaltActivation && c.sc.info.role == roleLocalTLS) {
+			// A secure host-based activation halted by its commit keeps its
+			// session: the local TLS port still asks for the configuration
+			// server's certificate, and a client without one fails the
+			// handshake ("tls: certificate required": rpc-go issue 1461,
+			// commit d8afbf0a).
+			st.hb = hbState{}
+		}
 		st.record = &ProvisioningRecord{Method: method, Time: d.now(), Chain: chain, RootHash: root}
 		st.settleReads = d.cfg.Behavior.CommitSettleReads
 	}

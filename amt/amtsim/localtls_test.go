@@ -225,6 +225,43 @@ func TestLocalTLSPortSecureHostBased(t *testing.T) {
 	assert.Equal(t, "secure host-based configuration", s.Record.Method)
 }
 
+// A secure host-based activation whose commit halts it (admin control mode,
+// still in provisioning: rpc-go issue 1461) keeps a mutual-TLS local port: a
+// client without a certificate — a deactivation tool with the admin password
+// — fails the handshake ("tls: certificate required", rpc-go commit
+// d8afbf0a); the configuration server's chain still gets through. Before, the
+// halted port served its standing leaf to anyone and answered 401.
+func TestLocalTLSPortHaltedActivation(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	for _, v := range []string{"19.0.5", "21.0.6"} {
+		t.Run(v, func(t *testing.T) {
+			cfg := enforced(v, pc)
+			cfg.Behavior.HaltActivation = true
+			cfg.Behavior.FirstRequestDrop = amtsim.Off // not what this test is about
+			d := start(t, cfg)
+			_, err := d.Agent().StartSecureConfiguration(t.Context(), leafHash(t, pc.Chain[0]))
+			require.NoError(t, err)
+			c, err := wsman.New(d.LocalTLSEndpoint(), wsman.WithTLS(wsman.InsecureSkipVerify()), wsman.WithClientCertificate(tlsCert(pc)),
+				wsman.WithDigestAuth("admin", "anything"))
+			require.NoError(t, err)
+			t.Cleanup(c.CloseIdleConnections)
+			rv, _ := invoke(t, c, uriSetup, "SetMEBxPassword", wsman.Prop("Password", "Mebx-P4ss!"))
+			require.Zero(t, rv)
+			_, _ = c.Invoke(t.Context(), uriSetup, "CommitChanges", nil, wsman.NewInput(uriSetup, "CommitChanges"))
+			s := d.Snapshot()
+			require.Equal(t, amt.InProvisioning, s.ProvisioningState, "halted")
+			require.Equal(t, amt.ControlModeACM, s.ControlMode)
+
+			_, err = localHandshake(t, d, nil)
+			require.Error(t, err, "the halted device's local port wants a client certificate")
+			cert := tlsCert(pc)
+			_, err = localHandshake(t, d, &cert)
+			require.NoError(t, err, "the configuration server's chain")
+		})
+	}
+}
+
 // StopConfiguration: in provisioning back to pre-provisioning; otherwise
 // PT_STATUS_INVALID_PT_MODE (what MeshCentral expects).
 func TestStopConfiguration(t *testing.T) {
