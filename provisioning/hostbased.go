@@ -318,7 +318,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		if err != nil {
 			return "", err
 		}
-		sig, err := signNonce(ctx, dev, bundle, opts.rand(), opts.Firmware)
+		sig, err := signNonce(ctx, dev, bundle, hb.ConfigurationNonce, opts.rand(), opts.Firmware)
 		if err != nil {
 			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
@@ -353,7 +353,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 		if hb.CurrentControlMode != amt.ControlModeCCM {
 			return "", fmt.Errorf("%w (%s)", ErrNotClientMode, hb.CurrentControlMode)
 		}
-		sig, err := signNonce(ctx, dev, bundle, opts.rand(), opts.Firmware)
+		sig, err := signNonce(ctx, dev, bundle, hb.ConfigurationNonce, opts.rand(), opts.Firmware)
 		if err != nil {
 			return "", err
 		}
@@ -494,15 +494,19 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 	return nil
 }
 
-// signNonce sends the chain (leaf first, root last), reads a fresh
-// ConfigurationNonce and signs nonce ‖ McNonce with the bundle's key: RSA
+// signNonce sends the chain (leaf first, root last) and signs nonce ‖ McNonce
+// with the bundle's key. nonce is the ConfigurationNonce read before the chain
+// is sent, the order rpc-go (activateACMLegacy), RPS (activation.ts
+// IPS_HOST_BASED_SETUP_SERVICE → ADD_NEXT_CERT_IN_CHAIN) and MeshCentral
+// (amtmanager.js activateIntelAmtAcmEx1) use on devices: nothing of
+// IPS_HostBasedSetupService is read between the chain and the setup call. RSA
 // SHA-256 (SigningAlgorithm 2), as rpc-go and RPS always sign — RPS went back
 // to SHA-256 because "Firmware does not support sha384 yet" (pull request
 // 2537, issue 2538) — or RSA SHA-384 (3) for a SHA-384 leaf only where the
 // firmware is believed to require it (amt.Firmware.SigningSHA384Required,
 // AMT 22): AdminSetup cannot be retried, so the form proven on devices is
 // kept wherever 2 may still be taken.
-func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Reader, fw amt.Version) (amt.SetupSignature, error) {
+func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, nonce []byte, rnd io.Reader, fw amt.Version) (amt.SetupSignature, error) {
 	alg, hash := amt.SigningRSASHA256, crypto.SHA256
 	if leaf := b.Leaf(); leaf != nil && (leaf.SignatureAlgorithm == x509.SHA384WithRSA || leaf.SignatureAlgorithm == x509.SHA384WithRSAPSS) {
 		if fw.IsZero() {
@@ -516,11 +520,10 @@ func signNonce(ctx context.Context, dev *amt.Device, b certs.Bundle, rnd io.Read
 			alg, hash = amt.SigningRSASHA384, crypto.SHA384
 		}
 	}
-	if err := dev.AddCertChain(ctx, b.Chain); err != nil {
-		return amt.SetupSignature{}, err
+	if len(nonce) == 0 {
+		return amt.SetupSignature{}, fmt.Errorf("%w: IPS_HostBasedSetupService has no ConfigurationNonce", amt.ErrBadResponse)
 	}
-	nonce, err := dev.ConfigurationNonce(ctx)
-	if err != nil {
+	if err := dev.AddCertChain(ctx, b.Chain); err != nil {
 		return amt.SetupSignature{}, err
 	}
 	mc := make([]byte, amt.ConfigurationNonceSize)

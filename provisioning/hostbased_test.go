@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,6 +171,67 @@ func TestActivateACMSHA384Certificate(t *testing.T) {
 			require.NoError(t, provisioning.ActivateACM(context.Background(), dev, chain.Bundle, pw, opts))
 			assert.Equal(t, amt.ControlModeACM, sim.Snapshot().ControlMode)
 			assert.Equal(t, []string{tt.alg}, sent)
+		})
+	}
+}
+
+// ActivateACM and UpgradeToACM read the ConfigurationNonce they sign before
+// they send the provisioning chain, and nothing of IPS_HostBasedSetupService
+// between the chain and the setup call: the order rpc-go
+// (internal/commands/activate/local.go, activateACMLegacy: general settings,
+// host-based setup service, AddNextCertInChain, AdminSetup or
+// UpgradeClientToAdmin), RPS (src/stateMachines/activation.ts:
+// GET_GENERAL_SETTINGS → IPS_HOST_BASED_SETUP_SERVICE → ADD_NEXT_CERT_IN_CHAIN
+// → ADMIN_SETUP) and MeshCentral (amtmanager.js activateIntelAmtAcmEx1) use on
+// devices. Before, the nonce was read again after the chain (found by
+// review).
+func TestHostBasedNonceReadBeforeChain(t *testing.T) {
+	chain := certstest.MustProvisioningChain(t, certstest.ProvisioningOptions{FQDN: "prov.contoso.com", Keys: testKeys()})
+	root := chain.Bundle.RootHash(amt.HashSHA256)
+	for _, tc := range []struct {
+		name, call string
+		run        func(t *testing.T, sim *amtsim.Device, login func(string, amt.Secret) *amt.Device, rec func()) error
+	}{
+		{"ActivateACM", "AdminSetup", func(t *testing.T, sim *amtsim.Device, login func(string, amt.Secret) *amt.Device, rec func()) error {
+			rec()
+			return provisioning.ActivateACM(context.Background(), login(sim.LocalSystemAccount()), chain.Bundle, amt.NewSecret("N3w-Admin-pw"),
+				provisioning.HostBasedOptions{MEBxPassword: mebxPW, SignIn: signIn(login)})
+		}},
+		{"UpgradeToACM", "UpgradeClientToAdmin", func(t *testing.T, sim *amtsim.Device, login func(string, amt.Secret) *amt.Device, rec func()) error {
+			pw := amt.NewSecret("N3w-Admin-pw")
+			require.NoError(t, provisioning.ActivateCCM(context.Background(), login(sim.LocalSystemAccount()), pw, provisioning.HostBasedOptions{}))
+			rec()
+			return provisioning.UpgradeToACM(context.Background(), login("admin", pw), chain.Bundle, provisioning.HostBasedOptions{MEBxPassword: mebxPW})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				mu        sync.Mutex
+				recording bool
+				calls     []string
+			)
+			sim, login := localDevice(t, amtsim.Config{
+				TrustedDNSSuffix: "contoso.com",
+				UserRootHashes:   []amtsim.RootHash{{Name: "test", Hash: root, Active: true}},
+				Behavior: amtsim.Behavior{DropFunc: func(op, uri string, _ int) amtsim.Drop {
+					mu.Lock()
+					defer mu.Unlock()
+					if recording && strings.HasSuffix(uri, "/IPS_HostBasedSetupService") {
+						if len(calls) == 0 || calls[len(calls)-1] != op {
+							calls = append(calls, op)
+						}
+					}
+					return amtsim.DropNone
+				}},
+			})
+			require.NoError(t, tc.run(t, sim, login, func() { mu.Lock(); recording = true; mu.Unlock() }))
+			mu.Lock()
+			defer mu.Unlock()
+			first := slices.Index(calls, "AddNextCertInChain")
+			require.Positive(t, first, "a Get before the chain: %v", calls)
+			assert.Equal(t, "Get", calls[first-1], "the nonce is read before the chain: %v", calls)
+			require.GreaterOrEqual(t, len(calls), first+2, "%v", calls)
+			assert.Equal(t, []string{"AddNextCertInChain", tc.call}, calls[first:first+2], "nothing between the chain and %s: %v", tc.call, calls)
 		})
 	}
 }
