@@ -33,10 +33,15 @@ var (
 // and reserved for this device (MarkUsed: no other device's hello may use
 // it) before it is sent, so a lost reply never leaves the device with a pair
 // the store does not know; then AMT_SetupAndConfigurationService.SetTLSPSK
-// sends it over the admin connection, under the device's lease. The old pair
-// stays in the store, reserved for this device (the firmware's answer is the
-// only evidence it was replaced). It returns the new PID; the event
-// ([StepRotatePSK]) names both PIDs, never a PPS.
+// sends it over the admin connection, under the device's lease. The record
+// names the new pair pending (DeviceRecord.PendingRotatedPID) until the
+// firmware confirms it, then as the device's RotatedPID: until then a PSK hello
+// re-provisions the device with either, so a rotation that failed (a lost
+// request or reply, a refusal, a crash) loses neither the new pair nor the one
+// the device held. The old pair stays in the store, reserved for this device
+// (the firmware's answer is the only evidence it was replaced). It returns the
+// new PID (also with the error of a confirmation it could not record: the pair
+// then stays pending); the event ([StepRotatePSK]) names both PIDs, never a PPS.
 //
 // SetTLSPSK is known from the Intel AMT SDK's method list, not from a
 // provisioning server that uses it: docs/remote-access.md ("PSK rotation")
@@ -67,11 +72,13 @@ func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, e
 	if err := p.cfg.PSK.MarkUsed(ctx, pair.PID, uuid); err != nil {
 		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
 	}
-	// The device's record names the pair too: it is the only one a PSK
-	// hello may re-provision the device with (the pairs it had before stay
-	// reserved for it in the pair store, and anyone with a copy of an old
-	// setup.bin holds one).
-	r.RotatedPID = pair.PID.Compact()
+	// The device's record names the pair too, pending until the firmware
+	// confirms it: with the last confirmed one (RotatedPID), it is the only
+	// pair a PSK hello may re-provision the device with (the pairs it had
+	// before stay reserved for it in the pair store, and anyone with a copy
+	// of an old setup.bin holds one). Until the firmware answers, the
+	// device holds either.
+	r.PendingRotatedPID = pair.PID.Compact()
 	if err := p.save(ctx, r); err != nil {
 		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
 	}
@@ -90,5 +97,11 @@ func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, e
 	}
 	e.Detail = fmt.Sprintf("PSK pair for the next PSK provisioning: PID %s replaced by %s", r.PID, pair.PID.Compact())
 	p.emit(e)
+	// Confirmed. Should this save fail, the pair stays pending, which
+	// re-provisions the device as well.
+	r.RotatedPID, r.PendingRotatedPID = pair.PID.Compact(), ""
+	if err := p.save(ctx, r); err != nil {
+		return pair.PID, &SessionError{Step: StepRotatePSK, Reason: ReasonStoreFailed, Err: err}
+	}
 	return pair.PID, nil
 }

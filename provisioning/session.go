@@ -670,7 +670,8 @@ func (s *Session) checkDevice(a *attempt, chain []*x509.Certificate) (devicePeer
 // the file), so it cannot re-provision a provisioned device — not even the
 // pair that device was provisioned with — unless Config.Reprovision allows it.
 // A pair RotatePSK gave the device (reserved for it, and never on any medium:
-// only the store and the device hold it) can: it is what rotation is for. No
+// only the store and the device hold it) can — the last confirmed one, or one
+// whose SetTLSPSK the firmware has not confirmed: it is what rotation is for. No
 // pair stands in for a device verified by On-Die or a profile that requires
 // On-Die, or continues a session in progress that began otherwise than over
 // this same pair.
@@ -687,10 +688,16 @@ func (s *Session) checkPSKDevice(a *attempt, pid pskx.PID, reserved bool) error 
 		return Reject(ReasonDeviceUntrusted, "device %s was verified by its On-Die certificate before; a TLS-PSK connection shows no certificate", u)
 	case a.profile.RequireOnDie:
 		return Reject(ReasonDeviceUntrusted, "profile %q requires an On-Die certificate; a TLS-PSK connection shows none", a.profile.Name)
-	case a.reprovision && !a.resumed && !a.allowed && (!reserved || pid.Compact() != a.prior.RotatedPID || pid.Compact() == a.prior.PID):
+	case a.reprovision && !a.resumed && !a.allowed && (!reserved || !rotatedPair(a.prior, pid.Compact()) || pid.Compact() == a.prior.PID):
 		return Reject(ReasonReprovisionRefused, "device %s is provisioned, and PSK pair %s is not the one RotatePSK last gave it: a setup.bin pair proves only that its holder has a copy of it, not which device it is (allow re-provisioning with Config.Reprovision)", u, pid)
 	}
 	return nil
+}
+
+// rotatedPair reports whether pid is a pair RotatePSK gave the device that it
+// may hold: the last confirmed one or the pending one.
+func rotatedPair(r *DeviceRecord, pid string) bool {
+	return pid != "" && (pid == r.RotatedPID || pid == r.PendingRotatedPID)
 }
 
 // OnDieBinder decides whether a device certificate chain, already verified

@@ -556,21 +556,28 @@ type DeviceRecord struct {
 	Bundle      string
 	MatchedRoot amt.CertHash
 	PID         string // PSK provisioning: the PID used
-	// RotatedPID is the PID of the pair RotatePSK last gave the device,
-	// recorded before it is sent: a provisioned device is re-provisioned over
-	// PSK with that pair only, never with one an earlier setup.bin or
-	// rotation gave it (those stay reserved for it in the pair store).
-	RotatedPID    string
-	AgentOTP      bool // the provisioning was agent-initiated (OTP verified)
-	Firmware      amt.Version
-	DigestRealm   string
-	ControlMode   amt.ControlMode
-	DeviceCertPin []byte // SHA-256 of the device's TLS leaf seen while provisioning
-	OnDieVerified bool   // the device's certificate chained to a configured On-Die root
-	AdminUser     string
-	AdminPassword amt.Secret
-	MEBxPassword  amt.Secret
-	Users         []UserCredential // the profile's user accounts with their passwords
+	// RotatedPID is the PID of the pair RotatePSK last gave the device and
+	// the firmware confirmed: a provisioned device is re-provisioned over
+	// PSK with that pair or PendingRotatedPID's only, never with one a
+	// setup.bin or an earlier rotation gave it (those stay reserved for it
+	// in the pair store).
+	RotatedPID string
+	// PendingRotatedPID is the PID of the pair RotatePSK recorded before
+	// sending it, while the firmware has not confirmed it (the call is under
+	// way, or it failed: a lost request or reply, a refusal, a crash). The
+	// device holds that pair or RotatedPID's, so both re-provision it until
+	// a rotation is confirmed; a later rotation replaces a pending pair.
+	PendingRotatedPID string
+	AgentOTP          bool // the provisioning was agent-initiated (OTP verified)
+	Firmware          amt.Version
+	DigestRealm       string
+	ControlMode       amt.ControlMode
+	DeviceCertPin     []byte // SHA-256 of the device's TLS leaf seen while provisioning
+	OnDieVerified     bool   // the device's certificate chained to a configured On-Die root
+	AdminUser         string
+	AdminPassword     amt.Secret
+	MEBxPassword      amt.Secret
+	Users             []UserCredential // the profile's user accounts with their passwords
 	// Certificates amtkit installed, newest last per purpose (and Wi-Fi
 	// profile).
 	Certificates []DeviceCertificate

@@ -105,6 +105,7 @@ type (
 		MatchedRoot   hashV1         `json:"matchedRoot"`
 		PID           string         `json:"pid"`
 		RotatedPID    string         `json:"rotatedPID,omitempty"`
+		PendingPID    string         `json:"pendingRotatedPID,omitempty"`
 		AgentOTP      bool           `json:"agentOTP"`
 		Firmware      [4]int         `json:"firmware"`
 		DigestRealm   string         `json:"digestRealm"`
@@ -388,7 +389,7 @@ func recordToV1(r *DeviceRecord, format int) (recordV1, error) {
 		Format: format, UUID: r.UUID, Version: r.Version, Inventory: inventoryToV1(r.Inventory),
 		HelloVersion: r.HelloVersion, FirstSeen: timeV1{r.FirstSeen}, LastSeen: timeV1{r.LastSeen},
 		State: r.State, Reason: r.Reason, LastError: r.LastError, Attempts: r.Attempts, UpdatedAt: timeV1{r.UpdatedAt},
-		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID, RotatedPID: r.RotatedPID,
+		Done: r.Done, Bundle: r.Bundle, MatchedRoot: hashV1{uint8(r.MatchedRoot.Alg), r.MatchedRoot.Sum}, PID: r.PID, RotatedPID: r.RotatedPID, PendingPID: r.PendingRotatedPID,
 		AgentOTP: r.AgentOTP, Firmware: versionV1(r.Firmware), DigestRealm: r.DigestRealm, ControlMode: uint8(r.ControlMode),
 		DeviceCertPin: r.DeviceCertPin, OnDieVerified: r.OnDieVerified, AdminUser: r.AdminUser,
 		Certificates: certsToV1(r.Certificates), Blocked: r.Blocked,
@@ -490,7 +491,7 @@ func (c RecordCodec) unmarshal(ctx context.Context, b []byte, want *expected) (*
 		UUID: v.UUID, Version: v.Version, Inventory: v.Inventory.inventory(), HelloVersion: v.HelloVersion,
 		FirstSeen: v.FirstSeen.Time, LastSeen: v.LastSeen.Time, State: v.State, Reason: v.Reason, LastError: v.LastError,
 		Attempts: v.Attempts, UpdatedAt: v.UpdatedAt.Time, Done: v.Done, Bundle: v.Bundle,
-		MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(v.MatchedRoot.Alg), Sum: v.MatchedRoot.Sum}, PID: v.PID, RotatedPID: v.RotatedPID, AgentOTP: v.AgentOTP,
+		MatchedRoot: amt.CertHash{Alg: amt.HashAlgorithm(v.MatchedRoot.Alg), Sum: v.MatchedRoot.Sum}, PID: v.PID, RotatedPID: v.RotatedPID, PendingRotatedPID: v.PendingPID, AgentOTP: v.AgentOTP,
 		Firmware: fromVersionV1(v.Firmware), DigestRealm: v.DigestRealm, ControlMode: amt.ControlMode(v.ControlMode),
 		DeviceCertPin: v.DeviceCertPin, OnDieVerified: v.OnDieVerified, AdminUser: v.AdminUser,
 		Certificates: certsFromV1(v.Certificates), Blocked: v.Blocked,
