@@ -20,8 +20,9 @@ import (
 // so two devices whose hellos carry the same PID (two copies of a stick
 // record, or a rogue holding a copy) were both configured and committed when
 // their sessions overlapped. The pair is now reserved as soon as a TLS-PSK
-// handshake proves its holder, before anything is sent: the second session
-// stops there (pid-used).
+// handshake proves its holder and the device has said who it is (its UUID,
+// read over that connection), before anything is written: the second session
+// stops there (pid-used), having sent only the reads that identify its device.
 func TestAttackOnePSKPairTwoDevices(t *testing.T) {
 	pair, err := pskx.GeneratePair(nil)
 	require.NoError(t, err)
@@ -48,8 +49,12 @@ func TestAttackOnePSKPairTwoDevices(t *testing.T) {
 		_, err := p.Provision(h.ctx, h.helloFrom(a))
 		done <- err
 	}()
-	// A's session is past authorize once A serves requests over TLS-PSK.
-	require.Eventually(t, func() bool { return a.Snapshot().Requests > 0 }, 10*time.Second, 5*time.Millisecond)
+	// A's session has reserved the pair once the store says so.
+	require.Eventually(t, func() bool {
+		sp, err := store.Lookup(h.ctx, pair.PID)
+		return err == nil && sp.Used
+	}, 10*time.Second, 5*time.Millisecond)
+	stateB := b.Snapshot().ProvisioningState
 	_, errB := p.Provision(h.ctx, h.helloFrom(b))
 	errA := <-done
 	t.Logf("A: %v; B: %v", errA, errB)
@@ -57,7 +62,9 @@ func TestAttackOnePSKPairTwoDevices(t *testing.T) {
 	assert.False(t, both, "one PID/PPS pair must not configure and commit two devices")
 	assert.NoError(t, errA, "the first holder is provisioned")
 	assert.Equal(t, provisioning.ReasonPIDUsed, provisioning.ReasonOf(errB))
-	assert.Zero(t, b.Snapshot().Requests, "not one request reaches the second holder")
+	t.Logf("requests to the second holder: %d", b.Snapshot().Requests)
+	assert.LessOrEqual(t, b.Snapshot().Requests, 3, "only the reads that identify it reach the second holder")
+	assert.Equal(t, stateB, b.Snapshot().ProvisioningState, "nothing is written to the second holder")
 }
 
 // The "rotated or not" promise of docs/security.md held only until the

@@ -73,7 +73,6 @@ type provisioningDial struct {
 	addr   string
 	bundle *certs.Bundle // PKI: the client certificate chain
 	pid    string        // PSK: the pair to use
-	uuid   amt.UUID      // PSK: the device the pair is reserved for once its handshake proved it
 	legacy bool          // TLS 1.0/1.1 (AMT before 12)
 	// check applies the session's trust policy to the device's chain.
 	check func(chain []*x509.Certificate) (devicePeer, *untrustedPeer)
@@ -128,21 +127,7 @@ func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*
 	if d.pid != "" {
 		dial := p.dialer()
 		opts = append(opts, wsman.WithSecureDialer("tls-psk", func(ctx context.Context, network, a string) (net.Conn, error) {
-			c, err := p.dialPSK(ctx, dial, d.pid, d.uuid, network, a)
-			var re *pairReserveError
-			if errors.As(err, &re) {
-				// The session's outcome: another device holds the pair
-				// (refused), or the pair store failed — not a connection
-				// failure.
-				bad := &untrustedPeer{reason: ReasonPIDUsed, err: err}
-				if !errors.Is(err, pskx.ErrPairUsed) {
-					bad = &untrustedPeer{reason: ReasonStoreFailed, err: err, failure: true}
-				}
-				conn.mu.Lock()
-				conn.bad = bad
-				conn.mu.Unlock()
-			}
-			return c, err
+			return p.dialPSK(ctx, dial, d.pid, network, a)
 		}))
 	} else {
 		opts = append(opts,
@@ -178,13 +163,12 @@ func (p *Provisioner) dialProvisioning(_ context.Context, d provisioningDial) (*
 	return conn, nil
 }
 
-// dialPSK opens TLS-PSK to the device with the pair of its PID, and reserves
-// the pair for device u as soon as the handshake proved that the peer holds
-// it, before anything is sent: two sessions that passed authorize with the
-// same unused pair cannot both go on (the second gets pskx.ErrPairUsed). It
-// is not reserved earlier, at the hello, whose PID anyone who saw the stick
-// can send: a pair is spent only by a peer that holds its PPS.
-func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), pidText string, u amt.UUID, network, addr string) (net.Conn, error) {
+// dialPSK opens TLS-PSK to the device with the pair of its PID. It does not
+// reserve the pair: the handshake proves that the peer holds the PPS, not
+// which device it is (a relay passes the proof on for a hello of its own, with
+// another UUID); the session reserves it for the UUID the device reports over
+// this connection, before anything is written (reservePSKPair).
+func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), pidText string, network, addr string) (net.Conn, error) {
 	pid, err := pskx.ParsePID(pidText)
 	if err != nil {
 		return nil, err
@@ -204,19 +188,26 @@ func (p *Provisioner) dialPSK(ctx context.Context, dial func(context.Context, st
 		raw.Close()
 		return nil, fmt.Errorf("TLS-PSK handshake: %w", err)
 	}
-	if err := p.cfg.PSK.MarkUsed(ctx, pid, u); err != nil {
-		c.Close()
-		return nil, &pairReserveError{fmt.Errorf("reserving PSK pair %s for %s: %w", pid, u, err)}
-	}
 	return c, nil
 }
 
-// pairReserveError is dialPSK's error when the pair could not be reserved
-// for the device (pskx.ErrPairUsed, or the pair store's failure).
-type pairReserveError struct{ err error }
-
-func (e *pairReserveError) Error() string { return e.err.Error() }
-func (e *pairReserveError) Unwrap() error { return e.err }
+// reservePSKPair reserves the session's PSK pair for device u (MarkUsed), the
+// UUID the device reported over the TLS-PSK connection that proved it holds
+// the pair: two sessions that passed authorize with the same unused pair
+// cannot both go on (the second is refused, pid-used), and a pair is spent
+// only for a device that holds its PPS — not at the hello, whose PID anyone
+// who saw the stick or the hello can send, nor for the hello's UUID, which a
+// relay chooses.
+func (s *Session) reservePSKPair(ctx context.Context, pidText string, u amt.UUID) error {
+	err := s.p.markPSKUsed(ctx, pidText, u)
+	switch {
+	case errors.Is(err, pskx.ErrPairUsed):
+		return Reject(ReasonPIDUsed, "reserving PSK pair %s for %s: %v", pidText, u, err)
+	case err != nil:
+		return &SessionError{Reason: ReasonStoreFailed, Err: fmt.Errorf("reserving PSK pair %s for %s: %w", pidText, u, err)}
+	}
+	return nil
+}
 
 // authorizePSK checks a version 2 hello's PID against the PSK store. It also
 // reports whether the pair is reserved for this device (MarkUsed by it: the

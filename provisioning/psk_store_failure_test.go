@@ -20,9 +20,10 @@ var errPairDB = errors.New("pair database unavailable")
 
 func (f failingMarkUsed) MarkUsed(context.Context, pskx.PID, amt.UUID) error { return errPairDB }
 
-// dialPSK reserves the pair (MarkUsed) inside the TLS dialer. A store failure
-// there (not ErrPairUsed) surfaced as a connection failure of the device; it
-// is store-failed, a failure of ours, not the device's refusal.
+// The session reserves the pair (MarkUsed) once the device has reported its
+// UUID over TLS-PSK (it did so inside the TLS dialer, where a store failure,
+// not ErrPairUsed, surfaced as a connection failure of the device). It is
+// store-failed, a failure of ours, not the device's refusal.
 func TestPSKMarkUsedStoreErrorIsStoreFailed(t *testing.T) {
 	h, _, store := newPSKHarness(t, provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true})
 	_ = store

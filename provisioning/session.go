@@ -516,7 +516,6 @@ func (s *Session) connect(ctx context.Context, a *attempt) (string, error) {
 			addr:   addr,
 			bundle: a.bundle,
 			pid:    a.prog.PID,
-			uuid:   s.hello.Hello.UUID,
 			legacy: legacy,
 			check:  func(chain []*x509.Certificate) (devicePeer, *untrustedPeer) { return s.checkDevice(a, chain) },
 			// AMT trusts the client certificate during remote configuration; if it
@@ -783,6 +782,13 @@ func (s *Session) identify(ctx context.Context, a *attempt) (string, error) {
 	}
 	if u != s.hello.Hello.UUID {
 		return "", Reject(ReasonUUIDMismatch, "the device reports UUID %s but its hello said %s", u, s.hello.Hello.UUID)
+	}
+	if a.prog.PID != "" {
+		// Reads only so far: the pair is reserved for the device that
+		// proved it holds it, before anything is written.
+		if err := s.reservePSKPair(ctx, a.prog.PID, u); err != nil {
+			return "", err
+		}
 	}
 	switch sc.ProvisioningState {
 	case amt.InProvisioning:
