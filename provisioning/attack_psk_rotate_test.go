@@ -2,6 +2,7 @@ package provisioning_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,4 +109,41 @@ func TestAttackUnconfirmedRotationLosesPreviousPair(t *testing.T) {
 			assert.Equal(t, amt.PostProvisioning, d.Snapshot().ProvisioningState)
 		})
 	}
+}
+
+// RotatePSK killed at each of its saves and requests (crash_ops_test.go's
+// sweep), after a first rotation that the firmware confirmed: once a new
+// process has resumed, the pair the device holds — the first rotation's or the
+// new one — still re-provisions it after a PartialUnprovision.
+func TestCrashSweepRotatePSK(t *testing.T) {
+	pair, err := pskx.GeneratePair(nil)
+	require.NoError(t, err)
+	sweepOp(t, opSpec{
+		prof: func(e *opEnv) provisioning.Profile {
+			store := &pskx.MemoryStore{}
+			require.NoError(t, store.Put(context.Background(), pair))
+			e.h.cfg.PSK = store
+			return provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}, AllowLegacyTLS: true}
+		},
+		dev: func(c *amtsim.Config) { c.Version = amt.MustParseVersion("6.2.10"); c.PSK = &pair },
+		before: func(t *testing.T, e *opEnv) {
+			_, err := e.h.provisioner().RotatePSK(e.h.ctx, e.rec.UUID)
+			require.NoError(t, err)
+		},
+		op: func(t *testing.T, e *opEnv, p *provisioning.Provisioner) { _, _ = p.RotatePSK(e.h.ctx, e.rec.UUID) },
+		check: func(t *testing.T, e *opEnv) []string {
+			held := e.d.PSKPair()
+			require.NotNil(t, held)
+			q := e.h.provisioner()
+			dev, err := q.OpenDevice(e.h.ctx, e.rec.UUID)
+			require.NoError(t, err)
+			require.NoError(t, dev.PartialUnprovision(e.h.ctx))
+			dev.Close()
+			require.Eventually(t, func() bool { _, err := e.d.Hello(0); return err == nil }, 5*time.Second, 5*time.Millisecond)
+			if _, err := q.Provision(e.h.ctx, e.h.helloFrom(e.d)); err != nil {
+				return []string{fmt.Sprintf("the device's hello with the pair it holds (%s) is refused: %v", held.PID, err)}
+			}
+			return nil
+		},
+	})
 }
