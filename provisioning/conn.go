@@ -567,7 +567,7 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 		r.Certificates = slices.Delete(r.Certificates, i, i+1)
 	case e.RemovedFromDevice:
 		// Issued and never installed: kept, without its key, to be revoked
-		// (settleIssued).
+		// (settleIssued, which then drops it).
 		e.KeyHandle = ""
 		if i < 0 {
 			r.Certificates = append(r.Certificates, e)
@@ -619,8 +619,8 @@ func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificat
 // sent, and before it recorded the outcome: a certificate found on the device
 // becomes the pending renewal it was for (the caller finishes it); one not
 // found has its key deleted, and an issued certificate that never reached
-// the device is revoked (cessation of operation) and kept as removed, an
-// entry never certified dropped. It returns how many entries changed; the
+// the device is revoked (cessation of operation) and then dropped, as is an
+// entry never certified. It returns how many entries changed; the
 // caller saves r.
 func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *DeviceRecord) (int, error) {
 	n := 0
@@ -648,9 +648,15 @@ func (p *Provisioner) settleIssued(ctx context.Context, dev *amt.Device, r *Devi
 			continue
 		}
 		// Kept pending (not current, not a renewal to finish) until the
-		// Issuer has revoked it; the next run tries again.
+		// Issuer has revoked it; the next run tries again. Once revoked it
+		// is dropped: it never reached the device, so nothing is left to do
+		// with it (the revoke event names its serial). Before, each stayed,
+		// and a device that refuses every renewed certificate (a full store,
+		// or a hostile one) grew its record by one entry a run (found by
+		// review).
 		if p.cfg.Issuer != nil && p.revoke(ctx, r.UUID, dc, certs.RevocationCessationOfOperation) == nil {
-			dc.Pending = false
+			r.Certificates = slices.Delete(r.Certificates, i, i+1)
+			i--
 			n++
 		}
 	}
