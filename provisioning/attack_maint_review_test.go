@@ -1,6 +1,8 @@
 package provisioning_test
 
 import (
+	"bytes"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,6 +61,59 @@ func TestAttackRefusedRenewalsGrowRecord(t *testing.T) {
 
 	// Once the device takes it again, the renewal completes.
 	refuse.Store(false)
+	rep, err := m.RunOnce(h.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Renewed, "%+v", rep)
+}
+
+// A device that hides each renewed certificate before it is bound (a
+// compromised device deletes it; here the bind is lost and the certificate
+// deleted after every run) has the Maintainer take the pending renewal for
+// gone, revoke it and renew again at every run. Before, each such
+// certificate stayed in the record, revoked and removed: one more entry a
+// run, without bound (found by review). The record now keeps a bounded
+// number of a slot's retired certificates, the newest.
+func TestAttackHiddenRenewalsGrowRecord(t *testing.T) {
+	clock := &fakeClock{}
+	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	p, rec := provisionOne(t, h)
+	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+	m := p.Maintainer()
+	const runs = 16
+	var last []byte
+	for range runs {
+		dr.armURI("Put", "TLSCredentialContext", amtsim.DropRequest)
+		rep, err := m.RunOnce(h.ctx)
+		require.NoError(t, err)
+		require.Zero(t, rep.Renewed)
+		r, err := h.store.Load(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		// The device deletes the pending certificate and its key.
+		dev, err := p.OpenDevice(h.ctx, rec.UUID)
+		require.NoError(t, err)
+		for _, dc := range r.Certificates {
+			if dc.Pending && dc.Handle != "" {
+				require.NoError(t, dev.DeleteCertificate(h.ctx, dc.Handle))
+				require.NoError(t, dev.DeleteKeyPair(h.ctx, dc.KeyHandle))
+				last = dc.DER
+			}
+		}
+		dev.Close()
+		clock.Advance(24 * time.Hour)
+	}
+	r, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(r.Certificates), 10, "%d runs left %d entries in the record", runs, len(r.Certificates))
+	cur, ok := r.CurrentCertificate(provisioning.PurposeTLS)
+	require.True(t, ok)
+	assert.Equal(t, old.DER, cur.DER, "the certificate the device serves stays current")
+	assert.False(t, cur.Revoked)
+	assert.True(t, slices.ContainsFunc(r.Certificates, func(dc provisioning.DeviceCertificate) bool { return bytes.Equal(dc.DER, last) }),
+		"the newest renewal is kept")
+
+	// Once the device keeps it, the renewal completes.
 	rep, err := m.RunOnce(h.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Renewed, "%+v", rep)

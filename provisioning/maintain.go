@@ -994,12 +994,41 @@ func (m *Maintainer) removeSuperseded(ctx context.Context, r *DeviceRecord, rep 
 	if removed == 0 {
 		return
 	}
+	r.Certificates = pruneRetired(r.Certificates)
 	if !m.save(ctx, r, rep, "replaced certificates were deleted from the device but the record was not saved") {
 		return
 	}
 	rep.Removed += removed
 	p.emit(Event{Time: p.now(), Device: r.UUID, Step: StepRenew, State: r.State,
 		Detail: fmt.Sprintf("%d replaced certificate(s) and key(s) deleted from the device", removed)})
+}
+
+// maxRetiredCertificates bounds the certificates of one slot (purpose and
+// Wi-Fi profile) a record keeps once they are revoked and deleted from the
+// device, when nothing is left to do with them: years of yearly renewals.
+const maxRetiredCertificates = 8
+
+// pruneRetired drops from list, oldest first, the entries of each slot beyond
+// maxRetiredCertificates that are revoked and removed from the device. Before,
+// every one stayed: a device that hides each renewed certificate before it is
+// bound (a compromised one, or a relay before one without TLS) had a new one
+// issued, revoked and kept at every run, and its record grew without bound
+// (found by review).
+func pruneRetired(list []DeviceCertificate) []DeviceCertificate {
+	retired := func(c DeviceCertificate) bool { return c.Revoked && c.RemovedFromDevice && !c.Pending }
+	n := map[certSlot]int{}
+	for _, c := range list {
+		if retired(c) {
+			n[c.slot()]++
+		}
+	}
+	return slices.DeleteFunc(list, func(c DeviceCertificate) bool {
+		if !retired(c) || n[c.slot()] <= maxRetiredCertificates {
+			return false
+		}
+		n[c.slot()]--
+		return true
+	})
 }
 
 // ManagedDevice is a provisioned device opened with [Provisioner.OpenDevice]:

@@ -579,7 +579,8 @@ type DeviceRecord struct {
 	MEBxPassword      amt.Secret
 	Users             []UserCredential // the profile's user accounts with their passwords
 	// Certificates amtkit installed, newest last per purpose (and Wi-Fi
-	// profile).
+	// profile). Of those revoked and deleted from the device, the
+	// Maintainer keeps the newest 8 per purpose and profile.
 	Certificates []DeviceCertificate
 	// NetworkSecrets are the Wi-Fi passphrases and 802.1X passwords
 	// reconcile sent, by what they belong to ("8021x-wired", "wifi:<name>"),
