@@ -161,16 +161,36 @@ type ReconcileReport struct {
 	Failed  int
 }
 
-// Err returns an error joining the failed changes' errors, or nil.
+// Err returns an error joining the failed changes' errors, or nil: one line
+// per failed change, its Target and error text escaped as [Change.String]
+// escapes them, each unwrapping to the change's Err.
 func (r *ReconcileReport) Err() error {
 	var errs []error
 	for _, c := range r.Changes {
 		if c.Err != nil {
-			errs = append(errs, fmt.Errorf("%s %s %s: %w", c.Area, c.Action, c.Target, c.Err))
+			errs = append(errs, &changeError{area: c.Area, action: c.Action, target: c.Target, err: c.Err})
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// changeError is a failed change in ReconcileReport.Err. Target and the
+// error may quote what a device answered (an MPS address, a fault's reason):
+// before, their line breaks went into Err as they were, and a device could
+// add what read as another area's failed change to the record's
+// ReconcileError and the Maintainer's events (found by review).
+type changeError struct {
+	area   string
+	action ChangeAction
+	target string
+	err    error
+}
+
+func (e *changeError) Error() string {
+	return fmt.Sprintf("%s %s %s: %s", e.area, e.action, oneLine(e.target), oneLine(e.err.Error()))
+}
+
+func (e *changeError) Unwrap() error { return e.err }
 
 // reconcileContext is what an area's planner works with.
 type reconcileContext struct {
