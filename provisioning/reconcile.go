@@ -314,6 +314,12 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 		}
 		start := p.now()
 		changes, err := ar.plan(ctx, rc)
+		if err == nil && len(changes) > maxAreaChanges {
+			// Each change is a call the device may answer as slowly as
+			// the call timeout allows, and the device's own lists drive
+			// the plan (up to the 10,000 items an enumeration keeps).
+			err = fmt.Errorf("the device's answers call for %d changes, more than any configuration needs (%d): it is not taken at its word", len(changes), maxAreaChanges)
+		}
 		if err != nil {
 			rep.Failed++
 			// Planning reads the device and works out the profile's values
@@ -375,6 +381,13 @@ func (p *Provisioner) reconcile(ctx context.Context, r *DeviceRecord, opts Recon
 	}
 	return rep, nil
 }
+
+// maxAreaChanges bounds the changes one area's plan may make. The plans of
+// real devices need a few dozen at most; before, a device that listed
+// thousands of MPS entries, policies or Wi-Fi profiles had reconcile send a
+// call for each, holding a Maintainer run for as many call timeouts (found
+// by review).
+const maxAreaChanges = 256
 
 // reasonOfCall is the reason of a failed call outside a session.
 func reasonOfCall(ctx context.Context, err error) Reason {
