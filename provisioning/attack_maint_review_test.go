@@ -12,6 +12,7 @@ import (
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
+	"github.com/amtkit/amtkit/certs/certstest"
 	"github.com/amtkit/amtkit/provisioning"
 )
 
@@ -25,7 +26,7 @@ import (
 func TestAttackRefusedRenewalsGrowRecord(t *testing.T) {
 	clock := &fakeClock{}
 	var refuse atomic.Bool
-	h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now },
+	h := newHarness(t, harnessOptions{keys: &certstest.KeyPool{Reuse: true}, config: func(c *provisioning.Config) { c.Now = clock.Now },
 		device: func(_ int, c *amtsim.Config) {
 			c.Behavior.RefuseFunc = func(method, _ string, _ int) amt.Status {
 				if refuse.Load() && method == "AddCertificate" {
@@ -75,7 +76,7 @@ func TestAttackRefusedRenewalsGrowRecord(t *testing.T) {
 // number of a slot's retired certificates, the newest.
 func TestAttackHiddenRenewalsGrowRecord(t *testing.T) {
 	clock := &fakeClock{}
-	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) { c.Now = clock.Now }})
+	h, dr := newDropHarness(t, harnessOptions{keys: &certstest.KeyPool{Reuse: true}, config: func(c *provisioning.Config) { c.Now = clock.Now }})
 	p, rec := provisionOne(t, h)
 	old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
 	require.True(t, ok)

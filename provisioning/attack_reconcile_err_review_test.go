@@ -24,8 +24,8 @@ import (
 // (found by review). Now Err has one line per failed change, escaped as
 // Change.String is, and still matches the changes' errors.
 func TestAttackReconcileErrForgedLine(t *testing.T) {
-	ca := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: testKeys()})
-	h, dr := newDropHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+	ca := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: &certstest.KeyPool{Reuse: true}})
+	h, dr := newDropHarness(t, harnessOptions{keys: &certstest.KeyPool{Reuse: true}, config: func(c *provisioning.Config) {
 		c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{
 			TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond},
 			RemoteAccess: &provisioning.RemoteAccessProfile{

@@ -34,8 +34,8 @@ import (
 // area whose plan needs more changes than any real device calls for now
 // fails its planning and changes nothing.
 func TestAttackReconcileChangeFlood(t *testing.T) {
-	ca := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: testKeys()})
-	h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion("15.0.45") }})
+	ca := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso MPS Root", Keys: &certstest.KeyPool{Reuse: true}})
+	h := newHarness(t, harnessOptions{keys: &certstest.KeyPool{Reuse: true}, device: func(_ int, c *amtsim.Config) { c.Version = amt.MustParseVersion("15.0.45") }})
 	h.cfg.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{RemoteAccess: &provisioning.RemoteAccessProfile{
 		MPS: provisioning.MPSServer{Address: "mps.contoso.com"}, Root: ca.RootCertificate(),
 	}}

@@ -100,6 +100,10 @@ type harnessOptions struct {
 	chain       certstest.ProvisioningOptions
 	noInventory bool
 	template    func(c *amtsim.Config)
+	// keys, when set, replaces the shared key pool (testKeys) for this
+	// harness: a test that draws from the shared pool shifts the keys every
+	// later test's devices generate.
+	keys *certstest.KeyPool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -107,6 +111,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	k := testKeys()
+	if o.keys != nil {
+		k = o.keys
+	}
 	if o.n == 0 {
 		o.n = 1
 	}
