@@ -85,19 +85,30 @@ func (d *Device) generateKeyPair(c *call, in *input) *etree.Element {
 	var key crypto.Signer
 	switch {
 	case alg == 0 && bits == 2048:
-		// A pooled key the device does not hold yet.
+		// A pooled key the device does not hold and never generated:
+		// firmware generates each key afresh.
 		for range 64 {
 			k, err := d.keys.RSAKey(2048)
 			if err != nil {
 				return status(c, amt.StatusInternalError)
 			}
-			if !slices.ContainsFunc(d.st.keys, func(e *keyEntry) bool { return pubEqual(e.key.Public(), k.Public()) }) {
+			der, err := x509.MarshalPKIXPublicKey(k.Public())
+			if err != nil {
+				return status(c, amt.StatusInternalError)
+			}
+			if !d.generated[string(der)] && !slices.ContainsFunc(d.st.keys, func(e *keyEntry) bool { return pubEqual(e.key.Public(), k.Public()) }) {
 				key = k
 				break
 			}
 		}
 		if key == nil {
-			return status(c, amt.StatusInternalError)
+			// Every pooled key came round already: a fresh one, as firmware
+			// would make.
+			k, err := GeneratedKeys(nil).RSAKey(2048)
+			if err != nil {
+				return status(c, amt.StatusInternalError)
+			}
+			key = k
 		}
 	case alg == 1 && bits == 384 && d.fw.TLSKeyAlgorithm == amt.KeyAlgorithmECC384:
 		k, err := ecdsa.GenerateKey(elliptic.P384(), d.rand)
@@ -113,6 +124,12 @@ func (d *Device) generateKeyPair(c *call, in *input) *etree.Element {
 	k, s := d.storeKey(key)
 	if s != amt.StatusSuccess {
 		return status(c, s)
+	}
+	if der, err := x509.MarshalPKIXPublicKey(key.Public()); err == nil {
+		if d.generated == nil {
+			d.generated = map[string]bool{}
+		}
+		d.generated[string(der)] = true
 	}
 	return rv(c, 0, wsman.PropEPR("KeyPair", keyEPR(k.handle)))
 }

@@ -36,11 +36,16 @@ type Device struct {
 	now   func() time.Time
 	rand  io.Reader
 	keys  KeySource
-	log   *slog.Logger
-	odca  *OnDieCA
-	local localODCA // the local TLS port's On-Die hierarchy (localtls.go)
-	wr    *wsmantest.Writer
-	enums wsmantest.Enumerations
+	// generated holds the public keys (PKIX DER) GenerateKeyPair ever
+	// returned: firmware never generates a key twice, so a pooled key is
+	// not handed out again, also after it was deleted or the device was
+	// unprovisioned.
+	generated map[string]bool
+	log       *slog.Logger
+	odca      *OnDieCA
+	local     localODCA // the local TLS port's On-Die hierarchy (localtls.go)
+	wr        *wsmantest.Writer
+	enums     wsmantest.Enumerations
 
 	localPass amt.Secret
 
