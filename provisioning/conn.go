@@ -587,8 +587,10 @@ func (p *Provisioner) recordIssuance(ctx context.Context, r *DeviceRecord, dc *D
 // handle under which the device holds dc's certificate, or "" once the key
 // it was for has been deleted (a fault — no such key any more, as when the
 // reply to an earlier delete was lost — leaves nothing to do). The key is
-// not deleted while another live entry of list names its handle: AMT reuses
-// handle numbers.
+// not deleted while another live entry of list names its handle, nor — when
+// the certificate was issued — while the handle holds another key than the
+// certificate's: AMT reuses handle numbers. (An entry that died before its
+// certificate was issued knows only the handle: that is deleted.)
 func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificate, list []DeviceCertificate) (string, error) {
 	if len(dc.DER) > 0 {
 		held, err := dev.Certificates(ctx)
@@ -605,6 +607,16 @@ func issuanceOnDevice(ctx context.Context, dev *amt.Device, dc *DeviceCertificat
 	for i := range list {
 		if c := &list[i]; c != dc && c.KeyHandle == dc.KeyHandle && !c.RemovedFromDevice {
 			return "", nil
+		}
+	}
+	if len(dc.DER) > 0 {
+		// The certificate names the key: the handle is deleted only while
+		// it still holds that key (the key may have been deleted since, by
+		// another tool or a lost delete's retry, and its handle given to
+		// another key).
+		mine, err := keyAt(ctx, dev, dc)
+		if err != nil || !mine {
+			return "", err
 		}
 	}
 	var te *wsman.TransportError
