@@ -150,31 +150,34 @@ func (t *Transcript) Marshal() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// WriteFile writes t to path (mode 0600 on Unix, also for a regular file that
-// existed with a wider mode; on Windows the file's ACL applies: a transcript
-// recorded without identifying redaction names the device and its network).
+// WriteFile writes t to path (mode 0600 on Unix; on Windows the file's ACL
+// applies: a transcript recorded without identifying redaction names the
+// device and its network). A regular file already at path is replaced by a
+// new one, never written into: a reader who opened it while its mode was
+// wider (restricting a mode revokes no open descriptor) keeps the old
+// contents. A device or pipe (/dev/stdout) is written as it is.
 func (t *Transcript) WriteFile(path string) error {
 	b, err := t.Marshal()
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	// OpenFile's mode applies to a new file only: a regular file that
-	// existed with a wider mode is restricted, then emptied, before anything
-	// is written (one that cannot be restricted is left as it was). A device
-	// or pipe (/dev/stdout) is written as it is.
-	fi, err := f.Stat()
-	if err == nil && fi.Mode().IsRegular() {
-		if err = f.Chmod(0o600); err == nil {
-			err = f.Truncate(0)
+	flag := os.O_CREATE | os.O_WRONLY
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		if err := os.Remove(path); err != nil {
+			return err
 		}
+		flag |= os.O_EXCL
 	}
+	f, err := os.OpenFile(path, flag, 0o600)
 	if err != nil {
-		f.Close()
 		return err
+	}
+	// The umask can only narrow a new file's mode; this makes it exact.
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()

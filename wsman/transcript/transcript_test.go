@@ -3,6 +3,7 @@ package transcript_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -134,6 +135,27 @@ func TestWriteFileRestrictsAnExistingFile(t *testing.T) {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	_, err = transcript.ReadFile(path)
+	require.NoError(t, err)
+}
+
+// A reader who opened an existing transcript file while its mode was wider
+// does not read the new transcript through that descriptor: the file is
+// replaced, not written into (found by review: the mode was restricted and
+// the same file written; restricting a mode revokes no open descriptor).
+func TestWriteFileReplacesAnExistingFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix permissions")
+	}
+	path := filepath.Join(t.TempDir(), "t.json")
+	require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
+	held, err := os.Open(path)
+	require.NoError(t, err)
+	defer held.Close()
+	require.NoError(t, validTranscript().WriteFile(path))
+	b, err := io.ReadAll(held)
+	require.NoError(t, err)
+	assert.Equal(t, "old", string(b), "the new transcript was read through a descriptor opened before")
 	_, err = transcript.ReadFile(path)
 	require.NoError(t, err)
 }
