@@ -444,7 +444,9 @@ func (s *KVStore) tidy(ctx context.Context, u amt.UUID, b []byte) {
 	if err != nil {
 		return
 	}
-	if stamp == nil || v != version {
+	if len(stamp) != 16 || v != version {
+		// None, another delete's, or not a time amtkit writes (a planted
+		// value: found by fuzzing, it was sliced as one): stamped afresh.
 		next := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), version), uint64(now.UnixNano()))
 		_, _ = s.kv.CompareAndSwap(ctx, kvDeletedPrefix+u.String(), stamp, next)
 		return

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/provisioning"
 )
@@ -79,4 +82,24 @@ func FuzzKVStoreValues(f *testing.F) {
 		}
 		_ = s.Save(ctx, &provisioning.DeviceRecord{UUID: u})
 	})
+}
+
+// A tombstone planted with version 0 and a delete time that is not 16 bytes:
+// the walk's tidy-up took the malformed time for its own (a version 0 matched
+// the 0 reported for it) and sliced it, panicking the walk — and with it the
+// Maintainer (found by FuzzKVStoreValues). The time is stamped afresh.
+func TestKVStoreWalkPlantedDeleteTime(t *testing.T) {
+	ctx := context.Background()
+	kv := &mapKV{m: map[string][]byte{}}
+	s, err := provisioning.NewKVStore(kv, provisioning.RecordCodec{Sealer: testSealer(t)})
+	require.NoError(t, err)
+	u := amt.UUID{1}
+	for _, planted := range [][]byte{{'0'}, make([]byte, 8), make([]byte, 17)} {
+		kv.m["device/"+u.String()] = make([]byte, 8) // a tombstone of version 0
+		kv.m["deleted/"+u.String()] = bytes.Clone(planted)
+		for _, err := range s.Records(ctx, provisioning.Filter{}) {
+			_ = err
+		}
+		assert.Len(t, kv.m["deleted/"+u.String()], 16, "planted %q: the delete time is stamped afresh", planted)
+	}
 }
