@@ -182,18 +182,7 @@ func TestUnreadableRowsDoNotEndTheWalk(t *testing.T) {
 		SELECT '01-not-a-uuid', version, state, session_in_progress, provisioned, discovery, cert_work, record FROM amtkit_devices WHERE uuid = ?`, good[0].String())
 	require.NoError(t, err)
 
-	var seen []amt.UUID
-	var unreadable []*provisioning.RecordError
-	for r, err := range s.Records(ctx, provisioning.Filter{}) {
-		if err != nil {
-			var re *provisioning.RecordError
-			require.ErrorAs(t, err, &re, "only unreadable rows are passed over: %v", err)
-			require.ErrorIs(t, err, provisioning.ErrRecordFormat)
-			unreadable = append(unreadable, re)
-			continue
-		}
-		seen = append(seen, r.UUID)
-	}
+	seen, unreadable := walkRows(t, s)
 	assert.Equal(t, good, seen, "every readable row, in order, across pages of 2")
 	require.Len(t, unreadable, 2)
 	assert.Equal(t, amt.UUID{}, unreadable[0].Device, "the row whose uuid is not a UUID names no device")
@@ -233,4 +222,22 @@ func TestCompactRecordTooLargeToSaveAgainRefused(t *testing.T) {
 	var re *provisioning.RecordError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, amt.UUID{2}, re.Device)
+}
+
+// walkRows walks every record of s and returns the devices read, in order,
+// and the rows passed over; it fails the test on any other error, or a
+// passed-over row that is not refused as unreadable (ErrRecordFormat).
+func walkRows(t *testing.T, s *sqlstore.Store) (seen []amt.UUID, unreadable []*provisioning.RecordError) {
+	t.Helper()
+	for r, err := range s.Records(t.Context(), provisioning.Filter{}) {
+		if err != nil {
+			var re *provisioning.RecordError
+			require.ErrorAs(t, err, &re, "only unreadable rows are passed over: %v", err)
+			require.ErrorIs(t, err, provisioning.ErrRecordFormat)
+			unreadable = append(unreadable, re)
+			continue
+		}
+		seen = append(seen, r.UUID)
+	}
+	return seen, unreadable
 }

@@ -45,18 +45,7 @@ func TestAttackPlantedVersionDoesNotEndTheWalk(t *testing.T) {
 			_, err = db.ExecContext(ctx, `UPDATE amtkit_devices SET version = ? WHERE uuid = ?`, planted, bad.String())
 			require.NoError(t, err)
 
-			var seen []amt.UUID
-			var unreadable []*provisioning.RecordError
-			for r, err := range s.Records(ctx, provisioning.Filter{}) {
-				if err != nil {
-					var re *provisioning.RecordError
-					require.ErrorAs(t, err, &re, "only unreadable rows are passed over: %v", err)
-					require.ErrorIs(t, err, provisioning.ErrRecordFormat)
-					unreadable = append(unreadable, re)
-					continue
-				}
-				seen = append(seen, r.UUID)
-			}
+			seen, unreadable := walkRows(t, s)
 			assert.Equal(t, good, seen, "every readable row, in order, across pages of 2")
 			require.Len(t, unreadable, 1)
 			assert.Equal(t, bad, unreadable[0].Device)
@@ -99,18 +88,7 @@ func TestAttackPlantedUUIDSpellingRefused(t *testing.T) {
 	}
 	require.NoError(t, conn.Close())
 
-	var seen []amt.UUID
-	var unreadable int
-	for r, err := range s.Records(ctx, provisioning.Filter{}) {
-		if err != nil {
-			var re *provisioning.RecordError
-			require.ErrorAs(t, err, &re)
-			assert.ErrorIs(t, err, provisioning.ErrRecordFormat)
-			unreadable++
-			continue
-		}
-		seen = append(seen, r.UUID)
-	}
+	seen, unreadable := walkRows(t, s)
 	assert.Equal(t, []amt.UUID{u}, seen, "the device once, from its own row")
-	assert.Equal(t, 1, unreadable)
+	assert.Len(t, unreadable, 1)
 }
