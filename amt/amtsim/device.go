@@ -539,6 +539,34 @@ func (d *Device) DeviceCertificate() (*x509.Certificate, error) {
 	return c.Leaf, nil
 }
 
+// PresentedCertificate returns the certificate a provisioned device's TLS
+// ports (remote and local) present now, as a client reading it once would
+// see it (openssl s_client): the TLS certificate a profile installed, or else
+// the firmware's own self-signed one. It is what an operator pins to reach
+// the local TLS port of a platform that enforces TLS there
+// (wsman.PinSHA256). Before provisioning the ports present other
+// certificates ([Device.DeviceCertificate], the On-Die chain of
+// [Device.LocalOnDieCA]) and it fails, as it does when the provisioned device
+// serves no TLS.
+func (d *Device) PresentedCertificate() (*x509.Certificate, error) {
+	d.mu.Lock()
+	prov, applied := d.st.prov, d.st.applied
+	d.mu.Unlock()
+	switch {
+	case prov != amt.PostProvisioning:
+		return nil, fmt.Errorf("amtsim: the device is in %s, not provisioned", prov)
+	case applied.enabled && applied.cert != nil:
+		return applied.cert, nil
+	case d.fw.DefaultTLSCertificate:
+		id, err := d.selfSignedTLS()
+		if err != nil {
+			return nil, err
+		}
+		return id.Leaf, nil
+	}
+	return nil, errors.New("amtsim: TLS is not configured on the provisioned device")
+}
+
 func (d *Device) identity() (*tls.Certificate, error) {
 	d.idMu.Lock()
 	defer d.idMu.Unlock()

@@ -181,8 +181,10 @@ func TestLocalTLSPortSecureHostBased(t *testing.T) {
 	cfg := trusting(pc)
 	cfg.Version, cfg.OnDie = amt.MustParseVersion("19.0.5"), true
 	d := start(t, cfg)
+	_, err := d.PresentedCertificate()
+	require.Error(t, err, "PresentedCertificate is for a provisioned device")
 
-	_, err := localHandshake(t, d, nil)
+	_, err = localHandshake(t, d, nil)
 	require.Error(t, err, "not served before StartConfigurationHBased where local TLS is not enforced")
 
 	_, err = d.Agent().StartSecureConfiguration(t.Context(), leafHash(t, pc.Chain[0]))
@@ -223,6 +225,15 @@ func TestLocalTLSPortSecureHostBased(t *testing.T) {
 	assert.Equal(t, amt.ControlModeACM, s.ControlMode)
 	require.NotNil(t, s.Record)
 	assert.Equal(t, "secure host-based configuration", s.Record.Method)
+
+	// Provisioned: the local port presents, to a client without a
+	// certificate, the certificate PresentedCertificate names (what an
+	// operator pins to deactivate over it).
+	pres, err := d.PresentedCertificate()
+	require.NoError(t, err)
+	chain, err := localHandshake(t, d, nil)
+	require.NoError(t, err)
+	assert.Equal(t, pres.Raw, chain[0].Raw)
 }
 
 // A secure host-based activation whose commit halts it (admin control mode,

@@ -7,7 +7,8 @@
 // It also does what rpc-go does to a device outside activation: -enable-amt switches
 // on AMT where the platform shipped it disabled (SetAmtOperationalState), -deactivate
 // returns an activated device to pre-provisioning (client control mode over MEI; admin
-// control mode over LMS with $AMT_ADMIN_PASSWORD), -recover brings back a device stuck
+// control mode over LMS with $AMT_ADMIN_PASSWORD; over 16993, pinned to AMT's certificate, where
+// the platform enforces TLS on its local ports), -recover brings back a device stuck
 // "in provisioning" (Unprovision, then StopConfiguration).
 //
 //	go run ./examples/agent                 # status, or why there is no MEI device
@@ -16,6 +17,8 @@
 //	AMT_OTP='Ot9-xQ2#pL' go run ./examples/agent -prepare -json
 //	go run ./examples/agent -sim -enable-amt # the operations against a simulated device
 //	go run ./examples/agent -sim -deactivate
+//	go run ./examples/agent -sim -deactivate -tls # admin control mode, TLS enforced on local ports
+//	AMT_ADMIN_PASSWORD=… go run ./examples/agent -deactivate -lms https://127.0.0.1:16993/wsman -lms-pin <SHA-256>
 //	go run ./examples/agent -sim -recover
 //
 // It needs Linux, root (or access to /dev/mei0) and the mei_me driver. Without an
@@ -53,6 +56,8 @@ func main() {
 		deact     = flag.Bool("deactivate", false, "return the device to pre-provisioning")
 		recov     = flag.Bool("recover", false, "recover a device stuck in provisioning")
 		lms       = flag.String("lms", "http://127.0.0.1:16992/wsman", "with -deactivate of an admin control mode device: LMS's endpoint (password from $AMT_ADMIN_PASSWORD)")
+		lmsPin    = flag.String("lms-pin", "", "with an https -lms: the SHA-256 of the certificate AMT presents there, in hex (colons allowed)")
+		tlsFlag   = flag.Bool("tls", false, "with -sim -deactivate: a platform that enforces TLS on its local ports, activated in admin control mode over 16993")
 		timeout   = flag.Duration("timeout", 2*time.Minute, "overall time limit")
 	)
 	flag.Parse()
@@ -61,7 +66,7 @@ func main() {
 	o := options{*device, *prepare, otp(*otpFlag), *dnsSuffix, *ipv6, *asJSON, *demo}
 	var err error
 	if *enable || *deact || *recov {
-		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms})
+		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms, lmsPin: *lmsPin, tls: *tlsFlag})
 	} else {
 		err = run(ctx, os.Stdout, o)
 		if err == nil && o.demo && !o.prepare {

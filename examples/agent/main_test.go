@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/wsman"
 )
 
 func TestNoDeviceExplains(t *testing.T) {
@@ -51,6 +55,7 @@ func TestSimulatedMaintenance(t *testing.T) {
 		{maintainOptions{sim: true, enable: true}, []string{"AMT was disabled; it is enabled now"}},
 		{maintainOptions{sim: true, deactivate: true}, []string{"Post, control mode CCM", "client control mode: Unprovision over PTHI", "Pre, None (read over PTHI)"}},
 		{maintainOptions{sim: true, recover: true}, []string{"In, control mode None", "in provisioning: Unprovision over PTHI", "Pre, None (read over PTHI)"}},
+		{maintainOptions{sim: true, deactivate: true, tls: true}, []string{"activated by ActivateTLS: Post, control mode ACM", "admin control mode: Unprovision over WS-Management", "Pre, None (read over PTHI)"}},
 	} {
 		var out bytes.Buffer
 		require.NoError(t, maintain(context.Background(), &out, tt.o))
@@ -58,4 +63,41 @@ func TestSimulatedMaintenance(t *testing.T) {
 			assert.Contains(t, out.String(), w)
 		}
 	}
+}
+
+// An https -lms endpoint is reached only pinned to the certificate AMT
+// presents there: without a pin, with a malformed one, or with a pin on an
+// http endpoint, nothing is sent; a process on the port with another
+// certificate (LMS down, the port bound by anyone) is refused before the
+// admin's digest exchange.
+func TestSignInLMSPin(t *testing.T) {
+	const good = "sha256 Fingerprint=00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+	pw := amt.NewSecret("P4ssw0rd!")
+	for _, tt := range []struct {
+		endpoint, pin, want string
+	}{
+		{"https://127.0.0.1:16993/wsman", "", "give -lms-pin"},
+		{"https://127.0.0.1:16993/wsman", "0011", "want a SHA-256 in hex"},
+		{"https://127.0.0.1:16993/wsman", strings.Repeat("zz", 32), "want a SHA-256 in hex"},
+		{"http://127.0.0.1:16992/wsman", good, "-lms-pin is for an https -lms endpoint"},
+	} {
+		_, err := signInLMS(t.Context(), tt.endpoint, tt.pin, pw)
+		require.Error(t, err, "%s %q", tt.endpoint, tt.pin)
+		assert.Contains(t, err.Error(), tt.want)
+	}
+	pin, err := parsePin(good)
+	require.NoError(t, err)
+	assert.Equal(t, byte(0xFF), pin[31])
+
+	// An impostor on the port: a TLS server with its own certificate.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("the impostor received a request")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	admin, err := signInLMS(t.Context(), srv.URL+"/wsman", good, pw)
+	require.NoError(t, err)
+	_, err = admin.GeneralSettings(t.Context())
+	var pe *wsman.TLSPolicyError
+	require.ErrorAs(t, err, &pe, "refused by the pin: %v", err)
 }
