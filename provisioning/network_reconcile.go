@@ -709,11 +709,27 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			continue
 		}
 		cur := wd.profile(nw.Name)
+		var diff string
 		if cur != nil {
-			diff := rc.wifiDiff(nw, cur, wd)
-			if diff == "" {
+			if diff = rc.wifiDiff(nw, cur, wd); diff == "" {
 				continue
 			}
+		}
+		if holder, ok := taken[uint32(nw.Priority)]; ok && listed[holder] == nil {
+			// A profile the configuration keeps (KeepUnlisted, or the
+			// host's) holds the priority and never moves: removing this
+			// one to add it again there only lost it (found by review).
+			action := ChangeAdd
+			if cur != nil {
+				action = ChangeUpdate
+			}
+			adds = append(adds, Change{Area: "wifi", Action: action, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
+				apply: func(context.Context) error {
+					return fmt.Errorf("priority %d is held by Wi-Fi profile %q, which the configuration keeps; give %q another priority", nw.Priority, holder, nw.Name)
+				}})
+			continue
+		}
+		if cur != nil {
 			if holder, ok := taken[uint32(nw.Priority)]; !ok || holder == nw.Name {
 				c := *cur
 				delete(taken, c.Priority)
