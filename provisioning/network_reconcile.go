@@ -955,7 +955,7 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 	x := nw.IEEE8021X
 	ie := wd.ieeeOf(nw.Name)
 	if ie == nil || ie.AuthenticationProtocol != x.Method.wire() || ie.Username != x.username(rc.rec.Inventory) ||
-		ie.ServerCertificateName != x.ServerName || x.ServerName != "" && ie.ServerCertificateNameComparison != 0 && ie.ServerCertificateNameComparison != x.ServerNameMatch.wire() {
+		ie.Domain != x.Domain || ie.ServerCertificateName != x.ServerName || x.ServerName != "" && ie.ServerCertificateNameComparison != 0 && ie.ServerCertificateNameComparison != x.ServerNameMatch.wire() {
 		return want
 	}
 	if !rc.rec.networkSecretInLine(wifiSecretKey(nw.Name), x.Password) {
