@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/beevik/etree"
@@ -255,8 +258,20 @@ func (s *WiFiSettings) check(method string) error {
 	case e.AuthenticationMethod.PSK() && (e.PSKPassPhrase.Len() < 8 || e.PSKPassPhrase.Len() > 63):
 		return fmt.Errorf("%w: a passphrase of 8 to 63 characters is required for authentication method %d, got %d characters",
 			ErrInvalidArgument, e.AuthenticationMethod, e.PSKPassPhrase.Len())
+	case e.AuthenticationMethod.PSK() && strings.IndexFunc(e.PSKPassPhrase.Reveal(), func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0:
+		// IEEE 802.11's passphrase-to-PSK mapping takes printable ASCII
+		// only (802.11i-2004 Annex H.4); the firmware refuses others.
+		return fmt.Errorf("%w: the passphrase must be printable ASCII characters", ErrInvalidArgument)
+	case !xmlText(e.SSID):
+		return fmt.Errorf("%w: SSID %q: only UTF-8 text without control characters can be sent", ErrInvalidArgument, e.SSID)
 	case e.AuthenticationMethod.IEEE8021X() && s.IEEE8021x == nil:
 		return fmt.Errorf("%w: authentication method %d needs 802.1X settings", ErrInvalidArgument, e.AuthenticationMethod)
+	case e.AuthenticationMethod.IEEE8021X() && !(xmlText(s.IEEE8021x.Username) && xmlText(s.IEEE8021x.Domain) &&
+		xmlText(s.IEEE8021x.RoamingIdentity) && xmlText(s.IEEE8021x.ServerCertificateName)):
+		return fmt.Errorf("%w: 802.1X settings Username %q, Domain %q, RoamingIdentity %q, ServerCertificateName %q: only UTF-8 text without control characters can be sent",
+			ErrInvalidArgument, s.IEEE8021x.Username, s.IEEE8021x.Domain, s.IEEE8021x.RoamingIdentity, s.IEEE8021x.ServerCertificateName)
+	case e.AuthenticationMethod.IEEE8021X() && !xmlText(s.IEEE8021x.Password.Reveal()):
+		return fmt.Errorf("%w: the 802.1X password: only UTF-8 text without control characters can be sent", ErrInvalidArgument)
 	case e.AuthenticationMethod.IEEE8021X() && s.IEEE8021x.AuthenticationProtocol == EAPTLS && s.ClientCertificate == "":
 		return fmt.Errorf("%w: EAP-TLS needs a client certificate", ErrInvalidArgument)
 	case e.AuthenticationMethod.IEEE8021X() && s.ClientCertificate != "" &&
@@ -266,6 +281,17 @@ func (s *WiFiSettings) check(method string) error {
 		return fmt.Errorf("%w: a client certificate is sent only with EAP-TLS or EAP-FAST/TLS, not with EAP method %d", ErrInvalidArgument, s.IEEE8021x.AuthenticationProtocol)
 	}
 	return nil
+}
+
+// xmlText reports whether s can be sent as the text of a property: UTF-8
+// whose characters XML 1.0 allows (no U+FFFE, U+FFFF), without control
+// characters. Before, such a string went out as it was and the request was
+// not well-formed XML (found by review).
+func xmlText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF })
 }
 
 // ValidWiFiProfileName reports whether name may name a Wi-Fi profile or its

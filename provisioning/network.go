@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/amtkit/amtkit/amt"
 )
@@ -171,6 +173,12 @@ func (c *IEEE8021XConfig) check(field string) error {
 	if len(c.Username) > 128 || len(c.Domain) > 128 {
 		return bad("Username and Domain are at most 128 bytes")
 	}
+	if !sendableText(c.Username) || !sendableText(c.Domain) || !sendableText(c.ServerName) {
+		return bad("Username %q, Domain %q, ServerName %q: only UTF-8 text without control characters can be sent", c.Username, c.Domain, c.ServerName)
+	}
+	if !sendableText(c.Password.Reveal()) {
+		return bad("the password: only UTF-8 text without control characters can be sent")
+	}
 	if c.ServerRoot != nil && !(c.ServerRoot.BasicConstraintsValid && c.ServerRoot.IsCA) {
 		return bad("ServerRoot is not a CA certificate")
 	}
@@ -302,7 +310,8 @@ type WiFiNetwork struct {
 	// Name is the profile's name on the device: 1 to 32 letters and digits
 	// (rpc-go refuses anything else).
 	Name string
-	// SSID is the network's name, 1 to 32 bytes.
+	// SSID is the network's name, 1 to 32 bytes of UTF-8 text without
+	// control characters (the request is XML).
 	SSID string
 	// Priority orders the profiles (AMT tries the profile with the highest
 	// priority first); unique among the profile's networks, from 1.
@@ -450,6 +459,9 @@ func (nw *WiFiNetwork) check(field string) error {
 	if nw.SSID == "" || len(nw.SSID) > 32 {
 		return bad(".SSID", "1 to 32 bytes, got %d", len(nw.SSID))
 	}
+	if !sendableText(nw.SSID) {
+		return bad(".SSID", "%q: only UTF-8 text without control characters can be sent", nw.SSID)
+	}
 	if nw.Priority < 1 || nw.Priority > 255 {
 		return bad(".Priority", "1 to 255, got %d", nw.Priority)
 	}
@@ -477,6 +489,13 @@ func (nw *WiFiNetwork) check(field string) error {
 		}
 	}
 	return nil
+}
+
+// sendableText reports whether s can be sent as the text of a property:
+// UTF-8 whose characters XML 1.0 allows, without control characters (the
+// check amt applies before sending a Wi-Fi profile).
+func sendableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == 0xFFFE || r == 0xFFFF })
 }
 
 // network returns the profile's network configuration, with the deprecated

@@ -82,3 +82,49 @@ func TestWiFiPEAPDomainChangeReachesDevice(t *testing.T) {
 	assert.Equal(t, "FABRIKAM", domainOnDevice(d, rec))
 	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "in line")
 }
+
+// Text a request cannot carry — control characters, bytes that are not
+// UTF-8 — is a configuration error, found when the profile is validated
+// rather than when a device receives a request that is not well-formed XML
+// (found by review: the SSID and the 802.1X identity, domain and server name
+// were checked for length only).
+func TestNetworkProfileValidateRefusesUnsendableText(t *testing.T) {
+	root := radiusRoot(t)
+	peap := func(user, domain, server string) *provisioning.IEEE8021XConfig {
+		return &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: user, Domain: domain,
+			Password: amt.NewSecret("Pa55-word"), ServerRoot: root, ServerName: server}
+	}
+	wifi := func(nw provisioning.WiFiNetwork) provisioning.NetworkProfile {
+		return provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{nw}}}
+	}
+	corp := func(x *provisioning.IEEE8021XConfig) provisioning.NetworkProfile {
+		return wifi(provisioning.WiFiNetwork{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise, IEEE8021X: x})
+	}
+	guest := personal("guest", 1, "long-enough-pass")
+	guest.SSID = "Guest\nWi-Fi"
+	tests := []struct {
+		name  string
+		n     provisioning.NetworkProfile
+		field string
+	}{
+		{"SSID with a line break", wifi(guest), "Networks[0].SSID"},
+		{"SSID not UTF-8", wifi(provisioning.WiFiNetwork{Name: "guest", SSID: "Gu\xffest", Priority: 1, Passphrase: amt.NewSecret("long-enough-pass")}), "Networks[0].SSID"},
+		{"Wi-Fi username with an escape", corp(peap("amt\x1b[2J", "", "radius.contoso.com")), "Networks[0].IEEE8021X"},
+		{"Wi-Fi domain not UTF-8", corp(peap("amt", "CON\xfeTOSO", "radius.contoso.com")), "Networks[0].IEEE8021X"},
+		{"wired server name with a NUL", provisioning.NetworkProfile{Wired8021X: peap("amt", "", "radius\x00.contoso.com")}, "Wired8021X"},
+		{"wired password with a NUL", provisioning.NetworkProfile{Wired8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2,
+			Username: "amt", Password: amt.NewSecret("Pa55\x00word")}}, "Wired8021X"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prof := provisioning.Profile{Name: "p", Network: &tc.n}
+			err := prof.Validate()
+			var ce *provisioning.ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Contains(t, ce.Field, tc.field)
+			assert.NotContains(t, err.Error(), "Pa55", "no password in the error")
+		})
+	}
+	ok := provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: peap(`CONTOSO\amt`, "contoso.com", "radius.contoso.com")}}
+	assert.NoError(t, ok.Validate())
+}
