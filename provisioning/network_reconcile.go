@@ -843,6 +843,14 @@ func (rc *reconcileContext) removeWiFi(p amt.WiFiEndpointSettings, reason certs.
 			if err := rc.dev.DeleteWiFiProfile(ctx, p.InstanceID); err != nil {
 				return err
 			}
+			if !amt.ValidWiFiProfileName(p.ElementName) {
+				// Not a name amtkit gives a profile: nothing in the record
+				// is this profile's. The record files the wired
+				// interface's certificate under the empty name, which
+				// was revoked with a profile a device listed unnamed
+				// (found by review).
+				return nil
+			}
 			rc.rec.setNetworkSecret(wifiSecretKey(p.ElementName), amt.Secret{})
 			failed := rc.revokeClientCerts(ctx, p.ElementName, reason)
 			if err := rc.save(ctx); err != nil {
