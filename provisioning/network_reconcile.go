@@ -652,6 +652,10 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	}
 	owned := rc.ownedWiFi()
 	taken := map[uint32]string{} // priority → profile that keeps it
+	// fixed: the profiles that keep their priority whatever the
+	// configuration asks, and why — the ones it keeps unlisted, and the one
+	// AMT is connected by, which the firmware does not change.
+	fixed := map[string]string{}
 	for _, p := range wd.profiles {
 		if hostProfile(p) {
 			// The host's (synchronised) profiles have priorities of their
@@ -663,10 +667,14 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		}
 		if listed[p.ElementName] != nil {
 			taken[p.Priority] = p.ElementName
+			if wd.ssidInUse != "" && p.SSID == wd.ssidInUse {
+				fixed[p.ElementName] = "which AMT is connected by"
+			}
 			continue
 		}
 		if want.KeepUnlisted || want.SyncWithOS && !owned[p.ElementName] {
 			taken[p.Priority] = p.ElementName
+			fixed[p.ElementName] = "which the configuration keeps"
 			continue
 		}
 		out = append(out, rc.removeWiFi(p, certs.RevocationCessationOfOperation))
@@ -715,25 +723,34 @@ func planWiFi(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				continue
 			}
 		}
-		if holder, ok := taken[uint32(nw.Priority)]; ok && listed[holder] == nil {
+		if holder, ok := taken[uint32(nw.Priority)]; ok && holder != nw.Name && fixed[holder] != "" {
 			// A profile the configuration keeps (KeepUnlisted, or the
-			// host's) holds the priority and never moves: removing this
-			// one to add it again there only lost it (found by review).
+			// host's) or the one AMT is connected by holds the priority
+			// and does not move: removing this one to add it again there
+			// only lost it (found by review).
+			why := fixed[holder]
 			action := ChangeAdd
 			if cur != nil {
 				action = ChangeUpdate
 			}
 			adds = append(adds, Change{Area: "wifi", Action: action, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), To: describeNetwork(nw),
 				apply: func(context.Context) error {
-					return fmt.Errorf("priority %d is held by Wi-Fi profile %q, which the configuration keeps; give %q another priority", nw.Priority, holder, nw.Name)
+					return fmt.Errorf("priority %d is held by Wi-Fi profile %q, %s; give %q another priority", nw.Priority, holder, why, nw.Name)
 				}})
 			continue
 		}
 		if cur != nil {
-			if holder, ok := taken[uint32(nw.Priority)]; !ok || holder == nw.Name {
+			holder, ok := taken[uint32(nw.Priority)]
+			if !ok || holder == nw.Name || fixed[nw.Name] != "" {
+				// Updated in place — also the profile AMT is connected
+				// by, which is never removed to be added again (the
+				// firmware refuses the update, or takes it if AMT has
+				// moved on); that one keeps its priority meanwhile.
 				c := *cur
-				delete(taken, c.Priority)
-				taken[uint32(nw.Priority)] = nw.Name
+				if fixed[nw.Name] == "" {
+					delete(taken, c.Priority)
+					taken[uint32(nw.Priority)] = nw.Name
+				}
 				updates = append(updates, Change{Area: "wifi", Action: ChangeUpdate, Target: fmt.Sprintf("Wi-Fi profile %q", nw.Name), From: describeWiFi(&c), To: diff,
 					apply: func(ctx context.Context) error { return rc.applyWiFi(ctx, wp, nw, &c) }})
 				continue

@@ -128,3 +128,33 @@ func TestNetworkProfileValidateRefusesUnsendableText(t *testing.T) {
 	ok := provisioning.Profile{Network: &provisioning.NetworkProfile{Wired8021X: peap(`CONTOSO\amt`, "contoso.com", "radius.contoso.com")}}
 	assert.NoError(t, ok.Validate())
 }
+
+// The profile AMT is connected by (LastConnectedSsidUnderMeControl) is not
+// changed by the firmware, so it does not give up its priority either. A
+// listed profile asked to take that priority was removed to be added again
+// there; the firmware refused the connected profile's move and then the
+// addition, and the device lost the other profile (found by review). Now the
+// move fails with the reason and nothing is deleted.
+func TestWiFiPriorityHeldByConnectedProfileDeletesNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 1, "a-passphrase"), personal("b", 2, "b-passphrase"),
+	}}}})
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	d := h.fleet.Devices()[0]
+	require.NoError(t, d.ConnectWiFi("b"))
+
+	setProfile(h, provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{Networks: []provisioning.WiFiNetwork{
+		personal("a", 2, "a-passphrase"), personal("b", 1, "b-passphrase"),
+	}}}})
+	rep, err := p.Reconcile(h.ctx, d.UUID(), provisioning.ReconcileOptions{Areas: []string{"wifi"}})
+	require.NoError(t, err)
+	for _, c := range rep.Changes {
+		t.Log(c.String())
+		assert.NotEqual(t, provisioning.ChangeRemove, c.Action, "nothing is removed: %s", c)
+	}
+	require.Error(t, rep.Err())
+	assert.Contains(t, rep.Err().Error(), `priority 2 is held by Wi-Fi profile "b"`)
+	assert.ElementsMatch(t, []string{"a/1", "b/2"}, profileNames(d.NetworkSnapshot()), "a is still on the device")
+}
