@@ -997,8 +997,20 @@ func (rc *reconcileContext) wifiDiff(nw *WiFiNetwork, cur *amt.WiFiEndpointSetti
 		if h == "" || !bound(wd.contexts, ie.InstanceID, h) {
 			return want + " (RADIUS root)"
 		}
+	} else if boundRoot(wd, ie.InstanceID) {
+		// The profile names no root any more: the device would go on
+		// checking the server against the old one (found by review).
+		return want + " (no RADIUS root)"
 	}
 	return ""
+}
+
+// boundRoot reports whether a trusted root is bound to the 802.1X settings
+// ieeeID (the CA the device checks the RADIUS server with).
+func boundRoot(wd *wifiDevice, ieeeID string) bool {
+	return slices.ContainsFunc(wd.certs, func(c amt.PublicKeyCertificate) bool {
+		return c.TrustedRoot && bound(wd.contexts, ieeeID, c.InstanceID)
+	})
 }
 
 // wifiSettingsFor builds what AddWiFiSettings or UpdateWiFiSettings sends
@@ -1123,6 +1135,9 @@ func checkWiFi(wd *wifiDevice, nw *WiFiNetwork, client, root string) error {
 		if h != "" && !bound(wd.contexts, ie.InstanceID, h) {
 			return mismatch("certificate %s is not bound to Wi-Fi profile %q", h, nw.Name)
 		}
+	}
+	if root == "" && boundRoot(wd, ie.InstanceID) {
+		return mismatch("Wi-Fi profile %q still checks the RADIUS server against a root the profile no longer names", nw.Name)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"crypto/x509"
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"testing"
@@ -157,4 +158,32 @@ func TestWiFiPriorityHeldByConnectedProfileDeletesNothing(t *testing.T) {
 	require.Error(t, rep.Err())
 	assert.Contains(t, rep.Err().Error(), `priority 2 is held by Wi-Fi profile "b"`)
 	assert.ElementsMatch(t, []string{"a/1", "b/2"}, profileNames(d.NetworkSnapshot()), "a is still on the device")
+}
+
+// A Wi-Fi network whose ServerRoot is taken out of the profile no longer has
+// the device check the RADIUS server against it. Before, the plan compared the
+// root only when the profile named one, so the device kept validating against
+// the old root — and refused a RADIUS server the profile now accepts — and
+// the root, still bound, was never deleted (found by review).
+func TestWiFiServerRootRemovedReachesDevice(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	root := radiusRoot(t)
+	prof := func(r *x509.Certificate) provisioning.Profile {
+		return provisioning.Profile{Network: &provisioning.NetworkProfile{WiFi: &provisioning.WiFiConfig{
+			Networks: []provisioning.WiFiNetwork{{Name: "corp", SSID: "Contoso", Priority: 1, Security: provisioning.WPA2Enterprise,
+				IEEE8021X: &provisioning.IEEE8021XConfig{Method: provisioning.PEAPMSCHAPv2, Username: "amt",
+					Password: amt.NewSecret("Pa55-word"), ServerRoot: r}}}}}}
+	}
+	setProfile(h, prof(root))
+	p, rec := provisionOne(t, h)
+	require.Empty(t, rec.ReconcileError)
+	d := h.fleet.Devices()[0]
+	require.NotNil(t, d.NetworkSnapshot().Profiles[0].IEEE8021x.CA, "the root is bound")
+
+	setProfile(h, prof(nil))
+	rep := reconcileNetwork(t, h, p, d.UUID())
+	require.NotEmpty(t, rep.Changes)
+	assert.Contains(t, rep.Changes[0].String(), `wifi: update Wi-Fi profile "corp"`)
+	assert.Nil(t, d.NetworkSnapshot().Profiles[0].IEEE8021x.CA, "no root bound")
+	assert.Empty(t, reconcileNetwork(t, h, p, d.UUID()).Changes, "in line")
 }
