@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/beevik/etree"
 )
@@ -103,6 +104,11 @@ type Fault struct {
 	DetailElement *etree.Element
 }
 
+// Error describes the fault on one line: the device's code, reason and detail
+// texts with their control characters (C0, DEL, C1) and the Unicode line and
+// paragraph separators escaped as in a Go quoted string (the fields keep them
+// as sent), so that a device cannot forge log lines or send terminal escapes
+// through a logged error.
 func (f *Fault) Error() string {
 	var b strings.Builder
 	b.WriteString("wsman: fault ")
@@ -110,10 +116,10 @@ func (f *Fault) Error() string {
 	if name == "" {
 		name = f.Code.Local
 	}
-	b.WriteString(name)
+	b.WriteString(oneLine(name))
 	if f.Subcode.Local != "" && f.Code.Local != "" {
 		b.WriteString(" (")
-		b.WriteString(f.Code.Local)
+		b.WriteString(oneLine(f.Code.Local))
 		b.WriteString(")")
 	}
 	if f.HTTPStatus != 0 {
@@ -122,15 +128,35 @@ func (f *Fault) Error() string {
 	}
 	if f.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(f.Reason)
+		b.WriteString(oneLine(f.Reason))
 	}
 	if f.Detail != "" && len(f.Detail) <= 200 {
 		b.WriteString(" [")
-		b.WriteString(f.Detail)
+		b.WriteString(oneLine(f.Detail))
 		b.WriteString("]")
 	}
 	return b.String()
 }
+
+// oneLine returns s with its control characters and the Unicode line and
+// paragraph separators escaped as Go escapes them in a quoted string.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, lineBreaking) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if lineBreaking(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func lineBreaking(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // Is matches the FaultCode sentinels by code or any subcode.
 func (f *Fault) Is(target error) bool {

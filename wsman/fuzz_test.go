@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/amtkit/amtkit/internal/testvectors"
@@ -126,8 +127,9 @@ func FuzzParseResponse(f *testing.F) {
 	})
 }
 
-// FuzzParseFault: any s:Fault parses without panicking, and the fault's
-// sentinels and AMT status are consistent with its fields.
+// FuzzParseFault: any s:Fault parses without panicking, the fault's
+// sentinels and AMT status are consistent with its fields, and its message is
+// one line without control characters whatever the device's text.
 func FuzzParseFault(f *testing.F) {
 	for _, n := range []string{"fault-internalerror.xml", "fault-alreadyexists.xml", "fault-destinationunreachable.xml", "fault-detail-element.xml"} {
 		b, _ := os.ReadFile("testdata/responses/" + n)
@@ -142,7 +144,11 @@ func FuzzParseFault(f *testing.F) {
 		if err != nil || fault == nil {
 			return
 		}
-		_ = fault.Error()
+		if msg := fault.Error(); strings.ContainsFunc(msg, func(r rune) bool {
+			return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+		}) {
+			t.Fatalf("Fault.Error is not one line: %q", msg)
+		}
 		if fault.Subcode.Local == "InternalError" && fault.Subcode.Space == wsman.NSWSMan && !assert.ErrorIs(t, fault, wsman.ErrInternalError) {
 			t.Fatal("sentinel mismatch")
 		}

@@ -191,5 +191,5 @@ func describe(el *etree.Element) string {
 	if ns == "" {
 		return el.Tag
 	}
-	return "{" + ns + "}" + el.Tag
+	return "{" + oneLine(ns) + "}" + el.Tag
 }
