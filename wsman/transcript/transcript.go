@@ -205,25 +205,80 @@ func ReadFile(path string) (*Transcript, error) {
 // complete, valid transcript of [Format]: unknown fields, trailing data, a
 // missing provenance (source, recorded_by, recorded_at, tool, policy),
 // exchanges not numbered 1, 2, 3 …, an empty method or path, a status
-// outside 100–599, an exchange with neither response nor error. It never
-// panics.
+// outside 100–599, an exchange with neither response nor error. Exchanges
+// are checked as they are read: decoding stops at the first refused one, or
+// past MaxExchanges. It never panics.
 func Decode(b []byte) (*Transcript, error) {
 	if len(b) > MaxFileBytes {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxFileBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	var t Transcript
-	if err := dec.Decode(&t); err != nil {
+	var w wireTranscript
+	if err := dec.Decode(&w); err != nil {
+		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrFormat) {
+			return nil, err // an exchange refused as it was read
+		}
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the transcript", ErrFormat)
 	}
+	t := Transcript{Format: w.Format, Provenance: w.Provenance, Exchanges: w.Exchanges}
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	return &t, nil
+}
+
+// wireTranscript is what Decode parses: a [Transcript] whose exchanges are
+// counted as they are read.
+type wireTranscript struct {
+	Format     string           `json:"format"`
+	Provenance Provenance       `json:"provenance"`
+	Exchanges  boundedExchanges `json:"exchanges"`
+}
+
+// boundedExchanges decodes a JSON array of exchanges one at a time, checks
+// each as it is read and stops at the first past MaxExchanges: an exchange of
+// three bytes ("{},") decodes into about 170, so counting and checking after
+// decoding let a 64 MiB file take gigabytes.
+type boundedExchanges []Exchange
+
+// UnmarshalJSON implements [json.Unmarshaler].
+func (x *boundedExchanges) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*x = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("exchanges: expected an array, got %v", tok)
+	}
+	var out []Exchange
+	for dec.More() {
+		if len(out) == MaxExchanges {
+			return fmt.Errorf("%w: more than %d exchanges", ErrTooLarge, MaxExchanges)
+		}
+		out = append(out, Exchange{})
+		if err := dec.Decode(&out[len(out)-1]); err != nil {
+			return err
+		}
+		// Checked as read: a flood of invalid exchanges ends at the first.
+		if err := out[len(out)-1].validate(len(out) - 1); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // ']'
+		return err
+	}
+	*x = out
+	return nil
 }
 
 // Validate checks what [Decode] checks after parsing.
@@ -251,28 +306,38 @@ func (t *Transcript) Validate() error {
 		return fmt.Errorf("%w: %d exchanges, at most %d", ErrTooLarge, len(t.Exchanges), MaxExchanges)
 	}
 	for i := range t.Exchanges {
-		x := &t.Exchanges[i]
-		if x.Seq != i+1 {
-			return bad("exchange %d has seq %d", i+1, x.Seq)
+		if err := t.Exchanges[i].validate(i); err != nil {
+			return err
 		}
-		if x.Request.Method == "" || x.Request.Path == "" {
-			return bad("exchange %d: request without method or path", x.Seq)
-		}
-		if len(x.Request.Body) > MaxBodyBytes || (x.Response != nil && len(x.Response.Body) > MaxBodyBytes) {
-			return fmt.Errorf("%w: exchange %d: a body exceeds %d bytes", ErrTooLarge, x.Seq, MaxBodyBytes)
-		}
-		if x.Response == nil && x.Error == "" {
-			return bad("exchange %d has neither response nor error", x.Seq)
-		}
-		if x.Response != nil && (x.Response.Status < 100 || x.Response.Status > 599) {
-			return bad("exchange %d: status %d", x.Seq, x.Response.Status)
-		}
-		if x.AtMS < 0 || x.DurationMS < 0 {
-			return bad("exchange %d: negative time", x.Seq)
-		}
-		if !utf8.ValidString(x.Request.Body) || (x.Response != nil && !utf8.ValidString(x.Response.Body)) {
-			return bad("exchange %d: a body is not UTF-8", x.Seq)
-		}
+	}
+	return nil
+}
+
+// validate checks the i-th exchange (0-based) as [Transcript.Validate] does.
+func (x *Exchange) validate(i int) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrFormat}, args...)...)
+	}
+	if x.Seq != i+1 {
+		return bad("exchange %d has seq %d", i+1, x.Seq)
+	}
+	if x.Request.Method == "" || x.Request.Path == "" {
+		return bad("exchange %d: request without method or path", x.Seq)
+	}
+	if len(x.Request.Body) > MaxBodyBytes || (x.Response != nil && len(x.Response.Body) > MaxBodyBytes) {
+		return fmt.Errorf("%w: exchange %d: a body exceeds %d bytes", ErrTooLarge, x.Seq, MaxBodyBytes)
+	}
+	if x.Response == nil && x.Error == "" {
+		return bad("exchange %d has neither response nor error", x.Seq)
+	}
+	if x.Response != nil && (x.Response.Status < 100 || x.Response.Status > 599) {
+		return bad("exchange %d: status %d", x.Seq, x.Response.Status)
+	}
+	if x.AtMS < 0 || x.DurationMS < 0 {
+		return bad("exchange %d: negative time", x.Seq)
+	}
+	if !utf8.ValidString(x.Request.Body) || (x.Response != nil && !utf8.ValidString(x.Response.Body)) {
+		return bad("exchange %d: a body is not UTF-8", x.Seq)
 	}
 	return nil
 }

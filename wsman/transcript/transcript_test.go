@@ -3,6 +3,7 @@ package transcript_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -103,8 +104,10 @@ func TestDecodeRefuses(t *testing.T) {
 	require.ErrorIs(t, err, transcript.ErrTooLarge)
 }
 
-// FuzzDecode: never panics; whatever decodes encodes and decodes to the
-// same transcript.
+// FuzzDecode: never panics; every refusal is ErrFormat or ErrTooLarge;
+// whatever decodes encodes to a file that decodes and encodes to the same
+// bytes (an empty header map and an absent one encode alike, so the
+// transcripts are compared through their encodings).
 func FuzzDecode(f *testing.F) {
 	b, _ := validTranscript().Marshal()
 	f.Add(b)
@@ -112,13 +115,19 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, err := transcript.Decode(data)
 		if err != nil {
+			if !errors.Is(err, transcript.ErrFormat) && !errors.Is(err, transcript.ErrTooLarge) {
+				t.Fatalf("untyped error %v", err)
+			}
 			return
 		}
 		out, err := tr.Marshal()
 		require.NoError(t, err)
 		again, err := transcript.Decode(out)
 		require.NoError(t, err)
-		assert.Equal(t, tr, again)
+		out2, err := again.Marshal()
+		require.NoError(t, err)
+		require.Equal(t, string(out), string(out2))
+		require.Len(t, again.Exchanges, len(tr.Exchanges))
 	})
 }
 
