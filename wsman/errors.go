@@ -132,7 +132,7 @@ func (e *HTTPError) Error() string {
 	}
 	if e.ContentType != "" && e.StatusCode != 401 {
 		b.WriteString("; expected a SOAP envelope, got ")
-		b.WriteString(e.ContentType)
+		b.WriteString(oneLine(e.ContentType)) // the device's text: C1 controls pass net/http
 	}
 	return b.String()
 }

@@ -1,6 +1,9 @@
 package wsman_test
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode"
@@ -66,4 +69,26 @@ func TestAttackMalformedEnvelopeErrorIsOneLine(t *testing.T) {
 	require.ErrorIs(t, err, wsman.ErrMalformed)
 	assert.NotContains(t, err.Error(), "\n")
 	assert.Contains(t, err.Error(), `{urn:x\nwsman: ok}Envelope`)
+}
+
+// TestAttackHTTPErrorIsOneLine: the Content-Type of a non-SOAP answer is
+// the device's text; net/http refuses control bytes in it, but not the C1
+// controls and line separators UTF-8 carries. HTTPError.Error escapes them.
+func TestAttackHTTPErrorIsOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html\u009b2J\u2028wsman: ok")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html/>"))
+	}))
+	defer srv.Close()
+	c, err := wsman.New(srv.URL+"/wsman", wsman.WithRand(zeroReader{}))
+	require.NoError(t, err)
+	defer c.CloseIdleConnections()
+	_, err = c.Get(context.Background(), "http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings", nil)
+	var he *wsman.HTTPError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, "text/html\u009b2J\u2028wsman: ok", he.ContentType, "the field keeps the text")
+	assert.False(t, strings.ContainsFunc(err.Error(), func(r rune) bool {
+		return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+	}), "HTTPError.Error holds a control character or line break: %q", err.Error())
 }
