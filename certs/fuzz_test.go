@@ -3,11 +3,13 @@ package certs_test
 import (
 	"crypto/x509"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // fuzzSeeds returns a good provisioning bundle as PEM and as PKCS#12 in each
@@ -20,13 +22,33 @@ func fuzzSeeds(f *testing.F) (pemData []byte, p12 [][]byte) {
 		f.Fatal(err)
 	}
 	for _, enc := range []certs.PKCS12Encoding{certs.PKCS12Modern2023, certs.PKCS12LegacyDES, certs.PKCS12LegacyRC2, certs.PKCS12Modern2026} {
-		der, err := certs.EncodePKCS12(c.Bundle, amt.NewSecret("pw"), certs.PKCS12Options{Encoding: enc})
+		der, err := certs.EncodePKCS12(c.Bundle, amt.NewSecret(fuzzPassword), certs.PKCS12Options{Encoding: enc})
 		if err != nil {
 			f.Fatal(err)
 		}
 		p12 = append(p12, der)
 	}
 	return pemData, p12
+}
+
+// fuzzPassword protects the PKCS#12 seeds; no loader's error may quote it.
+const fuzzPassword = "Fuzz-pw-7Qx!"
+
+// checkRefused holds for every refusal of a loader: the error is one the
+// loaders document (errors.Is / errors.As), and it never quotes the password.
+func checkRefused(t *testing.T, err error) {
+	var ce *certs.ChainError
+	switch {
+	case errors.Is(err, certs.ErrMalformed), errors.Is(err, pkcs12.ErrIncorrectPassword),
+		errors.Is(err, pkcs12.ErrDecryption), errors.As(err, &ce), errors.Is(err, certs.ErrKeyType),
+		errors.Is(err, certs.ErrKeyMismatch), errors.Is(err, certs.ErrNoCertificates),
+		errors.Is(err, certs.ErrMultipleKeys), errors.Is(err, certs.ErrEncryptedKey):
+	default:
+		t.Fatalf("undocumented error %T: %v", err, err)
+	}
+	if strings.Contains(err.Error(), fuzzPassword) {
+		t.Fatalf("error quotes the password: %v", err)
+	}
 }
 
 // checkLoaded holds for anything a loader accepts.
@@ -49,6 +71,7 @@ func FuzzLoadPEM(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		b, err := certs.LoadPEM(data)
 		if err != nil {
+			checkRefused(t, err)
 			return
 		}
 		checkLoaded(t, b)
@@ -71,8 +94,9 @@ func FuzzLoadPKCS12(f *testing.F) {
 	}
 	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x03})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := certs.LoadPKCS12(data, amt.NewSecret("pw"))
+		b, err := certs.LoadPKCS12(data, amt.NewSecret(fuzzPassword))
 		if err != nil {
+			checkRefused(t, err)
 			return
 		}
 		checkLoaded(t, b)
@@ -85,8 +109,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add(p12[0])
 	f.Add([]byte("MAMCAQM="))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := certs.Load(data, amt.NewSecret("pw"))
+		b, err := certs.Load(data, amt.NewSecret(fuzzPassword))
 		if err != nil {
+			checkRefused(t, err)
 			return
 		}
 		checkLoaded(t, b)
