@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -205,9 +209,11 @@ func ReadFile(path string) (*Transcript, error) {
 // complete, valid transcript of [Format]: unknown fields, trailing data, a
 // missing provenance (source, recorded_by, recorded_at, tool, policy),
 // exchanges not numbered 1, 2, 3 …, an empty method or path, a status
-// outside 100–599, an exchange with neither response nor error. Exchanges
-// are checked as they are read: decoding stops at the first refused one, or
-// past MaxExchanges. It never panics.
+// outside 100–599, an exchange with neither response nor error, a key
+// repeated in an object or not written exactly as the format names it (JSON
+// readers differ on those: encoding/json ignores case and takes the last of
+// two). Exchanges are checked as they are read: decoding stops at the first
+// refused one, or past MaxExchanges. It never panics.
 func Decode(b []byte) (*Transcript, error) {
 	if len(b) > MaxFileBytes {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(b), MaxFileBytes)
@@ -224,12 +230,131 @@ func Decode(b []byte) (*Transcript, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the transcript", ErrFormat)
 	}
+	// Once the decoder's bounds held (a flood of exchanges is refused
+	// without a pass over the rest of the file).
+	if err := checkKeys(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
 	t := Transcript{Format: w.Format, Provenance: w.Provenance, Exchanges: w.Exchanges}
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
+
+// checkKeys refuses what encoding/json would take without a word but other
+// readers of the file would not: a key repeated in one object (the last
+// wins) and a key not written exactly as the format names it (encoding/json
+// ignores case, so {"body": "<a/>", "BODY": "<b/>"} showed jq one body and
+// replayed the other). Header names, the keys of the "header" objects, are
+// free but not repeated.
+func checkKeys(b []byte) error {
+	// One entry per open object or array; entries are reused as the depth
+	// comes back, so that a file of many small objects costs no allocation
+	// per object.
+	type open struct {
+		array  bool
+		header bool                // a "header" object: any names
+		keys   []string            // the keys of a format object (at most its fields)
+		names  map[string]struct{} // the names of a header object
+	}
+	known := formatKeys()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var stack []open
+	depth := 0
+	push := func(array, header bool) {
+		if depth == len(stack) {
+			stack = append(stack, open{})
+		}
+		o := &stack[depth]
+		o.array, o.header, o.keys = array, header, o.keys[:0]
+		if header {
+			o.names = map[string]struct{}{}
+		} else {
+			o.names = nil
+		}
+		depth++
+	}
+	inObject := func() bool { return depth > 0 && !stack[depth-1].array }
+	keyNext := false // the next token is a key of the object on top
+	last := ""       // the key just read
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if keyNext {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				depth--
+				keyNext = inObject()
+				continue
+			}
+			k, _ := tok.(string)
+			o := &stack[depth-1]
+			switch {
+			case o.header:
+				if _, dup := o.names[k]; dup {
+					return fmt.Errorf("header %q repeated", k)
+				}
+				o.names[k] = struct{}{}
+			case !known[k]:
+				return fmt.Errorf("key %q is not one of the format's (they are lower case)", k)
+			case slices.Contains(o.keys, k):
+				return fmt.Errorf("key %q repeated", k)
+			default:
+				o.keys = append(o.keys, k)
+			}
+			last, keyNext = k, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			push(false, inObject() && last == "header" && !stack[depth-1].header)
+			keyNext = true
+			continue
+		case json.Delim('['):
+			push(true, false)
+			continue
+		case json.Delim(']'):
+			depth--
+		}
+		// A value ended: the next token of an enclosing object is a key.
+		keyNext = inObject()
+	}
+}
+
+// formatKeys returns the keys of the format: the JSON names of the fields
+// of Transcript and of the structures it holds.
+var formatKeys = sync.OnceValue(func() map[string]bool {
+	keys := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice:
+			walk(t.Elem())
+			return
+		case reflect.Struct:
+		default:
+			return
+		}
+		if t == reflect.TypeFor[time.Time]() {
+			return
+		}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				keys[name] = true
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[Transcript]())
+	return keys
+})
 
 // wireTranscript is what Decode parses: a [Transcript] whose exchanges are
 // counted as they are read.
