@@ -99,11 +99,21 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// FuzzCheckIDP: any issuing distribution point is judged without a panic,
+// and Check and Covers agree on it (for a CA and an end-entity certificate):
+// a CRL Check trusts for a certificate is one Covers lets decide it.
 func FuzzCheckIDP(f *testing.F) {
 	f.Add([]byte{0x30, 0})
 	f.Add([]byte{0x30, 0x03, 0x81, 0x01, 0xff})
+	// distributionPoint [0] { fullName [0] { URI "http://x" } }
+	f.Add([]byte{0x30, 0x0e, 0xa0, 0x0c, 0xa0, 0x0a, 0x86, 0x08, 'h', 't', 't', 'p', ':', '/', '/', 'x'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = Check(&x509.RevocationList{Extensions: []pkix.Extension{{Id: OIDIssuingDistributionPoint, Critical: true, Value: b}}},
-			&x509.Certificate{CRLDistributionPoints: []string{"http://x"}})
+		l := &x509.RevocationList{Extensions: []pkix.Extension{{Id: OIDIssuingDistributionPoint, Critical: true, Value: b}}}
+		for _, ca := range []bool{false, true} {
+			cert := &x509.Certificate{CRLDistributionPoints: []string{"http://x"}, IsCA: ca}
+			if trusted, covers := Check(l, cert) == nil, Covers(l, cert); trusted != covers {
+				t.Fatalf("CA %v: Check trusts the CRL: %v, Covers: %v", ca, trusted, covers)
+			}
+		}
 	})
 }
