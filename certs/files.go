@@ -178,7 +178,9 @@ func exportable(k crypto.Signer) bool {
 // any text between blocks (OpenSSL's "Bag Attributes" lines, comments). Keys may be
 // PKCS#8 ("PRIVATE KEY"), PKCS#1 ("RSA PRIVATE KEY") or SEC 1 ("EC PRIVATE KEY");
 // encrypted keys give [ErrEncryptedKey]. Other block types (requests, CRLs,
-// parameters) are ignored. The certificates are put in order with [OrderChain];
+// parameters) are ignored; a block that does not decode (damaged base64, an
+// END line that does not match its BEGIN) gives [ErrMalformed], as in
+// OpenSSL, rather than being skipped. The certificates are put in order with [OrderChain];
 // when a key is present its match with the leaf is checked. A file without a key
 // gives a Bundle with a nil Key.
 func LoadPEM(data []byte) (Bundle, error) {
@@ -190,9 +192,20 @@ func LoadPEM(data []byte) (Bundle, error) {
 	rest := data
 	for {
 		var blk *pem.Block
+		before := rest
 		blk, rest = pem.Decode(rest)
+		// encoding/pem skips a block it cannot decode (base64 that does
+		// not decode, an END line that does not match) and returns the
+		// next: a damaged key or certificate block would go unnoticed.
+		// Every "-----BEGIN " line must begin a block that decodes.
 		if blk == nil {
+			if pemStarts(before) > 0 {
+				return Bundle{}, fmt.Errorf("%w: a PEM block that does not decode (damaged base64 or END line)", ErrMalformed)
+			}
 			break
+		}
+		if pemStarts(before[:len(before)-len(rest)]) > 1 {
+			return Bundle{}, fmt.Errorf("%w: a PEM block that does not decode (damaged base64 or END line) before the %s block", ErrMalformed, blk.Type)
 		}
 		switch blk.Type {
 		case "CERTIFICATE":
@@ -224,6 +237,17 @@ func LoadPEM(data []byte) (Bundle, error) {
 		return Bundle{}, fmt.Errorf("%w: no PEM CERTIFICATE block", ErrNoCertificates)
 	}
 	return NewBundle(certs, key)
+}
+
+// pemStarts counts the lines of b that begin with "-----BEGIN " (where
+// encoding/pem looks for a block).
+func pemStarts(b []byte) int {
+	const begin = "-----BEGIN "
+	n := 0
+	if bytes.HasPrefix(b, []byte(begin)) {
+		n++
+	}
+	return n + bytes.Count(b, []byte("\n"+begin))
 }
 
 func parsePrivateKey(blk *pem.Block) (crypto.Signer, error) {
