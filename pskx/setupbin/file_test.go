@@ -801,6 +801,11 @@ func TestFindingSubject(t *testing.T) {
 	assert.True(t, errors.Is(&setupbin.EncodeError{Finding: amt.Finding{Err: setupbin.ErrVarValue}}, setupbin.ErrVarValue))
 }
 
+// FuzzDecode: every refusal is a *DecodeError; a file Decode reads and
+// Check accepts encodes to a file of the same size that decodes to the same
+// header fields, record numbers (a zero one numbered in file order, as
+// DataRecord.Number says), flags and entries, and encodes again to the same
+// bytes.
 func FuzzDecode(f *testing.F) {
 	vf := testvectors.Load[setupFileVec](f, "pskx_setupbin")
 	for _, v := range vf.Vectors {
@@ -819,12 +824,22 @@ func FuzzDecode(f *testing.F) {
 			require.ErrorAs(t, err, &ee)
 			return
 		}
+		require.Len(t, out, len(b), "a file the decoder reads encodes to its size (the header's chunk arithmetic)")
 		sf2, err := setupbin.Decode(out)
 		require.NoError(t, err)
+		require.Equal(t, sf.Version, sf2.Version)
+		require.Equal(t, sf.Flags, sf2.Flags)
+		require.Equal(t, sf.Consumed, sf2.Consumed)
+		require.Equal(t, sf.RecordChunks, sf2.RecordChunks)
 		require.Equal(t, len(sf.Records), len(sf2.Records))
 		for i := range sf.Records {
 			require.ElementsMatch(t, sf.Records[i].Entries, sf2.Records[i].Entries)
 			require.Equal(t, sf.Records[i].Flags, sf2.Records[i].Flags)
+			want := sf.Records[i].Number
+			if want == 0 {
+				want = uint32(i + 1) // zero asks the encoder to number the record
+			}
+			require.Equal(t, want, sf2.Records[i].Number)
 		}
 		out2, err := sf2.MarshalBinary()
 		require.NoError(t, err)
