@@ -553,11 +553,15 @@ type ciraTunnel struct {
 	isUp      bool
 	ports     []uint32
 	keepAlive uint32
-	chans     map[uint32]*ciraChan
-	nextID    uint32
-	failure   error
-	done      chan struct{}
-	once      sync.Once
+	// kaLoop: the keep-alive loop runs (one per tunnel); kaCookie is the
+	// last cookie it sent.
+	kaLoop   bool
+	kaCookie uint32
+	chans    map[uint32]*ciraChan
+	nextID   uint32
+	failure  error
+	done     chan struct{}
+	once     sync.Once
 }
 
 func (t *ciraTunnel) up() bool {
@@ -661,8 +665,9 @@ func (t *ciraTunnel) next(ctx context.Context) (apf.Message, error) {
 
 func (t *ciraTunnel) setKeepAlive(m apf.KeepAliveOptionsRequest) {
 	t.mu.Lock()
-	start := t.keepAlive == 0 && m.Interval > 0
+	start := !t.kaLoop && m.Interval > 0
 	t.keepAlive = m.Interval
+	t.kaLoop = t.kaLoop || start
 	t.mu.Unlock()
 	t.d.ciraEvent(CIRAEvent{Step: "keepalive", MPS: t.addr, Detail: fmt.Sprintf("the MPS asks for keep-alives every %ds (timeout %ds)", m.Interval, m.Timeout)})
 	if start {
@@ -670,7 +675,11 @@ func (t *ciraTunnel) setKeepAlive(m apf.KeepAliveOptionsRequest) {
 	}
 }
 
-// keepAliveLoop sends KEEPALIVE_REQUEST at the interval the MPS asked for.
+// keepAliveLoop sends KEEPALIVE_REQUEST at the interval the MPS asked for,
+// and ends when the MPS asks for an interval of 0 (none): one loop per
+// tunnel, however often the MPS changes its mind (before, an interval of 0
+// made the loop send without a pause, and a positive one after it started a
+// second loop; found by review).
 func (t *ciraTunnel) keepAliveLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -678,11 +687,22 @@ func (t *ciraTunnel) keepAliveLoop() {
 		<-t.done
 		cancel()
 	}()
-	for cookie := uint32(1); ; cookie++ {
+	for {
 		iv := time.Duration(t.keepAliveInterval()) * time.Second
-		if err := t.d.sleep(ctx, iv); err != nil {
+		if iv > 0 {
+			if err := t.d.sleep(ctx, iv); err != nil {
+				return
+			}
+		}
+		t.mu.Lock()
+		if t.keepAlive == 0 {
+			t.kaLoop = false
+			t.mu.Unlock()
 			return
 		}
+		t.kaCookie++
+		cookie := t.kaCookie
+		t.mu.Unlock()
 		if t.send(apf.KeepAliveRequest{Cookie: cookie}) != nil {
 			return
 		}
