@@ -11,8 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf"
@@ -113,16 +116,27 @@ func (m *MPS) Addr() string { return m.ln.Addr().String() }
 // Port is the listener's port.
 func (m *MPS) Port() uint16 { return uint16(m.ln.Addr().(*net.TCPAddr).Port) }
 
-// Log returns the MPS's events so far, one line each.
+// Log returns the MPS's newest events (at most 1024), one line each.
 func (m *MPS) Log() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]string(nil), m.events...)
 }
 
+// maxEvents bounds the events [MPS.Log] keeps: the newest ones.
+const maxEvents = 1024
+
+// event records one line. Its text may hold what a device chose (a service
+// or user name, a forward's address, a channel type): line breaks and other
+// control characters are escaped, so that a device cannot add lines of its
+// own; and only the newest maxEvents are kept, so that a device sending
+// keep-alives for ever does not grow the MPS (found by review).
 func (m *MPS) event(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
+	s := oneLine(fmt.Sprintf(format, args...))
 	m.mu.Lock()
+	if len(m.events) >= maxEvents {
+		m.events = slices.Delete(m.events, 0, len(m.events)-maxEvents+1)
+	}
 	m.events = append(m.events, s)
 	m.mu.Unlock()
 	m.log.Debug("mps: " + s)
@@ -490,4 +504,23 @@ func NewMPSCertificate(ca *certstest.CA, keys *certstest.KeyPool, name string) (
 		out.Certificate = append(out.Certificate, c.Raw)
 	}
 	return out, nil
+}
+
+// oneLine escapes the control characters of s (and the Unicode line and
+// paragraph separators) as Go does in a quoted string.
+func oneLine(s string) string {
+	breaks := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
+	if !strings.ContainsFunc(s, breaks) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if breaks(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
