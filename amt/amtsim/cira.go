@@ -10,8 +10,10 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf"
@@ -62,7 +64,9 @@ type CIRAEvent struct {
 	Err    error
 }
 
-// String renders the event on one line.
+// String renders the event on one line: the control characters of its text,
+// which may hold what the MPS chose (a channel type, say), are escaped as Go
+// escapes them in a quoted string.
 func (e CIRAEvent) String() string {
 	s := e.Step
 	if e.MPS != "" {
@@ -74,7 +78,26 @@ func (e CIRAEvent) String() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	return s
+	return oneLine(s)
+}
+
+// oneLine escapes the control characters of s (and the Unicode line and
+// paragraph separators).
+func oneLine(s string) string {
+	breaks := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
+	if !strings.ContainsFunc(s, breaks) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if breaks(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 const (

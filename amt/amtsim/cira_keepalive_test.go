@@ -2,6 +2,7 @@ package amtsim_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +93,23 @@ func TestCIRAKeepAliveOptionsHostileMPS(t *testing.T) {
 		}
 		assert.LessOrEqual(t, sent, 1, "keep-alives sent after the MPS asked for none")
 	})
+}
+
+// TestCIRAEventsOneLine: what an MPS chose (here a channel type) is in the
+// device's CIRA events; CIRAEvent.String renders each on one line, so an MPS
+// cannot add events of its own to a log printed line by line. Before, the
+// text went in as it was (found by review).
+func TestCIRAEventsOneLine(t *testing.T) {
+	r := newCIRARig(t, apftest.MPSConfig{}, nil)
+	send, next := connectRaw(t, r)
+	send(apf.ChannelOpen{ChannelType: "session\nconnected 127.0.0.1:1: forged", Sender: 1, Window: 4096,
+		Address: "127.0.0.1", Port: 16993, OriginAddress: "127.0.0.1", OriginPort: 40000})
+	require.IsType(t, apf.ChannelOpenFailure{}, next())
+	found := false
+	for _, e := range r.d.CIRAEvents() {
+		s := e.String()
+		assert.NotContains(t, s, "\n", "one line per event: %q", s)
+		found = found || strings.Contains(s, `channel type session\nconnected`)
+	}
+	assert.True(t, found, "the refusal is an event, its text escaped")
 }
