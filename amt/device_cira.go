@@ -163,9 +163,9 @@ type AddMPServerRequest struct {
 	// key in AMT) AMT presents with MPSMutualAuth.
 	Certificate string
 	// Username and Password are sent in the APF USERAUTH_REQUEST with
-	// MPSPasswordAuth. The Intel AMT SDK ("Valid Usernames and Passwords"):
-	// MPS user names are 7-bit ASCII 32–126, at most 16 characters; MPS
-	// passwords are strong passwords of 8 to 16 characters.
+	// MPSPasswordAuth: user names of 1 to 16 letters and digits
+	// ([CheckMPSUsername]), strong passwords of 8 to 16 characters
+	// ([CheckMPSPassword]).
 	Username string
 	Password Secret
 	// CN is the name AMT expects in the MPS certificate when AccessInfo is an

@@ -194,7 +194,7 @@ func remoteAccessClass() *class {
 	}
 }
 
-// validMPSUser: 7-bit printable ASCII, 1 to 16 characters, not '&' or '<'.
+// validMPSUser: 1 to 16 letters and digits.
 func validMPSUser(u string) bool {
 	if u == "" || len(u) > maxMPSUserLen {
 		return false
