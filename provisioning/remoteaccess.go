@@ -364,7 +364,7 @@ func planCIRA(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 		user = defaultMPSUser(rc.rec.UUID)
 	}
 	credsInLine := rc.rec.MPSUser == user && !rc.rec.MPSPassword.IsZero() &&
-		(want.MPS.Password.IsZero() || want.MPS.Password.Equal(rc.rec.MPSPassword)) &&
+		(want.MPS.Password.IsZero() && !rc.rec.mpsPasswordFixed() || want.MPS.Password.Equal(rc.rec.MPSPassword)) &&
 		len(rc.rec.mpsRemaking(want)) == 0 // an earlier change of them reached every entry
 	how := fmt.Sprintf("user %s, password authentication", user)
 	if want.mutual() {
@@ -620,6 +620,7 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 	req := amt.AddMPServerRequest{AccessInfo: s.Address, Port: s.port(), CN: s.CommonName}
 	var pw amt.Secret
 	var confirm []byte
+	fixed := false // pw is the profile's, every device's
 	if st.want.mutual() {
 		dc, err := rc.mpsCert(ctx, st)
 		if err != nil {
@@ -634,9 +635,10 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		}
 	} else {
 		pw = st.want.MPS.Password // the backup gets the same credentials
+		fixed = !pw.IsZero()
 		if pw.IsZero() {
-			if rec.MPSUser == user && !rec.MPSPassword.IsZero() {
-				pw = rec.MPSPassword // the password this device was given: every MPS entry shares it
+			if rec.MPSUser == user && !rec.MPSPassword.IsZero() && !rec.mpsPasswordFixed() {
+				pw = rec.MPSPassword // the random password this device was given: every MPS entry shares it
 			} else {
 				var err error
 				if pw, err = generateMPSPassword(rc.p.rand); err != nil {
@@ -646,11 +648,12 @@ func (rc *reconcileContext) addMPS(ctx context.Context, st *ciraState, s *MPSSer
 		}
 		req.AuthMethod, req.Username, req.Password = amt.MPSPasswordAuth, user, pw
 	}
-	if rec.MPSUser != user || !rec.MPSPassword.Equal(pw) {
+	if rec.MPSUser != user || !rec.MPSPassword.Equal(pw) || rec.mpsPasswordFixed() != fixed {
 		// Recorded before they are sent, with the entries still to be
 		// made with them: until every one is, the next run remakes them
 		// instead of taking the record's credentials for the device's.
 		rec.MPSUser, rec.MPSPassword = user, pw
+		rec.setMPSPasswordFixed(fixed)
 		var addrs []string
 		for _, w := range st.want.servers() {
 			addrs = append(addrs, strings.ToLower(w.addr()))
@@ -871,6 +874,24 @@ func (rc *reconcileContext) retireMPSCert(ctx context.Context, der []byte) error
 	}
 	dc.Pending = false // a renewal it was for is abandoned; the Maintainer deletes it
 	return rc.save(ctx)
+}
+
+// mpsFixedKey marks, among the record's network secrets, a recorded MPS
+// password that was the profile's (every device's) rather than one drawn for
+// this device: a profile that then leaves the password empty asks for a
+// random one per device, which the fleet password is not (before, it was
+// kept; found by review). A record from before the mark has none: its
+// password is taken for a random one.
+const mpsFixedKey = "cira: MPS password fixed by the profile"
+
+func (r *DeviceRecord) mpsPasswordFixed() bool { return !r.networkSecret(mpsFixedKey).IsZero() }
+
+func (r *DeviceRecord) setMPSPasswordFixed(fixed bool) {
+	v := amt.Secret{}
+	if fixed {
+		v = amt.NewSecret("fixed")
+	}
+	r.setNetworkSecret(mpsFixedKey, v)
 }
 
 // mpsRemakingKey names, among the record's network secrets, the MPS entries
