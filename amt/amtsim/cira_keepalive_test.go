@@ -60,10 +60,14 @@ func TestCIRAKeepAliveOptionsHostileMPS(t *testing.T) {
 	})
 	t.Run("interval 0 stops keep-alives", func(t *testing.T) {
 		tick := make(chan struct{})
+		asleep := make(chan struct{}, 8) // the keep-alive loop waits for its 30 s
 		r := newCIRARig(t, apftest.MPSConfig{}, func(cfg *amtsim.Config) {
 			cfg.Behavior.Sleep = func(ctx context.Context, d time.Duration) error {
 				if d == 0 { // as a timer of 0 does: at once
 					return ctx.Err()
+				}
+				if d == 30*time.Second {
+					asleep <- struct{}{}
 				}
 				select {
 				case <-tick:
@@ -76,6 +80,7 @@ func TestCIRAKeepAliveOptionsHostileMPS(t *testing.T) {
 		send, next := connectRaw(t, r)
 		send(apf.KeepAliveOptionsRequest{Interval: 30, Timeout: 90})
 		require.Equal(t, apf.KeepAliveOptionsReply{Interval: 30, Timeout: 90}, next())
+		<-asleep // the loop waits out its first interval (else it would see 0 and end at once)
 		send(apf.KeepAliveOptionsRequest{Interval: 0, Timeout: 0})
 		require.Equal(t, apf.KeepAliveOptionsReply{}, next())
 		tick <- struct{}{} // the 30 s the loop was waiting for pass
