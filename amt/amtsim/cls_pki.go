@@ -96,7 +96,10 @@ func (d *Device) generateKeyPair(c *call, in *input) *etree.Element {
 			if err != nil {
 				return status(c, amt.StatusInternalError)
 			}
-			if !d.generated[string(der)] && !slices.ContainsFunc(d.st.keys, func(e *keyEntry) bool { return pubEqual(e.key.Public(), k.Public()) }) {
+			// Nor the key of a certificate it holds (a trusted root a test
+			// made from the same pool): a fresh key is no one's.
+			if !d.generated[string(der)] && !slices.ContainsFunc(d.st.keys, func(e *keyEntry) bool { return pubEqual(e.key.Public(), k.Public()) }) &&
+				!slices.ContainsFunc(d.st.certs, func(e *certEntry) bool { return pubEqual(e.cert.PublicKey, k.Public()) }) {
 				key = k
 				break
 			}
@@ -370,7 +373,8 @@ func keyClass() *class {
 				return invalidSelectors()
 			}
 			for _, e := range d.st.certs {
-				if pubEqual(e.cert.PublicKey, k.key.Public()) && d.certInUse(e.handle) {
+				// A trusted root is no key pair's certificate.
+				if !e.trustedRoot && pubEqual(e.cert.PublicKey, k.key.Public()) && d.certInUse(e.handle) {
 					return internalError(amt.StatusNotPermitted)
 				}
 			}
