@@ -12,6 +12,13 @@ import (
 // marked as sent but not yet answered (see sendingSuffix).
 func userSending(name string) string { return "user " + name + sendingSuffix }
 
+// userFixed is the network-secret key that marks a user's recorded password
+// as the profile's fixed one (every device's) rather than one drawn for this
+// device: a profile that then leaves the password empty asks for a random
+// one per device, which the fleet password is not. A record from before the
+// mark has none: its password is taken for a random one.
+func userFixed(name string) string { return "user " + name + " (fixed by the profile)" }
+
 // planUsers keeps the profile's digest accounts on a provisioned device, as
 // a session sets them: a user the profile added is created (a new random
 // password per device unless the profile fixes one); one whose fixed
@@ -49,6 +56,8 @@ func planUsers(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 			action, why = ChangeUpdate, "password not in the record"
 		case !u.Password.IsZero() && !u.Password.Equal(recorded):
 			action, why = ChangeUpdate, "new fixed password"
+		case u.Password.IsZero() && !rec.networkSecret(userFixed(u.Name)).IsZero():
+			action, why = ChangeUpdate, "fixed password removed from the profile: a random one for this device"
 		case e.Access != u.Access || !sameRealms(e.Realms, u.Realms):
 			action, why = ChangeUpdate, "access or realms"
 		default:
@@ -74,6 +83,7 @@ func planUsers(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				}
 				rec.Users = slices.DeleteFunc(rec.Users, func(x UserCredential) bool { return x.Name == name })
 				rec.setNetworkSecret("user "+name, amt.Secret{}) // and its mark
+				rec.setNetworkSecret(userFixed(name), amt.Secret{})
 				return rc.save(ctx)
 			}})
 	}
@@ -88,6 +98,9 @@ func (rc *reconcileContext) putUser(ctx context.Context, u UserAccount, exists b
 	if sent := rec.networkSecret(userSending(u.Name)); !sent.IsZero() {
 		pw = sent // an update whose outcome was lost: send it again
 	}
+	if u.Password.IsZero() && !rec.networkSecret(userFixed(u.Name)).IsZero() {
+		pw = amt.Secret{} // the fleet password (or a send of it): this device gets its own
+	}
 	if !u.Password.IsZero() {
 		pw = u.Password
 	}
@@ -100,6 +113,11 @@ func (rc *reconcileContext) putUser(ctx context.Context, u UserAccount, exists b
 	setCurrent := func() {
 		rec.Users = slices.DeleteFunc(rec.Users, func(x UserCredential) bool { return x.Name == u.Name })
 		rec.Users = append(rec.Users, UserCredential{Name: u.Name, Password: pw})
+		fixed := amt.Secret{}
+		if !u.Password.IsZero() {
+			fixed = amt.NewSecret("fixed")
+		}
+		rec.setNetworkSecret(userFixed(u.Name), fixed)
 	}
 	if !exists || recordedUser(rec.Users, u.Name).IsZero() {
 		setCurrent() // nothing older to keep

@@ -71,9 +71,32 @@ func TestReconcileUsers(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, after.Users, 1)
 	assert.Equal(t, "helpdesk", after.Users[0].Name)
-	assert.Empty(t, after.NetworkSecrets, "no mark left")
+	for _, s := range after.NetworkSecrets {
+		assert.NotContains(t, s.Name, "audit", "no mark of the removed user left")
+		assert.NotContains(t, s.Name, "(sending)", "no send left unconfirmed")
+	}
 
 	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"users"}})
 	require.NoError(t, err)
 	assert.Empty(t, rep.Changes)
+
+	// The fixed password taken out of the profile, as the audit's
+	// fixed-user-password finding advises: the device gets a random password
+	// of its own. Before, the fleet password the record held was taken for
+	// one drawn for this device and kept (found by the CIRA review's
+	// suspicion; the MPS password had the same flaw).
+	setProfile(h, provisioning.Profile{Users: []provisioning.UserAccount{helpdesk}})
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"users"}})
+	require.NoError(t, err)
+	require.NoError(t, rep.Err())
+	require.Len(t, rep.Changes, 1, "the fleet password is replaced")
+	assert.False(t, d.UserDigestIs("helpdesk", amt.DigestA1("helpdesk", d.DigestRealm(), fixed.Password)), "the fleet password no longer works")
+	assert.True(t, digestOK("helpdesk"), "the record holds the device's own password")
+	random, err := h.store.Load(h.ctx, rec.UUID)
+	require.NoError(t, err)
+	require.Len(t, random.Users, 1)
+	assert.False(t, random.Users[0].Password.Equal(fixed.Password))
+	rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"users"}})
+	require.NoError(t, err)
+	assert.Empty(t, rep.Changes, "in line: the random password is kept")
 }
