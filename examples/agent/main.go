@@ -63,7 +63,7 @@ func main() {
 	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	o := options{*device, *prepare, otp(*otpFlag), *dnsSuffix, *ipv6, *asJSON, *demo}
+	o := options{device: *device, prepare: *prepare, otp: otp(*otpFlag), dnsSuffix: *dnsSuffix, ipv6: *ipv6, json: *asJSON, demo: *demo}
 	var err error
 	if *enable || *deact || *recov {
 		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms, lmsPin: *lmsPin, tls: *tlsFlag})
@@ -94,11 +94,15 @@ type options struct {
 	ipv6      bool
 	json      bool
 	demo      bool
+	// transport, when set, is used instead of the MEI device (tests).
+	transport pthi.Transport
 }
 
 func run(ctx context.Context, w io.Writer, o options) error {
 	var t pthi.Transport
-	if o.demo {
+	if o.transport != nil {
+		t = o.transport
+	} else if o.demo {
 		t = recordedDevice(o.prepare)
 		if o.prepare && o.otp.IsZero() {
 			o.otp = amt.NewSecret(demoOTP) // the OTP the recording carries
@@ -153,7 +157,9 @@ func run(ctx context.Context, w io.Writer, o options) error {
 			TLSEnforcedOnLocalPorts *bool `json:"tlsEnforcedOnLocalPorts,omitempty"`
 		}{st, tlsLocal})
 	}
-	fmt.Fprintf(w, "UUID          %v\nAMT           %v\nBIOS          %s\n", st.UUID, st.Version, st.Versions.BIOS)
+	// Text the firmware reports is printed quoted (%q): a device's BIOS
+	// version or root-hash name must not carry terminal control sequences.
+	fmt.Fprintf(w, "UUID          %v\nAMT           %v\nBIOS          %q\n", st.UUID, st.Version, st.Versions.BIOS)
 	fmt.Fprintf(w, "Provisioning  %v\nControl mode  %v\nDNS suffix    %q\n", st.State, st.ControlMode, st.DNSSuffix)
 	if tlsLocal != nil {
 		fmt.Fprintf(w, "TLS on local ports  %v\n", *tlsLocal)
@@ -175,7 +181,7 @@ func run(ctx context.Context, w io.Writer, o options) error {
 		if h.Active {
 			flags += " active"
 		}
-		fmt.Fprintf(w, "  %-40s %v%s\n", h.Name, h.Hash, flags)
+		fmt.Fprintf(w, "  %-40q %v%s\n", h.Name, h.Hash, flags)
 	}
 	for _, e := range st.Unavailable {
 		fmt.Fprintf(w, "unavailable: %v\n", e)
