@@ -54,8 +54,23 @@ func (c *Client) Call(ctx context.Context, cmd Command, payload []byte) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("pthi: %s: %w", cmd, err)
 	}
-	return DecodeResponse(cmd, resp)
+	p, err := DecodeResponse(cmd, resp)
+	if _, malformed := err.(*FormatError); malformed {
+		// The answer is not this request's (another command's, or not a PTHI
+		// answer at all): the connection may hold a message too many, and
+		// every later answer would be one behind. The next exchange
+		// reconnects, as intel/lms does for every command
+		// (MEICommand::Transact connects a new client each time).
+		if r, ok := c.Transport.(resyncer); ok {
+			r.resync()
+		}
+	}
+	return p, err
 }
+
+// resyncer is implemented by the MEI transports of this package: resync
+// makes the next exchange start on a new connection.
+type resyncer interface{ resync() }
 
 func (c *Client) callEmpty(ctx context.Context, cmd Command, payload []byte) error {
 	p, err := c.Call(ctx, cmd, payload)

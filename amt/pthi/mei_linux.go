@@ -260,6 +260,14 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) {
 	return buf[:n:n], nil
 }
 
+// resync makes the next Send reconnect: the answer just read did not match
+// its request, so the connection may hold a message too many.
+func (m *MEI) resync() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stale = true
+}
+
 func (m *MEI) write(b []byte) (int, error) {
 	if m.cfg.write != nil {
 		return m.cfg.write(m.f, b)

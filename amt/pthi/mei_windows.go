@@ -51,6 +51,9 @@ func (m *MEI) Send(ctx context.Context, req []byte) ([]byte, error) { return m.x
 // Close closes the device. Further Sends return [ErrClosed].
 func (m *MEI) Close() error { return m.x.close() }
 
+// resync makes the next Send reconnect (see [Client.Call]).
+func (m *MEI) resync() { m.x.resync() }
+
 // winHandle is a HECI device handle opened for overlapped I/O and connected to
 // one client. Each operation has its own OVERLAPPED and event, so a read and a
 // write may be pending at once, as the driver allows.

@@ -290,6 +290,13 @@ func (x *exchange) send(ctx context.Context, req []byte) ([]byte, error) {
 	return resp, nil
 }
 
+// resync makes the next exchange start on a new connection.
+func (x *exchange) resync() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.stale = true
+}
+
 func (x *exchange) close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()

@@ -1,0 +1,57 @@
+package pthi
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/amt"
+)
+
+// exchangeTransport is the Windows MEI over an exchange (mei_windows.go),
+// buildable on every platform.
+type exchangeTransport struct{ x *exchange }
+
+func (t exchangeTransport) Send(ctx context.Context, req []byte) ([]byte, error) {
+	return t.x.send(ctx, req)
+}
+func (t exchangeTransport) resync() { t.x.resync() }
+
+// The exchange half of TestMEIReconnectsAfterAnswerForAnotherCommand (the
+// Windows MEI): after an answer for another command, the next exchange starts
+// on a new connection instead of reading the answer left on the old one.
+func TestExchangeReconnectsAfterAnswerForAnotherCommand(t *testing.T) {
+	u32 := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+	dup, err := AppendResponse(nil, CmdGetProvisioningState, amt.StatusSuccess, u32(0))
+	require.NoError(t, err)
+	var opened []*fakeHandle
+	open := func(context.Context) (*MEIConn, error) {
+		h := newFakeHandle()
+		// A firmware that answers every request correctly.
+		h.answer = func(req []byte) []byte {
+			cmd, _, err := DecodeRequest(req)
+			require.NoError(t, err)
+			resp, err := AppendResponse(nil, cmd, amt.StatusSuccess, u32(1))
+			require.NoError(t, err)
+			return resp
+		}
+		if len(opened) == 0 {
+			h.toHost <- dup // a duplicate answer waits on the first connection
+		}
+		opened = append(opened, h)
+		return newMEIConn(h, MEIProperties{MaxMessageLength: 128}, MEIConfig{}), nil
+	}
+	x, err := newExchange(context.Background(), MEIConfig{}, open)
+	require.NoError(t, err)
+	c := NewClient(exchangeTransport{x})
+
+	_, err = c.ControlMode(context.Background())
+	require.ErrorIs(t, err, ErrWrongCommand)
+	mode, err := c.ControlMode(context.Background())
+	require.NoError(t, err, "the second exchange reads its own answer")
+	assert.Equal(t, amt.ControlModeCCM, mode)
+	assert.Len(t, opened, 2, "reconnected once")
+}
