@@ -57,7 +57,8 @@ const fwClientSize = 5
 func heciConnectInput(c MEIClient) [16]byte { return c.GUID().Wire() }
 
 // decodeFWClient decodes the connect control's output; n is the byte count the
-// driver returned. A short answer or a zero maximum length is an error.
+// driver returned. A short answer or a maximum length of zero or above
+// maxMEIMessageLength is an error.
 func decodeFWClient(out []byte, n uint32) (MEIProperties, error) {
 	if uint64(n) > uint64(len(out)) {
 		return MEIProperties{}, fmt.Errorf("pthi: HECI connect returned %d bytes for a %d-byte buffer", n, len(out))
@@ -69,8 +70,8 @@ func decodeFWClient(out []byte, n uint32) (MEIProperties, error) {
 	if err := r.Err(); err != nil {
 		return MEIProperties{}, fmt.Errorf("pthi: HECI connect answer: expected %d bytes (FW_CLIENT), got %d: %w", fwClientSize, n, err)
 	}
-	if p.MaxMessageLength == 0 {
-		return MEIProperties{}, fmt.Errorf("%w: client reported a maximum message length of 0", ErrMessageTooLarge)
+	if err := checkMaxMessageLength(p.MaxMessageLength); err != nil {
+		return MEIProperties{}, err
 	}
 	return p, nil
 }

@@ -70,3 +70,15 @@ func FuzzDecodeFWClient(f *testing.F) {
 		}
 	})
 }
+
+// The Windows half of TestOpenMEIRefusesHugeMaxMessageLength: the HECI
+// driver's FW_CLIENT answer is bounded like the Linux connect's.
+func TestDecodeFWClientRefusesHugeMaxMessageLength(t *testing.T) {
+	out := []byte{0x01, 0x00, 0x10, 0x00, 1} // 1 MiB + 1
+	_, err := decodeFWClient(out, 5)
+	require.ErrorIs(t, err, ErrMessageTooLarge)
+	out = []byte{0x00, 0x00, 0x10, 0x00, 1} // 1 MiB
+	p, err := decodeFWClient(out, 5)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(1<<20), p.MaxMessageLength)
+}

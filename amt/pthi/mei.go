@@ -138,7 +138,8 @@ func retryConnect(ctx context.Context, cfg MEIConfig, transient func(error) bool
 // MEIProperties are what the firmware client reports when the connection opens.
 type MEIProperties struct {
 	// MaxMessageLength bounds every message in either direction; reads use a buffer
-	// of this size.
+	// of this size. A client that reports 0 or more than 1 MiB is refused at
+	// connect time ([ErrMessageTooLarge]).
 	MaxMessageLength uint32
 	// ProtocolVersion is the client's protocol version.
 	ProtocolVersion uint8
@@ -202,6 +203,21 @@ func (d *meiConnectData) properties() MEIProperties {
 		MaxMessageLength: binary.LittleEndian.Uint32(d[0:4]),
 		ProtocolVersion:  d[4],
 	}
+}
+
+// maxMEIMessageLength bounds the maximum message length a client may report
+// at connect time. Every read allocates a buffer of that length; the clients
+// amtkit connects report a few KiB (4096 for the PTHI client; rpc-go's
+// pkg/heci tests use 5120 and 8192), so 1 MiB leaves room and keeps a
+// firmware that reports 4 GiB from making every exchange allocate it.
+const maxMEIMessageLength = 1 << 20
+
+// checkMaxMessageLength checks the maximum message length a client reported.
+func checkMaxMessageLength(n uint32) error {
+	if n == 0 || n > maxMEIMessageLength {
+		return fmt.Errorf("%w: client reported a maximum message length of %d (expected 1 to %d)", ErrMessageTooLarge, n, maxMEIMessageLength)
+	}
+	return nil
 }
 
 // checkFrame applies the MEI framing rule: one write is one message, at most the

@@ -142,9 +142,9 @@ func openClientOnce(cfg MEIConfig, connect func(int, MEIClient) (MEIProperties, 
 		}
 		return -1, MEIProperties{}, fmt.Errorf("pthi: connecting to the %v client on %s: %w", cfg.Client, cfg.Device, err)
 	}
-	if props.MaxMessageLength == 0 {
+	if err := checkMaxMessageLength(props.MaxMessageLength); err != nil {
 		syscall.Close(fd)
-		return -1, MEIProperties{}, fmt.Errorf("%w: %v client reported a maximum message length of 0", ErrMessageTooLarge, cfg.Client)
+		return -1, MEIProperties{}, fmt.Errorf("pthi: %v client on %s: %w", cfg.Client, cfg.Device, err)
 	}
 	return fd, props, nil
 }
