@@ -55,3 +55,35 @@ func TestExchangeReconnectsAfterAnswerForAnotherCommand(t *testing.T) {
 	assert.Equal(t, amt.ControlModeCCM, mode)
 	assert.Len(t, opened, 2, "reconnected once")
 }
+
+// The watchdog client's SetAmtOperationalState answer names its sub-command:
+// an answer naming another one (a late IsChangeToAMTEnabled answer) makes the
+// next exchange reconnect too, so the next query reads its own answer.
+func TestWatchdogReconnectsAfterAnswerForAnotherSubCommand(t *testing.T) {
+	stale := []byte{0x05, 0x06, 0x51, 0x10, 0, 0, 0, 0} // an answer naming IsChangeToAMTEnabled
+	var opened []*fakeHandle
+	open := func(context.Context) (*MEIConn, error) {
+		h := newFakeHandle()
+		h.answer = func(req []byte) []byte {
+			if req[2] == 0x51 {
+				return []byte{0x83} // new interface, operational, allowed
+			}
+			return []byte{0x05, 0x06, 0x53, 0x10, 0, 0, 0, 0}
+		}
+		if len(opened) == 0 {
+			h.toHost <- stale
+		}
+		opened = append(opened, h)
+		return newMEIConn(h, MEIProperties{MaxMessageLength: 64}, MEIConfig{}), nil
+	}
+	x, err := newExchange(context.Background(), MEIConfig{}, open)
+	require.NoError(t, err)
+	c := &Client{Watchdog: exchangeTransport{x}}
+
+	err = c.SetOperationalState(context.Background(), true)
+	require.ErrorIs(t, err, ErrWrongCommand)
+	f, err := c.ChangeEnabled(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, ChangeEnabled(0x83), f, "the query reads its own answer, not the SetAmtOperationalState answer left behind")
+	assert.Len(t, opened, 2, "reconnected once")
+}

@@ -94,7 +94,15 @@ func SetOperationalState(ctx context.Context, t Transport, enabled bool) error {
 	if err != nil {
 		return fmt.Errorf("pthi: SetAmtOperationalState: %w", err)
 	}
-	return DecodeOperationalStateResponse(resp)
+	err = DecodeOperationalStateResponse(resp)
+	if errors.Is(err, ErrWrongCommand) {
+		// Another sub-command's answer: the connection may hold one too
+		// many; the next exchange reconnects (see [Client.Call]).
+		if r, ok := t.(resyncer); ok {
+			r.resync()
+		}
+	}
+	return err
 }
 
 // ChangeEnabled sends the "is change to AMT enabled" query over c.Watchdog.
