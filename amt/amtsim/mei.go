@@ -120,7 +120,9 @@ func (d *Device) pthiCommand(cmd pthi.Command, p []byte) (amt.Status, []byte) {
 		if err != nil {
 			return amt.StatusInternalError, nil
 		}
-		return amt.StatusSuccess, b
+		// The two 33-byte fields and two bytes of padding: 68 bytes, the only
+		// length MeshCentral's agent takes (docs/firmware-rules.md P6).
+		return amt.StatusSuccess, append(b, 0, 0)
 	case pthi.CmdEnumerateHashHandles:
 		b := u32(uint32(len(st.hashes)))
 		for i := range st.hashes {
