@@ -106,6 +106,10 @@ type PrepareOptions struct {
 	PollAttempts int
 	// Now stamps AgentRequest.PreparedAt (default time.Now).
 	Now func() time.Time
+	// Sleep waits PollInterval between those polls, or until ctx ends; it
+	// returns ctx's error in the second case. Nil: a timer. Tests inject one
+	// to make the waits instantaneous.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func (o *PrepareOptions) defaults() {
@@ -117,6 +121,9 @@ func (o *PrepareOptions) defaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = ctxwait.Sleep
 	}
 }
 
@@ -285,7 +292,7 @@ func (c *Client) start(ctx context.Context, ver amt.Version, o PrepareOptions) e
 	// The firmware finishes its certificate and starts by itself (intel/lms
 	// Activate waits for In-provisioning, 20 × 30 s).
 	for i := 0; i < o.PollAttempts; i++ {
-		if err := ctxwait.Sleep(ctx, o.PollInterval); err != nil {
+		if err := o.Sleep(ctx, o.PollInterval); err != nil {
 			return err
 		}
 		st, err := c.ProvisioningState(ctx)
@@ -318,7 +325,7 @@ func (c *Client) ensureRNGSeed(ctx context.Context, o PrepareOptions) error {
 		}
 	}
 	for i := 0; i < o.PollAttempts; i++ {
-		if err := ctxwait.Sleep(ctx, o.PollInterval); err != nil {
+		if err := o.Sleep(ctx, o.PollInterval); err != nil {
 			return err
 		}
 		st, err = c.RNGSeedStatus(ctx)

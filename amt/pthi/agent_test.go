@@ -120,7 +120,8 @@ func script(parts ...any) []pthitest.Exchange {
 var fixedNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 func fastOptions() pthi.PrepareOptions {
-	return pthi.PrepareOptions{PollInterval: time.Millisecond, PollAttempts: 3, Now: func() time.Time { return fixedNow }}
+	return pthi.PrepareOptions{PollInterval: time.Millisecond, PollAttempts: 3, Now: func() time.Time { return fixedNow },
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
 }
 
 func TestPrepare(t *testing.T) {
