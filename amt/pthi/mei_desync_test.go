@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,4 +87,26 @@ func TestWatchdogReconnectsAfterAnswerForAnotherSubCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ChangeEnabled(0x83), f, "the query reads its own answer, not the SetAmtOperationalState answer left behind")
 	assert.Len(t, opened, 2, "reconnected once")
+}
+
+// A zero-length answer is the firmware's "empty response" to a PTHI request
+// (MeshAgent PTHICommand.c _call: PTHI_STATUS_EMPTY_RESPONSE; rpc-go
+// pkg/pthi Call: "empty response from AMT"; intel/lms MEICommand::Transact:
+// MEIClientExceptionZeroBuffer): each ends the exchange at once, and so does
+// the Linux MEI (TestMEISendZeroReadIsErrEmptyResponse). The exchange (the
+// Windows MEI) skipped it as the LME's stream does and waited for another
+// message until its timeout, then reported the timeout.
+func TestExchangeEmptyAnswerIsErrEmptyResponse(t *testing.T) {
+	open := func(context.Context) (*MEIConn, error) {
+		h := newFakeHandle()
+		h.answer = func([]byte) []byte { return []byte{} }
+		return newMEIConn(h, MEIProperties{MaxMessageLength: 64}, MEIConfig{}), nil
+	}
+	// The bound is short so that the old behaviour fails fast; the
+	// answer itself comes at once.
+	x, err := newExchange(context.Background(), MEIConfig{Timeout: 2 * time.Second}, open)
+	require.NoError(t, err)
+	_, err = x.send(context.Background(), []byte("req"))
+	require.ErrorIs(t, err, ErrEmptyResponse)
+	assert.NotErrorIs(t, err, context.DeadlineExceeded)
 }

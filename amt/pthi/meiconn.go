@@ -128,6 +128,12 @@ func (c *MEIConn) fail(err error) error {
 // returns when ctx is done, with ctx's error; the connection is then broken (a
 // message may have been half consumed).
 func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
+	return c.readMessage(ctx, MaxEmptyReads)
+}
+
+// readMessage is ReadMessage skipping at most maxEmpty zero-length messages in
+// a row; one more breaks the connection with [ErrEmptyResponse].
+func (c *MEIConn) readMessage(ctx context.Context, maxEmpty int) ([]byte, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if err := c.state(); err != nil {
@@ -150,7 +156,7 @@ func (c *MEIConn) ReadMessage(ctx context.Context) ([]byte, error) {
 		if n > 0 {
 			break
 		}
-		if empty == MaxEmptyReads {
+		if empty == maxEmpty {
 			return nil, c.fail(fmt.Errorf("%w (%v client, %d in a row)", ErrEmptyResponse, c.client, empty+1))
 		}
 	}
@@ -279,7 +285,10 @@ func (x *exchange) send(ctx context.Context, req []byte) ([]byte, error) {
 		x.stale = true
 		return nil, err
 	}
-	resp, err := x.conn.ReadMessage(ctx)
+	// A zero-length answer is the firmware's empty response to this request
+	// (MeshAgent, rpc-go and intel/lms end the exchange on it), not a message
+	// to skip as the LME's stream does.
+	resp, err := x.conn.readMessage(ctx, 0)
 	if err != nil {
 		x.stale = true
 		if errors.Is(err, ErrEmptyResponse) {
