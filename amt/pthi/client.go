@@ -40,8 +40,10 @@ type Client struct {
 func NewClient(t Transport) *Client { return &Client{Transport: t} }
 
 // Call sends cmd with payload and returns the response payload (after the status).
-// A non-success status is a [*CommandError]; a malformed response a [*FormatError].
-// It is the building block for commands this package does not wrap.
+// A non-success status is a [*CommandError]; a malformed response a [*FormatError],
+// after which this package's MEI transports reconnect before the next exchange (the
+// answer may not have been this request's). It is the building block for commands
+// this package does not wrap.
 func (c *Client) Call(ctx context.Context, cmd Command, payload []byte) ([]byte, error) {
 	if c == nil || c.Transport == nil {
 		return nil, ErrNoTransport
