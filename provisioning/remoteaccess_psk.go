@@ -95,7 +95,11 @@ func (p *Provisioner) RotatePSK(ctx context.Context, uuid amt.UUID) (pskx.PID, e
 		p.emit(e)
 		return pskx.PID{}, &SessionError{Step: StepRotatePSK, Reason: ReasonDeviceError, Err: err}
 	}
-	e.Detail = fmt.Sprintf("PSK pair for the next PSK provisioning: PID %s replaced by %s", r.PID, pair.PID.Compact())
+	replaced := r.PID // the pair the device was provisioned with, or the last rotation's
+	if r.RotatedPID != "" {
+		replaced = r.RotatedPID
+	}
+	e.Detail = fmt.Sprintf("PSK pair for the next PSK provisioning: PID %s replaced by %s", replaced, pair.PID.Compact())
 	p.emit(e)
 	// Confirmed. Should this save fail, the pair stays pending, which
 	// re-provisions the device as well.

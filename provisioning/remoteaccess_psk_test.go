@@ -130,3 +130,27 @@ func TestRotatePSKRefusals(t *testing.T) {
 		assert.False(t, errors.As(err, &rve), "a fault, not a return value: %v", err)
 	})
 }
+
+// A second rotation's event names the pair it replaced — the first
+// rotation's, which the device held — not the pair the device was
+// provisioned with (found by the CIRA review).
+func TestRotatePSKTwiceNamesThePairReplaced(t *testing.T) {
+	h, pair, _ := newPSKHarness(t, provisioning.Profile{TLS: &provisioning.TLSProfile{}, AllowLegacyTLS: true})
+	d := h.fleet.Devices()[0]
+	p := h.provisioner()
+	_, err := p.Provision(h.ctx, h.helloFrom(d))
+	require.NoError(t, err)
+	first, err := p.RotatePSK(h.ctx, d.UUID())
+	require.NoError(t, err)
+	second, err := p.RotatePSK(h.ctx, d.UUID())
+	require.NoError(t, err)
+	var details []string
+	for _, e := range h.eventsFor(d.UUID()) {
+		if e.Step == provisioning.StepRotatePSK {
+			details = append(details, e.Detail)
+		}
+	}
+	require.Len(t, details, 2)
+	assert.Contains(t, details[0], "PID "+pair.PID.Compact()+" replaced by "+first.Compact())
+	assert.Contains(t, details[1], "PID "+first.Compact()+" replaced by "+second.Compact())
+}
