@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // Reconcile brings a provisioned device in line with its profile: it reads
@@ -116,7 +115,7 @@ type Change struct {
 // device cannot add lines to a plan or report printed line by line.
 func (c Change) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s %s", c.Area, c.Action, oneLine(c.Target))
+	fmt.Fprintf(&b, "%s: %s %s", c.Area, c.Action, oneline.Escape(c.Target))
 	switch {
 	case c.From != "" && c.To != "":
 		fmt.Fprintf(&b, " %q → %q", c.From, c.To)
@@ -126,31 +125,10 @@ func (c Change) String() string {
 		fmt.Fprintf(&b, " (was %q)", c.From)
 	}
 	if c.Err != nil {
-		fmt.Fprintf(&b, ": failed: %s", oneLine(c.Err.Error()))
+		fmt.Fprintf(&b, ": failed: %s", oneline.Escape(c.Err.Error()))
 	}
 	return b.String()
 }
-
-// oneLine escapes the control characters of s (and the Unicode line and
-// paragraph separators) as Go does in a quoted string, leaving the rest as it
-// is.
-func oneLine(s string) string {
-	if !strings.ContainsFunc(s, lineBreaking) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if lineBreaking(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func lineBreaking(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // ReconcileReport is the outcome of one reconcile of one device.
 type ReconcileReport struct {
@@ -187,7 +165,7 @@ type changeError struct {
 }
 
 func (e *changeError) Error() string {
-	return fmt.Sprintf("%s %s %s: %s", e.area, e.action, oneLine(e.target), oneLine(e.err.Error()))
+	return fmt.Sprintf("%s %s %s: %s", e.area, e.action, oneline.Escape(e.target), oneline.Escape(e.err.Error()))
 }
 
 func (e *changeError) Unwrap() error { return e.err }

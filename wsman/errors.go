@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // Sentinel errors. Test with errors.Is; the concrete error types below carry the
@@ -132,7 +134,7 @@ func (e *HTTPError) Error() string {
 	}
 	if e.ContentType != "" && e.StatusCode != 401 {
 		b.WriteString("; expected a SOAP envelope, got ")
-		b.WriteString(oneLine(e.ContentType)) // the device's text: C1 controls pass net/http
+		b.WriteString(oneline.Escape(e.ContentType)) // the device's text: C1 controls pass net/http
 	}
 	return b.String()
 }

@@ -4,9 +4,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/beevik/etree"
+
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // QName is a namespace-qualified name, resolved from the prefix:local text a
@@ -116,10 +117,10 @@ func (f *Fault) Error() string {
 	if name == "" {
 		name = f.Code.Local
 	}
-	b.WriteString(oneLine(name))
+	b.WriteString(oneline.Escape(name))
 	if f.Subcode.Local != "" && f.Code.Local != "" {
 		b.WriteString(" (")
-		b.WriteString(oneLine(f.Code.Local))
+		b.WriteString(oneline.Escape(f.Code.Local))
 		b.WriteString(")")
 	}
 	if f.HTTPStatus != 0 {
@@ -128,35 +129,15 @@ func (f *Fault) Error() string {
 	}
 	if f.Reason != "" {
 		b.WriteString(": ")
-		b.WriteString(oneLine(f.Reason))
+		b.WriteString(oneline.Escape(f.Reason))
 	}
 	if f.Detail != "" && len(f.Detail) <= 200 {
 		b.WriteString(" [")
-		b.WriteString(oneLine(f.Detail))
+		b.WriteString(oneline.Escape(f.Detail))
 		b.WriteString("]")
 	}
 	return b.String()
 }
-
-// oneLine returns s with its control characters and the Unicode line and
-// paragraph separators escaped as Go escapes them in a quoted string.
-func oneLine(s string) string {
-	if !strings.ContainsFunc(s, lineBreaking) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if lineBreaking(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func lineBreaking(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // Is matches the FaultCode sentinels by code or any subcode.
 func (f *Fault) Is(target error) bool {

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // Selector is one wsman:Selector: a key property name and either a text value or,
@@ -191,5 +193,5 @@ func describe(el *etree.Element) string {
 	if ns == "" {
 		return el.Tag
 	}
-	return "{" + oneLine(ns) + "}" + el.Tag
+	return "{" + oneline.Escape(ns) + "}" + el.Tag
 }

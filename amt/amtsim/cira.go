@@ -10,13 +10,12 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf"
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // The device's outgoing CIRA connection. Once provisioned and configured —
@@ -78,26 +77,7 @@ func (e CIRAEvent) String() string {
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
-	return oneLine(s)
-}
-
-// oneLine escapes the control characters of s (and the Unicode line and
-// paragraph separators).
-func oneLine(s string) string {
-	breaks := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
-	if !strings.ContainsFunc(s, breaks) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if breaks(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return oneline.Escape(s)
 }
 
 const (

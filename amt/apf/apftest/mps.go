@@ -11,15 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/amt/apf"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 // MPSConfig configures a test [MPS].
@@ -132,7 +130,7 @@ const maxEvents = 1024
 // own; and only the newest maxEvents are kept, so that a device sending
 // keep-alives for ever does not grow the MPS (found by review).
 func (m *MPS) event(format string, args ...any) {
-	s := oneLine(fmt.Sprintf(format, args...))
+	s := oneline.Escape(fmt.Sprintf(format, args...))
 	m.mu.Lock()
 	if len(m.events) >= maxEvents {
 		m.events = slices.Delete(m.events, 0, len(m.events)-maxEvents+1)
@@ -504,23 +502,4 @@ func NewMPSCertificate(ca *certstest.CA, keys *certstest.KeyPool, name string) (
 		out.Certificate = append(out.Certificate, c.Raw)
 	}
 	return out, nil
-}
-
-// oneLine escapes the control characters of s (and the Unicode line and
-// paragraph separators) as Go does in a quoted string.
-func oneLine(s string) string {
-	breaks := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
-	if !strings.ContainsFunc(s, breaks) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if breaks(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
