@@ -165,6 +165,22 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	}
 	out = append(out, Change{Area: "tls", Action: ChangeUpdate, Target: "TLS settings", From: from, To: to,
 		apply: func(ctx context.Context) error {
+			if remoteOff && want.MutualAuthentication {
+				// Every client root must be on the device first: the
+				// changes above may have failed, and with another trusted
+				// root there (a RADIUS CA's) the firmware commits mutual
+				// authentication all the same, then refuses the engine's
+				// client certificate — nothing could reconcile it back.
+				list, err := dev.Certificates(ctx)
+				if err != nil {
+					return err
+				}
+				for _, root := range want.TrustedClientRoots {
+					if certOnDevice(list, root.Raw, true) == "" {
+						return fmt.Errorf("TLS settings left as they are: the trusted client root %s is not on the device, and mutual authentication would refuse the engine", certName(root))
+					}
+				}
+			}
 			if remoteOff {
 				remote.Enabled, remote.MutualAuthentication = true, want.MutualAuthentication
 				remote.AcceptNonSecureConnections, remote.TrustedCN = nonTLS, want.TrustedCN
