@@ -190,6 +190,15 @@ func (d *Device) setupInstance() *etree.Element {
 
 func (d *Device) commitChanges(c *call, _ *input) *etree.Element {
 	st := &d.st
+	if st.prov != amt.PreProvisioning && st.tlsRemote.enabled && st.tlsRemote.mutual && !d.hasTrustedRoot() {
+		// "If mutual authentication is configured, then at least one
+		// trusted root certificate must exist" (Intel's CommitChanges
+		// description, quoted in go-wsman-messages
+		// setupandconfiguration/service.go); PT_STATUS_DATA_MISSING is the
+		// status its list gives for what is missing.
+		d.debug("commit refused: mutual TLS without a trusted root")
+		return status(c, amt.StatusDataMissing)
+	}
 	switch st.prov {
 	case amt.PreProvisioning:
 		if st.hb.pendingCommit {
@@ -390,4 +399,15 @@ func (d *Device) extendPeriod(c *call, in *input) *etree.Element {
 	d.st.windowEnd = d.now().Add(time.Duration(h) * time.Hour)
 	d.st.netClosed = false
 	return rv(c, 0)
+}
+
+// hasTrustedRoot reports whether the certificate store holds a trusted root
+// (d.mu held).
+func (d *Device) hasTrustedRoot() bool {
+	for _, e := range d.st.certs {
+		if e.trustedRoot {
+			return true
+		}
+	}
+	return false
 }

@@ -511,6 +511,38 @@ func TestMutualTLSAfterProvisioning(t *testing.T) {
 	_ = get(t, mc, uriGen)
 }
 
+// Mutual TLS needs a trusted root: CommitChanges answers DATA_MISSING
+// without one ("If mutual authentication is configured, then at least one
+// trusted root certificate must exist": Intel's CommitChanges description,
+// quoted in go-wsman-messages setupandconfiguration/service.go), and applies
+// nothing.
+func TestMutualTLSCommitNeedsTrustedRoot(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	ca := certstest.MustRootCA(t, certstest.CAOptions{Keys: keys})
+	d, c := provisioned(t, keys, pc, nil)
+	installTLSWithMutual(t, c, ca)
+	rv, _ := invoke(t, c, uriSetup, "CommitChanges")
+	assert.Equal(t, uint32(amt.StatusDataMissing), rv)
+	assert.False(t, d.Snapshot().TLSApplied.Enabled, "nothing applied")
+
+	rv, _ = invoke(t, c, uriPKM, "AddTrustedRootCertificate", wsman.Prop("CertificateBlob", b64(ca.RootCertificate().Raw)))
+	assert.Equal(t, uint32(amt.StatusNotPermitted), rv, "no trusted root while mutual authentication is on, even pending")
+	body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", remoteTLSID), wsman.Prop("Enabled", "true"),
+		wsman.Prop("MutualAuthentication", "false"), wsman.Prop("AcceptNonSecureConnections", "true"))
+	_, err := c.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", remoteTLSID)}, body)
+	require.NoError(t, err)
+	rv, _ = invoke(t, c, uriPKM, "AddTrustedRootCertificate", wsman.Prop("CertificateBlob", b64(ca.RootCertificate().Raw)))
+	require.Zero(t, rv)
+	body = wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", remoteTLSID), wsman.Prop("Enabled", "true"),
+		wsman.Prop("MutualAuthentication", "true"), wsman.Prop("AcceptNonSecureConnections", "true"))
+	_, err = c.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", remoteTLSID)}, body)
+	require.NoError(t, err)
+	rv, _ = invoke(t, c, uriSetup, "CommitChanges")
+	require.Zero(t, rv)
+	assert.True(t, d.Snapshot().TLSApplied.MutualAuthentication)
+}
+
 func installTLSWithMutual(t *testing.T, c *wsman.Client, ca *certstest.CA) *x509.Certificate {
 	t.Helper()
 	rv, out := invoke(t, c, uriPKM, "GenerateKeyPair", wsman.Prop("KeyAlgorithm", "0"), wsman.Prop("KeyLength", "2048"))
