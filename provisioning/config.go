@@ -122,7 +122,10 @@ type Config struct {
 	// HSM- or TPM-held key works) and whose chain leads to one of the
 	// profile's TrustedClientRoots (and whose CN is in TrustedCN when that is
 	// set). Required when a profile sets TLS.MutualAuthentication. Called from
-	// many connections at once: it must be safe for concurrent use.
+	// many connections at once: it must be safe for concurrent use. The area
+	// "tls" calls it before it switches a device to mutual authentication (or
+	// changes its TrustedCN) and changes nothing when the certificate would
+	// not be accepted ([ErrClientCertificateRefused]).
 	ClientCertificate func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 
 	// CheckRevocation reports whether cert, issued by issuer, is revoked: nil

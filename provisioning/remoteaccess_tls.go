@@ -2,6 +2,8 @@ package provisioning
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -38,6 +40,63 @@ func (m TLSMode) String() string {
 		return "MutualAndNonTLS"
 	}
 	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ErrClientCertificateRefused: the area "tls" did not switch a device to
+// mutual authentication because the client certificate the engine presents
+// (Config.ClientCertificate) would not be accepted under the profile — no
+// TrustedClientRoot issued it, or TrustedCN does not list its CN. The device
+// would refuse every later connection of the engine, with nothing left to
+// switch it back.
+var ErrClientCertificateRefused = errors.New("provisioning: the engine's client certificate would not be accepted under the profile's mutual TLS")
+
+// checkClientCertificate asks Config.ClientCertificate for the certificate
+// the engine presents to a device that asks for one under the roots of want,
+// and checks it chains to one of want.TrustedClientRoots (at the engine's
+// time, any usage) with a CN TrustedCN lists (exactly) when it lists any.
+func (p *Provisioner) checkClientCertificate(want *TLSProfile) error {
+	if p.cfg.ClientCertificate == nil {
+		return fmt.Errorf("%w: no Config.ClientCertificate", ErrClientCertificateRefused)
+	}
+	roots := x509.NewCertPool()
+	// What a device's CertificateRequest offers, broadly: a callback that
+	// picks by cri.SupportsCertificate finds its certificate acceptable.
+	cri := &tls.CertificateRequestInfo{Version: tls.VersionTLS12, SignatureSchemes: []tls.SignatureScheme{
+		tls.ECDSAWithP256AndSHA256, tls.ECDSAWithP384AndSHA384, tls.ECDSAWithP521AndSHA512,
+		tls.PSSWithSHA256, tls.PSSWithSHA384, tls.PSSWithSHA512,
+		tls.PKCS1WithSHA256, tls.PKCS1WithSHA384, tls.PKCS1WithSHA512, tls.Ed25519,
+	}}
+	for _, r := range want.TrustedClientRoots {
+		roots.AddCert(r)
+		cri.AcceptableCAs = append(cri.AcceptableCAs, r.RawSubject)
+	}
+	cert, err := p.cfg.ClientCertificate(cri)
+	if err != nil {
+		return fmt.Errorf("%w: Config.ClientCertificate: %w", ErrClientCertificateRefused, err)
+	}
+	if cert == nil || len(cert.Certificate) == 0 {
+		return fmt.Errorf("%w: Config.ClientCertificate returned none", ErrClientCertificateRefused)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return fmt.Errorf("%w: %w", ErrClientCertificateRefused, err)
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: p.now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("%w: %s is not issued under the profile's TrustedClientRoots: %w", ErrClientCertificateRefused, certName(leaf), err)
+	}
+	if len(want.TrustedCN) > 0 && !slices.Contains(want.TrustedCN, leaf.Subject.CommonName) {
+		return fmt.Errorf("%w: its CN %q is not in the profile's TrustedCN", ErrClientCertificateRefused, leaf.Subject.CommonName)
+	}
+	return nil
 }
 
 // TLSModeOf returns the mode of the given settings.
@@ -166,6 +225,9 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 	out = append(out, Change{Area: "tls", Action: ChangeUpdate, Target: "TLS settings", From: from, To: to,
 		apply: func(ctx context.Context) error {
 			if remoteOff && want.MutualAuthentication {
+				if err := rc.p.checkClientCertificate(want); err != nil {
+					return err
+				}
 				// Every client root must be on the device first: the
 				// changes above may have failed, and with another trusted
 				// root there (a RADIUS CA's) the firmware commits mutual

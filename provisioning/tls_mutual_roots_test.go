@@ -3,6 +3,7 @@ package provisioning_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -78,4 +79,60 @@ func TestTLSMutualNotEnabledWithoutClientRoot(t *testing.T) {
 	_, err = dev.GeneralSettings(h.ctx)
 	dev.Close()
 	require.NoError(t, err, "the client certificate is accepted")
+}
+
+// The engine's own client certificate (Config.ClientCertificate) is checked
+// against the profile before mutual authentication is switched on: one whose
+// CN the profile's TrustedCN does not list, or that no TrustedClientRoot
+// issued, would be refused by the device once the commit applies the mode,
+// and the engine could never reach the device again to switch it back (found
+// by review). The change fails instead and the device keeps server
+// authentication.
+func TestTLSMutualNotEnabledForAnUnacceptedClientCertificate(t *testing.T) {
+	keys := testKeys()
+	clientCA := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Contoso Console CA", Keys: keys})
+	otherCA := certstest.MustRootCA(t, certstest.CAOptions{CommonName: "Fabrikam CA", Keys: keys})
+	good := clientCertFor(t, clientCA, "console.contoso.com")
+	tests := []struct {
+		name string
+		cert *tls.Certificate
+	}{
+		{"a CN TrustedCN does not list", clientCertFor(t, clientCA, "other.contoso.com")},
+		{"issued under another root", clientCertFor(t, otherCA, "console.contoso.com")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var use atomic.Pointer[tls.Certificate]
+			use.Store(tc.cert)
+			h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+				c.Profiles[provisioning.DefaultProfileName] = provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond}}
+				c.ClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+					// As an integrator's callback that picks among several.
+					if c := use.Load(); c != good || cri.SupportsCertificate(c) == nil {
+						return c, nil
+					}
+					return nil, errors.New("no certificate the device accepts")
+				}
+			}})
+			_, rec := provisionOne(t, h)
+			setProfile(h, provisioning.Profile{TLS: &provisioning.TLSProfile{KeyRetryDelay: time.Millisecond, MutualAuthentication: true,
+				TrustedClientRoots: []*x509.Certificate{clientCA.RootCertificate()}, TrustedCN: []string{"console.contoso.com"}}})
+			p := h.provisioner()
+			rep, err := p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"tls"}})
+			require.NoError(t, err)
+			assert.ErrorIs(t, rep.Err(), provisioning.ErrClientCertificateRefused)
+			assert.False(t, h.fleet.Devices()[0].Snapshot().TLSApplied.MutualAuthentication, "server authentication kept")
+			dev, err := p.OpenDevice(h.ctx, rec.UUID)
+			require.NoError(t, err)
+			_, err = dev.GeneralSettings(h.ctx)
+			dev.Close()
+			require.NoError(t, err, "the engine still reaches the device")
+
+			use.Store(good)
+			rep, err = p.Reconcile(h.ctx, rec.UUID, provisioning.ReconcileOptions{Areas: []string{"tls"}})
+			require.NoError(t, err)
+			require.NoError(t, rep.Err())
+			assert.True(t, h.fleet.Devices()[0].Snapshot().TLSApplied.MutualAuthentication)
+		})
+	}
 }
