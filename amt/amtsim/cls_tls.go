@@ -67,6 +67,12 @@ func (d *Device) putTLSSetting(c *call) wsmantest.Reply {
 		return internalError(amt.StatusInvalidParameter)
 	}
 	t := tlsSetting{enabled: enabled, trustedCN: in.strs("TrustedCN")}
+	if enabled && !in.has("MutualAuthentication") {
+		// "This property must be supplied if Enabled property is True"
+		// (the class reference, quoted in go-wsman-messages amt/tls
+		// types.go); the status is the simulator's choice.
+		return internalError(amt.StatusInvalidParameter)
+	}
 	if in.has("MutualAuthentication") {
 		if t.mutual, err = in.boolean("MutualAuthentication"); err != nil {
 			return internalError(amt.StatusInvalidParameter)

@@ -79,7 +79,7 @@ func TestFaults(t *testing.T) {
 
 	// Enabling TLS before a certificate is bound: InternalError, HTTP 500,
 	// AMT-STATUS 2072 (NO_ASSOCIATION).
-	body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", remoteTLSID), wsman.Prop("Enabled", "true"))
+	body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", remoteTLSID), wsman.Prop("Enabled", "true"), wsman.Prop("MutualAuthentication", "false"))
 	_, err = c.Put(ctx, uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", remoteTLSID)}, body)
 	require.ErrorAs(t, err, &f)
 	assert.ErrorIs(t, err, wsman.ErrInternalError)
@@ -541,6 +541,26 @@ func TestMutualTLSCommitNeedsTrustedRoot(t *testing.T) {
 	rv, _ = invoke(t, c, uriSetup, "CommitChanges")
 	require.Zero(t, rv)
 	assert.True(t, d.Snapshot().TLSApplied.MutualAuthentication)
+}
+
+// A Put that enables TLS must carry MutualAuthentication ("This property
+// must be supplied if Enabled property is True": the AMT_TLSSettingData class
+// reference, quoted in go-wsman-messages amt/tls/types.go); the status of the
+// refusal is the simulator's choice (InvalidParameter). Nothing is stored.
+func TestTLSSettingPutNeedsMutualAuthentication(t *testing.T) {
+	keys := certstest.NewKeyPool()
+	pc := chainFor(t, keys, certstest.ProvisioningOptions{})
+	d, c := provisioned(t, keys, pc, nil)
+	for _, id := range []string{remoteTLSID, amt.TLSLocalInstanceID} {
+		body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", id), wsman.Prop("Enabled", "true"))
+		_, err := c.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", id)}, body)
+		require.Error(t, err, id)
+		assert.Equal(t, amt.StatusInvalidParameter, amtStatus(t, err), id)
+	}
+	assert.False(t, d.Snapshot().TLSLocal.Enabled, "nothing stored")
+	body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", amt.TLSLocalInstanceID), wsman.Prop("Enabled", "false"))
+	_, err := c.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", amt.TLSLocalInstanceID)}, body)
+	require.NoError(t, err, "not needed to turn TLS off")
 }
 
 func installTLSWithMutual(t *testing.T, c *wsman.Client, ca *certstest.CA) *x509.Certificate {

@@ -298,7 +298,7 @@ func TestCommitIgnoredWithLocalTLS(t *testing.T) {
 	require.Zero(t, rv)
 	installTLS(t, rc, ca)
 	putLocal := func(enabled string) {
-		body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", "Intel(r) AMT LMS TLS Settings"), wsman.Prop("Enabled", enabled))
+		body := wsman.NewInstance(uriTLSSetting, wsman.Prop("InstanceID", "Intel(r) AMT LMS TLS Settings"), wsman.Prop("Enabled", enabled), wsman.Prop("MutualAuthentication", "false"))
 		_, err := rc.Put(t.Context(), uriTLSSetting, wsman.SelectorSet{wsman.Sel("InstanceID", "Intel(r) AMT LMS TLS Settings")}, body)
 		require.NoError(t, err)
 	}
