@@ -43,11 +43,22 @@ func (m TLSMode) String() string {
 }
 
 // ErrClientCertificateRefused: the area "tls" did not switch a device to
-// mutual authentication because the client certificate the engine presents
-// (Config.ClientCertificate) would not be accepted under the profile — no
-// TrustedClientRoot issued it, or TrustedCN does not list its CN. The device
-// would refuse every later connection of the engine, with nothing left to
-// switch it back.
+// mutual authentication (or change its TrustedCN) because the client
+// certificate the engine presents (Config.ClientCertificate) would not be
+// accepted under the profile — Config.ClientCertificate is nil, fails or
+// returns none, no TrustedClientRoots entry issued the certificate (at the
+// engine's Config.Now), or TrustedCN is set and does not list its CN. The
+// device would refuse every later connection of the engine, with nothing left
+// to switch it back, so it keeps its TLS settings.
+//
+// It is the error of that change: Change.Err of the area "tls" in the
+// [ReconcileReport] Reconcile returns, matched with
+// errors.Is(report.Err(), ErrClientCertificateRefused); a Maintainer run
+// counts it in MaintenanceReport.ReconcileFailed and keeps its text in the
+// record's ReconcileError. The text names the certificate and the cause. To fix it, make Config.ClientCertificate return
+// a certificate (with its intermediates) issued under one of the profile's
+// TLS.TrustedClientRoots whose CN is in TLS.TrustedCN, or correct the
+// profile; the next reconcile applies the change.
 var ErrClientCertificateRefused = errors.New("provisioning: the engine's client certificate would not be accepted under the profile's mutual TLS")
 
 // checkClientCertificate asks Config.ClientCertificate for the certificate
@@ -56,7 +67,7 @@ var ErrClientCertificateRefused = errors.New("provisioning: the engine's client 
 // time, any usage) with a CN TrustedCN lists (exactly) when it lists any.
 func (p *Provisioner) checkClientCertificate(want *TLSProfile) error {
 	if p.cfg.ClientCertificate == nil {
-		return fmt.Errorf("%w: no Config.ClientCertificate", ErrClientCertificateRefused)
+		return fmt.Errorf("%w: Config.ClientCertificate is not set: set it to return a certificate issued under the profile's TLS.TrustedClientRoots", ErrClientCertificateRefused)
 	}
 	roots := x509.NewCertPool()
 	// What a device's CertificateRequest offers, broadly: a callback that
@@ -75,12 +86,12 @@ func (p *Provisioner) checkClientCertificate(want *TLSProfile) error {
 		return fmt.Errorf("%w: Config.ClientCertificate: %w", ErrClientCertificateRefused, err)
 	}
 	if cert == nil || len(cert.Certificate) == 0 {
-		return fmt.Errorf("%w: Config.ClientCertificate returned none", ErrClientCertificateRefused)
+		return fmt.Errorf("%w: Config.ClientCertificate returned no certificate for the profile's TLS.TrustedClientRoots", ErrClientCertificateRefused)
 	}
 	leaf := cert.Leaf
 	if leaf == nil {
 		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return fmt.Errorf("%w: %w", ErrClientCertificateRefused, err)
+			return fmt.Errorf("%w: the leaf Config.ClientCertificate returned does not parse: %w", ErrClientCertificateRefused, err)
 		}
 	}
 	inter := x509.NewCertPool()
@@ -91,10 +102,10 @@ func (p *Provisioner) checkClientCertificate(want *TLSProfile) error {
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: p.now(),
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return fmt.Errorf("%w: %s is not issued under the profile's TrustedClientRoots: %w", ErrClientCertificateRefused, certName(leaf), err)
+		return fmt.Errorf("%w: %s is not issued under the profile's TLS.TrustedClientRoots (add its root there, or have Config.ClientCertificate return one they issued, with its intermediates): %w", ErrClientCertificateRefused, certName(leaf), err)
 	}
 	if len(want.TrustedCN) > 0 && !slices.Contains(want.TrustedCN, leaf.Subject.CommonName) {
-		return fmt.Errorf("%w: its CN %q is not in the profile's TrustedCN", ErrClientCertificateRefused, leaf.Subject.CommonName)
+		return fmt.Errorf("%w: the CN %q of the certificate Config.ClientCertificate returned is not in the profile's TLS.TrustedCN %q (add it there, or present a certificate with one of those CNs)", ErrClientCertificateRefused, leaf.Subject.CommonName, want.TrustedCN)
 	}
 	return nil
 }
@@ -239,7 +250,7 @@ func planTLS(ctx context.Context, rc *reconcileContext) ([]Change, error) {
 				}
 				for _, root := range want.TrustedClientRoots {
 					if certOnDevice(list, root.Raw, true) == "" {
-						return fmt.Errorf("TLS settings left as they are: the trusted client root %s is not on the device, and mutual authentication would refuse the engine", certName(root))
+						return fmt.Errorf("TLS settings left as they are: the trusted client root %s is not on the device (see the error of its trusted client root change; the next reconcile adds it again), and mutual authentication would refuse the engine", certName(root))
 					}
 				}
 			}
