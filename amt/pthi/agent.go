@@ -107,8 +107,11 @@ type PrepareOptions struct {
 	// Now stamps AgentRequest.PreparedAt (default time.Now).
 	Now func() time.Time
 	// Sleep waits PollInterval between those polls, or until ctx ends; it
-	// returns ctx's error in the second case. Nil: a timer. Tests inject one
-	// to make the waits instantaneous.
+	// returns ctx's error in the second case. PrepareWith stops at an error
+	// Sleep returns and returns it (errors.Is(err, context.Canceled)
+	// matches a cancelled wait). Nil: a timer
+	// (ctx-aware). Tests inject one to make the waits instantaneous; it is
+	// called from the goroutine running PrepareWith.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
