@@ -200,12 +200,12 @@ func LoadPEM(data []byte) (Bundle, error) {
 		// Every "-----BEGIN " line must begin a block that decodes.
 		if blk == nil {
 			if pemStarts(before) > 0 {
-				return Bundle{}, fmt.Errorf("%w: a PEM block that does not decode (damaged base64 or END line)", ErrMalformed)
+				return Bundle{}, badPEMBlock(data, before)
 			}
 			break
 		}
 		if pemStarts(before[:len(before)-len(rest)]) > 1 {
-			return Bundle{}, fmt.Errorf("%w: a PEM block that does not decode (damaged base64 or END line) before the %s block", ErrMalformed, blk.Type)
+			return Bundle{}, badPEMBlock(data, before)
 		}
 		switch blk.Type {
 		case "CERTIFICATE":
@@ -237,6 +237,24 @@ func LoadPEM(data []byte) (Bundle, error) {
 		return Bundle{}, fmt.Errorf("%w: no PEM CERTIFICATE block", ErrNoCertificates)
 	}
 	return NewBundle(certs, key)
+}
+
+// badPEMBlock is LoadPEM's error for the block that encoding/pem skipped:
+// the first "-----BEGIN " line of before (a suffix of data). It names the
+// line and its BEGIN text, never the block's content (a key's).
+func badPEMBlock(data, before []byte) error {
+	const begin = "-----BEGIN "
+	at := 0
+	if !bytes.HasPrefix(before, []byte(begin)) {
+		at = bytes.Index(before, []byte("\n"+begin)) + 1
+	}
+	off := len(data) - len(before) + at
+	header, _, _ := bytes.Cut(data[off:], []byte("\n"))
+	if len(header) > 80 {
+		header = header[:80]
+	}
+	return fmt.Errorf("%w: line %d: the PEM block %q does not decode (damaged base64, or an END line that does not match): export the file again or replace that block",
+		ErrMalformed, bytes.Count(data[:off], []byte("\n"))+1, bytes.TrimRight(header, "\r"))
 }
 
 // pemStarts counts the lines of b that begin with "-----BEGIN " (where

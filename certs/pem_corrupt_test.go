@@ -2,6 +2,7 @@ package certs_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/amtkit/amtkit/certs"
@@ -51,4 +52,23 @@ func corruptLastCertificate(good []byte) []byte {
 	const begin = "-----BEGIN CERTIFICATE-----\n"
 	at := bytes.LastIndex(good, []byte(begin)) + len(begin)
 	return append(append(bytes.Clone(good[:at]), '*'), good[at+1:]...)
+}
+
+// The refusal names the damaged block's line and BEGIN text, so an operator
+// knows which block to replace, and never quotes the block's content.
+func TestCorruptPEMBlockErrorNamesTheBlock(t *testing.T) {
+	fx := newFixture(t)
+	c := fx.chain(t, certstest.ProvisioningOptions{})
+	good, err := certs.EncodePEM(c.Bundle)
+	require.NoError(t, err)
+	keyAt := bytes.Index(good, []byte("-----BEGIN PRIVATE KEY-----\n"))
+	require.Positive(t, keyAt)
+	bodyAt := keyAt + len("-----BEGIN PRIVATE KEY-----\n")
+	body := good[bodyAt : bodyAt+20]
+	bad := append(append(bytes.Clone(good[:bodyAt]), '*'), good[bodyAt+1:]...)
+	_, err = certs.LoadPEM(bad)
+	require.ErrorIs(t, err, certs.ErrMalformed)
+	line := bytes.Count(good[:keyAt], []byte("\n")) + 1
+	assert.Contains(t, err.Error(), fmt.Sprintf("line %d: the PEM block \"-----BEGIN PRIVATE KEY-----\"", line))
+	assert.NotContains(t, err.Error(), string(body[1:]))
 }
