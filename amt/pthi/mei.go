@@ -157,7 +157,11 @@ var (
 	// ErrMEIUnsupported: this platform has no MEI transport (Linux and Windows
 	// have one).
 	ErrMEIUnsupported = errors.New("pthi: MEI transport is only implemented on Linux and Windows")
-	// ErrMessageTooLarge: a request exceeds the client's maximum message length.
+	// ErrMessageTooLarge: a request exceeds the client's maximum message
+	// length, or (from OpenMEI and OpenMEIConn) the client reported a
+	// maximum message length of 0 or above 1 MiB at connect time — a
+	// firmware or driver fault that retrying does not clear; the text gives
+	// the length reported.
 	ErrMessageTooLarge = errors.New("pthi: message exceeds the MEI client's maximum length")
 	// ErrEmptyResponse: the device returned zero bytes.
 	ErrEmptyResponse = errors.New("pthi: empty response from MEI device")
