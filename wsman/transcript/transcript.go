@@ -297,13 +297,13 @@ func checkKeys(b []byte) error {
 			switch {
 			case o.header:
 				if _, dup := o.names[k]; dup {
-					return fmt.Errorf("header %q repeated", k)
+					return fmt.Errorf("header %q repeated (byte %d)", k, dec.InputOffset())
 				}
 				o.names[k] = struct{}{}
 			case !known[k]:
-				return fmt.Errorf("key %q is not one of the format's (they are lower case)", k)
+				return fmt.Errorf("key %q (byte %d) is not one of the format's: keys are written in lower case, as WriteFile writes them", k, dec.InputOffset())
 			case slices.Contains(o.keys, k):
-				return fmt.Errorf("key %q repeated", k)
+				return fmt.Errorf("key %q repeated (byte %d)", k, dec.InputOffset())
 			default:
 				o.keys = append(o.keys, k)
 			}
