@@ -64,10 +64,10 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	o := options{device: *device, prepare: *prepare, otp: otp(*otpFlag), dnsSuffix: *dnsSuffix, ipv6: *ipv6, json: *asJSON, demo: *demo}
-	var err error
-	if *enable || *deact || *recov {
+	err := flagConflict(*sim, *deact, *tlsFlag, *lmsPin)
+	if err == nil && (*enable || *deact || *recov) {
 		err = maintain(ctx, os.Stdout, maintainOptions{device: *device, sim: *sim, enable: *enable, deactivate: *deact, recover: *recov, lms: *lms, lmsPin: *lmsPin, tls: *tlsFlag})
-	} else {
+	} else if err == nil {
 		err = run(ctx, os.Stdout, o)
 		if err == nil && o.demo && !o.prepare {
 			err = lmeDemo(ctx, os.Stdout) // lme.go: the agent without LMS, through LME/APF
@@ -255,4 +255,15 @@ func recordedDevice(prepare bool) pthi.Transport {
 		pthitest.OK(pthi.CmdGetLANInterfaceSettings, u32(0), lan),
 		pthitest.Fail(pthi.CmdGetLANInterfaceSettings, u32(1), amt.StatusInterfaceDoesNotExist),
 	)...)
+}
+
+// flagConflict refuses -tls and -lms-pin where they would be ignored.
+func flagConflict(sim, deactivate, tls bool, lmsPin string) error {
+	switch {
+	case tls && !(sim && deactivate):
+		return errors.New("-tls is for -sim -deactivate; on a real device that enforces TLS on its local ports give -deactivate -lms https://127.0.0.1:16993/wsman -lms-pin <SHA-256>")
+	case lmsPin != "" && (!deactivate || sim):
+		return errors.New("-lms-pin is for -deactivate of a real device with an https -lms endpoint")
+	}
+	return nil
 }

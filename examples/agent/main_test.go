@@ -101,3 +101,14 @@ func TestSignInLMSPin(t *testing.T) {
 	var pe *wsman.TLSPolicyError
 	require.ErrorAs(t, err, &pe, "refused by the pin: %v", err)
 }
+
+// -tls and -lms-pin where they would be ignored are refused, with the flags
+// that do what was meant.
+func TestFlagConflict(t *testing.T) {
+	assert.NoError(t, flagConflict(true, true, true, ""))
+	assert.NoError(t, flagConflict(false, true, false, "ab:cd"))
+	assert.ErrorContains(t, flagConflict(false, true, true, ""), "-lms https://127.0.0.1:16993/wsman -lms-pin")
+	assert.ErrorContains(t, flagConflict(true, false, true, ""), "-tls is for -sim -deactivate")
+	assert.ErrorContains(t, flagConflict(false, false, false, "ab"), "-lms-pin is for -deactivate")
+	assert.ErrorContains(t, flagConflict(true, true, false, "ab"), "-lms-pin is for -deactivate")
+}
