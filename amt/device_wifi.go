@@ -409,6 +409,14 @@ func (s *WiFiSettings) params() []wsman.Property {
 // The ReturnValue is the CIM map: 0 completed, 1 not supported, 2 failed,
 // 3 invalid parameter, 4 invalid reference, 32768 + PT_STATUS (a
 // [*ReturnValueError] matching the Status).
+//
+// Settings AMT cannot take are refused before anything is sent, with an error
+// matching [ErrInvalidArgument] that names the field: a profile name other
+// than 1 to 32 letters and digits ([ValidWiFiProfileName]), an empty SSID or
+// one over 32 bytes, a priority above 255, a PSK passphrase other than 8 to 63 printable ASCII characters, and
+// an SSID or 802.1X Username, Domain, RoamingIdentity, ServerCertificateName
+// or Password that is not UTF-8 or holds control characters (the request is
+// XML).
 func (d *Device) AddWiFiSettings(ctx context.Context, s WiFiSettings) error {
 	const method = "AddWiFiSettings"
 	if err := s.check(method); err != nil {
@@ -426,7 +434,9 @@ func (d *Device) AddWiFiSettings(ctx context.Context, s WiFiSettings) error {
 // certificates given are bound anew — the way a renewed EAP-TLS client
 // certificate reaches a Wi-Fi profile. Configuration Manager updates every
 // profile except the one in use (Configuration Manager 2012, How to Manage
-// AMT Provisioning Information).
+// AMT Provisioning Information). Settings are checked before sending as
+// [Device.AddWiFiSettings] checks them; an empty InstanceID is refused too
+// ([ErrInvalidArgument]).
 func (d *Device) UpdateWiFiSettings(ctx context.Context, s WiFiSettings) error {
 	const method = "UpdateWiFiSettings"
 	if s.Endpoint.InstanceID == "" {
