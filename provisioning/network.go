@@ -92,6 +92,9 @@ func (m ServerNameMatch) wire() amt.ServerNameComparison {
 // Server validation — ServerRoot and ServerName — is what keeps the device
 // from handing its identity (and, with PEAP, a password hash) to any access
 // point that answers; Audit reports a configuration without it.
+//
+// Username, Domain, ServerName and Password are sent as XML text: Validate
+// refuses them when they are not UTF-8 or hold control characters.
 type IEEE8021XConfig struct {
 	// Method is the EAP method. Zero: EAP-TLS.
 	Method EAPMethod
