@@ -137,7 +137,10 @@ type UserAccount struct {
 	// Password empty (recommended): a new random password per device, kept in
 	// the device's record (DeviceRecord.Users). A fixed password is applied to
 	// every device of the profile, which Audit reports: no secret that works on
-	// one device should be given to another.
+	// one device should be given to another. A fixed password later cleared
+	// is replaced by a random one per device at the next reconcile (area
+	// "users"); a record written before this rule keeps the fixed one until
+	// the profile fixes another.
 	Password amt.Secret
 	// Realms are what the user may do (amt.RealmRedirection for SOL and
 	// IDE-R/USB-R, amt.RealmPTAdministration for settings, …); at least one,

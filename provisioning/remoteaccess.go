@@ -108,7 +108,9 @@ type MPSServer struct {
 	// characters by AMT's strong-password rule, recorded before it is sent in
 	// DeviceRecord.MPSPassword, where the MPS looks it up by the UUID or user
 	// name the device presents. A fixed password is given to every device
-	// of the profile (an audit finding).
+	// of the profile (an audit finding); cleared later, it is replaced by a
+	// random one per device at the next reconcile (area "cira"), which the
+	// MPS must then read from the record.
 	Password amt.Secret
 }
 
