@@ -114,7 +114,10 @@ func (m *MPS) Addr() string { return m.ln.Addr().String() }
 // Port is the listener's port.
 func (m *MPS) Port() uint16 { return uint16(m.ln.Addr().(*net.TCPAddr).Port) }
 
-// Log returns the MPS's newest events (at most 1024), one line each.
+// Log returns the MPS's newest events (at most 1024; older ones are
+// dropped), one line each, oldest first. Text a device chose is escaped as in
+// a Go quoted string (a line break reads \n), so a test that looks for a
+// device's name containing such characters must look for its escaped form.
 func (m *MPS) Log() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
