@@ -116,6 +116,10 @@ type HTTPError struct {
 	Err error
 }
 
+// Error describes the response on one line: the status, the cause, and
+// (except for a 401) the answer's Content-Type, with the device's control characters and
+// line separators escaped as in a Go quoted string (the ContentType field
+// keeps the text as sent). Body and Header are not printed.
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	b.WriteString("wsman: HTTP ")
