@@ -1,6 +1,7 @@
 package certs_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -135,6 +136,28 @@ func ExampleLoadPKCS12() {
 	fmt.Println(errors.Is(err, pkcs12.ErrIncorrectPassword))
 	// Output:
 	// 3 prov.example.com <nil>
+	// true
+}
+
+// Read a PEM bundle; a damaged block (here a key whose base64 lost a
+// character) is refused with ErrMalformed, naming its line, instead of the
+// bundle loading without it.
+func ExampleLoadPEM() {
+	c := certstest.MustProvisioningChain(nil, certstest.ProvisioningOptions{Now: exampleNow})
+	pemData, err := certs.EncodePEM(c.Bundle)
+	if err != nil {
+		panic(err)
+	}
+	b, err := certs.LoadPEM(pemData)
+	fmt.Println(len(b.Chain), b.Key != nil, err)
+
+	begin := []byte("-----BEGIN PRIVATE KEY-----\n")
+	at := bytes.Index(pemData, begin) + len(begin)
+	damaged := append(append(bytes.Clone(pemData[:at]), '*'), pemData[at+1:]...)
+	_, err = certs.LoadPEM(damaged)
+	fmt.Println(errors.Is(err, certs.ErrMalformed))
+	// Output:
+	// 3 true <nil>
 	// true
 }
 
