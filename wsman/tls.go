@@ -112,6 +112,7 @@ type chainConfig struct {
 	now           func() time.Time
 	revocation    func(ctx context.Context, cert, issuer *x509.Certificate) error
 	anyUsage      bool
+	lapsed        [][32]byte
 }
 
 // Intermediates adds intermediate certificates to those the server sends.
@@ -123,6 +124,18 @@ func Intermediates(pool *x509.CertPool) ChainOption {
 // client's clock is used ([WithClock]; time.Now without it).
 func CurrentTime(now func() time.Time) ChainOption {
 	return func(c *chainConfig) { c.now = now }
+}
+
+// AcceptExpiredPinned lets a leaf whose DER encoding hashes (SHA-256) to
+// one of sums pass after it expired: the chain is then verified as of the
+// leaf's NotAfter instead of now (roots, names, usages and, with
+// [CheckRevocation], revocation are still checked). Use it for a
+// certificate recorded when it was installed, so that a device that was
+// off past its certificate's expiry can still be reached to renew it, as a
+// pin ([PinSHA256]) would reach it. Any other leaf is checked as of now.
+func AcceptExpiredPinned(sums ...[32]byte) ChainOption {
+	pins := append([][32]byte(nil), sums...)
+	return func(c *chainConfig) { c.lapsed = append(c.lapsed, pins...) }
 }
 
 // AnyExtKeyUsage accepts chains whatever their extended key usages (some device
@@ -206,7 +219,16 @@ func verifyChain(roots *x509.CertPool, host string, opts []ChainOption) TLSPolic
 		case clock != nil:
 			vo.CurrentTime = clock()
 		}
-		chains, err := cs.PeerCertificates[0].Verify(vo)
+		leaf := cs.PeerCertificates[0]
+		if len(cc.lapsed) > 0 {
+			if vo.CurrentTime.IsZero() {
+				vo.CurrentTime = time.Now()
+			}
+			if vo.CurrentTime.After(leaf.NotAfter) && matchPin(sha256.Sum256(leaf.Raw), cc.lapsed, "certificate") == nil {
+				vo.CurrentTime = leaf.NotAfter
+			}
+		}
+		chains, err := leaf.Verify(vo)
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,8 @@ func TestTLSPolicies(t *testing.T) {
 
 	pin := sha256.Sum256(named.cert.Raw)
 	spki := sha256.Sum256(named.cert.RawSubjectPublicKeyInfo)
+	// Two days on, every certificate of the chain has expired.
+	later := wsman.CurrentTime(func() time.Time { return time.Now().Add(48 * time.Hour) })
 	tests := []struct {
 		name   string
 		policy wsman.TLSPolicy
@@ -136,6 +138,12 @@ func TestTLSPolicies(t *testing.T) {
 		}), true, nil},
 		{"custom refuses", wsman.VerifyFunc(func(context.Context, tls.ConnectionState) error { return errNotTheDevice }), false, errNotTheDevice},
 		{"expired by clock", wsman.VerifyChain(pool(root), "device.example.com", wsman.CurrentTime(func() time.Time { return time.Now().Add(48 * time.Hour) })), false, nil},
+		{"expired but pinned", wsman.VerifyChain(pool(root), "device.example.com", later, wsman.AcceptExpiredPinned([32]byte{1}, pin)), true, nil},
+		{"expired, another pinned", wsman.VerifyChain(pool(root), "device.example.com", later, wsman.AcceptExpiredPinned(sha256.Sum256(inter.cert.Raw))), false, nil},
+		{"expired pinned, untrusted root", wsman.VerifyChain(pool(other), "device.example.com", later, wsman.AcceptExpiredPinned(pin)), false, nil},
+		{"expired pinned, wrong host", wsman.VerifyChain(pool(root), "other.example.com", later, wsman.AcceptExpiredPinned(pin)), false, nil},
+		{"expired pinned, revoked", wsman.VerifyChain(pool(root), "device.example.com", later, wsman.AcceptExpiredPinned(pin),
+			wsman.CheckRevocation(func(context.Context, *x509.Certificate, *x509.Certificate) error { return errNotTheDevice })), false, wsman.ErrRevocationCheck},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
