@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,6 +59,42 @@ func TestSessionClock(t *testing.T) {
 			want := time.Now()
 			if !tc.set {
 				want = want.Add(tc.offset)
+			}
+			assert.WithinDuration(t, want, d.Snapshot().Clock, 10*time.Second)
+		})
+	}
+}
+
+// The Maintainer sets AMT's clock before it renews a certificate, as a
+// session does before it binds one and as MeshCentral does on every
+// management connection (amtmanager.js: attemptSyncClock, then
+// attemptTlsSync): a device whose clock lost time while it was off would
+// take the renewed certificate as not yet valid. Here the provisioner's
+// clock moves eleven months on and the device's stays behind. A profile
+// with SkipClockSync leaves the clock alone here too.
+func TestMaintainerSetsClockBeforeRenewal(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SkipClockSync=%v", skip), func(t *testing.T) {
+			clock := &fakeClock{}
+			h := newHarness(t, harnessOptions{config: func(c *provisioning.Config) {
+				c.Now = clock.Now
+				for name, prof := range c.Profiles {
+					prof.SkipClockSync = skip
+					c.Profiles[name] = prof
+				}
+			}})
+			p, rec := provisionOne(t, h)
+			old, ok := rec.CurrentCertificate(provisioning.PurposeTLS)
+			require.True(t, ok)
+			d := h.fleet.Devices()[0]
+
+			clock.Advance(time.Until(old.NotAfter) - 41*24*time.Hour)
+			rep, err := p.Maintainer().RunOnce(h.ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, rep.Renewed)
+			want := clock.Now()
+			if skip {
+				want = time.Now()
 			}
 			assert.WithinDuration(t, want, d.Snapshot().Clock, 10*time.Second)
 		})

@@ -629,6 +629,17 @@ func (m *Maintainer) renew(ctx context.Context, r *DeviceRecord, slot certSlot, 
 	}
 	defer dev.Close()
 	prof, _ := p.profileFor(r.Inventory)
+	if !prof.SkipClockSync {
+		// AMT's clock first, as a session sets it before it binds a
+		// certificate and MeshCentral on every management connection
+		// (amtmanager.js, attemptSyncClock before attemptTlsSync): a clock
+		// that lost time while the device was off would take the renewed
+		// certificate for one not yet valid.
+		if _, err := syncClock(ctx, dev.Device, p.now); err != nil {
+			fail(err, "AMT's clock could not be read or set")
+			return
+		}
+	}
 	var attempts int
 	var delay time.Duration
 	if prof.TLS != nil {

@@ -43,7 +43,8 @@ type Profile struct {
 	SkipHostName bool
 	// SkipClockSync leaves AMT's clock alone (not recommended: TLS needs it).
 	// Without it, a session reads the clock and sets it when it is more than
-	// 10 s off; a device that refuses the set does not fail the session.
+	// 10 s off; a device that refuses the set does not fail the session. The
+	// Maintainer does the same before each certificate renewal.
 	SkipClockSync bool
 
 	// TLS, when set, has AMT generate a key, has the Issuer certify it and enables
