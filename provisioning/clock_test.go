@@ -100,3 +100,40 @@ func TestMaintainerSetsClockBeforeRenewal(t *testing.T) {
 		})
 	}
 }
+
+// Before it is provisioned AMT checks the provisioning certificate's
+// validity against its own clock, which nobody can set yet (the time
+// synchronisation service needs the admin account): a clock days behind
+// takes a recently issued certificate for one not yet valid, a clock a year
+// ahead an expiring one for one expired. The device aborts the handshake,
+// and the session fails with tls-refused (docs/troubleshooting.md names the
+// device's clock among the causes). Within the bundle's validity the session
+// provisions and then sets the clock.
+func TestRemoteConfigurationByTheDeviceClock(t *testing.T) {
+	// The test chain's leaf is valid from two days ago for a year.
+	for _, tc := range []struct {
+		name   string
+		offset time.Duration
+		reason provisioning.Reason // empty: provisioned
+	}{
+		{name: "a day behind", offset: -24 * time.Hour},
+		{name: "three days behind", offset: -72 * time.Hour, reason: provisioning.ReasonTLSRefused},
+		{name: "a month ahead", offset: 30 * 24 * time.Hour},
+		{name: "thirteen months ahead", offset: 400 * 24 * time.Hour, reason: provisioning.ReasonTLSRefused},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, harnessOptions{device: func(_ int, c *amtsim.Config) { c.ClockOffset = tc.offset }})
+			d := h.fleet.Devices()[0]
+			rec, err := h.provisioner().Provision(h.ctx, h.helloFrom(d))
+			if tc.reason == "" {
+				require.NoError(t, err)
+				assert.Equal(t, provisioning.StateProvisioned, rec.State)
+				assert.WithinDuration(t, time.Now(), d.Snapshot().Clock, 10*time.Second, "the session set the clock")
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tc.reason, provisioning.ReasonOf(err))
+			assert.Equal(t, provisioning.StateFailed, rec.State)
+		})
+	}
+}

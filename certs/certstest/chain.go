@@ -38,7 +38,8 @@ type ProvisioningOptions struct {
 	LeafKey crypto.Signer
 	// SHA1 signs the leaf with SHA-1.
 	SHA1 bool
-	// NotBefore and NotAfter of the leaf; zero means from an hour ago for a year.
+	// NotBefore and NotAfter of the leaf; zero means from
+	// certs.DefaultBackdate (two days) ago for a year.
 	NotBefore, NotAfter time.Time
 	// Expired makes the leaf expired one day before Now (valid for a year before that).
 	Expired bool
