@@ -41,8 +41,8 @@ type Options struct {
 	// PageSize is how many records (or pairs) one query of Records (or
 	// Pairs) reads. Zero: 100.
 	PageSize int
-	// Now is the clock of the PSK pair store's Added and UsedAt, and of
-	// tombstones. Nil: time.Now.
+	// Now is the clock of the PSK pair store's Added and UsedAt, of
+	// tombstones and of the schema migrations' applied times. Nil: time.Now.
 	Now func() time.Time
 	// TombstoneRetention is how long the store keeps a deleted record's
 	// tombstone: its last version, from which the record goes on if the
@@ -291,7 +291,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 				return fmt.Errorf("sqlstore: migration %s: %w", m.Name, err)
 			}
 		}
-		if _, err := conn.ExecContext(ctx, s.q("INSERT INTO amtkit_schema (version, name, applied) VALUES (?, ?, ?)"), m.Version, m.Name, time.Now().Unix()); err != nil {
+		if _, err := conn.ExecContext(ctx, s.q("INSERT INTO amtkit_schema (version, name, applied) VALUES (?, ?, ?)"), m.Version, m.Name, s.now().Unix()); err != nil {
 			return fmt.Errorf("sqlstore: migration %s: %w", m.Name, err)
 		}
 	}
