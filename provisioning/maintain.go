@@ -32,7 +32,10 @@ type Maintainer struct {
 	p *Provisioner
 
 	// Every is how often devices are checked. Zero: ExpiryPolicy's interval
-	// (7 days).
+	// (7 days). A certificate that would expire before the next check is
+	// renewed at this one, even outside its renewal window (one shorter than
+	// Every: a short-lived certificate's), unless ExpiryPolicy.Renew is
+	// negative.
 	Every time.Duration
 	// BundleEvery is how often provisioning bundles are checked. Zero: daily.
 	BundleEvery time.Duration
@@ -458,7 +461,9 @@ func (m *Maintainer) dueBefore(now time.Time) time.Time {
 	if renew <= 0 {
 		renew = certs.DefaultRenew
 	}
-	return now.Add(renew + time.Nanosecond) // Device renews when Renew or less remains
+	// Device renews when Renew or less remains; a certificate that would
+	// expire before the next run is renewed too (maintainDevice).
+	return now.Add(max(renew, m.every()) + time.Nanosecond)
 }
 
 // maintainLeased maintains one device while holding its lease (the next run
@@ -550,6 +555,11 @@ func (m *Maintainer) maintainDevice(ctx context.Context, r *DeviceRecord, rep *M
 			continue
 		}
 		st := p.cfg.ExpiryPolicy.DeviceCert(c, now)
+		if st == certs.ExpiryOK && p.cfg.ExpiryPolicy.Renew >= 0 && !c.NotAfter.After(now.Add(m.every())) {
+			// A renewal window shorter than Every (a short-lived
+			// certificate's third): the next run would find it expired.
+			st = certs.ExpiryRenew
+		}
 		if st != certs.ExpiryRenew && st != certs.ExpiryExpired && st != certs.ExpiryError && st != certs.ExpiryWarning {
 			continue
 		}
