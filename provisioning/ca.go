@@ -28,9 +28,18 @@ import (
 	"github.com/amtkit/amtkit/certs"
 )
 
-// DefaultCRLValidity is how long a CRL signed by [CA] stays valid
-// (NextUpdate − ThisUpdate) unless [CAOptions.CRLValidity] says otherwise.
+// DefaultCRLValidity is how long a CRL signed by [CA] stays valid after it
+// was signed (NextUpdate − signing time) unless [CAOptions.CRLValidity] says
+// otherwise.
 const DefaultCRLValidity = 7 * certs.Day
+
+// CRLClockSkew is how long before its signing a CRL signed by [CA] is valid
+// from (its ThisUpdate), so that a relying party whose clock is minutes
+// behind the CA's (another provisioner, a RADIUS server) does not take it for
+// one not yet valid and fail closed. Ten minutes, Microsoft's CA default
+// (ClockSkewMinutes; TechNet Wiki "How ThisUpdate, NextUpdate and
+// NextCRLPublish are calculated").
+const CRLClockSkew = 10 * time.Minute
 
 // Errors of [CA] and the revocation logs. Test with errors.Is.
 var (
@@ -151,8 +160,9 @@ type CAOptions struct {
 	// Information Access extension as caIssuers URLs (nil: none). Serve the CA
 	// certificate (DER) there.
 	IssuingCertificateURL []string
-	// CRLValidity is NextUpdate − ThisUpdate of every CRL; zero means
-	// [DefaultCRLValidity] (7 days).
+	// CRLValidity is how long every CRL stays valid after it was signed
+	// (NextUpdate − signing time; ThisUpdate lies [CRLClockSkew] before the
+	// signing); zero means [DefaultCRLValidity] (7 days).
 	CRLValidity time.Duration
 	// CRLRefresh is how old the CRL served by [CA.CRLHandler] may get before it
 	// is signed again (a revocation re-signs it at once); zero means half of
@@ -396,7 +406,7 @@ func (ca *CA) Revoke(ctx context.Context, req RevokeRequest) error {
 }
 
 // CRL signs and returns a new CRL (DER) listing every revocation in the log,
-// valid from now for [CAOptions.CRLValidity]. Its CRL number is greater than
+// valid from [CRLClockSkew] ago to [CAOptions.CRLValidity] from now. Its CRL number is greater than
 // any this CA issued before: at least the current time in nanoseconds since
 // 1970, and, when the log is a [CRLNumberLog], above every number the log
 // recorded, so a restarted CA never goes back even if the clock does. The
@@ -439,7 +449,7 @@ func (ca *CA) signCRL(ctx context.Context) (*signedCRL, error) {
 	this := now.UTC().Truncate(time.Second)
 	tmpl := &x509.RevocationList{
 		Number:                    number,
-		ThisUpdate:                this,
+		ThisUpdate:                this.Add(-CRLClockSkew),
 		NextUpdate:                this.Add(ca.opts.CRLValidity),
 		RevokedCertificateEntries: list,
 	}

@@ -341,7 +341,7 @@ func TestCARevokeAndCRL(t *testing.T) {
 	crl := caParseCRL(t, der)
 	require.NoError(t, crl.CheckSignatureFrom(f.inter.Certificate()))
 	assert.Equal(t, f.inter.Certificate().RawSubject, crl.RawIssuer)
-	assert.Equal(t, now, crl.ThisUpdate)
+	assert.Equal(t, now.Add(-provisioning.CRLClockSkew), crl.ThisUpdate)
 	assert.Equal(t, now.Add(provisioning.DefaultCRLValidity), crl.NextUpdate)
 	assert.Equal(t, 7*24*time.Hour, provisioning.DefaultCRLValidity)
 	assert.Equal(t, 1, crl.Number.Cmp(crl0.Number), "CRL numbers increase")
@@ -552,7 +552,7 @@ func TestCACRLHandler(t *testing.T) {
 	_, body = get(http.MethodGet)
 	crl3 := caParseCRL(t, body)
 	assert.Equal(t, 1, crl3.Number.Cmp(crl2.Number))
-	assert.Equal(t, f.clock.Now(), crl3.ThisUpdate)
+	assert.Equal(t, f.clock.Now().Add(-provisioning.CRLClockSkew), crl3.ThisUpdate)
 	assert.Len(t, crl3.RevokedCertificateEntries, 1)
 
 	// A log that cannot be read: 503, and the error logged.

@@ -96,10 +96,10 @@ func ExampleCA() {
 	if errors.As(err, &revoked) {
 		fmt.Println("revoked:", revoked.Reason)
 	}
-	fmt.Println("valid for:", crl.NextUpdate.Sub(crl.ThisUpdate))
+	fmt.Println("valid for:", crl.NextUpdate.Sub(crl.ThisUpdate)) // CRLValidity, and CRLClockSkew before the signing
 	// Output:
 	// issued: amt1.example.com by Example AMT CA
 	// served as: application/pkix-crl
 	// revoked: superseded
-	// valid for: 168h0m0s
+	// valid for: 168h10m0s
 }
