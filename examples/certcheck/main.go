@@ -29,6 +29,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/internal/oneline"
 )
 
 type config struct {
@@ -119,9 +120,12 @@ func run(w io.Writer, cfg config) error {
 // report prints the bundle and its findings; it returns true when an error
 // finding is among them.
 func report(w io.Writer, name string, b certs.Bundle, cfg config) bool {
-	fmt.Fprintf(w, "== %s\n", name)
+	// Certificate names come from whoever made the bundle: escaped, so that
+	// they cannot write control sequences or extra lines to the terminal.
+	fmt.Fprintf(w, "== %s\n", oneline.Escape(name))
 	for i, c := range b.Chain {
-		fmt.Fprintf(w, "  [%d] %s\n      issuer %s, %s, valid %s to %s\n", i, c.Subject, c.Issuer, c.SignatureAlgorithm,
+		fmt.Fprintf(w, "  [%d] %s\n      issuer %s, %s, valid %s to %s\n", i,
+			oneline.Escape(c.Subject.String()), oneline.Escape(c.Issuer.String()), c.SignatureAlgorithm,
 			c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly))
 	}
 	if root := b.Root(); root != nil {
@@ -159,7 +163,7 @@ func report(w io.Writer, name string, b certs.Bundle, cfg config) bool {
 		if f.Subject != "" {
 			msg = f.Subject + ": " + msg
 		}
-		fmt.Fprintf(w, "  %-7s %-22s %s\n", f.Severity, f.Code, msg)
+		fmt.Fprintf(w, "  %-7s %-22s %s\n", f.Severity, f.Code, oneline.Escape(msg))
 	}
 	errs := findings.AtLeast(amt.SeverityError)
 	fmt.Fprintf(w, "  %d error(s), %d finding(s) in all\n\n", len(errs), len(findings))
