@@ -18,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/oneline"
 	"github.com/amtkit/amtkit/wsman"
 	"github.com/amtkit/amtkit/wsman/wsmantest"
 	"github.com/beevik/etree"
@@ -111,7 +113,7 @@ func main() {
 			}
 			n++
 			fmt.Printf("--- %s #%d\n", wsman.ClassName(uri), n)
-			printInstance(item.Object, *asXML)
+			printInstance(os.Stdout, item.Object, *asXML)
 		}
 		return
 	}
@@ -123,7 +125,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	printInstance(inst, *asXML)
+	printInstance(os.Stdout, inst, *asXML)
 }
 
 // resourceURI maps a class name to its resource URI by prefix.
@@ -167,12 +169,12 @@ func tlsPolicy(pin, caFile, host string, insecure bool) (wsman.TLSPolicy, error)
 	return wsman.TLSPolicy{}, errors.New("https needs -pin, -ca or -insecure")
 }
 
-func printInstance(el *etree.Element, asXML bool) {
+func printInstance(w io.Writer, el *etree.Element, asXML bool) {
 	if asXML {
 		doc := etree.NewDocument()
 		doc.SetRoot(wsman.Detach(el))
 		doc.Indent(2)
-		doc.WriteTo(os.Stdout)
+		doc.WriteTo(w)
 		return
 	}
 	fields := wsman.Fields(el)
@@ -190,7 +192,9 @@ func printInstance(el *etree.Element, asXML bool) {
 					}
 				}
 			}
-			fmt.Printf("%s: %s\n", k, v)
+			// The device's text, escaped: it cannot write control sequences
+			// or a line of its own to the terminal.
+			fmt.Fprintf(w, "%s: %s\n", oneline.Escape(k), oneline.Escape(v))
 		}
 	}
 }
@@ -201,9 +205,9 @@ func fail(err error) {
 	switch {
 	case errors.As(err, &f):
 		if s, ok := amt.StatusOfFault(err); ok {
-			fmt.Fprintf(os.Stderr, "fault %s (%v): %s\n", f.Subcode.Local, s, f.Reason)
+			fmt.Fprintf(os.Stderr, "fault %s (%v): %s\n", oneline.Escape(f.Subcode.Local), s, oneline.Escape(f.Reason))
 		} else {
-			fmt.Fprintf(os.Stderr, "fault %s: %s\n", f.Subcode.Local, f.Reason)
+			fmt.Fprintf(os.Stderr, "fault %s: %s\n", oneline.Escape(f.Subcode.Local), oneline.Escape(f.Reason))
 		}
 	case errors.Is(err, wsman.ErrUnauthorized):
 		fmt.Fprintln(os.Stderr, "authentication failed (not retried):", err)
