@@ -103,7 +103,7 @@ func run(w io.Writer, cfg config) error {
 	if cfg.in == "" {
 		return demo(w, cfg.now)
 	}
-	data, err := os.ReadFile(cfg.in)
+	data, err := readInput(cfg.in)
 	if err != nil {
 		return err
 	}
@@ -115,6 +115,28 @@ func run(w io.Writer, cfg config) error {
 		return errFindings
 	}
 	return nil
+}
+
+// maxInput is the largest input certs.Load accepts (a PKCS#12 of
+// certs.MaxFileSize in base64).
+const maxInput = certs.MaxFileSize*4/3 + 4
+
+// readInput reads path up to one byte past maxInput, so that a huge file or a
+// device such as /dev/zero is refused without being read whole.
+func readInput(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxInput {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a provisioning bundle", path, maxInput)
+	}
+	return data, nil
 }
 
 // report prints the bundle and its findings; it returns true when an error
