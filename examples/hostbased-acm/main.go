@@ -37,6 +37,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -59,7 +61,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.endpoint, "endpoint", "", "LMS WS-Management endpoint, e.g. http://127.0.0.1:16992/wsman (empty: a simulated device)")
+	flag.StringVar(&o.endpoint, "endpoint", "", "LMS WS-Management endpoint on this computer (a loopback address), e.g. http://127.0.0.1:16992/wsman (empty: a simulated device)")
 	flag.StringVar(&o.user, "user", "$$OsAdmin", "local system account (with -endpoint; password from $AMT_LOCAL_PASSWORD)")
 	flag.StringVar(&o.pfx, "pfx", "", "provisioning bundle (PFX or PEM; password from $PFX_PASSWORD)")
 	flag.BoolVar(&o.tls, "tls", false, "secure host-based configuration over AMT's local TLS port (AMT 19 and later)")
@@ -259,6 +261,22 @@ func loadOnDieRoot(path string) (*x509.CertPool, error) {
 	return p, nil
 }
 
+// checkLoopback refuses an -endpoint that is not LMS on this computer:
+// host-based AdminSetup over the non-TLS port sends the MEBx password (and the
+// admin password's digest) in the clear, to whoever answers.
+func checkLoopback(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("-endpoint: %w", err)
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); (err == nil && a.Unmap().IsLoopback()) || strings.EqualFold(host, "localhost") {
+		return nil
+	}
+	return fmt.Errorf("-endpoint %s: host-based activation sends the MEBx password in the clear: use LMS on this computer "+
+		"at a loopback address, e.g. http://127.0.0.1:16992/wsman", endpoint)
+}
+
 // runLegacy is host-based AdminSetup over LMS's non-TLS port.
 func runLegacy(ctx context.Context, w io.Writer, o options) error {
 	var (
@@ -304,6 +322,9 @@ func runLegacy(ctx context.Context, w io.Writer, o options) error {
 		user, localPW = sim.LocalSystemAccount()
 		fmt.Fprintf(w, "simulated AMT %s at %s (local account %s)\n", sim.Version(), endpoint, user)
 	} else {
+		if err := checkLoopback(endpoint); err != nil {
+			return err
+		}
 		if bundle, err = loadBundle(o.pfx); err != nil {
 			return err
 		}
