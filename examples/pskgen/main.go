@@ -31,8 +31,8 @@ import (
 
 func main() {
 	n := flag.Int("n", 3, "number of pairs to generate")
-	csvPath := flag.String("csv", "", "write the pairs (PID, PPS, MEBx password) to this CSV file instead of printing them")
-	binPath := flag.String("setupbin", "", "also write a version 1.0 setup.bin with one record per pair")
+	csvPath := flag.String("csv", "", "write the pairs (PID, PPS, MEBx password) to this new CSV file (mode 0600; an existing one is refused) instead of printing them")
+	binPath := flag.String("setupbin", "", "also write a version 1.0 setup.bin with one record per pair (a new file; an existing one is refused)")
 	check := flag.String("check", "", "check a PID or PPS typed by hand and say which group is wrong")
 	flag.Parse()
 	if err := run(os.Stdout, *n, *csvPath, *binPath, *check); err != nil {
@@ -47,6 +47,9 @@ func run(w io.Writer, n int, csvPath, binPath, check string) error {
 	}
 	if n < 1 {
 		return fmt.Errorf("-n must be at least 1, got %d", n)
+	}
+	if err := refuseExisting(csvPath, binPath); err != nil {
+		return err
 	}
 	pairs, err := pskx.GenerateBatch(rand.Reader, n)
 	if err != nil {
@@ -76,6 +79,23 @@ func run(w io.Writer, n int, csvPath, binPath, check string) error {
 			return err
 		}
 		fmt.Fprintf(w, "Wrote %s: %d consumable records, %d bytes.\n", binPath, len(f.Records), len(raw))
+	}
+	return nil
+}
+
+// refuseExisting refuses output paths where something already is, before
+// anything is generated or written: an earlier pairs CSV or setup.bin may be
+// the only record of PPS values already on USB sticks.
+func refuseExisting(paths ...string) error {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s exists: it may hold the only copy of PPS values already in use; move it away or choose another name", p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return nil
 }

@@ -34,12 +34,8 @@ func TestRunWithoutFlags(t *testing.T) {
 func TestWriteFiles(t *testing.T) {
 	dir := t.TempDir()
 	csvPath, bin := filepath.Join(dir, "p.csv"), filepath.Join(dir, "setup.bin")
-	// Files that already exist readable by others are restricted before the
-	// secrets are written (OpenFile's mode applies only to new files).
-	for _, p := range []string{csvPath, bin} {
-		require.NoError(t, os.WriteFile(p, nil, 0o644))
-		require.NoError(t, os.Chmod(p, 0o644))
-	}
+	// New files, readable by their owner only (an existing one is refused:
+	// TestExistingOutputIsNotReplaced).
 	var out bytes.Buffer
 	require.NoError(t, run(&out, 4, csvPath, bin, ""))
 	for _, p := range []string{csvPath, bin} {

@@ -58,7 +58,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.decode, "decode", "", "decode and print this setup.bin")
 	flag.StringVar(&o.create, "create", "", `create a file: "pki" (pre-configuration) or "psk" (a batch of PID/PPS records)`)
-	flag.StringVar(&o.out, "o", "", "write the created file here (default: print only)")
+	flag.StringVar(&o.out, "o", "", "write the created file here, a new file (default: print only; an existing one is refused)")
 	flag.StringVar(&o.version, "version", "", "file version 1.0, 2.0, 2.1, 3.0 or 4.0 (default 4.0 for pki, 1.0 for psk)")
 	flag.StringVar(&o.target, "target", "", "AMT release the file is meant for, e.g. 11.8, for release-specific warnings")
 	flag.StringVar(&o.suffix, "suffix", "", "PKI DNS suffix (pki)")
@@ -70,7 +70,7 @@ func main() {
 	flag.StringVar(&o.mebx, "mebx", "", "new MEBx password (pki: required; psk: the same for every record; default: a random one per record)")
 	flag.StringVar(&o.current, "current", "", `current MEBx password (default "admin")`)
 	flag.IntVar(&o.n, "n", 5, "number of PID/PPS records (psk)")
-	flag.StringVar(&o.store, "store", "", "also write the generated pairs to this CSV file (psk)")
+	flag.StringVar(&o.store, "store", "", "also write the generated pairs to this new CSV file (psk; an existing one is refused)")
 	flag.BoolVar(&o.plain, "plain", false, "write records unscrambled")
 	flag.BoolVar(&o.start, "start", true, "start remote configuration after the record is applied (pki)")
 	flag.BoolVar(&o.consume, "consumable", false, "let the BIOS consume the record (pki; default: one stick for a fleet)")
@@ -103,6 +103,9 @@ func run(w io.Writer, o options) error {
 			fmt.Fprintf(w, "  %s\n", x)
 		}
 		return nil
+	}
+	if err := refuseExisting(o.out, o.store); err != nil {
+		return err
 	}
 	var f *setupbin.File
 	switch o.create {
@@ -241,6 +244,23 @@ func createPSK(w io.Writer, o options) (*setupbin.File, error) {
 		fmt.Fprintf(w, "Wrote the pairs to %s.\n\n", o.store)
 	}
 	return f, nil
+}
+
+// refuseExisting refuses output paths where something already is, before
+// anything is generated or written: an earlier setup.bin or pairs CSV may be
+// the only record of PPS values already on USB sticks.
+func refuseExisting(paths ...string) error {
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s exists: it may hold the only copy of PPS values already in use; move it away or choose another name", p)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 func writePairs(path string, pairs []pskx.Pair) error {
