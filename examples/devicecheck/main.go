@@ -182,6 +182,11 @@ func tlsOptions(o options) ([]wsman.Option, error) {
 	if err != nil {
 		return nil, err
 	}
+	if u.Scheme != "https" && (o.pin != "" || o.caFile != "" || o.host != "" || o.insecure) {
+		// Ignored, they would leave the operator believing the device was
+		// authenticated while the digest exchange went out in plain HTTP.
+		return nil, fmt.Errorf("-pin, -ca, -host and -insecure are for an https:// endpoint, not %s: use https://…:16993/wsman or leave them out", u.Scheme+"://")
+	}
 	if u.Scheme == "https" {
 		switch {
 		case o.pin != "":
