@@ -70,6 +70,11 @@ func main() {
 	if *password == "" {
 		*password = os.Getenv("AMT_PASSWORD")
 	}
+	if *endpoint != "" {
+		if err := checkTLSFlags(*endpoint, *pin, *caFile, *host, *certFile, *insecure); err != nil {
+			fail(err)
+		}
+	}
 	if *endpoint == "" {
 		srv := simulatedDevice()
 		defer srv.Close()
@@ -140,6 +145,16 @@ func resourceURI(class string) string {
 	default:
 		return "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/" + class
 	}
+}
+
+// checkTLSFlags refuses the TLS flags with an endpoint that is not https:
+// ignored, they would leave the operator believing the device authenticated
+// while the digest exchange went out in plain HTTP.
+func checkTLSFlags(endpoint, pin, caFile, host, certFile string, insecure bool) error {
+	if strings.HasPrefix(endpoint, "https:") || (pin == "" && caFile == "" && host == "" && certFile == "" && !insecure) {
+		return nil
+	}
+	return fmt.Errorf("-pin, -ca, -host, -insecure and -client-cert are for an https:// endpoint, not %s: use https://…:16993/wsman or leave them out", endpoint)
 }
 
 func tlsPolicy(pin, caFile, host string, insecure bool) (wsman.TLSPolicy, error) {
