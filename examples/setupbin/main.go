@@ -87,7 +87,7 @@ func run(w io.Writer, o options) error {
 		return err
 	}
 	if o.decode != "" {
-		raw, err := os.ReadFile(o.decode)
+		raw, err := readInput(o.decode)
 		if err != nil {
 			return err
 		}
@@ -140,6 +140,32 @@ func run(w io.Writer, o options) error {
 		fmt.Fprintf(w, "\nWrote %s (%d bytes). Copy it to the root of a FAT-formatted USB stick.\n", o.out, len(raw))
 	}
 	return nil
+}
+
+// maxInput bounds what -decode reads: 64 MiB, 131,072 one-chunk records, far
+// beyond any USB provisioning batch (the format itself has no limit).
+const maxInput = 64 << 20
+
+// readInput reads path, refusing a file larger than maxInput before reading
+// it and reading a device such as /dev/zero no further than one byte past.
+func readInput(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	tooLarge := fmt.Errorf("%s: larger than %d bytes: not a setup.bin", path, maxInput)
+	if fi, err := fh.Stat(); err == nil && fi.Size() > maxInput {
+		return nil, tooLarge
+	}
+	raw, err := io.ReadAll(io.LimitReader(fh, maxInput+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxInput {
+		return nil, tooLarge
+	}
+	return raw, nil
 }
 
 func sampleOptions(o options) options {
