@@ -35,6 +35,12 @@ func main() {
 	binPath := flag.String("setupbin", "", "also write a version 1.0 setup.bin with one record per pair (a new file; an existing one is refused)")
 	check := flag.String("check", "", "check a PID or PPS typed by hand and say which group is wrong")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: whatever followed (a
+		// -csv, say) would be ignored and the secrets printed instead.
+		fmt.Fprintf(os.Stderr, "pskgen: unexpected argument %q: pskgen takes flags only (a file goes after -csv or -setupbin)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	if err := run(os.Stdout, *n, *csvPath, *binPath, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "pskgen:", err)
 		os.Exit(1)
