@@ -13,7 +13,8 @@
 //	AMTKIT_PFX_PASSWORD=... go run ./examples/certcheck -in prov.pfx -suffix sales.contoso.com
 //	go run ./examples/certcheck -in chain.pem -hashes cb3ccbb76031e5e0138f8dd39a23f9de47ffc35e43c1144cea27d46a5ab1cb5f
 //
-// The exit status is 1 when a checked file has error findings, 2 when it cannot
+// The exit status is 1 when a checked file has error findings, 2 when the command
+// line is wrong or the file cannot
 // be read.
 package main
 
@@ -55,6 +56,12 @@ func main() {
 	minBits := flag.Int("min-rsa", 0, "smallest RSA key to accept (default 2048; 1024 only for pre-ME-16 fleets)")
 	at := flag.String("now", "", "check as of this time (RFC 3339) instead of now")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "certcheck: unexpected argument %q: certcheck takes flags only (a file goes after -in)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 
 	cfg := config{in: *in, templateVersion: *tv, minRSABits: *minBits, now: time.Now()}
 	pw := *password

@@ -75,6 +75,12 @@ func main() {
 	flag.BoolVar(&o.start, "start", true, "start remote configuration after the record is applied (pki)")
 	flag.BoolVar(&o.consume, "consumable", false, "let the BIOS consume the record (pki; default: one stick for a fleet)")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "setupbin: unexpected argument %q: setupbin takes flags only (a file goes after -decode, -o or -store)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	if err := run(os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "setupbin:", err)
 		os.Exit(1)

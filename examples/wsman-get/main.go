@@ -64,6 +64,12 @@ func main() {
 	timeout := flag.Duration("timeout", 60*time.Second, "overall timeout")
 	debug := flag.Bool("debug", false, "log envelopes (secrets redacted) to stderr")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "wsman-get: unexpected argument %q: wsman-get takes flags only (a class goes after -class)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
