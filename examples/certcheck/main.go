@@ -14,8 +14,7 @@
 //	go run ./examples/certcheck -in chain.pem -hashes cb3ccbb76031e5e0138f8dd39a23f9de47ffc35e43c1144cea27d46a5ab1cb5f
 //
 // The exit status is 1 when a checked file has error findings, 2 when the command
-// line is wrong or the file cannot
-// be read.
+// line is wrong or the file cannot be read.
 package main
 
 import (
