@@ -84,6 +84,12 @@ func main() {
 	flag.StringVar(&o.note, "note", "", "a note for the transcript's provenance (the platform, the device's state)")
 	flag.DurationVar(&o.timeout, "timeout", 2*time.Minute, "overall timeout")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "devicecheck: unexpected argument %q: devicecheck takes flags only (a file goes after -transcript)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()

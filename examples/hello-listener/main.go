@@ -29,6 +29,12 @@ func main() {
 	addr := flag.String("addr", provisioning.DefaultHelloAddr, "listen address")
 	demo := flag.Bool("demo", false, "start three simulated devices that send hellos to the listener, then exit")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "hello-listener: unexpected argument %q: hello-listener takes flags only\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *demo {

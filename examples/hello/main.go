@@ -28,6 +28,12 @@ func main() {
 	cert := flag.String("cert", "", "provisioning certificate name to check (with -suffix)")
 	suffix := flag.String("suffix", "", "device DNS suffix to check (with -cert)")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "hello: unexpected argument %q: hello takes flags only (a packet goes after -hex)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	if err := run(os.Stdout, *hexPkt, *cert, *suffix); err != nil {
 		fmt.Fprintln(os.Stderr, "hello:", err)
 		os.Exit(1)

@@ -69,6 +69,12 @@ func main() {
 	flag.StringVar(&o.ondieRoot, "ondie-root", "", "with -tls -mei: Intel's On-Die CA root certificate file")
 	versions := flag.String("versions", "19.0.5,21.0.6,22.0.0", "with -tls and no -mei: the simulated firmware versions")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored.
+		fmt.Fprintf(os.Stderr, "hostbased-acm: unexpected argument %q: hostbased-acm takes flags only (a file goes after -pfx)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	o.versions = strings.Split(*versions, ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
