@@ -126,11 +126,12 @@ func run(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writ
 		if o.endpoint == "" {
 			return errors.New("give -endpoint (or -demo); see -help")
 		}
+		// The flags first: no password typed only to be told to add -pin.
 		var err error
-		if password, err = readPassword(o, stdin, stderr); err != nil {
+		if wopts, err = tlsOptions(o); err != nil {
 			return err
 		}
-		if wopts, err = tlsOptions(o); err != nil {
+		if password, err = readPassword(o, stdin, stderr); err != nil {
 			return err
 		}
 		endpoint, user = o.endpoint, o.user

@@ -28,3 +28,14 @@ func TestTLSFlagsWithPlainHTTPRefused(t *testing.T) {
 		assert.NotContains(t, err.Error(), "no read of", "%s: the device was contacted", name)
 	}
 }
+
+// A command line missing its TLS policy is refused before the password is
+// asked for: the operator does not type it only to be told to add -pin.
+func TestTLSFlagsCheckedBeforePasswordPrompt(t *testing.T) {
+	t.Setenv("AMT_PASSWORD", "")
+	var out, log strings.Builder
+	err := run(t.Context(), options{endpoint: "https://127.0.0.1:1/wsman", user: "admin"}, strings.NewReader(""), &out, &log)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "https needs -pin, -ca or -insecure")
+	assert.NotContains(t, log.String(), "password for", "prompted for a password first")
+}
