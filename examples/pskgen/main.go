@@ -47,12 +47,17 @@ func main() {
 	}
 }
 
+// maxPairs bounds -n: far more pairs than any USB batch (a setup.bin of as many
+// one-chunk records is 50 MB), and a typo with zeros too many is refused
+// rather than running out of memory.
+const maxPairs = 100_000
+
 func run(w io.Writer, n int, csvPath, binPath, check string) error {
 	if check != "" {
 		return checkValue(w, check)
 	}
-	if n < 1 {
-		return fmt.Errorf("-n must be at least 1, got %d", n)
+	if n < 1 || n > maxPairs {
+		return fmt.Errorf("-n must be 1–%d, got %d", maxPairs, n)
 	}
 	if err := refuseExisting(csvPath, binPath); err != nil {
 		return err

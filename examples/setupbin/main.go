@@ -248,10 +248,18 @@ func createPKI(o options) (*setupbin.File, error) {
 	return setupbin.NewPKIPreconfigFile(opts)
 }
 
+// maxPairs bounds -n: far more records than any USB batch (50 MB of one-chunk
+// records, within what -decode reads), and a typo with zeros too many is
+// refused rather than running out of memory.
+const maxPairs = 100_000
+
 func createPSK(w io.Writer, o options) (*setupbin.File, error) {
 	ver, err := parseFileVersion(o.version, setupbin.FileVersion10)
 	if err != nil {
 		return nil, err
+	}
+	if o.n < 1 || o.n > maxPairs {
+		return nil, fmt.Errorf("-n must be 1–%d, got %d", maxPairs, o.n)
 	}
 	pairs, err := pskx.GenerateBatch(rand.Reader, o.n)
 	if err != nil {
