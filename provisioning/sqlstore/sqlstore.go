@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"math"
 	"path"
 	"slices"
 	"strconv"
@@ -336,14 +337,29 @@ func micros(t time.Time) sql.NullInt64 {
 }
 
 // microsCeil is t in Unix microseconds rounded up: a column in microseconds
-// rounded down is below it whenever the time it stands for is below t.
+// rounded down is below it whenever the time it stands for is below t. A
+// time beyond what int64 microseconds hold is clamped (UnixMicro would wrap
+// around, and a filter on a far-future time select nothing); the columns
+// hold the years 0–9999, which records are limited to.
 func microsCeil(t time.Time) int64 {
+	if t.After(maxMicros) {
+		return math.MaxInt64
+	}
+	if t.Before(minMicros) {
+		return math.MinInt64
+	}
 	us := t.UnixMicro()
 	if time.UnixMicro(us).Before(t) {
 		us++
 	}
 	return us
 }
+
+// The range of times int64 Unix microseconds hold.
+var (
+	maxMicros = time.UnixMicro(math.MaxInt64)
+	minMicros = time.UnixMicro(math.MinInt64)
+)
 
 func flag(b bool) int {
 	if b {
