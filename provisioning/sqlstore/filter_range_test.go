@@ -48,3 +48,26 @@ func TestRecordsFilterTimesOutOfRange(t *testing.T) {
 		assert.Equal(t, want, got, "filter %+v: the store selects what Filter.Match does", f)
 	}
 }
+
+// A Filter whose States repeat (built from input, say) made one SQL
+// parameter per entry: past SQLite's 32,766 (PostgreSQL's 65,535) the walk
+// failed with the database's "too many variables" instead of selecting what
+// Filter.Match does. A State is a byte: the store asks for each one once.
+func TestRecordsFilterManyStates(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "amtkit.db"))
+	require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: amt.UUID{1}, State: provisioning.StateProvisioned}))
+	require.NoError(t, s.Save(ctx, &provisioning.DeviceRecord{UUID: amt.UUID{2}, State: provisioning.StateFailed}))
+	var f provisioning.Filter
+	for i := range 70000 {
+		if st := provisioning.State(i % 256); st != provisioning.StateFailed {
+			f.States = append(f.States, st)
+		}
+	}
+	var got []amt.UUID
+	for rec, err := range s.Records(ctx, f) {
+		require.NoError(t, err)
+		got = append(got, rec.UUID)
+	}
+	assert.Equal(t, []amt.UUID{{1}}, got)
+}

@@ -727,9 +727,16 @@ func (s *Store) where(f provisioning.Filter) (string, []any) {
 	var conds []string
 	var args []any
 	if len(f.States) > 0 {
-		ph := make([]string, len(f.States))
-		for i, st := range f.States {
-			ph[i] = "?"
+		// Each state once: a State is a byte, and a list that repeats
+		// them must not run past the database's limit of parameters.
+		var seen [256]bool
+		var ph []string
+		for _, st := range f.States {
+			if seen[st] {
+				continue
+			}
+			seen[st] = true
+			ph = append(ph, "?")
 			args = append(args, st.String())
 		}
 		conds = append(conds, "state IN ("+strings.Join(ph, ", ")+")")
