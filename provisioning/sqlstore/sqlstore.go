@@ -88,7 +88,7 @@ var (
 // PostgreSQL database's default_transaction_isolation must be read committed
 // (the server's default). Open refuses a database that breaks these rules
 // (a *provisioning.ConfigError saying what to set), and one whose schema is
-// newer than this amtkit knows.
+// newer than this amtkit knows ([ErrSchemaTooNew]).
 func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 	if db == nil {
 		return nil, &provisioning.ConfigError{Field: "db", Problem: "required"}
@@ -184,6 +184,11 @@ func (s *Store) q(query string) string {
 	}
 	return b.String()
 }
+
+// ErrSchemaTooNew is the error (matched with errors.Is) of an [Open] of a
+// database migrated by a newer amtkit, whose schema this one does not know:
+// it is refused rather than used. Upgrade amtkit (or roll the database back).
+var ErrSchemaTooNew = errors.New("sqlstore: the database's schema is newer than this amtkit knows")
 
 // Migration is one embedded schema change.
 type Migration struct {
@@ -284,7 +289,7 @@ func (s *Store) migrate(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlstore: migrating: %w", err)
 	}
 	if int(have.Int64) > len(ms) {
-		return fmt.Errorf("sqlstore: the database has schema %d, newer than this amtkit knows (%d): upgrade amtkit", have.Int64, len(ms))
+		return fmt.Errorf("%w (the database has schema %d, this amtkit %d): upgrade amtkit", ErrSchemaTooNew, have.Int64, len(ms))
 	}
 	for _, m := range ms[have.Int64:] {
 		for _, stmt := range statements(m.SQL) {
