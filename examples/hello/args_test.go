@@ -1,22 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+
+	"github.com/amtkit/amtkit/internal/testenv"
 )
 
-// TestMain lets a test run main with its own command line (HELLO_MAIN=1).
+// TestMain lets a test run the command itself (testenv.RunMain).
 func TestMain(m *testing.M) {
-	if os.Getenv("HELLO_MAIN") == "1" {
-		os.Args = append(os.Args[:1], os.Args[2:]...) // drop "--" kept for the test binary
-		main()
-		os.Exit(0)
-	}
+	testenv.MainIfAsked(main)
 	os.Exit(m.Run())
 }
 
@@ -26,15 +21,8 @@ func TestMain(m *testing.M) {
 func TestStrayArgumentsRefused(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{{"860a54b2"}, {"860a54b2", "-cert", "prov.contoso.com"}} {
-		cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "HELLO_MAIN=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee, "%v: exit status 0; stdout:\n%s\nstderr:\n%s", args, stdout.String(), stderr.String())
-		assert.Equal(t, 2, ee.ExitCode(), args)
-		assert.Contains(t, stderr.String(), "unexpected argument", args)
+		code, stdout, stderr := testenv.RunMain(t, dir, args...)
+		assert.Equal(t, 2, code, "%v: stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
+		assert.Contains(t, stderr, "unexpected argument", args)
 	}
 }

@@ -2,10 +2,13 @@
 // environment. Tests that need real peers (lighttpd, openssl) use it to decide
 // whether to run: outside CI a missing peer skips the test; with
 // AMTKIT_REQUIRE_INTEROP=1 (set by .ci/run) it fails it. Tests that keep the
-// docs in step with the code use [CodesDocumented].
+// docs in step with the code use [CodesDocumented]. A command's tests run the
+// command itself, exit status included, with [MainIfAsked] and [RunMain].
 package testenv
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -75,4 +78,42 @@ func Long(t testing.TB) {
 	if os.Getenv(LongTestsEnv) != "1" {
 		t.Skip("long test: set " + LongTestsEnv + "=1 to run it (CI does)")
 	}
+}
+
+// runMainEnv, set to "1" by [RunMain], makes a command's test binary run the
+// command's main instead of its tests (see [MainIfAsked]).
+const runMainEnv = "AMTKIT_TEST_RUN_MAIN"
+
+// MainIfAsked runs main and exits 0 when the test binary was started by
+// [RunMain]; a command's TestMain calls it first, so that a test can run the
+// command itself, exit status included.
+func MainIfAsked(main func()) {
+	if os.Getenv(runMainEnv) != "1" {
+		return
+	}
+	os.Args = append(os.Args[:1], os.Args[2:]...) // drop the "--" kept for the test binary
+	main()
+	os.Exit(0)
+}
+
+// RunMain runs the command under test — this test binary, whose TestMain
+// calls [MainIfAsked] — with args in dir, and returns its exit status and
+// what it wrote.
+func RunMain(t testing.TB, dir string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
 }
