@@ -625,6 +625,35 @@ type rawResponse struct {
 // attempt tracks, through httptrace, how far the current HTTP attempt got.
 type attempt struct {
 	traced, connected, wrote, reused atomic.Bool
+	conn                             atomic.Pointer[net.Conn]
+}
+
+// peerAlert returns the alert a TLS peer sent on the connection of a request
+// that failed because net/http had already closed that connection, or nil.
+// A server that refuses the client's certificate in TLS 1.3 sends its alert
+// after the client's handshake is over; when the alert arrives before the
+// request is queued, net/http closes the connection on it and the request
+// then fails with "use of closed network connection" — the device's reason
+// ("remote error: tls: certificate required") is lost. tls.Conn keeps the
+// alert as its read error. The socket is closed first, so the read cannot
+// wait.
+func (at *attempt) peerAlert(err error) error {
+	p := at.conn.Load()
+	if p == nil || !errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	tc, ok := (*p).(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	_ = tc.NetConn().Close()
+	var b [1]byte
+	_, rerr := tc.Read(b[:])
+	var op *net.OpError
+	if errors.As(rerr, &op) && op.Op == "remote error" {
+		return rerr
+	}
+	return nil
 }
 
 func (c *Client) send(ctx context.Context, action string, body []byte) (*rawResponse, error) {
@@ -638,6 +667,7 @@ func (c *Client) send(ctx context.Context, action string, body []byte) (*rawResp
 		GotConn: func(i httptrace.GotConnInfo) {
 			at.connected.Store(true)
 			at.reused.Store(i.Reused)
+			at.conn.Store(&i.Conn)
 		},
 		WroteRequest: func(i httptrace.WroteRequestInfo) {
 			if i.Err == nil {
@@ -691,6 +721,9 @@ func repeatable(action string, err error) bool {
 }
 
 func (c *Client) transportError(action string, at *attempt, err error) error {
+	if alert := at.peerAlert(err); alert != nil {
+		err = fmt.Errorf("%w: %w", alert, err)
+	}
 	te := &TransportError{Action: action, Endpoint: c.endpoint, Reused: at.reused.Load(), Err: err}
 	switch {
 	case !at.traced.Load():
