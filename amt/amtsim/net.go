@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -53,12 +54,62 @@ type simConn struct {
 	d    *Device
 	info *connInfo
 	once sync.Once
+	// tls: the connection is served over TLS; verified: its handshake got
+	// past the certificate checks (VerifyConnection ran).
+	tls      bool
+	verified atomic.Bool
 }
 
+// lingerFor bounds a lingering close: how long, and how many of the peer's
+// bytes, the device reads and discards after refusing a TLS handshake.
+const (
+	lingerFor   = 2 * time.Second
+	lingerBytes = 64 << 10
+)
+
 func (c *simConn) Close() error {
+	if c.tls && !c.verified.Load() && c.linger() {
+		return nil
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() { c.d.untrack(c) })
 	return err
+}
+
+// linger closes a connection whose TLS handshake the device refused the way
+// a client can read the refusal: it ends its sending half (the alert is
+// already on the wire) and discards what the peer still sends until the
+// peer closes, lingerFor passes, lingerBytes arrive or the device closes.
+// Closing at once with the peer's request unread makes the kernel answer
+// with a reset, which can discard the alert before the client reads it;
+// clients of real firmware report reading it ("tls: certificate
+// required", rpc-go commit d8afbf0a, issue 1461).
+// It reports false when it did not take the connection (not TCP, or the
+// device is closing).
+func (c *simConn) linger() bool {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	d := c.d
+	d.netMu.Lock()
+	if d.closed {
+		d.netMu.Unlock()
+		return false
+	}
+	d.wg.Add(1)
+	d.netMu.Unlock()
+	_ = tc.CloseWrite()
+	_ = tc.SetReadDeadline(time.Now().Add(lingerFor))
+	go func() {
+		defer d.wg.Done()
+		// The connection stays tracked: Device.Close closes it, which ends
+		// the read.
+		_, _ = io.CopyN(io.Discard, tc, lingerBytes)
+		_ = tc.Close()
+		c.once.Do(func() { d.untrack(c) })
+	}()
+	return true
 }
 
 // simListener accepts connections for one role, applying the device's
@@ -111,12 +162,7 @@ func (l *simListener) Accept() (net.Conn, error) {
 		case l.role == roleHTTP:
 			return sc, nil
 		case l.role == roleLocalTLS:
-			return tls.Server(sc, &tls.Config{
-				GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-					cfg, err := d.localTLSConfigFor(sc)
-					return d.timed(cfg), err
-				},
-			}), nil
+			return d.tlsServer(sc, d.localTLSConfigFor), nil
 		case psk:
 			pc, err := d.pskServer(sc)
 			if err != nil {
@@ -125,13 +171,32 @@ func (l *simListener) Accept() (net.Conn, error) {
 			}
 			return pc, nil
 		}
-		return tls.Server(sc, &tls.Config{
-			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-				cfg, err := d.tlsConfigFor(sc)
-				return d.timed(cfg), err
-			},
-		}), nil
+		return d.tlsServer(sc, d.tlsConfigFor), nil
 	}
+}
+
+// tlsServer serves sc over TLS with the configuration configFor chooses at
+// the handshake, marking sc verified once the handshake passes its checks.
+func (d *Device) tlsServer(sc *simConn, configFor func(*simConn) (*tls.Config, error)) *tls.Conn {
+	sc.tls = true
+	return tls.Server(sc, &tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg, err := configFor(sc)
+			if cfg == nil {
+				return nil, err
+			}
+			cfg = d.timed(cfg)
+			prev := cfg.VerifyConnection
+			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+				if err := prev(cs); err != nil {
+					return err
+				}
+				sc.verified.Store(true)
+				return nil
+			}
+			return cfg, err
+		},
+	})
 }
 
 // hold keeps a connection open without ever answering, until the peer or the
