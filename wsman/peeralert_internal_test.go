@@ -50,10 +50,12 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 		_ = c.(*net.TCPConn).CloseWrite()
 		_, _ = io.Copy(io.Discard, c)
 	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
+	raw, err := counting((&net.Dialer{}).DialContext)(t.Context(), "tcp", ln.Addr().String())
 	require.NoError(t, err)
 	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 	require.NoError(t, tc.Handshake(), "TLS 1.3: the client's handshake ends before the server checks it")
+	var at attempt
+	at.gotConn(tc)
 	// net/http's read loop reads the alert, then closes the connection; the
 	// request's flush then fails.
 	_, rerr := tc.Read(make([]byte, 1))
@@ -62,9 +64,10 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 	_, werr := tc.Write([]byte("POST /wsman HTTP/1.1\r\n"))
 	require.ErrorIs(t, werr, net.ErrClosed)
 
-	conn := net.Conn(tc)
-	var at attempt
-	at.conn.Store(&conn)
+	// net/http said the request was written (it was in its buffer).
+	at.traced.Store(true)
+	at.connected.Store(true)
+	at.wrote.Store(true)
 	for _, tt := range []struct {
 		name string
 		err  error
@@ -79,6 +82,8 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 			var te *TransportError
 			require.ErrorAs(t, err, &te)
 			require.ErrorIs(t, err, tt.err, "the cause stays reachable")
+			assert.Equal(t, PhaseSend, te.Phase, "no byte of the request reached the socket")
+			assert.False(t, te.RequestSent())
 			if tt.want == "" {
 				assert.NotContains(t, err.Error(), "remote error")
 				return
@@ -91,7 +96,40 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 	}
 	var none attempt
 	assert.NoError(t, none.peerAlert(werr), "no connection, no alert")
-	plain := net.Conn(raw)
-	none.conn.Store(&plain)
+	none.gotConn(raw)
 	assert.NoError(t, none.peerAlert(werr), "not TLS, no alert")
+}
+
+// A request whose bytes reached the socket before the connection broke was
+// sent; one whose flush wrote nothing was not, whatever net/http's
+// WroteRequest said.
+func TestTransportErrorPhaseByBytesWritten(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	go func() { _, _ = io.Copy(io.Discard, b) }()
+	cc := &countingConn{Conn: a}
+	c := &Client{endpoint: "http://device/wsman"}
+	for _, tt := range []struct {
+		name  string
+		write bool
+		want  Phase
+	}{
+		{"nothing written", false, PhaseSend},
+		{"written, then lost", true, PhaseReceive},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var at attempt
+			at.traced.Store(true)
+			at.connected.Store(true)
+			at.gotConn(cc)
+			if tt.write {
+				_, err := cc.Write([]byte("POST /wsman HTTP/1.1\\r\\n"))
+				require.NoError(t, err)
+			}
+			at.wrote.Store(true)
+			var te *TransportError
+			require.ErrorAs(t, c.transportError(ActionGet, &at, io.ErrUnexpectedEOF), &te)
+			assert.Equal(t, tt.want, te.Phase)
+		})
+	}
 }
