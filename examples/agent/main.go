@@ -61,6 +61,13 @@ func main() {
 		timeout   = flag.Duration("timeout", 2*time.Minute, "overall time limit")
 	)
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored ("agent deactivate -sim" would talk to the MEI
+		// device and only print its status).
+		fmt.Fprintf(os.Stderr, "agent: unexpected argument %q: agent takes flags only (e.g. -deactivate, not deactivate)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	o := options{device: *device, prepare: *prepare, otp: otp(*otpFlag), dnsSuffix: *dnsSuffix, ipv6: *ipv6, json: *asJSON, demo: *demo}

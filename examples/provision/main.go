@@ -43,6 +43,13 @@ func main() {
 	crashAfter := flag.Int("crash-after", 6, "stop the provisioner as if killed once this many sessions have configured their device, then resume from the state file (0: no crash)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
 	flag.Parse()
+	if flag.NArg() > 0 {
+		// Flag parsing stops at the first argument: it and every flag after
+		// it would be ignored ("provision 100 -quiet" would run 25 devices
+		// and print everything).
+		fmt.Fprintf(os.Stderr, "provision: unexpected argument %q: provision takes flags only (e.g. -devices 100)\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	// Ctrl-C ends the run through its context, so that the temporary state
 	// directory (its sealing key included) is removed as at a normal exit.
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
