@@ -29,6 +29,7 @@ import (
 	"github.com/amtkit/amtkit/amt"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/internal/boundedread"
 	"github.com/amtkit/amtkit/internal/oneline"
 )
 
@@ -127,22 +128,9 @@ func run(w io.Writer, cfg config) error {
 // certs.MaxFileSize in base64).
 const maxInput = certs.MaxFileSize*4/3 + 4
 
-// readInput reads path up to one byte past maxInput, so that a huge file or a
-// device such as /dev/zero is refused without being read whole.
+// readInput reads path, refusing a file over maxInput (boundedread).
 func readInput(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxInput+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxInput {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a provisioning bundle", path, maxInput)
-	}
-	return data, nil
+	return boundedread.File(path, maxInput, "a provisioning bundle")
 }
 
 // report prints the bundle and its findings; it returns true when an error

@@ -48,6 +48,7 @@ import (
 	"github.com/amtkit/amtkit/amt/pthi"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/internal/boundedread"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/wsman"
 )
@@ -235,7 +236,8 @@ func runTLSDevice(ctx context.Context, w io.Writer, o options) error {
 }
 
 func loadBundle(path string) (certs.Bundle, error) {
-	data, err := os.ReadFile(path)
+	// A PKCS#12 of certs.MaxFileSize in base64 at most.
+	data, err := boundedread.File(path, certs.MaxFileSize*4/3+4, "a provisioning bundle")
 	if err != nil {
 		return certs.Bundle{}, fmt.Errorf("-pfx: %w", err)
 	}
@@ -248,7 +250,7 @@ func loadOnDieRoot(path string) (*x509.CertPool, error) {
 	if path == "" {
 		return nil, errors.New("-ondie-root: Intel's On-Die CA root certificate is needed to verify AMT")
 	}
-	data, err := os.ReadFile(path)
+	data, err := boundedread.File(path, 64<<10, "a certificate")
 	if err != nil {
 		return nil, fmt.Errorf("-ondie-root: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/boundedread"
 	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/pskx"
 	"github.com/amtkit/amtkit/pskx/setupbin"
@@ -152,26 +153,9 @@ func run(w io.Writer, o options) error {
 // beyond any USB provisioning batch (the format itself has no limit).
 const maxInput = 64 << 20
 
-// readInput reads path, refusing a file larger than maxInput before reading
-// it and reading a device such as /dev/zero no further than one byte past.
+// readInput reads path, refusing a file over maxInput (boundedread).
 func readInput(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	tooLarge := fmt.Errorf("%s: larger than %d bytes: not a setup.bin", path, maxInput)
-	if fi, err := fh.Stat(); err == nil && fi.Size() > maxInput {
-		return nil, tooLarge
-	}
-	raw, err := io.ReadAll(io.LimitReader(fh, maxInput+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > maxInput {
-		return nil, tooLarge
-	}
-	return raw, nil
+	return boundedread.File(path, maxInput, "a setup.bin")
 }
 
 func sampleOptions(o options) options {
