@@ -26,6 +26,8 @@ import (
 	"github.com/amtkit/amtkit/amt/amtsim"
 	"github.com/amtkit/amtkit/certs"
 	"github.com/amtkit/amtkit/certs/certstest"
+	"github.com/amtkit/amtkit/internal/boundedread"
+	"github.com/amtkit/amtkit/internal/secretfile"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/provisioning/sqlstore"
 	"github.com/amtkit/amtkit/seal"
@@ -406,7 +408,7 @@ func statePaths(path string) (string, func(), error) {
 // beside the database; here the file keeps the example self-contained.
 func stateKey(path string) (seal.Sealer, string, error) {
 	var key seal.Key
-	b, err := os.ReadFile(path)
+	b, err := boundedread.File(path, 4<<10, "a state key")
 	switch {
 	case err == nil:
 		id, secret, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
@@ -419,7 +421,9 @@ func stateKey(path string) (seal.Sealer, string, error) {
 		if key, err = seal.NewKey(nil, "example-1"); err != nil {
 			return nil, "", err
 		}
-		if err := os.WriteFile(path, []byte(key.ID+":"+hex.EncodeToString(key.Secret)+"\n"), 0o600); err != nil {
+		// Owner-only, as a new file; a symbolic link left at path (its
+		// target would receive the key) is refused.
+		if err := secretfile.Write(path, []byte(key.ID+":"+hex.EncodeToString(key.Secret)+"\n")); err != nil {
 			return nil, "", err
 		}
 	default:
