@@ -4,8 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/amtkit/amtkit/internal/testenv"
 )
 
@@ -18,10 +16,5 @@ func TestMain(m *testing.M) {
 // "devicecheck -demo dev.json" (the -transcript forgotten) wrote no transcript, exit status 0.
 // Arguments that are not flags are refused with exit status 2.
 func TestStrayArgumentsRefused(t *testing.T) {
-	dir := t.TempDir()
-	for _, args := range [][]string{{"-demo", "dev.json"}} {
-		code, stdout, stderr := testenv.RunMain(t, dir, args...)
-		assert.Equal(t, 2, code, "%v: stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
-		assert.Contains(t, stderr, "unexpected argument", args)
-	}
+	testenv.StrayArgumentsRefused(t, []string{"-demo", "dev.json"})
 }

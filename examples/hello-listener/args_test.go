@@ -4,8 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/amtkit/amtkit/internal/testenv"
 )
 
@@ -18,10 +16,5 @@ func TestMain(m *testing.M) {
 // "hello-listener 0.0.0.0:16995" (the -addr forgotten) listened on the default address instead.
 // Arguments that are not flags are refused with exit status 2.
 func TestStrayArgumentsRefused(t *testing.T) {
-	dir := t.TempDir()
-	for _, args := range [][]string{{"-demo", "-addr", "127.0.0.1:0", "x"}} {
-		code, stdout, stderr := testenv.RunMain(t, dir, args...)
-		assert.Equal(t, 2, code, "%v: stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
-		assert.Contains(t, stderr, "unexpected argument", args)
-	}
+	testenv.StrayArgumentsRefused(t, []string{"-demo", "-addr", "127.0.0.1:0", "x"})
 }

@@ -4,8 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/amtkit/amtkit/internal/testenv"
 )
 
@@ -19,10 +17,5 @@ func TestMain(m *testing.M) {
 // UUID and hashes, exit status 0.
 // Arguments that are not flags are refused with exit status 2.
 func TestStrayArgumentsRefused(t *testing.T) {
-	dir := t.TempDir()
-	for _, args := range [][]string{{"860a54b2"}, {"860a54b2", "-cert", "prov.contoso.com"}} {
-		code, stdout, stderr := testenv.RunMain(t, dir, args...)
-		assert.Equal(t, 2, code, "%v: stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
-		assert.Contains(t, stderr, "unexpected argument", args)
-	}
+	testenv.StrayArgumentsRefused(t, []string{"860a54b2"}, []string{"860a54b2", "-cert", "prov.contoso.com"})
 }

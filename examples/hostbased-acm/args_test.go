@@ -4,8 +4,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-
 	"github.com/amtkit/amtkit/internal/testenv"
 )
 
@@ -19,10 +17,5 @@ func TestMain(m *testing.M) {
 // device instead, exit status 0.
 // Arguments that are not flags are refused with exit status 2.
 func TestStrayArgumentsRefused(t *testing.T) {
-	dir := t.TempDir()
-	for _, args := range [][]string{{"prov.pfx"}, {"prov.pfx", "-endpoint", "http://127.0.0.1:1/wsman"}} {
-		code, stdout, stderr := testenv.RunMain(t, dir, args...)
-		assert.Equal(t, 2, code, "%v: stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
-		assert.Contains(t, stderr, "unexpected argument", args)
-	}
+	testenv.StrayArgumentsRefused(t, []string{"prov.pfx"}, []string{"prov.pfx", "-endpoint", "http://127.0.0.1:1/wsman"})
 }

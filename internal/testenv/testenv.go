@@ -117,3 +117,21 @@ func RunMain(t testing.TB, dir string, args ...string) (code int, stdout, stderr
 	}
 	return code, out.String(), errOut.String()
 }
+
+// StrayArgumentsRefused runs the command under test (see [RunMain]) with each
+// of argSets and fails t unless every run exits with status 2 and says
+// "unexpected argument": flag parsing stops at the first argument that is not
+// a flag, so it and every flag after it would be ignored. It returns what
+// each run wrote to stdout, for checks of its own.
+func StrayArgumentsRefused(t testing.TB, argSets ...[]string) (stdouts []string) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, args := range argSets {
+		code, stdout, stderr := RunMain(t, dir, args...)
+		if code != 2 || !strings.Contains(stderr, "unexpected argument") {
+			t.Errorf("%q: exit status %d, want 2 with \"unexpected argument\"; stdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+		}
+		stdouts = append(stdouts, stdout)
+	}
+	return stdouts
+}
