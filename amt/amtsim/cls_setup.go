@@ -174,7 +174,7 @@ func (d *Device) setupInstance() *etree.Element {
 		s("RequestedState", "12").
 		s("SystemCreationClassName", "CIM_ComputerSystem").
 		s("SystemName", "Intel(r) AMT").
-		s("TrustedDNSSuffix", d.cfg.TrustedDNSSuffix).
+		s("TrustedDNSSuffix", st.pkiSuffix).
 		b("ZeroTouchConfigurationEnabled", st.zeroTch)
 	// The OTP is readable only in provisioning (intel/lms
 	// AMT_SetupAndConfigurationService.h); otherwise the device returns 32 zero

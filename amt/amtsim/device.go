@@ -195,6 +195,7 @@ func New(cfg Config) (*Device, error) {
 	d.st.clockOffset = cfg.ClockOffset
 	d.st.tlsArmed = true // the TLS listener arms at Start
 	d.st.opDisabled = cfg.AMTDisabled
+	d.st.pkiSuffix = cfg.TrustedDNSSuffix
 	d.digest.init(d)
 	return d, nil
 }
@@ -309,9 +310,17 @@ func (d *Device) LocalSystemAccount() (user string, password amt.Secret) {
 	return localSystemUser, d.localPass
 }
 
-// DNSSuffix returns the suffix provisioning certificates are matched against.
+// DNSSuffix returns the suffix provisioning certificates are matched against:
+// the PKI DNS suffix (Config.TrustedDNSSuffix or the last SetPKIDNSSuffix),
+// else Config.DHCPDNSSuffix.
 func (d *Device) DNSSuffix() string {
-	return deviceSuffix(d.cfg.TrustedDNSSuffix, d.cfg.DHCPDNSSuffix)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.dnsSuffixLocked()
+}
+
+func (d *Device) dnsSuffixLocked() string {
+	return deviceSuffix(d.st.pkiSuffix, d.cfg.DHCPDNSSuffix)
 }
 
 // clock returns the device's clock.
@@ -474,7 +483,7 @@ func (d *Device) chainPolicyLocked() chainPolicy {
 		fw:     d.fw,
 		plat:   d.plat,
 		hashes: slices.Clone(d.st.hashes),
-		suffix: d.DNSSuffix(),
+		suffix: d.dnsSuffixLocked(),
 		perTLD: d.cfg.Behavior.PerTLDSuffixRule,
 		now:    d.now().Add(d.st.clockOffset),
 	}

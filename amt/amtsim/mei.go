@@ -144,8 +144,29 @@ func (d *Device) pthiCommand(cmd pthi.Command, p []byte) (amt.Status, []byte) {
 		}
 		return amt.StatusSuccess, b
 	case pthi.CmdGetPKIDNSSuffix:
-		s := d.cfg.TrustedDNSSuffix
+		s := st.pkiSuffix
 		return amt.StatusSuccess, append(binary.LittleEndian.AppendUint16(nil, uint16(len(s))), s...)
+	case pthi.CmdSetPKIDNSSuffix:
+		// u16 length and the suffix without a NUL (intel/lms
+		// SetDNSSuffixCommand.h, MeshAgent pthi_SetDnsSuffix). The limit is
+		// pthi.MaxDNSSuffixLength; characters outside printable ASCII are
+		// the simulator's refusal (a DNS name has none). No source names a
+		// provisioning state in which the firmware refuses it: none is
+		// refused here. An empty suffix clears it (DHCP's applies again).
+		if len(p) < 2 || int(binary.LittleEndian.Uint16(p)) != len(p)-2 {
+			return amt.StatusInvalidMessageLength, nil
+		}
+		s := p[2:]
+		if len(s) > pthi.MaxDNSSuffixLength {
+			return amt.StatusInvalidParameter, nil
+		}
+		for _, c := range s {
+			if c < 0x21 || c > 0x7e {
+				return amt.StatusInvalidParameter, nil
+			}
+		}
+		st.pkiSuffix = string(s)
+		return amt.StatusSuccess, nil
 	case pthi.CmdGetZeroTouchEnabled:
 		if st.zeroTch {
 			return amt.StatusSuccess, u32(1)

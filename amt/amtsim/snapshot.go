@@ -119,7 +119,7 @@ func (d *Device) Snapshot() Snapshot {
 	defer d.mu.Unlock()
 	st := &d.st
 	s := Snapshot{
-		UUID: d.uuid, Version: d.fw.Version, DigestRealm: d.realm, DNSSuffix: d.DNSSuffix(),
+		UUID: d.uuid, Version: d.fw.Version, DigestRealm: d.realm, DNSSuffix: d.dnsSuffixLocked(),
 		ProvisioningState: st.prov, ControlMode: st.mode, RemoteConfigurationEnabled: st.zeroTch,
 		MEBxPasswordDefault: st.mebxDefault, AdminUser: st.adminUser, AdminPasswordDefault: st.adminDefault,
 		OTPSet:     !st.otp.IsZero(),

@@ -82,6 +82,9 @@ type state struct {
 	mode    amt.ControlMode
 	zeroTch bool
 	allowed []uint8 // AllowedControlModes
+	// pkiSuffix is the PKI DNS suffix: Config.TrustedDNSSuffix until a
+	// SetPKIDNSSuffix.
+	pkiSuffix string
 
 	mebx        amt.Secret
 	mebxDefault bool
