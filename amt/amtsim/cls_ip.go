@@ -1,10 +1,12 @@
 package amtsim
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/amt/pthi"
 	"github.com/amtkit/amtkit/wsman/wsmantest"
 	"github.com/beevik/etree"
 )
@@ -325,4 +327,42 @@ func (d *Device) NetworkSnapshot() NetworkSnapshot {
 		out.Profiles = append(out.Profiles, pi)
 	}
 	return out
+}
+
+// lanSettingsLocked is the GetLANInterfaceSettings answer for iface, from the
+// state AMT_EthernetPortSettings shows: the wired interface holds the lease it
+// shares with the host (DHCP mode passive) or its static address; the
+// wireless one is up to DHCP, its link down. An interface the platform lacks
+// is answered disabled, with no address and a zero MAC, and an index other
+// than 0 or 1 is refused (3, INVALID_PARAMETER): both the simulator's choices,
+// no source shows firmware's. d.mu is held.
+func (d *Device) lanSettingsLocked(iface pthi.Interface) (pthi.LANSettings, bool) {
+	mac := func(s string) net.HardwareAddr {
+		m, _ := net.ParseMAC(s)
+		return m
+	}
+	absent := pthi.LANSettings{IPv4: netip.IPv4Unspecified(), MAC: make(net.HardwareAddr, 6)}
+	switch iface {
+	case pthi.InterfaceWired:
+		if d.cfg.Network.WirelessOnly {
+			return absent, true
+		}
+		p := d.st.net.wired
+		s := pthi.LANSettings{Enabled: true, DHCPEnabled: p.dhcp, LinkUp: true, MAC: mac(simWiredMAC)}
+		if p.dhcp || p.ipSync {
+			s.IPv4 = netip.MustParseAddr(dhcpLeaseAddr)
+		} else {
+			s.IPv4 = p.static.Address.Addr()
+		}
+		if p.dhcp {
+			s.DHCPMode = pthi.DHCPModePassive
+		}
+		return s, true
+	case pthi.InterfaceWireless:
+		if d.cfg.Network.NoWireless {
+			return absent, true
+		}
+		return pthi.LANSettings{Enabled: true, IPv4: netip.IPv4Unspecified(), DHCPEnabled: true, DHCPMode: pthi.DHCPModePassive, MAC: mac(simWirelessMAC)}, true
+	}
+	return pthi.LANSettings{}, false
 }

@@ -167,6 +167,19 @@ func (d *Device) pthiCommand(cmd pthi.Command, p []byte) (amt.Status, []byte) {
 		}
 		st.pkiSuffix = string(s)
 		return amt.StatusSuccess, nil
+	case pthi.CmdGetLANInterfaceSettings:
+		if len(p) != 4 {
+			return amt.StatusInvalidMessageLength, nil
+		}
+		lan, ok := d.lanSettingsLocked(pthi.Interface(binary.LittleEndian.Uint32(p)))
+		if !ok {
+			return amt.StatusInvalidParameter, nil
+		}
+		b, err := lan.AppendBinary(nil)
+		if err != nil {
+			return amt.StatusInternalError, nil
+		}
+		return amt.StatusSuccess, b
 	case pthi.CmdGetZeroTouchEnabled:
 		if st.zeroTch {
 			return amt.StatusSuccess, u32(1)
