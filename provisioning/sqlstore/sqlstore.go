@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
+	"github.com/amtkit/amtkit/internal/ctxwait"
 	"github.com/amtkit/amtkit/provisioning"
 	"github.com/amtkit/amtkit/seal"
 )
@@ -55,7 +56,46 @@ type Options struct {
 	// [provisioning.DefaultTombstoneRetention] (30 days). Negative: tombstones are kept for good
 	// (one small row per device ever deleted).
 	TombstoneRetention time.Duration
+	// Sleep waits between Open's attempts to reach a new SQLite file that
+	// another process is switching to WAL (see [Open]); it returns ctx's
+	// error when ctx ends first. Nil: a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// busyTimeout reads the SQLite connection's busy timeout, which opens the
+// pool's first connection. A DSN that sets journal_mode(WAL) switches a new
+// file on that connection, and SQLite fails every other connection that
+// meets the switch half done with SQLITE_BUSY at once, without its busy
+// handler (the lock upgrade it would wait for could deadlock) — so several
+// provisioners starting together on a file that does not exist yet all
+// but one fail their first connection. Open tries again, up to openBusyTries
+// times with waits growing to 100 ms (about two seconds in all), or until
+// ctx ends; once the file is in WAL the pragma changes nothing.
+func busyTimeout(ctx context.Context, db *sql.DB, sleep func(context.Context, time.Duration) error) (int64, error) {
+	if sleep == nil {
+		sleep = ctxwait.Sleep
+	}
+	wait := 5 * time.Millisecond
+	for try := 1; ; try++ {
+		var ms int64
+		err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms)
+		var coded interface{ Code() int }
+		if err == nil || try == openBusyTries || !errors.As(err, &coded) || coded.Code()&0xff != sqliteBusy {
+			return ms, err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return 0, err
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// openBusyTries bounds busyTimeout's attempts; sqliteBusy is SQLITE_BUSY,
+// the primary result code of a modernc.org/sqlite error's Code.
+const (
+	openBusyTries = 25
+	sqliteBusy    = 5
+)
 
 // tombstonePurge bounds the expired tombstones one Delete removes: more
 // than a delete adds, so a backlog drains.
@@ -85,6 +125,8 @@ var (
 // modernc.org/sqlite): without one, concurrent writes fail at once. It must
 // also run with synchronous FULL (SQLite's default, or
 // _pragma=synchronous(FULL)), without which a saved record may be lost. A
+// new SQLite file that several processes open at once, each switching it to
+// WAL in its DSN, is waited for (see Options.Sleep). A
 // PostgreSQL database's default_transaction_isolation must be read committed
 // (the server's default). Open refuses a database that breaks these rules
 // (a *provisioning.ConfigError saying what to set), and one whose schema is
@@ -106,8 +148,8 @@ func Open(ctx context.Context, db *sql.DB, o Options) (*Store, error) {
 		// with many sessions) write at once: without a busy handler,
 		// SQLite fails a write that finds the file locked at once
 		// (SQLITE_BUSY), which ends sessions as store-failed.
-		var ms int64
-		if err := db.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&ms); err != nil {
+		ms, err := busyTimeout(ctx, db, o.Sleep)
+		if err != nil {
 			return nil, fmt.Errorf("sqlstore: reading PRAGMA busy_timeout: %w", err)
 		}
 		if ms <= 0 {
