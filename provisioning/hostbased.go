@@ -168,6 +168,9 @@ var (
 // reading control mode and provisioning state back.
 func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepActivate, func(ctx context.Context) (string, error) {
+		if err := checkAdminPassword(adminPassword); err != nil {
+			return "", err
+		}
 		hb, err := dev.HostBasedSetup(ctx)
 		if err != nil {
 			return "", err
@@ -295,6 +298,9 @@ const adminUserName = "admin"
 // [ActivateTLS].
 func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, adminPassword amt.Secret, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepActivate, func(ctx context.Context) (string, error) {
+		if err := checkAdminPassword(adminPassword); err != nil {
+			return "", err
+		}
 		if err := checkSigningBundle(bundle, opts.TrustedHashes); err != nil {
 			return "", err
 		}
@@ -373,6 +379,19 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 		}
 		return detail + "; MEBx password set", nil
 	})
+}
+
+// checkAdminPassword refuses, before anything is sent, an admin password the
+// firmware would refuse (amt.CheckPassword), as ActivateTLS does: Setup and
+// AdminSetup would check it only after the service and the general settings
+// were read and, for AdminSetup, the provisioning chain sent. It is the
+// caller's input, so the refusal is a rejection (ReasonBundleUnusable, as in
+// ActivateTLS), never a device error.
+func checkAdminPassword(pw amt.Secret) error {
+	if err := amt.CheckPassword(pw.Reveal()); err != nil {
+		return fmt.Errorf("%w: %w (amt.GeneratePassword makes one it takes)", errAdminPassword, err)
+	}
+	return nil
 }
 
 // checkMEBx refuses an ACM activation without a usable MEBx password before
@@ -455,7 +474,7 @@ func hostBasedError(ctx context.Context, step Step, err error) *SessionError {
 		se.Reason = ReasonCommitFailed
 	case errors.Is(err, errBundleRoot):
 		se.Reason, se.Rejected = ReasonNoMatchingRoot, true
-	case errors.Is(err, errBundle), errors.Is(err, ErrMEBxPasswordRequired), errors.Is(err, ErrNoOnDieRoots):
+	case errors.Is(err, errBundle), errors.Is(err, errAdminPassword), errors.Is(err, ErrMEBxPasswordRequired), errors.Is(err, ErrNoOnDieRoots):
 		se.Reason, se.Rejected = ReasonBundleUnusable, true
 	case errors.Is(err, ErrOnDieUntrusted) || isUntrusted(err):
 		se.Reason, se.Rejected = ReasonDeviceUntrusted, true
@@ -468,8 +487,9 @@ func hostBasedError(ctx context.Context, step Step, err error) *SessionError {
 }
 
 var (
-	errBundle     = errors.New("provisioning: unusable provisioning bundle")
-	errBundleRoot = errors.New("provisioning: the provisioning bundle's root is not trusted by the device")
+	errAdminPassword = errors.New("provisioning: the firmware would refuse this admin password")
+	errBundle        = errors.New("provisioning: unusable provisioning bundle")
+	errBundleRoot    = errors.New("provisioning: the provisioning bundle's root is not trusted by the device")
 )
 
 func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {

@@ -247,8 +247,8 @@ func (a *tlsActivation) check(ctx context.Context) (string, error) {
 	if a.mode != amt.ControlModeACM && a.mode != amt.ControlModeCCM {
 		return "", fmt.Errorf("%w: mode must be ACM or CCM, got %s", errBundle, a.mode)
 	}
-	if err := amt.CheckPassword(a.admin.Reveal()); err != nil {
-		return "", fmt.Errorf("%w: admin password: %w", errBundle, err)
+	if err := checkAdminPassword(a.admin); err != nil {
+		return "", err
 	}
 	if a.mode == amt.ControlModeACM {
 		if err := checkSigningBundle(a.bundle, a.o.TrustedHashes); err != nil {
