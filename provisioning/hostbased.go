@@ -331,7 +331,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
 		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup", opts.sleep)
 		if err != nil {
-			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
+			return "", explainInProvisioning(ctx, dev, opts.HostState, explainAuthFailed(err, bundle, &opts))
 		}
 		if st != amt.PostProvisioning {
 			return "", fmt.Errorf("%w: after AdminSetup the device is in %v", ErrActivationHalted, st)
@@ -366,7 +366,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 		err = dev.UpgradeClientToAdmin(ctx, sig)
 		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "UpgradeClientToAdmin", opts.sleep)
 		if err != nil {
-			return "", err
+			return "", explainAuthFailed(err, bundle, &opts)
 		}
 		if st != amt.PostProvisioning {
 			return "", fmt.Errorf("%w: after UpgradeClientToAdmin the device is in %v", ErrActivationHalted, st)
@@ -379,6 +379,32 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 		}
 		return detail + "; MEBx password set", nil
 	})
+}
+
+// explainAuthFailed adds to AdminSetup's or UpgradeClientToAdmin's
+// ReturnValue 5 (AuthFailed: Intel AMT SDK class reference; go-wsman-messages
+// ips/hostbasedsetup/decoder.go) what the firmware checks there, since the
+// value alone does not say which check failed: the chain's root among its
+// trusted root hashes, the leaf's CN against its DNS suffix — the PKI DNS
+// suffix set in MEBx or over PTHI, else DHCP option 15 of the wired interface
+// (MeshCentral amtmanager.js refuses ACM without such a "trusted DNS suffix";
+// MeshCentral issues 2805 and 3852; rpc-go issue 428 shows a MEBx suffix and
+// a local ACM activation ending in a bare "activation failed") — and the
+// signature over ConfigurationNonce ‖ McNonce. It names which of these were
+// checked before sending and, for the others, the option that checks them.
+func explainAuthFailed(err error, b certs.Bundle, o *HostBasedOptions) error {
+	if !errors.Is(err, amt.ErrHostSetupAuthFailed) {
+		return err
+	}
+	root := "not checked here: set HostBasedOptions.TrustedHashes to the device's hashes (pthi.Client.CertHashes)"
+	if len(o.TrustedHashes) > 0 {
+		root = "checked before sending: it is"
+	}
+	var cn string
+	if l := b.Leaf(); l != nil {
+		cn = l.Subject.CommonName
+	}
+	return fmt.Errorf("%w: the device refused the provisioning certificate or the nonce signature; it checks that the chain's root is among its trusted root hashes (%s), that the leaf's name %q covers its DNS suffix — the PKI DNS suffix set in MEBx or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads it), else DHCP option 15 of its wired interface — and the signature", err, root, cn)
 }
 
 // checkAdminPassword refuses, before anything is sent, an admin password the
