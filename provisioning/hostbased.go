@@ -27,6 +27,17 @@ type HostBasedOptions struct {
 	// amt/pthi): ActivateACM and UpgradeToACM refuse a bundle whose root is not
 	// among them before sending anything.
 	TrustedHashes []amt.CertHash
+	// DNSSuffix, when set, is the DNS suffix the firmware matches the
+	// provisioning certificate's name against: the PKI DNS suffix set in MEBx
+	// or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads
+	// it), else the DHCP option 15 suffix of the device's wired interface.
+	// ActivateACM, UpgradeToACM and ActivateTLS (ACM) then refuse a bundle
+	// whose leaf's name does not cover it (certs.Bundle.Covers; reason
+	// suffix-mismatch) before sending anything: the firmware would refuse
+	// AdminSetup with AuthFailed after the chain went out. A name that covers
+	// it only by MeshCentral's per-TLD rule (amt.ErrSuffixUndocumented) is
+	// sent. Empty: not checked here.
+	DNSSuffix string
 	// Observer receives one event per step. Nil: none.
 	Observer Observer
 	// UUID labels the events (the device's UUID from PTHI). Optional.
@@ -301,7 +312,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		if err := checkAdminPassword(adminPassword); err != nil {
 			return "", err
 		}
-		if err := checkSigningBundle(bundle, opts.TrustedHashes); err != nil {
+		if err := checkSigningBundle(bundle, &opts); err != nil {
 			return "", err
 		}
 		if err := checkMEBx(&opts, true); err != nil {
@@ -346,7 +357,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 // account). The outcome is read back as for ActivateACM.
 func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opts HostBasedOptions) error {
 	return hostBased(ctx, &opts, StepUpgrade, func(ctx context.Context) (string, error) {
-		if err := checkSigningBundle(bundle, opts.TrustedHashes); err != nil {
+		if err := checkSigningBundle(bundle, &opts); err != nil {
 			return "", err
 		}
 		if err := checkMEBx(&opts, false); err != nil {
@@ -387,9 +398,10 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 // value alone does not say which check failed: the chain's root among its
 // trusted root hashes, the leaf's CN against its DNS suffix — the PKI DNS
 // suffix set in MEBx or over PTHI, else DHCP option 15 of the wired interface
-// (MeshCentral amtmanager.js refuses ACM without such a "trusted DNS suffix";
-// MeshCentral issues 2805 and 3852; rpc-go issue 428 shows a MEBx suffix and
-// a local ACM activation ending in a bare "activation failed") — and the
+// (MeshCentral issue 2805, its maintainer: the trusted FQDN or DHCP option
+// 15 must match the certificate; issue 3852 logs MeshCentral declining ACM
+// with "No trusted DNS suffix reported"; rpc-go issue 428 shows a MEBx suffix
+// and a local ACM activation ending in a bare "activation failed") — and the
 // signature over ConfigurationNonce ‖ McNonce. It names which of these were
 // checked before sending and, for the others, the option that checks them.
 func explainAuthFailed(err error, b certs.Bundle, o *HostBasedOptions) error {
@@ -400,11 +412,15 @@ func explainAuthFailed(err error, b certs.Bundle, o *HostBasedOptions) error {
 	if len(o.TrustedHashes) > 0 {
 		root = "checked before sending: it is"
 	}
+	suffix := "not checked here: set HostBasedOptions.DNSSuffix"
+	if o.DNSSuffix != "" {
+		suffix = fmt.Sprintf("checked before sending against HostBasedOptions.DNSSuffix %q: is it the device's?", o.DNSSuffix)
+	}
 	var cn string
 	if l := b.Leaf(); l != nil {
 		cn = l.Subject.CommonName
 	}
-	return fmt.Errorf("%w: the device refused the provisioning certificate or the nonce signature; it checks that the chain's root is among its trusted root hashes (%s), that the leaf's name %q covers its DNS suffix — the PKI DNS suffix set in MEBx or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads it), else DHCP option 15 of its wired interface — and the signature", err, root, cn)
+	return fmt.Errorf("%w: the device refused the provisioning certificate or the nonce signature; it checks that the chain's root is among its trusted root hashes (%s), that the leaf's name %q covers its DNS suffix — the PKI DNS suffix set in MEBx or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads it), else DHCP option 15 of its wired interface (%s) — and the signature", err, root, cn, suffix)
 }
 
 // checkAdminPassword refuses, before anything is sent, an admin password the
@@ -500,6 +516,8 @@ func hostBasedError(ctx context.Context, step Step, err error) *SessionError {
 		se.Reason = ReasonCommitFailed
 	case errors.Is(err, errBundleRoot):
 		se.Reason, se.Rejected = ReasonNoMatchingRoot, true
+	case errors.Is(err, errBundleSuffix):
+		se.Reason, se.Rejected = ReasonSuffixMismatch, true
 	case errors.Is(err, errBundle), errors.Is(err, errAdminPassword), errors.Is(err, ErrMEBxPasswordRequired), errors.Is(err, ErrNoOnDieRoots):
 		se.Reason, se.Rejected = ReasonBundleUnusable, true
 	case errors.Is(err, ErrOnDieUntrusted) || isUntrusted(err):
@@ -516,9 +534,10 @@ var (
 	errAdminPassword = errors.New("provisioning: the firmware would refuse this admin password")
 	errBundle        = errors.New("provisioning: unusable provisioning bundle")
 	errBundleRoot    = errors.New("provisioning: the provisioning bundle's root is not trusted by the device")
+	errBundleSuffix  = errors.New("provisioning: the provisioning certificate's name does not cover the device's DNS suffix")
 )
 
-func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
+func checkSigningBundle(b certs.Bundle, o *HostBasedOptions) error {
 	if b.Leaf() == nil || b.Key == nil {
 		return fmt.Errorf("%w: needs a chain and a key", errBundle)
 	}
@@ -532,9 +551,17 @@ func checkSigningBundle(b certs.Bundle, trusted []amt.CertHash) error {
 		// (ActivationFailedNoRootCertFound).
 		return fmt.Errorf("%w: the chain does not end in its self-signed root (include the root in the bundle)", errBundle)
 	}
-	if len(trusted) > 0 {
+	if trusted := o.TrustedHashes; len(trusted) > 0 {
 		if _, ok := b.MatchRoot(trusted); !ok {
 			return fmt.Errorf("%w: no hash of its root is among the device's %d", errBundleRoot, len(trusted))
+		}
+	}
+	if o.DNSSuffix != "" {
+		// The firmware's rule as the engine applies it (amt.MatchDNSSuffix);
+		// a per-TLD match (ErrSuffixUndocumented) is left to the firmware, as
+		// the engine tries such a bundle when it has no better one.
+		if err := b.Covers(o.DNSSuffix); err != nil && !errors.Is(err, amt.ErrSuffixUndocumented) {
+			return fmt.Errorf("%w: %w; the firmware would refuse it (AdminSetup AuthFailed): use a provisioning certificate issued for the device's domain, or set the device's PKI DNS suffix to one its name covers (MEBx, or pthi.Client.SetPKIDNSSuffix)", errBundleSuffix, err)
 		}
 	}
 	return nil

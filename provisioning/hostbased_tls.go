@@ -71,7 +71,7 @@ const DefaultLocalTLSAddr = "127.0.0.1:16993"
 // ([DefaultLocalTLSAddr]); with Mode amt.ControlModeCCM, OnDieRoots alone is
 // enough.
 type TLSActivationOptions struct {
-	// HostBasedOptions: Observer, UUID, Now, TrustedHashes and, for admin
+	// HostBasedOptions: Observer, UUID, Now, TrustedHashes, DNSSuffix and, for admin
 	// control mode, MEBxPassword (or LeaveMEBxPassword). SignIn is not used.
 	HostBasedOptions
 	// Mode is amt.ControlModeACM (also the zero value) or amt.ControlModeCCM.
@@ -251,7 +251,7 @@ func (a *tlsActivation) check(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if a.mode == amt.ControlModeACM {
-		if err := checkSigningBundle(a.bundle, a.o.TrustedHashes); err != nil {
+		if err := checkSigningBundle(a.bundle, &a.o.HostBasedOptions); err != nil {
 			return "", err
 		}
 		if err := checkMEBx(&a.o.HostBasedOptions, false); err != nil {

@@ -327,6 +327,10 @@ func TestActivateTLSRefusesBeforeChanging(t *testing.T) {
 		{"a weak admin password", func(*testing.T, *amtsim.Device, *provisioning.TLSActivationOptions, *certstest.ProvisioningChain) amt.Secret {
 			return amt.NewSecret("short")
 		}, nil, "admin password"},
+		{"a certificate for another DNS suffix", func(_ *testing.T, _ *amtsim.Device, o *provisioning.TLSActivationOptions, _ *certstest.ProvisioningChain) amt.Secret {
+			o.DNSSuffix = "fabrikam.com"
+			return pw
+		}, amt.ErrSuffixMismatch, `does not cover DNS suffix "fabrikam.com"`},
 		{"in provisioning", func(t *testing.T, sim *amtsim.Device, _ *provisioning.TLSActivationOptions, _ *certstest.ProvisioningChain) amt.Secret {
 			require.NoError(t, sim.StartConfiguration(amt.Secret{}))
 			return pw
