@@ -190,7 +190,7 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 			return "", fmt.Errorf("%w (%s)", ErrAlreadyActivated, hb.CurrentControlMode)
 		}
 		if !slices.Contains(hb.AllowedControlModes, amt.ControlModeCCM) {
-			return "", fmt.Errorf("%w: CCM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
+			return "", fmt.Errorf("%w: CCM (allowed: %s)", ErrModeNotAllowed, modeList(hb.AllowedControlModes))
 		}
 		if err := notInProvisioning(ctx, opts.HostState); err != nil {
 			return "", err
@@ -326,7 +326,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 			return "", fmt.Errorf("%w (%s)", ErrAlreadyActivated, hb.CurrentControlMode)
 		}
 		if !slices.Contains(hb.AllowedControlModes, amt.ControlModeACM) {
-			return "", fmt.Errorf("%w: ACM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
+			return "", fmt.Errorf("%w: ACM (allowed: %s)", ErrModeNotAllowed, modeList(hb.AllowedControlModes))
 		}
 		if err := notInProvisioning(ctx, opts.HostState); err != nil {
 			return "", err
@@ -421,6 +421,17 @@ func explainAuthFailed(err error, b certs.Bundle, o *HostBasedOptions) error {
 		cn = l.Subject.CommonName
 	}
 	return fmt.Errorf("%w: the device refused the provisioning certificate or the nonce signature; it checks that the chain's root is among its trusted root hashes (%s), that the leaf's name %q covers its DNS suffix — the PKI DNS suffix set in MEBx or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads it), else DHCP option 15 of its wired interface (%s) — and the signature", err, root, cn, suffix)
+}
+
+// modeList formats the device's AllowedControlModes for an error, bounded:
+// AMT lists at most its three modes, a device that sends thousands gets the
+// first few and the count, not a message as long as its answer.
+func modeList(ms []amt.ControlMode) string {
+	const show = 4
+	if len(ms) <= show {
+		return fmt.Sprint(ms)
+	}
+	return fmt.Sprintf("%v … %d in all", ms[:show], len(ms))
 }
 
 // checkAdminPassword refuses, before anything is sent, an admin password the
