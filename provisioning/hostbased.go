@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/amtkit/amtkit/amt"
@@ -199,6 +200,9 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 		if err != nil {
 			return "", err
 		}
+		if err := checkRealm(gs.DigestRealm); err != nil {
+			return "", err
+		}
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
 		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup", opts.sleep)
 		if err != nil {
@@ -335,6 +339,9 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 		if err != nil {
 			return "", err
 		}
+		if err := checkRealm(gs.DigestRealm); err != nil {
+			return "", err
+		}
 		sig, err := signNonce(ctx, dev, bundle, hb.ConfigurationNonce, opts.rand(), opts.Firmware)
 		if err != nil {
 			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
@@ -421,6 +428,29 @@ func explainAuthFailed(err error, b certs.Bundle, o *HostBasedOptions) error {
 		cn = l.Subject.CommonName
 	}
 	return fmt.Errorf("%w: the device refused the provisioning certificate or the nonce signature; it checks that the chain's root is among its trusted root hashes (%s), that the leaf's name %q covers its DNS suffix — the PKI DNS suffix set in MEBx or with pthi.Client.SetPKIDNSSuffix (pthi.Client.PKIDNSSuffix reads it), else DHCP option 15 of its wired interface (%s) — and the signature", err, root, cn, suffix)
+}
+
+// checkRealm refuses, before the admin password is hashed with it, a digest
+// realm other than AMT's: "Digest:" and 32 hex digits. RPS refuses to
+// activate a device reporting anything else (src/Validator.ts
+// isDigestRealmValid, checked in src/stateMachines/activation.ts
+// CHECK_DIGEST_REALM before any setup call), so every device RPS activated
+// reported that shape; go-wsman-messages' recorded AMT_GeneralSettings has
+// it too. An admin password hashed with a realm the device's HTTP digest
+// challenges do not carry could never sign in — in admin control mode only
+// MEBx would get the device back. The realm is not echoed.
+func checkRealm(realm string) error {
+	const prefix = "Digest:"
+	hexDigits := strings.TrimPrefix(realm, prefix)
+	ok := len(realm) == len(prefix)+32 && strings.HasPrefix(realm, prefix)
+	for i := 0; i < len(hexDigits) && ok; i++ {
+		c := hexDigits[i]
+		ok = '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+	}
+	if !ok {
+		return fmt.Errorf("%w: AMT_GeneralSettings.DigestRealm (%d bytes) is not AMT's \"Digest:\" and 32 hex digits: the admin password is not hashed with it", amt.ErrBadResponse, len(realm))
+	}
+	return nil
 }
 
 // modeList formats the device's AllowedControlModes for an error, bounded:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -56,4 +57,32 @@ func TestHostBasedHostileAllowedModesBounded(t *testing.T) {
 	assert.Less(t, len(err.Error()), 1024, "the message is bounded")
 	assert.Contains(t, err.Error(), "15000")
 	assert.Zero(t, *setups)
+}
+
+// A digest realm other than AMT's "Digest:" and 32 hex digits — control
+// characters, far longer, not hex, no prefix — is refused before Setup, as
+// RPS refuses it (src/Validator.ts isDigestRealmValid): the admin password's
+// hash would be made with it, and the admin account could then never sign in
+// (in admin control mode only MEBx would get the device back). The realm is
+// not echoed.
+func TestHostBasedHostileRealmRefused(t *testing.T) {
+	hbs := append([]wsman.Property{wsman.Prop("CurrentControlMode", "0")}, wsman.PropArray("AllowedControlModes", "2", "1")...)
+	for name, r := range map[string]string{
+		"line break": "Digest:0123456789ABCDEF\n0123456789ABCDEF",
+		"DEL":        "Digest:0123456789ABCDEF\x7f0123456789ABCDEF",
+		"huge":       "Digest:" + strings.Repeat("A", 70000),
+		"not hex":    "Digest:0123456789ABCDEF0123456789ABCDEG",
+		"no prefix":  "0123456789ABCDEF0123456789ABCDEF",
+		"empty":      "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dev, setups := fakeLMS(t, hbs, r)
+			err := provisioning.ActivateCCM(context.Background(), dev, amt.NewSecret("N3w-Admin-pw"), provisioning.HostBasedOptions{})
+			require.ErrorIs(t, err, amt.ErrBadResponse)
+			assert.Zero(t, *setups, "Setup was not sent")
+			assert.NotContains(t, err.Error(), "\n")
+			assert.NotContains(t, err.Error(), "\x7f")
+			assert.Less(t, len(err.Error()), 1024)
+		})
+	}
 }

@@ -450,6 +450,9 @@ func (a *tlsActivation) activate(ctx context.Context) error {
 		if err != nil {
 			return "", err
 		}
+		if err := checkRealm(gs.DigestRealm); err != nil {
+			return "", err
+		}
 		realm = gs.DigestRealm
 		a.peerMu.Lock()
 		peer := a.peer
