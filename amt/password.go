@@ -65,7 +65,8 @@ func IsPasswordSymbol(c byte) bool {
 // 8–32 characters of 7-bit printable ASCII (32–126) with at least one upper-case
 // letter, one lower-case letter, one digit and one symbol, where '_' and space do not
 // count as symbols; ':' ',' and '"' are never allowed (a ':' also breaks the digest
-// A1). It returns nil or a [*PasswordError] naming every rule broken.
+// A1). It returns nil or a [*PasswordError] naming every rule broken. The rule is
+// the Intel AMT SDK's "Valid Usernames and Passwords" (docs/firmware-rules.md H28).
 func CheckPassword(pw string) error { return checkPassword("password", pw) }
 
 func checkPassword(what, pw string) error {
