@@ -74,8 +74,10 @@ type HostBasedOptions struct {
 	// activation ends unconfirmed, while the host interface is untouched
 	// (rpc-go reads the control mode over HECI after a failed setup call,
 	// local.go handleSetupErrorWithControlModeVerification). After a reply it
-	// is the fallback of the WS-Management read-back. Nil: WS-Management
-	// only.
+	// is read first as well: the plain local port is whatever process holds
+	// 127.0.0.1:16992, and the endpoint that answered the setup call is not
+	// taken as its own witness; WS-Management is the fallback. Nil:
+	// WS-Management only — then a process standing in for LMS is believed.
 	HostState HostStateReader
 	// SignIn opens a client to the same local endpoint as another account:
 	// ActivateACM and UpgradeToACM use it to set the MEBx password as the
@@ -204,7 +206,7 @@ func ActivateCCM(ctx context.Context, dev *amt.Device, adminPassword amt.Secret,
 			return "", err
 		}
 		err = dev.Setup(ctx, adminPassword, gs.DigestRealm, nil)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeCCM, "Setup", opts.sleep)
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, false, err, amt.ControlModeCCM, "Setup", opts.sleep)
 		if err != nil {
 			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
@@ -347,7 +349,7 @@ func ActivateACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, admi
 			return "", explainInProvisioning(ctx, dev, opts.HostState, err)
 		}
 		err = dev.AdminSetup(ctx, adminPassword, gs.DigestRealm, sig)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "AdminSetup", opts.sleep)
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, false, err, amt.ControlModeACM, "AdminSetup", opts.sleep)
 		if err != nil {
 			return "", explainInProvisioning(ctx, dev, opts.HostState, explainAuthFailed(err, bundle, &opts))
 		}
@@ -382,7 +384,7 @@ func UpgradeToACM(ctx context.Context, dev *amt.Device, bundle certs.Bundle, opt
 			return "", err
 		}
 		err = dev.UpgradeClientToAdmin(ctx, sig)
-		st, detail, err := confirmActivation(ctx, dev, opts.HostState, err, amt.ControlModeACM, "UpgradeClientToAdmin", opts.sleep)
+		st, detail, err := confirmActivation(ctx, dev, opts.HostState, false, err, amt.ControlModeACM, "UpgradeClientToAdmin", opts.sleep)
 		if err != nil {
 			return "", explainAuthFailed(err, bundle, &opts)
 		}
@@ -671,17 +673,21 @@ func lostReply(err error) bool {
 // again, three times a second apart, while the device reports the control
 // mode but still in provisioning: the state can lag the call (the same
 // function; amtkit's ActivateTLS reads its commit so). wait sleeps between
-// the reads.
-func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReader, err error, want amt.ControlMode, method string, wait func(context.Context, time.Duration) error) (amt.ProvisioningState, string, error) {
+// the reads. portVerified: dev's endpoint was proved to be AMT (ActivateTLS's
+// On-Die chain bound over PTHI); otherwise — the plain local port, which any
+// local process may hold — the state is read over the host interface first
+// even after a reply (see readActivation).
+func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReader, portVerified bool, err error, want amt.ControlMode, method string, wait func(context.Context, time.Duration) error) (amt.ProvisioningState, string, error) {
 	if err != nil && !lostReply(err) {
 		return 0, "", err
 	}
-	mode, st, via, rerr := readActivation(ctx, dev, host, err != nil)
+	hostFirst := err != nil || !portVerified
+	mode, st, via, rerr := readActivation(ctx, dev, host, hostFirst)
 	for i := 1; i < activationReads && rerr == nil && mode == want && st == amt.InProvisioning; i++ {
 		if werr := wait(ctx, time.Second); werr != nil {
 			break
 		}
-		mode, st, via, rerr = readActivation(ctx, dev, host, err != nil)
+		mode, st, via, rerr = readActivation(ctx, dev, host, hostFirst)
 	}
 	if rerr != nil {
 		if err != nil {
@@ -693,9 +699,16 @@ func confirmActivation(ctx context.Context, dev *amt.Device, host HostStateReade
 		if err != nil {
 			return 0, "", fmt.Errorf("%w: %s: %w (read back%s: control mode %s, %v)", ErrActivationUnconfirmed, method, err, via, mode, st)
 		}
+		if via != "" {
+			// The host interface contradicts the endpoint that answered.
+			return 0, "", fmt.Errorf("%s answered success but the firmware reports control mode %s, %v over PTHI: the endpoint that answered is not AMT (another process holding the local port?) or the firmware did not act", method, mode, st)
+		}
 		return 0, "", fmt.Errorf("%s answered success but the device reports control mode %s, %v", method, mode, st)
 	}
 	how := method + " succeeded"
+	if via != "" {
+		how += ", read back" + via
+	}
 	if err != nil {
 		how = method + " reply lost; read back" + via
 	}
@@ -749,10 +762,14 @@ type HostStateReader interface {
 }
 
 // readActivation reads control mode and provisioning state, over the host
-// interface (when there is one; via then names it) and over WS-Management:
-// the host interface first after a lost reply (the relay may be down, as
-// rpc-go reads HECI after a failed setup call), WS-Management first after a
-// reply, each the other's fallback.
+// interface (when there is one; via then names it) and over WS-Management,
+// each the other's fallback. hostFirst puts the host interface first: after
+// a lost reply, when the relay may be down (rpc-go reads HECI after a failed
+// setup call: local.go handleSetupErrorWithControlModeVerification), and on
+// the plain local port after a reply too, since that port is whatever
+// process holds 127.0.0.1:16992 — where LMS is not running any local user may
+// bind it — and the endpoint that answered the setup call must not be the one
+// that confirms it; the MEI is the firmware's own.
 func readActivation(ctx context.Context, dev *amt.Device, host HostStateReader, hostFirst bool) (amt.ControlMode, amt.ProvisioningState, string, error) {
 	overHost := func() (amt.ControlMode, amt.ProvisioningState, error) {
 		st, err := host.ProvisioningState(ctx)

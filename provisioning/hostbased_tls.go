@@ -516,7 +516,7 @@ func (a *tlsActivation) activateCCM(ctx context.Context, dev *amt.Device, realm 
 			return "", fmt.Errorf("%w: CCM (allowed: %v)", ErrModeNotAllowed, hb.AllowedControlModes)
 		}
 		err = dev.Setup(ctx, a.admin, realm, nil)
-		st, detail, err := confirmActivation(ctx, dev, a.agent, err, amt.ControlModeCCM, "Setup", a.o.sleep)
+		st, detail, err := confirmActivation(ctx, dev, a.agent, true, err, amt.ControlModeCCM, "Setup", a.o.sleep)
 		if err != nil {
 			return "", err
 		}
