@@ -544,8 +544,9 @@ func (rc *reconcileContext) rotateAdmin(ctx context.Context) error {
 // A pending password left by an earlier rotation whose outcome was lost is
 // sent again (WS-Management cannot read the MEBx password back, and the
 // device may hold either): setting it is idempotent, and afterwards the
-// record knows. The pending password is dropped only when the device
-// answered with a refusal; a lost reply keeps it.
+// record knows. The pending password is dropped only when the device's
+// policy refused it (PT_STATUS_NOT_PERMITTED); a lost reply, or another
+// status, keeps it.
 func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 	rec := rc.rec
 	next := rec.PendingMEBxPassword
@@ -564,8 +565,13 @@ func (rc *reconcileContext) rotateMEBx(ctx context.Context) error {
 		}
 	}
 	if err := rc.dev.SetMEBxPassword(ctx, next); err != nil {
-		var st amt.Status
-		if errors.As(err, &st) {
+		// Only a policy refusal says the device kept its password. Another
+		// status (PT_STATUS_INTERNAL_ERROR, a busy firmware) says nothing
+		// about an earlier send whose reply was lost: the pending password
+		// is kept and sent again, as after a lost reply. Before, any status
+		// dropped it, and a transient failure of the resend lost the only
+		// copy of the password the first send had set (found by review).
+		if errors.Is(err, amt.StatusNotPermitted) {
 			// Refused: the device kept its password. A refused resend is a
 			// refusal of both sends, whether or not the record knows the
 			// device's MEBx password: an ACM record knows none only when
