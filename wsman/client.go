@@ -377,7 +377,6 @@ func (cfg *config) transport(u *url.URL) *http.Transport {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	}
-	dial = counting(dial)
 	tr := &http.Transport{
 		DialContext:           bounded(dial),
 		MaxIdleConns:          cfg.maxConns,
@@ -627,61 +626,10 @@ type rawResponse struct {
 type attempt struct {
 	traced, connected, wrote, reused atomic.Bool
 	conn                             atomic.Pointer[net.Conn]
-	// sock is the socket under conn when the default transport dialed it,
-	// and before what it had written when the request got it.
-	sock   atomic.Pointer[countingConn]
-	before atomic.Int64
-}
-
-// countingConn counts the bytes written to a socket the default transport
-// dialed. net/http reports a request written (httptrace WroteRequest) once it
-// is in the connection's buffer, before the buffer is flushed; a request that
-// fits the buffer and whose flush fails was reported written although the
-// device got none of it. The count tells the two apart.
-type countingConn struct {
-	net.Conn
-	written atomic.Int64
-}
-
-func (c *countingConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	c.written.Add(int64(n))
-	return n, err
-}
-
-// NetConn returns the socket.
-func (c *countingConn) NetConn() net.Conn { return c.Conn }
-
-// counting makes dial's sockets countingConns.
-func counting(dial dialFunc) dialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &countingConn{Conn: c}, nil
-	}
 }
 
 // gotConn records the connection a request got.
-func (at *attempt) gotConn(c net.Conn) {
-	at.conn.Store(&c)
-	sock := c
-	if tc, ok := c.(*tls.Conn); ok {
-		sock = tc.NetConn()
-	}
-	if cc, ok := sock.(*countingConn); ok {
-		at.before.Store(cc.written.Load())
-		at.sock.Store(cc)
-	}
-}
-
-// nothingWritten reports whether the request's connection is known to have
-// written no byte since the request got it.
-func (at *attempt) nothingWritten() bool {
-	cc := at.sock.Load()
-	return cc != nil && cc.written.Load() == at.before.Load()
-}
+func (at *attempt) gotConn(c net.Conn) { at.conn.Store(&c) }
 
 // peerAlert returns the alert a TLS peer sent on the connection of a request
 // that failed because net/http had already closed that connection, or nil.
@@ -787,7 +735,7 @@ func (c *Client) transportError(action string, at *attempt, err error) error {
 		te.Phase = PhaseReceive
 	case !at.connected.Load():
 		te.Phase = PhaseConnect
-	case !at.wrote.Load() || at.nothingWritten():
+	case !at.wrote.Load():
 		te.Phase = PhaseSend
 	default:
 		te.Phase = PhaseReceive

@@ -50,7 +50,7 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 		_ = c.(*net.TCPConn).CloseWrite()
 		_, _ = io.Copy(io.Discard, c)
 	}()
-	raw, err := counting((&net.Dialer{}).DialContext)(t.Context(), "tcp", ln.Addr().String())
+	raw, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
 	require.NoError(t, tc.Handshake(), "TLS 1.3: the client's handshake ends before the server checks it")
@@ -82,8 +82,6 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 			var te *TransportError
 			require.ErrorAs(t, err, &te)
 			require.ErrorIs(t, err, tt.err, "the cause stays reachable")
-			assert.Equal(t, PhaseSend, te.Phase, "no byte of the request reached the socket")
-			assert.False(t, te.RequestSent())
 			if tt.want == "" {
 				assert.NotContains(t, err.Error(), "remote error")
 				return
@@ -98,38 +96,4 @@ func TestTransportErrorCarriesTheDevicesAlert(t *testing.T) {
 	assert.NoError(t, none.peerAlert(werr), "no connection, no alert")
 	none.gotConn(raw)
 	assert.NoError(t, none.peerAlert(werr), "not TLS, no alert")
-}
-
-// A request whose bytes reached the socket before the connection broke was
-// sent; one whose flush wrote nothing was not, whatever net/http's
-// WroteRequest said.
-func TestTransportErrorPhaseByBytesWritten(t *testing.T) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	go func() { _, _ = io.Copy(io.Discard, b) }()
-	cc := &countingConn{Conn: a}
-	c := &Client{endpoint: "http://device/wsman"}
-	for _, tt := range []struct {
-		name  string
-		write bool
-		want  Phase
-	}{
-		{"nothing written", false, PhaseSend},
-		{"written, then lost", true, PhaseReceive},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var at attempt
-			at.traced.Store(true)
-			at.connected.Store(true)
-			at.gotConn(cc)
-			if tt.write {
-				_, err := cc.Write([]byte("POST /wsman HTTP/1.1\\r\\n"))
-				require.NoError(t, err)
-			}
-			at.wrote.Store(true)
-			var te *TransportError
-			require.ErrorAs(t, c.transportError(ActionGet, &at, io.ErrUnexpectedEOF), &te)
-			assert.Equal(t, tt.want, te.Phase)
-		})
-	}
 }
